@@ -1,0 +1,3 @@
+//! Benchmark of the engine's own overhead (to be written).
+
+fn main() {}

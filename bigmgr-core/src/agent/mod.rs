@@ -1,0 +1,107 @@
+//! The agent runtime: what runs on each host. [`Agent`] takes [`ToAgent`] messages, records
+//! each run in its [`Ledger`] before running it (exactly-once per run id, DESIGN.md §4.7), runs it
+//! with an [`Executor`] and reports [`AgentEvent`]s.
+//!
+//! [`ToAgent`]: crate::transport::ToAgent
+//! [`AgentEvent`]: crate::transport::AgentEvent
+
+mod ledger;
+mod process;
+mod runtime;
+
+pub use ledger::Ledger;
+pub use process::ProcessExecutor;
+pub use runtime::{Agent, AgentConfig};
+
+use crate::model::{LogStream, TaskState};
+use crate::transport::TaskSpec;
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Where one run executes, prepared by the [`Agent`].
+#[derive(Debug, Clone)]
+pub struct ExecEnv {
+    /// The agent's root directory.
+    pub root: PathBuf,
+    /// The unit's directory: `<root>/units/<cluster>/<service>/<component>`; config files are
+    /// already written under it.
+    pub unit_dir: PathBuf,
+    /// This run's directory: `<root>/tasks/<task>.<attempt>`, holding `context.json`.
+    pub task_dir: PathBuf,
+    /// The script, written under `<root>/scripts/` with mode 0755.
+    pub script: PathBuf,
+    /// The context file handed to the script as `BIGMGR_CONTEXT`.
+    pub context_file: PathBuf,
+    /// The environment variables the script gets on top of the agent's own.
+    pub env: Vec<(String, String)>,
+    /// Between SIGTERM and SIGKILL, on timeout or cancel.
+    pub grace: Duration,
+}
+
+/// Receives what an execution reports while it runs.
+pub trait ExecSink: Send + Sync {
+    /// The script's process started.
+    fn started(&self, pid: u32);
+    /// The script wrote a line.
+    fn line(&self, stream: LogStream, line: String);
+}
+
+/// How an execution ended; the [`Agent`] adds the times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// SUCCEEDED, FAILED, TIMED_OUT or CANCELED.
+    pub state: TaskState,
+    /// The exit code, if the script exited on its own.
+    pub exit_code: Option<i32>,
+    /// The pid, if a process was started.
+    pub pid: Option<u32>,
+    /// What happened, where the state alone does not say.
+    pub message: Option<String>,
+}
+
+/// Runs one task's script. Object-safe; the default is [`ProcessExecutor`].
+#[async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `spec` in `env` until it ends, times out (`spec.timeout`) or `cancel` turns true.
+    async fn run(
+        &self,
+        spec: &TaskSpec,
+        env: &ExecEnv,
+        sink: &dyn ExecSink,
+        cancel: watch::Receiver<bool>,
+    ) -> ExecOutcome;
+
+    /// Whether the agent must write the script, config files and context file before
+    /// [`Executor::run`]. Executors that run nothing (benchmarks) say no.
+    fn needs_files(&self) -> bool {
+        true
+    }
+}
+
+/// An executor that runs nothing and succeeds at once: for measuring the engine's own overhead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopExecutor;
+
+#[async_trait]
+impl Executor for NoopExecutor {
+    async fn run(
+        &self,
+        _spec: &TaskSpec,
+        _env: &ExecEnv,
+        _sink: &dyn ExecSink,
+        _cancel: watch::Receiver<bool>,
+    ) -> ExecOutcome {
+        ExecOutcome {
+            state: TaskState::Succeeded,
+            exit_code: Some(0),
+            pid: None,
+            message: None,
+        }
+    }
+
+    fn needs_files(&self) -> bool {
+        false
+    }
+}

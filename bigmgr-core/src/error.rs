@@ -1,0 +1,127 @@
+//! The one error type of bigmgr-core, with variants that tell the user what to fix.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in bigmgr-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A stack manifest (or a file it names) is broken; `field` is the TOML path of the problem.
+    #[error("invalid stack manifest {}: {field}: {message}", file.display())]
+    Manifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// The field, as a dotted path (`component[1].cardinality`), or `-` for the whole file.
+        field: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// A stack as a whole is inconsistent (an order rule names an unknown component, a cycle …).
+    #[error("invalid stack {stack} {version}: {message}")]
+    Stack {
+        /// The stack name.
+        stack: String,
+        /// The stack version.
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A named thing does not exist.
+    #[error("{kind} '{name}' not found")]
+    NotFound {
+        /// What kind of thing (cluster, host, service …).
+        kind: &'static str,
+        /// The name or id that was asked for.
+        name: String,
+    },
+    /// A thing with that name already exists.
+    #[error("{kind} '{name}' already exists")]
+    AlreadyExists {
+        /// What kind of thing.
+        kind: &'static str,
+        /// The name that is taken.
+        name: String,
+    },
+    /// A placement puts the wrong number of units of a component.
+    #[error(
+        "component {component} of service {service} needs {expected} unit(s), but the placement gives {got}"
+    )]
+    Cardinality {
+        /// The service definition.
+        service: String,
+        /// The component.
+        component: String,
+        /// The cardinality the stack declares (`1`, `3`, `1+` …).
+        expected: String,
+        /// How many units the request places.
+        got: usize,
+    },
+    /// Ordering rules form a cycle; the cycle is named in order.
+    #[error("order rules form a cycle: {}; remove one of these rules", cycle.join(" -> "))]
+    Cycle {
+        /// The nodes of the cycle (`A-START`, `B-START`, `A-START`).
+        cycle: Vec<String>,
+    },
+    /// The request is malformed or asks for something impossible.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The request conflicts with the current state (pause a finished job …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A template could not be parsed or rendered.
+    #[error("template {name}: {message}")]
+    Template {
+        /// The template (config type or file) name.
+        name: String,
+        /// The renderer's message, naming the missing variable where there is one.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed (database unreachable, migration failed …).
+    #[error("store: {0}")]
+    Store(String),
+    /// A message could not reach an agent, or the engine is gone.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// The result type of bigmgr-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(kind: &'static str, name: impl std::fmt::Display) -> Self {
+        Error::NotFound {
+            kind,
+            name: name.to_string(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Store(format!("migration failed: {e}"))
+    }
+}

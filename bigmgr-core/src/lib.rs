@@ -1,0 +1,23 @@
+//! bigmgr-core: every rule of bigmgr — the cluster model, stacks, planning, the job engine, the
+//! store, the transport and the agent runtime — behind the [`Manager`] facade that the server,
+//! the agent binary and the Python module compose.
+//!
+//! The four pluggable traits are [`store::Store`], [`transport::Transport`],
+//! [`stack::StackProvider`] and [`sched::Scheduler`]; on the agent side, [`agent::Executor`].
+
+pub mod agent;
+mod engine;
+pub mod error;
+pub mod manager;
+pub mod model;
+pub mod plan;
+pub mod sched;
+pub mod stack;
+pub mod store;
+pub mod transport;
+
+pub use error::{Error, Result};
+pub use manager::{Manager, ManagerBuilder};
+
+/// The version of this library, reported by every frontend.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,369 @@
+//! The cluster model: clusters, hosts, service instances, units, jobs, stages and tasks.
+//!
+//! Times are milliseconds since the Unix epoch (`i64`), as stored.
+
+mod ids;
+mod state;
+
+pub use ids::{ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitId};
+pub use state::{HostState, JobState, StageState, TaskState, UnitState};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A named set of hosts with its own config space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Its id.
+    pub id: ClusterId,
+    /// Its unique name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: i64,
+}
+
+/// A machine, known by its agent's host name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    /// Its id.
+    pub id: HostId,
+    /// The cluster it belongs to.
+    pub cluster: ClusterId,
+    /// Its unique host name.
+    pub name: String,
+    /// The address its services bind to.
+    pub address: String,
+    /// Whether its agent is reachable.
+    pub state: HostState,
+    /// The last heartbeat, if any.
+    pub last_heartbeat: Option<i64>,
+}
+
+/// What is needed to add a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHost {
+    /// The cluster to add it to.
+    pub cluster: ClusterId,
+    /// Its unique host name.
+    pub name: String,
+    /// The address its services bind to.
+    pub address: String,
+}
+
+/// A service of a stack, added to a cluster under its own name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInstance {
+    /// Its id.
+    pub id: ServiceId,
+    /// Its cluster.
+    pub cluster: ClusterId,
+    /// Its name in the cluster (`zk`, `cache` …), unique per cluster.
+    pub name: String,
+    /// The stack it comes from (`bigtop`).
+    pub stack: String,
+    /// The stack version (`1.0.0`).
+    pub stack_version: String,
+    /// The service definition in that stack (`zookeeper`).
+    pub service: String,
+    /// When it was added.
+    pub created_at: i64,
+}
+
+/// What is needed to add a service instance; its units come alongside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    /// Its cluster.
+    pub cluster: ClusterId,
+    /// Its name in the cluster.
+    pub name: String,
+    /// The stack.
+    pub stack: String,
+    /// The stack version.
+    pub stack_version: String,
+    /// The service definition.
+    pub service: String,
+}
+
+/// One component placed on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Its id.
+    pub id: UnitId,
+    /// Its service instance.
+    pub service: ServiceId,
+    /// The component name (`zookeeper_server`).
+    pub component: String,
+    /// The host it is placed on.
+    pub host: HostId,
+    /// Its state, following the results of its tasks.
+    pub state: UnitState,
+}
+
+/// A unit to place, when adding a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUnit {
+    /// The component name.
+    pub component: String,
+    /// The host.
+    pub host: HostId,
+}
+
+/// What a job acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Every service instance of the cluster.
+    Cluster,
+    /// One service instance, by name.
+    Service(String),
+    /// One component of one service instance.
+    Component {
+        /// The service instance name.
+        service: String,
+        /// The component name.
+        component: String,
+    },
+    /// Every unit on these hosts, by host name.
+    Hosts(Vec<String>),
+    /// These units.
+    Units(Vec<UnitId>),
+}
+
+/// How a job runs: parallelism, batches and pipelining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobOptions {
+    /// At most this many tasks of the job run at once; `None` is no limit.
+    pub parallelism: Option<u32>,
+    /// Run each stage's tasks in batches of this size, one batch after the other (rolling).
+    pub batch_size: Option<u32>,
+    /// How many failed tasks a stage tolerates and still succeeds.
+    pub failure_tolerance: u32,
+    /// Start a host's task of a stage as soon as that host's tasks of the stages before it
+    /// succeeded, instead of waiting for the whole stage before.
+    pub pipelined: bool,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            parallelism: None,
+            batch_size: None,
+            failure_tolerance: 0,
+            pipelined: false,
+        }
+    }
+}
+
+/// An operator's intent: one command on one target of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// The cluster name.
+    pub cluster: String,
+    /// What to act on.
+    pub target: Target,
+    /// `install`, `configure`, `start`, `stop`, `restart`, `status`, `check`, `remove`, `deploy`
+    /// (install → configure → start → check), or a custom command the stack declares.
+    pub command: String,
+    /// Parallelism, batches, pipelining.
+    #[serde(default)]
+    pub options: JobOptions,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// Its cluster.
+    pub cluster: ClusterId,
+    /// The command asked for.
+    pub command: String,
+    /// The target asked for.
+    pub target: Target,
+    /// How it runs.
+    pub options: JobOptions,
+    /// Its state.
+    pub state: JobState,
+    /// When it was submitted.
+    pub created_at: i64,
+    /// When it first ran.
+    pub started_at: Option<i64>,
+    /// When it reached a final state.
+    pub finished_at: Option<i64>,
+}
+
+/// A stage as stored: one command on one component of one service instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Its id.
+    pub id: StageId,
+    /// Its job.
+    pub job: JobId,
+    /// Its position in the job (0-based, a topological order).
+    pub seq: u32,
+    /// A readable name: `START zk/zookeeper_server`.
+    pub name: String,
+    /// The service instance.
+    pub service: ServiceId,
+    /// The component.
+    pub component: String,
+    /// The command its tasks run.
+    pub command: String,
+    /// The stages that must finish before it (DAG edges).
+    pub after: Vec<StageId>,
+    /// Its state.
+    pub state: StageState,
+}
+
+/// A task as stored: one stage on one unit (so one host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// Its job.
+    pub job: JobId,
+    /// Its stage.
+    pub stage: StageId,
+    /// Its unit.
+    pub unit: UnitId,
+    /// The unit's host.
+    pub host: HostId,
+    /// The current attempt, from 1; a retry adds one.
+    pub attempt: u32,
+    /// Its state.
+    pub state: TaskState,
+    /// The script's exit code, once finished.
+    pub exit_code: Option<i32>,
+    /// The pid of the script's process, while and after it runs.
+    pub pid: Option<u32>,
+    /// When the current attempt started running.
+    pub started_at: Option<i64>,
+    /// When the current attempt finished.
+    pub finished_at: Option<i64>,
+    /// Why it ended as it did, where there is more to say than the state.
+    pub message: Option<String>,
+}
+
+impl Task {
+    /// The id of the current attempt, as delivered to the agent.
+    pub fn run_id(&self) -> RunId {
+        RunId {
+            task: self.id,
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// A planned job, persisted whole in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The command asked for.
+    pub command: String,
+    /// The target asked for.
+    pub target: Target,
+    /// How it runs.
+    pub options: JobOptions,
+    /// The stages in a topological order.
+    pub stages: Vec<NewStage>,
+}
+
+/// A planned stage; `after` holds indexes into [`NewJob::stages`], each smaller than its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStage {
+    /// A readable name.
+    pub name: String,
+    /// The service instance.
+    pub service: ServiceId,
+    /// The component.
+    pub component: String,
+    /// The command.
+    pub command: String,
+    /// Indexes of the stages it waits for.
+    pub after: Vec<usize>,
+    /// Its tasks: one per unit, in host order.
+    pub tasks: Vec<NewTask>,
+}
+
+/// A planned task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// The unit.
+    pub unit: UnitId,
+    /// The unit's host.
+    pub host: HostId,
+}
+
+/// A job with its stages and tasks, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDetail {
+    /// The job.
+    pub job: Job,
+    /// Its stages, by `seq`.
+    pub stages: Vec<Stage>,
+    /// Its tasks, by id.
+    pub tasks: Vec<Task>,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl LogStream {
+    /// `stdout` or `stderr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One line a task's script wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// The task.
+    pub task: TaskId,
+    /// The attempt that wrote it.
+    pub attempt: u32,
+    /// The line's number within the attempt's output, from 0 (both streams share the count).
+    pub seq: u64,
+    /// Which stream.
+    pub stream: LogStream,
+    /// When it was read.
+    pub at: i64,
+    /// The text, without its newline.
+    pub line: String,
+}
+
+/// Filters for listing jobs, which come in ascending id order; `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this cluster's jobs.
+    pub cluster: Option<ClusterId>,
+    /// Only jobs in one of these states (empty: any).
+    pub states: Vec<JobState>,
+    /// Only jobs with an id above this one (for paging).
+    pub after: Option<JobId>,
+    /// At most this many.
+    pub limit: Option<u32>,
+}
+
+/// Config values given for a service instance, by config type then property.
+pub type ConfigValues = BTreeMap<String, BTreeMap<String, serde_json::Value>>;

@@ -1,0 +1,1 @@
+//! The planner: a job request becomes a stage DAG.

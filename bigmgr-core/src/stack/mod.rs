@@ -1,0 +1,343 @@
+//! Stacks: versioned sets of service definitions, the [`StackProvider`] trait that lists and
+//! loads them, and the directory provider that reads `stacks/<stack>/<version>/<service>/`.
+//!
+//! The manifest format (`service.toml`) is described in `docs/stacks.md`; [`manifest`] parses
+//! it and [`validate`] checks a whole stack.
+
+pub mod dir;
+pub mod manifest;
+pub mod validate;
+
+pub use dir::DirStackProvider;
+
+use crate::Result;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The standard commands every server component has (clients lack start, stop, restart, status).
+pub const STANDARD_COMMANDS: &[&str] = &[
+    "install",
+    "configure",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "check",
+    "remove",
+];
+
+/// The commands a client component does not have.
+pub const SERVER_ONLY_COMMANDS: &[&str] = &["start", "stop", "restart", "status"];
+
+/// The default timeout of a command whose manifest gives none (DESIGN.md §4.6).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// A stack's name and version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StackRef {
+    /// The stack name (`bigtop`).
+    pub name: String,
+    /// The stack version (`1.0.0`).
+    pub version: String,
+}
+
+/// A loaded, validated stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The stack name.
+    pub name: String,
+    /// The stack version.
+    pub version: String,
+    /// Its service definitions by name.
+    pub services: BTreeMap<String, Arc<ServiceDef>>,
+}
+
+impl Stack {
+    /// The service definition of that name, or a NotFound error naming the stack.
+    pub fn service(&self, name: &str) -> Result<&Arc<ServiceDef>> {
+        self.services.get(name).ok_or_else(|| {
+            crate::Error::not_found(
+                "service",
+                format!("{name} (in stack {} {})", self.name, self.version),
+            )
+        })
+    }
+
+    /// Every ordering rule of every service of the stack.
+    pub fn order_rules(&self) -> impl Iterator<Item = &OrderRule> {
+        self.services.values().flat_map(|s| s.order.iter())
+    }
+}
+
+/// One service definition, as read from its manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceDef {
+    /// Its name (`zookeeper`).
+    pub name: String,
+    /// The version of the software it deploys.
+    pub version: String,
+    /// One paragraph for operators.
+    pub description: String,
+    /// The directory it was read from; scripts and templates are relative to it.
+    pub dir: PathBuf,
+    /// Its components, in manifest order.
+    pub components: Vec<ComponentDef>,
+    /// Its config types.
+    pub configs: Vec<ConfigType>,
+    /// Its ordering rules (which may name components of other services of the stack).
+    pub order: Vec<OrderRule>,
+    /// Relation endpoints it provides.
+    pub provides: Vec<Endpoint>,
+    /// Relation endpoints it requires.
+    pub requires: Vec<Endpoint>,
+    /// Peer relation endpoints among its own units.
+    pub peers: Vec<Endpoint>,
+    /// Ports its components listen on.
+    pub ports: Vec<PortDef>,
+}
+
+impl ServiceDef {
+    /// The component of that name, or a NotFound error naming the service.
+    pub fn component(&self, name: &str) -> Result<&ComponentDef> {
+        self.components
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                crate::Error::not_found("component", format!("{name} (in service {})", self.name))
+            })
+    }
+}
+
+/// Server components run daemons; client components only install files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// A daemon: start, stop, status apply.
+    Server,
+    /// Libraries and configs only: no start, stop, status.
+    Client,
+}
+
+/// How many units of a component a service instance may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cardinality {
+    /// Exactly n (`"3"`).
+    Exactly(u32),
+    /// n or more (`"1+"`, `"0+"`).
+    AtLeast(u32),
+    /// Between min and max inclusive (`"1-2"`).
+    Range(u32, u32),
+}
+
+impl Cardinality {
+    /// True if `n` units satisfy it.
+    pub fn allows(self, n: usize) -> bool {
+        let n = n as u64;
+        match self {
+            Cardinality::Exactly(k) => n == k as u64,
+            Cardinality::AtLeast(k) => n >= k as u64,
+            Cardinality::Range(a, b) => n >= a as u64 && n <= b as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for Cardinality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cardinality::Exactly(k) => write!(f, "{k}"),
+            Cardinality::AtLeast(k) => write!(f, "{k}+"),
+            Cardinality::Range(a, b) => write!(f, "{a}-{b}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Cardinality {
+    type Err = String;
+
+    /// Parses `3`, `1+`, `0+`, `1-2`; the error says which forms are allowed.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || {
+            format!(
+                "'{s}' is not a cardinality; use a count (`3`), a minimum (`1+`) or a range (`1-2`)"
+            )
+        };
+        let s = s.trim();
+        if let Some(min) = s.strip_suffix('+') {
+            return min.parse().map(Cardinality::AtLeast).map_err(|_| bad());
+        }
+        if let Some((a, b)) = s.split_once('-') {
+            let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b {
+                return Err(format!(
+                    "'{s}' is not a cardinality: the minimum {a} is above the maximum {b}"
+                ));
+            }
+            return Ok(Cardinality::Range(a, b));
+        }
+        s.parse().map(Cardinality::Exactly).map_err(|_| bad())
+    }
+}
+
+/// A component of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentDef {
+    /// Its name (`zookeeper_server`), unique in the stack.
+    pub name: String,
+    /// Server or client.
+    pub category: Category,
+    /// How many units a service instance may have.
+    pub cardinality: Cardinality,
+    /// The commands it supports, by name: the standard ones for its category plus custom ones.
+    pub commands: BTreeMap<String, CommandDef>,
+}
+
+impl ComponentDef {
+    /// The command of that name, if the component supports it.
+    pub fn command(&self, name: &str) -> Option<&CommandDef> {
+        self.commands.get(name)
+    }
+}
+
+/// One command of a component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandDef {
+    /// Its name (`start`, or a custom one).
+    pub name: String,
+    /// The script that runs it (absolute path; it gets the command as `argv[1]`).
+    pub script: PathBuf,
+    /// How long it may run before it is killed.
+    pub timeout: Duration,
+    /// How often a failure of the script itself is retried (0: never).
+    pub retries: u32,
+    /// Run on one unit of the service only (a service check), not on every unit.
+    pub once: bool,
+}
+
+/// A type a config property's values must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PropertyType {
+    /// Any text.
+    String,
+    /// A whole number.
+    Int,
+    /// A number.
+    Float,
+    /// true or false.
+    Bool,
+    /// A TCP/UDP port, 1–65535.
+    Port,
+}
+
+/// One property of a config type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyDef {
+    /// Its name, as templates see it.
+    pub name: String,
+    /// The type its values must have.
+    pub kind: PropertyType,
+    /// Its default value, of that type.
+    pub default: Option<serde_json::Value>,
+    /// What it means.
+    pub description: String,
+    /// A value must be given (by default or by the operator).
+    pub required: bool,
+    /// Never returned by the API nor written to logs.
+    pub secret: bool,
+}
+
+/// One config type: typed properties and a Handlebars template rendered to a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigType {
+    /// Its name (`zoo.cfg`).
+    pub name: String,
+    /// The template source (Handlebars), already read and parsed once at load.
+    pub template: String,
+    /// The template file it came from.
+    pub template_file: PathBuf,
+    /// Where the rendered file goes, relative to the unit directory.
+    pub path: String,
+    /// Its properties.
+    pub properties: Vec<PropertyDef>,
+}
+
+/// An ordering rule: `blocked` waits for every one of `after` (Bigtop Manager's `order.json`:
+/// `"B-START": ["A-START"]` makes B's start wait for A's start).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderRule {
+    /// The waiting component and command.
+    pub blocked: RoleCommand,
+    /// What it waits for.
+    pub after: Vec<RoleCommand>,
+}
+
+/// A component and a command, written `COMPONENT-COMMAND` in rules (case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleCommand {
+    /// The component name, lower case.
+    pub component: String,
+    /// The command name, lower case.
+    pub command: String,
+}
+
+impl std::fmt::Display for RoleCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            self.component.to_uppercase(),
+            self.command.to_uppercase()
+        )
+    }
+}
+
+impl std::str::FromStr for RoleCommand {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.rsplit_once('-') {
+            Some((c, cmd)) if !c.is_empty() && !cmd.is_empty() => Ok(RoleCommand {
+                component: c.to_lowercase(),
+                command: cmd.to_lowercase(),
+            }),
+            _ => Err(format!(
+                "'{s}' is not of the form COMPONENT-COMMAND (e.g. ZOOKEEPER_SERVER-START)"
+            )),
+        }
+    }
+}
+
+/// A relation endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The endpoint name (`metrics`).
+    pub name: String,
+    /// The interface both ends must share (`prometheus-scrape`).
+    pub interface: String,
+}
+
+/// A port a component listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortDef {
+    /// Its name (`client`).
+    pub name: String,
+    /// The port number.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The component that listens, if only one does.
+    pub component: Option<String>,
+}
+
+/// Lists and loads stack definitions. Object-safe; the default is [`DirStackProvider`].
+#[async_trait]
+pub trait StackProvider: Send + Sync + 'static {
+    /// Every stack it offers.
+    async fn list(&self) -> Result<Vec<StackRef>>;
+    /// One stack, loaded and validated; `version: None` means the newest version.
+    async fn stack(&self, name: &str, version: Option<&str>) -> Result<Arc<Stack>>;
+}

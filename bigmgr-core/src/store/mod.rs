@@ -1,0 +1,167 @@
+//! Durable state: the [`Store`] trait, its batched compare-and-set changes, the SQL
+//! implementation [`SqlStore`] and the conformance suite every implementation must pass.
+
+pub mod conformance;
+mod sql;
+
+pub use sql::SqlStore;
+
+use crate::Result;
+use crate::model::*;
+use async_trait::async_trait;
+
+/// A job's state change, applied only if the job is still in `from`.
+///
+/// The store keeps the job's times: `started_at` is set on the first change to RUNNING,
+/// `finished_at` is set to `at` on a change to a final state and cleared on any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobChange {
+    /// The job.
+    pub id: JobId,
+    /// The state it must be in.
+    pub from: JobState,
+    /// The state it goes to.
+    pub to: JobState,
+    /// When.
+    pub at: i64,
+}
+
+/// A stage's state change, applied only if the stage is still in `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageChange {
+    /// The stage.
+    pub id: StageId,
+    /// The state it must be in.
+    pub from: StageState,
+    /// The state it goes to.
+    pub to: StageState,
+}
+
+/// A task's state change, applied only if the task is still in `from` (and, where `attempt_is`
+/// is given, at that attempt). Fields left `None` keep their stored values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskChange {
+    /// The task.
+    pub id: TaskId,
+    /// The state it must be in.
+    pub from: TaskState,
+    /// The state it goes to.
+    pub to: TaskState,
+    /// Only apply if the stored attempt is this one (guards against late events of old attempts).
+    pub attempt_is: Option<u32>,
+    /// Set the attempt (a retry sets attempt + 1).
+    pub set_attempt: Option<u32>,
+    /// First clear exit code, pid, start, finish and message (a retry does).
+    pub clear_result: bool,
+    /// Set the exit code.
+    pub exit_code: Option<i32>,
+    /// Set the pid.
+    pub pid: Option<u32>,
+    /// Set the start time.
+    pub started_at: Option<i64>,
+    /// Set the finish time.
+    pub finished_at: Option<i64>,
+    /// Set the message.
+    pub message: Option<String>,
+}
+
+/// A batch of changes written in one transaction. Each state change is compare-and-set on its
+/// own: one that finds another state is skipped (and reported), the others are applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Job state changes.
+    pub jobs: Vec<JobChange>,
+    /// Stage state changes.
+    pub stages: Vec<StageChange>,
+    /// Task state changes.
+    pub tasks: Vec<TaskChange>,
+    /// Unit states to set (no compare: units follow task results).
+    pub units: Vec<(UnitId, UnitState)>,
+    /// Log lines to append.
+    pub logs: Vec<LogLine>,
+}
+
+impl Batch {
+    /// True if the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+            && self.stages.is_empty()
+            && self.tasks.is_empty()
+            && self.units.is_empty()
+            && self.logs.is_empty()
+    }
+}
+
+/// Which compare-and-set changes of a [`Batch`] were applied, index for index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// One per [`Batch::jobs`].
+    pub jobs: Vec<bool>,
+    /// One per [`Batch::stages`].
+    pub stages: Vec<bool>,
+    /// One per [`Batch::tasks`].
+    pub tasks: Vec<bool>,
+}
+
+/// Durable state of bigmgr. Object-safe; every implementation must pass
+/// [`conformance::run`].
+///
+/// Names are unique: cluster names globally, host names globally (a host belongs to one
+/// cluster), service instance names per cluster. Creating a duplicate is
+/// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a cluster.
+    async fn create_cluster(&self, name: &str) -> Result<Cluster>;
+    /// The cluster of that name.
+    async fn cluster_by_name(&self, name: &str) -> Result<Option<Cluster>>;
+    /// Every cluster, by id.
+    async fn list_clusters(&self) -> Result<Vec<Cluster>>;
+    /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`] otherwise).
+    async fn delete_cluster(&self, id: ClusterId) -> Result<()>;
+
+    /// Adds a host, ONLINE, to a cluster.
+    async fn add_host(&self, host: NewHost) -> Result<Host>;
+    /// The host of that name.
+    async fn host_by_name(&self, name: &str) -> Result<Option<Host>>;
+    /// The hosts of a cluster, by id.
+    async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>>;
+    /// Sets a host's state and, if given, its last heartbeat.
+    async fn set_host_state(
+        &self,
+        id: HostId,
+        state: HostState,
+        heartbeat: Option<i64>,
+    ) -> Result<()>;
+
+    /// Adds a service instance and its units (state NEW) in one transaction.
+    async fn add_service(
+        &self,
+        service: NewService,
+        units: Vec<NewUnit>,
+    ) -> Result<(ServiceInstance, Vec<Unit>)>;
+    /// The service instance of that name in a cluster.
+    async fn service_by_name(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+    ) -> Result<Option<ServiceInstance>>;
+    /// The service instances of a cluster, by id.
+    async fn list_services(&self, cluster: ClusterId) -> Result<Vec<ServiceInstance>>;
+    /// The units of a cluster's service instances, by id.
+    async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>>;
+
+    /// Persists a planned job — job QUEUED, stages PENDING, tasks PENDING at attempt 1 — in one
+    /// transaction, and returns it with its ids.
+    async fn create_job(&self, job: &NewJob) -> Result<JobDetail>;
+    /// A job.
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>>;
+    /// A job with its stages and tasks.
+    async fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>>;
+    /// Jobs matching a filter, ascending by id.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Applies a batch of changes in one transaction (see [`Batch`]).
+    async fn apply(&self, batch: &Batch) -> Result<Applied>;
+    /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
+    async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+}

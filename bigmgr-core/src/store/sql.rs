@@ -1,0 +1,5 @@
+//! `SqlStore`: the [`super::Store`] on sqlx (SQLite).
+
+/// The SQL store (to be written).
+#[derive(Debug)]
+pub struct SqlStore;

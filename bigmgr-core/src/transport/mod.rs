@@ -1,0 +1,156 @@
+//! The server's side of talking to agents: the [`Transport`] trait, the messages both ways, and
+//! [`LocalTransport`] (channels to in-process agents).
+
+mod local;
+
+pub use local::LocalTransport;
+
+use crate::Result;
+use crate::model::{JobId, LogStream, RunId, TaskState};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A script's name and content, shared between the tasks that run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// The file name it is written under (`zookeeper_server.sh`).
+    pub name: String,
+    /// Its bytes (usually a shell script with a `#!` line).
+    pub content: Arc<[u8]>,
+}
+
+/// A file to write under the unit directory before the script runs (a rendered config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpec {
+    /// The path relative to the unit directory; never absolute, never `..`.
+    pub path: String,
+    /// The content.
+    pub content: String,
+}
+
+/// Everything an agent needs to run one attempt of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// The task and attempt.
+    pub run: RunId,
+    /// The job it belongs to.
+    pub job: JobId,
+    /// The cluster name.
+    pub cluster: String,
+    /// The service instance name (`zk`).
+    pub service: String,
+    /// The service definition name (`zookeeper`).
+    pub service_def: String,
+    /// The component name.
+    pub component: String,
+    /// The command, passed to the script as `argv[1]`.
+    pub command: String,
+    /// The host name.
+    pub host: String,
+    /// The address the unit's services bind to.
+    pub address: String,
+    /// The script to run.
+    pub script: Script,
+    /// How long it may run before SIGTERM (then SIGKILL after the agent's grace period).
+    pub timeout: Duration,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Files to write under the unit directory first.
+    pub files: Vec<FileSpec>,
+    /// Extra context for the script's JSON file (configs, peers, relation data).
+    pub context: serde_json::Value,
+}
+
+/// How one attempt ended, as the agent records it in its ledger and reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// SUCCEEDED, FAILED, TIMED_OUT or CANCELED.
+    pub state: TaskState,
+    /// The exit code, if the script exited on its own.
+    pub exit_code: Option<i32>,
+    /// The script's pid, if it was started.
+    pub pid: Option<u32>,
+    /// When the script started (ms since epoch), if it did.
+    pub started_at: Option<i64>,
+    /// When it ended.
+    pub finished_at: i64,
+    /// What happened, where the state alone does not say (the signal, the spawn error …).
+    pub message: Option<String>,
+}
+
+/// A message from the server to one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToAgent {
+    /// Run this task (or, if the ledger holds its run id, report the recorded result).
+    Run(Box<TaskSpec>),
+    /// Stop this run: SIGTERM, then SIGKILL after the grace period; it ends CANCELED.
+    Cancel(RunId),
+    /// The server has stored these results; the agent may forget them.
+    Clean(Vec<RunId>),
+}
+
+/// What an agent reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgentEvent {
+    /// Sent first on every (re)connection: what runs now and what finished but was not cleaned.
+    Hello {
+        /// Runs whose scripts are running.
+        running: Vec<RunId>,
+        /// Runs that finished, with their results, not yet cleaned.
+        finished: Vec<(RunId, TaskResult)>,
+    },
+    /// The run was received and recorded in the ledger.
+    Received(RunId),
+    /// The script started.
+    Started {
+        /// The run.
+        run: RunId,
+        /// The script's pid.
+        pid: u32,
+        /// When (ms since epoch).
+        at: i64,
+    },
+    /// One line of output.
+    Log {
+        /// The run.
+        run: RunId,
+        /// Which stream.
+        stream: LogStream,
+        /// The line's number within the run's output, from 0.
+        seq: u64,
+        /// When it was read.
+        at: i64,
+        /// The text, without its newline.
+        line: String,
+    },
+    /// The run ended.
+    Finished {
+        /// The run.
+        run: RunId,
+        /// How.
+        result: TaskResult,
+    },
+}
+
+/// An event and the host whose agent sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FromAgent {
+    /// The host name.
+    pub host: String,
+    /// The event.
+    pub event: AgentEvent,
+}
+
+/// The server's side of talking to agents. Object-safe.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Sends a message to the agent of a host; an error if that agent is not connected.
+    async fn send(&self, host: &str, msg: ToAgent) -> Result<()>;
+    /// Takes the stream of events from all agents. The engine calls it once; a second call
+    /// is an error.
+    fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>>;
+}
