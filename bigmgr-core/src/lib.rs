@@ -7,6 +7,7 @@
 
 pub mod agent;
 mod engine;
+pub use engine::{Control, EngineConfig, Update};
 pub mod error;
 pub mod manager;
 pub mod model;

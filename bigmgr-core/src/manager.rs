@@ -1,9 +1,423 @@
-//! The Manager: the composition root and the facade every frontend calls.
+//! The Manager: the composition root (`Manager::builder()…build()`) and the one facade every
+//! frontend calls. It validates requests, plans jobs, persists them and hands them to the engine.
 
-/// The facade (to be written).
-#[derive(Debug)]
-pub struct Manager;
+use crate::engine::{Command, Control, Engine, EngineConfig, Update};
+use crate::model::*;
+use crate::plan::{self, PlanInput};
+use crate::sched::{FifoScheduler, Scheduler};
+use crate::stack::{ServiceDef, StackProvider, StackRef};
+use crate::store::{SqlStore, Store};
+use crate::transport::Transport;
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-/// Builds a [`Manager`] (to be written).
-#[derive(Debug, Default)]
-pub struct ManagerBuilder;
+
+/// A request to add a service instance to a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddService {
+    /// Its name in the cluster (`zk`).
+    pub name: String,
+    /// The stack (`bigtop`).
+    pub stack: String,
+    /// The stack version; `None` takes the newest.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The service definition (`zookeeper`).
+    pub service: String,
+    /// Host names per component; a component left out gets no units.
+    pub placement: BTreeMap<String, Vec<String>>,
+}
+
+/// Builds a [`Manager`]: a store, a transport and a stack provider are needed; the scheduler
+/// defaults to [`FifoScheduler`].
+#[derive(Default)]
+pub struct ManagerBuilder {
+    store: Option<Arc<dyn Store>>,
+    transport: Option<Arc<dyn Transport>>,
+    stacks: Option<Arc<dyn StackProvider>>,
+    scheduler: Option<Arc<dyn Scheduler>>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl ManagerBuilder {
+    /// The store (default: [`SqlStore`] in memory, which forgets everything at exit).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store shared with others.
+    pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The transport to agents, shared with whoever attaches agents to it.
+    pub fn transport<T: Transport>(mut self, transport: Arc<T>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Where stacks come from.
+    pub fn stacks(mut self, stacks: impl StackProvider) -> Self {
+        self.stacks = Some(Arc::new(stacks));
+        self
+    }
+
+    /// The scheduler (default [`FifoScheduler`]).
+    pub fn scheduler(mut self, scheduler: impl Scheduler) -> Self {
+        self.scheduler = Some(Arc::new(scheduler));
+        self
+    }
+
+    /// The engine's watchdog timings.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Starts the engine: unfinished jobs of an earlier run are recovered, queued work goes on.
+    /// Must be called inside a tokio runtime.
+    pub async fn build(self) -> Result<Manager> {
+        let need = |what: &str, how: &str| Error::Invalid(format!("the Manager needs a {what}: call .{how}(…) on the builder"));
+        let store = match self.store {
+            Some(s) => s,
+            None => Arc::new(SqlStore::open("sqlite::memory:").await?),
+        };
+        let transport = self.transport.ok_or_else(|| need("transport", "transport"))?;
+        let stacks = self.stacks.ok_or_else(|| need("stack provider", "stacks"))?;
+        let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
+        let events = transport.take_events()?;
+        let (updates, _) = broadcast::channel(4096);
+        let mut engine = Engine::new(
+            store.clone(),
+            transport.clone(),
+            stacks.clone(),
+            scheduler,
+            self.config,
+            updates.clone(),
+        );
+        engine.recover().await?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(engine.run(rx, events));
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                store,
+                stacks,
+                commands,
+                updates,
+                engine: std::sync::Mutex::new(Some(task)),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    stacks: Arc<dyn StackProvider>,
+    commands: mpsc::UnboundedSender<Command>,
+    updates: broadcast::Sender<Update>,
+    engine: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Stop the engine where it is: everything it decided is stored or not at all, and a
+        // new Manager on the same store takes over from there.
+        if let Ok(mut e) = self.engine.lock() {
+            if let Some(task) = e.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The facade of bigmgr: clusters, hosts, services, jobs. Cheap to clone; the engine stops when
+/// the last clone is dropped (or at [`Manager::shutdown`]).
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager").finish_non_exhaustive()
+    }
+}
+
+/// A name must be 1–63 characters of letters, digits, `-`, `_`, `.`, starting with a letter or digit.
+fn check_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "'{name}' is not a valid {kind} name: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )))
+    }
+}
+
+impl Manager {
+    /// A builder.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// The store, for reads the facade does not offer.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The stack provider.
+    pub fn stacks(&self) -> &Arc<dyn StackProvider> {
+        &self.inner.stacks
+    }
+
+    /// Every change the engine makes, as it makes it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.inner.updates.subscribe()
+    }
+
+    /// Stops the engine and waits until it has stopped.
+    pub async fn shutdown(self) {
+        let task = self.inner.engine.lock().ok().and_then(|mut e| e.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    // ---- clusters and hosts ----
+
+    /// Creates a cluster.
+    pub async fn create_cluster(&self, name: &str) -> Result<Cluster> {
+        check_name("cluster", name)?;
+        self.inner.store.create_cluster(name).await
+    }
+
+    /// The cluster of that name.
+    pub async fn cluster(&self, name: &str) -> Result<Cluster> {
+        self.inner
+            .store
+            .cluster_by_name(name)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", name))
+    }
+
+    /// Every cluster.
+    pub async fn clusters(&self) -> Result<Vec<Cluster>> {
+        self.inner.store.list_clusters().await
+    }
+
+    /// Adds a host to a cluster; a host name is unique across clusters.
+    pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
+        check_name("host", name)?;
+        if address.trim().is_empty() || address.contains(char::is_whitespace) {
+            return Err(Error::Invalid(format!("'{address}' is not a host address; give an IP address or a DNS name")));
+        }
+        let cluster = self.cluster(cluster).await?;
+        if let Some(h) = self.inner.store.host_by_name(name).await? {
+            let owner = if h.cluster == cluster.id { "this cluster".to_string() } else { format!("cluster {}", h.cluster) };
+            return Err(Error::AlreadyExists { kind: "host", name: format!("{name} (in {owner})") });
+        }
+        self.inner
+            .store
+            .add_host(NewHost { cluster: cluster.id, name: name.into(), address: address.into() })
+            .await
+    }
+
+    /// The hosts of a cluster.
+    pub async fn hosts(&self, cluster: &str) -> Result<Vec<Host>> {
+        let c = self.cluster(cluster).await?;
+        self.inner.store.list_hosts(c.id).await
+    }
+
+    // ---- stacks and services ----
+
+    /// Every stack the provider offers.
+    pub async fn list_stacks(&self) -> Result<Vec<StackRef>> {
+        self.inner.stacks.list().await
+    }
+
+    /// Adds a service instance with its units. Checks that the stack and service exist, that
+    /// every component and host named exists, and that every component's cardinality holds;
+    /// nothing is written unless all of that holds.
+    pub async fn add_service(&self, cluster: &str, req: AddService) -> Result<(ServiceInstance, Vec<Unit>)> {
+        check_name("service", &req.name)?;
+        let c = self.cluster(cluster).await?;
+        let stack = self.inner.stacks.stack(&req.stack, req.version.as_deref()).await?;
+        let def = stack.service(&req.service)?.clone();
+        for comp in req.placement.keys() {
+            def.component(comp)?;
+        }
+        let hosts: HashMap<String, Host> = self
+            .inner
+            .store
+            .list_hosts(c.id)
+            .await?
+            .into_iter()
+            .map(|h| (h.name.clone(), h))
+            .collect();
+        let mut units = Vec::new();
+        for comp in &def.components {
+            let names = req.placement.get(&comp.name).map(Vec::as_slice).unwrap_or_default();
+            let mut seen = HashSet::new();
+            for n in names {
+                let h = hosts
+                    .get(n)
+                    .ok_or_else(|| Error::not_found("host", format!("{n} (in cluster {})", c.name)))?;
+                if !seen.insert(n) {
+                    return Err(Error::Invalid(format!(
+                        "host {n} is named twice for component {}; a component has at most one unit per host",
+                        comp.name
+                    )));
+                }
+                units.push(NewUnit { component: comp.name.clone(), host: h.id });
+            }
+            if !comp.cardinality.allows(names.len()) {
+                return Err(Error::Cardinality {
+                    service: def.name.clone(),
+                    component: comp.name.clone(),
+                    expected: comp.cardinality.to_string(),
+                    got: names.len(),
+                });
+            }
+        }
+        if self.inner.store.service_by_name(c.id, &req.name).await?.is_some() {
+            return Err(Error::AlreadyExists { kind: "service", name: format!("{} (in cluster {})", req.name, c.name) });
+        }
+        let new = NewService {
+            cluster: c.id,
+            name: req.name,
+            stack: stack.name.clone(),
+            stack_version: stack.version.clone(),
+            service: def.name.clone(),
+        };
+        self.inner.store.add_service(new, units).await
+    }
+
+    /// The service instances of a cluster.
+    pub async fn services(&self, cluster: &str) -> Result<Vec<ServiceInstance>> {
+        let c = self.cluster(cluster).await?;
+        self.inner.store.list_services(c.id).await
+    }
+
+    /// The units of a cluster.
+    pub async fn units(&self, cluster: &str) -> Result<Vec<Unit>> {
+        let c = self.cluster(cluster).await?;
+        self.inner.store.list_units(c.id).await
+    }
+
+    // ---- jobs ----
+
+    /// Plans a job without submitting it (a dry run): the stages it would have.
+    pub async fn plan(&self, req: &JobRequest) -> Result<NewJob> {
+        let c = self.cluster(&req.cluster).await?;
+        let store = &self.inner.store;
+        let instances = store.list_services(c.id).await?;
+        let units = store.list_units(c.id).await?;
+        let hosts = store.list_hosts(c.id).await?;
+        let mut services: Vec<(ServiceInstance, Arc<ServiceDef>)> = Vec::new();
+        let mut rules = Vec::new();
+        let mut seen = HashSet::new();
+        for inst in instances {
+            let stack = self.inner.stacks.stack(&inst.stack, Some(&inst.stack_version)).await?;
+            if seen.insert((stack.name.clone(), stack.version.clone())) {
+                rules.extend(stack.order_rules().cloned());
+            }
+            let def = stack.service(&inst.service)?.clone();
+            services.push((inst, def));
+        }
+        let input = PlanInput { cluster: &c, services: &services, units: &units, hosts: &hosts, rules: &rules };
+        plan::plan(&input, &req.target, &req.command, &req.options)
+    }
+
+    /// Plans, persists (QUEUED, in one transaction) and queues a job.
+    pub async fn submit(&self, req: JobRequest) -> Result<Job> {
+        let planned = self.plan(&req).await?;
+        let detail = self.inner.store.create_job(&planned).await?;
+        self.inner
+            .commands
+            .send(Command::Queued(detail.job.clone()))
+            .map_err(|_| Error::Transport("the engine has stopped".into()))?;
+        Ok(detail.job)
+    }
+
+    /// A job with its stages and tasks.
+    pub async fn job(&self, id: JobId) -> Result<JobDetail> {
+        self.inner.store.job_detail(id).await?.ok_or_else(|| Error::not_found("job", id))
+    }
+
+    /// Jobs matching a filter.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        self.inner.store.list_jobs(filter).await
+    }
+
+    /// A task's log, every attempt or one.
+    pub async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
+        self.inner.store.task_log(task, attempt).await
+    }
+
+    async fn control(&self, id: JobId, action: Control) -> Result<Job> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Control { id, action, reply })
+            .map_err(|_| Error::Transport("the engine has stopped".into()))?;
+        rx.await.map_err(|_| Error::Transport("the engine stopped before answering".into()))?
+    }
+
+    /// Cancels a job: pending tasks end CANCELED, running scripts get SIGTERM (then SIGKILL).
+    pub async fn cancel(&self, id: JobId) -> Result<Job> {
+        self.control(id, Control::Cancel).await
+    }
+
+    /// Pauses a running job: nothing new is dispatched; running tasks finish.
+    pub async fn pause(&self, id: JobId) -> Result<Job> {
+        self.control(id, Control::Pause).await
+    }
+
+    /// Resumes a paused job.
+    pub async fn resume(&self, id: JobId) -> Result<Job> {
+        self.control(id, Control::Resume).await
+    }
+
+    /// Retries a failed or cancelled job: only its failed and cancelled tasks run again.
+    pub async fn retry(&self, id: JobId) -> Result<Job> {
+        self.control(id, Control::Retry).await
+    }
+
+    /// Waits until a job reaches a final state and returns it.
+    pub async fn wait(&self, id: JobId) -> Result<Job> {
+        let mut rx = self.subscribe();
+        loop {
+            let job = self.inner.store.get_job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+            if job.state.is_final() {
+                return Ok(job);
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(Update::Job { id: j, state }) if j == id && state.is_final() => break,
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(Error::Transport("the engine has stopped".into()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -2,5 +2,6 @@
 
 mod agent;
 mod engine;
+mod harness;
 mod stack;
 mod store;

@@ -1,1 +1,0 @@
-//! The job engine: the loop that applies agent events, asks the scheduler and dispatches.

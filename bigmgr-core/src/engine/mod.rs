@@ -1,0 +1,694 @@
+//! The job engine: one task that owns the running jobs, applies agent events to them, asks the
+//! [`Scheduler`] what goes next, persists every decision in one batched [`Store::apply`] per
+//! step, and only then sends messages to agents.
+//!
+//! Order matters for exactly-once: a task is QUEUED in the store before its `Run` is sent, a
+//! result is stored before its `Clean` is sent. A restarted engine re-adopts in-flight tasks
+//! from the agents' `Hello` reports and redelivers (same run id) only what no agent holds.
+
+mod exec;
+mod job;
+
+pub use exec::StageExec;
+
+use crate::model::*;
+use crate::sched::{JobRun, Scheduler};
+use crate::stack::StackProvider;
+use crate::store::{Batch, JobChange, StageChange, Store, TaskChange};
+use crate::transport::{AgentEvent, FromAgent, TaskResult, ToAgent, Transport};
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Timings of the engine's own watchdogs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A task sent but not acknowledged (RECEIVED) within this is sent again.
+    pub delivery_timeout: Duration,
+    /// How often a task is sent again before it fails as lost by transport (DESIGN.md §4.6).
+    pub max_redeliveries: u32,
+    /// A task with no result this long after its timeout has passed fails.
+    pub result_slack: Duration,
+    /// How often the watchdogs look.
+    pub tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            delivery_timeout: Duration::from_secs(30),
+            max_redeliveries: 3,
+            result_slack: Duration::from_secs(30),
+            tick: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A change the engine made, broadcast to whoever watches (waits, progress bars, event streams).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// A job changed state.
+    Job {
+        /// The job.
+        id: JobId,
+        /// Its new state.
+        state: JobState,
+    },
+    /// A task changed state.
+    Task {
+        /// Its job.
+        job: JobId,
+        /// The task.
+        task: TaskId,
+        /// Its new state.
+        state: TaskState,
+    },
+}
+
+/// An operator's action on a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop everything: pending tasks are cancelled, running scripts get SIGTERM.
+    Cancel,
+    /// No new dispatch; running tasks finish.
+    Pause,
+    /// Dispatch again after a pause.
+    Resume,
+    /// Run the failed and cancelled tasks of an ended job again.
+    Retry,
+}
+
+/// What the [`crate::Manager`] sends the engine.
+pub(crate) enum Command {
+    /// A job was persisted QUEUED.
+    Queued(Job),
+    /// An operator's action; the reply is the job after it.
+    Control {
+        id: JobId,
+        action: Control,
+        reply: oneshot::Sender<Result<Job>>,
+    },
+}
+
+/// Where a dispatched task is, for the watchdogs.
+#[derive(Debug, Clone)]
+struct Flight {
+    sent_at: Instant,
+    received: bool,
+    started: Option<Instant>,
+    redeliveries: u32,
+}
+
+/// A job the engine runs, with what it needs to build task specs.
+struct Active {
+    run: JobRun,
+    cluster: Arc<str>,
+    exec: Vec<std::result::Result<Arc<StageExec>, String>>,
+    hosts: HashMap<HostId, Arc<Host>>,
+    pos: HashMap<TaskId, usize>,
+    flights: HashMap<usize, Flight>,
+    auto_retries: HashMap<usize, u32>,
+}
+
+/// The engine's state; lives in one tokio task.
+pub(crate) struct Engine {
+    store: Arc<dyn Store>,
+    transport: Arc<dyn Transport>,
+    stacks: Arc<dyn StackProvider>,
+    scheduler: Arc<dyn Scheduler>,
+    config: EngineConfig,
+    updates: broadcast::Sender<Update>,
+    active: BTreeMap<JobId, Active>,
+    queued: BTreeMap<JobId, Job>,
+    task_job: HashMap<TaskId, JobId>,
+    // Collected during one step, flushed at its end.
+    batch: Batch,
+    outbox: Vec<(Arc<str>, ToAgent)>,
+    clean: HashMap<Arc<str>, Vec<RunId>>,
+    published: Vec<Update>,
+    replies: Vec<(oneshot::Sender<Result<Job>>, Result<JobId>)>,
+    ended: Vec<JobId>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        transport: Arc<dyn Transport>,
+        stacks: Arc<dyn StackProvider>,
+        scheduler: Arc<dyn Scheduler>,
+        config: EngineConfig,
+        updates: broadcast::Sender<Update>,
+    ) -> Engine {
+        Engine {
+            store,
+            transport,
+            stacks,
+            scheduler,
+            config,
+            updates,
+            active: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            task_job: HashMap::new(),
+            batch: Batch::default(),
+            outbox: Vec::new(),
+            clean: HashMap::new(),
+            published: Vec::new(),
+            replies: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Loads the unfinished jobs of an earlier run: QUEUED ones wait their turn, the others are
+    /// adopted with their in-flight tasks (confirmed or redelivered when their agents say Hello).
+    pub(crate) async fn recover(&mut self) -> Result<()> {
+        let filter = JobFilter {
+            states: vec![JobState::Queued, JobState::Running, JobState::Paused, JobState::Canceling],
+            ..JobFilter::default()
+        };
+        for job in self.store.list_jobs(&filter).await? {
+            if job.state == JobState::Queued {
+                self.queued.insert(job.id, job);
+            } else {
+                self.load(job.id).await?;
+                if let Some(a) = self.active.get_mut(&job.id) {
+                    // In flight before the restart: not known to be received until a Hello says so.
+                    let now = Instant::now();
+                    for (i, t) in a.run.tasks.iter().enumerate() {
+                        if matches!(t.task.state, TaskState::Queued | TaskState::Running) {
+                            a.flights.insert(
+                                i,
+                                Flight {
+                                    sent_at: now,
+                                    received: false,
+                                    started: (t.task.state == TaskState::Running).then_some(now),
+                                    redeliveries: 0,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until the command channel closes.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut events: mpsc::UnboundedReceiver<FromAgent>,
+    ) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Err(e) = self.step().await {
+            tracing::error!(error = %e, "engine step failed");
+        }
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => break,
+                },
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(ev),
+                    None => break,
+                },
+                _ = tick.tick() => self.watchdog(),
+            }
+            // Take whatever else is waiting, so one store transaction covers many events.
+            for _ in 0..8192 {
+                match events.try_recv() {
+                    Ok(ev) => self.on_event(ev),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(cmd) = commands.try_recv() {
+                self.on_command(cmd).await;
+            }
+            if let Err(e) = self.step().await {
+                tracing::error!(error = %e, "engine step failed");
+            }
+        }
+        tracing::debug!("engine stopped");
+    }
+
+    /// Loads a job from the store into the active set.
+    async fn load(&mut self, id: JobId) -> Result<()> {
+        let detail = self.store.job_detail(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+        let cluster = self
+            .store
+            .list_clusters()
+            .await?
+            .into_iter()
+            .find(|c| c.id == detail.job.cluster)
+            .ok_or_else(|| Error::not_found("cluster", detail.job.cluster))?;
+        let hosts: HashMap<HostId, Arc<Host>> = self
+            .store
+            .list_hosts(cluster.id)
+            .await?
+            .into_iter()
+            .map(|h| (h.id, Arc::new(h)))
+            .collect();
+        let services = self.store.list_services(cluster.id).await?;
+        let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
+        let run = JobRun::new(detail);
+        let pos: HashMap<TaskId, usize> = run.tasks.iter().enumerate().map(|(i, t)| (t.task.id, i)).collect();
+        for t in pos.keys() {
+            self.task_job.insert(*t, id);
+        }
+        self.active.insert(
+            id,
+            Active {
+                run,
+                cluster: cluster.name.into(),
+                exec,
+                hosts,
+                pos,
+                flights: HashMap::new(),
+                auto_retries: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn unload(&mut self, id: JobId) {
+        if let Some(a) = self.active.remove(&id) {
+            for t in a.pos.keys() {
+                self.task_job.remove(t);
+            }
+        }
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Queued(job) => {
+                self.queued.insert(job.id, job);
+            }
+            Command::Control { id, action, reply } => {
+                let outcome = self.control(id, action).await.map(|()| id);
+                self.replies.push((reply, outcome));
+            }
+        }
+    }
+
+    /// Applies an operator's action; its changes join this step's batch.
+    async fn control(&mut self, id: JobId, action: Control) -> Result<()> {
+        let job = match self.active.get(&id) {
+            Some(a) => a.run.job.clone(),
+            None => self.store.get_job(id).await?.ok_or_else(|| Error::not_found("job", id))?,
+        };
+        let refuse = |what: &str| {
+            Err(Error::Conflict(format!(
+                "job {id} is {}; {what}",
+                job.state
+            )))
+        };
+        match action {
+            Control::Cancel => {
+                if job.state.is_final() {
+                    return refuse("only a queued, running or paused job can be cancelled");
+                }
+                if job.state == JobState::Canceling {
+                    return Ok(());
+                }
+                if job.state == JobState::Queued {
+                    self.queued.remove(&id);
+                    self.load(id).await?;
+                }
+                self.cancel_job(id);
+                Ok(())
+            }
+            Control::Pause => {
+                if job.state != JobState::Running {
+                    return refuse("only a running job can be paused");
+                }
+                self.set_job_state(id, JobState::Paused);
+                Ok(())
+            }
+            Control::Resume => {
+                if job.state != JobState::Paused {
+                    return refuse("only a paused job can be resumed");
+                }
+                self.set_job_state(id, JobState::Running);
+                Ok(())
+            }
+            Control::Retry => {
+                if !matches!(job.state, JobState::Failed | JobState::Canceled) {
+                    return refuse("only a failed or cancelled job can be retried");
+                }
+                self.retry_job(id).await
+            }
+        }
+    }
+
+    fn set_job_state(&mut self, id: JobId, to: JobState) {
+        let Some(a) = self.active.get_mut(&id) else { return };
+        let from = a.run.job.state;
+        if from == to {
+            return;
+        }
+        let at = now_ms();
+        a.run.job.state = to;
+        if to == JobState::Running && a.run.job.started_at.is_none() {
+            a.run.job.started_at = Some(at);
+        }
+        a.run.job.finished_at = to.is_final().then_some(at);
+        self.batch.jobs.push(JobChange { id, from, to, at });
+        self.published.push(Update::Job { id, state: to });
+    }
+
+    /// Cancels a loaded job: pending tasks end CANCELED, in-flight ones are told to stop.
+    fn cancel_job(&mut self, id: JobId) {
+        let Some(a) = self.active.get_mut(&id) else { return };
+        for i in 0..a.run.tasks.len() {
+            match a.run.tasks[i].task.state {
+                TaskState::Pending => job::set_task(a, &mut self.batch, &mut self.published, i, TaskState::Canceled, None),
+                TaskState::Queued | TaskState::Running => {
+                    let t = &a.run.tasks[i].task;
+                    if let Some(h) = a.hosts.get(&t.host) {
+                        self.outbox.push((h.name.as_str().into(), ToAgent::Cancel(t.run_id())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.set_job_state(id, JobState::Canceling);
+    }
+
+    /// Resets an ended job's failed and cancelled tasks (new attempts) and queues it again.
+    async fn retry_job(&mut self, id: JobId) -> Result<()> {
+        self.load(id).await?;
+        let Some(a) = self.active.get_mut(&id) else { return Ok(()) };
+        for i in 0..a.run.tasks.len() {
+            let t = &a.run.tasks[i].task;
+            if t.state.is_retryable() {
+                let (from, attempt) = (t.state, t.attempt);
+                self.batch.tasks.push(TaskChange {
+                    id: t.id,
+                    from,
+                    to: TaskState::Pending,
+                    attempt_is: Some(attempt),
+                    set_attempt: Some(attempt + 1),
+                    clear_result: true,
+                    ..TaskChange::default()
+                });
+                let t = &mut a.run.tasks[i].task;
+                t.attempt = attempt + 1;
+                t.exit_code = None;
+                t.pid = None;
+                t.started_at = None;
+                t.finished_at = None;
+                t.message = None;
+                a.run.set_task_state(i, TaskState::Pending);
+            }
+        }
+        for st in &mut a.run.stages {
+            if st.stage.state != StageState::Succeeded {
+                self.batch.stages.push(StageChange {
+                    id: st.stage.id,
+                    from: st.stage.state,
+                    to: StageState::Pending,
+                });
+                st.stage.state = StageState::Pending;
+            }
+        }
+        let job = a.run.job.clone();
+        let at = now_ms();
+        self.batch.jobs.push(JobChange {
+            id,
+            from: job.state,
+            to: JobState::Queued,
+            at,
+        });
+        self.published.push(Update::Job { id, state: JobState::Queued });
+        self.unload(id);
+        self.queued.insert(
+            id,
+            Job {
+                state: JobState::Queued,
+                finished_at: None,
+                ..job
+            },
+        );
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: FromAgent) {
+        let host: Arc<str> = ev.host.as_str().into();
+        match ev.event {
+            AgentEvent::Hello { running, finished } => {
+                for (run, result) in finished {
+                    self.on_finished(&host, run, result);
+                }
+                self.on_hello(&host, &running);
+            }
+            AgentEvent::Received(run) => {
+                if let Some((a, i)) = self.find(run) {
+                    if let Some(f) = a.flights.get_mut(&i) {
+                        f.received = true;
+                    }
+                }
+            }
+            AgentEvent::Started { run, pid, at } => {
+                let Some(job) = self.task_job.get(&run.task).copied() else { return };
+                let Some(a) = self.active.get_mut(&job) else { return };
+                let Some(&i) = a.pos.get(&run.task) else { return };
+                let t = &mut a.run.tasks[i].task;
+                if t.attempt != run.attempt || t.state != TaskState::Queued {
+                    return;
+                }
+                t.pid = Some(pid);
+                t.started_at = Some(at);
+                self.batch.tasks.push(TaskChange {
+                    id: run.task,
+                    from: TaskState::Queued,
+                    to: TaskState::Running,
+                    attempt_is: Some(run.attempt),
+                    pid: Some(pid),
+                    started_at: Some(at),
+                    ..TaskChange::default()
+                });
+                a.run.set_task_state(i, TaskState::Running);
+                self.published.push(Update::Task { job, task: run.task, state: TaskState::Running });
+                if let Some(f) = a.flights.get_mut(&i) {
+                    f.received = true;
+                    f.started = Some(Instant::now());
+                }
+            }
+            AgentEvent::Log { run, stream, seq, at, line } => {
+                self.batch.logs.push(LogLine {
+                    task: run.task,
+                    attempt: run.attempt,
+                    seq,
+                    stream,
+                    at,
+                    line,
+                });
+            }
+            AgentEvent::Finished { run, result } => self.on_finished(&host, run, result),
+        }
+    }
+
+    fn find(&mut self, run: RunId) -> Option<(&mut Active, usize)> {
+        let job = self.task_job.get(&run.task)?;
+        let a = self.active.get_mut(job)?;
+        let i = *a.pos.get(&run.task)?;
+        (a.run.tasks[i].task.attempt == run.attempt).then_some((a, i))
+    }
+
+    /// A run's result: stored (if the task still waits for it), then cleaned on the agent.
+    fn on_finished(&mut self, host: &Arc<str>, run: RunId, result: TaskResult) {
+        self.clean.entry(host.clone()).or_default().push(run);
+        let Some(job) = self.task_job.get(&run.task).copied() else { return };
+        let Some(a) = self.active.get_mut(&job) else { return };
+        let Some(&i) = a.pos.get(&run.task) else { return };
+        let t = &a.run.tasks[i].task;
+        if t.attempt != run.attempt || !matches!(t.state, TaskState::Queued | TaskState::Running) {
+            return;
+        }
+        a.flights.remove(&i);
+        job::finish_task(a, &mut self.batch, &mut self.published, i, &result);
+    }
+
+    /// An agent (re)connected: in-flight tasks of its host it does not hold are sent again.
+    fn on_hello(&mut self, host: &Arc<str>, running: &[RunId]) {
+        let running: HashSet<RunId> = running.iter().copied().collect();
+        let ids: Vec<JobId> = self.active.keys().copied().collect();
+        for id in ids {
+            let Some(a) = self.active.get_mut(&id) else { continue };
+            let mine: Vec<usize> = a
+                .flights
+                .keys()
+                .copied()
+                .filter(|&i| a.hosts.get(&a.run.tasks[i].task.host).is_some_and(|h| *h.name == **host))
+                .collect();
+            let mut lost = Vec::new();
+            for i in mine {
+                if running.contains(&a.run.tasks[i].task.run_id()) {
+                    if let Some(f) = a.flights.get_mut(&i) {
+                        f.received = true;
+                    }
+                } else {
+                    lost.push(i);
+                }
+            }
+            for i in lost {
+                self.redeliver(id, i, "its agent reconnected without it");
+            }
+        }
+    }
+
+    /// Sends an in-flight task again (same run id), or gives up after `max_redeliveries`.
+    fn redeliver(&mut self, id: JobId, i: usize, why: &str) {
+        let max = self.config.max_redeliveries;
+        let Some(a) = self.active.get_mut(&id) else { return };
+        let canceling = a.run.job.state == JobState::Canceling;
+        let Some(f) = a.flights.get_mut(&i) else { return };
+        if canceling || f.redeliveries >= max {
+            let host = a.hosts.get(&a.run.tasks[i].task.host).map(|h| h.name.clone()).unwrap_or_default();
+            let (to, message) = if canceling {
+                (TaskState::Canceled, format!("cancelled before host {host} received it"))
+            } else {
+                (TaskState::Failed, format!("lost in transport to host {host} after {max} redeliveries ({why})"))
+            };
+            a.flights.remove(&i);
+            job::set_task(a, &mut self.batch, &mut self.published, i, to, Some(message));
+            return;
+        }
+        f.redeliveries += 1;
+        f.sent_at = Instant::now();
+        f.received = false;
+        tracing::warn!(job = %id, task = %a.run.tasks[i].task.id, why, "redelivering task");
+        if let Some((host, spec)) = job::spec(a, i) {
+            self.outbox.push((host, ToAgent::Run(Box::new(spec))));
+        }
+    }
+
+    /// Redelivers unacknowledged tasks and fails those whose results are overdue.
+    fn watchdog(&mut self) {
+        let now = Instant::now();
+        let mut late: Vec<(JobId, usize, bool)> = Vec::new();
+        for (id, a) in &self.active {
+            for (&i, f) in &a.flights {
+                let timeout = a.exec[a.run.tasks[i].stage]
+                    .as_ref()
+                    .map(|e| e.timeout)
+                    .unwrap_or_default();
+                if !f.received && now.duration_since(f.sent_at) > self.config.delivery_timeout {
+                    late.push((*id, i, false));
+                } else if now.duration_since(f.started.unwrap_or(f.sent_at)) > timeout + self.config.result_slack {
+                    late.push((*id, i, true));
+                }
+            }
+        }
+        for (id, i, overdue) in late {
+            if overdue {
+                let Some(a) = self.active.get_mut(&id) else { continue };
+                a.flights.remove(&i);
+                let host = a.hosts.get(&a.run.tasks[i].task.host).map(|h| h.name.clone()).unwrap_or_default();
+                let msg = format!("no result from host {host} within the task's timeout");
+                job::set_task(a, &mut self.batch, &mut self.published, i, TaskState::Failed, Some(msg));
+            } else {
+                self.redeliver(id, i, "no acknowledgement in time");
+            }
+        }
+    }
+
+    /// One step: admit jobs, advance every active job, persist, then send and publish.
+    async fn step(&mut self) -> Result<()> {
+        loop {
+            self.admit().await;
+            let ids: Vec<JobId> = self.active.keys().copied().collect();
+            for id in ids {
+                self.advance(id);
+            }
+            self.flush().await?;
+            let ended = std::mem::take(&mut self.ended);
+            if ended.is_empty() || self.queued.is_empty() {
+                return Ok(());
+            }
+            // A job ended and others wait: its cluster may take the next one now.
+        }
+    }
+
+    async fn admit(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let busy: HashSet<ClusterId> = self.active.values().map(|a| a.run.job.cluster).collect();
+        let queued: Vec<&Job> = self.queued.values().collect();
+        let admitted = self.scheduler.admit(&queued, &busy);
+        for id in admitted {
+            if self.queued.remove(&id).is_none() {
+                continue;
+            }
+            if let Err(e) = self.load(id).await {
+                tracing::error!(job = %id, error = %e, "could not load job");
+                continue;
+            }
+            self.set_job_state(id, JobState::Running);
+        }
+    }
+
+    /// Derives stage and job states of one job and dispatches what the scheduler picks.
+    fn advance(&mut self, id: JobId) {
+        let Some(a) = self.active.get_mut(&id) else { return };
+        job::derive(a, &mut self.batch, &mut self.published, &mut self.outbox);
+        if a.run.job.state == JobState::Running {
+            let picked = self.scheduler.ready(&a.run);
+            let now = Instant::now();
+            for i in picked {
+                if let Some((host, spec)) = job::dispatch(a, &mut self.batch, &mut self.published, i) {
+                    a.flights.insert(i, Flight { sent_at: now, received: false, started: None, redeliveries: 0 });
+                    self.outbox.push((host, ToAgent::Run(Box::new(spec))));
+                }
+            }
+            job::derive(a, &mut self.batch, &mut self.published, &mut self.outbox);
+        }
+        if let Some(to) = job::outcome(&a.run) {
+            self.set_job_state(id, to);
+            self.ended.push(id);
+        }
+    }
+
+    /// Persists the step's batch, then sends, replies and publishes.
+    async fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            let applied = self.store.apply(&batch).await?;
+            let missed = applied.tasks.iter().filter(|ok| !**ok).count()
+                + applied.stages.iter().filter(|ok| !**ok).count()
+                + applied.jobs.iter().filter(|ok| !**ok).count();
+            if missed > 0 {
+                tracing::warn!(missed, "some state changes found another state in the store (another engine?)");
+            }
+        }
+        for id in std::mem::take(&mut self.ended) {
+            self.unload(id);
+            self.ended.push(id);
+        }
+        for (host, msg) in std::mem::take(&mut self.outbox) {
+            if let Err(e) = self.transport.send(&host, msg).await {
+                tracing::debug!(%host, error = %e, "send failed; the watchdog will redeliver");
+            }
+        }
+        for (host, runs) in std::mem::take(&mut self.clean) {
+            if let Err(e) = self.transport.send(&host, ToAgent::Clean(runs)).await {
+                tracing::debug!(%host, error = %e, "clean not sent; the agent will report again");
+            }
+        }
+        for (reply, outcome) in std::mem::take(&mut self.replies) {
+            let job = match outcome {
+                Ok(id) => self.store.get_job(id).await.and_then(|j| j.ok_or_else(|| Error::not_found("job", id))),
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(job);
+        }
+        for u in std::mem::take(&mut self.published) {
+            let _ = self.updates.send(u);
+        }
+        Ok(())
+    }
+}
