@@ -151,12 +151,19 @@ impl Ctx<'_> {
 /// (`component[1].cardinality`, `config[0].property[2].default`, `-` for the whole file) and
 /// what is wrong; a directory or manifest that cannot be read is an [`Error::Io`].
 pub fn load_service(dir: &Path) -> Result<ServiceDef> {
-    let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
-    let file = dir.join(MANIFEST_FILE);
+    let canonical = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    // The name as the stack lays it out (a symlinked service directory keeps its link's name).
+    let dir_name = dir
+        .file_name()
+        .or(canonical.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let file = canonical.join(MANIFEST_FILE);
     let src = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
     let cx = Ctx { file: &file };
     let raw = parse_manifest(&cx, &src)?;
-    convert(&cx, &dir, raw)
+    convert(&cx, &canonical, &dir_name, raw)
 }
 
 /// Parses the TOML text, mapping syntax errors to field `-` and structural errors (unknown
@@ -210,10 +217,7 @@ fn push_key(path: &mut String, key: &str) {
     if !path.is_empty() {
         path.push('.');
     }
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if bare {
         path.push_str(key);
     } else {
@@ -357,10 +361,9 @@ fn is_safe_relative(p: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-fn convert(cx: &Ctx<'_>, dir: &Path, raw: RawManifest) -> Result<ServiceDef> {
+fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result<ServiceDef> {
     // [service]
     check_name(cx, "service.name", "service", &raw.service.name)?;
-    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if raw.service.name != dir_name {
         return Err(cx.err(
             "service.name",
@@ -947,5 +950,7 @@ name = "c"
         );
         assert_eq!(path_of(src, "\"oops\""), "config[0].property[1].default");
         assert_eq!(path_of(src, "\"x\""), "service.name");
+        let src = "[order]\n\"A-START\" = \"B-START\"\n";
+        assert_eq!(path_of(src, "\"B-START\""), "order.\"A-START\"");
     }
 }
