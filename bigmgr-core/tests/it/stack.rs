@@ -1,1 +1,733 @@
-//! Integration tests: stack.
+//! Integration tests: stack. Real stack directories, built in a temporary directory (or the
+//! shipped `stacks/`), loaded through `load_service` and `DirStackProvider`; every broken
+//! case asserts the exact error variant and that it names the file, the field and the problem.
+
+use bigmgr_core::Error;
+use bigmgr_core::stack::manifest::load_service;
+use bigmgr_core::stack::{
+    Cardinality, Category, DEFAULT_TIMEOUT, DirStackProvider, PropertyType, RoleCommand,
+    StackProvider, StackRef,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ZOOKEEPER: &str = r#"
+[service]
+name = "zookeeper"
+version = "3.8.4"
+description = "A coordination service."
+
+[[component]]
+name = "zookeeper_server"
+category = "server"
+cardinality = "1+"
+  [component.commands.start]
+  timeout = "5m"
+  retries = 2
+  [component.commands.rebalance]
+  timeout = 90
+  script = "scripts/rebalance.sh"
+
+[[component]]
+name = "zookeeper_client"
+category = "client"
+cardinality = "0+"
+
+[[config]]
+name = "zoo.cfg"
+template = "templates/zoo.cfg.hbs"
+path = "conf/zoo.cfg"
+  [[config.property]]
+  name = "tickTime"
+  type = "int"
+  default = 2000
+  description = "The tick."
+  required = true
+  [[config.property]]
+  name = "clientPort"
+  type = "port"
+  default = 2181
+  [[config.property]]
+  name = "secret"
+  type = "string"
+  secret = true
+
+[order]
+"ZOOKEEPER_SERVER-STOP" = ["KAFKA_BROKER-STOP"]
+
+[[provides]]
+name = "client"
+interface = "zookeeper"
+
+[[peers]]
+name = "ensemble"
+interface = "zookeeper-peer"
+
+[[port]]
+name = "client"
+port = 2181
+component = "zookeeper_server"
+"#;
+
+const KAFKA: &str = r#"
+[service]
+name = "kafka"
+version = "3.7.0"
+
+[[component]]
+name = "kafka_broker"
+category = "server"
+cardinality = "1-3"
+
+[order]
+"KAFKA_BROKER-START" = ["ZOOKEEPER_SERVER-START"]
+"KAFKA_BROKER-RESTART" = ["zookeeper_server-restart"]
+
+[[requires]]
+name = "zookeeper"
+interface = "zookeeper"
+"#;
+
+/// Writes `content` to `root/rel`, creating directories.
+fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(path, content).expect("write");
+}
+
+/// A service directory `root/stack/version/name` with its manifest and the given files.
+fn service(root: &Path, stack: &str, name: &str, toml: &str, files: &[&str]) -> PathBuf {
+    let dir = root.join(stack).join(name);
+    write(&dir, "service.toml", toml);
+    for f in files {
+        let body = if f.ends_with(".hbs") {
+            "tickTime={{tickTime}}\n"
+        } else {
+            "#!/bin/sh\nexit 0\n"
+        };
+        write(&dir, f, body);
+    }
+    dir
+}
+
+const ZK_FILES: &[&str] = &[
+    "scripts/zookeeper_server.sh",
+    "scripts/zookeeper_client.sh",
+    "scripts/rebalance.sh",
+    "templates/zoo.cfg.hbs",
+];
+
+/// The valid two-service stack `big/1.0.0` under a fresh root.
+fn valid_stack(root: &Path, version: &str) {
+    let v = format!("big/{version}");
+    service(root, &v, "zookeeper", ZOOKEEPER, ZK_FILES);
+    service(root, &v, "kafka", KAFKA, &["scripts/kafka_broker.sh"]);
+}
+
+/// A zookeeper service whose manifest is `ZOOKEEPER` with `from` replaced by `to`.
+fn broken_zookeeper(root: &Path, from: &str, to: &str) -> PathBuf {
+    assert!(ZOOKEEPER.contains(from), "the fixture has no {from:?}");
+    service(
+        root,
+        "big/1.0.0",
+        "zookeeper",
+        &ZOOKEEPER.replacen(from, to, 1),
+        ZK_FILES,
+    )
+}
+
+/// The manifest error of `load_service(dir)`, checked to name `dir/service.toml` and `field`.
+fn manifest_error(dir: &Path, field: &str) -> String {
+    let err = load_service(dir).expect_err("the manifest is broken");
+    let text = err.to_string();
+    match err {
+        Error::Manifest {
+            file,
+            field: got,
+            message,
+        } => {
+            assert_eq!(
+                file,
+                dir.canonicalize().unwrap().join("service.toml"),
+                "{text}"
+            );
+            assert_eq!(got, field, "{text}");
+            assert!(text.contains("service.toml"), "{text}");
+            assert!(text.contains(field), "{text}");
+            message
+        }
+        other => panic!("expected Error::Manifest, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_valid_two_service_stack_loads_with_everything_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_stack(tmp.path(), "1.0.0");
+    let provider = DirStackProvider::new([tmp.path()]);
+    assert_eq!(
+        provider.list().await.unwrap(),
+        vec![StackRef {
+            name: "big".into(),
+            version: "1.0.0".into()
+        }]
+    );
+    let stack = provider.stack("big", Some("1.0.0")).await.unwrap();
+    assert_eq!(
+        stack.services.keys().collect::<Vec<_>>(),
+        ["kafka", "zookeeper"]
+    );
+
+    let zk = stack.service("zookeeper").unwrap();
+    assert_eq!(zk.version, "3.8.4");
+    assert_eq!(zk.description, "A coordination service.");
+    let server = zk.component("zookeeper_server").unwrap();
+    assert_eq!(server.category, Category::Server);
+    assert_eq!(server.cardinality, Cardinality::AtLeast(1));
+    // All standard commands plus the custom one.
+    assert_eq!(
+        server.commands.keys().collect::<Vec<_>>(),
+        [
+            "check",
+            "configure",
+            "install",
+            "rebalance",
+            "remove",
+            "restart",
+            "start",
+            "status",
+            "stop"
+        ]
+    );
+    let start = server.command("start").unwrap();
+    assert_eq!(start.timeout, Duration::from_secs(300));
+    assert_eq!(start.retries, 2);
+    assert!(!start.once);
+    assert!(start.script.is_absolute());
+    assert!(
+        start
+            .script
+            .ends_with("zookeeper/scripts/zookeeper_server.sh")
+    );
+    assert_eq!(server.command("stop").unwrap().timeout, DEFAULT_TIMEOUT);
+    assert_eq!(
+        server.command("status").unwrap().timeout,
+        Duration::from_secs(60)
+    );
+    assert!(server.command("check").unwrap().once);
+    let rebalance = server.command("rebalance").unwrap();
+    assert_eq!(rebalance.timeout, Duration::from_secs(90));
+    assert!(rebalance.script.ends_with("zookeeper/scripts/rebalance.sh"));
+
+    // A client has the standard commands minus the server-only ones.
+    let client = zk.component("zookeeper_client").unwrap();
+    assert_eq!(client.category, Category::Client);
+    assert_eq!(
+        client.commands.keys().collect::<Vec<_>>(),
+        ["check", "configure", "install", "remove"]
+    );
+
+    let cfg = &zk.configs[0];
+    assert_eq!(cfg.name, "zoo.cfg");
+    assert_eq!(cfg.path, "conf/zoo.cfg");
+    assert_eq!(cfg.template, "tickTime={{tickTime}}\n");
+    assert_eq!(cfg.properties.len(), 3);
+    assert_eq!(cfg.properties[0].kind, PropertyType::Int);
+    assert_eq!(cfg.properties[0].default, Some(serde_json::json!(2000)));
+    assert!(cfg.properties[0].required);
+    assert_eq!(cfg.properties[1].kind, PropertyType::Port);
+    assert!(cfg.properties[2].secret);
+    assert_eq!(cfg.properties[2].default, None);
+
+    assert_eq!(zk.provides[0].interface, "zookeeper");
+    assert_eq!(zk.peers[0].name, "ensemble");
+    assert_eq!(zk.ports[0].port, 2181);
+    assert_eq!(zk.ports[0].protocol, "tcp");
+
+    let kafka = stack.service("kafka").unwrap();
+    assert_eq!(
+        kafka.component("kafka_broker").unwrap().cardinality,
+        Cardinality::Range(1, 3)
+    );
+    assert_eq!(kafka.requires[0].interface, "zookeeper");
+    let rc = |c: &str, m: &str| RoleCommand {
+        component: c.into(),
+        command: m.into(),
+    };
+    let rules: Vec<_> = stack
+        .order_rules()
+        .map(|r| (r.blocked.clone(), r.after.clone()))
+        .collect();
+    assert!(rules.contains(&(
+        rc("kafka_broker", "start"),
+        vec![rc("zookeeper_server", "start")]
+    )));
+    assert!(rules.contains(&(
+        rc("kafka_broker", "restart"),
+        vec![rc("zookeeper_server", "restart")]
+    )));
+    assert!(rules.contains(&(
+        rc("zookeeper_server", "stop"),
+        vec![rc("kafka_broker", "stop")]
+    )));
+
+    // The second request is served from the cache: the same Arc.
+    let again = provider.stack("big", None).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&stack, &again));
+}
+
+#[test]
+fn broken_toml_names_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "version = \"3.8.4\"", "version = \"3.8.4");
+    let message = manifest_error(&dir, "-");
+    assert!(message.contains("not valid TOML"), "{message}");
+    assert!(message.contains("line 4"), "{message}");
+}
+
+#[test]
+fn unknown_missing_and_mistyped_fields_are_named_with_their_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "cardinality = \"0+\"",
+        "cardinality = \"0+\"\ncolour = \"red\"",
+    );
+    let message = manifest_error(&dir, "component[1].colour");
+    assert!(message.contains("unknown field `colour`"), "{message}");
+    assert!(
+        message.contains("cardinality"),
+        "lists the allowed fields: {message}"
+    );
+
+    let dir = broken_zookeeper(tmp.path(), "retries = 2", "retry = 2");
+    let message = manifest_error(&dir, "component[0].commands.start.retry");
+    assert!(message.contains("unknown field `retry`"), "{message}");
+
+    // Missing fields name the table; wrong types name the key.
+    let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"\n", "\n");
+    let message = manifest_error(&dir, "component[1]");
+    assert!(message.contains("missing field `cardinality`"), "{message}");
+    let dir = broken_zookeeper(tmp.path(), "retries = 2", "retries = \"two\"");
+    let message = manifest_error(&dir, "component[0].commands.start.retries");
+    assert!(
+        message.contains("invalid type: string \"two\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_cardinality_says_what_is_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"", "cardinality = \"some\"");
+    let message = manifest_error(&dir, "component[1].cardinality");
+    assert!(message.contains("'some' is not a cardinality"), "{message}");
+    assert!(message.contains("1+"), "{message}");
+}
+
+#[test]
+fn bad_timeout_and_category_and_port_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "timeout = \"5m\"", "timeout = \"5 days\"");
+    let message = manifest_error(&dir, "component[0].commands.start.timeout");
+    assert!(message.contains("'5 days' is not a timeout"), "{message}");
+
+    let dir = broken_zookeeper(tmp.path(), "category = \"client\"", "category = \"cli\"");
+    let message = manifest_error(&dir, "component[1].category");
+    assert!(message.contains("\"server\" or \"client\""), "{message}");
+
+    let dir = broken_zookeeper(tmp.path(), "port = 2181", "port = 70000");
+    let message = manifest_error(&dir, "port[0].port");
+    assert!(message.contains("1–65535"), "{message}");
+}
+
+#[test]
+fn server_only_command_on_a_client_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "cardinality = \"0+\"",
+        "cardinality = \"0+\"\n  [component.commands.start]\n  timeout = 5",
+    );
+    let message = manifest_error(&dir, "component[1].commands.start");
+    assert!(message.contains("server-only"), "{message}");
+    assert!(message.contains("zookeeper_client"), "{message}");
+}
+
+#[test]
+fn missing_script_names_component_command_and_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = service(
+        tmp.path(),
+        "big/1.0.0",
+        "zookeeper",
+        ZOOKEEPER,
+        &[
+            "scripts/zookeeper_server.sh",
+            "scripts/rebalance.sh",
+            "templates/zoo.cfg.hbs",
+        ],
+    );
+    let message = manifest_error(&dir, "component[1].script");
+    assert!(
+        message.contains("component 'zookeeper_client'"),
+        "{message}"
+    );
+    assert!(message.contains("command 'check'"), "{message}");
+    assert!(
+        message.contains("zookeeper/scripts/zookeeper_client.sh does not exist"),
+        "{message}"
+    );
+
+    // A per-command override that is missing names the command's own field.
+    std::fs::remove_file(dir.join("scripts/rebalance.sh")).unwrap();
+    write(&dir, "scripts/zookeeper_client.sh", "#!/bin/sh\n");
+    let message = manifest_error(&dir, "component[0].commands.rebalance.script");
+    assert!(message.contains("command 'rebalance'"), "{message}");
+    assert!(message.contains("scripts/rebalance.sh"), "{message}");
+}
+
+#[test]
+fn property_default_of_the_wrong_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "default = 2181", "default = \"2181\"");
+    let message = manifest_error(&dir, "config[0].property[1].default");
+    assert!(message.contains("property 'clientPort'"), "{message}");
+    assert!(message.contains("is a string"), "{message}");
+    assert!(message.contains("port number"), "{message}");
+}
+
+#[test]
+fn template_that_does_not_parse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "\n", "\n");
+    write(&dir, "templates/zoo.cfg.hbs", "tickTime={{#if tickTime}}\n");
+    let message = manifest_error(&dir, "config[0].template");
+    assert!(message.contains("not valid Handlebars"), "{message}");
+    assert!(message.contains("zoo.cfg.hbs"), "{message}");
+
+    std::fs::remove_file(dir.join("templates/zoo.cfg.hbs")).unwrap();
+    let message = manifest_error(&dir, "config[0].template");
+    assert!(message.contains("does not exist"), "{message}");
+}
+
+#[test]
+fn config_path_must_stay_in_the_unit_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), "\"conf/zoo.cfg\"", "\"../zoo.cfg\"");
+    let message = manifest_error(&dir, "config[0].path");
+    assert!(message.contains("'../zoo.cfg'"), "{message}");
+}
+
+#[test]
+fn duplicate_and_misnamed_things() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "name = \"zookeeper_client\"",
+        "name = \"zookeeper_server\"",
+    );
+    let message = manifest_error(&dir, "component[1].name");
+    assert!(message.contains("declared twice"), "{message}");
+
+    let dir = broken_zookeeper(tmp.path(), "name = \"zookeeper\"\n", "name = \"zk\"\n");
+    let message = manifest_error(&dir, "service.name");
+    assert!(
+        message.contains("'zk'") && message.contains("'zookeeper'"),
+        "{message}"
+    );
+
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "name = \"zookeeper_client\"",
+        "name = \"ZkClient\"",
+    );
+    manifest_error(&dir, "component[1].name");
+
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "\"ZOOKEEPER_SERVER-STOP\" = [\"KAFKA_BROKER-STOP\"]",
+        "\"ZOOKEEPER_SERVER-STOP\" = [\"KAFKA_BROKER\"]",
+    );
+    let message = manifest_error(&dir, "order.\"ZOOKEEPER_SERVER-STOP\"[0]");
+    assert!(message.contains("COMPONENT-COMMAND"), "{message}");
+}
+
+/// The error of loading `big/1.0.0` through a provider over `root`.
+async fn stack_error(root: &Path) -> Error {
+    DirStackProvider::new([root])
+        .stack("big", Some("1.0.0"))
+        .await
+        .expect_err("the stack is broken")
+}
+
+#[tokio::test]
+async fn order_rule_naming_an_unknown_component() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_stack(tmp.path(), "1.0.0");
+    service(
+        tmp.path(),
+        "big/1.0.0",
+        "kafka",
+        &KAFKA.replace(
+            "[\"ZOOKEEPER_SERVER-START\"]",
+            "[\"ZOOKEPER_SERVER-START\"]",
+        ),
+        &[],
+    );
+    match stack_error(tmp.path()).await {
+        Error::Stack {
+            stack,
+            version,
+            message,
+        } => {
+            assert_eq!((stack.as_str(), version.as_str()), ("big", "1.0.0"));
+            assert!(message.contains("\"KAFKA_BROKER-START\""), "{message}");
+            assert!(
+                message.contains("unknown component 'zookeper_server'"),
+                "{message}"
+            );
+            assert!(message.contains("kafka/service.toml"), "{message}");
+        }
+        other => panic!("expected Error::Stack, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn order_rule_naming_a_command_the_component_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_stack(tmp.path(), "1.0.0");
+    service(
+        tmp.path(),
+        "big/1.0.0",
+        "kafka",
+        &KAFKA.replace(
+            "[\"ZOOKEEPER_SERVER-START\"]",
+            "[\"ZOOKEEPER_CLIENT-START\"]",
+        ),
+        &[],
+    );
+    match stack_error(tmp.path()).await {
+        Error::Stack { message, .. } => {
+            assert!(message.contains("command 'start'"), "{message}");
+            assert!(message.contains("'zookeeper_client'"), "{message}");
+        }
+        other => panic!("expected Error::Stack, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cyclic_order_across_two_services() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_stack(tmp.path(), "1.0.0");
+    // zookeeper's start now waits for kafka's start, which waits for zookeeper's.
+    broken_zookeeper(
+        tmp.path(),
+        "[order]\n",
+        "[order]\n\"ZOOKEEPER_SERVER-START\" = [\"KAFKA_BROKER-START\"]\n",
+    );
+    match stack_error(tmp.path()).await {
+        Error::Cycle { cycle } => assert_eq!(
+            cycle,
+            [
+                "KAFKA_BROKER-START",
+                "ZOOKEEPER_SERVER-START",
+                "KAFKA_BROKER-START"
+            ]
+        ),
+        other => panic!("expected Error::Cycle, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_load_is_not_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_stack(tmp.path(), "1.0.0");
+    let zk = tmp.path().join("big/1.0.0/zookeeper");
+    std::fs::remove_file(zk.join("scripts/zookeeper_client.sh")).unwrap();
+    let provider = DirStackProvider::new([tmp.path()]);
+    assert!(matches!(
+        provider.stack("big", None).await,
+        Err(Error::Manifest { .. })
+    ));
+    write(&zk, "scripts/zookeeper_client.sh", "#!/bin/sh\n");
+    assert!(provider.stack("big", None).await.is_ok());
+}
+
+#[tokio::test]
+async fn newest_version_is_chosen_and_earlier_roots_win() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    for v in ["1.2.0", "1.10.0", "1.9.3"] {
+        valid_stack(second.path(), v);
+    }
+    // The same name+version in the first root hides the second root's, even if broken there.
+    valid_stack(first.path(), "1.2.0");
+    std::fs::write(
+        second.path().join("big/1.2.0/kafka/service.toml"),
+        "not toml [",
+    )
+    .unwrap();
+    // A version directory with no service is not a version.
+    std::fs::create_dir_all(second.path().join("big/2.0.0/empty")).unwrap();
+
+    let provider = DirStackProvider::new([first.path(), second.path()]);
+    let versions: Vec<String> = provider
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(versions, ["1.2.0", "1.9.3", "1.10.0"]);
+
+    let newest = provider.stack("big", None).await.unwrap();
+    assert_eq!(newest.version, "1.10.0");
+    let hidden = provider.stack("big", Some("1.2.0")).await.unwrap();
+    assert!(
+        hidden.services["kafka"]
+            .dir
+            .starts_with(first.path().canonicalize().unwrap())
+    );
+
+    match provider.stack("big", Some("3.0")).await {
+        Err(Error::NotFound { kind, name }) => {
+            assert_eq!(kind, "stack version");
+            assert!(name.contains("1.2.0, 1.9.3, 1.10.0"), "{name}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match provider.stack("small", None).await {
+        Err(Error::NotFound { kind, name }) => {
+            assert_eq!(kind, "stack");
+            assert!(name.contains("small") && name.contains("big"), "{name}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_demo_stack_loads() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks");
+    let provider = DirStackProvider::new([root]);
+    assert!(provider.list().await.unwrap().contains(&StackRef {
+        name: "demo".into(),
+        version: "1.0.0".into()
+    }));
+    let demo = provider.stack("demo", None).await.unwrap();
+    assert_eq!(demo.version, "1.0.0");
+
+    let hello = demo.service("hello").unwrap();
+    let server = hello.component("hello_server").unwrap();
+    assert_eq!(
+        (server.category, server.cardinality),
+        (Category::Server, Cardinality::AtLeast(1))
+    );
+    assert!(server.command("status").is_some());
+
+    let greeter = demo.service("greeter").unwrap();
+    let server = greeter.component("greeter_server").unwrap();
+    assert_eq!(
+        (server.category, server.cardinality),
+        (Category::Server, Cardinality::AtLeast(1))
+    );
+    let client = greeter.component("greeter_client").unwrap();
+    assert_eq!(
+        (client.category, client.cardinality),
+        (Category::Client, Cardinality::AtLeast(0))
+    );
+    assert!(client.command("start").is_none());
+    assert!(client.command("check").unwrap().once);
+
+    let rule = greeter.order.first().unwrap();
+    assert_eq!(rule.blocked.to_string(), "GREETER_SERVER-START");
+    assert_eq!(rule.after[0].to_string(), "HELLO_SERVER-START");
+}
+
+/// Runs a demo script command in `unit` and returns its exit code.
+#[cfg(unix)]
+fn run_demo(script: &Path, unit: &Path, command: &str) -> i32 {
+    let out = std::process::Command::new("sh")
+        .arg(script)
+        .arg(command)
+        .env("BIGMGR_UNIT_DIR", unit)
+        .env("BIGMGR_HOST", "test-host")
+        .env("BIGMGR_ADDRESS", "127.0.0.1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh runs");
+    out.status.code().unwrap_or(-1)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_demo_server_scripts_really_run_and_are_idempotent() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks");
+    let demo = DirStackProvider::new([root])
+        .stack("demo", None)
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = tmp.path().join("unit");
+    let script = demo
+        .service("hello")
+        .unwrap()
+        .component("hello_server")
+        .unwrap()
+        .commands["start"]
+        .script
+        .clone();
+    let steps = [
+        ("status", 3),
+        ("install", 0),
+        ("install", 0),
+        ("configure", 0),
+        ("start", 0),
+        ("start", 0),
+        ("status", 0),
+        ("check", 0),
+        ("restart", 0),
+        ("stop", 0),
+        ("stop", 0),
+        ("status", 3),
+        ("start", 0),
+        ("remove", 0),
+        ("remove", 0),
+        ("status", 3),
+    ];
+    for (command, want) in steps {
+        assert_eq!(run_demo(&script, &unit, command), want, "{command}");
+        if command == "install" {
+            assert!(unit.join("installed").is_file());
+        }
+        if command == "configure" {
+            assert!(unit.join("hello.run").is_file());
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&unit).unwrap().count(),
+        0,
+        "remove empties the unit dir"
+    );
+
+    let client = demo
+        .service("greeter")
+        .unwrap()
+        .component("greeter_client")
+        .unwrap()
+        .commands["install"]
+        .script
+        .clone();
+    let cunit = tmp.path().join("client");
+    for (command, want) in [
+        ("check", 1),
+        ("install", 0),
+        ("configure", 0),
+        ("configure", 0),
+        ("check", 0),
+        ("remove", 0),
+        ("remove", 0),
+    ] {
+        assert_eq!(run_demo(&client, &cunit, command), want, "client {command}");
+    }
+}
