@@ -2,8 +2,9 @@
 //! job is loaded (scripts are read once per job, not per task).
 
 use crate::model::{ServiceInstance, Stage};
-use crate::stack::{Stack, StackProvider};
-use crate::transport::Script;
+use crate::stack::{ServiceDef, Stack, StackProvider};
+use crate::transport::{FileSpec, Script};
+use handlebars::Handlebars;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,60 @@ pub struct StageExec {
     pub timeout: Duration,
     /// How often a failed script is run again.
     pub retries: u32,
+    /// For `configure`: the service's config templates, rendered per task into files.
+    pub configs: Option<Arc<Configs>>,
+}
+
+/// A service's config templates, compiled once per job, and their values.
+#[derive(Debug)]
+pub struct Configs {
+    registry: Handlebars<'static>,
+    /// (template name, path under the unit dir).
+    files: Vec<(String, String)>,
+    /// Property values (stack defaults for now; service and host layers come with configs).
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Configs {
+    /// Compiles a service's config types: strict (a missing variable is an error naming it),
+    /// no HTML escaping.
+    pub fn compile(def: &ServiceDef) -> Result<Configs, String> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        let mut files = Vec::new();
+        let mut values = serde_json::Map::new();
+        for ct in &def.configs {
+            registry
+                .register_template_string(&ct.name, &ct.template)
+                .map_err(|e| format!("template {} of service {}: {e}", ct.name, def.name))?;
+            files.push((ct.name.clone(), ct.path.clone()));
+            for p in &ct.properties {
+                if let Some(v) = &p.default {
+                    values.insert(p.name.clone(), v.clone());
+                }
+            }
+        }
+        Ok(Configs { registry, files, values })
+    }
+
+    /// Renders every config file for one task; `extra` (host, address …) joins the values.
+    pub fn render(&self, extra: &[(&str, &str)]) -> Result<Vec<FileSpec>, String> {
+        let mut ctx = self.values.clone();
+        for (k, v) in extra {
+            ctx.insert((*k).to_string(), serde_json::Value::String((*v).to_string()));
+        }
+        let ctx = serde_json::Value::Object(ctx);
+        self.files
+            .iter()
+            .map(|(name, path)| {
+                self.registry
+                    .render(name, &ctx)
+                    .map(|content| FileSpec { path: path.clone(), content })
+                    .map_err(|e| format!("rendering config {name}: {e}"))
+            })
+            .collect()
+    }
 }
 
 /// Resolves every stage; a stage that can't be resolved carries the reason, which fails its
@@ -69,6 +124,11 @@ pub(super) async fn resolve(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("{}.sh", comp.name));
+                let configs = if st.command == "configure" && !def.configs.is_empty() {
+                    Some(Arc::new(Configs::compile(def)?))
+                } else {
+                    None
+                };
                 Ok(Arc::new(StageExec {
                     service: inst.name.clone(),
                     service_def: def.name.clone(),
@@ -77,6 +137,7 @@ pub(super) async fn resolve(
                     script: Script { name, content },
                     timeout: cmd.timeout,
                     retries: cmd.retries,
+                    configs,
                 }))
             })(),
         };

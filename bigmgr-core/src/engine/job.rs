@@ -129,7 +129,13 @@ pub(super) fn dispatch(
         set_task(a, batch, published, i, TaskState::Failed, Some(why));
         return None;
     }
-    let out = spec(a, i)?;
+    let out = match spec(a, i) {
+        Ok(out) => out,
+        Err(why) => {
+            set_task(a, batch, published, i, TaskState::Failed, Some(why));
+            return None;
+        }
+    };
     let t = &a.run.tasks[i].task;
     batch.tasks.push(TaskChange {
         id: t.id,
@@ -143,11 +149,24 @@ pub(super) fn dispatch(
     Some(out)
 }
 
-/// The spec of task `i`'s current attempt, and its host's name.
-pub(super) fn spec(a: &Active, i: usize) -> Option<(Arc<str>, TaskSpec)> {
+/// The spec of task `i`'s current attempt, and its host's name; why not, if it can't be built.
+pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String> {
     let tr = &a.run.tasks[i];
-    let exec = a.exec[tr.stage].as_ref().ok()?;
-    let host = a.hosts.get(&tr.task.host)?;
+    let exec = a.exec[tr.stage].as_ref().map_err(Clone::clone)?;
+    let host = a
+        .hosts
+        .get(&tr.task.host)
+        .ok_or_else(|| format!("host {} of task {} no longer exists", tr.task.host, tr.task.id))?;
+    let files = match &exec.configs {
+        Some(c) => c.render(&[
+            ("cluster", &a.cluster),
+            ("service", &exec.service),
+            ("component", &exec.component),
+            ("host", &host.name),
+            ("address", &host.address),
+        ])?,
+        None => Vec::new(),
+    };
     let spec = TaskSpec {
         run: tr.task.run_id(),
         job: tr.task.job,
@@ -161,10 +180,10 @@ pub(super) fn spec(a: &Active, i: usize) -> Option<(Arc<str>, TaskSpec)> {
         script: exec.script.clone(),
         timeout: exec.timeout,
         env: Default::default(),
-        files: Vec::new(),
+        files,
         context: serde_json::Value::Object(Default::default()),
     };
-    Some((host.name.as_str().into(), spec))
+    Ok((host.name.as_str().into(), spec))
 }
 
 /// Derives stage states from task counts, in topological order: a stage with more failures

@@ -9,7 +9,7 @@
 mod exec;
 mod job;
 
-pub use exec::StageExec;
+use exec::StageExec;
 
 use crate::model::*;
 use crate::sched::{JobRun, Scheduler};
@@ -561,8 +561,9 @@ impl Engine {
         f.sent_at = Instant::now();
         f.received = false;
         tracing::warn!(job = %id, task = %a.run.tasks[i].task.id, why, "redelivering task");
-        if let Some((host, spec)) = job::spec(a, i) {
-            self.outbox.push((host, ToAgent::Run(Box::new(spec))));
+        match job::spec(a, i) {
+            Ok((host, spec)) => self.outbox.push((host, ToAgent::Run(Box::new(spec)))),
+            Err(why) => tracing::error!(task = %a.run.tasks[i].task.id, why, "cannot rebuild the task to redeliver it"),
         }
     }
 

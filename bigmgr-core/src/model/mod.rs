@@ -138,7 +138,7 @@ pub enum Target {
 }
 
 /// How a job runs: parallelism, batches and pipelining.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobOptions {
     /// At most this many tasks of the job run at once; `None` is no limit.
@@ -150,17 +150,6 @@ pub struct JobOptions {
     /// Start a host's task of a stage as soon as that host's tasks of the stages before it
     /// succeeded, instead of waiting for the whole stage before.
     pub pipelined: bool,
-}
-
-impl Default for JobOptions {
-    fn default() -> Self {
-        JobOptions {
-            parallelism: None,
-            batch_size: None,
-            failure_tolerance: 0,
-            pipelined: false,
-        }
-    }
 }
 
 /// An operator's intent: one command on one target of one cluster.

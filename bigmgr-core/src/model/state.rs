@@ -159,7 +159,8 @@ impl TaskState {
 }
 
 impl Default for TaskState {
+    /// PENDING, where every task starts.
     fn default() -> Self {
-        TaskState::Pending
+        Self::ALL[0]
     }
 }
