@@ -377,6 +377,9 @@ mod tests {
         assert_eq!(l.finished().len(), 1);
         drop(l);
         let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.finished(), vec![(run(999, 1), result(TaskState::Succeeded))]);
+        assert_eq!(
+            l.finished(),
+            vec![(run(999, 1), result(TaskState::Succeeded))]
+        );
     }
 }

@@ -64,10 +64,7 @@ impl Executor for ProcessExecutor {
                     state: TaskState::Failed,
                     exit_code: None,
                     pid: None,
-                    message: Some(format!(
-                        "cannot run script {}: {e}",
-                        env.script.display()
-                    )),
+                    message: Some(format!("cannot run script {}: {e}", env.script.display())),
                 };
             }
         };
@@ -117,9 +114,7 @@ async fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
             .process_group(0)
             .kill_on_drop(true);
         match cmd.spawn() {
-            Err(e)
-                if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempt < SPAWN_RETRIES =>
-            {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempt < SPAWN_RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
             }
@@ -188,10 +183,11 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
-    if let Err(e) = killpg(Pid::from_raw(pid), signal)
-        && e != nix::errno::Errno::ESRCH
-    {
-        tracing::warn!(pid, %signal, error = %e, "cannot signal the script's process group");
+    match killpg(Pid::from_raw(pid), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::warn!(pid, %signal, error = %e, "cannot signal the script's process group")
+        }
     }
 }
 
@@ -281,7 +277,10 @@ mod tests {
         let signaled = |sig: i32| Ok(ExitStatus::from_raw(sig));
         let t = Duration::from_secs(1);
         let o = outcome(exited(0), Ending::Natural, Some(7), t, t);
-        assert_eq!((o.state, o.exit_code, o.pid), (TaskState::Succeeded, Some(0), Some(7)));
+        assert_eq!(
+            (o.state, o.exit_code, o.pid),
+            (TaskState::Succeeded, Some(0), Some(7))
+        );
         let o = outcome(exited(3), Ending::Natural, Some(7), t, t);
         assert_eq!((o.state, o.exit_code), (TaskState::Failed, Some(3)));
         let o = outcome(signaled(9), Ending::Natural, Some(7), t, t);

@@ -19,8 +19,9 @@ use super::{ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry};
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
 use crate::{Error, Result};
+use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -71,7 +72,7 @@ impl AgentConfig {
 pub struct Agent {
     shared: Arc<Shared>,
     /// Held until the agent is dropped: its flock keeps other agents off this root.
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -107,19 +108,23 @@ impl Agent {
         // Scripts run in the unit directory: every path handed to them must be absolute.
         config.root = std::path::absolute(&config.root).map_err(|e| Error::io(&config.root, e))?;
         let lock_path = config.root.join("agent.lock");
-        let lock = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => tokio::time::sleep(LOCK_POLL).await,
-                Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        // flock(2): held per open file, so it excludes agents in this process and in others.
+        let lock = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                    file = f;
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                Err((_, errno)) => return Err(Error::io(&lock_path, errno.into())),
             }
-        }
+        };
         let mut ledger = Ledger::open(config.root.join("ledger.jsonl"))?;
         for run in ledger.in_flight() {
             tracing::warn!(%run, "run was in flight when the previous agent stopped");
@@ -253,7 +258,10 @@ impl Loop<'_> {
     }
 
     /// An execution task ended: forget its cancel switch; record a panic as a failure.
-    fn joined(&mut self, joined: std::result::Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+    fn joined(
+        &mut self,
+        joined: std::result::Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) {
         let (id, panic) = match joined {
             Ok((id, ())) => (id, None),
             Err(e) => (e.id(), Some(e.to_string())),
