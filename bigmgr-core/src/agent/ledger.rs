@@ -1,5 +1,385 @@
 //! The task ledger: which runs this agent received and how they ended, persisted under its root.
+//!
+//! The ledger is an append-only JSON-lines file: one line per event (a run was received, a run
+//! finished with its [`TaskResult`], runs were cleaned). [`Ledger::open`] reads it, reduces it to
+//! the latest state of each run, drops what was cleaned and rewrites the file compactly.
+//!
+//! Each event is appended with a single `write(2)` and no `fsync`: a record survives the agent
+//! process being killed at any point (the kernel holds the data), but not a machine crash or
+//! power loss, which may lose the last records. A record torn by a crash mid-write is the last
+//! line of the file and is ignored when the ledger is opened.
 
-/// The agent's persistent record of runs (to be written).
+use crate::model::RunId;
+use crate::transport::TaskResult;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Compact when the file holds more than this many lines and more than
+/// [`COMPACT_RATIO`] times the live entries.
+const COMPACT_MIN_LINES: usize = 1024;
+/// See [`COMPACT_MIN_LINES`].
+const COMPACT_RATIO: usize = 4;
+
+/// What the ledger knows about one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// The run was received and recorded; no result yet.
+    Received,
+    /// The run finished with this result.
+    Finished(TaskResult),
+}
+
+/// One line of the ledger file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Record {
+    /// A run was received.
+    Received(RunId),
+    /// A run finished.
+    Finished {
+        /// The run.
+        run: RunId,
+        /// How it ended.
+        result: TaskResult,
+    },
+    /// The server stored these results; forget them.
+    Clean(Vec<RunId>),
+}
+
+/// The agent's persistent record of runs: an append-only JSON-lines file (`ledger.jsonl`).
 #[derive(Debug)]
-pub struct Ledger;
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+    entries: BTreeMap<RunId, LedgerEntry>,
+    /// Lines in the file now.
+    lines: usize,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path`, reads it and rewrites it compactly.
+    ///
+    /// A last line that does not parse (a write torn by a crash) is ignored; a broken line
+    /// elsewhere is an error, since the ledger cannot be trusted then.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Ledger> {
+        let path = path.into();
+        let (entries, clean) = match std::fs::read(&path) {
+            Ok(bytes) => replay(&path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), true),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        // Rewrite only when there is something to drop: opening many agents stays cheap.
+        let file = if clean {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?
+        } else {
+            rewrite(&path, &entries)?
+        };
+        let lines = entries.len();
+        Ok(Ledger {
+            path,
+            file,
+            entries,
+            lines,
+        })
+    }
+
+    /// The file this ledger lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the ledger knows about `run`, if anything.
+    pub fn lookup(&self, run: RunId) -> Option<LedgerEntry> {
+        self.entries.get(&run).cloned()
+    }
+
+    /// Records that `run` was received; call before running it.
+    pub fn record_received(&mut self, run: RunId) -> Result<()> {
+        self.append(&Record::Received(run))?;
+        self.entries.insert(run, LedgerEntry::Received);
+        Ok(())
+    }
+
+    /// Records how `run` ended.
+    pub fn record_finished(&mut self, run: RunId, result: TaskResult) -> Result<()> {
+        self.append(&Record::Finished {
+            run,
+            result: result.clone(),
+        })?;
+        self.entries.insert(run, LedgerEntry::Finished(result));
+        Ok(())
+    }
+
+    /// Forgets the finished runs among `runs` (the server stored their results). Runs still in
+    /// flight are kept, so a redelivery of one can never run it twice.
+    pub fn clean(&mut self, runs: &[RunId]) -> Result<()> {
+        let done: Vec<RunId> = runs
+            .iter()
+            .copied()
+            .filter(|r| matches!(self.entries.get(r), Some(LedgerEntry::Finished(_))))
+            .collect();
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.append(&Record::Clean(done.clone()))?;
+        for run in &done {
+            self.entries.remove(run);
+        }
+        self.maybe_compact()
+    }
+
+    /// The finished runs not yet cleaned, with their results, by run id.
+    pub fn finished(&self) -> Vec<(RunId, TaskResult)> {
+        self.entries
+            .iter()
+            .filter_map(|(run, e)| match e {
+                LedgerEntry::Finished(r) => Some((*run, r.clone())),
+                LedgerEntry::Received => None,
+            })
+            .collect()
+    }
+
+    /// The runs received without a result, by run id.
+    pub fn in_flight(&self) -> Vec<RunId> {
+        self.entries
+            .iter()
+            .filter_map(|(run, e)| matches!(e, LedgerEntry::Received).then_some(*run))
+            .collect()
+    }
+
+    /// Appends one record as one line with a single write.
+    fn append(&mut self, record: &Record) -> Result<()> {
+        let mut line = serde_json::to_vec(record)
+            .map_err(|e| Error::Invalid(format!("cannot encode a ledger record: {e}")))?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Rewrites the file when it has grown far beyond the live entries.
+    fn maybe_compact(&mut self) -> Result<()> {
+        if self.lines > COMPACT_MIN_LINES && self.lines > COMPACT_RATIO * self.entries.len() {
+            self.file = rewrite(&self.path, &self.entries)?;
+            self.lines = self.entries.len();
+        }
+        Ok(())
+    }
+}
+
+/// Reduces the ledger file's lines to the latest entry of each run; the flag says whether the
+/// file is already compact (one whole line per live entry, nothing torn).
+fn replay(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<RunId, LedgerEntry>, bool)> {
+    let mut entries = BTreeMap::new();
+    let lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let record: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            // The last line may be torn by a crash mid-write: ignore it.
+            Err(_) if i + 1 == lines.len() => return Ok((entries, false)),
+            Err(e) => {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("ledger record {} is corrupt: {e}", i + 1),
+                    ),
+                ));
+            }
+        };
+        match record {
+            Record::Received(run) => {
+                entries.insert(run, LedgerEntry::Received);
+            }
+            Record::Finished { run, result } => {
+                entries.insert(run, LedgerEntry::Finished(result));
+            }
+            Record::Clean(runs) => {
+                for run in runs {
+                    entries.remove(&run);
+                }
+            }
+        }
+    }
+    let compact = lines.len() == entries.len() && bytes.last().is_none_or(|b| *b == b'\n');
+    Ok((entries, compact))
+}
+
+/// Writes `entries` to a temporary file, renames it over `path` and opens it for appending.
+fn rewrite(path: &Path, entries: &BTreeMap<RunId, LedgerEntry>) -> Result<File> {
+    let mut buf = Vec::new();
+    for (run, entry) in entries {
+        let record = match entry {
+            LedgerEntry::Received => Record::Received(*run),
+            LedgerEntry::Finished(result) => Record::Finished {
+                run: *run,
+                result: result.clone(),
+            },
+        };
+        serde_json::to_writer(&mut buf, &record)
+            .map_err(|e| Error::Invalid(format!("cannot encode a ledger record: {e}")))?;
+        buf.push(b'\n');
+    }
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+    // The rewrite replaces the only copy: make it durable before the rename.
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{TaskId, TaskState};
+
+    fn run(task: i64, attempt: u32) -> RunId {
+        RunId {
+            task: TaskId(task),
+            attempt,
+        }
+    }
+
+    fn result(state: TaskState) -> TaskResult {
+        TaskResult {
+            state,
+            exit_code: Some(0),
+            pid: Some(42),
+            started_at: Some(1),
+            finished_at: 2,
+            message: None,
+        }
+    }
+
+    fn count_lines(path: &Path) -> usize {
+        std::fs::read_to_string(path).unwrap().lines().count()
+    }
+
+    #[test]
+    fn records_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_received(run(1, 1)).unwrap();
+            l.record_received(run(2, 1)).unwrap();
+            l.record_finished(run(1, 1), result(TaskState::Succeeded))
+                .unwrap();
+            assert_eq!(
+                l.lookup(run(1, 1)),
+                Some(LedgerEntry::Finished(result(TaskState::Succeeded)))
+            );
+            assert_eq!(l.lookup(run(2, 1)), Some(LedgerEntry::Received));
+            assert_eq!(l.lookup(run(3, 1)), None);
+        }
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(
+            l.finished(),
+            vec![(run(1, 1), result(TaskState::Succeeded))]
+        );
+        assert_eq!(l.in_flight(), vec![run(2, 1)]);
+        // Compacted: one line per live entry.
+        assert_eq!(count_lines(&path), 2);
+    }
+
+    #[test]
+    fn clean_forgets_finished_runs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let mut l = Ledger::open(&path).unwrap();
+        l.record_received(run(1, 1)).unwrap();
+        l.record_finished(run(1, 1), result(TaskState::Failed))
+            .unwrap();
+        l.record_received(run(2, 1)).unwrap();
+        l.clean(&[run(1, 1), run(2, 1), run(9, 9)]).unwrap();
+        assert_eq!(l.lookup(run(1, 1)), None);
+        assert_eq!(l.lookup(run(2, 1)), Some(LedgerEntry::Received));
+        drop(l);
+        let l = Ledger::open(&path).unwrap();
+        assert!(l.finished().is_empty());
+        assert_eq!(l.in_flight(), vec![run(2, 1)]);
+        assert_eq!(count_lines(&path), 1);
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_received(run(1, 1)).unwrap();
+            l.record_finished(run(1, 1), result(TaskState::Succeeded))
+                .unwrap();
+        }
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"finished":{"run":{"task":1,"attempt":1},"res"#)
+            .unwrap();
+        drop(f);
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(
+            l.lookup(run(1, 1)),
+            Some(LedgerEntry::Finished(result(TaskState::Succeeded)))
+        );
+        // The torn line is gone from the file, so new appends are readable.
+        l.record_received(run(2, 1)).unwrap();
+        drop(l);
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.in_flight(), vec![run(2, 1)]);
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        std::fs::write(
+            &path,
+            "garbage\n{\"received\":{\"task\":1,\"attempt\":1}}\n",
+        )
+        .unwrap();
+        let err = Ledger::open(&path).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn compacts_when_mostly_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let mut l = Ledger::open(&path).unwrap();
+        for t in 0..1000 {
+            l.record_received(run(t, 1)).unwrap();
+            l.record_finished(run(t, 1), result(TaskState::Succeeded))
+                .unwrap();
+            if t > 0 {
+                l.clean(&[run(t - 1, 1)]).unwrap();
+            }
+        }
+        assert!(count_lines(&path) < COMPACT_MIN_LINES + 10);
+        assert_eq!(l.finished().len(), 1);
+        drop(l);
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(
+            l.finished(),
+            vec![(run(999, 1), result(TaskState::Succeeded))]
+        );
+    }
+}

@@ -9,7 +9,7 @@ mod ledger;
 mod process;
 mod runtime;
 
-pub use ledger::Ledger;
+pub use ledger::{Ledger, LedgerEntry};
 pub use process::ProcessExecutor;
 pub use runtime::{Agent, AgentConfig};
 

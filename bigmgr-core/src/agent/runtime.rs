@@ -1,9 +1,589 @@
 //! The agent loop: receives messages, consults the ledger, runs tasks, reports events.
+//!
+//! Layout of an agent's root directory:
+//!
+//! ```text
+//! <root>/agent.lock                      held (flock) while an Agent owns the root
+//! <root>/ledger.jsonl                    the run ledger (see Ledger)
+//! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
+//! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
+//! <root>/tasks/<task>.<attempt>/context.json     one run's context
+//! ```
+//!
+//! `context.json` is an object with `run` (`"12.1"`), `task`, `attempt`, `job`, `cluster`,
+//! `service`, `service_def`, `component`, `command`, `host`, `address`, `root`, `unit_dir`,
+//! `task_dir`, `files` (a list of `{"path": <relative>, "full_path": <absolute>}`), `env` (every
+//! variable the script gets from the agent) and `context` (the server's extra context).
 
-/// An agent's settings (to be written).
-#[derive(Debug)]
-pub struct AgentConfig;
+use super::{ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry};
+use crate::model::{LogStream, RunId, TaskState, now_ms};
+use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
+use crate::{Error, Result};
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
-/// One host's agent (to be written).
-#[derive(Debug)]
-pub struct Agent;
+/// The message of a run that an earlier agent process received but never finished.
+const UNKNOWN_OUTCOME: &str =
+    "the agent restarted while this run was in flight; its outcome is unknown";
+
+/// How often [`Agent::open`] retries the root's lock while another agent holds it.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// An agent's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// The host name this agent serves.
+    pub name: String,
+    /// The host's address.
+    pub address: String,
+    /// The directory holding the ledger, scripts, unit and task directories.
+    pub root: PathBuf,
+    /// Between SIGTERM and SIGKILL, on timeout or cancel.
+    pub grace: Duration,
+}
+
+impl AgentConfig {
+    /// Settings with the default grace period of 5 s.
+    pub fn new(
+        name: impl Into<String>,
+        address: impl Into<String>,
+        root: impl Into<PathBuf>,
+    ) -> AgentConfig {
+        AgentConfig {
+            name: name.into(),
+            address: address.into(),
+            root: root.into(),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One host's agent: owns its root directory (exclusively, by a lock file) and its ledger, and
+/// runs what it is sent exactly once per [`RunId`].
+pub struct Agent {
+    shared: Arc<Shared>,
+    /// Held until the agent is dropped: its flock keeps other agents off this root.
+    _lock: Flock<File>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the loop and the executions share.
+struct Shared {
+    config: AgentConfig,
+    executor: Arc<dyn Executor>,
+    ledger: Mutex<Ledger>,
+}
+
+impl Shared {
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // A panic while holding the lock leaves the ledger consistent (each method either
+        // appended or not), so a poisoned lock is still usable.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Agent {
+    /// Opens the agent on `config.root`: creates it, takes its lock (waiting while another
+    /// agent holds it) and opens the ledger. Runs an earlier agent process received but never
+    /// finished are recorded as FAILED with an unknown outcome; they are never run again.
+    pub async fn open(config: AgentConfig, executor: Arc<dyn Executor>) -> Result<Agent> {
+        let mut config = config;
+        std::fs::create_dir_all(&config.root).map_err(|e| Error::io(&config.root, e))?;
+        // Scripts run in the unit directory: every path handed to them must be absolute.
+        config.root = std::path::absolute(&config.root).map_err(|e| Error::io(&config.root, e))?;
+        let lock_path = config.root.join("agent.lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        // flock(2): held per open file, so it excludes agents in this process and in others.
+        let lock = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                    file = f;
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                Err((_, errno)) => return Err(Error::io(&lock_path, errno.into())),
+            }
+        };
+        let mut ledger = Ledger::open(config.root.join("ledger.jsonl"))?;
+        for run in ledger.in_flight() {
+            tracing::warn!(%run, "run was in flight when the previous agent stopped");
+            ledger.record_finished(run, unknown_outcome())?;
+        }
+        Ok(Agent {
+            shared: Arc::new(Shared {
+                config,
+                executor,
+                ledger: Mutex::new(ledger),
+            }),
+            _lock: lock,
+        })
+    }
+
+    /// The agent's settings (with `root` made absolute).
+    pub fn config(&self) -> &AgentConfig {
+        &self.shared.config
+    }
+
+    /// Serves `inbox` until it closes: sends `Hello` first, then handles each message (see
+    /// [`ToAgent`]), reporting on `outbox`. When the inbox closes it waits for every running
+    /// execution to finish (their results land in the ledger), then releases the root.
+    ///
+    /// A closed outbox is not an error: the server is gone and the results stay in the ledger.
+    pub async fn run(
+        self,
+        mut inbox: mpsc::UnboundedReceiver<ToAgent>,
+        outbox: mpsc::UnboundedSender<AgentEvent>,
+    ) {
+        let finished = self.shared.ledger().finished();
+        let _ = outbox.send(AgentEvent::Hello {
+            running: Vec::new(),
+            finished,
+        });
+        let mut state = Loop {
+            shared: &self.shared,
+            outbox: &outbox,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            ids: HashMap::new(),
+        };
+        loop {
+            tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(msg) => state.handle(msg),
+                    None => break,
+                },
+                Some(joined) = state.tasks.join_next_with_id(), if !state.tasks.is_empty() => {
+                    state.joined(joined);
+                }
+            }
+        }
+        drop(inbox);
+        while let Some(joined) = state.tasks.join_next_with_id().await {
+            state.joined(joined);
+        }
+        tracing::debug!(agent = %self.shared.config.name, "agent stopped");
+    }
+}
+
+/// The loop's state while serving.
+struct Loop<'a> {
+    shared: &'a Arc<Shared>,
+    outbox: &'a mpsc::UnboundedSender<AgentEvent>,
+    tasks: JoinSet<()>,
+    /// The cancel switch of each running run.
+    running: HashMap<RunId, watch::Sender<bool>>,
+    /// Which run each execution task serves.
+    ids: HashMap<tokio::task::Id, RunId>,
+}
+
+impl Loop<'_> {
+    fn send(&self, event: AgentEvent) {
+        // The server may be gone; the ledger keeps the results for the next Hello.
+        let _ = self.outbox.send(event);
+    }
+
+    fn handle(&mut self, msg: ToAgent) {
+        match msg {
+            ToAgent::Run(spec) => self.run(spec),
+            ToAgent::Cancel(run) => {
+                if let Some(cancel) = self.running.get(&run) {
+                    let _ = cancel.send(true);
+                }
+            }
+            ToAgent::Clean(runs) => {
+                if let Err(e) = self.shared.ledger().clean(&runs) {
+                    tracing::error!(error = %e, "cannot clean the ledger");
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, spec: Box<TaskSpec>) {
+        let run = spec.run;
+        let entry = self.shared.ledger().lookup(run);
+        match entry {
+            Some(LedgerEntry::Finished(result)) => self.send(AgentEvent::Finished { run, result }),
+            _ if self.running.contains_key(&run) => self.send(AgentEvent::Received(run)),
+            Some(LedgerEntry::Received) => {
+                // Received but not running: its execution ended without a recorded result.
+                // It may have run, so it must not run again.
+                let result = unknown_outcome();
+                let _ = self.shared.ledger().record_finished(run, result.clone());
+                self.send(AgentEvent::Finished { run, result });
+            }
+            None => {
+                if let Err(e) = self.shared.ledger().record_received(run) {
+                    // Not recorded, so not run: a redelivery may try again.
+                    self.send(AgentEvent::Finished {
+                        run,
+                        result: failed(format!(
+                            "cannot record the run in the agent's ledger, so it was not run: {e}"
+                        )),
+                    });
+                    return;
+                }
+                self.send(AgentEvent::Received(run));
+                let (cancel_tx, cancel_rx) = watch::channel(false);
+                self.running.insert(run, cancel_tx);
+                let handle = self.tasks.spawn(execute(
+                    Arc::clone(self.shared),
+                    self.outbox.clone(),
+                    Arc::from(spec),
+                    cancel_rx,
+                ));
+                self.ids.insert(handle.id(), run);
+            }
+        }
+    }
+
+    /// An execution task ended: forget its cancel switch; record a panic as a failure.
+    fn joined(
+        &mut self,
+        joined: std::result::Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) {
+        let (id, panic) = match joined {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e.to_string())),
+        };
+        let Some(run) = self.ids.remove(&id) else {
+            return;
+        };
+        self.running.remove(&run);
+        if let Some(panic) = panic {
+            tracing::error!(%run, error = %panic, "the execution of a run panicked");
+            let result = failed(format!("the agent's execution of this run failed: {panic}"));
+            if let Err(e) = self.shared.ledger().record_finished(run, result.clone()) {
+                tracing::error!(%run, error = %e, "cannot record a result in the ledger");
+            }
+            self.send(AgentEvent::Finished { run, result });
+        }
+    }
+}
+
+/// A FAILED result with `message`, of a run that never started.
+fn failed(message: String) -> TaskResult {
+    TaskResult {
+        state: TaskState::Failed,
+        exit_code: None,
+        pid: None,
+        started_at: None,
+        finished_at: now_ms(),
+        message: Some(message),
+    }
+}
+
+/// The result of a run whose execution was lost with the agent.
+fn unknown_outcome() -> TaskResult {
+    failed(UNKNOWN_OUTCOME.to_owned())
+}
+
+/// Reports what one execution's script does as [`AgentEvent`]s.
+struct RunSink {
+    run: RunId,
+    outbox: mpsc::UnboundedSender<AgentEvent>,
+    seq: AtomicU64,
+    /// When the process started; `i64::MIN` until then.
+    started_at: AtomicI64,
+}
+
+impl RunSink {
+    fn started_at(&self) -> Option<i64> {
+        Some(self.started_at.load(Ordering::Relaxed)).filter(|t| *t != i64::MIN)
+    }
+}
+
+impl ExecSink for RunSink {
+    fn started(&self, pid: u32) {
+        let at = now_ms();
+        self.started_at.store(at, Ordering::Relaxed);
+        let _ = self.outbox.send(AgentEvent::Started {
+            run: self.run,
+            pid,
+            at,
+        });
+    }
+
+    fn line(&self, stream: LogStream, line: String) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let _ = self.outbox.send(AgentEvent::Log {
+            run: self.run,
+            stream,
+            seq,
+            at: now_ms(),
+            line,
+        });
+    }
+}
+
+/// Runs one run to its end: prepares its files (if the executor needs them), runs it, records
+/// the result in the ledger and then reports it.
+async fn execute(
+    shared: Arc<Shared>,
+    outbox: mpsc::UnboundedSender<AgentEvent>,
+    spec: Arc<TaskSpec>,
+    cancel: watch::Receiver<bool>,
+) {
+    let run = spec.run;
+    let env = exec_env(&shared.config, &spec);
+    let sink = RunSink {
+        run,
+        outbox: outbox.clone(),
+        seq: AtomicU64::new(0),
+        started_at: AtomicI64::new(i64::MIN),
+    };
+    let prepared = if shared.executor.needs_files() {
+        let (spec, env) = (Arc::clone(&spec), env.clone());
+        match tokio::task::spawn_blocking(move || prepare(&spec, &env)).await {
+            Ok(prepared) => prepared,
+            Err(e) => Err(format!("preparing the run's files failed: {e}")),
+        }
+    } else {
+        Ok(())
+    };
+    let outcome = match prepared {
+        Ok(()) => shared.executor.run(&spec, &env, &sink, cancel).await,
+        Err(message) => ExecOutcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            pid: None,
+            message: Some(message),
+        },
+    };
+    let result = TaskResult {
+        state: outcome.state,
+        exit_code: outcome.exit_code,
+        pid: outcome.pid,
+        started_at: sink.started_at(),
+        finished_at: now_ms(),
+        message: outcome.message,
+    };
+    if let Err(e) = shared.ledger().record_finished(run, result.clone()) {
+        tracing::error!(%run, error = %e, "cannot record a result in the ledger");
+    }
+    let _ = outbox.send(AgentEvent::Finished { run, result });
+}
+
+/// Where `spec` runs and with which variables.
+fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
+    let root = &config.root;
+    let unit_dir = root
+        .join("units")
+        .join(&spec.cluster)
+        .join(&spec.service)
+        .join(&spec.component);
+    let task_dir = root
+        .join("tasks")
+        .join(format!("{}.{}", spec.run.task, spec.run.attempt));
+    let script = root.join("scripts").join(&spec.service_def).join(format!(
+        "{:016x}-{}",
+        fnv1a(&spec.script.content),
+        spec.script.name
+    ));
+    let context_file = task_dir.join("context.json");
+    let host = if spec.host.is_empty() {
+        &config.name
+    } else {
+        &spec.host
+    };
+    let address = if spec.address.is_empty() {
+        &config.address
+    } else {
+        &spec.address
+    };
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut env: Vec<(String, String)> = [
+        ("BIGMGR_COMMAND", spec.command.clone()),
+        ("BIGMGR_RUN", spec.run.to_string()),
+        ("BIGMGR_TASK", spec.run.task.to_string()),
+        ("BIGMGR_ATTEMPT", spec.run.attempt.to_string()),
+        ("BIGMGR_JOB", spec.job.to_string()),
+        ("BIGMGR_CLUSTER", spec.cluster.clone()),
+        ("BIGMGR_SERVICE", spec.service.clone()),
+        ("BIGMGR_SERVICE_DEF", spec.service_def.clone()),
+        ("BIGMGR_COMPONENT", spec.component.clone()),
+        ("BIGMGR_HOST", host.clone()),
+        ("BIGMGR_ADDRESS", address.clone()),
+        ("BIGMGR_ROOT", path(root)),
+        ("BIGMGR_UNIT_DIR", path(&unit_dir)),
+        ("BIGMGR_TASK_DIR", path(&task_dir)),
+        ("BIGMGR_CONTEXT", path(&context_file)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    ExecEnv {
+        root: root.clone(),
+        unit_dir,
+        task_dir,
+        script,
+        context_file,
+        env,
+        grace: config.grace,
+    }
+}
+
+/// Writes the script (once per content), the unit's files and the context file.
+fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
+    for (what, name) in [
+        ("cluster", &spec.cluster),
+        ("service", &spec.service),
+        ("service definition", &spec.service_def),
+        ("component", &spec.component),
+        ("script name", &spec.script.name),
+    ] {
+        if !is_plain_name(name) {
+            return Err(format!(
+                "refusing to run: the {what} name '{name}' is not a plain file name"
+            ));
+        }
+    }
+    let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
+
+    if !env.script.exists() {
+        let dir = env.script.parent().unwrap_or(&env.root);
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        write_atomic(&env.script, &spec.script.content, 0o755).map_err(|e| io(&env.script, e))?;
+    }
+    std::fs::create_dir_all(&env.unit_dir).map_err(|e| io(&env.unit_dir, e))?;
+    std::fs::create_dir_all(&env.task_dir).map_err(|e| io(&env.task_dir, e))?;
+
+    let mut files = Vec::with_capacity(spec.files.len());
+    for file in &spec.files {
+        let rel = Path::new(&file.path);
+        let plain = !file.path.is_empty()
+            && rel
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !plain {
+            return Err(format!(
+                "refusing to write file '{}': a file's path must be relative to the unit \
+                 directory, without '..'",
+                file.path
+            ));
+        }
+        let full = env.unit_dir.join(rel);
+        if let Some(dir) = full.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        write_atomic(&full, file.content.as_bytes(), 0o644).map_err(|e| io(&full, e))?;
+        files.push(serde_json::json!({
+            "path": file.path,
+            "full_path": full.to_string_lossy(),
+        }));
+    }
+
+    let vars: serde_json::Map<String, serde_json::Value> = env
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let context = serde_json::json!({
+        "run": spec.run.to_string(),
+        "task": spec.run.task,
+        "attempt": spec.run.attempt,
+        "job": spec.job,
+        "cluster": spec.cluster,
+        "service": spec.service,
+        "service_def": spec.service_def,
+        "component": spec.component,
+        "command": spec.command,
+        "host": var(&env.env, "BIGMGR_HOST"),
+        "address": var(&env.env, "BIGMGR_ADDRESS"),
+        "root": env.root.to_string_lossy(),
+        "unit_dir": env.unit_dir.to_string_lossy(),
+        "task_dir": env.task_dir.to_string_lossy(),
+        "files": files,
+        "env": vars,
+        "context": spec.context,
+    });
+    let bytes = serde_json::to_vec_pretty(&context)
+        .map_err(|e| format!("cannot encode the context file: {e}"))?;
+    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))
+}
+
+/// The value of `key` in `env`, or "".
+fn var<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+    env.iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Whether `name` can be used as one path component.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// Writes `bytes` to a unique temporary file beside `path` with `mode`, then renames it over
+/// `path`, so readers never see a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = PathBuf::from(tmp_name);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The 64-bit FNV-1a hash: stable across builds, so a script keeps its file name.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names() {
+        assert!(is_plain_name("zookeeper_server.sh"));
+        for bad in ["", ".", "..", "a/b", "/etc"] {
+            assert!(!is_plain_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

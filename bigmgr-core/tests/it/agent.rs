@@ -1,1 +1,722 @@
-//! Integration tests: agent.
+//! Integration tests: agent. Real shell scripts run as real child processes under an [`Agent`]
+//! driven through channels, the way a transport drives it.
+
+use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor};
+use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
+use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Long enough for any single step on a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A test's directory; on drop it SIGKILLs every process still carrying this directory in its
+/// environment (scripts and whatever they started), so no test leaves processes behind, even
+/// when it fails.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The agent's root.
+    fn root(&self) -> PathBuf {
+        self.path().join("agent")
+    }
+
+    /// Processes whose environment names this sandbox (every script gets `BIGMGR_ROOT`).
+    fn processes(&self) -> Vec<i32> {
+        let needle = format!("BIGMGR_ROOT={}\0", self.root().display());
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            if environ
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for pid in self.processes() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Whether `pid` no longer runs: no such process, or a zombie (this container's init does not
+/// reap orphans, so an orphaned, killed `sleep` stays a zombie here; it runs no more).
+fn is_gone(pid: i32) -> bool {
+    match kill(Pid::from_raw(pid), None) {
+        Err(nix::errno::Errno::ESRCH) => true,
+        _ => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true),
+    }
+}
+
+/// Waits until `pid` is gone, up to a second (an orphan is reaped asynchronously).
+async fn wait_gone(pid: i32) -> bool {
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if is_gone(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    is_gone(pid)
+}
+
+fn run_id(task: i64, attempt: u32) -> RunId {
+    RunId {
+        task: TaskId(task),
+        attempt,
+    }
+}
+
+/// A task spec running `script` (a shell script body) with `command`.
+fn spec(run: RunId, script: &str, timeout: Duration) -> Box<TaskSpec> {
+    Box::new(TaskSpec {
+        run,
+        job: JobId(3),
+        cluster: "c1".into(),
+        service: "zk".into(),
+        service_def: "zookeeper".into(),
+        component: "zookeeper_server".into(),
+        command: "start".into(),
+        host: "h1".into(),
+        address: "127.0.0.2".into(),
+        script: Script {
+            name: "zookeeper_server.sh".into(),
+            content: Arc::from(format!("#!/bin/sh\n{script}\n").into_bytes()),
+        },
+        timeout,
+        env: BTreeMap::new(),
+        files: Vec::new(),
+        context: serde_json::json!({}),
+    })
+}
+
+/// A running agent and its two channels.
+struct Running {
+    tx: mpsc::UnboundedSender<ToAgent>,
+    rx: mpsc::UnboundedReceiver<AgentEvent>,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(root: &Path, grace: Duration) -> Running {
+        let mut config = AgentConfig::new("h1", "127.0.0.2", root);
+        config.grace = grace;
+        let agent = Agent::open(config, Arc::new(ProcessExecutor))
+            .await
+            .expect("open agent");
+        Running::serve(agent)
+    }
+
+    fn serve(agent: Agent) -> Running {
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let (outbox, rx) = mpsc::unbounded_channel();
+        let handle = tokio::spawn(agent.run(inbox, outbox));
+        Running { tx, rx, handle }
+    }
+
+    fn send(&self, msg: ToAgent) {
+        self.tx.send(msg).expect("agent inbox open");
+    }
+
+    async fn next(&mut self) -> AgentEvent {
+        tokio::time::timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("an event in time")
+            .expect("agent outbox open")
+    }
+
+    async fn hello(&mut self) -> Vec<(RunId, TaskResult)> {
+        match self.next().await {
+            AgentEvent::Hello { running, finished } => {
+                assert!(running.is_empty(), "{running:?}");
+                finished
+            }
+            other => panic!("expected Hello first, got {other:?}"),
+        }
+    }
+
+    /// Collects events until `run` finishes; returns them (the Finished one last) and the result.
+    async fn until_finished(&mut self, run: RunId) -> (Vec<AgentEvent>, TaskResult) {
+        let mut events = Vec::new();
+        loop {
+            let event = self.next().await;
+            events.push(event.clone());
+            if let AgentEvent::Finished { run: r, result } = event {
+                if r == run {
+                    return (events, result);
+                }
+            }
+        }
+    }
+
+    /// Waits for a Log line of `run` equal to `line`; returns the events seen until then.
+    async fn until_line(&mut self, run: RunId, line: &str) -> Vec<AgentEvent> {
+        let mut events = Vec::new();
+        loop {
+            let event = self.next().await;
+            events.push(event.clone());
+            match event {
+                AgentEvent::Log {
+                    run: r, line: l, ..
+                } if r == run && l == line => return events,
+                AgentEvent::Finished { run: r, result } if r == run => {
+                    panic!("{run} finished before printing {line:?}: {result:?} {events:?}")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Closes the inbox and waits for the agent to drain and stop.
+    async fn stop(self) -> mpsc::UnboundedReceiver<AgentEvent> {
+        drop(self.tx);
+        tokio::time::timeout(PATIENCE, self.handle)
+            .await
+            .expect("agent stops in time")
+            .expect("agent task did not panic");
+        self.rx
+    }
+}
+
+fn started_pid(events: &[AgentEvent]) -> i32 {
+    events
+        .iter()
+        .find_map(|e| match e {
+            AgentEvent::Started { pid, .. } => Some(*pid as i32),
+            _ => None,
+        })
+        .expect("a Started event")
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_kills_the_script_and_everything_it_started() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(1, 1);
+    // Ignores SIGTERM (and so does its sleep, which inherits that), so only SIGKILL ends it.
+    let script = r#"trap '' TERM
+sleep 30 &
+echo $! > "$BIGMGR_TASK_DIR/sleep.pid"
+echo started
+wait
+echo survived"#;
+    let t0 = Instant::now();
+    agent.send(ToAgent::Run(spec(run, script, Duration::from_secs(1))));
+    let (events, result) = agent.until_finished(run).await;
+    let elapsed = t0.elapsed();
+
+    assert_eq!(result.state, TaskState::TimedOut, "{result:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1900),
+        "SIGKILL came before timeout + grace: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(3500),
+        "took {elapsed:?}, more than timeout + grace + slack"
+    );
+    assert!(
+        result
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out")
+    );
+    let pid = started_pid(&events);
+    assert_eq!(result.pid, Some(pid as u32));
+    assert!(result.started_at.is_some());
+    assert_eq!(
+        kill(Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH),
+        "the script's process was reaped"
+    );
+    let sleep_pid: i32 = std::fs::read_to_string(sandbox.root().join("tasks/1.1/sleep.pid"))
+        .expect("sleep.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(
+        wait_gone(sleep_pid).await,
+        "the script's sleep {sleep_pid} still runs"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Log { line, .. } if line == "survived"))
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_id_delivered_twice_runs_once() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("count");
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    assert!(agent.hello().await.is_empty());
+    let run = run_id(2, 1);
+    let mut s = spec(
+        run,
+        r#"echo ran >> "$COUNTER"; echo running; sleep 1; echo done"#,
+        Duration::from_secs(30),
+    );
+    s.env
+        .insert("COUNTER".into(), counter.display().to_string());
+
+    agent.send(ToAgent::Run(s.clone()));
+    let events = agent.until_line(run, "running").await;
+    assert!(
+        matches!(events[0], AgentEvent::Received(r) if r == run),
+        "{events:?}"
+    );
+    // Redelivered while it runs: acknowledged again, not run again.
+    agent.send(ToAgent::Run(s.clone()));
+    let (events, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert_eq!(result.exit_code, Some(0));
+    let again: Vec<_> = events
+        .iter()
+        .filter(|e| !matches!(e, AgentEvent::Log { .. }))
+        .collect();
+    assert_eq!(
+        again,
+        vec![
+            &AgentEvent::Received(run),
+            &AgentEvent::Finished {
+                run,
+                result: result.clone()
+            }
+        ]
+    );
+
+    // Redelivered after it finished: the recorded result, nothing run.
+    agent.send(ToAgent::Run(s.clone()));
+    assert_eq!(
+        agent.next().await,
+        AgentEvent::Finished {
+            run,
+            result: result.clone()
+        }
+    );
+    assert_eq!(count_lines(&counter), 1);
+
+    // And across a restart of the agent on the same root.
+    agent.stop().await;
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    assert_eq!(agent.hello().await, vec![(run, result.clone())]);
+    agent.send(ToAgent::Run(s.clone()));
+    assert_eq!(
+        agent.next().await,
+        AgentEvent::Finished {
+            run,
+            result: result.clone()
+        }
+    );
+    // Once cleaned, the ledger forgets it (a new attempt is the way to run again).
+    agent.send(ToAgent::Clean(vec![run]));
+    agent.stop().await;
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    assert!(agent.hello().await.is_empty());
+    agent.stop().await;
+    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_sends_sigterm_and_ends_canceled() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("got-term");
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(5)).await;
+    agent.hello().await;
+    let run = run_id(3, 1);
+    let mut s = spec(
+        run,
+        r#"trap 'echo term > "$MARKER"; exit 143' TERM
+echo ready
+sleep 30 &
+wait"#,
+        Duration::from_secs(60),
+    );
+    s.env.insert("MARKER".into(), marker.display().to_string());
+    agent.send(ToAgent::Run(s));
+    let pid = started_pid(&agent.until_line(run, "ready").await);
+    // An unknown run is ignored.
+    agent.send(ToAgent::Cancel(run_id(99, 1)));
+    let t0 = Instant::now();
+    agent.send(ToAgent::Cancel(run));
+    let (_, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Canceled, "{result:?}");
+    assert_eq!(result.exit_code, Some(143), "the trap's exit");
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "it took the SIGKILL, not the SIGTERM, to stop: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker)
+            .expect("the trap ran")
+            .trim(),
+        "term"
+    );
+    assert!(wait_gone(pid).await);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_script_reports_its_exit_code_and_stderr() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(4, 1);
+    agent.send(ToAgent::Run(spec(
+        run,
+        "echo to-stdout\necho 'no such thing' >&2\nexit 1",
+        Duration::from_secs(30),
+    )));
+    let (events, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(result.exit_code, Some(1));
+    let logs: Vec<(LogStream, u64, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Log {
+                run: r,
+                stream,
+                seq,
+                line,
+                ..
+            } if *r == run => Some((*stream, *seq, line.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|(s, _, l)| *s == LogStream::Stderr && l == "no such thing"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|(s, _, l)| *s == LogStream::Stdout && l == "to-stdout"),
+        "{logs:?}"
+    );
+    let mut seqs: Vec<u64> = logs.iter().map(|(_, s, _)| *s).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![0, 1], "both streams share one count from 0");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_that_cannot_start_fails_naming_it() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(5, 1);
+    let mut s = spec(run, "", Duration::from_secs(30));
+    s.script.content = Arc::from(&b"#!/no/such/interpreter\n"[..]);
+    agent.send(ToAgent::Run(s));
+    let (events, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(result.pid, None);
+    let message = result.message.unwrap_or_default();
+    assert!(message.contains("zookeeper_server.sh"), "{message}");
+    assert!(message.contains("No such file"), "{message}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Started { .. }))
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_context_and_files_reach_the_script() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(12, 1);
+    let mut s = spec(
+        run,
+        r#"set -e
+echo "$1" > "$OUT/argv1"
+pwd > "$OUT/pwd"
+env | grep '^BIGMGR_' | sort > "$OUT/env"
+cp "$BIGMGR_CONTEXT" "$OUT/context.json"
+cat conf/zoo.cfg > "$OUT/file""#,
+        Duration::from_secs(30),
+    );
+    s.env.insert("OUT".into(), out.display().to_string());
+    s.files.push(FileSpec {
+        path: "conf/zoo.cfg".into(),
+        content: "clientPort=2181\n".into(),
+    });
+    s.context = serde_json::json!({"peers": ["h2", "h3"]});
+    agent.send(ToAgent::Run(s));
+    let (_, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+
+    let root = std::path::absolute(sandbox.root()).expect("absolute");
+    let unit_dir = root.join("units/c1/zk/zookeeper_server");
+    let task_dir = root.join("tasks/12.1");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
+    assert_eq!(read("argv1").trim(), "start");
+    assert_eq!(Path::new(read("pwd").trim()), unit_dir);
+    assert_eq!(read("file"), "clientPort=2181\n");
+    assert_eq!(
+        std::fs::read_to_string(unit_dir.join("conf/zoo.cfg")).expect("written"),
+        "clientPort=2181\n"
+    );
+    let env: BTreeMap<String, String> = read("env")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let d = |p: &Path| p.display().to_string();
+    for (k, v) in [
+        ("BIGMGR_COMMAND", "start".to_owned()),
+        ("BIGMGR_RUN", "12.1".to_owned()),
+        ("BIGMGR_TASK", "12".to_owned()),
+        ("BIGMGR_ATTEMPT", "1".to_owned()),
+        ("BIGMGR_JOB", "3".to_owned()),
+        ("BIGMGR_CLUSTER", "c1".to_owned()),
+        ("BIGMGR_SERVICE", "zk".to_owned()),
+        ("BIGMGR_SERVICE_DEF", "zookeeper".to_owned()),
+        ("BIGMGR_COMPONENT", "zookeeper_server".to_owned()),
+        ("BIGMGR_HOST", "h1".to_owned()),
+        ("BIGMGR_ADDRESS", "127.0.0.2".to_owned()),
+        ("BIGMGR_ROOT", d(&root)),
+        ("BIGMGR_UNIT_DIR", d(&unit_dir)),
+        ("BIGMGR_TASK_DIR", d(&task_dir)),
+        ("BIGMGR_CONTEXT", d(&task_dir.join("context.json"))),
+    ] {
+        assert_eq!(env.get(k), Some(&v), "{k} in {env:?}");
+    }
+    let ctx: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
+    assert_eq!(ctx["run"], "12.1");
+    assert_eq!(ctx["task"], 12);
+    assert_eq!(ctx["attempt"], 1);
+    assert_eq!(ctx["job"], 3);
+    assert_eq!(ctx["component"], "zookeeper_server");
+    assert_eq!(ctx["address"], "127.0.0.2");
+    assert_eq!(ctx["unit_dir"], d(&unit_dir));
+    assert_eq!(ctx["files"][0]["path"], "conf/zoo.cfg");
+    assert_eq!(ctx["env"]["OUT"], d(&out));
+    assert_eq!(ctx["context"]["peers"][1], "h3");
+    // The script was written once, executable, under scripts/<service_def>/.
+    let scripts: Vec<_> = std::fs::read_dir(root.join("scripts/zookeeper"))
+        .expect("scripts dir")
+        .flatten()
+        .collect();
+    assert_eq!(scripts.len(), 1);
+    assert!(
+        scripts[0]
+            .file_name()
+            .to_string_lossy()
+            .ends_with("-zookeeper_server.sh")
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outside_the_unit_dir_are_refused() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("count");
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    for (i, path) in ["../escape.cfg", "/tmp/abs.cfg"].into_iter().enumerate() {
+        let run = run_id(20 + i as i64, 1);
+        let mut s = spec(run, r#"echo ran >> "$COUNTER""#, Duration::from_secs(30));
+        s.env
+            .insert("COUNTER".into(), counter.display().to_string());
+        s.files.push(FileSpec {
+            path: path.into(),
+            content: "x".into(),
+        });
+        agent.send(ToAgent::Run(s));
+        let (_, result) = agent.until_finished(run).await;
+        assert_eq!(result.state, TaskState::Failed, "{result:?}");
+        let message = result.message.unwrap_or_default();
+        assert!(
+            message.contains("refusing") && message.contains(path),
+            "{message}"
+        );
+    }
+    assert_eq!(count_lines(&counter), 0, "the script must not run");
+    assert!(!sandbox.root().join("units/c1/zk/escape.cfg").exists());
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_flight_when_the_agent_died_is_reported_failed_not_rerun() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("count");
+    let run = run_id(7, 2);
+    // An agent that recorded the run and died before it finished.
+    std::fs::create_dir_all(sandbox.root()).expect("root");
+    let mut ledger = Ledger::open(sandbox.root().join("ledger.jsonl")).expect("ledger");
+    ledger.record_received(run).expect("record");
+    drop(ledger);
+
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    let finished = agent.hello().await;
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    let (r, result) = &finished[0];
+    assert_eq!(*r, run);
+    assert_eq!(result.state, TaskState::Failed);
+    assert!(
+        result
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("outcome is unknown"),
+        "{result:?}"
+    );
+    let mut s = spec(run, r#"echo ran >> "$COUNTER""#, Duration::from_secs(30));
+    s.env
+        .insert("COUNTER".into(), counter.display().to_string());
+    agent.send(ToAgent::Run(s));
+    assert_eq!(
+        agent.next().await,
+        AgentEvent::Finished {
+            run,
+            result: result.clone()
+        }
+    );
+    agent.stop().await;
+    assert_eq!(count_lines(&counter), 0, "the script must not run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_waits_for_the_first_to_drain() {
+    let sandbox = Sandbox::new();
+    let done = sandbox.path().join("done");
+    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    first.hello().await;
+    let run = run_id(8, 1);
+    let mut s = spec(
+        run,
+        r#"echo going; sleep 1.5; echo yes > "$DONE""#,
+        Duration::from_secs(30),
+    );
+    s.env.insert("DONE".into(), done.display().to_string());
+    first.send(ToAgent::Run(s));
+    first.until_line(run, "going").await;
+
+    // The second agent blocks on the root's lock while the first still serves.
+    let root = sandbox.root();
+    let second = tokio::spawn(async move {
+        Agent::open(
+            AgentConfig::new("h1", "127.0.0.2", root),
+            Arc::new(ProcessExecutor),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "opened while the first agent held the root"
+    );
+
+    // The first agent's inbox closes; it finishes its run, then lets go.
+    let Running { tx, mut rx, handle } = first;
+    drop(tx);
+    let second = tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("second agent opens in time")
+        .expect("no panic")
+        .expect("second agent opens");
+    assert!(
+        done.exists(),
+        "opened before the first agent's run finished"
+    );
+    handle.await.expect("first agent stopped");
+    let first_result = loop {
+        match rx.recv().await.expect("first agent reported the result") {
+            AgentEvent::Finished { run: r, result } if r == run => break result,
+            _ => {}
+        }
+    };
+    assert_eq!(first_result.state, TaskState::Succeeded);
+
+    let mut second = Running::serve(second);
+    assert_eq!(second.hello().await, vec![(run, first_result)]);
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_noop_executor_writes_only_the_ledger() {
+    let sandbox = Sandbox::new();
+    let agent = Agent::open(
+        AgentConfig::new("h1", "127.0.0.2", sandbox.root()),
+        Arc::new(NoopExecutor),
+    )
+    .await
+    .expect("open");
+    let mut agent = Running::serve(agent);
+    agent.hello().await;
+    let n = 200;
+    for t in 0..n {
+        agent.send(ToAgent::Run(spec(run_id(t, 1), "", Duration::from_secs(1))));
+    }
+    let mut finished = 0;
+    while finished < n {
+        if let AgentEvent::Finished { result, .. } = agent.next().await {
+            assert_eq!(result.state, TaskState::Succeeded);
+            finished += 1;
+        }
+    }
+    agent.stop().await;
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.root())
+        .expect("root")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["agent.lock", "ledger.jsonl"]);
+    let ledger = Ledger::open(sandbox.root().join("ledger.jsonl")).expect("ledger");
+    assert_eq!(ledger.finished().len(), n as usize);
+}
