@@ -25,7 +25,7 @@ use std::time::Duration;
 /// The embedded schema migrations (`bigmgr-core/migrations`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Rows per multi-row `INSERT` of tasks (4 binds a row).
+/// Rows per multi-row `INSERT` of tasks (5 binds a row).
 const TASK_INSERT_CHUNK: usize = 500;
 /// Changes per multi-row task `UPDATE` (11 binds a row).
 const TASK_UPDATE_CHUNK: usize = 500;
@@ -701,6 +701,7 @@ impl Store for SqlStore {
             .map_err(|e| Error::Invalid(format!("job options: {e}")))?;
 
         let _w = self.write.lock().await;
+        let created_at = now_ms();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let res = sqlx::query(
             "INSERT INTO jobs (cluster, command, target, options, state, created_at) \
@@ -711,53 +712,93 @@ impl Store for SqlStore {
         .bind(&target)
         .bind(&options)
         .bind(JobState::Queued.as_str())
-        .bind(now_ms())
+        .bind(created_at)
         .execute(&mut *tx)
         .await
         .map_err(|e| fk_or(e, || Error::not_found("cluster", job.cluster)))?;
-        let job_id = res.last_insert_rowid();
+        let job_id = JobId(res.last_insert_rowid());
 
-        let mut stage_ids = Vec::with_capacity(job.stages.len());
-        for (seq, stage) in job.stages.iter().enumerate() {
+        let mut stages: Vec<Stage> = Vec::with_capacity(job.stages.len());
+        for (seq, new) in job.stages.iter().enumerate() {
+            let seq = u32::try_from(seq)
+                .map_err(|_| Error::Invalid(format!("a job can't have {seq} stages")))?;
             let res = sqlx::query(
                 "INSERT INTO stages (job, seq, name, service, component, command, state) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(job_id)
-            .bind(to_i64(seq, "stage index")?)
-            .bind(&stage.name)
-            .bind(stage.service.0)
-            .bind(&stage.component)
-            .bind(&stage.command)
+            .bind(job_id.0)
+            .bind(i64::from(seq))
+            .bind(&new.name)
+            .bind(new.service.0)
+            .bind(&new.component)
+            .bind(&new.command)
             .bind(StageState::Pending.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(|e| fk_or(e, || Error::not_found("service", stage.service)))?;
-            let stage_id = res.last_insert_rowid();
-            for &a in &stage.after {
-                sqlx::query("INSERT OR IGNORE INTO stage_deps (stage, after) VALUES (?, ?)")
-                    .bind(stage_id)
-                    .bind(stage_ids[a])
+            .map_err(|e| fk_or(e, || Error::not_found("service", new.service)))?;
+            let id = StageId(res.last_insert_rowid());
+            let mut after: Vec<StageId> = new.after.iter().map(|&a| stages[a].id).collect();
+            after.sort();
+            after.dedup();
+            for before in &after {
+                sqlx::query("INSERT INTO stage_deps (stage, after) VALUES (?, ?)")
+                    .bind(id.0)
+                    .bind(before.0)
                     .execute(&mut *tx)
                     .await?;
             }
-            stage_ids.push(stage_id);
+            stages.push(Stage {
+                id,
+                job: job_id,
+                seq,
+                name: new.name.clone(),
+                service: new.service,
+                component: new.component.clone(),
+                command: new.command.clone(),
+                after,
+                state: StageState::Pending,
+            });
         }
 
-        let rows: Vec<(i64, &NewTask)> = job
-            .stages
-            .iter()
-            .zip(&stage_ids)
-            .flat_map(|(s, &id)| s.tasks.iter().map(move |t| (id, t)))
-            .collect();
-        for chunk in rows.chunks(TASK_INSERT_CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO tasks (job, stage, unit, host, attempt, state) ");
-            qb.push_values(chunk, |mut b, (stage, task)| {
-                b.push_bind(job_id)
-                    .push_bind(*stage)
-                    .push_bind(task.unit.0)
-                    .push_bind(task.host.0)
+        // Task ids are given explicitly, following the largest one: the immediate transaction
+        // holds the write lock, so no one else takes them, and we need not read them back.
+        let base: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM tasks")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let mut tasks: Vec<Task> = Vec::new();
+        for (stage, new) in stages.iter().zip(&job.stages) {
+            for t in &new.tasks {
+                let id = i64::try_from(tasks.len())
+                    .ok()
+                    .and_then(|n| base.checked_add(n + 1))
+                    .ok_or_else(|| Error::Store("task ids are exhausted".into()))?;
+                tasks.push(Task {
+                    id: TaskId(id),
+                    job: job_id,
+                    stage: stage.id,
+                    unit: t.unit,
+                    host: t.host,
+                    attempt: 1,
+                    state: TaskState::Pending,
+                    exit_code: None,
+                    pid: None,
+                    started_at: None,
+                    finished_at: None,
+                    message: None,
+                });
+            }
+        }
+        for chunk in tasks.chunks(TASK_INSERT_CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO tasks (id, job, stage, unit, host, attempt, state) ",
+            );
+            qb.push_values(chunk, |mut b, t| {
+                b.push_bind(t.id.0)
+                    .push_bind(t.job.0)
+                    .push_bind(t.stage.0)
+                    .push_bind(t.unit.0)
+                    .push_bind(t.host.0)
                     .push_unseparated(", 1, 'PENDING'");
             });
             qb.build().execute(&mut *tx).await.map_err(|e| {
@@ -768,12 +809,23 @@ impl Store for SqlStore {
                 })
             })?;
         }
-
-        let detail = load_detail(&mut tx, JobId(job_id))
-            .await?
-            .ok_or_else(|| Error::Store(format!("job {job_id} vanished while being created")))?;
         tx.commit().await?;
-        Ok(detail)
+
+        Ok(JobDetail {
+            job: Job {
+                id: job_id,
+                cluster: job.cluster,
+                command: job.command.clone(),
+                target: job.target.clone(),
+                options: job.options.clone(),
+                state: JobState::Queued,
+                created_at,
+                started_at: None,
+                finished_at: None,
+            },
+            stages,
+            tasks,
+        })
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
