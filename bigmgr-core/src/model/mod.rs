@@ -152,6 +152,7 @@ pub struct JobOptions {
     pub pipelined: bool,
 }
 
+#[allow(clippy::derivable_impls)] // kept explicit: the default is part of the contract
 impl Default for JobOptions {
     fn default() -> Self {
         JobOptions {

@@ -158,6 +158,7 @@ impl TaskState {
     }
 }
 
+#[allow(clippy::derivable_impls)] // kept explicit: the default is part of the contract
 impl Default for TaskState {
     fn default() -> Self {
         TaskState::Pending
