@@ -159,6 +159,69 @@ async fn reopen_keeps_everything() {
     }
 }
 
+/// Two stores on one file (as two processes would be) race the same task transitions: the
+/// compare-and-set in the database, not the in-process lock, makes exactly one win each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_race() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let one = SqlStore::open_path(&path).await.expect("open one");
+    let two = SqlStore::open_path(&path).await.expect("open two");
+    let (cluster, service, units) = big_fixture(&one, 50).await;
+    let job = one
+        .create_job(&NewJob {
+            cluster,
+            command: "start".into(),
+            target: Target::Cluster,
+            options: JobOptions::default(),
+            stages: vec![NewStage {
+                name: "START hdfs/datanode".into(),
+                service,
+                component: "datanode".into(),
+                command: "start".into(),
+                after: vec![],
+                tasks: units
+                    .iter()
+                    .map(|u| NewTask {
+                        unit: u.id,
+                        host: u.host,
+                    })
+                    .collect(),
+            }],
+        })
+        .await
+        .expect("job");
+    for t in &job.tasks {
+        let change = |to| Batch {
+            tasks: vec![TaskChange {
+                id: t.id,
+                from: TaskState::Pending,
+                to,
+                ..TaskChange::default()
+            }],
+            ..Batch::default()
+        };
+        let (q, c) = (change(TaskState::Queued), change(TaskState::Canceled));
+        let (a, b) = tokio::join!(
+            tokio::spawn({
+                let one = one.clone();
+                async move { one.apply(&q).await }
+            }),
+            tokio::spawn({
+                let two = two.clone();
+                async move { two.apply(&c).await }
+            })
+        );
+        let a = a.expect("join").expect("apply one").tasks[0];
+        let b = b.expect("join").expect("apply two").tasks[0];
+        assert!(
+            a ^ b,
+            "task {}: exactly one store wins, got {a} and {b}",
+            t.id
+        );
+    }
+}
+
 async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, Vec<Unit>) {
     let cluster = store.create_cluster("big").await.expect("cluster");
     let mut new_units = Vec::with_capacity(hosts);
