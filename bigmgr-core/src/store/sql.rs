@@ -47,7 +47,10 @@ const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, cr
 
 /// The [`Store`] on SQLite through sqlx.
 ///
-/// Cheap to clone: clones share the connection pool and the write lock.
+/// Cheap to clone: clones share the connection pool and the write lock. Where the trait leaves
+/// it open, [`Store::apply`] stores a log line repeated with the same task, attempt and number
+/// once (redelivered output is harmless), skips unit states of unknown units, and fails the
+/// whole batch with [`Error::Invalid`] for a log line of an unknown task.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: SqlitePool,
