@@ -1,6 +1,1483 @@
 //! The conformance suite every [`super::Store`] implementation must pass.
+//!
+//! [`run`] takes a fresh, empty store and runs every check in turn; each check is also a public
+//! function of its own, so a failure is easy to locate (and to rerun alone on a fresh store).
+//! A broken rule panics with a message that names it, prefixed `store conformance [check]:`.
+//! Checks other than [`clusters`] only look at the clusters they create, so they can run on a
+//! store that already holds other data.
 
-use super::Store;
+use super::{Batch, JobChange, StageChange, Store, TaskChange};
+use crate::model::*;
+use crate::{Error, Result};
 
 /// Runs every conformance check against an empty store; panics naming the first broken rule.
-pub async fn run(_store: &dyn Store) {}
+pub async fn run(store: &dyn Store) {
+    clusters(store).await;
+    hosts(store).await;
+    services(store).await;
+    job_round_trip(store).await;
+    job_queries(store).await;
+    apply_compare_and_set(store).await;
+    apply_retry(store).await;
+    job_times(store).await;
+    units_and_logs(store).await;
+    concurrent_apply(store).await;
+    unknown_ids(store).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// Unwraps a store result, panicking with the check and the step that failed.
+#[track_caller]
+fn ok<T>(r: Result<T>, check: &str, step: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("store conformance [{check}]: {step}: unexpected error: {e}"),
+    }
+}
+
+/// A cluster with hosts and one service with one unit per host.
+struct Fixture {
+    cluster: Cluster,
+    hosts: Vec<Host>,
+    service: ServiceInstance,
+    units: Vec<Unit>,
+}
+
+async fn fixture(store: &dyn Store, check: &str, name: &str, hosts: usize) -> Fixture {
+    let cluster = ok(
+        store.create_cluster(name).await,
+        check,
+        "create fixture cluster",
+    );
+    let mut hs = Vec::new();
+    for i in 0..hosts {
+        let h = NewHost {
+            cluster: cluster.id,
+            name: format!("{name}-h{i}"),
+            address: format!("10.0.0.{i}"),
+        };
+        hs.push(ok(store.add_host(h).await, check, "add fixture host"));
+    }
+    let service = NewService {
+        cluster: cluster.id,
+        name: "svc".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "zookeeper".into(),
+    };
+    let units = hs
+        .iter()
+        .map(|h| NewUnit {
+            component: "zookeeper_server".into(),
+            host: h.id,
+        })
+        .collect();
+    let (service, units) = ok(
+        store.add_service(service, units).await,
+        check,
+        "add fixture service",
+    );
+    Fixture {
+        cluster,
+        hosts: hs,
+        service,
+        units,
+    }
+}
+
+/// A stage running `command` on every unit of the fixture.
+fn stage(fx: &Fixture, command: &str, after: Vec<usize>) -> NewStage {
+    NewStage {
+        name: format!(
+            "{} {}/zookeeper_server",
+            command.to_uppercase(),
+            fx.service.name
+        ),
+        service: fx.service.id,
+        component: "zookeeper_server".into(),
+        command: command.into(),
+        after,
+        tasks: fx
+            .units
+            .iter()
+            .map(|u| NewTask {
+                unit: u.id,
+                host: u.host,
+            })
+            .collect(),
+    }
+}
+
+/// A job of the given stages on the fixture's cluster.
+fn job(fx: &Fixture, stages: Vec<NewStage>) -> NewJob {
+    NewJob {
+        cluster: fx.cluster.id,
+        command: "restart".into(),
+        target: Target::Service(fx.service.name.clone()),
+        options: JobOptions::default(),
+        stages,
+    }
+}
+
+/// A one-stage job on every unit of the fixture, created.
+async fn simple_job(store: &dyn Store, check: &str, fx: &Fixture) -> JobDetail {
+    let new = job(fx, vec![stage(fx, "start", vec![])]);
+    ok(store.create_job(&new).await, check, "create job")
+}
+
+fn task_change(id: TaskId, from: TaskState, to: TaskState) -> TaskChange {
+    TaskChange {
+        id,
+        from,
+        to,
+        ..TaskChange::default()
+    }
+}
+
+fn tasks_batch(changes: Vec<TaskChange>) -> Batch {
+    Batch {
+        tasks: changes,
+        ..Batch::default()
+    }
+}
+
+async fn task(store: &dyn Store, check: &str, job: JobId, id: TaskId) -> Task {
+    let detail = ok(store.job_detail(job).await, check, "job_detail");
+    let Some(detail) = detail else {
+        panic!("store conformance [{check}]: job {job} vanished");
+    };
+    match detail.tasks.into_iter().find(|t| t.id == id) {
+        Some(t) => t,
+        None => panic!("store conformance [{check}]: task {id} missing from its job {job}"),
+    }
+}
+
+async fn job_of(store: &dyn Store, check: &str, id: JobId) -> Job {
+    match ok(store.get_job(id).await, check, "get_job") {
+        Some(j) => j,
+        None => panic!("store conformance [{check}]: job {id} vanished"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+/// Clusters: create, look up, list in id order, duplicate names, delete and refused delete.
+pub async fn clusters(store: &dyn Store) {
+    const C: &str = "clusters";
+    let listed = ok(store.list_clusters().await, C, "list_clusters");
+    assert!(
+        listed.is_empty(),
+        "store conformance [{C}]: a fresh store must hold no clusters, found {listed:?}"
+    );
+    let a = ok(store.create_cluster("c-a").await, C, "create c-a");
+    let b = ok(store.create_cluster("c-b").await, C, "create c-b");
+    assert_eq!(
+        a.name, "c-a",
+        "store conformance [{C}]: created cluster keeps its name"
+    );
+    assert_ne!(
+        a.id, b.id,
+        "store conformance [{C}]: cluster ids must be distinct"
+    );
+    assert!(
+        a.created_at > 0,
+        "store conformance [{C}]: created_at must be set"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-a").await, C, "cluster_by_name"),
+        Some(a.clone()),
+        "store conformance [{C}]: cluster_by_name returns the created cluster"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-none").await, C, "cluster_by_name"),
+        None,
+        "store conformance [{C}]: cluster_by_name of an unknown name is None"
+    );
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort_by_key(|c| c.id);
+    assert_eq!(
+        ok(store.list_clusters().await, C, "list_clusters"),
+        expected,
+        "store conformance [{C}]: list_clusters gives every cluster by id"
+    );
+
+    match store.create_cluster("c-a").await {
+        Err(Error::AlreadyExists { name, .. }) if name == "c-a" => {}
+        other => panic!(
+            "store conformance [{C}]: a duplicate cluster name must be AlreadyExists naming it, \
+             got {other:?}"
+        ),
+    }
+
+    ok(store.delete_cluster(b.id).await, C, "delete empty cluster");
+    assert_eq!(
+        ok(store.list_clusters().await, C, "list_clusters"),
+        vec![a.clone()],
+        "store conformance [{C}]: a deleted cluster is no longer listed"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-b").await, C, "cluster_by_name"),
+        None,
+        "store conformance [{C}]: a deleted cluster is no longer found by name"
+    );
+    match store.delete_cluster(b.id).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting an unknown cluster must be NotFound, got {other:?}"
+        ),
+    }
+
+    // A cluster with a host, with a service, or with a job can't be deleted.
+    let host = NewHost {
+        cluster: a.id,
+        name: "c-a-h0".into(),
+        address: "10.0.0.1".into(),
+    };
+    ok(store.add_host(host).await, C, "add host");
+    match store.delete_cluster(a.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with hosts must be Conflict, got {other:?}"
+        ),
+    }
+    let svc_only = ok(store.create_cluster("c-svc").await, C, "create c-svc");
+    let svc = NewService {
+        cluster: svc_only.id,
+        name: "zk".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "zookeeper".into(),
+    };
+    ok(store.add_service(svc, vec![]).await, C, "add service");
+    match store.delete_cluster(svc_only.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with services must be Conflict, \
+             got {other:?}"
+        ),
+    }
+    let job_only = ok(store.create_cluster("c-job").await, C, "create c-job");
+    let empty_job = NewJob {
+        cluster: job_only.id,
+        command: "status".into(),
+        target: Target::Cluster,
+        options: JobOptions::default(),
+        stages: vec![],
+    };
+    ok(store.create_job(&empty_job).await, C, "create job");
+    match store.delete_cluster(job_only.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with jobs must be Conflict, got {other:?}"
+        ),
+    }
+    let names: Vec<String> = ok(store.list_clusters().await, C, "list_clusters")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["c-a", "c-svc", "c-job"],
+        "store conformance [{C}]: a refused delete keeps the cluster"
+    );
+}
+
+/// Hosts: add (ONLINE), look up, list per cluster, globally unique names, state and heartbeat.
+pub async fn hosts(store: &dyn Store) {
+    const C: &str = "hosts";
+    let a = ok(store.create_cluster("hosts-a").await, C, "create cluster");
+    let b = ok(store.create_cluster("hosts-b").await, C, "create cluster");
+    let new = |cluster: ClusterId, name: &str| NewHost {
+        cluster,
+        name: name.into(),
+        address: format!("{name}.example"),
+    };
+    let h1 = ok(store.add_host(new(a.id, "hosts-1")).await, C, "add_host");
+    let h2 = ok(store.add_host(new(a.id, "hosts-2")).await, C, "add_host");
+    assert_eq!(
+        (h1.cluster, h1.name.as_str(), h1.address.as_str()),
+        (a.id, "hosts-1", "hosts-1.example"),
+        "store conformance [{C}]: add_host keeps cluster, name and address"
+    );
+    assert_eq!(
+        (h1.state, h1.last_heartbeat),
+        (HostState::Online, None),
+        "store conformance [{C}]: a new host is ONLINE with no heartbeat"
+    );
+    assert_ne!(
+        h1.id, h2.id,
+        "store conformance [{C}]: host ids are distinct"
+    );
+    assert_eq!(
+        ok(store.host_by_name("hosts-1").await, C, "host_by_name"),
+        Some(h1.clone()),
+        "store conformance [{C}]: host_by_name returns the added host"
+    );
+    let mut expected = vec![h1.clone(), h2.clone()];
+    expected.sort_by_key(|h| h.id);
+    assert_eq!(
+        ok(store.list_hosts(a.id).await, C, "list_hosts"),
+        expected,
+        "store conformance [{C}]: list_hosts gives the cluster's hosts by id"
+    );
+    assert_eq!(
+        ok(store.list_hosts(b.id).await, C, "list_hosts"),
+        vec![],
+        "store conformance [{C}]: list_hosts gives only that cluster's hosts"
+    );
+
+    for (cluster, why) in [(a.id, "in the same cluster"), (b.id, "in another cluster")] {
+        match store.add_host(new(cluster, "hosts-1")).await {
+            Err(Error::AlreadyExists { name, .. }) if name == "hosts-1" => {}
+            other => panic!(
+                "store conformance [{C}]: a duplicate host name {why} must be AlreadyExists \
+                 naming it, got {other:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        ok(store.list_hosts(b.id).await, C, "list_hosts").len(),
+        0,
+        "store conformance [{C}]: a refused duplicate host adds nothing"
+    );
+    match store.add_host(new(ClusterId(i64::MAX), "hosts-x")).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: adding a host to an unknown cluster must be NotFound, \
+             got {other:?}"
+        ),
+    }
+
+    ok(
+        store
+            .set_host_state(h1.id, HostState::Lost, Some(1_000))
+            .await,
+        C,
+        "set_host_state",
+    );
+    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
+    assert_eq!(
+        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        Some((HostState::Lost, Some(1_000))),
+        "store conformance [{C}]: set_host_state sets state and heartbeat"
+    );
+    ok(
+        store.set_host_state(h1.id, HostState::Online, None).await,
+        C,
+        "set_host_state",
+    );
+    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
+    assert_eq!(
+        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        Some((HostState::Online, Some(1_000))),
+        "store conformance [{C}]: set_host_state without a heartbeat keeps the last one"
+    );
+    let other = ok(store.host_by_name("hosts-2").await, C, "host_by_name");
+    assert_eq!(
+        other,
+        Some(h2),
+        "store conformance [{C}]: set_host_state changes only that host"
+    );
+    match store
+        .set_host_state(HostId(i64::MAX), HostState::Lost, None)
+        .await
+    {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: set_host_state of an unknown host must be NotFound, \
+             got {other:?}"
+        ),
+    }
+}
+
+/// Services and units: added together atomically, unique names per cluster, lookups.
+pub async fn services(store: &dyn Store) {
+    const C: &str = "services";
+    let fx = fixture(store, C, "svc-a", 2).await;
+    let other = fixture(store, C, "svc-b", 1).await;
+    assert_eq!(
+        fx.units.len(),
+        2,
+        "store conformance [{C}]: add_service returns one unit per NewUnit"
+    );
+    for (u, h) in fx.units.iter().zip(&fx.hosts) {
+        assert_eq!(
+            (u.service, u.host, u.state, u.component.as_str()),
+            (fx.service.id, h.id, UnitState::New, "zookeeper_server"),
+            "store conformance [{C}]: a unit belongs to its service and host and starts NEW"
+        );
+    }
+    assert_eq!(
+        (
+            fx.service.cluster,
+            fx.service.name.as_str(),
+            fx.service.stack.as_str(),
+            fx.service.stack_version.as_str(),
+            fx.service.service.as_str()
+        ),
+        (fx.cluster.id, "svc", "bigtop", "1.0.0", "zookeeper"),
+        "store conformance [{C}]: add_service keeps the instance's fields"
+    );
+    assert_eq!(
+        ok(
+            store.service_by_name(fx.cluster.id, "svc").await,
+            C,
+            "service_by_name"
+        ),
+        Some(fx.service.clone()),
+        "store conformance [{C}]: service_by_name returns the added instance"
+    );
+    assert_eq!(
+        ok(
+            store.service_by_name(fx.cluster.id, "nope").await,
+            C,
+            "service_by_name"
+        ),
+        None,
+        "store conformance [{C}]: service_by_name of an unknown name is None"
+    );
+    assert_ne!(
+        fx.service.id, other.service.id,
+        "store conformance [{C}]: the same service name in two clusters makes two instances"
+    );
+    assert_eq!(
+        ok(store.list_services(fx.cluster.id).await, C, "list_services"),
+        vec![fx.service.clone()],
+        "store conformance [{C}]: list_services gives only that cluster's instances"
+    );
+    assert_eq!(
+        ok(store.list_units(fx.cluster.id).await, C, "list_units"),
+        fx.units,
+        "store conformance [{C}]: list_units gives that cluster's units by id"
+    );
+    assert_eq!(
+        ok(store.list_units(other.cluster.id).await, C, "list_units"),
+        other.units,
+        "store conformance [{C}]: list_units gives only that cluster's units"
+    );
+
+    let dup = NewService {
+        cluster: fx.cluster.id,
+        name: "svc".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "kafka".into(),
+    };
+    let units = vec![NewUnit {
+        component: "kafka_broker".into(),
+        host: fx.hosts[0].id,
+    }];
+    match store.add_service(dup, units).await {
+        Err(Error::AlreadyExists { name, .. }) if name == "svc" => {}
+        other => panic!(
+            "store conformance [{C}]: a duplicate service name in a cluster must be \
+             AlreadyExists naming it, got {other:?}"
+        ),
+    }
+    assert_eq!(
+        ok(store.list_units(fx.cluster.id).await, C, "list_units"),
+        fx.units,
+        "store conformance [{C}]: a refused duplicate service adds no units"
+    );
+
+    // A unit on a missing host fails the whole service.
+    let broken = NewService {
+        cluster: fx.cluster.id,
+        name: "broken".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "kafka".into(),
+    };
+    let units = vec![
+        NewUnit {
+            component: "kafka_broker".into(),
+            host: fx.hosts[0].id,
+        },
+        NewUnit {
+            component: "kafka_broker".into(),
+            host: HostId(i64::MAX),
+        },
+    ];
+    assert!(
+        store.add_service(broken, units).await.is_err(),
+        "store conformance [{C}]: a unit on an unknown host must fail add_service"
+    );
+    assert_eq!(
+        ok(
+            store.service_by_name(fx.cluster.id, "broken").await,
+            C,
+            "service_by_name"
+        ),
+        None,
+        "store conformance [{C}]: a failed add_service adds no instance"
+    );
+    assert_eq!(
+        ok(store.list_units(fx.cluster.id).await, C, "list_units"),
+        fx.units,
+        "store conformance [{C}]: a failed add_service adds no units"
+    );
+}
+
+/// create_job persists the whole plan and returns it as job_detail loads it.
+pub async fn job_round_trip(store: &dyn Store) {
+    const C: &str = "job_round_trip";
+    let fx = fixture(store, C, "jrt", 3).await;
+    let mut new = job(
+        &fx,
+        vec![
+            stage(&fx, "install", vec![]),
+            stage(&fx, "start", vec![0]),
+            stage(&fx, "check", vec![1, 0]),
+        ],
+    );
+    new.target = Target::Component {
+        service: "svc".into(),
+        component: "zookeeper_server".into(),
+    };
+    new.options = JobOptions {
+        parallelism: Some(2),
+        batch_size: Some(1),
+        failure_tolerance: 1,
+        pipelined: true,
+    };
+    let d = ok(store.create_job(&new).await, C, "create_job");
+    let j = &d.job;
+    assert_eq!(
+        (j.cluster, j.command.as_str(), &j.target, &j.options),
+        (fx.cluster.id, "restart", &new.target, &new.options),
+        "store conformance [{C}]: the job keeps cluster, command, target and options"
+    );
+    assert_eq!(
+        (j.state, j.started_at, j.finished_at),
+        (JobState::Queued, None, None),
+        "store conformance [{C}]: a new job is QUEUED, not started nor finished"
+    );
+    assert!(
+        j.created_at > 0,
+        "store conformance [{C}]: created_at is set"
+    );
+
+    assert_eq!(
+        d.stages.len(),
+        3,
+        "store conformance [{C}]: every stage is stored"
+    );
+    for (i, (s, n)) in d.stages.iter().zip(&new.stages).enumerate() {
+        assert_eq!(
+            (
+                s.job,
+                s.seq as usize,
+                s.name.as_str(),
+                s.service,
+                s.component.as_str(),
+                s.command.as_str(),
+                s.state
+            ),
+            (
+                j.id,
+                i,
+                n.name.as_str(),
+                n.service,
+                n.component.as_str(),
+                n.command.as_str(),
+                StageState::Pending
+            ),
+            "store conformance [{C}]: stage {i} comes back in order with its fields, PENDING"
+        );
+        let mut want: Vec<StageId> = n.after.iter().map(|&a| d.stages[a].id).collect();
+        want.sort();
+        let mut got = s.after.clone();
+        got.sort();
+        assert_eq!(
+            got, want,
+            "store conformance [{C}]: stage {i}'s `after` names the stages it waits for"
+        );
+    }
+
+    assert!(
+        d.tasks.windows(2).all(|w| w[0].id < w[1].id),
+        "store conformance [{C}]: job_detail's tasks come by ascending id"
+    );
+    let mut got: Vec<(StageId, UnitId, HostId)> =
+        d.tasks.iter().map(|t| (t.stage, t.unit, t.host)).collect();
+    got.sort();
+    let mut want: Vec<(StageId, UnitId, HostId)> = d
+        .stages
+        .iter()
+        .flat_map(|s| fx.units.iter().map(move |u| (s.id, u.id, u.host)))
+        .collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "store conformance [{C}]: one task per planned (stage, unit, host)"
+    );
+    for t in &d.tasks {
+        assert_eq!(
+            (
+                t.job,
+                t.attempt,
+                t.state,
+                t.exit_code,
+                t.pid,
+                t.started_at,
+                t.finished_at,
+                &t.message
+            ),
+            (j.id, 1, TaskState::Pending, None, None, None, None, &None),
+            "store conformance [{C}]: a new task is PENDING at attempt 1 with no result"
+        );
+    }
+
+    assert_eq!(
+        ok(store.job_detail(j.id).await, C, "job_detail"),
+        Some(d.clone()),
+        "store conformance [{C}]: job_detail returns what create_job returned"
+    );
+    assert_eq!(
+        ok(store.get_job(j.id).await, C, "get_job"),
+        Some(d.job.clone()),
+        "store conformance [{C}]: get_job returns the job"
+    );
+
+    // A dependency on a later (or its own) stage is invalid, and nothing is stored.
+    let before = ok(
+        store
+            .list_jobs(&JobFilter {
+                cluster: Some(fx.cluster.id),
+                ..JobFilter::default()
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    for bad in [0usize, 1] {
+        let invalid = job(
+            &fx,
+            vec![
+                stage(&fx, "install", vec![]),
+                stage(&fx, "start", vec![bad + 1]),
+            ],
+        );
+        match store.create_job(&invalid).await {
+            Err(Error::Invalid(_)) => {}
+            other => panic!(
+                "store conformance [{C}]: a stage waiting for itself or a later stage must be \
+                 Invalid, got {other:?}"
+            ),
+        }
+    }
+    let after = ok(
+        store
+            .list_jobs(&JobFilter {
+                cluster: Some(fx.cluster.id),
+                ..JobFilter::default()
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert_eq!(
+        before, after,
+        "store conformance [{C}]: a refused job stores nothing"
+    );
+
+    let mut orphan = job(&fx, vec![]);
+    orphan.cluster = ClusterId(i64::MAX);
+    match store.create_job(&orphan).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: a job on an unknown cluster must be NotFound, got {other:?}"
+        ),
+    }
+}
+
+/// list_jobs: cluster and state filters, paging with `after` and `limit`, ascending ids.
+pub async fn job_queries(store: &dyn Store) {
+    const C: &str = "job_queries";
+    let a = fixture(store, C, "jq-a", 1).await;
+    let b = fixture(store, C, "jq-b", 1).await;
+    let mut a_jobs = Vec::new();
+    let mut b_jobs = Vec::new();
+    for i in 0..7 {
+        // Interleave the clusters so their ids interleave too.
+        if i % 3 == 2 {
+            b_jobs.push(simple_job(store, C, &b).await.job);
+        } else {
+            a_jobs.push(simple_job(store, C, &a).await.job);
+        }
+    }
+    let filter = |cluster: ClusterId| JobFilter {
+        cluster: Some(cluster),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        ok(store.list_jobs(&filter(a.cluster.id)).await, C, "list_jobs"),
+        a_jobs,
+        "store conformance [{C}]: list_jobs by cluster gives its jobs by ascending id"
+    );
+    let all = ok(store.list_jobs(&JobFilter::default()).await, C, "list_jobs");
+    assert!(
+        all.windows(2).all(|w| w[0].id < w[1].id),
+        "store conformance [{C}]: list_jobs is ascending by id"
+    );
+    for j in a_jobs.iter().chain(&b_jobs) {
+        assert!(
+            all.contains(j),
+            "store conformance [{C}]: an empty filter lists every job, missing {}",
+            j.id
+        );
+    }
+
+    // Two of a's jobs run.
+    let batch = Batch {
+        jobs: [1, 3]
+            .iter()
+            .map(|&i| JobChange {
+                id: a_jobs[i].id,
+                from: JobState::Queued,
+                to: JobState::Running,
+                at: 10,
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let applied = ok(store.apply(&batch).await, C, "apply");
+    assert_eq!(
+        applied.jobs,
+        vec![true, true],
+        "store conformance [{C}]: QUEUED -> RUNNING applies"
+    );
+    let running: Vec<JobId> = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Running],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    )
+    .into_iter()
+    .map(|j| j.id)
+    .collect();
+    assert_eq!(
+        running,
+        vec![a_jobs[1].id, a_jobs[3].id],
+        "store conformance [{C}]: list_jobs filters by state"
+    );
+    let either = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Queued, JobState::Running],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert_eq!(
+        either.len(),
+        a_jobs.len(),
+        "store conformance [{C}]: list_jobs with several states matches any of them"
+    );
+    let none = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Canceled],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert!(
+        none.is_empty(),
+        "store conformance [{C}]: a state no job is in matches nothing"
+    );
+
+    // Paging.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ok(
+            store
+                .list_jobs(&JobFilter {
+                    after,
+                    limit: Some(2),
+                    ..filter(a.cluster.id)
+                })
+                .await,
+            C,
+            "list_jobs",
+        );
+        assert!(
+            page.len() <= 2,
+            "store conformance [{C}]: list_jobs returns at most `limit` jobs"
+        );
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        paged.extend(page);
+    }
+    assert_eq!(
+        paged.iter().map(|j| j.id).collect::<Vec<_>>(),
+        a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        "store conformance [{C}]: paging with after/limit visits every job once, in order"
+    );
+    let zero = ok(
+        store
+            .list_jobs(&JobFilter {
+                limit: Some(0),
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert!(
+        zero.is_empty(),
+        "store conformance [{C}]: limit 0 gives no jobs"
+    );
+}
+
+/// apply: compare-and-set per change, stale changes reported and without effect.
+pub async fn apply_compare_and_set(store: &dyn Store) {
+    const C: &str = "apply_compare_and_set";
+    let fx = fixture(store, C, "cas", 2).await;
+    let d = simple_job(store, C, &fx).await;
+    let (job, st) = (d.job.id, d.stages[0].id);
+    let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
+
+    let empty = ok(store.apply(&Batch::default()).await, C, "apply empty");
+    assert!(
+        empty.jobs.is_empty() && empty.stages.is_empty() && empty.tasks.is_empty(),
+        "store conformance [{C}]: an empty batch applies nothing"
+    );
+
+    let a = ok(
+        store
+            .apply(&tasks_batch(vec![task_change(
+                t0,
+                TaskState::Pending,
+                TaskState::Queued,
+            )]))
+            .await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a task change from its current state applies"
+    );
+    assert_eq!(
+        task(store, C, job, t0).await.state,
+        TaskState::Queued,
+        "store conformance [{C}]: an applied task change sets the state"
+    );
+
+    let stale = TaskChange {
+        message: Some("stale".into()),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![stale])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a task change from a stale state is reported not applied"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (t.state, &t.message),
+        (TaskState::Queued, &None),
+        "store conformance [{C}]: a stale task change changes nothing"
+    );
+
+    let running = TaskChange {
+        pid: Some(42),
+        started_at: Some(1_000),
+        ..task_change(t0, TaskState::Queued, TaskState::Running)
+    };
+    let wrong = task_change(t1, TaskState::Running, TaskState::Succeeded);
+    let a = ok(
+        store.apply(&tasks_batch(vec![running, wrong])).await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true, false],
+        "store conformance [{C}]: each change of a batch is compared on its own"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (t.state, t.pid, t.started_at),
+        (TaskState::Running, Some(42), Some(1_000)),
+        "store conformance [{C}]: an applied task change sets its Some fields"
+    );
+    assert_eq!(
+        task(store, C, job, t1).await.state,
+        TaskState::Pending,
+        "store conformance [{C}]: the skipped change of a batch leaves its task alone"
+    );
+
+    let old_attempt = TaskChange {
+        attempt_is: Some(2),
+        exit_code: Some(0),
+        ..task_change(t0, TaskState::Running, TaskState::Succeeded)
+    };
+    let a = ok(
+        store.apply(&tasks_batch(vec![old_attempt])).await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: attempt_is of another attempt does not apply"
+    );
+    assert_eq!(
+        task(store, C, job, t0).await.exit_code,
+        None,
+        "store conformance [{C}]: a change guarded by another attempt changes nothing"
+    );
+    let done = TaskChange {
+        attempt_is: Some(1),
+        exit_code: Some(0),
+        finished_at: Some(2_000),
+        ..task_change(t0, TaskState::Running, TaskState::Succeeded)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![done])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: attempt_is of the current attempt applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            t.attempt
+        ),
+        (
+            TaskState::Succeeded,
+            Some(0),
+            Some(42),
+            Some(1_000),
+            Some(2_000),
+            1
+        ),
+        "store conformance [{C}]: fields left None keep their stored values"
+    );
+
+    // The same task twice in one batch: applied in order.
+    let a = ok(
+        store
+            .apply(&tasks_batch(vec![
+                task_change(t1, TaskState::Pending, TaskState::Queued),
+                task_change(t1, TaskState::Queued, TaskState::Running),
+                task_change(t1, TaskState::Queued, TaskState::Failed),
+            ]))
+            .await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true, true, false],
+        "store conformance [{C}]: changes of one task in a batch apply in batch order"
+    );
+    assert_eq!(
+        task(store, C, job, t1).await.state,
+        TaskState::Running,
+        "store conformance [{C}]: a task changed twice in a batch ends in the last applied state"
+    );
+
+    let unknown = task_change(TaskId(i64::MAX), TaskState::Pending, TaskState::Queued);
+    let a = ok(store.apply(&tasks_batch(vec![unknown])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a change of an unknown task is reported not applied"
+    );
+
+    // Stages and jobs.
+    let batch = Batch {
+        stages: vec![
+            StageChange {
+                id: st,
+                from: StageState::Pending,
+                to: StageState::Running,
+            },
+            StageChange {
+                id: st,
+                from: StageState::Pending,
+                to: StageState::Succeeded,
+            },
+        ],
+        jobs: vec![
+            JobChange {
+                id: job,
+                from: JobState::Queued,
+                to: JobState::Running,
+                at: 5,
+            },
+            JobChange {
+                id: job,
+                from: JobState::Queued,
+                to: JobState::Failed,
+                at: 6,
+            },
+        ],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&batch).await, C, "apply");
+    assert_eq!(
+        a.stages,
+        vec![true, false],
+        "store conformance [{C}]: stage changes are compare-and-set, in batch order"
+    );
+    assert_eq!(
+        a.jobs,
+        vec![true, false],
+        "store conformance [{C}]: job changes are compare-and-set, in batch order"
+    );
+    let d = ok(store.job_detail(job).await, C, "job_detail");
+    assert_eq!(
+        d.as_ref().map(|d| (d.job.state, d.stages[0].state)),
+        Some((JobState::Running, StageState::Running)),
+        "store conformance [{C}]: applied job and stage changes set their states"
+    );
+}
+
+/// apply: a retry sets the next attempt and clears the old result; late events of the old
+/// attempt are refused.
+pub async fn apply_retry(store: &dyn Store) {
+    const C: &str = "apply_retry";
+    let fx = fixture(store, C, "retry", 1).await;
+    let d = simple_job(store, C, &fx).await;
+    let (job, t0) = (d.job.id, d.tasks[0].id);
+    let run = vec![
+        task_change(t0, TaskState::Pending, TaskState::Queued),
+        TaskChange {
+            pid: Some(7),
+            started_at: Some(100),
+            ..task_change(t0, TaskState::Queued, TaskState::Running)
+        },
+        TaskChange {
+            exit_code: Some(3),
+            finished_at: Some(200),
+            message: Some("boom".into()),
+            ..task_change(t0, TaskState::Running, TaskState::Failed)
+        },
+    ];
+    let a = ok(store.apply(&tasks_batch(run)).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true; 3],
+        "store conformance [{C}]: a task runs to FAILED"
+    );
+
+    let retry = TaskChange {
+        attempt_is: Some(1),
+        set_attempt: Some(2),
+        clear_result: true,
+        ..task_change(t0, TaskState::Failed, TaskState::Pending)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![retry])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a retry applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.attempt,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            &t.message
+        ),
+        (TaskState::Pending, 2, None, None, None, None, &None),
+        "store conformance [{C}]: set_attempt + clear_result start a clean new attempt"
+    );
+
+    let late = TaskChange {
+        attempt_is: Some(1),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![late])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a late event of the old attempt does not apply"
+    );
+
+    let again = TaskChange {
+        attempt_is: Some(2),
+        clear_result: true,
+        started_at: Some(300),
+        message: Some("second try".into()),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![again])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a change of the new attempt applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.attempt,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            t.message.as_deref()
+        ),
+        (
+            TaskState::Running,
+            2,
+            None,
+            None,
+            Some(300),
+            None,
+            Some("second try")
+        ),
+        "store conformance [{C}]: clear_result clears first, then the Some fields are set"
+    );
+}
+
+/// apply: a job's started_at is set on its first RUNNING, finished_at on a final state and
+/// cleared on any other.
+pub async fn job_times(store: &dyn Store) {
+    const C: &str = "job_times";
+    let fx = fixture(store, C, "times", 1).await;
+    let id = simple_job(store, C, &fx).await.job.id;
+    let steps = [
+        (JobState::Queued, JobState::Running, 100, Some(100), None),
+        (JobState::Running, JobState::Paused, 150, Some(100), None),
+        (JobState::Paused, JobState::Running, 200, Some(100), None),
+        (
+            JobState::Running,
+            JobState::Failed,
+            300,
+            Some(100),
+            Some(300),
+        ),
+        (JobState::Failed, JobState::Running, 400, Some(100), None),
+        (JobState::Running, JobState::Canceling, 450, Some(100), None),
+        (
+            JobState::Canceling,
+            JobState::Canceled,
+            500,
+            Some(100),
+            Some(500),
+        ),
+    ];
+    for (from, to, at, started, finished) in steps {
+        let batch = Batch {
+            jobs: vec![JobChange { id, from, to, at }],
+            ..Batch::default()
+        };
+        let a = ok(store.apply(&batch).await, C, "apply");
+        assert_eq!(
+            a.jobs,
+            vec![true],
+            "store conformance [{C}]: job {from} -> {to} applies"
+        );
+        let j = job_of(store, C, id).await;
+        assert_eq!(
+            (j.state, j.started_at, j.finished_at),
+            (to, started, finished),
+            "store conformance [{C}]: after {from} -> {to} at {at}: started_at is the first \
+             RUNNING, finished_at is set only in a final state"
+        );
+    }
+    let stale = Batch {
+        jobs: vec![JobChange {
+            id,
+            from: JobState::Running,
+            to: JobState::Succeeded,
+            at: 999,
+        }],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&stale).await, C, "apply");
+    assert_eq!(
+        a.jobs,
+        vec![false],
+        "store conformance [{C}]: a stale job change is reported not applied"
+    );
+    let j = job_of(store, C, id).await;
+    assert_eq!(
+        (j.state, j.started_at, j.finished_at),
+        (JobState::Canceled, Some(100), Some(500)),
+        "store conformance [{C}]: a stale job change leaves state and times alone"
+    );
+}
+
+/// apply: unit states are set without compare; logs are appended and read back in order.
+pub async fn units_and_logs(store: &dyn Store) {
+    const C: &str = "units_and_logs";
+    let fx = fixture(store, C, "ul", 2).await;
+    let d = simple_job(store, C, &fx).await;
+    let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
+    let (u0, u1) = (fx.units[0].id, fx.units[1].id);
+
+    let batch = Batch {
+        units: vec![
+            (u0, UnitState::Installed),
+            (u1, UnitState::Failed),
+            (u0, UnitState::Started),
+        ],
+        ..Batch::default()
+    };
+    ok(store.apply(&batch).await, C, "apply units");
+    let states: Vec<(UnitId, UnitState)> = ok(store.list_units(fx.cluster.id).await, C, "units")
+        .into_iter()
+        .map(|u| (u.id, u.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(u0, UnitState::Started), (u1, UnitState::Failed)],
+        "store conformance [{C}]: unit states are set, the last one given for a unit wins"
+    );
+
+    let line = |attempt: u32, seq: u64, stream: LogStream| LogLine {
+        task: t0,
+        attempt,
+        seq,
+        stream,
+        at: 1_000 + seq as i64,
+        line: format!("attempt {attempt} line {seq}"),
+    };
+    // Out of order, across two batches; the second also carries a stale task change.
+    let first = Batch {
+        logs: vec![
+            line(2, 1, LogStream::Stdout),
+            line(1, 2, LogStream::Stderr),
+            line(1, 0, LogStream::Stdout),
+        ],
+        ..Batch::default()
+    };
+    ok(store.apply(&first).await, C, "apply logs");
+    let second = Batch {
+        tasks: vec![task_change(t0, TaskState::Running, TaskState::Failed)],
+        logs: vec![line(2, 0, LogStream::Stderr), line(1, 1, LogStream::Stdout)],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&second).await, C, "apply logs");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: the stale change is reported not applied"
+    );
+    let all = ok(store.task_log(t0, None).await, C, "task_log");
+    assert_eq!(
+        all,
+        vec![
+            line(1, 0, LogStream::Stdout),
+            line(1, 1, LogStream::Stdout),
+            line(1, 2, LogStream::Stderr),
+            line(2, 0, LogStream::Stderr),
+            line(2, 1, LogStream::Stdout),
+        ],
+        "store conformance [{C}]: task_log gives every line (even from a batch with a stale \
+         change), by attempt then line number"
+    );
+    assert_eq!(
+        ok(store.task_log(t0, Some(2)).await, C, "task_log"),
+        vec![line(2, 0, LogStream::Stderr), line(2, 1, LogStream::Stdout)],
+        "store conformance [{C}]: task_log with an attempt gives only that attempt's lines"
+    );
+    assert_eq!(
+        ok(store.task_log(t0, Some(3)).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log of an attempt without output is empty"
+    );
+    assert_eq!(
+        ok(store.task_log(t1, None).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log gives only that task's lines"
+    );
+}
+
+/// Two `apply` calls racing the same transitions: exactly one wins each.
+pub async fn concurrent_apply(store: &dyn Store) {
+    const C: &str = "concurrent_apply";
+    let fx = fixture(store, C, "race", 20).await;
+    let d = simple_job(store, C, &fx).await;
+
+    // One task at a time, two different targets.
+    for t in &d.tasks {
+        let queue = tasks_batch(vec![task_change(
+            t.id,
+            TaskState::Pending,
+            TaskState::Queued,
+        )]);
+        let cancel = tasks_batch(vec![task_change(
+            t.id,
+            TaskState::Pending,
+            TaskState::Canceled,
+        )]);
+        let (a, b) = tokio::join!(store.apply(&queue), store.apply(&cancel));
+        let (a, b) = (ok(a, C, "apply"), ok(b, C, "apply"));
+        assert!(
+            a.tasks[0] ^ b.tasks[0],
+            "store conformance [{C}]: exactly one of two racing changes of task {} must apply, \
+             got {} and {}",
+            t.id,
+            a.tasks[0],
+            b.tasks[0]
+        );
+        let want = if a.tasks[0] {
+            TaskState::Queued
+        } else {
+            TaskState::Canceled
+        };
+        assert_eq!(
+            task(store, C, d.job.id, t.id).await.state,
+            want,
+            "store conformance [{C}]: the task ends in the winner's state"
+        );
+    }
+
+    // Whole batches racing over the same tasks, in opposite orders.
+    let d = simple_job(store, C, &fx).await;
+    let forward: Vec<TaskChange> = d
+        .tasks
+        .iter()
+        .map(|t| TaskChange {
+            pid: Some(1),
+            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+        })
+        .collect();
+    let mut backward: Vec<TaskChange> = d
+        .tasks
+        .iter()
+        .map(|t| TaskChange {
+            pid: Some(2),
+            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+        })
+        .collect();
+    backward.reverse();
+    let jobs = |at| {
+        vec![JobChange {
+            id: d.job.id,
+            from: JobState::Queued,
+            to: JobState::Running,
+            at,
+        }]
+    };
+    let fb = Batch {
+        jobs: jobs(1),
+        tasks: forward,
+        ..Batch::default()
+    };
+    let bb = Batch {
+        jobs: jobs(2),
+        tasks: backward,
+        ..Batch::default()
+    };
+    let (a, b) = tokio::join!(store.apply(&fb), store.apply(&bb));
+    let (a, b) = (ok(a, C, "apply"), ok(b, C, "apply"));
+    assert!(
+        a.jobs[0] ^ b.jobs[0],
+        "store conformance [{C}]: exactly one of two racing job changes must apply"
+    );
+    let detail = ok(store.job_detail(d.job.id).await, C, "job_detail");
+    let Some(detail) = detail else {
+        panic!("store conformance [{C}]: job vanished");
+    };
+    let n = d.tasks.len();
+    for (i, t) in detail.tasks.iter().enumerate() {
+        let (wa, wb) = (a.tasks[i], b.tasks[n - 1 - i]);
+        assert!(
+            wa ^ wb,
+            "store conformance [{C}]: exactly one of two racing batches must move task {}",
+            t.id
+        );
+        assert_eq!(
+            t.pid,
+            Some(if wa { 1 } else { 2 }),
+            "store conformance [{C}]: task {} carries the winning batch's fields",
+            t.id
+        );
+    }
+}
+
+/// Getters of unknown ids and names give `Ok(None)` or nothing; acting on them is NotFound.
+pub async fn unknown_ids(store: &dyn Store) {
+    const C: &str = "unknown_ids";
+    let nc = ClusterId(i64::MAX);
+    assert_eq!(
+        ok(
+            store.cluster_by_name("no-such-cluster").await,
+            C,
+            "cluster_by_name"
+        ),
+        None,
+        "store conformance [{C}]: cluster_by_name of an unknown name is None"
+    );
+    assert_eq!(
+        ok(store.host_by_name("no-such-host").await, C, "host_by_name"),
+        None,
+        "store conformance [{C}]: host_by_name of an unknown name is None"
+    );
+    assert_eq!(
+        ok(store.service_by_name(nc, "svc").await, C, "service_by_name"),
+        None,
+        "store conformance [{C}]: service_by_name in an unknown cluster is None"
+    );
+    assert_eq!(
+        ok(store.get_job(JobId(i64::MAX)).await, C, "get_job"),
+        None,
+        "store conformance [{C}]: get_job of an unknown id is None"
+    );
+    assert_eq!(
+        ok(store.job_detail(JobId(i64::MAX)).await, C, "job_detail"),
+        None,
+        "store conformance [{C}]: job_detail of an unknown id is None"
+    );
+    assert!(
+        ok(store.list_hosts(nc).await, C, "list_hosts").is_empty()
+            && ok(store.list_services(nc).await, C, "list_services").is_empty()
+            && ok(store.list_units(nc).await, C, "list_units").is_empty()
+            && ok(
+                store
+                    .list_jobs(&JobFilter {
+                        cluster: Some(nc),
+                        ..JobFilter::default()
+                    })
+                    .await,
+                C,
+                "list_jobs"
+            )
+            .is_empty(),
+        "store conformance [{C}]: lists of an unknown cluster are empty"
+    );
+    assert_eq!(
+        ok(store.task_log(TaskId(i64::MAX), None).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log of an unknown task is empty"
+    );
+    match store.delete_cluster(nc).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: delete_cluster of an unknown id must be NotFound, \
+             got {other:?}"
+        ),
+    }
+}

@@ -1,1 +1,372 @@
-//! Integration tests: store.
+//! Integration tests: store — the conformance suite on SqlStore (memory and file), persistence
+//! across reopening, and a printed measurement of large jobs and batches.
+
+use bigmgr_core::model::*;
+use bigmgr_core::store::{Batch, SqlStore, Store, TaskChange, conformance};
+use std::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory() {
+    let store = SqlStore::open("sqlite::memory:").await.expect("open");
+    conformance::run(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("bigmgr.db").display());
+    let store = SqlStore::open(&url).await.expect("open");
+    conformance::run(&store).await;
+}
+
+#[tokio::test]
+async fn open_path_creates_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested.db");
+    let store = SqlStore::open_path(&path).await.expect("open_path");
+    store.create_cluster("c").await.expect("create");
+    assert!(path.exists(), "open_path creates the database file");
+}
+
+#[tokio::test]
+async fn bad_url_is_a_store_error() {
+    let err = SqlStore::open("postgres://nowhere/db").await.unwrap_err();
+    assert!(
+        matches!(err, bigmgr_core::Error::Store(_)),
+        "a non-sqlite url is a Store error, got {err:?}"
+    );
+}
+
+/// Everything written before a store is dropped is there after reopening, more than once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bigmgr.db");
+
+    let store = SqlStore::open_path(&path).await.expect("open");
+    let cluster = store.create_cluster("prod").await.expect("cluster");
+    let host = store
+        .add_host(NewHost {
+            cluster: cluster.id,
+            name: "node1".into(),
+            address: "10.0.0.1".into(),
+        })
+        .await
+        .expect("host");
+    let (service, units) = store
+        .add_service(
+            NewService {
+                cluster: cluster.id,
+                name: "zk".into(),
+                stack: "bigtop".into(),
+                stack_version: "1.0.0".into(),
+                service: "zookeeper".into(),
+            },
+            vec![NewUnit {
+                component: "zookeeper_server".into(),
+                host: host.id,
+            }],
+        )
+        .await
+        .expect("service");
+    let stage = |command: &str, after| NewStage {
+        name: command.to_uppercase(),
+        service: service.id,
+        component: "zookeeper_server".into(),
+        command: command.into(),
+        after,
+        tasks: vec![NewTask {
+            unit: units[0].id,
+            host: host.id,
+        }],
+    };
+    let job = store
+        .create_job(&NewJob {
+            cluster: cluster.id,
+            command: "deploy".into(),
+            target: Target::Service("zk".into()),
+            options: JobOptions::default(),
+            stages: vec![stage("install", vec![]), stage("start", vec![0])],
+        })
+        .await
+        .expect("job");
+    let t0 = job.tasks[0].id;
+    let batch = Batch {
+        tasks: vec![TaskChange {
+            id: t0,
+            from: TaskState::Pending,
+            to: TaskState::Succeeded,
+            exit_code: Some(0),
+            ..TaskChange::default()
+        }],
+        units: vec![(units[0].id, UnitState::Installed)],
+        logs: (0..3)
+            .map(|seq| LogLine {
+                task: t0,
+                attempt: 1,
+                seq,
+                stream: LogStream::Stdout,
+                at: 10,
+                line: format!("line {seq}"),
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    assert_eq!(store.apply(&batch).await.expect("apply").tasks, vec![true]);
+    let detail = store.job_detail(job.job.id).await.expect("detail");
+    let log = store.task_log(t0, None).await.expect("log");
+    let all_units = store.list_units(cluster.id).await.expect("units");
+    store.close().await;
+    drop(store);
+
+    for round in 0..2 {
+        let store = SqlStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("reopen");
+        assert_eq!(
+            store.list_clusters().await.expect("clusters").first(),
+            Some(&cluster),
+            "round {round}: clusters survive"
+        );
+        assert_eq!(
+            store.host_by_name("node1").await.expect("host"),
+            Some(host.clone()),
+            "round {round}: hosts survive"
+        );
+        assert_eq!(
+            store.list_units(cluster.id).await.expect("units"),
+            all_units,
+            "round {round}: units and their states survive"
+        );
+        assert_eq!(
+            store.job_detail(job.job.id).await.expect("detail"),
+            detail,
+            "round {round}: jobs, stages, deps and tasks survive"
+        );
+        assert_eq!(
+            store.task_log(t0, None).await.expect("log"),
+            log,
+            "round {round}: logs survive"
+        );
+        // The reopened store is fully usable: names still unique, ids still fresh.
+        assert!(store.create_cluster("prod").await.is_err());
+        let next = store
+            .create_cluster(&format!("more{round}"))
+            .await
+            .expect("create");
+        assert!(next.id > cluster.id);
+        store.close().await;
+    }
+}
+
+/// Two stores on one file (as two processes would be) race the same task transitions: the
+/// compare-and-set in the database, not the in-process lock, makes exactly one win each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_race() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let one = SqlStore::open_path(&path).await.expect("open one");
+    let two = SqlStore::open_path(&path).await.expect("open two");
+    let (cluster, service, units) = big_fixture(&one, 50).await;
+    let job = one
+        .create_job(&NewJob {
+            cluster,
+            command: "start".into(),
+            target: Target::Cluster,
+            options: JobOptions::default(),
+            stages: vec![NewStage {
+                name: "START hdfs/datanode".into(),
+                service,
+                component: "datanode".into(),
+                command: "start".into(),
+                after: vec![],
+                tasks: units
+                    .iter()
+                    .map(|u| NewTask {
+                        unit: u.id,
+                        host: u.host,
+                    })
+                    .collect(),
+            }],
+        })
+        .await
+        .expect("job");
+    for t in &job.tasks {
+        let change = |to| Batch {
+            tasks: vec![TaskChange {
+                id: t.id,
+                from: TaskState::Pending,
+                to,
+                ..TaskChange::default()
+            }],
+            ..Batch::default()
+        };
+        let (q, c) = (change(TaskState::Queued), change(TaskState::Canceled));
+        let (a, b) = tokio::join!(
+            tokio::spawn({
+                let one = one.clone();
+                async move { one.apply(&q).await }
+            }),
+            tokio::spawn({
+                let two = two.clone();
+                async move { two.apply(&c).await }
+            })
+        );
+        let a = a.expect("join").expect("apply one").tasks[0];
+        let b = b.expect("join").expect("apply two").tasks[0];
+        assert!(
+            a ^ b,
+            "task {}: exactly one store wins, got {a} and {b}",
+            t.id
+        );
+    }
+}
+
+async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, Vec<Unit>) {
+    let cluster = store.create_cluster("big").await.expect("cluster");
+    let mut new_units = Vec::with_capacity(hosts);
+    for i in 0..hosts {
+        let h = store
+            .add_host(NewHost {
+                cluster: cluster.id,
+                name: format!("node{i:04}"),
+                address: format!("10.0.{}.{}", i / 256, i % 256),
+            })
+            .await
+            .expect("host");
+        new_units.push(NewUnit {
+            component: "datanode".into(),
+            host: h.id,
+        });
+    }
+    let (service, units) = store
+        .add_service(
+            NewService {
+                cluster: cluster.id,
+                name: "hdfs".into(),
+                stack: "bigtop".into(),
+                stack_version: "1.0.0".into(),
+                service: "hdfs".into(),
+            },
+            new_units,
+        )
+        .await
+        .expect("service");
+    (cluster.id, service.id, units)
+}
+
+async fn measure(store: &SqlStore, label: &str) {
+    const HOSTS: usize = 1_000;
+    const STAGES: usize = 10;
+    let (cluster, service, units) = big_fixture(store, HOSTS).await;
+    let job = NewJob {
+        cluster,
+        command: "restart".into(),
+        target: Target::Service("hdfs".into()),
+        options: JobOptions::default(),
+        stages: (0..STAGES)
+            .map(|i| NewStage {
+                name: format!("STEP{i} hdfs/datanode"),
+                service,
+                component: "datanode".into(),
+                command: "restart".into(),
+                after: if i == 0 { vec![] } else { vec![i - 1] },
+                tasks: units
+                    .iter()
+                    .map(|u| NewTask {
+                        unit: u.id,
+                        host: u.host,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+
+    let t = Instant::now();
+    let detail = store.create_job(&job).await.expect("create_job");
+    let create = t.elapsed();
+    assert_eq!(detail.tasks.len(), HOSTS * STAGES);
+
+    let queue = Batch {
+        tasks: detail
+            .tasks
+            .iter()
+            .map(|t| TaskChange {
+                id: t.id,
+                from: TaskState::Pending,
+                to: TaskState::Queued,
+                ..TaskChange::default()
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let t = Instant::now();
+    let applied = store.apply(&queue).await.expect("apply");
+    let apply_plain = t.elapsed();
+    assert!(applied.tasks.iter().all(|&a| a));
+
+    let finish = Batch {
+        tasks: detail
+            .tasks
+            .iter()
+            .map(|t| TaskChange {
+                id: t.id,
+                from: TaskState::Queued,
+                to: TaskState::Succeeded,
+                attempt_is: Some(1),
+                exit_code: Some(0),
+                pid: Some(4242),
+                started_at: Some(1),
+                finished_at: Some(2),
+                message: Some("ok".into()),
+                ..TaskChange::default()
+            })
+            .collect(),
+        units: units.iter().map(|u| (u.id, UnitState::Started)).collect(),
+        logs: detail
+            .tasks
+            .iter()
+            .map(|t| LogLine {
+                task: t.id,
+                attempt: 1,
+                seq: 0,
+                stream: LogStream::Stdout,
+                at: 2,
+                line: "restarted".into(),
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let t = Instant::now();
+    let applied = store.apply(&finish).await.expect("apply");
+    let apply_full = t.elapsed();
+    assert!(applied.tasks.iter().all(|&a| a));
+
+    let t = Instant::now();
+    let loaded = store.job_detail(detail.job.id).await.expect("detail");
+    let load = t.elapsed();
+    assert_eq!(loaded.map(|d| d.tasks.len()), Some(HOSTS * STAGES));
+
+    println!(
+        "store measurement ({label}, {} tasks): create_job {create:?}; apply {} task changes \
+         {apply_plain:?}; apply {} task changes + {} units + {} log lines {apply_full:?}; \
+         job_detail {load:?}",
+        HOSTS * STAGES,
+        queue.tasks.len(),
+        finish.tasks.len(),
+        finish.units.len(),
+        finish.logs.len(),
+    );
+}
+
+/// Prints how long create_job and apply take for 10 000 tasks (no assertion on time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_10k_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlStore::open_path(&dir.path().join("big.db"))
+        .await
+        .expect("open");
+    measure(&store, "file").await;
+    let store = SqlStore::open("sqlite::memory:").await.expect("open");
+    measure(&store, "memory").await;
+}
