@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport = LocalTransport::new();
     let hosts = ["h1", "h2", "h3"];
     for (i, h) in hosts.iter().enumerate() {
-        let cfg = AgentConfig::new(h, &format!("127.0.0.{}", i + 2), data.join("agents").join(h));
+        let cfg = AgentConfig::new(*h, format!("127.0.0.{}", i + 2), data.join("agents").join(h));
         transport.spawn_agent(cfg, Arc::new(ProcessExecutor::default())).await?;
     }
     let mgr = Manager::builder()

@@ -600,7 +600,7 @@ impl Engine {
     /// One step: admit jobs, advance every active job, persist, then send and publish.
     async fn step(&mut self) -> Result<()> {
         loop {
-            self.admit().await;
+            self.admit().await?;
             let ids: Vec<JobId> = self.active.keys().copied().collect();
             for id in ids {
                 self.advance(id);
@@ -614,10 +614,13 @@ impl Engine {
         }
     }
 
-    async fn admit(&mut self) {
+    async fn admit(&mut self) -> Result<()> {
         if self.queued.is_empty() {
-            return;
+            return Ok(());
         }
+        // Admitted jobs are loaded from the store: it must hold this step's changes first
+        // (a retried job's reset tasks, say).
+        self.flush().await?;
         let busy: HashSet<ClusterId> = self.active.values().map(|a| a.run.job.cluster).collect();
         let queued: Vec<&Job> = self.queued.values().collect();
         let admitted = self.scheduler.admit(&queued, &busy);
@@ -631,6 +634,7 @@ impl Engine {
             }
             self.set_job_state(id, JobState::Running);
         }
+        Ok(())
     }
 
     /// Derives stage and job states of one job and dispatches what the scheduler picks.

@@ -52,7 +52,6 @@ pub fn write_stack(root: &Path, services: &[Svc<'_>]) {
 pub struct Harness {
     pub mgr: Manager,
     pub transport: Arc<LocalTransport>,
-    pub dir: PathBuf,
     pub hosts: Vec<String>,
 }
 
@@ -89,7 +88,7 @@ pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> H
             mgr.add_host("c1", h, &format!("127.0.0.{}", i + 2)).await.expect("host");
         }
     }
-    Harness { mgr, transport, dir: dir.to_path_buf(), hosts: names }
+    Harness { mgr, transport, hosts: names }
 }
 
 impl Harness {
