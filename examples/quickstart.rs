@@ -18,7 +18,11 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "quickstart-data".into()));
+    let data = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "quickstart-data".into()),
+    );
     if data.exists() {
         std::fs::remove_dir_all(&data)?;
     }
@@ -29,8 +33,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport = LocalTransport::new();
     let hosts = ["h1", "h2", "h3"];
     for (i, h) in hosts.iter().enumerate() {
-        let cfg = AgentConfig::new(*h, format!("127.0.0.{}", i + 2), data.join("agents").join(h));
-        transport.spawn_agent(cfg, Arc::new(ProcessExecutor::default())).await?;
+        let cfg = AgentConfig::new(
+            *h,
+            format!("127.0.0.{}", i + 2),
+            data.join("agents").join(h),
+        );
+        transport
+            .spawn_agent(cfg, Arc::new(ProcessExecutor))
+            .await?;
     }
     let mgr = Manager::builder()
         .store(SqlStore::open_path(&data.join("bigmgr.db")).await?)
@@ -41,35 +51,69 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     mgr.create_cluster("demo").await?;
     for (i, h) in hosts.iter().enumerate() {
-        mgr.add_host("demo", h, &format!("127.0.0.{}", i + 2)).await?;
+        mgr.add_host("demo", h, &format!("127.0.0.{}", i + 2))
+            .await?;
     }
     let all: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     for (name, placement) in [
         ("hello", vec![("hello_server", all.clone())]),
-        ("greeter", vec![("greeter_server", all.clone()), ("greeter_client", vec!["h1".to_string()])]),
+        (
+            "greeter",
+            vec![
+                ("greeter_server", all.clone()),
+                ("greeter_client", vec!["h1".to_string()]),
+            ],
+        ),
     ] {
-        let placement: BTreeMap<String, Vec<String>> = placement.into_iter().map(|(c, h)| (c.to_string(), h)).collect();
+        let placement: BTreeMap<String, Vec<String>> = placement
+            .into_iter()
+            .map(|(c, h)| (c.to_string(), h))
+            .collect();
         mgr.add_service(
             "demo",
-            AddService { name: name.into(), stack: "demo".into(), version: None, service: name.into(), placement },
+            AddService {
+                name: name.into(),
+                stack: "demo".into(),
+                version: None,
+                service: name.into(),
+                placement,
+            },
         )
         .await?;
     }
 
     for command in ["deploy", "stop"] {
         let job = mgr
-            .submit(JobRequest { cluster: "demo".into(), target: Target::Cluster, command: command.into(), options: JobOptions::default() })
+            .submit(JobRequest {
+                cluster: "demo".into(),
+                target: Target::Cluster,
+                command: command.into(),
+                options: JobOptions::default(),
+            })
             .await?;
         let done = mgr.wait(job.id).await?;
         let detail = mgr.job(job.id).await?;
         println!("job {} ({command}): {}", job.id, done.state);
         for st in &detail.stages {
             let tasks: Vec<_> = detail.tasks.iter().filter(|t| t.stage == st.id).collect();
-            let ms = tasks.iter().filter_map(|t| Some(t.finished_at? - t.started_at?)).max().unwrap_or(0);
-            println!("  {:<32} {:<10} {} task(s), slowest {ms} ms", st.name, st.state.to_string(), tasks.len());
+            let ms = tasks
+                .iter()
+                .filter_map(|t| Some(t.finished_at? - t.started_at?))
+                .max()
+                .unwrap_or(0);
+            println!(
+                "  {:<32} {:<10} {} task(s), slowest {ms} ms",
+                st.name,
+                st.state.to_string(),
+                tasks.len()
+            );
         }
         if done.state != JobState::Succeeded {
-            for t in detail.tasks.iter().filter(|t| t.state != TaskState::Succeeded) {
+            for t in detail
+                .tasks
+                .iter()
+                .filter(|t| t.state != TaskState::Succeeded)
+            {
                 for l in mgr.task_log(t.id, None).await? {
                     println!("    task {} {}: {}", t.id, l.stream.as_str(), l.line);
                 }
@@ -78,9 +122,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for u in mgr.units("demo").await? {
-        println!("unit {} {} on host {}: {}", u.id, u.component, u.host, u.state);
+        println!(
+            "unit {} {} on host {}: {}",
+            u.id, u.component, u.host, u.state
+        );
     }
-    println!("\nstore: {}\nagent roots (unit dirs, task contexts, ledgers): {}", data.join("bigmgr.db").display(), data.join("agents").display());
+    println!(
+        "\nstore: {}\nagent roots (unit dirs, task contexts, ledgers): {}",
+        data.join("bigmgr.db").display(),
+        data.join("agents").display()
+    );
     transport.shutdown().await;
     Ok(())
 }

@@ -47,7 +47,10 @@ fn main() {
     let hosts = arg("--hosts", 1000);
     let components = arg("--components", 10);
     let runs = arg("--runs", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let tmp = tempfile::tempdir().expect("tmp");
         let svc = tmp.path().join("stacks/bench/1.0.0/noop");

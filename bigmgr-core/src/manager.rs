@@ -14,7 +14,6 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +44,9 @@ pub struct ManagerBuilder {
 
 impl std::fmt::Debug for ManagerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagerBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("ManagerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,13 +90,21 @@ impl ManagerBuilder {
     /// Starts the engine: unfinished jobs of an earlier run are recovered, queued work goes on.
     /// Must be called inside a tokio runtime.
     pub async fn build(self) -> Result<Manager> {
-        let need = |what: &str, how: &str| Error::Invalid(format!("the Manager needs a {what}: call .{how}(…) on the builder"));
+        let need = |what: &str, how: &str| {
+            Error::Invalid(format!(
+                "the Manager needs a {what}: call .{how}(…) on the builder"
+            ))
+        };
         let store = match self.store {
             Some(s) => s,
             None => Arc::new(SqlStore::open("sqlite::memory:").await?),
         };
-        let transport = self.transport.ok_or_else(|| need("transport", "transport"))?;
-        let stacks = self.stacks.ok_or_else(|| need("stack provider", "stacks"))?;
+        let transport = self
+            .transport
+            .ok_or_else(|| need("transport", "transport"))?;
+        let stacks = self
+            .stacks
+            .ok_or_else(|| need("stack provider", "stacks"))?;
         let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
@@ -159,8 +168,13 @@ impl std::fmt::Debug for Manager {
 fn check_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -226,16 +240,29 @@ impl Manager {
     pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
         check_name("host", name)?;
         if address.trim().is_empty() || address.contains(char::is_whitespace) {
-            return Err(Error::Invalid(format!("'{address}' is not a host address; give an IP address or a DNS name")));
+            return Err(Error::Invalid(format!(
+                "'{address}' is not a host address; give an IP address or a DNS name"
+            )));
         }
         let cluster = self.cluster(cluster).await?;
         if let Some(h) = self.inner.store.host_by_name(name).await? {
-            let owner = if h.cluster == cluster.id { "this cluster".to_string() } else { format!("cluster {}", h.cluster) };
-            return Err(Error::AlreadyExists { kind: "host", name: format!("{name} (in {owner})") });
+            let owner = if h.cluster == cluster.id {
+                "this cluster".to_string()
+            } else {
+                format!("cluster {}", h.cluster)
+            };
+            return Err(Error::AlreadyExists {
+                kind: "host",
+                name: format!("{name} (in {owner})"),
+            });
         }
         self.inner
             .store
-            .add_host(NewHost { cluster: cluster.id, name: name.into(), address: address.into() })
+            .add_host(NewHost {
+                cluster: cluster.id,
+                name: name.into(),
+                address: address.into(),
+            })
             .await
     }
 
@@ -255,10 +282,18 @@ impl Manager {
     /// Adds a service instance with its units. Checks that the stack and service exist, that
     /// every component and host named exists, and that every component's cardinality holds;
     /// nothing is written unless all of that holds.
-    pub async fn add_service(&self, cluster: &str, req: AddService) -> Result<(ServiceInstance, Vec<Unit>)> {
+    pub async fn add_service(
+        &self,
+        cluster: &str,
+        req: AddService,
+    ) -> Result<(ServiceInstance, Vec<Unit>)> {
         check_name("service", &req.name)?;
         let c = self.cluster(cluster).await?;
-        let stack = self.inner.stacks.stack(&req.stack, req.version.as_deref()).await?;
+        let stack = self
+            .inner
+            .stacks
+            .stack(&req.stack, req.version.as_deref())
+            .await?;
         let def = stack.service(&req.service)?.clone();
         for comp in req.placement.keys() {
             def.component(comp)?;
@@ -273,19 +308,26 @@ impl Manager {
             .collect();
         let mut units = Vec::new();
         for comp in &def.components {
-            let names = req.placement.get(&comp.name).map(Vec::as_slice).unwrap_or_default();
+            let names = req
+                .placement
+                .get(&comp.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let mut seen = HashSet::new();
             for n in names {
-                let h = hosts
-                    .get(n)
-                    .ok_or_else(|| Error::not_found("host", format!("{n} (in cluster {})", c.name)))?;
+                let h = hosts.get(n).ok_or_else(|| {
+                    Error::not_found("host", format!("{n} (in cluster {})", c.name))
+                })?;
                 if !seen.insert(n) {
                     return Err(Error::Invalid(format!(
                         "host {n} is named twice for component {}; a component has at most one unit per host",
                         comp.name
                     )));
                 }
-                units.push(NewUnit { component: comp.name.clone(), host: h.id });
+                units.push(NewUnit {
+                    component: comp.name.clone(),
+                    host: h.id,
+                });
             }
             if !comp.cardinality.allows(names.len()) {
                 return Err(Error::Cardinality {
@@ -296,8 +338,17 @@ impl Manager {
                 });
             }
         }
-        if self.inner.store.service_by_name(c.id, &req.name).await?.is_some() {
-            return Err(Error::AlreadyExists { kind: "service", name: format!("{} (in cluster {})", req.name, c.name) });
+        if self
+            .inner
+            .store
+            .service_by_name(c.id, &req.name)
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists {
+                kind: "service",
+                name: format!("{} (in cluster {})", req.name, c.name),
+            });
         }
         let new = NewService {
             cluster: c.id,
@@ -334,14 +385,24 @@ impl Manager {
         let mut rules = Vec::new();
         let mut seen = HashSet::new();
         for inst in instances {
-            let stack = self.inner.stacks.stack(&inst.stack, Some(&inst.stack_version)).await?;
+            let stack = self
+                .inner
+                .stacks
+                .stack(&inst.stack, Some(&inst.stack_version))
+                .await?;
             if seen.insert((stack.name.clone(), stack.version.clone())) {
                 rules.extend(stack.order_rules().cloned());
             }
             let def = stack.service(&inst.service)?.clone();
             services.push((inst, def));
         }
-        let input = PlanInput { cluster: &c, services: &services, units: &units, hosts: &hosts, rules: &rules };
+        let input = PlanInput {
+            cluster: &c,
+            services: &services,
+            units: &units,
+            hosts: &hosts,
+            rules: &rules,
+        };
         plan::plan(&input, &req.target, &req.command, &req.options)
     }
 
@@ -358,7 +419,11 @@ impl Manager {
 
     /// A job with its stages and tasks.
     pub async fn job(&self, id: JobId) -> Result<JobDetail> {
-        self.inner.store.job_detail(id).await?.ok_or_else(|| Error::not_found("job", id))
+        self.inner
+            .store
+            .job_detail(id)
+            .await?
+            .ok_or_else(|| Error::not_found("job", id))
     }
 
     /// Jobs matching a filter.
@@ -377,7 +442,8 @@ impl Manager {
             .commands
             .send(Command::Control { id, action, reply })
             .map_err(|_| Error::Transport("the engine has stopped".into()))?;
-        rx.await.map_err(|_| Error::Transport("the engine stopped before answering".into()))?
+        rx.await
+            .map_err(|_| Error::Transport("the engine stopped before answering".into()))?
     }
 
     /// Cancels a job: pending tasks end CANCELED, running scripts get SIGTERM (then SIGKILL).
@@ -404,7 +470,12 @@ impl Manager {
     pub async fn wait(&self, id: JobId) -> Result<Job> {
         let mut rx = self.subscribe();
         loop {
-            let job = self.inner.store.get_job(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+            let job = self
+                .inner
+                .store
+                .get_job(id)
+                .await?
+                .ok_or_else(|| Error::not_found("job", id))?;
             if job.state.is_final() {
                 return Ok(job);
             }

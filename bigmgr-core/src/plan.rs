@@ -48,23 +48,38 @@ pub fn phases(command: &str) -> Vec<&str> {
 /// Checks job options: limits must be at least 1.
 pub fn check_options(options: &JobOptions) -> Result<()> {
     if options.parallelism == Some(0) {
-        return Err(Error::Invalid("parallelism must be at least 1 (or left out for no limit)".into()));
+        return Err(Error::Invalid(
+            "parallelism must be at least 1 (or left out for no limit)".into(),
+        ));
     }
     if options.batch_size == Some(0) {
-        return Err(Error::Invalid("batch_size must be at least 1 (or left out for no batches)".into()));
+        return Err(Error::Invalid(
+            "batch_size must be at least 1 (or left out for no batches)".into(),
+        ));
     }
     Ok(())
 }
 
 /// Plans `command` on `target`: selects the units, builds the stage DAG, rejects cycles (naming
 /// the cycle) and returns the job to persist, stages in topological order.
-pub fn plan(input: &PlanInput<'_>, target: &Target, command: &str, options: &JobOptions) -> Result<NewJob> {
+pub fn plan(
+    input: &PlanInput<'_>,
+    target: &Target,
+    command: &str,
+    options: &JobOptions,
+) -> Result<NewJob> {
     check_options(options)?;
     if command.is_empty() {
-        return Err(Error::Invalid("the command is empty; name one such as start or deploy".into()));
+        return Err(Error::Invalid(
+            "the command is empty; name one such as start or deploy".into(),
+        ));
     }
     let units = select_units(input, target)?;
-    let host_names: HashMap<HostId, &str> = input.hosts.iter().map(|h| (h.id, h.name.as_str())).collect();
+    let host_names: HashMap<HostId, &str> = input
+        .hosts
+        .iter()
+        .map(|h| (h.id, h.name.as_str()))
+        .collect();
     let services: HashMap<ServiceId, &(ServiceInstance, Arc<ServiceDef>)> =
         input.services.iter().map(|s| (s.0.id, s)).collect();
 
@@ -78,13 +93,20 @@ pub fn plan(input: &PlanInput<'_>, target: &Target, command: &str, options: &Job
             .components
             .iter()
             .position(|c| c.name == u.component)
-            .ok_or_else(|| Error::not_found("component", format!("{} (in service {})", u.component, def.name)))?;
+            .ok_or_else(|| {
+                Error::not_found(
+                    "component",
+                    format!("{} (in service {})", u.component, def.name),
+                )
+            })?;
         groups.entry((u.service, ci)).or_default().push(u);
     }
 
     let phases = phases(command);
     let known = phases.iter().all(|p| STANDARD_COMMANDS.contains(p))
-        || groups.keys().any(|(s, ci)| services[s].1.components[*ci].command(command).is_some());
+        || groups
+            .keys()
+            .any(|(s, ci)| services[s].1.components[*ci].command(command).is_some());
     if !known {
         return Err(Error::Invalid(format!(
             "unknown command '{command}': use one of deploy, {} or a custom command the target's components declare",
@@ -102,7 +124,9 @@ pub fn plan(input: &PlanInput<'_>, target: &Target, command: &str, options: &Job
         for ((sid, ci), us) in &groups {
             let (inst, def) = services[sid];
             let comp = &def.components[*ci];
-            let Some(cmd) = comp.command(phase) else { continue };
+            let Some(cmd) = comp.command(phase) else {
+                continue;
+            };
             let mut us: Vec<&&Unit> = us.iter().collect();
             us.sort_by_key(|u| (host_names.get(&u.host).copied().unwrap_or(""), u.id));
             if cmd.once {
@@ -115,7 +139,13 @@ pub fn plan(input: &PlanInput<'_>, target: &Target, command: &str, options: &Job
                     component: comp.name.clone(),
                     command: (*phase).to_string(),
                     after: Vec::new(),
-                    tasks: us.iter().map(|u| NewTask { unit: u.id, host: u.host }).collect(),
+                    tasks: us
+                        .iter()
+                        .map(|u| NewTask {
+                            unit: u.id,
+                            host: u.host,
+                        })
+                        .collect(),
                 },
                 phase: pi,
                 role: RoleCommand {
@@ -212,17 +242,31 @@ fn select_units<'a>(input: &PlanInput<'a>, target: &Target) -> Result<Vec<&'a Un
             .iter()
             .find(|(s, _)| s.name == name)
             .map(|(s, _)| s.id)
-            .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {})", input.cluster.name)))
+            .ok_or_else(|| {
+                Error::not_found(
+                    "service",
+                    format!("{name} (in cluster {})", input.cluster.name),
+                )
+            })
     };
     let units: Vec<&Unit> = match target {
         Target::Cluster => input.units.iter().filter(live).collect(),
         Target::Service(name) => {
             let id = service_id(name)?;
-            input.units.iter().filter(live).filter(|u| u.service == id).collect()
+            input
+                .units
+                .iter()
+                .filter(live)
+                .filter(|u| u.service == id)
+                .collect()
         }
         Target::Component { service, component } => {
             let id = service_id(service)?;
-            let (_, def) = input.services.iter().find(|(s, _)| s.id == id).expect("found above");
+            let (_, def) = input
+                .services
+                .iter()
+                .find(|(s, _)| s.id == id)
+                .expect("found above");
             def.component(component)?;
             input
                 .units
@@ -234,26 +278,38 @@ fn select_units<'a>(input: &PlanInput<'a>, target: &Target) -> Result<Vec<&'a Un
         Target::Hosts(names) => {
             let mut ids = HashSet::new();
             for n in names {
-                let h = input
-                    .hosts
-                    .iter()
-                    .find(|h| &h.name == n)
-                    .ok_or_else(|| Error::not_found("host", format!("{n} (in cluster {})", input.cluster.name)))?;
+                let h = input.hosts.iter().find(|h| &h.name == n).ok_or_else(|| {
+                    Error::not_found("host", format!("{n} (in cluster {})", input.cluster.name))
+                })?;
                 ids.insert(h.id);
             }
-            input.units.iter().filter(live).filter(|u| ids.contains(&u.host)).collect()
+            input
+                .units
+                .iter()
+                .filter(live)
+                .filter(|u| ids.contains(&u.host))
+                .collect()
         }
         Target::Units(ids) => {
             let wanted: HashSet<UnitId> = ids.iter().copied().collect();
-            let found: Vec<&Unit> = input.units.iter().filter(|u| wanted.contains(&u.id)).collect();
+            let found: Vec<&Unit> = input
+                .units
+                .iter()
+                .filter(|u| wanted.contains(&u.id))
+                .collect();
             if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| u.id == **id)) {
-                return Err(Error::not_found("unit", format!("{missing} (in cluster {})", input.cluster.name)));
+                return Err(Error::not_found(
+                    "unit",
+                    format!("{missing} (in cluster {})", input.cluster.name),
+                ));
             }
             found
         }
     };
     if units.is_empty() {
-        return Err(Error::Invalid("nothing to do: the target has no units".into()));
+        return Err(Error::Invalid(
+            "nothing to do: the target has no units".into(),
+        ));
     }
     Ok(units)
 }

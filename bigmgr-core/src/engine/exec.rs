@@ -61,14 +61,21 @@ impl Configs {
                 }
             }
         }
-        Ok(Configs { registry, files, values })
+        Ok(Configs {
+            registry,
+            files,
+            values,
+        })
     }
 
     /// Renders every config file for one task; `extra` (host, address …) joins the values.
     pub fn render(&self, extra: &[(&str, &str)]) -> Result<Vec<FileSpec>, String> {
         let mut ctx = self.values.clone();
         for (k, v) in extra {
-            ctx.insert((*k).to_string(), serde_json::Value::String((*v).to_string()));
+            ctx.insert(
+                (*k).to_string(),
+                serde_json::Value::String((*v).to_string()),
+            );
         }
         let ctx = serde_json::Value::Object(ctx);
         self.files
@@ -76,7 +83,10 @@ impl Configs {
             .map(|(name, path)| {
                 self.registry
                     .render(name, &ctx)
-                    .map(|content| FileSpec { path: path.clone(), content })
+                    .map(|content| FileSpec {
+                        path: path.clone(),
+                        content,
+                    })
                     .map_err(|e| format!("rendering config {name}: {e}"))
             })
             .collect()
@@ -95,12 +105,18 @@ pub(super) async fn resolve(
     let mut out = Vec::with_capacity(stages.len());
     for st in stages {
         let Some(inst) = services.iter().find(|s| s.id == st.service) else {
-            out.push(Err(format!("service instance {} no longer exists", st.service)));
+            out.push(Err(format!(
+                "service instance {} no longer exists",
+                st.service
+            )));
             continue;
         };
         let key = (inst.stack.clone(), inst.stack_version.clone());
         if !loaded.contains_key(&key) {
-            let r = stacks.stack(&key.0, Some(&key.1)).await.map_err(|e| e.to_string());
+            let r = stacks
+                .stack(&key.0, Some(&key.1))
+                .await
+                .map_err(|e| e.to_string());
             loaded.insert(key.clone(), r);
         }
         let resolved = match &loaded[&key] {
@@ -114,9 +130,9 @@ pub(super) async fn resolve(
                 let content = scripts
                     .entry(cmd.script.clone())
                     .or_insert_with(|| {
-                        std::fs::read(&cmd.script)
-                            .map(Arc::from)
-                            .map_err(|e| format!("cannot read script {}: {e}", cmd.script.display()))
+                        std::fs::read(&cmd.script).map(Arc::from).map_err(|e| {
+                            format!("cannot read script {}: {e}", cmd.script.display())
+                        })
                     })
                     .clone()?;
                 let name = cmd

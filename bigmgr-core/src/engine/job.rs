@@ -37,13 +37,23 @@ pub(super) fn set_task(
     if message.is_some() {
         t.message = message;
     }
-    published.push(Update::Task { job: t.job, task: t.id, state: to });
+    published.push(Update::Task {
+        job: t.job,
+        task: t.id,
+        state: to,
+    });
     a.run.set_task_state(i, to);
 }
 
 /// Records an agent's result for task `i`, updates its unit, and retries a failed script if
 /// its command allows more attempts.
-pub(super) fn finish_task(a: &mut Active, batch: &mut Batch, published: &mut Vec<Update>, i: usize, r: &TaskResult) {
+pub(super) fn finish_task(
+    a: &mut Active,
+    batch: &mut Batch,
+    published: &mut Vec<Update>,
+    i: usize,
+    r: &TaskResult,
+) {
     let stage = a.run.tasks[i].stage;
     let t = &mut a.run.tasks[i].task;
     batch.tasks.push(TaskChange {
@@ -53,7 +63,11 @@ pub(super) fn finish_task(a: &mut Active, batch: &mut Batch, published: &mut Vec
         attempt_is: Some(t.attempt),
         exit_code: r.exit_code,
         pid: r.pid,
-        started_at: if t.started_at.is_none() { r.started_at } else { None },
+        started_at: if t.started_at.is_none() {
+            r.started_at
+        } else {
+            None
+        },
         finished_at: Some(r.finished_at),
         message: r.message.clone(),
         ..TaskChange::default()
@@ -64,7 +78,11 @@ pub(super) fn finish_task(a: &mut Active, batch: &mut Batch, published: &mut Vec
     t.finished_at = Some(r.finished_at);
     t.message = r.message.clone();
     let (task, job, unit, attempt) = (t.id, t.job, t.unit, t.attempt);
-    published.push(Update::Task { job, task, state: r.state });
+    published.push(Update::Task {
+        job,
+        task,
+        state: r.state,
+    });
     a.run.set_task_state(i, r.state);
 
     let command = a.run.stages[stage].stage.command.as_str();
@@ -92,7 +110,11 @@ pub(super) fn finish_task(a: &mut Active, batch: &mut Batch, published: &mut Vec
         t.started_at = None;
         t.finished_at = None;
         t.message = None;
-        published.push(Update::Task { job, task, state: TaskState::Pending });
+        published.push(Update::Task {
+            job,
+            task,
+            state: TaskState::Pending,
+        });
         a.run.set_task_state(i, TaskState::Pending);
     }
 }
@@ -108,7 +130,9 @@ fn unit_state_after(command: &str, result: TaskState) -> Option<UnitState> {
             _ => None,
         },
         TaskState::Failed | TaskState::TimedOut => match command {
-            "install" | "configure" | "start" | "stop" | "restart" | "remove" => Some(UnitState::Failed),
+            "install" | "configure" | "start" | "stop" | "restart" | "remove" => {
+                Some(UnitState::Failed)
+            }
             _ => None,
         },
         _ => None,
@@ -144,7 +168,11 @@ pub(super) fn dispatch(
         attempt_is: Some(t.attempt),
         ..TaskChange::default()
     });
-    published.push(Update::Task { job: t.job, task: t.id, state: TaskState::Queued });
+    published.push(Update::Task {
+        job: t.job,
+        task: t.id,
+        state: TaskState::Queued,
+    });
     a.run.set_task_state(i, TaskState::Queued);
     Some(out)
 }
@@ -153,10 +181,12 @@ pub(super) fn dispatch(
 pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String> {
     let tr = &a.run.tasks[i];
     let exec = a.exec[tr.stage].as_ref().map_err(Clone::clone)?;
-    let host = a
-        .hosts
-        .get(&tr.task.host)
-        .ok_or_else(|| format!("host {} of task {} no longer exists", tr.task.host, tr.task.id))?;
+    let host = a.hosts.get(&tr.task.host).ok_or_else(|| {
+        format!(
+            "host {} of task {} no longer exists",
+            tr.task.host, tr.task.id
+        )
+    })?;
     let files = match &exec.configs {
         Some(c) => c.render(&[
             ("cluster", &a.cluster),
@@ -189,7 +219,12 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
 /// Derives stage states from task counts, in topological order: a stage with more failures
 /// than the job tolerates FAILS and cancels everything downstream; a stage whose tasks all
 /// ended SUCCEEDS (or is CANCELED if some were cancelled); a stage with work under way RUNS.
-pub(super) fn derive(a: &mut Active, batch: &mut Batch, published: &mut Vec<Update>, outbox: &mut Vec<(Arc<str>, ToAgent)>) {
+pub(super) fn derive(
+    a: &mut Active,
+    batch: &mut Batch,
+    published: &mut Vec<Update>,
+    outbox: &mut Vec<(Arc<str>, ToAgent)>,
+) {
     let tolerance = a.run.job.options.failure_tolerance as usize;
     for s in 0..a.run.stages.len() {
         let st = &a.run.stages[s];
@@ -207,7 +242,11 @@ pub(super) fn derive(a: &mut Active, batch: &mut Batch, published: &mut Vec<Upda
                 }
             }
         } else if c.all_final() {
-            let to = if c.canceled > 0 { StageState::Canceled } else { StageState::Succeeded };
+            let to = if c.canceled > 0 {
+                StageState::Canceled
+            } else {
+                StageState::Succeeded
+            };
             set_stage(&mut a.run, batch, s, to);
         } else if st.stage.state == StageState::Pending && c.pending < st.tasks.len() {
             set_stage(&mut a.run, batch, s, StageState::Running);
@@ -218,7 +257,11 @@ pub(super) fn derive(a: &mut Active, batch: &mut Batch, published: &mut Vec<Upda
 fn set_stage(run: &mut JobRun, batch: &mut Batch, s: usize, to: StageState) {
     let st = &mut run.stages[s].stage;
     if st.state != to {
-        batch.stages.push(StageChange { id: st.id, from: st.state, to });
+        batch.stages.push(StageChange {
+            id: st.id,
+            from: st.state,
+            to,
+        });
         st.state = to;
     }
 }
@@ -235,14 +278,21 @@ fn cancel_stage_tasks(
         let i = a.run.stages[s].tasks[k];
         let t = &a.run.tasks[i].task;
         match t.state {
-            TaskState::Pending => set_task(a, batch, published, i, TaskState::Canceled, Some("an upstream stage failed".into())),
-            TaskState::Queued | TaskState::Running => {
-                // Siblings of a failed task finish; downstream tasks already under way
-                // (pipelined jobs) are stopped.
-                if a.run.stages[s].stage.state == StageState::Canceled {
-                    if let Some(h) = a.hosts.get(&t.host) {
-                        outbox.push((h.name.as_str().into(), ToAgent::Cancel(t.run_id())));
-                    }
+            TaskState::Pending => set_task(
+                a,
+                batch,
+                published,
+                i,
+                TaskState::Canceled,
+                Some("an upstream stage failed".into()),
+            ),
+            // Siblings of a failed task finish; downstream tasks already under way
+            // (pipelined jobs) are stopped.
+            TaskState::Queued | TaskState::Running
+                if a.run.stages[s].stage.state == StageState::Canceled =>
+            {
+                if let Some(h) = a.hosts.get(&t.host) {
+                    outbox.push((h.name.as_str().into(), ToAgent::Cancel(t.run_id())));
                 }
             }
             _ => {}
@@ -259,9 +309,18 @@ pub(super) fn outcome(run: &JobRun) -> Option<JobState> {
     if !run.stages.iter().all(|s| s.stage.state.is_final()) {
         return None;
     }
-    if run.stages.iter().any(|s| s.stage.state == StageState::Failed) {
+    if run
+        .stages
+        .iter()
+        .any(|s| s.stage.state == StageState::Failed)
+    {
         Some(JobState::Failed)
-    } else if run.job.state == JobState::Canceling || run.stages.iter().any(|s| s.stage.state == StageState::Canceled) {
+    } else if run.job.state == JobState::Canceling
+        || run
+            .stages
+            .iter()
+            .any(|s| s.stage.state == StageState::Canceled)
+    {
         Some(JobState::Canceled)
     } else {
         Some(JobState::Succeeded)

@@ -164,7 +164,12 @@ impl Engine {
     /// adopted with their in-flight tasks (confirmed or redelivered when their agents say Hello).
     pub(crate) async fn recover(&mut self) -> Result<()> {
         let filter = JobFilter {
-            states: vec![JobState::Queued, JobState::Running, JobState::Paused, JobState::Canceling],
+            states: vec![
+                JobState::Queued,
+                JobState::Running,
+                JobState::Paused,
+                JobState::Canceling,
+            ],
             ..JobFilter::default()
         };
         for job in self.store.list_jobs(&filter).await? {
@@ -236,7 +241,11 @@ impl Engine {
 
     /// Loads a job from the store into the active set.
     async fn load(&mut self, id: JobId) -> Result<()> {
-        let detail = self.store.job_detail(id).await?.ok_or_else(|| Error::not_found("job", id))?;
+        let detail = self
+            .store
+            .job_detail(id)
+            .await?
+            .ok_or_else(|| Error::not_found("job", id))?;
         let cluster = self
             .store
             .list_clusters()
@@ -254,7 +263,12 @@ impl Engine {
         let services = self.store.list_services(cluster.id).await?;
         let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
         let run = JobRun::new(detail);
-        let pos: HashMap<TaskId, usize> = run.tasks.iter().enumerate().map(|(i, t)| (t.task.id, i)).collect();
+        let pos: HashMap<TaskId, usize> = run
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.task.id, i))
+            .collect();
         for t in pos.keys() {
             self.task_job.insert(*t, id);
         }
@@ -297,7 +311,11 @@ impl Engine {
     async fn control(&mut self, id: JobId, action: Control) -> Result<()> {
         let job = match self.active.get(&id) {
             Some(a) => a.run.job.clone(),
-            None => self.store.get_job(id).await?.ok_or_else(|| Error::not_found("job", id))?,
+            None => self
+                .store
+                .get_job(id)
+                .await?
+                .ok_or_else(|| Error::not_found("job", id))?,
         };
         let refuse = |what: &str| {
             Err(Error::Conflict(format!(
@@ -344,7 +362,9 @@ impl Engine {
     }
 
     fn set_job_state(&mut self, id: JobId, to: JobState) {
-        let Some(a) = self.active.get_mut(&id) else { return };
+        let Some(a) = self.active.get_mut(&id) else {
+            return;
+        };
         let from = a.run.job.state;
         if from == to {
             return;
@@ -361,14 +381,24 @@ impl Engine {
 
     /// Cancels a loaded job: pending tasks end CANCELED, in-flight ones are told to stop.
     fn cancel_job(&mut self, id: JobId) {
-        let Some(a) = self.active.get_mut(&id) else { return };
+        let Some(a) = self.active.get_mut(&id) else {
+            return;
+        };
         for i in 0..a.run.tasks.len() {
             match a.run.tasks[i].task.state {
-                TaskState::Pending => job::set_task(a, &mut self.batch, &mut self.published, i, TaskState::Canceled, None),
+                TaskState::Pending => job::set_task(
+                    a,
+                    &mut self.batch,
+                    &mut self.published,
+                    i,
+                    TaskState::Canceled,
+                    None,
+                ),
                 TaskState::Queued | TaskState::Running => {
                     let t = &a.run.tasks[i].task;
                     if let Some(h) = a.hosts.get(&t.host) {
-                        self.outbox.push((h.name.as_str().into(), ToAgent::Cancel(t.run_id())));
+                        self.outbox
+                            .push((h.name.as_str().into(), ToAgent::Cancel(t.run_id())));
                     }
                 }
                 _ => {}
@@ -380,7 +410,9 @@ impl Engine {
     /// Resets an ended job's failed and cancelled tasks (new attempts) and queues it again.
     async fn retry_job(&mut self, id: JobId) -> Result<()> {
         self.load(id).await?;
-        let Some(a) = self.active.get_mut(&id) else { return Ok(()) };
+        let Some(a) = self.active.get_mut(&id) else {
+            return Ok(());
+        };
         for i in 0..a.run.tasks.len() {
             let t = &a.run.tasks[i].task;
             if t.state.is_retryable() {
@@ -422,7 +454,10 @@ impl Engine {
             to: JobState::Queued,
             at,
         });
-        self.published.push(Update::Job { id, state: JobState::Queued });
+        self.published.push(Update::Job {
+            id,
+            state: JobState::Queued,
+        });
         self.unload(id);
         self.queued.insert(
             id,
@@ -452,9 +487,15 @@ impl Engine {
                 }
             }
             AgentEvent::Started { run, pid, at } => {
-                let Some(job) = self.task_job.get(&run.task).copied() else { return };
-                let Some(a) = self.active.get_mut(&job) else { return };
-                let Some(&i) = a.pos.get(&run.task) else { return };
+                let Some(job) = self.task_job.get(&run.task).copied() else {
+                    return;
+                };
+                let Some(a) = self.active.get_mut(&job) else {
+                    return;
+                };
+                let Some(&i) = a.pos.get(&run.task) else {
+                    return;
+                };
                 let t = &mut a.run.tasks[i].task;
                 if t.attempt != run.attempt || t.state != TaskState::Queued {
                     return;
@@ -471,13 +512,23 @@ impl Engine {
                     ..TaskChange::default()
                 });
                 a.run.set_task_state(i, TaskState::Running);
-                self.published.push(Update::Task { job, task: run.task, state: TaskState::Running });
+                self.published.push(Update::Task {
+                    job,
+                    task: run.task,
+                    state: TaskState::Running,
+                });
                 if let Some(f) = a.flights.get_mut(&i) {
                     f.received = true;
                     f.started = Some(Instant::now());
                 }
             }
-            AgentEvent::Log { run, stream, seq, at, line } => {
+            AgentEvent::Log {
+                run,
+                stream,
+                seq,
+                at,
+                line,
+            } => {
                 self.batch.logs.push(LogLine {
                     task: run.task,
                     attempt: run.attempt,
@@ -501,9 +552,15 @@ impl Engine {
     /// A run's result: stored (if the task still waits for it), then cleaned on the agent.
     fn on_finished(&mut self, host: &Arc<str>, run: RunId, result: TaskResult) {
         self.clean.entry(host.clone()).or_default().push(run);
-        let Some(job) = self.task_job.get(&run.task).copied() else { return };
-        let Some(a) = self.active.get_mut(&job) else { return };
-        let Some(&i) = a.pos.get(&run.task) else { return };
+        let Some(job) = self.task_job.get(&run.task).copied() else {
+            return;
+        };
+        let Some(a) = self.active.get_mut(&job) else {
+            return;
+        };
+        let Some(&i) = a.pos.get(&run.task) else {
+            return;
+        };
         let t = &a.run.tasks[i].task;
         if t.attempt != run.attempt || !matches!(t.state, TaskState::Queued | TaskState::Running) {
             return;
@@ -517,12 +574,18 @@ impl Engine {
         let running: HashSet<RunId> = running.iter().copied().collect();
         let ids: Vec<JobId> = self.active.keys().copied().collect();
         for id in ids {
-            let Some(a) = self.active.get_mut(&id) else { continue };
+            let Some(a) = self.active.get_mut(&id) else {
+                continue;
+            };
             let mine: Vec<usize> = a
                 .flights
                 .keys()
                 .copied()
-                .filter(|&i| a.hosts.get(&a.run.tasks[i].task.host).is_some_and(|h| *h.name == **host))
+                .filter(|&i| {
+                    a.hosts
+                        .get(&a.run.tasks[i].task.host)
+                        .is_some_and(|h| *h.name == **host)
+                })
                 .collect();
             let mut lost = Vec::new();
             for i in mine {
@@ -543,18 +606,39 @@ impl Engine {
     /// Sends an in-flight task again (same run id), or gives up after `max_redeliveries`.
     fn redeliver(&mut self, id: JobId, i: usize, why: &str) {
         let max = self.config.max_redeliveries;
-        let Some(a) = self.active.get_mut(&id) else { return };
+        let Some(a) = self.active.get_mut(&id) else {
+            return;
+        };
         let canceling = a.run.job.state == JobState::Canceling;
-        let Some(f) = a.flights.get_mut(&i) else { return };
+        let Some(f) = a.flights.get_mut(&i) else {
+            return;
+        };
         if canceling || f.redeliveries >= max {
-            let host = a.hosts.get(&a.run.tasks[i].task.host).map(|h| h.name.clone()).unwrap_or_default();
+            let host = a
+                .hosts
+                .get(&a.run.tasks[i].task.host)
+                .map(|h| h.name.clone())
+                .unwrap_or_default();
             let (to, message) = if canceling {
-                (TaskState::Canceled, format!("cancelled before host {host} received it"))
+                (
+                    TaskState::Canceled,
+                    format!("cancelled before host {host} received it"),
+                )
             } else {
-                (TaskState::Failed, format!("lost in transport to host {host} after {max} redeliveries ({why})"))
+                (
+                    TaskState::Failed,
+                    format!("lost in transport to host {host} after {max} redeliveries ({why})"),
+                )
             };
             a.flights.remove(&i);
-            job::set_task(a, &mut self.batch, &mut self.published, i, to, Some(message));
+            job::set_task(
+                a,
+                &mut self.batch,
+                &mut self.published,
+                i,
+                to,
+                Some(message),
+            );
             return;
         }
         f.redeliveries += 1;
@@ -563,7 +647,9 @@ impl Engine {
         tracing::warn!(job = %id, task = %a.run.tasks[i].task.id, why, "redelivering task");
         match job::spec(a, i) {
             Ok((host, spec)) => self.outbox.push((host, ToAgent::Run(Box::new(spec)))),
-            Err(why) => tracing::error!(task = %a.run.tasks[i].task.id, why, "cannot rebuild the task to redeliver it"),
+            Err(why) => {
+                tracing::error!(task = %a.run.tasks[i].task.id, why, "cannot rebuild the task to redeliver it")
+            }
         }
     }
 
@@ -579,18 +665,33 @@ impl Engine {
                     .unwrap_or_default();
                 if !f.received && now.duration_since(f.sent_at) > self.config.delivery_timeout {
                     late.push((*id, i, false));
-                } else if now.duration_since(f.started.unwrap_or(f.sent_at)) > timeout + self.config.result_slack {
+                } else if now.duration_since(f.started.unwrap_or(f.sent_at))
+                    > timeout + self.config.result_slack
+                {
                     late.push((*id, i, true));
                 }
             }
         }
         for (id, i, overdue) in late {
             if overdue {
-                let Some(a) = self.active.get_mut(&id) else { continue };
+                let Some(a) = self.active.get_mut(&id) else {
+                    continue;
+                };
                 a.flights.remove(&i);
-                let host = a.hosts.get(&a.run.tasks[i].task.host).map(|h| h.name.clone()).unwrap_or_default();
+                let host = a
+                    .hosts
+                    .get(&a.run.tasks[i].task.host)
+                    .map(|h| h.name.clone())
+                    .unwrap_or_default();
                 let msg = format!("no result from host {host} within the task's timeout");
-                job::set_task(a, &mut self.batch, &mut self.published, i, TaskState::Failed, Some(msg));
+                job::set_task(
+                    a,
+                    &mut self.batch,
+                    &mut self.published,
+                    i,
+                    TaskState::Failed,
+                    Some(msg),
+                );
             } else {
                 self.redeliver(id, i, "no acknowledgement in time");
             }
@@ -639,14 +740,26 @@ impl Engine {
 
     /// Derives stage and job states of one job and dispatches what the scheduler picks.
     fn advance(&mut self, id: JobId) {
-        let Some(a) = self.active.get_mut(&id) else { return };
+        let Some(a) = self.active.get_mut(&id) else {
+            return;
+        };
         job::derive(a, &mut self.batch, &mut self.published, &mut self.outbox);
         if a.run.job.state == JobState::Running {
             let picked = self.scheduler.ready(&a.run);
             let now = Instant::now();
             for i in picked {
-                if let Some((host, spec)) = job::dispatch(a, &mut self.batch, &mut self.published, i) {
-                    a.flights.insert(i, Flight { sent_at: now, received: false, started: None, redeliveries: 0 });
+                if let Some((host, spec)) =
+                    job::dispatch(a, &mut self.batch, &mut self.published, i)
+                {
+                    a.flights.insert(
+                        i,
+                        Flight {
+                            sent_at: now,
+                            received: false,
+                            started: None,
+                            redeliveries: 0,
+                        },
+                    );
                     self.outbox.push((host, ToAgent::Run(Box::new(spec))));
                 }
             }
@@ -667,7 +780,10 @@ impl Engine {
                 + applied.stages.iter().filter(|ok| !**ok).count()
                 + applied.jobs.iter().filter(|ok| !**ok).count();
             if missed > 0 {
-                tracing::warn!(missed, "some state changes found another state in the store (another engine?)");
+                tracing::warn!(
+                    missed,
+                    "some state changes found another state in the store (another engine?)"
+                );
             }
         }
         for id in std::mem::take(&mut self.ended) {
@@ -686,7 +802,11 @@ impl Engine {
         }
         for (reply, outcome) in std::mem::take(&mut self.replies) {
             let job = match outcome {
-                Ok(id) => self.store.get_job(id).await.and_then(|j| j.ok_or_else(|| Error::not_found("job", id))),
+                Ok(id) => self
+                    .store
+                    .get_job(id)
+                    .await
+                    .and_then(|j| j.ok_or_else(|| Error::not_found("job", id))),
                 Err(e) => Err(e),
             };
             let _ = reply.send(job);

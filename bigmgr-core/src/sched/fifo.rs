@@ -43,20 +43,19 @@ impl Scheduler for FifoScheduler {
                 continue;
             }
             // In batches, only the first batch that is not over may run.
-            let window: &[usize] = match opts.batch_size {
-                Some(b) if b > 0 => {
-                    let b = b as usize;
-                    match st
-                        .tasks
-                        .chunks(b)
-                        .find(|chunk| chunk.iter().any(|&i| !run.tasks[i].task.state.is_final()))
-                    {
-                        Some(chunk) => chunk,
-                        None => continue,
+            let window: &[usize] =
+                match opts.batch_size {
+                    Some(b) if b > 0 => {
+                        let b = b as usize;
+                        match st.tasks.chunks(b).find(|chunk| {
+                            chunk.iter().any(|&i| !run.tasks[i].task.state.is_final())
+                        }) {
+                            Some(chunk) => chunk,
+                            None => continue,
+                        }
                     }
-                }
-                _ => &st.tasks,
-            };
+                    _ => &st.tasks,
+                };
             for &i in window {
                 if room == 0 {
                     break;

@@ -83,7 +83,11 @@ impl JobRun {
         let mut stages: Vec<StageRun> = stages
             .into_iter()
             .map(|stage| StageRun {
-                after: stage.after.iter().filter_map(|a| pos.get(a).copied()).collect(),
+                after: stage
+                    .after
+                    .iter()
+                    .filter_map(|a| pos.get(a).copied())
+                    .collect(),
                 stage,
                 tasks: Vec::new(),
                 counts: Counts::default(),
@@ -98,7 +102,9 @@ impl JobRun {
             in_flight: 0,
         };
         for task in tasks {
-            let Some(&s) = pos.get(&task.stage) else { continue };
+            let Some(&s) = pos.get(&task.stage) else {
+                continue;
+            };
             let i = run.tasks.len();
             stages[s].tasks.push(i);
             stages[s].by_host.insert(task.host, i);

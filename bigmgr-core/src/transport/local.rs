@@ -39,7 +39,11 @@ impl LocalTransport {
 
     /// Opens an agent on `config.root` (waiting while an earlier agent on that root drains) and
     /// attaches it under `config.name`.
-    pub async fn spawn_agent(&self, config: AgentConfig, executor: Arc<dyn Executor>) -> Result<()> {
+    pub async fn spawn_agent(
+        &self,
+        config: AgentConfig,
+        executor: Arc<dyn Executor>,
+    ) -> Result<()> {
         let name = config.name.clone();
         let agent = Agent::open(config, executor).await?;
         self.attach(&name, agent)
@@ -50,9 +54,15 @@ impl LocalTransport {
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<AgentEvent>();
         {
-            let mut agents = self.agents.lock().map_err(|_| Error::Transport("agent table poisoned".into()))?;
+            let mut agents = self
+                .agents
+                .lock()
+                .map_err(|_| Error::Transport("agent table poisoned".into()))?;
             if agents.get(name).is_some_and(|tx| !tx.is_closed()) {
-                return Err(Error::AlreadyExists { kind: "agent", name: name.to_string() });
+                return Err(Error::AlreadyExists {
+                    kind: "agent",
+                    name: name.to_string(),
+                });
             }
             agents.insert(name.to_string(), inbox_tx);
         }
@@ -60,7 +70,13 @@ impl LocalTransport {
         let host = name.to_string();
         let forward = tokio::spawn(async move {
             while let Some(event) = out_rx.recv().await {
-                if events.send(FromAgent { host: host.clone(), event }).is_err() {
+                if events
+                    .send(FromAgent {
+                        host: host.clone(),
+                        event,
+                    })
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -86,7 +102,11 @@ impl LocalTransport {
         if let Ok(mut agents) = self.agents.lock() {
             agents.clear();
         }
-        let tasks: Vec<_> = self.tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
         for t in tasks {
             let _ = t.await;
         }
@@ -94,14 +114,20 @@ impl LocalTransport {
 
     /// The names of the attached agents.
     pub fn hosts(&self) -> Vec<String> {
-        self.agents.lock().map(|a| a.keys().cloned().collect()).unwrap_or_default()
+        self.agents
+            .lock()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl Transport for LocalTransport {
     async fn send(&self, host: &str, msg: ToAgent) -> Result<()> {
-        let agents = self.agents.lock().map_err(|_| Error::Transport("agent table poisoned".into()))?;
+        let agents = self
+            .agents
+            .lock()
+            .map_err(|_| Error::Transport("agent table poisoned".into()))?;
         let tx = agents
             .get(host)
             .ok_or_else(|| Error::Transport(format!("no agent is attached for host {host}")))?;
@@ -114,6 +140,8 @@ impl Transport for LocalTransport {
             .lock()
             .map_err(|_| Error::Transport("event stream poisoned".into()))?
             .take()
-            .ok_or_else(|| Error::Transport("the event stream was already taken by an engine".into()))
+            .ok_or_else(|| {
+                Error::Transport("the event stream was already taken by an engine".into())
+            })
     }
 }

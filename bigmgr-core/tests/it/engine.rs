@@ -23,7 +23,13 @@ fn two_services(root: &std::path::Path, a_script: &str, b_script: &str, a_extra:
     write_stack(
         &root.join("stacks"),
         &[
-            Svc { name: "a", component: "a_server", script: a_script, component_toml: a_extra, order: &[] },
+            Svc {
+                name: "a",
+                component: "a_server",
+                script: a_script,
+                component_toml: a_extra,
+                order: &[],
+            },
             Svc {
                 name: "b",
                 component: "b_server",
@@ -46,7 +52,9 @@ async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     let done = h.wait(job.id, 30).await;
     assert_eq!(done.state, JobState::Succeeded);
 
@@ -55,21 +63,49 @@ async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
     let (sb, tb) = stage_tasks(&d, "START b/");
     assert_eq!(sb.after, vec![sa.id], "B's start waits for A's start");
     assert_eq!((ta.len(), tb.len()), (3, 3));
-    let a_last_finish = ta.iter().map(|t| t.finished_at.expect("finished")).max().expect("a");
-    let b_first_start = tb.iter().map(|t| t.started_at.expect("started")).min().expect("b");
-    assert!(a_last_finish <= b_first_start, "a B task started ({b_first_start}) before the last A task finished ({a_last_finish})");
-    let a_last_start = ta.iter().map(|t| t.started_at.expect("started")).max().expect("a");
-    let a_first_finish = ta.iter().map(|t| t.finished_at.expect("finished")).min().expect("a");
-    assert!(a_last_start < a_first_finish, "the A tasks did not overlap in time");
+    let a_last_finish = ta
+        .iter()
+        .map(|t| t.finished_at.expect("finished"))
+        .max()
+        .expect("a");
+    let b_first_start = tb
+        .iter()
+        .map(|t| t.started_at.expect("started"))
+        .min()
+        .expect("b");
+    assert!(
+        a_last_finish <= b_first_start,
+        "a B task started ({b_first_start}) before the last A task finished ({a_last_finish})"
+    );
+    let a_last_start = ta
+        .iter()
+        .map(|t| t.started_at.expect("started"))
+        .max()
+        .expect("a");
+    let a_first_finish = ta
+        .iter()
+        .map(|t| t.finished_at.expect("finished"))
+        .min()
+        .expect("a");
+    assert!(
+        a_last_start < a_first_finish,
+        "the A tasks did not overlap in time"
+    );
 
     // Each script ran once per host, and the units are started.
     assert_eq!(lines(&marks.join("a_server")).len(), 3);
     assert_eq!(lines(&marks.join("b_server")).len(), 3);
     let units = h.mgr.units("c1").await.expect("units");
-    assert!(units.iter().all(|u| u.state == UnitState::Started), "{units:?}");
+    assert!(
+        units.iter().all(|u| u.state == UnitState::Started),
+        "{units:?}"
+    );
     // The task log holds the script's stdout.
     let log = h.mgr.task_log(ta[0].id, None).await.expect("log");
-    assert!(log.iter().any(|l| l.line.starts_with("running start on h")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.line.starts_with("running start on h")),
+        "{log:?}"
+    );
     h.transport.shutdown().await;
 }
 
@@ -82,7 +118,9 @@ async fn a_failing_script_fails_its_stage_and_cancels_everything_downstream() {
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Failed);
 
     let d = h.mgr.job(job.id).await.expect("detail");
@@ -96,29 +134,46 @@ async fn a_failing_script_fails_its_stage_and_cancels_everything_downstream() {
     assert_eq!(failed[0].exit_code, Some(1));
     let log = h.mgr.task_log(failed[0].id, None).await.expect("log");
     assert!(
-        log.iter().any(|l| l.stream == LogStream::Stderr && l.line == "boom on h2"),
+        log.iter()
+            .any(|l| l.stream == LogStream::Stderr && l.line == "boom on h2"),
         "the failing task's log lacks its stderr: {log:?}"
     );
     let units = h.mgr.units("c1").await.expect("units");
-    assert_eq!(units.iter().filter(|u| u.state == UnitState::Failed).count(), 1);
+    assert_eq!(
+        units
+            .iter()
+            .filter(|u| u.state == UnitState::Failed)
+            .count(),
+        1
+    );
     h.transport.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_past_its_timeout_is_killed_and_timed_out() {
     let tmp = tempfile::tempdir().expect("tmp");
-    two_services(tmp.path(), "sleep 30", "exit 0", "  [component.commands.start]\n  timeout = 1\n");
+    two_services(
+        tmp.path(),
+        "sleep 30",
+        "exit 0",
+        "  [component.commands.start]\n  timeout = 1\n",
+    );
     let h = start(tmp.path(), 1, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Service("a".into()), JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Service("a".into()), JobOptions::default())
+        .await;
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Failed);
     let d = h.mgr.job(job.id).await.expect("detail");
     let t = &d.tasks[0];
     assert_eq!(t.state, TaskState::TimedOut);
     let took = t.finished_at.expect("finished") - t.started_at.expect("started");
     assert!(took >= 1000, "killed before its timeout: {took} ms");
-    assert!(took <= 1000 + GRACE.as_millis() as i64 + 1000, "took {took} ms, more than timeout + grace");
+    assert!(
+        took <= 1000 + GRACE.as_millis() as i64 + 1000,
+        "took {took} ms, more than timeout + grace"
+    );
     let pid = t.pid.expect("pid");
     assert!(!alive(pid), "the script's process {pid} is still there");
     h.transport.shutdown().await;
@@ -128,28 +183,44 @@ async fn a_script_past_its_timeout_is_killed_and_timed_out() {
 async fn cancel_sends_sigterm_and_the_job_ends_canceled() {
     let tmp = tempfile::tempdir().expect("tmp");
     let marker = tmp.path().join("got-term");
-    let a = format!("trap 'echo term > \"{}\"; exit 143' TERM\nsleep 20 &\nwait $!", marker.display());
+    let a = format!(
+        "trap 'echo term > \"{}\"; exit 143' TERM\nsleep 20 &\nwait $!",
+        marker.display()
+    );
     two_services(tmp.path(), &a, "exit 0", "");
     let h = start(tmp.path(), 2, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     let mgr = h.mgr.clone();
     until(10, "A tasks running", || {
         let mgr = mgr.clone();
         async move {
             let d = mgr.job(job.id).await.expect("detail");
-            d.tasks.iter().filter(|t| t.state == TaskState::Running).count() == 2
+            d.tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Running)
+                .count()
+                == 2
         }
     })
     .await;
     let after = h.mgr.cancel(job.id).await.expect("cancel");
-    assert!(matches!(after.state, JobState::Canceling | JobState::Canceled), "{after:?}");
+    assert!(
+        matches!(after.state, JobState::Canceling | JobState::Canceled),
+        "{after:?}"
+    );
     assert_eq!(h.wait(job.id, 15).await.state, JobState::Canceled);
     assert!(marker.exists(), "the running script never got SIGTERM");
     let d = h.mgr.job(job.id).await.expect("detail");
-    assert!(d.tasks.iter().all(|t| t.state == TaskState::Canceled), "{:?}", d.tasks);
+    assert!(
+        d.tasks.iter().all(|t| t.state == TaskState::Canceled),
+        "{:?}",
+        d.tasks
+    );
     assert!(d.stages.iter().all(|s| s.state == StageState::Canceled));
     // A second cancel of an ended job is refused with a reason.
     match h.mgr.cancel(job.id).await {
@@ -170,25 +241,43 @@ async fn pause_stops_dispatch_and_resume_continues() {
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     let mgr = h.mgr.clone();
     until(10, "A tasks running", || {
         let mgr = mgr.clone();
-        async move { mgr.job(job.id).await.expect("d").tasks.iter().any(|t| t.state == TaskState::Running) }
+        async move {
+            mgr.job(job.id)
+                .await
+                .expect("d")
+                .tasks
+                .iter()
+                .any(|t| t.state == TaskState::Running)
+        }
     })
     .await;
-    assert_eq!(h.mgr.pause(job.id).await.expect("pause").state, JobState::Paused);
+    assert_eq!(
+        h.mgr.pause(job.id).await.expect("pause").state,
+        JobState::Paused
+    );
     // A's tasks finish; B's must not start while paused.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let d = h.mgr.job(job.id).await.expect("detail");
     let (_, ta) = stage_tasks(&d, "START a/");
     let (_, tb) = stage_tasks(&d, "START b/");
     assert!(ta.iter().all(|t| t.state == TaskState::Succeeded), "{ta:?}");
-    assert!(tb.iter().all(|t| t.state == TaskState::Pending), "B ran while paused: {tb:?}");
+    assert!(
+        tb.iter().all(|t| t.state == TaskState::Pending),
+        "B ran while paused: {tb:?}"
+    );
     assert_eq!(d.job.state, JobState::Paused);
     assert!(lines(&marks.join("b_server")).is_empty());
 
-    assert_eq!(h.mgr.resume(job.id).await.expect("resume").state, JobState::Running);
+    assert_eq!(
+        h.mgr.resume(job.id).await.expect("resume").state,
+        JobState::Running
+    );
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
     assert_eq!(lines(&marks.join("b_server")).len(), 2);
     h.transport.shutdown().await;
@@ -211,20 +300,37 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
 
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Failed);
     std::fs::write(&fixed, "").expect("fix");
-    assert_eq!(h.mgr.retry(job.id).await.expect("retry").state, JobState::Queued);
+    assert_eq!(
+        h.mgr.retry(job.id).await.expect("retry").state,
+        JobState::Queued
+    );
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
 
     let mut a_runs = lines(&marks.join("a"));
     a_runs.sort();
-    assert_eq!(a_runs, vec!["h1", "h2", "h2", "h3"], "only h2's failed A task runs again");
-    assert_eq!(lines(&marks.join("b")).len(), 3, "the cancelled B tasks run once, on retry");
+    assert_eq!(
+        a_runs,
+        vec!["h1", "h2", "h2", "h3"],
+        "only h2's failed A task runs again"
+    );
+    assert_eq!(
+        lines(&marks.join("b")).len(),
+        3,
+        "the cancelled B tasks run once, on retry"
+    );
     let d = h.mgr.job(job.id).await.expect("detail");
     let (_, ta) = stage_tasks(&d, "START a/");
     let attempts: Vec<u32> = ta.iter().map(|t| t.attempt).collect();
-    assert_eq!(attempts.iter().filter(|a| **a == 2).count(), 1, "{attempts:?}");
+    assert_eq!(
+        attempts.iter().filter(|a| **a == 2).count(),
+        1,
+        "{attempts:?}"
+    );
     // The first attempt's log is kept beside the second's.
     let h2 = ta.iter().find(|t| t.attempt == 2).expect("retried task");
     let first = h.mgr.task_log(h2.id, Some(1)).await.expect("log");
@@ -244,11 +350,22 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     let h = start(tmp.path(), 3, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
-    let job = h.submit("start", Target::Cluster, JobOptions::default()).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
     let mgr = h.mgr.clone();
     until(10, "A tasks running", || {
         let mgr = mgr.clone();
-        async move { mgr.job(job.id).await.expect("d").tasks.iter().filter(|t| t.state == TaskState::Running).count() == 3 }
+        async move {
+            mgr.job(job.id)
+                .await
+                .expect("d")
+                .tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Running)
+                .count()
+                == 3
+        }
     })
     .await;
     let before = h.mgr.job(job.id).await.expect("detail");
@@ -258,10 +375,18 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     drop(transport);
 
     // Nothing moved in the store while no Manager ran.
-    let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("bigmgr.db")).await.expect("store");
-    let seen = bigmgr_core::store::Store::job_detail(&store, job.id).await.expect("read").expect("job");
+    let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("bigmgr.db"))
+        .await
+        .expect("store");
+    let seen = bigmgr_core::store::Store::job_detail(&store, job.id)
+        .await
+        .expect("read")
+        .expect("job");
     assert_eq!(seen.job.state, JobState::Running);
-    assert_eq!(seen.tasks.iter().map(|t| t.state).collect::<Vec<_>>(), before.tasks.iter().map(|t| t.state).collect::<Vec<_>>());
+    assert_eq!(
+        seen.tasks.iter().map(|t| t.state).collect::<Vec<_>>(),
+        before.tasks.iter().map(|t| t.state).collect::<Vec<_>>()
+    );
     drop(store);
 
     // A new Manager with new agents on the same roots picks the job up and finishes it.
@@ -269,8 +394,16 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Succeeded);
     let mut a_runs = lines(&marks.join("a_server"));
     a_runs.sort();
-    assert_eq!(a_runs, vec!["h1 start", "h2 start", "h3 start"], "A ran exactly once per host");
-    assert_eq!(lines(&marks.join("b_server")).len(), 3, "B ran exactly once per host");
+    assert_eq!(
+        a_runs,
+        vec!["h1 start", "h2 start", "h3 start"],
+        "A ran exactly once per host"
+    );
+    assert_eq!(
+        lines(&marks.join("b_server")).len(),
+        3,
+        "B ran exactly once per host"
+    );
     h.transport.shutdown().await;
 }
 
@@ -279,11 +412,20 @@ async fn a_rolling_restart_in_batches_of_two_never_runs_more_than_two() {
     let tmp = tempfile::tempdir().expect("tmp");
     write_stack(
         &tmp.path().join("stacks"),
-        &[Svc { name: "a", component: "a_server", script: "sleep 0.3", component_toml: "", order: &[] }],
+        &[Svc {
+            name: "a",
+            component: "a_server",
+            script: "sleep 0.3",
+            component_toml: "",
+            order: &[],
+        }],
     );
     let h = start(tmp.path(), 6, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
-    let opts = JobOptions { batch_size: Some(2), ..JobOptions::default() };
+    let opts = JobOptions {
+        batch_size: Some(2),
+        ..JobOptions::default()
+    };
     let job = h.submit("restart", Target::Service("a".into()), opts).await;
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Succeeded);
     let d = h.mgr.job(job.id).await.expect("detail");
@@ -291,10 +433,18 @@ async fn a_rolling_restart_in_batches_of_two_never_runs_more_than_two() {
     let spans: Vec<(i64, i64)> = d
         .tasks
         .iter()
-        .map(|t| (t.started_at.expect("started"), t.finished_at.expect("finished")))
+        .map(|t| {
+            (
+                t.started_at.expect("started"),
+                t.finished_at.expect("finished"),
+            )
+        })
         .collect();
     let most = max_overlap(&spans);
-    assert!(most <= 2, "{most} tasks ran at once in batches of 2: {spans:?}");
+    assert!(
+        most <= 2,
+        "{most} tasks ran at once in batches of 2: {spans:?}"
+    );
     assert_eq!(most, 2, "the tasks of a batch run together");
     h.transport.shutdown().await;
 }
@@ -315,11 +465,27 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
     write_stack(
         &tmp.path().join("cyclic"),
         &[
-            Svc { name: "p", component: "p_server", script: "exit 0", component_toml: "", order: &[("P_SERVER-START", &["Q_SERVER-START"])] },
-            Svc { name: "q", component: "q_server", script: "exit 0", component_toml: "", order: &[("Q_SERVER-START", &["P_SERVER-START"])] },
+            Svc {
+                name: "p",
+                component: "p_server",
+                script: "exit 0",
+                component_toml: "",
+                order: &[("P_SERVER-START", &["Q_SERVER-START"])],
+            },
+            Svc {
+                name: "q",
+                component: "q_server",
+                script: "exit 0",
+                component_toml: "",
+                order: &[("Q_SERVER-START", &["P_SERVER-START"])],
+            },
         ],
     );
-    std::fs::rename(tmp.path().join("cyclic/test"), tmp.path().join("stacks/cyclic")).expect("mv");
+    std::fs::rename(
+        tmp.path().join("cyclic/test"),
+        tmp.path().join("stacks/cyclic"),
+    )
+    .expect("mv");
 
     let h = start(tmp.path(), 2, true, GRACE).await;
     let add = |stack: &str, service: &str, comp: &str, hosts: Vec<String>| AddService {
@@ -330,52 +496,128 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         placement: BTreeMap::from([(comp.to_string(), hosts)]),
     };
 
-    match h.mgr.add_service("c1", add("broken", "x", "x_server", vec!["h1".into()])).await {
-        Err(Error::Manifest { file, field, message }) => {
+    match h
+        .mgr
+        .add_service("c1", add("broken", "x", "x_server", vec!["h1".into()]))
+        .await
+    {
+        Err(Error::Manifest {
+            file,
+            field,
+            message,
+        }) => {
             assert!(file.ends_with("x/service.toml"), "{file:?}");
             assert!(field.contains("cardinality"), "{field}");
             assert!(message.contains("lots"), "{message}");
         }
         other => panic!("expected a manifest error, got {other:?}"),
     }
-    match h.mgr.add_service("c1", add("test", "nosuch", "n", vec!["h1".into()])).await {
-        Err(Error::NotFound { kind, name }) => assert!(kind == "service" && name.contains("nosuch"), "{kind} {name}"),
+    match h
+        .mgr
+        .add_service("c1", add("test", "nosuch", "n", vec!["h1".into()]))
+        .await
+    {
+        Err(Error::NotFound { kind, name }) => assert!(
+            kind == "service" && name.contains("nosuch"),
+            "{kind} {name}"
+        ),
         other => panic!("expected not found, got {other:?}"),
     }
-    match h.mgr.add_service("c1", add("test", "a", "a_server", vec![])).await {
+    match h
+        .mgr
+        .add_service("c1", add("test", "a", "a_server", vec![]))
+        .await
+    {
         Err(e @ Error::Cardinality { .. }) => {
             let m = e.to_string();
-            assert!(m.contains("a_server") && m.contains("1+") && m.contains("gives 0"), "{m}");
+            assert!(
+                m.contains("a_server") && m.contains("1+") && m.contains("gives 0"),
+                "{m}"
+            );
         }
         other => panic!("expected a cardinality error, got {other:?}"),
     }
-    match h.mgr.add_service("c1", add("cyclic", "p", "p_server", vec!["h1".into()])).await {
+    match h
+        .mgr
+        .add_service("c1", add("cyclic", "p", "p_server", vec!["h1".into()]))
+        .await
+    {
         Err(Error::Cycle { cycle }) => {
             assert_eq!(cycle.first(), cycle.last(), "{cycle:?}");
-            assert!(cycle.contains(&"P_SERVER-START".to_string()) && cycle.contains(&"Q_SERVER-START".to_string()), "{cycle:?}");
+            assert!(
+                cycle.contains(&"P_SERVER-START".to_string())
+                    && cycle.contains(&"Q_SERVER-START".to_string()),
+                "{cycle:?}"
+            );
         }
         other => panic!("expected a cycle error, got {other:?}"),
     }
-    match h.mgr.add_service("c1", add("test", "a", "a_server", vec!["h9".into()])).await {
+    match h
+        .mgr
+        .add_service("c1", add("test", "a", "a_server", vec!["h9".into()]))
+        .await
+    {
         Err(Error::NotFound { kind: "host", .. }) => {}
         other => panic!("expected host not found, got {other:?}"),
     }
-    assert!(h.mgr.services("c1").await.expect("services").is_empty(), "a refused service was written");
-    assert!(h.mgr.units("c1").await.expect("units").is_empty(), "units of a refused service were written");
+    assert!(
+        h.mgr.services("c1").await.expect("services").is_empty(),
+        "a refused service was written"
+    );
+    assert!(
+        h.mgr.units("c1").await.expect("units").is_empty(),
+        "units of a refused service were written"
+    );
 
     h.add("a", "a_server", &h.hosts).await;
     let bad_jobs = [
-        ("start", Target::Service("nosuch".into()), JobOptions::default()),
-        ("frobnicate", Target::Service("a".into()), JobOptions::default()),
-        ("start", Target::Hosts(vec!["h9".into()]), JobOptions::default()),
-        ("start", Target::Service("a".into()), JobOptions { batch_size: Some(0), ..JobOptions::default() }),
+        (
+            "start",
+            Target::Service("nosuch".into()),
+            JobOptions::default(),
+        ),
+        (
+            "frobnicate",
+            Target::Service("a".into()),
+            JobOptions::default(),
+        ),
+        (
+            "start",
+            Target::Hosts(vec!["h9".into()]),
+            JobOptions::default(),
+        ),
+        (
+            "start",
+            Target::Service("a".into()),
+            JobOptions {
+                batch_size: Some(0),
+                ..JobOptions::default()
+            },
+        ),
     ];
     for (command, target, options) in bad_jobs {
-        let r = h.mgr.submit(JobRequest { cluster: "c1".into(), target: target.clone(), command: command.into(), options }).await;
-        assert!(matches!(r, Err(Error::NotFound { .. } | Error::Invalid(_))), "{command} {target:?}: {r:?}");
+        let r = h
+            .mgr
+            .submit(JobRequest {
+                cluster: "c1".into(),
+                target: target.clone(),
+                command: command.into(),
+                options,
+            })
+            .await;
+        assert!(
+            matches!(r, Err(Error::NotFound { .. } | Error::Invalid(_))),
+            "{command} {target:?}: {r:?}"
+        );
     }
-    assert!(matches!(h.mgr.add_host("c1", "h1", "127.0.0.9").await, Err(Error::AlreadyExists { .. })));
-    assert!(matches!(h.mgr.create_cluster("bad name!").await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        h.mgr.add_host("c1", "h1", "127.0.0.9").await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        h.mgr.create_cluster("bad name!").await,
+        Err(Error::Invalid(_))
+    ));
     let jobs = h.mgr.jobs(&JobFilter::default()).await.expect("jobs");
     assert!(jobs.is_empty(), "a refused job was written: {jobs:?}");
     h.transport.shutdown().await;

@@ -63,14 +63,16 @@ pub fn agent_root(dir: &Path, host: &str) -> PathBuf {
 /// Builds a Manager on `db` (a SQLite file under `dir`) with agents attached; creates the
 /// cluster and hosts only if `create` is set.
 pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> Harness {
-    let store = SqlStore::open_path(&dir.join("bigmgr.db")).await.expect("store");
+    let store = SqlStore::open_path(&dir.join("bigmgr.db"))
+        .await
+        .expect("store");
     let transport = LocalTransport::new();
     let names: Vec<String> = (1..=hosts).map(|i| format!("h{i}")).collect();
     for (i, h) in names.iter().enumerate() {
-        let mut cfg = AgentConfig::new(h, &format!("127.0.0.{}", i + 2), agent_root(dir, h));
+        let mut cfg = AgentConfig::new(h, format!("127.0.0.{}", i + 2), agent_root(dir, h));
         cfg.grace = grace;
         transport
-            .spawn_agent(cfg, Arc::new(ProcessExecutor::default()))
+            .spawn_agent(cfg, Arc::new(ProcessExecutor))
             .await
             .expect("agent");
     }
@@ -78,17 +80,26 @@ pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> H
         .store(store)
         .transport(transport.clone())
         .stacks(DirStackProvider::new([dir.join("stacks")]))
-        .config(EngineConfig { tick: Duration::from_millis(100), ..EngineConfig::default() })
+        .config(EngineConfig {
+            tick: Duration::from_millis(100),
+            ..EngineConfig::default()
+        })
         .build()
         .await
         .expect("manager");
     if create {
         mgr.create_cluster("c1").await.expect("cluster");
         for (i, h) in names.iter().enumerate() {
-            mgr.add_host("c1", h, &format!("127.0.0.{}", i + 2)).await.expect("host");
+            mgr.add_host("c1", h, &format!("127.0.0.{}", i + 2))
+                .await
+                .expect("host");
         }
     }
-    Harness { mgr, transport, hosts: names }
+    Harness {
+        mgr,
+        transport,
+        hosts: names,
+    }
 }
 
 impl Harness {
@@ -114,7 +125,12 @@ impl Harness {
     /// Submits `command` on `target` with `options`.
     pub async fn submit(&self, command: &str, target: Target, options: JobOptions) -> Job {
         self.mgr
-            .submit(JobRequest { cluster: "c1".into(), target, command: command.into(), options })
+            .submit(JobRequest {
+                cluster: "c1".into(),
+                target,
+                command: command.into(),
+                options,
+            })
             .await
             .expect("submit")
     }
@@ -150,7 +166,12 @@ pub fn stage_tasks<'a>(d: &'a JobDetail, prefix: &str) -> (&'a Stage, Vec<&'a Ta
         .stages
         .iter()
         .find(|s| s.name.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no stage {prefix} in {:?}", d.stages.iter().map(|s| &s.name).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no stage {prefix} in {:?}",
+                d.stages.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
     (st, d.tasks.iter().filter(|t| t.stage == st.id).collect())
 }
 
