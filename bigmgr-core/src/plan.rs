@@ -339,3 +339,247 @@ pub(crate) fn find_cycle<N, E>(g: &DiGraph<N, E>, start: NodeIndex) -> Vec<NodeI
     }
     vec![start, start]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClusterId, HostState, ServiceId, UnitState};
+    use crate::stack::{Cardinality, Category, CommandDef, ComponentDef, SERVER_ONLY_COMMANDS};
+    use std::time::Duration;
+
+    fn component(name: &str, category: Category) -> ComponentDef {
+        let commands = STANDARD_COMMANDS
+            .iter()
+            .filter(|c| category == Category::Server || !SERVER_ONLY_COMMANDS.contains(c))
+            .map(|c| {
+                let def = CommandDef {
+                    name: c.to_string(),
+                    script: "/bin/true".into(),
+                    timeout: Duration::from_secs(60),
+                    retries: 0,
+                    once: *c == "check",
+                };
+                (c.to_string(), def)
+            })
+            .collect();
+        ComponentDef {
+            name: name.into(),
+            category,
+            cardinality: Cardinality::AtLeast(0),
+            commands,
+        }
+    }
+
+    fn service(name: &str, components: Vec<ComponentDef>) -> Arc<ServiceDef> {
+        Arc::new(ServiceDef {
+            name: name.into(),
+            version: "1".into(),
+            description: String::new(),
+            dir: "/".into(),
+            components,
+            configs: vec![],
+            order: vec![],
+            provides: vec![],
+            requires: vec![],
+            peers: vec![],
+            ports: vec![],
+        })
+    }
+
+    struct World {
+        cluster: Cluster,
+        services: Vec<(ServiceInstance, Arc<ServiceDef>)>,
+        units: Vec<Unit>,
+        hosts: Vec<Host>,
+    }
+
+    /// Service `zk` (server + client) and `kafka` (broker), each on hosts h1–h3.
+    fn world() -> World {
+        let cluster = Cluster {
+            id: ClusterId(1),
+            name: "c".into(),
+            created_at: 0,
+        };
+        let hosts: Vec<Host> = (1..=3)
+            .map(|i| Host {
+                id: HostId(i),
+                cluster: cluster.id,
+                name: format!("h{i}"),
+                address: format!("127.0.0.{}", i + 1),
+                state: HostState::Online,
+                last_heartbeat: None,
+            })
+            .collect();
+        let inst = |id, name: &str| ServiceInstance {
+            id: ServiceId(id),
+            cluster: cluster.id,
+            name: name.into(),
+            stack: "s".into(),
+            stack_version: "1".into(),
+            service: name.into(),
+            created_at: 0,
+        };
+        let services = vec![
+            (
+                inst(1, "zk"),
+                service(
+                    "zk",
+                    vec![
+                        component("zk_server", Category::Server),
+                        component("zk_client", Category::Client),
+                    ],
+                ),
+            ),
+            (
+                inst(2, "kafka"),
+                service("kafka", vec![component("kafka_broker", Category::Server)]),
+            ),
+        ];
+        let mut units = Vec::new();
+        for (s, comp) in [(1, "zk_server"), (1, "zk_client"), (2, "kafka_broker")] {
+            for h in &hosts {
+                units.push(Unit {
+                    id: UnitId(units.len() as i64 + 1),
+                    service: ServiceId(s),
+                    component: comp.into(),
+                    host: h.id,
+                    state: UnitState::New,
+                });
+            }
+        }
+        World {
+            cluster,
+            services,
+            units,
+            hosts,
+        }
+    }
+
+    fn rule(blocked: &str, after: &[&str]) -> OrderRule {
+        OrderRule {
+            blocked: blocked.parse().expect("rule"),
+            after: after.iter().map(|a| a.parse().expect("rule")).collect(),
+        }
+    }
+
+    fn run(w: &World, rules: &[OrderRule], target: Target, command: &str) -> Result<NewJob> {
+        let input = PlanInput {
+            cluster: &w.cluster,
+            services: &w.services,
+            units: &w.units,
+            hosts: &w.hosts,
+            rules,
+        };
+        plan(&input, &target, command, &JobOptions::default())
+    }
+
+    #[test]
+    fn deploy_runs_its_phases_in_order_and_checks_once() {
+        let w = world();
+        let rules = [rule("KAFKA_BROKER-START", &["ZK_SERVER-START"])];
+        let job = run(&w, &rules, Target::Cluster, "deploy").expect("plan");
+        let names: Vec<&str> = job.stages.iter().map(|s| s.name.as_str()).collect();
+        let pos = |n: &str| {
+            names
+                .iter()
+                .position(|x| *x == n)
+                .unwrap_or_else(|| panic!("{n} missing from {names:?}"))
+        };
+        // Every install before every configure before every start before every check.
+        for (early, late) in [
+            ("INSTALL zk/zk_client", "CONFIGURE zk/zk_server"),
+            ("CONFIGURE kafka/kafka_broker", "START zk/zk_server"),
+            ("START kafka/kafka_broker", "CHECK zk/zk_server"),
+        ] {
+            assert!(pos(early) < pos(late), "{early} after {late}: {names:?}");
+        }
+        // The order rule holds within the start phase, as an edge.
+        let zk = pos("START zk/zk_server");
+        let kafka = &job.stages[pos("START kafka/kafka_broker")];
+        assert!(kafka.after.contains(&zk), "{:?}", kafka.after);
+        // Clients are never started; checks run on one unit.
+        assert!(!names.contains(&"START zk/zk_client"), "{names:?}");
+        assert_eq!(job.stages[pos("CHECK zk/zk_server")].tasks.len(), 1);
+        assert_eq!(job.stages[pos("INSTALL zk/zk_server")].tasks.len(), 3);
+        // Dependencies always point backwards (a topological order).
+        for (i, s) in job.stages.iter().enumerate() {
+            assert!(
+                s.after.iter().all(|a| *a < i),
+                "stage {i} depends forward: {:?}",
+                s.after
+            );
+        }
+    }
+
+    #[test]
+    fn a_start_on_clients_only_has_nothing_to_do() {
+        let w = world();
+        let target = Target::Component {
+            service: "zk".into(),
+            component: "zk_client".into(),
+        };
+        match run(&w, &[], target, "start") {
+            Err(Error::Invalid(m)) => assert!(m.contains("nothing to do"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cycle_is_named_node_by_node() {
+        let w = world();
+        let rules = [
+            rule("KAFKA_BROKER-STOP", &["ZK_SERVER-STOP"]),
+            rule("ZK_SERVER-STOP", &["KAFKA_BROKER-STOP"]),
+        ];
+        match run(&w, &rules, Target::Cluster, "stop") {
+            Err(Error::Cycle { cycle }) => {
+                assert_eq!(cycle.len(), 3, "{cycle:?}");
+                assert_eq!(cycle[0], cycle[2]);
+                assert!(
+                    cycle.contains(&"ZK_SERVER-STOP".to_string())
+                        && cycle.contains(&"KAFKA_BROKER-STOP".to_string())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn targets_select_units_and_unknown_names_are_not_found() {
+        let w = world();
+        let job = run(&w, &[], Target::Hosts(vec!["h2".into()]), "stop").expect("plan");
+        assert!(
+            job.stages
+                .iter()
+                .all(|s| s.tasks.len() == 1 && s.tasks[0].host == HostId(2))
+        );
+        assert_eq!(
+            job.stages.len(),
+            2,
+            "zk_server and kafka_broker stop; the client has no stop"
+        );
+        let job = run(
+            &w,
+            &[],
+            Target::Units(vec![UnitId(1), UnitId(2)]),
+            "restart",
+        )
+        .expect("plan");
+        assert_eq!(job.stages[0].tasks.len(), 2);
+        assert!(matches!(
+            run(&w, &[], Target::Service("nope".into()), "start"),
+            Err(Error::NotFound {
+                kind: "service",
+                ..
+            })
+        ));
+        assert!(matches!(
+            run(&w, &[], Target::Units(vec![UnitId(99)]), "start"),
+            Err(Error::NotFound { kind: "unit", .. })
+        ));
+        assert!(matches!(
+            run(&w, &[], Target::Cluster, "dance"),
+            Err(Error::Invalid(_))
+        ));
+    }
+}

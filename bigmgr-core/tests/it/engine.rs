@@ -622,3 +622,149 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
     assert!(jobs.is_empty(), "a refused job was written: {jobs:?}");
     h.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelism_bounds_the_tasks_under_way_and_tolerance_lets_a_stage_succeed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = "sleep 0.3\n[ \"$BIGMGR_HOST\" = h3 ] && { echo tolerated >&2; exit 1; }\nexit 0";
+    write_stack(
+        &tmp.path().join("stacks"),
+        &[Svc {
+            name: "a",
+            component: "a_server",
+            script: a,
+            component_toml: "",
+            order: &[],
+        }],
+    );
+    let h = start(tmp.path(), 4, true, GRACE).await;
+    h.add("a", "a_server", &h.hosts).await;
+
+    let opts = JobOptions {
+        parallelism: Some(2),
+        failure_tolerance: 1,
+        ..JobOptions::default()
+    };
+    let job = h.submit("start", Target::Service("a".into()), opts).await;
+    assert_eq!(
+        h.wait(job.id, 30).await.state,
+        JobState::Succeeded,
+        "one failure is within the tolerance"
+    );
+    let d = h.mgr.job(job.id).await.expect("detail");
+    assert_eq!(d.stages[0].state, StageState::Succeeded);
+    assert_eq!(
+        d.tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Failed)
+            .count(),
+        1
+    );
+    let spans: Vec<(i64, i64)> = d
+        .tasks
+        .iter()
+        .map(|t| (t.started_at.expect("s"), t.finished_at.expect("f")))
+        .collect();
+    assert_eq!(max_overlap(&spans), 2, "parallelism 2: {spans:?}");
+
+    // Without the tolerance the same failure fails the job.
+    let job = h
+        .submit("start", Target::Service("a".into()), JobOptions::default())
+        .await;
+    assert_eq!(h.wait(job.id, 30).await.state, JobState::Failed);
+    h.transport.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_job_starts_a_hosts_next_stage_without_waiting_for_the_others() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A is quick on h1 and slow on h2; B after A.
+    let a = "[ \"$BIGMGR_HOST\" = h2 ] && sleep 1.5\nexit 0";
+    two_services(tmp.path(), a, "exit 0", "");
+    let h = start(tmp.path(), 2, true, GRACE).await;
+    h.add("a", "a_server", &h.hosts).await;
+    h.add("b", "b_server", &h.hosts).await;
+
+    let opts = JobOptions {
+        pipelined: true,
+        ..JobOptions::default()
+    };
+    let job = h.submit("start", Target::Cluster, opts).await;
+    assert_eq!(h.wait(job.id, 30).await.state, JobState::Succeeded);
+    let d = h.mgr.job(job.id).await.expect("detail");
+    let (_, ta) = stage_tasks(&d, "START a/");
+    let (_, tb) = stage_tasks(&d, "START b/");
+    let hosts = h.mgr.hosts("c1").await.expect("hosts");
+    let id = |n: &str| hosts.iter().find(|x| x.name == n).expect("host").id;
+    let a_h2 = ta.iter().find(|t| t.host == id("h2")).expect("a on h2");
+    let a_h1 = ta.iter().find(|t| t.host == id("h1")).expect("a on h1");
+    let b_h1 = tb.iter().find(|t| t.host == id("h1")).expect("b on h1");
+    let b_h2 = tb.iter().find(|t| t.host == id("h2")).expect("b on h2");
+    assert!(
+        b_h1.started_at >= a_h1.finished_at,
+        "B on h1 started before A on h1 ended"
+    );
+    assert!(
+        b_h1.finished_at < a_h2.finished_at,
+        "B on h1 waited for A on h2: not pipelined"
+    );
+    assert!(
+        b_h2.started_at >= a_h2.finished_at,
+        "B on h2 started before A on h2 ended"
+    );
+    h.transport.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let marks = tmp.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("marks");
+    let script = counting_script(&marks, "0");
+    write_stack(
+        &tmp.path().join("stacks"),
+        &[Svc {
+            name: "a",
+            component: "a_server",
+            script: &script,
+            component_toml: "",
+            order: &[],
+        }],
+    );
+    let h = start(tmp.path(), 1, true, GRACE).await;
+    // A second host whose agent is not there yet.
+    h.mgr
+        .add_host("c1", "late", "127.0.0.9")
+        .await
+        .expect("host");
+    h.add("a", "a_server", &["h1".to_string(), "late".to_string()])
+        .await;
+    let job = h
+        .submit("start", Target::Service("a".into()), JobOptions::default())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let d = h.mgr.job(job.id).await.expect("detail");
+    assert_eq!(
+        d.job.state,
+        JobState::Running,
+        "the job cannot end while one host has no agent"
+    );
+    let cfg =
+        bigmgr_core::agent::AgentConfig::new("late", "127.0.0.9", agent_root(tmp.path(), "late"));
+    h.transport
+        .spawn_agent(
+            cfg,
+            std::sync::Arc::new(bigmgr_core::agent::ProcessExecutor),
+        )
+        .await
+        .expect("late agent");
+    assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
+    let mut runs = lines(&marks.join("a_server"));
+    runs.sort();
+    assert_eq!(
+        runs,
+        vec!["h1 start", "late start"],
+        "each host ran the script exactly once"
+    );
+    h.transport.shutdown().await;
+}
