@@ -77,7 +77,7 @@ pub(super) fn finish_task(
     t.started_at = t.started_at.or(r.started_at);
     t.finished_at = Some(r.finished_at);
     t.message = r.message.clone();
-    let (task, job, unit, attempt) = (t.id, t.job, t.unit, t.attempt);
+    let (task, job, unit) = (t.id, t.job, t.unit);
     published.push(Update::Task {
         job,
         task,
@@ -94,29 +94,41 @@ pub(super) fn finish_task(
     let used = a.auto_retries.entry(i).or_default();
     if r.state == TaskState::Failed && *used < retries && a.run.job.state == JobState::Running {
         *used += 1;
-        batch.tasks.push(TaskChange {
-            id: task,
-            from: TaskState::Failed,
-            to: TaskState::Pending,
-            attempt_is: Some(attempt),
-            set_attempt: Some(attempt + 1),
-            clear_result: true,
-            ..TaskChange::default()
-        });
-        let t = &mut a.run.tasks[i].task;
-        t.attempt = attempt + 1;
-        t.exit_code = None;
-        t.pid = None;
-        t.started_at = None;
-        t.finished_at = None;
-        t.message = None;
-        published.push(Update::Task {
-            job,
-            task,
-            state: TaskState::Pending,
-        });
-        a.run.set_task_state(i, TaskState::Pending);
+        new_attempt(a, batch, published, i);
     }
+}
+
+/// Puts ended task `i` back to PENDING as a new attempt, its result cleared (a retry: the
+/// agent sees a new run id, so it runs again; the old attempt's log stays).
+pub(super) fn new_attempt(
+    a: &mut Active,
+    batch: &mut Batch,
+    published: &mut Vec<Update>,
+    i: usize,
+) {
+    let t = &mut a.run.tasks[i].task;
+    let (from, attempt) = (t.state, t.attempt);
+    batch.tasks.push(TaskChange {
+        id: t.id,
+        from,
+        to: TaskState::Pending,
+        attempt_is: Some(attempt),
+        set_attempt: Some(attempt + 1),
+        clear_result: true,
+        ..TaskChange::default()
+    });
+    t.attempt = attempt + 1;
+    t.exit_code = None;
+    t.pid = None;
+    t.started_at = None;
+    t.finished_at = None;
+    t.message = None;
+    published.push(Update::Task {
+        job: t.job,
+        task: t.id,
+        state: TaskState::Pending,
+    });
+    a.run.set_task_state(i, TaskState::Pending);
 }
 
 /// The unit state a command's result leads to, if it changes it.

@@ -414,26 +414,8 @@ impl Engine {
             return Ok(());
         };
         for i in 0..a.run.tasks.len() {
-            let t = &a.run.tasks[i].task;
-            if t.state.is_retryable() {
-                let (from, attempt) = (t.state, t.attempt);
-                self.batch.tasks.push(TaskChange {
-                    id: t.id,
-                    from,
-                    to: TaskState::Pending,
-                    attempt_is: Some(attempt),
-                    set_attempt: Some(attempt + 1),
-                    clear_result: true,
-                    ..TaskChange::default()
-                });
-                let t = &mut a.run.tasks[i].task;
-                t.attempt = attempt + 1;
-                t.exit_code = None;
-                t.pid = None;
-                t.started_at = None;
-                t.finished_at = None;
-                t.message = None;
-                a.run.set_task_state(i, TaskState::Pending);
+            if a.run.tasks[i].task.state.is_retryable() {
+                job::new_attempt(a, &mut self.batch, &mut self.published, i);
             }
         }
         for st in &mut a.run.stages {

@@ -768,3 +768,39 @@ async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello(
     );
     h.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_with_retries_runs_a_failed_script_again_as_a_new_attempt() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let seen = tmp.path().join("seen");
+    // Fails the first time it runs, succeeds after.
+    let a = format!(
+        "if [ ! -e '{s}' ]; then touch '{s}'; echo flaky >&2; exit 1; fi\necho fine",
+        s = seen.display()
+    );
+    write_stack(
+        &tmp.path().join("stacks"),
+        &[Svc {
+            name: "a",
+            component: "a_server",
+            script: &a,
+            component_toml: "  [component.commands.start]\n  retries = 1\n",
+            order: &[],
+        }],
+    );
+    let h = start(tmp.path(), 1, true, GRACE).await;
+    h.add("a", "a_server", &h.hosts).await;
+    let job = h
+        .submit("start", Target::Service("a".into()), JobOptions::default())
+        .await;
+    assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
+    let t = &h.mgr.job(job.id).await.expect("detail").tasks[0];
+    assert_eq!((t.state, t.attempt), (TaskState::Succeeded, 2));
+    let first = h.mgr.task_log(t.id, Some(1)).await.expect("log");
+    let second = h.mgr.task_log(t.id, Some(2)).await.expect("log");
+    assert!(
+        first.iter().any(|l| l.line == "flaky") && second.iter().any(|l| l.line == "fine"),
+        "{first:?} {second:?}"
+    );
+    h.transport.shutdown().await;
+}
