@@ -207,9 +207,7 @@ impl Engine {
     ) {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        if let Err(e) = self.step().await {
-            tracing::error!(error = %e, "engine step failed");
-        }
+        self.step_or_resync().await;
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -232,11 +230,36 @@ impl Engine {
             while let Ok(cmd) = commands.try_recv() {
                 self.on_command(cmd).await;
             }
-            if let Err(e) = self.step().await {
-                tracing::error!(error = %e, "engine step failed");
-            }
+            self.step_or_resync().await;
         }
         tracing::debug!("engine stopped");
+    }
+
+    /// Runs a step; if the store failed, forgets everything not stored — unsent messages
+    /// included, so nothing is dispatched that the store does not show as QUEUED — and reloads
+    /// the unfinished jobs from the store. Agents hold on to results until they are cleaned.
+    async fn step_or_resync(&mut self) {
+        let Err(e) = self.step().await else { return };
+        tracing::error!(error = %e, "engine step failed; reloading jobs from the store");
+        self.batch = Batch::default();
+        self.outbox.clear();
+        self.clean.clear();
+        self.published.clear();
+        self.ended.clear();
+        for (reply, _) in self.replies.drain(..) {
+            let _ = reply.send(Err(Error::Store(format!(
+                "the engine could not store the change: {e}"
+            ))));
+        }
+        self.active.clear();
+        self.queued.clear();
+        self.task_job.clear();
+        let mut wait = Duration::from_millis(100);
+        while let Err(e) = self.recover().await {
+            tracing::error!(error = %e, "cannot reload jobs from the store; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Loads a job from the store into the active set.
@@ -688,9 +711,8 @@ impl Engine {
             for id in ids {
                 self.advance(id);
             }
-            self.flush().await?;
-            let ended = std::mem::take(&mut self.ended);
-            if ended.is_empty() || self.queued.is_empty() {
+            let ended = self.flush().await?;
+            if ended == 0 || self.queued.is_empty() {
                 return Ok(());
             }
             // A job ended and others wait: its cluster may take the next one now.
@@ -753,8 +775,9 @@ impl Engine {
         }
     }
 
-    /// Persists the step's batch, then sends, replies and publishes.
-    async fn flush(&mut self) -> Result<()> {
+    /// Persists the step's batch, then unloads ended jobs, sends, replies and publishes.
+    /// Returns how many jobs ended.
+    async fn flush(&mut self) -> Result<usize> {
         let batch = std::mem::take(&mut self.batch);
         if !batch.is_empty() {
             let applied = self.store.apply(&batch).await?;
@@ -768,9 +791,9 @@ impl Engine {
                 );
             }
         }
-        for id in std::mem::take(&mut self.ended) {
-            self.unload(id);
-            self.ended.push(id);
+        let ended = std::mem::take(&mut self.ended);
+        for id in &ended {
+            self.unload(*id);
         }
         for (host, msg) in std::mem::take(&mut self.outbox) {
             if let Err(e) = self.transport.send(&host, msg).await {
@@ -796,6 +819,6 @@ impl Engine {
         for u in std::mem::take(&mut self.published) {
             let _ = self.updates.send(u);
         }
-        Ok(())
+        Ok(ended.len())
     }
 }

@@ -804,3 +804,86 @@ async fn a_command_with_retries_runs_a_failed_script_again_as_a_new_attempt() {
     );
     h.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twice() {
+    use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
+    use bigmgr_core::stack::DirStackProvider;
+    use bigmgr_core::transport::LocalTransport;
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let marks = tmp.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("marks");
+    let script = counting_script(&marks, "0.3");
+    two_services(tmp.path(), &script, &script, "");
+    let inner = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
+        .await
+        .expect("store");
+    // Applies: 1 admits the job and queues A's tasks; 2 records their start or results: it fails.
+    let store = crate::flaky::FlakyStore {
+        inner,
+        applies: Default::default(),
+        fail_at: 2,
+    };
+    let transport = LocalTransport::new();
+    for (i, h) in ["h1", "h2"].iter().enumerate() {
+        let cfg = AgentConfig::new(*h, format!("127.0.0.{}", i + 2), agent_root(tmp.path(), h));
+        transport
+            .spawn_agent(cfg, Arc::new(ProcessExecutor))
+            .await
+            .expect("agent");
+    }
+    let mgr = bigmgr_core::Manager::builder()
+        .store(store)
+        .transport(transport.clone())
+        .stacks(DirStackProvider::new([tmp.path().join("stacks")]))
+        .config(bigmgr_core::EngineConfig {
+            tick: Duration::from_millis(100),
+            delivery_timeout: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .build()
+        .await
+        .expect("manager");
+    mgr.create_cluster("c1").await.expect("cluster");
+    for (i, h) in ["h1", "h2"].iter().enumerate() {
+        mgr.add_host("c1", h, &format!("127.0.0.{}", i + 2))
+            .await
+            .expect("host");
+    }
+    for (s, c) in [("a", "a_server"), ("b", "b_server")] {
+        let placement = BTreeMap::from([(c.to_string(), vec!["h1".to_string(), "h2".to_string()])]);
+        let req = AddService {
+            name: s.into(),
+            stack: "test".into(),
+            version: None,
+            service: s.into(),
+            placement,
+        };
+        mgr.add_service("c1", req).await.expect("service");
+    }
+    let job = mgr
+        .submit(JobRequest {
+            cluster: "c1".into(),
+            target: Target::Cluster,
+            command: "start".into(),
+            options: JobOptions::default(),
+        })
+        .await
+        .expect("submit");
+    let done = tokio::time::timeout(Duration::from_secs(30), mgr.wait(job.id))
+        .await
+        .expect("job ends")
+        .expect("wait");
+    assert_eq!(done.state, JobState::Succeeded);
+    let mut a_runs = lines(&marks.join("a_server"));
+    a_runs.sort();
+    assert_eq!(
+        a_runs,
+        vec!["h1 start", "h2 start"],
+        "A ran exactly once per host despite the lost write"
+    );
+    assert_eq!(lines(&marks.join("b_server")).len(), 2);
+    transport.shutdown().await;
+}

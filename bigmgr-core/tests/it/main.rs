@@ -2,6 +2,7 @@
 
 mod agent;
 mod engine;
+mod flaky;
 mod harness;
 mod stack;
 mod store;

@@ -1,0 +1,88 @@
+//! A Store decorator that fails chosen `apply` calls, to test the engine's recovery.
+
+use async_trait::async_trait;
+use bigmgr_core::model::*;
+use bigmgr_core::store::{Applied, Batch, SqlStore, Store};
+use bigmgr_core::{Error, Result};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Delegates to a SqlStore; the `fail_at`-th call of `apply` (1-based) fails without writing.
+pub struct FlakyStore {
+    pub inner: SqlStore,
+    pub applies: AtomicU32,
+    pub fail_at: u32,
+}
+
+#[async_trait]
+impl Store for FlakyStore {
+    async fn create_cluster(&self, name: &str) -> Result<Cluster> {
+        self.inner.create_cluster(name).await
+    }
+    async fn cluster_by_name(&self, name: &str) -> Result<Option<Cluster>> {
+        self.inner.cluster_by_name(name).await
+    }
+    async fn list_clusters(&self) -> Result<Vec<Cluster>> {
+        self.inner.list_clusters().await
+    }
+    async fn delete_cluster(&self, id: ClusterId) -> Result<()> {
+        self.inner.delete_cluster(id).await
+    }
+    async fn add_host(&self, host: NewHost) -> Result<Host> {
+        self.inner.add_host(host).await
+    }
+    async fn host_by_name(&self, name: &str) -> Result<Option<Host>> {
+        self.inner.host_by_name(name).await
+    }
+    async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>> {
+        self.inner.list_hosts(cluster).await
+    }
+    async fn set_host_state(
+        &self,
+        id: HostId,
+        state: HostState,
+        heartbeat: Option<i64>,
+    ) -> Result<()> {
+        self.inner.set_host_state(id, state, heartbeat).await
+    }
+    async fn add_service(
+        &self,
+        service: NewService,
+        units: Vec<NewUnit>,
+    ) -> Result<(ServiceInstance, Vec<Unit>)> {
+        self.inner.add_service(service, units).await
+    }
+    async fn service_by_name(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+    ) -> Result<Option<ServiceInstance>> {
+        self.inner.service_by_name(cluster, name).await
+    }
+    async fn list_services(&self, cluster: ClusterId) -> Result<Vec<ServiceInstance>> {
+        self.inner.list_services(cluster).await
+    }
+    async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>> {
+        self.inner.list_units(cluster).await
+    }
+    async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
+        self.inner.create_job(job).await
+    }
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
+        self.inner.get_job(id).await
+    }
+    async fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>> {
+        self.inner.job_detail(id).await
+    }
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        self.inner.list_jobs(filter).await
+    }
+    async fn apply(&self, batch: &Batch) -> Result<Applied> {
+        if self.applies.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(Error::Store("injected failure".into()));
+        }
+        self.inner.apply(batch).await
+    }
+    async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
+        self.inner.task_log(task, attempt).await
+    }
+}
