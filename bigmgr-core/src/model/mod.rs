@@ -9,7 +9,6 @@ pub use ids::{ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitI
 pub use state::{HostState, JobState, StageState, TaskState, UnitState};
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -353,6 +352,3 @@ pub struct JobFilter {
     /// At most this many.
     pub limit: Option<u32>,
 }
-
-/// Config values given for a service instance, by config type then property.
-pub type ConfigValues = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
