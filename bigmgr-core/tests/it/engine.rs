@@ -41,16 +41,53 @@ fn two_services(root: &std::path::Path, a_script: &str, b_script: &str, a_extra:
     )
 }
 
+/// A `marks` directory under `tmp` for side-effect counters.
+fn marks_dir(tmp: &std::path::Path) -> std::path::PathBuf {
+    let marks = tmp.join("marks");
+    std::fs::create_dir_all(&marks).expect("marks");
+    marks
+}
+
+/// Services a and b (B's start after A's) on every one of `hosts` hosts of cluster c1.
+async fn two_service_cluster(
+    tmp: &std::path::Path,
+    a: &str,
+    b: &str,
+    a_extra: &str,
+    hosts: usize,
+) -> Harness {
+    two_services(tmp, a, b, a_extra);
+    let h = start(tmp, hosts, true, GRACE).await;
+    h.add("a", "a_server", &h.hosts).await;
+    h.add("b", "b_server", &h.hosts).await;
+    h
+}
+
+/// Waits until at least `n` tasks of the job are RUNNING.
+async fn until_running(h: &Harness, job: JobId, n: usize) {
+    let mgr = h.mgr.clone();
+    until(10, &format!("{n} task(s) of job {job} running"), || {
+        let mgr = mgr.clone();
+        async move {
+            mgr.job(job)
+                .await
+                .expect("detail")
+                .tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Running)
+                .count()
+                >= n
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "0.4");
-    two_services(tmp.path(), &script, &script, "");
-    let h = start(tmp.path(), 3, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), &script, &script, "", 3).await;
 
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
@@ -113,10 +150,7 @@ async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
 async fn a_failing_script_fails_its_stage_and_cancels_everything_downstream() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = "if [ \"$BIGMGR_HOST\" = h2 ]; then echo \"boom on $BIGMGR_HOST\" >&2; exit 1; fi\nsleep 0.2";
-    two_services(tmp.path(), a, "exit 0", "");
-    let h = start(tmp.path(), 3, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), a, "exit 0", "", 3).await;
 
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
@@ -187,27 +221,12 @@ async fn cancel_sends_sigterm_and_the_job_ends_canceled() {
         "trap 'echo term > \"{}\"; exit 143' TERM\nsleep 20 &\nwait $!",
         marker.display()
     );
-    two_services(tmp.path(), &a, "exit 0", "");
-    let h = start(tmp.path(), 2, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), &a, "exit 0", "", 2).await;
 
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
         .await;
-    let mgr = h.mgr.clone();
-    until(10, "A tasks running", || {
-        let mgr = mgr.clone();
-        async move {
-            let d = mgr.job(job.id).await.expect("detail");
-            d.tasks
-                .iter()
-                .filter(|t| t.state == TaskState::Running)
-                .count()
-                == 2
-        }
-    })
-    .await;
+    until_running(&h, job.id, 2).await;
     let after = h.mgr.cancel(job.id).await.expect("cancel");
     assert!(
         matches!(after.state, JobState::Canceling | JobState::Canceled),
@@ -233,30 +252,14 @@ async fn cancel_sends_sigterm_and_the_job_ends_canceled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_dispatch_and_resume_continues() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "0.5");
-    two_services(tmp.path(), &script, &script, "");
-    let h = start(tmp.path(), 2, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), &script, &script, "", 2).await;
 
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
         .await;
-    let mgr = h.mgr.clone();
-    until(10, "A tasks running", || {
-        let mgr = mgr.clone();
-        async move {
-            mgr.job(job.id)
-                .await
-                .expect("d")
-                .tasks
-                .iter()
-                .any(|t| t.state == TaskState::Running)
-        }
-    })
-    .await;
+    until_running(&h, job.id, 1).await;
     assert_eq!(
         h.mgr.pause(job.id).await.expect("pause").state,
         JobState::Paused
@@ -286,8 +289,7 @@ async fn pause_stops_dispatch_and_resume_continues() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_reruns_only_failed_and_cancelled_tasks() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let fixed = tmp.path().join("fixed");
     let a = format!(
         "echo \"$BIGMGR_HOST\" >> '{m}/a'\nif [ \"$BIGMGR_HOST\" = h2 ] && [ ! -e '{f}' ]; then echo broken >&2; exit 3; fi",
@@ -295,10 +297,7 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
         f = fixed.display()
     );
     let b = format!("echo \"$BIGMGR_HOST\" >> '{}/b'", marks.display());
-    two_services(tmp.path(), &a, &b, "");
-    let h = start(tmp.path(), 3, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), &a, &b, "", 3).await;
 
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
@@ -343,33 +342,14 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_manager_on_the_same_file_continues_the_job() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "1.5");
-    two_services(tmp.path(), &script, &script, "");
-    let h = start(tmp.path(), 3, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), &script, &script, "", 3).await;
     let job = h
         .submit("start", Target::Cluster, JobOptions::default())
         .await;
-    let mgr = h.mgr.clone();
-    until(10, "A tasks running", || {
-        let mgr = mgr.clone();
-        async move {
-            mgr.job(job.id)
-                .await
-                .expect("d")
-                .tasks
-                .iter()
-                .filter(|t| t.state == TaskState::Running)
-                .count()
-                == 3
-        }
-    })
-    .await;
+    until_running(&h, job.id, 3).await;
     let before = h.mgr.job(job.id).await.expect("detail");
-    drop(mgr);
     let Harness { mgr, transport, .. } = h;
     drop(mgr);
     drop(transport);
@@ -680,10 +660,7 @@ async fn a_pipelined_job_starts_a_hosts_next_stage_without_waiting_for_the_other
     let tmp = tempfile::tempdir().expect("tmp");
     // A is quick on h1 and slow on h2; B after A.
     let a = "[ \"$BIGMGR_HOST\" = h2 ] && sleep 1.5\nexit 0";
-    two_services(tmp.path(), a, "exit 0", "");
-    let h = start(tmp.path(), 2, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    h.add("b", "b_server", &h.hosts).await;
+    let h = two_service_cluster(tmp.path(), a, "exit 0", "", 2).await;
 
     let opts = JobOptions {
         pipelined: true,
@@ -718,8 +695,7 @@ async fn a_pipelined_job_starts_a_hosts_next_stage_without_waiting_for_the_other
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "0");
     write_stack(
         &tmp.path().join("stacks"),
@@ -813,8 +789,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = tmp.path().join("marks");
-    std::fs::create_dir_all(&marks).expect("marks");
+    let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "0.3");
     two_services(tmp.path(), &script, &script, "");
     let inner = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
