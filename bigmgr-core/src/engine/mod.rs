@@ -485,26 +485,21 @@ impl Engine {
                 self.on_hello(&host, &running);
             }
             AgentEvent::Received(run) => {
-                if let Some((a, i)) = self.find(run) {
+                if let Some((a, i)) = find(&self.task_job, &mut self.active, run) {
                     if let Some(f) = a.flights.get_mut(&i) {
                         f.received = true;
                     }
                 }
             }
             AgentEvent::Started { run, pid, at } => {
-                let Some(job) = self.task_job.get(&run.task).copied() else {
-                    return;
-                };
-                let Some(a) = self.active.get_mut(&job) else {
-                    return;
-                };
-                let Some(&i) = a.pos.get(&run.task) else {
+                let Some((a, i)) = find(&self.task_job, &mut self.active, run) else {
                     return;
                 };
                 let t = &mut a.run.tasks[i].task;
-                if t.attempt != run.attempt || t.state != TaskState::Queued {
+                if t.state != TaskState::Queued {
                     return;
                 }
+                let job = t.job;
                 t.pid = Some(pid);
                 t.started_at = Some(at);
                 self.batch.tasks.push(TaskChange {
@@ -547,27 +542,16 @@ impl Engine {
         }
     }
 
-    fn find(&mut self, run: RunId) -> Option<(&mut Active, usize)> {
-        let job = self.task_job.get(&run.task)?;
-        let a = self.active.get_mut(job)?;
-        let i = *a.pos.get(&run.task)?;
-        (a.run.tasks[i].task.attempt == run.attempt).then_some((a, i))
-    }
-
     /// A run's result: stored (if the task still waits for it), then cleaned on the agent.
     fn on_finished(&mut self, host: &Arc<str>, run: RunId, result: TaskResult) {
         self.clean.entry(host.clone()).or_default().push(run);
-        let Some(job) = self.task_job.get(&run.task).copied() else {
+        let Some((a, i)) = find(&self.task_job, &mut self.active, run) else {
             return;
         };
-        let Some(a) = self.active.get_mut(&job) else {
-            return;
-        };
-        let Some(&i) = a.pos.get(&run.task) else {
-            return;
-        };
-        let t = &a.run.tasks[i].task;
-        if t.attempt != run.attempt || !matches!(t.state, TaskState::Queued | TaskState::Running) {
+        if !matches!(
+            a.run.tasks[i].task.state,
+            TaskState::Queued | TaskState::Running
+        ) {
             return;
         }
         a.flights.remove(&i);
@@ -821,4 +805,17 @@ impl Engine {
         }
         Ok(ended.len())
     }
+}
+
+/// The active job and index of a run's task, if its job is loaded and the run is the task's
+/// current attempt. A function of the two maps, not of the engine, so callers can still write
+/// to the engine's other fields.
+fn find<'a>(
+    task_job: &HashMap<TaskId, JobId>,
+    active: &'a mut BTreeMap<JobId, Active>,
+    run: RunId,
+) -> Option<(&'a mut Active, usize)> {
+    let a = active.get_mut(task_job.get(&run.task)?)?;
+    let i = *a.pos.get(&run.task)?;
+    (a.run.tasks[i].task.attempt == run.attempt).then_some((a, i))
 }
