@@ -88,6 +88,10 @@ pub enum Error {
     /// The store failed (database unreachable, migration failed …).
     #[error("store: {0}")]
     Store(String),
+    /// An agent's join token or credential was not accepted, or the host it claims is taken.
+    /// Retrying will not help: fix the token, the credential file or the host name.
+    #[error("refused: {0}")]
+    Refused(String),
     /// A message could not reach an agent, or the engine is gone.
     #[error("transport: {0}")]
     Transport(String),

@@ -9,6 +9,8 @@ pub mod agent;
 mod engine;
 pub use engine::{Control, EngineConfig, Update};
 pub mod error;
+pub mod grpc;
+pub mod join;
 pub mod manager;
 pub mod model;
 pub mod plan;

@@ -165,6 +165,11 @@ impl std::fmt::Debug for Manager {
 }
 
 /// A name must be 1–63 characters of letters, digits, `-`, `_`, `.`, starting with a letter or digit.
+/// Checks a host name (the same rule for hosts added by operators and agents joining).
+pub(crate) fn check_host_name(name: &str) -> Result<()> {
+    check_name("host", name)
+}
+
 fn check_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
@@ -270,6 +275,24 @@ impl Manager {
     pub async fn hosts(&self, cluster: &str) -> Result<Vec<Host>> {
         let c = self.cluster(cluster).await?;
         self.inner.store.list_hosts(c.id).await
+    }
+
+    /// One host of a cluster.
+    pub async fn host(&self, cluster: &str, name: &str) -> Result<Host> {
+        let c = self.cluster(cluster).await?;
+        self.inner
+            .store
+            .host_by_name(name)
+            .await?
+            .filter(|h| h.cluster == c.id)
+            .ok_or_else(|| Error::not_found("host", name))
+    }
+
+    /// Creates a join token for a cluster: an agent that presents it joins the cluster as a new
+    /// host and gets its own credential. The token is returned once; only its hash is kept.
+    pub async fn create_join_token(&self, cluster: &str) -> Result<String> {
+        let c = self.cluster(cluster).await?;
+        crate::join::create_join_token(self.inner.store.as_ref(), c.id).await
     }
 
     // ---- stacks and services ----

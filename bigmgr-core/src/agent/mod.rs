@@ -5,17 +5,24 @@
 //! [`ToAgent`]: crate::transport::ToAgent
 //! [`AgentEvent`]: crate::transport::AgentEvent
 
+mod health;
 mod ledger;
+mod metrics;
 mod process;
 mod runtime;
+mod spool;
 
+pub use health::check_units;
 pub use ledger::{Ledger, LedgerEntry};
+pub use metrics::Sampler;
 pub use process::ProcessExecutor;
-pub use runtime::{Agent, AgentConfig};
+pub use runtime::{Agent, AgentConfig, AgentHandle};
+pub use spool::Spool;
 
 use crate::model::{LogStream, TaskState};
 use crate::transport::TaskSpec;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,6 +45,31 @@ pub struct ExecEnv {
     pub env: Vec<(String, String)>,
     /// Between SIGTERM and SIGKILL, on timeout or cancel.
     pub grace: Duration,
+}
+
+/// What the agent remembers of a unit it ran a task for, so it can check the unit's health
+/// with the stack's `status` command between tasks. Kept as JSON in
+/// `<root>/units/<cluster>/<service>/<component>.unit.json` (beside the unit directory, so a
+/// script's `remove` that empties the directory leaves it); written before every run of a task
+/// of the unit, deleted when a `remove` succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    /// The cluster name.
+    pub cluster: String,
+    /// The service instance name.
+    pub service: String,
+    /// The service definition name.
+    pub service_def: String,
+    /// The component name.
+    pub component: String,
+    /// The script of the unit's latest task (absolute).
+    pub script: PathBuf,
+    /// The unit directory (absolute), the script's working directory.
+    pub unit_dir: PathBuf,
+    /// The environment the latest task's script got from the agent (`BIGMGR_*`).
+    pub env: Vec<(String, String)>,
+    /// The component defines a `status` command.
+    pub status: bool,
 }
 
 /// Receives what an execution reports while it runs.

@@ -145,6 +145,14 @@ impl Agent {
         &self.shared.config
     }
 
+    /// A handle that stays usable while [`Agent::run`] serves: what to report on each
+    /// (re)connection.
+    pub fn handle(&self) -> AgentHandle {
+        AgentHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Serves `inbox` until it closes: sends `Hello` first, then handles each message (see
     /// [`ToAgent`]), reporting on `outbox`. When the inbox closes it waits for every running
     /// execution to finish (their results land in the ledger), then releases the root.
@@ -183,6 +191,34 @@ impl Agent {
             state.joined(joined);
         }
         tracing::debug!(agent = %self.shared.config.name, "agent stopped");
+    }
+}
+
+/// A view of a serving [`Agent`] for its connection to the server.
+#[derive(Clone)]
+pub struct AgentHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AgentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHandle")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentHandle {
+    /// The agent's settings.
+    pub fn config(&self) -> &AgentConfig {
+        &self.shared.config
+    }
+
+    /// What a registration reports: the runs in flight now and the finished runs not yet
+    /// cleaned, with their results (from the ledger).
+    pub fn report(&self) -> (Vec<RunId>, Vec<(RunId, TaskResult)>) {
+        let ledger = self.shared.ledger();
+        (ledger.in_flight(), ledger.finished())
     }
 }
 

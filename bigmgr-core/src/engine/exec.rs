@@ -29,6 +29,8 @@ pub struct StageExec {
     pub retries: u32,
     /// For `configure`: the service's config templates, rendered per task into files.
     pub configs: Option<Arc<Configs>>,
+    /// The component defines a `status` command (the agent runs it for the unit's health).
+    pub status: bool,
 }
 
 /// A service's config templates, compiled once per job, and their values.
@@ -154,6 +156,7 @@ pub(super) async fn resolve(
                     timeout: cmd.timeout,
                     retries: cmd.retries,
                     configs,
+                    status: comp.command("status").is_some(),
                 }))
             })(),
         };

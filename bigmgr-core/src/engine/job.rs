@@ -224,6 +224,7 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
         env: Default::default(),
         files,
         context: serde_json::Value::Object(Default::default()),
+        status: exec.status,
     };
     Ok((host.name.as_str().into(), spec))
 }

@@ -123,6 +123,9 @@ pub(crate) struct Engine {
     active: BTreeMap<JobId, Active>,
     queued: BTreeMap<JobId, Job>,
     task_job: HashMap<TaskId, JobId>,
+    /// Hosts the transport reported LOST: their in-flight tasks fail as soon as their timeout
+    /// passes, with no slack for a result on its way.
+    lost: HashSet<Arc<str>>,
     // Collected during one step, flushed at its end.
     batch: Batch,
     outbox: Vec<(Arc<str>, ToAgent)>,
@@ -151,6 +154,7 @@ impl Engine {
             active: BTreeMap::new(),
             queued: BTreeMap::new(),
             task_job: HashMap::new(),
+            lost: HashSet::new(),
             batch: Batch::default(),
             outbox: Vec::new(),
             clean: HashMap::new(),
@@ -479,6 +483,7 @@ impl Engine {
         let host: Arc<str> = ev.host.as_str().into();
         match ev.event {
             AgentEvent::Hello { running, finished } => {
+                self.lost.remove(&host);
                 for (run, result) in finished {
                     self.on_finished(&host, run, result);
                 }
@@ -539,6 +544,13 @@ impl Engine {
                 });
             }
             AgentEvent::Finished { run, result } => self.on_finished(&host, run, result),
+            AgentEvent::Presence(HostState::Lost) => {
+                tracing::warn!(%host, "host lost: no heartbeat for three intervals");
+                self.lost.insert(host);
+            }
+            AgentEvent::Presence(HostState::Online) => {
+                self.lost.remove(&host);
+            }
         }
     }
 
@@ -652,11 +664,19 @@ impl Engine {
                     .as_ref()
                     .map(|e| e.timeout)
                     .unwrap_or_default();
+                // A lost host sends nothing: its task is over once its timeout passed.
+                let lost = a
+                    .hosts
+                    .get(&a.run.tasks[i].task.host)
+                    .is_some_and(|h| self.lost.contains(h.name.as_str()));
+                let slack = if lost {
+                    Duration::ZERO
+                } else {
+                    self.config.result_slack
+                };
                 if !f.received && now.duration_since(f.sent_at) > self.config.delivery_timeout {
                     late.push((*id, i, false));
-                } else if now.duration_since(f.started.unwrap_or(f.sent_at))
-                    > timeout + self.config.result_slack
-                {
+                } else if now.duration_since(f.started.unwrap_or(f.sent_at)) > timeout + slack {
                     late.push((*id, i, true));
                 }
             }
@@ -672,7 +692,13 @@ impl Engine {
                     .get(&a.run.tasks[i].task.host)
                     .map(|h| h.name.clone())
                     .unwrap_or_default();
-                let msg = format!("no result from host {host} within the task's timeout");
+                let msg = if self.lost.contains(host.as_str()) {
+                    format!(
+                        "host {host} is LOST (no heartbeat) and the task's timeout has passed"
+                    )
+                } else {
+                    format!("no result from host {host} within the task's timeout")
+                };
                 job::set_task(
                     a,
                     &mut self.batch,

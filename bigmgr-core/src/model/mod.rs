@@ -2,9 +2,11 @@
 //!
 //! Times are milliseconds since the Unix epoch (`i64`), as stored.
 
+mod host;
 mod ids;
 mod state;
 
+pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitId};
 pub use state::{HostState, JobState, StageState, TaskState, UnitState};
 
@@ -30,7 +32,7 @@ pub struct Cluster {
 }
 
 /// A machine, known by its agent's host name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     /// Its id.
     pub id: HostId,
@@ -44,6 +46,10 @@ pub struct Host {
     pub state: HostState,
     /// The last heartbeat, if any.
     pub last_heartbeat: Option<i64>,
+    /// Facts its agent reported when it registered.
+    pub facts: Option<HostFacts>,
+    /// Metrics from its latest heartbeat.
+    pub metrics: Option<HostMetrics>,
 }
 
 /// What is needed to add a host.
@@ -104,6 +110,8 @@ pub struct Unit {
     pub host: HostId,
     /// Its state, following the results of its tasks.
     pub state: UnitState,
+    /// Its health from the latest heartbeat that reported it.
+    pub health: Option<Health>,
 }
 
 /// A unit to place, when adding a service.

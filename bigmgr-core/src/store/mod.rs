@@ -134,6 +134,19 @@ pub trait Store: Send + Sync + 'static {
         heartbeat: Option<i64>,
     ) -> Result<()>;
 
+    /// Records a cluster's join token, by the hex SHA-256 of its value.
+    async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()>;
+    /// The cluster a join token (by hash) lets agents join, if it is known.
+    async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>>;
+    /// Sets the hash of the credential a host's agent presents.
+    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()>;
+    /// The hash of a host's agent credential; `None` until an agent joined as that host.
+    async fn host_credential(&self, host: HostId) -> Result<Option<String>>;
+    /// Records a registration or heartbeat: the host turns ONLINE with `report.at` as its last
+    /// heartbeat; the facts, metrics and address given replace the stored ones; each unit
+    /// health given is stored on the matching unit (units the store does not know are skipped).
+    async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
+
     /// Adds a service instance and its units (state NEW) in one transaction.
     async fn add_service(
         &self,

@@ -42,7 +42,7 @@ const JOB_COLS: &str =
 const STAGE_COLS: &str = "id, job, seq, name, service, component, command, state";
 const TASK_COLS: &str = "id, job, stage, unit, host, attempt, state, exit_code, pid, started_at, \
                          finished_at, message";
-const HOST_COLS: &str = "id, cluster, name, address, state, last_heartbeat";
+const HOST_COLS: &str = "id, cluster, name, address, state, last_heartbeat, facts, metrics";
 const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at";
 
 /// The [`Store`] on SQLite through sqlx.
@@ -155,7 +155,22 @@ fn host_row(row: &SqliteRow) -> Result<Host> {
         address: row.try_get("address")?,
         state: text_state(row, "state")?,
         last_heartbeat: row.try_get("last_heartbeat")?,
+        facts: json_col(row, "hosts.facts")?,
+        metrics: json_col(row, "hosts.metrics")?,
     })
+}
+
+/// A nullable JSON column (named `table.column`), decoded.
+fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, name: &str) -> Result<Option<T>> {
+    let col = name.rsplit('.').next().unwrap_or(name);
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(name, e)))
+        .transpose()
+}
+
+/// A value as JSON text for a column.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Store(format!("cannot encode JSON: {e}")))
 }
 
 fn service_row(row: &SqliteRow) -> Result<ServiceInstance> {
@@ -177,6 +192,7 @@ fn unit_row(row: &SqliteRow) -> Result<Unit> {
         component: row.try_get("component")?,
         host: HostId(row.try_get("host")?),
         state: text_state(row, "state")?,
+        health: json_col(row, "units.health")?,
     })
 }
 
@@ -507,11 +523,17 @@ impl Store for SqlStore {
             return Err(refuse(&held));
         }
         // Another process may have added something since: the foreign keys refuse it then.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM join_tokens WHERE cluster = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         let res = sqlx::query("DELETE FROM clusters WHERE id = ?")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| fk_or(e, || refuse(&["hosts, services or jobs".to_string()])))?;
+        tx.commit().await?;
         if res.rows_affected() == 0 {
             return Err(Error::not_found("cluster", id));
         }
@@ -544,6 +566,8 @@ impl Store for SqlStore {
             address: host.address,
             state,
             last_heartbeat: None,
+            facts: None,
+            metrics: None,
         })
     }
 
@@ -586,6 +610,100 @@ impl Store for SqlStore {
         if res.rows_affected() == 0 {
             return Err(Error::not_found("host", id));
         }
+        Ok(())
+    }
+
+    async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
+        let _w = self.write.lock().await;
+        sqlx::query("INSERT INTO join_tokens (hash, cluster, created_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(cluster.0)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    unique_or(e, "join token", "(hidden)")
+                }
+                _ => fk_or(e, || Error::not_found("cluster", cluster)),
+            })?;
+        Ok(())
+    }
+
+    async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT cluster FROM join_tokens WHERE hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(ClusterId))
+    }
+
+    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query("UPDATE hosts SET credential = ? WHERE id = ?")
+            .bind(credential_hash)
+            .bind(host.0)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("host", host));
+        }
+        Ok(())
+    }
+
+    async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
+        let row: Option<Option<String>> =
+            sqlx::query_scalar("SELECT credential FROM hosts WHERE id = ?")
+                .bind(host.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("host", host))
+    }
+
+    async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {
+        let facts = report.facts.as_ref().map(to_json).transpose()?;
+        let metrics = report.metrics.as_ref().map(to_json).transpose()?;
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let res = sqlx::query(
+            "UPDATE hosts SET state = ?, last_heartbeat = ?, \
+               address = COALESCE(?, address), facts = COALESCE(?, facts), \
+               metrics = COALESCE(?, metrics) \
+             WHERE id = ?",
+        )
+        .bind(HostState::Online.as_str())
+        .bind(report.at)
+        .bind(report.address.as_deref())
+        .bind(facts)
+        .bind(metrics)
+        .bind(host.0)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("host", host));
+        }
+        for u in &report.units {
+            let health = to_json(&Health {
+                healthy: u.healthy,
+                message: u.message.clone(),
+                checked_at: u.checked_at,
+            })?;
+            // A unit the store does not know (removed since) is skipped.
+            sqlx::query(
+                "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 AND service = \
+                   (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
+                    JOIN clusters c ON c.id = s.cluster \
+                    WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5)",
+            )
+            .bind(health)
+            .bind(host.0)
+            .bind(&u.component)
+            .bind(&u.cluster)
+            .bind(&u.service)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -643,6 +761,7 @@ impl Store for SqlStore {
                 component: unit.component,
                 host: unit.host,
                 state,
+                health: None,
             });
         }
         tx.commit().await?;
@@ -678,7 +797,7 @@ impl Store for SqlStore {
 
     async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>> {
         sqlx::query(
-            "SELECT u.id, u.service, u.component, u.host, u.state FROM units u \
+            "SELECT u.id, u.service, u.component, u.host, u.state, u.health FROM units u \
              JOIN services s ON s.id = u.service WHERE s.cluster = ? ORDER BY u.id",
         )
         .bind(cluster.0)

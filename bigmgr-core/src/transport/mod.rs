@@ -6,7 +6,7 @@ mod local;
 pub use local::LocalTransport;
 
 use crate::Result;
-use crate::model::{JobId, LogStream, RunId, TaskState};
+use crate::model::{HostState, JobId, LogStream, RunId, TaskState};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -63,6 +63,10 @@ pub struct TaskSpec {
     pub files: Vec<FileSpec>,
     /// Extra context for the script's JSON file (configs, peers, relation data).
     pub context: serde_json::Value,
+    /// The component defines a `status` command: the agent runs `<script> status` for the
+    /// unit every heartbeat and reports its health.
+    #[serde(default)]
+    pub status: bool,
 }
 
 /// How one attempt ended, as the agent records it in its ledger and reports it.
@@ -134,6 +138,9 @@ pub enum AgentEvent {
         /// How.
         result: TaskResult,
     },
+    /// Not sent by agents: the transport's verdict on the host — LOST after three heartbeat
+    /// intervals without one, ONLINE when heartbeats are back.
+    Presence(HostState),
 }
 
 /// An event and the host whose agent sent it.

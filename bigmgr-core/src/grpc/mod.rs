@@ -1,0 +1,19 @@
+//! The gRPC transport (DESIGN.md §5): [`GrpcTransport`] is the server's side — a tonic service
+//! agents connect to, and the [`Transport`](crate::transport::Transport) the engine sends
+//! through; [`run_agent`] is the agent's side — it dials the server, registers, replays its
+//! spooled events, heartbeats and serves tasks, reconnecting with jittered backoff.
+//!
+//! The protocol is `proto/bigmgr/agent/v1/agent.proto`; its generated code is [`pb`].
+
+mod client;
+mod convert;
+mod server;
+
+pub use client::{AgentClientConfig, run_agent};
+pub use server::{GrpcSettings, GrpcTransport};
+
+/// The code generated from `proto/bigmgr/agent/v1/agent.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("bigmgr.agent.v1");
+}

@@ -1,0 +1,176 @@
+//! How agents join (DESIGN.md §9): a cluster's join token admits an agent once, as a new host
+//! of that cluster, and gets it a per-agent credential it presents from then on. Secrets are
+//! random 256-bit values; the store keeps only their SHA-256.
+
+use crate::model::{ClusterId, Host, HostReport, NewHost};
+use crate::store::Store;
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+
+/// The prefix of join tokens, so a leaked one is recognisable.
+pub const JOIN_TOKEN_PREFIX: &str = "bmj_";
+/// The prefix of agent credentials.
+pub const CREDENTIAL_PREFIX: &str = "bma_";
+
+/// A new random secret: `prefix` then 64 hex digits.
+pub fn new_secret(prefix: &str) -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Invalid(format!("the system's random source failed: {e}")))?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
+
+/// The hex SHA-256 of a secret, as the store keeps it.
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two hashes in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Creates a join token for a cluster and returns it; only its hash is stored.
+pub async fn create_join_token(store: &dyn Store, cluster: ClusterId) -> Result<String> {
+    let token = new_secret(JOIN_TOKEN_PREFIX)?;
+    store.add_join_token(cluster, &hash(&token)).await?;
+    Ok(token)
+}
+
+/// How an agent proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// A cluster's join token (first connection).
+    JoinToken(String),
+    /// The credential issued when it joined.
+    Credential(String),
+}
+
+/// An admitted agent's host, and the credential to hand it if it joined just now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admitted {
+    /// The host, as stored after this registration.
+    pub host: Host,
+    /// The cluster's name.
+    pub cluster: String,
+    /// A new credential, when the agent joined with a token.
+    pub credential: Option<String>,
+}
+
+/// Admits an agent claiming host `name` with `proof`, or refuses it with
+/// [`Error::Refused`] saying why and what to do. Records the registration (`report`: address,
+/// facts) on the host. Nothing is written when it is refused.
+///
+/// - A join token must be one the store knows. The host is created in the token's cluster, or,
+///   if an operator added it there before and no agent has claimed it yet, claimed. A host of
+///   another cluster, or one another agent already holds a credential for, is refused.
+/// - A credential must match the host's.
+pub async fn admit(
+    store: &dyn Store,
+    name: &str,
+    address: &str,
+    proof: &Proof,
+    report: &HostReport,
+) -> Result<Admitted> {
+    crate::manager::check_host_name(name).map_err(|e| Error::Refused(e.to_string()))?;
+    let existing = store.host_by_name(name).await?;
+    let (host, credential) = match proof {
+        Proof::Credential(credential) => {
+            let Some(host) = existing else {
+                return Err(Error::Refused(format!(
+                    "host '{name}' is not known to this server; the agent's credential is from \
+                     another server or the host was removed: delete credential.json under the \
+                     agent's root and join again with a join token"
+                )));
+            };
+            let stored = store.host_credential(host.id).await?;
+            if !stored.is_some_and(|s| same(&s, &hash(credential))) {
+                return Err(Error::Refused(format!(
+                    "the credential presented for host '{name}' is not this host's; delete \
+                     credential.json under the agent's root and join again with a join token"
+                )));
+            }
+            (host, None)
+        }
+        Proof::JoinToken(token) => {
+            let Some(cluster) = store.join_token_cluster(&hash(token)).await? else {
+                return Err(Error::Refused(
+                    "the join token is not valid on this server; create one with \
+                     POST /api/v1/clusters/{cluster}/join-tokens and pass it with --join-token"
+                        .into(),
+                ));
+            };
+            let host = match existing {
+                Some(host) if host.cluster != cluster => {
+                    let other = cluster_name(store, host.cluster).await?;
+                    return Err(Error::Refused(format!(
+                        "host '{name}' already belongs to cluster '{other}'; a host can be in one \
+                         cluster only: remove it from '{other}' first"
+                    )));
+                }
+                Some(host) => {
+                    if store.host_credential(host.id).await?.is_some() {
+                        return Err(Error::Refused(format!(
+                            "host name '{name}' is already taken by another agent; give this \
+                             agent another --name, or remove host '{name}' first"
+                        )));
+                    }
+                    host
+                }
+                None => {
+                    store
+                        .add_host(NewHost {
+                            cluster,
+                            name: name.to_string(),
+                            address: address.to_string(),
+                        })
+                        .await?
+                }
+            };
+            let credential = new_secret(CREDENTIAL_PREFIX)?;
+            store.set_host_credential(host.id, &hash(&credential)).await?;
+            (host, Some(credential))
+        }
+    };
+    store.record_host_report(host.id, report).await?;
+    let cluster = cluster_name(store, host.cluster).await?;
+    let host = store
+        .host_by_name(name)
+        .await?
+        .ok_or_else(|| Error::not_found("host", name))?;
+    Ok(Admitted {
+        host,
+        cluster,
+        credential,
+    })
+}
+
+/// The name of a cluster, by id.
+async fn cluster_name(store: &dyn Store, id: ClusterId) -> Result<String> {
+    Ok(store
+        .list_clusters()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| c.name)
+        .unwrap_or_else(|| id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_and_hashes_compare() {
+        let a = new_secret(JOIN_TOKEN_PREFIX).unwrap();
+        let b = new_secret(JOIN_TOKEN_PREFIX).unwrap();
+        assert!(a.starts_with("bmj_") && a.len() == 4 + 64);
+        assert_ne!(a, b);
+        assert!(same(&hash(&a), &hash(&a)));
+        assert!(!same(&hash(&a), &hash(&b)));
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
