@@ -408,6 +408,8 @@ mod tests {
                 address: format!("127.0.0.{}", i + 1),
                 state: HostState::Online,
                 last_heartbeat: None,
+                facts: None,
+                metrics: None,
             })
             .collect();
         let inst = |id, name: &str| ServiceInstance {
@@ -444,6 +446,7 @@ mod tests {
                     component: comp.into(),
                     host: h.id,
                     state: UnitState::New,
+                    health: None,
                 });
             }
         }
