@@ -128,6 +128,7 @@ fn spec(run: RunId, script: &str, timeout: Duration) -> Box<TaskSpec> {
         env: BTreeMap::new(),
         files: Vec::new(),
         context: serde_json::json!({}),
+        status: false,
     })
 }
 

@@ -44,6 +44,21 @@ impl Store for FlakyStore {
     ) -> Result<()> {
         self.inner.set_host_state(id, state, heartbeat).await
     }
+    async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
+        self.inner.add_join_token(cluster, token_hash).await
+    }
+    async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>> {
+        self.inner.join_token_cluster(token_hash).await
+    }
+    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()> {
+        self.inner.set_host_credential(host, credential_hash).await
+    }
+    async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
+        self.inner.host_credential(host).await
+    }
+    async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {
+        self.inner.record_host_report(host, report).await
+    }
     async fn add_service(
         &self,
         service: NewService,
