@@ -27,7 +27,11 @@ pub fn hash(secret: &str) -> String {
 
 /// Compares two hashes in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Creates a join token for a cluster and returns it; only its hash is stored.
@@ -128,7 +132,9 @@ pub async fn admit(
                 }
             };
             let credential = new_secret(CREDENTIAL_PREFIX)?;
-            store.set_host_credential(host.id, &hash(&credential)).await?;
+            store
+                .set_host_credential(host.id, &hash(&credential))
+                .await?;
             (host, Some(credential))
         }
     };

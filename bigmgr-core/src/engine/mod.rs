@@ -693,9 +693,7 @@ impl Engine {
                     .map(|h| h.name.clone())
                     .unwrap_or_default();
                 let msg = if self.lost.contains(host.as_str()) {
-                    format!(
-                        "host {host} is LOST (no heartbeat) and the task's timeout has passed"
-                    )
+                    format!("host {host} is LOST (no heartbeat) and the task's timeout has passed")
                 } else {
                     format!("no result from host {host} within the task's timeout")
                 };

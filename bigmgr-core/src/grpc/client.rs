@@ -1,9 +1,40 @@
-//! The agent's side of the gRPC transport.
+//! The agent's side of the gRPC transport: one session at a time with the server, rebuilt with
+//! jittered exponential backoff whenever it breaks.
+//!
+//! Three things run beside the sessions for the agent's whole life: the [`Agent`] itself, a
+//! spooler that appends every event the agent produces to the on-disk [`Spool`] (so nothing is
+//! lost while the server is away), and a health checker that runs the units' `status`
+//! commands once per heartbeat interval. A session sends `Register` (what runs, what finished
+//! and was not cleaned), then the spooled events not yet acknowledged, in order, then live
+//! events and heartbeats; it hands `RunTask`/`CancelTask` to the agent and applies `Ack`s.
 
-use crate::Result;
-use crate::agent::{AgentConfig, Executor};
+use super::{convert, pb};
+use crate::agent::{Agent, AgentConfig, AgentHandle, Executor, Sampler, Spool, check_units};
+use crate::model::UnitHealth;
+use crate::transport::{AgentEvent, ToAgent};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::sync::Arc;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use tonic::Code;
+
+/// The first reconnection delay; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest reconnection delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A session that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(10);
+/// At most this many events per `TaskEvents` message.
+const BATCH: usize = 512;
+/// How often CPU and memory are sampled between heartbeats.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// The file under the root that holds the agent's credential.
+const CREDENTIAL_FILE: &str = "credential.json";
 
 /// How an agent reaches its server.
 #[derive(Debug, Clone)]
@@ -17,19 +48,365 @@ pub struct AgentClientConfig {
     pub agent: AgentConfig,
 }
 
+/// What the agent keeps of its admission, in `<root>/credential.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Credential {
+    server: String,
+    host: String,
+    cluster: String,
+    credential: String,
+}
+
+/// State shared by the sessions and the background tasks.
+struct Shared {
+    config: AgentClientConfig,
+    handle: AgentHandle,
+    spool: Mutex<Spool>,
+    /// Woken when the spool has a new event.
+    spooled: Notify,
+    /// The latest unit health, sent with each heartbeat.
+    health: Mutex<Vec<UnitHealth>>,
+    /// The heartbeat interval the server asked for (ms); 0 until a session registered.
+    interval_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    fn spool(&self) -> MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Runs an agent against a server until `shutdown` completes: opens the agent on its root,
 /// connects, registers (joining with the token the first time), then serves tasks, sends
 /// heartbeats and replays spooled events, reconnecting with jittered backoff whenever the
 /// stream breaks. Scripts still running at shutdown keep running; the next agent on the same
 /// root adopts them.
 ///
-/// Returns [`Error::Refused`](crate::Error::Refused) when the server refuses the agent (wrong
-/// token or credential, host name taken, host in another cluster): retrying cannot help.
+/// Returns [`Error::Refused`] when the server refuses the agent (wrong token or credential,
+/// host name taken, host in another cluster): retrying cannot help.
 pub async fn run_agent(
-    _config: AgentClientConfig,
-    _executor: Arc<dyn Executor>,
+    config: AgentClientConfig,
+    executor: Arc<dyn Executor>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    shutdown.await;
+    let agent = Agent::open(config.agent.clone(), executor).await?;
+    let handle = agent.handle();
+    let root = handle.config().root.clone();
+    let spool = Spool::open(root.join("spool.jsonl"))?;
+    let shared = Arc::new(Shared {
+        config,
+        handle,
+        spool: Mutex::new(spool),
+        spooled: Notify::new(),
+        health: Mutex::new(Vec::new()),
+        interval_ms: std::sync::atomic::AtomicU64::new(0),
+    });
+
+    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel::<ToAgent>();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<AgentEvent>();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(agent.run(inbox_rx, out_tx));
+    tasks.spawn(spooler(Arc::clone(&shared), out_rx));
+    tasks.spawn(health_checker(Arc::clone(&shared)));
+
+    let sessions = async {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let began = Instant::now();
+            match session(&shared, &inbox_tx).await {
+                Err(Error::Refused(msg)) => return Err(Error::Refused(msg)),
+                Err(e) => {
+                    tracing::warn!(server = %shared.config.server, error = %e, "session ended")
+                }
+                Ok(()) => {
+                    tracing::info!(server = %shared.config.server, "server closed the session")
+                }
+            }
+            if began.elapsed() > STABLE {
+                backoff = MIN_BACKOFF;
+            }
+            let delay = jitter(backoff);
+            tracing::debug!(?delay, "reconnecting");
+            tokio::time::sleep(delay).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    };
+    let outcome = tokio::select! {
+        r = sessions => r,
+        () = shutdown => Ok(()),
+    };
+    // Scripts run detached from the agent: aborting leaves them running for the next agent.
+    tasks.shutdown().await;
+    outcome
+}
+
+/// Between half and all of `d`, at random, so agents that lost one server don't all come back
+/// in the same instant.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = getrandom::fill(&mut b)
+        .map(|()| u16::from_le_bytes(b))
+        .unwrap_or(u16::MAX / 2);
+    d / 2 + d.mul_f64(f64::from(r) / f64::from(u16::MAX) / 2.0)
+}
+
+/// Appends every event the agent reports to the spool (before anything is sent), except
+/// `Hello`, which a session's `Register` carries instead.
+async fn spooler(shared: Arc<Shared>, mut out_rx: mpsc::UnboundedReceiver<AgentEvent>) {
+    while let Some(event) = out_rx.recv().await {
+        if matches!(event, AgentEvent::Hello { .. } | AgentEvent::Presence(_)) {
+            continue;
+        }
+        if let Err(e) = shared.spool().push(&event) {
+            // The results are in the ledger too: the next Register reports them.
+            tracing::error!(error = %e, "cannot spool an event; it is dropped");
+            continue;
+        }
+        shared.spooled.notify_one();
+    }
+}
+
+/// Runs the units' `status` commands once per heartbeat interval and keeps the latest health.
+async fn health_checker(shared: Arc<Shared>) {
+    let root = shared.handle.config().root.clone();
+    loop {
+        let ms = shared
+            .interval_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let interval = if ms == 0 {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(ms)
+        };
+        let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(30));
+        if ms != 0 {
+            let health = check_units(&root, timeout).await;
+            *shared.health.lock().unwrap_or_else(|p| p.into_inner()) = health;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The credential file's path.
+fn credential_path(root: &Path) -> PathBuf {
+    root.join(CREDENTIAL_FILE)
+}
+
+fn load_credential(root: &Path) -> Result<Option<Credential>> {
+    let path = credential_path(root);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::Invalid(format!(
+                "{} is not a credential file ({e}); delete it and join again with a join token",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes the credential file with mode 0600, atomically.
+fn save_credential(root: &Path, cred: &Credential) -> Result<()> {
+    let path = credential_path(root);
+    let tmp = root.join(format!("{CREDENTIAL_FILE}.tmp"));
+    let bytes = serde_json::to_vec_pretty(cred)
+        .map_err(|e| Error::Invalid(format!("cannot encode the credential: {e}")))?;
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| Error::io(&path, e))
+}
+
+fn status_error(status: tonic::Status) -> Error {
+    match status.code() {
+        Code::PermissionDenied | Code::Unauthenticated | Code::InvalidArgument => {
+            Error::Refused(status.message().to_owned())
+        }
+        _ => Error::Transport(format!("{}: {}", status.code(), status.message())),
+    }
+}
+
+/// One session: connect, register, then serve until the stream breaks.
+async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -> Result<()> {
+    let config = shared.handle.config().clone();
+    let endpoint = tonic::transport::Endpoint::from_shared(shared.config.server.clone())
+        .map_err(|e| {
+            Error::Refused(format!(
+                "'{}' is not a server URL ({e}); give one like http://127.0.0.1:7070",
+                shared.config.server
+            ))
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let channel = endpoint.connect().await.map_err(|e| {
+        Error::Transport(format!("cannot connect to {}: {e}", shared.config.server))
+    })?;
+    let mut client = pb::agent_service_client::AgentServiceClient::new(channel)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20);
+
+    let mut sampler = Sampler::new(&config.root);
+    let saved = load_credential(&config.root)?;
+    let auth = match (&saved, &shared.config.join_token) {
+        (Some(c), _) => pb::register::Auth::Credential(c.credential.clone()),
+        (None, Some(t)) => pb::register::Auth::JoinToken(t.clone()),
+        (None, None) => {
+            return Err(Error::Refused(format!(
+                "this agent has no credential yet (no {} under {}); start it with --join-token",
+                CREDENTIAL_FILE,
+                config.root.display()
+            )));
+        }
+    };
+    let (running, finished) = shared.handle.report();
+    let register = pb::Register {
+        name: config.name.clone(),
+        address: config.address.clone(),
+        facts: Some(convert::facts_to_pb(&sampler.facts())),
+        running: running.into_iter().map(convert::run_ref).collect(),
+        finished: finished
+            .iter()
+            .map(|(run, r)| convert::finished_to_pb(*run, r))
+            .collect(),
+        auth: Some(auth),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
+    tx.send(pb::AgentMessage {
+        body: Some(pb::agent_message::Body::Register(register)),
+    })
+    .await
+    .map_err(|_| Error::Transport("the session closed before Register".into()))?;
+    let mut inbound = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let registered = match inbound.message().await.map_err(status_error)? {
+        Some(pb::ServerMessage {
+            body: Some(pb::server_message::Body::Registered(r)),
+        }) => r,
+        _ => {
+            return Err(Error::Transport(
+                "the server did not answer Register with Registered".into(),
+            ));
+        }
+    };
+    if !registered.credential.is_empty() {
+        save_credential(
+            &config.root,
+            &Credential {
+                server: shared.config.server.clone(),
+                host: config.name.clone(),
+                cluster: registered.cluster.clone(),
+                credential: registered.credential.clone(),
+            },
+        )?;
+        tracing::info!(cluster = %registered.cluster, "joined; credential saved");
+    }
+    let interval = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(1000)));
+    shared.interval_ms.store(
+        u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    tracing::info!(server = %shared.config.server, cluster = %registered.cluster, ?interval, "registered");
+
+    let mut heartbeat = tokio::time::interval(interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let mut sample = tokio::time::interval(SAMPLE_EVERY);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Events up to this sequence number went out on this session.
+    let mut sent_upto = 0u64;
+    loop {
+        // Send what the spool holds beyond what this session sent (all of it at first).
+        let batch: Vec<pb::TaskEvent> = shared
+            .spool()
+            .pending()
+            .iter()
+            .filter(|(seq, _)| *seq > sent_upto)
+            .take(BATCH)
+            .filter_map(|(seq, e)| convert::event_to_pb(*seq, e))
+            .collect();
+        if let Some(last) = batch.last() {
+            sent_upto = last.seq;
+            let more = batch.len() == BATCH;
+            tx.send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Events(pb::TaskEvents {
+                    events: batch,
+                })),
+            })
+            .await
+            .map_err(|_| Error::Transport("the session closed".into()))?;
+            if more {
+                continue;
+            }
+        }
+        tokio::select! {
+            () = shared.spooled.notified() => {}
+            msg = inbound.message() => {
+                let Some(msg) = msg.map_err(status_error)? else { return Ok(()) };
+                handle_server_message(shared, inbox, msg)?;
+            }
+            _ = heartbeat.tick() => {
+                let metrics = sampler.heartbeat();
+                let health = shared.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                tx.send(pb::AgentMessage {
+                    body: Some(pb::agent_message::Body::Heartbeat(convert::heartbeat_to_pb(&metrics, &health))),
+                })
+                .await
+                .map_err(|_| Error::Transport("the session closed".into()))?;
+            }
+            _ = sample.tick() => sampler.sample(),
+        }
+    }
+}
+
+/// Hands a server message to the agent or the spool.
+fn handle_server_message(
+    shared: &Shared,
+    inbox: &mpsc::UnboundedSender<ToAgent>,
+    msg: pb::ServerMessage,
+) -> Result<()> {
+    use pb::server_message::Body;
+    let gone = || Error::Transport("the agent stopped".into());
+    match msg.body {
+        Some(Body::Run(task)) => match convert::spec_from_pb(task) {
+            Ok(spec) => inbox
+                .send(ToAgent::Run(Box::new(spec)))
+                .map_err(|_| gone())?,
+            Err(e) => tracing::warn!(error = %e, "ignoring a malformed RunTask"),
+        },
+        Some(Body::Cancel(c)) => match convert::run_id(c.run.as_ref()) {
+            Ok(run) => inbox.send(ToAgent::Cancel(run)).map_err(|_| gone())?,
+            Err(e) => tracing::warn!(error = %e, "ignoring a malformed CancelTask"),
+        },
+        Some(Body::Ack(ack)) => {
+            if ack.events_upto > 0 {
+                shared.spool().ack(ack.events_upto)?;
+            }
+            if !ack.clean.is_empty() {
+                let runs = ack
+                    .clean
+                    .iter()
+                    .filter_map(|r| convert::run_id(Some(r)).ok())
+                    .collect();
+                inbox.send(ToAgent::Clean(runs)).map_err(|_| gone())?;
+            }
+        }
+        Some(Body::Registered(_)) => tracing::warn!("ignoring a second Registered"),
+        None => {}
+    }
     Ok(())
 }

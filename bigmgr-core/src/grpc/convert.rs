@@ -1,1 +1,380 @@
-//! Conversions between the protocol's messages and bigmgr_core's.
+//! Conversions between the protocol's messages ([`pb`]) and bigmgr_core's own types. Decoding
+//! what a peer sent is fallible: a malformed message is an [`Error::Transport`] naming the field.
+
+use super::pb;
+use crate::model::{
+    HostFacts, HostMetrics, JobId, LogStream, RunId, TaskId, TaskState, UnitHealth,
+};
+use crate::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec};
+use crate::{Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn malformed(what: &str) -> Error {
+    Error::Transport(format!("malformed message: {what}"))
+}
+
+pub(super) fn run_ref(run: RunId) -> pb::RunRef {
+    pb::RunRef {
+        task: run.task.0,
+        attempt: run.attempt,
+    }
+}
+
+pub(super) fn run_id(r: Option<&pb::RunRef>) -> Result<RunId> {
+    let r = r.ok_or_else(|| malformed("a run reference is missing"))?;
+    Ok(RunId {
+        task: TaskId(r.task),
+        attempt: r.attempt,
+    })
+}
+
+pub(super) fn result_to_pb(r: &TaskResult) -> pb::TaskResult {
+    pb::TaskResult {
+        state: r.state.as_str().to_owned(),
+        exit_code: r.exit_code,
+        pid: r.pid,
+        started_at_ms: r.started_at,
+        finished_at_ms: r.finished_at,
+        message: r.message.clone(),
+    }
+}
+
+pub(super) fn result_from_pb(r: Option<&pb::TaskResult>) -> Result<TaskResult> {
+    let r = r.ok_or_else(|| malformed("a task result is missing"))?;
+    let state: TaskState = r
+        .state
+        .parse()
+        .map_err(|_| malformed(&format!("unknown task state '{}'", r.state)))?;
+    if !state.is_final() {
+        return Err(malformed(&format!(
+            "'{}' is not a final task state",
+            r.state
+        )));
+    }
+    Ok(TaskResult {
+        state,
+        exit_code: r.exit_code,
+        pid: r.pid,
+        started_at: r.started_at_ms,
+        finished_at: r.finished_at_ms,
+        message: r.message.clone(),
+    })
+}
+
+pub(super) fn finished_to_pb(run: RunId, r: &TaskResult) -> pb::FinishedRun {
+    pb::FinishedRun {
+        run: Some(run_ref(run)),
+        result: Some(result_to_pb(r)),
+    }
+}
+
+pub(super) fn finished_from_pb(f: &pb::FinishedRun) -> Result<(RunId, TaskResult)> {
+    Ok((run_id(f.run.as_ref())?, result_from_pb(f.result.as_ref())?))
+}
+
+pub(super) fn spec_to_pb(s: &TaskSpec) -> pb::RunTask {
+    pb::RunTask {
+        run: Some(run_ref(s.run)),
+        job: s.job.0,
+        cluster: s.cluster.clone(),
+        service: s.service.clone(),
+        service_def: s.service_def.clone(),
+        component: s.component.clone(),
+        command: s.command.clone(),
+        host: s.host.clone(),
+        address: s.address.clone(),
+        script_name: s.script.name.clone(),
+        script: s.script.content.to_vec(),
+        timeout_ms: u64::try_from(s.timeout.as_millis()).unwrap_or(u64::MAX),
+        env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        files: s
+            .files
+            .iter()
+            .map(|f| pb::File {
+                path: f.path.clone(),
+                content: f.content.clone(),
+            })
+            .collect(),
+        context_json: s.context.to_string(),
+        status: s.status,
+    }
+}
+
+pub(super) fn spec_from_pb(t: pb::RunTask) -> Result<TaskSpec> {
+    let context = if t.context_json.is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_str(&t.context_json)
+            .map_err(|e| malformed(&format!("context_json is not JSON: {e}")))?
+    };
+    Ok(TaskSpec {
+        run: run_id(t.run.as_ref())?,
+        job: JobId(t.job),
+        cluster: t.cluster,
+        service: t.service,
+        service_def: t.service_def,
+        component: t.component,
+        command: t.command,
+        host: t.host,
+        address: t.address,
+        script: Script {
+            name: t.script_name,
+            content: Arc::from(t.script),
+        },
+        timeout: Duration::from_millis(t.timeout_ms),
+        env: t.env.into_iter().collect(),
+        files: t
+            .files
+            .into_iter()
+            .map(|f| FileSpec {
+                path: f.path,
+                content: f.content,
+            })
+            .collect(),
+        context,
+        status: t.status,
+    })
+}
+
+/// An agent event as a protocol event with sequence number `seq`; `None` for `Hello` (which
+/// travels as `Register`) and `Presence` (which agents never send).
+pub(super) fn event_to_pb(seq: u64, e: &AgentEvent) -> Option<pb::TaskEvent> {
+    use pb::task_event::Kind;
+    let (run, kind) = match e {
+        AgentEvent::Hello { .. } | AgentEvent::Presence(_) => return None,
+        AgentEvent::Received(run) => (*run, Kind::Received(pb::Received {})),
+        AgentEvent::Started { run, pid, at } => (
+            *run,
+            Kind::Started(pb::Started {
+                pid: *pid,
+                at_ms: *at,
+            }),
+        ),
+        AgentEvent::Log {
+            run,
+            stream,
+            seq,
+            at,
+            line,
+        } => (
+            *run,
+            Kind::Log(pb::LogLine {
+                stream: match stream {
+                    LogStream::Stdout => pb::Stream::Stdout,
+                    LogStream::Stderr => pb::Stream::Stderr,
+                } as i32,
+                seq: *seq,
+                at_ms: *at,
+                line: line.clone(),
+            }),
+        ),
+        AgentEvent::Finished { run, result } => {
+            (*run, Kind::Finished(finished_to_pb(*run, result)))
+        }
+    };
+    Some(pb::TaskEvent {
+        seq,
+        run: Some(run_ref(run)),
+        kind: Some(kind),
+    })
+}
+
+pub(super) fn event_from_pb(e: pb::TaskEvent) -> Result<AgentEvent> {
+    use pb::task_event::Kind;
+    let run = run_id(e.run.as_ref())?;
+    Ok(
+        match e
+            .kind
+            .ok_or_else(|| malformed("a task event has no kind"))?
+        {
+            Kind::Received(_) => AgentEvent::Received(run),
+            Kind::Started(s) => AgentEvent::Started {
+                run,
+                pid: s.pid,
+                at: s.at_ms,
+            },
+            Kind::Log(l) => AgentEvent::Log {
+                run,
+                stream: match pb::Stream::try_from(l.stream) {
+                    Ok(pb::Stream::Stderr) => LogStream::Stderr,
+                    Ok(pb::Stream::Stdout) => LogStream::Stdout,
+                    _ => return Err(malformed("a log line's stream is not STDOUT nor STDERR")),
+                },
+                seq: l.seq,
+                at: l.at_ms,
+                line: l.line,
+            },
+            Kind::Finished(f) => AgentEvent::Finished {
+                run,
+                result: result_from_pb(f.result.as_ref())?,
+            },
+        },
+    )
+}
+
+pub(super) fn facts_to_pb(f: &HostFacts) -> pb::HostFacts {
+    pb::HostFacts {
+        os: f.os.clone(),
+        os_version: f.os_version.clone(),
+        kernel: f.kernel.clone(),
+        arch: f.arch.clone(),
+        cores: f.cores,
+        memory_bytes: f.memory_bytes,
+        disk_total_bytes: f.disk_total_bytes,
+        disk_free_bytes: f.disk_free_bytes,
+    }
+}
+
+pub(super) fn facts_from_pb(f: pb::HostFacts) -> HostFacts {
+    HostFacts {
+        os: f.os,
+        os_version: f.os_version,
+        kernel: f.kernel,
+        arch: f.arch,
+        cores: f.cores,
+        memory_bytes: f.memory_bytes,
+        disk_total_bytes: f.disk_total_bytes,
+        disk_free_bytes: f.disk_free_bytes,
+    }
+}
+
+pub(super) fn heartbeat_to_pb(m: &HostMetrics, units: &[UnitHealth]) -> pb::Heartbeat {
+    pb::Heartbeat {
+        at_ms: m.at,
+        cpu_percent: m.cpu_percent,
+        memory_used_bytes: m.memory_used_bytes,
+        memory_total_bytes: m.memory_total_bytes,
+        disk_total_bytes: m.disk_total_bytes,
+        disk_free_bytes: m.disk_free_bytes,
+        load1: m.load[0],
+        load5: m.load[1],
+        load15: m.load[2],
+        units: units
+            .iter()
+            .map(|u| pb::UnitHealth {
+                cluster: u.cluster.clone(),
+                service: u.service.clone(),
+                component: u.component.clone(),
+                healthy: u.healthy,
+                exit_code: u.exit_code,
+                message: u.message.clone(),
+                checked_at_ms: u.checked_at,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn heartbeat_from_pb(h: pb::Heartbeat) -> (HostMetrics, Vec<UnitHealth>) {
+    let metrics = HostMetrics {
+        at: h.at_ms,
+        cpu_percent: h.cpu_percent,
+        memory_used_bytes: h.memory_used_bytes,
+        memory_total_bytes: h.memory_total_bytes,
+        disk_total_bytes: h.disk_total_bytes,
+        disk_free_bytes: h.disk_free_bytes,
+        load: [h.load1, h.load5, h.load15],
+    };
+    let units = h
+        .units
+        .into_iter()
+        .map(|u| UnitHealth {
+            cluster: u.cluster,
+            service: u.service,
+            component: u.component,
+            healthy: u.healthy,
+            exit_code: u.exit_code,
+            message: u.message,
+            checked_at: u.checked_at_ms,
+        })
+        .collect();
+    (metrics, units)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn run() -> RunId {
+        RunId {
+            task: TaskId(7),
+            attempt: 2,
+        }
+    }
+
+    #[test]
+    fn specs_round_trip() {
+        let spec = TaskSpec {
+            run: run(),
+            job: JobId(3),
+            cluster: "c".into(),
+            service: "zk".into(),
+            service_def: "zookeeper".into(),
+            component: "zookeeper_server".into(),
+            command: "start".into(),
+            host: "h1".into(),
+            address: "127.0.0.2".into(),
+            script: Script {
+                name: "zk.sh".into(),
+                content: Arc::from(b"#!/bin/sh\n".to_vec()),
+            },
+            timeout: Duration::from_millis(1500),
+            env: BTreeMap::from([("A".to_string(), "1".to_string())]),
+            files: vec![FileSpec {
+                path: "conf/zoo.cfg".into(),
+                content: "tickTime=2000".into(),
+            }],
+            context: serde_json::json!({"peers": ["h2"]}),
+            status: true,
+        };
+        assert_eq!(spec_from_pb(spec_to_pb(&spec)).unwrap(), spec);
+    }
+
+    #[test]
+    fn events_round_trip_and_bad_ones_are_refused() {
+        let result = TaskResult {
+            state: TaskState::Failed,
+            exit_code: Some(3),
+            pid: Some(42),
+            started_at: Some(1),
+            finished_at: 2,
+            message: Some("boom".into()),
+        };
+        for e in [
+            AgentEvent::Received(run()),
+            AgentEvent::Started {
+                run: run(),
+                pid: 9,
+                at: 5,
+            },
+            AgentEvent::Log {
+                run: run(),
+                stream: LogStream::Stderr,
+                seq: 4,
+                at: 6,
+                line: "x".into(),
+            },
+            AgentEvent::Finished {
+                run: run(),
+                result: result.clone(),
+            },
+        ] {
+            let pb = event_to_pb(11, &e).unwrap();
+            assert_eq!(pb.seq, 11);
+            assert_eq!(event_from_pb(pb).unwrap(), e);
+        }
+        let mut bad = event_to_pb(1, &AgentEvent::Finished { run: run(), result }).unwrap();
+        if let Some(pb::task_event::Kind::Finished(f)) = &mut bad.kind {
+            f.result.as_mut().unwrap().state = "RUNNING".into();
+        }
+        let err = event_from_pb(bad).unwrap_err().to_string();
+        assert!(err.contains("not a final task state"), "{err}");
+        let none = pb::TaskEvent {
+            seq: 1,
+            run: None,
+            kind: None,
+        };
+        assert!(event_from_pb(none).is_err());
+    }
+}

@@ -1,8 +1,29 @@
-//! The server's side of the gRPC transport.
+//! The server's side of the gRPC transport: admits agents (join token or credential, see
+//! [`crate::join`]), keeps one outbound queue per connected host, forwards agent events to the
+//! engine and acknowledges them, records heartbeats, and turns hosts LOST after
+//! `lost_after` heartbeat intervals of silence (and ONLINE again when they speak).
 
+use super::convert;
+use super::pb::{
+    self, agent_service_server::AgentService, agent_service_server::AgentServiceServer,
+};
+use crate::join::{self, Proof};
+use crate::model::{HostId, HostReport, HostState, now_ms};
 use crate::store::Store;
-use std::sync::Arc;
-use std::time::Duration;
+use crate::transport::{AgentEvent, FromAgent, ToAgent, Transport};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// How long an agent has to send its `Register` after opening the stream.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Settings of the server's side of the agent protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,25 +43,412 @@ impl Default for GrpcSettings {
     }
 }
 
+type Outbound = mpsc::UnboundedSender<std::result::Result<pb::ServerMessage, Status>>;
+
+/// One connected agent's stream.
+struct Conn {
+    /// Tells this connection from the one that replaced it.
+    id: u64,
+    tx: Outbound,
+}
+
+/// When a host last spoke, and what the transport said of it.
+struct Presence {
+    host: HostId,
+    last_seen: Instant,
+    lost: bool,
+}
+
+/// The mutable part, behind one lock (held only for map operations, never across awaits).
+#[derive(Default)]
+struct Tables {
+    conns: HashMap<String, Conn>,
+    presence: HashMap<String, Presence>,
+}
+
 /// The gRPC transport: serves `AgentService.Session` and sends to connected agents.
 pub struct GrpcTransport {
-    _store: Arc<dyn Store>,
-    _settings: GrpcSettings,
+    store: Arc<dyn Store>,
+    settings: GrpcSettings,
+    tables: Mutex<Tables>,
+    next_conn: AtomicU64,
+    events_tx: mpsc::UnboundedSender<FromAgent>,
+    events_rx: Mutex<Option<mpsc::UnboundedReceiver<FromAgent>>>,
+}
+
+impl std::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcTransport {
     /// A transport that admits agents by the join tokens and credentials in `store`. Call from
-    /// within a tokio runtime: it starts the heartbeat watchdog.
+    /// within a tokio runtime: it starts the heartbeat watchdog, which stops when the transport
+    /// is dropped.
     pub fn new(store: Arc<dyn Store>, settings: GrpcSettings) -> Arc<GrpcTransport> {
-        Arc::new(GrpcTransport {
-            _store: store,
-            _settings: settings,
-        })
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let transport = Arc::new(GrpcTransport {
+            store,
+            settings,
+            tables: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            events_tx,
+            events_rx: Mutex::new(Some(events_rx)),
+        });
+        tokio::spawn(watch_presence(Arc::downgrade(&transport)));
+        transport
     }
 
     /// The tonic routes to serve (on their own, or merged into an axum router with
     /// `.into_axum_router()`).
     pub fn routes(self: &Arc<Self>) -> tonic::service::Routes {
-        tonic::service::Routes::default()
+        tonic::service::Routes::new(self.service())
+    }
+
+    /// The tonic service alone.
+    pub fn service(self: &Arc<Self>) -> AgentServiceServer<Service> {
+        AgentServiceServer::new(Service(Arc::clone(self)))
+            .max_decoding_message_size(16 << 20)
+            .max_encoding_message_size(16 << 20)
+    }
+
+    /// The names of the hosts whose agents are connected now.
+    pub fn connected(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self.tables().conns.keys().cloned().collect();
+        hosts.sort();
+        hosts
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // Every critical section leaves the maps consistent, so a poisoned lock is usable.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, host: &str, event: AgentEvent) {
+        let _ = self.events_tx.send(FromAgent {
+            host: host.to_owned(),
+            event,
+        });
+    }
+
+    /// The host spoke: it is alive. Reports it ONLINE if it was LOST.
+    fn seen(&self, name: &str, host: HostId) {
+        let back = {
+            let mut t = self.tables();
+            let p = t.presence.entry(name.to_owned()).or_insert(Presence {
+                host,
+                last_seen: Instant::now(),
+                lost: false,
+            });
+            p.host = host;
+            p.last_seen = Instant::now();
+            std::mem::replace(&mut p.lost, false)
+        };
+        if back {
+            tracing::info!(host = name, "host is back: ONLINE");
+            self.emit(name, AgentEvent::Presence(HostState::Online));
+        }
+    }
+
+    /// Admits a registering agent and opens its outbound queue.
+    async fn open_session(
+        self: &Arc<Self>,
+        reg: pb::Register,
+        peer: String,
+    ) -> std::result::Result<
+        (
+            String,
+            HostId,
+            u64,
+            mpsc::UnboundedReceiver<std::result::Result<pb::ServerMessage, Status>>,
+        ),
+        Status,
+    > {
+        let proof = match reg.auth {
+            Some(pb::register::Auth::JoinToken(t)) => Proof::JoinToken(t),
+            Some(pb::register::Auth::Credential(c)) => Proof::Credential(c),
+            None => {
+                tracing::warn!(host = %reg.name, %peer, "agent refused: no join token nor credential");
+                return Err(Status::unauthenticated(
+                    "Register carries neither a join token nor a credential; start the agent with \
+                     --join-token",
+                ));
+            }
+        };
+        let report = HostReport {
+            at: now_ms(),
+            address: Some(reg.address.clone()).filter(|a| !a.is_empty()),
+            facts: reg.facts.map(convert::facts_from_pb),
+            ..HostReport::default()
+        };
+        let admitted = join::admit(
+            self.store.as_ref(),
+            &reg.name,
+            &reg.address,
+            &proof,
+            &report,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Refused(msg) => {
+                tracing::warn!(host = %reg.name, %peer, reason = %msg, "agent refused");
+                Status::permission_denied(msg)
+            }
+            other => {
+                tracing::error!(host = %reg.name, error = %other, "cannot admit an agent");
+                Status::unavailable(format!("the server cannot admit agents now: {other}"))
+            }
+        })?;
+        let finished = reg
+            .finished
+            .iter()
+            .map(convert::finished_from_pb)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let running = reg
+            .running
+            .iter()
+            .map(|r| convert::run_id(Some(r)))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+
+        let name = admitted.host.name.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let registered = pb::Registered {
+            cluster: admitted.cluster.clone(),
+            credential: admitted.credential.clone().unwrap_or_default(),
+            heartbeat_interval_ms: u32::try_from(self.settings.heartbeat_interval.as_millis())
+                .unwrap_or(u32::MAX),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let _ = tx.send(Ok(pb::ServerMessage {
+            body: Some(pb::server_message::Body::Registered(registered)),
+        }));
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let replaced = self
+            .tables()
+            .conns
+            .insert(name.clone(), Conn { id, tx })
+            .is_some();
+        tracing::info!(
+            host = %name, cluster = %admitted.cluster, %peer, joined = admitted.credential.is_some(),
+            replaced, running = running.len(), finished = finished.len(), "agent registered"
+        );
+        self.seen(&name, admitted.host.id);
+        self.emit(&name, AgentEvent::Hello { running, finished });
+        Ok((name, admitted.host.id, id, rx))
+    }
+
+    /// Reads one agent's messages until its stream ends.
+    async fn serve(
+        self: Arc<Self>,
+        name: String,
+        host: HostId,
+        conn: u64,
+        mut inbound: Streaming<pb::AgentMessage>,
+    ) {
+        loop {
+            let msg = match inbound.message().await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(status) => {
+                    tracing::info!(host = %name, error = %status.message(), "agent stream broke");
+                    break;
+                }
+            };
+            self.seen(&name, host);
+            match msg.body {
+                Some(pb::agent_message::Body::Heartbeat(hb)) => {
+                    let (metrics, units) = convert::heartbeat_from_pb(hb);
+                    let report = HostReport {
+                        at: now_ms(),
+                        metrics: Some(metrics),
+                        units,
+                        ..HostReport::default()
+                    };
+                    if let Err(e) = self.store.record_host_report(host, &report).await {
+                        tracing::warn!(host = %name, error = %e, "cannot record a heartbeat");
+                    }
+                }
+                Some(pb::agent_message::Body::Events(batch)) => {
+                    let mut upto = 0;
+                    for e in batch.events {
+                        upto = upto.max(e.seq);
+                        match convert::event_from_pb(e) {
+                            Ok(event) => self.emit(&name, event),
+                            Err(err) => {
+                                tracing::warn!(host = %name, error = %err, "dropping a malformed event")
+                            }
+                        }
+                    }
+                    if upto > 0 {
+                        self.send_to(
+                            &name,
+                            pb::server_message::Body::Ack(pb::Ack {
+                                events_upto: upto,
+                                clean: Vec::new(),
+                            }),
+                        );
+                    }
+                }
+                Some(pb::agent_message::Body::Register(_)) => {
+                    tracing::warn!(host = %name, "a second Register on one stream is ignored");
+                }
+                None => {}
+            }
+        }
+        let mut t = self.tables();
+        if t.conns.get(&name).is_some_and(|c| c.id == conn) {
+            t.conns.remove(&name);
+            tracing::info!(host = %name, "agent disconnected");
+        }
+    }
+
+    /// Queues a message for a host's agent; false if it is not connected.
+    fn send_to(&self, host: &str, body: pb::server_message::Body) -> bool {
+        let t = self.tables();
+        let Some(conn) = t.conns.get(host) else {
+            return false;
+        };
+        conn.tx
+            .send(Ok(pb::ServerMessage { body: Some(body) }))
+            .is_ok()
+    }
+}
+
+/// Every few hundred milliseconds: hosts silent for `lost_after` intervals turn LOST. Starts
+/// with every host the store knows, so hosts whose agents never come back after a server
+/// restart turn LOST too. Ends when the transport is dropped.
+async fn watch_presence(transport: std::sync::Weak<GrpcTransport>) {
+    let Some(t) = transport.upgrade() else { return };
+    let limit = t.settings.heartbeat_interval * t.settings.lost_after.max(1);
+    let tick = (t.settings.heartbeat_interval / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(5));
+    match known_hosts(t.store.as_ref()).await {
+        Ok(hosts) => {
+            let now = Instant::now();
+            let mut tables = t.tables();
+            for (name, id, state) in hosts {
+                tables.presence.entry(name).or_insert(Presence {
+                    host: id,
+                    last_seen: now,
+                    lost: state == HostState::Lost,
+                });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load hosts to watch their heartbeats"),
+    }
+    drop(t);
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(t) = transport.upgrade() else { return };
+        let lost: Vec<(String, HostId)> = {
+            let mut tables = t.tables();
+            tables
+                .presence
+                .iter_mut()
+                .filter(|(_, p)| !p.lost && p.last_seen.elapsed() > limit)
+                .map(|(name, p)| {
+                    p.lost = true;
+                    (name.clone(), p.host)
+                })
+                .collect()
+        };
+        for (name, id) in lost {
+            tracing::warn!(host = %name, silent_for = ?limit, "no heartbeat: host LOST");
+            if let Err(e) = t.store.set_host_state(id, HostState::Lost, None).await {
+                tracing::warn!(host = %name, error = %e, "cannot record a host as LOST");
+            }
+            t.emit(&name, AgentEvent::Presence(HostState::Lost));
+        }
+    }
+}
+
+/// Every host in the store: name, id, state.
+async fn known_hosts(store: &dyn Store) -> Result<Vec<(String, HostId, HostState)>> {
+    let mut out = Vec::new();
+    for c in store.list_clusters().await? {
+        for h in store.list_hosts(c.id).await? {
+            out.push((h.name, h.id, h.state));
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Transport for GrpcTransport {
+    async fn send(&self, host: &str, msg: ToAgent) -> Result<()> {
+        use pb::server_message::Body;
+        let body = match msg {
+            ToAgent::Run(spec) => Body::Run(convert::spec_to_pb(&spec)),
+            ToAgent::Cancel(run) => Body::Cancel(pb::CancelTask {
+                run: Some(convert::run_ref(run)),
+            }),
+            ToAgent::Clean(runs) => Body::Ack(pb::Ack {
+                events_upto: 0,
+                clean: runs.into_iter().map(convert::run_ref).collect(),
+            }),
+        };
+        if self.send_to(host, body) {
+            Ok(())
+        } else {
+            Err(Error::Transport(format!(
+                "the agent of host {host} is not connected"
+            )))
+        }
+    }
+
+    fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
+        self.events_rx
+            .lock()
+            .map_err(|_| Error::Transport("event stream poisoned".into()))?
+            .take()
+            .ok_or_else(|| {
+                Error::Transport("the event stream was already taken by an engine".into())
+            })
+    }
+}
+
+/// The tonic service over a [`GrpcTransport`].
+#[derive(Debug, Clone)]
+pub struct Service(Arc<GrpcTransport>);
+
+type SessionStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::ServerMessage, Status>> + Send>>;
+
+#[async_trait]
+impl AgentService for Service {
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::AgentMessage>>,
+    ) -> std::result::Result<Response<Self::SessionStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(REGISTER_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no Register within 15 s"))??;
+        let Some(pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Register(reg)),
+        }) = first
+        else {
+            return Err(Status::invalid_argument(
+                "the first message on a session must be Register",
+            ));
+        };
+        let (name, host, conn, rx) = self.0.open_session(reg, peer).await?;
+        tokio::spawn(Arc::clone(&self.0).serve(name, host, conn, inbound));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
     }
 }

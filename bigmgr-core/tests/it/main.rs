@@ -3,6 +3,7 @@
 mod agent;
 mod engine;
 mod flaky;
+mod grpc;
 mod harness;
 mod stack;
 mod store;
