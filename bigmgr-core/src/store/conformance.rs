@@ -23,6 +23,7 @@ pub async fn run(store: &dyn Store) {
     units_and_logs(store).await;
     concurrent_apply(store).await;
     unknown_ids(store).await;
+    agents(store).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1480,4 +1481,171 @@ pub async fn unknown_ids(store: &dyn Store) {
              got {other:?}"
         ),
     }
+}
+
+/// Join tokens, credentials and host reports (registration, heartbeats, unit health).
+async fn agents(store: &dyn Store) {
+    let check = "agents";
+    let fx = fixture(store, check, "agents", 2).await;
+    let other = ok(
+        store.create_cluster("agents-other").await,
+        check,
+        "create cluster",
+    );
+
+    ok(
+        store.add_join_token(fx.cluster.id, "hash-a").await,
+        check,
+        "add token",
+    );
+    ok(
+        store.add_join_token(other.id, "hash-b").await,
+        check,
+        "add token",
+    );
+    assert!(
+        matches!(
+            store.add_join_token(other.id, "hash-a").await,
+            Err(Error::AlreadyExists { .. })
+        ),
+        "[{check}] a token hash is unique"
+    );
+    assert!(
+        matches!(
+            store.add_join_token(ClusterId(987_654), "hash-c").await,
+            Err(Error::NotFound { .. })
+        ),
+        "[{check}] a token for an unknown cluster is NotFound"
+    );
+    let got = ok(
+        store.join_token_cluster("hash-a").await,
+        check,
+        "token lookup",
+    );
+    assert_eq!(
+        got,
+        Some(fx.cluster.id),
+        "[{check}] token a is the fixture's"
+    );
+    let got = ok(
+        store.join_token_cluster("nope").await,
+        check,
+        "token lookup",
+    );
+    assert_eq!(got, None, "[{check}] unknown token");
+
+    let h = &fx.hosts[0];
+    let none = ok(store.host_credential(h.id).await, check, "credential");
+    assert_eq!(none, None, "[{check}] no credential before an agent joined");
+    ok(
+        store.set_host_credential(h.id, "cred").await,
+        check,
+        "set credential",
+    );
+    let got = ok(store.host_credential(h.id).await, check, "credential");
+    assert_eq!(got.as_deref(), Some("cred"), "[{check}] credential kept");
+    assert!(
+        matches!(
+            store.host_credential(HostId(987_654)).await,
+            Err(Error::NotFound { .. })
+        ),
+        "[{check}] credential of an unknown host is NotFound"
+    );
+
+    ok(
+        store.set_host_state(h.id, HostState::Lost, None).await,
+        check,
+        "set lost",
+    );
+    let facts = HostFacts {
+        os: "Debian".into(),
+        cores: 2,
+        memory_bytes: 1 << 30,
+        ..HostFacts::default()
+    };
+    let metrics = HostMetrics {
+        at: 5,
+        cpu_percent: 12.5,
+        memory_used_bytes: 1 << 20,
+        memory_total_bytes: 1 << 30,
+        load: [0.5, 0.25, 0.125],
+        ..HostMetrics::default()
+    };
+    let report = HostReport {
+        at: 1_000,
+        address: Some("10.9.9.9".into()),
+        facts: Some(facts.clone()),
+        metrics: None,
+        units: Vec::new(),
+    };
+    ok(
+        store.record_host_report(h.id, &report).await,
+        check,
+        "register",
+    );
+    let health = UnitHealth {
+        cluster: fx.cluster.name.clone(),
+        service: fx.service.name.clone(),
+        component: "zookeeper_server".into(),
+        healthy: false,
+        exit_code: Some(3),
+        message: "not running".into(),
+        checked_at: 1_500,
+    };
+    let unknown = UnitHealth {
+        service: "no-such-service".into(),
+        ..health.clone()
+    };
+    let beat = HostReport {
+        at: 2_000,
+        address: None,
+        facts: None,
+        metrics: Some(metrics.clone()),
+        units: vec![health, unknown],
+    };
+    ok(
+        store.record_host_report(h.id, &beat).await,
+        check,
+        "heartbeat",
+    );
+    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    assert_eq!(
+        got.state,
+        HostState::Online,
+        "[{check}] a report means ONLINE"
+    );
+    assert_eq!(got.last_heartbeat, Some(2_000), "[{check}] last heartbeat");
+    assert_eq!(got.address, "10.9.9.9", "[{check}] address updated");
+    assert_eq!(
+        got.facts,
+        Some(facts),
+        "[{check}] facts kept across heartbeats"
+    );
+    assert_eq!(got.metrics, Some(metrics), "[{check}] metrics stored");
+    let units = ok(store.list_units(fx.cluster.id).await, check, "units");
+    let on_h: Vec<_> = units.iter().filter(|u| u.host == h.id).collect();
+    assert_eq!(on_h.len(), 1, "[{check}] one unit on the host");
+    assert_eq!(
+        on_h[0].health,
+        Some(Health {
+            healthy: false,
+            message: "not running".into(),
+            checked_at: 1_500,
+        }),
+        "[{check}] unit health stored"
+    );
+    assert!(
+        units
+            .iter()
+            .filter(|u| u.host != h.id)
+            .all(|u| u.health.is_none()),
+        "[{check}] other hosts' units untouched"
+    );
+    assert!(
+        matches!(
+            store.record_host_report(HostId(987_654), &beat).await,
+            Err(Error::NotFound { .. })
+        ),
+        "[{check}] a report for an unknown host is NotFound"
+    );
 }
