@@ -1,47 +1,496 @@
 //! The agent's event spool: every event bound for the server is appended to a file under the
 //! agent's root before it is sent, and dropped only once the server acknowledges it, so events
 //! produced while the server is away (or across an agent restart) are replayed in order.
+//!
+//! The spool is a JSON-lines file with two kinds of line:
+//!
+//! - `{"seq":N,"event":…}`: an event, with its sequence number. Numbers start at 1 and go up
+//!   by one, also across restarts and compactions.
+//! - `{"ack":N}`: the server stored every event up to `N`. An acknowledgement costs one small
+//!   append, and it is ordered with the events in the same file, so the file alone says what is
+//!   pending.
+//!
+//! Each line is appended with a single `write(2)` and no `fsync`: it survives the agent process
+//! being killed at any point, but a machine crash may lose the last lines. A line torn by a crash
+//! mid-write is the last line of the file; [`Spool::open`] skips it (and any other line that
+//! does not parse) with a warning and rewrites the file without it.
+//!
+//! The file does not grow forever while the server keeps up: when an acknowledgement leaves it
+//! larger than [`COMPACT_MIN_BYTES`] and mostly acknowledged, it is rewritten (temporary file,
+//! `fsync`, rename) as one `{"ack":N}` line, which carries the sequence across, followed by the
+//! events still pending.
 
-use crate::Result;
 use crate::transport::AgentEvent;
-use std::path::PathBuf;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Compact only files larger than this many bytes …
+const COMPACT_MIN_BYTES: u64 = 256 * 1024;
+/// … and holding more than this many times the bytes of the events still pending (a fully
+/// acknowledged spool always qualifies).
+const COMPACT_RATIO: u64 = 4;
+
+/// An event line, as written.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    seq: u64,
+    event: &'a AgentEvent,
+}
+
+/// An acknowledgement line, as written.
+#[derive(Serialize)]
+struct AckLine {
+    ack: u64,
+}
+
+/// Any line, as read back.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Line {
+    /// An event.
+    Event { seq: u64, event: AgentEvent },
+    /// Every event up to `ack` was acknowledged.
+    Ack { ack: u64 },
+}
+
+/// An event not yet acknowledged.
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    event: AgentEvent,
+    /// The length of its line in the file, newline included.
+    bytes: u64,
+}
 
 /// An append-only, on-disk queue of events with increasing sequence numbers.
 #[derive(Debug)]
 pub struct Spool {
-    _path: PathBuf,
+    path: PathBuf,
+    /// Opened for appending.
+    file: File,
+    /// The unacknowledged events, oldest first.
+    pending: VecDeque<Pending>,
+    /// The sequence number the next event gets.
+    next_seq: u64,
+    /// Every event up to this one is acknowledged (0: none).
+    acked: u64,
+    /// The file's length.
+    file_bytes: u64,
+    /// The bytes of the pending events' lines.
+    pending_bytes: u64,
 }
 
 impl Spool {
     /// Opens (creating if missing) the spool file at `path` and loads the events not yet
     /// acknowledged.
+    ///
+    /// Lines that do not parse (a last line torn by a crash) are skipped with a warning, and
+    /// the file is then rewritten without them so that new lines append cleanly.
     pub fn open(path: impl Into<PathBuf>) -> Result<Spool> {
-        Ok(Spool { _path: path.into() })
+        let path = path.into();
+        let loaded = match std::fs::read(&path) {
+            Ok(bytes) => load(&path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::default(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let pending_bytes = loaded.pending.iter().map(|p| p.bytes).sum();
+        let (file, file_bytes) =
+            if loaded.damaged || worth_compacting(loaded.file_bytes, pending_bytes) {
+                rewrite(&path, loaded.acked, &loaded.pending)?
+            } else {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?;
+                (file, loaded.file_bytes)
+            };
+        Ok(Spool {
+            path,
+            file,
+            pending: loaded.pending,
+            next_seq: loaded.last_seq.max(loaded.acked).saturating_add(1),
+            acked: loaded.acked,
+            file_bytes,
+            pending_bytes,
+        })
+    }
+
+    /// The file this spool lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Appends an event; returns its sequence number (one more than the previous event's, also
     /// across restarts).
-    pub fn push(&mut self, _event: &AgentEvent) -> Result<u64> {
-        Ok(0)
+    pub fn push(&mut self, event: &AgentEvent) -> Result<u64> {
+        let seq = self.next_seq;
+        let line = encode(&EventLine { seq, event })?;
+        self.append(&line)?;
+        self.next_seq += 1;
+        let bytes = line.len() as u64;
+        self.pending_bytes += bytes;
+        self.pending.push_back(Pending {
+            seq,
+            event: event.clone(),
+            bytes,
+        });
+        Ok(seq)
     }
 
     /// The events not yet acknowledged, in order.
     pub fn pending(&self) -> Vec<(u64, AgentEvent)> {
-        Vec::new()
+        self.pending
+            .iter()
+            .map(|p| (p.seq, p.event.clone()))
+            .collect()
     }
 
     /// Drops every event with a sequence number up to `upto`.
-    pub fn ack(&mut self, _upto: u64) -> Result<()> {
+    ///
+    /// Acknowledgements only move forward: an `upto` at or below an earlier one does nothing.
+    /// An `upto` beyond the last event pushed (the server saw events this spool lost in a
+    /// machine crash) moves the next sequence number past it, so no number is used twice.
+    pub fn ack(&mut self, upto: u64) -> Result<()> {
+        if upto <= self.acked {
+            return Ok(());
+        }
+        self.append(&encode(&AckLine { ack: upto })?)?;
+        self.acked = upto;
+        self.next_seq = self.next_seq.max(upto.saturating_add(1));
+        while let Some(p) = self.pending.front()
+            && p.seq <= upto
+        {
+            self.pending_bytes -= p.bytes;
+            self.pending.pop_front();
+        }
+        if worth_compacting(self.file_bytes, self.pending_bytes) {
+            (self.file, self.file_bytes) = rewrite(&self.path, self.acked, &self.pending)?;
+        }
         Ok(())
     }
 
     /// How many events are not yet acknowledged.
     pub fn len(&self) -> usize {
-        0
+        self.pending.len()
     }
 
     /// Whether every event was acknowledged.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Appends one line with a single write. If the write fails part-way, the file is cut back
+    /// to its previous length, so a later line does not run into the fragment.
+    fn append(&mut self, line: &[u8]) -> Result<()> {
+        if let Err(e) = self.file.write_all(line) {
+            if let Err(cut) = self.file.set_len(self.file_bytes) {
+                tracing::warn!(
+                    path = %self.path.display(), error = %cut,
+                    "cannot cut a partly written line off the spool"
+                );
+            }
+            return Err(Error::io(&self.path, e));
+        }
+        self.file_bytes += line.len() as u64;
+        Ok(())
+    }
+}
+
+/// Whether a file of `file_bytes` holding `pending_bytes` of pending events is big and mostly
+/// acknowledged events.
+fn worth_compacting(file_bytes: u64, pending_bytes: u64) -> bool {
+    file_bytes > COMPACT_MIN_BYTES && pending_bytes * COMPACT_RATIO < file_bytes
+}
+
+/// Rewrites the spool at `path` as the acknowledgement mark and the pending events: written to
+/// a temporary file, made durable, renamed over the spool and reopened for appending. Returns
+/// the file and its length.
+fn rewrite(path: &Path, acked: u64, pending: &VecDeque<Pending>) -> Result<(File, u64)> {
+    let mut buf = encode(&AckLine { ack: acked })?;
+    for p in pending {
+        buf.extend_from_slice(&encode(&EventLine {
+            seq: p.seq,
+            event: &p.event,
+        })?);
+    }
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+    // The rewrite replaces the only copy: make it durable before the rename.
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    let file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    Ok((file, buf.len() as u64))
+}
+
+/// What [`load`] read from a spool file.
+#[derive(Debug, Default)]
+struct Loaded {
+    /// The events after the acknowledgement mark, in order.
+    pending: VecDeque<Pending>,
+    /// The highest sequence number of any event in the file.
+    last_seq: u64,
+    /// The highest acknowledgement mark in the file.
+    acked: u64,
+    /// The file's length.
+    file_bytes: u64,
+    /// Some line was skipped or the file does not end with a newline: rewrite it.
+    damaged: bool,
+}
+
+/// Reads a spool file's lines, skipping (with a warning) those that do not parse or whose
+/// sequence number does not go up.
+fn load(path: &Path, bytes: &[u8]) -> Loaded {
+    let mut loaded = Loaded {
+        file_bytes: bytes.len() as u64,
+        damaged: bytes.last().is_some_and(|b| *b != b'\n'),
+        ..Loaded::default()
+    };
+    let lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        match serde_json::from_slice::<Line>(line) {
+            Ok(Line::Event { seq, event }) if seq > loaded.last_seq => {
+                loaded.last_seq = seq;
+                loaded.pending.push_back(Pending {
+                    seq,
+                    event,
+                    bytes: line.len() as u64 + 1,
+                });
+            }
+            Ok(Line::Event { seq, .. }) => {
+                tracing::warn!(
+                    path = %path.display(), line = i + 1, seq, after = loaded.last_seq,
+                    "skipping a spooled event whose sequence number does not go up"
+                );
+                loaded.damaged = true;
+            }
+            Ok(Line::Ack { ack }) => loaded.acked = loaded.acked.max(ack),
+            Err(e) if last => {
+                tracing::warn!(
+                    path = %path.display(), line = i + 1, error = %e,
+                    "skipping the spool's last line, torn by a crash mid-write"
+                );
+                loaded.damaged = true;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    path = %path.display(), line = i + 1, error = %e,
+                    "skipping a corrupt line of the spool"
+                );
+                loaded.damaged = true;
+            }
+        }
+    }
+    let acked = loaded.acked;
+    loaded.pending.retain(|p| p.seq > acked);
+    loaded
+}
+
+/// One line of JSON with its newline.
+fn encode(value: &impl Serialize) -> Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(value)
+        .map_err(|e| Error::Invalid(format!("cannot encode a spool line: {e}")))?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LogStream, RunId, TaskId};
+
+    fn log(n: u64) -> AgentEvent {
+        AgentEvent::Log {
+            run: RunId {
+                task: TaskId(1),
+                attempt: 1,
+            },
+            stream: LogStream::Stdout,
+            seq: n,
+            at: 1_700_000_000_000,
+            line: format!("line {n}"),
+        }
+    }
+
+    fn seqs(spool: &Spool) -> Vec<u64> {
+        spool.pending().into_iter().map(|(s, _)| s).collect()
+    }
+
+    #[test]
+    fn push_pending_ack_keep_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path().join("spool.jsonl")).unwrap();
+        assert!(s.is_empty());
+        for n in 0..5 {
+            assert_eq!(s.push(&log(n)).unwrap(), n + 1);
+        }
+        assert_eq!(
+            s.pending(),
+            (0..5).map(|n| (n + 1, log(n))).collect::<Vec<_>>()
+        );
+        s.ack(2).unwrap();
+        assert_eq!(seqs(&s), vec![3, 4, 5]);
+        assert_eq!(s.len(), 3);
+        // An older acknowledgement changes nothing.
+        s.ack(1).unwrap();
+        assert_eq!(seqs(&s), vec![3, 4, 5]);
+        s.ack(5).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(9)).unwrap(), 6);
+    }
+
+    #[test]
+    fn reopen_keeps_pending_and_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        {
+            let mut s = Spool::open(&path).unwrap();
+            for n in 0..3 {
+                s.push(&log(n)).unwrap();
+            }
+        }
+        let mut s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1)), (3, log(2))]);
+        assert_eq!(s.push(&log(3)).unwrap(), 4);
+    }
+
+    #[test]
+    fn ack_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        {
+            let mut s = Spool::open(&path).unwrap();
+            for n in 0..4 {
+                s.push(&log(n)).unwrap();
+            }
+            s.ack(3).unwrap();
+        }
+        let mut s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(4, log(3))]);
+        s.ack(4).unwrap();
+        drop(s);
+        // Everything acknowledged: nothing pending, and the numbers go on.
+        let mut s = Spool::open(&path).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(4)).unwrap(), 5);
+    }
+
+    #[test]
+    fn ack_beyond_the_last_event_moves_the_sequence_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&path).unwrap();
+        s.push(&log(0)).unwrap();
+        s.ack(10).unwrap();
+        assert_eq!(s.push(&log(1)).unwrap(), 11);
+        drop(s);
+        let mut s = Spool::open(&path).unwrap();
+        assert_eq!(seqs(&s), vec![11]);
+        assert_eq!(s.push(&log(2)).unwrap(), 12);
+    }
+
+    #[test]
+    fn compaction_keeps_the_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&path).unwrap();
+        let mut last = 0;
+        let mut max_len = 0;
+        // Far more than COMPACT_MIN_BYTES in total, acknowledged as it goes.
+        for n in 0..10_000 {
+            last = s.push(&log(n)).unwrap();
+            if n % 10 == 9 {
+                s.ack(last).unwrap();
+            }
+            max_len = max_len.max(std::fs::metadata(&path).unwrap().len());
+        }
+        assert_eq!(last, 10_000);
+        assert!(max_len <= COMPACT_MIN_BYTES + 4096, "grew to {max_len}");
+        assert!(s.is_empty());
+        drop(s);
+        let mut s = Spool::open(&path).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(0)).unwrap(), 10_001);
+    }
+
+    #[test]
+    fn compaction_keeps_pending_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&path).unwrap();
+        // Lagging acknowledgements: one event is always pending.
+        for n in 0..5_000 {
+            let seq = s.push(&log(n)).unwrap();
+            s.ack(seq - 1).unwrap();
+        }
+        assert!(std::fs::metadata(&path).unwrap().len() <= COMPACT_MIN_BYTES + 4096);
+        assert_eq!(s.pending(), vec![(5_000, log(4_999))]);
+        drop(s);
+        let s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(5_000, log(4_999))]);
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        {
+            let mut s = Spool::open(&path).unwrap();
+            s.push(&log(0)).unwrap();
+            s.push(&log(1)).unwrap();
+        }
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"seq":3,"event":{"Log":{"run":"#).unwrap();
+        drop(f);
+        let mut s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1))]);
+        // The torn line is gone from the file, so new lines append cleanly.
+        assert_eq!(s.push(&log(2)).unwrap(), 3);
+        drop(s);
+        let s = Spool::open(&path).unwrap();
+        assert_eq!(seqs(&s), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        {
+            let mut s = Spool::open(&path).unwrap();
+            s.push(&log(0)).unwrap();
+        }
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"\0\0garbage\0\n").unwrap();
+        f.write_all(
+            &encode(&EventLine {
+                seq: 2,
+                event: &log(1),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        drop(f);
+        {
+            let mut s = Spool::open(&path).unwrap();
+            assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1))]);
+            assert_eq!(s.push(&log(2)).unwrap(), 3);
+        }
+        let s = Spool::open(&path).unwrap();
+        assert_eq!(seqs(&s), vec![1, 2, 3]);
     }
 }
