@@ -143,10 +143,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Stop the engine where it is: everything it decided is stored or not at all, and a
         // new Manager on the same store takes over from there.
-        if let Ok(mut e) = self.engine.lock() {
-            if let Some(task) = e.take() {
-                task.abort();
-            }
+        if let Ok(mut e) = self.engine.lock()
+            && let Some(task) = e.take()
+        {
+            task.abort();
         }
     }
 }

@@ -490,10 +490,10 @@ impl Engine {
                 self.on_hello(&host, &running);
             }
             AgentEvent::Received(run) => {
-                if let Some((a, i)) = find(&self.task_job, &mut self.active, run) {
-                    if let Some(f) = a.flights.get_mut(&i) {
-                        f.received = true;
-                    }
+                if let Some((a, i)) = find(&self.task_job, &mut self.active, run)
+                    && let Some(f) = a.flights.get_mut(&i)
+                {
+                    f.received = true;
                 }
             }
             AgentEvent::Started { run, pid, at } => {
