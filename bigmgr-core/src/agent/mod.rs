@@ -72,6 +72,36 @@ pub struct UnitRecord {
     pub status: bool,
 }
 
+/// A run's process, as the [`Ledger`] records it when the process starts: enough for a later
+/// agent to find the process again (and not mistake another process that got its pid for it)
+/// and to enforce what is left of its timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedRun {
+    /// The pid of the run's process (for the [`ProcessExecutor`], its wrapper shell, which
+    /// leads the run's process group).
+    pub pid: u32,
+    /// The process's start time, field 22 of `/proc/<pid>/stat` (clock ticks since boot);
+    /// 0 if it could not be read.
+    pub start_time: u64,
+    /// When the process started (ms since epoch).
+    pub started_at: i64,
+    /// The run's timeout in ms, counted from `started_at`.
+    pub timeout_ms: u64,
+}
+
+impl StartedRun {
+    /// The run's timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// When the run times out (ms since epoch).
+    pub fn deadline(&self) -> i64 {
+        self.started_at
+            .saturating_add(i64::try_from(self.timeout_ms).unwrap_or(i64::MAX))
+    }
+}
+
 /// Receives what an execution reports while it runs.
 pub trait ExecSink: Send + Sync {
     /// The script's process started.
