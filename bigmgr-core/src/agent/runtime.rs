@@ -8,6 +8,10 @@
 //! <root>/ledger.jsonl                    the run ledger (see Ledger)
 //! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
 //! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
+//! <root>/units/<cluster>/<service>/<component>.unit.json
+//!                                        the unit's UnitRecord (JSON): written before each
+//!                                        run of a task of the unit, deleted when a `remove`
+//!                                        succeeds
 //! <root>/tasks/<task>.<attempt>/         one run's task directory:
 //!     context.json                       the run's context (below)
 //!     stdout.log, stderr.log             the script's output, appended to as it runs
@@ -30,6 +34,7 @@
 
 use super::{
     ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry, StartedRun, UNKNOWN_OUTCOME,
+    UnitRecord,
 };
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
@@ -456,7 +461,8 @@ async fn execute(
     let run = spec.run;
     let env = exec_env(&shared.config, &spec);
     let sink = RunSink::new(run, Arc::clone(&shared), outbox.clone(), None);
-    let prepared = if shared.executor.needs_files() {
+    let needs_files = shared.executor.needs_files();
+    let prepared = if needs_files {
         let (spec, env) = (Arc::clone(&spec), env.clone());
         match tokio::task::spawn_blocking(move || prepare(&spec, &env)).await {
             Ok(prepared) => prepared,
@@ -474,6 +480,14 @@ async fn execute(
             message: Some(message),
         },
     };
+    if needs_files && outcome.state == TaskState::Succeeded && spec.command == REMOVE {
+        forget_unit(&unit_record_path(
+            &shared.config.root,
+            &spec.cluster,
+            &spec.service,
+            &spec.component,
+        ));
+    }
     finish(&shared, &outbox, run, outcome, sink.started_at());
 }
 
@@ -504,6 +518,12 @@ async fn resume(
             cancel,
         )
         .await;
+    if outcome.state == TaskState::Succeeded {
+        // The spec is gone with the earlier agent; the context file says what the run was.
+        if let Some(unit) = removed_unit(&shared.config.root, &dir) {
+            forget_unit(&unit);
+        }
+    }
     let outcome = ExecOutcome {
         pid: outcome.pid.or(started.map(|s| s.pid)),
         ..outcome
@@ -533,10 +553,49 @@ fn finish(
     let _ = outbox.send(AgentEvent::Finished { run, result });
 }
 
+/// The command whose success deletes the unit's record.
+const REMOVE: &str = "remove";
+
 /// `<root>/tasks/<task>.<attempt>`: the directory of one run.
 fn task_dir(root: &Path, run: RunId) -> PathBuf {
     root.join("tasks")
         .join(format!("{}.{}", run.task, run.attempt))
+}
+
+/// `<root>/units/<cluster>/<service>/<component>.unit.json`: where a unit's [`UnitRecord`]
+/// lives.
+fn unit_record_path(root: &Path, cluster: &str, service: &str, component: &str) -> PathBuf {
+    root.join("units")
+        .join(cluster)
+        .join(service)
+        .join(format!("{component}.unit.json"))
+}
+
+/// Deletes a unit's record (its `remove` succeeded); one already gone is fine.
+fn forget_unit(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::debug!(path = %path.display(), "unit removed; record deleted"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a unit record")
+        }
+    }
+}
+
+/// The record of the unit whose `remove` ran in `task_dir`, read from the run's context file;
+/// `None` if the run was another command (or the file is unreadable).
+fn removed_unit(root: &Path, task_dir: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(task_dir.join("context.json")).ok()?;
+    let context: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let field = |name: &str| context.get(name).and_then(serde_json::Value::as_str);
+    if field("command")? != REMOVE {
+        return None;
+    }
+    let (cluster, service, component) = (field("cluster")?, field("service")?, field("component")?);
+    [cluster, service, component]
+        .iter()
+        .all(|n| is_plain_name(n))
+        .then(|| unit_record_path(root, cluster, service, component))
 }
 
 /// Where `spec` runs and with which variables.
@@ -597,7 +656,8 @@ fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
     }
 }
 
-/// Writes the script (once per content), the unit's files and the context file.
+/// Writes the script (once per content), the unit's files, the context file and the unit's
+/// record.
 fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     for (what, name) in [
         ("cluster", &spec.cluster),
@@ -673,7 +733,22 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     });
     let bytes = serde_json::to_vec_pretty(&context)
         .map_err(|e| format!("cannot encode the context file: {e}"))?;
-    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))
+    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))?;
+
+    let record = UnitRecord {
+        cluster: spec.cluster.clone(),
+        service: spec.service.clone(),
+        service_def: spec.service_def.clone(),
+        component: spec.component.clone(),
+        script: env.script.clone(),
+        unit_dir: env.unit_dir.clone(),
+        env: env.env.clone(),
+        status: spec.status,
+    };
+    let bytes = serde_json::to_vec_pretty(&record)
+        .map_err(|e| format!("cannot encode the unit record: {e}"))?;
+    let path = unit_record_path(&env.root, &spec.cluster, &spec.service, &spec.component);
+    write_atomic(&path, &bytes, 0o644).map_err(|e| io(&path, e))
 }
 
 /// The value of `key` in `env`, or "".

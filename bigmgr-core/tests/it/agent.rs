@@ -2,7 +2,7 @@
 //! driven through channels, the way a transport drives it. An agent "dies" by having its `run`
 //! future aborted: nothing drains, as when the process is killed.
 
-use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor};
+use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor, UnitRecord};
 use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
 use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
 use nix::sys::signal::{Signal, kill};
@@ -1052,4 +1052,80 @@ async fn an_adopted_run_can_be_canceled() {
         group_members(pid)
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_record_is_written_for_each_run_and_deleted_when_remove_succeeds() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let root = std::path::absolute(sandbox.root()).expect("absolute");
+    let record_path = root.join("units/c1/zk/zookeeper_server.unit.json");
+    let read_record = || -> UnitRecord {
+        serde_json::from_slice(&std::fs::read(&record_path).expect("the unit record"))
+            .expect("a UnitRecord")
+    };
+    let script =
+        r#"case "$1" in remove) [ -n "$FAIL" ] && exit 1; rm -rf "$BIGMGR_UNIT_DIR" ;; esac"#;
+    let mut runs = 40..;
+    let mut run_command = async |command: &str, env: &[(&str, &str)]| {
+        let run = run_id(runs.next().expect("a run id"), 1);
+        let mut s = spec(run, script, Duration::from_secs(30));
+        s.command = command.into();
+        s.status = true;
+        for (k, v) in env {
+            s.env.insert((*k).into(), (*v).into());
+        }
+        agent.send(ToAgent::Run(s));
+        agent.until_finished(run).await.1
+    };
+
+    let result = run_command("install", &[("FOO", "bar")]).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    let record = read_record();
+    assert_eq!(
+        (
+            record.cluster.as_str(),
+            record.service.as_str(),
+            record.service_def.as_str(),
+            record.component.as_str(),
+            record.status
+        ),
+        ("c1", "zk", "zookeeper", "zookeeper_server", true)
+    );
+    assert_eq!(record.unit_dir, root.join("units/c1/zk/zookeeper_server"));
+    assert!(
+        record.script.starts_with(root.join("scripts/zookeeper")) && record.script.is_file(),
+        "{record:?}"
+    );
+    let var = |record: &UnitRecord, key: &str| {
+        record
+            .env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(var(&record, "BIGMGR_COMMAND").as_deref(), Some("install"));
+    assert_eq!(
+        var(&record, "BIGMGR_UNIT_DIR"),
+        Some(record.unit_dir.display().to_string())
+    );
+    assert_eq!(var(&record, "FOO").as_deref(), Some("bar"));
+
+    // A failed remove keeps the unit (and its record, as of that run).
+    let result = run_command("remove", &[("FAIL", "1")]).await;
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(
+        var(&read_record(), "BIGMGR_COMMAND").as_deref(),
+        Some("remove")
+    );
+
+    let result = run_command("remove", &[]).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert!(!record.unit_dir.exists(), "the script removed the unit");
+    assert!(
+        !record_path.exists(),
+        "the record outlived a successful remove"
+    );
+    agent.stop().await;
 }
