@@ -1,14 +1,23 @@
 //! The task ledger: which runs this agent received and how they ended, persisted under its root.
 //!
-//! The ledger is an append-only JSON-lines file: one line per event (a run was received, a run
-//! finished with its [`TaskResult`], runs were cleaned). [`Ledger::open`] reads it, reduces it to
-//! the latest state of each run, drops what was cleaned and rewrites the file compactly.
+//! The ledger is an append-only JSON-lines file: one line per event (a run was received, its
+//! process started — a [`StartedRun`] —, a run finished with its [`TaskResult`], runs were
+//! cleaned). [`Ledger::open`] reads it, reduces it to the latest state of each run, drops what
+//! was cleaned and rewrites the file compactly.
+//!
+//! ```text
+//! {"received":{"task":12,"attempt":1}}
+//! {"started":{"run":{"task":12,"attempt":1},"pid":4242,"start_time":981234,"started_at":1700000000000,"timeout_ms":1800000}}
+//! {"finished":{"run":{"task":12,"attempt":1},"result":{"state":"SUCCEEDED",…}}}
+//! {"clean":[{"task":12,"attempt":1}]}
+//! ```
 //!
 //! Each event is appended with a single `write(2)` and no `fsync`: a record survives the agent
 //! process being killed at any point (the kernel holds the data), but not a machine crash or
 //! power loss, which may lose the last records. A record torn by a crash mid-write is the last
 //! line of the file and is ignored when the ledger is opened.
 
+use super::StartedRun;
 use crate::model::RunId;
 use crate::transport::TaskResult;
 use crate::{Error, Result};
@@ -27,7 +36,8 @@ const COMPACT_RATIO: usize = 4;
 /// What the ledger knows about one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerEntry {
-    /// The run was received and recorded; no result yet.
+    /// The run was received and recorded; no result yet. Its process may have started: see
+    /// [`Ledger::started`].
     Received,
     /// The run finished with this result.
     Finished(TaskResult),
@@ -39,6 +49,14 @@ pub enum LedgerEntry {
 enum Record {
     /// A run was received.
     Received(RunId),
+    /// A run's process started.
+    Started {
+        /// The run.
+        run: RunId,
+        /// Its process.
+        #[serde(flatten)]
+        process: StartedRun,
+    },
     /// A run finished.
     Finished {
         /// The run.
@@ -56,6 +74,8 @@ pub struct Ledger {
     path: PathBuf,
     file: File,
     entries: BTreeMap<RunId, LedgerEntry>,
+    /// The processes of the runs in flight that started.
+    started: BTreeMap<RunId, StartedRun>,
     /// Lines in the file now.
     lines: usize,
 }
@@ -67,9 +87,11 @@ impl Ledger {
     /// elsewhere is an error, since the ledger cannot be trusted then.
     pub fn open(path: impl Into<PathBuf>) -> Result<Ledger> {
         let path = path.into();
-        let (entries, clean) = match std::fs::read(&path) {
+        let (entries, started, clean) = match std::fs::read(&path) {
             Ok(bytes) => replay(&path, &bytes)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (BTreeMap::new(), BTreeMap::new(), true)
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
         // Rewrite only when there is something to drop: opening many agents stays cheap.
@@ -80,13 +102,14 @@ impl Ledger {
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?
         } else {
-            rewrite(&path, &entries)?
+            rewrite(&path, &entries, &started)?
         };
-        let lines = entries.len();
+        let lines = entries.len() + started.len();
         Ok(Ledger {
             path,
             file,
             entries,
+            started,
             lines,
         })
     }
@@ -108,6 +131,22 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records that the process of `run`, received and in flight, started. Ignored for a run
+    /// the ledger does not hold in flight.
+    pub fn record_started(&mut self, run: RunId, process: StartedRun) -> Result<()> {
+        if !matches!(self.entries.get(&run), Some(LedgerEntry::Received)) {
+            return Ok(());
+        }
+        self.append(&Record::Started { run, process })?;
+        self.started.insert(run, process);
+        Ok(())
+    }
+
+    /// The process of `run`, if it is in flight and its process started.
+    pub fn started(&self, run: RunId) -> Option<StartedRun> {
+        self.started.get(&run).copied()
+    }
+
     /// Records how `run` ended.
     pub fn record_finished(&mut self, run: RunId, result: TaskResult) -> Result<()> {
         self.append(&Record::Finished {
@@ -115,6 +154,7 @@ impl Ledger {
             result: result.clone(),
         })?;
         self.entries.insert(run, LedgerEntry::Finished(result));
+        self.started.remove(&run);
         Ok(())
     }
 
@@ -169,18 +209,29 @@ impl Ledger {
 
     /// Rewrites the file when it has grown far beyond the live entries.
     fn maybe_compact(&mut self) -> Result<()> {
-        if self.lines > COMPACT_MIN_LINES && self.lines > COMPACT_RATIO * self.entries.len() {
-            self.file = rewrite(&self.path, &self.entries)?;
-            self.lines = self.entries.len();
+        let live = self.entries.len() + self.started.len();
+        if self.lines > COMPACT_MIN_LINES && self.lines > COMPACT_RATIO * live {
+            self.file = rewrite(&self.path, &self.entries, &self.started)?;
+            self.lines = live;
         }
         Ok(())
     }
 }
 
-/// Reduces the ledger file's lines to the latest entry of each run; the flag says whether the
-/// file is already compact (one whole line per live entry, nothing torn).
-fn replay(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<RunId, LedgerEntry>, bool)> {
+/// The latest entry of each run, the processes of the started runs in flight, and whether the
+/// file is already compact.
+type Replayed = (
+    BTreeMap<RunId, LedgerEntry>,
+    BTreeMap<RunId, StartedRun>,
+    bool,
+);
+
+/// Reduces the ledger file's lines to the latest entry of each run and the processes of the
+/// started runs in flight; the flag says whether the file is already compact (one whole line
+/// per live entry and process, nothing torn).
+fn replay(path: &Path, bytes: &[u8]) -> Result<Replayed> {
     let mut entries = BTreeMap::new();
+    let mut started = BTreeMap::new();
     let lines: Vec<&[u8]> = bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -189,7 +240,7 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<RunId, LedgerEntry>, bo
         let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             // The last line may be torn by a crash mid-write: ignore it.
-            Err(_) if i + 1 == lines.len() => return Ok((entries, false)),
+            Err(_) if i + 1 == lines.len() => return Ok((entries, started, false)),
             Err(e) => {
                 return Err(Error::io(
                     path,
@@ -204,22 +255,35 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<RunId, LedgerEntry>, bo
             Record::Received(run) => {
                 entries.insert(run, LedgerEntry::Received);
             }
+            Record::Started { run, process } => {
+                if matches!(entries.get(&run), Some(LedgerEntry::Received)) {
+                    started.insert(run, process);
+                }
+            }
             Record::Finished { run, result } => {
                 entries.insert(run, LedgerEntry::Finished(result));
+                started.remove(&run);
             }
             Record::Clean(runs) => {
                 for run in runs {
                     entries.remove(&run);
+                    started.remove(&run);
                 }
             }
         }
     }
-    let compact = lines.len() == entries.len() && bytes.last().is_none_or(|b| *b == b'\n');
-    Ok((entries, compact))
+    let compact =
+        lines.len() == entries.len() + started.len() && bytes.last().is_none_or(|b| *b == b'\n');
+    Ok((entries, started, compact))
 }
 
-/// Writes `entries` to a temporary file, renames it over `path` and opens it for appending.
-fn rewrite(path: &Path, entries: &BTreeMap<RunId, LedgerEntry>) -> Result<File> {
+/// Writes `entries` (each followed by its process, if it started) to a temporary file, renames
+/// it over `path` and opens it for appending.
+fn rewrite(
+    path: &Path,
+    entries: &BTreeMap<RunId, LedgerEntry>,
+    started: &BTreeMap<RunId, StartedRun>,
+) -> Result<File> {
     let mut buf = Vec::new();
     for (run, entry) in entries {
         let record = match entry {
@@ -229,9 +293,15 @@ fn rewrite(path: &Path, entries: &BTreeMap<RunId, LedgerEntry>) -> Result<File> 
                 result: result.clone(),
             },
         };
-        serde_json::to_writer(&mut buf, &record)
-            .map_err(|e| Error::Invalid(format!("cannot encode a ledger record: {e}")))?;
-        buf.push(b'\n');
+        let process = started.get(run).map(|process| Record::Started {
+            run: *run,
+            process: *process,
+        });
+        for record in std::iter::once(record).chain(process) {
+            serde_json::to_writer(&mut buf, &record)
+                .map_err(|e| Error::Invalid(format!("cannot encode a ledger record: {e}")))?;
+            buf.push(b'\n');
+        }
     }
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
@@ -345,6 +415,56 @@ mod tests {
         drop(l);
         let l = Ledger::open(&path).unwrap();
         assert_eq!(l.in_flight(), vec![run(2, 1)]);
+    }
+
+    #[test]
+    fn started_processes_survive_reopen_until_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let process = StartedRun {
+            pid: 4242,
+            start_time: 981_234,
+            started_at: 1_700_000_000_000,
+            timeout_ms: 1_800_000,
+        };
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_received(run(1, 1)).unwrap();
+            l.record_started(run(1, 1), process).unwrap();
+            l.record_received(run(2, 1)).unwrap();
+            l.record_started(run(2, 1), process).unwrap();
+            l.record_finished(run(2, 1), result(TaskState::Succeeded))
+                .unwrap();
+            // Not in flight: ignored.
+            l.record_started(run(2, 1), process).unwrap();
+            l.record_started(run(3, 1), process).unwrap();
+            assert_eq!(l.started(run(1, 1)), Some(process));
+            assert_eq!(l.started(run(2, 1)), None);
+            assert_eq!(l.started(run(3, 1)), None);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(r#"{"started":{"run":{"task":1,"attempt":1},"pid":4242,"start_time":981234,"started_at":1700000000000,"timeout_ms":1800000}}"#),
+            "{text}"
+        );
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.in_flight(), vec![run(1, 1)]);
+        assert_eq!(l.started(run(1, 1)), Some(process));
+        assert_eq!(l.started(run(2, 1)), None);
+        // Compacted: the received run, its process and the finished run.
+        assert_eq!(count_lines(&path), 3);
+        drop(l);
+        // Reopening a compact ledger keeps the process.
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(l.started(run(1, 1)), Some(process));
+        l.record_finished(run(1, 1), result(TaskState::Failed))
+            .unwrap();
+        assert_eq!(l.started(run(1, 1)), None);
+        drop(l);
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.started(run(1, 1)), None);
+        assert!(l.in_flight().is_empty());
+        assert_eq!(count_lines(&path), 2);
     }
 
     #[test]

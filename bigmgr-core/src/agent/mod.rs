@@ -2,6 +2,13 @@
 //! each run in its [`Ledger`] before running it (exactly-once per run id, DESIGN.md §4.7), runs it
 //! with an [`Executor`] and reports [`AgentEvent`]s.
 //!
+//! Runs survive the agent: the [`ProcessExecutor`] starts each script detached (its own process
+//! group, output appended to `stdout.log`/`stderr.log` in the run's task directory, its exit
+//! code written to the `exit` file there), and the ledger records the process when it starts
+//! ([`StartedRun`]). An agent opened on the same root later adopts the runs still in flight:
+//! it resumes watching those still running ([`Executor::resume`]), reports those that ended
+//! meanwhile from their `exit` files, and only the rest end FAILED with an unknown outcome.
+//!
 //! [`ToAgent`]: crate::transport::ToAgent
 //! [`AgentEvent`]: crate::transport::AgentEvent
 
@@ -19,11 +26,11 @@ pub use process::ProcessExecutor;
 pub use runtime::{Agent, AgentConfig, AgentHandle};
 pub use spool::Spool;
 
-use crate::model::{LogStream, TaskState};
+use crate::model::{LogStream, RunId, TaskState};
 use crate::transport::TaskSpec;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -72,10 +79,46 @@ pub struct UnitRecord {
     pub status: bool,
 }
 
+/// The message of a run whose outcome was lost with an earlier agent: it was received, but
+/// neither is its process still running nor did it leave an exit code.
+pub(crate) const UNKNOWN_OUTCOME: &str =
+    "the agent restarted while this run was in flight; its outcome is unknown";
+
+/// A run's process, as the [`Ledger`] records it when the process starts: enough for a later
+/// agent to find the process again (and not mistake another process that got its pid for it)
+/// and to enforce what is left of its timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedRun {
+    /// The pid of the run's process (for the [`ProcessExecutor`], its wrapper shell, which
+    /// leads the run's process group).
+    pub pid: u32,
+    /// The process's start time, field 22 of `/proc/<pid>/stat` (clock ticks since boot);
+    /// 0 if it could not be read.
+    pub start_time: u64,
+    /// When the process started (ms since epoch).
+    pub started_at: i64,
+    /// The run's timeout in ms, counted from `started_at`.
+    pub timeout_ms: u64,
+}
+
+impl StartedRun {
+    /// The run's timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// When the run times out (ms since epoch).
+    pub fn deadline(&self) -> i64 {
+        self.started_at
+            .saturating_add(i64::try_from(self.timeout_ms).unwrap_or(i64::MAX))
+    }
+}
+
 /// Receives what an execution reports while it runs.
 pub trait ExecSink: Send + Sync {
-    /// The script's process started.
-    fn started(&self, pid: u32);
+    /// The script's process started; the [`Agent`] records `started` in its ledger before
+    /// reporting it.
+    fn started(&self, started: &StartedRun);
     /// The script wrote a line.
     fn line(&self, stream: LogStream, line: String);
 }
@@ -109,6 +152,38 @@ pub trait Executor: Send + Sync + 'static {
     /// [`Executor::run`]. Executors that run nothing (benchmarks) say no.
     fn needs_files(&self) -> bool {
         true
+    }
+
+    /// Whether [`Executor::resume`] can finish `run`, which an earlier agent process received
+    /// but did not finish: its process still runs, or it left its result in `task_dir`.
+    /// `started` is what the ledger recorded when its process started, if it did. The default
+    /// says no: the [`Agent`] then records the run as FAILED with an unknown outcome.
+    fn resumable(&self, run: RunId, task_dir: &Path, started: Option<&StartedRun>) -> bool {
+        let _ = (run, task_dir, started);
+        false
+    }
+
+    /// Follows `run`, started by an earlier agent process (see [`Executor::resumable`]), until it
+    /// ends, as [`Executor::run`] would have: reports its output to `sink` (from the start: the
+    /// server ignores lines it already has), enforces the rest of its timeout (counted from
+    /// `started.started_at`) and `cancel`, SIGTERM then SIGKILL after `grace`. Does not call
+    /// [`ExecSink::started`]. The default reports the outcome as unknown.
+    async fn resume(
+        &self,
+        run: RunId,
+        task_dir: &Path,
+        started: Option<&StartedRun>,
+        grace: Duration,
+        sink: &dyn ExecSink,
+        cancel: watch::Receiver<bool>,
+    ) -> ExecOutcome {
+        let _ = (run, task_dir, grace, sink, cancel);
+        ExecOutcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            pid: started.map(|s| s.pid),
+            message: Some(UNKNOWN_OUTCOME.to_owned()),
+        }
     }
 }
 

@@ -1,32 +1,66 @@
-//! The process executor: runs a task's script as a child process.
+//! The process executor: runs a task's script detached from the agent, so the script survives
+//! the agent being killed (even with SIGKILL) and a later agent can adopt it.
 //!
-//! The script runs in its own process group, so a timeout or a cancel signals everything it
-//! started (a `sleep`, a package manager …), not just the shell. Its output is read line by line
-//! from both streams at once and handed to the [`ExecSink`].
+//! The agent starts a small `/bin/sh -c` wrapper (see [`WRAPPER`]) in a process group of its
+//! own, with stdin from `/dev/null` and stdout/stderr appended to `stdout.log` and `stderr.log`
+//! in the run's task directory. The wrapper runs the script in the foreground (the script
+//! inherits the group and the two files), waits for it and writes its exit status atomically to
+//! the task directory's `exit` file (`exit.tmp`, then `mv`). The wrapper catches SIGTERM, SIGINT
+//! and SIGHUP only to outlive the script and record its status; the script gets them as usual.
+//!
+//! While the agent lives it waits for the wrapper, its child; a timeout or a cancel sends
+//! SIGTERM to the whole group (the script and everything it started), then SIGKILL after the
+//! grace period. It tails both log files every [`TAIL_POLL`], handing each complete line to the
+//! [`ExecSink`]; when the wrapper has exited it reads both files to their end once more (output
+//! of daemons the script started and that keep the files open is not followed further).
+//!
+//! A later agent adopts a run whose wrapper still runs ([`Executor::resume`]): it tails the log
+//! files from the start, polls for the `exit` file and for the wrapper to be gone (its pid
+//! alive, not a zombie, and with the start time the ledger recorded, so a reused pid is not
+//! mistaken for it) and enforces the rest of the timeout and a cancel by signalling the group.
 
-use super::{ExecEnv, ExecOutcome, ExecSink, Executor};
-use crate::model::{LogStream, TaskState};
+use super::{ExecEnv, ExecOutcome, ExecSink, Executor, StartedRun, UNKNOWN_OUTCOME};
+use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::TaskSpec;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-/// How long to keep reading output after the script exited, for pipes that its own children
-/// (daemons it started) still hold open.
-const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// The run's standard output, in its task directory.
+pub(crate) const STDOUT_LOG: &str = "stdout.log";
+/// The run's standard error, in its task directory.
+pub(crate) const STDERR_LOG: &str = "stderr.log";
+/// The script's exit status (a decimal number and a newline), in the run's task directory;
+/// written by the wrapper once the script has ended.
+pub(crate) const EXIT_FILE: &str = "exit";
 
-/// How often to retry a spawn that fails with `ETXTBSY` (another thread's fork briefly held
-/// the freshly written script open for writing).
-const SPAWN_RETRIES: u32 = 5;
+/// How often the log files are read, and an adopted run's process is checked.
+const TAIL_POLL: Duration = Duration::from_millis(100);
 
-/// Runs scripts as child processes: `<script> <command>` in the unit directory, with the
-/// prepared environment, stdin closed and stdout/stderr captured line by line.
+/// How long to wait for an adopted run's process to go after SIGKILL before giving up on it.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// The wrapper, run as `/bin/sh -c WRAPPER <script> <command> <exit file>`. A trapped signal
+/// that arrives while the shell waits for a foreground command runs its trap only after the
+/// command has ended, so `$?` is always the script's status (`128 + n` if signal n killed it).
+/// Trapped signals are reset to their defaults in the script.
+const WRAPPER: &str = r#"trap : TERM INT HUP
+"$0" "$1"
+code=$?
+printf '%s\n' "$code" > "$2.tmp" && command -p mv -f "$2.tmp" "$2"
+exit "$code""#;
+
+/// Runs scripts as detached processes: `<script> <command>` in the unit directory, with the
+/// prepared environment, stdin from `/dev/null` and stdout/stderr appended to files in the run's
+/// task directory, read line by line (see the module documentation).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProcessExecutor;
 
@@ -48,6 +82,21 @@ enum Ending {
     Canceled,
 }
 
+/// How the script ended, as far as the agent can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ended {
+    /// Its exit status, from the `exit` file (or the wrapper's own status).
+    Code(i32),
+    /// The wrapper was killed by this signal before it could write the `exit` file.
+    Signal(i32),
+    /// It ended some other way; the message says how.
+    Abnormal(String),
+    /// Waiting for the wrapper failed; the message says why.
+    WaitFailed(String),
+    /// An adopted run's process is gone and left no `exit` file.
+    Lost,
+}
+
 #[async_trait]
 impl Executor for ProcessExecutor {
     async fn run(
@@ -57,91 +106,334 @@ impl Executor for ProcessExecutor {
         sink: &dyn ExecSink,
         cancel: watch::Receiver<bool>,
     ) -> ExecOutcome {
-        let mut child = match spawn(spec, env).await {
+        let cannot_run = |e: std::io::Error| ExecOutcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            pid: None,
+            message: Some(format!("cannot run script {}: {e}", env.script.display())),
+        };
+        if let Err(e) = check_runnable(&env.script) {
+            return cannot_run(e);
+        }
+        let mut child = match spawn(spec, env) {
             Ok(child) => child,
-            Err(e) => {
-                return ExecOutcome {
-                    state: TaskState::Failed,
-                    exit_code: None,
-                    pid: None,
-                    message: Some(format!("cannot run script {}: {e}", env.script.display())),
-                };
-            }
+            Err(e) => return cannot_run(e),
         };
         let pid = child.id();
         if let Some(pid) = pid {
-            sink.started(pid);
+            sink.started(&StartedRun {
+                pid,
+                start_time: start_time(pid).unwrap_or(0),
+                started_at: now_ms(),
+                timeout_ms: u64::try_from(spec.timeout.as_millis()).unwrap_or(u64::MAX),
+            });
         }
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let pump = async {
-            tokio::join!(
-                pump(stdout, LogStream::Stdout, sink),
-                pump(stderr, LogStream::Stderr, sink)
-            )
-        };
-        tokio::pin!(pump);
+        let mut tail = Tail::new(&env.task_dir);
         let supervise = supervise(&mut child, pid, spec.timeout, env.grace, cancel);
         tokio::pin!(supervise);
-
-        let mut drained = false;
+        let mut poll = tokio::time::interval(TAIL_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (status, ending) = loop {
             tokio::select! {
                 biased;
                 done = &mut supervise => break done,
-                _ = &mut pump, if !drained => drained = true,
+                _ = poll.tick() => tail.poll(sink),
             }
         };
-        if !drained {
-            // Grandchildren may keep the pipes open forever: read what is there, then stop.
-            let _ = tokio::time::timeout(DRAIN_LIMIT, &mut pump).await;
-        }
-        outcome(status, ending, pid, spec.timeout, env.grace)
+        // Daemons the script started may write on: read what is there now, then stop.
+        tail.finish(sink);
+        let ended = match read_exit(&env.task_dir) {
+            Some(code) => Ended::Code(code),
+            None => ended_from_status(status),
+        };
+        outcome(ended, ending, pid, spec.timeout, env.grace)
     }
-}
 
-/// Starts the script, retrying briefly on `ETXTBSY`.
-async fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
-    let mut attempt = 0;
-    loop {
-        let mut cmd = Command::new(&env.script);
-        cmd.arg(&spec.command)
-            .current_dir(&env.unit_dir)
-            .envs(env.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempt < SPAWN_RETRIES => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+    fn resumable(&self, _run: RunId, task_dir: &Path, started: Option<&StartedRun>) -> bool {
+        task_dir.join(EXIT_FILE).exists() || started.is_some_and(is_running)
+    }
+
+    async fn resume(
+        &self,
+        run: RunId,
+        task_dir: &Path,
+        started: Option<&StartedRun>,
+        grace: Duration,
+        sink: &dyn ExecSink,
+        mut cancel: watch::Receiver<bool>,
+    ) -> ExecOutcome {
+        tracing::info!(%run, pid = started.map(|s| s.pid), "following a run an earlier agent started");
+        let pid = started.map(|s| s.pid);
+        let alive = || started.is_some_and(is_running);
+        let ended = || task_dir.join(EXIT_FILE).exists() || !alive();
+        let mut tail = Tail::new(task_dir);
+        let timeout = async {
+            match started {
+                Some(s) => {
+                    let left = u64::try_from(s.deadline().saturating_sub(now_ms())).unwrap_or(0);
+                    tokio::time::sleep(Duration::from_millis(left)).await;
+                }
+                None => std::future::pending().await,
             }
-            other => return other,
-        }
-    }
-}
-
-/// Reads `stream` line by line into the sink until it closes (or fails).
-async fn pump<R: AsyncRead + Unpin>(reader: Option<R>, stream: LogStream, sink: &dyn ExecSink) {
-    let Some(reader) = reader else { return };
-    let mut reader = BufReader::new(reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if buf.last() == Some(&b'\n') {
-                    buf.pop();
-                    if buf.last() == Some(&b'\r') {
-                        buf.pop();
+        };
+        tokio::pin!(timeout);
+        let canceled = async {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(canceled);
+        let mut poll = tokio::time::interval(TAIL_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ending = loop {
+            tokio::select! {
+                biased;
+                _ = &mut canceled => break Ending::Canceled,
+                _ = &mut timeout => break Ending::TimedOut,
+                _ = poll.tick() => {
+                    tail.poll(sink);
+                    if ended() {
+                        break Ending::Natural;
                     }
                 }
-                sink.line(stream, String::from_utf8_lossy(&buf).into_owned());
+            }
+        };
+        // A run that ended by itself just before its deadline or its cancel was neither.
+        let ending = if ending != Ending::Natural && ended() {
+            Ending::Natural
+        } else {
+            ending
+        };
+        if ending != Ending::Natural {
+            signal_group(pid, Signal::SIGTERM);
+            if !wait_until(grace, ended).await {
+                signal_group(pid, Signal::SIGKILL);
+                if !wait_until(KILL_WAIT, || !alive()).await {
+                    tracing::warn!(%run, ?pid, "the run's process outlived SIGKILL");
+                }
             }
         }
+        if ending != Ending::Natural {
+            // The script is gone; whatever it left behind in its group goes too.
+            signal_group(pid, Signal::SIGKILL);
+        }
+        tail.finish(sink);
+        let ended = match read_exit(task_dir) {
+            Some(code) => Ended::Code(code),
+            None => Ended::Lost,
+        };
+        let timeout = started.map_or(Duration::ZERO, StartedRun::timeout);
+        outcome(ended, ending, pid, timeout, grace)
+    }
+}
+
+/// Fails as spawning the script directly would, for what the wrapper could only report as exit
+/// code 126 or 127: the script is missing, or names an interpreter that is missing.
+fn check_runnable(script: &Path) -> std::io::Result<()> {
+    let mut head = [0u8; 256];
+    let n = File::open(script)?.read(&mut head)?;
+    let Some(line) = head[..n].strip_prefix(b"#!") else {
+        return Ok(());
+    };
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    // A relative interpreter is looked up from the unit directory: leave that to the kernel.
+    if let Some(interpreter) = line
+        .split_whitespace()
+        .next()
+        .filter(|i| i.starts_with('/'))
+    {
+        std::fs::metadata(interpreter).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("its interpreter {interpreter}: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// Starts the wrapper (see [`WRAPPER`]) in a new process group, with fresh log files and no
+/// `exit` file. The child is not killed when dropped: the script outlives the agent.
+fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
+    let dir = &env.task_dir;
+    for name in [EXIT_FILE, "exit.tmp", STDOUT_LOG, STDERR_LOG] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    let log = |name: &str| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+    };
+    let (stdout, stderr) = (log(STDOUT_LOG)?, log(STDERR_LOG)?);
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg(&env.script)
+        .arg(&spec.command)
+        .arg(dir.join(EXIT_FILE))
+        .current_dir(&env.unit_dir)
+        .envs(env.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
+}
+
+/// The exit status the wrapper recorded in `task_dir`, if it did.
+fn read_exit(task_dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(task_dir.join(EXIT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The state (field 3) and start time (field 22) in `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything: parse after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// The start time of process `pid` (clock ticks since boot).
+fn start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, t)| t)
+}
+
+/// Whether the process recorded in `started` still runs: its pid exists, is not a zombie and
+/// started when the recorded one did (so it is not another process that got the pid).
+fn is_running(started: &StartedRun) -> bool {
+    proc_stat(started.pid).is_some_and(|(state, t)| state != 'Z' && t == started.start_time)
+}
+
+/// Polls `done` every [`TAIL_POLL`] / 2 for up to `limit`; whether it came true.
+async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(TAIL_POLL / 2).await;
+    }
+}
+
+/// Follows a run's two log files.
+struct Tail {
+    logs: [LogTail; 2],
+}
+
+impl Tail {
+    fn new(task_dir: &Path) -> Tail {
+        Tail {
+            logs: [
+                LogTail::new(task_dir.join(STDOUT_LOG), LogStream::Stdout),
+                LogTail::new(task_dir.join(STDERR_LOG), LogStream::Stderr),
+            ],
+        }
+    }
+
+    /// Hands the complete lines written since the last poll to `sink`.
+    fn poll(&mut self, sink: &dyn ExecSink) {
+        for log in &mut self.logs {
+            log.read(sink, None);
+        }
+    }
+
+    /// Reads both files to their current end and hands everything left to `sink`, including
+    /// a last line without a newline.
+    fn finish(&mut self, sink: &dyn ExecSink) {
+        for log in &mut self.logs {
+            let end = std::fs::metadata(&log.path).map_or(0, |m| m.len());
+            log.read(sink, Some(end));
+            log.flush(sink);
+        }
+    }
+}
+
+/// Follows one log file from its start.
+struct LogTail {
+    path: PathBuf,
+    stream: LogStream,
+    /// Opened on the first read that finds the file.
+    file: Option<File>,
+    /// Bytes read so far.
+    pos: u64,
+    /// The start of a line whose newline has not been read yet.
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    fn new(path: PathBuf, stream: LogStream) -> LogTail {
+        LogTail {
+            path,
+            stream,
+            file: None,
+            pos: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Reads what the file holds (up to byte `end`, if given) and hands each complete line to
+    /// `sink`.
+    fn read(&mut self, sink: &dyn ExecSink, end: Option<u64>) {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(file) = &mut self.file else { return };
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let want = end.map_or(buf.len() as u64, |e| e.saturating_sub(self.pos));
+            let want = usize::try_from(want.min(buf.len() as u64)).unwrap_or(buf.len());
+            if want == 0 {
+                break;
+            }
+            match file.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.pos += n as u64;
+                    self.partial.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot read a run's log");
+                    break;
+                }
+            }
+        }
+        let mut start = 0;
+        while let Some(i) = self.partial[start..].iter().position(|b| *b == b'\n') {
+            self.emit(sink, start, start + i);
+            start += i + 1;
+        }
+        self.partial.drain(..start);
+    }
+
+    /// Hands a last line without a newline to `sink`.
+    fn flush(&mut self, sink: &dyn ExecSink) {
+        if !self.partial.is_empty() {
+            self.emit(sink, 0, self.partial.len());
+            self.partial.clear();
+        }
+    }
+
+    /// Hands `partial[from..to]` (a line without its newline) to `sink`.
+    fn emit(&self, sink: &dyn ExecSink, from: usize, to: usize) {
+        let mut line = &self.partial[from..to];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        sink.line(self.stream, String::from_utf8_lossy(line).into_owned());
     }
 }
 
@@ -191,27 +483,38 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-/// Turns how the child ended into an [`ExecOutcome`].
+/// How the wrapper's own exit status says the script ended (when it left no `exit` file).
+fn ended_from_status(status: std::io::Result<ExitStatus>) -> Ended {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ended::Code(code),
+            (None, Some(sig)) => Ended::Signal(sig),
+            (None, None) => Ended::Abnormal(format!("the script ended abnormally ({status})")),
+        },
+        Err(e) => Ended::WaitFailed(format!("cannot wait for the script: {e}")),
+    }
+}
+
+/// Turns how the script ended into an [`ExecOutcome`].
 fn outcome(
-    status: std::io::Result<ExitStatus>,
+    ended: Ended,
     ending: Ending,
     pid: Option<u32>,
     timeout: Duration,
     grace: Duration,
 ) -> ExecOutcome {
-    let status = match status {
-        Ok(status) => status,
-        Err(e) => {
-            return ExecOutcome {
-                state: TaskState::Failed,
-                exit_code: None,
-                pid,
-                message: Some(format!("cannot wait for the script: {e}")),
-            };
-        }
+    if let Ended::WaitFailed(message) = ended {
+        return ExecOutcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            pid,
+            message: Some(message),
+        };
+    }
+    let exit_code = match ended {
+        Ended::Code(code) => Some(code),
+        _ => None,
     };
-    let exit_code = status.code();
-    let died_of = status.signal().map(signal_name);
     let (state, message) = match ending {
         Ending::TimedOut => (
             TaskState::TimedOut,
@@ -225,20 +528,23 @@ fn outcome(
             TaskState::Canceled,
             Some("canceled; sent SIGTERM, then SIGKILL if still running".to_owned()),
         ),
-        Ending::Natural => match (exit_code, died_of) {
-            (Some(0), _) => (TaskState::Succeeded, None),
-            (Some(code), _) => (
+        Ending::Natural => match ended {
+            Ended::Code(0) => (TaskState::Succeeded, None),
+            Ended::Code(code) => (
                 TaskState::Failed,
                 Some(format!("the script exited with code {code}")),
             ),
-            (None, Some(sig)) => (
+            Ended::Signal(sig) => (
                 TaskState::Failed,
-                Some(format!("the script was killed by signal {sig}")),
+                Some(format!(
+                    "the script was killed by signal {}",
+                    signal_name(sig)
+                )),
             ),
-            (None, None) => (
-                TaskState::Failed,
-                Some(format!("the script ended abnormally ({status})")),
-            ),
+            Ended::Abnormal(message) | Ended::WaitFailed(message) => {
+                (TaskState::Failed, Some(message))
+            }
+            Ended::Lost => (TaskState::Failed, Some(UNKNOWN_OUTCOME.to_owned())),
         },
     };
     ExecOutcome {
@@ -270,11 +576,12 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn outcomes_name_what_happened() {
-        let exited = |code: i32| Ok(ExitStatus::from_raw(code << 8));
-        let signaled = |sig: i32| Ok(ExitStatus::from_raw(sig));
+        let exited = |code: i32| ended_from_status(Ok(ExitStatus::from_raw(code << 8)));
+        let signaled = |sig: i32| ended_from_status(Ok(ExitStatus::from_raw(sig)));
         let t = Duration::from_secs(1);
         let o = outcome(exited(0), Ending::Natural, Some(7), t, t);
         assert_eq!(
@@ -291,6 +598,11 @@ mod tests {
         assert!(o.message.unwrap().contains("timed out after 1s"));
         let o = outcome(exited(143), Ending::Canceled, Some(7), t, t);
         assert_eq!((o.state, o.exit_code), (TaskState::Canceled, Some(143)));
+        let o = outcome(Ended::Lost, Ending::Natural, Some(7), t, t);
+        assert_eq!((o.state, o.exit_code), (TaskState::Failed, None));
+        assert!(o.message.unwrap().contains("outcome is unknown"));
+        let o = outcome(Ended::Lost, Ending::TimedOut, Some(7), t, t);
+        assert_eq!((o.state, o.exit_code), (TaskState::TimedOut, None));
     }
 
     #[test]
@@ -298,5 +610,61 @@ mod tests {
         assert_eq!(human(Duration::from_secs(5)), "5s");
         assert_eq!(human(Duration::from_millis(250)), "250ms");
         assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn own_process_is_running_and_a_stale_start_time_is_not() {
+        let pid = std::process::id();
+        let start_time = start_time(pid).expect("/proc/self/stat");
+        assert!(start_time > 0);
+        let started = StartedRun {
+            pid,
+            start_time,
+            started_at: 0,
+            timeout_ms: 0,
+        };
+        assert!(is_running(&started));
+        assert!(!is_running(&StartedRun {
+            start_time: start_time + 1,
+            ..started
+        }));
+    }
+
+    /// Collects lines.
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<(LogStream, String)>>);
+
+    impl ExecSink for Lines {
+        fn started(&self, _started: &StartedRun) {}
+        fn line(&self, stream: LogStream, line: String) {
+            self.0.lock().unwrap().push((stream, line));
+        }
+    }
+
+    #[test]
+    fn tail_emits_complete_lines_then_the_rest() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = File::create(dir.path().join(STDOUT_LOG)).unwrap();
+        let sink = Lines::default();
+        let mut tail = Tail::new(dir.path());
+        tail.poll(&sink);
+        out.write_all(b"one\r\ntw").unwrap();
+        tail.poll(&sink);
+        out.write_all(b"o\nthree").unwrap();
+        std::fs::write(dir.path().join(STDERR_LOG), "oops\n").unwrap();
+        tail.poll(&sink);
+        tail.finish(&sink);
+        let lines: Vec<String> = sink
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, l)| format!("{s:?}:{l}"))
+            .collect();
+        assert_eq!(
+            lines,
+            ["Stdout:one", "Stdout:two", "Stderr:oops", "Stdout:three"]
+        );
     }
 }

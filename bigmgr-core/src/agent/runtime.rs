@@ -1,4 +1,5 @@
-//! The agent loop: receives messages, consults the ledger, runs tasks, reports events.
+//! The agent loop: receives messages, consults the ledger, runs tasks, reports events, and
+//! adopts the runs an earlier agent on the same root left in flight.
 //!
 //! Layout of an agent's root directory:
 //!
@@ -7,15 +8,34 @@
 //! <root>/ledger.jsonl                    the run ledger (see Ledger)
 //! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
 //! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
-//! <root>/tasks/<task>.<attempt>/context.json     one run's context
+//! <root>/units/<cluster>/<service>/<component>.unit.json
+//!                                        the unit's UnitRecord (JSON): written before each
+//!                                        run of a task of the unit, deleted when a `remove`
+//!                                        succeeds
+//! <root>/tasks/<task>.<attempt>/         one run's task directory:
+//!     context.json                       the run's context (below)
+//!     stdout.log, stderr.log             the script's output, appended to as it runs
+//!     exit                               the script's exit status, written (atomically, via
+//!                                        exit.tmp) by its wrapper when it has ended
 //! ```
+//!
+//! Scripts run detached from the agent (see [`ProcessExecutor`](super::ProcessExecutor)): when
+//! the agent dies they run on, writing to their log files, and their wrappers record their
+//! exit status. [`Agent::open`] adopts each run the ledger holds in flight: one that left an
+//! `exit` file, or whose process (as recorded in the ledger when it started) still runs, is
+//! followed to its end once [`Agent::run`] serves (its output reported again from the first
+//! line, its timeout counted from its original start); any other ends FAILED with an unknown
+//! outcome.
 //!
 //! `context.json` is an object with `run` (`"12.1"`), `task`, `attempt`, `job`, `cluster`,
 //! `service`, `service_def`, `component`, `command`, `host`, `address`, `root`, `unit_dir`,
 //! `task_dir`, `files` (a list of `{"path": <relative>, "full_path": <absolute>}`), `env` (every
 //! variable the script gets from the agent) and `context` (the server's extra context).
 
-use super::{ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry};
+use super::{
+    ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry, StartedRun, UNKNOWN_OUTCOME,
+    UnitRecord,
+};
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
 use crate::{Error, Result};
@@ -30,10 +50,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-
-/// The message of a run that an earlier agent process received but never finished.
-const UNKNOWN_OUTCOME: &str =
-    "the agent restarted while this run was in flight; its outcome is unknown";
 
 /// How often [`Agent::open`] retries the root's lock while another agent holds it.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -71,6 +87,9 @@ impl AgentConfig {
 /// runs what it is sent exactly once per [`RunId`].
 pub struct Agent {
     shared: Arc<Shared>,
+    /// The runs an earlier agent left in flight that this one follows once it serves, with
+    /// their processes (if the ledger recorded them).
+    resumed: Vec<(RunId, Option<StartedRun>)>,
     /// Held until the agent is dropped: its flock keeps other agents off this root.
     _lock: Flock<File>,
 }
@@ -101,7 +120,10 @@ impl Shared {
 impl Agent {
     /// Opens the agent on `config.root`: creates it, takes its lock (waiting while another
     /// agent holds it) and opens the ledger. Runs an earlier agent process received but never
-    /// finished are recorded as FAILED with an unknown outcome; they are never run again.
+    /// finished are never run again: those the executor can still follow
+    /// ([`Executor::resumable`]: their process still runs, or it left its exit status) stay in
+    /// flight and are followed to their end once [`Agent::run`] serves; the others are recorded
+    /// as FAILED with an unknown outcome.
     pub async fn open(config: AgentConfig, executor: Arc<dyn Executor>) -> Result<Agent> {
         let mut config = config;
         std::fs::create_dir_all(&config.root).map_err(|e| Error::io(&config.root, e))?;
@@ -126,9 +148,17 @@ impl Agent {
             }
         };
         let mut ledger = Ledger::open(config.root.join("ledger.jsonl"))?;
+        let mut resumed = Vec::new();
         for run in ledger.in_flight() {
-            tracing::warn!(%run, "run was in flight when the previous agent stopped");
-            ledger.record_finished(run, unknown_outcome())?;
+            let started = ledger.started(run);
+            let dir = task_dir(&config.root, run);
+            if executor.resumable(run, &dir, started.as_ref()) {
+                tracing::info!(%run, "adopting a run the previous agent left in flight");
+                resumed.push((run, started));
+            } else {
+                tracing::warn!(%run, "run was in flight when the previous agent stopped");
+                ledger.record_finished(run, unknown_outcome())?;
+            }
         }
         Ok(Agent {
             shared: Arc::new(Shared {
@@ -136,6 +166,7 @@ impl Agent {
                 executor,
                 ledger: Mutex::new(ledger),
             }),
+            resumed,
             _lock: lock,
         })
     }
@@ -153,28 +184,40 @@ impl Agent {
         }
     }
 
-    /// Serves `inbox` until it closes: sends `Hello` first, then handles each message (see
-    /// [`ToAgent`]), reporting on `outbox`. When the inbox closes it waits for every running
-    /// execution to finish (their results land in the ledger), then releases the root.
+    /// Serves `inbox` until it closes: sends `Hello` first (with the runs in flight, including
+    /// those adopted from an earlier agent), starts following the adopted runs, then handles
+    /// each message (see [`ToAgent`]), reporting on `outbox`. When the inbox closes it waits for
+    /// every running execution to finish (their results land in the ledger), then releases the
+    /// root.
     ///
     /// A closed outbox is not an error: the server is gone and the results stay in the ledger.
+    /// Dropping the future instead (the agent dies) leaves the scripts running, for the next
+    /// agent on the root to adopt.
     pub async fn run(
         self,
         mut inbox: mpsc::UnboundedReceiver<ToAgent>,
         outbox: mpsc::UnboundedSender<AgentEvent>,
     ) {
-        let finished = self.shared.ledger().finished();
-        let _ = outbox.send(AgentEvent::Hello {
-            running: Vec::new(),
-            finished,
-        });
+        let Agent {
+            shared,
+            resumed,
+            _lock,
+        } = self;
+        let (running, finished) = {
+            let ledger = shared.ledger();
+            (ledger.in_flight(), ledger.finished())
+        };
+        let _ = outbox.send(AgentEvent::Hello { running, finished });
         let mut state = Loop {
-            shared: &self.shared,
+            shared: &shared,
             outbox: &outbox,
             tasks: JoinSet::new(),
             running: HashMap::new(),
             ids: HashMap::new(),
         };
+        for (run, started) in resumed {
+            state.resume(run, started);
+        }
         loop {
             tokio::select! {
                 msg = inbox.recv() => match msg {
@@ -190,7 +233,7 @@ impl Agent {
         while let Some(joined) = state.tasks.join_next_with_id().await {
             state.joined(joined);
         }
-        tracing::debug!(agent = %self.shared.config.name, "agent stopped");
+        tracing::debug!(agent = %shared.config.name, "agent stopped");
     }
 }
 
@@ -214,8 +257,9 @@ impl AgentHandle {
         &self.shared.config
     }
 
-    /// What a registration reports: the runs in flight now and the finished runs not yet
-    /// cleaned, with their results (from the ledger).
+    /// What a registration reports: the runs in flight now (running, including those adopted
+    /// from an earlier agent) and the finished runs not yet cleaned, with their results (from
+    /// the ledger).
     pub fn report(&self) -> (Vec<RunId>, Vec<(RunId, TaskResult)>) {
         let ledger = self.shared.ledger();
         (ledger.in_flight(), ledger.finished())
@@ -293,6 +337,20 @@ impl Loop<'_> {
         }
     }
 
+    /// Follows a run an earlier agent started, as a running execution.
+    fn resume(&mut self, run: RunId, started: Option<StartedRun>) {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        self.running.insert(run, cancel_tx);
+        let handle = self.tasks.spawn(resume(
+            Arc::clone(self.shared),
+            self.outbox.clone(),
+            run,
+            started,
+            cancel_rx,
+        ));
+        self.ids.insert(handle.id(), run);
+    }
+
     /// An execution task ended: forget its cancel switch; record a panic as a failure.
     fn joined(
         &mut self,
@@ -334,9 +392,10 @@ fn unknown_outcome() -> TaskResult {
     failed(UNKNOWN_OUTCOME.to_owned())
 }
 
-/// Reports what one execution's script does as [`AgentEvent`]s.
+/// Records when one execution's script starts and reports what it does as [`AgentEvent`]s.
 struct RunSink {
     run: RunId,
+    shared: Arc<Shared>,
     outbox: mpsc::UnboundedSender<AgentEvent>,
     seq: AtomicU64,
     /// When the process started; `i64::MIN` until then.
@@ -344,19 +403,38 @@ struct RunSink {
 }
 
 impl RunSink {
+    fn new(
+        run: RunId,
+        shared: Arc<Shared>,
+        outbox: mpsc::UnboundedSender<AgentEvent>,
+        started_at: Option<i64>,
+    ) -> RunSink {
+        RunSink {
+            run,
+            shared,
+            outbox,
+            seq: AtomicU64::new(0),
+            started_at: AtomicI64::new(started_at.unwrap_or(i64::MIN)),
+        }
+    }
+
     fn started_at(&self) -> Option<i64> {
         Some(self.started_at.load(Ordering::Relaxed)).filter(|t| *t != i64::MIN)
     }
 }
 
 impl ExecSink for RunSink {
-    fn started(&self, pid: u32) {
-        let at = now_ms();
-        self.started_at.store(at, Ordering::Relaxed);
+    fn started(&self, started: &StartedRun) {
+        let run = self.run;
+        self.started_at.store(started.started_at, Ordering::Relaxed);
+        // Recorded before it is reported: a later agent must find the process.
+        if let Err(e) = self.shared.ledger().record_started(run, *started) {
+            tracing::error!(%run, error = %e, "cannot record a started process in the ledger");
+        }
         let _ = self.outbox.send(AgentEvent::Started {
-            run: self.run,
-            pid,
-            at,
+            run,
+            pid: started.pid,
+            at: started.started_at,
         });
     }
 
@@ -382,13 +460,9 @@ async fn execute(
 ) {
     let run = spec.run;
     let env = exec_env(&shared.config, &spec);
-    let sink = RunSink {
-        run,
-        outbox: outbox.clone(),
-        seq: AtomicU64::new(0),
-        started_at: AtomicI64::new(i64::MIN),
-    };
-    let prepared = if shared.executor.needs_files() {
+    let sink = RunSink::new(run, Arc::clone(&shared), outbox.clone(), None);
+    let needs_files = shared.executor.needs_files();
+    let prepared = if needs_files {
         let (spec, env) = (Arc::clone(&spec), env.clone());
         match tokio::task::spawn_blocking(move || prepare(&spec, &env)).await {
             Ok(prepared) => prepared,
@@ -406,11 +480,70 @@ async fn execute(
             message: Some(message),
         },
     };
+    if needs_files && outcome.state == TaskState::Succeeded && spec.command == REMOVE {
+        forget_unit(&unit_record_path(
+            &shared.config.root,
+            &spec.cluster,
+            &spec.service,
+            &spec.component,
+        ));
+    }
+    finish(&shared, &outbox, run, outcome, sink.started_at());
+}
+
+/// Follows a run an earlier agent started to its end (see [`Executor::resume`]), records the
+/// result in the ledger and then reports it.
+async fn resume(
+    shared: Arc<Shared>,
+    outbox: mpsc::UnboundedSender<AgentEvent>,
+    run: RunId,
+    started: Option<StartedRun>,
+    cancel: watch::Receiver<bool>,
+) {
+    let dir = task_dir(&shared.config.root, run);
+    let sink = RunSink::new(
+        run,
+        Arc::clone(&shared),
+        outbox.clone(),
+        started.map(|s| s.started_at),
+    );
+    let outcome = shared
+        .executor
+        .resume(
+            run,
+            &dir,
+            started.as_ref(),
+            shared.config.grace,
+            &sink,
+            cancel,
+        )
+        .await;
+    if outcome.state == TaskState::Succeeded {
+        // The spec is gone with the earlier agent; the context file says what the run was.
+        if let Some(unit) = removed_unit(&shared.config.root, &dir) {
+            forget_unit(&unit);
+        }
+    }
+    let outcome = ExecOutcome {
+        pid: outcome.pid.or(started.map(|s| s.pid)),
+        ..outcome
+    };
+    finish(&shared, &outbox, run, outcome, sink.started_at());
+}
+
+/// Records how `run` ended in the ledger, then reports it.
+fn finish(
+    shared: &Shared,
+    outbox: &mpsc::UnboundedSender<AgentEvent>,
+    run: RunId,
+    outcome: ExecOutcome,
+    started_at: Option<i64>,
+) {
     let result = TaskResult {
         state: outcome.state,
         exit_code: outcome.exit_code,
         pid: outcome.pid,
-        started_at: sink.started_at(),
+        started_at,
         finished_at: now_ms(),
         message: outcome.message,
     };
@@ -418,6 +551,51 @@ async fn execute(
         tracing::error!(%run, error = %e, "cannot record a result in the ledger");
     }
     let _ = outbox.send(AgentEvent::Finished { run, result });
+}
+
+/// The command whose success deletes the unit's record.
+const REMOVE: &str = "remove";
+
+/// `<root>/tasks/<task>.<attempt>`: the directory of one run.
+fn task_dir(root: &Path, run: RunId) -> PathBuf {
+    root.join("tasks")
+        .join(format!("{}.{}", run.task, run.attempt))
+}
+
+/// `<root>/units/<cluster>/<service>/<component>.unit.json`: where a unit's [`UnitRecord`]
+/// lives.
+fn unit_record_path(root: &Path, cluster: &str, service: &str, component: &str) -> PathBuf {
+    root.join("units")
+        .join(cluster)
+        .join(service)
+        .join(format!("{component}.unit.json"))
+}
+
+/// Deletes a unit's record (its `remove` succeeded); one already gone is fine.
+fn forget_unit(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::debug!(path = %path.display(), "unit removed; record deleted"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a unit record")
+        }
+    }
+}
+
+/// The record of the unit whose `remove` ran in `task_dir`, read from the run's context file;
+/// `None` if the run was another command (or the file is unreadable).
+fn removed_unit(root: &Path, task_dir: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(task_dir.join("context.json")).ok()?;
+    let context: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let field = |name: &str| context.get(name).and_then(serde_json::Value::as_str);
+    if field("command")? != REMOVE {
+        return None;
+    }
+    let (cluster, service, component) = (field("cluster")?, field("service")?, field("component")?);
+    [cluster, service, component]
+        .iter()
+        .all(|n| is_plain_name(n))
+        .then(|| unit_record_path(root, cluster, service, component))
 }
 
 /// Where `spec` runs and with which variables.
@@ -428,9 +606,7 @@ fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
         .join(&spec.cluster)
         .join(&spec.service)
         .join(&spec.component);
-    let task_dir = root
-        .join("tasks")
-        .join(format!("{}.{}", spec.run.task, spec.run.attempt));
+    let task_dir = task_dir(root, spec.run);
     let script = root.join("scripts").join(&spec.service_def).join(format!(
         "{:016x}-{}",
         fnv1a(&spec.script.content),
@@ -480,7 +656,8 @@ fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
     }
 }
 
-/// Writes the script (once per content), the unit's files and the context file.
+/// Writes the script (once per content), the unit's files, the context file and the unit's
+/// record.
 fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     for (what, name) in [
         ("cluster", &spec.cluster),
@@ -556,7 +733,22 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     });
     let bytes = serde_json::to_vec_pretty(&context)
         .map_err(|e| format!("cannot encode the context file: {e}"))?;
-    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))
+    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))?;
+
+    let record = UnitRecord {
+        cluster: spec.cluster.clone(),
+        service: spec.service.clone(),
+        service_def: spec.service_def.clone(),
+        component: spec.component.clone(),
+        script: env.script.clone(),
+        unit_dir: env.unit_dir.clone(),
+        env: env.env.clone(),
+        status: spec.status,
+    };
+    let bytes = serde_json::to_vec_pretty(&record)
+        .map_err(|e| format!("cannot encode the unit record: {e}"))?;
+    let path = unit_record_path(&env.root, &spec.cluster, &spec.service, &spec.component);
+    write_atomic(&path, &bytes, 0o644).map_err(|e| io(&path, e))
 }
 
 /// The value of `key` in `env`, or "".

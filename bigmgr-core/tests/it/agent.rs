@@ -1,7 +1,8 @@
 //! Integration tests: agent. Real shell scripts run as real child processes under an [`Agent`]
-//! driven through channels, the way a transport drives it.
+//! driven through channels, the way a transport drives it. An agent "dies" by having its `run`
+//! future aborted: nothing drains, as when the process is killed.
 
-use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor};
+use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor, UnitRecord};
 use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
 use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
 use nix::sys::signal::{Signal, kill};
@@ -89,6 +90,39 @@ fn is_gone(pid: i32) -> bool {
     }
 }
 
+/// The processes of group `pgid` that still run (zombies left out, see [`is_gone`]).
+fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let (_, rest) = s.rsplit_once(')')?;
+                    let fields: Vec<&str> = rest.split_whitespace().collect();
+                    Some(fields.first()? != &"Z" && fields.get(2)? == &pgid.to_string())
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits up to `limit` for `done`.
+async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
 /// Waits until `pid` is gone, up to a second (an orphan is reaped asynchronously).
 async fn wait_gone(pid: i32) -> bool {
     let until = Instant::now() + Duration::from_secs(1);
@@ -141,12 +175,7 @@ struct Running {
 
 impl Running {
     async fn start(root: &Path, grace: Duration) -> Running {
-        let mut config = AgentConfig::new("h1", "127.0.0.2", root);
-        config.grace = grace;
-        let agent = Agent::open(config, Arc::new(ProcessExecutor))
-            .await
-            .expect("open agent");
-        Running::serve(agent)
+        Running::serve(open(root, grace).await)
     }
 
     fn serve(agent: Agent) -> Running {
@@ -183,10 +212,10 @@ impl Running {
         loop {
             let event = self.next().await;
             events.push(event.clone());
-            if let AgentEvent::Finished { run: r, result } = event {
-                if r == run {
-                    return (events, result);
-                }
+            if let AgentEvent::Finished { run: r, result } = event
+                && r == run
+            {
+                return (events, result);
             }
         }
     }
@@ -209,6 +238,25 @@ impl Running {
         }
     }
 
+    /// The agent dies: its `run` future is dropped mid-flight, nothing drains (its scripts
+    /// keep running) and its root's lock is released.
+    async fn kill(self) {
+        self.handle.abort();
+        let err = tokio::time::timeout(PATIENCE, self.handle)
+            .await
+            .expect("agent task ends in time")
+            .expect_err("the agent was still serving");
+        assert!(err.is_cancelled(), "{err}");
+    }
+
+    /// The Hello of an agent that adopted runs: the runs it follows and the finished ones.
+    async fn hello_adopting(&mut self) -> (Vec<RunId>, Vec<(RunId, TaskResult)>) {
+        match self.next().await {
+            AgentEvent::Hello { running, finished } => (running, finished),
+            other => panic!("expected Hello first, got {other:?}"),
+        }
+    }
+
     /// Closes the inbox and waits for the agent to drain and stop.
     async fn stop(self) -> mpsc::UnboundedReceiver<AgentEvent> {
         drop(self.tx);
@@ -218,6 +266,46 @@ impl Running {
             .expect("agent task did not panic");
         self.rx
     }
+}
+
+/// Opens a process-executing agent on `root` (waiting, within [`PATIENCE`], for its lock).
+async fn open(root: &Path, grace: Duration) -> Agent {
+    let mut config = AgentConfig::new("h1", "127.0.0.2", root);
+    config.grace = grace;
+    tokio::time::timeout(PATIENCE, Agent::open(config, Arc::new(ProcessExecutor)))
+        .await
+        .expect("the root's lock is free in time")
+        .expect("open agent")
+}
+
+/// The task directory of `run` under the agent root `root`.
+fn task_dir(root: &Path, run: RunId) -> PathBuf {
+    root.join(format!("tasks/{}.{}", run.task, run.attempt))
+}
+
+/// The Log events of `run`: stream, seq and line.
+fn logs(events: &[AgentEvent], run: RunId) -> Vec<(LogStream, u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Log {
+                run: r,
+                stream,
+                seq,
+                line,
+                ..
+            } if *r == run => Some((*stream, *seq, line.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The lines of one stream, in order.
+fn lines_of(logs: &[(LogStream, u64, String)], stream: LogStream) -> Vec<&str> {
+    logs.iter()
+        .filter(|(s, _, _)| *s == stream)
+        .map(|(_, _, l)| l.as_str())
+        .collect()
 }
 
 fn started_pid(events: &[AgentEvent]) -> i32 {
@@ -720,4 +808,324 @@ async fn the_noop_executor_writes_only_the_ledger() {
     assert_eq!(names, vec!["agent.lock", "ledger.jsonl"]);
     let ledger = Ledger::open(sandbox.root().join("ledger.jsonl")).expect("ledger");
     assert_eq!(ledger.finished().len(), n as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_is_kept_in_the_task_dir_and_streamed_live() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(30, 1);
+    let dir = task_dir(&sandbox.root(), run);
+    // The background sleep keeps the log files open after the script ends, like a daemon.
+    agent.send(ToAgent::Run(spec(
+        run,
+        "echo first\necho warn >&2\nsleep 1.5\necho second\nsleep 30 &\nprintf 'no newline'",
+        Duration::from_secs(30),
+    )));
+    let mut events = agent.until_line(run, "first").await;
+    assert!(
+        !dir.join("exit").exists(),
+        "the first line came only once the script had ended"
+    );
+    let t0 = Instant::now();
+    let (rest, result) = agent.until_finished(run).await;
+    events.extend(rest);
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "waited for the daemon: {:?}",
+        t0.elapsed()
+    );
+    let logs = logs(&events, run);
+    assert_eq!(
+        lines_of(&logs, LogStream::Stdout),
+        ["first", "second", "no newline"]
+    );
+    assert_eq!(lines_of(&logs, LogStream::Stderr), ["warn"]);
+    let mut seqs: Vec<u64> = logs.iter().map(|(_, s, _)| *s).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [0, 1, 2, 3], "{logs:?}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    assert_eq!(read("stdout.log"), "first\nsecond\nno newline");
+    assert_eq!(read("stderr.log"), "warn\n");
+    assert_eq!(read("exit"), "0\n");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_outlives_its_agent_and_the_next_agent_adopts_it() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("count");
+    let run = run_id(31, 1);
+    let mut s = spec(
+        run,
+        r#"echo ran >> "$COUNTER"; echo started; sleep 2; echo done; exit 0"#,
+        Duration::from_secs(30),
+    );
+    s.env
+        .insert("COUNTER".into(), counter.display().to_string());
+    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    first.hello().await;
+    first.send(ToAgent::Run(s.clone()));
+    let events = first.until_line(run, "started").await;
+    let pid = started_pid(&events);
+    let started_at = events.iter().find_map(|e| match e {
+        AgentEvent::Started { at, .. } => Some(*at),
+        _ => None,
+    });
+    first.kill().await;
+    assert!(!is_gone(pid), "the script died with its agent");
+
+    let second = open(&sandbox.root(), Duration::from_secs(1)).await;
+    let (running, finished) = second.handle().report();
+    assert_eq!(running, vec![run], "the adopted run is reported running");
+    assert!(finished.is_empty(), "{finished:?}");
+    let mut second = Running::serve(second);
+    let (running, finished) = second.hello_adopting().await;
+    assert_eq!(running, vec![run]);
+    assert!(finished.is_empty(), "{finished:?}");
+    // Redelivered while it runs: acknowledged, not run again.
+    second.send(ToAgent::Run(s.clone()));
+    let (events, result) = second.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert_eq!(result.exit_code, Some(0));
+    assert_eq!(result.pid, Some(pid as u32));
+    assert_eq!(result.started_at, started_at);
+    assert!(events.contains(&AgentEvent::Received(run)), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Started { .. })),
+        "{events:?}"
+    );
+    // Its output again from the first line, then what came while nobody watched.
+    let logs = logs(&events, run);
+    assert_eq!(
+        logs,
+        vec![
+            (LogStream::Stdout, 0, "started".to_owned()),
+            (LogStream::Stdout, 1, "done".to_owned())
+        ]
+    );
+    assert!(wait_gone(pid).await);
+    // Redelivered after it finished: the recorded result.
+    second.send(ToAgent::Run(s));
+    assert_eq!(
+        second.next().await,
+        AgentEvent::Finished {
+            run,
+            result: result.clone()
+        }
+    );
+    second.stop().await;
+    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_ended_while_no_agent_ran_is_reported_from_its_exit_file() {
+    let sandbox = Sandbox::new();
+    let run = run_id(32, 1);
+    let exit = task_dir(&sandbox.root(), run).join("exit");
+    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    first.hello().await;
+    first.send(ToAgent::Run(spec(
+        run,
+        "echo out\necho err >&2\nsleep 1\necho bye\nexit 3",
+        Duration::from_secs(30),
+    )));
+    let pid = started_pid(&first.until_line(run, "out").await);
+    first.kill().await;
+    assert!(
+        eventually(PATIENCE, || exit.exists()).await,
+        "the script's wrapper recorded no exit status"
+    );
+    assert!(wait_gone(pid).await);
+
+    let mut second = Running::serve(open(&sandbox.root(), Duration::from_secs(1)).await);
+    let (_, finished) = second.hello_adopting().await;
+    assert!(
+        finished.is_empty(),
+        "reported before its output: {finished:?}"
+    );
+    let (events, result) = second.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(result.exit_code, Some(3));
+    assert_eq!(result.pid, Some(pid as u32));
+    assert_eq!(
+        result.message.as_deref(),
+        Some("the script exited with code 3")
+    );
+    let logs = logs(&events, run);
+    assert_eq!(lines_of(&logs, LogStream::Stdout), ["out", "bye"]);
+    assert_eq!(lines_of(&logs, LogStream::Stderr), ["err"]);
+    second.stop().await;
+    // The result is in the ledger for the next Hello.
+    let ledger = Ledger::open(sandbox.root().join("ledger.jsonl")).expect("ledger");
+    assert_eq!(ledger.finished(), vec![(run, result)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_run_times_out_counting_from_its_original_start() {
+    let sandbox = Sandbox::new();
+    let run = run_id(33, 1);
+    let dir = task_dir(&sandbox.root(), run);
+    // Ignores SIGTERM (and so does its sleep), so only the SIGKILL after the grace ends it.
+    let script = r#"trap '' TERM
+sleep 30 &
+echo $! > "$BIGMGR_TASK_DIR/sleep.pid"
+echo started
+wait
+echo survived"#;
+    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    first.hello().await;
+    first.send(ToAgent::Run(spec(run, script, Duration::from_millis(2500))));
+    let events = first.until_line(run, "started").await;
+    let pid = started_pid(&events);
+    first.kill().await;
+    // No agent for 2 s: counted from the adoption, the timeout would end it 2 s later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!is_gone(pid), "the script died with its agent");
+
+    let mut second = Running::serve(open(&sandbox.root(), Duration::from_secs(1)).await);
+    let (running, _) = second.hello_adopting().await;
+    assert_eq!(running, vec![run]);
+    let (events, result) = second.until_finished(run).await;
+    assert_eq!(result.state, TaskState::TimedOut, "{result:?}");
+    assert!(
+        result
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out after 2.5s"),
+        "{result:?}"
+    );
+    let ran = result.finished_at - result.started_at.expect("started_at");
+    assert!(
+        (3400..5000).contains(&ran),
+        "ended {ran} ms after its start, not at timeout (2.5 s) + grace (1 s)"
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || group_members(pid).is_empty()).await,
+        "the script's process group still runs: {:?}",
+        group_members(pid)
+    );
+    let sleep_pid: i32 = std::fs::read_to_string(dir.join("sleep.pid"))
+        .expect("sleep.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(wait_gone(sleep_pid).await, "the script's sleep still runs");
+    assert!(!logs(&events, run).iter().any(|(_, _, l)| l == "survived"));
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_run_can_be_canceled() {
+    let sandbox = Sandbox::new();
+    let run = run_id(34, 1);
+    let mut first = Running::start(&sandbox.root(), Duration::from_secs(5)).await;
+    first.hello().await;
+    first.send(ToAgent::Run(spec(
+        run,
+        "trap 'exit 143' TERM\necho ready\nsleep 30 &\nwait",
+        Duration::from_secs(60),
+    )));
+    let pid = started_pid(&first.until_line(run, "ready").await);
+    first.kill().await;
+
+    let mut second = Running::serve(open(&sandbox.root(), Duration::from_secs(5)).await);
+    second.hello_adopting().await;
+    let t0 = Instant::now();
+    second.send(ToAgent::Cancel(run));
+    let (_, result) = second.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Canceled, "{result:?}");
+    assert_eq!(result.exit_code, Some(143), "the trap's exit");
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "it took the SIGKILL, not the SIGTERM, to stop: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || group_members(pid).is_empty()).await,
+        "the script's process group still runs: {:?}",
+        group_members(pid)
+    );
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_record_is_written_for_each_run_and_deleted_when_remove_succeeds() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let root = std::path::absolute(sandbox.root()).expect("absolute");
+    let record_path = root.join("units/c1/zk/zookeeper_server.unit.json");
+    let read_record = || -> UnitRecord {
+        serde_json::from_slice(&std::fs::read(&record_path).expect("the unit record"))
+            .expect("a UnitRecord")
+    };
+    let script =
+        r#"case "$1" in remove) [ -n "$FAIL" ] && exit 1; rm -rf "$BIGMGR_UNIT_DIR" ;; esac"#;
+    let mut runs = 40..;
+    let mut run_command = async |command: &str, env: &[(&str, &str)]| {
+        let run = run_id(runs.next().expect("a run id"), 1);
+        let mut s = spec(run, script, Duration::from_secs(30));
+        s.command = command.into();
+        s.status = true;
+        for (k, v) in env {
+            s.env.insert((*k).into(), (*v).into());
+        }
+        agent.send(ToAgent::Run(s));
+        agent.until_finished(run).await.1
+    };
+
+    let result = run_command("install", &[("FOO", "bar")]).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    let record = read_record();
+    assert_eq!(
+        (
+            record.cluster.as_str(),
+            record.service.as_str(),
+            record.service_def.as_str(),
+            record.component.as_str(),
+            record.status
+        ),
+        ("c1", "zk", "zookeeper", "zookeeper_server", true)
+    );
+    assert_eq!(record.unit_dir, root.join("units/c1/zk/zookeeper_server"));
+    assert!(
+        record.script.starts_with(root.join("scripts/zookeeper")) && record.script.is_file(),
+        "{record:?}"
+    );
+    let var = |record: &UnitRecord, key: &str| {
+        record
+            .env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(var(&record, "BIGMGR_COMMAND").as_deref(), Some("install"));
+    assert_eq!(
+        var(&record, "BIGMGR_UNIT_DIR"),
+        Some(record.unit_dir.display().to_string())
+    );
+    assert_eq!(var(&record, "FOO").as_deref(), Some("bar"));
+
+    // A failed remove keeps the unit (and its record, as of that run).
+    let result = run_command("remove", &[("FAIL", "1")]).await;
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(
+        var(&read_record(), "BIGMGR_COMMAND").as_deref(),
+        Some("remove")
+    );
+
+    let result = run_command("remove", &[]).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert!(!record.unit_dir.exists(), "the script removed the unit");
+    assert!(
+        !record_path.exists(),
+        "the record outlived a successful remove"
+    );
+    agent.stop().await;
 }
