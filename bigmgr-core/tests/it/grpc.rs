@@ -167,9 +167,16 @@ async fn agents_join_and_run_a_job_over_grpc() {
         .enumerate()
         .map(|(i, n)| spawn_agent(client(&server.url, Some(&token), dir.path(), n, i)))
         .collect();
-    until(20, "three hosts joined", || async {
-        server.mgr.hosts("c1").await.map(|h| h.len()).unwrap_or(0) == 3
-    })
+    until(
+        20,
+        "three hosts joined and saved their credentials",
+        || async {
+            server.mgr.hosts("c1").await.map(|h| h.len()).unwrap_or(0) == 3
+                && names
+                    .iter()
+                    .all(|n| agent_root(dir.path(), n).join("credential.json").exists())
+        },
+    )
     .await;
     for (i, n) in names.iter().enumerate() {
         let h = server.mgr.host("c1", n).await.expect("host");
@@ -219,13 +226,24 @@ async fn agents_join_and_run_a_job_over_grpc() {
             "{log:?}"
         );
     }
-    // Heartbeats carry metrics.
+    // Heartbeats carry metrics, and each unit's health from the stack's `status` command.
     until(10, "a heartbeat with metrics", || async {
         server
             .mgr
             .host("c1", "h1")
             .await
             .is_ok_and(|h| h.metrics.is_some_and(|m| m.memory_total_bytes > 0))
+    })
+    .await;
+    until(10, "every unit's health from `status`", || async {
+        server.mgr.units("c1").await.is_ok_and(|units| {
+            units.len() == 3
+                && units.iter().all(|u| {
+                    u.health
+                        .as_ref()
+                        .is_some_and(|h| h.healthy && h.message.starts_with("status on h"))
+                })
+        })
     })
     .await;
 }
