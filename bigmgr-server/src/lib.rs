@@ -1,0 +1,13 @@
+//! bigmgr-server: the `bigmgr` binary's pieces — its settings ([`config`]), the admin token
+//! ([`admin_token`]) and their helpers.
+//!
+//! Every rule lives in `bigmgr-core`; this crate only parses, composes and translates.
+
+pub mod admin_token;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod logging;
+pub mod signal;
+
+pub use error::{Error, Result};
