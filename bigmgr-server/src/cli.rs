@@ -23,7 +23,8 @@ pub enum Command {
     ///
     /// Every flag can also be set by its BIGMGR_* environment variable or in the TOML file
     /// named by --config; flags win over variables, variables over the file. The admin token is
-    /// BIGMGR_ADMIN_TOKEN, or generated on the first start into <data>/admin-token.
+    /// BIGMGR_ADMIN_TOKEN, or generated on the first start into the file admin-token of the data
+    /// directory.
     Serve(ServeArgs),
     /// Run a server with three local agents (h1–h3 on 127.0.0.2–4), deploy the demo stack,
     /// and stop it again on Ctrl-C.

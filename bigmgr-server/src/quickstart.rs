@@ -142,6 +142,10 @@ impl Demo {
         for (name, address) in HOSTS {
             self.spawn_agent(name, address, &token)?;
         }
+        println!(
+            "started agents h1-h3 (roots under {}); waiting for them to join",
+            self.data.join("agents").display()
+        );
         self.wait_online(since).await?;
         self.add_services().await?;
         self.deploy().await
