@@ -1,7 +1,7 @@
 //! Settings: the admin token file, the environment token, config file vs environment vs flags,
 //! and refused settings.
 
-use crate::harness::{Api, ServerProc, copy_dir, free_addr, shipped_stacks};
+use crate::harness::{Api, ServerProc, copy_dir, free_addrs, shipped_stacks};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -66,7 +66,7 @@ fn a_weak_environment_token_is_refused() {
 #[tokio::test]
 async fn a_config_file_sets_listen_and_data_the_environment_and_flags_override_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (from_file, from_env, from_flag) = (free_addr(), free_addr(), free_addr());
+    let [from_file, from_env, from_flag] = free_addrs::<3>();
     let config = tmp.path().join("bigmgr.toml");
     std::fs::write(
         &config,

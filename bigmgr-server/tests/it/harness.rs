@@ -44,8 +44,15 @@ pub fn agent_bin() -> PathBuf {
 
 /// A free loopback address: binds port 0, notes the port, lets it go.
 pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr")
+    free_addrs::<1>()[0]
+}
+
+/// `N` distinct free loopback addresses (all held until every one is chosen).
+pub fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("local addr"))
 }
 
 /// The lines a child process wrote to one stream, as they arrive.
