@@ -1,10 +1,99 @@
-//! `bigmgr-agent`: the per-host daemon. Its network side arrives with the gRPC issue; the runtime
-//! it will wrap is `bigmgr_core::agent`.
+//! `bigmgr-agent`: the per-host daemon. It reads its settings ([`config`]), then runs
+//! [`bigmgr_core::grpc::run_agent`] with the process executor until SIGINT or SIGTERM: it dials
+//! the server, joins with the cluster's join token the first time (keeping the credential it
+//! gets under its root), and runs the tasks the server sends.
+//!
+//! Exit codes: 0 after a signal, 2 when the server refuses the agent or a setting is wrong
+//! (retrying cannot help), 1 for anything else.
 
-fn main() {
-    println!(
-        "bigmgr-agent {} (core {}): the networked agent arrives with the gRPC issue",
-        env!("CARGO_PKG_VERSION"),
-        bigmgr_core::VERSION
+mod config;
+
+use bigmgr_core::agent::ProcessExecutor;
+use bigmgr_core::grpc::run_agent;
+use clap::Parser;
+use config::{Args, Settings};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+/// Everything that stops the agent.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// A setting is missing or malformed.
+    #[error("{0}")]
+    Config(String),
+    /// The signal handlers could not be installed.
+    #[error("cannot listen for signals: {0}")]
+    Signal(#[source] std::io::Error),
+    /// bigmgr-core failed, or the server refused the agent.
+    #[error(transparent)]
+    Core(#[from] bigmgr_core::Error),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bigmgr-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bigmgr-agent: {e}");
+            match e {
+                Error::Config(_) | Error::Core(bigmgr_core::Error::Refused(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Error> {
+    let settings = Settings::from_args(&args).map_err(Error::Config)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "stopping");
+    };
+    tracing::info!(
+        server = %settings.client.server,
+        name = %settings.client.agent.name,
+        address = %settings.client.agent.address,
+        root = %settings.client.agent.root.display(),
+        "starting bigmgr-agent {}",
+        env!("CARGO_PKG_VERSION")
     );
+    run_agent(settings.client, Arc::new(ProcessExecutor), shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr; the filter comes from `BIGMGR_LOG`, else `RUST_LOG`, else `info`.
+fn init_logging() {
+    let spec = ["BIGMGR_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("bigmgr-agent: ignoring the log filter '{spec}': {e}; logging at info");
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

@@ -1,10 +1,6 @@
-//! `bigmgr`: the server binary. REST, gRPC and the CLI arrive with issues 3 and 4; until then it
-//! only reports its version and points at the embedding example.
+//! `bigmgr`: the server binary. Everything is in the `bigmgr_server` library; see
+//! `bigmgr --help`.
 
-fn main() {
-    println!(
-        "bigmgr {} (core {}): the server arrives with the gRPC issue; run `cargo run --example quickstart -p bigmgr-core` for the embedded engine",
-        env!("CARGO_PKG_VERSION"),
-        bigmgr_core::VERSION
-    );
+fn main() -> std::process::ExitCode {
+    bigmgr_server::cli::main()
 }

@@ -1,0 +1,285 @@
+//! The agent's settings, from flags, `BIGMGR_*` environment variables and a TOML file (named by
+//! `--config` or `BIGMGR_AGENT_CONFIG`), with the precedence flag > environment > file > default.
+//! Relative paths in the file are relative to the file's directory.
+
+use bigmgr_core::agent::AgentConfig;
+use bigmgr_core::grpc::AgentClientConfig;
+use clap::Parser;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the agent keeps its ledger, credential, scripts, units and task runs by default.
+pub const DEFAULT_ROOT: &str = "/var/lib/bigmgr-agent";
+
+/// bigmgr-agent: runs the tasks a bigmgr server sends to this host.
+///
+/// Every flag can also be set by its environment variable or in the TOML file named by
+/// --config; flags win over variables, variables over the file.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "bigmgr-agent", version)]
+pub struct Args {
+    /// The server's URL, e.g. http://bigmgr.example:7070
+    #[arg(long, env = "BIGMGR_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The cluster's join token (bmj_…), needed until the agent holds a credential
+    #[arg(
+        long,
+        env = "BIGMGR_JOIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub join_token: Option<String>,
+    /// The host name this agent serves, unique on the server [default: the system host name]
+    #[arg(long, env = "BIGMGR_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The address the host's services bind to
+    #[arg(long, env = "BIGMGR_ADDRESS", value_name = "IP")]
+    pub address: Option<String>,
+    /// The agent's directory: ledger, credential, scripts, units, task runs
+    /// [default: /var/lib/bigmgr-agent]
+    #[arg(long, env = "BIGMGR_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Between SIGTERM and SIGKILL when a task is canceled or times out [default: 5s]
+    #[arg(long, env = "BIGMGR_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Option<Duration>,
+    /// A TOML file with any of the settings above (server, join_token, name, address, root,
+    /// grace)
+    #[arg(long, env = "BIGMGR_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The settings a config file may hold; unknown keys are errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The server's URL.
+    pub server: Option<String>,
+    /// The join token.
+    pub join_token: Option<String>,
+    /// The host name.
+    pub name: Option<String>,
+    /// The host's address.
+    pub address: Option<String>,
+    /// The agent's root directory.
+    pub root: Option<PathBuf>,
+    /// The grace period, as a duration (`"5s"`).
+    pub grace: Option<String>,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What `run_agent` needs.
+    pub client: AgentClientConfig,
+}
+
+impl Settings {
+    /// Reads the file `args` names, if any, and merges.
+    pub fn from_args(args: &Args) -> Result<Settings, String> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let file: FileConfig = toml::from_str(&text)
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?;
+                Some((path.as_path(), file))
+            }
+            None => None,
+        };
+        Settings::resolve(args, file, system_host_name)
+    }
+
+    /// Merges flags and environment (`args`) over a file over the defaults; `host_name` gives
+    /// the default `name`.
+    pub fn resolve(
+        args: &Args,
+        file: Option<(&Path, FileConfig)>,
+        host_name: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Settings, String> {
+        let (base, file) = match file {
+            Some((path, f)) => (path.parent().map(Path::to_path_buf).unwrap_or_default(), f),
+            None => (PathBuf::new(), FileConfig::default()),
+        };
+        let missing = |what: &str, flag: &str, var: &str, key: &str| {
+            format!("{what} is not set: pass {flag} (or set {var}, or `{key}` in the config file)")
+        };
+        let server = args.server.clone().or(file.server).ok_or_else(|| {
+            missing(
+                "the server's URL",
+                "--server URL",
+                "BIGMGR_SERVER",
+                "server",
+            )
+        })?;
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            return Err(format!(
+                "'{server}' is not a server URL; write it like http://bigmgr.example:7070"
+            ));
+        }
+        let address = args.address.clone().or(file.address).ok_or_else(|| {
+            missing(
+                "the host's address",
+                "--address IP",
+                "BIGMGR_ADDRESS",
+                "address",
+            )
+        })?;
+        let name = match args.name.clone().or(file.name) {
+            Some(n) => n,
+            None => host_name()?,
+        };
+        let root = match (&args.root, file.root) {
+            (Some(r), _) => r.clone(),
+            (None, Some(r)) => base.join(r),
+            (None, None) => PathBuf::from(DEFAULT_ROOT),
+        };
+        let grace = match (args.grace, file.grace) {
+            (Some(g), _) => Some(g),
+            (None, Some(text)) => {
+                Some(parse_duration(&text).map_err(|e| format!("grace in the config file: {e}"))?)
+            }
+            (None, None) => None,
+        };
+        let mut agent = AgentConfig::new(name, address, root);
+        if let Some(grace) = grace {
+            agent.grace = grace;
+        }
+        Ok(Settings {
+            client: AgentClientConfig {
+                server,
+                join_token: args.join_token.clone().or(file.join_token),
+                agent,
+            },
+        })
+    }
+}
+
+/// The system's host name, the default `--name`.
+fn system_host_name() -> Result<String, String> {
+    nix::unistd::gethostname()
+        .map_err(|e| format!("cannot read the host name ({e}); pass --name"))
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Parses a duration: `<integer><unit>` parts with the units `ms`, `s`, `m`, `h`, e.g. `500ms`,
+/// `5s`, `1m30s`. A bare number is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("'{s}' is not a duration; write a number and a unit: 500ms, 5s, 2m, 1m30s");
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let unit = rest[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        if digits == 0 || unit == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let ms = match &rest[digits..digits + unit] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        let d = Duration::from_millis(n.checked_mul(ms).ok_or_else(bad)?);
+        total = total.checked_add(d).ok_or_else(bad)?;
+        rest = &rest[digits + unit..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Result<String, String> {
+        Ok("sysname".into())
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_defaults_fill_in() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            server = "http://file:7070"
+            join_token = "bmj_file"
+            address = "10.0.0.1"
+            root = "agent"
+            grace = "2s"
+            "#,
+        )
+        .unwrap();
+        let path = Path::new("/etc/bigmgr/agent.toml");
+        let s = Settings::resolve(&Args::default(), Some((path, file.clone())), host).unwrap();
+        assert_eq!(s.client.server, "http://file:7070");
+        assert_eq!(s.client.join_token.as_deref(), Some("bmj_file"));
+        assert_eq!(s.client.agent.name, "sysname");
+        assert_eq!(s.client.agent.root, PathBuf::from("/etc/bigmgr/agent"));
+        assert_eq!(s.client.agent.grace, Duration::from_secs(2));
+
+        let args = Args {
+            server: Some("http://flag:1".into()),
+            name: Some("h1".into()),
+            address: Some("127.0.0.2".into()),
+            root: Some("/r".into()),
+            grace: Some(Duration::from_millis(500)),
+            ..Args::default()
+        };
+        let s = Settings::resolve(&args, Some((path, file)), host).unwrap();
+        assert_eq!(s.client.server, "http://flag:1");
+        assert_eq!(s.client.agent.name, "h1");
+        assert_eq!(s.client.agent.address, "127.0.0.2");
+        assert_eq!(s.client.agent.root, PathBuf::from("/r"));
+        assert_eq!(s.client.agent.grace, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn missing_or_bad_settings_say_how_to_fix_them() {
+        let e = Settings::resolve(&Args::default(), None, host).unwrap_err();
+        assert!(e.contains("--server") && e.contains("BIGMGR_SERVER"), "{e}");
+        let args = Args {
+            server: Some("bigmgr:7070".into()),
+            ..Args::default()
+        };
+        let e = Settings::resolve(&args, None, host).unwrap_err();
+        assert!(e.contains("http://"), "{e}");
+        let args = Args {
+            server: Some("http://s:1".into()),
+            ..Args::default()
+        };
+        let e = Settings::resolve(&args, None, host).unwrap_err();
+        assert!(e.contains("--address"), "{e}");
+        let args = Args {
+            server: Some("http://s:1".into()),
+            address: Some("127.0.0.2".into()),
+            ..Args::default()
+        };
+        let s = Settings::resolve(&args, None, host).unwrap();
+        assert_eq!(s.client.agent.root, PathBuf::from(DEFAULT_ROOT));
+        assert_eq!(s.client.agent.grace, Duration::from_secs(5));
+        assert!(s.client.join_token.is_none());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "5", "5x", "s5", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

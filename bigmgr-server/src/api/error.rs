@@ -1,0 +1,247 @@
+//! RFC 9457 problem details: every error the API returns is `application/problem+json`
+//! `{type, title, status, detail}`. Core errors, axum's extractor rejections and the API's own
+//! refusals (401, 404 for unknown routes) all become an [`ApiError`].
+//!
+//! The extractors here ([`Json`], [`Path`], [`Query`]) are axum's with their rejections turned
+//! into problem+json, so a malformed body gets the same kind of answer as a failed rule.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bigmgr_core::Error;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error answer: a status, a problem kind (the last part of its `type` URI) and a detail
+/// that tells the client what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The problem kind, e.g. `not-found`; the `type` is `urn:bigmgr:problem:<kind>`.
+    pub kind: &'static str,
+    /// What went wrong, for a person.
+    pub detail: String,
+}
+
+/// The body of an error answer (RFC 9457).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong and what to do about it.
+    pub detail: String,
+}
+
+impl ApiError {
+    /// An error with this status, kind and detail.
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// 401: no or a wrong bearer token.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// 404 for something other than a core lookup (an unknown route, a task of another job).
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    /// The problem body.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:bigmgr:problem:{}", self.kind),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let (status, kind) = match &e {
+            Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
+            Error::AlreadyExists { .. } => (StatusCode::CONFLICT, "already-exists"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Error::Cardinality { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cardinality"),
+            Error::Cycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cycle"),
+            Error::Template { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "template"),
+            Error::Manifest { .. } | Error::Stack { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-stack")
+            }
+            Error::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let kind = match &r {
+            JsonRejection::JsonSyntaxError(_) => "malformed-json",
+            JsonRejection::JsonDataError(_) => "invalid-body",
+            JsonRejection::MissingJsonContentType(_) => "unsupported-media-type",
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+            _ => "bad-body",
+        };
+        let mut detail = r.body_text();
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            detail = format!(
+                "{detail}; request bodies are limited to {} bytes",
+                super::BODY_LIMIT
+            );
+        }
+        ApiError::new(r.status(), kind, detail)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::new(r.status(), "bad-path", r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(r.status(), "bad-query", r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), detail = %self.detail, "request failed");
+        }
+        let mut res = (self.status, axum::Json(self.problem())).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"bigmgr\""),
+            );
+        }
+        res
+    }
+}
+
+/// A JSON body (or response); a body that is malformed, of the wrong shape, has unknown fields
+/// or is too large is answered with problem+json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Path parameters; a parameter of the wrong type (`/jobs/abc`) is answered with problem+json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
+
+/// Query parameters; unknown or malformed ones are answered with problem+json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_statuses() {
+        let cases = [
+            (Error::not_found("cluster", "x"), 404),
+            (
+                Error::AlreadyExists {
+                    kind: "cluster",
+                    name: "x".into(),
+                },
+                409,
+            ),
+            (Error::Conflict("finished".into()), 409),
+            (Error::Invalid("bad name".into()), 422),
+            (Error::Cycle { cycle: vec![] }, 422),
+            (Error::Refused("no".into()), 403),
+            (Error::Store("disk full".into()), 500),
+            (Error::Transport("gone".into()), 500),
+        ];
+        for (e, status) in cases {
+            let text = e.to_string();
+            let a = ApiError::from(e);
+            assert_eq!(a.status.as_u16(), status, "{text}");
+            assert_eq!(a.detail, text);
+            let p = a.problem();
+            assert_eq!(p.status, status);
+            assert!(p.kind.starts_with("urn:bigmgr:problem:"));
+            assert!(!p.title.is_empty());
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The server's settings, from command-line flags, `BIGMGR_*` environment variables and a TOML
+//! file, with the precedence flag > environment > file > default.
+//!
+//! Flags and variables are read by clap ([`ServeArgs`]); the file ([`FileConfig`], named by
+//! `--config` or `BIGMGR_CONFIG`) fills in what neither gave; [`ServeConfig::resolve`] merges
+//! them and applies the defaults. Relative paths in the file are relative to the file's
+//! directory, so a config file works from any working directory.
+
+use crate::duration::parse_duration;
+use crate::{Error, Result};
+use bigmgr_core::grpc::GrpcSettings;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default listen address: loopback only, so a first start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// The default data directory.
+pub const DEFAULT_DATA: &str = "./bigmgr-data";
+/// The file in the data directory that holds the SQLite store.
+pub const DB_FILE: &str = "bigmgr.db";
+/// Where packages install the shipped stacks.
+pub const SYSTEM_STACKS: &str = "/usr/share/bigmgr/stacks";
+
+/// `bigmgr serve`'s flags; each can also come from its `BIGMGR_*` variable or the config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to serve the REST API and the agents' gRPC on [default: 127.0.0.1:7070]
+    #[arg(long, env = "BIGMGR_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite store (bigmgr.db) and the admin token [default: ./bigmgr-data]
+    #[arg(long, env = "BIGMGR_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A stack directory to search before the shipped stacks; repeat it, or separate
+    /// directories with ':' in BIGMGR_STACKS
+    #[arg(
+        long = "stacks",
+        env = "BIGMGR_STACKS",
+        value_name = "DIR",
+        value_delimiter = ':'
+    )]
+    pub stacks: Vec<PathBuf>,
+    /// How often agents send heartbeats, e.g. 30s, 500ms, 2m [default: 30s]
+    #[arg(long, env = "BIGMGR_HEARTBEAT_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// A host is LOST after this many heartbeat intervals without one [default: 3]
+    #[arg(long, env = "BIGMGR_LOST_AFTER", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub lost_after: Option<u32>,
+    /// A TOML file with any of the settings above (listen, data, stacks, heartbeat_interval,
+    /// lost_after); flags and environment variables override it
+    #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The settings a TOML config file may hold; every key is optional, unknown keys are errors.
+///
+/// ```toml
+/// listen = "0.0.0.0:7070"
+/// data = "/var/lib/bigmgr"
+/// stacks = ["/etc/bigmgr/stacks"]
+/// heartbeat_interval = "30s"
+/// lost_after = 3
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `ADDR:PORT` to listen on.
+    pub listen: Option<String>,
+    /// The data directory.
+    pub data: Option<PathBuf>,
+    /// Stack directories, searched in order before the shipped stacks.
+    #[serde(default)]
+    pub stacks: Vec<PathBuf>,
+    /// The heartbeat interval, as a duration (`"30s"`).
+    pub heartbeat_interval: Option<String>,
+    /// Intervals without a heartbeat before a host is LOST.
+    pub lost_after: Option<u32>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+    }
+}
+
+/// The server's resolved settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Where REST and gRPC are served.
+    pub listen: SocketAddr,
+    /// The data directory (store, admin token).
+    pub data: PathBuf,
+    /// The operator's stack directories, searched in order before [`ServeConfig::shipped_stacks`].
+    pub stacks: Vec<PathBuf>,
+    /// The stacks that ship with bigmgr (see [`shipped_stacks`]).
+    pub shipped_stacks: PathBuf,
+    /// The agent protocol's timings.
+    pub grpc: GrpcSettings,
+}
+
+impl ServeConfig {
+    /// Reads the config file that `args` names (if any) and merges it with `args`.
+    pub fn from_args(args: &ServeArgs) -> Result<ServeConfig> {
+        let file = match &args.config {
+            Some(path) => Some((path.as_path(), FileConfig::load(path)?)),
+            None => None,
+        };
+        ServeConfig::resolve(args, file)
+    }
+
+    /// Merges flags and environment (`args`, already merged by clap) over a config file (with
+    /// its path, against which its relative paths resolve) over the defaults.
+    pub fn resolve(args: &ServeArgs, file: Option<(&Path, FileConfig)>) -> Result<ServeConfig> {
+        let (base, file) = match file {
+            Some((path, file)) => (
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                file,
+            ),
+            None => (PathBuf::new(), FileConfig::default()),
+        };
+        let listen = match (args.listen, &file.listen) {
+            (Some(addr), _) => addr,
+            (None, Some(text)) => text.parse().map_err(|_| {
+                Error::Config(format!(
+                    "listen = \"{text}\" in the config file is not an ADDR:PORT such as 127.0.0.1:7070"
+                ))
+            })?,
+            (None, None) => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+        };
+        let data = match (&args.data, &file.data) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => base.join(dir),
+            (None, None) => PathBuf::from(DEFAULT_DATA),
+        };
+        let stacks = if args.stacks.is_empty() {
+            file.stacks.iter().map(|d| base.join(d)).collect()
+        } else {
+            args.stacks.clone()
+        };
+        let defaults = GrpcSettings::default();
+        let heartbeat_interval = match (args.heartbeat_interval, &file.heartbeat_interval) {
+            (Some(d), _) => d,
+            (None, Some(text)) => parse_duration(text).map_err(|e| {
+                Error::Config(format!("heartbeat_interval in the config file: {e}"))
+            })?,
+            (None, None) => defaults.heartbeat_interval,
+        };
+        if heartbeat_interval < Duration::from_millis(100) {
+            return Err(Error::Config(format!(
+                "a heartbeat interval of {heartbeat_interval:?} is too short; use 100ms or more"
+            )));
+        }
+        let lost_after = args
+            .lost_after
+            .or(file.lost_after)
+            .unwrap_or(defaults.lost_after);
+        if lost_after == 0 {
+            return Err(Error::Config(
+                "lost_after must be 1 or more heartbeat intervals".into(),
+            ));
+        }
+        Ok(ServeConfig {
+            listen,
+            data,
+            stacks,
+            shipped_stacks: shipped_stacks(),
+            grpc: GrpcSettings {
+                heartbeat_interval,
+                lost_after,
+            },
+        })
+    }
+
+    /// Every stack directory, in search order: the operator's first (so they can override a
+    /// shipped stack version), then the shipped ones.
+    pub fn stack_roots(&self) -> Vec<PathBuf> {
+        let mut roots = self.stacks.clone();
+        roots.push(self.shipped_stacks.clone());
+        roots
+    }
+
+    /// The SQLite store's file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join(DB_FILE)
+    }
+}
+
+/// The directory of the stacks that ship with bigmgr: `BIGMGR_SHIPPED_STACKS` if set; else the
+/// source tree's `stacks/` when running from a build of it; else `stacks/` beside the
+/// executable; else [`SYSTEM_STACKS`].
+pub fn shipped_stacks() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BIGMGR_SHIPPED_STACKS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let source_tree = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks"));
+    if source_tree.is_dir() {
+        return source_tree
+            .canonicalize()
+            .unwrap_or_else(|_| source_tree.to_path_buf());
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("stacks")))
+        .filter(|d| d.is_dir())
+    {
+        return dir;
+    }
+    PathBuf::from(SYSTEM_STACKS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let c = ServeConfig::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
+        assert!(c.stacks.is_empty());
+        assert_eq!(c.grpc, GrpcSettings::default());
+        assert_eq!(c.stack_roots(), vec![c.shipped_stacks.clone()]);
+    }
+
+    #[test]
+    fn the_file_fills_in_and_flags_win() {
+        let f = file(
+            r#"
+            listen = "127.0.0.1:9000"
+            data = "state"
+            stacks = ["mine", "/abs/theirs"]
+            heartbeat_interval = "500ms"
+            lost_after = 5
+            "#,
+        );
+        let path = Path::new("/etc/bigmgr/bigmgr.toml");
+        let c = ServeConfig::resolve(&ServeArgs::default(), Some((path, f.clone()))).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.data, PathBuf::from("/etc/bigmgr/state"));
+        assert_eq!(
+            c.stacks,
+            vec![
+                PathBuf::from("/etc/bigmgr/mine"),
+                PathBuf::from("/abs/theirs")
+            ]
+        );
+        assert_eq!(c.grpc.heartbeat_interval, Duration::from_millis(500));
+        assert_eq!(c.grpc.lost_after, 5);
+
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:9001".parse().unwrap()),
+            data: Some("flagdata".into()),
+            stacks: vec!["flagstacks".into()],
+            heartbeat_interval: Some(Duration::from_secs(2)),
+            lost_after: Some(2),
+            config: None,
+        };
+        let c = ServeConfig::resolve(&args, Some((path, f))).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.data, PathBuf::from("flagdata"));
+        assert_eq!(c.stacks, vec![PathBuf::from("flagstacks")]);
+        assert_eq!(c.grpc.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(c.grpc.lost_after, 2);
+        assert_eq!(c.stack_roots().len(), 2);
+    }
+
+    #[test]
+    fn bad_file_values_name_the_key() {
+        let path = Path::new("b.toml");
+        let e = ServeConfig::resolve(
+            &ServeArgs::default(),
+            Some((path, file(r#"listen = "nowhere""#))),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("listen = \"nowhere\""), "{e}");
+        let e = ServeConfig::resolve(
+            &ServeArgs::default(),
+            Some((path, file(r#"heartbeat_interval = "30""#))),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("heartbeat_interval"), "{e}");
+        let e = ServeConfig::resolve(
+            &ServeArgs::default(),
+            Some((path, file(r#"heartbeat_interval = "1ms""#))),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("too short"), "{e}");
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! The server: the SQLite store, the gRPC transport, the [`Manager`] and one listener that
+//! serves the REST API and the agents' gRPC side by side (HTTP/1.1 and h2c on the same port).
+
+use crate::admin_token::{self, AdminToken, Origin};
+use crate::config::ServeConfig;
+use crate::signal::Signals;
+use crate::{Error, Result, api};
+use axum::Router;
+use bigmgr_core::Manager;
+use bigmgr_core::grpc::GrpcTransport;
+use bigmgr_core::stack::DirStackProvider;
+use bigmgr_core::store::{SqlStore, Store};
+use bigmgr_core::transport::LocalTransport;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long a shutdown waits for open connections (agents' streams, slow clients) to end
+/// before it closes them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The environment variable that sets the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "BIGMGR_ADMIN_TOKEN";
+
+/// A running server. Stop it with [`Server::shutdown`].
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    mgr: Manager,
+    admin: AdminToken,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// The whole HTTP application: the gRPC routes, the REST API, and [`api::fallback`] for the rest.
+pub fn app(mgr: Manager, admin_token: &str, grpc: &Arc<GrpcTransport>) -> Router {
+    grpc.routes()
+        .into_axum_router()
+        .fallback(api::fallback)
+        .merge(api::router(mgr, admin_token))
+}
+
+/// The transport the engine sends through.
+///
+/// Interim: in this tree `GrpcTransport` is still a stub that does not implement `Transport`,
+/// so the engine gets a `LocalTransport` without agents (each dispatch fails as "not
+/// connected"). Once the gRPC transport lands this returns `grpc.clone()`.
+fn engine_transport(_grpc: &Arc<GrpcTransport>) -> Arc<LocalTransport> {
+    LocalTransport::new()
+}
+
+impl Server {
+    /// Opens the store in `config.data` (creating the directory), finds the admin token
+    /// (`admin_token_env` is `BIGMGR_ADMIN_TOKEN`'s value), starts the engine, binds
+    /// `config.listen` and serves in the background.
+    pub async fn start(config: &ServeConfig, admin_token_env: Option<String>) -> Result<Server> {
+        std::fs::create_dir_all(&config.data).map_err(|e| Error::io(&config.data, e))?;
+        let admin = admin_token::load_or_create(&config.data, admin_token_env)?;
+        let db = config.db_path();
+        let store: Arc<dyn Store> = Arc::new(SqlStore::open_path(&db).await?);
+        let grpc = GrpcTransport::new(store.clone(), config.grpc.clone());
+        let roots = config.stack_roots();
+        tracing::info!(store = %db.display(), stacks = ?roots, "opening");
+        let mgr = Manager::builder()
+            .store_arc(store)
+            .transport(engine_transport(&grpc))
+            .stacks(DirStackProvider::new(roots))
+            .build()
+            .await?;
+        let app = app(mgr.clone(), &admin.token, &grpc);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(Error::Serve)?;
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        tracing::info!(%addr, heartbeat_interval = ?config.grpc.heartbeat_interval, "serving REST and gRPC");
+        Ok(Server {
+            addr,
+            mgr,
+            admin,
+            stop,
+            task,
+        })
+    }
+
+    /// The address it listens on (the real port when `--listen` asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR:PORT`, the base URL of the REST API and of the agents' gRPC.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The facade the API serves.
+    pub fn manager(&self) -> &Manager {
+        &self.mgr
+    }
+
+    /// The admin token in force.
+    pub fn admin_token(&self) -> &AdminToken {
+        &self.admin
+    }
+
+    /// Prints what an operator needs on stdout: the admin token if it was generated just now
+    /// (the only time it is shown), then `bigmgr listening on http://ADDR:PORT`.
+    pub fn announce(&self) {
+        if self.admin.origin == Origin::Generated {
+            println!(
+                "admin token (saved in {}; shown only this once): {}",
+                self.admin.path.display(),
+                self.admin.token
+            );
+        }
+        println!("bigmgr listening on {}", self.url());
+    }
+
+    /// Stops accepting connections, lets open ones finish for up to [`DRAIN_TIMEOUT`], then
+    /// stops the engine. Work in flight is in the store; the next start resumes it.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        let served = match tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await {
+            Ok(Ok(result)) => result.map_err(Error::Serve),
+            Ok(Err(e)) => Err(Error::Serve(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+                task.abort();
+                Ok(())
+            }
+        };
+        self.mgr.shutdown().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// `bigmgr serve`: starts the server, announces it, and runs until SIGINT or SIGTERM.
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    let mut signals = Signals::new()?;
+    let server = Server::start(&config, admin_token_env()).await?;
+    server.announce();
+    let signal = signals.recv().await;
+    tracing::info!(signal, "shutting down");
+    server.shutdown().await
+}
+
+/// `BIGMGR_ADMIN_TOKEN`, if set and not empty.
+pub fn admin_token_env() -> Option<String> {
+    std::env::var(ADMIN_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+}

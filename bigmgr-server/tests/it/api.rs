@@ -1,0 +1,362 @@
+//! The REST API: authentication, clusters, join tokens, hosts, services, jobs, and errors as
+//! problem+json.
+
+use crate::harness::{Api, ServerProc};
+use serde_json::json;
+
+#[tokio::test]
+async fn health_needs_no_token() {
+    let server = ServerProc::start();
+    let anon = Api::new(&server.url, None);
+    let health = anon.get("/health").await;
+    let body = health.expect(200);
+    assert_eq!(health.content_type, "application/json");
+    assert_eq!(body["store"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn every_other_route_needs_the_admin_token() {
+    let server = ServerProc::start();
+    let api = server.api();
+    let anon = api.with_token(None);
+    let wrong = api.with_token(Some("bmt_0000000000000000000000000000"));
+    for path in ["/clusters", "/stacks", "/jobs/1", "/clusters/x/hosts"] {
+        let detail = anon.get(path).await.problem(401);
+        assert!(detail.contains("Authorization: Bearer"), "{detail}");
+        let detail = wrong.get(path).await.problem(401);
+        assert!(detail.contains("not valid"), "{detail}");
+    }
+    // Nothing is created without the token.
+    anon.post("/clusters", json!({"name": "sneaky"}))
+        .await
+        .problem(401);
+    let clusters = api.get("/clusters").await;
+    assert_eq!(clusters.expect(200), &json!([]));
+}
+
+#[tokio::test]
+async fn clusters_are_created_listed_read_and_deleted() {
+    let server = ServerProc::start();
+    let api = server.api();
+    let created = api.post("/clusters", json!({"name": "prod"})).await;
+    let c = created.expect(201).clone();
+    assert_eq!(c["name"], "prod");
+    assert!(c["id"].as_i64().is_some() && c["created_at"].as_i64().is_some());
+    assert_eq!(created.location.as_deref(), Some("/api/v1/clusters/prod"));
+    api.create_cluster("dev").await;
+
+    let list = api.get("/clusters").await;
+    let names: Vec<&str> = list
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod", "dev"]);
+    assert_eq!(api.get("/clusters/prod").await.expect(200), &c);
+
+    assert_eq!(api.delete("/clusters/dev").await.status, 204);
+    api.get("/clusters/dev").await.problem(404);
+    let list = api.get("/clusters").await;
+    assert_eq!(list.expect(200).as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn join_tokens_are_bmj_secrets() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let a = api.post("/clusters/c/join-tokens", json!({})).await;
+    let a = a.expect(201)["token"].as_str().unwrap().to_string();
+    let b = api.post_raw("/clusters/c/join-tokens", "").await;
+    let b = b.expect(201)["token"].as_str().unwrap().to_string();
+    for t in [&a, &b] {
+        assert!(t.starts_with("bmj_") && t.len() == 4 + 64, "{t}");
+    }
+    assert_ne!(a, b);
+    let detail = api
+        .post("/clusters/nope/join-tokens", json!({}))
+        .await
+        .problem(404);
+    assert!(detail.contains("cluster 'nope' not found"), "{detail}");
+}
+
+#[tokio::test]
+async fn errors_are_problem_json_with_a_helpful_detail() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+
+    let detail = api.get("/clusters/ghost").await.problem(404);
+    assert!(detail.contains("cluster 'ghost' not found"), "{detail}");
+    let detail = api
+        .post("/clusters", json!({"name": "c"}))
+        .await
+        .problem(409);
+    assert!(detail.contains("already exists"), "{detail}");
+    let detail = api.post_raw("/clusters", "{\"name\": ").await.problem(400);
+    assert!(detail.contains("JSON"), "{detail}");
+    let unknown = api
+        .post("/clusters", json!({"name": "x", "nmae": "y"}))
+        .await;
+    assert!((400..500).contains(&unknown.status));
+    let detail = unknown.problem(unknown.status);
+    assert!(detail.contains("unknown field `nmae`"), "{detail}");
+    let detail = api.post("/clusters", json!({"name": 7})).await.problem(422);
+    assert!(detail.contains("invalid type"), "{detail}");
+    let detail = api
+        .post("/clusters", json!({"name": "has space"}))
+        .await
+        .problem(422);
+    assert!(detail.contains("not a valid cluster name"), "{detail}");
+    let detail = api.get("/jobs/abc").await.problem(400);
+    assert!(detail.contains("abc"), "{detail}");
+    let detail = api.get("/jobs/999").await.problem(404);
+    assert!(detail.contains("job '999' not found"), "{detail}");
+    let detail = api.get("/no/such/route").await.problem(404);
+    assert!(detail.contains("/api/v1/no/such/route"), "{detail}");
+    let detail = api
+        .send(reqwest::Method::PUT, "/clusters", None)
+        .await
+        .problem(405);
+    assert!(detail.contains("PUT"), "{detail}");
+    let wrong_type = api
+        .send(
+            reqwest::Method::POST,
+            "/clusters",
+            Some(("text/plain", b"{}".to_vec())),
+        )
+        .await;
+    wrong_type.problem(415);
+    let detail = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "start", "target": {"planet": "x"}}),
+        )
+        .await
+        .problem(422);
+    assert!(detail.contains("planet"), "{detail}");
+    let detail = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "start", "target": "cluster"}),
+        )
+        .await
+        .problem(422);
+    assert!(
+        detail.contains("nothing to do") || detail.contains("no "),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let server = ServerProc::start();
+    let api = server.api();
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
+    let detail = api.post_raw("/clusters", big).await.problem(413);
+    assert!(detail.contains("1048576"), "{detail}");
+    // A body just under the limit is read (and refused for its content, not its size).
+    let fits = format!("{{\"name\": \"{}\"}}", "x".repeat(1000 * 1000));
+    api.post_raw("/clusters", fits).await.problem(422);
+}
+
+#[tokio::test]
+async fn stacks_list_the_demo_stack_with_its_components() {
+    let server = ServerProc::start();
+    let stacks = server.api().get("/stacks").await;
+    let demo = stacks
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "demo")
+        .cloned()
+        .unwrap_or_else(|| panic!("no demo stack in {}", stacks.text));
+    assert_eq!(demo["version"], "1.0.0");
+    let hello = demo["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hello")
+        .expect("the hello service");
+    assert_eq!(hello["components"][0]["name"], "hello_server");
+    assert_eq!(hello["components"][0]["category"], "server");
+    assert_eq!(hello["components"][0]["cardinality"], "1+");
+}
+
+#[tokio::test]
+async fn hosts_services_and_jobs_round_trip() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+
+    let h = api
+        .post(
+            "/clusters/c/hosts",
+            json!({"name": "h1", "address": "127.0.0.2"}),
+        )
+        .await;
+    assert_eq!(h.location.as_deref(), Some("/api/v1/clusters/c/hosts/h1"));
+    let h = h.expect(201).clone();
+    assert_eq!(
+        (h["name"].as_str(), h["cluster"].as_str()),
+        (Some("h1"), Some("c"))
+    );
+    assert_eq!(h["address"], "127.0.0.2");
+    assert!(h["state"].is_string() && h["units"] == json!([]));
+    api.post(
+        "/clusters/c/hosts",
+        json!({"name": "h1", "address": "127.0.0.2"}),
+    )
+    .await
+    .problem(409);
+    api.post("/clusters/c/hosts", json!({"name": "h2"}))
+        .await
+        .problem(422);
+
+    let placement = json!({"hello_server": ["h1"]});
+    let svc = api
+        .post(
+            "/clusters/c/services",
+            json!({"name": "hello", "stack": "demo", "service": "hello", "placement": placement}),
+        )
+        .await;
+    let svc = svc.expect(201).clone();
+    assert_eq!(svc["stack_version"], "1.0.0");
+    assert_eq!(svc["units"][0]["component"], "hello_server");
+    assert_eq!(svc["units"][0]["host"], "h1");
+    assert_eq!(svc["units"][0]["state"], "NEW");
+    let detail = api
+        .post(
+            "/clusters/c/services",
+            json!({"name": "hello2", "stack": "demo", "service": "hello", "placement": {"hello_server": []}}),
+        )
+        .await
+        .problem(422);
+    assert!(detail.contains("needs 1+ unit(s)"), "{detail}");
+    let detail = api
+        .post(
+            "/clusters/c/services",
+            json!({"name": "x", "stack": "nostack", "service": "hello", "placement": {}}),
+        )
+        .await
+        .problem(404);
+    assert!(detail.contains("nostack"), "{detail}");
+
+    let services = api.get("/clusters/c/services").await;
+    assert_eq!(services.expect(200).as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/clusters/c/services/hello").await.expect(200)["name"],
+        "hello"
+    );
+    let host = api.get("/clusters/c/hosts/h1").await;
+    let unit = &host.expect(200)["units"][0];
+    assert_eq!(
+        (unit["service"].as_str(), unit["component"].as_str()),
+        (Some("hello"), Some("hello_server"))
+    );
+    assert_eq!(
+        api.get("/clusters/c/hosts")
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    api.get("/clusters/c/hosts/h9").await.problem(404);
+
+    let submitted = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "deploy", "target": {"service": "hello"}, "options": {"parallelism": 2}}),
+        )
+        .await;
+    let job = submitted.expect(202).clone();
+    let id = job["id"].as_i64().expect("a job id");
+    assert_eq!(submitted.location, Some(format!("/api/v1/jobs/{id}")));
+    assert_eq!(
+        (job["command"].as_str(), job["cluster"].as_str()),
+        (Some("deploy"), Some("c"))
+    );
+
+    let detail = api.get(&format!("/jobs/{id}")).await;
+    let detail = detail.expect(200);
+    for key in [
+        "id",
+        "state",
+        "command",
+        "cluster",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "stages",
+    ] {
+        assert!(detail.get(key).is_some(), "no {key} in {detail}");
+    }
+    let stages = detail["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names[0].starts_with("INSTALL"), "{names:?}");
+    let task = &stages[0]["tasks"][0];
+    for key in [
+        "id",
+        "host",
+        "state",
+        "attempt",
+        "exit_code",
+        "message",
+        "started_at",
+        "finished_at",
+    ] {
+        assert!(task.get(key).is_some(), "no {key} in {task}");
+    }
+    assert_eq!(task["host"], "h1");
+    assert_eq!(task["attempt"], 1);
+    let task_id = task["id"].as_i64().unwrap();
+
+    let jobs = api.get("/clusters/c/jobs").await;
+    assert_eq!(jobs.expect(200)[0]["id"], id);
+
+    // With no agent connected the job cannot succeed; cancel it (or find it already ended).
+    let canceled = api.post(&format!("/jobs/{id}/cancel"), json!({})).await;
+    match canceled.status {
+        200 => {
+            let state = canceled.body["state"].as_str().unwrap();
+            assert!(["CANCELING", "CANCELED"].contains(&state), "{state}");
+        }
+        409 => {
+            canceled.problem(409);
+        }
+        other => panic!("cancel answered {other}: {}", canceled.text),
+    }
+    let detail = api
+        .post(&format!("/jobs/{id}/pause"), json!({}))
+        .await
+        .problem(409);
+    assert!(
+        detail.contains("only a running job can be paused"),
+        "{detail}"
+    );
+    api.post("/jobs/999/resume", json!({})).await.problem(404);
+
+    let log = api.get(&format!("/jobs/{id}/tasks/{task_id}/log")).await;
+    assert!(log.expect(200)["lines"].is_array(), "{}", log.text);
+    api.get(&format!("/jobs/{id}/tasks/{task_id}/log?attempt=1"))
+        .await
+        .expect(200);
+    api.get(&format!("/jobs/{id}/tasks/{task_id}/log?attempt=x"))
+        .await
+        .problem(400);
+    let detail = api
+        .get(&format!("/jobs/{id}/tasks/99999/log"))
+        .await
+        .problem(404);
+    assert!(detail.contains("99999"), "{detail}");
+
+    let detail = api.delete("/clusters/c").await.problem(409);
+    assert!(!detail.is_empty());
+}
