@@ -10,7 +10,6 @@ use bigmgr_core::Manager;
 use bigmgr_core::grpc::GrpcTransport;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::{SqlStore, Store};
-use bigmgr_core::transport::LocalTransport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,13 +44,6 @@ pub fn app(mgr: Manager, admin_token: &str, grpc: &Arc<GrpcTransport>) -> Router
 
 /// The transport the engine sends through.
 ///
-/// Interim: in this tree `GrpcTransport` is still a stub that does not implement `Transport`,
-/// so the engine gets a `LocalTransport` without agents (each dispatch fails as "not
-/// connected"). Once the gRPC transport lands this returns `grpc.clone()`.
-fn engine_transport(_grpc: &Arc<GrpcTransport>) -> Arc<LocalTransport> {
-    LocalTransport::new()
-}
-
 impl Server {
     /// Opens the store in `config.data` (creating the directory), finds the admin token
     /// (`admin_token_env` is `BIGMGR_ADMIN_TOKEN`'s value), starts the engine, binds
@@ -66,7 +58,7 @@ impl Server {
         tracing::info!(store = %db.display(), stacks = ?roots, "opening");
         let mgr = Manager::builder()
             .store_arc(store)
-            .transport(engine_transport(&grpc))
+            .transport(Arc::clone(&grpc))
             .stacks(DirStackProvider::new(roots))
             .build()
             .await?;

@@ -1,12 +1,10 @@
-//! Real `bigmgr-agent` processes against a real server. These need the gRPC transport; until
-//! it lands they are ignored.
+//! Real `bigmgr-agent` processes against a real server.
 
 use crate::harness::{AgentProc, ServerProc, wait_until};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
-#[ignore = "needs the gRPC transport"]
 async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
     let server = ServerProc::start();
     let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
@@ -20,7 +18,6 @@ async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
 }
 
 #[tokio::test]
-#[ignore = "needs the gRPC transport"]
 async fn an_agent_joins_and_runs_a_deploy() {
     let server = ServerProc::serve()
         .arg("--heartbeat-interval")

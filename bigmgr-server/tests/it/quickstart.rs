@@ -6,7 +6,6 @@ use nix::sys::signal::Signal;
 use std::time::Duration;
 
 #[tokio::test]
-#[ignore = "needs the gRPC transport"]
 async fn quickstart_deploys_the_demo_and_stops_it_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("qs");
