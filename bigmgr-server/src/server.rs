@@ -72,6 +72,13 @@ impl Server {
         let addr = listener.local_addr().map_err(Error::Serve)?;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
+            // Small gRPC frames (a RunTask, an Ack) must not wait for Nagle's algorithm and the
+            // peer's delayed ACK: that alone costs ~40 ms per dispatch.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
