@@ -10,7 +10,9 @@
 //! Dispatch latency is measured at the agents: for a host's first task, from the job's submit
 //! to the RunTask's arrival; for every later task, from the moment the host sent its previous
 //! task's Finished to the arrival of its next RunTask (the server's whole turnaround: receive,
-//! persist the result, schedule, persist QUEUED, send).
+//! persist the result, schedule, persist QUEUED, send). In the full-load runs every host
+//! finishes at once, so this includes queueing behind the other hosts' results; a last job
+//! runs one task at a time (parallelism 1) to measure a dispatch alone.
 
 use bigmgr_core::grpc::pb;
 use serde_json::{Value, json};
@@ -123,6 +125,8 @@ struct Measure {
     submitted: Option<Instant>,
     finished: usize,
     last_finish_at: Option<Instant>,
+    /// Latencies from the previous Finished sent by any host to this RunTask's arrival.
+    sequential: Vec<f64>,
 }
 
 /// Opens one simulated agent's stream and serves it until the process ends.
@@ -177,6 +181,10 @@ async fn sim_agent(
             if let Some(from) = from {
                 m.latencies
                     .push(now.duration_since(from).as_secs_f64() * 1000.0);
+            }
+            if let Some(prev) = m.last_finish_at {
+                m.sequential
+                    .push(now.duration_since(prev).as_secs_f64() * 1000.0);
             }
         }
         let run = task.run;
@@ -383,6 +391,49 @@ fn main() {
                 cpu / total.as_secs_f64() * 100.0,
             );
         }
+        // One task at a time (parallelism 1) over every host: each dispatch measured alone,
+        // without a thousand others queued beside it.
+        {
+            let mut m = measure.lock().expect("measure");
+            m.latencies.clear();
+            m.last_finished.iter_mut().for_each(|f| *f = None);
+            m.finished = 0;
+            m.sequential.clear();
+            m.last_finish_at = None;
+            m.submitted = Some(Instant::now());
+        }
+        let t = Instant::now();
+        let job = api
+            .post(
+                "/clusters/bench/jobs",
+                json!({"command": "start",
+                       "target": {"component": {"service": "noop", "component": "c0"}},
+                       "options": {"parallelism": 1}}),
+            )
+            .await;
+        let id = job["id"].as_i64().expect("job id");
+        loop {
+            let j = api.get(&format!("/jobs/{id}")).await;
+            if j["state"] == "SUCCEEDED" {
+                break;
+            }
+            assert!(j["state"] != "FAILED", "the sequential job failed");
+            assert!(t.elapsed() < Duration::from_secs(600), "job {id} did not end");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (mut lat, n) = {
+            let m = measure.lock().expect("measure");
+            // The next task goes to another host: measure from the previous Finished sent by
+            // any host.
+            (m.sequential.clone(), m.finished)
+        };
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "one at a time: {n} tasks in {:.2} s; dispatch latency (previous result sent -> next task received) p50 {:.2} ms p99 {:.2} ms",
+            t.elapsed().as_secs_f64(),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+        );
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
 
         // One real agent, idle.
