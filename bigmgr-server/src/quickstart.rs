@@ -348,7 +348,7 @@ impl Demo {
                 println!("        unit dir  {}", root.join(dir).display());
             }
             println!(
-                "        task runs {}  (<task>.<attempt>/context.json; output via the log URL above)",
+                "        task runs {}  (<task>.<attempt>/stdout.log, stderr.log, context.json)",
                 root.join("tasks").display()
             );
         }

@@ -32,6 +32,7 @@ pub struct Server {
     admin: AdminToken,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    grpc: Arc<GrpcTransport>,
 }
 
 /// The whole HTTP application: the gRPC routes, the REST API, and [`api::fallback`] for the rest.
@@ -42,8 +43,6 @@ pub fn app(mgr: Manager, admin_token: &str, grpc: &Arc<GrpcTransport>) -> Router
         .merge(api::router(mgr, admin_token))
 }
 
-/// The transport the engine sends through.
-///
 impl Server {
     /// Opens the store in `config.data` (creating the directory), finds the admin token
     /// (`admin_token_env` is `BIGMGR_ADMIN_TOKEN`'s value), starts the engine, binds
@@ -92,6 +91,7 @@ impl Server {
             admin,
             stop,
             task,
+            grpc,
         })
     }
 
@@ -132,6 +132,8 @@ impl Server {
     /// stops the engine. Work in flight is in the store; the next start resumes it.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
+        // Agents' sessions never end by themselves: end them, so the connections can close.
+        self.grpc.close_sessions();
         let mut task = self.task;
         let served = match tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await {
             Ok(Ok(result)) => result.map_err(Error::Serve),

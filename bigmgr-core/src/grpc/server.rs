@@ -115,6 +115,13 @@ impl GrpcTransport {
             .max_encoding_message_size(16 << 20)
     }
 
+    /// Ends every agent's session (their streams close; agents reconnect with backoff). For a
+    /// server shutting down: open sessions would otherwise keep its connections open.
+    pub fn close_sessions(&self) {
+        let closed = std::mem::take(&mut self.tables().conns);
+        tracing::info!(sessions = closed.len(), "closing agent sessions");
+    }
+
     /// The names of the hosts whose agents are connected now.
     pub fn connected(&self) -> Vec<String> {
         let mut hosts: Vec<String> = self.tables().conns.keys().cloned().collect();
