@@ -3,6 +3,7 @@
 //! Relative paths in the file are relative to the file's directory.
 
 use bigmgr_core::agent::AgentConfig;
+use bigmgr_core::duration::parse_duration;
 use bigmgr_core::grpc::AgentClientConfig;
 use clap::Parser;
 use serde::Deserialize;
@@ -160,40 +161,6 @@ fn system_host_name() -> Result<String, String> {
     nix::unistd::gethostname()
         .map_err(|e| format!("cannot read the host name ({e}); pass --name"))
         .map(|n| n.to_string_lossy().into_owned())
-}
-
-/// Parses a duration: `<integer><unit>` parts with the units `ms`, `s`, `m`, `h`, e.g. `500ms`,
-/// `5s`, `1m30s`. A bare number is refused.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("'{s}' is not a duration; write a number and a unit: 500ms, 5s, 2m, 1m30s");
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let unit = rest[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        if digits == 0 || unit == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        let ms = match &rest[digits..digits + unit] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(bad()),
-        };
-        let d = Duration::from_millis(n.checked_mul(ms).ok_or_else(bad)?);
-        total = total.checked_add(d).ok_or_else(bad)?;
-        rest = &rest[digits + unit..];
-    }
-    Ok(total)
 }
 
 #[cfg(test)]

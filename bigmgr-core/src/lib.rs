@@ -8,7 +8,9 @@
 pub mod agent;
 mod engine;
 pub use engine::{Control, EngineConfig, Update};
+pub mod duration;
 pub mod error;
+mod fsutil;
 pub mod grpc;
 pub mod join;
 pub mod manager;

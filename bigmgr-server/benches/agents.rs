@@ -297,10 +297,10 @@ fn main() {
         };
         let t0 = Instant::now();
         loop {
-            if let Ok(r) = api.http.get(format!("{url}/api/v1/health")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = api.http.get(format!("{url}/api/v1/health")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(t0.elapsed() < Duration::from_secs(30), "server did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;

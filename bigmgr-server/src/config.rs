@@ -6,8 +6,8 @@
 //! them and applies the defaults. Relative paths in the file are relative to the file's
 //! directory, so a config file works from any working directory.
 
-use crate::duration::parse_duration;
 use crate::{Error, Result};
+use bigmgr_core::duration::parse_duration;
 use bigmgr_core::grpc::GrpcSettings;
 use serde::Deserialize;
 use std::net::SocketAddr;

@@ -9,7 +9,6 @@ pub mod admin_token;
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod duration;
 pub mod error;
 pub mod logging;
 pub mod quickstart;

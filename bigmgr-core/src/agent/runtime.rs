@@ -36,14 +36,13 @@ use super::{
     ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry, StartedRun, UNKNOWN_OUTCOME,
     UnitRecord,
 };
+use crate::fsutil::write_atomic;
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
 use crate::{Error, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -677,7 +676,8 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     if !env.script.exists() {
         let dir = env.script.parent().unwrap_or(&env.root);
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        write_atomic(&env.script, &spec.script.content, 0o755).map_err(|e| io(&env.script, e))?;
+        write_atomic(&env.script, &spec.script.content, 0o755, false)
+            .map_err(|e| io(&env.script, e))?;
     }
     std::fs::create_dir_all(&env.unit_dir).map_err(|e| io(&env.unit_dir, e))?;
     std::fs::create_dir_all(&env.task_dir).map_err(|e| io(&env.task_dir, e))?;
@@ -700,7 +700,7 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
         if let Some(dir) = full.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        write_atomic(&full, file.content.as_bytes(), 0o644).map_err(|e| io(&full, e))?;
+        write_atomic(&full, file.content.as_bytes(), 0o644, false).map_err(|e| io(&full, e))?;
         files.push(serde_json::json!({
             "path": file.path,
             "full_path": full.to_string_lossy(),
@@ -733,7 +733,7 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     });
     let bytes = serde_json::to_vec_pretty(&context)
         .map_err(|e| format!("cannot encode the context file: {e}"))?;
-    write_atomic(&env.context_file, &bytes, 0o644).map_err(|e| io(&env.context_file, e))?;
+    write_atomic(&env.context_file, &bytes, 0o644, false).map_err(|e| io(&env.context_file, e))?;
 
     let record = UnitRecord {
         cluster: spec.cluster.clone(),
@@ -748,7 +748,7 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     let bytes = serde_json::to_vec_pretty(&record)
         .map_err(|e| format!("cannot encode the unit record: {e}"))?;
     let path = unit_record_path(&env.root, &spec.cluster, &spec.service, &spec.component);
-    write_atomic(&path, &bytes, 0o644).map_err(|e| io(&path, e))
+    write_atomic(&path, &bytes, 0o644, false).map_err(|e| io(&path, e))
 }
 
 /// The value of `key` in `env`, or "".
@@ -761,33 +761,6 @@ fn var<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
 /// Whether `name` can be used as one path component.
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
-}
-
-/// Writes `bytes` to a unique temporary file beside `path` with `mode`, then renames it over
-/// `path`, so readers never see a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = PathBuf::from(tmp_name);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// The 64-bit FNV-1a hash: stable across builds, so a script keeps its file name.

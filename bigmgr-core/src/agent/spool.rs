@@ -218,19 +218,7 @@ fn rewrite(path: &Path, acked: u64, pending: &VecDeque<Pending>) -> Result<(File
             event: &p.event,
         })?);
     }
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
-    // The rewrite replaces the only copy: make it durable before the rename.
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    let file = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let file = crate::fsutil::rewrite_log(path, &buf)?;
     Ok((file, buf.len() as u64))
 }
 

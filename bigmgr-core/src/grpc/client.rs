@@ -15,8 +15,6 @@ use crate::transport::{AgentEvent, ToAgent};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -206,24 +204,12 @@ fn load_credential(root: &Path) -> Result<Option<Credential>> {
     }
 }
 
-/// Writes the credential file with mode 0600, atomically.
+/// Writes the credential file with mode 0600, atomically and durably.
 fn save_credential(root: &Path, cred: &Credential) -> Result<()> {
     let path = credential_path(root);
-    let tmp = root.join(format!("{CREDENTIAL_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(cred)
         .map_err(|e| Error::Invalid(format!("cannot encode the credential: {e}")))?;
-    let write = || -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| Error::io(&path, e))
+    crate::fsutil::write_atomic(&path, &bytes, 0o600, true).map_err(|e| Error::io(&path, e))
 }
 
 fn status_error(status: tonic::Status) -> Error {

@@ -10,7 +10,7 @@ use super::pb::{
 use crate::join::{self, Proof};
 use crate::model::{HostId, HostReport, HostState, now_ms};
 use crate::store::Store;
-use crate::transport::{AgentEvent, FromAgent, ToAgent, Transport};
+use crate::transport::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -72,8 +72,7 @@ pub struct GrpcTransport {
     settings: GrpcSettings,
     tables: Mutex<Tables>,
     next_conn: AtomicU64,
-    events_tx: mpsc::UnboundedSender<FromAgent>,
-    events_rx: Mutex<Option<mpsc::UnboundedReceiver<FromAgent>>>,
+    events: EventStream,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -89,14 +88,12 @@ impl GrpcTransport {
     /// within a tokio runtime: it starts the heartbeat watchdog, which stops when the transport
     /// is dropped.
     pub fn new(store: Arc<dyn Store>, settings: GrpcSettings) -> Arc<GrpcTransport> {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let transport = Arc::new(GrpcTransport {
             store,
             settings,
             tables: Mutex::default(),
             next_conn: AtomicU64::new(1),
-            events_tx,
-            events_rx: Mutex::new(Some(events_rx)),
+            events: EventStream::default(),
         });
         tokio::spawn(watch_presence(Arc::downgrade(&transport)));
         transport
@@ -135,7 +132,7 @@ impl GrpcTransport {
     }
 
     fn emit(&self, host: &str, event: AgentEvent) {
-        let _ = self.events_tx.send(FromAgent {
+        let _ = self.events.sender().send(FromAgent {
             host: host.to_owned(),
             event,
         });
@@ -411,13 +408,7 @@ impl Transport for GrpcTransport {
     }
 
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
-        self.events_rx
-            .lock()
-            .map_err(|_| Error::Transport("event stream poisoned".into()))?
-            .take()
-            .ok_or_else(|| {
-                Error::Transport("the event stream was already taken by an engine".into())
-            })
+        self.events.take()
     }
 }
 

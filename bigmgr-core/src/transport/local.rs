@@ -1,6 +1,6 @@
 //! `LocalTransport`: channels to in-process agents, for embedding, tests, benchmarks and Python.
 
-use super::{AgentEvent, FromAgent, ToAgent, Transport};
+use super::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
 use crate::agent::{Agent, AgentConfig, Executor};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -11,24 +11,11 @@ use tokio::task::JoinHandle;
 
 /// Channels to agents running in this process: each attached [`Agent`] gets an inbox, and all
 /// of them report into one event stream the engine takes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LocalTransport {
     agents: Mutex<HashMap<String, mpsc::UnboundedSender<ToAgent>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    events_tx: mpsc::UnboundedSender<FromAgent>,
-    events_rx: Mutex<Option<mpsc::UnboundedReceiver<FromAgent>>>,
-}
-
-impl Default for LocalTransport {
-    fn default() -> Self {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        LocalTransport {
-            agents: Mutex::default(),
-            tasks: Mutex::default(),
-            events_tx,
-            events_rx: Mutex::new(Some(events_rx)),
-        }
-    }
+    events: EventStream,
 }
 
 impl LocalTransport {
@@ -66,7 +53,7 @@ impl LocalTransport {
             }
             agents.insert(name.to_string(), inbox_tx);
         }
-        let events = self.events_tx.clone();
+        let events = self.events.sender().clone();
         let host = name.to_string();
         let forward = tokio::spawn(async move {
             while let Some(event) = out_rx.recv().await {
@@ -136,12 +123,6 @@ impl Transport for LocalTransport {
     }
 
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
-        self.events_rx
-            .lock()
-            .map_err(|_| Error::Transport("event stream poisoned".into()))?
-            .take()
-            .ok_or_else(|| {
-                Error::Transport("the event stream was already taken by an engine".into())
-            })
+        self.events.take()
     }
 }

@@ -152,6 +152,42 @@ pub struct FromAgent {
     pub event: AgentEvent,
 }
 
+/// The one stream of agent events a transport hands to its engine: the transport sends into
+/// [`EventStream::sender`]; [`Transport::take_events`] takes the receiving end, once.
+#[derive(Debug)]
+pub struct EventStream {
+    tx: mpsc::UnboundedSender<FromAgent>,
+    rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<FromAgent>>>,
+}
+
+impl Default for EventStream {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        EventStream {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl EventStream {
+    /// Where the transport sends the events it receives.
+    pub fn sender(&self) -> &mpsc::UnboundedSender<FromAgent> {
+        &self.tx
+    }
+
+    /// The receiving end, for [`Transport::take_events`]; an error the second time.
+    pub fn take(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
+        self.rx
+            .lock()
+            .map_err(|_| crate::Error::Transport("event stream poisoned".into()))?
+            .take()
+            .ok_or_else(|| {
+                crate::Error::Transport("the event stream was already taken by an engine".into())
+            })
+    }
+}
+
 /// The server's side of talking to agents. Object-safe.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
