@@ -11,4 +11,5 @@ mod api;
 mod config;
 mod harness;
 mod quickstart;
+mod scenarios;
 mod server;
