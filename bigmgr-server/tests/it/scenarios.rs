@@ -1,0 +1,752 @@
+//! End-to-end scenarios: the real `bigmgr serve` and real `bigmgr-agent`s on 127.0.0.2–4, each
+//! with its own root, running a test stack whose scripts record what they did (a counter line
+//! per run, a pid file, output lines), through the failures the protocol promises to survive:
+//! `kill -9` of an agent or of the server in the middle of a job, a host that stops sending
+//! heartbeats, and agents the server must refuse.
+//!
+//! Every test owns a [`Rig`]: one temporary directory with the stack, the server's data and the
+//! agents' roots. Dropping it kills the agents and the server, then every script the agents
+//! started that still runs (scripts are detached from their agent, so they outlive a killed
+//! one), also when the test fails.
+
+use crate::harness::{AgentProc, Api, EXIT_TIMEOUT, ServerProc, free_addr, wait_until};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Pid, getpgid};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The agents: host name and address.
+const HOSTS: [(&str, &str); 3] = [
+    ("h1", "127.0.0.2"),
+    ("h2", "127.0.0.3"),
+    ("h3", "127.0.0.4"),
+];
+
+/// The cluster every scenario uses.
+const CLUSTER: &str = "c";
+
+/// How long a host may take to come online (agent start, registration, a heartbeat).
+const ONLINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a job may take to end.
+const JOB_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// A service of the test stack `test` 1.0.0: one server component `<name>_server` whose every
+/// command but `status` appends its pid to `runs.<command>` in the unit directory, writes it to
+/// `pid.<command>`, prints `<name> <command> started on <host> at <address>`, sleeps `sleep`
+/// seconds and prints `<name> <command> done on <host>`.
+struct Svc {
+    name: &'static str,
+    sleep: u32,
+    /// Extra TOML inside the `[[component]]` table.
+    component_toml: &'static str,
+    /// The `[order]` table's body.
+    order: &'static str,
+}
+
+/// The whole test stack; each scenario adds the services it needs to its cluster.
+const STACK: &[Svc] = &[
+    // Scenario 1: a quick start on three hosts.
+    Svc {
+        name: "echo",
+        sleep: 0,
+        component_toml: "",
+        order: "",
+    },
+    // Scenario 2: a start long enough to kill its agent in the middle.
+    Svc {
+        name: "sleepy",
+        sleep: 5,
+        component_toml: "",
+        order: "",
+    },
+    // Scenario 3: two stages, b's start after a's.
+    Svc {
+        name: "a",
+        sleep: 4,
+        component_toml: "",
+        order: "",
+    },
+    Svc {
+        name: "b",
+        sleep: 2,
+        component_toml: "",
+        order: "\"B_SERVER-START\" = [\"A_SERVER-START\"]\n",
+    },
+    // Scenario 4: a start that hangs far beyond its timeout.
+    Svc {
+        name: "hang",
+        sleep: 60,
+        component_toml: "[component.commands.start]\ntimeout = \"6s\"\n",
+        order: "",
+    },
+];
+
+/// Writes [`STACK`] under `root` (a stack root for `--stacks`).
+fn write_stack(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for s in STACK {
+        let dir = root.join("test").join("1.0.0").join(s.name);
+        std::fs::create_dir_all(&dir).expect("service dir");
+        let mut toml = format!(
+            "[service]\nname = \"{n}\"\nversion = \"1.0\"\ndescription = \"test service {n}\"\n\n\
+             [[component]]\nname = \"{n}_server\"\ncategory = \"server\"\ncardinality = \"1+\"\n\
+             script = \"run.sh\"\n{}\n",
+            s.component_toml,
+            n = s.name,
+        );
+        if !s.order.is_empty() {
+            toml.push_str("\n[order]\n");
+            toml.push_str(s.order);
+        }
+        std::fs::write(dir.join("service.toml"), toml).expect("manifest");
+        let script = format!(
+            r#"#!/bin/sh
+# {name}: records every run of every command but status in its unit directory.
+[ "$1" = status ] && exit 0
+echo "$$" >> "$BIGMGR_UNIT_DIR/runs.$1"
+echo "$$" > "$BIGMGR_UNIT_DIR/pid.$1.tmp" && mv -f "$BIGMGR_UNIT_DIR/pid.$1.tmp" "$BIGMGR_UNIT_DIR/pid.$1"
+echo "{name} $1 started on $BIGMGR_HOST at $BIGMGR_ADDRESS"
+sleep {sleep}
+echo "{name} $1 done on $BIGMGR_HOST"
+"#,
+            name = s.name,
+            sleep = s.sleep,
+        );
+        let path = dir.join("run.sh");
+        std::fs::write(&path, script).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The address of host `name`.
+fn address_of(name: &str) -> &'static str {
+    HOSTS
+        .iter()
+        .find(|(h, _)| *h == name)
+        .map(|(_, a)| *a)
+        .unwrap_or_else(|| panic!("no host {name}"))
+}
+
+/// One scenario's processes and files: the server (on an address chosen once, so a restart
+/// gets the same one), the agents by host name, and the directory holding the stack, the
+/// server's data and the agents' roots.
+struct Rig {
+    server: Option<ServerProc>,
+    agents: BTreeMap<String, AgentProc>,
+    listen: SocketAddr,
+    dir: TempDir,
+}
+
+impl Rig {
+    /// Writes the stack and starts the server (heartbeat interval 1 s).
+    fn start() -> Rig {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_stack(&dir.path().join("stacks"));
+        let mut rig = Rig {
+            server: None,
+            agents: BTreeMap::new(),
+            listen: free_addr(),
+            dir,
+        };
+        rig.start_server();
+        rig
+    }
+
+    /// Starts the server on the rig's address and data directory.
+    fn start_server(&mut self) {
+        assert!(self.server.is_none(), "the server runs already");
+        let server = ServerProc::serve()
+            .data(&self.dir.path().join("data"))
+            .no_listen_flag()
+            .arg("--listen")
+            .arg(self.listen.to_string())
+            .arg("--stacks")
+            .arg(self.dir.path().join("stacks").display().to_string())
+            .arg("--heartbeat-interval")
+            .arg("1s")
+            .start();
+        assert_eq!(server.addr, self.listen);
+        self.server = Some(server);
+    }
+
+    /// The server.
+    fn server(&self) -> &ServerProc {
+        self.server.as_ref().expect("the server runs")
+    }
+
+    /// `kill -9` the server and reap it.
+    fn kill_server(&mut self) {
+        let mut server = self.server.take().expect("the server runs");
+        server.proc.signal(Signal::SIGKILL);
+        let status = server.proc.wait_exit(EXIT_TIMEOUT);
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+    }
+
+    /// A fresh REST client of the server (a new connection pool, so one to a killed server is
+    /// never reused).
+    fn api(&self) -> Api {
+        self.server().api()
+    }
+
+    /// Where agent `host` keeps its root.
+    fn root(&self, host: &str) -> PathBuf {
+        self.dir.path().join("agents").join(host)
+    }
+
+    /// A unit directory of `service`'s only component on `host`.
+    fn unit_dir(&self, host: &str, service: &str) -> PathBuf {
+        self.root(host)
+            .join("units")
+            .join(CLUSTER)
+            .join(service)
+            .join(format!("{service}_server"))
+    }
+
+    /// How often `command` ran for `service` on `host` (lines of its counter file).
+    fn runs(&self, host: &str, service: &str, command: &str) -> usize {
+        let path = self.unit_dir(host, service).join(format!("runs.{command}"));
+        std::fs::read_to_string(&path)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// The pid the script of `command` for `service` on `host` wrote, once it has.
+    fn script_pid(&self, host: &str, service: &str, command: &str) -> Option<Pid> {
+        read_pid(&self.unit_dir(host, service).join(format!("pid.{command}")))
+    }
+
+    /// Starts agent `host` on its address and root, with a join token or (`None`) with the
+    /// credential its root holds.
+    fn start_agent(&mut self, host: &str, token: Option<&str>) {
+        let mut cmd =
+            AgentProc::cmd(&self.server().url, host, address_of(host)).root(&self.root(host));
+        if let Some(token) = token {
+            cmd = cmd.join_token(token);
+        }
+        let old = self.agents.insert(host.to_string(), cmd.start());
+        assert!(old.is_none(), "agent {host} was running already");
+    }
+
+    /// `kill -9` agent `host` and reap it.
+    fn kill_agent(&mut self, host: &str) {
+        let mut agent = self.agents.remove(host).expect("the agent runs");
+        agent.proc.signal(Signal::SIGKILL);
+        agent.proc.wait_exit(EXIT_TIMEOUT);
+    }
+
+    /// Creates the cluster, joins agents `hosts` with a join token and waits until every one is
+    /// ONLINE; returns the token.
+    async fn join(&mut self, hosts: &[&str]) -> String {
+        let api = self.api();
+        api.create_cluster(CLUSTER).await;
+        let token = api
+            .post(&format!("/clusters/{CLUSTER}/join-tokens"), json!({}))
+            .await;
+        let token = token.expect(201)["token"].as_str().unwrap().to_string();
+        for h in hosts {
+            self.start_agent(h, Some(&token));
+        }
+        for h in hosts {
+            wait_host(&api, CLUSTER, h, "ONLINE", ONLINE_TIMEOUT).await;
+        }
+        token
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // Agents first, so none starts a script after the sweep; then the server.
+        self.agents.clear();
+        self.server = None;
+        kill_scripts(&self.dir.path().join("agents"), self.dir.path());
+    }
+}
+
+/// Reads a pid file (`None` if it is missing or not a pid yet).
+fn read_pid(path: &Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    (pid > 1).then(|| Pid::from_raw(pid))
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+fn alive(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: the state follows the last ')'.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    state.is_some_and(|s| s != 'Z')
+}
+
+/// Whether `pid`'s command line mentions `dir` (so a reused pid is not taken for a script).
+fn runs_from(pid: Pid, dir: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir.to_string_lossy().as_ref()))
+}
+
+/// Kills the process group of every script under `agents` (any `pid.*` file below it) that
+/// still runs from `dir`: the script, the wrapper that leads its group, and what it started.
+fn kill_scripts(agents: &Path, dir: &Path) {
+    let own = getpgid(None).ok();
+    let mut todo = vec![agents.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("pid.") || name.ends_with(".tmp") {
+                continue;
+            }
+            let Some(pid) = read_pid(&path) else { continue };
+            if !alive(pid) || !runs_from(pid, dir) {
+                continue;
+            }
+            match getpgid(Some(pid)) {
+                Ok(pgid) if Some(pgid) != own && pgid.as_raw() > 1 => {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+                _ => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// The state of host `host` of `cluster` (`""` if there is none).
+async fn host_state(api: &Api, cluster: &str, host: &str) -> String {
+    let h = api.get(&format!("/clusters/{cluster}/hosts/{host}")).await;
+    h.body["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until host `host` of `cluster` is in `state`.
+async fn wait_host(api: &Api, cluster: &str, host: &str, state: &str, timeout: Duration) {
+    wait_until(&format!("{host} to be {state}"), timeout, || async {
+        (host_state(api, cluster, host).await == state).then_some(())
+    })
+    .await;
+}
+
+/// Adds service `name` of stack `test` with its component on `hosts`.
+async fn add_service(api: &Api, name: &str, hosts: &[&str]) {
+    api.post(
+        &format!("/clusters/{CLUSTER}/services"),
+        json!({
+            "name": name,
+            "stack": "test",
+            "service": name,
+            "placement": { format!("{name}_server"): hosts },
+        }),
+    )
+    .await
+    .expect(201);
+}
+
+/// Submits `command` on the whole cluster; returns the job's id.
+async fn submit(api: &Api, command: &str) -> i64 {
+    let job = api
+        .post(
+            &format!("/clusters/{CLUSTER}/jobs"),
+            json!({"command": command, "target": "cluster"}),
+        )
+        .await;
+    job.expect(202)["id"].as_i64().expect("a job id")
+}
+
+/// The job's detail.
+async fn job(api: &Api, id: i64) -> Value {
+    api.get(&format!("/jobs/{id}")).await.expect(200).clone()
+}
+
+/// The tasks of the job's stages of `service`'s component (every stage if `None`).
+fn tasks(job: &Value, service: Option<&str>) -> Vec<Value> {
+    let component = service.map(|s| format!("{s}_server"));
+    job["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|s| component.as_deref().is_none_or(|c| s["component"] == c))
+        .flat_map(|s| s["tasks"].as_array().expect("tasks").clone())
+        .collect()
+}
+
+/// The task of `service` on `host`.
+fn task_on(job: &Value, service: &str, host: &str) -> Value {
+    tasks(job, Some(service))
+        .into_iter()
+        .find(|t| t["host"] == host)
+        .unwrap_or_else(|| panic!("no {service} task on {host} in {job}"))
+}
+
+/// The lines of a task's log the server stored.
+async fn log_lines(api: &Api, job: i64, task: i64) -> Vec<String> {
+    let log = api.get(&format!("/jobs/{job}/tasks/{task}/log")).await;
+    log.expect(200)["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Waits until the server's log of a task has a line containing `want`; returns all lines.
+async fn wait_log_line(api: &Api, job: i64, task: i64, want: &str) -> Vec<String> {
+    let what = format!("the server's log of task {task} to show {want:?}");
+    wait_until(&what, Duration::from_secs(15), || async {
+        let lines = log_lines(api, job, task).await;
+        lines.iter().any(|l| l.contains(want)).then_some(lines)
+    })
+    .await
+}
+
+/// The output file of a task's run on the agent with root `root`.
+fn stdout_log(root: &Path, task: &Value) -> PathBuf {
+    root.join("tasks")
+        .join(format!("{}.{}", task["id"], task["attempt"]))
+        .join("stdout.log")
+}
+
+/// Polls `pred` (a check of local state) every 100 ms for up to `timeout`.
+async fn wait_local(what: &str, timeout: Duration, pred: impl Fn() -> bool) {
+    wait_until(what, timeout, || async { pred().then_some(()) }).await;
+}
+
+/// "Server + 3 agents on 127.0.0.2–4: a start job on a 3-host service completes; each task's
+/// log is on the agent's disk and on the server."
+#[tokio::test]
+async fn three_agents_run_a_start_job_and_its_logs_are_on_agents_and_server() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    rig.join(&["h1", "h2", "h3"]).await;
+    add_service(&api, "echo", &["h1", "h2", "h3"]).await;
+    let id = submit(&api, "start").await;
+    let done = api.wait_job(id, JOB_TIMEOUT).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+
+    let all = tasks(&done, Some("echo"));
+    let mut hosts: Vec<&str> = all.iter().map(|t| t["host"].as_str().unwrap()).collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["h1", "h2", "h3"], "{done}");
+    for task in &all {
+        let host = task["host"].as_str().unwrap();
+        assert_eq!(task["state"], "SUCCEEDED", "{task}");
+        assert_eq!(task["exit_code"], 0, "{task}");
+        let started = format!("echo start started on {host} at {}", address_of(host));
+        let finished = format!("echo start done on {host}");
+
+        // On the disk of the agent that ran it, and of no other.
+        let path = stdout_log(&rig.root(host), task);
+        let out =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(out.contains(&started), "{}:\n{out}", path.display());
+        assert!(out.contains(&finished), "{}:\n{out}", path.display());
+        for (other, _) in HOSTS.iter().filter(|(h, _)| *h != host) {
+            let elsewhere = stdout_log(&rig.root(other), task);
+            assert!(!elsewhere.exists(), "{} exists", elsewhere.display());
+        }
+
+        // On the server.
+        let lines = wait_log_line(&api, id, task["id"].as_i64().unwrap(), &finished).await;
+        assert!(lines.contains(&started), "{lines:?}");
+
+        assert_eq!(rig.runs(host, "echo", "start"), 1, "start runs on {host}");
+    }
+}
+
+/// "`kill -9` an agent while its task sleeps 5 s, restart it: the task's result reaches the
+/// server, and the script ran exactly once (side-effect counter)."
+#[tokio::test]
+async fn an_agent_killed_during_a_task_and_restarted_reports_it_and_ran_it_once() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    rig.join(&["h1", "h2"]).await;
+    add_service(&api, "sleepy", &["h1", "h2"]).await;
+    let id = submit(&api, "start").await;
+
+    // The script runs on h1 (its 5 s sleep has just begun).
+    let pid = wait_until("h1's task to run", Duration::from_secs(30), || async {
+        let job = job(&api, id).await;
+        let running = task_on(&job, "sleepy", "h1")["state"] == "RUNNING";
+        running
+            .then(|| rig.script_pid("h1", "sleepy", "start"))
+            .flatten()
+    })
+    .await;
+    assert!(alive(pid), "the script {pid} runs");
+
+    rig.kill_agent("h1");
+    assert!(alive(pid), "the script {pid} survives its agent's kill -9");
+    rig.start_agent("h1", None);
+
+    let done = api.wait_job(id, JOB_TIMEOUT).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    for host in ["h1", "h2"] {
+        let task = task_on(&done, "sleepy", host);
+        assert_eq!(task["state"], "SUCCEEDED", "{task}");
+        assert_eq!(task["exit_code"], 0, "{task}");
+        assert_eq!(task["attempt"], 1, "{task}");
+        let tid = task["id"].as_i64().unwrap();
+        let lines = wait_log_line(&api, id, tid, &format!("sleepy start done on {host}")).await;
+        let started = format!("sleepy start started on {host} at {}", address_of(host));
+        assert!(lines.contains(&started), "{lines:?}");
+        assert_eq!(
+            lines.iter().filter(|l| **l == started).count(),
+            1,
+            "each line once: {lines:?}"
+        );
+        assert_eq!(rig.runs(host, "sleepy", "start"), 1, "start runs on {host}");
+    }
+    assert!(!alive(pid), "the script {pid} has ended");
+    // The restarted agent is connected again.
+    assert_eq!(host_state(&api, CLUSTER, "h1").await, "ONLINE");
+}
+
+/// "`kill -9` the server in the middle of a two-stage job, restart it: the job finishes
+/// SUCCEEDED with every task run exactly once."
+#[tokio::test]
+async fn a_server_killed_during_a_two_stage_job_and_restarted_finishes_it_once() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    let hosts = ["h1", "h2", "h3"];
+    rig.join(&hosts).await;
+    add_service(&api, "a", &hosts).await;
+    add_service(&api, "b", &hosts).await;
+    let id = submit(&api, "start").await;
+
+    // Every `a` script runs (their 4 s sleep has begun), no `b` has been sent yet.
+    wait_until("a's tasks to run", Duration::from_secs(30), || async {
+        let job = job(&api, id).await;
+        let a = tasks(&job, Some("a"));
+        let b = tasks(&job, Some("b"));
+        assert_eq!((a.len(), b.len()), (3, 3), "{job}");
+        assert!(
+            b.iter().all(|t| t["state"] == "PENDING"),
+            "b waits for a: {job}"
+        );
+        let running = a.iter().all(|t| t["state"] == "RUNNING")
+            && hosts
+                .iter()
+                .all(|h| rig.script_pid(h, "a", "start").is_some());
+        running.then_some(())
+    })
+    .await;
+
+    rig.kill_server();
+    rig.start_server();
+    let api = rig.api();
+
+    let done = api.wait_job(id, JOB_TIMEOUT).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    let all = tasks(&done, None);
+    assert_eq!(all.len(), 6, "{done}");
+    for task in &all {
+        assert_eq!(task["state"], "SUCCEEDED", "{task}");
+        assert_eq!(task["attempt"], 1, "{task}");
+    }
+    for host in hosts {
+        for service in ["a", "b"] {
+            assert_eq!(
+                rig.runs(host, service, "start"),
+                1,
+                "{service} start runs on {host}"
+            );
+        }
+    }
+    for host in hosts {
+        assert_eq!(host_state(&api, CLUSTER, host).await, "ONLINE", "{host}");
+    }
+}
+
+/// "Stop an agent for longer than 3 heartbeat intervals (heartbeat set to 1 s in the test): the
+/// host shows LOST, its in-flight task fails when its timeout passes, the job ends; restart the
+/// agent: ONLINE again."
+#[tokio::test]
+async fn a_lost_host_fails_its_task_after_the_timeout_and_comes_back_online() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    rig.join(&["h1", "h2"]).await;
+    add_service(&api, "hang", &["h1"]).await;
+    let id = submit(&api, "start").await;
+
+    let pid = wait_until("h1's task to run", Duration::from_secs(30), || async {
+        let job = job(&api, id).await;
+        let running = task_on(&job, "hang", "h1")["state"] == "RUNNING";
+        running
+            .then(|| rig.script_pid("h1", "hang", "start"))
+            .flatten()
+    })
+    .await;
+
+    rig.kill_agent("h1");
+    let killed = Instant::now();
+    wait_host(&api, CLUSTER, "h1", "LOST", Duration::from_secs(8)).await;
+    let lost_after = killed.elapsed();
+    assert!(
+        lost_after >= Duration::from_millis(1500),
+        "LOST only after 3 intervals without a message, not {lost_after:?}"
+    );
+    assert_eq!(host_state(&api, CLUSTER, "h2").await, "ONLINE");
+
+    let done = api.wait_job(id, Duration::from_secs(30)).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let task = task_on(&done, "hang", "h1");
+    assert_eq!(task["state"], "FAILED", "{task}");
+    let message = task["message"].as_str().unwrap_or_default();
+    assert!(message.contains("LOST"), "{task}");
+    let ran = task["finished_at"].as_i64().unwrap() - task["started_at"].as_i64().unwrap();
+    assert!(
+        ran >= 6000,
+        "failed {ran} ms after it started, before its 6 s timeout: {task}"
+    );
+    assert_eq!(rig.runs("h1", "hang", "start"), 1);
+    assert!(alive(pid), "the orphaned script {pid} still sleeps");
+
+    // Back again: ONLINE, and the agent adopts the run and ends it (its timeout has passed).
+    rig.start_agent("h1", None);
+    wait_host(&api, CLUSTER, "h1", "ONLINE", ONLINE_TIMEOUT).await;
+    wait_local(
+        "the restarted agent to kill the overdue script",
+        Duration::from_secs(20),
+        || !alive(pid),
+    )
+    .await;
+    assert_eq!(rig.runs("h1", "hang", "start"), 1, "not run again");
+    let after = job(&api, id).await;
+    assert_eq!(after["state"], "FAILED", "{after}");
+}
+
+/// "Wrong join token, second agent with a taken host name, host already in another cluster:
+/// each refused with a clear message, nothing changed."
+#[tokio::test]
+async fn refused_agents_exit_2_saying_why_and_change_nothing() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    let token = rig.join(&["h1"]).await;
+    api.create_cluster("other").await;
+    let other = api.post("/clusters/other/join-tokens", json!({})).await;
+    let other = other.expect(201)["token"].as_str().unwrap().to_string();
+    rig.start_agent("h2", Some(&other));
+    wait_host(&api, "other", "h2", "ONLINE", ONLINE_TIMEOUT).await;
+
+    let hosts_of = |cluster: &'static str| {
+        let api = api.clone();
+        async move {
+            let hosts = api.get(&format!("/clusters/{cluster}/hosts")).await;
+            let mut hosts: Vec<(String, String, String)> = hosts
+                .expect(200)
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    let s = |k: &str| h[k].as_str().unwrap_or_default().to_string();
+                    (s("name"), s("cluster"), s("address"))
+                })
+                .collect();
+            hosts.sort();
+            hosts
+        }
+    };
+    let before = (hosts_of(CLUSTER).await, hosts_of("other").await);
+    assert_eq!(
+        before,
+        (
+            vec![("h1".into(), CLUSTER.into(), "127.0.0.2".into())],
+            vec![("h2".into(), "other".into(), "127.0.0.3".into())],
+        )
+    );
+
+    let bad = "bmj_0000000000000000000000000000000000000000000000000000000000000000";
+    let cases = [
+        ("h3", bad, "join token"),
+        ("h1", token.as_str(), "host name 'h1' is already taken"),
+        (
+            "h1",
+            other.as_str(),
+            "host 'h1' already belongs to cluster 'c'",
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (name, token, why)) in cases.into_iter().enumerate() {
+        let root = tmp.path().join(format!("refused{i}"));
+        let mut agent = AgentProc::cmd(&rig.server().url, name, address_of("h3"))
+            .root(&root)
+            .join_token(token)
+            .start();
+        let status = agent.proc.wait_exit(Duration::from_secs(30));
+        let stderr = agent.proc.stderr.text();
+        assert_eq!(status.code(), Some(2), "{name} ({why}): {stderr}");
+        let refusal = stderr
+            .lines()
+            .find(|l| l.starts_with("bigmgr-agent: refused: "))
+            .unwrap_or_else(|| panic!("no refusal for {name} ({why}):\n{stderr}"));
+        assert!(refusal.contains(why), "{refusal}");
+        assert!(
+            !root.join("credential.json").exists(),
+            "a refused agent holds no credential"
+        );
+    }
+    let refusals: Vec<String> = rig
+        .server()
+        .proc
+        .stderr
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("agent refused"))
+        .collect();
+    assert_eq!(
+        refusals.len(),
+        3,
+        "the server logs each refusal: {refusals:#?}"
+    );
+
+    // Nothing changed: the same hosts with the same addresses, and the agents that hold them
+    // still connected and heartbeating.
+    let after = (hosts_of(CLUSTER).await, hosts_of("other").await);
+    assert_eq!(after, before);
+    for (cluster, host) in [(CLUSTER, "h1"), ("other", "h2")] {
+        let beat = |h: Value| h["last_heartbeat"].as_i64().unwrap_or(0);
+        let path = format!("/clusters/{cluster}/hosts/{host}");
+        let then = beat(api.get(&path).await.expect(200).clone());
+        wait_until(
+            &format!("{host} to heartbeat again"),
+            Duration::from_secs(15),
+            || async {
+                let h = api.get(&path).await.expect(200).clone();
+                (h["state"] == "ONLINE" && beat(h) > then).then_some(())
+            },
+        )
+        .await;
+    }
+    for host in ["h1", "h2"] {
+        let agent = &rig.agents[host].proc;
+        assert!(
+            alive(Pid::from_raw(agent.pid() as i32)),
+            "agent {host} runs"
+        );
+    }
+    // proto/README.md: "The server logs every refusal with the peer's address."
+    for line in &refusals {
+        assert!(
+            line.contains("peer=127.0.0.1:"),
+            "a refusal logged without the agent's address: {line}"
+        );
+    }
+}
