@@ -7,7 +7,7 @@ use crate::signal::Signals;
 use crate::{Error, Result, api};
 use axum::Router;
 use bigmgr_core::Manager;
-use bigmgr_core::grpc::GrpcTransport;
+use bigmgr_core::grpc::{GrpcTransport, PeerAddr};
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::{SqlStore, Store};
 use std::net::SocketAddr;
@@ -41,6 +41,22 @@ pub fn app(mgr: Manager, admin_token: &str, grpc: &Arc<GrpcTransport>) -> Router
         .into_axum_router()
         .fallback(api::fallback)
         .merge(api::router(mgr, admin_token))
+        .layer(axum::middleware::from_fn(peer_addr))
+}
+
+/// Hands the connection's peer address to the gRPC service (which logs agents by it).
+async fn peer_addr(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if let Some(addr) = addr {
+        req.extensions_mut().insert(PeerAddr(addr));
+    }
+    next.run(req).await
 }
 
 impl Server {
@@ -78,11 +94,14 @@ impl Server {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
         });
         tracing::info!(%addr, heartbeat_interval = ?config.grpc.heartbeat_interval, "serving REST and gRPC");
         Ok(Server {

@@ -10,7 +10,7 @@ mod convert;
 mod server;
 
 pub use client::{AgentClientConfig, run_agent};
-pub use server::{GrpcSettings, GrpcTransport};
+pub use server::{GrpcSettings, GrpcTransport, PeerAddr};
 
 /// The code generated from `proto/bigmgr/agent/v1/agent.proto`.
 #[allow(missing_docs, clippy::all)]

@@ -22,6 +22,12 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+/// The address of the peer of a request, for a server that runs the service inside another
+/// HTTP server (axum) and so must put it in the request's extensions itself; tonic's own
+/// server provides it without help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// How long an agent has to send its `Register` after opening the stream.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -429,6 +435,7 @@ impl AgentService for Service {
     ) -> std::result::Result<Response<Self::SessionStream>, Status> {
         let peer = request
             .remote_addr()
+            .or_else(|| request.extensions().get::<PeerAddr>().map(|p| p.0))
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into());
         let mut inbound = request.into_inner();
