@@ -133,7 +133,10 @@ fn missing_settings_exit_2_naming_the_flag_and_variable() {
 
     let (code, stderr) = run_to_exit(&["--grace", "5"], &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("is not a duration; write a number and a unit"), "{stderr}");
+    assert!(
+        stderr.contains("is not a duration; write a number and a unit"),
+        "{stderr}"
+    );
 }
 
 #[test]
