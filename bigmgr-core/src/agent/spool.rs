@@ -150,6 +150,17 @@ impl Spool {
             .collect()
     }
 
+    /// At most `limit` of the events not yet acknowledged whose sequence number is above
+    /// `after`, in order: what a connection has not sent yet.
+    pub fn pending_after(&self, after: u64, limit: usize) -> Vec<(u64, AgentEvent)> {
+        let start = self.pending.partition_point(|p| p.seq <= after);
+        self.pending
+            .range(start..)
+            .take(limit)
+            .map(|p| (p.seq, p.event.clone()))
+            .collect()
+    }
+
     /// Drops every event with a sequence number up to `upto`.
     ///
     /// Acknowledgements only move forward: an `upto` at or below an earlier one does nothing.
@@ -331,8 +342,18 @@ mod tests {
             s.pending(),
             (0..5).map(|n| (n + 1, log(n))).collect::<Vec<_>>()
         );
+        let after = |s: &Spool, after, limit| -> Vec<u64> {
+            s.pending_after(after, limit)
+                .iter()
+                .map(|(q, _)| *q)
+                .collect()
+        };
+        assert_eq!(after(&s, 2, 2), vec![3, 4]);
+        assert_eq!(after(&s, 0, 10), vec![1, 2, 3, 4, 5]);
+        assert!(after(&s, 5, 10).is_empty());
         s.ack(2).unwrap();
         assert_eq!(seqs(&s), vec![3, 4, 5]);
+        assert_eq!(after(&s, 1, 10), vec![3, 4, 5]);
         assert_eq!(s.len(), 3);
         // An older acknowledgement changes nothing.
         s.ack(1).unwrap();

@@ -317,17 +317,14 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
     let mut sent_upto = 0u64;
     loop {
         // Send what the spool holds beyond what this session sent (all of it at first).
-        let batch: Vec<pb::TaskEvent> = shared
-            .spool()
-            .pending()
+        let pending = shared.spool().pending_after(sent_upto, BATCH);
+        let more = pending.len() == BATCH;
+        let batch: Vec<pb::TaskEvent> = pending
             .iter()
-            .filter(|(seq, _)| *seq > sent_upto)
-            .take(BATCH)
             .filter_map(|(seq, e)| convert::event_to_pb(*seq, e))
             .collect();
         if let Some(last) = batch.last() {
             sent_upto = last.seq;
-            let more = batch.len() == BATCH;
             tx.send(pb::AgentMessage {
                 body: Some(pb::agent_message::Body::Events(pb::TaskEvents {
                     events: batch,
