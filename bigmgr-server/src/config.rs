@@ -41,7 +41,7 @@ pub struct ServeArgs {
         value_delimiter = ':'
     )]
     pub stacks: Vec<PathBuf>,
-    /// How often agents send heartbeats, e.g. 30s, 500ms, 2m [default: 30s]
+    /// How often agents send heartbeats, 1s or more, e.g. 30s, 2m [default: 30s]
     #[arg(long, env = "BIGMGR_HEARTBEAT_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
     pub heartbeat_interval: Option<Duration>,
     /// A host is LOST after this many heartbeat intervals without one [default: 3]
@@ -149,9 +149,9 @@ impl ServeConfig {
             })?,
             (None, None) => defaults.heartbeat_interval,
         };
-        if heartbeat_interval < Duration::from_millis(100) {
+        if heartbeat_interval < Duration::from_secs(1) {
             return Err(Error::Config(format!(
-                "a heartbeat interval of {heartbeat_interval:?} is too short; use 100ms or more"
+                "a heartbeat interval of {heartbeat_interval:?} is too short; use 1s or more"
             )));
         }
         let lost_after = args
@@ -237,7 +237,7 @@ mod tests {
             listen = "127.0.0.1:9000"
             data = "state"
             stacks = ["mine", "/abs/theirs"]
-            heartbeat_interval = "500ms"
+            heartbeat_interval = "1500ms"
             lost_after = 5
             "#,
         );
@@ -252,7 +252,7 @@ mod tests {
                 PathBuf::from("/abs/theirs")
             ]
         );
-        assert_eq!(c.grpc.heartbeat_interval, Duration::from_millis(500));
+        assert_eq!(c.grpc.heartbeat_interval, Duration::from_millis(1500));
         assert_eq!(c.grpc.lost_after, 5);
 
         let args = ServeArgs {
@@ -289,7 +289,7 @@ mod tests {
         assert!(e.to_string().contains("heartbeat_interval"), "{e}");
         let e = ServeConfig::resolve(
             &ServeArgs::default(),
-            Some((path, file(r#"heartbeat_interval = "1ms""#))),
+            Some((path, file(r#"heartbeat_interval = "500ms""#))),
         )
         .unwrap_err();
         assert!(e.to_string().contains("too short"), "{e}");
