@@ -126,6 +126,9 @@ pub(crate) struct Engine {
     /// Hosts the transport reported LOST: their in-flight tasks fail as soon as their timeout
     /// passes, with no slack for a result on its way.
     lost: HashSet<Arc<str>>,
+    /// Per host, the highest event sequence number received this step: acknowledged through
+    /// [`Transport::stored`] once this step's changes are stored.
+    acks: HashMap<Arc<str>, u64>,
     // Collected during one step, flushed at its end.
     batch: Batch,
     outbox: Vec<(Arc<str>, ToAgent)>,
@@ -155,6 +158,7 @@ impl Engine {
             queued: BTreeMap::new(),
             task_job: HashMap::new(),
             lost: HashSet::new(),
+            acks: HashMap::new(),
             batch: Batch::default(),
             outbox: Vec::new(),
             clean: HashMap::new(),
@@ -481,6 +485,10 @@ impl Engine {
 
     fn on_event(&mut self, ev: FromAgent) {
         let host: Arc<str> = ev.host.as_str().into();
+        if ev.seq > 0 {
+            let upto = self.acks.entry(host.clone()).or_default();
+            *upto = (*upto).max(ev.seq);
+        }
         match ev.event {
             AgentEvent::Hello { running, finished } => {
                 self.lost.remove(&host);
@@ -787,6 +795,9 @@ impl Engine {
     /// Returns how many jobs ended.
     async fn flush(&mut self) -> Result<usize> {
         let batch = std::mem::take(&mut self.batch);
+        // The events behind this batch: acknowledged once it is stored, dropped if it is not
+        // (their agents send them again on their next session).
+        let acks = std::mem::take(&mut self.acks);
         if !batch.is_empty() {
             let applied = self.store.apply(&batch).await?;
             let missed = applied.tasks.iter().filter(|ok| !**ok).count()
@@ -798,6 +809,9 @@ impl Engine {
                     "some state changes found another state in the store (another engine?)"
                 );
             }
+        }
+        for (host, seq) in acks {
+            self.transport.stored(&host, seq);
         }
         let ended = std::mem::take(&mut self.ended);
         for id in &ended {

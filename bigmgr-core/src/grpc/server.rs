@@ -138,9 +138,15 @@ impl GrpcTransport {
     }
 
     fn emit(&self, host: &str, event: AgentEvent) {
+        self.emit_seq(host, event, 0);
+    }
+
+    /// Hands an event to the engine; it acknowledges `seq` to the agent once it is stored.
+    fn emit_seq(&self, host: &str, event: AgentEvent, seq: u64) {
         let _ = self.events.sender().send(FromAgent {
             host: host.to_owned(),
             event,
+            seq,
         });
     }
 
@@ -284,24 +290,16 @@ impl GrpcTransport {
                     }
                 }
                 Some(pb::agent_message::Body::Events(batch)) => {
-                    let mut upto = 0;
+                    // Acknowledged by the engine once stored (Transport::stored), not here: an
+                    // event acknowledged before it is stored would be lost with a crash.
                     for e in batch.events {
-                        upto = upto.max(e.seq);
+                        let seq = e.seq;
                         match convert::event_from_pb(e) {
-                            Ok(event) => self.emit(&name, event),
+                            Ok(event) => self.emit_seq(&name, event, seq),
                             Err(err) => {
                                 tracing::warn!(host = %name, error = %err, "dropping a malformed event")
                             }
                         }
-                    }
-                    if upto > 0 {
-                        self.send_to(
-                            &name,
-                            pb::server_message::Body::Ack(pb::Ack {
-                                events_upto: upto,
-                                clean: Vec::new(),
-                            }),
-                        );
                     }
                 }
                 Some(pb::agent_message::Body::Register(_)) => {
@@ -415,6 +413,16 @@ impl Transport for GrpcTransport {
 
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
         self.events.take()
+    }
+
+    fn stored(&self, host: &str, seq: u64) {
+        self.send_to(
+            host,
+            pb::server_message::Body::Ack(pb::Ack {
+                events_upto: seq,
+                clean: Vec::new(),
+            }),
+        );
     }
 }
 

@@ -61,6 +61,7 @@ impl LocalTransport {
                     .send(FromAgent {
                         host: host.clone(),
                         event,
+                        seq: 0,
                     })
                     .is_err()
                 {

@@ -150,6 +150,11 @@ pub struct FromAgent {
     pub host: String,
     /// The event.
     pub event: AgentEvent,
+    /// The agent's sequence number of this event, for transports whose agents keep events until
+    /// they are acknowledged; 0 for none. The engine hands it back through
+    /// [`Transport::stored`] once the event's effects are in the store.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// The one stream of agent events a transport hands to its engine: the transport sends into
@@ -196,4 +201,10 @@ pub trait Transport: Send + Sync + 'static {
     /// Takes the stream of events from all agents. The engine calls it once; a second call
     /// is an error.
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>>;
+    /// Everything the engine received from `host` up to the event with sequence number `seq`
+    /// (see [`FromAgent::seq`]) is stored: the agent may drop those events. The default does
+    /// nothing, for transports whose agents keep nothing to replay.
+    fn stored(&self, host: &str, seq: u64) {
+        let _ = (host, seq);
+    }
 }

@@ -549,11 +549,36 @@ async fn a_server_killed_during_a_two_stage_job_and_restarted_finishes_it_once()
     })
     .await;
 
+    let a_tasks = tasks(&job(&api, id).await, Some("a"));
     rig.kill_server();
+    // While the server is away the `a` scripts end: their last lines and results can only
+    // reach it from the agents' spools, replayed after the restart.
+    for task in &a_tasks {
+        let host = task["host"].as_str().expect("host").to_string();
+        let path = stdout_log(&rig.root(&host), task);
+        wait_local(
+            &format!("a's start on {host} to end while the server is down"),
+            Duration::from_secs(20),
+            || std::fs::read_to_string(&path).is_ok_and(|t| t.contains("a start done")),
+        )
+        .await;
+    }
     rig.start_server();
     let api = rig.api();
 
     let done = api.wait_job(id, JOB_TIMEOUT).await;
+    for task in &a_tasks {
+        let host = task["host"].as_str().expect("host");
+        let lines = log_lines(&api, id, task["id"].as_i64().expect("id")).await;
+        assert_eq!(
+            lines,
+            vec![
+                format!("a start started on {host} at {}", address_of(host)),
+                format!("a start done on {host}"),
+            ],
+            "every line of {host}'s a task reached the server once, in order"
+        );
+    }
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
     let all = tasks(&done, None);
     assert_eq!(all.len(), 6, "{done}");
