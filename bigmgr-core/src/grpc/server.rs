@@ -327,34 +327,26 @@ impl GrpcTransport {
     }
 }
 
-/// Every few hundred milliseconds: hosts silent for `lost_after` intervals turn LOST. Starts
-/// with every host the store knows, so hosts whose agents never come back after a server
-/// restart turn LOST too. Ends when the transport is dropped.
+/// Every few hundred milliseconds: hosts silent for `lost_after` intervals turn LOST. Watches
+/// every host the store knows — loaded at start and again every `lost_after` intervals — so a
+/// host whose agent never comes back after a server restart, or an operator added and no agent
+/// ever claimed, turns LOST too. Ends when the transport is dropped.
 async fn watch_presence(transport: std::sync::Weak<GrpcTransport>) {
     let Some(t) = transport.upgrade() else { return };
     let limit = t.settings.heartbeat_interval * t.settings.lost_after.max(1);
     let tick = (t.settings.heartbeat_interval / 4)
         .clamp(Duration::from_millis(100), Duration::from_secs(5));
-    match known_hosts(t.store.as_ref()).await {
-        Ok(hosts) => {
-            let now = Instant::now();
-            let mut tables = t.tables();
-            for (name, id, state) in hosts {
-                tables.presence.entry(name).or_insert(Presence {
-                    host: id,
-                    last_seen: now,
-                    lost: state == HostState::Lost,
-                });
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot load hosts to watch their heartbeats"),
-    }
     drop(t);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loaded: Option<Instant> = None;
     loop {
         interval.tick().await;
         let Some(t) = transport.upgrade() else { return };
+        if loaded.is_none_or(|at| at.elapsed() > limit) {
+            loaded = Some(Instant::now());
+            t.watch_known_hosts().await;
+        }
         let lost: Vec<(String, HostId)> = {
             let mut tables = t.tables();
             tables
@@ -373,6 +365,26 @@ async fn watch_presence(transport: std::sync::Weak<GrpcTransport>) {
                 tracing::warn!(host = %name, error = %e, "cannot record a host as LOST");
             }
             t.emit(&name, AgentEvent::Presence(HostState::Lost));
+        }
+    }
+}
+
+impl GrpcTransport {
+    /// Starts watching the hosts of the store it does not watch yet, from now.
+    async fn watch_known_hosts(&self) {
+        match known_hosts(self.store.as_ref()).await {
+            Ok(hosts) => {
+                let now = Instant::now();
+                let mut tables = self.tables();
+                for (name, id, state) in hosts {
+                    tables.presence.entry(name).or_insert(Presence {
+                        host: id,
+                        last_seen: now,
+                        lost: state == HostState::Lost,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot load hosts to watch their heartbeats"),
         }
     }
 }

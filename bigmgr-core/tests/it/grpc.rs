@@ -300,8 +300,37 @@ async fn refusals_say_why_and_change_nothing() {
     );
     assert!(server.mgr.hosts("c2").await.expect("hosts").is_empty());
     assert_eq!(server.mgr.hosts("c1").await.expect("hosts").len(), 1);
-    // The credential of h1 does not let a copy claim another name.
-    let _ = &server.store;
+    // The server keeps only a hash of h1's credential.
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(agent_root(dir.path(), "h1").join("credential.json")).expect("credential"),
+    )
+    .expect("credential JSON");
+    let plain = saved["credential"].as_str().expect("credential field");
+    assert!(plain.starts_with("bma_"), "{plain}");
+    let h1 = server.mgr.host("c1", "h1").await.expect("h1");
+    let stored = server
+        .store
+        .host_credential(h1.id)
+        .await
+        .expect("credential")
+        .expect("set");
+    assert_eq!(stored, bigmgr_core::join::hash(plain));
+    // A copy of h1's credential does not let an agent claim another name.
+    let copy = tempfile::tempdir().expect("tempdir");
+    let copy_root = copy.path().join("agents").join("h9");
+    std::fs::create_dir_all(&copy_root).expect("root");
+    std::fs::copy(
+        agent_root(dir.path(), "h1").join("credential.json"),
+        copy_root.join("credential.json"),
+    )
+    .expect("copy");
+    let err = run(client(&server.url, None, copy.path(), "h9", 7))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(m) if m.contains("'h9' is not known")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -327,4 +356,30 @@ async fn a_silent_host_turns_lost_and_comes_back() {
         host_state(&server.mgr, "h1").await == Some(HostState::Online)
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_host_no_agent_ever_claimed_turns_lost_and_an_agent_can_claim_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    // Added by an operator while the server runs; no agent speaks for it.
+    server
+        .mgr
+        .add_host("c1", "h1", "127.0.0.2")
+        .await
+        .expect("host");
+    until(10, "h1 LOST without an agent", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Lost)
+    })
+    .await;
+    // Its agent joins with the cluster's token and claims it.
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let _agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
+    until(20, "h1 ONLINE once claimed", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+    })
+    .await;
+    assert_eq!(server.mgr.hosts("c1").await.expect("hosts").len(), 1);
 }
