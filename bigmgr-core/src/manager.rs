@@ -241,6 +241,13 @@ impl Manager {
         self.inner.store.list_clusters().await
     }
 
+    /// Deletes a cluster, with its join tokens. Refused ([`Error::Conflict`]) while it has
+    /// hosts, services or jobs: remove those first.
+    pub async fn delete_cluster(&self, name: &str) -> Result<()> {
+        let c = self.cluster(name).await?;
+        self.inner.store.delete_cluster(c.id).await
+    }
+
     /// Adds a host to a cluster; a host name is unique across clusters.
     pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
         check_name("host", name)?;

@@ -47,8 +47,7 @@ pub async fn get(State(s): State<AppState>, Path(name): Path<String>) -> ApiResu
 
 /// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
 pub async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let cluster = s.mgr.cluster(&name).await?;
-    s.mgr.store().delete_cluster(cluster.id).await?;
+    s.mgr.delete_cluster(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
