@@ -92,6 +92,14 @@ pub enum Error {
     /// Retrying will not help: fix the token, the credential file or the host name.
     #[error("refused: {0}")]
     Refused(String),
+    /// The caller presented no API token, an unknown one, or a wrong user name or password.
+    /// Log in again or ask an admin for a token.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller is known but its role does not allow the action; the message names the
+    /// user, its role, the action and the role needed.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// A message could not reach an agent, or the engine is gone.
     #[error("transport: {0}")]
     Transport(String),

@@ -6,6 +6,7 @@
 //! [`stack::StackProvider`] and [`sched::Scheduler`]; on the agent side, [`agent::Executor`].
 
 pub mod agent;
+pub mod auth;
 mod engine;
 pub use engine::{Control, EngineConfig, Update};
 pub mod duration;
