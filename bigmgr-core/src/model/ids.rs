@@ -33,6 +33,12 @@ id_type! {
     StageId,
     /// The id of a task.
     TaskId,
+    /// The id of a user.
+    UserId,
+    /// The id of an API token.
+    ApiTokenId,
+    /// The id of an audit event (ascending in the order events were appended).
+    AuditId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

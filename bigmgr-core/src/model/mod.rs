@@ -1,13 +1,21 @@
-//! The cluster model: clusters, hosts, service instances, units, jobs, stages and tasks.
+//! The cluster model: clusters, hosts, service instances, units, jobs, stages and tasks; users,
+//! API tokens and audit events.
 //!
 //! Times are milliseconds since the Unix epoch (`i64`), as stored.
 
+mod auth;
 mod host;
 mod ids;
 mod state;
 
+pub use auth::{
+    ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, User,
+};
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
-pub use ids::{ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitId};
+pub use ids::{
+    ApiTokenId, AuditId, ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitId,
+    UserId,
+};
 pub use state::{HostState, JobState, StageState, TaskState, UnitState};
 
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,7 @@ mod sql;
 pub use sql::SqlStore;
 
 use crate::Result;
+use crate::auth::Role;
 use crate::model::*;
 use async_trait::async_trait;
 
@@ -107,7 +108,7 @@ pub struct Applied {
 /// [`conformance::run`].
 ///
 /// Names are unique: cluster names globally, host names globally (a host belongs to one
-/// cluster), service instance names per cluster. Creating a duplicate is
+/// cluster), service instance names per cluster, user names globally. Creating a duplicate is
 /// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -177,4 +178,37 @@ pub trait Store: Send + Sync + 'static {
     async fn apply(&self, batch: &Batch) -> Result<Applied>;
     /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+
+    /// Creates a user; user names are unique ([`crate::Error::AlreadyExists`]).
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    /// The user of that name.
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    /// Every user, by id.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Deletes a user and, in the same transaction, all its API tokens.
+    async fn delete_user(&self, id: UserId) -> Result<()>;
+    /// Changes a user's role.
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()>;
+    /// Sets (or, with `None`, removes) a user's password hash.
+    async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()>;
+    /// A user's password hash (`None` if it has no password), to check a login against.
+    async fn user_password_hash(&self, id: UserId) -> Result<Option<String>>;
+
+    /// Adds an API token for a user; token hashes are unique.
+    async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken>;
+    /// The token with that id.
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>>;
+    /// The user an API token (by hash) authenticates, with the token.
+    async fn token_user(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>>;
+    /// Records that a token was used at `at` (callers throttle this; it is a write).
+    async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()>;
+    /// A user's API tokens, by id.
+    async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>>;
+    /// Deletes an API token.
+    async fn delete_api_token(&self, id: ApiTokenId) -> Result<()>;
+
+    /// Appends an event to the audit log; it gets an id above every earlier event's.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent>;
+    /// Audit events matching a filter, ascending by id.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
 }

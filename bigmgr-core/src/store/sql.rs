@@ -1,4 +1,4 @@
-//! `SqlStore`: the [`super::Store`] on sqlx (SQLite).
+//! `SqlStore`: the [`super::Store`] on sqlx (SQLite); users, tokens and audit in `sql/auth.rs`.
 //!
 //! One SQLite database (a file in WAL mode, or in memory), migrated on open from the embedded
 //! `migrations/`. Writes take an in-process lock and an immediate transaction, so writers queue
@@ -6,7 +6,10 @@
 //! `UPDATE … WHERE state = ?`, so they stay correct across processes too. Large inserts and
 //! batches of task changes go as multi-row statements in chunks.
 
+mod auth;
+
 use super::{Applied, Batch, Store, TaskChange};
+use crate::auth::Role;
 use crate::model::*;
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -1070,5 +1073,65 @@ impl Store for SqlStore {
             .iter()
             .map(log_row)
             .collect()
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        self.auth_create_user(user).await
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        self.auth_user_by_name(name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.auth_list_users().await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<()> {
+        self.auth_delete_user(id).await
+    }
+
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
+        self.auth_set_user_role(id, role).await
+    }
+
+    async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()> {
+        self.auth_set_user_password(id, password_hash).await
+    }
+
+    async fn user_password_hash(&self, id: UserId) -> Result<Option<String>> {
+        self.auth_user_password_hash(id).await
+    }
+
+    async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
+        self.auth_add_api_token(token).await
+    }
+
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+        self.auth_api_token(id).await
+    }
+
+    async fn token_user(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
+        self.auth_token_user(token_hash).await
+    }
+
+    async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
+        self.auth_touch_api_token(id, at).await
+    }
+
+    async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+        self.auth_list_api_tokens(user).await
+    }
+
+    async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
+        self.auth_delete_api_token(id).await
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+        self.auth_append_audit(event).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        self.auth_list_audit(filter).await
     }
 }

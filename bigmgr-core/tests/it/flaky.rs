@@ -1,6 +1,7 @@
 //! A Store decorator that fails chosen `apply` calls, to test the engine's recovery.
 
 use async_trait::async_trait;
+use bigmgr_core::auth::Role;
 use bigmgr_core::model::*;
 use bigmgr_core::store::{Applied, Batch, SqlStore, Store};
 use bigmgr_core::{Error, Result};
@@ -99,5 +100,50 @@ impl Store for FlakyStore {
     }
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
         self.inner.task_log(task, attempt).await
+    }
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        self.inner.user_by_name(name).await
+    }
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn delete_user(&self, id: UserId) -> Result<()> {
+        self.inner.delete_user(id).await
+    }
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
+        self.inner.set_user_role(id, role).await
+    }
+    async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()> {
+        self.inner.set_user_password(id, password_hash).await
+    }
+    async fn user_password_hash(&self, id: UserId) -> Result<Option<String>> {
+        self.inner.user_password_hash(id).await
+    }
+    async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
+        self.inner.add_api_token(token).await
+    }
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+        self.inner.api_token(id).await
+    }
+    async fn token_user(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
+        self.inner.token_user(token_hash).await
+    }
+    async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
+        self.inner.touch_api_token(id, at).await
+    }
+    async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+        self.inner.list_api_tokens(user).await
+    }
+    async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
+        self.inner.delete_api_token(id).await
+    }
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+        self.inner.append_audit(event).await
+    }
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        self.inner.list_audit(filter).await
     }
 }

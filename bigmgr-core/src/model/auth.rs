@@ -1,0 +1,172 @@
+//! Users, API tokens and audit events as stored. Secrets never appear here: a [`User`] has no
+//! password hash and an [`ApiToken`] no secret, so serialising them can't leak one.
+
+use super::{ApiTokenId, AuditId, UserId};
+use crate::auth::Role;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A user who calls the API with API tokens (and may log in with a password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Its unique name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Whether it has a password (and so may log in); users without one use tokens only.
+    pub has_password: bool,
+    /// When it was created.
+    pub created_at: i64,
+}
+
+/// What is needed to create a user. `Debug` hides the password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Its unique name.
+    pub name: String,
+    /// Its Argon2 PHC password hash ([`crate::auth::hash_password`]), if it may log in.
+    pub password_hash: Option<String>,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("name", &self.name)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "…"))
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// An API token of a user, without its secret (which is shown once, when it is created).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Its id (to list and delete it by).
+    pub id: ApiTokenId,
+    /// The name of the user it authenticates.
+    pub user: String,
+    /// A label saying what it is for (`ci`, `login`, `bootstrap`).
+    pub name: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// Roughly when it was last used to authenticate (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// What is needed to add an API token. `Debug` hides the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    /// The user it authenticates.
+    pub user: UserId,
+    /// Its label.
+    pub name: String,
+    /// The hex SHA-256 of its secret ([`crate::auth::token_hash`]); unique.
+    pub hash: String,
+}
+
+impl fmt::Debug for NewApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewApiToken")
+            .field("user", &self.user)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an audited call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It was allowed and done.
+    Ok,
+    /// It was refused: the actor's role does not allow it, or the credentials were wrong.
+    Refused,
+    /// It was allowed but failed (bad input, conflict, store error …).
+    Failed,
+}
+
+impl Outcome {
+    /// The text form (`ok`, `refused`, `failed`), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Outcome> {
+        match s {
+            "ok" => Ok(Outcome::Ok),
+            "refused" => Ok(Outcome::Refused),
+            "failed" => Ok(Outcome::Failed),
+            _ => Err(crate::Error::Invalid(format!(
+                "'{s}' is not an outcome; expected one of ok, refused, failed"
+            ))),
+        }
+    }
+}
+
+/// One entry of the audit log: who did what to what, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Its id; ids ascend in the order events were appended (the paging cursor).
+    pub id: AuditId,
+    /// When it happened.
+    pub at: i64,
+    /// The actor's user name (`system` for the server itself).
+    pub actor: String,
+    /// The action's text form ([`crate::auth::Action::as_str`], `submit-job`).
+    pub action: String,
+    /// What it was done to (`cluster prod`, `job 42`, `user bob`); may be empty.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A human-readable detail: the error message of a refusal or failure, or what changed.
+    pub detail: String,
+}
+
+/// What is needed to append an audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// When it happened.
+    pub at: i64,
+    /// The actor's user name.
+    pub actor: String,
+    /// The action's text form.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A human-readable detail.
+    pub detail: String,
+}
+
+/// Which audit events to list; they come in ascending id order. `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Only events with an id above this one (the cursor: pass the last id of a page).
+    #[serde(default)]
+    pub after: Option<AuditId>,
+    /// At most this many.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only this actor's events.
+    #[serde(default)]
+    pub actor: Option<String>,
+}

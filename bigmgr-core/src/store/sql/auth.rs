@@ -1,0 +1,309 @@
+//! The users, API tokens and audit log of [`SqlStore`] (tables of migration 0003). The
+//! [`crate::store::Store`] impl in the parent module delegates here.
+
+use super::{SqlStore, corrupt, text_state, unique_or};
+use crate::auth::Role;
+use crate::model::*;
+use crate::{Error, Result};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+const USER_COLS: &str = "id, name, role, password_hash IS NOT NULL AS has_password, created_at";
+const TOKEN_COLS: &str = "t.id, u.name AS user, t.name, t.created_at, t.last_used_at";
+const AUDIT_COLS: &str = "id, at, actor, action, target, outcome, detail";
+
+fn user_row(row: &SqliteRow) -> Result<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        role: role.parse::<Role>().map_err(|e| corrupt("users.role", e))?,
+        has_password: row.try_get("has_password")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn token_row(row: &SqliteRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: ApiTokenId(row.try_get("id")?),
+        user: row.try_get("user")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+fn audit_row(row: &SqliteRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: AuditId(row.try_get("id")?),
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: text_state(row, "outcome")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+impl SqlStore {
+    pub(super) async fn auth_create_user(&self, user: &NewUser) -> Result<User> {
+        let _w = self.write.lock().await;
+        let created_at = now_ms();
+        let res = sqlx::query(
+            "INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&user.name)
+        .bind(user.password_hash.as_deref())
+        .bind(user.role.as_str())
+        .bind(created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_or(e, "user", &user.name))?;
+        Ok(User {
+            id: UserId(res.last_insert_rowid()),
+            name: user.name.clone(),
+            role: user.role,
+            has_password: user.password_hash.is_some(),
+            created_at,
+        })
+    }
+
+    pub(super) async fn auth_user_by_name(&self, name: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    pub(super) async fn auth_list_users(&self) -> Result<Vec<User>> {
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_row)
+            .collect()
+    }
+
+    pub(super) async fn auth_delete_user(&self, id: UserId) -> Result<()> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM api_tokens WHERE user = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("user", id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn auth_set_user_role(&self, id: UserId, role: Role) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("user", id));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn auth_set_user_password(
+        &self,
+        id: UserId,
+        password_hash: Option<&str>,
+    ) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("user", id));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn auth_user_password_hash(&self, id: UserId) -> Result<Option<String>> {
+        let row: Option<Option<String>> =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("user", id))
+    }
+
+    pub(super) async fn auth_add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
+        let _w = self.write.lock().await;
+        let created_at = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
+            .bind(token.user.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let user = user.ok_or_else(|| Error::not_found("user", token.user))?;
+        let res = sqlx::query(
+            "INSERT INTO api_tokens (user, hash, name, created_at, last_used_at) \
+             VALUES (?, ?, ?, ?, NULL)",
+        )
+        .bind(token.user.0)
+        .bind(&token.hash)
+        .bind(&token.name)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_or(e, "API token", "(hidden)"))?;
+        tx.commit().await?;
+        Ok(ApiToken {
+            id: ApiTokenId(res.last_insert_rowid()),
+            user,
+            name: token.name.clone(),
+            created_at,
+            last_used_at: None,
+        })
+    }
+
+    pub(super) async fn auth_api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    pub(super) async fn auth_token_user(&self, hash: &str) -> Result<Option<(User, ApiToken)>> {
+        let row = sqlx::query(
+            "SELECT u.id AS uid, u.name AS uname, u.role, \
+                    u.password_hash IS NOT NULL AS has_password, u.created_at AS ucreated, \
+                    t.id, t.name, t.created_at, t.last_used_at \
+             FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let role: String = row.try_get("role")?;
+        let user = User {
+            id: UserId(row.try_get("uid")?),
+            name: row.try_get("uname")?,
+            role: role.parse::<Role>().map_err(|e| corrupt("users.role", e))?,
+            has_password: row.try_get("has_password")?,
+            created_at: row.try_get("ucreated")?,
+        };
+        let token = ApiToken {
+            id: ApiTokenId(row.try_get("id")?),
+            user: user.name.clone(),
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+        };
+        Ok(Some((user, token)))
+    }
+
+    pub(super) async fn auth_touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("API token", id));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn auth_list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+        let mut tx = self.pool.begin().await?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+            .bind(user.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_none() {
+            return Err(Error::not_found("user", user));
+        }
+        let tokens = sqlx::query(&format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user \
+             WHERE t.user = ? ORDER BY t.id"
+        ))
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(token_row)
+        .collect();
+        tx.commit().await?;
+        tokens
+    }
+
+    pub(super) async fn auth_delete_api_token(&self, id: ApiTokenId) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("API token", id));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn auth_append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query(
+            "INSERT INTO audit (at, actor, action, target, outcome, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.target)
+        .bind(event.outcome.as_str())
+        .bind(&event.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(AuditEvent {
+            id: AuditId(res.last_insert_rowid()),
+            at: event.at,
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            outcome: event.outcome,
+            detail: event.detail.clone(),
+        })
+    }
+
+    pub(super) async fn auth_list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {AUDIT_COLS} FROM audit WHERE 1 = 1"));
+        if let Some(after) = filter.after {
+            qb.push(" AND id > ").push_bind(after.0);
+        }
+        if let Some(actor) = &filter.actor {
+            qb.push(" AND actor = ").push_bind(actor.as_str());
+        }
+        qb.push(" ORDER BY id");
+        if let Some(limit) = filter.limit {
+            qb.push(" LIMIT ").push_bind(i64::from(limit));
+        }
+        qb.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_row)
+            .collect()
+    }
+}
