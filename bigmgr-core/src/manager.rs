@@ -1,5 +1,6 @@
 //! The Manager: the composition root (`Manager::builder()…build()`) and the one facade every
-//! frontend calls. It validates requests, plans jobs, persists them and hands them to the engine.
+//! frontend calls. It validates requests, plans jobs, persists them and hands them to the engine;
+//! users, tokens, authorisation and audit are in `manager/auth.rs`.
 
 use crate::engine::{Command, Control, Engine, EngineConfig, Update};
 use crate::model::*;
@@ -13,6 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+mod auth;
+pub use auth::BOOTSTRAP_ADMIN;
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -126,6 +130,7 @@ impl ManagerBuilder {
                 commands,
                 updates,
                 engine: std::sync::Mutex::new(Some(task)),
+                auth_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -137,6 +142,8 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
     engine: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Serialises user and token changes whose checks span several reads (the last admin).
+    auth_lock: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Inner {
