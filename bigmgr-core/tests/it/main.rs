@@ -1,6 +1,7 @@
 //! The integration tests of bigmgr-core, in one binary.
 
 mod agent;
+mod auth;
 mod engine;
 mod flaky;
 mod grpc;
