@@ -114,9 +114,8 @@ macro_rules! actions {
     ($($(#[$doc:meta])* $variant:ident = $text:literal => $role:ident),* $(,)?) => {
         /// Something a caller may do; [`authorize`] decides who may do it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "kebab-case")]
         #[non_exhaustive]
-        pub enum Action { $($(#[$doc])* $variant),* }
+        pub enum Action { $($(#[$doc])* #[serde(rename = $text)] $variant),* }
 
         impl Action {
             /// Every action, in declaration order.
