@@ -36,11 +36,11 @@ pub struct Server {
 }
 
 /// The whole HTTP application: the gRPC routes, the REST API, and [`api::fallback`] for the rest.
-pub fn app(mgr: Manager, admin_token: &str, grpc: &Arc<GrpcTransport>) -> Router {
+pub fn app(mgr: Manager, grpc: &Arc<GrpcTransport>) -> Router {
     grpc.routes()
         .into_axum_router()
         .fallback(api::fallback)
-        .merge(api::router(mgr, admin_token))
+        .merge(api::router(mgr))
         .layer(axum::middleware::from_fn(peer_addr))
 }
 
@@ -77,7 +77,9 @@ impl Server {
             .stacks(DirStackProvider::new(roots))
             .build()
             .await?;
-        let app = app(mgr.clone(), &admin.token, &grpc);
+        // The admin token is an API token of the built-in user `admin`.
+        mgr.bootstrap_admin(&admin.token).await?;
+        let app = app(mgr.clone(), &grpc);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Listen {

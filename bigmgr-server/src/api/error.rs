@@ -95,6 +95,8 @@ impl From<Error> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-stack")
             }
             Error::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            Error::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
+            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, kind, e.to_string())

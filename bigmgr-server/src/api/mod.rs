@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as problem+json ([`error`]), every
-//! route but `GET /api/v1/health` behind the admin bearer token ([`auth`]).
+//! route but `GET /api/v1/health` and `POST /api/v1/login` behind a user's bearer token,
+//! authorised by role and audited ([`auth`]).
 //!
 //! Handlers are thin: they extract, call one [`Manager`] method (or a few reads) and shape the
 //! answer into a view. One module per resource: [`clusters`] (with join tokens), [`hosts`],
@@ -20,6 +21,10 @@
 //! | `GET /jobs/{job}` | the job with its stages and their tasks |
 //! | `POST /jobs/{job}/cancel`, `/pause`, `/resume`, `/retry` | the job after the action; 409 when its state does not allow it |
 //! | `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` | `{"lines": [{"attempt", "seq", "stream", "at", "line"}]}` |
+//! | `POST /login {"name", "password"}` (no token) | 201 a new API token `{"token", "id", …}` |
+//! | `GET /users`, `POST /users {"name", "password"?, "role"}`, `DELETE /users/{user}` (admin) | users; 201 the new user; 204 |
+//! | `GET`, `POST /users/{user}/tokens {"name"}`, `DELETE /tokens/{id}` | the user's tokens; 201 with the secret, shown once; 204 |
+//! | `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) | audit events ascending by id |
 //!
 //! Times are milliseconds since the Unix epoch. A job's `target` is core's `Target` in JSON:
 //! `"cluster"`, `{"service": "zk"}`, `{"component": {"service": "zk", "component":
@@ -31,6 +36,7 @@ pub mod error;
 pub mod hosts;
 pub mod jobs;
 pub mod services;
+pub mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
@@ -41,7 +47,6 @@ use axum::routing::{get, post};
 use bigmgr_core::Manager;
 use error::{ApiError, Json};
 use serde::Serialize;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The largest request body accepted, in bytes; larger ones get 413.
@@ -59,8 +64,8 @@ pub struct AppState {
 
 /// The REST API's router, every route under [`PREFIX`]. It has no fallback, so it merges with
 /// the gRPC routes; give the merged router [`fallback`] for unknown paths.
-pub fn router(mgr: Manager, admin_token: &str) -> Router {
-    let auth = Arc::new(auth::Auth::new(admin_token));
+pub fn router(mgr: Manager) -> Router {
+    let state = AppState { mgr };
     let protected = Router::new()
         .route("/clusters", get(clusters::list).post(clusters::create))
         .route(
@@ -92,14 +97,26 @@ pub fn router(mgr: Manager, admin_token: &str) -> Router {
         .route("/jobs/{job}/resume", post(jobs::resume))
         .route("/jobs/{job}/retry", post(jobs::retry))
         .route("/jobs/{job}/tasks/{task}/log", get(jobs::task_log))
-        .route_layer(middleware::from_fn_with_state(auth, auth::require_token));
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{user}", axum::routing::delete(users::delete))
+        .route(
+            "/users/{user}/tokens",
+            get(users::tokens).post(users::create_token),
+        )
+        .route("/tokens/{id}", axum::routing::delete(users::delete_token))
+        .route("/audit", get(users::audit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let api = Router::new()
         .route("/health", get(health))
+        .route("/login", post(users::login))
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
-        .with_state(AppState { mgr });
+        .with_state(state);
     Router::new().nest(PREFIX, api)
 }
 

@@ -11,5 +11,6 @@ mod api;
 mod config;
 mod harness;
 mod quickstart;
+mod roles;
 mod scenarios;
 mod server;

@@ -1,0 +1,191 @@
+//! Users, tokens, roles and the audit log over REST, against a real server process.
+
+use crate::harness::{Api, ServerProc};
+use serde_json::{Value, json};
+
+/// Creates a user with `role` (and a password) as admin and returns a client with a new token
+/// of that user.
+async fn user(admin: &Api, name: &str, role: &str) -> Api {
+    admin
+        .post(
+            "/users",
+            json!({"name": name, "password": "correct horse", "role": role}),
+        )
+        .await
+        .expect(201);
+    let t = admin
+        .post(&format!("/users/{name}/tokens"), json!({"name": "test"}))
+        .await;
+    let token = t.expect(201)["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("bmt_"), "{token}");
+    admin.with_token(Some(&token))
+}
+
+/// The audit events, as admin.
+async fn audit(admin: &Api) -> Vec<Value> {
+    admin
+        .get("/audit?limit=1000")
+        .await
+        .expect(200)
+        .as_array()
+        .expect("array")
+        .clone()
+}
+
+fn has(events: &[Value], actor: &str, action: &str, outcome: &str) -> bool {
+    events
+        .iter()
+        .any(|e| e["actor"] == actor && e["action"] == action && e["outcome"] == outcome)
+}
+
+#[tokio::test]
+async fn each_role_may_do_what_it_should_and_is_audited() {
+    let server = ServerProc::start();
+    let admin = server.api();
+    let viewer = user(&admin, "vic", "viewer").await;
+    let operator = user(&admin, "olga", "operator").await;
+
+    // The admin sets up a cluster with a service (its host has no agent: jobs just wait).
+    admin.create_cluster("c").await;
+    admin
+        .post(
+            "/clusters/c/hosts",
+            json!({"name": "h1", "address": "127.0.0.2"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/clusters/c/services",
+            json!({"name": "hello", "stack": "demo", "service": "hello",
+                   "placement": {"hello_server": ["h1"]}}),
+        )
+        .await
+        .expect(201);
+
+    // Viewer: reads, nothing else.
+    viewer.get("/clusters").await.expect(200);
+    viewer.get("/clusters/c/services").await.expect(200);
+    let d = viewer
+        .post("/clusters", json!({"name": "v"}))
+        .await
+        .problem(403);
+    assert!(d.contains("'vic'") && d.contains("needs role admin"), "{d}");
+    let d = viewer
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "start", "target": "cluster"}),
+        )
+        .await
+        .problem(403);
+    assert!(d.contains("needs role operator"), "{d}");
+    viewer.get("/audit").await.problem(403);
+    viewer.get("/users").await.problem(403);
+
+    // Operator: jobs yes, cluster changes no.
+    let job = operator
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "start", "target": "cluster"}),
+        )
+        .await;
+    let id = job.expect(202)["id"].as_i64().expect("job id");
+    operator
+        .post(&format!("/jobs/{id}/cancel"), json!({}))
+        .await
+        .expect(200);
+    operator
+        .post("/clusters", json!({"name": "o"}))
+        .await
+        .problem(403);
+    operator
+        .post("/clusters/c/join-tokens", json!({}))
+        .await
+        .problem(403);
+
+    // Wrong or missing tokens.
+    admin
+        .with_token(Some("bmt_not_a_token_at_all"))
+        .get("/clusters")
+        .await
+        .problem(401);
+    admin.with_token(None).get("/clusters").await.problem(401);
+
+    // The audit log has the changes and the refusals, with who and what.
+    let events = audit(&admin).await;
+    assert!(
+        has(&events, "vic", "create-cluster", "refused"),
+        "{events:?}"
+    );
+    assert!(has(&events, "vic", "submit-job", "refused"), "{events:?}");
+    assert!(has(&events, "olga", "submit-job", "ok"), "{events:?}");
+    assert!(has(&events, "olga", "control-job", "ok"), "{events:?}");
+    assert!(
+        has(&events, "olga", "create-cluster", "refused"),
+        "{events:?}"
+    );
+    assert!(has(&events, "admin", "create-cluster", "ok"), "{events:?}");
+    assert!(has(&events, "admin", "manage-users", "ok"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["target"] == "/api/v1/clusters/c/jobs" && e["actor"] == "olga"),
+        "{events:?}"
+    );
+    // Pages by cursor.
+    let first = admin.get("/audit?limit=2").await.expect(200).clone();
+    let last = first[1]["id"].as_i64().expect("id");
+    let next = admin
+        .get(&format!("/audit?limit=2&after={last}"))
+        .await
+        .expect(200)
+        .clone();
+    assert!(next[0]["id"].as_i64().expect("id") > last);
+}
+
+#[tokio::test]
+async fn users_log_in_and_tokens_can_be_revoked() {
+    let server = ServerProc::start();
+    let admin = server.api();
+    let _ = user(&admin, "olga", "operator").await;
+
+    let anon = admin.with_token(None);
+    anon.post(
+        "/login",
+        json!({"name": "olga", "password": "wrong password"}),
+    )
+    .await
+    .problem(401);
+    let login = anon
+        .post(
+            "/login",
+            json!({"name": "olga", "password": "correct horse"}),
+        )
+        .await;
+    let body = login.expect(201).clone();
+    let token = body["token"].as_str().expect("token");
+    let olga = admin.with_token(Some(token));
+    olga.get("/clusters").await.expect(200);
+    // Her own tokens she may list and revoke.
+    let tokens = olga.get("/users/olga/tokens").await.expect(200).clone();
+    assert_eq!(tokens.as_array().expect("array").len(), 2, "{tokens}");
+    olga.delete(&format!("/tokens/{}", body["id"]))
+        .await
+        .expect(204);
+    olga.get("/clusters").await.problem(401);
+
+    // Users are admin business; the last admin stays.
+    admin.delete("/users/olga").await.expect(204);
+    admin.delete("/users/admin").await.problem(409);
+    admin
+        .post(
+            "/users",
+            json!({"name": "x", "password": "short", "role": "viewer"}),
+        )
+        .await
+        .problem(422);
+    admin
+        .post("/users", json!({"name": "x", "role": "superuser"}))
+        .await
+        .problem(422);
+}
