@@ -253,6 +253,81 @@ mod tests {
         assert!(problem(502, "<html>bad gateway</html>").is_none());
     }
 
+    /// A server whose `/api/v1/things` has three pages (`after` = the last item of the page
+    /// before), whose `/api/v1/bare` is a bare array, and which checks the token.
+    async fn pager() -> String {
+        use axum::extract::Query;
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::get;
+        use std::collections::HashMap;
+        async fn things(
+            headers: HeaderMap,
+            Query(q): Query<HashMap<String, String>>,
+        ) -> Result<axum::Json<Value>, StatusCode> {
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer t") {
+                return Err(StatusCode::UNAUTHORIZED);
+            }
+            let page = match q.get("after").map(String::as_str) {
+                None => json!({"items": [1, 2], "next": "2"}),
+                Some("2") => json!({"items": [3, 4], "next": "4"}),
+                Some("4") => json!({"items": [5], "next": null}),
+                Some(_) => return Err(StatusCode::BAD_REQUEST),
+            };
+            Ok(axum::Json(page))
+        }
+        let app = axum::Router::new()
+            .route("/api/v1/things", get(things))
+            .route("/api/v1/bare", get(|| async { axum::Json(json!([7, 8])) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn lists_follow_next_across_pages() {
+        let server = pager().await;
+        let client = Client::new(&Settings {
+            server,
+            token: Some("t".into()),
+        })
+        .unwrap();
+        let items = client.list("/things").await.unwrap();
+        assert_eq!(
+            items,
+            vec![json!(1), json!(2), json!(3), json!(4), json!(5)]
+        );
+        assert_eq!(
+            client.list("/bare").await.unwrap(),
+            vec![json!(7), json!(8)]
+        );
+        let e = client.list("/nothing").await.unwrap_err();
+        assert!(e.to_string().contains("404"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_server() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = Client::new(&Settings {
+            server: format!("http://{addr}"),
+            token: Some("t".into()),
+        })
+        .unwrap();
+        let e = client.get("/clusters").await.unwrap_err();
+        assert!(matches!(e, Error::Connect { .. }), "{e}");
+        assert!(e.to_string().contains(&format!("http://{addr}")), "{e}");
+        assert!(
+            Client::new(&Settings {
+                server: "http://h".into(),
+                token: None
+            })
+            .is_err()
+        );
+    }
+
     #[test]
     fn segments_are_encoded() {
         assert_eq!(seg("hello_server-1.x"), "hello_server-1.x");
