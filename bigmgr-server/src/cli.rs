@@ -105,6 +105,7 @@ pub enum Command {
 /// How a client subcommand reaches the server. Each setting comes from its flag, else its
 /// variable, else the client config file, else the default.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Client options")]
 pub struct ClientOpts {
     /// The server's URL [default: http://127.0.0.1:7070]
     #[arg(long, global = true, env = "BIGMGR_SERVER", value_name = "URL")]
@@ -320,9 +321,6 @@ pub struct RunJobArgs {
     pub cluster: String,
     /// The command.
     pub command: String,
-    /// What to act on [default: the whole cluster]
-    #[command(flatten)]
-    pub target: TargetArgs,
     /// At most this many tasks run at once [default: no limit]
     #[arg(long, value_name = "N")]
     pub parallelism: Option<u32>,
@@ -339,11 +337,15 @@ pub struct RunJobArgs {
     /// code is 0 if it succeeded, 1 if not
     #[arg(long)]
     pub wait: bool,
+    /// What to act on [default: the whole cluster]
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// A job's target: at most one of these; none is the whole cluster.
 #[derive(Debug, Clone, Default, Args)]
 #[group(multiple = false)]
+#[command(next_help_heading = "Target (at most one; none is the whole cluster)")]
 pub struct TargetArgs {
     /// One service instance.
     #[arg(long, value_name = "SERVICE")]
