@@ -265,6 +265,21 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
         .expect(0)
         .json();
     assert!(!log["lines"].as_array().unwrap().is_empty(), "{log}");
+    // Every task's log, prefixed; --follow on a finished job ends at once; so does wait.
+    let all = cli.run(&["job", "log", &id.to_string(), "--follow"]);
+    assert!(
+        all.expect(0)
+            .stdout
+            .contains("[h2 START hello/hello_server] hello started"),
+        "{}",
+        all.stdout
+    );
+    let waited = cli.run(&["job", "wait", &id.to_string()]);
+    assert!(
+        waited.expect(0).stdout.contains("SUCCEEDED"),
+        "{}",
+        waited.stdout
+    );
     let shown = cli.run(&["job", "show", &id.to_string()]);
     assert!(
         shown.expect(0).stdout.contains("state:    SUCCEEDED"),
@@ -313,6 +328,11 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     );
     let run = cli.run(&["job", "run", "nope", "start", "--wait"]);
     assert!(run.expect(1).stderr.contains("nope"), "{}", run.stderr);
+
+    cli.run(&["cluster", "create", "d"]).expect(0);
+    let deleted = cli.run(&["cluster", "delete", "d"]);
+    assert!(deleted.expect(0).stdout.contains("cluster d deleted"));
+    cli.run(&["cluster", "delete", "d"]).expect(1);
 
     let wrong = Client::with_env(vec![
         ("BIGMGR_SERVER".into(), server.url.clone()),
