@@ -1,9 +1,17 @@
-//! The `bigmgr` command line: `bigmgr serve` and `bigmgr quickstart`.
+//! The `bigmgr` command line: `bigmgr serve` and `bigmgr quickstart`, and the client
+//! subcommands over the REST API (`bigmgr cluster|host|stack|service|job|user|token …`, carried
+//! out by [`crate::client`]).
+//!
+//! Client subcommands are noun-verb (`bigmgr job run c deploy --wait`) and share
+//! [`ClientOpts`]: `--server`, `--token`, `--config` and `--json`, accepted anywhere after the
+//! noun.
 
+use crate::client;
 use crate::config::{ServeArgs, ServeConfig};
 use crate::quickstart::{self, QuickstartArgs};
 use crate::{Result, logging, server};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// bigmgr: a cluster manager. The server keeps the cluster model and sends tasks to one
@@ -29,10 +37,375 @@ pub enum Command {
     /// Run a server with three local agents (h1–h3 on 127.0.0.2–4), deploy the demo stack,
     /// and stop it again on Ctrl-C.
     Quickstart(QuickstartArgs),
+    /// Clusters: list, create, show, delete, and join tokens for agents.
+    Cluster {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Hosts of a cluster: list, show, add.
+    Host {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+    /// Stacks the server can deploy.
+    Stack {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+    /// Service instances of a cluster: list, show, add.
+    Service {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Jobs: run a command on a cluster, follow it, control it, read task logs.
+    Job {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+    /// Users of the API: list, create, delete.
+    User {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens of users: create, delete.
+    Token {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// How a client subcommand reaches the server. Each setting comes from its flag, else its
+/// variable, else the client config file, else the default.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Client options")]
+pub struct ClientOpts {
+    /// The server's URL [default: http://127.0.0.1:7070]
+    #[arg(long, global = true, env = "BIGMGR_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The API token, e.g. the admin token from the file admin-token of the server's data
+    /// directory
+    #[arg(
+        long,
+        global = true,
+        env = "BIGMGR_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// A TOML file with `server = "…"` and `token = "…"` [default:
+    /// ~/.config/bigmgr/client.toml if it exists]
+    #[arg(long, global = true, env = "BIGMGR_CLIENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the server's JSON instead of tables (a list as one array of all its pages' items)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `bigmgr cluster …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterCommand {
+    /// List the clusters.
+    List,
+    /// Create a cluster.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// Show a cluster.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Delete a cluster that has no hosts, services or jobs.
+    Delete {
+        /// Its name.
+        name: String,
+    },
+    /// Create a join token for agents of a cluster and print it (for bigmgr-agent
+    /// --join-token).
+    JoinToken {
+        /// The cluster's name.
+        name: String,
+    },
+}
+
+/// `bigmgr host …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum HostCommand {
+    /// List the hosts of a cluster with their state.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Show a host: facts, metrics, units.
+    Show {
+        /// The cluster.
+        cluster: String,
+        /// The host's name.
+        host: String,
+    },
+    /// Add a host ahead of its agent; an agent started with the same --name claims it.
+    Add {
+        /// The cluster.
+        cluster: String,
+        /// The host's name.
+        name: String,
+        /// The address its services bind to.
+        address: String,
+    },
+}
+
+/// `bigmgr stack …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum StackCommand {
+    /// List the stack versions with their services and components.
+    List,
+}
+
+/// `bigmgr service …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServiceCommand {
+    /// List the service instances of a cluster.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Show a service instance with its units.
+    Show {
+        /// The cluster.
+        cluster: String,
+        /// The service instance's name.
+        name: String,
+    },
+    /// Add a service instance of a stack, placing its components on hosts.
+    Add(AddServiceArgs),
+}
+
+/// `bigmgr service add`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct AddServiceArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// The instance's name in the cluster [default: the --service name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The stack, e.g. demo.
+    #[arg(long)]
+    pub stack: String,
+    /// The service definition of the stack, e.g. hello.
+    #[arg(long)]
+    pub service: String,
+    /// The stack version [default: the newest]
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Where a component runs, as COMPONENT=HOST,HOST…; repeat it for each component.
+    #[arg(long = "place", value_name = "COMPONENT=HOSTS", value_parser = parse_placement)]
+    pub place: Vec<(String, Vec<String>)>,
+}
+
+/// Parses `component=h1,h2`.
+fn parse_placement(text: &str) -> std::result::Result<(String, Vec<String>), String> {
+    let (component, hosts) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not COMPONENT=HOST,HOST…"))?;
+    let hosts: Vec<String> = split_list(hosts);
+    if component.trim().is_empty() || hosts.is_empty() {
+        return Err(format!(
+            "'{text}' needs a component and at least one host: COMPONENT=HOST,HOST…"
+        ));
+    }
+    Ok((component.trim().to_string(), hosts))
+}
+
+/// Splits `a,b, c` into its non-empty trimmed parts.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `bigmgr job …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum JobCommand {
+    /// Run a command (install, configure, start, stop, restart, status, check, remove,
+    /// deploy or a stack's own) on a cluster, a service, a component or hosts.
+    Run(RunJobArgs),
+    /// List the jobs of a cluster, oldest first.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Show a job with its stages and tasks.
+    Show {
+        /// The job id.
+        id: i64,
+    },
+    /// Follow a job until it ends: progress per stage and the tasks' log lines; the exit code
+    /// is 0 if it succeeded, 1 if not.
+    Wait {
+        /// The job id.
+        id: i64,
+    },
+    /// Cancel a job: pending tasks are canceled, running scripts stopped.
+    Cancel {
+        /// The job id.
+        id: i64,
+    },
+    /// Pause a job: nothing new is dispatched; running tasks finish.
+    Pause {
+        /// The job id.
+        id: i64,
+    },
+    /// Resume a paused job.
+    Resume {
+        /// The job id.
+        id: i64,
+    },
+    /// Run a failed or canceled job's failed and canceled tasks again.
+    Retry {
+        /// The job id.
+        id: i64,
+        /// Follow the job until it ends, as `job wait` does.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Print a task's log lines, or every task's prefixed with its host and stage.
+    Log {
+        /// The job id.
+        id: i64,
+        /// The task id (see `bigmgr job show`) [default: every task of the job]
+        task: Option<i64>,
+        /// Only this attempt's lines.
+        #[arg(long)]
+        attempt: Option<u32>,
+        /// Keep printing new lines until the task (or job) ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+/// `bigmgr job run`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RunJobArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// The command.
+    pub command: String,
+    /// At most this many tasks run at once [default: no limit]
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    /// Run each stage's tasks in batches of this size, one after the other (rolling)
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u32>,
+    /// How many failed tasks a stage tolerates and still succeeds [default: 0]
+    #[arg(long, value_name = "N")]
+    pub failure_tolerance: Option<u32>,
+    /// Start a host's task of a stage as soon as that host's tasks before it succeeded
+    #[arg(long)]
+    pub pipelined: bool,
+    /// Follow the job until it ends: progress per stage and the tasks' log lines; the exit
+    /// code is 0 if it succeeded, 1 if not
+    #[arg(long)]
+    pub wait: bool,
+    /// What to act on [default: the whole cluster]
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// A job's target: at most one of these; none is the whole cluster.
+#[derive(Debug, Clone, Default, Args)]
+#[group(multiple = false)]
+#[command(next_help_heading = "Target (at most one; none is the whole cluster)")]
+pub struct TargetArgs {
+    /// One service instance.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// One component of a service instance.
+    #[arg(long, value_name = "SERVICE/COMPONENT")]
+    pub component: Option<String>,
+    /// Every unit on these hosts.
+    #[arg(long, value_name = "HOST,HOST…", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// These units (ids from `bigmgr service show`).
+    #[arg(long, value_name = "ID,ID…", value_delimiter = ',')]
+    pub units: Vec<i64>,
+}
+
+/// `bigmgr user …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// List the users.
+    List,
+    /// Create a user.
+    Create {
+        /// Its name.
+        name: String,
+        /// Its role.
+        #[arg(long)]
+        role: String,
+        /// Read a password from the first line of stdin (none: the user logs in with tokens
+        /// only).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user.
+    Delete {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `bigmgr token …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print it (it is shown only once).
+    Create {
+        /// The user.
+        user: String,
+        /// A name for the token, to tell it apart later.
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete (revoke) a token.
+    Delete {
+        /// The token's id.
+        id: String,
+    },
 }
 
 /// Parses the command line, sets up logging and a runtime, and runs the subcommand. Errors are
-/// printed as `bigmgr: <error>`; the exit code is 2 for configuration errors, 1 for others.
+/// printed as `bigmgr: <error>`; the exit code is 2 for configuration and usage errors, 1 for
+/// others (a client command's failed job included).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
@@ -43,20 +416,32 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let code = match client::ClientCommand::split(cli.command) {
+        Ok((opts, command)) => runtime
+            .block_on(client::run(opts, command))
+            .map_err(|e| (e.to_string(), e.exit_code())),
+        Err(command) => runtime
+            .block_on(run(*command))
+            .map_err(|e| (e.to_string(), e.exit_code())),
+    };
+    match code {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bigmgr: {e}");
-            ExitCode::from(e.exit_code())
+        Err((message, code)) => {
+            eprintln!("bigmgr: {message}");
+            ExitCode::from(code)
         }
     }
 }
 
-/// Runs one subcommand.
+/// Runs one of the server's subcommands (`serve`, `quickstart`); client subcommands are run by
+/// [`client::run`].
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(args) => server::serve(ServeConfig::from_args(&args)?).await,
         Command::Quickstart(args) => quickstart::run(args).await,
+        other => Err(crate::Error::Config(format!(
+            "{other:?} is a client command; run it with bigmgr_server::client::run"
+        ))),
     }
 }
 
@@ -68,5 +453,63 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_options_go_anywhere_after_the_noun() {
+        let cli = Cli::try_parse_from([
+            "bigmgr",
+            "job",
+            "--json",
+            "run",
+            "c",
+            "deploy",
+            "--service",
+            "hello",
+            "--wait",
+            "--server",
+            "http://h:1",
+        ])
+        .unwrap();
+        let Command::Job { opts, command } = cli.command else {
+            panic!("not a job command")
+        };
+        assert!(opts.json);
+        assert_eq!(opts.server.as_deref(), Some("http://h:1"));
+        let JobCommand::Run(run) = command else {
+            panic!("not job run")
+        };
+        assert!(run.wait);
+        assert_eq!(run.target.service.as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn a_job_has_at_most_one_target() {
+        let e = Cli::try_parse_from([
+            "bigmgr",
+            "job",
+            "run",
+            "c",
+            "start",
+            "--service",
+            "a",
+            "--hosts",
+            "h1",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn placements_parse() {
+        assert_eq!(
+            parse_placement("hello_server=h1, h2").unwrap(),
+            (
+                "hello_server".to_string(),
+                vec!["h1".to_string(), "h2".to_string()]
+            )
+        );
+        assert!(parse_placement("hello_server").is_err());
+        assert!(parse_placement("hello_server=").is_err());
     }
 }

@@ -8,6 +8,7 @@
 pub mod admin_token;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod logging;

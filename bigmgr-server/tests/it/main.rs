@@ -8,6 +8,7 @@
 
 mod agents;
 mod api;
+mod cli;
 mod config;
 mod harness;
 mod quickstart;

@@ -1,0 +1,135 @@
+//! The `bigmgr` client: the subcommands `cluster`, `host`, `stack`, `service`, `job`, `user`
+//! and `token` over the REST API under `/api/v1`.
+//!
+//! - [`settings`]: where the server is and which token to send (flag > environment > client
+//!   config file > default).
+//! - [`http`]: the HTTP client; problem+json answers become [`Error::Problem`], list answers
+//!   (a bare array, or `{"items", "next"}` pages) become one `Vec`.
+//! - [`output`]: aligned tables, `key: value` lines and `--json`.
+//! - [`resources`]: clusters, hosts, stacks, services, users and tokens.
+//! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
+//!   reading task logs.
+//!
+//! Every command prints the server's JSON as is with `--json` (a list as one array of all its
+//! pages' items), and a table or `key: value` lines otherwise.
+
+pub mod http;
+pub mod jobs;
+pub mod output;
+pub mod resources;
+pub mod settings;
+
+use crate::cli::{
+    ClientOpts, ClusterCommand, Command, HostCommand, JobCommand, ServiceCommand, StackCommand,
+    TokenCommand, UserCommand,
+};
+use std::path::PathBuf;
+
+/// What can go wrong in a client command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing or malformed (exit code 2, like a usage error).
+    #[error("{0}")]
+    Config(String),
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server could not be reached.
+    #[error(
+        "cannot reach the bigmgr server at {url}: {reason}; is `bigmgr serve` running there? \
+         Point --server (or BIGMGR_SERVER) at it"
+    )]
+    Connect {
+        /// The server's URL.
+        url: String,
+        /// Why, from the innermost error (`Connection refused (os error 111)`).
+        reason: String,
+    },
+    /// The server answered with a problem (RFC 9457).
+    #[error("{detail} ({status} {title})")]
+    Problem {
+        /// The HTTP status.
+        status: u16,
+        /// The problem's title (the status's reason phrase).
+        title: String,
+        /// What went wrong and what to do about it.
+        detail: String,
+    },
+    /// The server answered something this client does not understand, or the exchange broke.
+    #[error("{0}")]
+    Http(String),
+    /// A job ended FAILED or CANCELED; the failed tasks were printed already.
+    #[error("{0}")]
+    JobFailed(String),
+}
+
+/// The result type of the client.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The process exit code: 2 for configuration mistakes, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A client subcommand, without its connection options.
+#[derive(Debug, Clone)]
+pub enum ClientCommand {
+    /// `bigmgr cluster …`
+    Cluster(ClusterCommand),
+    /// `bigmgr host …`
+    Host(HostCommand),
+    /// `bigmgr stack …`
+    Stack(StackCommand),
+    /// `bigmgr service …`
+    Service(ServiceCommand),
+    /// `bigmgr job …`
+    Job(JobCommand),
+    /// `bigmgr user …`
+    User(UserCommand),
+    /// `bigmgr token …`
+    Token(TokenCommand),
+}
+
+impl ClientCommand {
+    /// Splits a client subcommand into its options and itself; gives back any other command.
+    pub fn split(command: Command) -> Result<(ClientOpts, ClientCommand), Box<Command>> {
+        Ok(match command {
+            Command::Cluster { opts, command } => (opts, ClientCommand::Cluster(command)),
+            Command::Host { opts, command } => (opts, ClientCommand::Host(command)),
+            Command::Stack { opts, command } => (opts, ClientCommand::Stack(command)),
+            Command::Service { opts, command } => (opts, ClientCommand::Service(command)),
+            Command::Job { opts, command } => (opts, ClientCommand::Job(command)),
+            Command::User { opts, command } => (opts, ClientCommand::User(command)),
+            Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
+            other => return Err(Box::new(other)),
+        })
+    }
+}
+
+/// Resolves the settings, then runs one client subcommand.
+pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
+    let settings = settings::Settings::resolve(&opts)?;
+    let client = http::Client::new(&settings)?;
+    let out = output::Output { json: opts.json };
+    match command {
+        ClientCommand::Cluster(c) => resources::cluster(&client, out, c).await,
+        ClientCommand::Host(c) => resources::host(&client, out, c).await,
+        ClientCommand::Stack(c) => resources::stack(&client, out, c).await,
+        ClientCommand::Service(c) => resources::service(&client, out, c).await,
+        ClientCommand::Job(c) => jobs::job(&client, out, c).await,
+        ClientCommand::User(c) => resources::user(&client, out, c).await,
+        ClientCommand::Token(c) => resources::token(&client, out, c).await,
+    }
+}

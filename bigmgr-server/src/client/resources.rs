@@ -1,0 +1,535 @@
+//! The client's commands on clusters, hosts, stacks, service instances, users and tokens.
+
+use super::Result;
+use super::http::{Client, seg};
+use super::output::{Output, Table, age, bytes, field, fields, text, time};
+use crate::cli::{
+    AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
+    UserCommand,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `bigmgr cluster …`
+pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> Result<()> {
+    match command {
+        ClusterCommand::List => {
+            let clusters = client.list("/clusters").await?;
+            if out.json {
+                out.print_json(&Value::Array(clusters));
+                return Ok(());
+            }
+            let mut t = Table::new(&["NAME", "ID", "AGE"]);
+            for c in &clusters {
+                t.row(vec![
+                    field(c, "name"),
+                    field(c, "id"),
+                    age(c.get("created_at")),
+                ]);
+            }
+            t.print();
+        }
+        ClusterCommand::Create { name } => {
+            let c = client.post("/clusters", &json!({ "name": name })).await?;
+            if out.json {
+                out.print_json(&c);
+            } else {
+                println!(
+                    "cluster {} created; agents join it with the token of `bigmgr cluster join-token {}`",
+                    field(&c, "name"),
+                    field(&c, "name")
+                );
+            }
+        }
+        ClusterCommand::Show { name } => {
+            let c = client.get(&format!("/clusters/{}", seg(&name))).await?;
+            if out.json {
+                out.print_json(&c);
+                return Ok(());
+            }
+            let hosts = client
+                .list(&format!("/clusters/{}/hosts", seg(&name)))
+                .await?;
+            let services = client
+                .list(&format!("/clusters/{}/services", seg(&name)))
+                .await?;
+            let online = hosts.iter().filter(|h| h["state"] == "ONLINE").count();
+            print!(
+                "{}",
+                fields(&[
+                    ("name", field(&c, "name")),
+                    ("id", field(&c, "id")),
+                    ("created", time(c.get("created_at"))),
+                    ("hosts", format!("{} ({online} online)", hosts.len())),
+                    (
+                        "services",
+                        services
+                            .iter()
+                            .map(|s| field(s, "name"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ])
+            );
+        }
+        ClusterCommand::Delete { name } => {
+            client.delete(&format!("/clusters/{}", seg(&name))).await?;
+            if !out.json {
+                println!("cluster {name} deleted");
+            }
+        }
+        ClusterCommand::JoinToken { name } => {
+            let t = client
+                .post(&format!("/clusters/{}/join-tokens", seg(&name)), &json!({}))
+                .await?;
+            if out.json {
+                out.print_json(&t);
+            } else {
+                println!("{}", field(&t, "token"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `bigmgr host …`
+pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<()> {
+    match command {
+        HostCommand::List { cluster } => {
+            let hosts = client
+                .list(&format!("/clusters/{}/hosts", seg(&cluster)))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(hosts));
+                return Ok(());
+            }
+            let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "HEARTBEAT", "CPU", "UNITS"]);
+            for h in &hosts {
+                let units = h["units"].as_array().map_or(0, Vec::len);
+                let cpu = h["metrics"]["cpu_percent"]
+                    .as_f64()
+                    .map_or("-".to_string(), |p| format!("{p:.0}%"));
+                let heartbeat = match h.get("last_heartbeat") {
+                    Some(v) if v.is_i64() => format!("{} ago", age(Some(v))),
+                    _ => "-".to_string(),
+                };
+                t.row(vec![
+                    field(h, "name"),
+                    field(h, "address"),
+                    field(h, "state"),
+                    heartbeat,
+                    cpu,
+                    units.to_string(),
+                ]);
+            }
+            t.print();
+        }
+        HostCommand::Show { cluster, host } => {
+            let h = client
+                .get(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .await?;
+            if out.json {
+                out.print_json(&h);
+                return Ok(());
+            }
+            print_host(&h);
+        }
+        HostCommand::Add {
+            cluster,
+            name,
+            address,
+        } => {
+            let h = client
+                .post(
+                    &format!("/clusters/{}/hosts", seg(&cluster)),
+                    &json!({ "name": name, "address": address }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&h);
+            } else {
+                println!(
+                    "host {} added to cluster {cluster}; start its agent with --name {}",
+                    field(&h, "name"),
+                    field(&h, "name")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A host as `key: value` lines and a table of its units.
+fn print_host(h: &Value) {
+    let f = &h["facts"];
+    let m = &h["metrics"];
+    let os = if f.is_object() {
+        format!(
+            "{} {} ({}, kernel {})",
+            field(f, "os"),
+            field(f, "os_version"),
+            field(f, "arch"),
+            field(f, "kernel")
+        )
+    } else {
+        "-".to_string()
+    };
+    let load = m["load"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|x| format!("{:.2}", x.as_f64().unwrap_or(0.0)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "-".to_string());
+    print!(
+        "{}",
+        fields(&[
+            ("name", field(h, "name")),
+            ("cluster", field(h, "cluster")),
+            ("address", field(h, "address")),
+            ("state", field(h, "state")),
+            ("last heartbeat", time(h.get("last_heartbeat"))),
+            ("os", os),
+            ("cores", field(f, "cores")),
+            (
+                "memory",
+                format!(
+                    "{} used of {}",
+                    bytes(m.get("memory_used_bytes")),
+                    bytes(f.get("memory_bytes"))
+                )
+            ),
+            (
+                "disk",
+                format!(
+                    "{} free of {}",
+                    bytes(m.get("disk_free_bytes").or(f.get("disk_free_bytes"))),
+                    bytes(f.get("disk_total_bytes"))
+                )
+            ),
+            (
+                "cpu",
+                m["cpu_percent"]
+                    .as_f64()
+                    .map_or("-".to_string(), |p| format!("{p:.1}%"))
+            ),
+            ("load", load),
+        ])
+    );
+    let units = h["units"].as_array().cloned().unwrap_or_default();
+    if !units.is_empty() {
+        println!();
+        let mut t = Table::new(&["UNIT", "SERVICE", "COMPONENT", "STATE", "HEALTH"]);
+        for u in &units {
+            t.row(vec![
+                field(u, "id"),
+                field(u, "service"),
+                field(u, "component"),
+                field(u, "state"),
+                health(&u["health"]),
+            ]);
+        }
+        t.print();
+    }
+}
+
+/// A unit's health cell: `healthy`, `unhealthy: <message>` or `-`.
+fn health(h: &Value) -> String {
+    match h["healthy"].as_bool() {
+        Some(true) => "healthy".to_string(),
+        Some(false) => format!("unhealthy: {}", field(h, "message")),
+        None => "-".to_string(),
+    }
+}
+
+/// `bigmgr stack …`
+pub async fn stack(client: &Client, out: Output, command: StackCommand) -> Result<()> {
+    match command {
+        StackCommand::List => {
+            let stacks = client.list("/stacks").await?;
+            if out.json {
+                out.print_json(&Value::Array(stacks));
+                return Ok(());
+            }
+            let mut t = Table::new(&["STACK", "VERSION", "SERVICE", "COMPONENTS"]);
+            for s in &stacks {
+                if let Some(e) = s.get("error").filter(|e| !e.is_null()) {
+                    t.row(vec![
+                        field(s, "name"),
+                        field(s, "version"),
+                        "-".into(),
+                        format!("failed to load: {}", text(Some(e))),
+                    ]);
+                    continue;
+                }
+                for svc in s["services"].as_array().into_iter().flatten() {
+                    let components = svc["components"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            format!(
+                                "{} ({} {})",
+                                field(c, "name"),
+                                field(c, "category"),
+                                field(c, "cardinality")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    t.row(vec![
+                        field(s, "name"),
+                        field(s, "version"),
+                        format!("{} {}", field(svc, "name"), field(svc, "version")),
+                        components,
+                    ]);
+                }
+            }
+            t.print();
+        }
+    }
+    Ok(())
+}
+
+/// `bigmgr service …`
+pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> Result<()> {
+    match command {
+        ServiceCommand::List { cluster } => {
+            let services = client
+                .list(&format!("/clusters/{}/services", seg(&cluster)))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(services));
+                return Ok(());
+            }
+            let mut t = Table::new(&["NAME", "STACK", "SERVICE", "UNITS", "STATES"]);
+            for s in &services {
+                let units = s["units"].as_array().cloned().unwrap_or_default();
+                t.row(vec![
+                    field(s, "name"),
+                    format!("{} {}", field(s, "stack"), field(s, "stack_version")),
+                    field(s, "service"),
+                    units.len().to_string(),
+                    state_counts(&units),
+                ]);
+            }
+            t.print();
+        }
+        ServiceCommand::Show { cluster, name } => {
+            let s = client
+                .get(&format!(
+                    "/clusters/{}/services/{}",
+                    seg(&cluster),
+                    seg(&name)
+                ))
+                .await?;
+            if out.json {
+                out.print_json(&s);
+                return Ok(());
+            }
+            print_service(&s);
+        }
+        ServiceCommand::Add(args) => {
+            let path = format!("/clusters/{}/services", seg(&args.cluster));
+            let s = client.post(&path, &add_service_body(&args)).await?;
+            if out.json {
+                out.print_json(&s);
+                return Ok(());
+            }
+            println!(
+                "service {} added to cluster {}; `bigmgr job run {} deploy --service {} --wait` deploys it",
+                field(&s, "name"),
+                args.cluster,
+                args.cluster,
+                field(&s, "name")
+            );
+            print_units(&s);
+        }
+    }
+    Ok(())
+}
+
+/// The body of `POST /clusters/{cluster}/services` (core's `AddService`); repeated `--place`
+/// flags for one component add up.
+pub fn add_service_body(args: &AddServiceArgs) -> Value {
+    let mut placement: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (component, hosts) in &args.place {
+        placement
+            .entry(component)
+            .or_default()
+            .extend(hosts.iter().map(String::as_str));
+    }
+    json!({
+        "name": args.name.as_deref().unwrap_or(&args.service),
+        "stack": args.stack,
+        "version": args.version,
+        "service": args.service,
+        "placement": placement,
+    })
+}
+
+/// `3 STARTED, 1 FAILED`.
+fn state_counts(units: &[Value]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for u in units {
+        *counts.entry(field(u, "state")).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "-".to_string();
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A service instance as `key: value` lines and a table of its units.
+fn print_service(s: &Value) {
+    print!(
+        "{}",
+        fields(&[
+            ("name", field(s, "name")),
+            ("id", field(s, "id")),
+            (
+                "stack",
+                format!("{} {}", field(s, "stack"), field(s, "stack_version"))
+            ),
+            ("service", field(s, "service")),
+            ("created", time(s.get("created_at"))),
+        ])
+    );
+    println!();
+    print_units(s);
+}
+
+/// The units table of a service instance.
+fn print_units(s: &Value) {
+    let mut t = Table::new(&["UNIT", "COMPONENT", "HOST", "STATE", "HEALTH"]);
+    for u in s["units"].as_array().into_iter().flatten() {
+        t.row(vec![
+            field(u, "id"),
+            field(u, "component"),
+            field(u, "host"),
+            field(u, "state"),
+            health(&u["health"]),
+        ]);
+    }
+    t.print();
+}
+
+/// `bigmgr user …` (`/api/v1/users`).
+pub async fn user(client: &Client, out: Output, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::List => {
+            let users = client.list("/users").await?;
+            if out.json {
+                out.print_json(&Value::Array(users));
+                return Ok(());
+            }
+            let mut t = Table::new(&["NAME", "ROLE", "AGE"]);
+            for u in &users {
+                t.row(vec![
+                    field(u, "name"),
+                    field(u, "role"),
+                    age(u.get("created_at")),
+                ]);
+            }
+            t.print();
+        }
+        UserCommand::Create {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let mut body = json!({ "name": name, "role": role });
+            if password_stdin {
+                body["password"] = Value::String(read_password()?);
+            }
+            let u = client.post("/users", &body).await?;
+            if out.json {
+                out.print_json(&u);
+            } else {
+                println!("user {name} created with role {role}");
+            }
+        }
+        UserCommand::Delete { name } => {
+            client.delete(&format!("/users/{}", seg(&name))).await?;
+            if !out.json {
+                println!("user {name} deleted");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first line of stdin, without its line end.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|source| super::Error::Io {
+            path: "<stdin>".into(),
+            source,
+        })?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err(super::Error::Config(
+            "--password-stdin read an empty password".into(),
+        ));
+    }
+    Ok(password)
+}
+
+/// `bigmgr token …` (`/api/v1/users/{name}/tokens`, `/api/v1/tokens/{id}`).
+pub async fn token(client: &Client, out: Output, command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create { user, name } => {
+            let t = client
+                .post(
+                    &format!("/users/{}/tokens", seg(&user)),
+                    &json!({ "name": name }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&t);
+            } else {
+                println!("{}", field(&t, "token"));
+            }
+        }
+        TokenCommand::Delete { id } => {
+            client.delete(&format!("/tokens/{}", seg(&id))).await?;
+            if !out.json {
+                println!("token {id} deleted");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements_merge_and_the_name_defaults_to_the_service() {
+        let args = AddServiceArgs {
+            cluster: "c".into(),
+            name: None,
+            stack: "demo".into(),
+            service: "hello".into(),
+            version: None,
+            place: vec![
+                ("hello_server".into(), vec!["h2".into()]),
+                ("hello_server".into(), vec!["h1".into(), "h2".into()]),
+            ],
+        };
+        assert_eq!(
+            add_service_body(&args),
+            json!({"name": "hello", "stack": "demo", "version": null, "service": "hello",
+                   "placement": {"hello_server": ["h1", "h2"]}})
+        );
+    }
+}

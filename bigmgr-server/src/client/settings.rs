@@ -1,0 +1,168 @@
+//! The client's settings: the server's URL and the token, each from its flag, else its
+//! variable (`BIGMGR_SERVER`, `BIGMGR_TOKEN`; clap merges these two), else the client config
+//! file, else the default.
+//!
+//! The config file is `--config` / `BIGMGR_CLIENT_CONFIG` (which must exist), else
+//! `$XDG_CONFIG_HOME/bigmgr/client.toml` or `~/.config/bigmgr/client.toml` if one exists:
+//!
+//! ```toml
+//! server = "http://10.0.0.5:7070"
+//! token = "bmt_…"
+//! ```
+
+use super::{Error, Result};
+use crate::cli::ClientOpts;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The server a client talks to when nothing says otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+/// What a client config file may hold; unknown keys are errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    /// The server's URL.
+    pub server: Option<String>,
+    /// The API token.
+    pub token: Option<String>,
+}
+
+impl ClientFile {
+    /// Reads and parses a client config file.
+    pub fn load(path: &Path) -> Result<ClientFile> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("client config file {}: {e}", path.display())))
+    }
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The server's base URL, `http://host:port` without a trailing slash.
+    pub server: String,
+    /// The bearer token; `None` when nothing gave one.
+    pub token: Option<String>,
+}
+
+impl Settings {
+    /// Resolves `opts` (flags and variables) over the config file over the defaults.
+    pub fn resolve(opts: &ClientOpts) -> Result<Settings> {
+        let file = match &opts.config {
+            Some(path) => ClientFile::load(path)?,
+            None => match default_file() {
+                Some(path) => ClientFile::load(&path)?,
+                None => ClientFile::default(),
+            },
+        };
+        Settings::merge(opts, file)
+    }
+
+    /// Merges `opts` over `file` over the defaults.
+    pub fn merge(opts: &ClientOpts, file: ClientFile) -> Result<Settings> {
+        let server = opts
+            .server
+            .clone()
+            .or(file.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let token = opts
+            .token
+            .clone()
+            .or(file.token)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Ok(Settings {
+            server: normalize_server(&server)?,
+            token,
+        })
+    }
+}
+
+/// `host:port` becomes `http://host:port`; a trailing `/` goes. Only `http` is spoken.
+pub fn normalize_server(text: &str) -> Result<String> {
+    let text = text.trim().trim_end_matches('/');
+    if text.is_empty() {
+        return Err(Error::Config(
+            "the server URL is empty; pass --server http://HOST:PORT".into(),
+        ));
+    }
+    if text.starts_with("https://") {
+        return Err(Error::Config(format!(
+            "{text}: this client speaks plain http only; use http://HOST:PORT (or a local TLS proxy)"
+        )));
+    }
+    let url = if text.starts_with("http://") {
+        text.to_string()
+    } else if text.contains("://") {
+        return Err(Error::Config(format!(
+            "{text} is not an http:// URL; pass --server http://HOST:PORT"
+        )));
+    } else {
+        format!("http://{text}")
+    };
+    Ok(url)
+}
+
+/// The default config file, if it exists.
+fn default_file() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|h| PathBuf::from(h).join(".config"));
+    [xdg, home]
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("bigmgr").join("client.toml"))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_over_the_defaults() {
+        let none = ClientOpts::default();
+        let s = Settings::merge(&none, ClientFile::default()).unwrap();
+        assert_eq!(s.server, DEFAULT_SERVER);
+        assert_eq!(s.token, None);
+
+        let file = ClientFile {
+            server: Some("10.0.0.5:7070/".into()),
+            token: Some("bmt_file\n".into()),
+        };
+        let s = Settings::merge(&none, file.clone()).unwrap();
+        assert_eq!(s.server, "http://10.0.0.5:7070");
+        assert_eq!(s.token.as_deref(), Some("bmt_file"));
+
+        let flags = ClientOpts {
+            server: Some("http://h:1".into()),
+            token: Some("bmt_flag".into()),
+            ..ClientOpts::default()
+        };
+        let s = Settings::merge(&flags, file).unwrap();
+        assert_eq!(s.server, "http://h:1");
+        assert_eq!(s.token.as_deref(), Some("bmt_flag"));
+    }
+
+    #[test]
+    fn bad_urls_and_files_are_config_errors() {
+        for bad in ["", "https://h:1", "ftp://h"] {
+            let e = normalize_server(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
+        assert!(toml::from_str::<ClientFile>("sever = \"x\"").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        std::fs::write(&path, "server = \"h:2\"\ntoken = \"t\"\n").unwrap();
+        let f = ClientFile::load(&path).unwrap();
+        assert_eq!(f.server.as_deref(), Some("h:2"));
+        assert!(ClientFile::load(&dir.path().join("missing.toml")).is_err());
+    }
+}

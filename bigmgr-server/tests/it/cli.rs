@@ -1,0 +1,417 @@
+//! The `bigmgr` client subcommands, run as real processes against a real `bigmgr serve` with
+//! real `bigmgr-agent`s: the full flow an operator follows (create a cluster, let agents join,
+//! add a service, deploy it with `--wait`, read the logs), and the failures a script must be
+//! able to tell apart by exit code and stderr.
+
+use crate::harness::{AgentProc, Proc, ServerProc, free_addr};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long one client command may take (a `--wait` on a deploy included).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a client command ended.
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    /// Asserts the exit code, showing both streams if it differs.
+    #[track_caller]
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout as JSON; panics if it is not.
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// The client's environment: a home without a client config file, plus `env`.
+struct Client {
+    home: TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Client {
+    /// A client of `server` with its admin token, both from the environment.
+    fn of(server: &ServerProc) -> Client {
+        Client::with_env(vec![
+            ("BIGMGR_SERVER".into(), server.url.clone()),
+            ("BIGMGR_TOKEN".into(), server.token()),
+        ])
+    }
+
+    /// A client with only these variables (and an empty home).
+    fn with_env(env: Vec<(String, String)>) -> Client {
+        Client {
+            home: tempfile::tempdir().expect("temp dir"),
+            env,
+        }
+    }
+
+    /// Runs `bigmgr args…` to its exit.
+    fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(crate::harness::bigmgr_bin());
+        cmd.args(args);
+        let home = self.home.path().display().to_string();
+        let mut env = vec![
+            ("HOME".to_string(), home.clone()),
+            ("XDG_CONFIG_HOME".to_string(), home),
+        ];
+        env.extend(self.env.iter().cloned());
+        let mut proc = Proc::spawn(format!("bigmgr {}", args.join(" ")), cmd, &env);
+        let status = proc.wait_exit(CLIENT_TIMEOUT);
+        Out {
+            code: status.code(),
+            stdout: proc.stdout.text(),
+            stderr: proc.stderr.text(),
+        }
+    }
+}
+
+/// Stops the demo daemons the agents started, also when a test fails half way: every
+/// `hello.pid` under the agents' roots is killed on drop.
+struct Daemons(Vec<PathBuf>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        fn pid_files(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pid_files(&path, out);
+                } else if path.file_name().is_some_and(|n| n == "hello.pid") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for root in &self.0 {
+            pid_files(root, &mut files);
+        }
+        for file in files {
+            if let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// Every task of a job detail, with its stage's name.
+fn tasks(job: &Value) -> Vec<(String, Value)> {
+    job["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|s| {
+            let name = s["name"].as_str().unwrap_or_default().to_string();
+            s["tasks"]
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .map(move |t| (name.clone(), t.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
+    let server = ServerProc::serve()
+        .arg("--heartbeat-interval")
+        .arg("1s")
+        .start();
+    let cli = Client::of(&server);
+
+    let created = cli.run(&["cluster", "create", "c"]);
+    assert!(
+        created.expect(0).stdout.contains("cluster c created"),
+        "{}",
+        created.stdout
+    );
+    let clusters = cli.run(&["cluster", "list", "--json"]).expect(0).json();
+    assert_eq!(clusters[0]["name"], "c", "{clusters}");
+
+    let token = cli.run(&["cluster", "join-token", "c"]);
+    let token = token.expect(0).stdout.trim().to_string();
+    assert!(token.starts_with("bmj_"), "{token}");
+    let agents: Vec<AgentProc> = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
+        .into_iter()
+        .map(|(name, address)| {
+            AgentProc::cmd(&server.url, name, address)
+                .join_token(&token)
+                .start()
+        })
+        .collect();
+    let _daemons = Daemons(agents.iter().map(|a| a.root.clone()).collect());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hosts = cli.run(&["host", "list", "c", "--json"]).expect(0).json();
+        let online = hosts
+            .as_array()
+            .expect("an array of hosts")
+            .iter()
+            .filter(|h| h["state"] == "ONLINE")
+            .count();
+        if online == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hosts not online: {hosts}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let table = cli.run(&["host", "list", "c"]);
+    let table = &table.expect(0).stdout;
+    assert!(table.starts_with("NAME "), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("h1 ") && l.contains("ONLINE")),
+        "{table}"
+    );
+
+    let added = cli.run(&[
+        "service",
+        "add",
+        "c",
+        "--name",
+        "hello",
+        "--stack",
+        "demo",
+        "--service",
+        "hello",
+        "--place",
+        "hello_server=h1,h2",
+    ]);
+    assert!(
+        added.expect(0).stdout.contains("service hello added"),
+        "{}",
+        added.stdout
+    );
+    let services = cli
+        .run(&["service", "list", "c", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        services[0]["units"].as_array().unwrap().len(),
+        2,
+        "{services}"
+    );
+
+    // Deploy and wait: stage progress on stderr (not a terminal, so lines), the tasks' log
+    // lines on stdout prefixed with host and stage, exit 0.
+    let deploy = cli.run(&["job", "run", "c", "deploy", "--service", "hello", "--wait"]);
+    deploy.expect(0);
+    for stage in ["INSTALL", "CONFIGURE", "START"] {
+        let line = format!("stage {stage} hello/hello_server: 2/2 SUCCEEDED");
+        assert!(deploy.stderr.contains(&line), "{line}:\n{}", deploy.stderr);
+    }
+    for host in ["h1", "h2"] {
+        let line = format!("[{host} START hello/hello_server] hello started");
+        assert!(deploy.stdout.contains(&line), "{line}:\n{}", deploy.stdout);
+    }
+    assert!(
+        deploy
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("SUCCEEDED"),
+        "{}",
+        deploy.stdout
+    );
+
+    let jobs = cli.run(&["job", "list", "c", "--json"]).expect(0).json();
+    let id = jobs[0]["id"].as_i64().expect("a job id");
+    assert_eq!(jobs[0]["state"], "SUCCEEDED");
+    let detail = cli
+        .run(&["job", "show", &id.to_string(), "--json"])
+        .expect(0)
+        .json();
+    let (_, start_h1) = tasks(&detail)
+        .into_iter()
+        .find(|(stage, t)| stage.starts_with("START") && t["host"] == "h1")
+        .expect("a START task on h1");
+    let task = start_h1["id"].as_i64().unwrap().to_string();
+    let log = cli.run(&["job", "log", &id.to_string(), &task]);
+    assert!(
+        log.expect(0).stdout.starts_with("hello started"),
+        "{}",
+        log.stdout
+    );
+    let log = cli
+        .run(&["job", "log", &id.to_string(), &task, "--json"])
+        .expect(0)
+        .json();
+    assert!(!log["lines"].as_array().unwrap().is_empty(), "{log}");
+    // Every task's log, prefixed; --follow on a finished job ends at once; so does wait.
+    let all = cli.run(&["job", "log", &id.to_string(), "--follow"]);
+    assert!(
+        all.expect(0)
+            .stdout
+            .contains("[h2 START hello/hello_server] hello started"),
+        "{}",
+        all.stdout
+    );
+    let waited = cli.run(&["job", "wait", &id.to_string()]);
+    assert!(
+        waited.expect(0).stdout.contains("SUCCEEDED"),
+        "{}",
+        waited.stdout
+    );
+    let shown = cli.run(&["job", "show", &id.to_string()]);
+    assert!(
+        shown.expect(0).stdout.contains("state:    SUCCEEDED"),
+        "{}",
+        shown.stdout
+    );
+
+    // Stop, then a check finds nothing running: the job fails and so does the command.
+    cli.run(&["job", "run", "c", "stop", "--wait"]).expect(0);
+    let check = cli.run(&["job", "run", "c", "check", "--service", "hello", "--wait"]);
+    check.expect(1);
+    assert!(
+        check.stdout.contains("check failed: hello is not running"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stderr.contains(" FAILED, exit 1"), "{}", check.stderr);
+    let last = check.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("bigmgr: job ") && last.contains("FAILED: 1 task failed"),
+        "{}",
+        check.stderr
+    );
+    // With --json the final job is printed, and the exit code is still the outcome.
+    let check = cli.run(&["job", "run", "c", "check", "--wait", "--json"]);
+    assert_eq!(check.expect(1).json()["state"], "FAILED");
+}
+
+#[test]
+fn client_errors_say_what_went_wrong_and_exit_non_zero() {
+    let server = ServerProc::start();
+    let cli = Client::of(&server);
+
+    let missing = cli.run(&["cluster", "show", "nope"]);
+    missing.expect(1);
+    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+    assert!(
+        missing.stderr.starts_with("bigmgr: ") && missing.stderr.contains("not found"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("(404 Not Found)"),
+        "{}",
+        missing.stderr
+    );
+    let run = cli.run(&["job", "run", "nope", "start", "--wait"]);
+    assert!(run.expect(1).stderr.contains("nope"), "{}", run.stderr);
+
+    cli.run(&["cluster", "create", "d"]).expect(0);
+    let deleted = cli.run(&["cluster", "delete", "d"]);
+    assert!(deleted.expect(0).stdout.contains("cluster d deleted"));
+    cli.run(&["cluster", "delete", "d"]).expect(1);
+
+    let wrong = Client::with_env(vec![
+        ("BIGMGR_SERVER".into(), server.url.clone()),
+        ("BIGMGR_TOKEN".into(), "bmt_wrong".into()),
+    ])
+    .run(&["cluster", "list"]);
+    wrong.expect(1);
+    assert!(
+        wrong.stderr.contains("bearer token is not valid"),
+        "{}",
+        wrong.stderr
+    );
+
+    let nowhere = format!("http://{}", free_addr());
+    let refused = cli.run(&["cluster", "list", "--server", &nowhere]);
+    refused.expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("cannot reach the bigmgr server at {nowhere}"))
+            && refused.stderr.contains("bigmgr serve"),
+        "{}",
+        refused.stderr
+    );
+
+    let no_token = Client::with_env(vec![("BIGMGR_SERVER".into(), server.url.clone())])
+        .run(&["cluster", "list"]);
+    no_token.expect(2);
+    assert!(no_token.stderr.contains("--token"), "{}", no_token.stderr);
+
+    let usage = cli.run(&[
+        "job",
+        "run",
+        "c",
+        "start",
+        "--service",
+        "a",
+        "--hosts",
+        "h1",
+    ]);
+    usage.expect(2);
+}
+
+#[test]
+fn the_client_config_file_is_read_and_flags_win_over_it() {
+    let server = ServerProc::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "server = \"{}\"\ntoken = \"{}\"\n",
+            server.url,
+            server.token()
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let cli = Client::with_env(vec![("BIGMGR_CLIENT_CONFIG".into(), file.clone())]);
+    cli.run(&["cluster", "create", "fromfile"]).expect(0);
+    let clusters = cli.run(&["cluster", "list", "--json"]).expect(0).json();
+    assert_eq!(clusters[0]["name"], "fromfile");
+
+    let overridden = cli.run(&["cluster", "list", "--token", "bmt_wrong"]);
+    assert!(
+        overridden.expect(1).stderr.contains("401"),
+        "{}",
+        overridden.stderr
+    );
+
+    // The default file: $XDG_CONFIG_HOME/bigmgr/client.toml (else ~/.config/bigmgr/client.toml).
+    let home = Client::with_env(vec![]);
+    let dir = home.home.path().join("bigmgr");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&file, dir.join("client.toml")).unwrap();
+    let table = home.run(&["cluster", "list"]);
+    assert!(
+        table.expect(0).stdout.contains("fromfile"),
+        "{}",
+        table.stdout
+    );
+}
