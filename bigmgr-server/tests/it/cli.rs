@@ -341,7 +341,7 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     .run(&["cluster", "list"]);
     wrong.expect(1);
     assert!(
-        wrong.stderr.contains("bearer token is not valid"),
+        wrong.stderr.contains("invalid API token"),
         "{}",
         wrong.stderr
     );
