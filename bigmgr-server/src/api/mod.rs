@@ -27,22 +27,29 @@
 
 pub mod auth;
 pub mod clusters;
+pub mod docs;
 pub mod error;
+pub mod events;
 pub mod hosts;
 pub mod jobs;
+pub mod page;
+pub mod schema;
 pub mod services;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bigmgr_core::Manager;
 use error::{ApiError, Json};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted, in bytes; larger ones get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -50,61 +57,69 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// The API's prefix.
 pub const PREFIX: &str = "/api/v1";
 
-/// What every handler gets: the facade.
+/// What every handler gets: the facade, and the OpenAPI document as served.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The one API every frontend calls.
     pub mgr: Manager,
+    /// `GET /openapi.json`'s body.
+    pub openapi: Bytes,
 }
 
-/// The REST API's router, every route under [`PREFIX`]. It has no fallback, so it merges with
-/// the gRPC routes; give the merged router [`fallback`] for unknown paths.
+/// Every route with its OpenAPI operation: the router and the document are built from this one
+/// list, so no route can be served undocumented. `auth` guards all but the public ones
+/// ([`docs::PUBLIC`]).
+fn routes(auth: Arc<auth::Auth>) -> OpenApiRouter<AppState> {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::delete))
+        .routes(routes!(clusters::create_join_token))
+        .routes(routes!(hosts::list, hosts::add))
+        .routes(routes!(hosts::get))
+        .routes(routes!(services::list, services::add))
+        .routes(routes!(services::get))
+        .routes(routes!(jobs::list, jobs::submit))
+        .routes(routes!(services::stacks))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::pause))
+        .routes(routes!(jobs::resume))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::task_log))
+        .routes(routes!(events::job_events))
+        .route_layer(middleware::from_fn_with_state(auth, auth::require_token));
+    let api = OpenApiRouter::new()
+        .routes(routes!(health))
+        .merge(protected);
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .nest(PREFIX, api)
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::css))
+        .routes(routes!(docs::js))
+}
+
+/// The API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    docs::complete(routes(Arc::new(auth::Auth::new(""))).into_openapi())
+}
+
+/// The REST API's router: every route under [`PREFIX`], plus `GET /openapi.json` and the API
+/// page under `/api/docs`. It has no fallback, so it merges with the gRPC routes; give the
+/// merged router [`fallback`] for unknown paths.
 pub fn router(mgr: Manager, admin_token: &str) -> Router {
     let auth = Arc::new(auth::Auth::new(admin_token));
-    let protected = Router::new()
-        .route("/clusters", get(clusters::list).post(clusters::create))
-        .route(
-            "/clusters/{cluster}",
-            get(clusters::get).delete(clusters::delete),
-        )
-        .route(
-            "/clusters/{cluster}/join-tokens",
-            post(clusters::create_join_token),
-        )
-        .route(
-            "/clusters/{cluster}/hosts",
-            get(hosts::list).post(hosts::add),
-        )
-        .route("/clusters/{cluster}/hosts/{host}", get(hosts::get))
-        .route(
-            "/clusters/{cluster}/services",
-            get(services::list).post(services::add),
-        )
-        .route("/clusters/{cluster}/services/{service}", get(services::get))
-        .route(
-            "/clusters/{cluster}/jobs",
-            get(jobs::list).post(jobs::submit),
-        )
-        .route("/stacks", get(services::stacks))
-        .route("/jobs/{job}", get(jobs::get))
-        .route("/jobs/{job}/cancel", post(jobs::cancel))
-        .route("/jobs/{job}/pause", post(jobs::pause))
-        .route("/jobs/{job}/resume", post(jobs::resume))
-        .route("/jobs/{job}/retry", post(jobs::retry))
-        .route("/jobs/{job}/tasks/{task}/log", get(jobs::task_log))
-        .route_layer(middleware::from_fn_with_state(auth, auth::require_token));
-    let api = Router::new()
-        .route("/health", get(health))
-        .merge(protected)
+    let (router, doc) = routes(auth).split_for_parts();
+    let openapi = Bytes::from(docs::document(docs::complete(doc)));
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
-        .with_state(AppState { mgr });
-    Router::new().nest(PREFIX, api)
+        .with_state(AppState { mgr, openapi })
 }
 
 /// The answer of `GET /health`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
     /// The server's version.
     pub version: &'static str,
@@ -113,6 +128,11 @@ pub struct Health {
 }
 
 /// `GET /health`: the version, and whether the store answers. Needs no token.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses(
+        (status = 200, description = "The server and its store answer", body = Health),
+        (status = 503, description = "The store does not answer", body = Health),
+    ))]
 async fn health(State(s): State<AppState>) -> Response {
     let version = bigmgr_core::VERSION;
     match s.mgr.store().list_clusters().await {
