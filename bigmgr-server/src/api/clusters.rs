@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 pub struct CreateCluster {
     /// The new cluster's name: 1-63 letters, digits, `-`, `_` or `.`, starting with a letter
     /// or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
 }
 

@@ -18,9 +18,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddHost {
-    /// The host name, unique on the server; its agent must use the same `--name`.
+    /// The host name, unique on the server; its agent must use the same `--name`: 1-63
+    /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
-    /// The address its services bind to.
+    /// The address its services bind to: an IP address or a DNS name.
+    #[schema(pattern = r"^\S+$")]
     pub address: String,
 }
 

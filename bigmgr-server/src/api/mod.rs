@@ -1,25 +1,31 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as problem+json ([`error`]), every
-//! route but `GET /api/v1/health` behind the admin bearer token ([`auth`]).
+//! route but `GET /api/v1/health` behind the admin bearer token ([`auth`]). `GET /openapi.json`
+//! describes all of it (OpenAPI 3.1, generated from these handlers, [`docs`]) and `GET
+//! /api/docs` is an interactive page over that document; both need no token.
 //!
 //! Handlers are thin: they extract, call one [`Manager`] method (or a few reads) and shape the
 //! answer into a view. One module per resource: [`clusters`] (with join tokens), [`hosts`],
-//! [`services`] (with stacks) and [`jobs`] (with task logs).
+//! [`services`] (with stacks), [`jobs`] (with task logs) and [`events`] (a job's live events).
 //!
 //! | route | answer |
 //! |---|---|
 //! | `GET /health` (no token) | 200 `{"version", "store": "ok"}`, or 503 with `"store": "unavailable"` |
-//! | `GET /clusters`, `POST /clusters {"name"}` | the clusters; 201 the new cluster |
+//! | `GET /clusters`, `POST /clusters {"name"}` | a page of clusters; 201 the new cluster |
 //! | `GET`, `DELETE /clusters/{cluster}` | the cluster; 204 (409 while it has hosts, services or jobs) |
 //! | `POST /clusters/{cluster}/join-tokens` | 201 `{"token": "bmj_…"}` for `bigmgr-agent --join-token` |
-//! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
+//! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | a page of hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
 //! | `GET /clusters/{cluster}/hosts/{host}` | one host |
-//! | `GET /stacks` | stack versions with their services and components |
-//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | service instances with their units (state, health); 201 the new one |
+//! | `GET /stacks` | a page of stack versions with their services and components |
+//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one |
 //! | `GET /clusters/{cluster}/services/{service}` | one service instance |
-//! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
+//! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | a page of the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
 //! | `GET /jobs/{job}` | the job with its stages and their tasks |
 //! | `POST /jobs/{job}/cancel`, `/pause`, `/resume`, `/retry` | the job after the action; 409 when its state does not allow it |
-//! | `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` | `{"lines": [{"attempt", "seq", "stream", "at", "line"}]}` |
+//! | `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` | the whole log: `{"lines": [{"attempt", "seq", "stream", "at", "line"}]}` |
+//! | `GET /jobs/{job}/events` | `text/event-stream`: `job`, `task`, `log` events live, then `end` |
+//!
+//! Lists are paged ([`page`]): `?limit=N&after=CURSOR` (limit 1-1000, default 100) answers
+//! `{"items": [...], "next": CURSOR|null}`; pass `next` as `after` for the following page.
 //!
 //! Times are milliseconds since the Unix epoch. A job's `target` is core's `Target` in JSON:
 //! `"cluster"`, `{"service": "zk"}`, `{"component": {"service": "zk", "component":

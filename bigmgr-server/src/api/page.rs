@@ -25,7 +25,21 @@ pub struct PageQuery {
     /// At most this many items (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// The previous page's `next`: the items after it.
+    /// The previous page's `next`: the items after it (an id).
+    #[param(pattern = r"^-?[0-9]{1,18}$")]
+    pub after: Option<String>,
+}
+
+/// The query of `GET /stacks`, whose cursor is `name/version` (the handler reads a
+/// [`PageQuery`]; this only documents it).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyPageQuery {
+    /// At most this many items (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The previous page's `next`: the items after it (`name/version`).
     pub after: Option<String>,
 }
 

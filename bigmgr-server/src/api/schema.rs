@@ -226,7 +226,9 @@ pub struct JobOptionsSchema {
 #[serde(deny_unknown_fields)]
 #[schema(as = AddService)]
 pub struct AddServiceSchema {
-    /// Its name in the cluster (`zk`).
+    /// Its name in the cluster (`zk`): 1-63 letters, digits, `-`, `_` or `.`, starting with a
+    /// letter or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
     /// The stack (`bigtop`).
     pub stack: String,

@@ -98,7 +98,7 @@ pub struct ServiceUnitView {
 /// time (the cursor is `name/version`); a stack that fails to load is listed with its error
 /// rather than failing the whole list.
 #[utoipa::path(get, path = "/stacks", tag = "stacks",
-    params(PageQuery),
+    params(super::page::KeyPageQuery),
     responses((status = 200, description = "A page of stack versions", body = Page<StackView>)))]
 pub async fn stacks(
     State(s): State<AppState>,
