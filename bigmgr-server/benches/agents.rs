@@ -322,8 +322,19 @@ fn main() {
             tokio::spawn(sim_agent(url, join, i, measure, permit));
         }
         loop {
-            let hosts = api.get("/clusters/bench/hosts").await;
-            let n = hosts.as_array().map_or(0, |a| a.len());
+            // The list is paged (at most 1000 a page): count every page.
+            let mut n = 0;
+            let mut after = String::new();
+            loop {
+                let page = api
+                    .get(&format!("/clusters/bench/hosts?limit=1000{after}"))
+                    .await;
+                n += page["items"].as_array().map_or(0, |a| a.len());
+                match page["next"].as_str() {
+                    Some(next) => after = format!("&after={next}"),
+                    None => break,
+                }
+            }
             if n == agents {
                 break;
             }

@@ -7,12 +7,12 @@
 //! Routes whose handlers call Manager methods that authorise and audit themselves (users,
 //! tokens, audit) are only authenticated here.
 
-use super::AppState;
 use super::error::ApiError;
-use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bigmgr_core::Manager;
 use bigmgr_core::auth::Action;
 use bigmgr_core::model::Outcome;
 
@@ -53,8 +53,18 @@ fn bearer(req: &Request) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Middleware: authenticates, authorises the route's action, and audits state changes.
-pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Middleware: authenticates, authorises the route's action, and audits state changes. The
+/// [`Manager`] comes from the request's extensions (the router adds it).
+pub async fn require_token(mut req: Request, next: Next) -> Response {
+    let Some(mgr) = req.extensions().get::<Manager>().cloned() else {
+        tracing::error!("the token check found no Manager in the request");
+        return ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server is misconfigured: no Manager for the token check",
+        )
+        .into_response();
+    };
     let Some(token) = bearer(&req) else {
         return ApiError::unauthorized(
             "this route needs an 'Authorization: Bearer <token>' header; the admin token is in \
@@ -63,7 +73,7 @@ pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Ne
         )
         .into_response();
     };
-    let actor = match s.mgr.authenticate(token).await {
+    let actor = match mgr.authenticate(token).await {
         Ok(actor) => actor,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -80,7 +90,7 @@ pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Ne
         .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned());
     let action = action(&method, &route);
     if let Some(action) = action
-        && let Err(e) = s.mgr.authorize(&actor, action, &target).await
+        && let Err(e) = mgr.authorize(&actor, action, &target).await
     {
         return ApiError::from(e).into_response();
     }
@@ -94,9 +104,7 @@ pub async fn require_token(State(s): State<AppState>, mut req: Request, next: Ne
             Outcome::Failed
         };
         let detail = format!("{method} {target} → {}", status.as_u16());
-        s.mgr
-            .record(&actor, action, &target, outcome, &detail)
-            .await;
+        mgr.record(&actor, action, &target, outcome, &detail).await;
     }
     res
 }

@@ -1,29 +1,62 @@
 //! `/clusters`: create, list, get and delete clusters, and create join tokens for agents.
 
-use super::error::{ApiResult, Json, Path};
+use super::error::{ApiResult, Json, Path, Query};
+use super::page::{Page, PageQuery};
 use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::model::Cluster;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The body of `POST /clusters`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCluster {
-    /// The new cluster's name.
+    /// The new cluster's name: 1-63 letters, digits, `-`, `_` or `.`, starting with a letter
+    /// or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
 }
 
+/// A cluster as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClusterView {
+    /// Its id.
+    pub id: i64,
+    /// Its unique name.
+    pub name: String,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+}
+
+impl From<Cluster> for ClusterView {
+    fn from(c: Cluster) -> Self {
+        ClusterView {
+            id: c.id.0,
+            name: c.name,
+            created_at: c.created_at,
+        }
+    }
+}
+
 /// The answer of `POST /clusters/{cluster}/join-tokens`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JoinToken {
     /// The token (`bmj_…`), shown only now: pass it to `bigmgr-agent --join-token`.
     pub token: String,
 }
 
 /// `POST /clusters` → 201 with the cluster.
+#[utoipa::path(post, path = "/clusters", tag = "clusters",
+    request_body = CreateCluster,
+    responses(
+        (status = 201, description = "The new cluster", body = ClusterView,
+            headers(("Location" = String, description = "The cluster's URL"))),
+        (status = 409, description = "A cluster of that name exists"),
+        (status = 422, description = "The name is not valid"),
+    ))]
 pub async fn create(
     State(s): State<AppState>,
     Json(body): Json<CreateCluster>,
@@ -31,27 +64,60 @@ pub async fn create(
     let cluster = s.mgr.create_cluster(&body.name).await?;
     Ok(created(
         format!("{PREFIX}/clusters/{}", cluster.name),
-        cluster,
+        ClusterView::from(cluster),
     ))
 }
 
-/// `GET /clusters` → every cluster.
-pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Cluster>>> {
-    Ok(Json(s.mgr.clusters().await?))
+/// `GET /clusters` → the clusters, oldest first, a page at a time.
+#[utoipa::path(get, path = "/clusters", tag = "clusters",
+    params(PageQuery),
+    responses((status = 200, description = "A page of clusters", body = Page<ClusterView>)))]
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<ClusterView>>> {
+    let mut clusters = s.mgr.clusters().await?;
+    clusters.sort_by_key(|c| c.id);
+    Ok(Json(
+        q.page_by_id(clusters, |c| c.id.0)?.map(ClusterView::from),
+    ))
 }
 
 /// `GET /clusters/{cluster}`.
-pub async fn get(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Cluster>> {
-    Ok(Json(s.mgr.cluster(&name).await?))
+#[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    responses(
+        (status = 200, description = "The cluster", body = ClusterView),
+        (status = 404, description = "No such cluster"),
+    ))]
+pub async fn get(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ClusterView>> {
+    Ok(Json(s.mgr.cluster(&name).await?.into()))
 }
 
 /// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
+#[utoipa::path(delete, path = "/clusters/{cluster}", tag = "clusters",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such cluster"),
+        (status = 409, description = "The cluster still has hosts, services or jobs"),
+    ))]
 pub async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     s.mgr.delete_cluster(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /clusters/{cluster}/join-tokens` → 201 `{"token"}`.
+/// `POST /clusters/{cluster}/join-tokens` → 201 `{"token"}`. The body, if any, is ignored.
+#[utoipa::path(post, path = "/clusters/{cluster}/join-tokens", tag = "clusters",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    responses(
+        (status = 201, description = "A new join token for agents of the cluster", body = JoinToken,
+            headers(("Location" = String, description = "The cluster's URL"))),
+        (status = 404, description = "No such cluster"),
+    ))]
 pub async fn create_join_token(
     State(s): State<AppState>,
     Path(name): Path<String>,

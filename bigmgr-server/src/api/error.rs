@@ -33,7 +33,7 @@ pub struct ApiError {
 }
 
 /// The body of an error answer (RFC 9457).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]

@@ -1,6 +1,8 @@
 //! `/clusters/{cluster}/hosts`: hosts with their state, facts, metrics and units.
 
-use super::error::{ApiResult, Json, Path};
+use super::error::{ApiResult, Json, Path, Query};
+use super::page::{Page, PageQuery};
+use super::schema;
 use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::response::Response;
@@ -10,21 +12,26 @@ use bigmgr_core::model::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// The body of `POST /clusters/{cluster}/hosts`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddHost {
-    /// The host name, unique on the server; its agent must use the same `--name`.
+    /// The host name, unique on the server; its agent must use the same `--name`: 1-63
+    /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
-    /// The address its services bind to.
+    /// The address its services bind to: an IP address or a DNS name.
+    #[schema(pattern = r"^\S+$")]
     pub address: String,
 }
 
 /// A host as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HostView {
     /// Its id.
+    #[schema(value_type = i64)]
     pub id: HostId,
     /// Its name.
     pub name: String,
@@ -33,29 +40,35 @@ pub struct HostView {
     /// The address its services bind to.
     pub address: String,
     /// ONLINE or LOST.
+    #[schema(value_type = schema::HostStateSchema)]
     pub state: HostState,
     /// The last heartbeat (ms since the epoch), if any.
     pub last_heartbeat: Option<i64>,
     /// What its agent reported when it registered.
+    #[schema(value_type = Option<schema::HostFactsSchema>)]
     pub facts: Option<HostFacts>,
     /// From its latest heartbeat.
+    #[schema(value_type = Option<schema::HostMetricsSchema>)]
     pub metrics: Option<HostMetrics>,
     /// The units placed on it.
     pub units: Vec<HostUnitView>,
 }
 
 /// A unit as seen from its host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HostUnitView {
     /// Its id.
+    #[schema(value_type = i64)]
     pub id: UnitId,
     /// Its service instance's name.
     pub service: String,
     /// Its component.
     pub component: String,
     /// Its state.
+    #[schema(value_type = schema::UnitStateSchema)]
     pub state: UnitState,
     /// Its health from the latest status check, if any.
+    #[schema(value_type = Option<schema::HealthSchema>)]
     pub health: Option<Health>,
 }
 
@@ -94,17 +107,39 @@ async fn views(mgr: &Manager, cluster: &Cluster, hosts: Vec<Host>) -> ApiResult<
         .collect())
 }
 
-/// `GET /clusters/{cluster}/hosts`.
+/// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
+#[utoipa::path(get, path = "/clusters/{cluster}/hosts", tag = "hosts",
+    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
+    responses(
+        (status = 200, description = "A page of hosts", body = Page<HostView>),
+        (status = 404, description = "No such cluster"),
+    ))]
 pub async fn list(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
-) -> ApiResult<Json<Vec<HostView>>> {
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<HostView>>> {
     let c = s.mgr.cluster(&cluster).await?;
-    let hosts = s.mgr.store().list_hosts(c.id).await?;
-    Ok(Json(views(&s.mgr, &c, hosts).await?))
+    let mut hosts = s.mgr.store().list_hosts(c.id).await?;
+    hosts.sort_by_key(|h| h.id);
+    let page = q.page_by_id(hosts, |h| h.id.0)?;
+    let items = views(&s.mgr, &c, page.items).await?;
+    Ok(Json(Page {
+        items,
+        next: page.next,
+    }))
 }
 
 /// `GET /clusters/{cluster}/hosts/{host}`.
+#[utoipa::path(get, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
+    params(
+        ("cluster" = String, Path, description = "The cluster's name"),
+        ("host" = String, Path, description = "The host's name"),
+    ),
+    responses(
+        (status = 200, description = "The host", body = HostView),
+        (status = 404, description = "No such cluster or host"),
+    ))]
 pub async fn get(
     State(s): State<AppState>,
     Path((cluster, host)): Path<(String, String)>,
@@ -117,6 +152,16 @@ pub async fn get(
 
 /// `POST /clusters/{cluster}/hosts` → 201 with the host. An agent started later with the same
 /// `--name` and a join token of the cluster claims it.
+#[utoipa::path(post, path = "/clusters/{cluster}/hosts", tag = "hosts",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    request_body = AddHost,
+    responses(
+        (status = 201, description = "The new host", body = HostView,
+            headers(("Location" = String, description = "The host's URL"))),
+        (status = 404, description = "No such cluster"),
+        (status = 409, description = "A host of that name exists"),
+        (status = 422, description = "The name or address is not valid"),
+    ))]
 pub async fn add(
     State(s): State<AppState>,
     Path(cluster): Path<String>,

@@ -2,6 +2,8 @@
 //! task by task, control them (cancel, pause, resume, retry) and read task logs.
 
 use super::error::{ApiError, ApiResult, Json, Path, Query};
+use super::page::{Page, PageQuery};
+use super::schema;
 use super::{AppState, PREFIX};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -13,9 +15,10 @@ use bigmgr_core::model::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 /// The body of `POST /clusters/{cluster}/jobs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
     /// `install`, `configure`, `start`, `stop`, `restart`, `status`, `check`, `remove`,
@@ -23,26 +26,32 @@ pub struct SubmitJob {
     pub command: String,
     /// `"cluster"`, `{"service": "zk"}`, `{"component": {"service", "component"}}`,
     /// `{"hosts": [..]}` or `{"units": [..]}`.
+    #[schema(value_type = schema::TargetSchema)]
     pub target: Target,
     /// Parallelism, batches, failure tolerance, pipelining.
     #[serde(default)]
+    #[schema(value_type = schema::JobOptionsSchema)]
     pub options: JobOptions,
 }
 
 /// A job without its stages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
     /// Its id.
+    #[schema(value_type = i64)]
     pub id: JobId,
     /// Its cluster's name.
     pub cluster: String,
     /// The command.
     pub command: String,
     /// The target.
+    #[schema(value_type = schema::TargetSchema)]
     pub target: Target,
     /// How it runs.
+    #[schema(value_type = schema::JobOptionsSchema)]
     pub options: JobOptions,
     /// Its state.
+    #[schema(value_type = schema::JobStateSchema)]
     pub state: JobState,
     /// When it was submitted (ms since the epoch).
     pub created_at: i64,
@@ -53,7 +62,7 @@ pub struct JobView {
 }
 
 /// A job with its stages and their tasks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobDetailView {
     /// The job.
     #[serde(flatten)]
@@ -63,9 +72,10 @@ pub struct JobDetailView {
 }
 
 /// A stage with its tasks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StageView {
     /// Its id.
+    #[schema(value_type = i64)]
     pub id: StageId,
     /// `START hello/hello_server`.
     pub name: String,
@@ -74,21 +84,25 @@ pub struct StageView {
     /// The command its tasks run.
     pub command: String,
     /// Its state.
+    #[schema(value_type = schema::StageStateSchema)]
     pub state: StageState,
     /// The stages it waits for.
+    #[schema(value_type = Vec<i64>)]
     pub after: Vec<StageId>,
     /// Its tasks, one per unit.
     pub tasks: Vec<TaskView>,
 }
 
 /// A task of a stage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
     /// Its id (for its log: `/jobs/{job}/tasks/{task}/log`).
+    #[schema(value_type = i64)]
     pub id: TaskId,
     /// Its host's name.
     pub host: String,
     /// Its state.
+    #[schema(value_type = schema::TaskStateSchema)]
     pub state: TaskState,
     /// The current attempt, from 1.
     pub attempt: u32,
@@ -103,20 +117,21 @@ pub struct TaskView {
 }
 
 /// The answer of `GET /jobs/{job}/tasks/{task}/log`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskLog {
     /// The lines, by attempt then line number.
     pub lines: Vec<LogLineView>,
 }
 
 /// One line a task's script wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogLineView {
     /// The attempt that wrote it.
     pub attempt: u32,
     /// Its number within the attempt's output.
     pub seq: u64,
     /// `stdout` or `stderr`.
+    #[schema(value_type = schema::LogStreamSchema)]
     pub stream: LogStream,
     /// When it was read (ms since the epoch).
     pub at: i64,
@@ -125,10 +140,12 @@ pub struct LogLineView {
 }
 
 /// The query of `GET /jobs/{job}/tasks/{task}/log`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Only this attempt's lines.
+    #[param(minimum = 0)]
     pub attempt: Option<u32>,
 }
 
@@ -157,6 +174,15 @@ fn view(job: Job, cluster: String) -> JobView {
 }
 
 /// `POST /clusters/{cluster}/jobs` → 202 with the queued job and its location.
+#[utoipa::path(post, path = "/clusters/{cluster}/jobs", tag = "jobs",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    request_body = SubmitJob,
+    responses(
+        (status = 202, description = "The queued job", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 404, description = "No such cluster, or the target names something unknown"),
+        (status = 422, description = "The command or target is not valid, or there is nothing to do"),
+    ))]
 pub async fn submit(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
@@ -180,23 +206,44 @@ pub async fn submit(
         .into_response())
 }
 
-/// `GET /clusters/{cluster}/jobs` → the cluster's jobs, oldest first.
+/// `GET /clusters/{cluster}/jobs` → the cluster's jobs, oldest first, a page at a time.
+#[utoipa::path(get, path = "/clusters/{cluster}/jobs", tag = "jobs",
+    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = Page<JobView>),
+        (status = 404, description = "No such cluster"),
+    ))]
 pub async fn list(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
-) -> ApiResult<Json<Vec<JobView>>> {
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<JobView>>> {
+    let limit = q.limit()?;
+    let after = q.after_id()?;
     let c = s.mgr.cluster(&cluster).await?;
+    // One more than the page, to know whether another follows.
     let filter = JobFilter {
         cluster: Some(c.id),
+        after: after.map(JobId),
+        limit: Some(limit as u32 + 1),
         ..JobFilter::default()
     };
     let jobs = s.mgr.jobs(&filter).await?;
-    Ok(Json(
-        jobs.into_iter().map(|j| view(j, c.name.clone())).collect(),
-    ))
+    let page = PageQuery {
+        limit: Some(limit as u32),
+        after: None,
+    }
+    .page_by_id(jobs, |j| j.id.0)?;
+    Ok(Json(page.map(|j| view(j, c.name.clone()))))
 }
 
 /// `GET /jobs/{job}` → the job with its stages and tasks.
+#[utoipa::path(get, path = "/jobs/{job}", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job with its stages and their tasks", body = JobDetailView),
+        (status = 404, description = "No such job"),
+    ))]
 pub async fn get(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobDetailView>> {
     let detail = s.mgr.job(JobId(id)).await?;
     let cluster = cluster_name(&s.mgr, detail.job.cluster).await?;
@@ -251,26 +298,60 @@ async fn controlled(s: &AppState, job: bigmgr_core::Result<Job>) -> ApiResult<Js
 }
 
 /// `POST /jobs/{job}/cancel`: pending tasks are canceled, running scripts stopped.
+#[utoipa::path(post, path = "/jobs/{job}/cancel", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Canceled or canceling: the job as it is now", body = JobView),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "The job's state does not allow it"),
+    ))]
 pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
     controlled(&s, s.mgr.cancel(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/pause`: nothing new is dispatched.
+#[utoipa::path(post, path = "/jobs/{job}/pause", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Paused: the job as it is now", body = JobView),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "The job's state does not allow it"),
+    ))]
 pub async fn pause(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
     controlled(&s, s.mgr.pause(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/resume`: a paused job goes on.
+#[utoipa::path(post, path = "/jobs/{job}/resume", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Running again: the job as it is now", body = JobView),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "The job's state does not allow it"),
+    ))]
 pub async fn resume(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
     controlled(&s, s.mgr.resume(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/retry`: a failed or canceled job's failed and canceled tasks run again.
+#[utoipa::path(post, path = "/jobs/{job}/retry", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Queued again: the job as it is now", body = JobView),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "The job's state does not allow it"),
+    ))]
 pub async fn retry(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
     controlled(&s, s.mgr.retry(JobId(id)).await).await
 }
 
-/// `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` → `{"lines": [...]}`.
+/// `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` → `{"lines": [...]}`, the whole log.
+#[utoipa::path(get, path = "/jobs/{job}/tasks/{task}/log", tag = "jobs",
+    params(("job" = i64, Path, description = "The job's id"), ("task" = i64, Path, description = "The task's id"), LogQuery),
+    responses(
+        (status = 200, description = "The task's log lines, by attempt then line number", body = TaskLog),
+        (status = 404, description = "No such job, or no such task in it"),
+    ))]
 pub async fn task_log(
     State(s): State<AppState>,
     Path((job, task)): Path<(i64, i64)>,

@@ -1,30 +1,36 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as problem+json ([`error`]), every
 //! route but `GET /api/v1/health` and `POST /api/v1/login` behind a user's bearer token,
-//! authorised by role and audited ([`auth`]).
+//! authorised by role and audited ([`auth`]). `GET /openapi.json` describes all of it (OpenAPI
+//! 3.1, generated from these handlers, [`docs`]) and `GET /api/docs` is an interactive page
+//! over that document; both need no token.
 //!
 //! Handlers are thin: they extract, call one [`Manager`] method (or a few reads) and shape the
 //! answer into a view. One module per resource: [`clusters`] (with join tokens), [`hosts`],
-//! [`services`] (with stacks) and [`jobs`] (with task logs).
+//! [`services`] (with stacks), [`jobs`] (with task logs) and [`events`] (a job's live events).
 //!
 //! | route | answer |
 //! |---|---|
 //! | `GET /health` (no token) | 200 `{"version", "store": "ok"}`, or 503 with `"store": "unavailable"` |
-//! | `GET /clusters`, `POST /clusters {"name"}` | the clusters; 201 the new cluster |
+//! | `GET /clusters`, `POST /clusters {"name"}` | a page of clusters; 201 the new cluster |
 //! | `GET`, `DELETE /clusters/{cluster}` | the cluster; 204 (409 while it has hosts, services or jobs) |
 //! | `POST /clusters/{cluster}/join-tokens` | 201 `{"token": "bmj_…"}` for `bigmgr-agent --join-token` |
-//! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
+//! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | a page of hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
 //! | `GET /clusters/{cluster}/hosts/{host}` | one host |
-//! | `GET /stacks` | stack versions with their services and components |
-//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | service instances with their units (state, health); 201 the new one |
+//! | `GET /stacks` | a page of stack versions with their services and components |
+//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one |
 //! | `GET /clusters/{cluster}/services/{service}` | one service instance |
-//! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
+//! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | a page of the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
 //! | `GET /jobs/{job}` | the job with its stages and their tasks |
 //! | `POST /jobs/{job}/cancel`, `/pause`, `/resume`, `/retry` | the job after the action; 409 when its state does not allow it |
-//! | `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` | `{"lines": [{"attempt", "seq", "stream", "at", "line"}]}` |
+//! | `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` | the whole log: `{"lines": [{"attempt", "seq", "stream", "at", "line"}]}` |
+//! | `GET /jobs/{job}/events` | `text/event-stream`: `job`, `task`, `log` events live, then `end` |
 //! | `POST /login {"name", "password"}` (no token) | 201 a new API token `{"token", "id", …}` |
 //! | `GET /users`, `POST /users {"name", "password"?, "role"}`, `DELETE /users/{user}` (admin) | users; 201 the new user; 204 |
 //! | `GET`, `POST /users/{user}/tokens {"name"}`, `DELETE /tokens/{id}` | the user's tokens; 201 with the secret, shown once; 204 |
-//! | `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) | audit events ascending by id |
+//! | `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) | a page of audit events ascending by id |
+//!
+//! Lists are paged ([`page`]): `?limit=N&after=CURSOR` (limit 1-1000, default 100) answers
+//! `{"items": [...], "next": CURSOR|null}`; pass `next` as `after` for the following page.
 //!
 //! Times are milliseconds since the Unix epoch. A job's `target` is core's `Target` in JSON:
 //! `"cluster"`, `{"service": "zk"}`, `{"component": {"service": "zk", "component":
@@ -32,22 +38,29 @@
 
 pub mod auth;
 pub mod clusters;
+pub mod docs;
 pub mod error;
+pub mod events;
 pub mod hosts;
 pub mod jobs;
+pub mod page;
+pub mod schema;
 pub mod services;
 pub mod users;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bigmgr_core::Manager;
 use error::{ApiError, Json};
 use serde::Serialize;
 use std::time::Instant;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted, in bytes; larger ones get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -55,73 +68,76 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// The API's prefix.
 pub const PREFIX: &str = "/api/v1";
 
-/// What every handler gets: the facade.
+/// What every handler gets: the facade, and the OpenAPI document as served.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The one API every frontend calls.
     pub mgr: Manager,
+    /// `GET /openapi.json`'s body.
+    pub openapi: Bytes,
 }
 
-/// The REST API's router, every route under [`PREFIX`]. It has no fallback, so it merges with
-/// the gRPC routes; give the merged router [`fallback`] for unknown paths.
+/// Every route with its OpenAPI operation: the router and the document are built from this one
+/// list, so no route can be served undocumented. [`auth::require_token`] guards all but the
+/// public ones ([`docs::PUBLIC`]).
+fn routes() -> OpenApiRouter<AppState> {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::delete))
+        .routes(routes!(clusters::create_join_token))
+        .routes(routes!(hosts::list, hosts::add))
+        .routes(routes!(hosts::get))
+        .routes(routes!(services::list, services::add))
+        .routes(routes!(services::get))
+        .routes(routes!(jobs::list, jobs::submit))
+        .routes(routes!(services::stacks))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::pause))
+        .routes(routes!(jobs::resume))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::task_log))
+        .routes(routes!(events::job_events))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::delete))
+        .routes(routes!(users::tokens, users::create_token))
+        .routes(routes!(users::delete_token))
+        .routes(routes!(users::audit))
+        .route_layer(middleware::from_fn(auth::require_token));
+    let api = OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(users::login))
+        .merge(protected);
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .nest(PREFIX, api)
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::css))
+        .routes(routes!(docs::js))
+}
+
+/// The API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    docs::complete(routes().into_openapi())
+}
+
+/// The REST API's router: every route under [`PREFIX`], plus `GET /openapi.json` and the API
+/// page under `/api/docs`. It has no fallback, so it merges with the gRPC routes; give the
+/// merged router [`fallback`] for unknown paths.
 pub fn router(mgr: Manager) -> Router {
-    let state = AppState { mgr };
-    let protected = Router::new()
-        .route("/clusters", get(clusters::list).post(clusters::create))
-        .route(
-            "/clusters/{cluster}",
-            get(clusters::get).delete(clusters::delete),
-        )
-        .route(
-            "/clusters/{cluster}/join-tokens",
-            post(clusters::create_join_token),
-        )
-        .route(
-            "/clusters/{cluster}/hosts",
-            get(hosts::list).post(hosts::add),
-        )
-        .route("/clusters/{cluster}/hosts/{host}", get(hosts::get))
-        .route(
-            "/clusters/{cluster}/services",
-            get(services::list).post(services::add),
-        )
-        .route("/clusters/{cluster}/services/{service}", get(services::get))
-        .route(
-            "/clusters/{cluster}/jobs",
-            get(jobs::list).post(jobs::submit),
-        )
-        .route("/stacks", get(services::stacks))
-        .route("/jobs/{job}", get(jobs::get))
-        .route("/jobs/{job}/cancel", post(jobs::cancel))
-        .route("/jobs/{job}/pause", post(jobs::pause))
-        .route("/jobs/{job}/resume", post(jobs::resume))
-        .route("/jobs/{job}/retry", post(jobs::retry))
-        .route("/jobs/{job}/tasks/{task}/log", get(jobs::task_log))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{user}", axum::routing::delete(users::delete))
-        .route(
-            "/users/{user}/tokens",
-            get(users::tokens).post(users::create_token),
-        )
-        .route("/tokens/{id}", axum::routing::delete(users::delete_token))
-        .route("/audit", get(users::audit))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
-    let api = Router::new()
-        .route("/health", get(health))
-        .route("/login", post(users::login))
-        .merge(protected)
+    let (router, doc) = routes().split_for_parts();
+    let openapi = Bytes::from(docs::document(docs::complete(doc)));
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
-        .with_state(state);
-    Router::new().nest(PREFIX, api)
+        // For the token check, which runs before the handlers' state is at hand.
+        .layer(axum::Extension(mgr.clone()))
+        .with_state(AppState { mgr, openapi })
 }
 
 /// The answer of `GET /health`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
     /// The server's version.
     pub version: &'static str,
@@ -130,6 +146,11 @@ pub struct Health {
 }
 
 /// `GET /health`: the version, and whether the store answers. Needs no token.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses(
+        (status = 200, description = "The server and its store answer", body = Health),
+        (status = 503, description = "The store does not answer", body = Health),
+    ))]
 async fn health(State(s): State<AppState>) -> Response {
     let version = bigmgr_core::VERSION;
     match s.mgr.store().list_clusters().await {

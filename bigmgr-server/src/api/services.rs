@@ -1,7 +1,9 @@
 //! `/stacks` and `/clusters/{cluster}/services`: what can be deployed, and the service
 //! instances of a cluster with their units.
 
-use super::error::{ApiResult, Json, Path};
+use super::error::{ApiResult, Json, Path, Query};
+use super::page::{Page, PageQuery};
+use super::schema;
 use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::response::Response;
@@ -11,9 +13,10 @@ use bigmgr_core::model::{Cluster, Health, HostId, ServiceId, ServiceInstance, Un
 use bigmgr_core::stack::Category;
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// A stack version as `GET /stacks` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StackView {
     /// The stack name.
     pub name: String,
@@ -27,7 +30,7 @@ pub struct StackView {
 }
 
 /// A service definition of a stack.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StackServiceView {
     /// Its name, as `AddService.service` names it.
     pub name: String,
@@ -40,11 +43,12 @@ pub struct StackServiceView {
 }
 
 /// A component of a service definition.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StackComponentView {
     /// Its name, as a placement names it.
     pub name: String,
     /// `server` or `client`.
+    #[schema(value_type = schema::CategorySchema)]
     pub category: Category,
     /// How many units it needs (`1`, `3`, `1+`, `0+`, `1-2`).
     pub cardinality: String,
@@ -53,9 +57,10 @@ pub struct StackComponentView {
 }
 
 /// A service instance with its units.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ServiceView {
     /// Its id.
+    #[schema(value_type = i64)]
     pub id: ServiceId,
     /// Its name in the cluster.
     pub name: String,
@@ -72,25 +77,38 @@ pub struct ServiceView {
 }
 
 /// A unit as seen from its service.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ServiceUnitView {
     /// Its id (a job's `{"units": [...]}` target names these).
+    #[schema(value_type = i64)]
     pub id: UnitId,
     /// Its component.
     pub component: String,
     /// Its host's name.
     pub host: String,
     /// Its state.
+    #[schema(value_type = schema::UnitStateSchema)]
     pub state: UnitState,
     /// Its health from the latest status check, if any.
+    #[schema(value_type = Option<schema::HealthSchema>)]
     pub health: Option<Health>,
 }
 
-/// `GET /stacks` → every stack version with its services; a stack that fails to load is listed
-/// with its error rather than failing the whole list.
-pub async fn stacks(State(s): State<AppState>) -> ApiResult<Json<Vec<StackView>>> {
+/// `GET /stacks` → every stack version with its services, by name then version, a page at a
+/// time (the cursor is `name/version`); a stack that fails to load is listed with its error
+/// rather than failing the whole list.
+#[utoipa::path(get, path = "/stacks", tag = "stacks",
+    params(super::page::KeyPageQuery),
+    responses((status = 200, description = "A page of stack versions", body = Page<StackView>)))]
+pub async fn stacks(
+    State(s): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<StackView>>> {
+    let mut refs = s.mgr.list_stacks().await?;
+    refs.sort_by_key(|r| format!("{}/{}", r.name, r.version));
+    let page = q.page_by_key(refs, |r| format!("{}/{}", r.name, r.version))?;
     let mut out = Vec::new();
-    for r in s.mgr.list_stacks().await? {
+    for r in page.items {
         let (services, error) = match s.mgr.stacks().stack(&r.name, Some(&r.version)).await {
             Ok(stack) => (
                 stack
@@ -123,7 +141,10 @@ pub async fn stacks(State(s): State<AppState>) -> ApiResult<Json<Vec<StackView>>
             error,
         });
     }
-    Ok(Json(out))
+    Ok(Json(Page {
+        items: out,
+        next: page.next,
+    }))
 }
 
 /// Views of `services` of `cluster`, each with its units.
@@ -163,17 +184,40 @@ async fn views(
         .collect())
 }
 
-/// `GET /clusters/{cluster}/services`.
+/// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
+/// at a time.
+#[utoipa::path(get, path = "/clusters/{cluster}/services", tag = "services",
+    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
+    responses(
+        (status = 200, description = "A page of service instances", body = Page<ServiceView>),
+        (status = 404, description = "No such cluster"),
+    ))]
 pub async fn list(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
-) -> ApiResult<Json<Vec<ServiceView>>> {
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<ServiceView>>> {
     let c = s.mgr.cluster(&cluster).await?;
-    let services = s.mgr.store().list_services(c.id).await?;
-    Ok(Json(views(&s.mgr, &c, services).await?))
+    let mut services = s.mgr.store().list_services(c.id).await?;
+    services.sort_by_key(|s| s.id);
+    let page = q.page_by_id(services, |s| s.id.0)?;
+    let items = views(&s.mgr, &c, page.items).await?;
+    Ok(Json(Page {
+        items,
+        next: page.next,
+    }))
 }
 
 /// `GET /clusters/{cluster}/services/{service}`.
+#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}", tag = "services",
+    params(
+        ("cluster" = String, Path, description = "The cluster's name"),
+        ("service" = String, Path, description = "The service instance's name"),
+    ),
+    responses(
+        (status = 200, description = "The service instance", body = ServiceView),
+        (status = 404, description = "No such cluster or service instance"),
+    ))]
 pub async fn get(
     State(s): State<AppState>,
     Path((cluster, service)): Path<(String, String)>,
@@ -192,6 +236,16 @@ pub async fn get(
 
 /// `POST /clusters/{cluster}/services` (body: `AddService`) → 201 with the service and its
 /// units.
+#[utoipa::path(post, path = "/clusters/{cluster}/services", tag = "services",
+    params(("cluster" = String, Path, description = "The cluster's name")),
+    request_body = schema::AddServiceSchema,
+    responses(
+        (status = 201, description = "The new service instance with its units", body = ServiceView,
+            headers(("Location" = String, description = "The service instance's URL"))),
+        (status = 404, description = "No such cluster, stack, service definition or host"),
+        (status = 409, description = "A service instance of that name exists"),
+        (status = 422, description = "The placement breaks a rule (cardinality, unknown component, client/server)"),
+    ))]
 pub async fn add(
     State(s): State<AppState>,
     Path(cluster): Path<String>,

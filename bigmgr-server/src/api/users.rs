@@ -3,31 +3,181 @@
 //! itself (admins manage everyone; any user manages their own tokens and password).
 
 use super::error::{ApiResult, Json, Path, Query};
+use super::page::Page;
 use super::{AppState, PREFIX, created};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::auth::{Actor, Role};
-use bigmgr_core::model::{ApiToken, ApiTokenId, AuditEvent, AuditFilter, User};
+use bigmgr_core::model::{ApiToken, ApiTokenId, AuditEvent, AuditFilter, AuditId, User};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Reads everything.
+    Viewer,
+    /// Reads, and runs and controls jobs and configs.
+    Operator,
+    /// Everything, including users, clusters, hosts and services.
+    Admin,
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Role {
+        match r {
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Operator => Role::Operator,
+            RoleName::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> RoleName {
+        match r {
+            Role::Viewer => RoleName::Viewer,
+            Role::Operator => RoleName::Operator,
+            Role::Admin => RoleName::Admin,
+        }
+    }
+}
+
+/// A user (never its password).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    /// Its id.
+    pub id: i64,
+    /// Its unique name.
+    pub name: String,
+    /// What it may do.
+    pub role: RoleName,
+    /// Whether it has a password (and so may log in).
+    pub has_password: bool,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> UserView {
+        UserView {
+            id: u.id.0,
+            name: u.name,
+            role: u.role.into(),
+            has_password: u.has_password,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// An API token's record (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Its id.
+    pub id: i64,
+    /// Its user's name.
+    pub user: String,
+    /// Its label.
+    pub name: String,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+    /// When it was last used, to the minute.
+    pub last_used_at: Option<i64>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> TokenView {
+        TokenView {
+            id: t.id.0,
+            user: t.user,
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// A new API token: its secret, shown only now, and its record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NewToken {
+    /// The secret (`bmt_…`) to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Its id.
+    pub id: i64,
+    /// Its user's name.
+    pub user: String,
+    /// Its label.
+    pub name: String,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+}
+
+impl NewToken {
+    fn new(info: ApiToken, token: String) -> NewToken {
+        NewToken {
+            token,
+            id: info.id.0,
+            user: info.user,
+            name: info.name,
+            created_at: info.created_at,
+        }
+    }
+}
+
+/// One audit event: who did what to what, when, and how it ended.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEventView {
+    /// Its id (ascending: the paging cursor).
+    pub id: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// The user name (`system` for the server itself).
+    pub actor: String,
+    /// The action (`submit-job`, `create-cluster`, `manage-users` …).
+    pub action: String,
+    /// What it was done to (a path, `user bob` …).
+    pub target: String,
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    /// The refusal's or failure's message, or what changed.
+    pub detail: String,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> AuditEventView {
+        AuditEventView {
+            id: e.id.0,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome.as_str().to_owned(),
+            detail: e.detail,
+        }
+    }
+}
 
 /// The body of `POST /users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// The user name.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
     /// A password (8 characters or more) for `POST /login`; without one the user signs in
     /// with API tokens only.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
-    /// `admin`, `operator` or `viewer`.
-    pub role: Role,
+    /// What the user may do.
+    pub role: RoleName,
 }
 
-/// The body of `POST /users/{user}/tokens` and `POST /login`'s answer's label.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /users/{user}/tokens`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A label saying what the token is for.
@@ -35,7 +185,7 @@ pub struct CreateToken {
 }
 
 /// The body of `POST /login`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// The user name.
@@ -44,25 +194,44 @@ pub struct Login {
     pub password: String,
 }
 
-/// A new API token: its secret, shown only now, and its record.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewToken {
-    /// The secret (`bmt_…`) to send as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// The token's record (no secret).
-    #[serde(flatten)]
-    pub info: ApiToken,
+/// The query of `GET /audit`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events after this id (the previous page's `next`).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Only this user's events.
+    pub actor: Option<String>,
 }
 
 /// `GET /users` (admin) → every user.
+#[utoipa::path(get, path = "/users", tag = "users",
+    responses(
+        (status = 200, description = "Every user", body = Vec<UserView>),
+        (status = 403, description = "Only admins list users"),
+    ))]
 pub async fn list(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(s.mgr.users(&actor).await?))
+) -> ApiResult<Json<Vec<UserView>>> {
+    let users = s.mgr.users(&actor).await?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
 /// `POST /users` (admin) → 201 with the user.
+#[utoipa::path(post, path = "/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 403, description = "Only admins create users"),
+        (status = 409, description = "A user of that name exists"),
+        (status = 422, description = "The name or password is not valid"),
+    ))]
 pub async fn create(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -70,12 +239,28 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let user = s
         .mgr
-        .create_user(&actor, &body.name, body.password.as_deref(), body.role)
+        .create_user(
+            &actor,
+            &body.name,
+            body.password.as_deref(),
+            body.role.into(),
+        )
         .await?;
-    Ok(created(format!("{PREFIX}/users/{}", user.name), user))
+    Ok(created(
+        format!("{PREFIX}/users/{}", user.name),
+        UserView::from(user),
+    ))
 }
 
 /// `DELETE /users/{user}` (admin) → 204; the last admin stays.
+#[utoipa::path(delete, path = "/users/{user}", tag = "users",
+    params(("user" = String, Path, description = "The user's name")),
+    responses(
+        (status = 204, description = "Deleted, with its tokens"),
+        (status = 403, description = "Only admins delete users"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "The last admin stays"),
+    ))]
 pub async fn delete(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -86,15 +271,32 @@ pub async fn delete(
 }
 
 /// `GET /users/{user}/tokens` → the user's tokens (no secrets).
+#[utoipa::path(get, path = "/users/{user}/tokens", tag = "users",
+    params(("user" = String, Path, description = "The user's name")),
+    responses(
+        (status = 200, description = "The user's tokens", body = Vec<TokenView>),
+        (status = 403, description = "Only admins see others' tokens"),
+        (status = 404, description = "No such user"),
+    ))]
 pub async fn tokens(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(s.mgr.tokens(&actor, &name).await?))
+) -> ApiResult<Json<Vec<TokenView>>> {
+    let tokens = s.mgr.tokens(&actor, &name).await?;
+    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
 }
 
 /// `POST /users/{user}/tokens` → 201 with the new token's secret, shown only now.
+#[utoipa::path(post, path = "/users/{user}/tokens", tag = "users",
+    params(("user" = String, Path, description = "The user's name")),
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "The new token, with its secret", body = NewToken),
+        (status = 403, description = "Only admins create tokens for others"),
+        (status = 404, description = "No such user"),
+        (status = 422, description = "The label is not valid"),
+    ))]
 pub async fn create_token(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -104,11 +306,17 @@ pub async fn create_token(
     let (info, token) = s.mgr.create_token(&actor, &name, &body.name).await?;
     Ok(created(
         format!("{PREFIX}/tokens/{}", info.id),
-        NewToken { token, info },
+        NewToken::new(info, token),
     ))
 }
 
 /// `DELETE /tokens/{id}` → 204.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "users",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token (of yours)"),
+    ))]
 pub async fn delete_token(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -119,20 +327,45 @@ pub async fn delete_token(
 }
 
 /// `POST /login {"name", "password"}` (no token needed) → 201 with a new API token.
+#[utoipa::path(post, path = "/login", tag = "users",
+    request_body = Login,
+    responses(
+        (status = 201, description = "A new API token of the user", body = NewToken),
+        (status = 401, description = "Wrong user name or password"),
+    ))]
 pub async fn login(State(s): State<AppState>, Json(body): Json<Login>) -> ApiResult<Response> {
     let (info, token) = s.mgr.login(&body.name, &body.password).await?;
     Ok(created(
         format!("{PREFIX}/tokens/{}", info.id),
-        NewToken { token, info },
+        NewToken::new(info, token),
     ))
 }
 
-/// `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) → audit events, ascending by id; pass
-/// the last id as `after` for the next page.
+/// `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) → a page of audit events, ascending by
+/// id.
+#[utoipa::path(get, path = "/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = Page<AuditEventView>),
+        (status = 403, description = "Only admins read the audit log"),
+    ))]
 pub async fn audit(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Query(filter): Query<AuditFilter>,
-) -> ApiResult<Json<Vec<AuditEvent>>> {
-    Ok(Json(s.mgr.audit(&actor, &filter).await?))
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Page<AuditEventView>>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = AuditFilter {
+        after: q.after.map(AuditId),
+        limit: Some(limit),
+        actor: q.actor,
+    };
+    let events = s.mgr.audit(&actor, &filter).await?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id.0.to_string()))
+        .flatten();
+    Ok(Json(Page {
+        items: events.into_iter().map(AuditEventView::from).collect(),
+        next,
+    }))
 }

@@ -58,3 +58,122 @@ async fn an_agent_joins_and_runs_a_deploy() {
     }
     assert!(agent.proc.terminate().success());
 }
+
+/// Reads a Server-Sent Events stream to its end: (event, data) pairs.
+async fn read_events(mut res: reqwest::Response) -> Vec<(String, serde_json::Value)> {
+    let mut buf = String::new();
+    while let Some(chunk) = res.chunk().await.expect("a chunk of the stream") {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    buf.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = Some(e.trim().to_string());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+            event.map(|e| (e, data))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_s_events_stream_live_until_it_ends() {
+    let server = ServerProc::serve()
+        .arg("--heartbeat-interval")
+        .arg("1s")
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let token = api.post("/clusters/c/join-tokens", json!({})).await;
+    let token = token.expect(201)["token"].as_str().unwrap().to_string();
+    let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&token)
+        .start();
+    wait_until("h1 to come online", Duration::from_secs(30), || async {
+        let h = api.get("/clusters/c/hosts/h1").await;
+        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+    })
+    .await;
+    api.post(
+        "/clusters/c/services",
+        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
+    )
+    .await
+    .expect(201);
+    let job = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "deploy", "target": "cluster"}),
+        )
+        .await;
+    let id = job.expect(202)["id"].as_i64().unwrap();
+    // Open the stream right away: it follows the job live and ends on its own.
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{id}/events", server.url))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let events = tokio::time::timeout(Duration::from_secs(120), read_events(res))
+        .await
+        .expect("the stream ends once the job is final");
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.last(), Some(&"end"), "{names:?}");
+    assert_eq!(events.last().unwrap().1["state"], "SUCCEEDED", "{events:?}");
+    assert_eq!(events.last().unwrap().1["id"], id);
+    assert!(names.contains(&"job"), "{names:?}");
+    // Tasks are seen changing state, ending SUCCEEDED.
+    let task_states: Vec<&str> = events
+        .iter()
+        .filter(|(e, _)| e == "task")
+        .map(|(_, d)| d["state"].as_str().unwrap())
+        .collect();
+    assert!(task_states.contains(&"SUCCEEDED"), "{task_states:?}");
+    assert!(task_states.len() > 4, "{task_states:?}");
+    // Every stored log line arrives once, in order, each before its task's final state.
+    let done = api.wait_job(id, Duration::from_secs(10)).await;
+    for stage in done["stages"].as_array().unwrap() {
+        let task = stage["tasks"][0]["id"].as_i64().unwrap();
+        let log = api.get(&format!("/jobs/{id}/tasks/{task}/log")).await;
+        let stored: Vec<String> = log.expect(200)["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap().to_string())
+            .collect();
+        let streamed: Vec<String> = events
+            .iter()
+            .filter(|(e, d)| e == "log" && d["task"] == task)
+            .map(|(_, d)| d["line"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(streamed, stored, "task {task}");
+        let last_line = events
+            .iter()
+            .rposition(|(e, d)| e == "log" && d["task"] == task);
+        let final_state = events
+            .iter()
+            .position(|(e, d)| e == "task" && d["id"] == task && d["state"] == "SUCCEEDED")
+            .expect("the task's final state");
+        assert!(last_line.is_none_or(|l| l < final_state), "task {task}");
+    }
+    assert!(events.iter().any(|(e, _)| e == "log"), "{names:?}");
+    // A finished job's stream replays its end at once; an unknown job is a 404 problem.
+    let again = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{id}/events", server.url))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .unwrap();
+    let replay = read_events(again).await;
+    assert_eq!(replay.last().unwrap().0, "end");
+    api.get("/jobs/999/events").await.problem(404);
+    assert!(agent.proc.terminate().success());
+}

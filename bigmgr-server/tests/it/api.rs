@@ -32,7 +32,7 @@ async fn every_other_route_needs_a_valid_token() {
         .await
         .problem(401);
     let clusters = api.get("/clusters").await;
-    assert_eq!(clusters.expect(200), &json!([]));
+    assert_eq!(clusters.expect(200), &json!({"items": [], "next": null}));
 }
 
 #[tokio::test]
@@ -47,8 +47,7 @@ async fn clusters_are_created_listed_read_and_deleted() {
     api.create_cluster("dev").await;
 
     let list = api.get("/clusters").await;
-    let names: Vec<&str> = list
-        .expect(200)
+    let names: Vec<&str> = list.expect(200)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -60,7 +59,7 @@ async fn clusters_are_created_listed_read_and_deleted() {
     assert_eq!(api.delete("/clusters/dev").await.status, 204);
     api.get("/clusters/dev").await.problem(404);
     let list = api.get("/clusters").await;
-    assert_eq!(list.expect(200).as_array().unwrap().len(), 1);
+    assert_eq!(list.expect(200)["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -167,8 +166,7 @@ async fn oversized_bodies_get_413() {
 async fn stacks_list_the_demo_stack_with_its_components() {
     let server = ServerProc::start();
     let stacks = server.api().get("/stacks").await;
-    let demo = stacks
-        .expect(200)
+    let demo = stacks.expect(200)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -247,7 +245,7 @@ async fn hosts_services_and_jobs_round_trip() {
     assert!(detail.contains("nostack"), "{detail}");
 
     let services = api.get("/clusters/c/services").await;
-    assert_eq!(services.expect(200).as_array().unwrap().len(), 1);
+    assert_eq!(services.expect(200)["items"].as_array().unwrap().len(), 1);
     assert_eq!(
         api.get("/clusters/c/services/hello").await.expect(200)["name"],
         "hello"
@@ -259,9 +257,7 @@ async fn hosts_services_and_jobs_round_trip() {
         (Some("hello"), Some("hello_server"))
     );
     assert_eq!(
-        api.get("/clusters/c/hosts")
-            .await
-            .expect(200)
+        api.get("/clusters/c/hosts").await.expect(200)["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -319,7 +315,7 @@ async fn hosts_services_and_jobs_round_trip() {
     let task_id = task["id"].as_i64().unwrap();
 
     let jobs = api.get("/clusters/c/jobs").await;
-    assert_eq!(jobs.expect(200)[0]["id"], id);
+    assert_eq!(jobs.expect(200)["items"][0]["id"], id);
 
     // With no agent connected the job cannot succeed; cancel it (or find it already ended).
     let canceled = api.post(&format!("/jobs/{id}/cancel"), json!({})).await;
@@ -359,4 +355,126 @@ async fn hosts_services_and_jobs_round_trip() {
 
     let detail = api.delete("/clusters/c").await.problem(409);
     assert!(!detail.is_empty());
+}
+
+#[tokio::test]
+async fn lists_are_paged_with_a_cursor() {
+    let server = ServerProc::start();
+    let api = server.api();
+    for i in 0..5 {
+        api.create_cluster(&format!("c{i}")).await;
+    }
+    let mut names = Vec::new();
+    let mut after = String::new();
+    let mut pages = 0;
+    loop {
+        let page = api.get(&format!("/clusters?limit=2{after}")).await;
+        let page = page.expect(200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        names.extend(
+            items
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string()),
+        );
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    assert_eq!(pages, 3);
+    // The default page holds them all, with no next page.
+    let all = api.get("/clusters").await;
+    assert_eq!(all.expect(200)["items"].as_array().unwrap().len(), 5);
+    assert!(all.body["next"].is_null());
+    // Stacks page by name/version.
+    let stacks = api.get("/stacks?limit=1").await;
+    let first = stacks.expect(200)["items"][0].clone();
+    if let Some(next) = stacks.body["next"].as_str() {
+        let second = api.get(&format!("/stacks?limit=1&after={next}")).await;
+        assert_ne!(second.expect(200)["items"][0], first);
+    }
+    // Bad limits and cursors are 400 problems that say what to send.
+    for query in ["limit=0", "limit=1001", "limit=x", "after=zz", "color=red"] {
+        for list in ["/clusters", "/clusters/c0/hosts", "/clusters/c0/jobs"] {
+            let detail = api.get(&format!("{list}?{query}")).await.problem(400);
+            assert!(
+                detail.contains("limit") || detail.contains("after") || detail.contains("color"),
+                "{list}?{query}: {detail}"
+            );
+        }
+    }
+    api.get("/clusters/c0/services?limit=0").await.problem(400);
+    api.get("/stacks?limit=5000").await.problem(400);
+}
+
+#[tokio::test]
+async fn openapi_json_and_the_api_page_are_served() {
+    let server = ServerProc::start();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", server.url)).send();
+    let res = get("/openapi.json").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/api/v1/clusters"), "{paths:?}");
+    assert!(paths.contains_key("/api/v1/jobs/{job}/events"), "{paths:?}");
+
+    // Every documented operation is served: none falls through to "no such route" or 405.
+    let api = server.api();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{cluster}", "nope")
+                .replace("{host}", "nope")
+                .replace("{service}", "nope")
+                .replace("{job}", "999")
+                .replace("{task}", "999");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = http
+                .request(method.clone(), format!("{}{concrete}", server.url))
+                .bearer_auth(server.token())
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {concrete}: {text}");
+            assert!(
+                !text.contains("no such route"),
+                "{method} {concrete} is documented but not served: {text}"
+            );
+        }
+    }
+    drop(api);
+
+    for (path, content_type, min_len) in [
+        ("/api/docs", "text/html; charset=utf-8", 200),
+        (
+            "/api/docs/swagger-ui.css",
+            "text/css; charset=utf-8",
+            100_000,
+        ),
+        (
+            "/api/docs/swagger-ui-bundle.js",
+            "text/javascript; charset=utf-8",
+            1_000_000,
+        ),
+    ] {
+        let res = get(path).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], content_type, "{path}");
+        let body = res.bytes().await.unwrap();
+        assert!(body.len() >= min_len, "{path}: {} bytes", body.len());
+        if path == "/api/docs" {
+            let html = String::from_utf8_lossy(&body);
+            assert!(html.contains("/openapi.json") && html.contains("swagger-ui-bundle.js"));
+        }
+    }
 }

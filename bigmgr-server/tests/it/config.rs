@@ -130,8 +130,7 @@ async fn stack_directories_come_from_a_colon_separated_variable() {
         .env("BIGMGR_STACKS", format!("{}:{}", a.display(), b.display()))
         .start();
     let stacks = server.api().get("/stacks").await;
-    let names: Vec<String> = stacks
-        .expect(200)
+    let names: Vec<String> = stacks.expect(200)["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -13,11 +13,11 @@ async fn quickstart_deploys_the_demo_and_stops_it_twice() {
         let mut qs = ServerProc::quickstart().data(&data).start();
         let api = qs.api();
         let hosts = api.get("/clusters/demo/hosts").await;
-        let hosts = hosts.expect(200).as_array().unwrap().clone();
+        let hosts = hosts.expect(200)["items"].as_array().unwrap().clone();
         assert_eq!(hosts.len(), 3, "round {round}");
         assert!(hosts.iter().all(|h| h["state"] == "ONLINE"), "{hosts:?}");
         let services = api.get("/clusters/demo/services").await;
-        for s in services.expect(200).as_array().unwrap() {
+        for s in services.expect(200)["items"].as_array().unwrap() {
             for u in s["units"].as_array().unwrap() {
                 let want = if u["component"] == "greeter_client" {
                     "INSTALLED"
@@ -28,7 +28,12 @@ async fn quickstart_deploys_the_demo_and_stops_it_twice() {
             }
         }
         let jobs = api.get("/clusters/demo/jobs").await;
-        let last = jobs.expect(200).as_array().unwrap().last().unwrap().clone();
+        let last = jobs.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
         assert_eq!(
             (last["command"].as_str(), last["state"].as_str()),
             (Some("deploy"), Some("SUCCEEDED"))

@@ -23,10 +23,7 @@ async fn user(admin: &Api, name: &str, role: &str) -> Api {
 
 /// The audit events, as admin.
 async fn audit(admin: &Api) -> Vec<Value> {
-    admin
-        .get("/audit?limit=1000")
-        .await
-        .expect(200)
+    admin.get("/audit?limit=1000").await.expect(200)["items"]
         .as_array()
         .expect("array")
         .clone()
@@ -134,13 +131,17 @@ async fn each_role_may_do_what_it_should_and_is_audited() {
     );
     // Pages by cursor.
     let first = admin.get("/audit?limit=2").await.expect(200).clone();
-    let last = first[1]["id"].as_i64().expect("id");
+    let last = first["items"][1]["id"].as_i64().expect("id");
+    assert_eq!(first["next"], last.to_string(), "{first}");
     let next = admin
         .get(&format!("/audit?limit=2&after={last}"))
         .await
         .expect(200)
         .clone();
-    assert!(next[0]["id"].as_i64().expect("id") > last);
+    assert!(
+        next["items"][0]["id"].as_i64().expect("id") > last,
+        "{next}"
+    );
 }
 
 #[tokio::test]

@@ -675,8 +675,7 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
         let api = api.clone();
         async move {
             let hosts = api.get(&format!("/clusters/{cluster}/hosts")).await;
-            let mut hosts: Vec<(String, String, String)> = hosts
-                .expect(200)
+            let mut hosts: Vec<(String, String, String)> = hosts.expect(200)["items"]
                 .as_array()
                 .unwrap()
                 .iter()
