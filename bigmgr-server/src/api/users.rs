@@ -3,7 +3,7 @@
 //! itself (admins manage everyone; any user manages their own tokens and password).
 
 use super::error::{ApiResult, Json, Path, Query};
-use super::page::Page;
+use super::page::{Page, PageQuery};
 use super::{AppState, PREFIX, created};
 use axum::Extension;
 use axum::extract::State;
@@ -354,14 +354,28 @@ pub async fn audit(
     Extension(actor): Extension<Actor>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEventView>>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // The same limits, and the same 400 beyond them, as every other list.
+    let limit = PageQuery {
+        limit: q.limit,
+        after: None,
+    }
+    .limit()?;
+    if let Some(after) = q.after.filter(|a| *a < 0) {
+        return Err(super::error::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            format!(
+                "after={after} is not a cursor of the audit log: pass the 'next' of the previous page"
+            ),
+        ));
+    }
     let filter = AuditFilter {
         after: q.after.map(AuditId),
-        limit: Some(limit),
+        limit: u32::try_from(limit).ok(),
         actor: q.actor,
     };
     let events = s.mgr.audit(&actor, &filter).await?;
-    let next = (events.len() == limit as usize)
+    let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.id.0.to_string()))
         .flatten();
     Ok(Json(Page {
