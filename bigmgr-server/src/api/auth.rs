@@ -13,8 +13,11 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bigmgr_core::Manager;
-use bigmgr_core::auth::Action;
+use bigmgr_core::auth::{Action, Actor, Role};
 use bigmgr_core::model::Outcome;
+
+/// The actor name audit events of calls without a valid token carry.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// The action a route performs, by method and route pattern (relative to the API prefix);
 /// `None` for routes whose Manager methods authorise themselves.
@@ -65,18 +68,6 @@ pub async fn require_token(mut req: Request, next: Next) -> Response {
         )
         .into_response();
     };
-    let Some(token) = bearer(&req) else {
-        return ApiError::unauthorized(
-            "this route needs an 'Authorization: Bearer <token>' header; the admin token is in \
-             the server's data directory (file admin-token), other users get theirs from an admin \
-             or POST /api/v1/login",
-        )
-        .into_response();
-    };
-    let actor = match mgr.authenticate(token).await {
-        Ok(actor) => actor,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
     let method = req.method().clone();
     let route = req
         .extensions()
@@ -89,6 +80,30 @@ pub async fn require_token(mut req: Request, next: Next) -> Response {
         .get::<OriginalUri>()
         .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned());
     let action = action(&method, &route);
+    let changes = method != Method::GET && method != Method::HEAD;
+    let authenticated = match bearer(&req) {
+        Some(token) => mgr.authenticate(token).await,
+        None => Err(bigmgr_core::Error::Unauthenticated(
+            "this route needs an 'Authorization: Bearer <token>' header; the admin token is in \
+             the server's data directory (file admin-token), other users get theirs from an admin \
+             or POST /api/v1/login"
+                .into(),
+        )),
+    };
+    let actor = match authenticated {
+        Ok(actor) => actor,
+        Err(e) => {
+            // A change refused for want of a valid token is audited too, as `anonymous`.
+            if changes {
+                let who = Actor::new(ANONYMOUS, Role::Viewer);
+                let what = action.unwrap_or(Action::ManageUsers);
+                let detail = format!("{method} {target} → 401: {e}");
+                mgr.record(&who, what, &target, Outcome::Refused, &detail)
+                    .await;
+            }
+            return ApiError::from(e).into_response();
+        }
+    };
     if let Some(action) = action
         && let Err(e) = mgr.authorize(&actor, action, &target).await
     {
@@ -96,7 +111,7 @@ pub async fn require_token(mut req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(actor.clone());
     let res = next.run(req).await;
-    if let Some(action) = action.filter(|_| method != Method::GET && method != Method::HEAD) {
+    if let Some(action) = action.filter(|_| changes) {
         let status = res.status();
         let outcome = if status.is_success() {
             Outcome::Ok

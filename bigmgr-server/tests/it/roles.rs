@@ -1,7 +1,8 @@
 //! Users, tokens, roles and the audit log over REST, against a real server process.
 
-use crate::harness::{Api, ServerProc};
+use crate::harness::{AgentProc, Api, ServerProc, wait_until};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Creates a user with `role` (and a password) as admin and returns a client with a new token
 /// of that user.
@@ -189,4 +190,185 @@ async fn users_log_in_and_tokens_can_be_revoked() {
         .post("/users", json!({"name": "x", "role": "superuser"}))
         .await
         .problem(422);
+}
+
+/// Who may call a route: viewer and operator (admins may call everything).
+struct Rule {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    viewer: bool,
+    operator: bool,
+}
+
+fn rule(method: &'static str, path: impl Into<String>, viewer: bool, operator: bool) -> Rule {
+    Rule {
+        method,
+        path: path.into(),
+        body: None,
+        viewer,
+        operator,
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
+    let server = ServerProc::start();
+    let admin = server.api();
+    let viewer = user(&admin, "vic", "viewer").await;
+    let operator = user(&admin, "olga", "operator").await;
+    admin.create_cluster("c").await;
+    admin.create_cluster("c2").await;
+    let join = admin.post("/clusters/c/join-tokens", json!({})).await;
+    let join = join.expect(201)["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let _agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&join)
+        .start();
+    wait_until("h1 to join", Duration::from_secs(30), || async {
+        let h = admin.get("/clusters/c/hosts/h1").await;
+        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+    })
+    .await;
+    admin
+        .post(
+            "/clusters/c/services",
+            json!({"name": "hello", "stack": "demo", "service": "hello",
+                   "placement": {"hello_server": ["h1"]}}),
+        )
+        .await
+        .expect(201);
+    // A job that ended to read, and one to control.
+    let submit = |command: &'static str| {
+        admin.post(
+            "/clusters/c/jobs",
+            json!({"command": command, "target": "cluster"}),
+        )
+    };
+    let done = submit("install").await.expect(202)["id"]
+        .as_i64()
+        .expect("id");
+    let detail = admin.wait_job(done, Duration::from_secs(60)).await;
+    assert_eq!(detail["state"], "SUCCEEDED", "{detail}");
+    let task = detail["stages"][0]["tasks"][0]["id"]
+        .as_i64()
+        .expect("task");
+    let live = submit("status").await.expect(202)["id"]
+        .as_i64()
+        .expect("id");
+
+    let mut rules = vec![
+        rule("GET", "/clusters", true, true),
+        rule("GET", "/clusters/c", true, true),
+        rule("GET", "/clusters/c/hosts", true, true),
+        rule("GET", "/clusters/c/hosts/h1", true, true),
+        rule("GET", "/stacks", true, true),
+        rule("GET", "/clusters/c/services", true, true),
+        rule("GET", "/clusters/c/services/hello", true, true),
+        rule("GET", "/clusters/c/jobs", true, true),
+        rule("GET", format!("/jobs/{done}"), true, true),
+        rule("GET", format!("/jobs/{done}/tasks/{task}/log"), true, true),
+        rule("GET", format!("/jobs/{done}/events"), true, true),
+        rule("POST", "/clusters", false, false),
+        rule("DELETE", "/clusters/c2", false, false),
+        rule("POST", "/clusters/c/join-tokens", false, false),
+        rule("POST", "/clusters/c/hosts", false, false),
+        rule("POST", "/clusters/c/services", false, false),
+        rule("POST", "/clusters/c/jobs", false, true),
+        rule("POST", format!("/jobs/{live}/pause"), false, true),
+        rule("POST", format!("/jobs/{live}/resume"), false, true),
+        rule("POST", format!("/jobs/{live}/cancel"), false, true),
+        rule("POST", format!("/jobs/{done}/retry"), false, true),
+        rule("GET", "/users", false, false),
+        rule("POST", "/users", false, false),
+        rule("DELETE", "/users/admin", false, false),
+        rule("GET", "/users/admin/tokens", false, false),
+        rule("POST", "/users/admin/tokens", false, false),
+        rule("GET", "/audit", false, false),
+    ];
+    let bodies = [
+        ("/clusters", json!({"name": "x"})),
+        (
+            "/clusters/c/hosts",
+            json!({"name": "h9", "address": "127.0.0.9"}),
+        ),
+        (
+            "/clusters/c/services",
+            json!({"name": "x", "stack": "demo", "service": "hello", "placement": {}}),
+        ),
+        (
+            "/clusters/c/jobs",
+            json!({"command": "start", "target": "cluster"}),
+        ),
+        ("/users", json!({"name": "x", "role": "viewer"})),
+        ("/users/admin/tokens", json!({"name": "x"})),
+    ];
+    for r in &mut rules {
+        if r.method == "POST" {
+            r.body = Some(
+                bodies
+                    .iter()
+                    .find(|(p, _)| *p == r.path)
+                    .map_or(json!({}), |(_, b)| b.clone()),
+            );
+        }
+    }
+    for (who, api) in [("vic", &viewer), ("olga", &operator)] {
+        for r in &rules {
+            let allowed = if who == "vic" { r.viewer } else { r.operator };
+            let resp = match (r.method, &r.body) {
+                ("GET", _) => api.get(&r.path).await,
+                ("DELETE", _) => api.delete(&r.path).await,
+                (_, body) => api.post(&r.path, body.clone().unwrap_or(json!({}))).await,
+            };
+            if allowed {
+                assert!(
+                    resp.status != 403 && resp.status != 401 && resp.status < 500,
+                    "{who} may {} {}: got {} {}",
+                    r.method,
+                    r.path,
+                    resp.status,
+                    resp.text
+                );
+            } else {
+                let detail = resp.problem(403);
+                assert!(detail.contains(&format!("'{who}'")), "{detail}");
+            }
+        }
+    }
+    // Each refused call left an audit row naming who, what and where.
+    let events = audit(&admin).await;
+    for (who, api_rules) in [("vic", false), ("olga", true)] {
+        for r in rules
+            .iter()
+            .filter(|r| !(if api_rules { r.operator } else { r.viewer }))
+        {
+            let target = format!("/api/v1{}", r.path);
+            assert!(
+                events.iter().any(|e| e["actor"] == who
+                    && e["outcome"] == "refused"
+                    && (e["target"] == target.as_str()
+                        || r.path.starts_with("/users")
+                        || r.path == "/audit")),
+                "no refusal of {who} {} {} in the audit log",
+                r.method,
+                r.path
+            );
+        }
+    }
+    // A change without a valid token is refused and audited as `anonymous`.
+    admin
+        .with_token(None)
+        .post("/clusters", json!({"name": "sneaky"}))
+        .await
+        .problem(401);
+    let events = audit(&admin).await;
+    assert!(
+        events.iter().any(|e| e["actor"] == "anonymous"
+            && e["outcome"] == "refused"
+            && e["target"] == "/api/v1/clusters"),
+        "{events:?}"
+    );
 }
