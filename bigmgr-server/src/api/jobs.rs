@@ -206,9 +206,26 @@ pub async fn submit(
         .into_response())
 }
 
-/// `GET /clusters/{cluster}/jobs` → the cluster's jobs, oldest first, a page at a time.
+/// The query of `GET /clusters/{cluster}/jobs`: a page, and optionally one state.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// At most this many items (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The previous page's `next`: the jobs after it (an id).
+    #[param(pattern = r"^-?[0-9]{1,18}$")]
+    pub after: Option<String>,
+    /// Only jobs in this state (`RUNNING`, `FAILED` …).
+    #[param(value_type = Option<schema::JobStateSchema>)]
+    pub state: Option<JobState>,
+}
+
+/// `GET /clusters/{cluster}/jobs[?state=S]` → the cluster's jobs, oldest first, a page at a
+/// time.
 #[utoipa::path(get, path = "/clusters/{cluster}/jobs", tag = "jobs",
-    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
+    params(("cluster" = String, Path, description = "The cluster's name"), JobsQuery),
     responses(
         (status = 200, description = "A page of jobs", body = Page<JobView>),
         (status = 404, description = "No such cluster"),
@@ -216,17 +233,21 @@ pub async fn submit(
 pub async fn list(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<JobsQuery>,
 ) -> ApiResult<Json<Page<JobView>>> {
-    let limit = q.limit()?;
-    let after = q.after_id()?;
+    let page = PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let limit = page.limit()?;
+    let after = page.after_id()?;
     let c = s.mgr.cluster(&cluster).await?;
     // One more than the page, to know whether another follows.
     let filter = JobFilter {
         cluster: Some(c.id),
+        states: q.state.into_iter().collect(),
         after: after.map(JobId),
         limit: Some(limit as u32 + 1),
-        ..JobFilter::default()
     };
     let jobs = s.mgr.jobs(&filter).await?;
     let page = PageQuery {

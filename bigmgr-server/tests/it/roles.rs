@@ -258,6 +258,15 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
     let live = submit("status").await.expect(202)["id"]
         .as_i64()
         .expect("id");
+    // Job lists filter by state.
+    let ok = admin.get("/clusters/c/jobs?state=SUCCEEDED").await;
+    let ok = ok.expect(200)["items"].as_array().expect("items").clone();
+    assert!(ok.iter().any(|j| j["id"] == done), "{ok:?}");
+    assert!(ok.iter().all(|j| j["state"] == "SUCCEEDED"), "{ok:?}");
+    admin
+        .get("/clusters/c/jobs?state=NAPPING")
+        .await
+        .problem(400);
 
     let mut rules = vec![
         rule("GET", "/clusters", true, true),
