@@ -40,6 +40,62 @@ pub struct StackServiceView {
     pub description: String,
     /// Its components.
     pub components: Vec<StackComponentView>,
+    /// Its config types, with their properties' schemas.
+    pub configs: Vec<StackConfigView>,
+}
+
+/// A config type of a service definition: one rendered file.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StackConfigView {
+    /// Its name (`zoo.cfg`).
+    pub name: String,
+    /// Where it is written, relative to the unit directory.
+    pub path: String,
+    /// Its properties.
+    pub properties: Vec<StackPropertyView>,
+}
+
+/// One config property's schema.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StackPropertyView {
+    /// Its name, as templates see it.
+    pub name: String,
+    /// `string`, `int`, `float`, `bool` or `port`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its default (never shown for secret properties).
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub default: Option<serde_json::Value>,
+    /// What it means.
+    pub description: String,
+    /// A value is needed.
+    pub required: bool,
+    /// Its value is a secret: never shown.
+    pub secret: bool,
+}
+
+impl From<&bigmgr_core::stack::ConfigType> for StackConfigView {
+    fn from(c: &bigmgr_core::stack::ConfigType) -> StackConfigView {
+        StackConfigView {
+            name: c.name.clone(),
+            path: c.path.clone(),
+            properties: c
+                .properties
+                .iter()
+                .map(|p| StackPropertyView {
+                    name: p.name.clone(),
+                    kind: serde_json::to_value(p.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    default: if p.secret { None } else { p.default.clone() },
+                    description: p.description.clone(),
+                    required: p.required,
+                    secret: p.secret,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A component of a service definition.
@@ -128,6 +184,7 @@ pub async fn stacks(
                                 commands: c.commands.keys().cloned().collect(),
                             })
                             .collect(),
+                        configs: d.configs.iter().map(StackConfigView::from).collect(),
                     })
                     .collect(),
                 None,

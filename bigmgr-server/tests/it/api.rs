@@ -183,6 +183,20 @@ async fn stacks_list_the_demo_stack_with_its_components() {
     assert_eq!(hello["components"][0]["name"], "hello_server");
     assert_eq!(hello["components"][0]["category"], "server");
     assert_eq!(hello["components"][0]["cardinality"], "1+");
+    // Its config schema: types, defaults, descriptions.
+    let conf = &hello["configs"][0];
+    assert_eq!(conf["name"], "hello.conf");
+    assert_eq!(conf["path"], "conf/hello.conf");
+    let greeting = conf["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "greeting")
+        .expect("the greeting property");
+    assert_eq!(greeting["type"], "string");
+    assert_eq!(greeting["default"], "hello");
+    assert_eq!(greeting["required"], true);
+    assert_eq!(greeting["secret"], false);
 }
 
 #[tokio::test]
