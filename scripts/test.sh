@@ -35,7 +35,9 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-cargo build --locked -p bigmgr-server --bin bigmgr
+# `cargo test --workspace` built target/debug/bigmgr (the integration tests run it); building
+# the package alone would compile it again with other features.
+[ -x target/debug/bigmgr ] || cargo build --locked -p bigmgr-server --bin bigmgr
 st_data=$(mktemp -d)
 st_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 st_token="bmt_schemathesis_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
