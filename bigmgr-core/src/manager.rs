@@ -302,6 +302,14 @@ impl Manager {
             .ok_or_else(|| Error::not_found("host", name))
     }
 
+    /// Removes a host from a cluster. Refused ([`Error::Conflict`]) while a unit of a service
+    /// instance is placed on it: remove those services first. The name can be used again; the
+    /// host's agent is refused from then on; tasks that ran on it stay in their jobs.
+    pub async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
+        let h = self.host(cluster, name).await?;
+        self.inner.store.remove_host(h.id).await
+    }
+
     /// Creates a join token for a cluster: an agent that presents it joins the cluster as a new
     /// host and gets its own credential. The token is returned once; only its hash is kept.
     pub async fn create_join_token(&self, cluster: &str) -> Result<String> {
@@ -395,6 +403,20 @@ impl Manager {
             service: def.name.clone(),
         };
         self.inner.store.add_service(new, units).await
+    }
+
+    /// Removes a service instance with its units. Refused ([`Error::Conflict`]) while a unit of
+    /// it is STARTED (stop it first) or a job that touches it is unfinished. The name can be
+    /// used again; finished jobs keep their stages of it.
+    pub async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
+        let c = self.cluster(cluster).await?;
+        let s = self
+            .inner
+            .store
+            .service_by_name(c.id, name)
+            .await?
+            .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {cluster})")))?;
+        self.inner.store.remove_service(s.id).await
     }
 
     /// The service instances of a cluster.

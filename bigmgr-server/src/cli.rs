@@ -181,6 +181,13 @@ pub enum HostCommand {
         /// The address its services bind to.
         address: String,
     },
+    /// Remove a host that has no units of services left; its agent is refused from then on.
+    Remove {
+        /// The cluster.
+        cluster: String,
+        /// The host's name.
+        host: String,
+    },
 }
 
 /// `bigmgr stack …`
@@ -207,6 +214,13 @@ pub enum ServiceCommand {
     },
     /// Add a service instance of a stack, placing its components on hosts.
     Add(AddServiceArgs),
+    /// Remove a service instance with its units; stop it first.
+    Remove {
+        /// The cluster.
+        cluster: String,
+        /// The service instance's name.
+        name: String,
+    },
 }
 
 /// `bigmgr service add`'s arguments.

@@ -16,6 +16,7 @@ pub async fn run(store: &dyn Store) {
     clusters(store).await;
     hosts(store).await;
     services(store).await;
+    removal(store).await;
     job_round_trip(store).await;
     job_queries(store).await;
     apply_compare_and_set(store).await;
@@ -396,6 +397,174 @@ pub async fn hosts(store: &dyn Store) {
              got {other:?}"
         ),
     }
+}
+
+/// Removing hosts and services: refused while in use, then neither listed nor found by name,
+/// names usable again, a removed host's credential gone, history still readable by id.
+pub async fn removal(store: &dyn Store) {
+    const C: &str = "removal";
+    let fx = fixture(store, C, "rm", 2).await;
+    let cid = fx.cluster.id;
+    let free = NewHost {
+        cluster: cid,
+        name: "rm-free".into(),
+        address: "10.0.1.1".into(),
+    };
+    let h = ok(store.add_host(free.clone()).await, C, "add free host");
+    ok(
+        store.set_host_credential(h.id, "abc").await,
+        C,
+        "set_host_credential",
+    );
+    ok(
+        store.remove_host(h.id).await,
+        C,
+        "remove a host without units",
+    );
+    assert_eq!(
+        ok(store.host_by_name("rm-free").await, C, "host_by_name"),
+        None,
+        "store conformance [{C}]: a removed host is not found by name"
+    );
+    assert!(
+        !ok(store.list_hosts(cid).await, C, "list_hosts")
+            .iter()
+            .any(|x| x.id == h.id),
+        "store conformance [{C}]: a removed host is not listed"
+    );
+    assert_eq!(
+        store.host_credential(h.id).await.ok().flatten(),
+        None,
+        "store conformance [{C}]: a removed host has no credential"
+    );
+    match store.remove_host(h.id).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: removing a removed host must be NotFound, got {other:?}"
+        ),
+    }
+    let again = ok(
+        store.add_host(free).await,
+        C,
+        "add a removed host's name again",
+    );
+    assert_ne!(
+        again.id, h.id,
+        "store conformance [{C}]: a host added under a removed host's name is a new host"
+    );
+
+    match store.remove_host(fx.hosts[0].id).await {
+        Err(Error::Conflict(m)) if m.contains("svc") => {}
+        other => panic!(
+            "store conformance [{C}]: removing a host with a unit of a live service must be \
+             Conflict naming the service, got {other:?}"
+        ),
+    }
+    let started = Batch {
+        units: vec![(fx.units[0].id, UnitState::Started)],
+        ..Batch::default()
+    };
+    ok(store.apply(&started).await, C, "start a unit");
+    match store.remove_service(fx.service.id).await {
+        Err(Error::Conflict(m)) if m.contains("stop it first") => {}
+        other => panic!(
+            "store conformance [{C}]: removing a service with a STARTED unit must be Conflict \
+             saying to stop it first, got {other:?}"
+        ),
+    }
+    let stopped = Batch {
+        units: vec![(fx.units[0].id, UnitState::Stopped)],
+        ..Batch::default()
+    };
+    ok(store.apply(&stopped).await, C, "stop the unit");
+    let d = simple_job(store, C, &fx).await;
+    match store.remove_service(fx.service.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: removing a service an unfinished job touches must be \
+             Conflict, got {other:?}"
+        ),
+    }
+    let cancel = Batch {
+        jobs: vec![JobChange {
+            id: d.job.id,
+            from: JobState::Queued,
+            to: JobState::Canceled,
+            at: 2_000,
+        }],
+        ..Batch::default()
+    };
+    ok(store.apply(&cancel).await, C, "cancel the job");
+    ok(
+        store.remove_service(fx.service.id).await,
+        C,
+        "remove a stopped service",
+    );
+    assert_eq!(
+        ok(
+            store.service_by_name(cid, "svc").await,
+            C,
+            "service_by_name"
+        ),
+        None,
+        "store conformance [{C}]: a removed service is not found by name"
+    );
+    assert_eq!(
+        ok(store.list_services(cid).await, C, "list_services"),
+        vec![],
+        "store conformance [{C}]: a removed service is not listed"
+    );
+    assert_eq!(
+        ok(store.list_units(cid).await, C, "list_units"),
+        vec![],
+        "store conformance [{C}]: a removed service's units are not listed"
+    );
+    match store.remove_service(fx.service.id).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: removing a removed service must be NotFound, got {other:?}"
+        ),
+    }
+    let reused = NewService {
+        cluster: cid,
+        name: "svc".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "zookeeper".into(),
+    };
+    let (s2, _) = ok(
+        store.add_service(reused, vec![]).await,
+        C,
+        "add a removed service's name again",
+    );
+    assert_ne!(
+        s2.id, fx.service.id,
+        "store conformance [{C}]: a service added under a removed one's name is a new one"
+    );
+    ok(
+        store.remove_host(fx.hosts[0].id).await,
+        C,
+        "remove a host whose units' service is removed",
+    );
+    let detail = ok(store.job_detail(d.job.id).await, C, "job_detail");
+    assert!(
+        detail.is_some_and(|d| d.tasks.iter().any(|t| t.host == fx.hosts[0].id)),
+        "store conformance [{C}]: a job's tasks on a removed host stay readable"
+    );
+
+    // A cluster whose hosts and services were all removed (and that never had jobs) can go.
+    let empty = fixture(store, C, "rm-empty", 1).await;
+    ok(
+        store.remove_service(empty.service.id).await,
+        C,
+        "remove service",
+    );
+    ok(store.remove_host(empty.hosts[0].id).await, C, "remove host");
+    ok(
+        store.delete_cluster(empty.cluster.id).await,
+        C,
+        "delete a cluster whose hosts and services are removed",
+    );
 }
 
 /// Services and units: added together atomically, unique names per cluster, lookups.

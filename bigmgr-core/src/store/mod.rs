@@ -127,6 +127,10 @@ pub trait Store: Send + Sync + 'static {
     async fn host_by_name(&self, name: &str) -> Result<Option<Host>>;
     /// The hosts of a cluster, by id.
     async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>>;
+    /// Removes a host: it is no longer listed nor found by name, its name can be used again and
+    /// its agent credential is cleared (tasks keep referring to it by id). Refused
+    /// ([`crate::Error::Conflict`]) while a unit of a live service instance is placed on it.
+    async fn remove_host(&self, id: HostId) -> Result<()>;
     /// Sets a host's state and, if given, its last heartbeat.
     async fn set_host_state(
         &self,
@@ -162,8 +166,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ServiceInstance>>;
     /// The service instances of a cluster, by id.
     async fn list_services(&self, cluster: ClusterId) -> Result<Vec<ServiceInstance>>;
-    /// The units of a cluster's service instances, by id.
+    /// The units of a cluster's (live) service instances, by id.
     async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>>;
+    /// Removes a service instance: it and its units are no longer listed, its name can be used
+    /// again, its units no longer hold their hosts (stages keep referring to it by id). Refused
+    /// ([`crate::Error::Conflict`]) while a unit of it is STARTED or a job with a stage of it
+    /// is not finished.
+    async fn remove_service(&self, id: ServiceId) -> Result<()>;
 
     /// Persists a planned job — job QUEUED, stages PENDING, tasks PENDING at attempt 1 — in one
     /// transaction, and returns it with its ids.

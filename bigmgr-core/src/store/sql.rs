@@ -499,8 +499,9 @@ impl Store for SqlStore {
         let _w = self.write.lock().await;
         let row = sqlx::query(
             "SELECT name, \
-               (SELECT COUNT(*) FROM hosts WHERE cluster = c.id) AS hosts, \
-               (SELECT COUNT(*) FROM services WHERE cluster = c.id) AS services, \
+               (SELECT COUNT(*) FROM hosts WHERE cluster = c.id AND removed_at IS NULL) AS hosts, \
+               (SELECT COUNT(*) FROM services WHERE cluster = c.id AND removed_at IS NULL) \
+                 AS services, \
                (SELECT COUNT(*) FROM jobs WHERE cluster = c.id) AS jobs \
              FROM clusters c WHERE c.id = ?",
         )
@@ -531,6 +532,18 @@ impl Store for SqlStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+        // Removed hosts and services (and their units) only stay for the history of jobs; a
+        // cluster without jobs has none, so they go with it. Live ones make the foreign keys
+        // refuse below.
+        for sql in [
+            "DELETE FROM units WHERE service IN \
+               (SELECT id FROM services WHERE cluster = ?1 AND removed_at IS NOT NULL)",
+            "DELETE FROM services WHERE cluster = ?1 AND removed_at IS NOT NULL",
+            "DELETE FROM hosts WHERE cluster = ?1 AND removed_at IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM units u WHERE u.host = hosts.id)",
+        ] {
+            sqlx::query(sql).bind(id.0).execute(&mut *tx).await?;
+        }
         let res = sqlx::query("DELETE FROM clusters WHERE id = ?")
             .bind(id.0)
             .execute(&mut *tx)
@@ -575,16 +588,18 @@ impl Store for SqlStore {
     }
 
     async fn host_by_name(&self, name: &str) -> Result<Option<Host>> {
-        let row = sqlx::query(&format!("SELECT {HOST_COLS} FROM hosts WHERE name = ?"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {HOST_COLS} FROM hosts WHERE name = ? AND removed_at IS NULL"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(host_row).transpose()
     }
 
     async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>> {
         sqlx::query(&format!(
-            "SELECT {HOST_COLS} FROM hosts WHERE cluster = ? ORDER BY id"
+            "SELECT {HOST_COLS} FROM hosts WHERE cluster = ? AND removed_at IS NULL ORDER BY id"
         ))
         .bind(cluster.0)
         .fetch_all(&self.pool)
@@ -592,6 +607,45 @@ impl Store for SqlStore {
         .iter()
         .map(host_row)
         .collect()
+    }
+
+    async fn remove_host(&self, id: HostId) -> Result<()> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT h.name, c.name AS cluster FROM hosts h JOIN clusters c ON c.id = h.cluster \
+             WHERE h.id = ? AND h.removed_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found("host", id))?;
+        let name: String = row.try_get("name")?;
+        let cluster: String = row.try_get("cluster")?;
+        let services: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT s.name FROM units u JOIN services s ON s.id = u.service \
+             WHERE u.host = ? AND s.removed_at IS NULL ORDER BY s.name",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(first) = services.first() {
+            return Err(Error::Conflict(format!(
+                "host '{name}' still has units of service(s) {}; remove those services first \
+                 (stop them, then e.g. bigmgr service remove {cluster} {first})",
+                services.join(", ")
+            )));
+        }
+        sqlx::query(
+            "UPDATE hosts SET removed_at = ?, name = name || '#' || id, credential = NULL \
+             WHERE id = ?",
+        )
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn set_host_state(
@@ -696,7 +750,7 @@ impl Store for SqlStore {
                 "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 AND service = \
                    (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
                     JOIN clusters c ON c.id = s.cluster \
-                    WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5)",
+                    WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5 AND s.removed_at IS NULL)",
             )
             .bind(health)
             .bind(host.0)
@@ -777,7 +831,8 @@ impl Store for SqlStore {
         name: &str,
     ) -> Result<Option<ServiceInstance>> {
         let row = sqlx::query(&format!(
-            "SELECT {SERVICE_COLS} FROM services WHERE cluster = ? AND name = ?"
+            "SELECT {SERVICE_COLS} FROM services \
+             WHERE cluster = ? AND name = ? AND removed_at IS NULL"
         ))
         .bind(cluster.0)
         .bind(name)
@@ -788,7 +843,7 @@ impl Store for SqlStore {
 
     async fn list_services(&self, cluster: ClusterId) -> Result<Vec<ServiceInstance>> {
         sqlx::query(&format!(
-            "SELECT {SERVICE_COLS} FROM services WHERE cluster = ? ORDER BY id"
+            "SELECT {SERVICE_COLS} FROM services WHERE cluster = ? AND removed_at IS NULL ORDER BY id"
         ))
         .bind(cluster.0)
         .fetch_all(&self.pool)
@@ -801,7 +856,8 @@ impl Store for SqlStore {
     async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>> {
         sqlx::query(
             "SELECT u.id, u.service, u.component, u.host, u.state, u.health FROM units u \
-             JOIN services s ON s.id = u.service WHERE s.cluster = ? ORDER BY u.id",
+             JOIN services s ON s.id = u.service \
+             WHERE s.cluster = ? AND s.removed_at IS NULL ORDER BY u.id",
         )
         .bind(cluster.0)
         .fetch_all(&self.pool)
@@ -809,6 +865,59 @@ impl Store for SqlStore {
         .iter()
         .map(unit_row)
         .collect()
+    }
+
+    async fn remove_service(&self, id: ServiceId) -> Result<()> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT s.name, c.name AS cluster FROM services s \
+             JOIN clusters c ON c.id = s.cluster WHERE s.id = ? AND s.removed_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found("service", id))?;
+        let name: String = row.try_get("name")?;
+        let cluster: String = row.try_get("cluster")?;
+        let started: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM units WHERE service = ? AND state = ?")
+                .bind(id.0)
+                .bind(UnitState::Started.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if started > 0 {
+            return Err(Error::Conflict(format!(
+                "service '{name}' has {started} started unit(s); stop it first: \
+                 bigmgr job run {cluster} stop --service {name}"
+            )));
+        }
+        let final_states = [JobState::Succeeded, JobState::Failed, JobState::Canceled];
+        let jobs: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT j.id FROM jobs j JOIN stages st ON st.job = j.id \
+             WHERE st.service = ? AND j.state NOT IN (?, ?, ?) ORDER BY j.id",
+        )
+        .bind(id.0)
+        .bind(final_states[0].as_str())
+        .bind(final_states[1].as_str())
+        .bind(final_states[2].as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(first) = jobs.first() {
+            let list: Vec<String> = jobs.iter().map(i64::to_string).collect();
+            return Err(Error::Conflict(format!(
+                "service '{name}' is in unfinished job(s) {}; wait for them to finish or cancel \
+                 them (bigmgr job cancel {first}) first",
+                list.join(", ")
+            )));
+        }
+        sqlx::query("UPDATE services SET removed_at = ?, name = name || '#' || id WHERE id = ?")
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {

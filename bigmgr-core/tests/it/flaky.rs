@@ -37,6 +37,9 @@ impl Store for FlakyStore {
     async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>> {
         self.inner.list_hosts(cluster).await
     }
+    async fn remove_host(&self, id: HostId) -> Result<()> {
+        self.inner.remove_host(id).await
+    }
     async fn set_host_state(
         &self,
         id: HostId,
@@ -79,6 +82,9 @@ impl Store for FlakyStore {
     }
     async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>> {
         self.inner.list_units(cluster).await
+    }
+    async fn remove_service(&self, id: ServiceId) -> Result<()> {
+        self.inner.remove_service(id).await
     }
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
         self.inner.create_job(job).await

@@ -5,6 +5,7 @@ use super::page::{Page, PageQuery};
 use super::schema;
 use super::{AppState, PREFIX, created};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::Manager;
 use bigmgr_core::model::{
@@ -148,6 +149,26 @@ pub async fn get(
     let h = s.mgr.host(&cluster, &host).await?;
     let view = views(&s.mgr, &c, vec![h]).await?.remove(0);
     Ok(Json(view))
+}
+
+/// `DELETE /clusters/{cluster}/hosts/{host}` → 204. Refused (409) while a unit of a service
+/// instance is placed on it. Its agent is refused from then on; its name can be used again.
+#[utoipa::path(delete, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
+    params(
+        ("cluster" = String, Path, description = "The cluster's name"),
+        ("host" = String, Path, description = "The host's name"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such cluster or host"),
+        (status = 409, description = "Units of service instances are placed on the host"),
+    ))]
+pub async fn remove(
+    State(s): State<AppState>,
+    Path((cluster, host)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.mgr.remove_host(&cluster, &host).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /clusters/{cluster}/hosts` → 201 with the host. An agent started later with the same

@@ -15,10 +15,10 @@
 //! | `GET`, `DELETE /clusters/{cluster}` | the cluster; 204 (409 while it has hosts, services or jobs) |
 //! | `POST /clusters/{cluster}/join-tokens` | 201 `{"token": "bmj_…"}` for `bigmgr-agent --join-token` |
 //! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | a page of hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
-//! | `GET /clusters/{cluster}/hosts/{host}` | one host |
+//! | `GET`, `DELETE /clusters/{cluster}/hosts/{host}` | one host; 204 (409 while units of services are on it) |
 //! | `GET /stacks` | a page of stack versions with their services and components |
 //! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one |
-//! | `GET /clusters/{cluster}/services/{service}` | one service instance |
+//! | `GET`, `DELETE /clusters/{cluster}/services/{service}` | one service instance; 204 (409 while a unit is STARTED or a job touching it is unfinished) |
 //! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | a page of the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
 //! | `GET /jobs/{job}` | the job with its stages and their tasks |
 //! | `POST /jobs/{job}/cancel`, `/pause`, `/resume`, `/retry` | the job after the action; 409 when its state does not allow it |
@@ -86,9 +86,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(clusters::get, clusters::delete))
         .routes(routes!(clusters::create_join_token))
         .routes(routes!(hosts::list, hosts::add))
-        .routes(routes!(hosts::get))
+        .routes(routes!(hosts::get, hosts::remove))
         .routes(routes!(services::list, services::add))
-        .routes(routes!(services::get))
+        .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))
         .routes(routes!(services::stacks))
         .routes(routes!(jobs::get))

@@ -6,6 +6,7 @@ use super::page::{Page, PageQuery};
 use super::schema;
 use super::{AppState, PREFIX, created};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::Manager;
 use bigmgr_core::manager::AddService;
@@ -289,6 +290,26 @@ pub async fn get(
             bigmgr_core::Error::not_found("service", format!("{service} (in cluster {cluster})"))
         })?;
     Ok(Json(views(&s.mgr, &c, vec![inst]).await?.remove(0)))
+}
+
+/// `DELETE /clusters/{cluster}/services/{service}` → 204. Refused (409) while a unit of it is
+/// STARTED or a job that touches it is unfinished. Its name can be used again.
+#[utoipa::path(delete, path = "/clusters/{cluster}/services/{service}", tag = "services",
+    params(
+        ("cluster" = String, Path, description = "The cluster's name"),
+        ("service" = String, Path, description = "The service instance's name"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such cluster or service instance"),
+        (status = 409, description = "A unit of it is STARTED, or a job that touches it is unfinished"),
+    ))]
+pub async fn remove(
+    State(s): State<AppState>,
+    Path((cluster, service)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.mgr.remove_service(&cluster, &service).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /clusters/{cluster}/services` (body: `AddService`) → 201 with the service and its

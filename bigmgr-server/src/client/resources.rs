@@ -155,6 +155,14 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
                 );
             }
         }
+        HostCommand::Remove { cluster, host } => {
+            client
+                .delete(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .await?;
+            if !out.json {
+                println!("host {host} removed from cluster {cluster}");
+            }
+        }
     }
     Ok(())
 }
@@ -330,6 +338,18 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
                 return Ok(());
             }
             print_service(&s);
+        }
+        ServiceCommand::Remove { cluster, name } => {
+            client
+                .delete(&format!(
+                    "/clusters/{}/services/{}",
+                    seg(&cluster),
+                    seg(&name)
+                ))
+                .await?;
+            if !out.json {
+                println!("service {name} removed from cluster {cluster}");
+            }
         }
         ServiceCommand::Add(args) => {
             let path = format!("/clusters/{}/services", seg(&args.cluster));

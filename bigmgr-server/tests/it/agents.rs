@@ -177,3 +177,68 @@ async fn a_job_s_events_stream_live_until_it_ends() {
     api.get("/jobs/999/events").await.problem(404);
     assert!(agent.proc.terminate().success());
 }
+
+#[tokio::test]
+async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is_refused() {
+    let server = ServerProc::serve()
+        .arg("--heartbeat-interval")
+        .arg("1s")
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let token = api.post("/clusters/c/join-tokens", json!({})).await;
+    let token = token.expect(201)["token"].as_str().unwrap().to_string();
+    let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&token)
+        .start();
+    wait_until("h1 to come online", Duration::from_secs(30), || async {
+        let h = api.get("/clusters/c/hosts/h1").await;
+        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+    })
+    .await;
+    api.post(
+        "/clusters/c/services",
+        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
+    )
+    .await
+    .expect(201);
+    let run = |command: &'static str| {
+        let api = api.clone();
+        async move {
+            let job = api
+                .post(
+                    "/clusters/c/jobs",
+                    json!({"command": command, "target": {"service": "hello"}}),
+                )
+                .await;
+            let id = job.expect(202)["id"].as_i64().unwrap();
+            let done = api.wait_job(id, Duration::from_secs(120)).await;
+            assert_eq!(done["state"], "SUCCEEDED", "{done}");
+            id
+        }
+    };
+    let deploy = run("deploy").await;
+    let detail = api.delete("/clusters/c/services/hello").await.problem(409);
+    assert!(
+        detail.contains("stop it first: bigmgr job run c stop --service hello"),
+        "{detail}"
+    );
+    api.delete("/clusters/c/hosts/h1").await.problem(409);
+    run("stop").await;
+    assert_eq!(api.delete("/clusters/c/services/hello").await.status, 204);
+    assert!(agent.proc.terminate().success());
+    assert_eq!(api.delete("/clusters/c/hosts/h1").await.status, 204);
+
+    // The history stays: the deploy's tasks still read, by the host's id.
+    let job = api.get(&format!("/jobs/{deploy}")).await;
+    assert_eq!(job.expect(200)["state"], "SUCCEEDED");
+
+    // The removed host's agent, started again with its credential, is refused.
+    let mut again = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .root(&agent.root)
+        .start();
+    let status = again.proc.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(2));
+    let stderr = again.proc.stderr.text();
+    assert!(stderr.contains("refused"), "{stderr}");
+}

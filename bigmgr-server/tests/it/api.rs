@@ -492,3 +492,66 @@ async fn openapi_json_and_the_api_page_are_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn hosts_and_services_are_removed_and_their_names_reused() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let host = |name: &str| json!({"name": name, "address": "127.0.0.2"});
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    api.post("/clusters/c/hosts", host("h1")).await.expect(201);
+    api.post("/clusters/c/hosts", host("h2")).await.expect(201);
+
+    // A host without units goes; its name can be used again.
+    assert_eq!(api.delete("/clusters/c/hosts/h2").await.status, 204);
+    assert_eq!(
+        names(api.get("/clusters/c/hosts").await.expect(200)),
+        ["h1"]
+    );
+    api.get("/clusters/c/hosts/h2").await.problem(404);
+    api.delete("/clusters/c/hosts/h2").await.problem(404);
+    api.post("/clusters/c/hosts", host("h2")).await.expect(201);
+    assert_eq!(
+        names(api.get("/clusters/c/hosts").await.expect(200)),
+        ["h1", "h2"]
+    );
+
+    // A host with a unit of a service is refused, saying what to do.
+    let hello = json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}});
+    api.post("/clusters/c/services", hello.clone())
+        .await
+        .expect(201);
+    let detail = api.delete("/clusters/c/hosts/h1").await.problem(409);
+    assert!(
+        detail.contains("hello") && detail.contains("bigmgr service remove c hello"),
+        "{detail}"
+    );
+
+    // A service whose units are NEW goes; its name can be used again.
+    assert_eq!(api.delete("/clusters/c/services/hello").await.status, 204);
+    api.get("/clusters/c/services/hello").await.problem(404);
+    api.delete("/clusters/c/services/hello").await.problem(404);
+    assert_eq!(
+        api.get("/clusters/c/services").await.expect(200)["items"],
+        json!([])
+    );
+    assert_eq!(
+        api.get("/clusters/c/hosts/h1").await.expect(200)["units"],
+        json!([])
+    );
+    api.post("/clusters/c/services", hello).await.expect(201);
+    assert_eq!(api.delete("/clusters/c/services/hello").await.status, 204);
+
+    // Then the host goes too, and with every host and service removed, the cluster.
+    assert_eq!(api.delete("/clusters/c/hosts/h1").await.status, 204);
+    assert_eq!(api.delete("/clusters/c/hosts/h2").await.status, 204);
+    assert_eq!(api.delete("/clusters/c").await.status, 204);
+}

@@ -334,6 +334,43 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     assert!(deleted.expect(0).stdout.contains("cluster d deleted"));
     cli.run(&["cluster", "delete", "d"]).expect(1);
 
+    cli.run(&["cluster", "create", "r"]).expect(0);
+    cli.run(&["host", "add", "r", "rh1", "127.0.0.2"]).expect(0);
+    let placed = [
+        "service",
+        "add",
+        "r",
+        "--stack",
+        "demo",
+        "--service",
+        "hello",
+    ];
+    cli.run(&[&placed[..], &["--place", "hello_server=rh1"]].concat())
+        .expect(0);
+    let busy = cli.run(&["host", "remove", "r", "rh1"]);
+    assert!(
+        busy.expect(1)
+            .stderr
+            .contains("bigmgr service remove r hello"),
+        "{}",
+        busy.stderr
+    );
+    let removed = cli.run(&["service", "remove", "r", "hello"]);
+    assert!(
+        removed
+            .expect(0)
+            .stdout
+            .contains("service hello removed from cluster r")
+    );
+    let removed = cli.run(&["host", "remove", "r", "rh1"]);
+    assert!(
+        removed
+            .expect(0)
+            .stdout
+            .contains("host rh1 removed from cluster r")
+    );
+    cli.run(&["host", "remove", "r", "rh1"]).expect(1);
+
     let wrong = Client::with_env(vec![
         ("BIGMGR_SERVER".into(), server.url.clone()),
         ("BIGMGR_TOKEN".into(), "bmt_wrong".into()),
