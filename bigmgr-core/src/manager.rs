@@ -126,6 +126,7 @@ impl ManagerBuilder {
         Ok(Manager {
             inner: Arc::new(Inner {
                 store,
+                transport,
                 stacks,
                 commands,
                 updates,
@@ -138,6 +139,7 @@ impl ManagerBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
+    transport: Arc<dyn Transport>,
     stacks: Arc<dyn StackProvider>,
     commands: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
@@ -307,7 +309,10 @@ impl Manager {
     /// host's agent is refused from then on; tasks that ran on it stay in their jobs.
     pub async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
         let h = self.host(cluster, name).await?;
-        self.inner.store.remove_host(h.id).await
+        self.inner.store.remove_host(h.id).await?;
+        // Its agent's credential is gone: end its session too, so it is refused at once.
+        self.inner.transport.forget(name);
+        Ok(())
     }
 
     /// Creates a join token for a cluster: an agent that presents it joins the cluster as a new

@@ -427,6 +427,14 @@ impl Transport for GrpcTransport {
         self.events.take()
     }
 
+    fn forget(&self, host: &str) {
+        let mut t = self.tables();
+        t.presence.remove(host);
+        if t.conns.remove(host).is_some() {
+            tracing::info!(host, "host removed: its agent's session ends");
+        }
+    }
+
     fn stored(&self, host: &str, seq: u64) {
         self.send_to(
             host,

@@ -126,4 +126,8 @@ impl Transport for LocalTransport {
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
         self.events.take()
     }
+
+    fn forget(&self, host: &str) {
+        self.detach(host);
+    }
 }

@@ -207,4 +207,9 @@ pub trait Transport: Send + Sync + 'static {
     fn stored(&self, host: &str, seq: u64) {
         let _ = (host, seq);
     }
+    /// The host was removed: end its agent's session and stop watching it. The default does
+    /// nothing.
+    fn forget(&self, host: &str) {
+        let _ = host;
+    }
 }

@@ -383,3 +383,35 @@ async fn a_host_no_agent_ever_claimed_turns_lost_and_an_agent_can_claim_it() {
     .await;
     assert_eq!(server.mgr.hosts("c1").await.expect("hosts").len(), 1);
 }
+
+#[tokio::test]
+async fn removing_a_host_ends_its_agents_session_and_refuses_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let agent = tokio::spawn(run_agent(
+        client(&server.url, Some(&token), dir.path(), "h1", 0),
+        Arc::new(ProcessExecutor),
+        std::future::pending(),
+    ));
+    until(20, "h1 online", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+            && agent_root(dir.path(), "h1")
+                .join("credential.json")
+                .exists()
+    })
+    .await;
+    server.mgr.remove_host("c1", "h1").await.expect("remove");
+    let ended = tokio::time::timeout(Duration::from_secs(20), agent)
+        .await
+        .expect("the agent stops once refused")
+        .expect("join");
+    let err = ended.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(m) if m.contains("'h1' is not known")),
+        "{err}"
+    );
+    assert!(server.mgr.hosts("c1").await.expect("hosts").is_empty());
+}
