@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 version: None,
                 service: name.into(),
                 placement,
+                configs: Default::default(),
             },
         )
         .await?;

@@ -33,6 +33,10 @@ pub struct AddService {
     pub service: String,
     /// Host names per component; a component left out gets no units.
     pub placement: BTreeMap<String, Vec<String>>,
+    /// Config values over the stack's defaults: config type (`zoo.cfg`) → property → value,
+    /// each checked against the property's type.
+    #[serde(default)]
+    pub configs: ServiceConfigs,
 }
 
 /// Builds a [`Manager`]: a store, a transport and a stack provider are needed; the scheduler
@@ -174,6 +178,39 @@ impl std::fmt::Debug for Manager {
 }
 
 /// A name must be 1–63 characters of letters, digits, `-`, `_`, `.`, starting with a letter or digit.
+/// Checks config values against a service definition: known config types and properties,
+/// values of the property's type. The error names the first misfit and what would fit.
+fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
+    for (ty, props) in configs {
+        let Some(ct) = def.configs.iter().find(|c| &c.name == ty) else {
+            let known: Vec<&str> = def.configs.iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "service {} has no config type '{ty}'; it has: {}",
+                def.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        for (name, value) in props {
+            let Some(p) = ct.properties.iter().find(|p| &p.name == name) else {
+                let known: Vec<&str> = ct.properties.iter().map(|p| p.name.as_str()).collect();
+                return Err(Error::Invalid(format!(
+                    "config type {ty} of service {} has no property '{name}'; it has: {}",
+                    def.name,
+                    known.join(", ")
+                )));
+            };
+            p.kind
+                .check(value)
+                .map_err(|why| Error::Invalid(format!("config {ty}: property {name}: {why}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks a host name (the same rule for hosts added by operators and agents joining).
 pub(crate) fn check_host_name(name: &str) -> Result<()> {
     check_name("host", name)
@@ -400,12 +437,14 @@ impl Manager {
                 name: format!("{} (in cluster {})", req.name, c.name),
             });
         }
+        check_configs(&def, &req.configs)?;
         let new = NewService {
             cluster: c.id,
             name: req.name,
             stack: stack.name.clone(),
             stack_version: stack.version.clone(),
             service: def.name.clone(),
+            configs: req.configs,
         };
         self.inner.store.add_service(new, units).await
     }

@@ -420,6 +420,7 @@ mod tests {
             stack_version: "1".into(),
             service: name.into(),
             created_at: 0,
+            configs: Default::default(),
         };
         let services = vec![
             (

@@ -242,6 +242,7 @@ impl Demo {
                 version: None,
                 service: name.into(),
                 placement,
+                configs: Default::default(),
             };
             match self.mgr.add_service(CLUSTER, req).await {
                 Ok((_, units)) => println!("added service {name} ({} units)", units.len()),

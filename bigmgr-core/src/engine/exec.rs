@@ -1,7 +1,7 @@
 //! What a stage runs: its command's script, timeout and retries, resolved from the stack when a
 //! job is loaded (scripts are read once per job, not per task).
 
-use crate::model::{ServiceInstance, Stage};
+use crate::model::{ServiceConfigs, ServiceInstance, Stage};
 use crate::stack::{ServiceDef, Stack, StackProvider};
 use crate::transport::{FileSpec, Script};
 use handlebars::Handlebars;
@@ -39,14 +39,15 @@ pub struct Configs {
     registry: Handlebars<'static>,
     /// (template name, path under the unit dir).
     files: Vec<(String, String)>,
-    /// Property values (stack defaults for now; service and host layers come with configs).
+    /// Property values: the service instance's, else the stack defaults (host layers come with
+    /// versioned configs).
     values: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Configs {
     /// Compiles a service's config types: strict (a missing variable is an error naming it),
     /// no HTML escaping.
-    pub fn compile(def: &ServiceDef) -> Result<Configs, String> {
+    pub fn compile(def: &ServiceDef, overrides: &ServiceConfigs) -> Result<Configs, String> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
@@ -58,7 +59,8 @@ impl Configs {
                 .map_err(|e| format!("template {} of service {}: {e}", ct.name, def.name))?;
             files.push((ct.name.clone(), ct.path.clone()));
             for p in &ct.properties {
-                if let Some(v) = &p.default {
+                let set = overrides.get(&ct.name).and_then(|o| o.get(&p.name));
+                if let Some(v) = set.or(p.default.as_ref()) {
                     values.insert(p.name.clone(), v.clone());
                 }
             }
@@ -143,7 +145,7 @@ pub(super) async fn resolve(
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("{}.sh", comp.name));
                 let configs = if st.command == "configure" && !def.configs.is_empty() {
-                    Some(Arc::new(Configs::compile(def)?))
+                    Some(Arc::new(Configs::compile(def, &inst.configs)?))
                 } else {
                     None
                 };

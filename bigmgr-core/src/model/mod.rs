@@ -88,7 +88,14 @@ pub struct ServiceInstance {
     pub service: String,
     /// When it was added.
     pub created_at: i64,
+    /// Its config values over the stack's defaults: config type → property → value.
+    #[serde(default)]
+    pub configs: ServiceConfigs,
 }
+
+/// Config values of a service instance: config type (`zoo.cfg`) → property → value.
+pub type ServiceConfigs =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>;
 
 /// What is needed to add a service instance; its units come alongside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +110,8 @@ pub struct NewService {
     pub stack_version: String,
     /// The service definition.
     pub service: String,
+    /// Its config values over the stack's defaults (checked against the stack first).
+    pub configs: ServiceConfigs,
 }
 
 /// One component placed on one host.

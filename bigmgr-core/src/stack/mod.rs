@@ -233,6 +233,45 @@ pub enum PropertyType {
     Port,
 }
 
+impl PropertyType {
+    /// Checks a JSON value against this type; returns it as the templates will see it, or why
+    /// it does not fit.
+    pub fn check(self, v: &serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+        use serde_json::Value;
+        let fits = match (self, v) {
+            (PropertyType::String, Value::String(_)) => true,
+            (PropertyType::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
+            (PropertyType::Float, Value::Number(_)) => true,
+            (PropertyType::Bool, Value::Bool(_)) => true,
+            (PropertyType::Port, Value::Number(n)) => {
+                n.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+            }
+            _ => false,
+        };
+        if fits {
+            Ok(v.clone())
+        } else {
+            let needs = match self {
+                PropertyType::String => "a string",
+                PropertyType::Int => "a whole number (e.g. 2000)",
+                PropertyType::Float => "a number (e.g. 0.75)",
+                PropertyType::Bool => "true or false",
+                PropertyType::Port => "a port number 1-65535",
+            };
+            // The value itself is not repeated: it may be a secret.
+            let got = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "a list",
+                Value::Object(_) => "an object",
+            };
+            Err(format!("got {got}, but it needs {needs}"))
+        }
+    }
+}
+
 /// One property of a config type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PropertyDef {

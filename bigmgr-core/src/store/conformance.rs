@@ -72,6 +72,15 @@ async fn fixture(store: &dyn Store, check: &str, name: &str, hosts: usize) -> Fi
         stack: "bigtop".into(),
         stack_version: "1.0.0".into(),
         service: "zookeeper".into(),
+        configs: [(
+            "zoo.cfg".to_string(),
+            [
+                ("tickTime".to_string(), serde_json::json!(2000)),
+                ("dataDir".to_string(), serde_json::json!("/var/zk")),
+            ]
+            .into(),
+        )]
+        .into(),
     };
     let units = hs
         .iter()
@@ -256,6 +265,7 @@ pub async fn clusters(store: &dyn Store) {
         stack: "bigtop".into(),
         stack_version: "1.0.0".into(),
         service: "zookeeper".into(),
+        configs: Default::default(),
     };
     ok(store.add_service(svc, vec![]).await, C, "add service");
     match store.delete_cluster(svc_only.id).await {
@@ -531,6 +541,7 @@ pub async fn removal(store: &dyn Store) {
         stack: "bigtop".into(),
         stack_version: "1.0.0".into(),
         service: "zookeeper".into(),
+        configs: Default::default(),
     };
     let (s2, _) = ok(
         store.add_service(reused, vec![]).await,
@@ -596,6 +607,11 @@ pub async fn services(store: &dyn Store) {
         "store conformance [{C}]: add_service keeps the instance's fields"
     );
     assert_eq!(
+        fx.service.configs["zoo.cfg"]["tickTime"],
+        serde_json::json!(2000),
+        "store conformance [{C}]: add_service keeps the instance's config values"
+    );
+    assert_eq!(
         ok(
             store.service_by_name(fx.cluster.id, "svc").await,
             C,
@@ -639,6 +655,7 @@ pub async fn services(store: &dyn Store) {
         stack: "bigtop".into(),
         stack_version: "1.0.0".into(),
         service: "kafka".into(),
+        configs: Default::default(),
     };
     let units = vec![NewUnit {
         component: "kafka_broker".into(),
@@ -664,6 +681,7 @@ pub async fn services(store: &dyn Store) {
         stack: "bigtop".into(),
         stack_version: "1.0.0".into(),
         service: "kafka".into(),
+        configs: Default::default(),
     };
     let units = vec![
         NewUnit {

@@ -46,7 +46,7 @@ const STAGE_COLS: &str = "id, job, seq, name, service, component, command, state
 const TASK_COLS: &str = "id, job, stage, unit, host, attempt, state, exit_code, pid, started_at, \
                          finished_at, message";
 const HOST_COLS: &str = "id, cluster, name, address, state, last_heartbeat, facts, metrics";
-const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at";
+const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at, configs";
 
 /// The [`Store`] on SQLite through sqlx.
 ///
@@ -185,6 +185,7 @@ fn service_row(row: &SqliteRow) -> Result<ServiceInstance> {
         stack_version: row.try_get("stack_version")?,
         service: row.try_get("service")?,
         created_at: row.try_get("created_at")?,
+        configs: json_col(row, "services.configs")?.unwrap_or_default(),
     })
 }
 
@@ -773,8 +774,8 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let created_at = now_ms();
         let res = sqlx::query(
-            "INSERT INTO services (cluster, name, stack, stack_version, service, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO services (cluster, name, stack, stack_version, service, created_at, \
+               configs) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(service.cluster.0)
         .bind(&service.name)
@@ -782,6 +783,11 @@ impl Store for SqlStore {
         .bind(&service.stack_version)
         .bind(&service.service)
         .bind(created_at)
+        .bind(if service.configs.is_empty() {
+            None
+        } else {
+            Some(to_json(&service.configs)?)
+        })
         .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -798,6 +804,7 @@ impl Store for SqlStore {
             stack_version: service.stack_version,
             service: service.service,
             created_at,
+            configs: service.configs,
         };
         let mut placed = Vec::with_capacity(units.len());
         for unit in units {

@@ -474,6 +474,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         version: None,
         service: service.into(),
         placement: BTreeMap::from([(comp.to_string(), hosts)]),
+        configs: Default::default(),
     };
 
     match h
@@ -835,6 +836,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
             version: None,
             service: s.into(),
             placement,
+            configs: Default::default(),
         };
         mgr.add_service("c1", req).await.expect("service");
     }

@@ -144,6 +144,7 @@ async fn add_svc(mgr: &Manager, hosts: &[&str]) {
             version: None,
             service: "svc".into(),
             placement,
+            configs: Default::default(),
         },
     )
     .await

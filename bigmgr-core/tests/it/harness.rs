@@ -116,6 +116,7 @@ impl Harness {
                     version: None,
                     service: name.into(),
                     placement,
+                    configs: Default::default(),
                 },
             )
             .await

@@ -61,6 +61,7 @@ async fn reopen_keeps_everything() {
                 stack: "bigtop".into(),
                 stack_version: "1.0.0".into(),
                 service: "zookeeper".into(),
+                configs: Default::default(),
             },
             vec![NewUnit {
                 component: "zookeeper_server".into(),
@@ -247,6 +248,7 @@ async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, V
                 stack: "bigtop".into(),
                 stack_version: "1.0.0".into(),
                 service: "hdfs".into(),
+                configs: Default::default(),
             },
             new_units,
         )

@@ -239,4 +239,8 @@ pub struct AddServiceSchema {
     pub service: String,
     /// Host names per component; a component left out gets no units.
     pub placement: BTreeMap<String, Vec<String>>,
+    /// Config values over the stack's defaults: config type (`zoo.cfg`) → property → value of
+    /// the property's type (see `GET /stacks`).
+    #[serde(default)]
+    pub configs: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 }

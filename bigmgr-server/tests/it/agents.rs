@@ -242,3 +242,87 @@ async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is
     let stderr = again.proc.stderr.text();
     assert!(stderr.contains("refused"), "{stderr}");
 }
+
+#[tokio::test]
+async fn service_configs_are_checked_and_rendered_on_the_host() {
+    let server = ServerProc::serve()
+        .arg("--heartbeat-interval")
+        .arg("1s")
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let token = api.post("/clusters/c/join-tokens", json!({})).await;
+    let token = token.expect(201)["token"].as_str().unwrap().to_string();
+    let agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&token)
+        .start();
+    wait_until("h1 to come online", Duration::from_secs(30), || async {
+        let h = api.get("/clusters/c/hosts/h1").await;
+        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+    })
+    .await;
+    let service = |configs: serde_json::Value| {
+        json!({"name": "hello", "stack": "demo", "service": "hello",
+               "placement": {"hello_server": ["h1"]}, "configs": configs})
+    };
+    // Misfits are refused before anything is written, saying what would fit.
+    for (configs, says) in [
+        (
+            json!({"nope.conf": {}}),
+            "has no config type 'nope.conf'; it has: hello.conf",
+        ),
+        (
+            json!({"hello.conf": {"colour": "red"}}),
+            "has no property 'colour'",
+        ),
+        (
+            json!({"hello.conf": {"interval": "soon"}}),
+            "property interval: got a string, but it needs a whole number",
+        ),
+    ] {
+        let detail = api
+            .post("/clusters/c/services", service(configs))
+            .await
+            .problem(422);
+        assert!(detail.contains(says), "{detail}");
+    }
+    let listed = api.get("/clusters/c/services").await;
+    assert_eq!(listed.expect(200)["items"], json!([]));
+
+    api.post(
+        "/clusters/c/services",
+        service(json!({"hello.conf": {"greeting": "howdy", "interval": 2}})),
+    )
+    .await
+    .expect(201);
+    let job = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "install", "target": "cluster"}),
+        )
+        .await;
+    let id = job.expect(202)["id"].as_i64().unwrap();
+    assert_eq!(
+        api.wait_job(id, Duration::from_secs(60)).await["state"],
+        "SUCCEEDED"
+    );
+    let job = api
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "configure", "target": "cluster"}),
+        )
+        .await;
+    let id = job.expect(202)["id"].as_i64().unwrap();
+    assert_eq!(
+        api.wait_job(id, Duration::from_secs(60)).await["state"],
+        "SUCCEEDED"
+    );
+    let rendered = std::fs::read_to_string(
+        agent
+            .root
+            .join("units/c/hello/hello_server/conf/hello.conf"),
+    )
+    .expect("the rendered config on the host");
+    assert!(rendered.contains("greeting=howdy\n"), "{rendered}");
+    assert!(rendered.contains("interval=2\n"), "{rendered}");
+}
