@@ -209,18 +209,20 @@ pub struct AuditQuery {
     pub actor: Option<String>,
 }
 
-/// `GET /users` (admin) → every user.
+/// `GET /users` (admin) → the users, a page at a time.
 #[utoipa::path(get, path = "/users", tag = "users",
+    params(PageQuery),
     responses(
-        (status = 200, description = "Every user", body = Vec<UserView>),
+        (status = 200, description = "A page of users", body = Page<UserView>),
         (status = 403, description = "Only admins list users"),
     ))]
 pub async fn list(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-) -> ApiResult<Json<Vec<UserView>>> {
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
     let users = s.mgr.users(&actor).await?;
-    Ok(Json(users.into_iter().map(UserView::from).collect()))
+    Ok(Json(q.page_by_id(users, |u| u.id.0)?.map(UserView::from)))
 }
 
 /// `POST /users` (admin) → 201 with the user.
@@ -272,9 +274,9 @@ pub async fn delete(
 
 /// `GET /users/{user}/tokens` → the user's tokens (no secrets).
 #[utoipa::path(get, path = "/users/{user}/tokens", tag = "users",
-    params(("user" = String, Path, description = "The user's name")),
+    params(("user" = String, Path, description = "The user's name"), PageQuery),
     responses(
-        (status = 200, description = "The user's tokens", body = Vec<TokenView>),
+        (status = 200, description = "A page of the user's tokens", body = Page<TokenView>),
         (status = 403, description = "Only admins see others' tokens"),
         (status = 404, description = "No such user"),
     ))]
@@ -282,9 +284,10 @@ pub async fn tokens(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Vec<TokenView>>> {
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<TokenView>>> {
     let tokens = s.mgr.tokens(&actor, &name).await?;
-    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+    Ok(Json(q.page_by_id(tokens, |t| t.id.0)?.map(TokenView::from)))
 }
 
 /// `POST /users/{user}/tokens` → 201 with the new token's secret, shown only now.

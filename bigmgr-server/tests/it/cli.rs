@@ -452,3 +452,45 @@ fn the_client_config_file_is_read_and_flags_win_over_it() {
         table.stdout
     );
 }
+
+#[test]
+fn users_and_tokens_are_managed_from_the_cli_and_roles_hold() {
+    let server = ServerProc::start();
+    let admin = Client::of(&server);
+    admin
+        .run(&["user", "create", "vic", "--role", "viewer"])
+        .expect(0);
+    let listed = admin.run(&["user", "list"]);
+    listed.expect(0);
+    assert!(
+        listed.stdout.contains("vic") && listed.stdout.contains("viewer"),
+        "{}",
+        listed.stdout
+    );
+    let created = admin.run(&["token", "--json", "create", "vic", "--name", "laptop"]);
+    created.expect(0);
+    let body: serde_json::Value = serde_json::from_str(&created.stdout).expect("JSON");
+    let token = body["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("bmt_"), "{token}");
+
+    let vic = Client::with_env(vec![
+        ("BIGMGR_SERVER".into(), server.url.clone()),
+        ("BIGMGR_TOKEN".into(), token),
+    ]);
+    vic.run(&["cluster", "list"]).expect(0);
+    let refused = vic.run(&["cluster", "create", "mine"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("needs role admin"),
+        "{}",
+        refused.stderr
+    );
+
+    admin
+        .run(&["token", "delete", &body["id"].to_string()])
+        .expect(0);
+    let gone = vic.run(&["cluster", "list"]);
+    gone.expect(1);
+    assert!(gone.stderr.contains("invalid API token"), "{}", gone.stderr);
+    admin.run(&["user", "delete", "vic"]).expect(0);
+}
