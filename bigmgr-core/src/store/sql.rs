@@ -163,6 +163,19 @@ fn host_row(row: &SqliteRow) -> Result<Host> {
     })
 }
 
+/// `Ok` if a write touched a row, else [`Error::NotFound`] for `kind` `id`.
+pub(super) fn found(
+    res: &sqlx::sqlite::SqliteQueryResult,
+    kind: &'static str,
+    id: impl Display,
+) -> Result<()> {
+    if res.rows_affected() == 0 {
+        Err(Error::not_found(kind, id))
+    } else {
+        Ok(())
+    }
+}
+
 /// A nullable JSON column (named `table.column`), decoded.
 fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, name: &str) -> Result<Option<T>> {
     let col = name.rsplit('.').next().unwrap_or(name);
@@ -551,10 +564,7 @@ impl Store for SqlStore {
             .await
             .map_err(|e| fk_or(e, || refuse(&["hosts, services or jobs".to_string()])))?;
         tx.commit().await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("cluster", id));
-        }
-        Ok(())
+        found(&res, "cluster", id)
     }
 
     async fn add_host(&self, host: NewHost) -> Result<Host> {
@@ -665,10 +675,7 @@ impl Store for SqlStore {
         .bind(id.0)
         .execute(&self.pool)
         .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("host", id));
-        }
-        Ok(())
+        found(&res, "host", id)
     }
 
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
@@ -703,10 +710,7 @@ impl Store for SqlStore {
             .bind(host.0)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("host", host));
-        }
-        Ok(())
+        found(&res, "host", host)
     }
 
     async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
@@ -737,9 +741,7 @@ impl Store for SqlStore {
         .bind(host.0)
         .execute(&mut *tx)
         .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("host", host));
-        }
+        found(&res, "host", host)?;
         for u in &report.units {
             let health = to_json(&Health {
                 healthy: u.healthy,

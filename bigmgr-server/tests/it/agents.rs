@@ -1,8 +1,24 @@
 //! Real `bigmgr-agent` processes against a real server.
 
-use crate::harness::{AgentProc, ServerProc, wait_until};
+use crate::harness::{AgentProc, Api, ServerProc, wait_until};
 use serde_json::json;
 use std::time::Duration;
+
+/// Cluster `c` (created already) gets an agent `h1` on 127.0.0.2, joined with a fresh join
+/// token; returns once h1 is ONLINE.
+async fn join_h1(server: &ServerProc, api: &Api) -> AgentProc {
+    let token = api.post("/clusters/c/join-tokens", json!({})).await;
+    let token = token.expect(201)["token"].as_str().unwrap().to_string();
+    let agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&token)
+        .start();
+    wait_until("h1 to come online", Duration::from_secs(30), || async {
+        let h = api.get("/clusters/c/hosts/h1").await;
+        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+    })
+    .await;
+    agent
+}
 
 #[tokio::test]
 async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
@@ -25,16 +41,7 @@ async fn an_agent_joins_and_runs_a_deploy() {
         .start();
     let api = server.api();
     api.create_cluster("c").await;
-    let token = api.post("/clusters/c/join-tokens", json!({})).await;
-    let token = token.expect(201)["token"].as_str().unwrap().to_string();
-    let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&token)
-        .start();
-    wait_until("h1 to come online", Duration::from_secs(30), || async {
-        let h = api.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
+    let mut agent = join_h1(&server, &api).await;
     assert!(agent.root.join("credential.json").exists());
     api.post(
         "/clusters/c/services",
@@ -90,16 +97,7 @@ async fn a_job_s_events_stream_live_until_it_ends() {
         .start();
     let api = server.api();
     api.create_cluster("c").await;
-    let token = api.post("/clusters/c/join-tokens", json!({})).await;
-    let token = token.expect(201)["token"].as_str().unwrap().to_string();
-    let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&token)
-        .start();
-    wait_until("h1 to come online", Duration::from_secs(30), || async {
-        let h = api.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
+    let mut agent = join_h1(&server, &api).await;
     api.post(
         "/clusters/c/services",
         json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
@@ -186,16 +184,7 @@ async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is
         .start();
     let api = server.api();
     api.create_cluster("c").await;
-    let token = api.post("/clusters/c/join-tokens", json!({})).await;
-    let token = token.expect(201)["token"].as_str().unwrap().to_string();
-    let mut agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&token)
-        .start();
-    wait_until("h1 to come online", Duration::from_secs(30), || async {
-        let h = api.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
+    let mut agent = join_h1(&server, &api).await;
     api.post(
         "/clusters/c/services",
         json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
@@ -251,16 +240,7 @@ async fn service_configs_are_checked_and_rendered_on_the_host() {
         .start();
     let api = server.api();
     api.create_cluster("c").await;
-    let token = api.post("/clusters/c/join-tokens", json!({})).await;
-    let token = token.expect(201)["token"].as_str().unwrap().to_string();
-    let agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&token)
-        .start();
-    wait_until("h1 to come online", Duration::from_secs(30), || async {
-        let h = api.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
+    let agent = join_h1(&server, &api).await;
     let service = |configs: serde_json::Value| {
         json!({"name": "hello", "stack": "demo", "service": "hello",
                "placement": {"hello_server": ["h1"]}, "configs": configs})

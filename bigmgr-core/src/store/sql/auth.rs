@@ -1,7 +1,7 @@
 //! The users, API tokens and audit log of [`SqlStore`] (tables of migration 0003). The
 //! [`crate::store::Store`] impl in the parent module delegates here.
 
-use super::{SqlStore, corrupt, text_state, unique_or};
+use super::{SqlStore, corrupt, found, text_state, unique_or};
 use crate::auth::Role;
 use crate::model::*;
 use crate::{Error, Result};
@@ -96,9 +96,7 @@ impl SqlStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("user", id));
-        }
+        found(&res, "user", id)?;
         tx.commit().await?;
         Ok(())
     }
@@ -110,10 +108,7 @@ impl SqlStore {
             .bind(id.0)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("user", id));
-        }
-        Ok(())
+        found(&res, "user", id)
     }
 
     pub(super) async fn auth_set_user_password(
@@ -127,10 +122,7 @@ impl SqlStore {
             .bind(id.0)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("user", id));
-        }
-        Ok(())
+        found(&res, "user", id)
     }
 
     pub(super) async fn auth_user_password_hash(&self, id: UserId) -> Result<Option<String>> {
@@ -220,10 +212,7 @@ impl SqlStore {
             .bind(id.0)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("API token", id));
-        }
-        Ok(())
+        found(&res, "API token", id)
     }
 
     pub(super) async fn auth_list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
@@ -255,10 +244,7 @@ impl SqlStore {
             .bind(id.0)
             .execute(&self.pool)
             .await?;
-        if res.rows_affected() == 0 {
-            return Err(Error::not_found("API token", id));
-        }
-        Ok(())
+        found(&res, "API token", id)
     }
 
     pub(super) async fn auth_append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
