@@ -99,6 +99,9 @@ struct Flight {
     received: bool,
     started: Option<Instant>,
     redeliveries: u32,
+    /// The transport refused the last send (no agent connected): the run is in no agent's
+    /// hands and on no wire, so a cancel can end it at once.
+    undelivered: bool,
 }
 
 /// A job the engine runs, with what it needs to build task specs.
@@ -197,6 +200,7 @@ impl Engine {
                                     received: false,
                                     started: (t.task.state == TaskState::Running).then_some(now),
                                     redeliveries: 0,
+                                    undelivered: false,
                                 },
                             );
                         }
@@ -425,6 +429,21 @@ impl Engine {
                     TaskState::Canceled,
                     None,
                 ),
+                TaskState::Queued
+                    if a.flights
+                        .get(&i)
+                        .is_some_and(|f| f.undelivered && !f.received) =>
+                {
+                    a.flights.remove(&i);
+                    job::set_task(
+                        a,
+                        &mut self.batch,
+                        &mut self.published,
+                        i,
+                        TaskState::Canceled,
+                        Some("canceled before any agent received it".into()),
+                    );
+                }
                 TaskState::Queued | TaskState::Running => {
                     let t = &a.run.tasks[i].task;
                     if let Some(h) = a.hosts.get(&t.host) {
@@ -653,6 +672,7 @@ impl Engine {
         f.redeliveries += 1;
         f.sent_at = Instant::now();
         f.received = false;
+        f.undelivered = false;
         tracing::warn!(job = %id, task = %a.run.tasks[i].task.id, why, "redelivering task");
         match job::spec(a, i) {
             Ok((host, spec)) => self.outbox.push((host, ToAgent::Run(Box::new(spec)))),
@@ -778,6 +798,7 @@ impl Engine {
                             received: false,
                             started: None,
                             redeliveries: 0,
+                            undelivered: false,
                         },
                     );
                     self.outbox.push((host, ToAgent::Run(Box::new(spec))));
@@ -818,8 +839,17 @@ impl Engine {
             self.unload(*id);
         }
         for (host, msg) in std::mem::take(&mut self.outbox) {
+            let run = match &msg {
+                ToAgent::Run(spec) => Some(spec.run),
+                _ => None,
+            };
             if let Err(e) = self.transport.send(&host, msg).await {
                 tracing::debug!(%host, error = %e, "send failed; the watchdog will redeliver");
+                if let Some((a, i)) = run.and_then(|r| find(&self.task_job, &mut self.active, r))
+                    && let Some(f) = a.flights.get_mut(&i)
+                {
+                    f.undelivered = true;
+                }
             }
         }
         for (host, runs) in std::mem::take(&mut self.clean) {

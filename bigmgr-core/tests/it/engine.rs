@@ -864,3 +864,42 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     assert_eq!(lines(&marks.join("b_server")).len(), 2);
     transport.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_task_no_agent_could_receive_is_canceled_at_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_stack(
+        &tmp.path().join("stacks"),
+        &[Svc {
+            name: "a",
+            component: "a_server",
+            script: "exit 0",
+            component_toml: "",
+            order: &[],
+        }],
+    );
+    let h = start(tmp.path(), 1, true, Duration::from_secs(1)).await;
+    // h9 has no agent: its task can be sent nowhere.
+    h.mgr.add_host("c1", "h9", "127.0.0.9").await.expect("host");
+    h.add("a", "a_server", &["h9".to_string()]).await;
+    let job = h
+        .submit("start", Target::Cluster, JobOptions::default())
+        .await;
+    until(10, "the task to be queued", || async {
+        h.mgr
+            .job(job.id)
+            .await
+            .is_ok_and(|d| d.tasks.iter().all(|t| t.state == TaskState::Queued))
+    })
+    .await;
+    h.mgr.cancel(job.id).await.expect("cancel");
+    // Not CANCELING until the delivery watchdog gives up: nobody can be running it.
+    assert_eq!(h.wait(job.id, 5).await.state, JobState::Canceled);
+    let d = h.mgr.job(job.id).await.expect("detail");
+    let t = &d.tasks[0];
+    assert_eq!(t.state, TaskState::Canceled);
+    assert_eq!(
+        t.message.as_deref(),
+        Some("canceled before any agent received it")
+    );
+}
