@@ -438,6 +438,35 @@ impl Manager {
             });
         }
         check_configs(&def, &req.configs)?;
+        // Render every unit's config files now, as its configure task will: a template naming
+        // a variable nobody sets fails here, before anything is written or run.
+        if !def.configs.is_empty() {
+            let configs =
+                crate::engine::Configs::compile(&def, &req.configs).map_err(|message| {
+                    Error::Template {
+                        name: def.name.clone(),
+                        message,
+                    }
+                })?;
+            let by_id: HashMap<HostId, &Host> = hosts.values().map(|h| (h.id, h)).collect();
+            for u in &units {
+                let Some(h) = by_id.get(&u.host) else {
+                    continue;
+                };
+                configs
+                    .render(&[
+                        ("cluster", c.name.as_str()),
+                        ("service", req.name.as_str()),
+                        ("component", u.component.as_str()),
+                        ("host", h.name.as_str()),
+                        ("address", h.address.as_str()),
+                    ])
+                    .map_err(|message| Error::Template {
+                        name: def.name.clone(),
+                        message,
+                    })?;
+            }
+        }
         let new = NewService {
             cluster: c.id,
             name: req.name,

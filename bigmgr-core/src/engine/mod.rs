@@ -9,6 +9,7 @@
 mod exec;
 mod job;
 
+pub(crate) use exec::Configs;
 use exec::StageExec;
 
 use crate::model::*;

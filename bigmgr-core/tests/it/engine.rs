@@ -903,3 +903,65 @@ async fn a_task_no_agent_could_receive_is_canceled_at_once() {
         Some("canceled before any agent received it")
     );
 }
+
+#[tokio::test]
+async fn a_template_naming_an_unknown_variable_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("stacks/test/1.0.0/conf");
+    std::fs::create_dir_all(dir.join("templates")).expect("dirs");
+    std::fs::write(
+        dir.join("service.toml"),
+        r#"[service]
+name = "conf"
+version = "1.0"
+description = "a service whose template names a variable nobody sets"
+
+[[component]]
+name = "conf_server"
+category = "server"
+cardinality = "1+"
+script = "run.sh"
+
+[[config]]
+name = "app.conf"
+template = "templates/app.conf.hbs"
+path = "conf/app.conf"
+
+  [[config.property]]
+  name = "port"
+  type = "port"
+  default = 8080
+  description = "Where it listens."
+  required = true
+"#,
+    )
+    .expect("manifest");
+    std::fs::write(
+        dir.join("templates/app.conf.hbs"),
+        "listen={{address}}:{{port}}\nmotd={{greting}}\n",
+    )
+    .expect("template");
+    let script = dir.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let h = start(tmp.path(), 1, true, Duration::from_secs(1)).await;
+    let add = |configs: ServiceConfigs| AddService {
+        name: "conf".into(),
+        stack: "test".into(),
+        version: None,
+        service: "conf".into(),
+        placement: [("conf_server".to_string(), vec!["h1".to_string()])].into(),
+        configs,
+    };
+    let err = h
+        .mgr
+        .add_service("c1", add(Default::default()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Template { message, .. } if message.contains("greting")),
+        "{err}"
+    );
+    assert!(h.mgr.services("c1").await.expect("services").is_empty());
+}
