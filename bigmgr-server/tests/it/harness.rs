@@ -426,6 +426,40 @@ pub struct AgentProc {
     _tmp: Option<TempDir>,
 }
 
+impl Drop for AgentProc {
+    /// After the agent process (dropped with `proc`), whatever its scripts left running: the
+    /// daemons whose pid files are under `<root>/units/`, each with its process group (they
+    /// run detached, in their own sessions), so no test leaves a daemon behind.
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        kill_daemons(&self.root.join("units"));
+    }
+}
+
+/// Kills (SIGKILL) the process group of every pid found in a `*.pid` file below `dir`.
+fn kill_daemons(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            kill_daemons(&path);
+        } else if path.extension().is_some_and(|x| x == "pid") {
+            let pid = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+                .filter(|p| *p > 1);
+            if let Some(pid) = pid {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 impl AgentProc {
     /// An agent of the server at `url` named `name` on `address`, with a fresh root.
     pub fn cmd(url: &str, name: &str, address: &str) -> AgentCmd {
