@@ -342,8 +342,12 @@ async fn a_silent_host_turns_lost_and_comes_back() {
     server.mgr.create_cluster("c1").await.expect("cluster");
     let token = server.mgr.create_join_token("c1").await.expect("token");
     let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
-    until(20, "h1 online", || async {
+    // Online and holding its credential: the restarted agent comes back without a token.
+    until(20, "h1 online with its credential saved", || async {
         host_state(&server.mgr, "h1").await == Some(HostState::Online)
+            && agent_root(dir.path(), "h1")
+                .join("credential.json")
+                .exists()
     })
     .await;
     drop(agent);
