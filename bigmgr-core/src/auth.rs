@@ -95,6 +95,9 @@ impl Actor {
     /// The name of [`Actor::system`].
     pub const SYSTEM: &'static str = "system";
 
+    /// The name audit events give a caller without a valid token ([`Actor::anonymous`]).
+    pub const ANONYMOUS: &'static str = "anonymous";
+
     /// An actor with a name and role.
     pub fn new(name: impl Into<String>, role: Role) -> Actor {
         Actor {
@@ -107,6 +110,12 @@ impl Actor {
     /// `system`. Frontends must never hand it to a caller who did not authenticate.
     pub fn system() -> Actor {
         Actor::new(Actor::SYSTEM, Role::Admin)
+    }
+
+    /// A caller that presented no valid token, as audit events name it (a viewer that can
+    /// never be authenticated: no user may take this name).
+    pub fn anonymous() -> Actor {
+        Actor::new(Actor::ANONYMOUS, Role::Viewer)
     }
 }
 

@@ -212,9 +212,10 @@ impl Manager {
         self.authorize(actor, Action::ManageUsers, &target).await?;
         let res = async {
             check_name("user", name)?;
-            if name == Actor::SYSTEM {
+            if name == Actor::SYSTEM || name == Actor::ANONYMOUS {
                 return Err(Error::Invalid(format!(
-                    "'{name}' is reserved for the server itself; choose another user name"
+                    "'{name}' is reserved (audit events use it for the server itself and for \
+                     callers without a token); choose another user name"
                 )));
             }
             let password_hash = match password {

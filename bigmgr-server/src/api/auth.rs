@@ -13,11 +13,8 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bigmgr_core::Manager;
-use bigmgr_core::auth::{Action, Actor, Role};
+use bigmgr_core::auth::{Action, Actor};
 use bigmgr_core::model::Outcome;
-
-/// The actor name audit events of calls without a valid token carry.
-pub const ANONYMOUS: &str = "anonymous";
 
 /// The action a route performs, by method and route pattern (relative to the API prefix);
 /// `None` for routes whose Manager methods authorise themselves.
@@ -95,7 +92,7 @@ pub async fn require_token(mut req: Request, next: Next) -> Response {
         Err(e) => {
             // A change refused for want of a valid token is audited too, as `anonymous`.
             if changes {
-                let who = Actor::new(ANONYMOUS, Role::Viewer);
+                let who = Actor::anonymous();
                 let what = action.unwrap_or(Action::ManageUsers);
                 let detail = format!("{method} {target} → 401: {e}");
                 mgr.record(&who, what, &target, Outcome::Refused, &detail)

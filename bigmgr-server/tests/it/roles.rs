@@ -183,6 +183,13 @@ async fn users_log_in_and_tokens_can_be_revoked() {
     // Users are admin business; the last admin stays.
     admin.delete("/users/olga").await.expect(204);
     admin.delete("/users/admin").await.problem(409);
+    for reserved in ["system", "anonymous"] {
+        let detail = admin
+            .post("/users", json!({"name": reserved, "role": "viewer"}))
+            .await
+            .problem(422);
+        assert!(detail.contains("reserved"), "{detail}");
+    }
     admin
         .post(
             "/users",
