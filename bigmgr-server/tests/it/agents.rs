@@ -20,6 +20,25 @@ async fn join_h1(server: &ServerProc, api: &Api) -> AgentProc {
     agent
 }
 
+/// A server (heartbeat 1 s) with cluster `c`, agent `h1` joined and the demo `hello` service
+/// placed on it.
+async fn hello_on_h1() -> (ServerProc, Api, AgentProc) {
+    let server = ServerProc::serve()
+        .arg("--heartbeat-interval")
+        .arg("1s")
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let agent = join_h1(&server, &api).await;
+    api.post(
+        "/clusters/c/services",
+        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
+    )
+    .await
+    .expect(201);
+    (server, api, agent)
+}
+
 #[tokio::test]
 async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
     let server = ServerProc::start();
@@ -91,19 +110,7 @@ async fn read_events(mut res: reqwest::Response) -> Vec<(String, serde_json::Val
 
 #[tokio::test]
 async fn a_job_s_events_stream_live_until_it_ends() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
-    let api = server.api();
-    api.create_cluster("c").await;
-    let mut agent = join_h1(&server, &api).await;
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
+    let (server, api, mut agent) = hello_on_h1().await;
     let job = api
         .post(
             "/clusters/c/jobs",
@@ -178,19 +185,7 @@ async fn a_job_s_events_stream_live_until_it_ends() {
 
 #[tokio::test]
 async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is_refused() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
-    let api = server.api();
-    api.create_cluster("c").await;
-    let mut agent = join_h1(&server, &api).await;
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
+    let (server, api, mut agent) = hello_on_h1().await;
     let run = |command: &'static str| {
         let api = api.clone();
         async move {
