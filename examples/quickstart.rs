@@ -78,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 service: name.into(),
                 placement,
                 configs: Default::default(),
+                host_overrides: Default::default(),
             },
         )
         .await?;

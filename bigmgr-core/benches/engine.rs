@@ -89,7 +89,7 @@ fn main() {
         let placement: BTreeMap<String, Vec<String>> = (0..components).map(|c| (format!("c{c}"), names.clone())).collect();
         mgr.add_service(
             "bench",
-            AddService { name: "noop".into(), stack: "bench".into(), version: None, service: "noop".into(), placement, configs: Default::default(), },
+            AddService { name: "noop".into(), stack: "bench".into(), version: None, service: "noop".into(), placement, configs: Default::default(), host_overrides: Default::default() },
         )
         .await
         .expect("service");

@@ -17,6 +17,7 @@ pub mod join;
 pub mod manager;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod sched;
 pub mod stack;
 pub mod store;

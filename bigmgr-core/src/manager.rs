@@ -16,6 +16,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 mod auth;
+mod configs;
+
+pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
 pub use auth::BOOTSTRAP_ADMIN;
 
 /// A request to add a service instance to a cluster.
@@ -37,6 +40,9 @@ pub struct AddService {
     /// each checked against the property's type.
     #[serde(default)]
     pub configs: ServiceConfigs,
+    /// Host overrides: host name → config type → property → value (win over `configs`).
+    #[serde(default)]
+    pub host_overrides: HostOverrides,
 }
 
 /// Builds a [`Manager`]: a store, a transport and a stack provider are needed; the scheduler
@@ -127,17 +133,22 @@ impl ManagerBuilder {
         engine.recover().await?;
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(engine.run(rx, events));
-        Ok(Manager {
-            inner: Arc::new(Inner {
-                store,
-                transport,
-                stacks,
-                commands,
-                updates,
-                engine: std::sync::Mutex::new(Some(task)),
-                auth_lock: tokio::sync::Mutex::new(()),
-            }),
-        })
+        let host_updates = updates.subscribe();
+        let inner = Arc::new(Inner {
+            store,
+            transport,
+            stacks,
+            commands,
+            updates,
+            engine: std::sync::Mutex::new(Some(task)),
+            watcher: std::sync::Mutex::new(None),
+            auth_lock: tokio::sync::Mutex::new(()),
+        });
+        let watcher = tokio::spawn(configs::watch_hosts(Arc::downgrade(&inner), host_updates));
+        if let Ok(mut w) = inner.watcher.lock() {
+            *w = Some(watcher);
+        }
+        Ok(Manager { inner })
     }
 }
 
@@ -148,6 +159,8 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
     engine: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Reconfigures relations when hosts re-register (see `configs::watch_hosts`).
+    watcher: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// Serialises user and token changes whose checks span several reads (the last admin).
     auth_lock: tokio::sync::Mutex<()>,
 }
@@ -156,10 +169,12 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Stop the engine where it is: everything it decided is stored or not at all, and a
         // new Manager on the same store takes over from there.
-        if let Ok(mut e) = self.engine.lock()
-            && let Some(task) = e.take()
-        {
-            task.abort();
+        for slot in [&self.engine, &self.watcher] {
+            if let Ok(mut e) = slot.lock()
+                && let Some(task) = e.take()
+            {
+                task.abort();
+            }
         }
     }
 }
@@ -374,6 +389,16 @@ impl Manager {
         cluster: &str,
         req: AddService,
     ) -> Result<(ServiceInstance, Vec<Unit>)> {
+        self.add_service_by(cluster, req, "system").await
+    }
+
+    /// [`Manager::add_service`], naming who adds it (the author of config version 1).
+    pub async fn add_service_by(
+        &self,
+        cluster: &str,
+        req: AddService,
+        author: &str,
+    ) -> Result<(ServiceInstance, Vec<Unit>)> {
         check_name("service", &req.name)?;
         let c = self.cluster(cluster).await?;
         let stack = self
@@ -438,35 +463,43 @@ impl Manager {
             });
         }
         check_configs(&def, &req.configs)?;
+        configs::check_host_overrides(&def, &req.host_overrides, &hosts)?;
         // Render every unit's config files now, as its configure task will: a template naming
         // a variable nobody sets fails here, before anything is written or run.
-        if !def.configs.is_empty() {
-            let configs =
-                crate::engine::Configs::compile(&def, &req.configs).map_err(|message| {
-                    Error::Template {
-                        name: def.name.clone(),
-                        message,
-                    }
-                })?;
-            let by_id: HashMap<HostId, &Host> = hosts.values().map(|h| (h.id, h)).collect();
-            for u in &units {
-                let Some(h) = by_id.get(&u.host) else {
-                    continue;
-                };
-                configs
-                    .render(&[
-                        ("cluster", c.name.as_str()),
-                        ("service", req.name.as_str()),
-                        ("component", u.component.as_str()),
-                        ("host", h.name.as_str()),
-                        ("address", h.address.as_str()),
-                    ])
-                    .map_err(|message| Error::Template {
-                        name: def.name.clone(),
-                        message,
-                    })?;
-            }
-        }
+        let probe = ServiceInstance {
+            id: ServiceId(-1),
+            cluster: c.id,
+            name: req.name.clone(),
+            stack: stack.name.clone(),
+            stack_version: stack.version.clone(),
+            service: def.name.clone(),
+            created_at: 0,
+            configs: req.configs.clone(),
+            host_overrides: req.host_overrides.clone(),
+            config_version: 1,
+        };
+        let probe_units: Vec<Unit> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Unit {
+                id: UnitId(-1 - i as i64),
+                service: probe.id,
+                component: u.component.clone(),
+                host: u.host,
+                state: UnitState::New,
+                health: None,
+                applied_version: None,
+                applied_hash: None,
+            })
+            .collect();
+        let topo = crate::render::Topology::new(
+            &c.name,
+            vec![(probe, def.clone())],
+            probe_units.clone(),
+            hosts.values().cloned().collect(),
+            Vec::new(),
+        )?;
+        configs::check_renders(&topo, &def.name, probe_units.iter())?;
         let new = NewService {
             cluster: c.id,
             name: req.name,
@@ -474,6 +507,8 @@ impl Manager {
             stack_version: stack.version.clone(),
             service: def.name.clone(),
             configs: req.configs,
+            host_overrides: req.host_overrides,
+            author: author.to_string(),
         };
         self.inner.store.add_service(new, units).await
     }
@@ -489,7 +524,17 @@ impl Manager {
             .service_by_name(c.id, name)
             .await?
             .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {cluster})")))?;
-        self.inner.store.remove_service(s.id).await
+        let events = self
+            .relation_events_for(
+                &c,
+                s.id,
+                RelationEventKind::Broken,
+                &format!("service {name} removed"),
+            )
+            .await?;
+        self.inner.store.remove_service(s.id).await?;
+        self.reconcile(&c, events, true).await?;
+        Ok(())
     }
 
     /// The service instances of a cluster.

@@ -1,7 +1,8 @@
 //! The planner: a job request becomes a stage DAG (petgraph) from the stack's ordering rules and
 //! the command's phases, checked for cycles, in a topological order ready to persist.
 //!
-//! Phases: `deploy` is install → configure → start → check; every other command is one phase.
+//! Phases: `deploy` is install → configure → start → check, `reconfigure` is configure →
+//! restart; every other command is one phase.
 //! Every stage of a phase waits for every stage of the phase before. Within a phase, a rule
 //! `"B-START": ["A-START"]` makes each START stage of component B wait for each START stage of
 //! component A. Client components get no start, stop, restart or status. A command marked
@@ -19,6 +20,10 @@ use std::sync::Arc;
 
 /// The phases of `deploy`.
 pub const DEPLOY_PHASES: &[&str] = &["install", "configure", "start", "check"];
+
+/// What `reconfigure` runs: render and apply the configs, then restart (servers only) — how
+/// stale units take a config change.
+pub const RECONFIGURE_PHASES: &[&str] = &["configure", "restart"];
 
 /// What the planner reads: one cluster's model and the definitions of its services.
 #[derive(Debug, Clone)]
@@ -40,6 +45,8 @@ pub struct PlanInput<'a> {
 pub fn phases(command: &str) -> Vec<&str> {
     if command == "deploy" {
         DEPLOY_PHASES.to_vec()
+    } else if command == "reconfigure" {
+        RECONFIGURE_PHASES.to_vec()
     } else {
         vec![command]
     }
@@ -109,7 +116,7 @@ pub fn plan(
             .any(|(s, ci)| services[s].1.components[*ci].command(command).is_some());
     if !known {
         return Err(Error::Invalid(format!(
-            "unknown command '{command}': use one of deploy, {} or a custom command the target's components declare",
+            "unknown command '{command}': use one of deploy, reconfigure, {} or a custom command the target's components declare",
             STANDARD_COMMANDS.join(", ")
         )));
     }
@@ -421,6 +428,8 @@ mod tests {
             service: name.into(),
             created_at: 0,
             configs: Default::default(),
+            host_overrides: Default::default(),
+            config_version: 1,
         };
         let services = vec![
             (
@@ -448,6 +457,8 @@ mod tests {
                     host: h.id,
                     state: UnitState::New,
                     health: None,
+                    applied_version: None,
+                    applied_hash: None,
                 });
             }
         }

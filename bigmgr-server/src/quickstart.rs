@@ -243,6 +243,7 @@ impl Demo {
                 service: name.into(),
                 placement,
                 configs: Default::default(),
+                host_overrides: Default::default(),
             };
             match self.mgr.add_service(CLUSTER, req).await {
                 Ok((_, units)) => println!("added service {name} ({} units)", units.len()),

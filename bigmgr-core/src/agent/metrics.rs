@@ -72,6 +72,10 @@ impl Sampler {
             memory_bytes: self.system.total_memory(),
             disk_total_bytes,
             disk_free_bytes,
+            agent_root: std::path::absolute(&self.root)
+                .unwrap_or_else(|_| self.root.clone())
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 

@@ -1,10 +1,9 @@
 //! What a stage runs: its command's script, timeout and retries, resolved from the stack when a
 //! job is loaded (scripts are read once per job, not per task).
 
-use crate::model::{ServiceConfigs, ServiceInstance, Stage};
-use crate::stack::{ServiceDef, Stack, StackProvider};
-use crate::transport::{FileSpec, Script};
-use handlebars::Handlebars;
+use crate::model::{ServiceInstance, Stage};
+use crate::stack::{Stack, StackProvider};
+use crate::transport::Script;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,74 +26,14 @@ pub struct StageExec {
     pub timeout: Duration,
     /// How often a failed script is run again.
     pub retries: u32,
-    /// For `configure`: the service's config templates, rendered per task into files.
-    pub configs: Option<Arc<Configs>>,
+    /// `configure` of a service with config files: each task renders them (from the job's
+    /// topology) and sends them along.
+    pub renders: bool,
+    /// The service has config types or relation endpoints: each task gets the template
+    /// context as its script context.
+    pub contextual: bool,
     /// The component defines a `status` command (the agent runs it for the unit's health).
     pub status: bool,
-}
-
-/// A service's config templates, compiled once per job, and their values.
-#[derive(Debug)]
-pub struct Configs {
-    registry: Handlebars<'static>,
-    /// (template name, path under the unit dir).
-    files: Vec<(String, String)>,
-    /// Property values: the service instance's, else the stack defaults (host layers come with
-    /// versioned configs).
-    values: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Configs {
-    /// Compiles a service's config types: strict (a missing variable is an error naming it),
-    /// no HTML escaping.
-    pub fn compile(def: &ServiceDef, overrides: &ServiceConfigs) -> Result<Configs, String> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
-        let mut files = Vec::new();
-        let mut values = serde_json::Map::new();
-        for ct in &def.configs {
-            registry
-                .register_template_string(&ct.name, &ct.template)
-                .map_err(|e| format!("template {} of service {}: {e}", ct.name, def.name))?;
-            files.push((ct.name.clone(), ct.path.clone()));
-            for p in &ct.properties {
-                let set = overrides.get(&ct.name).and_then(|o| o.get(&p.name));
-                if let Some(v) = set.or(p.default.as_ref()) {
-                    values.insert(p.name.clone(), v.clone());
-                }
-            }
-        }
-        Ok(Configs {
-            registry,
-            files,
-            values,
-        })
-    }
-
-    /// Renders every config file for one task; `extra` (host, address …) joins the values.
-    pub fn render(&self, extra: &[(&str, &str)]) -> Result<Vec<FileSpec>, String> {
-        let mut ctx = self.values.clone();
-        for (k, v) in extra {
-            ctx.insert(
-                (*k).to_string(),
-                serde_json::Value::String((*v).to_string()),
-            );
-        }
-        let ctx = serde_json::Value::Object(ctx);
-        self.files
-            .iter()
-            .map(|(name, path)| {
-                self.registry
-                    .render(name, &ctx)
-                    .map(|content| FileSpec {
-                        path: path.clone(),
-                        content,
-                    })
-                    .map_err(|e| format!("rendering config {name}: {e}"))
-            })
-            .collect()
-    }
 }
 
 /// Resolves every stage; a stage that can't be resolved carries the reason, which fails its
@@ -144,11 +83,10 @@ pub(super) async fn resolve(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| format!("{}.sh", comp.name));
-                let configs = if st.command == "configure" && !def.configs.is_empty() {
-                    Some(Arc::new(Configs::compile(def, &inst.configs)?))
-                } else {
-                    None
-                };
+                let contextual = !def.configs.is_empty()
+                    || !def.peers.is_empty()
+                    || !def.requires.is_empty()
+                    || !def.provides.is_empty();
                 Ok(Arc::new(StageExec {
                     service: inst.name.clone(),
                     service_def: def.name.clone(),
@@ -157,7 +95,8 @@ pub(super) async fn resolve(
                     script: Script { name, content },
                     timeout: cmd.timeout,
                     retries: cmd.retries,
-                    configs,
+                    renders: st.command == "configure" && !def.configs.is_empty(),
+                    contextual,
                     status: comp.command("status").is_some(),
                 }))
             })(),

@@ -89,6 +89,20 @@ pub(super) fn finish_task(
     if let Some(state) = unit_state_after(command, r.state) {
         batch.units.push((unit, state));
     }
+    if r.state == TaskState::Succeeded
+        && let Ok(exec) = &a.exec[stage]
+        && exec.renders
+        && let Ok(topo) = &a.topology
+        && let Some(u) = topo.unit(unit)
+        && let Some(svc) = topo.service(u.service)
+        && let Ok(files) = topo.render(u)
+    {
+        batch.applied_configs.push((
+            unit,
+            svc.instance.config_version,
+            crate::render::files_hash(&files),
+        ));
+    }
 
     let retries = a.exec[stage].as_ref().map(|e| e.retries).unwrap_or(0);
     let used = a.auto_retries.entry(i).or_default();
@@ -199,15 +213,22 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
             tr.task.host, tr.task.id
         )
     })?;
-    let files = match &exec.configs {
-        Some(c) => c.render(&[
-            ("cluster", &a.cluster),
-            ("service", &exec.service),
-            ("component", &exec.component),
-            ("host", &host.name),
-            ("address", &host.address),
-        ])?,
-        None => Vec::new(),
+    let (files, context) = if exec.contextual {
+        let topo = a.topology.as_ref().map_err(Clone::clone)?;
+        let unit = topo.unit(tr.task.unit).ok_or_else(|| {
+            format!(
+                "unit {} of task {} no longer exists",
+                tr.task.unit, tr.task.id
+            )
+        })?;
+        let context = topo.context(unit)?;
+        let files = match topo.service(unit.service) {
+            Some(svc) if exec.renders => svc.templates.render(&context)?,
+            _ => Vec::new(),
+        };
+        (files, context)
+    } else {
+        (Vec::new(), serde_json::Value::Object(Default::default()))
     };
     let spec = TaskSpec {
         run: tr.task.run_id(),
@@ -223,7 +244,7 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
         timeout: exec.timeout,
         env: Default::default(),
         files,
-        context: serde_json::Value::Object(Default::default()),
+        context,
         status: exec.status,
     };
     Ok((host.name.as_str().into(), spec))

@@ -9,10 +9,10 @@
 mod exec;
 mod job;
 
-pub(crate) use exec::Configs;
 use exec::StageExec;
 
 use crate::model::*;
+use crate::render::Topology;
 use crate::sched::{JobRun, Scheduler};
 use crate::stack::StackProvider;
 use crate::store::{Batch, JobChange, StageChange, Store, TaskChange};
@@ -66,6 +66,11 @@ pub enum Update {
         /// Its new state.
         state: TaskState,
     },
+    /// An agent (re)registered: its host's address or facts may have changed.
+    Host {
+        /// The host name.
+        name: String,
+    },
 }
 
 /// An operator's action on a job.
@@ -110,6 +115,8 @@ struct Active {
     run: JobRun,
     cluster: Arc<str>,
     exec: Vec<std::result::Result<Arc<StageExec>, String>>,
+    /// The cluster as templates see it when the job was loaded: renders files and contexts.
+    topology: std::result::Result<Arc<Topology>, String>,
     hosts: HashMap<HostId, Arc<Host>>,
     pos: HashMap<TaskId, usize>,
     flights: HashMap<usize, Flight>,
@@ -298,6 +305,10 @@ impl Engine {
             .collect();
         let services = self.store.list_services(cluster.id).await?;
         let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
+        let topology = Topology::load(self.store.as_ref(), self.stacks.as_ref(), &cluster)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         let run = JobRun::new(detail);
         let pos: HashMap<TaskId, usize> = run
             .tasks
@@ -314,6 +325,7 @@ impl Engine {
                 run,
                 cluster: cluster.name.into(),
                 exec,
+                topology,
                 hosts,
                 pos,
                 flights: HashMap::new(),
@@ -512,6 +524,9 @@ impl Engine {
         match ev.event {
             AgentEvent::Hello { running, finished } => {
                 self.lost.remove(&host);
+                let _ = self.updates.send(Update::Host {
+                    name: host.to_string(),
+                });
                 for (run, result) in finished {
                     self.on_finished(&host, run, result);
                 }

@@ -223,6 +223,7 @@ pub(super) fn facts_to_pb(f: &HostFacts) -> pb::HostFacts {
         memory_bytes: f.memory_bytes,
         disk_total_bytes: f.disk_total_bytes,
         disk_free_bytes: f.disk_free_bytes,
+        agent_root: f.agent_root.clone(),
     }
 }
 
@@ -236,6 +237,7 @@ pub(super) fn facts_from_pb(f: pb::HostFacts) -> HostFacts {
         memory_bytes: f.memory_bytes,
         disk_total_bytes: f.disk_total_bytes,
         disk_free_bytes: f.disk_free_bytes,
+        agent_root: f.agent_root,
     }
 }
 

@@ -22,6 +22,10 @@ pub struct HostFacts {
     pub disk_total_bytes: u64,
     /// Free space on it, bytes.
     pub disk_free_bytes: u64,
+    /// The agent's root directory, absolute (units live under `<agent_root>/units/`); empty
+    /// if the agent did not say.
+    #[serde(default)]
+    pub agent_root: String,
 }
 
 /// A host's metrics from one heartbeat: CPU and memory averaged over the heartbeat interval,

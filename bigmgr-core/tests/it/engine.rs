@@ -475,6 +475,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         service: service.into(),
         placement: BTreeMap::from([(comp.to_string(), hosts)]),
         configs: Default::default(),
+        host_overrides: Default::default(),
     };
 
     match h
@@ -837,6 +838,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
             service: s.into(),
             placement,
             configs: Default::default(),
+            host_overrides: Default::default(),
         };
         mgr.add_service("c1", req).await.expect("service");
     }
@@ -953,6 +955,7 @@ path = "conf/app.conf"
         service: "conf".into(),
         placement: [("conf_server".to_string(), vec!["h1".to_string()])].into(),
         configs,
+        host_overrides: Default::default(),
     };
     let err = h
         .mgr

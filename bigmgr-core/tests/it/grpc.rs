@@ -145,6 +145,7 @@ async fn add_svc(mgr: &Manager, hosts: &[&str]) {
             service: "svc".into(),
             placement,
             configs: Default::default(),
+            host_overrides: Default::default(),
         },
     )
     .await

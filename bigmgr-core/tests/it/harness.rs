@@ -117,6 +117,7 @@ impl Harness {
                     service: name.into(),
                     placement,
                     configs: Default::default(),
+                    host_overrides: Default::default(),
                 },
             )
             .await

@@ -35,6 +35,15 @@ pub fn action(method: &Method, route: &str) -> Option<Action> {
         ("POST", "/clusters/{cluster}/services") => Action::AddService,
         ("DELETE", "/clusters/{cluster}/services/{service}") => Action::RemoveService,
         ("POST", "/clusters/{cluster}/jobs") => Action::SubmitJob,
+        ("PATCH", "/clusters/{cluster}/services/{service}/configs")
+        | ("POST", "/clusters/{cluster}/services/{service}/configs/rollback")
+        | ("POST", "/clusters/{cluster}/snapshots")
+        | ("POST", "/clusters/{cluster}/snapshots/{name}/restore")
+        | ("POST", "/clusters/{cluster}/restart-stale")
+        | ("POST", "/clusters/{cluster}/relations")
+        | ("DELETE", "/clusters/{cluster}/relations/{id}") => Action::ChangeConfig,
+        ("POST", "/clusters/{cluster}/services/{service}/units") => Action::AddService,
+        ("DELETE", "/clusters/{cluster}/units/{unit}") => Action::RemoveService,
         ("POST", r) if r.starts_with("/jobs/") => Action::ControlJob,
         // A state-changing route nobody mapped: only admins, until someone decides.
         _ => Action::ManageUsers,

@@ -159,7 +159,7 @@ async fn cluster_name(mgr: &Manager, id: ClusterId) -> ApiResult<String> {
         .unwrap_or_else(|| id.to_string()))
 }
 
-fn view(job: Job, cluster: String) -> JobView {
+pub(super) fn view(job: Job, cluster: String) -> JobView {
     JobView {
         id: job.id,
         cluster,

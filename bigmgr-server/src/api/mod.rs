@@ -38,6 +38,7 @@
 
 pub mod auth;
 pub mod clusters;
+pub mod configs;
 pub mod docs;
 pub mod error;
 pub mod events;
@@ -91,6 +92,20 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))
         .routes(routes!(services::stacks))
+        .routes(routes!(configs::versions, configs::update))
+        .routes(routes!(configs::version))
+        .routes(routes!(configs::diff))
+        .routes(routes!(configs::rollback))
+        .routes(routes!(configs::units))
+        .routes(routes!(configs::restart_stale))
+        .routes(routes!(configs::add_units))
+        .routes(routes!(configs::remove_unit))
+        .routes(routes!(configs::snapshots, configs::create_snapshot))
+        .routes(routes!(configs::snapshot))
+        .routes(routes!(configs::restore_snapshot))
+        .routes(routes!(configs::relations, configs::relate))
+        .routes(routes!(configs::unrelate))
+        .routes(routes!(configs::relation_events))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::pause))

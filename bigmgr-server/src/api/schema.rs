@@ -243,4 +243,8 @@ pub struct AddServiceSchema {
     /// the property's type (see `GET /stacks`).
     #[serde(default)]
     pub configs: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Host overrides: host name → config type → property → value; they win over
+    /// `configs` on that host.
+    #[serde(default)]
+    pub host_overrides: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
 }

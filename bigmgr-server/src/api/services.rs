@@ -5,12 +5,15 @@ use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
 use super::schema;
 use super::{AppState, PREFIX, created};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::Manager;
+use bigmgr_core::auth::Actor;
+use bigmgr_core::render::{redact, redact_hosts};
 use bigmgr_core::manager::AddService;
-use bigmgr_core::model::{Cluster, Health, HostId, ServiceId, ServiceInstance, UnitId, UnitState};
+use bigmgr_core::model::{Cluster, Health, ServiceId, ServiceInstance, UnitId, UnitState};
 use bigmgr_core::stack::Category;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -129,6 +132,14 @@ pub struct ServiceView {
     pub service: String,
     /// When it was added (ms since the epoch).
     pub created_at: i64,
+    /// Its desired config version.
+    pub config_version: u32,
+    /// Its config values over the stack's defaults (secrets read `********`).
+    #[schema(value_type = Object)]
+    pub configs: bigmgr_core::model::ServiceConfigs,
+    /// Its host overrides (secrets read `********`).
+    #[schema(value_type = Object)]
+    pub host_overrides: bigmgr_core::model::HostOverrides,
     /// Its units.
     pub units: Vec<ServiceUnitView>,
 }
@@ -149,6 +160,12 @@ pub struct ServiceUnitView {
     /// Its health from the latest status check, if any.
     #[schema(value_type = Option<schema::HealthSchema>)]
     pub health: Option<Health>,
+    /// The config version its last successful configure applied.
+    pub applied_version: Option<u32>,
+    /// Its files differ from what it should have: a restart is required.
+    pub stale: bool,
+    /// Why, when stale.
+    pub stale_reason: Option<String>,
 }
 
 /// `GET /stacks` → every stack version with its services, by name then version, a page at a
@@ -211,26 +228,33 @@ async fn views(
     cluster: &Cluster,
     services: Vec<ServiceInstance>,
 ) -> ApiResult<Vec<ServiceView>> {
-    let store = mgr.store();
-    let hosts: HashMap<HostId, String> = store
-        .list_hosts(cluster.id)
-        .await?
-        .into_iter()
-        .map(|h| (h.id, h.name))
-        .collect();
     let mut units: HashMap<ServiceId, Vec<ServiceUnitView>> = HashMap::new();
-    for u in store.list_units(cluster.id).await? {
-        units.entry(u.service).or_default().push(ServiceUnitView {
-            id: u.id,
-            component: u.component,
-            host: hosts.get(&u.host).cloned().unwrap_or_default(),
-            state: u.state,
-            health: u.health,
+    for u in mgr.unit_statuses(&cluster.name).await? {
+        units.entry(u.unit.service).or_default().push(ServiceUnitView {
+            id: u.unit.id,
+            component: u.unit.component,
+            host: u.host,
+            state: u.unit.state,
+            health: u.unit.health,
+            applied_version: u.unit.applied_version,
+            stale: u.stale,
+            stale_reason: u.stale_reason,
         });
     }
-    Ok(services
-        .into_iter()
-        .map(|s| ServiceView {
+    let mut out = Vec::with_capacity(services.len());
+    for s in services {
+        let def = mgr
+            .stacks()
+            .stack(&s.stack, Some(&s.stack_version))
+            .await
+            .ok()
+            .and_then(|st| st.service(&s.service).ok().cloned());
+        // Without its definition nothing tells which values are secret: show none.
+        let (configs, host_overrides) = match &def {
+            Some(d) => (redact(d, &s.configs), redact_hosts(d, &s.host_overrides)),
+            None => Default::default(),
+        };
+        out.push(ServiceView {
             units: units.remove(&s.id).unwrap_or_default(),
             id: s.id,
             name: s.name,
@@ -238,8 +262,12 @@ async fn views(
             stack_version: s.stack_version,
             service: s.service,
             created_at: s.created_at,
-        })
-        .collect())
+            config_version: s.config_version,
+            configs,
+            host_overrides,
+        });
+    }
+    Ok(out)
 }
 
 /// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
@@ -326,11 +354,12 @@ pub async fn remove(
     ))]
 pub async fn add(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(cluster): Path<String>,
     Json(body): Json<AddService>,
 ) -> ApiResult<Response> {
     let c = s.mgr.cluster(&cluster).await?;
-    let (inst, _) = s.mgr.add_service(&cluster, body).await?;
+    let (inst, _) = s.mgr.add_service_by(&cluster, body, &actor.name).await?;
     let location = format!("{PREFIX}/clusters/{cluster}/services/{}", inst.name);
     Ok(created(
         location,

@@ -634,6 +634,17 @@ impl Api {
         }
     }
 
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            Some(("application/json", bytes)),
+        )
+        .await
+    }
+
     /// GET.
     pub async fn get(&self, path: &str) -> Resp {
         self.send(reqwest::Method::GET, path, None).await

@@ -15,3 +15,4 @@ mod quickstart;
 mod roles;
 mod scenarios;
 mod server;
+mod stacks;

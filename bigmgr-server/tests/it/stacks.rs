@@ -1,0 +1,457 @@
+//! The shipped stacks on real services: a real `bigmgr serve`, real `bigmgr-agent`s on
+//! 127.0.0.2, .3, … with their own roots, and the Debian packages the stacks install
+//! (`scripts/test.sh` installs them first). Each test checks the service from outside with
+//! its own client (ZooKeeper's `srvr`, redis-cli, etcdctl, mariadb, Prometheus' HTTP API),
+//! not only through the stack's `check`.
+//!
+//! They run one at a time ([`SERIAL`]): they share the machine's two cores, and each starts
+//! JVMs or databases.
+
+use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Real-service tests take turns.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long one real job may take (package installs are done before; this is daemons
+/// starting and checks settling).
+const JOB_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// A server with cluster `c` and one agent per host `h1`, `h2`, … on 127.0.0.2, .3, ….
+pub struct Deployment {
+    pub server: ServerProc,
+    pub api: Api,
+    pub agents: Vec<AgentProc>,
+}
+
+impl Deployment {
+    /// Starts the server (heartbeat 1 s) and `hosts` agents, and waits until all are ONLINE.
+    pub async fn start(hosts: usize) -> Deployment {
+        let server = ServerProc::serve()
+            .arg("--heartbeat-interval")
+            .arg("1s")
+            .start();
+        let api = server.api();
+        api.create_cluster("c").await;
+        let mut d = Deployment {
+            server,
+            api,
+            agents: Vec::new(),
+        };
+        for i in 1..=hosts {
+            d.add_agent(i).await;
+        }
+        d
+    }
+
+    /// Starts agent `h<i>` on `127.0.0.<i+1>` and waits until it is ONLINE.
+    pub async fn add_agent(&mut self, i: usize) {
+        let token = self.api.post("/clusters/c/join-tokens", json!({})).await;
+        let token = token.expect(201)["token"].as_str().unwrap().to_string();
+        let name = format!("h{i}");
+        let agent = AgentProc::cmd(&self.server.url, &name, &address(i))
+            .join_token(&token)
+            .start();
+        wait_until(
+            &format!("{name} to come online"),
+            Duration::from_secs(30),
+            || async {
+                let h = self.api.get(&format!("/clusters/c/hosts/{name}")).await;
+                (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+            },
+        )
+        .await;
+        self.agents.push(agent);
+    }
+
+    /// The agent root of `h<i>`.
+    pub fn root(&self, i: usize) -> PathBuf {
+        self.agents[i - 1].root.clone()
+    }
+
+    /// The unit directory of a service's component on `h<i>`.
+    pub fn unit_dir(&self, i: usize, service: &str, component: &str) -> PathBuf {
+        self.root(i)
+            .join("units")
+            .join("c")
+            .join(service)
+            .join(component)
+    }
+
+    /// Adds a service instance; 201 expected.
+    pub async fn add_service(&self, body: Value) -> Value {
+        self.api
+            .post("/clusters/c/services", body)
+            .await
+            .expect(201)
+            .clone()
+    }
+
+    /// Submits a job and waits for it; panics with every failed task's log unless it
+    /// SUCCEEDED.
+    pub async fn run(&self, command: &str, target: Value) -> Value {
+        let job = self
+            .api
+            .post(
+                "/clusters/c/jobs",
+                json!({"command": command, "target": target}),
+            )
+            .await;
+        let id = job.expect(202)["id"].as_i64().unwrap();
+        self.expect_success(id).await
+    }
+
+    /// Waits for job `id` and panics with its failed tasks' logs unless it SUCCEEDED.
+    pub async fn expect_success(&self, id: i64) -> Value {
+        let done = self.api.wait_job(id, JOB_TIMEOUT).await;
+        if done["state"] != "SUCCEEDED" {
+            let mut report = format!("job {id} ended {}:\n", done["state"]);
+            for st in done["stages"].as_array().into_iter().flatten() {
+                for t in st["tasks"].as_array().into_iter().flatten() {
+                    if t["state"] != "SUCCEEDED" {
+                        let log = self
+                            .api
+                            .get(&format!("/jobs/{id}/tasks/{}/log", t["id"]))
+                            .await;
+                        report += &format!(
+                            "--- {} on {}: {} {}\n{}\n",
+                            st["name"], t["host"], t["state"], t["message"], log.body
+                        );
+                    }
+                }
+            }
+            panic!("{report}");
+        }
+        done
+    }
+
+    /// The unit ids of a service, by host name.
+    pub async fn units(&self, service: &str) -> Vec<(String, i64, Value)> {
+        let s = self.api.get(&format!("/clusters/c/services/{service}")).await;
+        s.expect(200)["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["host"].as_str().unwrap().to_string(),
+                    u["id"].as_i64().unwrap(),
+                    u.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The loopback address of `h<i>`.
+pub fn address(i: usize) -> String {
+    format!("127.0.0.{}", i + 1)
+}
+
+/// Sends a ZooKeeper four-letter word and returns the answer ("" if nobody answers).
+async fn four_letter(addr: &str, word: &str) -> String {
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    else {
+        return String::new();
+    };
+    if s.write_all(word.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_string(&mut out)).await;
+    out
+}
+
+/// Each ZooKeeper server's mode (`leader`, `follower`, `standalone`), or "" if it does not
+/// answer.
+async fn zk_modes(hosts: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &i in hosts {
+        let a = four_letter(&format!("{}:2181", address(i)), "srvr").await;
+        let mode = a
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        out.push(mode);
+    }
+    out
+}
+
+/// Waits until the servers on `hosts` are one leader and the rest followers.
+async fn one_leader(hosts: &[usize]) -> Vec<String> {
+    wait_until(
+        "one ZooKeeper leader and the rest followers",
+        Duration::from_secs(60),
+        || async {
+            let mut modes = zk_modes(hosts).await;
+            modes.sort();
+            let leaders = modes.iter().filter(|m| *m == "leader").count();
+            let followers = modes.iter().filter(|m| *m == "follower").count();
+            (leaders == 1 && followers == hosts.len() - 1).then_some(modes)
+        },
+    )
+    .await
+}
+
+/// The line `key=…` of a rendered file.
+fn setting(path: &std::path::Path, key: &str) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {}:\n{text}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// True if something accepts connections on `addr`.
+async fn listening(addr: &str) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(addr)
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+/// Runs a client command and returns its stdout, panicking with stderr if it fails.
+fn client(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 5, tests 1 and 6: a 3-node ZooKeeper ensemble from nothing — one leader, two
+/// followers; a tickTime change makes the units stale, the restart job applies it on every
+/// host and a rollback restores it on disk; one node stopped keeps a quorum and the check
+/// passes; remove cleans up.
+#[tokio::test]
+async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up() {
+    let _serial = SERIAL.lock().await;
+    let d = Deployment::start(3).await;
+    d.add_service(json!({
+        "name": "zk", "stack": "bigtop", "service": "zookeeper",
+        "placement": {"zookeeper_server": ["h1", "h2", "h3"], "zookeeper_client": ["h1"]},
+    }))
+    .await;
+    d.run("deploy", json!({"service": "zk"})).await;
+    one_leader(&[1, 2, 3]).await;
+    let zoo_cfg = |i: usize| d.unit_dir(i, "zk", "zookeeper_server").join("conf/zoo.cfg");
+    for i in 1..=3 {
+        assert_eq!(setting(&zoo_cfg(i), "tickTime"), "2000");
+        let cfg = std::fs::read_to_string(zoo_cfg(i)).unwrap();
+        for j in 1..=3 {
+            assert!(
+                cfg.contains(&format!("={}:2888:3888", address(j))),
+                "zoo.cfg on h{i} lists every peer:\n{cfg}"
+            );
+        }
+    }
+
+    // Test 6: change tickTime.
+    let v2 = d
+        .api
+        .patch(
+            "/clusters/c/services/zk/configs",
+            json!({"configs": {"zoo.cfg": {"tickTime": 3000}}, "message": "slower ticks"}),
+        )
+        .await;
+    assert_eq!(v2.expect(201)["version"], 2);
+    assert_eq!(v2.body["author"], "admin");
+    let units = d.api.get("/clusters/c/units").await;
+    let servers: Vec<&Value> = units.expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["component"] == "zookeeper_server")
+        .collect();
+    assert_eq!(servers.len(), 3);
+    for u in &servers {
+        assert_eq!(u["stale"], true, "{u}");
+        assert!(
+            u["stale_reason"].as_str().unwrap().contains("version 2"),
+            "{u}"
+        );
+    }
+    let diff = d
+        .api
+        .get("/clusters/c/services/zk/configs/diff?from=1&to=2")
+        .await;
+    assert_eq!(
+        diff.expect(200),
+        &json!([{"config_type": "zoo.cfg", "host": null, "property": "tickTime",
+                 "from": null, "to": 3000}])
+    );
+    // Nothing ran yet: the files still say 2000.
+    assert_eq!(setting(&zoo_cfg(1), "tickTime"), "2000");
+    restart_stale(&d).await;
+    for i in 1..=3 {
+        assert_eq!(setting(&zoo_cfg(i), "tickTime"), "3000", "h{i}");
+    }
+    one_leader(&[1, 2, 3]).await;
+    let units = d.api.get("/clusters/c/units").await;
+    assert!(
+        units.expect(200).as_array().unwrap().iter().all(|u| u["stale"] == false),
+        "{}",
+        units.body
+    );
+    // Rollback to version 1 is version 3, applied the same way.
+    let v3 = d
+        .api
+        .post(
+            "/clusters/c/services/zk/configs/rollback",
+            json!({"to": 1}),
+        )
+        .await;
+    assert_eq!(v3.expect(201)["version"], 3);
+    assert_eq!(v3.body["message"], "rollback to version 1");
+    restart_stale(&d).await;
+    for i in 1..=3 {
+        assert_eq!(setting(&zoo_cfg(i), "tickTime"), "2000", "h{i}");
+    }
+    let versions = d.api.get("/clusters/c/services/zk/configs").await;
+    assert_eq!(versions.expect(200).as_array().unwrap().len(), 3);
+
+    // Test 1 continued: stop one node; the other two keep a quorum and the check passes.
+    let (_, h3_unit, _) = d
+        .units("zk")
+        .await
+        .into_iter()
+        .find(|(h, _, u)| h == "h3" && u["component"] == "zookeeper_server")
+        .unwrap();
+    d.run("stop", json!({"units": [h3_unit]})).await;
+    assert_eq!(zk_modes(&[3]).await, vec![String::new()]);
+    one_leader(&[1, 2]).await;
+    d.run("check", json!({"service": "zk"})).await;
+
+    // Remove cleans up: daemons gone, ports closed, unit data gone.
+    d.run("stop", json!({"service": "zk"})).await;
+    d.run("remove", json!({"service": "zk"})).await;
+    d.api.delete("/clusters/c/services/zk").await.expect(204);
+    for i in 1..=3 {
+        assert!(!listening(&format!("{}:2181", address(i))).await, "h{i}");
+        let dir = d.unit_dir(i, "zk", "zookeeper_server");
+        assert!(
+            !dir.join("data").exists() && !dir.join("zookeeper.pid").exists(),
+            "h{i}: {:?}",
+            std::fs::read_dir(&dir).map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        );
+    }
+}
+
+/// Submits restart-stale and waits for every job it started.
+async fn restart_stale(d: &Deployment) {
+    let jobs = d.api.post("/clusters/c/restart-stale", json!({})).await;
+    let jobs = jobs.expect(202).as_array().unwrap().clone();
+    assert!(!jobs.is_empty(), "something was stale");
+    for j in jobs {
+        d.expect_success(j["id"].as_i64().unwrap()).await;
+    }
+}
+
+/// Issue 5, test 7: bad input is refused with a clear error before anything runs — a config
+/// value of the wrong type, a relation between mismatched interfaces, a template naming an
+/// unknown variable.
+#[tokio::test]
+async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() {
+    // A copy of the shipped zookeeper whose template names a variable nobody sets.
+    let stacks = tempfile::tempdir().unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stacks/bigtop");
+    let dst = stacks.path().join("broken");
+    crate::harness::copy_dir(&src, &dst);
+    for entry in std::fs::read_dir(dst.join("3.3.0/zookeeper/templates")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name().unwrap() == "zoo.cfg.hbs" {
+            let t = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, format!("{t}\nsnapCount={{{{snapshotEvery}}}}\n")).unwrap();
+        }
+    }
+    let server = ServerProc::serve()
+        .arg("--stacks")
+        .arg(stacks.path().to_str().unwrap())
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    for (i, h) in ["h1", "h2", "h3"].iter().enumerate() {
+        api.post(
+            "/clusters/c/hosts",
+            json!({"name": h, "address": address(i + 1)}),
+        )
+        .await
+        .expect(201);
+    }
+    let placement = json!({"zookeeper_server": ["h1", "h2", "h3"]});
+
+    // The template names an unknown variable: refused when the service is added.
+    let r = api
+        .post(
+            "/clusters/c/services",
+            json!({"name": "zk", "stack": "broken", "service": "zookeeper", "placement": placement}),
+        )
+        .await;
+    let problem = r.problem(422);
+    assert!(problem.contains("snapshotEvery"), "{problem}");
+    assert_eq!(api.get("/clusters/c/services").await.expect(200)["items"], json!([]));
+
+    // The shipped one is fine; a wrong-typed value is refused, naming property and type.
+    api.post(
+        "/clusters/c/services",
+        json!({"name": "zk", "stack": "bigtop", "service": "zookeeper", "placement": placement}),
+    )
+    .await
+    .expect(201);
+    let r = api
+        .patch(
+            "/clusters/c/services/zk/configs",
+            json!({"configs": {"zoo.cfg": {"tickTime": "fast"}}}),
+        )
+        .await;
+    let problem = r.problem(422);
+    assert!(problem.contains("tickTime"), "{problem}");
+    let versions = api.get("/clusters/c/services/zk/configs").await;
+    assert_eq!(versions.expect(200).as_array().unwrap().len(), 1);
+
+    // A relation between mismatched interfaces: prometheus requires prometheus-scrape,
+    // zookeeper provides zookeeper.
+    api.post(
+        "/clusters/c/services",
+        json!({"name": "prom", "stack": "infra", "service": "prometheus",
+               "placement": {"prometheus_server": ["h1"]}}),
+    )
+    .await
+    .expect(201);
+    let r = api
+        .post(
+            "/clusters/c/relations",
+            json!({"requirer": "prom", "provider": "zk"}),
+        )
+        .await;
+    let problem = r.problem(422);
+    assert!(
+        problem.contains("prometheus-scrape") && problem.contains("zookeeper"),
+        "{problem}"
+    );
+    assert_eq!(api.get("/clusters/c/relations").await.expect(200), &json!([]));
+    // Nothing ran.
+    assert_eq!(api.get("/clusters/c/jobs").await.expect(200)["items"], json!([]));
+}
