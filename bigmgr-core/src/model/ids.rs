@@ -39,6 +39,12 @@ id_type! {
     ApiTokenId,
     /// The id of an audit event (ascending in the order events were appended).
     AuditId,
+    /// The id of a relation between two service instances.
+    RelationId,
+    /// The id of a relation event.
+    RelationEventId,
+    /// The id of a named config snapshot.
+    SnapshotId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

@@ -4,6 +4,7 @@
 //! Times are milliseconds since the Unix epoch (`i64`), as stored.
 
 mod auth;
+mod config;
 mod host;
 mod ids;
 mod state;
@@ -11,10 +12,14 @@ mod state;
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, User,
 };
+pub use config::{
+    ConfigVersion, HostOverrides, NewConfigVersion, NewRelation, NewRelationEvent, NewSnapshot,
+    Relation, RelationEvent, RelationEventKind, Snapshot, SnapshotEntry,
+};
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
-    ApiTokenId, AuditId, ClusterId, HostId, JobId, RunId, ServiceId, StageId, TaskId, UnitId,
-    UserId,
+    ApiTokenId, AuditId, ClusterId, HostId, JobId, RelationEventId, RelationId, RunId, ServiceId,
+    SnapshotId, StageId, TaskId, UnitId, UserId,
 };
 pub use state::{HostState, JobState, StageState, TaskState, UnitState};
 
@@ -88,9 +93,16 @@ pub struct ServiceInstance {
     pub service: String,
     /// When it was added.
     pub created_at: i64,
-    /// Its config values over the stack's defaults: config type → property → value.
+    /// Its desired config values over the stack's defaults: config type → property → value
+    /// (the service layer of version `config_version`).
     #[serde(default)]
     pub configs: ServiceConfigs,
+    /// The host layer of version `config_version`: host name → config type → property → value.
+    #[serde(default)]
+    pub host_overrides: HostOverrides,
+    /// The desired config version (1 when added; one more per change).
+    #[serde(default)]
+    pub config_version: u32,
 }
 
 /// Config values of a service instance: config type (`zoo.cfg`) → property → value.
@@ -112,6 +124,10 @@ pub struct NewService {
     pub service: String,
     /// Its config values over the stack's defaults (checked against the stack first).
     pub configs: ServiceConfigs,
+    /// Its host layer.
+    pub host_overrides: HostOverrides,
+    /// Who adds it: the author of config version 1 (message "initial configs").
+    pub author: String,
 }
 
 /// One component placed on one host.
@@ -129,6 +145,12 @@ pub struct Unit {
     pub state: UnitState,
     /// Its health from the latest heartbeat that reported it.
     pub health: Option<Health>,
+    /// The config version its files were last rendered from by a successful `configure`.
+    #[serde(default)]
+    pub applied_version: Option<u32>,
+    /// A hash of the files that `configure` wrote (configs and relation data together).
+    #[serde(default)]
+    pub applied_hash: Option<String>,
 }
 
 /// A unit to place, when adding a service.

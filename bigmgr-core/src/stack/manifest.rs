@@ -117,6 +117,8 @@ struct RawProperty {
 struct RawEndpoint {
     name: String,
     interface: String,
+    #[serde(default)]
+    components: Vec<String>,
 }
 
 /// `[[port]]`.
@@ -439,9 +441,9 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         order.push(OrderRule { blocked, after });
     }
 
-    let provides = convert_endpoints(cx, "provides", &raw.provides)?;
-    let requires = convert_endpoints(cx, "requires", &raw.requires)?;
-    let peers = convert_endpoints(cx, "peers", &raw.peers)?;
+    let provides = convert_endpoints(cx, "provides", &raw.provides, &components)?;
+    let requires = convert_endpoints(cx, "requires", &raw.requires, &components)?;
+    let peers = convert_endpoints(cx, "peers", &raw.peers, &components)?;
 
     let mut ports = Vec::with_capacity(raw.port.len());
     let mut seen = HashSet::new();
@@ -782,7 +784,12 @@ fn typed_default(
     }
 }
 
-fn convert_endpoints(cx: &Ctx<'_>, kind: &str, raw: &[RawEndpoint]) -> Result<Vec<Endpoint>> {
+fn convert_endpoints(
+    cx: &Ctx<'_>,
+    kind: &str,
+    raw: &[RawEndpoint],
+    components: &[ComponentDef],
+) -> Result<Vec<Endpoint>> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, e) in raw.iter().enumerate() {
@@ -807,9 +814,22 @@ fn convert_endpoints(cx: &Ctx<'_>, kind: &str, raw: &[RawEndpoint]) -> Result<Ve
                 ),
             ));
         }
+        for (j, c) in e.components.iter().enumerate() {
+            if !components.iter().any(|d| &d.name == c) {
+                let known: Vec<&str> = components.iter().map(|d| d.name.as_str()).collect();
+                return Err(cx.err(
+                    format!("{kind}[{i}].components[{j}]"),
+                    format!(
+                        "'{c}' is not a component of this service; its components are: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
         out.push(Endpoint {
             name: e.name.clone(),
             interface: e.interface.clone(),
+            components: e.components.clone(),
         });
     }
     Ok(out)

@@ -357,6 +357,9 @@ pub struct Endpoint {
     pub name: String,
     /// The interface both ends must share (`prometheus-scrape`).
     pub interface: String,
+    /// The components whose units take part; empty means every component of the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 /// A port a component listens on.

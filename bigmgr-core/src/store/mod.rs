@@ -78,6 +78,9 @@ pub struct Batch {
     pub tasks: Vec<TaskChange>,
     /// Unit states to set (no compare: units follow task results).
     pub units: Vec<(UnitId, UnitState)>,
+    /// Units whose `configure` succeeded: the config version and the hash of the files it
+    /// wrote (sets `applied_version` and `applied_hash`).
+    pub applied_configs: Vec<(UnitId, u32, String)>,
     /// Log lines to append.
     pub logs: Vec<LogLine>,
 }
@@ -89,6 +92,7 @@ impl Batch {
             && self.stages.is_empty()
             && self.tasks.is_empty()
             && self.units.is_empty()
+            && self.applied_configs.is_empty()
             && self.logs.is_empty()
     }
 }
@@ -173,6 +177,47 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::Error::Conflict`]) while a unit of it is STARTED or a job with a stage of it
     /// is not finished.
     async fn remove_service(&self, id: ServiceId) -> Result<()>;
+    /// Adds units to a service instance (state NEW). [`Error::NotFound`] for an unknown or
+    /// removed service or host; [`Error::AlreadyExists`] if that component already has a unit
+    /// on that host. Nothing is written unless all are.
+    async fn add_units(&self, service: ServiceId, units: Vec<NewUnit>) -> Result<Vec<Unit>>;
+    /// Removes a unit (softly: its tasks keep referring to it). Refused with
+    /// [`Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
+    async fn remove_unit(&self, id: UnitId) -> Result<()>;
+
+    /// Adds a config version to a service instance and makes it the desired one (its values
+    /// become the instance's `configs` / `host_overrides`), only if the instance's current
+    /// version is `expected`, else [`Error::Conflict`] naming both. Numbered `expected + 1`.
+    async fn add_config_version(
+        &self,
+        service: ServiceId,
+        expected: u32,
+        new: &NewConfigVersion,
+    ) -> Result<ConfigVersion>;
+    /// Every config version of a service instance, oldest first (removed instances too).
+    async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>>;
+    /// One config version.
+    async fn config_version(&self, service: ServiceId, version: u32)
+    -> Result<Option<ConfigVersion>>;
+
+    /// Adds a named snapshot; [`Error::AlreadyExists`] if the cluster has one of that name.
+    async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot>;
+    /// A cluster's snapshots, oldest first.
+    async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>>;
+    /// One snapshot by name.
+    async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>>;
+
+    /// Adds a relation; [`Error::AlreadyExists`] if the same endpoints are related already,
+    /// [`Error::NotFound`] for a removed or unknown service.
+    async fn add_relation(&self, relation: &NewRelation) -> Result<Relation>;
+    /// A cluster's relations (not removed ones), by id.
+    async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>>;
+    /// Removes a relation (softly: its events stay readable).
+    async fn remove_relation(&self, id: RelationId) -> Result<()>;
+    /// Records a relation event.
+    async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent>;
+    /// A relation's events, oldest first.
+    async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>>;
 
     /// Persists a planned job — job QUEUED, stages PENDING, tasks PENDING at attempt 1 — in one
     /// transaction, and returns it with its ids.
