@@ -474,6 +474,8 @@ impl Manager {
             stack_version: stack.version.clone(),
             service: def.name.clone(),
             configs: req.configs,
+            host_overrides: Default::default(),
+            author: "system".into(),
         };
         self.inner.store.add_service(new, units).await
     }

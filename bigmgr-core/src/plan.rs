@@ -421,6 +421,8 @@ mod tests {
             service: name.into(),
             created_at: 0,
             configs: Default::default(),
+            host_overrides: Default::default(),
+            config_version: 1,
         };
         let services = vec![
             (
@@ -448,6 +450,8 @@ mod tests {
                     host: h.id,
                     state: UnitState::New,
                     health: None,
+                    applied_version: None,
+                    applied_hash: None,
                 });
             }
         }

@@ -81,6 +81,16 @@ async fn fixture(store: &dyn Store, check: &str, name: &str, hosts: usize) -> Fi
             .into(),
         )]
         .into(),
+        host_overrides: [(
+            format!("{name}-h0"),
+            [(
+                "zoo.cfg".to_string(),
+                [("tickTime".to_string(), serde_json::json!(3000))].into(),
+            )]
+            .into(),
+        )]
+        .into(),
+        author: "alice".into(),
     };
     let units = hs
         .iter()
@@ -266,6 +276,8 @@ pub async fn clusters(store: &dyn Store) {
         stack_version: "1.0.0".into(),
         service: "zookeeper".into(),
         configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
     };
     ok(store.add_service(svc, vec![]).await, C, "add service");
     match store.delete_cluster(svc_only.id).await {
@@ -542,6 +554,8 @@ pub async fn removal(store: &dyn Store) {
         stack_version: "1.0.0".into(),
         service: "zookeeper".into(),
         configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
     };
     let (s2, _) = ok(
         store.add_service(reused, vec![]).await,
@@ -656,6 +670,8 @@ pub async fn services(store: &dyn Store) {
         stack_version: "1.0.0".into(),
         service: "kafka".into(),
         configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
     };
     let units = vec![NewUnit {
         component: "kafka_broker".into(),
@@ -682,6 +698,8 @@ pub async fn services(store: &dyn Store) {
         stack_version: "1.0.0".into(),
         service: "kafka".into(),
         configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
     };
     let units = vec![
         NewUnit {

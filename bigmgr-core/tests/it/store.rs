@@ -62,6 +62,8 @@ async fn reopen_keeps_everything() {
                 stack_version: "1.0.0".into(),
                 service: "zookeeper".into(),
                 configs: Default::default(),
+                host_overrides: Default::default(),
+                author: "system".into(),
             },
             vec![NewUnit {
                 component: "zookeeper_server".into(),
@@ -249,6 +251,8 @@ async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, V
                 stack_version: "1.0.0".into(),
                 service: "hdfs".into(),
                 configs: Default::default(),
+                host_overrides: Default::default(),
+                author: "system".into(),
             },
             new_units,
         )
