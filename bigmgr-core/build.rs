@@ -5,6 +5,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = "../proto";
     let file = "../proto/bigmgr/agent/v1/agent.proto";
     println!("cargo:rerun-if-changed={file}");
+    // sqlx::migrate! embeds migrations/ at compile time: a new migration must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     let fds = protox::compile([file], [proto_root])?;
     tonic_prost_build::configure()
         .build_client(true)

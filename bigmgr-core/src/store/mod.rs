@@ -197,8 +197,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every config version of a service instance, oldest first (removed instances too).
     async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>>;
     /// One config version.
-    async fn config_version(&self, service: ServiceId, version: u32)
-    -> Result<Option<ConfigVersion>>;
+    async fn config_version(
+        &self,
+        service: ServiceId,
+        version: u32,
+    ) -> Result<Option<ConfigVersion>>;
 
     /// Adds a named snapshot; [`Error::AlreadyExists`] if the cluster has one of that name.
     async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot>;

@@ -1,4 +1,5 @@
-//! `SqlStore`: the [`super::Store`] on sqlx (SQLite); users, tokens and audit in `sql/auth.rs`.
+//! `SqlStore`: the [`super::Store`] on sqlx (SQLite); users, tokens and audit in `sql/auth.rs`;
+//! config versions, snapshots and relations in `sql/configs.rs`.
 //!
 //! One SQLite database (a file in WAL mode, or in memory), migrated on open from the embedded
 //! `migrations/`. Writes take an in-process lock and an immediate transaction, so writers queue
@@ -7,6 +8,7 @@
 //! batches of task changes go as multi-row statements in chunks.
 
 mod auth;
+mod configs;
 
 use super::{Applied, Batch, Store, TaskChange};
 use crate::auth::Role;
@@ -34,7 +36,7 @@ const TASK_INSERT_CHUNK: usize = 500;
 const TASK_UPDATE_CHUNK: usize = 500;
 /// Rows per multi-row `INSERT` of log lines (6 binds a row).
 const LOG_INSERT_CHUNK: usize = 500;
-/// Rows per multi-row unit `UPDATE` (2 binds a row).
+/// Rows per multi-row unit `UPDATE` (at most 3 binds a row).
 const UNIT_UPDATE_CHUNK: usize = 1000;
 
 /// How long a connection waits for another process's write lock.
@@ -46,7 +48,11 @@ const STAGE_COLS: &str = "id, job, seq, name, service, component, command, state
 const TASK_COLS: &str = "id, job, stage, unit, host, attempt, state, exit_code, pid, started_at, \
                          finished_at, message";
 const HOST_COLS: &str = "id, cluster, name, address, state, last_heartbeat, facts, metrics";
-const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at, configs";
+const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at, configs, \
+                            host_overrides, config_version";
+/// Unit columns, qualified by the alias `u`.
+const UNIT_COLS: &str =
+    "u.id, u.service, u.component, u.host, u.state, u.health, u.applied_version, u.applied_hash";
 
 /// The [`Store`] on SQLite through sqlx.
 ///
@@ -189,6 +195,17 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Store(format!("cannot encode JSON: {e}")))
 }
 
+/// A map as JSON text for a nullable column; an empty map is NULL.
+fn map_json<K: serde::Serialize, V: serde::Serialize>(
+    map: &std::collections::BTreeMap<K, V>,
+) -> Result<Option<String>> {
+    if map.is_empty() {
+        Ok(None)
+    } else {
+        to_json(map).map(Some)
+    }
+}
+
 fn service_row(row: &SqliteRow) -> Result<ServiceInstance> {
     Ok(ServiceInstance {
         id: ServiceId(row.try_get("id")?),
@@ -199,6 +216,8 @@ fn service_row(row: &SqliteRow) -> Result<ServiceInstance> {
         service: row.try_get("service")?,
         created_at: row.try_get("created_at")?,
         configs: json_col(row, "services.configs")?.unwrap_or_default(),
+        host_overrides: json_col(row, "services.host_overrides")?.unwrap_or_default(),
+        config_version: u32_col(row, "config_version")?,
     })
 }
 
@@ -210,6 +229,8 @@ fn unit_row(row: &SqliteRow) -> Result<Unit> {
         host: HostId(row.try_get("host")?),
         state: text_state(row, "state")?,
         health: json_col(row, "units.health")?,
+        applied_version: opt_u32_col(row, "applied_version")?,
+        applied_hash: row.try_get("applied_hash")?,
     })
 }
 
@@ -356,6 +377,53 @@ async fn load_detail(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Jo
     Ok(Some(JobDetail { job, stages, tasks }))
 }
 
+/// Inserts a unit (state NEW) of a service; an unknown host is [`Error::NotFound`].
+async fn insert_unit(
+    conn: &mut SqliteConnection,
+    service: ServiceId,
+    unit: NewUnit,
+) -> Result<Unit> {
+    let state = UnitState::New;
+    let res =
+        sqlx::query("INSERT INTO units (service, component, host, state) VALUES (?, ?, ?, ?)")
+            .bind(service.0)
+            .bind(&unit.component)
+            .bind(unit.host.0)
+            .bind(state.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| fk_or(e, || Error::not_found("host", unit.host)))?;
+    Ok(Unit {
+        id: UnitId(res.last_insert_rowid()),
+        service,
+        component: unit.component,
+        host: unit.host,
+        state,
+        health: None,
+        applied_version: None,
+        applied_hash: None,
+    })
+}
+
+/// The job ids, ascending, of unfinished jobs matching `from_where` (a `FROM … WHERE …` over
+/// `jobs j` with one `?` for `id`, the final states following).
+async fn unfinished_jobs(
+    conn: &mut SqliteConnection,
+    from_where: &str,
+    id: i64,
+) -> Result<Vec<i64>> {
+    let final_states = [JobState::Succeeded, JobState::Failed, JobState::Canceled];
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT DISTINCT j.id {from_where} AND j.state NOT IN (?, ?, ?) ORDER BY j.id"
+    ))
+    .bind(id)
+    .bind(final_states[0].as_str())
+    .bind(final_states[1].as_str())
+    .bind(final_states[2].as_str())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batch pieces.
 
@@ -440,6 +508,39 @@ async fn apply_units(conn: &mut SqliteConnection, units: &[(UnitId, UnitState)])
                 .push(")");
         }
         qb.push(") UPDATE units SET state = c.state FROM c WHERE units.id = c.id");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Sets the config version and file hash units applied (the last one given for a unit wins);
+/// unknown units are skipped.
+async fn apply_configs(
+    conn: &mut SqliteConnection,
+    applied: &[(UnitId, u32, String)],
+) -> Result<()> {
+    let mut last: HashMap<UnitId, (u32, &str)> = HashMap::with_capacity(applied.len());
+    for (id, version, hash) in applied {
+        last.insert(*id, (*version, hash.as_str()));
+    }
+    let last: Vec<_> = last.into_iter().collect();
+    for chunk in last.chunks(UNIT_UPDATE_CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH c(id, version, hash) AS (");
+        let mut first = true;
+        for (id, (version, hash)) in chunk {
+            qb.push(if first { "VALUES (" } else { ", (" });
+            first = false;
+            qb.push_bind(id.0)
+                .push(", ")
+                .push_bind(i64::from(*version))
+                .push(", ")
+                .push_bind(*hash)
+                .push(")");
+        }
+        qb.push(
+            ") UPDATE units SET applied_version = c.version, applied_hash = c.hash \
+             FROM c WHERE units.id = c.id",
+        );
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -546,10 +647,16 @@ impl Store for SqlStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        // Removed hosts and services (and their units) only stay for the history of jobs; a
-        // cluster without jobs has none, so they go with it. Live ones make the foreign keys
-        // refuse below.
+        // Removed hosts and services (and their units, config versions and relations) only stay
+        // for the history of jobs; a cluster without jobs has none, so they go with it, and so
+        // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
+            "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM relation_events WHERE relation IN \
+               (SELECT id FROM relations WHERE cluster = ?1 AND removed_at IS NOT NULL)",
+            "DELETE FROM relations WHERE cluster = ?1 AND removed_at IS NOT NULL",
+            "DELETE FROM config_versions WHERE service IN \
+               (SELECT id FROM services WHERE cluster = ?1 AND removed_at IS NOT NULL)",
             "DELETE FROM units WHERE service IN \
                (SELECT id FROM services WHERE cluster = ?1 AND removed_at IS NOT NULL)",
             "DELETE FROM services WHERE cluster = ?1 AND removed_at IS NOT NULL",
@@ -635,7 +742,8 @@ impl Store for SqlStore {
         let cluster: String = row.try_get("cluster")?;
         let services: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT s.name FROM units u JOIN services s ON s.id = u.service \
-             WHERE u.host = ? AND s.removed_at IS NULL ORDER BY s.name",
+             WHERE u.host = ? AND s.removed_at IS NULL AND u.removed_at IS NULL \
+             ORDER BY s.name",
         )
         .bind(id.0)
         .fetch_all(&mut *tx)
@@ -750,7 +858,8 @@ impl Store for SqlStore {
             })?;
             // A unit the store does not know (removed since) is skipped.
             sqlx::query(
-                "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 AND service = \
+                "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 \
+                   AND removed_at IS NULL AND service = \
                    (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
                     JOIN clusters c ON c.id = s.cluster \
                     WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5 AND s.removed_at IS NULL)",
@@ -777,7 +886,7 @@ impl Store for SqlStore {
         let created_at = now_ms();
         let res = sqlx::query(
             "INSERT INTO services (cluster, name, stack, stack_version, service, created_at, \
-               configs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               configs, host_overrides, config_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
         )
         .bind(service.cluster.0)
         .bind(&service.name)
@@ -785,11 +894,8 @@ impl Store for SqlStore {
         .bind(&service.stack_version)
         .bind(&service.service)
         .bind(created_at)
-        .bind(if service.configs.is_empty() {
-            None
-        } else {
-            Some(to_json(&service.configs)?)
-        })
+        .bind(map_json(&service.configs)?)
+        .bind(map_json(&service.host_overrides)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -807,28 +913,25 @@ impl Store for SqlStore {
             service: service.service,
             created_at,
             configs: service.configs,
+            host_overrides: service.host_overrides,
+            config_version: 1,
         };
+        configs::insert_version(
+            &mut tx,
+            &ConfigVersion {
+                service: instance.id,
+                version: 1,
+                author: service.author,
+                created_at,
+                message: "initial configs".into(),
+                configs: instance.configs.clone(),
+                host_overrides: instance.host_overrides.clone(),
+            },
+        )
+        .await?;
         let mut placed = Vec::with_capacity(units.len());
         for unit in units {
-            let state = UnitState::New;
-            let res = sqlx::query(
-                "INSERT INTO units (service, component, host, state) VALUES (?, ?, ?, ?)",
-            )
-            .bind(instance.id.0)
-            .bind(&unit.component)
-            .bind(unit.host.0)
-            .bind(state.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fk_or(e, || Error::not_found("host", unit.host)))?;
-            placed.push(Unit {
-                id: UnitId(res.last_insert_rowid()),
-                service: instance.id,
-                component: unit.component,
-                host: unit.host,
-                state,
-                health: None,
-            });
+            placed.push(insert_unit(&mut tx, instance.id, unit).await?);
         }
         tx.commit().await?;
         Ok((instance, placed))
@@ -863,11 +966,10 @@ impl Store for SqlStore {
     }
 
     async fn list_units(&self, cluster: ClusterId) -> Result<Vec<Unit>> {
-        sqlx::query(
-            "SELECT u.id, u.service, u.component, u.host, u.state, u.health FROM units u \
-             JOIN services s ON s.id = u.service \
-             WHERE s.cluster = ? AND s.removed_at IS NULL ORDER BY u.id",
-        )
+        sqlx::query(&format!(
+            "SELECT {UNIT_COLS} FROM units u JOIN services s ON s.id = u.service \
+             WHERE s.cluster = ? AND s.removed_at IS NULL AND u.removed_at IS NULL ORDER BY u.id"
+        ))
         .bind(cluster.0)
         .fetch_all(&self.pool)
         .await?
@@ -889,28 +991,24 @@ impl Store for SqlStore {
         .ok_or_else(|| Error::not_found("service", id))?;
         let name: String = row.try_get("name")?;
         let cluster: String = row.try_get("cluster")?;
-        let started: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM units WHERE service = ? AND state = ?")
-                .bind(id.0)
-                .bind(UnitState::Started.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
+        let started: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM units WHERE service = ? AND state = ? AND removed_at IS NULL",
+        )
+        .bind(id.0)
+        .bind(UnitState::Started.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
         if started > 0 {
             return Err(Error::Conflict(format!(
                 "service '{name}' has {started} started unit(s); stop it first: \
                  bigmgr job run {cluster} stop --service {name}"
             )));
         }
-        let final_states = [JobState::Succeeded, JobState::Failed, JobState::Canceled];
-        let jobs: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT j.id FROM jobs j JOIN stages st ON st.job = j.id \
-             WHERE st.service = ? AND j.state NOT IN (?, ?, ?) ORDER BY j.id",
+        let jobs = unfinished_jobs(
+            &mut tx,
+            "FROM jobs j JOIN stages st ON st.job = j.id WHERE st.service = ?",
+            id.0,
         )
-        .bind(id.0)
-        .bind(final_states[0].as_str())
-        .bind(final_states[1].as_str())
-        .bind(final_states[2].as_str())
-        .fetch_all(&mut *tx)
         .await?;
         if let Some(first) = jobs.first() {
             let list: Vec<String> = jobs.iter().map(i64::to_string).collect();
@@ -920,13 +1018,167 @@ impl Store for SqlStore {
                 list.join(", ")
             )));
         }
-        sqlx::query("UPDATE services SET removed_at = ?, name = name || '#' || id WHERE id = ?")
+        // Its units and relations go with it (softly: tasks and events keep referring to them).
+        let at = now_ms();
+        for sql in [
+            "UPDATE services SET removed_at = ?1, name = name || '#' || id WHERE id = ?2",
+            "UPDATE units SET removed_at = ?1 WHERE service = ?2 AND removed_at IS NULL",
+            "UPDATE relations SET removed_at = ?1 \
+             WHERE (requirer = ?2 OR provider = ?2) AND removed_at IS NULL",
+        ] {
+            sqlx::query(sql)
+                .bind(at)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_units(&self, service: ServiceId, units: Vec<NewUnit>) -> Result<Vec<Unit>> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let cluster: i64 =
+            sqlx::query_scalar("SELECT cluster FROM services WHERE id = ? AND removed_at IS NULL")
+                .bind(service.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::not_found("service", service))?;
+        let mut placed = Vec::with_capacity(units.len());
+        for unit in units {
+            let row =
+                sqlx::query("SELECT name, cluster FROM hosts WHERE id = ? AND removed_at IS NULL")
+                    .bind(unit.host.0)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| Error::not_found("host", unit.host))?;
+            let host: String = row.try_get("name")?;
+            let host_cluster: i64 = row.try_get("cluster")?;
+            if host_cluster != cluster {
+                return Err(Error::Invalid(format!(
+                    "host '{host}' is not in the service instance's cluster"
+                )));
+            }
+            // Units added before in this call count too.
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM units \
+                 WHERE service = ? AND component = ? AND host = ? AND removed_at IS NULL",
+            )
+            .bind(service.0)
+            .bind(&unit.component)
+            .bind(unit.host.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            if taken > 0 {
+                return Err(Error::AlreadyExists {
+                    kind: "unit",
+                    name: format!("{} on {host}", unit.component),
+                });
+            }
+            placed.push(insert_unit(&mut tx, service, unit).await?);
+        }
+        tx.commit().await?;
+        Ok(placed)
+    }
+
+    async fn remove_unit(&self, id: UnitId) -> Result<()> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT u.component, u.state, h.name AS host, s.name AS service, c.name AS cluster \
+             FROM units u JOIN services s ON s.id = u.service JOIN hosts h ON h.id = u.host \
+             JOIN clusters c ON c.id = s.cluster \
+             WHERE u.id = ? AND u.removed_at IS NULL AND s.removed_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found("unit", id))?;
+        let component: String = row.try_get("component")?;
+        let host: String = row.try_get("host")?;
+        let service: String = row.try_get("service")?;
+        let cluster: String = row.try_get("cluster")?;
+        let what = format!("unit {id} ({service}/{component} on {host})");
+        if text_state::<UnitState>(&row, "state")? == UnitState::Started {
+            return Err(Error::Conflict(format!(
+                "{what} is started; stop it first: bigmgr job run {cluster} stop --units {id}"
+            )));
+        }
+        let jobs = unfinished_jobs(
+            &mut tx,
+            "FROM jobs j JOIN tasks t ON t.job = j.id WHERE t.unit = ?",
+            id.0,
+        )
+        .await?;
+        if let Some(first) = jobs.first() {
+            let list: Vec<String> = jobs.iter().map(i64::to_string).collect();
+            return Err(Error::Conflict(format!(
+                "{what} is in unfinished job(s) {}; wait for them to finish or cancel them \
+                 (bigmgr job cancel {first}) first",
+                list.join(", ")
+            )));
+        }
+        sqlx::query("UPDATE units SET removed_at = ? WHERE id = ?")
             .bind(now_ms())
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn add_config_version(
+        &self,
+        service: ServiceId,
+        expected: u32,
+        new: &NewConfigVersion,
+    ) -> Result<ConfigVersion> {
+        self.cfg_add_config_version(service, expected, new).await
+    }
+
+    async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>> {
+        self.cfg_list_config_versions(service).await
+    }
+
+    async fn config_version(
+        &self,
+        service: ServiceId,
+        version: u32,
+    ) -> Result<Option<ConfigVersion>> {
+        self.cfg_config_version(service, version).await
+    }
+
+    async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot> {
+        self.cfg_add_snapshot(snapshot).await
+    }
+
+    async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>> {
+        self.cfg_list_snapshots(cluster).await
+    }
+
+    async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>> {
+        self.cfg_snapshot(cluster, name).await
+    }
+
+    async fn add_relation(&self, relation: &NewRelation) -> Result<Relation> {
+        self.cfg_add_relation(relation).await
+    }
+
+    async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>> {
+        self.cfg_list_relations(cluster).await
+    }
+
+    async fn remove_relation(&self, id: RelationId) -> Result<()> {
+        self.cfg_remove_relation(id).await
+    }
+
+    async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent> {
+        self.cfg_add_relation_event(event).await
+    }
+
+    async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>> {
+        self.cfg_list_relation_events(relation).await
     }
 
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
@@ -1171,6 +1423,7 @@ impl Store for SqlStore {
         }
 
         apply_units(&mut tx, &batch.units).await?;
+        apply_configs(&mut tx, &batch.applied_configs).await?;
         insert_logs(&mut tx, &batch.logs).await?;
         tx.commit().await?;
         Ok(applied)

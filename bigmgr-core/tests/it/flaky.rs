@@ -86,6 +86,54 @@ impl Store for FlakyStore {
     async fn remove_service(&self, id: ServiceId) -> Result<()> {
         self.inner.remove_service(id).await
     }
+    async fn add_units(&self, service: ServiceId, units: Vec<NewUnit>) -> Result<Vec<Unit>> {
+        self.inner.add_units(service, units).await
+    }
+    async fn remove_unit(&self, id: UnitId) -> Result<()> {
+        self.inner.remove_unit(id).await
+    }
+    async fn add_config_version(
+        &self,
+        service: ServiceId,
+        expected: u32,
+        new: &NewConfigVersion,
+    ) -> Result<ConfigVersion> {
+        self.inner.add_config_version(service, expected, new).await
+    }
+    async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>> {
+        self.inner.list_config_versions(service).await
+    }
+    async fn config_version(
+        &self,
+        service: ServiceId,
+        version: u32,
+    ) -> Result<Option<ConfigVersion>> {
+        self.inner.config_version(service, version).await
+    }
+    async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot> {
+        self.inner.add_snapshot(snapshot).await
+    }
+    async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>> {
+        self.inner.list_snapshots(cluster).await
+    }
+    async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>> {
+        self.inner.snapshot(cluster, name).await
+    }
+    async fn add_relation(&self, relation: &NewRelation) -> Result<Relation> {
+        self.inner.add_relation(relation).await
+    }
+    async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>> {
+        self.inner.list_relations(cluster).await
+    }
+    async fn remove_relation(&self, id: RelationId) -> Result<()> {
+        self.inner.remove_relation(id).await
+    }
+    async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent> {
+        self.inner.add_relation_event(event).await
+    }
+    async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>> {
+        self.inner.list_relation_events(relation).await
+    }
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
         self.inner.create_job(job).await
     }

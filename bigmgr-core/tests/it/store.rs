@@ -62,6 +62,8 @@ async fn reopen_keeps_everything() {
                 stack_version: "1.0.0".into(),
                 service: "zookeeper".into(),
                 configs: Default::default(),
+                host_overrides: Default::default(),
+                author: "system".into(),
             },
             vec![NewUnit {
                 component: "zookeeper_server".into(),
@@ -249,6 +251,8 @@ async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, V
                 stack_version: "1.0.0".into(),
                 service: "hdfs".into(),
                 configs: Default::default(),
+                host_overrides: Default::default(),
+                author: "system".into(),
             },
             new_units,
         )
@@ -371,4 +375,109 @@ async fn measure_10k_tasks() {
     measure(&store, "file").await;
     let store = SqlStore::open("sqlite::memory:").await.expect("open");
     measure(&store, "memory").await;
+}
+
+/// A database made by schema version 5 (before config versions) is migrated: its service
+/// instances get their configs as version 1 and desired version 1, units of removed services
+/// are removed with them.
+#[tokio::test]
+async fn migrating_from_version_5_makes_version_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for n in 1..=5 {
+        let name = std::fs::read_dir(&src)
+            .expect("read migrations")
+            .map(|e| e.expect("entry").file_name())
+            .find(|f| f.to_string_lossy().starts_with(&format!("000{n}_")))
+            .expect("migration");
+        std::fs::copy(src.join(&name), old.join(&name)).expect("copy");
+    }
+    let path = dir.path().join("bigmgr.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+    let migrator = sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator");
+    migrator.run(&pool).await.expect("migrate to 5");
+    for sql in [
+        "INSERT INTO clusters (id, name, created_at) VALUES (1, 'prod', 10)",
+        "INSERT INTO hosts (id, cluster, name, address, state) VALUES (1, 1, 'h1', 'a', 'ONLINE')",
+        "INSERT INTO services (id, cluster, name, stack, stack_version, service, created_at, \
+           configs) VALUES (1, 1, 'zk', 'bigtop', '1.0.0', 'zookeeper', 20, \
+           '{\"zoo.cfg\":{\"tickTime\":1000}}')",
+        "INSERT INTO services (id, cluster, name, stack, stack_version, service, created_at, \
+           removed_at) VALUES (2, 1, 'old#2', 'bigtop', '1.0.0', 'zookeeper', 30, 40)",
+        "INSERT INTO units (id, service, component, host, state) \
+           VALUES (1, 1, 'zookeeper_server', 1, 'STARTED'), (2, 2, 'zookeeper_server', 1, 'NEW')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+
+    let store = SqlStore::open_path(&path)
+        .await
+        .expect("open migrates to the latest");
+    let zk = store
+        .service_by_name(ClusterId(1), "zk")
+        .await
+        .expect("service_by_name")
+        .expect("zk");
+    assert_eq!(zk.config_version, 1, "existing services are at version 1");
+    assert_eq!(zk.configs["zoo.cfg"]["tickTime"], serde_json::json!(1000));
+    let versions = store.list_config_versions(zk.id).await.expect("versions");
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (
+                v.version,
+                v.author.as_str(),
+                v.message.as_str(),
+                v.created_at
+            ))
+            .collect::<Vec<_>>(),
+        vec![(1, "system", "initial configs", 20)],
+        "an existing service's configs become its version 1"
+    );
+    assert_eq!(versions[0].configs, zk.configs);
+    assert_eq!(
+        store
+            .list_config_versions(ServiceId(2))
+            .await
+            .expect("versions")
+            .len(),
+        1,
+        "removed services get their version 1 too"
+    );
+    let units = store.list_units(ClusterId(1)).await.expect("units");
+    assert_eq!(
+        units.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![UnitId(1)]
+    );
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .expect("pool");
+    let removed: Vec<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, removed_at FROM units ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("units");
+    assert_eq!(
+        removed,
+        vec![(1, None), (2, Some(40))],
+        "a removed service's units are removed with it"
+    );
+    pool.close().await;
+    assert_eq!(
+        store
+            .add_config_version(zk.id, 1, &Default::default())
+            .await
+            .expect("v2")
+            .version,
+        2
+    );
 }
