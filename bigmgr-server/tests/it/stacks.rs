@@ -227,6 +227,7 @@ async fn listening(addr: &str) -> bool {
 }
 
 /// Runs a client command and returns its stdout, panicking with stderr if it fails.
+#[allow(dead_code)] // used by the redis, etcd and mariadb tests (next)
 fn client(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
@@ -352,7 +353,7 @@ async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up()
         assert!(!listening(&format!("{}:2181", address(i))).await, "h{i}");
         let dir = d.unit_dir(i, "zk", "zookeeper_server");
         assert!(
-            !dir.join("data").exists() && !dir.join("zookeeper.pid").exists(),
+            !dir.join("data").exists() && !dir.join("zookeeper_server.pid").exists(),
             "h{i}: {:?}",
             std::fs::read_dir(&dir).map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
         );
