@@ -456,3 +456,133 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
     // Nothing ran.
     assert_eq!(api.get("/clusters/c/jobs").await.expect(200)["items"], json!([]));
 }
+
+/// Prometheus' active targets: `(instance, health)`, sorted.
+async fn prometheus_targets(addr: &str) -> Vec<(String, String)> {
+    let Ok(res) = reqwest::get(format!("http://{addr}/api/v1/targets?state=active")).await else {
+        return Vec::new();
+    };
+    let Ok(body) = res.json::<Value>().await else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = body["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["labels"]["instance"].as_str().unwrap_or_default().to_string(),
+                t["health"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until Prometheus scrapes exactly itself and node_exporter on `hosts`, all up.
+async fn targets_up(prom: &str, hosts: &[usize]) {
+    let mut want: Vec<(String, String)> = hosts
+        .iter()
+        .map(|&i| (format!("{}:9100", address(i)), "up".to_string()))
+        .chain([(prom.to_string(), "up".to_string())])
+        .collect();
+    want.sort();
+    wait_until(
+        &format!("Prometheus targets {want:?}"),
+        Duration::from_secs(60),
+        || async {
+            let got = prometheus_targets(prom).await;
+            (got == want).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The automatic job the latest event of relation `id` started; waits for it to succeed.
+async fn auto_job(d: &Deployment, rel: i64, kind: &str) -> i64 {
+    let events = d
+        .api
+        .get(&format!("/clusters/c/relations/{rel}/events"))
+        .await;
+    let last = events.expect(200).as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], kind, "{}", events.body);
+    assert_eq!(last["service"], "prom", "{}", events.body);
+    let job = last["job"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no automatic job: {}", events.body));
+    let done = d.expect_success(job).await;
+    assert_eq!(done["command"], "reconfigure");
+    job
+}
+
+/// Issue 5, test 5: Prometheus with node_exporter on every host, all targets up; a 4th host's
+/// node_exporter appears as a target without anyone touching Prometheus's config, and goes
+/// when its unit is removed.
+#[tokio::test]
+async fn prometheus_follows_node_exporters_through_the_relation() {
+    let _serial = SERIAL.lock().await;
+    let d = Deployment::start(4).await;
+    d.add_service(json!({
+        "name": "nodes", "stack": "infra", "service": "node_exporter",
+        "placement": {"node_exporter": ["h1", "h2", "h3"]},
+    }))
+    .await;
+    d.add_service(json!({
+        "name": "prom", "stack": "infra", "service": "prometheus",
+        "placement": {"prometheus_server": ["h1"]},
+        "configs": {"prometheus.yml": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                                       "evaluation_interval": "5s"}},
+    }))
+    .await;
+    let rel = d
+        .api
+        .post(
+            "/clusters/c/relations",
+            json!({"requirer": "prom", "provider": "nodes"}),
+        )
+        .await;
+    let rel_id = rel.expect(201)["id"].as_i64().unwrap();
+    assert_eq!(rel.body["interface"], "prometheus-scrape");
+    d.run("deploy", json!({"service": "nodes"})).await;
+    d.run("deploy", json!({"service": "prom"})).await;
+    let prom = format!("{}:9090", address(1));
+    targets_up(&prom, &[1, 2, 3]).await;
+    let prom_yml = d
+        .unit_dir(1, "prom", "prometheus_server")
+        .join("conf/prometheus.yml");
+    let before = std::fs::read_to_string(&prom_yml).unwrap();
+
+    // A 4th host's node_exporter: the relation re-renders prometheus.yml and an automatic
+    // job reconfigures Prometheus.
+    let added = d
+        .api
+        .post(
+            "/clusters/c/services/nodes/units",
+            json!({"component": "node_exporter", "hosts": ["h4"]}),
+        )
+        .await;
+    let h4_unit = added.expect(201)[0]["id"].as_i64().unwrap();
+    auto_job(&d, rel_id, "joined").await;
+    d.run("deploy", json!({"units": [h4_unit]})).await;
+    targets_up(&prom, &[1, 2, 3, 4]).await;
+    let after = std::fs::read_to_string(&prom_yml).unwrap();
+    assert!(!before.contains("127.0.0.5:9100") && after.contains("127.0.0.5:9100"));
+
+    // Removing the unit takes the target away the same way.
+    d.run("stop", json!({"units": [h4_unit]})).await;
+    d.run("remove", json!({"units": [h4_unit]})).await;
+    d.api
+        .delete(&format!("/clusters/c/units/{h4_unit}"))
+        .await
+        .expect(204);
+    auto_job(&d, rel_id, "broken").await;
+    targets_up(&prom, &[1, 2, 3]).await;
+    assert!(!std::fs::read_to_string(&prom_yml).unwrap().contains("127.0.0.5:9100"));
+    let units = d.api.get("/clusters/c/units").await;
+    assert!(
+        units.expect(200).as_array().unwrap().iter().all(|u| u["stale"] == false),
+        "{}",
+        units.body
+    );
+}
