@@ -1,0 +1,388 @@
+#!/bin/bash
+# mariadb_server.sh: one MariaDB unit (the primary or a replica) of the extra stack's mariadb
+# service. The unit runs its own mariadbd bound to BIGMGR_ADDRESS, with its own datadir, socket,
+# pid file and error log under BIGMGR_UNIT_DIR (never /var/lib/mysql, never the system server).
+# The primary keeps a binary log and creates the replication account; a replica runs read-only
+# and replicates from the primary found in peers.replication with GTID (MASTER_USE_GTID=slave_pos).
+#
+# Usage: mariadb_server.sh install|configure|start|stop|restart|status|check|remove
+# Environment: BIGMGR_UNIT_DIR (required), BIGMGR_ADDRESS, BIGMGR_HOST, BIGMGR_CONTEXT (JSON file
+# whose field `context` is the template context: properties incl. replication_password,
+# peers.replication …).
+# Files rendered by bigmgr before `configure`: conf/my.cnf, conf/mariadb.env.
+# Every command is idempotent. status exits 0 if running, 3 if not (LSB).
+# start on a running unit changes nothing unless the replication settings differ from what the
+# unit applied (then it converges: creates/updates the account, or points the replica anew).
+# check (run once, on one unit): inserts a unique row on the primary, reads it on every replica,
+# and checks both replication threads of every replica run.
+set -euo pipefail
+
+NAME=mariadb
+cmd="${1:-}"
+unit="${BIGMGR_UNIT_DIR:?BIGMGR_UNIT_DIR is not set}"
+case "$unit" in "" | "/") echo "refusing to use unit dir '$unit'" >&2; exit 2 ;; esac
+case "$unit" in /*) ;; *) unit="$PWD/$unit" ;; esac  # the daemons chdir: keep paths absolute
+address="${BIGMGR_ADDRESS:-127.0.0.1}"
+host="${BIGMGR_HOST:-$(hostname)}"
+conf="$unit/conf/my.cnf"
+envfile="$unit/conf/mariadb.env"
+pidfile="$unit/mariadb.pid"
+log="$unit/mariadb.log"
+data="$unit/data"
+rundir="$unit/run"
+sock="$rundir/mariadb.sock"
+initmark="$unit/.initialized"
+replmark="$unit/.replication"
+osuser="$(id -un)"
+
+log_tail() { [ -f "$log" ] && tail -n "${1:-30}" "$log" >&2 || true; }
+
+# --- context -------------------------------------------------------------------------------
+ctx_value() { # ctx_value KEY: a top-level context value (secrets included), '' if absent
+    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] || return 0
+    python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1])).get("context", {})
+v = c.get(sys.argv[2])
+print("" if v is None else v)' "$BIGMGR_CONTEXT" "$1"
+}
+
+ctx_peers() { # one line per unit of peers.replication: component address port host
+    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] || {
+        echo "BIGMGR_CONTEXT is not set or missing; cannot find the other units" >&2; return 1; }
+    python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1])).get("context", {})
+for u in (c.get("peers") or {}).get("replication") or []:
+    print(u["component"], u["address"], (u.get("configs") or {}).get("port", c.get("port", 3306)), u.get("host", "-"))' "$BIGMGR_CONTEXT"
+}
+
+load_env() {
+    [ -f "$envfile" ] || { echo "$envfile is missing; run configure first" >&2; exit 1; }
+    # shellcheck disable=SC1090
+    . "$envfile"
+    PORT="${PORT:?PORT is not set in $envfile}"
+    case "${UNIT_INDEX:-}" in "" | *[!0-9]*) echo "this unit is not in peers.replication ($envfile)" >&2; exit 1 ;; esac
+    SERVER_ID=$((SERVER_ID_BASE + UNIT_INDEX))
+}
+
+repl_password() {
+    local pw
+    pw="$(ctx_value replication_password)"
+    [ -n "$pw" ] || { echo "replication_password is empty or BIGMGR_CONTEXT is missing" >&2; exit 1; }
+    printf '%s' "$pw"
+}
+
+sql_str() { # a SQL string literal
+    python3 -c 'import sys; print("\x27" + sys.argv[1].replace("\\", "\\\\").replace("\x27", "\\\x27") + "\x27")' "$1"
+}
+
+fingerprint() { printf '%s' "$*" | sha256sum | cut -c1-64; }
+
+# SQL on this unit as the OS user (unix_socket authentication, set up by mariadb-install-db).
+sql_local() { mariadb --no-defaults --protocol=socket --socket="$sock" -u "$osuser" -N -B "$@"; }
+slave_status_local() {
+    mariadb --no-defaults --protocol=socket --socket="$sock" -u "$osuser" -B -e 'SHOW SLAVE STATUS\G'
+}
+
+# SQL on a unit over TCP with the replication account: sql_remote ADDRESS PORT ARGS…
+sql_remote() {
+    local a="$1" p="$2"; shift 2
+    MYSQL_PWD="$REPL_PW" mariadb --no-defaults --protocol=tcp -h "$a" -P "$p" -u "$REPLICATION_USER" \
+        --connect-timeout=5 -B "$@"
+}
+
+# slave_field NAME STATUS: a field of SHOW SLAVE STATUS\G output
+slave_field() { sed -n "s/^ *$1: //p" <<<"$2" | head -n1; }
+
+# --- process -------------------------------------------------------------------------------
+running() {
+    [ -f "$pidfile" ] || return 1
+    local pid
+    pid="$(cat "$pidfile" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    grep -qaE 'mariadbd|mysqld' "/proc/$pid/cmdline" 2>/dev/null || [ ! -d /proc ]
+}
+
+alive() { mariadb-admin --no-defaults --protocol=socket --socket="$sock" -u "$osuser" --connect-timeout=2 ping >/dev/null 2>&1; }
+
+# --- packages ------------------------------------------------------------------------------
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+do_install() {
+    mkdir -p "$unit"
+    if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        # The server core and the clients only: no packaged mariadb service gets installed or
+        # started. (If mariadb-server is already there, its service is left alone.)
+        local pkgs=(mariadb-server-core mariadb-client) missing=() p
+        for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+        if [ ${#missing[@]} -gt 0 ]; then
+            echo "installing ${missing[*]}"
+            # One apt at a time on this machine, even with several units installing at once.
+            flock -w 1200 /var/lock/bigmgr-pkg.lock bash -c '
+                set -e
+                for p in "$@"; do
+                    dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || todo+=("$p")
+                done
+                [ ${#todo[@]} -eq 0 ] && exit 0
+                export DEBIAN_FRONTEND=noninteractive
+                apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}" ||
+                    { apt-get update -q -o DPkg::Lock::Timeout=600 &&
+                      apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}"; }
+            ' bigmgr-apt "${missing[@]}"
+        fi
+    elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
+        # mariadb-server's service is not started by the package on these systems.
+        command -v mariadbd >/dev/null 2>&1 || [ -x /usr/libexec/mariadbd ] ||
+            flock -w 1200 /var/lock/bigmgr-pkg.lock "$(command -v dnf || command -v yum)" install -y mariadb-server
+    fi
+    mariadbd_bin >/dev/null || { echo "mariadbd not found after install" >&2; exit 1; }
+    command -v mariadb-install-db >/dev/null 2>&1 && command -v mariadb >/dev/null 2>&1 || {
+        echo "mariadb-install-db/mariadb not found after install" >&2; exit 1; }
+    echo "$NAME installed for unit $unit ($("$(mariadbd_bin)" --version))"
+}
+
+mariadbd_bin() {
+    local b
+    for b in "$(command -v mariadbd 2>/dev/null || true)" /usr/sbin/mariadbd /usr/libexec/mariadbd; do
+        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    return 1
+}
+
+# mariadbd options that always follow the real unit directory (command line beats my.cnf).
+server_opts() {
+    opts=(--defaults-file="$conf" --datadir="$data" --socket="$sock" --pid-file="$pidfile"
+          --log-error="$log" --bind-address="$address" --port="$PORT" --tmpdir="$unit/tmp")
+    [ "$(id -u)" = 0 ] && opts+=(--user=root)
+    return 0
+}
+
+init_datadir() {
+    [ -f "$initmark" ] && [ -d "$data/mysql" ] && return 0
+    # No marker: nothing or a failed initialisation is there; start afresh.
+    rm -rf "$data"
+    mkdir -p "$data" "$rundir" "$unit/tmp"
+    echo "initialising $data"
+    local iopts=(--defaults-file="$conf" --datadir="$data" --skip-test-db
+                 --auth-root-authentication-method=socket --tmpdir="$unit/tmp")
+    [ "$(id -u)" = 0 ] && iopts+=(--user=root)
+    if ! mariadb-install-db "${iopts[@]}" >>"$unit/install-db.log" 2>&1; then
+        echo "mariadb-install-db failed; last lines of $unit/install-db.log:" >&2
+        tail -n 30 "$unit/install-db.log" >&2; exit 1
+    fi
+    date -u +%FT%TZ > "$initmark"
+}
+
+do_configure() {
+    mariadbd_bin >/dev/null || { echo "mariadb is not installed; run install first" >&2; exit 1; }
+    [ -f "$conf" ] || { echo "$conf is missing: bigmgr renders it before configure" >&2; exit 1; }
+    load_env
+    chmod 700 "$unit/conf" 2>/dev/null || true
+    mkdir -p "$rundir" "$unit/tmp"
+    # Let mariadbd validate the rendered file (unknown options are errors).
+    server_opts
+    "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID" --help --verbose >/dev/null 2>"$unit/.validate.err" || {
+        echo "mariadbd rejects $conf:" >&2; grep -v '^$' "$unit/.validate.err" | tail -n 10 >&2; exit 1; }
+    rm -f "$unit/.validate.err"
+    init_datadir
+    local from=""
+    [ "$ROLE" = mariadb_replica ] && from=", replicating from ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
+    echo "$NAME configured: $ROLE on $address:$PORT, server-id $SERVER_ID$from"
+}
+
+# The primary: the replication account exists with the configured password and grants.
+ensure_primary() {
+    local pw fp u
+    pw="$(repl_password)"
+    fp="$(fingerprint "primary" "$REPLICATION_USER" "$pw")"
+    u="$(sql_str "$REPLICATION_USER")"
+    if [ "$(cat "$replmark" 2>/dev/null)" = "$fp" ] &&
+        [ "$(sql_local -e "SELECT COUNT(*) FROM mysql.user WHERE User=$u AND Host='%'")" = 1 ]; then
+        echo "replication account $REPLICATION_USER@% is in place"; return 0
+    fi
+    sql_local <<SQL
+CREATE USER IF NOT EXISTS $u@'%' IDENTIFIED BY $(sql_str "$pw");
+ALTER USER $u@'%' IDENTIFIED BY $(sql_str "$pw");
+GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO $u@'%';
+GRANT SELECT, INSERT, DELETE, CREATE ON \`bigmgr_check\`.* TO $u@'%';
+SQL
+    echo "$fp" > "$replmark"
+    echo "replication account $REPLICATION_USER@% created/updated"
+}
+
+# A replica: replicates from the primary of peers.replication, with GTID.
+ensure_replica() {
+    [ -n "${PRIMARY_ADDRESS:-}" ] || { echo "no mariadb_primary in peers.replication; not replicating" >&2; exit 1; }
+    local pw fp st mh mp io sq n
+    pw="$(repl_password)"
+    fp="$(fingerprint "replica" "$PRIMARY_ADDRESS" "$PRIMARY_PORT" "$REPLICATION_USER" "$pw")"
+    st="$(slave_status_local)"
+    mh="$(slave_field Master_Host "$st")"; mp="$(slave_field Master_Port "$st")"
+    io="$(slave_field Slave_IO_Running "$st")"; sq="$(slave_field Slave_SQL_Running "$st")"
+    if [ "$(cat "$replmark" 2>/dev/null)" = "$fp" ] && [ "$mh" = "$PRIMARY_ADDRESS" ] && [ "$mp" = "$PRIMARY_PORT" ]; then
+        if [ "$io" = No ] || [ "$sq" = No ]; then
+            echo "replication from $mh:$mp is set up but stopped (io=$io sql=$sq): starting it"
+            sql_local -e 'START SLAVE'
+        else
+            echo "already replicating from $mh:$mp (io=$io sql=$sq)"
+        fi
+    else
+        echo "pointing replication at $PRIMARY_ADDRESS:$PRIMARY_PORT${mh:+ (was $mh:$mp)}"
+        sql_local <<SQL
+STOP SLAVE;
+CHANGE MASTER TO MASTER_HOST=$(sql_str "$PRIMARY_ADDRESS"), MASTER_PORT=$PRIMARY_PORT,
+  MASTER_USER=$(sql_str "$REPLICATION_USER"), MASTER_PASSWORD=$(sql_str "$pw"),
+  MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=5;
+START SLAVE;
+SQL
+        echo "$fp" > "$replmark"
+    fi
+    n=0
+    while [ $n -lt 120 ]; do  # up to 60 s for both threads to run
+        st="$(slave_status_local)"
+        io="$(slave_field Slave_IO_Running "$st")"; sq="$(slave_field Slave_SQL_Running "$st")"
+        [ "$io" = Yes ] && [ "$sq" = Yes ] && { echo "replication running (io=Yes sql=Yes, gtid $(slave_field Gtid_IO_Pos "$st"))"; return 0; }
+        sleep 0.5; n=$((n + 1))
+    done
+    echo "replication from $PRIMARY_ADDRESS:$PRIMARY_PORT does not run: io=$io sql=$sq" >&2
+    echo "Last_IO_Error: $(slave_field Last_IO_Error "$st")" >&2
+    echo "Last_SQL_Error: $(slave_field Last_SQL_Error "$st")" >&2
+    exit 1
+}
+
+do_start() {
+    mariadbd_bin >/dev/null || { echo "mariadb is not installed; run install first" >&2; exit 1; }
+    [ -f "$conf" ] || { echo "$conf is missing; run configure first" >&2; exit 1; }
+    load_env
+    REPLICATION_USER="${REPLICATION_USER:?missing in $envfile}"
+    if running && alive; then
+        echo "$NAME already running (pid $(cat "$pidfile"))"
+    else
+        init_datadir
+        mkdir -p "$rundir" "$unit/tmp"
+        rm -f "$pidfile"
+        server_opts
+        # The launcher writes its own pid and execs mariadbd (which rewrites the same pid).
+        setsid nohup sh -c 'echo $$ > "$1"; shift; exec "$@"' mariadb-launch "$pidfile" \
+            "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID" </dev/null >>"$log" 2>&1 &
+        local n=0 ok=0
+        while [ $n -lt 600 ]; do  # up to 120 s (crash recovery can take a while)
+            if alive; then ok=1; break; fi
+            if [ $n -gt 5 ] && ! running; then break; fi
+            sleep 0.2; n=$((n + 1))
+        done
+        if [ $ok = 0 ]; then
+            echo "$NAME did not come up on $sock / $address:$PORT; last lines of $log:" >&2
+            log_tail; exit 1
+        fi
+        echo "$NAME started (pid $(cat "$pidfile")) on $address:$PORT as $ROLE, server-id $SERVER_ID"
+    fi
+    case "$ROLE" in
+        mariadb_primary) ensure_primary ;;
+        mariadb_replica) ensure_replica ;;
+        *) echo "unknown role '$ROLE' in $envfile" >&2; exit 1 ;;
+    esac
+}
+
+do_stop() {
+    if ! running; then rm -f "$pidfile"; echo "$NAME already stopped"; return 0; fi
+    local pid n=0
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true  # mariadbd shuts down cleanly on TERM
+    while [ $n -lt 600 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; n=$((n + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "$NAME pid $pid did not stop within 120s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    rm -f "$pidfile"
+    echo "$NAME stopped (was pid $pid)"
+}
+
+do_status() {
+    if running; then echo "$NAME is running (pid $(cat "$pidfile"))"; exit 0; fi
+    echo "$NAME is not running"
+    exit 3
+}
+
+do_check() {
+    command -v mariadb >/dev/null 2>&1 || { echo "check failed: the mariadb client is not installed" >&2; exit 1; }
+    REPLICATION_USER="$(ctx_value replication_user)"
+    [ -n "$REPLICATION_USER" ] || { echo "check failed: replication_user is not in the context" >&2; exit 1; }
+    REPL_PW="$(repl_password)"
+    local peers primary="" pport="" replicas=() comp a p h
+    peers="$(ctx_peers)"
+    while read -r comp a p h; do
+        case "$comp" in
+            mariadb_primary) primary="$a"; pport="$p" ;;
+            mariadb_replica) replicas+=("$a:$p") ;;
+        esac
+    done <<<"$peers"
+    [ -n "$primary" ] || { echo "check failed: no mariadb_primary in peers.replication" >&2; exit 1; }
+
+    local token out
+    token="$host-$(date +%s%N)-$$-$RANDOM"
+    out="$(sql_remote "$primary" "$pport" -N 2>&1 <<SQL
+CREATE DATABASE IF NOT EXISTS bigmgr_check;
+CREATE TABLE IF NOT EXISTS bigmgr_check.probe (
+  id BIGINT AUTO_INCREMENT PRIMARY KEY,
+  token VARCHAR(128) NOT NULL,
+  host VARCHAR(255) NOT NULL,
+  created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  KEY (token)
+) ENGINE=InnoDB;
+DELETE FROM bigmgr_check.probe WHERE created < NOW() - INTERVAL 1 DAY;
+INSERT INTO bigmgr_check.probe (token, host) VALUES ($(sql_str "$token"), $(sql_str "$host"));
+SELECT COUNT(*) FROM bigmgr_check.probe WHERE token = $(sql_str "$token");
+SQL
+)" || { echo "check failed: writing on the primary $primary:$pport: $out" >&2; exit 1; }
+    [ "$(tail -n1 <<<"$out")" = 1 ] || { echo "check failed: the primary does not read back its row: $out" >&2; exit 1; }
+    echo "primary $primary:$pport: inserted token $token into bigmgr_check.probe"
+
+    local r ra rp n got st io sq mh failed=0
+    for r in "${replicas[@]+"${replicas[@]}"}"; do
+        ra="${r%:*}"; rp="${r##*:}"
+        n=0; got=""
+        while [ $n -lt 60 ]; do  # up to 30 s for the row to arrive
+            got="$(sql_remote "$ra" "$rp" -N -e "SELECT COUNT(*) FROM bigmgr_check.probe WHERE token = $(sql_str "$token")" 2>&1 || true)"
+            [ "$got" = 1 ] && break
+            sleep 0.5; n=$((n + 1))
+        done
+        if [ "$got" != 1 ]; then
+            echo "check failed: replica $ra:$rp does not have the row after 30s: $got" >&2
+            failed=1; continue
+        fi
+        st="$(sql_remote "$ra" "$rp" -e 'SHOW SLAVE STATUS\G' 2>&1)" || {
+            echo "check failed: SHOW SLAVE STATUS on $ra:$rp: $st" >&2; failed=1; continue; }
+        io="$(slave_field Slave_IO_Running "$st")"; sq="$(slave_field Slave_SQL_Running "$st")"
+        mh="$(slave_field Master_Host "$st"):$(slave_field Master_Port "$st")"
+        if [ "$io" != Yes ] || [ "$sq" != Yes ] || [ "$mh" != "$primary:$pport" ]; then
+            echo "check failed: replica $ra:$rp: io=$io sql=$sq master=$mh (expected $primary:$pport)" >&2
+            echo "  Last_IO_Error: $(slave_field Last_IO_Error "$st")" >&2
+            echo "  Last_SQL_Error: $(slave_field Last_SQL_Error "$st")" >&2
+            failed=1; continue
+        fi
+        echo "replica $ra:$rp: has the row; Slave_IO_Running=Yes Slave_SQL_Running=Yes from $mh"
+    done
+    [ $failed -eq 0 ] || exit 1
+    echo "check passed: primary $primary:$pport and ${#replicas[@]} replica(s) replicate"
+}
+
+do_remove() {
+    do_stop
+    rm -rf "${unit:?}/data" "$rundir" "$unit/tmp" "$unit/conf" "$log" "$pidfile" "$initmark" "$replmark" "$unit/install-db.log"
+    echo "$NAME removed from $unit (the package stays installed)"
+}
+
+case "$cmd" in
+    install) do_install ;;
+    configure) do_configure ;;
+    start) do_start ;;
+    stop) do_stop ;;
+    restart) do_stop; do_start ;;
+    status) do_status ;;
+    check) do_check ;;
+    remove) do_remove ;;
+    *) echo "usage: $0 install|configure|start|stop|restart|status|check|remove (got '$cmd')" >&2; exit 2 ;;
+esac
