@@ -227,7 +227,6 @@ async fn listening(addr: &str) -> bool {
 }
 
 /// Runs a client command and returns its stdout, panicking with stderr if it fails.
-#[allow(dead_code)] // used by the redis, etcd and mariadb tests (next)
 fn client(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
@@ -585,4 +584,177 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
         "{}",
         units.body
     );
+}
+
+/// Issue 5, test 2: Redis primary + 2 replicas (peer relation): a key written to the primary
+/// is read from each replica. Port 6380: the machine's own Redis has 6379 on 127.0.0.1.
+#[tokio::test]
+async fn redis_replicas_serve_what_the_primary_wrote() {
+    let _serial = SERIAL.lock().await;
+    let d = Deployment::start(3).await;
+    d.add_service(json!({
+        "name": "cache", "stack": "extra", "service": "redis",
+        "placement": {"redis_primary": ["h1"], "redis_replica": ["h2", "h3"]},
+        "configs": {"redis.conf": {"port": 6380}},
+    }))
+    .await;
+    d.run("deploy", json!({"service": "cache"})).await;
+    let value = format!("v{}", std::process::id());
+    let set = client(
+        "redis-cli",
+        &["-h", &address(1), "-p", "6380", "SET", "bigmgr:test", &value],
+    );
+    assert_eq!(set.trim(), "OK");
+    for i in [2, 3] {
+        let h = address(i);
+        let info = client("redis-cli", &["-h", &h, "-p", "6380", "INFO", "replication"]);
+        assert!(info.contains("role:slave"), "h{i}: {info}");
+        wait_until(
+            &format!("the key on replica h{i}"),
+            Duration::from_secs(20),
+            || async {
+                let got = client("redis-cli", &["-h", &h, "-p", "6380", "GET", "bigmgr:test"]);
+                (got.trim() == value).then_some(())
+            },
+        )
+        .await;
+        let info = client("redis-cli", &["-h", &h, "-p", "6380", "INFO", "replication"]);
+        assert!(info.contains("master_link_status:up"), "h{i}: {info}");
+    }
+    d.run("stop", json!({"service": "cache"})).await;
+    d.run("remove", json!({"service": "cache"})).await;
+    for i in 1..=3 {
+        assert!(!listening(&format!("{}:6380", address(i))).await, "h{i}");
+    }
+}
+
+/// Issue 5, test 3: etcd with 3 members, all healthy; a key put on one is got from another.
+#[tokio::test]
+async fn etcd_members_form_one_cluster() {
+    let _serial = SERIAL.lock().await;
+    let d = Deployment::start(3).await;
+    d.add_service(json!({
+        "name": "kv", "stack": "extra", "service": "etcd",
+        "placement": {"etcd_server": ["h1", "h2", "h3"]},
+    }))
+    .await;
+    d.run("deploy", json!({"service": "kv"})).await;
+    let endpoints: Vec<String> = (1..=3)
+        .map(|i| format!("http://{}:2379", address(i)))
+        .collect();
+    let etcdctl = |args: &[&str]| {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(args)
+            .output()
+            .expect("etcdctl");
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let all = endpoints.join(",");
+    let health = etcdctl(&["--endpoints", &all, "endpoint", "health"]);
+    assert_eq!(
+        health.matches("is healthy").count(),
+        3,
+        "every member healthy:\n{health}"
+    );
+    let members = etcdctl(&["--endpoints", &endpoints[0], "member", "list"]);
+    assert_eq!(members.lines().filter(|l| l.contains("started")).count(), 3, "{members}");
+    etcdctl(&["--endpoints", &endpoints[0], "put", "bigmgr-test", "from-h1"]);
+    let got = etcdctl(&["--endpoints", &endpoints[2], "get", "bigmgr-test", "--print-value-only"]);
+    assert_eq!(got.trim(), "from-h1");
+    d.run("stop", json!({"service": "kv"})).await;
+    d.run("remove", json!({"service": "kv"})).await;
+    for i in 1..=3 {
+        assert!(!listening(&format!("{}:2379", address(i))).await, "h{i}");
+    }
+}
+
+/// Issue 5, test 4: MariaDB primary + replica: a row inserted on the primary appears on the
+/// replica. Port 3307: the machine's own MariaDB has 3306 on 127.0.0.1.
+#[tokio::test]
+async fn mariadb_replica_gets_the_primarys_rows() {
+    let _serial = SERIAL.lock().await;
+    let d = Deployment::start(2).await;
+    d.add_service(json!({
+        "name": "db", "stack": "extra", "service": "mariadb",
+        "placement": {"mariadb_primary": ["h1"], "mariadb_replica": ["h2"]},
+        "configs": {"my.cnf": {"port": 3307, "replication_password": "t0p-secret"}},
+    }))
+    .await;
+    // The secret is stored but never shown.
+    let shown = d.api.get("/clusters/c/services/db").await;
+    assert_eq!(shown.expect(200)["configs"]["my.cnf"]["replication_password"], "********");
+    assert!(!shown.text.contains("t0p-secret"));
+    d.run("deploy", json!({"service": "db"})).await;
+    // As root over each unit's own socket (unix_socket authentication).
+    let sql = |i: usize, component: &str, query: &str| {
+        let sock = d.unit_dir(i, "db", component).join("run/mariadb.sock");
+        client(
+            "mariadb",
+            &[
+                "--no-defaults",
+                "--protocol=socket",
+                &format!("--socket={}", sock.display()),
+                "-u",
+                "root",
+                "-e",
+                query,
+            ],
+        )
+    };
+    let marker = format!("row-{}", std::process::id());
+    sql(
+        1,
+        "mariadb_primary",
+        &format!(
+            "CREATE DATABASE IF NOT EXISTS t; CREATE TABLE IF NOT EXISTS t.r (v VARCHAR(64)); \
+             INSERT INTO t.r VALUES ('{marker}')"
+        ),
+    );
+    wait_until("the row on the replica", Duration::from_secs(30), || async {
+        let out = Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "--protocol=socket",
+                &format!(
+                    "--socket={}",
+                    d.unit_dir(2, "db", "mariadb_replica")
+                        .join("run/mariadb.sock")
+                        .display()
+                ),
+                "-u",
+                "root",
+                "-N",
+                "-B",
+                "-e",
+                "SELECT v FROM t.r",
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == marker)
+            .then_some(())
+    })
+    .await;
+    let status = sql(2, "mariadb_replica", "SHOW SLAVE STATUS\\G");
+    assert!(
+        status.contains("Slave_IO_Running: Yes") && status.contains("Slave_SQL_Running: Yes"),
+        "{status}"
+    );
+    assert!(status.contains(&format!("Master_Host: {}", address(1))), "{status}");
+    d.run("stop", json!({"service": "db"})).await;
+    d.run("remove", json!({"service": "db"})).await;
+    for i in 1..=2 {
+        assert!(!listening(&format!("{}:3307", address(i))).await, "h{i}");
+    }
 }
