@@ -12,6 +12,22 @@ for tool in cargo sh sleep python3 curl; do
 done
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
+# The shipped stacks run real services from Debian's packages; their tests need them
+# installed (the stacks' install steps would install them too, but not while a test waits).
+# Their own system daemons are not started (policy-rc.d) or are left alone: every unit runs its
+# own daemon on its own address.
+STACK_PACKAGES="zookeeper prometheus prometheus-node-exporter redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
+missing=""
+for p in $STACK_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "== apt-get install$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q $missing
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

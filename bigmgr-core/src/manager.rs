@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 mod auth;
 mod configs;
 
-pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
 pub use auth::BOOTSTRAP_ADMIN;
+pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -34,7 +34,9 @@ pub fn effective_values(
             if p.secret && !with_secrets {
                 continue;
             }
-            let from_host = host_layer.and_then(|h| h.get(&ct.name)).and_then(|o| o.get(&p.name));
+            let from_host = host_layer
+                .and_then(|h| h.get(&ct.name))
+                .and_then(|o| o.get(&p.name));
             let from_service = configs.get(&ct.name).and_then(|o| o.get(&p.name));
             if let Some(v) = from_host.or(from_service).or(p.default.as_ref()) {
                 out.insert(p.name.clone(), v.clone());
@@ -219,7 +221,12 @@ impl Topology {
     }
 
     /// Replaces a service's layers (to check a change before it is stored).
-    pub fn set_configs(&mut self, id: ServiceId, configs: ServiceConfigs, overrides: HostOverrides) {
+    pub fn set_configs(
+        &mut self,
+        id: ServiceId,
+        configs: ServiceConfigs,
+        overrides: HostOverrides,
+    ) {
         if let Some(s) = self.services.get_mut(&id) {
             s.instance.configs = configs;
             s.instance.host_overrides = overrides;
@@ -353,9 +360,19 @@ impl Topology {
             let mut others: Vec<&Unit> = Vec::new();
             for r in &self.relations {
                 let (mine, my_ep, other, other_ep) = if requires {
-                    (r.requirer, &r.requirer_endpoint, r.provider, &r.provider_endpoint)
+                    (
+                        r.requirer,
+                        &r.requirer_endpoint,
+                        r.provider,
+                        &r.provider_endpoint,
+                    )
                 } else {
-                    (r.provider, &r.provider_endpoint, r.requirer, &r.requirer_endpoint)
+                    (
+                        r.provider,
+                        &r.provider_endpoint,
+                        r.requirer,
+                        &r.requirer_endpoint,
+                    )
                 };
                 if mine != unit.service || my_ep != &ep.name {
                     continue;
@@ -446,9 +463,9 @@ impl Staleness {
             Staleness::Version { applied, desired } => Some(format!(
                 "restart required: config version {desired} is not applied (applied {applied})"
             )),
-            Staleness::Relations => Some(
-                "restart required: relation data changed since the last configure".to_string(),
-            ),
+            Staleness::Relations => {
+                Some("restart required: relation data changed since the last configure".to_string())
+            }
             Staleness::Unrenderable(e) => Some(format!("configs cannot be rendered: {e}")),
         }
     }
@@ -586,7 +603,11 @@ interface = "scrape"
         let mut dbi = instance(1, "pg", &db);
         dbi.host_overrides = [(
             "h2".to_string(),
-            [("db.conf".to_string(), [("port".to_string(), Value::from(5002))].into())].into(),
+            [(
+                "db.conf".to_string(),
+                [("port".to_string(), Value::from(5002))].into(),
+            )]
+            .into(),
         )]
         .into();
         let relations = if related {
@@ -687,7 +708,12 @@ interface = "scrape"
                 desired: 1
             }
         );
-        assert!(topo.staleness(&older).reason().unwrap().contains("version 1"));
+        assert!(
+            topo.staleness(&older)
+                .reason()
+                .unwrap()
+                .contains("version 1")
+        );
         // A new provider unit changes what the requirer renders: stale by relations.
         topo.add_units(vec![unit(14, 1, "db_primary", 2)]);
         assert_eq!(topo.staleness(&applied), Staleness::Relations);

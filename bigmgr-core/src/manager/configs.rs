@@ -111,7 +111,13 @@ pub(super) fn check_host_overrides(
         if !hosts.contains_key(host) {
             return Err(Error::Invalid(format!(
                 "host override for '{host}': no such host in this cluster; its hosts are: {}",
-                hosts.keys().cloned().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+                hosts
+                    .keys()
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         check_configs(def, configs)
@@ -153,8 +159,14 @@ fn check_required(
     hosts: &[&str],
 ) -> Result<()> {
     for ct in &def.configs {
-        for p in ct.properties.iter().filter(|p| p.required && p.default.is_none()) {
-            let in_service = configs.get(&ct.name).is_some_and(|c| c.contains_key(&p.name));
+        for p in ct
+            .properties
+            .iter()
+            .filter(|p| p.required && p.default.is_none())
+        {
+            let in_service = configs
+                .get(&ct.name)
+                .is_some_and(|c| c.contains_key(&p.name));
             for h in hosts {
                 let on_host = overrides
                     .get(*h)
@@ -257,11 +269,14 @@ impl Manager {
         cluster: &Cluster,
         inst: &ServiceInstance,
         def: &Arc<ServiceDef>,
-        configs: ServiceConfigs,
-        host_overrides: HostOverrides,
-        author: &str,
-        message: String,
+        new: NewConfigVersion,
     ) -> Result<ConfigVersion> {
+        let NewConfigVersion {
+            author,
+            message,
+            configs,
+            host_overrides,
+        } = new;
         let hosts: HashMap<String, Host> = self
             .inner
             .store
@@ -272,8 +287,12 @@ impl Manager {
             .collect();
         check_configs(def, &configs)?;
         check_host_overrides(def, &host_overrides, &hosts)?;
-        let mut topo =
-            Topology::load(self.inner.store.as_ref(), self.inner.stacks.as_ref(), cluster).await?;
+        let mut topo = Topology::load(
+            self.inner.store.as_ref(),
+            self.inner.stacks.as_ref(),
+            cluster,
+        )
+        .await?;
         let unit_hosts: Vec<&str> = topo
             .units()
             .iter()
@@ -298,7 +317,7 @@ impl Manager {
                 inst.id,
                 inst.config_version,
                 &NewConfigVersion {
-                    author: author.to_string(),
+                    author,
                     message,
                     configs,
                     host_overrides,
@@ -307,7 +326,12 @@ impl Manager {
             .await?;
         // Values a provider exports may have changed: its related services re-render.
         let events = self
-            .relation_events_for(cluster, inst.id, RelationEventKind::Changed, "configs changed")
+            .relation_events_for(
+                cluster,
+                inst.id,
+                RelationEventKind::Changed,
+                "configs changed",
+            )
             .await?;
         self.reconcile(cluster, events, true).await?;
         Ok(Self::redacted(def, version))
@@ -348,12 +372,21 @@ impl Manager {
         } else {
             change.message
         };
-        self.new_version(&c, &inst, &def, configs, host_overrides, author, message)
-            .await
+        let new = NewConfigVersion {
+            author: author.to_string(),
+            message,
+            configs,
+            host_overrides,
+        };
+        self.new_version(&c, &inst, &def, new).await
     }
 
     /// Every config version of a service, oldest first; secrets read `********`.
-    pub async fn config_versions(&self, cluster: &str, service: &str) -> Result<Vec<ConfigVersion>> {
+    pub async fn config_versions(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<ConfigVersion>> {
         let c = self.cluster(cluster).await?;
         let (inst, def) = self.service_def(&c, service).await?;
         Ok(self
@@ -408,7 +441,11 @@ impl Manager {
         let b = self.version_of(&inst, to).await?;
         let mut out = Vec::new();
         diff_layer(&def, None, &a.configs, &b.configs, &mut out);
-        let hosts: BTreeSet<&String> = a.host_overrides.keys().chain(b.host_overrides.keys()).collect();
+        let hosts: BTreeSet<&String> = a
+            .host_overrides
+            .keys()
+            .chain(b.host_overrides.keys())
+            .collect();
         let empty = ServiceConfigs::new();
         for h in hosts {
             diff_layer(
@@ -438,8 +475,13 @@ impl Manager {
         let message = message
             .filter(|m| !m.trim().is_empty())
             .unwrap_or_else(|| format!("rollback to version {to}"));
-        self.new_version(&c, &inst, &def, old.configs, old.host_overrides, author, message)
-            .await
+        let new = NewConfigVersion {
+            author: author.to_string(),
+            message,
+            configs: old.configs,
+            host_overrides: old.host_overrides,
+        };
+        self.new_version(&c, &inst, &def, new).await
     }
 
     /// Names the current config version of every service of a cluster.
@@ -525,10 +567,12 @@ impl Manager {
                     &c,
                     inst,
                     &def,
-                    old.configs,
-                    old.host_overrides,
-                    author,
-                    format!("restore snapshot {name} (version {})", e.version),
+                    NewConfigVersion {
+                        author: author.to_string(),
+                        message: format!("restore snapshot {name} (version {})", e.version),
+                        configs: old.configs,
+                        host_overrides: old.host_overrides,
+                    },
                 )
                 .await?,
             );
@@ -550,7 +594,10 @@ impl Manager {
                 UnitStatus {
                     unit: u.clone(),
                     service: svc.map(|s| s.instance.name.clone()).unwrap_or_default(),
-                    host: topo.host(u.host).map(|h| h.name.clone()).unwrap_or_default(),
+                    host: topo
+                        .host(u.host)
+                        .map(|h| h.name.clone())
+                        .unwrap_or_default(),
                     desired_version: svc.map(|s| s.instance.config_version).unwrap_or_default(),
                     stale: s.is_stale(),
                     stale_reason: s.reason(),
@@ -736,7 +783,11 @@ impl Manager {
     }
 
     /// A relation's events, oldest first.
-    pub async fn relation_events(&self, cluster: &str, id: RelationId) -> Result<Vec<RelationEvent>> {
+    pub async fn relation_events(
+        &self,
+        cluster: &str,
+        id: RelationId,
+    ) -> Result<Vec<RelationEvent>> {
         let c = self.cluster(cluster).await?;
         // Removed relations keep their events; only the cluster is checked.
         let _ = &c;
@@ -756,7 +807,9 @@ impl Manager {
         let (inst, def) = self.service_def(&c, service).await?;
         let comp = def.component(component)?;
         if hosts.is_empty() {
-            return Err(Error::Invalid("name at least one host to place units on".into()));
+            return Err(Error::Invalid(
+                "name at least one host to place units on".into(),
+            ));
         }
         let all: HashMap<String, Host> = self
             .inner
@@ -812,7 +865,10 @@ impl Manager {
                     .collect(),
             )
             .await?;
-        let detail = format!("unit(s) of {service}/{component} added on {}", hosts.join(", "));
+        let detail = format!(
+            "unit(s) of {service}/{component} added on {}",
+            hosts.join(", ")
+        );
         let events = self
             .relation_events_for(&c, inst.id, RelationEventKind::Joined, &detail)
             .await?;
@@ -900,8 +956,7 @@ impl Manager {
         events: Vec<NewRelationEvent>,
         record_all: bool,
     ) -> Result<Vec<Job>> {
-        let topo =
-            Topology::load(self.inner.store.as_ref(), self.inner.stacks.as_ref(), c).await?;
+        let topo = Topology::load(self.inner.store.as_ref(), self.inner.stacks.as_ref(), c).await?;
         let relations = self.inner.store.list_relations(c.id).await?;
         let manual: BTreeSet<ServiceId> = events
             .iter()

@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::Manager;
 use bigmgr_core::auth::Actor;
-use bigmgr_core::render::{redact, redact_hosts};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::{Cluster, Health, ServiceId, ServiceInstance, UnitId, UnitState};
+use bigmgr_core::render::{redact, redact_hosts};
 use bigmgr_core::stack::Category;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -230,16 +230,19 @@ async fn views(
 ) -> ApiResult<Vec<ServiceView>> {
     let mut units: HashMap<ServiceId, Vec<ServiceUnitView>> = HashMap::new();
     for u in mgr.unit_statuses(&cluster.name).await? {
-        units.entry(u.unit.service).or_default().push(ServiceUnitView {
-            id: u.unit.id,
-            component: u.unit.component,
-            host: u.host,
-            state: u.unit.state,
-            health: u.unit.health,
-            applied_version: u.unit.applied_version,
-            stale: u.stale,
-            stale_reason: u.stale_reason,
-        });
+        units
+            .entry(u.unit.service)
+            .or_default()
+            .push(ServiceUnitView {
+                id: u.unit.id,
+                component: u.unit.component,
+                host: u.host,
+                state: u.unit.state,
+                health: u.unit.health,
+                applied_version: u.unit.applied_version,
+                stale: u.stale,
+                stale_reason: u.stale_reason,
+            });
     }
     let mut out = Vec::with_capacity(services.len());
     for s in services {

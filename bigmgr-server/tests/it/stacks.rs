@@ -131,7 +131,10 @@ impl Deployment {
 
     /// The unit ids of a service, by host name.
     pub async fn units(&self, service: &str) -> Vec<(String, i64, Value)> {
-        let s = self.api.get(&format!("/clusters/c/services/{service}")).await;
+        let s = self
+            .api
+            .get(&format!("/clusters/c/services/{service}"))
+            .await;
         s.expect(200)["units"]
             .as_array()
             .unwrap()
@@ -154,11 +157,8 @@ pub fn address(i: usize) -> String {
 
 /// Sends a ZooKeeper four-letter word and returns the answer ("" if nobody answers).
 async fn four_letter(addr: &str, word: &str) -> String {
-    let Ok(Ok(mut s)) = tokio::time::timeout(
-        Duration::from_secs(3),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
+    let Ok(Ok(mut s)) =
+        tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await
     else {
         return String::new();
     };
@@ -205,8 +205,7 @@ async fn one_leader(hosts: &[usize]) -> Vec<String> {
 
 /// The line `key=…` of a rendered file.
 fn setting(path: &std::path::Path, key: &str) -> String {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("no {key}= in {}:\n{text}", path.display()))
@@ -217,11 +216,7 @@ fn setting(path: &std::path::Path, key: &str) -> String {
 /// True if something accepts connections on `addr`.
 async fn listening(addr: &str) -> bool {
     matches!(
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect(addr)
-        )
-        .await,
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
     )
 }
@@ -279,7 +274,8 @@ async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up()
     assert_eq!(v2.expect(201)["version"], 2);
     assert_eq!(v2.body["author"], "admin");
     let units = d.api.get("/clusters/c/units").await;
-    let servers: Vec<&Value> = units.expect(200)
+    let servers: Vec<&Value> = units
+        .expect(200)
         .as_array()
         .unwrap()
         .iter()
@@ -311,17 +307,19 @@ async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up()
     one_leader(&[1, 2, 3]).await;
     let units = d.api.get("/clusters/c/units").await;
     assert!(
-        units.expect(200).as_array().unwrap().iter().all(|u| u["stale"] == false),
+        units
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["stale"] == false),
         "{}",
         units.body
     );
     // Rollback to version 1 is version 3, applied the same way.
     let v3 = d
         .api
-        .post(
-            "/clusters/c/services/zk/configs/rollback",
-            json!({"to": 1}),
-        )
+        .post("/clusters/c/services/zk/configs/rollback", json!({"to": 1}))
         .await;
     assert_eq!(v3.expect(201)["version"], 3);
     assert_eq!(v3.body["message"], "rollback to version 1");
@@ -411,7 +409,10 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
         .await;
     let problem = r.problem(422);
     assert!(problem.contains("snapshotEvery"), "{problem}");
-    assert_eq!(api.get("/clusters/c/services").await.expect(200)["items"], json!([]));
+    assert_eq!(
+        api.get("/clusters/c/services").await.expect(200)["items"],
+        json!([])
+    );
 
     // The shipped one is fine; a wrong-typed value is refused, naming property and type.
     api.post(
@@ -451,9 +452,15 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
         problem.contains("prometheus-scrape") && problem.contains("zookeeper"),
         "{problem}"
     );
-    assert_eq!(api.get("/clusters/c/relations").await.expect(200), &json!([]));
+    assert_eq!(
+        api.get("/clusters/c/relations").await.expect(200),
+        &json!([])
+    );
     // Nothing ran.
-    assert_eq!(api.get("/clusters/c/jobs").await.expect(200)["items"], json!([]));
+    assert_eq!(
+        api.get("/clusters/c/jobs").await.expect(200)["items"],
+        json!([])
+    );
 }
 
 /// Prometheus' active targets: `(instance, health)`, sorted.
@@ -470,7 +477,10 @@ async fn prometheus_targets(addr: &str) -> Vec<(String, String)> {
         .flatten()
         .map(|t| {
             (
-                t["labels"]["instance"].as_str().unwrap_or_default().to_string(),
+                t["labels"]["instance"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 t["health"].as_str().unwrap_or_default().to_string(),
             )
         })
@@ -504,7 +514,13 @@ async fn auto_job(d: &Deployment, rel: i64, kind: &str) -> i64 {
         .api
         .get(&format!("/clusters/c/relations/{rel}/events"))
         .await;
-    let last = events.expect(200).as_array().unwrap().last().unwrap().clone();
+    let last = events
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["kind"], kind, "{}", events.body);
     assert_eq!(last["service"], "prom", "{}", events.body);
     let job = last["job"]
@@ -577,10 +593,19 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
         .expect(204);
     auto_job(&d, rel_id, "broken").await;
     targets_up(&prom, &[1, 2, 3]).await;
-    assert!(!std::fs::read_to_string(&prom_yml).unwrap().contains("127.0.0.5:9100"));
+    assert!(
+        !std::fs::read_to_string(&prom_yml)
+            .unwrap()
+            .contains("127.0.0.5:9100")
+    );
     let units = d.api.get("/clusters/c/units").await;
     assert!(
-        units.expect(200).as_array().unwrap().iter().all(|u| u["stale"] == false),
+        units
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["stale"] == false),
         "{}",
         units.body
     );
@@ -602,12 +627,23 @@ async fn redis_replicas_serve_what_the_primary_wrote() {
     let value = format!("v{}", std::process::id());
     let set = client(
         "redis-cli",
-        &["-h", &address(1), "-p", "6380", "SET", "bigmgr:test", &value],
+        &[
+            "-h",
+            &address(1),
+            "-p",
+            "6380",
+            "SET",
+            "bigmgr:test",
+            &value,
+        ],
     );
     assert_eq!(set.trim(), "OK");
     for i in [2, 3] {
         let h = address(i);
-        let info = client("redis-cli", &["-h", &h, "-p", "6380", "INFO", "replication"]);
+        let info = client(
+            "redis-cli",
+            &["-h", &h, "-p", "6380", "INFO", "replication"],
+        );
         assert!(info.contains("role:slave"), "h{i}: {info}");
         wait_until(
             &format!("the key on replica h{i}"),
@@ -618,7 +654,10 @@ async fn redis_replicas_serve_what_the_primary_wrote() {
             },
         )
         .await;
-        let info = client("redis-cli", &["-h", &h, "-p", "6380", "INFO", "replication"]);
+        let info = client(
+            "redis-cli",
+            &["-h", &h, "-p", "6380", "INFO", "replication"],
+        );
         assert!(info.contains("master_link_status:up"), "h{i}: {info}");
     }
     d.run("stop", json!({"service": "cache"})).await;
@@ -667,9 +706,25 @@ async fn etcd_members_form_one_cluster() {
         "every member healthy:\n{health}"
     );
     let members = etcdctl(&["--endpoints", &endpoints[0], "member", "list"]);
-    assert_eq!(members.lines().filter(|l| l.contains("started")).count(), 3, "{members}");
-    etcdctl(&["--endpoints", &endpoints[0], "put", "bigmgr-test", "from-h1"]);
-    let got = etcdctl(&["--endpoints", &endpoints[2], "get", "bigmgr-test", "--print-value-only"]);
+    assert_eq!(
+        members.lines().filter(|l| l.contains("started")).count(),
+        3,
+        "{members}"
+    );
+    etcdctl(&[
+        "--endpoints",
+        &endpoints[0],
+        "put",
+        "bigmgr-test",
+        "from-h1",
+    ]);
+    let got = etcdctl(&[
+        "--endpoints",
+        &endpoints[2],
+        "get",
+        "bigmgr-test",
+        "--print-value-only",
+    ]);
     assert_eq!(got.trim(), "from-h1");
     d.run("stop", json!({"service": "kv"})).await;
     d.run("remove", json!({"service": "kv"})).await;
@@ -692,7 +747,10 @@ async fn mariadb_replica_gets_the_primarys_rows() {
     .await;
     // The secret is stored but never shown.
     let shown = d.api.get("/clusters/c/services/db").await;
-    assert_eq!(shown.expect(200)["configs"]["my.cnf"]["replication_password"], "********");
+    assert_eq!(
+        shown.expect(200)["configs"]["my.cnf"]["replication_password"],
+        "********"
+    );
     assert!(!shown.text.contains("t0p-secret"));
     d.run("deploy", json!({"service": "db"})).await;
     // As root over each unit's own socket (unix_socket authentication).
@@ -720,38 +778,45 @@ async fn mariadb_replica_gets_the_primarys_rows() {
              INSERT INTO t.r VALUES ('{marker}')"
         ),
     );
-    wait_until("the row on the replica", Duration::from_secs(30), || async {
-        let out = Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "--protocol=socket",
-                &format!(
-                    "--socket={}",
-                    d.unit_dir(2, "db", "mariadb_replica")
-                        .join("run/mariadb.sock")
-                        .display()
-                ),
-                "-u",
-                "root",
-                "-N",
-                "-B",
-                "-e",
-                "SELECT v FROM t.r",
-            ])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l == marker)
-            .then_some(())
-    })
+    wait_until(
+        "the row on the replica",
+        Duration::from_secs(30),
+        || async {
+            let out = Command::new("mariadb")
+                .args([
+                    "--no-defaults",
+                    "--protocol=socket",
+                    &format!(
+                        "--socket={}",
+                        d.unit_dir(2, "db", "mariadb_replica")
+                            .join("run/mariadb.sock")
+                            .display()
+                    ),
+                    "-u",
+                    "root",
+                    "-N",
+                    "-B",
+                    "-e",
+                    "SELECT v FROM t.r",
+                ])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l == marker)
+                .then_some(())
+        },
+    )
     .await;
     let status = sql(2, "mariadb_replica", "SHOW SLAVE STATUS\\G");
     assert!(
         status.contains("Slave_IO_Running: Yes") && status.contains("Slave_SQL_Running: Yes"),
         "{status}"
     );
-    assert!(status.contains(&format!("Master_Host: {}", address(1))), "{status}");
+    assert!(
+        status.contains(&format!("Master_Host: {}", address(1))),
+        "{status}"
+    );
     d.run("stop", json!({"service": "db"})).await;
     d.run("remove", json!({"service": "db"})).await;
     for i in 1..=2 {
