@@ -85,6 +85,7 @@ impl Templates {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("shell_quote", Box::new(shell_quote));
         let mut files = Vec::new();
         for ct in &def.configs {
             registry
@@ -115,6 +116,27 @@ impl Templates {
             })
             .collect()
     }
+}
+
+/// `{{shell_quote x}}`: `x` as one single-quoted shell word (`'it'\''s'`), for files that
+/// scripts source — an operator's value can't break out of it.
+fn shell_quote(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let v = h
+        .param(0)
+        .ok_or_else(|| handlebars::RenderErrorReason::ParamNotFoundForIndex("shell_quote", 0))?
+        .value();
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    out.write(&format!("'{}'", text.replace('\'', "'\\''")))?;
+    Ok(())
 }
 
 /// Handlebars' strict-mode error, with the variable's name said plainly.
@@ -717,6 +739,23 @@ interface = "scrape"
         // A new provider unit changes what the requirer renders: stale by relations.
         topo.add_units(vec![unit(14, 1, "db_primary", 2)]);
         assert_eq!(topo.staleness(&applied), Staleness::Relations);
+    }
+
+    #[test]
+    fn shell_quote_makes_one_word_of_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = service(tmp.path(), "db", DB, "X={{shell_quote v}} P={{shell_quote n}}");
+        let t = Templates::compile(&db).unwrap();
+        let files = t
+            .render(&serde_json::json!({"v": "a'b $(rm -rf /) `x`", "n": 5}))
+            .unwrap();
+        assert_eq!(files[0].content, r#"X='a'\''b $(rm -rf /) `x`' P='5'"#);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}; printf %s \"$X\"", files[0].content))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a'b $(rm -rf /) `x`");
     }
 
     #[test]
