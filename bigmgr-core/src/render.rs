@@ -744,7 +744,12 @@ interface = "scrape"
     #[test]
     fn shell_quote_makes_one_word_of_anything() {
         let tmp = tempfile::tempdir().unwrap();
-        let db = service(tmp.path(), "db", DB, "X={{shell_quote v}} P={{shell_quote n}}");
+        let db = service(
+            tmp.path(),
+            "db",
+            DB,
+            "X={{shell_quote v}} P={{shell_quote n}}",
+        );
         let t = Templates::compile(&db).unwrap();
         let files = t
             .render(&serde_json::json!({"v": "a'b $(rm -rf /) `x`", "n": 5}))

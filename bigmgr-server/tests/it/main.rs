@@ -10,6 +10,7 @@ mod agents;
 mod api;
 mod cli;
 mod config;
+mod configs_api;
 mod harness;
 mod quickstart;
 mod roles;

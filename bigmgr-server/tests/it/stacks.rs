@@ -491,9 +491,15 @@ async fn prometheus_targets(addr: &str) -> Vec<(String, String)> {
 
 /// Waits until Prometheus scrapes exactly itself and node_exporter on `hosts`, all up.
 async fn targets_up(prom: &str, hosts: &[usize]) {
-    let mut want: Vec<(String, String)> = hosts
+    let addresses: Vec<String> = hosts.iter().map(|&i| address(i)).collect();
+    targets_up_at(prom, &addresses).await;
+}
+
+/// Waits until Prometheus scrapes exactly itself and node_exporter on `addresses`, all up.
+async fn targets_up_at(prom: &str, addresses: &[String]) {
+    let mut want: Vec<(String, String)> = addresses
         .iter()
-        .map(|&i| (format!("{}:9100", address(i)), "up".to_string()))
+        .map(|a| (format!("{a}:9100"), "up".to_string()))
         .chain([(prom.to_string(), "up".to_string())])
         .collect();
     want.sort();
@@ -537,7 +543,7 @@ async fn auto_job(d: &Deployment, rel: i64, kind: &str) -> i64 {
 #[tokio::test]
 async fn prometheus_follows_node_exporters_through_the_relation() {
     let _serial = SERIAL.lock().await;
-    let d = Deployment::start(4).await;
+    let mut d = Deployment::start(4).await;
     d.add_service(json!({
         "name": "nodes", "stack": "infra", "service": "node_exporter",
         "placement": {"node_exporter": ["h1", "h2", "h3"]},
@@ -598,6 +604,46 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
             .unwrap()
             .contains("127.0.0.5:9100")
     );
+
+    // h3's agent comes back on another address: node_exporter there and Prometheus's target
+    // follow, by automatic jobs ("changed" on the relation).
+    d.agents[2].proc.signal(nix::sys::signal::Signal::SIGKILL);
+    d.agents[2].proc.wait_exit(Duration::from_secs(10));
+    let moved = AgentProc::cmd(&d.server.url, "h3", "127.0.0.6")
+        .root(&d.root(3))
+        .start();
+    wait_until("h3 on its new address", Duration::from_secs(30), || async {
+        let h = d.api.get("/clusters/c/hosts/h3").await;
+        (h.body["state"] == "ONLINE" && h.body["address"] == "127.0.0.6").then_some(())
+    })
+    .await;
+    let changed = wait_until(
+        "a 'changed' event with its job",
+        Duration::from_secs(30),
+        || async {
+            let events = d
+                .api
+                .get(&format!("/clusters/c/relations/{rel_id}/events"))
+                .await;
+            let last = events.body.as_array()?.last()?.clone();
+            (last["kind"] == "changed" && last["job"].is_i64()).then_some(last)
+        },
+    )
+    .await;
+    assert_eq!(changed["service"], "prom");
+    d.expect_success(changed["job"].as_i64().unwrap()).await;
+    targets_up_at(&prom, &[address(1), address(2), "127.0.0.6".to_string()]).await;
+    wait_until("no stale unit", Duration::from_secs(60), || async {
+        let units = d.api.get("/clusters/c/units").await;
+        units
+            .body
+            .as_array()?
+            .iter()
+            .all(|u| u["stale"] == false)
+            .then_some(())
+    })
+    .await;
+    drop(moved);
     let units = d.api.get("/clusters/c/units").await;
     assert!(
         units
