@@ -142,11 +142,10 @@ pub(super) fn check_renders<'a>(
     units: impl Iterator<Item = &'a Unit>,
 ) -> Result<()> {
     for u in units {
-        let files = topo.render(u).map_err(|message| Error::Template {
+        topo.render(u).map_err(|message| Error::Template {
             name: name.to_string(),
             message,
         })?;
-        drop(files);
     }
     Ok(())
 }
@@ -782,16 +781,23 @@ impl Manager {
         Ok(())
     }
 
-    /// A relation's events, oldest first.
+    /// A relation's events, oldest first; a removed relation keeps its events. (Relation ids
+    /// are unique across clusters, and reading is not restricted per cluster, so the id
+    /// selects; a relation with neither events nor a live entry is not found.)
     pub async fn relation_events(
         &self,
         cluster: &str,
         id: RelationId,
     ) -> Result<Vec<RelationEvent>> {
         let c = self.cluster(cluster).await?;
-        // Removed relations keep their events; only the cluster is checked.
-        let _ = &c;
-        self.inner.store.list_relation_events(id).await
+        let events = self.inner.store.list_relation_events(id).await?;
+        if events.is_empty() && self.relation(&c, id).await.is_err() {
+            return Err(Error::not_found(
+                "relation",
+                format!("{id} (in cluster {cluster})"),
+            ));
+        }
+        Ok(events)
     }
 
     /// Places more units of a service's component on hosts. The cardinality must still hold

@@ -707,7 +707,7 @@ pub async fn unrelate(
     ),
     responses(
         (status = 200, description = "The events", body = Vec<RelationEventView>),
-        (status = 404, description = "No such cluster"),
+        (status = 404, description = "No such cluster or relation"),
     ))]
 pub async fn relation_events(
     State(s): State<AppState>,

@@ -153,8 +153,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body (or response); a body that is malformed, of the wrong shape, has unknown fields
-/// or is too large is answered with problem+json.
+/// A JSON body (or response); a body that is malformed, not an object, of the wrong shape,
+/// has unknown fields or is too large is answered with problem+json. (Every body of this API
+/// is an object: serde would otherwise read a struct from an array, `[null, null]`.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -166,7 +167,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        let axum::Json(raw) =
+            axum::Json::<Box<serde_json::value::RawValue>>::from_request(req, state).await?;
+        if !raw.get().starts_with('{') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "the request body must be a JSON object ({…})",
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(raw.get().as_bytes())?;
         Ok(Json(value))
     }
 }

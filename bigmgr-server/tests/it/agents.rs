@@ -61,7 +61,12 @@ async fn an_agent_joins_and_runs_a_deploy() {
     let api = server.api();
     api.create_cluster("c").await;
     let mut agent = join_h1(&server, &api).await;
-    assert!(agent.root.join("credential.json").exists());
+    // The agent saves its credential once it has read the server's answer, just after the
+    // server counts it ONLINE.
+    wait_until("the saved credential", Duration::from_secs(10), || async {
+        agent.root.join("credential.json").exists().then_some(())
+    })
+    .await;
     api.post(
         "/clusters/c/services",
         json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
