@@ -52,7 +52,10 @@ pub fn phases(command: &str) -> Vec<&str> {
     }
 }
 
-/// Checks job options: limits must be at least 1.
+/// The largest parallelism, batch size and failure tolerance a job may ask for.
+pub const MAX_JOB_LIMIT: u32 = 1_000_000;
+
+/// Checks job options: limits must be at least 1, and none above [`MAX_JOB_LIMIT`].
 pub fn check_options(options: &JobOptions) -> Result<()> {
     if options.parallelism == Some(0) {
         return Err(Error::Invalid(
@@ -63,6 +66,17 @@ pub fn check_options(options: &JobOptions) -> Result<()> {
         return Err(Error::Invalid(
             "batch_size must be at least 1 (or left out for no batches)".into(),
         ));
+    }
+    for (name, v) in [
+        ("parallelism", options.parallelism),
+        ("batch_size", options.batch_size),
+        ("failure_tolerance", Some(options.failure_tolerance)),
+    ] {
+        if let Some(v) = v.filter(|v| *v > MAX_JOB_LIMIT) {
+            return Err(Error::Invalid(format!(
+                "{name} {v} is above the largest allowed, {MAX_JOB_LIMIT}"
+            )));
+        }
     }
     Ok(())
 }

@@ -636,6 +636,7 @@ impl Manager {
             batch_size: Some(1),
             ..JobOptions::default()
         });
+        crate::plan::check_options(&options)?;
         let mut jobs = Vec::new();
         for (units, command) in [(started, "reconfigure"), (idle, "configure")] {
             if units.is_empty() {
@@ -655,63 +656,35 @@ impl Manager {
     }
 
     /// Relates a requirer endpoint to a provider endpoint with the same interface. With no
-    /// endpoint named, the one pair of endpoints sharing an interface is taken. Mismatched
-    /// interfaces are refused, naming both.
+    /// endpoint named, the one pair of endpoints sharing an interface is taken. The sides may
+    /// be given either way round (as `juju relate` takes them): if the second service is the
+    /// one that requires, they are swapped. Mismatched interfaces are refused, naming both.
     pub async fn relate(&self, cluster: &str, req: Relate) -> Result<Relation> {
         let c = self.cluster(cluster).await?;
         let split = |s: &str| match s.split_once(':') {
             Some((a, b)) => (a.to_string(), Some(b.to_string())),
             None => (s.to_string(), None),
         };
-        let (rname, rep) = split(&req.requirer);
-        let (pname, pep) = split(&req.provider);
-        if rname == pname {
+        let (aname, aep) = split(&req.requirer);
+        let (bname, bep) = split(&req.provider);
+        if aname == bname {
             return Err(Error::Invalid(format!(
-                "'{rname}' can't be related to itself; units of one service see each other \
+                "'{aname}' can't be related to itself; units of one service see each other \
                  through its [[peers]] endpoints"
             )));
         }
-        let (rinst, rdef) = self.service_def(&c, &rname).await?;
-        let (pinst, pdef) = self.service_def(&c, &pname).await?;
-        let pick = |eps: &[Endpoint], name: &Option<String>, side: &str, svc: &str| {
-            match name {
-                Some(n) => eps.iter().find(|e| &e.name == n).cloned().map(|e| vec![e]).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "service '{svc}' has no {side} endpoint '{n}'; its {side} endpoints are: {}",
-                        list_endpoints(eps)
-                    ))
-                }),
-                None => Ok(eps.to_vec()),
-            }
+        let (ainst, adef) = self.service_def(&c, &aname).await?;
+        let (binst, bdef) = self.service_def(&c, &bname).await?;
+        let a = (aname.as_str(), adef.as_ref(), aep.as_deref());
+        let b = (bname.as_str(), bdef.as_ref(), bep.as_deref());
+        let (rinst, pinst, r, p) = match match_endpoints(a, b) {
+            Ok((r, p)) => (ainst, binst, r, p),
+            Err(forward) => match match_endpoints(b, a) {
+                Ok((r, p)) => (binst, ainst, r, p),
+                Err(_) => return Err(forward),
+            },
         };
-        let reqs = pick(&rdef.requires, &rep, "requires", &rname)?;
-        let provs = pick(&pdef.provides, &pep, "provides", &pname)?;
-        let pairs: Vec<(&Endpoint, &Endpoint)> = reqs
-            .iter()
-            .flat_map(|r| provs.iter().map(move |p| (r, p)))
-            .filter(|(r, p)| r.interface == p.interface)
-            .collect();
-        let (r, p) = match pairs.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(Error::Invalid(format!(
-                    "interfaces don't match: '{rname}' requires {} but '{pname}' provides {}; \
-                     a relation needs a requires and a provides endpoint with the same interface",
-                    list_endpoints(&reqs),
-                    list_endpoints(&provs)
-                )));
-            }
-            many => {
-                let names: Vec<String> = many
-                    .iter()
-                    .map(|(r, p)| format!("{rname}:{} {pname}:{}", r.name, p.name))
-                    .collect();
-                return Err(Error::Invalid(format!(
-                    "more than one pair of endpoints fits; name them: {}",
-                    names.join(" | ")
-                )));
-            }
-        };
+        let (rname, pname) = (rinst.name.clone(), pinst.name.clone());
         let rel = self
             .inner
             .store
@@ -1095,6 +1068,53 @@ pub(super) async fn watch_hosts(
             if let Err(e) = mgr.hosts_changed(c, &hosts).await {
                 tracing::warn!(cluster = %c.name, error = %e, "cannot reconcile relations after hosts registered");
             }
+        }
+    }
+}
+
+/// The one pair (requires endpoint of `r`, provides endpoint of `p`) that shares an interface,
+/// each side given as (service name, definition, endpoint name if named).
+fn match_endpoints(
+    (rname, rdef, rep): (&str, &ServiceDef, Option<&str>),
+    (pname, pdef, pep): (&str, &ServiceDef, Option<&str>),
+) -> Result<(Endpoint, Endpoint)> {
+    let pick = |eps: &[Endpoint], name: Option<&str>, side: &str, svc: &str| match name {
+        Some(n) => eps
+            .iter()
+            .find(|e| e.name == n)
+            .map(|e| vec![e.clone()])
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "service '{svc}' has no {side} endpoint '{n}'; its {side} endpoints are: {}",
+                    list_endpoints(eps)
+                ))
+            }),
+        None => Ok(eps.to_vec()),
+    };
+    let reqs = pick(&rdef.requires, rep, "requires", rname)?;
+    let provs = pick(&pdef.provides, pep, "provides", pname)?;
+    let pairs: Vec<(&Endpoint, &Endpoint)> = reqs
+        .iter()
+        .flat_map(|r| provs.iter().map(move |p| (r, p)))
+        .filter(|(r, p)| r.interface == p.interface)
+        .collect();
+    match pairs.as_slice() {
+        [(r, p)] => Ok(((*r).clone(), (*p).clone())),
+        [] => Err(Error::Invalid(format!(
+            "interfaces don't match: '{rname}' requires {} but '{pname}' provides {}; a \
+             relation needs a requires and a provides endpoint with the same interface",
+            list_endpoints(&reqs),
+            list_endpoints(&provs)
+        ))),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|(r, p)| format!("{rname}:{} {pname}:{}", r.name, p.name))
+                .collect();
+            Err(Error::Invalid(format!(
+                "more than one pair of endpoints fits; name them: {}",
+                names.join(" | ")
+            )))
         }
     }
 }

@@ -212,10 +212,13 @@ pub enum TargetSchema {
 #[schema(as = JobOptions)]
 pub struct JobOptionsSchema {
     /// At most this many tasks of the job run at once; null is no limit.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub parallelism: Option<u32>,
     /// Run each stage's tasks in batches of this size (rolling).
+    #[schema(minimum = 1, maximum = 1000000)]
     pub batch_size: Option<u32>,
     /// How many failed tasks a stage tolerates and still succeeds.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub failure_tolerance: u32,
     /// Start a host's task of a stage as soon as that host's earlier tasks succeeded.
     pub pipelined: bool,

@@ -258,4 +258,15 @@ async fn relations_record_joined_and_broken_and_refuse_duplicates() {
     api.delete(&format!("/clusters/c/relations/{id}"))
         .await
         .problem(404);
+
+    // Either way round, as `juju relate` takes them: the requirer is found by its endpoints.
+    let swapped = api
+        .post(
+            "/clusters/c/relations",
+            json!({"requirer": "nodes", "provider": "prom"}),
+        )
+        .await;
+    assert_eq!(swapped.expect(201)["requirer"], "prom");
+    assert_eq!(swapped.body["provider"], "nodes");
+    assert_eq!(swapped.body["auto_reconfigure"], true);
 }
