@@ -1,6 +1,7 @@
 //! The `bigmgr` command line: `bigmgr serve` and `bigmgr quickstart`, and the client
-//! subcommands over the REST API (`bigmgr cluster|host|stack|service|job|user|token …`, carried
-//! out by [`crate::client`]).
+//! subcommands over the REST API (`bigmgr
+//! cluster|host|stack|service|job|config|unit|relation|user|token …`, carried out by
+//! [`crate::client`]).
 //!
 //! Client subcommands are noun-verb (`bigmgr job run c deploy --wait`) and share
 //! [`ClientOpts`]: `--server`, `--token`, `--config` and `--json`, accepted anywhere after the
@@ -81,6 +82,35 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: JobCommand,
+    },
+    /// Config versions of service instances: show, history, set, diff, rollback, apply to
+    /// stale units, and cluster-wide snapshots.
+    Config {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Units (one component of a service instance on one host): list with staleness, add,
+    /// remove.
+    Unit {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: UnitCommand,
+    },
+    /// Relations between service instances: list, add, remove, and their events.
+    Relation {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: RelationCommand,
     },
     /// Users of the API: list, create, delete.
     User {
@@ -375,6 +405,203 @@ pub struct TargetArgs {
     pub units: Vec<i64>,
 }
 
+/// `bigmgr config …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Show a config version of a service instance: who made it, when, why, and the values of
+    /// its service layer and host overrides (secrets read ********).
+    Show {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+        /// The version [default: the current one]
+        #[arg(long, value_name = "N")]
+        version: Option<u32>,
+    },
+    /// List the config versions of a service instance, oldest first.
+    History {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+    },
+    /// Change properties of one config type: a new version, applied to the units by `bigmgr
+    /// config apply`.
+    Set(SetConfigArgs),
+    /// Show what changed between two versions, property by property.
+    Diff {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+        /// The earlier version.
+        from: u32,
+        /// The later version.
+        to: u32,
+    },
+    /// Make a new version with an old version's values (history is kept).
+    Rollback {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+        /// The version to go back to.
+        version: u32,
+        /// Why [default: "rollback to version N"]
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// Apply changed configs: reconfigure (rolling) the stale units that are started, and
+    /// configure the stale ones that are not.
+    Apply {
+        /// The cluster.
+        cluster: String,
+        /// Only this service instance's units [default: every service]
+        #[arg(long)]
+        service: Option<String>,
+        /// Follow the jobs until they end; the exit code is 0 only if all succeeded
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Name every service instance's current config version, to restore them later.
+    Snapshot {
+        /// The cluster.
+        cluster: String,
+        /// The snapshot's name, unique in the cluster.
+        name: String,
+        /// Why.
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// List the snapshots of a cluster, oldest first.
+    Snapshots {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Roll every service instance that changed since a snapshot back to its version then (a
+    /// new version each).
+    Restore {
+        /// The cluster.
+        cluster: String,
+        /// The snapshot's name.
+        name: String,
+    },
+}
+
+/// `bigmgr config set`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SetConfigArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// The service instance.
+    pub service: String,
+    /// The config type the properties belong to, e.g. zoo.cfg.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub config_type: String,
+    /// PROPERTY=VALUE: the value is read as JSON if it is JSON (3000, true, "3000"), as a
+    /// string otherwise; null removes the property, like --unset.
+    #[arg(
+        value_name = "PROPERTY=VALUE",
+        value_parser = parse_assignment,
+        required_unless_present = "unset"
+    )]
+    pub values: Vec<(String, serde_json::Value)>,
+    /// Remove a property from the layer (back to the layer below); repeat it for more.
+    #[arg(long, value_name = "PROPERTY")]
+    pub unset: Vec<String>,
+    /// Set a host override for this host instead of the service layer.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Why (kept with the version).
+    #[arg(long, short)]
+    pub message: Option<String>,
+}
+
+/// Parses `property=value`: split at the first `=`; the value is JSON if it parses as JSON,
+/// else the text as a string.
+pub fn parse_assignment(text: &str) -> std::result::Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not PROPERTY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("'{text}' has no property name: PROPERTY=VALUE"));
+    }
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// `bigmgr unit …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UnitCommand {
+    /// List the units of a cluster with the config version each applied, the one it should
+    /// have, and whether (and why) it is stale.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Place a component of a service instance on more hosts; deploy the new units with a
+    /// job.
+    Add {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+        /// The component.
+        component: String,
+        /// The hosts, comma-separated.
+        #[arg(value_name = "HOST,HOST…", value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+    },
+    /// Remove a unit that is not started; related services re-render without it.
+    Remove {
+        /// The cluster.
+        cluster: String,
+        /// The unit's id (see `bigmgr unit list`).
+        id: i64,
+    },
+}
+
+/// `bigmgr relation …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum RelationCommand {
+    /// List the relations of a cluster.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Relate a service instance that requires an interface to one that provides it; both
+    /// sides' templates then see the other side's units.
+    Add {
+        /// The cluster.
+        cluster: String,
+        /// The requiring side: SERVICE, or SERVICE:ENDPOINT when more than one would fit.
+        requirer: String,
+        /// The providing side: SERVICE, or SERVICE:ENDPOINT.
+        provider: String,
+        /// Leave units made stale by changes on the other side for `bigmgr config apply`
+        /// instead of reconfiguring them at once.
+        #[arg(long)]
+        no_auto_reconfigure: bool,
+    },
+    /// Remove a relation; both sides get a `broken` event.
+    Remove {
+        /// The cluster.
+        cluster: String,
+        /// The relation's id (see `bigmgr relation list`).
+        id: i64,
+    },
+    /// List a relation's events (joined, changed, broken) with the jobs they started.
+    Events {
+        /// The cluster.
+        cluster: String,
+        /// The relation's id.
+        id: i64,
+    },
+}
+
 /// `bigmgr user …`
 #[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
@@ -525,5 +752,61 @@ mod tests {
         );
         assert!(parse_placement("hello_server").is_err());
         assert!(parse_placement("hello_server=").is_err());
+    }
+
+    #[test]
+    fn assignments_split_at_the_first_equals_and_read_json_values() {
+        use serde_json::json;
+        let parsed = |t: &str| parse_assignment(t).unwrap();
+        assert_eq!(parsed("tickTime=3000"), ("tickTime".into(), json!(3000)));
+        assert_eq!(parsed("enabled=true"), ("enabled".into(), json!(true)));
+        assert_eq!(parsed("port=\"3000\""), ("port".into(), json!("3000")));
+        assert_eq!(parsed("interval=5s"), ("interval".into(), json!("5s")));
+        assert_eq!(
+            parsed("opts=-Xmx1g -Da=b"),
+            ("opts".into(), json!("-Xmx1g -Da=b"))
+        );
+        assert_eq!(parsed("empty="), ("empty".into(), json!("")));
+        assert_eq!(parsed("gone=null"), ("gone".into(), json!(null)));
+        assert!(parse_assignment("tickTime").is_err());
+        assert!(parse_assignment("=3").is_err());
+    }
+
+    #[test]
+    fn config_set_takes_values_or_unsets() {
+        let cli = Cli::try_parse_from([
+            "bigmgr",
+            "config",
+            "set",
+            "c",
+            "zk",
+            "--type",
+            "zoo.cfg",
+            "tickTime=3000",
+            "initLimit=5",
+            "--host",
+            "h2",
+            "-m",
+            "slower",
+        ])
+        .unwrap();
+        let Command::Config {
+            command: ConfigCommand::Set(set),
+            ..
+        } = cli.command
+        else {
+            panic!("not config set")
+        };
+        assert_eq!(set.config_type, "zoo.cfg");
+        assert_eq!(set.values.len(), 2);
+        assert_eq!(set.host.as_deref(), Some("h2"));
+        assert_eq!(set.message.as_deref(), Some("slower"));
+        Cli::try_parse_from([
+            "bigmgr", "config", "set", "c", "zk", "--type", "zoo.cfg", "--unset", "tickTime",
+        ])
+        .unwrap();
+        let e = Cli::try_parse_from(["bigmgr", "config", "set", "c", "zk", "--type", "zoo.cfg"])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 }

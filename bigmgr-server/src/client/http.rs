@@ -137,6 +137,12 @@ impl Client {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 
+    /// `PATCH path` with a JSON body (a merge patch).
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<Value> {
         self.send(self.request(Method::DELETE, path)).await

@@ -250,20 +250,26 @@ fn done_of(stage: &Value) -> (u64, u64) {
 
 /// Follows job `id` to its end, then reports: 0 if it SUCCEEDED; the failed tasks on stderr and
 /// [`Error::JobFailed`] if not. With `--json` the final job detail is printed and no log lines.
-async fn follow_and_report(client: &Client, out: Output, id: i64) -> Result<()> {
+pub async fn follow_and_report(client: &Client, out: Output, id: i64) -> Result<()> {
     let detail = follow(client, id, !out.json).await?;
-    let state = field(&detail, "state");
     if out.json {
         out.print_json(&detail);
     }
+    report(out, id, &detail)
+}
+
+/// Reports how a followed job ended: `job N SUCCEEDED in …` (without `--json`) and `Ok`, or
+/// its failed tasks on stderr and [`Error::JobFailed`].
+pub fn report(out: Output, id: i64, detail: &Value) -> Result<()> {
+    let state = field(detail, "state");
     if state == "SUCCEEDED" {
         if !out.json {
-            println!("job {id} SUCCEEDED in {}", duration(&detail));
+            println!("job {id} SUCCEEDED in {}", duration(detail));
         }
         return Ok(());
     }
     let mut failed = 0;
-    for stage in stages(&detail) {
+    for stage in stages(detail) {
         for t in tasks(stage) {
             let ts = field(t, "state");
             if ts == "FAILED" || ts == "TIMED_OUT" {

@@ -1,5 +1,5 @@
-//! The `bigmgr` client: the subcommands `cluster`, `host`, `stack`, `service`, `job`, `user`
-//! and `token` over the REST API under `/api/v1`.
+//! The `bigmgr` client: the subcommands `cluster`, `host`, `stack`, `service`, `job`,
+//! `config`, `unit`, `relation`, `user` and `token` over the REST API under `/api/v1`.
 //!
 //! - [`settings`]: where the server is and which token to send (flag > environment > client
 //!   config file > default).
@@ -9,10 +9,13 @@
 //! - [`resources`]: clusters, hosts, stacks, services, users and tokens.
 //! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
 //!   reading task logs.
+//! - [`configs`]: config versions, snapshots and applying them to stale units; units;
+//!   relations and their events.
 //!
 //! Every command prints the server's JSON as is with `--json` (a list as one array of all its
 //! pages' items), and a table or `key: value` lines otherwise.
 
+pub mod configs;
 pub mod http;
 pub mod jobs;
 pub mod output;
@@ -20,8 +23,8 @@ pub mod resources;
 pub mod settings;
 
 use crate::cli::{
-    ClientOpts, ClusterCommand, Command, HostCommand, JobCommand, ServiceCommand, StackCommand,
-    TokenCommand, UserCommand,
+    ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand, JobCommand, RelationCommand,
+    ServiceCommand, StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
 use std::path::PathBuf;
 
@@ -96,6 +99,12 @@ pub enum ClientCommand {
     Service(ServiceCommand),
     /// `bigmgr job …`
     Job(JobCommand),
+    /// `bigmgr config …`
+    Config(ConfigCommand),
+    /// `bigmgr unit …`
+    Unit(UnitCommand),
+    /// `bigmgr relation …`
+    Relation(RelationCommand),
     /// `bigmgr user …`
     User(UserCommand),
     /// `bigmgr token …`
@@ -111,6 +120,9 @@ impl ClientCommand {
             Command::Stack { opts, command } => (opts, ClientCommand::Stack(command)),
             Command::Service { opts, command } => (opts, ClientCommand::Service(command)),
             Command::Job { opts, command } => (opts, ClientCommand::Job(command)),
+            Command::Config { opts, command } => (opts, ClientCommand::Config(command)),
+            Command::Unit { opts, command } => (opts, ClientCommand::Unit(command)),
+            Command::Relation { opts, command } => (opts, ClientCommand::Relation(command)),
             Command::User { opts, command } => (opts, ClientCommand::User(command)),
             Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
             other => return Err(Box::new(other)),
@@ -129,6 +141,9 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Stack(c) => resources::stack(&client, out, c).await,
         ClientCommand::Service(c) => resources::service(&client, out, c).await,
         ClientCommand::Job(c) => jobs::job(&client, out, c).await,
+        ClientCommand::Config(c) => configs::config(&client, out, c).await,
+        ClientCommand::Unit(c) => configs::unit(&client, out, c).await,
+        ClientCommand::Relation(c) => configs::relation(&client, out, c).await,
         ClientCommand::User(c) => resources::user(&client, out, c).await,
         ClientCommand::Token(c) => resources::token(&client, out, c).await,
     }

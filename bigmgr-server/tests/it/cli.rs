@@ -494,3 +494,304 @@ fn users_and_tokens_are_managed_from_the_cli_and_roles_hold() {
     assert!(gone.stderr.contains("invalid API token"), "{}", gone.stderr);
     admin.run(&["user", "delete", "vic"]).expect(0);
 }
+
+#[test]
+fn configs_units_and_relations_are_managed_from_the_cli() {
+    let server = ServerProc::start();
+    let cli = Client::of(&server);
+    cli.run(&["cluster", "create", "c"]).expect(0);
+    for i in 1..=3 {
+        let (name, address) = (format!("h{i}"), format!("127.0.0.{}", i + 1));
+        cli.run(&["host", "add", "c", &name, &address]).expect(0);
+    }
+    let add = |name: &str, service: &str, place: &str| {
+        let args = [
+            "service",
+            "add",
+            "c",
+            "--name",
+            name,
+            "--stack",
+            "infra",
+            "--service",
+            service,
+            "--place",
+            place,
+        ];
+        cli.run(&args).expect(0);
+    };
+    add("nodes", "node_exporter", "node_exporter=h1,h2,h3");
+    add("prom", "prometheus", "prometheus_server=h1");
+
+    // A host override makes version 2; history, diff and show see it.
+    let set = cli.run(&[
+        "config",
+        "set",
+        "c",
+        "nodes",
+        "--type",
+        "node_exporter.env",
+        "metrics_port=9200",
+        "--host",
+        "h2",
+        "-m",
+        "h2 has 9100 taken",
+    ]);
+    let stdout = &set.expect(0).stdout;
+    assert!(
+        stdout.contains("config version 2 of nodes") && stdout.contains("bigmgr config apply"),
+        "{stdout}"
+    );
+    let history = cli.run(&["config", "history", "c", "nodes"]);
+    let history = &history.expect(0).stdout;
+    assert!(history.starts_with("VERSION "), "{history}");
+    assert!(
+        history.lines().any(|l| l.starts_with("2 ")
+            && l.contains("admin")
+            && l.ends_with("h2 has 9100 taken")),
+        "{history}"
+    );
+    let versions = cli
+        .run(&["config", "history", "c", "nodes", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(versions[1]["version"], 2, "{versions}");
+    assert_eq!(versions[1]["message"], "h2 has 9100 taken", "{versions}");
+    let diff = cli.run(&["config", "diff", "c", "nodes", "1", "2"]);
+    let diff = &diff.expect(0).stdout;
+    assert!(diff.starts_with("CONFIG TYPE "), "{diff}");
+    let row: Vec<&str> = diff
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        ["node_exporter.env", "h2", "metrics_port", "-", "9200"],
+        "{diff}"
+    );
+    let diff = cli
+        .run(&["config", "diff", "c", "nodes", "1", "2", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        diff,
+        serde_json::json!([{"config_type": "node_exporter.env", "host": "h2",
+                            "property": "metrics_port", "from": null, "to": 9200}])
+    );
+    let shown = cli.run(&["config", "show", "c", "nodes"]);
+    let shown = &shown.expect(0).stdout;
+    assert!(shown.contains("version: 2"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["node_exporter.env", "h2", "metrics_port", "9200"]),
+        "{shown}"
+    );
+    let first = cli.run(&["config", "show", "c", "nodes", "--version", "1"]);
+    assert!(
+        first.expect(0).stdout.contains("initial configs"),
+        "{}",
+        first.stdout
+    );
+
+    // A value of the wrong type: the server's message names the property; nothing written.
+    let bad = cli.run(&[
+        "config",
+        "set",
+        "c",
+        "nodes",
+        "--type",
+        "node_exporter.env",
+        "metrics_port=abc",
+    ]);
+    bad.expect(1);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(
+        bad.stderr.starts_with("bigmgr: ")
+            && bad.stderr.contains("metrics_port")
+            && bad.stderr.contains("422"),
+        "{}",
+        bad.stderr
+    );
+    // No values at all is a usage error.
+    cli.run(&["config", "set", "c", "nodes", "--type", "node_exporter.env"])
+        .expect(2);
+
+    // Rollback: version 3 with version 1's values.
+    let rolled = cli.run(&["config", "rollback", "c", "nodes", "1", "-m", "undo"]);
+    assert!(
+        rolled
+            .expect(0)
+            .stdout
+            .contains("config version 3 of nodes"),
+        "{}",
+        rolled.stdout
+    );
+    let v3 = cli
+        .run(&["config", "show", "c", "nodes", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(v3["version"], 3, "{v3}");
+    assert_eq!(v3["message"], "undo", "{v3}");
+    assert_eq!(v3["host_overrides"], serde_json::json!({}), "{v3}");
+
+    // Snapshot, change, restore.
+    let snap = cli.run(&["config", "snapshot", "c", "good", "-m", "known good"]);
+    assert!(
+        snap.expect(0).stdout.contains("nodes 3, prom 1"),
+        "{}",
+        snap.stdout
+    );
+    let snaps = cli.run(&["config", "snapshots", "c"]);
+    assert!(
+        snaps
+            .expect(0)
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("good ") && l.ends_with("known good")),
+        "{}",
+        snaps.stdout
+    );
+    cli.run(&[
+        "config",
+        "set",
+        "c",
+        "prom",
+        "--type",
+        "prometheus.yml",
+        "scrape_interval=5s",
+    ])
+    .expect(0);
+    let restored = cli.run(&["config", "restore", "c", "good"]);
+    assert!(
+        restored.expect(0).stdout.contains("1 service(s)")
+            && restored.stdout.contains("restore snapshot good"),
+        "{}",
+        restored.stdout
+    );
+    let again = cli.run(&["config", "restore", "c", "good"]);
+    assert!(
+        again.expect(0).stdout.contains("nothing changed"),
+        "{}",
+        again.stdout
+    );
+    let prom = cli
+        .run(&["config", "history", "c", "prom", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(prom.as_array().map(Vec::len), Some(3), "{prom}");
+
+    // Units: four, none configured, so none stale and nothing to apply.
+    let units = cli.run(&["unit", "list", "c"]);
+    let units = &units.expect(0).stdout;
+    assert!(units.starts_with("ID "), "{units}");
+    let rows: Vec<&str> = units.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{units}");
+    assert!(rows.iter().all(|r| r.ends_with(" no")), "{units}");
+    let units = cli.run(&["unit", "list", "c", "--json"]).expect(0).json();
+    assert_eq!(units.as_array().map(Vec::len), Some(4), "{units}");
+    let applied = cli.run(&["config", "apply", "c"]);
+    assert_eq!(applied.expect(0).stdout.trim(), "nothing is stale");
+    let applied = cli.run(&["config", "apply", "c", "--service", "nodes", "--wait"]);
+    assert_eq!(applied.expect(0).stdout.trim(), "nothing is stale");
+    let dup = cli.run(&["unit", "add", "c", "nodes", "node_exporter", "h1"]);
+    assert!(dup.expect(1).stderr.contains("409"), "{}", dup.stderr);
+    cli.run(&["host", "add", "c", "h4", "127.0.0.5"]).expect(0);
+    let placed = cli.run(&["unit", "add", "c", "nodes", "node_exporter", "h4"]);
+    let placed = &placed.expect(0).stdout;
+    assert!(
+        placed.contains("1 unit(s) of nodes/node_exporter added")
+            && placed.contains("deploy --units 5 --wait"),
+        "{placed}"
+    );
+    assert!(
+        placed
+            .lines()
+            .any(|l| l.starts_with("5 ") && l.contains(" h4 ")),
+        "{placed}"
+    );
+    let removed = cli.run(&["unit", "remove", "c", "5"]);
+    assert!(
+        removed.expect(0).stdout.contains("unit 5 removed"),
+        "{}",
+        removed.stdout
+    );
+    cli.run(&["unit", "remove", "c", "5"]).expect(1);
+
+    // Relations: add, list, events; mismatches and duplicates are refused; remove.
+    let related = cli.run(&["relation", "add", "c", "prom", "nodes"]);
+    assert!(
+        related.expect(0).stdout.contains("relation 1 added"),
+        "{}",
+        related.stdout
+    );
+    let listed = cli.run(&["relation", "list", "c"]);
+    let row: Vec<&str> = listed
+        .expect(0)
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        [
+            "1",
+            "prom:metrics",
+            "nodes:metrics",
+            "prometheus-scrape",
+            "yes"
+        ],
+        "{}",
+        listed.stdout
+    );
+    let events = cli.run(&["relation", "events", "c", "1"]);
+    let events = &events.expect(0).stdout;
+    assert!(events.starts_with("TIME "), "{events}");
+    assert_eq!(
+        events.lines().filter(|l| l.contains(" joined ")).count(),
+        2,
+        "{events}"
+    );
+    let again = cli.run(&["relation", "add", "c", "prom", "nodes"]);
+    assert!(again.expect(1).stderr.contains("409"), "{}", again.stderr);
+    let itself = cli.run(&["relation", "add", "c", "prom", "prom"]);
+    assert!(
+        itself
+            .expect(1)
+            .stderr
+            .contains("can't be related to itself"),
+        "{}",
+        itself.stderr
+    );
+    let unknown = cli.run(&["relation", "add", "c", "prom:scrape", "nodes"]);
+    assert!(
+        unknown
+            .expect(1)
+            .stderr
+            .contains("metrics (prometheus-scrape)"),
+        "{}",
+        unknown.stderr
+    );
+    let removed = cli.run(&["relation", "remove", "c", "1"]);
+    assert!(
+        removed.expect(0).stdout.contains("relation 1 removed"),
+        "{}",
+        removed.stdout
+    );
+    let listed = cli
+        .run(&["relation", "list", "c", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(listed, serde_json::json!([]));
+    let events = cli
+        .run(&["relation", "events", "c", "1", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(events.as_array().unwrap().last().unwrap()["kind"], "broken");
+    cli.run(&["relation", "remove", "c", "1"]).expect(1);
+}

@@ -1,0 +1,612 @@
+//! `bigmgr config|unit|relation …`: config versions, snapshots and applying changes to stale
+//! units; units with their staleness; relations and their events.
+
+use super::http::{Client, seg};
+use super::jobs::{follow, follow_and_report, report};
+use super::output::{Output, Table, field, fields, target, text, time};
+use super::{Error, Result};
+use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
+use serde_json::{Map, Value, json};
+
+/// `/clusters/{cluster}/services/{service}/configs`.
+fn configs_path(cluster: &str, service: &str) -> String {
+    format!(
+        "/clusters/{}/services/{}/configs",
+        seg(cluster),
+        seg(service)
+    )
+}
+
+/// `bigmgr config …`
+pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Result<()> {
+    match command {
+        ConfigCommand::Show {
+            cluster,
+            service,
+            version,
+        } => {
+            let version = match version {
+                Some(v) => v.to_string(),
+                None => {
+                    let s = client
+                        .get(&format!(
+                            "/clusters/{}/services/{}",
+                            seg(&cluster),
+                            seg(&service)
+                        ))
+                        .await?;
+                    field(&s, "config_version")
+                }
+            };
+            let v = client
+                .get(&format!("{}/{version}", configs_path(&cluster, &service)))
+                .await?;
+            if out.json {
+                out.print_json(&v);
+            } else {
+                print_version(&v);
+            }
+        }
+        ConfigCommand::History { cluster, service } => {
+            let versions = client.list(&configs_path(&cluster, &service)).await?;
+            if out.json {
+                out.print_json(&Value::Array(versions));
+                return Ok(());
+            }
+            let mut t = Table::new(&["VERSION", "AUTHOR", "TIME", "MESSAGE"]);
+            for v in &versions {
+                t.row(vec![
+                    field(v, "version"),
+                    field(v, "author"),
+                    time(v.get("created_at")),
+                    field(v, "message"),
+                ]);
+            }
+            t.print();
+        }
+        ConfigCommand::Set(args) => {
+            let body = set_body(&args)?;
+            let v = client
+                .patch(&configs_path(&args.cluster, &args.service), &body)
+                .await?;
+            if out.json {
+                out.print_json(&v);
+            } else {
+                println!(
+                    "config version {} of {} saved; its units are stale until `bigmgr config apply {} --service {}`",
+                    field(&v, "version"),
+                    args.service,
+                    args.cluster,
+                    args.service
+                );
+            }
+        }
+        ConfigCommand::Diff {
+            cluster,
+            service,
+            from,
+            to,
+        } => {
+            let diff = client
+                .get_query(
+                    &format!("{}/diff", configs_path(&cluster, &service)),
+                    &[("from", from.to_string()), ("to", to.to_string())],
+                )
+                .await?;
+            if out.json {
+                out.print_json(&diff);
+                return Ok(());
+            }
+            let rows = diff.as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                println!("versions {from} and {to} of {service} have the same values");
+                return Ok(());
+            }
+            let mut t = Table::new(&["CONFIG TYPE", "HOST", "PROPERTY", "FROM", "TO"]);
+            for d in &rows {
+                t.row(vec![
+                    field(d, "config_type"),
+                    field(d, "host"),
+                    field(d, "property"),
+                    field(d, "from"),
+                    field(d, "to"),
+                ]);
+            }
+            t.print();
+        }
+        ConfigCommand::Rollback {
+            cluster,
+            service,
+            version,
+            message,
+        } => {
+            let mut body = json!({ "to": version });
+            if let Some(m) = message {
+                body["message"] = m.into();
+            }
+            let v = client
+                .post(
+                    &format!("{}/rollback", configs_path(&cluster, &service)),
+                    &body,
+                )
+                .await?;
+            if out.json {
+                out.print_json(&v);
+            } else {
+                println!(
+                    "config version {} of {service} has version {version}'s values; its units are stale until `bigmgr config apply {cluster} --service {service}`",
+                    field(&v, "version"),
+                );
+            }
+        }
+        ConfigCommand::Apply {
+            cluster,
+            service,
+            wait,
+        } => return apply(client, out, &cluster, service, wait).await,
+        ConfigCommand::Snapshot {
+            cluster,
+            name,
+            message,
+        } => {
+            let snap = client
+                .post(
+                    &format!("/clusters/{}/snapshots", seg(&cluster)),
+                    &json!({ "name": name, "message": message.unwrap_or_default() }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&snap);
+            } else {
+                println!(
+                    "snapshot {} taken: {}",
+                    field(&snap, "name"),
+                    versions(&snap["versions"])
+                );
+            }
+        }
+        ConfigCommand::Snapshots { cluster } => {
+            let snaps = client
+                .list(&format!("/clusters/{}/snapshots", seg(&cluster)))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(snaps));
+                return Ok(());
+            }
+            let mut t = Table::new(&["NAME", "AUTHOR", "TIME", "VERSIONS", "MESSAGE"]);
+            for s in &snaps {
+                t.row(vec![
+                    field(s, "name"),
+                    field(s, "author"),
+                    time(s.get("created_at")),
+                    versions(&s["versions"]),
+                    field(s, "message"),
+                ]);
+            }
+            t.print();
+        }
+        ConfigCommand::Restore { cluster, name } => {
+            let restored = client
+                .post(
+                    &format!(
+                        "/clusters/{}/snapshots/{}/restore",
+                        seg(&cluster),
+                        seg(&name)
+                    ),
+                    &json!({}),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&restored);
+                return Ok(());
+            }
+            let restored = restored.as_array().cloned().unwrap_or_default();
+            if restored.is_empty() {
+                println!("nothing changed since snapshot {name}");
+                return Ok(());
+            }
+            println!(
+                "snapshot {name} restored: {} service(s) got a new config version; their units are stale until `bigmgr config apply {cluster}`",
+                restored.len()
+            );
+            for v in &restored {
+                println!("version {}: {}", field(v, "version"), field(v, "message"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The merge patch of `bigmgr config set`: the values (and nulls for `--unset`) of one config
+/// type, in the service layer or a host's overrides. A property given twice is a usage error.
+pub fn set_body(args: &SetConfigArgs) -> Result<Value> {
+    let mut properties = Map::new();
+    let unsets = args.unset.iter().map(|p| (p.clone(), Value::Null));
+    for (property, value) in args.values.iter().cloned().chain(unsets) {
+        if properties.insert(property.clone(), value).is_some() {
+            return Err(Error::Config(format!(
+                "property {property} is given more than once"
+            )));
+        }
+    }
+    let layer = json!({ args.config_type.clone(): properties });
+    let mut body = match &args.host {
+        Some(host) => json!({ "hosts": { host.clone(): layer } }),
+        None => json!({ "configs": layer }),
+    };
+    if let Some(m) = &args.message {
+        body["message"] = m.clone().into();
+    }
+    Ok(body)
+}
+
+/// A config version as `key: value` lines and a table of its values, service layer first.
+fn print_version(v: &Value) {
+    print!(
+        "{}",
+        fields(&[
+            ("version", field(v, "version")),
+            ("author", field(v, "author")),
+            ("time", time(v.get("created_at"))),
+            ("message", field(v, "message")),
+        ])
+    );
+    println!();
+    let mut t = Table::new(&["CONFIG TYPE", "HOST", "PROPERTY", "VALUE"]);
+    let mut layer = |host: &str, types: &Value| {
+        for (config_type, props) in types.as_object().into_iter().flatten() {
+            for (property, value) in props.as_object().into_iter().flatten() {
+                t.row(vec![
+                    config_type.clone(),
+                    host.to_string(),
+                    property.clone(),
+                    text(Some(value)),
+                ]);
+            }
+        }
+    };
+    layer("-", &v["configs"]);
+    for (host, types) in v["host_overrides"].as_object().into_iter().flatten() {
+        layer(host, types);
+    }
+    if t.is_empty() {
+        println!("no values set: every property has its stack default");
+    } else {
+        t.print();
+    }
+}
+
+/// A snapshot's versions as `nodes 1, prom 2`.
+fn versions(v: &Value) -> String {
+    let parts: Vec<String> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, n)| format!("{name} {}", text(Some(n))))
+        .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `bigmgr config apply`: `POST /clusters/{cluster}/restart-stale`, then (with `--wait`)
+/// follows each job to its end; an error if any did not succeed.
+async fn apply(
+    client: &Client,
+    out: Output,
+    cluster: &str,
+    service: Option<String>,
+    wait: bool,
+) -> Result<()> {
+    let mut body = json!({});
+    if let Some(s) = &service {
+        body["service"] = s.clone().into();
+    }
+    let jobs = client
+        .post(&format!("/clusters/{}/restart-stale", seg(cluster)), &body)
+        .await?;
+    let jobs = jobs.as_array().cloned().unwrap_or_default();
+    let ids = jobs
+        .iter()
+        .map(|j| {
+            j["id"]
+                .as_i64()
+                .ok_or_else(|| Error::Http(format!("the server's job has no numeric id: {j}")))
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    if !wait || ids.is_empty() {
+        if out.json {
+            out.print_json(&Value::Array(jobs));
+        } else if ids.is_empty() {
+            println!("nothing is stale");
+        } else {
+            for j in &jobs {
+                println!(
+                    "job {}: {} on {} ({}); `bigmgr job wait {}` follows it",
+                    field(j, "id"),
+                    field(j, "command"),
+                    target(j.get("target")),
+                    field(j, "state"),
+                    field(j, "id"),
+                );
+            }
+        }
+        return Ok(());
+    }
+    if out.json {
+        // One array of the final jobs, then the outcome.
+        let mut details = Vec::new();
+        for &id in &ids {
+            details.push(follow(client, id, false).await?);
+        }
+        out.print_json(&Value::Array(details.clone()));
+        return first_failure(ids.iter().zip(&details).map(|(&id, d)| report(out, id, d)));
+    }
+    let mut outcomes = Vec::new();
+    for (j, &id) in jobs.iter().zip(&ids) {
+        println!(
+            "job {id}: {} on {}",
+            field(j, "command"),
+            target(j.get("target"))
+        );
+        outcomes.push(follow_and_report(client, out, id).await);
+    }
+    first_failure(outcomes)
+}
+
+/// `Ok` if every outcome is; else one error naming every failed job.
+fn first_failure(outcomes: impl IntoIterator<Item = Result<()>>) -> Result<()> {
+    let failed: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|o| o.err().map(|e| e.to_string()))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::JobFailed(failed.join("; ")))
+    }
+}
+
+/// `bigmgr unit …`
+pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<()> {
+    match command {
+        UnitCommand::List { cluster } => {
+            let units = client
+                .list(&format!("/clusters/{}/units", seg(&cluster)))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(units));
+                return Ok(());
+            }
+            print_units(&units);
+        }
+        UnitCommand::Add {
+            cluster,
+            service,
+            component,
+            hosts,
+        } => {
+            let units = client
+                .post(
+                    &format!(
+                        "/clusters/{}/services/{}/units",
+                        seg(&cluster),
+                        seg(&service)
+                    ),
+                    &json!({ "component": component, "hosts": hosts }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&units);
+                return Ok(());
+            }
+            let units = units.as_array().cloned().unwrap_or_default();
+            let ids: Vec<String> = units.iter().map(|u| field(u, "id")).collect();
+            println!(
+                "{} unit(s) of {service}/{component} added; `bigmgr job run {cluster} deploy --units {} --wait` deploys them",
+                units.len(),
+                ids.join(",")
+            );
+            print_units(&units);
+        }
+        UnitCommand::Remove { cluster, id } => {
+            client
+                .delete(&format!("/clusters/{}/units/{id}", seg(&cluster)))
+                .await?;
+            if !out.json {
+                println!("unit {id} removed from cluster {cluster}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Units with their config versions and staleness.
+fn print_units(units: &[Value]) {
+    let mut t = Table::new(&[
+        "ID",
+        "SERVICE",
+        "COMPONENT",
+        "HOST",
+        "STATE",
+        "APPLIED",
+        "DESIRED",
+        "STALE",
+    ]);
+    for u in units {
+        let stale = if u["stale"].as_bool() == Some(true) {
+            match u["stale_reason"].as_str() {
+                Some(reason) => format!("yes: {reason}"),
+                None => "yes".to_string(),
+            }
+        } else {
+            "no".to_string()
+        };
+        t.row(vec![
+            field(u, "id"),
+            field(u, "service"),
+            field(u, "component"),
+            field(u, "host"),
+            field(u, "state"),
+            field(u, "applied_version"),
+            field(u, "desired_version"),
+            stale,
+        ]);
+    }
+    t.print();
+}
+
+/// `bigmgr relation …`
+pub async fn relation(client: &Client, out: Output, command: RelationCommand) -> Result<()> {
+    match command {
+        RelationCommand::List { cluster } => {
+            let relations = client
+                .list(&format!("/clusters/{}/relations", seg(&cluster)))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(relations));
+                return Ok(());
+            }
+            let mut t = Table::new(&["ID", "REQUIRER", "PROVIDER", "INTERFACE", "AUTO"]);
+            for r in &relations {
+                t.row(vec![
+                    field(r, "id"),
+                    endpoint(r, "requirer"),
+                    endpoint(r, "provider"),
+                    field(r, "interface"),
+                    yes_no(&r["auto_reconfigure"]),
+                ]);
+            }
+            t.print();
+        }
+        RelationCommand::Add {
+            cluster,
+            requirer,
+            provider,
+            no_auto_reconfigure,
+        } => {
+            let r = client
+                .post(
+                    &format!("/clusters/{}/relations", seg(&cluster)),
+                    &json!({
+                        "requirer": requirer,
+                        "provider": provider,
+                        "auto_reconfigure": !no_auto_reconfigure,
+                    }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&r);
+            } else {
+                println!(
+                    "relation {} added: {} requires {} ({}); automatic reconfigure: {}",
+                    field(&r, "id"),
+                    endpoint(&r, "requirer"),
+                    endpoint(&r, "provider"),
+                    field(&r, "interface"),
+                    yes_no(&r["auto_reconfigure"]),
+                );
+            }
+        }
+        RelationCommand::Remove { cluster, id } => {
+            client
+                .delete(&format!("/clusters/{}/relations/{id}", seg(&cluster)))
+                .await?;
+            if !out.json {
+                println!("relation {id} removed from cluster {cluster}");
+            }
+        }
+        RelationCommand::Events { cluster, id } => {
+            let events = client
+                .list(&format!(
+                    "/clusters/{}/relations/{id}/events",
+                    seg(&cluster)
+                ))
+                .await?;
+            if out.json {
+                out.print_json(&Value::Array(events));
+                return Ok(());
+            }
+            let mut t = Table::new(&["TIME", "KIND", "SERVICE", "DETAIL", "JOB"]);
+            for e in &events {
+                t.row(vec![
+                    time(e.get("at")),
+                    field(e, "kind"),
+                    field(e, "service"),
+                    field(e, "detail"),
+                    field(e, "job"),
+                ]);
+            }
+            t.print();
+        }
+    }
+    Ok(())
+}
+
+/// A relation's side as `service:endpoint`.
+fn endpoint(r: &Value, side: &str) -> String {
+    format!(
+        "{}:{}",
+        field(r, side),
+        field(r, &format!("{side}_endpoint"))
+    )
+}
+
+/// `yes`, `no`, or `-`.
+fn yes_no(v: &Value) -> String {
+    match v.as_bool() {
+        Some(true) => "yes".to_string(),
+        Some(false) => "no".to_string(),
+        None => "-".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_args(host: Option<&str>, values: &[&str], unset: &[&str]) -> SetConfigArgs {
+        SetConfigArgs {
+            cluster: "c".into(),
+            service: "zk".into(),
+            config_type: "zoo.cfg".into(),
+            values: values
+                .iter()
+                .map(|v| crate::cli::parse_assignment(v).unwrap())
+                .collect(),
+            unset: unset.iter().map(|u| u.to_string()).collect(),
+            host: host.map(str::to_string),
+            message: Some("slower".into()),
+        }
+    }
+
+    #[test]
+    fn set_makes_a_merge_patch_of_one_config_type() {
+        assert_eq!(
+            set_body(&set_args(None, &["tickTime=3000", "x=a b"], &["initLimit"])).unwrap(),
+            json!({"configs": {"zoo.cfg": {"tickTime": 3000, "x": "a b", "initLimit": null}},
+                   "message": "slower"})
+        );
+        assert_eq!(
+            set_body(&set_args(Some("h2"), &["maxClientCnxns=100"], &[])).unwrap(),
+            json!({"hosts": {"h2": {"zoo.cfg": {"maxClientCnxns": 100}}}, "message": "slower"})
+        );
+        let e = set_body(&set_args(None, &["tickTime=1"], &["tickTime"])).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("tickTime"), "{e}");
+    }
+
+    #[test]
+    fn failures_are_collected() {
+        assert!(first_failure([Ok(()), Ok(())]).is_ok());
+        let e = first_failure([
+            Err(Error::JobFailed("job 1 FAILED".into())),
+            Ok(()),
+            Err(Error::JobFailed("job 3 CANCELED".into())),
+        ])
+        .unwrap_err();
+        assert_eq!(e.to_string(), "job 1 FAILED; job 3 CANCELED");
+    }
+}
