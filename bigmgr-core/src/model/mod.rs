@@ -183,9 +183,10 @@ pub enum Target {
     Units(Vec<UnitId>),
 }
 
-/// How a job runs: parallelism, batches and pipelining.
+/// How a job runs: parallelism, batches and pipelining. Read from a JSON object only (serde
+/// would otherwise take a struct from an array too).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct JobOptions {
     /// At most this many tasks of the job run at once; `None` is no limit.
     pub parallelism: Option<u32>,
@@ -196,6 +197,40 @@ pub struct JobOptions {
     /// Start a host's task of a stage as soon as that host's tasks of the stages before it
     /// succeeded, instead of waiting for the whole stage before.
     pub pipelined: bool,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for JobOptions {
+    type Error = serde_json::Error;
+
+    fn try_from(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        /// The fields, every one optional, no others.
+        #[derive(Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct Fields {
+            parallelism: Option<u32>,
+            batch_size: Option<u32>,
+            failure_tolerance: u32,
+            pipelined: bool,
+        }
+        impl Default for Fields {
+            fn default() -> Fields {
+                let d = JobOptions::default();
+                Fields {
+                    parallelism: d.parallelism,
+                    batch_size: d.batch_size,
+                    failure_tolerance: d.failure_tolerance,
+                    pipelined: d.pipelined,
+                }
+            }
+        }
+        let f: Fields = serde_json::from_value(serde_json::Value::Object(map))?;
+        Ok(JobOptions {
+            parallelism: f.parallelism,
+            batch_size: f.batch_size,
+            failure_tolerance: f.failure_tolerance,
+            pipelined: f.pipelined,
+        })
+    }
 }
 
 /// An operator's intent: one command on one target of one cluster.

@@ -23,6 +23,8 @@ type Layer = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 /// One config version of a service instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConfigVersionView {
+    /// The service instance it belongs to.
+    pub service: String,
     /// Its number, from 1.
     pub version: u32,
     /// Who made it.
@@ -39,9 +41,11 @@ pub struct ConfigVersionView {
     pub host_overrides: BTreeMap<String, Layer>,
 }
 
-impl From<ConfigVersion> for ConfigVersionView {
-    fn from(v: ConfigVersion) -> ConfigVersionView {
+impl ConfigVersionView {
+    /// The view of `v`, a version of service instance `service`.
+    fn of(service: &str, v: ConfigVersion) -> ConfigVersionView {
         ConfigVersionView {
+            service: service.to_string(),
             version: v.version,
             author: v.author,
             created_at: v.created_at,
@@ -347,7 +351,11 @@ pub async fn versions(
     Path((cluster, service)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<ConfigVersionView>>> {
     let v = s.mgr.config_versions(&cluster, &service).await?;
-    Ok(Json(v.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        v.into_iter()
+            .map(|v| ConfigVersionView::of(&service, v))
+            .collect(),
+    ))
 }
 
 /// `PATCH …/services/{service}/configs` (a merge patch) → 201 with the new version.
@@ -382,7 +390,7 @@ pub async fn update(
         "{PREFIX}/clusters/{cluster}/services/{service}/configs/{}",
         v.version
     );
-    Ok(created(location, ConfigVersionView::from(v)))
+    Ok(created(location, ConfigVersionView::of(&service, v)))
 }
 
 /// `GET …/services/{service}/configs/{version}`.
@@ -401,7 +409,7 @@ pub async fn version(
     Path((cluster, service, version)): Path<(String, String, u32)>,
 ) -> ApiResult<Json<ConfigVersionView>> {
     let v = s.mgr.config_version(&cluster, &service, version).await?;
-    Ok(Json(v.into()))
+    Ok(Json(ConfigVersionView::of(&service, v)))
 }
 
 /// `GET …/services/{service}/configs/diff?from=&to=` → what changed, property by property.
@@ -451,7 +459,7 @@ pub async fn rollback(
         "{PREFIX}/clusters/{cluster}/services/{service}/configs/{}",
         v.version
     );
-    Ok(created(location, ConfigVersionView::from(v)))
+    Ok(created(location, ConfigVersionView::of(&service, v)))
 }
 
 /// `GET /clusters/{cluster}/units` → every unit with whether it is stale.
@@ -628,7 +636,14 @@ pub async fn restore_snapshot(
     Path((cluster, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let v = s.mgr.restore_snapshot(&cluster, &name, &actor.name).await?;
-    let views: Vec<ConfigVersionView> = v.into_iter().map(Into::into).collect();
+    let names = service_names(&s, &cluster).await?;
+    let views: Vec<ConfigVersionView> = v
+        .into_iter()
+        .map(|v| {
+            let name = names.get(&v.service).cloned().unwrap_or_default();
+            ConfigVersionView::of(&name, v)
+        })
+        .collect();
     Ok((StatusCode::CREATED, Json(views)).into_response())
 }
 

@@ -210,7 +210,12 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 restored.len()
             );
             for v in &restored {
-                println!("version {}: {}", field(v, "version"), field(v, "message"));
+                println!(
+                    "{} version {}: {}",
+                    field(v, "service"),
+                    field(v, "version"),
+                    field(v, "message")
+                );
             }
         }
     }

@@ -120,6 +120,20 @@ async fn host_overrides_are_versioned_diffed_and_removed_with_null() {
         let r = api.post_raw("/clusters/c/restart-stale", body).await;
         assert!(r.problem(422).contains("JSON object"), "{}", r.text);
     }
+    let r = api
+        .post(
+            "/clusters/c/restart-stale",
+            json!({"options": [null, null]}),
+        )
+        .await;
+    assert!(r.problem(422).contains("map"), "{}", r.text);
+    let r = api
+        .post(
+            "/clusters/c/restart-stale",
+            json!({"options": {"parallelism": 2147483648u64}}),
+        )
+        .await;
+    assert!(r.problem(422).contains("parallelism"), "{}", r.text);
 }
 
 #[tokio::test]
@@ -158,6 +172,7 @@ async fn a_snapshot_restores_every_service_that_changed_since() {
     // Only prom changed since: one new version, equal to version 2.
     assert_eq!(restored.len(), 1);
     assert_eq!(restored[0]["version"], 4);
+    assert_eq!(restored[0]["service"], "prom");
     assert_eq!(
         restored[0]["configs"],
         json!({"prometheus.yml": {"scrape_interval": "5s"}})
