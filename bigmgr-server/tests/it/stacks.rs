@@ -129,6 +129,17 @@ impl Deployment {
         done
     }
 
+    /// Stops and removes a service's units, and checks nothing listens on `port` of hosts
+    /// 1..=`hosts` any more.
+    pub async fn stop_and_remove(&self, service: &str, port: u16, hosts: usize) {
+        self.run("stop", json!({ "service": service })).await;
+        self.run("remove", json!({ "service": service })).await;
+        for i in 1..=hosts {
+            let addr = format!("{}:{port}", address(i));
+            assert!(!listening(&addr).await, "{service}: {addr} still listens");
+        }
+    }
+
     /// The unit ids of a service, by host name.
     pub async fn units(&self, service: &str) -> Vec<(String, i64, Value)> {
         let s = self
@@ -706,11 +717,7 @@ async fn redis_replicas_serve_what_the_primary_wrote() {
         );
         assert!(info.contains("master_link_status:up"), "h{i}: {info}");
     }
-    d.run("stop", json!({"service": "cache"})).await;
-    d.run("remove", json!({"service": "cache"})).await;
-    for i in 1..=3 {
-        assert!(!listening(&format!("{}:6380", address(i))).await, "h{i}");
-    }
+    d.stop_and_remove("cache", 6380, 3).await;
 }
 
 /// Issue 5, test 3: etcd with 3 members, all healthy; a key put on one is got from another.
@@ -772,11 +779,7 @@ async fn etcd_members_form_one_cluster() {
         "--print-value-only",
     ]);
     assert_eq!(got.trim(), "from-h1");
-    d.run("stop", json!({"service": "kv"})).await;
-    d.run("remove", json!({"service": "kv"})).await;
-    for i in 1..=3 {
-        assert!(!listening(&format!("{}:2379", address(i))).await, "h{i}");
-    }
+    d.stop_and_remove("kv", 2379, 3).await;
 }
 
 /// Issue 5, test 4: MariaDB primary + replica: a row inserted on the primary appears on the
@@ -863,9 +866,5 @@ async fn mariadb_replica_gets_the_primarys_rows() {
         status.contains(&format!("Master_Host: {}", address(1))),
         "{status}"
     );
-    d.run("stop", json!({"service": "db"})).await;
-    d.run("remove", json!({"service": "db"})).await;
-    for i in 1..=2 {
-        assert!(!listening(&format!("{}:3307", address(i))).await, "h{i}");
-    }
+    d.stop_and_remove("db", 3307, 2).await;
 }
