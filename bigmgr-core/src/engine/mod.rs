@@ -305,10 +305,16 @@ impl Engine {
             .collect();
         let services = self.store.list_services(cluster.id).await?;
         let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
-        let topology = Topology::load(self.store.as_ref(), self.stacks.as_ref(), &cluster)
-            .await
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
+        // Only services with configs or relation endpoints need the cluster as templates see
+        // it; a job of none of them skips loading it.
+        let topology = if exec.iter().any(|e| e.as_ref().is_ok_and(|x| x.contextual)) {
+            Topology::load(self.store.as_ref(), self.stacks.as_ref(), &cluster)
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        } else {
+            Err("no stage of this job renders configs".to_string())
+        };
         let run = JobRun::new(detail);
         let pos: HashMap<TaskId, usize> = run
             .tasks
