@@ -733,7 +733,8 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     });
     let bytes = serde_json::to_vec_pretty(&context)
         .map_err(|e| format!("cannot encode the context file: {e}"))?;
-    write_atomic(&env.context_file, &bytes, 0o644, false).map_err(|e| io(&env.context_file, e))?;
+    // Owner-only: the context holds the unit's secret config values.
+    write_atomic(&env.context_file, &bytes, 0o600, false).map_err(|e| io(&env.context_file, e))?;
 
     let record = UnitRecord {
         cluster: spec.cluster.clone(),
