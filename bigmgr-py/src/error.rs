@@ -5,12 +5,42 @@ use pyo3::PyErr;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 
-create_exception!(bigmgr, BigmgrError, PyException, "Every error bigmgr raises; its message is the core's.");
-create_exception!(bigmgr, NotFound, BigmgrError, "A cluster, host, service, job … that does not exist.");
-create_exception!(bigmgr, Conflict, BigmgrError, "The request conflicts with the current state (a name taken, a started unit, a concurrent change).");
-create_exception!(bigmgr, PermissionDenied, BigmgrError, "The token's user may not do this (or no valid token).");
-create_exception!(bigmgr, InvalidInput, BigmgrError, "The request is malformed or breaks a rule (a wrong config type, a bad placement, a template that can't render).");
-create_exception!(bigmgr, JobFailed, BigmgrError, "A job that was waited for ended FAILED or CANCELED; `.job` is the job.");
+create_exception!(
+    bigmgr,
+    BigmgrError,
+    PyException,
+    "Every error bigmgr raises; its message is the core's."
+);
+create_exception!(
+    bigmgr,
+    NotFound,
+    BigmgrError,
+    "A cluster, host, service, job … that does not exist."
+);
+create_exception!(
+    bigmgr,
+    Conflict,
+    BigmgrError,
+    "The request conflicts with the current state (a name taken, a started unit, a concurrent change)."
+);
+create_exception!(
+    bigmgr,
+    PermissionDenied,
+    BigmgrError,
+    "The token's user may not do this (or no valid token)."
+);
+create_exception!(
+    bigmgr,
+    InvalidInput,
+    BigmgrError,
+    "The request is malformed or breaks a rule (a wrong config type, a bad placement, a template that can't render)."
+);
+create_exception!(
+    bigmgr,
+    JobFailed,
+    BigmgrError,
+    "A job that was waited for ended FAILED or CANCELED; `.job` is the job."
+);
 
 /// What went wrong, by kind; each kind is one Python exception.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,54 @@
 """bigmgr from Python: a client of a running bigmgr server (``bigmgr.connect``) or the engine
-embedded in-process (``bigmgr.Embedded``)."""
+embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
+``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
+``Relation`` and ``Stack``; errors are ``bigmgr.Error`` and its subclasses."""
 
-from ._bigmgr import *  # noqa: F401,F403
-from ._bigmgr import __version__  # noqa: F401
+from ._bigmgr import (
+    Client,
+    Cluster,
+    ConfigVersion,
+    Conflict,
+    Embedded,
+    Error,
+    Host,
+    InvalidInput,
+    Job,
+    JobFailed,
+    LogIterator,
+    LogLine,
+    NotFound,
+    PermissionDenied,
+    Relation,
+    Service,
+    Stack,
+    Stage,
+    Task,
+    Unit,
+    __version__,
+    connect,
+)
+
+__all__ = [
+    "Client",
+    "Cluster",
+    "ConfigVersion",
+    "Conflict",
+    "Embedded",
+    "Error",
+    "Host",
+    "InvalidInput",
+    "Job",
+    "JobFailed",
+    "LogIterator",
+    "LogLine",
+    "NotFound",
+    "PermissionDenied",
+    "Relation",
+    "Service",
+    "Stack",
+    "Stage",
+    "Task",
+    "Unit",
+    "__version__",
+    "connect",
+]
