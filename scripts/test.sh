@@ -40,6 +40,42 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
+# The Python module as users get it: pip builds the wheel of bigmgr-py (maturin, in a venv
+# under target/ so nothing is installed globally; the venv is reused, the wheel rebuilt) and
+# pytest runs its suite against the embedded engine (real agents, real scripts).
+echo "== python (bigmgr-py)"
+py_venv=target/python-venv
+if ! { "$py_venv/bin/maturin" --version && "$py_venv/bin/pytest" --version; } >/dev/null 2>&1; then
+  python3 -m venv "$py_venv"
+  "$py_venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9,<2" "pytest>=7"
+fi
+set +e
+py_log=$(mktemp)
+# Without build isolation, maturin's build hook runs the venv's `maturin` by name: on PATH.
+PATH="$PWD/$py_venv/bin:$PATH" "$py_venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bigmgr-py 2>&1 | tee -a "$log"
+py_status=${PIPESTATUS[0]}
+if [ "$py_status" -eq 0 ]; then
+  timeout 900 "$py_venv/bin/pytest" -q -p no:cacheprovider bigmgr-py/tests 2>&1 | tee "$py_log"
+  py_status=${PIPESTATUS[0]}
+  py_count() { grep -oE "[0-9]+ $1" "$py_log" | tail -1 | cut -d' ' -f1; }
+  py_passed=$(py_count passed)
+  py_failed=$(( $(py_count failed || true) + 0 ))
+  py_errors=$(py_count 'errors?' || true)
+  py_failed=$(( py_failed + ${py_errors:-0} ))
+  [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ] && py_failed=1
+else
+  echo "pip could not build or install bigmgr-py (exit $py_status)" >&2
+  py_passed=0 py_failed=1
+fi
+rm -f "$py_log"
+set -e
+if [ "$py_status" -eq 0 ]; then
+  echo "test result: ok. ${py_passed:-0} passed; 0 failed (pytest)" | tee -a "$log"
+else
+  echo "test result: FAILED. ${py_passed:-0} passed; $py_failed failed (pytest)" | tee -a "$log"
+  status=1
+fi
+
 # The REST API against its own OpenAPI document: schemathesis (from PyPI, in a venv under
 # target/ so nothing is installed globally) fuzzes every operation of /openapi.json on a real
 # server: no 5xx, no answer outside the document (status, content type, headers, body schema),

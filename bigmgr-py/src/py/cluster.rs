@@ -1,0 +1,379 @@
+//! `Cluster` and what hangs off it: `Host`, `Relation`, and `Stack` (a stack version offered).
+
+use super::job::PyJob;
+use super::service::PyService;
+use super::{from_py_as, run};
+use crate::backend::Backend;
+use crate::data::{ClusterInfo, HostInfo, RelationInfo, StackInfo};
+use crate::error::Error;
+use bigmgr_core::manager::{AddService, Relate};
+use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
+use pyo3::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A cluster: hosts, service instances, the jobs that act on them, and relations.
+#[pyclass(frozen, module = "bigmgr", name = "Cluster")]
+pub(crate) struct PyCluster {
+    backend: Arc<dyn Backend>,
+    /// Its id.
+    #[pyo3(get)]
+    id: i64,
+    /// Its name.
+    #[pyo3(get)]
+    name: String,
+    /// When it was created (ms since the epoch).
+    #[pyo3(get)]
+    created_at: i64,
+}
+
+impl PyCluster {
+    pub(crate) fn new(backend: Arc<dyn Backend>, c: ClusterInfo) -> PyCluster {
+        PyCluster {
+            backend,
+            id: c.id,
+            name: c.name,
+            created_at: c.created_at,
+        }
+    }
+
+    fn job(&self, j: crate::data::JobInfo) -> PyJob {
+        PyJob::new(self.backend.clone(), j)
+    }
+}
+
+#[pymethods]
+impl PyCluster {
+    /// The cluster's hosts.
+    fn hosts(&self, py: Python<'_>) -> PyResult<Vec<PyHost>> {
+        Ok(run(py, self.backend.hosts(&self.name))?
+            .into_iter()
+            .map(PyHost::from)
+            .collect())
+    }
+
+    /// Adds a host: `name` (unique across clusters) and the address its services bind to.
+    /// In an `Embedded`, the in-process agent of that name serves it.
+    fn add_host(&self, py: Python<'_>, name: &str, address: &str) -> PyResult<PyHost> {
+        Ok(run(py, self.backend.add_host(&self.name, name, address))?.into())
+    }
+
+    /// A new join token (`bmj_…`): an agent started with it joins this cluster as a new host.
+    fn join_token(&self, py: Python<'_>) -> PyResult<String> {
+        run(py, self.backend.create_join_token(&self.name))
+    }
+
+    /// The cluster's service instances, each with its units.
+    fn services(&self, py: Python<'_>) -> PyResult<Vec<PyService>> {
+        Ok(run(py, self.backend.services(&self.name))?
+            .into_iter()
+            .map(|s| PyService::new(self.backend.clone(), &self.name, s))
+            .collect())
+    }
+
+    /// The service instance of that name (`NotFound` if there is none).
+    fn service(&self, py: Python<'_>, name: &str) -> PyResult<PyService> {
+        let s = run(py, self.backend.service(&self.name, name))?;
+        Ok(PyService::new(self.backend.clone(), &self.name, s))
+    }
+
+    /// Adds a service instance `name` of the stack's `service` definition, with units placed
+    /// as `placement` says (`{"hello_server": ["h1", "h2"]}`). `configs` are values over the
+    /// stack's defaults (`{"hello.conf": {"greeting": "hi"}}`), `host_overrides` win over them
+    /// per host (`{"h1": {"hello.conf": {...}}}`); `version` is the stack version (default:
+    /// the newest). Nothing is written unless every check passes (`InvalidInput`, `NotFound`,
+    /// `Conflict`).
+    #[pyo3(signature = (name, stack, service, placement, configs = None, host_overrides = None, version = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_service(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        stack: &str,
+        service: &str,
+        placement: BTreeMap<String, Vec<String>>,
+        configs: Option<&Bound<'_, PyAny>>,
+        host_overrides: Option<&Bound<'_, PyAny>>,
+        version: Option<String>,
+    ) -> PyResult<PyService> {
+        let configs: ServiceConfigs = match configs {
+            Some(c) => from_py_as(c, "configs", "{config type: {property: value}}")?,
+            None => ServiceConfigs::new(),
+        };
+        let host_overrides: HostOverrides = match host_overrides {
+            Some(h) => from_py_as(
+                h,
+                "host_overrides",
+                "{host: {config type: {property: value}}}",
+            )?,
+            None => HostOverrides::new(),
+        };
+        let req = AddService {
+            name: name.to_string(),
+            stack: stack.to_string(),
+            version,
+            service: service.to_string(),
+            placement,
+            configs,
+            host_overrides,
+        };
+        let s = run(py, self.backend.add_service(&self.name, req))?;
+        Ok(PyService::new(self.backend.clone(), &self.name, s))
+    }
+
+    /// Removes a service instance with its units; refused (`Conflict`) while a unit is
+    /// STARTED or a job on it is unfinished.
+    fn remove_service(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        run(py, self.backend.remove_service(&self.name, name))
+    }
+
+    /// Submits a job running `command` (`deploy`, `start`, `stop`, `restart`, a custom
+    /// command …) on one target: a `service`, a `component` (`"svc/comp"`), `hosts` (names)
+    /// or `units` (ids); no target means the whole cluster. `parallelism` caps the tasks
+    /// running at once, `batch_size` rolls each stage in batches, `failure_tolerance` is how
+    /// many failed tasks a stage tolerates, `pipelined` lets a host go on without waiting for
+    /// the whole stage. Returns the queued job; `job.wait()` waits for it.
+    #[pyo3(signature = (command, *, service = None, component = None, hosts = None, units = None, parallelism = None, batch_size = None, failure_tolerance = 0, pipelined = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        py: Python<'_>,
+        command: &str,
+        service: Option<String>,
+        component: Option<String>,
+        hosts: Option<Vec<String>>,
+        units: Option<Vec<i64>>,
+        parallelism: Option<u32>,
+        batch_size: Option<u32>,
+        failure_tolerance: u32,
+        pipelined: bool,
+    ) -> PyResult<PyJob> {
+        let given = [
+            service.is_some(),
+            component.is_some(),
+            hosts.is_some(),
+            units.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(Error::InvalidInput(
+                "give at most one target: service, component, hosts or units".into(),
+            )
+            .into());
+        }
+        let target = if let Some(s) = service {
+            Target::Service(s)
+        } else if let Some(c) = component {
+            let Some((service, component)) = c.split_once('/') else {
+                return Err(Error::InvalidInput(format!(
+                    "component '{c}' must be written service/component (hello/hello_server)"
+                ))
+                .into());
+            };
+            Target::Component {
+                service: service.to_string(),
+                component: component.to_string(),
+            }
+        } else if let Some(h) = hosts {
+            Target::Hosts(h)
+        } else if let Some(u) = units {
+            Target::Units(u.into_iter().map(UnitId).collect())
+        } else {
+            Target::Cluster
+        };
+        let req = JobRequest {
+            cluster: self.name.clone(),
+            target,
+            command: command.to_string(),
+            options: JobOptions {
+                parallelism,
+                batch_size,
+                failure_tolerance,
+                pipelined,
+            },
+        };
+        Ok(self.job(run(py, self.backend.submit(req))?))
+    }
+
+    /// The cluster's jobs, newest first (without their stages: `job.refresh()` loads them).
+    fn jobs(&self, py: Python<'_>) -> PyResult<Vec<PyJob>> {
+        Ok(run(py, self.backend.jobs(&self.name))?
+            .into_iter()
+            .map(|j| self.job(j))
+            .collect())
+    }
+
+    /// Relates two service instances (`"prom"` or `"prom:metrics"` on each side; either way
+    /// round). With `auto_reconfigure`, a change on one side reconfigures the other.
+    #[pyo3(signature = (requirer, provider, auto_reconfigure = true))]
+    fn relate(
+        &self,
+        py: Python<'_>,
+        requirer: &str,
+        provider: &str,
+        auto_reconfigure: bool,
+    ) -> PyResult<PyRelation> {
+        let req = Relate {
+            requirer: requirer.to_string(),
+            provider: provider.to_string(),
+            auto_reconfigure,
+        };
+        Ok(run(py, self.backend.relate(&self.name, req))?.into())
+    }
+
+    /// The cluster's relations.
+    fn relations(&self, py: Python<'_>) -> PyResult<Vec<PyRelation>> {
+        Ok(run(py, self.backend.relations(&self.name))?
+            .into_iter()
+            .map(PyRelation::from)
+            .collect())
+    }
+
+    /// Removes the relation of that id.
+    fn unrelate(&self, py: Python<'_>, id: i64) -> PyResult<()> {
+        run(py, self.backend.unrelate(&self.name, id))
+    }
+
+    /// Applies pending config changes (of one service, or all): a rolling `reconfigure` of
+    /// the stale started units and a `configure` of the others. Returns the jobs started
+    /// (empty if nothing is stale).
+    #[pyo3(signature = (service = None))]
+    fn restart_stale(&self, py: Python<'_>, service: Option<String>) -> PyResult<Vec<PyJob>> {
+        Ok(run(
+            py,
+            self.backend.restart_stale(&self.name, service.as_deref()),
+        )?
+        .into_iter()
+        .map(|j| self.job(j))
+        .collect())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Cluster {}>", self.name)
+    }
+}
+
+/// A host of a cluster.
+#[pyclass(frozen, module = "bigmgr", name = "Host")]
+pub(crate) struct PyHost {
+    /// Its name.
+    #[pyo3(get)]
+    name: String,
+    /// The address its services bind to.
+    #[pyo3(get)]
+    address: String,
+    /// `ONLINE` or `LOST`.
+    #[pyo3(get)]
+    state: String,
+    /// Its last heartbeat (ms since the epoch), if any.
+    #[pyo3(get)]
+    last_heartbeat: Option<i64>,
+}
+
+impl From<HostInfo> for PyHost {
+    fn from(h: HostInfo) -> PyHost {
+        PyHost {
+            name: h.name,
+            address: h.address,
+            state: h.state,
+            last_heartbeat: h.last_heartbeat,
+        }
+    }
+}
+
+#[pymethods]
+impl PyHost {
+    fn __repr__(&self) -> String {
+        format!("<Host {} {}: {}>", self.name, self.address, self.state)
+    }
+}
+
+/// A relation between two service instances of a cluster.
+#[pyclass(frozen, module = "bigmgr", name = "Relation")]
+pub(crate) struct PyRelation {
+    /// Its id.
+    #[pyo3(get)]
+    id: i64,
+    /// The requiring service instance.
+    #[pyo3(get)]
+    requirer: String,
+    /// Its endpoint.
+    #[pyo3(get)]
+    requirer_endpoint: String,
+    /// The providing service instance.
+    #[pyo3(get)]
+    provider: String,
+    /// Its endpoint.
+    #[pyo3(get)]
+    provider_endpoint: String,
+    /// The interface both endpoints share.
+    #[pyo3(get)]
+    interface: String,
+    /// Whether a change on one side reconfigures the other.
+    #[pyo3(get)]
+    auto_reconfigure: bool,
+}
+
+impl From<RelationInfo> for PyRelation {
+    fn from(r: RelationInfo) -> PyRelation {
+        PyRelation {
+            id: r.id,
+            requirer: r.requirer,
+            requirer_endpoint: r.requirer_endpoint,
+            provider: r.provider,
+            provider_endpoint: r.provider_endpoint,
+            interface: r.interface,
+            auto_reconfigure: r.auto_reconfigure,
+        }
+    }
+}
+
+#[pymethods]
+impl PyRelation {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Relation {} {}:{} -> {}:{} ({})>",
+            self.id,
+            self.requirer,
+            self.requirer_endpoint,
+            self.provider,
+            self.provider_endpoint,
+            self.interface
+        )
+    }
+}
+
+/// A stack version offered, with its services' names.
+#[pyclass(frozen, module = "bigmgr", name = "Stack")]
+pub(crate) struct PyStack {
+    /// The stack's name.
+    #[pyo3(get)]
+    name: String,
+    /// The version.
+    #[pyo3(get)]
+    version: String,
+    /// Its services' names.
+    #[pyo3(get)]
+    services: Vec<String>,
+}
+
+impl From<StackInfo> for PyStack {
+    fn from(s: StackInfo) -> PyStack {
+        PyStack {
+            name: s.name,
+            version: s.version,
+            services: s.services,
+        }
+    }
+}
+
+#[pymethods]
+impl PyStack {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Stack {} {}: {}>",
+            self.name,
+            self.version,
+            self.services.join(", ")
+        )
+    }
+}

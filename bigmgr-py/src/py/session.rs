@@ -1,0 +1,221 @@
+//! The entry points: `bigmgr.connect(url, token)` → `Client`, and `bigmgr.Embedded(path)`;
+//! both offer the same cluster, stack and job methods.
+
+use super::cluster::{PyCluster, PyStack};
+use super::job::PyJob;
+use super::run;
+use crate::backend::Backend;
+use crate::embedded::{Embedded, PyStackProvider};
+use crate::error::Error;
+use bigmgr_core::stack::DirStackProvider;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The methods a `Client` and an `Embedded` share, with their own items before them.
+macro_rules! session_methods {
+    ($ty:ident { $($own:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            $($own)*
+
+            /// Every cluster.
+            fn clusters(&self, py: Python<'_>) -> PyResult<Vec<PyCluster>> {
+                let b = &self.backend;
+                let list = run(py, b.clusters())?;
+                Ok(list.into_iter().map(|c| PyCluster::new(b.clone(), c)).collect())
+            }
+
+            /// The cluster of that name (`NotFound` if there is none).
+            fn cluster(&self, py: Python<'_>, name: &str) -> PyResult<PyCluster> {
+                let c = run(py, self.backend.cluster(name))?;
+                Ok(PyCluster::new(self.backend.clone(), c))
+            }
+
+            /// Creates a cluster (`Conflict` if the name is taken, `InvalidInput` if it is not a
+            /// valid name).
+            fn create_cluster(&self, py: Python<'_>, name: &str) -> PyResult<PyCluster> {
+                let c = run(py, self.backend.create_cluster(name))?;
+                Ok(PyCluster::new(self.backend.clone(), c))
+            }
+
+            /// Deletes a cluster; refused (`Conflict`) while it has hosts, services or jobs.
+            fn delete_cluster(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+                run(py, self.backend.delete_cluster(name))
+            }
+
+            /// Every stack version offered, with its services' names.
+            fn stacks(&self, py: Python<'_>) -> PyResult<Vec<PyStack>> {
+                Ok(run(py, self.backend.stacks())?
+                    .into_iter()
+                    .map(PyStack::from)
+                    .collect())
+            }
+
+            /// The job of that id, with its stages and tasks.
+            fn job(&self, py: Python<'_>, id: i64) -> PyResult<PyJob> {
+                let j = run(py, self.backend.job(id))?;
+                Ok(PyJob::new(self.backend.clone(), j))
+            }
+        }
+    };
+}
+
+/// A client of a running `bigmgr serve` over its REST API. Make one with
+/// `bigmgr.connect(url, token)`; its methods are those of `Embedded`.
+#[pyclass(frozen, module = "bigmgr", name = "Client")]
+pub(crate) struct PyClient {
+    backend: Arc<dyn Backend>,
+    url: String,
+}
+
+session_methods!(PyClient {
+    /// Connects to the server at `url` (`http://127.0.0.1:8080`) with an API token
+    /// (`bmt_…`); every request times out after `timeout` seconds.
+    #[new]
+    #[pyo3(signature = (url, token = None, timeout = 30.0))]
+    fn new(url: &str, token: Option<String>, timeout: f64) -> PyResult<PyClient> {
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "timeout must be a positive number of seconds, not {timeout}"
+            ))
+            .into());
+        }
+        let rest = crate::rest::Rest::new(url, token, Duration::from_secs_f64(timeout))?;
+        Ok(PyClient {
+            backend: Arc::new(rest),
+            url: url.to_string(),
+        })
+    }
+
+    /// The server's URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Client {}>", self.url)
+    }
+});
+
+/// Connects to a running `bigmgr serve` at `url` with an API token; returns a `Client`.
+#[pyfunction]
+#[pyo3(signature = (url, token = None, timeout = 30.0))]
+pub(crate) fn connect(url: &str, token: Option<String>, timeout: f64) -> PyResult<PyClient> {
+    PyClient::new(url, token, timeout)
+}
+
+/// The bigmgr engine in-process on a SQLite file, with in-process agents: the same methods as
+/// a `Client`, without a server. Also a context manager (closes on exit).
+///
+/// `Embedded(path, *, stacks=None, agents=[], root=None, author="python")`: `stacks` is a list
+/// of stack directories or an object with `list()` and `stack(name, version)` (the
+/// StackProvider protocol); `agents` are `(host name, address)` pairs, each agent rooted at
+/// `<root>/<name>` (root default: `<dir of path>/agents`); `author` signs config changes.
+#[pyclass(frozen, module = "bigmgr", name = "Embedded")]
+pub(crate) struct PyEmbedded {
+    backend: Arc<dyn Backend>,
+    inner: Arc<Embedded>,
+    path: String,
+}
+
+session_methods!(PyEmbedded {
+    #[new]
+    #[pyo3(signature = (path, *, stacks = None, agents = Vec::new(), root = None, author = "python"))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        stacks: Option<&Bound<'_, PyAny>>,
+        agents: Vec<(String, String)>,
+        root: Option<PathBuf>,
+        author: &str,
+    ) -> PyResult<PyEmbedded> {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        let root = root.unwrap_or_else(|| {
+            path.parent().unwrap_or(Path::new(".")).join("agents")
+        });
+        enum Stacks {
+            Dirs(Vec<PathBuf>),
+            Python(PyStackProvider),
+        }
+        let stacks = match stacks {
+            None => Stacks::Dirs(Vec::new()),
+            Some(s) if s.is_instance_of::<PyString>() => Stacks::Dirs(vec![s.extract()?]),
+            Some(s) if s.is_instance_of::<PyList>() || s.is_instance_of::<PyTuple>() => {
+                Stacks::Dirs(s.extract()?)
+            }
+            Some(s) if s.hasattr("stack")? && s.hasattr("list")? => {
+                Stacks::Python(PyStackProvider::new(s))
+            }
+            Some(s) => {
+                return Err(Error::InvalidInput(format!(
+                    "stacks must be a list of directories or an object with list() and \
+                     stack(name, version), not {}",
+                    s.repr()?
+                ))
+                .into());
+            }
+        };
+        let emb = run(py, async {
+            match stacks {
+                Stacks::Dirs(d) => {
+                    Embedded::open(&path, DirStackProvider::new(d), &agents, &root, author).await
+                }
+                Stacks::Python(p) => Embedded::open(&path, p, &agents, &root, author).await,
+            }
+        })?;
+        let inner = Arc::new(emb);
+        Ok(PyEmbedded {
+            backend: inner.clone(),
+            inner,
+            path: path.display().to_string(),
+        })
+    }
+
+    /// Stops the engine and the in-process agents (each finishes what it runs). Daemons that
+    /// scripts started keep running: run a `stop` job before closing. Closing twice is fine.
+    fn close(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| crate::runtime().block_on(inner.close()));
+    }
+
+    /// True once closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The SQLite file.
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The names of the in-process agents.
+    #[getter]
+    fn agents(&self) -> Vec<String> {
+        self.inner.agents()
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.inner.is_closed() { ", closed" } else { "" };
+        format!(
+            "<Embedded {} agents=[{}]{state}>",
+            self.path,
+            self.inner.agents().join(", ")
+        )
+    }
+});

@@ -1,0 +1,137 @@
+"""Fixtures for bigmgr's Python tests: an Embedded on a temporary SQLite file with in-process
+agents h1 and h2 (127.0.0.2 and 127.0.0.3) and the repository's stacks/, a cluster with the
+demo stack's hello and greeter deployed, and a tiny stack of our own in a temporary directory.
+
+Every daemon a script started is stopped by a `stop` job, and then killed by the pid files
+under the agents' roots (as the Rust test harness does), whatever happened in the test."""
+
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import bigmgr
+
+REPO = Path(__file__).resolve().parents[2]
+STACKS = REPO / "stacks"
+AGENTS = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
+
+
+def kill_pid_files(root: Path) -> None:
+    """SIGKILLs the process group and the process of every `*.pid` file below `root`."""
+    for pidfile in root.rglob("*.pid"):
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+
+
+def open_embedded(tmp: Path, stacks=None, author="pytest") -> bigmgr.Embedded:
+    return bigmgr.Embedded(
+        str(tmp / "bigmgr.db"),
+        stacks=[str(STACKS)] if stacks is None else stacks,
+        agents=AGENTS,
+        root=str(tmp / "agents"),
+        author=author,
+    )
+
+
+def add_hosts(cluster: bigmgr.Cluster) -> None:
+    for name, address in AGENTS:
+        cluster.add_host(name, address)
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    """A fresh Embedded (repo stacks, agents h1/h2), closed and cleaned up afterwards."""
+    emb = open_embedded(tmp_path)
+    try:
+        yield emb
+    finally:
+        emb.close()
+        kill_pid_files(tmp_path / "agents")
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """Cluster `demo` with hello (h1, h2) and greeter (servers h1, h2; client h1) deployed;
+    yields (embedded, cluster, deploy job, stderr of the deploy's progress)."""
+    tmp = tmp_path_factory.mktemp("deployed")
+    emb = open_embedded(tmp)
+    cluster = None
+    try:
+        cluster = emb.create_cluster("demo")
+        add_hosts(cluster)
+        cluster.add_service("hello", "demo", "hello", {"hello_server": ["h1", "h2"]})
+        cluster.add_service(
+            "greeter",
+            "demo",
+            "greeter",
+            {"greeter_server": ["h1", "h2"], "greeter_client": ["h1"]},
+        )
+        job = cluster.run("deploy")
+        yield emb, cluster, job
+    finally:
+        try:
+            if cluster is not None:
+                cluster.run("stop").wait(timeout=120, check=False)
+        finally:
+            emb.close()
+            kill_pid_files(tmp / "agents")
+
+
+TINY_OK = """\
+#!/bin/sh
+# A do-nothing service: every command succeeds and says so.
+echo "$1 ok on ${BIGMGR_HOST:-?}"
+exit 0
+"""
+
+TINY_BAD = """\
+#!/bin/sh
+# Fails to start, on purpose.
+case "$1" in
+  start) echo "boom: tiny_bad refuses to start on ${BIGMGR_HOST:-?}" >&2; exit 1 ;;
+  *) echo "$1 ok"; exit 0 ;;
+esac
+"""
+
+
+def write_service(version_dir: Path, name: str, script: str) -> None:
+    d = version_dir / name
+    (d / "scripts").mkdir(parents=True)
+    (d / "service.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [service]
+            name = "{name}"
+            version = "1.0.0"
+            description = "A test service."
+
+            [[component]]
+            name = "{name}_server"
+            category = "server"
+            cardinality = "1+"
+            """
+        )
+    )
+    s = d / "scripts" / f"{name}_server.sh"
+    s.write_text(script)
+    s.chmod(0o755)
+
+
+@pytest.fixture
+def tiny_stacks(tmp_path):
+    """A stack root holding stack `tiny` 1.0.0 with services `ok` and `bad`; returns the root."""
+    root = tmp_path / "tiny-stacks"
+    version_dir = root / "tiny" / "1.0.0"
+    write_service(version_dir, "ok", TINY_OK)
+    write_service(version_dir, "bad", TINY_BAD)
+    return root

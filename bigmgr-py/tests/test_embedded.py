@@ -1,0 +1,270 @@
+"""bigmgr's Python module against the real engine: an Embedded on a SQLite file with two
+in-process agents running the demo stack's real scripts."""
+
+import asyncio
+import pydoc
+import re
+
+import pytest
+
+import bigmgr
+from conftest import AGENTS, add_hosts, open_embedded
+
+
+def test_deploy_with_progress(deployed, capsys):
+    emb, cluster, job = deployed
+    assert job.wait(progress=True, timeout=180) is job
+    assert job.state == "SUCCEEDED"
+    err = capsys.readouterr().err
+    assert f"[job {job.id}] START hello/hello_server: SUCCEEDED 2/2" in err
+    assert f"[job {job.id}] START greeter/greeter_server: SUCCEEDED 2/2" in err
+    assert f"[job {job.id}] deploy on demo: SUCCEEDED" in err
+    names = [s.name for s in job.stages]
+    assert "INSTALL hello/hello_server" in names
+    assert names.index("START hello/hello_server") < names.index("START greeter/greeter_server")
+    assert all(s.state == "SUCCEEDED" for s in job.stages)
+    for stage in job.stages:
+        for t in stage.tasks:
+            assert t.host in ("h1", "h2")
+            assert t.state == "SUCCEEDED" and t.exit_code == 0 and t.attempt == 1
+
+
+def test_units_started(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    hello = cluster.service("hello")
+    assert hello.definition == "hello" and hello.stack == "demo" and hello.stack_version == "1.0.0"
+    assert sorted((u.component, u.host, u.state) for u in hello.units) == [
+        ("hello_server", "h1", "STARTED"),
+        ("hello_server", "h2", "STARTED"),
+    ]
+    greeter = cluster.service("greeter")
+    states = {(u.component, u.host): u.state for u in greeter.units}
+    assert states[("greeter_server", "h1")] == "STARTED"
+    assert states[("greeter_server", "h2")] == "STARTED"
+    assert ("greeter_client", "h1") in states
+    assert {s.name for s in cluster.services()} == {"hello", "greeter"}
+    assert [h.name for h in cluster.hosts()] == ["h1", "h2"]
+    assert all(h.state == "ONLINE" for h in cluster.hosts())
+
+
+def test_logs_from_both_hosts(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    lines = list(job.logs())
+    assert lines, "the deploy wrote no log lines"
+    assert {l.host for l in lines} == {"h1", "h2"}
+    texts = [l.line for l in lines]
+    assert any(re.match(r"hello started \(pid \d+\)", t) for t in texts), texts
+    assert any(t.startswith("hello installed in") for t in texts)
+    keys = [(l.task, l.attempt, l.at, l.line) for l in lines]
+    assert len(keys) == len(set(keys)), "a line was yielded twice"
+    assert all(l.stream in ("stdout", "stderr") and l.attempt == 1 for l in lines)
+    # Without follow: the same lines, at once.
+    assert [l.line for l in job.logs(follow=False)] == texts
+
+
+def test_follow_logs_of_a_running_job(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    status = cluster.run("restart", service="hello")
+    seen = [l for l in status.logs(follow=True)]
+    # follow ends once the job ends, with every line of it.
+    assert status.refresh().state == "SUCCEEDED"
+    assert {l.host for l in seen} == {"h1", "h2"}
+    assert any("hello started" in l.line for l in seen)
+
+
+def test_jobs_and_reprs(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    assert repr(job) == f"<Job {job.id} deploy on demo: SUCCEEDED>"
+    assert repr(cluster) == "<Cluster demo>"
+    assert repr(cluster.hosts()[0]) == "<Host h1 127.0.0.2: ONLINE>"
+    assert re.fullmatch(r"<Unit \d+ hello_server on h[12]: STARTED>", repr(cluster.service("hello").units[0]))
+    assert re.fullmatch(r"<Stage \d+ INSTALL \w+/\w+: SUCCEEDED \(\d task\(s\)\)>", repr(job.stages[0]))
+    assert repr(job.stages[0].tasks[0]).startswith("<Task ")
+    line = next(iter(job.logs(follow=False)))
+    assert repr(line).startswith(f"<LogLine task {line.task} on ")
+    assert repr(emb).startswith("<Embedded ") and "h1, h2" in repr(emb)
+    jobs = cluster.jobs()
+    assert jobs[-1].id == job.id, "jobs come newest first"
+    assert emb.job(job.id).state == "SUCCEEDED"
+    assert [c.name for c in emb.clusters()] == ["demo"]
+    demo = [s for s in emb.stacks() if s.name == "demo"][0]
+    assert demo.version == "1.0.0" and demo.services == ["greeter", "hello"]
+    assert repr(demo) == "<Stack demo 1.0.0: greeter, hello>"
+
+
+def test_update_configs_versions_and_restart_stale(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    hello = cluster.service("hello")
+    v = hello.update_configs({"hello.conf": {"greeting": "bonjour"}}, message="french")
+    assert (v.service, v.version, v.author, v.message) == ("hello", 2, "pytest", "french")
+    assert v.configs == {"hello.conf": {"greeting": "bonjour"}}
+    assert hello.config_version == 2 and hello.configs == {"hello.conf": {"greeting": "bonjour"}}
+    assert all(u.stale for u in hello.units)
+    versions = hello.config_versions()
+    assert [x.version for x in versions] == [1, 2]
+    assert versions[0].author == "pytest"
+    assert repr(versions[1]) == "<ConfigVersion hello v2 by pytest: \"french\">"
+    jobs = cluster.restart_stale("hello")
+    assert [j.command for j in jobs] == ["reconfigure"]
+    for j in jobs:
+        j.wait(timeout=180)
+    hello.refresh()
+    assert not any(u.stale for u in hello.units)
+    assert all(u.applied_version == 2 and u.state == "STARTED" for u in hello.units)
+    back = hello.rollback(1)
+    assert back.version == 3 and back.configs == {} and back.message == "rollback to version 1"
+    for j in cluster.restart_stale():
+        j.wait(timeout=180)
+
+
+def test_wait_async_does_not_block_the_loop(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+
+    async def main():
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        t = asyncio.create_task(ticker())
+        check = cluster.run("restart", service="greeter")
+        done = await check.wait_async(timeout=120)
+        stop.set()
+        await t
+        return done, ticks
+
+    done, ticks = asyncio.run(main())
+    assert done.state == "SUCCEEDED"
+    assert ticks > 5, "the event loop was blocked while waiting"
+
+
+def test_errors(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    with pytest.raises(bigmgr.NotFound, match="cluster 'nope' not found"):
+        emb.cluster("nope")
+    with pytest.raises(bigmgr.Conflict, match="already exists"):
+        emb.create_cluster("demo")
+    with pytest.raises(bigmgr.InvalidInput, match="interval"):
+        cluster.service("hello").update_configs({"hello.conf": {"interval": "soon"}})
+    with pytest.raises(bigmgr.InvalidInput):
+        cluster.run("no-such-command", service="hello")
+    with pytest.raises(bigmgr.InvalidInput, match="at most one target"):
+        cluster.run("start", service="hello", hosts=["h1"])
+    with pytest.raises(bigmgr.NotFound):
+        cluster.service("nope")
+    with pytest.raises(bigmgr.NotFound):
+        emb.job(999999)
+    with pytest.raises(bigmgr.Conflict):
+        emb.delete_cluster("demo")
+    with pytest.raises(bigmgr.InvalidInput):
+        emb.create_cluster("not a name")
+    # Every one of them is a bigmgr.Error.
+    with pytest.raises(bigmgr.Error):
+        emb.cluster("nope")
+    assert issubclass(bigmgr.JobFailed, bigmgr.Error)
+
+
+def test_a_failing_job_raises_job_failed(tmp_path, tiny_stacks):
+    emb = open_embedded(tmp_path, stacks=[str(tiny_stacks)])
+    try:
+        c = emb.create_cluster("t")
+        add_hosts(c)
+        c.add_service("bad", "tiny", "bad", {"bad_server": ["h1", "h2"]})
+        job = c.run("deploy")
+        with pytest.raises(bigmgr.JobFailed) as e:
+            job.wait(timeout=120)
+        msg = str(e.value)
+        assert f"job {job.id} (deploy on t) ended FAILED" in msg
+        assert "START bad/bad_server on h1) FAILED with exit code 1" in msg
+        assert e.value.job is job and job.state == "FAILED"
+        stderr = [l.line for l in job.logs(follow=False) if l.stream == "stderr"]
+        assert "boom: tiny_bad refuses to start on h1" in stderr
+        # check=False returns the failed job instead.
+        assert job.wait(check=False).state == "FAILED"
+        units = c.service("bad").units
+        assert all(u.state == "FAILED" for u in units)
+    finally:
+        emb.close()
+
+
+class DirProvider:
+    """A StackProvider serving one stack root laid out as <stack>/<version>/<service>/."""
+
+    def __init__(self, root):
+        self.root = root
+        self.calls = []
+
+    def list(self):
+        return [(s.name, v.name) for s in sorted(self.root.iterdir()) for v in sorted(s.iterdir())]
+
+    def stack(self, name, version):
+        self.calls.append((name, version))
+        if not (self.root / name).is_dir():
+            raise KeyError(f"no stack {name}")
+        return str(self.root / name / version)
+
+
+def test_python_stack_provider(tmp_path, tiny_stacks):
+    provider = DirProvider(tiny_stacks)
+    emb = open_embedded(tmp_path, stacks=provider)
+    try:
+        assert [(s.name, s.version, s.services) for s in emb.stacks()] == [
+            ("tiny", "1.0.0", ["bad", "ok"])
+        ]
+        c = emb.create_cluster("p")
+        add_hosts(c)
+        svc = c.add_service("ok", "tiny", "ok", {"ok_server": ["h1", "h2"]})
+        assert svc.stack_version == "1.0.0"
+        job = c.run("deploy").wait(timeout=120)
+        assert job.state == "SUCCEEDED"
+        assert {u.state for u in c.service("ok").units} == {"STARTED"}
+        assert any(l.line == "start ok on h2" for l in job.logs(follow=False))
+        assert ("tiny", "1.0.0") in provider.calls
+        with pytest.raises(bigmgr.Error, match="DirProvider.*no stack nope|no stack nope"):
+            c.add_service("x", "nope", "ok", {"ok_server": ["h1"]}, version="1.0.0")
+    finally:
+        emb.close()
+
+
+def test_help_and_docstrings():
+    doc = pydoc.render_doc(bigmgr.Cluster, renderer=pydoc.plaintext)
+    assert "add_service" in doc and "Submits a job running" in doc
+    assert "restart_stale" in doc
+    assert "Waits until the job ends" in pydoc.render_doc(bigmgr.Job, renderer=pydoc.plaintext)
+    for cls in (
+        bigmgr.Client, bigmgr.Embedded, bigmgr.Cluster, bigmgr.Host, bigmgr.Service,
+        bigmgr.Unit, bigmgr.Job, bigmgr.Stage, bigmgr.Task, bigmgr.LogLine,
+        bigmgr.ConfigVersion, bigmgr.Relation, bigmgr.Stack,
+    ):
+        assert cls.__doc__, cls
+        for name, member in vars(cls).items():
+            if not name.startswith("_") and callable(member):
+                assert member.__doc__, f"{cls.__name__}.{name} has no docstring"
+
+
+def test_closed_embedded_refuses(tmp_path):
+    with open_embedded(tmp_path) as emb:
+        assert emb.agents == ["h1", "h2"]
+        c = emb.create_cluster("x")
+        assert c.join_token().startswith("bmj_")
+    assert emb.closed
+    with pytest.raises(bigmgr.Error, match="closed"):
+        emb.clusters()
+
+
+def test_connect_builds_a_client():
+    client = bigmgr.connect("http://127.0.0.1:1", token="bmt_x", timeout=2.0)
+    assert repr(client) == "<Client http://127.0.0.1:1>"
+    with pytest.raises(bigmgr.InvalidInput):
+        bigmgr.connect("http://127.0.0.1:1", timeout=-1)
