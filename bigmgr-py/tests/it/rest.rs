@@ -1,0 +1,389 @@
+//! The REST backend against a real `bigmgr serve` with no agents: every operation, the error
+//! kinds, paging.
+
+use crate::harness::{Server, free_port, wait_until};
+use bigmgr_core::manager::{AddService, ConfigChange, Relate};
+use bigmgr_core::model::{JobOptions, JobRequest, Target};
+use bigmgr_py::backend::{Backend, JobAction};
+use bigmgr_py::error::Error;
+use bigmgr_py::rest::Rest;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Service `name` of the demo stack, its one server component on `hosts`.
+fn demo(name: &str, service: &str, hosts: &[&str]) -> AddService {
+    let mut placement = BTreeMap::new();
+    placement.insert(
+        format!("{service}_server"),
+        hosts.iter().map(|h| h.to_string()).collect(),
+    );
+    AddService {
+        name: name.into(),
+        stack: "demo".into(),
+        version: None,
+        service: service.into(),
+        placement,
+        configs: Default::default(),
+        host_overrides: Default::default(),
+    }
+}
+
+/// A merge patch of hello.conf.
+fn hello_conf(props: Value, message: &str) -> ConfigChange {
+    let props: BTreeMap<String, Value> = serde_json::from_value(props).unwrap();
+    let mut configs = BTreeMap::new();
+    configs.insert("hello.conf".to_string(), props);
+    ConfigChange {
+        configs,
+        hosts: BTreeMap::new(),
+        message: message.into(),
+    }
+}
+
+fn job(cluster: &str, command: &str, target: Target) -> JobRequest {
+    JobRequest {
+        cluster: cluster.into(),
+        target,
+        command: command.into(),
+        options: JobOptions::default(),
+    }
+}
+
+#[tokio::test]
+async fn clusters_hosts_services_configs_and_relations() {
+    let server = Server::start();
+    let rest = server.rest();
+
+    let c = rest.create_cluster("c").await.unwrap();
+    assert_eq!(c.name, "c");
+    assert!(c.created_at > 0);
+    assert_eq!(rest.cluster("c").await.unwrap(), c);
+    assert_eq!(rest.clusters().await.unwrap(), vec![c.clone()]);
+    let token = rest.create_join_token("c").await.unwrap();
+    assert!(token.starts_with("bmj_"), "{token}");
+
+    let h1 = rest.add_host("c", "h1", "127.0.0.2").await.unwrap();
+    assert_eq!((h1.name.as_str(), h1.address.as_str()), ("h1", "127.0.0.2"));
+    assert_eq!(h1.last_heartbeat, None);
+    rest.add_host("c", "h2", "127.0.0.3").await.unwrap();
+    let hosts = rest.hosts("c").await.unwrap();
+    let names: Vec<_> = hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["h1", "h2"]);
+    assert!(hosts.iter().all(|h| h.state == h1.state), "{hosts:?}");
+
+    let stacks = rest.stacks().await.unwrap();
+    let d = stacks
+        .iter()
+        .find(|s| s.name == "demo" && s.version == "1.0.0")
+        .unwrap_or_else(|| panic!("no demo 1.0.0 in {stacks:?}"));
+    assert!(d.services.contains(&"hello".to_string()), "{d:?}");
+    assert!(d.services.contains(&"greeter".to_string()), "{d:?}");
+
+    let hello = rest
+        .add_service("c", demo("hello", "hello", &["h1"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            hello.name.as_str(),
+            hello.stack.as_str(),
+            hello.service.as_str()
+        ),
+        ("hello", "demo", "hello")
+    );
+    assert_eq!(hello.stack_version, "1.0.0");
+    assert_eq!(hello.config_version, 1);
+    assert_eq!(hello.units.len(), 1);
+    let u = &hello.units[0];
+    assert_eq!(
+        (u.component.as_str(), u.host.as_str()),
+        ("hello_server", "h1")
+    );
+    assert_eq!(u.state, "NEW");
+    assert_eq!(rest.service("c", "hello").await.unwrap(), hello);
+    assert_eq!(rest.services("c").await.unwrap(), vec![hello.clone()]);
+
+    // Configs: a change, the versions, a rollback.
+    let v2 = rest
+        .update_configs(
+            "c",
+            "hello",
+            hello_conf(json!({"greeting": "hi"}), "friendlier"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.service.as_str()), (2, "hello"));
+    assert_eq!(v2.message, "friendlier");
+    assert_eq!(v2.configs["hello.conf"]["greeting"], "hi");
+    assert_eq!(rest.service("c", "hello").await.unwrap().config_version, 2);
+    let versions = rest.config_versions("c", "hello").await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(versions[1], v2);
+    let v3 = rest
+        .rollback_configs("c", "hello", 1, Some("back".into()))
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(v3.configs, versions[0].configs);
+    let v4 = rest.rollback_configs("c", "hello", 2, None).await.unwrap();
+    assert_eq!(v4.version, 4);
+    assert_eq!(v4.configs["hello.conf"]["greeting"], "hi");
+    // A value of the wrong type, and an unknown property, are refused.
+    let e = rest
+        .update_configs("c", "hello", hello_conf(json!({"interval": "often"}), ""))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    assert!(e.to_string().contains("interval"), "{e}");
+    let e = rest
+        .update_configs("c", "hello", hello_conf(json!({"colour": "red"}), ""))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    let e = rest
+        .rollback_configs("c", "hello", 99, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    // Units never configured: nothing to restart is not an error.
+    rest.restart_stale("c", Some("hello")).await.unwrap();
+    rest.restart_stale("c", None).await.unwrap();
+    let e = rest.restart_stale("c", Some("nope")).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    // Relations: hello provides `hello`, greeter requires it.
+    let e = rest
+        .relate(
+            "c",
+            Relate {
+                requirer: "hello".into(),
+                provider: "hello".into(),
+                auto_reconfigure: true,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    let e = rest
+        .relate(
+            "c",
+            Relate {
+                requirer: "ghost".into(),
+                provider: "hello".into(),
+                auto_reconfigure: true,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    rest.add_service("c", demo("greeter", "greeter", &["h2"]))
+        .await
+        .unwrap();
+    let rel = rest
+        .relate(
+            "c",
+            Relate {
+                requirer: "greeter".into(),
+                provider: "hello".into(),
+                auto_reconfigure: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rel.requirer.as_str(),
+            rel.provider.as_str(),
+            rel.interface.as_str()
+        ),
+        ("greeter", "hello", "hello")
+    );
+    assert!(!rel.auto_reconfigure);
+    assert_eq!(rest.relations("c").await.unwrap(), vec![rel.clone()]);
+    let e = rest
+        .relate(
+            "c",
+            Relate {
+                requirer: "greeter".into(),
+                provider: "hello".into(),
+                auto_reconfigure: true,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    rest.unrelate("c", rel.id).await.unwrap();
+    assert!(rest.relations("c").await.unwrap().is_empty());
+    let e = rest.unrelate("c", rel.id).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    // Removing: the services, then (no jobs) the hosts are still there, so the cluster stays.
+    rest.remove_service("c", "greeter").await.unwrap();
+    rest.remove_service("c", "hello").await.unwrap();
+    let e = rest.service("c", "hello").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert!(rest.services("c").await.unwrap().is_empty());
+    let e = rest.delete_cluster("c").await.unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    rest.create_cluster("empty").await.unwrap();
+    rest.delete_cluster("empty").await.unwrap();
+    let e = rest.cluster("empty").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_job_for_a_host_without_an_agent_is_canceled() {
+    let server = Server::start();
+    let rest = server.rest();
+    rest.create_cluster("c").await.unwrap();
+    rest.add_host("c", "h1", "127.0.0.2").await.unwrap();
+    rest.add_service("c", demo("hello", "hello", &["h1"]))
+        .await
+        .unwrap();
+
+    let submitted = rest
+        .submit(job("c", "deploy", Target::Hosts(vec!["h1".into()])))
+        .await
+        .unwrap();
+    assert_eq!(
+        (submitted.cluster.as_str(), submitted.command.as_str()),
+        ("c", "deploy")
+    );
+    assert!(!submitted.is_final(), "{submitted:?}");
+    let detail = rest.job(submitted.id).await.unwrap();
+    assert!(!detail.stages.is_empty(), "{detail:?}");
+    let names: Vec<_> = detail.stages.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.iter().any(|n| n.contains("hello/hello_server")),
+        "{names:?}"
+    );
+    for s in &detail.stages {
+        assert_eq!(s.tasks.len(), 1, "{s:?}");
+        assert_eq!(s.tasks[0].host, "h1");
+    }
+    let second = rest
+        .submit(job(
+            "c",
+            "status",
+            Target::Component {
+                service: "hello".into(),
+                component: "hello_server".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let jobs = rest.jobs("c").await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [second.id, submitted.id],
+        "newest first"
+    );
+
+    let canceled = rest.control(submitted.id, JobAction::Cancel).await.unwrap();
+    assert_eq!(canceled.id, submitted.id);
+    assert!(!canceled.stages.is_empty(), "control answers the whole job");
+    let done = wait_until(
+        "the job to be CANCELED",
+        Duration::from_secs(30),
+        || async {
+            let j = rest.job(submitted.id).await.unwrap();
+            j.is_final().then_some(j)
+        },
+    )
+    .await;
+    assert_eq!(done.state, "CANCELED", "{done:?}");
+    assert!(done.finished_at.is_some());
+    let e = rest
+        .control(submitted.id, JobAction::Pause)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    rest.control(second.id, JobAction::Cancel).await.unwrap();
+
+    // No task has run: its log is empty; a task of another job is not found.
+    let task = done.stages[0].tasks[0].id;
+    assert!(rest.task_log(done.id, task).await.unwrap().is_empty());
+    let e = rest.task_log(second.id, task).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let e = rest.job(999_999).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let e = rest
+        .submit(job("c", "deploy", Target::Service("ghost".into())))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let e = rest
+        .submit(job("c", "no-such-command", Target::Cluster))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn errors_have_kinds_and_the_server_detail() {
+    let server = Server::start();
+    let rest = server.rest();
+
+    let e = rest.cluster("ghost").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert!(e.to_string().contains("ghost"), "{e}");
+    rest.create_cluster("c").await.unwrap();
+    let e = rest.create_cluster("c").await.unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    let e = rest.create_cluster("bad name!").await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    let e = rest.add_host("ghost", "h1", "127.0.0.2").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    // Names are path segments, encoded: a slash does not reach another route.
+    let e = rest.service("c", "a/b").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert!(e.to_string().contains("a/b"), "{e}");
+    let e = rest
+        .add_service("c", demo("hello", "hello", &["nohost"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    let wrong = Rest::new(
+        &server.url,
+        Some("bmt_wrong".into()),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let e = wrong.clusters().await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
+    let none = Rest::new(&server.url, None, Duration::from_secs(10)).unwrap();
+    let e = none.cluster("c").await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
+
+    // Nothing listens: Other, naming the URL.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let gone = Rest::new(&url, None, Duration::from_secs(5)).unwrap();
+    let e = gone.clusters().await.unwrap_err();
+    assert!(matches!(e, Error::Other(_)), "{e:?}");
+    assert!(e.to_string().contains(&url), "{e}");
+
+    for bad in ["https://127.0.0.1:1", "127.0.0.1:8080", "ftp://h", ""] {
+        let e = Rest::new(bad, None, Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn lists_read_every_page() {
+    // The server's pages hold 100 items by default.
+    let server = Server::start();
+    let rest = server.rest();
+    let n = 105;
+    for i in 0..n {
+        rest.create_cluster(&format!("c{i:03}")).await.unwrap();
+    }
+    let all = rest.clusters().await.unwrap();
+    let names: Vec<_> = all.iter().map(|c| c.name.clone()).collect();
+    let want: Vec<_> = (0..n).map(|i| format!("c{i:03}")).collect();
+    assert_eq!(names, want);
+}

@@ -1,0 +1,387 @@
+"""The Python client (``bigmgr.connect``) against a real ``bigmgr serve`` and one real
+``bigmgr-agent``, both started by the fixtures below.
+
+The binaries come from the target directory: ``BIGMGR_TARGET_DIR``, default the repository's
+``target/debug``. Build them first::
+
+    cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent
+    (cd bigmgr-py && maturin develop)   # or pip install the wheel
+    pytest bigmgr-py/tests/test_client.py
+
+Every process (the server, the agent, and the demo daemons the agent's scripts start, found by
+the pid files under the agent root's ``units/``) is killed by pid at teardown. Only loopback
+addresses are used.
+"""
+
+import asyncio
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import bigmgr
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET_DIR = Path(os.environ.get("BIGMGR_TARGET_DIR") or REPO / "target" / "debug")
+STACKS = REPO / "stacks"
+READY_TIMEOUT = 30.0
+JOB_TIMEOUT = 120.0
+
+
+def _binary(name):
+    path = TARGET_DIR / name
+    if not path.exists():
+        pytest.fail(
+            f"{path} is not built: run `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent` "
+            "first (or set BIGMGR_TARGET_DIR)"
+        )
+    return path
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _clean_env():
+    """The test's environment without BIGMGR_* settings, so a developer's can't leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIGMGR_")}
+    env["BIGMGR_LOG"] = "info"
+    return env
+
+
+class _Proc:
+    """A child process whose output is read on threads, killed by pid at the end."""
+
+    def __init__(self, what, args, log_dir):
+        self.what = what
+        self.stderr_path = log_dir / f"{what}.stderr"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(a) for a in args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=_clean_env(),
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
+
+    def expect_stdout(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            seen.append(line)
+            if pred(line):
+                return line
+        pytest.fail(
+            f"{self.what} printed no expected line within {timeout}s; stdout:\n"
+            + "\n".join(seen)
+            + "\nstderr:\n"
+            + self.stderr_path.read_text(errors="replace")
+        )
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=30)
+        self._stderr.close()
+
+
+def _kill_daemons(units):
+    """SIGKILL the process group (and the process) of every pid in a *.pid file below units."""
+    if not units.is_dir():
+        return
+    for pid_file in units.rglob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid <= 1:
+            continue
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _wait_for(what, fn, timeout=30.0, every=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A `bigmgr serve` on a free loopback port with a temporary data directory: (url, admin token)."""
+    tmp = tmp_path_factory.mktemp("server")
+    data = tmp / "data"
+    proc = _Proc(
+        "bigmgr-serve",
+        [
+            _binary("bigmgr"),
+            "serve",
+            "--data",
+            data,
+            "--listen",
+            f"127.0.0.1:{_free_port()}",
+            "--stacks",
+            STACKS,
+            "--heartbeat-interval",
+            "1s",
+        ],
+        tmp,
+    )
+    try:
+        line = proc.expect_stdout(
+            lambda l: l.startswith("bigmgr listening on http://"), READY_TIMEOUT
+        )
+        url = "http://" + line[len("bigmgr listening on http://"):].strip()
+        token = (data / "admin-token").read_text().strip()
+        yield url, token
+    finally:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    url, token = server
+    return bigmgr.connect(url, token)
+
+
+@pytest.fixture(scope="module")
+def cluster(client):
+    return client.create_cluster("py")
+
+
+@pytest.fixture(scope="module")
+def agent(server, cluster, tmp_path_factory):
+    """A real `bigmgr-agent` h1 (127.0.0.2) joined to cluster `py`; its root directory."""
+    url, _ = server
+    tmp = tmp_path_factory.mktemp("agent")
+    root = tmp / "root"
+    token = cluster.join_token()
+    proc = _Proc(
+        "bigmgr-agent-h1",
+        [
+            _binary("bigmgr-agent"),
+            "--server",
+            url,
+            "--join-token",
+            token,
+            "--name",
+            "h1",
+            "--address",
+            "127.0.0.2",
+            "--root",
+            root,
+        ],
+        tmp,
+    )
+    try:
+        yield root
+    finally:
+        proc.kill()
+        _kill_daemons(root / "units")
+
+
+@pytest.fixture(scope="module")
+def h1(cluster, agent):
+    """Host h1 once its agent is ONLINE."""
+
+    def online():
+        return next((h for h in cluster.hosts() if h.name == "h1" and h.state == "ONLINE"), None)
+
+    return _wait_for("h1 to come online", online, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def hello(cluster, h1):
+    """The demo `hello` service on h1; stopped (best effort) at the end."""
+    svc = cluster.add_service("hello", "demo", "hello", {"hello_server": ["h1"]})
+    yield svc
+    try:
+        cluster.run("stop", service="hello").wait(timeout=60, check=False)
+    except Exception:  # the agent fixture kills what is left anyway
+        pass
+
+
+def test_connect_and_clusters(client, cluster, server):
+    assert cluster.name == "py"
+    assert isinstance(cluster.id, int)
+    assert cluster.created_at > 0
+    assert "py" in [c.name for c in client.clusters()]
+    got = client.cluster("py")
+    assert (got.id, got.name) == (cluster.id, "py")
+    assert "py" in repr(got)
+    stacks = client.stacks()
+    demo = [s for s in stacks if s.name == "demo"]
+    assert demo, stacks
+    assert "hello" in demo[0].services
+    assert "greeter" in demo[0].services
+
+
+def test_join_token(cluster):
+    token = cluster.join_token()
+    assert isinstance(token, str)
+    assert token.startswith("bmj_")
+    assert token != cluster.join_token()
+
+
+def test_the_agent_joins_as_a_host(cluster, h1):
+    assert h1.address == "127.0.0.2"
+    assert h1.last_heartbeat is not None
+    assert [h.name for h in cluster.hosts()] == ["h1"]
+
+
+def test_add_service(cluster, hello):
+    assert (hello.name, hello.stack, hello.definition) == ("hello", "demo", "hello")
+    assert hello.stack_version == "1.0.0"
+    assert hello.config_version == 1
+    assert [(u.component, u.host) for u in hello.units] == [("hello_server", "h1")]
+    assert [s.name for s in cluster.services()] == ["hello"]
+    assert cluster.service("hello").id == hello.id
+
+
+def test_deploy_with_progress_and_logs(cluster, hello, capfd):
+    job = cluster.run("deploy", service="hello")
+    assert job.command == "deploy"
+    assert job.cluster == "py"
+    done = job.wait(progress=True, timeout=JOB_TIMEOUT)
+    assert done.state == "SUCCEEDED", done
+    err = capfd.readouterr().err
+    assert f"[job {job.id}]" in err, err
+    assert "hello/hello_server" in err, err
+    assert "SUCCEEDED" in err, err
+    assert done.stages and all(s.state == "SUCCEEDED" for s in done.stages)
+    assert done.finished_at is not None
+
+    logs = list(done.logs(follow=False))
+    text = "\n".join(l.line for l in logs)
+    for want in ("hello installed in", "hello configured:", "hello started (pid"):
+        assert want in text, text
+    assert all(l.host == "h1" for l in logs)
+    assert all(l.stream in ("stdout", "stderr") for l in logs)
+    task_ids = {t.id for s in done.stages for t in s.tasks}
+    assert {l.task for l in logs} <= task_ids
+
+    unit = cluster.service("hello").units[0]
+    assert unit.state == "STARTED"
+    assert unit.applied_version == 1
+    assert job.id in [j.id for j in cluster.jobs()]
+
+
+def test_wait_async(cluster, hello):
+    job = cluster.run("status", component="hello/hello_server")
+    done = asyncio.run(job.wait_async(timeout=JOB_TIMEOUT))
+    assert done.state in ("SUCCEEDED", "FAILED")
+    assert done.id == job.id
+
+
+def test_update_configs_and_versions(cluster, hello):
+    v = hello.update_configs({"hello.conf": {"greeting": "hi"}}, message="friendlier")
+    assert v.version == hello.refresh().config_version
+    assert v.message == "friendlier"
+    assert v.configs["hello.conf"]["greeting"] == "hi"
+    versions = hello.config_versions()
+    assert [x.version for x in versions][-1] == v.version
+    assert versions[0].version == 1
+    back = hello.rollback(1, message="back")
+    assert back.version == v.version + 1
+    assert back.configs == versions[0].configs
+    svc = cluster.service("hello")
+    assert svc.config_version == back.version
+    with pytest.raises(bigmgr.InvalidInput):
+        hello.update_configs({"hello.conf": {"interval": "often"}})
+
+
+def test_error_classes(client, cluster, server):
+    url, _ = server
+    for cls in (
+        bigmgr.NotFound,
+        bigmgr.Conflict,
+        bigmgr.PermissionDenied,
+        bigmgr.InvalidInput,
+        bigmgr.JobFailed,
+    ):
+        assert issubclass(cls, bigmgr.Error)
+    assert issubclass(bigmgr.Error, Exception)
+
+    with pytest.raises(bigmgr.NotFound, match="ghost"):
+        client.cluster("ghost")
+    with pytest.raises(bigmgr.NotFound):
+        cluster.service("ghost")
+    with pytest.raises(bigmgr.NotFound):
+        client.job(999999)
+    with pytest.raises(bigmgr.Conflict):
+        client.create_cluster("py")
+    with pytest.raises(bigmgr.InvalidInput):
+        client.create_cluster("bad name!")
+    with pytest.raises(bigmgr.PermissionDenied):
+        bigmgr.connect(url, "bmt_wrong").clusters()
+    with pytest.raises(bigmgr.InvalidInput):
+        bigmgr.connect("https://127.0.0.1:1", "t")
+    with pytest.raises(bigmgr.InvalidInput):
+        bigmgr.connect("127.0.0.1:8080", "t")
+    nobody = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(bigmgr.Error, match="127.0.0.1"):
+        bigmgr.connect(nobody, "t", timeout=5.0).clusters()
+
+
+def test_a_failed_job_raises_job_failed(client, cluster, h1):
+    # A second hello, never installed: its check fails ("hello is not running").
+    cluster.add_service("hello2", "demo", "hello", {"hello_server": ["h1"]})
+    job = cluster.run("check", service="hello2")
+    with pytest.raises(bigmgr.JobFailed) as info:
+        job.wait(timeout=JOB_TIMEOUT)
+    assert str(info.value)
+    assert client.job(job.id).state == "FAILED"
+    done = job.wait(timeout=JOB_TIMEOUT, check=False)
+    assert done.state == "FAILED"
+    failed = [t for s in done.stages for t in s.tasks if t.state != "SUCCEEDED"]
+    assert failed and failed[0].exit_code not in (None, 0)
+    lines = [l.line for l in done.logs(follow=False)]
+    assert any("not running" in l for l in lines), lines
+
+
+def test_cancel(client):
+    # Its own cluster, on a host no agent serves: the job can only wait, until canceled.
+    c = client.create_cluster("py-cancel")
+    c.add_host("nowhere", "127.0.0.9")
+    c.add_service("hello", "demo", "hello", {"hello_server": ["nowhere"]})
+    job = c.run("deploy", hosts=["nowhere"])
+    assert job.state not in ("SUCCEEDED", "FAILED", "CANCELED")
+    job.cancel()
+    done = job.wait(timeout=30, check=False)
+    assert done.state == "CANCELED"
+    with pytest.raises(bigmgr.JobFailed):
+        job.wait(timeout=30)
+    with pytest.raises(bigmgr.Conflict):
+        job.pause()
