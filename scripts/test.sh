@@ -52,7 +52,8 @@ fi
 set +e
 py_log=$(mktemp)
 # Without build isolation, maturin's build hook runs the venv's `maturin` by name: on PATH.
-PATH="$PWD/$py_venv/bin:$PATH" "$py_venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bigmgr-py 2>&1 | tee -a "$log"
+# The dev profile reuses what `cargo test` just built (a release build would start over).
+PATH="$PWD/$py_venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" "$py_venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bigmgr-py 2>&1 | tee -a "$log"
 py_status=${PIPESTATUS[0]}
 if [ "$py_status" -eq 0 ]; then
   timeout 900 "$py_venv/bin/pytest" -q -p no:cacheprovider bigmgr-py/tests 2>&1 | tee "$py_log"

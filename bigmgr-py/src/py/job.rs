@@ -251,8 +251,9 @@ impl PyJob {
         Ok(slf)
     }
 
-    /// `await job.wait_async(...)`: `wait` in the event loop's default executor, so the loop
-    /// goes on meanwhile. Must be called with a running event loop.
+    /// `await job.wait_async(...)`: `wait` in the running event loop's default executor, so
+    /// the loop goes on meanwhile. Returns a coroutine: it may be created before the loop runs
+    /// (`asyncio.run(job.wait_async())`).
     #[pyo3(signature = (progress = false, timeout = None, check = true))]
     fn wait_async<'py>(
         slf: Bound<'py, Self>,
@@ -261,14 +262,10 @@ impl PyJob {
         check: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-        let call = py.import("functools")?.getattr("partial")?.call1((
-            slf.getattr("wait")?,
-            progress,
-            timeout,
-            check,
-        ))?;
-        event_loop.call_method1("run_in_executor", (py.None(), call))
+        py.import("bigmgr._aio")?.call_method1(
+            "in_executor",
+            (slf.getattr("wait")?, progress, timeout, check),
+        )
     }
 
     /// Every log line of every task, each once, in order per task: an iterator of `LogLine`.
