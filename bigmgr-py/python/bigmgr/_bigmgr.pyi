@@ -1,4 +1,4 @@
-"""Type stubs of bigmgr's native module (see bigmgr-py/API.md)."""
+"""Type stubs of bigmgr's native module (see docs/python.md)."""
 
 import os
 from typing import Any, Awaitable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
