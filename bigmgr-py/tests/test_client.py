@@ -15,6 +15,7 @@ addresses are used.
 
 import asyncio
 import os
+import sys
 import queue
 import signal
 import socket
@@ -385,3 +386,26 @@ def test_cancel(client):
         job.wait(timeout=30)
     with pytest.raises(bigmgr.Conflict):
         job.pause()
+
+
+def run_example(name, *args):
+    """Runs examples/python/<name> with this interpreter; its CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / "python" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_client_examples_run(server, cluster, h1):
+    url, token = server
+    deployed = run_example("deploy.py", url, token, "--cluster", "py", "--service", "hello_ex", "--on", "h1")
+    assert deployed.returncode == 0, deployed.stderr
+    assert "STARTED" in deployed.stdout, deployed.stdout
+    job = cluster.jobs()[0]
+    assert job.command == "deploy"
+    watched = run_example("watch_logs.py", str(job.id), url, token)
+    assert watched.returncode == 0, watched.stderr
+    assert "hello installed" in watched.stdout and "SUCCEEDED" in watched.stdout, watched.stdout
+    cluster.run("stop", service="hello_ex").wait(timeout=JOB_TIMEOUT)
