@@ -19,7 +19,7 @@ mod auth;
 mod configs;
 
 pub use auth::BOOTSTRAP_ADMIN;
-pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
+pub use configs::{ConfigChange, ConfigDiff, Relate, ServiceStatus, UnitStatus};
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -9,7 +9,6 @@ use bigmgr_core::Manager;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::*;
-use bigmgr_core::render::{redact, redact_hosts};
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
 use bigmgr_core::store::SqlStore;
@@ -125,44 +124,36 @@ impl Embedded {
         cluster: &str,
         services: Vec<ServiceInstance>,
     ) -> Result<Vec<ServiceInfo>> {
-        let mut units: HashMap<ServiceId, Vec<UnitInfo>> = HashMap::new();
-        for u in mgr.unit_statuses(cluster).await? {
-            units.entry(u.unit.service).or_default().push(UnitInfo {
-                id: u.unit.id.0,
-                component: u.unit.component,
-                host: u.host,
-                state: u.unit.state.as_str().to_string(),
-                applied_version: u.unit.applied_version,
-                stale: u.stale,
-                stale_reason: u.stale_reason,
-            });
-        }
-        let mut out = Vec::with_capacity(services.len());
-        for s in services {
-            let def = mgr
-                .stacks()
-                .stack(&s.stack, Some(&s.stack_version))
-                .await
-                .ok()
-                .and_then(|st| st.service(&s.service).ok().cloned());
-            // Without its definition nothing tells which values are secret: show none.
-            let (configs, host_overrides) = match &def {
-                Some(d) => (redact(d, &s.configs), redact_hosts(d, &s.host_overrides)),
-                None => Default::default(),
-            };
-            out.push(ServiceInfo {
-                units: units.remove(&s.id).unwrap_or_default(),
-                id: s.id.0,
-                name: s.name,
-                stack: s.stack,
-                stack_version: s.stack_version,
-                service: s.service,
-                config_version: s.config_version,
-                configs: to_json(&configs),
-                host_overrides: to_json(&host_overrides),
-            });
-        }
-        Ok(out)
+        let statuses = mgr.service_statuses(cluster, services).await?;
+        Ok(statuses
+            .into_iter()
+            .map(|st| {
+                let s = st.instance;
+                ServiceInfo {
+                    units: st
+                        .units
+                        .into_iter()
+                        .map(|u| UnitInfo {
+                            id: u.unit.id.0,
+                            component: u.unit.component,
+                            host: u.host,
+                            state: u.unit.state.as_str().to_string(),
+                            applied_version: u.unit.applied_version,
+                            stale: u.stale,
+                            stale_reason: u.stale_reason,
+                        })
+                        .collect(),
+                    id: s.id.0,
+                    name: s.name,
+                    stack: s.stack,
+                    stack_version: s.stack_version,
+                    service: s.service,
+                    config_version: s.config_version,
+                    configs: to_json(&s.configs),
+                    host_overrides: to_json(&s.host_overrides),
+                }
+            })
+            .collect())
     }
 
     async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {

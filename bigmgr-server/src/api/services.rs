@@ -13,10 +13,8 @@ use bigmgr_core::Manager;
 use bigmgr_core::auth::Actor;
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::{Cluster, Health, ServiceId, ServiceInstance, UnitId, UnitState};
-use bigmgr_core::render::{redact, redact_hosts};
 use bigmgr_core::stack::Category;
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// A stack version as `GET /stacks` shows it.
@@ -228,48 +226,38 @@ async fn views(
     cluster: &Cluster,
     services: Vec<ServiceInstance>,
 ) -> ApiResult<Vec<ServiceView>> {
-    let mut units: HashMap<ServiceId, Vec<ServiceUnitView>> = HashMap::new();
-    for u in mgr.unit_statuses(&cluster.name).await? {
-        units
-            .entry(u.unit.service)
-            .or_default()
-            .push(ServiceUnitView {
-                id: u.unit.id,
-                component: u.unit.component,
-                host: u.host,
-                state: u.unit.state,
-                health: u.unit.health,
-                applied_version: u.unit.applied_version,
-                stale: u.stale,
-                stale_reason: u.stale_reason,
-            });
-    }
-    let mut out = Vec::with_capacity(services.len());
-    for s in services {
-        let def = mgr
-            .stacks()
-            .stack(&s.stack, Some(&s.stack_version))
-            .await
-            .ok()
-            .and_then(|st| st.service(&s.service).ok().cloned());
-        // Without its definition nothing tells which values are secret: show none.
-        let (configs, host_overrides) = match &def {
-            Some(d) => (redact(d, &s.configs), redact_hosts(d, &s.host_overrides)),
-            None => Default::default(),
-        };
-        out.push(ServiceView {
-            units: units.remove(&s.id).unwrap_or_default(),
-            id: s.id,
-            name: s.name,
-            stack: s.stack,
-            stack_version: s.stack_version,
-            service: s.service,
-            created_at: s.created_at,
-            config_version: s.config_version,
-            configs,
-            host_overrides,
-        });
-    }
+    let statuses = mgr.service_statuses(&cluster.name, services).await?;
+    let out = statuses
+        .into_iter()
+        .map(|st| {
+            let s = st.instance;
+            ServiceView {
+                units: st
+                    .units
+                    .into_iter()
+                    .map(|u| ServiceUnitView {
+                        id: u.unit.id,
+                        component: u.unit.component,
+                        host: u.host,
+                        state: u.unit.state,
+                        health: u.unit.health,
+                        applied_version: u.unit.applied_version,
+                        stale: u.stale,
+                        stale_reason: u.stale_reason,
+                    })
+                    .collect(),
+                id: s.id,
+                name: s.name,
+                stack: s.stack,
+                stack_version: s.stack_version,
+                service: s.service,
+                created_at: s.created_at,
+                config_version: s.config_version,
+                configs: s.configs,
+                host_overrides: s.host_overrides,
+            }
+        })
+        .collect();
     Ok(out)
 }
 
