@@ -50,6 +50,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn hosts(&self, cluster: &str) -> Result<Vec<HostInfo>>;
     /// Adds a host.
     async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostInfo>;
+    /// Removes a host (refused while units are placed on it).
+    async fn remove_host(&self, cluster: &str, name: &str) -> Result<()>;
     /// The stacks offered.
     async fn stacks(&self) -> Result<Vec<StackInfo>>;
     /// The service instances of a cluster, with units.
@@ -78,6 +80,44 @@ pub trait Backend: Send + Sync + 'static {
         to: u32,
         message: Option<String>,
     ) -> Result<ConfigVersionInfo>;
+    /// One config version of a service.
+    async fn config_version(
+        &self,
+        cluster: &str,
+        service: &str,
+        version: u32,
+    ) -> Result<ConfigVersionInfo>;
+    /// What differs from version `from` to version `to`, property by property.
+    async fn diff_configs(
+        &self,
+        cluster: &str,
+        service: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<ConfigDiffInfo>>;
+    /// Names every service's current config version as snapshot `name`.
+    async fn create_snapshot(
+        &self,
+        cluster: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<SnapshotInfo>;
+    /// A cluster's snapshots, oldest first.
+    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotInfo>>;
+    /// Restores snapshot `name` → the new versions (one per service that changed since).
+    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionInfo>>;
+    /// Every unit of a cluster, with its staleness.
+    async fn units(&self, cluster: &str) -> Result<Vec<UnitInfo>>;
+    /// Places more units of a service's component on hosts → the new units.
+    async fn add_units(
+        &self,
+        cluster: &str,
+        service: &str,
+        component: &str,
+        hosts: &[String],
+    ) -> Result<Vec<UnitInfo>>;
+    /// Removes a unit (stop it first).
+    async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()>;
     /// Applies pending config changes → the jobs started.
     async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobInfo>>;
     /// Relates two service instances.
@@ -86,6 +126,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn relations(&self, cluster: &str) -> Result<Vec<RelationInfo>>;
     /// Removes a relation.
     async fn unrelate(&self, cluster: &str, id: i64) -> Result<()>;
+    /// A relation's events, oldest first (a removed relation keeps them).
+    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventInfo>>;
     /// Submits a job.
     async fn submit(&self, req: JobRequest) -> Result<JobInfo>;
     /// One job with its stages and tasks.

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct HostInfo {
 pub struct UnitInfo {
     /// Its id.
     pub id: i64,
+    /// Its service instance's name.
+    #[serde(default)]
+    pub service: String,
     /// The component.
     pub component: String,
     /// The host's name.
@@ -210,4 +214,56 @@ pub struct StackInfo {
     pub version: String,
     /// Its services' names.
     pub services: Vec<String>,
+}
+
+/// One property that differs between two config versions of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDiffInfo {
+    /// The config type.
+    pub config_type: String,
+    /// The host, for a host override; `None` for the service layer.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The property.
+    pub property: String,
+    /// Its value in the earlier version (`None`: not set there).
+    #[serde(default)]
+    pub from: Option<Value>,
+    /// Its value in the later version (`None`: not set there).
+    #[serde(default)]
+    pub to: Option<Value>,
+}
+
+/// A named set of config versions across a cluster's services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Its name, unique in the cluster.
+    pub name: String,
+    /// Who took it.
+    pub author: String,
+    /// When (ms since the epoch).
+    pub created_at: i64,
+    /// Why.
+    #[serde(default)]
+    pub message: String,
+    /// Service instance name → its config version then.
+    #[serde(default)]
+    pub versions: BTreeMap<String, u32>,
+}
+
+/// An event on a relation: `joined`, `changed` or `broken`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelationEventInfo {
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// `joined`, `changed` or `broken`.
+    pub kind: String,
+    /// The service instance that received it.
+    pub service: String,
+    /// What changed.
+    #[serde(default)]
+    pub detail: String,
+    /// The automatic reconfigure job it started, if any.
+    #[serde(default)]
+    pub job: Option<i64>,
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bigmgr_core::Manager;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
-use bigmgr_core::manager::{AddService, ConfigChange, Relate};
+use bigmgr_core::manager::{AddService, ConfigChange, ConfigDiff, Relate, UnitStatus};
 use bigmgr_core::model::*;
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
@@ -130,19 +130,7 @@ impl Embedded {
             .map(|st| {
                 let s = st.instance;
                 ServiceInfo {
-                    units: st
-                        .units
-                        .into_iter()
-                        .map(|u| UnitInfo {
-                            id: u.unit.id.0,
-                            component: u.unit.component,
-                            host: u.host,
-                            state: u.unit.state.as_str().to_string(),
-                            applied_version: u.unit.applied_version,
-                            stale: u.stale,
-                            stale_reason: u.stale_reason,
-                        })
-                        .collect(),
+                    units: st.units.into_iter().map(unit_info).collect(),
                     id: s.id.0,
                     name: s.name,
                     stack: s.stack,
@@ -213,6 +201,44 @@ fn version_info(service: &str, v: ConfigVersion) -> ConfigVersionInfo {
     }
 }
 
+fn unit_info(u: UnitStatus) -> UnitInfo {
+    UnitInfo {
+        id: u.unit.id.0,
+        service: u.service,
+        component: u.unit.component,
+        host: u.host,
+        state: u.unit.state.as_str().to_string(),
+        applied_version: u.unit.applied_version,
+        stale: u.stale,
+        stale_reason: u.stale_reason,
+    }
+}
+
+fn diff_info(d: ConfigDiff) -> ConfigDiffInfo {
+    ConfigDiffInfo {
+        config_type: d.config_type,
+        host: d.host,
+        property: d.property,
+        from: d.from,
+        to: d.to,
+    }
+}
+
+fn snapshot_info(s: Snapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        name: s.name,
+        author: s.author,
+        created_at: s.created_at,
+        message: s.message,
+        versions: s.entries.into_iter().map(|e| (e.name, e.version)).collect(),
+    }
+}
+
+/// The name of service `id`, or `#id` once it was removed (as the REST API reads it).
+fn service_name(names: &HashMap<ServiceId, String>, id: ServiceId) -> String {
+    names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
+}
+
 fn relation_info(r: Relation, names: &HashMap<ServiceId, String>) -> RelationInfo {
     let name = |id: ServiceId| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
     RelationInfo {
@@ -268,6 +294,10 @@ impl Backend for Embedded {
         Ok(host_info(
             self.mgr()?.add_host(cluster, name, address).await?,
         ))
+    }
+
+    async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
+        Ok(self.mgr()?.remove_host(cluster, name).await?)
     }
 
     async fn stacks(&self) -> Result<Vec<StackInfo>> {
@@ -364,6 +394,104 @@ impl Backend for Embedded {
         Ok(version_info(service, v))
     }
 
+    async fn config_version(
+        &self,
+        cluster: &str,
+        service: &str,
+        version: u32,
+    ) -> Result<ConfigVersionInfo> {
+        let v = self
+            .mgr()?
+            .config_version(cluster, service, version)
+            .await?;
+        Ok(version_info(service, v))
+    }
+
+    async fn diff_configs(
+        &self,
+        cluster: &str,
+        service: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<ConfigDiffInfo>> {
+        Ok(self
+            .mgr()?
+            .diff_configs(cluster, service, from, to)
+            .await?
+            .into_iter()
+            .map(diff_info)
+            .collect())
+    }
+
+    async fn create_snapshot(
+        &self,
+        cluster: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<SnapshotInfo> {
+        let snap = self
+            .mgr()?
+            .create_snapshot(cluster, name, message, &self.author)
+            .await?;
+        Ok(snapshot_info(snap))
+    }
+
+    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotInfo>> {
+        Ok(self
+            .mgr()?
+            .snapshots(cluster)
+            .await?
+            .into_iter()
+            .map(snapshot_info)
+            .collect())
+    }
+
+    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionInfo>> {
+        let mgr = self.mgr()?;
+        let versions = mgr.restore_snapshot(cluster, name, &self.author).await?;
+        let names = Self::service_names(&mgr, cluster).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| {
+                let service = service_name(&names, v.service);
+                version_info(&service, v)
+            })
+            .collect())
+    }
+
+    async fn units(&self, cluster: &str) -> Result<Vec<UnitInfo>> {
+        Ok(self
+            .mgr()?
+            .unit_statuses(cluster)
+            .await?
+            .into_iter()
+            .map(unit_info)
+            .collect())
+    }
+
+    async fn add_units(
+        &self,
+        cluster: &str,
+        service: &str,
+        component: &str,
+        hosts: &[String],
+    ) -> Result<Vec<UnitInfo>> {
+        let mgr = self.mgr()?;
+        let placed = mgr.add_units(cluster, service, component, hosts).await?;
+        let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
+        Ok(mgr
+            .unit_statuses(cluster)
+            .await?
+            .into_iter()
+            .filter(|u| ids.contains(&u.unit.id))
+            .map(unit_info)
+            .collect())
+    }
+
+    async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()> {
+        Ok(self.mgr()?.remove_unit(cluster, UnitId(unit)).await?)
+    }
+
     async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobInfo>> {
         let mgr = self.mgr()?;
         let c = mgr.cluster(cluster).await?;
@@ -391,6 +519,22 @@ impl Backend for Embedded {
 
     async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
         Ok(self.mgr()?.unrelate(cluster, RelationId(id)).await?)
+    }
+
+    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventInfo>> {
+        let mgr = self.mgr()?;
+        let events = mgr.relation_events(cluster, RelationId(id)).await?;
+        let names = Self::service_names(&mgr, cluster).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| RelationEventInfo {
+                at: e.at,
+                kind: e.kind.as_str().to_string(),
+                service: service_name(&names, e.service),
+                detail: e.detail,
+                job: e.job.map(|j| j.0),
+            })
+            .collect())
     }
 
     async fn submit(&self, req: JobRequest) -> Result<JobInfo> {

@@ -345,6 +345,17 @@ struct TaskLog {
     lines: Vec<LogLineInfo>,
 }
 
+/// A service view with its units' `service` filled in (the service view's units leave it
+/// out: they are the service's own).
+fn with_unit_services(mut s: ServiceInfo) -> ServiceInfo {
+    for u in &mut s.units {
+        if u.service.is_empty() {
+            u.service = s.name.clone();
+        }
+    }
+    s
+}
+
 fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<Value> {
     serde_json::to_value(v)
         .map_err(|e| Error::InvalidInput(format!("{what} cannot be written as JSON: {e}")))
@@ -384,6 +395,11 @@ impl Backend for Rest {
             .await
     }
 
+    async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
+        self.delete(&format!("{}/hosts/{}", cluster_path(cluster), seg(name)))
+            .await
+    }
+
     async fn stacks(&self) -> Result<Vec<StackInfo>> {
         let views: Vec<StackView> = self.list("/stacks").await?;
         Ok(views
@@ -397,18 +413,24 @@ impl Backend for Rest {
     }
 
     async fn services(&self, cluster: &str) -> Result<Vec<ServiceInfo>> {
-        self.list(&format!("{}/services", cluster_path(cluster)))
-            .await
+        let services: Vec<ServiceInfo> = self
+            .list(&format!("{}/services", cluster_path(cluster)))
+            .await?;
+        Ok(services.into_iter().map(with_unit_services).collect())
     }
 
     async fn service(&self, cluster: &str, name: &str) -> Result<ServiceInfo> {
-        self.get(&service_path(cluster, name)).await
+        Ok(with_unit_services(
+            self.get(&service_path(cluster, name)).await?,
+        ))
     }
 
     async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceInfo> {
         let body = to_json("the service", &req)?;
-        self.post(&format!("{}/services", cluster_path(cluster)), &body)
-            .await
+        let s: ServiceInfo = self
+            .post(&format!("{}/services", cluster_path(cluster)), &body)
+            .await?;
+        Ok(with_unit_services(s))
     }
 
     async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
@@ -447,6 +469,75 @@ impl Backend for Rest {
             .await
     }
 
+    async fn config_version(
+        &self,
+        cluster: &str,
+        service: &str,
+        version: u32,
+    ) -> Result<ConfigVersionInfo> {
+        self.get(&format!(
+            "{}/configs/{version}",
+            service_path(cluster, service)
+        ))
+        .await
+    }
+
+    async fn diff_configs(
+        &self,
+        cluster: &str,
+        service: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<ConfigDiffInfo>> {
+        self.get(&format!(
+            "{}/configs/diff?from={from}&to={to}",
+            service_path(cluster, service)
+        ))
+        .await
+    }
+
+    async fn create_snapshot(
+        &self,
+        cluster: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<SnapshotInfo> {
+        let path = format!("{}/snapshots", cluster_path(cluster));
+        self.post(&path, &json!({ "name": name, "message": message }))
+            .await
+    }
+
+    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotInfo>> {
+        self.list(&format!("{}/snapshots", cluster_path(cluster)))
+            .await
+    }
+
+    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionInfo>> {
+        let path = format!("{}/snapshots/{}/restore", cluster_path(cluster), seg(name));
+        self.call(Method::POST, &path, None).await
+    }
+
+    async fn units(&self, cluster: &str) -> Result<Vec<UnitInfo>> {
+        self.list(&format!("{}/units", cluster_path(cluster))).await
+    }
+
+    async fn add_units(
+        &self,
+        cluster: &str,
+        service: &str,
+        component: &str,
+        hosts: &[String],
+    ) -> Result<Vec<UnitInfo>> {
+        let path = format!("{}/units", service_path(cluster, service));
+        self.post(&path, &json!({ "component": component, "hosts": hosts }))
+            .await
+    }
+
+    async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()> {
+        self.delete(&format!("{}/units/{unit}", cluster_path(cluster)))
+            .await
+    }
+
     async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobInfo>> {
         let path = format!("{}/restart-stale", cluster_path(cluster));
         let body = match service {
@@ -469,6 +560,11 @@ impl Backend for Rest {
 
     async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
         self.delete(&format!("{}/relations/{id}", cluster_path(cluster)))
+            .await
+    }
+
+    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventInfo>> {
+        self.list(&format!("{}/relations/{id}/events", cluster_path(cluster)))
             .await
     }
 

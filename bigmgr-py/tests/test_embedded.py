@@ -81,7 +81,7 @@ def test_jobs_and_reprs(deployed):
     assert repr(job) == f"<Job {job.id} deploy on demo: SUCCEEDED>"
     assert repr(cluster) == "<Cluster demo>"
     assert repr(cluster.hosts()[0]) == "<Host h1 127.0.0.2: ONLINE>"
-    assert re.fullmatch(r"<Unit \d+ hello_server on h[12]: STARTED>", repr(cluster.service("hello").units[0]))
+    assert re.fullmatch(r"<Unit \d+ hello/hello_server on h[12]: STARTED>", repr(cluster.service("hello").units[0]))
     assert re.fullmatch(r"<Stage \d+ INSTALL \w+/\w+: SUCCEEDED \(\d task\(s\)\)>", repr(job.stages[0]))
     assert repr(job.stages[0].tasks[0]).startswith("<Task ")
     line = next(iter(job.logs(follow=False)))

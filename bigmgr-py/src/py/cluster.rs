@@ -1,10 +1,13 @@
-//! `Cluster` and what hangs off it: `Host`, `Relation`, and `Stack` (a stack version offered).
+//! `Cluster` and what hangs off it: `Host`, `Relation`, `RelationEvent`, `Snapshot`, and
+//! `Stack` (a stack version offered).
 
 use super::job::PyJob;
-use super::service::PyService;
+use super::service::{PyConfigVersion, PyService, PyUnit};
 use super::{from_py_as, run};
 use crate::backend::Backend;
-use crate::data::{ClusterInfo, HostInfo, RelationInfo, StackInfo};
+use crate::data::{
+    ClusterInfo, HostInfo, RelationEventInfo, RelationInfo, SnapshotInfo, StackInfo,
+};
 use crate::error::Error;
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
@@ -56,6 +59,50 @@ impl PyCluster {
     /// In an `Embedded`, the in-process agent of that name serves it.
     fn add_host(&self, py: Python<'_>, name: &str, address: &str) -> PyResult<PyHost> {
         Ok(run(py, self.backend.add_host(&self.name, name, address))?.into())
+    }
+
+    /// Removes a host; refused (`Conflict`) while units are placed on it.
+    fn remove_host(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        run(py, self.backend.remove_host(&self.name, name))
+    }
+
+    /// Every unit of the cluster (of every service), with whether it is stale.
+    fn units(&self, py: Python<'_>) -> PyResult<Vec<PyUnit>> {
+        Ok(run(py, self.backend.units(&self.name))?
+            .into_iter()
+            .map(PyUnit::from)
+            .collect())
+    }
+
+    /// Removes a unit by id; refused (`Conflict`) while it is STARTED, in an unfinished job,
+    /// or the last its component needs. Related services get `broken`.
+    fn remove_unit(&self, py: Python<'_>, unit_id: i64) -> PyResult<()> {
+        run(py, self.backend.remove_unit(&self.name, unit_id))
+    }
+
+    /// Takes a snapshot `name` (unique in the cluster): every service's current config
+    /// version, to `restore(name)` later.
+    #[pyo3(signature = (name, message = ""))]
+    fn snapshot(&self, py: Python<'_>, name: &str, message: &str) -> PyResult<PySnapshot> {
+        Ok(run(py, self.backend.create_snapshot(&self.name, name, message))?.into())
+    }
+
+    /// The cluster's snapshots, oldest first.
+    fn snapshots(&self, py: Python<'_>) -> PyResult<Vec<PySnapshot>> {
+        Ok(run(py, self.backend.snapshots(&self.name))?
+            .into_iter()
+            .map(PySnapshot::from)
+            .collect())
+    }
+
+    /// Restores snapshot `name`: every service that still exists and changed since gets a new
+    /// config version equal to its version in the snapshot (its units turn stale until
+    /// `restart_stale()`). Returns the new versions (empty if nothing changed).
+    fn restore(&self, py: Python<'_>, name: &str) -> PyResult<Vec<PyConfigVersion>> {
+        Ok(run(py, self.backend.restore_snapshot(&self.name, name))?
+            .into_iter()
+            .map(PyConfigVersion::from)
+            .collect())
     }
 
     /// A new join token (`bmj_…`): an agent started with it joins this cluster as a new host.
@@ -233,6 +280,17 @@ impl PyCluster {
         run(py, self.backend.unrelate(&self.name, id))
     }
 
+    /// The events of relation `relation_id` (`joined`, `changed`, `broken`), oldest first; a
+    /// removed relation keeps its events.
+    fn relation_events(&self, py: Python<'_>, relation_id: i64) -> PyResult<Vec<PyRelationEvent>> {
+        Ok(
+            run(py, self.backend.relation_events(&self.name, relation_id))?
+                .into_iter()
+                .map(PyRelationEvent::from)
+                .collect(),
+        )
+    }
+
     /// Applies pending config changes (of one service, or all): a rolling `reconfigure` of
     /// the stale started units and a `configure` of the others. Returns the jobs started
     /// (empty if nothing is stale).
@@ -338,6 +396,101 @@ impl PyRelation {
             self.provider,
             self.provider_endpoint,
             self.interface
+        )
+    }
+}
+
+/// An event on a relation, received by one of its services (whose configs re-render).
+#[pyclass(frozen, module = "bigmgr", name = "RelationEvent")]
+pub(crate) struct PyRelationEvent {
+    /// When (ms since the epoch).
+    #[pyo3(get)]
+    at: i64,
+    /// `joined`, `changed` or `broken`.
+    #[pyo3(get)]
+    kind: String,
+    /// The service instance that received it.
+    #[pyo3(get)]
+    service: String,
+    /// What changed (`hello_server/h1 at 127.0.0.2`).
+    #[pyo3(get)]
+    detail: String,
+    /// The id of the automatic reconfigure job it started, if any.
+    #[pyo3(get)]
+    job: Option<i64>,
+}
+
+impl From<RelationEventInfo> for PyRelationEvent {
+    fn from(e: RelationEventInfo) -> PyRelationEvent {
+        PyRelationEvent {
+            at: e.at,
+            kind: e.kind,
+            service: e.service,
+            detail: e.detail,
+            job: e.job,
+        }
+    }
+}
+
+#[pymethods]
+impl PyRelationEvent {
+    fn __repr__(&self) -> String {
+        let job = match self.job {
+            Some(j) => format!(" (job {j})"),
+            None => String::new(),
+        };
+        format!(
+            "<RelationEvent {} to {}: {:?}{}>",
+            self.kind, self.service, self.detail, job
+        )
+    }
+}
+
+/// A snapshot: a named set of config versions across a cluster's services.
+#[pyclass(frozen, module = "bigmgr", name = "Snapshot")]
+pub(crate) struct PySnapshot {
+    /// Its name, unique in the cluster.
+    #[pyo3(get)]
+    name: String,
+    /// Who took it.
+    #[pyo3(get)]
+    author: String,
+    /// When (ms since the epoch).
+    #[pyo3(get)]
+    created_at: i64,
+    /// Why.
+    #[pyo3(get)]
+    message: String,
+    /// Service instance name → its config version then.
+    #[pyo3(get)]
+    versions: BTreeMap<String, u32>,
+}
+
+impl From<SnapshotInfo> for PySnapshot {
+    fn from(s: SnapshotInfo) -> PySnapshot {
+        PySnapshot {
+            name: s.name,
+            author: s.author,
+            created_at: s.created_at,
+            message: s.message,
+            versions: s.versions,
+        }
+    }
+}
+
+#[pymethods]
+impl PySnapshot {
+    fn __repr__(&self) -> String {
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .map(|(s, v)| format!("{s} v{v}"))
+            .collect();
+        format!(
+            "<Snapshot {} by {}: {}>",
+            self.name,
+            self.author,
+            versions.join(", ")
         )
     }
 }

@@ -12,9 +12,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 use std::future::Future;
 
-pub(crate) use cluster::{PyCluster, PyHost, PyRelation, PyStack};
+pub(crate) use cluster::{PyCluster, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyStack};
 pub(crate) use job::{PyJob, PyLogIter, PyLogLine, PyStage, PyTask};
-pub(crate) use service::{PyConfigVersion, PyService, PyUnit};
+pub(crate) use service::{PyConfigDiff, PyConfigVersion, PyService, PyUnit};
 pub(crate) use session::{PyClient, PyEmbedded};
 
 /// Adds the classes and functions to the module.
@@ -31,7 +31,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLogLine>()?;
     m.add_class::<PyLogIter>()?;
     m.add_class::<PyConfigVersion>()?;
+    m.add_class::<PyConfigDiff>()?;
     m.add_class::<PyRelation>()?;
+    m.add_class::<PyRelationEvent>()?;
+    m.add_class::<PySnapshot>()?;
     m.add_class::<PyStack>()?;
     m.add_function(wrap_pyfunction!(session::connect, m)?)?;
     Ok(())

@@ -1,9 +1,9 @@
-//! `Service` (a service instance, refreshable, with its config history), `Unit` and
-//! `ConfigVersion`.
+//! `Service` (a service instance, refreshable, with its config history), `Unit`,
+//! `ConfigVersion` and `ConfigDiff`.
 
 use super::{from_py_as, run, to_py};
 use crate::backend::Backend;
-use crate::data::{ConfigVersionInfo, ServiceInfo, UnitInfo};
+use crate::data::{ConfigDiffInfo, ConfigVersionInfo, ServiceInfo, UnitInfo};
 use bigmgr_core::manager::ConfigChange;
 use pyo3::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -179,6 +179,58 @@ impl PyService {
         Ok(v.into())
     }
 
+    /// One config version of the service (`NotFound` if there is no such version). (The
+    /// `config_version` property is the desired version's number.)
+    fn config_version_at(&self, py: Python<'_>, version: u32) -> PyResult<PyConfigVersion> {
+        let name = self.name();
+        Ok(run(
+            py,
+            self.backend.config_version(&self.cluster, &name, version),
+        )?
+        .into())
+    }
+
+    /// What differs from config version `from_version` to `to_version`, property by property
+    /// (service layer first, then each host's overrides; secrets read `********`).
+    fn diff(
+        &self,
+        py: Python<'_>,
+        from_version: u32,
+        to_version: u32,
+    ) -> PyResult<Vec<PyConfigDiff>> {
+        let name = self.name();
+        Ok(run(
+            py,
+            self.backend
+                .diff_configs(&self.cluster, &name, from_version, to_version),
+        )?
+        .into_iter()
+        .map(PyConfigDiff::from)
+        .collect())
+    }
+
+    /// Places more units of `component` on `hosts` (names). They are NEW: deploy them with
+    /// `cluster.run("deploy", units=[u.id for u in new])`. The cardinality must still hold
+    /// (`InvalidInput`); a component already on a host is a `Conflict`. Related services get
+    /// `joined`. Returns the new units; the service is refreshed.
+    fn add_units(
+        &self,
+        py: Python<'_>,
+        component: &str,
+        hosts: Vec<String>,
+    ) -> PyResult<Vec<PyUnit>> {
+        let name = self.name();
+        let backend = &self.backend;
+        let cluster = &self.cluster;
+        let (units, info) = run(py, async {
+            let units = backend.add_units(cluster, &name, component, &hosts).await?;
+            let info = backend.service(cluster, &name).await?;
+            Ok((units, info))
+        })?;
+        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = info;
+        Ok(units.into_iter().map(PyUnit::from).collect())
+    }
+
     fn __repr__(&self) -> String {
         let i = self.info();
         format!(
@@ -200,6 +252,9 @@ pub(crate) struct PyUnit {
     /// Its id (`cluster.run(..., units=[id])` targets it).
     #[pyo3(get)]
     id: i64,
+    /// Its service instance's name.
+    #[pyo3(get)]
+    service: String,
     /// The component.
     #[pyo3(get)]
     component: String,
@@ -224,6 +279,7 @@ impl From<UnitInfo> for PyUnit {
     fn from(u: UnitInfo) -> PyUnit {
         PyUnit {
             id: u.id,
+            service: u.service,
             component: u.component,
             host: u.host,
             state: u.state,
@@ -238,8 +294,9 @@ impl From<UnitInfo> for PyUnit {
 impl PyUnit {
     fn __repr__(&self) -> String {
         format!(
-            "<Unit {} {} on {}: {}{}>",
+            "<Unit {} {}/{} on {}: {}{}>",
             self.id,
+            self.service,
             self.component,
             self.host,
             self.state,
@@ -302,6 +359,79 @@ impl PyConfigVersion {
         format!(
             "<ConfigVersion {} v{} by {}: {:?}>",
             self.service, self.version, self.author, self.message
+        )
+    }
+}
+
+/// One property that differs between two config versions of a service.
+#[pyclass(frozen, module = "bigmgr", name = "ConfigDiff")]
+pub(crate) struct PyConfigDiff {
+    /// The config type (`hello.conf`).
+    #[pyo3(get)]
+    config_type: String,
+    /// The host, for a host override; `None` for the service layer.
+    #[pyo3(get)]
+    host: Option<String>,
+    /// The property.
+    #[pyo3(get)]
+    property: String,
+    from: Option<serde_json::Value>,
+    to: Option<serde_json::Value>,
+}
+
+impl From<ConfigDiffInfo> for PyConfigDiff {
+    fn from(d: ConfigDiffInfo) -> PyConfigDiff {
+        PyConfigDiff {
+            config_type: d.config_type,
+            host: d.host,
+            property: d.property,
+            from: d.from,
+            to: d.to,
+        }
+    }
+}
+
+/// A value of a diff as Python (`None` when not set).
+fn opt_to_py<'py>(py: Python<'py>, v: &Option<serde_json::Value>) -> PyResult<Bound<'py, PyAny>> {
+    match v {
+        Some(v) => to_py(py, v),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// A value of a diff for a repr: its JSON, or `(unset)`.
+fn show(v: &Option<serde_json::Value>) -> String {
+    v.as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "(unset)".into())
+}
+
+#[pymethods]
+impl PyConfigDiff {
+    /// Its value in the earlier version (`None`: not set there, so the stack's default).
+    #[getter(from_value)]
+    fn value_before<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        opt_to_py(py, &self.from)
+    }
+
+    /// Its value in the later version (`None`: not set there, so the stack's default).
+    #[getter(to_value)]
+    fn value_after<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        opt_to_py(py, &self.to)
+    }
+
+    fn __repr__(&self) -> String {
+        let host = match &self.host {
+            Some(h) => format!(" on {h}"),
+            None => String::new(),
+        };
+        format!(
+            "<ConfigDiff {}/{}{}: {} -> {}>",
+            self.config_type,
+            self.property,
+            host,
+            show(&self.from),
+            show(&self.to)
         )
     }
 }

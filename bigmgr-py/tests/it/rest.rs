@@ -236,6 +236,171 @@ async fn clusters_hosts_services_configs_and_relations() {
 }
 
 #[tokio::test]
+async fn diffs_snapshots_units_hosts_and_relation_events() {
+    let server = Server::start();
+    let rest = server.rest();
+    rest.create_cluster("d").await.unwrap();
+    rest.add_host("d", "h1", "127.0.0.2").await.unwrap();
+    rest.add_host("d", "h2", "127.0.0.3").await.unwrap();
+    rest.add_host("d", "spare", "127.0.0.4").await.unwrap();
+    rest.add_service("d", demo("hello", "hello", &["h1"]))
+        .await
+        .unwrap();
+    // The service view's units carry their service's name too.
+    let hello = rest.service("d", "hello").await.unwrap();
+    assert_eq!(hello.units[0].service, "hello");
+
+    // One version, and a diff between two.
+    rest.update_configs("d", "hello", hello_conf(json!({"greeting": "hi"}), "v2"))
+        .await
+        .unwrap();
+    let v1 = rest.config_version("d", "hello", 1).await.unwrap();
+    assert_eq!((v1.version, v1.service.as_str()), (1, "hello"));
+    let v2 = rest.config_version("d", "hello", 2).await.unwrap();
+    assert_eq!(v2.message, "v2");
+    let e = rest.config_version("d", "hello", 9).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let diff = rest.diff_configs("d", "hello", 1, 2).await.unwrap();
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    let d = &diff[0];
+    assert_eq!(
+        (
+            d.config_type.as_str(),
+            d.property.as_str(),
+            d.host.as_deref()
+        ),
+        ("hello.conf", "greeting", None)
+    );
+    assert_eq!((d.from.clone(), d.to.clone()), (None, Some(json!("hi"))));
+    let back = rest.diff_configs("d", "hello", 2, 1).await.unwrap();
+    assert_eq!(
+        (back[0].from.clone(), back[0].to.clone()),
+        (Some(json!("hi")), None)
+    );
+    assert!(
+        rest.diff_configs("d", "hello", 2, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = rest.diff_configs("d", "hello", 1, 9).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    // Snapshot at v2, a change to v3, restore → v4 equal to v2.
+    let snap = rest.create_snapshot("d", "before", "safe").await.unwrap();
+    assert_eq!(
+        (snap.name.as_str(), snap.message.as_str()),
+        ("before", "safe")
+    );
+    assert_eq!(snap.versions.get("hello"), Some(&2));
+    assert!(!snap.author.is_empty() && snap.created_at > 0, "{snap:?}");
+    assert_eq!(rest.snapshots("d").await.unwrap(), vec![snap.clone()]);
+    let e = rest.create_snapshot("d", "before", "").await.unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    let e = rest
+        .create_snapshot("d", "not a name", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    rest.update_configs("d", "hello", hello_conf(json!({"greeting": "yo"}), "v3"))
+        .await
+        .unwrap();
+    let restored = rest.restore_snapshot("d", "before").await.unwrap();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    assert_eq!(
+        (restored[0].service.as_str(), restored[0].version),
+        ("hello", 4)
+    );
+    assert_eq!(restored[0].configs["hello.conf"]["greeting"], "hi");
+    // Nothing changed since: nothing to restore.
+    assert!(
+        rest.restore_snapshot("d", "before")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = rest.restore_snapshot("d", "nope").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    // Units: add one on h2, list, remove it.
+    let added = rest
+        .add_units("d", "hello", "hello_server", &["h2".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 1, "{added:?}");
+    let u = &added[0];
+    assert_eq!(
+        (
+            u.service.as_str(),
+            u.component.as_str(),
+            u.host.as_str(),
+            u.state.as_str()
+        ),
+        ("hello", "hello_server", "h2", "NEW")
+    );
+    let units = rest.units("d").await.unwrap();
+    let mut placed: Vec<_> = units.iter().map(|u| u.host.as_str()).collect();
+    placed.sort();
+    assert_eq!(placed, ["h1", "h2"]);
+    let e = rest
+        .add_units("d", "hello", "hello_server", &["h2".to_string()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    let e = rest
+        .add_units("d", "hello", "nope", &["h2".to_string()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    rest.remove_unit("d", u.id).await.unwrap();
+    assert_eq!(rest.units("d").await.unwrap().len(), 1);
+    let e = rest.remove_unit("d", u.id).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
+    // Hosts: a host without units goes; one with units stays.
+    rest.remove_host("d", "spare").await.unwrap();
+    let names: Vec<_> = rest
+        .hosts("d")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    assert_eq!(names, ["h1", "h2"]);
+    let e = rest.remove_host("d", "spare").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let e = rest.remove_host("d", "h1").await.unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+
+    // Relation events: joined on relate, broken on unrelate, kept after.
+    rest.add_service("d", demo("greeter", "greeter", &["h2"]))
+        .await
+        .unwrap();
+    let rel = rest
+        .relate(
+            "d",
+            Relate {
+                requirer: "greeter".into(),
+                provider: "hello".into(),
+                auto_reconfigure: false,
+            },
+        )
+        .await
+        .unwrap();
+    let events = rest.relation_events("d", rel.id).await.unwrap();
+    assert!(!events.is_empty(), "no events after relate");
+    assert!(events.iter().all(|e| e.kind == "joined"), "{events:?}");
+    assert!(events.iter().any(|e| e.service == "greeter"), "{events:?}");
+    assert!(events.iter().all(|e| e.job.is_none()), "{events:?}");
+    rest.unrelate("d", rel.id).await.unwrap();
+    let after = rest.relation_events("d", rel.id).await.unwrap();
+    assert!(after.len() > events.len(), "{after:?}");
+    assert!(after.iter().any(|e| e.kind == "broken"), "{after:?}");
+    let e = rest.relation_events("d", 999_999).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+}
+
+#[tokio::test]
 async fn a_job_for_a_host_without_an_agent_is_canceled() {
     let server = Server::start();
     let rest = server.rest();
