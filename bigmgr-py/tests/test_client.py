@@ -323,6 +323,73 @@ def test_update_configs_and_versions(cluster, hello):
         hello.update_configs({"hello.conf": {"interval": "often"}})
 
 
+def test_diff_and_config_version_at(cluster, hello):
+    v = hello.update_configs({"hello.conf": {"greeting": "salut"}}, message="diffed")
+    before = hello.config_version_at(v.version - 1)
+    assert hello.config_version_at(v.version).message == "diffed"
+    diff = hello.diff(v.version - 1, v.version)
+    assert [(d.config_type, d.host, d.property, d.to_value) for d in diff] == [
+        ("hello.conf", None, "greeting", "salut")
+    ]
+    assert diff[0].from_value == before.configs.get("hello.conf", {}).get("greeting")
+    assert hello.diff(v.version, v.version) == []
+    with pytest.raises(bigmgr.NotFound):
+        hello.config_version_at(999)
+
+
+def test_snapshot_and_restore(cluster, hello):
+    at = hello.refresh().config_version
+    snap = cluster.snapshot("py-snap", message="before a change")
+    assert snap.versions["hello"] == at and snap.message == "before a change"
+    assert snap.author, snap
+    assert "py-snap" in [s.name for s in cluster.snapshots()]
+    with pytest.raises(bigmgr.Conflict):
+        cluster.snapshot("py-snap")
+    hello.update_configs({"hello.conf": {"greeting": "gone"}})
+    restored = cluster.restore("py-snap")
+    assert [(r.service, r.version) for r in restored] == [("hello", at + 2)]
+    assert restored[0].configs == hello.config_version_at(at).configs
+    assert cluster.restore("py-snap") == []
+    with pytest.raises(bigmgr.NotFound):
+        cluster.restore("nope")
+
+
+def test_units_hosts_and_relation_events(client):
+    # Its own cluster, on hosts no agent serves: placing and removing need no agent.
+    c = client.create_cluster("py-units")
+    c.add_host("n1", "127.0.0.11")
+    c.add_host("n2", "127.0.0.12")
+    c.add_host("spare", "127.0.0.13")
+    hello = c.add_service("hello", "demo", "hello", {"hello_server": ["n1"]})
+    assert [u.service for u in hello.units] == ["hello"]
+    new = hello.add_units("hello_server", ["n2"])
+    assert [(u.service, u.component, u.host, u.state) for u in new] == [
+        ("hello", "hello_server", "n2", "NEW")
+    ]
+    assert sorted(u.host for u in hello.units) == ["n1", "n2"]
+    assert sorted((u.service, u.host) for u in c.units()) == [("hello", "n1"), ("hello", "n2")]
+    with pytest.raises(bigmgr.Conflict):
+        hello.add_units("hello_server", ["n2"])
+    c.remove_unit(new[0].id)
+    assert [u.host for u in c.units()] == ["n1"]
+    with pytest.raises(bigmgr.NotFound):
+        c.remove_unit(new[0].id)
+    c.remove_host("spare")
+    assert [h.name for h in c.hosts()] == ["n1", "n2"]
+    with pytest.raises(bigmgr.Conflict):
+        c.remove_host("n1")
+
+    c.add_service("greeter", "demo", "greeter", {"greeter_server": ["n2"]})
+    rel = c.relate("greeter", "hello", auto_reconfigure=False)
+    events = c.relation_events(rel.id)
+    assert events and all(e.kind == "joined" and e.job is None for e in events), events
+    assert "greeter" in {e.service for e in events}
+    c.unrelate(rel.id)
+    assert "broken" in {e.kind for e in c.relation_events(rel.id)}
+    with pytest.raises(bigmgr.NotFound):
+        c.relation_events(999999)
+
+
 def test_error_classes(client, cluster, server):
     url, _ = server
     for cls in (

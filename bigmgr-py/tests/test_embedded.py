@@ -241,11 +241,14 @@ def test_help_and_docstrings():
     doc = pydoc.render_doc(bigmgr.Cluster, renderer=pydoc.plaintext)
     assert "add_service" in doc and "Submits a job running" in doc
     assert "restart_stale" in doc
+    for method in ("snapshot", "restore", "units", "remove_unit", "remove_host", "relation_events"):
+        assert method in doc, method
     assert "Waits until the job ends" in pydoc.render_doc(bigmgr.Job, renderer=pydoc.plaintext)
     for cls in (
         bigmgr.Client, bigmgr.Embedded, bigmgr.Cluster, bigmgr.Host, bigmgr.Service,
         bigmgr.Unit, bigmgr.Job, bigmgr.Stage, bigmgr.Task, bigmgr.LogLine,
-        bigmgr.ConfigVersion, bigmgr.Relation, bigmgr.Stack,
+        bigmgr.ConfigVersion, bigmgr.Relation, bigmgr.Stack, bigmgr.ConfigDiff,
+        bigmgr.Snapshot, bigmgr.RelationEvent,
     ):
         assert cls.__doc__, cls
         for name, member in vars(cls).items():
@@ -268,3 +271,124 @@ def test_connect_builds_a_client():
     assert repr(client) == "<Client http://127.0.0.1:1>"
     with pytest.raises(bigmgr.InvalidInput):
         bigmgr.connect("http://127.0.0.1:1", timeout=-1)
+
+
+def test_diff_config_version_at_and_reconfigure(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    hello = cluster.service("hello")
+    v = hello.update_configs({"hello.conf": {"greeting": "hola"}}, message="spanish")
+    before = hello.config_version_at(v.version - 1)
+    assert before.version == v.version - 1 and before.service == "hello"
+    assert hello.config_version_at(v.version).message == "spanish"
+    diff = hello.diff(v.version - 1, v.version)
+    assert len(diff) == 1, diff
+    d = diff[0]
+    assert (d.config_type, d.host, d.property) == ("hello.conf", None, "greeting")
+    assert d.from_value == before.configs.get("hello.conf", {}).get("greeting")
+    assert d.to_value == "hola"
+    assert repr(d).startswith("<ConfigDiff hello.conf/greeting: ") and repr(d).endswith('-> "hola">')
+    back = hello.diff(v.version, v.version - 1)[0]
+    assert (back.from_value, back.to_value) == ("hola", d.from_value)
+    assert hello.diff(v.version, v.version) == []
+    with pytest.raises(bigmgr.NotFound):
+        hello.diff(1, 999)
+    with pytest.raises(bigmgr.NotFound):
+        hello.config_version_at(999)
+    # `reconfigure` (a plan command) applies it.
+    assert all(u.stale for u in hello.refresh().units)
+    done = cluster.run("reconfigure", service="hello").wait(timeout=180)
+    assert done.command == "reconfigure" and done.state == "SUCCEEDED"
+    assert all(not u.stale and u.applied_version == v.version for u in hello.refresh().units)
+
+
+def test_snapshot_restore_round_trip(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    hello = cluster.service("hello")
+    at = hello.config_version
+    snap = cluster.snapshot("before", message="known good")
+    assert (snap.name, snap.author, snap.message) == ("before", "pytest", "known good")
+    assert snap.versions == {"hello": at, "greeter": cluster.service("greeter").config_version}
+    assert snap.created_at > 0
+    assert repr(snap).startswith("<Snapshot before by pytest: ")
+    assert [s.name for s in cluster.snapshots()] == ["before"]
+    with pytest.raises(bigmgr.Conflict):
+        cluster.snapshot("before")
+    with pytest.raises(bigmgr.InvalidInput):
+        cluster.snapshot("not a name")
+    hello.update_configs({"hello.conf": {"greeting": "changed"}})
+    restored = cluster.restore("before")
+    assert [(r.service, r.version) for r in restored] == [("hello", at + 2)]
+    assert restored[0].configs == hello.config_version_at(at).configs
+    assert "restore snapshot before" in restored[0].message
+    assert hello.refresh().configs == hello.config_version_at(at).configs
+    assert cluster.restore("before") == [], "nothing changed since"
+    with pytest.raises(bigmgr.NotFound):
+        cluster.restore("nope")
+    for j in cluster.restart_stale():
+        j.wait(timeout=180)
+
+
+def test_units_add_units_and_remove_unit(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    units = cluster.units()
+    assert {(u.service, u.component, u.host) for u in units} == {
+        ("hello", "hello_server", "h1"),
+        ("hello", "hello_server", "h2"),
+        ("greeter", "greeter_server", "h1"),
+        ("greeter", "greeter_server", "h2"),
+        ("greeter", "greeter_client", "h1"),
+    }
+    greeter = cluster.service("greeter")
+    new = greeter.add_units("greeter_client", ["h2"])
+    assert [(u.service, u.component, u.host, u.state) for u in new] == [
+        ("greeter", "greeter_client", "h2", "NEW")
+    ]
+    assert new[0].id in [u.id for u in greeter.units], "the service is refreshed"
+    assert new[0].id in [u.id for u in cluster.units()]
+    with pytest.raises(bigmgr.Conflict):
+        greeter.add_units("greeter_client", ["h2"])
+    with pytest.raises(bigmgr.NotFound):
+        greeter.add_units("nope", ["h2"])
+    started = next(u for u in units if u.service == "hello")
+    with pytest.raises(bigmgr.Conflict):
+        cluster.remove_unit(started.id)
+    cluster.remove_unit(new[0].id)
+    assert new[0].id not in [u.id for u in cluster.units()]
+    with pytest.raises(bigmgr.NotFound):
+        cluster.remove_unit(new[0].id)
+
+
+def test_relation_events(deployed):
+    emb, cluster, job = deployed
+    job.wait(timeout=180)
+    rel = cluster.relate("greeter", "hello", auto_reconfigure=False)
+    events = cluster.relation_events(rel.id)
+    assert events and all(e.kind == "joined" for e in events), events
+    assert "greeter" in {e.service for e in events}
+    assert all(e.job is None and e.at > 0 for e in events)
+    assert repr(events[0]).startswith("<RelationEvent joined to ")
+    cluster.unrelate(rel.id)
+    after = cluster.relation_events(rel.id)
+    assert len(after) > len(events) and "broken" in {e.kind for e in after}, after
+    with pytest.raises(bigmgr.NotFound):
+        cluster.relation_events(999999)
+    for j in cluster.restart_stale():
+        j.wait(timeout=180)
+
+
+def test_remove_host(embedded):
+    c = embedded.create_cluster("r")
+    add_hosts(c)
+    c.add_host("spare", "127.0.0.9")
+    c.remove_host("spare")
+    assert [h.name for h in c.hosts()] == ["h1", "h2"]
+    with pytest.raises(bigmgr.NotFound):
+        c.remove_host("spare")
+    c.add_service("hello", "demo", "hello", {"hello_server": ["h1"]})
+    with pytest.raises(bigmgr.Conflict):
+        c.remove_host("h1")
+    c.remove_host("h2")
+    assert [h.name for h in c.hosts()] == ["h1"]

@@ -1,11 +1,13 @@
 """bigmgr from Python: a client of a running bigmgr server (``bigmgr.connect``) or the engine
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
-``Relation`` and ``Stack``; errors are ``bigmgr.Error`` and its subclasses."""
+``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent`` and ``Stack``; errors are
+``bigmgr.Error`` and its subclasses."""
 
 from ._bigmgr import (
     Client,
     Cluster,
+    ConfigDiff,
     ConfigVersion,
     Conflict,
     Embedded,
@@ -19,7 +21,9 @@ from ._bigmgr import (
     NotFound,
     PermissionDenied,
     Relation,
+    RelationEvent,
     Service,
+    Snapshot,
     Stack,
     Stage,
     Task,
@@ -31,6 +35,7 @@ from ._bigmgr import (
 __all__ = [
     "Client",
     "Cluster",
+    "ConfigDiff",
     "ConfigVersion",
     "Conflict",
     "Embedded",
@@ -44,7 +49,9 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Relation",
+    "RelationEvent",
     "Service",
+    "Snapshot",
     "Stack",
     "Stage",
     "Task",
