@@ -992,10 +992,14 @@ impl Manager {
             })
             .map(|e| e.service)
             .collect();
+        // A unit an unfinished job works on is left alone: two jobs must not configure and
+        // restart it at once. When that job ends, the watcher reconciles again.
+        let busy = self.busy_units(c).await?;
         let mut stale: BTreeMap<ServiceId, Vec<UnitId>> = BTreeMap::new();
         for u in topo.units() {
             if u.state == UnitState::Started
                 && !manual.contains(&u.service)
+                && !busy.contains(&u.id)
                 && topo.staleness(u) == Staleness::Relations
             {
                 stale.entry(u.service).or_default().push(u.id);
@@ -1027,6 +1031,31 @@ impl Manager {
             }
         }
         Ok(jobs)
+    }
+
+    /// The units that unfinished jobs of cluster `c` have tasks on.
+    async fn busy_units(&self, c: &Cluster) -> Result<HashSet<UnitId>> {
+        let unfinished = self
+            .inner
+            .store
+            .list_jobs(&JobFilter {
+                cluster: Some(c.id),
+                states: vec![
+                    JobState::Queued,
+                    JobState::Running,
+                    JobState::Paused,
+                    JobState::Canceling,
+                ],
+                ..JobFilter::default()
+            })
+            .await?;
+        let mut busy = HashSet::new();
+        for job in unfinished {
+            if let Some(detail) = self.inner.store.job_detail(job.id).await? {
+                busy.extend(detail.tasks.iter().map(|t| t.unit));
+            }
+        }
+        Ok(busy)
     }
 
     /// After agents registered on `hosts` (of cluster `c`): their addresses or roots may
@@ -1072,11 +1101,27 @@ pub(super) async fn watch_hosts(
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let mut names = HashSet::new();
-        match rx.recv().await {
-            Ok(Update::Host { name }) => {
+        let mut ended = HashSet::new();
+        // What an update asks for: a host re-registered, or a job ended (units it held may
+        // have become stale meanwhile).
+        let note = |u: Update, names: &mut HashSet<String>, ended: &mut HashSet<JobId>| match u {
+            Update::Host { name } => {
                 names.insert(name);
+                true
             }
-            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Update::Job { id, state } if state.is_final() => {
+                ended.insert(id);
+                true
+            }
+            _ => false,
+        };
+        match rx.recv().await {
+            Ok(u) => {
+                if !note(u, &mut names, &mut ended) {
+                    continue;
+                }
+            }
+            Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         }
         let quiet = tokio::time::sleep(std::time::Duration::from_millis(500));
@@ -1085,10 +1130,10 @@ pub(super) async fn watch_hosts(
             tokio::select! {
                 () = &mut quiet => break,
                 r = rx.recv() => match r {
-                    Ok(Update::Host { name }) => {
-                        names.insert(name);
+                    Ok(u) => {
+                        note(u, &mut names, &mut ended);
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return,
                 },
             }
@@ -1106,12 +1151,21 @@ pub(super) async fn watch_hosts(
                 by_cluster.entry(h.cluster).or_default().insert(n);
             }
         }
+        // A failed automatic reconfigure is not followed by another: its units stay stale and
+        // say so, for the operator.
+        for id in ended {
+            if let Ok(Some(job)) = mgr.inner.store.get_job(id).await
+                && !(job.command == "reconfigure" && job.state != JobState::Succeeded)
+            {
+                by_cluster.entry(job.cluster).or_default();
+            }
+        }
         for (id, hosts) in by_cluster {
             let Some(c) = clusters.iter().find(|c| c.id == id) else {
                 continue;
             };
             if let Err(e) = mgr.hosts_changed(c, &hosts).await {
-                tracing::warn!(cluster = %c.name, error = %e, "cannot reconcile relations after hosts registered");
+                tracing::warn!(cluster = %c.name, error = %e, "cannot reconcile relations after hosts registered or jobs ended");
             }
         }
     }
