@@ -6,5 +6,6 @@ mod engine;
 mod flaky;
 mod grpc;
 mod harness;
+mod relations;
 mod stack;
 mod store;
