@@ -613,6 +613,24 @@ impl Manager {
         self.inner.store.task_log(task, attempt).await
     }
 
+    /// The log of task `task` of job `job`, every attempt or one; [`Error::NotFound`] if the
+    /// job has no such task (a task id is only meaningful with its job).
+    pub async fn job_task_log(
+        &self,
+        job: JobId,
+        task: TaskId,
+        attempt: Option<u32>,
+    ) -> Result<Vec<LogLine>> {
+        let detail = self.job(job).await?;
+        if !detail.tasks.iter().any(|t| t.id == task) {
+            return Err(Error::not_found(
+                "task",
+                format!("{task} (in job {job}; the job lists its tasks)"),
+            ));
+        }
+        self.task_log(task, attempt).await
+    }
+
     async fn control(&self, id: JobId, action: Control) -> Result<Job> {
         let (reply, rx) = oneshot::channel();
         self.inner

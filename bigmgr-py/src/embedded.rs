@@ -607,14 +607,8 @@ impl Backend for Embedded {
 
     async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineInfo>> {
         let mgr = self.mgr()?;
-        let detail = mgr.job(JobId(job)).await?;
-        if !detail.tasks.iter().any(|t| t.id == TaskId(task)) {
-            return Err(
-                bigmgr_core::Error::not_found("task", format!("{task} (in job {job})")).into(),
-            );
-        }
         Ok(mgr
-            .task_log(TaskId(task), None)
+            .job_task_log(JobId(job), TaskId(task), None)
             .await?
             .into_iter()
             .map(|l| LogLineInfo {

@@ -1,7 +1,7 @@
 //! `/clusters/{cluster}/jobs` and `/jobs/{job}`: submit jobs, follow them stage by stage and
 //! task by task, control them (cancel, pause, resume, retry) and read task logs.
 
-use super::error::{ApiError, ApiResult, Json, Path, Query};
+use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
 use super::schema;
 use super::{AppState, PREFIX};
@@ -378,15 +378,9 @@ pub async fn task_log(
     Path((job, task)): Path<(i64, i64)>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<TaskLog>> {
-    let detail = s.mgr.job(JobId(job)).await?;
-    if !detail.tasks.iter().any(|t| t.id == TaskId(task)) {
-        return Err(ApiError::not_found(format!(
-            "task '{task}' not found in job {job}; GET {PREFIX}/jobs/{job} lists its tasks"
-        )));
-    }
     let lines = s
         .mgr
-        .task_log(TaskId(task), q.attempt)
+        .job_task_log(JobId(job), TaskId(task), q.attempt)
         .await?
         .into_iter()
         .map(|l| LogLineView {
