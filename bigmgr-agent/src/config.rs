@@ -34,11 +34,15 @@ pub struct Args {
     /// The host name this agent serves, unique on the server [default: the system host name]
     #[arg(long, env = "BIGMGR_NAME", value_name = "NAME")]
     pub name: Option<String>,
-    /// The address the host's services bind to
+    /// The address the host's services bind to and other hosts reach it at: an IP address or
+    /// a DNS host name. A host keeps the address it was added or joined with: a different one
+    /// given later is reported to the server, which keeps it aside until an admin accepts it
+    /// (`bigmgr host set-address`)
     #[arg(long, env = "BIGMGR_ADDRESS", value_name = "IP")]
     pub address: Option<String>,
-    /// The agent's directory: ledger, credential, scripts, units, task runs
-    /// [default: /var/lib/bigmgr-agent]
+    /// The agent's directory: ledger, credential, scripts, units, task runs. One agent per
+    /// root: an agent started on a root another agent holds (its `agent.lock`) logs the
+    /// holder's pid and waits until that agent stops [default: /var/lib/bigmgr-agent]
     #[arg(long, env = "BIGMGR_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Between SIGTERM and SIGKILL when a task is canceled or times out [default: 5s]
@@ -126,6 +130,8 @@ impl Settings {
                 "address",
             )
         })?;
+        bigmgr_core::address::check_address(&address)
+            .map_err(|e| format!("the host's address (--address, BIGMGR_ADDRESS): {e}"))?;
         let name = match args.name.clone().or(file.name) {
             Some(n) => n,
             None => host_name()?,
@@ -223,6 +229,18 @@ mod tests {
         };
         let e = Settings::resolve(&args, None, host).unwrap_err();
         assert!(e.contains("--address"), "{e}");
+        for bad in ["$(touch /tmp/x)", "x';id;'", "../../etc/passwd", "a b"] {
+            let args = Args {
+                server: Some("http://s:1".into()),
+                address: Some(bad.into()),
+                ..Args::default()
+            };
+            let e = Settings::resolve(&args, None, host).unwrap_err();
+            assert!(
+                e.contains("--address") && e.contains("not an address"),
+                "{e}"
+            );
+        }
         let args = Args {
             server: Some("http://s:1".into()),
             address: Some("127.0.0.2".into()),

@@ -178,6 +178,11 @@ actions! {
     AddHost = "add-host" => Admin,
     /// Remove a host from a cluster.
     RemoveHost = "remove-host" => Admin,
+    /// Change a host's address (for one, accept the address its agent reported).
+    ChangeHost = "change-host" => Admin,
+    /// An agent joins a cluster as a host, or reports an address for its host. Recorded for
+    /// agents (actor `agent:<host>`), which act by join token or credential, never by role.
+    AgentRegister = "agent-register" => Admin,
     /// Add a service instance to a cluster.
     AddService = "add-service" => Admin,
     /// Remove a service instance.

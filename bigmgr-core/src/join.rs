@@ -2,7 +2,8 @@
 //! of that cluster, and gets it a per-agent credential it presents from then on. Secrets are
 //! random 256-bit values; the store keeps only their SHA-256.
 
-use crate::model::{ClusterId, Host, HostReport, NewHost};
+use crate::auth::Action;
+use crate::model::{ClusterId, Host, HostReport, NewAuditEvent, NewHost, Outcome, now_ms};
 use crate::store::Store;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -62,13 +63,22 @@ pub struct Admitted {
 }
 
 /// Admits an agent claiming host `name` with `proof`, or refuses it with
-/// [`Error::Refused`] saying why and what to do. Records the registration (`report`: address,
-/// facts) on the host. Nothing is written when it is refused.
+/// [`Error::Refused`] saying why and what to do. Records the registration (`report`: facts,
+/// the address the agent reports) on the host. Nothing is written when it is refused.
 ///
-/// - A join token must be one the store knows. The host is created in the token's cluster, or,
-///   if an operator added it there before and no agent has claimed it yet, claimed. A host of
-///   another cluster, or one another agent already holds a credential for, is refused.
+/// - The host name must be valid, and so must `address` (see [`crate::address`]): an agent
+///   whose `--address` is not an IP address or a DNS name is refused, naming the setting.
+/// - A join token must be one the store knows. The host is created in the token's cluster with
+///   `address`, or, if an operator added it there before and no agent has claimed it yet,
+///   claimed. Claiming is one compare-and-set in the store ([`Store::claim_host`]): of agents
+///   registering for one host at once, exactly one gets it; the others are refused naming the
+///   host. A host of another cluster, or one another agent already holds, is refused.
 /// - A credential must match the host's.
+/// - The host's address is never changed by an agent: an agent that reports another address
+///   than the host's (on a host an operator added, or on any later registration) is admitted,
+///   its address is kept as the host's `reported_address` and the audit log says so, until an
+///   admin accepts it (`Manager::set_host_address`). Joins and such reports are audited with
+///   the actor `agent:<host>`.
 pub async fn admit(
     store: &dyn Store,
     name: &str,
@@ -77,8 +87,11 @@ pub async fn admit(
     report: &HostReport,
 ) -> Result<Admitted> {
     crate::manager::check_host_name(name).map_err(|e| Error::Refused(e.to_string()))?;
+    let bad_address = crate::address::check_address(address)
+        .err()
+        .map(|e| format!("the agent's address (--address / BIGMGR_ADDRESS): {e}"));
     let existing = store.host_by_name(name).await?;
-    let (host, credential) = match proof {
+    let (host, credential, joined) = match proof {
         Proof::Credential(credential) => {
             let Some(host) = existing else {
                 return Err(Error::Refused(format!(
@@ -94,7 +107,12 @@ pub async fn admit(
                      credential.json under the agent's root and join again with a join token"
                 )));
             }
-            (host, None)
+            if let Some(why) = bad_address {
+                // A host's own agent sending a malformed address is worth an operator's look.
+                audit(store, name, Outcome::Refused, &why).await;
+                return Err(Error::Refused(why));
+            }
+            (host, None, false)
         }
         Proof::JoinToken(token) => {
             let Some(cluster) = store.join_token_cluster(&hash(token)).await? else {
@@ -104,40 +122,76 @@ pub async fn admit(
                         .into(),
                 ));
             };
-            let host = match existing {
-                Some(host) if host.cluster != cluster => {
-                    let other = cluster_name(store, host.cluster).await?;
-                    return Err(Error::Refused(format!(
-                        "host '{name}' already belongs to cluster '{other}'; a host can be in one \
-                         cluster only: remove it from '{other}' first"
-                    )));
-                }
-                Some(host) => {
-                    if store.host_credential(host.id).await?.is_some() {
-                        return Err(Error::Refused(format!(
-                            "host name '{name}' is already taken by another agent; give this \
-                             agent another --name, or remove host '{name}' first"
-                        )));
-                    }
-                    host
-                }
-                None => {
-                    store
-                        .add_host(NewHost {
-                            cluster,
-                            name: name.to_string(),
-                            address: address.to_string(),
-                        })
-                        .await?
-                }
+            if let Some(why) = bad_address {
+                return Err(Error::Refused(why));
+            }
+            let taken = || {
+                Error::Refused(format!(
+                    "host name '{name}' is already taken by another agent; give this agent \
+                     another --name, or remove host '{name}' first"
+                ))
             };
+            let host = match existing {
+                Some(host) => host,
+                None => match store
+                    .add_host(NewHost {
+                        cluster,
+                        name: name.to_string(),
+                        address: address.to_string(),
+                    })
+                    .await
+                {
+                    Ok(host) => host,
+                    // Another agent created it a moment ago: claim it like any other, below.
+                    Err(Error::AlreadyExists { .. }) => {
+                        store.host_by_name(name).await?.ok_or_else(taken)?
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            if host.cluster != cluster {
+                let other = cluster_name(store, host.cluster).await?;
+                return Err(Error::Refused(format!(
+                    "host '{name}' already belongs to cluster '{other}'; a host can be in one \
+                     cluster only: remove it from '{other}' first"
+                )));
+            }
             let credential = new_secret(CREDENTIAL_PREFIX)?;
-            store
-                .set_host_credential(host.id, &hash(&credential))
-                .await?;
-            (host, Some(credential))
+            if !store.claim_host(host.id, &hash(&credential)).await? {
+                audit(
+                    store,
+                    name,
+                    Outcome::Refused,
+                    "another agent already holds this host; the join was refused",
+                )
+                .await;
+                return Err(taken());
+            }
+            (host, Some(credential), true)
         }
     };
+    let reported = report.address.as_deref().filter(|a| *a != host.address);
+    if joined {
+        let detail = match reported {
+            Some(a) => format!(
+                "joined cluster as host '{name}' (address {}; the agent reported {a}, which an \
+                 admin must accept to take effect)",
+                host.address
+            ),
+            None => format!("joined cluster as host '{name}' (address {})", host.address),
+        };
+        audit(store, name, Outcome::Ok, &detail).await;
+    } else if let Some(a) = reported
+        && host.reported_address.as_deref() != Some(a)
+    {
+        let detail = format!(
+            "the agent reported address {a}; host '{name}' keeps {} until an admin accepts it \
+             (PATCH /api/v1/clusters/{{cluster}}/hosts/{name} {{\"address\": \"{a}\"}})",
+            host.address
+        );
+        tracing::warn!(host = name, reported = a, address = %host.address, "agent reported another address");
+        audit(store, name, Outcome::Refused, &detail).await;
+    }
     store.record_host_report(host.id, report).await?;
     let cluster = cluster_name(store, host.cluster).await?;
     let host = store
@@ -149,6 +203,27 @@ pub async fn admit(
         cluster,
         credential,
     })
+}
+
+/// The audit log's actor for host `name`'s agent.
+pub fn agent_actor(name: &str) -> String {
+    format!("agent:{name}")
+}
+
+/// Appends an agent's registration event to the audit log; a failure is logged, not returned
+/// (the registration it describes is decided already).
+async fn audit(store: &dyn Store, name: &str, outcome: Outcome, detail: &str) {
+    let event = NewAuditEvent {
+        at: now_ms(),
+        actor: agent_actor(name),
+        action: Action::AgentRegister.as_str().into(),
+        target: format!("host {name}"),
+        outcome,
+        detail: detail.into(),
+    };
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(?event, "cannot append to the audit log: {e}");
+    }
 }
 
 /// The name of a cluster, by id.

@@ -5,6 +5,7 @@
 //! The four pluggable traits are [`store::Store`], [`transport::Transport`],
 //! [`stack::StackProvider`] and [`sched::Scheduler`]; on the agent side, [`agent::Executor`].
 
+pub mod address;
 pub mod agent;
 pub mod auth;
 mod engine;

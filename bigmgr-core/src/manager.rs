@@ -312,11 +312,8 @@ impl Manager {
     /// Adds a host to a cluster; a host name is unique across clusters.
     pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
         check_name("host", name)?;
-        if address.trim().is_empty() || address.contains(char::is_whitespace) {
-            return Err(Error::Invalid(format!(
-                "'{address}' is not a host address; give an IP address or a DNS name"
-            )));
-        }
+        crate::address::check_address(address)
+            .map_err(|e| Error::Invalid(format!("address: {e}")))?;
         let cluster = self.cluster(cluster).await?;
         if let Some(h) = self.inner.store.host_by_name(name).await? {
             let owner = if h.cluster == cluster.id {
@@ -329,14 +326,47 @@ impl Manager {
                 name: format!("{name} (in {owner})"),
             });
         }
-        self.inner
+        let mut host = self
+            .inner
             .store
             .add_host(NewHost {
                 cluster: cluster.id,
                 name: name.into(),
                 address: address.into(),
             })
-            .await
+            .await?;
+        // An in-process agent attached before its host was added: nothing to wait for.
+        if self.inner.transport.connected(name) {
+            let now = crate::model::now_ms();
+            self.inner
+                .store
+                .set_host_state(host.id, HostState::Online, Some(now))
+                .await?;
+            host.state = HostState::Online;
+            host.last_heartbeat = Some(now);
+        }
+        Ok(host)
+    }
+
+    /// Sets a host's address — for one, to accept the address its agent reported (the host's
+    /// `reported_address`; an agent never changes it itself, see [`crate::join::admit`]).
+    /// Checked like every address; the relations of the host's units tell their other sides
+    /// `changed`, and started units whose files change are reconfigured by automatic jobs.
+    pub async fn set_host_address(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
+        crate::address::check_address(address)
+            .map_err(|e| Error::Invalid(format!("address: {e}")))?;
+        let c = self.cluster(cluster).await?;
+        let h = self.host(cluster, name).await?;
+        if h.address != address || h.reported_address.is_some() {
+            self.inner.store.set_host_address(h.id, address).await?;
+        }
+        if h.address != address {
+            tracing::info!(cluster, host = name, from = %h.address, to = address, "host address changed");
+            let hosts = std::collections::HashSet::from([name.to_string()]);
+            self.hosts_changed(&c, &hosts, &format!("moved to address {address}"))
+                .await?;
+        }
+        self.host(cluster, name).await
     }
 
     /// The hosts of a cluster.

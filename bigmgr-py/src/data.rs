@@ -24,7 +24,10 @@ pub struct HostInfo {
     pub name: String,
     /// The address its services bind to.
     pub address: String,
-    /// `ONLINE`, `LOST` or `UNKNOWN` (never heard from).
+    /// An address its agent reported that an admin has not accepted yet.
+    #[serde(default)]
+    pub reported_address: Option<String>,
+    /// `WAITING` (no agent registered for it yet), `ONLINE` or `LOST`.
     pub state: String,
     /// Its last heartbeat (ms since the epoch).
     #[serde(default)]

@@ -171,6 +171,7 @@ fn host_info(h: Host) -> HostInfo {
     HostInfo {
         name: h.name,
         address: h.address,
+        reported_address: h.reported_address,
         state: h.state.as_str().to_string(),
         last_heartbeat: h.last_heartbeat,
     }

@@ -211,6 +211,16 @@ pub enum HostCommand {
         /// The address its services bind to.
         address: String,
     },
+    /// Change a host's address (admin). To accept the address its agent reported (shown by
+    /// `host show` as "reported address"), give that one.
+    SetAddress {
+        /// The cluster.
+        cluster: String,
+        /// The host's name.
+        host: String,
+        /// The new address: an IP address or a DNS host name.
+        address: String,
+    },
     /// Remove a host that has no units of services left; its agent is refused from then on.
     Remove {
         /// The cluster.

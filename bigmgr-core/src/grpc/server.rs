@@ -328,9 +328,10 @@ impl GrpcTransport {
 }
 
 /// Every few hundred milliseconds: hosts silent for `lost_after` intervals turn LOST. Watches
-/// every host the store knows — loaded at start and again every `lost_after` intervals — so a
-/// host whose agent never comes back after a server restart, or an operator added and no agent
-/// ever claimed, turns LOST too. Ends when the transport is dropped.
+/// every host the store knows that an agent has registered for — loaded at start and again
+/// every `lost_after` intervals — so a host whose agent never comes back after a server restart
+/// turns LOST too. A host an operator added and no agent ever claimed stays WAITING. Ends when
+/// the transport is dropped.
 async fn watch_presence(transport: std::sync::Weak<GrpcTransport>) {
     let Some(t) = transport.upgrade() else { return };
     let limit = t.settings.heartbeat_interval * t.settings.lost_after.max(1);
@@ -377,6 +378,10 @@ impl GrpcTransport {
                 let now = Instant::now();
                 let mut tables = self.tables();
                 for (name, id, state) in hosts {
+                    // A host no agent has registered for yet stays WAITING, not LOST.
+                    if state == HostState::Waiting {
+                        continue;
+                    }
                     tables.presence.entry(name).or_insert(Presence {
                         host: id,
                         last_seen: now,
@@ -433,6 +438,10 @@ impl Transport for GrpcTransport {
         if t.conns.remove(host).is_some() {
             tracing::info!(host, "host removed: its agent's session ends");
         }
+    }
+
+    fn connected(&self, host: &str) -> bool {
+        self.tables().conns.contains_key(host)
     }
 
     fn stored(&self, host: &str, seq: u64) {

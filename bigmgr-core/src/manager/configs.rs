@@ -1058,10 +1058,16 @@ impl Manager {
         Ok(busy)
     }
 
-    /// After agents registered on `hosts` (of cluster `c`): their addresses or roots may
-    /// have changed, so every relation with a unit on one of them tells its other side
-    /// `changed`, and stale units are reconfigured.
-    async fn hosts_changed(&self, c: &Cluster, hosts: &HashSet<String>) -> Result<()> {
+    /// After agents registered on `hosts` (of cluster `c`), or an admin changed their
+    /// addresses (`why` says which): their addresses or roots may have changed, so every
+    /// relation with a unit on one of them tells its other side `changed`, and stale units are
+    /// reconfigured.
+    pub(super) async fn hosts_changed(
+        &self,
+        c: &Cluster,
+        hosts: &HashSet<String>,
+        why: &str,
+    ) -> Result<()> {
         let all = self.inner.store.list_hosts(c.id).await?;
         let ids: HashSet<HostId> = all
             .iter()
@@ -1077,7 +1083,7 @@ impl Manager {
         let mut events = Vec::new();
         for s in moved {
             let detail = format!(
-                "host(s) {} re-registered",
+                "host(s) {} {why}",
                 hosts.iter().cloned().collect::<Vec<_>>().join(", ")
             );
             events.extend(
@@ -1148,6 +1154,17 @@ pub(super) async fn watch_hosts(
         let mut by_cluster: HashMap<ClusterId, HashSet<String>> = HashMap::new();
         for n in names {
             if let Ok(Some(h)) = mgr.inner.store.host_by_name(&n).await {
+                // An in-process agent said Hello for a host no agent had registered for
+                // (remote agents are recorded ONLINE when they register).
+                if h.state == HostState::Waiting
+                    && let Err(e) = mgr
+                        .inner
+                        .store
+                        .set_host_state(h.id, HostState::Online, Some(crate::model::now_ms()))
+                        .await
+                {
+                    tracing::warn!(host = %n, error = %e, "cannot record a host ONLINE");
+                }
                 by_cluster.entry(h.cluster).or_default().insert(n);
             }
         }
@@ -1164,7 +1181,7 @@ pub(super) async fn watch_hosts(
             let Some(c) = clusters.iter().find(|c| c.id == id) else {
                 continue;
             };
-            if let Err(e) = mgr.hosts_changed(c, &hosts).await {
+            if let Err(e) = mgr.hosts_changed(c, &hosts, "re-registered").await {
                 tracing::warn!(cluster = %c.name, error = %e, "cannot reconcile relations after hosts registered or jobs ended");
             }
         }

@@ -72,7 +72,8 @@ pub struct UnitHealth {
 pub struct HostReport {
     /// When (ms since the epoch); becomes the host's last heartbeat.
     pub at: i64,
-    /// The address, if the agent reported one.
+    /// The address the agent reported, on registration. It never changes the host's address:
+    /// one that differs is kept as the host's `reported_address` (cleared when they agree).
     pub address: Option<String>,
     /// Facts, on registration.
     pub facts: Option<HostFacts>,

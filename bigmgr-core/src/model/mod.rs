@@ -53,8 +53,14 @@ pub struct Host {
     pub cluster: ClusterId,
     /// Its unique host name.
     pub name: String,
-    /// The address its services bind to.
+    /// The address its services bind to and other hosts reach it at (an IP address or a DNS
+    /// name, see [`crate::address`]). Set by whoever added the host: an admin, or the agent
+    /// that joined as a new host; changed only by an admin.
     pub address: String,
+    /// An address the host's agent reported that differs from `address`, waiting for an admin
+    /// to accept it (see `docs/security.md`); `None` when they agree.
+    #[serde(default)]
+    pub reported_address: Option<String>,
     /// Whether its agent is reachable.
     pub state: HostState,
     /// The last heartbeat, if any.

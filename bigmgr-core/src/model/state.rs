@@ -41,9 +41,14 @@ macro_rules! state_enum {
 
 state_enum! {
     /// Whether a host's agent is reachable.
-    HostState { /// Connected (or in-process) and heartbeating.
-        Online = "ONLINE", /// No heartbeat for three intervals.
-        Lost = "LOST" }
+    HostState {
+        /// Added by an operator; no agent has registered for it yet.
+        Waiting = "WAITING",
+        /// Connected (or in-process) and heartbeating.
+        Online = "ONLINE",
+        /// No heartbeat for three intervals.
+        Lost = "LOST",
+    }
 }
 
 state_enum! {

@@ -30,6 +30,7 @@ pub async fn run(store: &dyn Store) {
     concurrent_apply(store).await;
     unknown_ids(store).await;
     agents(store).await;
+    concurrent_claims(store).await;
     users(store).await;
     api_tokens(store).await;
     audit(store).await;
@@ -317,7 +318,7 @@ pub async fn clusters(store: &dyn Store) {
     );
 }
 
-/// Hosts: add (ONLINE), look up, list per cluster, globally unique names, state and heartbeat.
+/// Hosts: add (WAITING), look up, list per cluster, globally unique names, state and heartbeat.
 pub async fn hosts(store: &dyn Store) {
     const C: &str = "hosts";
     let a = ok(store.create_cluster("hosts-a").await, C, "create cluster");
@@ -336,8 +337,8 @@ pub async fn hosts(store: &dyn Store) {
     );
     assert_eq!(
         (h1.state, h1.last_heartbeat),
-        (HostState::Online, None),
-        "store conformance [{C}]: a new host is ONLINE with no heartbeat"
+        (HostState::Waiting, None),
+        "store conformance [{C}]: a new host is WAITING for its agent, with no heartbeat"
     );
     assert_ne!(
         h1.id, h2.id,
@@ -437,10 +438,9 @@ pub async fn removal(store: &dyn Store) {
         address: "10.0.1.1".into(),
     };
     let h = ok(store.add_host(free.clone()).await, C, "add free host");
-    ok(
-        store.set_host_credential(h.id, "abc").await,
-        C,
-        "set_host_credential",
+    assert!(
+        ok(store.claim_host(h.id, "abc").await, C, "claim_host"),
+        "store conformance [{C}]: claim a free host"
     );
     ok(
         store.remove_host(h.id).await,
@@ -1750,13 +1750,27 @@ async fn agents(store: &dyn Store) {
     let h = &fx.hosts[0];
     let none = ok(store.host_credential(h.id).await, check, "credential");
     assert_eq!(none, None, "[{check}] no credential before an agent joined");
-    ok(
-        store.set_host_credential(h.id, "cred").await,
-        check,
-        "set credential",
+    assert!(
+        ok(store.claim_host(h.id, "cred").await, check, "claim"),
+        "[{check}] the first claim of a host wins"
+    );
+    assert!(
+        !ok(store.claim_host(h.id, "other").await, check, "claim again"),
+        "[{check}] a claimed host cannot be claimed again"
     );
     let got = ok(store.host_credential(h.id).await, check, "credential");
-    assert_eq!(got.as_deref(), Some("cred"), "[{check}] credential kept");
+    assert_eq!(
+        got.as_deref(),
+        Some("cred"),
+        "[{check}] the first claim's credential kept"
+    );
+    assert!(
+        matches!(
+            store.claim_host(HostId(987_654), "x").await,
+            Err(Error::NotFound { .. })
+        ),
+        "[{check}] claiming an unknown host is NotFound"
+    );
     assert!(
         matches!(
             store.host_credential(HostId(987_654)).await,
@@ -1828,7 +1842,11 @@ async fn agents(store: &dyn Store) {
         "[{check}] a report means ONLINE"
     );
     assert_eq!(got.last_heartbeat, Some(2_000), "[{check}] last heartbeat");
-    assert_eq!(got.address, "10.9.9.9", "[{check}] address updated");
+    assert_eq!(
+        (got.address.as_str(), got.reported_address.as_deref()),
+        (h.address.as_str(), Some("10.9.9.9")),
+        "[{check}] a reported address is kept beside the host's, which does not change"
+    );
     assert_eq!(
         got.facts,
         Some(facts),
@@ -1861,6 +1879,115 @@ async fn agents(store: &dyn Store) {
         ),
         "[{check}] a report for an unknown host is NotFound"
     );
+
+    // An admin accepts the reported address; a report of the address itself clears it.
+    ok(
+        store.set_host_address(h.id, "10.9.9.9").await,
+        check,
+        "set address",
+    );
+    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    assert_eq!(
+        (got.address.as_str(), got.reported_address),
+        ("10.9.9.9", None),
+        "[{check}] set_host_address sets the address and clears the reported one"
+    );
+    let elsewhere = HostReport {
+        at: 3_000,
+        address: Some("10.8.8.8".into()),
+        ..HostReport::default()
+    };
+    ok(
+        store.record_host_report(h.id, &elsewhere).await,
+        check,
+        "report another address",
+    );
+    let same = HostReport {
+        at: 3_500,
+        address: Some("10.9.9.9".into()),
+        ..HostReport::default()
+    };
+    ok(
+        store.record_host_report(h.id, &same).await,
+        check,
+        "report the host's address",
+    );
+    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    assert_eq!(
+        (got.address.as_str(), got.reported_address),
+        ("10.9.9.9", None),
+        "[{check}] reporting the host's own address clears the reported one"
+    );
+    assert!(
+        matches!(
+            store.set_host_address(HostId(987_654), "10.0.0.1").await,
+            Err(Error::NotFound { .. })
+        ),
+        "[{check}] setting the address of an unknown host is NotFound"
+    );
+}
+
+/// Claiming a host is one compare-and-set: of many claims of one host at once, exactly one
+/// wins, and the credential stored is the winner's.
+pub async fn concurrent_claims(store: &dyn Store) {
+    let check = "concurrent_claims";
+    let fx = fixture(store, check, "claims", 1).await;
+    let h = &fx.hosts[0];
+    let claims = (0..32).map(|i| {
+        let hash = format!("claim-{i}");
+        async move { (store.claim_host(h.id, &hash).await, hash) }
+    });
+    let results = futures_join_all(claims).await;
+    let winners: Vec<&String> = results
+        .iter()
+        .filter_map(|(r, hash)| match r {
+            Ok(true) => Some(hash),
+            Ok(false) => None,
+            Err(e) => panic!("store conformance [{check}]: claim failed: {e}"),
+        })
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "store conformance [{check}]: exactly one of 32 concurrent claims wins, not {winners:?}"
+    );
+    let stored = ok(store.host_credential(h.id).await, check, "credential");
+    assert_eq!(
+        stored.as_deref(),
+        Some(winners[0].as_str()),
+        "store conformance [{check}]: the winner's credential is stored"
+    );
+}
+
+/// Polls every future to completion concurrently (this crate does not depend on `futures`).
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future ended"))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`] otherwise).
     async fn delete_cluster(&self, id: ClusterId) -> Result<()>;
 
-    /// Adds a host, ONLINE, to a cluster.
+    /// Adds a host to a cluster, WAITING for its agent, with no reported address.
     async fn add_host(&self, host: NewHost) -> Result<Host>;
     /// The host of that name.
     async fn host_by_name(&self, name: &str) -> Result<Option<Host>>;
@@ -147,13 +147,20 @@ pub trait Store: Send + Sync + 'static {
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()>;
     /// The cluster a join token (by hash) lets agents join, if it is known.
     async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>>;
-    /// Sets the hash of the credential a host's agent presents.
-    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()>;
+    /// Gives host `host` to the agent presenting the credential of that hash, if no agent holds
+    /// it yet: one compare-and-set, so of agents claiming a host at once exactly one gets
+    /// `true`; the others get `false` and nothing is written. [`crate::Error::NotFound`] for an
+    /// unknown or removed host.
+    async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool>;
+    /// Sets a host's address and clears its reported address (an admin's decision).
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()>;
     /// The hash of a host's agent credential; `None` until an agent joined as that host.
     async fn host_credential(&self, host: HostId) -> Result<Option<String>>;
     /// Records a registration or heartbeat: the host turns ONLINE with `report.at` as its last
-    /// heartbeat; the facts, metrics and address given replace the stored ones; each unit
-    /// health given is stored on the matching unit (units the store does not know are skipped).
+    /// heartbeat; the facts and metrics given replace the stored ones; an address given that
+    /// differs from the host's becomes its `reported_address` (one equal to it clears that);
+    /// each unit health given is stored on the matching unit (units the store does not know
+    /// are skipped).
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
 
     /// Adds a service instance and its units (state NEW) in one transaction.

@@ -47,7 +47,8 @@ const JOB_COLS: &str =
 const STAGE_COLS: &str = "id, job, seq, name, service, component, command, state";
 const TASK_COLS: &str = "id, job, stage, unit, host, attempt, state, exit_code, pid, started_at, \
                          finished_at, message";
-const HOST_COLS: &str = "id, cluster, name, address, state, last_heartbeat, facts, metrics";
+const HOST_COLS: &str =
+    "id, cluster, name, address, reported_address, state, last_heartbeat, facts, metrics";
 const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, created_at, configs, \
                             host_overrides, config_version";
 /// Unit columns, qualified by the alias `u`.
@@ -162,6 +163,7 @@ fn host_row(row: &SqliteRow) -> Result<Host> {
         cluster: ClusterId(row.try_get("cluster")?),
         name: row.try_get("name")?,
         address: row.try_get("address")?,
+        reported_address: row.try_get("reported_address")?,
         state: text_state(row, "state")?,
         last_heartbeat: row.try_get("last_heartbeat")?,
         facts: json_col(row, "hosts.facts")?,
@@ -676,7 +678,7 @@ impl Store for SqlStore {
 
     async fn add_host(&self, host: NewHost) -> Result<Host> {
         let _w = self.write.lock().await;
-        let state = HostState::Online;
+        let state = HostState::Waiting;
         let res = sqlx::query(
             "INSERT INTO hosts (cluster, name, address, state, last_heartbeat) \
              VALUES (?, ?, ?, ?, NULL)",
@@ -698,6 +700,7 @@ impl Store for SqlStore {
             cluster: host.cluster,
             name: host.name,
             address: host.address,
+            reported_address: None,
             state,
             last_heartbeat: None,
             facts: None,
@@ -811,13 +814,40 @@ impl Store for SqlStore {
         Ok(id.map(ClusterId))
     }
 
-    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()> {
+    async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool> {
         let _w = self.write.lock().await;
-        let res = sqlx::query("UPDATE hosts SET credential = ? WHERE id = ?")
-            .bind(credential_hash)
-            .bind(host.0)
-            .execute(&self.pool)
-            .await?;
+        let res = sqlx::query(
+            "UPDATE hosts SET credential = ? \
+             WHERE id = ? AND credential IS NULL AND removed_at IS NULL",
+        )
+        .bind(credential_hash)
+        .bind(host.0)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let live: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM hosts WHERE id = ? AND removed_at IS NULL")
+                .bind(host.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match live {
+            Some(_) => Ok(false),
+            None => Err(Error::not_found("host", host)),
+        }
+    }
+
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query(
+            "UPDATE hosts SET address = ?, reported_address = NULL \
+             WHERE id = ? AND removed_at IS NULL",
+        )
+        .bind(address)
+        .bind(host.0)
+        .execute(&self.pool)
+        .await?;
         found(&res, "host", host)
     }
 
@@ -836,10 +866,11 @@ impl Store for SqlStore {
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let res = sqlx::query(
-            "UPDATE hosts SET state = ?, last_heartbeat = ?, \
-               address = COALESCE(?, address), facts = COALESCE(?, facts), \
-               metrics = COALESCE(?, metrics) \
-             WHERE id = ?",
+            "UPDATE hosts SET state = ?1, last_heartbeat = ?2, \
+               reported_address = CASE WHEN ?3 IS NULL THEN reported_address \
+                 WHEN ?3 = address THEN NULL ELSE ?3 END, \
+               facts = COALESCE(?4, facts), metrics = COALESCE(?5, metrics) \
+             WHERE id = ?6",
         )
         .bind(HostState::Online.as_str())
         .bind(report.at)

@@ -130,4 +130,10 @@ impl Transport for LocalTransport {
     fn forget(&self, host: &str) {
         self.detach(host);
     }
+
+    fn connected(&self, host: &str) -> bool {
+        self.agents
+            .lock()
+            .is_ok_and(|a| a.get(host).is_some_and(|tx| !tx.is_closed()))
+    }
 }

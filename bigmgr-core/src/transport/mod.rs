@@ -84,6 +84,11 @@ pub struct TaskResult {
     pub finished_at: i64,
     /// What happened, where the state alone does not say (the signal, the spawn error …).
     pub message: Option<String>,
+    /// FAILED because the run was lost with its agent: it was received, but neither its
+    /// process nor its exit status survived, so whether it did its work is unknown. The engine
+    /// runs such a task again if its command allows (`rerun_if_lost`, docs/engine.md).
+    #[serde(default)]
+    pub outcome_unknown: bool,
 }
 
 /// A message from the server to one agent.
@@ -211,5 +216,11 @@ pub trait Transport: Send + Sync + 'static {
     /// nothing.
     fn forget(&self, host: &str) {
         let _ = host;
+    }
+    /// True if an agent for `host` is connected now (a host added after its in-process agent
+    /// attached is ONLINE at once, not WAITING). The default says no.
+    fn connected(&self, host: &str) -> bool {
+        let _ = host;
+        false
     }
 }

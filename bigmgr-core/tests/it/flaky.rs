@@ -54,8 +54,11 @@ impl Store for FlakyStore {
     async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>> {
         self.inner.join_token_cluster(token_hash).await
     }
-    async fn set_host_credential(&self, host: HostId, credential_hash: &str) -> Result<()> {
-        self.inner.set_host_credential(host, credential_hash).await
+    async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool> {
+        self.inner.claim_host(host, credential_hash).await
+    }
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
+        self.inner.set_host_address(host, address).await
     }
     async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
         self.inner.host_credential(host).await

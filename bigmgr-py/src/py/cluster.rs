@@ -319,7 +319,10 @@ pub(crate) struct PyHost {
     /// The address its services bind to.
     #[pyo3(get)]
     address: String,
-    /// `ONLINE` or `LOST`.
+    /// An address its agent reported that an admin has not accepted yet, or `None`.
+    #[pyo3(get)]
+    reported_address: Option<String>,
+    /// `WAITING` (no agent registered for it yet), `ONLINE` or `LOST`.
     #[pyo3(get)]
     state: String,
     /// Its last heartbeat (ms since the epoch), if any.
@@ -332,6 +335,7 @@ impl From<HostInfo> for PyHost {
         PyHost {
             name: h.name,
             address: h.address,
+            reported_address: h.reported_address,
             state: h.state,
             last_heartbeat: h.last_heartbeat,
         }

@@ -32,6 +32,7 @@ pub fn action(method: &Method, route: &str) -> Option<Action> {
         ("POST", "/clusters/{cluster}/join-tokens") => Action::CreateJoinToken,
         ("POST", "/clusters/{cluster}/hosts") => Action::AddHost,
         ("DELETE", "/clusters/{cluster}/hosts/{host}") => Action::RemoveHost,
+        ("PATCH", "/clusters/{cluster}/hosts/{host}") => Action::ChangeHost,
         ("POST", "/clusters/{cluster}/services") => Action::AddService,
         ("DELETE", "/clusters/{cluster}/services/{service}") => Action::RemoveService,
         ("POST", "/clusters/{cluster}/jobs") => Action::SubmitJob,

@@ -255,6 +255,7 @@ mod tests {
         ("POST", "/api/v1/clusters/{cluster}/hosts"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("DELETE", "/api/v1/clusters/{cluster}/hosts/{host}"),
+        ("PATCH", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("GET", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/join-tokens"),

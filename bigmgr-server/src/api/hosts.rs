@@ -23,8 +23,19 @@ pub struct AddHost {
     /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
     #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub name: String,
-    /// The address its services bind to: an IP address or a DNS name.
-    #[schema(pattern = r"^\S+$")]
+    /// The address its services bind to and other hosts reach it at: an IP address or a DNS
+    /// host name (RFC 1123).
+    #[schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$")]
+    pub address: String,
+}
+
+/// The body of `PATCH /clusters/{cluster}/hosts/{host}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHost {
+    /// The new address: an IP address or a DNS host name. To accept the address the host's
+    /// agent reported, give its `reported_address`.
+    #[schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$")]
     pub address: String,
 }
 
@@ -38,9 +49,12 @@ pub struct HostView {
     pub name: String,
     /// Its cluster's name.
     pub cluster: String,
-    /// The address its services bind to.
+    /// The address its services bind to and other hosts reach it at.
     pub address: String,
-    /// ONLINE or LOST.
+    /// An address its agent reported that differs from `address`: it takes effect only once
+    /// an admin accepts it (`PATCH` the host with it).
+    pub reported_address: Option<String>,
+    /// WAITING (no agent has registered for it yet), ONLINE or LOST.
     #[schema(value_type = schema::HostStateSchema)]
     pub state: HostState,
     /// The last heartbeat (ms since the epoch), if any.
@@ -100,6 +114,7 @@ async fn views(mgr: &Manager, cluster: &Cluster, hosts: Vec<Host>) -> ApiResult<
             name: h.name,
             cluster: cluster.name.clone(),
             address: h.address,
+            reported_address: h.reported_address,
             state: h.state,
             last_heartbeat: h.last_heartbeat,
             facts: h.facts,
@@ -147,6 +162,34 @@ pub async fn get(
 ) -> ApiResult<Json<HostView>> {
     let c = s.mgr.cluster(&cluster).await?;
     let h = s.mgr.host(&cluster, &host).await?;
+    let view = views(&s.mgr, &c, vec![h]).await?.remove(0);
+    Ok(Json(view))
+}
+
+/// `PATCH /clusters/{cluster}/hosts/{host}` `{"address"}` → the host with its new address
+/// (admin). Relations of its units tell their other sides, and started units whose files change
+/// are reconfigured by automatic jobs.
+#[utoipa::path(patch, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
+    params(
+        ("cluster" = String, Path, description = "The cluster's name"),
+        ("host" = String, Path, description = "The host's name"),
+    ),
+    request_body = UpdateHost,
+    responses(
+        (status = 200, description = "The host", body = HostView),
+        (status = 404, description = "No such cluster or host"),
+        (status = 422, description = "The address is not valid"),
+    ))]
+pub async fn update(
+    State(s): State<AppState>,
+    Path((cluster, host)): Path<(String, String)>,
+    Json(body): Json<UpdateHost>,
+) -> ApiResult<Json<HostView>> {
+    let c = s.mgr.cluster(&cluster).await?;
+    let h = s
+        .mgr
+        .set_host_address(&cluster, &host, &body.address)
+        .await?;
     let view = views(&s.mgr, &c, vec![h]).await?.remove(0);
     Ok(Json(view))
 }

@@ -16,6 +16,7 @@
 //! | `POST /clusters/{cluster}/join-tokens` | 201 `{"token": "bmj_…"}` for `bigmgr-agent --join-token` |
 //! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | a page of hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
 //! | `GET`, `DELETE /clusters/{cluster}/hosts/{host}` | one host; 204 (409 while units of services are on it) |
+//! | `PATCH /clusters/{cluster}/hosts/{host} {"address"}` (admin) | the host with its new address (accepts an agent's `reported_address`) |
 //! | `GET /stacks` | a page of stack versions with their services and components |
 //! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one |
 //! | `GET`, `DELETE /clusters/{cluster}/services/{service}` | one service instance; 204 (409 while a unit is STARTED or a job touching it is unfinished) |
@@ -87,7 +88,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(clusters::get, clusters::delete))
         .routes(routes!(clusters::create_join_token))
         .routes(routes!(hosts::list, hosts::add))
-        .routes(routes!(hosts::get, hosts::remove))
+        .routes(routes!(hosts::get, hosts::remove, hosts::update))
         .routes(routes!(services::list, services::add))
         .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))

@@ -17,6 +17,8 @@ use utoipa::ToSchema;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schema(as = HostState)]
 pub enum HostStateSchema {
+    /// Added by an operator; no agent has registered for it yet.
+    Waiting,
     /// Connected and heartbeating.
     Online,
     /// No heartbeat for three intervals.

@@ -155,6 +155,26 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
                 );
             }
         }
+        HostCommand::SetAddress {
+            cluster,
+            host,
+            address,
+        } => {
+            let h = client
+                .patch(
+                    &format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)),
+                    &json!({ "address": address }),
+                )
+                .await?;
+            if out.json {
+                out.print_json(&h);
+            } else {
+                println!(
+                    "host {host} of cluster {cluster} now has address {}",
+                    field(&h, "address")
+                );
+            }
+        }
         HostCommand::Remove { cluster, host } => {
             client
                 .delete(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
@@ -197,6 +217,12 @@ fn print_host(h: &Value) {
             ("name", field(h, "name")),
             ("cluster", field(h, "cluster")),
             ("address", field(h, "address")),
+            (
+                "reported address",
+                h["reported_address"].as_str().map_or("-".to_string(), |a| {
+                    format!("{a} (reported by its agent; `bigmgr host set-address` accepts it)")
+                }),
+            ),
             ("state", field(h, "state")),
             ("last heartbeat", time(h.get("last_heartbeat"))),
             ("os", os),

@@ -394,3 +394,72 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         "{events:?}"
     );
 }
+
+/// Addresses from outside are an IP address or a DNS name, nothing else: every hostile one is
+/// a 422 naming the field, and nothing is written. Only an admin changes a host's address.
+#[tokio::test]
+async fn hostile_host_addresses_are_refused_and_only_admins_change_one() {
+    let server = ServerProc::start();
+    let admin = server.api();
+    let operator = user(&admin, "olga", "operator").await;
+    admin.create_cluster("c").await;
+    let long = "x".repeat(300);
+    let hostile = [
+        "$(touch /tmp/bigmgr-pwned)",
+        "`id`",
+        "x';id;'",
+        "x\";id;\"",
+        "../../etc/passwd",
+        "a\nb",
+        "h1;reboot",
+        "1.2.3.999",
+        "-h",
+        long.as_str(),
+    ];
+    for bad in hostile {
+        let d = admin
+            .post("/clusters/c/hosts", json!({"name": "h1", "address": bad}))
+            .await
+            .problem(422);
+        assert!(d.contains("address"), "{bad:?}: {d}");
+    }
+    assert_eq!(
+        admin.get("/clusters/c/hosts").await.expect(200)["items"],
+        json!([]),
+        "nothing was written"
+    );
+    let h = admin
+        .post(
+            "/clusters/c/hosts",
+            json!({"name": "h1", "address": "10.1.2.3"}),
+        )
+        .await;
+    let h = h.expect(201).clone();
+    assert_eq!(
+        (h["state"].as_str(), h["reported_address"].is_null()),
+        (Some("WAITING"), true),
+        "a host no agent registered for says so: {h}"
+    );
+    for bad in hostile {
+        admin
+            .patch("/clusters/c/hosts/h1", json!({"address": bad}))
+            .await
+            .problem(422);
+    }
+    let d = operator
+        .patch("/clusters/c/hosts/h1", json!({"address": "10.1.2.4"}))
+        .await
+        .problem(403);
+    assert!(d.contains("needs role admin"), "{d}");
+    let h = admin
+        .patch("/clusters/c/hosts/h1", json!({"address": "node-1.example"}))
+        .await;
+    assert_eq!(h.expect(200)["address"], "node-1.example");
+    admin
+        .patch("/clusters/c/hosts/h9", json!({"address": "10.0.0.1"}))
+        .await
+        .problem(404);
+    let events = audit(&admin).await;
+    assert!(has(&events, "admin", "change-host", "ok"), "{events:?}");
+    assert!(has(&events, "olga", "change-host", "refused"), "{events:?}");
+}

@@ -616,18 +616,46 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
             .contains("127.0.0.5:9100")
     );
 
-    // h3's agent comes back on another address: node_exporter there and Prometheus's target
-    // follow, by automatic jobs ("changed" on the relation).
+    // h3's agent comes back on another address: the host keeps its address (an agent never
+    // changes it) and shows the reported one, with an audit row, until an admin accepts it.
+    // Then node_exporter there and Prometheus's target follow, by automatic jobs ("changed"
+    // on the relation).
     d.agents[2].proc.signal(nix::sys::signal::Signal::SIGKILL);
     d.agents[2].proc.wait_exit(Duration::from_secs(10));
     let moved = AgentProc::cmd(&d.server.url, "h3", "127.0.0.6")
         .root(&d.root(3))
         .start();
-    wait_until("h3 on its new address", Duration::from_secs(30), || async {
-        let h = d.api.get("/clusters/c/hosts/h3").await;
-        (h.body["state"] == "ONLINE" && h.body["address"] == "127.0.0.6").then_some(())
-    })
+    let old = address(3);
+    wait_until(
+        "h3 back, its new address reported",
+        Duration::from_secs(30),
+        || async {
+            let h = d.api.get("/clusters/c/hosts/h3").await;
+            (h.body["state"] == "ONLINE" && h.body["reported_address"] == "127.0.0.6").then_some(())
+        },
+    )
     .await;
+    assert_eq!(d.api.get("/clusters/c/hosts/h3").await.body["address"], old);
+    let audit = d.api.get("/audit?actor=agent:h3").await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "refused"
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("127.0.0.6")),
+        "the agent's report is audited: {}",
+        audit.body
+    );
+    let accepted = d
+        .api
+        .patch("/clusters/c/hosts/h3", json!({"address": "127.0.0.6"}))
+        .await;
+    assert_eq!(accepted.expect(200)["address"], "127.0.0.6");
+    assert_eq!(accepted.body["reported_address"], Value::Null);
     let changed = wait_until(
         "a 'changed' event with its job",
         Duration::from_secs(30),
