@@ -20,6 +20,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod sched;
+pub mod shell;
 pub mod stack;
 pub mod store;
 pub mod transport;

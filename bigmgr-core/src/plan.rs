@@ -379,6 +379,7 @@ mod tests {
                     timeout: Duration::from_secs(60),
                     retries: 0,
                     once: *c == "check",
+                    rerun_if_lost: true,
                 };
                 (c.to_string(), def)
             })
@@ -427,6 +428,7 @@ mod tests {
                 cluster: cluster.id,
                 name: format!("h{i}"),
                 address: format!("127.0.0.{}", i + 1),
+                reported_address: None,
                 state: HostState::Online,
                 last_heartbeat: None,
                 facts: None,

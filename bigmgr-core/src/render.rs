@@ -118,8 +118,9 @@ impl Templates {
     }
 }
 
-/// `{{shell_quote x}}`: `x` as one single-quoted shell word (`'it'\''s'`), for files that
-/// scripts source — an operator's value can't break out of it.
+/// `{{shell_quote x}}`: `x` as one single-quoted shell word ([`crate::shell::quote`]), for
+/// files that scripts source — no value can break out of it. Shell-format templates must use it
+/// for every value ([`crate::shell::check_template`]).
 fn shell_quote(
     h: &handlebars::Helper<'_>,
     _: &Handlebars<'_>,
@@ -135,7 +136,7 @@ fn shell_quote(
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    out.write(&format!("'{}'", text.replace('\'', "'\\''")))?;
+    out.write(&crate::shell::quote(&text))?;
     Ok(())
 }
 
@@ -518,6 +519,7 @@ mod tests {
             cluster: ClusterId(1),
             name: name.into(),
             address: address.into(),
+            reported_address: None,
             state: HostState::Online,
             last_heartbeat: None,
             facts: Some(HostFacts {

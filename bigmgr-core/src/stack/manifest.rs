@@ -7,8 +7,8 @@
 //! [`super::validate`]. The format is documented in `docs/stacks.md`.
 
 use super::{
-    Cardinality, Category, CommandDef, ComponentDef, ConfigType, DEFAULT_TIMEOUT, Endpoint,
-    OrderRule, PortDef, PropertyDef, PropertyType, RoleCommand, SERVER_ONLY_COMMANDS,
+    Cardinality, Category, CommandDef, ComponentDef, ConfigFormat, ConfigType, DEFAULT_TIMEOUT,
+    Endpoint, OrderRule, PortDef, PropertyDef, PropertyType, RoleCommand, SERVER_ONLY_COMMANDS,
     STANDARD_COMMANDS, ServiceDef,
 };
 use crate::{Error, Result};
@@ -82,6 +82,7 @@ struct RawCommand {
     retries: Option<u32>,
     script: Option<String>,
     once: Option<bool>,
+    rerun_if_lost: Option<bool>,
 }
 
 /// `[[config]]`.
@@ -91,6 +92,7 @@ struct RawConfig {
     name: String,
     template: String,
     path: String,
+    format: Option<String>,
     #[serde(default)]
     property: Vec<RawProperty>,
 }
@@ -616,6 +618,11 @@ fn convert_component(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawComponent) -> Re
                 timeout,
                 retries: raw.retries.unwrap_or(0),
                 once: raw.once.unwrap_or(name == "check"),
+                // The standard commands are idempotent by the stack contract; a custom one
+                // says so itself.
+                rerun_if_lost: raw
+                    .rerun_if_lost
+                    .unwrap_or(STANDARD_COMMANDS.contains(&name)),
             },
         );
     }
@@ -664,6 +671,28 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
     })?;
     let template =
         std::fs::read_to_string(&template_file).map_err(|e| Error::io(&template_file, e))?;
+    let implied = ConfigFormat::implied_by(&c.path);
+    let format = match c.format.as_deref() {
+        None => implied,
+        Some("shell") => ConfigFormat::Shell,
+        Some("text") if implied == ConfigFormat::Shell => {
+            return Err(cx.err(
+                at("format"),
+                format!(
+                    "config '{}' goes to {}, which shells read (*.sh, *.env): its format is \
+                     \"shell\" (remove format = \"text\")",
+                    c.name, c.path
+                ),
+            ));
+        }
+        Some("text") => ConfigFormat::Text,
+        Some(other) => {
+            return Err(cx.err(
+                at("format"),
+                format!("format '{other}' is unknown; use \"shell\" (a file a shell sources) or \"text\""),
+            ));
+        }
+    };
     if let Err(e) = handlebars::Template::compile(&template) {
         let pos = e
             .pos()
@@ -676,6 +705,23 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
                 c.name,
                 template_file.display(),
                 e.reason()
+            ),
+        ));
+    }
+
+    if format == ConfigFormat::Shell
+        && let Err(v) = crate::shell::check_template(&template)
+    {
+        return Err(cx.err(
+            at("template"),
+            format!(
+                "config '{}': {}:{}: {} (a shell reads {}: see \"Shell-format templates\" in \
+                 docs/stacks.md)",
+                c.name,
+                template_file.display(),
+                v.line,
+                v.message,
+                c.path
             ),
         ));
     }
@@ -709,10 +755,13 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
             "float" => PropertyType::Float,
             "bool" => PropertyType::Bool,
             "port" => PropertyType::Port,
+            "address" => PropertyType::Address,
             other => {
                 return Err(cx.err(
                     pat("type"),
-                    format!("type '{other}' is unknown; use string, int, float, bool or port"),
+                    format!(
+                        "type '{other}' is unknown; use string, int, float, bool, port or address"
+                    ),
                 ));
             }
         };
@@ -738,6 +787,7 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
         template,
         template_file,
         path: c.path.clone(),
+        format,
         properties,
     })
 }
@@ -763,8 +813,11 @@ fn typed_default(
         )
     };
     match (kind, v) {
-        (PropertyType::String, toml::Value::String(s)) => Ok(serde_json::Value::from(s.clone())),
+        (PropertyType::String | PropertyType::Address, toml::Value::String(s)) => {
+            kind.check(&serde_json::Value::from(s.clone()))
+        }
         (PropertyType::String, _) => Err(wrong("a string (in quotes)")),
+        (PropertyType::Address, _) => Err(wrong("an address in quotes (e.g. \"10.0.0.1\")")),
         (PropertyType::Int, toml::Value::Integer(n)) => Ok(serde_json::Value::from(*n)),
         (PropertyType::Int, _) => Err(wrong("a whole number (e.g. 2000)")),
         (PropertyType::Float, toml::Value::Float(f)) => serde_json::Number::from_f64(*f)

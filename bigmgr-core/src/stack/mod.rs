@@ -215,6 +215,11 @@ pub struct CommandDef {
     pub retries: u32,
     /// Run on one unit of the service only (a service check), not on every unit.
     pub once: bool,
+    /// A run lost with its host (the agent came back, but neither the script's process nor
+    /// its exit status survived) is run again as a new attempt, up to three times, instead of
+    /// failing with an unknown outcome. Default: true for the standard commands (idempotent by
+    /// the stack contract), false for custom ones (docs/engine.md, "Lost hosts").
+    pub rerun_if_lost: bool,
 }
 
 /// A type a config property's values must have.
@@ -231,14 +236,39 @@ pub enum PropertyType {
     Bool,
     /// A TCP/UDP port, 1–65535.
     Port,
+    /// A host address: an IP address or a DNS host name ([`crate::address::check_address`]).
+    Address,
 }
 
 impl PropertyType {
     /// Checks a JSON value against this type; returns it as the templates will see it, or why
-    /// it does not fit.
+    /// it does not fit. Strings are single-line: no control characters but tab (a newline
+    /// would add a line to a daemon's config file, a NUL cut a shell variable short), at most
+    /// [`MAX_STRING_LEN`] bytes; addresses follow [`crate::address::check_address`].
     pub fn check(self, v: &serde_json::Value) -> std::result::Result<serde_json::Value, String> {
         use serde_json::Value;
+        match (self, v) {
+            (PropertyType::String, Value::String(s)) => {
+                if s.len() > MAX_STRING_LEN {
+                    return Err(format!(
+                        "the string has {} bytes; at most {MAX_STRING_LEN} are allowed",
+                        s.len()
+                    ));
+                }
+                if let Some(c) = s.chars().find(|c| c.is_control() && *c != '\t') {
+                    return Err(format!(
+                        "the string contains the control character {c:?}; config strings are \
+                         one line of text (no newlines, carriage returns or NULs)"
+                    ));
+                }
+            }
+            (PropertyType::Address, Value::String(s)) => {
+                crate::address::check_address(s)?;
+            }
+            _ => {}
+        }
         let fits = match (self, v) {
+            (PropertyType::Address, Value::String(_)) => true,
             (PropertyType::String, Value::String(_)) => true,
             (PropertyType::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
             (PropertyType::Float, Value::Number(_)) => true,
@@ -257,6 +287,7 @@ impl PropertyType {
                 PropertyType::Float => "a number (e.g. 0.75)",
                 PropertyType::Bool => "true or false",
                 PropertyType::Port => "a port number 1-65535",
+                PropertyType::Address => "an IP address or a DNS host name, as a string",
             };
             // The value itself is not repeated: it may be a secret.
             let got = match v {
@@ -271,6 +302,9 @@ impl PropertyType {
         }
     }
 }
+
+/// The longest string a config property takes, in bytes.
+pub const MAX_STRING_LEN: usize = 64 * 1024;
 
 /// One property of a config type.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,8 +334,38 @@ pub struct ConfigType {
     pub template_file: PathBuf,
     /// Where the rendered file goes, relative to the unit directory.
     pub path: String,
+    /// Who reads the rendered file: a shell-format template passed [`crate::shell::check_template`].
+    pub format: ConfigFormat,
     /// Its properties.
     pub properties: Vec<PropertyDef>,
+}
+
+/// Who reads a rendered config file, which decides how values must be quoted in its template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigFormat {
+    /// A daemon's own config format (`zoo.cfg`, `redis.conf`, YAML …); values are written as
+    /// they are (strings are single-line, see [`PropertyType::check`]).
+    Text,
+    /// A file a shell sources (`*.env`, `*.sh`): every value must be `{{shell_quote …}}` as an
+    /// assignment's value ([`crate::shell`]); the stack is refused at load otherwise.
+    Shell,
+}
+
+impl ConfigFormat {
+    /// The format a config's path implies: `.sh`, `.env` and `.bash` files are read by shells.
+    pub fn implied_by(path: &str) -> ConfigFormat {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if [".sh", ".env", ".bash"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+            || name == ".env"
+        {
+            ConfigFormat::Shell
+        } else {
+            ConfigFormat::Text
+        }
+    }
 }
 
 /// An ordering rule: `blocked` waits for every one of `after` (Bigtop Manager's `order.json`:

@@ -7,5 +7,6 @@ mod flaky;
 mod grpc;
 mod harness;
 mod relations;
+mod shell;
 mod stack;
 mod store;

@@ -94,14 +94,15 @@ do_configure() {
     connect=$(connect_string)
     cli=$(zkcli_path) || die "zkCli.sh is not installed; run install first"
     mkdir -p "$unit/bin" "$unit/logs"
-    cat >"$unit/bin/zkcli.tmp" <<EOF
-#!/bin/bash
-# ZooKeeper CLI against this service's servers; written by the zookeeper_client script.
-# Usage: $unit/bin/zkcli [zkCli.sh arguments, e.g. ls /]
-. "$conf/zkclient.env"
-export ZOO_LOG_DIR="$unit/logs"
-exec "$cli" -server "\$ZK_CONNECT" "\$@"
-EOF
+    # The wrapper is a script: every path in it is quoted for bash by printf %q.
+    {
+        echo '#!/bin/bash'
+        echo "# ZooKeeper CLI against this service's servers; written by the zookeeper_client script."
+        echo '# Usage: bin/zkcli [zkCli.sh arguments, e.g. ls /]'
+        printf '. %q\n' "$conf/zkclient.env"
+        printf 'export ZOO_LOG_DIR=%q\n' "$unit/logs"
+        printf 'exec %q -server "$ZK_CONNECT" "$@"\n' "$cli"
+    } >"$unit/bin/zkcli.tmp"
     chmod 755 "$unit/bin/zkcli.tmp"
     mv "$unit/bin/zkcli.tmp" "$unit/bin/zkcli"
     log "configured: servers $connect; CLI $unit/bin/zkcli"
