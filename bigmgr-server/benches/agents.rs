@@ -213,6 +213,7 @@ async fn sim_agent(
                     started_at_ms: Some(at),
                     finished_at_ms: at,
                     message: None,
+                    outcome_unknown: false,
                 }),
             })),
         ];

@@ -7,6 +7,7 @@
 //! directory, so a config file works from any working directory.
 
 use crate::{Error, Result};
+use bigmgr_core::EngineConfig;
 use bigmgr_core::duration::parse_duration;
 use bigmgr_core::grpc::GrpcSettings;
 use serde::Deserialize;
@@ -47,8 +48,12 @@ pub struct ServeArgs {
     /// A host is LOST after this many heartbeat intervals without one [default: 3]
     #[arg(long, env = "BIGMGR_LOST_AFTER", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub lost_after: Option<u32>,
+    /// How long a task in flight on a LOST host waits for the host to come back before it
+    /// fails with its outcome unknown (never longer than the task's timeout) [default: 60s]
+    #[arg(long, env = "BIGMGR_LOST_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    pub lost_grace: Option<Duration>,
     /// A TOML file with any of the settings above (listen, data, stacks, heartbeat_interval,
-    /// lost_after); flags and environment variables override it
+    /// lost_after, lost_grace); flags and environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -61,6 +66,7 @@ pub struct ServeArgs {
 /// stacks = ["/etc/bigmgr/stacks"]
 /// heartbeat_interval = "30s"
 /// lost_after = 3
+/// lost_grace = "60s"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +82,8 @@ pub struct FileConfig {
     pub heartbeat_interval: Option<String>,
     /// Intervals without a heartbeat before a host is LOST.
     pub lost_after: Option<u32>,
+    /// How long a task on a LOST host waits for it, as a duration (`"60s"`).
+    pub lost_grace: Option<String>,
 }
 
 impl FileConfig {
@@ -100,6 +108,8 @@ pub struct ServeConfig {
     pub shipped_stacks: PathBuf,
     /// The agent protocol's timings.
     pub grpc: GrpcSettings,
+    /// How long a task on a LOST host waits for it (the engine's `lost_grace`).
+    pub lost_grace: Duration,
 }
 
 impl ServeConfig {
@@ -163,6 +173,12 @@ impl ServeConfig {
                 "lost_after must be 1 or more heartbeat intervals".into(),
             ));
         }
+        let lost_grace = match (args.lost_grace, &file.lost_grace) {
+            (Some(d), _) => d,
+            (None, Some(text)) => parse_duration(text)
+                .map_err(|e| Error::Config(format!("lost_grace in the config file: {e}")))?,
+            (None, None) => EngineConfig::default().lost_grace,
+        };
         Ok(ServeConfig {
             listen,
             data,
@@ -172,6 +188,7 @@ impl ServeConfig {
                 heartbeat_interval,
                 lost_after,
             },
+            lost_grace,
         })
     }
 
@@ -227,6 +244,7 @@ mod tests {
         assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
         assert!(c.stacks.is_empty());
         assert_eq!(c.grpc, GrpcSettings::default());
+        assert_eq!(c.lost_grace, Duration::from_secs(60));
         assert_eq!(c.stack_roots(), vec![c.shipped_stacks.clone()]);
     }
 
@@ -239,6 +257,7 @@ mod tests {
             stacks = ["mine", "/abs/theirs"]
             heartbeat_interval = "1500ms"
             lost_after = 5
+            lost_grace = "2m"
             "#,
         );
         let path = Path::new("/etc/bigmgr/bigmgr.toml");
@@ -254,6 +273,7 @@ mod tests {
         );
         assert_eq!(c.grpc.heartbeat_interval, Duration::from_millis(1500));
         assert_eq!(c.grpc.lost_after, 5);
+        assert_eq!(c.lost_grace, Duration::from_secs(120));
 
         let args = ServeArgs {
             listen: Some("127.0.0.1:9001".parse().unwrap()),
@@ -261,6 +281,7 @@ mod tests {
             stacks: vec!["flagstacks".into()],
             heartbeat_interval: Some(Duration::from_secs(2)),
             lost_after: Some(2),
+            lost_grace: Some(Duration::from_secs(5)),
             config: None,
         };
         let c = ServeConfig::resolve(&args, Some((path, f))).unwrap();
@@ -269,6 +290,7 @@ mod tests {
         assert_eq!(c.stacks, vec![PathBuf::from("flagstacks")]);
         assert_eq!(c.grpc.heartbeat_interval, Duration::from_secs(2));
         assert_eq!(c.grpc.lost_after, 2);
+        assert_eq!(c.lost_grace, Duration::from_secs(5));
         assert_eq!(c.stack_roots().len(), 2);
     }
 

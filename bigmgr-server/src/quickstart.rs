@@ -75,6 +75,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
             heartbeat_interval: HEARTBEAT_INTERVAL,
             ..GrpcSettings::default()
         },
+        lost_grace: bigmgr_core::EngineConfig::default().lost_grace,
     };
     let server = Server::start(&config, admin_token_env()).await?;
     server.announce();

@@ -75,6 +75,10 @@ impl Server {
             .store_arc(store)
             .transport(Arc::clone(&grpc))
             .stacks(DirStackProvider::new(roots))
+            .config(bigmgr_core::EngineConfig {
+                lost_grace: config.lost_grace,
+                ..bigmgr_core::EngineConfig::default()
+            })
             .build()
             .await?;
         // The admin token is an API token of the built-in user `admin`.

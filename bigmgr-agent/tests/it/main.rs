@@ -256,3 +256,82 @@ fn version_and_help() {
     );
     assert!(Path::new(env!("CARGO_BIN_EXE_bigmgr-agent")).exists());
 }
+
+/// An address that is not an IP address or a DNS name is refused before the agent dials,
+/// naming the setting — it would reach other hosts' config files.
+#[test]
+fn a_hostile_address_exits_2_naming_the_setting() {
+    for bad in [
+        "$(touch /tmp/bigmgr-pwned)",
+        "x';id;'",
+        "../../etc/passwd",
+        "h1 h2",
+    ] {
+        let (code, stderr) = run_to_exit(&["--server", &unused_url(), "--address", bad], &[]);
+        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("--address") && stderr.contains("is not an address"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+/// A second agent on a root another agent holds says so in its log, with the holder's pid, and
+/// waits; once the first stops, it takes the root over. `--help` says so too.
+#[test]
+fn a_second_agent_on_a_held_root_says_what_it_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let url = unused_url();
+    let args = [
+        "--server",
+        &url,
+        "--address",
+        "127.0.0.2",
+        "--root",
+        root.to_str().unwrap(),
+    ];
+    let mut first = Agent::start(&args, &[]);
+    first.wait_stderr("starting bigmgr-agent", Duration::from_secs(10));
+    // The first agent holds the lock once it wrote its pid there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(root.join("agent.lock"))
+        .unwrap_or_default()
+        .trim()
+        != first.child.id().to_string()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first agent never took its root"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = Agent::start(&args, &[]);
+    let log = second.wait_stderr("another agent holds this root", Duration::from_secs(10));
+    assert!(
+        log.contains(&format!("holder_pid={}", first.child.id())),
+        "the log names the holder's pid:\n{log}"
+    );
+    assert!(
+        second.child.try_wait().unwrap().is_none(),
+        "the second agent waits"
+    );
+    first.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    second.wait_stderr("this one holds the root now", Duration::from_secs(10));
+    assert_eq!(
+        std::fs::read_to_string(root.join("agent.lock"))
+            .unwrap()
+            .trim(),
+        second.child.id().to_string()
+    );
+    second.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("One agent per root"), "{help}");
+}

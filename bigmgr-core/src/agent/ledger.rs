@@ -326,6 +326,7 @@ mod tests {
             started_at: Some(1),
             finished_at: 2,
             message: None,
+            outcome_unknown: false,
         }
     }
 

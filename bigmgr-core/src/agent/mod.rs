@@ -134,6 +134,9 @@ pub struct ExecOutcome {
     pub pid: Option<u32>,
     /// What happened, where the state alone does not say.
     pub message: Option<String>,
+    /// FAILED because the run was lost with an earlier agent: neither its process nor its
+    /// exit status survived (the host restarted, say), so whether it did its work is unknown.
+    pub outcome_unknown: bool,
 }
 
 /// Runs one task's script. Object-safe; the default is [`ProcessExecutor`].
@@ -183,6 +186,7 @@ pub trait Executor: Send + Sync + 'static {
             exit_code: None,
             pid: started.map(|s| s.pid),
             message: Some(UNKNOWN_OUTCOME.to_owned()),
+            outcome_unknown: true,
         }
     }
 }
@@ -205,6 +209,7 @@ impl Executor for NoopExecutor {
             exit_code: Some(0),
             pid: None,
             message: None,
+            outcome_unknown: false,
         }
     }
 

@@ -111,6 +111,7 @@ impl Executor for ProcessExecutor {
             exit_code: None,
             pid: None,
             message: Some(format!("cannot run script {}: {e}", env.script.display())),
+            outcome_unknown: false,
         };
         if let Err(e) = check_runnable(&env.script) {
             return cannot_run(e);
@@ -509,12 +510,14 @@ fn outcome(
             exit_code: None,
             pid,
             message: Some(message),
+            outcome_unknown: false,
         };
     }
     let exit_code = match ended {
         Ended::Code(code) => Some(code),
         _ => None,
     };
+    let outcome_unknown = matches!((&ending, &ended), (Ending::Natural, Ended::Lost));
     let (state, message) = match ending {
         Ending::TimedOut => (
             TaskState::TimedOut,
@@ -552,6 +555,7 @@ fn outcome(
         exit_code,
         pid,
         message,
+        outcome_unknown,
     }
 }
 

@@ -52,6 +52,8 @@ use tokio::task::JoinSet;
 
 /// How often [`Agent::open`] retries the root's lock while another agent holds it.
 const LOCK_POLL: Duration = Duration::from_millis(50);
+/// While waiting for another agent's lock on the root, how often the log says so again.
+const LOCK_WAIT_NOTE: Duration = Duration::from_secs(30);
 
 /// An agent's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,16 +138,47 @@ impl Agent {
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         // flock(2): held per open file, so it excludes agents in this process and in others.
+        // Waiting is said in the log, with the holder's pid (which it writes into the file),
+        // when it starts and then every LOCK_WAIT_NOTE.
+        let mut waiting_since: Option<std::time::Instant> = None;
+        let mut next_note = std::time::Instant::now();
         let lock = loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => break lock,
                 Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
                     file = f;
+                    let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                    if std::time::Instant::now() >= next_note {
+                        let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                        let holder = holder.trim();
+                        let holder = if holder.is_empty() { "?" } else { holder };
+                        tracing::warn!(
+                            root = %config.root.display(),
+                            holder_pid = %holder,
+                            waited = ?since.elapsed(),
+                            "another agent holds this root ({}); waiting for it to stop: one \
+                             agent per root (stop the other one, or give this one another --root)",
+                            lock_path.display()
+                        );
+                        next_note = std::time::Instant::now() + LOCK_WAIT_NOTE;
+                    }
                     tokio::time::sleep(LOCK_POLL).await;
                 }
                 Err((_, errno)) => return Err(Error::io(&lock_path, errno.into())),
             }
         };
+        if let Some(since) = waiting_since {
+            tracing::info!(root = %config.root.display(), waited = ?since.elapsed(), "the other agent stopped: this one holds the root now");
+        }
+        // The holder's pid, for the next agent's message.
+        {
+            use std::io::{Seek, Write};
+            let mut f: &File = &lock;
+            let _ = f
+                .set_len(0)
+                .and_then(|()| f.seek(std::io::SeekFrom::Start(0)))
+                .and_then(|_| writeln!(f, "{}", std::process::id()));
+        }
         let mut ledger = Ledger::open(config.root.join("ledger.jsonl"))?;
         let mut resumed = Vec::new();
         for run in ledger.in_flight() {
@@ -383,12 +416,16 @@ fn failed(message: String) -> TaskResult {
         started_at: None,
         finished_at: now_ms(),
         message: Some(message),
+        outcome_unknown: false,
     }
 }
 
 /// The result of a run whose execution was lost with the agent.
 fn unknown_outcome() -> TaskResult {
-    failed(UNKNOWN_OUTCOME.to_owned())
+    TaskResult {
+        outcome_unknown: true,
+        ..failed(UNKNOWN_OUTCOME.to_owned())
+    }
 }
 
 /// Records when one execution's script starts and reports what it does as [`AgentEvent`]s.
@@ -477,6 +514,7 @@ async fn execute(
             exit_code: None,
             pid: None,
             message: Some(message),
+            outcome_unknown: false,
         },
     };
     if needs_files && outcome.state == TaskState::Succeeded && spec.command == REMOVE {
@@ -545,6 +583,7 @@ fn finish(
         started_at,
         finished_at: now_ms(),
         message: outcome.message,
+        outcome_unknown: outcome.outcome_unknown,
     };
     if let Err(e) = shared.ledger().record_finished(run, result.clone()) {
         tracing::error!(%run, error = %e, "cannot record a result in the ledger");

@@ -26,6 +26,8 @@ pub struct StageExec {
     pub timeout: Duration,
     /// How often a failed script is run again.
     pub retries: u32,
+    /// A run lost with its host is run again (see `CommandDef::rerun_if_lost`).
+    pub rerun_if_lost: bool,
     /// `configure` of a service with config files: each task renders them (from the job's
     /// topology) and sends them along.
     pub renders: bool,
@@ -95,6 +97,7 @@ pub(super) async fn resolve(
                     script: Script { name, content },
                     timeout: cmd.timeout,
                     retries: cmd.retries,
+                    rerun_if_lost: cmd.rerun_if_lost,
                     renders: st.command == "configure" && !def.configs.is_empty(),
                     contextual,
                     status: comp.command("status").is_some(),

@@ -104,13 +104,30 @@ pub(super) fn finish_task(
         ));
     }
 
+    let running = a.run.job.state == JobState::Running;
+    if r.state == TaskState::Failed && r.outcome_unknown {
+        // Lost with its host: run again if the command is safe to re-run, up to
+        // LOST_RERUNS times (a script failure's `retries` budget is not spent on it).
+        let rerun = a.exec[stage].as_ref().is_ok_and(|e| e.rerun_if_lost);
+        let used = a.lost_reruns.entry(i).or_default();
+        if rerun && *used < LOST_RERUNS && running {
+            *used += 1;
+            tracing::warn!(task = %task, attempt = *used, "run lost with its host: running it again");
+            new_attempt(a, batch, published, i);
+        }
+        return;
+    }
     let retries = a.exec[stage].as_ref().map(|e| e.retries).unwrap_or(0);
     let used = a.auto_retries.entry(i).or_default();
-    if r.state == TaskState::Failed && *used < retries && a.run.job.state == JobState::Running {
+    if r.state == TaskState::Failed && *used < retries && running {
         *used += 1;
         new_attempt(a, batch, published, i);
     }
 }
+
+/// How often a task whose run was lost with its host is run again (DESIGN.md §4.6: lost
+/// transport is retried up to 3 times), if its command allows (`rerun_if_lost`).
+pub(super) const LOST_RERUNS: u32 = 3;
 
 /// Puts ended task `i` back to PENDING as a new attempt, its result cleared (a retry: the
 /// agent sees a new run id, so it runs again; the old attempt's log stays).

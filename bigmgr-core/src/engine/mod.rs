@@ -32,6 +32,10 @@ pub struct EngineConfig {
     pub max_redeliveries: u32,
     /// A task with no result this long after its timeout has passed fails.
     pub result_slack: Duration,
+    /// A task in flight on a host that turned LOST waits this long for the host to come back
+    /// (never longer than its own timeout), then fails with its outcome unknown: a lost
+    /// heartbeat does not hold a job for a command's whole timeout (docs/engine.md).
+    pub lost_grace: Duration,
     /// How often the watchdogs look.
     pub tick: Duration,
 }
@@ -42,6 +46,7 @@ impl Default for EngineConfig {
             delivery_timeout: Duration::from_secs(30),
             max_redeliveries: 3,
             result_slack: Duration::from_secs(30),
+            lost_grace: Duration::from_secs(60),
             tick: Duration::from_millis(500),
         }
     }
@@ -121,6 +126,8 @@ struct Active {
     pos: HashMap<TaskId, usize>,
     flights: HashMap<usize, Flight>,
     auto_retries: HashMap<usize, u32>,
+    /// Per task, how often it was run again after its run was lost with its host.
+    lost_reruns: HashMap<usize, u32>,
 }
 
 /// The engine's state; lives in one tokio task.
@@ -134,9 +141,10 @@ pub(crate) struct Engine {
     active: BTreeMap<JobId, Active>,
     queued: BTreeMap<JobId, Job>,
     task_job: HashMap<TaskId, JobId>,
-    /// Hosts the transport reported LOST: their in-flight tasks fail as soon as their timeout
-    /// passes, with no slack for a result on its way.
-    lost: HashSet<Arc<str>>,
+    /// Hosts the transport reported LOST, with when: their in-flight tasks fail once
+    /// `lost_grace` has passed since then, or their timeout, with no slack for a result on its
+    /// way.
+    lost: HashMap<Arc<str>, Instant>,
     /// Per host, the highest event sequence number received this step: acknowledged through
     /// [`Transport::stored`] once this step's changes are stored.
     acks: HashMap<Arc<str>, u64>,
@@ -168,7 +176,7 @@ impl Engine {
             active: BTreeMap::new(),
             queued: BTreeMap::new(),
             task_job: HashMap::new(),
-            lost: HashSet::new(),
+            lost: HashMap::new(),
             acks: HashMap::new(),
             batch: Batch::default(),
             outbox: Vec::new(),
@@ -336,6 +344,7 @@ impl Engine {
                 pos,
                 flights: HashMap::new(),
                 auto_retries: HashMap::new(),
+                lost_reruns: HashMap::new(),
             },
         );
         Ok(())
@@ -595,11 +604,13 @@ impl Engine {
             AgentEvent::Finished { run, result } => self.on_finished(&host, run, result),
             AgentEvent::Presence(HostState::Lost) => {
                 tracing::warn!(%host, "host lost: no heartbeat for three intervals");
-                self.lost.insert(host);
+                self.lost.entry(host).or_insert_with(Instant::now);
             }
             AgentEvent::Presence(HostState::Online) => {
                 self.lost.remove(&host);
             }
+            // Transports never report a host back to waiting for its first agent.
+            AgentEvent::Presence(HostState::Waiting) => {}
         }
     }
 
@@ -714,17 +725,25 @@ impl Engine {
                     .as_ref()
                     .map(|e| e.timeout)
                     .unwrap_or_default();
-                // A lost host sends nothing: its task is over once its timeout passed.
-                let lost = a
+                // A lost host sends nothing: its task is over once its timeout passed, or once
+                // the host has been lost for the grace period, whichever comes first.
+                let lost_since = a
                     .hosts
                     .get(&a.run.tasks[i].task.host)
-                    .is_some_and(|h| self.lost.contains(h.name.as_str()));
-                let slack = if lost {
+                    .and_then(|h| self.lost.get(h.name.as_str()));
+                let slack = if lost_since.is_some() {
                     Duration::ZERO
                 } else {
                     self.config.result_slack
                 };
-                if !f.received && now.duration_since(f.sent_at) > self.config.delivery_timeout {
+                let gave_up = lost_since.is_some_and(|since| {
+                    now.duration_since((*since).max(f.sent_at)) > self.config.lost_grace
+                });
+                if gave_up {
+                    late.push((*id, i, true));
+                } else if !f.received
+                    && now.duration_since(f.sent_at) > self.config.delivery_timeout
+                {
                     late.push((*id, i, false));
                 } else if now.duration_since(f.started.unwrap_or(f.sent_at)) > timeout + slack {
                     late.push((*id, i, true));
@@ -742,8 +761,12 @@ impl Engine {
                     .get(&a.run.tasks[i].task.host)
                     .map(|h| h.name.clone())
                     .unwrap_or_default();
-                let msg = if self.lost.contains(host.as_str()) {
-                    format!("host {host} is LOST (no heartbeat) and the task's timeout has passed")
+                let msg = if let Some(since) = self.lost.get(host.as_str()) {
+                    format!(
+                        "host {host} is LOST (no heartbeat for {:.0?}); the task's outcome is \
+                         unknown: retry the job once the host is back",
+                        since.elapsed()
+                    )
                 } else {
                     format!("no result from host {host} within the task's timeout")
                 };

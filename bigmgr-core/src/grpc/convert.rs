@@ -37,6 +37,7 @@ pub(super) fn result_to_pb(r: &TaskResult) -> pb::TaskResult {
         started_at_ms: r.started_at,
         finished_at_ms: r.finished_at,
         message: r.message.clone(),
+        outcome_unknown: r.outcome_unknown,
     }
 }
 
@@ -59,6 +60,7 @@ pub(super) fn result_from_pb(r: Option<&pb::TaskResult>) -> Result<TaskResult> {
         started_at: r.started_at_ms,
         finished_at: r.finished_at_ms,
         message: r.message.clone(),
+        outcome_unknown: r.outcome_unknown && state == TaskState::Failed,
     })
 }
 
@@ -342,6 +344,7 @@ mod tests {
             started_at: Some(1),
             finished_at: 2,
             message: Some("boom".into()),
+            outcome_unknown: true,
         };
         for e in [
             AgentEvent::Received(run()),

@@ -28,6 +28,11 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path, heartbeat: Duration) -> Server {
+        Server::start_with(dir, heartbeat, EngineConfig::default().lost_grace).await
+    }
+
+    /// A server whose engine waits `lost_grace` for a LOST host's tasks.
+    async fn start_with(dir: &Path, heartbeat: Duration, lost_grace: Duration) -> Server {
         let store: Arc<dyn Store> = Arc::new(
             SqlStore::open_path(&dir.join("bigmgr.db"))
                 .await
@@ -46,6 +51,7 @@ impl Server {
             .stacks(DirStackProvider::new([dir.join("stacks")]))
             .config(EngineConfig {
                 tick: Duration::from_millis(100),
+                lost_grace,
                 ..EngineConfig::default()
             })
             .build()
@@ -365,21 +371,26 @@ async fn a_silent_host_turns_lost_and_comes_back() {
 }
 
 #[tokio::test]
-async fn a_host_no_agent_ever_claimed_turns_lost_and_an_agent_can_claim_it() {
+async fn a_host_no_agent_ever_claimed_stays_waiting_and_an_agent_can_claim_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     counting_stack(dir.path());
     let server = Server::start(dir.path(), Duration::from_secs(1)).await;
     server.mgr.create_cluster("c1").await.expect("cluster");
     // Added by an operator while the server runs; no agent speaks for it.
-    server
+    let added = server
         .mgr
         .add_host("c1", "h1", "127.0.0.2")
         .await
         .expect("host");
-    until(10, "h1 LOST without an agent", || async {
-        host_state(&server.mgr, "h1").await == Some(HostState::Lost)
-    })
-    .await;
+    assert_eq!(added.state, HostState::Waiting);
+    // Well past the 3 intervals that make a silent host LOST: it is still waiting, as it says.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let h = server.mgr.host("c1", "h1").await.expect("host");
+    assert_eq!(
+        (h.state, h.last_heartbeat),
+        (HostState::Waiting, None),
+        "a host no agent registered for is WAITING, not LOST nor ONLINE"
+    );
     // Its agent joins with the cluster's token and claims it.
     let token = server.mgr.create_join_token("c1").await.expect("token");
     let _agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
@@ -420,4 +431,415 @@ async fn removing_a_host_ends_its_agents_session_and_refuses_it() {
         "{err}"
     );
     assert!(server.mgr.hosts("c1").await.expect("hosts").is_empty());
+}
+
+/// Registers once over a raw gRPC session: the first answer, a `Registered` or the status the
+/// server refused with. The session ends when this returns.
+async fn register_raw(
+    url: &str,
+    name: &str,
+    address: &str,
+    auth: bigmgr_core::grpc::pb::register::Auth,
+) -> std::result::Result<bigmgr_core::grpc::pb::Registered, tonic::Status> {
+    use bigmgr_core::grpc::pb::agent_service_client::AgentServiceClient;
+    use bigmgr_core::grpc::pb::{AgentMessage, Register, agent_message, server_message};
+    let mut client = AgentServiceClient::connect(url.to_owned())
+        .await
+        .expect("connect");
+    let register = AgentMessage {
+        body: Some(agent_message::Body::Register(Register {
+            name: name.into(),
+            address: address.into(),
+            auth: Some(auth),
+            ..Register::default()
+        })),
+    };
+    // The stream stays open until the answer is read, as an agent's would.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(register).await.expect("queue Register");
+    let mut answers = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let first = answers.message().await?;
+    drop(tx);
+    match first.and_then(|m| m.body) {
+        Some(server_message::Body::Registered(r)) => Ok(r),
+        other => panic!("the first answer to Register was {other:?}"),
+    }
+}
+
+const HOSTILE_ADDRESSES: &[&str] = &[
+    "$(touch /tmp/bigmgr-pwned)",
+    "`id`",
+    "x';id;'",
+    "x\";id;\"",
+    "../../etc/passwd",
+    "a b",
+    "a\nb",
+    "",
+];
+
+/// An address is checked wherever it arrives: a join or a later registration with a hostile
+/// one is refused naming the setting, and nothing is written; an agent reporting a new (valid)
+/// address is admitted but its host keeps the address until an admin accepts it, and the
+/// audit log says so.
+#[tokio::test]
+async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin() {
+    use bigmgr_core::grpc::pb::register::Auth;
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+
+    for bad in HOSTILE_ADDRESSES {
+        let e = register_raw(&server.url, "h1", bad, Auth::JoinToken(token.clone()))
+            .await
+            .expect_err(bad);
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{bad:?}: {e:?}");
+        assert!(
+            e.message().contains("--address") && e.message().contains("address"),
+            "{bad:?}: {}",
+            e.message()
+        );
+        let e = server
+            .mgr
+            .add_host("c1", "h2", bad)
+            .await
+            .expect_err("add_host");
+        assert!(matches!(e, Error::Invalid(_)), "{bad:?}: {e}");
+    }
+    assert!(
+        server.mgr.hosts("c1").await.expect("hosts").is_empty(),
+        "nothing was written"
+    );
+
+    // A real agent joins; then its credential registers again with other addresses.
+    let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
+    until(20, "h1 online", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+            && agent_root(dir.path(), "h1")
+                .join("credential.json")
+                .exists()
+    })
+    .await;
+    drop(agent);
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(agent_root(dir.path(), "h1").join("credential.json")).unwrap(),
+    )
+    .unwrap();
+    let credential = saved["credential"].as_str().expect("credential").to_owned();
+    for bad in HOSTILE_ADDRESSES {
+        let e = register_raw(&server.url, "h1", bad, Auth::Credential(credential.clone()))
+            .await
+            .expect_err(bad);
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{bad:?}: {e:?}");
+    }
+    let h = server.mgr.host("c1", "h1").await.expect("host");
+    assert_eq!(
+        (h.address.as_str(), h.reported_address.as_deref()),
+        ("127.0.0.2", None)
+    );
+
+    register_raw(
+        &server.url,
+        "h1",
+        "127.0.0.9",
+        Auth::Credential(credential.clone()),
+    )
+    .await
+    .expect("a valid new address is admitted");
+    let h = server.mgr.host("c1", "h1").await.expect("host");
+    assert_eq!(
+        (h.address.as_str(), h.reported_address.as_deref()),
+        ("127.0.0.2", Some("127.0.0.9")),
+        "the host keeps its address; the agent's is kept aside"
+    );
+    let admin = bigmgr_core::auth::Actor::system();
+    let audit = server
+        .mgr
+        .audit(&admin, &AuditFilter::default())
+        .await
+        .expect("audit");
+    let rows: Vec<(&str, &str, Outcome)> = audit
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.outcome))
+        .collect();
+    assert!(
+        rows.contains(&("agent:h1", "agent-register", Outcome::Ok)),
+        "the join is audited: {rows:?}"
+    );
+    assert!(
+        audit.iter().any(|e| e.actor == "agent:h1"
+            && e.outcome == Outcome::Refused
+            && e.detail.contains("127.0.0.9")),
+        "the reported address is audited: {audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.actor == "agent:h1" && e.outcome == Outcome::Refused)
+            .any(|e| e.detail.contains("--address")),
+        "a credentialed agent's hostile address is audited: {audit:?}"
+    );
+
+    // An admin accepts it.
+    let h = server
+        .mgr
+        .set_host_address("c1", "h1", "127.0.0.9")
+        .await
+        .expect("accept");
+    assert_eq!(
+        (h.address.as_str(), h.reported_address.as_deref()),
+        ("127.0.0.9", None)
+    );
+    for bad in HOSTILE_ADDRESSES {
+        assert!(matches!(
+            server.mgr.set_host_address("c1", "h1", bad).await,
+            Err(Error::Invalid(_))
+        ));
+    }
+}
+
+/// Many agents registering for one host with the join token at once: exactly one is admitted
+/// (and its credential is the one stored), every other is refused at once naming the host —
+/// for a host an operator added, and for a new one.
+#[tokio::test]
+async fn concurrent_joins_for_one_host_admit_exactly_one() {
+    use bigmgr_core::grpc::pb::register::Auth;
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    server
+        .mgr
+        .add_host("c1", "pre", "127.0.0.2")
+        .await
+        .expect("host");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    for name in ["pre", "fresh"] {
+        let joins = (0..24).map(|i| {
+            let (url, token) = (server.url.clone(), token.clone());
+            tokio::spawn(async move {
+                register_raw(
+                    &url,
+                    name,
+                    &format!("127.0.0.{}", 10 + i),
+                    Auth::JoinToken(token),
+                )
+                .await
+            })
+        });
+        let mut admitted = Vec::new();
+        let mut refused = 0;
+        for j in joins.collect::<Vec<_>>() {
+            match j.await.expect("join task") {
+                Ok(r) => admitted.push(r.credential),
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+                    assert!(
+                        status.message().contains(&format!("'{name}'"))
+                            && status.message().contains("already taken"),
+                        "{}",
+                        status.message()
+                    );
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(
+            (admitted.len(), refused),
+            (1, 23),
+            "{name}: exactly one of 24 concurrent joins is admitted"
+        );
+        let h = server.mgr.host("c1", name).await.expect("host");
+        let stored = server
+            .store
+            .host_credential(h.id)
+            .await
+            .expect("credential");
+        assert_eq!(
+            stored,
+            Some(bigmgr_core::join::hash(&admitted[0])),
+            "{name}: the admitted agent's credential is the stored one"
+        );
+    }
+    assert_eq!(server.mgr.hosts("c1").await.expect("hosts").len(), 2);
+}
+
+/// A service whose `start` and custom `rebalance` (and `reshard`, which declares itself safe to
+/// re-run) run long the first time (writing a marker) and succeed at once the second time.
+fn once_slow_stack(dir: &Path) {
+    write_stack(
+        &dir.join("stacks"),
+        &[Svc {
+            name: "svc",
+            component: "server",
+            script: r#"mark="$BIGMGR_UNIT_DIR/$1.ran"
+if [ -e "$mark" ]; then echo "$1 again: done"; exit 0; fi
+touch "$mark"; echo "$1 first run: working"; sleep 600"#,
+            component_toml: "  [component.commands.start]\n  timeout = \"10m\"\n  \
+                             [component.commands.rebalance]\n  timeout = \"10m\"\n  \
+                             [component.commands.reshard]\n  timeout = \"10m\"\n  rerun_if_lost = true\n",
+            order: &[],
+        }],
+    );
+}
+
+async fn submit(mgr: &Manager, command: &str) -> JobId {
+    mgr.submit(JobRequest {
+        cluster: "c1".into(),
+        target: Target::Service("svc".into()),
+        command: command.into(),
+        options: JobOptions::default(),
+    })
+    .await
+    .expect("submit")
+    .id
+}
+
+/// Waits until the job's only task runs and returns its pid (its process group).
+async fn running_pid(mgr: &Manager, job: JobId) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = mgr.job(job).await.expect("detail");
+        if let Some(pid) = d
+            .tasks
+            .first()
+            .filter(|t| t.state == TaskState::Running)
+            .and_then(|t| t.pid)
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never ran: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Simulates a host that restarts mid-run: its agent dies (aborted), then the task's whole
+/// process group is killed, so neither the process nor an exit status survives.
+fn crash_host(agent: AgentTask, pgid: u32) {
+    drop(agent);
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the task's process group");
+}
+
+/// A run lost with its host — the agent comes back, but neither the script's process nor its
+/// exit status survived — is run again as a new attempt when its command is safe to re-run
+/// (the standard commands, and custom ones that say so), and fails with its outcome unknown
+/// otherwise. Nothing runs twice at once: the rerun is a new attempt, after the old one ended.
+#[tokio::test]
+async fn a_run_lost_with_its_host_is_rerun_if_its_command_allows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    once_slow_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let mut agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
+    until(20, "h1 online with its credential saved", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+            && agent_root(dir.path(), "h1")
+                .join("credential.json")
+                .exists()
+    })
+    .await;
+    add_svc(&server.mgr, &["h1"]).await;
+
+    for (command, rerun) in [("start", true), ("rebalance", false), ("reshard", true)] {
+        let job = submit(&server.mgr, command).await;
+        let pid = running_pid(&server.mgr, job).await;
+        let task = server.mgr.job(job).await.expect("detail").tasks[0].id;
+        until(20, "the first run's line is stored", || async {
+            server
+                .mgr
+                .task_log(task, None)
+                .await
+                .is_ok_and(|l| l.iter().any(|l| l.line.ends_with("first run: working")))
+        })
+        .await;
+        crash_host(agent, pid);
+        agent = spawn_agent(client(&server.url, None, dir.path(), "h1", 0));
+        let done = tokio::time::timeout(Duration::from_secs(30), server.mgr.wait(job))
+            .await
+            .expect("the job ends")
+            .expect("wait");
+        let task = server.mgr.job(job).await.expect("detail").tasks[0].clone();
+        let log: Vec<String> = server
+            .mgr
+            .task_log(task.id, None)
+            .await
+            .expect("log")
+            .into_iter()
+            .map(|l| format!("{}: {}", l.attempt, l.line))
+            .collect();
+        if rerun {
+            assert_eq!(
+                done.state,
+                JobState::Succeeded,
+                "{command}: {task:?} {log:?}"
+            );
+            assert_eq!(task.attempt, 2, "{command}: one rerun");
+            assert!(
+                log.contains(&format!("1: {command} first run: working"))
+                    && log.contains(&format!("2: {command} again: done")),
+                "{command}: {log:?}"
+            );
+        } else {
+            assert_eq!(done.state, JobState::Failed, "{command}: {task:?}");
+            assert_eq!(task.attempt, 1, "{command}: not run again");
+            let message = task.message.unwrap_or_default();
+            assert!(
+                message.contains("outcome is unknown"),
+                "{command}: {message}"
+            );
+        }
+    }
+    drop(agent);
+}
+
+/// A host that turns LOST and stays away does not hold its task for the task's whole timeout
+/// (10 minutes here): the task fails once the host has been LOST for the grace period, saying
+/// why, and the job ends.
+#[tokio::test]
+async fn a_task_on_a_host_that_stays_lost_fails_after_the_grace_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    once_slow_stack(dir.path());
+    let server =
+        Server::start_with(dir.path(), Duration::from_secs(1), Duration::from_secs(2)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
+    until(20, "h1 online", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+    })
+    .await;
+    add_svc(&server.mgr, &["h1"]).await;
+    let job = submit(&server.mgr, "start").await;
+    let pid = running_pid(&server.mgr, job).await;
+    let lost_at = std::time::Instant::now();
+    crash_host(agent, pid);
+    let done = tokio::time::timeout(Duration::from_secs(30), server.mgr.wait(job))
+        .await
+        .expect("the job ends long before the task's 10-minute timeout")
+        .expect("wait");
+    assert_eq!(done.state, JobState::Failed);
+    assert!(
+        lost_at.elapsed() >= Duration::from_secs(3 + 2),
+        "not before LOST (3 intervals) and the grace (2 s): {:?}",
+        lost_at.elapsed()
+    );
+    let task = server.mgr.job(job).await.expect("detail").tasks[0].clone();
+    let message = task.message.unwrap_or_default();
+    assert!(
+        message.contains("LOST") && message.contains("outcome is unknown"),
+        "{message}"
+    );
+    assert_eq!(host_state(&server.mgr, "h1").await, Some(HostState::Lost));
 }
