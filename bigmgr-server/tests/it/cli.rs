@@ -336,6 +336,22 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
 
     cli.run(&["cluster", "create", "r"]).expect(0);
     cli.run(&["host", "add", "r", "rh1", "127.0.0.2"]).expect(0);
+    let bad = cli.run(&["host", "add", "r", "rh2", "$(touch /tmp/bigmgr-pwned)"]);
+    assert!(bad.expect(1).stderr.contains("address"), "{}", bad.stderr);
+    let shown = cli.run(&["host", "show", "r", "rh1"]);
+    assert!(
+        shown.expect(0).stdout.contains("WAITING"),
+        "a host no agent registered for says so: {}",
+        shown.stdout
+    );
+    let moved = cli.run(&["host", "set-address", "r", "rh1", "127.0.0.9"]);
+    assert!(
+        moved.expect(0).stdout.contains("now has address 127.0.0.9"),
+        "{}",
+        moved.stdout
+    );
+    cli.run(&["host", "set-address", "r", "rh1", "x';id;'"])
+        .expect(1);
     let placed = [
         "service",
         "add",
