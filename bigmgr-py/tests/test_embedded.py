@@ -382,7 +382,14 @@ def test_relation_events(deployed):
 def test_remove_host(embedded):
     c = embedded.create_cluster("r")
     add_hosts(c)
-    c.add_host("spare", "127.0.0.9")
+    spare = c.add_host("spare", "127.0.0.9")
+    # No in-process agent serves "spare": it waits for one, and says so.
+    assert (spare.state, spare.reported_address) == ("WAITING", None)
+    assert {h.name: h.state for h in c.hosts()}["h1"] == "ONLINE"
+    for hostile in ["$(touch /tmp/bigmgr-pwned)", "x';id;'", "../../etc/passwd", "a b"]:
+        with pytest.raises(bigmgr.InvalidInput, match="address"):
+            c.add_host("evil", hostile)
+    assert "evil" not in [h.name for h in c.hosts()]
     c.remove_host("spare")
     assert [h.name for h in c.hosts()] == ["h1", "h2"]
     with pytest.raises(bigmgr.NotFound):

@@ -122,6 +122,18 @@ fn spawn_agent(cfg: AgentClientConfig) -> AgentTask {
     )))
 }
 
+/// Spawns agent `name` (the `i`th) with the join token and waits until its host is ONLINE and
+/// it saved its credential, so that a restarted agent comes back without the token.
+async fn joined_agent(server: &Server, token: &str, dir: &Path, name: &str, i: usize) -> AgentTask {
+    let agent = spawn_agent(client(&server.url, Some(token), dir, name, i));
+    until(20, "the agent online with its credential saved", || async {
+        host_state(&server.mgr, name).await == Some(HostState::Online)
+            && agent_root(dir, name).join("credential.json").exists()
+    })
+    .await;
+    agent
+}
+
 /// A service whose `start` counts its runs in the unit dir and prints a line.
 fn counting_stack(dir: &Path) {
     write_stack(
@@ -348,15 +360,8 @@ async fn a_silent_host_turns_lost_and_comes_back() {
     let server = Server::start(dir.path(), Duration::from_secs(1)).await;
     server.mgr.create_cluster("c1").await.expect("cluster");
     let token = server.mgr.create_join_token("c1").await.expect("token");
-    let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
     // Online and holding its credential: the restarted agent comes back without a token.
-    until(20, "h1 online with its credential saved", || async {
-        host_state(&server.mgr, "h1").await == Some(HostState::Online)
-            && agent_root(dir.path(), "h1")
-                .join("credential.json")
-                .exists()
-    })
-    .await;
+    let agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     drop(agent);
     until(10, "h1 LOST after 3 silent intervals", || async {
         host_state(&server.mgr, "h1").await == Some(HostState::Lost)
@@ -516,14 +521,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
     );
 
     // A real agent joins; then its credential registers again with other addresses.
-    let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
-    until(20, "h1 online", || async {
-        host_state(&server.mgr, "h1").await == Some(HostState::Online)
-            && agent_root(dir.path(), "h1")
-                .join("credential.json")
-                .exists()
-    })
-    .await;
+    let agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     drop(agent);
     let saved: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(agent_root(dir.path(), "h1").join("credential.json")).unwrap(),
@@ -742,14 +740,7 @@ async fn a_run_lost_with_its_host_is_rerun_if_its_command_allows() {
     let server = Server::start(dir.path(), Duration::from_secs(1)).await;
     server.mgr.create_cluster("c1").await.expect("cluster");
     let token = server.mgr.create_join_token("c1").await.expect("token");
-    let mut agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
-    until(20, "h1 online with its credential saved", || async {
-        host_state(&server.mgr, "h1").await == Some(HostState::Online)
-            && agent_root(dir.path(), "h1")
-                .join("credential.json")
-                .exists()
-    })
-    .await;
+    let mut agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     add_svc(&server.mgr, &["h1"]).await;
 
     for (command, rerun) in [("start", true), ("rebalance", false), ("reshard", true)] {
@@ -815,11 +806,7 @@ async fn a_task_on_a_host_that_stays_lost_fails_after_the_grace_period() {
         Server::start_with(dir.path(), Duration::from_secs(1), Duration::from_secs(2)).await;
     server.mgr.create_cluster("c1").await.expect("cluster");
     let token = server.mgr.create_join_token("c1").await.expect("token");
-    let agent = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
-    until(20, "h1 online", || async {
-        host_state(&server.mgr, "h1").await == Some(HostState::Online)
-    })
-    .await;
+    let agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     add_svc(&server.mgr, &["h1"]).await;
     let job = submit(&server.mgr, "start").await;
     let pid = running_pid(&server.mgr, job).await;
