@@ -38,6 +38,7 @@ use super::{
 };
 use crate::fsutil::write_atomic;
 use crate::model::{LogStream, RunId, TaskState, now_ms};
+use crate::transport::limits::{self, MAX_RESULT_MESSAGE};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
 use crate::{Error, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -382,8 +383,15 @@ fn failed(message: String) -> TaskResult {
         pid: None,
         started_at: None,
         finished_at: now_ms(),
-        message: Some(message),
+        message: Some(bounded_message(message)),
     }
+}
+
+/// A result's message, cut to [`MAX_RESULT_MESSAGE`] bytes: it is kept in the ledger and
+/// reported in every registration until cleaned.
+fn bounded_message(mut message: String) -> String {
+    limits::bound(&mut message, MAX_RESULT_MESSAGE, "message");
+    message
 }
 
 /// The result of a run whose execution was lost with the agent.
@@ -544,7 +552,7 @@ fn finish(
         pid: outcome.pid,
         started_at,
         finished_at: now_ms(),
-        message: outcome.message,
+        message: outcome.message.map(bounded_message),
     };
     if let Err(e) = shared.ledger().record_finished(run, result.clone()) {
         tracing::error!(%run, error = %e, "cannot record a result in the ledger");
