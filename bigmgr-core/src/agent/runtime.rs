@@ -6,6 +6,9 @@
 //! ```text
 //! <root>/agent.lock                      held (flock) while an Agent owns the root
 //! <root>/ledger.jsonl                    the run ledger (see Ledger)
+//! <root>/spool.jsonl                     events not yet acknowledged, for a server agent
+//!                                        (see Spool)
+//! <root>/spool.rejected                  events the spool set aside, with why (see Spool)
 //! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
 //! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
 //! <root>/units/<cluster>/<service>/<component>.unit.json
