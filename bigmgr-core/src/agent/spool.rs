@@ -132,7 +132,10 @@ impl Spool {
                     })
                 })
                 .collect::<Result<_>>()?;
-            append_rejected(&rejected_path(&path), &entries)?;
+            // Losing them is no reason not to start: they were not sendable anyway.
+            if let Err(e) = append_rejected(&rejected_path(&path), &entries) {
+                tracing::warn!(error = %e, lines = entries.len(), "cannot keep the spool's broken lines");
+            }
         }
         let pending_bytes = loaded.pending.iter().map(|p| p.bytes).sum();
         let (file, file_bytes) =

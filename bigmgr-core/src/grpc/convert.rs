@@ -64,7 +64,10 @@ pub(super) fn result_from_pb(r: Option<&pb::TaskResult>) -> Result<TaskResult> {
         pid: r.pid,
         started_at: r.started_at_ms,
         finished_at: r.finished_at_ms,
-        message: r.message.clone(),
+        message: r
+            .message
+            .as_deref()
+            .map(|m| limits::bounded(m, MAX_RESULT_MESSAGE, "message")),
     })
 }
 
@@ -188,6 +191,8 @@ pub(super) fn event_to_pb(seq: u64, e: &AgentEvent) -> Option<pb::TaskEvent> {
     })
 }
 
+/// A protocol event as an agent event; text over the [`limits`] is cut with a marker, whoever
+/// sent it.
 pub(super) fn event_from_pb(e: pb::TaskEvent) -> Result<AgentEvent> {
     use pb::task_event::Kind;
     let run = run_id(e.run.as_ref())?;
@@ -211,7 +216,12 @@ pub(super) fn event_from_pb(e: pb::TaskEvent) -> Result<AgentEvent> {
                 },
                 seq: l.seq,
                 at: l.at_ms,
-                line: l.line,
+                line: {
+                    // An agent from before the limits may send more.
+                    let mut line = l.line;
+                    limits::bound(&mut line, MAX_LOG_LINE, "line");
+                    line
+                },
             },
             Kind::Finished(f) => AgentEvent::Finished {
                 run,
@@ -422,5 +432,15 @@ mod tests {
         let message = f.result.as_ref().unwrap().message.as_ref().unwrap();
         assert!(message.len() <= MAX_RESULT_MESSAGE);
         assert!(message.ends_with(" … [message truncated: 20971520 bytes]"));
+        // What an agent from before the limits sends is cut on arrival too.
+        let mut raw = event_to_pb(1, &log).unwrap();
+        if let Some(pb::task_event::Kind::Log(l)) = &mut raw.kind {
+            l.line = "z".repeat(1 << 20);
+        }
+        let AgentEvent::Log { line, .. } = event_from_pb(raw).unwrap() else {
+            panic!("a log line")
+        };
+        assert!(line.len() <= MAX_LOG_LINE);
+        assert!(line.ends_with(" … [line truncated: 1048576 bytes]"));
     }
 }
