@@ -6,9 +6,9 @@
 //!
 //! - `{"seq":N,"event":…}`: an event, with its sequence number. Numbers start at 1 and go up
 //!   by one, also across restarts and compactions.
-//! - `{"ack":N}`: the server stored every event up to `N`. An acknowledgement costs one small
-//!   append, and it is ordered with the events in the same file, so the file alone says what is
-//!   pending.
+//! - `{"ack":N}`: the server stored every event up to `N` (or those it did not were set
+//!   aside). An acknowledgement costs one small append, and it is ordered with the events in the
+//!   same file, so the file alone says what is pending.
 //!
 //! Each line is appended with a single `write(2)` and no `fsync`: it survives the agent process
 //! being killed at any point, but a machine crash may lose the last lines. A line torn by a crash
@@ -97,7 +97,7 @@ pub struct Spool {
     pending: VecDeque<Pending>,
     /// The sequence number the next event gets.
     next_seq: u64,
-    /// Every event up to this one is acknowledged (0: none).
+    /// Every event up to this one is acknowledged or set aside (0: none).
     acked: u64,
     /// The file's length.
     file_bytes: u64,
@@ -247,6 +247,13 @@ impl Spool {
         append_rejected(&rejected_path(&self.path), &entries)?;
         self.pending.retain(|p| !seqs.contains(&p.seq));
         self.pending_bytes = self.pending.iter().map(|p| p.bytes).sum();
+        // Every event below the first one pending is gone now: the mark says so, which also
+        // carries the sequence past an event set aside last across a restart.
+        let gone = self
+            .pending
+            .front()
+            .map_or(self.next_seq.saturating_sub(1), |p| p.seq - 1);
+        self.acked = self.acked.max(gone);
         (self.file, self.file_bytes) = rewrite(&self.path, self.acked, &self.pending)?;
         Ok(seqs.len())
     }
@@ -699,5 +706,13 @@ mod tests {
         assert_eq!(entries[0]["event"]["Log"]["line"], "line 1");
         assert_eq!(entries[1]["seq"], 4);
         assert_eq!(entries[1]["reason"], "refused");
+        // Setting aside the last event does not give its number to the next one.
+        let mut s = s;
+        s.reject(&[(5, why("refused"))]).unwrap();
+        assert!(s.is_empty());
+        drop(s);
+        let mut s = Spool::open(&path).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(5)).unwrap(), 6);
     }
 }
