@@ -12,7 +12,11 @@
 //! SIGTERM to the whole group (the script and everything it started), then SIGKILL after the
 //! grace period. It tails both log files every [`TAIL_POLL`], handing each complete line to the
 //! [`ExecSink`]; when the wrapper has exited it reads both files to their end once more (output
-//! of daemons the script started and that keep the files open is not followed further).
+//! of daemons the script started and that keep the files open is not followed further). A line
+//! longer than [`MAX_LOG_LINE`] is cut with a marker (`… [line truncated: N bytes; full output
+//! in <task dir>/stdout.log]`): the sink gets its head, the file keeps it whole, and the tailer
+//! holds no more than the head in memory however long the line (binary output without newlines
+//! included). Output that is not UTF-8 arrives with U+FFFD for the invalid bytes.
 //!
 //! A later agent adopts a run whose wrapper still runs ([`Executor::resume`]): it tails the log
 //! files from the start, polls for the `exit` file and for the wrapper to be gone (its pid
@@ -22,6 +26,7 @@
 use super::{ExecEnv, ExecOutcome, ExecSink, Executor, StartedRun, UNKNOWN_OUTCOME};
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::TaskSpec;
+use crate::transport::limits::{self, MAX_LOG_LINE};
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -362,7 +367,9 @@ impl Tail {
     }
 }
 
-/// Follows one log file from its start.
+/// Follows one log file from its start, handing each line to the sink. A line longer than
+/// [`MAX_LOG_LINE`] is cut, and ends with a marker saying how long it was and where the whole
+/// output is; only its head is held in memory, the rest is skipped up to the next newline.
 struct LogTail {
     path: PathBuf,
     stream: LogStream,
@@ -370,8 +377,11 @@ struct LogTail {
     file: Option<File>,
     /// Bytes read so far.
     pos: u64,
-    /// The start of a line whose newline has not been read yet.
+    /// The start of a line whose newline has not been read yet: at most [`MAX_LOG_LINE`]
+    /// bytes of it.
     partial: Vec<u8>,
+    /// How many bytes of that line were skipped after `partial`.
+    skipped: u64,
 }
 
 impl LogTail {
@@ -382,6 +392,7 @@ impl LogTail {
             file: None,
             pos: 0,
             partial: Vec::new(),
+            skipped: 0,
         }
     }
 
@@ -391,7 +402,9 @@ impl LogTail {
         if self.file.is_none() {
             self.file = File::open(&self.path).ok();
         }
-        let Some(file) = &mut self.file else { return };
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
         let mut buf = [0u8; 64 * 1024];
         loop {
             let want = end.map_or(buf.len() as u64, |e| e.saturating_sub(self.pos));
@@ -403,7 +416,7 @@ impl LogTail {
                 Ok(0) => break,
                 Ok(n) => {
                     self.pos += n as u64;
-                    self.partial.extend_from_slice(&buf[..n]);
+                    self.take(sink, &buf[..n]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -412,29 +425,84 @@ impl LogTail {
                 }
             }
         }
-        let mut start = 0;
-        while let Some(i) = self.partial[start..].iter().position(|b| *b == b'\n') {
-            self.emit(sink, start, start + i);
-            start += i + 1;
+        self.file = Some(file);
+    }
+
+    /// Takes `chunk`, the next bytes of the file: hands each line it completes to `sink` and
+    /// keeps the start of the line it leaves open.
+    fn take(&mut self, sink: &dyn ExecSink, mut chunk: &[u8]) {
+        while let Some(i) = chunk.iter().position(|b| *b == b'\n') {
+            if self.partial.is_empty() && self.skipped == 0 {
+                // The whole line is in the chunk: no copy.
+                let line = &chunk[..i];
+                let skipped = line.len().saturating_sub(MAX_LOG_LINE);
+                self.emit(sink, &line[..line.len() - skipped], skipped as u64);
+            } else {
+                self.keep(&chunk[..i]);
+                let line = std::mem::take(&mut self.partial);
+                let skipped = std::mem::take(&mut self.skipped);
+                self.emit(sink, &line, skipped);
+                // Reuse the buffer for the next line.
+                self.partial = line;
+                self.partial.clear();
+            }
+            chunk = &chunk[i + 1..];
         }
-        self.partial.drain(..start);
+        self.keep(chunk);
+    }
+
+    /// Keeps the bytes of the open line that fit under [`MAX_LOG_LINE`]; counts the rest.
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = MAX_LOG_LINE.saturating_sub(self.partial.len());
+        let kept = room.min(bytes.len());
+        self.partial.extend_from_slice(&bytes[..kept]);
+        self.skipped += (bytes.len() - kept) as u64;
     }
 
     /// Hands a last line without a newline to `sink`.
     fn flush(&mut self, sink: &dyn ExecSink) {
-        if !self.partial.is_empty() {
-            self.emit(sink, 0, self.partial.len());
-            self.partial.clear();
+        if !self.partial.is_empty() || self.skipped > 0 {
+            let line = std::mem::take(&mut self.partial);
+            let skipped = std::mem::take(&mut self.skipped);
+            self.emit(sink, &line, skipped);
         }
     }
 
-    /// Hands `partial[from..to]` (a line without its newline) to `sink`.
-    fn emit(&self, sink: &dyn ExecSink, from: usize, to: usize) {
-        let mut line = &self.partial[from..to];
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
+    /// Hands a line to `sink`: `head` is its start (without the newline), followed by
+    /// `skipped` more bytes that were not kept. Invalid UTF-8 is replaced (U+FFFD); a line cut,
+    /// or grown past [`MAX_LOG_LINE`] by the replacements, ends with the marker.
+    fn emit(&self, sink: &dyn ExecSink, head: &[u8], skipped: u64) {
+        let total = head.len() as u64 + skipped;
+        let mut head = head;
+        if skipped == 0 {
+            if let Some(h) = head.strip_suffix(b"\r") {
+                head = h;
+            }
+        } else {
+            head = without_broken_last_char(head);
         }
-        sink.line(self.stream, String::from_utf8_lossy(line).into_owned());
+        let mut line = String::from_utf8_lossy(head).into_owned();
+        if skipped > 0 || line.len() > MAX_LOG_LINE {
+            let marker = format!(
+                " … [line truncated: {total} bytes; full output in {}]",
+                self.path.display()
+            );
+            limits::truncate_with(&mut line, MAX_LOG_LINE, &marker);
+        }
+        sink.line(self.stream, line);
+    }
+}
+
+/// `bytes` without a last UTF-8 character that the cut left incomplete (so a cut line does not
+/// end in a replacement character that the output never had).
+fn without_broken_last_char(bytes: &[u8]) -> &[u8] {
+    let from = bytes.len().saturating_sub(3);
+    match (from..bytes.len()).rev().find(|&i| bytes[i] & 0xC0 != 0x80) {
+        Some(start) => match std::str::from_utf8(&bytes[start..]) {
+            Err(e) if e.error_len().is_none() => &bytes[..start],
+            _ => bytes,
+        },
+        None => bytes,
     }
 }
 
@@ -670,5 +738,70 @@ mod tests {
             lines,
             ["Stdout:one", "Stdout:two", "Stderr:oops", "Stdout:three"]
         );
+    }
+
+    #[test]
+    fn tail_cuts_long_lines_with_a_marker_and_keeps_only_their_head() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STDOUT_LOG);
+        let mut out = File::create(&path).unwrap();
+        let sink = Lines::default();
+        let mut tail = Tail::new(dir.path());
+        // A 1 MB line written in pieces across polls, a short one, a line of exactly the limit,
+        // a cut that falls inside a two-byte character, then 3 MB of binary without a newline.
+        let mb = vec![b'x'; 1 << 20];
+        out.write_all(&mb[..300_000]).unwrap();
+        tail.poll(&sink);
+        assert!(tail.logs[0].partial.len() <= MAX_LOG_LINE);
+        out.write_all(&mb[300_000..]).unwrap();
+        out.write_all(b"\nshort\n").unwrap();
+        out.write_all(&vec![b'y'; MAX_LOG_LINE]).unwrap();
+        out.write_all(b"\n").unwrap();
+        let mut accents = vec![b'a'];
+        accents.extend("é".repeat(MAX_LOG_LINE).as_bytes());
+        out.write_all(&accents).unwrap();
+        out.write_all(b"\n").unwrap();
+        tail.poll(&sink);
+        let binary: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8 | 0x80).collect();
+        let binary: Vec<u8> = binary
+            .iter()
+            .map(|b| if *b == b'\n' { 0 } else { *b })
+            .collect();
+        out.write_all(&binary).unwrap();
+        tail.poll(&sink);
+        assert!(tail.logs[0].partial.capacity() <= 2 * MAX_LOG_LINE);
+        tail.finish(&sink);
+        let lines = sink.0.lock().unwrap();
+        assert_eq!(
+            lines.len(),
+            5,
+            "{:?}",
+            lines.iter().map(|l| l.1.len()).collect::<Vec<_>>()
+        );
+        let full = format!("full output in {}]", path.display());
+        let first = &lines[0].1;
+        assert!(first.len() <= MAX_LOG_LINE, "{}", first.len());
+        assert!(first.starts_with("xxxx"));
+        assert!(
+            first.ends_with(&format!(" … [line truncated: 1048576 bytes; {full}")),
+            "{}",
+            &first[first.len() - 120..]
+        );
+        assert_eq!(lines[1].1, "short");
+        assert_eq!(lines[2].1, "y".repeat(MAX_LOG_LINE));
+        let third = &lines[3].1;
+        assert!(third.len() <= MAX_LOG_LINE);
+        assert!(
+            !third.contains('\u{FFFD}'),
+            "a cut character is dropped whole"
+        );
+        let head = third.split(" … [").next().unwrap();
+        assert!(head.starts_with("aéé") && head.ends_with('é'));
+        assert!(third.ends_with(&format!("truncated: {} bytes; {full}", accents.len())));
+        let last = &lines[4].1;
+        assert!(last.len() <= MAX_LOG_LINE);
+        assert!(last.contains('\u{FFFD}'));
+        assert!(last.ends_with(&format!("truncated: 3000000 bytes; {full}")));
     }
 }

@@ -6,6 +6,9 @@
 //! ```text
 //! <root>/agent.lock                      held (flock) while an Agent owns the root
 //! <root>/ledger.jsonl                    the run ledger (see Ledger)
+//! <root>/spool.jsonl                     events not yet acknowledged, for a server agent
+//!                                        (see Spool)
+//! <root>/spool.rejected                  events the spool set aside, with why (see Spool)
 //! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
 //! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
 //! <root>/units/<cluster>/<service>/<component>.unit.json
@@ -38,6 +41,7 @@ use super::{
 };
 use crate::fsutil::write_atomic;
 use crate::model::{LogStream, RunId, TaskState, now_ms};
+use crate::transport::limits::{self, MAX_RESULT_MESSAGE};
 use crate::transport::{AgentEvent, TaskResult, TaskSpec, ToAgent};
 use crate::{Error, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -415,9 +419,16 @@ fn failed(message: String) -> TaskResult {
         pid: None,
         started_at: None,
         finished_at: now_ms(),
-        message: Some(message),
+        message: Some(bounded_message(message)),
         outcome_unknown: false,
     }
+}
+
+/// A result's message, cut to [`MAX_RESULT_MESSAGE`] bytes: it is kept in the ledger and
+/// reported in every registration until cleaned.
+fn bounded_message(mut message: String) -> String {
+    limits::bound(&mut message, MAX_RESULT_MESSAGE, "message");
+    message
 }
 
 /// The result of a run whose execution was lost with the agent.
@@ -582,7 +593,7 @@ fn finish(
         pid: outcome.pid,
         started_at,
         finished_at: now_ms(),
-        message: outcome.message,
+        message: outcome.message.map(bounded_message),
         outcome_unknown: outcome.outcome_unknown,
     };
     if let Err(e) = shared.ledger().record_finished(run, result.clone()) {

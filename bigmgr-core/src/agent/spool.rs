@@ -6,20 +6,28 @@
 //!
 //! - `{"seq":N,"event":…}`: an event, with its sequence number. Numbers start at 1 and go up
 //!   by one, also across restarts and compactions.
-//! - `{"ack":N}`: the server stored every event up to `N`. An acknowledgement costs one small
-//!   append, and it is ordered with the events in the same file, so the file alone says what is
-//!   pending.
+//! - `{"ack":N}`: the server stored every event up to `N` (or those it did not were set
+//!   aside). An acknowledgement costs one small append, and it is ordered with the events in the
+//!   same file, so the file alone says what is pending.
 //!
 //! Each line is appended with a single `write(2)` and no `fsync`: it survives the agent process
 //! being killed at any point, but a machine crash may lose the last lines. A line torn by a crash
-//! mid-write is the last line of the file; [`Spool::open`] skips it (and any other line that
-//! does not parse) with a warning and rewrites the file without it.
+//! mid-write is the last line of the file; [`Spool::open`] sets it (and any other line that
+//! does not parse) aside and rewrites the file without it.
+//!
+//! No event can hold the spool up: one that cannot be sent, or that the server refuses, is set
+//! aside ([`Spool::reject`]) and never sent again. What is set aside is appended to the
+//! rejected file beside the spool (`spool.rejected` for `spool.jsonl`), one JSON object a line
+//! with `at` (ms since the epoch), `reason`, and `seq` and `event`, or `line` for a line of the
+//! spool that did not parse (as text, invalid UTF-8 replaced). Nothing reads that file back: it
+//! is for the operator, who may delete it at any time.
 //!
 //! The file does not grow forever while the server keeps up: when an acknowledgement leaves it
 //! larger than [`COMPACT_MIN_BYTES`] and mostly acknowledged, it is rewritten (temporary file,
 //! `fsync`, rename) as one `{"ack":N}` line, which carries the sequence across, followed by the
 //! events still pending.
 
+use crate::model::now_ms;
 use crate::transport::AgentEvent;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -45,6 +53,19 @@ struct EventLine<'a> {
 #[derive(Serialize)]
 struct AckLine {
     ack: u64,
+}
+
+/// An entry of the rejected file, as written.
+#[derive(Serialize)]
+struct RejectedLine<'a> {
+    at: i64,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a AgentEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<&'a str>,
 }
 
 /// Any line, as read back.
@@ -76,7 +97,7 @@ pub struct Spool {
     pending: VecDeque<Pending>,
     /// The sequence number the next event gets.
     next_seq: u64,
-    /// Every event up to this one is acknowledged (0: none).
+    /// Every event up to this one is acknowledged or set aside (0: none).
     acked: u64,
     /// The file's length.
     file_bytes: u64,
@@ -97,6 +118,25 @@ impl Spool {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::default(),
             Err(e) => return Err(Error::io(&path, e)),
         };
+        if !loaded.rejected.is_empty() {
+            let entries: Vec<Vec<u8>> = loaded
+                .rejected
+                .iter()
+                .map(|(reason, line)| {
+                    encode(&RejectedLine {
+                        at: now_ms(),
+                        reason,
+                        seq: None,
+                        event: None,
+                        line: Some(&String::from_utf8_lossy(line)),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            // Losing them is no reason not to start: they were not sendable anyway.
+            if let Err(e) = append_rejected(&rejected_path(&path), &entries) {
+                tracing::warn!(error = %e, lines = entries.len(), "cannot keep the spool's broken lines");
+            }
+        }
         let pending_bytes = loaded.pending.iter().map(|p| p.bytes).sum();
         let (file, file_bytes) =
             if loaded.damaged || worth_compacting(loaded.file_bytes, pending_bytes) {
@@ -150,15 +190,72 @@ impl Spool {
             .collect()
     }
 
-    /// At most `limit` of the events not yet acknowledged whose sequence number is above
-    /// `after`, in order: what a connection has not sent yet.
-    pub fn pending_after(&self, after: u64, limit: usize) -> Vec<(u64, AgentEvent)> {
+    /// The events not yet acknowledged whose sequence number is above `after`, in order: what
+    /// a connection has not sent yet. At most `limit` of them, and no more than fit in
+    /// `max_bytes` of spool lines (the first one always does), so a batch of long lines is not
+    /// copied whole to send a part of it.
+    pub fn pending_after(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Vec<(u64, AgentEvent)> {
         let start = self.pending.partition_point(|p| p.seq <= after);
+        let mut bytes = 0u64;
         self.pending
             .range(start..)
             .take(limit)
+            .take_while(|p| {
+                let first = bytes == 0;
+                bytes = bytes.saturating_add(p.bytes.max(1));
+                first || bytes <= max_bytes
+            })
             .map(|p| (p.seq, p.event.clone()))
             .collect()
+    }
+
+    /// Sets pending events aside for good, each with the reason why (it cannot be sent, or the
+    /// server refused it): appends them to the rejected file (see the module documentation),
+    /// then rewrites the spool without them, so they are never sent again, also after a
+    /// restart. Sequence numbers that are not pending are ignored. Returns how many were set
+    /// aside.
+    pub fn reject(&mut self, rejected: &[(u64, String)]) -> Result<usize> {
+        let mut entries = Vec::new();
+        let mut seqs = Vec::new();
+        for (seq, reason) in rejected {
+            let Ok(i) = self.pending.binary_search_by_key(seq, |p| p.seq) else {
+                continue;
+            };
+            tracing::warn!(
+                path = %self.path.display(), seq, %reason,
+                "setting a spooled event aside; it will not be sent again"
+            );
+            entries.push(encode(&RejectedLine {
+                at: now_ms(),
+                reason,
+                seq: Some(*seq),
+                event: Some(&self.pending[i].event),
+                line: None,
+            })?);
+            seqs.push(*seq);
+        }
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        // Kept in the rejected file before it leaves the spool: a crash in between leaves it in
+        // both, never in neither.
+        append_rejected(&rejected_path(&self.path), &entries)?;
+        self.pending.retain(|p| !seqs.contains(&p.seq));
+        self.pending_bytes = self.pending.iter().map(|p| p.bytes).sum();
+        // Every event below the first one pending is gone now: the mark says so, which also
+        // carries the sequence past an event set aside last across a restart.
+        let gone = self
+            .pending
+            .front()
+            .map_or(self.next_seq.saturating_sub(1), |p| p.seq - 1);
+        self.acked = self.acked.max(gone);
+        (self.file, self.file_bytes) = rewrite(&self.path, self.acked, &self.pending)?;
+        Ok(seqs.len())
     }
 
     /// Drops every event with a sequence number up to `upto`.
@@ -233,6 +330,23 @@ fn rewrite(path: &Path, acked: u64, pending: &VecDeque<Pending>) -> Result<(File
     Ok((file, buf.len() as u64))
 }
 
+/// The rejected file beside the spool at `path`: `spool.rejected` for `spool.jsonl`.
+pub(crate) fn rejected_path(path: &Path) -> PathBuf {
+    path.with_extension("rejected")
+}
+
+/// Appends `entries` (encoded lines) to the rejected file at `path`, durably.
+fn append_rejected(path: &Path, entries: &[Vec<u8>]) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.write_all(&entries.concat())
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io(path, e))
+}
+
 /// What [`load`] read from a spool file.
 #[derive(Debug, Default)]
 struct Loaded {
@@ -246,10 +360,12 @@ struct Loaded {
     file_bytes: u64,
     /// Some line was skipped or the file does not end with a newline: rewrite it.
     damaged: bool,
+    /// The lines skipped, with why: to be set aside.
+    rejected: Vec<(String, Vec<u8>)>,
 }
 
-/// Reads a spool file's lines, skipping (with a warning) those that do not parse or whose
-/// sequence number does not go up.
+/// Reads a spool file's lines, skipping (with a warning, and keeping them with the reason in
+/// [`Loaded::rejected`]) those that do not parse or whose sequence number does not go up.
 fn load(path: &Path, bytes: &[u8]) -> Loaded {
     let mut loaded = Loaded {
         file_bytes: bytes.len() as u64,
@@ -277,6 +393,14 @@ fn load(path: &Path, bytes: &[u8]) -> Loaded {
                     "skipping a spooled event whose sequence number does not go up"
                 );
                 loaded.damaged = true;
+                loaded.rejected.push((
+                    format!(
+                        "line {}: its sequence number {seq} does not go up (after {})",
+                        i + 1,
+                        loaded.last_seq
+                    ),
+                    line.to_vec(),
+                ));
             }
             Ok(Line::Ack { ack }) => loaded.acked = loaded.acked.max(ack),
             Err(e) if last => {
@@ -285,6 +409,13 @@ fn load(path: &Path, bytes: &[u8]) -> Loaded {
                     "skipping the spool's last line, torn by a crash mid-write"
                 );
                 loaded.damaged = true;
+                loaded.rejected.push((
+                    format!(
+                        "line {}: the last line, torn by a crash mid-write: {e}",
+                        i + 1
+                    ),
+                    line.to_vec(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(
@@ -292,6 +423,10 @@ fn load(path: &Path, bytes: &[u8]) -> Loaded {
                     "skipping a corrupt line of the spool"
                 );
                 loaded.damaged = true;
+                loaded.rejected.push((
+                    format!("line {}: not a spool line: {e}", i + 1),
+                    line.to_vec(),
+                ));
             }
         }
     }
@@ -343,7 +478,7 @@ mod tests {
             (0..5).map(|n| (n + 1, log(n))).collect::<Vec<_>>()
         );
         let after = |s: &Spool, after, limit| -> Vec<u64> {
-            s.pending_after(after, limit)
+            s.pending_after(after, limit, u64::MAX)
                 .iter()
                 .map(|(q, _)| *q)
                 .collect()
@@ -501,5 +636,83 @@ mod tests {
         }
         let s = Spool::open(&path).unwrap();
         assert_eq!(seqs(&s), vec![1, 2, 3]);
+        // The garbage line was set aside with the reason, not thrown away.
+        let rejected = std::fs::read_to_string(rejected_path(&path)).unwrap();
+        let entries: Vec<serde_json::Value> = rejected
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entries.len(), 1, "{rejected}");
+        assert!(
+            entries[0]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("line 2: not a spool line")
+        );
+        assert!(entries[0]["line"].as_str().unwrap().contains("garbage"));
+    }
+
+    #[test]
+    fn pending_after_stops_at_a_byte_budget_but_always_gives_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path().join("spool.jsonl")).unwrap();
+        for n in 0..10 {
+            s.push(&log(n)).unwrap();
+        }
+        let line = s.pending[0].bytes;
+        let got = |after, max_bytes| -> Vec<u64> {
+            s.pending_after(after, 100, max_bytes)
+                .iter()
+                .map(|(q, _)| *q)
+                .collect()
+        };
+        assert_eq!(got(0, 3 * line), vec![1, 2, 3]);
+        assert_eq!(got(0, 3 * line + line / 2), vec![1, 2, 3]);
+        assert_eq!(got(4, 1), vec![5]);
+        assert_eq!(got(0, u64::MAX).len(), 10);
+    }
+
+    #[test]
+    fn rejected_events_are_set_aside_for_good_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&path).unwrap();
+        for n in 0..4 {
+            s.push(&log(n)).unwrap();
+        }
+        let why = |r: &str| r.to_owned();
+        assert_eq!(
+            s.reject(&[(2, why("too large")), (4, why("refused")), (9, why("gone"))])
+                .unwrap(),
+            2
+        );
+        assert_eq!(seqs(&s), vec![1, 3]);
+        assert_eq!(s.pending_after(0, 10, u64::MAX).len(), 2);
+        // Once more changes nothing.
+        assert_eq!(s.reject(&[(2, why("too large"))]).unwrap(), 0);
+        assert_eq!(s.push(&log(4)).unwrap(), 5);
+        s.ack(3).unwrap();
+        drop(s);
+        let s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(5, log(4))]);
+        let rejected = std::fs::read_to_string(rejected_path(&path)).unwrap();
+        let entries: Vec<serde_json::Value> = rejected
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entries.len(), 2, "{rejected}");
+        assert_eq!(entries[0]["seq"], 2);
+        assert_eq!(entries[0]["reason"], "too large");
+        assert_eq!(entries[0]["event"]["Log"]["line"], "line 1");
+        assert_eq!(entries[1]["seq"], 4);
+        assert_eq!(entries[1]["reason"], "refused");
+        // Setting aside the last event does not give its number to the next one.
+        let mut s = s;
+        s.reject(&[(5, why("refused"))]).unwrap();
+        assert!(s.is_empty());
+        drop(s);
+        let mut s = Spool::open(&path).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(5)).unwrap(), 6);
     }
 }

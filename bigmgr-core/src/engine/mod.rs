@@ -15,7 +15,7 @@ use crate::model::*;
 use crate::render::Topology;
 use crate::sched::{JobRun, Scheduler};
 use crate::stack::StackProvider;
-use crate::store::{Batch, JobChange, StageChange, Store, TaskChange};
+use crate::store::{Applied, Batch, JobChange, StageChange, Store, TaskChange};
 use crate::transport::{AgentEvent, FromAgent, TaskResult, ToAgent, Transport};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -865,7 +865,13 @@ impl Engine {
         // (their agents send them again on their next session).
         let acks = std::mem::take(&mut self.acks);
         if !batch.is_empty() {
-            let applied = self.store.apply(&batch).await?;
+            let applied = match self.store.apply(&batch).await {
+                Ok(applied) => applied,
+                Err(e) if !batch.logs.is_empty() => {
+                    apply_logs_apart(self.store.as_ref(), batch, e).await?
+                }
+                Err(e) => return Err(e),
+            };
             let missed = applied.tasks.iter().filter(|ok| !**ok).count()
                 + applied.stages.iter().filter(|ok| !**ok).count()
                 + applied.jobs.iter().filter(|ok| !**ok).count();
@@ -918,6 +924,41 @@ impl Engine {
         }
         Ok(ended.len())
     }
+}
+
+/// Applies a batch that failed as a whole (with `failed`) again, its log lines apart: the
+/// batch without them, then each task's lines on their own, dropping with a warning the lines
+/// of a task the store refuses ([`Error::Invalid`]: it holds no such task, as an agent's stale
+/// or forged event may name). Such a line would otherwise fail every step it lands in, with the
+/// events of every other host in it, each time its agent sends it again. Any other error is
+/// the store's, and fails the step as before.
+async fn apply_logs_apart(store: &dyn Store, mut batch: Batch, failed: Error) -> Result<Applied> {
+    tracing::debug!(error = %failed, "a batch with log lines failed; applying them apart");
+    let logs = std::mem::take(&mut batch.logs);
+    let applied = if batch.is_empty() {
+        Applied::default()
+    } else {
+        store.apply(&batch).await?
+    };
+    let mut by_task: BTreeMap<TaskId, Vec<LogLine>> = BTreeMap::new();
+    for line in logs {
+        by_task.entry(line.task).or_default().push(line);
+    }
+    for (task, logs) in by_task {
+        let lines = logs.len();
+        let one = Batch {
+            logs,
+            ..Batch::default()
+        };
+        match store.apply(&one).await {
+            Ok(_) => {}
+            Err(Error::Invalid(reason)) => {
+                tracing::warn!(%task, lines, %reason, "dropping log lines the store cannot take");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(applied)
 }
 
 /// The active job and index of a run's task, if its job is loaded and the run is the task's

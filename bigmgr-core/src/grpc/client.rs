@@ -7,6 +7,11 @@
 //! commands once per heartbeat interval. A session sends `Register` (what runs, what finished
 //! and was not cleaned), then the spooled events not yet acknowledged, in order, then live
 //! events and heartbeats; it hands `RunTask`/`CancelTask` to the agent and applies `Ack`s.
+//!
+//! Events go in batches bounded by count and by encoded bytes ([`BATCH`],
+//! [`MAX_BATCH_BYTES`]), far below the message limit. An event that does not fit even alone, or
+//! that the server refuses (`Ack.rejected`), is set aside by the spool ([`Spool::reject`]), so
+//! no event can stop the ones after it.
 
 use super::{convert, pb};
 use crate::agent::{Agent, AgentConfig, AgentHandle, Executor, Sampler, Spool, check_units};
@@ -27,8 +32,14 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A session that lasted this long resets the backoff.
 const STABLE: Duration = Duration::from_secs(10);
-/// At most this many events per `TaskEvents` message.
+/// At most this many events per `TaskEvents` message …
 const BATCH: usize = 512;
+/// … and at most this many bytes of them, encoded. An event is far smaller by construction
+/// (see [`crate::transport::limits`]); one larger still is set aside, never sent.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+/// At most this many bytes of finished runs in a `Register`; the rest wait for a later one
+/// (their results travel as spooled events too).
+const MAX_REGISTER_FINISHED_BYTES: usize = 4 << 20;
 /// How often CPU and memory are sampled between heartbeats.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// The file under the root that holds the agent's credential.
@@ -239,8 +250,8 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         Error::Transport(format!("cannot connect to {}: {e}", shared.config.server))
     })?;
     let mut client = pb::agent_service_client::AgentServiceClient::new(channel)
-        .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20);
+        .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(super::MAX_MESSAGE_BYTES);
 
     let mut sampler = Sampler::new(&config.root);
     let saved = load_credential(&config.root)?;
@@ -261,10 +272,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         address: config.address.clone(),
         facts: Some(convert::facts_to_pb(&sampler.facts())),
         running: running.into_iter().map(convert::run_ref).collect(),
-        finished: finished
-            .iter()
-            .map(|(run, r)| convert::finished_to_pb(*run, r))
-            .collect(),
+        finished: finished_within(&finished, MAX_REGISTER_FINISHED_BYTES),
         auth: Some(auth),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
@@ -317,24 +325,26 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
     let mut sent_upto = 0u64;
     loop {
         // Send what the spool holds beyond what this session sent (all of it at first).
-        let pending = shared.spool().pending_after(sent_upto, BATCH);
-        let more = pending.len() == BATCH;
-        let batch: Vec<pb::TaskEvent> = pending
-            .iter()
-            .filter_map(|(seq, e)| convert::event_to_pb(*seq, e))
-            .collect();
-        if let Some(last) = batch.last() {
-            sent_upto = last.seq;
-            tx.send(pb::AgentMessage {
-                body: Some(pb::agent_message::Body::Events(pb::TaskEvents {
-                    events: batch,
-                })),
-            })
-            .await
-            .map_err(|_| Error::Transport("the session closed".into()))?;
-            if more {
-                continue;
+        let pending = shared
+            .spool()
+            .pending_after(sent_upto, BATCH, MAX_BATCH_BYTES as u64);
+        if !pending.is_empty() {
+            let batch = batch(&pending, MAX_BATCH_BYTES);
+            if !batch.too_large.is_empty() {
+                shared.spool().reject(&batch.too_large)?;
             }
+            sent_upto = sent_upto.max(batch.upto);
+            if !batch.events.is_empty() {
+                tx.send(pb::AgentMessage {
+                    body: Some(pb::agent_message::Body::Events(pb::TaskEvents {
+                        events: batch.events,
+                    })),
+                })
+                .await
+                .map_err(|_| Error::Transport("the session closed".into()))?;
+            }
+            // Each round takes at least one event: loop until the spool has no more.
+            continue;
         }
         tokio::select! {
             () = shared.spooled.notified() => {}
@@ -354,6 +364,72 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             _ = sample.tick() => sampler.sample(),
         }
     }
+}
+
+/// The spooled events one `TaskEvents` message carries.
+#[derive(Debug, Default)]
+struct Batch {
+    /// The events, in order: at most `max_bytes` in all, encoded in the message.
+    events: Vec<pb::TaskEvent>,
+    /// The sequence number of the last spooled event taken (sent, or too large); 0 for none.
+    upto: u64,
+    /// Events too large to send even alone, with why: to be set aside.
+    too_large: Vec<(u64, String)>,
+}
+
+/// Takes the `pending` events (in order) that fit in one message of at most `max_bytes`: at
+/// least the first, unless it alone is larger (then it is too large, and the next is tried).
+fn batch(pending: &[(u64, AgentEvent)], max_bytes: usize) -> Batch {
+    let mut batch = Batch::default();
+    let mut bytes = 0;
+    for (seq, event) in pending {
+        let Some(event) = convert::event_to_pb(*seq, event) else {
+            batch.upto = *seq;
+            continue;
+        };
+        let size = field_len(prost::Message::encoded_len(&event));
+        if size > max_bytes {
+            batch.too_large.push((
+                *seq,
+                format!("its encoded size, {size} bytes, is over the batch limit of {max_bytes}"),
+            ));
+        } else if bytes + size > max_bytes {
+            break;
+        } else {
+            bytes += size;
+            batch.events.push(event);
+        }
+        batch.upto = *seq;
+    }
+    batch
+}
+
+/// The bytes a message of `len` bytes takes as a field of another: its tag, its length, itself.
+fn field_len(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// The finished runs of a `Register`, oldest first, as many as fit in `max_bytes` encoded.
+fn finished_within(
+    finished: &[(crate::model::RunId, crate::transport::TaskResult)],
+    max_bytes: usize,
+) -> Vec<pb::FinishedRun> {
+    let mut bytes = 0;
+    let mut out = Vec::new();
+    for (run, result) in finished {
+        let f = convert::finished_to_pb(*run, result);
+        bytes += field_len(prost::Message::encoded_len(&f));
+        if bytes > max_bytes {
+            tracing::warn!(
+                reported = out.len(),
+                left = finished.len() - out.len(),
+                "too many finished runs for one registration; the rest are reported later"
+            );
+            break;
+        }
+        out.push(f);
+    }
+    out
 }
 
 /// Hands a server message to the agent or the spool.
@@ -376,6 +452,14 @@ fn handle_server_message(
             Err(e) => tracing::warn!(error = %e, "ignoring a malformed CancelTask"),
         },
         Some(Body::Ack(ack)) => {
+            if !ack.rejected.is_empty() {
+                let rejected: Vec<(u64, String)> = ack
+                    .rejected
+                    .into_iter()
+                    .map(|r| (r.seq, format!("the server refused it: {}", r.reason)))
+                    .collect();
+                shared.spool().reject(&rejected)?;
+            }
             if ack.events_upto > 0 {
                 shared.spool().ack(ack.events_upto)?;
             }
@@ -392,4 +476,109 @@ fn handle_server_message(
         None => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LogStream, RunId, TaskId, TaskState};
+    use crate::transport::TaskResult;
+    use crate::transport::limits::MAX_RESULT_MESSAGE;
+
+    fn run() -> RunId {
+        RunId {
+            task: TaskId(1),
+            attempt: 1,
+        }
+    }
+
+    fn log(n: u64, len: usize) -> (u64, AgentEvent) {
+        let event = AgentEvent::Log {
+            run: run(),
+            stream: LogStream::Stdout,
+            seq: n,
+            at: 1_700_000_000_000,
+            line: "x".repeat(len),
+        };
+        (n + 1, event)
+    }
+
+    /// The encoded size of the `TaskEvents` message a batch makes.
+    fn message_len(b: &Batch) -> usize {
+        prost::Message::encoded_len(&pb::TaskEvents {
+            events: b.events.clone(),
+        })
+    }
+
+    #[test]
+    fn batches_are_bounded_by_bytes() {
+        // 40 events of ~60 KiB: a 1 MiB batch takes 17 of them.
+        let pending: Vec<_> = (0..40).map(|n| log(n, 60_000)).collect();
+        let b = batch(&pending, MAX_BATCH_BYTES);
+        assert_eq!(b.events.len(), 17);
+        assert_eq!(b.upto, 17);
+        assert!(b.too_large.is_empty());
+        assert!(message_len(&b) <= MAX_BATCH_BYTES);
+        let next = batch(&pending[17..], MAX_BATCH_BYTES);
+        assert_eq!(next.events[0].seq, 18);
+        // Short lines: the byte bound does not bind, every event offered goes.
+        let short: Vec<_> = (0..BATCH as u64).map(|n| log(n, 80)).collect();
+        let b = batch(&short, MAX_BATCH_BYTES);
+        assert_eq!((b.events.len(), b.upto), (BATCH, BATCH as u64));
+    }
+
+    #[test]
+    fn an_event_too_large_alone_is_set_aside_and_the_next_go() {
+        let pending = vec![log(0, 100), log(1, 5_000), log(2, 100), log(3, 100)];
+        let b = batch(&pending, 1_000);
+        let seqs: Vec<u64> = b.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 3, 4]);
+        assert_eq!(b.upto, 4);
+        assert_eq!(b.too_large.len(), 1);
+        assert_eq!(b.too_large[0].0, 2);
+        assert!(b.too_large[0].1.contains("over the batch limit of 1000"));
+        assert!(message_len(&b) <= 1_000);
+        // Only a too large one: nothing to send, but it is taken.
+        let b = batch(&pending[1..2], 1_000);
+        assert!(b.events.is_empty());
+        assert_eq!((b.upto, b.too_large.len()), (2, 1));
+    }
+
+    #[test]
+    fn a_registration_carries_the_finished_runs_that_fit() {
+        let finished: Vec<_> = (0..600)
+            .map(|i| {
+                (
+                    RunId {
+                        task: TaskId(i + 1),
+                        attempt: 1,
+                    },
+                    TaskResult {
+                        state: TaskState::Failed,
+                        exit_code: Some(1),
+                        pid: Some(7),
+                        started_at: Some(1),
+                        finished_at: 2,
+                        message: Some("m".repeat(10_000)),
+                        outcome_unknown: false,
+                    },
+                )
+            })
+            .collect();
+        let reported = finished_within(&finished, MAX_REGISTER_FINISHED_BYTES);
+        // Each message is cut to 8 KiB on the wire: about 500 of the 600 fit in 4 MiB.
+        assert!((480..520).contains(&reported.len()), "{}", reported.len());
+        let register = pb::Register {
+            finished: reported,
+            ..pb::Register::default()
+        };
+        assert!(prost::Message::encoded_len(&register) <= MAX_REGISTER_FINISHED_BYTES);
+        let one = field_len(prost::Message::encoded_len(&convert::finished_to_pb(
+            finished[0].0,
+            &finished[0].1,
+        )));
+        assert!(one < MAX_RESULT_MESSAGE + 100, "{one}");
+        assert_eq!(finished_within(&finished, 3 * one - 1).len(), 2);
+        assert_eq!(finished_within(&finished, 3 * one).len(), 3);
+    }
 }

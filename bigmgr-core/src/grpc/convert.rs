@@ -5,6 +5,7 @@ use super::pb;
 use crate::model::{
     HostFacts, HostMetrics, JobId, LogStream, RunId, TaskId, TaskState, UnitHealth,
 };
+use crate::transport::limits::{self, MAX_LOG_LINE, MAX_RESULT_MESSAGE};
 use crate::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub(super) fn run_id(r: Option<&pb::RunRef>) -> Result<RunId> {
     })
 }
 
+/// A result on the wire; a message longer than [`MAX_RESULT_MESSAGE`] (kept by an agent from
+/// before the bound) is cut with a marker.
 pub(super) fn result_to_pb(r: &TaskResult) -> pb::TaskResult {
     pb::TaskResult {
         state: r.state.as_str().to_owned(),
@@ -36,7 +39,10 @@ pub(super) fn result_to_pb(r: &TaskResult) -> pb::TaskResult {
         pid: r.pid,
         started_at_ms: r.started_at,
         finished_at_ms: r.finished_at,
-        message: r.message.clone(),
+        message: r
+            .message
+            .as_deref()
+            .map(|m| limits::bounded(m, MAX_RESULT_MESSAGE, "message")),
         outcome_unknown: r.outcome_unknown,
     }
 }
@@ -59,7 +65,10 @@ pub(super) fn result_from_pb(r: Option<&pb::TaskResult>) -> Result<TaskResult> {
         pid: r.pid,
         started_at: r.started_at_ms,
         finished_at: r.finished_at_ms,
-        message: r.message.clone(),
+        message: r
+            .message
+            .as_deref()
+            .map(|m| limits::bounded(m, MAX_RESULT_MESSAGE, "message")),
         outcome_unknown: r.outcome_unknown && state == TaskState::Failed,
     })
 }
@@ -140,7 +149,9 @@ pub(super) fn spec_from_pb(t: pb::RunTask) -> Result<TaskSpec> {
 }
 
 /// An agent event as a protocol event with sequence number `seq`; `None` for `Hello` (which
-/// travels as `Register`) and `Presence` (which agents never send).
+/// travels as `Register`) and `Presence` (which agents never send). Text over the
+/// [`limits`] (an event spooled by an agent from before them) is cut with a marker, so every
+/// event's encoded size stays far below the message limit.
 pub(super) fn event_to_pb(seq: u64, e: &AgentEvent) -> Option<pb::TaskEvent> {
     use pb::task_event::Kind;
     let (run, kind) = match e {
@@ -168,7 +179,7 @@ pub(super) fn event_to_pb(seq: u64, e: &AgentEvent) -> Option<pb::TaskEvent> {
                 } as i32,
                 seq: *seq,
                 at_ms: *at,
-                line: line.clone(),
+                line: limits::bounded(line, MAX_LOG_LINE, "line"),
             }),
         ),
         AgentEvent::Finished { run, result } => {
@@ -182,6 +193,8 @@ pub(super) fn event_to_pb(seq: u64, e: &AgentEvent) -> Option<pb::TaskEvent> {
     })
 }
 
+/// A protocol event as an agent event; text over the [`limits`] is cut with a marker, whoever
+/// sent it.
 pub(super) fn event_from_pb(e: pb::TaskEvent) -> Result<AgentEvent> {
     use pb::task_event::Kind;
     let run = run_id(e.run.as_ref())?;
@@ -205,7 +218,12 @@ pub(super) fn event_from_pb(e: pb::TaskEvent) -> Result<AgentEvent> {
                 },
                 seq: l.seq,
                 at: l.at_ms,
-                line: l.line,
+                line: {
+                    // An agent from before the limits may send more.
+                    let mut line = l.line;
+                    limits::bound(&mut line, MAX_LOG_LINE, "line");
+                    line
+                },
             },
             Kind::Finished(f) => AgentEvent::Finished {
                 run,
@@ -381,5 +399,52 @@ mod tests {
             kind: None,
         };
         assert!(event_from_pb(none).is_err());
+    }
+
+    #[test]
+    fn text_over_the_limits_is_cut_on_the_wire() {
+        let huge = "z".repeat(20 << 20);
+        let log = AgentEvent::Log {
+            run: run(),
+            stream: LogStream::Stdout,
+            seq: 0,
+            at: 1,
+            line: huge.clone(),
+        };
+        let pb = event_to_pb(1, &log).unwrap();
+        let Some(pb::task_event::Kind::Log(l)) = &pb.kind else {
+            panic!("{pb:?}")
+        };
+        assert!(l.line.len() <= MAX_LOG_LINE);
+        assert!(l.line.ends_with(" … [line truncated: 20971520 bytes]"));
+        let finished = AgentEvent::Finished {
+            run: run(),
+            result: TaskResult {
+                state: TaskState::Failed,
+                exit_code: None,
+                pid: None,
+                started_at: None,
+                finished_at: 2,
+                message: Some(huge),
+                outcome_unknown: false,
+            },
+        };
+        let pb = event_to_pb(2, &finished).unwrap();
+        let Some(pb::task_event::Kind::Finished(f)) = &pb.kind else {
+            panic!("{pb:?}")
+        };
+        let message = f.result.as_ref().unwrap().message.as_ref().unwrap();
+        assert!(message.len() <= MAX_RESULT_MESSAGE);
+        assert!(message.ends_with(" … [message truncated: 20971520 bytes]"));
+        // What an agent from before the limits sends is cut on arrival too.
+        let mut raw = event_to_pb(1, &log).unwrap();
+        if let Some(pb::task_event::Kind::Log(l)) = &mut raw.kind {
+            l.line = "z".repeat(1 << 20);
+        }
+        let AgentEvent::Log { line, .. } = event_from_pb(raw).unwrap() else {
+            panic!("a log line")
+        };
+        assert!(line.len() <= MAX_LOG_LINE);
+        assert!(line.ends_with(" … [line truncated: 1048576 bytes]"));
     }
 }

@@ -12,6 +12,10 @@ mod server;
 pub use client::{AgentClientConfig, run_agent};
 pub use server::{GrpcSettings, GrpcTransport, PeerAddr};
 
+/// The largest message either side sends or accepts, set on both ends. What one message
+/// carries is bounded far below it (see `proto/README.md`, "Limits").
+const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
 /// The code generated from `proto/bigmgr/agent/v1/agent.proto`.
 #[allow(missing_docs, clippy::all)]
 pub mod pb {

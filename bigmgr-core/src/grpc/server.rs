@@ -1,7 +1,8 @@
 //! The server's side of the gRPC transport: admits agents (join token or credential, see
 //! [`crate::join`]), keeps one outbound queue per connected host, forwards agent events to the
-//! engine and acknowledges them, records heartbeats, and turns hosts LOST after
-//! `lost_after` heartbeat intervals of silence (and ONLINE again when they speak).
+//! engine and acknowledges them (refusing malformed ones at once, so the agent sets them aside),
+//! records heartbeats, and turns hosts LOST after `lost_after` heartbeat intervals of silence
+//! (and ONLINE again when they speak).
 
 use super::convert;
 use super::pb::{
@@ -114,8 +115,8 @@ impl GrpcTransport {
     /// The tonic service alone.
     pub fn service(self: &Arc<Self>) -> AgentServiceServer<Service> {
         AgentServiceServer::new(Service(Arc::clone(self)))
-            .max_decoding_message_size(16 << 20)
-            .max_encoding_message_size(16 << 20)
+            .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(super::MAX_MESSAGE_BYTES)
     }
 
     /// Ends every agent's session (their streams close; agents reconnect with backoff). For a
@@ -292,14 +293,31 @@ impl GrpcTransport {
                 Some(pb::agent_message::Body::Events(batch)) => {
                     // Acknowledged by the engine once stored (Transport::stored), not here: an
                     // event acknowledged before it is stored would be lost with a crash.
+                    let mut rejected = Vec::new();
                     for e in batch.events {
                         let seq = e.seq;
                         match convert::event_from_pb(e) {
                             Ok(event) => self.emit_seq(&name, event, seq),
                             Err(err) => {
-                                tracing::warn!(host = %name, error = %err, "dropping a malformed event")
+                                tracing::warn!(host = %name, seq, error = %err, "refusing a malformed event");
+                                rejected.push(pb::RejectedEvent {
+                                    seq,
+                                    reason: err.to_string(),
+                                });
                             }
                         }
+                    }
+                    // Refused at once, so the agent sets them aside instead of sending them on
+                    // every session: that acknowledges nothing else.
+                    if !rejected.is_empty() {
+                        self.send_to(
+                            &name,
+                            pb::server_message::Body::Ack(pb::Ack {
+                                events_upto: 0,
+                                clean: Vec::new(),
+                                rejected,
+                            }),
+                        );
                     }
                 }
                 Some(pb::agent_message::Body::Register(_)) => {
@@ -417,6 +435,7 @@ impl Transport for GrpcTransport {
             ToAgent::Clean(runs) => Body::Ack(pb::Ack {
                 events_upto: 0,
                 clean: runs.into_iter().map(convert::run_ref).collect(),
+                rejected: Vec::new(),
             }),
         };
         if self.send_to(host, body) {
@@ -450,6 +469,7 @@ impl Transport for GrpcTransport {
             pb::server_message::Body::Ack(pb::Ack {
                 events_upto: seq,
                 clean: Vec::new(),
+                rejected: Vec::new(),
             }),
         );
     }

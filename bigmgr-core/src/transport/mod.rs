@@ -1,6 +1,7 @@
-//! The server's side of talking to agents: the [`Transport`] trait, the messages both ways, and
-//! [`LocalTransport`] (channels to in-process agents).
+//! The server's side of talking to agents: the [`Transport`] trait, the messages both ways, the
+//! [`limits`] of what one event carries, and [`LocalTransport`] (channels to in-process agents).
 
+pub mod limits;
 mod local;
 
 pub use local::LocalTransport;
@@ -82,7 +83,8 @@ pub struct TaskResult {
     pub started_at: Option<i64>,
     /// When it ended.
     pub finished_at: i64,
-    /// What happened, where the state alone does not say (the signal, the spawn error …).
+    /// What happened, where the state alone does not say (the signal, the spawn error …); at
+    /// most [`limits::MAX_RESULT_MESSAGE`] bytes.
     pub message: Option<String>,
     /// FAILED because the run was lost with its agent: it was received, but neither its
     /// process nor its exit status survived, so whether it did its work is unknown. The engine
@@ -123,7 +125,7 @@ pub enum AgentEvent {
         /// When (ms since epoch).
         at: i64,
     },
-    /// One line of output.
+    /// One line of output, at most [`limits::MAX_LOG_LINE`] bytes.
     Log {
         /// The run.
         run: RunId,

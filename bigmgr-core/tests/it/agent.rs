@@ -2,8 +2,12 @@
 //! driven through channels, the way a transport drives it. An agent "dies" by having its `run`
 //! future aborted: nothing drains, as when the process is killed.
 
-use bigmgr_core::agent::{Agent, AgentConfig, Ledger, NoopExecutor, ProcessExecutor, UnitRecord};
+use bigmgr_core::agent::{
+    Agent, AgentConfig, ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, NoopExecutor,
+    ProcessExecutor, UnitRecord,
+};
 use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
+use bigmgr_core::transport::limits::{MAX_LOG_LINE, MAX_RESULT_MESSAGE};
 use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -1128,4 +1132,97 @@ async fn a_unit_record_is_written_for_each_run_and_deleted_when_remove_succeeds(
         "the record outlived a successful remove"
     );
     agent.stop().await;
+}
+
+/// Succeeds at once with a 20 MB message, as an executor with a chatty error might.
+struct Verbose;
+
+#[async_trait::async_trait]
+impl Executor for Verbose {
+    async fn run(
+        &self,
+        _spec: &TaskSpec,
+        _env: &ExecEnv,
+        _sink: &dyn ExecSink,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> ExecOutcome {
+        ExecOutcome {
+            state: TaskState::Failed,
+            exit_code: Some(1),
+            pid: None,
+            message: Some("m".repeat(20 << 20)),
+            outcome_unknown: false,
+        }
+    }
+
+    fn needs_files(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_result_message_is_cut_in_the_event_and_the_ledger() {
+    let sandbox = Sandbox::new();
+    let agent = Agent::open(
+        AgentConfig::new("h1", "127.0.0.2", sandbox.root()),
+        Arc::new(Verbose),
+    )
+    .await
+    .expect("open");
+    let mut agent = Running::serve(agent);
+    agent.hello().await;
+    let run = run_id(1, 1);
+    agent.send(ToAgent::Run(spec(run, "", Duration::from_secs(1))));
+    let (_, result) = agent.until_finished(run).await;
+    agent.stop().await;
+    let cut = |message: &str| {
+        assert!(message.len() <= MAX_RESULT_MESSAGE, "{}", message.len());
+        assert!(message.ends_with(" … [message truncated: 20971520 bytes]"));
+    };
+    cut(result.message.as_deref().expect("a message"));
+    // The ledger keeps it cut too: every registration reports it until it is cleaned.
+    let ledger = Ledger::open(sandbox.root().join("ledger.jsonl")).expect("ledger");
+    let finished = ledger.finished();
+    cut(finished[0].1.message.as_deref().expect("a message"));
+    let size = std::fs::metadata(sandbox.root().join("ledger.jsonl"))
+        .expect("ledger")
+        .len();
+    assert!(size < 64 * 1024, "{size}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_output_line_arrives_cut_naming_the_file_that_holds_it_whole() {
+    let sandbox = Sandbox::new();
+    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
+    agent.hello().await;
+    let run = run_id(1, 1);
+    let script = "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo after; \
+                  head -c 100000 /dev/zero | tr '\\0' y >&2";
+    agent.send(ToAgent::Run(spec(run, script, Duration::from_secs(20))));
+    let (events, result) = agent.until_finished(run).await;
+    agent.stop().await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    let logs = logs(&events, run);
+    let out = lines_of(&logs, LogStream::Stdout);
+    let err = lines_of(&logs, LogStream::Stderr);
+    assert_eq!((out.len(), err.len()), (2, 1), "{logs:?}");
+    let dir = task_dir(&sandbox.root(), run);
+    for (line, bytes, file) in [
+        (out[0], 3_000_000, "stdout.log"),
+        (err[0], 100_000, "stderr.log"),
+    ] {
+        assert!(line.len() <= MAX_LOG_LINE, "{}", line.len());
+        let marker = format!(
+            " … [line truncated: {bytes} bytes; full output in {}]",
+            dir.join(file).display()
+        );
+        assert!(line.ends_with(&marker), "{}", &line[MAX_LOG_LINE - 300..]);
+    }
+    assert_eq!(out[1], "after");
+    assert_eq!(
+        std::fs::metadata(dir.join("stdout.log"))
+            .expect("stdout.log")
+            .len(),
+        3_000_000 + 7
+    );
 }

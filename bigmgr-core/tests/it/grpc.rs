@@ -3,7 +3,7 @@
 
 use crate::harness::{Svc, until, write_stack};
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
-use bigmgr_core::grpc::{AgentClientConfig, GrpcSettings, GrpcTransport, run_agent};
+use bigmgr_core::grpc::{AgentClientConfig, GrpcSettings, GrpcTransport, pb, run_agent};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
@@ -444,34 +444,11 @@ async fn register_raw(
     url: &str,
     name: &str,
     address: &str,
-    auth: bigmgr_core::grpc::pb::register::Auth,
-) -> std::result::Result<bigmgr_core::grpc::pb::Registered, tonic::Status> {
-    use bigmgr_core::grpc::pb::agent_service_client::AgentServiceClient;
-    use bigmgr_core::grpc::pb::{AgentMessage, Register, agent_message, server_message};
-    let mut client = AgentServiceClient::connect(url.to_owned())
+    auth: pb::register::Auth,
+) -> std::result::Result<pb::Registered, tonic::Status> {
+    RawSession::connect(url, name, address, auth)
         .await
-        .expect("connect");
-    let register = AgentMessage {
-        body: Some(agent_message::Body::Register(Register {
-            name: name.into(),
-            address: address.into(),
-            auth: Some(auth),
-            ..Register::default()
-        })),
-    };
-    // The stream stays open until the answer is read, as an agent's would.
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(register).await.expect("queue Register");
-    let mut answers = client
-        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await?
-        .into_inner();
-    let first = answers.message().await?;
-    drop(tx);
-    match first.and_then(|m| m.body) {
-        Some(server_message::Body::Registered(r)) => Ok(r),
-        other => panic!("the first answer to Register was {other:?}"),
-    }
+        .map(|(_, registered)| registered)
 }
 
 const HOSTILE_ADDRESSES: &[&str] = &[
@@ -491,7 +468,7 @@ const HOSTILE_ADDRESSES: &[&str] = &[
 /// audit log says so.
 #[tokio::test]
 async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin() {
-    use bigmgr_core::grpc::pb::register::Auth;
+    use pb::register::Auth;
     let dir = tempfile::tempdir().expect("tempdir");
     counting_stack(dir.path());
     let server = Server::start(dir.path(), Duration::from_secs(1)).await;
@@ -605,7 +582,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
 /// for a host an operator added, and for a new one.
 #[tokio::test]
 async fn concurrent_joins_for_one_host_admit_exactly_one() {
-    use bigmgr_core::grpc::pb::register::Auth;
+    use pb::register::Auth;
     let dir = tempfile::tempdir().expect("tempdir");
     counting_stack(dir.path());
     let server = Server::start(dir.path(), Duration::from_secs(1)).await;
@@ -829,4 +806,171 @@ async fn a_task_on_a_host_that_stays_lost_fails_after_the_grace_period() {
         "{message}"
     );
     assert_eq!(host_state(&server.mgr, "h1").await, Some(HostState::Lost));
+}
+
+/// A hand-made agent session: registers `name` with `token`, then sends what the test gives it.
+struct RawSession {
+    tx: tokio::sync::mpsc::Sender<pb::AgentMessage>,
+    inbound: tonic::Streaming<pb::ServerMessage>,
+}
+
+impl RawSession {
+    async fn open(url: &str, token: &str, name: &str) -> RawSession {
+        let auth = pb::register::Auth::JoinToken(token.into());
+        RawSession::connect(url, name, "127.0.0.9", auth)
+            .await
+            .expect("registered")
+            .0
+    }
+
+    /// Registers `name` with `address` and `auth`: the session and the server's `Registered`,
+    /// or the status it refused with.
+    async fn connect(
+        url: &str,
+        name: &str,
+        address: &str,
+        auth: pb::register::Auth,
+    ) -> std::result::Result<(RawSession, pb::Registered), tonic::Status> {
+        let mut client = pb::agent_service_client::AgentServiceClient::connect(url.to_owned())
+            .await
+            .expect("connect");
+        // The stream stays open while the session lives, as an agent's would.
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tx.send(pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Register(pb::Register {
+                name: name.into(),
+                address: address.into(),
+                auth: Some(auth),
+                ..pb::Register::default()
+            })),
+        })
+        .await
+        .expect("register");
+        let mut inbound = client
+            .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        let first = inbound.message().await?;
+        match first.and_then(|m| m.body) {
+            Some(pb::server_message::Body::Registered(r)) => Ok((RawSession { tx, inbound }, r)),
+            other => panic!("the first answer to Register was {other:?}"),
+        }
+    }
+
+    async fn send(&self, events: Vec<pb::TaskEvent>) {
+        self.tx
+            .send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Events(pb::TaskEvents { events })),
+            })
+            .await
+            .expect("send");
+    }
+
+    /// The next `Ack` (skipping other messages), within `secs`.
+    async fn ack(&mut self, secs: u64) -> pb::Ack {
+        tokio::time::timeout(Duration::from_secs(secs), async {
+            loop {
+                let msg = self.inbound.message().await.expect("stream").expect("open");
+                if let Some(pb::server_message::Body::Ack(ack)) = msg.body {
+                    return ack;
+                }
+            }
+        })
+        .await
+        .expect("an Ack in time")
+    }
+}
+
+/// A log line event of task `task`.
+fn log_event(seq: u64, task: i64, line: &str) -> pb::TaskEvent {
+    pb::TaskEvent {
+        seq,
+        run: Some(pb::RunRef { task, attempt: 1 }),
+        kind: Some(pb::task_event::Kind::Log(pb::LogLine {
+            stream: pb::Stream::Stdout as i32,
+            seq: 0,
+            at_ms: 1,
+            line: line.into(),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_refused_at_once_and_acknowledges_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let mut raw = RawSession::open(&server.url, &token, "h9").await;
+    let malformed = pb::TaskEvent {
+        seq: 1,
+        run: Some(pb::RunRef {
+            task: 1,
+            attempt: 1,
+        }),
+        kind: None,
+    };
+    raw.send(vec![malformed]).await;
+    let ack = raw.ack(10).await;
+    assert_eq!(ack.events_upto, 0, "nothing stored is acknowledged");
+    assert_eq!(ack.rejected.len(), 1, "{ack:?}");
+    assert_eq!(ack.rejected[0].seq, 1);
+    assert!(
+        ack.rejected[0].reason.contains("a task event has no kind"),
+        "{ack:?}"
+    );
+}
+
+#[tokio::test]
+async fn log_lines_of_tasks_the_server_does_not_hold_do_not_stall_the_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    counting_stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let _h1 = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
+    until(20, "h1 online", || async {
+        host_state(&server.mgr, "h1").await == Some(HostState::Online)
+    })
+    .await;
+    add_svc(&server.mgr, &["h1"]).await;
+    // Another agent keeps reporting output of a task the server never had (a spool from
+    // before the server's data was reset, say).
+    let mut stale = RawSession::open(&server.url, &token, "h9").await;
+    stale.send(vec![log_event(1, 999_999, "stale")]).await;
+    let ack = stale.ack(10).await;
+    assert_eq!(
+        ack.events_upto, 1,
+        "taken (and dropped), not left to come back"
+    );
+    let noise = tokio::spawn(async move {
+        for seq in 2.. {
+            stale.send(vec![log_event(seq, 999_999, "stale")]).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let job = server
+        .mgr
+        .submit(JobRequest {
+            cluster: "c1".into(),
+            target: Target::Service("svc".into()),
+            command: "start".into(),
+            options: JobOptions::default(),
+        })
+        .await
+        .expect("submit");
+    let done = tokio::time::timeout(Duration::from_secs(30), server.mgr.wait(job.id))
+        .await
+        .expect("the job ends while the stale lines keep coming")
+        .expect("wait");
+    noise.abort();
+    assert_eq!(done.state, JobState::Succeeded);
+    let detail = server.mgr.job(job.id).await.expect("detail");
+    let log = server
+        .mgr
+        .task_log(detail.tasks[0].id, None)
+        .await
+        .expect("log");
+    assert!(log.iter().any(|l| l.line == "start on h1"), "{log:?}");
 }

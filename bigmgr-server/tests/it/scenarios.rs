@@ -37,11 +37,13 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// A service of the test stack `test` 1.0.0: one server component `<name>_server` whose every
 /// command but `status` appends its pid to `runs.<command>` in the unit directory, writes it to
-/// `pid.<command>`, prints `<name> <command> started on <host> at <address>`, sleeps `sleep`
-/// seconds and prints `<name> <command> done on <host>`.
+/// `pid.<command>`, prints `<name> <command> started on <host> at <address>`, runs `output`,
+/// sleeps `sleep` seconds and prints `<name> <command> done on <host>`.
 struct Svc {
     name: &'static str,
     sleep: u32,
+    /// Shell commands run after the first line (more output).
+    output: &'static str,
     /// Extra TOML inside the `[[component]]` table.
     component_toml: &'static str,
     /// The `[order]` table's body.
@@ -54,6 +56,7 @@ const STACK: &[Svc] = &[
     Svc {
         name: "echo",
         sleep: 0,
+        output: "",
         component_toml: "",
         order: "",
     },
@@ -61,6 +64,7 @@ const STACK: &[Svc] = &[
     Svc {
         name: "sleepy",
         sleep: 5,
+        output: "",
         component_toml: "",
         order: "",
     },
@@ -68,12 +72,14 @@ const STACK: &[Svc] = &[
     Svc {
         name: "a",
         sleep: 4,
+        output: "",
         component_toml: "",
         order: "",
     },
     Svc {
         name: "b",
         sleep: 2,
+        output: "",
         component_toml: "",
         order: "\"B_SERVER-START\" = [\"A_SERVER-START\"]\n",
     },
@@ -81,7 +87,29 @@ const STACK: &[Svc] = &[
     Svc {
         name: "hang",
         sleep: 60,
+        output: "",
         component_toml: "[component.commands.start]\ntimeout = \"6s\"\n",
+        order: "",
+    },
+    // Huge output: lines of 1 MB, 20 MB and 100 MB, four of 5 MB (one batch's worth), 20 MB on
+    // stderr, and 5 MB of binary (NULs, invalid UTF-8) without a newline.
+    Svc {
+        name: "loud",
+        sleep: 0,
+        output: "line() { head -c \"$1\" /dev/zero | tr '\\0' \"$2\"; echo; }\n\
+                 line 1048576 a; line 20971520 b; line 104857600 c\n\
+                 for i in 1 2 3 4; do line 5242880 d; done\n\
+                 line 20971520 e >&2\n\
+                 head -c 5242880 /dev/urandom | tr -d '\\n'; echo",
+        component_toml: "",
+        order: "",
+    },
+    // An ordinary job: 300 numbered lines.
+    Svc {
+        name: "chatty",
+        sleep: 0,
+        output: "i=1; while [ $i -le 300 ]; do echo \"line $i\"; i=$((i + 1)); done",
+        component_toml: "",
         order: "",
     },
 ];
@@ -111,11 +139,13 @@ fn write_stack(root: &Path) {
 echo "$$" >> "$BIGMGR_UNIT_DIR/runs.$1"
 echo "$$" > "$BIGMGR_UNIT_DIR/pid.$1.tmp" && mv -f "$BIGMGR_UNIT_DIR/pid.$1.tmp" "$BIGMGR_UNIT_DIR/pid.$1"
 echo "{name} $1 started on $BIGMGR_HOST at $BIGMGR_ADDRESS"
+{output}
 sleep {sleep}
 echo "{name} $1 done on $BIGMGR_HOST"
 "#,
             name = s.name,
             sleep = s.sleep,
+            output = s.output,
         );
         let path = dir.join("run.sh");
         std::fs::write(&path, script).expect("script");
@@ -773,4 +803,299 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
             "a refusal logged without the agent's address: {line}"
         );
     }
+}
+
+/// Submits `command` on service `service`; returns the job's id.
+async fn submit_to(api: &Api, command: &str, service: &str) -> i64 {
+    let job = api
+        .post(
+            &format!("/clusters/{CLUSTER}/jobs"),
+            json!({"command": command, "target": {"service": service}}),
+        )
+        .await;
+    job.expect(202)["id"].as_i64().expect("a job id")
+}
+
+/// Runs `command` on service `service` to its end, which must be SUCCEEDED; returns the job.
+async fn run_on(api: &Api, command: &str, service: &str) -> Value {
+    let id = submit_to(api, command, service).await;
+    let done = api.wait_job(id, JOB_TIMEOUT).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    done
+}
+
+/// The server's log of a task: (stream, line) pairs in order.
+async fn log_of(api: &Api, job: &Value, task: &Value) -> Vec<(String, String)> {
+    let log = api
+        .get(&format!("/jobs/{}/tasks/{}/log", job["id"], task["id"]))
+        .await;
+    log.expect(200)["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            (s("stream"), s("line"))
+        })
+        .collect()
+}
+
+/// How many events the agent with root `root` holds unacknowledged in its spool.
+fn spool_pending(root: &Path) -> usize {
+    let text = std::fs::read(root.join("spool.jsonl")).unwrap_or_default();
+    let lines: Vec<Value> = text
+        .split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect();
+    let acked = lines.iter().filter_map(|l| l["ack"].as_u64()).max();
+    lines
+        .iter()
+        .filter_map(|l| l["seq"].as_u64())
+        .filter(|seq| acked.is_none_or(|a| *seq > a))
+        .count()
+}
+
+/// The lines of an agent's rejected file (`<root>/spool.rejected`), as JSON.
+fn rejected(root: &Path) -> Vec<Value> {
+    std::fs::read_to_string(root.join("spool.rejected"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The peak resident memory of process `pid`, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Asserts that no process of the rig logged a broken session or a LOST host.
+fn assert_sessions_held(rig: &Rig, host: &str) {
+    let agent = rig.agents[host].proc.stderr.text();
+    assert!(
+        !agent.contains("session ended"),
+        "the agent's session broke:\n{agent}"
+    );
+    let server = rig.server().proc.stderr.text();
+    for sign in ["agent stream broke", "host LOST"] {
+        assert!(
+            !server.contains(sign),
+            "the server logged {sign:?}:\n{server}"
+        );
+    }
+}
+
+/// "A task prints lines of 1 MB, 20 MB and 100 MB, four of 5 MB (too much for one message
+/// together), 20 MB on stderr and 5 MB of binary without a newline: each arrives cut to 64 KiB
+/// with a marker naming its length and the file that holds it whole; the agent's session never
+/// breaks, the host never goes LOST, the spool drains, the agent never holds a long line in
+/// memory, and the next job's log arrives whole."
+#[tokio::test]
+async fn huge_output_lines_arrive_cut_and_the_next_job_s_log_arrives_whole() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    rig.join(&["h1"]).await;
+    add_service(&api, "loud", &["h1"]).await;
+    add_service(&api, "chatty", &["h1"]).await;
+    let root = rig.root("h1");
+
+    let done = run_on(&api, "start", "loud").await;
+    let task = task_on(&done, "loud", "h1");
+    let stdout = stdout_log(&root, &task);
+    let stderr = stdout.with_file_name("stderr.log");
+    let want_last = "loud start done on h1";
+    let log = wait_until("the loud task's whole log", JOB_TIMEOUT, || async {
+        let log = log_of(&api, &done, &task).await;
+        log.iter().any(|(_, l)| l == want_last).then_some(log)
+    })
+    .await;
+    let shown: Vec<String> = log
+        .iter()
+        .map(|(s, l)| {
+            let head: String = l.chars().take(20).collect();
+            format!("{s}: {head} … ({} bytes)", l.len())
+        })
+        .collect();
+    assert_eq!(log.len(), 11, "{shown:#?}");
+    assert_eq!(log[0].1, "loud start started on h1 at 127.0.0.2");
+    let cut = |(stream, line): &(String, String), fill: char, bytes: usize| {
+        let file = if stream == "stderr" { &stderr } else { &stdout };
+        let marker = format!(
+            " … [line truncated: {bytes} bytes; full output in {}]",
+            file.display()
+        );
+        assert!(line.len() <= 64 * 1024, "{} bytes", line.len());
+        assert!(line.ends_with(&marker), "{line:?}");
+        let head = &line[..line.len() - marker.len()];
+        assert!(head.len() > 60_000 && head.chars().all(|c| c == fill));
+    };
+    cut(&log[1], 'a', 1 << 20);
+    cut(&log[2], 'b', 20 << 20);
+    cut(&log[3], 'c', 100 << 20);
+    for line in &log[4..8] {
+        cut(line, 'd', 5 << 20);
+    }
+    let errs: Vec<_> = log.iter().filter(|(s, _)| s == "stderr").collect();
+    assert_eq!(errs.len(), 1, "{shown:#?}");
+    cut(errs[0], 'e', 20 << 20);
+    let stdout_lines: Vec<_> = log.iter().filter(|(s, _)| s == "stdout").collect();
+    let binary = &stdout_lines[8].1;
+    assert!(binary.len() <= 64 * 1024);
+    assert!(
+        binary.contains('\u{FFFD}'),
+        "invalid UTF-8 arrives replaced"
+    );
+    assert!(
+        binary.ends_with(&format!("bytes; full output in {}]", stdout.display())),
+        "{binary:?}"
+    );
+    assert_eq!(stdout_lines[9].1, want_last);
+    // The whole output stays on the host.
+    let size = std::fs::metadata(&stdout).expect("stdout.log").len();
+    assert!(size > 145 << 20, "{size}");
+
+    // The next job's log arrives whole.
+    let next = run_on(&api, "start", "chatty").await;
+    let task = task_on(&next, "chatty", "h1");
+    let want: Vec<String> = std::iter::once("chatty start started on h1 at 127.0.0.2".into())
+        .chain((1..=300).map(|i| format!("line {i}")))
+        .chain(std::iter::once("chatty start done on h1".into()))
+        .collect();
+    let got = wait_until("the chatty task's whole log", JOB_TIMEOUT, || async {
+        let log: Vec<String> = log_of(&api, &next, &task)
+            .await
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        (log.len() >= want.len()).then_some(log)
+    })
+    .await;
+    assert_eq!(got, want);
+
+    wait_local("the agent's spool to drain", JOB_TIMEOUT, || {
+        spool_pending(&root) == 0
+    })
+    .await;
+    assert!(rejected(&root).is_empty(), "nothing was set aside");
+    assert_eq!(host_state(&api, CLUSTER, "h1").await, "ONLINE");
+    assert_sessions_held(&rig, "h1");
+    // A 100 MB line held whole (let alone converted and encoded) would show here.
+    let peak = peak_rss_kib(rig.agents["h1"].proc.pid());
+    assert!(peak < 64 * 1024, "the agent's peak memory was {peak} KiB");
+    eprintln!("the agent's peak memory: {peak} KiB");
+}
+
+/// "An agent restarted on a spool holding an event spooled before the limits (a 20 MB line), a
+/// line that is not JSON, and an event the server refuses (a result in a state that is not
+/// final): it sends the first cut, sets the other two aside with their reasons, never replays
+/// them, drains its spool, and the next job's log arrives whole."
+#[tokio::test]
+async fn a_poisoned_spool_does_not_wedge_a_restarted_agent() {
+    let mut rig = Rig::start();
+    let api = rig.api();
+    rig.join(&["h1"]).await;
+    add_service(&api, "chatty", &["h1"]).await;
+    let root = rig.root("h1");
+    let first = run_on(&api, "start", "chatty").await;
+    let task = task_on(&first, "chatty", "h1");
+    wait_local("the agent's spool to drain", JOB_TIMEOUT, || {
+        spool_pending(&root) == 0
+    })
+    .await;
+    rig.kill_agent("h1");
+
+    // What the spool holds: the sequence goes on after its highest number.
+    let spool = root.join("spool.jsonl");
+    let text = std::fs::read_to_string(&spool).expect("spool");
+    let last = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| l["seq"].as_u64().or(l["ack"].as_u64()))
+        .max()
+        .expect("a spooled event");
+    let run = json!({"task": task["id"], "attempt": task["attempt"]});
+    let huge = json!({"seq": last + 1, "event": {"Log": {
+        "run": run, "stream": "stdout", "seq": 1000, "at": 1, "line": "p".repeat(20 << 20),
+    }}});
+    let refused = json!({"seq": last + 2, "event": {"Finished": {"run": run, "result": {
+        "state": "RUNNING", "exit_code": null, "pid": null, "started_at": null,
+        "finished_at": 1, "message": "bogus",
+    }}}});
+    let mut poison = Vec::new();
+    poison.extend(huge.to_string().as_bytes());
+    poison.extend(b"\n\0\xffnot a spool line\n");
+    poison.extend(refused.to_string().as_bytes());
+    poison.push(b'\n');
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&spool)
+        .expect("spool")
+        .write_all(&poison)
+        .expect("poison the spool");
+
+    rig.start_agent("h1", None);
+    wait_host(&api, CLUSTER, "h1", "ONLINE", ONLINE_TIMEOUT).await;
+    // The 20 MB line arrives, cut.
+    let line = wait_until("the spooled 20 MB line, cut", JOB_TIMEOUT, || async {
+        log_of(&api, &first, &task)
+            .await
+            .into_iter()
+            .map(|(_, l)| l)
+            .find(|l| l.starts_with("ppp"))
+    })
+    .await;
+    assert!(line.len() <= 64 * 1024, "{}", line.len());
+    assert!(line.ends_with(" … [line truncated: 20971520 bytes]"));
+    // The other two are set aside with their reasons, and the spool drains.
+    wait_local("the agent's spool to drain", JOB_TIMEOUT, || {
+        spool_pending(&root) == 0 && rejected(&root).len() == 2
+    })
+    .await;
+    let set_aside = rejected(&root);
+    let reasons: Vec<&str> = set_aside
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert!(reasons[0].contains("not a spool line"), "{reasons:?}");
+    assert!(
+        set_aside[0]["line"]
+            .as_str()
+            .unwrap()
+            .contains("not a spool line")
+    );
+    assert!(
+        reasons[1].starts_with("the server refused it: ")
+            && reasons[1].contains("'RUNNING' is not a final task state"),
+        "{reasons:?}"
+    );
+    assert_eq!(set_aside[1]["seq"], last + 2);
+    let first_again = job(&api, first["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        first_again["state"], "SUCCEEDED",
+        "the refused result changed nothing"
+    );
+
+    // Later events flow: the next job's log arrives whole.
+    let next = run_on(&api, "start", "chatty").await;
+    let task = task_on(&next, "chatty", "h1");
+    let got = wait_until("the next job's whole log", JOB_TIMEOUT, || async {
+        let log = log_of(&api, &next, &task).await;
+        (log.len() >= 302).then_some(log)
+    })
+    .await;
+    assert_eq!(got.len(), 302);
+    assert_eq!(got[150].1, "line 150");
+    wait_local("the agent's spool to drain", JOB_TIMEOUT, || {
+        spool_pending(&root) == 0
+    })
+    .await;
+    assert_eq!(rejected(&root).len(), 2, "nothing more set aside");
+    let agent = rig.agents["h1"].proc.stderr.text();
+    assert!(!agent.contains("session ended"), "{agent}");
 }
