@@ -5,6 +5,7 @@ use super::{Active, Update};
 use crate::model::{JobState, StageState, TaskState, UnitState, now_ms};
 use crate::sched::JobRun;
 use crate::store::{Batch, StageChange, TaskChange};
+use crate::transport::limits::MAX_TASK_PAYLOAD;
 use crate::transport::{TaskResult, TaskSpec, ToAgent};
 use std::sync::Arc;
 
@@ -264,6 +265,26 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
         context,
         status: exec.status,
     };
+    // A task too big for one message would break its agent's session at every delivery.
+    let payload = spec.script.content.len()
+        + spec
+            .files
+            .iter()
+            .map(|f| f.path.len() + f.content.len())
+            .sum::<usize>()
+        + if exec.contextual {
+            serde_json::to_vec(&spec.context).map_or(0, |v| v.len())
+        } else {
+            0
+        };
+    if payload > MAX_TASK_PAYLOAD {
+        return Err(format!(
+            "the task's script, rendered config files and context take {payload} bytes; at \
+             most {MAX_TASK_PAYLOAD} fit in one message to the agent: make the script {} or \
+             the templates of service {} smaller",
+            exec.script.name, exec.service_def
+        ));
+    }
     Ok((host.name.as_str().into(), spec))
 }
 

@@ -9,6 +9,11 @@ pub const MAX_LOG_LINE: usize = 64 * 1024;
 /// The longest message of a task result, in bytes, marker included.
 pub const MAX_RESULT_MESSAGE: usize = 8 * 1024;
 
+/// The most a task may carry to its agent — script, rendered config files and template
+/// context together — in bytes: half of a transport message, so the rest of a `RunTask`
+/// always fits. The engine fails a task over it, saying so, instead of sending it.
+pub const MAX_TASK_PAYLOAD: usize = 8 * 1024 * 1024;
+
 /// Cuts `text` (at a character boundary) so that it holds at most `max` bytes once `marker` is
 /// appended, and appends the marker. A marker longer than `max` is appended to nothing.
 pub fn truncate_with(text: &mut String, max: usize, marker: &str) {

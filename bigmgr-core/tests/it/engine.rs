@@ -968,3 +968,31 @@ path = "conf/app.conf"
     );
     assert!(h.mgr.services("c1").await.expect("services").is_empty());
 }
+
+/// A task too big for one message to its agent (a 9 MiB script here) is failed by the engine,
+/// saying why and what to make smaller, and never sent: it would break its agent's session at
+/// every delivery. A normal one next to it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_too_big_for_one_message_fails_saying_so_and_is_never_sent() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let huge = format!("# {}\nexit 0", "x".repeat(9 << 20));
+    let h = two_service_cluster(tmp.path(), &huge, "exit 0", "", 1).await;
+    let job = h
+        .submit("install", Target::Cluster, JobOptions::default())
+        .await;
+    assert_eq!(h.wait(job.id, 60).await.state, JobState::Failed);
+    let d = h.mgr.job(job.id).await.expect("detail");
+    let (_, ta) = stage_tasks(&d, "INSTALL a/");
+    let message = ta[0].message.clone().unwrap_or_default();
+    assert!(
+        ta[0].state == TaskState::Failed
+            && ta[0].pid.is_none()
+            && message.contains("fit in one message")
+            && message.contains("run.sh"),
+        "{:?}",
+        ta[0]
+    );
+    let (_, tb) = stage_tasks(&d, "INSTALL b/");
+    assert_eq!(tb[0].state, TaskState::Succeeded);
+    h.transport.shutdown().await;
+}
