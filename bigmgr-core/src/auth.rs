@@ -22,6 +22,7 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A user's role, from least to most powerful: viewer, operator, admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleName))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything, changes nothing (but its own API tokens and password).

@@ -19,11 +19,13 @@ pub mod manager;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod request;
 pub mod sched;
 pub mod shell;
 pub mod stack;
 pub mod store;
 pub mod transport;
+pub mod view;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerBuilder};

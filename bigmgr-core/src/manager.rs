@@ -17,15 +17,22 @@ use tokio::task::JoinHandle;
 
 mod auth;
 mod configs;
+mod views;
 
 pub use auth::BOOTSTRAP_ADMIN;
 pub use configs::{ConfigChange, ConfigDiff, Relate, ServiceStatus, UnitStatus};
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddService {
-    /// Its name in the cluster (`zk`).
+    /// Its name in the cluster (`zk`): 1-63 letters, digits, `-`, `_` or `.`, starting with a
+    /// letter or digit.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    )]
     pub name: String,
     /// The stack (`bigtop`).
     pub stack: String,
@@ -39,9 +46,11 @@ pub struct AddService {
     /// Config values over the stack's defaults: config type (`zoo.cfg`) → property → value,
     /// each checked against the property's type.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>))]
     pub configs: ServiceConfigs,
     /// Host overrides: host name → config type → property → value (win over `configs`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>>))]
     pub host_overrides: HostOverrides,
 }
 

@@ -16,13 +16,16 @@ use std::sync::Arc;
 /// A change to a service's configs, as a JSON merge patch (RFC 7396) over its current version:
 /// a value sets a property, `null` removes it (back to the layer below).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfigChange {
     /// Service layer: config type → property → value or `null`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub configs: BTreeMap<String, BTreeMap<String, Value>>,
     /// Host layer: host name → config type → property → value or `null`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub hosts: BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>,
     /// Why, for the version's history.
     #[serde(default)]
@@ -46,6 +49,7 @@ pub struct ConfigDiff {
 
 /// A request to relate two service instances: `service` or `service:endpoint` on each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Relate {
     /// The requiring side (`prom` or `prom:metrics`).

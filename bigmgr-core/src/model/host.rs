@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A host's facts, reported when its agent registers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostFacts {
     /// The operating system (`Debian GNU/Linux`).
     pub os: String,
@@ -31,6 +32,7 @@ pub struct HostFacts {
 /// A host's metrics from one heartbeat: CPU and memory averaged over the heartbeat interval,
 /// disk and load as they were when it was sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostMetrics {
     /// When the agent took them (ms since the epoch).
     pub at: i64,
@@ -45,6 +47,7 @@ pub struct HostMetrics {
     /// Free space on it, bytes.
     pub disk_free_bytes: u64,
     /// Load averages over 1, 5 and 15 minutes.
+    #[cfg_attr(feature = "openapi", schema(min_items = 3, max_items = 3))]
     pub load: [f64; 3],
 }
 
@@ -85,6 +88,7 @@ pub struct HostReport {
 
 /// A unit's health as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `status` exited 0.
     pub healthy: bool,

@@ -168,8 +168,10 @@ pub struct NewUnit {
     pub host: HostId,
 }
 
-/// What a job acts on.
+/// What a job acts on: `"cluster"`, `{"service": "zk"}`,
+/// `{"component": {"service", "component"}}`, `{"hosts": [..]}` or `{"units": [..]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// Every service instance of the cluster.
@@ -185,23 +187,32 @@ pub enum Target {
     },
     /// Every unit on these hosts, by host name.
     Hosts(Vec<String>),
-    /// These units.
+    /// These units, by id.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
     Units(Vec<UnitId>),
 }
 
-/// How a job runs: parallelism, batches and pipelining. Read from a JSON object only (serde
-/// would otherwise take a struct from an array too).
+/// How a job runs: parallelism, batches and pipelining; every field may be left out. Read from
+/// a JSON object only (serde would otherwise take a struct from an array too).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct JobOptions {
-    /// At most this many tasks of the job run at once; `None` is no limit.
+    /// At most this many tasks of the job run at once; null is no limit.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
     pub parallelism: Option<u32>,
     /// Run each stage's tasks in batches of this size, one batch after the other (rolling).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
     pub batch_size: Option<u32>,
     /// How many failed tasks a stage tolerates and still succeeds.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1000000, required = false)
+    )]
     pub failure_tolerance: u32,
     /// Start a host's task of a stage as soon as that host's tasks of the stages before it
     /// succeeded, instead of waiting for the whole stage before.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub pipelined: bool,
 }
 
@@ -393,6 +404,7 @@ pub struct JobDetail {
 
 /// Which stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// Standard output.

@@ -114,6 +114,7 @@ impl ServiceDef {
 
 /// Server components run daemons; client components only install files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     /// A daemon: start, stop, status apply.

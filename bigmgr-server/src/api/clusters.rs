@@ -6,47 +6,8 @@ use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::model::Cluster;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// The body of `POST /clusters`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCluster {
-    /// The new cluster's name: 1-63 letters, digits, `-`, `_` or `.`, starting with a letter
-    /// or digit.
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-    pub name: String,
-}
-
-/// A cluster as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ClusterView {
-    /// Its id.
-    pub id: i64,
-    /// Its unique name.
-    pub name: String,
-    /// When it was created (ms since the epoch).
-    pub created_at: i64,
-}
-
-impl From<Cluster> for ClusterView {
-    fn from(c: Cluster) -> Self {
-        ClusterView {
-            id: c.id.0,
-            name: c.name,
-            created_at: c.created_at,
-        }
-    }
-}
-
-/// The answer of `POST /clusters/{cluster}/join-tokens`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JoinToken {
-    /// The token (`bmj_…`), shown only now: pass it to `bigmgr-agent --join-token`.
-    pub token: String,
-}
+use bigmgr_core::request::CreateCluster;
+use bigmgr_core::view::{ClusterView, JoinToken};
 
 /// `POST /clusters` → 201 with the cluster.
 #[utoipa::path(post, path = "/clusters", tag = "clusters",

@@ -2,107 +2,21 @@
 //! over core's [`Manager`] (secrets arrive here already redacted).
 
 use super::error::{ApiResult, Json, Path, Query};
-use super::jobs::{JobView, view as job_view};
-use super::schema;
 use super::{AppState, PREFIX, created};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bigmgr_core::auth::Actor;
-use bigmgr_core::manager::{ConfigChange, ConfigDiff, Relate, UnitStatus};
-use bigmgr_core::model::{
-    ConfigVersion, JobOptions, Relation, RelationEvent, RelationId, Snapshot, UnitId,
+use bigmgr_core::manager::{ConfigChange, Relate};
+use bigmgr_core::model::{RelationId, UnitId};
+use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
+use bigmgr_core::view::{
+    ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, SnapshotView,
+    UnitStatusView,
 };
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use utoipa::{IntoParams, ToSchema};
-
-type Layer = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
-
-/// One config version of a service instance.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConfigVersionView {
-    /// The service instance it belongs to.
-    pub service: String,
-    /// Its number, from 1.
-    pub version: u32,
-    /// Who made it.
-    pub author: String,
-    /// When (ms since the epoch).
-    pub created_at: i64,
-    /// Why.
-    pub message: String,
-    /// The service layer: config type → property → value (secrets read `********`).
-    #[schema(value_type = Object)]
-    pub configs: Layer,
-    /// The host layer: host → config type → property → value.
-    #[schema(value_type = Object)]
-    pub host_overrides: BTreeMap<String, Layer>,
-}
-
-impl ConfigVersionView {
-    /// The view of `v`, a version of service instance `service`.
-    fn of(service: &str, v: ConfigVersion) -> ConfigVersionView {
-        ConfigVersionView {
-            service: service.to_string(),
-            version: v.version,
-            author: v.author,
-            created_at: v.created_at,
-            message: v.message,
-            configs: v.configs,
-            host_overrides: v.host_overrides,
-        }
-    }
-}
-
-/// The body of `PATCH …/configs`: a JSON merge patch over the current version.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ConfigChange)]
-pub struct ConfigChangeSchema {
-    /// Service layer: config type → property → value, or null to remove it (back to the
-    /// default).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub configs: Layer,
-    /// Host layer: host name → config type → property → value or null.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub hosts: BTreeMap<String, Layer>,
-    /// Why (kept with the version).
-    #[serde(default)]
-    pub message: String,
-}
-
-/// One property that differs between two versions.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ConfigDiffView {
-    /// The config type.
-    pub config_type: String,
-    /// The host, for a host override; null for the service layer.
-    pub host: Option<String>,
-    /// The property.
-    pub property: String,
-    /// Its value in `from` (null: not set).
-    #[schema(value_type = Option<serde_json::Value>)]
-    pub from: Option<serde_json::Value>,
-    /// Its value in `to`.
-    #[schema(value_type = Option<serde_json::Value>)]
-    pub to: Option<serde_json::Value>,
-}
-
-impl From<ConfigDiff> for ConfigDiffView {
-    fn from(d: ConfigDiff) -> ConfigDiffView {
-        ConfigDiffView {
-            config_type: d.config_type,
-            host: d.host,
-            property: d.property,
-            from: d.from,
-            to: d.to,
-        }
-    }
-}
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// The query of `GET …/configs/diff`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -114,226 +28,6 @@ pub struct DiffQuery {
     /// The later version.
     #[param(minimum = 1)]
     pub to: u32,
-}
-
-/// The body of `POST …/configs/rollback`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    /// The version to go back to.
-    #[schema(minimum = 1)]
-    pub to: u32,
-    /// Why; default "rollback to version N".
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// The body of `POST /clusters/{cluster}/restart-stale`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestartStaleBody {
-    /// Only this service instance's units; all services if left out.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// How the jobs run; default one unit at a time (rolling).
-    #[serde(default)]
-    #[schema(value_type = Option<schema::JobOptionsSchema>)]
-    pub options: Option<JobOptions>,
-}
-
-/// A unit with its staleness.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnitStatusView {
-    /// Its id.
-    #[schema(value_type = i64)]
-    pub id: UnitId,
-    /// Its service instance.
-    pub service: String,
-    /// Its component.
-    pub component: String,
-    /// Its host.
-    pub host: String,
-    /// Its state.
-    #[schema(value_type = schema::UnitStateSchema)]
-    pub state: bigmgr_core::model::UnitState,
-    /// The config version its last successful configure applied.
-    pub applied_version: Option<u32>,
-    /// The service's desired config version.
-    pub desired_version: u32,
-    /// Its files differ from what it should have: a restart is required.
-    pub stale: bool,
-    /// Why, when stale.
-    pub stale_reason: Option<String>,
-}
-
-impl From<UnitStatus> for UnitStatusView {
-    fn from(s: UnitStatus) -> UnitStatusView {
-        UnitStatusView {
-            id: s.unit.id,
-            service: s.service,
-            component: s.unit.component,
-            host: s.host,
-            state: s.unit.state,
-            applied_version: s.unit.applied_version,
-            desired_version: s.desired_version,
-            stale: s.stale,
-            stale_reason: s.stale_reason,
-        }
-    }
-}
-
-/// The body of `POST …/services/{service}/units`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddUnitsBody {
-    /// The component to place.
-    pub component: String,
-    /// The hosts to place it on, by name.
-    pub hosts: Vec<String>,
-}
-
-/// The body of `POST /clusters/{cluster}/snapshots`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotBody {
-    /// Its name, unique in the cluster.
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-    pub name: String,
-    /// Why.
-    #[serde(default)]
-    pub message: String,
-}
-
-/// A named set of config versions.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SnapshotView {
-    /// Its name.
-    pub name: String,
-    /// Who took it.
-    pub author: String,
-    /// When.
-    pub created_at: i64,
-    /// Why.
-    pub message: String,
-    /// Service instance name → its config version then.
-    pub versions: BTreeMap<String, u32>,
-}
-
-impl From<Snapshot> for SnapshotView {
-    fn from(s: Snapshot) -> SnapshotView {
-        SnapshotView {
-            name: s.name,
-            author: s.author,
-            created_at: s.created_at,
-            message: s.message,
-            versions: s.entries.into_iter().map(|e| (e.name, e.version)).collect(),
-        }
-    }
-}
-
-/// The body of `POST /clusters/{cluster}/relations`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = Relate)]
-pub struct RelateSchema {
-    /// The requiring side: `service` or `service:endpoint`.
-    pub requirer: String,
-    /// The providing side: `service` or `service:endpoint`.
-    pub provider: String,
-    /// Reconfigure stale units automatically when the other side's units change (default
-    /// true).
-    #[serde(default = "yes")]
-    pub auto_reconfigure: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A relation between two service instances.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RelationView {
-    /// Its id.
-    #[schema(value_type = i64)]
-    pub id: RelationId,
-    /// The requiring service instance.
-    pub requirer: String,
-    /// Its endpoint.
-    pub requirer_endpoint: String,
-    /// The providing service instance.
-    pub provider: String,
-    /// Its endpoint.
-    pub provider_endpoint: String,
-    /// The interface they share.
-    pub interface: String,
-    /// Automatic reconfigure on changes.
-    pub auto_reconfigure: bool,
-    /// When it was made.
-    pub created_at: i64,
-}
-
-/// An event on a relation.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RelationEventView {
-    /// When.
-    pub at: i64,
-    /// `joined`, `changed` or `broken`.
-    pub kind: String,
-    /// The service instance that received it.
-    pub service: String,
-    /// What changed.
-    pub detail: String,
-    /// The automatic reconfigure job it started.
-    #[schema(value_type = Option<i64>)]
-    pub job: Option<bigmgr_core::model::JobId>,
-}
-
-async fn service_names(
-    s: &AppState,
-    cluster: &str,
-) -> ApiResult<std::collections::HashMap<bigmgr_core::model::ServiceId, String>> {
-    let c = s.mgr.cluster(cluster).await?;
-    // Removed services keep their id in relations' history; their name then reads `#id`.
-    Ok(s.mgr
-        .store()
-        .list_services(c.id)
-        .await?
-        .into_iter()
-        .map(|x| (x.id, x.name))
-        .collect())
-}
-
-fn relation_view(
-    r: Relation,
-    names: &std::collections::HashMap<bigmgr_core::model::ServiceId, String>,
-) -> RelationView {
-    let name = |id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-    RelationView {
-        id: r.id,
-        requirer: name(r.requirer),
-        requirer_endpoint: r.requirer_endpoint,
-        provider: name(r.provider),
-        provider_endpoint: r.provider_endpoint,
-        interface: r.interface,
-        auto_reconfigure: r.auto_reconfigure,
-        created_at: r.created_at,
-    }
-}
-
-fn event_view(
-    e: RelationEvent,
-    names: &std::collections::HashMap<bigmgr_core::model::ServiceId, String>,
-) -> RelationEventView {
-    RelationEventView {
-        at: e.at,
-        kind: e.kind.as_str().to_string(),
-        service: names
-            .get(&e.service)
-            .cloned()
-            .unwrap_or_else(|| format!("#{}", e.service)),
-        detail: e.detail,
-        job: e.job,
-    }
 }
 
 /// `GET …/services/{service}/configs` → every config version, oldest first.
@@ -364,7 +58,7 @@ pub async fn versions(
         ("cluster" = String, Path, description = "The cluster's name"),
         ("service" = String, Path, description = "The service instance's name"),
     ),
-    request_body = ConfigChangeSchema,
+    request_body = ConfigChange,
     responses(
         (status = 201, description = "The new version; the service's units are stale until reconfigured", body = ConfigVersionView),
         (status = 404, description = "No such cluster or service instance"),
@@ -375,13 +69,8 @@ pub async fn update(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path((cluster, service)): Path<(String, String)>,
-    Json(body): Json<ConfigChangeSchema>,
+    Json(change): Json<ConfigChange>,
 ) -> ApiResult<Response> {
-    let change = ConfigChange {
-        configs: body.configs,
-        hosts: body.hosts,
-        message: body.message,
-    };
     let v = s
         .mgr
         .update_configs(&cluster, &service, change, &actor.name)
@@ -473,8 +162,7 @@ pub async fn units(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
 ) -> ApiResult<Json<Vec<UnitStatusView>>> {
-    let u = s.mgr.unit_statuses(&cluster).await?;
-    Ok(Json(u.into_iter().map(Into::into).collect()))
+    Ok(Json(s.mgr.unit_views(&cluster).await?))
 }
 
 /// `POST /clusters/{cluster}/restart-stale` → 202 with the jobs (none if nothing is stale).
@@ -495,10 +183,7 @@ pub async fn restart_stale(
         .mgr
         .restart_stale(&cluster, body.service.as_deref(), body.options)
         .await?;
-    let views: Vec<JobView> = jobs
-        .into_iter()
-        .map(|j| job_view(j, cluster.clone()))
-        .collect();
+    let views: Vec<JobView> = jobs.into_iter().map(|j| JobView::of(j, &cluster)).collect();
     Ok((StatusCode::ACCEPTED, Json(views)).into_response())
 }
 
@@ -525,11 +210,12 @@ pub async fn add_units(
         .add_units(&cluster, &service, &body.component, &body.hosts)
         .await?;
     let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-    let all = s.mgr.unit_statuses(&cluster).await?;
-    let views: Vec<UnitStatusView> = all
+    let views: Vec<UnitStatusView> = s
+        .mgr
+        .unit_views(&cluster)
+        .await?
         .into_iter()
-        .filter(|u| ids.contains(&u.unit.id))
-        .map(Into::into)
+        .filter(|u| ids.contains(&u.id))
         .collect();
     Ok((
         StatusCode::CREATED,
@@ -636,14 +322,7 @@ pub async fn restore_snapshot(
     Path((cluster, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let v = s.mgr.restore_snapshot(&cluster, &name, &actor.name).await?;
-    let names = service_names(&s, &cluster).await?;
-    let views: Vec<ConfigVersionView> = v
-        .into_iter()
-        .map(|v| {
-            let name = names.get(&v.service).cloned().unwrap_or_default();
-            ConfigVersionView::of(&name, v)
-        })
-        .collect();
+    let views = s.mgr.config_version_views(&cluster, v).await?;
     Ok((StatusCode::CREATED, Json(views)).into_response())
 }
 
@@ -658,17 +337,13 @@ pub async fn relations(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
 ) -> ApiResult<Json<Vec<RelationView>>> {
-    let names = service_names(&s, &cluster).await?;
-    let r = s.mgr.relations(&cluster).await?;
-    Ok(Json(
-        r.into_iter().map(|r| relation_view(r, &names)).collect(),
-    ))
+    Ok(Json(s.mgr.relation_views(&cluster).await?))
 }
 
 /// `POST /clusters/{cluster}/relations` → 201: relates two service instances.
 #[utoipa::path(post, path = "/clusters/{cluster}/relations", tag = "relations",
     params(("cluster" = String, Path, description = "The cluster's name")),
-    request_body = RelateSchema,
+    request_body = Relate,
     responses(
         (status = 201, description = "The relation; related units re-render", body = RelationView),
         (status = 404, description = "No such cluster or service instance"),
@@ -678,22 +353,11 @@ pub async fn relations(
 pub async fn relate(
     State(s): State<AppState>,
     Path(cluster): Path<String>,
-    Json(body): Json<RelateSchema>,
+    Json(body): Json<Relate>,
 ) -> ApiResult<Response> {
-    let rel = s
-        .mgr
-        .relate(
-            &cluster,
-            Relate {
-                requirer: body.requirer,
-                provider: body.provider,
-                auto_reconfigure: body.auto_reconfigure,
-            },
-        )
-        .await?;
-    let names = service_names(&s, &cluster).await?;
+    let rel = s.mgr.relate(&cluster, body).await?;
     let location = format!("{PREFIX}/clusters/{cluster}/relations/{}", rel.id);
-    Ok(created(location, relation_view(rel, &names)))
+    Ok(created(location, s.mgr.relation_view(&cluster, rel).await?))
 }
 
 /// `DELETE /clusters/{cluster}/relations/{id}` → 204: both sides get `broken`.
@@ -728,7 +392,7 @@ pub async fn relation_events(
     State(s): State<AppState>,
     Path((cluster, id)): Path<(String, i64)>,
 ) -> ApiResult<Json<Vec<RelationEventView>>> {
-    let names = service_names(&s, &cluster).await?;
-    let e = s.mgr.relation_events(&cluster, RelationId(id)).await?;
-    Ok(Json(e.into_iter().map(|e| event_view(e, &names)).collect()))
+    Ok(Json(
+        s.mgr.relation_event_views(&cluster, RelationId(id)).await?,
+    ))
 }

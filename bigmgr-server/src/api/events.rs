@@ -15,57 +15,26 @@
 //! | `end` | `{"id", "state"}`, the last event |
 //! | `error` | a problem (`{"type", "title", "status", "detail"}`), then the stream ends |
 
+use super::AppState;
 use super::error::{ApiError, ApiResult, Path};
-use super::schema;
-use super::{AppState, jobs::LogLineView};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
 use bigmgr_core::Manager;
 use bigmgr_core::Update;
 use bigmgr_core::model::{JobDetail, JobId, JobState, TaskId, TaskState};
+use bigmgr_core::view::{JobEvent, LogEvent, LogLineView, TaskEvent};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use utoipa::ToSchema;
 
 /// How often the stream looks for new log lines of running tasks.
 pub const LOG_POLL: Duration = Duration::from_millis(200);
 
 /// Every this many polls the stream reloads the job, in case it missed a change.
 const RELOAD_EVERY: u32 = 25;
-
-/// The data of a `job` or `end` event.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JobEvent {
-    /// The job's id.
-    pub id: i64,
-    /// Its state.
-    #[schema(value_type = schema::JobStateSchema)]
-    pub state: JobState,
-}
-
-/// The data of a `task` event.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TaskEvent {
-    /// The task's id.
-    pub id: i64,
-    /// Its state.
-    #[schema(value_type = schema::TaskStateSchema)]
-    pub state: TaskState,
-}
-
-/// The data of a `log` event: one line a task's script wrote.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LogEvent {
-    /// The task's id.
-    pub task: i64,
-    /// The line.
-    #[serde(flatten)]
-    pub line: LogLineView,
-}
 
 /// The stream's sender; `Err(())` once the client has gone.
 type Tx = mpsc::Sender<Result<Event, Infallible>>;

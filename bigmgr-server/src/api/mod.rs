@@ -46,7 +46,6 @@ pub mod events;
 pub mod hosts;
 pub mod jobs;
 pub mod page;
-pub mod schema;
 pub mod services;
 pub mod users;
 
@@ -169,7 +168,7 @@ pub struct Health {
     ))]
 async fn health(State(s): State<AppState>) -> Response {
     let version = bigmgr_core::VERSION;
-    match s.mgr.store().list_clusters().await {
+    match s.mgr.health().await {
         Ok(_) => Json(Health {
             version,
             store: "ok",

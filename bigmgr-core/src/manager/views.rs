@@ -1,0 +1,334 @@
+//! The reads frontends show: every one returns a [`crate::view`] type, names resolved once here
+//! (a task's host, a unit's service, a removed service as `#id`), secrets redacted.
+
+use super::Manager;
+use crate::model::{
+    Cluster, HostId, JobFilter, JobId, JobState, Relation, RelationEvent, RelationId, ServiceId,
+    StageId,
+};
+use crate::render::{redact, redact_hosts};
+use crate::view::{
+    ConfigVersionView, HostUnitView, HostView, JobDetailView, JobView, RelationEventView,
+    RelationView, ServiceView, StackView, StageView, TaskView, UnitStatusView,
+};
+use crate::{Error, Result};
+use std::collections::HashMap;
+
+impl Manager {
+    /// Whether the store answers (for a health check).
+    pub async fn health(&self) -> Result<()> {
+        self.inner.store.list_clusters().await.map(|_| ())
+    }
+
+    /// A cluster's hosts, by id, each with its units.
+    pub async fn host_views(&self, cluster: &str) -> Result<Vec<HostView>> {
+        let c = self.cluster(cluster).await?;
+        let hosts = self.inner.store.list_hosts(c.id).await?;
+        self.host_views_of(&c, hosts).await
+    }
+
+    /// One host of a cluster with its units.
+    pub async fn host_view(&self, cluster: &str, name: &str) -> Result<HostView> {
+        let c = self.cluster(cluster).await?;
+        let h = self.host(cluster, name).await?;
+        Ok(self.host_views_of(&c, vec![h]).await?.remove(0))
+    }
+
+    async fn host_views_of(
+        &self,
+        c: &Cluster,
+        mut hosts: Vec<crate::model::Host>,
+    ) -> Result<Vec<HostView>> {
+        hosts.sort_by_key(|h| h.id);
+        let names = self.service_names(c).await?;
+        let mut units: HashMap<HostId, Vec<HostUnitView>> = HashMap::new();
+        for u in self.inner.store.list_units(c.id).await? {
+            units.entry(u.host).or_default().push(HostUnitView {
+                id: u.id,
+                service: names.get(&u.service).cloned().unwrap_or_default(),
+                component: u.component,
+                state: u.state,
+                health: u.health,
+            });
+        }
+        Ok(hosts
+            .into_iter()
+            .map(|h| {
+                let u = units.remove(&h.id).unwrap_or_default();
+                HostView::of(h, &c.name, u)
+            })
+            .collect())
+    }
+
+    /// A cluster's jobs, ascending by id: those in one of `states` (all if empty), after `after`,
+    /// at most `limit`.
+    pub async fn job_views(
+        &self,
+        cluster: &str,
+        states: Vec<JobState>,
+        after: Option<JobId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<JobView>> {
+        let c = self.cluster(cluster).await?;
+        let filter = JobFilter {
+            cluster: Some(c.id),
+            states,
+            after,
+            limit,
+        };
+        Ok(self
+            .jobs(&filter)
+            .await?
+            .into_iter()
+            .map(|j| JobView::of(j, &c.name))
+            .collect())
+    }
+
+    /// A job without its stages.
+    pub async fn job_summary(&self, id: JobId) -> Result<JobView> {
+        let job = self
+            .inner
+            .store
+            .get_job(id)
+            .await?
+            .ok_or_else(|| Error::not_found("job", id))?;
+        let cluster = self.cluster_name(job.cluster).await?;
+        Ok(JobView::of(job, &cluster))
+    }
+
+    /// A job with its stages (in a topological order) and their tasks, each naming its host.
+    pub async fn job_view(&self, id: JobId) -> Result<JobDetailView> {
+        let detail = self.job(id).await?;
+        let cluster = self.cluster_name(detail.job.cluster).await?;
+        let hosts: HashMap<HostId, String> = self
+            .inner
+            .store
+            .list_hosts(detail.job.cluster)
+            .await?
+            .into_iter()
+            .map(|h| (h.id, h.name))
+            .collect();
+        let mut tasks: HashMap<StageId, Vec<TaskView>> = HashMap::new();
+        for t in detail.tasks {
+            tasks.entry(t.stage).or_default().push(TaskView {
+                id: t.id,
+                // A removed host keeps its id in history: it reads as the id.
+                host: hosts
+                    .get(&t.host)
+                    .cloned()
+                    .unwrap_or_else(|| t.host.to_string()),
+                state: t.state,
+                attempt: t.attempt,
+                exit_code: t.exit_code,
+                message: t.message,
+                started_at: t.started_at,
+                finished_at: t.finished_at,
+            });
+        }
+        let stages = detail
+            .stages
+            .into_iter()
+            .map(|st| StageView {
+                tasks: tasks.remove(&st.id).unwrap_or_default(),
+                id: st.id,
+                name: st.name,
+                component: st.component,
+                command: st.command,
+                state: st.state,
+                after: st.after,
+            })
+            .collect();
+        Ok(JobDetailView {
+            job: JobView::of(detail.job, &cluster),
+            stages,
+        })
+    }
+
+    /// A cluster's service instances, by id, as operators see them: secrets redacted, each
+    /// with its units' states and staleness.
+    pub async fn service_views(&self, cluster: &str) -> Result<Vec<ServiceView>> {
+        let c = self.cluster(cluster).await?;
+        let mut services = self.inner.store.list_services(c.id).await?;
+        services.sort_by_key(|s| s.id);
+        self.service_views_of(cluster, services).await
+    }
+
+    /// One service instance as operators see it.
+    pub async fn service_view(&self, cluster: &str, name: &str) -> Result<ServiceView> {
+        let c = self.cluster(cluster).await?;
+        let inst = self
+            .inner
+            .store
+            .service_by_name(c.id, name)
+            .await?
+            .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {cluster})")))?;
+        Ok(self.service_views_of(cluster, vec![inst]).await?.remove(0))
+    }
+
+    async fn service_views_of(
+        &self,
+        cluster: &str,
+        services: Vec<crate::model::ServiceInstance>,
+    ) -> Result<Vec<ServiceView>> {
+        let mut units: HashMap<ServiceId, Vec<_>> = HashMap::new();
+        for u in self.unit_statuses(cluster).await? {
+            units.entry(u.unit.service).or_default().push(u);
+        }
+        let mut out = Vec::with_capacity(services.len());
+        for mut instance in services {
+            let def = self
+                .inner
+                .stacks
+                .stack(&instance.stack, Some(&instance.stack_version))
+                .await
+                .ok()
+                .and_then(|st| st.service(&instance.service).ok().cloned());
+            // Without its stack nothing tells which values are secret: none are shown.
+            (instance.configs, instance.host_overrides) = match &def {
+                Some(d) => (
+                    redact(d, &instance.configs),
+                    redact_hosts(d, &instance.host_overrides),
+                ),
+                None => Default::default(),
+            };
+            let u = units.remove(&instance.id).unwrap_or_default();
+            out.push(ServiceView::of(instance, u));
+        }
+        Ok(out)
+    }
+
+    /// Every unit of a cluster with its staleness, by id.
+    pub async fn unit_views(&self, cluster: &str) -> Result<Vec<UnitStatusView>> {
+        Ok(self
+            .unit_statuses(cluster)
+            .await?
+            .into_iter()
+            .map(UnitStatusView::from)
+            .collect())
+    }
+
+    /// Every stack version the provider offers, by name then version, with its services; one
+    /// that fails to load is listed with its error.
+    pub async fn stack_views(&self) -> Result<Vec<StackView>> {
+        let mut refs = self.list_stacks().await?;
+        refs.sort_by_key(|r| format!("{}/{}", r.name, r.version));
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            out.push(
+                match self.inner.stacks.stack(&r.name, Some(&r.version)).await {
+                    Ok(stack) => StackView::of(&stack),
+                    Err(e) => StackView {
+                        name: r.name,
+                        version: r.version,
+                        services: Vec::new(),
+                        error: Some(e.to_string()),
+                    },
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// A cluster's relations, by id, sides named.
+    pub async fn relation_views(&self, cluster: &str) -> Result<Vec<RelationView>> {
+        let c = self.cluster(cluster).await?;
+        let names = self.service_names(&c).await?;
+        Ok(self
+            .relations(cluster)
+            .await?
+            .into_iter()
+            .map(|r| relation_view(r, &names))
+            .collect())
+    }
+
+    /// The view of one relation of a cluster (as [`Manager::relate`] returned it).
+    pub async fn relation_view(&self, cluster: &str, r: Relation) -> Result<RelationView> {
+        let c = self.cluster(cluster).await?;
+        Ok(relation_view(r, &self.service_names(&c).await?))
+    }
+
+    /// A relation's events, oldest first, services named.
+    pub async fn relation_event_views(
+        &self,
+        cluster: &str,
+        id: RelationId,
+    ) -> Result<Vec<RelationEventView>> {
+        let c = self.cluster(cluster).await?;
+        let names = self.service_names(&c).await?;
+        Ok(self
+            .relation_events(cluster, id)
+            .await?
+            .into_iter()
+            .map(|e| event_view(e, &names))
+            .collect())
+    }
+
+    /// Views of config versions of a cluster's services (as a snapshot restore made them),
+    /// each naming its service.
+    pub async fn config_version_views(
+        &self,
+        cluster: &str,
+        versions: Vec<crate::model::ConfigVersion>,
+    ) -> Result<Vec<ConfigVersionView>> {
+        let c = self.cluster(cluster).await?;
+        let names = self.service_names(&c).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| {
+                let name = name_of(&names, v.service);
+                ConfigVersionView::of(&name, v)
+            })
+            .collect())
+    }
+
+    /// The names of a cluster's live service instances, by id.
+    async fn service_names(&self, c: &Cluster) -> Result<HashMap<ServiceId, String>> {
+        Ok(self
+            .inner
+            .store
+            .list_services(c.id)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect())
+    }
+
+    /// A cluster's name by id (its id as text if it is gone).
+    async fn cluster_name(&self, id: crate::model::ClusterId) -> Result<String> {
+        Ok(self
+            .clusters()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name)
+            .unwrap_or_else(|| id.to_string()))
+    }
+}
+
+/// A service's name, or `#id` for one removed since (relations keep their history).
+fn name_of(names: &HashMap<ServiceId, String>, id: ServiceId) -> String {
+    names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
+}
+
+fn relation_view(r: Relation, names: &HashMap<ServiceId, String>) -> RelationView {
+    RelationView {
+        id: r.id,
+        requirer: name_of(names, r.requirer),
+        requirer_endpoint: r.requirer_endpoint,
+        provider: name_of(names, r.provider),
+        provider_endpoint: r.provider_endpoint,
+        interface: r.interface,
+        auto_reconfigure: r.auto_reconfigure,
+        created_at: r.created_at,
+    }
+}
+
+fn event_view(e: RelationEvent, names: &HashMap<ServiceId, String>) -> RelationEventView {
+    RelationEventView {
+        at: e.at,
+        kind: e.kind.as_str().to_string(),
+        service: name_of(names, e.service),
+        detail: e.detail,
+        job: e.job,
+    }
+}

@@ -1,0 +1,159 @@
+//! The bodies of changes frontends send: what the REST API reads and the typed client writes,
+//! each refusing unknown fields. (`AddService`, `ConfigChange` and `Relate` live with the
+//! Manager operations that take them.)
+
+use crate::auth::Role;
+use crate::model::{JobOptions, Target};
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /clusters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateCluster {
+    /// The new cluster's name: 1-63 letters, digits, `-`, `_` or `.`, starting with a letter
+    /// or digit.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    )]
+    pub name: String,
+}
+
+/// The body of `POST /clusters/{cluster}/hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddHost {
+    /// The host name, unique on the server; its agent must use the same `--name`: 1-63
+    /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    )]
+    pub name: String,
+    /// The address its services bind to and other hosts reach it at: an IP address or a DNS
+    /// host name (RFC 1123).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$"))]
+    pub address: String,
+}
+
+/// The body of `PATCH /clusters/{cluster}/hosts/{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHost {
+    /// The new address: an IP address or a DNS host name. To accept the address the host's
+    /// agent reported, give its `reported_address`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$"))]
+    pub address: String,
+}
+
+/// The body of `POST /clusters/{cluster}/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJob {
+    /// `install`, `configure`, `start`, `stop`, `restart`, `status`, `check`, `remove`,
+    /// `deploy`, or a custom command of the stack.
+    pub command: String,
+    /// `"cluster"`, `{"service": "zk"}`, `{"component": {"service", "component"}}`,
+    /// `{"hosts": [..]}` or `{"units": [..]}`.
+    pub target: Target,
+    /// Parallelism, batches, failure tolerance, pipelining.
+    #[serde(default)]
+    pub options: JobOptions,
+}
+
+/// The body of `POST …/configs/rollback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    /// The version to go back to.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub to: u32,
+    /// Why; default "rollback to version N".
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The body of `POST /clusters/{cluster}/restart-stale`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestartStaleBody {
+    /// Only this service instance's units; all services if left out.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// How the jobs run; default one unit at a time (rolling).
+    #[serde(default)]
+    pub options: Option<JobOptions>,
+}
+
+/// The body of `POST …/services/{service}/units`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddUnitsBody {
+    /// The component to place.
+    pub component: String,
+    /// The hosts to place it on, by name.
+    pub hosts: Vec<String>,
+}
+
+/// The body of `POST /clusters/{cluster}/snapshots`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotBody {
+    /// Its name, unique in the cluster.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    )]
+    pub name: String,
+    /// Why.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The body of `POST /users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// The user name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    )]
+    pub name: String,
+    /// A password (8 characters or more) for `POST /login`; without one the user signs in
+    /// with API tokens only.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
+    pub password: Option<String>,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// The body of `POST /users/{user}/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A label saying what the token is for.
+    pub name: String,
+}
+
+/// The body of `POST /login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The user name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+}

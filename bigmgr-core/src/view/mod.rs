@@ -1,0 +1,28 @@
+//! Read models: what frontends show, resolved and shaped in one place. Every type here is what
+//! a [`crate::Manager`] read returns, what the REST API serialises as it is, what the typed
+//! client reads back and what the Python module wraps — names resolved (a task's host by name,
+//! a removed service as `#id`), secrets redacted, lists in their documented order.
+//!
+//! With the `openapi` feature every type derives `utoipa::ToSchema`, so the API's document is
+//! generated from these types, not from copies of them.
+
+mod clusters;
+mod configs;
+mod events;
+mod hosts;
+mod jobs;
+mod services;
+mod users;
+
+pub use clusters::{ClusterView, JoinToken};
+pub use configs::{
+    ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, SnapshotView,
+};
+pub use events::{JobEvent, LogEvent, TaskEvent};
+pub use hosts::{HostUnitView, HostView};
+pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};
+pub use services::{
+    ServiceUnitView, ServiceView, StackComponentView, StackConfigView, StackPropertyView,
+    StackServiceView, StackView, UnitStatusView,
+};
+pub use users::{AuditEventView, NewToken, TokenView, UserView};
