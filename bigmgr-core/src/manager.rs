@@ -17,10 +17,12 @@ use tokio::task::JoinHandle;
 
 mod auth;
 mod configs;
+mod events;
 mod views;
 
 pub use auth::BOOTSTRAP_ADMIN;
 pub use configs::{ConfigChange, ConfigDiff, Relate, ServiceStatus, UnitStatus};
+pub use events::LOG_POLL;
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -35,3 +35,52 @@ pub struct LogEvent {
     #[serde(flatten)]
     pub line: LogLineView,
 }
+
+/// One event of a job's live stream ([`crate::Manager::job_events`]; `GET /jobs/{job}/events`
+/// sends each as a Server-Sent Event named by [`JobStreamEvent::name`] with the payload as
+/// its data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStreamEvent {
+    /// The job changed state.
+    Job(JobEvent),
+    /// A task changed state.
+    Task(TaskEvent),
+    /// A task's script wrote a line.
+    Log(LogEvent),
+    /// The job is final: the last event.
+    End(JobEvent),
+}
+
+impl JobStreamEvent {
+    /// The event's name: `job`, `task`, `log` or `end`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobStreamEvent::Job(_) => "job",
+            JobStreamEvent::Task(_) => "task",
+            JobStreamEvent::Log(_) => "log",
+            JobStreamEvent::End(_) => "end",
+        }
+    }
+
+    /// The payload as JSON.
+    pub fn data(&self) -> serde_json::Value {
+        let v = match self {
+            JobStreamEvent::Job(e) | JobStreamEvent::End(e) => serde_json::to_value(e),
+            JobStreamEvent::Task(e) => serde_json::to_value(e),
+            JobStreamEvent::Log(e) => serde_json::to_value(e),
+        };
+        v.unwrap_or_default()
+    }
+
+    /// The event named `name` with JSON payload `data`; `None` for another name (`error` is
+    /// the caller's), an error for a payload that does not fit.
+    pub fn parse(name: &str, data: &str) -> Option<serde_json::Result<JobStreamEvent>> {
+        Some(match name {
+            "job" => serde_json::from_str(data).map(JobStreamEvent::Job),
+            "task" => serde_json::from_str(data).map(JobStreamEvent::Task),
+            "log" => serde_json::from_str(data).map(JobStreamEvent::Log),
+            "end" => serde_json::from_str(data).map(JobStreamEvent::End),
+            _ => return None,
+        })
+    }
+}

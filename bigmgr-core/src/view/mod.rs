@@ -9,6 +9,7 @@
 mod clusters;
 mod configs;
 mod events;
+pub mod follow;
 mod hosts;
 mod jobs;
 mod services;
@@ -18,7 +19,8 @@ pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, SnapshotView,
 };
-pub use events::{JobEvent, LogEvent, TaskEvent};
+pub use events::{JobEvent, JobStreamEvent, LogEvent, TaskEvent};
+pub use follow::{EventReceiver, Followed, JobFeed, follow};
 pub use hosts::{HostUnitView, HostView};
 pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};
 pub use services::{

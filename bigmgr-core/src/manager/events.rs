@@ -1,0 +1,246 @@
+//! A job's live events ([`Manager::job_events`]): its state changes, its tasks' state changes
+//! and their log lines, ending with `End` once the job is final — what `GET /jobs/{id}/events`
+//! sends as Server-Sent Events and what every frontend follows a job with.
+//!
+//! The stream opens with the job's and every task's current state and the log lines written so
+//! far, so a follower that starts late misses nothing. State changes come from
+//! [`Manager::subscribe`]; the engine broadcasts no log lines, so the stream reads new lines of
+//! the tasks that run from the store every [`LOG_POLL`], and sends only lines it has not sent.
+//! A task's remaining lines come before its final state, and every line before `End`.
+
+use super::Manager;
+use crate::engine::Update;
+use crate::model::{JobDetail, JobId, JobState, TaskId, TaskState};
+use crate::view::{JobEvent, JobStreamEvent, LogEvent, LogLineView, TaskEvent};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// How often the stream looks for new log lines of running tasks.
+pub const LOG_POLL: Duration = Duration::from_millis(200);
+
+/// Every this many polls the stream reloads the job, in case it missed a change.
+const RELOAD_EVERY: u32 = 25;
+
+impl Manager {
+    /// A job's live events, as a channel that ends after [`JobStreamEvent::End`] (or after an
+    /// `Err` if the store failed). A job that does not exist is an error at once. Dropping the
+    /// receiver stops the follower.
+    pub async fn job_events(&self, id: JobId) -> Result<mpsc::Receiver<Result<JobStreamEvent>>> {
+        // Subscribe before loading, so no change between the two is lost.
+        let updates = self.subscribe();
+        let detail = self.job(id).await?;
+        let (tx, rx) = mpsc::channel(256);
+        let follower = Follower {
+            mgr: self.clone(),
+            job: id,
+            tx,
+            job_state: None,
+            tasks: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        };
+        tokio::spawn(follower.run(detail, updates));
+        Ok(rx)
+    }
+}
+
+/// Follows one job for one receiver.
+struct Follower {
+    mgr: Manager,
+    job: JobId,
+    tx: mpsc::Sender<Result<JobStreamEvent>>,
+    /// The job's state as last sent.
+    job_state: Option<JobState>,
+    /// Each task's state as last sent.
+    tasks: BTreeMap<TaskId, TaskState>,
+    /// Each task's last log line sent: (attempt, seq).
+    sent: BTreeMap<TaskId, (u32, u64)>,
+}
+
+/// Why following stops early.
+enum Stop {
+    /// The receiver has gone.
+    Gone,
+    /// The store failed.
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+fn active(state: TaskState) -> bool {
+    matches!(state, TaskState::Queued | TaskState::Running)
+}
+
+impl Follower {
+    async fn run(mut self, detail: JobDetail, updates: broadcast::Receiver<Update>) {
+        match self.follow(detail, updates).await {
+            Ok(()) | Err(Stop::Gone) => {}
+            Err(Stop::Failed(e)) => {
+                let _ = self.tx.send(Err(e)).await;
+            }
+        }
+    }
+
+    async fn send(&self, event: JobStreamEvent) -> std::result::Result<(), Stop> {
+        self.tx.send(Ok(event)).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn follow(
+        &mut self,
+        detail: JobDetail,
+        mut updates: broadcast::Receiver<Update>,
+    ) -> std::result::Result<(), Stop> {
+        if self.sync(detail).await? {
+            return Ok(());
+        }
+        let mut tick = tokio::time::interval(LOG_POLL);
+        let mut ticks = 0u32;
+        loop {
+            tokio::select! {
+                update = updates.recv() => match update {
+                    Ok(Update::Job { id, state }) if id == self.job => {
+                        if state.is_final() {
+                            return self.end(state).await;
+                        }
+                        self.job_changed(state).await?;
+                    }
+                    Ok(Update::Task { job, task, state }) if job == self.job => {
+                        self.task_changed(task, state).await?;
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if self.reload().await? {
+                            return Ok(());
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The engine stopped (the server shuts down): end with what the store says.
+                        self.reload().await?;
+                        return Ok(());
+                    }
+                },
+                _ = tick.tick() => {
+                    if self.tx.is_closed() {
+                        return Err(Stop::Gone);
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(RELOAD_EVERY) {
+                        if self.reload().await? {
+                            return Ok(());
+                        }
+                    } else {
+                        let running: Vec<TaskId> = self
+                            .tasks
+                            .iter()
+                            .filter(|(_, s)| active(**s))
+                            .map(|(t, _)| *t)
+                            .collect();
+                        for task in running {
+                            self.send_new_lines(task).await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends what changed since the last events according to `detail`; true if it ended the
+    /// stream (the job is final).
+    async fn sync(&mut self, detail: JobDetail) -> std::result::Result<bool, Stop> {
+        if !detail.job.state.is_final() {
+            self.job_changed(detail.job.state).await?;
+        }
+        for t in &detail.tasks {
+            self.task_changed(t.id, t.state).await?;
+        }
+        if detail.job.state.is_final() {
+            self.end(detail.job.state).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn reload(&mut self) -> std::result::Result<bool, Stop> {
+        let detail = self.mgr.job(self.job).await?;
+        self.sync(detail).await
+    }
+
+    async fn job_changed(&mut self, state: JobState) -> std::result::Result<(), Stop> {
+        if self.job_state != Some(state) {
+            self.job_state = Some(state);
+            self.send(JobStreamEvent::Job(JobEvent {
+                id: self.job.0,
+                state,
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the task's new lines, then its state if it changed.
+    async fn task_changed(
+        &mut self,
+        task: TaskId,
+        state: TaskState,
+    ) -> std::result::Result<(), Stop> {
+        if self.tasks.get(&task) == Some(&state) {
+            return Ok(());
+        }
+        if state != TaskState::Pending {
+            self.send_new_lines(task).await?;
+        }
+        self.tasks.insert(task, state);
+        self.send(JobStreamEvent::Task(TaskEvent { id: task.0, state }))
+            .await
+    }
+
+    /// Sends every line, then `End`.
+    async fn end(&mut self, state: JobState) -> std::result::Result<(), Stop> {
+        let detail = self.mgr.job(self.job).await?;
+        for t in &detail.tasks {
+            self.task_changed(t.id, t.state).await?;
+            self.send_new_lines(t.id).await?;
+        }
+        self.job_changed(state).await?;
+        self.send(JobStreamEvent::End(JobEvent {
+            id: self.job.0,
+            state,
+        }))
+        .await
+    }
+
+    async fn send_new_lines(&mut self, task: TaskId) -> std::result::Result<(), Stop> {
+        let last = self.sent.get(&task).copied();
+        for l in self.mgr.task_log(task, None).await? {
+            let key = (l.attempt, l.seq);
+            if last.is_some_and(|last| key <= last) {
+                continue;
+            }
+            self.sent.insert(task, key);
+            self.send(JobStreamEvent::Log(LogEvent {
+                task: task.0,
+                line: LogLineView::from(l),
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::view::JobFeed for Manager {
+    type Error = Error;
+
+    async fn job_detail(&self, id: JobId) -> Result<crate::view::JobDetailView> {
+        self.job_view(id).await
+    }
+
+    async fn job_stream(&self, id: JobId) -> Result<crate::view::EventReceiver<Error>> {
+        self.job_events(id).await
+    }
+}
