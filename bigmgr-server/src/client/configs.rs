@@ -1,11 +1,13 @@
 //! `bigmgr config|unit|relation …`: config versions, snapshots and applying changes to stale
 //! units; units with their staleness; relations and their events.
 
-use super::http::{Client, seg};
-use super::jobs::{follow, follow_and_report, report};
+use super::jobs::{follow_and_report, report};
 use super::output::{Output, Table, field, fields, target, text, time};
 use super::{Error, Result};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
+use bigmgr_client::{Client, seg};
+use bigmgr_core::model::JobId;
+use bigmgr_core::view::follow;
 use serde_json::{Map, Value, json};
 
 /// `/clusters/{cluster}/services/{service}/configs`.
@@ -29,7 +31,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 Some(v) => v.to_string(),
                 None => {
                     let s = client
-                        .get(&format!(
+                        .get::<Value>(&format!(
                             "/clusters/{}/services/{}",
                             seg(&cluster),
                             seg(&service)
@@ -39,7 +41,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 }
             };
             let v = client
-                .get(&format!("{}/{version}", configs_path(&cluster, &service)))
+                .get::<Value>(&format!("{}/{version}", configs_path(&cluster, &service)))
                 .await?;
             if out.json {
                 out.print_json(&v);
@@ -48,7 +50,9 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             }
         }
         ConfigCommand::History { cluster, service } => {
-            let versions = client.list(&configs_path(&cluster, &service)).await?;
+            let versions = client
+                .list::<Value>(&configs_path(&cluster, &service))
+                .await?;
             if out.json {
                 out.print_json(&Value::Array(versions));
                 return Ok(());
@@ -67,7 +71,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
         ConfigCommand::Set(args) => {
             let body = set_body(&args)?;
             let v = client
-                .patch(&configs_path(&args.cluster, &args.service), &body)
+                .patch::<Value, _>(&configs_path(&args.cluster, &args.service), &body)
                 .await?;
             if out.json {
                 out.print_json(&v);
@@ -88,10 +92,10 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             to,
         } => {
             let diff = client
-                .get_query(
-                    &format!("{}/diff", configs_path(&cluster, &service)),
-                    &[("from", from.to_string()), ("to", to.to_string())],
-                )
+                .get::<Value>(&format!(
+                    "{}/diff?from={from}&to={to}",
+                    configs_path(&cluster, &service)
+                ))
                 .await?;
             if out.json {
                 out.print_json(&diff);
@@ -167,7 +171,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
         }
         ConfigCommand::Snapshots { cluster } => {
             let snaps = client
-                .list(&format!("/clusters/{}/snapshots", seg(&cluster)))
+                .list::<Value>(&format!("/clusters/{}/snapshots", seg(&cluster)))
                 .await?;
             if out.json {
                 out.print_json(&Value::Array(snaps));
@@ -310,7 +314,7 @@ async fn apply(
         body["service"] = s.clone().into();
     }
     let jobs = client
-        .post(&format!("/clusters/{}/restart-stale", seg(cluster)), &body)
+        .post::<Value, _>(&format!("/clusters/{}/restart-stale", seg(cluster)), &body)
         .await?;
     let jobs = jobs.as_array().cloned().unwrap_or_default();
     let ids = jobs
@@ -344,10 +348,10 @@ async fn apply(
         // One array of the final jobs, then the outcome.
         let mut details = Vec::new();
         for &id in &ids {
-            details.push(follow(client, id, false).await?);
+            details.push(follow(client, JobId(id), |_| {}).await?);
         }
-        out.print_json(&Value::Array(details.clone()));
-        return first_failure(ids.iter().zip(&details).map(|(&id, d)| report(out, id, d)));
+        out.print_json(&serde_json::to_value(&details).unwrap_or_default());
+        return first_failure(details.iter().map(|d| report(out, d)));
     }
     let mut outcomes = Vec::new();
     for (j, &id) in jobs.iter().zip(&ids) {
@@ -356,7 +360,7 @@ async fn apply(
             field(j, "command"),
             target(j.get("target"))
         );
-        outcomes.push(follow_and_report(client, out, id).await);
+        outcomes.push(follow_and_report(client, out, JobId(id)).await);
     }
     first_failure(outcomes)
 }
@@ -379,7 +383,7 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
     match command {
         UnitCommand::List { cluster } => {
             let units = client
-                .list(&format!("/clusters/{}/units", seg(&cluster)))
+                .list::<Value>(&format!("/clusters/{}/units", seg(&cluster)))
                 .await?;
             if out.json {
                 out.print_json(&Value::Array(units));
@@ -468,7 +472,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
     match command {
         RelationCommand::List { cluster } => {
             let relations = client
-                .list(&format!("/clusters/{}/relations", seg(&cluster)))
+                .list::<Value>(&format!("/clusters/{}/relations", seg(&cluster)))
                 .await?;
             if out.json {
                 out.print_json(&Value::Array(relations));
@@ -525,7 +529,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
         }
         RelationCommand::Events { cluster, id } => {
             let events = client
-                .list(&format!(
+                .list::<Value>(&format!(
                     "/clusters/{}/relations/{id}/events",
                     seg(&cluster)
                 ))

@@ -1,33 +1,33 @@
 //! `bigmgr job …`: run a command, list and show jobs, control them, read task logs, and
 //! follow a job until it ends.
 //!
-//! Following a job ([`follow`]) polls `GET /api/v1/jobs/{id}` every [`POLL_INTERVAL`]: a
-//! [`Progress`] shows one bar per stage (tasks done of all, the stage's state) when stderr is
-//! a terminal and a `stage X: N/M STATE` line per change when it is not; [`poll_logs`] fetches
-//! the log of every task that ran since the last poll and returns only lines not seen yet,
-//! printed on stdout as `[host stage] line`. Swapping [`poll_logs`] for the server's event
-//! stream later changes nothing else.
+//! Following a job is [`bigmgr_core::view::follow`] over the server's event stream (`GET
+//! /api/v1/jobs/{id}/events`), the same function the Python module follows jobs with: a
+//! [`Progress`] shows one bar per stage (tasks done of all, the stage's state) when stderr is a
+//! terminal and a `stage X: N/M STATE` line per change when it is not, and every log line is
+//! printed once on stdout as `[host stage] line`.
 
-use super::http::{Client, seg};
-use super::output::{Output, Table, age, field, fields, span, target, text, time};
+use super::output::{Output, Table, age, field, fields, span, target, time};
 use super::{Error, Result};
 use crate::cli::{JobCommand, RunJobArgs};
+use bigmgr_client::{Client, JobAction};
+use bigmgr_core::model::{JobId, JobOptions, Target, TaskId, TaskState, UnitId};
+use bigmgr_core::view::{Followed, JobDetailView, LogLineView, StageView, TaskView, follow};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::time::Duration;
-
-/// How often a followed job is polled.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `bigmgr job …`
 pub async fn job(client: &Client, out: Output, command: JobCommand) -> Result<()> {
     match command {
         JobCommand::Run(args) => {
-            let path = format!("/clusters/{}/jobs", seg(&args.cluster));
-            let job = client.post(&path, &submit_body(&args)?).await?;
-            let id = job_id(&job)?;
+            let (target_, options) = submit_parts(&args)?;
+            let job = client
+                .submit(&args.cluster, &args.command, target_, options)
+                .await?;
+            let id = job.id;
+            let job = to_json(&job);
             if args.wait {
                 if !out.json {
                     println!(
@@ -52,15 +52,13 @@ pub async fn job(client: &Client, out: Output, command: JobCommand) -> Result<()
             }
         }
         JobCommand::List { cluster } => {
-            let jobs = client
-                .list(&format!("/clusters/{}/jobs", seg(&cluster)))
-                .await?;
+            let jobs = to_json(&client.jobs(&cluster, None).await?);
             if out.json {
-                out.print_json(&Value::Array(jobs));
+                out.print_json(&jobs);
                 return Ok(());
             }
             let mut t = Table::new(&["ID", "COMMAND", "TARGET", "STATE", "AGE", "DURATION"]);
-            for j in &jobs {
+            for j in jobs.as_array().into_iter().flatten() {
                 t.row(vec![
                     field(j, "id"),
                     field(j, "command"),
@@ -73,42 +71,44 @@ pub async fn job(client: &Client, out: Output, command: JobCommand) -> Result<()
             t.print();
         }
         JobCommand::Show { id } => {
-            let detail = client.get(&format!("/jobs/{id}")).await?;
+            let detail = client.job(JobId(id)).await?;
             if out.json {
-                out.print_json(&detail);
+                out.print_json(&to_json(&detail));
             } else {
                 print_job(&detail);
             }
         }
-        JobCommand::Wait { id } => return follow_and_report(client, out, id).await,
-        JobCommand::Cancel { id } => control(client, out, id, "cancel").await?,
-        JobCommand::Pause { id } => control(client, out, id, "pause").await?,
-        JobCommand::Resume { id } => control(client, out, id, "resume").await?,
+        JobCommand::Wait { id } => return follow_and_report(client, out, JobId(id)).await,
+        JobCommand::Cancel { id } => control(client, out, id, JobAction::Cancel).await?,
+        JobCommand::Pause { id } => control(client, out, id, JobAction::Pause).await?,
+        JobCommand::Resume { id } => control(client, out, id, JobAction::Resume).await?,
         JobCommand::Retry { id, wait } => {
             if !wait {
-                return control(client, out, id, "retry").await;
+                return control(client, out, id, JobAction::Retry).await;
             }
-            client
-                .post(&format!("/jobs/{id}/retry"), &json!({}))
-                .await?;
-            return follow_and_report(client, out, id).await;
+            client.control(JobId(id), JobAction::Retry).await?;
+            return follow_and_report(client, out, JobId(id)).await;
         }
         JobCommand::Log {
             id,
             task,
             attempt,
             follow,
-        } => log(client, out, id, task, attempt, follow).await?,
+        } => log(client, out, JobId(id), task.map(TaskId), attempt, follow).await?,
     }
     Ok(())
 }
 
-/// The body of `POST /clusters/{cluster}/jobs`: the command, the target (the cluster unless a
-/// target flag says otherwise) and only the options given.
-pub fn submit_body(args: &RunJobArgs) -> Result<Value> {
+/// A value as the JSON the server sent it as.
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The target (the cluster unless a target flag says otherwise) and the options of a job run.
+pub fn submit_parts(args: &RunJobArgs) -> Result<(Target, JobOptions)> {
     let t = &args.target;
     let target = if let Some(s) = &t.service {
-        json!({ "service": s })
+        Target::Service(s.clone())
     } else if let Some(c) = &t.component {
         let (service, component) = c
             .split_once('/')
@@ -118,46 +118,34 @@ pub fn submit_body(args: &RunJobArgs) -> Result<Value> {
                     "--component {c}: expected SERVICE/COMPONENT, e.g. hello/hello_server"
                 ))
             })?;
-        json!({ "component": { "service": service, "component": component } })
+        Target::Component {
+            service: service.to_string(),
+            component: component.to_string(),
+        }
     } else if !t.hosts.is_empty() {
-        json!({ "hosts": t.hosts })
+        Target::Hosts(t.hosts.clone())
     } else if !t.units.is_empty() {
-        json!({ "units": t.units })
+        Target::Units(t.units.iter().map(|u| UnitId(*u)).collect())
     } else {
-        json!("cluster")
+        Target::Cluster
     };
-    let mut options = Map::new();
-    if let Some(n) = args.parallelism {
-        options.insert("parallelism".into(), n.into());
-    }
-    if let Some(n) = args.batch_size {
-        options.insert("batch_size".into(), n.into());
-    }
-    if let Some(n) = args.failure_tolerance {
-        options.insert("failure_tolerance".into(), n.into());
-    }
-    if args.pipelined {
-        options.insert("pipelined".into(), true.into());
-    }
-    Ok(json!({ "command": args.command, "target": target, "options": options }))
+    let d = JobOptions::default();
+    let options = JobOptions {
+        parallelism: args.parallelism.or(d.parallelism),
+        batch_size: args.batch_size.or(d.batch_size),
+        failure_tolerance: args.failure_tolerance.unwrap_or(d.failure_tolerance),
+        pipelined: args.pipelined || d.pipelined,
+    };
+    Ok((target, options))
 }
 
-/// A job's id from the server's answer.
-fn job_id(job: &Value) -> Result<i64> {
-    job["id"]
-        .as_i64()
-        .ok_or_else(|| Error::Http(format!("the server's job has no numeric id: {job}")))
-}
-
-/// `POST /jobs/{id}/{action}` and the job's state after it.
-async fn control(client: &Client, out: Output, id: i64, action: &str) -> Result<()> {
-    let job = client
-        .post(&format!("/jobs/{id}/{action}"), &json!({}))
-        .await?;
+/// Cancels, pauses, resumes or retries job `id` and says its state after it.
+async fn control(client: &Client, out: Output, id: i64, action: JobAction) -> Result<()> {
+    let job = client.control(JobId(id), action).await?;
     if out.json {
-        out.print_json(&job);
+        out.print_json(&to_json(&job));
     } else {
-        println!("job {id} {}", field(&job, "state"));
+        println!("job {id} {}", job.state);
     }
     Ok(())
 }
@@ -171,62 +159,49 @@ fn duration(job: &Value) -> String {
     }
 }
 
-/// The stages of a job detail.
-fn stages(detail: &Value) -> &[Value] {
-    detail["stages"].as_array().map_or(&[], Vec::as_slice)
-}
-
-/// The tasks of a stage.
-fn tasks(stage: &Value) -> &[Value] {
-    stage["tasks"].as_array().map_or(&[], Vec::as_slice)
-}
-
-/// True for a job state that changes no more (short of a retry).
-pub fn job_is_final(state: &str) -> bool {
-    matches!(state, "SUCCEEDED" | "FAILED" | "CANCELED")
-}
-
-/// True for a task state that changes no more (short of a retry).
-pub fn task_is_final(state: &str) -> bool {
-    matches!(state, "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "CANCELED")
+/// A stage's tasks in a final state, and all its tasks.
+fn done_of(stage: &StageView) -> (u64, u64) {
+    let done = stage.tasks.iter().filter(|t| t.state.is_final()).count();
+    (done as u64, stage.tasks.len() as u64)
 }
 
 /// A job with its stages and tasks, for a person.
-fn print_job(d: &Value) {
+fn print_job(d: &JobDetailView) {
+    let j = to_json(&d.job);
     print!(
         "{}",
         fields(&[
-            ("id", field(d, "id")),
-            ("cluster", field(d, "cluster")),
-            ("command", field(d, "command")),
-            ("target", target(d.get("target"))),
-            ("state", field(d, "state")),
-            ("created", time(d.get("created_at"))),
-            ("started", time(d.get("started_at"))),
-            ("finished", time(d.get("finished_at"))),
-            ("duration", duration(d)),
+            ("id", field(&j, "id")),
+            ("cluster", field(&j, "cluster")),
+            ("command", field(&j, "command")),
+            ("target", target(j.get("target"))),
+            ("state", field(&j, "state")),
+            ("created", time(j.get("created_at"))),
+            ("started", time(j.get("started_at"))),
+            ("finished", time(j.get("finished_at"))),
+            ("duration", duration(&j)),
         ])
     );
     let mut st = Table::new(&["STAGE", "STATE", "DONE"]);
     let mut tt = Table::new(&[
         "TASK", "STAGE", "HOST", "STATE", "ATTEMPT", "EXIT", "MESSAGE",
     ]);
-    for stage in stages(d) {
+    for stage in &d.stages {
         let (done, total) = done_of(stage);
         st.row(vec![
-            field(stage, "name"),
-            field(stage, "state"),
+            stage.name.clone(),
+            stage.state.to_string(),
             format!("{done}/{total}"),
         ]);
-        for t in tasks(stage) {
+        for t in &stage.tasks {
             tt.row(vec![
-                field(t, "id"),
-                field(stage, "name"),
-                field(t, "host"),
-                field(t, "state"),
-                field(t, "attempt"),
-                field(t, "exit_code"),
-                field(t, "message"),
+                t.id.to_string(),
+                stage.name.clone(),
+                t.host.clone(),
+                t.state.to_string(),
+                t.attempt.to_string(),
+                t.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                t.message.clone().unwrap_or_default(),
             ]);
         }
     }
@@ -238,63 +213,44 @@ fn print_job(d: &Value) {
     }
 }
 
-/// A stage's tasks in a final state, and all its tasks.
-fn done_of(stage: &Value) -> (u64, u64) {
-    let ts = tasks(stage);
-    let done = ts
-        .iter()
-        .filter(|t| task_is_final(t["state"].as_str().unwrap_or_default()))
-        .count();
-    (done as u64, ts.len() as u64)
-}
-
 /// Follows job `id` to its end, then reports: 0 if it SUCCEEDED; the failed tasks on stderr and
 /// [`Error::JobFailed`] if not. With `--json` the final job detail is printed and no log lines.
-pub async fn follow_and_report(client: &Client, out: Output, id: i64) -> Result<()> {
-    let detail = follow(client, id, !out.json).await?;
+pub async fn follow_and_report(client: &Client, out: Output, id: JobId) -> Result<()> {
+    let mut progress = Progress::for_stderr();
+    let logs = !out.json;
+    let detail = follow(client, id, |f| match f {
+        Followed::Progress(d) => progress.update(d),
+        Followed::Line { stage, task, line } if logs => {
+            progress.println(&prefixed(task, stage, line));
+        }
+        Followed::Line { .. } => {}
+    })
+    .await?;
+    progress.finish();
     if out.json {
-        out.print_json(&detail);
+        out.print_json(&to_json(&detail));
     }
-    report(out, id, &detail)
+    report(out, &detail)
 }
 
 /// Reports how a followed job ended: `job N SUCCEEDED in …` (without `--json`) and `Ok`, or
 /// its failed tasks on stderr and [`Error::JobFailed`].
-pub fn report(out: Output, id: i64, detail: &Value) -> Result<()> {
-    let state = field(detail, "state");
-    if state == "SUCCEEDED" {
+pub fn report(out: Output, detail: &JobDetailView) -> Result<()> {
+    let id = detail.job.id;
+    let state = detail.job.state;
+    if state == bigmgr_core::model::JobState::Succeeded {
         if !out.json {
-            println!("job {id} SUCCEEDED in {}", duration(detail));
+            println!("job {id} SUCCEEDED in {}", duration(&to_json(&detail.job)));
         }
         return Ok(());
     }
-    let mut failed = 0;
-    for stage in stages(detail) {
-        for t in tasks(stage) {
-            let ts = field(t, "state");
-            if ts == "FAILED" || ts == "TIMED_OUT" {
-                failed += 1;
-                let exit = t["exit_code"]
-                    .as_i64()
-                    .map(|c| format!(", exit {c}"))
-                    .unwrap_or_default();
-                let message = t["message"]
-                    .as_str()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "task {} on {} ({}) {ts}{exit}{message}; `bigmgr job log {id} {}` shows its output",
-                    field(t, "id"),
-                    field(t, "host"),
-                    field(stage, "name"),
-                    field(t, "id"),
-                );
-            }
-        }
+    let failed = detail.failed_tasks();
+    for f in &failed {
+        eprintln!("{f}; `bigmgr job log {id} {}` shows its output", f.task.id);
     }
     Err(Error::JobFailed(format!(
         "job {id} {state}{}",
-        match failed {
+        match failed.len() {
             0 => String::new(),
             1 => ": 1 task failed".to_string(),
             n => format!(": {n} tasks failed"),
@@ -302,25 +258,20 @@ pub fn report(out: Output, id: i64, detail: &Value) -> Result<()> {
     )))
 }
 
-/// Polls job `id` until it reaches a final state, showing progress on stderr and (if `logs`)
-/// the tasks' new log lines on stdout; returns the final job detail.
-pub async fn follow(client: &Client, id: i64, logs: bool) -> Result<Value> {
-    let mut progress = Progress::for_stderr();
-    let mut cursor = LogCursor::default();
-    loop {
-        let detail = client.get(&format!("/jobs/{id}")).await?;
-        progress.update(&detail);
-        if logs {
-            for line in poll_logs(client, &detail, &mut cursor, &LogFilter::default()).await? {
-                progress.println(&line.prefixed());
-            }
-        }
-        if job_is_final(detail["state"].as_str().unwrap_or_default()) {
-            progress.finish();
-            return Ok(detail);
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+/// `[host stage] text`.
+fn prefixed(task: &TaskView, stage: &StageView, line: &LogLineView) -> String {
+    format!("[{} {}] {}", task.host, stage.name, line.line)
+}
+
+/// A log line as JSON with its task, host and stage added.
+fn line_json(task: &TaskView, stage: &StageView, line: &LogLineView) -> Value {
+    let mut v = to_json(line);
+    if let Value::Object(m) = &mut v {
+        m.insert("task".into(), task.id.0.into());
+        m.insert("host".into(), task.host.clone().into());
+        m.insert("stage".into(), stage.name.clone().into());
     }
+    v
 }
 
 /// Per-stage progress on stderr: bars on a terminal, a line per change otherwise.
@@ -355,25 +306,25 @@ impl Progress {
     }
 
     /// Shows the stages of `detail`.
-    pub fn update(&mut self, detail: &Value) {
-        let width = stages(detail)
+    pub fn update(&mut self, detail: &JobDetailView) {
+        let width = detail
+            .stages
             .iter()
-            .map(|s| field(s, "name").chars().count())
+            .map(|s| s.name.chars().count())
             .max()
             .unwrap_or(0);
-        for stage in stages(detail) {
-            let id = stage["id"].as_i64().unwrap_or_default();
-            let name = field(stage, "name");
-            let state = field(stage, "state");
+        for stage in &detail.stages {
+            let id = stage.id.0;
             let (done, total) = done_of(stage);
-            let failed = tasks(stage)
+            let failed = stage
+                .tasks
                 .iter()
-                .filter(|t| matches!(t["state"].as_str(), Some("FAILED" | "TIMED_OUT")))
+                .filter(|t| matches!(t.state, TaskState::Failed | TaskState::TimedOut))
                 .count();
             let state_text = if failed > 0 {
-                format!("{state} ({failed} failed)")
+                format!("{} ({failed} failed)", stage.state)
             } else {
-                state.clone()
+                stage.state.to_string()
             };
             match self {
                 Progress::Bars { multi, bars } => {
@@ -384,7 +335,7 @@ impl Progress {
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> ");
                         let bar = multi.add(ProgressBar::new(total).with_style(style));
-                        bar.set_prefix(name.clone());
+                        bar.set_prefix(stage.name.clone());
                         bar
                     });
                     bar.set_length(total);
@@ -392,7 +343,7 @@ impl Progress {
                     bar.set_message(state_text);
                 }
                 Progress::Lines { last } => {
-                    let line = format!("stage {name}: {done}/{total} {state_text}");
+                    let line = format!("stage {}: {done}/{total} {state_text}", stage.name);
                     if last.get(&id) != Some(&line) {
                         eprintln!("{line}");
                         last.insert(id, line);
@@ -420,177 +371,79 @@ impl Progress {
     }
 }
 
-/// One log line of a task, with where it came from.
-#[derive(Debug, Clone)]
-pub struct TaskLine {
-    /// The task's id.
-    pub task: i64,
-    /// Its host.
-    pub host: String,
-    /// Its stage's name.
-    pub stage: String,
-    /// The line as the server gave it (`attempt`, `seq`, `stream`, `at`, `line`).
-    pub raw: Value,
-}
-
-impl TaskLine {
-    /// `[host stage] text`.
-    pub fn prefixed(&self) -> String {
-        format!("[{} {}] {}", self.host, self.stage, self.text())
-    }
-
-    /// The line's text.
-    pub fn text(&self) -> String {
-        text(self.raw.get("line"))
-    }
-
-    /// The line as JSON with its task, host and stage added.
-    pub fn json(&self) -> Value {
-        let mut v = self.raw.clone();
-        if let Value::Object(m) = &mut v {
-            m.insert("task".into(), self.task.into());
-            m.insert("host".into(), self.host.clone().into());
-            m.insert("stage".into(), self.stage.clone().into());
-        }
-        v
-    }
-}
-
-/// Which lines [`poll_logs`] has returned already: per task the last `(attempt, seq)` and
-/// the attempt whose final lines were read.
-#[derive(Debug, Default)]
-pub struct LogCursor {
-    last: HashMap<i64, (u64, u64)>,
-    drained: HashMap<i64, u64>,
-}
-
-/// Which tasks and attempts [`poll_logs`] reads.
-#[derive(Debug, Clone, Default)]
-pub struct LogFilter {
-    /// Only this task.
-    pub task: Option<i64>,
-    /// Only this attempt's lines.
-    pub attempt: Option<u32>,
-}
-
-/// The log lines of `detail`'s tasks not returned before: it reads the log of each task that
-/// has been dispatched and whose final lines it has not read yet.
-pub async fn poll_logs(
-    client: &Client,
-    detail: &Value,
-    cursor: &mut LogCursor,
-    filter: &LogFilter,
-) -> Result<Vec<TaskLine>> {
-    let job = detail["id"].as_i64().unwrap_or_default();
-    let mut out = Vec::new();
-    for stage in stages(detail) {
-        for t in tasks(stage) {
-            let Some(task) = t["id"].as_i64() else {
-                continue;
-            };
-            if filter.task.is_some_and(|only| only != task) {
-                continue;
-            }
-            let state = t["state"].as_str().unwrap_or_default();
-            let attempt = t["attempt"].as_u64().unwrap_or(1);
-            if state == "PENDING" || cursor.drained.get(&task) == Some(&attempt) {
-                continue;
-            }
-            let is_final = task_is_final(state);
-            let query: Vec<(&str, String)> = filter
-                .attempt
-                .map(|a| ("attempt", a.to_string()))
-                .into_iter()
-                .collect();
-            let log = client
-                .get_query(&format!("/jobs/{job}/tasks/{task}/log"), &query)
-                .await?;
-            let last = cursor.last.entry(task).or_insert((0, 0));
-            for line in log["lines"].as_array().into_iter().flatten() {
-                let key = (
-                    line["attempt"].as_u64().unwrap_or(0),
-                    line["seq"].as_u64().unwrap_or(0),
-                );
-                if *last != (0, 0) && key <= *last {
-                    continue;
-                }
-                *last = key;
-                out.push(TaskLine {
-                    task,
-                    host: field(t, "host"),
-                    stage: field(stage, "name"),
-                    raw: line.clone(),
-                });
-            }
-            if is_final {
-                cursor.drained.insert(task, attempt);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `bigmgr job log ID [TASK] [--attempt N] [--follow]`.
+/// `bigmgr job log ID [TASK] [--attempt N] [--follow]`: the lines written so far, or (with
+/// `--follow`) every line as it comes until the job ends.
 async fn log(
     client: &Client,
     out: Output,
-    id: i64,
-    task: Option<i64>,
+    id: JobId,
+    task: Option<TaskId>,
     attempt: Option<u32>,
-    follow: bool,
+    follow_it: bool,
 ) -> Result<()> {
-    let filter = LogFilter { task, attempt };
-    if let Some(task) = task
-        && out.json
-        && !follow
-    {
-        // One task's log as the server gives it.
-        let query: Vec<(&str, String)> = attempt
-            .map(|a| ("attempt", a.to_string()))
-            .into_iter()
-            .collect();
-        let log = client
-            .get_query(&format!("/jobs/{id}/tasks/{task}/log"), &query)
-            .await?;
-        out.print_json(&log);
-        return Ok(());
-    }
-    let mut cursor = LogCursor::default();
-    let mut all = Vec::new();
-    loop {
-        let detail = client.get(&format!("/jobs/{id}")).await?;
-        if let Some(task) = task
-            && !stages(&detail)
+    let wanted = |t: &TaskView, l: &LogLineView| {
+        task.is_none_or(|only| only == t.id) && attempt.is_none_or(|a| a == l.attempt)
+    };
+    let print = |t: &TaskView, s: &StageView, l: &LogLineView| match (out.json, task.is_some()) {
+        (true, _) => println!("{}", line_json(t, s, l)),
+        (false, true) => println!("{}", l.line),
+        (false, false) => println!("{}", prefixed(t, s, l)),
+    };
+    if follow_it {
+        let detail = client.job(id).await?;
+        if let Some(only) = task
+            && !detail
+                .stages
                 .iter()
-                .flat_map(tasks)
-                .any(|t| t["id"].as_i64() == Some(task))
+                .flat_map(|s| &s.tasks)
+                .any(|t| t.id == only)
         {
             // The server's own 404 says what to do.
-            client.get(&format!("/jobs/{id}/tasks/{task}/log")).await?;
+            client.task_log(id, only, attempt).await?;
         }
-        let lines = poll_logs(client, &detail, &mut cursor, &filter).await?;
-        for line in lines {
-            match (out.json, follow) {
-                (true, true) => println!("{}", line.json()),
-                (true, false) => all.push(line.json()),
-                (false, _) if task.is_some() => println!("{}", line.text()),
-                (false, _) => println!("{}", line.prefixed()),
+        follow(client, id, |f| {
+            if let Followed::Line { stage, task, line } = f
+                && wanted(task, line)
+            {
+                print(task, stage, line);
+            }
+        })
+        .await?;
+        return Ok(());
+    }
+    if let Some(only) = task
+        && out.json
+    {
+        // One task's log as the server gives it.
+        let lines = client.task_log(id, only, attempt).await?;
+        out.print_json(&json!({ "lines": lines }));
+        return Ok(());
+    }
+    let detail = client.job(id).await?;
+    let mut all = Vec::new();
+    let mut found = task.is_none();
+    for stage in &detail.stages {
+        for t in &stage.tasks {
+            if task.is_some_and(|only| only != t.id) || t.state == TaskState::Pending {
+                found |= task == Some(t.id);
+                continue;
+            }
+            found = true;
+            for l in client.task_log(id, t.id, attempt).await? {
+                if out.json {
+                    all.push(line_json(t, stage, &l));
+                } else {
+                    print(t, stage, &l);
+                }
             }
         }
-        let done = match task {
-            Some(task) => stages(&detail)
-                .iter()
-                .flat_map(tasks)
-                .filter(|t| t["id"].as_i64() == Some(task))
-                .all(|t| task_is_final(t["state"].as_str().unwrap_or_default())),
-            None => job_is_final(detail["state"].as_str().unwrap_or_default()),
-        };
-        if !follow || done {
-            break;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
     }
-    if out.json && !follow {
+    if let Some(only) = task
+        && !found
+    {
+        client.task_log(id, only, attempt).await?;
+    }
+    if out.json {
         out.print_json(&Value::Array(all));
     }
     Ok(())
@@ -615,38 +468,39 @@ mod tests {
     }
 
     #[test]
-    fn targets_and_options_become_the_submit_body() {
-        let b = submit_body(&run_args(TargetArgs::default())).unwrap();
+    fn targets_and_options_become_the_submit_parts() {
+        let (t, o) = submit_parts(&run_args(TargetArgs::default())).unwrap();
+        assert_eq!(t, Target::Cluster);
         assert_eq!(
-            b,
-            json!({"command": "deploy", "target": "cluster", "options": {"batch_size": 2}})
+            o,
+            JobOptions {
+                batch_size: Some(2),
+                ..JobOptions::default()
+            }
         );
-        let b = submit_body(&run_args(TargetArgs {
+        let (t, _) = submit_parts(&run_args(TargetArgs {
             component: Some("hello/hello_server".into()),
             ..TargetArgs::default()
         }))
         .unwrap();
         assert_eq!(
-            b["target"],
-            json!({"component": {"service": "hello", "component": "hello_server"}})
+            t,
+            Target::Component {
+                service: "hello".into(),
+                component: "hello_server".into()
+            }
         );
-        let b = submit_body(&run_args(TargetArgs {
+        let (t, _) = submit_parts(&run_args(TargetArgs {
             hosts: vec!["h1".into(), "h2".into()],
             ..TargetArgs::default()
         }))
         .unwrap();
-        assert_eq!(b["target"], json!({"hosts": ["h1", "h2"]}));
-        let e = submit_body(&run_args(TargetArgs {
+        assert_eq!(t, Target::Hosts(vec!["h1".into(), "h2".into()]));
+        let e = submit_parts(&run_args(TargetArgs {
             component: Some("hello".into()),
             ..TargetArgs::default()
         }))
         .unwrap_err();
         assert_eq!(e.exit_code(), 2);
-    }
-
-    #[test]
-    fn final_states() {
-        assert!(job_is_final("CANCELED") && !job_is_final("CANCELING"));
-        assert!(task_is_final("TIMED_OUT") && !task_is_final("QUEUED"));
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! - [`settings`]: where the server is and which token to send (flag > environment > client
 //!   config file > default).
-//! - [`http`]: the HTTP client; problem+json answers become [`Error::Problem`], list answers
-//!   (a bare array, or `{"items", "next"}` pages) become one `Vec`.
+//! - [`bigmgr_client::Client`]: the typed REST client (shared with the Python module);
+//!   problem+json answers become [`Error::Problem`], pages become one `Vec`.
 //! - [`output`]: aligned tables, `key: value` lines and `--json`.
 //! - [`resources`]: clusters, hosts, stacks, services, users and tokens.
 //! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
@@ -16,7 +16,6 @@
 //! pages' items), and a table or `key: value` lines otherwise.
 
 pub mod configs;
-pub mod http;
 pub mod jobs;
 pub mod output;
 pub mod resources;
@@ -71,6 +70,28 @@ pub enum Error {
     /// A job ended FAILED or CANCELED; the failed tasks were printed already.
     #[error("{0}")]
     JobFailed(String),
+}
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl From<bigmgr_client::Error> for Error {
+    fn from(e: bigmgr_client::Error) -> Error {
+        match e {
+            bigmgr_client::Error::Invalid(m) => Error::Config(m),
+            bigmgr_client::Error::Connect { url, reason } => Error::Connect { url, reason },
+            bigmgr_client::Error::Problem {
+                status,
+                title,
+                detail,
+            } => Error::Problem {
+                status,
+                title,
+                detail,
+            },
+            other => Error::Http(other.to_string()),
+        }
+    }
 }
 
 /// The result type of the client.
@@ -133,7 +154,16 @@ impl ClientCommand {
 /// Resolves the settings, then runs one client subcommand.
 pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
     let settings = settings::Settings::resolve(&opts)?;
-    let client = http::Client::new(&settings)?;
+    let token = settings.token.as_deref().ok_or_else(|| {
+        Error::Config(
+            "no API token: pass --token, set BIGMGR_TOKEN, or put token = \"…\" in the client \
+             config file (~/.config/bigmgr/client.toml); the admin token is the file \
+             admin-token in the server's data directory"
+                .into(),
+        )
+    })?;
+    let client = bigmgr_client::Client::new(&settings.server, Some(token), REQUEST_TIMEOUT)
+        .map_err(Error::from)?;
     let out = output::Output { json: opts.json };
     match command {
         ClientCommand::Cluster(c) => resources::cluster(&client, out, c).await,

@@ -1,12 +1,12 @@
 //! The client's commands on clusters, hosts, stacks, service instances, users and tokens.
 
 use super::Result;
-use super::http::{Client, seg};
 use super::output::{Output, Table, age, bytes, field, fields, text, time};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
 };
+use bigmgr_client::{Client, seg};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,16 +42,18 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
             }
         }
         ClusterCommand::Show { name } => {
-            let c = client.get(&format!("/clusters/{}", seg(&name))).await?;
+            let c = client
+                .get::<Value>(&format!("/clusters/{}", seg(&name)))
+                .await?;
             if out.json {
                 out.print_json(&c);
                 return Ok(());
             }
             let hosts = client
-                .list(&format!("/clusters/{}/hosts", seg(&name)))
+                .list::<Value>(&format!("/clusters/{}/hosts", seg(&name)))
                 .await?;
             let services = client
-                .list(&format!("/clusters/{}/services", seg(&name)))
+                .list::<Value>(&format!("/clusters/{}/services", seg(&name)))
                 .await?;
             let online = hosts.iter().filter(|h| h["state"] == "ONLINE").count();
             print!(
@@ -80,7 +82,7 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
         }
         ClusterCommand::JoinToken { name } => {
             let t = client
-                .post(&format!("/clusters/{}/join-tokens", seg(&name)), &json!({}))
+                .post::<Value, _>(&format!("/clusters/{}/join-tokens", seg(&name)), &json!({}))
                 .await?;
             if out.json {
                 out.print_json(&t);
@@ -97,7 +99,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
     match command {
         HostCommand::List { cluster } => {
             let hosts = client
-                .list(&format!("/clusters/{}/hosts", seg(&cluster)))
+                .list::<Value>(&format!("/clusters/{}/hosts", seg(&cluster)))
                 .await?;
             if out.json {
                 out.print_json(&Value::Array(hosts));
@@ -126,7 +128,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         }
         HostCommand::Show { cluster, host } => {
             let h = client
-                .get(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .get::<Value>(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
                 .await?;
             if out.json {
                 out.print_json(&h);
@@ -332,7 +334,7 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
     match command {
         ServiceCommand::List { cluster } => {
             let services = client
-                .list(&format!("/clusters/{}/services", seg(&cluster)))
+                .list::<Value>(&format!("/clusters/{}/services", seg(&cluster)))
                 .await?;
             if out.json {
                 out.print_json(&Value::Array(services));
@@ -353,7 +355,7 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
         }
         ServiceCommand::Show { cluster, name } => {
             let s = client
-                .get(&format!(
+                .get::<Value>(&format!(
                     "/clusters/{}/services/{}",
                     seg(&cluster),
                     seg(&name)
@@ -379,7 +381,9 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
         }
         ServiceCommand::Add(args) => {
             let path = format!("/clusters/{}/services", seg(&args.cluster));
-            let s = client.post(&path, &add_service_body(&args)).await?;
+            let s = client
+                .post::<Value, _>(&path, &add_service_body(&args))
+                .await?;
             if out.json {
                 out.print_json(&s);
                 return Ok(());

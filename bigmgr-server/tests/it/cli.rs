@@ -296,7 +296,11 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
         "{}",
         check.stdout
     );
-    assert!(check.stderr.contains(" FAILED, exit 1"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains(" FAILED with exit code 1"),
+        "{}",
+        check.stderr
+    );
     let last = check.stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("bigmgr: job ") && last.contains("FAILED: 1 task failed"),
