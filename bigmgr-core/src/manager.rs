@@ -21,7 +21,7 @@ mod events;
 mod views;
 
 pub use auth::BOOTSTRAP_ADMIN;
-pub use configs::{ConfigChange, ConfigDiff, Relate, ServiceStatus, UnitStatus};
+pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
 pub use events::LOG_POLL;
 
 /// A request to add a service instance to a cluster.
@@ -265,11 +265,6 @@ impl Manager {
     /// A builder.
     pub fn builder() -> ManagerBuilder {
         ManagerBuilder::default()
-    }
-
-    /// The store, for reads the facade does not offer.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
     }
 
     /// The stack provider.

@@ -1,18 +1,21 @@
 //! The embedded backend: a core `Manager` in-process on a SQLite file, with in-process agents,
 //! and [`PyStackProvider`], a stack provider that asks a Python object where stacks are.
 
-use crate::backend::{Backend, JobAction};
-use crate::data::*;
+use crate::backend::{Backend, JobAction, OnFollowed};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bigmgr_core::Manager;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
-use bigmgr_core::manager::{AddService, ConfigChange, ConfigDiff, Relate, UnitStatus};
+use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::*;
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
 use bigmgr_core::store::SqlStore;
 use bigmgr_core::transport::LocalTransport;
+use bigmgr_core::view::{
+    ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView, JobView, LogLineView,
+    RelationEventView, RelationView, ServiceView, SnapshotView, StackView, UnitStatusView, follow,
+};
 use pyo3::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -99,51 +102,6 @@ impl Embedded {
             .ok_or_else(|| Error::Other("this Embedded is closed".into()))
     }
 
-    async fn cluster_name(mgr: &Manager, id: ClusterId) -> Result<String> {
-        Ok(mgr
-            .clusters()
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .map(|c| c.name)
-            .unwrap_or_else(|| id.to_string()))
-    }
-
-    async fn service_names(mgr: &Manager, cluster: &str) -> Result<HashMap<ServiceId, String>> {
-        Ok(mgr
-            .services(cluster)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.name))
-            .collect())
-    }
-
-    /// Views of `services` of `cluster` with their units (secrets redacted, as the REST API).
-    async fn service_views(
-        mgr: &Manager,
-        cluster: &str,
-        services: Vec<ServiceInstance>,
-    ) -> Result<Vec<ServiceInfo>> {
-        let statuses = mgr.service_statuses(cluster, services).await?;
-        Ok(statuses
-            .into_iter()
-            .map(|st| {
-                let s = st.instance;
-                ServiceInfo {
-                    units: st.units.into_iter().map(unit_info).collect(),
-                    id: s.id.0,
-                    name: s.name,
-                    stack: s.stack,
-                    stack_version: s.stack_version,
-                    service: s.service,
-                    config_version: s.config_version,
-                    configs: to_json(&s.configs),
-                    host_overrides: to_json(&s.host_overrides),
-                }
-            })
-            .collect())
-    }
-
     async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {
         let mgr = self.mgr()?;
         Ok(match action {
@@ -155,122 +113,24 @@ impl Embedded {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-fn cluster_info(c: Cluster) -> ClusterInfo {
-    ClusterInfo {
-        id: c.id.0,
-        name: c.name,
-        created_at: c.created_at,
-    }
-}
-
-fn host_info(h: Host) -> HostInfo {
-    HostInfo {
-        name: h.name,
-        address: h.address,
-        reported_address: h.reported_address,
-        state: h.state.as_str().to_string(),
-        last_heartbeat: h.last_heartbeat,
-    }
-}
-
-fn job_info(j: Job, cluster: String) -> JobInfo {
-    JobInfo {
-        id: j.id.0,
-        cluster,
-        command: j.command,
-        state: j.state.as_str().to_string(),
-        created_at: j.created_at,
-        started_at: j.started_at,
-        finished_at: j.finished_at,
-        stages: Vec::new(),
-    }
-}
-
-fn version_info(service: &str, v: ConfigVersion) -> ConfigVersionInfo {
-    ConfigVersionInfo {
-        service: service.to_string(),
-        version: v.version,
-        author: v.author,
-        created_at: v.created_at,
-        message: v.message,
-        configs: to_json(&v.configs),
-        host_overrides: to_json(&v.host_overrides),
-    }
-}
-
-fn unit_info(u: UnitStatus) -> UnitInfo {
-    UnitInfo {
-        id: u.unit.id.0,
-        service: u.service,
-        component: u.unit.component,
-        host: u.host,
-        state: u.unit.state.as_str().to_string(),
-        applied_version: u.unit.applied_version,
-        stale: u.stale,
-        stale_reason: u.stale_reason,
-    }
-}
-
-fn diff_info(d: ConfigDiff) -> ConfigDiffInfo {
-    ConfigDiffInfo {
-        config_type: d.config_type,
-        host: d.host,
-        property: d.property,
-        from: d.from,
-        to: d.to,
-    }
-}
-
-fn snapshot_info(s: Snapshot) -> SnapshotInfo {
-    SnapshotInfo {
-        name: s.name,
-        author: s.author,
-        created_at: s.created_at,
-        message: s.message,
-        versions: s.entries.into_iter().map(|e| (e.name, e.version)).collect(),
-    }
-}
-
-/// The name of service `id`, or `#id` once it was removed (as the REST API reads it).
-fn service_name(names: &HashMap<ServiceId, String>, id: ServiceId) -> String {
-    names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
-}
-
-fn relation_info(r: Relation, names: &HashMap<ServiceId, String>) -> RelationInfo {
-    let name = |id: ServiceId| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-    RelationInfo {
-        id: r.id.0,
-        requirer: name(r.requirer),
-        requirer_endpoint: r.requirer_endpoint,
-        provider: name(r.provider),
-        provider_endpoint: r.provider_endpoint,
-        interface: r.interface,
-        auto_reconfigure: r.auto_reconfigure,
-    }
-}
-
 #[async_trait]
 impl Backend for Embedded {
-    async fn clusters(&self) -> Result<Vec<ClusterInfo>> {
+    async fn clusters(&self) -> Result<Vec<ClusterView>> {
         Ok(self
             .mgr()?
             .clusters()
             .await?
             .into_iter()
-            .map(cluster_info)
+            .map(ClusterView::from)
             .collect())
     }
 
-    async fn create_cluster(&self, name: &str) -> Result<ClusterInfo> {
-        Ok(cluster_info(self.mgr()?.create_cluster(name).await?))
+    async fn create_cluster(&self, name: &str) -> Result<ClusterView> {
+        Ok(self.mgr()?.create_cluster(name).await?.into())
     }
 
-    async fn cluster(&self, name: &str) -> Result<ClusterInfo> {
-        Ok(cluster_info(self.mgr()?.cluster(name).await?))
+    async fn cluster(&self, name: &str) -> Result<ClusterView> {
+        Ok(self.mgr()?.cluster(name).await?.into())
     }
 
     async fn delete_cluster(&self, name: &str) -> Result<()> {
@@ -281,73 +141,37 @@ impl Backend for Embedded {
         Ok(self.mgr()?.create_join_token(cluster).await?)
     }
 
-    async fn hosts(&self, cluster: &str) -> Result<Vec<HostInfo>> {
-        Ok(self
-            .mgr()?
-            .hosts(cluster)
-            .await?
-            .into_iter()
-            .map(host_info)
-            .collect())
+    async fn hosts(&self, cluster: &str) -> Result<Vec<HostView>> {
+        Ok(self.mgr()?.host_views(cluster).await?)
     }
 
-    async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostInfo> {
-        Ok(host_info(
-            self.mgr()?.add_host(cluster, name, address).await?,
-        ))
+    async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostView> {
+        let mgr = self.mgr()?;
+        mgr.add_host(cluster, name, address).await?;
+        Ok(mgr.host_view(cluster, name).await?)
     }
 
     async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
         Ok(self.mgr()?.remove_host(cluster, name).await?)
     }
 
-    async fn stacks(&self) -> Result<Vec<StackInfo>> {
-        let mgr = self.mgr()?;
-        let mut out = Vec::new();
-        for r in mgr.list_stacks().await? {
-            // A stack that fails to load is listed without services rather than failing all.
-            let services = match mgr.stacks().stack(&r.name, Some(&r.version)).await {
-                Ok(s) => s.services.keys().cloned().collect(),
-                Err(_) => Vec::new(),
-            };
-            out.push(StackInfo {
-                name: r.name,
-                version: r.version,
-                services,
-            });
-        }
-        Ok(out)
+    async fn stacks(&self) -> Result<Vec<StackView>> {
+        Ok(self.mgr()?.stack_views().await?)
     }
 
-    async fn services(&self, cluster: &str) -> Result<Vec<ServiceInfo>> {
-        let mgr = self.mgr()?;
-        let services = mgr.services(cluster).await?;
-        Self::service_views(&mgr, cluster, services).await
+    async fn services(&self, cluster: &str) -> Result<Vec<ServiceView>> {
+        Ok(self.mgr()?.service_views(cluster).await?)
     }
 
-    async fn service(&self, cluster: &str, name: &str) -> Result<ServiceInfo> {
-        let mgr = self.mgr()?;
-        let services: Vec<ServiceInstance> = mgr
-            .services(cluster)
-            .await?
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect();
-        Self::service_views(&mgr, cluster, services)
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                bigmgr_core::Error::not_found("service", format!("{name} (in cluster {cluster})"))
-                    .into()
-            })
+    async fn service(&self, cluster: &str, name: &str) -> Result<ServiceView> {
+        Ok(self.mgr()?.service_view(cluster, name).await?)
     }
 
-    async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceInfo> {
+    async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceView> {
+        let mgr = self.mgr()?;
         let name = req.name.clone();
-        self.mgr()?
-            .add_service_by(cluster, req, &self.author)
-            .await?;
-        self.service(cluster, &name).await
+        mgr.add_service_by(cluster, req, &self.author).await?;
+        Ok(mgr.service_view(cluster, &name).await?)
     }
 
     async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
@@ -359,25 +183,25 @@ impl Backend for Embedded {
         cluster: &str,
         service: &str,
         change: ConfigChange,
-    ) -> Result<ConfigVersionInfo> {
+    ) -> Result<ConfigVersionView> {
         let v = self
             .mgr()?
             .update_configs(cluster, service, change, &self.author)
             .await?;
-        Ok(version_info(service, v))
+        Ok(ConfigVersionView::of(service, v))
     }
 
     async fn config_versions(
         &self,
         cluster: &str,
         service: &str,
-    ) -> Result<Vec<ConfigVersionInfo>> {
+    ) -> Result<Vec<ConfigVersionView>> {
         Ok(self
             .mgr()?
             .config_versions(cluster, service)
             .await?
             .into_iter()
-            .map(|v| version_info(service, v))
+            .map(|v| ConfigVersionView::of(service, v))
             .collect())
     }
 
@@ -387,12 +211,12 @@ impl Backend for Embedded {
         service: &str,
         to: u32,
         message: Option<String>,
-    ) -> Result<ConfigVersionInfo> {
+    ) -> Result<ConfigVersionView> {
         let v = self
             .mgr()?
             .rollback_configs(cluster, service, to, &self.author, message)
             .await?;
-        Ok(version_info(service, v))
+        Ok(ConfigVersionView::of(service, v))
     }
 
     async fn config_version(
@@ -400,12 +224,12 @@ impl Backend for Embedded {
         cluster: &str,
         service: &str,
         version: u32,
-    ) -> Result<ConfigVersionInfo> {
+    ) -> Result<ConfigVersionView> {
         let v = self
             .mgr()?
             .config_version(cluster, service, version)
             .await?;
-        Ok(version_info(service, v))
+        Ok(ConfigVersionView::of(service, v))
     }
 
     async fn diff_configs(
@@ -414,13 +238,13 @@ impl Backend for Embedded {
         service: &str,
         from: u32,
         to: u32,
-    ) -> Result<Vec<ConfigDiffInfo>> {
+    ) -> Result<Vec<ConfigDiffView>> {
         Ok(self
             .mgr()?
             .diff_configs(cluster, service, from, to)
             .await?
             .into_iter()
-            .map(diff_info)
+            .map(ConfigDiffView::from)
             .collect())
     }
 
@@ -429,45 +253,32 @@ impl Backend for Embedded {
         cluster: &str,
         name: &str,
         message: &str,
-    ) -> Result<SnapshotInfo> {
+    ) -> Result<SnapshotView> {
         let snap = self
             .mgr()?
             .create_snapshot(cluster, name, message, &self.author)
             .await?;
-        Ok(snapshot_info(snap))
+        Ok(snap.into())
     }
 
-    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotInfo>> {
+    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotView>> {
         Ok(self
             .mgr()?
             .snapshots(cluster)
             .await?
             .into_iter()
-            .map(snapshot_info)
+            .map(SnapshotView::from)
             .collect())
     }
 
-    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionInfo>> {
+    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionView>> {
         let mgr = self.mgr()?;
         let versions = mgr.restore_snapshot(cluster, name, &self.author).await?;
-        let names = Self::service_names(&mgr, cluster).await?;
-        Ok(versions
-            .into_iter()
-            .map(|v| {
-                let service = service_name(&names, v.service);
-                version_info(&service, v)
-            })
-            .collect())
+        Ok(mgr.config_version_views(cluster, versions).await?)
     }
 
-    async fn units(&self, cluster: &str) -> Result<Vec<UnitInfo>> {
-        Ok(self
-            .mgr()?
-            .unit_statuses(cluster)
-            .await?
-            .into_iter()
-            .map(unit_info)
-            .collect())
+    async fn units(&self, cluster: &str) -> Result<Vec<UnitStatusView>> {
+        Ok(self.mgr()?.unit_views(cluster).await?)
     }
 
     async fn add_units(
@@ -476,16 +287,15 @@ impl Backend for Embedded {
         service: &str,
         component: &str,
         hosts: &[String],
-    ) -> Result<Vec<UnitInfo>> {
+    ) -> Result<Vec<UnitStatusView>> {
         let mgr = self.mgr()?;
         let placed = mgr.add_units(cluster, service, component, hosts).await?;
         let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
         Ok(mgr
-            .unit_statuses(cluster)
+            .unit_views(cluster)
             .await?
             .into_iter()
-            .filter(|u| ids.contains(&u.unit.id))
-            .map(unit_info)
+            .filter(|u| ids.contains(&u.id))
             .collect())
     }
 
@@ -493,133 +303,72 @@ impl Backend for Embedded {
         Ok(self.mgr()?.remove_unit(cluster, UnitId(unit)).await?)
     }
 
-    async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobInfo>> {
+    async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobView>> {
         let mgr = self.mgr()?;
         let c = mgr.cluster(cluster).await?;
         Ok(mgr
             .restart_stale(cluster, service, None)
             .await?
             .into_iter()
-            .map(|j| job_info(j, c.name.clone()))
+            .map(|j| JobView::of(j, &c.name))
             .collect())
     }
 
-    async fn relate(&self, cluster: &str, req: Relate) -> Result<RelationInfo> {
+    async fn relate(&self, cluster: &str, req: Relate) -> Result<RelationView> {
         let mgr = self.mgr()?;
         let rel = mgr.relate(cluster, req).await?;
-        let names = Self::service_names(&mgr, cluster).await?;
-        Ok(relation_info(rel, &names))
+        Ok(mgr.relation_view(cluster, rel).await?)
     }
 
-    async fn relations(&self, cluster: &str) -> Result<Vec<RelationInfo>> {
-        let mgr = self.mgr()?;
-        let rels = mgr.relations(cluster).await?;
-        let names = Self::service_names(&mgr, cluster).await?;
-        Ok(rels.into_iter().map(|r| relation_info(r, &names)).collect())
+    async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>> {
+        Ok(self.mgr()?.relation_views(cluster).await?)
     }
 
     async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
         Ok(self.mgr()?.unrelate(cluster, RelationId(id)).await?)
     }
 
-    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventInfo>> {
-        let mgr = self.mgr()?;
-        let events = mgr.relation_events(cluster, RelationId(id)).await?;
-        let names = Self::service_names(&mgr, cluster).await?;
-        Ok(events
-            .into_iter()
-            .map(|e| RelationEventInfo {
-                at: e.at,
-                kind: e.kind.as_str().to_string(),
-                service: service_name(&names, e.service),
-                detail: e.detail,
-                job: e.job.map(|j| j.0),
-            })
-            .collect())
+    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventView>> {
+        Ok(self
+            .mgr()?
+            .relation_event_views(cluster, RelationId(id))
+            .await?)
     }
 
-    async fn submit(&self, req: JobRequest) -> Result<JobInfo> {
+    async fn submit(&self, req: JobRequest) -> Result<JobView> {
         let mgr = self.mgr()?;
-        let cluster = mgr.cluster(&req.cluster).await?.name;
-        Ok(job_info(mgr.submit(req).await?, cluster))
+        let job = mgr.submit(req).await?;
+        Ok(mgr.job_summary(job.id).await?)
     }
 
-    async fn job(&self, id: i64) -> Result<JobInfo> {
-        let mgr = self.mgr()?;
-        let detail = mgr.job(JobId(id)).await?;
-        let cluster = Self::cluster_name(&mgr, detail.job.cluster).await?;
-        let hosts: HashMap<HostId, String> = mgr
-            .store()
-            .list_hosts(detail.job.cluster)
-            .await?
-            .into_iter()
-            .map(|h| (h.id, h.name))
-            .collect();
-        let mut tasks: HashMap<StageId, Vec<TaskInfo>> = HashMap::new();
-        for t in detail.tasks {
-            tasks.entry(t.stage).or_default().push(TaskInfo {
-                id: t.id.0,
-                host: hosts
-                    .get(&t.host)
-                    .cloned()
-                    .unwrap_or_else(|| t.host.to_string()),
-                state: t.state.as_str().to_string(),
-                attempt: t.attempt,
-                exit_code: t.exit_code,
-                message: t.message,
-            });
-        }
-        let mut info = job_info(detail.job, cluster);
-        info.stages = detail
-            .stages
-            .into_iter()
-            .map(|st| StageInfo {
-                tasks: tasks.remove(&st.id).unwrap_or_default(),
-                id: st.id.0,
-                name: st.name,
-                state: st.state.as_str().to_string(),
-            })
-            .collect();
-        Ok(info)
+    async fn job(&self, id: i64) -> Result<JobDetailView> {
+        Ok(self.mgr()?.job_view(JobId(id)).await?)
     }
 
-    async fn jobs(&self, cluster: &str) -> Result<Vec<JobInfo>> {
-        let mgr = self.mgr()?;
-        let c = mgr.cluster(cluster).await?;
-        let filter = JobFilter {
-            cluster: Some(c.id),
-            ..JobFilter::default()
-        };
-        // The store lists oldest first; the trait answers newest first.
-        Ok(mgr
-            .jobs(&filter)
-            .await?
-            .into_iter()
-            .rev()
-            .map(|j| job_info(j, c.name.clone()))
-            .collect())
+    async fn jobs(&self, cluster: &str) -> Result<Vec<JobView>> {
+        Ok(self
+            .mgr()?
+            .job_views(cluster, Vec::new(), None, None)
+            .await?)
     }
 
-    async fn control(&self, id: i64, action: JobAction) -> Result<JobInfo> {
+    async fn control(&self, id: i64, action: JobAction) -> Result<JobView> {
         let job = self.control_job(JobId(id), action).await?;
-        let cluster = Self::cluster_name(&self.mgr()?, job.cluster).await?;
-        Ok(job_info(job, cluster))
+        Ok(self.mgr()?.job_summary(job.id).await?)
     }
 
-    async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineInfo>> {
-        let mgr = self.mgr()?;
-        Ok(mgr
+    async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineView>> {
+        Ok(self
+            .mgr()?
             .job_task_log(JobId(job), TaskId(task), None)
             .await?
             .into_iter()
-            .map(|l| LogLineInfo {
-                attempt: l.attempt,
-                seq: l.seq,
-                stream: l.stream.as_str().to_string(),
-                at: l.at,
-                line: l.line,
-            })
+            .map(LogLineView::from)
             .collect())
+    }
+
+    async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView> {
+        Ok(follow(&self.mgr()?, id, on).await?)
     }
 }
 

@@ -4,7 +4,6 @@
 //! `bigmgr-core`.
 
 pub mod backend;
-pub mod data;
 pub mod embedded;
 pub mod error;
 mod py;

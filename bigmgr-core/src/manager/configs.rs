@@ -83,16 +83,6 @@ pub struct UnitStatus {
     pub stale_reason: Option<String>,
 }
 
-/// A service instance as operators see it: secrets redacted, with its units' statuses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceStatus {
-    /// The instance, its `configs` and `host_overrides` with secret values read `********`
-    /// (both empty when its stack can't be loaded: nothing then tells which are secret).
-    pub instance: ServiceInstance,
-    /// Its units, with whether they are stale.
-    pub units: Vec<UnitStatus>,
-}
-
 /// Applies a merge patch to one layer; empty config types disappear.
 fn merge(
     base: &ServiceConfigs,
@@ -589,41 +579,6 @@ impl Manager {
                 )
                 .await?,
             );
-        }
-        Ok(out)
-    }
-
-    /// `services` (of `cluster`) as operators see them: secrets redacted, each with its units'
-    /// statuses — what the REST API and the Python module show.
-    pub async fn service_statuses(
-        &self,
-        cluster: &str,
-        services: Vec<ServiceInstance>,
-    ) -> Result<Vec<ServiceStatus>> {
-        let mut units: HashMap<ServiceId, Vec<UnitStatus>> = HashMap::new();
-        for u in self.unit_statuses(cluster).await? {
-            units.entry(u.unit.service).or_default().push(u);
-        }
-        let mut out = Vec::with_capacity(services.len());
-        for mut instance in services {
-            let def = self
-                .inner
-                .stacks
-                .stack(&instance.stack, Some(&instance.stack_version))
-                .await
-                .ok()
-                .and_then(|st| st.service(&instance.service).ok().cloned());
-            (instance.configs, instance.host_overrides) = match &def {
-                Some(d) => (
-                    redact(d, &instance.configs),
-                    redact_hosts(d, &instance.host_overrides),
-                ),
-                None => Default::default(),
-            };
-            out.push(ServiceStatus {
-                units: units.remove(&instance.id).unwrap_or_default(),
-                instance,
-            });
         }
         Ok(out)
     }

@@ -74,16 +74,14 @@ async fn bootstrap_admin_then_authenticate() {
     }
     // The store keeps no token in the clear.
     let (_, t) = h
-        .mgr
-        .store()
+        .store
         .token_user(&bigmgr_core::auth::token_hash(ADMIN_TOKEN))
         .await
         .expect("lookup")
         .expect("found by hash");
     assert_eq!(t.user, "admin");
     assert!(
-        h.mgr
-            .store()
+        h.store
             .token_user(ADMIN_TOKEN)
             .await
             .expect("lookup")

@@ -51,6 +51,8 @@ pub fn write_stack(root: &Path, services: &[Svc<'_>]) {
 /// A Manager with `hosts` in-process agents (h1, h2 … on 127.0.0.2, 127.0.0.3 …) in cluster c1.
 pub struct Harness {
     pub mgr: Manager,
+    /// The Manager's store, for checks of what it keeps.
+    pub store: Arc<dyn bigmgr_core::store::Store>,
     pub transport: Arc<LocalTransport>,
     pub hosts: Vec<String>,
 }
@@ -63,9 +65,11 @@ pub fn agent_root(dir: &Path, host: &str) -> PathBuf {
 /// Builds a Manager on `db` (a SQLite file under `dir`) with agents attached; creates the
 /// cluster and hosts only if `create` is set.
 pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> Harness {
-    let store = SqlStore::open_path(&dir.join("bigmgr.db"))
-        .await
-        .expect("store");
+    let store: Arc<dyn bigmgr_core::store::Store> = Arc::new(
+        SqlStore::open_path(&dir.join("bigmgr.db"))
+            .await
+            .expect("store"),
+    );
     let transport = LocalTransport::new();
     let names: Vec<String> = (1..=hosts).map(|i| format!("h{i}")).collect();
     for (i, h) in names.iter().enumerate() {
@@ -77,7 +81,7 @@ pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> H
             .expect("agent");
     }
     let mgr = Manager::builder()
-        .store(store)
+        .store_arc(store.clone())
         .transport(transport.clone())
         .stacks(DirStackProvider::new([dir.join("stacks")]))
         .config(EngineConfig {
@@ -97,6 +101,7 @@ pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> H
     }
     Harness {
         mgr,
+        store,
         transport,
         hosts: names,
     }

@@ -5,12 +5,12 @@ use super::job::PyJob;
 use super::service::{PyConfigVersion, PyService, PyUnit};
 use super::{from_py_as, run};
 use crate::backend::Backend;
-use crate::data::{
-    ClusterInfo, HostInfo, RelationEventInfo, RelationInfo, SnapshotInfo, StackInfo,
-};
 use crate::error::Error;
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
+use bigmgr_core::view::{
+    ClusterView, HostView, JobView, RelationEventView, RelationView, SnapshotView, StackView,
+};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub(crate) struct PyCluster {
 }
 
 impl PyCluster {
-    pub(crate) fn new(backend: Arc<dyn Backend>, c: ClusterInfo) -> PyCluster {
+    pub(crate) fn new(backend: Arc<dyn Backend>, c: ClusterView) -> PyCluster {
         PyCluster {
             backend,
             id: c.id,
@@ -40,7 +40,7 @@ impl PyCluster {
         }
     }
 
-    fn job(&self, j: crate::data::JobInfo) -> PyJob {
+    fn job(&self, j: JobView) -> PyJob {
         PyJob::new(self.backend.clone(), j)
     }
 }
@@ -245,6 +245,7 @@ impl PyCluster {
     fn jobs(&self, py: Python<'_>) -> PyResult<Vec<PyJob>> {
         Ok(run(py, self.backend.jobs(&self.name))?
             .into_iter()
+            .rev()
             .map(|j| self.job(j))
             .collect())
     }
@@ -324,19 +325,19 @@ pub(crate) struct PyHost {
     reported_address: Option<String>,
     /// `WAITING` (no agent registered for it yet), `ONLINE` or `LOST`.
     #[pyo3(get)]
-    state: String,
+    state: &'static str,
     /// Its last heartbeat (ms since the epoch), if any.
     #[pyo3(get)]
     last_heartbeat: Option<i64>,
 }
 
-impl From<HostInfo> for PyHost {
-    fn from(h: HostInfo) -> PyHost {
+impl From<HostView> for PyHost {
+    fn from(h: HostView) -> PyHost {
         PyHost {
             name: h.name,
             address: h.address,
             reported_address: h.reported_address,
-            state: h.state,
+            state: h.state.as_str(),
             last_heartbeat: h.last_heartbeat,
         }
     }
@@ -375,10 +376,10 @@ pub(crate) struct PyRelation {
     auto_reconfigure: bool,
 }
 
-impl From<RelationInfo> for PyRelation {
-    fn from(r: RelationInfo) -> PyRelation {
+impl From<RelationView> for PyRelation {
+    fn from(r: RelationView) -> PyRelation {
         PyRelation {
-            id: r.id,
+            id: r.id.0,
             requirer: r.requirer,
             requirer_endpoint: r.requirer_endpoint,
             provider: r.provider,
@@ -424,14 +425,14 @@ pub(crate) struct PyRelationEvent {
     job: Option<i64>,
 }
 
-impl From<RelationEventInfo> for PyRelationEvent {
-    fn from(e: RelationEventInfo) -> PyRelationEvent {
+impl From<RelationEventView> for PyRelationEvent {
+    fn from(e: RelationEventView) -> PyRelationEvent {
         PyRelationEvent {
             at: e.at,
             kind: e.kind,
             service: e.service,
             detail: e.detail,
-            job: e.job,
+            job: e.job.map(|j| j.0),
         }
     }
 }
@@ -470,8 +471,8 @@ pub(crate) struct PySnapshot {
     versions: BTreeMap<String, u32>,
 }
 
-impl From<SnapshotInfo> for PySnapshot {
-    fn from(s: SnapshotInfo) -> PySnapshot {
+impl From<SnapshotView> for PySnapshot {
+    fn from(s: SnapshotView) -> PySnapshot {
         PySnapshot {
             name: s.name,
             author: s.author,
@@ -513,12 +514,12 @@ pub(crate) struct PyStack {
     services: Vec<String>,
 }
 
-impl From<StackInfo> for PyStack {
-    fn from(s: StackInfo) -> PyStack {
+impl From<StackView> for PyStack {
+    fn from(s: StackView) -> PyStack {
         PyStack {
             name: s.name,
             version: s.version,
-            services: s.services,
+            services: s.services.into_iter().map(|d| d.name).collect(),
         }
     }
 }

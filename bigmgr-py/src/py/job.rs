@@ -1,27 +1,21 @@
 //! `Job` (refresh, wait with progress, wait_async, logs, control), its `Stage`s and `Task`s,
-//! and `LogLine`s with the iterator that follows them.
+//! and `LogLine`s with the iterator that follows them. Waiting and following go through the
+//! backend's `follow` — core's one [`bigmgr_core::view::follow`], over the server's event
+//! stream or the engine's own — so lines and progress arrive as they happen, each line once.
 
 use super::run;
 use crate::backend::{Backend, JobAction};
-use crate::data::{JobInfo, LogLineInfo, StageInfo, TaskInfo};
 use crate::error::JobFailed;
+use bigmgr_core::model::{JobId, JobState, StageState, TaskState};
+use bigmgr_core::view::{Followed, JobDetailView, JobView, LogLineView, StageView, TaskView};
 use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// How often `wait` and `logs` poll the job.
-const POLL: Duration = Duration::from_millis(200);
-
-fn task_final(state: &str) -> bool {
-    matches!(state, "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "CANCELED")
-}
-
-fn sleep(py: Python<'_>) -> PyResult<()> {
-    py.detach(|| std::thread::sleep(POLL));
-    py.check_signals()
-}
+/// How often a wait checks for Python signals (Ctrl-C).
+const SIGNALS: Duration = Duration::from_millis(200);
 
 /// Writes a line to Python's `sys.stderr` (so it goes where Python's output goes).
 fn stderr_line(py: Python<'_>, line: &str) -> PyResult<()> {
@@ -37,23 +31,35 @@ fn stderr_line(py: Python<'_>, line: &str) -> PyResult<()> {
 pub(crate) struct PyJob {
     backend: Arc<dyn Backend>,
     id: i64,
-    info: Mutex<JobInfo>,
+    info: Mutex<JobDetailView>,
 }
 
 impl PyJob {
-    pub(crate) fn new(backend: Arc<dyn Backend>, info: JobInfo) -> PyJob {
+    /// A job from a list or an action (without its stages until a refresh).
+    pub(crate) fn new(backend: Arc<dyn Backend>, job: JobView) -> PyJob {
+        PyJob::detailed(
+            backend,
+            JobDetailView {
+                job,
+                stages: Vec::new(),
+            },
+        )
+    }
+
+    /// A job with its stages.
+    pub(crate) fn detailed(backend: Arc<dyn Backend>, info: JobDetailView) -> PyJob {
         PyJob {
             backend,
-            id: info.id,
+            id: info.job.id.0,
             info: Mutex::new(info),
         }
     }
 
-    fn info(&self) -> JobInfo {
+    fn info(&self) -> JobDetailView {
         self.info.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set(&self, info: JobInfo) {
+    fn set(&self, info: JobDetailView) {
         *self.info.lock().unwrap_or_else(|e| e.into_inner()) = info;
     }
 
@@ -68,36 +74,34 @@ impl PyJob {
         this.set(info);
         Ok(slf)
     }
+}
 
-    /// What failed, for `JobFailed`: each task that did not succeed, with its message.
-    fn failure(info: &JobInfo) -> String {
-        let mut parts = Vec::new();
-        for st in &info.stages {
-            for t in &st.tasks {
-                if matches!(t.state.as_str(), "FAILED" | "TIMED_OUT")
-                    || (t.state == "CANCELED" && t.message.is_some() && info.state == "CANCELED")
-                {
-                    let mut p = format!("task {} ({} on {}) {}", t.id, st.name, t.host, t.state);
-                    if let Some(code) = t.exit_code {
-                        p.push_str(&format!(" with exit code {code}"));
+/// Runs `fut` with the GIL released, checking for Python signals (Ctrl-C) every [`SIGNALS`]
+/// and giving up after `timeout`: `Ok(None)` then.
+fn run_interruptible<T: Send>(
+    py: Python<'_>,
+    fut: impl std::future::Future<Output = crate::error::Result<T>> + Send,
+    timeout: Option<Duration>,
+) -> PyResult<Option<T>> {
+    let outcome: Result<Option<T>, PyErr> = py.detach(|| {
+        crate::runtime().block_on(async {
+            let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+            tokio::pin!(fut);
+            loop {
+                let tick = tokio::time::sleep(SIGNALS);
+                tokio::select! {
+                    r = &mut fut => return r.map(Some).map_err(PyErr::from),
+                    () = tick => {
+                        Python::attach(|py| py.check_signals())?;
+                        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                            return Ok(None);
+                        }
                     }
-                    if let Some(m) = &t.message {
-                        p.push_str(&format!(": {m}"));
-                    }
-                    parts.push(p);
                 }
             }
-        }
-        let mut msg = format!(
-            "job {} ({} on {}) ended {}",
-            info.id, info.command, info.cluster, info.state
-        );
-        if !parts.is_empty() {
-            msg.push_str(": ");
-            msg.push_str(&parts.join("; "));
-        }
-        msg
-    }
+        })
+    });
+    outcome
 }
 
 #[pymethods]
@@ -111,37 +115,37 @@ impl PyJob {
     /// Its cluster's name.
     #[getter]
     fn cluster(&self) -> String {
-        self.info().cluster
+        self.info().job.cluster
     }
 
     /// The command (`deploy`, `start` …).
     #[getter]
     fn command(&self) -> String {
-        self.info().command
+        self.info().job.command
     }
 
     /// `QUEUED`, `RUNNING`, `PAUSED`, `CANCELING`, `SUCCEEDED`, `FAILED` or `CANCELED`.
     #[getter]
-    fn state(&self) -> String {
-        self.info().state
+    fn state(&self) -> &'static str {
+        self.info().job.state.as_str()
     }
 
     /// When it was submitted (ms since the epoch).
     #[getter]
     fn created_at(&self) -> i64 {
-        self.info().created_at
+        self.info().job.created_at
     }
 
     /// When it first ran.
     #[getter]
     fn started_at(&self) -> Option<i64> {
-        self.info().started_at
+        self.info().job.started_at
     }
 
     /// When it ended.
     #[getter]
     fn finished_at(&self) -> Option<i64> {
-        self.info().finished_at
+        self.info().job.finished_at
     }
 
     /// Its stages in a topological order (empty until a `refresh()` when it came in a list).
@@ -153,7 +157,7 @@ impl PyJob {
     /// True once it reached a final state (`SUCCEEDED`, `FAILED`, `CANCELED`).
     #[getter]
     fn done(&self) -> bool {
-        self.info().is_final()
+        self.info().job.state.is_final()
     }
 
     /// Reloads the job with its stages and tasks, and returns it.
@@ -164,8 +168,8 @@ impl PyJob {
         Ok(slf)
     }
 
-    /// Waits until the job ends, polling it with the GIL released, and returns it. With
-    /// `progress`, prints a line to stderr whenever a stage's state or count of finished
+    /// Waits until the job ends, following its events with the GIL released, and returns it.
+    /// With `progress`, prints a line to stderr whenever a stage's state or count of finished
     /// tasks changes (`[job 3] START zk/zookeeper_server: RUNNING 1/3`). Raises `JobFailed`
     /// (naming the failed tasks; `.job` is the job) if `check` and it did not succeed, and
     /// `TimeoutError` after `timeout` seconds.
@@ -179,72 +183,37 @@ impl PyJob {
         let py = slf.py();
         let this = slf.get();
         let started = Instant::now();
-        let deadline = timeout.map(|t| started + Duration::from_secs_f64(t.max(0.0)));
-        let mut shown: HashMap<i64, (String, usize)> = HashMap::new();
-        let mut job_state = String::new();
-        let info = loop {
-            let info = run(py, this.backend.job(this.id))?;
-            this.set(info.clone());
-            if progress {
-                if info.state != job_state && !info.is_final() {
-                    stderr_line(
-                        py,
-                        &format!(
-                            "[job {}] {} on {}: {}",
-                            info.id, info.command, info.cluster, info.state
-                        ),
-                    )?;
-                    job_state = info.state.clone();
-                }
-                for st in &info.stages {
-                    let done = st.tasks.iter().filter(|t| task_final(&t.state)).count();
-                    let now = (st.state.clone(), done);
-                    if st.state != "PENDING" && shown.get(&st.id) != Some(&now) {
-                        stderr_line(
-                            py,
-                            &format!(
-                                "[job {}] {}: {} {}/{}",
-                                info.id,
-                                st.name,
-                                st.state,
-                                done,
-                                st.tasks.len()
-                            ),
-                        )?;
-                        shown.insert(st.id, now);
-                    }
-                }
-                if info.is_final() {
-                    stderr_line(
-                        py,
-                        &format!(
-                            "[job {}] {} on {}: {} after {:.1}s",
-                            info.id,
-                            info.command,
-                            info.cluster,
-                            info.state,
-                            started.elapsed().as_secs_f64()
-                        ),
-                    )?;
-                }
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        let mut shown: HashMap<i64, (StageState, usize)> = HashMap::new();
+        let mut job_state: Option<JobState> = None;
+        let mut printed: PyResult<()> = Ok(());
+        let mut on = |f: Followed<'_>| {
+            let Followed::Progress(d) = f else { return };
+            if !progress || printed.is_err() {
+                return;
             }
-            if info.is_final() {
-                break info;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(PyTimeoutError::new_err(format!(
-                    "job {} ({} on {}) is still {} after {}s",
-                    info.id,
-                    info.command,
-                    info.cluster,
-                    info.state,
-                    timeout.unwrap_or_default()
-                )));
-            }
-            sleep(py)?;
+            printed =
+                Python::attach(|py| progress_lines(py, d, &mut job_state, &mut shown, started));
         };
-        if check && info.state != "SUCCEEDED" {
-            let err = JobFailed::new_err(Self::failure(&info));
+        let followed = run_interruptible(py, this.backend.follow(JobId(this.id), &mut on), limit)?;
+        printed?;
+        let Some(info) = followed else {
+            let now = run(py, this.backend.job(this.id))?;
+            let j = &now.job;
+            let message = format!(
+                "job {} ({} on {}) is still {} after {}s",
+                j.id,
+                j.command,
+                j.cluster,
+                j.state,
+                timeout.unwrap_or_default()
+            );
+            this.set(now);
+            return Err(PyTimeoutError::new_err(message));
+        };
+        this.set(info.clone());
+        if check && info.job.state != JobState::Succeeded {
+            let err = JobFailed::new_err(info.summary());
             err.value(py).setattr("job", slf.clone())?;
             return Err(err);
         }
@@ -272,16 +241,45 @@ impl PyJob {
     /// With `follow`, new lines are yielded as the scripts write them until the job ends;
     /// without, the lines so far.
     #[pyo3(signature = (follow = true))]
-    fn logs(&self, follow: bool) -> PyLogIter {
-        PyLogIter {
-            backend: self.backend.clone(),
-            job: self.id,
-            follow,
-            buffer: VecDeque::new(),
-            seen: HashSet::new(),
-            complete: HashSet::new(),
-            finished: false,
+    fn logs(&self, py: Python<'_>, follow: bool) -> PyResult<PyLogIter> {
+        let (tx, rx) = mpsc::channel();
+        let backend = self.backend.clone();
+        let id = self.id;
+        if follow {
+            crate::runtime().spawn(async move {
+                let sink = tx.clone();
+                let mut on = move |f: Followed<'_>| {
+                    if let Followed::Line { task, line, .. } = f {
+                        let _ = sink.send(Ok(PyLogLine::new(task, line)));
+                    }
+                };
+                if let Err(e) = backend.follow(JobId(id), &mut on).await {
+                    let _ = tx.send(Err(e));
+                }
+            });
+        } else {
+            let lines = run(py, async {
+                let detail = backend.job(id).await?;
+                let mut lines = Vec::new();
+                for t in detail.stages.iter().flat_map(|s| &s.tasks) {
+                    if t.state == TaskState::Pending {
+                        continue;
+                    }
+                    for l in backend.task_log(id, t.id.0).await? {
+                        lines.push(PyLogLine::new(t, &l));
+                    }
+                }
+                Ok(lines)
+            })?;
+            for l in lines {
+                let _ = tx.send(Ok(l));
+            }
         }
+        Ok(PyLogIter {
+            job: id,
+            follow,
+            rx: Mutex::new(Some(rx)),
+        })
     }
 
     /// Cancels the job: pending tasks end CANCELED, running scripts are stopped. Returns it.
@@ -305,9 +303,60 @@ impl PyJob {
     }
 
     fn __repr__(&self) -> String {
-        let i = self.info();
-        format!("<Job {} {} on {}: {}>", i.id, i.command, i.cluster, i.state)
+        let j = self.info().job;
+        format!("<Job {} {} on {}: {}>", j.id, j.command, j.cluster, j.state)
     }
+}
+
+/// The progress lines of `d` that changed since the last ones (`wait(progress=True)`).
+fn progress_lines(
+    py: Python<'_>,
+    d: &JobDetailView,
+    job_state: &mut Option<JobState>,
+    shown: &mut HashMap<i64, (StageState, usize)>,
+    started: Instant,
+) -> PyResult<()> {
+    let j = &d.job;
+    if *job_state != Some(j.state) && !j.state.is_final() {
+        stderr_line(
+            py,
+            &format!("[job {}] {} on {}: {}", j.id, j.command, j.cluster, j.state),
+        )?;
+        *job_state = Some(j.state);
+    }
+    for st in &d.stages {
+        let done = st.tasks.iter().filter(|t| t.state.is_final()).count();
+        let now = (st.state, done);
+        if st.state != StageState::Pending && shown.get(&st.id.0) != Some(&now) {
+            stderr_line(
+                py,
+                &format!(
+                    "[job {}] {}: {} {}/{}",
+                    j.id,
+                    st.name,
+                    st.state,
+                    done,
+                    st.tasks.len()
+                ),
+            )?;
+            shown.insert(st.id.0, now);
+        }
+    }
+    if j.state.is_final() && *job_state != Some(j.state) {
+        *job_state = Some(j.state);
+        stderr_line(
+            py,
+            &format!(
+                "[job {}] {} on {}: {} after {:.1}s",
+                j.id,
+                j.command,
+                j.cluster,
+                j.state,
+                started.elapsed().as_secs_f64()
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 /// A stage of a job: one command on one component (`START hello/hello_server`), one task
@@ -322,17 +371,17 @@ pub(crate) struct PyStage {
     name: String,
     /// `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED` or `CANCELED`.
     #[pyo3(get)]
-    state: String,
-    task_infos: Vec<TaskInfo>,
+    state: &'static str,
+    task_views: Vec<TaskView>,
 }
 
-impl From<StageInfo> for PyStage {
-    fn from(s: StageInfo) -> PyStage {
+impl From<StageView> for PyStage {
+    fn from(s: StageView) -> PyStage {
         PyStage {
-            id: s.id,
+            id: s.id.0,
             name: s.name,
-            state: s.state,
-            task_infos: s.tasks,
+            state: s.state.as_str(),
+            task_views: s.tasks,
         }
     }
 }
@@ -342,7 +391,7 @@ impl PyStage {
     /// Its tasks, one per unit.
     #[getter]
     fn tasks(&self) -> Vec<PyTask> {
-        self.task_infos.iter().cloned().map(PyTask::from).collect()
+        self.task_views.iter().cloned().map(PyTask::from).collect()
     }
 
     fn __repr__(&self) -> String {
@@ -351,7 +400,7 @@ impl PyStage {
             self.id,
             self.name,
             self.state,
-            self.task_infos.len()
+            self.task_views.len()
         )
     }
 }
@@ -367,7 +416,7 @@ pub(crate) struct PyTask {
     host: String,
     /// `PENDING`, `QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `CANCELED`.
     #[pyo3(get)]
-    state: String,
+    state: &'static str,
     /// The current attempt, from 1.
     #[pyo3(get)]
     attempt: u32,
@@ -379,12 +428,12 @@ pub(crate) struct PyTask {
     message: Option<String>,
 }
 
-impl From<TaskInfo> for PyTask {
-    fn from(t: TaskInfo) -> PyTask {
+impl From<TaskView> for PyTask {
+    fn from(t: TaskView) -> PyTask {
         PyTask {
-            id: t.id,
+            id: t.id.0,
             host: t.host,
-            state: t.state,
+            state: t.state.as_str(),
             attempt: t.attempt,
             exit_code: t.exit_code,
             message: t.message,
@@ -418,7 +467,7 @@ pub(crate) struct PyLogLine {
     attempt: u32,
     /// `stdout` or `stderr`.
     #[pyo3(get)]
-    stream: String,
+    stream: &'static str,
     /// When it was read (ms since the epoch).
     #[pyo3(get)]
     at: i64,
@@ -428,14 +477,14 @@ pub(crate) struct PyLogLine {
 }
 
 impl PyLogLine {
-    fn new(task: i64, host: &str, l: LogLineInfo) -> PyLogLine {
+    fn new(task: &TaskView, l: &LogLineView) -> PyLogLine {
         PyLogLine {
-            task,
-            host: host.to_string(),
+            task: task.id.0,
+            host: task.host.clone(),
             attempt: l.attempt,
-            stream: l.stream,
+            stream: l.stream.as_str(),
             at: l.at,
-            line: l.line,
+            line: l.line.clone(),
         }
     }
 }
@@ -457,49 +506,11 @@ impl PyLogLine {
 /// The iterator `job.logs()` returns: `LogLine`s, each once, in order per task.
 #[pyclass(module = "bigmgr", name = "LogIterator")]
 pub(crate) struct PyLogIter {
-    backend: Arc<dyn Backend>,
     job: i64,
     follow: bool,
-    buffer: VecDeque<PyLogLine>,
-    /// (task, attempt, seq) of every line yielded or buffered.
-    seen: HashSet<(i64, u32, u64)>,
-    /// (task, attempt) whose log was read after the attempt had ended: complete.
-    complete: HashSet<(i64, u32)>,
-    finished: bool,
-}
-
-impl PyLogIter {
-    /// Reads the job, then the log of every task that started and is not known complete.
-    fn poll(&mut self, py: Python<'_>) -> PyResult<bool> {
-        let backend = &self.backend;
-        let job = self.job;
-        let complete = &self.complete;
-        let (info, logs) = run(py, async {
-            let info = backend.job(job).await?;
-            let mut logs = Vec::new();
-            for st in &info.stages {
-                for t in &st.tasks {
-                    if t.state == "PENDING" || complete.contains(&(t.id, t.attempt)) {
-                        continue;
-                    }
-                    let lines = backend.task_log(job, t.id).await?;
-                    logs.push((t.clone(), lines));
-                }
-            }
-            Ok((info, logs))
-        })?;
-        for (t, lines) in logs {
-            if task_final(&t.state) {
-                self.complete.insert((t.id, t.attempt));
-            }
-            for l in lines {
-                if self.seen.insert((t.id, l.attempt, l.seq)) {
-                    self.buffer.push_back(PyLogLine::new(t.id, &t.host, l));
-                }
-            }
-        }
-        Ok(info.is_final())
-    }
+    /// Lines (or the error that ended following) as the follower hands them over; closed when
+    /// the job ended.
+    rx: Mutex<Option<mpsc::Receiver<crate::error::Result<PyLogLine>>>>,
 }
 
 #[pymethods]
@@ -508,19 +519,31 @@ impl PyLogIter {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<PyLogLine>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyLogLine>> {
+        let mut slot = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut rx) = slot.take() else {
+            return Ok(None);
+        };
         loop {
-            if let Some(l) = self.buffer.pop_front() {
-                return Ok(Some(l));
-            }
-            if self.finished {
-                return Ok(None);
-            }
-            let ended = self.poll(py)?;
-            if ended || !self.follow {
-                self.finished = true;
-            } else if self.buffer.is_empty() {
-                sleep(py)?;
+            // The receiver goes into the GIL-free wait and comes back with what it got.
+            let (back, got) = py.detach(move || {
+                let got = rx.recv_timeout(SIGNALS);
+                (rx, got)
+            });
+            rx = back;
+            match got {
+                Ok(Ok(line)) => {
+                    *slot = Some(rx);
+                    return Ok(Some(line));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        *slot = Some(rx);
+                        return Err(e);
+                    }
+                }
             }
         }
     }

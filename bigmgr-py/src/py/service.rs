@@ -3,8 +3,8 @@
 
 use super::{from_py_as, run, to_py};
 use crate::backend::Backend;
-use crate::data::{ConfigDiffInfo, ConfigVersionInfo, ServiceInfo, UnitInfo};
 use bigmgr_core::manager::ConfigChange;
+use bigmgr_core::view::{ConfigDiffView, ConfigVersionView, ServiceView, UnitStatusView};
 use pyo3::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct PyService {
     backend: Arc<dyn Backend>,
     cluster: String,
-    info: Mutex<ServiceInfo>,
+    info: Mutex<ServiceView>,
 }
 
 impl PyService {
-    pub(crate) fn new(backend: Arc<dyn Backend>, cluster: &str, info: ServiceInfo) -> PyService {
+    pub(crate) fn new(backend: Arc<dyn Backend>, cluster: &str, info: ServiceView) -> PyService {
         PyService {
             backend,
             cluster: cluster.to_string(),
@@ -26,7 +26,7 @@ impl PyService {
         }
     }
 
-    fn info(&self) -> ServiceInfo {
+    fn info(&self) -> ServiceView {
         self.info.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -44,7 +44,7 @@ impl PyService {
     /// Its id.
     #[getter]
     fn id(&self) -> i64 {
-        self.info().id
+        self.info().id.0
     }
 
     /// Its name in the cluster.
@@ -87,19 +87,20 @@ impl PyService {
     /// (secrets read `********`).
     #[getter]
     fn configs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.info().configs)
+        to_py(py, &to_json(&self.info().configs))
     }
 
     /// Its host overrides: `{host: {config type: {property: value}}}`.
     #[getter]
     fn host_overrides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.info().host_overrides)
+        to_py(py, &to_json(&self.info().host_overrides))
     }
 
     /// Its units.
     #[getter]
     fn units(&self) -> Vec<PyUnit> {
-        self.info().units.into_iter().map(PyUnit::from).collect()
+        let i = self.info();
+        i.units.iter().map(|u| PyUnit::of_service(&i, u)).collect()
     }
 
     /// Reloads the service (units' states, config version) and returns it.
@@ -263,7 +264,7 @@ pub(crate) struct PyUnit {
     host: String,
     /// `NEW`, `INSTALLED`, `STARTED`, `STOPPED`, `FAILED` or `REMOVED`.
     #[pyo3(get)]
-    state: String,
+    state: &'static str,
     /// The config version its last configure applied.
     #[pyo3(get)]
     applied_version: Option<u32>,
@@ -275,19 +276,40 @@ pub(crate) struct PyUnit {
     stale_reason: Option<String>,
 }
 
-impl From<UnitInfo> for PyUnit {
-    fn from(u: UnitInfo) -> PyUnit {
+impl From<UnitStatusView> for PyUnit {
+    fn from(u: UnitStatusView) -> PyUnit {
         PyUnit {
-            id: u.id,
+            id: u.id.0,
             service: u.service,
             component: u.component,
             host: u.host,
-            state: u.state,
+            state: u.state.as_str(),
             applied_version: u.applied_version,
             stale: u.stale,
             stale_reason: u.stale_reason,
         }
     }
+}
+
+impl PyUnit {
+    /// Unit `u` of service `s`, as the service lists it.
+    fn of_service(s: &ServiceView, u: &bigmgr_core::view::ServiceUnitView) -> PyUnit {
+        PyUnit {
+            id: u.id.0,
+            service: s.name.clone(),
+            component: u.component.clone(),
+            host: u.host.clone(),
+            state: u.state.as_str(),
+            applied_version: u.applied_version,
+            stale: u.stale,
+            stale_reason: u.stale_reason.clone(),
+        }
+    }
+}
+
+/// A value as the JSON it serialises to.
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 #[pymethods]
@@ -327,16 +349,16 @@ pub(crate) struct PyConfigVersion {
     host_overrides_json: serde_json::Value,
 }
 
-impl From<ConfigVersionInfo> for PyConfigVersion {
-    fn from(v: ConfigVersionInfo) -> PyConfigVersion {
+impl From<ConfigVersionView> for PyConfigVersion {
+    fn from(v: ConfigVersionView) -> PyConfigVersion {
         PyConfigVersion {
             service: v.service,
             version: v.version,
             author: v.author,
             created_at: v.created_at,
             message: v.message,
-            configs_json: v.configs,
-            host_overrides_json: v.host_overrides,
+            configs_json: to_json(&v.configs),
+            host_overrides_json: to_json(&v.host_overrides),
         }
     }
 }
@@ -379,8 +401,8 @@ pub(crate) struct PyConfigDiff {
     to: Option<serde_json::Value>,
 }
 
-impl From<ConfigDiffInfo> for PyConfigDiff {
-    fn from(d: ConfigDiffInfo) -> PyConfigDiff {
+impl From<ConfigDiffView> for PyConfigDiff {
+    fn from(d: ConfigDiffView) -> PyConfigDiff {
         PyConfigDiff {
             config_type: d.config_type,
             host: d.host,

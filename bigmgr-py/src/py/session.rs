@@ -57,7 +57,7 @@ macro_rules! session_methods {
             /// The job of that id, with its stages and tasks.
             fn job(&self, py: Python<'_>, id: i64) -> PyResult<PyJob> {
                 let j = run(py, self.backend.job(id))?;
-                Ok(PyJob::new(self.backend.clone(), j))
+                Ok(PyJob::detailed(self.backend.clone(), j))
             }
         }
     };
@@ -83,7 +83,8 @@ session_methods!(PyClient {
             ))
             .into());
         }
-        let rest = crate::rest::Rest::new(url, token, Duration::from_secs_f64(timeout))?;
+        let rest = bigmgr_client::Client::new(url, token.as_deref(), Duration::from_secs_f64(timeout))
+            .map_err(Error::from)?;
         Ok(PyClient {
             backend: Arc::new(rest),
             url: url.to_string(),

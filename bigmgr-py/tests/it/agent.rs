@@ -4,7 +4,6 @@
 use crate::harness::{Agent, Server, wait_job, wait_until};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::{JobOptions, JobRequest, Target};
-use bigmgr_py::backend::Backend;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ async fn an_agent_deploys_hello_and_its_task_logs_are_read() {
         let hosts = rest.hosts("c").await.unwrap();
         hosts
             .iter()
-            .any(|h| h.name == "h1" && h.state == "ONLINE")
+            .any(|h| h.name == "h1" && h.state.as_str() == "ONLINE")
             .then_some(())
     })
     .await;
@@ -51,14 +50,14 @@ async fn an_agent_deploys_hello_and_its_task_logs_are_read() {
         options: JobOptions::default(),
     };
     let deploy = rest.submit(run("deploy")).await.unwrap();
-    let done = wait_job(&rest, deploy.id, Duration::from_secs(120)).await;
-    assert_eq!(done.state, "SUCCEEDED", "{done:#?}");
+    let done = wait_job(rest.as_ref(), deploy.id.0, Duration::from_secs(120)).await;
+    assert_eq!(done.job.state.as_str(), "SUCCEEDED", "{done:#?}");
     let mut lines = Vec::new();
     for stage in &done.stages {
         for task in &stage.tasks {
-            assert_eq!(task.state, "SUCCEEDED", "{task:?}");
+            assert_eq!(task.state.as_str(), "SUCCEEDED", "{task:?}");
             assert_eq!(task.exit_code, Some(0));
-            for l in rest.task_log(done.id, task.id).await.unwrap() {
+            for l in rest.task_log(done.job.id.0, task.id.0).await.unwrap() {
                 assert_eq!(l.attempt, 1);
                 lines.push(l.line);
             }
@@ -73,11 +72,11 @@ async fn an_agent_deploys_hello_and_its_task_logs_are_read() {
         assert!(text.contains(want), "no '{want}' in the logs:\n{text}");
     }
     let svc = rest.service("c", "hello").await.unwrap();
-    assert_eq!(svc.units[0].state, "STARTED", "{svc:?}");
+    assert_eq!(svc.units[0].state.as_str(), "STARTED", "{svc:?}");
     assert_eq!(svc.units[0].applied_version, Some(1));
 
     let stop = rest.submit(run("stop")).await.unwrap();
-    let stopped = wait_job(&rest, stop.id, Duration::from_secs(60)).await;
-    assert_eq!(stopped.state, "SUCCEEDED", "{stopped:#?}");
+    let stopped = wait_job(rest.as_ref(), stop.id.0, Duration::from_secs(60)).await;
+    assert_eq!(stopped.job.state.as_str(), "SUCCEEDED", "{stopped:#?}");
     drop(agent);
 }

@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
+use bigmgr_core::view::JobDetailView;
 use bigmgr_py::backend::Backend;
-use bigmgr_py::data::JobInfo;
 use bigmgr_py::rest::Rest;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
@@ -197,9 +197,11 @@ impl Server {
     }
 
     /// A REST backend with the admin token.
-    pub fn rest(&self) -> Rest {
-        Rest::new(&self.url, Some(self.token.clone()), Duration::from_secs(30))
-            .expect("the server's URL is valid")
+    pub fn rest(&self) -> Arc<dyn Backend> {
+        Arc::new(
+            Rest::new(&self.url, Some(&self.token), Duration::from_secs(30))
+                .expect("the server's URL is valid"),
+        )
     }
 }
 
@@ -288,10 +290,10 @@ where
 }
 
 /// Polls a job until it is final, and answers it.
-pub async fn wait_job(rest: &Rest, id: i64, timeout: Duration) -> JobInfo {
+pub async fn wait_job(rest: &dyn Backend, id: i64, timeout: Duration) -> JobDetailView {
     wait_until(&format!("job {id} to end"), timeout, || async {
         let j = rest.job(id).await.expect("the job");
-        j.is_final().then_some(j)
+        j.job.state.is_final().then_some(j)
     })
     .await
 }

@@ -9,6 +9,7 @@ use bigmgr_py::error::Error;
 use bigmgr_py::rest::Rest;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Service `name` of the demo stack, its one server component on `hosts`.
@@ -77,8 +78,8 @@ async fn clusters_hosts_services_configs_and_relations() {
         .iter()
         .find(|s| s.name == "demo" && s.version == "1.0.0")
         .unwrap_or_else(|| panic!("no demo 1.0.0 in {stacks:?}"));
-    assert!(d.services.contains(&"hello".to_string()), "{d:?}");
-    assert!(d.services.contains(&"greeter".to_string()), "{d:?}");
+    assert!(d.services.iter().any(|s| s.name == "hello"), "{d:?}");
+    assert!(d.services.iter().any(|s| s.name == "greeter"), "{d:?}");
 
     let hello = rest
         .add_service("c", demo("hello", "hello", &["h1"]))
@@ -100,7 +101,7 @@ async fn clusters_hosts_services_configs_and_relations() {
         (u.component.as_str(), u.host.as_str()),
         ("hello_server", "h1")
     );
-    assert_eq!(u.state, "NEW");
+    assert_eq!(u.state.as_str(), "NEW");
     assert_eq!(rest.service("c", "hello").await.unwrap(), hello);
     assert_eq!(rest.services("c").await.unwrap(), vec![hello.clone()]);
 
@@ -216,9 +217,9 @@ async fn clusters_hosts_services_configs_and_relations() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Conflict(_)), "{e:?}");
-    rest.unrelate("c", rel.id).await.unwrap();
+    rest.unrelate("c", rel.id.0).await.unwrap();
     assert!(rest.relations("c").await.unwrap().is_empty());
-    let e = rest.unrelate("c", rel.id).await.unwrap_err();
+    let e = rest.unrelate("c", rel.id.0).await.unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
 
     // Removing: the services, then (no jobs) the hosts are still there, so the cluster stays.
@@ -248,7 +249,7 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
         .unwrap();
     // The service view's units carry their service's name too.
     let hello = rest.service("d", "hello").await.unwrap();
-    assert_eq!(hello.units[0].service, "hello");
+    assert_eq!(hello.name, "hello");
 
     // One version, and a diff between two.
     rest.update_configs("d", "hello", hello_conf(json!({"greeting": "hi"}), "v2"))
@@ -352,9 +353,9 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
-    rest.remove_unit("d", u.id).await.unwrap();
+    rest.remove_unit("d", u.id.0).await.unwrap();
     assert_eq!(rest.units("d").await.unwrap().len(), 1);
-    let e = rest.remove_unit("d", u.id).await.unwrap_err();
+    let e = rest.remove_unit("d", u.id.0).await.unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
 
     // Hosts: a host without units goes; one with units stays.
@@ -387,13 +388,13 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
         )
         .await
         .unwrap();
-    let events = rest.relation_events("d", rel.id).await.unwrap();
+    let events = rest.relation_events("d", rel.id.0).await.unwrap();
     assert!(!events.is_empty(), "no events after relate");
     assert!(events.iter().all(|e| e.kind == "joined"), "{events:?}");
     assert!(events.iter().any(|e| e.service == "greeter"), "{events:?}");
     assert!(events.iter().all(|e| e.job.is_none()), "{events:?}");
-    rest.unrelate("d", rel.id).await.unwrap();
-    let after = rest.relation_events("d", rel.id).await.unwrap();
+    rest.unrelate("d", rel.id.0).await.unwrap();
+    let after = rest.relation_events("d", rel.id.0).await.unwrap();
     assert!(after.len() > events.len(), "{after:?}");
     assert!(after.iter().any(|e| e.kind == "broken"), "{after:?}");
     let e = rest.relation_events("d", 999_999).await.unwrap_err();
@@ -418,8 +419,8 @@ async fn a_job_for_a_host_without_an_agent_is_canceled() {
         (submitted.cluster.as_str(), submitted.command.as_str()),
         ("c", "deploy")
     );
-    assert!(!submitted.is_final(), "{submitted:?}");
-    let detail = rest.job(submitted.id).await.unwrap();
+    assert!(!submitted.state.is_final(), "{submitted:?}");
+    let detail = rest.job(submitted.id.0).await.unwrap();
     assert!(!detail.stages.is_empty(), "{detail:?}");
     let names: Vec<_> = detail.stages.iter().map(|s| s.name.as_str()).collect();
     assert!(
@@ -444,35 +445,46 @@ async fn a_job_for_a_host_without_an_agent_is_canceled() {
     let jobs = rest.jobs("c").await.unwrap();
     assert_eq!(
         jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-        [second.id, submitted.id],
-        "newest first"
+        [submitted.id, second.id],
+        "ascending, as the server lists them (the Python class shows them newest first)"
     );
 
-    let canceled = rest.control(submitted.id, JobAction::Cancel).await.unwrap();
+    let canceled = rest
+        .control(submitted.id.0, JobAction::Cancel)
+        .await
+        .unwrap();
     assert_eq!(canceled.id, submitted.id);
-    assert!(!canceled.stages.is_empty(), "control answers the whole job");
+    assert!(
+        !rest.job(canceled.id.0).await.unwrap().stages.is_empty(),
+        "the job keeps its stages"
+    );
     let done = wait_until(
         "the job to be CANCELED",
         Duration::from_secs(30),
         || async {
-            let j = rest.job(submitted.id).await.unwrap();
-            j.is_final().then_some(j)
+            let j = rest.job(submitted.id.0).await.unwrap();
+            j.job.state.is_final().then_some(j)
         },
     )
     .await;
-    assert_eq!(done.state, "CANCELED", "{done:?}");
-    assert!(done.finished_at.is_some());
+    assert_eq!(done.job.state.as_str(), "CANCELED", "{done:?}");
+    assert!(done.job.finished_at.is_some());
     let e = rest
-        .control(submitted.id, JobAction::Pause)
+        .control(submitted.id.0, JobAction::Pause)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Conflict(_)), "{e:?}");
-    rest.control(second.id, JobAction::Cancel).await.unwrap();
+    rest.control(second.id.0, JobAction::Cancel).await.unwrap();
 
     // No task has run: its log is empty; a task of another job is not found.
     let task = done.stages[0].tasks[0].id;
-    assert!(rest.task_log(done.id, task).await.unwrap().is_empty());
-    let e = rest.task_log(second.id, task).await.unwrap_err();
+    assert!(
+        rest.task_log(done.job.id.0, task.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = rest.task_log(second.id.0, task.0).await.unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
     let e = rest.job(999_999).await.unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
@@ -513,27 +525,25 @@ async fn errors_have_kinds_and_the_server_detail() {
         .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
 
-    let wrong = Rest::new(
-        &server.url,
-        Some("bmt_wrong".into()),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let backend = |url: &str, token: Option<&str>| -> Result<Arc<dyn Backend>, Error> {
+        Ok(Arc::new(Rest::new(url, token, Duration::from_secs(10))?))
+    };
+    let wrong = backend(&server.url, Some("bmt_wrong")).unwrap();
     let e = wrong.clusters().await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
-    let none = Rest::new(&server.url, None, Duration::from_secs(10)).unwrap();
+    let none = backend(&server.url, None).unwrap();
     let e = none.cluster("c").await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
 
     // Nothing listens: Other, naming the URL.
     let url = format!("http://127.0.0.1:{}", free_port());
-    let gone = Rest::new(&url, None, Duration::from_secs(5)).unwrap();
+    let gone = backend(&url, None).unwrap();
     let e = gone.clusters().await.unwrap_err();
     assert!(matches!(e, Error::Other(_)), "{e:?}");
     assert!(e.to_string().contains(&url), "{e}");
 
     for bad in ["https://127.0.0.1:1", "127.0.0.1:8080", "ftp://h", ""] {
-        let e = Rest::new(bad, None, Duration::from_secs(5)).unwrap_err();
+        let e = backend(bad, None).err().expect("refused");
         assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e:?}");
     }
 }
