@@ -1,5 +1,15 @@
-//! Durable state: the [`Store`] trait, its batched compare-and-set changes, the SQL
-//! implementation [`SqlStore`] and the conformance suite every implementation must pass.
+//! Durable state, one trait per concern: [`ClusterStore`] (clusters and hosts), [`AgentStore`]
+//! (join tokens, agent credentials, host reports), [`ServiceStore`] (service instances and
+//! units), [`ConfigStore`] (config versions, snapshots, relations and their events),
+//! [`JobStore`] (jobs, stages, tasks, their batched compare-and-set changes and logs),
+//! [`AuthStore`] (users and API tokens) and [`AuditStore`] (the audit log).
+//!
+//! [`Store`] is their union, implemented for every type that implements them all; the
+//! [`crate::Manager`] holds an `Arc<dyn Store>`, which coerces to any part (`Arc<dyn
+//! JobStore>`, `&dyn ClusterStore`, …).
+//!
+//! [`SqlStore`] implements every part on one SQLite database. Every implementation must pass
+//! the conformance suite in `conformance`.
 
 pub mod conformance;
 mod sql;
@@ -108,14 +118,13 @@ pub struct Applied {
     pub tasks: Vec<bool>,
 }
 
-/// Durable state of bigmgr. Object-safe; every implementation must pass
-/// [`conformance::run`].
+/// Clusters and their hosts.
 ///
-/// Names are unique: cluster names globally, host names globally (a host belongs to one
-/// cluster), service instance names per cluster, user names globally. Creating a duplicate is
-/// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
+/// Cluster names are unique, and so are host names, globally (a host belongs to one cluster):
+/// creating a duplicate is [`crate::Error::AlreadyExists`]; acting on a missing id is
+/// [`crate::Error::NotFound`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ClusterStore: Send + Sync + 'static {
     /// Creates a cluster.
     async fn create_cluster(&self, name: &str) -> Result<Cluster>;
     /// The cluster of that name.
@@ -142,7 +151,15 @@ pub trait Store: Send + Sync + 'static {
         state: HostState,
         heartbeat: Option<i64>,
     ) -> Result<()>;
+    /// Sets a host's address and clears its reported address (an admin's decision).
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()>;
+}
 
+/// What agents joining and reporting write: join tokens, the credential of the agent that
+/// holds each host, and the hosts' reports. Secrets are kept only as the hex SHA-256 of their
+/// value.
+#[async_trait]
+pub trait AgentStore: Send + Sync + 'static {
     /// Records a cluster's join token, by the hex SHA-256 of its value.
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()>;
     /// The cluster a join token (by hash) lets agents join, if it is known.
@@ -152,8 +169,6 @@ pub trait Store: Send + Sync + 'static {
     /// `true`; the others get `false` and nothing is written. [`crate::Error::NotFound`] for an
     /// unknown or removed host.
     async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool>;
-    /// Sets a host's address and clears its reported address (an admin's decision).
-    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()>;
     /// The hash of a host's agent credential; `None` until an agent joined as that host.
     async fn host_credential(&self, host: HostId) -> Result<Option<String>>;
     /// Records a registration or heartbeat: the host turns ONLINE with `report.at` as its last
@@ -162,7 +177,14 @@ pub trait Store: Send + Sync + 'static {
     /// each unit health given is stored on the matching unit (units the store does not know
     /// are skipped).
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
+}
 
+/// Service instances and their units.
+///
+/// Service instance names are unique per cluster ([`crate::Error::AlreadyExists`]); acting
+/// on a missing id is [`crate::Error::NotFound`].
+#[async_trait]
+pub trait ServiceStore: Send + Sync + 'static {
     /// Adds a service instance and its units (state NEW) in one transaction.
     async fn add_service(
         &self,
@@ -191,7 +213,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a unit (softly: its tasks keep referring to it). Refused with
     /// [`Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
     async fn remove_unit(&self, id: UnitId) -> Result<()>;
+}
 
+/// The configuration history of service instances: config versions, snapshots, and the
+/// relations between instances with their events.
+#[async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
     /// Adds a config version to a service instance and makes it the desired one (its values
     /// become the instance's `configs` / `host_overrides`), only if the instance's current
     /// version is `expected`, else [`Error::Conflict`] naming both. Numbered `expected + 1`.
@@ -228,7 +255,14 @@ pub trait Store: Send + Sync + 'static {
     async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent>;
     /// A relation's events, oldest first.
     async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>>;
+}
 
+/// Jobs, their stages and tasks, and the tasks' log lines: what the engine reads and writes.
+///
+/// Every change of a job's, stage's or task's state goes through [`JobStore::apply`], batched
+/// and compare-and-set (see [`Batch`]), so two writers never both win a transition.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Persists a planned job — job QUEUED, stages PENDING, tasks PENDING at attempt 1 — in one
     /// transaction, and returns it with its ids.
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail>;
@@ -242,7 +276,11 @@ pub trait Store: Send + Sync + 'static {
     async fn apply(&self, batch: &Batch) -> Result<Applied>;
     /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+}
 
+/// Users and their API tokens.
+#[async_trait]
+pub trait AuthStore: Send + Sync + 'static {
     /// Creates a user; user names are unique ([`crate::Error::AlreadyExists`]).
     async fn create_user(&self, user: &NewUser) -> Result<User>;
     /// The user of that name.
@@ -270,9 +308,31 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>>;
     /// Deletes an API token.
     async fn delete_api_token(&self, id: ApiTokenId) -> Result<()>;
+}
 
+/// The audit log: append-only, read back by filter.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
     /// Appends an event to the audit log; it gets an id above every earlier event's.
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent>;
     /// Audit events matching a filter, ascending by id.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+}
+
+/// Durable state of bigmgr: every concern trait at once. Implemented by every type that
+/// implements them all; what the [`crate::Manager`] holds, as an `Arc<dyn Store>`, which
+/// coerces to any of its parts (`Arc<dyn JobStore>`, `&dyn ClusterStore`, …).
+///
+/// Every implementation must pass the conformance suite (`store::conformance::run`). Names are
+/// unique: cluster names globally, host names globally (a host belongs to one cluster), service
+/// instance names per cluster, user names globally. Creating a duplicate is
+/// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
+pub trait Store:
+    ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
+{
 }

@@ -358,7 +358,7 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("bigmgr.db"))
         .await
         .expect("store");
-    let seen = bigmgr_core::store::Store::job_detail(&store, job.id)
+    let seen = bigmgr_core::store::JobStore::job_detail(&store, job.id)
         .await
         .expect("read")
         .expect("job");

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use bigmgr_core::auth::Role;
 use bigmgr_core::model::*;
-use bigmgr_core::store::{Applied, Batch, SqlStore, Store};
+use bigmgr_core::store::{
+    AgentStore, Applied, AuditStore, AuthStore, Batch, ClusterStore, ConfigStore, JobStore,
+    ServiceStore, SqlStore,
+};
 use bigmgr_core::{Error, Result};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,7 +18,7 @@ pub struct FlakyStore {
 }
 
 #[async_trait]
-impl Store for FlakyStore {
+impl ClusterStore for FlakyStore {
     async fn create_cluster(&self, name: &str) -> Result<Cluster> {
         self.inner.create_cluster(name).await
     }
@@ -48,6 +51,13 @@ impl Store for FlakyStore {
     ) -> Result<()> {
         self.inner.set_host_state(id, state, heartbeat).await
     }
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
+        self.inner.set_host_address(host, address).await
+    }
+}
+
+#[async_trait]
+impl AgentStore for FlakyStore {
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
         self.inner.add_join_token(cluster, token_hash).await
     }
@@ -57,15 +67,16 @@ impl Store for FlakyStore {
     async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool> {
         self.inner.claim_host(host, credential_hash).await
     }
-    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
-        self.inner.set_host_address(host, address).await
-    }
     async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
         self.inner.host_credential(host).await
     }
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {
         self.inner.record_host_report(host, report).await
     }
+}
+
+#[async_trait]
+impl ServiceStore for FlakyStore {
     async fn add_service(
         &self,
         service: NewService,
@@ -95,6 +106,10 @@ impl Store for FlakyStore {
     async fn remove_unit(&self, id: UnitId) -> Result<()> {
         self.inner.remove_unit(id).await
     }
+}
+
+#[async_trait]
+impl ConfigStore for FlakyStore {
     async fn add_config_version(
         &self,
         service: ServiceId,
@@ -137,6 +152,10 @@ impl Store for FlakyStore {
     async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>> {
         self.inner.list_relation_events(relation).await
     }
+}
+
+#[async_trait]
+impl JobStore for FlakyStore {
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
         self.inner.create_job(job).await
     }
@@ -158,6 +177,10 @@ impl Store for FlakyStore {
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
         self.inner.task_log(task, attempt).await
     }
+}
+
+#[async_trait]
+impl AuthStore for FlakyStore {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         self.inner.create_user(user).await
     }
@@ -197,6 +220,10 @@ impl Store for FlakyStore {
     async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
         self.inner.delete_api_token(id).await
     }
+}
+
+#[async_trait]
+impl AuditStore for FlakyStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
         self.inner.append_audit(event).await
     }

@@ -2,7 +2,9 @@
 //! across reopening, and a printed measurement of large jobs and batches.
 
 use bigmgr_core::model::*;
-use bigmgr_core::store::{Batch, SqlStore, Store, TaskChange, conformance};
+use bigmgr_core::store::{
+    Batch, ClusterStore, ConfigStore, JobStore, ServiceStore, SqlStore, TaskChange, conformance,
+};
 use std::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
