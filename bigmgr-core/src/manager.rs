@@ -124,6 +124,7 @@ impl ManagerBuilder {
         let (updates, _) = broadcast::channel(4096);
         let mut engine = Engine::new(
             store.clone(),
+            store.clone(),
             transport.clone(),
             stacks.clone(),
             scheduler,

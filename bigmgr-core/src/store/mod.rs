@@ -4,9 +4,19 @@
 //! [`JobStore`] (jobs, stages, tasks, their batched compare-and-set changes and logs),
 //! [`AuthStore`] (users and API tokens) and [`AuditStore`] (the audit log).
 //!
-//! [`Store`] is their union, implemented for every type that implements them all; the
-//! [`crate::Manager`] holds an `Arc<dyn Store>`, which coerces to any part (`Arc<dyn
-//! JobStore>`, `&dyn ClusterStore`, …).
+//! [`Store`] is their union, implemented for every type that implements them all. The
+//! [`crate::Manager`] holds an `Arc<dyn Store>`; every other component takes the narrowest
+//! part it needs, which an `Arc<dyn Store>` coerces to:
+//!
+//! | component | takes |
+//! |---|---|
+//! | the engine | a [`JobStore`] for its jobs, a [`TopologyStore`] for their clusters |
+//! | [`crate::render::Topology::load`] | a [`TopologyStore`] |
+//! | [`crate::join`], the gRPC transport | an [`AdmissionStore`] (a [`AgentStore`] to make join tokens) |
+//!
+//! [`TopologyStore`] (clusters, services, configs: a cluster as templates see it) and
+//! [`AdmissionStore`] (clusters, agents, audit: admitting agents) are views that name those
+//! combinations; they add no methods.
 //!
 //! [`SqlStore`] implements every part on one SQLite database. Every implementation must pass
 //! the conformance suite in `conformance`.
@@ -319,16 +329,44 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
 }
 
+/// What reading a cluster as templates see it takes — its hosts, service instances, units and
+/// relations — and so what loading a job to run takes besides the job: [`ClusterStore`],
+/// [`ServiceStore`] and [`ConfigStore`] together. Implemented by every type that implements
+/// the three; [`crate::render::Topology::load`] and the engine's loading of jobs take it.
+pub trait TopologyStore: ClusterStore + ServiceStore + ConfigStore {}
+
+impl<T: ClusterStore + ServiceStore + ConfigStore> TopologyStore for T {}
+
+/// What admitting agents and following their hosts takes: hosts ([`ClusterStore`]), join
+/// tokens, credentials and reports ([`AgentStore`]) and the audit log of registrations
+/// ([`AuditStore`]). Implemented by every type that implements the three; [`crate::join`] and
+/// the gRPC transport take it.
+pub trait AdmissionStore: ClusterStore + AgentStore + AuditStore {}
+
+impl<T: ClusterStore + AgentStore + AuditStore> AdmissionStore for T {}
+
 /// Durable state of bigmgr: every concern trait at once. Implemented by every type that
-/// implements them all; what the [`crate::Manager`] holds, as an `Arc<dyn Store>`, which
-/// coerces to any of its parts (`Arc<dyn JobStore>`, `&dyn ClusterStore`, …).
+/// implements them all; what the [`crate::Manager`] holds, as an `Arc<dyn Store>`.
+///
+/// An `Arc<dyn Store>` (or `&dyn Store`) coerces to any of its parts — `Arc<dyn JobStore>`,
+/// `&dyn ClusterStore`, … — and to the views [`TopologyStore`] and [`AdmissionStore`], so a
+/// component takes the narrowest it needs. The views are among the supertraits for that only
+/// (coercing to a trait object needs a supertrait); they add no methods.
 ///
 /// Every implementation must pass the conformance suite (`store::conformance::run`). Names are
 /// unique: cluster names globally, host names globally (a host belongs to one cluster), service
 /// instance names per cluster, user names globally. Creating a duplicate is
 /// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
 pub trait Store:
-    ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
+    ClusterStore
+    + AgentStore
+    + ServiceStore
+    + ConfigStore
+    + JobStore
+    + AuthStore
+    + AuditStore
+    + TopologyStore
+    + AdmissionStore
 {
 }
 
