@@ -21,6 +21,7 @@
 //! [`SqlStore`] implements every part on one SQLite database. Every implementation must pass
 //! the conformance suite in `conformance`.
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod sql;
 
