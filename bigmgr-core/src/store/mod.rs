@@ -12,14 +12,16 @@
 //! |---|---|
 //! | the engine | a [`JobStore`] for its jobs, a [`TopologyStore`] for their clusters |
 //! | [`crate::render::Topology::load`] | a [`TopologyStore`] |
-//! | [`crate::join`], the gRPC transport | an [`AdmissionStore`] (a [`AgentStore`] to make join tokens) |
+//! | [`crate::join`], the gRPC transport | an [`AdmissionStore`] (join tokens: [`AgentStore`]) |
 //!
 //! [`TopologyStore`] (clusters, services, configs: a cluster as templates see it) and
 //! [`AdmissionStore`] (clusters, agents, audit: admitting agents) are views that name those
 //! combinations; they add no methods.
 //!
 //! [`SqlStore`] implements every part on one SQLite database. Every implementation must pass
-//! the conformance suite in `conformance`.
+//! the conformance suite, `conformance`: one part per trait, each runnable on its own, built
+//! for tests and with the `conformance` feature only. `docs/store.md` says why the cut is
+//! where it is and how to run the suite against another implementation.
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -142,7 +144,8 @@ pub trait ClusterStore: Send + Sync + 'static {
     async fn cluster_by_name(&self, name: &str) -> Result<Option<Cluster>>;
     /// Every cluster, by id.
     async fn list_clusters(&self) -> Result<Vec<Cluster>>;
-    /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`] otherwise).
+    /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`]
+    /// otherwise).
     async fn delete_cluster(&self, id: ClusterId) -> Result<()>;
 
     /// Adds a host to a cluster, WAITING for its agent, with no reported address.
@@ -217,12 +220,12 @@ pub trait ServiceStore: Send + Sync + 'static {
     /// ([`crate::Error::Conflict`]) while a unit of it is STARTED or a job with a stage of it
     /// is not finished.
     async fn remove_service(&self, id: ServiceId) -> Result<()>;
-    /// Adds units to a service instance (state NEW). [`Error::NotFound`] for an unknown or
-    /// removed service or host; [`Error::AlreadyExists`] if that component already has a unit
-    /// on that host. Nothing is written unless all are.
+    /// Adds units to a service instance (state NEW). [`crate::Error::NotFound`] for an unknown
+    /// or removed service or host; [`crate::Error::AlreadyExists`] if that component already
+    /// has a unit on that host. Nothing is written unless all are.
     async fn add_units(&self, service: ServiceId, units: Vec<NewUnit>) -> Result<Vec<Unit>>;
     /// Removes a unit (softly: its tasks keep referring to it). Refused with
-    /// [`Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
+    /// [`crate::Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
     async fn remove_unit(&self, id: UnitId) -> Result<()>;
 }
 
@@ -232,7 +235,7 @@ pub trait ServiceStore: Send + Sync + 'static {
 pub trait ConfigStore: Send + Sync + 'static {
     /// Adds a config version to a service instance and makes it the desired one (its values
     /// become the instance's `configs` / `host_overrides`), only if the instance's current
-    /// version is `expected`, else [`Error::Conflict`] naming both. Numbered `expected + 1`.
+    /// version is `expected`, else [`crate::Error::Conflict`] naming both. Numbered `expected + 1`.
     async fn add_config_version(
         &self,
         service: ServiceId,
@@ -248,15 +251,15 @@ pub trait ConfigStore: Send + Sync + 'static {
         version: u32,
     ) -> Result<Option<ConfigVersion>>;
 
-    /// Adds a named snapshot; [`Error::AlreadyExists`] if the cluster has one of that name.
+    /// Adds a named snapshot; [`crate::Error::AlreadyExists`] if the cluster has one of that name.
     async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot>;
     /// A cluster's snapshots, oldest first.
     async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>>;
     /// One snapshot by name.
     async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>>;
 
-    /// Adds a relation; [`Error::AlreadyExists`] if the same endpoints are related already,
-    /// [`Error::NotFound`] for a removed or unknown service.
+    /// Adds a relation; [`crate::Error::AlreadyExists`] if the same endpoints are related already,
+    /// [`crate::Error::NotFound`] for a removed or unknown service.
     async fn add_relation(&self, relation: &NewRelation) -> Result<Relation>;
     /// A cluster's relations (not removed ones), by id.
     async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>>;

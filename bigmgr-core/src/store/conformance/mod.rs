@@ -9,13 +9,13 @@
 //! bigmgr-core = { version = "…", features = ["conformance"] }
 //! ```
 //!
-//! [`run`] takes a fresh, empty store and runs every part in turn. Each part's `run` ([`clusters::run`],
-//! [`agents::run`], [`services::run`], [`configs::run`], [`jobs::run`], [`auth::run`],
-//! [`audit::run`]) runs on its own against any store of the traits it needs — a `&dyn Store`,
-//! a `&dyn AuthStore`, a concrete type — and each check is a public function of its own, so a
-//! failure is easy to locate (and to rerun alone on a fresh store). Most parts need more than
-//! their trait: a job is of units of services in a cluster, so [`jobs::run`] also creates
-//! clusters and services; the bounds of each function say what it needs.
+//! [`run`] takes a fresh, empty store and runs every part in turn. Each part's `run`
+//! ([`clusters::run`], [`agents::run`], [`services::run`], [`configs::run`], [`jobs::run`],
+//! [`auth::run`], [`audit::run`]) runs on its own against any store of the traits it needs —
+//! a `&dyn Store`, a `&dyn AuthStore`, a concrete type — and each check is a public function
+//! of its own, so a failure is easy to locate (and to rerun alone on a fresh store). Most parts
+//! need more than their trait: a job is of units of services in a cluster, so [`jobs::run`]
+//! also creates clusters and services; the bounds of each function say what it needs.
 //!
 //! A broken rule panics with a message that names it, prefixed `store conformance [check]:`.
 //! Checks other than [`clusters::clusters`] only look at the clusters they create, so they can
