@@ -4,7 +4,7 @@
 
 use crate::auth::Action;
 use crate::model::{ClusterId, Host, HostReport, NewAuditEvent, NewHost, Outcome, now_ms};
-use crate::store::Store;
+use crate::store::{AdmissionStore, AgentStore, AuditStore, ClusterStore};
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 
@@ -36,7 +36,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Creates a join token for a cluster and returns it; only its hash is stored.
-pub async fn create_join_token(store: &dyn Store, cluster: ClusterId) -> Result<String> {
+pub async fn create_join_token(store: &dyn AgentStore, cluster: ClusterId) -> Result<String> {
     let token = new_secret(JOIN_TOKEN_PREFIX)?;
     store.add_join_token(cluster, &hash(&token)).await?;
     Ok(token)
@@ -70,7 +70,7 @@ pub struct Admitted {
 ///   whose `--address` is not an IP address or a DNS name is refused, naming the setting.
 /// - A join token must be one the store knows. The host is created in the token's cluster with
 ///   `address`, or, if an operator added it there before and no agent has claimed it yet,
-///   claimed. Claiming is one compare-and-set in the store ([`Store::claim_host`]): of agents
+///   claimed. Claiming is one compare-and-set in the store ([`AgentStore::claim_host`]): of agents
 ///   registering for one host at once, exactly one gets it; the others are refused naming the
 ///   host. A host of another cluster, or one another agent already holds, is refused.
 /// - A credential must match the host's.
@@ -80,7 +80,7 @@ pub struct Admitted {
 ///   admin accepts it (`Manager::set_host_address`). Joins and such reports are audited with
 ///   the actor `agent:<host>`.
 pub async fn admit(
-    store: &dyn Store,
+    store: &dyn AdmissionStore,
     name: &str,
     address: &str,
     proof: &Proof,
@@ -212,7 +212,7 @@ pub fn agent_actor(name: &str) -> String {
 
 /// Appends an agent's registration event to the audit log; a failure is logged, not returned
 /// (the registration it describes is decided already).
-async fn audit(store: &dyn Store, name: &str, outcome: Outcome, detail: &str) {
+async fn audit(store: &dyn AuditStore, name: &str, outcome: Outcome, detail: &str) {
     let event = NewAuditEvent {
         at: now_ms(),
         actor: agent_actor(name),
@@ -227,7 +227,7 @@ async fn audit(store: &dyn Store, name: &str, outcome: Outcome, detail: &str) {
 }
 
 /// The name of a cluster, by id.
-async fn cluster_name(store: &dyn Store, id: ClusterId) -> Result<String> {
+async fn cluster_name(store: &dyn ClusterStore, id: ClusterId) -> Result<String> {
     Ok(store
         .list_clusters()
         .await?

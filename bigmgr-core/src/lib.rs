@@ -2,7 +2,8 @@
 //! store, the transport and the agent runtime — behind the [`Manager`] facade that the server,
 //! the agent binary and the Python module compose.
 //!
-//! The four pluggable traits are [`store::Store`], [`transport::Transport`],
+//! The four pluggable traits are [`store::Store`] (the union of one trait per concern:
+//! clusters, agents, services, configs, jobs, auth, audit), [`transport::Transport`],
 //! [`stack::StackProvider`] and [`sched::Scheduler`]; on the agent side, [`agent::Executor`].
 
 pub mod address;

@@ -7,7 +7,7 @@ use crate::model::*;
 use crate::plan::{self, PlanInput};
 use crate::sched::{FifoScheduler, Scheduler};
 use crate::stack::{ServiceDef, StackProvider, StackRef};
-use crate::store::{SqlStore, Store};
+use crate::store::{JobStore, SqlStore, Store};
 use crate::transport::Transport;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -61,6 +61,7 @@ pub struct AddService {
 #[derive(Default)]
 pub struct ManagerBuilder {
     store: Option<Arc<dyn Store>>,
+    engine_jobs: Option<Arc<dyn JobStore>>,
     transport: Option<Arc<dyn Transport>>,
     stacks: Option<Arc<dyn StackProvider>>,
     scheduler: Option<Arc<dyn Scheduler>>,
@@ -85,6 +86,15 @@ impl ManagerBuilder {
     /// A store shared with others.
     pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The job store the engine reads its jobs from and writes their changes to (default: the
+    /// store). For a decorator of the store — to count, delay or fail the engine's writes, as
+    /// tests do — not for other data: everything else, `submit` and the job reads included,
+    /// goes to the store.
+    pub fn engine_jobs(mut self, jobs: Arc<dyn JobStore>) -> Self {
+        self.engine_jobs = Some(jobs);
         self
     }
 
@@ -133,7 +143,12 @@ impl ManagerBuilder {
         let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
+        let jobs: Arc<dyn JobStore> = match self.engine_jobs {
+            Some(jobs) => jobs,
+            None => store.clone(),
+        };
         let mut engine = Engine::new(
+            jobs,
             store.clone(),
             transport.clone(),
             stacks.clone(),

@@ -5,7 +5,7 @@
 use crate::model::{Cluster, Host, HostId, HostOverrides, Relation, ServiceConfigs, ServiceId};
 use crate::model::{ServiceInstance, Unit};
 use crate::stack::{Endpoint, ServiceDef, StackProvider};
-use crate::store::Store;
+use crate::store::TopologyStore;
 use crate::transport::FileSpec;
 use crate::{Error, Result};
 use handlebars::Handlebars;
@@ -224,9 +224,10 @@ impl Topology {
         })
     }
 
-    /// Loads a cluster's topology from the store and the stacks.
+    /// Loads a cluster's topology from the store (its hosts, services, units and relations)
+    /// and the stacks.
     pub async fn load(
-        store: &dyn Store,
+        store: &dyn TopologyStore,
         stacks: &dyn StackProvider,
         cluster: &Cluster,
     ) -> Result<Topology> {

@@ -1,5 +1,5 @@
 //! The job engine: one task that owns the running jobs, applies agent events to them, asks the
-//! [`Scheduler`] what goes next, persists every decision in one batched [`Store::apply`] per
+//! [`Scheduler`] what goes next, persists every decision in one batched [`JobStore::apply`] per
 //! step, and only then sends messages to agents.
 //!
 //! Order matters for exactly-once: a task is QUEUED in the store before its `Run` is sent, a
@@ -15,7 +15,7 @@ use crate::model::*;
 use crate::render::Topology;
 use crate::sched::{JobRun, Scheduler};
 use crate::stack::StackProvider;
-use crate::store::{Applied, Batch, JobChange, StageChange, Store, TaskChange};
+use crate::store::{Applied, Batch, JobChange, JobStore, StageChange, TaskChange, TopologyStore};
 use crate::transport::{AgentEvent, FromAgent, TaskResult, ToAgent, Transport};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -132,7 +132,11 @@ struct Active {
 
 /// The engine's state; lives in one tokio task.
 pub(crate) struct Engine {
-    store: Arc<dyn Store>,
+    /// Its jobs: read to load them, written through [`JobStore::apply`] once per step.
+    jobs: Arc<dyn JobStore>,
+    /// What loading a job reads besides the job: its cluster's hosts and services and, for
+    /// stages that render configs, the cluster as templates see it. Only read.
+    topology: Arc<dyn TopologyStore>,
     transport: Arc<dyn Transport>,
     stacks: Arc<dyn StackProvider>,
     scheduler: Arc<dyn Scheduler>,
@@ -159,7 +163,8 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        jobs: Arc<dyn JobStore>,
+        topology: Arc<dyn TopologyStore>,
         transport: Arc<dyn Transport>,
         stacks: Arc<dyn StackProvider>,
         scheduler: Arc<dyn Scheduler>,
@@ -167,7 +172,8 @@ impl Engine {
         updates: broadcast::Sender<Update>,
     ) -> Engine {
         Engine {
-            store,
+            jobs,
+            topology,
             transport,
             stacks,
             scheduler,
@@ -199,7 +205,7 @@ impl Engine {
             ],
             ..JobFilter::default()
         };
-        for job in self.store.list_jobs(&filter).await? {
+        for job in self.jobs.list_jobs(&filter).await? {
             if job.state == JobState::Queued {
                 self.queued.insert(job.id, job);
             } else {
@@ -293,30 +299,30 @@ impl Engine {
     /// Loads a job from the store into the active set.
     async fn load(&mut self, id: JobId) -> Result<()> {
         let detail = self
-            .store
+            .jobs
             .job_detail(id)
             .await?
             .ok_or_else(|| Error::not_found("job", id))?;
         let cluster = self
-            .store
+            .topology
             .list_clusters()
             .await?
             .into_iter()
             .find(|c| c.id == detail.job.cluster)
             .ok_or_else(|| Error::not_found("cluster", detail.job.cluster))?;
         let hosts: HashMap<HostId, Arc<Host>> = self
-            .store
+            .topology
             .list_hosts(cluster.id)
             .await?
             .into_iter()
             .map(|h| (h.id, Arc::new(h)))
             .collect();
-        let services = self.store.list_services(cluster.id).await?;
+        let services = self.topology.list_services(cluster.id).await?;
         let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
         // Only services with configs or relation endpoints need the cluster as templates see
         // it; a job of none of them skips loading it.
         let topology = if exec.iter().any(|e| e.as_ref().is_ok_and(|x| x.contextual)) {
-            Topology::load(self.store.as_ref(), self.stacks.as_ref(), &cluster)
+            Topology::load(self.topology.as_ref(), self.stacks.as_ref(), &cluster)
                 .await
                 .map(Arc::new)
                 .map_err(|e| e.to_string())
@@ -375,7 +381,7 @@ impl Engine {
         let job = match self.active.get(&id) {
             Some(a) => a.run.job.clone(),
             None => self
-                .store
+                .jobs
                 .get_job(id)
                 .await?
                 .ok_or_else(|| Error::not_found("job", id))?,
@@ -865,10 +871,10 @@ impl Engine {
         // (their agents send them again on their next session).
         let acks = std::mem::take(&mut self.acks);
         if !batch.is_empty() {
-            let applied = match self.store.apply(&batch).await {
+            let applied = match self.jobs.apply(&batch).await {
                 Ok(applied) => applied,
                 Err(e) if !batch.logs.is_empty() => {
-                    apply_logs_apart(self.store.as_ref(), batch, e).await?
+                    apply_logs_apart(self.jobs.as_ref(), batch, e).await?
                 }
                 Err(e) => return Err(e),
             };
@@ -911,7 +917,7 @@ impl Engine {
         for (reply, outcome) in std::mem::take(&mut self.replies) {
             let job = match outcome {
                 Ok(id) => self
-                    .store
+                    .jobs
                     .get_job(id)
                     .await
                     .and_then(|j| j.ok_or_else(|| Error::not_found("job", id))),
@@ -932,7 +938,11 @@ impl Engine {
 /// or forged event may name). Such a line would otherwise fail every step it lands in, with the
 /// events of every other host in it, each time its agent sends it again. Any other error is
 /// the store's, and fails the step as before.
-async fn apply_logs_apart(store: &dyn Store, mut batch: Batch, failed: Error) -> Result<Applied> {
+async fn apply_logs_apart(
+    store: &dyn JobStore,
+    mut batch: Batch,
+    failed: Error,
+) -> Result<Applied> {
     tracing::debug!(error = %failed, "a batch with log lines failed; applying them apart");
     let logs = std::mem::take(&mut batch.logs);
     let applied = if batch.is_empty() {

@@ -10,7 +10,7 @@ use super::pb::{
 };
 use crate::join::{self, Proof};
 use crate::model::{HostId, HostReport, HostState, now_ms};
-use crate::store::Store;
+use crate::store::{AdmissionStore, ClusterStore};
 use crate::transport::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -75,7 +75,8 @@ struct Tables {
 
 /// The gRPC transport: serves `AgentService.Session` and sends to connected agents.
 pub struct GrpcTransport {
-    store: Arc<dyn Store>,
+    /// Admits agents, records their reports, marks silent hosts LOST.
+    store: Arc<dyn AdmissionStore>,
     settings: GrpcSettings,
     tables: Mutex<Tables>,
     next_conn: AtomicU64,
@@ -91,10 +92,10 @@ impl std::fmt::Debug for GrpcTransport {
 }
 
 impl GrpcTransport {
-    /// A transport that admits agents by the join tokens and credentials in `store`. Call from
-    /// within a tokio runtime: it starts the heartbeat watchdog, which stops when the transport
-    /// is dropped.
-    pub fn new(store: Arc<dyn Store>, settings: GrpcSettings) -> Arc<GrpcTransport> {
+    /// A transport that admits agents by the join tokens and credentials in `store` (an
+    /// `Arc<dyn Store>` coerces to it). Call from within a tokio runtime: it starts the
+    /// heartbeat watchdog, which stops when the transport is dropped.
+    pub fn new(store: Arc<dyn AdmissionStore>, settings: GrpcSettings) -> Arc<GrpcTransport> {
         let transport = Arc::new(GrpcTransport {
             store,
             settings,
@@ -413,7 +414,7 @@ impl GrpcTransport {
 }
 
 /// Every host in the store: name, id, state.
-async fn known_hosts(store: &dyn Store) -> Result<Vec<(String, HostId, HostState)>> {
+async fn known_hosts(store: &dyn ClusterStore) -> Result<Vec<(String, HostId, HostState)>> {
     let mut out = Vec::new();
     for c in store.list_clusters().await? {
         for h in store.list_hosts(c.id).await? {

@@ -1,6 +1,29 @@
-//! Durable state: the [`Store`] trait, its batched compare-and-set changes, the SQL
-//! implementation [`SqlStore`] and the conformance suite every implementation must pass.
+//! Durable state, one trait per concern: [`ClusterStore`] (clusters and hosts), [`AgentStore`]
+//! (join tokens, agent credentials, host reports), [`ServiceStore`] (service instances and
+//! units), [`ConfigStore`] (config versions, snapshots, relations and their events),
+//! [`JobStore`] (jobs, stages, tasks, their batched compare-and-set changes and logs),
+//! [`AuthStore`] (users and API tokens) and [`AuditStore`] (the audit log).
+//!
+//! [`Store`] is their union, implemented for every type that implements them all. The
+//! [`crate::Manager`] holds an `Arc<dyn Store>`; every other component takes the narrowest
+//! part it needs, which an `Arc<dyn Store>` coerces to:
+//!
+//! | component | takes |
+//! |---|---|
+//! | the engine | a [`JobStore`] for its jobs, a [`TopologyStore`] for their clusters |
+//! | [`crate::render::Topology::load`] | a [`TopologyStore`] |
+//! | [`crate::join`], the gRPC transport | an [`AdmissionStore`] (join tokens: [`AgentStore`]) |
+//!
+//! [`TopologyStore`] (clusters, services, configs: a cluster as templates see it) and
+//! [`AdmissionStore`] (clusters, agents, audit: admitting agents) are views that name those
+//! combinations; they add no methods.
+//!
+//! [`SqlStore`] implements every part on one SQLite database. Every implementation must pass
+//! the conformance suite, `conformance`: one part per trait, each runnable on its own, built
+//! for tests and with the `conformance` feature only. `docs/store.md` says why the cut is
+//! where it is and how to run the suite against another implementation.
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod sql;
 
@@ -108,21 +131,21 @@ pub struct Applied {
     pub tasks: Vec<bool>,
 }
 
-/// Durable state of bigmgr. Object-safe; every implementation must pass
-/// [`conformance::run`].
+/// Clusters and their hosts.
 ///
-/// Names are unique: cluster names globally, host names globally (a host belongs to one
-/// cluster), service instance names per cluster, user names globally. Creating a duplicate is
-/// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
+/// Cluster names are unique, and so are host names, globally (a host belongs to one cluster):
+/// creating a duplicate is [`crate::Error::AlreadyExists`]; acting on a missing id is
+/// [`crate::Error::NotFound`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ClusterStore: Send + Sync + 'static {
     /// Creates a cluster.
     async fn create_cluster(&self, name: &str) -> Result<Cluster>;
     /// The cluster of that name.
     async fn cluster_by_name(&self, name: &str) -> Result<Option<Cluster>>;
     /// Every cluster, by id.
     async fn list_clusters(&self) -> Result<Vec<Cluster>>;
-    /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`] otherwise).
+    /// Deletes a cluster that has no hosts, services nor jobs ([`crate::Error::Conflict`]
+    /// otherwise).
     async fn delete_cluster(&self, id: ClusterId) -> Result<()>;
 
     /// Adds a host to a cluster, WAITING for its agent, with no reported address.
@@ -142,7 +165,15 @@ pub trait Store: Send + Sync + 'static {
         state: HostState,
         heartbeat: Option<i64>,
     ) -> Result<()>;
+    /// Sets a host's address and clears its reported address (an admin's decision).
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()>;
+}
 
+/// What agents joining and reporting write: join tokens, the credential of the agent that
+/// holds each host, and the hosts' reports. Secrets are kept only as the hex SHA-256 of their
+/// value.
+#[async_trait]
+pub trait AgentStore: Send + Sync + 'static {
     /// Records a cluster's join token, by the hex SHA-256 of its value.
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()>;
     /// The cluster a join token (by hash) lets agents join, if it is known.
@@ -152,8 +183,6 @@ pub trait Store: Send + Sync + 'static {
     /// `true`; the others get `false` and nothing is written. [`crate::Error::NotFound`] for an
     /// unknown or removed host.
     async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool>;
-    /// Sets a host's address and clears its reported address (an admin's decision).
-    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()>;
     /// The hash of a host's agent credential; `None` until an agent joined as that host.
     async fn host_credential(&self, host: HostId) -> Result<Option<String>>;
     /// Records a registration or heartbeat: the host turns ONLINE with `report.at` as its last
@@ -162,7 +191,14 @@ pub trait Store: Send + Sync + 'static {
     /// each unit health given is stored on the matching unit (units the store does not know
     /// are skipped).
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
+}
 
+/// Service instances and their units.
+///
+/// Service instance names are unique per cluster ([`crate::Error::AlreadyExists`]); acting
+/// on a missing id is [`crate::Error::NotFound`].
+#[async_trait]
+pub trait ServiceStore: Send + Sync + 'static {
     /// Adds a service instance and its units (state NEW) in one transaction.
     async fn add_service(
         &self,
@@ -184,17 +220,22 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::Error::Conflict`]) while a unit of it is STARTED or a job with a stage of it
     /// is not finished.
     async fn remove_service(&self, id: ServiceId) -> Result<()>;
-    /// Adds units to a service instance (state NEW). [`Error::NotFound`] for an unknown or
-    /// removed service or host; [`Error::AlreadyExists`] if that component already has a unit
-    /// on that host. Nothing is written unless all are.
+    /// Adds units to a service instance (state NEW). [`crate::Error::NotFound`] for an unknown
+    /// or removed service or host; [`crate::Error::AlreadyExists`] if that component already
+    /// has a unit on that host. Nothing is written unless all are.
     async fn add_units(&self, service: ServiceId, units: Vec<NewUnit>) -> Result<Vec<Unit>>;
     /// Removes a unit (softly: its tasks keep referring to it). Refused with
-    /// [`Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
+    /// [`crate::Error::Conflict`] while it is STARTED or an unfinished job has a task on it.
     async fn remove_unit(&self, id: UnitId) -> Result<()>;
+}
 
+/// The configuration history of service instances: config versions, snapshots, and the
+/// relations between instances with their events.
+#[async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
     /// Adds a config version to a service instance and makes it the desired one (its values
     /// become the instance's `configs` / `host_overrides`), only if the instance's current
-    /// version is `expected`, else [`Error::Conflict`] naming both. Numbered `expected + 1`.
+    /// version is `expected`, else [`crate::Error::Conflict`] naming both. Numbered `expected + 1`.
     async fn add_config_version(
         &self,
         service: ServiceId,
@@ -210,15 +251,15 @@ pub trait Store: Send + Sync + 'static {
         version: u32,
     ) -> Result<Option<ConfigVersion>>;
 
-    /// Adds a named snapshot; [`Error::AlreadyExists`] if the cluster has one of that name.
+    /// Adds a named snapshot; [`crate::Error::AlreadyExists`] if the cluster has one of that name.
     async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot>;
     /// A cluster's snapshots, oldest first.
     async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>>;
     /// One snapshot by name.
     async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>>;
 
-    /// Adds a relation; [`Error::AlreadyExists`] if the same endpoints are related already,
-    /// [`Error::NotFound`] for a removed or unknown service.
+    /// Adds a relation; [`crate::Error::AlreadyExists`] if the same endpoints are related already,
+    /// [`crate::Error::NotFound`] for a removed or unknown service.
     async fn add_relation(&self, relation: &NewRelation) -> Result<Relation>;
     /// A cluster's relations (not removed ones), by id.
     async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>>;
@@ -228,7 +269,14 @@ pub trait Store: Send + Sync + 'static {
     async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent>;
     /// A relation's events, oldest first.
     async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>>;
+}
 
+/// Jobs, their stages and tasks, and the tasks' log lines: what the engine reads and writes.
+///
+/// Every change of a job's, stage's or task's state goes through [`JobStore::apply`], batched
+/// and compare-and-set (see [`Batch`]), so two writers never both win a transition.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Persists a planned job — job QUEUED, stages PENDING, tasks PENDING at attempt 1 — in one
     /// transaction, and returns it with its ids.
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail>;
@@ -242,7 +290,11 @@ pub trait Store: Send + Sync + 'static {
     async fn apply(&self, batch: &Batch) -> Result<Applied>;
     /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+}
 
+/// Users and their API tokens.
+#[async_trait]
+pub trait AuthStore: Send + Sync + 'static {
     /// Creates a user; user names are unique ([`crate::Error::AlreadyExists`]).
     async fn create_user(&self, user: &NewUser) -> Result<User>;
     /// The user of that name.
@@ -270,9 +322,59 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>>;
     /// Deletes an API token.
     async fn delete_api_token(&self, id: ApiTokenId) -> Result<()>;
+}
 
+/// The audit log: append-only, read back by filter.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
     /// Appends an event to the audit log; it gets an id above every earlier event's.
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent>;
     /// Audit events matching a filter, ascending by id.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+}
+
+/// What reading a cluster as templates see it takes — its hosts, service instances, units and
+/// relations — and so what loading a job to run takes besides the job: [`ClusterStore`],
+/// [`ServiceStore`] and [`ConfigStore`] together. Implemented by every type that implements
+/// the three; [`crate::render::Topology::load`] and the engine's loading of jobs take it.
+pub trait TopologyStore: ClusterStore + ServiceStore + ConfigStore {}
+
+impl<T: ClusterStore + ServiceStore + ConfigStore> TopologyStore for T {}
+
+/// What admitting agents and following their hosts takes: hosts ([`ClusterStore`]), join
+/// tokens, credentials and reports ([`AgentStore`]) and the audit log of registrations
+/// ([`AuditStore`]). Implemented by every type that implements the three; [`crate::join`] and
+/// the gRPC transport take it.
+pub trait AdmissionStore: ClusterStore + AgentStore + AuditStore {}
+
+impl<T: ClusterStore + AgentStore + AuditStore> AdmissionStore for T {}
+
+/// Durable state of bigmgr: every concern trait at once. Implemented by every type that
+/// implements them all; what the [`crate::Manager`] holds, as an `Arc<dyn Store>`.
+///
+/// An `Arc<dyn Store>` (or `&dyn Store`) coerces to any of its parts — `Arc<dyn JobStore>`,
+/// `&dyn ClusterStore`, … — and to the views [`TopologyStore`] and [`AdmissionStore`], so a
+/// component takes the narrowest it needs. The views are among the supertraits for that only
+/// (coercing to a trait object needs a supertrait); they add no methods.
+///
+/// Every implementation must pass the conformance suite (`store::conformance::run`). Names are
+/// unique: cluster names globally, host names globally (a host belongs to one cluster), service
+/// instance names per cluster, user names globally. Creating a duplicate is
+/// [`crate::Error::AlreadyExists`]; acting on a missing id is [`crate::Error::NotFound`].
+pub trait Store:
+    ClusterStore
+    + AgentStore
+    + ServiceStore
+    + ConfigStore
+    + JobStore
+    + AuthStore
+    + AuditStore
+    + TopologyStore
+    + AdmissionStore
+{
+}
+
+impl<T> Store for T where
+    T: ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
+{
 }

@@ -1,5 +1,6 @@
-//! `SqlStore`: the [`super::Store`] on sqlx (SQLite); users, tokens and audit in `sql/auth.rs`;
-//! config versions, snapshots and relations in `sql/configs.rs`.
+//! `SqlStore`: every part of the [`super::Store`] on sqlx (SQLite). Clusters, hosts, agents,
+//! services and jobs are here; users, tokens and audit in `sql/auth.rs`; config versions,
+//! snapshots and relations in `sql/configs.rs`.
 //!
 //! One SQLite database (a file in WAL mode, or in memory), migrated on open from the embedded
 //! `migrations/`. Writes take an in-process lock and an immediate transaction, so writers queue
@@ -10,8 +11,7 @@
 mod auth;
 mod configs;
 
-use super::{Applied, Batch, Store, TaskChange};
-use crate::auth::Role;
+use super::{AgentStore, Applied, Batch, ClusterStore, JobStore, ServiceStore, TaskChange};
 use crate::model::*;
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -55,10 +55,12 @@ const SERVICE_COLS: &str = "id, cluster, name, stack, stack_version, service, cr
 const UNIT_COLS: &str =
     "u.id, u.service, u.component, u.host, u.state, u.health, u.applied_version, u.applied_hash";
 
-/// The [`Store`] on SQLite through sqlx.
+/// The [`Store`](super::Store) on SQLite through sqlx: one database for every part, so the
+/// rules that span parts (a cluster with jobs is not deleted, a unit in an unfinished job is not
+/// removed) are checked against the same data they protect.
 ///
 /// Cheap to clone: clones share the connection pool and the write lock. Where the trait leaves
-/// it open, [`Store::apply`] stores a log line repeated with the same task, attempt and number
+/// it open, [`JobStore::apply`] stores a log line repeated with the same task, attempt and number
 /// once (redelivered output is harmless), skips unit states of unknown units, and fails the
 /// whole batch with [`Error::Invalid`] for a log line of an unknown task.
 #[derive(Debug, Clone)]
@@ -578,7 +580,7 @@ async fn insert_logs(conn: &mut SqliteConnection, logs: &[LogLine]) -> Result<()
 // ---------------------------------------------------------------------------------------------
 
 #[async_trait]
-impl Store for SqlStore {
+impl ClusterStore for SqlStore {
     async fn create_cluster(&self, name: &str) -> Result<Cluster> {
         let _w = self.write.lock().await;
         let created_at = now_ms();
@@ -789,6 +791,22 @@ impl Store for SqlStore {
         found(&res, "host", id)
     }
 
+    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
+        let _w = self.write.lock().await;
+        let res = sqlx::query(
+            "UPDATE hosts SET address = ?, reported_address = NULL \
+             WHERE id = ? AND removed_at IS NULL",
+        )
+        .bind(address)
+        .bind(host.0)
+        .execute(&self.pool)
+        .await?;
+        found(&res, "host", host)
+    }
+}
+
+#[async_trait]
+impl AgentStore for SqlStore {
     async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
         let _w = self.write.lock().await;
         sqlx::query("INSERT INTO join_tokens (hash, cluster, created_at) VALUES (?, ?, ?)")
@@ -836,19 +854,6 @@ impl Store for SqlStore {
             Some(_) => Ok(false),
             None => Err(Error::not_found("host", host)),
         }
-    }
-
-    async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query(
-            "UPDATE hosts SET address = ?, reported_address = NULL \
-             WHERE id = ? AND removed_at IS NULL",
-        )
-        .bind(address)
-        .bind(host.0)
-        .execute(&self.pool)
-        .await?;
-        found(&res, "host", host)
     }
 
     async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
@@ -906,7 +911,10 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ServiceStore for SqlStore {
     async fn add_service(
         &self,
         service: NewService,
@@ -1158,60 +1166,10 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn add_config_version(
-        &self,
-        service: ServiceId,
-        expected: u32,
-        new: &NewConfigVersion,
-    ) -> Result<ConfigVersion> {
-        self.cfg_add_config_version(service, expected, new).await
-    }
-
-    async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>> {
-        self.cfg_list_config_versions(service).await
-    }
-
-    async fn config_version(
-        &self,
-        service: ServiceId,
-        version: u32,
-    ) -> Result<Option<ConfigVersion>> {
-        self.cfg_config_version(service, version).await
-    }
-
-    async fn add_snapshot(&self, snapshot: &NewSnapshot) -> Result<Snapshot> {
-        self.cfg_add_snapshot(snapshot).await
-    }
-
-    async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>> {
-        self.cfg_list_snapshots(cluster).await
-    }
-
-    async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>> {
-        self.cfg_snapshot(cluster, name).await
-    }
-
-    async fn add_relation(&self, relation: &NewRelation) -> Result<Relation> {
-        self.cfg_add_relation(relation).await
-    }
-
-    async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>> {
-        self.cfg_list_relations(cluster).await
-    }
-
-    async fn remove_relation(&self, id: RelationId) -> Result<()> {
-        self.cfg_remove_relation(id).await
-    }
-
-    async fn add_relation_event(&self, event: &NewRelationEvent) -> Result<RelationEvent> {
-        self.cfg_add_relation_event(event).await
-    }
-
-    async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>> {
-        self.cfg_list_relation_events(relation).await
-    }
-
+#[async_trait]
+impl JobStore for SqlStore {
     async fn create_job(&self, job: &NewJob) -> Result<JobDetail> {
         for (i, stage) in job.stages.iter().enumerate() {
             if let Some(&bad) = stage.after.iter().find(|&&a| a >= i) {
@@ -1475,65 +1433,5 @@ impl Store for SqlStore {
             .iter()
             .map(log_row)
             .collect()
-    }
-
-    async fn create_user(&self, user: &NewUser) -> Result<User> {
-        self.auth_create_user(user).await
-    }
-
-    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        self.auth_user_by_name(name).await
-    }
-
-    async fn list_users(&self) -> Result<Vec<User>> {
-        self.auth_list_users().await
-    }
-
-    async fn delete_user(&self, id: UserId) -> Result<()> {
-        self.auth_delete_user(id).await
-    }
-
-    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
-        self.auth_set_user_role(id, role).await
-    }
-
-    async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()> {
-        self.auth_set_user_password(id, password_hash).await
-    }
-
-    async fn user_password_hash(&self, id: UserId) -> Result<Option<String>> {
-        self.auth_user_password_hash(id).await
-    }
-
-    async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
-        self.auth_add_api_token(token).await
-    }
-
-    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
-        self.auth_api_token(id).await
-    }
-
-    async fn token_user(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
-        self.auth_token_user(token_hash).await
-    }
-
-    async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
-        self.auth_touch_api_token(id, at).await
-    }
-
-    async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
-        self.auth_list_api_tokens(user).await
-    }
-
-    async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
-        self.auth_delete_api_token(id).await
-    }
-
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
-        self.auth_append_audit(event).await
-    }
-
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
-        self.auth_list_audit(filter).await
     }
 }

@@ -358,7 +358,7 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("bigmgr.db"))
         .await
         .expect("store");
-    let seen = bigmgr_core::store::Store::job_detail(&store, job.id)
+    let seen = bigmgr_core::store::JobStore::job_detail(&store, job.id)
         .await
         .expect("read")
         .expect("job");
@@ -794,15 +794,16 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     let marks = marks_dir(tmp.path());
     let script = counting_script(&marks, "0.3");
     two_services(tmp.path(), &script, &script, "");
-    let inner = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
+    let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
         .await
         .expect("store");
-    // Applies: 1 admits the job and queues A's tasks; 2 records their start or results: it fails.
-    let store = crate::flaky::FlakyStore {
-        inner,
+    // The engine's applies: 1 admits the job and queues A's tasks; 2 records their start or
+    // results: it fails.
+    let jobs = Arc::new(crate::flaky::FlakyJobs {
+        inner: Arc::new(store.clone()),
         applies: Default::default(),
         fail_at: 2,
-    };
+    });
     let transport = LocalTransport::new();
     for (i, h) in ["h1", "h2"].iter().enumerate() {
         let cfg = AgentConfig::new(*h, format!("127.0.0.{}", i + 2), agent_root(tmp.path(), h));
@@ -813,6 +814,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     }
     let mgr = bigmgr_core::Manager::builder()
         .store(store)
+        .engine_jobs(jobs.clone())
         .transport(transport.clone())
         .stacks(DirStackProvider::new([tmp.path().join("stacks")]))
         .config(bigmgr_core::EngineConfig {
@@ -856,6 +858,10 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
         .expect("job ends")
         .expect("wait");
     assert_eq!(done.state, JobState::Succeeded);
+    assert!(
+        jobs.applies.load(std::sync::atomic::Ordering::SeqCst) > jobs.fail_at,
+        "the engine wrote through the decorator, past the write that failed"
+    );
     let mut a_runs = lines(&marks.join("a_server"));
     a_runs.sort();
     assert_eq!(

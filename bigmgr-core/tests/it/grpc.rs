@@ -39,7 +39,7 @@ impl Server {
                 .expect("store"),
         );
         let transport = GrpcTransport::new(
-            Arc::clone(&store),
+            store.clone(),
             GrpcSettings {
                 heartbeat_interval: heartbeat,
                 lost_after: 3,

@@ -1,10 +1,12 @@
-//! The users, API tokens and audit log of [`SqlStore`] (tables of migration 0003). The
-//! [`crate::store::Store`] impl in the parent module delegates here.
+//! The [`AuthStore`] and [`AuditStore`] of [`SqlStore`]: users, API tokens and the audit log
+//! (tables of migration 0003).
 
 use super::{SqlStore, corrupt, found, text_state, unique_or};
 use crate::auth::Role;
 use crate::model::*;
+use crate::store::{AuditStore, AuthStore};
 use crate::{Error, Result};
+use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -45,8 +47,9 @@ fn audit_row(row: &SqliteRow) -> Result<AuditEvent> {
     })
 }
 
-impl SqlStore {
-    pub(super) async fn auth_create_user(&self, user: &NewUser) -> Result<User> {
+#[async_trait]
+impl AuthStore for SqlStore {
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
         let _w = self.write.lock().await;
         let created_at = now_ms();
         let res = sqlx::query(
@@ -68,7 +71,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn auth_user_by_name(&self, name: &str) -> Result<Option<User>> {
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
         let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name = ?"))
             .bind(name)
             .fetch_optional(&self.pool)
@@ -76,7 +79,7 @@ impl SqlStore {
         row.as_ref().map(user_row).transpose()
     }
 
-    pub(super) async fn auth_list_users(&self) -> Result<Vec<User>> {
+    async fn list_users(&self) -> Result<Vec<User>> {
         sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY id"))
             .fetch_all(&self.pool)
             .await?
@@ -85,7 +88,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn auth_delete_user(&self, id: UserId) -> Result<()> {
+    async fn delete_user(&self, id: UserId) -> Result<()> {
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM api_tokens WHERE user = ?")
@@ -101,7 +104,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn auth_set_user_role(&self, id: UserId, role: Role) -> Result<()> {
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
         let _w = self.write.lock().await;
         let res = sqlx::query("UPDATE users SET role = ? WHERE id = ?")
             .bind(role.as_str())
@@ -111,11 +114,7 @@ impl SqlStore {
         found(&res, "user", id)
     }
 
-    pub(super) async fn auth_set_user_password(
-        &self,
-        id: UserId,
-        password_hash: Option<&str>,
-    ) -> Result<()> {
+    async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()> {
         let _w = self.write.lock().await;
         let res = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
@@ -125,7 +124,7 @@ impl SqlStore {
         found(&res, "user", id)
     }
 
-    pub(super) async fn auth_user_password_hash(&self, id: UserId) -> Result<Option<String>> {
+    async fn user_password_hash(&self, id: UserId) -> Result<Option<String>> {
         let row: Option<Option<String>> =
             sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
                 .bind(id.0)
@@ -134,7 +133,7 @@ impl SqlStore {
         row.ok_or_else(|| Error::not_found("user", id))
     }
 
-    pub(super) async fn auth_add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
+    async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
         let _w = self.write.lock().await;
         let created_at = now_ms();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -164,7 +163,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn auth_api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
         let row = sqlx::query(&format!(
             "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.id = ?"
         ))
@@ -174,7 +173,7 @@ impl SqlStore {
         row.as_ref().map(token_row).transpose()
     }
 
-    pub(super) async fn auth_token_user(&self, hash: &str) -> Result<Option<(User, ApiToken)>> {
+    async fn token_user(&self, hash: &str) -> Result<Option<(User, ApiToken)>> {
         let row = sqlx::query(
             "SELECT u.id AS uid, u.name AS uname, u.role, \
                     u.password_hash IS NOT NULL AS has_password, u.created_at AS ucreated, \
@@ -205,7 +204,7 @@ impl SqlStore {
         Ok(Some((user, token)))
     }
 
-    pub(super) async fn auth_touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
+    async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
         let _w = self.write.lock().await;
         let res = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
             .bind(at)
@@ -215,7 +214,7 @@ impl SqlStore {
         found(&res, "API token", id)
     }
 
-    pub(super) async fn auth_list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+    async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
         let mut tx = self.pool.begin().await?;
         let known: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
             .bind(user.0)
@@ -238,7 +237,7 @@ impl SqlStore {
         tokens
     }
 
-    pub(super) async fn auth_delete_api_token(&self, id: ApiTokenId) -> Result<()> {
+    async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
         let _w = self.write.lock().await;
         let res = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
             .bind(id.0)
@@ -246,8 +245,11 @@ impl SqlStore {
             .await?;
         found(&res, "API token", id)
     }
+}
 
-    pub(super) async fn auth_append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
         let _w = self.write.lock().await;
         let res = sqlx::query(
             "INSERT INTO audit (at, actor, action, target, outcome, detail) \
@@ -272,7 +274,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn auth_list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
         let mut qb: QueryBuilder<Sqlite> =
             QueryBuilder::new(format!("SELECT {AUDIT_COLS} FROM audit WHERE 1 = 1"));
         if let Some(after) = filter.after {

@@ -1,9 +1,11 @@
-//! The config versions, snapshots and relations of [`SqlStore`] (tables of migration 0006).
-//! The [`crate::store::Store`] impl in the parent module delegates here.
+//! The [`ConfigStore`] of [`SqlStore`]: config versions, snapshots and relations (tables of
+//! migration 0006).
 
 use super::{SqlStore, corrupt, fk_or, found, json_col, to_json, u32_col, unique_or};
 use crate::model::*;
+use crate::store::ConfigStore;
 use crate::{Error, Result};
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
@@ -106,8 +108,9 @@ async fn live_service(
     .ok_or_else(|| Error::not_found("service", id))
 }
 
-impl SqlStore {
-    pub(super) async fn cfg_add_config_version(
+#[async_trait]
+impl ConfigStore for SqlStore {
+    async fn add_config_version(
         &self,
         service: ServiceId,
         expected: u32,
@@ -156,10 +159,7 @@ impl SqlStore {
         Ok(v)
     }
 
-    pub(super) async fn cfg_list_config_versions(
-        &self,
-        service: ServiceId,
-    ) -> Result<Vec<ConfigVersion>> {
+    async fn list_config_versions(&self, service: ServiceId) -> Result<Vec<ConfigVersion>> {
         sqlx::query(&format!(
             "SELECT {VERSION_COLS} FROM config_versions WHERE service = ? ORDER BY version"
         ))
@@ -171,7 +171,7 @@ impl SqlStore {
         .collect()
     }
 
-    pub(super) async fn cfg_config_version(
+    async fn config_version(
         &self,
         service: ServiceId,
         version: u32,
@@ -186,7 +186,7 @@ impl SqlStore {
         row.as_ref().map(version_row).transpose()
     }
 
-    pub(super) async fn cfg_add_snapshot(&self, new: &NewSnapshot) -> Result<Snapshot> {
+    async fn add_snapshot(&self, new: &NewSnapshot) -> Result<Snapshot> {
         let mut entries = new.entries.clone();
         entries.sort_by_key(|e| e.service);
         let _w = self.write.lock().await;
@@ -219,7 +219,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn cfg_list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>> {
+    async fn list_snapshots(&self, cluster: ClusterId) -> Result<Vec<Snapshot>> {
         sqlx::query(&format!(
             "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE cluster = ? ORDER BY id"
         ))
@@ -231,11 +231,7 @@ impl SqlStore {
         .collect()
     }
 
-    pub(super) async fn cfg_snapshot(
-        &self,
-        cluster: ClusterId,
-        name: &str,
-    ) -> Result<Option<Snapshot>> {
+    async fn snapshot(&self, cluster: ClusterId, name: &str) -> Result<Option<Snapshot>> {
         let row = sqlx::query(&format!(
             "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE cluster = ? AND name = ?"
         ))
@@ -246,7 +242,7 @@ impl SqlStore {
         row.as_ref().map(snapshot_row).transpose()
     }
 
-    pub(super) async fn cfg_add_relation(&self, new: &NewRelation) -> Result<Relation> {
+    async fn add_relation(&self, new: &NewRelation) -> Result<Relation> {
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let requirer = live_service(&mut tx, new.cluster, new.requirer).await?;
@@ -286,7 +282,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn cfg_list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>> {
+    async fn list_relations(&self, cluster: ClusterId) -> Result<Vec<Relation>> {
         sqlx::query(&format!(
             "SELECT {RELATION_COLS} FROM relations \
              WHERE cluster = ? AND removed_at IS NULL ORDER BY id"
@@ -299,7 +295,7 @@ impl SqlStore {
         .collect()
     }
 
-    pub(super) async fn cfg_remove_relation(&self, id: RelationId) -> Result<()> {
+    async fn remove_relation(&self, id: RelationId) -> Result<()> {
         let _w = self.write.lock().await;
         let res =
             sqlx::query("UPDATE relations SET removed_at = ? WHERE id = ? AND removed_at IS NULL")
@@ -310,10 +306,7 @@ impl SqlStore {
         found(&res, "relation", id)
     }
 
-    pub(super) async fn cfg_add_relation_event(
-        &self,
-        new: &NewRelationEvent,
-    ) -> Result<RelationEvent> {
+    async fn add_relation_event(&self, new: &NewRelationEvent) -> Result<RelationEvent> {
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Removed relations and services still get events (a relation's last is `broken`).
@@ -356,10 +349,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn cfg_list_relation_events(
-        &self,
-        relation: RelationId,
-    ) -> Result<Vec<RelationEvent>> {
+    async fn list_relation_events(&self, relation: RelationId) -> Result<Vec<RelationEvent>> {
         sqlx::query(&format!(
             "SELECT {EVENT_COLS} FROM relation_events WHERE relation = ? ORDER BY id"
         ))

@@ -1,0 +1,100 @@
+//! Conformance of [`AuditStore`]: the audit log.
+
+use super::fixture::ok;
+use crate::model::*;
+use crate::store::AuditStore;
+
+/// Runs the checks of the audit log.
+pub async fn run<S>(store: &S)
+where
+    S: AuditStore + ?Sized,
+{
+    audit(store).await;
+}
+
+/// Audit: events come back as appended, ascending by id, filtered by actor and paged by an id
+/// cursor without gaps or repeats.
+pub async fn audit<S>(store: &S)
+where
+    S: AuditStore + ?Sized,
+{
+    let check = "audit";
+    let actor = "conf-auditor";
+    let mut appended = Vec::new();
+    for i in 0..7 {
+        let e = NewAuditEvent {
+            at: 1_000 + i,
+            actor: if i == 3 {
+                "conf-other".into()
+            } else {
+                actor.into()
+            },
+            action: "submit-job".into(),
+            target: format!("job {i}"),
+            outcome: [Outcome::Ok, Outcome::Refused, Outcome::Failed][i as usize % 3],
+            detail: format!("detail {i}"),
+        };
+        let got = ok(store.append_audit(&e).await, check, "append");
+        assert_eq!(
+            (got.at, &got.actor, &got.target, got.outcome, &got.detail),
+            (e.at, &e.actor, &e.target, e.outcome, &e.detail),
+            "[{check}] appended fields"
+        );
+        if let Some(prev) = appended.last().map(|p: &AuditEvent| p.id) {
+            assert!(got.id > prev, "[{check}] ids ascend");
+        }
+        appended.push(got);
+    }
+    let mine: Vec<_> = appended
+        .iter()
+        .filter(|e| e.actor == actor)
+        .cloned()
+        .collect();
+    let filter = AuditFilter {
+        actor: Some(actor.into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        ok(store.list_audit(&filter).await, check, "list by actor"),
+        mine,
+        "[{check}] one actor's events, ascending"
+    );
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ok(
+            store
+                .list_audit(&AuditFilter {
+                    after,
+                    limit: Some(4),
+                    actor: Some(actor.into()),
+                })
+                .await,
+            check,
+            "page",
+        );
+        assert!(page.len() <= 4, "[{check}] limit holds");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        paged.extend(page);
+    }
+    assert_eq!(
+        paged, mine,
+        "[{check}] paging by cursor: no gaps, no repeats"
+    );
+    let tail = ok(
+        store
+            .list_audit(&AuditFilter {
+                after: Some(appended[4].id),
+                ..AuditFilter::default()
+            })
+            .await,
+        check,
+        "after cursor",
+    );
+    assert_eq!(
+        tail,
+        appended[5..].to_vec(),
+        "[{check}] everything after a cursor, every actor"
+    );
+}

@@ -1,0 +1,292 @@
+//! Conformance of [`ClusterStore`]: clusters and hosts. The checks of refused deletes also
+//! add services and jobs, so they take a store of those parts too.
+//!
+//! [`clusters`] (and so [`run`]) needs an empty store: it lists every cluster.
+
+use super::fixture::ok;
+use crate::Error;
+use crate::model::*;
+use crate::store::{ClusterStore, JobStore, ServiceStore};
+
+/// Runs the checks of clusters and hosts against an empty store.
+pub async fn run<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    clusters(store).await;
+    hosts(store).await;
+    unknown_ids(store).await;
+}
+
+/// Clusters: create, look up, list in id order, duplicate names, delete and refused delete.
+pub async fn clusters<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "clusters";
+    let listed = ok(store.list_clusters().await, C, "list_clusters");
+    assert!(
+        listed.is_empty(),
+        "store conformance [{C}]: a fresh store must hold no clusters, found {listed:?}"
+    );
+    let a = ok(store.create_cluster("c-a").await, C, "create c-a");
+    let b = ok(store.create_cluster("c-b").await, C, "create c-b");
+    assert_eq!(
+        a.name, "c-a",
+        "store conformance [{C}]: created cluster keeps its name"
+    );
+    assert_ne!(
+        a.id, b.id,
+        "store conformance [{C}]: cluster ids must be distinct"
+    );
+    assert!(
+        a.created_at > 0,
+        "store conformance [{C}]: created_at must be set"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-a").await, C, "cluster_by_name"),
+        Some(a.clone()),
+        "store conformance [{C}]: cluster_by_name returns the created cluster"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-none").await, C, "cluster_by_name"),
+        None,
+        "store conformance [{C}]: cluster_by_name of an unknown name is None"
+    );
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort_by_key(|c| c.id);
+    assert_eq!(
+        ok(store.list_clusters().await, C, "list_clusters"),
+        expected,
+        "store conformance [{C}]: list_clusters gives every cluster by id"
+    );
+
+    match store.create_cluster("c-a").await {
+        Err(Error::AlreadyExists { name, .. }) if name == "c-a" => {}
+        other => panic!(
+            "store conformance [{C}]: a duplicate cluster name must be AlreadyExists naming it, \
+             got {other:?}"
+        ),
+    }
+
+    ok(store.delete_cluster(b.id).await, C, "delete empty cluster");
+    assert_eq!(
+        ok(store.list_clusters().await, C, "list_clusters"),
+        vec![a.clone()],
+        "store conformance [{C}]: a deleted cluster is no longer listed"
+    );
+    assert_eq!(
+        ok(store.cluster_by_name("c-b").await, C, "cluster_by_name"),
+        None,
+        "store conformance [{C}]: a deleted cluster is no longer found by name"
+    );
+    match store.delete_cluster(b.id).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting an unknown cluster must be NotFound, got {other:?}"
+        ),
+    }
+
+    // A cluster with a host, with a service, or with a job can't be deleted.
+    let host = NewHost {
+        cluster: a.id,
+        name: "c-a-h0".into(),
+        address: "10.0.0.1".into(),
+    };
+    ok(store.add_host(host).await, C, "add host");
+    match store.delete_cluster(a.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with hosts must be Conflict, got {other:?}"
+        ),
+    }
+    let svc_only = ok(store.create_cluster("c-svc").await, C, "create c-svc");
+    let svc = NewService {
+        cluster: svc_only.id,
+        name: "zk".into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: "zookeeper".into(),
+        configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
+    };
+    ok(store.add_service(svc, vec![]).await, C, "add service");
+    match store.delete_cluster(svc_only.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with services must be Conflict, \
+             got {other:?}"
+        ),
+    }
+    let job_only = ok(store.create_cluster("c-job").await, C, "create c-job");
+    let empty_job = NewJob {
+        cluster: job_only.id,
+        command: "status".into(),
+        target: Target::Cluster,
+        options: JobOptions::default(),
+        stages: vec![],
+    };
+    ok(store.create_job(&empty_job).await, C, "create job");
+    match store.delete_cluster(job_only.id).await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!(
+            "store conformance [{C}]: deleting a cluster with jobs must be Conflict, got {other:?}"
+        ),
+    }
+    let names: Vec<String> = ok(store.list_clusters().await, C, "list_clusters")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["c-a", "c-svc", "c-job"],
+        "store conformance [{C}]: a refused delete keeps the cluster"
+    );
+}
+
+/// Hosts: add (WAITING), look up, list per cluster, globally unique names, state and heartbeat.
+pub async fn hosts<S>(store: &S)
+where
+    S: ClusterStore + ?Sized,
+{
+    const C: &str = "hosts";
+    let a = ok(store.create_cluster("hosts-a").await, C, "create cluster");
+    let b = ok(store.create_cluster("hosts-b").await, C, "create cluster");
+    let new = |cluster: ClusterId, name: &str| NewHost {
+        cluster,
+        name: name.into(),
+        address: format!("{name}.example"),
+    };
+    let h1 = ok(store.add_host(new(a.id, "hosts-1")).await, C, "add_host");
+    let h2 = ok(store.add_host(new(a.id, "hosts-2")).await, C, "add_host");
+    assert_eq!(
+        (h1.cluster, h1.name.as_str(), h1.address.as_str()),
+        (a.id, "hosts-1", "hosts-1.example"),
+        "store conformance [{C}]: add_host keeps cluster, name and address"
+    );
+    assert_eq!(
+        (h1.state, h1.last_heartbeat),
+        (HostState::Waiting, None),
+        "store conformance [{C}]: a new host is WAITING for its agent, with no heartbeat"
+    );
+    assert_ne!(
+        h1.id, h2.id,
+        "store conformance [{C}]: host ids are distinct"
+    );
+    assert_eq!(
+        ok(store.host_by_name("hosts-1").await, C, "host_by_name"),
+        Some(h1.clone()),
+        "store conformance [{C}]: host_by_name returns the added host"
+    );
+    let mut expected = vec![h1.clone(), h2.clone()];
+    expected.sort_by_key(|h| h.id);
+    assert_eq!(
+        ok(store.list_hosts(a.id).await, C, "list_hosts"),
+        expected,
+        "store conformance [{C}]: list_hosts gives the cluster's hosts by id"
+    );
+    assert_eq!(
+        ok(store.list_hosts(b.id).await, C, "list_hosts"),
+        vec![],
+        "store conformance [{C}]: list_hosts gives only that cluster's hosts"
+    );
+
+    for (cluster, why) in [(a.id, "in the same cluster"), (b.id, "in another cluster")] {
+        match store.add_host(new(cluster, "hosts-1")).await {
+            Err(Error::AlreadyExists { name, .. }) if name == "hosts-1" => {}
+            other => panic!(
+                "store conformance [{C}]: a duplicate host name {why} must be AlreadyExists \
+                 naming it, got {other:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        ok(store.list_hosts(b.id).await, C, "list_hosts").len(),
+        0,
+        "store conformance [{C}]: a refused duplicate host adds nothing"
+    );
+    match store.add_host(new(ClusterId(i64::MAX), "hosts-x")).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: adding a host to an unknown cluster must be NotFound, \
+             got {other:?}"
+        ),
+    }
+
+    ok(
+        store
+            .set_host_state(h1.id, HostState::Lost, Some(1_000))
+            .await,
+        C,
+        "set_host_state",
+    );
+    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
+    assert_eq!(
+        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        Some((HostState::Lost, Some(1_000))),
+        "store conformance [{C}]: set_host_state sets state and heartbeat"
+    );
+    ok(
+        store.set_host_state(h1.id, HostState::Online, None).await,
+        C,
+        "set_host_state",
+    );
+    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
+    assert_eq!(
+        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        Some((HostState::Online, Some(1_000))),
+        "store conformance [{C}]: set_host_state without a heartbeat keeps the last one"
+    );
+    let other = ok(store.host_by_name("hosts-2").await, C, "host_by_name");
+    assert_eq!(
+        other,
+        Some(h2),
+        "store conformance [{C}]: set_host_state changes only that host"
+    );
+    match store
+        .set_host_state(HostId(i64::MAX), HostState::Lost, None)
+        .await
+    {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: set_host_state of an unknown host must be NotFound, \
+             got {other:?}"
+        ),
+    }
+}
+
+/// Getters of unknown cluster and host names give `Ok(None)` or nothing; deleting an unknown
+/// cluster is NotFound.
+pub async fn unknown_ids<S>(store: &S)
+where
+    S: ClusterStore + ?Sized,
+{
+    const C: &str = "clusters::unknown_ids";
+    let nc = ClusterId(i64::MAX);
+    assert_eq!(
+        ok(
+            store.cluster_by_name("no-such-cluster").await,
+            C,
+            "cluster_by_name"
+        ),
+        None,
+        "store conformance [{C}]: cluster_by_name of an unknown name is None"
+    );
+    assert_eq!(
+        ok(store.host_by_name("no-such-host").await, C, "host_by_name"),
+        None,
+        "store conformance [{C}]: host_by_name of an unknown name is None"
+    );
+    assert!(
+        ok(store.list_hosts(nc).await, C, "list_hosts").is_empty(),
+        "store conformance [{C}]: lists of an unknown cluster are empty"
+    );
+    match store.delete_cluster(nc).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: delete_cluster of an unknown id must be NotFound, \
+             got {other:?}"
+        ),
+    }
+}

@@ -1,0 +1,1021 @@
+//! Conformance of [`JobStore`]: jobs created and read back, queried, and changed by
+//! compare-and-set batches, on services of a [`ServiceStore`] in clusters of a
+//! [`ClusterStore`].
+
+use super::fixture::{fixture, job, ok, simple_job, stage};
+use crate::Error;
+use crate::model::*;
+use crate::store::{
+    Batch, ClusterStore, JobChange, JobStore, ServiceStore, StageChange, TaskChange,
+};
+
+/// Runs the checks of jobs.
+pub async fn run<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    job_round_trip(store).await;
+    job_queries(store).await;
+    apply_compare_and_set(store).await;
+    apply_retry(store).await;
+    job_times(store).await;
+    units_and_logs(store).await;
+    concurrent_apply(store).await;
+    unknown_ids(store).await;
+}
+
+/// create_job persists the whole plan and returns it as job_detail loads it.
+pub async fn job_round_trip<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "job_round_trip";
+    let fx = fixture(store, C, "jrt", 3).await;
+    let mut new = job(
+        &fx,
+        vec![
+            stage(&fx, "install", vec![]),
+            stage(&fx, "start", vec![0]),
+            stage(&fx, "check", vec![1, 0]),
+        ],
+    );
+    new.target = Target::Component {
+        service: "svc".into(),
+        component: "zookeeper_server".into(),
+    };
+    new.options = JobOptions {
+        parallelism: Some(2),
+        batch_size: Some(1),
+        failure_tolerance: 1,
+        pipelined: true,
+    };
+    let d = ok(store.create_job(&new).await, C, "create_job");
+    let j = &d.job;
+    assert_eq!(
+        (j.cluster, j.command.as_str(), &j.target, &j.options),
+        (fx.cluster.id, "restart", &new.target, &new.options),
+        "store conformance [{C}]: the job keeps cluster, command, target and options"
+    );
+    assert_eq!(
+        (j.state, j.started_at, j.finished_at),
+        (JobState::Queued, None, None),
+        "store conformance [{C}]: a new job is QUEUED, not started nor finished"
+    );
+    assert!(
+        j.created_at > 0,
+        "store conformance [{C}]: created_at is set"
+    );
+
+    assert_eq!(
+        d.stages.len(),
+        3,
+        "store conformance [{C}]: every stage is stored"
+    );
+    for (i, (s, n)) in d.stages.iter().zip(&new.stages).enumerate() {
+        assert_eq!(
+            (
+                s.job,
+                s.seq as usize,
+                s.name.as_str(),
+                s.service,
+                s.component.as_str(),
+                s.command.as_str(),
+                s.state
+            ),
+            (
+                j.id,
+                i,
+                n.name.as_str(),
+                n.service,
+                n.component.as_str(),
+                n.command.as_str(),
+                StageState::Pending
+            ),
+            "store conformance [{C}]: stage {i} comes back in order with its fields, PENDING"
+        );
+        let mut want: Vec<StageId> = n.after.iter().map(|&a| d.stages[a].id).collect();
+        want.sort();
+        let mut got = s.after.clone();
+        got.sort();
+        assert_eq!(
+            got, want,
+            "store conformance [{C}]: stage {i}'s `after` names the stages it waits for"
+        );
+    }
+
+    assert!(
+        d.tasks.windows(2).all(|w| w[0].id < w[1].id),
+        "store conformance [{C}]: job_detail's tasks come by ascending id"
+    );
+    let mut got: Vec<(StageId, UnitId, HostId)> =
+        d.tasks.iter().map(|t| (t.stage, t.unit, t.host)).collect();
+    got.sort();
+    let mut want: Vec<(StageId, UnitId, HostId)> = d
+        .stages
+        .iter()
+        .flat_map(|s| fx.units.iter().map(move |u| (s.id, u.id, u.host)))
+        .collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "store conformance [{C}]: one task per planned (stage, unit, host)"
+    );
+    for t in &d.tasks {
+        assert_eq!(
+            (
+                t.job,
+                t.attempt,
+                t.state,
+                t.exit_code,
+                t.pid,
+                t.started_at,
+                t.finished_at,
+                &t.message
+            ),
+            (j.id, 1, TaskState::Pending, None, None, None, None, &None),
+            "store conformance [{C}]: a new task is PENDING at attempt 1 with no result"
+        );
+    }
+
+    assert_eq!(
+        ok(store.job_detail(j.id).await, C, "job_detail"),
+        Some(d.clone()),
+        "store conformance [{C}]: job_detail returns what create_job returned"
+    );
+    assert_eq!(
+        ok(store.get_job(j.id).await, C, "get_job"),
+        Some(d.job.clone()),
+        "store conformance [{C}]: get_job returns the job"
+    );
+
+    // A dependency on a later (or its own) stage is invalid, and nothing is stored.
+    let before = ok(
+        store
+            .list_jobs(&JobFilter {
+                cluster: Some(fx.cluster.id),
+                ..JobFilter::default()
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    for bad in [0usize, 1] {
+        let invalid = job(
+            &fx,
+            vec![
+                stage(&fx, "install", vec![]),
+                stage(&fx, "start", vec![bad + 1]),
+            ],
+        );
+        match store.create_job(&invalid).await {
+            Err(Error::Invalid(_)) => {}
+            other => panic!(
+                "store conformance [{C}]: a stage waiting for itself or a later stage must be \
+                 Invalid, got {other:?}"
+            ),
+        }
+    }
+    let after = ok(
+        store
+            .list_jobs(&JobFilter {
+                cluster: Some(fx.cluster.id),
+                ..JobFilter::default()
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert_eq!(
+        before, after,
+        "store conformance [{C}]: a refused job stores nothing"
+    );
+
+    let mut orphan = job(&fx, vec![]);
+    orphan.cluster = ClusterId(i64::MAX);
+    match store.create_job(&orphan).await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!(
+            "store conformance [{C}]: a job on an unknown cluster must be NotFound, got {other:?}"
+        ),
+    }
+}
+
+/// list_jobs: cluster and state filters, paging with `after` and `limit`, ascending ids.
+pub async fn job_queries<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "job_queries";
+    let a = fixture(store, C, "jq-a", 1).await;
+    let b = fixture(store, C, "jq-b", 1).await;
+    let mut a_jobs = Vec::new();
+    let mut b_jobs = Vec::new();
+    for i in 0..7 {
+        // Interleave the clusters so their ids interleave too.
+        if i % 3 == 2 {
+            b_jobs.push(simple_job(store, C, &b).await.job);
+        } else {
+            a_jobs.push(simple_job(store, C, &a).await.job);
+        }
+    }
+    let filter = |cluster: ClusterId| JobFilter {
+        cluster: Some(cluster),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        ok(store.list_jobs(&filter(a.cluster.id)).await, C, "list_jobs"),
+        a_jobs,
+        "store conformance [{C}]: list_jobs by cluster gives its jobs by ascending id"
+    );
+    let all = ok(store.list_jobs(&JobFilter::default()).await, C, "list_jobs");
+    assert!(
+        all.windows(2).all(|w| w[0].id < w[1].id),
+        "store conformance [{C}]: list_jobs is ascending by id"
+    );
+    for j in a_jobs.iter().chain(&b_jobs) {
+        assert!(
+            all.contains(j),
+            "store conformance [{C}]: an empty filter lists every job, missing {}",
+            j.id
+        );
+    }
+
+    // Two of a's jobs run.
+    let batch = Batch {
+        jobs: [1, 3]
+            .iter()
+            .map(|&i| JobChange {
+                id: a_jobs[i].id,
+                from: JobState::Queued,
+                to: JobState::Running,
+                at: 10,
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let applied = ok(store.apply(&batch).await, C, "apply");
+    assert_eq!(
+        applied.jobs,
+        vec![true, true],
+        "store conformance [{C}]: QUEUED -> RUNNING applies"
+    );
+    let running: Vec<JobId> = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Running],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    )
+    .into_iter()
+    .map(|j| j.id)
+    .collect();
+    assert_eq!(
+        running,
+        vec![a_jobs[1].id, a_jobs[3].id],
+        "store conformance [{C}]: list_jobs filters by state"
+    );
+    let either = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Queued, JobState::Running],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert_eq!(
+        either.len(),
+        a_jobs.len(),
+        "store conformance [{C}]: list_jobs with several states matches any of them"
+    );
+    let none = ok(
+        store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Canceled],
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert!(
+        none.is_empty(),
+        "store conformance [{C}]: a state no job is in matches nothing"
+    );
+
+    // Paging.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ok(
+            store
+                .list_jobs(&JobFilter {
+                    after,
+                    limit: Some(2),
+                    ..filter(a.cluster.id)
+                })
+                .await,
+            C,
+            "list_jobs",
+        );
+        assert!(
+            page.len() <= 2,
+            "store conformance [{C}]: list_jobs returns at most `limit` jobs"
+        );
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        paged.extend(page);
+    }
+    assert_eq!(
+        paged.iter().map(|j| j.id).collect::<Vec<_>>(),
+        a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        "store conformance [{C}]: paging with after/limit visits every job once, in order"
+    );
+    let zero = ok(
+        store
+            .list_jobs(&JobFilter {
+                limit: Some(0),
+                ..filter(a.cluster.id)
+            })
+            .await,
+        C,
+        "list_jobs",
+    );
+    assert!(
+        zero.is_empty(),
+        "store conformance [{C}]: limit 0 gives no jobs"
+    );
+}
+
+/// apply: compare-and-set per change, stale changes reported and without effect.
+pub async fn apply_compare_and_set<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "apply_compare_and_set";
+    let fx = fixture(store, C, "cas", 2).await;
+    let d = simple_job(store, C, &fx).await;
+    let (job, st) = (d.job.id, d.stages[0].id);
+    let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
+
+    let empty = ok(store.apply(&Batch::default()).await, C, "apply empty");
+    assert!(
+        empty.jobs.is_empty() && empty.stages.is_empty() && empty.tasks.is_empty(),
+        "store conformance [{C}]: an empty batch applies nothing"
+    );
+
+    let a = ok(
+        store
+            .apply(&tasks_batch(vec![task_change(
+                t0,
+                TaskState::Pending,
+                TaskState::Queued,
+            )]))
+            .await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a task change from its current state applies"
+    );
+    assert_eq!(
+        task(store, C, job, t0).await.state,
+        TaskState::Queued,
+        "store conformance [{C}]: an applied task change sets the state"
+    );
+
+    let stale = TaskChange {
+        message: Some("stale".into()),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![stale])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a task change from a stale state is reported not applied"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (t.state, &t.message),
+        (TaskState::Queued, &None),
+        "store conformance [{C}]: a stale task change changes nothing"
+    );
+
+    let running = TaskChange {
+        pid: Some(42),
+        started_at: Some(1_000),
+        ..task_change(t0, TaskState::Queued, TaskState::Running)
+    };
+    let wrong = task_change(t1, TaskState::Running, TaskState::Succeeded);
+    let a = ok(
+        store.apply(&tasks_batch(vec![running, wrong])).await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true, false],
+        "store conformance [{C}]: each change of a batch is compared on its own"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (t.state, t.pid, t.started_at),
+        (TaskState::Running, Some(42), Some(1_000)),
+        "store conformance [{C}]: an applied task change sets its Some fields"
+    );
+    assert_eq!(
+        task(store, C, job, t1).await.state,
+        TaskState::Pending,
+        "store conformance [{C}]: the skipped change of a batch leaves its task alone"
+    );
+
+    let old_attempt = TaskChange {
+        attempt_is: Some(2),
+        exit_code: Some(0),
+        ..task_change(t0, TaskState::Running, TaskState::Succeeded)
+    };
+    let a = ok(
+        store.apply(&tasks_batch(vec![old_attempt])).await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: attempt_is of another attempt does not apply"
+    );
+    assert_eq!(
+        task(store, C, job, t0).await.exit_code,
+        None,
+        "store conformance [{C}]: a change guarded by another attempt changes nothing"
+    );
+    let done = TaskChange {
+        attempt_is: Some(1),
+        exit_code: Some(0),
+        finished_at: Some(2_000),
+        ..task_change(t0, TaskState::Running, TaskState::Succeeded)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![done])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: attempt_is of the current attempt applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            t.attempt
+        ),
+        (
+            TaskState::Succeeded,
+            Some(0),
+            Some(42),
+            Some(1_000),
+            Some(2_000),
+            1
+        ),
+        "store conformance [{C}]: fields left None keep their stored values"
+    );
+
+    // The same task twice in one batch: applied in order.
+    let a = ok(
+        store
+            .apply(&tasks_batch(vec![
+                task_change(t1, TaskState::Pending, TaskState::Queued),
+                task_change(t1, TaskState::Queued, TaskState::Running),
+                task_change(t1, TaskState::Queued, TaskState::Failed),
+            ]))
+            .await,
+        C,
+        "apply",
+    );
+    assert_eq!(
+        a.tasks,
+        vec![true, true, false],
+        "store conformance [{C}]: changes of one task in a batch apply in batch order"
+    );
+    assert_eq!(
+        task(store, C, job, t1).await.state,
+        TaskState::Running,
+        "store conformance [{C}]: a task changed twice in a batch ends in the last applied state"
+    );
+
+    let unknown = task_change(TaskId(i64::MAX), TaskState::Pending, TaskState::Queued);
+    let a = ok(store.apply(&tasks_batch(vec![unknown])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a change of an unknown task is reported not applied"
+    );
+
+    // Stages and jobs.
+    let batch = Batch {
+        stages: vec![
+            StageChange {
+                id: st,
+                from: StageState::Pending,
+                to: StageState::Running,
+            },
+            StageChange {
+                id: st,
+                from: StageState::Pending,
+                to: StageState::Succeeded,
+            },
+        ],
+        jobs: vec![
+            JobChange {
+                id: job,
+                from: JobState::Queued,
+                to: JobState::Running,
+                at: 5,
+            },
+            JobChange {
+                id: job,
+                from: JobState::Queued,
+                to: JobState::Failed,
+                at: 6,
+            },
+        ],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&batch).await, C, "apply");
+    assert_eq!(
+        a.stages,
+        vec![true, false],
+        "store conformance [{C}]: stage changes are compare-and-set, in batch order"
+    );
+    assert_eq!(
+        a.jobs,
+        vec![true, false],
+        "store conformance [{C}]: job changes are compare-and-set, in batch order"
+    );
+    let d = ok(store.job_detail(job).await, C, "job_detail");
+    assert_eq!(
+        d.as_ref().map(|d| (d.job.state, d.stages[0].state)),
+        Some((JobState::Running, StageState::Running)),
+        "store conformance [{C}]: applied job and stage changes set their states"
+    );
+}
+
+/// apply: a retry sets the next attempt and clears the old result; late events of the old
+/// attempt are refused.
+pub async fn apply_retry<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "apply_retry";
+    let fx = fixture(store, C, "retry", 1).await;
+    let d = simple_job(store, C, &fx).await;
+    let (job, t0) = (d.job.id, d.tasks[0].id);
+    let run = vec![
+        task_change(t0, TaskState::Pending, TaskState::Queued),
+        TaskChange {
+            pid: Some(7),
+            started_at: Some(100),
+            ..task_change(t0, TaskState::Queued, TaskState::Running)
+        },
+        TaskChange {
+            exit_code: Some(3),
+            finished_at: Some(200),
+            message: Some("boom".into()),
+            ..task_change(t0, TaskState::Running, TaskState::Failed)
+        },
+    ];
+    let a = ok(store.apply(&tasks_batch(run)).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true; 3],
+        "store conformance [{C}]: a task runs to FAILED"
+    );
+
+    let retry = TaskChange {
+        attempt_is: Some(1),
+        set_attempt: Some(2),
+        clear_result: true,
+        ..task_change(t0, TaskState::Failed, TaskState::Pending)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![retry])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a retry applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.attempt,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            &t.message
+        ),
+        (TaskState::Pending, 2, None, None, None, None, &None),
+        "store conformance [{C}]: set_attempt + clear_result start a clean new attempt"
+    );
+
+    let late = TaskChange {
+        attempt_is: Some(1),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![late])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: a late event of the old attempt does not apply"
+    );
+
+    let again = TaskChange {
+        attempt_is: Some(2),
+        clear_result: true,
+        started_at: Some(300),
+        message: Some("second try".into()),
+        ..task_change(t0, TaskState::Pending, TaskState::Running)
+    };
+    let a = ok(store.apply(&tasks_batch(vec![again])).await, C, "apply");
+    assert_eq!(
+        a.tasks,
+        vec![true],
+        "store conformance [{C}]: a change of the new attempt applies"
+    );
+    let t = task(store, C, job, t0).await;
+    assert_eq!(
+        (
+            t.state,
+            t.attempt,
+            t.exit_code,
+            t.pid,
+            t.started_at,
+            t.finished_at,
+            t.message.as_deref()
+        ),
+        (
+            TaskState::Running,
+            2,
+            None,
+            None,
+            Some(300),
+            None,
+            Some("second try")
+        ),
+        "store conformance [{C}]: clear_result clears first, then the Some fields are set"
+    );
+}
+
+/// apply: a job's started_at is set on its first RUNNING, finished_at on a final state and
+/// cleared on any other.
+pub async fn job_times<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "job_times";
+    let fx = fixture(store, C, "times", 1).await;
+    let id = simple_job(store, C, &fx).await.job.id;
+    let steps = [
+        (JobState::Queued, JobState::Running, 100, Some(100), None),
+        (JobState::Running, JobState::Paused, 150, Some(100), None),
+        (JobState::Paused, JobState::Running, 200, Some(100), None),
+        (
+            JobState::Running,
+            JobState::Failed,
+            300,
+            Some(100),
+            Some(300),
+        ),
+        (JobState::Failed, JobState::Running, 400, Some(100), None),
+        (JobState::Running, JobState::Canceling, 450, Some(100), None),
+        (
+            JobState::Canceling,
+            JobState::Canceled,
+            500,
+            Some(100),
+            Some(500),
+        ),
+    ];
+    for (from, to, at, started, finished) in steps {
+        let batch = Batch {
+            jobs: vec![JobChange { id, from, to, at }],
+            ..Batch::default()
+        };
+        let a = ok(store.apply(&batch).await, C, "apply");
+        assert_eq!(
+            a.jobs,
+            vec![true],
+            "store conformance [{C}]: job {from} -> {to} applies"
+        );
+        let j = job_of(store, C, id).await;
+        assert_eq!(
+            (j.state, j.started_at, j.finished_at),
+            (to, started, finished),
+            "store conformance [{C}]: after {from} -> {to} at {at}: started_at is the first \
+             RUNNING, finished_at is set only in a final state"
+        );
+    }
+    let stale = Batch {
+        jobs: vec![JobChange {
+            id,
+            from: JobState::Running,
+            to: JobState::Succeeded,
+            at: 999,
+        }],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&stale).await, C, "apply");
+    assert_eq!(
+        a.jobs,
+        vec![false],
+        "store conformance [{C}]: a stale job change is reported not applied"
+    );
+    let j = job_of(store, C, id).await;
+    assert_eq!(
+        (j.state, j.started_at, j.finished_at),
+        (JobState::Canceled, Some(100), Some(500)),
+        "store conformance [{C}]: a stale job change leaves state and times alone"
+    );
+}
+
+/// apply: unit states are set without compare; logs are appended and read back in order.
+pub async fn units_and_logs<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "units_and_logs";
+    let fx = fixture(store, C, "ul", 2).await;
+    let d = simple_job(store, C, &fx).await;
+    let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
+    let (u0, u1) = (fx.units[0].id, fx.units[1].id);
+
+    let batch = Batch {
+        units: vec![
+            (u0, UnitState::Installed),
+            (u1, UnitState::Failed),
+            (u0, UnitState::Started),
+        ],
+        ..Batch::default()
+    };
+    ok(store.apply(&batch).await, C, "apply units");
+    let states: Vec<(UnitId, UnitState)> = ok(store.list_units(fx.cluster.id).await, C, "units")
+        .into_iter()
+        .map(|u| (u.id, u.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(u0, UnitState::Started), (u1, UnitState::Failed)],
+        "store conformance [{C}]: unit states are set, the last one given for a unit wins"
+    );
+
+    let line = |attempt: u32, seq: u64, stream: LogStream| LogLine {
+        task: t0,
+        attempt,
+        seq,
+        stream,
+        at: 1_000 + seq as i64,
+        line: format!("attempt {attempt} line {seq}"),
+    };
+    // Out of order, across two batches; the second also carries a stale task change.
+    let first = Batch {
+        logs: vec![
+            line(2, 1, LogStream::Stdout),
+            line(1, 2, LogStream::Stderr),
+            line(1, 0, LogStream::Stdout),
+        ],
+        ..Batch::default()
+    };
+    ok(store.apply(&first).await, C, "apply logs");
+    let second = Batch {
+        tasks: vec![task_change(t0, TaskState::Running, TaskState::Failed)],
+        logs: vec![line(2, 0, LogStream::Stderr), line(1, 1, LogStream::Stdout)],
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&second).await, C, "apply logs");
+    assert_eq!(
+        a.tasks,
+        vec![false],
+        "store conformance [{C}]: the stale change is reported not applied"
+    );
+    let all = ok(store.task_log(t0, None).await, C, "task_log");
+    assert_eq!(
+        all,
+        vec![
+            line(1, 0, LogStream::Stdout),
+            line(1, 1, LogStream::Stdout),
+            line(1, 2, LogStream::Stderr),
+            line(2, 0, LogStream::Stderr),
+            line(2, 1, LogStream::Stdout),
+        ],
+        "store conformance [{C}]: task_log gives every line (even from a batch with a stale \
+         change), by attempt then line number"
+    );
+    assert_eq!(
+        ok(store.task_log(t0, Some(2)).await, C, "task_log"),
+        vec![line(2, 0, LogStream::Stderr), line(2, 1, LogStream::Stdout)],
+        "store conformance [{C}]: task_log with an attempt gives only that attempt's lines"
+    );
+    assert_eq!(
+        ok(store.task_log(t0, Some(3)).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log of an attempt without output is empty"
+    );
+    assert_eq!(
+        ok(store.task_log(t1, None).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log gives only that task's lines"
+    );
+}
+
+/// Two `apply` calls racing the same transitions: exactly one wins each.
+pub async fn concurrent_apply<S>(store: &S)
+where
+    S: ClusterStore + ServiceStore + JobStore + ?Sized,
+{
+    const C: &str = "concurrent_apply";
+    let fx = fixture(store, C, "race", 20).await;
+    let d = simple_job(store, C, &fx).await;
+
+    // One task at a time, two different targets.
+    for t in &d.tasks {
+        let queue = tasks_batch(vec![task_change(
+            t.id,
+            TaskState::Pending,
+            TaskState::Queued,
+        )]);
+        let cancel = tasks_batch(vec![task_change(
+            t.id,
+            TaskState::Pending,
+            TaskState::Canceled,
+        )]);
+        let (a, b) = tokio::join!(store.apply(&queue), store.apply(&cancel));
+        let (a, b) = (ok(a, C, "apply"), ok(b, C, "apply"));
+        assert!(
+            a.tasks[0] ^ b.tasks[0],
+            "store conformance [{C}]: exactly one of two racing changes of task {} must apply, \
+             got {} and {}",
+            t.id,
+            a.tasks[0],
+            b.tasks[0]
+        );
+        let want = if a.tasks[0] {
+            TaskState::Queued
+        } else {
+            TaskState::Canceled
+        };
+        assert_eq!(
+            task(store, C, d.job.id, t.id).await.state,
+            want,
+            "store conformance [{C}]: the task ends in the winner's state"
+        );
+    }
+
+    // Whole batches racing over the same tasks, in opposite orders.
+    let d = simple_job(store, C, &fx).await;
+    let forward: Vec<TaskChange> = d
+        .tasks
+        .iter()
+        .map(|t| TaskChange {
+            pid: Some(1),
+            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+        })
+        .collect();
+    let mut backward: Vec<TaskChange> = d
+        .tasks
+        .iter()
+        .map(|t| TaskChange {
+            pid: Some(2),
+            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+        })
+        .collect();
+    backward.reverse();
+    let jobs = |at| {
+        vec![JobChange {
+            id: d.job.id,
+            from: JobState::Queued,
+            to: JobState::Running,
+            at,
+        }]
+    };
+    let fb = Batch {
+        jobs: jobs(1),
+        tasks: forward,
+        ..Batch::default()
+    };
+    let bb = Batch {
+        jobs: jobs(2),
+        tasks: backward,
+        ..Batch::default()
+    };
+    let (a, b) = tokio::join!(store.apply(&fb), store.apply(&bb));
+    let (a, b) = (ok(a, C, "apply"), ok(b, C, "apply"));
+    assert!(
+        a.jobs[0] ^ b.jobs[0],
+        "store conformance [{C}]: exactly one of two racing job changes must apply"
+    );
+    let detail = ok(store.job_detail(d.job.id).await, C, "job_detail");
+    let Some(detail) = detail else {
+        panic!("store conformance [{C}]: job vanished");
+    };
+    let n = d.tasks.len();
+    for (i, t) in detail.tasks.iter().enumerate() {
+        let (wa, wb) = (a.tasks[i], b.tasks[n - 1 - i]);
+        assert!(
+            wa ^ wb,
+            "store conformance [{C}]: exactly one of two racing batches must move task {}",
+            t.id
+        );
+        assert_eq!(
+            t.pid,
+            Some(if wa { 1 } else { 2 }),
+            "store conformance [{C}]: task {} carries the winning batch's fields",
+            t.id
+        );
+    }
+}
+
+fn task_change(id: TaskId, from: TaskState, to: TaskState) -> TaskChange {
+    TaskChange {
+        id,
+        from,
+        to,
+        ..TaskChange::default()
+    }
+}
+
+fn tasks_batch(changes: Vec<TaskChange>) -> Batch {
+    Batch {
+        tasks: changes,
+        ..Batch::default()
+    }
+}
+
+async fn task<S>(store: &S, check: &str, job: JobId, id: TaskId) -> Task
+where
+    S: JobStore + ?Sized,
+{
+    let detail = ok(store.job_detail(job).await, check, "job_detail");
+    let Some(detail) = detail else {
+        panic!("store conformance [{check}]: job {job} vanished");
+    };
+    match detail.tasks.into_iter().find(|t| t.id == id) {
+        Some(t) => t,
+        None => panic!("store conformance [{check}]: task {id} missing from its job {job}"),
+    }
+}
+
+async fn job_of<S>(store: &S, check: &str, id: JobId) -> Job
+where
+    S: JobStore + ?Sized,
+{
+    match ok(store.get_job(id).await, check, "get_job") {
+        Some(j) => j,
+        None => panic!("store conformance [{check}]: job {id} vanished"),
+    }
+}
+
+/// Getters of unknown job ids give `Ok(None)`; lists of an unknown cluster or task are empty.
+pub async fn unknown_ids<S>(store: &S)
+where
+    S: JobStore + ?Sized,
+{
+    const C: &str = "jobs::unknown_ids";
+    let nc = ClusterId(i64::MAX);
+    assert_eq!(
+        ok(store.get_job(JobId(i64::MAX)).await, C, "get_job"),
+        None,
+        "store conformance [{C}]: get_job of an unknown id is None"
+    );
+    assert_eq!(
+        ok(store.job_detail(JobId(i64::MAX)).await, C, "job_detail"),
+        None,
+        "store conformance [{C}]: job_detail of an unknown id is None"
+    );
+    assert!(
+        ok(
+            store
+                .list_jobs(&JobFilter {
+                    cluster: Some(nc),
+                    ..JobFilter::default()
+                })
+                .await,
+            C,
+            "list_jobs"
+        )
+        .is_empty(),
+        "store conformance [{C}]: lists of an unknown cluster are empty"
+    );
+    assert_eq!(
+        ok(store.task_log(TaskId(i64::MAX), None).await, C, "task_log"),
+        vec![],
+        "store conformance [{C}]: task_log of an unknown task is empty"
+    );
+}

@@ -1,0 +1,44 @@
+//! The conformance suite every [`Store`] implementation must pass, one part per trait: its
+//! checks are the contract the trait's docs state, run against a real store.
+//!
+//! Built for this crate's tests and with the `conformance` cargo feature, which another crate's
+//! tests enable to run it against their implementation (it is not in release builds):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! bigmgr-core = { version = "…", features = ["conformance"] }
+//! ```
+//!
+//! [`run`] takes a fresh, empty store and runs every part in turn. Each part's `run`
+//! ([`clusters::run`], [`agents::run`], [`services::run`], [`configs::run`], [`jobs::run`],
+//! [`auth::run`], [`audit::run`]) runs on its own against any store of the traits it needs —
+//! a `&dyn Store`, a `&dyn AuthStore`, a concrete type — and each check is a public function
+//! of its own, so a failure is easy to locate (and to rerun alone on a fresh store). Most parts
+//! need more than their trait: a job is of units of services in a cluster, so [`jobs::run`]
+//! also creates clusters and services; the bounds of each function say what it needs.
+//!
+//! A broken rule panics with a message that names it, prefixed `store conformance [check]:`.
+//! Checks other than [`clusters::clusters`] only look at the clusters they create, so they can
+//! run on a store that already holds other data.
+
+pub mod agents;
+pub mod audit;
+pub mod auth;
+pub mod clusters;
+pub mod configs;
+mod fixture;
+pub mod jobs;
+pub mod services;
+
+use super::Store;
+
+/// Runs every part of the suite against an empty store; panics naming the first broken rule.
+pub async fn run(store: &dyn Store) {
+    clusters::run(store).await;
+    services::run(store).await;
+    configs::run(store).await;
+    jobs::run(store).await;
+    agents::run(store).await;
+    auth::run(store).await;
+    audit::run(store).await;
+}
