@@ -17,8 +17,9 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 # Their own system daemons are not started (policy-rc.d) or are left alone: every unit runs its
 # own daemon on its own address.
 STACK_PACKAGES="zookeeper prometheus prometheus-node-exporter redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
+# The Debian package shellcheck lints the stack scripts and the stack library.
 missing=""
-for p in $STACK_PACKAGES; do
+for p in $STACK_PACKAGES shellcheck; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -27,6 +28,13 @@ if [ -n "$missing" ]; then
   apt-get update -q
   apt-get install -y -q $missing
 fi
+
+echo "== shellcheck (stack scripts and the stack library)"
+for f in stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh; do
+  case "$(head -n 1 "$f")" in *bash*) bash -n "$f" ;; *) sh -n "$f" && bash -n "$f" ;; esac
+done
+# -x: the scripts' `# shellcheck source=` directive points at the library.
+shellcheck -x stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

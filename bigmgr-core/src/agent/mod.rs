@@ -18,6 +18,7 @@ mod metrics;
 mod process;
 mod runtime;
 mod spool;
+mod stacklib;
 
 pub use health::check_units;
 pub use ledger::{Ledger, LedgerEntry};
@@ -25,6 +26,7 @@ pub use metrics::Sampler;
 pub use process::ProcessExecutor;
 pub use runtime::{Agent, AgentConfig, AgentHandle};
 pub use spool::Spool;
+pub use stacklib::{STACKLIB, STACKLIB_ENV, stacklib_path, write_stacklib};
 
 use crate::model::{LogStream, RunId, TaskState};
 use crate::transport::TaskSpec;

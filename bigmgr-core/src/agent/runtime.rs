@@ -10,6 +10,8 @@
 //!                                        (see Spool)
 //! <root>/spool.rejected                  events the spool set aside, with why (see Spool)
 //! <root>/scripts/<service_def>/<hash>-<name>   scripts, by content hash, mode 0755
+//! <root>/scripts/<hash>-bigmgr.sh        the stack library, by content hash, mode 0644: every
+//!                                        script gets its path as BIGMGR_LIB (see stacklib)
 //! <root>/units/<cluster>/<service>/<component>/  a unit's directory (the script's cwd)
 //! <root>/units/<cluster>/<service>/<component>.unit.json
 //!                                        the unit's UnitRecord (JSON): written before each
@@ -35,6 +37,7 @@
 //! `task_dir`, `files` (a list of `{"path": <relative>, "full_path": <absolute>}`), `env` (every
 //! variable the script gets from the agent) and `context` (the server's extra context).
 
+use super::stacklib::{STACKLIB_ENV, stacklib_path, write_stacklib};
 use super::{
     ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, LedgerEntry, StartedRun, UNKNOWN_OUTCOME,
     UnitRecord,
@@ -689,6 +692,7 @@ fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
         ("BIGMGR_UNIT_DIR", path(&unit_dir)),
         ("BIGMGR_TASK_DIR", path(&task_dir)),
         ("BIGMGR_CONTEXT", path(&context_file)),
+        (STACKLIB_ENV, path(&stacklib_path(root))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -705,8 +709,8 @@ fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
     }
 }
 
-/// Writes the script (once per content), the unit's files, the context file and the unit's
-/// record.
+/// Writes the script and the stack library (each once per content), the unit's files, the
+/// context file and the unit's record.
 fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
     for (what, name) in [
         ("cluster", &spec.cluster),
@@ -729,6 +733,8 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
         write_atomic(&env.script, &spec.script.content, 0o755, false)
             .map_err(|e| io(&env.script, e))?;
     }
+    let lib = stacklib_path(&env.root);
+    write_stacklib(&lib).map_err(|e| io(&lib, e))?;
     std::fs::create_dir_all(&env.unit_dir).map_err(|e| io(&env.unit_dir, e))?;
     std::fs::create_dir_all(&env.task_dir).map_err(|e| io(&env.task_dir, e))?;
 
@@ -814,11 +820,16 @@ fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
-/// The 64-bit FNV-1a hash: stable across builds, so a script keeps its file name.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// The 64-bit FNV-1a hash: stable across builds, so a script keeps its file name. `const`, so
+/// the stack library's name is computed when the agent is built.
+pub(super) const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
 }
 
 #[cfg(test)]

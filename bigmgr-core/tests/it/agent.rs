@@ -625,8 +625,21 @@ cat conf/zoo.cfg > "$OUT/file""#,
         ("BIGMGR_UNIT_DIR", d(&unit_dir)),
         ("BIGMGR_TASK_DIR", d(&task_dir)),
         ("BIGMGR_CONTEXT", d(&task_dir.join("context.json"))),
+        ("BIGMGR_LIB", d(&bigmgr_core::agent::stacklib_path(&root))),
     ] {
         assert_eq!(env.get(k), Some(&v), "{k} in {env:?}");
+    }
+    // The stack library is written beside the scripts, once, readable and not executable.
+    let lib = bigmgr_core::agent::stacklib_path(&root);
+    assert_eq!(lib.parent(), Some(root.join("scripts").as_path()));
+    assert_eq!(
+        std::fs::read_to_string(&lib).expect("library written"),
+        bigmgr_core::agent::STACKLIB
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&lib).expect("lib").permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
     }
     let ctx: serde_json::Value = serde_json::from_str(&read("context.json")).expect("json");
     assert_eq!(ctx["run"], "12.1");

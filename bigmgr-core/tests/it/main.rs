@@ -9,4 +9,5 @@ mod harness;
 mod relations;
 mod shell;
 mod stack;
+mod stacklib;
 mod store;

@@ -644,12 +644,14 @@ async fn the_shipped_demo_stack_loads() {
     assert_eq!(rule.after[0].to_string(), "HELLO_SERVER-START");
 }
 
-/// Runs a demo script command in `unit` and returns its exit code.
+/// Runs a demo script command in `unit`, with the stack library at `lib` as the agent gives
+/// it, and returns its exit code.
 #[cfg(unix)]
-fn run_demo(script: &Path, unit: &Path, command: &str) -> i32 {
+fn run_demo(script: &Path, lib: &Path, unit: &Path, command: &str) -> i32 {
     let out = std::process::Command::new("sh")
         .arg(script)
         .arg(command)
+        .env("BIGMGR_LIB", lib)
         .env("BIGMGR_UNIT_DIR", unit)
         .env("BIGMGR_HOST", "test-host")
         .env("BIGMGR_ADDRESS", "127.0.0.1")
@@ -657,6 +659,33 @@ fn run_demo(script: &Path, unit: &Path, command: &str) -> i32 {
         .output()
         .expect("sh runs");
     out.status.code().unwrap_or(-1)
+}
+
+/// Kills (SIGKILL, its process group too) the daemon whose pid is in the file, if its command
+/// line names the directory: the demo test's teardown, for a test that failed halfway.
+#[cfg(unix)]
+struct KillOnDrop {
+    pidfile: PathBuf,
+    dir: PathBuf,
+}
+
+#[cfg(unix)]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        use nix::sys::signal::{Signal, kill, killpg};
+        use nix::unistd::Pid;
+        let Some(pid) = std::fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid > 1 && String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -668,7 +697,13 @@ async fn the_demo_server_scripts_really_run_and_are_idempotent() {
         .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("bigmgr.sh");
+    bigmgr_core::agent::write_stacklib(&lib).unwrap();
     let unit = tmp.path().join("unit");
+    let _daemon = KillOnDrop {
+        pidfile: unit.join("hello.pid"),
+        dir: tmp.path().to_path_buf(),
+    };
     let script = demo
         .service("hello")
         .unwrap()
@@ -696,7 +731,7 @@ async fn the_demo_server_scripts_really_run_and_are_idempotent() {
         ("status", 3),
     ];
     for (command, want) in steps {
-        assert_eq!(run_demo(&script, &unit, command), want, "{command}");
+        assert_eq!(run_demo(&script, &lib, &unit, command), want, "{command}");
         if command == "install" {
             assert!(unit.join("installed").is_file());
         }
@@ -728,6 +763,10 @@ async fn the_demo_server_scripts_really_run_and_are_idempotent() {
         ("remove", 0),
         ("remove", 0),
     ] {
-        assert_eq!(run_demo(&client, &cunit, command), want, "client {command}");
+        assert_eq!(
+            run_demo(&client, &lib, &cunit, command),
+            want,
+            "client {command}"
+        );
     }
 }

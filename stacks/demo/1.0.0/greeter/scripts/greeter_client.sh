@@ -3,56 +3,48 @@
 # file; check prints the greeting the config holds.
 #
 # Usage: greeter_client.sh install|configure|check|remove
-# Reads BIGMGR_UNIT_DIR (required), BIGMGR_HOST and BIGMGR_ADDRESS (optional).
+# Reads BIGMGR_UNIT_DIR (required), BIGMGR_HOST and BIGMGR_ADDRESS (optional), and BIGMGR_LIB:
+# the stack library the agent gives every script (bm_* functions, see docs/stacks.md).
 # Every command is idempotent.
 set -eu
+# shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
+. "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
 NAME=greeter_client
-cmd="${1:-}"
-unit="${BIGMGR_UNIT_DIR:?BIGMGR_UNIT_DIR is not set}"
-case "$unit" in "" | "/") echo "refusing to use unit dir '$unit'" >&2; exit 2 ;; esac
+BM_COMMANDS="install configure check remove"
+bm_init "$NAME"
+BM_LOG_PREFIX="$NAME "
+unit="$BM_UNIT"
 conf="$unit/$NAME.conf"
 
 do_install() {
     mkdir -p "$unit"
-    if [ -f "$unit/installed" ]; then echo "$NAME already installed"; return 0; fi
-    echo "$NAME 1.0.0 installed on ${BIGMGR_HOST:-$(hostname)}" > "$unit/installed"
-    echo "$NAME installed in $unit"
+    if [ -f "$unit/installed" ]; then bm_log "already installed"; return 0; fi
+    echo "$NAME 1.0.0 installed on $BM_HOST" > "$unit/installed"
+    bm_log "installed in $unit"
 }
 
 do_configure() {
-    [ -f "$unit/installed" ] || { echo "$NAME is not installed; run install first" >&2; exit 1; }
+    [ -f "$unit/installed" ] || bm_die "is not installed; run install first"
     greeting="greetings"
     # The agent renders conf/greeter-client.conf from the stack's template before this runs.
     if [ -f "$unit/conf/greeter-client.conf" ]; then
         g=$(sed -n 's/^greeting=//p' "$unit/conf/greeter-client.conf" | tail -n 1)
         [ -n "$g" ] && greeting="$g"
     fi
-    tmp="$conf.tmp.$$"
-    {
-        echo "greeting=$greeting"
-        echo "host=${BIGMGR_HOST:-$(hostname)}"
-        echo "address=${BIGMGR_ADDRESS:-127.0.0.1}"
-    } > "$tmp"
-    mv "$tmp" "$conf"
-    echo "$NAME configured: $(tr '\n' ' ' < "$conf")"
+    printf 'greeting=%s\nhost=%s\naddress=%s\n' "$greeting" "$BM_HOST" "$BM_ADDRESS" | bm_write "$conf"
+    bm_log "configured: $(tr '\n' ' ' < "$conf")"
 }
 
 do_check() {
     [ -f "$unit/installed" ] || { echo "check failed: $NAME is not installed" >&2; exit 1; }
     [ -f "$conf" ] || { echo "check failed: $NAME is not configured" >&2; exit 1; }
-    echo "check passed: $(sed -n 's/^greeting=//p' "$conf"), from ${BIGMGR_HOST:-$(hostname)}"
+    echo "check passed: $(sed -n 's/^greeting=//p' "$conf"), from $BM_HOST"
 }
 
 do_remove() {
-    rm -rf "$unit"/* "$unit"/.[!.]* "$unit"/..?*
-    echo "$NAME removed from $unit"
+    bm_unit_clear
+    bm_log "removed from $unit"
 }
 
-case "$cmd" in
-    install) do_install ;;
-    configure) do_configure ;;
-    check) do_check ;;
-    remove) do_remove ;;
-    *) echo "usage: $0 install|configure|check|remove (got '$cmd')" >&2; exit 2 ;;
-esac
+bm_main "${1:-}"

@@ -7,41 +7,32 @@
 #
 # Usage: etcd_server.sh install|configure|start|stop|restart|status|check|remove
 # Environment: BIGMGR_UNIT_DIR (required), BIGMGR_ADDRESS, BIGMGR_HOST, BIGMGR_CONTEXT (JSON file
-# whose field `context` is the template context: properties, peers.cluster …).
+# whose field `context` is the template context: properties, peers.cluster …), BIGMGR_LIB (the
+# stack library: bm_* functions, docs/stacks.md).
 # Files rendered by bigmgr before `configure`: conf/etcd.env (ETCD_* variables).
 # Every command is idempotent. status exits 0 if running, 3 if not (LSB).
 # start does not wait for quorum (the other members may start later): it waits until the local
 # member listens. check (run once, on one unit) waits for every member to be healthy, then
 # puts a key through one member and reads it from every other one.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
+. "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
 NAME=etcd
-cmd="${1:-}"
-unit="${BIGMGR_UNIT_DIR:?BIGMGR_UNIT_DIR is not set}"
-case "$unit" in "" | "/") echo "refusing to use unit dir '$unit'" >&2; exit 2 ;; esac
-case "$unit" in /*) ;; *) unit="$PWD/$unit" ;; esac  # the daemons chdir: keep paths absolute
-address="${BIGMGR_ADDRESS:-127.0.0.1}"
-host="${BIGMGR_HOST:-$(hostname)}"
+bm_init "$NAME"
+BM_LOG_PREFIX="$NAME "
+unit="$BM_UNIT"  # absolute: the daemons chdir
+address="$BM_ADDRESS"
+host="$BM_HOST"
 envfile="$unit/conf/etcd.env"
 pidfile="$unit/etcd.pid"
 log="$unit/etcd.log"
 data="$unit/data"
 export ETCDCTL_API=3
 
-log_tail() { [ -f "$log" ] && tail -n "${1:-30}" "$log" >&2 || true; }
-
 # ctx_members: one line per unit of peers.cluster: host address client_port peer_port self
-ctx_members() {
-    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] || {
-        echo "BIGMGR_CONTEXT is not set or missing; cannot find the other members" >&2; return 1; }
-    python3 -c '
-import json, sys
-c = json.load(open(sys.argv[1])).get("context", {})
-for u in (c.get("peers") or {}).get("cluster") or []:
-    cf = u.get("configs") or {}
-    print(u["host"], u["address"], cf.get("client_port", c.get("client_port", 2379)),
-          cf.get("peer_port", c.get("peer_port", 2380)), "self" if u.get("self") else "-")' "$BIGMGR_CONTEXT"
-}
+# (self: true for this unit).
+ctx_members() { bm_ctx_units peers.cluster host address configs.client_port configs.peer_port self; }
 
 load_env() {
     [ -f "$envfile" ] || { echo "$envfile is missing; run configure first" >&2; exit 1; }
@@ -49,69 +40,41 @@ load_env() {
     # shellcheck disable=SC1090
     . "$envfile"
     set +a
-    export ETCD_DATA_DIR="$data"
+    # The data directory is the one the agent really uses, given on etcd's command line (where
+    # it also tells this unit's etcd from any other process): etcd refuses the same setting
+    # from its environment too.
+    unset ETCD_DATA_DIR
     CLIENT_PORT="${BIGMGR_ETCD_CLIENT_PORT:?missing in $envfile}"
     PEER_PORT="${BIGMGR_ETCD_PEER_PORT:?missing in $envfile}"
 }
 
 ctl() { etcdctl --dial-timeout=2s --command-timeout="${CTL_TIMEOUT:-5s}" "$@"; }
 
-running() {
-    [ -f "$pidfile" ] || return 1
-    local pid
-    pid="$(cat "$pidfile" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    grep -qa 'etcd' "/proc/$pid/cmdline" 2>/dev/null || [ ! -d /proc ]
-}
+running() { bm_running "$pidfile" "--data-dir=$data"; }
 
-listening() { # listening ADDRESS PORT
-    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+# listening ADDRESS PORT...: every PORT of ADDRESS accepts connections.
+listening() {
+    local a="$1" p
+    shift
+    for p in "$@"; do bm_port_open "$a" "$p" || return 1; done
 }
-
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 do_install() {
     mkdir -p "$unit"
-    if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-        local pkgs=(etcd-server etcd-client) missing=() p
-        for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-        if [ ${#missing[@]} -gt 0 ]; then
-            echo "installing ${missing[*]}"
-            # One apt at a time on this machine, even with several units installing at once.
-            flock -w 1200 /var/lock/bigmgr-pkg.lock bash -c '
-                set -e
-                for p in "$@"; do
-                    dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || todo+=("$p")
-                done
-                [ ${#todo[@]} -eq 0 ] && exit 0
-                export DEBIAN_FRONTEND=noninteractive
-                apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}" ||
-                    { apt-get update -q -o DPkg::Lock::Timeout=600 &&
-                      apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}"; }
-            ' bigmgr-apt "${missing[@]}"
-            # The package may have started its own system-wide etcd on localhost:2379/2380:
-            # units run their own members, so stop and disable it (only when we installed it).
-            case " ${missing[*]} " in
-                *" etcd-server "*)
-                    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-                        systemctl disable --now etcd >/dev/null 2>&1 || true
-                    elif command -v service >/dev/null 2>&1; then
-                        service etcd stop >/dev/null 2>&1 || true
-                        command -v update-rc.d >/dev/null 2>&1 && update-rc.d etcd disable >/dev/null 2>&1 || true
-                    fi ;;
-            esac
-        fi
-    elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
-        command -v etcd >/dev/null 2>&1 ||
-            flock -w 1200 /var/lock/bigmgr-pkg.lock "$(command -v dnf || command -v yum)" install -y etcd
+    if bm_have dpkg-query apt-get; then
+        bm_pkg_install etcd-server etcd-client
+        # The package may have started its own system-wide etcd on localhost:2379/2380: units
+        # run their own members, so stop and disable it (only when we installed it).
+        case " $BM_PKG_NEW " in *" etcd-server "*) bm_quiet_service etcd 1 ;; esac
+    elif ! bm_have etcd && { bm_have dnf || bm_have yum; }; then
+        bm_pkg_install etcd
     fi
-    command -v etcd >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 || {
-        echo "etcd/etcdctl not found after install" >&2; exit 1; }
-    echo "$NAME installed for unit $unit ($(etcd --version | head -n1))"
+    bm_have etcd etcdctl || { echo "etcd/etcdctl not found after install" >&2; exit 1; }
+    bm_log "installed for unit $unit ($(etcd --version | head -n1))"
 }
 
 do_configure() {
-    command -v etcd >/dev/null 2>&1 || { echo "etcd is not installed; run install first" >&2; exit 1; }
+    bm_have etcd || { echo "etcd is not installed; run install first" >&2; exit 1; }
     load_env
     chmod 700 "$unit/conf" 2>/dev/null || true
     [ -n "${ETCD_INITIAL_CLUSTER:-}" ] || { echo "ETCD_INITIAL_CLUSTER is empty in $envfile (no peers?)" >&2; exit 1; }
@@ -121,7 +84,7 @@ do_configure() {
     esac
     local note=""
     [ -d "$data/member" ] && note=" (data dir exists: membership comes from it, not from the initial cluster)"
-    echo "$NAME configured: member $ETCD_NAME, client $ETCD_ADVERTISE_CLIENT_URLS, peer $ETCD_INITIAL_ADVERTISE_PEER_URLS, initial cluster $ETCD_INITIAL_CLUSTER$note"
+    bm_log "configured: member $ETCD_NAME, client $ETCD_ADVERTISE_CLIENT_URLS, peer $ETCD_INITIAL_ADVERTISE_PEER_URLS, initial cluster $ETCD_INITIAL_CLUSTER$note"
 }
 
 # A new member whose data dir is empty, while the other members already form a cluster that
@@ -130,7 +93,7 @@ maybe_join() {
     [ -d "$data/member" ] && return 0
     local others=() h a cp pp s list
     while read -r h a cp pp s; do
-        [ -n "$h" ] && [ "$s" != self ] && others+=("http://$a:$cp")
+        [ -n "$h" ] && [ "$s" != true ] && others+=("http://$a:$cp")
     done < <(ctx_members 2>/dev/null || true)
     [ ${#others[@]} -gt 0 ] || return 0
     local eps
@@ -157,56 +120,36 @@ maybe_join() {
 }
 
 do_start() {
-    if running; then echo "$NAME already running (pid $(cat "$pidfile"))"; return 0; fi
-    command -v etcd >/dev/null 2>&1 || { echo "etcd is not installed; run install first" >&2; exit 1; }
+    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
+    bm_have etcd || { echo "etcd is not installed; run install first" >&2; exit 1; }
     load_env
     maybe_join
     mkdir -p "$data"
     chmod 700 "$data"
-    rm -f "$pidfile"
-    # The launcher writes its own pid and execs etcd, so the pid file holds etcd's pid.
-    setsid nohup sh -c 'echo $$ > "$1"; shift; exec "$@"' etcd-launch "$pidfile" etcd \
-        </dev/null >>"$log" 2>&1 &
-    local n=0
-    while [ $n -lt 300 ]; do  # up to 60 s for the member to listen (quorum may come later)
-        if [ -s "$pidfile" ] && ! running; then break; fi
-        if running && listening "$address" "$CLIENT_PORT" && listening "$address" "$PEER_PORT"; then
-            local state="waiting for quorum (the other members start in parallel)"
-            CTL_TIMEOUT=2s ctl --endpoints="http://$address:$CLIENT_PORT" endpoint health >/dev/null 2>&1 &&
-                state="healthy"
-            echo "$NAME started (pid $(cat "$pidfile")): member $ETCD_NAME on $address:$CLIENT_PORT (peer $PEER_PORT), $state"
-            return 0
-        fi
-        sleep 0.2; n=$((n + 1))
-    done
+    bm_spawn "$pidfile" "$log" etcd --data-dir="$data"
+    # Up to 60 s for the member to listen (quorum may come later).
+    if bm_wait_started "$pidfile" "--data-dir=$data" 60 listening "$address" "$CLIENT_PORT" "$PEER_PORT"; then
+        local state="waiting for quorum (the other members start in parallel)"
+        CTL_TIMEOUT=2s ctl --endpoints="http://$address:$CLIENT_PORT" endpoint health >/dev/null 2>&1 &&
+            state="healthy"
+        bm_log "started (pid $(cat "$pidfile")): member $ETCD_NAME on $address:$CLIENT_PORT (peer $PEER_PORT), $state"
+        return 0
+    fi
     echo "$NAME did not listen on $address:$CLIENT_PORT and :$PEER_PORT; last lines of $log:" >&2
-    log_tail
+    bm_tail "$log"
     exit 1
 }
 
-do_stop() {
-    if ! running; then rm -f "$pidfile"; echo "$NAME already stopped"; return 0; fi
-    local pid n=0
-    pid="$(cat "$pidfile")"
-    kill -TERM "$pid" 2>/dev/null || true
-    while [ $n -lt 300 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; n=$((n + 1)); done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "$NAME pid $pid did not stop within 60s; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
-    fi
-    rm -f "$pidfile"
-    echo "$NAME stopped (was pid $pid)"
-}
+do_stop() { bm_stop "$pidfile" "--data-dir=$data" 60; }
 
 do_status() {
-    if running; then echo "$NAME is running (pid $(cat "$pidfile"))"; exit 0; fi
-    echo "$NAME is not running"
+    if running; then bm_log "is running (pid $(cat "$pidfile"))"; exit 0; fi
+    bm_log "is not running"
     exit 3
 }
 
 do_check() {
-    command -v etcdctl >/dev/null 2>&1 || { echo "check failed: etcdctl is not installed" >&2; exit 1; }
+    bm_have etcdctl || { echo "check failed: etcdctl is not installed" >&2; exit 1; }
     local eps=() h a cp pp s
     while read -r h a cp pp s; do
         [ -n "$h" ] && eps+=("http://$a:$cp")
@@ -259,7 +202,7 @@ leave_cluster() {
     local others=() h a cp pp s mine="" eps list id
     while read -r h a cp pp s; do
         [ -z "$h" ] && continue
-        if [ "$s" = self ]; then mine="http://$a:$pp"; else others+=("http://$a:$cp"); fi
+        if [ "$s" = true ]; then mine="http://$a:$pp"; else others+=("http://$a:$cp"); fi
     done < <(ctx_members 2>/dev/null || true)
     [ -n "$mine" ] && [ ${#others[@]} -gt 0 ] || return 0
     eps="$(IFS=,; echo "${others[*]}")"
@@ -276,18 +219,8 @@ leave_cluster() {
 do_remove() {
     do_stop
     leave_cluster
-    rm -rf "${unit:?}/data" "$unit/conf" "$log" "$pidfile"
-    echo "$NAME removed from $unit (the package stays installed)"
+    bm_unit_rm "$data" "$unit/conf" "$log" "$pidfile"
+    bm_log "removed from $unit (the package stays installed)"
 }
 
-case "$cmd" in
-    install) do_install ;;
-    configure) do_configure ;;
-    start) do_start ;;
-    stop) do_stop ;;
-    restart) do_stop; do_start ;;
-    status) do_status ;;
-    check) do_check ;;
-    remove) do_remove ;;
-    *) echo "usage: $0 install|configure|start|stop|restart|status|check|remove (got '$cmd')" >&2; exit 2 ;;
-esac
+bm_main "${1:-}"

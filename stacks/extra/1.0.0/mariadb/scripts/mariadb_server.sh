@@ -8,7 +8,7 @@
 # Usage: mariadb_server.sh install|configure|start|stop|restart|status|check|remove
 # Environment: BIGMGR_UNIT_DIR (required), BIGMGR_ADDRESS, BIGMGR_HOST, BIGMGR_CONTEXT (JSON file
 # whose field `context` is the template context: properties incl. replication_password,
-# peers.replication …).
+# peers.replication …), BIGMGR_LIB (the stack library: bm_* functions, docs/stacks.md).
 # Files rendered by bigmgr before `configure`: conf/my.cnf, conf/mariadb.env.
 # Every command is idempotent. status exits 0 if running, 3 if not (LSB).
 # start on a running unit changes nothing unless the replication settings differ from what the
@@ -16,14 +16,15 @@
 # check (run once, on one unit): inserts a unique row on the primary, reads it on every replica,
 # and checks both replication threads of every replica run.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
+. "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
 NAME=mariadb
-cmd="${1:-}"
-unit="${BIGMGR_UNIT_DIR:?BIGMGR_UNIT_DIR is not set}"
-case "$unit" in "" | "/") echo "refusing to use unit dir '$unit'" >&2; exit 2 ;; esac
-case "$unit" in /*) ;; *) unit="$PWD/$unit" ;; esac  # the daemons chdir: keep paths absolute
-address="${BIGMGR_ADDRESS:-127.0.0.1}"
-host="${BIGMGR_HOST:-$(hostname)}"
+bm_init "$NAME"
+BM_LOG_PREFIX="$NAME "
+unit="$BM_UNIT"  # absolute: the daemons chdir
+address="$BM_ADDRESS"
+host="$BM_HOST"
 conf="$unit/conf/my.cnf"
 envfile="$unit/conf/mariadb.env"
 pidfile="$unit/mariadb.pid"
@@ -35,26 +36,9 @@ initmark="$unit/.initialized"
 replmark="$unit/.replication"
 osuser="$(id -un)"
 
-log_tail() { [ -f "$log" ] && tail -n "${1:-30}" "$log" >&2 || true; }
-
 # --- context -------------------------------------------------------------------------------
-ctx_value() { # ctx_value KEY: a top-level context value (secrets included), '' if absent
-    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] || return 0
-    python3 -c '
-import json, sys
-c = json.load(open(sys.argv[1])).get("context", {})
-v = c.get(sys.argv[2])
-print("" if v is None else v)' "$BIGMGR_CONTEXT" "$1"
-}
-
 ctx_peers() { # one line per unit of peers.replication: component address port host
-    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] || {
-        echo "BIGMGR_CONTEXT is not set or missing; cannot find the other units" >&2; return 1; }
-    python3 -c '
-import json, sys
-c = json.load(open(sys.argv[1])).get("context", {})
-for u in (c.get("peers") or {}).get("replication") or []:
-    print(u["component"], u["address"], (u.get("configs") or {}).get("port", c.get("port", 3306)), u.get("host", "-"))' "$BIGMGR_CONTEXT"
+    bm_ctx_units peers.replication component address configs.port host
 }
 
 load_env() {
@@ -68,7 +52,7 @@ load_env() {
 
 repl_password() {
     local pw
-    pw="$(ctx_value replication_password)"
+    pw="$(bm_ctx_value replication_password)"
     [ -n "$pw" ] || { echo "replication_password is empty or BIGMGR_CONTEXT is missing" >&2; exit 1; }
     printf '%s' "$pw"
 }
@@ -96,50 +80,25 @@ sql_remote() {
 slave_field() { sed -n "s/^ *$1: //p" <<<"$2" | head -n1; }
 
 # --- process -------------------------------------------------------------------------------
-running() {
-    [ -f "$pidfile" ] || return 1
-    local pid
-    pid="$(cat "$pidfile" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    grep -qaE 'mariadbd|mysqld' "/proc/$pid/cmdline" 2>/dev/null || [ ! -d /proc ]
-}
+# The server is the process whose command line names this unit's pid file (--pid-file=…).
+running() { bm_running "$pidfile" "--pid-file=$pidfile"; }
 
 alive() { mariadb-admin --no-defaults --protocol=socket --socket="$sock" -u "$osuser" --connect-timeout=2 ping >/dev/null 2>&1; }
 
 # --- packages ------------------------------------------------------------------------------
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
 do_install() {
     mkdir -p "$unit"
-    if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    if bm_have dpkg-query apt-get; then
         # The server core and the clients only: no packaged mariadb service gets installed or
         # started. (If mariadb-server is already there, its service is left alone.)
-        local pkgs=(mariadb-server-core mariadb-client) missing=() p
-        for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-        if [ ${#missing[@]} -gt 0 ]; then
-            echo "installing ${missing[*]}"
-            # One apt at a time on this machine, even with several units installing at once.
-            flock -w 1200 /var/lock/bigmgr-pkg.lock bash -c '
-                set -e
-                for p in "$@"; do
-                    dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || todo+=("$p")
-                done
-                [ ${#todo[@]} -eq 0 ] && exit 0
-                export DEBIAN_FRONTEND=noninteractive
-                apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}" ||
-                    { apt-get update -q -o DPkg::Lock::Timeout=600 &&
-                      apt-get install -y -q -o DPkg::Lock::Timeout=600 "${todo[@]}"; }
-            ' bigmgr-apt "${missing[@]}"
-        fi
-    elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
+        bm_pkg_install mariadb-server-core mariadb-client
+    elif ! mariadbd_bin >/dev/null && { bm_have dnf || bm_have yum; }; then
         # mariadb-server's service is not started by the package on these systems.
-        command -v mariadbd >/dev/null 2>&1 || [ -x /usr/libexec/mariadbd ] ||
-            flock -w 1200 /var/lock/bigmgr-pkg.lock "$(command -v dnf || command -v yum)" install -y mariadb-server
+        bm_pkg_install mariadb-server
     fi
     mariadbd_bin >/dev/null || { echo "mariadbd not found after install" >&2; exit 1; }
-    command -v mariadb-install-db >/dev/null 2>&1 && command -v mariadb >/dev/null 2>&1 || {
-        echo "mariadb-install-db/mariadb not found after install" >&2; exit 1; }
-    echo "$NAME installed for unit $unit ($("$(mariadbd_bin)" --version))"
+    bm_have mariadb-install-db mariadb || { echo "mariadb-install-db/mariadb not found after install" >&2; exit 1; }
+    bm_log "installed for unit $unit ($("$(mariadbd_bin)" --version))"
 }
 
 mariadbd_bin() {
@@ -188,7 +147,7 @@ do_configure() {
     init_datadir
     local from=""
     [ "$ROLE" = mariadb_replica ] && from=", replicating from ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
-    echo "$NAME configured: $ROLE on $address:$PORT, server-id $SERVER_ID$from"
+    bm_log "configured: $ROLE on $address:$PORT, server-id $SERVER_ID$from"
 }
 
 # The primary: the replication account exists with the configured password and grants.
@@ -257,26 +216,18 @@ do_start() {
     load_env
     REPLICATION_USER="${REPLICATION_USER:?missing in $envfile}"
     if running && alive; then
-        echo "$NAME already running (pid $(cat "$pidfile"))"
+        bm_log "already running (pid $(cat "$pidfile"))"
     else
         init_datadir
         mkdir -p "$rundir" "$unit/tmp"
-        rm -f "$pidfile"
         server_opts
-        # The launcher writes its own pid and execs mariadbd (which rewrites the same pid).
-        setsid nohup sh -c 'echo $$ > "$1"; shift; exec "$@"' mariadb-launch "$pidfile" \
-            "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID" </dev/null >>"$log" 2>&1 &
-        local n=0 ok=0
-        while [ $n -lt 600 ]; do  # up to 120 s (crash recovery can take a while)
-            if alive; then ok=1; break; fi
-            if [ $n -gt 5 ] && ! running; then break; fi
-            sleep 0.2; n=$((n + 1))
-        done
-        if [ $ok = 0 ]; then
+        # mariadbd rewrites the pid file with the same pid. Crash recovery can take a while.
+        bm_spawn "$pidfile" "$log" "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID"
+        if ! bm_wait_started "$pidfile" "--pid-file=$pidfile" 120 alive; then
             echo "$NAME did not come up on $sock / $address:$PORT; last lines of $log:" >&2
-            log_tail; exit 1
+            bm_tail "$log"; exit 1
         fi
-        echo "$NAME started (pid $(cat "$pidfile")) on $address:$PORT as $ROLE, server-id $SERVER_ID"
+        bm_log "started (pid $(cat "$pidfile")) on $address:$PORT as $ROLE, server-id $SERVER_ID"
     fi
     case "$ROLE" in
         mariadb_primary) ensure_primary ;;
@@ -285,35 +236,23 @@ do_start() {
     esac
 }
 
-do_stop() {
-    if ! running; then rm -f "$pidfile"; echo "$NAME already stopped"; return 0; fi
-    local pid n=0
-    pid="$(cat "$pidfile")"
-    kill -TERM "$pid" 2>/dev/null || true  # mariadbd shuts down cleanly on TERM
-    while [ $n -lt 600 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; n=$((n + 1)); done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "$NAME pid $pid did not stop within 120s; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
-    fi
-    rm -f "$pidfile"
-    echo "$NAME stopped (was pid $pid)"
-}
+# mariadbd shuts down cleanly on TERM.
+do_stop() { bm_stop "$pidfile" "--pid-file=$pidfile" 120; }
 
 do_status() {
-    if running; then echo "$NAME is running (pid $(cat "$pidfile"))"; exit 0; fi
-    echo "$NAME is not running"
+    if running; then bm_log "is running (pid $(cat "$pidfile"))"; exit 0; fi
+    bm_log "is not running"
     exit 3
 }
 
 do_check() {
-    command -v mariadb >/dev/null 2>&1 || { echo "check failed: the mariadb client is not installed" >&2; exit 1; }
-    REPLICATION_USER="$(ctx_value replication_user)"
+    bm_have mariadb || { echo "check failed: the mariadb client is not installed" >&2; exit 1; }
+    REPLICATION_USER="$(bm_ctx_value replication_user)"
     [ -n "$REPLICATION_USER" ] || { echo "check failed: replication_user is not in the context" >&2; exit 1; }
     REPL_PW="$(repl_password)"
-    local peers primary="" pport="" replicas=() comp a p h
+    local peers primary="" pport="" replicas=() comp a p
     peers="$(ctx_peers)"
-    while read -r comp a p h; do
+    while read -r comp a p _; do
         case "$comp" in
             mariadb_primary) primary="$a"; pport="$p" ;;
             mariadb_replica) replicas+=("$a:$p") ;;
@@ -371,18 +310,8 @@ SQL
 
 do_remove() {
     do_stop
-    rm -rf "${unit:?}/data" "$rundir" "$unit/tmp" "$unit/conf" "$log" "$pidfile" "$initmark" "$replmark" "$unit/install-db.log"
-    echo "$NAME removed from $unit (the package stays installed)"
+    bm_unit_rm "$data" "$rundir" "$unit/tmp" "$unit/conf" "$log" "$pidfile" "$initmark" "$replmark" "$unit/install-db.log"
+    bm_log "removed from $unit (the package stays installed)"
 }
 
-case "$cmd" in
-    install) do_install ;;
-    configure) do_configure ;;
-    start) do_start ;;
-    stop) do_stop ;;
-    restart) do_stop; do_start ;;
-    status) do_status ;;
-    check) do_check ;;
-    remove) do_remove ;;
-    *) echo "usage: $0 install|configure|start|stop|restart|status|check|remove (got '$cmd')" >&2; exit 2 ;;
-esac
+bm_main "${1:-}"

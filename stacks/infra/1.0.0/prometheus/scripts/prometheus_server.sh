@@ -19,90 +19,18 @@
 # until the active targets of the related units are exactly relations.metrics
 # (address:metrics_port) and every target, the server's own included, is up.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
+. "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
 NAME=prometheus_server
-cmd="${1:-}"
-unit="${BIGMGR_UNIT_DIR:?BIGMGR_UNIT_DIR is not set}"
-case "$unit" in "" | "/") echo "refusing to use unit dir '$unit'" >&2; exit 2 ;; esac
-unit="${unit%/}"
-address="${BIGMGR_ADDRESS:-127.0.0.1}"
-host="${BIGMGR_HOST:-$(hostname)}"
+bm_init "$NAME"
+unit="$BM_UNIT"
+address="$BM_ADDRESS"
 conf="$unit/conf"
 data="$unit/data"
 logs="$unit/logs"
 pidfile="$unit/$NAME.pid"
 logfile="$logs/prometheus.log"
-
-log() { echo "$NAME[$host]: $*"; }
-die() { echo "$NAME[$host]: $*" >&2; exit 1; }
-
-# --- packages -------------------------------------------------------------------------------
-
-pkg_installed() {
-    local st
-    if command -v dpkg-query >/dev/null 2>&1; then
-        st=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-        [ "$st" = "install ok installed" ]
-    else
-        rpm -q "$1" >/dev/null 2>&1
-    fi
-}
-
-# Installs the packages that are missing; sets PKG_FRESH=1 if it installed any. Several
-# units on one machine may install at once: they take turns on a lock, and the one that
-# comes second finds the package installed.
-PKG_FRESH=0
-pkg_install() {
-    local missing=() p
-    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    (
-        flock -w 1200 9 || { echo "timed out waiting for /var/lock/bigmgr-pkg.lock" >&2; exit 1; }
-        missing=()
-        for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-        [ ${#missing[@]} -eq 0 ] && exit 0
-        log "installing ${missing[*]}"
-        if command -v apt-get >/dev/null 2>&1; then
-            export DEBIAN_FRONTEND=noninteractive
-            apt_opts=(-y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-            apt-get install "${apt_opts[@]}" "${missing[@]}" ||
-                { apt-get update -q -o DPkg::Lock::Timeout=600 && apt-get install "${apt_opts[@]}" "${missing[@]}"; }
-        elif command -v dnf >/dev/null 2>&1; then
-            dnf install -y -q "${missing[@]}"
-        elif command -v yum >/dev/null 2>&1; then
-            yum install -y -q "${missing[@]}"
-        else
-            echo "no known package manager (apt-get, dnf, yum) to install ${missing[*]}" >&2
-            exit 1
-        fi
-    ) 9>/var/lock/bigmgr-pkg.lock || die "installing $* failed"
-    PKG_FRESH=1
-}
-
-# The package's own daemon listens on *:9090, which would take the port from the unit: stop
-# it if it runs, and disable it if it ran or was just installed. Only the init system is
-# asked; no process is killed by name.
-quiet_system_service() {
-    local svc="$1" fresh="$2" was_active=0
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        if systemctl is-active --quiet "$svc" 2>/dev/null; then
-            was_active=1; log "stopping the package's own $svc service"
-            systemctl stop "$svc" || true
-        fi
-        if [ $was_active = 1 ] || [ "$fresh" = 1 ]; then
-            systemctl is-enabled --quiet "$svc" 2>/dev/null && systemctl disable "$svc" 2>/dev/null || true
-        fi
-    elif [ -x "/etc/init.d/$svc" ]; then
-        if service "$svc" status >/dev/null 2>&1; then
-            was_active=1; log "stopping the package's own $svc service"
-            service "$svc" stop || true
-        fi
-        if [ $was_active = 1 ] || [ "$fresh" = 1 ]; then
-            if command -v update-rc.d >/dev/null 2>&1; then update-rc.d "$svc" disable >/dev/null 2>&1 || true
-            elif command -v chkconfig >/dev/null 2>&1; then chkconfig "$svc" off >/dev/null 2>&1 || true; fi
-        fi
-    fi
-}
 
 # --- the daemon -----------------------------------------------------------------------------
 
@@ -116,27 +44,11 @@ prometheus_bin() {
 
 # Running means: the pid file names a live process whose command line names this unit's
 # prometheus.yml (so a recycled pid is never mistaken for it).
-running() {
-    local pid cmdline
-    [ -f "$pidfile" ] || return 1
-    pid=$(cat "$pidfile" 2>/dev/null) || return 1
-    case "$pid" in "" | *[!0-9]*) return 1 ;; esac
-    kill -0 "$pid" 2>/dev/null || return 1
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    [[ "$cmdline" == *"--config.file=$conf/prometheus.yml "* ]]
-}
-
-# port_holders ADDRESS PORT: what already listens on ADDRESS:PORT or on the wildcard address
-# (empty if nothing, or if ss is not available).
-port_holders() {
-    command -v ss >/dev/null 2>&1 || return 0
-    ss -Hltnp "sport = :$2" 2>/dev/null | awk -v a="$1:$2" -v p=":$2" \
-        '$4 == a || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p { print $4, $6 }' || true
-}
+running() { bm_running "$pidfile" "--config.file=$conf/prometheus.yml"; }
 
 load_env() {
-    [ -f "$conf/prometheus.env" ] || die "$conf/prometheus.env is missing (it is rendered by bigmgr before configure)"
-    [ -f "$conf/prometheus.yml" ] || die "$conf/prometheus.yml is missing (it is rendered by bigmgr before configure)"
+    [ -f "$conf/prometheus.env" ] || bm_die "$conf/prometheus.env is missing (it is rendered by bigmgr before configure)"
+    [ -f "$conf/prometheus.yml" ] || bm_die "$conf/prometheus.yml is missing (it is rendered by bigmgr before configure)"
     PROM_PORT=9090 PROM_RETENTION=15d PROM_RETENTION_SIZE=0 PROM_SCRAPE_INTERVAL=15s PROM_EXTRA_ARGS=""
     # shellcheck disable=SC1091
     . "$conf/prometheus.env"
@@ -146,10 +58,11 @@ load_env() {
 
 do_install() {
     mkdir -p "$unit"
-    pkg_install prometheus curl
-    quiet_system_service prometheus "$PKG_FRESH"
-    prometheus_bin >/dev/null || die "no prometheus binary found after installing it"
-    log "installed ($(prometheus_bin))"
+    bm_pkg_install prometheus curl
+    # The package's own daemon listens on *:9090, which would take the port from the unit.
+    bm_quiet_service prometheus "$BM_PKG_NEW"
+    prometheus_bin >/dev/null || bm_die "no prometheus binary found after installing it"
+    bm_log "installed ($(prometheus_bin))"
 }
 
 do_configure() {
@@ -158,81 +71,59 @@ do_configure() {
     if command -v promtool >/dev/null 2>&1; then
         local out
         out=$(promtool check config "$conf/prometheus.yml" 2>&1) ||
-            die "prometheus.yml is not valid: $out"
+            bm_die "prometheus.yml is not valid: $out"
     fi
     local targets
     targets=$(grep -c -- "- targets:" "$conf/prometheus.yml" || true)
-    log "configured: http://$address:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, retention $PROM_RETENTION"
+    bm_log "configured: http://$address:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, retention $PROM_RETENTION"
 }
 
 do_start() {
-    if running; then log "already running (pid $(cat "$pidfile"))"; return 0; fi
+    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
     local bin holders url size_flag=()
-    bin=$(prometheus_bin) || die "prometheus is not installed; run install first"
+    bin=$(prometheus_bin) || bm_die "prometheus is not installed; run install first"
     load_env
     mkdir -p "$data" "$logs"
-    holders=$(port_holders "$address" "$PROM_PORT")
-    [ -z "$holders" ] || die "cannot start: $address:$PROM_PORT is already in use by another process: $holders"
+    holders=$(bm_port_holders "$address" "$PROM_PORT")
+    [ -z "$holders" ] || bm_die "cannot start: $address:$PROM_PORT is already in use by another process: $holders"
     case "$PROM_RETENTION_SIZE" in "" | 0 | 0B) ;; *) size_flag=(--storage.tsdb.retention.size="$PROM_RETENTION_SIZE") ;; esac
-    rm -f "$pidfile"
-    # The launcher writes its own pid and then becomes prometheus. The console templates of
-    # the Debian package are used when present.
+    # The console templates of the Debian package are used when present.
     local consoles=()
     [ -d /etc/prometheus/consoles ] && consoles+=(--web.console.templates=/etc/prometheus/consoles)
     [ -d /etc/prometheus/console_libraries ] && consoles+=(--web.console.libraries=/etc/prometheus/console_libraries)
-    # shellcheck disable=SC2086
-    setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' prometheus-launch "$pidfile" \
+    # shellcheck disable=SC2086 # PROM_EXTRA_ARGS: several flags, split into words
+    bm_spawn "$pidfile" "$logfile" \
         "$bin" --config.file="$conf/prometheus.yml" --storage.tsdb.path="$data" \
         --storage.tsdb.retention.time="$PROM_RETENTION" "${size_flag[@]}" \
         --web.listen-address="$address:$PROM_PORT" --web.enable-lifecycle \
-        "${consoles[@]}" $PROM_EXTRA_ARGS \
-        </dev/null >>"$logfile" 2>&1 &
+        "${consoles[@]}" $PROM_EXTRA_ARGS
     url="http://$address:$PROM_PORT/-/ready"
-    local deadline=$((SECONDS + 120))
-    while [ $SECONDS -lt $deadline ]; do
-        if [ -s "$pidfile" ] && ! running; then
-            sleep 0.2
-            running || { echo "$NAME: prometheus exited during startup; last lines of $logfile:" >&2; tail -n 30 "$logfile" >&2; exit 1; }
-        fi
-        if running && curl -sf --max-time 3 -o /dev/null "$url"; then
-            log "started (pid $(cat "$pidfile")), serving http://$address:$PROM_PORT"
-            return 0
-        fi
-        sleep 0.2
-    done
+    local rc=0
+    bm_wait_started "$pidfile" "--config.file=$conf/prometheus.yml" 120 curl -sf --max-time 3 -o /dev/null "$url" || rc=$?
+    case $rc in
+        0) bm_log "started (pid $(cat "$pidfile")), serving http://$address:$PROM_PORT"; return 0 ;;
+        1) echo "$NAME: prometheus exited during startup; last lines of $logfile:" >&2; bm_tail "$logfile"; exit 1 ;;
+    esac
     echo "$NAME: prometheus was not ready at $url within 120 s; last lines of $logfile:" >&2
-    tail -n 30 "$logfile" >&2 || true
+    bm_tail "$logfile"
     do_stop >&2 || true
     exit 1
 }
 
-do_stop() {
-    if ! running; then rm -f "$pidfile"; log "already stopped"; return 0; fi
-    local pid n=0
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    # Prometheus flushes its head block on shutdown: give it time.
-    while [ $n -lt 300 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; n=$((n + 1)); done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid did not stop within 60 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-        n=0; while [ $n -lt 50 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; n=$((n + 1)); done
-    fi
-    rm -f "$pidfile"
-    log "stopped (was pid $pid)"
-}
+# Prometheus flushes its head block on shutdown: give it time.
+do_stop() { bm_stop "$pidfile" "--config.file=$conf/prometheus.yml" 60; }
 
 do_status() {
-    if running; then log "running (pid $(cat "$pidfile"))"; exit 0; fi
-    log "not running"
+    if running; then bm_log "running (pid $(cat "$pidfile"))"; exit 0; fi
+    bm_log "not running"
     exit 3
 }
 
 do_check() {
-    running || die "check failed: prometheus is not running"
+    running || bm_die "check failed: prometheus is not running"
     load_env
-    [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ] ||
-        die "check needs BIGMGR_CONTEXT (relations.metrics says which targets to expect)"
+    bm_ctx_present ||
+        bm_die "check needs BIGMGR_CONTEXT (relations.metrics says which targets to expect)"
     python3 - "$BIGMGR_CONTEXT" "http://$address:$PROM_PORT" "$PROM_SCRAPE_INTERVAL" \
         "${BIGMGR_CHECK_TIMEOUT:-}" <<'EOF'
 import json, re, sys, time, urllib.request
@@ -292,18 +183,8 @@ EOF
 
 do_remove() {
     do_stop
-    rm -rf "${unit:?}/conf" "${unit:?}/data" "${unit:?}/logs" "$pidfile"
-    log "removed the server's data, logs and configs from $unit (the package stays)"
+    bm_unit_rm "$conf" "$data" "$logs" "$pidfile"
+    bm_log "removed the server's data, logs and configs from $unit (the package stays)"
 }
 
-case "$cmd" in
-    install) do_install ;;
-    configure) do_configure ;;
-    start) do_start ;;
-    stop) do_stop ;;
-    restart) do_stop; do_start ;;
-    status) do_status ;;
-    check) do_check ;;
-    remove) do_remove ;;
-    *) echo "usage: $0 install|configure|start|stop|restart|status|check|remove (got '$cmd')" >&2; exit 2 ;;
-esac
+bm_main "${1:-}"

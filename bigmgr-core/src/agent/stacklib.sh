@@ -1,0 +1,436 @@
+# bigmgr stack library: the functions every stack script needs, so that scripts say only what is
+# particular to their service. The bigmgr agent writes this file beside the scripts it stores
+# (<root>/scripts/<hash>-bigmgr.sh, once per content) and gives its path to every script it
+# runs as BIGMGR_LIB; a script sources it first:
+#
+#   . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
+#   bm_init zookeeper_server
+#
+# POSIX sh: sourced by /bin/sh (dash) scripts and by bash scripts alike, under `set -eu` (and
+# `set -o pipefail`). It defines only names starting with bm_, BM_ or _bm_, sets no shell
+# option, and runs nothing but definitions when sourced. Every value is used quoted and nothing
+# is eval'd. The API (each function, its arguments and exit status) is documented in
+# docs/stacks.md, "The stack library"; it is stable: functions may be added, none changes.
+
+# shellcheck shell=sh disable=SC2034 # BM_* variables are set for the scripts that source this
+BM_LIB_VERSION=1
+
+# --- setup and logging --------------------------------------------------------------------------
+
+# bm_init NAME: sets BM_NAME, BM_UNIT (BIGMGR_UNIT_DIR, absolute, without trailing '/'), BM_HOST
+# (BIGMGR_HOST, else the host name), BM_ADDRESS (BIGMGR_ADDRESS, else 127.0.0.1) and
+# BM_LOG_PREFIX ("NAME[host]: "). Exits 2 if BIGMGR_UNIT_DIR is unset, empty or "/".
+bm_init() {
+    BM_NAME=${1:?bm_init: NAME is missing}
+    if [ -z "${BIGMGR_UNIT_DIR:-}" ]; then
+        echo "$BM_NAME: BIGMGR_UNIT_DIR is not set" >&2
+        exit 2
+    fi
+    BM_UNIT=$BIGMGR_UNIT_DIR
+    case "$BM_UNIT" in /*) ;; *) BM_UNIT="$PWD/$BM_UNIT" ;; esac
+    while :; do
+        case "$BM_UNIT" in */) BM_UNIT=${BM_UNIT%/} ;; *) break ;; esac
+    done
+    if [ -z "$BM_UNIT" ]; then
+        echo "$BM_NAME: refusing to use unit dir '$BIGMGR_UNIT_DIR'" >&2
+        exit 2
+    fi
+    BM_HOST=${BIGMGR_HOST:-$(hostname)}
+    BM_ADDRESS=${BIGMGR_ADDRESS:-127.0.0.1}
+    BM_LOG_PREFIX="${BM_NAME}[${BM_HOST}]: "
+}
+
+# bm_log MSG...: MSG on stdout, after BM_LOG_PREFIX. bm_warn: the same on stderr.
+bm_log() { printf '%s%s\n' "${BM_LOG_PREFIX:-}" "$*"; }
+bm_warn() { printf '%s%s\n' "${BM_LOG_PREFIX:-}" "$*" >&2; }
+
+# bm_die MSG...: MSG on stderr, then exit 1 (from a function run in a subshell, such as $(...),
+# that subshell exits 1).
+bm_die() {
+    bm_warn "$@"
+    exit 1
+}
+
+# bm_main COMMAND: runs the script's function do_COMMAND. COMMAND must be one of BM_COMMANDS
+# (default: "install configure start stop restart status check remove"); anything else prints
+# the usage and exits 2. restart without a do_restart runs do_stop, then do_start.
+bm_main() {
+    _bm_commands=${BM_COMMANDS:-install configure start stop restart status check remove}
+    _bm_cmd=${1:-}
+    case "$_bm_cmd" in
+        "" | *[!a-z0-9_]*) _bm_cmd="" ;;
+        *)
+            case " $_bm_commands " in
+                *" $_bm_cmd "*) ;;
+                *) _bm_cmd="" ;;
+            esac
+            ;;
+    esac
+    if [ -z "$_bm_cmd" ]; then
+        echo "usage: $0 $(printf '%s' "$_bm_commands" | tr ' ' '|') (got '${1:-}')" >&2
+        exit 2
+    fi
+    if [ "$_bm_cmd" = restart ] && ! _bm_is_function do_restart; then
+        do_stop
+        do_start
+        return
+    fi
+    "do_$_bm_cmd"
+}
+
+_bm_is_function() {
+    case "$(command -V "$1" 2>/dev/null)" in
+        *function*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+# bm_have CMD...: whether every CMD is a command (on PATH, builtin or function).
+bm_have() {
+    for _bm_c in "$@"; do
+        command -v "$_bm_c" >/dev/null 2>&1 || return 1
+    done
+}
+
+# --- waiting ----------------------------------------------------------------------------------
+
+# bm_nap: sleeps 0.2 s (1 s where sleep takes whole seconds only).
+bm_nap() { sleep 0.2 2>/dev/null || sleep 1; }
+
+# bm_wait SECONDS CMD [ARG...]: runs CMD every 0.2 s until it succeeds (0), for SECONDS (1 if it
+# never did). Time is counted in whole seconds: "SECONDS" is at least SECONDS, at most one more.
+# CMD may be a function of the script: it runs in the script's shell, so it may set variables
+# (and may itself call bm_wait).
+bm_wait() {
+    _bm_t=$(($(date +%s) + ${1:?bm_wait: SECONDS is missing}))
+    shift
+    set -- "$_bm_t" "$@"
+    while :; do
+        if _bm_skip 1 "$@"; then return 0; fi
+        [ "$(date +%s)" -le "$1" ] || return 1
+        bm_nap
+    done
+}
+
+# _bm_skip N ARG...: runs the command that follows the first N arguments.
+_bm_skip() {
+    _bm_n=$1
+    shift
+    shift "$_bm_n"
+    "$@"
+}
+
+# --- processes --------------------------------------------------------------------------------
+
+# bm_running PIDFILE [WORD]: whether PIDFILE holds the pid of a live process whose command line
+# (its arguments joined by spaces) contains WORD as whole arguments: a path or flag only this
+# unit's daemon has, such as "$BM_UNIT/conf/zoo.cfg" or "--config.file=$conf/x.yml". So a pid
+# the system recycled for another process is never taken for the daemon. Without WORD (or
+# without /proc) a live pid is enough.
+bm_running() (
+    [ -f "$1" ] || exit 1
+    pid=$(cat "$1" 2>/dev/null) || exit 1
+    case "$pid" in "" | *[!0-9]*) exit 1 ;; esac
+    _bm_alive "$pid" || exit 1
+    [ -n "${2:-}" ] && [ -d /proc/self ] || exit 0
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || exit 1
+    case " $cmdline " in
+        *" $2 "*) exit 0 ;;
+        *) exit 1 ;;
+    esac
+)
+
+# bm_spawn PIDFILE LOGFILE CMD [ARG...]: starts CMD detached from the script (its own session
+# where setsid exists, nohup, stdin /dev/null, stdout and stderr appended to LOGFILE) and
+# returns at once. The process writes its own pid into PIDFILE before it becomes CMD (exec),
+# so PIDFILE names CMD however it was detached. Follow with bm_wait_started.
+bm_spawn() {
+    _bm_spawn_pidfile=${1:?bm_spawn: PIDFILE is missing}
+    _bm_spawn_log=${2:?bm_spawn: LOGFILE is missing}
+    shift 2
+    rm -f "$_bm_spawn_pidfile"
+    if command -v setsid >/dev/null 2>&1; then
+        # shellcheck disable=SC2016 # $$ and "$@" belong to the launched shell
+        setsid nohup sh -c 'echo $$ >"$1"; shift; exec "$@"' bigmgr-launch "$_bm_spawn_pidfile" "$@" \
+            </dev/null >>"$_bm_spawn_log" 2>&1 &
+    else
+        # shellcheck disable=SC2016
+        nohup sh -c 'echo $$ >"$1"; shift; exec "$@"' bigmgr-launch "$_bm_spawn_pidfile" "$@" \
+            </dev/null >>"$_bm_spawn_log" 2>&1 &
+    fi
+}
+
+# bm_wait_started PIDFILE WORD SECONDS CMD [ARG...]: after a start, waits until the daemon runs
+# (bm_running PIDFILE WORD) and CMD succeeds (it answers on its port, say). 0: ready; 1: the
+# daemon exited (its pid file names no such process, twice 0.2 s apart); 2: SECONDS passed
+# (counted as in bm_wait).
+bm_wait_started() {
+    _bm_t=$(($(date +%s) + ${3:?bm_wait_started: SECONDS is missing}))
+    _bm_pf=$1 _bm_w=$2
+    shift 3
+    set -- "$_bm_pf" "$_bm_w" "$_bm_t" "$@"
+    while :; do
+        if [ -s "$1" ] && ! bm_running "$1" "$2"; then
+            bm_nap
+            bm_running "$1" "$2" || return 1
+        fi
+        if bm_running "$1" "$2" && _bm_skip 3 "$@"; then return 0; fi
+        [ "$(date +%s)" -le "$3" ] || return 2
+        bm_nap
+    done
+}
+
+# bm_stop PIDFILE WORD SECONDS: stops the daemon of PIDFILE (see bm_running): SIGTERM, SECONDS
+# (as in bm_wait) for it to end, then SIGKILL (saying so on stderr) and up to 5 s more; removes
+# PIDFILE. Logs "stopped (was pid N)", or "already stopped" if it was not running, in which case
+# no process is signalled (a recycled pid is left alone). Exit 0.
+bm_stop() (
+    pidfile=$1 word=$2 secs=${3:-30}
+    if ! bm_running "$pidfile" "$word"; then
+        rm -f "$pidfile"
+        bm_log "already stopped"
+        exit 0
+    fi
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! _bm_gone "$secs" "$pid"; then
+        bm_warn "pid $pid did not stop within $secs s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        _bm_gone 5 "$pid" || true
+    fi
+    rm -f "$pidfile"
+    bm_log "stopped (was pid $pid)"
+)
+
+# _bm_alive PID: whether PID is a live process: it exists and is no zombie (a zombie has exited
+# and holds nothing; it stays until its parent, often init, reaps it).
+_bm_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    [ -d /proc/self ] || return 0
+    _bm_stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    case "${_bm_stat##*") "}" in
+        Z* | X*) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# _bm_gone SECONDS PID: waits up to SECONDS for PID to end; 1 if it did not.
+_bm_gone() (
+    end=$(($(date +%s) + $1))
+    while _bm_alive "$2"; do
+        [ "$(date +%s)" -le "$end" ] || exit 1
+        sleep 0.1 2>/dev/null || sleep 1
+    done
+)
+
+# --- network ----------------------------------------------------------------------------------
+
+# bm_port_open ADDRESS PORT: whether a TCP connection to ADDRESS:PORT succeeds (within 5 s).
+bm_port_open() {
+    if command -v bash >/dev/null 2>&1; then
+        # shellcheck disable=SC2016 # $1 and $2 belong to bash -c
+        timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' bm-port "$1" "$2" </dev/null >/dev/null 2>&1
+    else
+        timeout 5 python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()' \
+            "$1" "$2" </dev/null >/dev/null 2>&1
+    fi
+}
+
+# bm_wait_port ADDRESS PORT SECONDS: waits until ADDRESS:PORT accepts connections; 0 when it
+# does, 1 if it did not within SECONDS.
+bm_wait_port() { bm_wait "${3:?bm_wait_port: SECONDS is missing}" bm_port_open "$1" "$2"; }
+
+# bm_port_holders ADDRESS PORT: prints "address:port process" for each socket listening on
+# ADDRESS:PORT or on the wildcard address with that port (nothing if none, or without ss).
+bm_port_holders() {
+    command -v ss >/dev/null 2>&1 || return 0
+    ss -Hltnp "sport = :$2" 2>/dev/null | awk -v a="$1:$2" -v p=":$2" \
+        '$4 == a || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p { print $4, $6 }' || true
+}
+
+# --- packages ---------------------------------------------------------------------------------
+
+# bm_pkg_installed PKG: whether the package PKG is installed (dpkg, else rpm).
+bm_pkg_installed() {
+    if command -v dpkg-query >/dev/null 2>&1; then
+        # shellcheck disable=SC2016 # ${Status} is dpkg-query's, not the shell's
+        [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+    else
+        rpm -q "$1" >/dev/null 2>&1
+    fi
+}
+
+# bm_pkg_install PKG...: installs the packages that are missing, with apt-get (then dnf, yum).
+# The units of one machine take turns on the lock file BM_PKG_LOCK (default
+# /var/lock/bigmgr-pkg.lock), and each checks again under the lock, so a package is installed
+# once however many units install at once. Sets BM_PKG_NEW to the packages that were missing
+# (empty if none: nothing ran, no lock was taken). Exits 1 (bm_die) if the install fails or a
+# name is not a package name.
+bm_pkg_install() {
+    BM_PKG_NEW=""
+    _bm_missing=$(_bm_pkg_missing "$@") || exit 1
+    [ -n "$_bm_missing" ] || return 0
+    (
+        flock -w 1200 9 || bm_die "timed out waiting for ${BM_PKG_LOCK:-/var/lock/bigmgr-pkg.lock}"
+        missing=$(_bm_pkg_missing "$@") || exit 1
+        [ -n "$missing" ] || exit 0
+        bm_log "installing $missing"
+        # shellcheck disable=SC2086 # package names: checked, no blanks, no patterns
+        set -- $missing
+        if command -v apt-get >/dev/null 2>&1; then
+            export DEBIAN_FRONTEND=noninteractive
+            lock_timeout="DPkg::Lock::Timeout=600"
+            apt-get install -y -q -o "$lock_timeout" -o Dpkg::Options::=--force-confdef \
+                -o Dpkg::Options::=--force-confold "$@" ||
+                {
+                    apt-get update -q -o "$lock_timeout" &&
+                        apt-get install -y -q -o "$lock_timeout" -o Dpkg::Options::=--force-confdef \
+                            -o Dpkg::Options::=--force-confold "$@"
+                }
+        elif command -v dnf >/dev/null 2>&1; then
+            dnf install -y -q "$@"
+        elif command -v yum >/dev/null 2>&1; then
+            yum install -y -q "$@"
+        else
+            bm_die "no known package manager (apt-get, dnf, yum) to install $missing"
+        fi
+    ) 9>"${BM_PKG_LOCK:-/var/lock/bigmgr-pkg.lock}" || bm_die "installing $* failed"
+    BM_PKG_NEW=$_bm_missing
+}
+
+# The missing ones of the packages given, space-separated; exits 1 on a name that is not one.
+_bm_pkg_missing() (
+    missing=""
+    for p in "$@"; do
+        case "$p" in
+            "" | [!A-Za-z0-9]* | *[!A-Za-z0-9.+_:~-]*) bm_die "'$p' is not a package name" ;;
+        esac
+        bm_pkg_installed "$p" || missing="$missing${missing:+ }$p"
+    done
+    printf '%s' "$missing"
+)
+
+# bm_quiet_service SERVICE [FRESH]: the system's own SERVICE (the package's daemon) must not
+# hold the ports units use: stops it if it runs, and disables it if it ran or if FRESH is
+# neither empty nor 0 (its package was just installed: pass "$BM_PKG_NEW"). Only the init
+# system (systemd, else /etc/init.d) is asked; no process is killed by name. Exit 0.
+bm_quiet_service() (
+    svc=$1 fresh=${2:-} was_active=0
+    [ "$fresh" = 0 ] && fresh=""
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        if systemctl is-active --quiet "$svc" 2>/dev/null; then
+            was_active=1
+            bm_log "stopping the package's own $svc service"
+            systemctl stop "$svc" || true
+        fi
+        if [ $was_active = 1 ] || [ -n "$fresh" ]; then
+            if systemctl is-enabled --quiet "$svc" 2>/dev/null; then
+                systemctl disable "$svc" 2>/dev/null || true
+            fi
+        fi
+    elif [ -x "/etc/init.d/$svc" ]; then
+        if service "$svc" status >/dev/null 2>&1; then
+            was_active=1
+            bm_log "stopping the package's own $svc service"
+            service "$svc" stop || true
+        fi
+        if [ $was_active = 1 ] || [ -n "$fresh" ]; then
+            if command -v update-rc.d >/dev/null 2>&1; then
+                update-rc.d "$svc" disable >/dev/null 2>&1 || true
+            elif command -v chkconfig >/dev/null 2>&1; then
+                chkconfig "$svc" off >/dev/null 2>&1 || true
+            fi
+        fi
+    fi
+    exit 0
+)
+
+# --- the context file (BIGMGR_CONTEXT) ----------------------------------------------------------
+
+# bm_ctx_present: whether BIGMGR_CONTEXT names a file.
+bm_ctx_present() { [ -n "${BIGMGR_CONTEXT:-}" ] && [ -f "$BIGMGR_CONTEXT" ]; }
+
+# bm_ctx_value KEY: prints the context's top-level value KEY (a property, secrets included, or
+# cluster, service, host, …): true/false for booleans, JSON for lists and objects, nothing if
+# it is absent or null or there is no context file. Exit 0 (non-zero only if the file is not
+# JSON or python3 is missing).
+bm_ctx_value() {
+    bm_ctx_present || return 0
+    python3 -c "$_bm_ctx_py"'
+v = get(ctx, sys.argv[2])
+print("" if v is None else text(v))' "$BIGMGR_CONTEXT" "$1"
+}
+
+# bm_ctx_units LIST FIELD...: one line per unit of the context's LIST ("peers.quorum",
+# "relations.metrics"), with the unit's FIELDs ("host", "address", "index", "self",
+# "component", "configs.clientPort", …) separated by tabs; a field that is absent, null or
+# empty prints as "-". Nothing if the list is absent or empty. Exit 1 (saying so) if there is
+# no context file.
+bm_ctx_units() {
+    bm_ctx_present || {
+        bm_warn "BIGMGR_CONTEXT is not set or missing; cannot find the other units"
+        return 1
+    }
+    python3 -c "$_bm_ctx_py"'
+for u in get(ctx, sys.argv[2]) or []:
+    print("\t".join("-" if get(u, f) in (None, "") else text(get(u, f)) for f in sys.argv[3:]))' \
+        "$BIGMGR_CONTEXT" "$@"
+}
+
+_bm_ctx_py='
+import json, sys
+def get(v, path):
+    for k in path.split("."):
+        v = v.get(k) if isinstance(v, dict) else None
+    return v
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v).replace("\t", " ").replace("\n", " ")
+ctx = json.load(open(sys.argv[1])).get("context") or {}'
+
+# --- files ------------------------------------------------------------------------------------
+
+# bm_write FILE [MODE]: writes stdin to FILE atomically (a temporary file beside it, chmod MODE
+# if given, then rename), so a reader sees the old or the new content, never a part.
+bm_write() (
+    tmp="$1.tmp.$$"
+    trap 'rm -f "$tmp"' EXIT
+    cat >"$tmp"
+    [ -z "${2:-}" ] || chmod "$2" "$tmp"
+    mv -f "$tmp" "$1"
+)
+
+# bm_unit_rm PATH...: removes each PATH (rm -rf), which must lie inside BM_UNIT (and have no '.'
+# or '..' component). Exits 1 (bm_die) if one does not, removing nothing.
+bm_unit_rm() {
+    _bm_unit_set
+    for _bm_p in "$@"; do
+        case "$_bm_p" in
+            "$BM_UNIT"/*) ;;
+            *) bm_die "refusing to remove '$_bm_p': it is not inside the unit directory $BM_UNIT" ;;
+        esac
+        case "/$_bm_p/" in
+            */../* | */./*) bm_die "refusing to remove '$_bm_p': a path with '.' or '..'" ;;
+        esac
+    done
+    [ $# -eq 0 ] || rm -rf "$@"
+}
+
+# bm_unit_clear: empties BM_UNIT (hidden files too) and keeps the directory.
+bm_unit_clear() {
+    _bm_unit_set
+    rm -rf "${BM_UNIT:?}"/* "${BM_UNIT:?}"/.[!.]* "${BM_UNIT:?}"/..?*
+}
+
+_bm_unit_set() {
+    if [ -z "${BM_UNIT:-}" ] || [ "$BM_UNIT" = / ]; then bm_die "BM_UNIT is not set: run bm_init first"; fi
+}
+
+# bm_tail FILE [LINES]: the last LINES (default 30) lines of FILE on stderr, if it exists.
+bm_tail() {
+    [ -f "$1" ] || return 0
+    tail -n "${2:-30}" "$1" >&2 || true
+}
