@@ -1,4 +1,4 @@
-//! Who may do what (DESIGN.md §9): roles, actors, actions and the one rule table
+//! Who may do what (docs/design.md §9): roles, actors, actions and the one rule table
 //! ([`authorize`]); Argon2id password hashes and `bmt_` API token secrets.
 //!
 //! The Manager's user, token and audit operations live in `manager/auth.rs`; the rows they

@@ -1,4 +1,4 @@
-//! How agents join (DESIGN.md §9): a cluster's join token admits an agent once, as a new host
+//! How agents join (docs/design.md §9): a cluster's join token admits an agent once, as a new host
 //! of that cluster, and gets it a per-agent credential it presents from then on. Secrets are
 //! random 256-bit values; the store keeps only their SHA-256.
 

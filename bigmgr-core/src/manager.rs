@@ -15,11 +15,13 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod acting;
 mod auth;
 mod configs;
 mod events;
 mod views;
 
+pub use acting::Acting;
 pub use auth::BOOTSTRAP_ADMIN;
 pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
 pub use events::LOG_POLL;

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{JobId, JobRequest};
 use bigmgr_core::view::{
-    ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView, JobDetailView, JobView,
-    LogLineView, RelationEventView, RelationView, ServiceView, SnapshotView, StackView,
-    UnitStatusView,
+    AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
+    JobDetailView, JobView, LogLineView, RelationEventView, RelationView, ServiceView,
+    SnapshotView, StackView, UnitStatusView,
 };
 
 pub use bigmgr_client::JobAction;
@@ -124,6 +124,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn control(&self, id: i64, action: JobAction) -> Result<JobView>;
     /// A task's log lines (every attempt), in order.
     async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineView>>;
+    /// The audit log, oldest first (only `actor`'s if given); admins only.
+    async fn audit(&self, actor: Option<&str>) -> Result<Vec<AuditEventView>>;
     /// Follows job `id` to its end with [`bigmgr_core::view::follow`], handing `on` its
     /// progress and every log line once; the job as it ended.
     async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView>;

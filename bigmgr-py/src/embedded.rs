@@ -6,6 +6,8 @@ use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bigmgr_core::Manager;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
+use bigmgr_core::auth::Actor;
+use bigmgr_core::manager::Acting;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::*;
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
@@ -13,8 +15,9 @@ use bigmgr_core::stack::{Stack, StackProvider, StackRef};
 use bigmgr_core::store::SqlStore;
 use bigmgr_core::transport::LocalTransport;
 use bigmgr_core::view::{
-    ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView, JobView, LogLineView,
-    RelationEventView, RelationView, ServiceView, SnapshotView, StackView, UnitStatusView, follow,
+    AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView,
+    JobView, LogLineView, RelationEventView, RelationView, ServiceView, SnapshotView, StackView,
+    UnitStatusView, follow,
 };
 use pyo3::prelude::*;
 use std::collections::HashMap;
@@ -25,13 +28,14 @@ use std::sync::{Arc, Mutex};
 pub struct Embedded {
     mgr: Mutex<Option<Manager>>,
     transport: Arc<LocalTransport>,
-    author: String,
+    /// Who acts: every change is authorised by its role and audited with its name.
+    actor: Actor,
 }
 
 impl std::fmt::Debug for Embedded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Embedded")
-            .field("author", &self.author)
+            .field("actor", &self.actor)
             .field("agents", &self.transport.hosts())
             .finish_non_exhaustive()
     }
@@ -39,14 +43,15 @@ impl std::fmt::Debug for Embedded {
 
 impl Embedded {
     /// Opens (or creates) the store at `path`, starts one in-process agent per `(name, address)`
-    /// with its root `<root>/<name>`, and starts the engine. Config changes and added services
-    /// are authored by `author`. Must be called inside the tokio runtime.
+    /// with its root `<root>/<name>`, and starts the engine. Every change acts as `actor`:
+    /// authorised by its role, audited and authored in its name. Must be called inside the
+    /// tokio runtime.
     pub async fn open(
         path: &Path,
         stacks: impl StackProvider,
         agents: &[(String, String)],
         root: &Path,
-        author: &str,
+        actor: Actor,
     ) -> Result<Embedded> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -68,7 +73,7 @@ impl Embedded {
         Ok(Embedded {
             mgr: Mutex::new(Some(mgr)),
             transport,
-            author: author.to_string(),
+            actor,
         })
     }
 
@@ -94,6 +99,11 @@ impl Embedded {
         hosts
     }
 
+    /// The Manager, acting as this engine's user.
+    fn acting(&self) -> Result<Acting> {
+        Ok(self.mgr()?.acting(self.actor.clone()))
+    }
+
     fn mgr(&self) -> Result<Manager> {
         self.mgr
             .lock()
@@ -103,12 +113,12 @@ impl Embedded {
     }
 
     async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {
-        let mgr = self.mgr()?;
+        let acting = self.acting()?;
         Ok(match action {
-            JobAction::Cancel => mgr.cancel(id).await?,
-            JobAction::Pause => mgr.pause(id).await?,
-            JobAction::Resume => mgr.resume(id).await?,
-            JobAction::Retry => mgr.retry(id).await?,
+            JobAction::Cancel => acting.cancel(id).await?,
+            JobAction::Pause => acting.pause(id).await?,
+            JobAction::Resume => acting.resume(id).await?,
+            JobAction::Retry => acting.retry(id).await?,
         })
     }
 }
@@ -126,7 +136,7 @@ impl Backend for Embedded {
     }
 
     async fn create_cluster(&self, name: &str) -> Result<ClusterView> {
-        Ok(self.mgr()?.create_cluster(name).await?.into())
+        Ok(self.acting()?.create_cluster(name).await?.into())
     }
 
     async fn cluster(&self, name: &str) -> Result<ClusterView> {
@@ -134,11 +144,11 @@ impl Backend for Embedded {
     }
 
     async fn delete_cluster(&self, name: &str) -> Result<()> {
-        Ok(self.mgr()?.delete_cluster(name).await?)
+        Ok(self.acting()?.delete_cluster(name).await?)
     }
 
     async fn create_join_token(&self, cluster: &str) -> Result<String> {
-        Ok(self.mgr()?.create_join_token(cluster).await?)
+        Ok(self.acting()?.create_join_token(cluster).await?)
     }
 
     async fn hosts(&self, cluster: &str) -> Result<Vec<HostView>> {
@@ -146,13 +156,13 @@ impl Backend for Embedded {
     }
 
     async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostView> {
-        let mgr = self.mgr()?;
-        mgr.add_host(cluster, name, address).await?;
-        Ok(mgr.host_view(cluster, name).await?)
+        let acting = self.acting()?;
+        acting.add_host(cluster, name, address).await?;
+        Ok(acting.manager().host_view(cluster, name).await?)
     }
 
     async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
-        Ok(self.mgr()?.remove_host(cluster, name).await?)
+        Ok(self.acting()?.remove_host(cluster, name).await?)
     }
 
     async fn stacks(&self) -> Result<Vec<StackView>> {
@@ -168,14 +178,14 @@ impl Backend for Embedded {
     }
 
     async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceView> {
-        let mgr = self.mgr()?;
+        let acting = self.acting()?;
         let name = req.name.clone();
-        mgr.add_service_by(cluster, req, &self.author).await?;
-        Ok(mgr.service_view(cluster, &name).await?)
+        acting.add_service(cluster, req).await?;
+        Ok(acting.manager().service_view(cluster, &name).await?)
     }
 
     async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
-        Ok(self.mgr()?.remove_service(cluster, name).await?)
+        Ok(self.acting()?.remove_service(cluster, name).await?)
     }
 
     async fn update_configs(
@@ -185,8 +195,8 @@ impl Backend for Embedded {
         change: ConfigChange,
     ) -> Result<ConfigVersionView> {
         let v = self
-            .mgr()?
-            .update_configs(cluster, service, change, &self.author)
+            .acting()?
+            .update_configs(cluster, service, change)
             .await?;
         Ok(ConfigVersionView::of(service, v))
     }
@@ -213,8 +223,8 @@ impl Backend for Embedded {
         message: Option<String>,
     ) -> Result<ConfigVersionView> {
         let v = self
-            .mgr()?
-            .rollback_configs(cluster, service, to, &self.author, message)
+            .acting()?
+            .rollback_configs(cluster, service, to, message)
             .await?;
         Ok(ConfigVersionView::of(service, v))
     }
@@ -255,8 +265,8 @@ impl Backend for Embedded {
         message: &str,
     ) -> Result<SnapshotView> {
         let snap = self
-            .mgr()?
-            .create_snapshot(cluster, name, message, &self.author)
+            .acting()?
+            .create_snapshot(cluster, name, message)
             .await?;
         Ok(snap.into())
     }
@@ -272,9 +282,12 @@ impl Backend for Embedded {
     }
 
     async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionView>> {
-        let mgr = self.mgr()?;
-        let versions = mgr.restore_snapshot(cluster, name, &self.author).await?;
-        Ok(mgr.config_version_views(cluster, versions).await?)
+        let acting = self.acting()?;
+        let versions = acting.restore_snapshot(cluster, name).await?;
+        Ok(acting
+            .manager()
+            .config_version_views(cluster, versions)
+            .await?)
     }
 
     async fn units(&self, cluster: &str) -> Result<Vec<UnitStatusView>> {
@@ -288,10 +301,11 @@ impl Backend for Embedded {
         component: &str,
         hosts: &[String],
     ) -> Result<Vec<UnitStatusView>> {
-        let mgr = self.mgr()?;
-        let placed = mgr.add_units(cluster, service, component, hosts).await?;
+        let acting = self.acting()?;
+        let placed = acting.add_units(cluster, service, component, hosts).await?;
         let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-        Ok(mgr
+        Ok(acting
+            .manager()
             .unit_views(cluster)
             .await?
             .into_iter()
@@ -300,13 +314,13 @@ impl Backend for Embedded {
     }
 
     async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()> {
-        Ok(self.mgr()?.remove_unit(cluster, UnitId(unit)).await?)
+        Ok(self.acting()?.remove_unit(cluster, UnitId(unit)).await?)
     }
 
     async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobView>> {
-        let mgr = self.mgr()?;
-        let c = mgr.cluster(cluster).await?;
-        Ok(mgr
+        let acting = self.acting()?;
+        let c = acting.manager().cluster(cluster).await?;
+        Ok(acting
             .restart_stale(cluster, service, None)
             .await?
             .into_iter()
@@ -315,9 +329,9 @@ impl Backend for Embedded {
     }
 
     async fn relate(&self, cluster: &str, req: Relate) -> Result<RelationView> {
-        let mgr = self.mgr()?;
-        let rel = mgr.relate(cluster, req).await?;
-        Ok(mgr.relation_view(cluster, rel).await?)
+        let acting = self.acting()?;
+        let rel = acting.relate(cluster, req).await?;
+        Ok(acting.manager().relation_view(cluster, rel).await?)
     }
 
     async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>> {
@@ -325,7 +339,7 @@ impl Backend for Embedded {
     }
 
     async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
-        Ok(self.mgr()?.unrelate(cluster, RelationId(id)).await?)
+        Ok(self.acting()?.unrelate(cluster, RelationId(id)).await?)
     }
 
     async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventView>> {
@@ -336,9 +350,9 @@ impl Backend for Embedded {
     }
 
     async fn submit(&self, req: JobRequest) -> Result<JobView> {
-        let mgr = self.mgr()?;
-        let job = mgr.submit(req).await?;
-        Ok(mgr.job_summary(job.id).await?)
+        let acting = self.acting()?;
+        let job = acting.submit(req).await?;
+        Ok(acting.manager().job_summary(job.id).await?)
     }
 
     async fn job(&self, id: i64) -> Result<JobDetailView> {
@@ -364,6 +378,20 @@ impl Backend for Embedded {
             .await?
             .into_iter()
             .map(LogLineView::from)
+            .collect())
+    }
+
+    async fn audit(&self, actor: Option<&str>) -> Result<Vec<AuditEventView>> {
+        let filter = AuditFilter {
+            actor: actor.map(str::to_owned),
+            ..AuditFilter::default()
+        };
+        Ok(self
+            .mgr()?
+            .audit(&self.actor, &filter)
+            .await?
+            .into_iter()
+            .map(AuditEventView::from)
             .collect())
     }
 

@@ -9,8 +9,9 @@ use bigmgr_client::Client;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{JobId, JobRequest, TaskId};
 use bigmgr_core::view::{
-    ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView, JobView, LogLineView,
-    RelationEventView, RelationView, ServiceView, SnapshotView, StackView, UnitStatusView, follow,
+    AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView,
+    JobView, LogLineView, RelationEventView, RelationView, ServiceView, SnapshotView, StackView,
+    UnitStatusView, follow,
 };
 
 impl From<bigmgr_client::Error> for Error {
@@ -169,6 +170,9 @@ impl Backend for Client {
     }
     async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineView>> {
         Ok(Client::task_log(self, JobId(job), TaskId(task), None).await?)
+    }
+    async fn audit(&self, actor: Option<&str>) -> Result<Vec<AuditEventView>> {
+        Ok(Client::audit(self, None, None, actor).await?)
     }
     async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView> {
         Ok(follow(self, id, on).await?)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import bigmgr
-from conftest import AGENTS, add_hosts, open_embedded
+from conftest import AGENTS, STACKS, add_hosts, kill_pid_files, open_embedded
 
 
 def test_deploy_with_progress(deployed, capsys):
@@ -399,3 +399,38 @@ def test_remove_host(embedded):
         c.remove_host("h1")
     c.remove_host("h2")
     assert [h.name for h in c.hosts()] == ["h1"]
+
+
+def test_embedded_changes_are_authorised_and_audited_as_its_user(tmp_path):
+    """The embedded engine acts as a named user: its changes are in the audit log under that
+    name, and a viewer's session is refused a deploy as a viewer's REST call would be."""
+    db = str(tmp_path / "bigmgr.db")
+    root = str(tmp_path / "agents")
+    with bigmgr.Embedded(db, stacks=[str(STACKS)], agents=AGENTS, root=root, user="alice") as e:
+        c = e.create_cluster("c")
+        add_hosts(c)
+        c.add_service("hello", "demo", "hello", {"hello_server": ["h1"]})
+        events = e.audit(actor="alice")
+        done = {(ev["action"], ev["outcome"], ev["target"]) for ev in events}
+        assert ("create-cluster", "ok", "cluster c") in done, events
+        assert ("add-host", "ok", "host h1 of cluster c") in done, events
+        assert ("add-service", "ok", "service hello of cluster c") in done, events
+        assert all(ev["actor"] == "alice" for ev in events)
+    with bigmgr.Embedded(
+        db, stacks=[str(STACKS)], agents=AGENTS, root=root, user="vic", role="viewer"
+    ) as e:
+        c = e.cluster("c")
+        assert [s.name for s in c.services()] == ["hello"], "a viewer reads"
+        with pytest.raises(bigmgr.PermissionDenied, match="'vic' .*viewer.*submit-job"):
+            c.run("deploy", service="hello")
+        with pytest.raises(bigmgr.PermissionDenied):
+            c.add_host("h9", "127.0.0.9")
+        with pytest.raises(bigmgr.PermissionDenied):
+            e.audit()
+        assert c.jobs() == [], "nothing was submitted"
+    with bigmgr.Embedded(db, stacks=[str(STACKS)], agents=AGENTS, root=root, user="alice") as e:
+        refused = [ev for ev in e.audit(actor="vic") if ev["outcome"] == "refused"]
+        assert {ev["action"] for ev in refused} >= {"submit-job", "add-host"}, refused
+    with pytest.raises(bigmgr.InvalidInput, match="role"):
+        bigmgr.Embedded(db, stacks=[str(STACKS)], root=root, role="root")
+    kill_pid_files(tmp_path / "agents")

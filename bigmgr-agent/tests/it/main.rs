@@ -182,7 +182,7 @@ fn the_file_fills_in_the_environment_and_flags_override_it() {
 }
 
 /// An agent whose server is not there keeps trying until it is told to stop; it stops cleanly
-/// on SIGTERM and SIGINT, and idles small (DESIGN.md §10: under 10 MB resident; a debug build
+/// on SIGTERM and SIGINT, and idles small (docs/design.md §10: under 10 MB resident; a debug build
 /// gets some slack).
 #[test]
 fn it_idles_small_and_stops_on_signals() {

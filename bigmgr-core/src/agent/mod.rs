@@ -1,5 +1,5 @@
 //! The agent runtime: what runs on each host. [`Agent`] takes [`ToAgent`] messages, records
-//! each run in its [`Ledger`] before running it (exactly-once per run id, DESIGN.md §4.7), runs it
+//! each run in its [`Ledger`] before running it (exactly-once per run id, docs/design.md §7), runs it
 //! with an [`Executor`] and reports [`AgentEvent`]s.
 //!
 //! Runs survive the agent: the [`ProcessExecutor`] starts each script detached (its own process

@@ -1,5 +1,5 @@
 //! Job semantics on one loaded job: task transitions and their unit effects, stage and job
-//! states derived from task states (DESIGN.md §4.4–4.5), and task specs for dispatch.
+//! states derived from task states (docs/design.md §6), and task specs for dispatch.
 
 use super::{Active, Update};
 use crate::model::{JobState, StageState, TaskState, UnitState, now_ms};
@@ -126,7 +126,7 @@ pub(super) fn finish_task(
     }
 }
 
-/// How often a task whose run was lost with its host is run again (DESIGN.md §4.6: lost
+/// How often a task whose run was lost with its host is run again (docs/design.md §6: lost
 /// transport is retried up to 3 times), if its command allows (`rerun_if_lost`).
 pub(super) const LOST_RERUNS: u32 = 3;
 

@@ -28,7 +28,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub struct EngineConfig {
     /// A task sent but not acknowledged (RECEIVED) within this is sent again.
     pub delivery_timeout: Duration,
-    /// How often a task is sent again before it fails as lost by transport (DESIGN.md §4.6).
+    /// How often a task is sent again before it fails as lost by transport (docs/design.md §6).
     pub max_redeliveries: u32,
     /// A task with no result this long after its timeout has passed fails.
     pub result_slack: Duration,

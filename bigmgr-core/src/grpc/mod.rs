@@ -1,4 +1,4 @@
-//! The gRPC transport (DESIGN.md §5): [`GrpcTransport`] is the server's side — a tonic service
+//! The gRPC transport (docs/design.md §7): [`GrpcTransport`] is the server's side — a tonic service
 //! agents connect to, and the [`Transport`](crate::transport::Transport) the engine sends
 //! through; [`run_agent`] is the agent's side — it dials the server, registers, replays its
 //! spooled events, heartbeats and serves tasks, reconnecting with jittered backoff.

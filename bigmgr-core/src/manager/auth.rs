@@ -1,4 +1,4 @@
-//! The Manager's security facade (DESIGN.md §9): authenticating API tokens, logging in,
+//! The Manager's security facade (docs/design.md §9): authenticating API tokens, logging in,
 //! managing users and tokens, authorising actions and writing and reading the audit log.
 //!
 //! Every user and token change is audited here; frontends audit the calls they make with

@@ -1,4 +1,4 @@
-//! The states of hosts, units, jobs, stages and tasks (DESIGN.md §4), with their text forms.
+//! The states of hosts, units, jobs, stages and tasks (docs/design.md §1, §6), with their text forms.
 
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +107,7 @@ state_enum! {
 }
 
 state_enum! {
-    /// The state of a task (DESIGN.md §4.5).
+    /// The state of a task (docs/design.md §6).
     TaskState {
         /// Not dispatched yet.
         Pending = "PENDING",

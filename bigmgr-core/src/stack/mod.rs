@@ -33,7 +33,7 @@ pub const STANDARD_COMMANDS: &[&str] = &[
 /// The commands a client component does not have.
 pub const SERVER_ONLY_COMMANDS: &[&str] = &["start", "stop", "restart", "status"];
 
-/// The default timeout of a command whose manifest gives none (DESIGN.md §4.6).
+/// The default timeout of a command whose manifest gives none (docs/design.md §6).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// A stack's name and version.

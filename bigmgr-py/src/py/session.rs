@@ -59,6 +59,22 @@ macro_rules! session_methods {
                 let j = run(py, self.backend.job(id))?;
                 Ok(PyJob::detailed(self.backend.clone(), j))
             }
+
+            /// The audit log (admins only), oldest first: dicts with `id`, `at`, `actor`,
+            /// `action`, `target`, `outcome` (`ok`, `refused`, `failed`) and `detail`; only
+            /// `actor`'s if given.
+            #[pyo3(signature = (actor = None))]
+            fn audit<'py>(
+                &self,
+                py: Python<'py>,
+                actor: Option<String>,
+            ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+                let events = run(py, self.backend.audit(actor.as_deref()))?;
+                events
+                    .iter()
+                    .map(|e| super::to_py(py, &serde_json::to_value(e).unwrap_or_default()))
+                    .collect()
+            }
         }
     };
 }
@@ -112,10 +128,13 @@ pub(crate) fn connect(url: &str, token: Option<String>, timeout: f64) -> PyResul
 /// The bigmgr engine in-process on a SQLite file, with in-process agents: the same methods as
 /// a `Client`, without a server. Also a context manager (closes on exit).
 ///
-/// `Embedded(path, *, stacks=None, agents=[], root=None, author="python")`: `stacks` is a list
-/// of stack directories or an object with `list()` and `stack(name, version)` (the
-/// StackProvider protocol); `agents` are `(host name, address)` pairs, each agent rooted at
-/// `<root>/<name>` (root default: `<dir of path>/agents`); `author` signs config changes.
+/// `Embedded(path, *, stacks=None, agents=[], root=None, user="python", role="admin")`:
+/// `stacks` is a list of stack directories or an object with `list()` and `stack(name,
+/// version)` (the StackProvider protocol); `agents` are `(host name, address)` pairs, each agent
+/// rooted at `<root>/<name>` (root default: `<dir of path>/agents`). Every change acts as user
+/// `user` with role `role` (`viewer`, `operator` or `admin`): authorised by that role as a REST
+/// call would be (`PermissionDenied` otherwise), written to the audit log under that name, and
+/// authored by it (config versions, snapshots). `author` is an older name for `user`.
 #[pyclass(frozen, module = "bigmgr", name = "Embedded")]
 pub(crate) struct PyEmbedded {
     backend: Arc<dyn Backend>,
@@ -125,15 +144,25 @@ pub(crate) struct PyEmbedded {
 
 session_methods!(PyEmbedded {
     #[new]
-    #[pyo3(signature = (path, *, stacks = None, agents = Vec::new(), root = None, author = "python"))]
+    #[pyo3(signature = (path, *, stacks = None, agents = Vec::new(), root = None, user = None, role = "admin", author = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         stacks: Option<&Bound<'_, PyAny>>,
         agents: Vec<(String, String)>,
         root: Option<PathBuf>,
-        author: &str,
+        user: Option<String>,
+        role: &str,
+        author: Option<String>,
     ) -> PyResult<PyEmbedded> {
+        let role: bigmgr_core::auth::Role = role.parse().map_err(|_| {
+            Error::InvalidInput(format!(
+                "role must be 'viewer', 'operator' or 'admin', not {role:?}"
+            ))
+        })?;
+        let name = user.or(author).unwrap_or_else(|| "python".to_string());
+        let actor = bigmgr_core::auth::Actor::new(name, role);
         let path = std::path::absolute(&path).unwrap_or(path);
         let root = root.unwrap_or_else(|| {
             path.parent().unwrap_or(Path::new(".")).join("agents")
@@ -163,9 +192,9 @@ session_methods!(PyEmbedded {
         let emb = run(py, async {
             match stacks {
                 Stacks::Dirs(d) => {
-                    Embedded::open(&path, DirStackProvider::new(d), &agents, &root, author).await
+                    Embedded::open(&path, DirStackProvider::new(d), &agents, &root, actor).await
                 }
-                Stacks::Python(p) => Embedded::open(&path, p, &agents, &root, author).await,
+                Stacks::Python(p) => Embedded::open(&path, p, &agents, &root, actor).await,
             }
         })?;
         let inner = Arc::new(emb);

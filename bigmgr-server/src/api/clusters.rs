@@ -3,9 +3,11 @@
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
 use super::{AppState, PREFIX, created};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bigmgr_core::auth::Actor;
 use bigmgr_core::request::CreateCluster;
 use bigmgr_core::view::{ClusterView, JoinToken};
 
@@ -20,9 +22,10 @@ use bigmgr_core::view::{ClusterView, JoinToken};
     ))]
 pub async fn create(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Json(body): Json<CreateCluster>,
 ) -> ApiResult<Response> {
-    let cluster = s.mgr.create_cluster(&body.name).await?;
+    let cluster = s.mgr.acting(actor).create_cluster(&body.name).await?;
     Ok(created(
         format!("{PREFIX}/clusters/{}", cluster.name),
         ClusterView::from(cluster),
@@ -66,8 +69,12 @@ pub async fn get(
         (status = 404, description = "No such cluster"),
         (status = 409, description = "The cluster still has hosts, services or jobs"),
     ))]
-pub async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    s.mgr.delete_cluster(&name).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.mgr.acting(actor).delete_cluster(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -81,9 +88,10 @@ pub async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> ApiR
     ))]
 pub async fn create_join_token(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let token = s.mgr.create_join_token(&name).await?;
+    let token = s.mgr.acting(actor).create_join_token(&name).await?;
     Ok(created(
         format!("{PREFIX}/clusters/{name}"),
         JoinToken { token },

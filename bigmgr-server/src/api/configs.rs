@@ -73,7 +73,8 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let v = s
         .mgr
-        .update_configs(&cluster, &service, change, &actor.name)
+        .acting(actor)
+        .update_configs(&cluster, &service, change)
         .await?;
     let location = format!(
         "{PREFIX}/clusters/{cluster}/services/{service}/configs/{}",
@@ -142,7 +143,8 @@ pub async fn rollback(
 ) -> ApiResult<Response> {
     let v = s
         .mgr
-        .rollback_configs(&cluster, &service, body.to, &actor.name, body.message)
+        .acting(actor)
+        .rollback_configs(&cluster, &service, body.to, body.message)
         .await?;
     let location = format!(
         "{PREFIX}/clusters/{cluster}/services/{service}/configs/{}",
@@ -176,11 +178,13 @@ pub async fn units(
     ))]
 pub async fn restart_stale(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(cluster): Path<String>,
     Json(body): Json<RestartStaleBody>,
 ) -> ApiResult<Response> {
     let jobs = s
         .mgr
+        .acting(actor)
         .restart_stale(&cluster, body.service.as_deref(), body.options)
         .await?;
     let views: Vec<JobView> = jobs.into_iter().map(|j| JobView::of(j, &cluster)).collect();
@@ -202,11 +206,13 @@ pub async fn restart_stale(
     ))]
 pub async fn add_units(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, service)): Path<(String, String)>,
     Json(body): Json<AddUnitsBody>,
 ) -> ApiResult<Response> {
     let placed = s
         .mgr
+        .acting(actor)
         .add_units(&cluster, &service, &body.component, &body.hosts)
         .await?;
     let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
@@ -241,9 +247,13 @@ pub async fn add_units(
     ))]
 pub async fn remove_unit(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, unit)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    s.mgr.remove_unit(&cluster, UnitId(unit)).await?;
+    s.mgr
+        .acting(actor)
+        .remove_unit(&cluster, UnitId(unit))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,7 +290,8 @@ pub async fn create_snapshot(
 ) -> ApiResult<Response> {
     let snap = s
         .mgr
-        .create_snapshot(&cluster, &body.name, &body.message, &actor.name)
+        .acting(actor)
+        .create_snapshot(&cluster, &body.name, &body.message)
         .await?;
     let location = format!("{PREFIX}/clusters/{cluster}/snapshots/{}", snap.name);
     Ok(created(location, SnapshotView::from(snap)))
@@ -321,7 +332,11 @@ pub async fn restore_snapshot(
     Extension(actor): Extension<Actor>,
     Path((cluster, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let v = s.mgr.restore_snapshot(&cluster, &name, &actor.name).await?;
+    let v = s
+        .mgr
+        .acting(actor)
+        .restore_snapshot(&cluster, &name)
+        .await?;
     let views = s.mgr.config_version_views(&cluster, v).await?;
     Ok((StatusCode::CREATED, Json(views)).into_response())
 }
@@ -352,10 +367,11 @@ pub async fn relations(
     ))]
 pub async fn relate(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(cluster): Path<String>,
     Json(body): Json<Relate>,
 ) -> ApiResult<Response> {
-    let rel = s.mgr.relate(&cluster, body).await?;
+    let rel = s.mgr.acting(actor).relate(&cluster, body).await?;
     let location = format!("{PREFIX}/clusters/{cluster}/relations/{}", rel.id);
     Ok(created(location, s.mgr.relation_view(&cluster, rel).await?))
 }
@@ -372,9 +388,13 @@ pub async fn relate(
     ))]
 pub async fn unrelate(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, id)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    s.mgr.unrelate(&cluster, RelationId(id)).await?;
+    s.mgr
+        .acting(actor)
+        .unrelate(&cluster, RelationId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,9 +3,11 @@
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
 use super::{AppState, PREFIX, created};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bigmgr_core::auth::Actor;
 use bigmgr_core::request::{AddHost, UpdateHost};
 use bigmgr_core::view::HostView;
 
@@ -58,10 +60,12 @@ pub async fn get(
     ))]
 pub async fn update(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, host)): Path<(String, String)>,
     Json(body): Json<UpdateHost>,
 ) -> ApiResult<Json<HostView>> {
     s.mgr
+        .acting(actor)
         .set_host_address(&cluster, &host, &body.address)
         .await?;
     Ok(Json(s.mgr.host_view(&cluster, &host).await?))
@@ -81,9 +85,10 @@ pub async fn update(
     ))]
 pub async fn remove(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, host)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.mgr.remove_host(&cluster, &host).await?;
+    s.mgr.acting(actor).remove_host(&cluster, &host).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,10 +106,15 @@ pub async fn remove(
     ))]
 pub async fn add(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(cluster): Path<String>,
     Json(body): Json<AddHost>,
 ) -> ApiResult<Response> {
-    let h = s.mgr.add_host(&cluster, &body.name, &body.address).await?;
+    let h = s
+        .mgr
+        .acting(actor)
+        .add_host(&cluster, &body.name, &body.address)
+        .await?;
     let location = format!("{PREFIX}/clusters/{cluster}/hosts/{}", h.name);
     Ok(created(location, s.mgr.host_view(&cluster, &h.name).await?))
 }

@@ -4,9 +4,11 @@
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
 use super::{AppState, PREFIX};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bigmgr_core::auth::Actor;
 use bigmgr_core::model::{Job, JobId, JobRequest, JobState, TaskId};
 use bigmgr_core::request::SubmitJob;
 use bigmgr_core::view::{JobDetailView, JobView, LogLineView, TaskLog};
@@ -35,11 +37,13 @@ pub struct LogQuery {
     ))]
 pub async fn submit(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(cluster): Path<String>,
     Json(body): Json<SubmitJob>,
 ) -> ApiResult<Response> {
     let job = s
         .mgr
+        .acting(actor)
         .submit(JobRequest {
             cluster: cluster.clone(),
             target: body.target,
@@ -132,8 +136,12 @@ async fn controlled(s: &AppState, job: bigmgr_core::Result<Job>) -> ApiResult<Js
         (status = 404, description = "No such job"),
         (status = 409, description = "The job's state does not allow it"),
     ))]
-pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.cancel(JobId(id)).await).await
+pub async fn cancel(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<JobView>> {
+    controlled(&s, s.mgr.acting(actor).cancel(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/pause`: nothing new is dispatched.
@@ -144,8 +152,12 @@ pub async fn cancel(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
         (status = 404, description = "No such job"),
         (status = 409, description = "The job's state does not allow it"),
     ))]
-pub async fn pause(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.pause(JobId(id)).await).await
+pub async fn pause(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<JobView>> {
+    controlled(&s, s.mgr.acting(actor).pause(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/resume`: a paused job goes on.
@@ -156,8 +168,12 @@ pub async fn pause(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<
         (status = 404, description = "No such job"),
         (status = 409, description = "The job's state does not allow it"),
     ))]
-pub async fn resume(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.resume(JobId(id)).await).await
+pub async fn resume(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<JobView>> {
+    controlled(&s, s.mgr.acting(actor).resume(JobId(id)).await).await
 }
 
 /// `POST /jobs/{job}/retry`: a failed or canceled job's failed and canceled tasks run again.
@@ -168,8 +184,12 @@ pub async fn resume(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult
         (status = 404, description = "No such job"),
         (status = 409, description = "The job's state does not allow it"),
     ))]
-pub async fn retry(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.retry(JobId(id)).await).await
+pub async fn retry(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<JobView>> {
+    controlled(&s, s.mgr.acting(actor).retry(JobId(id)).await).await
 }
 
 /// `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` → `{"lines": [...]}`, the whole log.

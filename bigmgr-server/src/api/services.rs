@@ -76,9 +76,13 @@ pub async fn get(
     ))]
 pub async fn remove(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((cluster, service)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.mgr.remove_service(&cluster, &service).await?;
+    s.mgr
+        .acting(actor)
+        .remove_service(&cluster, &service)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -100,7 +104,7 @@ pub async fn add(
     Path(cluster): Path<String>,
     Json(body): Json<AddService>,
 ) -> ApiResult<Response> {
-    let (inst, _) = s.mgr.add_service_by(&cluster, body, &actor.name).await?;
+    let (inst, _) = s.mgr.acting(actor).add_service(&cluster, body).await?;
     let location = format!("{PREFIX}/clusters/{cluster}/services/{}", inst.name);
     Ok(created(
         location,

@@ -1,0 +1,363 @@
+//! A user acting through the Manager: [`Manager::acting`] hands out an [`Acting`], whose every
+//! change is authorised by the actor's role ([`crate::auth::authorize`]; a refusal is audited
+//! too) and appended to the audit log with its outcome — the same rules whichever frontend
+//! acts (REST, the Python module's embedded engine, an assistant's tools). Config versions,
+//! snapshots and added services are authored by the actor.
+//!
+//! The Manager's own methods stay for the engine and for embedders acting on their own
+//! behalf (they neither authorise nor audit); frontends act through this handle.
+
+use super::{AddService, ConfigChange, Manager, Relate};
+use crate::Result;
+use crate::auth::{Action, Actor};
+use crate::model::Cluster;
+use crate::model::{
+    ConfigVersion, Host, Job, JobId, JobOptions, JobRequest, Outcome, Relation, RelationId,
+    ServiceInstance, Snapshot, Unit, UnitId,
+};
+use std::future::Future;
+
+/// Changes made by one actor; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    mgr: Manager,
+    actor: Actor,
+}
+
+impl Manager {
+    /// `actor` acting through this Manager: every change authorised and audited.
+    pub fn acting(&self, actor: Actor) -> Acting {
+        Acting {
+            mgr: self.clone(),
+            actor,
+        }
+    }
+}
+
+impl Acting {
+    /// Who acts.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The Manager, for reads (every role may read).
+    pub fn manager(&self) -> &Manager {
+        &self.mgr
+    }
+
+    /// Authorises `action` on `target`, runs `change`, and audits how it ended: `ok` with what
+    /// `detail` says of the result, or `failed` with the error.
+    async fn act<T, F>(
+        &self,
+        action: Action,
+        target: String,
+        change: F,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        self.mgr.authorize(&self.actor, action, &target).await?;
+        let res = change.await;
+        let (outcome, what) = match &res {
+            Ok(v) => (Outcome::Ok, detail(v)),
+            Err(e) => (Outcome::Failed, e.to_string()),
+        };
+        self.mgr
+            .record(&self.actor, action, &target, outcome, &what)
+            .await;
+        res
+    }
+
+    /// Creates a cluster.
+    pub async fn create_cluster(&self, name: &str) -> Result<Cluster> {
+        let change = self.mgr.create_cluster(name);
+        self.act(
+            Action::CreateCluster,
+            format!("cluster {name}"),
+            change,
+            |_| "created".into(),
+        )
+        .await
+    }
+
+    /// Deletes a cluster.
+    pub async fn delete_cluster(&self, name: &str) -> Result<()> {
+        let change = self.mgr.delete_cluster(name);
+        self.act(
+            Action::DeleteCluster,
+            format!("cluster {name}"),
+            change,
+            |_| "deleted".into(),
+        )
+        .await
+    }
+
+    /// Creates a join token for a cluster (its value is never audited).
+    pub async fn create_join_token(&self, cluster: &str) -> Result<String> {
+        let change = self.mgr.create_join_token(cluster);
+        self.act(
+            Action::CreateJoinToken,
+            format!("cluster {cluster}"),
+            change,
+            |_| "created a join token".into(),
+        )
+        .await
+    }
+
+    /// Adds a host.
+    pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
+        let change = self.mgr.add_host(cluster, name, address);
+        self.act(
+            Action::AddHost,
+            format!("host {name} of cluster {cluster}"),
+            change,
+            |h| format!("added with address {}", h.address),
+        )
+        .await
+    }
+
+    /// Changes a host's address (accepts the one its agent reported).
+    pub async fn set_host_address(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
+        let change = self.mgr.set_host_address(cluster, name, address);
+        self.act(
+            Action::ChangeHost,
+            format!("host {name} of cluster {cluster}"),
+            change,
+            |h| format!("address set to {}", h.address),
+        )
+        .await
+    }
+
+    /// Removes a host.
+    pub async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
+        let change = self.mgr.remove_host(cluster, name);
+        self.act(
+            Action::RemoveHost,
+            format!("host {name} of cluster {cluster}"),
+            change,
+            |_| "removed".into(),
+        )
+        .await
+    }
+
+    /// Adds a service instance, authored by the actor.
+    pub async fn add_service(
+        &self,
+        cluster: &str,
+        req: AddService,
+    ) -> Result<(ServiceInstance, Vec<Unit>)> {
+        let target = format!("service {} of cluster {cluster}", req.name);
+        let change = self.mgr.add_service_by(cluster, req, &self.actor.name);
+        self.act(Action::AddService, target, change, |(s, u)| {
+            format!(
+                "added {} {}/{} with {} unit(s)",
+                s.service,
+                s.stack,
+                s.stack_version,
+                u.len()
+            )
+        })
+        .await
+    }
+
+    /// Removes a service instance.
+    pub async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
+        let change = self.mgr.remove_service(cluster, name);
+        self.act(
+            Action::RemoveService,
+            format!("service {name} of cluster {cluster}"),
+            change,
+            |_| "removed".into(),
+        )
+        .await
+    }
+
+    /// Submits a job.
+    pub async fn submit(&self, req: JobRequest) -> Result<Job> {
+        let target = format!("cluster {}", req.cluster);
+        let what = format!("{} on {:?}", req.command, req.target);
+        let change = self.mgr.submit(req);
+        self.act(Action::SubmitJob, target, change, |j| {
+            format!("submitted job {}: {what}", j.id)
+        })
+        .await
+    }
+
+    /// Cancels a job.
+    pub async fn cancel(&self, id: JobId) -> Result<Job> {
+        self.control(id, "canceled", self.mgr.cancel(id)).await
+    }
+
+    /// Pauses a job.
+    pub async fn pause(&self, id: JobId) -> Result<Job> {
+        self.control(id, "paused", self.mgr.pause(id)).await
+    }
+
+    /// Resumes a paused job.
+    pub async fn resume(&self, id: JobId) -> Result<Job> {
+        self.control(id, "resumed", self.mgr.resume(id)).await
+    }
+
+    /// Retries a failed or cancelled job.
+    pub async fn retry(&self, id: JobId) -> Result<Job> {
+        self.control(id, "retried", self.mgr.retry(id)).await
+    }
+
+    async fn control(
+        &self,
+        id: JobId,
+        what: &'static str,
+        change: impl Future<Output = Result<Job>>,
+    ) -> Result<Job> {
+        self.act(Action::ControlJob, format!("job {id}"), change, |j| {
+            format!("{what}: now {}", j.state)
+        })
+        .await
+    }
+
+    /// Changes a service's configs (a new version authored by the actor).
+    pub async fn update_configs(
+        &self,
+        cluster: &str,
+        service: &str,
+        change: ConfigChange,
+    ) -> Result<ConfigVersion> {
+        let fut = self
+            .mgr
+            .update_configs(cluster, service, change, &self.actor.name);
+        self.act(
+            Action::ChangeConfig,
+            format!("service {service} of cluster {cluster}"),
+            fut,
+            |v| format!("config version {}", v.version),
+        )
+        .await
+    }
+
+    /// Rolls a service's configs back to version `to`.
+    pub async fn rollback_configs(
+        &self,
+        cluster: &str,
+        service: &str,
+        to: u32,
+        message: Option<String>,
+    ) -> Result<ConfigVersion> {
+        let fut = self
+            .mgr
+            .rollback_configs(cluster, service, to, &self.actor.name, message);
+        self.act(
+            Action::ChangeConfig,
+            format!("service {service} of cluster {cluster}"),
+            fut,
+            move |v| format!("rolled back to version {to} as version {}", v.version),
+        )
+        .await
+    }
+
+    /// Takes a snapshot of a cluster's config versions.
+    pub async fn create_snapshot(
+        &self,
+        cluster: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<Snapshot> {
+        let fut = self
+            .mgr
+            .create_snapshot(cluster, name, message, &self.actor.name);
+        self.act(
+            Action::ChangeConfig,
+            format!("snapshot {name} of cluster {cluster}"),
+            fut,
+            |s| format!("took snapshot of {} service(s)", s.entries.len()),
+        )
+        .await
+    }
+
+    /// Restores a snapshot.
+    pub async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersion>> {
+        let fut = self.mgr.restore_snapshot(cluster, name, &self.actor.name);
+        self.act(
+            Action::ChangeConfig,
+            format!("snapshot {name} of cluster {cluster}"),
+            fut,
+            |v| format!("restored: {} new version(s)", v.len()),
+        )
+        .await
+    }
+
+    /// Applies pending config changes to stale units.
+    pub async fn restart_stale(
+        &self,
+        cluster: &str,
+        service: Option<&str>,
+        options: Option<JobOptions>,
+    ) -> Result<Vec<Job>> {
+        let fut = self.mgr.restart_stale(cluster, service, options);
+        self.act(
+            Action::ChangeConfig,
+            format!("cluster {cluster}"),
+            fut,
+            |jobs| {
+                let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+                format!("restart stale units: job(s) [{}]", ids.join(", "))
+            },
+        )
+        .await
+    }
+
+    /// Places more units of a service's component on hosts.
+    pub async fn add_units(
+        &self,
+        cluster: &str,
+        service: &str,
+        component: &str,
+        hosts: &[String],
+    ) -> Result<Vec<Unit>> {
+        let fut = self.mgr.add_units(cluster, service, component, hosts);
+        self.act(
+            Action::AddService,
+            format!("service {service} of cluster {cluster}"),
+            fut,
+            |u| format!("added {} unit(s) of {component}", u.len()),
+        )
+        .await
+    }
+
+    /// Removes a unit.
+    pub async fn remove_unit(&self, cluster: &str, unit: UnitId) -> Result<()> {
+        let fut = self.mgr.remove_unit(cluster, unit);
+        self.act(
+            Action::RemoveService,
+            format!("unit {unit} of cluster {cluster}"),
+            fut,
+            |_| "removed".into(),
+        )
+        .await
+    }
+
+    /// Relates two service instances.
+    pub async fn relate(&self, cluster: &str, req: Relate) -> Result<Relation> {
+        let what = format!("{} with {}", req.requirer, req.provider);
+        let fut = self.mgr.relate(cluster, req);
+        self.act(
+            Action::ChangeConfig,
+            format!("cluster {cluster}"),
+            fut,
+            move |r| format!("related {what} (relation {})", r.id),
+        )
+        .await
+    }
+
+    /// Removes a relation.
+    pub async fn unrelate(&self, cluster: &str, id: RelationId) -> Result<()> {
+        let fut = self.mgr.unrelate(cluster, id);
+        self.act(
+            Action::ChangeConfig,
+            format!("relation {id} of cluster {cluster}"),
+            fut,
+            |_| "removed".into(),
+        )
+        .await
+    }
+}
