@@ -63,6 +63,7 @@ pub struct AddService {
 #[derive(Default)]
 pub struct ManagerBuilder {
     store: Option<Arc<dyn Store>>,
+    sqlite: Option<std::path::PathBuf>,
     engine_jobs: Option<Arc<dyn JobStore>>,
     transport: Option<Arc<dyn Transport>>,
     stacks: Option<Arc<dyn StackProvider>>,
@@ -82,6 +83,14 @@ impl ManagerBuilder {
     /// The store (default: [`SqlStore`] in memory, which forgets everything at exit).
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The embedded SQLite store in the file at `path` (created with its directory's
+    /// permissions if missing, migrated on open): what the server and Python's embedded engine
+    /// run on, without naming a store type.
+    pub fn sqlite(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.sqlite = Some(path.into());
         self
     }
 
@@ -124,18 +133,43 @@ impl ManagerBuilder {
         self
     }
 
+    /// Opens the store named by [`ManagerBuilder::sqlite`] if one was, so that a transport
+    /// can share it before the build.
+    async fn open_store(&mut self) -> Result<Arc<dyn Store>> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let store: Arc<dyn Store> = match self.sqlite.take() {
+            Some(path) => Arc::new(SqlStore::open_path(&path).await?),
+            None => Arc::new(SqlStore::open("sqlite::memory:").await?),
+        };
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Builds with the gRPC transport agents dial, admitting them through the same store, and
+    /// returns it beside the Manager: its routes are served with the REST API
+    /// ([`GrpcTransport::routes`](crate::grpc::GrpcTransport::routes)). A transport set on the
+    /// builder is replaced.
+    pub async fn build_grpc(
+        mut self,
+        settings: crate::grpc::GrpcSettings,
+    ) -> Result<(Manager, Arc<crate::grpc::GrpcTransport>)> {
+        let store = self.open_store().await?;
+        let grpc = crate::grpc::GrpcTransport::new(store, settings);
+        let mgr = self.transport(Arc::clone(&grpc)).build().await?;
+        Ok((mgr, grpc))
+    }
+
     /// Starts the engine: unfinished jobs of an earlier run are recovered, queued work goes on.
     /// Must be called inside a tokio runtime.
-    pub async fn build(self) -> Result<Manager> {
+    pub async fn build(mut self) -> Result<Manager> {
         let need = |what: &str, how: &str| {
             Error::Invalid(format!(
                 "the Manager needs a {what}: call .{how}(…) on the builder"
             ))
         };
-        let store = match self.store {
-            Some(s) => s,
-            None => Arc::new(SqlStore::open("sqlite::memory:").await?),
-        };
+        let store = self.open_store().await?;
         let transport = self
             .transport
             .ok_or_else(|| need("transport", "transport"))?;

@@ -12,7 +12,6 @@ use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::*;
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
-use bigmgr_core::store::SqlStore;
 use bigmgr_core::transport::LocalTransport;
 use bigmgr_core::view::{
     AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView,
@@ -65,7 +64,7 @@ impl Embedded {
                 .await?;
         }
         let mgr = Manager::builder()
-            .store(SqlStore::open_path(path).await?)
+            .sqlite(path)
             .transport(transport.clone())
             .stacks(stacks)
             .build()

@@ -9,7 +9,6 @@ use axum::Router;
 use bigmgr_core::Manager;
 use bigmgr_core::grpc::{GrpcTransport, PeerAddr};
 use bigmgr_core::stack::DirStackProvider;
-use bigmgr_core::store::{SqlStore, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,19 +66,16 @@ impl Server {
         std::fs::create_dir_all(&config.data).map_err(|e| Error::io(&config.data, e))?;
         let admin = admin_token::load_or_create(&config.data, admin_token_env)?;
         let db = config.db_path();
-        let store: Arc<dyn Store> = Arc::new(SqlStore::open_path(&db).await?);
-        let grpc = GrpcTransport::new(store.clone(), config.grpc.clone());
         let roots = config.stack_roots();
         tracing::info!(store = %db.display(), stacks = ?roots, "opening");
-        let mgr = Manager::builder()
-            .store_arc(store)
-            .transport(Arc::clone(&grpc))
+        let (mgr, grpc) = Manager::builder()
+            .sqlite(&db)
             .stacks(DirStackProvider::new(roots))
             .config(bigmgr_core::EngineConfig {
                 lost_grace: config.lost_grace,
                 ..bigmgr_core::EngineConfig::default()
             })
-            .build()
+            .build_grpc(config.grpc.clone())
             .await?;
         // The admin token is an API token of the built-in user `admin`.
         mgr.bootstrap_admin(&admin.token).await?;
