@@ -6,12 +6,12 @@
 //! `cargo run -p bigmgr-core --example quickstart [-- DATA_DIR]` (default `./quickstart-data`).
 
 use bigmgr_core::Manager;
+use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
-use bigmgr_core::transport::LocalTransport;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,12 +5,12 @@
 //! `cargo bench -p bigmgr-core --bench engine` (options: `-- --hosts N --components N --runs N`).
 
 use bigmgr_core::Manager;
+use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, NoopExecutor};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
-use bigmgr_core::transport::LocalTransport;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

@@ -20,68 +20,7 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// The longest password accepted (hashing is deliberately slow; don't let it be abused).
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
-/// A user's role, from least to most powerful: viewer, operator, admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleName))]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything, changes nothing (but its own API tokens and password).
-    Viewer,
-    /// A viewer who also submits and controls jobs and changes configs.
-    Operator,
-    /// May do everything, including managing users and reading the audit log.
-    Admin,
-}
-
-impl Role {
-    /// Every role, least powerful first.
-    pub const ALL: &'static [Role] = &[Role::Viewer, Role::Operator, Role::Admin];
-
-    /// The text form (`admin`, `operator`, `viewer`), as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// How powerful the role is; a role may do whatever a lower one may.
-    fn rank(self) -> u8 {
-        match self {
-            Role::Viewer => 0,
-            Role::Operator => 1,
-            Role::Admin => 2,
-        }
-    }
-
-    /// True if this role may do everything `other` may.
-    pub fn includes(self, other: Role) -> bool {
-        self.rank() >= other.rank()
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Role> {
-        Role::ALL
-            .iter()
-            .copied()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "'{s}' is not a role; expected one of admin, operator, viewer"
-                ))
-            })
-    }
-}
+pub use crate::model::Role;
 
 /// Who is acting: an authenticated user (or the server itself) and the role it acts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,13 +196,13 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// A new API token secret: `bmt_` and 64 hex digits (256 random bits). Store only
 /// [`token_hash`] of it.
 pub fn new_token() -> Result<String> {
-    crate::join::new_secret(API_TOKEN_PREFIX)
+    crate::secret::new_secret(API_TOKEN_PREFIX)
 }
 
 /// The hash of an API token as the store keeps it (hex SHA-256: enough for 256-bit secrets,
 /// and cheap enough to run on every request).
 pub fn token_hash(token: &str) -> String {
-    crate::join::hash(token)
+    crate::secret::hash(token)
 }
 
 #[cfg(test)]

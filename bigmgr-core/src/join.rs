@@ -1,39 +1,17 @@
 //! How agents join (docs/design.md §9): a cluster's join token admits an agent once, as a new host
-//! of that cluster, and gets it a per-agent credential it presents from then on. Secrets are
-//! random 256-bit values; the store keeps only their SHA-256.
+//! of that cluster, and gets it a per-agent credential it presents from then on (both are
+//! [`crate::secret`]s).
 
 use crate::auth::Action;
 use crate::model::{ClusterId, Host, HostReport, NewAuditEvent, NewHost, Outcome, now_ms};
+use crate::secret::{hash, new_secret, same};
 use crate::store::{AdmissionStore, AgentStore, AuditStore, ClusterStore};
 use crate::{Error, Result};
-use sha2::{Digest, Sha256};
 
 /// The prefix of join tokens, so a leaked one is recognisable.
 pub const JOIN_TOKEN_PREFIX: &str = "bmj_";
 /// The prefix of agent credentials.
 pub const CREDENTIAL_PREFIX: &str = "bma_";
-
-/// A new random secret: `prefix` then 64 hex digits.
-pub fn new_secret(prefix: &str) -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Invalid(format!("the system's random source failed: {e}")))?;
-    Ok(format!("{prefix}{}", hex::encode(bytes)))
-}
-
-/// The hex SHA-256 of a secret, as the store keeps it.
-pub fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Compares two hashes in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
 
 /// Creates a join token for a cluster and returns it; only its hash is stored.
 pub async fn create_join_token(store: &dyn AgentStore, cluster: ClusterId) -> Result<String> {
@@ -86,7 +64,7 @@ pub async fn admit(
     proof: &Proof,
     report: &HostReport,
 ) -> Result<Admitted> {
-    crate::manager::check_host_name(name).map_err(|e| Error::Refused(e.to_string()))?;
+    crate::name::check_host_name(name).map_err(|e| Error::Refused(e.to_string()))?;
     let bad_address = crate::address::check_address(address)
         .err()
         .map(|e| format!("the agent's address (--address / BIGMGR_ADDRESS): {e}"));
@@ -235,23 +213,4 @@ async fn cluster_name(store: &dyn ClusterStore, id: ClusterId) -> Result<String>
         .find(|c| c.id == id)
         .map(|c| c.name)
         .unwrap_or_else(|| id.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_random_and_hashes_compare() {
-        let a = new_secret(JOIN_TOKEN_PREFIX).unwrap();
-        let b = new_secret(JOIN_TOKEN_PREFIX).unwrap();
-        assert!(a.starts_with("bmj_") && a.len() == 4 + 64);
-        assert_ne!(a, b);
-        assert!(same(&hash(&a), &hash(&a)));
-        assert!(!same(&hash(&a), &hash(&b)));
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 }

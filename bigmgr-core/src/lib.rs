@@ -5,6 +5,33 @@
 //! The four pluggable traits are [`store::Store`] (the union of one trait per concern:
 //! clusters, agents, services, configs, jobs, auth, audit), [`transport::Transport`],
 //! [`stack::StackProvider`] and [`sched::Scheduler`]; on the agent side, [`agent::Executor`].
+//!
+//! # The life of a job
+//!
+//! 1. **request** — a frontend calls [`Manager::acting`]`(actor).submit(..)`; the actor is
+//!    authorised and the call audited ([`auth`], `manager/acting.rs`).
+//! 2. **plan** — the target becomes a DAG of stages, one command on one component each, ordered
+//!    by the stack's rules ([`plan`], [`stack`]).
+//! 3. **store** — the job, its stages and tasks are written PENDING in one transaction
+//!    ([`store::JobStore`]).
+//! 4. **scheduler** — the engine asks which ready tasks may run now ([`sched`]; the engine is
+//!    `engine/`).
+//! 5. **transport** — each task, its files rendered ([`render`]), goes to its host's agent over
+//!    [`grpc`] or in-process channels ([`agent::LocalTransport`]); both speak [`transport`].
+//! 6. **agent** — the agent records the run in its ledger, then starts it; events are spooled
+//!    until acknowledged ([`agent`]).
+//! 7. **executor** — the script runs with the stack library beside it
+//!    ([`agent::ProcessExecutor`], [`agent::STACKLIB`]).
+//! 8. **result** — the engine stores the outcome, units follow, dependants run or are
+//!    cancelled; frontends follow it through [`Manager::job_events`] and [`view::follow`].
+//!
+//! # Layers
+//!
+//! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
+//! [`secret`], [`shell`] and [`duration`]; then [`stack`], [`auth`], [`transport`], [`sched`];
+//! then [`store`] and [`plan`]; then [`render`], [`agent`] and [`join`]; then the engine and
+//! [`grpc`]; then [`view`] and [`request`]; and [`manager`] on top (`tests/it/layers.rs` holds
+//! the table and fails on a climb).
 
 pub mod address;
 pub mod agent;
@@ -18,10 +45,12 @@ pub mod grpc;
 pub mod join;
 pub mod manager;
 pub mod model;
+pub mod name;
 pub mod plan;
 pub mod render;
 pub mod request;
 pub mod sched;
+pub mod secret;
 pub mod shell;
 pub mod stack;
 pub mod store;

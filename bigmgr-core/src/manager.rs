@@ -4,6 +4,7 @@
 
 use crate::engine::{Command, Control, Engine, EngineConfig, Update};
 use crate::model::*;
+use crate::name::check_name;
 use crate::plan::{self, PlanInput};
 use crate::sched::{FifoScheduler, Scheduler};
 use crate::stack::{ServiceDef, StackProvider, StackRef};
@@ -23,7 +24,7 @@ mod views;
 
 pub use acting::Acting;
 pub use auth::BOOTSTRAP_ADMIN;
-pub use configs::{ConfigChange, ConfigDiff, Relate, UnitStatus};
+pub use configs::{ConfigChange, Relate};
 pub use events::LOG_POLL;
 
 /// A request to add a service instance to a cluster.
@@ -33,10 +34,7 @@ pub use events::LOG_POLL;
 pub struct AddService {
     /// Its name in the cluster (`zk`): 1-63 letters, digits, `-`, `_` or `.`, starting with a
     /// letter or digit.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
     pub name: String,
     /// The stack (`bigtop`).
     pub stack: String,
@@ -286,30 +284,6 @@ fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Checks a host name (the same rule for hosts added by operators and agents joining).
-pub(crate) fn check_host_name(name: &str) -> Result<()> {
-    check_name("host", name)
-}
-
-fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "'{name}' is not a valid {kind} name: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
-        )))
-    }
 }
 
 impl Manager {

@@ -13,10 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct CreateCluster {
     /// The new cluster's name: 1-63 letters, digits, `-`, `_` or `.`, starting with a letter
     /// or digit.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
     pub name: String,
 }
 
@@ -27,10 +24,7 @@ pub struct CreateCluster {
 pub struct AddHost {
     /// The host name, unique on the server; its agent must use the same `--name`: 1-63
     /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
     pub name: String,
     /// The address its services bind to and other hosts reach it at: an IP address or a DNS
     /// host name (RFC 1123).
@@ -108,10 +102,7 @@ pub struct AddUnitsBody {
 #[serde(deny_unknown_fields)]
 pub struct SnapshotBody {
     /// Its name, unique in the cluster.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
     pub name: String,
     /// Why.
     #[serde(default)]
@@ -124,10 +115,7 @@ pub struct SnapshotBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// The user name.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
     pub name: String,
     /// A password (8 characters or more) for `POST /login`; without one the user signs in
     /// with API tokens only.

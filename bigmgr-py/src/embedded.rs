@@ -5,6 +5,7 @@ use crate::backend::{Backend, JobAction, OnFollowed};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bigmgr_core::Manager;
+use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::auth::Actor;
 use bigmgr_core::manager::Acting;
@@ -12,7 +13,6 @@ use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::*;
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
-use bigmgr_core::transport::LocalTransport;
 use bigmgr_core::view::{
     AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView,
     JobView, LogLineView, RelationEventView, RelationView, ServiceView, SnapshotView, StackView,

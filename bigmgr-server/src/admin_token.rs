@@ -61,7 +61,7 @@ pub fn load_or_create(data: &Path, from_env: Option<String>) -> Result<AdminToke
         }
         None => match &stored {
             Some(token) => (token.clone(), Origin::File),
-            None => (bigmgr_core::join::new_secret(PREFIX)?, Origin::Generated),
+            None => (bigmgr_core::secret::new_secret(PREFIX)?, Origin::Generated),
         },
     };
     if stored.as_deref() != Some(token.as_str()) {

@@ -14,6 +14,7 @@
 
 mod health;
 mod ledger;
+mod local;
 mod metrics;
 mod process;
 mod runtime;
@@ -22,6 +23,7 @@ mod stacklib;
 
 pub use health::check_units;
 pub use ledger::{Ledger, LedgerEntry};
+pub use local::LocalTransport;
 pub use metrics::Sampler;
 pub use process::ProcessExecutor;
 pub use runtime::{Agent, AgentConfig, AgentHandle};

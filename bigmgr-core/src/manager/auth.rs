@@ -4,9 +4,10 @@
 //! Every user and token change is audited here; frontends audit the calls they make with
 //! [`Manager::record`], and [`Manager::authorize`] audits every refusal.
 
-use super::{Manager, check_name};
+use super::Manager;
 use crate::auth::{self, Action, Actor, Role};
 use crate::model::*;
+use crate::name::check_name;
 use crate::{Error, Result};
 use std::sync::OnceLock;
 

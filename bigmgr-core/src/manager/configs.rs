@@ -32,21 +32,6 @@ pub struct ConfigChange {
     pub message: String,
 }
 
-/// One property that differs between two config versions. Secret values read as `********`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConfigDiff {
-    /// The config type.
-    pub config_type: String,
-    /// The host, for a host-layer value; `None` for the service layer.
-    pub host: Option<String>,
-    /// The property.
-    pub property: String,
-    /// Its value in the first version (`None`: not set there).
-    pub from: Option<Value>,
-    /// Its value in the second version.
-    pub to: Option<Value>,
-}
-
 /// A request to relate two service instances: `service` or `service:endpoint` on each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -64,23 +49,6 @@ pub struct Relate {
 
 fn yes() -> bool {
     true
-}
-
-/// A unit with where it is and whether its configs are current.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnitStatus {
-    /// The unit.
-    pub unit: Unit,
-    /// Its service instance's name.
-    pub service: String,
-    /// Its host's name.
-    pub host: String,
-    /// The service's desired config version.
-    pub desired_version: u32,
-    /// Its files differ from what it should have.
-    pub stale: bool,
-    /// Why, when stale ("restart required: …").
-    pub stale_reason: Option<String>,
 }
 
 /// Applies a merge patch to one layer; empty config types disappear.
@@ -495,7 +463,7 @@ impl Manager {
         message: &str,
         author: &str,
     ) -> Result<Snapshot> {
-        super::check_name("snapshot", name)?;
+        crate::name::check_name("snapshot", name)?;
         let c = self.cluster(cluster).await?;
         let entries = self
             .inner

@@ -2,9 +2,73 @@
 //! password hash and an [`ApiToken`] no secret, so serialising them can't leak one.
 
 use super::{ApiTokenId, AuditId, UserId};
-use crate::auth::Role;
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
+
+/// A user's role, from least to most powerful: viewer, operator, admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleName))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything, changes nothing (but its own API tokens and password).
+    Viewer,
+    /// A viewer who also submits and controls jobs and changes configs.
+    Operator,
+    /// May do everything, including managing users and reading the audit log.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least powerful first.
+    pub const ALL: &'static [Role] = &[Role::Viewer, Role::Operator, Role::Admin];
+
+    /// The text form (`admin`, `operator`, `viewer`), as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// How powerful the role is; a role may do whatever a lower one may.
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Operator => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// True if this role may do everything `other` may.
+    pub fn includes(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Role> {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "'{s}' is not a role; expected one of admin, operator, viewer"
+                ))
+            })
+    }
+}
 
 /// A user who calls the API with API tokens (and may log in with a password).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

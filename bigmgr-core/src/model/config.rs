@@ -1,7 +1,10 @@
 //! Versioned configs, snapshots and relations as stored.
 
-use super::{ClusterId, JobId, RelationEventId, RelationId, ServiceConfigs, ServiceId, SnapshotId};
+use super::{
+    ClusterId, JobId, RelationEventId, RelationId, ServiceConfigs, ServiceId, SnapshotId, Unit,
+};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The host layer of a service's configs: host name → config type → property → value. A host's
@@ -195,4 +198,36 @@ pub struct NewRelationEvent {
     pub detail: String,
     /// The reconfigure job, if one was started.
     pub job: Option<JobId>,
+}
+
+/// One property that differs between two config versions. Secret values read as `********`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDiff {
+    /// The config type.
+    pub config_type: String,
+    /// The host, for a host-layer value; `None` for the service layer.
+    pub host: Option<String>,
+    /// The property.
+    pub property: String,
+    /// Its value in the first version (`None`: not set there).
+    pub from: Option<Value>,
+    /// Its value in the second version.
+    pub to: Option<Value>,
+}
+
+/// A unit with where it is and whether its configs are current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitStatus {
+    /// The unit.
+    pub unit: Unit,
+    /// Its service instance's name.
+    pub service: String,
+    /// Its host's name.
+    pub host: String,
+    /// The service's desired config version.
+    pub desired_version: u32,
+    /// Its files differ from what it should have.
+    pub stale: bool,
+    /// Why, when stale ("restart required: …").
+    pub stale_reason: Option<String>,
 }

@@ -10,11 +10,11 @@ mod ids;
 mod state;
 
 pub use auth::{
-    ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, User,
+    ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
 };
 pub use config::{
-    ConfigVersion, HostOverrides, NewConfigVersion, NewRelation, NewRelationEvent, NewSnapshot,
-    Relation, RelationEvent, RelationEventKind, Snapshot, SnapshotEntry,
+    ConfigDiff, ConfigVersion, HostOverrides, NewConfigVersion, NewRelation, NewRelationEvent,
+    NewSnapshot, Relation, RelationEvent, RelationEventKind, Snapshot, SnapshotEntry, UnitStatus,
 };
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{

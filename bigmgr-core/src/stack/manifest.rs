@@ -304,15 +304,8 @@ fn first_start(value: &toml::de::DeValue<'_>) -> Option<usize> {
     }
 }
 
-/// True for names of the form `[a-z][a-z0-9_]*`.
-pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 fn check_name(cx: &Ctx<'_>, field: &str, what: &str, name: &str) -> Result<()> {
-    if is_valid_name(name) {
+    if crate::name::is_identifier(name) {
         Ok(())
     } else {
         Err(cx.err(
@@ -567,7 +560,7 @@ fn convert_component(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawComponent) -> Re
                 ),
             ));
         }
-        if !is_valid_name(name) {
+        if !crate::name::is_identifier(name) {
             return Err(cx.err(
                 field,
                 format!(
@@ -730,7 +723,7 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
     let mut seen = HashSet::new();
     for (j, p) in c.property.iter().enumerate() {
         let pat = |f: &str| at(&format!("property[{j}].{f}"));
-        if !is_valid_property_name(&p.name) {
+        if !crate::name::is_property_name(&p.name) {
             return Err(cx.err(
                 pat("name"),
                 format!(
@@ -790,15 +783,6 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
         format,
         properties,
     })
-}
-
-/// Property names: `[A-Za-z_][A-Za-z0-9_.-]*`.
-fn is_valid_property_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// The JSON form of a default value, if it has the property's type.
@@ -932,19 +916,6 @@ mod tests {
         assert!("NOCOMMAND".parse::<RoleCommand>().is_err());
         assert!("-START".parse::<RoleCommand>().is_err());
         assert!("A-".parse::<RoleCommand>().is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert!(is_valid_name("zookeeper_server"));
-        assert!(is_valid_name("a1"));
-        assert!(!is_valid_name("1a"));
-        assert!(!is_valid_name("Zoo"));
-        assert!(!is_valid_name("zoo-keeper"));
-        assert!(!is_valid_name(""));
-        assert!(is_valid_property_name("tickTime"));
-        assert!(is_valid_property_name("log.dir"));
-        assert!(!is_valid_property_name("9lives"));
     }
 
     #[test]

@@ -1,10 +1,9 @@
-//! The server's side of talking to agents: the [`Transport`] trait, the messages both ways, the
-//! [`limits`] of what one event carries, and [`LocalTransport`] (channels to in-process agents).
+//! The server's side of talking to agents: the [`Transport`] trait, the messages both ways and
+//! the [`limits`] of what one event carries. Its implementations live beside what they talk to:
+//! [`crate::grpc::GrpcTransport`] for remote agents, [`crate::agent::LocalTransport`] for agents
+//! in this process.
 
 pub mod limits;
-mod local;
-
-pub use local::LocalTransport;
 
 use crate::Result;
 use crate::model::{HostState, JobId, LogStream, RunId, TaskState};

@@ -1,7 +1,7 @@
 //! Config versions, diffs, snapshots, relations and their events, as frontends show them
 //! (services by name; a removed service as `#id`).
 
-use crate::manager::ConfigDiff;
+use crate::model::ConfigDiff;
 use crate::model::{ConfigVersion, HostOverrides, JobId, RelationId};
 use crate::model::{ServiceConfigs, Snapshot};
 use serde::{Deserialize, Serialize};

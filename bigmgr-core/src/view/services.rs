@@ -1,8 +1,8 @@
 //! Service instances with their units, units with their staleness, and the stacks that can be
 //! deployed, as frontends show them (secret values redacted).
 
-use crate::manager::UnitStatus;
 use crate::model::UnitState;
+use crate::model::UnitStatus;
 use crate::model::{Health, HostOverrides, ServiceConfigs, ServiceId, ServiceInstance, UnitId};
 use crate::stack::{Category, ConfigType, ServiceDef, Stack};
 use serde::{Deserialize, Serialize};

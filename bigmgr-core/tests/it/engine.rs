@@ -785,9 +785,9 @@ async fn a_command_with_retries_runs_a_failed_script_again_as_a_new_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twice() {
+    use bigmgr_core::agent::LocalTransport;
     use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
     use bigmgr_core::stack::DirStackProvider;
-    use bigmgr_core::transport::LocalTransport;
     use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tmp");

@@ -334,7 +334,7 @@ async fn refusals_say_why_and_change_nothing() {
         .await
         .expect("credential")
         .expect("set");
-    assert_eq!(stored, bigmgr_core::join::hash(plain));
+    assert_eq!(stored, bigmgr_core::secret::hash(plain));
     // A copy of h1's credential does not let an agent claim another name.
     let copy = tempfile::tempdir().expect("tempdir");
     let copy_root = copy.path().join("agents").join("h9");
@@ -636,7 +636,7 @@ async fn concurrent_joins_for_one_host_admit_exactly_one() {
             .expect("credential");
         assert_eq!(
             stored,
-            Some(bigmgr_core::join::hash(&admitted[0])),
+            Some(bigmgr_core::secret::hash(&admitted[0])),
             "{name}: the admitted agent's credential is the stored one"
         );
     }

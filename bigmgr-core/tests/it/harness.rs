@@ -1,11 +1,11 @@
 //! Shared test set-up: a stack written into a temp dir, a Manager on SQLite, in-process agents.
 
+use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
-use bigmgr_core::transport::LocalTransport;
 use bigmgr_core::{EngineConfig, Manager};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -6,6 +6,7 @@ mod engine;
 mod flaky;
 mod grpc;
 mod harness;
+mod layers;
 mod relations;
 mod shell;
 mod stack;

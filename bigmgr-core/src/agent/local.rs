@@ -1,7 +1,7 @@
 //! `LocalTransport`: channels to in-process agents, for embedding, tests, benchmarks and Python.
 
-use super::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
-use crate::agent::{Agent, AgentConfig, Executor};
+use super::{Agent, AgentConfig, Executor};
+use crate::transport::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
