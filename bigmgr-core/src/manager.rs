@@ -20,12 +20,17 @@ mod acting;
 mod auth;
 mod configs;
 mod events;
+mod reconcile;
+mod relations;
+mod snapshots;
+mod units;
 mod views;
 
 pub use acting::Acting;
 pub use auth::BOOTSTRAP_ADMIN;
-pub use configs::{ConfigChange, Relate};
+pub use configs::ConfigChange;
 pub use events::LOG_POLL;
+pub use relations::Relate;
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -204,7 +209,7 @@ impl ManagerBuilder {
             watcher: std::sync::Mutex::new(None),
             auth_lock: tokio::sync::Mutex::new(()),
         });
-        let watcher = tokio::spawn(configs::watch_hosts(Arc::downgrade(&inner), host_updates));
+        let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         if let Ok(mut w) = inner.watcher.lock() {
             *w = Some(watcher);
         }
@@ -219,7 +224,7 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
     engine: std::sync::Mutex<Option<JoinHandle<()>>>,
-    /// Reconfigures relations when hosts re-register (see `configs::watch_hosts`).
+    /// Reconfigures relations when hosts re-register (see `reconcile::watch_hosts`).
     watcher: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// Serialises user and token changes whose checks span several reads (the last admin).
     auth_lock: tokio::sync::Mutex<()>,
