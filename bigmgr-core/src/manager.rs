@@ -405,6 +405,18 @@ impl Manager {
         self.host(cluster, name).await
     }
 
+    /// The service instance `name` of cluster `c`, or not found.
+    pub(crate) async fn service_named(&self, c: &Cluster, name: &str) -> Result<ServiceInstance> {
+        let found = self.inner.store.service_by_name(c.id, name).await?;
+        found.ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {})", c.name)))
+    }
+
+    /// The hosts of cluster `c` by name.
+    pub(crate) async fn hosts_by_name(&self, c: ClusterId) -> Result<HashMap<String, Host>> {
+        let hosts = self.inner.store.list_hosts(c).await?;
+        Ok(hosts.into_iter().map(|h| (h.name.clone(), h)).collect())
+    }
+
     /// The hosts of a cluster.
     pub async fn hosts(&self, cluster: &str) -> Result<Vec<Host>> {
         let c = self.cluster(cluster).await?;
@@ -476,14 +488,7 @@ impl Manager {
         for comp in req.placement.keys() {
             def.component(comp)?;
         }
-        let hosts: HashMap<String, Host> = self
-            .inner
-            .store
-            .list_hosts(c.id)
-            .await?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
-            .collect();
+        let hosts = self.hosts_by_name(c.id).await?;
         let mut units = Vec::new();
         for comp in &def.components {
             let names = req
@@ -584,12 +589,7 @@ impl Manager {
     /// used again; finished jobs keep their stages of it.
     pub async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
         let c = self.cluster(cluster).await?;
-        let s = self
-            .inner
-            .store
-            .service_by_name(c.id, name)
-            .await?
-            .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {cluster})")))?;
+        let s = self.service_named(&c, name).await?;
         let events = self
             .relation_events_for(
                 &c,

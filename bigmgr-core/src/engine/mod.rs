@@ -197,12 +197,7 @@ impl Engine {
     /// adopted with their in-flight tasks (confirmed or redelivered when their agents say Hello).
     pub(crate) async fn recover(&mut self) -> Result<()> {
         let filter = JobFilter {
-            states: vec![
-                JobState::Queued,
-                JobState::Running,
-                JobState::Paused,
-                JobState::Canceling,
-            ],
+            states: JobState::UNFINISHED.to_vec(),
             ..JobFilter::default()
         };
         for job in self.jobs.list_jobs(&filter).await? {

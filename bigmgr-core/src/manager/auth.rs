@@ -68,18 +68,15 @@ impl Manager {
         let store = &self.inner.store;
         let system = Actor::system();
         let target = format!("user {BOOTSTRAP_ADMIN}");
+        let note = async |what: &str| {
+            let (action, ok) = (Action::ManageUsers, Outcome::Ok);
+            self.record(&system, action, &target, ok, what).await
+        };
         let user = match store.user_by_name(BOOTSTRAP_ADMIN).await? {
             Some(u) if u.role == Role::Admin => u,
             Some(u) => {
                 store.set_user_role(u.id, Role::Admin).await?;
-                self.record(
-                    &system,
-                    Action::ManageUsers,
-                    &target,
-                    Outcome::Ok,
-                    &format!("bootstrap: role {} -> admin", u.role),
-                )
-                .await;
+                note(&format!("bootstrap: role {} -> admin", u.role)).await;
                 User {
                     role: Role::Admin,
                     ..u
@@ -93,14 +90,7 @@ impl Manager {
                         role: Role::Admin,
                     })
                     .await?;
-                self.record(
-                    &system,
-                    Action::ManageUsers,
-                    &target,
-                    Outcome::Ok,
-                    "bootstrap: created with role admin",
-                )
-                .await;
+                note("bootstrap: created with role admin").await;
                 u
             }
         };
@@ -121,14 +111,7 @@ impl Manager {
                         hash,
                     })
                     .await?;
-                self.record(
-                    &system,
-                    Action::ManageUsers,
-                    &target,
-                    Outcome::Ok,
-                    &format!("bootstrap: added API token {}", t.id),
-                )
-                .await;
+                note(&format!("bootstrap: added API token {}", t.id)).await;
             }
         }
         Ok(user)

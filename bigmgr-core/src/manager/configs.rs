@@ -188,14 +188,7 @@ impl Manager {
         cluster: &Cluster,
         name: &str,
     ) -> Result<(ServiceInstance, Arc<ServiceDef>)> {
-        let inst = self
-            .inner
-            .store
-            .service_by_name(cluster.id, name)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found("service", format!("{name} (in cluster {})", cluster.name))
-            })?;
+        let inst = self.service_named(cluster, name).await?;
         let def = self
             .inner
             .stacks
@@ -227,14 +220,7 @@ impl Manager {
             configs,
             host_overrides,
         } = new;
-        let hosts: HashMap<String, Host> = self
-            .inner
-            .store
-            .list_hosts(cluster.id)
-            .await?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
-            .collect();
+        let hosts = self.hosts_by_name(cluster.id).await?;
         check_configs(def, &configs)?;
         check_host_overrides(def, &host_overrides, &hosts)?;
         let mut topo = Topology::load(

@@ -171,12 +171,7 @@ impl Manager {
             .store
             .list_jobs(&JobFilter {
                 cluster: Some(c.id),
-                states: vec![
-                    JobState::Queued,
-                    JobState::Running,
-                    JobState::Paused,
-                    JobState::Canceling,
-                ],
+                states: JobState::UNFINISHED.to_vec(),
                 ..JobFilter::default()
             })
             .await?;

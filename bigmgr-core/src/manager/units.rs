@@ -6,7 +6,6 @@ use super::configs::check_renders;
 use crate::model::*;
 use crate::render::Topology;
 use crate::{Error, Result};
-use std::collections::HashMap;
 
 impl Manager {
     /// Every unit of a cluster with its staleness.
@@ -102,14 +101,7 @@ impl Manager {
                 "name at least one host to place units on".into(),
             ));
         }
-        let all: HashMap<String, Host> = self
-            .inner
-            .store
-            .list_hosts(c.id)
-            .await?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
-            .collect();
+        let all = self.hosts_by_name(c.id).await?;
         let mut topo =
             Topology::load(self.inner.store.as_ref(), self.inner.stacks.as_ref(), &c).await?;
         let existing = topo

@@ -156,12 +156,7 @@ impl Manager {
     /// One service instance as operators see it.
     pub async fn service_view(&self, cluster: &str, name: &str) -> Result<ServiceView> {
         let c = self.cluster(cluster).await?;
-        let inst = self
-            .inner
-            .store
-            .service_by_name(c.id, name)
-            .await?
-            .ok_or_else(|| Error::not_found("service", format!("{name} (in cluster {cluster})")))?;
+        let inst = self.service_named(&c, name).await?;
         Ok(self.service_views_of(cluster, vec![inst]).await?.remove(0))
     }
 

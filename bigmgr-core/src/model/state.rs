@@ -127,6 +127,14 @@ state_enum! {
 }
 
 impl JobState {
+    /// The states of a job not yet final: what recovery adopts and what keeps units busy.
+    pub const UNFINISHED: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Paused,
+        JobState::Canceling,
+    ];
+
     /// True once the job can change no more (short of a retry).
     pub fn is_final(self) -> bool {
         matches!(
@@ -168,5 +176,20 @@ impl Default for TaskState {
     /// PENDING, where every task starts.
     fn default() -> Self {
         Self::ALL[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_is_every_state_not_final() {
+        let not_final: Vec<JobState> = JobState::ALL
+            .iter()
+            .copied()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(not_final, JobState::UNFINISHED);
     }
 }
