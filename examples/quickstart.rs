@@ -11,7 +11,6 @@ use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
-use bigmgr_core::store::SqlStore;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
     let mgr = Manager::builder()
-        .store(SqlStore::open_path(&data.join("bigmgr.db")).await?)
+        .sqlite(data.join("bigmgr.db"))
         .transport(transport.clone())
         .stacks(DirStackProvider::new([stacks]))
         .build()
