@@ -257,7 +257,6 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-/// A name must be 1–63 characters of letters, digits, `-`, `_`, `.`, starting with a letter or digit.
 /// Checks config values against a service definition: known config types and properties,
 /// values of the property's type. The error names the first misfit and what would fit.
 fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
@@ -669,6 +668,12 @@ impl Manager {
             .ok_or_else(|| Error::not_found("job", id))
     }
 
+    /// A job without its stages, or not found.
+    pub(crate) async fn job_row(&self, id: JobId) -> Result<Job> {
+        let job = self.inner.store.get_job(id).await?;
+        job.ok_or_else(|| Error::not_found("job", id))
+    }
+
     /// Jobs matching a filter.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
         self.inner.store.list_jobs(filter).await
@@ -731,12 +736,7 @@ impl Manager {
     pub async fn wait(&self, id: JobId) -> Result<Job> {
         let mut rx = self.subscribe();
         loop {
-            let job = self
-                .inner
-                .store
-                .get_job(id)
-                .await?
-                .ok_or_else(|| Error::not_found("job", id))?;
+            let job = self.job_row(id).await?;
             if job.state.is_final() {
                 return Ok(job);
             }

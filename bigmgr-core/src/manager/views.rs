@@ -2,6 +2,7 @@
 //! (a task's host, a unit's service, a removed service as `#id`), secrets redacted.
 
 use super::Manager;
+use crate::Result;
 use crate::model::{
     Cluster, HostId, JobFilter, JobId, JobState, Relation, RelationEvent, RelationId, ServiceId,
     StageId,
@@ -11,7 +12,6 @@ use crate::view::{
     ConfigVersionView, HostUnitView, HostView, JobDetailView, JobView, RelationEventView,
     RelationView, ServiceView, StackView, StageView, TaskView, UnitStatusView,
 };
-use crate::{Error, Result};
 use std::collections::HashMap;
 
 impl Manager {
@@ -86,12 +86,7 @@ impl Manager {
 
     /// A job without its stages.
     pub async fn job_summary(&self, id: JobId) -> Result<JobView> {
-        let job = self
-            .inner
-            .store
-            .get_job(id)
-            .await?
-            .ok_or_else(|| Error::not_found("job", id))?;
+        let job = self.job_row(id).await?;
         let cluster = self.cluster_name(job.cluster).await?;
         Ok(JobView::of(job, &cluster))
     }
