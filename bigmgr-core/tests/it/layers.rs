@@ -122,3 +122,30 @@ fn the_reader_sees_paths_and_groups() {
                // crate::manager::x in a comment\nlet _ = crate::view::follow;\n";
     assert_eq!(named_modules(src), ["model", "auth", "store", "view"]);
 }
+
+/// The frontends go through the Manager (docs/design.md §5): none of them names the store.
+#[test]
+fn no_frontend_reaches_the_store() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut offenders = Vec::new();
+    for krate in [
+        "bigmgr-server",
+        "bigmgr-client",
+        "bigmgr-py",
+        "bigmgr-agent",
+    ] {
+        let mut files = Vec::new();
+        rust_files(&repo.join(krate).join("src"), &mut files);
+        assert!(!files.is_empty(), "{krate}/src has no Rust files");
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            if text.contains("bigmgr_core::store") || text.contains(".store()") {
+                offenders.push(f.strip_prefix(repo).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these frontend files reach the store instead of the Manager: {offenders:?}"
+    );
+}
