@@ -13,7 +13,7 @@
 # docs/stacks.md, "The stack library"; it is stable: functions may be added, none changes.
 
 # shellcheck shell=sh disable=SC2034 # BM_* variables are set for the scripts that source this
-BM_LIB_VERSION=1
+BM_LIB_VERSION=2
 
 # --- setup and logging --------------------------------------------------------------------------
 
@@ -53,7 +53,8 @@ bm_die() {
 
 # bm_main COMMAND: runs the script's function do_COMMAND. COMMAND must be one of BM_COMMANDS
 # (default: "install configure start stop restart status check remove"); anything else prints
-# the usage and exits 2. restart without a do_restart runs do_stop, then do_start.
+# the usage and exits 2. Where the script has no do_COMMAND: restart runs stop, then start; stop
+# and status of the daemon declared with bm_daemon run bm_daemon_stop and bm_daemon_status.
 bm_main() {
     _bm_commands=${BM_COMMANDS:-install configure start stop restart status check remove}
     _bm_cmd=${1:-}
@@ -70,12 +71,24 @@ bm_main() {
         echo "usage: $0 $(printf '%s' "$_bm_commands" | tr ' ' '|') (got '${1:-}')" >&2
         exit 2
     fi
-    if [ "$_bm_cmd" = restart ] && ! _bm_is_function do_restart; then
-        do_stop
-        do_start
-        return
+    _bm_run "$_bm_cmd"
+}
+
+# _bm_run COMMAND: the script's do_COMMAND, else the library's (see bm_main and
+# bm_heartbeat_main, which names its functions' prefix in _bm_impl).
+_bm_run() {
+    if _bm_is_function "do_$1"; then
+        "do_$1"
+    elif [ -n "${_bm_impl:-}" ] && _bm_is_function "${_bm_impl}_$1"; then
+        "${_bm_impl}_$1"
+    elif [ "$1" = restart ]; then
+        _bm_run stop
+        _bm_run start
+    elif [ -n "${BM_PIDFILE:-}" ] && { [ "$1" = stop ] || [ "$1" = status ]; }; then
+        "bm_daemon_$1"
+    else
+        "do_$1"
     fi
-    "do_$_bm_cmd"
 }
 
 _bm_is_function() {
@@ -90,6 +103,18 @@ bm_have() {
     for _bm_c in "$@"; do
         command -v "$_bm_c" >/dev/null 2>&1 || return 1
     done
+}
+
+# bm_first_exe PATH...: prints the first PATH that is an executable file (an empty PATH is
+# skipped); 1 if none is.
+bm_first_exe() {
+    for _bm_x in "$@"; do
+        if [ -n "$_bm_x" ] && [ -x "$_bm_x" ]; then
+            printf '%s\n' "$_bm_x"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # --- waiting ----------------------------------------------------------------------------------
@@ -223,6 +248,86 @@ _bm_gone() (
     done
 )
 
+# --- the unit's daemon ---------------------------------------------------------------------------
+
+# bm_daemon PIDFILE LOGFILE WORD [STOP_SECONDS]: declares the unit's daemon for the bm_daemon_*
+# functions and for bm_main's stop and status: its pid file, the log its output goes to, the
+# WORD that tells it from any other process (see bm_running) and how long stop waits after
+# SIGTERM (default 30). Sets BM_PIDFILE, BM_DAEMON_LOG, BM_DAEMON_WORD and BM_STOP_SECONDS.
+bm_daemon() {
+    BM_PIDFILE=${1:?bm_daemon: PIDFILE is missing}
+    BM_DAEMON_LOG=${2:?bm_daemon: LOGFILE is missing}
+    BM_DAEMON_WORD=${3:?bm_daemon: WORD is missing}
+    BM_STOP_SECONDS=${4:-30}
+}
+
+# bm_daemon_running: whether the daemon runs (bm_running PIDFILE WORD).
+bm_daemon_running() { bm_running "${BM_PIDFILE:?call bm_daemon first}" "$BM_DAEMON_WORD"; }
+
+# bm_daemon_pid: prints the daemon's pid, as its pid file has it.
+bm_daemon_pid() { cat "$BM_PIDFILE"; }
+
+# bm_already_running: if the daemon runs, logs "already running (pid N)" and returns 0, else 1:
+# `bm_already_running && return 0` makes a start idempotent.
+bm_already_running() {
+    bm_daemon_running || return 1
+    bm_log "already running (pid $(bm_daemon_pid))"
+}
+
+# bm_daemon_spawn CMD [ARG...]: starts CMD as the daemon (bm_spawn PIDFILE LOGFILE CMD...).
+bm_daemon_spawn() { bm_spawn "${BM_PIDFILE:?call bm_daemon first}" "$BM_DAEMON_LOG" "$@"; }
+
+# bm_daemon_wait SECONDS CMD [ARG...]: bm_wait_started PIDFILE WORD SECONDS CMD...: 0 ready, 1 the
+# daemon exited, 2 SECONDS passed.
+bm_daemon_wait() { bm_wait_started "${BM_PIDFILE:?call bm_daemon first}" "$BM_DAEMON_WORD" "$@"; }
+
+# bm_daemon_ready SECONDS WHAT NOT_READY CMD [ARG...]: waits as bm_daemon_wait does; returns 0
+# once CMD succeeds. Else the start fails (exit 1), saying on stderr "NAME: WHAT exited during
+# startup" if the daemon exited, or "NAME: WHAT NOT_READY within SECONDS s" if the time passed,
+# followed by "; last lines of LOGFILE:" and those lines (or, if BM_DAEMON_TAIL names a
+# command, by what that command prints); a daemon that was not ready in time is stopped
+# (bm_daemon_stop, its messages on stderr).
+bm_daemon_ready() {
+    _bm_ready_s=${1:?bm_daemon_ready: SECONDS is missing} _bm_ready_what=$2 _bm_ready_late=$3
+    shift 3
+    _bm_ready_rc=0
+    bm_daemon_wait "$_bm_ready_s" "$@" || _bm_ready_rc=$?
+    case $_bm_ready_rc in
+        0) return 0 ;;
+        1) _bm_daemon_failed "$_bm_ready_what exited during startup" ;;
+        *)
+            _bm_daemon_failed "$_bm_ready_what $_bm_ready_late within $_bm_ready_s s"
+            bm_daemon_stop >&2 || true
+            ;;
+    esac
+    exit 1
+}
+
+_bm_daemon_failed() {
+    if [ -n "${BM_DAEMON_TAIL:-}" ]; then
+        printf '%s: %s\n' "$BM_NAME" "$1" >&2
+        "$BM_DAEMON_TAIL"
+    else
+        printf '%s: %s; last lines of %s:\n' "$BM_NAME" "$1" "$BM_DAEMON_LOG" >&2
+        bm_tail "$BM_DAEMON_LOG"
+    fi
+}
+
+# bm_daemon_stop: stops the daemon (bm_stop PIDFILE WORD STOP_SECONDS). bm_main's stop.
+bm_daemon_stop() { bm_stop "${BM_PIDFILE:?call bm_daemon first}" "$BM_DAEMON_WORD" "$BM_STOP_SECONDS"; }
+
+# bm_daemon_status [RUNNING [STOPPED]]: logs "RUNNING (pid N)" and exits 0 if the daemon runs,
+# else logs STOPPED and exits 3 (LSB). RUNNING is "is running" and STOPPED "is not running"
+# unless given. bm_main's status.
+bm_daemon_status() {
+    if bm_daemon_running; then
+        bm_log "${1:-is running} (pid $(bm_daemon_pid))"
+        exit 0
+    fi
+    bm_log "${2:-is not running}"
+    exit 3
+}
+
 # --- network ----------------------------------------------------------------------------------
 
 # bm_port_open ADDRESS PORT: whether a TCP connection to ADDRESS:PORT succeeds (within 5 s).
@@ -246,6 +351,13 @@ bm_port_holders() {
     command -v ss >/dev/null 2>&1 || return 0
     ss -Hltnp "sport = :$2" 2>/dev/null | awk -v a="$1:$2" -v p=":$2" \
         '$4 == a || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p { print $4, $6 }' || true
+}
+
+# bm_need_free_port ADDRESS PORT: before a start: exits 1 (bm_die "cannot start: ADDRESS:PORT is
+# already in use by another process: …", naming it) if a socket listens there (bm_port_holders).
+bm_need_free_port() {
+    _bm_holders=$(bm_port_holders "$1" "$2")
+    [ -z "$_bm_holders" ] || bm_die "cannot start: $1:$2 is already in use by another process: $_bm_holders"
 }
 
 # --- packages ---------------------------------------------------------------------------------
@@ -377,6 +489,15 @@ for u in get(ctx, sys.argv[2]) or []:
         "$BIGMGR_CONTEXT" "$@"
 }
 
+# bm_ctx_endpoints LIST PORT_FIELD [COMPONENT]: "address:port" of each unit of the context's LIST
+# (of COMPONENT only, if given), PORT_FIELD being the unit's field that holds its port
+# ("configs.port"), one a line; an absent or empty field prints as "-". Exit status as
+# bm_ctx_units.
+bm_ctx_endpoints() {
+    _bm_units=$(bm_ctx_units "$1" component address "$2") || return 1
+    printf '%s\n' "$_bm_units" | awk -F '\t' -v c="${3:-}" 'NF && (c == "" || $1 == c) { print $2 ":" $3 }'
+}
+
 _bm_ctx_py='
 import json, sys
 def get(v, path):
@@ -434,3 +555,108 @@ bm_tail() {
     [ -f "$1" ] || return 0
     tail -n "${2:-30}" "$1" >&2 || true
 }
+
+# bm_die_log FILE MSG...: "MSG; last lines of FILE:" and those lines (bm_tail) on stderr, then
+# exit 1.
+bm_die_log() {
+    _bm_dl_file=$1
+    shift
+    printf '%s; last lines of %s:\n' "$*" "$_bm_dl_file" >&2
+    bm_tail "$_bm_dl_file"
+    exit 1
+}
+
+# bm_conf_get FILE KEY: prints the value of FILE's last line "KEY=value" (KEY as it is, no
+# pattern); nothing if there is none or no FILE.
+bm_conf_get() {
+    [ -f "$1" ] || return 0
+    awk -v k="$2=" 'index($0, k) == 1 { v = substr($0, length(k) + 1); f = 1 } END { if (f) print v }' "$1"
+}
+
+# bm_mark_installed VERSION: the install of a unit that has nothing to install but a marker:
+# writes "NAME VERSION installed on HOST" into BM_UNIT/installed and logs "installed in UNIT",
+# or logs "already installed" if the marker is there.
+bm_mark_installed() {
+    mkdir -p "$BM_UNIT"
+    if [ -f "$BM_UNIT/installed" ]; then
+        bm_log "already installed"
+        return 0
+    fi
+    printf '%s %s installed on %s\n' "$BM_NAME" "${1:?bm_mark_installed: VERSION is missing}" \
+        "$BM_HOST" >"$BM_UNIT/installed"
+    bm_log "installed in $BM_UNIT"
+}
+
+# bm_need_installed: exits 1 (bm_die "is not installed; run install first") unless
+# bm_mark_installed ran.
+bm_need_installed() { [ -f "$BM_UNIT/installed" ] || bm_die "is not installed; run install first"; }
+
+# --- the heartbeat daemon -----------------------------------------------------------------------
+
+# bm_heartbeat_main VERSION CONF GREETING COMMAND: the whole of a script whose unit runs the
+# library's heartbeat daemon (the demo stack's servers): a shell loop that writes
+# "<epoch seconds> <greeting>" into BM_UNIT/heartbeat every interval seconds. install is
+# bm_mark_installed VERSION; configure writes BM_UNIT/NAME.run from CONF's greeting= and
+# interval= (GREETING and 5 where CONF has none) with the host and address; start runs the loop
+# (pid file NAME.pid, log NAME.log, NAME.run on its command line); check waits 5 s for a
+# heartbeat; remove stops it and empties the unit directory. Runs COMMAND as bm_main does (a
+# do_COMMAND of the script comes first).
+bm_heartbeat_main() {
+    _bm_hb_version=${1:?bm_heartbeat_main: VERSION is missing} _bm_hb_conf=${2:?bm_heartbeat_main: CONF is missing}
+    _bm_hb_greeting=${3:?bm_heartbeat_main: GREETING is missing} _bm_hb_run="$BM_UNIT/$BM_NAME.run"
+    bm_daemon "$BM_UNIT/$BM_NAME.pid" "$BM_UNIT/$BM_NAME.log" "$_bm_hb_run" 10
+    _bm_impl=_bm_hb
+    bm_main "${4:-}"
+}
+
+_bm_hb_install() { bm_mark_installed "$_bm_hb_version"; }
+
+_bm_hb_configure() {
+    bm_need_installed
+    _bm_hb_g=$(bm_conf_get "$_bm_hb_conf" greeting)
+    _bm_hb_i=$(bm_conf_get "$_bm_hb_conf" interval)
+    case "$_bm_hb_i" in "" | *[!0-9]*) _bm_hb_i=5 ;; esac
+    printf 'greeting=%s\ninterval=%s\nhost=%s\naddress=%s\n' \
+        "${_bm_hb_g:-$_bm_hb_greeting}" "$_bm_hb_i" "$BM_HOST" "$BM_ADDRESS" | bm_write "$_bm_hb_run"
+    bm_log "configured: $(tr '\n' ' ' <"$_bm_hb_run")"
+}
+
+_bm_hb_start() {
+    if bm_already_running; then return 0; fi
+    bm_need_installed
+    [ -f "$_bm_hb_run" ] || _bm_run configure
+    bm_daemon_spawn sh -c "$_bm_hb_sh" "$BM_NAME-daemon" "$_bm_hb_run" "$BM_UNIT/heartbeat"
+    bm_daemon_wait 10 true || bm_die "did not start; see $BM_DAEMON_LOG"
+    bm_log "started (pid $(bm_daemon_pid))"
+}
+
+_bm_hb_check() {
+    bm_daemon_running || _bm_hb_fail "is not running"
+    bm_wait 5 test -s "$BM_UNIT/heartbeat" || _bm_hb_fail "wrote no heartbeat"
+    printf 'check passed: %s pid %s says: %s\n' "$BM_NAME" "$(bm_daemon_pid)" "$(cat "$BM_UNIT/heartbeat")"
+}
+
+_bm_hb_fail() {
+    printf 'check failed: %s %s\n' "$BM_NAME" "$1" >&2
+    exit 1
+}
+
+_bm_hb_remove() {
+    _bm_run stop
+    bm_unit_clear
+    bm_log "removed from $BM_UNIT"
+}
+
+# The loop, run by sh -c: $1 is NAME.run, $2 the heartbeat file.
+# shellcheck disable=SC2016 # the daemon's own script: $1 and $2 are its arguments
+_bm_hb_sh='
+        greeting=$(sed -n "s/^greeting=//p" "$1")
+        interval=$(sed -n "s/^interval=//p" "$1")
+        child=""
+        trap "[ -n \"\$child\" ] && kill \$child 2>/dev/null; exit 0" TERM INT
+        while :; do
+            echo "$(date +%s) $greeting" > "$2.tmp" && mv "$2.tmp" "$2"
+            sleep "${interval:-5}" & child=$!
+            wait $child || true
+        done
+    '

@@ -2,7 +2,8 @@
 //! `sh` (dash) and a real `bash` under `set -eu`, against temporary unit directories. Pid files
 //! with a recycled pid, starting and stopping daemons (SIGTERM, then SIGKILL), waiting for a
 //! port, installing packages under the lock (with a fake `dpkg-query` and `apt-get`), the
-//! context file, files and the command dispatcher.
+//! context file, files, the command dispatcher, a declared daemon (`bm_daemon`: start, ready
+//! or not, status, stop, restart through `bm_main`) and the heartbeat daemon of the demo stack.
 //!
 //! Every daemon a test starts has the test's temporary directory on its command line; the
 //! [`Lib`] guard kills each such process (and its process group) when the test ends, passed or
@@ -548,9 +549,9 @@ fn context_values_and_units() {
                 "list": [1, 2], "secret": "pa ss",
                 "peers": {"quorum": [
                     {"host": "h1", "address": "10.0.0.1", "index": 1, "self": true,
-                     "configs": {"clientPort": 2181, "empty": ""}},
+                     "component": "zk", "configs": {"clientPort": 2181, "empty": ""}},
                     {"host": "h2", "address": "10.0.0.2", "index": 2, "self": false,
-                     "configs": {"clientPort": 2182}}
+                     "component": "other", "configs": {"clientPort": 2182}}
                 ]}
             }
         })
@@ -564,7 +565,9 @@ fn context_values_and_units() {
             r#"for k in port flag name none list secret missing; do printf '%s=[%s]\n' "$k" "$(bm_ctx_value "$k")"; done
 bm_ctx_units peers.quorum host address configs.clientPort self index configs.empty configs.nope
 bm_ctx_units peers.nope host
-bm_ctx_present && echo present"#,
+bm_ctx_present && echo present
+bm_ctx_endpoints peers.quorum configs.clientPort; bm_ctx_endpoints peers.quorum configs.empty
+bm_ctx_endpoints peers.quorum configs.clientPort zk; bm_ctx_endpoints peers.nope configs.clientPort"#,
             &[("BIGMGR_CONTEXT", &ctx)],
         );
         assert_eq!(out.code, 0, "{shell}: {out:?}");
@@ -572,7 +575,8 @@ bm_ctx_present && echo present"#,
             out.stdout,
             "port=[2181]\nflag=[true]\nname=[it's \"x\" $(y)]\nnone=[]\nlist=[[1,2]]\n\
              secret=[pa ss]\nmissing=[]\n\
-             h1\t10.0.0.1\t2181\ttrue\t1\t-\t-\nh2\t10.0.0.2\t2182\tfalse\t2\t-\t-\npresent\n",
+             h1\t10.0.0.1\t2181\ttrue\t1\t-\t-\nh2\t10.0.0.2\t2182\tfalse\t2\t-\t-\npresent\n\
+             10.0.0.1:2181\n10.0.0.2:2182\n10.0.0.1:-\n10.0.0.2:-\n10.0.0.1:2181\n",
             "{shell}"
         );
         // No context file: values are empty, units are an error that says why.
@@ -580,10 +584,14 @@ bm_ctx_present && echo present"#,
             shell,
             r#"echo "[$(bm_ctx_value port)]"
 bm_ctx_present || echo absent
-bm_ctx_units peers.quorum host || echo "units: $?""#,
+bm_ctx_units peers.quorum host || echo "units: $?"
+bm_ctx_endpoints peers.quorum configs.clientPort || echo "endpoints: $?""#,
             &[("BIGMGR_CONTEXT", "/nonexistent/context.json")],
         );
-        assert_eq!(out.stdout, "[]\nabsent\nunits: 1\n", "{shell}: {out:?}");
+        assert_eq!(
+            out.stdout, "[]\nabsent\nunits: 1\nendpoints: 1\n",
+            "{shell}: {out:?}"
+        );
         assert!(out.stderr.contains("BIGMGR_CONTEXT"), "{shell}: {out:?}");
     }
 }
@@ -680,7 +688,7 @@ fn the_library_sources_cleanly_and_runs_nothing() {
         let out = lib.run(shell, r#"echo "$BM_LIB_VERSION""#);
         assert_eq!(
             (out.code, out.stdout.as_str(), out.stderr.as_str()),
-            (0, "1\n", ""),
+            (0, "2\n", ""),
             "{shell}"
         );
         let check = Command::new(shell)
@@ -691,4 +699,292 @@ fn the_library_sources_cleanly_and_runs_nothing() {
         assert!(check.status.success(), "{shell} -n: {check:?}");
     }
     assert!(STACKLIB.starts_with("# bigmgr stack library"));
+}
+
+/// Runs `script` with `{cmd}` replaced by each command of `steps` and checks its exit code,
+/// stdout and stderr; in an expected text, `{unit}` stands for the unit directory and `{pid}`
+/// for the pid in `pidfile` (as it was after the command, or before it for a stop).
+fn steps(lib: &Lib, shell: &str, script: &str, pidfile: &str, steps: &[(&str, i32, &str, &str)]) {
+    let mut pid = String::new();
+    for (cmd, code, stdout, stderr) in steps {
+        let out = lib.run(shell, &script.replace("{cmd}", cmd));
+        if let Ok(now) = std::fs::read_to_string(lib.unit.join(pidfile)) {
+            pid = now.trim().to_owned();
+        }
+        let want = |s: &str| {
+            s.replace("{pid}", &pid)
+                .replace("{unit}", &lib.unit.to_string_lossy())
+        };
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (*code, want(stdout).as_str(), want(stderr).as_str()),
+            "{shell} {cmd}"
+        );
+    }
+}
+
+/// A script whose daemon is declared with `bm_daemon`: start is the script's, stop, status and
+/// restart the library's.
+const DECLARED: &str = r#"bm_daemon "$BM_UNIT/d.pid" "$BM_UNIT/d.log" "$BM_UNIT/conf/t.cfg" 5
+do_start() {
+    bm_already_running && return 0
+    mkdir -p "$BM_UNIT/conf"
+    bm_daemon_spawn sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' t-daemon "$BM_UNIT/conf/t.cfg"
+    bm_daemon_ready 10 "the daemon" "was not ready" true
+    bm_log "started (pid $(bm_daemon_pid))"
+}"#;
+
+#[test]
+fn a_declared_daemon_gets_stop_status_and_restart_from_the_library() {
+    let lib = Lib::new();
+    for shell in SHELLS {
+        steps(
+            &lib,
+            shell,
+            &format!("{DECLARED}\nbm_main {{cmd}}"),
+            "d.pid",
+            &[
+                ("status", 3, "t[h1]: is not running\n", ""),
+                ("start", 0, "t[h1]: started (pid {pid})\n", ""),
+                ("start", 0, "t[h1]: already running (pid {pid})\n", ""),
+                ("status", 0, "t[h1]: is running (pid {pid})\n", ""),
+                ("stop", 0, "t[h1]: stopped (was pid {pid})\n", ""),
+                ("stop", 0, "t[h1]: already stopped\n", ""),
+                ("start", 0, "t[h1]: started (pid {pid})\n", ""),
+            ],
+        );
+        let before = lib.pid("d.pid");
+        let out = lib.run(shell, &format!("{DECLARED}\nbm_main restart"));
+        let after = lib.pid("d.pid");
+        assert_eq!(
+            out.stdout,
+            format!("t[h1]: stopped (was pid {before})\nt[h1]: started (pid {after})\n"),
+            "{shell}: {out:?}"
+        );
+        assert!(!alive(before) && alive(after), "{shell}");
+        // The script's own status words; the script's do_stop comes before the library's.
+        let out = lib.run(
+            shell,
+            &format!(
+                "{DECLARED}\ndo_stop() {{ echo mine; }}\nbm_daemon_status running 'not running'"
+            ),
+        );
+        assert_eq!(
+            (out.code, out.stdout),
+            (0, format!("t[h1]: running (pid {after})\n"))
+        );
+        let out = lib.run(
+            shell,
+            &format!("{DECLARED}\ndo_stop() {{ echo mine; }}\nbm_main stop"),
+        );
+        assert_eq!(out.stdout, "mine\n", "{shell}");
+        let out = lib.run(
+            shell,
+            &format!("{DECLARED}\nbm_daemon_stop; bm_daemon_running || echo gone"),
+        );
+        assert_eq!(
+            out.stdout,
+            format!("t[h1]: stopped (was pid {after})\ngone\n")
+        );
+        assert!(!alive(after), "{shell}");
+    }
+}
+
+#[test]
+fn a_daemon_that_exits_or_is_not_ready_fails_the_start_with_its_log() {
+    let lib = Lib::new();
+    let log = lib.unit.join("d.log");
+    for shell in SHELLS {
+        let _ = std::fs::remove_file(&log);
+        // It exits at once: its log follows the message, or what BM_DAEMON_TAIL prints.
+        let dies = r#"bm_daemon "$BM_UNIT/d.pid" "$BM_UNIT/d.log" "$BM_UNIT/dies"
+bm_daemon_spawn sh -c 'echo dying; exit 3' t-dies "$BM_UNIT/dies"
+bm_daemon_ready 20 "the daemon" "was not ready" true; echo never"#;
+        let out = lib.run(shell, dies);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr),
+            (
+                1,
+                "",
+                format!(
+                    "t: the daemon exited during startup; last lines of {}:\ndying\n",
+                    log.display()
+                )
+            ),
+            "{shell}"
+        );
+        let out = lib.run(
+            shell,
+            &format!("tail_it() {{ echo TAIL >&2; }}\nBM_DAEMON_TAIL=tail_it\n{dies}"),
+        );
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (1, "t: the daemon exited during startup\nTAIL\n"),
+            "{shell}"
+        );
+        // It runs but is never ready: the message, its log, and it is stopped.
+        let never_ready = DECLARED
+            .replace(
+                "10 \"the daemon\" \"was not ready\" true",
+                "1 \"the daemon\" \"was not ready\" false",
+            )
+            .replace(
+                "mkdir -p",
+                "echo 'a line' >\"$BM_UNIT/d.log\"\n    mkdir -p",
+            );
+        let out = lib.run(shell, &format!("{never_ready}\nbm_main start"));
+        assert_eq!(out.code, 1, "{shell}: {out:?}");
+        let (message, stopped) = out.stderr.split_once("a line\n").expect("the log");
+        assert_eq!(
+            message,
+            format!(
+                "t: the daemon was not ready within 1 s; last lines of {}:\n",
+                log.display()
+            ),
+            "{shell}"
+        );
+        assert!(
+            stopped.starts_with("t[h1]: stopped (was pid "),
+            "{shell}: {out:?}"
+        );
+        assert!(!lib.unit.join("d.pid").exists(), "{shell}: still running");
+    }
+}
+
+#[test]
+fn small_helpers_for_scripts() {
+    let lib = Lib::new();
+    std::fs::write(
+        lib.unit.join("c.conf"),
+        "k=1\nkk=2\nk=3\nabc=no\na.c=dot\nempty=\n",
+    )
+    .unwrap();
+    std::fs::write(lib.unit.join("l.log"), "one\ntwo\n").unwrap();
+    for shell in SHELLS {
+        let out = lib.run(
+            shell,
+            r#"f="$BM_UNIT/c.conf"
+for k in k kk a.c empty none; do printf '%s=[%s] ' "$k" "$(bm_conf_get "$f" "$k")"; done
+printf 'nofile=[%s]\n' "$(bm_conf_get "$BM_UNIT/nothing" k)"
+bm_first_exe "" /nonexistent "$f" /bin/sh /bin/ls
+bm_first_exe /nonexistent "$f" || echo none
+bm_die_log "$BM_UNIT/l.log" a failed step; echo never"#,
+        );
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr),
+            (
+                1,
+                "k=[3] kk=[2] a.c=[dot] empty=[] none=[] nofile=[]\n/bin/sh\nnone\n",
+                format!(
+                    "a failed step; last lines of {}/l.log:\none\ntwo\n",
+                    lib.unit.display()
+                )
+            ),
+            "{shell}"
+        );
+        // The marker of a unit that installs nothing.
+        let _ = std::fs::remove_file(lib.unit.join("installed"));
+        let out = lib.run(
+            shell,
+            "(bm_need_installed) || echo no\nbm_mark_installed 1.2\nbm_mark_installed 1.2\nbm_need_installed && echo yes",
+        );
+        assert_eq!(
+            (out.stdout, out.stderr),
+            (
+                format!(
+                    "no\nt[h1]: installed in {}\nt[h1]: already installed\nyes\n",
+                    lib.unit.display()
+                ),
+                "t[h1]: is not installed; run install first\n".to_owned()
+            ),
+            "{shell}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(lib.unit.join("installed")).unwrap(),
+            "t 1.2 installed on h1\n"
+        );
+        // A port someone listens on.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let out = lib.run(shell, &format!("bm_need_free_port 127.0.0.2 {port} && echo free\nbm_need_free_port 127.0.0.1 {port}"));
+        assert_eq!(out.code, 1, "{shell}: {out:?}");
+        assert_eq!(out.stdout, "free\n", "{shell}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "t[h1]: cannot start: 127.0.0.1:{port} is already in use by another process: 127.0.0.1:{port} "
+            )),
+            "{shell}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn the_heartbeat_daemon_runs_a_whole_unit() {
+    let lib = Lib::new();
+    for shell in SHELLS {
+        let main = r#"bm_heartbeat_main 9.9 "$BM_UNIT/conf/hb.conf" dflt"#;
+        let unit = lib.unit.display().to_string();
+        steps(
+            &lib,
+            shell,
+            &format!("{main} {{cmd}}"),
+            "t.pid",
+            &[
+                (
+                    "configure",
+                    1,
+                    "",
+                    "t[h1]: is not installed; run install first\n",
+                ),
+                ("install", 0, "t[h1]: installed in {unit}\n", ""),
+                (
+                    "configure",
+                    0,
+                    "t[h1]: configured: greeting=dflt interval=5 host=h1 address=127.0.0.1 \n",
+                    "",
+                ),
+                ("check", 1, "", "check failed: t is not running\n"),
+                ("start", 0, "t[h1]: started (pid {pid})\n", ""),
+                ("status", 0, "t[h1]: is running (pid {pid})\n", ""),
+            ],
+        );
+        let pid = lib.pid("t.pid");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            String::from_utf8_lossy(&cmdline)
+                .contains(&format!("t-daemon\0{unit}/t.run\0{unit}/heartbeat")),
+            "{shell}"
+        );
+        let out = lib.run(shell, &format!("{main} check"));
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        assert!(
+            out.stdout
+                .starts_with(&format!("check passed: t pid {pid} says: "))
+                && out.stdout.ends_with(" dflt\n"),
+            "{shell}: {out:?}"
+        );
+        // The rendered config's values, after a restart; a script's own do_check comes first.
+        std::fs::create_dir_all(lib.unit.join("conf")).unwrap();
+        std::fs::write(lib.unit.join("conf/hb.conf"), "greeting=yo\ninterval=1\n").unwrap();
+        let out = lib.run(shell, &format!("{main} configure && {main} restart"));
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        assert!(
+            out.stdout.contains("greeting=yo interval=1 "),
+            "{shell}: {out:?}"
+        );
+        let out = lib.run(shell, &format!("do_check() {{ echo mine; }}\n{main} check"));
+        assert_eq!(out.stdout, "mine\n", "{shell}");
+        let out = lib.run(
+            shell,
+            &format!("{main} remove; ls -A \"$BM_UNIT\"; {main} status"),
+        );
+        assert_eq!(out.code, 3, "{shell}: {out:?}");
+        assert!(
+            out.stdout.starts_with("t[h1]: stopped (was pid ")
+                && out.stdout.ends_with(&format!(
+                    "t[h1]: removed from {unit}\nt[h1]: is not running\n"
+                )),
+            "{shell}: {out:?}"
+        );
+    }
 }
