@@ -18,20 +18,16 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=zookeeper_client
-PKG=zookeeper
+bm_init zookeeper_client
 BM_COMMANDS="install configure check remove"
-bm_init "$NAME"
+PKG=zookeeper
 unit="$BM_UNIT"
 host="$BM_HOST"
 conf="$unit/conf"
 
 zkcli_path() {
-    local c
-    for c in /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/zkCli.sh /usr/bin/zookeeper-client; do
-        [ -x "$c" ] && { echo "$c"; return 0; }
-    done
-    command -v zkCli.sh 2>/dev/null || return 1
+    bm_first_exe /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/zkCli.sh /usr/bin/zookeeper-client ||
+        command -v zkCli.sh 2>/dev/null || return 1
 }
 
 connect_string() {
@@ -87,7 +83,7 @@ do_check() {
             return 0
         fi
         if [ $SECONDS -ge $deadline ]; then
-            echo "$NAME: check failed after ${timeout} s: could not create and read $node through $connect" >&2
+            echo "$BM_NAME: check failed after ${timeout} s: could not create and read $node through $connect" >&2
             printf '%s\n' "$out" | grep -v -E '^\s*at |^$' | tail -n 20 >&2
             exit 1
         fi

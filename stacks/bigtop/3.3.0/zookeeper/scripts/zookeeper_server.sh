@@ -23,16 +23,17 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=zookeeper_server
+bm_init zookeeper_server
 PKG=zookeeper
-bm_init "$NAME"
-unit="$BM_UNIT"
 address="$BM_ADDRESS"
-conf="$unit/conf"
-data="$unit/data"
-logs="$unit/logs"
-pidfile="$unit/$NAME.pid"
-outlog="$logs/zookeeper.out"
+conf="$BM_UNIT/conf"
+data="$BM_UNIT/data"
+logs="$BM_UNIT/logs"
+# The server: its command line names this unit's zoo.cfg (so a recycled pid is never mistaken
+# for it); the JVM's output goes to logs/zookeeper.out, its log4j log to logs/zookeeper.log,
+# and a failed start shows both (log_tail). stop is the library's (bm_daemon_stop).
+bm_daemon "$BM_UNIT/zookeeper_server.pid" "$logs/zookeeper.out" "$conf/zoo.cfg" 30
+BM_DAEMON_TAIL=log_tail
 
 # --- the server -----------------------------------------------------------------------------
 
@@ -60,10 +61,6 @@ zk_classpath() {
     echo "$cp"
 }
 
-# Running means: the pid file names a live process that is this unit's server (its command
-# line names this unit's zoo.cfg), so a recycled pid is never mistaken for it.
-running() { bm_running "$pidfile" "$conf/zoo.cfg"; }
-
 # fourlw ADDRESS PORT WORD: send a four letter word, print the answer (empty on failure).
 fourlw() {
     # shellcheck disable=SC2016 # $1 $2 $3 belong to bash -c
@@ -76,31 +73,31 @@ fourlw() {
 # runs in the root so the relative dataDir still means this unit's data directory.
 run_dir() {
     local dd suffix root
-    dd=$(sed -n 's/^dataDir=//p' "$conf/zoo.cfg" 2>/dev/null | tail -n 1)
+    dd=$(bm_conf_get "$conf/zoo.cfg" dataDir)
     case "$dd" in
-        "$unit/data") echo "$unit" ;;
-        /*) bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $unit/data" ;;
+        "$data") echo "$BM_UNIT" ;;
+        /*) bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $data" ;;
         */data)
-            suffix="${dd%/data}"; root="${unit%/"$suffix"}"
-            if [ "$root" = "$unit" ] || [ "$root/$dd" != "$unit/data" ]; then
-                bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $unit/data"
+            suffix="${dd%/data}"; root="${BM_UNIT%/"$suffix"}"
+            if [ "$root" = "$BM_UNIT" ] || [ "$root/$dd" != "$data" ]; then
+                bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $data"
             fi
             echo "$root" ;;
-        *) bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $unit/data" ;;
+        *) bm_die "zoo.cfg's dataDir '$dd' is not this unit's data directory $data" ;;
     esac
 }
 
 client_port() {
     local p
-    p=$(sed -n 's/^clientPort=//p' "$conf/zoo.cfg" 2>/dev/null | tail -n 1)
+    p=$(bm_conf_get "$conf/zoo.cfg" clientPort)
     echo "${p:-2181}"
 }
 
 log_tail() {
     echo "--- last lines of $logs/zookeeper.log ---" >&2
     bm_tail "$logs/zookeeper.log" 40
-    echo "--- last lines of $outlog ---" >&2
-    bm_tail "$outlog" 20
+    echo "--- last lines of $BM_DAEMON_LOG ---" >&2
+    bm_tail "$BM_DAEMON_LOG" 20
 }
 
 # zk_answers ADDRESS PORT: the server there answers "imok" to "ruok".
@@ -109,7 +106,7 @@ zk_answers() { [ "$(fourlw "$1" "$2" ruok)" = "imok" ]; }
 # --- commands -------------------------------------------------------------------------------
 
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     bm_pkg_install "$PKG"
     # The package's own daemon (zookeeperd, Bigtop's zookeeper-server) must not hold the
     # ports the units use.
@@ -149,7 +146,7 @@ EOF
 }
 
 do_start() {
-    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
+    bm_already_running && return 0
     if [ ! -f "$conf/log4j.properties" ] || [ ! -s "$data/myid" ]; then do_configure; fi
     local java cp port rundir
     java=$(java_bin) || bm_die "java is not installed; run install first"
@@ -159,13 +156,11 @@ do_start() {
     . "$conf/zookeeper-env.sh"
     port=$(client_port)
     rundir=$(run_dir)
-    local holders
-    holders=$(bm_port_holders "$address" "$port")
-    [ -z "$holders" ] || bm_die "cannot start: $address:$port is already in use by another process: $holders"
+    bm_need_free_port "$address" "$port"
     [ -z "$(fourlw "$address" "$port" ruok)" ] || bm_die "cannot start: another server already answers on $address:$port"
     mkdir -p "$data" "$logs"
     # shellcheck disable=SC2086 # ZK_JVM_FLAGS: several flags, split into words
-    (cd "$rundir" && bm_spawn "$pidfile" "$outlog" \
+    (cd "$rundir" && bm_daemon_spawn \
         "$java" -Xms"${ZK_HEAP_MB}m" -Xmx"${ZK_HEAP_MB}m" -XX:+UseG1GC -XX:-UsePerfData \
         -Djava.net.preferIPv4Stack=true \
         -Dzookeeper.log.dir="$logs" -Dzookeeper.root.logger="${ZK_LOG_LEVEL},ROLLINGFILE" \
@@ -174,30 +169,15 @@ do_start() {
         $ZK_JVM_FLAGS \
         -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$conf/zoo.cfg")
     # Wait until it answers on its client port (a server without quorum still answers ruok).
-    local rc=0
-    bm_wait_started "$pidfile" "$conf/zoo.cfg" 90 zk_answers "$address" "$port" || rc=$?
-    case $rc in
-        0) bm_log "started (pid $(cat "$pidfile")), answering on $address:$port"; return 0 ;;
-        1) echo "$NAME: the server exited during startup" >&2; log_tail; exit 1 ;;
-    esac
-    echo "$NAME: the server did not answer on $address:$port within 90 s" >&2
-    log_tail
-    do_stop >&2 || true
-    exit 1
+    bm_daemon_ready 90 "the server" "did not answer on $address:$port" zk_answers "$address" "$port"
+    bm_log "started (pid $(bm_daemon_pid)), answering on $address:$port"
 }
 
-do_stop() { bm_stop "$pidfile" "$conf/zoo.cfg" 30; }
-
 do_status() {
-    if running; then
-        local port mode
-        port=$(client_port)
-        mode=$(fourlw "$address" "$port" srvr | sed -n 's/^Mode: //p')
-        bm_log "running (pid $(cat "$pidfile")), mode ${mode:-unknown (no quorum yet?)}"
-        exit 0
-    fi
-    bm_log "not running"
-    exit 3
+    bm_daemon_running || { bm_log "not running"; exit 3; }
+    local mode
+    mode=$(fourlw "$address" "$(client_port)" srvr | sed -n 's/^Mode: //p')
+    bm_log "running (pid $(bm_daemon_pid)), mode ${mode:-unknown (no quorum yet?)}"
 }
 
 # The servers to ask: peers.quorum of the context, else the rendered connect string.
@@ -250,7 +230,7 @@ do_check() {
             return 0
         fi
         if [ $SECONDS -ge $deadline ]; then
-            echo "$NAME: check failed after ${timeout} s: $bad server(s) not serving, $leaders leader(s) among $n" >&2
+            echo "$BM_NAME: check failed after ${timeout} s: $bad server(s) not serving, $leaders leader(s) among $n" >&2
             printf '%s' "$report" >&2
             exit 1
         fi
@@ -259,9 +239,9 @@ do_check() {
 }
 
 do_remove() {
-    do_stop
-    bm_unit_rm "$conf" "$data" "$logs" "$pidfile"
-    bm_log "removed the server's data, logs and configs from $unit (the $PKG package stays)"
+    bm_daemon_stop
+    bm_unit_rm "$conf" "$data" "$logs" "$BM_PIDFILE"
+    bm_log "removed the server's data, logs and configs from $BM_UNIT (the $PKG package stays)"
 }
 
 bm_main "${1:-}"

@@ -19,28 +19,19 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=node_exporter
-bm_init "$NAME"
-unit="$BM_UNIT"
-address="$BM_ADDRESS"
-conf="$unit/conf"
-logs="$unit/logs"
-pidfile="$unit/$NAME.pid"
-logfile="$logs/$NAME.log"
+bm_init node_exporter
+conf="$BM_UNIT/conf"
+logs="$BM_UNIT/logs"
+# The daemon: its command line names this unit's textfile directory (so a recycled pid is
+# never mistaken for it). stop and status are the library's (bm_daemon_stop, bm_daemon_status).
+bm_daemon "$BM_UNIT/node_exporter.pid" "$logs/node_exporter.log" \
+    "--collector.textfile.directory=$BM_UNIT/textfile" 20
 
 # --- the daemon -----------------------------------------------------------------------------
 
 exporter_bin() {
-    local c
-    for c in /usr/bin/prometheus-node-exporter /usr/bin/node_exporter /usr/local/bin/node_exporter; do
-        [ -x "$c" ] && { echo "$c"; return 0; }
-    done
-    return 1
+    bm_first_exe /usr/bin/prometheus-node-exporter /usr/bin/node_exporter /usr/local/bin/node_exporter
 }
-
-# Running means: the pid file names a live process whose command line names this unit's
-# textfile directory (so a recycled pid is never mistaken for it).
-running() { bm_running "$pidfile" "--collector.textfile.directory=$unit/textfile"; }
 
 load_env() {
     [ -f "$conf/node_exporter.env" ] || bm_die "$conf/node_exporter.env is missing (it is rendered by bigmgr before configure)"
@@ -60,7 +51,7 @@ has_node_metrics() {
 # --- commands -------------------------------------------------------------------------------
 
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     if bm_have dpkg-query; then
         bm_pkg_install prometheus-node-exporter curl
     else
@@ -76,42 +67,26 @@ do_install() {
 
 do_configure() {
     load_env
-    mkdir -p "$logs" "$unit/textfile"
-    bm_log "configured: metrics on http://$address:$METRICS_PORT$METRICS_PATH${EXTRA_ARGS:+, extra flags: $EXTRA_ARGS}"
+    mkdir -p "$logs" "$BM_UNIT/textfile"
+    bm_log "configured: metrics on http://$BM_ADDRESS:$METRICS_PORT$METRICS_PATH${EXTRA_ARGS:+, extra flags: $EXTRA_ARGS}"
 }
 
 do_start() {
-    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
-    local bin holders url
+    bm_already_running && return 0
+    local bin url
     bin=$(exporter_bin) || bm_die "the node exporter is not installed; run install first"
     load_env
-    mkdir -p "$logs" "$unit/textfile"
-    holders=$(bm_port_holders "$address" "$METRICS_PORT")
-    [ -z "$holders" ] || bm_die "cannot start: $address:$METRICS_PORT is already in use by another process: $holders"
+    mkdir -p "$logs" "$BM_UNIT/textfile"
+    bm_need_free_port "$BM_ADDRESS" "$METRICS_PORT"
     # shellcheck disable=SC2086 # EXTRA_ARGS: several flags, split into words
-    bm_spawn "$pidfile" "$logfile" \
-        "$bin" --web.listen-address="$address:$METRICS_PORT" --web.telemetry-path="$METRICS_PATH" \
-        --collector.textfile.directory="$unit/textfile" $EXTRA_ARGS
-    url="http://$address:$METRICS_PORT$METRICS_PATH"
-    local rc=0
-    bm_wait_started "$pidfile" "--collector.textfile.directory=$unit/textfile" 45 has_node_metrics "$url" || rc=$?
-    case $rc in
-        0) bm_log "started (pid $(cat "$pidfile")), serving $url"; return 0 ;;
-        1) echo "$NAME: the exporter exited during startup; last lines of $logfile:" >&2; bm_tail "$logfile"; exit 1 ;;
-    esac
-    echo "$NAME: the exporter did not serve $url within 45 s; last lines of $logfile:" >&2
-    bm_tail "$logfile"
-    do_stop >&2 || true
-    exit 1
+    bm_daemon_spawn "$bin" --web.listen-address="$BM_ADDRESS:$METRICS_PORT" \
+        --web.telemetry-path="$METRICS_PATH" --collector.textfile.directory="$BM_UNIT/textfile" $EXTRA_ARGS
+    url="http://$BM_ADDRESS:$METRICS_PORT$METRICS_PATH"
+    bm_daemon_ready 45 "the exporter" "did not serve $url" has_node_metrics "$url"
+    bm_log "started (pid $(bm_daemon_pid)), serving $url"
 }
 
-do_stop() { bm_stop "$pidfile" "--collector.textfile.directory=$unit/textfile" 20; }
-
-do_status() {
-    if running; then bm_log "running (pid $(cat "$pidfile"))"; exit 0; fi
-    bm_log "not running"
-    exit 3
-}
+do_status() { bm_daemon_status running "not running"; }
 
 # The exporters to ask, one "host url" a line: peers.exporters of the context, else this unit.
 exporters() {
@@ -125,7 +100,7 @@ exporters() {
             done
     else
         load_env
-        echo "$BM_HOST http://$address:$METRICS_PORT$METRICS_PATH"
+        echo "$BM_HOST http://$BM_ADDRESS:$METRICS_PORT$METRICS_PATH"
     fi
 }
 
@@ -147,7 +122,7 @@ do_check() {
             return 0
         fi
         if [ $SECONDS -ge $deadline ]; then
-            echo "$NAME: check failed after ${timeout} s: no node_* metrics from:$failed" >&2
+            echo "$BM_NAME: check failed after ${timeout} s: no node_* metrics from:$failed" >&2
             exit 1
         fi
         sleep 1
@@ -155,9 +130,9 @@ do_check() {
 }
 
 do_remove() {
-    do_stop
-    bm_unit_rm "$conf" "$logs" "$unit/textfile" "$pidfile"
-    bm_log "removed the exporter's files from $unit (the package stays)"
+    bm_daemon_stop
+    bm_unit_rm "$conf" "$logs" "$BM_UNIT/textfile" "$BM_PIDFILE"
+    bm_log "removed the exporter's files from $BM_UNIT (the package stays)"
 }
 
 bm_main "${1:-}"

@@ -22,29 +22,18 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=prometheus_server
-bm_init "$NAME"
-unit="$BM_UNIT"
-address="$BM_ADDRESS"
-conf="$unit/conf"
-data="$unit/data"
-logs="$unit/logs"
-pidfile="$unit/$NAME.pid"
-logfile="$logs/prometheus.log"
+bm_init prometheus_server
+conf="$BM_UNIT/conf"
+data="$BM_UNIT/data"
+logs="$BM_UNIT/logs"
+# The daemon: its command line names this unit's prometheus.yml (so a recycled pid is never
+# mistaken for it). It flushes its head block on shutdown: stop gives it 60 s. stop and
+# status are the library's (bm_daemon_stop, bm_daemon_status).
+bm_daemon "$BM_UNIT/prometheus_server.pid" "$logs/prometheus.log" "--config.file=$conf/prometheus.yml" 60
 
 # --- the daemon -----------------------------------------------------------------------------
 
-prometheus_bin() {
-    local c
-    for c in /usr/bin/prometheus /usr/local/bin/prometheus; do
-        [ -x "$c" ] && { echo "$c"; return 0; }
-    done
-    return 1
-}
-
-# Running means: the pid file names a live process whose command line names this unit's
-# prometheus.yml (so a recycled pid is never mistaken for it).
-running() { bm_running "$pidfile" "--config.file=$conf/prometheus.yml"; }
+prometheus_bin() { bm_first_exe /usr/bin/prometheus /usr/local/bin/prometheus; }
 
 load_env() {
     [ -f "$conf/prometheus.env" ] || bm_die "$conf/prometheus.env is missing (it is rendered by bigmgr before configure)"
@@ -57,7 +46,7 @@ load_env() {
 # --- commands -------------------------------------------------------------------------------
 
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     bm_pkg_install prometheus curl
     # The package's own daemon listens on *:9090, which would take the port from the unit.
     bm_quiet_service prometheus "$BM_PKG_NEW"
@@ -75,56 +64,39 @@ do_configure() {
     fi
     local targets
     targets=$(grep -c -- "- targets:" "$conf/prometheus.yml" || true)
-    bm_log "configured: http://$address:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, retention $PROM_RETENTION"
+    bm_log "configured: http://$BM_ADDRESS:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, retention $PROM_RETENTION"
 }
 
 do_start() {
-    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
-    local bin holders url size_flag=()
+    bm_already_running && return 0
+    local bin url size_flag=()
     bin=$(prometheus_bin) || bm_die "prometheus is not installed; run install first"
     load_env
     mkdir -p "$data" "$logs"
-    holders=$(bm_port_holders "$address" "$PROM_PORT")
-    [ -z "$holders" ] || bm_die "cannot start: $address:$PROM_PORT is already in use by another process: $holders"
+    bm_need_free_port "$BM_ADDRESS" "$PROM_PORT"
     case "$PROM_RETENTION_SIZE" in "" | 0 | 0B) ;; *) size_flag=(--storage.tsdb.retention.size="$PROM_RETENTION_SIZE") ;; esac
     # The console templates of the Debian package are used when present.
     local consoles=()
     [ -d /etc/prometheus/consoles ] && consoles+=(--web.console.templates=/etc/prometheus/consoles)
     [ -d /etc/prometheus/console_libraries ] && consoles+=(--web.console.libraries=/etc/prometheus/console_libraries)
     # shellcheck disable=SC2086 # PROM_EXTRA_ARGS: several flags, split into words
-    bm_spawn "$pidfile" "$logfile" \
-        "$bin" --config.file="$conf/prometheus.yml" --storage.tsdb.path="$data" \
+    bm_daemon_spawn "$bin" --config.file="$conf/prometheus.yml" --storage.tsdb.path="$data" \
         --storage.tsdb.retention.time="$PROM_RETENTION" "${size_flag[@]}" \
-        --web.listen-address="$address:$PROM_PORT" --web.enable-lifecycle \
+        --web.listen-address="$BM_ADDRESS:$PROM_PORT" --web.enable-lifecycle \
         "${consoles[@]}" $PROM_EXTRA_ARGS
-    url="http://$address:$PROM_PORT/-/ready"
-    local rc=0
-    bm_wait_started "$pidfile" "--config.file=$conf/prometheus.yml" 120 curl -sf --max-time 3 -o /dev/null "$url" || rc=$?
-    case $rc in
-        0) bm_log "started (pid $(cat "$pidfile")), serving http://$address:$PROM_PORT"; return 0 ;;
-        1) echo "$NAME: prometheus exited during startup; last lines of $logfile:" >&2; bm_tail "$logfile"; exit 1 ;;
-    esac
-    echo "$NAME: prometheus was not ready at $url within 120 s; last lines of $logfile:" >&2
-    bm_tail "$logfile"
-    do_stop >&2 || true
-    exit 1
+    url="http://$BM_ADDRESS:$PROM_PORT/-/ready"
+    bm_daemon_ready 120 prometheus "was not ready at $url" curl -sf --max-time 3 -o /dev/null "$url"
+    bm_log "started (pid $(bm_daemon_pid)), serving http://$BM_ADDRESS:$PROM_PORT"
 }
 
-# Prometheus flushes its head block on shutdown: give it time.
-do_stop() { bm_stop "$pidfile" "--config.file=$conf/prometheus.yml" 60; }
-
-do_status() {
-    if running; then bm_log "running (pid $(cat "$pidfile"))"; exit 0; fi
-    bm_log "not running"
-    exit 3
-}
+do_status() { bm_daemon_status running "not running"; }
 
 do_check() {
-    running || bm_die "check failed: prometheus is not running"
+    bm_daemon_running || bm_die "check failed: prometheus is not running"
     load_env
     bm_ctx_present ||
         bm_die "check needs BIGMGR_CONTEXT (relations.metrics says which targets to expect)"
-    python3 - "$BIGMGR_CONTEXT" "http://$address:$PROM_PORT" "$PROM_SCRAPE_INTERVAL" \
+    python3 - "$BIGMGR_CONTEXT" "http://$BM_ADDRESS:$PROM_PORT" "$PROM_SCRAPE_INTERVAL" \
         "${BIGMGR_CHECK_TIMEOUT:-}" <<'EOF'
 import json, re, sys, time, urllib.request
 
@@ -182,9 +154,9 @@ EOF
 }
 
 do_remove() {
-    do_stop
-    bm_unit_rm "$conf" "$data" "$logs" "$pidfile"
-    bm_log "removed the server's data, logs and configs from $unit (the package stays)"
+    bm_daemon_stop
+    bm_unit_rm "$conf" "$data" "$logs" "$BM_PIDFILE"
+    bm_log "removed the server's data, logs and configs from $BM_UNIT (the package stays)"
 }
 
 bm_main "${1:-}"
