@@ -18,16 +18,14 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=etcd
-bm_init "$NAME"
-BM_LOG_PREFIX="$NAME "
-unit="$BM_UNIT"  # absolute: the daemons chdir
-address="$BM_ADDRESS"
-host="$BM_HOST"
-envfile="$unit/conf/etcd.env"
-pidfile="$unit/etcd.pid"
-log="$unit/etcd.log"
-data="$unit/data"
+bm_init etcd
+BM_LOG_PREFIX="etcd "
+# The member: its command line names this unit's data directory (so a recycled pid is never
+# mistaken for it); stop gives it 60 s. stop and status are the library's (bm_daemon_stop,
+# bm_daemon_status).
+bm_daemon "$BM_UNIT/etcd.pid" "$BM_UNIT/etcd.log" "--data-dir=$BM_UNIT/data" 60
+envfile="$BM_UNIT/conf/etcd.env"
+data="$BM_UNIT/data"
 export ETCDCTL_API=3
 
 # ctx_members: one line per unit of peers.cluster: host address client_port peer_port self
@@ -50,8 +48,6 @@ load_env() {
 
 ctl() { etcdctl --dial-timeout=2s --command-timeout="${CTL_TIMEOUT:-5s}" "$@"; }
 
-running() { bm_running "$pidfile" "--data-dir=$data"; }
-
 # listening ADDRESS PORT...: every PORT of ADDRESS accepts connections.
 listening() {
     local a="$1" p
@@ -60,7 +56,7 @@ listening() {
 }
 
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     if bm_have dpkg-query apt-get; then
         bm_pkg_install etcd-server etcd-client
         # The package may have started its own system-wide etcd on localhost:2379/2380: units
@@ -70,13 +66,13 @@ do_install() {
         bm_pkg_install etcd
     fi
     bm_have etcd etcdctl || { echo "etcd/etcdctl not found after install" >&2; exit 1; }
-    bm_log "installed for unit $unit ($(etcd --version | head -n1))"
+    bm_log "installed for unit $BM_UNIT ($(etcd --version | head -n1))"
 }
 
 do_configure() {
     bm_have etcd || { echo "etcd is not installed; run install first" >&2; exit 1; }
     load_env
-    chmod 700 "$unit/conf" 2>/dev/null || true
+    chmod 700 "$BM_UNIT/conf" 2>/dev/null || true
     [ -n "${ETCD_INITIAL_CLUSTER:-}" ] || { echo "ETCD_INITIAL_CLUSTER is empty in $envfile (no peers?)" >&2; exit 1; }
     case ",$ETCD_INITIAL_CLUSTER," in
         *",$ETCD_NAME=$ETCD_INITIAL_ADVERTISE_PEER_URLS,"*) ;;
@@ -120,32 +116,20 @@ maybe_join() {
 }
 
 do_start() {
-    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
+    bm_already_running && return 0
     bm_have etcd || { echo "etcd is not installed; run install first" >&2; exit 1; }
     load_env
     maybe_join
     mkdir -p "$data"
     chmod 700 "$data"
-    bm_spawn "$pidfile" "$log" etcd --data-dir="$data"
+    bm_daemon_spawn etcd --data-dir="$data"
     # Up to 60 s for the member to listen (quorum may come later).
-    if bm_wait_started "$pidfile" "--data-dir=$data" 60 listening "$address" "$CLIENT_PORT" "$PEER_PORT"; then
-        local state="waiting for quorum (the other members start in parallel)"
-        CTL_TIMEOUT=2s ctl --endpoints="http://$address:$CLIENT_PORT" endpoint health >/dev/null 2>&1 &&
-            state="healthy"
-        bm_log "started (pid $(cat "$pidfile")): member $ETCD_NAME on $address:$CLIENT_PORT (peer $PEER_PORT), $state"
-        return 0
-    fi
-    echo "$NAME did not listen on $address:$CLIENT_PORT and :$PEER_PORT; last lines of $log:" >&2
-    bm_tail "$log"
-    exit 1
-}
-
-do_stop() { bm_stop "$pidfile" "--data-dir=$data" 60; }
-
-do_status() {
-    if running; then bm_log "is running (pid $(cat "$pidfile"))"; exit 0; fi
-    bm_log "is not running"
-    exit 3
+    bm_daemon_wait 60 listening "$BM_ADDRESS" "$CLIENT_PORT" "$PEER_PORT" ||
+        bm_die_log "$BM_DAEMON_LOG" "$BM_NAME did not listen on $BM_ADDRESS:$CLIENT_PORT and :$PEER_PORT"
+    local state="waiting for quorum (the other members start in parallel)"
+    CTL_TIMEOUT=2s ctl --endpoints="http://$BM_ADDRESS:$CLIENT_PORT" endpoint health >/dev/null 2>&1 &&
+        state="healthy"
+    bm_log "started (pid $(bm_daemon_pid)): member $ETCD_NAME on $BM_ADDRESS:$CLIENT_PORT (peer $PEER_PORT), $state"
 }
 
 do_check() {
@@ -176,7 +160,7 @@ do_check() {
     echo "$count members started"
 
     local key val got e
-    key="/bigmgr/check/$host/$(date +%s%N)-$$-$RANDOM"
+    key="/bigmgr/check/$BM_HOST/$(date +%s%N)-$$-$RANDOM"
     val="ok-$RANDOM$RANDOM"
     got="$(ctl --endpoints="${eps[0]}" put "$key" "$val" 2>&1)" || { echo "check failed: put on ${eps[0]}: $got" >&2; exit 1; }
     echo "put $key through ${eps[0]}"
@@ -217,10 +201,10 @@ leave_cluster() {
 }
 
 do_remove() {
-    do_stop
+    bm_daemon_stop
     leave_cluster
-    bm_unit_rm "$data" "$unit/conf" "$log" "$pidfile"
-    bm_log "removed from $unit (the package stays installed)"
+    bm_unit_rm "$data" "$BM_UNIT/conf" "$BM_DAEMON_LOG" "$BM_PIDFILE"
+    bm_log "removed from $BM_UNIT (the package stays installed)"
 }
 
 bm_main "${1:-}"

@@ -19,28 +19,22 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=mariadb
-bm_init "$NAME"
-BM_LOG_PREFIX="$NAME "
-unit="$BM_UNIT"  # absolute: the daemons chdir
-address="$BM_ADDRESS"
-host="$BM_HOST"
-conf="$unit/conf/my.cnf"
-envfile="$unit/conf/mariadb.env"
-pidfile="$unit/mariadb.pid"
-log="$unit/mariadb.log"
-data="$unit/data"
-rundir="$unit/run"
+bm_init mariadb
+BM_LOG_PREFIX="mariadb "
+# The server is the process whose command line names this unit's pid file (--pid-file=…).
+# mariadbd shuts down cleanly on TERM: stop gives it 120 s. stop and status are the library's
+# (bm_daemon_stop, bm_daemon_status).
+bm_daemon "$BM_UNIT/mariadb.pid" "$BM_UNIT/mariadb.log" "--pid-file=$BM_UNIT/mariadb.pid" 120
+conf="$BM_UNIT/conf/my.cnf"
+envfile="$BM_UNIT/conf/mariadb.env"
+data="$BM_UNIT/data"
+rundir="$BM_UNIT/run"
 sock="$rundir/mariadb.sock"
-initmark="$unit/.initialized"
-replmark="$unit/.replication"
+initmark="$BM_UNIT/.initialized"
+replmark="$BM_UNIT/.replication"
 osuser="$(id -un)"
 
 # --- context -------------------------------------------------------------------------------
-ctx_peers() { # one line per unit of peers.replication: component address port host
-    bm_ctx_units peers.replication component address configs.port host
-}
-
 load_env() {
     [ -f "$envfile" ] || { echo "$envfile is missing; run configure first" >&2; exit 1; }
     # shellcheck disable=SC1090
@@ -80,14 +74,12 @@ sql_remote() {
 slave_field() { sed -n "s/^ *$1: //p" <<<"$2" | head -n1; }
 
 # --- process -------------------------------------------------------------------------------
-# The server is the process whose command line names this unit's pid file (--pid-file=…).
-running() { bm_running "$pidfile" "--pid-file=$pidfile"; }
 
 alive() { mariadb-admin --no-defaults --protocol=socket --socket="$sock" -u "$osuser" --connect-timeout=2 ping >/dev/null 2>&1; }
 
 # --- packages ------------------------------------------------------------------------------
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     if bm_have dpkg-query apt-get; then
         # The server core and the clients only: no packaged mariadb service gets installed or
         # started. (If mariadb-server is already there, its service is left alone.)
@@ -98,21 +90,15 @@ do_install() {
     fi
     mariadbd_bin >/dev/null || { echo "mariadbd not found after install" >&2; exit 1; }
     bm_have mariadb-install-db mariadb || { echo "mariadb-install-db/mariadb not found after install" >&2; exit 1; }
-    bm_log "installed for unit $unit ($("$(mariadbd_bin)" --version))"
+    bm_log "installed for unit $BM_UNIT ($("$(mariadbd_bin)" --version))"
 }
 
-mariadbd_bin() {
-    local b
-    for b in "$(command -v mariadbd 2>/dev/null || true)" /usr/sbin/mariadbd /usr/libexec/mariadbd; do
-        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
-    done
-    return 1
-}
+mariadbd_bin() { bm_first_exe "$(command -v mariadbd 2>/dev/null || true)" /usr/sbin/mariadbd /usr/libexec/mariadbd; }
 
 # mariadbd options that always follow the real unit directory (command line beats my.cnf).
 server_opts() {
-    opts=(--defaults-file="$conf" --datadir="$data" --socket="$sock" --pid-file="$pidfile"
-          --log-error="$log" --bind-address="$address" --port="$PORT" --tmpdir="$unit/tmp")
+    opts=(--defaults-file="$conf" --datadir="$data" --socket="$sock" --pid-file="$BM_PIDFILE"
+          --log-error="$BM_DAEMON_LOG" --bind-address="$BM_ADDRESS" --port="$PORT" --tmpdir="$BM_UNIT/tmp")
     [ "$(id -u)" = 0 ] && opts+=(--user=root)
     return 0
 }
@@ -121,15 +107,13 @@ init_datadir() {
     [ -f "$initmark" ] && [ -d "$data/mysql" ] && return 0
     # No marker: nothing or a failed initialisation is there; start afresh.
     rm -rf "$data"
-    mkdir -p "$data" "$rundir" "$unit/tmp"
+    mkdir -p "$data" "$rundir" "$BM_UNIT/tmp"
     echo "initialising $data"
     local iopts=(--defaults-file="$conf" --datadir="$data" --skip-test-db
-                 --auth-root-authentication-method=socket --tmpdir="$unit/tmp")
+                 --auth-root-authentication-method=socket --tmpdir="$BM_UNIT/tmp")
     [ "$(id -u)" = 0 ] && iopts+=(--user=root)
-    if ! mariadb-install-db "${iopts[@]}" >>"$unit/install-db.log" 2>&1; then
-        echo "mariadb-install-db failed; last lines of $unit/install-db.log:" >&2
-        tail -n 30 "$unit/install-db.log" >&2; exit 1
-    fi
+    mariadb-install-db "${iopts[@]}" >>"$BM_UNIT/install-db.log" 2>&1 ||
+        bm_die_log "$BM_UNIT/install-db.log" "mariadb-install-db failed"
     date -u +%FT%TZ > "$initmark"
 }
 
@@ -137,17 +121,17 @@ do_configure() {
     mariadbd_bin >/dev/null || { echo "mariadb is not installed; run install first" >&2; exit 1; }
     [ -f "$conf" ] || { echo "$conf is missing: bigmgr renders it before configure" >&2; exit 1; }
     load_env
-    chmod 700 "$unit/conf" 2>/dev/null || true
-    mkdir -p "$rundir" "$unit/tmp"
+    chmod 700 "$BM_UNIT/conf" 2>/dev/null || true
+    mkdir -p "$rundir" "$BM_UNIT/tmp"
     # Let mariadbd validate the rendered file (unknown options are errors).
     server_opts
-    "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID" --help --verbose >/dev/null 2>"$unit/.validate.err" || {
-        echo "mariadbd rejects $conf:" >&2; grep -v '^$' "$unit/.validate.err" | tail -n 10 >&2; exit 1; }
-    rm -f "$unit/.validate.err"
+    "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID" --help --verbose >/dev/null 2>"$BM_UNIT/.validate.err" || {
+        echo "mariadbd rejects $conf:" >&2; grep -v '^$' "$BM_UNIT/.validate.err" | tail -n 10 >&2; exit 1; }
+    rm -f "$BM_UNIT/.validate.err"
     init_datadir
     local from=""
     [ "$ROLE" = mariadb_replica ] && from=", replicating from ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
-    bm_log "configured: $ROLE on $address:$PORT, server-id $SERVER_ID$from"
+    bm_log "configured: $ROLE on $BM_ADDRESS:$PORT, server-id $SERVER_ID$from"
 }
 
 # The primary: the replication account exists with the configured password and grants.
@@ -215,19 +199,17 @@ do_start() {
     [ -f "$conf" ] || { echo "$conf is missing; run configure first" >&2; exit 1; }
     load_env
     REPLICATION_USER="${REPLICATION_USER:?missing in $envfile}"
-    if running && alive; then
-        bm_log "already running (pid $(cat "$pidfile"))"
+    if bm_daemon_running && alive; then
+        bm_log "already running (pid $(bm_daemon_pid))"
     else
         init_datadir
-        mkdir -p "$rundir" "$unit/tmp"
+        mkdir -p "$rundir" "$BM_UNIT/tmp"
         server_opts
         # mariadbd rewrites the pid file with the same pid. Crash recovery can take a while.
-        bm_spawn "$pidfile" "$log" "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID"
-        if ! bm_wait_started "$pidfile" "--pid-file=$pidfile" 120 alive; then
-            echo "$NAME did not come up on $sock / $address:$PORT; last lines of $log:" >&2
-            bm_tail "$log"; exit 1
-        fi
-        bm_log "started (pid $(cat "$pidfile")) on $address:$PORT as $ROLE, server-id $SERVER_ID"
+        bm_daemon_spawn "$(mariadbd_bin)" "${opts[@]}" --server-id="$SERVER_ID"
+        bm_daemon_wait 120 alive ||
+            bm_die_log "$BM_DAEMON_LOG" "$BM_NAME did not come up on $sock / $BM_ADDRESS:$PORT"
+        bm_log "started (pid $(bm_daemon_pid)) on $BM_ADDRESS:$PORT as $ROLE, server-id $SERVER_ID"
     fi
     case "$ROLE" in
         mariadb_primary) ensure_primary ;;
@@ -236,32 +218,19 @@ do_start() {
     esac
 }
 
-# mariadbd shuts down cleanly on TERM.
-do_stop() { bm_stop "$pidfile" "--pid-file=$pidfile" 120; }
-
-do_status() {
-    if running; then bm_log "is running (pid $(cat "$pidfile"))"; exit 0; fi
-    bm_log "is not running"
-    exit 3
-}
-
 do_check() {
     bm_have mariadb || { echo "check failed: the mariadb client is not installed" >&2; exit 1; }
     REPLICATION_USER="$(bm_ctx_value replication_user)"
     [ -n "$REPLICATION_USER" ] || { echo "check failed: replication_user is not in the context" >&2; exit 1; }
     REPL_PW="$(repl_password)"
-    local peers primary="" pport="" replicas=() comp a p
-    peers="$(ctx_peers)"
-    while read -r comp a p _; do
-        case "$comp" in
-            mariadb_primary) primary="$a"; pport="$p" ;;
-            mariadb_replica) replicas+=("$a:$p") ;;
-        esac
-    done <<<"$peers"
+    local primary pport replicas=()
+    primary="$(bm_ctx_endpoints peers.replication configs.port mariadb_primary | tail -n 1)"
     [ -n "$primary" ] || { echo "check failed: no mariadb_primary in peers.replication" >&2; exit 1; }
+    pport="${primary##*:}" primary="${primary%:*}"
+    mapfile -t replicas < <(bm_ctx_endpoints peers.replication configs.port mariadb_replica)
 
     local token out
-    token="$host-$(date +%s%N)-$$-$RANDOM"
+    token="$BM_HOST-$(date +%s%N)-$$-$RANDOM"
     out="$(sql_remote "$primary" "$pport" -N 2>&1 <<SQL
 CREATE DATABASE IF NOT EXISTS bigmgr_check;
 CREATE TABLE IF NOT EXISTS bigmgr_check.probe (
@@ -272,7 +241,7 @@ CREATE TABLE IF NOT EXISTS bigmgr_check.probe (
   KEY (token)
 ) ENGINE=InnoDB;
 DELETE FROM bigmgr_check.probe WHERE created < NOW() - INTERVAL 1 DAY;
-INSERT INTO bigmgr_check.probe (token, host) VALUES ($(sql_str "$token"), $(sql_str "$host"));
+INSERT INTO bigmgr_check.probe (token, host) VALUES ($(sql_str "$token"), $(sql_str "$BM_HOST"));
 SELECT COUNT(*) FROM bigmgr_check.probe WHERE token = $(sql_str "$token");
 SQL
 )" || { echo "check failed: writing on the primary $primary:$pport: $out" >&2; exit 1; }
@@ -309,9 +278,9 @@ SQL
 }
 
 do_remove() {
-    do_stop
-    bm_unit_rm "$data" "$rundir" "$unit/tmp" "$unit/conf" "$log" "$pidfile" "$initmark" "$replmark" "$unit/install-db.log"
-    bm_log "removed from $unit (the package stays installed)"
+    bm_daemon_stop
+    bm_unit_rm "$data" "$rundir" "$BM_UNIT/tmp" "$BM_UNIT/conf" "$BM_DAEMON_LOG" "$BM_PIDFILE" "$initmark" "$replmark" "$BM_UNIT/install-db.log"
+    bm_log "removed from $BM_UNIT (the package stays installed)"
 }
 
 bm_main "${1:-}"

@@ -16,20 +16,27 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
 
-NAME=redis
-bm_init "$NAME"
-BM_LOG_PREFIX="$NAME "
-unit="$BM_UNIT"  # absolute: the daemons chdir
-address="$BM_ADDRESS"
-host="$BM_HOST"
-conf="$unit/conf/redis.conf"
-envfile="$unit/conf/redis.env"
-pidfile="$unit/redis.pid"
-log="$unit/redis.log"
-data="$unit/data"
+bm_init redis
+BM_LOG_PREFIX="redis "
+conf="$BM_UNIT/conf/redis.conf"
+envfile="$BM_UNIT/conf/redis.env"
+data="$BM_UNIT/data"
 
-# ctx_peers: one line per unit of peers.replication: component address port host
-ctx_peers() { bm_ctx_units peers.replication component address configs.port host; }
+# title: what tells this unit's server from any other process (a recycled pid included):
+# redis-server names itself "redis-server ADDRESS:PORT" (its process title), PORT being
+# conf/redis.env's; without that file (before configure, after remove) the name has to do.
+title() {
+    local port=""
+    if [ -f "$envfile" ]; then
+        # shellcheck disable=SC1090
+        port="$(. "$envfile" && printf '%s' "${PORT:-}")" || port=""
+    fi
+    if [ -n "$port" ]; then echo "$BM_ADDRESS:$port"; else echo redis-server; fi
+}
+
+# The server writes its own pid file and log. redis saves (if configured) and exits on TERM:
+# stop gives it 60 s. stop and status are the library's (bm_daemon_stop, bm_daemon_status).
+bm_daemon "$BM_UNIT/redis.pid" "$BM_UNIT/redis.log" "$(title)" 60
 
 load_env() {
     [ -f "$envfile" ] || { echo "$envfile is missing; run configure first" >&2; exit 1; }
@@ -50,21 +57,6 @@ rcli() { # rcli ADDRESS PORT ARGS…
     redis-cli --no-auth-warning -h "$a" -p "$p" "$@"
 }
 
-# --- process -------------------------------------------------------------------------------
-# title: what tells this unit's server from any other process (a recycled pid included):
-# redis-server names itself "redis-server ADDRESS:PORT" (its process title), PORT being
-# conf/redis.env's; without that file (before configure, after remove) the name has to do.
-title() {
-    local port=""
-    if [ -f "$envfile" ]; then
-        # shellcheck disable=SC1090
-        port="$(. "$envfile" && printf '%s' "${PORT:-}")" || port=""
-    fi
-    if [ -n "$port" ]; then echo "$address:$port"; else echo redis-server; fi
-}
-
-running() { bm_running "$pidfile" "$(title)"; }
-
 # pong ADDRESS PORT: the server there answers PING (the last answer is in $reply).
 pong() {
     reply="$(rcli "$1" "$2" ping 2>/dev/null || true)"
@@ -73,7 +65,7 @@ pong() {
 
 # --- packages ------------------------------------------------------------------------------
 do_install() {
-    mkdir -p "$unit"
+    mkdir -p "$BM_UNIT"
     if bm_have dpkg-query apt-get; then
         bm_pkg_install redis-server redis-tools
         # The package may have started its own system-wide redis-server: units run their own
@@ -84,7 +76,7 @@ do_install() {
     fi
     bm_have redis-server redis-cli || { echo "redis-server/redis-cli not found after install" >&2; exit 1; }
     mkdir -p "$data"
-    bm_log "installed for unit $unit ($(redis-server --version | head -n1))"
+    bm_log "installed for unit $BM_UNIT ($(redis-server --version | head -n1))"
 }
 
 do_configure() {
@@ -92,62 +84,44 @@ do_configure() {
     [ -f "$conf" ] || { echo "$conf is missing: bigmgr renders it before configure" >&2; exit 1; }
     load_env
     mkdir -p "$data"
-    chmod 700 "$unit/conf" 2>/dev/null || true
+    chmod 700 "$BM_UNIT/conf" 2>/dev/null || true
     chmod 600 "$conf" "$envfile" 2>/dev/null || true  # may hold requirepass
     local from=""
     [ "${ROLE:-}" = redis_replica ] && from=", replicating from ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
-    bm_log "configured: ${ROLE:-?} on ${ADDRESS:-$address}:$PORT$from"
+    bm_log "configured: ${ROLE:-?} on ${ADDRESS:-$BM_ADDRESS}:$PORT$from"
 }
 
 do_start() {
-    if running; then bm_log "already running (pid $(cat "$pidfile"))"; return 0; fi
+    bm_already_running && return 0
     bm_have redis-server || { echo "redis is not installed; run install first" >&2; exit 1; }
     [ -f "$conf" ] || { echo "$conf is missing; run configure first" >&2; exit 1; }
     load_env
     setup_auth
     mkdir -p "$data"
-    rm -f "$pidfile"
+    rm -f "$BM_PIDFILE"
     # redis-server daemonizes itself and writes the pid file; paths always follow the real
     # unit directory whatever the template rendered.
-    # shellcheck disable=SC2094 # redis-server appends to $log itself once it runs
-    (cd "$data" && redis-server "$conf" --daemonize yes --bind "$address" --port "$PORT" \
-        --dir "$data" --pidfile "$pidfile" --logfile "$log" </dev/null >>"$log" 2>&1) || {
-        echo "$NAME failed to start; last lines of $log:" >&2; bm_tail "$log"; exit 1; }
+    # shellcheck disable=SC2094 # redis-server appends to its log itself once it runs
+    (cd "$data" && redis-server "$conf" --daemonize yes --bind "$BM_ADDRESS" --port "$PORT" \
+        --dir "$data" --pidfile "$BM_PIDFILE" --logfile "$BM_DAEMON_LOG" </dev/null >>"$BM_DAEMON_LOG" 2>&1) ||
+        bm_die_log "$BM_DAEMON_LOG" "$BM_NAME failed to start"
     reply=""
-    if bm_wait_started "$pidfile" "$address:$PORT" 30 pong "$address" "$PORT"; then
-        bm_log "started (pid $(cat "$pidfile")) on $address:$PORT as ${ROLE:-?}"
-        return 0
-    fi
-    echo "$NAME did not answer PING on $address:$PORT within 30s (last reply: ${reply:-none}); last lines of $log:" >&2
-    bm_tail "$log"
-    exit 1
-}
-
-# redis saves (if configured) and exits on TERM.
-do_stop() { bm_stop "$pidfile" "$(title)" 60; }
-
-do_status() {
-    if running; then bm_log "is running (pid $(cat "$pidfile"))"; exit 0; fi
-    bm_log "is not running"
-    exit 3
+    bm_daemon_wait 30 pong "$BM_ADDRESS" "$PORT" ||
+        bm_die_log "$BM_DAEMON_LOG" "$BM_NAME did not answer PING on $BM_ADDRESS:$PORT within 30s (last reply: ${reply:-none})"
+    bm_log "started (pid $(bm_daemon_pid)) on $BM_ADDRESS:$PORT as ${ROLE:-?}"
 }
 
 do_check() {
     bm_have redis-cli || { echo "check failed: redis-cli is not installed" >&2; exit 1; }
     setup_auth
-    local peers primary="" pport="" replicas=() comp a p
-    peers="$(ctx_peers)"
-    while read -r comp a p _; do
-        [ -n "$comp" ] || continue
-        case "$comp" in
-            redis_primary) primary="$a"; pport="$p" ;;
-            redis_replica) replicas+=("$a:$p") ;;
-        esac
-    done <<<"$peers"
+    local primary pport replicas=()
+    primary="$(bm_ctx_endpoints peers.replication configs.port redis_primary | tail -n 1)"
     [ -n "$primary" ] || { echo "check failed: no redis_primary in peers.replication" >&2; exit 1; }
+    pport="${primary##*:}" primary="${primary%:*}"
+    mapfile -t replicas < <(bm_ctx_endpoints peers.replication configs.port redis_replica)
 
     local key val got
-    key="bigmgr:check:$host:$(date +%s%N):$$:$RANDOM"
+    key="bigmgr:check:$BM_HOST:$(date +%s%N):$$:$RANDOM"
     val="ok-$RANDOM$RANDOM"
     got="$(rcli "$primary" "$pport" set "$key" "$val" EX 600 2>&1)" || true
     [ "$got" = "OK" ] || { echo "check failed: SET on primary $primary:$pport answered: $got" >&2; exit 1; }
@@ -191,9 +165,9 @@ do_check() {
 }
 
 do_remove() {
-    do_stop
-    bm_unit_rm "$data" "$unit/conf" "$log" "$pidfile"
-    bm_log "removed from $unit (the package stays installed)"
+    bm_daemon_stop
+    bm_unit_rm "$data" "$BM_UNIT/conf" "$BM_DAEMON_LOG" "$BM_PIDFILE"
+    bm_log "removed from $BM_UNIT (the package stays installed)"
 }
 
 bm_main "${1:-}"
