@@ -1,95 +1,44 @@
 //! The [`ClusterStore`] of [`SqlStore`]: clusters and hosts.
 
-use super::{SqlStore, fk_or, found, json_col, text_state, unique_or};
+use super::{SqlStore, fk_or, found, insert_err, query, select_all, select_one, unique_or};
 use crate::model::*;
 use crate::store::ClusterStore;
 use crate::{Error, Result};
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-const HOST_COLS: &str =
-    "id, cluster, name, address, reported_address, state, last_heartbeat, facts, metrics";
-
-fn cluster_row(row: &SqliteRow) -> Result<Cluster> {
-    Ok(Cluster {
-        id: ClusterId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn host_row(row: &SqliteRow) -> Result<Host> {
-    Ok(Host {
-        id: HostId(row.try_get("id")?),
-        cluster: ClusterId(row.try_get("cluster")?),
-        name: row.try_get("name")?,
-        address: row.try_get("address")?,
-        reported_address: row.try_get("reported_address")?,
-        state: text_state(row, "state")?,
-        last_heartbeat: row.try_get("last_heartbeat")?,
-        facts: json_col(row, "hosts.facts")?,
-        metrics: json_col(row, "hosts.metrics")?,
-    })
-}
 
 #[async_trait]
 impl ClusterStore for SqlStore {
     async fn create_cluster(&self, name: &str) -> Result<Cluster> {
-        let _w = self.write.lock().await;
-        let created_at = now_ms();
-        let res = sqlx::query("INSERT INTO clusters (name, created_at) VALUES (?, ?)")
-            .bind(name)
-            .bind(created_at)
-            .execute(&self.pool)
+        let sql = "INSERT INTO clusters (name, created_at) VALUES (?, ?)";
+        self.write_insert(sql, (name, now_ms()), |e| unique_or(e, "cluster", name))
             .await
-            .map_err(|e| unique_or(e, "cluster", name))?;
-        Ok(Cluster {
-            id: ClusterId(res.last_insert_rowid()),
-            name: name.to_string(),
-            created_at,
-        })
     }
 
     async fn cluster_by_name(&self, name: &str) -> Result<Option<Cluster>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM clusters WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(cluster_row).transpose()
+        select_one(&self.pool, "FROM clusters WHERE name = ?", (name,)).await
     }
 
     async fn list_clusters(&self) -> Result<Vec<Cluster>> {
-        sqlx::query("SELECT id, name, created_at FROM clusters ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(cluster_row)
-            .collect()
+        select_all(&self.pool, "FROM clusters ORDER BY id", ()).await
     }
 
     async fn delete_cluster(&self, id: ClusterId) -> Result<()> {
-        let _w = self.write.lock().await;
-        let row = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let (name, hosts, services, jobs): (String, i64, i64, i64) = query(
             "SELECT name, \
-               (SELECT COUNT(*) FROM hosts WHERE cluster = c.id AND removed_at IS NULL) AS hosts, \
-               (SELECT COUNT(*) FROM services WHERE cluster = c.id AND removed_at IS NULL) \
-                 AS services, \
-               (SELECT COUNT(*) FROM jobs WHERE cluster = c.id) AS jobs \
+               (SELECT COUNT(*) FROM hosts WHERE cluster = c.id AND removed_at IS NULL), \
+               (SELECT COUNT(*) FROM services WHERE cluster = c.id AND removed_at IS NULL), \
+               (SELECT COUNT(*) FROM jobs WHERE cluster = c.id) \
              FROM clusters c WHERE c.id = ?",
+            (id.0,),
         )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| Error::not_found("cluster", id))?;
-        let name: String = row.try_get("name")?;
-        let mut held = Vec::new();
-        for what in ["hosts", "services", "jobs"] {
-            let n: i64 = row.try_get(what)?;
-            if n > 0 {
-                held.push(format!("{n} {what}"));
-            }
-        }
+        .found_row(&mut *tx, "cluster", id)
+        .await?;
+        let held: Vec<String> = [(hosts, "hosts"), (services, "services"), (jobs, "jobs")]
+            .into_iter()
+            .filter(|&(n, _)| n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
         let refuse = |held: &[String]| {
             Error::Conflict(format!(
                 "cluster '{name}' still has {}; remove them before deleting the cluster",
@@ -99,10 +48,7 @@ impl ClusterStore for SqlStore {
         if !held.is_empty() {
             return Err(refuse(&held));
         }
-        // Another process may have added something since: the foreign keys refuse it then.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM join_tokens WHERE cluster = ?")
-            .bind(id.0)
+        query("DELETE FROM join_tokens WHERE cluster = ?", (id.0,))
             .execute(&mut *tx)
             .await?;
         // Removed hosts and services (and their units, config versions and relations) only stay
@@ -121,10 +67,9 @@ impl ClusterStore for SqlStore {
             "DELETE FROM hosts WHERE cluster = ?1 AND removed_at IS NOT NULL \
                AND NOT EXISTS (SELECT 1 FROM units u WHERE u.host = hosts.id)",
         ] {
-            sqlx::query(sql).bind(id.0).execute(&mut *tx).await?;
+            query(sql, (id.0,)).execute(&mut *tx).await?;
         }
-        let res = sqlx::query("DELETE FROM clusters WHERE id = ?")
-            .bind(id.0)
+        let res = query("DELETE FROM clusters WHERE id = ?", (id.0,))
             .execute(&mut *tx)
             .await
             .map_err(|e| fk_or(e, || refuse(&["hosts, services or jobs".to_string()])))?;
@@ -133,79 +78,58 @@ impl ClusterStore for SqlStore {
     }
 
     async fn add_host(&self, host: NewHost) -> Result<Host> {
-        let _w = self.write.lock().await;
-        let state = HostState::Waiting;
-        let res = sqlx::query(
+        self.write_insert(
             "INSERT INTO hosts (cluster, name, address, state, last_heartbeat) \
              VALUES (?, ?, ?, ?, NULL)",
+            (
+                host.cluster.0,
+                &host.name,
+                &host.address,
+                HostState::Waiting.as_str(),
+            ),
+            |e| {
+                insert_err(e, "host", &host.name, || {
+                    Error::not_found("cluster", host.cluster)
+                })
+            },
         )
-        .bind(host.cluster.0)
-        .bind(&host.name)
-        .bind(&host.address)
-        .bind(state.as_str())
-        .execute(&self.pool)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                unique_or(e, "host", &host.name)
-            }
-            _ => fk_or(e, || Error::not_found("cluster", host.cluster)),
-        })?;
-        Ok(Host {
-            id: HostId(res.last_insert_rowid()),
-            cluster: host.cluster,
-            name: host.name,
-            address: host.address,
-            reported_address: None,
-            state,
-            last_heartbeat: None,
-            facts: None,
-            metrics: None,
-        })
     }
 
     async fn host_by_name(&self, name: &str) -> Result<Option<Host>> {
-        let row = sqlx::query(&format!(
-            "SELECT {HOST_COLS} FROM hosts WHERE name = ? AND removed_at IS NULL"
-        ))
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(host_row).transpose()
+        select_one(
+            &self.pool,
+            "FROM hosts WHERE name = ? AND removed_at IS NULL",
+            (name,),
+        )
+        .await
     }
 
     async fn list_hosts(&self, cluster: ClusterId) -> Result<Vec<Host>> {
-        sqlx::query(&format!(
-            "SELECT {HOST_COLS} FROM hosts WHERE cluster = ? AND removed_at IS NULL ORDER BY id"
-        ))
-        .bind(cluster.0)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(host_row)
-        .collect()
+        select_all(
+            &self.pool,
+            "FROM hosts WHERE cluster = ? AND removed_at IS NULL ORDER BY id",
+            (cluster.0,),
+        )
+        .await
     }
 
     async fn remove_host(&self, id: HostId) -> Result<()> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(
-            "SELECT h.name, c.name AS cluster FROM hosts h JOIN clusters c ON c.id = h.cluster \
+        let mut tx = self.begin_write().await?;
+        let (name, cluster): (String, String) = query(
+            "SELECT h.name, c.name FROM hosts h JOIN clusters c ON c.id = h.cluster \
              WHERE h.id = ? AND h.removed_at IS NULL",
+            (id.0,),
         )
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::not_found("host", id))?;
-        let name: String = row.try_get("name")?;
-        let cluster: String = row.try_get("cluster")?;
-        let services: Vec<String> = sqlx::query_scalar(
+        .found_row(&mut *tx, "host", id)
+        .await?;
+        let services: Vec<String> = query(
             "SELECT DISTINCT s.name FROM units u JOIN services s ON s.id = u.service \
              WHERE u.host = ? AND s.removed_at IS NULL AND u.removed_at IS NULL \
              ORDER BY s.name",
+            (id.0,),
         )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
+        .values(&mut *tx)
         .await?;
         if let Some(first) = services.first() {
             return Err(Error::Conflict(format!(
@@ -214,16 +138,14 @@ impl ClusterStore for SqlStore {
                 services.join(", ")
             )));
         }
-        sqlx::query(
+        query(
             "UPDATE hosts SET removed_at = ?, name = name || '#' || id, credential = NULL \
              WHERE id = ?",
+            (now_ms(), id.0),
         )
-        .bind(now_ms())
-        .bind(id.0)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn set_host_state(
@@ -232,29 +154,24 @@ impl ClusterStore for SqlStore {
         state: HostState,
         heartbeat: Option<i64>,
     ) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query(
+        self.write_found(
             "UPDATE hosts SET state = ?, last_heartbeat = COALESCE(?, last_heartbeat) \
              WHERE id = ?",
+            (state.as_str(), heartbeat, id.0),
+            "host",
+            id,
         )
-        .bind(state.as_str())
-        .bind(heartbeat)
-        .bind(id.0)
-        .execute(&self.pool)
-        .await?;
-        found(&res, "host", id)
+        .await
     }
 
     async fn set_host_address(&self, host: HostId, address: &str) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query(
+        self.write_found(
             "UPDATE hosts SET address = ?, reported_address = NULL \
              WHERE id = ? AND removed_at IS NULL",
+            (address, host.0),
+            "host",
+            host,
         )
-        .bind(address)
-        .bind(host.0)
-        .execute(&self.pool)
-        .await?;
-        found(&res, "host", host)
+        .await
     }
 }
