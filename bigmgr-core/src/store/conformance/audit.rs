@@ -1,6 +1,6 @@
 //! Conformance of [`AuditStore`]: the audit log.
 
-use super::fixture::ok;
+use super::fixture::{ok, read_paged};
 use crate::model::*;
 use crate::store::AuditStore;
 
@@ -38,10 +38,10 @@ where
         assert_eq!(
             (got.at, &got.actor, &got.target, got.outcome, &got.detail),
             (e.at, &e.actor, &e.target, e.outcome, &e.detail),
-            "[{check}] appended fields"
+            "store conformance [{check}]: appended fields"
         );
         if let Some(prev) = appended.last().map(|p: &AuditEvent| p.id) {
-            assert!(got.id > prev, "[{check}] ids ascend");
+            assert!(got.id > prev, "store conformance [{check}]: ids ascend");
         }
         appended.push(got);
     }
@@ -57,30 +57,20 @@ where
     assert_eq!(
         ok(store.list_audit(&filter).await, check, "list by actor"),
         mine,
-        "[{check}] one actor's events, ascending"
+        "store conformance [{check}]: one actor's events, ascending"
     );
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let page = ok(
-            store
-                .list_audit(&AuditFilter {
-                    after,
-                    limit: Some(4),
-                    actor: Some(actor.into()),
-                })
-                .await,
-            check,
-            "page",
-        );
-        assert!(page.len() <= 4, "[{check}] limit holds");
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        paged.extend(page);
-    }
+    let page = |after, limit| async move {
+        let filter = AuditFilter {
+            after,
+            limit: Some(limit),
+            actor: Some(actor.into()),
+        };
+        store.list_audit(&filter).await
+    };
+    let paged = read_paged(check, 4, page, |e: &AuditEvent| e.id).await;
     assert_eq!(
         paged, mine,
-        "[{check}] paging by cursor: no gaps, no repeats"
+        "store conformance [{check}]: paging by cursor: no gaps, no repeats"
     );
     let tail = ok(
         store
@@ -95,6 +85,6 @@ where
     assert_eq!(
         tail,
         appended[5..].to_vec(),
-        "[{check}] everything after a cursor, every actor"
+        "store conformance [{check}]: everything after a cursor, every actor"
     );
 }

@@ -1,10 +1,10 @@
 //! Conformance of [`AuthStore`]: users and API tokens.
 
-use super::fixture::ok;
+use super::fixture::{already_exists, not_found, ok, refused};
+use crate::Error;
 use crate::auth::Role;
 use crate::model::*;
 use crate::store::AuthStore;
-use crate::{Error, Result};
 
 /// Runs the checks of users and API tokens.
 pub async fn run<S>(store: &S)
@@ -36,7 +36,7 @@ where
     assert_eq!(
         (u.name.as_str(), u.role, u.has_password),
         ("conf-ann", Role::Operator, true),
-        "[{check}] created fields"
+        "store conformance [{check}]: created fields"
     );
     let v = ok(
         store
@@ -45,18 +45,22 @@ where
         check,
         "create user without password",
     );
-    assert!(!v.has_password, "[{check}] no password");
-    assert!(
-        matches!(
-            store
-                .create_user(&new_user("conf-ann", Role::Admin, None))
-                .await,
-            Err(Error::AlreadyExists { kind: "user", .. })
-        ),
-        "[{check}] a duplicate user name is AlreadyExists"
+    assert!(!v.has_password, "store conformance [{check}]: no password");
+    refused(
+        store
+            .create_user(&new_user("conf-ann", Role::Admin, None))
+            .await,
+        check,
+        "a duplicate user name",
+        "AlreadyExists of a user",
+        |e| matches!(e, Error::AlreadyExists { kind: "user", .. }),
     );
     let got = ok(store.user_by_name("conf-ann").await, check, "user by name");
-    assert_eq!(got.as_ref(), Some(&u), "[{check}] user by name");
+    assert_eq!(
+        got.as_ref(),
+        Some(&u),
+        "store conformance [{check}]: user by name"
+    );
     assert_eq!(
         ok(
             store.user_by_name("conf-nobody").await,
@@ -64,18 +68,18 @@ where
             "missing user"
         ),
         None,
-        "[{check}] unknown name is None"
+        "store conformance [{check}]: unknown name is None"
     );
     let all = ok(store.list_users().await, check, "list users");
     let pos = |id| all.iter().position(|x: &User| x.id == id);
     assert!(
         pos(u.id).is_some_and(|a| pos(v.id).is_some_and(|b| a < b)),
-        "[{check}] list holds both, by id"
+        "store conformance [{check}]: list holds both, by id"
     );
     assert_eq!(
         ok(store.user_password_hash(u.id).await, check, "hash").as_deref(),
         Some("$argon2id$fake"),
-        "[{check}] password hash kept"
+        "store conformance [{check}]: password hash kept"
     );
     ok(
         store.set_user_password(v.id, Some("$argon2id$other")).await,
@@ -91,7 +95,7 @@ where
     assert_eq!(
         (got.role, got.has_password),
         (Role::Admin, true),
-        "[{check}] role and password changed"
+        "store conformance [{check}]: role and password changed"
     );
     ok(
         store.set_user_password(v.id, None).await,
@@ -101,28 +105,34 @@ where
     assert_eq!(
         ok(store.user_password_hash(v.id).await, check, "hash cleared"),
         None,
-        "[{check}] password cleared"
+        "store conformance [{check}]: password cleared"
     );
     ok(store.delete_user(v.id).await, check, "delete user");
     assert_eq!(
         ok(store.user_by_name("conf-bob").await, check, "deleted"),
         None,
-        "[{check}] deleted user is gone"
+        "store conformance [{check}]: deleted user is gone"
     );
     let missing = UserId(987_654);
-    let nf = |r: Result<()>| matches!(r, Err(Error::NotFound { .. }));
-    assert!(nf(store.delete_user(v.id).await), "[{check}] delete twice");
-    assert!(
-        nf(store.set_user_role(missing, Role::Viewer).await),
-        "[{check}] set role of unknown user"
+    not_found(
+        store.delete_user(v.id).await,
+        check,
+        "deleting a user twice",
     );
-    assert!(
-        nf(store.set_user_password(missing, None).await),
-        "[{check}] set password of unknown user"
+    not_found(
+        store.set_user_role(missing, Role::Viewer).await,
+        check,
+        "setting the role of an unknown user",
     );
-    assert!(
-        nf(store.user_password_hash(missing).await.map(|_| ())),
-        "[{check}] password hash of unknown user"
+    not_found(
+        store.set_user_password(missing, None).await,
+        check,
+        "setting the password of an unknown user",
+    );
+    not_found(
+        store.user_password_hash(missing).await,
+        check,
+        "the password hash of an unknown user",
     );
 }
 
@@ -160,7 +170,7 @@ where
     assert_eq!(
         (t1.user.as_str(), t1.name.as_str(), t1.last_used_at),
         ("conf-tok", "ci", None),
-        "[{check}] token fields"
+        "store conformance [{check}]: token fields"
     );
     let t2 = ok(
         store
@@ -176,28 +186,24 @@ where
         check,
         "add other user's token",
     );
-    assert!(
-        matches!(
-            store
-                .add_api_token(&add(other.id, "dup", "conf-hash-1"))
-                .await,
-            Err(Error::AlreadyExists { .. })
-        ),
-        "[{check}] a duplicate token hash is AlreadyExists"
+    already_exists(
+        store
+            .add_api_token(&add(other.id, "dup", "conf-hash-1"))
+            .await,
+        check,
+        "a duplicate token hash",
     );
-    assert!(
-        matches!(
-            store
-                .add_api_token(&add(UserId(987_654), "x", "conf-hash-9"))
-                .await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] a token for an unknown user is NotFound"
+    not_found(
+        store
+            .add_api_token(&add(UserId(987_654), "x", "conf-hash-9"))
+            .await,
+        check,
+        "a token for an unknown user",
     );
     let (who, tok) = ok(store.token_user("conf-hash-2").await, check, "token user")
         .expect("token found by hash");
-    assert_eq!(who, u, "[{check}] token's user");
-    assert_eq!(tok, t2, "[{check}] the token itself");
+    assert_eq!(who, u, "store conformance [{check}]: token's user");
+    assert_eq!(tok, t2, "store conformance [{check}]: the token itself");
     assert_eq!(
         ok(
             store.token_user("conf-hash-none").await,
@@ -205,20 +211,24 @@ where
             "unknown hash"
         ),
         None,
-        "[{check}] an unknown hash is None"
+        "store conformance [{check}]: an unknown hash is None"
     );
     ok(store.touch_api_token(t1.id, 4_242).await, check, "touch");
     let listed = ok(store.list_api_tokens(u.id).await, check, "list tokens");
     assert_eq!(
         listed.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![t1.id, t2.id],
-        "[{check}] a user's tokens, by id"
+        "store conformance [{check}]: a user's tokens, by id"
     );
-    assert_eq!(listed[0].last_used_at, Some(4_242), "[{check}] touched");
+    assert_eq!(
+        listed[0].last_used_at,
+        Some(4_242),
+        "store conformance [{check}]: touched"
+    );
     assert_eq!(
         ok(store.api_token(t3.id).await, check, "token by id"),
         Some(t3.clone()),
-        "[{check}] token by id"
+        "store conformance [{check}]: token by id"
     );
     ok(store.delete_api_token(t2.id).await, check, "delete token");
     assert_eq!(
@@ -228,18 +238,18 @@ where
             "deleted token"
         ),
         None,
-        "[{check}] a deleted token no longer finds its user"
+        "store conformance [{check}]: a deleted token no longer finds its user"
     );
     ok(store.delete_user(u.id).await, check, "delete user");
     assert_eq!(
         ok(store.token_user("conf-hash-1").await, check, "user's token"),
         None,
-        "[{check}] deleting a user deletes its tokens"
+        "store conformance [{check}]: deleting a user deletes its tokens"
     );
     assert_eq!(
         ok(store.api_token(t1.id).await, check, "user's token by id"),
         None,
-        "[{check}] deleting a user deletes its tokens (by id)"
+        "store conformance [{check}]: deleting a user deletes its tokens (by id)"
     );
     assert!(
         ok(
@@ -248,20 +258,22 @@ where
             "other's token"
         )
         .is_some(),
-        "[{check}] other users' tokens stay"
+        "store conformance [{check}]: other users' tokens stay"
     );
-    let nf = |r: Result<()>| matches!(r, Err(Error::NotFound { .. }));
-    assert!(
-        nf(store.delete_api_token(t2.id).await),
-        "[{check}] delete a token twice"
+    not_found(
+        store.delete_api_token(t2.id).await,
+        check,
+        "deleting a token twice",
     );
-    assert!(
-        nf(store.touch_api_token(t2.id, 1).await),
-        "[{check}] touch an unknown token"
+    not_found(
+        store.touch_api_token(t2.id, 1).await,
+        check,
+        "touching an unknown token",
     );
-    assert!(
-        nf(store.list_api_tokens(u.id).await.map(|_| ())),
-        "[{check}] tokens of an unknown user"
+    not_found(
+        store.list_api_tokens(u.id).await,
+        check,
+        "listing the tokens of an unknown user",
     );
 }
 
