@@ -18,7 +18,7 @@ pub async fn audit<S>(store: &S)
 where
     S: AuditStore + ?Sized,
 {
-    let check = "audit";
+    const C: &str = "audit";
     let actor = "conf-auditor";
     let mut appended = Vec::new();
     for i in 0..7 {
@@ -34,14 +34,14 @@ where
             outcome: [Outcome::Ok, Outcome::Refused, Outcome::Failed][i as usize % 3],
             detail: format!("detail {i}"),
         };
-        let got = ok(store.append_audit(&e).await, check, "append");
+        let got = ok(store.append_audit(&e).await, C, "append");
         assert_eq!(
             (got.at, &got.actor, &got.target, got.outcome, &got.detail),
             (e.at, &e.actor, &e.target, e.outcome, &e.detail),
-            "store conformance [{check}]: appended fields"
+            "store conformance [{C}]: appended fields"
         );
         if let Some(prev) = appended.last().map(|p: &AuditEvent| p.id) {
-            assert!(got.id > prev, "store conformance [{check}]: ids ascend");
+            assert!(got.id > prev, "store conformance [{C}]: ids ascend");
         }
         appended.push(got);
     }
@@ -55,9 +55,9 @@ where
         ..AuditFilter::default()
     };
     assert_eq!(
-        ok(store.list_audit(&filter).await, check, "list by actor"),
+        ok(store.list_audit(&filter).await, C, "list by actor"),
         mine,
-        "store conformance [{check}]: one actor's events, ascending"
+        "store conformance [{C}]: one actor's events, ascending"
     );
     let page = |after, limit| async move {
         let filter = AuditFilter {
@@ -67,10 +67,10 @@ where
         };
         store.list_audit(&filter).await
     };
-    let paged = read_paged(check, 4, page, |e: &AuditEvent| e.id).await;
+    let paged = read_paged(C, 4, page, |e: &AuditEvent| e.id).await;
     assert_eq!(
         paged, mine,
-        "store conformance [{check}]: paging by cursor: no gaps, no repeats"
+        "store conformance [{C}]: paging by cursor: no gaps, no repeats"
     );
     let tail = ok(
         store
@@ -79,12 +79,12 @@ where
                 ..AuditFilter::default()
             })
             .await,
-        check,
+        C,
         "after cursor",
     );
     assert_eq!(
         tail,
         appended[5..].to_vec(),
-        "store conformance [{check}]: everything after a cursor, every actor"
+        "store conformance [{C}]: everything after a cursor, every actor"
     );
 }
