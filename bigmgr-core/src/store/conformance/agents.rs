@@ -1,8 +1,7 @@
 //! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports,
 //! on hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
 
-use super::fixture::{fixture, ok};
-use crate::Error;
+use super::fixture::{already_exists, fixture, not_found, ok};
 use crate::model::*;
 use crate::store::{AgentStore, ClusterStore, ServiceStore};
 
@@ -38,19 +37,15 @@ where
         check,
         "add token",
     );
-    assert!(
-        matches!(
-            store.add_join_token(other.id, "hash-a").await,
-            Err(Error::AlreadyExists { .. })
-        ),
-        "[{check}] a token hash is unique"
+    already_exists(
+        store.add_join_token(other.id, "hash-a").await,
+        check,
+        "a join token whose hash is taken",
     );
-    assert!(
-        matches!(
-            store.add_join_token(ClusterId(987_654), "hash-c").await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] a token for an unknown cluster is NotFound"
+    not_found(
+        store.add_join_token(ClusterId(987_654), "hash-c").await,
+        check,
+        "a token for an unknown cluster",
     );
     let got = ok(
         store.join_token_cluster("hash-a").await,
@@ -60,45 +55,44 @@ where
     assert_eq!(
         got,
         Some(fx.cluster.id),
-        "[{check}] token a is the fixture's"
+        "store conformance [{check}]: token a is the fixture's"
     );
     let got = ok(
         store.join_token_cluster("nope").await,
         check,
         "token lookup",
     );
-    assert_eq!(got, None, "[{check}] unknown token");
+    assert_eq!(got, None, "store conformance [{check}]: unknown token");
 
     let h = &fx.hosts[0];
     let none = ok(store.host_credential(h.id).await, check, "credential");
-    assert_eq!(none, None, "[{check}] no credential before an agent joined");
+    assert_eq!(
+        none, None,
+        "store conformance [{check}]: no credential before an agent joined"
+    );
     assert!(
         ok(store.claim_host(h.id, "cred").await, check, "claim"),
-        "[{check}] the first claim of a host wins"
+        "store conformance [{check}]: the first claim of a host wins"
     );
     assert!(
         !ok(store.claim_host(h.id, "other").await, check, "claim again"),
-        "[{check}] a claimed host cannot be claimed again"
+        "store conformance [{check}]: a claimed host cannot be claimed again"
     );
     let got = ok(store.host_credential(h.id).await, check, "credential");
     assert_eq!(
         got.as_deref(),
         Some("cred"),
-        "[{check}] the first claim's credential kept"
+        "store conformance [{check}]: the first claim's credential kept"
     );
-    assert!(
-        matches!(
-            store.claim_host(HostId(987_654), "x").await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] claiming an unknown host is NotFound"
+    not_found(
+        store.claim_host(HostId(987_654), "x").await,
+        check,
+        "claiming an unknown host",
     );
-    assert!(
-        matches!(
-            store.host_credential(HostId(987_654)).await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] credential of an unknown host is NotFound"
+    not_found(
+        store.host_credential(HostId(987_654)).await,
+        check,
+        "the credential of an unknown host",
     );
 
     ok(
@@ -157,27 +151,39 @@ where
         check,
         "heartbeat",
     );
-    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    let got = host(store, check, &h.name).await;
     assert_eq!(
         got.state,
         HostState::Online,
-        "[{check}] a report means ONLINE"
+        "store conformance [{check}]: a report means ONLINE"
     );
-    assert_eq!(got.last_heartbeat, Some(2_000), "[{check}] last heartbeat");
+    assert_eq!(
+        got.last_heartbeat,
+        Some(2_000),
+        "store conformance [{check}]: last heartbeat"
+    );
     assert_eq!(
         (got.address.as_str(), got.reported_address.as_deref()),
         (h.address.as_str(), Some("10.9.9.9")),
-        "[{check}] a reported address is kept beside the host's, which does not change"
+        "store conformance [{check}]: a reported address is kept beside the host's, which does not change"
     );
     assert_eq!(
         got.facts,
         Some(facts),
-        "[{check}] facts kept across heartbeats"
+        "store conformance [{check}]: facts kept across heartbeats"
     );
-    assert_eq!(got.metrics, Some(metrics), "[{check}] metrics stored");
+    assert_eq!(
+        got.metrics,
+        Some(metrics),
+        "store conformance [{check}]: metrics stored"
+    );
     let units = ok(store.list_units(fx.cluster.id).await, check, "units");
     let on_h: Vec<_> = units.iter().filter(|u| u.host == h.id).collect();
-    assert_eq!(on_h.len(), 1, "[{check}] one unit on the host");
+    assert_eq!(
+        on_h.len(),
+        1,
+        "store conformance [{check}]: one unit on the host"
+    );
     assert_eq!(
         on_h[0].health,
         Some(Health {
@@ -185,21 +191,19 @@ where
             message: "not running".into(),
             checked_at: 1_500,
         }),
-        "[{check}] unit health stored"
+        "store conformance [{check}]: unit health stored"
     );
     assert!(
         units
             .iter()
             .filter(|u| u.host != h.id)
             .all(|u| u.health.is_none()),
-        "[{check}] other hosts' units untouched"
+        "store conformance [{check}]: other hosts' units untouched"
     );
-    assert!(
-        matches!(
-            store.record_host_report(HostId(987_654), &beat).await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] a report for an unknown host is NotFound"
+    not_found(
+        store.record_host_report(HostId(987_654), &beat).await,
+        check,
+        "a report for an unknown host",
     );
 
     // An admin accepts the reported address; a report of the address itself clears it.
@@ -208,44 +212,33 @@ where
         check,
         "set address",
     );
-    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    let got = host(store, check, &h.name).await;
     assert_eq!(
         (got.address.as_str(), got.reported_address),
         ("10.9.9.9", None),
-        "[{check}] set_host_address sets the address and clears the reported one"
+        "store conformance [{check}]: set_host_address sets the address and clears the reported one"
     );
-    let elsewhere = HostReport {
-        at: 3_000,
-        address: Some("10.8.8.8".into()),
-        ..HostReport::default()
-    };
-    ok(
-        store.record_host_report(h.id, &elsewhere).await,
-        check,
-        "report another address",
-    );
-    let same = HostReport {
-        at: 3_500,
-        address: Some("10.9.9.9".into()),
-        ..HostReport::default()
-    };
-    ok(
-        store.record_host_report(h.id, &same).await,
-        check,
-        "report the host's address",
-    );
-    let got = ok(store.host_by_name(&h.name).await, check, "host").expect("host exists");
+    for (at, address, step) in [
+        (3_000, "10.8.8.8", "report another address"),
+        (3_500, "10.9.9.9", "report the host's address"),
+    ] {
+        let report = HostReport {
+            at,
+            address: Some(address.into()),
+            ..HostReport::default()
+        };
+        ok(store.record_host_report(h.id, &report).await, check, step);
+    }
+    let got = host(store, check, &h.name).await;
     assert_eq!(
         (got.address.as_str(), got.reported_address),
         ("10.9.9.9", None),
-        "[{check}] reporting the host's own address clears the reported one"
+        "store conformance [{check}]: reporting the host's own address clears the reported one"
     );
-    assert!(
-        matches!(
-            store.set_host_address(HostId(987_654), "10.0.0.1").await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] setting the address of an unknown host is NotFound"
+    not_found(
+        store.set_host_address(HostId(987_654), "10.0.0.1").await,
+        check,
+        "setting the address of an unknown host",
     );
 }
 
@@ -282,6 +275,17 @@ where
         Some(winners[0].as_str()),
         "store conformance [{check}]: the winner's credential is stored"
     );
+}
+
+/// The host named `name`, which must exist.
+async fn host<S>(store: &S, check: &str, name: &str) -> Host
+where
+    S: ClusterStore + ?Sized,
+{
+    match ok(store.host_by_name(name).await, check, "host_by_name") {
+        Some(h) => h,
+        None => panic!("store conformance [{check}]: host {name} vanished"),
+    }
 }
 
 /// Polls every future to completion concurrently (this crate does not depend on `futures`).

@@ -1,6 +1,6 @@
 //! Conformance of [`AuditStore`]: the audit log.
 
-use super::fixture::ok;
+use super::fixture::{ok, read_paged};
 use crate::model::*;
 use crate::store::AuditStore;
 
@@ -18,7 +18,7 @@ pub async fn audit<S>(store: &S)
 where
     S: AuditStore + ?Sized,
 {
-    let check = "audit";
+    const C: &str = "audit";
     let actor = "conf-auditor";
     let mut appended = Vec::new();
     for i in 0..7 {
@@ -34,14 +34,14 @@ where
             outcome: [Outcome::Ok, Outcome::Refused, Outcome::Failed][i as usize % 3],
             detail: format!("detail {i}"),
         };
-        let got = ok(store.append_audit(&e).await, check, "append");
+        let got = ok(store.append_audit(&e).await, C, "append");
         assert_eq!(
             (got.at, &got.actor, &got.target, got.outcome, &got.detail),
             (e.at, &e.actor, &e.target, e.outcome, &e.detail),
-            "[{check}] appended fields"
+            "store conformance [{C}]: appended fields"
         );
         if let Some(prev) = appended.last().map(|p: &AuditEvent| p.id) {
-            assert!(got.id > prev, "[{check}] ids ascend");
+            assert!(got.id > prev, "store conformance [{C}]: ids ascend");
         }
         appended.push(got);
     }
@@ -55,32 +55,22 @@ where
         ..AuditFilter::default()
     };
     assert_eq!(
-        ok(store.list_audit(&filter).await, check, "list by actor"),
+        ok(store.list_audit(&filter).await, C, "list by actor"),
         mine,
-        "[{check}] one actor's events, ascending"
+        "store conformance [{C}]: one actor's events, ascending"
     );
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let page = ok(
-            store
-                .list_audit(&AuditFilter {
-                    after,
-                    limit: Some(4),
-                    actor: Some(actor.into()),
-                })
-                .await,
-            check,
-            "page",
-        );
-        assert!(page.len() <= 4, "[{check}] limit holds");
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        paged.extend(page);
-    }
+    let page = |after, limit| async move {
+        let filter = AuditFilter {
+            after,
+            limit: Some(limit),
+            actor: Some(actor.into()),
+        };
+        store.list_audit(&filter).await
+    };
+    let paged = read_paged(C, 4, page, |e: &AuditEvent| e.id).await;
     assert_eq!(
         paged, mine,
-        "[{check}] paging by cursor: no gaps, no repeats"
+        "store conformance [{C}]: paging by cursor: no gaps, no repeats"
     );
     let tail = ok(
         store
@@ -89,12 +79,12 @@ where
                 ..AuditFilter::default()
             })
             .await,
-        check,
+        C,
         "after cursor",
     );
     assert_eq!(
         tail,
         appended[5..].to_vec(),
-        "[{check}] everything after a cursor, every actor"
+        "store conformance [{C}]: everything after a cursor, every actor"
     );
 }

@@ -1,10 +1,10 @@
 //! Conformance of [`AuthStore`]: users and API tokens.
 
-use super::fixture::ok;
+use super::fixture::{already_exists, not_found, ok, refused};
+use crate::Error;
 use crate::auth::Role;
 use crate::model::*;
 use crate::store::AuthStore;
-use crate::{Error, Result};
 
 /// Runs the checks of users and API tokens.
 pub async fn run<S>(store: &S)
@@ -21,7 +21,7 @@ pub async fn users<S>(store: &S)
 where
     S: AuthStore + ?Sized,
 {
-    let check = "users";
+    const C: &str = "users";
     let u = ok(
         store
             .create_user(&new_user(
@@ -30,99 +30,97 @@ where
                 Some("$argon2id$fake"),
             ))
             .await,
-        check,
+        C,
         "create user",
     );
     assert_eq!(
         (u.name.as_str(), u.role, u.has_password),
         ("conf-ann", Role::Operator, true),
-        "[{check}] created fields"
+        "store conformance [{C}]: created fields"
     );
     let v = ok(
         store
             .create_user(&new_user("conf-bob", Role::Viewer, None))
             .await,
-        check,
+        C,
         "create user without password",
     );
-    assert!(!v.has_password, "[{check}] no password");
-    assert!(
-        matches!(
-            store
-                .create_user(&new_user("conf-ann", Role::Admin, None))
-                .await,
-            Err(Error::AlreadyExists { kind: "user", .. })
-        ),
-        "[{check}] a duplicate user name is AlreadyExists"
+    assert!(!v.has_password, "store conformance [{C}]: no password");
+    refused(
+        store
+            .create_user(&new_user("conf-ann", Role::Admin, None))
+            .await,
+        C,
+        "a duplicate user name",
+        "AlreadyExists of a user",
+        |e| matches!(e, Error::AlreadyExists { kind: "user", .. }),
     );
-    let got = ok(store.user_by_name("conf-ann").await, check, "user by name");
-    assert_eq!(got.as_ref(), Some(&u), "[{check}] user by name");
+    let got = ok(store.user_by_name("conf-ann").await, C, "user by name");
     assert_eq!(
-        ok(
-            store.user_by_name("conf-nobody").await,
-            check,
-            "missing user"
-        ),
-        None,
-        "[{check}] unknown name is None"
+        got.as_ref(),
+        Some(&u),
+        "store conformance [{C}]: user by name"
     );
-    let all = ok(store.list_users().await, check, "list users");
+    assert_eq!(
+        ok(store.user_by_name("conf-nobody").await, C, "missing user"),
+        None,
+        "store conformance [{C}]: unknown name is None"
+    );
+    let all = ok(store.list_users().await, C, "list users");
     let pos = |id| all.iter().position(|x: &User| x.id == id);
     assert!(
         pos(u.id).is_some_and(|a| pos(v.id).is_some_and(|b| a < b)),
-        "[{check}] list holds both, by id"
+        "store conformance [{C}]: list holds both, by id"
     );
     assert_eq!(
-        ok(store.user_password_hash(u.id).await, check, "hash").as_deref(),
+        ok(store.user_password_hash(u.id).await, C, "hash").as_deref(),
         Some("$argon2id$fake"),
-        "[{check}] password hash kept"
+        "store conformance [{C}]: password hash kept"
     );
     ok(
         store.set_user_password(v.id, Some("$argon2id$other")).await,
-        check,
+        C,
         "set password",
     );
-    ok(
-        store.set_user_role(v.id, Role::Admin).await,
-        check,
-        "set role",
-    );
-    let got = ok(store.user_by_name("conf-bob").await, check, "reload").expect("user exists");
+    ok(store.set_user_role(v.id, Role::Admin).await, C, "set role");
+    let got = ok(store.user_by_name("conf-bob").await, C, "reload").expect("user exists");
     assert_eq!(
         (got.role, got.has_password),
         (Role::Admin, true),
-        "[{check}] role and password changed"
+        "store conformance [{C}]: role and password changed"
     );
     ok(
         store.set_user_password(v.id, None).await,
-        check,
+        C,
         "clear password",
     );
     assert_eq!(
-        ok(store.user_password_hash(v.id).await, check, "hash cleared"),
+        ok(store.user_password_hash(v.id).await, C, "hash cleared"),
         None,
-        "[{check}] password cleared"
+        "store conformance [{C}]: password cleared"
     );
-    ok(store.delete_user(v.id).await, check, "delete user");
+    ok(store.delete_user(v.id).await, C, "delete user");
     assert_eq!(
-        ok(store.user_by_name("conf-bob").await, check, "deleted"),
+        ok(store.user_by_name("conf-bob").await, C, "deleted"),
         None,
-        "[{check}] deleted user is gone"
+        "store conformance [{C}]: deleted user is gone"
     );
     let missing = UserId(987_654);
-    let nf = |r: Result<()>| matches!(r, Err(Error::NotFound { .. }));
-    assert!(nf(store.delete_user(v.id).await), "[{check}] delete twice");
-    assert!(
-        nf(store.set_user_role(missing, Role::Viewer).await),
-        "[{check}] set role of unknown user"
+    not_found(store.delete_user(v.id).await, C, "deleting a user twice");
+    not_found(
+        store.set_user_role(missing, Role::Viewer).await,
+        C,
+        "setting the role of an unknown user",
     );
-    assert!(
-        nf(store.set_user_password(missing, None).await),
-        "[{check}] set password of unknown user"
+    not_found(
+        store.set_user_password(missing, None).await,
+        C,
+        "setting the password of an unknown user",
     );
-    assert!(
-        nf(store.user_password_hash(missing).await.map(|_| ())),
-        "[{check}] password hash of unknown user"
+    not_found(
+        store.user_password_hash(missing).await,
+        C,
+        "the password hash of an unknown user",
     );
 }
 
@@ -132,136 +130,108 @@ pub async fn api_tokens<S>(store: &S)
 where
     S: AuthStore + ?Sized,
 {
-    let check = "api_tokens";
+    const C: &str = "api_tokens";
     let u = ok(
         store
             .create_user(&new_user("conf-tok", Role::Operator, None))
             .await,
-        check,
+        C,
         "create user",
     );
     let other = ok(
         store
             .create_user(&new_user("conf-tok2", Role::Viewer, None))
             .await,
-        check,
+        C,
         "create other user",
     );
-    let add = |user: UserId, name: &str, hash: &str| NewApiToken {
-        user,
-        name: name.into(),
-        hash: hash.into(),
+    let add = |user: UserId, name: &'static str, hash: &'static str| async move {
+        let token = NewApiToken {
+            user,
+            name: name.into(),
+            hash: hash.into(),
+        };
+        store.add_api_token(&token).await
     };
-    let t1 = ok(
-        store.add_api_token(&add(u.id, "ci", "conf-hash-1")).await,
-        check,
-        "add token",
-    );
+    let t1 = ok(add(u.id, "ci", "conf-hash-1").await, C, "add token");
     assert_eq!(
         (t1.user.as_str(), t1.name.as_str(), t1.last_used_at),
         ("conf-tok", "ci", None),
-        "[{check}] token fields"
+        "store conformance [{C}]: token fields"
     );
-    let t2 = ok(
-        store
-            .add_api_token(&add(u.id, "laptop", "conf-hash-2"))
-            .await,
-        check,
-        "add second token",
+    let t2 = ok(add(u.id, "laptop", "conf-hash-2").await, C, "add token");
+    let t3 = ok(add(other.id, "x", "conf-hash-3").await, C, "add token");
+    already_exists(
+        add(other.id, "dup", "conf-hash-1").await,
+        C,
+        "a duplicate token hash",
     );
-    let t3 = ok(
-        store
-            .add_api_token(&add(other.id, "x", "conf-hash-3"))
-            .await,
-        check,
-        "add other user's token",
+    not_found(
+        add(UserId(987_654), "x", "conf-hash-9").await,
+        C,
+        "a token for an unknown user",
     );
-    assert!(
-        matches!(
-            store
-                .add_api_token(&add(other.id, "dup", "conf-hash-1"))
-                .await,
-            Err(Error::AlreadyExists { .. })
-        ),
-        "[{check}] a duplicate token hash is AlreadyExists"
-    );
-    assert!(
-        matches!(
-            store
-                .add_api_token(&add(UserId(987_654), "x", "conf-hash-9"))
-                .await,
-            Err(Error::NotFound { .. })
-        ),
-        "[{check}] a token for an unknown user is NotFound"
-    );
-    let (who, tok) = ok(store.token_user("conf-hash-2").await, check, "token user")
-        .expect("token found by hash");
-    assert_eq!(who, u, "[{check}] token's user");
-    assert_eq!(tok, t2, "[{check}] the token itself");
+    let (who, tok) =
+        ok(store.token_user("conf-hash-2").await, C, "token user").expect("token found by hash");
+    assert_eq!(who, u, "store conformance [{C}]: token's user");
+    assert_eq!(tok, t2, "store conformance [{C}]: the token itself");
     assert_eq!(
-        ok(
-            store.token_user("conf-hash-none").await,
-            check,
-            "unknown hash"
-        ),
+        ok(store.token_user("conf-hash-none").await, C, "unknown hash"),
         None,
-        "[{check}] an unknown hash is None"
+        "store conformance [{C}]: an unknown hash is None"
     );
-    ok(store.touch_api_token(t1.id, 4_242).await, check, "touch");
-    let listed = ok(store.list_api_tokens(u.id).await, check, "list tokens");
+    ok(store.touch_api_token(t1.id, 4_242).await, C, "touch");
+    let listed = ok(store.list_api_tokens(u.id).await, C, "list tokens");
     assert_eq!(
         listed.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![t1.id, t2.id],
-        "[{check}] a user's tokens, by id"
+        "store conformance [{C}]: a user's tokens, by id"
     );
-    assert_eq!(listed[0].last_used_at, Some(4_242), "[{check}] touched");
     assert_eq!(
-        ok(store.api_token(t3.id).await, check, "token by id"),
+        listed[0].last_used_at,
+        Some(4_242),
+        "store conformance [{C}]: touched"
+    );
+    assert_eq!(
+        ok(store.api_token(t3.id).await, C, "token by id"),
         Some(t3.clone()),
-        "[{check}] token by id"
+        "store conformance [{C}]: token by id"
     );
-    ok(store.delete_api_token(t2.id).await, check, "delete token");
+    ok(store.delete_api_token(t2.id).await, C, "delete token");
     assert_eq!(
-        ok(
-            store.token_user("conf-hash-2").await,
-            check,
-            "deleted token"
-        ),
+        ok(store.token_user("conf-hash-2").await, C, "deleted token"),
         None,
-        "[{check}] a deleted token no longer finds its user"
+        "store conformance [{C}]: a deleted token no longer finds its user"
     );
-    ok(store.delete_user(u.id).await, check, "delete user");
+    ok(store.delete_user(u.id).await, C, "delete user");
     assert_eq!(
-        ok(store.token_user("conf-hash-1").await, check, "user's token"),
+        ok(store.token_user("conf-hash-1").await, C, "user's token"),
         None,
-        "[{check}] deleting a user deletes its tokens"
+        "store conformance [{C}]: deleting a user deletes its tokens"
     );
     assert_eq!(
-        ok(store.api_token(t1.id).await, check, "user's token by id"),
+        ok(store.api_token(t1.id).await, C, "user's token by id"),
         None,
-        "[{check}] deleting a user deletes its tokens (by id)"
+        "store conformance [{C}]: deleting a user deletes its tokens (by id)"
     );
     assert!(
-        ok(
-            store.token_user("conf-hash-3").await,
-            check,
-            "other's token"
-        )
-        .is_some(),
-        "[{check}] other users' tokens stay"
+        ok(store.token_user("conf-hash-3").await, C, "other's token").is_some(),
+        "store conformance [{C}]: other users' tokens stay"
     );
-    let nf = |r: Result<()>| matches!(r, Err(Error::NotFound { .. }));
-    assert!(
-        nf(store.delete_api_token(t2.id).await),
-        "[{check}] delete a token twice"
+    not_found(
+        store.delete_api_token(t2.id).await,
+        C,
+        "deleting a token twice",
     );
-    assert!(
-        nf(store.touch_api_token(t2.id, 1).await),
-        "[{check}] touch an unknown token"
+    not_found(
+        store.touch_api_token(t2.id, 1).await,
+        C,
+        "touching an unknown token",
     );
-    assert!(
-        nf(store.list_api_tokens(u.id).await.map(|_| ())),
-        "[{check}] tokens of an unknown user"
+    not_found(
+        store.list_api_tokens(u.id).await,
+        C,
+        "listing the tokens of an unknown user",
     );
 }
 

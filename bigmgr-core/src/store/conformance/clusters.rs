@@ -3,8 +3,7 @@
 //!
 //! [`clusters`] (and so [`run`]) needs an empty store: it lists every cluster.
 
-use super::fixture::ok;
-use crate::Error;
+use super::fixture::{already_exists_named, conflict, new_service, not_found, ok};
 use crate::model::*;
 use crate::store::{ClusterStore, JobStore, ServiceStore};
 
@@ -61,13 +60,12 @@ where
         "store conformance [{C}]: list_clusters gives every cluster by id"
     );
 
-    match store.create_cluster("c-a").await {
-        Err(Error::AlreadyExists { name, .. }) if name == "c-a" => {}
-        other => panic!(
-            "store conformance [{C}]: a duplicate cluster name must be AlreadyExists naming it, \
-             got {other:?}"
-        ),
-    }
+    already_exists_named(
+        store.create_cluster("c-a").await,
+        C,
+        "a duplicate cluster name",
+        "c-a",
+    );
 
     ok(store.delete_cluster(b.id).await, C, "delete empty cluster");
     assert_eq!(
@@ -80,12 +78,11 @@ where
         None,
         "store conformance [{C}]: a deleted cluster is no longer found by name"
     );
-    match store.delete_cluster(b.id).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: deleting an unknown cluster must be NotFound, got {other:?}"
-        ),
-    }
+    not_found(
+        store.delete_cluster(b.id).await,
+        C,
+        "deleting an unknown cluster",
+    );
 
     // A cluster with a host, with a service, or with a job can't be deleted.
     let host = NewHost {
@@ -94,31 +91,19 @@ where
         address: "10.0.0.1".into(),
     };
     ok(store.add_host(host).await, C, "add host");
-    match store.delete_cluster(a.id).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: deleting a cluster with hosts must be Conflict, got {other:?}"
-        ),
-    }
+    conflict(
+        store.delete_cluster(a.id).await,
+        C,
+        "deleting a cluster with hosts",
+    );
     let svc_only = ok(store.create_cluster("c-svc").await, C, "create c-svc");
-    let svc = NewService {
-        cluster: svc_only.id,
-        name: "zk".into(),
-        stack: "bigtop".into(),
-        stack_version: "1.0.0".into(),
-        service: "zookeeper".into(),
-        configs: Default::default(),
-        host_overrides: Default::default(),
-        author: "tester".into(),
-    };
+    let svc = new_service(svc_only.id, "zk", "zookeeper");
     ok(store.add_service(svc, vec![]).await, C, "add service");
-    match store.delete_cluster(svc_only.id).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: deleting a cluster with services must be Conflict, \
-             got {other:?}"
-        ),
-    }
+    conflict(
+        store.delete_cluster(svc_only.id).await,
+        C,
+        "deleting a cluster with services",
+    );
     let job_only = ok(store.create_cluster("c-job").await, C, "create c-job");
     let empty_job = NewJob {
         cluster: job_only.id,
@@ -128,12 +113,11 @@ where
         stages: vec![],
     };
     ok(store.create_job(&empty_job).await, C, "create job");
-    match store.delete_cluster(job_only.id).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: deleting a cluster with jobs must be Conflict, got {other:?}"
-        ),
-    }
+    conflict(
+        store.delete_cluster(job_only.id).await,
+        C,
+        "deleting a cluster with jobs",
+    );
     let names: Vec<String> = ok(store.list_clusters().await, C, "list_clusters")
         .into_iter()
         .map(|c| c.name)
@@ -193,26 +177,23 @@ where
     );
 
     for (cluster, why) in [(a.id, "in the same cluster"), (b.id, "in another cluster")] {
-        match store.add_host(new(cluster, "hosts-1")).await {
-            Err(Error::AlreadyExists { name, .. }) if name == "hosts-1" => {}
-            other => panic!(
-                "store conformance [{C}]: a duplicate host name {why} must be AlreadyExists \
-                 naming it, got {other:?}"
-            ),
-        }
+        already_exists_named(
+            store.add_host(new(cluster, "hosts-1")).await,
+            C,
+            &format!("a duplicate host name {why}"),
+            "hosts-1",
+        );
     }
     assert_eq!(
         ok(store.list_hosts(b.id).await, C, "list_hosts").len(),
         0,
         "store conformance [{C}]: a refused duplicate host adds nothing"
     );
-    match store.add_host(new(ClusterId(i64::MAX), "hosts-x")).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: adding a host to an unknown cluster must be NotFound, \
-             got {other:?}"
-        ),
-    }
+    not_found(
+        store.add_host(new(ClusterId(i64::MAX), "hosts-x")).await,
+        C,
+        "adding a host to an unknown cluster",
+    );
 
     ok(
         store
@@ -221,9 +202,12 @@ where
         C,
         "set_host_state",
     );
-    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
+    let state_of = |name| async move {
+        let host = ok(store.host_by_name(name).await, C, "host_by_name");
+        host.map(|h| (h.state, h.last_heartbeat))
+    };
     assert_eq!(
-        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        state_of("hosts-1").await,
         Some((HostState::Lost, Some(1_000))),
         "store conformance [{C}]: set_host_state sets state and heartbeat"
     );
@@ -232,9 +216,8 @@ where
         C,
         "set_host_state",
     );
-    let got = ok(store.host_by_name("hosts-1").await, C, "host_by_name");
     assert_eq!(
-        got.as_ref().map(|h| (h.state, h.last_heartbeat)),
+        state_of("hosts-1").await,
         Some((HostState::Online, Some(1_000))),
         "store conformance [{C}]: set_host_state without a heartbeat keeps the last one"
     );
@@ -244,16 +227,13 @@ where
         Some(h2),
         "store conformance [{C}]: set_host_state changes only that host"
     );
-    match store
-        .set_host_state(HostId(i64::MAX), HostState::Lost, None)
-        .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: set_host_state of an unknown host must be NotFound, \
-             got {other:?}"
-        ),
-    }
+    not_found(
+        store
+            .set_host_state(HostId(i64::MAX), HostState::Lost, None)
+            .await,
+        C,
+        "set_host_state of an unknown host",
+    );
 }
 
 /// Getters of unknown cluster and host names give `Ok(None)` or nothing; deleting an unknown
@@ -282,11 +262,9 @@ where
         ok(store.list_hosts(nc).await, C, "list_hosts").is_empty(),
         "store conformance [{C}]: lists of an unknown cluster are empty"
     );
-    match store.delete_cluster(nc).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: delete_cluster of an unknown id must be NotFound, \
-             got {other:?}"
-        ),
-    }
+    not_found(
+        store.delete_cluster(nc).await,
+        C,
+        "delete_cluster of an unknown id",
+    );
 }

@@ -1,7 +1,10 @@
 //! Conformance of [`ConfigStore`]: config versions, snapshots, relations and their events, on
 //! services of a [`ServiceStore`] (relations also on jobs of a [`JobStore`]).
 
-use super::fixture::{bare_service, cancel, fixture, ok, simple_job};
+use super::fixture::{
+    already_exists, already_exists_named, bare_service, cancel, conflict, fixture, not_found, ok,
+    refused, simple_job,
+};
 use crate::Error;
 use crate::model::*;
 use crate::store::{ClusterStore, ConfigStore, JobStore, ServiceStore};
@@ -136,20 +139,18 @@ where
          overrides and desired version"
     );
 
-    match store.add_config_version(sid, 7, &change).await {
-        Err(Error::Conflict(m)) if m.contains('2') && m.contains('7') => {}
-        other => panic!(
-            "store conformance [{C}]: add_config_version with a stale expected version must be \
-             Conflict naming the expected (7) and the actual (2) one, got {other:?}"
-        ),
-    }
-    match store.add_config_version(sid, 1, &change).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: a second change from version 1 must be Conflict, got \
-             {other:?}"
-        ),
-    }
+    refused(
+        store.add_config_version(sid, 7, &change).await,
+        C,
+        "add_config_version with a stale expected version",
+        "Conflict naming the expected (7) and the actual (2) one",
+        |e| matches!(e, Error::Conflict(m) if m.contains('2') && m.contains('7')),
+    );
+    conflict(
+        store.add_config_version(sid, 1, &change).await,
+        C,
+        "a second change from version 1",
+    );
     let versions = ok(
         store.list_config_versions(sid).await,
         C,
@@ -186,16 +187,13 @@ where
          {now:?}"
     );
 
-    match store
-        .add_config_version(ServiceId(i64::MAX), 1, &change)
-        .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: add_config_version on an unknown service must be \
-             NotFound, got {other:?}"
-        ),
-    }
+    not_found(
+        store
+            .add_config_version(ServiceId(i64::MAX), 1, &change)
+            .await,
+        C,
+        "add_config_version on an unknown service",
+    );
     assert_eq!(
         ok(
             store.list_config_versions(ServiceId(i64::MAX)).await,
@@ -243,13 +241,11 @@ where
         Some(v2),
         "store conformance [{C}]: a removed service's versions stay readable"
     );
-    match store.add_config_version(sid, 3, &change).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: add_config_version on a removed service must be \
-             NotFound, got {other:?}"
-        ),
-    }
+    not_found(
+        store.add_config_version(sid, 3, &change).await,
+        C,
+        "add_config_version on a removed service",
+    );
 }
 
 /// Snapshots: names unique per cluster, listed oldest first, looked up by name, entries kept
@@ -313,16 +309,14 @@ where
         first.id, second.id,
         "store conformance [{C}]: snapshot ids are distinct"
     );
-    match store
-        .add_snapshot(&new(fx.cluster.id, "before-upgrade", vec![]))
-        .await
-    {
-        Err(Error::AlreadyExists { name, .. }) if name == "before-upgrade" => {}
-        other => panic!(
-            "store conformance [{C}]: a duplicate snapshot name in a cluster must be \
-             AlreadyExists naming it, got {other:?}"
-        ),
-    }
+    already_exists_named(
+        store
+            .add_snapshot(&new(fx.cluster.id, "before-upgrade", vec![]))
+            .await,
+        C,
+        "a duplicate snapshot name in a cluster",
+        "before-upgrade",
+    );
     let elsewhere = ok(
         store
             .add_snapshot(&new(
@@ -400,6 +394,15 @@ where
             auto_reconfigure: true,
         }
     };
+    let relations =
+        |cluster| async move { ok(store.list_relations(cluster).await, C, "list_relations") };
+    let events = |relation| async move {
+        ok(
+            store.list_relation_events(relation).await,
+            C,
+            "list_relation_events",
+        )
+    };
     let new1 = rel(&prom, "targets", &fx.service, "metrics");
     let r1 = ok(store.add_relation(&new1).await, C, "add_relation");
     assert_eq!(
@@ -434,29 +437,25 @@ where
         "add_relation in another cluster",
     );
     assert_eq!(
-        ok(store.list_relations(cid).await, C, "list_relations"),
+        relations(cid).await,
         vec![r1.clone(), r2.clone()],
         "store conformance [{C}]: list_relations gives the cluster's relations by id"
     );
-    match store.add_relation(&new1).await {
-        Err(Error::AlreadyExists { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: relating the same endpoints again must be AlreadyExists, \
-             got {other:?}"
-        ),
-    }
+    already_exists(
+        store.add_relation(&new1).await,
+        C,
+        "relating the same endpoints again",
+    );
     let mut foreign = rel(&prom, "targets", &other.service, "metrics");
     foreign.cluster = cid;
     let mut unknown = rel(&prom, "x", &fx.service, "y");
     unknown.requirer = ServiceId(i64::MAX);
     for (bad, what) in [(foreign, "another cluster's"), (unknown, "an unknown")] {
-        match store.add_relation(&bad).await {
-            Err(Error::NotFound { .. }) => {}
-            other => panic!(
-                "store conformance [{C}]: a relation with {what} service must be NotFound, got \
-                 {other:?}"
-            ),
-        }
+        not_found(
+            store.add_relation(&bad).await,
+            C,
+            &format!("a relation with {what} service"),
+        );
     }
 
     // Events, with and without a job, oldest first, per relation.
@@ -468,32 +467,17 @@ where
         detail: format!("{kind:?} detail"),
         job,
     };
-    let e1 = ok(
-        store
-            .add_relation_event(&ev(r1.id, RelationEventKind::Joined, prom.id, None))
-            .await,
-        C,
-        "add_relation_event",
-    );
-    let e2 = ok(
-        store
-            .add_relation_event(&ev(
-                r1.id,
-                RelationEventKind::Changed,
-                prom.id,
-                Some(d.job.id),
-            ))
-            .await,
-        C,
-        "add_relation_event",
-    );
-    let e_r2 = ok(
-        store
-            .add_relation_event(&ev(r2.id, RelationEventKind::Joined, exporter.id, None))
-            .await,
-        C,
-        "add_relation_event",
-    );
+    let add_event = |new: NewRelationEvent| async move {
+        ok(
+            store.add_relation_event(&new).await,
+            C,
+            "add_relation_event",
+        )
+    };
+    let e1 = add_event(ev(r1.id, RelationEventKind::Joined, prom.id, None)).await;
+    let changed = ev(r1.id, RelationEventKind::Changed, prom.id, Some(d.job.id));
+    let e2 = add_event(changed).await;
+    let e_r2 = add_event(ev(r2.id, RelationEventKind::Joined, exporter.id, None)).await;
     assert_eq!(
         (e2.relation, e2.kind, e2.service, e2.detail.as_str(), e2.job),
         (
@@ -510,11 +494,7 @@ where
         "store conformance [{C}]: event ids ascend in the order events were added"
     );
     assert_eq!(
-        ok(
-            store.list_relation_events(r1.id).await,
-            C,
-            "list_relation_events"
-        ),
+        events(r1.id).await,
         vec![e1.clone(), e2.clone()],
         "store conformance [{C}]: list_relation_events gives a relation's events oldest first"
     );
@@ -534,18 +514,16 @@ where
     // Removal: soft, alone or with a service.
     ok(store.remove_relation(r2.id).await, C, "remove_relation");
     assert_eq!(
-        ok(store.list_relations(cid).await, C, "list_relations"),
+        relations(cid).await,
         vec![r1.clone()],
         "store conformance [{C}]: a removed relation is not listed"
     );
     for id in [r2.id, RelationId(i64::MAX)] {
-        match store.remove_relation(id).await {
-            Err(Error::NotFound { .. }) => {}
-            other => panic!(
-                "store conformance [{C}]: removing a removed or unknown relation must be \
-                 NotFound, got {other:?}"
-            ),
-        }
+        not_found(
+            store.remove_relation(id).await,
+            C,
+            "removing a removed or unknown relation",
+        );
     }
     let broken = ok(
         store
@@ -555,11 +533,7 @@ where
         "add_relation_event on a removed relation",
     );
     assert_eq!(
-        ok(
-            store.list_relation_events(r2.id).await,
-            C,
-            "list_relation_events"
-        ),
+        events(r2.id).await,
         vec![e_r2, broken],
         "store conformance [{C}]: a removed relation's events stay readable"
     );
@@ -574,35 +548,25 @@ where
     );
     ok(store.remove_service(prom.id).await, C, "remove_service");
     assert_eq!(
-        ok(store.list_relations(cid).await, C, "list_relations"),
+        relations(cid).await,
         vec![],
         "store conformance [{C}]: removing a service removes its relations"
     );
     assert_eq!(
-        ok(
-            store.list_relations(other.cluster.id).await,
-            C,
-            "list_relations"
-        ),
+        relations(other.cluster.id).await,
         vec![r_other],
         "store conformance [{C}]: list_relations gives only that cluster's relations"
     );
     assert_eq!(
-        ok(
-            store.list_relation_events(r1.id).await,
-            C,
-            "list_relation_events"
-        ),
+        events(r1.id).await,
         vec![e1, e2],
         "store conformance [{C}]: a removed service's relation events stay readable"
     );
-    match store.add_relation(&new1).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: a relation with a removed service must be NotFound, got \
-             {other:?}"
-        ),
-    }
+    not_found(
+        store.add_relation(&new1).await,
+        C,
+        "a relation with a removed service",
+    );
     cancel(store, C, d.job.id).await;
 
     // A cluster that never had jobs, whose services and hosts were removed, can be deleted
@@ -616,13 +580,7 @@ where
         C,
         "add_relation",
     );
-    ok(
-        store
-            .add_relation_event(&ev(r.id, RelationEventKind::Joined, peer.id, None))
-            .await,
-        C,
-        "add_relation_event",
-    );
+    add_event(ev(r.id, RelationEventKind::Joined, peer.id, None)).await;
     ok(
         store
             .add_config_version(peer.id, 1, &NewConfigVersion::default())
@@ -643,13 +601,11 @@ where
         C,
         "add_snapshot",
     );
-    match store.delete_cluster(del.cluster.id).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: deleting a cluster with related services must be \
-             Conflict, got {other:?}"
-        ),
-    }
+    conflict(
+        store.delete_cluster(del.cluster.id).await,
+        C,
+        "deleting a cluster with related services",
+    );
     ok(store.remove_service(peer.id).await, C, "remove_service");
     ok(
         store.remove_service(del.service.id).await,

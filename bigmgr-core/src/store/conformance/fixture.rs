@@ -1,9 +1,11 @@
 //! What the checks share: a fixture cluster with hosts and a service, jobs on it, and the
-//! helpers that unwrap results naming the check that failed.
+//! helpers that unwrap results, or check refusals, naming the check that failed.
 
-use crate::Result;
 use crate::model::*;
 use crate::store::{Batch, ClusterStore, JobChange, JobStore, ServiceStore};
+use crate::{Error, Result};
+use std::fmt::Debug;
+use std::future::Future;
 
 /// Unwraps a store result, panicking with the check and the step that failed.
 #[track_caller]
@@ -12,6 +14,100 @@ pub(super) fn ok<T>(r: Result<T>, check: &str, step: &str) -> T {
         Ok(v) => v,
         Err(e) => panic!("store conformance [{check}]: {step}: unexpected error: {e}"),
     }
+}
+
+/// Asserts that `r` failed as `expected` says (`is` checks the error); panics naming the check
+/// and saying that `what` must be `expected`.
+#[track_caller]
+pub(super) fn refused<T: Debug>(
+    r: Result<T>,
+    check: &str,
+    what: &str,
+    expected: &str,
+    is: impl FnOnce(&Error) -> bool,
+) {
+    match &r {
+        Err(e) if is(e) => {}
+        other => panic!("store conformance [{check}]: {what} must be {expected}, got {other:?}"),
+    }
+}
+
+/// Asserts that `r` is [`Error::NotFound`] (see [`refused`]).
+#[track_caller]
+pub(super) fn not_found<T: Debug>(r: Result<T>, check: &str, what: &str) {
+    refused(r, check, what, "NotFound", |e| {
+        matches!(e, Error::NotFound { .. })
+    });
+}
+
+/// Asserts that `r` is [`Error::Conflict`] (see [`refused`]).
+#[track_caller]
+pub(super) fn conflict<T: Debug>(r: Result<T>, check: &str, what: &str) {
+    refused(r, check, what, "Conflict", |e| {
+        matches!(e, Error::Conflict(_))
+    });
+}
+
+/// Asserts that `r` is [`Error::AlreadyExists`] (see [`refused`]).
+#[track_caller]
+pub(super) fn already_exists<T: Debug>(r: Result<T>, check: &str, what: &str) {
+    refused(r, check, what, "AlreadyExists", |e| {
+        matches!(e, Error::AlreadyExists { .. })
+    });
+}
+
+/// Asserts that `r` is [`Error::AlreadyExists`] naming `name` (see [`refused`]).
+#[track_caller]
+pub(super) fn already_exists_named<T: Debug>(r: Result<T>, check: &str, what: &str, name: &str) {
+    refused(
+        r,
+        check,
+        what,
+        "AlreadyExists naming it",
+        |e| matches!(e, Error::AlreadyExists { name: n, .. } if n == name),
+    );
+}
+
+/// A service instance of the bigtop 1.0.0 `service`, without configs, by `tester`.
+pub(super) fn new_service(cluster: ClusterId, name: &str, service: &str) -> NewService {
+    NewService {
+        cluster,
+        name: name.into(),
+        stack: "bigtop".into(),
+        stack_version: "1.0.0".into(),
+        service: service.into(),
+        configs: Default::default(),
+        host_overrides: Default::default(),
+        author: "tester".into(),
+    }
+}
+
+/// Every item of a listing, read page by page: `page(after, limit)` lists the items after the
+/// cursor `after` (from the start for `None`), at most `limit`; `cursor` is an item's cursor.
+/// Asserts that no page holds more than `limit`.
+pub(super) async fn read_paged<T, I, F>(
+    check: &str,
+    limit: u32,
+    mut page: impl FnMut(Option<I>, u32) -> F,
+    cursor: impl Fn(&T) -> I,
+) -> Vec<T>
+where
+    F: Future<Output = Result<Vec<T>>>,
+{
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let items = ok(page(after, limit).await, check, "list a page");
+        assert!(
+            items.len() <= limit as usize,
+            "store conformance [{check}]: a page holds at most `limit` ({limit}) items, got {}",
+            items.len()
+        );
+        let Some(last) = items.last() else { break };
+        after = Some(cursor(last));
+        all.extend(items);
+    }
+    all
 }
 
 /// A cluster with hosts and one service with one unit per host.
@@ -139,16 +235,7 @@ pub(super) async fn bare_service<S>(
 where
     S: ServiceStore + ?Sized,
 {
-    let new = NewService {
-        cluster: fx.cluster.id,
-        name: name.into(),
-        stack: "bigtop".into(),
-        stack_version: "1.0.0".into(),
-        service: name.into(),
-        configs: Default::default(),
-        host_overrides: Default::default(),
-        author: "tester".into(),
-    };
+    let new = new_service(fx.cluster.id, name, name);
     ok(
         store.add_service(new, vec![]).await,
         check,
@@ -157,24 +244,52 @@ where
     .0
 }
 
+/// Sets a unit's state (as `apply` does after a task on it).
+pub(super) async fn set_unit<S>(store: &S, check: &str, unit: UnitId, state: UnitState)
+where
+    S: JobStore + ?Sized,
+{
+    let batch = Batch {
+        units: vec![(unit, state)],
+        ..Batch::default()
+    };
+    ok(
+        store.apply(&batch).await,
+        check,
+        &format!("set unit {unit} {state}"),
+    );
+}
+
+/// Applies job changes as one batch, asserting which of them apply; `rule` says what that
+/// checks.
+pub(super) async fn apply_jobs<S>(
+    store: &S,
+    check: &str,
+    changes: Vec<JobChange>,
+    want: Vec<bool>,
+    rule: &str,
+) where
+    S: JobStore + ?Sized,
+{
+    let batch = Batch {
+        jobs: changes,
+        ..Batch::default()
+    };
+    let a = ok(store.apply(&batch).await, check, "apply");
+    assert_eq!(a.jobs, want, "store conformance [{check}]: {rule}");
+}
+
 /// Cancels a QUEUED job.
 pub(super) async fn cancel<S>(store: &S, check: &str, job: JobId)
 where
     S: JobStore + ?Sized,
 {
-    let batch = Batch {
-        jobs: vec![JobChange {
-            id: job,
-            from: JobState::Queued,
-            to: JobState::Canceled,
-            at: 2_000,
-        }],
-        ..Batch::default()
+    let change = JobChange {
+        id: job,
+        from: JobState::Queued,
+        to: JobState::Canceled,
+        at: 2_000,
     };
-    let a = ok(store.apply(&batch).await, check, "cancel the job");
-    assert_eq!(
-        a.jobs,
-        vec![true],
-        "store conformance [{check}]: a QUEUED job can be canceled"
-    );
+    let rule = "a QUEUED job can be canceled";
+    apply_jobs(store, check, vec![change], vec![true], rule).await;
 }

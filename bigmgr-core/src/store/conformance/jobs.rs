@@ -2,7 +2,9 @@
 //! compare-and-set batches, on services of a [`ServiceStore`] in clusters of a
 //! [`ClusterStore`].
 
-use super::fixture::{fixture, job, ok, simple_job, stage};
+use super::fixture::{
+    apply_jobs, fixture, job, not_found, ok, read_paged, refused, simple_job, stage,
+};
 use crate::Error;
 use crate::model::*;
 use crate::store::{
@@ -167,13 +169,13 @@ where
                 stage(&fx, "start", vec![bad + 1]),
             ],
         );
-        match store.create_job(&invalid).await {
-            Err(Error::Invalid(_)) => {}
-            other => panic!(
-                "store conformance [{C}]: a stage waiting for itself or a later stage must be \
-                 Invalid, got {other:?}"
-            ),
-        }
+        refused(
+            store.create_job(&invalid).await,
+            C,
+            "a stage waiting for itself or a later stage",
+            "Invalid",
+            |e| matches!(e, Error::Invalid(_)),
+        );
     }
     let after = ok(
         store
@@ -192,12 +194,11 @@ where
 
     let mut orphan = job(&fx, vec![]);
     orphan.cluster = ClusterId(i64::MAX);
-    match store.create_job(&orphan).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: a job on an unknown cluster must be NotFound, got {other:?}"
-        ),
-    }
+    not_found(
+        store.create_job(&orphan).await,
+        C,
+        "a job on an unknown cluster",
+    );
 }
 
 /// list_jobs: cluster and state filters, paging with `after` and `limit`, ascending ids.
@@ -241,24 +242,14 @@ where
     }
 
     // Two of a's jobs run.
-    let batch = Batch {
-        jobs: [1, 3]
-            .iter()
-            .map(|&i| JobChange {
-                id: a_jobs[i].id,
-                from: JobState::Queued,
-                to: JobState::Running,
-                at: 10,
-            })
-            .collect(),
-        ..Batch::default()
+    let run = |i: usize| JobChange {
+        id: a_jobs[i].id,
+        from: JobState::Queued,
+        to: JobState::Running,
+        at: 10,
     };
-    let applied = ok(store.apply(&batch).await, C, "apply");
-    assert_eq!(
-        applied.jobs,
-        vec![true, true],
-        "store conformance [{C}]: QUEUED -> RUNNING applies"
-    );
+    let rule = "QUEUED -> RUNNING applies";
+    apply_jobs(store, C, vec![run(1), run(3)], vec![true, true], rule).await;
     let running: Vec<JobId> = ok(
         store
             .list_jobs(&JobFilter {
@@ -308,28 +299,16 @@ where
     );
 
     // Paging.
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let page = ok(
-            store
-                .list_jobs(&JobFilter {
-                    after,
-                    limit: Some(2),
-                    ..filter(a.cluster.id)
-                })
-                .await,
-            C,
-            "list_jobs",
-        );
-        assert!(
-            page.len() <= 2,
-            "store conformance [{C}]: list_jobs returns at most `limit` jobs"
-        );
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        paged.extend(page);
-    }
+    let cluster = a.cluster.id;
+    let page = |after, limit| async move {
+        let one_page = JobFilter {
+            after,
+            limit: Some(limit),
+            ..filter(cluster)
+        };
+        store.list_jobs(&one_page).await
+    };
+    let paged = read_paged(C, 2, page, |j: &Job| j.id).await;
     assert_eq!(
         paged.iter().map(|j| j.id).collect::<Vec<_>>(),
         a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
@@ -368,22 +347,14 @@ where
         "store conformance [{C}]: an empty batch applies nothing"
     );
 
-    let a = ok(
-        store
-            .apply(&tasks_batch(vec![task_change(
-                t0,
-                TaskState::Pending,
-                TaskState::Queued,
-            )]))
-            .await,
+    apply_tasks(
+        store,
         C,
-        "apply",
-    );
-    assert_eq!(
-        a.tasks,
+        vec![task_change(t0, TaskState::Pending, TaskState::Queued)],
         vec![true],
-        "store conformance [{C}]: a task change from its current state applies"
-    );
+        "a task change from its current state applies",
+    )
+    .await;
     assert_eq!(
         task(store, C, job, t0).await.state,
         TaskState::Queued,
@@ -394,12 +365,14 @@ where
         message: Some("stale".into()),
         ..task_change(t0, TaskState::Pending, TaskState::Running)
     };
-    let a = ok(store.apply(&tasks_batch(vec![stale])).await, C, "apply");
-    assert_eq!(
-        a.tasks,
+    apply_tasks(
+        store,
+        C,
+        vec![stale],
         vec![false],
-        "store conformance [{C}]: a task change from a stale state is reported not applied"
-    );
+        "a task change from a stale state is reported not applied",
+    )
+    .await;
     let t = task(store, C, job, t0).await;
     assert_eq!(
         (t.state, &t.message),
@@ -413,16 +386,14 @@ where
         ..task_change(t0, TaskState::Queued, TaskState::Running)
     };
     let wrong = task_change(t1, TaskState::Running, TaskState::Succeeded);
-    let a = ok(
-        store.apply(&tasks_batch(vec![running, wrong])).await,
+    apply_tasks(
+        store,
         C,
-        "apply",
-    );
-    assert_eq!(
-        a.tasks,
+        vec![running, wrong],
         vec![true, false],
-        "store conformance [{C}]: each change of a batch is compared on its own"
-    );
+        "each change of a batch is compared on its own",
+    )
+    .await;
     let t = task(store, C, job, t0).await;
     assert_eq!(
         (t.state, t.pid, t.started_at),
@@ -440,16 +411,14 @@ where
         exit_code: Some(0),
         ..task_change(t0, TaskState::Running, TaskState::Succeeded)
     };
-    let a = ok(
-        store.apply(&tasks_batch(vec![old_attempt])).await,
+    apply_tasks(
+        store,
         C,
-        "apply",
-    );
-    assert_eq!(
-        a.tasks,
+        vec![old_attempt],
         vec![false],
-        "store conformance [{C}]: attempt_is of another attempt does not apply"
-    );
+        "attempt_is of another attempt does not apply",
+    )
+    .await;
     assert_eq!(
         task(store, C, job, t0).await.exit_code,
         None,
@@ -461,12 +430,14 @@ where
         finished_at: Some(2_000),
         ..task_change(t0, TaskState::Running, TaskState::Succeeded)
     };
-    let a = ok(store.apply(&tasks_batch(vec![done])).await, C, "apply");
-    assert_eq!(
-        a.tasks,
+    apply_tasks(
+        store,
+        C,
+        vec![done],
         vec![true],
-        "store conformance [{C}]: attempt_is of the current attempt applies"
-    );
+        "attempt_is of the current attempt applies",
+    )
+    .await;
     let t = task(store, C, job, t0).await;
     assert_eq!(
         (
@@ -489,22 +460,18 @@ where
     );
 
     // The same task twice in one batch: applied in order.
-    let a = ok(
-        store
-            .apply(&tasks_batch(vec![
-                task_change(t1, TaskState::Pending, TaskState::Queued),
-                task_change(t1, TaskState::Queued, TaskState::Running),
-                task_change(t1, TaskState::Queued, TaskState::Failed),
-            ]))
-            .await,
+    apply_tasks(
+        store,
         C,
-        "apply",
-    );
-    assert_eq!(
-        a.tasks,
+        vec![
+            task_change(t1, TaskState::Pending, TaskState::Queued),
+            task_change(t1, TaskState::Queued, TaskState::Running),
+            task_change(t1, TaskState::Queued, TaskState::Failed),
+        ],
         vec![true, true, false],
-        "store conformance [{C}]: changes of one task in a batch apply in batch order"
-    );
+        "changes of one task in a batch apply in batch order",
+    )
+    .await;
     assert_eq!(
         task(store, C, job, t1).await.state,
         TaskState::Running,
@@ -512,12 +479,14 @@ where
     );
 
     let unknown = task_change(TaskId(i64::MAX), TaskState::Pending, TaskState::Queued);
-    let a = ok(store.apply(&tasks_batch(vec![unknown])).await, C, "apply");
-    assert_eq!(
-        a.tasks,
+    apply_tasks(
+        store,
+        C,
+        vec![unknown],
         vec![false],
-        "store conformance [{C}]: a change of an unknown task is reported not applied"
-    );
+        "a change of an unknown task is reported not applied",
+    )
+    .await;
 
     // Stages and jobs.
     let batch = Batch {
@@ -592,12 +561,7 @@ where
             ..task_change(t0, TaskState::Running, TaskState::Failed)
         },
     ];
-    let a = ok(store.apply(&tasks_batch(run)).await, C, "apply");
-    assert_eq!(
-        a.tasks,
-        vec![true; 3],
-        "store conformance [{C}]: a task runs to FAILED"
-    );
+    apply_tasks(store, C, run, vec![true; 3], "a task runs to FAILED").await;
 
     let retry = TaskChange {
         attempt_is: Some(1),
@@ -605,24 +569,10 @@ where
         clear_result: true,
         ..task_change(t0, TaskState::Failed, TaskState::Pending)
     };
-    let a = ok(store.apply(&tasks_batch(vec![retry])).await, C, "apply");
+    apply_tasks(store, C, vec![retry], vec![true], "a retry applies").await;
     assert_eq!(
-        a.tasks,
-        vec![true],
-        "store conformance [{C}]: a retry applies"
-    );
-    let t = task(store, C, job, t0).await;
-    assert_eq!(
-        (
-            t.state,
-            t.attempt,
-            t.exit_code,
-            t.pid,
-            t.started_at,
-            t.finished_at,
-            &t.message
-        ),
-        (TaskState::Pending, 2, None, None, None, None, &None),
+        attempt_of(&task(store, C, job, t0).await),
+        (TaskState::Pending, 2, None, None, None, None, None),
         "store conformance [{C}]: set_attempt + clear_result start a clean new attempt"
     );
 
@@ -630,12 +580,14 @@ where
         attempt_is: Some(1),
         ..task_change(t0, TaskState::Pending, TaskState::Running)
     };
-    let a = ok(store.apply(&tasks_batch(vec![late])).await, C, "apply");
-    assert_eq!(
-        a.tasks,
+    apply_tasks(
+        store,
+        C,
+        vec![late],
         vec![false],
-        "store conformance [{C}]: a late event of the old attempt does not apply"
-    );
+        "a late event of the old attempt does not apply",
+    )
+    .await;
 
     let again = TaskChange {
         attempt_is: Some(2),
@@ -644,23 +596,16 @@ where
         message: Some("second try".into()),
         ..task_change(t0, TaskState::Pending, TaskState::Running)
     };
-    let a = ok(store.apply(&tasks_batch(vec![again])).await, C, "apply");
-    assert_eq!(
-        a.tasks,
+    apply_tasks(
+        store,
+        C,
+        vec![again],
         vec![true],
-        "store conformance [{C}]: a change of the new attempt applies"
-    );
-    let t = task(store, C, job, t0).await;
+        "a change of the new attempt applies",
+    )
+    .await;
     assert_eq!(
-        (
-            t.state,
-            t.attempt,
-            t.exit_code,
-            t.pid,
-            t.started_at,
-            t.finished_at,
-            t.message.as_deref()
-        ),
+        attempt_of(&task(store, C, job, t0).await),
         (
             TaskState::Running,
             2,
@@ -705,16 +650,15 @@ where
         ),
     ];
     for (from, to, at, started, finished) in steps {
-        let batch = Batch {
-            jobs: vec![JobChange { id, from, to, at }],
-            ..Batch::default()
-        };
-        let a = ok(store.apply(&batch).await, C, "apply");
-        assert_eq!(
-            a.jobs,
+        let rule = format!("job {from} -> {to} applies");
+        apply_jobs(
+            store,
+            C,
+            vec![JobChange { id, from, to, at }],
             vec![true],
-            "store conformance [{C}]: job {from} -> {to} applies"
-        );
+            &rule,
+        )
+        .await;
         let j = job_of(store, C, id).await;
         assert_eq!(
             (j.state, j.started_at, j.finished_at),
@@ -723,21 +667,14 @@ where
              RUNNING, finished_at is set only in a final state"
         );
     }
-    let stale = Batch {
-        jobs: vec![JobChange {
-            id,
-            from: JobState::Running,
-            to: JobState::Succeeded,
-            at: 999,
-        }],
-        ..Batch::default()
+    let stale = JobChange {
+        id,
+        from: JobState::Running,
+        to: JobState::Succeeded,
+        at: 999,
     };
-    let a = ok(store.apply(&stale).await, C, "apply");
-    assert_eq!(
-        a.jobs,
-        vec![false],
-        "store conformance [{C}]: a stale job change is reported not applied"
-    );
+    let rule = "a stale job change is reported not applied";
+    apply_jobs(store, C, vec![stale], vec![false], rule).await;
     let j = job_of(store, C, id).await;
     assert_eq!(
         (j.state, j.started_at, j.finished_at),
@@ -956,6 +893,45 @@ fn tasks_batch(changes: Vec<TaskChange>) -> Batch {
         tasks: changes,
         ..Batch::default()
     }
+}
+
+/// A task's state, attempt and what its attempt left: exit code, pid, start, finish, message.
+type Attempt<'a> = (
+    TaskState,
+    u32,
+    Option<i32>,
+    Option<u32>,
+    Option<i64>,
+    Option<i64>,
+    Option<&'a str>,
+);
+
+/// See [`Attempt`].
+fn attempt_of(t: &Task) -> Attempt<'_> {
+    (
+        t.state,
+        t.attempt,
+        t.exit_code,
+        t.pid,
+        t.started_at,
+        t.finished_at,
+        t.message.as_deref(),
+    )
+}
+
+/// Applies task changes as one batch, asserting which of them apply; `rule` says what that
+/// checks.
+async fn apply_tasks<S>(
+    store: &S,
+    check: &str,
+    changes: Vec<TaskChange>,
+    want: Vec<bool>,
+    rule: &str,
+) where
+    S: JobStore + ?Sized,
+{
+    let a = ok(store.apply(&tasks_batch(changes)).await, check, "apply");
+    assert_eq!(a.tasks, want, "store conformance [{check}]: {rule}");
 }
 
 async fn task<S>(store: &S, check: &str, job: JobId, id: TaskId) -> Task

@@ -2,10 +2,13 @@
 //! refused while jobs use them and clears a removed host's agent credential, so these checks
 //! take a store of clusters, agents and jobs too.
 
-use super::fixture::{bare_service, cancel, fixture, job, ok, simple_job, stage};
+use super::fixture::{
+    already_exists_named, bare_service, cancel, conflict, fixture, job, new_service, not_found, ok,
+    refused, set_unit, simple_job, stage,
+};
 use crate::Error;
 use crate::model::*;
-use crate::store::{AgentStore, Batch, ClusterStore, JobChange, JobStore, ServiceStore};
+use crate::store::{AgentStore, Batch, ClusterStore, JobStore, ServiceStore};
 
 /// Runs the checks of services and units.
 pub async fn run<S>(store: &S)
@@ -92,27 +95,17 @@ where
         "store conformance [{C}]: list_units gives only that cluster's units"
     );
 
-    let dup = NewService {
-        cluster: fx.cluster.id,
-        name: "svc".into(),
-        stack: "bigtop".into(),
-        stack_version: "1.0.0".into(),
-        service: "kafka".into(),
-        configs: Default::default(),
-        host_overrides: Default::default(),
-        author: "tester".into(),
-    };
+    let dup = new_service(fx.cluster.id, "svc", "kafka");
     let units = vec![NewUnit {
         component: "kafka_broker".into(),
         host: fx.hosts[0].id,
     }];
-    match store.add_service(dup, units).await {
-        Err(Error::AlreadyExists { name, .. }) if name == "svc" => {}
-        other => panic!(
-            "store conformance [{C}]: a duplicate service name in a cluster must be \
-             AlreadyExists naming it, got {other:?}"
-        ),
-    }
+    already_exists_named(
+        store.add_service(dup, units).await,
+        C,
+        "a duplicate service name in a cluster",
+        "svc",
+    );
     assert_eq!(
         ok(store.list_units(fx.cluster.id).await, C, "list_units"),
         fx.units,
@@ -120,16 +113,7 @@ where
     );
 
     // A unit on a missing host fails the whole service.
-    let broken = NewService {
-        cluster: fx.cluster.id,
-        name: "broken".into(),
-        stack: "bigtop".into(),
-        stack_version: "1.0.0".into(),
-        service: "kafka".into(),
-        configs: Default::default(),
-        host_overrides: Default::default(),
-        author: "tester".into(),
-    };
+    let broken = new_service(fx.cluster.id, "broken", "kafka");
     let units = vec![
         NewUnit {
             component: "kafka_broker".into(),
@@ -200,12 +184,7 @@ where
         None,
         "store conformance [{C}]: a removed host has no credential"
     );
-    match store.remove_host(h.id).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: removing a removed host must be NotFound, got {other:?}"
-        ),
-    }
+    not_found(store.remove_host(h.id).await, C, "removing a removed host");
     let again = ok(
         store.add_host(free).await,
         C,
@@ -216,48 +195,29 @@ where
         "store conformance [{C}]: a host added under a removed host's name is a new host"
     );
 
-    match store.remove_host(fx.hosts[0].id).await {
-        Err(Error::Conflict(m)) if m.contains("svc") => {}
-        other => panic!(
-            "store conformance [{C}]: removing a host with a unit of a live service must be \
-             Conflict naming the service, got {other:?}"
-        ),
-    }
-    let started = Batch {
-        units: vec![(fx.units[0].id, UnitState::Started)],
-        ..Batch::default()
-    };
-    ok(store.apply(&started).await, C, "start a unit");
-    match store.remove_service(fx.service.id).await {
-        Err(Error::Conflict(m)) if m.contains("stop it first") => {}
-        other => panic!(
-            "store conformance [{C}]: removing a service with a STARTED unit must be Conflict \
-             saying to stop it first, got {other:?}"
-        ),
-    }
-    let stopped = Batch {
-        units: vec![(fx.units[0].id, UnitState::Stopped)],
-        ..Batch::default()
-    };
-    ok(store.apply(&stopped).await, C, "stop the unit");
+    refused(
+        store.remove_host(fx.hosts[0].id).await,
+        C,
+        "removing a host with a unit of a live service",
+        "Conflict naming the service",
+        |e| matches!(e, Error::Conflict(m) if m.contains("svc")),
+    );
+    set_unit(store, C, fx.units[0].id, UnitState::Started).await;
+    refused(
+        store.remove_service(fx.service.id).await,
+        C,
+        "removing a service with a STARTED unit",
+        "Conflict saying to stop it first",
+        |e| matches!(e, Error::Conflict(m) if m.contains("stop it first")),
+    );
+    set_unit(store, C, fx.units[0].id, UnitState::Stopped).await;
     let d = simple_job(store, C, &fx).await;
-    match store.remove_service(fx.service.id).await {
-        Err(Error::Conflict(_)) => {}
-        other => panic!(
-            "store conformance [{C}]: removing a service an unfinished job touches must be \
-             Conflict, got {other:?}"
-        ),
-    }
-    let cancel = Batch {
-        jobs: vec![JobChange {
-            id: d.job.id,
-            from: JobState::Queued,
-            to: JobState::Canceled,
-            at: 2_000,
-        }],
-        ..Batch::default()
-    };
-    ok(store.apply(&cancel).await, C, "cancel the job");
+    conflict(
+        store.remove_service(fx.service.id).await,
+        C,
+        "removing a service an unfinished job touches",
+    );
+    cancel(store, C, d.job.id).await;
     ok(
         store.remove_service(fx.service.id).await,
         C,
@@ -282,22 +242,12 @@ where
         vec![],
         "store conformance [{C}]: a removed service's units are not listed"
     );
-    match store.remove_service(fx.service.id).await {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: removing a removed service must be NotFound, got {other:?}"
-        ),
-    }
-    let reused = NewService {
-        cluster: cid,
-        name: "svc".into(),
-        stack: "bigtop".into(),
-        stack_version: "1.0.0".into(),
-        service: "zookeeper".into(),
-        configs: Default::default(),
-        host_overrides: Default::default(),
-        author: "tester".into(),
-    };
+    not_found(
+        store.remove_service(fx.service.id).await,
+        C,
+        "removing a removed service",
+    );
+    let reused = new_service(cid, "svc", "zookeeper");
     let (s2, _) = ok(
         store.add_service(reused, vec![]).await,
         C,
@@ -398,7 +348,7 @@ where
         "store conformance [{C}]: added units are listed by id"
     );
 
-    let refused = [
+    let refusals = [
         (
             vec![
                 nu("zookeeper_client", fx.hosts[1].id),
@@ -424,7 +374,7 @@ where
             "NotFound",
         ),
     ];
-    for (units, what, want) in refused {
+    for (units, what, want) in refusals {
         let got = store.add_units(sid, units).await;
         let right = matches!(
             (&got, want),
@@ -441,16 +391,13 @@ where
             "store conformance [{C}]: add_units refused for {what} adds no unit at all"
         );
     }
-    match store
-        .add_units(ServiceId(i64::MAX), vec![nu("zookeeper_client", h2.id)])
-        .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: add_units to an unknown service must be NotFound, got \
-             {other:?}"
-        ),
-    }
+    not_found(
+        store
+            .add_units(ServiceId(i64::MAX), vec![nu("zookeeper_client", h2.id)])
+            .await,
+        C,
+        "add_units to an unknown service",
+    );
     let gone_host = ok(
         store
             .add_host(NewHost {
@@ -463,65 +410,47 @@ where
         "add host",
     );
     ok(store.remove_host(gone_host.id).await, C, "remove_host");
-    match store
-        .add_units(sid, vec![nu("zookeeper_client", gone_host.id)])
-        .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: add_units on a removed host must be NotFound, got \
-             {other:?}"
-        ),
-    }
+    not_found(
+        store
+            .add_units(sid, vec![nu("zookeeper_client", gone_host.id)])
+            .await,
+        C,
+        "add_units on a removed host",
+    );
     let gone = bare_service(store, C, &fx, "gone").await;
     ok(store.remove_service(gone.id).await, C, "remove_service");
-    match store
-        .add_units(gone.id, vec![nu("zookeeper_client", h2.id)])
-        .await
-    {
-        Err(Error::NotFound { .. }) => {}
-        other => panic!(
-            "store conformance [{C}]: add_units to a removed service must be NotFound, got \
-             {other:?}"
-        ),
-    }
+    not_found(
+        store
+            .add_units(gone.id, vec![nu("zookeeper_client", h2.id)])
+            .await,
+        C,
+        "add_units to a removed service",
+    );
 
     // remove_unit: refused while STARTED, then while an unfinished job has a task on it.
     let target = added[1].id; // zookeeper_server on h2
-    let set = |state| Batch {
-        units: vec![(target, state)],
-        ..Batch::default()
-    };
-    ok(
-        store.apply(&set(UnitState::Started)).await,
+    set_unit(store, C, target, UnitState::Started).await;
+    refused(
+        store.remove_unit(target).await,
         C,
-        "start the unit",
+        "removing a STARTED unit",
+        "Conflict saying to stop it first",
+        |e| matches!(e, Error::Conflict(m) if m.contains("stop it first")),
     );
-    match store.remove_unit(target).await {
-        Err(Error::Conflict(m)) if m.contains("stop it first") => {}
-        other => panic!(
-            "store conformance [{C}]: removing a STARTED unit must be Conflict saying to stop \
-             it first, got {other:?}"
-        ),
-    }
-    ok(
-        store.apply(&set(UnitState::Stopped)).await,
-        C,
-        "stop the unit",
-    );
+    set_unit(store, C, target, UnitState::Stopped).await;
     let mut new = job(&fx, vec![stage(&fx, "stop", vec![])]);
     new.stages[0].tasks = vec![NewTask {
         unit: target,
         host: h2.id,
     }];
     let d = ok(store.create_job(&new).await, C, "create job");
-    match store.remove_unit(target).await {
-        Err(Error::Conflict(m)) if m.contains(&d.job.id.to_string()) => {}
-        other => panic!(
-            "store conformance [{C}]: removing a unit an unfinished job has a task on must be \
-             Conflict naming the job, got {other:?}"
-        ),
-    }
+    refused(
+        store.remove_unit(target).await,
+        C,
+        "removing a unit an unfinished job has a task on",
+        "Conflict naming the job",
+        |e| matches!(e, Error::Conflict(m) if m.contains(&d.job.id.to_string())),
+    );
     // Another unit of the same service, not in the job, can go meanwhile.
     ok(
         store.remove_unit(added[0].id).await,
@@ -541,13 +470,11 @@ where
         "store conformance [{C}]: a job's tasks on a removed unit stay readable"
     );
     for id in [target, UnitId(i64::MAX)] {
-        match store.remove_unit(id).await {
-            Err(Error::NotFound { .. }) => {}
-            other => panic!(
-                "store conformance [{C}]: removing a removed or unknown unit must be NotFound, \
-                 got {other:?}"
-            ),
-        }
+        not_found(
+            store.remove_unit(id).await,
+            C,
+            "removing a removed or unknown unit",
+        );
     }
     ok(
         store.remove_host(h2.id).await,

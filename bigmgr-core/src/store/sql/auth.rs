@@ -1,155 +1,81 @@
-//! The [`AuthStore`] and [`AuditStore`] of [`SqlStore`]: users, API tokens and the audit log
-//! (tables of migration 0003).
+//! The [`AuthStore`] of [`SqlStore`]: users and API tokens (tables of migration 0003).
 
-use super::{SqlStore, corrupt, found, text_state, unique_or};
+use super::rows::corrupt;
+use super::{SqlStore, found, query, select_all, select_one, unique_or};
 use crate::auth::Role;
 use crate::model::*;
-use crate::store::{AuditStore, AuthStore};
+use crate::store::AuthStore;
 use crate::{Error, Result};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
-
-const USER_COLS: &str = "id, name, role, password_hash IS NOT NULL AS has_password, created_at";
-const TOKEN_COLS: &str = "t.id, u.name AS user, t.name, t.created_at, t.last_used_at";
-const AUDIT_COLS: &str = "id, at, actor, action, target, outcome, detail";
-
-fn user_row(row: &SqliteRow) -> Result<User> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: UserId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        role: role.parse::<Role>().map_err(|e| corrupt("users.role", e))?,
-        has_password: row.try_get("has_password")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn token_row(row: &SqliteRow) -> Result<ApiToken> {
-    Ok(ApiToken {
-        id: ApiTokenId(row.try_get("id")?),
-        user: row.try_get("user")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-    })
-}
-
-fn audit_row(row: &SqliteRow) -> Result<AuditEvent> {
-    Ok(AuditEvent {
-        id: AuditId(row.try_get("id")?),
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        target: row.try_get("target")?,
-        outcome: text_state(row, "outcome")?,
-        detail: row.try_get("detail")?,
-    })
-}
+use sqlx::Row;
 
 #[async_trait]
 impl AuthStore for SqlStore {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
-        let _w = self.write.lock().await;
-        let created_at = now_ms();
-        let res = sqlx::query(
+        self.write_insert(
             "INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+            (
+                &user.name,
+                user.password_hash.as_deref(),
+                user.role.as_str(),
+                now_ms(),
+            ),
+            |e| unique_or(e, "user", &user.name),
         )
-        .bind(&user.name)
-        .bind(user.password_hash.as_deref())
-        .bind(user.role.as_str())
-        .bind(created_at)
-        .execute(&self.pool)
         .await
-        .map_err(|e| unique_or(e, "user", &user.name))?;
-        Ok(User {
-            id: UserId(res.last_insert_rowid()),
-            name: user.name.clone(),
-            role: user.role,
-            has_password: user.password_hash.is_some(),
-            created_at,
-        })
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name = ?"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_row).transpose()
+        select_one(&self.pool, "FROM users WHERE name = ?", (name,)).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(user_row)
-            .collect()
+        select_all(&self.pool, "FROM users ORDER BY id", ()).await
     }
 
     async fn delete_user(&self, id: UserId) -> Result<()> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM api_tokens WHERE user = ?")
-            .bind(id.0)
+        let mut tx = self.begin_write().await?;
+        query("DELETE FROM api_tokens WHERE user = ?", (id.0,))
             .execute(&mut *tx)
             .await?;
-        let res = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id.0)
+        let res = query("DELETE FROM users WHERE id = ?", (id.0,))
             .execute(&mut *tx)
             .await?;
         found(&res, "user", id)?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query("UPDATE users SET role = ? WHERE id = ?")
-            .bind(role.as_str())
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        found(&res, "user", id)
+        let sql = "UPDATE users SET role = ? WHERE id = ?";
+        self.write_found(sql, (role.as_str(), id.0), "user", id)
+            .await
     }
 
     async fn set_user_password(&self, id: UserId, password_hash: Option<&str>) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        found(&res, "user", id)
+        let sql = "UPDATE users SET password_hash = ? WHERE id = ?";
+        self.write_found(sql, (password_hash, id.0), "user", id)
+            .await
     }
 
     async fn user_password_hash(&self, id: UserId) -> Result<Option<String>> {
-        let row: Option<Option<String>> =
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.ok_or_else(|| Error::not_found("user", id))
+        let sql = "SELECT password_hash FROM users WHERE id = ?";
+        query(sql, (id.0,))
+            .found_value(&self.pool, "user", id)
+            .await
     }
 
     async fn add_api_token(&self, token: &NewApiToken) -> Result<ApiToken> {
-        let _w = self.write.lock().await;
+        let mut tx = self.begin_write().await?;
         let created_at = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let user: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
-            .bind(token.user.0)
-            .fetch_optional(&mut *tx)
+        let sql = "SELECT name FROM users WHERE id = ?";
+        let user: String = query(sql, (token.user.0,))
+            .found_value(&mut *tx, "user", token.user)
             .await?;
-        let user = user.ok_or_else(|| Error::not_found("user", token.user))?;
-        let res = sqlx::query(
+        let res = query(
             "INSERT INTO api_tokens (user, hash, name, created_at, last_used_at) \
              VALUES (?, ?, ?, ?, NULL)",
+            (token.user.0, &token.hash, &token.name, created_at),
         )
-        .bind(token.user.0)
-        .bind(&token.hash)
-        .bind(&token.name)
-        .bind(created_at)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_or(e, "API token", "(hidden)"))?;
@@ -164,13 +90,8 @@ impl AuthStore for SqlStore {
     }
 
     async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.id = ?"
-        ))
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token_row).transpose()
+        let from = "FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.id = ?";
+        select_one(&self.pool, from, (id.0,)).await
     }
 
     async fn token_user(&self, hash: &str) -> Result<Option<(User, ApiToken)>> {
@@ -205,93 +126,26 @@ impl AuthStore for SqlStore {
     }
 
     async fn touch_api_token(&self, id: ApiTokenId, at: i64) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-            .bind(at)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        found(&res, "API token", id)
+        let sql = "UPDATE api_tokens SET last_used_at = ? WHERE id = ?";
+        self.write_found(sql, (at, id.0), "API token", id).await
     }
 
     async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
         let mut tx = self.pool.begin().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
-            .bind(user.0)
-            .fetch_optional(&mut *tx)
+        let known: Option<i64> = query("SELECT id FROM users WHERE id = ?", (user.0,))
+            .value(&mut *tx)
             .await?;
         if known.is_none() {
             return Err(Error::not_found("user", user));
         }
-        let tokens = sqlx::query(&format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens t JOIN users u ON u.id = t.user \
-             WHERE t.user = ? ORDER BY t.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(token_row)
-        .collect();
+        let from = "FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.user = ? ORDER BY t.id";
+        let tokens = select_all(&mut *tx, from, (user.0,)).await;
         tx.commit().await?;
         tokens
     }
 
     async fn delete_api_token(&self, id: ApiTokenId) -> Result<()> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        found(&res, "API token", id)
-    }
-}
-
-#[async_trait]
-impl AuditStore for SqlStore {
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent> {
-        let _w = self.write.lock().await;
-        let res = sqlx::query(
-            "INSERT INTO audit (at, actor, action, target, outcome, detail) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(event.at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.target)
-        .bind(event.outcome.as_str())
-        .bind(&event.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(AuditEvent {
-            id: AuditId(res.last_insert_rowid()),
-            at: event.at,
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            target: event.target.clone(),
-            outcome: event.outcome,
-            detail: event.detail.clone(),
-        })
-    }
-
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {AUDIT_COLS} FROM audit WHERE 1 = 1"));
-        if let Some(after) = filter.after {
-            qb.push(" AND id > ").push_bind(after.0);
-        }
-        if let Some(actor) = &filter.actor {
-            qb.push(" AND actor = ").push_bind(actor.as_str());
-        }
-        qb.push(" ORDER BY id");
-        if let Some(limit) = filter.limit {
-            qb.push(" LIMIT ").push_bind(i64::from(limit));
-        }
-        qb.build()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(audit_row)
-            .collect()
+        let sql = "DELETE FROM api_tokens WHERE id = ?";
+        self.write_found(sql, (id.0,), "API token", id).await
     }
 }

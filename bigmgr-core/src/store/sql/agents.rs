@@ -1,0 +1,101 @@
+//! The [`AgentStore`] of [`SqlStore`]: join tokens, claiming hosts, agent credentials and host
+//! reports.
+
+use super::rows::to_json;
+use super::{SqlStore, found, insert_err, query};
+use crate::model::*;
+use crate::store::AgentStore;
+use crate::{Error, Result};
+use async_trait::async_trait;
+
+#[async_trait]
+impl AgentStore for SqlStore {
+    async fn add_join_token(&self, cluster: ClusterId, token_hash: &str) -> Result<()> {
+        self.write(
+            "INSERT INTO join_tokens (hash, cluster, created_at) VALUES (?, ?, ?)",
+            (token_hash, cluster.0, now_ms()),
+        )
+        .await
+        .map_err(|e| {
+            insert_err(e, "join token", "(hidden)", || {
+                Error::not_found("cluster", cluster)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn join_token_cluster(&self, token_hash: &str) -> Result<Option<ClusterId>> {
+        let sql = "SELECT cluster FROM join_tokens WHERE hash = ?";
+        let id = query(sql, (token_hash,)).value(&self.pool).await?;
+        Ok(id.map(ClusterId))
+    }
+
+    async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool> {
+        let _lock = self.lock.lock().await;
+        let res = query(
+            "UPDATE hosts SET credential = ? \
+             WHERE id = ? AND credential IS NULL AND removed_at IS NULL",
+            (credential_hash, host.0),
+        )
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let sql = "SELECT id FROM hosts WHERE id = ? AND removed_at IS NULL";
+        match query(sql, (host.0,)).value::<i64>(&self.pool).await? {
+            Some(_) => Ok(false),
+            None => Err(Error::not_found("host", host)),
+        }
+    }
+
+    async fn host_credential(&self, host: HostId) -> Result<Option<String>> {
+        let sql = "SELECT credential FROM hosts WHERE id = ?";
+        query(sql, (host.0,))
+            .found_value(&self.pool, "host", host)
+            .await
+    }
+
+    async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {
+        let facts = report.facts.as_ref().map(to_json).transpose()?;
+        let metrics = report.metrics.as_ref().map(to_json).transpose()?;
+        let mut tx = self.begin_write().await?;
+        let res = query(
+            "UPDATE hosts SET state = ?1, last_heartbeat = ?2, \
+               reported_address = CASE WHEN ?3 IS NULL THEN reported_address \
+                 WHEN ?3 = address THEN NULL ELSE ?3 END, \
+               facts = COALESCE(?4, facts), metrics = COALESCE(?5, metrics) \
+             WHERE id = ?6",
+            (
+                HostState::Online.as_str(),
+                report.at,
+                report.address.as_deref(),
+                facts,
+                metrics,
+                host.0,
+            ),
+        )
+        .execute(&mut *tx)
+        .await?;
+        found(&res, "host", host)?;
+        for u in &report.units {
+            let health = to_json(&Health {
+                healthy: u.healthy,
+                message: u.message.clone(),
+                checked_at: u.checked_at,
+            })?;
+            // A unit the store does not know (removed since) is skipped.
+            query(
+                "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 \
+                   AND removed_at IS NULL AND service = \
+                   (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
+                    JOIN clusters c ON c.id = s.cluster \
+                    WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5 AND s.removed_at IS NULL)",
+                (health, host.0, &u.component, &u.cluster, &u.service),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
