@@ -11,37 +11,11 @@ use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
 use bigmgr_core::transport::LocalTransport;
+use bigmgr_test_support::bench::{arg, percentile, write_noop_stack};
+use bigmgr_test_support::status_kib;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let hosts = arg("--hosts", 1000);
@@ -53,17 +27,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let tmp = tempfile::tempdir().expect("tmp");
-        let svc = tmp.path().join("stacks/bench/1.0.0/noop");
-        std::fs::create_dir_all(&svc).expect("dir");
-        let mut toml = String::from("[service]\nname = \"noop\"\nversion = \"1\"\ndescription = \"does nothing\"\n");
-        for c in 0..components {
-            toml.push_str(&format!(
-                "\n[[component]]\nname = \"c{c}\"\ncategory = \"server\"\ncardinality = \"0+\"\nscript = \"noop.sh\"\n"
-            ));
-        }
-        std::fs::write(svc.join("service.toml"), toml).expect("manifest");
-        std::fs::write(svc.join("noop.sh"), "#!/bin/sh\nexit 0\n").expect("script");
-        std::fs::set_permissions(svc.join("noop.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_noop_stack(&tmp.path().join("stacks"), components);
 
         let transport = LocalTransport::new();
         let t0 = Instant::now();
@@ -130,7 +94,7 @@ fn main() {
                 n as f64 / total.as_secs_f64(),
             );
         }
-        println!("peak RSS {} MiB", rss_kib() / 1024);
+        println!("peak RSS {} MiB", status_kib(std::process::id(), "VmHWM:") / 1024);
         transport.shutdown().await;
     });
 }

@@ -1,12 +1,13 @@
 //! The REST backend against a real `bigmgr serve` with no agents: every operation, the error
 //! kinds, paging.
 
-use crate::harness::{Server, free_port, wait_until};
+use crate::{rest, server};
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{JobOptions, JobRequest, Target};
 use bigmgr_py::backend::{Backend, JobAction};
 use bigmgr_py::error::Error;
 use bigmgr_py::rest::Rest;
+use bigmgr_test_support::{free_port, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,8 +54,8 @@ fn job(cluster: &str, command: &str, target: Target) -> JobRequest {
 
 #[tokio::test]
 async fn clusters_hosts_services_configs_and_relations() {
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
 
     let c = rest.create_cluster("c").await.unwrap();
     assert_eq!(c.name, "c");
@@ -238,8 +239,8 @@ async fn clusters_hosts_services_configs_and_relations() {
 
 #[tokio::test]
 async fn diffs_snapshots_units_hosts_and_relation_events() {
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
     rest.create_cluster("d").await.unwrap();
     rest.add_host("d", "h1", "127.0.0.2").await.unwrap();
     rest.add_host("d", "h2", "127.0.0.3").await.unwrap();
@@ -403,8 +404,8 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
 
 #[tokio::test]
 async fn a_job_for_a_host_without_an_agent_is_canceled() {
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
     rest.create_cluster("c").await.unwrap();
     rest.add_host("c", "h1", "127.0.0.2").await.unwrap();
     rest.add_service("c", demo("hello", "hello", &["h1"]))
@@ -502,8 +503,8 @@ async fn a_job_for_a_host_without_an_agent_is_canceled() {
 
 #[tokio::test]
 async fn errors_have_kinds_and_the_server_detail() {
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
 
     let e = rest.cluster("ghost").await.unwrap_err();
     assert!(matches!(e, Error::NotFound(_)), "{e:?}");
@@ -551,8 +552,8 @@ async fn errors_have_kinds_and_the_server_detail() {
 #[tokio::test]
 async fn lists_read_every_page() {
     // The server's pages hold 100 items by default.
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
     let n = 105;
     for i in 0..n {
         rest.create_cluster(&format!("c{i:03}")).await.unwrap();

@@ -1,6 +1,6 @@
 //! Real `bigmgr-agent` processes against a real server.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use bigmgr_test_support::{AgentProc, Api, ServerProc, wait_until};
 use serde_json::json;
 use std::time::Duration;
 
@@ -23,10 +23,7 @@ async fn join_h1(server: &ServerProc, api: &Api) -> AgentProc {
 /// A server (heartbeat 1 s) with cluster `c`, agent `h1` joined and the demo `hello` service
 /// placed on it.
 async fn hello_on_h1() -> (ServerProc, Api, AgentProc) {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
+    let server = ServerProc::serve().fast_heartbeat().start();
     let api = server.api();
     api.create_cluster("c").await;
     let agent = join_h1(&server, &api).await;
@@ -54,10 +51,7 @@ async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
 
 #[tokio::test]
 async fn an_agent_joins_and_runs_a_deploy() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
+    let server = ServerProc::serve().fast_heartbeat().start();
     let api = server.api();
     api.create_cluster("c").await;
     let mut agent = join_h1(&server, &api).await;
@@ -234,10 +228,7 @@ async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is
 
 #[tokio::test]
 async fn service_configs_are_checked_and_rendered_on_the_host() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
+    let server = ServerProc::serve().fast_heartbeat().start();
     let api = server.api();
     api.create_cluster("c").await;
     let agent = join_h1(&server, &api).await;

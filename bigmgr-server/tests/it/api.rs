@@ -1,7 +1,7 @@
 //! The REST API: authentication, clusters, join tokens, hosts, services, jobs, and errors as
 //! problem+json.
 
-use crate::harness::{Api, ServerProc};
+use bigmgr_test_support::{Api, ServerProc};
 use serde_json::json;
 
 #[tokio::test]

@@ -3,9 +3,8 @@
 //! add a service, deploy it with `--wait`, read the logs), and the failures a script must be
 //! able to tell apart by exit code and stderr.
 
-use crate::harness::{AgentProc, Proc, ServerProc, free_addr};
+use bigmgr_test_support::{AgentProc, Proc, ServerProc, free_addr};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -67,7 +66,7 @@ impl Client {
 
     /// Runs `bigmgr args…` to its exit.
     fn run(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(crate::harness::bigmgr_bin());
+        let mut cmd = Command::new(bigmgr_test_support::bigmgr_bin());
         cmd.args(args);
         let home = self.home.path().display().to_string();
         let mut env = vec![
@@ -81,40 +80,6 @@ impl Client {
             code: status.code(),
             stdout: proc.stdout.text(),
             stderr: proc.stderr.text(),
-        }
-    }
-}
-
-/// Stops the demo daemons the agents started, also when a test fails half way: every
-/// `hello.pid` under the agents' roots is killed on drop.
-struct Daemons(Vec<PathBuf>);
-
-impl Drop for Daemons {
-    fn drop(&mut self) {
-        fn pid_files(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    pid_files(&path, out);
-                } else if path.file_name().is_some_and(|n| n == "hello.pid") {
-                    out.push(path);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        for root in &self.0 {
-            pid_files(root, &mut files);
-        }
-        for file in files {
-            if let Some(pid) = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
         }
     }
 }
@@ -138,10 +103,7 @@ fn tasks(job: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
+    let server = ServerProc::serve().fast_heartbeat().start();
     let cli = Client::of(&server);
 
     let created = cli.run(&["cluster", "create", "c"]);
@@ -156,7 +118,7 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
     let token = cli.run(&["cluster", "join-token", "c"]);
     let token = token.expect(0).stdout.trim().to_string();
     assert!(token.starts_with("bmj_"), "{token}");
-    let agents: Vec<AgentProc> = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
+    let _agents: Vec<AgentProc> = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
         .into_iter()
         .map(|(name, address)| {
             AgentProc::cmd(&server.url, name, address)
@@ -164,7 +126,7 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
                 .start()
         })
         .collect();
-    let _daemons = Daemons(agents.iter().map(|a| a.root.clone()).collect());
+    // Dropping the agents also kills the demo daemons they started, also when a test fails.
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -1,7 +1,7 @@
 //! Settings: the admin token file, the environment token, config file vs environment vs flags,
 //! and refused settings.
 
-use crate::harness::{Api, ServerProc, copy_dir, free_addrs, shipped_stacks};
+use bigmgr_test_support::{Api, ServerProc, copy_dir, free_addrs, stacks_dir};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -119,11 +119,11 @@ async fn stack_directories_come_from_a_colon_separated_variable() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     copy_dir(
-        &shipped_stacks().join("demo/1.0.0/hello"),
+        &stacks_dir().join("demo/1.0.0/hello"),
         &a.join("mine/2.0.0/hello"),
     );
     copy_dir(
-        &shipped_stacks().join("demo/1.0.0/hello"),
+        &stacks_dir().join("demo/1.0.0/hello"),
         &b.join("theirs/3.0.0/hello"),
     );
     let server = ServerProc::serve()

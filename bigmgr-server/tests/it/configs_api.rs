@@ -1,7 +1,7 @@
 //! Config versions, host overrides, snapshots and relations over REST, without agents: what
 //! is stored and answered (the real-service tests in `stacks` cover what reaches the hosts).
 
-use crate::harness::{Api, ServerProc};
+use bigmgr_test_support::{Api, ServerProc};
 use serde_json::{Value, json};
 
 /// A server with cluster `c`, hosts h1–h3 (no agents), node_exporter `nodes` on all three and

@@ -1,6 +1,6 @@
 //! Users, tokens, roles and the audit log over REST, against a real server process.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use bigmgr_test_support::{AgentProc, Api, ServerProc, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 

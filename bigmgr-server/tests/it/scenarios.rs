@@ -9,7 +9,7 @@
 //! started that still runs (scripts are detached from their agent, so they outlive a killed
 //! one), also when the test fails.
 
-use crate::harness::{AgentProc, Api, EXIT_TIMEOUT, ServerProc, free_addr, wait_until};
+use bigmgr_test_support::{AgentProc, Api, EXIT_TIMEOUT, ServerProc, free_addr, wait_until};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, getpgid};
 use serde_json::{Value, json};
@@ -192,13 +192,9 @@ impl Rig {
         assert!(self.server.is_none(), "the server runs already");
         let server = ServerProc::serve()
             .data(&self.dir.path().join("data"))
-            .no_listen_flag()
-            .arg("--listen")
-            .arg(self.listen.to_string())
-            .arg("--stacks")
-            .arg(self.dir.path().join("stacks").display().to_string())
-            .arg("--heartbeat-interval")
-            .arg("1s")
+            .listen(self.listen)
+            .stacks(&self.dir.path().join("stacks"))
+            .fast_heartbeat()
             .start();
         assert_eq!(server.addr, self.listen);
         self.server = Some(server);

@@ -7,7 +7,7 @@
 //! They run one at a time ([`SERIAL`]): they share the machine's two cores, and each starts
 //! JVMs or databases.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use bigmgr_test_support::{AgentProc, Api, ServerProc, copy_dir, stacks_dir, wait_until};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,10 +31,7 @@ pub struct Deployment {
 impl Deployment {
     /// Starts the server (heartbeat 1 s) and `hosts` agents, and waits until all are ONLINE.
     pub async fn start(hosts: usize) -> Deployment {
-        let server = ServerProc::serve()
-            .arg("--heartbeat-interval")
-            .arg("1s")
-            .start();
+        let server = ServerProc::serve().fast_heartbeat().start();
         let api = server.api();
         api.create_cluster("c").await;
         let mut d = Deployment {
@@ -385,9 +382,8 @@ async fn restart_stale(d: &Deployment) {
 async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() {
     // A copy of the shipped zookeeper whose template names a variable nobody sets.
     let stacks = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stacks/bigtop");
     let dst = stacks.path().join("broken");
-    crate::harness::copy_dir(&src, &dst);
+    copy_dir(&stacks_dir().join("bigtop"), &dst);
     for entry in std::fs::read_dir(dst.join("3.3.0/zookeeper/templates")).unwrap() {
         let p = entry.unwrap().path();
         if p.file_name().unwrap() == "zoo.cfg.hbs" {
@@ -395,10 +391,7 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
             std::fs::write(&p, format!("{t}\nsnapCount={{{{snapshotEvery}}}}\n")).unwrap();
         }
     }
-    let server = ServerProc::serve()
-        .arg("--stacks")
-        .arg(stacks.path().to_str().unwrap())
-        .start();
+    let server = ServerProc::serve().stacks(stacks.path()).start();
     let api = server.api();
     api.create_cluster("c").await;
     for (i, h) in ["h1", "h2", "h3"].iter().enumerate() {
