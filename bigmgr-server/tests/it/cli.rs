@@ -33,6 +33,15 @@ impl Out {
         self
     }
 
+    /// The exit code and both streams, for a snapshot.
+    fn transcript(&self) -> String {
+        let code = self.code.map_or("none".to_string(), |c| c.to_string());
+        format!(
+            "exit code: {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        )
+    }
+
     /// Stdout as JSON; panics if it is not.
     #[track_caller]
     fn json(&self) -> Value {
@@ -101,6 +110,37 @@ fn tasks(job: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Agents `h1` (127.0.0.2) and `h2` (127.0.0.3) joined to cluster `c` with a join token from
+/// the CLI; returns once `host list` shows both ONLINE.
+fn join_h1_h2(server: &ServerProc, cli: &Client) -> Vec<AgentProc> {
+    let token = cli.run(&["cluster", "join-token", "c"]);
+    let token = token.expect(0).stdout.trim().to_string();
+    assert!(token.starts_with("bmj_"), "{token}");
+    let agents = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
+        .into_iter()
+        .map(|(name, address)| {
+            AgentProc::cmd(&server.url, name, address)
+                .join_token(&token)
+                .start()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hosts = cli.run(&["host", "list", "c", "--json"]).expect(0).json();
+        let online = hosts
+            .as_array()
+            .expect("an array of hosts")
+            .iter()
+            .filter(|h| h["state"] == "ONLINE")
+            .count();
+        if online == 2 {
+            return agents;
+        }
+        assert!(Instant::now() < deadline, "hosts not online: {hosts}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
     let server = ServerProc::serve().fast_heartbeat().start();
@@ -115,34 +155,8 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
     let clusters = cli.run(&["cluster", "list", "--json"]).expect(0).json();
     assert_eq!(clusters[0]["name"], "c", "{clusters}");
 
-    let token = cli.run(&["cluster", "join-token", "c"]);
-    let token = token.expect(0).stdout.trim().to_string();
-    assert!(token.starts_with("bmj_"), "{token}");
-    let _agents: Vec<AgentProc> = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
-        .into_iter()
-        .map(|(name, address)| {
-            AgentProc::cmd(&server.url, name, address)
-                .join_token(&token)
-                .start()
-        })
-        .collect();
     // Dropping the agents also kills the demo daemons they started, also when a test fails.
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let hosts = cli.run(&["host", "list", "c", "--json"]).expect(0).json();
-        let online = hosts
-            .as_array()
-            .expect("an array of hosts")
-            .iter()
-            .filter(|h| h["state"] == "ONLINE")
-            .count();
-        if online == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "hosts not online: {hosts}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let _agents = join_h1_h2(&server, &cli);
     let table = cli.run(&["host", "list", "c"]);
     let table = &table.expect(0).stdout;
     assert!(table.starts_with("NAME "), "{table}");
@@ -776,4 +790,104 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         .json();
     assert_eq!(events.as_array().unwrap().last().unwrap()["kind"], "broken");
     cli.run(&["relation", "remove", "c", "1"]).expect(1);
+}
+
+/// Asserts `out`'s transcript against snapshot `name` (`snapshots/it__cli__NAME.snap`), with
+/// what changes from run to run replaced: times, spans of time, ports and temporary
+/// directories. Runs of spaces are folded into two, since a column is as wide as its widest
+/// (volatile) cell.
+#[track_caller]
+fn assert_transcript(name: &str, out: &Out) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(true);
+    for (volatile, stands_for) in [
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "[time]"),
+        (
+            r"\b(\d+ms|\d+\.\ds|\d+m\d{2}s|\d+h\d{2}m|\d+d\d{2}h)\b",
+            "[span]",
+        ),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"/tmp/\.tmp\w+", "[tmp]"),
+        (r" {2,}", "  "),
+    ] {
+        settings.add_filter(volatile, stands_for);
+    }
+    settings.bind(|| insta::assert_snapshot!(name, out.transcript()));
+}
+
+/// What a person reads: the tables and details of the main read commands, a finished job, and
+/// the messages of refused input. A change to any of them shows as a snapshot diff.
+#[test]
+fn the_cli_s_human_output_matches_the_snapshots() {
+    let server = ServerProc::serve().fast_heartbeat().start();
+    let cli = Client::of(&server);
+    assert_transcript("cluster_create", &cli.run(&["cluster", "create", "c"]));
+    for (name, address) in [("h1", "127.0.0.2"), ("h2", "127.0.0.3")] {
+        cli.run(&["host", "add", "c", name, address]).expect(0);
+    }
+    // No agent yet: the hosts wait, with nothing reported.
+    assert_transcript("host_list_waiting", &cli.run(&["host", "list", "c"]));
+    let added = cli.run(&[
+        "service",
+        "add",
+        "c",
+        "--name",
+        "hello",
+        "--stack",
+        "demo",
+        "--service",
+        "hello",
+        "--place",
+        "hello_server=h1,h2",
+    ]);
+    assert_transcript("service_add", &added);
+    assert_transcript("service_list_new", &cli.run(&["service", "list", "c"]));
+
+    let _agents = join_h1_h2(&server, &cli);
+    cli.run(&["job", "run", "c", "deploy", "--service", "hello", "--wait"])
+        .expect(0);
+    assert_transcript("cluster_list", &cli.run(&["cluster", "list"]));
+    assert_transcript("service_list_started", &cli.run(&["service", "list", "c"]));
+    assert_transcript("job_list", &cli.run(&["job", "list", "c"]));
+    assert_transcript("job_show_succeeded", &cli.run(&["job", "show", "1"]));
+
+    // Refused input: what was wrong, and the server's status.
+    assert_transcript(
+        "error_unknown_cluster",
+        &cli.run(&["cluster", "show", "nope"]),
+    );
+    assert_transcript(
+        "error_bad_cluster_name",
+        &cli.run(&["cluster", "create", "bad name!"]),
+    );
+    assert_transcript(
+        "error_bad_address",
+        &cli.run(&["host", "add", "c", "h3", "x;id"]),
+    );
+    assert_transcript(
+        "error_bad_config_value",
+        &cli.run(&[
+            "config",
+            "set",
+            "c",
+            "hello",
+            "--type",
+            "hello.conf",
+            "interval=soon",
+        ]),
+    );
+    assert_transcript(
+        "error_two_targets",
+        &cli.run(&[
+            "job",
+            "run",
+            "c",
+            "start",
+            "--service",
+            "hello",
+            "--hosts",
+            "h1",
+        ]),
+    );
+    cli.run(&["job", "run", "c", "stop", "--wait"]).expect(0);
 }

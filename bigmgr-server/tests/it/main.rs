@@ -12,6 +12,7 @@ mod api;
 mod cli;
 mod config;
 mod configs_api;
+mod openapi;
 mod quickstart;
 mod roles;
 mod scenarios;
