@@ -1,8 +1,9 @@
 //! A REST client of a server under test, under `/api/v1`, that sends a bearer token.
 
+use crate::agent::AgentProc;
 use crate::wait::wait_until;
 use reqwest::header::CONTENT_TYPE;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A REST answer.
@@ -59,6 +60,7 @@ impl Resp {
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
+    url: String,
     base: String,
     token: Option<String>,
 }
@@ -68,6 +70,7 @@ impl Api {
     pub fn new(url: &str, token: Option<String>) -> Api {
         Api {
             http: reqwest::Client::new(),
+            url: url.to_string(),
             base: format!("{url}/api/v1"),
             token,
         }
@@ -163,12 +166,82 @@ impl Api {
         self.send(reqwest::Method::DELETE, path, None).await
     }
 
+    /// GETs a list (200 expected): the answer's array, or its `items` if it is a page.
+    pub async fn list(&self, path: &str) -> Vec<Value> {
+        let res = self.get(path).await;
+        let body = res.expect(200);
+        let list = body.get("items").unwrap_or(body);
+        list.as_array()
+            .unwrap_or_else(|| panic!("GET {path}: not a list: {body}"))
+            .clone()
+    }
+
     /// Creates a cluster and returns it.
     pub async fn create_cluster(&self, name: &str) -> Value {
-        self.post("/clusters", serde_json::json!({ "name": name }))
+        self.post("/clusters", json!({ "name": name }))
             .await
             .expect(201)
             .clone()
+    }
+
+    /// A fresh join token of `cluster`.
+    pub async fn join_token(&self, cluster: &str) -> String {
+        let t = self
+            .post(&format!("/clusters/{cluster}/join-tokens"), json!({}))
+            .await;
+        t.expect(201)["token"]
+            .as_str()
+            .expect("a token")
+            .to_string()
+    }
+
+    /// Adds host `name` on `address` to `cluster` (no agent) and returns it.
+    pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Value {
+        let body = json!({"name": name, "address": address});
+        let host = self.post(&format!("/clusters/{cluster}/hosts"), body).await;
+        host.expect(201).clone()
+    }
+
+    /// Adds a service (`body` as `POST /clusters/{cluster}/services` takes it) and returns it.
+    pub async fn add_service(&self, cluster: &str, body: Value) -> Value {
+        let svc = self
+            .post(&format!("/clusters/{cluster}/services"), body)
+            .await;
+        svc.expect(201).clone()
+    }
+
+    /// Relates `requirer` to `provider` in `cluster` (each `SERVICE` or `SERVICE:ENDPOINT`),
+    /// and answers as the server did.
+    pub async fn relate(&self, cluster: &str, requirer: &str, provider: &str) -> Resp {
+        let body = json!({"requirer": requirer, "provider": provider});
+        self.post(&format!("/clusters/{cluster}/relations"), body)
+            .await
+    }
+
+    /// Asks for `command` on `target` (`"cluster"`, `{"service": …}`, …) in `cluster`, and
+    /// answers as the server did.
+    pub async fn post_job(&self, cluster: &str, command: &str, target: Value) -> Resp {
+        let body = json!({"command": command, "target": target});
+        self.post(&format!("/clusters/{cluster}/jobs"), body).await
+    }
+
+    /// Submits `command` on `target` in `cluster` (202 expected) and returns the job's id.
+    pub async fn submit(&self, cluster: &str, command: &str, target: Value) -> i64 {
+        let job = self.post_job(cluster, command, target).await;
+        job.expect(202)["id"].as_i64().expect("a job id")
+    }
+
+    /// Submits a job and waits (at most `timeout`) until it SUCCEEDED; see
+    /// [`Api::expect_success`].
+    pub async fn run_job(
+        &self,
+        cluster: &str,
+        command: &str,
+        target: Value,
+        timeout: Duration,
+    ) -> Value {
+        let id = self.submit(cluster, command, target).await;
+        self.expect_success(id, timeout).await
     }
 
     /// Waits until a job reaches a final state and returns its detail.
@@ -181,5 +254,52 @@ impl Api {
                 .then_some(job.body)
         })
         .await
+    }
+
+    /// Waits for job `id` to end and returns its detail; panics with every failed task's log
+    /// unless it SUCCEEDED.
+    pub async fn expect_success(&self, id: i64, timeout: Duration) -> Value {
+        let done = self.wait_job(id, timeout).await;
+        if done["state"] != "SUCCEEDED" {
+            let mut report = format!("job {id} ended {}:\n", done["state"]);
+            for st in done["stages"].as_array().into_iter().flatten() {
+                for t in st["tasks"].as_array().into_iter().flatten() {
+                    if t["state"] != "SUCCEEDED" {
+                        let log = self.get(&format!("/jobs/{id}/tasks/{}/log", t["id"])).await;
+                        report += &format!(
+                            "--- {} on {}: {} {}\n{}\n",
+                            st["name"], t["host"], t["state"], t["message"], log.body
+                        );
+                    }
+                }
+            }
+            panic!("{report}");
+        }
+        done
+    }
+
+    /// Waits (at most 30 s) until host `host` of `cluster` is ONLINE.
+    pub async fn wait_online(&self, cluster: &str, host: &str) {
+        let path = format!("/clusters/{cluster}/hosts/{host}");
+        wait_until(
+            &format!("{host} to come online"),
+            Duration::from_secs(30),
+            || async {
+                let h = self.get(&path).await;
+                (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Starts agent `name` on `address` with a fresh join token of `cluster` and a fresh root,
+    /// and returns once it is ONLINE.
+    pub async fn join_agent(&self, cluster: &str, name: &str, address: &str) -> AgentProc {
+        let token = self.join_token(cluster).await;
+        let agent = AgentProc::cmd(&self.url, name, address)
+            .join_token(&token)
+            .start();
+        self.wait_online(cluster, name).await;
+        agent
     }
 }

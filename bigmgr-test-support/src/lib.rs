@@ -10,20 +10,25 @@
 
 mod agent;
 mod api;
+mod assert;
 pub mod bench;
 mod bins;
 mod daemons;
 mod fs;
+mod json;
 mod net;
 mod process;
+pub mod procs;
 mod server;
 mod wait;
 
 pub use agent::{AgentCmd, AgentProc};
 pub use api::{Api, Resp};
+pub use assert::assert_contains;
 pub use bins::{agent_bin, bigmgr_bin, bin, stacks_dir, target_dir};
 pub use daemons::kill_daemons;
 pub use fs::{copy_dir, write_executable};
+pub use json::named;
 pub use net::{free_addr, free_addrs, free_port};
 pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};
 pub use server::{READY_TIMEOUT, ServerCmd, ServerProc};

@@ -1,7 +1,7 @@
 //! Integration tests of the `bigmgr-agent` binary: its settings, exit codes and signals. The
 //! tests of agents joining a server live with the server's tests (they need both binaries).
 
-use bigmgr_test_support::{Proc, free_addr};
+use bigmgr_test_support::{Proc, assert_contains, free_addr};
 use nix::sys::signal::Signal;
 use std::path::Path;
 use std::process::Command;
@@ -31,42 +31,62 @@ fn unused_url() -> String {
     format!("http://{}", free_addr())
 }
 
-fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+/// Runs the agent with `args` and `env` until it exits by itself, which must be with code 2
+/// (a refused setting); answers its stderr.
+fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut agent = start(args, env);
     let status = agent.wait_exit(Duration::from_secs(20));
-    (status.code(), agent.stderr.text())
+    let stderr = agent.stderr.text();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    stderr
+}
+
+/// The arguments of an agent on 127.0.0.2 with `root`, of a server that is not there.
+fn offline(url: &str, root: &Path) -> Vec<String> {
+    let root = root.display().to_string();
+    ["--server", url, "--address", "127.0.0.2", "--root", &root]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Sends `signal` and asserts that the agent exits with code 0.
+fn stop(agent: &mut Proc, signal: Signal) {
+    agent.signal(signal);
+    let status = agent.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{signal}:\n{}", agent.stderr.text());
+}
+
+/// `bigmgr-agent ARG`'s stdout.
+fn stdout_of(arg: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
+        .arg(arg)
+        .env("BIGMGR_JOIN_TOKEN", "bmj_secret_in_env")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{arg}: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn missing_settings_exit_2_naming_the_flag_and_variable() {
-    let (code, stderr) = run_to_exit(&["--address", "127.0.0.2"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("bigmgr-agent: the server's URL is not set"),
-        "{stderr}"
-    );
+    let stderr = refused(&["--address", "127.0.0.2"], &[]);
+    assert_contains(&stderr, "bigmgr-agent: the server's URL is not set");
     assert!(
         stderr.contains("--server") && stderr.contains("BIGMGR_SERVER"),
         "{stderr}"
     );
 
-    let (code, stderr) = run_to_exit(&[], &[("BIGMGR_SERVER", "http://127.0.0.1:1")]);
-    assert_eq!(code, Some(2), "{stderr}");
+    let stderr = refused(&[], &[("BIGMGR_SERVER", "http://127.0.0.1:1")]);
     assert!(
         stderr.contains("--address") && stderr.contains("BIGMGR_ADDRESS"),
         "{stderr}"
     );
 
-    let (code, stderr) = run_to_exit(&["--server", "bigmgr:7070", "--address", "127.0.0.2"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("http://"), "{stderr}");
+    let stderr = refused(&["--server", "bigmgr:7070", "--address", "127.0.0.2"], &[]);
+    assert_contains(&stderr, "http://");
 
-    let (code, stderr) = run_to_exit(&["--grace", "5"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("is not a duration; write a number and a unit"),
-        "{stderr}"
-    );
+    let stderr = refused(&["--grace", "5"], &[]);
+    assert_contains(&stderr, "is not a duration; write a number and a unit");
 }
 
 #[test]
@@ -74,8 +94,7 @@ fn an_unknown_config_key_exits_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("agent.toml");
     std::fs::write(&file, "sever = \"http://127.0.0.1:1\"\n").unwrap();
-    let (code, stderr) = run_to_exit(&["--config", file.to_str().unwrap()], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
+    let stderr = refused(&["--config", file.to_str().unwrap()], &[]);
     assert!(
         stderr.contains("unknown field `sever`") && stderr.contains("agent.toml"),
         "{stderr}"
@@ -107,8 +126,7 @@ fn the_file_fills_in_the_environment_and_flags_override_it() {
     ] {
         assert!(stderr.contains(want), "no {want} in:\n{stderr}");
     }
-    agent.signal(Signal::SIGTERM);
-    assert_eq!(agent.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    stop(&mut agent, Signal::SIGTERM);
 }
 
 /// An agent whose server is not there keeps trying until it is told to stop; it stops cleanly
@@ -119,18 +137,9 @@ fn it_idles_small_and_stops_on_signals() {
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
-        let url = unused_url();
-        let mut agent = start(
-            &[
-                "--server",
-                &url,
-                "--address",
-                "127.0.0.2",
-                "--root",
-                root.to_str().unwrap(),
-            ],
-            &[("BIGMGR_JOIN_TOKEN", "bmj_x")],
-        );
+        let args = offline(&unused_url(), &root);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut agent = start(&args, &[("BIGMGR_JOIN_TOKEN", "bmj_x")]);
         let stderr = wait_stderr(&agent, "starting bigmgr-agent", Duration::from_secs(10));
         assert!(
             !stderr.contains("bmj_x"),
@@ -145,28 +154,15 @@ fn it_idles_small_and_stops_on_signals() {
             10 * 1024
         };
         assert!(rss < limit, "idle RSS {rss} KiB is over {limit} KiB");
-        agent.signal(signal);
-        let status = agent.wait_exit(Duration::from_secs(15));
-        assert_eq!(status.code(), Some(0), "{signal}:\n{}", agent.stderr.text());
-        assert!(agent.stderr.text().contains("stopping"));
+        stop(&mut agent, signal);
+        assert_contains(agent.stderr.text(), "stopping");
     }
 }
 
 #[test]
 fn version_and_help() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--help")
-        .env("BIGMGR_JOIN_TOKEN", "bmj_secret_in_env")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
+    assert_contains(stdout_of("--version"), env!("CARGO_PKG_VERSION"));
+    let help = stdout_of("--help");
     for flag in [
         "--server",
         "--join-token",
@@ -195,8 +191,7 @@ fn a_hostile_address_exits_2_naming_the_setting() {
         "../../etc/passwd",
         "h1 h2",
     ] {
-        let (code, stderr) = run_to_exit(&["--server", &unused_url(), "--address", bad], &[]);
-        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        let stderr = refused(&["--server", &unused_url(), "--address", bad], &[]);
         assert!(
             stderr.contains("--address") && stderr.contains("is not an address"),
             "{bad}: {stderr}"
@@ -220,15 +215,8 @@ fn wait_lock_holder(root: &Path, agent: &Proc, who: &str) {
 fn a_second_agent_on_a_held_root_says_what_it_waits_for() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    let url = unused_url();
-    let args = [
-        "--server",
-        &url,
-        "--address",
-        "127.0.0.2",
-        "--root",
-        root.to_str().unwrap(),
-    ];
+    let args = offline(&unused_url(), &root);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut first = start(&args, &[]);
     wait_stderr(&first, "starting bigmgr-agent", Duration::from_secs(10));
     wait_lock_holder(&root, &first, "the first agent");
@@ -243,8 +231,7 @@ fn a_second_agent_on_a_held_root_says_what_it_waits_for() {
         "the log names the holder's pid:\n{log}"
     );
     assert!(second.try_exit().is_none(), "the second agent waits");
-    first.signal(Signal::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    stop(&mut first, Signal::SIGTERM);
     wait_stderr(
         &second,
         "this one holds the root now",
@@ -252,13 +239,6 @@ fn a_second_agent_on_a_held_root_says_what_it_waits_for() {
     );
     // It logs that before it writes its pid into the lock.
     wait_lock_holder(&root, &second, "the second agent");
-    second.signal(Signal::SIGTERM);
-    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
-
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("One agent per root"), "{help}");
+    stop(&mut second, Signal::SIGTERM);
+    assert_contains(stdout_of("--help"), "One agent per root");
 }

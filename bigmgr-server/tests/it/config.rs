@@ -1,7 +1,7 @@
 //! Settings: the admin token file, the environment token, config file vs environment vs flags,
 //! and refused settings.
 
-use bigmgr_test_support::{Api, ServerProc, copy_dir, free_addrs, stacks_dir};
+use bigmgr_test_support::{Api, ServerProc, assert_contains, copy_dir, free_addrs, stacks_dir};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -57,10 +57,7 @@ fn a_weak_environment_token_is_refused() {
         .env("BIGMGR_ADMIN_TOKEN", "admin")
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("BIGMGR_ADMIN_TOKEN must be at least 16"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "BIGMGR_ADMIN_TOKEN must be at least 16");
 }
 
 #[tokio::test]
@@ -157,7 +154,7 @@ fn bad_settings_exit_2_and_say_what_to_fix() {
         .arg("30")
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("500ms, 30s"), "{stderr}");
+    assert_contains(&stderr, "500ms, 30s");
 
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("bad.toml");
@@ -177,5 +174,5 @@ fn bad_settings_exit_2_and_say_what_to_fix() {
         .no_listen_flag()
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert_contains(&stderr, "not-an-address");
 }

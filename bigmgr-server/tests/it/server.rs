@@ -2,7 +2,7 @@
 
 use bigmgr_core::grpc::pb::agent_service_client::AgentServiceClient;
 use bigmgr_core::grpc::pb::{AgentMessage, Register, agent_message, register};
-use bigmgr_test_support::{Api, ServerProc};
+use bigmgr_test_support::{Api, ServerProc, assert_contains};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 use tonic::Code;
@@ -40,10 +40,7 @@ fn a_port_in_use_is_a_clear_error() {
     let addr = taken.local_addr().unwrap();
     let (status, _, stderr) = ServerProc::serve().listen(addr).run_to_exit();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on {addr}")),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &format!("cannot listen on {addr}"));
 }
 
 #[tokio::test]
