@@ -48,6 +48,19 @@ pub fn write_stack(root: &Path, services: &[Svc<'_>]) {
     }
 }
 
+/// Writes the test stack under `<dir>/stacks` with one service, `a`, whose component
+/// `a_server` runs `script` for every command (`component_toml`: extra TOML in its table).
+pub fn write_a(dir: &Path, script: &str, component_toml: &str) {
+    let a = Svc {
+        name: "a",
+        component: "a_server",
+        script,
+        component_toml,
+        order: &[],
+    };
+    write_stack(&dir.join("stacks"), &[a]);
+}
+
 /// A Manager with `hosts` in-process agents (h1, h2 … on 127.0.0.2, 127.0.0.3 …) in cluster c1.
 pub struct Harness {
     pub mgr: Manager,
@@ -142,6 +155,11 @@ impl Harness {
             .expect("submit")
     }
 
+    /// Submits `command` on `target` with the default options.
+    pub async fn run(&self, command: &str, target: Target) -> Job {
+        self.submit(command, target, JobOptions::default()).await
+    }
+
     /// Waits (at most `secs`) for the job to end.
     pub async fn wait(&self, id: JobId, secs: u64) -> Job {
         tokio::time::timeout(Duration::from_secs(secs), self.mgr.wait(id))
@@ -187,6 +205,13 @@ pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|s| s.lines().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// Lines of a file, sorted; none if it does not exist.
+pub fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines = lines(path);
+    lines.sort();
+    lines
 }
 
 /// The greatest number of intervals that overlap at one instant.
