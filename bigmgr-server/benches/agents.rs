@@ -15,7 +15,7 @@
 //! runs one task at a time (parallelism 1) to measure a dispatch alone.
 
 use bigmgr_core::grpc::pb;
-use bigmgr_test_support::bench::{arg, cpu_secs, percentile, write_noop_stack};
+use bigmgr_test_support::bench::{arg, cpu_secs, percentile, run_noop};
 use bigmgr_test_support::{AgentProc, ServerProc, status_kib};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -146,24 +146,19 @@ async fn sim_agent(
 
 fn main() {
     let agents = arg("--agents", 1000);
-    let components = arg("--components", 10);
-    let runs = arg("--runs", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let tmp = tempfile::tempdir().expect("tmp");
-        write_noop_stack(&tmp.path().join("stacks"), components);
+    run_noop(|bench| async move {
         // Warnings only: the server's own logging would weigh on what is measured.
         let server = ServerProc::serve()
-            .stacks(&tmp.path().join("stacks"))
+            .stacks(&bench.stacks())
             .env("BIGMGR_LOG", "warn")
             .start();
         let (url, pid, api) = (server.url.clone(), server.proc.pid(), server.api());
         api.create_cluster("bench").await;
         let join = api.post("/clusters/bench/join-tokens", json!({})).await;
-        let join = join.expect(201)["token"].as_str().expect("token").to_owned();
+        let join = join.expect(201)["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
 
         let measure = Arc::new(Mutex::new(Measure {
             last_finished: vec![None; agents],
@@ -195,12 +190,15 @@ fn main() {
             if n == agents {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(300), "only {n} of {agents} agents joined");
+            assert!(
+                t.elapsed() < Duration::from_secs(300),
+                "only {n} of {agents} agents joined"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let joined = t.elapsed();
         let names: Vec<String> = (0..agents).map(|i| format!("sim{i}")).collect();
-        let placement: serde_json::Map<String, Value> = (0..components)
+        let placement: serde_json::Map<String, Value> = (0..bench.components)
             .map(|c| (format!("c{c}"), json!(names)))
             .collect();
         api.post(
@@ -216,7 +214,7 @@ fn main() {
             idle_rss / 1024
         );
 
-        for run in 1..=runs {
+        for run in 1..=bench.runs {
             {
                 let mut m = measure.lock().expect("measure");
                 m.latencies.clear();
@@ -227,7 +225,10 @@ fn main() {
             let cpu0 = cpu_secs(pid);
             let t = Instant::now();
             let job = api
-                .post("/clusters/bench/jobs", json!({"command": "start", "target": "cluster"}))
+                .post(
+                    "/clusters/bench/jobs",
+                    json!({"command": "start", "target": "cluster"}),
+                )
                 .await;
             let id = job.expect(202)["id"].as_i64().expect("job id");
             let state = loop {
@@ -236,7 +237,10 @@ fn main() {
                 if ["SUCCEEDED", "FAILED", "CANCELED"].contains(&s.as_str()) {
                     break s;
                 }
-                assert!(t.elapsed() < Duration::from_secs(600), "job {id} did not end");
+                assert!(
+                    t.elapsed() < Duration::from_secs(600),
+                    "job {id} did not end"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
             let total = t.elapsed();
@@ -288,7 +292,10 @@ fn main() {
                 break;
             }
             assert!(j["state"] != "FAILED", "the sequential job failed");
-            assert!(t.elapsed() < Duration::from_secs(600), "job {id} did not end");
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "job {id} did not end"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let (mut lat, n) = {
@@ -307,10 +314,13 @@ fn main() {
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
 
         // One real agent, idle.
-        if bigmgr_test_support::target_dir().join("bigmgr-agent").exists() {
+        if bigmgr_test_support::target_dir()
+            .join("bigmgr-agent")
+            .exists()
+        {
             let agent = AgentProc::cmd(&url, "real1", "127.0.0.2")
                 .join_token(&join)
-                .root(&tmp.path().join("real1"))
+                .root(&bench.dir.path().join("real1"))
                 .env("BIGMGR_LOG", "warn")
                 .start();
             let t = Instant::now();
@@ -329,7 +339,9 @@ fn main() {
                 agent.proc.status_kib("VmHWM:")
             );
         } else {
-            println!("(bigmgr-agent not built next to bigmgr: `cargo build -p bigmgr-agent` to measure its RSS)");
+            println!(
+                "(bigmgr-agent not built next to bigmgr: `cargo build -p bigmgr-agent` to measure its RSS)"
+            );
         }
         drop(server);
     });

@@ -56,6 +56,8 @@ impl AgentProc {
     }
 }
 
+args_and_env!(AgentCmd);
+
 impl AgentCmd {
     /// Joins with this token (passed in `BIGMGR_JOIN_TOKEN`, as an operator should).
     pub fn join_token(self, token: &str) -> Self {
@@ -65,18 +67,6 @@ impl AgentCmd {
     /// Uses this root (the caller keeps it).
     pub fn root(mut self, dir: &Path) -> Self {
         self.root = dir.to_path_buf();
-        self
-    }
-
-    /// One more argument.
-    pub fn arg(mut self, a: impl Into<String>) -> Self {
-        self.args.push(a.into());
-        self
-    }
-
-    /// One more environment variable.
-    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
-        self.env.push((k.into(), v.into()));
         self
     }
 

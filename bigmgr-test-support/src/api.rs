@@ -124,15 +124,16 @@ impl Api {
         }
     }
 
+    /// Sends `body` as JSON.
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.send(method, path, Some(("application/json", bytes)))
+            .await
+    }
+
     /// PATCH with a JSON body.
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
-        let bytes = serde_json::to_vec(&body).expect("json");
-        self.send(
-            reqwest::Method::PATCH,
-            path,
-            Some(("application/json", bytes)),
-        )
-        .await
+        self.send_json(reqwest::Method::PATCH, path, body).await
     }
 
     /// GET.
@@ -142,13 +143,7 @@ impl Api {
 
     /// POST a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        let bytes = serde_json::to_vec(&body).expect("json");
-        self.send(
-            reqwest::Method::POST,
-            path,
-            Some(("application/json", bytes)),
-        )
-        .await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     /// POST raw bytes as JSON (for malformed bodies).

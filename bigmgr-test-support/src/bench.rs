@@ -49,3 +49,41 @@ pub fn write_noop_stack(stacks: &std::path::Path, components: usize) {
     std::fs::write(svc.join("service.toml"), toml).expect("manifest");
     crate::write_executable(&svc.join("noop.sh"), "#!/bin/sh\nexit 0\n");
 }
+
+/// What the no-op benchmarks start with: `--components N` (10) and `--runs N` (3) from the
+/// command line, and a temporary directory holding the no-op stack under `stacks/`.
+pub struct NoopBench {
+    /// Components of the no-op service (tasks per host).
+    pub components: usize,
+    /// How many jobs to run and measure.
+    pub runs: usize,
+    /// The temporary directory; the stack root is its `stacks/`.
+    pub dir: tempfile::TempDir,
+}
+
+impl NoopBench {
+    /// The stack root, for `--stacks` or a stack provider.
+    pub fn stacks(&self) -> std::path::PathBuf {
+        self.dir.path().join("stacks")
+    }
+}
+
+/// Runs `body` to its end on a multi-threaded tokio runtime, with a fresh [`NoopBench`].
+pub fn run_noop<F, Fut>(body: F)
+where
+    F: FnOnce(NoopBench) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let components = arg("--components", 10);
+    let bench = NoopBench {
+        components,
+        runs: arg("--runs", 3),
+        dir: tempfile::tempdir().expect("tmp"),
+    };
+    write_noop_stack(&bench.stacks(), components);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(body(bench));
+}

@@ -25,3 +25,11 @@ pub fn write_executable(path: &Path, text: &str) {
     std::fs::write(path, text).expect("script");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
+
+/// A file `name` holding `text` in a fresh temporary directory (kept while the `TempDir` is).
+pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).expect("write the file");
+    (dir, file)
+}

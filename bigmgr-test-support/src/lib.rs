@@ -8,6 +8,26 @@
 //! crate other than `bigmgr-server` must have them built first: `cargo build -p bigmgr-server
 //! --bin bigmgr -p bigmgr-agent` (`cargo test --workspace` does).
 
+/// `arg` and `env`, the same on every command builder (a struct with `args` and `env`).
+macro_rules! args_and_env {
+    ($builder:ty) => {
+        impl $builder {
+            /// One more argument.
+            pub fn arg(mut self, a: impl Into<String>) -> Self {
+                self.args.push(a.into());
+                self
+            }
+
+            /// One more environment variable (a later one wins over an earlier one, and over
+            /// the harness's `BIGMGR_LOG`).
+            pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+                self.env.push((k.into(), v.into()));
+                self
+            }
+        }
+    };
+}
+
 mod agent;
 mod api;
 mod assert;
@@ -27,7 +47,7 @@ pub use api::{Api, Resp};
 pub use assert::assert_contains;
 pub use bins::{agent_bin, bigmgr_bin, bin, stacks_dir, target_dir};
 pub use daemons::kill_daemons;
-pub use fs::{copy_dir, write_executable};
+pub use fs::{copy_dir, temp_file, write_executable};
 pub use json::named;
 pub use net::{free_addr, free_addrs, free_port};
 pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};

@@ -27,6 +27,8 @@ pub struct ServerCmd {
     ready: &'static str,
 }
 
+args_and_env!(ServerCmd);
+
 impl ServerCmd {
     /// Uses this data directory (the caller keeps it) instead of a fresh temporary one.
     pub fn data(mut self, dir: &Path) -> Self {
@@ -61,19 +63,6 @@ impl ServerCmd {
     /// `--heartbeat-interval 1s`: agents are seen (and lost) quickly.
     pub fn fast_heartbeat(self) -> Self {
         self.arg("--heartbeat-interval").arg("1s")
-    }
-
-    /// One more argument.
-    pub fn arg(mut self, a: impl Into<String>) -> Self {
-        self.args.push(a.into());
-        self
-    }
-
-    /// One more environment variable (a later one wins over an earlier one, and over the
-    /// harness's `BIGMGR_LOG`).
-    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
-        self.env.push((k.into(), v.into()));
-        self
     }
 
     /// Waits for a stdout line containing this instead of the listening line (after it).
