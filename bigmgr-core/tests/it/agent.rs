@@ -40,6 +40,28 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// A fresh sandbox and a greeted agent on its root (grace 1 s).
+    async fn with_agent() -> (Sandbox, Running) {
+        let sandbox = Sandbox::new();
+        let agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+        (sandbox, agent)
+    }
+
+    /// A spec of `run` running `script` (30 s at most) with `COUNTER` set to the sandbox's
+    /// counter file, where the script counts its runs (see [`Sandbox::runs`]).
+    fn counting(&self, run: RunId, script: &str) -> Box<TaskSpec> {
+        let mut s = spec(run, script, Duration::from_secs(30));
+        let counter = self.path().join("count");
+        s.env
+            .insert("COUNTER".into(), counter.display().to_string());
+        s
+    }
+
+    /// How often scripts of [`Sandbox::counting`] specs ran.
+    fn runs(&self) -> usize {
+        count_lines(&self.path().join("count"))
+    }
+
     /// The agent's root.
     fn root(&self) -> PathBuf {
         self.path().join("agent")
@@ -136,15 +158,6 @@ fn spec(run: RunId, script: &str, timeout: Duration) -> Box<TaskSpec> {
         context: serde_json::json!({}),
         status: false,
     })
-}
-
-/// A spec of `run` running `script` (30 s at most) with `COUNTER` set to `counter`, where
-/// the script counts its runs.
-fn counting(run: RunId, script: &str, counter: &Path) -> Box<TaskSpec> {
-    let mut s = spec(run, script, Duration::from_secs(30));
-    s.env
-        .insert("COUNTER".into(), counter.display().to_string());
-    s
 }
 
 /// A running agent and its two channels.
@@ -359,8 +372,7 @@ fn count_lines(path: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_kills_the_script_and_everything_it_started() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(1, 1);
     // Ignores SIGTERM (and so does its sleep, which inherits that), so only SIGKILL ends it.
     let script = STUBBORN;
@@ -413,14 +425,12 @@ async fn timeout_kills_the_script_and_everything_it_started() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_id_delivered_twice_runs_once() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
     assert!(agent.hello().await.is_empty());
     let run = run_id(2, 1);
-    let s = counting(
+    let s = sandbox.counting(
         run,
         r#"echo ran >> "$COUNTER"; echo running; sleep 1; echo done"#,
-        &counter,
     );
 
     agent.send(ToAgent::Run(s.clone()));
@@ -451,7 +461,7 @@ async fn a_run_id_delivered_twice_runs_once() {
 
     // Redelivered after it finished: the recorded result, nothing run.
     agent.expect_recorded(s.clone(), &result).await;
-    assert_eq!(count_lines(&counter), 1);
+    assert_eq!(sandbox.runs(), 1);
 
     // And across a restart of the agent on the same root.
     agent.stop().await;
@@ -464,7 +474,7 @@ async fn a_run_id_delivered_twice_runs_once() {
     let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
     assert!(agent.hello().await.is_empty());
     agent.stop().await;
-    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+    assert_eq!(sandbox.runs(), 1, "the script ran more than once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,8 +509,7 @@ wait"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_script_reports_its_exit_code_and_stderr() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (_sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(4, 1);
     agent.send(ToAgent::Run(spec(
         run,
@@ -529,8 +538,7 @@ async fn a_failing_script_reports_its_exit_code_and_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_that_cannot_start_fails_naming_it() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (_sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(5, 1);
     let mut s = spec(run, "", Duration::from_secs(30));
     s.script.content = Arc::from(&b"#!/no/such/interpreter\n"[..]);
@@ -653,12 +661,10 @@ cat conf/zoo.cfg > "$OUT/file""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_outside_the_unit_dir_are_refused() {
-    let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     for (i, path) in ["../escape.cfg", "/tmp/abs.cfg"].into_iter().enumerate() {
         let run = run_id(20 + i as i64, 1);
-        let mut s = counting(run, r#"echo ran >> "$COUNTER""#, &counter);
+        let mut s = sandbox.counting(run, r#"echo ran >> "$COUNTER""#);
         s.files.push(FileSpec {
             path: path.into(),
             content: "x".into(),
@@ -672,7 +678,7 @@ async fn files_outside_the_unit_dir_are_refused() {
             "{message}"
         );
     }
-    assert_eq!(count_lines(&counter), 0, "the script must not run");
+    assert_eq!(sandbox.runs(), 0, "the script must not run");
     assert!(!sandbox.root().join("units/c1/zk/escape.cfg").exists());
     agent.stop().await;
 }
@@ -680,7 +686,6 @@ async fn files_outside_the_unit_dir_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_flight_when_the_agent_died_is_reported_failed_not_rerun() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let run = run_id(7, 2);
     // An agent that recorded the run and died before it finished.
     std::fs::create_dir_all(sandbox.root()).expect("root");
@@ -702,16 +707,15 @@ async fn a_run_in_flight_when_the_agent_died_is_reported_failed_not_rerun() {
             .contains("outcome is unknown"),
         "{result:?}"
     );
-    let s = counting(run, r#"echo ran >> "$COUNTER""#, &counter);
-    agent.expect_recorded(s, &result).await;
+    let s = sandbox.counting(run, r#"echo ran >> "$COUNTER""#);
+    agent.expect_recorded(s, result).await;
     agent.stop().await;
-    assert_eq!(count_lines(&counter), 0, "the script must not run");
+    assert_eq!(sandbox.runs(), 0, "the script must not run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_agent_waits_for_the_first_to_drain() {
-    let sandbox = Sandbox::new();
-    let mut first = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut first) = Sandbox::with_agent().await;
     let run = run_id(8, 1);
     let script = r#"echo going; sleep 1.5; echo yes > "$DONE""#;
     let mut s = spec(run, script, Duration::from_secs(30));
@@ -790,8 +794,7 @@ async fn the_noop_executor_writes_only_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_is_kept_in_the_task_dir_and_streamed_live() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(30, 1);
     let dir = task_dir(&sandbox.root(), run);
     // The background sleep keeps the log files open after the script ends, like a daemon.
@@ -833,12 +836,10 @@ async fn output_is_kept_in_the_task_dir_and_streamed_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_outlives_its_agent_and_the_next_agent_adopts_it() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let run = run_id(31, 1);
-    let s = counting(
+    let s = sandbox.counting(
         run,
         r#"echo ran >> "$COUNTER"; echo started; sleep 2; echo done; exit 0"#,
-        &counter,
     );
     let mut first = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
     first.send(ToAgent::Run(s.clone()));
@@ -886,7 +887,7 @@ async fn a_run_outlives_its_agent_and_the_next_agent_adopts_it() {
     // Redelivered after it finished: the recorded result.
     second.expect_recorded(s, &result).await;
     second.stop().await;
-    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+    assert_eq!(sandbox.runs(), 1, "the script ran more than once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1002,8 +1003,7 @@ async fn an_adopted_run_can_be_canceled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_record_is_written_for_each_run_and_deleted_when_remove_succeeds() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let root = std::path::absolute(sandbox.root()).expect("absolute");
     let record_path = root.join("units/c1/zk/zookeeper_server.unit.json");
     let read_record = || -> UnitRecord {
@@ -1126,8 +1126,7 @@ async fn a_huge_result_message_is_cut_in_the_event_and_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_output_line_arrives_cut_naming_the_file_that_holds_it_whole() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(1, 1);
     let script = "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo after; \
                   head -c 100000 /dev/zero | tr '\\0' y >&2";

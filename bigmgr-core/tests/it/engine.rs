@@ -6,7 +6,7 @@ use crate::harness::*;
 use bigmgr_core::Error;
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
-use bigmgr_test_support::assert_contains;
+use bigmgr_test_support::{assert_contains, write_executable};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +43,13 @@ fn two_services(root: &std::path::Path, a_script: &str, b_script: &str, a_extra:
     )
 }
 
+/// A `marks` directory under `tmp`, and a [`counting_script`] (sleeping `secs`) marking there.
+fn counting(tmp: &std::path::Path, secs: &str) -> (PathBuf, String) {
+    let marks = marks_dir(tmp);
+    let script = counting_script(&marks, secs);
+    (marks, script)
+}
+
 /// A `marks` directory under `tmp` for side-effect counters.
 fn marks_dir(tmp: &std::path::Path) -> std::path::PathBuf {
     let marks = tmp.join("marks");
@@ -69,8 +76,7 @@ async fn two_service_cluster(
 /// every one of `hosts` hosts; the directory and its `marks`.
 async fn counting_cluster(secs: &str, hosts: usize) -> (tempfile::TempDir, PathBuf, Harness) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, secs);
+    let (marks, script) = counting(tmp.path(), secs);
     let h = two_service_cluster(tmp.path(), &script, &script, "", hosts).await;
     (tmp, marks, h)
 }
@@ -636,8 +642,7 @@ async fn a_pipelined_job_starts_a_hosts_next_stage_without_waiting_for_the_other
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0");
+    let (marks, script) = counting(tmp.path(), "0");
     write_a(tmp.path(), &script, "");
     let h = start(tmp.path(), 1, true, GRACE).await;
     // A second host whose agent is not there yet.
@@ -711,8 +716,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0.3");
+    let (marks, script) = counting(tmp.path(), "0.3");
     two_services(tmp.path(), &script, &script, "");
     let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
         .await
@@ -827,29 +831,7 @@ async fn a_template_naming_an_unknown_variable_is_refused_before_anything_is_wri
     std::fs::create_dir_all(dir.join("templates")).expect("dirs");
     std::fs::write(
         dir.join("service.toml"),
-        r#"[service]
-name = "conf"
-version = "1.0"
-description = "a service whose template names a variable nobody sets"
-
-[[component]]
-name = "conf_server"
-category = "server"
-cardinality = "1+"
-script = "run.sh"
-
-[[config]]
-name = "app.conf"
-template = "templates/app.conf.hbs"
-path = "conf/app.conf"
-
-  [[config.property]]
-  name = "port"
-  type = "port"
-  default = 8080
-  description = "Where it listens."
-  required = true
-"#,
+        include_str!("fixtures/conf_service.toml"),
     )
     .expect("manifest");
     std::fs::write(
@@ -857,10 +839,7 @@ path = "conf/app.conf"
         "listen={{address}}:{{port}}\nmotd={{greting}}\n",
     )
     .expect("template");
-    let script = dir.join("run.sh");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    write_executable(&dir.join("run.sh"), "#!/bin/sh\nexit 0\n");
     let h = start(tmp.path(), 1, true, Duration::from_secs(1)).await;
     let add = |configs: ServiceConfigs| AddService {
         name: "conf".into(),

@@ -7,8 +7,8 @@ use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
 use bigmgr_core::transport::LocalTransport;
 use bigmgr_core::{EngineConfig, Manager};
+use bigmgr_test_support::write_executable;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,9 +42,7 @@ pub fn write_stack(root: &Path, services: &[Svc<'_>]) {
             }
         }
         std::fs::write(dir.join("service.toml"), toml).expect("manifest");
-        let script = dir.join("run.sh");
-        std::fs::write(&script, format!("#!/bin/sh\n{}\n", s.script)).expect("script");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_executable(&dir.join("run.sh"), &format!("#!/bin/sh\n{}\n", s.script));
     }
 }
 

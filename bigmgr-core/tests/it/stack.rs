@@ -456,21 +456,20 @@ async fn stack_error(root: &Path) -> Error {
         .expect_err("the stack is broken")
 }
 
-#[tokio::test]
-async fn order_rule_naming_an_unknown_component() {
+/// The error of loading the valid stack whose kafka starts after `after` instead of after
+/// `ZOOKEEPER_SERVER-START`.
+async fn kafka_start_after(after: &str) -> Error {
     let tmp = tempfile::tempdir().unwrap();
     valid_stack(tmp.path(), "1.0.0");
-    service(
-        tmp.path(),
-        "big/1.0.0",
-        "kafka",
-        &KAFKA.replace(
-            "[\"ZOOKEEPER_SERVER-START\"]",
-            "[\"ZOOKEPER_SERVER-START\"]",
-        ),
-        &[],
-    );
-    match stack_error(tmp.path()).await {
+    let rule = format!("[\"{after}\"]");
+    let kafka = KAFKA.replace("[\"ZOOKEEPER_SERVER-START\"]", &rule);
+    service(tmp.path(), "big/1.0.0", "kafka", &kafka, &[]);
+    stack_error(tmp.path()).await
+}
+
+#[tokio::test]
+async fn order_rule_naming_an_unknown_component() {
+    match kafka_start_after("ZOOKEPER_SERVER-START").await {
         Error::Stack {
             stack,
             version,
@@ -487,19 +486,7 @@ async fn order_rule_naming_an_unknown_component() {
 
 #[tokio::test]
 async fn order_rule_naming_a_command_the_component_lacks() {
-    let tmp = tempfile::tempdir().unwrap();
-    valid_stack(tmp.path(), "1.0.0");
-    service(
-        tmp.path(),
-        "big/1.0.0",
-        "kafka",
-        &KAFKA.replace(
-            "[\"ZOOKEEPER_SERVER-START\"]",
-            "[\"ZOOKEEPER_CLIENT-START\"]",
-        ),
-        &[],
-    );
-    match stack_error(tmp.path()).await {
+    match kafka_start_after("ZOOKEEPER_CLIENT-START").await {
         Error::Stack { message, .. } => {
             assert_contains(&message, "command 'start'");
             assert_contains(&message, "'zookeeper_client'");

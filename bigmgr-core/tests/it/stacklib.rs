@@ -9,7 +9,7 @@
 //! failed.
 
 use bigmgr_core::agent::{STACKLIB, write_stacklib};
-use bigmgr_test_support::procs;
+use bigmgr_test_support::{procs, write_executable};
 use nix::unistd::Pid;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -374,13 +374,10 @@ fn wait_port_sees_a_listener_and_times_out_without_one() {
 /// A fake `dpkg-query` and `apt-get` in `bin`: packages are files in `state`; `apt-get`
 /// appends its arguments to `state/apt.log` and takes 0.5 s to install (fails if FAIL is set).
 fn fake_apt(bin: &Path, state: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(bin).unwrap();
     std::fs::create_dir_all(state).unwrap();
     let write = |name: &str, body: &str| {
-        let path = bin.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&bin.join(name), &format!("#!/bin/sh\n{body}\n"));
     };
     write(
         "dpkg-query",
