@@ -1,7 +1,7 @@
 //! Integration tests of the `bigmgr-agent` binary: its settings, exit codes and signals. The
 //! tests of agents joining a server live with the server's tests (they need both binaries).
 
-use bigmgr_test_support::{Proc, assert_contains, free_addr};
+use bigmgr_test_support::{Proc, assert_contains, free_addr, temp_file};
 use nix::sys::signal::Signal;
 use std::path::Path;
 use std::process::Command;
@@ -91,9 +91,7 @@ fn missing_settings_exit_2_naming_the_flag_and_variable() {
 
 #[test]
 fn an_unknown_config_key_exits_2_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("agent.toml");
-    std::fs::write(&file, "sever = \"http://127.0.0.1:1\"\n").unwrap();
+    let (_dir, file) = temp_file("agent.toml", "sever = \"http://127.0.0.1:1\"\n");
     let stderr = refused(&["--config", file.to_str().unwrap()], &[]);
     assert!(
         stderr.contains("unknown field `sever`") && stderr.contains("agent.toml"),
@@ -103,16 +101,11 @@ fn an_unknown_config_key_exits_2_naming_it() {
 
 #[test]
 fn the_file_fills_in_the_environment_and_flags_override_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("agent.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "server = \"{}\"\nname = \"from-file\"\naddress = \"10.0.0.1\"\nroot = \"root\"\ngrace = \"1s\"\n",
-            unused_url()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "server = \"{}\"\nname = \"from-file\"\naddress = \"10.0.0.1\"\nroot = \"root\"\ngrace = \"1s\"\n",
+        unused_url()
+    );
+    let (dir, file) = temp_file("agent.toml", &text);
     let mut agent = start(
         &["--config", file.to_str().unwrap(), "--name", "from-flag"],
         &[("BIGMGR_ADDRESS", "127.0.0.9"), ("BIGMGR_NAME", "from-env")],

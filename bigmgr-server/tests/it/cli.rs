@@ -3,7 +3,7 @@
 //! add a service, deploy it with `--wait`, read the logs), and the failures a script must be
 //! able to tell apart by exit code and stderr.
 
-use bigmgr_test_support::{AgentProc, Proc, ServerProc, assert_contains, free_addr};
+use bigmgr_test_support::{AgentProc, Proc, ServerProc, assert_contains, free_addr, temp_file};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -374,17 +374,12 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
 #[test]
 fn the_client_config_file_is_read_and_flags_win_over_it() {
     let server = ServerProc::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("client.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "server = \"{}\"\ntoken = \"{}\"\n",
-            server.url,
-            server.token()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "server = \"{}\"\ntoken = \"{}\"\n",
+        server.url,
+        server.token()
+    );
+    let (_dir, file) = temp_file("client.toml", &text);
     let file = file.display().to_string();
     let cli = Client::with_env(vec![("BIGMGR_CLIENT_CONFIG".into(), file.clone())]);
     cli.run(&["cluster", "create", "fromfile"]).expect(0);
@@ -515,7 +510,7 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
     );
     let shown = cli.run(&["config", "show", "c", "nodes"]);
     let shown = &shown.expect(0).stdout;
-    assert_contains(&shown, "version: 2");
+    assert_contains(shown, "version: 2");
     assert!(
         shown
             .lines()

@@ -1,7 +1,9 @@
 //! Settings: the admin token file, the environment token, config file vs environment vs flags,
 //! and refused settings.
 
-use bigmgr_test_support::{Api, ServerProc, assert_contains, copy_dir, free_addrs, stacks_dir};
+use bigmgr_test_support::{
+    Api, ServerProc, assert_contains, copy_dir, free_addrs, stacks_dir, temp_file,
+};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -62,14 +64,9 @@ fn a_weak_environment_token_is_refused() {
 
 #[tokio::test]
 async fn a_config_file_sets_listen_and_data_the_environment_and_flags_override_it() {
-    let tmp = tempfile::tempdir().unwrap();
     let [from_file, from_env, from_flag] = free_addrs::<3>();
-    let config = tmp.path().join("bigmgr.toml");
-    std::fs::write(
-        &config,
-        format!("listen = \"{from_file}\"\ndata = \"state\"\nheartbeat_interval = \"2s\"\n"),
-    )
-    .unwrap();
+    let text = format!("listen = \"{from_file}\"\ndata = \"state\"\nheartbeat_interval = \"2s\"\n");
+    let (tmp, config) = temp_file("bigmgr.toml", &text);
     let config = config.to_str().unwrap().to_string();
 
     let mut server = ServerProc::serve()
@@ -156,9 +153,7 @@ fn bad_settings_exit_2_and_say_what_to_fix() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert_contains(&stderr, "500ms, 30s");
 
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("bad.toml");
-    std::fs::write(&config, "listn = \"127.0.0.1:1\"\n").unwrap();
+    let (_tmp, config) = temp_file("bad.toml", "listn = \"127.0.0.1:1\"\n");
     let (status, _, stderr) = ServerProc::serve()
         .arg("--config")
         .arg(config.to_str().unwrap())

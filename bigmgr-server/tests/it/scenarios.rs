@@ -11,6 +11,7 @@
 
 use bigmgr_test_support::{
     AgentProc, Api, EXIT_TIMEOUT, ServerProc, assert_contains, free_addr, procs, wait_until,
+    write_executable,
 };
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -118,7 +119,6 @@ const STACK: &[Svc] = &[
 
 /// Writes [`STACK`] under `root` (a stack root for `--stacks`).
 fn write_stack(root: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     for s in STACK {
         let dir = root.join("test").join("1.0.0").join(s.name);
         std::fs::create_dir_all(&dir).expect("service dir");
@@ -149,9 +149,7 @@ echo "{name} $1 done on $BIGMGR_HOST"
             sleep = s.sleep,
             output = s.output,
         );
-        let path = dir.join("run.sh");
-        std::fs::write(&path, script).expect("script");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_executable(&dir.join("run.sh"), &script);
     }
 }
 
@@ -710,7 +708,7 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
             .lines()
             .find(|l| l.starts_with("bigmgr-agent: refused: "))
             .unwrap_or_else(|| panic!("no refusal for {name} ({why}):\n{stderr}"));
-        assert_contains(&refusal, why);
+        assert_contains(refusal, why);
         assert!(
             !root.join("credential.json").exists(),
             "a refused agent holds no credential"

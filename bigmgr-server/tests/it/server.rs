@@ -40,7 +40,7 @@ fn a_port_in_use_is_a_clear_error() {
     let addr = taken.local_addr().unwrap();
     let (status, _, stderr) = ServerProc::serve().listen(addr).run_to_exit();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert_contains(&stderr, &format!("cannot listen on {addr}"));
+    assert_contains(&stderr, format!("cannot listen on {addr}"));
 }
 
 #[tokio::test]

@@ -819,6 +819,6 @@ async fn mariadb_replica_gets_the_primarys_rows() {
         status.contains("Slave_IO_Running: Yes") && status.contains("Slave_SQL_Running: Yes"),
         "{status}"
     );
-    assert_contains(&status, &format!("Master_Host: {}", address(1)));
+    assert_contains(&status, format!("Master_Host: {}", address(1)));
     d.stop_and_remove("db", 3307, 2).await;
 }
