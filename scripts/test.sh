@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
+# Snapshot tests (insta) only check here: a new or changed snapshot fails, nothing is written.
+export INSTA_UPDATE=no
 # The scripts the tests run need a POSIX shell, sleep and kill: on every Debian image.
 for tool in cargo sh sleep python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: install Rust (rustup) and coreutils first" >&2; exit 1; }

@@ -11,73 +11,37 @@ use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
+use bigmgr_test_support::bench::{arg, percentile, run_noop};
+use bigmgr_test_support::status_kib;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let hosts = arg("--hosts", 1000);
-    let components = arg("--components", 10);
-    let runs = arg("--runs", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let svc = tmp.path().join("stacks/bench/1.0.0/noop");
-        std::fs::create_dir_all(&svc).expect("dir");
-        let mut toml = String::from("[service]\nname = \"noop\"\nversion = \"1\"\ndescription = \"does nothing\"\n");
-        for c in 0..components {
-            toml.push_str(&format!(
-                "\n[[component]]\nname = \"c{c}\"\ncategory = \"server\"\ncardinality = \"0+\"\nscript = \"noop.sh\"\n"
-            ));
-        }
-        std::fs::write(svc.join("service.toml"), toml).expect("manifest");
-        std::fs::write(svc.join("noop.sh"), "#!/bin/sh\nexit 0\n").expect("script");
-        std::fs::set_permissions(svc.join("noop.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-
+    run_noop(|bench| async move {
         let transport = LocalTransport::new();
         let t0 = Instant::now();
         for h in 0..hosts {
             let name = format!("h{h}");
-            let cfg = AgentConfig::new(&name, "127.0.0.1", tmp.path().join("agents").join(&name));
-            transport.spawn_agent(cfg, Arc::new(NoopExecutor)).await.expect("agent");
+            let cfg = AgentConfig::new(
+                &name,
+                "127.0.0.1",
+                bench.dir.path().join("agents").join(&name),
+            );
+            transport
+                .spawn_agent(cfg, Arc::new(NoopExecutor))
+                .await
+                .expect("agent");
         }
         let agents_ms = t0.elapsed().as_millis();
-        let store = SqlStore::open_path(&tmp.path().join("bench.db")).await.expect("store");
+        let store = SqlStore::open_path(&bench.dir.path().join("bench.db"))
+            .await
+            .expect("store");
         let mgr = Manager::builder()
             .store(store)
             .transport(transport.clone())
-            .stacks(DirStackProvider::new([tmp.path().join("stacks")]))
+            .stacks(DirStackProvider::new([bench.stacks()]))
             .build()
             .await
             .expect("manager");
@@ -86,16 +50,29 @@ fn main() {
         for n in &names {
             mgr.add_host("bench", n, "127.0.0.1").await.expect("host");
         }
-        let placement: BTreeMap<String, Vec<String>> = (0..components).map(|c| (format!("c{c}"), names.clone())).collect();
+        let placement: BTreeMap<String, Vec<String>> = (0..bench.components)
+            .map(|c| (format!("c{c}"), names.clone()))
+            .collect();
         mgr.add_service(
             "bench",
-            AddService { name: "noop".into(), stack: "bench".into(), version: None, service: "noop".into(), placement, configs: Default::default(), host_overrides: Default::default() },
+            AddService {
+                name: "noop".into(),
+                stack: "bench".into(),
+                version: None,
+                service: "noop".into(),
+                placement,
+                configs: Default::default(),
+                host_overrides: Default::default(),
+            },
         )
         .await
         .expect("service");
-        println!("engine bench: {hosts} in-process hosts (opened in {agents_ms} ms), {components} components each, no-op executor, SQLite file store");
+        println!(
+            "engine bench: {hosts} in-process hosts (opened in {agents_ms} ms), {} components each, no-op executor, SQLite file store",
+            bench.components
+        );
 
-        for run in 1..=runs {
+        for run in 1..=bench.runs {
             let t = Instant::now();
             let job = mgr
                 .submit(JobRequest {
@@ -121,7 +98,11 @@ fn main() {
             let latency = if lat.is_empty() {
                 String::new()
             } else {
-                format!("; start-to-result p50 {} ms p99 {} ms", percentile(&lat, 0.5), percentile(&lat, 0.99))
+                format!(
+                    "; start-to-result p50 {} ms p99 {} ms",
+                    percentile(&lat, 0.5),
+                    percentile(&lat, 0.99)
+                )
             };
             println!(
                 "run {run}: {n} tasks in {:.3} s (plan+persist {:.3} s) = {:.0} tasks/s{latency}",
@@ -130,7 +111,10 @@ fn main() {
                 n as f64 / total.as_secs_f64(),
             );
         }
-        println!("peak RSS {} MiB", rss_kib() / 1024);
+        println!(
+            "peak RSS {} MiB",
+            status_kib(std::process::id(), "VmHWM:") / 1024
+        );
         transport.shutdown().await;
     });
 }

@@ -20,11 +20,15 @@ AGENTS = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
 
 
 def kill_pid_files(root: Path) -> None:
-    """SIGKILLs the process group and the process of every `*.pid` file below `root`."""
+    """SIGKILLs the process group and the process of every `*.pid` file below `root` (the
+    Python tests' copy of the Rust harness's `kill_daemons`)."""
     for pidfile in root.rglob("*.pid"):
         try:
             pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
+            continue
+        if pid <= 1:
+            # 0 and 1 would be this process group and init: never a daemon of a test.
             continue
         for kill in (os.killpg, os.kill):
             try:

@@ -27,10 +27,9 @@ from pathlib import Path
 import pytest
 
 import bigmgr
+from conftest import REPO, STACKS, kill_pid_files
 
-REPO = Path(__file__).resolve().parents[2]
 TARGET_DIR = Path(os.environ.get("BIGMGR_TARGET_DIR") or REPO / "target" / "debug")
-STACKS = REPO / "stacks"
 READY_TIMEOUT = 30.0
 JOB_TIMEOUT = 120.0
 
@@ -108,24 +107,6 @@ class _Proc:
                 pass
         self.proc.wait(timeout=30)
         self._stderr.close()
-
-
-def _kill_daemons(units):
-    """SIGKILL the process group (and the process) of every pid in a *.pid file below units."""
-    if not units.is_dir():
-        return
-    for pid_file in units.rglob("*.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if pid <= 1:
-            continue
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def _wait_for(what, fn, timeout=30.0, every=0.2):
@@ -210,7 +191,7 @@ def agent(server, cluster, tmp_path_factory):
         yield root
     finally:
         proc.kill()
-        _kill_daemons(root / "units")
+        kill_pid_files(root / "units")
 
 
 @pytest.fixture(scope="module")

@@ -15,104 +15,12 @@
 //! runs one task at a time (parallelism 1) to measure a dispatch alone.
 
 use bigmgr_core::grpc::pb;
+use bigmgr_test_support::bench::{arg, cpu_secs, percentile, run_noop};
+use bigmgr_test_support::{AgentProc, ServerProc, status_kib};
 use serde_json::{Value, json};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// User + system CPU seconds a process used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // Fields 14 and 15 of stat are utime and stime; `rest` starts at field 3.
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
-        })
-        .unwrap_or(0.0)
-}
-
-/// A child process killed (and reaped) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A REST client with the admin token.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("REST call");
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status}: {v}");
-        v
-    }
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-    /// GET that tells success from failure instead of panicking.
-    async fn found(&self, path: &str) -> bool {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    }
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-}
 
 /// What the simulated agents measured.
 #[derive(Default)]
@@ -236,79 +144,21 @@ async fn sim_agent(
     }
 }
 
-fn write_stack(dir: &Path, components: usize) {
-    let svc = dir.join("bench/1.0.0/noop");
-    std::fs::create_dir_all(&svc).expect("stack dir");
-    let mut toml = String::from(
-        "[service]\nname = \"noop\"\nversion = \"1\"\ndescription = \"does nothing\"\n",
-    );
-    for c in 0..components {
-        toml.push_str(&format!(
-            "\n[[component]]\nname = \"c{c}\"\ncategory = \"server\"\ncardinality = \"0+\"\nscript = \"noop.sh\"\n"
-        ));
-    }
-    std::fs::write(svc.join("service.toml"), toml).expect("manifest");
-    std::fs::write(svc.join("noop.sh"), "#!/bin/sh\nexit 0\n").expect("script");
-    std::fs::set_permissions(svc.join("noop.sh"), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn main() {
     let agents = arg("--agents", 1000);
-    let components = arg("--components", 10);
-    let runs = arg("--runs", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let tmp = tempfile::tempdir().expect("tmp");
-        write_stack(&tmp.path().join("stacks"), components);
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let token = "bmt_bench_admin_token";
-        let bin = Path::new(env!("CARGO_BIN_EXE_bigmgr"));
-        let server = Proc(
-            Command::new(bin)
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .arg("--data")
-                .arg(tmp.path().join("data"))
-                .arg("--stacks")
-                .arg(tmp.path().join("stacks"))
-                .env("BIGMGR_ADMIN_TOKEN", token)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start bigmgr serve"),
-        );
-        let pid = server.0.id();
-        let api = Api {
-            http: reqwest::Client::new(),
-            base: format!("{url}/api/v1"),
-            token: token.into(),
-        };
-        let t0 = Instant::now();
-        loop {
-            if let Ok(r) = api.http.get(format!("{url}/api/v1/health")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        api.post("/clusters", json!({"name": "bench"})).await;
+    run_noop(|bench| async move {
+        // Warnings only: the server's own logging would weigh on what is measured.
+        let server = ServerProc::serve()
+            .stacks(&bench.stacks())
+            .env("BIGMGR_LOG", "warn")
+            .start();
+        let (url, pid, api) = (server.url.clone(), server.proc.pid(), server.api());
+        api.create_cluster("bench").await;
         let join = api.post("/clusters/bench/join-tokens", json!({})).await;
-        let join = join["token"].as_str().expect("token").to_owned();
+        let join = join.expect(201)["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
 
         let measure = Arc::new(Mutex::new(Measure {
             last_finished: vec![None; agents],
@@ -330,6 +180,7 @@ fn main() {
                 let page = api
                     .get(&format!("/clusters/bench/hosts?limit=1000{after}"))
                     .await;
+                let page = page.expect(200);
                 n += page["items"].as_array().map_or(0, |a| a.len());
                 match page["next"].as_str() {
                     Some(next) => after = format!("&after={next}"),
@@ -339,19 +190,23 @@ fn main() {
             if n == agents {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(300), "only {n} of {agents} agents joined");
+            assert!(
+                t.elapsed() < Duration::from_secs(300),
+                "only {n} of {agents} agents joined"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let joined = t.elapsed();
         let names: Vec<String> = (0..agents).map(|i| format!("sim{i}")).collect();
-        let placement: serde_json::Map<String, Value> = (0..components)
+        let placement: serde_json::Map<String, Value> = (0..bench.components)
             .map(|c| (format!("c{c}"), json!(names)))
             .collect();
         api.post(
             "/clusters/bench/services",
             json!({"name": "noop", "stack": "bench", "service": "noop", "placement": placement}),
         )
-        .await;
+        .await
+        .expect(201);
         let idle_rss = status_kib(pid, "VmRSS:");
         println!(
             "grpc bench: {agents} simulated agents joined over gRPC in {:.2} s; server idle RSS {} MiB",
@@ -359,7 +214,7 @@ fn main() {
             idle_rss / 1024
         );
 
-        for run in 1..=runs {
+        for run in 1..=bench.runs {
             {
                 let mut m = measure.lock().expect("measure");
                 m.latencies.clear();
@@ -370,16 +225,22 @@ fn main() {
             let cpu0 = cpu_secs(pid);
             let t = Instant::now();
             let job = api
-                .post("/clusters/bench/jobs", json!({"command": "start", "target": "cluster"}))
+                .post(
+                    "/clusters/bench/jobs",
+                    json!({"command": "start", "target": "cluster"}),
+                )
                 .await;
-            let id = job["id"].as_i64().expect("job id");
+            let id = job.expect(202)["id"].as_i64().expect("job id");
             let state = loop {
                 let j = api.get(&format!("/jobs/{id}")).await;
-                let s = j["state"].as_str().unwrap_or("").to_owned();
+                let s = j.expect(200)["state"].as_str().unwrap_or("").to_owned();
                 if ["SUCCEEDED", "FAILED", "CANCELED"].contains(&s.as_str()) {
                     break s;
                 }
-                assert!(t.elapsed() < Duration::from_secs(600), "job {id} did not end");
+                assert!(
+                    t.elapsed() < Duration::from_secs(600),
+                    "job {id} did not end"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
             let total = t.elapsed();
@@ -423,14 +284,18 @@ fn main() {
                        "options": {"parallelism": 1}}),
             )
             .await;
-        let id = job["id"].as_i64().expect("job id");
+        let id = job.expect(202)["id"].as_i64().expect("job id");
         loop {
             let j = api.get(&format!("/jobs/{id}")).await;
+            let j = j.expect(200);
             if j["state"] == "SUCCEEDED" {
                 break;
             }
             assert!(j["state"] != "FAILED", "the sequential job failed");
-            assert!(t.elapsed() < Duration::from_secs(600), "job {id} did not end");
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "job {id} did not end"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let (mut lat, n) = {
@@ -449,23 +314,18 @@ fn main() {
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
 
         // One real agent, idle.
-        let agent_bin = bin.with_file_name("bigmgr-agent");
-        if agent_bin.exists() {
-            let agent = Proc(
-                Command::new(&agent_bin)
-                    .args(["--server", &url, "--join-token", &join, "--name", "real1"])
-                    .args(["--address", "127.0.0.2", "--root"])
-                    .arg(tmp.path().join("real1"))
-                    .env("RUST_LOG", "warn")
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("start bigmgr-agent"),
-            );
+        if bigmgr_test_support::target_dir()
+            .join("bigmgr-agent")
+            .exists()
+        {
+            let agent = AgentProc::cmd(&url, "real1", "127.0.0.2")
+                .join_token(&join)
+                .root(&bench.dir.path().join("real1"))
+                .env("BIGMGR_LOG", "warn")
+                .start();
             let t = Instant::now();
             loop {
-                if api.found("/clusters/bench/hosts/real1").await
+                if api.get("/clusters/bench/hosts/real1").await.status == 200
                     || t.elapsed() > Duration::from_secs(30)
                 {
                     break;
@@ -475,11 +335,13 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             println!(
                 "one real bigmgr-agent, registered and idle: RSS {} KiB (peak {} KiB)",
-                status_kib(agent.0.id(), "VmRSS:"),
-                status_kib(agent.0.id(), "VmHWM:")
+                agent.proc.status_kib("VmRSS:"),
+                agent.proc.status_kib("VmHWM:")
             );
         } else {
-            println!("(bigmgr-agent not built next to bigmgr: `cargo build -p bigmgr-agent` to measure its RSS)");
+            println!(
+                "(bigmgr-agent not built next to bigmgr: `cargo build -p bigmgr-agent` to measure its RSS)"
+            );
         }
         drop(server);
     });

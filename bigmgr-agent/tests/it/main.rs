@@ -1,151 +1,98 @@
 //! Integration tests of the `bigmgr-agent` binary: its settings, exit codes and signals. The
 //! tests of agents joining a server live with the server's tests (they need both binaries).
 
-use std::io::Read;
+use bigmgr_test_support::{Proc, assert_contains, free_addr, temp_file};
+use nix::sys::signal::Signal;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A `bigmgr-agent` process, killed and reaped on drop.
-struct Agent {
-    child: Child,
-    stderr_file: tempfile::NamedTempFile,
+/// Starts `bigmgr-agent` with `args` and `env` (and no other `BIGMGR_*` variable); the
+/// harness reads its output as it comes and kills it on drop.
+fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"));
+    cmd.args(args);
+    let env: Vec<(String, String)> = [("BIGMGR_LOG", "info")]
+        .iter()
+        .chain(env)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Proc::spawn(format!("bigmgr-agent {}", args.join(" ")), cmd, &env)
 }
 
-impl Agent {
-    /// Starts the agent with `args` and `env` (and no other `BIGMGR_*` variable); stderr goes
-    /// to a file the test can read while it runs.
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Agent {
-        let stderr_file = tempfile::NamedTempFile::new().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("BIGMGR_") {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.args(args)
-            .envs(env.iter().copied())
-            .env("BIGMGR_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr_file.reopen().unwrap());
-        Agent {
-            child: cmd.spawn().expect("start bigmgr-agent"),
-            stderr_file,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        let mut s = String::new();
-        self.stderr_file
-            .reopen()
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-
-    fn wait_stderr(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.stderr();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "no '{needle}' in stderr:\n{s}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "bigmgr-agent did not exit within {timeout:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).unwrap();
-    }
-
-    /// Resident memory in KiB, from /proc.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits for a stderr line containing `needle`, and answers all of stderr so far.
+fn wait_stderr(agent: &Proc, needle: &str, timeout: Duration) -> String {
+    agent.expect_stderr(timeout, needle);
+    agent.stderr.text()
 }
 
 /// An address nothing listens on.
 fn unused_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", l.local_addr().unwrap())
+    format!("http://{}", free_addr())
 }
 
-fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut agent = Agent::start(args, env);
+/// Runs the agent with `args` and `env` until it exits by itself, which must be with code 2
+/// (a refused setting); answers its stderr.
+fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut agent = start(args, env);
     let status = agent.wait_exit(Duration::from_secs(20));
-    (status.code(), agent.stderr())
+    let stderr = agent.stderr.text();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    stderr
+}
+
+/// The arguments of an agent on 127.0.0.2 with `root`, of a server that is not there.
+fn offline(url: &str, root: &Path) -> Vec<String> {
+    let root = root.display().to_string();
+    ["--server", url, "--address", "127.0.0.2", "--root", &root]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Sends `signal` and asserts that the agent exits with code 0.
+fn stop(agent: &mut Proc, signal: Signal) {
+    agent.signal(signal);
+    let status = agent.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{signal}:\n{}", agent.stderr.text());
+}
+
+/// `bigmgr-agent ARG`'s stdout.
+fn stdout_of(arg: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
+        .arg(arg)
+        .env("BIGMGR_JOIN_TOKEN", "bmj_secret_in_env")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{arg}: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn missing_settings_exit_2_naming_the_flag_and_variable() {
-    let (code, stderr) = run_to_exit(&["--address", "127.0.0.2"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("bigmgr-agent: the server's URL is not set"),
-        "{stderr}"
-    );
+    let stderr = refused(&["--address", "127.0.0.2"], &[]);
+    assert_contains(&stderr, "bigmgr-agent: the server's URL is not set");
     assert!(
         stderr.contains("--server") && stderr.contains("BIGMGR_SERVER"),
         "{stderr}"
     );
 
-    let (code, stderr) = run_to_exit(&[], &[("BIGMGR_SERVER", "http://127.0.0.1:1")]);
-    assert_eq!(code, Some(2), "{stderr}");
+    let stderr = refused(&[], &[("BIGMGR_SERVER", "http://127.0.0.1:1")]);
     assert!(
         stderr.contains("--address") && stderr.contains("BIGMGR_ADDRESS"),
         "{stderr}"
     );
 
-    let (code, stderr) = run_to_exit(&["--server", "bigmgr:7070", "--address", "127.0.0.2"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("http://"), "{stderr}");
+    let stderr = refused(&["--server", "bigmgr:7070", "--address", "127.0.0.2"], &[]);
+    assert_contains(&stderr, "http://");
 
-    let (code, stderr) = run_to_exit(&["--grace", "5"], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("is not a duration; write a number and a unit"),
-        "{stderr}"
-    );
+    let stderr = refused(&["--grace", "5"], &[]);
+    assert_contains(&stderr, "is not a duration; write a number and a unit");
 }
 
 #[test]
 fn an_unknown_config_key_exits_2_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("agent.toml");
-    std::fs::write(&file, "sever = \"http://127.0.0.1:1\"\n").unwrap();
-    let (code, stderr) = run_to_exit(&["--config", file.to_str().unwrap()], &[]);
-    assert_eq!(code, Some(2), "{stderr}");
+    let (_dir, file) = temp_file("agent.toml", "sever = \"http://127.0.0.1:1\"\n");
+    let stderr = refused(&["--config", file.to_str().unwrap()], &[]);
     assert!(
         stderr.contains("unknown field `sever`") && stderr.contains("agent.toml"),
         "{stderr}"
@@ -154,21 +101,16 @@ fn an_unknown_config_key_exits_2_naming_it() {
 
 #[test]
 fn the_file_fills_in_the_environment_and_flags_override_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("agent.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "server = \"{}\"\nname = \"from-file\"\naddress = \"10.0.0.1\"\nroot = \"root\"\ngrace = \"1s\"\n",
-            unused_url()
-        ),
-    )
-    .unwrap();
-    let mut agent = Agent::start(
+    let text = format!(
+        "server = \"{}\"\nname = \"from-file\"\naddress = \"10.0.0.1\"\nroot = \"root\"\ngrace = \"1s\"\n",
+        unused_url()
+    );
+    let (dir, file) = temp_file("agent.toml", &text);
+    let mut agent = start(
         &["--config", file.to_str().unwrap(), "--name", "from-flag"],
         &[("BIGMGR_ADDRESS", "127.0.0.9"), ("BIGMGR_NAME", "from-env")],
     );
-    let stderr = agent.wait_stderr("starting bigmgr-agent", Duration::from_secs(10));
+    let stderr = wait_stderr(&agent, "starting bigmgr-agent", Duration::from_secs(10));
     let root = dir.path().join("root");
     for want in [
         "name=from-flag",
@@ -177,8 +119,7 @@ fn the_file_fills_in_the_environment_and_flags_override_it() {
     ] {
         assert!(stderr.contains(want), "no {want} in:\n{stderr}");
     }
-    agent.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(agent.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    stop(&mut agent, Signal::SIGTERM);
 }
 
 /// An agent whose server is not there keeps trying until it is told to stop; it stops cleanly
@@ -186,59 +127,35 @@ fn the_file_fills_in_the_environment_and_flags_override_it() {
 /// gets some slack).
 #[test]
 fn it_idles_small_and_stops_on_signals() {
-    for signal in [
-        nix::sys::signal::Signal::SIGTERM,
-        nix::sys::signal::Signal::SIGINT,
-    ] {
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
-        let url = unused_url();
-        let mut agent = Agent::start(
-            &[
-                "--server",
-                &url,
-                "--address",
-                "127.0.0.2",
-                "--root",
-                root.to_str().unwrap(),
-            ],
-            &[("BIGMGR_JOIN_TOKEN", "bmj_x")],
-        );
-        let stderr = agent.wait_stderr("starting bigmgr-agent", Duration::from_secs(10));
+        let args = offline(&unused_url(), &root);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut agent = start(&args, &[("BIGMGR_JOIN_TOKEN", "bmj_x")]);
+        let stderr = wait_stderr(&agent, "starting bigmgr-agent", Duration::from_secs(10));
         assert!(
             !stderr.contains("bmj_x"),
             "the join token is not logged:\n{stderr}"
         );
         std::thread::sleep(Duration::from_millis(500));
-        let rss = agent.rss_kib();
+        let rss = agent.status_kib("VmRSS:");
+        assert!(rss > 0, "no VmRSS in /proc/{}/status", agent.pid());
         let limit = if cfg!(debug_assertions) {
             20 * 1024
         } else {
             10 * 1024
         };
         assert!(rss < limit, "idle RSS {rss} KiB is over {limit} KiB");
-        agent.signal(signal);
-        let status = agent.wait_exit(Duration::from_secs(15));
-        assert_eq!(status.code(), Some(0), "{signal}:\n{}", agent.stderr());
-        assert!(agent.stderr().contains("stopping"));
+        stop(&mut agent, signal);
+        assert_contains(agent.stderr.text(), "stopping");
     }
 }
 
 #[test]
 fn version_and_help() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--help")
-        .env("BIGMGR_JOIN_TOKEN", "bmj_secret_in_env")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
+    assert_contains(stdout_of("--version"), env!("CARGO_PKG_VERSION"));
+    let help = stdout_of("--help");
     for flag in [
         "--server",
         "--join-token",
@@ -267,12 +184,21 @@ fn a_hostile_address_exits_2_naming_the_setting() {
         "../../etc/passwd",
         "h1 h2",
     ] {
-        let (code, stderr) = run_to_exit(&["--server", &unused_url(), "--address", bad], &[]);
-        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        let stderr = refused(&["--server", &unused_url(), "--address", bad], &[]);
         assert!(
             stderr.contains("--address") && stderr.contains("is not an address"),
             "{bad}: {stderr}"
         );
+    }
+}
+
+/// Waits until `agent` holds the lock of `root`: its pid is written there.
+fn wait_lock_holder(root: &Path, agent: &Proc, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lock = root.join("agent.lock");
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != agent.pid().to_string() {
+        assert!(Instant::now() < deadline, "{who} never took its root");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -282,56 +208,30 @@ fn a_hostile_address_exits_2_naming_the_setting() {
 fn a_second_agent_on_a_held_root_says_what_it_waits_for() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    let url = unused_url();
-    let args = [
-        "--server",
-        &url,
-        "--address",
-        "127.0.0.2",
-        "--root",
-        root.to_str().unwrap(),
-    ];
-    let mut first = Agent::start(&args, &[]);
-    first.wait_stderr("starting bigmgr-agent", Duration::from_secs(10));
-    // The first agent holds the lock once it wrote its pid there.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(root.join("agent.lock"))
-        .unwrap_or_default()
-        .trim()
-        != first.child.id().to_string()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the first agent never took its root"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut second = Agent::start(&args, &[]);
-    let log = second.wait_stderr("another agent holds this root", Duration::from_secs(10));
+    let args = offline(&unused_url(), &root);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut first = start(&args, &[]);
+    wait_stderr(&first, "starting bigmgr-agent", Duration::from_secs(10));
+    wait_lock_holder(&root, &first, "the first agent");
+    let mut second = start(&args, &[]);
+    let log = wait_stderr(
+        &second,
+        "another agent holds this root",
+        Duration::from_secs(10),
+    );
     assert!(
-        log.contains(&format!("holder_pid={}", first.child.id())),
+        log.contains(&format!("holder_pid={}", first.pid())),
         "the log names the holder's pid:\n{log}"
     );
-    assert!(
-        second.child.try_wait().unwrap().is_none(),
-        "the second agent waits"
+    assert!(second.try_exit().is_none(), "the second agent waits");
+    stop(&mut first, Signal::SIGTERM);
+    wait_stderr(
+        &second,
+        "this one holds the root now",
+        Duration::from_secs(10),
     );
-    first.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    second.wait_stderr("this one holds the root now", Duration::from_secs(10));
-    assert_eq!(
-        std::fs::read_to_string(root.join("agent.lock"))
-            .unwrap()
-            .trim(),
-        second.child.id().to_string()
-    );
-    second.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
-
-    let out = Command::new(env!("CARGO_BIN_EXE_bigmgr-agent"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("One agent per root"), "{help}");
+    // It logs that before it writes its pid into the lock.
+    wait_lock_holder(&root, &second, "the second agent");
+    stop(&mut second, Signal::SIGTERM);
+    assert_contains(stdout_of("--help"), "One agent per root");
 }

@@ -9,6 +9,7 @@ use bigmgr_core::agent::{
 use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
 use bigmgr_core::transport::limits::{MAX_LOG_LINE, MAX_RESULT_MESSAGE};
 use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
+use bigmgr_test_support::{assert_contains, procs};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -39,6 +40,28 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// A fresh sandbox and a greeted agent on its root (grace 1 s).
+    async fn with_agent() -> (Sandbox, Running) {
+        let sandbox = Sandbox::new();
+        let agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+        (sandbox, agent)
+    }
+
+    /// A spec of `run` running `script` (30 s at most) with `COUNTER` set to the sandbox's
+    /// counter file, where the script counts its runs (see [`Sandbox::runs`]).
+    fn counting(&self, run: RunId, script: &str) -> Box<TaskSpec> {
+        let mut s = spec(run, script, Duration::from_secs(30));
+        let counter = self.path().join("count");
+        s.env
+            .insert("COUNTER".into(), counter.display().to_string());
+        s
+    }
+
+    /// How often scripts of [`Sandbox::counting`] specs ran.
+    fn runs(&self) -> usize {
+        count_lines(&self.path().join("count"))
+    }
+
     /// The agent's root.
     fn root(&self) -> PathBuf {
         self.path().join("agent")
@@ -47,27 +70,7 @@ impl Sandbox {
     /// Processes whose environment names this sandbox (every script gets `BIGMGR_ROOT`).
     fn processes(&self) -> Vec<i32> {
         let needle = format!("BIGMGR_ROOT={}\0", self.root().display());
-        let mut found = Vec::new();
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return found;
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-            if environ
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
-                found.push(pid);
-            }
-        }
-        found
+        procs::pids_mentioning("environ", &needle)
     }
 }
 
@@ -82,36 +85,14 @@ impl Drop for Sandbox {
 /// Whether `pid` no longer runs: no such process, or a zombie (this container's init does not
 /// reap orphans, so an orphaned, killed `sleep` stays a zombie here; it runs no more).
 fn is_gone(pid: i32) -> bool {
-    match kill(Pid::from_raw(pid), None) {
-        Err(nix::errno::Errno::ESRCH) => true,
-        _ => std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true),
-    }
+    !procs::running(pid)
 }
 
 /// The processes of group `pgid` that still run (zombies left out, see [`is_gone`]).
 fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let (_, rest) = s.rsplit_once(')')?;
-                    let fields: Vec<&str> = rest.split_whitespace().collect();
-                    Some(fields.first()? != &"Z" && fields.get(2)? == &pgid.to_string())
-                })
-                .unwrap_or(false)
-        })
+    procs::pids()
+        .into_iter()
+        .filter(|&pid| procs::running(pid) && procs::process_group(pid) == Some(pgid))
         .collect()
 }
 
@@ -138,6 +119,15 @@ async fn wait_gone(pid: i32) -> bool {
     }
     is_gone(pid)
 }
+
+/// A script that ignores SIGTERM (and so does its sleep, which inherits that), so only a
+/// SIGKILL ends it; its sleep's pid is in `sleep.pid` of its task directory.
+const STUBBORN: &str = r#"trap '' TERM
+sleep 30 &
+echo $! > "$BIGMGR_TASK_DIR/sleep.pid"
+echo started
+wait
+echo survived"#;
 
 fn run_id(task: i64, attempt: u32) -> RunId {
     RunId {
@@ -210,6 +200,49 @@ impl Running {
         }
     }
 
+    /// Starts an agent on `root` and reads its Hello.
+    async fn greeted(root: &Path, grace: Duration) -> Running {
+        let mut agent = Running::start(root, grace).await;
+        agent.hello().await;
+        agent
+    }
+
+    /// Opens an agent with `executor` on `root`, serves it and reads its Hello.
+    async fn open_with(root: &Path, executor: Arc<dyn Executor>) -> Running {
+        let config = AgentConfig::new("h1", "127.0.0.2", root);
+        let agent = Agent::open(config, executor).await.expect("open");
+        let mut agent = Running::serve(agent);
+        agent.hello().await;
+        agent
+    }
+
+    /// Delivers `s` (again) and expects its recorded `result` at once, nothing run.
+    async fn expect_recorded(&mut self, s: Box<TaskSpec>, result: &TaskResult) {
+        let run = s.run;
+        self.send(ToAgent::Run(s));
+        let recorded = AgentEvent::Finished {
+            run,
+            result: result.clone(),
+        };
+        assert_eq!(self.next().await, recorded);
+    }
+
+    /// Cancels `run`, whose script traps SIGTERM with `exit 143`: it must end CANCELED with
+    /// that exit, well before a SIGKILL would come.
+    async fn cancel_trapped(&mut self, run: RunId) -> TaskResult {
+        let t0 = Instant::now();
+        self.send(ToAgent::Cancel(run));
+        let (_, result) = self.until_finished(run).await;
+        assert_eq!(result.state, TaskState::Canceled, "{result:?}");
+        assert_eq!(result.exit_code, Some(143), "the trap's exit");
+        assert!(
+            t0.elapsed() < Duration::from_secs(4),
+            "it took the SIGKILL, not the SIGTERM, to stop: {:?}",
+            t0.elapsed()
+        );
+        result
+    }
+
     /// Collects events until `run` finishes; returns them (the Finished one last) and the result.
     async fn until_finished(&mut self, run: RunId) -> (Vec<AgentEvent>, TaskResult) {
         let mut events = Vec::new();
@@ -272,6 +305,17 @@ impl Running {
     }
 }
 
+/// Runs `s` on an agent on `root` (with `grace`) until it prints `line`, then kills the agent
+/// (its script keeps running); answers the script's pid.
+async fn orphan(root: &Path, grace: Duration, s: Box<TaskSpec>, line: &str) -> i32 {
+    let run = s.run;
+    let mut first = Running::greeted(root, grace).await;
+    first.send(ToAgent::Run(s));
+    let pid = started_pid(&first.until_line(run, line).await);
+    first.kill().await;
+    pid
+}
+
 /// Opens a process-executing agent on `root` (waiting, within [`PATIENCE`], for its lock).
 async fn open(root: &Path, grace: Duration) -> Agent {
     let mut config = AgentConfig::new("h1", "127.0.0.2", root);
@@ -328,17 +372,10 @@ fn count_lines(path: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_kills_the_script_and_everything_it_started() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(1, 1);
     // Ignores SIGTERM (and so does its sleep, which inherits that), so only SIGKILL ends it.
-    let script = r#"trap '' TERM
-sleep 30 &
-echo $! > "$BIGMGR_TASK_DIR/sleep.pid"
-echo started
-wait
-echo survived"#;
+    let script = STUBBORN;
     let t0 = Instant::now();
     agent.send(ToAgent::Run(spec(run, script, Duration::from_secs(1))));
     let (events, result) = agent.until_finished(run).await;
@@ -388,17 +425,13 @@ echo survived"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_id_delivered_twice_runs_once() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
     assert!(agent.hello().await.is_empty());
     let run = run_id(2, 1);
-    let mut s = spec(
+    let s = sandbox.counting(
         run,
         r#"echo ran >> "$COUNTER"; echo running; sleep 1; echo done"#,
-        Duration::from_secs(30),
     );
-    s.env
-        .insert("COUNTER".into(), counter.display().to_string());
 
     agent.send(ToAgent::Run(s.clone()));
     let events = agent.until_line(run, "running").await;
@@ -427,43 +460,28 @@ async fn a_run_id_delivered_twice_runs_once() {
     );
 
     // Redelivered after it finished: the recorded result, nothing run.
-    agent.send(ToAgent::Run(s.clone()));
-    assert_eq!(
-        agent.next().await,
-        AgentEvent::Finished {
-            run,
-            result: result.clone()
-        }
-    );
-    assert_eq!(count_lines(&counter), 1);
+    agent.expect_recorded(s.clone(), &result).await;
+    assert_eq!(sandbox.runs(), 1);
 
     // And across a restart of the agent on the same root.
     agent.stop().await;
     let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
     assert_eq!(agent.hello().await, vec![(run, result.clone())]);
-    agent.send(ToAgent::Run(s.clone()));
-    assert_eq!(
-        agent.next().await,
-        AgentEvent::Finished {
-            run,
-            result: result.clone()
-        }
-    );
+    agent.expect_recorded(s.clone(), &result).await;
     // Once cleaned, the ledger forgets it (a new attempt is the way to run again).
     agent.send(ToAgent::Clean(vec![run]));
     agent.stop().await;
     let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
     assert!(agent.hello().await.is_empty());
     agent.stop().await;
-    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+    assert_eq!(sandbox.runs(), 1, "the script ran more than once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_sends_sigterm_and_ends_canceled() {
     let sandbox = Sandbox::new();
     let marker = sandbox.path().join("got-term");
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(5)).await;
-    agent.hello().await;
+    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(5)).await;
     let run = run_id(3, 1);
     let mut s = spec(
         run,
@@ -478,16 +496,7 @@ wait"#,
     let pid = started_pid(&agent.until_line(run, "ready").await);
     // An unknown run is ignored.
     agent.send(ToAgent::Cancel(run_id(99, 1)));
-    let t0 = Instant::now();
-    agent.send(ToAgent::Cancel(run));
-    let (_, result) = agent.until_finished(run).await;
-    assert_eq!(result.state, TaskState::Canceled, "{result:?}");
-    assert_eq!(result.exit_code, Some(143), "the trap's exit");
-    assert!(
-        t0.elapsed() < Duration::from_secs(4),
-        "it took the SIGKILL, not the SIGTERM, to stop: {:?}",
-        t0.elapsed()
-    );
+    agent.cancel_trapped(run).await;
     assert_eq!(
         std::fs::read_to_string(&marker)
             .expect("the trap ran")
@@ -500,9 +509,7 @@ wait"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_script_reports_its_exit_code_and_stderr() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (_sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(4, 1);
     agent.send(ToAgent::Run(spec(
         run,
@@ -512,19 +519,7 @@ async fn a_failing_script_reports_its_exit_code_and_stderr() {
     let (events, result) = agent.until_finished(run).await;
     assert_eq!(result.state, TaskState::Failed, "{result:?}");
     assert_eq!(result.exit_code, Some(1));
-    let logs: Vec<(LogStream, u64, String)> = events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::Log {
-                run: r,
-                stream,
-                seq,
-                line,
-                ..
-            } if *r == run => Some((*stream, *seq, line.clone())),
-            _ => None,
-        })
-        .collect();
+    let logs = logs(&events, run);
     assert!(
         logs.iter()
             .any(|(s, _, l)| *s == LogStream::Stderr && l == "no such thing"),
@@ -543,9 +538,7 @@ async fn a_failing_script_reports_its_exit_code_and_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_that_cannot_start_fails_naming_it() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (_sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(5, 1);
     let mut s = spec(run, "", Duration::from_secs(30));
     s.script.content = Arc::from(&b"#!/no/such/interpreter\n"[..]);
@@ -554,8 +547,8 @@ async fn a_script_that_cannot_start_fails_naming_it() {
     assert_eq!(result.state, TaskState::Failed, "{result:?}");
     assert_eq!(result.pid, None);
     let message = result.message.unwrap_or_default();
-    assert!(message.contains("zookeeper_server.sh"), "{message}");
-    assert!(message.contains("No such file"), "{message}");
+    assert_contains(&message, "zookeeper_server.sh");
+    assert_contains(&message, "No such file");
     assert!(
         !events
             .iter()
@@ -569,8 +562,7 @@ async fn env_context_and_files_reach_the_script() {
     let sandbox = Sandbox::new();
     let out = sandbox.path().join("out");
     std::fs::create_dir(&out).expect("out dir");
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
     let run = run_id(12, 1);
     let mut s = spec(
         run,
@@ -669,15 +661,10 @@ cat conf/zoo.cfg > "$OUT/file""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_outside_the_unit_dir_are_refused() {
-    let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     for (i, path) in ["../escape.cfg", "/tmp/abs.cfg"].into_iter().enumerate() {
         let run = run_id(20 + i as i64, 1);
-        let mut s = spec(run, r#"echo ran >> "$COUNTER""#, Duration::from_secs(30));
-        s.env
-            .insert("COUNTER".into(), counter.display().to_string());
+        let mut s = sandbox.counting(run, r#"echo ran >> "$COUNTER""#);
         s.files.push(FileSpec {
             path: path.into(),
             content: "x".into(),
@@ -691,7 +678,7 @@ async fn files_outside_the_unit_dir_are_refused() {
             "{message}"
         );
     }
-    assert_eq!(count_lines(&counter), 0, "the script must not run");
+    assert_eq!(sandbox.runs(), 0, "the script must not run");
     assert!(!sandbox.root().join("units/c1/zk/escape.cfg").exists());
     agent.stop().await;
 }
@@ -699,7 +686,6 @@ async fn files_outside_the_unit_dir_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_flight_when_the_agent_died_is_reported_failed_not_rerun() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let run = run_id(7, 2);
     // An agent that recorded the run and died before it finished.
     std::fs::create_dir_all(sandbox.root()).expect("root");
@@ -721,33 +707,19 @@ async fn a_run_in_flight_when_the_agent_died_is_reported_failed_not_rerun() {
             .contains("outcome is unknown"),
         "{result:?}"
     );
-    let mut s = spec(run, r#"echo ran >> "$COUNTER""#, Duration::from_secs(30));
-    s.env
-        .insert("COUNTER".into(), counter.display().to_string());
-    agent.send(ToAgent::Run(s));
-    assert_eq!(
-        agent.next().await,
-        AgentEvent::Finished {
-            run,
-            result: result.clone()
-        }
-    );
+    let s = sandbox.counting(run, r#"echo ran >> "$COUNTER""#);
+    agent.expect_recorded(s, result).await;
     agent.stop().await;
-    assert_eq!(count_lines(&counter), 0, "the script must not run");
+    assert_eq!(sandbox.runs(), 0, "the script must not run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_agent_waits_for_the_first_to_drain() {
-    let sandbox = Sandbox::new();
-    let done = sandbox.path().join("done");
-    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    first.hello().await;
+    let (sandbox, mut first) = Sandbox::with_agent().await;
     let run = run_id(8, 1);
-    let mut s = spec(
-        run,
-        r#"echo going; sleep 1.5; echo yes > "$DONE""#,
-        Duration::from_secs(30),
-    );
+    let script = r#"echo going; sleep 1.5; echo yes > "$DONE""#;
+    let mut s = spec(run, script, Duration::from_secs(30));
+    let done = sandbox.path().join("done");
     s.env.insert("DONE".into(), done.display().to_string());
     first.send(ToAgent::Run(s));
     first.until_line(run, "going").await;
@@ -796,14 +768,7 @@ async fn a_second_agent_waits_for_the_first_to_drain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_noop_executor_writes_only_the_ledger() {
     let sandbox = Sandbox::new();
-    let agent = Agent::open(
-        AgentConfig::new("h1", "127.0.0.2", sandbox.root()),
-        Arc::new(NoopExecutor),
-    )
-    .await
-    .expect("open");
-    let mut agent = Running::serve(agent);
-    agent.hello().await;
+    let mut agent = Running::open_with(&sandbox.root(), Arc::new(NoopExecutor)).await;
     let n = 200;
     for t in 0..n {
         agent.send(ToAgent::Run(spec(run_id(t, 1), "", Duration::from_secs(1))));
@@ -829,9 +794,7 @@ async fn the_noop_executor_writes_only_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_is_kept_in_the_task_dir_and_streamed_live() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(30, 1);
     let dir = task_dir(&sandbox.root(), run);
     // The background sleep keeps the log files open after the script ends, like a daemon.
@@ -873,17 +836,12 @@ async fn output_is_kept_in_the_task_dir_and_streamed_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_outlives_its_agent_and_the_next_agent_adopts_it() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("count");
     let run = run_id(31, 1);
-    let mut s = spec(
+    let s = sandbox.counting(
         run,
         r#"echo ran >> "$COUNTER"; echo started; sleep 2; echo done; exit 0"#,
-        Duration::from_secs(30),
     );
-    s.env
-        .insert("COUNTER".into(), counter.display().to_string());
-    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    first.hello().await;
+    let mut first = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
     first.send(ToAgent::Run(s.clone()));
     let events = first.until_line(run, "started").await;
     let pid = started_pid(&events);
@@ -927,16 +885,9 @@ async fn a_run_outlives_its_agent_and_the_next_agent_adopts_it() {
     );
     assert!(wait_gone(pid).await);
     // Redelivered after it finished: the recorded result.
-    second.send(ToAgent::Run(s));
-    assert_eq!(
-        second.next().await,
-        AgentEvent::Finished {
-            run,
-            result: result.clone()
-        }
-    );
+    second.expect_recorded(s, &result).await;
     second.stop().await;
-    assert_eq!(count_lines(&counter), 1, "the script ran more than once");
+    assert_eq!(sandbox.runs(), 1, "the script ran more than once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -944,15 +895,12 @@ async fn a_run_that_ended_while_no_agent_ran_is_reported_from_its_exit_file() {
     let sandbox = Sandbox::new();
     let run = run_id(32, 1);
     let exit = task_dir(&sandbox.root(), run).join("exit");
-    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    first.hello().await;
-    first.send(ToAgent::Run(spec(
+    let script = spec(
         run,
         "echo out\necho err >&2\nsleep 1\necho bye\nexit 3",
         Duration::from_secs(30),
-    )));
-    let pid = started_pid(&first.until_line(run, "out").await);
-    first.kill().await;
+    );
+    let pid = orphan(&sandbox.root(), Duration::from_secs(1), script, "out").await;
     assert!(
         eventually(PATIENCE, || exit.exists()).await,
         "the script's wrapper recorded no exit status"
@@ -988,14 +936,8 @@ async fn an_adopted_run_times_out_counting_from_its_original_start() {
     let run = run_id(33, 1);
     let dir = task_dir(&sandbox.root(), run);
     // Ignores SIGTERM (and so does its sleep), so only the SIGKILL after the grace ends it.
-    let script = r#"trap '' TERM
-sleep 30 &
-echo $! > "$BIGMGR_TASK_DIR/sleep.pid"
-echo started
-wait
-echo survived"#;
-    let mut first = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    first.hello().await;
+    let script = STUBBORN;
+    let mut first = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
     first.send(ToAgent::Run(spec(run, script, Duration::from_millis(2500))));
     let events = first.until_line(run, "started").await;
     let pid = started_pid(&events);
@@ -1041,28 +983,16 @@ echo survived"#;
 async fn an_adopted_run_can_be_canceled() {
     let sandbox = Sandbox::new();
     let run = run_id(34, 1);
-    let mut first = Running::start(&sandbox.root(), Duration::from_secs(5)).await;
-    first.hello().await;
-    first.send(ToAgent::Run(spec(
+    let script = spec(
         run,
         "trap 'exit 143' TERM\necho ready\nsleep 30 &\nwait",
         Duration::from_secs(60),
-    )));
-    let pid = started_pid(&first.until_line(run, "ready").await);
-    first.kill().await;
+    );
+    let pid = orphan(&sandbox.root(), Duration::from_secs(5), script, "ready").await;
 
     let mut second = Running::serve(open(&sandbox.root(), Duration::from_secs(5)).await);
     second.hello_adopting().await;
-    let t0 = Instant::now();
-    second.send(ToAgent::Cancel(run));
-    let (_, result) = second.until_finished(run).await;
-    assert_eq!(result.state, TaskState::Canceled, "{result:?}");
-    assert_eq!(result.exit_code, Some(143), "the trap's exit");
-    assert!(
-        t0.elapsed() < Duration::from_secs(4),
-        "it took the SIGKILL, not the SIGTERM, to stop: {:?}",
-        t0.elapsed()
-    );
+    second.cancel_trapped(run).await;
     assert!(
         eventually(Duration::from_secs(2), || group_members(pid).is_empty()).await,
         "the script's process group still runs: {:?}",
@@ -1073,9 +1003,7 @@ async fn an_adopted_run_can_be_canceled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_record_is_written_for_each_run_and_deleted_when_remove_succeeds() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let root = std::path::absolute(sandbox.root()).expect("absolute");
     let record_path = root.join("units/c1/zk/zookeeper_server.unit.json");
     let read_record = || -> UnitRecord {
@@ -1176,14 +1104,7 @@ impl Executor for Verbose {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_result_message_is_cut_in_the_event_and_the_ledger() {
     let sandbox = Sandbox::new();
-    let agent = Agent::open(
-        AgentConfig::new("h1", "127.0.0.2", sandbox.root()),
-        Arc::new(Verbose),
-    )
-    .await
-    .expect("open");
-    let mut agent = Running::serve(agent);
-    agent.hello().await;
+    let mut agent = Running::open_with(&sandbox.root(), Arc::new(Verbose)).await;
     let run = run_id(1, 1);
     agent.send(ToAgent::Run(spec(run, "", Duration::from_secs(1))));
     let (_, result) = agent.until_finished(run).await;
@@ -1205,9 +1126,7 @@ async fn a_huge_result_message_is_cut_in_the_event_and_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_output_line_arrives_cut_naming_the_file_that_holds_it_whole() {
-    let sandbox = Sandbox::new();
-    let mut agent = Running::start(&sandbox.root(), Duration::from_secs(1)).await;
-    agent.hello().await;
+    let (sandbox, mut agent) = Sandbox::with_agent().await;
     let run = run_id(1, 1);
     let script = "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo after; \
                   head -c 100000 /dev/zero | tr '\\0' y >&2";

@@ -11,20 +11,19 @@ const ADMIN_TOKEN: &str = "bmt_test-admin-token-0123456789";
 
 /// A Manager on a fresh SQLite file with one host in cluster c1, and its bootstrapped admin.
 async fn setup(tmp: &std::path::Path) -> (Harness, Actor) {
-    write_stack(
-        &tmp.join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: "exit 0",
-            component_toml: "",
-            order: &[],
-        }],
-    );
+    write_a(tmp, "exit 0", "");
     let h = start(tmp, 1, true, Duration::from_secs(1)).await;
     h.mgr.bootstrap_admin(ADMIN_TOKEN).await.expect("bootstrap");
     let admin = h.mgr.authenticate(ADMIN_TOKEN).await.expect("admin token");
     (h, admin)
+}
+
+/// Creates user `name` as `admin`.
+async fn user(h: &Harness, admin: &Actor, name: &str, password: Option<&str>, role: Role) {
+    h.mgr
+        .create_user(admin, name, password, role)
+        .await
+        .unwrap_or_else(|e| panic!("create user {name}: {e}"));
 }
 
 /// Events of the audit log, as (actor, action, target, outcome).
@@ -94,14 +93,8 @@ async fn viewer_refused_submit_operator_may_submit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (h, admin) = setup(tmp.path()).await;
     h.add("a", "a_server", &h.hosts).await;
-    h.mgr
-        .create_user(&admin, "vic", None, Role::Viewer)
-        .await
-        .expect("viewer");
-    h.mgr
-        .create_user(&admin, "olga", None, Role::Operator)
-        .await
-        .expect("operator");
+    user(&h, &admin, "vic", None, Role::Viewer).await;
+    user(&h, &admin, "olga", None, Role::Operator).await;
     let (_, vic_secret) = h.mgr.create_token(&admin, "vic", "t").await.expect("token");
     let (_, olga_secret) = h
         .mgr
@@ -277,26 +270,14 @@ async fn admin_manages_users_and_tokens() {
 
     // Every change above is audited with its outcome.
     let rows = audit_rows(&h, &admin).await;
-    let has = |actor: &str, action: &str, target: &str, outcome: Outcome| {
-        rows.iter()
-            .any(|r| r == &(actor.into(), action.into(), target.into(), outcome))
+    let assert_audited = |actor: &str, action: &str, target: &str, outcome: Outcome| {
+        let row = (actor.into(), action.into(), target.into(), outcome);
+        assert!(rows.contains(&row), "no {row:?} in {rows:#?}");
     };
-    assert!(
-        has("admin", "manage-users", "user bob", Outcome::Ok),
-        "{rows:#?}"
-    );
-    assert!(
-        has("admin", "manage-users", "user bob", Outcome::Failed),
-        "{rows:#?}"
-    );
-    assert!(
-        has("bob", "manage-own-account", "user bob", Outcome::Ok),
-        "{rows:#?}"
-    );
-    assert!(
-        has("bob", "manage-users", "user admin", Outcome::Refused),
-        "{rows:#?}"
-    );
+    assert_audited("admin", "manage-users", "user bob", Outcome::Ok);
+    assert_audited("admin", "manage-users", "user bob", Outcome::Failed);
+    assert_audited("bob", "manage-own-account", "user bob", Outcome::Ok);
+    assert_audited("bob", "manage-users", "user admin", Outcome::Refused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,18 +293,12 @@ async fn the_last_admin_stays() {
         h.mgr.set_role(&admin, "admin", Role::Viewer).await,
         Err(Error::Conflict(_))
     ));
-    h.mgr
-        .create_user(&admin, "root2", None, Role::Admin)
-        .await
-        .expect("second admin");
+    user(&h, &admin, "root2", None, Role::Admin).await;
     h.mgr
         .delete_user(&admin, "root2")
         .await
         .expect("not the last");
-    h.mgr
-        .create_user(&admin, "root3", None, Role::Operator)
-        .await
-        .expect("user");
+    user(&h, &admin, "root3", None, Role::Operator).await;
     h.mgr
         .set_role(&admin, "root3", Role::Admin)
         .await
@@ -339,14 +314,8 @@ async fn the_last_admin_stays() {
 async fn login_with_password() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (h, admin) = setup(tmp.path()).await;
-    h.mgr
-        .create_user(&admin, "carol", Some("carols-secret"), Role::Viewer)
-        .await
-        .expect("carol");
-    h.mgr
-        .create_user(&admin, "dave", None, Role::Viewer)
-        .await
-        .expect("dave");
+    user(&h, &admin, "carol", Some("carols-secret"), Role::Viewer).await;
+    user(&h, &admin, "dave", None, Role::Viewer).await;
     let (token, secret) = h.mgr.login("carol", "carols-secret").await.expect("login");
     assert_eq!(
         (token.user.as_str(), token.name.as_str()),

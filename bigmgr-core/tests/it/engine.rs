@@ -6,7 +6,9 @@ use crate::harness::*;
 use bigmgr_core::Error;
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
+use bigmgr_test_support::{assert_contains, write_executable};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const GRACE: Duration = Duration::from_secs(1);
@@ -41,6 +43,13 @@ fn two_services(root: &std::path::Path, a_script: &str, b_script: &str, a_extra:
     )
 }
 
+/// A `marks` directory under `tmp`, and a [`counting_script`] (sleeping `secs`) marking there.
+fn counting(tmp: &std::path::Path, secs: &str) -> (PathBuf, String) {
+    let marks = marks_dir(tmp);
+    let script = counting_script(&marks, secs);
+    (marks, script)
+}
+
 /// A `marks` directory under `tmp` for side-effect counters.
 fn marks_dir(tmp: &std::path::Path) -> std::path::PathBuf {
     let marks = tmp.join("marks");
@@ -61,6 +70,15 @@ async fn two_service_cluster(
     h.add("a", "a_server", &h.hosts).await;
     h.add("b", "b_server", &h.hosts).await;
     h
+}
+
+/// Services a and b (B's start after A's), both running [`counting_script`] with `secs`, on
+/// every one of `hosts` hosts; the directory and its `marks`.
+async fn counting_cluster(secs: &str, hosts: usize) -> (tempfile::TempDir, PathBuf, Harness) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (marks, script) = counting(tmp.path(), secs);
+    let h = two_service_cluster(tmp.path(), &script, &script, "", hosts).await;
+    (tmp, marks, h)
 }
 
 /// Waits until at least `n` tasks of the job are RUNNING.
@@ -84,14 +102,9 @@ async fn until_running(h: &Harness, job: JobId, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0.4");
-    let h = two_service_cluster(tmp.path(), &script, &script, "", 3).await;
+    let (_tmp, marks, h) = counting_cluster("0.4", 3).await;
 
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     let done = h.wait(job.id, 30).await;
     assert_eq!(done.state, JobState::Succeeded);
 
@@ -100,30 +113,21 @@ async fn order_rules_put_a_before_b_and_a_stage_runs_in_parallel() {
     let (sb, tb) = stage_tasks(&d, "START b/");
     assert_eq!(sb.after, vec![sa.id], "B's start waits for A's start");
     assert_eq!((ta.len(), tb.len()), (3, 3));
-    let a_last_finish = ta
-        .iter()
-        .map(|t| t.finished_at.expect("finished"))
-        .max()
-        .expect("a");
-    let b_first_start = tb
-        .iter()
-        .map(|t| t.started_at.expect("started"))
-        .min()
-        .expect("b");
+    let started =
+        |ts: &[&Task]| -> Vec<i64> { ts.iter().map(|t| t.started_at.expect("started")).collect() };
+    let finished = |ts: &[&Task]| -> Vec<i64> {
+        ts.iter()
+            .map(|t| t.finished_at.expect("finished"))
+            .collect()
+    };
+    let a_last_finish = *finished(&ta).iter().max().expect("a");
+    let b_first_start = *started(&tb).iter().min().expect("b");
     assert!(
         a_last_finish <= b_first_start,
         "a B task started ({b_first_start}) before the last A task finished ({a_last_finish})"
     );
-    let a_last_start = ta
-        .iter()
-        .map(|t| t.started_at.expect("started"))
-        .max()
-        .expect("a");
-    let a_first_finish = ta
-        .iter()
-        .map(|t| t.finished_at.expect("finished"))
-        .min()
-        .expect("a");
+    let a_last_start = *started(&ta).iter().max().expect("a");
+    let a_first_finish = *finished(&ta).iter().min().expect("a");
     assert!(
         a_last_start < a_first_finish,
         "the A tasks did not overlap in time"
@@ -152,9 +156,7 @@ async fn a_failing_script_fails_its_stage_and_cancels_everything_downstream() {
     let a = "if [ \"$BIGMGR_HOST\" = h2 ]; then echo \"boom on $BIGMGR_HOST\" >&2; exit 1; fi\nsleep 0.2";
     let h = two_service_cluster(tmp.path(), a, "exit 0", "", 3).await;
 
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Failed);
 
     let d = h.mgr.job(job.id).await.expect("detail");
@@ -195,9 +197,7 @@ async fn a_script_past_its_timeout_is_killed_and_timed_out() {
     let h = start(tmp.path(), 1, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
 
-    let job = h
-        .submit("start", Target::Service("a".into()), JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Service("a".into())).await;
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Failed);
     let d = h.mgr.job(job.id).await.expect("detail");
     let t = &d.tasks[0];
@@ -223,9 +223,7 @@ async fn cancel_sends_sigterm_and_the_job_ends_canceled() {
     );
     let h = two_service_cluster(tmp.path(), &a, "exit 0", "", 2).await;
 
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     until_running(&h, job.id, 2).await;
     let after = h.mgr.cancel(job.id).await.expect("cancel");
     assert!(
@@ -251,14 +249,9 @@ async fn cancel_sends_sigterm_and_the_job_ends_canceled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_dispatch_and_resume_continues() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0.5");
-    let h = two_service_cluster(tmp.path(), &script, &script, "", 2).await;
+    let (_tmp, marks, h) = counting_cluster("0.5", 2).await;
 
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     until_running(&h, job.id, 1).await;
     assert_eq!(
         h.mgr.pause(job.id).await.expect("pause").state,
@@ -299,9 +292,7 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
     let b = format!("echo \"$BIGMGR_HOST\" >> '{}/b'", marks.display());
     let h = two_service_cluster(tmp.path(), &a, &b, "", 3).await;
 
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Failed);
     std::fs::write(&fixed, "").expect("fix");
     assert_eq!(
@@ -310,8 +301,7 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
     );
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
 
-    let mut a_runs = lines(&marks.join("a"));
-    a_runs.sort();
+    let a_runs = sorted_lines(&marks.join("a"));
     assert_eq!(
         a_runs,
         vec!["h1", "h2", "h2", "h3"],
@@ -341,13 +331,8 @@ async fn retry_reruns_only_failed_and_cancelled_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_manager_on_the_same_file_continues_the_job() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "1.5");
-    let h = two_service_cluster(tmp.path(), &script, &script, "", 3).await;
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let (tmp, marks, h) = counting_cluster("1.5", 3).await;
+    let job = h.run("start", Target::Cluster).await;
     until_running(&h, job.id, 3).await;
     let before = h.mgr.job(job.id).await.expect("detail");
     let Harness { mgr, transport, .. } = h;
@@ -372,8 +357,7 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     // A new Manager with new agents on the same roots picks the job up and finishes it.
     let h = start(tmp.path(), 3, false, GRACE).await;
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Succeeded);
-    let mut a_runs = lines(&marks.join("a_server"));
-    a_runs.sort();
+    let a_runs = sorted_lines(&marks.join("a_server"));
     assert_eq!(
         a_runs,
         vec!["h1 start", "h2 start", "h3 start"],
@@ -390,16 +374,7 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_in_batches_of_two_never_runs_more_than_two() {
     let tmp = tempfile::tempdir().expect("tmp");
-    write_stack(
-        &tmp.path().join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: "sleep 0.3",
-            component_toml: "",
-            order: &[],
-        }],
-    );
+    write_a(tmp.path(), "sleep 0.3", "");
     let h = start(tmp.path(), 6, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
     let opts = JobOptions {
@@ -477,39 +452,28 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         configs: Default::default(),
         host_overrides: Default::default(),
     };
+    let refused = |req| h.mgr.add_service("c1", req);
 
-    match h
-        .mgr
-        .add_service("c1", add("broken", "x", "x_server", vec!["h1".into()]))
-        .await
-    {
+    match refused(add("broken", "x", "x_server", vec!["h1".into()])).await {
         Err(Error::Manifest {
             file,
             field,
             message,
         }) => {
             assert!(file.ends_with("x/service.toml"), "{file:?}");
-            assert!(field.contains("cardinality"), "{field}");
-            assert!(message.contains("lots"), "{message}");
+            assert_contains(&field, "cardinality");
+            assert_contains(&message, "lots");
         }
         other => panic!("expected a manifest error, got {other:?}"),
     }
-    match h
-        .mgr
-        .add_service("c1", add("test", "nosuch", "n", vec!["h1".into()]))
-        .await
-    {
+    match refused(add("test", "nosuch", "n", vec!["h1".into()])).await {
         Err(Error::NotFound { kind, name }) => assert!(
             kind == "service" && name.contains("nosuch"),
             "{kind} {name}"
         ),
         other => panic!("expected not found, got {other:?}"),
     }
-    match h
-        .mgr
-        .add_service("c1", add("test", "a", "a_server", vec![]))
-        .await
-    {
+    match refused(add("test", "a", "a_server", vec![])).await {
         Err(e @ Error::Cardinality { .. }) => {
             let m = e.to_string();
             assert!(
@@ -519,11 +483,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         }
         other => panic!("expected a cardinality error, got {other:?}"),
     }
-    match h
-        .mgr
-        .add_service("c1", add("cyclic", "p", "p_server", vec!["h1".into()]))
-        .await
-    {
+    match refused(add("cyclic", "p", "p_server", vec!["h1".into()])).await {
         Err(Error::Cycle { cycle }) => {
             assert_eq!(cycle.first(), cycle.last(), "{cycle:?}");
             assert!(
@@ -534,11 +494,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         }
         other => panic!("expected a cycle error, got {other:?}"),
     }
-    match h
-        .mgr
-        .add_service("c1", add("test", "a", "a_server", vec!["h9".into()]))
-        .await
-    {
+    match refused(add("test", "a", "a_server", vec!["h9".into()])).await {
         Err(Error::NotFound { kind: "host", .. }) => {}
         other => panic!("expected host not found, got {other:?}"),
     }
@@ -609,16 +565,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
 async fn parallelism_bounds_the_tasks_under_way_and_tolerance_lets_a_stage_succeed() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = "sleep 0.3\n[ \"$BIGMGR_HOST\" = h3 ] && { echo tolerated >&2; exit 1; }\nexit 0";
-    write_stack(
-        &tmp.path().join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: a,
-            component_toml: "",
-            order: &[],
-        }],
-    );
+    write_a(tmp.path(), a, "");
     let h = start(tmp.path(), 4, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
 
@@ -650,9 +597,7 @@ async fn parallelism_bounds_the_tasks_under_way_and_tolerance_lets_a_stage_succe
     assert_eq!(max_overlap(&spans), 2, "parallelism 2: {spans:?}");
 
     // Without the tolerance the same failure fails the job.
-    let job = h
-        .submit("start", Target::Service("a".into()), JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Service("a".into())).await;
     assert_eq!(h.wait(job.id, 30).await.state, JobState::Failed);
     h.transport.shutdown().await;
 }
@@ -697,18 +642,8 @@ async fn a_pipelined_job_starts_a_hosts_next_stage_without_waiting_for_the_other
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0");
-    write_stack(
-        &tmp.path().join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: &script,
-            component_toml: "",
-            order: &[],
-        }],
-    );
+    let (marks, script) = counting(tmp.path(), "0");
+    write_a(tmp.path(), &script, "");
     let h = start(tmp.path(), 1, true, GRACE).await;
     // A second host whose agent is not there yet.
     h.mgr
@@ -717,9 +652,7 @@ async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello(
         .expect("host");
     h.add("a", "a_server", &["h1".to_string(), "late".to_string()])
         .await;
-    let job = h
-        .submit("start", Target::Service("a".into()), JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Service("a".into())).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let d = h.mgr.job(job.id).await.expect("detail");
     assert_eq!(
@@ -737,8 +670,7 @@ async fn a_task_for_an_agent_that_connects_late_is_delivered_when_it_says_hello(
         .await
         .expect("late agent");
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
-    let mut runs = lines(&marks.join("a_server"));
-    runs.sort();
+    let runs = sorted_lines(&marks.join("a_server"));
     assert_eq!(
         runs,
         vec!["h1 start", "late start"],
@@ -756,21 +688,14 @@ async fn a_command_with_retries_runs_a_failed_script_again_as_a_new_attempt() {
         "if [ ! -e '{s}' ]; then touch '{s}'; echo flaky >&2; exit 1; fi\necho fine",
         s = seen.display()
     );
-    write_stack(
-        &tmp.path().join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: &a,
-            component_toml: "  [component.commands.start]\n  retries = 1\n",
-            order: &[],
-        }],
+    write_a(
+        tmp.path(),
+        &a,
+        "  [component.commands.start]\n  retries = 1\n",
     );
     let h = start(tmp.path(), 1, true, GRACE).await;
     h.add("a", "a_server", &h.hosts).await;
-    let job = h
-        .submit("start", Target::Service("a".into()), JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Service("a".into())).await;
     assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
     let t = &h.mgr.job(job.id).await.expect("detail").tasks[0];
     assert_eq!((t.state, t.attempt), (TaskState::Succeeded, 2));
@@ -791,8 +716,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tmp");
-    let marks = marks_dir(tmp.path());
-    let script = counting_script(&marks, "0.3");
+    let (marks, script) = counting(tmp.path(), "0.3");
     two_services(tmp.path(), &script, &script, "");
     let store = bigmgr_core::store::SqlStore::open_path(&tmp.path().join("db"))
         .await
@@ -862,8 +786,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
         jobs.applies.load(std::sync::atomic::Ordering::SeqCst) > jobs.fail_at,
         "the engine wrote through the decorator, past the write that failed"
     );
-    let mut a_runs = lines(&marks.join("a_server"));
-    a_runs.sort();
+    let a_runs = sorted_lines(&marks.join("a_server"));
     assert_eq!(
         a_runs,
         vec!["h1 start", "h2 start"],
@@ -876,23 +799,12 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
 #[tokio::test]
 async fn a_task_no_agent_could_receive_is_canceled_at_once() {
     let tmp = tempfile::tempdir().expect("tmp");
-    write_stack(
-        &tmp.path().join("stacks"),
-        &[Svc {
-            name: "a",
-            component: "a_server",
-            script: "exit 0",
-            component_toml: "",
-            order: &[],
-        }],
-    );
+    write_a(tmp.path(), "exit 0", "");
     let h = start(tmp.path(), 1, true, Duration::from_secs(1)).await;
     // h9 has no agent: its task can be sent nowhere.
     h.mgr.add_host("c1", "h9", "127.0.0.9").await.expect("host");
     h.add("a", "a_server", &["h9".to_string()]).await;
-    let job = h
-        .submit("start", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("start", Target::Cluster).await;
     until(10, "the task to be queued", || async {
         h.mgr
             .job(job.id)
@@ -919,29 +831,7 @@ async fn a_template_naming_an_unknown_variable_is_refused_before_anything_is_wri
     std::fs::create_dir_all(dir.join("templates")).expect("dirs");
     std::fs::write(
         dir.join("service.toml"),
-        r#"[service]
-name = "conf"
-version = "1.0"
-description = "a service whose template names a variable nobody sets"
-
-[[component]]
-name = "conf_server"
-category = "server"
-cardinality = "1+"
-script = "run.sh"
-
-[[config]]
-name = "app.conf"
-template = "templates/app.conf.hbs"
-path = "conf/app.conf"
-
-  [[config.property]]
-  name = "port"
-  type = "port"
-  default = 8080
-  description = "Where it listens."
-  required = true
-"#,
+        include_str!("fixtures/conf_service.toml"),
     )
     .expect("manifest");
     std::fs::write(
@@ -949,10 +839,7 @@ path = "conf/app.conf"
         "listen={{address}}:{{port}}\nmotd={{greting}}\n",
     )
     .expect("template");
-    let script = dir.join("run.sh");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    write_executable(&dir.join("run.sh"), "#!/bin/sh\nexit 0\n");
     let h = start(tmp.path(), 1, true, Duration::from_secs(1)).await;
     let add = |configs: ServiceConfigs| AddService {
         name: "conf".into(),
@@ -983,9 +870,7 @@ async fn a_task_too_big_for_one_message_fails_saying_so_and_is_never_sent() {
     let tmp = tempfile::tempdir().expect("tmp");
     let huge = format!("# {}\nexit 0", "x".repeat(9 << 20));
     let h = two_service_cluster(tmp.path(), &huge, "exit 0", "", 1).await;
-    let job = h
-        .submit("install", Target::Cluster, JobOptions::default())
-        .await;
+    let job = h.run("install", Target::Cluster).await;
     assert_eq!(h.wait(job.id, 60).await.state, JobState::Failed);
     let d = h.mgr.job(job.id).await.expect("detail");
     let (_, ta) = stage_tasks(&d, "INSTALL a/");

@@ -9,6 +9,7 @@ use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::{SqlStore, Store};
 use bigmgr_core::{EngineConfig, Error, Manager};
+use bigmgr_test_support::assert_contains;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,17 @@ impl Drop for AgentTask {
     }
 }
 
+/// A fresh directory with `stack` written in, a server (heartbeat 1 s) on it with cluster
+/// `c1`, and a join token of `c1`.
+async fn c1(stack: fn(&Path)) -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stack(dir.path());
+    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
+    server.mgr.create_cluster("c1").await.expect("cluster");
+    let token = server.mgr.create_join_token("c1").await.expect("token");
+    (dir, server, token)
+}
+
 fn agent_root(dir: &Path, name: &str) -> PathBuf {
     dir.join("agents").join(name)
 }
@@ -136,16 +148,24 @@ async fn joined_agent(server: &Server, token: &str, dir: &Path, name: &str, i: u
 
 /// A service whose `start` counts its runs in the unit dir and prints a line.
 fn counting_stack(dir: &Path) {
-    write_stack(
-        &dir.join("stacks"),
-        &[Svc {
-            name: "svc",
-            component: "server",
-            script: r#"echo "$1 on $BIGMGR_HOST"; echo "$1" >> "$BIGMGR_UNIT_DIR/runs"; sleep "${SLEEP:-0}""#,
-            component_toml: "",
-            order: &[],
-        }],
+    svc_stack(
+        dir,
+        r#"echo "$1 on $BIGMGR_HOST"; echo "$1" >> "$BIGMGR_UNIT_DIR/runs"; sleep "${SLEEP:-0}""#,
+        "",
     );
+}
+
+/// The test stack under `<dir>/stacks` with one service, `svc`, whose component `server` runs
+/// `script` (`component_toml`: extra TOML in its table).
+fn svc_stack(dir: &Path, script: &str, component_toml: &str) {
+    let svc = Svc {
+        name: "svc",
+        component: "server",
+        script,
+        component_toml,
+        order: &[],
+    };
+    write_stack(&dir.join("stacks"), &[svc]);
 }
 
 async fn add_svc(mgr: &Manager, hosts: &[&str]) {
@@ -176,11 +196,7 @@ async fn host_state(mgr: &Manager, name: &str) -> Option<HostState> {
 
 #[tokio::test]
 async fn agents_join_and_run_a_job_over_grpc() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(counting_stack).await;
     let names = ["h1", "h2", "h3"];
     let _agents: Vec<AgentTask> = names
         .iter()
@@ -212,22 +228,9 @@ async fn agents_join_and_run_a_job_over_grpc() {
         assert_eq!(mode & 0o777, 0o600);
     }
     add_svc(&server.mgr, &names).await;
-    let job = server
-        .mgr
-        .submit(JobRequest {
-            cluster: "c1".into(),
-            target: Target::Service("svc".into()),
-            command: "start".into(),
-            options: JobOptions::default(),
-        })
-        .await
-        .expect("submit");
-    let done = tokio::time::timeout(Duration::from_secs(30), server.mgr.wait(job.id))
-        .await
-        .expect("job ends")
-        .expect("wait");
+    let (job, done) = start_svc(&server.mgr, "job ends").await;
     assert_eq!(done.state, JobState::Succeeded);
-    let detail = server.mgr.job(job.id).await.expect("detail");
+    let detail = server.mgr.job(job).await.expect("detail");
     assert_eq!(detail.tasks.len(), 3);
     for t in &detail.tasks {
         assert_eq!(t.state, TaskState::Succeeded);
@@ -270,29 +273,22 @@ async fn agents_join_and_run_a_job_over_grpc() {
 
 #[tokio::test]
 async fn refusals_say_why_and_change_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
+    let (dir, server, token1) = c1(counting_stack).await;
     server.mgr.create_cluster("c2").await.expect("cluster");
-    let token1 = server.mgr.create_join_token("c1").await.expect("token");
     let token2 = server.mgr.create_join_token("c2").await.expect("token");
 
-    let run = |cfg: AgentClientConfig| async move {
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            run_agent(cfg, Arc::new(ProcessExecutor), std::future::pending()),
-        )
-        .await
-        .expect("a refused agent returns at once")
+    // A refused agent returns at once, refused: the reason.
+    let refused = |cfg: AgentClientConfig| async move {
+        let run = run_agent(cfg, Arc::new(ProcessExecutor), std::future::pending());
+        match tokio::time::timeout(Duration::from_secs(20), run).await {
+            Ok(Err(Error::Refused(reason))) => reason,
+            other => panic!("not refused at once: {other:?}"),
+        }
     };
     // A wrong token.
-    let err = run(client(&server.url, Some("bmj_wrong"), dir.path(), "h1", 0))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("join token is not valid")),
-        "{err}"
+    assert_contains(
+        refused(client(&server.url, Some("bmj_wrong"), dir.path(), "h1", 0)).await,
+        "join token is not valid",
     );
     assert!(server.mgr.hosts("c1").await.expect("hosts").is_empty());
 
@@ -303,20 +299,14 @@ async fn refusals_say_why_and_change_nothing() {
     })
     .await;
     let other = tempfile::tempdir().expect("tempdir");
-    let err = run(client(&server.url, Some(&token1), other.path(), "h1", 0))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("already taken by another agent")),
-        "{err}"
+    assert_contains(
+        refused(client(&server.url, Some(&token1), other.path(), "h1", 0)).await,
+        "already taken by another agent",
     );
     // h1 can't join c2 either.
-    let err = run(client(&server.url, Some(&token2), other.path(), "h1", 0))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("already belongs to cluster 'c1'")),
-        "{err}"
+    assert_contains(
+        refused(client(&server.url, Some(&token2), other.path(), "h1", 0)).await,
+        "already belongs to cluster 'c1'",
     );
     assert!(server.mgr.hosts("c2").await.expect("hosts").is_empty());
     assert_eq!(server.mgr.hosts("c1").await.expect("hosts").len(), 1);
@@ -344,22 +334,15 @@ async fn refusals_say_why_and_change_nothing() {
         copy_root.join("credential.json"),
     )
     .expect("copy");
-    let err = run(client(&server.url, None, copy.path(), "h9", 7))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("'h9' is not known")),
-        "{err}"
+    assert_contains(
+        refused(client(&server.url, None, copy.path(), "h9", 7)).await,
+        "'h9' is not known",
     );
 }
 
 #[tokio::test]
 async fn a_silent_host_turns_lost_and_comes_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(counting_stack).await;
     // Online and holding its credential: the restarted agent comes back without a token.
     let agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     drop(agent);
@@ -377,10 +360,7 @@ async fn a_silent_host_turns_lost_and_comes_back() {
 
 #[tokio::test]
 async fn a_host_no_agent_ever_claimed_stays_waiting_and_an_agent_can_claim_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
+    let (dir, server, _) = c1(counting_stack).await;
     // Added by an operator while the server runs; no agent speaks for it.
     let added = server
         .mgr
@@ -408,11 +388,7 @@ async fn a_host_no_agent_ever_claimed_stays_waiting_and_an_agent_can_claim_it() 
 
 #[tokio::test]
 async fn removing_a_host_ends_its_agents_session_and_refuses_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(counting_stack).await;
     let agent = tokio::spawn(run_agent(
         client(&server.url, Some(&token), dir.path(), "h1", 0),
         Arc::new(ProcessExecutor),
@@ -469,11 +445,7 @@ const HOSTILE_ADDRESSES: &[&str] = &[
 #[tokio::test]
 async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin() {
     use pb::register::Auth;
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(counting_stack).await;
 
     for bad in HOSTILE_ADDRESSES {
         let e = register_raw(&server.url, "h1", bad, Auth::JoinToken(token.clone()))
@@ -583,10 +555,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
 #[tokio::test]
 async fn concurrent_joins_for_one_host_admit_exactly_one() {
     use pb::register::Auth;
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
+    let (_dir, server, _) = c1(counting_stack).await;
     server
         .mgr
         .add_host("c1", "pre", "127.0.0.2")
@@ -646,19 +615,14 @@ async fn concurrent_joins_for_one_host_admit_exactly_one() {
 /// A service whose `start` and custom `rebalance` (and `reshard`, which declares itself safe to
 /// re-run) run long the first time (writing a marker) and succeed at once the second time.
 fn once_slow_stack(dir: &Path) {
-    write_stack(
-        &dir.join("stacks"),
-        &[Svc {
-            name: "svc",
-            component: "server",
-            script: r#"mark="$BIGMGR_UNIT_DIR/$1.ran"
+    svc_stack(
+        dir,
+        r#"mark="$BIGMGR_UNIT_DIR/$1.ran"
 if [ -e "$mark" ]; then echo "$1 again: done"; exit 0; fi
 touch "$mark"; echo "$1 first run: working"; sleep 600"#,
-            component_toml: "  [component.commands.start]\n  timeout = \"10m\"\n  \
-                             [component.commands.rebalance]\n  timeout = \"10m\"\n  \
-                             [component.commands.reshard]\n  timeout = \"10m\"\n  rerun_if_lost = true\n",
-            order: &[],
-        }],
+        "  [component.commands.start]\n  timeout = \"10m\"\n  \
+         [component.commands.rebalance]\n  timeout = \"10m\"\n  \
+         [component.commands.reshard]\n  timeout = \"10m\"\n  rerun_if_lost = true\n",
     );
 }
 
@@ -672,6 +636,17 @@ async fn submit(mgr: &Manager, command: &str) -> JobId {
     .await
     .expect("submit")
     .id
+}
+
+/// Starts `svc` and waits (at most 30 s) for the job to end; panics saying `ends` if it does
+/// not. Answers the job's id and its end.
+async fn start_svc(mgr: &Manager, ends: &str) -> (JobId, Job) {
+    let job = submit(mgr, "start").await;
+    let done = tokio::time::timeout(Duration::from_secs(30), mgr.wait(job))
+        .await
+        .expect(ends)
+        .expect("wait");
+    (job, done)
 }
 
 /// Waits until the job's only task runs and returns its pid (its process group).
@@ -712,11 +687,7 @@ fn crash_host(agent: AgentTask, pgid: u32) {
 /// otherwise. Nothing runs twice at once: the rerun is a new attempt, after the old one ended.
 #[tokio::test]
 async fn a_run_lost_with_its_host_is_rerun_if_its_command_allows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    once_slow_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(once_slow_stack).await;
     let mut agent = joined_agent(&server, &token, dir.path(), "h1", 0).await;
     add_svc(&server.mgr, &["h1"]).await;
 
@@ -897,11 +868,7 @@ fn log_event(seq: u64, task: i64, line: &str) -> pb::TaskEvent {
 
 #[tokio::test]
 async fn a_malformed_event_is_refused_at_once_and_acknowledges_nothing_else() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (_dir, server, token) = c1(counting_stack).await;
     let mut raw = RawSession::open(&server.url, &token, "h9").await;
     let malformed = pb::TaskEvent {
         seq: 1,
@@ -924,11 +891,7 @@ async fn a_malformed_event_is_refused_at_once_and_acknowledges_nothing_else() {
 
 #[tokio::test]
 async fn log_lines_of_tasks_the_server_does_not_hold_do_not_stall_the_engine() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    counting_stack(dir.path());
-    let server = Server::start(dir.path(), Duration::from_secs(1)).await;
-    server.mgr.create_cluster("c1").await.expect("cluster");
-    let token = server.mgr.create_join_token("c1").await.expect("token");
+    let (dir, server, token) = c1(counting_stack).await;
     let _h1 = spawn_agent(client(&server.url, Some(&token), dir.path(), "h1", 0));
     until(20, "h1 online", || async {
         host_state(&server.mgr, "h1").await == Some(HostState::Online)
@@ -950,23 +913,14 @@ async fn log_lines_of_tasks_the_server_does_not_hold_do_not_stall_the_engine() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    let job = server
-        .mgr
-        .submit(JobRequest {
-            cluster: "c1".into(),
-            target: Target::Service("svc".into()),
-            command: "start".into(),
-            options: JobOptions::default(),
-        })
-        .await
-        .expect("submit");
-    let done = tokio::time::timeout(Duration::from_secs(30), server.mgr.wait(job.id))
-        .await
-        .expect("the job ends while the stale lines keep coming")
-        .expect("wait");
+    let (job, done) = start_svc(
+        &server.mgr,
+        "the job ends while the stale lines keep coming",
+    )
+    .await;
     noise.abort();
     assert_eq!(done.state, JobState::Succeeded);
-    let detail = server.mgr.job(job.id).await.expect("detail");
+    let detail = server.mgr.job(job).await.expect("detail");
     let log = server
         .mgr
         .task_log(detail.tasks[0].id, None)

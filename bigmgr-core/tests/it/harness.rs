@@ -7,8 +7,8 @@ use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
 use bigmgr_core::{EngineConfig, Manager};
+use bigmgr_test_support::write_executable;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,10 +42,21 @@ pub fn write_stack(root: &Path, services: &[Svc<'_>]) {
             }
         }
         std::fs::write(dir.join("service.toml"), toml).expect("manifest");
-        let script = dir.join("run.sh");
-        std::fs::write(&script, format!("#!/bin/sh\n{}\n", s.script)).expect("script");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_executable(&dir.join("run.sh"), &format!("#!/bin/sh\n{}\n", s.script));
     }
+}
+
+/// Writes the test stack under `<dir>/stacks` with one service, `a`, whose component
+/// `a_server` runs `script` for every command (`component_toml`: extra TOML in its table).
+pub fn write_a(dir: &Path, script: &str, component_toml: &str) {
+    let a = Svc {
+        name: "a",
+        component: "a_server",
+        script,
+        component_toml,
+        order: &[],
+    };
+    write_stack(&dir.join("stacks"), &[a]);
 }
 
 /// A Manager with `hosts` in-process agents (h1, h2 … on 127.0.0.2, 127.0.0.3 …) in cluster c1.
@@ -142,6 +153,11 @@ impl Harness {
             .expect("submit")
     }
 
+    /// Submits `command` on `target` with the default options.
+    pub async fn run(&self, command: &str, target: Target) -> Job {
+        self.submit(command, target, JobOptions::default()).await
+    }
+
     /// Waits (at most `secs`) for the job to end.
     pub async fn wait(&self, id: JobId, secs: u64) -> Job {
         tokio::time::timeout(Duration::from_secs(secs), self.mgr.wait(id))
@@ -187,6 +203,13 @@ pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|s| s.lines().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// Lines of a file, sorted; none if it does not exist.
+pub fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines = lines(path);
+    lines.sort();
+    lines
 }
 
 /// The greatest number of intervals that overlap at one instant.

@@ -5,7 +5,7 @@
 use crate::harness::{agent_root, start, until};
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::*;
-use std::os::unix::fs::PermissionsExt;
+use bigmgr_test_support::write_executable;
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,9 +47,7 @@ exit 0"#,
             "{{#each relations.feed}}{{this.host}} {{/each}}",
         )
         .unwrap();
-        let run = dir.join("run.sh");
-        std::fs::write(&run, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&dir.join("run.sh"), &format!("#!/bin/sh\n{script}\n"));
     }
 }
 

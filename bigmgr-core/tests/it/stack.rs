@@ -8,6 +8,7 @@ use bigmgr_core::stack::{
     Cardinality, Category, DEFAULT_TIMEOUT, DirStackProvider, PropertyType, RoleCommand,
     StackProvider, StackRef,
 };
+use bigmgr_test_support::{assert_contains, procs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -152,8 +153,8 @@ fn manifest_error(dir: &Path, field: &str) -> String {
                 "{text}"
             );
             assert_eq!(got, field, "{text}");
-            assert!(text.contains("service.toml"), "{text}");
-            assert!(text.contains(field), "{text}");
+            assert_contains(&text, "service.toml");
+            assert_contains(&text, field);
             message
         }
         other => panic!("expected Error::Manifest, got {other:?}"),
@@ -281,8 +282,8 @@ fn broken_toml_names_the_line() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = broken_zookeeper(tmp.path(), "version = \"3.8.4\"", "version = \"3.8.4");
     let message = manifest_error(&dir, "-");
-    assert!(message.contains("not valid TOML"), "{message}");
-    assert!(message.contains("line 4"), "{message}");
+    assert_contains(&message, "not valid TOML");
+    assert_contains(&message, "line 4");
 }
 
 #[test]
@@ -294,7 +295,7 @@ fn unknown_missing_and_mistyped_fields_are_named_with_their_path() {
         "cardinality = \"0+\"\ncolour = \"red\"",
     );
     let message = manifest_error(&dir, "component[1].colour");
-    assert!(message.contains("unknown field `colour`"), "{message}");
+    assert_contains(&message, "unknown field `colour`");
     assert!(
         message.contains("cardinality"),
         "lists the allowed fields: {message}"
@@ -302,18 +303,15 @@ fn unknown_missing_and_mistyped_fields_are_named_with_their_path() {
 
     let dir = broken_zookeeper(tmp.path(), "retries = 2", "retry = 2");
     let message = manifest_error(&dir, "component[0].commands.start.retry");
-    assert!(message.contains("unknown field `retry`"), "{message}");
+    assert_contains(&message, "unknown field `retry`");
 
     // Missing fields name the table; wrong types name the key.
     let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"\n", "\n");
     let message = manifest_error(&dir, "component[1]");
-    assert!(message.contains("missing field `cardinality`"), "{message}");
+    assert_contains(&message, "missing field `cardinality`");
     let dir = broken_zookeeper(tmp.path(), "retries = 2", "retries = \"two\"");
     let message = manifest_error(&dir, "component[0].commands.start.retries");
-    assert!(
-        message.contains("invalid type: string \"two\""),
-        "{message}"
-    );
+    assert_contains(&message, "invalid type: string \"two\"");
 }
 
 #[test]
@@ -321,8 +319,8 @@ fn bad_cardinality_says_what_is_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"", "cardinality = \"some\"");
     let message = manifest_error(&dir, "component[1].cardinality");
-    assert!(message.contains("'some' is not a cardinality"), "{message}");
-    assert!(message.contains("1+"), "{message}");
+    assert_contains(&message, "'some' is not a cardinality");
+    assert_contains(&message, "1+");
 }
 
 #[test]
@@ -330,15 +328,15 @@ fn bad_timeout_and_category_and_port_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = broken_zookeeper(tmp.path(), "timeout = \"5m\"", "timeout = \"5 days\"");
     let message = manifest_error(&dir, "component[0].commands.start.timeout");
-    assert!(message.contains("'5 days' is not a timeout"), "{message}");
+    assert_contains(&message, "'5 days' is not a timeout");
 
     let dir = broken_zookeeper(tmp.path(), "category = \"client\"", "category = \"cli\"");
     let message = manifest_error(&dir, "component[1].category");
-    assert!(message.contains("\"server\" or \"client\""), "{message}");
+    assert_contains(&message, "\"server\" or \"client\"");
 
     let dir = broken_zookeeper(tmp.path(), "port = 2181", "port = 70000");
     let message = manifest_error(&dir, "port[0].port");
-    assert!(message.contains("1–65535"), "{message}");
+    assert_contains(&message, "1–65535");
 }
 
 #[test]
@@ -350,8 +348,8 @@ fn server_only_command_on_a_client_is_refused() {
         "cardinality = \"0+\"\n  [component.commands.start]\n  timeout = 5",
     );
     let message = manifest_error(&dir, "component[1].commands.start");
-    assert!(message.contains("server-only"), "{message}");
-    assert!(message.contains("zookeeper_client"), "{message}");
+    assert_contains(&message, "server-only");
+    assert_contains(&message, "zookeeper_client");
 }
 
 #[test]
@@ -369,22 +367,19 @@ fn missing_script_names_component_command_and_path() {
         ],
     );
     let message = manifest_error(&dir, "component[1].script");
-    assert!(
-        message.contains("component 'zookeeper_client'"),
-        "{message}"
-    );
-    assert!(message.contains("command 'check'"), "{message}");
-    assert!(
-        message.contains("zookeeper/scripts/zookeeper_client.sh does not exist"),
-        "{message}"
+    assert_contains(&message, "component 'zookeeper_client'");
+    assert_contains(&message, "command 'check'");
+    assert_contains(
+        &message,
+        "zookeeper/scripts/zookeeper_client.sh does not exist",
     );
 
     // A per-command override that is missing names the command's own field.
     std::fs::remove_file(dir.join("scripts/rebalance.sh")).unwrap();
     write(&dir, "scripts/zookeeper_client.sh", "#!/bin/sh\n");
     let message = manifest_error(&dir, "component[0].commands.rebalance.script");
-    assert!(message.contains("command 'rebalance'"), "{message}");
-    assert!(message.contains("scripts/rebalance.sh"), "{message}");
+    assert_contains(&message, "command 'rebalance'");
+    assert_contains(&message, "scripts/rebalance.sh");
 }
 
 #[test]
@@ -392,9 +387,9 @@ fn property_default_of_the_wrong_type() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = broken_zookeeper(tmp.path(), "default = 2181", "default = \"2181\"");
     let message = manifest_error(&dir, "config[0].property[1].default");
-    assert!(message.contains("property 'clientPort'"), "{message}");
-    assert!(message.contains("is a string"), "{message}");
-    assert!(message.contains("port number"), "{message}");
+    assert_contains(&message, "property 'clientPort'");
+    assert_contains(&message, "is a string");
+    assert_contains(&message, "port number");
 }
 
 #[test]
@@ -403,12 +398,12 @@ fn template_that_does_not_parse() {
     let dir = broken_zookeeper(tmp.path(), "\n", "\n");
     write(&dir, "templates/zoo.cfg.hbs", "tickTime={{#if tickTime}}\n");
     let message = manifest_error(&dir, "config[0].template");
-    assert!(message.contains("not valid Handlebars"), "{message}");
-    assert!(message.contains("zoo.cfg.hbs"), "{message}");
+    assert_contains(&message, "not valid Handlebars");
+    assert_contains(&message, "zoo.cfg.hbs");
 
     std::fs::remove_file(dir.join("templates/zoo.cfg.hbs")).unwrap();
     let message = manifest_error(&dir, "config[0].template");
-    assert!(message.contains("does not exist"), "{message}");
+    assert_contains(&message, "does not exist");
 }
 
 #[test]
@@ -416,7 +411,7 @@ fn config_path_must_stay_in_the_unit_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = broken_zookeeper(tmp.path(), "\"conf/zoo.cfg\"", "\"../zoo.cfg\"");
     let message = manifest_error(&dir, "config[0].path");
-    assert!(message.contains("'../zoo.cfg'"), "{message}");
+    assert_contains(&message, "'../zoo.cfg'");
 }
 
 #[test]
@@ -428,7 +423,7 @@ fn duplicate_and_misnamed_things() {
         "name = \"zookeeper_server\"",
     );
     let message = manifest_error(&dir, "component[1].name");
-    assert!(message.contains("declared twice"), "{message}");
+    assert_contains(&message, "declared twice");
 
     let dir = broken_zookeeper(tmp.path(), "name = \"zookeeper\"\n", "name = \"zk\"\n");
     let message = manifest_error(&dir, "service.name");
@@ -450,7 +445,7 @@ fn duplicate_and_misnamed_things() {
         "\"ZOOKEEPER_SERVER-STOP\" = [\"KAFKA_BROKER\"]",
     );
     let message = manifest_error(&dir, "order.\"ZOOKEEPER_SERVER-STOP\"[0]");
-    assert!(message.contains("COMPONENT-COMMAND"), "{message}");
+    assert_contains(&message, "COMPONENT-COMMAND");
 }
 
 /// The error of loading `big/1.0.0` through a provider over `root`.
@@ -461,33 +456,29 @@ async fn stack_error(root: &Path) -> Error {
         .expect_err("the stack is broken")
 }
 
-#[tokio::test]
-async fn order_rule_naming_an_unknown_component() {
+/// The error of loading the valid stack whose kafka starts after `after` instead of after
+/// `ZOOKEEPER_SERVER-START`.
+async fn kafka_start_after(after: &str) -> Error {
     let tmp = tempfile::tempdir().unwrap();
     valid_stack(tmp.path(), "1.0.0");
-    service(
-        tmp.path(),
-        "big/1.0.0",
-        "kafka",
-        &KAFKA.replace(
-            "[\"ZOOKEEPER_SERVER-START\"]",
-            "[\"ZOOKEPER_SERVER-START\"]",
-        ),
-        &[],
-    );
-    match stack_error(tmp.path()).await {
+    let rule = format!("[\"{after}\"]");
+    let kafka = KAFKA.replace("[\"ZOOKEEPER_SERVER-START\"]", &rule);
+    service(tmp.path(), "big/1.0.0", "kafka", &kafka, &[]);
+    stack_error(tmp.path()).await
+}
+
+#[tokio::test]
+async fn order_rule_naming_an_unknown_component() {
+    match kafka_start_after("ZOOKEPER_SERVER-START").await {
         Error::Stack {
             stack,
             version,
             message,
         } => {
             assert_eq!((stack.as_str(), version.as_str()), ("big", "1.0.0"));
-            assert!(message.contains("\"KAFKA_BROKER-START\""), "{message}");
-            assert!(
-                message.contains("unknown component 'zookeper_server'"),
-                "{message}"
-            );
-            assert!(message.contains("kafka/service.toml"), "{message}");
+            assert_contains(&message, "\"KAFKA_BROKER-START\"");
+            assert_contains(&message, "unknown component 'zookeper_server'");
+            assert_contains(&message, "kafka/service.toml");
         }
         other => panic!("expected Error::Stack, got {other:?}"),
     }
@@ -495,22 +486,10 @@ async fn order_rule_naming_an_unknown_component() {
 
 #[tokio::test]
 async fn order_rule_naming_a_command_the_component_lacks() {
-    let tmp = tempfile::tempdir().unwrap();
-    valid_stack(tmp.path(), "1.0.0");
-    service(
-        tmp.path(),
-        "big/1.0.0",
-        "kafka",
-        &KAFKA.replace(
-            "[\"ZOOKEEPER_SERVER-START\"]",
-            "[\"ZOOKEEPER_CLIENT-START\"]",
-        ),
-        &[],
-    );
-    match stack_error(tmp.path()).await {
+    match kafka_start_after("ZOOKEEPER_CLIENT-START").await {
         Error::Stack { message, .. } => {
-            assert!(message.contains("command 'start'"), "{message}");
-            assert!(message.contains("'zookeeper_client'"), "{message}");
+            assert_contains(&message, "command 'start'");
+            assert_contains(&message, "'zookeeper_client'");
         }
         other => panic!("expected Error::Stack, got {other:?}"),
     }
@@ -593,7 +572,7 @@ async fn newest_version_is_chosen_and_earlier_roots_win() {
     match provider.stack("big", Some("3.0")).await {
         Err(Error::NotFound { kind, name }) => {
             assert_eq!(kind, "stack version");
-            assert!(name.contains("1.2.0, 1.9.3, 1.10.0"), "{name}");
+            assert_contains(&name, "1.2.0, 1.9.3, 1.10.0");
         }
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -672,18 +651,14 @@ struct KillOnDrop {
 #[cfg(unix)]
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        use nix::sys::signal::{Signal, kill, killpg};
-        use nix::unistd::Pid;
         let Some(pid) = std::fs::read_to_string(&self.pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
         else {
             return;
         };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if pid > 1 && String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        if procs::mentions(pid, "cmdline", &self.dir.to_string_lossy()) {
+            procs::kill_with_group(pid);
         }
     }
 }

@@ -10,7 +10,7 @@
 //! failed.
 
 use bigmgr_core::agent::{STACKLIB, write_stacklib};
-use nix::sys::signal::{Signal, kill, killpg};
+use bigmgr_test_support::{procs, write_executable};
 use nix::unistd::Pid;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,21 @@ impl Lib {
         }
     }
 
+    /// [`Lib::run`], which must exit 0.
+    #[track_caller]
+    fn ok(&self, shell: &str, body: &str) -> Out {
+        let out = self.run(shell, body);
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        out
+    }
+
+    /// Asserts that the daemon `pid` of `t.pid` is stopped and its pid file gone.
+    #[track_caller]
+    fn assert_stopped(&self, pid: i32, shell: &str) {
+        assert!(!alive(pid), "{shell}: {pid} still runs");
+        assert!(!self.unit.join("t.pid").exists(), "{shell}: t.pid is left");
+    }
+
     /// The pid in `name` (in the unit directory).
     fn pid(&self, name: &str) -> i32 {
         std::fs::read_to_string(self.unit.join(name))
@@ -114,50 +129,15 @@ impl Drop for Lib {
             let _ = child.wait();
         }
         let needle = self.path().to_string_lossy().into_owned();
-        for pid in processes_naming(&needle) {
-            let pid = Pid::from_raw(pid);
-            if nix::unistd::getpgid(Some(pid)) == Ok(pid) {
-                let _ = killpg(pid, Signal::SIGKILL);
-            }
-            let _ = kill(pid, Signal::SIGKILL);
+        for pid in procs::pids_mentioning("cmdline", &needle) {
+            procs::kill_with_group(pid);
         }
     }
-}
-
-/// The pids of the processes whose command line contains `needle`.
-fn processes_naming(needle: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    let me = std::process::id() as i32;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(needle) {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// Whether `pid` is a live process (exists and is no zombie).
 fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]),
-            Some(b'Z' | b'X')
-        ),
-        Err(_) => false,
-    }
+    procs::running(pid)
 }
 
 /// A daemon for `bm_spawn`: runs until SIGTERM, `$1` (a path in the unit) on its command line.
@@ -168,11 +148,10 @@ const DAEMON: &str =
 fn init_makes_the_unit_dir_absolute_and_refuses_the_root() {
     let lib = Lib::new();
     for shell in SHELLS {
-        let out = lib.run(
+        let out = lib.ok(
             shell,
             r#"printf '%s|%s|%s|%s\n' "$BM_UNIT" "$BM_HOST" "$BM_ADDRESS" "$BM_LOG_PREFIX""#,
         );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
         assert_eq!(
             out.stdout,
             format!("{}|h1|127.0.0.1|t[h1]: \n", lib.unit.display()),
@@ -210,14 +189,13 @@ fn a_recycled_pid_is_not_taken_for_the_daemon_nor_signalled() {
     let stranger = lib.stranger();
     for shell in SHELLS {
         std::fs::write(lib.unit.join("t.pid"), format!("{stranger}\n")).unwrap();
-        let out = lib.run(
+        let out = lib.ok(
             shell,
             r#"pf="$BM_UNIT/t.pid"
 if bm_running "$pf" "$BM_UNIT/conf/t.cfg"; then echo word-yes; else echo word-no; fi
 if bm_running "$pf"; then echo pid-yes; else echo pid-no; fi
 bm_stop "$pf" "$BM_UNIT/conf/t.cfg" 1"#,
         );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
         assert_eq!(
             out.stdout, "word-no\npid-yes\nt[h1]: already stopped\n",
             "{shell}"
@@ -243,18 +221,15 @@ bm_stop "$pf" "$BM_UNIT/conf/t.cfg" 1"#,
 #[test]
 fn spawn_waits_for_the_daemon_and_stop_ends_it_with_sigterm() {
     let lib = Lib::new();
-    for shell in SHELLS {
-        let out = lib.run(
-            shell,
-            &format!(
-                r#"mkdir -p "$BM_UNIT/conf"
+    let start = format!(
+        r#"mkdir -p "$BM_UNIT/conf"
 bm_spawn "$BM_UNIT/t.pid" "$BM_UNIT/t.log" {DAEMON}
 bm_wait_started "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" 10 true
 bm_running "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" && echo running
 bm_running "$BM_UNIT/t.pid" "$BM_UNIT/conf" || echo "a part of an argument is no match""#
-            ),
-        );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
+    );
+    for shell in SHELLS {
+        let out = lib.ok(shell, &start);
         assert_eq!(
             out.stdout, "running\na part of an argument is no match\n",
             "{shell}"
@@ -268,12 +243,11 @@ bm_running "$BM_UNIT/t.pid" "$BM_UNIT/conf" || echo "a part of an argument is no
         );
 
         let started = Instant::now();
-        let out = lib.run(
+        let out = lib.ok(
             shell,
             r#"bm_stop "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" 10
 bm_stop "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" 10"#,
         );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
         assert_eq!(
             out.stdout,
             format!("t[h1]: stopped (was pid {pid})\nt[h1]: already stopped\n"),
@@ -281,8 +255,7 @@ bm_stop "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" 10"#,
         );
         assert_eq!(out.stderr, "", "{shell}: no SIGKILL was needed");
         assert!(started.elapsed() < Duration::from_secs(5), "{shell}");
-        assert!(!alive(pid), "{shell}");
-        assert!(!lib.unit.join("t.pid").exists(), "{shell}");
+        lib.assert_stopped(pid, shell);
     }
 }
 
@@ -290,12 +263,8 @@ bm_stop "$BM_UNIT/t.pid" "$BM_UNIT/conf/t.cfg" 10"#,
 fn stop_kills_a_daemon_that_ignores_sigterm() {
     let lib = Lib::new();
     for shell in SHELLS {
-        let out = lib.run(
-            shell,
-            r#"bm_spawn "$BM_UNIT/t.pid" "$BM_UNIT/t.log" sh -c 'trap "" TERM; while :; do sleep 0.1; done' t-stubborn "$BM_UNIT/stubborn"
-bm_wait_started "$BM_UNIT/t.pid" "$BM_UNIT/stubborn" 10 true"#,
-        );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        lib.ok(shell, r#"bm_spawn "$BM_UNIT/t.pid" "$BM_UNIT/t.log" sh -c 'trap "" TERM; while :; do sleep 0.1; done' t-stubborn "$BM_UNIT/stubborn"
+bm_wait_started "$BM_UNIT/t.pid" "$BM_UNIT/stubborn" 10 true"#);
         let pid = lib.pid("t.pid");
         let started = Instant::now();
         let out = lib.run(shell, r#"bm_stop "$BM_UNIT/t.pid" "$BM_UNIT/stubborn" 1"#);
@@ -309,8 +278,7 @@ bm_wait_started "$BM_UNIT/t.pid" "$BM_UNIT/stubborn" 10 true"#,
         assert_eq!(out.stdout, format!("t[h1]: stopped (was pid {pid})\n"));
         assert!(took >= Duration::from_millis(900), "{shell}: {took:?}");
         assert!(took < Duration::from_secs(6), "{shell}: {took:?}");
-        assert!(!alive(pid), "{shell}");
-        assert!(!lib.unit.join("t.pid").exists(), "{shell}");
+        lib.assert_stopped(pid, shell);
     }
 }
 
@@ -407,13 +375,10 @@ fn wait_port_sees_a_listener_and_times_out_without_one() {
 /// A fake `dpkg-query` and `apt-get` in `bin`: packages are files in `state`; `apt-get`
 /// appends its arguments to `state/apt.log` and takes 0.5 s to install (fails if FAIL is set).
 fn fake_apt(bin: &Path, state: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(bin).unwrap();
     std::fs::create_dir_all(state).unwrap();
     let write = |name: &str, body: &str| {
-        let path = bin.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&bin.join(name), &format!("#!/bin/sh\n{body}\n"));
     };
     write(
         "dpkg-query",
@@ -602,7 +567,7 @@ fn files_are_written_atomically_and_removed_only_inside_the_unit() {
     let outside = lib.path().join("outside");
     std::fs::write(&outside, "keep").unwrap();
     for shell in SHELLS {
-        let out = lib.run(
+        let out = lib.ok(
             shell,
             r#"mkdir -p "$BM_UNIT/conf" "$BM_UNIT/data/x"
 printf 'a=1\n' | bm_write "$BM_UNIT/conf/a.conf" 600
@@ -612,7 +577,6 @@ ls -A "$BM_UNIT/conf"
 bm_unit_rm "$BM_UNIT/data" "$BM_UNIT/nothing-here"
 ls -A "$BM_UNIT""#,
         );
-        assert_eq!(out.code, 0, "{shell}: {out:?}");
         assert_eq!(out.stdout, "a.conf\nb\n..dots\n.hidden\nconf\n", "{shell}");
         {
             use std::os::unix::fs::PermissionsExt;

@@ -205,13 +205,7 @@ async fn two_stores_on_one_file_race() {
                 component: "datanode".into(),
                 command: "start".into(),
                 after: vec![],
-                tasks: units
-                    .iter()
-                    .map(|u| NewTask {
-                        unit: u.id,
-                        host: u.host,
-                    })
-                    .collect(),
+                tasks: new_tasks(&units),
             }],
         })
         .await
@@ -245,6 +239,24 @@ async fn two_stores_on_one_file_race() {
             t.id
         );
     }
+}
+
+/// A task for every unit of `units`, on its host.
+fn new_tasks(units: &[Unit]) -> Vec<NewTask> {
+    let task = |u: &Unit| NewTask {
+        unit: u.id,
+        host: u.host,
+    };
+    units.iter().map(task).collect()
+}
+
+/// Applies `batch`, every task change of which must apply, and answers how long it took.
+async fn timed_apply(store: &SqlStore, batch: &Batch) -> std::time::Duration {
+    let t = Instant::now();
+    let applied = store.apply(batch).await.expect("apply");
+    let took = t.elapsed();
+    assert!(applied.tasks.iter().all(|&a| a));
+    took
 }
 
 async fn big_fixture(store: &SqlStore, hosts: usize) -> (ClusterId, ServiceId, Vec<Unit>) {
@@ -299,13 +311,7 @@ async fn measure(store: &SqlStore, label: &str) {
                 component: "datanode".into(),
                 command: "restart".into(),
                 after: if i == 0 { vec![] } else { vec![i - 1] },
-                tasks: units
-                    .iter()
-                    .map(|u| NewTask {
-                        unit: u.id,
-                        host: u.host,
-                    })
-                    .collect(),
+                tasks: new_tasks(&units),
             })
             .collect(),
     };
@@ -315,39 +321,34 @@ async fn measure(store: &SqlStore, label: &str) {
     let create = t.elapsed();
     assert_eq!(detail.tasks.len(), HOSTS * STAGES);
 
+    let change = |t: &Task, from, to| TaskChange {
+        id: t.id,
+        from,
+        to,
+        ..TaskChange::default()
+    };
     let queue = Batch {
         tasks: detail
             .tasks
             .iter()
-            .map(|t| TaskChange {
-                id: t.id,
-                from: TaskState::Pending,
-                to: TaskState::Queued,
-                ..TaskChange::default()
-            })
+            .map(|t| change(t, TaskState::Pending, TaskState::Queued))
             .collect(),
         ..Batch::default()
     };
-    let t = Instant::now();
-    let applied = store.apply(&queue).await.expect("apply");
-    let apply_plain = t.elapsed();
-    assert!(applied.tasks.iter().all(|&a| a));
+    let apply_plain = timed_apply(store, &queue).await;
 
     let finish = Batch {
         tasks: detail
             .tasks
             .iter()
             .map(|t| TaskChange {
-                id: t.id,
-                from: TaskState::Queued,
-                to: TaskState::Succeeded,
                 attempt_is: Some(1),
                 exit_code: Some(0),
                 pid: Some(4242),
                 started_at: Some(1),
                 finished_at: Some(2),
                 message: Some("ok".into()),
-                ..TaskChange::default()
+                ..change(t, TaskState::Queued, TaskState::Succeeded)
             })
             .collect(),
         units: units.iter().map(|u| (u.id, UnitState::Started)).collect(),
@@ -365,10 +366,7 @@ async fn measure(store: &SqlStore, label: &str) {
             .collect(),
         ..Batch::default()
     };
-    let t = Instant::now();
-    let applied = store.apply(&finish).await.expect("apply");
-    let apply_full = t.elapsed();
-    assert!(applied.tasks.iter().all(|&a| a));
+    let apply_full = timed_apply(store, &finish).await;
 
     let t = Instant::now();
     let loaded = store.job_detail(detail.job.id).await.expect("detail");

@@ -1,19 +1,22 @@
 //! The REST backend with a real `bigmgr-agent`: a deploy of the demo `hello` service runs
 //! its script, and the task logs read through the backend hold its lines.
 
-use crate::harness::{Agent, Server, wait_job, wait_until};
+use crate::{rest, server, wait_job};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::{JobOptions, JobRequest, Target};
+use bigmgr_test_support::{AgentProc, wait_until};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[tokio::test]
 async fn an_agent_deploys_hello_and_its_task_logs_are_read() {
-    let server = Server::start();
-    let rest = server.rest();
+    let server = server();
+    let rest = rest(&server);
     rest.create_cluster("c").await.unwrap();
     let token = rest.create_join_token("c").await.unwrap();
-    let agent = Agent::start(&server.url, &token, "h1", "127.0.0.2");
+    let agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
+        .join_token(&token)
+        .start();
     wait_until("h1 to come online", Duration::from_secs(30), || async {
         let hosts = rest.hosts("c").await.unwrap();
         hosts

@@ -1,42 +1,26 @@
 //! Real `bigmgr-agent` processes against a real server.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
-use serde_json::json;
+use bigmgr_test_support::{AgentProc, Api, ServerProc, assert_contains, wait_until};
+use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Cluster `c` (created already) gets an agent `h1` on 127.0.0.2, joined with a fresh join
-/// token; returns once h1 is ONLINE.
-async fn join_h1(server: &ServerProc, api: &Api) -> AgentProc {
-    let token = api.post("/clusters/c/join-tokens", json!({})).await;
-    let token = token.expect(201)["token"].as_str().unwrap().to_string();
-    let agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&token)
-        .start();
-    wait_until("h1 to come online", Duration::from_secs(30), || async {
-        let h = api.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
-    agent
-}
-
-/// A server (heartbeat 1 s) with cluster `c`, agent `h1` joined and the demo `hello` service
-/// placed on it.
-async fn hello_on_h1() -> (ServerProc, Api, AgentProc) {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
+/// A server (heartbeat 1 s) with cluster `c`, agent `h1` on 127.0.0.2 joined (ONLINE) and,
+/// with `hello`, the demo `hello` service placed on it.
+async fn h1(hello: bool) -> (ServerProc, Api, AgentProc) {
+    let server = ServerProc::serve().fast_heartbeat().start();
     let api = server.api();
     api.create_cluster("c").await;
-    let agent = join_h1(&server, &api).await;
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
+    let agent = api.join_agent("c", "h1", "127.0.0.2").await;
+    if hello {
+        api.add_service("c", hello_on(&["h1"], json!({}))).await;
+    }
     (server, api, agent)
+}
+
+/// The demo `hello` service on `hosts` with these configs, as `POST …/services` takes it.
+fn hello_on(hosts: &[&str], configs: Value) -> Value {
+    json!({"name": "hello", "stack": "demo", "service": "hello",
+           "placement": {"hello_server": hosts}, "configs": configs})
 }
 
 #[tokio::test]
@@ -48,46 +32,40 @@ async fn an_agent_with_a_bad_join_token_exits_2_saying_why() {
     let status = agent.proc.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(2));
     let stderr = agent.proc.stderr.text();
-    assert!(stderr.contains("bigmgr-agent: refused: "), "{stderr}");
-    assert!(stderr.contains("join token"), "{stderr}");
+    assert_contains(&stderr, "bigmgr-agent: refused: ");
+    assert_contains(&stderr, "join token");
 }
 
 #[tokio::test]
 async fn an_agent_joins_and_runs_a_deploy() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
-    let api = server.api();
-    api.create_cluster("c").await;
-    let mut agent = join_h1(&server, &api).await;
+    let (_server, api, mut agent) = h1(false).await;
     // The agent saves its credential once it has read the server's answer, just after the
     // server counts it ONLINE.
     wait_until("the saved credential", Duration::from_secs(10), || async {
         agent.root.join("credential.json").exists().then_some(())
     })
     .await;
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "hello", "stack": "demo", "service": "hello", "placement": {"hello_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
+    api.add_service("c", hello_on(&["h1"], json!({}))).await;
     for command in ["deploy", "stop"] {
-        let job = api
-            .post(
-                "/clusters/c/jobs",
-                json!({"command": command, "target": "cluster"}),
-            )
+        let done = api
+            .run_job("c", command, json!("cluster"), Duration::from_secs(120))
             .await;
-        let id = job.expect(202)["id"].as_i64().unwrap();
-        let done = api.wait_job(id, Duration::from_secs(120)).await;
-        assert_eq!(done["state"], "SUCCEEDED", "{done}");
+        let id = done["id"].as_i64().unwrap();
         let task = done["stages"][0]["tasks"][0]["id"].as_i64().unwrap();
         let log = api.get(&format!("/jobs/{id}/tasks/{task}/log")).await;
         assert!(!log.expect(200)["lines"].as_array().unwrap().is_empty());
     }
     assert!(agent.proc.terminate().success());
+}
+
+/// Opens the Server-Sent Events stream of job `id`.
+async fn events_of(server: &ServerProc, id: i64) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/{id}/events", server.url))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .expect("the events stream")
 }
 
 /// Reads a Server-Sent Events stream to its end: (event, data) pairs.
@@ -115,21 +93,10 @@ async fn read_events(mut res: reqwest::Response) -> Vec<(String, serde_json::Val
 
 #[tokio::test]
 async fn a_job_s_events_stream_live_until_it_ends() {
-    let (server, api, mut agent) = hello_on_h1().await;
-    let job = api
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "deploy", "target": "cluster"}),
-        )
-        .await;
-    let id = job.expect(202)["id"].as_i64().unwrap();
+    let (server, api, mut agent) = h1(true).await;
+    let id = api.submit("c", "deploy", json!("cluster")).await;
     // Open the stream right away: it follows the job live and ends on its own.
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/jobs/{id}/events", server.url))
-        .bearer_auth(server.token())
-        .send()
-        .await
-        .unwrap();
+    let res = events_of(&server, id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let events = tokio::time::timeout(Duration::from_secs(120), read_events(res))
@@ -176,12 +143,7 @@ async fn a_job_s_events_stream_live_until_it_ends() {
     }
     assert!(events.iter().any(|(e, _)| e == "log"), "{names:?}");
     // A finished job's stream replays its end at once; an unknown job is a 404 problem.
-    let again = reqwest::Client::new()
-        .get(format!("{}/api/v1/jobs/{id}/events", server.url))
-        .bearer_auth(server.token())
-        .send()
-        .await
-        .unwrap();
+    let again = events_of(&server, id).await;
     let replay = read_events(again).await;
     assert_eq!(replay.last().unwrap().0, "end");
     api.get("/jobs/999/events").await.problem(404);
@@ -190,27 +152,22 @@ async fn a_job_s_events_stream_live_until_it_ends() {
 
 #[tokio::test]
 async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is_refused() {
-    let (server, api, mut agent) = hello_on_h1().await;
+    let (server, api, mut agent) = h1(true).await;
     let run = |command: &'static str| {
         let api = api.clone();
         async move {
-            let job = api
-                .post(
-                    "/clusters/c/jobs",
-                    json!({"command": command, "target": {"service": "hello"}}),
-                )
+            let hello = json!({"service": "hello"});
+            let done = api
+                .run_job("c", command, hello, Duration::from_secs(120))
                 .await;
-            let id = job.expect(202)["id"].as_i64().unwrap();
-            let done = api.wait_job(id, Duration::from_secs(120)).await;
-            assert_eq!(done["state"], "SUCCEEDED", "{done}");
-            id
+            done["id"].as_i64().unwrap()
         }
     };
     let deploy = run("deploy").await;
     let detail = api.delete("/clusters/c/services/hello").await.problem(409);
-    assert!(
-        detail.contains("stop it first: bigmgr job run c stop --service hello"),
-        "{detail}"
+    assert_contains(
+        &detail,
+        "stop it first: bigmgr job run c stop --service hello",
     );
     api.delete("/clusters/c/hosts/h1").await.problem(409);
     run("stop").await;
@@ -229,22 +186,12 @@ async fn a_started_service_is_removed_after_a_stop_and_a_removed_host_s_agent_is
     let status = again.proc.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(2));
     let stderr = again.proc.stderr.text();
-    assert!(stderr.contains("refused"), "{stderr}");
+    assert_contains(&stderr, "refused");
 }
 
 #[tokio::test]
 async fn service_configs_are_checked_and_rendered_on_the_host() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
-    let api = server.api();
-    api.create_cluster("c").await;
-    let agent = join_h1(&server, &api).await;
-    let service = |configs: serde_json::Value| {
-        json!({"name": "hello", "stack": "demo", "service": "hello",
-               "placement": {"hello_server": ["h1"]}, "configs": configs})
-    };
+    let (_server, api, agent) = h1(false).await;
     // Misfits are refused before anything is written, saying what would fit.
     for (configs, says) in [
         (
@@ -260,49 +207,25 @@ async fn service_configs_are_checked_and_rendered_on_the_host() {
             "property interval: got a string, but it needs a whole number",
         ),
     ] {
-        let detail = api
-            .post("/clusters/c/services", service(configs))
-            .await
-            .problem(422);
-        assert!(detail.contains(says), "{detail}");
+        let misfit = hello_on(&["h1"], configs);
+        let detail = api.post("/clusters/c/services", misfit).await.problem(422);
+        assert_contains(detail, says);
     }
     let listed = api.get("/clusters/c/services").await;
     assert_eq!(listed.expect(200)["items"], json!([]));
 
-    api.post(
-        "/clusters/c/services",
-        service(json!({"hello.conf": {"greeting": "howdy", "interval": 2}})),
-    )
-    .await
-    .expect(201);
-    let job = api
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "install", "target": "cluster"}),
-        )
-        .await;
-    let id = job.expect(202)["id"].as_i64().unwrap();
-    assert_eq!(
-        api.wait_job(id, Duration::from_secs(60)).await["state"],
-        "SUCCEEDED"
-    );
-    let job = api
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "configure", "target": "cluster"}),
-        )
-        .await;
-    let id = job.expect(202)["id"].as_i64().unwrap();
-    assert_eq!(
-        api.wait_job(id, Duration::from_secs(60)).await["state"],
-        "SUCCEEDED"
-    );
+    let configs = json!({"hello.conf": {"greeting": "howdy", "interval": 2}});
+    api.add_service("c", hello_on(&["h1"], configs)).await;
+    for command in ["install", "configure"] {
+        api.run_job("c", command, json!("cluster"), Duration::from_secs(60))
+            .await;
+    }
     let rendered = std::fs::read_to_string(
         agent
             .root
             .join("units/c/hello/hello_server/conf/hello.conf"),
     )
     .expect("the rendered config on the host");
-    assert!(rendered.contains("greeting=howdy\n"), "{rendered}");
-    assert!(rendered.contains("interval=2\n"), "{rendered}");
+    assert_contains(&rendered, "greeting=howdy\n");
+    assert_contains(&rendered, "interval=2\n");
 }

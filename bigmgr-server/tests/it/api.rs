@@ -1,7 +1,7 @@
 //! The REST API: authentication, clusters, join tokens, hosts, services, jobs, and errors as
 //! problem+json.
 
-use crate::harness::{Api, ServerProc};
+use bigmgr_test_support::{Api, ServerProc, assert_contains, named};
 use serde_json::json;
 
 #[tokio::test]
@@ -23,9 +23,9 @@ async fn every_other_route_needs_a_valid_token() {
     let wrong = api.with_token(Some("bmt_0000000000000000000000000000"));
     for path in ["/clusters", "/stacks", "/jobs/1", "/clusters/x/hosts"] {
         let detail = anon.get(path).await.problem(401);
-        assert!(detail.contains("Authorization: Bearer"), "{detail}");
+        assert_contains(&detail, "Authorization: Bearer");
         let detail = wrong.get(path).await.problem(401);
-        assert!(detail.contains("invalid API token"), "{detail}");
+        assert_contains(&detail, "invalid API token");
     }
     // Nothing is created without the token.
     anon.post("/clusters", json!({"name": "sneaky"}))
@@ -79,7 +79,7 @@ async fn join_tokens_are_bmj_secrets() {
         .post("/clusters/nope/join-tokens", json!({}))
         .await
         .problem(404);
-    assert!(detail.contains("cluster 'nope' not found"), "{detail}");
+    assert_contains(&detail, "cluster 'nope' not found");
 }
 
 #[tokio::test]
@@ -88,39 +88,32 @@ async fn errors_are_problem_json_with_a_helpful_detail() {
     let api = server.api();
     api.create_cluster("c").await;
 
+    let create = |body| api.post("/clusters", body);
     let detail = api.get("/clusters/ghost").await.problem(404);
-    assert!(detail.contains("cluster 'ghost' not found"), "{detail}");
-    let detail = api
-        .post("/clusters", json!({"name": "c"}))
-        .await
-        .problem(409);
-    assert!(detail.contains("already exists"), "{detail}");
+    assert_contains(&detail, "cluster 'ghost' not found");
+    let detail = create(json!({"name": "c"})).await.problem(409);
+    assert_contains(&detail, "already exists");
     let detail = api.post_raw("/clusters", "{\"name\": ").await.problem(400);
-    assert!(detail.contains("JSON"), "{detail}");
-    let unknown = api
-        .post("/clusters", json!({"name": "x", "nmae": "y"}))
-        .await;
+    assert_contains(&detail, "JSON");
+    let unknown = create(json!({"name": "x", "nmae": "y"})).await;
     assert!((400..500).contains(&unknown.status));
     let detail = unknown.problem(unknown.status);
-    assert!(detail.contains("unknown field `nmae`"), "{detail}");
-    let detail = api.post("/clusters", json!({"name": 7})).await.problem(422);
-    assert!(detail.contains("invalid type"), "{detail}");
-    let detail = api
-        .post("/clusters", json!({"name": "has space"}))
-        .await
-        .problem(422);
-    assert!(detail.contains("not a valid cluster name"), "{detail}");
+    assert_contains(&detail, "unknown field `nmae`");
+    let detail = create(json!({"name": 7})).await.problem(422);
+    assert_contains(&detail, "invalid type");
+    let detail = create(json!({"name": "has space"})).await.problem(422);
+    assert_contains(&detail, "not a valid cluster name");
     let detail = api.get("/jobs/abc").await.problem(400);
-    assert!(detail.contains("abc"), "{detail}");
+    assert_contains(&detail, "abc");
     let detail = api.get("/jobs/999").await.problem(404);
-    assert!(detail.contains("job '999' not found"), "{detail}");
+    assert_contains(&detail, "job '999' not found");
     let detail = api.get("/no/such/route").await.problem(404);
-    assert!(detail.contains("/api/v1/no/such/route"), "{detail}");
+    assert_contains(&detail, "/api/v1/no/such/route");
     let detail = api
         .send(reqwest::Method::PUT, "/clusters", None)
         .await
         .problem(405);
-    assert!(detail.contains("PUT"), "{detail}");
+    assert_contains(&detail, "PUT");
     let wrong_type = api
         .send(
             reqwest::Method::POST,
@@ -129,19 +122,11 @@ async fn errors_are_problem_json_with_a_helpful_detail() {
         )
         .await;
     wrong_type.problem(415);
+    let planet = json!({"planet": "x"});
+    let detail = api.post_job("c", "start", planet).await.problem(422);
+    assert_contains(&detail, "planet");
     let detail = api
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "start", "target": {"planet": "x"}}),
-        )
-        .await
-        .problem(422);
-    assert!(detail.contains("planet"), "{detail}");
-    let detail = api
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "start", "target": "cluster"}),
-        )
+        .post_job("c", "start", json!("cluster"))
         .await
         .problem(422);
     assert!(
@@ -156,7 +141,7 @@ async fn oversized_bodies_get_413() {
     let api = server.api();
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
     let detail = api.post_raw("/clusters", big).await.problem(413);
-    assert!(detail.contains("1048576"), "{detail}");
+    assert_contains(&detail, "1048576");
     // A body just under the limit is read (and refused for its content, not its size).
     let fits = format!("{{\"name\": \"{}\"}}", "x".repeat(1000 * 1000));
     api.post_raw("/clusters", fits).await.problem(422);
@@ -166,20 +151,9 @@ async fn oversized_bodies_get_413() {
 async fn stacks_list_the_demo_stack_with_its_components() {
     let server = ServerProc::start();
     let stacks = server.api().get("/stacks").await;
-    let demo = stacks.expect(200)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "demo")
-        .cloned()
-        .unwrap_or_else(|| panic!("no demo stack in {}", stacks.text));
+    let demo = named(&stacks.expect(200)["items"], "demo");
     assert_eq!(demo["version"], "1.0.0");
-    let hello = demo["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "hello")
-        .expect("the hello service");
+    let hello = named(&demo["services"], "hello");
     assert_eq!(hello["components"][0]["name"], "hello_server");
     assert_eq!(hello["components"][0]["category"], "server");
     assert_eq!(hello["components"][0]["cardinality"], "1+");
@@ -187,12 +161,7 @@ async fn stacks_list_the_demo_stack_with_its_components() {
     let conf = &hello["configs"][0];
     assert_eq!(conf["name"], "hello.conf");
     assert_eq!(conf["path"], "conf/hello.conf");
-    let greeting = conf["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "greeting")
-        .expect("the greeting property");
+    let greeting = named(&conf["properties"], "greeting");
     assert_eq!(greeting["type"], "string");
     assert_eq!(greeting["default"], "hello");
     assert_eq!(greeting["required"], true);
@@ -248,7 +217,7 @@ async fn hosts_services_and_jobs_round_trip() {
         )
         .await
         .problem(422);
-    assert!(detail.contains("needs 1+ unit(s)"), "{detail}");
+    assert_contains(&detail, "needs 1+ unit(s)");
     let detail = api
         .post(
             "/clusters/c/services",
@@ -256,7 +225,7 @@ async fn hosts_services_and_jobs_round_trip() {
         )
         .await
         .problem(404);
-    assert!(detail.contains("nostack"), "{detail}");
+    assert_contains(&detail, "nostack");
 
     let services = api.get("/clusters/c/services").await;
     assert_eq!(services.expect(200)["items"].as_array().unwrap().len(), 1);
@@ -347,10 +316,7 @@ async fn hosts_services_and_jobs_round_trip() {
         .post(&format!("/jobs/{id}/pause"), json!({}))
         .await
         .problem(409);
-    assert!(
-        detail.contains("only a running job can be paused"),
-        "{detail}"
-    );
+    assert_contains(&detail, "only a running job can be paused");
     api.post("/jobs/999/resume", json!({})).await.problem(404);
 
     let log = api.get(&format!("/jobs/{id}/tasks/{task_id}/log")).await;
@@ -365,7 +331,7 @@ async fn hosts_services_and_jobs_round_trip() {
         .get(&format!("/jobs/{id}/tasks/99999/log"))
         .await
         .problem(404);
-    assert!(detail.contains("99999"), "{detail}");
+    assert_contains(&detail, "99999");
 
     let detail = api.delete("/clusters/c").await.problem(409);
     assert!(!detail.is_empty());

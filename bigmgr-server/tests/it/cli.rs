@@ -3,15 +3,29 @@
 //! add a service, deploy it with `--wait`, read the logs), and the failures a script must be
 //! able to tell apart by exit code and stderr.
 
-use crate::harness::{AgentProc, Proc, ServerProc, free_addr};
+use bigmgr_test_support::{AgentProc, Proc, ServerProc, assert_contains, free_addr, temp_file};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// How long one client command may take (a `--wait` on a deploy included).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `bigmgr service add` of the demo `hello` on h1 and h2 of cluster `c`.
+const ADD_HELLO: &[&str] = &[
+    "service",
+    "add",
+    "c",
+    "--name",
+    "hello",
+    "--stack",
+    "demo",
+    "--service",
+    "hello",
+    "--place",
+    "hello_server=h1,h2",
+];
 
 /// How a client command ended.
 struct Out {
@@ -32,6 +46,29 @@ impl Out {
             self.stderr
         );
         self
+    }
+
+    /// Asserts the exit code and that stdout contains `needle`.
+    #[track_caller]
+    fn says(&self, code: i32, needle: &str) -> &Self {
+        assert_contains(&self.expect(code).stdout, needle);
+        self
+    }
+
+    /// Asserts the exit code and that stderr contains `needle`.
+    #[track_caller]
+    fn complains(&self, code: i32, needle: &str) -> &Self {
+        assert_contains(&self.expect(code).stderr, needle);
+        self
+    }
+
+    /// The exit code and both streams, for a snapshot.
+    fn transcript(&self) -> String {
+        let code = self.code.map_or("none".to_string(), |c| c.to_string());
+        format!(
+            "exit code: {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        )
     }
 
     /// Stdout as JSON; panics if it is not.
@@ -65,9 +102,15 @@ impl Client {
         }
     }
 
+    /// Runs `bigmgr args…`, expects exit code 0 and answers stdout as JSON.
+    #[track_caller]
+    fn json(&self, args: &[&str]) -> Value {
+        self.run(args).expect(0).json()
+    }
+
     /// Runs `bigmgr args…` to its exit.
     fn run(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(crate::harness::bigmgr_bin());
+        let mut cmd = Command::new(bigmgr_test_support::bigmgr_bin());
         cmd.args(args);
         let home = self.home.path().display().to_string();
         let mut env = vec![
@@ -85,38 +128,10 @@ impl Client {
     }
 }
 
-/// Stops the demo daemons the agents started, also when a test fails half way: every
-/// `hello.pid` under the agents' roots is killed on drop.
-struct Daemons(Vec<PathBuf>);
-
-impl Drop for Daemons {
-    fn drop(&mut self) {
-        fn pid_files(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    pid_files(&path, out);
-                } else if path.file_name().is_some_and(|n| n == "hello.pid") {
-                    out.push(path);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        for root in &self.0 {
-            pid_files(root, &mut files);
-        }
-        for file in files {
-            if let Some(pid) = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
+/// The cells of a table's first row (the line after the header).
+fn first_row(table: &str) -> Vec<&str> {
+    let row = table.lines().nth(1).unwrap_or_default();
+    row.split_whitespace().collect()
 }
 
 /// Every task of a job detail, with its stage's name.
@@ -136,27 +151,13 @@ fn tasks(job: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-#[test]
-fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
-    let server = ServerProc::serve()
-        .arg("--heartbeat-interval")
-        .arg("1s")
-        .start();
-    let cli = Client::of(&server);
-
-    let created = cli.run(&["cluster", "create", "c"]);
-    assert!(
-        created.expect(0).stdout.contains("cluster c created"),
-        "{}",
-        created.stdout
-    );
-    let clusters = cli.run(&["cluster", "list", "--json"]).expect(0).json();
-    assert_eq!(clusters[0]["name"], "c", "{clusters}");
-
+/// Agents `h1` (127.0.0.2) and `h2` (127.0.0.3) joined to cluster `c` with a join token from
+/// the CLI; returns once `host list` shows both ONLINE.
+fn join_h1_h2(server: &ServerProc, cli: &Client) -> Vec<AgentProc> {
     let token = cli.run(&["cluster", "join-token", "c"]);
     let token = token.expect(0).stdout.trim().to_string();
     assert!(token.starts_with("bmj_"), "{token}");
-    let agents: Vec<AgentProc> = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
+    let agents = [("h1", "127.0.0.2"), ("h2", "127.0.0.3")]
         .into_iter()
         .map(|(name, address)| {
             AgentProc::cmd(&server.url, name, address)
@@ -164,11 +165,9 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
                 .start()
         })
         .collect();
-    let _daemons = Daemons(agents.iter().map(|a| a.root.clone()).collect());
-
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let hosts = cli.run(&["host", "list", "c", "--json"]).expect(0).json();
+        let hosts = cli.json(&["host", "list", "c", "--json"]);
         let online = hosts
             .as_array()
             .expect("an array of hosts")
@@ -176,11 +175,25 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
             .filter(|h| h["state"] == "ONLINE")
             .count();
         if online == 2 {
-            break;
+            return agents;
         }
         assert!(Instant::now() < deadline, "hosts not online: {hosts}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
+    let server = ServerProc::serve().fast_heartbeat().start();
+    let cli = Client::of(&server);
+
+    let created = cli.run(&["cluster", "create", "c"]);
+    created.says(0, "cluster c created");
+    let clusters = cli.json(&["cluster", "list", "--json"]);
+    assert_eq!(clusters[0]["name"], "c", "{clusters}");
+
+    // Dropping the agents also kills the demo daemons they started, also when a test fails.
+    let _agents = join_h1_h2(&server, &cli);
     let table = cli.run(&["host", "list", "c"]);
     let table = &table.expect(0).stdout;
     assert!(table.starts_with("NAME "), "{table}");
@@ -191,28 +204,9 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
         "{table}"
     );
 
-    let added = cli.run(&[
-        "service",
-        "add",
-        "c",
-        "--name",
-        "hello",
-        "--stack",
-        "demo",
-        "--service",
-        "hello",
-        "--place",
-        "hello_server=h1,h2",
-    ]);
-    assert!(
-        added.expect(0).stdout.contains("service hello added"),
-        "{}",
-        added.stdout
-    );
-    let services = cli
-        .run(&["service", "list", "c", "--json"])
-        .expect(0)
-        .json();
+    let added = cli.run(ADD_HELLO);
+    added.says(0, "service hello added");
+    let services = cli.json(&["service", "list", "c", "--json"]);
     assert_eq!(
         services[0]["units"].as_array().unwrap().len(),
         2,
@@ -242,13 +236,10 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
         deploy.stdout
     );
 
-    let jobs = cli.run(&["job", "list", "c", "--json"]).expect(0).json();
+    let jobs = cli.json(&["job", "list", "c", "--json"]);
     let id = jobs[0]["id"].as_i64().expect("a job id");
     assert_eq!(jobs[0]["state"], "SUCCEEDED");
-    let detail = cli
-        .run(&["job", "show", &id.to_string(), "--json"])
-        .expect(0)
-        .json();
+    let detail = cli.json(&["job", "show", &id.to_string(), "--json"]);
     let (_, start_h1) = tasks(&detail)
         .into_iter()
         .find(|(stage, t)| stage.starts_with("START") && t["host"] == "h1")
@@ -260,47 +251,22 @@ fn the_cli_creates_a_cluster_deploys_with_wait_and_reads_logs() {
         "{}",
         log.stdout
     );
-    let log = cli
-        .run(&["job", "log", &id.to_string(), &task, "--json"])
-        .expect(0)
-        .json();
+    let log = cli.json(&["job", "log", &id.to_string(), &task, "--json"]);
     assert!(!log["lines"].as_array().unwrap().is_empty(), "{log}");
     // Every task's log, prefixed; --follow on a finished job ends at once; so does wait.
     let all = cli.run(&["job", "log", &id.to_string(), "--follow"]);
-    assert!(
-        all.expect(0)
-            .stdout
-            .contains("[h2 START hello/hello_server] hello started"),
-        "{}",
-        all.stdout
-    );
+    all.says(0, "[h2 START hello/hello_server] hello started");
     let waited = cli.run(&["job", "wait", &id.to_string()]);
-    assert!(
-        waited.expect(0).stdout.contains("SUCCEEDED"),
-        "{}",
-        waited.stdout
-    );
+    waited.says(0, "SUCCEEDED");
     let shown = cli.run(&["job", "show", &id.to_string()]);
-    assert!(
-        shown.expect(0).stdout.contains("state:    SUCCEEDED"),
-        "{}",
-        shown.stdout
-    );
+    shown.says(0, "state:    SUCCEEDED");
 
     // Stop, then a check finds nothing running: the job fails and so does the command.
     cli.run(&["job", "run", "c", "stop", "--wait"]).expect(0);
     let check = cli.run(&["job", "run", "c", "check", "--service", "hello", "--wait"]);
     check.expect(1);
-    assert!(
-        check.stdout.contains("check failed: hello is not running"),
-        "{}",
-        check.stdout
-    );
-    assert!(
-        check.stderr.contains(" FAILED with exit code 1"),
-        "{}",
-        check.stderr
-    );
+    assert_contains(&check.stdout, "check failed: hello is not running");
+    assert_contains(&check.stderr, " FAILED with exit code 1");
     let last = check.stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("bigmgr: job ") && last.contains("FAILED: 1 task failed"),
@@ -325,23 +291,19 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
         "{}",
         missing.stderr
     );
-    assert!(
-        missing.stderr.contains("(404 Not Found)"),
-        "{}",
-        missing.stderr
-    );
+    assert_contains(&missing.stderr, "(404 Not Found)");
     let run = cli.run(&["job", "run", "nope", "start", "--wait"]);
-    assert!(run.expect(1).stderr.contains("nope"), "{}", run.stderr);
+    run.complains(1, "nope");
 
     cli.run(&["cluster", "create", "d"]).expect(0);
     let deleted = cli.run(&["cluster", "delete", "d"]);
-    assert!(deleted.expect(0).stdout.contains("cluster d deleted"));
+    deleted.says(0, "cluster d deleted");
     cli.run(&["cluster", "delete", "d"]).expect(1);
 
     cli.run(&["cluster", "create", "r"]).expect(0);
     cli.run(&["host", "add", "r", "rh1", "127.0.0.2"]).expect(0);
     let bad = cli.run(&["host", "add", "r", "rh2", "$(touch /tmp/bigmgr-pwned)"]);
-    assert!(bad.expect(1).stderr.contains("address"), "{}", bad.stderr);
+    bad.complains(1, "address");
     let shown = cli.run(&["host", "show", "r", "rh1"]);
     assert!(
         shown.expect(0).stdout.contains("WAITING"),
@@ -349,11 +311,7 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
         shown.stdout
     );
     let moved = cli.run(&["host", "set-address", "r", "rh1", "127.0.0.9"]);
-    assert!(
-        moved.expect(0).stdout.contains("now has address 127.0.0.9"),
-        "{}",
-        moved.stdout
-    );
+    moved.says(0, "now has address 127.0.0.9");
     cli.run(&["host", "set-address", "r", "rh1", "x';id;'"])
         .expect(1);
     let placed = [
@@ -368,27 +326,11 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     cli.run(&[&placed[..], &["--place", "hello_server=rh1"]].concat())
         .expect(0);
     let busy = cli.run(&["host", "remove", "r", "rh1"]);
-    assert!(
-        busy.expect(1)
-            .stderr
-            .contains("bigmgr service remove r hello"),
-        "{}",
-        busy.stderr
-    );
+    busy.complains(1, "bigmgr service remove r hello");
     let removed = cli.run(&["service", "remove", "r", "hello"]);
-    assert!(
-        removed
-            .expect(0)
-            .stdout
-            .contains("service hello removed from cluster r")
-    );
+    removed.says(0, "service hello removed from cluster r");
     let removed = cli.run(&["host", "remove", "r", "rh1"]);
-    assert!(
-        removed
-            .expect(0)
-            .stdout
-            .contains("host rh1 removed from cluster r")
-    );
+    removed.says(0, "host rh1 removed from cluster r");
     cli.run(&["host", "remove", "r", "rh1"]).expect(1);
 
     let wrong = Client::with_env(vec![
@@ -397,11 +339,7 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     ])
     .run(&["cluster", "list"]);
     wrong.expect(1);
-    assert!(
-        wrong.stderr.contains("invalid API token"),
-        "{}",
-        wrong.stderr
-    );
+    assert_contains(&wrong.stderr, "invalid API token");
 
     let nowhere = format!("http://{}", free_addr());
     let refused = cli.run(&["cluster", "list", "--server", &nowhere]);
@@ -418,7 +356,7 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
     let no_token = Client::with_env(vec![("BIGMGR_SERVER".into(), server.url.clone())])
         .run(&["cluster", "list"]);
     no_token.expect(2);
-    assert!(no_token.stderr.contains("--token"), "{}", no_token.stderr);
+    assert_contains(&no_token.stderr, "--token");
 
     let usage = cli.run(&[
         "job",
@@ -436,29 +374,20 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
 #[test]
 fn the_client_config_file_is_read_and_flags_win_over_it() {
     let server = ServerProc::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("client.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "server = \"{}\"\ntoken = \"{}\"\n",
-            server.url,
-            server.token()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "server = \"{}\"\ntoken = \"{}\"\n",
+        server.url,
+        server.token()
+    );
+    let (_dir, file) = temp_file("client.toml", &text);
     let file = file.display().to_string();
     let cli = Client::with_env(vec![("BIGMGR_CLIENT_CONFIG".into(), file.clone())]);
     cli.run(&["cluster", "create", "fromfile"]).expect(0);
-    let clusters = cli.run(&["cluster", "list", "--json"]).expect(0).json();
+    let clusters = cli.json(&["cluster", "list", "--json"]);
     assert_eq!(clusters[0]["name"], "fromfile");
 
     let overridden = cli.run(&["cluster", "list", "--token", "bmt_wrong"]);
-    assert!(
-        overridden.expect(1).stderr.contains("401"),
-        "{}",
-        overridden.stderr
-    );
+    overridden.complains(1, "401");
 
     // The default file: $XDG_CONFIG_HOME/bigmgr/client.toml (else ~/.config/bigmgr/client.toml).
     let home = Client::with_env(vec![]);
@@ -466,11 +395,7 @@ fn the_client_config_file_is_read_and_flags_win_over_it() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&file, dir.join("client.toml")).unwrap();
     let table = home.run(&["cluster", "list"]);
-    assert!(
-        table.expect(0).stdout.contains("fromfile"),
-        "{}",
-        table.stdout
-    );
+    table.says(0, "fromfile");
 }
 
 #[test]
@@ -500,18 +425,14 @@ fn users_and_tokens_are_managed_from_the_cli_and_roles_hold() {
     vic.run(&["cluster", "list"]).expect(0);
     let refused = vic.run(&["cluster", "create", "mine"]);
     refused.expect(1);
-    assert!(
-        refused.stderr.contains("needs role admin"),
-        "{}",
-        refused.stderr
-    );
+    assert_contains(&refused.stderr, "needs role admin");
 
     admin
         .run(&["token", "delete", &body["id"].to_string()])
         .expect(0);
     let gone = vic.run(&["cluster", "list"]);
     gone.expect(1);
-    assert!(gone.stderr.contains("invalid API token"), "{}", gone.stderr);
+    assert_contains(&gone.stderr, "invalid API token");
     admin.run(&["user", "delete", "vic"]).expect(0);
 }
 
@@ -544,13 +465,11 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
     add("prom", "prometheus", "prometheus_server=h1");
 
     // A host override makes version 2; history, diff and show see it.
-    let set = cli.run(&[
-        "config",
-        "set",
-        "c",
-        "nodes",
-        "--type",
-        "node_exporter.env",
+    let set_nodes = |values: &[&str]| {
+        let set = ["config", "set", "c", "nodes", "--type", "node_exporter.env"];
+        cli.run(&[&set[..], values].concat())
+    };
+    let set = set_nodes(&[
         "metrics_port=9200",
         "--host",
         "h2",
@@ -571,30 +490,19 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
             && l.ends_with("h2 has 9100 taken")),
         "{history}"
     );
-    let versions = cli
-        .run(&["config", "history", "c", "nodes", "--json"])
-        .expect(0)
-        .json();
+    let versions = cli.json(&["config", "history", "c", "nodes", "--json"]);
     assert_eq!(versions[1]["version"], 2, "{versions}");
     assert_eq!(versions[1]["message"], "h2 has 9100 taken", "{versions}");
     let diff = cli.run(&["config", "diff", "c", "nodes", "1", "2"]);
     let diff = &diff.expect(0).stdout;
     assert!(diff.starts_with("CONFIG TYPE "), "{diff}");
-    let row: Vec<&str> = diff
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let row = first_row(diff);
     assert_eq!(
         row,
         ["node_exporter.env", "h2", "metrics_port", "-", "9200"],
         "{diff}"
     );
-    let diff = cli
-        .run(&["config", "diff", "c", "nodes", "1", "2", "--json"])
-        .expect(0)
-        .json();
+    let diff = cli.json(&["config", "diff", "c", "nodes", "1", "2", "--json"]);
     assert_eq!(
         diff,
         serde_json::json!([{"config_type": "node_exporter.env", "host": "h2",
@@ -602,7 +510,7 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
     );
     let shown = cli.run(&["config", "show", "c", "nodes"]);
     let shown = &shown.expect(0).stdout;
-    assert!(shown.contains("version: 2"), "{shown}");
+    assert_contains(shown, "version: 2");
     assert!(
         shown
             .lines()
@@ -611,22 +519,10 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         "{shown}"
     );
     let first = cli.run(&["config", "show", "c", "nodes", "--version", "1"]);
-    assert!(
-        first.expect(0).stdout.contains("initial configs"),
-        "{}",
-        first.stdout
-    );
+    first.says(0, "initial configs");
 
     // A value of the wrong type: the server's message names the property; nothing written.
-    let bad = cli.run(&[
-        "config",
-        "set",
-        "c",
-        "nodes",
-        "--type",
-        "node_exporter.env",
-        "metrics_port=abc",
-    ]);
+    let bad = set_nodes(&["metrics_port=abc"]);
     bad.expect(1);
     assert!(bad.stdout.is_empty(), "{}", bad.stdout);
     assert!(
@@ -637,34 +533,19 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         bad.stderr
     );
     // No values at all is a usage error.
-    cli.run(&["config", "set", "c", "nodes", "--type", "node_exporter.env"])
-        .expect(2);
+    set_nodes(&[]).expect(2);
 
     // Rollback: version 3 with version 1's values.
     let rolled = cli.run(&["config", "rollback", "c", "nodes", "1", "-m", "undo"]);
-    assert!(
-        rolled
-            .expect(0)
-            .stdout
-            .contains("config version 3 of nodes"),
-        "{}",
-        rolled.stdout
-    );
-    let v3 = cli
-        .run(&["config", "show", "c", "nodes", "--json"])
-        .expect(0)
-        .json();
+    rolled.says(0, "config version 3 of nodes");
+    let v3 = cli.json(&["config", "show", "c", "nodes", "--json"]);
     assert_eq!(v3["version"], 3, "{v3}");
     assert_eq!(v3["message"], "undo", "{v3}");
     assert_eq!(v3["host_overrides"], serde_json::json!({}), "{v3}");
 
     // Snapshot, change, restore.
     let snap = cli.run(&["config", "snapshot", "c", "good", "-m", "known good"]);
-    assert!(
-        snap.expect(0).stdout.contains("nodes 3, prom 1"),
-        "{}",
-        snap.stdout
-    );
+    snap.says(0, "nodes 3, prom 1");
     let snaps = cli.run(&["config", "snapshots", "c"]);
     assert!(
         snaps
@@ -693,15 +574,8 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         restored.stdout
     );
     let again = cli.run(&["config", "restore", "c", "good"]);
-    assert!(
-        again.expect(0).stdout.contains("nothing changed"),
-        "{}",
-        again.stdout
-    );
-    let prom = cli
-        .run(&["config", "history", "c", "prom", "--json"])
-        .expect(0)
-        .json();
+    again.says(0, "nothing changed");
+    let prom = cli.json(&["config", "history", "c", "prom", "--json"]);
     assert_eq!(prom.as_array().map(Vec::len), Some(3), "{prom}");
 
     // Units: four, none configured, so none stale and nothing to apply.
@@ -711,14 +585,14 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
     let rows: Vec<&str> = units.lines().skip(1).collect();
     assert_eq!(rows.len(), 4, "{units}");
     assert!(rows.iter().all(|r| r.ends_with(" no")), "{units}");
-    let units = cli.run(&["unit", "list", "c", "--json"]).expect(0).json();
+    let units = cli.json(&["unit", "list", "c", "--json"]);
     assert_eq!(units.as_array().map(Vec::len), Some(4), "{units}");
     let applied = cli.run(&["config", "apply", "c"]);
     assert_eq!(applied.expect(0).stdout.trim(), "nothing is stale");
     let applied = cli.run(&["config", "apply", "c", "--service", "nodes", "--wait"]);
     assert_eq!(applied.expect(0).stdout.trim(), "nothing is stale");
     let dup = cli.run(&["unit", "add", "c", "nodes", "node_exporter", "h1"]);
-    assert!(dup.expect(1).stderr.contains("409"), "{}", dup.stderr);
+    dup.complains(1, "409");
     cli.run(&["host", "add", "c", "h4", "127.0.0.5"]).expect(0);
     let placed = cli.run(&["unit", "add", "c", "nodes", "node_exporter", "h4"]);
     let placed = &placed.expect(0).stdout;
@@ -734,29 +608,14 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         "{placed}"
     );
     let removed = cli.run(&["unit", "remove", "c", "5"]);
-    assert!(
-        removed.expect(0).stdout.contains("unit 5 removed"),
-        "{}",
-        removed.stdout
-    );
+    removed.says(0, "unit 5 removed");
     cli.run(&["unit", "remove", "c", "5"]).expect(1);
 
     // Relations: add, list, events; mismatches and duplicates are refused; remove.
     let related = cli.run(&["relation", "add", "c", "prom", "nodes"]);
-    assert!(
-        related.expect(0).stdout.contains("relation 1 added"),
-        "{}",
-        related.stdout
-    );
+    related.says(0, "relation 1 added");
     let listed = cli.run(&["relation", "list", "c"]);
-    let row: Vec<&str> = listed
-        .expect(0)
-        .stdout
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let row = first_row(&listed.expect(0).stdout);
     assert_eq!(
         row,
         [
@@ -778,40 +637,104 @@ fn configs_units_and_relations_are_managed_from_the_cli() {
         "{events}"
     );
     let again = cli.run(&["relation", "add", "c", "prom", "nodes"]);
-    assert!(again.expect(1).stderr.contains("409"), "{}", again.stderr);
+    again.complains(1, "409");
     let itself = cli.run(&["relation", "add", "c", "prom", "prom"]);
-    assert!(
-        itself
-            .expect(1)
-            .stderr
-            .contains("can't be related to itself"),
-        "{}",
-        itself.stderr
-    );
+    itself.complains(1, "can't be related to itself");
     let unknown = cli.run(&["relation", "add", "c", "prom:scrape", "nodes"]);
-    assert!(
-        unknown
-            .expect(1)
-            .stderr
-            .contains("metrics (prometheus-scrape)"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.complains(1, "metrics (prometheus-scrape)");
     let removed = cli.run(&["relation", "remove", "c", "1"]);
-    assert!(
-        removed.expect(0).stdout.contains("relation 1 removed"),
-        "{}",
-        removed.stdout
-    );
-    let listed = cli
-        .run(&["relation", "list", "c", "--json"])
-        .expect(0)
-        .json();
+    removed.says(0, "relation 1 removed");
+    let listed = cli.json(&["relation", "list", "c", "--json"]);
     assert_eq!(listed, serde_json::json!([]));
-    let events = cli
-        .run(&["relation", "events", "c", "1", "--json"])
-        .expect(0)
-        .json();
+    let events = cli.json(&["relation", "events", "c", "1", "--json"]);
     assert_eq!(events.as_array().unwrap().last().unwrap()["kind"], "broken");
     cli.run(&["relation", "remove", "c", "1"]).expect(1);
+}
+
+/// Asserts `out`'s transcript against snapshot `name` (`snapshots/it__cli__NAME.snap`), with
+/// what changes from run to run replaced: times, spans of time, ports and temporary
+/// directories. Runs of spaces are folded into two, since a column is as wide as its widest
+/// (volatile) cell.
+#[track_caller]
+fn assert_transcript(name: &str, out: &Out) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(true);
+    for (volatile, stands_for) in [
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "[time]"),
+        (
+            r"\b(\d+ms|\d+\.\ds|\d+m\d{2}s|\d+h\d{2}m|\d+d\d{2}h)\b",
+            "[span]",
+        ),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"/tmp/\.tmp\w+", "[tmp]"),
+        (r" {2,}", "  "),
+    ] {
+        settings.add_filter(volatile, stands_for);
+    }
+    settings.bind(|| insta::assert_snapshot!(name, out.transcript()));
+}
+
+/// What a person reads: the tables and details of the main read commands, a finished job, and
+/// the messages of refused input. A change to any of them shows as a snapshot diff.
+#[test]
+fn the_cli_s_human_output_matches_the_snapshots() {
+    let server = ServerProc::serve().fast_heartbeat().start();
+    let cli = Client::of(&server);
+    assert_transcript("cluster_create", &cli.run(&["cluster", "create", "c"]));
+    for (name, address) in [("h1", "127.0.0.2"), ("h2", "127.0.0.3")] {
+        cli.run(&["host", "add", "c", name, address]).expect(0);
+    }
+    // No agent yet: the hosts wait, with nothing reported.
+    assert_transcript("host_list_waiting", &cli.run(&["host", "list", "c"]));
+    let added = cli.run(ADD_HELLO);
+    assert_transcript("service_add", &added);
+    assert_transcript("service_list_new", &cli.run(&["service", "list", "c"]));
+
+    let _agents = join_h1_h2(&server, &cli);
+    cli.run(&["job", "run", "c", "deploy", "--service", "hello", "--wait"])
+        .expect(0);
+    assert_transcript("cluster_list", &cli.run(&["cluster", "list"]));
+    assert_transcript("service_list_started", &cli.run(&["service", "list", "c"]));
+    assert_transcript("job_list", &cli.run(&["job", "list", "c"]));
+    assert_transcript("job_show_succeeded", &cli.run(&["job", "show", "1"]));
+
+    // Refused input: what was wrong, and the server's status.
+    assert_transcript(
+        "error_unknown_cluster",
+        &cli.run(&["cluster", "show", "nope"]),
+    );
+    assert_transcript(
+        "error_bad_cluster_name",
+        &cli.run(&["cluster", "create", "bad name!"]),
+    );
+    assert_transcript(
+        "error_bad_address",
+        &cli.run(&["host", "add", "c", "h3", "x;id"]),
+    );
+    assert_transcript(
+        "error_bad_config_value",
+        &cli.run(&[
+            "config",
+            "set",
+            "c",
+            "hello",
+            "--type",
+            "hello.conf",
+            "interval=soon",
+        ]),
+    );
+    assert_transcript(
+        "error_two_targets",
+        &cli.run(&[
+            "job",
+            "run",
+            "c",
+            "start",
+            "--service",
+            "hello",
+            "--hosts",
+            "h1",
+        ]),
+    );
+    cli.run(&["job", "run", "c", "stop", "--wait"]).expect(0);
 }

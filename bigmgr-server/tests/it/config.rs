@@ -1,7 +1,9 @@
 //! Settings: the admin token file, the environment token, config file vs environment vs flags,
 //! and refused settings.
 
-use crate::harness::{Api, ServerProc, copy_dir, free_addrs, shipped_stacks};
+use bigmgr_test_support::{
+    Api, ServerProc, assert_contains, copy_dir, free_addrs, stacks_dir, temp_file,
+};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -57,22 +59,14 @@ fn a_weak_environment_token_is_refused() {
         .env("BIGMGR_ADMIN_TOKEN", "admin")
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("BIGMGR_ADMIN_TOKEN must be at least 16"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "BIGMGR_ADMIN_TOKEN must be at least 16");
 }
 
 #[tokio::test]
 async fn a_config_file_sets_listen_and_data_the_environment_and_flags_override_it() {
-    let tmp = tempfile::tempdir().unwrap();
     let [from_file, from_env, from_flag] = free_addrs::<3>();
-    let config = tmp.path().join("bigmgr.toml");
-    std::fs::write(
-        &config,
-        format!("listen = \"{from_file}\"\ndata = \"state\"\nheartbeat_interval = \"2s\"\n"),
-    )
-    .unwrap();
+    let text = format!("listen = \"{from_file}\"\ndata = \"state\"\nheartbeat_interval = \"2s\"\n");
+    let (tmp, config) = temp_file("bigmgr.toml", &text);
     let config = config.to_str().unwrap().to_string();
 
     let mut server = ServerProc::serve()
@@ -119,11 +113,11 @@ async fn stack_directories_come_from_a_colon_separated_variable() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     copy_dir(
-        &shipped_stacks().join("demo/1.0.0/hello"),
+        &stacks_dir().join("demo/1.0.0/hello"),
         &a.join("mine/2.0.0/hello"),
     );
     copy_dir(
-        &shipped_stacks().join("demo/1.0.0/hello"),
+        &stacks_dir().join("demo/1.0.0/hello"),
         &b.join("theirs/3.0.0/hello"),
     );
     let server = ServerProc::serve()
@@ -157,11 +151,9 @@ fn bad_settings_exit_2_and_say_what_to_fix() {
         .arg("30")
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("500ms, 30s"), "{stderr}");
+    assert_contains(&stderr, "500ms, 30s");
 
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("bad.toml");
-    std::fs::write(&config, "listn = \"127.0.0.1:1\"\n").unwrap();
+    let (_tmp, config) = temp_file("bad.toml", "listn = \"127.0.0.1:1\"\n");
     let (status, _, stderr) = ServerProc::serve()
         .arg("--config")
         .arg(config.to_str().unwrap())
@@ -177,5 +169,5 @@ fn bad_settings_exit_2_and_say_what_to_fix() {
         .no_listen_flag()
         .run_to_exit();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert_contains(&stderr, "not-an-address");
 }

@@ -1,7 +1,7 @@
 //! Config versions, host overrides, snapshots and relations over REST, without agents: what
 //! is stored and answered (the real-service tests in `stacks` cover what reaches the hosts).
 
-use crate::harness::{Api, ServerProc};
+use bigmgr_test_support::{Api, ServerProc, assert_contains};
 use serde_json::{Value, json};
 
 /// A server with cluster `c`, hosts h1–h3 (no agents), node_exporter `nodes` on all three and
@@ -11,27 +11,15 @@ async fn infra() -> (ServerProc, Api) {
     let api = server.api();
     api.create_cluster("c").await;
     for i in 1..=3 {
-        api.post(
-            "/clusters/c/hosts",
-            json!({"name": format!("h{i}"), "address": format!("127.0.0.{}", i + 1)}),
-        )
-        .await
-        .expect(201);
+        let address = format!("127.0.0.{}", i + 1);
+        api.add_host("c", &format!("h{i}"), &address).await;
     }
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "nodes", "stack": "infra", "service": "node_exporter",
-               "placement": {"node_exporter": ["h1", "h2", "h3"]}}),
-    )
-    .await
-    .expect(201);
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "prom", "stack": "infra", "service": "prometheus",
-               "placement": {"prometheus_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
+    let nodes = json!({"name": "nodes", "stack": "infra", "service": "node_exporter",
+                       "placement": {"node_exporter": ["h1", "h2", "h3"]}});
+    api.add_service("c", nodes).await;
+    let prom = json!({"name": "prom", "stack": "infra", "service": "prometheus",
+                      "placement": {"prometheus_server": ["h1"]}});
+    api.add_service("c", prom).await;
     (server, api)
 }
 
@@ -94,7 +82,7 @@ async fn host_overrides_are_versioned_diffed_and_removed_with_null() {
         ),
     ] {
         let problem = api.patch(path, body).await.problem(422);
-        assert!(problem.contains(needle), "{problem}");
+        assert_contains(&problem, needle);
     }
     assert_eq!(versions(api.get(path).await.expect(200)), vec![1, 2]);
 
@@ -140,12 +128,11 @@ async fn host_overrides_are_versioned_diffed_and_removed_with_null() {
 async fn a_snapshot_restores_every_service_that_changed_since() {
     let (_server, api) = infra().await;
     let prom = "/clusters/c/services/prom/configs";
-    api.patch(
-        prom,
-        json!({"configs": {"prometheus.yml": {"scrape_interval": "5s"}}}),
-    )
-    .await
-    .expect(201);
+    let scrape_every = |interval: &str| {
+        let body = json!({"configs": {"prometheus.yml": {"scrape_interval": interval}}});
+        api.patch(prom, body)
+    };
+    scrape_every("5s").await.expect(201);
     let snap = api
         .post(
             "/clusters/c/snapshots",
@@ -159,12 +146,7 @@ async fn a_snapshot_restores_every_service_that_changed_since() {
         .await;
     assert!(dup.problem(409).contains("before-tuning"));
 
-    api.patch(
-        prom,
-        json!({"configs": {"prometheus.yml": {"scrape_interval": "30s"}}}),
-    )
-    .await
-    .expect(201);
+    scrape_every("30s").await.expect(201);
     let restored = api
         .post("/clusters/c/snapshots/before-tuning/restore", json!({}))
         .await;
@@ -210,20 +192,9 @@ async fn relations_record_joined_and_broken_and_refuse_duplicates() {
     let id = rel.expect(201)["id"].as_i64().unwrap();
     assert_eq!(rel.body["auto_reconfigure"], false);
     assert_eq!(rel.body["requirer"], "prom");
-    let again = api
-        .post(
-            "/clusters/c/relations",
-            json!({"requirer": "prom", "provider": "nodes"}),
-        )
-        .await;
-    again.problem(409);
-    let unknown = api
-        .post(
-            "/clusters/c/relations",
-            json!({"requirer": "prom:scrape", "provider": "nodes"}),
-        )
-        .await;
-    assert!(unknown.problem(422).contains("metrics (prometheus-scrape)"));
+    api.relate("c", "prom", "nodes").await.problem(409);
+    let unknown = api.relate("c", "prom:scrape", "nodes").await;
+    assert_contains(unknown.problem(422), "metrics (prometheus-scrape)");
     let events = api.get(&format!("/clusters/c/relations/{id}/events")).await;
     let kinds: Vec<(String, String)> = events
         .expect(200)
@@ -261,26 +232,17 @@ async fn relations_record_joined_and_broken_and_refuse_duplicates() {
         api.get("/clusters/c/relations").await.expect(200),
         &json!([])
     );
-    let events = api.get(&format!("/clusters/c/relations/{id}/events")).await;
-    let last = events
-        .expect(200)
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let events = api
+        .list(&format!("/clusters/c/relations/{id}/events"))
+        .await;
+    let last = events.last().expect("an event");
     assert_eq!(last["kind"], "broken");
     api.delete(&format!("/clusters/c/relations/{id}"))
         .await
         .problem(404);
 
     // Either way round, as `juju relate` takes them: the requirer is found by its endpoints.
-    let swapped = api
-        .post(
-            "/clusters/c/relations",
-            json!({"requirer": "nodes", "provider": "prom"}),
-        )
-        .await;
+    let swapped = api.relate("c", "nodes", "prom").await;
     assert_eq!(swapped.expect(201)["requirer"], "prom");
     assert_eq!(swapped.body["provider"], "nodes");
     assert_eq!(swapped.body["auto_reconfigure"], true);

@@ -1,17 +1,18 @@
 //! Integration tests of the `bigmgr` binary: each test starts the real binary on a free
 //! loopback port with its own data directory and talks to it over HTTP (and gRPC).
 //!
-//! [`harness`] holds what these and later tests reuse: [`harness::ServerProc`] and
-//! [`harness::AgentProc`] (real processes, killed on drop), the REST client [`harness::Api`]
-//! and [`harness::wait_until`]. Tests that need `bigmgr-agent` find it next to `bigmgr` in the
-//! target directory: `cargo test --workspace` builds it.
+//! The harness is the `bigmgr-test-support` crate: [`bigmgr_test_support::ServerProc`] and
+//! [`bigmgr_test_support::AgentProc`] (real processes, killed on drop), the REST client
+//! [`bigmgr_test_support::Api`] and [`bigmgr_test_support::wait_until`]. Tests that need
+//! `bigmgr-agent` find it next to `bigmgr` in the target directory: `cargo test --workspace`
+//! builds it.
 
 mod agents;
 mod api;
 mod cli;
 mod config;
 mod configs_api;
-mod harness;
+mod openapi;
 mod quickstart;
 mod roles;
 mod scenarios;

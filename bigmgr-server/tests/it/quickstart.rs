@@ -1,7 +1,7 @@
 //! `bigmgr quickstart`: the server, three in-process agents and the demo stack, deployed and
 //! then stopped on a signal; twice on the same data directory.
 
-use crate::harness::ServerProc;
+use bigmgr_test_support::ServerProc;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 

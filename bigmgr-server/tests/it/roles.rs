@@ -1,6 +1,6 @@
 //! Users, tokens, roles and the audit log over REST, against a real server process.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use bigmgr_test_support::{Api, ServerProc, assert_contains};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -22,6 +22,23 @@ async fn user(admin: &Api, name: &str, role: &str) -> Api {
     admin.with_token(Some(&token))
 }
 
+/// The demo `hello` service on h1, as `POST …/services` takes it.
+fn hello_on_h1() -> Value {
+    json!({"name": "hello", "stack": "demo", "service": "hello",
+           "placement": {"hello_server": ["h1"]}})
+}
+
+/// A server with cluster `c`, and clients of its admin, of viewer `vic` and of operator
+/// `olga`.
+async fn admin_viewer_operator() -> (ServerProc, Api, Api, Api) {
+    let server = ServerProc::start();
+    let admin = server.api();
+    let viewer = user(&admin, "vic", "viewer").await;
+    let operator = user(&admin, "olga", "operator").await;
+    admin.create_cluster("c").await;
+    (server, admin, viewer, operator)
+}
+
 /// The audit events, as admin.
 async fn audit(admin: &Api) -> Vec<Value> {
     admin.get("/audit?limit=1000").await.expect(200)["items"]
@@ -38,28 +55,11 @@ fn has(events: &[Value], actor: &str, action: &str, outcome: &str) -> bool {
 
 #[tokio::test]
 async fn each_role_may_do_what_it_should_and_is_audited() {
-    let server = ServerProc::start();
-    let admin = server.api();
-    let viewer = user(&admin, "vic", "viewer").await;
-    let operator = user(&admin, "olga", "operator").await;
+    let (_server, admin, viewer, operator) = admin_viewer_operator().await;
 
     // The admin sets up a cluster with a service (its host has no agent: jobs just wait).
-    admin.create_cluster("c").await;
-    admin
-        .post(
-            "/clusters/c/hosts",
-            json!({"name": "h1", "address": "127.0.0.2"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post(
-            "/clusters/c/services",
-            json!({"name": "hello", "stack": "demo", "service": "hello",
-                   "placement": {"hello_server": ["h1"]}}),
-        )
-        .await
-        .expect(201);
+    admin.add_host("c", "h1", "127.0.0.2").await;
+    admin.add_service("c", hello_on_h1()).await;
 
     // Viewer: reads, nothing else.
     viewer.get("/clusters").await.expect(200);
@@ -70,24 +70,15 @@ async fn each_role_may_do_what_it_should_and_is_audited() {
         .problem(403);
     assert!(d.contains("'vic'") && d.contains("needs role admin"), "{d}");
     let d = viewer
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "start", "target": "cluster"}),
-        )
+        .post_job("c", "start", json!("cluster"))
         .await
         .problem(403);
-    assert!(d.contains("needs role operator"), "{d}");
+    assert_contains(&d, "needs role operator");
     viewer.get("/audit").await.problem(403);
     viewer.get("/users").await.problem(403);
 
     // Operator: jobs yes, cluster changes no.
-    let job = operator
-        .post(
-            "/clusters/c/jobs",
-            json!({"command": "start", "target": "cluster"}),
-        )
-        .await;
-    let id = job.expect(202)["id"].as_i64().expect("job id");
+    let id = operator.submit("c", "start", json!("cluster")).await;
     operator
         .post(&format!("/jobs/{id}/cancel"), json!({}))
         .await
@@ -188,7 +179,7 @@ async fn users_log_in_and_tokens_can_be_revoked() {
             .post("/users", json!({"name": reserved, "role": "viewer"}))
             .await
             .problem(422);
-        assert!(detail.contains("reserved"), "{detail}");
+        assert_contains(&detail, "reserved");
     }
     admin
         .post(
@@ -224,51 +215,20 @@ fn rule(method: &'static str, path: impl Into<String>, viewer: bool, operator: b
 
 #[tokio::test]
 async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
-    let server = ServerProc::start();
-    let admin = server.api();
-    let viewer = user(&admin, "vic", "viewer").await;
-    let operator = user(&admin, "olga", "operator").await;
-    admin.create_cluster("c").await;
+    let (_server, admin, viewer, operator) = admin_viewer_operator().await;
     admin.create_cluster("c2").await;
-    let join = admin.post("/clusters/c/join-tokens", json!({})).await;
-    let join = join.expect(201)["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let _agent = AgentProc::cmd(&server.url, "h1", "127.0.0.2")
-        .join_token(&join)
-        .start();
-    wait_until("h1 to join", Duration::from_secs(30), || async {
-        let h = admin.get("/clusters/c/hosts/h1").await;
-        (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-    })
-    .await;
-    admin
-        .post(
-            "/clusters/c/services",
-            json!({"name": "hello", "stack": "demo", "service": "hello",
-                   "placement": {"hello_server": ["h1"]}}),
-        )
-        .await
-        .expect(201);
+    let _agent = admin.join_agent("c", "h1", "127.0.0.2").await;
+    admin.add_service("c", hello_on_h1()).await;
     // A job that ended to read, and one to control.
-    let submit = |command: &'static str| {
-        admin.post(
-            "/clusters/c/jobs",
-            json!({"command": command, "target": "cluster"}),
-        )
-    };
-    let done = submit("install").await.expect(202)["id"]
-        .as_i64()
-        .expect("id");
-    let detail = admin.wait_job(done, Duration::from_secs(60)).await;
-    assert_eq!(detail["state"], "SUCCEEDED", "{detail}");
+    let cluster = || json!("cluster");
+    let detail = admin
+        .run_job("c", "install", cluster(), Duration::from_secs(60))
+        .await;
+    let done = detail["id"].as_i64().expect("id");
     let task = detail["stages"][0]["tasks"][0]["id"]
         .as_i64()
         .expect("task");
-    let live = submit("status").await.expect(202)["id"]
-        .as_i64()
-        .expect("id");
+    let live = admin.submit("c", "status", cluster()).await;
     // Job lists filter by state.
     let ok = admin.get("/clusters/c/jobs?state=SUCCEEDED").await;
     let ok = ok.expect(200)["items"].as_array().expect("items").clone();
@@ -279,37 +239,53 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         .await
         .problem(400);
 
-    let mut rules = vec![
-        rule("GET", "/clusters", true, true),
-        rule("GET", "/clusters/c", true, true),
-        rule("GET", "/clusters/c/hosts", true, true),
-        rule("GET", "/clusters/c/hosts/h1", true, true),
-        rule("GET", "/stacks", true, true),
-        rule("GET", "/clusters/c/services", true, true),
-        rule("GET", "/clusters/c/services/hello", true, true),
-        rule("GET", "/clusters/c/jobs", true, true),
-        rule("GET", format!("/jobs/{done}"), true, true),
-        rule("GET", format!("/jobs/{done}/tasks/{task}/log"), true, true),
-        rule("GET", format!("/jobs/{done}/events"), true, true),
-        rule("POST", "/clusters", false, false),
-        rule("DELETE", "/clusters/c2", false, false),
-        rule("POST", "/clusters/c/join-tokens", false, false),
-        rule("POST", "/clusters/c/hosts", false, false),
-        rule("POST", "/clusters/c/services", false, false),
-        rule("DELETE", "/clusters/c/services/hello", false, false),
-        rule("DELETE", "/clusters/c/hosts/h1", false, false),
-        rule("POST", "/clusters/c/jobs", false, true),
-        rule("POST", format!("/jobs/{live}/pause"), false, true),
-        rule("POST", format!("/jobs/{live}/resume"), false, true),
-        rule("POST", format!("/jobs/{live}/cancel"), false, true),
-        rule("POST", format!("/jobs/{done}/retry"), false, true),
-        rule("GET", "/users", false, false),
-        rule("POST", "/users", false, false),
-        rule("DELETE", "/users/admin", false, false),
-        rule("GET", "/users/admin/tokens", false, false),
-        rule("POST", "/users/admin/tokens", false, false),
-        rule("GET", "/audit", false, false),
-    ];
+    // The least role besides admin that may call each route.
+    let table = format!(
+        "
+        viewer   GET    /clusters
+        viewer   GET    /clusters/c
+        viewer   GET    /clusters/c/hosts
+        viewer   GET    /clusters/c/hosts/h1
+        viewer   GET    /stacks
+        viewer   GET    /clusters/c/services
+        viewer   GET    /clusters/c/services/hello
+        viewer   GET    /clusters/c/jobs
+        viewer   GET    /jobs/{done}
+        viewer   GET    /jobs/{done}/tasks/{task}/log
+        viewer   GET    /jobs/{done}/events
+        admin    POST   /clusters
+        admin    DELETE /clusters/c2
+        admin    POST   /clusters/c/join-tokens
+        admin    POST   /clusters/c/hosts
+        admin    POST   /clusters/c/services
+        admin    DELETE /clusters/c/services/hello
+        admin    DELETE /clusters/c/hosts/h1
+        operator POST   /clusters/c/jobs
+        operator POST   /jobs/{live}/pause
+        operator POST   /jobs/{live}/resume
+        operator POST   /jobs/{live}/cancel
+        operator POST   /jobs/{done}/retry
+        admin    GET    /users
+        admin    POST   /users
+        admin    DELETE /users/admin
+        admin    GET    /users/admin/tokens
+        admin    POST   /users/admin/tokens
+        admin    GET    /audit
+        "
+    );
+    let mut rules: Vec<Rule> = table
+        .lines()
+        .filter_map(|line| {
+            let [least, method, path] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            let method = ["GET", "POST", "DELETE"]
+                .into_iter()
+                .find(|m| *m == method)?;
+            Some(rule(method, path, least == "viewer", least != "admin"))
+        })
+        .collect();
+    assert_eq!(rules.len(), 29, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -356,7 +332,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
                 );
             } else {
                 let detail = resp.problem(403);
-                assert!(detail.contains(&format!("'{who}'")), "{detail}");
+                assert_contains(&detail, format!("'{who}'"));
             }
         }
     }
@@ -427,10 +403,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
 /// a 422 naming the field, and nothing is written. Only an admin changes a host's address.
 #[tokio::test]
 async fn hostile_host_addresses_are_refused_and_only_admins_change_one() {
-    let server = ServerProc::start();
-    let admin = server.api();
-    let operator = user(&admin, "olga", "operator").await;
-    admin.create_cluster("c").await;
+    let (_server, admin, _viewer, operator) = admin_viewer_operator().await;
     let long = "x".repeat(300);
     let hostile = [
         "$(touch /tmp/bigmgr-pwned)",
@@ -456,13 +429,7 @@ async fn hostile_host_addresses_are_refused_and_only_admins_change_one() {
         json!([]),
         "nothing was written"
     );
-    let h = admin
-        .post(
-            "/clusters/c/hosts",
-            json!({"name": "h1", "address": "10.1.2.3"}),
-        )
-        .await;
-    let h = h.expect(201).clone();
+    let h = admin.add_host("c", "h1", "10.1.2.3").await;
     assert_eq!(
         (h["state"].as_str(), h["reported_address"].is_null()),
         (Some("WAITING"), true),
@@ -478,7 +445,7 @@ async fn hostile_host_addresses_are_refused_and_only_admins_change_one() {
         .patch("/clusters/c/hosts/h1", json!({"address": "10.1.2.4"}))
         .await
         .problem(403);
-    assert!(d.contains("needs role admin"), "{d}");
+    assert_contains(&d, "needs role admin");
     let h = admin
         .patch("/clusters/c/hosts/h1", json!({"address": "node-1.example"}))
         .await;

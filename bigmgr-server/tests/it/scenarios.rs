@@ -9,9 +9,12 @@
 //! started that still runs (scripts are detached from their agent, so they outlive a killed
 //! one), also when the test fails.
 
-use crate::harness::{AgentProc, Api, EXIT_TIMEOUT, ServerProc, free_addr, wait_until};
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::{Pid, getpgid};
+use bigmgr_test_support::{
+    AgentProc, Api, EXIT_TIMEOUT, ServerProc, assert_contains, free_addr, procs, wait_until,
+    write_executable,
+};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -116,7 +119,6 @@ const STACK: &[Svc] = &[
 
 /// Writes [`STACK`] under `root` (a stack root for `--stacks`).
 fn write_stack(root: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     for s in STACK {
         let dir = root.join("test").join("1.0.0").join(s.name);
         std::fs::create_dir_all(&dir).expect("service dir");
@@ -147,9 +149,7 @@ echo "{name} $1 done on $BIGMGR_HOST"
             sleep = s.sleep,
             output = s.output,
         );
-        let path = dir.join("run.sh");
-        std::fs::write(&path, script).expect("script");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_executable(&dir.join("run.sh"), &script);
     }
 }
 
@@ -192,16 +192,22 @@ impl Rig {
         assert!(self.server.is_none(), "the server runs already");
         let server = ServerProc::serve()
             .data(&self.dir.path().join("data"))
-            .no_listen_flag()
-            .arg("--listen")
-            .arg(self.listen.to_string())
-            .arg("--stacks")
-            .arg(self.dir.path().join("stacks").display().to_string())
-            .arg("--heartbeat-interval")
-            .arg("1s")
+            .listen(self.listen)
+            .stacks(&self.dir.path().join("stacks"))
+            .fast_heartbeat()
             .start();
         assert_eq!(server.addr, self.listen);
         self.server = Some(server);
+    }
+
+    /// A started rig whose agents `hosts` joined, with service `service` of the test stack on
+    /// `on`; and a client of its server.
+    async fn with_service(hosts: &[&str], service: &str, on: &[&str]) -> (Rig, Api) {
+        let mut rig = Rig::start();
+        let api = rig.api();
+        rig.join(hosts).await;
+        add_service(&api, service, on).await;
+        (rig, api)
     }
 
     /// The server.
@@ -253,6 +259,19 @@ impl Rig {
         read_pid(&self.unit_dir(host, service).join(format!("pid.{command}")))
     }
 
+    /// Waits until job `id`'s start task of `service` on h1 runs, and answers the pid its
+    /// script wrote.
+    async fn running_script(&self, api: &Api, id: i64, service: &str) -> Pid {
+        wait_until("h1's task to run", Duration::from_secs(30), || async {
+            let job = job(api, id).await;
+            let running = task_on(&job, service, "h1")["state"] == "RUNNING";
+            running
+                .then(|| self.script_pid("h1", service, "start"))
+                .flatten()
+        })
+        .await
+    }
+
     /// Starts agent `host` on its address and root, with a join token or (`None`) with the
     /// credential its root holds.
     fn start_agent(&mut self, host: &str, token: Option<&str>) {
@@ -277,10 +296,7 @@ impl Rig {
     async fn join(&mut self, hosts: &[&str]) -> String {
         let api = self.api();
         api.create_cluster(CLUSTER).await;
-        let token = api
-            .post(&format!("/clusters/{CLUSTER}/join-tokens"), json!({}))
-            .await;
-        let token = token.expect(201)["token"].as_str().unwrap().to_string();
+        let token = api.join_token(CLUSTER).await;
         for h in hosts {
             self.start_agent(h, Some(&token));
         }
@@ -309,26 +325,13 @@ fn read_pid(path: &Path) -> Option<Pid> {
 
 /// Whether `pid` is a live process (a zombie is not).
 fn alive(pid: Pid) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // `pid (comm) S …`: the state follows the last ')'.
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next());
-    state.is_some_and(|s| s != 'Z')
-}
-
-/// Whether `pid`'s command line mentions `dir` (so a reused pid is not taken for a script).
-fn runs_from(pid: Pid, dir: &Path) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir.to_string_lossy().as_ref()))
+    procs::running(pid.as_raw())
 }
 
 /// Kills the process group of every script under `agents` (any `pid.*` file below it) that
-/// still runs from `dir`: the script, the wrapper that leads its group, and what it started.
+/// still runs from `dir` (so a reused pid is not taken for a script): the script, the wrapper
+/// that leads its group, and what it started.
 fn kill_scripts(agents: &Path, dir: &Path) {
-    let own = getpgid(None).ok();
     let mut todo = vec![agents.to_path_buf()];
     while let Some(d) = todo.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -346,16 +349,8 @@ fn kill_scripts(agents: &Path, dir: &Path) {
                 continue;
             }
             let Some(pid) = read_pid(&path) else { continue };
-            if !alive(pid) || !runs_from(pid, dir) {
-                continue;
-            }
-            match getpgid(Some(pid)) {
-                Ok(pgid) if Some(pgid) != own && pgid.as_raw() > 1 => {
-                    let _ = killpg(pgid, Signal::SIGKILL);
-                }
-                _ => {
-                    let _ = kill(pid, Signal::SIGKILL);
-                }
+            if alive(pid) && procs::mentions(pid.as_raw(), "cmdline", &dir.to_string_lossy()) {
+                procs::kill_with_group(pid.as_raw());
             }
         }
     }
@@ -377,28 +372,14 @@ async fn wait_host(api: &Api, cluster: &str, host: &str, state: &str, timeout: D
 
 /// Adds service `name` of stack `test` with its component on `hosts`.
 async fn add_service(api: &Api, name: &str, hosts: &[&str]) {
-    api.post(
-        &format!("/clusters/{CLUSTER}/services"),
-        json!({
-            "name": name,
-            "stack": "test",
-            "service": name,
-            "placement": { format!("{name}_server"): hosts },
-        }),
-    )
-    .await
-    .expect(201);
+    let placement = json!({ format!("{name}_server"): hosts });
+    let body = json!({"name": name, "stack": "test", "service": name, "placement": placement});
+    api.add_service(CLUSTER, body).await;
 }
 
 /// Submits `command` on the whole cluster; returns the job's id.
 async fn submit(api: &Api, command: &str) -> i64 {
-    let job = api
-        .post(
-            &format!("/clusters/{CLUSTER}/jobs"),
-            json!({"command": command, "target": "cluster"}),
-        )
-        .await;
-    job.expect(202)["id"].as_i64().expect("a job id")
+    api.submit(CLUSTER, command, json!("cluster")).await
 }
 
 /// The job's detail.
@@ -463,10 +444,7 @@ async fn wait_local(what: &str, timeout: Duration, pred: impl Fn() -> bool) {
 /// log is on the agent's disk and on the server."
 #[tokio::test]
 async fn three_agents_run_a_start_job_and_its_logs_are_on_agents_and_server() {
-    let mut rig = Rig::start();
-    let api = rig.api();
-    rig.join(&["h1", "h2", "h3"]).await;
-    add_service(&api, "echo", &["h1", "h2", "h3"]).await;
+    let (rig, api) = Rig::with_service(&["h1", "h2", "h3"], "echo", &["h1", "h2", "h3"]).await;
     let id = submit(&api, "start").await;
     let done = api.wait_job(id, JOB_TIMEOUT).await;
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
@@ -505,21 +483,11 @@ async fn three_agents_run_a_start_job_and_its_logs_are_on_agents_and_server() {
 /// server, and the script ran exactly once (side-effect counter)."
 #[tokio::test]
 async fn an_agent_killed_during_a_task_and_restarted_reports_it_and_ran_it_once() {
-    let mut rig = Rig::start();
-    let api = rig.api();
-    rig.join(&["h1", "h2"]).await;
-    add_service(&api, "sleepy", &["h1", "h2"]).await;
+    let (mut rig, api) = Rig::with_service(&["h1", "h2"], "sleepy", &["h1", "h2"]).await;
     let id = submit(&api, "start").await;
 
     // The script runs on h1 (its 5 s sleep has just begun).
-    let pid = wait_until("h1's task to run", Duration::from_secs(30), || async {
-        let job = job(&api, id).await;
-        let running = task_on(&job, "sleepy", "h1")["state"] == "RUNNING";
-        running
-            .then(|| rig.script_pid("h1", "sleepy", "start"))
-            .flatten()
-    })
-    .await;
+    let pid = rig.running_script(&api, id, "sleepy").await;
     assert!(alive(pid), "the script {pid} runs");
 
     rig.kill_agent("h1");
@@ -635,20 +603,10 @@ async fn a_server_killed_during_a_two_stage_job_and_restarted_finishes_it_once()
 /// agent: ONLINE again."
 #[tokio::test]
 async fn a_lost_host_fails_its_task_after_the_timeout_and_comes_back_online() {
-    let mut rig = Rig::start();
-    let api = rig.api();
-    rig.join(&["h1", "h2"]).await;
-    add_service(&api, "hang", &["h1"]).await;
+    let (mut rig, api) = Rig::with_service(&["h1", "h2"], "hang", &["h1"]).await;
     let id = submit(&api, "start").await;
 
-    let pid = wait_until("h1's task to run", Duration::from_secs(30), || async {
-        let job = job(&api, id).await;
-        let running = task_on(&job, "hang", "h1")["state"] == "RUNNING";
-        running
-            .then(|| rig.script_pid("h1", "hang", "start"))
-            .flatten()
-    })
-    .await;
+    let pid = rig.running_script(&api, id, "hang").await;
 
     rig.kill_agent("h1");
     let killed = Instant::now();
@@ -696,8 +654,7 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
     let api = rig.api();
     let token = rig.join(&["h1"]).await;
     api.create_cluster("other").await;
-    let other = api.post("/clusters/other/join-tokens", json!({})).await;
-    let other = other.expect(201)["token"].as_str().unwrap().to_string();
+    let other = api.join_token("other").await;
     rig.start_agent("h2", Some(&other));
     wait_host(&api, "other", "h2", "ONLINE", ONLINE_TIMEOUT).await;
 
@@ -751,7 +708,7 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
             .lines()
             .find(|l| l.starts_with("bigmgr-agent: refused: "))
             .unwrap_or_else(|| panic!("no refusal for {name} ({why}):\n{stderr}"));
-        assert!(refusal.contains(why), "{refusal}");
+        assert_contains(refusal, why);
         assert!(
             !root.join("credential.json").exists(),
             "a refused agent holds no credential"
@@ -807,21 +764,14 @@ async fn refused_agents_exit_2_saying_why_and_change_nothing() {
 
 /// Submits `command` on service `service`; returns the job's id.
 async fn submit_to(api: &Api, command: &str, service: &str) -> i64 {
-    let job = api
-        .post(
-            &format!("/clusters/{CLUSTER}/jobs"),
-            json!({"command": command, "target": {"service": service}}),
-        )
-        .await;
-    job.expect(202)["id"].as_i64().expect("a job id")
+    let target = json!({ "service": service });
+    api.submit(CLUSTER, command, target).await
 }
 
 /// Runs `command` on service `service` to its end, which must be SUCCEEDED; returns the job.
 async fn run_on(api: &Api, command: &str, service: &str) -> Value {
     let id = submit_to(api, command, service).await;
-    let done = api.wait_job(id, JOB_TIMEOUT).await;
-    assert_eq!(done["state"], "SUCCEEDED", "{done}");
-    done
+    api.expect_success(id, JOB_TIMEOUT).await
 }
 
 /// The server's log of a task: (stream, line) pairs in order.
@@ -897,10 +847,7 @@ fn assert_sessions_held(rig: &Rig, host: &str) {
 /// memory, and the next job's log arrives whole."
 #[tokio::test]
 async fn huge_output_lines_arrive_cut_and_the_next_job_s_log_arrives_whole() {
-    let mut rig = Rig::start();
-    let api = rig.api();
-    rig.join(&["h1"]).await;
-    add_service(&api, "loud", &["h1"]).await;
+    let (rig, api) = Rig::with_service(&["h1"], "loud", &["h1"]).await;
     add_service(&api, "chatty", &["h1"]).await;
     let root = rig.root("h1");
 
@@ -996,10 +943,7 @@ async fn huge_output_lines_arrive_cut_and_the_next_job_s_log_arrives_whole() {
 /// them, drains its spool, and the next job's log arrives whole."
 #[tokio::test]
 async fn a_poisoned_spool_does_not_wedge_a_restarted_agent() {
-    let mut rig = Rig::start();
-    let api = rig.api();
-    rig.join(&["h1"]).await;
-    add_service(&api, "chatty", &["h1"]).await;
+    let (mut rig, api) = Rig::with_service(&["h1"], "chatty", &["h1"]).await;
     let root = rig.root("h1");
     let first = run_on(&api, "start", "chatty").await;
     let task = task_on(&first, "chatty", "h1");

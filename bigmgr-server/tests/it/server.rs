@@ -1,8 +1,8 @@
 //! The server process: signals, restarts, one port for HTTP/1.1, h2c and gRPC.
 
-use crate::harness::{Api, ServerProc};
 use bigmgr_core::grpc::pb::agent_service_client::AgentServiceClient;
 use bigmgr_core::grpc::pb::{AgentMessage, Register, agent_message, register};
+use bigmgr_test_support::{Api, ServerProc, assert_contains};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 use tonic::Code;
@@ -38,16 +38,9 @@ async fn clusters_survive_a_restart() {
 fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let (status, _, stderr) = ServerProc::serve()
-        .no_listen_flag()
-        .arg("--listen")
-        .arg(addr.to_string())
-        .run_to_exit();
+    let (status, _, stderr) = ServerProc::serve().listen(addr).run_to_exit();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on {addr}")),
-        "{stderr}"
-    );
+    assert_contains(&stderr, format!("cannot listen on {addr}"));
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@
 //! They run one at a time ([`SERIAL`]): they share the machine's two cores, and each starts
 //! JVMs or databases.
 
-use crate::harness::{AgentProc, Api, ServerProc, wait_until};
+use bigmgr_test_support::{
+    AgentProc, Api, ServerProc, assert_contains, copy_dir, stacks_dir, wait_until,
+};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,25 +24,27 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const JOB_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// A server with cluster `c` and one agent per host `h1`, `h2`, … on 127.0.0.2, .3, ….
+/// It holds [`SERIAL`] until it is dropped, after its processes.
 pub struct Deployment {
     pub server: ServerProc,
     pub api: Api,
     pub agents: Vec<AgentProc>,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Deployment {
-    /// Starts the server (heartbeat 1 s) and `hosts` agents, and waits until all are ONLINE.
+    /// Waits for its turn ([`SERIAL`]), starts the server (heartbeat 1 s) and `hosts` agents,
+    /// and waits until all are ONLINE.
     pub async fn start(hosts: usize) -> Deployment {
-        let server = ServerProc::serve()
-            .arg("--heartbeat-interval")
-            .arg("1s")
-            .start();
+        let serial = SERIAL.lock().await;
+        let server = ServerProc::serve().fast_heartbeat().start();
         let api = server.api();
         api.create_cluster("c").await;
         let mut d = Deployment {
             server,
             api,
             agents: Vec::new(),
+            _serial: serial,
         };
         for i in 1..=hosts {
             d.add_agent(i).await;
@@ -48,23 +52,21 @@ impl Deployment {
         d
     }
 
+    /// [`Deployment::start`] with `service` (as `POST …/services` takes it) added and deployed.
+    pub async fn deployed(hosts: usize, service: Value) -> Deployment {
+        let d = Deployment::start(hosts).await;
+        let name = service["name"].clone();
+        d.add_service(service).await;
+        d.run("deploy", json!({ "service": name })).await;
+        d
+    }
+
     /// Starts agent `h<i>` on `127.0.0.<i+1>` and waits until it is ONLINE.
     pub async fn add_agent(&mut self, i: usize) {
-        let token = self.api.post("/clusters/c/join-tokens", json!({})).await;
-        let token = token.expect(201)["token"].as_str().unwrap().to_string();
-        let name = format!("h{i}");
-        let agent = AgentProc::cmd(&self.server.url, &name, &address(i))
-            .join_token(&token)
-            .start();
-        wait_until(
-            &format!("{name} to come online"),
-            Duration::from_secs(30),
-            || async {
-                let h = self.api.get(&format!("/clusters/c/hosts/{name}")).await;
-                (h.status == 200 && h.body["state"] == "ONLINE").then_some(())
-            },
-        )
-        .await;
+        let agent = self
+            .api
+            .join_agent("c", &format!("h{i}"), &address(i))
+            .await;
         self.agents.push(agent);
     }
 
@@ -84,49 +86,18 @@ impl Deployment {
 
     /// Adds a service instance; 201 expected.
     pub async fn add_service(&self, body: Value) -> Value {
-        self.api
-            .post("/clusters/c/services", body)
-            .await
-            .expect(201)
-            .clone()
+        self.api.add_service("c", body).await
     }
 
     /// Submits a job and waits for it; panics with every failed task's log unless it
     /// SUCCEEDED.
     pub async fn run(&self, command: &str, target: Value) -> Value {
-        let job = self
-            .api
-            .post(
-                "/clusters/c/jobs",
-                json!({"command": command, "target": target}),
-            )
-            .await;
-        let id = job.expect(202)["id"].as_i64().unwrap();
-        self.expect_success(id).await
+        self.api.run_job("c", command, target, JOB_TIMEOUT).await
     }
 
     /// Waits for job `id` and panics with its failed tasks' logs unless it SUCCEEDED.
     pub async fn expect_success(&self, id: i64) -> Value {
-        let done = self.api.wait_job(id, JOB_TIMEOUT).await;
-        if done["state"] != "SUCCEEDED" {
-            let mut report = format!("job {id} ended {}:\n", done["state"]);
-            for st in done["stages"].as_array().into_iter().flatten() {
-                for t in st["tasks"].as_array().into_iter().flatten() {
-                    if t["state"] != "SUCCEEDED" {
-                        let log = self
-                            .api
-                            .get(&format!("/jobs/{id}/tasks/{}/log", t["id"]))
-                            .await;
-                        report += &format!(
-                            "--- {} on {}: {} {}\n{}\n",
-                            st["name"], t["host"], t["state"], t["message"], log.body
-                        );
-                    }
-                }
-            }
-            panic!("{report}");
-        }
-        done
+        self.api.expect_success(id, JOB_TIMEOUT).await
     }
 
     /// Stops and removes a service's units, and checks nothing listens on `port` of hosts
@@ -138,6 +109,20 @@ impl Deployment {
             let addr = format!("{}:{port}", address(i));
             assert!(!listening(&addr).await, "{service}: {addr} still listens");
         }
+    }
+
+    /// Asserts that no unit of the cluster is stale.
+    pub async fn assert_nothing_stale(&self) {
+        let units = self.api.get("/clusters/c/units").await;
+        let stale = |u: &&Value| u["stale"] != false;
+        let stale: Vec<&Value> = units
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(stale)
+            .collect();
+        assert!(stale.is_empty(), "stale units: {stale:?}");
     }
 
     /// The unit ids of a service, by host name.
@@ -253,14 +238,14 @@ fn client(program: &str, args: &[&str]) -> String {
 /// passes; remove cleans up.
 #[tokio::test]
 async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up() {
-    let _serial = SERIAL.lock().await;
-    let d = Deployment::start(3).await;
-    d.add_service(json!({
-        "name": "zk", "stack": "bigtop", "service": "zookeeper",
-        "placement": {"zookeeper_server": ["h1", "h2", "h3"], "zookeeper_client": ["h1"]},
-    }))
+    let d = Deployment::deployed(
+        3,
+        json!({
+            "name": "zk", "stack": "bigtop", "service": "zookeeper",
+            "placement": {"zookeeper_server": ["h1", "h2", "h3"], "zookeeper_client": ["h1"]},
+        }),
+    )
     .await;
-    d.run("deploy", json!({"service": "zk"})).await;
     one_leader(&[1, 2, 3]).await;
     let zoo_cfg = |i: usize| d.unit_dir(i, "zk", "zookeeper_server").join("conf/zoo.cfg");
     for i in 1..=3 {
@@ -316,17 +301,7 @@ async fn zookeeper_ensemble_deploys_changes_configs_keeps_quorum_and_cleans_up()
         assert_eq!(setting(&zoo_cfg(i), "tickTime"), "3000", "h{i}");
     }
     one_leader(&[1, 2, 3]).await;
-    let units = d.api.get("/clusters/c/units").await;
-    assert!(
-        units
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["stale"] == false),
-        "{}",
-        units.body
-    );
+    d.assert_nothing_stale().await;
     // Rollback to version 1 is version 3, applied the same way.
     let v3 = d
         .api
@@ -385,9 +360,8 @@ async fn restart_stale(d: &Deployment) {
 async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() {
     // A copy of the shipped zookeeper whose template names a variable nobody sets.
     let stacks = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stacks/bigtop");
     let dst = stacks.path().join("broken");
-    crate::harness::copy_dir(&src, &dst);
+    copy_dir(&stacks_dir().join("bigtop"), &dst);
     for entry in std::fs::read_dir(dst.join("3.3.0/zookeeper/templates")).unwrap() {
         let p = entry.unwrap().path();
         if p.file_name().unwrap() == "zoo.cfg.hbs" {
@@ -395,19 +369,11 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
             std::fs::write(&p, format!("{t}\nsnapCount={{{{snapshotEvery}}}}\n")).unwrap();
         }
     }
-    let server = ServerProc::serve()
-        .arg("--stacks")
-        .arg(stacks.path().to_str().unwrap())
-        .start();
+    let server = ServerProc::serve().stacks(stacks.path()).start();
     let api = server.api();
     api.create_cluster("c").await;
     for (i, h) in ["h1", "h2", "h3"].iter().enumerate() {
-        api.post(
-            "/clusters/c/hosts",
-            json!({"name": h, "address": address(i + 1)}),
-        )
-        .await
-        .expect(201);
+        api.add_host("c", h, &address(i + 1)).await;
     }
     let placement = json!({"zookeeper_server": ["h1", "h2", "h3"]});
 
@@ -419,19 +385,16 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
         )
         .await;
     let problem = r.problem(422);
-    assert!(problem.contains("snapshotEvery"), "{problem}");
+    assert_contains(&problem, "snapshotEvery");
     assert_eq!(
         api.get("/clusters/c/services").await.expect(200)["items"],
         json!([])
     );
 
     // The shipped one is fine; a wrong-typed value is refused, naming property and type.
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "zk", "stack": "bigtop", "service": "zookeeper", "placement": placement}),
-    )
-    .await
-    .expect(201);
+    let zk =
+        json!({"name": "zk", "stack": "bigtop", "service": "zookeeper", "placement": placement});
+    api.add_service("c", zk).await;
     let r = api
         .patch(
             "/clusters/c/services/zk/configs",
@@ -439,26 +402,16 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
         )
         .await;
     let problem = r.problem(422);
-    assert!(problem.contains("tickTime"), "{problem}");
+    assert_contains(&problem, "tickTime");
     let versions = api.get("/clusters/c/services/zk/configs").await;
     assert_eq!(versions.expect(200).as_array().unwrap().len(), 1);
 
     // A relation between mismatched interfaces: prometheus requires prometheus-scrape,
     // zookeeper provides zookeeper.
-    api.post(
-        "/clusters/c/services",
-        json!({"name": "prom", "stack": "infra", "service": "prometheus",
-               "placement": {"prometheus_server": ["h1"]}}),
-    )
-    .await
-    .expect(201);
-    let r = api
-        .post(
-            "/clusters/c/relations",
-            json!({"requirer": "prom", "provider": "zk"}),
-        )
-        .await;
-    let problem = r.problem(422);
+    let prom = json!({"name": "prom", "stack": "infra", "service": "prometheus",
+                      "placement": {"prometheus_server": ["h1"]}});
+    api.add_service("c", prom).await;
+    let problem = api.relate("c", "prom", "zk").await.problem(422);
     assert!(
         problem.contains("prometheus-scrape") && problem.contains("zookeeper"),
         "{problem}"
@@ -529,20 +482,14 @@ async fn targets_up_at(prom: &str, addresses: &[String]) {
 async fn auto_job(d: &Deployment, rel: i64, kind: &str) -> i64 {
     let events = d
         .api
-        .get(&format!("/clusters/c/relations/{rel}/events"))
+        .list(&format!("/clusters/c/relations/{rel}/events"))
         .await;
-    let last = events
-        .expect(200)
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert_eq!(last["kind"], kind, "{}", events.body);
-    assert_eq!(last["service"], "prom", "{}", events.body);
+    let last = events.last().expect("an event");
+    assert_eq!(last["kind"], kind, "{events:?}");
+    assert_eq!(last["service"], "prom", "{events:?}");
     let job = last["job"]
         .as_i64()
-        .unwrap_or_else(|| panic!("no automatic job: {}", events.body));
+        .unwrap_or_else(|| panic!("no automatic job: {events:?}"));
     let done = d.expect_success(job).await;
     assert_eq!(done["command"], "reconfigure");
     job
@@ -553,7 +500,6 @@ async fn auto_job(d: &Deployment, rel: i64, kind: &str) -> i64 {
 /// when its unit is removed.
 #[tokio::test]
 async fn prometheus_follows_node_exporters_through_the_relation() {
-    let _serial = SERIAL.lock().await;
     let mut d = Deployment::start(4).await;
     d.add_service(json!({
         "name": "nodes", "stack": "infra", "service": "node_exporter",
@@ -567,13 +513,7 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
                                        "evaluation_interval": "5s"}},
     }))
     .await;
-    let rel = d
-        .api
-        .post(
-            "/clusters/c/relations",
-            json!({"requirer": "prom", "provider": "nodes"}),
-        )
-        .await;
+    let rel = d.api.relate("c", "prom", "nodes").await;
     let rel_id = rel.expect(201)["id"].as_i64().unwrap();
     assert_eq!(rel.body["interface"], "prometheus-scrape");
     d.run("deploy", json!({"service": "nodes"})).await;
@@ -683,32 +623,22 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
     })
     .await;
     drop(moved);
-    let units = d.api.get("/clusters/c/units").await;
-    assert!(
-        units
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["stale"] == false),
-        "{}",
-        units.body
-    );
+    d.assert_nothing_stale().await;
 }
 
 /// Issue 5, test 2: Redis primary + 2 replicas (peer relation): a key written to the primary
 /// is read from each replica. Port 6380: the machine's own Redis has 6379 on 127.0.0.1.
 #[tokio::test]
 async fn redis_replicas_serve_what_the_primary_wrote() {
-    let _serial = SERIAL.lock().await;
-    let d = Deployment::start(3).await;
-    d.add_service(json!({
-        "name": "cache", "stack": "extra", "service": "redis",
-        "placement": {"redis_primary": ["h1"], "redis_replica": ["h2", "h3"]},
-        "configs": {"redis.conf": {"port": 6380}},
-    }))
+    let d = Deployment::deployed(
+        3,
+        json!({
+            "name": "cache", "stack": "extra", "service": "redis",
+            "placement": {"redis_primary": ["h1"], "redis_replica": ["h2", "h3"]},
+            "configs": {"redis.conf": {"port": 6380}},
+        }),
+    )
     .await;
-    d.run("deploy", json!({"service": "cache"})).await;
     let value = format!("v{}", std::process::id());
     let set = client(
         "redis-cli",
@@ -751,14 +681,14 @@ async fn redis_replicas_serve_what_the_primary_wrote() {
 /// Issue 5, test 3: etcd with 3 members, all healthy; a key put on one is got from another.
 #[tokio::test]
 async fn etcd_members_form_one_cluster() {
-    let _serial = SERIAL.lock().await;
-    let d = Deployment::start(3).await;
-    d.add_service(json!({
-        "name": "kv", "stack": "extra", "service": "etcd",
-        "placement": {"etcd_server": ["h1", "h2", "h3"]},
-    }))
+    let d = Deployment::deployed(
+        3,
+        json!({
+            "name": "kv", "stack": "extra", "service": "etcd",
+            "placement": {"etcd_server": ["h1", "h2", "h3"]},
+        }),
+    )
     .await;
-    d.run("deploy", json!({"service": "kv"})).await;
     let endpoints: Vec<String> = (1..=3)
         .map(|i| format!("http://{}:2379", address(i)))
         .collect();
@@ -814,7 +744,6 @@ async fn etcd_members_form_one_cluster() {
 /// replica. Port 3307: the machine's own MariaDB has 3306 on 127.0.0.1.
 #[tokio::test]
 async fn mariadb_replica_gets_the_primarys_rows() {
-    let _serial = SERIAL.lock().await;
     let d = Deployment::start(2).await;
     d.add_service(json!({
         "name": "db", "stack": "extra", "service": "mariadb",
@@ -890,9 +819,6 @@ async fn mariadb_replica_gets_the_primarys_rows() {
         status.contains("Slave_IO_Running: Yes") && status.contains("Slave_SQL_Running: Yes"),
         "{status}"
     );
-    assert!(
-        status.contains(&format!("Master_Host: {}", address(1))),
-        "{status}"
-    );
+    assert_contains(&status, format!("Master_Host: {}", address(1)));
     d.stop_and_remove("db", 3307, 2).await;
 }

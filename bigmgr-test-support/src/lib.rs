@@ -1,0 +1,55 @@
+//! What the integration tests and benchmarks of every bigmgr crate share: real `bigmgr serve`
+//! and `bigmgr-agent` processes ([`ServerProc`], [`AgentProc`]) on free loopback ports, each
+//! killed by pid when dropped, also when a test fails (an agent's drop also kills the daemons
+//! its scripts left, by the pid files under `<root>/units`); a REST client ([`Api`]) that sends
+//! the admin token; polling ([`wait_until`]); and small helpers for files and benchmarks.
+//!
+//! The binaries are found in the target directory the test runs from ([`target_dir`]), so a
+//! crate other than `bigmgr-server` must have them built first: `cargo build -p bigmgr-server
+//! --bin bigmgr -p bigmgr-agent` (`cargo test --workspace` does).
+
+/// `arg` and `env`, the same on every command builder (a struct with `args` and `env`).
+macro_rules! args_and_env {
+    ($builder:ty) => {
+        impl $builder {
+            /// One more argument.
+            pub fn arg(mut self, a: impl Into<String>) -> Self {
+                self.args.push(a.into());
+                self
+            }
+
+            /// One more environment variable (a later one wins over an earlier one, and over
+            /// the harness's `BIGMGR_LOG`).
+            pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+                self.env.push((k.into(), v.into()));
+                self
+            }
+        }
+    };
+}
+
+mod agent;
+mod api;
+mod assert;
+pub mod bench;
+mod bins;
+mod daemons;
+mod fs;
+mod json;
+mod net;
+mod process;
+pub mod procs;
+mod server;
+mod wait;
+
+pub use agent::{AgentCmd, AgentProc};
+pub use api::{Api, Resp};
+pub use assert::assert_contains;
+pub use bins::{agent_bin, bigmgr_bin, bin, stacks_dir, target_dir};
+pub use daemons::kill_daemons;
+pub use fs::{copy_dir, temp_file, write_executable};
+pub use json::named;
+pub use net::{free_addr, free_addrs, free_port};
+pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};
+pub use server::{READY_TIMEOUT, ServerCmd, ServerProc};
+pub use wait::wait_until;

@@ -1,0 +1,198 @@
+//! Real `bigmgr serve` (and `bigmgr quickstart`) processes.
+
+use crate::api::Api;
+use crate::bins::bigmgr_bin;
+use crate::net::free_addr;
+use crate::process::Proc;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// How long a server may take to print its listening line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The line `bigmgr serve` prints once it listens, before `ADDR:PORT`.
+const LISTENING: &str = "bigmgr listening on http://";
+
+/// How to start a `bigmgr` process: `ServerProc::serve()` then options, then `start()`.
+pub struct ServerCmd {
+    subcommand: &'static str,
+    data: Option<PathBuf>,
+    tmp: Option<TempDir>,
+    listen: Option<SocketAddr>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    ready: &'static str,
+}
+
+args_and_env!(ServerCmd);
+
+impl ServerCmd {
+    /// Uses this data directory (the caller keeps it) instead of a fresh temporary one.
+    pub fn data(mut self, dir: &Path) -> Self {
+        self.data = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Listens on this address instead of a fresh free one.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Passes no `--listen` (the config file or environment decides).
+    pub fn no_listen_flag(mut self) -> Self {
+        self.listen = None;
+        self
+    }
+
+    /// Passes no `--data` (the config file or environment decides).
+    pub fn no_data_flag(mut self) -> Self {
+        self.data = None;
+        self.tmp = None;
+        self
+    }
+
+    /// `--stacks DIR`: the stacks of this directory instead of the shipped ones.
+    pub fn stacks(self, dir: &Path) -> Self {
+        self.arg("--stacks").arg(dir.display().to_string())
+    }
+
+    /// `--heartbeat-interval 1s`: agents are seen (and lost) quickly.
+    pub fn fast_heartbeat(self) -> Self {
+        self.arg("--heartbeat-interval").arg("1s")
+    }
+
+    /// Waits for a stdout line containing this instead of the listening line (after it).
+    pub fn ready_line(mut self, line: &'static str) -> Self {
+        self.ready = line;
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(bigmgr_bin());
+        cmd.arg(self.subcommand);
+        if let Some(d) = &self.data {
+            cmd.arg("--data").arg(d);
+        }
+        if let Some(a) = self.listen {
+            cmd.arg("--listen").arg(a.to_string());
+        }
+        cmd.args(&self.args);
+        cmd
+    }
+
+    fn spawn(&self) -> Proc {
+        let mut env = vec![(
+            "BIGMGR_LOG".to_string(),
+            "info,bigmgr_server=debug".to_string(),
+        )];
+        env.extend(self.env.iter().cloned());
+        Proc::spawn(format!("bigmgr {}", self.subcommand), self.command(), &env)
+    }
+
+    /// Starts it and waits for `bigmgr listening on http://ADDR` (then for the ready line, if
+    /// one was set); panics with its output if it does not get there.
+    pub fn start(self) -> ServerProc {
+        let proc = self.spawn();
+        let line = proc.expect_stdout(READY_TIMEOUT, "listening line", |l| {
+            l.starts_with(LISTENING)
+        });
+        let addr: SocketAddr = line[LISTENING.len()..]
+            .trim()
+            .parse()
+            .expect("the listening line ends with ADDR:PORT");
+        if !self.ready.is_empty() {
+            proc.expect_stdout(Duration::from_secs(600), self.ready, |l| {
+                l.contains(self.ready)
+            });
+        }
+        ServerProc {
+            url: format!("http://{addr}"),
+            addr,
+            data: self.data.clone(),
+            proc,
+            _tmp: self.tmp,
+        }
+    }
+
+    /// Runs it expecting it to exit by itself (a refused setting), and returns how it ended:
+    /// the status, stdout and stderr.
+    pub fn run_to_exit(self) -> (ExitStatus, String, String) {
+        let mut proc = self.spawn();
+        let status = proc.wait_exit(READY_TIMEOUT);
+        (status, proc.stdout.text(), proc.stderr.text())
+    }
+}
+
+/// A running `bigmgr` process, killed when dropped.
+pub struct ServerProc {
+    /// The process.
+    pub proc: Proc,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://ADDR:PORT`.
+    pub url: String,
+    /// Its data directory, if the harness passed one.
+    pub data: Option<PathBuf>,
+    _tmp: Option<TempDir>,
+}
+
+impl ServerProc {
+    /// `bigmgr serve` with a fresh temporary data directory on a free port.
+    pub fn serve() -> ServerCmd {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        ServerCmd {
+            subcommand: "serve",
+            data: Some(tmp.path().join("data")),
+            tmp: Some(tmp),
+            listen: Some(free_addr()),
+            args: Vec::new(),
+            env: Vec::new(),
+            ready: "",
+        }
+    }
+
+    /// `bigmgr quickstart` with a fresh temporary data directory on a free port, ready when it
+    /// prints `quickstart ready`.
+    pub fn quickstart() -> ServerCmd {
+        ServerCmd {
+            subcommand: "quickstart",
+            ready: "quickstart ready",
+            ..ServerProc::serve()
+        }
+    }
+
+    /// Starts `bigmgr serve` with the defaults.
+    pub fn start() -> ServerProc {
+        ServerProc::serve().start()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data
+            .as_deref()
+            .expect("the harness chose the data dir")
+    }
+
+    /// The admin token, from `<data>/admin-token`.
+    pub fn token(&self) -> String {
+        let path = self.data_dir().join("admin-token");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// A REST client with the admin token.
+    pub fn api(&self) -> Api {
+        Api::new(&self.url, Some(self.token()))
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.proc.terminate()
+    }
+}
