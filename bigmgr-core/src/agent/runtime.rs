@@ -174,10 +174,8 @@ impl Agent {
                 Err((_, errno)) => return Err(Error::io(&lock_path, errno.into())),
             }
         };
-        if let Some(since) = waiting_since {
-            tracing::info!(root = %config.root.display(), waited = ?since.elapsed(), "the other agent stopped: this one holds the root now");
-        }
-        // The holder's pid, for the next agent's message.
+        // The holder's pid, for the next agent's message: written before the log says this
+        // one holds the root, so whoever reads that line finds this pid in the file.
         {
             use std::io::{Seek, Write};
             let mut f: &File = &lock;
@@ -185,6 +183,9 @@ impl Agent {
                 .set_len(0)
                 .and_then(|()| f.seek(std::io::SeekFrom::Start(0)))
                 .and_then(|_| writeln!(f, "{}", std::process::id()));
+        }
+        if let Some(since) = waiting_since {
+            tracing::info!(root = %config.root.display(), waited = ?since.elapsed(), "the other agent stopped: this one holds the root now");
         }
         let mut ledger = Ledger::open(config.root.join("ledger.jsonl"))?;
         let mut resumed = Vec::new();
