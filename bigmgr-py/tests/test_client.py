@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import bigmgr
-from conftest import REPO, STACKS, kill_pid_files
+from conftest import REPO, STACKS, kill_pid_files, write_service
 
 TARGET_DIR = Path(os.environ.get("BIGMGR_TARGET_DIR") or REPO / "target" / "debug")
 READY_TIMEOUT = 30.0
@@ -120,11 +120,31 @@ def _wait_for(what, fn, timeout=30.0, every=0.2):
         time.sleep(every)
 
 
+CHATTY_LINES = 150
+CHATTY = f"""\
+#!/bin/sh
+# Prints {CHATTY_LINES} numbered lines on start, slowly enough to be followed while it runs;
+# every 10th goes to stderr.
+case "$1" in
+  start)
+    i=1
+    while [ "$i" -le {CHATTY_LINES} ]; do
+      if [ $((i % 10)) -eq 0 ]; then echo "chatty line $i" >&2; else echo "chatty line $i"; fi
+      [ $((i % 10)) -eq 0 ] && sleep 0.1
+      i=$((i + 1))
+    done ;;
+  *) echo "$1 ok" ;;
+esac
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A `bigmgr serve` on a free loopback port with a temporary data directory: (url, admin token)."""
     tmp = tmp_path_factory.mktemp("server")
     data = tmp / "data"
+    chat = tmp / "chat-stacks"
+    write_service(chat / "chat" / "1.0.0", "chatty", CHATTY)
     proc = _Proc(
         "bigmgr-serve",
         [
@@ -136,6 +156,8 @@ def server(tmp_path_factory):
             f"127.0.0.1:{_free_port()}",
             "--stacks",
             STACKS,
+            "--stacks",
+            chat,
             "--heartbeat-interval",
             "1s",
         ],
@@ -457,3 +479,35 @@ def test_the_client_examples_run(server, cluster, h1):
     assert watched.returncode == 0, watched.stderr
     assert "hello installed" in watched.stdout and "SUCCEEDED" in watched.stdout, watched.stdout
     cluster.run("stop", service="hello_ex").wait(timeout=JOB_TIMEOUT)
+
+
+def test_cli_and_python_follow_one_job_and_see_every_line_once(server, cluster, h1):
+    """One job followed at once by the CLI (`bigmgr job wait`) and by Python (`Job.logs`),
+    both through `view::follow` over the server's event stream: each sees every one of the
+    script's lines exactly once, in order, while the job runs."""
+    url, token = server
+    cluster.add_service("chatty", "chat", "chatty", {"chatty_server": ["h1"]})
+    job = cluster.run("start", service="chatty")
+    cli = subprocess.Popen(
+        [str(_binary("bigmgr")), "job", "wait", str(job.id), "--server", url, "--token", token],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_clean_env(),
+    )
+    try:
+        py_lines = [l.line for l in job.logs(follow=True) if l.line.startswith("chatty line ")]
+        out, err = cli.communicate(timeout=JOB_TIMEOUT)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    want = [f"chatty line {i}" for i in range(1, CHATTY_LINES + 1)]
+    assert py_lines == want, py_lines
+    assert job.refresh().state == "SUCCEEDED"
+    text = out.decode() + err.decode()
+    assert cli.returncode == 0, text
+    seen = [l[l.index("chatty line "):] for l in text.splitlines() if "chatty line " in l]
+    assert seen == want, text
+    assert f"job {job.id} SUCCEEDED" in text, text
+
