@@ -5,7 +5,7 @@
 use crate::auth::Action;
 use crate::model::{ClusterId, Host, HostReport, NewAuditEvent, NewHost, Outcome, now_ms};
 use crate::secret::{hash, new_secret, same};
-use crate::store::{AdmissionStore, AgentStore, AuditStore, ClusterStore};
+use crate::store::{AdmissionStore, AgentStore, AuditStore};
 use crate::{Error, Result};
 
 /// The prefix of join tokens, so a leaked one is recognisable.
@@ -128,7 +128,7 @@ pub async fn admit(
                 },
             };
             if host.cluster != cluster {
-                let other = cluster_name(store, host.cluster).await?;
+                let other = crate::store::cluster_name(store, host.cluster).await?;
                 return Err(Error::Refused(format!(
                     "host '{name}' already belongs to cluster '{other}'; a host can be in one \
                      cluster only: remove it from '{other}' first"
@@ -171,7 +171,7 @@ pub async fn admit(
         audit(store, name, Outcome::Refused, &detail).await;
     }
     store.record_host_report(host.id, report).await?;
-    let cluster = cluster_name(store, host.cluster).await?;
+    let cluster = crate::store::cluster_name(store, host.cluster).await?;
     let host = store
         .host_by_name(name)
         .await?
@@ -202,15 +202,4 @@ async fn audit(store: &dyn AuditStore, name: &str, outcome: Outcome, detail: &st
     if let Err(e) = store.append_audit(&event).await {
         tracing::error!(?event, "cannot append to the audit log: {e}");
     }
-}
-
-/// The name of a cluster, by id.
-async fn cluster_name(store: &dyn ClusterStore, id: ClusterId) -> Result<String> {
-    Ok(store
-        .list_clusters()
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .map(|c| c.name)
-        .unwrap_or_else(|| id.to_string()))
 }

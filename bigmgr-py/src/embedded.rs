@@ -129,17 +129,15 @@ impl Backend for Embedded {
             .mgr()?
             .clusters()
             .await?
-            .into_iter()
-            .map(ClusterView::from)
-            .collect())
+            .into_iter().collect())
     }
 
     async fn create_cluster(&self, name: &str) -> Result<ClusterView> {
-        Ok(self.acting()?.create_cluster(name).await?.into())
+        Ok(self.acting()?.create_cluster(name).await?)
     }
 
     async fn cluster(&self, name: &str) -> Result<ClusterView> {
-        Ok(self.mgr()?.cluster(name).await?.into())
+        Ok(self.mgr()?.cluster(name).await?)
     }
 
     async fn delete_cluster(&self, name: &str) -> Result<()> {
@@ -389,9 +387,7 @@ impl Backend for Embedded {
             .mgr()?
             .audit(&self.actor, &filter)
             .await?
-            .into_iter()
-            .map(AuditEventView::from)
-            .collect())
+            .into_iter().collect())
     }
 
     async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView> {

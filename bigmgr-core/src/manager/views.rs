@@ -87,14 +87,14 @@ impl Manager {
     /// A job without its stages.
     pub async fn job_summary(&self, id: JobId) -> Result<JobView> {
         let job = self.job_row(id).await?;
-        let cluster = self.cluster_name(job.cluster).await?;
+        let cluster = crate::store::cluster_name(&*self.inner.store, job.cluster).await?;
         Ok(JobView::of(job, &cluster))
     }
 
     /// A job with its stages (in a topological order) and their tasks, each naming its host.
     pub async fn job_view(&self, id: JobId) -> Result<JobDetailView> {
         let detail = self.job(id).await?;
-        let cluster = self.cluster_name(detail.job.cluster).await?;
+        let cluster = crate::store::cluster_name(&*self.inner.store, detail.job.cluster).await?;
         let hosts: HashMap<HostId, String> = self
             .inner
             .store
@@ -281,17 +281,6 @@ impl Manager {
             .into_iter()
             .map(|s| (s.id, s.name))
             .collect())
-    }
-
-    /// A cluster's name by id (its id as text if it is gone).
-    async fn cluster_name(&self, id: crate::model::ClusterId) -> Result<String> {
-        Ok(self
-            .clusters()
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .map(|c| c.name)
-            .unwrap_or_else(|| id.to_string()))
     }
 }
 

@@ -70,10 +70,12 @@ impl FromStr for Role {
     }
 }
 
-/// A user who calls the API with API tokens (and may log in with a password).
+/// A user (never its password): it calls the API with API tokens, and may log in with a password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UserView))]
 pub struct User {
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: UserId,
     /// Its unique name.
     pub name: String,
@@ -81,7 +83,7 @@ pub struct User {
     pub role: Role,
     /// Whether it has a password (and so may log in); users without one use tokens only.
     pub has_password: bool,
-    /// When it was created.
+    /// When it was created (ms since the epoch).
     pub created_at: i64,
 }
 
@@ -108,14 +110,16 @@ impl fmt::Debug for NewUser {
 
 /// An API token of a user, without its secret (which is shown once, when it is created).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TokenView))]
 pub struct ApiToken {
     /// Its id (to list and delete it by).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: ApiTokenId,
     /// The name of the user it authenticates.
     pub user: String,
     /// A label saying what it is for (`ci`, `login`, `bootstrap`).
     pub name: String,
-    /// When it was created.
+    /// When it was created (ms since the epoch).
     pub created_at: i64,
     /// Roughly when it was last used to authenticate (updated at most once a minute).
     pub last_used_at: Option<i64>,
@@ -143,6 +147,7 @@ impl fmt::Debug for NewApiToken {
 
 /// How an audited call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It was allowed and done.
@@ -187,14 +192,17 @@ impl std::str::FromStr for Outcome {
 
 /// One entry of the audit log: who did what to what, when, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AuditEventView))]
 pub struct AuditEvent {
     /// Its id; ids ascend in the order events were appended (the paging cursor).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: AuditId,
-    /// When it happened.
+    /// When it happened (ms since the epoch).
     pub at: i64,
-    /// The actor's user name (`system` for the server itself).
+    /// The actor's user name (`system` for the server itself, `agent:<host>` for an agent).
     pub actor: String,
-    /// The action's text form ([`crate::auth::Action::as_str`], `submit-job`).
+    /// The action (`submit-job`, `create-cluster`, `manage-users` …), as `Action::as_str` names
+    /// it.
     pub action: String,
     /// What it was done to (`cluster prod`, `job 42`, `user bob`); may be empty.
     pub target: String,

@@ -35,12 +35,14 @@ pub fn now_ms() -> i64 {
 
 /// A named set of hosts with its own config space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ClusterView))]
 pub struct Cluster {
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: ClusterId,
     /// Its unique name.
     pub name: String,
-    /// When it was created.
+    /// When it was created (ms since the epoch).
     pub created_at: i64,
 }
 

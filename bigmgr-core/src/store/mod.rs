@@ -378,3 +378,15 @@ impl<T> Store for T where
     T: ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
 {
 }
+
+/// The name of cluster `id` (its id as text if it is gone): how frontends and the audit log
+/// name a cluster they only know by id.
+pub async fn cluster_name(store: &dyn ClusterStore, id: ClusterId) -> Result<String> {
+    Ok(store
+        .list_clusters()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| c.name)
+        .unwrap_or_else(|| id.to_string()))
+}

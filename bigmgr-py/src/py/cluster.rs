@@ -34,7 +34,7 @@ impl PyCluster {
     pub(crate) fn new(backend: Arc<dyn Backend>, c: ClusterView) -> PyCluster {
         PyCluster {
             backend,
-            id: c.id,
+            id: c.id.0,
             name: c.name,
             created_at: c.created_at,
         }

@@ -58,7 +58,7 @@ pub async fn get(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ClusterView>> {
-    Ok(Json(s.mgr.cluster(&name).await?.into()))
+    Ok(Json(s.mgr.cluster(&name).await?))
 }
 
 /// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.

@@ -199,7 +199,7 @@ pub async fn audit(
         .then(|| events.last().map(|e| e.id.0.to_string()))
         .flatten();
     Ok(Json(Page {
-        items: events.into_iter().map(AuditEventView::from).collect(),
+        items: events.into_iter().collect(),
         next,
     }))
 }
