@@ -261,33 +261,41 @@ impl std::fmt::Debug for Manager {
 /// values of the property's type. The error names the first misfit and what would fit.
 fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
     for (ty, props) in configs {
-        let Some(ct) = def.configs.iter().find(|c| &c.name == ty) else {
-            let known: Vec<&str> = def.configs.iter().map(|c| c.name.as_str()).collect();
-            return Err(Error::Invalid(format!(
-                "service {} has no config type '{ty}'; it has: {}",
-                def.name,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        };
+        let ct = named(&def.configs, ty, |c| &c.name, || {
+            format!("service {} has no config type '{ty}'", def.name)
+        })?;
         for (name, value) in props {
-            let Some(p) = ct.properties.iter().find(|p| &p.name == name) else {
-                let known: Vec<&str> = ct.properties.iter().map(|p| p.name.as_str()).collect();
-                return Err(Error::Invalid(format!(
-                    "config type {ty} of service {} has no property '{name}'; it has: {}",
-                    def.name,
-                    known.join(", ")
-                )));
-            };
+            let p = named(&ct.properties, name, |p| &p.name, || {
+                format!(
+                    "config type {ty} of service {} has no property '{name}'",
+                    def.name
+                )
+            })?;
             p.kind
                 .check(value)
                 .map_err(|why| Error::Invalid(format!("config {ty}: property {name}: {why}")))?;
         }
     }
     Ok(())
+}
+
+/// The item of `items` whose `key` is `name`; if there is none, an error saying what is
+/// `missing` and listing the names there are.
+fn named<'a, T>(
+    items: &'a [T],
+    name: &str,
+    key: impl Fn(&T) -> &String,
+    missing: impl FnOnce() -> String,
+) -> Result<&'a T> {
+    items.iter().find(|i| key(i) == name).ok_or_else(|| {
+        let known: Vec<&str> = items.iter().map(|i| key(i).as_str()).collect();
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        Error::Invalid(format!("{}; it has: {known}", missing()))
+    })
 }
 
 impl Manager {

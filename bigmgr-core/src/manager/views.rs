@@ -243,14 +243,9 @@ impl Manager {
         cluster: &str,
         id: RelationId,
     ) -> Result<Vec<RelationEventView>> {
-        let c = self.cluster(cluster).await?;
-        let names = self.service_names(&c).await?;
-        Ok(self
-            .relation_events(cluster, id)
-            .await?
-            .into_iter()
-            .map(|e| event_view(e, &names))
-            .collect())
+        let events = self.relation_events(cluster, id).await?;
+        let names = self.service_names(&self.cluster(cluster).await?).await?;
+        Ok(events.into_iter().map(|e| event_view(e, &names)).collect())
     }
 
     /// Views of config versions of a cluster's services (as a snapshot restore made them),
