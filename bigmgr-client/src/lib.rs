@@ -20,6 +20,7 @@ mod jobs;
 mod services;
 mod users;
 
+pub use configs::ServiceScope;
 pub use error::{Error, Result};
 pub use http::{Client, PREFIX, seg};
 pub use jobs::JobAction;
