@@ -93,7 +93,10 @@ backend! {
     }
     /// Adds a host.
     fn add_host(cluster: &str, name: &str, address: &str) -> HostView {
-        rest: |c| c.add_host(cluster, &AddHost { name: name.into(), address: address.into() }).await?,
+        rest: |c| {
+            let host = AddHost { name: name.into(), address: address.into() };
+            c.add_host(cluster, &host).await?
+        },
         embedded: |e| {
             let acting = e.acting()?;
             acting.add_host(cluster, name, address).await?;
@@ -152,7 +155,9 @@ backend! {
         },
     }
     /// A rollback to version `to` → the new version.
-    fn rollback_configs(cluster: &str, service: &str, to: u32, message: Option<String>) -> ConfigVersionView {
+    fn rollback_configs(
+        cluster: &str, service: &str, to: u32, message: Option<String>
+    ) -> ConfigVersionView {
         rest: |c| {
             let body = RollbackBody { to, message };
             c.scope(cluster, service).rollback_configs(&body).await?
@@ -189,7 +194,10 @@ backend! {
     /// A cluster's snapshots, oldest first.
     fn snapshots(cluster: &str) -> Vec<SnapshotView> {
         rest: |c| c.snapshots(cluster).await?,
-        embedded: |e| e.mgr()?.snapshots(cluster).await?.into_iter().map(SnapshotView::from).collect(),
+        embedded: |e| {
+            let snapshots = e.mgr()?.snapshots(cluster).await?;
+            snapshots.into_iter().map(SnapshotView::from).collect()
+        },
     }
     /// Restores snapshot `name` → the new versions (one per service that changed since).
     fn restore_snapshot(cluster: &str, name: &str) -> Vec<ConfigVersionView> {
@@ -206,7 +214,9 @@ backend! {
         embedded: |e| e.mgr()?.unit_views(cluster).await?,
     }
     /// Places more units of a service's component on hosts → the new units.
-    fn add_units(cluster: &str, service: &str, component: &str, hosts: &[String]) -> Vec<UnitStatusView> {
+    fn add_units(
+        cluster: &str, service: &str, component: &str, hosts: &[String]
+    ) -> Vec<UnitStatusView> {
         rest: |c| {
             let body = AddUnitsBody { component: component.into(), hosts: hosts.to_vec() };
             c.scope(cluster, service).add_units(&body).await?

@@ -225,7 +225,8 @@ impl PyJob {
     /// `await job.wait_async(...)`: `wait` (with the same arguments) in the running event
     /// loop's default executor, so the loop goes on meanwhile. Returns a coroutine: it may be
     /// created before the loop runs (`asyncio.run(job.wait_async())`).
-    #[pyo3(signature = (*args, **kwargs), text_signature = "($self, progress=False, timeout=None, check=True)")]
+    #[pyo3(signature = (*args, **kwargs))]
+    #[pyo3(text_signature = "($self, progress=False, timeout=None, check=True)")]
     fn wait_async<'py>(
         slf: Bound<'py, Self>,
         args: &Bound<'py, PyTuple>,
