@@ -98,9 +98,8 @@ backend! {
             c.add_host(cluster, &host).await?
         },
         embedded: |e| {
-            let acting = e.acting()?;
-            acting.add_host(cluster, name, address).await?;
-            acting.manager().host_view(cluster, name).await?
+            e.acting()?.add_host(cluster, name, address).await?;
+            e.mgr()?.host_view(cluster, name).await?
         },
     }
     /// Removes a host (refused while units are placed on it).
@@ -127,10 +126,9 @@ backend! {
     fn add_service(cluster: &str, req: AddService) -> ServiceView {
         rest: |c| c.add_service(cluster, &req).await?,
         embedded: |e| {
-            let acting = e.acting()?;
             let name = req.name.clone();
-            acting.add_service(cluster, req).await?;
-            acting.manager().service_view(cluster, &name).await?
+            e.acting()?.add_service(cluster, req).await?;
+            e.mgr()?.service_view(cluster, &name).await?
         },
     }
     /// Removes a service instance.
@@ -203,9 +201,8 @@ backend! {
     fn restore_snapshot(cluster: &str, name: &str) -> Vec<ConfigVersionView> {
         rest: |c| c.restore_snapshot(cluster, name).await?,
         embedded: |e| {
-            let acting = e.acting()?;
-            let versions = acting.restore_snapshot(cluster, name).await?;
-            acting.manager().config_version_views(cluster, versions).await?
+            let versions = e.acting()?.restore_snapshot(cluster, name).await?;
+            e.mgr()?.config_version_views(cluster, versions).await?
         },
     }
     /// Every unit of a cluster, with its staleness.
@@ -222,10 +219,9 @@ backend! {
             c.scope(cluster, service).add_units(&body).await?
         },
         embedded: |e| {
-            let acting = e.acting()?;
-            let placed = acting.add_units(cluster, service, component, hosts).await?;
+            let placed = e.acting()?.add_units(cluster, service, component, hosts).await?;
             let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-            let units = acting.manager().unit_views(cluster).await?;
+            let units = e.mgr()?.unit_views(cluster).await?;
             units.into_iter().filter(|u| ids.contains(&u.id)).collect()
         },
     }
@@ -241,9 +237,8 @@ backend! {
             c.restart_stale(cluster, &body).await?
         },
         embedded: |e| {
-            let acting = e.acting()?;
-            let c = acting.manager().cluster(cluster).await?;
-            let jobs = acting.restart_stale(cluster, service, None).await?;
+            let c = e.mgr()?.cluster(cluster).await?;
+            let jobs = e.acting()?.restart_stale(cluster, service, None).await?;
             jobs.into_iter().map(|j| JobView::of(j, &c.name)).collect()
         },
     }
@@ -251,9 +246,8 @@ backend! {
     fn relate(cluster: &str, req: Relate) -> RelationView {
         rest: |c| c.relate(cluster, &req).await?,
         embedded: |e| {
-            let acting = e.acting()?;
-            let rel = acting.relate(cluster, req).await?;
-            acting.manager().relation_view(cluster, rel).await?
+            let rel = e.acting()?.relate(cluster, req).await?;
+            e.mgr()?.relation_view(cluster, rel).await?
         },
     }
     /// A cluster's relations.
@@ -275,9 +269,8 @@ backend! {
     fn submit(req: JobRequest) -> JobView {
         rest: |c| c.submit(&req.cluster, &req.command, req.target, req.options).await?,
         embedded: |e| {
-            let acting = e.acting()?;
-            let job = acting.submit(req).await?;
-            acting.manager().job_summary(job.id).await?
+            let job = e.acting()?.submit(req).await?;
+            e.mgr()?.job_summary(job.id).await?
         },
     }
     /// One job with its stages and tasks.
