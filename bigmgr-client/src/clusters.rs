@@ -1,5 +1,6 @@
 //! `/clusters`: clusters and their join tokens.
 
+use crate::http::in_cluster;
 use crate::{Client, Result, seg};
 use bigmgr_core::request::CreateCluster;
 use bigmgr_core::view::{ClusterView, JoinToken};
@@ -34,10 +35,7 @@ impl Client {
     /// A new join token for agents of the cluster (`bmj_…`), shown once.
     pub async fn create_join_token(&self, cluster: &str) -> Result<String> {
         let t: JoinToken = self
-            .post(
-                &format!("/clusters/{}/join-tokens", seg(cluster)),
-                &serde_json::json!({}),
-            )
+            .post(&in_cluster(cluster, "join-tokens"), &serde_json::json!({}))
             .await?;
         Ok(t.token)
     }

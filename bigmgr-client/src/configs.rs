@@ -1,113 +1,39 @@
-//! Config versions, snapshots, units and relations of a cluster.
+//! Units, snapshots and relations of a cluster, and [`ServiceScope`]: the config versions and
+//! units of one service instance.
 
+use crate::http::in_cluster;
 use crate::{Client, Result, seg};
 use bigmgr_core::manager::{ConfigChange, Relate};
-use bigmgr_core::model::JobOptions;
 use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
     ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, SnapshotView,
     UnitStatusView,
 };
 
+/// The routes under one service instance, `/clusters/{cluster}/services/{service}`: its
+/// config versions and its units (from [`Client::scope`]).
+#[derive(Debug, Clone)]
+pub struct ServiceScope<'a> {
+    client: &'a Client,
+    /// The service instance's path, each name percent-encoded.
+    pub(crate) path: String,
+}
+
 impl Client {
-    fn configs_path(cluster: &str, service: &str) -> String {
-        format!(
-            "/clusters/{}/services/{}/configs",
-            seg(cluster),
-            seg(service)
-        )
-    }
-
-    /// Every config version of a service, oldest first.
-    pub async fn config_versions(
-        &self,
-        cluster: &str,
-        service: &str,
-    ) -> Result<Vec<ConfigVersionView>> {
-        self.get(&Self::configs_path(cluster, service)).await
-    }
-
-    /// One config version of a service.
-    pub async fn config_version(
-        &self,
-        cluster: &str,
-        service: &str,
-        version: u32,
-    ) -> Result<ConfigVersionView> {
-        self.get(&format!(
-            "{}/{version}",
-            Self::configs_path(cluster, service)
-        ))
-        .await
-    }
-
-    /// A config change (a merge patch) → the new version.
-    pub async fn update_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        change: &ConfigChange,
-    ) -> Result<ConfigVersionView> {
-        self.patch(&Self::configs_path(cluster, service), change)
-            .await
-    }
-
-    /// What differs from version `from` to version `to`, property by property.
-    pub async fn diff_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        from: u32,
-        to: u32,
-    ) -> Result<Vec<ConfigDiffView>> {
-        self.get(&format!(
-            "{}/diff?from={from}&to={to}",
-            Self::configs_path(cluster, service)
-        ))
-        .await
-    }
-
-    /// A rollback to version `to` → the new version.
-    pub async fn rollback_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        to: u32,
-        message: Option<String>,
-    ) -> Result<ConfigVersionView> {
-        self.post(
-            &format!("{}/rollback", Self::configs_path(cluster, service)),
-            &RollbackBody { to, message },
-        )
-        .await
+    /// The routes under service instance `service` of `cluster`.
+    pub fn scope(&self, cluster: &str, service: &str) -> ServiceScope<'_> {
+        let path = in_cluster(cluster, &format!("services/{}", seg(service)));
+        ServiceScope { client: self, path }
     }
 
     /// Every unit of a cluster, with its staleness.
     pub async fn units(&self, cluster: &str) -> Result<Vec<UnitStatusView>> {
-        self.get(&format!("/clusters/{}/units", seg(cluster))).await
-    }
-
-    /// Places more units of a service's component on hosts → the new units.
-    pub async fn add_units(
-        &self,
-        cluster: &str,
-        service: &str,
-        component: &str,
-        hosts: &[String],
-    ) -> Result<Vec<UnitStatusView>> {
-        self.post(
-            &format!("/clusters/{}/services/{}/units", seg(cluster), seg(service)),
-            &AddUnitsBody {
-                component: component.to_string(),
-                hosts: hosts.to_vec(),
-            },
-        )
-        .await
+        self.get(&in_cluster(cluster, "units")).await
     }
 
     /// Removes a unit (stop it first).
     pub async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()> {
-        self.delete(&format!("/clusters/{}/units/{unit}", seg(cluster)))
+        self.delete(&in_cluster(cluster, &format!("units/{unit}")))
             .await
     }
 
@@ -115,50 +41,29 @@ impl Client {
     pub async fn restart_stale(
         &self,
         cluster: &str,
-        service: Option<&str>,
-        options: Option<JobOptions>,
+        body: &RestartStaleBody,
     ) -> Result<Vec<JobView>> {
-        self.post(
-            &format!("/clusters/{}/restart-stale", seg(cluster)),
-            &RestartStaleBody {
-                service: service.map(str::to_owned),
-                options,
-            },
-        )
-        .await
+        self.post(&in_cluster(cluster, "restart-stale"), body).await
     }
 
     /// A cluster's snapshots, oldest first.
     pub async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotView>> {
-        self.get(&format!("/clusters/{}/snapshots", seg(cluster)))
-            .await
+        self.get(&in_cluster(cluster, "snapshots")).await
     }
 
     /// One snapshot.
     pub async fn snapshot(&self, cluster: &str, name: &str) -> Result<SnapshotView> {
-        self.get(&format!(
-            "/clusters/{}/snapshots/{}",
-            seg(cluster),
-            seg(name)
-        ))
-        .await
+        self.get(&in_cluster(cluster, &format!("snapshots/{}", seg(name))))
+            .await
     }
 
-    /// Names every service's current config version as snapshot `name`.
+    /// Names every service's current config version as snapshot `body.name`.
     pub async fn create_snapshot(
         &self,
         cluster: &str,
-        name: &str,
-        message: &str,
+        body: &SnapshotBody,
     ) -> Result<SnapshotView> {
-        self.post(
-            &format!("/clusters/{}/snapshots", seg(cluster)),
-            &SnapshotBody {
-                name: name.to_string(),
-                message: message.to_string(),
-            },
-        )
-        .await
+        self.post(&in_cluster(cluster, "snapshots"), body).await
     }
 
     /// Restores snapshot `name` → the new versions (one per service that changed since).
@@ -167,34 +72,69 @@ impl Client {
         cluster: &str,
         name: &str,
     ) -> Result<Vec<ConfigVersionView>> {
-        self.post(
-            &format!("/clusters/{}/snapshots/{}/restore", seg(cluster), seg(name)),
-            &serde_json::json!({}),
-        )
-        .await
+        let path = in_cluster(cluster, &format!("snapshots/{}/restore", seg(name)));
+        self.post(&path, &serde_json::json!({})).await
     }
 
     /// A cluster's relations.
     pub async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>> {
-        self.get(&format!("/clusters/{}/relations", seg(cluster)))
-            .await
+        self.get(&in_cluster(cluster, "relations")).await
     }
 
     /// Relates two service instances.
     pub async fn relate(&self, cluster: &str, req: &Relate) -> Result<RelationView> {
-        self.post(&format!("/clusters/{}/relations", seg(cluster)), req)
-            .await
+        self.post(&in_cluster(cluster, "relations"), req).await
     }
 
     /// Removes a relation.
     pub async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
-        self.delete(&format!("/clusters/{}/relations/{id}", seg(cluster)))
+        self.delete(&in_cluster(cluster, &format!("relations/{id}")))
             .await
     }
 
     /// A relation's events, oldest first.
     pub async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventView>> {
-        self.get(&format!("/clusters/{}/relations/{id}/events", seg(cluster)))
+        self.get(&in_cluster(cluster, &format!("relations/{id}/events")))
             .await
+    }
+}
+
+impl ServiceScope<'_> {
+    /// The path of the service's configs route `rest` (`""`, `/diff` …).
+    fn configs(&self, rest: &str) -> String {
+        format!("{}/configs{rest}", self.path)
+    }
+
+    /// Every config version of the service, oldest first.
+    pub async fn config_versions(&self) -> Result<Vec<ConfigVersionView>> {
+        self.client.get(&self.configs("")).await
+    }
+
+    /// One config version of the service.
+    pub async fn config_version(&self, version: u32) -> Result<ConfigVersionView> {
+        self.client.get(&self.configs(&format!("/{version}"))).await
+    }
+
+    /// A config change (a merge patch) → the new version.
+    pub async fn update_configs(&self, change: &ConfigChange) -> Result<ConfigVersionView> {
+        let path = self.configs("");
+        self.client.patch(&path, change).await
+    }
+
+    /// What differs from version `from` to version `to`, property by property.
+    pub async fn diff_configs(&self, from: u32, to: u32) -> Result<Vec<ConfigDiffView>> {
+        let path = self.configs(&format!("/diff?from={from}&to={to}"));
+        self.client.get(&path).await
+    }
+
+    /// A rollback to version `body.to` → the new version.
+    pub async fn rollback_configs(&self, body: &RollbackBody) -> Result<ConfigVersionView> {
+        self.client.post(&self.configs("/rollback"), body).await
+    }
+
+    /// Places more units of one of the service's components on hosts → the new units.
+    pub async fn add_units(&self, body: &AddUnitsBody) -> Result<Vec<UnitStatusView>> {
+        let path = format!("{}/units", self.path);
+        self.client.post(&path, body).await
     }
 }

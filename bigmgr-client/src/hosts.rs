@@ -1,32 +1,29 @@
 //! `/clusters/{cluster}/hosts`: hosts with their units.
 
+use crate::http::in_cluster;
 use crate::{Client, Result, seg};
 use bigmgr_core::request::{AddHost, UpdateHost};
 use bigmgr_core::view::HostView;
 
+/// The path of host `name` of `cluster`.
+fn host_path(cluster: &str, name: &str) -> String {
+    in_cluster(cluster, &format!("hosts/{}", seg(name)))
+}
+
 impl Client {
     /// A cluster's hosts, by id.
     pub async fn hosts(&self, cluster: &str) -> Result<Vec<HostView>> {
-        self.list(&format!("/clusters/{}/hosts", seg(cluster)))
-            .await
+        self.list(&in_cluster(cluster, "hosts")).await
     }
 
     /// One host.
     pub async fn host(&self, cluster: &str, name: &str) -> Result<HostView> {
-        self.get(&format!("/clusters/{}/hosts/{}", seg(cluster), seg(name)))
-            .await
+        self.get(&host_path(cluster, name)).await
     }
 
     /// Adds a host ahead of its agent.
-    pub async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostView> {
-        self.post(
-            &format!("/clusters/{}/hosts", seg(cluster)),
-            &AddHost {
-                name: name.to_string(),
-                address: address.to_string(),
-            },
-        )
-        .await
+    pub async fn add_host(&self, cluster: &str, host: &AddHost) -> Result<HostView> {
+        self.post(&in_cluster(cluster, "hosts"), host).await
     }
 
     /// Changes a host's address (accepts the one its agent reported).
@@ -36,18 +33,15 @@ impl Client {
         name: &str,
         address: &str,
     ) -> Result<HostView> {
-        self.patch(
-            &format!("/clusters/{}/hosts/{}", seg(cluster), seg(name)),
-            &UpdateHost {
-                address: address.to_string(),
-            },
-        )
-        .await
+        let body = UpdateHost {
+            address: address.to_string(),
+        };
+        let path = host_path(cluster, name);
+        self.patch(&path, &body).await
     }
 
     /// Removes a host (refused while units are placed on it).
     pub async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
-        self.delete(&format!("/clusters/{}/hosts/{}", seg(cluster), seg(name)))
-            .await
+        self.delete(&host_path(cluster, name)).await
     }
 }

@@ -19,6 +19,21 @@ const MAX_PAGES: usize = 100_000;
 /// The longest connect timeout (the request timeout bounds it too).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The methods of the verbs that send a JSON body: `name => METHOD` → `name(path, body)`, a
+/// [`Client::send_json`] with that method.
+macro_rules! json_verbs {
+    ($($(#[doc = $doc:literal])* $name:ident => $method:ident,)*) => {$(
+        $(#[doc = $doc])*
+        pub async fn $name<T: DeserializeOwned, B: Serialize + ?Sized>(
+            &self,
+            path: &str,
+            body: &B,
+        ) -> Result<T> {
+            self.send_json(Method::$method, path, body).await
+        }
+    )*};
+}
+
 /// A client of one bigmgr server's REST API.
 #[derive(Clone)]
 pub struct Client {
@@ -157,26 +172,23 @@ impl Client {
         self.exchange(what, self.request(Method::GET, path)).await
     }
 
-    /// `POST path` with `body`, read as `T`.
-    pub async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+    /// `method path` with `body` as JSON, read as `T`.
+    pub async fn send_json<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
+        method: Method,
         path: &str,
         body: &B,
     ) -> Result<T> {
-        let what = format!("POST {PREFIX}{path}");
-        self.exchange(what, self.request(Method::POST, path).json(body))
+        let what = format!("{method} {PREFIX}{path}");
+        self.exchange(what, self.request(method, path).json(body))
             .await
     }
 
-    /// `PATCH path` with `body`, read as `T`.
-    pub async fn patch<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
-        let what = format!("PATCH {PREFIX}{path}");
-        self.exchange(what, self.request(Method::PATCH, path).json(body))
-            .await
+    json_verbs! {
+        /// `POST path` with `body`, read as `T`.
+        post => POST,
+        /// `PATCH path` with `body`, read as `T`.
+        patch => PATCH,
     }
 
     /// `DELETE path`.
@@ -312,6 +324,11 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// The path of route `rest` under cluster `cluster` (`/clusters/{cluster}/{rest}`).
+pub(crate) fn in_cluster(cluster: &str, rest: &str) -> String {
+    format!("/clusters/{}/{rest}", seg(cluster))
 }
 
 /// Percent-encodes one path segment (a cluster, host or service name) or query value.

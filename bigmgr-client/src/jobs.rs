@@ -1,7 +1,8 @@
 //! `/clusters/{cluster}/jobs` and `/jobs/{job}`: submitting, reading and controlling jobs, and
 //! task logs.
 
-use crate::{Client, Result, seg};
+use crate::http::in_cluster;
+use crate::{Client, Result};
 use bigmgr_core::model::{JobId, JobOptions, JobState, Target, TaskId};
 use bigmgr_core::request::SubmitJob;
 use bigmgr_core::view::{JobDetailView, JobView, LogLineView, TaskLog};
@@ -41,7 +42,7 @@ impl Client {
         options: JobOptions,
     ) -> Result<JobView> {
         self.post(
-            &format!("/clusters/{}/jobs", seg(cluster)),
+            &in_cluster(cluster, "jobs"),
             &SubmitJob {
                 command: command.to_string(),
                 target,
@@ -53,7 +54,7 @@ impl Client {
 
     /// A cluster's jobs, ascending by id, only those in `state` if given.
     pub async fn jobs(&self, cluster: &str, state: Option<JobState>) -> Result<Vec<JobView>> {
-        let mut path = format!("/clusters/{}/jobs", seg(cluster));
+        let mut path = in_cluster(cluster, "jobs");
         if let Some(s) = state {
             path.push_str(&format!("?state={s}"));
         }

@@ -5,9 +5,11 @@
 //!
 //! - [`Client`]: the connection (server URL, bearer token, timeouts), the low-level calls and
 //!   one method per route, grouped by resource in `clusters`, `hosts`, `services`, `jobs`,
-//!   `configs` and `users`.
+//!   `configs` and `users`; a route with a body takes core's request type for it.
+//! - [`ServiceScope`] (`client.scope(cluster, service)`): the routes under one service
+//!   instance — its config versions and its units.
 //! - [`Client::job_stream`]: a job's live events from `GET /jobs/{id}/events` (Server-Sent
-//!   Events), as [`bigmgr_core::view::JobStreamEvent`]s — so [`bigmgr_core::view::follow`]
+//!   Events), as [`bigmgr_core::view::JobStreamEvent`]s — so [`bigmgr_core::view::follow()`]
 //!   follows a job through a server exactly as it follows one in-process.
 
 mod clusters;
@@ -20,6 +22,7 @@ mod jobs;
 mod services;
 mod users;
 
+pub use configs::ServiceScope;
 pub use error::{Error, Result};
 pub use http::{Client, PREFIX, seg};
 pub use jobs::JobAction;

@@ -3,15 +3,21 @@
 //! the engine in-process. Both answer with core's read models ([`bigmgr_core::view`]), so the
 //! Python classes wrap the same types whichever backend they hold, and both follow jobs with
 //! core's one [`bigmgr_core::view::follow`].
+//!
+//! Each operation is written once, in the table below: its signature and what each backend
+//! does for it. The macro turns the table into the trait and its two implementations.
 
+use crate::embedded::Embedded;
 use crate::error::Result;
 use async_trait::async_trait;
+use bigmgr_client::Client;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
-use bigmgr_core::model::{JobId, JobRequest};
+use bigmgr_core::model::{AuditFilter, JobId, JobRequest, RelationId, TaskId, UnitId};
+use bigmgr_core::request::{AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
     AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
     JobDetailView, JobView, LogLineView, RelationEventView, RelationView, ServiceView,
-    SnapshotView, StackView, UnitStatusView,
+    SnapshotView, StackView, UnitStatusView, follow,
 };
 
 pub use bigmgr_client::JobAction;
@@ -19,114 +25,296 @@ pub use bigmgr_client::JobAction;
 /// What a follower is handed as a followed job goes (see [`Backend::follow`]).
 pub type OnFollowed<'a> = &'a mut (dyn FnMut(Followed<'_>) + Send);
 
-/// Everything the Python module can do, over REST or in-process.
-#[async_trait]
-pub trait Backend: Send + Sync + 'static {
+/// The table of operations → the [`Backend`] trait, its implementation for the REST client
+/// (`rest: |client| …`) and for the embedded engine (`embedded: |engine| …`). Each body is
+/// the operation's answer; `?` turns either side's errors into the module's.
+macro_rules! backend {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty {
+            rest: |$c:ident| $rest:expr,
+            embedded: |$e:ident| $embedded:expr $(,)?
+        }
+    )*) => {
+        /// Everything the Python module can do, over REST or in-process.
+        #[async_trait]
+        pub trait Backend: Send + Sync + 'static {
+            $($(#[doc = $doc])* async fn $name(&self, $($arg: $ty),*) -> Result<$ret>;)*
+        }
+
+        #[async_trait]
+        impl Backend for Client {
+            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                let $c = self;
+                Ok($rest)
+            })*
+        }
+
+        #[async_trait]
+        impl Backend for Embedded {
+            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                let $e = self;
+                Ok($embedded)
+            })*
+        }
+    };
+}
+
+backend! {
     /// Every cluster.
-    async fn clusters(&self) -> Result<Vec<ClusterView>>;
+    fn clusters() -> Vec<ClusterView> {
+        rest: |c| c.clusters().await?,
+        embedded: |e| e.mgr()?.clusters().await?.into_iter().map(ClusterView::from).collect(),
+    }
     /// Creates a cluster.
-    async fn create_cluster(&self, name: &str) -> Result<ClusterView>;
+    fn create_cluster(name: &str) -> ClusterView {
+        rest: |c| c.create_cluster(name).await?,
+        embedded: |e| e.acting()?.create_cluster(name).await?.into(),
+    }
     /// One cluster.
-    async fn cluster(&self, name: &str) -> Result<ClusterView>;
+    fn cluster(name: &str) -> ClusterView {
+        rest: |c| c.cluster(name).await?,
+        embedded: |e| e.mgr()?.cluster(name).await?.into(),
+    }
     /// Deletes a cluster.
-    async fn delete_cluster(&self, name: &str) -> Result<()>;
+    fn delete_cluster(name: &str) -> () {
+        rest: |c| c.delete_cluster(name).await?,
+        embedded: |e| e.acting()?.delete_cluster(name).await?,
+    }
     /// A join token for agents of the cluster (`bmj_…`).
-    async fn create_join_token(&self, cluster: &str) -> Result<String>;
+    fn create_join_token(cluster: &str) -> String {
+        rest: |c| c.create_join_token(cluster).await?,
+        embedded: |e| e.acting()?.create_join_token(cluster).await?,
+    }
     /// The hosts of a cluster.
-    async fn hosts(&self, cluster: &str) -> Result<Vec<HostView>>;
+    fn hosts(cluster: &str) -> Vec<HostView> {
+        rest: |c| c.hosts(cluster).await?,
+        embedded: |e| e.mgr()?.host_views(cluster).await?,
+    }
     /// Adds a host.
-    async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostView>;
+    fn add_host(cluster: &str, name: &str, address: &str) -> HostView {
+        rest: |c| {
+            let host = AddHost { name: name.into(), address: address.into() };
+            c.add_host(cluster, &host).await?
+        },
+        embedded: |e| {
+            e.acting()?.add_host(cluster, name, address).await?;
+            e.mgr()?.host_view(cluster, name).await?
+        },
+    }
     /// Removes a host (refused while units are placed on it).
-    async fn remove_host(&self, cluster: &str, name: &str) -> Result<()>;
+    fn remove_host(cluster: &str, name: &str) -> () {
+        rest: |c| c.remove_host(cluster, name).await?,
+        embedded: |e| e.acting()?.remove_host(cluster, name).await?,
+    }
     /// The stacks offered.
-    async fn stacks(&self) -> Result<Vec<StackView>>;
+    fn stacks() -> Vec<StackView> {
+        rest: |c| c.stacks().await?,
+        embedded: |e| e.mgr()?.stack_views().await?,
+    }
     /// The service instances of a cluster, with units.
-    async fn services(&self, cluster: &str) -> Result<Vec<ServiceView>>;
+    fn services(cluster: &str) -> Vec<ServiceView> {
+        rest: |c| c.services(cluster).await?,
+        embedded: |e| e.mgr()?.service_views(cluster).await?,
+    }
     /// One service instance.
-    async fn service(&self, cluster: &str, name: &str) -> Result<ServiceView>;
+    fn service(cluster: &str, name: &str) -> ServiceView {
+        rest: |c| c.service(cluster, name).await?,
+        embedded: |e| e.mgr()?.service_view(cluster, name).await?,
+    }
     /// Adds a service instance.
-    async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceView>;
+    fn add_service(cluster: &str, req: AddService) -> ServiceView {
+        rest: |c| c.add_service(cluster, &req).await?,
+        embedded: |e| {
+            let name = req.name.clone();
+            e.acting()?.add_service(cluster, req).await?;
+            e.mgr()?.service_view(cluster, &name).await?
+        },
+    }
     /// Removes a service instance.
-    async fn remove_service(&self, cluster: &str, name: &str) -> Result<()>;
+    fn remove_service(cluster: &str, name: &str) -> () {
+        rest: |c| c.remove_service(cluster, name).await?,
+        embedded: |e| e.acting()?.remove_service(cluster, name).await?,
+    }
     /// A config change (merge patch) → the new version.
-    async fn update_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        change: ConfigChange,
-    ) -> Result<ConfigVersionView>;
+    fn update_configs(cluster: &str, service: &str, change: ConfigChange) -> ConfigVersionView {
+        rest: |c| c.scope(cluster, service).update_configs(&change).await?,
+        embedded: |e| {
+            let v = e.acting()?.update_configs(cluster, service, change).await?;
+            ConfigVersionView::of(service, v)
+        },
+    }
     /// Every config version of a service.
-    async fn config_versions(&self, cluster: &str, service: &str)
-    -> Result<Vec<ConfigVersionView>>;
+    fn config_versions(cluster: &str, service: &str) -> Vec<ConfigVersionView> {
+        rest: |c| c.scope(cluster, service).config_versions().await?,
+        embedded: |e| {
+            let versions = e.mgr()?.config_versions(cluster, service).await?;
+            versions.into_iter().map(|v| ConfigVersionView::of(service, v)).collect()
+        },
+    }
     /// A rollback to version `to` → the new version.
-    async fn rollback_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        to: u32,
-        message: Option<String>,
-    ) -> Result<ConfigVersionView>;
+    fn rollback_configs(
+        cluster: &str, service: &str, to: u32, message: Option<String>
+    ) -> ConfigVersionView {
+        rest: |c| {
+            let body = RollbackBody { to, message };
+            c.scope(cluster, service).rollback_configs(&body).await?
+        },
+        embedded: |e| {
+            let v = e.acting()?.rollback_configs(cluster, service, to, message).await?;
+            ConfigVersionView::of(service, v)
+        },
+    }
     /// One config version of a service.
-    async fn config_version(
-        &self,
-        cluster: &str,
-        service: &str,
-        version: u32,
-    ) -> Result<ConfigVersionView>;
+    fn config_version(cluster: &str, service: &str, version: u32) -> ConfigVersionView {
+        rest: |c| c.scope(cluster, service).config_version(version).await?,
+        embedded: |e| {
+            let v = e.mgr()?.config_version(cluster, service, version).await?;
+            ConfigVersionView::of(service, v)
+        },
+    }
     /// What differs from version `from` to version `to`, property by property.
-    async fn diff_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        from: u32,
-        to: u32,
-    ) -> Result<Vec<ConfigDiffView>>;
+    fn diff_configs(cluster: &str, service: &str, from: u32, to: u32) -> Vec<ConfigDiffView> {
+        rest: |c| c.scope(cluster, service).diff_configs(from, to).await?,
+        embedded: |e| {
+            let diff = e.mgr()?.diff_configs(cluster, service, from, to).await?;
+            diff.into_iter().map(ConfigDiffView::from).collect()
+        },
+    }
     /// Names every service's current config version as snapshot `name`.
-    async fn create_snapshot(
-        &self,
-        cluster: &str,
-        name: &str,
-        message: &str,
-    ) -> Result<SnapshotView>;
+    fn create_snapshot(cluster: &str, name: &str, message: &str) -> SnapshotView {
+        rest: |c| {
+            let body = SnapshotBody { name: name.into(), message: message.into() };
+            c.create_snapshot(cluster, &body).await?
+        },
+        embedded: |e| e.acting()?.create_snapshot(cluster, name, message).await?.into(),
+    }
     /// A cluster's snapshots, oldest first.
-    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotView>>;
+    fn snapshots(cluster: &str) -> Vec<SnapshotView> {
+        rest: |c| c.snapshots(cluster).await?,
+        embedded: |e| {
+            let snapshots = e.mgr()?.snapshots(cluster).await?;
+            snapshots.into_iter().map(SnapshotView::from).collect()
+        },
+    }
     /// Restores snapshot `name` → the new versions (one per service that changed since).
-    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionView>>;
+    fn restore_snapshot(cluster: &str, name: &str) -> Vec<ConfigVersionView> {
+        rest: |c| c.restore_snapshot(cluster, name).await?,
+        embedded: |e| {
+            let versions = e.acting()?.restore_snapshot(cluster, name).await?;
+            e.mgr()?.config_version_views(cluster, versions).await?
+        },
+    }
     /// Every unit of a cluster, with its staleness.
-    async fn units(&self, cluster: &str) -> Result<Vec<UnitStatusView>>;
+    fn units(cluster: &str) -> Vec<UnitStatusView> {
+        rest: |c| c.units(cluster).await?,
+        embedded: |e| e.mgr()?.unit_views(cluster).await?,
+    }
     /// Places more units of a service's component on hosts → the new units.
-    async fn add_units(
-        &self,
-        cluster: &str,
-        service: &str,
-        component: &str,
-        hosts: &[String],
-    ) -> Result<Vec<UnitStatusView>>;
+    fn add_units(
+        cluster: &str, service: &str, component: &str, hosts: &[String]
+    ) -> Vec<UnitStatusView> {
+        rest: |c| {
+            let body = AddUnitsBody { component: component.into(), hosts: hosts.to_vec() };
+            c.scope(cluster, service).add_units(&body).await?
+        },
+        embedded: |e| {
+            let placed = e.acting()?.add_units(cluster, service, component, hosts).await?;
+            let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
+            let units = e.mgr()?.unit_views(cluster).await?;
+            units.into_iter().filter(|u| ids.contains(&u.id)).collect()
+        },
+    }
     /// Removes a unit (stop it first).
-    async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()>;
+    fn remove_unit(cluster: &str, unit: i64) -> () {
+        rest: |c| c.remove_unit(cluster, unit).await?,
+        embedded: |e| e.acting()?.remove_unit(cluster, UnitId(unit)).await?,
+    }
     /// Applies pending config changes → the jobs started.
-    async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobView>>;
+    fn restart_stale(cluster: &str, service: Option<&str>) -> Vec<JobView> {
+        rest: |c| {
+            let body = RestartStaleBody { service: service.map(str::to_owned), options: None };
+            c.restart_stale(cluster, &body).await?
+        },
+        embedded: |e| {
+            let c = e.mgr()?.cluster(cluster).await?;
+            let jobs = e.acting()?.restart_stale(cluster, service, None).await?;
+            jobs.into_iter().map(|j| JobView::of(j, &c.name)).collect()
+        },
+    }
     /// Relates two service instances.
-    async fn relate(&self, cluster: &str, req: Relate) -> Result<RelationView>;
+    fn relate(cluster: &str, req: Relate) -> RelationView {
+        rest: |c| c.relate(cluster, &req).await?,
+        embedded: |e| {
+            let rel = e.acting()?.relate(cluster, req).await?;
+            e.mgr()?.relation_view(cluster, rel).await?
+        },
+    }
     /// A cluster's relations.
-    async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>>;
+    fn relations(cluster: &str) -> Vec<RelationView> {
+        rest: |c| c.relations(cluster).await?,
+        embedded: |e| e.mgr()?.relation_views(cluster).await?,
+    }
     /// Removes a relation.
-    async fn unrelate(&self, cluster: &str, id: i64) -> Result<()>;
+    fn unrelate(cluster: &str, id: i64) -> () {
+        rest: |c| c.unrelate(cluster, id).await?,
+        embedded: |e| e.acting()?.unrelate(cluster, RelationId(id)).await?,
+    }
     /// A relation's events, oldest first (a removed relation keeps them).
-    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventView>>;
+    fn relation_events(cluster: &str, id: i64) -> Vec<RelationEventView> {
+        rest: |c| c.relation_events(cluster, id).await?,
+        embedded: |e| e.mgr()?.relation_event_views(cluster, RelationId(id)).await?,
+    }
     /// Submits a job.
-    async fn submit(&self, req: JobRequest) -> Result<JobView>;
+    fn submit(req: JobRequest) -> JobView {
+        rest: |c| c.submit(&req.cluster, &req.command, req.target, req.options).await?,
+        embedded: |e| {
+            let job = e.acting()?.submit(req).await?;
+            e.mgr()?.job_summary(job.id).await?
+        },
+    }
     /// One job with its stages and tasks.
-    async fn job(&self, id: i64) -> Result<JobDetailView>;
+    fn job(id: i64) -> JobDetailView {
+        rest: |c| c.job(JobId(id)).await?,
+        embedded: |e| e.mgr()?.job_view(JobId(id)).await?,
+    }
     /// A cluster's jobs, ascending by id.
-    async fn jobs(&self, cluster: &str) -> Result<Vec<JobView>>;
+    fn jobs(cluster: &str) -> Vec<JobView> {
+        rest: |c| c.jobs(cluster, None).await?,
+        embedded: |e| e.mgr()?.job_views(cluster, Vec::new(), None, None).await?,
+    }
     /// Cancels, pauses, resumes or retries a job.
-    async fn control(&self, id: i64, action: JobAction) -> Result<JobView>;
+    fn control(id: i64, action: JobAction) -> JobView {
+        rest: |c| c.control(JobId(id), action).await?,
+        embedded: |e| {
+            let job = e.control_job(JobId(id), action).await?;
+            e.mgr()?.job_summary(job.id).await?
+        },
+    }
     /// A task's log lines (every attempt), in order.
-    async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineView>>;
+    fn task_log(job: i64, task: i64) -> Vec<LogLineView> {
+        rest: |c| c.task_log(JobId(job), TaskId(task), None).await?,
+        embedded: |e| {
+            let lines = e.mgr()?.job_task_log(JobId(job), TaskId(task), None).await?;
+            lines.into_iter().map(LogLineView::from).collect()
+        },
+    }
     /// The audit log, oldest first (only `actor`'s if given); admins only.
-    async fn audit(&self, actor: Option<&str>) -> Result<Vec<AuditEventView>>;
+    fn audit(actor: Option<&str>) -> Vec<AuditEventView> {
+        rest: |c| c.audit(None, None, actor).await?,
+        embedded: |e| {
+            let filter = AuditFilter {
+                actor: actor.map(str::to_owned),
+                ..AuditFilter::default()
+            };
+            let events = e.mgr()?.audit(e.actor(), &filter).await?;
+            events.into_iter().map(AuditEventView::from).collect()
+        },
+    }
     /// Follows job `id` to its end with [`bigmgr_core::view::follow`], handing `on` its
     /// progress and every log line once; the job as it ended.
-    async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView>;
+    fn follow(id: JobId, on: OnFollowed<'_>) -> JobDetailView {
+        rest: |c| follow(c, id, on).await?,
+        embedded: |e| follow(&e.mgr()?, id, on).await?,
+    }
 }

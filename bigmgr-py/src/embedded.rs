@@ -1,7 +1,8 @@
 //! The embedded backend: a core `Manager` in-process on a SQLite file, with in-process agents,
 //! and [`PyStackProvider`], a stack provider that asks a Python object where stacks are.
+//! What it does for each operation is in the backend's table (`crate::backend`).
 
-use crate::backend::{Backend, JobAction, OnFollowed};
+use crate::backend::JobAction;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bigmgr_core::Manager;
@@ -9,15 +10,9 @@ use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::auth::Actor;
 use bigmgr_core::manager::Acting;
-use bigmgr_core::manager::{AddService, ConfigChange, Relate};
-use bigmgr_core::model::*;
+use bigmgr_core::model::{Job, JobId};
 use bigmgr_core::stack::dir::{compare_versions, load_stack_dir};
 use bigmgr_core::stack::{Stack, StackProvider, StackRef};
-use bigmgr_core::view::{
-    AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, HostView, JobDetailView,
-    JobView, LogLineView, RelationEventView, RelationView, ServiceView, SnapshotView, StackView,
-    UnitStatusView, follow,
-};
 use pyo3::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +26,27 @@ pub struct Embedded {
     actor: Actor,
 }
 
+/// A `Debug` of a type that shows only some of what it holds: `name { field: value, .. }`.
+fn debug_some(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    fields: &[(&str, &dyn std::fmt::Debug)],
+) -> std::fmt::Result {
+    let mut d = f.debug_struct(name);
+    for (field, value) in fields {
+        d.field(field, value);
+    }
+    d.finish_non_exhaustive()
+}
+
 impl std::fmt::Debug for Embedded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedded")
-            .field("actor", &self.actor)
-            .field("agents", &self.transport.hosts())
-            .finish_non_exhaustive()
+        let agents = self.transport.hosts();
+        debug_some(
+            f,
+            "Embedded",
+            &[("actor", &self.actor), ("agents", &agents)],
+        )
     }
 }
 
@@ -99,11 +109,12 @@ impl Embedded {
     }
 
     /// The Manager, acting as this engine's user.
-    fn acting(&self) -> Result<Acting> {
+    pub(crate) fn acting(&self) -> Result<Acting> {
         Ok(self.mgr()?.acting(self.actor.clone()))
     }
 
-    fn mgr(&self) -> Result<Manager> {
+    /// The Manager (an error once closed).
+    pub(crate) fn mgr(&self) -> Result<Manager> {
         self.mgr
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -111,7 +122,13 @@ impl Embedded {
             .ok_or_else(|| Error::Other("this Embedded is closed".into()))
     }
 
-    async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {
+    /// Who acts.
+    pub(crate) fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Cancels, pauses, resumes or retries job `id`, acting as this engine's user.
+    pub(crate) async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {
         let acting = self.acting()?;
         Ok(match action {
             JobAction::Cancel => acting.cancel(id).await?,
@@ -119,279 +136,6 @@ impl Embedded {
             JobAction::Resume => acting.resume(id).await?,
             JobAction::Retry => acting.retry(id).await?,
         })
-    }
-}
-
-#[async_trait]
-impl Backend for Embedded {
-    async fn clusters(&self) -> Result<Vec<ClusterView>> {
-        Ok(self
-            .mgr()?
-            .clusters()
-            .await?
-            .into_iter().collect())
-    }
-
-    async fn create_cluster(&self, name: &str) -> Result<ClusterView> {
-        Ok(self.acting()?.create_cluster(name).await?)
-    }
-
-    async fn cluster(&self, name: &str) -> Result<ClusterView> {
-        Ok(self.mgr()?.cluster(name).await?)
-    }
-
-    async fn delete_cluster(&self, name: &str) -> Result<()> {
-        Ok(self.acting()?.delete_cluster(name).await?)
-    }
-
-    async fn create_join_token(&self, cluster: &str) -> Result<String> {
-        Ok(self.acting()?.create_join_token(cluster).await?)
-    }
-
-    async fn hosts(&self, cluster: &str) -> Result<Vec<HostView>> {
-        Ok(self.mgr()?.host_views(cluster).await?)
-    }
-
-    async fn add_host(&self, cluster: &str, name: &str, address: &str) -> Result<HostView> {
-        let acting = self.acting()?;
-        acting.add_host(cluster, name, address).await?;
-        Ok(acting.manager().host_view(cluster, name).await?)
-    }
-
-    async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
-        Ok(self.acting()?.remove_host(cluster, name).await?)
-    }
-
-    async fn stacks(&self) -> Result<Vec<StackView>> {
-        Ok(self.mgr()?.stack_views().await?)
-    }
-
-    async fn services(&self, cluster: &str) -> Result<Vec<ServiceView>> {
-        Ok(self.mgr()?.service_views(cluster).await?)
-    }
-
-    async fn service(&self, cluster: &str, name: &str) -> Result<ServiceView> {
-        Ok(self.mgr()?.service_view(cluster, name).await?)
-    }
-
-    async fn add_service(&self, cluster: &str, req: AddService) -> Result<ServiceView> {
-        let acting = self.acting()?;
-        let name = req.name.clone();
-        acting.add_service(cluster, req).await?;
-        Ok(acting.manager().service_view(cluster, &name).await?)
-    }
-
-    async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
-        Ok(self.acting()?.remove_service(cluster, name).await?)
-    }
-
-    async fn update_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        change: ConfigChange,
-    ) -> Result<ConfigVersionView> {
-        let v = self
-            .acting()?
-            .update_configs(cluster, service, change)
-            .await?;
-        Ok(ConfigVersionView::of(service, v))
-    }
-
-    async fn config_versions(
-        &self,
-        cluster: &str,
-        service: &str,
-    ) -> Result<Vec<ConfigVersionView>> {
-        Ok(self
-            .mgr()?
-            .config_versions(cluster, service)
-            .await?
-            .into_iter()
-            .map(|v| ConfigVersionView::of(service, v))
-            .collect())
-    }
-
-    async fn rollback_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        to: u32,
-        message: Option<String>,
-    ) -> Result<ConfigVersionView> {
-        let v = self
-            .acting()?
-            .rollback_configs(cluster, service, to, message)
-            .await?;
-        Ok(ConfigVersionView::of(service, v))
-    }
-
-    async fn config_version(
-        &self,
-        cluster: &str,
-        service: &str,
-        version: u32,
-    ) -> Result<ConfigVersionView> {
-        let v = self
-            .mgr()?
-            .config_version(cluster, service, version)
-            .await?;
-        Ok(ConfigVersionView::of(service, v))
-    }
-
-    async fn diff_configs(
-        &self,
-        cluster: &str,
-        service: &str,
-        from: u32,
-        to: u32,
-    ) -> Result<Vec<ConfigDiffView>> {
-        Ok(self
-            .mgr()?
-            .diff_configs(cluster, service, from, to)
-            .await?
-            .into_iter()
-            .map(ConfigDiffView::from)
-            .collect())
-    }
-
-    async fn create_snapshot(
-        &self,
-        cluster: &str,
-        name: &str,
-        message: &str,
-    ) -> Result<SnapshotView> {
-        let snap = self
-            .acting()?
-            .create_snapshot(cluster, name, message)
-            .await?;
-        Ok(snap.into())
-    }
-
-    async fn snapshots(&self, cluster: &str) -> Result<Vec<SnapshotView>> {
-        Ok(self
-            .mgr()?
-            .snapshots(cluster)
-            .await?
-            .into_iter()
-            .map(SnapshotView::from)
-            .collect())
-    }
-
-    async fn restore_snapshot(&self, cluster: &str, name: &str) -> Result<Vec<ConfigVersionView>> {
-        let acting = self.acting()?;
-        let versions = acting.restore_snapshot(cluster, name).await?;
-        Ok(acting
-            .manager()
-            .config_version_views(cluster, versions)
-            .await?)
-    }
-
-    async fn units(&self, cluster: &str) -> Result<Vec<UnitStatusView>> {
-        Ok(self.mgr()?.unit_views(cluster).await?)
-    }
-
-    async fn add_units(
-        &self,
-        cluster: &str,
-        service: &str,
-        component: &str,
-        hosts: &[String],
-    ) -> Result<Vec<UnitStatusView>> {
-        let acting = self.acting()?;
-        let placed = acting.add_units(cluster, service, component, hosts).await?;
-        let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-        Ok(acting
-            .manager()
-            .unit_views(cluster)
-            .await?
-            .into_iter()
-            .filter(|u| ids.contains(&u.id))
-            .collect())
-    }
-
-    async fn remove_unit(&self, cluster: &str, unit: i64) -> Result<()> {
-        Ok(self.acting()?.remove_unit(cluster, UnitId(unit)).await?)
-    }
-
-    async fn restart_stale(&self, cluster: &str, service: Option<&str>) -> Result<Vec<JobView>> {
-        let acting = self.acting()?;
-        let c = acting.manager().cluster(cluster).await?;
-        Ok(acting
-            .restart_stale(cluster, service, None)
-            .await?
-            .into_iter()
-            .map(|j| JobView::of(j, &c.name))
-            .collect())
-    }
-
-    async fn relate(&self, cluster: &str, req: Relate) -> Result<RelationView> {
-        let acting = self.acting()?;
-        let rel = acting.relate(cluster, req).await?;
-        Ok(acting.manager().relation_view(cluster, rel).await?)
-    }
-
-    async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>> {
-        Ok(self.mgr()?.relation_views(cluster).await?)
-    }
-
-    async fn unrelate(&self, cluster: &str, id: i64) -> Result<()> {
-        Ok(self.acting()?.unrelate(cluster, RelationId(id)).await?)
-    }
-
-    async fn relation_events(&self, cluster: &str, id: i64) -> Result<Vec<RelationEventView>> {
-        Ok(self
-            .mgr()?
-            .relation_event_views(cluster, RelationId(id))
-            .await?)
-    }
-
-    async fn submit(&self, req: JobRequest) -> Result<JobView> {
-        let acting = self.acting()?;
-        let job = acting.submit(req).await?;
-        Ok(acting.manager().job_summary(job.id).await?)
-    }
-
-    async fn job(&self, id: i64) -> Result<JobDetailView> {
-        Ok(self.mgr()?.job_view(JobId(id)).await?)
-    }
-
-    async fn jobs(&self, cluster: &str) -> Result<Vec<JobView>> {
-        Ok(self
-            .mgr()?
-            .job_views(cluster, Vec::new(), None, None)
-            .await?)
-    }
-
-    async fn control(&self, id: i64, action: JobAction) -> Result<JobView> {
-        let job = self.control_job(JobId(id), action).await?;
-        Ok(self.mgr()?.job_summary(job.id).await?)
-    }
-
-    async fn task_log(&self, job: i64, task: i64) -> Result<Vec<LogLineView>> {
-        Ok(self
-            .mgr()?
-            .job_task_log(JobId(job), TaskId(task), None)
-            .await?
-            .into_iter()
-            .map(LogLineView::from)
-            .collect())
-    }
-
-    async fn audit(&self, actor: Option<&str>) -> Result<Vec<AuditEventView>> {
-        let filter = AuditFilter {
-            actor: actor.map(str::to_owned),
-            ..AuditFilter::default()
-        };
-        Ok(self
-            .mgr()?
-            .audit(&self.actor, &filter)
-            .await?
-            .into_iter().collect())
-    }
-
-    async fn follow(&self, id: JobId, on: OnFollowed<'_>) -> Result<JobDetailView> {
-        Ok(follow(&self.mgr()?, id, on).await?)
     }
 }
 
@@ -406,9 +150,7 @@ pub struct PyStackProvider {
 
 impl std::fmt::Debug for PyStackProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PyStackProvider")
-            .field("provider", &self.what)
-            .finish_non_exhaustive()
+        debug_some(f, "PyStackProvider", &[("provider", &self.what)])
     }
 }
 
@@ -455,12 +197,19 @@ impl PyStackProvider {
         })
     }
 
-    fn cached(&self, key: &StackRef) -> Option<Arc<Stack>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+    /// The stack `key` from the cache, or loaded by `load` and cached (if two load it at
+    /// once, both get the one cached first).
+    fn cached_or(
+        &self,
+        key: StackRef,
+        load: impl FnOnce(&StackRef) -> bigmgr_core::Result<Stack>,
+    ) -> bigmgr_core::Result<Arc<Stack>> {
+        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = lock().get(&key) {
+            return Ok(s.clone());
+        }
+        let stack = Arc::new(load(&key)?);
+        Ok(lock().entry(key).or_insert(stack).clone())
     }
 }
 
@@ -500,21 +249,19 @@ impl StackProvider for PyStackProvider {
         };
         let key = StackRef {
             name: name.to_string(),
-            version: version.clone(),
+            version,
         };
-        if let Some(s) = self.cached(&key) {
-            return Ok(s);
-        }
-        let dir = self.call_stack(name, &version).map_err(|e| {
-            self.failed(
-                name,
-                Some(&version),
-                &format!("stack({name:?}, {version:?})"),
-                e,
-            )
-        })?;
-        let stack = Arc::new(load_stack_dir(&dir, name, &version)?);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(cache.entry(key).or_insert(stack).clone())
+        self.cached_or(key, |key| {
+            let version = &key.version;
+            let dir = self.call_stack(name, version).map_err(|e| {
+                self.failed(
+                    name,
+                    Some(version),
+                    &format!("stack({name:?}, {version:?})"),
+                    e,
+                )
+            })?;
+            load_stack_dir(&dir, name, version)
+        })
     }
 }

@@ -5,6 +5,7 @@ demo stack's hello and greeter deployed, and a tiny stack of our own in a tempor
 Every daemon a script started is stopped by a `stop` job, and then killed by the pid files
 under the agents' roots (as the Rust test harness does), whatever happened in the test."""
 
+import contextlib
 import os
 import signal
 import textwrap
@@ -37,6 +38,49 @@ def kill_pid_files(root: Path) -> None:
                 pass
 
 
+@contextlib.contextmanager
+def cleaned_up(stop, daemons: Path):
+    """Runs the body, then `stop()`, then kills every daemon left under `daemons` by its pid
+    files, whatever happened."""
+    try:
+        yield
+    finally:
+        try:
+            stop()
+        finally:
+            kill_pid_files(daemons)
+
+
+def assert_common_errors(session, cluster, bad_name: str) -> None:
+    """The errors a `Client` and an `Embedded` raise alike: `NotFound` for a service or job
+    that does not exist, `Conflict` for a cluster name taken, `InvalidInput` for a bad name."""
+    with pytest.raises(bigmgr.NotFound):
+        cluster.service("ghost")
+    with pytest.raises(bigmgr.NotFound):
+        session.job(999999)
+    with pytest.raises(bigmgr.Conflict):
+        session.create_cluster(cluster.name)
+    with pytest.raises(bigmgr.InvalidInput):
+        session.create_cluster(bad_name)
+
+
+def assert_restore_round_trip(cluster, hello, name: str, at: int) -> list:
+    """Snapshot `name`, taken at service hello's config version `at`, is taken only once;
+    after a change, restoring it makes one new version of hello equal to version `at`;
+    restoring again changes nothing; an unknown snapshot is `NotFound`. Returns what the first
+    restore made."""
+    with pytest.raises(bigmgr.Conflict):
+        cluster.snapshot(name)
+    hello.update_configs({"hello.conf": {"greeting": "changed"}})
+    restored = cluster.restore(name)
+    assert [(r.service, r.version) for r in restored] == [("hello", at + 2)]
+    assert restored[0].configs == hello.config_version_at(at).configs
+    assert cluster.restore(name) == [], "nothing changed since"
+    with pytest.raises(bigmgr.NotFound):
+        cluster.restore("nope")
+    return restored
+
+
 def open_embedded(tmp: Path, stacks=None, author="pytest") -> bigmgr.Embedded:
     return bigmgr.Embedded(
         str(tmp / "bigmgr.db"),
@@ -56,11 +100,8 @@ def add_hosts(cluster: bigmgr.Cluster) -> None:
 def embedded(tmp_path):
     """A fresh Embedded (repo stacks, agents h1/h2), closed and cleaned up afterwards."""
     emb = open_embedded(tmp_path)
-    try:
+    with cleaned_up(emb.close, tmp_path / "agents"):
         yield emb
-    finally:
-        emb.close()
-        kill_pid_files(tmp_path / "agents")
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +111,22 @@ def deployed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("deployed")
     emb = open_embedded(tmp)
     cluster = None
-    try:
-        cluster = emb.create_cluster("demo")
-        add_hosts(cluster)
-        cluster.add_service("hello", "demo", "hello", {"hello_server": ["h1", "h2"]})
-        cluster.add_service(
-            "greeter",
-            "demo",
-            "greeter",
-            {"greeter_server": ["h1", "h2"], "greeter_client": ["h1"]},
-        )
-        job = cluster.run("deploy")
-        yield emb, cluster, job
-    finally:
+    with cleaned_up(emb.close, tmp / "agents"):
         try:
+            cluster = emb.create_cluster("demo")
+            add_hosts(cluster)
+            cluster.add_service("hello", "demo", "hello", {"hello_server": ["h1", "h2"]})
+            cluster.add_service(
+                "greeter",
+                "demo",
+                "greeter",
+                {"greeter_server": ["h1", "h2"], "greeter_client": ["h1"]},
+            )
+            job = cluster.run("deploy")
+            yield emb, cluster, job
+        finally:
             if cluster is not None:
                 cluster.run("stop").wait(timeout=120, check=False)
-        finally:
-            emb.close()
-            kill_pid_files(tmp / "agents")
 
 
 TINY_OK = """\

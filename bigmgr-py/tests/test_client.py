@@ -27,7 +27,14 @@ from pathlib import Path
 import pytest
 
 import bigmgr
-from conftest import REPO, STACKS, kill_pid_files, write_service
+from conftest import (
+    REPO,
+    STACKS,
+    assert_common_errors,
+    assert_restore_round_trip,
+    cleaned_up,
+    write_service,
+)
 
 TARGET_DIR = Path(os.environ.get("BIGMGR_TARGET_DIR") or REPO / "target" / "debug")
 READY_TIMEOUT = 30.0
@@ -209,11 +216,8 @@ def agent(server, cluster, tmp_path_factory):
         ],
         tmp,
     )
-    try:
+    with cleaned_up(proc.kill, root / "units"):
         yield root
-    finally:
-        proc.kill()
-        kill_pid_files(root / "units")
 
 
 @pytest.fixture(scope="module")
@@ -346,15 +350,7 @@ def test_snapshot_and_restore(cluster, hello):
     assert snap.versions["hello"] == at and snap.message == "before a change"
     assert snap.author, snap
     assert "py-snap" in [s.name for s in cluster.snapshots()]
-    with pytest.raises(bigmgr.Conflict):
-        cluster.snapshot("py-snap")
-    hello.update_configs({"hello.conf": {"greeting": "gone"}})
-    restored = cluster.restore("py-snap")
-    assert [(r.service, r.version) for r in restored] == [("hello", at + 2)]
-    assert restored[0].configs == hello.config_version_at(at).configs
-    assert cluster.restore("py-snap") == []
-    with pytest.raises(bigmgr.NotFound):
-        cluster.restore("nope")
+    assert_restore_round_trip(cluster, hello, "py-snap", at)
 
 
 def test_units_hosts_and_relation_events(client):
@@ -407,14 +403,7 @@ def test_error_classes(client, cluster, server):
 
     with pytest.raises(bigmgr.NotFound, match="ghost"):
         client.cluster("ghost")
-    with pytest.raises(bigmgr.NotFound):
-        cluster.service("ghost")
-    with pytest.raises(bigmgr.NotFound):
-        client.job(999999)
-    with pytest.raises(bigmgr.Conflict):
-        client.create_cluster("py")
-    with pytest.raises(bigmgr.InvalidInput):
-        client.create_cluster("bad name!")
+    assert_common_errors(client, cluster, "bad name!")
     with pytest.raises(bigmgr.PermissionDenied):
         bigmgr.connect(url, "bmt_wrong").clusters()
     with pytest.raises(bigmgr.InvalidInput):

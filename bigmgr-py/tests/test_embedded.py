@@ -8,7 +8,15 @@ import re
 import pytest
 
 import bigmgr
-from conftest import AGENTS, STACKS, add_hosts, kill_pid_files, open_embedded
+from conftest import (
+    AGENTS,
+    STACKS,
+    add_hosts,
+    assert_common_errors,
+    assert_restore_round_trip,
+    kill_pid_files,
+    open_embedded,
+)
 
 
 def test_deploy_with_progress(deployed, capsys):
@@ -161,14 +169,9 @@ def test_errors(deployed):
         cluster.run("no-such-command", service="hello")
     with pytest.raises(bigmgr.InvalidInput, match="at most one target"):
         cluster.run("start", service="hello", hosts=["h1"])
-    with pytest.raises(bigmgr.NotFound):
-        cluster.service("nope")
-    with pytest.raises(bigmgr.NotFound):
-        emb.job(999999)
+    assert_common_errors(emb, cluster, "not a name")
     with pytest.raises(bigmgr.Conflict):
         emb.delete_cluster("demo")
-    with pytest.raises(bigmgr.InvalidInput):
-        emb.create_cluster("not a name")
     # Every one of them is a bigmgr.Error.
     with pytest.raises(bigmgr.Error):
         emb.cluster("nope")
@@ -313,19 +316,11 @@ def test_snapshot_restore_round_trip(deployed):
     assert snap.created_at > 0
     assert repr(snap).startswith("<Snapshot before by pytest: ")
     assert [s.name for s in cluster.snapshots()] == ["before"]
-    with pytest.raises(bigmgr.Conflict):
-        cluster.snapshot("before")
     with pytest.raises(bigmgr.InvalidInput):
         cluster.snapshot("not a name")
-    hello.update_configs({"hello.conf": {"greeting": "changed"}})
-    restored = cluster.restore("before")
-    assert [(r.service, r.version) for r in restored] == [("hello", at + 2)]
-    assert restored[0].configs == hello.config_version_at(at).configs
+    restored = assert_restore_round_trip(cluster, hello, "before", at)
     assert "restore snapshot before" in restored[0].message
     assert hello.refresh().configs == hello.config_version_at(at).configs
-    assert cluster.restore("before") == [], "nothing changed since"
-    with pytest.raises(bigmgr.NotFound):
-        cluster.restore("nope")
     for j in cluster.restart_stale():
         j.wait(timeout=180)
 

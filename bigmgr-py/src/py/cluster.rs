@@ -1,16 +1,16 @@
-//! `Cluster` and what hangs off it: `Host`, `Relation`, `RelationEvent`, `Snapshot`, and
-//! `Stack` (a stack version offered).
+//! `Cluster`: its hosts, service instances, units, snapshots, jobs and relations.
 
 use super::job::PyJob;
-use super::service::{PyConfigVersion, PyService, PyUnit};
+use super::records::{
+    PyConfigVersion, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
+};
+use super::service::PyService;
 use super::{from_py_as, run};
 use crate::backend::Backend;
 use crate::error::Error;
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
-use bigmgr_core::view::{
-    ClusterView, HostView, JobView, RelationEventView, RelationView, SnapshotView, StackView,
-};
+use bigmgr_core::view::{ClusterView, JobView};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,16 +49,16 @@ impl PyCluster {
 impl PyCluster {
     /// The cluster's hosts.
     fn hosts(&self, py: Python<'_>) -> PyResult<Vec<PyHost>> {
-        Ok(run(py, self.backend.hosts(&self.name))?
-            .into_iter()
-            .map(PyHost::from)
-            .collect())
+        Ok(records(run(py, self.backend.hosts(&self.name))?))
     }
 
     /// Adds a host: `name` (unique across clusters) and the address its services bind to.
     /// In an `Embedded`, the in-process agent of that name serves it.
     fn add_host(&self, py: Python<'_>, name: &str, address: &str) -> PyResult<PyHost> {
-        Ok(run(py, self.backend.add_host(&self.name, name, address))?.into())
+        Ok(record(&run(
+            py,
+            self.backend.add_host(&self.name, name, address),
+        )?))
     }
 
     /// Removes a host; refused (`Conflict`) while units are placed on it.
@@ -68,10 +68,7 @@ impl PyCluster {
 
     /// Every unit of the cluster (of every service), with whether it is stale.
     fn units(&self, py: Python<'_>) -> PyResult<Vec<PyUnit>> {
-        Ok(run(py, self.backend.units(&self.name))?
-            .into_iter()
-            .map(PyUnit::from)
-            .collect())
+        Ok(records(run(py, self.backend.units(&self.name))?))
     }
 
     /// Removes a unit by id; refused (`Conflict`) while it is STARTED, in an unfinished job,
@@ -84,25 +81,25 @@ impl PyCluster {
     /// version, to `restore(name)` later.
     #[pyo3(signature = (name, message = ""))]
     fn snapshot(&self, py: Python<'_>, name: &str, message: &str) -> PyResult<PySnapshot> {
-        Ok(run(py, self.backend.create_snapshot(&self.name, name, message))?.into())
+        Ok(record(&run(
+            py,
+            self.backend.create_snapshot(&self.name, name, message),
+        )?))
     }
 
     /// The cluster's snapshots, oldest first.
     fn snapshots(&self, py: Python<'_>) -> PyResult<Vec<PySnapshot>> {
-        Ok(run(py, self.backend.snapshots(&self.name))?
-            .into_iter()
-            .map(PySnapshot::from)
-            .collect())
+        Ok(records(run(py, self.backend.snapshots(&self.name))?))
     }
 
     /// Restores snapshot `name`: every service that still exists and changed since gets a new
     /// config version equal to its version in the snapshot (its units turn stale until
     /// `restart_stale()`). Returns the new versions (empty if nothing changed).
     fn restore(&self, py: Python<'_>, name: &str) -> PyResult<Vec<PyConfigVersion>> {
-        Ok(run(py, self.backend.restore_snapshot(&self.name, name))?
-            .into_iter()
-            .map(PyConfigVersion::from)
-            .collect())
+        Ok(records(run(
+            py,
+            self.backend.restore_snapshot(&self.name, name),
+        )?))
     }
 
     /// A new join token (`bmj_…`): an agent started with it joins this cluster as a new host.
@@ -265,15 +262,12 @@ impl PyCluster {
             provider: provider.to_string(),
             auto_reconfigure,
         };
-        Ok(run(py, self.backend.relate(&self.name, req))?.into())
+        Ok(record(&run(py, self.backend.relate(&self.name, req))?))
     }
 
     /// The cluster's relations.
     fn relations(&self, py: Python<'_>) -> PyResult<Vec<PyRelation>> {
-        Ok(run(py, self.backend.relations(&self.name))?
-            .into_iter()
-            .map(PyRelation::from)
-            .collect())
+        Ok(records(run(py, self.backend.relations(&self.name))?))
     }
 
     /// Removes the relation of that id.
@@ -284,12 +278,10 @@ impl PyCluster {
     /// The events of relation `relation_id` (`joined`, `changed`, `broken`), oldest first; a
     /// removed relation keeps its events.
     fn relation_events(&self, py: Python<'_>, relation_id: i64) -> PyResult<Vec<PyRelationEvent>> {
-        Ok(
-            run(py, self.backend.relation_events(&self.name, relation_id))?
-                .into_iter()
-                .map(PyRelationEvent::from)
-                .collect(),
-        )
+        Ok(records(run(
+            py,
+            self.backend.relation_events(&self.name, relation_id),
+        )?))
     }
 
     /// Applies pending config changes (of one service, or all): a rolling `reconfigure` of
@@ -308,230 +300,5 @@ impl PyCluster {
 
     fn __repr__(&self) -> String {
         format!("<Cluster {}>", self.name)
-    }
-}
-
-/// A host of a cluster.
-#[pyclass(frozen, module = "bigmgr", name = "Host")]
-pub(crate) struct PyHost {
-    /// Its name.
-    #[pyo3(get)]
-    name: String,
-    /// The address its services bind to.
-    #[pyo3(get)]
-    address: String,
-    /// An address its agent reported that an admin has not accepted yet, or `None`.
-    #[pyo3(get)]
-    reported_address: Option<String>,
-    /// `WAITING` (no agent registered for it yet), `ONLINE` or `LOST`.
-    #[pyo3(get)]
-    state: &'static str,
-    /// Its last heartbeat (ms since the epoch), if any.
-    #[pyo3(get)]
-    last_heartbeat: Option<i64>,
-}
-
-impl From<HostView> for PyHost {
-    fn from(h: HostView) -> PyHost {
-        PyHost {
-            name: h.name,
-            address: h.address,
-            reported_address: h.reported_address,
-            state: h.state.as_str(),
-            last_heartbeat: h.last_heartbeat,
-        }
-    }
-}
-
-#[pymethods]
-impl PyHost {
-    fn __repr__(&self) -> String {
-        format!("<Host {} {}: {}>", self.name, self.address, self.state)
-    }
-}
-
-/// A relation between two service instances of a cluster.
-#[pyclass(frozen, module = "bigmgr", name = "Relation")]
-pub(crate) struct PyRelation {
-    /// Its id.
-    #[pyo3(get)]
-    id: i64,
-    /// The requiring service instance.
-    #[pyo3(get)]
-    requirer: String,
-    /// Its endpoint.
-    #[pyo3(get)]
-    requirer_endpoint: String,
-    /// The providing service instance.
-    #[pyo3(get)]
-    provider: String,
-    /// Its endpoint.
-    #[pyo3(get)]
-    provider_endpoint: String,
-    /// The interface both endpoints share.
-    #[pyo3(get)]
-    interface: String,
-    /// Whether a change on one side reconfigures the other.
-    #[pyo3(get)]
-    auto_reconfigure: bool,
-}
-
-impl From<RelationView> for PyRelation {
-    fn from(r: RelationView) -> PyRelation {
-        PyRelation {
-            id: r.id.0,
-            requirer: r.requirer,
-            requirer_endpoint: r.requirer_endpoint,
-            provider: r.provider,
-            provider_endpoint: r.provider_endpoint,
-            interface: r.interface,
-            auto_reconfigure: r.auto_reconfigure,
-        }
-    }
-}
-
-#[pymethods]
-impl PyRelation {
-    fn __repr__(&self) -> String {
-        format!(
-            "<Relation {} {}:{} -> {}:{} ({})>",
-            self.id,
-            self.requirer,
-            self.requirer_endpoint,
-            self.provider,
-            self.provider_endpoint,
-            self.interface
-        )
-    }
-}
-
-/// An event on a relation, received by one of its services (whose configs re-render).
-#[pyclass(frozen, module = "bigmgr", name = "RelationEvent")]
-pub(crate) struct PyRelationEvent {
-    /// When (ms since the epoch).
-    #[pyo3(get)]
-    at: i64,
-    /// `joined`, `changed` or `broken`.
-    #[pyo3(get)]
-    kind: String,
-    /// The service instance that received it.
-    #[pyo3(get)]
-    service: String,
-    /// What changed (`hello_server/h1 at 127.0.0.2`).
-    #[pyo3(get)]
-    detail: String,
-    /// The id of the automatic reconfigure job it started, if any.
-    #[pyo3(get)]
-    job: Option<i64>,
-}
-
-impl From<RelationEventView> for PyRelationEvent {
-    fn from(e: RelationEventView) -> PyRelationEvent {
-        PyRelationEvent {
-            at: e.at,
-            kind: e.kind,
-            service: e.service,
-            detail: e.detail,
-            job: e.job.map(|j| j.0),
-        }
-    }
-}
-
-#[pymethods]
-impl PyRelationEvent {
-    fn __repr__(&self) -> String {
-        let job = match self.job {
-            Some(j) => format!(" (job {j})"),
-            None => String::new(),
-        };
-        format!(
-            "<RelationEvent {} to {}: {:?}{}>",
-            self.kind, self.service, self.detail, job
-        )
-    }
-}
-
-/// A snapshot: a named set of config versions across a cluster's services.
-#[pyclass(frozen, module = "bigmgr", name = "Snapshot")]
-pub(crate) struct PySnapshot {
-    /// Its name, unique in the cluster.
-    #[pyo3(get)]
-    name: String,
-    /// Who took it.
-    #[pyo3(get)]
-    author: String,
-    /// When (ms since the epoch).
-    #[pyo3(get)]
-    created_at: i64,
-    /// Why.
-    #[pyo3(get)]
-    message: String,
-    /// Service instance name → its config version then.
-    #[pyo3(get)]
-    versions: BTreeMap<String, u32>,
-}
-
-impl From<SnapshotView> for PySnapshot {
-    fn from(s: SnapshotView) -> PySnapshot {
-        PySnapshot {
-            name: s.name,
-            author: s.author,
-            created_at: s.created_at,
-            message: s.message,
-            versions: s.versions,
-        }
-    }
-}
-
-#[pymethods]
-impl PySnapshot {
-    fn __repr__(&self) -> String {
-        let versions: Vec<String> = self
-            .versions
-            .iter()
-            .map(|(s, v)| format!("{s} v{v}"))
-            .collect();
-        format!(
-            "<Snapshot {} by {}: {}>",
-            self.name,
-            self.author,
-            versions.join(", ")
-        )
-    }
-}
-
-/// A stack version offered, with its services' names.
-#[pyclass(frozen, module = "bigmgr", name = "Stack")]
-pub(crate) struct PyStack {
-    /// The stack's name.
-    #[pyo3(get)]
-    name: String,
-    /// The version.
-    #[pyo3(get)]
-    version: String,
-    /// Its services' names.
-    #[pyo3(get)]
-    services: Vec<String>,
-}
-
-impl From<StackView> for PyStack {
-    fn from(s: StackView) -> PyStack {
-        PyStack {
-            name: s.name,
-            version: s.version,
-            services: s.services.into_iter().map(|d| d.name).collect(),
-        }
-    }
-}
-
-#[pymethods]
-impl PyStack {
-    fn __repr__(&self) -> String {
-        format!(
-            "<Stack {} {}: {}>",
-            self.name,
-            self.version,
-            self.services.join(", ")
-        )
     }
 }

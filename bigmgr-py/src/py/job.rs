@@ -3,13 +3,15 @@
 //! backend's `follow` — core's one [`bigmgr_core::view::follow`], over the server's event
 //! stream or the engine's own — so lines and progress arrive as they happen, each line once.
 
+use super::records::{PyLogLine, PyStage, records};
 use super::run;
 use crate::backend::{Backend, JobAction};
 use crate::error::JobFailed;
 use bigmgr_core::model::{JobId, JobState, StageState, TaskState};
-use bigmgr_core::view::{Followed, JobDetailView, JobView, LogLineView, StageView, TaskView};
+use bigmgr_core::view::{Followed, JobDetailView, JobView};
 use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -151,7 +153,7 @@ impl PyJob {
     /// Its stages in a topological order (empty until a `refresh()` when it came in a list).
     #[getter]
     fn stages(&self) -> Vec<PyStage> {
-        self.info().stages.into_iter().map(PyStage::from).collect()
+        records(self.info().stages)
     }
 
     /// True once it reached a final state (`SUCCEEDED`, `FAILED`, `CANCELED`).
@@ -220,21 +222,21 @@ impl PyJob {
         Ok(slf)
     }
 
-    /// `await job.wait_async(...)`: `wait` in the running event loop's default executor, so
-    /// the loop goes on meanwhile. Returns a coroutine: it may be created before the loop runs
-    /// (`asyncio.run(job.wait_async())`).
-    #[pyo3(signature = (progress = false, timeout = None, check = true))]
+    /// `await job.wait_async(...)`: `wait` (with the same arguments) in the running event
+    /// loop's default executor, so the loop goes on meanwhile. Returns a coroutine: it may be
+    /// created before the loop runs (`asyncio.run(job.wait_async())`).
+    #[pyo3(signature = (*args, **kwargs))]
+    #[pyo3(text_signature = "($self, progress=False, timeout=None, check=True)")]
     fn wait_async<'py>(
         slf: Bound<'py, Self>,
-        progress: bool,
-        timeout: Option<f64>,
-        check: bool,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        py.import("bigmgr._aio")?.call_method1(
-            "in_executor",
-            (slf.getattr("wait")?, progress, timeout, check),
-        )
+        let mut call = vec![slf.getattr("wait")?];
+        call.extend(args.iter());
+        let in_executor = py.import("bigmgr._aio")?.getattr("in_executor")?;
+        in_executor.call(PyTuple::new(py, call)?, kwargs)
     }
 
     /// Every log line of every task, each once, in order per task: an iterator of `LogLine`.
@@ -357,150 +359,6 @@ fn progress_lines(
         )?;
     }
     Ok(())
-}
-
-/// A stage of a job: one command on one component (`START hello/hello_server`), one task
-/// per unit.
-#[pyclass(frozen, module = "bigmgr", name = "Stage")]
-pub(crate) struct PyStage {
-    /// Its id.
-    #[pyo3(get)]
-    id: i64,
-    /// `COMMAND service/component`.
-    #[pyo3(get)]
-    name: String,
-    /// `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED` or `CANCELED`.
-    #[pyo3(get)]
-    state: &'static str,
-    task_views: Vec<TaskView>,
-}
-
-impl From<StageView> for PyStage {
-    fn from(s: StageView) -> PyStage {
-        PyStage {
-            id: s.id.0,
-            name: s.name,
-            state: s.state.as_str(),
-            task_views: s.tasks,
-        }
-    }
-}
-
-#[pymethods]
-impl PyStage {
-    /// Its tasks, one per unit.
-    #[getter]
-    fn tasks(&self) -> Vec<PyTask> {
-        self.task_views.iter().cloned().map(PyTask::from).collect()
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<Stage {} {}: {} ({} task(s))>",
-            self.id,
-            self.name,
-            self.state,
-            self.task_views.len()
-        )
-    }
-}
-
-/// A task: one unit's part of a stage, run by its host's agent.
-#[pyclass(frozen, module = "bigmgr", name = "Task")]
-pub(crate) struct PyTask {
-    /// Its id.
-    #[pyo3(get)]
-    id: i64,
-    /// The host it runs on.
-    #[pyo3(get)]
-    host: String,
-    /// `PENDING`, `QUEUED`, `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `CANCELED`.
-    #[pyo3(get)]
-    state: &'static str,
-    /// The current attempt, from 1.
-    #[pyo3(get)]
-    attempt: u32,
-    /// The script's exit code, once finished.
-    #[pyo3(get)]
-    exit_code: Option<i32>,
-    /// Why it ended as it did, where there is more to say than the state.
-    #[pyo3(get)]
-    message: Option<String>,
-}
-
-impl From<TaskView> for PyTask {
-    fn from(t: TaskView) -> PyTask {
-        PyTask {
-            id: t.id.0,
-            host: t.host,
-            state: t.state.as_str(),
-            attempt: t.attempt,
-            exit_code: t.exit_code,
-            message: t.message,
-        }
-    }
-}
-
-#[pymethods]
-impl PyTask {
-    fn __repr__(&self) -> String {
-        let mut s = format!("<Task {} on {}: {}", self.id, self.host, self.state);
-        if let Some(c) = self.exit_code {
-            s.push_str(&format!(" (exit {c})"));
-        }
-        s.push('>');
-        s
-    }
-}
-
-/// One line a task's script wrote.
-#[pyclass(frozen, module = "bigmgr", name = "LogLine")]
-pub(crate) struct PyLogLine {
-    /// The task.
-    #[pyo3(get)]
-    task: i64,
-    /// The host it ran on.
-    #[pyo3(get)]
-    host: String,
-    /// The attempt that wrote it.
-    #[pyo3(get)]
-    attempt: u32,
-    /// `stdout` or `stderr`.
-    #[pyo3(get)]
-    stream: &'static str,
-    /// When it was read (ms since the epoch).
-    #[pyo3(get)]
-    at: i64,
-    /// The text.
-    #[pyo3(get)]
-    line: String,
-}
-
-impl PyLogLine {
-    fn new(task: &TaskView, l: &LogLineView) -> PyLogLine {
-        PyLogLine {
-            task: task.id.0,
-            host: task.host.clone(),
-            attempt: l.attempt,
-            stream: l.stream.as_str(),
-            at: l.at,
-            line: l.line.clone(),
-        }
-    }
-}
-
-#[pymethods]
-impl PyLogLine {
-    fn __repr__(&self) -> String {
-        format!(
-            "<LogLine task {} on {} ({}): {:?}>",
-            self.task, self.host, self.stream, self.line
-        )
-    }
-
-    fn __str__(&self) -> String {
-        format!("[{} task {}] {}", self.host, self.task, self.line)
-    }
 }
 
 /// The iterator `job.logs()` returns: `LogLine`s, each once, in order per task.

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod job;
+mod records;
 mod service;
 mod session;
 
@@ -12,9 +13,13 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 use std::future::Future;
 
-pub(crate) use cluster::{PyCluster, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyStack};
-pub(crate) use job::{PyJob, PyLogIter, PyLogLine, PyStage, PyTask};
-pub(crate) use service::{PyConfigDiff, PyConfigVersion, PyService, PyUnit};
+pub(crate) use cluster::PyCluster;
+pub(crate) use job::{PyJob, PyLogIter};
+pub(crate) use records::{
+    PyConfigDiff, PyConfigVersion, PyHost, PyLogLine, PyRelation, PyRelationEvent, PySnapshot,
+    PyStack, PyStage, PyTask, PyUnit,
+};
+pub(crate) use service::PyService;
 pub(crate) use session::{PyClient, PyEmbedded};
 
 /// Adds the classes and functions to the module.

@@ -1,8 +1,9 @@
 //! The entry points: `bigmgr.connect(url, token)` → `Client`, and `bigmgr.Embedded(path)`;
 //! both offer the same cluster, stack and job methods.
 
-use super::cluster::{PyCluster, PyStack};
+use super::cluster::PyCluster;
 use super::job::PyJob;
+use super::records::PyStack;
 use super::run;
 use crate::backend::Backend;
 use crate::embedded::{Embedded, PyStackProvider};
