@@ -261,16 +261,24 @@ impl std::fmt::Debug for Manager {
 /// values of the property's type. The error names the first misfit and what would fit.
 fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
     for (ty, props) in configs {
-        let ct = named(&def.configs, ty, |c| &c.name, || {
-            format!("service {} has no config type '{ty}'", def.name)
-        })?;
+        let ct = named(
+            &def.configs,
+            ty,
+            |c| &c.name,
+            || format!("service {} has no config type '{ty}'", def.name),
+        )?;
         for (name, value) in props {
-            let p = named(&ct.properties, name, |p| &p.name, || {
-                format!(
-                    "config type {ty} of service {} has no property '{name}'",
-                    def.name
-                )
-            })?;
+            let p = named(
+                &ct.properties,
+                name,
+                |p| &p.name,
+                || {
+                    format!(
+                        "config type {ty} of service {} has no property '{name}'",
+                        def.name
+                    )
+                },
+            )?;
             p.kind
                 .check(value)
                 .map_err(|why| Error::Invalid(format!("config {ty}: property {name}: {why}")))?;

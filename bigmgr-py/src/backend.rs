@@ -64,17 +64,17 @@ backend! {
     /// Every cluster.
     fn clusters() -> Vec<ClusterView> {
         rest: |c| c.clusters().await?,
-        embedded: |e| e.mgr()?.clusters().await?.into_iter().map(ClusterView::from).collect(),
+        embedded: |e| e.mgr()?.clusters().await?,
     }
     /// Creates a cluster.
     fn create_cluster(name: &str) -> ClusterView {
         rest: |c| c.create_cluster(name).await?,
-        embedded: |e| e.acting()?.create_cluster(name).await?.into(),
+        embedded: |e| e.acting()?.create_cluster(name).await?,
     }
     /// One cluster.
     fn cluster(name: &str) -> ClusterView {
         rest: |c| c.cluster(name).await?,
-        embedded: |e| e.mgr()?.cluster(name).await?.into(),
+        embedded: |e| e.mgr()?.cluster(name).await?,
     }
     /// Deletes a cluster.
     fn delete_cluster(name: &str) -> () {
@@ -307,8 +307,7 @@ backend! {
                 actor: actor.map(str::to_owned),
                 ..AuditFilter::default()
             };
-            let events = e.mgr()?.audit(e.actor(), &filter).await?;
-            events.into_iter().map(AuditEventView::from).collect()
+            e.mgr()?.audit(e.actor(), &filter).await?
         },
     }
     /// Follows job `id` to its end with [`bigmgr_core::view::follow`], handing `on` its
