@@ -211,20 +211,12 @@ backend! {
         embedded: |e| e.mgr()?.unit_views(cluster).await?,
     }
     /// Places more units of a service's component on hosts → the new units.
-    fn add_units(
-        cluster: &str, service: &str, component: &str, hosts: &[String]
-    ) -> Vec<UnitStatusView> {
-        rest: |c| {
-            let body = AddUnitsBody { component: component.into(), hosts: hosts.to_vec() };
-            c.scope(cluster, service).add_units(&body).await?
-        },
+    fn add_units(cluster: &str, service: &str, req: &AddUnitsBody) -> Vec<UnitStatusView> {
+        rest: |c| c.scope(cluster, service).add_units(req).await?,
         embedded: |e| {
-            let placed = e.acting()?.add_units(cluster, service, component, hosts).await?;
-            let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-            let units = e.mgr()?.unit_views(cluster).await?;
-            units.into_iter().filter(|u| ids.contains(&u.id)).collect()
-        },
-    }
+            let placed = e.acting()?.add_units(cluster, service, req).await?;
+            e.mgr()?.unit_views_of(cluster, &placed).await?
+        },    }
     /// Removes a unit (stop it first).
     fn remove_unit(cluster: &str, unit: i64) -> () {
         rest: |c| c.remove_unit(cluster, unit).await?,

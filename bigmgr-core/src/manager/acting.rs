@@ -15,6 +15,7 @@ use crate::model::{
     ConfigVersion, Host, Job, JobId, JobOptions, JobRequest, Outcome, Relation, RelationId,
     ServiceInstance, Snapshot, Unit, UnitId,
 };
+use crate::request::AddUnitsBody;
 use std::future::Future;
 
 /// Changes made by one actor; see the module documentation.
@@ -311,15 +312,14 @@ impl Acting {
         &self,
         cluster: &str,
         service: &str,
-        component: &str,
-        hosts: &[String],
+        req: &AddUnitsBody,
     ) -> Result<Vec<Unit>> {
-        let fut = self.mgr.add_units(cluster, service, component, hosts);
+        let fut = self.mgr.add_units(cluster, service, req);
         self.act(
             Action::AddService,
             format!("service {service} of cluster {cluster}"),
             fut,
-            |u| format!("added {} unit(s) of {component}", u.len()),
+            |u| format!("added {} unit(s) of {}", u.len(), req.component),
         )
         .await
     }

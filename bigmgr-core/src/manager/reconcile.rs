@@ -194,10 +194,10 @@ impl Manager {
         hosts: &HashSet<String>,
         why: &str,
     ) -> Result<()> {
-        let all = self.inner.store.list_hosts(c.id).await?;
-        let ids: HashSet<HostId> = all
+        let by_name = self.hosts_by_name(c.id).await?;
+        let ids: HashSet<HostId> = hosts
             .iter()
-            .filter(|h| hosts.contains(&h.name))
+            .filter_map(|n| by_name.get(n))
             .map(|h| h.id)
             .collect();
         let units = self.inner.store.list_units(c.id).await?;

@@ -5,6 +5,7 @@ use super::Manager;
 use super::configs::check_renders;
 use crate::model::*;
 use crate::render::Topology;
+use crate::request::AddUnitsBody;
 use crate::{Error, Result};
 
 impl Manager {
@@ -90,9 +91,9 @@ impl Manager {
         &self,
         cluster: &str,
         service: &str,
-        component: &str,
-        hosts: &[String],
+        req: &AddUnitsBody,
     ) -> Result<Vec<Unit>> {
+        let AddUnitsBody { component, hosts } = req;
         let c = self.cluster(cluster).await?;
         let (inst, def) = self.service_def(&c, service).await?;
         let comp = def.component(component)?;
@@ -107,7 +108,7 @@ impl Manager {
         let existing = topo
             .units()
             .iter()
-            .filter(|u| u.service == inst.id && u.component == component)
+            .filter(|u| u.service == inst.id && &u.component == component)
             .count();
         let mut new = Vec::new();
         for (i, h) in hosts.iter().enumerate() {

@@ -5,7 +5,7 @@ use super::Manager;
 use crate::Result;
 use crate::model::{
     Cluster, HostId, JobFilter, JobId, JobState, Relation, RelationEvent, RelationId, ServiceId,
-    StageId,
+    StageId, Unit,
 };
 use crate::render::{redact, redact_hosts};
 use crate::view::{
@@ -195,6 +195,17 @@ impl Manager {
             .into_iter()
             .map(UnitStatusView::from)
             .collect())
+    }
+
+    /// The views of `units` (just placed, say) of a cluster, with their staleness.
+    pub async fn unit_views_of(
+        &self,
+        cluster: &str,
+        units: &[Unit],
+    ) -> Result<Vec<UnitStatusView>> {
+        let mut views = self.unit_views(cluster).await?;
+        views.retain(|v| units.iter().any(|u| u.id == v.id));
+        Ok(views)
     }
 
     /// Every stack version the provider offers, by name then version, with its services; one

@@ -5,6 +5,7 @@
 use crate::harness::{agent_root, start, until};
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::*;
+use bigmgr_core::request::AddUnitsBody;
 use bigmgr_test_support::write_executable;
 use std::path::Path;
 use std::time::Duration;
@@ -109,9 +110,11 @@ async fn a_change_during_a_reconfigure_waits_for_it_and_is_applied_after() {
         mgr.job(j1).await.unwrap().job.state == JobState::Running
     })
     .await;
-    mgr.add_units("c1", "src", "src_server", &["h2".to_string()])
-        .await
-        .unwrap();
+    let h2 = AddUnitsBody {
+        component: "src_server".into(),
+        hosts: vec!["h2".into()],
+    };
+    mgr.add_units("c1", "src", &h2).await.unwrap();
     let reconfigures = |jobs: Vec<Job>| {
         jobs.into_iter()
             .filter(|j| j.command == "reconfigure")

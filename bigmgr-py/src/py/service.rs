@@ -4,6 +4,7 @@ use super::records::{Json, PyConfigDiff, PyConfigVersion, PyUnit, record, record
 use super::{from_py_as, run};
 use crate::backend::Backend;
 use bigmgr_core::manager::ConfigChange;
+use bigmgr_core::request::AddUnitsBody;
 use bigmgr_core::view::ServiceView;
 use pyo3::prelude::*;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -200,7 +201,11 @@ service_methods! {
             let backend = &self.backend;
             let cluster = &self.cluster;
             let (units, info) = run(py, async {
-                let units = backend.add_units(cluster, &name, component, &hosts).await?;
+                let req = AddUnitsBody {
+                    component: component.to_owned(),
+                    hosts,
+                };
+                let units = backend.add_units(cluster, &name, &req).await?;
                 let info = backend.service(cluster, &name).await?;
                 Ok((units, info))
             })?;

@@ -4,6 +4,7 @@
 use crate::{rest, server};
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{JobOptions, JobRequest, Target};
+use bigmgr_core::request::AddUnitsBody;
 use bigmgr_core::view::RelationView;
 use bigmgr_py::backend::{Backend, JobAction};
 use bigmgr_py::error::Error;
@@ -299,8 +300,12 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
     refused!(rest.restore_snapshot("d", "nope"), NotFound);
 
     // Units: add one on h2, list, remove it.
+    let on = |component: &str| AddUnitsBody {
+        component: component.into(),
+        hosts: vec!["h2".into()],
+    };
     let added = rest
-        .add_units("d", "hello", "hello_server", &["h2".to_string()])
+        .add_units("d", "hello", &on("hello_server"))
         .await
         .unwrap();
     assert_eq!(added.len(), 1, "{added:?}");
@@ -318,14 +323,8 @@ async fn diffs_snapshots_units_hosts_and_relation_events() {
     let mut placed: Vec<_> = units.iter().map(|u| u.host.as_str()).collect();
     placed.sort();
     assert_eq!(placed, ["h1", "h2"]);
-    refused!(
-        rest.add_units("d", "hello", "hello_server", &["h2".to_string()]),
-        Conflict
-    );
-    refused!(
-        rest.add_units("d", "hello", "nope", &["h2".to_string()]),
-        NotFound
-    );
+    refused!(rest.add_units("d", "hello", &on("hello_server")), Conflict);
+    refused!(rest.add_units("d", "hello", &on("nope")), NotFound);
     rest.remove_unit("d", u.id.0).await.unwrap();
     assert_eq!(rest.units("d").await.unwrap().len(), 1);
     refused!(rest.remove_unit("d", u.id.0), NotFound);

@@ -213,16 +213,9 @@ pub async fn add_units(
     let placed = s
         .mgr
         .acting(actor)
-        .add_units(&cluster, &service, &body.component, &body.hosts)
+        .add_units(&cluster, &service, &body)
         .await?;
-    let ids: Vec<UnitId> = placed.iter().map(|u| u.id).collect();
-    let views: Vec<UnitStatusView> = s
-        .mgr
-        .unit_views(&cluster)
-        .await?
-        .into_iter()
-        .filter(|u| ids.contains(&u.id))
-        .collect();
+    let views = s.mgr.unit_views_of(&cluster, &placed).await?;
     Ok((
         StatusCode::CREATED,
         [(
