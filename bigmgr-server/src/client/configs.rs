@@ -320,11 +320,11 @@ async fn apply(
     let ids = jobs
         .iter()
         .map(|j| {
-            j["id"]
-                .as_i64()
-                .ok_or_else(|| Error::Http(format!("the server's job has no numeric id: {j}")))
+            j["id"].as_i64().ok_or_else(|| {
+                bigmgr_client::Error::Http(format!("the server's job has no numeric id: {j}"))
+            })
         })
-        .collect::<Result<Vec<i64>>>()?;
+        .collect::<Result<Vec<i64>, _>>()?;
     if !wait || ids.is_empty() {
         if out.json {
             out.print_json(&Value::Array(jobs));

@@ -6,6 +6,7 @@ use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
 };
+use crate::error::IoError;
 use bigmgr_client::{Client, seg};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -520,10 +521,7 @@ fn read_password() -> Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|source| super::Error::Io {
-            path: "<stdin>".into(),
-            source,
-        })?;
+        .map_err(|e| IoError::new("<stdin>", e))?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
         return Err(super::Error::Config(
