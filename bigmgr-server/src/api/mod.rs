@@ -46,6 +46,7 @@ pub mod events;
 pub mod hosts;
 pub mod jobs;
 pub mod page;
+pub mod path;
 pub mod services;
 pub mod users;
 
@@ -240,10 +241,10 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// A 201 answer with the new resource's location and representation.
 pub fn created<T: Serialize>(location: String, body: T) -> Response {
-    (
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response()
+    located(StatusCode::CREATED, location, body)
+}
+
+/// An answer with this status, a `Location` header and a JSON body.
+pub fn located<T: Serialize>(status: StatusCode, location: String, body: T) -> Response {
+    (status, [(header::LOCATION, location)], Json(body)).into_response()
 }
