@@ -3,20 +3,16 @@
 
 use super::jobs::{follow_and_report, report};
 use super::output::{Column, Output, Table, col, field, fields, items, shown, target, text, time};
-use super::{Error, Result};
+use super::{Error, Result, in_cluster};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
-use bigmgr_client::{Client, seg};
+use bigmgr_client::Client;
 use bigmgr_core::model::JobId;
 use bigmgr_core::view::follow;
 use serde_json::{Map, Value, json};
 
 /// `/clusters/{cluster}/services/{service}/configs`.
 fn configs_path(cluster: &str, service: &str) -> String {
-    format!(
-        "/clusters/{}/services/{}/configs",
-        seg(cluster),
-        seg(service)
-    )
+    in_cluster(cluster, &["services", service, "configs"])
 }
 
 /// `bigmgr config …`
@@ -31,11 +27,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 Some(v) => v.to_string(),
                 None => {
                     let s = client
-                        .get::<Value>(&format!(
-                            "/clusters/{}/services/{}",
-                            seg(&cluster),
-                            seg(&service)
-                        ))
+                        .get::<Value>(&in_cluster(&cluster, &["services", &service]))
                         .await?;
                     field(&s, "config_version")
                 }
@@ -133,7 +125,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
         } => {
             let snap = client
                 .post(
-                    &format!("/clusters/{}/snapshots", seg(&cluster)),
+                    &in_cluster(&cluster, &["snapshots"]),
                     &json!({ "name": name, "message": message.unwrap_or_default() }),
                 )
                 .await?;
@@ -143,7 +135,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             });
         }
         ConfigCommand::Snapshots { cluster } => {
-            let path = format!("/clusters/{}/snapshots", seg(&cluster));
+            let path = in_cluster(&cluster, &["snapshots"]);
             let columns = [
                 col("NAME", "name"),
                 col("AUTHOR", "author"),
@@ -156,11 +148,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
         ConfigCommand::Restore { cluster, name } => {
             let restored = client
                 .post(
-                    &format!(
-                        "/clusters/{}/snapshots/{}/restore",
-                        seg(&cluster),
-                        seg(&name)
-                    ),
+                    &in_cluster(&cluster, &["snapshots", &name, "restore"]),
                     &json!({}),
                 )
                 .await?;
@@ -276,7 +264,7 @@ async fn apply(
         body["service"] = s.clone().into();
     }
     let jobs = client
-        .post::<Value, _>(&format!("/clusters/{}/restart-stale", seg(cluster)), &body)
+        .post::<Value, _>(&in_cluster(cluster, &["restart-stale"]), &body)
         .await?;
     let jobs = jobs.as_array().cloned().unwrap_or_default();
     let ids = jobs
@@ -344,7 +332,7 @@ fn first_failure(outcomes: impl IntoIterator<Item = Result<()>>) -> Result<()> {
 pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<()> {
     match command {
         UnitCommand::List { cluster } => {
-            let path = format!("/clusters/{}/units", seg(&cluster));
+            let path = in_cluster(&cluster, &["units"]);
             out.list(client.list(&path).await?, UNITS);
         }
         UnitCommand::Add {
@@ -355,11 +343,7 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
         } => {
             let units = client
                 .post(
-                    &format!(
-                        "/clusters/{}/services/{}/units",
-                        seg(&cluster),
-                        seg(&service)
-                    ),
+                    &in_cluster(&cluster, &["services", &service, "units"]),
                     &json!({ "component": component, "hosts": hosts }),
                 )
                 .await?;
@@ -376,7 +360,7 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
         }
         UnitCommand::Remove { cluster, id } => {
             client
-                .delete(&format!("/clusters/{}/units/{id}", seg(&cluster)))
+                .delete(&in_cluster(&cluster, &["units", &id.to_string()]))
                 .await?;
             out.done(format_args!("unit {id} removed from cluster {cluster}"));
         }
@@ -412,7 +396,7 @@ fn stale(u: Option<&Value>) -> String {
 pub async fn relation(client: &Client, out: Output, command: RelationCommand) -> Result<()> {
     match command {
         RelationCommand::List { cluster } => {
-            let path = format!("/clusters/{}/relations", seg(&cluster));
+            let path = in_cluster(&cluster, &["relations"]);
             let columns = [
                 col("ID", "id"),
                 shown("REQUIRER", "", |r| endpoint(r, "requirer")),
@@ -430,7 +414,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
         } => {
             let r = client
                 .post(
-                    &format!("/clusters/{}/relations", seg(&cluster)),
+                    &in_cluster(&cluster, &["relations"]),
                     &json!({
                         "requirer": requirer,
                         "provider": provider,
@@ -451,12 +435,12 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
         }
         RelationCommand::Remove { cluster, id } => {
             client
-                .delete(&format!("/clusters/{}/relations/{id}", seg(&cluster)))
+                .delete(&in_cluster(&cluster, &["relations", &id.to_string()]))
                 .await?;
             out.done(format_args!("relation {id} removed from cluster {cluster}"));
         }
         RelationCommand::Events { cluster, id } => {
-            let path = format!("/clusters/{}/relations/{id}/events", seg(&cluster));
+            let path = in_cluster(&cluster, &["relations", &id.to_string(), "events"]);
             let columns = [
                 shown("TIME", "at", time),
                 col("KIND", "kind"),

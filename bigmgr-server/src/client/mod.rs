@@ -49,6 +49,17 @@ pub enum Error {
 /// How long one request may take.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The API path of cluster `cluster`, or of `parts` under it, each part percent-encoded:
+/// `in_cluster("c", &["services", "zk"])` is `/clusters/c/services/zk`.
+pub fn in_cluster(cluster: &str, parts: &[&str]) -> String {
+    let mut path = format!("/clusters/{}", bigmgr_client::seg(cluster));
+    for part in parts {
+        path.push('/');
+        path.push_str(&bigmgr_client::seg(part));
+    }
+    path
+}
+
 /// The result type of the client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

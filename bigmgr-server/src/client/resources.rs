@@ -1,9 +1,9 @@
 //! The client's commands on clusters, hosts, stacks, service instances, users and tokens.
 
-use super::Result;
 use super::output::{
     Column, Output, Table, age, bytes, col, field, fields, items, shown, text, time,
 };
+use super::{Result, in_cluster};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
@@ -34,18 +34,14 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
             });
         }
         ClusterCommand::Show { name } => {
-            let c = client
-                .get::<Value>(&format!("/clusters/{}", seg(&name)))
-                .await?;
+            let c = client.get::<Value>(&in_cluster(&name, &[])).await?;
             if out.json {
                 out.print_json(&c);
                 return Ok(());
             }
-            let hosts = client
-                .list::<Value>(&format!("/clusters/{}/hosts", seg(&name)))
-                .await?;
+            let hosts = client.list::<Value>(&in_cluster(&name, &["hosts"])).await?;
             let services = client
-                .list::<Value>(&format!("/clusters/{}/services", seg(&name)))
+                .list::<Value>(&in_cluster(&name, &["services"]))
                 .await?;
             let online = hosts.iter().filter(|h| h["state"] == "ONLINE").count();
             print!(
@@ -67,12 +63,12 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
             );
         }
         ClusterCommand::Delete { name } => {
-            client.delete(&format!("/clusters/{}", seg(&name))).await?;
+            client.delete(&in_cluster(&name, &[])).await?;
             out.done(format_args!("cluster {name} deleted"));
         }
         ClusterCommand::JoinToken { name } => {
             let t = client
-                .post::<Value, _>(&format!("/clusters/{}/join-tokens", seg(&name)), &json!({}))
+                .post::<Value, _>(&in_cluster(&name, &["join-tokens"]), &json!({}))
                 .await?;
             out.one(&t, print_token);
         }
@@ -100,12 +96,12 @@ const HOSTS: &[Column] = &[
 pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<()> {
     match command {
         HostCommand::List { cluster } => {
-            let path = format!("/clusters/{}/hosts", seg(&cluster));
+            let path = in_cluster(&cluster, &["hosts"]);
             out.list(client.list(&path).await?, HOSTS);
         }
         HostCommand::Show { cluster, host } => {
             let h = client
-                .get::<Value>(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .get::<Value>(&in_cluster(&cluster, &["hosts", &host]))
                 .await?;
             out.one(&h, print_host);
         }
@@ -116,7 +112,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         } => {
             let h = client
                 .post(
-                    &format!("/clusters/{}/hosts", seg(&cluster)),
+                    &in_cluster(&cluster, &["hosts"]),
                     &json!({ "name": name, "address": address }),
                 )
                 .await?;
@@ -134,7 +130,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         } => {
             let h = client
                 .patch(
-                    &format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)),
+                    &in_cluster(&cluster, &["hosts", &host]),
                     &json!({ "address": address }),
                 )
                 .await?;
@@ -145,7 +141,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         }
         HostCommand::Remove { cluster, host } => {
             client
-                .delete(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .delete(&in_cluster(&cluster, &["hosts", &host]))
                 .await?;
             out.done(format_args!("host {host} removed from cluster {cluster}"));
         }
@@ -300,33 +296,25 @@ pub async fn stack(client: &Client, out: Output, command: StackCommand) -> Resul
 pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> Result<()> {
     match command {
         ServiceCommand::List { cluster } => {
-            let path = format!("/clusters/{}/services", seg(&cluster));
+            let path = in_cluster(&cluster, &["services"]);
             out.list(client.list(&path).await?, SERVICES);
         }
         ServiceCommand::Show { cluster, name } => {
             let s = client
-                .get::<Value>(&format!(
-                    "/clusters/{}/services/{}",
-                    seg(&cluster),
-                    seg(&name)
-                ))
+                .get::<Value>(&in_cluster(&cluster, &["services", &name]))
                 .await?;
             out.one(&s, print_service);
         }
         ServiceCommand::Remove { cluster, name } => {
             client
-                .delete(&format!(
-                    "/clusters/{}/services/{}",
-                    seg(&cluster),
-                    seg(&name)
-                ))
+                .delete(&in_cluster(&cluster, &["services", &name]))
                 .await?;
             out.done(format_args!(
                 "service {name} removed from cluster {cluster}"
             ));
         }
         ServiceCommand::Add(args) => {
-            let path = format!("/clusters/{}/services", seg(&args.cluster));
+            let path = in_cluster(&args.cluster, &["services"]);
             let s = client
                 .post::<Value, _>(&path, &add_service_body(&args))
                 .await?;
