@@ -3,7 +3,7 @@
 
 use super::jobs::{follow_and_report, report};
 use super::output::{Column, Output, Table, col, field, fields, items, shown, target, text, time};
-use super::{Error, Result, in_cluster};
+use super::{Error, Result, in_cluster, list, show};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
 use bigmgr_client::Client;
 use bigmgr_core::model::JobId;
@@ -32,20 +32,17 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                     field(&s, "config_version")
                 }
             };
-            let v = client
-                .get::<Value>(&format!("{}/{version}", configs_path(&cluster, &service)))
-                .await?;
-            out.one(&v, print_version);
+            let path = format!("{}/{version}", configs_path(&cluster, &service));
+            show(client, out, &path, print_version).await?;
         }
         ConfigCommand::History { cluster, service } => {
-            let versions = client.list(&configs_path(&cluster, &service)).await?;
             let columns = [
                 col("VERSION", "version"),
                 col("AUTHOR", "author"),
                 shown("TIME", "created_at", time),
                 col("MESSAGE", "message"),
             ];
-            out.list(versions, &columns);
+            list(client, out, &configs_path(&cluster, &service), &columns).await?;
         }
         ConfigCommand::Set(args) => {
             let body = set_body(&args)?;
@@ -68,13 +65,11 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             from,
             to,
         } => {
-            let diff = client
-                .get::<Value>(&format!(
-                    "{}/diff?from={from}&to={to}",
-                    configs_path(&cluster, &service)
-                ))
-                .await?;
-            out.one(&diff, |diff| {
+            let path = format!(
+                "{}/diff?from={from}&to={to}",
+                configs_path(&cluster, &service)
+            );
+            show(client, out, &path, |diff| {
                 let rows = items(Some(diff));
                 if rows.is_empty() {
                     println!("versions {from} and {to} of {service} have the same values");
@@ -88,7 +83,8 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                     col("TO", "to"),
                 ];
                 Table::of(rows, &columns).print();
-            });
+            })
+            .await?;
         }
         ConfigCommand::Rollback {
             cluster,
@@ -143,7 +139,7 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 shown("VERSIONS", "versions", versions),
                 col("MESSAGE", "message"),
             ];
-            out.list(client.list(&path).await?, &columns);
+            list(client, out, &path, &columns).await?;
         }
         ConfigCommand::Restore { cluster, name } => {
             let restored = client
@@ -333,7 +329,7 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
     match command {
         UnitCommand::List { cluster } => {
             let path = in_cluster(&cluster, &["units"]);
-            out.list(client.list(&path).await?, UNITS);
+            list(client, out, &path, UNITS).await?;
         }
         UnitCommand::Add {
             cluster,
@@ -404,7 +400,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
                 col("INTERFACE", "interface"),
                 shown("AUTO", "auto_reconfigure", yes_no),
             ];
-            out.list(client.list(&path).await?, &columns);
+            list(client, out, &path, &columns).await?;
         }
         RelationCommand::Add {
             cluster,
@@ -448,7 +444,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
                 col("DETAIL", "detail"),
                 col("JOB", "job"),
             ];
-            out.list(client.list(&path).await?, &columns);
+            list(client, out, &path, &columns).await?;
         }
     }
     Ok(())

@@ -60,6 +60,28 @@ pub fn in_cluster(cluster: &str, parts: &[&str]) -> String {
     path
 }
 
+/// GETs the list at `path`, every page of it, and prints it ([`output::Output::list`]).
+pub async fn list(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    columns: &[output::Column],
+) -> Result<()> {
+    out.list(client.list(path).await?, columns);
+    Ok(())
+}
+
+/// GETs the resource at `path` and prints it ([`output::Output::one`]).
+pub async fn show(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    human: impl FnOnce(&serde_json::Value),
+) -> Result<()> {
+    out.one(&client.get(path).await?, human);
+    Ok(())
+}
+
 /// The result type of the client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

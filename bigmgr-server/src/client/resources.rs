@@ -3,7 +3,7 @@
 use super::output::{
     Column, Output, Table, age, bytes, col, field, fields, items, shown, text, time,
 };
-use super::{Result, in_cluster};
+use super::{Result, in_cluster, list, show};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
@@ -23,7 +23,7 @@ const CLUSTERS: &[Column] = &[
 /// `bigmgr cluster …`
 pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> Result<()> {
     match command {
-        ClusterCommand::List => out.list(client.list("/clusters").await?, CLUSTERS),
+        ClusterCommand::List => list(client, out, "/clusters", CLUSTERS).await?,
         ClusterCommand::Create { name } => {
             let c = client.post("/clusters", &json!({ "name": name })).await?;
             out.one(&c, |c| {
@@ -96,14 +96,16 @@ const HOSTS: &[Column] = &[
 pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<()> {
     match command {
         HostCommand::List { cluster } => {
-            let path = in_cluster(&cluster, &["hosts"]);
-            out.list(client.list(&path).await?, HOSTS);
+            list(client, out, &in_cluster(&cluster, &["hosts"]), HOSTS).await?;
         }
         HostCommand::Show { cluster, host } => {
-            let h = client
-                .get::<Value>(&in_cluster(&cluster, &["hosts", &host]))
-                .await?;
-            out.one(&h, print_host);
+            show(
+                client,
+                out,
+                &in_cluster(&cluster, &["hosts", &host]),
+                print_host,
+            )
+            .await?;
         }
         HostCommand::Add {
             cluster,
@@ -296,14 +298,11 @@ pub async fn stack(client: &Client, out: Output, command: StackCommand) -> Resul
 pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> Result<()> {
     match command {
         ServiceCommand::List { cluster } => {
-            let path = in_cluster(&cluster, &["services"]);
-            out.list(client.list(&path).await?, SERVICES);
+            list(client, out, &in_cluster(&cluster, &["services"]), SERVICES).await?;
         }
         ServiceCommand::Show { cluster, name } => {
-            let s = client
-                .get::<Value>(&in_cluster(&cluster, &["services", &name]))
-                .await?;
-            out.one(&s, print_service);
+            let path = in_cluster(&cluster, &["services", &name]);
+            show(client, out, &path, print_service).await?;
         }
         ServiceCommand::Remove { cluster, name } => {
             client
@@ -421,7 +420,7 @@ pub async fn user(client: &Client, out: Output, command: UserCommand) -> Result<
                 col("ROLE", "role"),
                 shown("AGE", "created_at", age),
             ];
-            out.list(client.list("/users").await?, &columns);
+            list(client, out, "/users", &columns).await?;
         }
         UserCommand::Create {
             name,
