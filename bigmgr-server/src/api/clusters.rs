@@ -43,31 +43,21 @@ pub async fn list(
     ))
 }
 
-/// `GET /clusters/{cluster}`.
-#[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
-    params(ClusterPath),
-    responses(
-        (status = 200, description = "The cluster", body = ClusterView),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-) -> ApiResult<Json<ClusterView>> {
-    Ok(Json(s.mgr.cluster(&p.cluster).await?.into()))
+read_routes! {
+    /// `GET /clusters/{cluster}`.
+    get("/clusters/{cluster}", "clusters", ClusterPath)
+        -> [ClusterView]: "The cluster",
+        404: "No such cluster",
+        |s, p| s.mgr.cluster(&p.cluster).await?.into();
 }
 
-/// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
-#[utoipa::path(delete, path = "/clusters/{cluster}", tag = "clusters",
-    params(ClusterPath),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such cluster"),
-        (status = 409, description = "The cluster still has hosts, services or jobs"),
-    ))]
-pub async fn delete(c: Caller, Path(p): Path<ClusterPath>) -> ApiResult<StatusCode> {
-    c.acting().delete_cluster(&p.cluster).await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
+    delete("/clusters/{cluster}", "clusters", ClusterPath):
+        204: "Deleted",
+        404: "No such cluster",
+        409: "The cluster still has hosts, services or jobs",
+        |a, p| a.delete_cluster(&p.cluster);
 }
 
 /// `POST /clusters/{cluster}/join-tokens` → 201 `{"token"}`. The body, if any, is ignored.

@@ -30,23 +30,55 @@ pub struct DiffQuery {
     pub to: u32,
 }
 
-/// `GET …/services/{service}/configs` → every config version, oldest first.
-#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}/configs", tag = "configs",
-    params(ServicePath),
-    responses(
-        (status = 200, description = "The versions, oldest first", body = Vec<ConfigVersionView>),
-        (status = 404, description = "No such cluster or service instance"),
-    ))]
-pub async fn versions(
-    State(s): State<AppState>,
-    Path(p): Path<ServicePath>,
-) -> ApiResult<Json<Vec<ConfigVersionView>>> {
-    let v = s.mgr.config_versions(&p.cluster, &p.service).await?;
-    Ok(Json(
-        v.into_iter()
+read_routes! {
+    /// `GET …/services/{service}/configs` → every config version, oldest first.
+    versions("/clusters/{cluster}/services/{service}/configs", "configs", ServicePath)
+        -> [Vec<ConfigVersionView>]: "The versions, oldest first",
+        404: "No such cluster or service instance",
+        |s, p| s.mgr.config_versions(&p.cluster, &p.service)
+            .await?
+            .into_iter()
             .map(|v| ConfigVersionView::of(&p.service, v))
-            .collect(),
-    ))
+            .collect();
+
+    /// `GET …/services/{service}/configs/{version}`.
+    version("/clusters/{cluster}/services/{service}/configs/{version}", "configs", VersionPath)
+        -> [ConfigVersionView]: "The version",
+        404: "No such cluster, service instance or version",
+        |s, p| {
+            let v = s.mgr.config_version(&p.cluster, &p.service, p.version).await?;
+            ConfigVersionView::of(&p.service, v)
+        };
+
+    /// `GET /clusters/{cluster}/units` → every unit with whether it is stale.
+    units("/clusters/{cluster}/units", "configs", ClusterPath)
+        -> [Vec<UnitStatusView>]: "The units",
+        404: "No such cluster",
+        |s, p| s.mgr.unit_views(&p.cluster).await?;
+
+    /// `GET /clusters/{cluster}/snapshots`.
+    snapshots("/clusters/{cluster}/snapshots", "configs", ClusterPath)
+        -> [Vec<SnapshotView>]: "The snapshots, oldest first",
+        404: "No such cluster",
+        |s, p| s.mgr.snapshots(&p.cluster).await?.into_iter().map(Into::into).collect();
+
+    /// `GET /clusters/{cluster}/snapshots/{name}`.
+    snapshot("/clusters/{cluster}/snapshots/{name}", "configs", SnapshotPath)
+        -> [SnapshotView]: "The snapshot",
+        404: "No such cluster or snapshot",
+        |s, p| s.mgr.snapshot(&p.cluster, &p.name).await?.into();
+
+    /// `GET /clusters/{cluster}/relations`.
+    relations("/clusters/{cluster}/relations", "relations", ClusterPath)
+        -> [Vec<RelationView>]: "The relations",
+        404: "No such cluster",
+        |s, p| s.mgr.relation_views(&p.cluster).await?;
+
+    /// `GET /clusters/{cluster}/relations/{id}/events` → join / change / broken, oldest first.
+    relation_events("/clusters/{cluster}/relations/{id}/events", "relations", RelationPath)
+        -> [Vec<RelationEventView>]: "The events",
+        404: "No such cluster or relation",
+        |s, p| s.mgr.relation_event_views(&p.cluster, RelationId(p.id)).await?;
 }
 
 /// `PATCH …/services/{service}/configs` (a merge patch) → 201 with the new version.
@@ -77,24 +109,6 @@ fn new_version(p: &ServicePath, v: ConfigVersion) -> Response {
         p.config_url(v.version),
         ConfigVersionView::of(&p.service, v),
     )
-}
-
-/// `GET …/services/{service}/configs/{version}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}/configs/{version}", tag = "configs",
-    params(VersionPath),
-    responses(
-        (status = 200, description = "The version", body = ConfigVersionView),
-        (status = 404, description = "No such cluster, service instance or version"),
-    ))]
-pub async fn version(
-    State(s): State<AppState>,
-    Path(p): Path<VersionPath>,
-) -> ApiResult<Json<ConfigVersionView>> {
-    let v = s
-        .mgr
-        .config_version(&p.cluster, &p.service, p.version)
-        .await?;
-    Ok(Json(ConfigVersionView::of(&p.service, v)))
 }
 
 /// `GET …/services/{service}/configs/diff?from=&to=` → what changed, property by property.
@@ -134,20 +148,6 @@ pub async fn rollback(
         .rollback_configs(&p.cluster, &p.service, body.to, body.message)
         .await?;
     Ok(new_version(&p, v))
-}
-
-/// `GET /clusters/{cluster}/units` → every unit with whether it is stale.
-#[utoipa::path(get, path = "/clusters/{cluster}/units", tag = "configs",
-    params(ClusterPath),
-    responses(
-        (status = 200, description = "The units", body = Vec<UnitStatusView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn units(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-) -> ApiResult<Json<Vec<UnitStatusView>>> {
-    Ok(Json(s.mgr.unit_views(&p.cluster).await?))
 }
 
 /// `POST /clusters/{cluster}/restart-stale` → 202 with the jobs (none if nothing is stale).
@@ -201,32 +201,19 @@ pub async fn add_units(
     Ok(created(cluster.url("/units"), views))
 }
 
-/// `DELETE /clusters/{cluster}/units/{unit}` → 204 (stop it first).
-#[utoipa::path(delete, path = "/clusters/{cluster}/units/{unit}", tag = "services",
-    params(UnitPath),
-    responses(
-        (status = 204, description = "Removed; related services re-render without it"),
-        (status = 404, description = "No such cluster or unit"),
-        (status = 409, description = "It is STARTED, in an unfinished job, or the last its component needs"),
-    ))]
-pub async fn remove_unit(c: Caller, Path(p): Path<UnitPath>) -> ApiResult<StatusCode> {
-    c.acting().remove_unit(&p.cluster, UnitId(p.unit)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/units/{unit}` → 204 (stop it first).
+    remove_unit("/clusters/{cluster}/units/{unit}", "services", UnitPath):
+        204: "Removed; related services re-render without it",
+        404: "No such cluster or unit",
+        409: "It is STARTED, in an unfinished job, or the last its component needs",
+        |a, p| a.remove_unit(&p.cluster, UnitId(p.unit));
 
-/// `GET /clusters/{cluster}/snapshots`.
-#[utoipa::path(get, path = "/clusters/{cluster}/snapshots", tag = "configs",
-    params(ClusterPath),
-    responses(
-        (status = 200, description = "The snapshots, oldest first", body = Vec<SnapshotView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn snapshots(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-) -> ApiResult<Json<Vec<SnapshotView>>> {
-    let v = s.mgr.snapshots(&p.cluster).await?;
-    Ok(Json(v.into_iter().map(Into::into).collect()))
+    /// `DELETE /clusters/{cluster}/relations/{id}` → 204: both sides get `broken`.
+    unrelate("/clusters/{cluster}/relations/{id}", "relations", RelationPath):
+        204: "Removed",
+        404: "No such cluster or relation",
+        |a, p| a.unrelate(&p.cluster, RelationId(p.id));
 }
 
 /// `POST /clusters/{cluster}/snapshots` → 201: names every service's current version.
@@ -252,20 +239,6 @@ pub async fn create_snapshot(
     Ok(created(location, SnapshotView::from(snap)))
 }
 
-/// `GET /clusters/{cluster}/snapshots/{name}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/snapshots/{name}", tag = "configs",
-    params(SnapshotPath),
-    responses(
-        (status = 200, description = "The snapshot", body = SnapshotView),
-        (status = 404, description = "No such cluster or snapshot"),
-    ))]
-pub async fn snapshot(
-    State(s): State<AppState>,
-    Path(p): Path<SnapshotPath>,
-) -> ApiResult<Json<SnapshotView>> {
-    Ok(Json(s.mgr.snapshot(&p.cluster, &p.name).await?.into()))
-}
-
 /// `POST /clusters/{cluster}/snapshots/{name}/restore` → 201 with the new versions of the
 /// services that had changed since.
 #[utoipa::path(post, path = "/clusters/{cluster}/snapshots/{name}/restore", tag = "configs",
@@ -280,20 +253,6 @@ pub async fn restore_snapshot(c: Caller, Path(p): Path<SnapshotPath>) -> ApiResu
     let v = c.acting().restore_snapshot(&p.cluster, &p.name).await?;
     let views = c.mgr.config_version_views(&p.cluster, v).await?;
     Ok((StatusCode::CREATED, Json(views)).into_response())
-}
-
-/// `GET /clusters/{cluster}/relations`.
-#[utoipa::path(get, path = "/clusters/{cluster}/relations", tag = "relations",
-    params(ClusterPath),
-    responses(
-        (status = 200, description = "The relations", body = Vec<RelationView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn relations(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-) -> ApiResult<Json<Vec<RelationView>>> {
-    Ok(Json(s.mgr.relation_views(&p.cluster).await?))
 }
 
 /// `POST /clusters/{cluster}/relations` → 201: relates two service instances.
@@ -317,31 +276,4 @@ pub async fn relate(
         location,
         c.mgr.relation_view(&p.cluster, rel).await?,
     ))
-}
-
-/// `DELETE /clusters/{cluster}/relations/{id}` → 204: both sides get `broken`.
-#[utoipa::path(delete, path = "/clusters/{cluster}/relations/{id}", tag = "relations",
-    params(RelationPath),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such cluster or relation"),
-    ))]
-pub async fn unrelate(c: Caller, Path(p): Path<RelationPath>) -> ApiResult<StatusCode> {
-    c.acting().unrelate(&p.cluster, RelationId(p.id)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /clusters/{cluster}/relations/{id}/events` → join / change / broken, oldest first.
-#[utoipa::path(get, path = "/clusters/{cluster}/relations/{id}/events", tag = "relations",
-    params(RelationPath),
-    responses(
-        (status = 200, description = "The events", body = Vec<RelationEventView>),
-        (status = 404, description = "No such cluster or relation"),
-    ))]
-pub async fn relation_events(
-    State(s): State<AppState>,
-    Path(p): Path<RelationPath>,
-) -> ApiResult<Json<Vec<RelationEventView>>> {
-    let id = RelationId(p.id);
-    Ok(Json(s.mgr.relation_event_views(&p.cluster, id).await?))
 }

@@ -27,15 +27,12 @@ pub async fn list(
     Ok(Json(q.page_by_id(hosts, |h| h.id.0)?))
 }
 
-/// `GET /clusters/{cluster}/hosts/{host}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
-    params(HostPath),
-    responses(
-        (status = 200, description = "The host", body = HostView),
-        (status = 404, description = "No such cluster or host"),
-    ))]
-pub async fn get(State(s): State<AppState>, Path(p): Path<HostPath>) -> ApiResult<Json<HostView>> {
-    Ok(Json(s.mgr.host_view(&p.cluster, &p.host).await?))
+read_routes! {
+    /// `GET /clusters/{cluster}/hosts/{host}`.
+    get("/clusters/{cluster}/hosts/{host}", "hosts", HostPath)
+        -> [HostView]: "The host",
+        404: "No such cluster or host",
+        |s, p| s.mgr.host_view(&p.cluster, &p.host).await?;
 }
 
 /// `PATCH /clusters/{cluster}/hosts/{host}` `{"address"}` → the host with its new address
@@ -61,18 +58,14 @@ pub async fn update(
     Ok(Json(c.mgr.host_view(&p.cluster, &p.host).await?))
 }
 
-/// `DELETE /clusters/{cluster}/hosts/{host}` → 204. Refused (409) while a unit of a service
-/// instance is placed on it. Its agent is refused from then on; its name can be used again.
-#[utoipa::path(delete, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
-    params(HostPath),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such cluster or host"),
-        (status = 409, description = "Units of service instances are placed on the host"),
-    ))]
-pub async fn remove(c: Caller, Path(p): Path<HostPath>) -> ApiResult<StatusCode> {
-    c.acting().remove_host(&p.cluster, &p.host).await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/hosts/{host}` → 204. Refused (409) while a unit of a service
+    /// instance is placed on it. Its agent is refused from then on; its name can be used again.
+    remove("/clusters/{cluster}/hosts/{host}", "hosts", HostPath):
+        204: "Removed",
+        404: "No such cluster or host",
+        409: "Units of service instances are placed on the host",
+        |a, p| a.remove_host(&p.cluster, &p.host);
 }
 
 /// `POST /clusters/{cluster}/hosts` → 201 with the host. An agent started later with the same

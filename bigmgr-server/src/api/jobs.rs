@@ -109,18 +109,12 @@ pub async fn list(
     Ok(Json(page))
 }
 
-/// `GET /jobs/{job}` → the job with its stages and tasks.
-#[utoipa::path(get, path = "/jobs/{job}", tag = "jobs",
-    params(JobPath),
-    responses(
-        (status = 200, description = "The job with its stages and their tasks", body = JobDetailView),
-        (status = 404, description = "No such job"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path(p): Path<JobPath>,
-) -> ApiResult<Json<JobDetailView>> {
-    Ok(Json(s.mgr.job_view(JobId(p.job)).await?))
+read_routes! {
+    /// `GET /jobs/{job}` → the job with its stages and tasks.
+    get("/jobs/{job}", "jobs", JobPath)
+        -> [JobDetailView]: "The job with its stages and their tasks",
+        404: "No such job",
+        |s, p| s.mgr.job_view(JobId(p.job)).await?;
 }
 
 /// The job control routes, one per action of core's [`Acting`](bigmgr_core::manager::Acting):

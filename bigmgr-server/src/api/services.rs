@@ -45,32 +45,22 @@ pub async fn list(
     Ok(Json(q.page_by_id(services, |s| s.id.0)?))
 }
 
-/// `GET /clusters/{cluster}/services/{service}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}", tag = "services",
-    params(ServicePath),
-    responses(
-        (status = 200, description = "The service instance", body = ServiceView),
-        (status = 404, description = "No such cluster or service instance"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path(p): Path<ServicePath>,
-) -> ApiResult<Json<ServiceView>> {
-    Ok(Json(s.mgr.service_view(&p.cluster, &p.service).await?))
+read_routes! {
+    /// `GET /clusters/{cluster}/services/{service}`.
+    get("/clusters/{cluster}/services/{service}", "services", ServicePath)
+        -> [ServiceView]: "The service instance",
+        404: "No such cluster or service instance",
+        |s, p| s.mgr.service_view(&p.cluster, &p.service).await?;
 }
 
-/// `DELETE /clusters/{cluster}/services/{service}` → 204. Refused (409) while a unit of it is
-/// STARTED or a job that touches it is unfinished. Its name can be used again.
-#[utoipa::path(delete, path = "/clusters/{cluster}/services/{service}", tag = "services",
-    params(ServicePath),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such cluster or service instance"),
-        (status = 409, description = "A unit of it is STARTED, or a job that touches it is unfinished"),
-    ))]
-pub async fn remove(c: Caller, Path(p): Path<ServicePath>) -> ApiResult<StatusCode> {
-    c.acting().remove_service(&p.cluster, &p.service).await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/services/{service}` → 204. Refused (409) while a unit of it is
+    /// STARTED or a job that touches it is unfinished. Its name can be used again.
+    remove("/clusters/{cluster}/services/{service}", "services", ServicePath):
+        204: "Removed",
+        404: "No such cluster or service instance",
+        409: "A unit of it is STARTED, or a job that touches it is unfinished",
+        |a, p| a.remove_service(&p.cluster, &p.service);
 }
 
 /// `POST /clusters/{cluster}/services` (body: `AddService`) → 201 with the service and its
