@@ -1,6 +1,7 @@
-//! The path parameters of the routes, one type per kind of resource: each parameter is
-//! documented once here (the OpenAPI document takes the descriptions from these types), and
-//! each type knows its resource's URL, for the `Location` of what a route creates.
+//! The path parameters of the routes, one type per kind of path: the routes that share a path
+//! share its type, so its parameters are declared and described once (the OpenAPI document takes
+//! the descriptions from these types), and a type builds its resource's URL for the `Location`
+//! of what a route creates.
 
 use super::PREFIX;
 use serde::Deserialize;
