@@ -31,6 +31,15 @@ pub struct DiffQuery {
 }
 
 read_routes! {
+    /// `GET …/services/{service}/configs/diff?from=&to=` → what changed, property by property.
+    diff("/clusters/{cluster}/services/{service}/configs/diff", "configs", ServicePath, DiffQuery)
+        -> [Vec<ConfigDiffView>]: "The differences",
+        404: "No such cluster, service instance or version",
+        |s, p, q| s.mgr.diff_configs(&p.cluster, &p.service, q.from, q.to).await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+
     /// `GET …/services/{service}/configs` → every config version, oldest first.
     versions("/clusters/{cluster}/services/{service}/configs", "configs", ServicePath)
         -> [Vec<ConfigVersionView>]: "The versions, oldest first",
@@ -109,23 +118,6 @@ fn new_version(p: &ServicePath, v: ConfigVersion) -> Response {
         p.config_url(v.version),
         ConfigVersionView::of(&p.service, v),
     )
-}
-
-/// `GET …/services/{service}/configs/diff?from=&to=` → what changed, property by property.
-#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}/configs/diff", tag = "configs",
-    params(ServicePath, DiffQuery),
-    responses(
-        (status = 200, description = "The differences", body = Vec<ConfigDiffView>),
-        (status = 404, description = "No such cluster, service instance or version"),
-    ))]
-pub async fn diff(
-    State(s): State<AppState>,
-    Path(p): Path<ServicePath>,
-    Query(q): Query<DiffQuery>,
-) -> ApiResult<Json<Vec<ConfigDiffView>>> {
-    let d = s.mgr.diff_configs(&p.cluster, &p.service, q.from, q.to);
-    let d = d.await?;
-    Ok(Json(d.into_iter().map(Into::into).collect()))
 }
 
 /// `POST …/services/{service}/configs/rollback` → 201 with a new version equal to the old.

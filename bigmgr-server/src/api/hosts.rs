@@ -11,23 +11,13 @@ use axum::response::Response;
 use bigmgr_core::request::{AddHost, UpdateHost};
 use bigmgr_core::view::HostView;
 
-/// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
-#[utoipa::path(get, path = "/clusters/{cluster}/hosts", tag = "hosts",
-    params(ClusterPath, PageQuery),
-    responses(
-        (status = 200, description = "A page of hosts", body = Page<HostView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn list(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<HostView>>> {
-    let hosts = s.mgr.host_views(&p.cluster).await?;
-    Ok(Json(q.page_by_id(hosts, |h| h.id.0)?))
-}
-
 read_routes! {
+    /// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
+    list("/clusters/{cluster}/hosts", "hosts", ClusterPath, PageQuery)
+        -> [Page<HostView>]: "A page of hosts",
+        404: "No such cluster",
+        |s, p, q| q.page_by_id(s.mgr.host_views(&p.cluster).await?, |h| h.id.0)?;
+
     /// `GET /clusters/{cluster}/hosts/{host}`.
     get("/clusters/{cluster}/hosts/{host}", "hosts", HostPath)
         -> [HostView]: "The host",

@@ -37,23 +37,27 @@
 //! `"cluster"`, `{"service": "zk"}`, `{"component": {"service": "zk", "component":
 //! "zookeeper_server"}}`, `{"hosts": ["h1"]}` or `{"units": [3, 4]}`.
 
-/// The routes that read one resource (or one list) by their path alone, as one table:
-/// `GET path` → 200 with the view, 404 when the path names nothing. A row:
+/// The routes that read one resource (or one list) by their path, and a query where they
+/// have one, as one table: `GET path` → 200 with the view, 404 when the path names nothing. A
+/// row:
 ///
 /// ```text
 /// /// The doc of the route.
-/// name("/path/{param}", "tag", ParamsType) -> [View]: "the 200's description", 404: "the 404's",
-///     |state, params| the view;
+/// name("/path/{param}", "tag", ParamsType[, QueryType])
+///     -> [View]: "the 200's description",
+///     404: "the 404's",
+///     |state, params[, query]| the view;
 /// ```
 macro_rules! read_routes {
     ($(
         $(#[$doc:meta])*
-        $name:ident($path:tt, $tag:tt, $params:ident) -> [$($view:tt)+]: $ok:tt, 404: $missing:tt,
-            |$s:ident, $p:ident| $read:expr;
+        $name:ident($path:tt, $tag:tt, $params:ident $(, $query:ident)?)
+            -> [$($view:tt)+]: $ok:tt, 404: $missing:tt,
+            |$s:ident, $p:ident $(, $q:ident)?| $read:expr;
     )*) => {$(
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = $tag,
-            params($params),
+            params($params $(, $query)?),
             responses(
                 (status = 200, description = $ok, body = $($view)+),
                 (status = 404, description = $missing),
@@ -61,6 +65,7 @@ macro_rules! read_routes {
         pub async fn $name(
             State($s): State<AppState>,
             Path($p): Path<$params>,
+            $(Query($q): Query<$query>,)?
         ) -> ApiResult<Json<$($view)+>> {
             Ok(Json($read))
         }

@@ -28,24 +28,14 @@ pub async fn stacks(
     })?))
 }
 
-/// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
-/// at a time.
-#[utoipa::path(get, path = "/clusters/{cluster}/services", tag = "services",
-    params(ClusterPath, PageQuery),
-    responses(
-        (status = 200, description = "A page of service instances", body = Page<ServiceView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn list(
-    State(s): State<AppState>,
-    Path(p): Path<ClusterPath>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<ServiceView>>> {
-    let services = s.mgr.service_views(&p.cluster).await?;
-    Ok(Json(q.page_by_id(services, |s| s.id.0)?))
-}
-
 read_routes! {
+    /// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
+    /// at a time.
+    list("/clusters/{cluster}/services", "services", ClusterPath, PageQuery)
+        -> [Page<ServiceView>]: "A page of service instances",
+        404: "No such cluster",
+        |s, p, q| q.page_by_id(s.mgr.service_views(&p.cluster).await?, |v| v.id.0)?;
+
     /// `GET /clusters/{cluster}/services/{service}`.
     get("/clusters/{cluster}/services/{service}", "services", ServicePath)
         -> [ServiceView]: "The service instance",
