@@ -3,7 +3,7 @@
 
 use super::jobs::{follow_and_report, report};
 use super::output::{Column, Output, Table, col, field, fields, items, shown, target, text, time};
-use super::{Error, Result, in_cluster, list, show};
+use super::{Error, Result, in_cluster, list, post, show};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
 use bigmgr_client::Client;
 use bigmgr_core::model::JobId;
@@ -96,18 +96,14 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             if let Some(m) = message {
                 body["message"] = m.into();
             }
-            let v = client
-                .post(
-                    &format!("{}/rollback", configs_path(&cluster, &service)),
-                    &body,
-                )
-                .await?;
-            out.one(&v, |v| {
+            let path = format!("{}/rollback", configs_path(&cluster, &service));
+            post(client, out, &path, &body, |v| {
                 println!(
                     "config version {} of {service} has version {version}'s values; its units are stale until `bigmgr config apply {cluster} --service {service}`",
                     field(v, "version"),
                 );
-            });
+            })
+            .await?;
         }
         ConfigCommand::Apply {
             cluster,
@@ -119,16 +115,13 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             name,
             message,
         } => {
-            let snap = client
-                .post(
-                    &in_cluster(&cluster, &["snapshots"]),
-                    &json!({ "name": name, "message": message.unwrap_or_default() }),
-                )
-                .await?;
-            out.one(&snap, |s| {
+            let body = json!({ "name": name, "message": message.unwrap_or_default() });
+            let path = in_cluster(&cluster, &["snapshots"]);
+            post(client, out, &path, &body, |s| {
                 let versions = versions(s.get("versions"));
                 println!("snapshot {} taken: {versions}", field(s, "name"));
-            });
+            })
+            .await?;
         }
         ConfigCommand::Snapshots { cluster } => {
             let path = in_cluster(&cluster, &["snapshots"]);
@@ -142,13 +135,8 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             list(client, out, &path, &columns).await?;
         }
         ConfigCommand::Restore { cluster, name } => {
-            let restored = client
-                .post(
-                    &in_cluster(&cluster, &["snapshots", &name, "restore"]),
-                    &json!({}),
-                )
-                .await?;
-            out.one(&restored, |restored| {
+            let path = in_cluster(&cluster, &["snapshots", &name, "restore"]);
+            post(client, out, &path, &json!({}), |restored| {
                 let restored = items(Some(restored));
                 if restored.is_empty() {
                     println!("nothing changed since snapshot {name}");
@@ -166,7 +154,8 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                         field(v, "message")
                     );
                 }
-            });
+            })
+            .await?;
         }
     }
     Ok(())
@@ -337,13 +326,9 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
             component,
             hosts,
         } => {
-            let units = client
-                .post(
-                    &in_cluster(&cluster, &["services", &service, "units"]),
-                    &json!({ "component": component, "hosts": hosts }),
-                )
-                .await?;
-            out.one(&units, |units| {
+            let path = in_cluster(&cluster, &["services", &service, "units"]);
+            let body = json!({ "component": component, "hosts": hosts });
+            post(client, out, &path, &body, |units| {
                 let units = items(Some(units));
                 let ids: Vec<String> = units.iter().map(|u| field(u, "id")).collect();
                 println!(
@@ -352,7 +337,8 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
                     ids.join(",")
                 );
                 Table::of(units, UNITS).print();
-            });
+            })
+            .await?;
         }
         UnitCommand::Remove { cluster, id } => {
             client
@@ -408,17 +394,13 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
             provider,
             no_auto_reconfigure,
         } => {
-            let r = client
-                .post(
-                    &in_cluster(&cluster, &["relations"]),
-                    &json!({
-                        "requirer": requirer,
-                        "provider": provider,
-                        "auto_reconfigure": !no_auto_reconfigure,
-                    }),
-                )
-                .await?;
-            out.one(&r, |r| {
+            let body = json!({
+                "requirer": requirer,
+                "provider": provider,
+                "auto_reconfigure": !no_auto_reconfigure,
+            });
+            let path = in_cluster(&cluster, &["relations"]);
+            post(client, out, &path, &body, |r| {
                 println!(
                     "relation {} added: {} requires {} ({}); automatic reconfigure: {}",
                     field(r, "id"),
@@ -427,7 +409,8 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
                     field(r, "interface"),
                     yes_no(r.get("auto_reconfigure")),
                 );
-            });
+            })
+            .await?;
         }
         RelationCommand::Remove { cluster, id } => {
             client

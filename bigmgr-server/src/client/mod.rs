@@ -82,6 +82,18 @@ pub async fn show(
     Ok(())
 }
 
+/// POSTs `body` to `path` and prints the answer ([`output::Output::one`]).
+pub async fn post(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    body: &serde_json::Value,
+    human: impl FnOnce(&serde_json::Value),
+) -> Result<()> {
+    out.one(&client.post(path, body).await?, human);
+    Ok(())
+}
+
 /// The result type of the client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -3,7 +3,7 @@
 use super::output::{
     Column, Output, Table, age, bytes, col, field, fields, items, shown, text, time,
 };
-use super::{Result, in_cluster, list, show};
+use super::{Result, in_cluster, list, post, show};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
@@ -25,13 +25,13 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
     match command {
         ClusterCommand::List => list(client, out, "/clusters", CLUSTERS).await?,
         ClusterCommand::Create { name } => {
-            let c = client.post("/clusters", &json!({ "name": name })).await?;
-            out.one(&c, |c| {
+            post(client, out, "/clusters", &json!({ "name": name }), |c| {
                 let name = field(c, "name");
                 println!(
                     "cluster {name} created; agents join it with the token of `bigmgr cluster join-token {name}`"
                 );
-            });
+            })
+            .await?;
         }
         ClusterCommand::Show { name } => {
             let c = client.get::<Value>(&in_cluster(&name, &[])).await?;
@@ -67,10 +67,8 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
             out.done(format_args!("cluster {name} deleted"));
         }
         ClusterCommand::JoinToken { name } => {
-            let t = client
-                .post::<Value, _>(&in_cluster(&name, &["join-tokens"]), &json!({}))
-                .await?;
-            out.one(&t, print_token);
+            let path = in_cluster(&name, &["join-tokens"]);
+            post(client, out, &path, &json!({}), print_token).await?;
         }
     }
     Ok(())
@@ -112,18 +110,14 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
             name,
             address,
         } => {
-            let h = client
-                .post(
-                    &in_cluster(&cluster, &["hosts"]),
-                    &json!({ "name": name, "address": address }),
-                )
-                .await?;
-            out.one(&h, |h| {
+            let body = json!({ "name": name, "address": address });
+            post(client, out, &in_cluster(&cluster, &["hosts"]), &body, |h| {
                 let name = field(h, "name");
                 println!(
                     "host {name} added to cluster {cluster}; start its agent with --name {name}"
                 );
-            });
+            })
+            .await?;
         }
         HostCommand::SetAddress {
             cluster,
@@ -431,8 +425,10 @@ pub async fn user(client: &Client, out: Output, command: UserCommand) -> Result<
             if password_stdin {
                 body["password"] = Value::String(read_password()?);
             }
-            let u = client.post("/users", &body).await?;
-            out.one(&u, |_| println!("user {name} created with role {role}"));
+            post(client, out, "/users", &body, |_| {
+                println!("user {name} created with role {role}")
+            })
+            .await?;
         }
         UserCommand::Delete { name } => {
             client.delete(&format!("/users/{}", seg(&name))).await?;
@@ -466,13 +462,8 @@ fn print_token(t: &Value) {
 pub async fn token(client: &Client, out: Output, command: TokenCommand) -> Result<()> {
     match command {
         TokenCommand::Create { user, name } => {
-            let t = client
-                .post(
-                    &format!("/users/{}/tokens", seg(&user)),
-                    &json!({ "name": name }),
-                )
-                .await?;
-            out.one(&t, print_token);
+            let path = format!("/users/{}/tokens", seg(&user));
+            post(client, out, &path, &json!({ "name": name }), print_token).await?;
         }
         TokenCommand::Delete { id } => {
             client.delete(&format!("/tokens/{}", seg(&id))).await?;
