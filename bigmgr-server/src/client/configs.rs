@@ -2,7 +2,9 @@
 //! units; units with their staleness; relations and their events.
 
 use super::jobs::{follow_and_report, report};
-use super::output::{Column, Output, Table, col, field, fields, items, shown, target, text, time};
+use super::output::{
+    Column, Output, Table, col, field, items, print_fields, shown, target, text, time,
+};
 use super::{Error, Result, in_cluster, list, post, show};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
 use bigmgr_client::Client;
@@ -186,15 +188,12 @@ pub fn set_body(args: &SetConfigArgs) -> Result<Value> {
 
 /// A config version as `key: value` lines and a table of its values, service layer first.
 fn print_version(v: &Value) {
-    print!(
-        "{}",
-        fields(&[
-            ("version", field(v, "version")),
-            ("author", field(v, "author")),
-            ("time", time(v.get("created_at"))),
-            ("message", field(v, "message")),
-        ])
-    );
+    print_fields(&[
+        ("version", field(v, "version")),
+        ("author", field(v, "author")),
+        ("time", time(v.get("created_at"))),
+        ("message", field(v, "message")),
+    ]);
     println!();
     let mut t = Table::new(&["CONFIG TYPE", "HOST", "PROPERTY", "VALUE"]);
     let mut layer = |host: &str, types: &Value| {

@@ -8,7 +8,7 @@
 //! printed once on stdout as `[host stage] line`.
 
 use super::output::{
-    Column, Output, Table, age, col, field, fields, items, shown, span, target, time,
+    Column, Output, Table, age, col, field, items, print_fields, shown, span, target, time,
 };
 use super::{Error, Result};
 use crate::cli::{JobCommand, RunJobArgs};
@@ -163,20 +163,17 @@ fn done_of(stage: &StageView) -> (u64, u64) {
 /// A job with its stages and tasks, for a person.
 fn print_job(d: &JobDetailView) {
     let j = to_json(&d.job);
-    print!(
-        "{}",
-        fields(&[
-            ("id", field(&j, "id")),
-            ("cluster", field(&j, "cluster")),
-            ("command", field(&j, "command")),
-            ("target", target(j.get("target"))),
-            ("state", field(&j, "state")),
-            ("created", time(j.get("created_at"))),
-            ("started", time(j.get("started_at"))),
-            ("finished", time(j.get("finished_at"))),
-            ("duration", duration(&j)),
-        ])
-    );
+    print_fields(&[
+        ("id", field(&j, "id")),
+        ("cluster", field(&j, "cluster")),
+        ("command", field(&j, "command")),
+        ("target", target(j.get("target"))),
+        ("state", field(&j, "state")),
+        ("created", time(j.get("created_at"))),
+        ("started", time(j.get("started_at"))),
+        ("finished", time(j.get("finished_at"))),
+        ("duration", duration(&j)),
+    ]);
     let mut st = Table::new(&["STAGE", "STATE", "DONE"]);
     let mut tt = Table::new(&[
         "TASK", "STAGE", "HOST", "STATE", "ATTEMPT", "EXIT", "MESSAGE",

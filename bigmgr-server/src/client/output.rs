@@ -169,6 +169,11 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
     out
 }
 
+/// Prints `key: value` lines with the values aligned ([`fields`]).
+pub fn print_fields(pairs: &[(&str, String)]) {
+    print!("{}", fields(pairs));
+}
+
 /// A JSON value as a table cell: strings without quotes, `null` or absent as `-`.
 pub fn text(v: Option<&Value>) -> String {
     match v {

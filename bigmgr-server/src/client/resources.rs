@@ -1,7 +1,7 @@
 //! The client's commands on clusters, hosts, stacks, service instances, users and tokens.
 
 use super::output::{
-    Column, Output, Table, age, bytes, col, field, fields, items, shown, text, time,
+    Column, Output, Table, age, bytes, col, field, items, print_fields, shown, text, time,
 };
 use super::{Result, in_cluster, list, post, show};
 use crate::cli::{
@@ -44,23 +44,20 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
                 .list::<Value>(&in_cluster(&name, &["services"]))
                 .await?;
             let online = hosts.iter().filter(|h| h["state"] == "ONLINE").count();
-            print!(
-                "{}",
-                fields(&[
-                    ("name", field(&c, "name")),
-                    ("id", field(&c, "id")),
-                    ("created", time(c.get("created_at"))),
-                    ("hosts", format!("{} ({online} online)", hosts.len())),
-                    (
-                        "services",
-                        services
-                            .iter()
-                            .map(|s| field(s, "name"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ])
-            );
+            print_fields(&[
+                ("name", field(&c, "name")),
+                ("id", field(&c, "id")),
+                ("created", time(c.get("created_at"))),
+                ("hosts", format!("{} ({online} online)", hosts.len())),
+                (
+                    "services",
+                    services
+                        .iter()
+                        .map(|s| field(s, "name"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]);
         }
         ClusterCommand::Delete { name } => {
             client.delete(&in_cluster(&name, &[])).await?;
@@ -169,47 +166,44 @@ fn print_host(h: &Value) {
                 .join(" ")
         })
         .unwrap_or_else(|| "-".to_string());
-    print!(
-        "{}",
-        fields(&[
-            ("name", field(h, "name")),
-            ("cluster", field(h, "cluster")),
-            ("address", field(h, "address")),
-            (
-                "reported address",
-                h["reported_address"].as_str().map_or("-".to_string(), |a| {
-                    format!("{a} (reported by its agent; `bigmgr host set-address` accepts it)")
-                }),
+    print_fields(&[
+        ("name", field(h, "name")),
+        ("cluster", field(h, "cluster")),
+        ("address", field(h, "address")),
+        (
+            "reported address",
+            h["reported_address"].as_str().map_or("-".to_string(), |a| {
+                format!("{a} (reported by its agent; `bigmgr host set-address` accepts it)")
+            }),
+        ),
+        ("state", field(h, "state")),
+        ("last heartbeat", time(h.get("last_heartbeat"))),
+        ("os", os),
+        ("cores", field(f, "cores")),
+        (
+            "memory",
+            format!(
+                "{} used of {}",
+                bytes(m.get("memory_used_bytes")),
+                bytes(f.get("memory_bytes"))
             ),
-            ("state", field(h, "state")),
-            ("last heartbeat", time(h.get("last_heartbeat"))),
-            ("os", os),
-            ("cores", field(f, "cores")),
-            (
-                "memory",
-                format!(
-                    "{} used of {}",
-                    bytes(m.get("memory_used_bytes")),
-                    bytes(f.get("memory_bytes"))
-                )
+        ),
+        (
+            "disk",
+            format!(
+                "{} free of {}",
+                bytes(m.get("disk_free_bytes").or(f.get("disk_free_bytes"))),
+                bytes(f.get("disk_total_bytes"))
             ),
-            (
-                "disk",
-                format!(
-                    "{} free of {}",
-                    bytes(m.get("disk_free_bytes").or(f.get("disk_free_bytes"))),
-                    bytes(f.get("disk_total_bytes"))
-                )
-            ),
-            (
-                "cpu",
-                m["cpu_percent"]
-                    .as_f64()
-                    .map_or("-".to_string(), |p| format!("{p:.1}%"))
-            ),
-            ("load", load),
-        ])
-    );
+        ),
+        (
+            "cpu",
+            m["cpu_percent"]
+                .as_f64()
+                .map_or("-".to_string(), |p| format!("{p:.1}%")),
+        ),
+        ("load", load),
+    ]);
     let units = items(h.get("units"));
     if !units.is_empty() {
         println!();
@@ -379,16 +373,13 @@ fn state_counts(units: Option<&Value>) -> String {
 
 /// A service instance as `key: value` lines and a table of its units.
 fn print_service(s: &Value) {
-    print!(
-        "{}",
-        fields(&[
-            ("name", field(s, "name")),
-            ("id", field(s, "id")),
-            ("stack", stack_of(s)),
-            ("service", field(s, "service")),
-            ("created", time(s.get("created_at"))),
-        ])
-    );
+    print_fields(&[
+        ("name", field(s, "name")),
+        ("id", field(s, "id")),
+        ("stack", stack_of(s)),
+        ("service", field(s, "service")),
+        ("created", time(s.get("created_at"))),
+    ]);
     println!();
     print_units(s);
 }
