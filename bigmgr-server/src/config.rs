@@ -6,6 +6,7 @@
 //! them and applies the defaults. Relative paths in the file are relative to the file's
 //! directory, so a config file works from any working directory.
 
+use crate::error::IoError;
 use crate::{Error, Result};
 use bigmgr_core::EngineConfig;
 use bigmgr_core::duration::parse_duration;
@@ -89,10 +90,19 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads and parses a config file; errors name the file and the offending key.
     pub fn load(path: &Path) -> Result<FileConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+        load_toml(path, "config file", Error::Config)
     }
+}
+
+/// Reads and parses the TOML file `path`; `what` names it in the error of a malformed one,
+/// which `config` makes (the server's and the client's config files are both read so).
+pub fn load_toml<T, E>(path: &Path, what: &str, config: impl FnOnce(String) -> E) -> Result<T, E>
+where
+    T: serde::de::DeserializeOwned,
+    E: From<IoError>,
+{
+    let text = std::fs::read_to_string(path).map_err(|e| IoError::new(path, e))?;
+    toml::from_str(&text).map_err(|e| config(format!("{what} {}: {e}", path.display())))
 }
 
 /// The server's resolved settings.

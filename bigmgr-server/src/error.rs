@@ -11,14 +11,8 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// A file or directory could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The listen address could not be bound (in use, or not an address of this machine).
     #[error("cannot listen on {addr}: {source}; pick another --listen address")]
     Listen {
@@ -39,16 +33,35 @@ pub enum Error {
     Quickstart(String),
 }
 
+/// A file or directory that could not be read or written, with why: the server's and the
+/// client's errors both carry it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct IoError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    /// The error of reading or writing `path`.
+    pub fn new(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IoError {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
 /// The result type of the server crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io(IoError::new(path, source))
     }
 
     /// The process exit code for this error: 2 for configuration mistakes (as for usage

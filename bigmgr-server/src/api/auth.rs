@@ -5,13 +5,16 @@
 //! frontend. Every role may read. A change refused for want of a valid token is audited here,
 //! as `anonymous`, since no handler runs for it.
 
+use super::AppState;
 use super::error::ApiError;
-use axum::extract::{OriginalUri, Request};
+use axum::extract::{FromRequestParts, OriginalUri, Request};
+use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bigmgr_core::Manager;
 use bigmgr_core::auth::{Action, Actor};
+use bigmgr_core::manager::Acting;
 use bigmgr_core::model::Outcome;
 
 /// The bearer token of a request, if it has one.
@@ -74,5 +77,42 @@ pub async fn require_token(mut req: Request, next: Next) -> Response {
             }
             ApiError::from(e).into_response()
         }
+    }
+}
+
+/// The caller of a route behind [`require_token`]: the facade and the [`Actor`] the token check
+/// found. Changes go through [`Caller::acting`], so core authorises and audits them; reads that
+/// shape the answer use `mgr`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The one API every frontend calls.
+    pub mgr: Manager,
+    /// Who calls.
+    pub actor: Actor,
+}
+
+impl Caller {
+    /// The facade acting as the caller.
+    pub fn acting(&self) -> Acting {
+        self.mgr.acting(self.actor.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let actor = parts.extensions.get::<Actor>().cloned().ok_or_else(|| {
+            tracing::error!("a route that needs a caller is not behind the token check");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the server is misconfigured: no caller for this route",
+            )
+        })?;
+        Ok(Caller {
+            mgr: state.mgr.clone(),
+            actor,
+        })
     }
 }

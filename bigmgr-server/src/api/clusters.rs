@@ -1,13 +1,13 @@
 //! `/clusters`: create, list, get and delete clusters, and create join tokens for agents.
 
+use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
-use super::{AppState, PREFIX, created};
-use axum::Extension;
+use super::path::ClusterPath;
+use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::auth::Actor;
 use bigmgr_core::request::CreateCluster;
 use bigmgr_core::view::{ClusterView, JoinToken};
 
@@ -20,16 +20,12 @@ use bigmgr_core::view::{ClusterView, JoinToken};
         (status = 409, description = "A cluster of that name exists"),
         (status = 422, description = "The name is not valid"),
     ))]
-pub async fn create(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Json(body): Json<CreateCluster>,
-) -> ApiResult<Response> {
-    let cluster = s.mgr.acting(actor).create_cluster(&body.name).await?;
-    Ok(created(
-        format!("{PREFIX}/clusters/{}", cluster.name),
-        ClusterView::from(cluster),
-    ))
+pub async fn create(c: Caller, Json(body): Json<CreateCluster>) -> ApiResult<Response> {
+    let cluster = c.acting().create_cluster(&body.name).await?;
+    let path = ClusterPath {
+        cluster: cluster.name.clone(),
+    };
+    Ok(created(path.url(""), ClusterView::from(cluster)))
 }
 
 /// `GET /clusters` → the clusters, oldest first, a page at a time.
@@ -47,53 +43,32 @@ pub async fn list(
     ))
 }
 
-/// `GET /clusters/{cluster}`.
-#[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
-    params(("cluster" = String, Path, description = "The cluster's name")),
-    responses(
-        (status = 200, description = "The cluster", body = ClusterView),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<ClusterView>> {
-    Ok(Json(s.mgr.cluster(&name).await?))
+read_routes! {
+    /// `GET /clusters/{cluster}`.
+    get("/clusters/{cluster}", "clusters", ClusterPath)
+        -> [ClusterView]: "The cluster",
+        404: "No such cluster",
+        |s, p| s.mgr.cluster(&p.cluster).await?;
 }
 
-/// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
-#[utoipa::path(delete, path = "/clusters/{cluster}", tag = "clusters",
-    params(("cluster" = String, Path, description = "The cluster's name")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such cluster"),
-        (status = 409, description = "The cluster still has hosts, services or jobs"),
-    ))]
-pub async fn delete(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    s.mgr.acting(actor).delete_cluster(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}` → 204; a cluster with hosts, services or jobs is a 409.
+    delete("/clusters/{cluster}", "clusters", ClusterPath):
+        204: "Deleted",
+        404: "No such cluster",
+        409: "The cluster still has hosts, services or jobs",
+        |a, p| a.delete_cluster(&p.cluster);
 }
 
 /// `POST /clusters/{cluster}/join-tokens` → 201 `{"token"}`. The body, if any, is ignored.
 #[utoipa::path(post, path = "/clusters/{cluster}/join-tokens", tag = "clusters",
-    params(("cluster" = String, Path, description = "The cluster's name")),
+    params(ClusterPath),
     responses(
         (status = 201, description = "A new join token for agents of the cluster", body = JoinToken,
             headers(("Location" = String, description = "The cluster's URL"))),
         (status = 404, description = "No such cluster"),
     ))]
-pub async fn create_join_token(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
-    let token = s.mgr.acting(actor).create_join_token(&name).await?;
-    Ok(created(
-        format!("{PREFIX}/clusters/{name}"),
-        JoinToken { token },
-    ))
+pub async fn create_join_token(c: Caller, Path(p): Path<ClusterPath>) -> ApiResult<Response> {
+    let token = c.acting().create_join_token(&p.cluster).await?;
+    Ok(created(p.url(""), JoinToken { token }))
 }

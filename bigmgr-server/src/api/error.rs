@@ -187,40 +187,39 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Path parameters; a parameter of the wrong type (`/jobs/abc`) is answered with problem+json.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Path<T>(pub T);
+/// axum's extractors of the request's parts, each wrapped so that its rejection is answered
+/// with problem+json (through the `From` of its rejection above).
+macro_rules! problem_extractors {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for Path<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<T, S> FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(value) =
-            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
-        Ok(Path(value))
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let axum::extract::$name(value) =
+                    axum::extract::$name::<T>::from_request_parts(parts, state).await?;
+                Ok($name(value))
+            }
+        }
+    )*};
 }
 
-/// Query parameters; unknown or malformed ones are answered with problem+json.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Query<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Query<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(value) =
-            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Query(value))
-    }
+problem_extractors! {
+    /// Path parameters; a parameter of the wrong type (`/jobs/abc`) is answered with
+    /// problem+json.
+    Path;
+    /// Query parameters; unknown or malformed ones are answered with problem+json.
+    Query;
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Path};
+use super::path::JobPath;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
 use bigmgr_core::model::JobId;
@@ -25,7 +26,7 @@ type EventStream =
 
 /// `GET /jobs/{job}/events` → `text/event-stream` of `job`, `task`, `log` and a final `end`.
 #[utoipa::path(get, path = "/jobs/{job}/events", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
+    params(JobPath),
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "Server-Sent Events: `job` (JobEvent), `task` (TaskEvent), `log` (LogEvent) as they happen, \
@@ -34,9 +35,9 @@ type EventStream =
     ))]
 pub async fn job_events(
     State(s): State<AppState>,
-    Path(id): Path<i64>,
+    Path(p): Path<JobPath>,
 ) -> ApiResult<Sse<KeepAliveStream<EventStream>>> {
-    let rx = s.mgr.job_events(JobId(id)).await?;
+    let rx = s.mgr.job_events(JobId(p.job)).await?;
     let events = ReceiverStream::new(rx).map(|e| {
         let event = match e {
             Ok(e) => Event::default().event(e.name()).json_data(e.data()),

@@ -1,57 +1,35 @@
 //! `/clusters/{cluster}/hosts`: hosts with their state, facts, metrics and units.
 
+use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
-use super::{AppState, PREFIX, created};
-use axum::Extension;
+use super::path::{ClusterPath, HostPath};
+use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::auth::Actor;
 use bigmgr_core::request::{AddHost, UpdateHost};
 use bigmgr_core::view::HostView;
 
-/// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
-#[utoipa::path(get, path = "/clusters/{cluster}/hosts", tag = "hosts",
-    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
-    responses(
-        (status = 200, description = "A page of hosts", body = Page<HostView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn list(
-    State(s): State<AppState>,
-    Path(cluster): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<HostView>>> {
-    let hosts = s.mgr.host_views(&cluster).await?;
-    Ok(Json(q.page_by_id(hosts, |h| h.id.0)?))
-}
+read_routes! {
+    /// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
+    list("/clusters/{cluster}/hosts", "hosts", ClusterPath, PageQuery)
+        -> [Page<HostView>]: "A page of hosts",
+        404: "No such cluster",
+        |s, p, q| q.page_by_id(s.mgr.host_views(&p.cluster).await?, |h| h.id.0)?;
 
-/// `GET /clusters/{cluster}/hosts/{host}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
-    params(
-        ("cluster" = String, Path, description = "The cluster's name"),
-        ("host" = String, Path, description = "The host's name"),
-    ),
-    responses(
-        (status = 200, description = "The host", body = HostView),
-        (status = 404, description = "No such cluster or host"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path((cluster, host)): Path<(String, String)>,
-) -> ApiResult<Json<HostView>> {
-    Ok(Json(s.mgr.host_view(&cluster, &host).await?))
+    /// `GET /clusters/{cluster}/hosts/{host}`.
+    get("/clusters/{cluster}/hosts/{host}", "hosts", HostPath)
+        -> [HostView]: "The host",
+        404: "No such cluster or host",
+        |s, p| s.mgr.host_view(&p.cluster, &p.host).await?;
 }
 
 /// `PATCH /clusters/{cluster}/hosts/{host}` `{"address"}` → the host with its new address
 /// (admin). Relations of its units tell their other sides, and started units whose files change
 /// are reconfigured by automatic jobs.
 #[utoipa::path(patch, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
-    params(
-        ("cluster" = String, Path, description = "The cluster's name"),
-        ("host" = String, Path, description = "The host's name"),
-    ),
+    params(HostPath),
     request_body = UpdateHost,
     responses(
         (status = 200, description = "The host", body = HostView),
@@ -59,43 +37,31 @@ pub async fn get(
         (status = 422, description = "The address is not valid"),
     ))]
 pub async fn update(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path((cluster, host)): Path<(String, String)>,
+    c: Caller,
+    Path(p): Path<HostPath>,
     Json(body): Json<UpdateHost>,
 ) -> ApiResult<Json<HostView>> {
-    s.mgr
-        .acting(actor)
-        .set_host_address(&cluster, &host, &body.address)
+    let acting = c.acting();
+    acting
+        .set_host_address(&p.cluster, &p.host, &body.address)
         .await?;
-    Ok(Json(s.mgr.host_view(&cluster, &host).await?))
+    Ok(Json(c.mgr.host_view(&p.cluster, &p.host).await?))
 }
 
-/// `DELETE /clusters/{cluster}/hosts/{host}` → 204. Refused (409) while a unit of a service
-/// instance is placed on it. Its agent is refused from then on; its name can be used again.
-#[utoipa::path(delete, path = "/clusters/{cluster}/hosts/{host}", tag = "hosts",
-    params(
-        ("cluster" = String, Path, description = "The cluster's name"),
-        ("host" = String, Path, description = "The host's name"),
-    ),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such cluster or host"),
-        (status = 409, description = "Units of service instances are placed on the host"),
-    ))]
-pub async fn remove(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path((cluster, host)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    s.mgr.acting(actor).remove_host(&cluster, &host).await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/hosts/{host}` → 204. Refused (409) while a unit of a service
+    /// instance is placed on it. Its agent is refused from then on; its name can be used again.
+    remove("/clusters/{cluster}/hosts/{host}", "hosts", HostPath):
+        204: "Removed",
+        404: "No such cluster or host",
+        409: "Units of service instances are placed on the host",
+        |a, p| a.remove_host(&p.cluster, &p.host);
 }
 
 /// `POST /clusters/{cluster}/hosts` → 201 with the host. An agent started later with the same
 /// `--name` and a join token of the cluster claims it.
 #[utoipa::path(post, path = "/clusters/{cluster}/hosts", tag = "hosts",
-    params(("cluster" = String, Path, description = "The cluster's name")),
+    params(ClusterPath),
     request_body = AddHost,
     responses(
         (status = 201, description = "The new host", body = HostView,
@@ -105,16 +71,14 @@ pub async fn remove(
         (status = 422, description = "The name or address is not valid"),
     ))]
 pub async fn add(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(cluster): Path<String>,
+    c: Caller,
+    Path(p): Path<ClusterPath>,
     Json(body): Json<AddHost>,
 ) -> ApiResult<Response> {
-    let h = s
-        .mgr
-        .acting(actor)
-        .add_host(&cluster, &body.name, &body.address)
+    let acting = c.acting();
+    let h = acting
+        .add_host(&p.cluster, &body.name, &body.address)
         .await?;
-    let location = format!("{PREFIX}/clusters/{cluster}/hosts/{}", h.name);
-    Ok(created(location, s.mgr.host_view(&cluster, &h.name).await?))
+    let view = c.mgr.host_view(&p.cluster, &h.name).await?;
+    Ok(created(p.url(&format!("/hosts/{}", h.name)), view))
 }

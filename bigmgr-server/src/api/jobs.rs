@@ -1,15 +1,15 @@
 //! `/clusters/{cluster}/jobs` and `/jobs/{job}`: submit jobs, follow them stage by stage and
 //! task by task, control them (cancel, pause, resume, retry) and read task logs.
 
+use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
-use super::{AppState, PREFIX};
-use axum::Extension;
+use super::path::{ClusterPath, JobPath, TaskPath};
+use super::{AppState, PREFIX, located};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bigmgr_core::auth::Actor;
-use bigmgr_core::model::{Job, JobId, JobRequest, JobState, TaskId};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bigmgr_core::model::{JobId, JobRequest, JobState, TaskId};
 use bigmgr_core::request::SubmitJob;
 use bigmgr_core::view::{JobDetailView, JobView, LogLineView, TaskLog};
 use serde::Deserialize;
@@ -27,7 +27,7 @@ pub struct LogQuery {
 
 /// `POST /clusters/{cluster}/jobs` → 202 with the queued job and its location.
 #[utoipa::path(post, path = "/clusters/{cluster}/jobs", tag = "jobs",
-    params(("cluster" = String, Path, description = "The cluster's name")),
+    params(ClusterPath),
     request_body = SubmitJob,
     responses(
         (status = 202, description = "The queued job", body = JobView,
@@ -36,28 +36,25 @@ pub struct LogQuery {
         (status = 422, description = "The command or target is not valid, or there is nothing to do"),
     ))]
 pub async fn submit(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(cluster): Path<String>,
+    c: Caller,
+    Path(p): Path<ClusterPath>,
     Json(body): Json<SubmitJob>,
 ) -> ApiResult<Response> {
-    let job = s
-        .mgr
-        .acting(actor)
+    let job = c
+        .acting()
         .submit(JobRequest {
-            cluster: cluster.clone(),
+            cluster: p.cluster.clone(),
             target: body.target,
             command: body.command,
             options: body.options,
         })
         .await?;
     let location = format!("{PREFIX}/jobs/{}", job.id);
-    Ok((
+    Ok(located(
         StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(JobView::of(job, &cluster)),
-    )
-        .into_response())
+        location,
+        JobView::of(job, &p.cluster),
+    ))
 }
 
 /// The query of `GET /clusters/{cluster}/jobs`: a page, and optionally one state.
@@ -78,14 +75,14 @@ pub struct JobsQuery {
 /// `GET /clusters/{cluster}/jobs[?state=S]` → the cluster's jobs, oldest first, a page at a
 /// time.
 #[utoipa::path(get, path = "/clusters/{cluster}/jobs", tag = "jobs",
-    params(("cluster" = String, Path, description = "The cluster's name"), JobsQuery),
+    params(ClusterPath, JobsQuery),
     responses(
         (status = 200, description = "A page of jobs", body = Page<JobView>),
         (status = 404, description = "No such cluster"),
     ))]
 pub async fn list(
     State(s): State<AppState>,
-    Path(cluster): Path<String>,
+    Path(p): Path<ClusterPath>,
     Query(q): Query<JobsQuery>,
 ) -> ApiResult<Json<Page<JobView>>> {
     let page = PageQuery {
@@ -98,7 +95,7 @@ pub async fn list(
     let jobs = s
         .mgr
         .job_views(
-            &cluster,
+            &p.cluster,
             q.state.into_iter().collect(),
             after.map(JobId),
             Some(limit as u32 + 1),
@@ -112,101 +109,60 @@ pub async fn list(
     Ok(Json(page))
 }
 
-/// `GET /jobs/{job}` → the job with its stages and tasks.
-#[utoipa::path(get, path = "/jobs/{job}", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
-    responses(
-        (status = 200, description = "The job with its stages and their tasks", body = JobDetailView),
-        (status = 404, description = "No such job"),
-    ))]
-pub async fn get(State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<JobDetailView>> {
-    Ok(Json(s.mgr.job_view(JobId(id)).await?))
+read_routes! {
+    /// `GET /jobs/{job}` → the job with its stages and tasks.
+    get("/jobs/{job}", "jobs", JobPath)
+        -> [JobDetailView]: "The job with its stages and their tasks",
+        404: "No such job",
+        |s, p| s.mgr.job_view(JobId(p.job)).await?;
 }
 
-/// The answer of a control action: the job as it is now.
-async fn controlled(s: &AppState, job: bigmgr_core::Result<Job>) -> ApiResult<Json<JobView>> {
-    Ok(Json(s.mgr.job_summary(job?.id).await?))
+/// The job control routes, one per action of core's [`Acting`](bigmgr_core::manager::Acting):
+/// `POST /jobs/{job}/<action>` answers the job as it is after the action, 409 when its state
+/// does not allow it.
+macro_rules! control_routes {
+    ($($(#[$doc:meta])* $action:ident, $path:tt, $done:tt;)*) => {$(
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, tag = "jobs",
+            params(JobPath),
+            responses(
+                (status = 200, description = $done, body = JobView),
+                (status = 404, description = "No such job"),
+                (status = 409, description = "The job's state does not allow it"),
+            ))]
+        pub async fn $action(c: Caller, Path(p): Path<JobPath>) -> ApiResult<Json<JobView>> {
+            let job = c.acting().$action(JobId(p.job)).await?;
+            Ok(Json(c.mgr.job_summary(job.id).await?))
+        }
+    )*};
 }
 
-/// `POST /jobs/{job}/cancel`: pending tasks are canceled, running scripts stopped.
-#[utoipa::path(post, path = "/jobs/{job}/cancel", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
-    responses(
-        (status = 200, description = "Canceled or canceling: the job as it is now", body = JobView),
-        (status = 404, description = "No such job"),
-        (status = 409, description = "The job's state does not allow it"),
-    ))]
-pub async fn cancel(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.acting(actor).cancel(JobId(id)).await).await
-}
-
-/// `POST /jobs/{job}/pause`: nothing new is dispatched.
-#[utoipa::path(post, path = "/jobs/{job}/pause", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
-    responses(
-        (status = 200, description = "Paused: the job as it is now", body = JobView),
-        (status = 404, description = "No such job"),
-        (status = 409, description = "The job's state does not allow it"),
-    ))]
-pub async fn pause(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.acting(actor).pause(JobId(id)).await).await
-}
-
-/// `POST /jobs/{job}/resume`: a paused job goes on.
-#[utoipa::path(post, path = "/jobs/{job}/resume", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
-    responses(
-        (status = 200, description = "Running again: the job as it is now", body = JobView),
-        (status = 404, description = "No such job"),
-        (status = 409, description = "The job's state does not allow it"),
-    ))]
-pub async fn resume(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.acting(actor).resume(JobId(id)).await).await
-}
-
-/// `POST /jobs/{job}/retry`: a failed or canceled job's failed and canceled tasks run again.
-#[utoipa::path(post, path = "/jobs/{job}/retry", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id")),
-    responses(
-        (status = 200, description = "Queued again: the job as it is now", body = JobView),
-        (status = 404, description = "No such job"),
-        (status = 409, description = "The job's state does not allow it"),
-    ))]
-pub async fn retry(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<JobView>> {
-    controlled(&s, s.mgr.acting(actor).retry(JobId(id)).await).await
+control_routes! {
+    /// `POST /jobs/{job}/cancel`: pending tasks are canceled, running scripts stopped.
+    cancel, "/jobs/{job}/cancel", "Canceled or canceling: the job as it is now";
+    /// `POST /jobs/{job}/pause`: nothing new is dispatched.
+    pause, "/jobs/{job}/pause", "Paused: the job as it is now";
+    /// `POST /jobs/{job}/resume`: a paused job goes on.
+    resume, "/jobs/{job}/resume", "Running again: the job as it is now";
+    /// `POST /jobs/{job}/retry`: a failed or canceled job's failed and canceled tasks run again.
+    retry, "/jobs/{job}/retry", "Queued again: the job as it is now";
 }
 
 /// `GET /jobs/{job}/tasks/{task}/log[?attempt=N]` → `{"lines": [...]}`, the whole log.
 #[utoipa::path(get, path = "/jobs/{job}/tasks/{task}/log", tag = "jobs",
-    params(("job" = i64, Path, description = "The job's id"), ("task" = i64, Path, description = "The task's id"), LogQuery),
+    params(TaskPath, LogQuery),
     responses(
         (status = 200, description = "The task's log lines, by attempt then line number", body = TaskLog),
         (status = 404, description = "No such job, or no such task in it"),
     ))]
 pub async fn task_log(
     State(s): State<AppState>,
-    Path((job, task)): Path<(i64, i64)>,
+    Path(p): Path<TaskPath>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<TaskLog>> {
     let lines = s
         .mgr
-        .job_task_log(JobId(job), TaskId(task), q.attempt)
+        .job_task_log(JobId(p.job), TaskId(p.task), q.attempt)
         .await?
         .into_iter()
         .map(LogLineView::from)

@@ -37,6 +37,74 @@
 //! `"cluster"`, `{"service": "zk"}`, `{"component": {"service": "zk", "component":
 //! "zookeeper_server"}}`, `{"hosts": ["h1"]}` or `{"units": [3, 4]}`.
 
+/// The routes that read one resource (or one list) by their path, and a query where they
+/// have one, as one table: `GET path` → 200 with the view, 404 when the path names nothing. A
+/// row:
+///
+/// ```text
+/// /// The doc of the route.
+/// name("/path/{param}", "tag", ParamsType[, QueryType])
+///     -> [View]: "the 200's description",
+///     404: "the 404's",
+///     |state, params[, query]| the view;
+/// ```
+macro_rules! read_routes {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident($path:tt, $tag:tt, $params:ident $(, $query:ident)?)
+            -> [$($view:tt)+]: $ok:tt, 404: $missing:tt,
+            |$s:ident, $p:ident $(, $q:ident)?| $read:expr;
+    )*) => {$(
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = $tag,
+            params($params $(, $query)?),
+            responses(
+                (status = 200, description = $ok, body = $($view)+),
+                (status = 404, description = $missing),
+            ))]
+        pub async fn $name(
+            State($s): State<AppState>,
+            Path($p): Path<$params>,
+            $(Query($q): Query<$query>,)?
+        ) -> ApiResult<Json<$($view)+>> {
+            Ok(Json($read))
+        }
+    )*};
+}
+
+/// The routes that remove one resource by its path, as one table: `DELETE path` → 204, 404 when
+/// the path names nothing and, where a rule can keep the resource, 409 when one does. The
+/// removal acts as the caller (core authorises and audits it). A row:
+///
+/// ```text
+/// /// The doc of the route.
+/// name("/path/{param}", "tag", ParamsType):
+///     204: "…", 404: "…", 409: "…" (optional),
+///     |acting, params| the removal;
+/// ```
+macro_rules! remove_routes {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident($path:tt, $tag:tt, $params:ident):
+            204: $done:tt, 404: $missing:tt, $(409: $refused:tt,)?
+            |$a:ident, $p:ident| $remove:expr;
+    )*) => {$(
+        $(#[$doc])*
+        #[utoipa::path(delete, path = $path, tag = $tag,
+            params($params),
+            responses(
+                (status = 204, description = $done),
+                (status = 404, description = $missing),
+                $((status = 409, description = $refused),)?
+            ))]
+        pub async fn $name(caller: Caller, Path($p): Path<$params>) -> ApiResult<StatusCode> {
+            let $a = caller.acting();
+            $remove.await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+    )*};
+}
+
 pub mod auth;
 pub mod clusters;
 pub mod configs;
@@ -46,6 +114,7 @@ pub mod events;
 pub mod hosts;
 pub mod jobs;
 pub mod page;
+pub mod path;
 pub mod services;
 pub mod users;
 
@@ -240,10 +309,10 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// A 201 answer with the new resource's location and representation.
 pub fn created<T: Serialize>(location: String, body: T) -> Response {
-    (
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response()
+    located(StatusCode::CREATED, location, body)
+}
+
+/// An answer with this status, a `Location` header and a JSON body.
+pub fn located<T: Serialize>(status: StatusCode, location: String, body: T) -> Response {
+    (status, [(header::LOCATION, location)], Json(body)).into_response()
 }

@@ -90,11 +90,7 @@ impl PageQuery {
         key: impl Fn(&T) -> i64,
     ) -> Result<Page<T>, ApiError> {
         let limit = self.limit()?;
-        let after = self.after_id()?;
-        let rest = items
-            .into_iter()
-            .filter(|i| after.is_none_or(|a| key(i) > a));
-        Ok(take(rest, limit, |i| key(i).to_string()))
+        Ok(page_after(items, limit, self.after_id()?, key))
     }
 
     /// The page of `items` (in ascending `key` order) whose string key sorts after the cursor.
@@ -103,20 +99,25 @@ impl PageQuery {
         items: Vec<T>,
         key: impl Fn(&T) -> String,
     ) -> Result<Page<T>, ApiError> {
-        let limit = self.limit()?;
-        let rest = items
-            .into_iter()
-            .filter(|i| self.after.as_ref().is_none_or(|a| key(i) > *a));
-        Ok(take(rest, limit, &key))
+        Ok(page_after(items, self.limit()?, self.after.clone(), key))
     }
 }
 
-/// The first `limit` items of `rest`, with the last one's cursor when more follow.
-fn take<T>(rest: impl Iterator<Item = T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
+/// The first `limit` of `items` (in ascending `key` order) whose key is after `after`, with the
+/// last one's key as the cursor when more follow.
+fn page_after<T, K: PartialOrd + ToString>(
+    items: Vec<T>,
+    limit: usize,
+    after: Option<K>,
+    key: impl Fn(&T) -> K,
+) -> Page<T> {
+    let rest = items
+        .into_iter()
+        .filter(|i| after.as_ref().is_none_or(|a| key(i) > *a));
     let mut items: Vec<T> = rest.take(limit + 1).collect();
     let next = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(key)
+        items.last().map(|i| key(i).to_string())
     } else {
         None
     };

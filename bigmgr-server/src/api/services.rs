@@ -1,14 +1,14 @@
 //! `/stacks` and `/clusters/{cluster}/services`: what can be deployed, and the service
 //! instances of a cluster with their units.
 
+use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
-use super::{AppState, PREFIX, created};
-use axum::Extension;
+use super::path::{ClusterPath, ServicePath};
+use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::auth::Actor;
 use bigmgr_core::manager::AddService;
 use bigmgr_core::view::{ServiceView, StackView};
 
@@ -28,68 +28,35 @@ pub async fn stacks(
     })?))
 }
 
-/// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
-/// at a time.
-#[utoipa::path(get, path = "/clusters/{cluster}/services", tag = "services",
-    params(("cluster" = String, Path, description = "The cluster's name"), PageQuery),
-    responses(
-        (status = 200, description = "A page of service instances", body = Page<ServiceView>),
-        (status = 404, description = "No such cluster"),
-    ))]
-pub async fn list(
-    State(s): State<AppState>,
-    Path(cluster): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<ServiceView>>> {
-    let services = s.mgr.service_views(&cluster).await?;
-    Ok(Json(q.page_by_id(services, |s| s.id.0)?))
+read_routes! {
+    /// `GET /clusters/{cluster}/services` → the cluster's service instances, oldest first, a page
+    /// at a time.
+    list("/clusters/{cluster}/services", "services", ClusterPath, PageQuery)
+        -> [Page<ServiceView>]: "A page of service instances",
+        404: "No such cluster",
+        |s, p, q| q.page_by_id(s.mgr.service_views(&p.cluster).await?, |v| v.id.0)?;
+
+    /// `GET /clusters/{cluster}/services/{service}`.
+    get("/clusters/{cluster}/services/{service}", "services", ServicePath)
+        -> [ServiceView]: "The service instance",
+        404: "No such cluster or service instance",
+        |s, p| s.mgr.service_view(&p.cluster, &p.service).await?;
 }
 
-/// `GET /clusters/{cluster}/services/{service}`.
-#[utoipa::path(get, path = "/clusters/{cluster}/services/{service}", tag = "services",
-    params(
-        ("cluster" = String, Path, description = "The cluster's name"),
-        ("service" = String, Path, description = "The service instance's name"),
-    ),
-    responses(
-        (status = 200, description = "The service instance", body = ServiceView),
-        (status = 404, description = "No such cluster or service instance"),
-    ))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path((cluster, service)): Path<(String, String)>,
-) -> ApiResult<Json<ServiceView>> {
-    Ok(Json(s.mgr.service_view(&cluster, &service).await?))
-}
-
-/// `DELETE /clusters/{cluster}/services/{service}` → 204. Refused (409) while a unit of it is
-/// STARTED or a job that touches it is unfinished. Its name can be used again.
-#[utoipa::path(delete, path = "/clusters/{cluster}/services/{service}", tag = "services",
-    params(
-        ("cluster" = String, Path, description = "The cluster's name"),
-        ("service" = String, Path, description = "The service instance's name"),
-    ),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such cluster or service instance"),
-        (status = 409, description = "A unit of it is STARTED, or a job that touches it is unfinished"),
-    ))]
-pub async fn remove(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path((cluster, service)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    s.mgr
-        .acting(actor)
-        .remove_service(&cluster, &service)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/services/{service}` → 204. Refused (409) while a unit of it is
+    /// STARTED or a job that touches it is unfinished. Its name can be used again.
+    remove("/clusters/{cluster}/services/{service}", "services", ServicePath):
+        204: "Removed",
+        404: "No such cluster or service instance",
+        409: "A unit of it is STARTED, or a job that touches it is unfinished",
+        |a, p| a.remove_service(&p.cluster, &p.service);
 }
 
 /// `POST /clusters/{cluster}/services` (body: `AddService`) → 201 with the service and its
 /// units.
 #[utoipa::path(post, path = "/clusters/{cluster}/services", tag = "services",
-    params(("cluster" = String, Path, description = "The cluster's name")),
+    params(ClusterPath),
     request_body = AddService,
     responses(
         (status = 201, description = "The new service instance with its units", body = ServiceView,
@@ -99,15 +66,11 @@ pub async fn remove(
         (status = 422, description = "The placement breaks a rule (cardinality, unknown component, client/server)"),
     ))]
 pub async fn add(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(cluster): Path<String>,
+    c: Caller,
+    Path(p): Path<ClusterPath>,
     Json(body): Json<AddService>,
 ) -> ApiResult<Response> {
-    let (inst, _) = s.mgr.acting(actor).add_service(&cluster, body).await?;
-    let location = format!("{PREFIX}/clusters/{cluster}/services/{}", inst.name);
-    Ok(created(
-        location,
-        s.mgr.service_view(&cluster, &inst.name).await?,
-    ))
+    let (inst, _) = c.acting().add_service(&p.cluster, body).await?;
+    let view = c.mgr.service_view(&p.cluster, &inst.name).await?;
+    Ok(created(p.url(&format!("/services/{}", inst.name)), view))
 }

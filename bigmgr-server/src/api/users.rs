@@ -2,15 +2,15 @@
 //! handler calls one Manager method, which authorises the caller by role and audits the change
 //! itself (admins manage everyone; any user manages their own tokens and password).
 
+use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery};
+use super::path::{TokenPath, UserPath};
 use super::{AppState, PREFIX, created};
-use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::auth::Actor;
-use bigmgr_core::model::{ApiTokenId, AuditFilter, AuditId};
+use bigmgr_core::model::{ApiToken, ApiTokenId, AuditFilter, AuditId};
 use bigmgr_core::request::{CreateToken, CreateUser, Login};
 use bigmgr_core::view::{AuditEventView, NewToken, TokenView, UserView};
 use serde::Deserialize;
@@ -38,12 +38,8 @@ pub struct AuditQuery {
         (status = 200, description = "A page of users", body = Page<UserView>),
         (status = 403, description = "Only admins list users"),
     ))]
-pub async fn list(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Page<UserView>>> {
-    let users = s.mgr.users(&actor).await?;
+pub async fn list(c: Caller, Query(q): Query<PageQuery>) -> ApiResult<Json<Page<UserView>>> {
+    let users = c.mgr.users(&c.actor).await?;
     Ok(Json(q.page_by_id(users, |u| u.id.0)?.map(UserView::from)))
 }
 
@@ -56,14 +52,11 @@ pub async fn list(
         (status = 409, description = "A user of that name exists"),
         (status = 422, description = "The name or password is not valid"),
     ))]
-pub async fn create(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Json(body): Json<CreateUser>,
-) -> ApiResult<Response> {
-    let user = s
+pub async fn create(c: Caller, Json(body): Json<CreateUser>) -> ApiResult<Response> {
+    let password = body.password.as_deref();
+    let user = c
         .mgr
-        .create_user(&actor, &body.name, body.password.as_deref(), body.role)
+        .create_user(&c.actor, &body.name, password, body.role)
         .await?;
     Ok(created(
         format!("{PREFIX}/users/{}", user.name),
@@ -73,43 +66,38 @@ pub async fn create(
 
 /// `DELETE /users/{user}` (admin) → 204; the last admin stays.
 #[utoipa::path(delete, path = "/users/{user}", tag = "users",
-    params(("user" = String, Path, description = "The user's name")),
+    params(UserPath),
     responses(
         (status = 204, description = "Deleted, with its tokens"),
         (status = 403, description = "Only admins delete users"),
         (status = 404, description = "No such user"),
         (status = 409, description = "The last admin stays"),
     ))]
-pub async fn delete(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    s.mgr.delete_user(&actor, &name).await?;
+pub async fn delete(c: Caller, Path(p): Path<UserPath>) -> ApiResult<StatusCode> {
+    c.mgr.delete_user(&c.actor, &p.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /users/{user}/tokens` → the user's tokens (no secrets).
 #[utoipa::path(get, path = "/users/{user}/tokens", tag = "users",
-    params(("user" = String, Path, description = "The user's name"), PageQuery),
+    params(UserPath, PageQuery),
     responses(
         (status = 200, description = "A page of the user's tokens", body = Page<TokenView>),
         (status = 403, description = "Only admins see others' tokens"),
         (status = 404, description = "No such user"),
     ))]
 pub async fn tokens(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
+    c: Caller,
+    Path(p): Path<UserPath>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<TokenView>>> {
-    let tokens = s.mgr.tokens(&actor, &name).await?;
+    let tokens = c.mgr.tokens(&c.actor, &p.user).await?;
     Ok(Json(q.page_by_id(tokens, |t| t.id.0)?.map(TokenView::from)))
 }
 
 /// `POST /users/{user}/tokens` → 201 with the new token's secret, shown only now.
 #[utoipa::path(post, path = "/users/{user}/tokens", tag = "users",
-    params(("user" = String, Path, description = "The user's name")),
+    params(UserPath),
     request_body = CreateToken,
     responses(
         (status = 201, description = "The new token, with its secret", body = NewToken),
@@ -118,31 +106,31 @@ pub async fn tokens(
         (status = 422, description = "The label is not valid"),
     ))]
 pub async fn create_token(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
+    c: Caller,
+    Path(p): Path<UserPath>,
     Json(body): Json<CreateToken>,
 ) -> ApiResult<Response> {
-    let (info, token) = s.mgr.create_token(&actor, &name, &body.name).await?;
-    Ok(created(
+    let (info, token) = c.mgr.create_token(&c.actor, &p.user, &body.name).await?;
+    Ok(new_token(info, token))
+}
+
+/// 201 with a new token and its secret, at the token's URL.
+fn new_token(info: ApiToken, token: String) -> Response {
+    created(
         format!("{PREFIX}/tokens/{}", info.id),
         NewToken::new(info, token),
-    ))
+    )
 }
 
 /// `DELETE /tokens/{id}` → 204.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "users",
-    params(("id" = i64, Path, description = "The token's id")),
+    params(TokenPath),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such token (of yours)"),
     ))]
-pub async fn delete_token(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    s.mgr.delete_token(&actor, ApiTokenId(id)).await?;
+pub async fn delete_token(c: Caller, Path(p): Path<TokenPath>) -> ApiResult<StatusCode> {
+    c.mgr.delete_token(&c.actor, ApiTokenId(p.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,10 +143,7 @@ pub async fn delete_token(
     ))]
 pub async fn login(State(s): State<AppState>, Json(body): Json<Login>) -> ApiResult<Response> {
     let (info, token) = s.mgr.login(&body.name, &body.password).await?;
-    Ok(created(
-        format!("{PREFIX}/tokens/{}", info.id),
-        NewToken::new(info, token),
-    ))
+    Ok(new_token(info, token))
 }
 
 /// `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) → a page of audit events, ascending by
@@ -170,8 +155,7 @@ pub async fn login(State(s): State<AppState>, Json(body): Json<Login>) -> ApiRes
         (status = 403, description = "Only admins read the audit log"),
     ))]
 pub async fn audit(
-    State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    c: Caller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEventView>>> {
     // The same limits, and the same 400 beyond them, as every other list.
@@ -194,7 +178,7 @@ pub async fn audit(
         limit: u32::try_from(limit).ok(),
         actor: q.actor,
     };
-    let events = s.mgr.audit(&actor, &filter).await?;
+    let events = c.mgr.audit(&c.actor, &filter).await?;
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.id.0.to_string()))
         .flatten();

@@ -2,21 +2,19 @@
 //! units; units with their staleness; relations and their events.
 
 use super::jobs::{follow_and_report, report};
-use super::output::{Output, Table, field, fields, target, text, time};
-use super::{Error, Result};
+use super::output::{
+    Column, Output, Table, col, field, items, print_fields, shown, target, text, time,
+};
+use super::{Error, Result, in_cluster, list, post, show};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
-use bigmgr_client::{Client, seg};
+use bigmgr_client::Client;
 use bigmgr_core::model::JobId;
 use bigmgr_core::view::follow;
 use serde_json::{Map, Value, json};
 
 /// `/clusters/{cluster}/services/{service}/configs`.
 fn configs_path(cluster: &str, service: &str) -> String {
-    format!(
-        "/clusters/{}/services/{}/configs",
-        seg(cluster),
-        seg(service)
-    )
+    in_cluster(cluster, &["services", service, "configs"])
 }
 
 /// `bigmgr config …`
@@ -31,59 +29,37 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
                 Some(v) => v.to_string(),
                 None => {
                     let s = client
-                        .get::<Value>(&format!(
-                            "/clusters/{}/services/{}",
-                            seg(&cluster),
-                            seg(&service)
-                        ))
+                        .get::<Value>(&in_cluster(&cluster, &["services", &service]))
                         .await?;
                     field(&s, "config_version")
                 }
             };
-            let v = client
-                .get::<Value>(&format!("{}/{version}", configs_path(&cluster, &service)))
-                .await?;
-            if out.json {
-                out.print_json(&v);
-            } else {
-                print_version(&v);
-            }
+            let path = format!("{}/{version}", configs_path(&cluster, &service));
+            show(client, out, &path, print_version).await?;
         }
         ConfigCommand::History { cluster, service } => {
-            let versions = client
-                .list::<Value>(&configs_path(&cluster, &service))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(versions));
-                return Ok(());
-            }
-            let mut t = Table::new(&["VERSION", "AUTHOR", "TIME", "MESSAGE"]);
-            for v in &versions {
-                t.row(vec![
-                    field(v, "version"),
-                    field(v, "author"),
-                    time(v.get("created_at")),
-                    field(v, "message"),
-                ]);
-            }
-            t.print();
+            let columns = [
+                col("VERSION", "version"),
+                col("AUTHOR", "author"),
+                shown("TIME", "created_at", time),
+                col("MESSAGE", "message"),
+            ];
+            list(client, out, &configs_path(&cluster, &service), &columns).await?;
         }
         ConfigCommand::Set(args) => {
             let body = set_body(&args)?;
             let v = client
                 .patch::<Value, _>(&configs_path(&args.cluster, &args.service), &body)
                 .await?;
-            if out.json {
-                out.print_json(&v);
-            } else {
+            out.one(&v, |v| {
                 println!(
                     "config version {} of {} saved; its units are stale until `bigmgr config apply {} --service {}`",
-                    field(&v, "version"),
+                    field(v, "version"),
                     args.service,
                     args.cluster,
                     args.service
                 );
-            }
+            });
         }
         ConfigCommand::Diff {
             cluster,
@@ -91,32 +67,26 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             from,
             to,
         } => {
-            let diff = client
-                .get::<Value>(&format!(
-                    "{}/diff?from={from}&to={to}",
-                    configs_path(&cluster, &service)
-                ))
-                .await?;
-            if out.json {
-                out.print_json(&diff);
-                return Ok(());
-            }
-            let rows = diff.as_array().cloned().unwrap_or_default();
-            if rows.is_empty() {
-                println!("versions {from} and {to} of {service} have the same values");
-                return Ok(());
-            }
-            let mut t = Table::new(&["CONFIG TYPE", "HOST", "PROPERTY", "FROM", "TO"]);
-            for d in &rows {
-                t.row(vec![
-                    field(d, "config_type"),
-                    field(d, "host"),
-                    field(d, "property"),
-                    field(d, "from"),
-                    field(d, "to"),
-                ]);
-            }
-            t.print();
+            let path = format!(
+                "{}/diff?from={from}&to={to}",
+                configs_path(&cluster, &service)
+            );
+            show(client, out, &path, |diff| {
+                let rows = items(Some(diff));
+                if rows.is_empty() {
+                    println!("versions {from} and {to} of {service} have the same values");
+                    return;
+                }
+                let columns = [
+                    col("CONFIG TYPE", "config_type"),
+                    col("HOST", "host"),
+                    col("PROPERTY", "property"),
+                    col("FROM", "from"),
+                    col("TO", "to"),
+                ];
+                Table::of(rows, &columns).print();
+            })
+            .await?;
         }
         ConfigCommand::Rollback {
             cluster,
@@ -128,20 +98,14 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             if let Some(m) = message {
                 body["message"] = m.into();
             }
-            let v = client
-                .post(
-                    &format!("{}/rollback", configs_path(&cluster, &service)),
-                    &body,
-                )
-                .await?;
-            if out.json {
-                out.print_json(&v);
-            } else {
+            let path = format!("{}/rollback", configs_path(&cluster, &service));
+            post(client, out, &path, &body, |v| {
                 println!(
                     "config version {} of {service} has version {version}'s values; its units are stale until `bigmgr config apply {cluster} --service {service}`",
-                    field(&v, "version"),
+                    field(v, "version"),
                 );
-            }
+            })
+            .await?;
         }
         ConfigCommand::Apply {
             cluster,
@@ -153,74 +117,47 @@ pub async fn config(client: &Client, out: Output, command: ConfigCommand) -> Res
             name,
             message,
         } => {
-            let snap = client
-                .post(
-                    &format!("/clusters/{}/snapshots", seg(&cluster)),
-                    &json!({ "name": name, "message": message.unwrap_or_default() }),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&snap);
-            } else {
-                println!(
-                    "snapshot {} taken: {}",
-                    field(&snap, "name"),
-                    versions(&snap["versions"])
-                );
-            }
+            let body = json!({ "name": name, "message": message.unwrap_or_default() });
+            let path = in_cluster(&cluster, &["snapshots"]);
+            post(client, out, &path, &body, |s| {
+                let versions = versions(s.get("versions"));
+                println!("snapshot {} taken: {versions}", field(s, "name"));
+            })
+            .await?;
         }
         ConfigCommand::Snapshots { cluster } => {
-            let snaps = client
-                .list::<Value>(&format!("/clusters/{}/snapshots", seg(&cluster)))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(snaps));
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "AUTHOR", "TIME", "VERSIONS", "MESSAGE"]);
-            for s in &snaps {
-                t.row(vec![
-                    field(s, "name"),
-                    field(s, "author"),
-                    time(s.get("created_at")),
-                    versions(&s["versions"]),
-                    field(s, "message"),
-                ]);
-            }
-            t.print();
+            let path = in_cluster(&cluster, &["snapshots"]);
+            let columns = [
+                col("NAME", "name"),
+                col("AUTHOR", "author"),
+                shown("TIME", "created_at", time),
+                shown("VERSIONS", "versions", versions),
+                col("MESSAGE", "message"),
+            ];
+            list(client, out, &path, &columns).await?;
         }
         ConfigCommand::Restore { cluster, name } => {
-            let restored = client
-                .post(
-                    &format!(
-                        "/clusters/{}/snapshots/{}/restore",
-                        seg(&cluster),
-                        seg(&name)
-                    ),
-                    &json!({}),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&restored);
-                return Ok(());
-            }
-            let restored = restored.as_array().cloned().unwrap_or_default();
-            if restored.is_empty() {
-                println!("nothing changed since snapshot {name}");
-                return Ok(());
-            }
-            println!(
-                "snapshot {name} restored: {} service(s) got a new config version; their units are stale until `bigmgr config apply {cluster}`",
-                restored.len()
-            );
-            for v in &restored {
+            let path = in_cluster(&cluster, &["snapshots", &name, "restore"]);
+            post(client, out, &path, &json!({}), |restored| {
+                let restored = items(Some(restored));
+                if restored.is_empty() {
+                    println!("nothing changed since snapshot {name}");
+                    return;
+                }
                 println!(
-                    "{} version {}: {}",
-                    field(v, "service"),
-                    field(v, "version"),
-                    field(v, "message")
+                    "snapshot {name} restored: {} service(s) got a new config version; their units are stale until `bigmgr config apply {cluster}`",
+                    restored.len()
                 );
-            }
+                for v in restored {
+                    println!(
+                        "{} version {}: {}",
+                        field(v, "service"),
+                        field(v, "version"),
+                        field(v, "message")
+                    );
+                }
+            })
+            .await?;
         }
     }
     Ok(())
@@ -251,15 +188,12 @@ pub fn set_body(args: &SetConfigArgs) -> Result<Value> {
 
 /// A config version as `key: value` lines and a table of its values, service layer first.
 fn print_version(v: &Value) {
-    print!(
-        "{}",
-        fields(&[
-            ("version", field(v, "version")),
-            ("author", field(v, "author")),
-            ("time", time(v.get("created_at"))),
-            ("message", field(v, "message")),
-        ])
-    );
+    print_fields(&[
+        ("version", field(v, "version")),
+        ("author", field(v, "author")),
+        ("time", time(v.get("created_at"))),
+        ("message", field(v, "message")),
+    ]);
     println!();
     let mut t = Table::new(&["CONFIG TYPE", "HOST", "PROPERTY", "VALUE"]);
     let mut layer = |host: &str, types: &Value| {
@@ -286,9 +220,9 @@ fn print_version(v: &Value) {
 }
 
 /// A snapshot's versions as `nodes 1, prom 2`.
-fn versions(v: &Value) -> String {
+fn versions(v: Option<&Value>) -> String {
     let parts: Vec<String> = v
-        .as_object()
+        .and_then(Value::as_object)
         .into_iter()
         .flatten()
         .map(|(name, n)| format!("{name} {}", text(Some(n))))
@@ -314,17 +248,17 @@ async fn apply(
         body["service"] = s.clone().into();
     }
     let jobs = client
-        .post::<Value, _>(&format!("/clusters/{}/restart-stale", seg(cluster)), &body)
+        .post::<Value, _>(&in_cluster(cluster, &["restart-stale"]), &body)
         .await?;
     let jobs = jobs.as_array().cloned().unwrap_or_default();
     let ids = jobs
         .iter()
         .map(|j| {
-            j["id"]
-                .as_i64()
-                .ok_or_else(|| Error::Http(format!("the server's job has no numeric id: {j}")))
+            j["id"].as_i64().ok_or_else(|| {
+                bigmgr_client::Error::Http(format!("the server's job has no numeric id: {j}"))
+            })
         })
-        .collect::<Result<Vec<i64>>>()?;
+        .collect::<Result<Vec<i64>, _>>()?;
     if !wait || ids.is_empty() {
         if out.json {
             out.print_json(&Value::Array(jobs));
@@ -382,14 +316,8 @@ fn first_failure(outcomes: impl IntoIterator<Item = Result<()>>) -> Result<()> {
 pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<()> {
     match command {
         UnitCommand::List { cluster } => {
-            let units = client
-                .list::<Value>(&format!("/clusters/{}/units", seg(&cluster)))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(units));
-                return Ok(());
-            }
-            print_units(&units);
+            let path = in_cluster(&cluster, &["units"]);
+            list(client, out, &path, UNITS).await?;
         }
         UnitCommand::Add {
             cluster,
@@ -397,98 +325,67 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
             component,
             hosts,
         } => {
-            let units = client
-                .post(
-                    &format!(
-                        "/clusters/{}/services/{}/units",
-                        seg(&cluster),
-                        seg(&service)
-                    ),
-                    &json!({ "component": component, "hosts": hosts }),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&units);
-                return Ok(());
-            }
-            let units = units.as_array().cloned().unwrap_or_default();
-            let ids: Vec<String> = units.iter().map(|u| field(u, "id")).collect();
-            println!(
-                "{} unit(s) of {service}/{component} added; `bigmgr job run {cluster} deploy --units {} --wait` deploys them",
-                units.len(),
-                ids.join(",")
-            );
-            print_units(&units);
+            let path = in_cluster(&cluster, &["services", &service, "units"]);
+            let body = json!({ "component": component, "hosts": hosts });
+            post(client, out, &path, &body, |units| {
+                let units = items(Some(units));
+                let ids: Vec<String> = units.iter().map(|u| field(u, "id")).collect();
+                println!(
+                    "{} unit(s) of {service}/{component} added; `bigmgr job run {cluster} deploy --units {} --wait` deploys them",
+                    units.len(),
+                    ids.join(",")
+                );
+                Table::of(units, UNITS).print();
+            })
+            .await?;
         }
         UnitCommand::Remove { cluster, id } => {
             client
-                .delete(&format!("/clusters/{}/units/{id}", seg(&cluster)))
+                .delete(&in_cluster(&cluster, &["units", &id.to_string()]))
                 .await?;
-            if !out.json {
-                println!("unit {id} removed from cluster {cluster}");
-            }
+            out.done(format_args!("unit {id} removed from cluster {cluster}"));
         }
     }
     Ok(())
 }
 
-/// Units with their config versions and staleness.
-fn print_units(units: &[Value]) {
-    let mut t = Table::new(&[
-        "ID",
-        "SERVICE",
-        "COMPONENT",
-        "HOST",
-        "STATE",
-        "APPLIED",
-        "DESIRED",
-        "STALE",
-    ]);
-    for u in units {
-        let stale = if u["stale"].as_bool() == Some(true) {
-            match u["stale_reason"].as_str() {
-                Some(reason) => format!("yes: {reason}"),
-                None => "yes".to_string(),
-            }
-        } else {
-            "no".to_string()
-        };
-        t.row(vec![
-            field(u, "id"),
-            field(u, "service"),
-            field(u, "component"),
-            field(u, "host"),
-            field(u, "state"),
-            field(u, "applied_version"),
-            field(u, "desired_version"),
-            stale,
-        ]);
+/// The columns of units with their config versions and staleness.
+const UNITS: &[Column] = &[
+    col("ID", "id"),
+    col("SERVICE", "service"),
+    col("COMPONENT", "component"),
+    col("HOST", "host"),
+    col("STATE", "state"),
+    col("APPLIED", "applied_version"),
+    col("DESIRED", "desired_version"),
+    shown("STALE", "", stale),
+];
+
+/// A unit's staleness: `no`, `yes` or `yes: <reason>`.
+fn stale(u: Option<&Value>) -> String {
+    let u = u.unwrap_or(&Value::Null);
+    if u["stale"].as_bool() != Some(true) {
+        return "no".to_string();
     }
-    t.print();
+    match u["stale_reason"].as_str() {
+        Some(reason) => format!("yes: {reason}"),
+        None => "yes".to_string(),
+    }
 }
 
 /// `bigmgr relation …`
 pub async fn relation(client: &Client, out: Output, command: RelationCommand) -> Result<()> {
     match command {
         RelationCommand::List { cluster } => {
-            let relations = client
-                .list::<Value>(&format!("/clusters/{}/relations", seg(&cluster)))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(relations));
-                return Ok(());
-            }
-            let mut t = Table::new(&["ID", "REQUIRER", "PROVIDER", "INTERFACE", "AUTO"]);
-            for r in &relations {
-                t.row(vec![
-                    field(r, "id"),
-                    endpoint(r, "requirer"),
-                    endpoint(r, "provider"),
-                    field(r, "interface"),
-                    yes_no(&r["auto_reconfigure"]),
-                ]);
-            }
-            t.print();
+            let path = in_cluster(&cluster, &["relations"]);
+            let columns = [
+                col("ID", "id"),
+                shown("REQUIRER", "", |r| endpoint(r, "requirer")),
+                shown("PROVIDER", "", |r| endpoint(r, "provider")),
+                col("INTERFACE", "interface"),
+                shown("AUTO", "auto_reconfigure", yes_no),
+            ];
+            list(client, out, &path, &columns).await?;
         }
         RelationCommand::Add {
             cluster,
@@ -496,66 +393,48 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
             provider,
             no_auto_reconfigure,
         } => {
-            let r = client
-                .post(
-                    &format!("/clusters/{}/relations", seg(&cluster)),
-                    &json!({
-                        "requirer": requirer,
-                        "provider": provider,
-                        "auto_reconfigure": !no_auto_reconfigure,
-                    }),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&r);
-            } else {
+            let body = json!({
+                "requirer": requirer,
+                "provider": provider,
+                "auto_reconfigure": !no_auto_reconfigure,
+            });
+            let path = in_cluster(&cluster, &["relations"]);
+            post(client, out, &path, &body, |r| {
                 println!(
                     "relation {} added: {} requires {} ({}); automatic reconfigure: {}",
-                    field(&r, "id"),
-                    endpoint(&r, "requirer"),
-                    endpoint(&r, "provider"),
-                    field(&r, "interface"),
-                    yes_no(&r["auto_reconfigure"]),
+                    field(r, "id"),
+                    endpoint(Some(r), "requirer"),
+                    endpoint(Some(r), "provider"),
+                    field(r, "interface"),
+                    yes_no(r.get("auto_reconfigure")),
                 );
-            }
+            })
+            .await?;
         }
         RelationCommand::Remove { cluster, id } => {
             client
-                .delete(&format!("/clusters/{}/relations/{id}", seg(&cluster)))
+                .delete(&in_cluster(&cluster, &["relations", &id.to_string()]))
                 .await?;
-            if !out.json {
-                println!("relation {id} removed from cluster {cluster}");
-            }
+            out.done(format_args!("relation {id} removed from cluster {cluster}"));
         }
         RelationCommand::Events { cluster, id } => {
-            let events = client
-                .list::<Value>(&format!(
-                    "/clusters/{}/relations/{id}/events",
-                    seg(&cluster)
-                ))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(events));
-                return Ok(());
-            }
-            let mut t = Table::new(&["TIME", "KIND", "SERVICE", "DETAIL", "JOB"]);
-            for e in &events {
-                t.row(vec![
-                    time(e.get("at")),
-                    field(e, "kind"),
-                    field(e, "service"),
-                    field(e, "detail"),
-                    field(e, "job"),
-                ]);
-            }
-            t.print();
+            let path = in_cluster(&cluster, &["relations", &id.to_string(), "events"]);
+            let columns = [
+                shown("TIME", "at", time),
+                col("KIND", "kind"),
+                col("SERVICE", "service"),
+                col("DETAIL", "detail"),
+                col("JOB", "job"),
+            ];
+            list(client, out, &path, &columns).await?;
         }
     }
     Ok(())
 }
 
 /// A relation's side as `service:endpoint`.
-fn endpoint(r: &Value, side: &str) -> String {
+fn endpoint(r: Option<&Value>, side: &str) -> String {
+    let r = r.unwrap_or(&Value::Null);
     format!(
         "{}:{}",
         field(r, side),
@@ -564,8 +443,8 @@ fn endpoint(r: &Value, side: &str) -> String {
 }
 
 /// `yes`, `no`, or `-`.
-fn yes_no(v: &Value) -> String {
-    match v.as_bool() {
+fn yes_no(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_bool) {
         Some(true) => "yes".to_string(),
         Some(false) => "no".to_string(),
         None => "-".to_string(),

@@ -7,7 +7,9 @@
 //! terminal and a `stage X: N/M STATE` line per change when it is not, and every log line is
 //! printed once on stdout as `[host stage] line`.
 
-use super::output::{Output, Table, age, field, fields, span, target, time};
+use super::output::{
+    Column, Output, Table, age, col, field, items, print_fields, shown, span, target, time,
+};
 use super::{Error, Result};
 use crate::cli::{JobCommand, RunJobArgs};
 use bigmgr_client::{Client, JobAction};
@@ -39,36 +41,19 @@ pub async fn job(client: &Client, out: Output, command: JobCommand) -> Result<()
                 }
                 return follow_and_report(client, out, id).await;
             }
-            if out.json {
-                out.print_json(&job);
-            } else {
+            out.one(&job, |job| {
                 println!(
                     "job {id} {}: {} on {} of cluster {}; `bigmgr job wait {id}` follows it",
-                    field(&job, "state"),
-                    field(&job, "command"),
+                    field(job, "state"),
+                    field(job, "command"),
                     target(job.get("target")),
                     args.cluster
                 );
-            }
+            });
         }
         JobCommand::List { cluster } => {
             let jobs = to_json(&client.jobs(&cluster, None).await?);
-            if out.json {
-                out.print_json(&jobs);
-                return Ok(());
-            }
-            let mut t = Table::new(&["ID", "COMMAND", "TARGET", "STATE", "AGE", "DURATION"]);
-            for j in jobs.as_array().into_iter().flatten() {
-                t.row(vec![
-                    field(j, "id"),
-                    field(j, "command"),
-                    target(j.get("target")),
-                    field(j, "state"),
-                    age(j.get("created_at")),
-                    duration(j),
-                ]);
-            }
-            t.print();
+            out.list(items(Some(&jobs)).to_vec(), JOBS);
         }
         JobCommand::Show { id } => {
             let detail = client.job(JobId(id)).await?;
@@ -150,6 +135,16 @@ async fn control(client: &Client, out: Output, id: i64, action: JobAction) -> Re
     Ok(())
 }
 
+/// The columns of `bigmgr job list`.
+const JOBS: &[Column] = &[
+    col("ID", "id"),
+    col("COMMAND", "command"),
+    shown("TARGET", "target", target),
+    col("STATE", "state"),
+    shown("AGE", "created_at", age),
+    shown("DURATION", "", |j| j.map_or(String::new(), duration)),
+];
+
 /// How long a job ran (or has been running), `-` before it started.
 fn duration(job: &Value) -> String {
     match (job["started_at"].as_i64(), job["finished_at"].as_i64()) {
@@ -168,20 +163,17 @@ fn done_of(stage: &StageView) -> (u64, u64) {
 /// A job with its stages and tasks, for a person.
 fn print_job(d: &JobDetailView) {
     let j = to_json(&d.job);
-    print!(
-        "{}",
-        fields(&[
-            ("id", field(&j, "id")),
-            ("cluster", field(&j, "cluster")),
-            ("command", field(&j, "command")),
-            ("target", target(j.get("target"))),
-            ("state", field(&j, "state")),
-            ("created", time(j.get("created_at"))),
-            ("started", time(j.get("started_at"))),
-            ("finished", time(j.get("finished_at"))),
-            ("duration", duration(&j)),
-        ])
-    );
+    print_fields(&[
+        ("id", field(&j, "id")),
+        ("cluster", field(&j, "cluster")),
+        ("command", field(&j, "command")),
+        ("target", target(j.get("target"))),
+        ("state", field(&j, "state")),
+        ("created", time(j.get("created_at"))),
+        ("started", time(j.get("started_at"))),
+        ("finished", time(j.get("finished_at"))),
+        ("duration", duration(&j)),
+    ]);
     let mut st = Table::new(&["STAGE", "STATE", "DONE"]);
     let mut tt = Table::new(&[
         "TASK", "STAGE", "HOST", "STATE", "ATTEMPT", "EXIT", "MESSAGE",

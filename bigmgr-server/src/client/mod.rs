@@ -4,7 +4,7 @@
 //! - [`settings`]: where the server is and which token to send (flag > environment > client
 //!   config file > default).
 //! - [`bigmgr_client::Client`]: the typed REST client (shared with the Python module);
-//!   problem+json answers become [`Error::Problem`], pages become one `Vec`.
+//!   problem+json answers become [`bigmgr_client::Error::Problem`], pages become one `Vec`.
 //! - [`output`]: aligned tables, `key: value` lines and `--json`.
 //! - [`resources`]: clusters, hosts, stacks, services, users and tokens.
 //! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
@@ -25,7 +25,6 @@ use crate::cli::{
     ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand, JobCommand, RelationCommand,
     ServiceCommand, StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
-use std::path::PathBuf;
 
 /// What can go wrong in a client command.
 #[derive(Debug, thiserror::Error)]
@@ -35,38 +34,13 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// A file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The server could not be reached.
-    #[error(
-        "cannot reach the bigmgr server at {url}: {reason}; is `bigmgr serve` running there? \
-         Point --server (or BIGMGR_SERVER) at it"
-    )]
-    Connect {
-        /// The server's URL.
-        url: String,
-        /// Why, from the innermost error (`Connection refused (os error 111)`).
-        reason: String,
-    },
-    /// The server answered with a problem (RFC 9457).
-    #[error("{detail} ({status} {title})")]
-    Problem {
-        /// The HTTP status.
-        status: u16,
-        /// The problem's title (the status's reason phrase).
-        title: String,
-        /// What went wrong and what to do about it.
-        detail: String,
-    },
-    /// The server answered something this client does not understand, or the exchange broke.
-    #[error("{0}")]
-    Http(String),
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
+    /// A call of the REST client failed: the server could not be reached, answered with a
+    /// problem (RFC 9457) or with something this client does not understand. A malformed
+    /// server URL ([`bigmgr_client::Error::Invalid`]) is a setting mistake (exit code 2).
+    #[error(transparent)]
+    Client(#[from] bigmgr_client::Error),
     /// A job ended FAILED or CANCELED; the failed tasks were printed already.
     #[error("{0}")]
     JobFailed(String),
@@ -75,23 +49,49 @@ pub enum Error {
 /// How long one request may take.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-impl From<bigmgr_client::Error> for Error {
-    fn from(e: bigmgr_client::Error) -> Error {
-        match e {
-            bigmgr_client::Error::Invalid(m) => Error::Config(m),
-            bigmgr_client::Error::Connect { url, reason } => Error::Connect { url, reason },
-            bigmgr_client::Error::Problem {
-                status,
-                title,
-                detail,
-            } => Error::Problem {
-                status,
-                title,
-                detail,
-            },
-            other => Error::Http(other.to_string()),
-        }
+/// The API path of cluster `cluster`, or of `parts` under it, each part percent-encoded:
+/// `in_cluster("c", &["services", "zk"])` is `/clusters/c/services/zk`.
+pub fn in_cluster(cluster: &str, parts: &[&str]) -> String {
+    let mut path = format!("/clusters/{}", bigmgr_client::seg(cluster));
+    for part in parts {
+        path.push('/');
+        path.push_str(&bigmgr_client::seg(part));
     }
+    path
+}
+
+/// GETs the list at `path`, every page of it, and prints it ([`output::Output::list`]).
+pub async fn list(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    columns: &[output::Column],
+) -> Result<()> {
+    out.list(client.list(path).await?, columns);
+    Ok(())
+}
+
+/// GETs the resource at `path` and prints it ([`output::Output::one`]).
+pub async fn show(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    human: impl FnOnce(&serde_json::Value),
+) -> Result<()> {
+    out.one(&client.get(path).await?, human);
+    Ok(())
+}
+
+/// POSTs `body` to `path` and prints the answer ([`output::Output::one`]).
+pub async fn post(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    path: &str,
+    body: &serde_json::Value,
+    human: impl FnOnce(&serde_json::Value),
+) -> Result<()> {
+    out.one(&client.post(path, body).await?, human);
+    Ok(())
 }
 
 /// The result type of the client.
@@ -101,7 +101,7 @@ impl Error {
     /// The process exit code: 2 for configuration mistakes, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) => 2,
+            Error::Config(_) | Error::Client(bigmgr_client::Error::Invalid(_)) => 2,
             _ => 1,
         }
     }
@@ -162,8 +162,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
                 .into(),
         )
     })?;
-    let client = bigmgr_client::Client::new(&settings.server, Some(token), REQUEST_TIMEOUT)
-        .map_err(Error::from)?;
+    let client = bigmgr_client::Client::new(&settings.server, Some(token), REQUEST_TIMEOUT)?;
     let out = output::Output { json: opts.json };
     match command {
         ClientCommand::Cluster(c) => resources::cluster(&client, out, c).await,

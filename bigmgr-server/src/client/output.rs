@@ -20,6 +20,69 @@ impl Output {
             serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
         );
     }
+
+    /// Prints a list: with `--json` the items as one JSON array, else a table of `columns`
+    /// with a row per item.
+    pub fn list(&self, items: Vec<Value>, columns: &[Column]) {
+        if self.json {
+            self.print_json(&Value::Array(items));
+        } else {
+            Table::of(&items, columns).print();
+        }
+    }
+
+    /// Prints one answer of the server: with `--json` as it is, else what `human` prints of it.
+    pub fn one(&self, value: &Value, human: impl FnOnce(&Value)) {
+        if self.json {
+            self.print_json(value);
+        } else {
+            human(value);
+        }
+    }
+
+    /// Says what a command did, for a person (with `--json` nothing: the answer had no body).
+    pub fn done(&self, what: impl std::fmt::Display) {
+        if !self.json {
+            println!("{what}");
+        }
+    }
+}
+
+/// A column of a table: its header, the key of the value it shows of each item, and how it
+/// shows it ([`text`] for most; [`age`], [`time`], [`bytes`], [`target`] …). An empty key
+/// shows the whole item.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The header.
+    pub header: &'static str,
+    /// The item's key, or `""` for the item itself.
+    pub key: &'static str,
+    /// The cell of the value.
+    pub show: fn(Option<&Value>) -> String,
+}
+
+/// A column of the value at `key` as [`text`].
+pub const fn col(header: &'static str, key: &'static str) -> Column {
+    shown(header, key, text)
+}
+
+/// A column of the value at `key` as `show` makes it.
+pub const fn shown(
+    header: &'static str,
+    key: &'static str,
+    show: fn(Option<&Value>) -> String,
+) -> Column {
+    Column { header, key, show }
+}
+
+impl Column {
+    /// The cell of `item`.
+    pub fn cell(&self, item: &Value) -> String {
+        match self.key {
+            "" => (self.show)(Some(item)),
+            key => (self.show)(item.get(key)),
+        }
+    }
 }
 
 /// A table: a header row and rows of cells, printed with the columns aligned by two spaces.
@@ -36,6 +99,16 @@ impl Table {
             header: header.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
         }
+    }
+
+    /// A table of `columns` with a row per item.
+    pub fn of(items: &[Value], columns: &[Column]) -> Table {
+        let header: Vec<&str> = columns.iter().map(|c| c.header).collect();
+        let mut t = Table::new(&header);
+        for item in items {
+            t.row(columns.iter().map(|c| c.cell(item)).collect());
+        }
+        t
     }
 
     /// Adds a row.
@@ -96,6 +169,11 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
     out
 }
 
+/// Prints `key: value` lines with the values aligned ([`fields`]).
+pub fn print_fields(pairs: &[(&str, String)]) {
+    print!("{}", fields(pairs));
+}
+
 /// A JSON value as a table cell: strings without quotes, `null` or absent as `-`.
 pub fn text(v: Option<&Value>) -> String {
     match v {
@@ -103,6 +181,11 @@ pub fn text(v: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
+}
+
+/// The items of a JSON array; none if `v` is not one.
+pub fn items(v: Option<&Value>) -> &[Value] {
+    v.and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// `v[key]` as a table cell.

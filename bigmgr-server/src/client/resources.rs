@@ -1,161 +1,120 @@
 //! The client's commands on clusters, hosts, stacks, service instances, users and tokens.
 
-use super::Result;
-use super::output::{Output, Table, age, bytes, field, fields, text, time};
+use super::output::{
+    Column, Output, Table, age, bytes, col, field, items, print_fields, shown, text, time,
+};
+use super::{Result, in_cluster, list, post, show};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
 };
+use crate::error::IoError;
 use bigmgr_client::{Client, seg};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The columns of `bigmgr cluster list`.
+const CLUSTERS: &[Column] = &[
+    col("NAME", "name"),
+    col("ID", "id"),
+    shown("AGE", "created_at", age),
+];
+
 /// `bigmgr cluster …`
 pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> Result<()> {
     match command {
-        ClusterCommand::List => {
-            let clusters = client.list("/clusters").await?;
-            if out.json {
-                out.print_json(&Value::Array(clusters));
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ID", "AGE"]);
-            for c in &clusters {
-                t.row(vec![
-                    field(c, "name"),
-                    field(c, "id"),
-                    age(c.get("created_at")),
-                ]);
-            }
-            t.print();
-        }
+        ClusterCommand::List => list(client, out, "/clusters", CLUSTERS).await?,
         ClusterCommand::Create { name } => {
-            let c = client.post("/clusters", &json!({ "name": name })).await?;
-            if out.json {
-                out.print_json(&c);
-            } else {
+            post(client, out, "/clusters", &json!({ "name": name }), |c| {
+                let name = field(c, "name");
                 println!(
-                    "cluster {} created; agents join it with the token of `bigmgr cluster join-token {}`",
-                    field(&c, "name"),
-                    field(&c, "name")
+                    "cluster {name} created; agents join it with the token of `bigmgr cluster join-token {name}`"
                 );
-            }
+            })
+            .await?;
         }
         ClusterCommand::Show { name } => {
-            let c = client
-                .get::<Value>(&format!("/clusters/{}", seg(&name)))
-                .await?;
+            let c = client.get::<Value>(&in_cluster(&name, &[])).await?;
             if out.json {
                 out.print_json(&c);
                 return Ok(());
             }
-            let hosts = client
-                .list::<Value>(&format!("/clusters/{}/hosts", seg(&name)))
-                .await?;
+            let hosts = client.list::<Value>(&in_cluster(&name, &["hosts"])).await?;
             let services = client
-                .list::<Value>(&format!("/clusters/{}/services", seg(&name)))
+                .list::<Value>(&in_cluster(&name, &["services"]))
                 .await?;
             let online = hosts.iter().filter(|h| h["state"] == "ONLINE").count();
-            print!(
-                "{}",
-                fields(&[
-                    ("name", field(&c, "name")),
-                    ("id", field(&c, "id")),
-                    ("created", time(c.get("created_at"))),
-                    ("hosts", format!("{} ({online} online)", hosts.len())),
-                    (
-                        "services",
-                        services
-                            .iter()
-                            .map(|s| field(s, "name"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ])
-            );
+            print_fields(&[
+                ("name", field(&c, "name")),
+                ("id", field(&c, "id")),
+                ("created", time(c.get("created_at"))),
+                ("hosts", format!("{} ({online} online)", hosts.len())),
+                (
+                    "services",
+                    services
+                        .iter()
+                        .map(|s| field(s, "name"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]);
         }
         ClusterCommand::Delete { name } => {
-            client.delete(&format!("/clusters/{}", seg(&name))).await?;
-            if !out.json {
-                println!("cluster {name} deleted");
-            }
+            client.delete(&in_cluster(&name, &[])).await?;
+            out.done(format_args!("cluster {name} deleted"));
         }
         ClusterCommand::JoinToken { name } => {
-            let t = client
-                .post::<Value, _>(&format!("/clusters/{}/join-tokens", seg(&name)), &json!({}))
-                .await?;
-            if out.json {
-                out.print_json(&t);
-            } else {
-                println!("{}", field(&t, "token"));
-            }
+            let path = in_cluster(&name, &["join-tokens"]);
+            post(client, out, &path, &json!({}), print_token).await?;
         }
     }
     Ok(())
 }
 
+/// The columns of `bigmgr host list`.
+const HOSTS: &[Column] = &[
+    col("NAME", "name"),
+    col("ADDRESS", "address"),
+    col("STATE", "state"),
+    shown("HEARTBEAT", "last_heartbeat", |v| match v {
+        Some(v) if v.is_i64() => format!("{} ago", age(Some(v))),
+        _ => "-".to_string(),
+    }),
+    shown("CPU", "metrics", |m| {
+        let cpu = m.and_then(|m| m["cpu_percent"].as_f64());
+        cpu.map_or("-".to_string(), |p| format!("{p:.0}%"))
+    }),
+    shown("UNITS", "units", |u| items(u).len().to_string()),
+];
+
 /// `bigmgr host …`
 pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<()> {
     match command {
         HostCommand::List { cluster } => {
-            let hosts = client
-                .list::<Value>(&format!("/clusters/{}/hosts", seg(&cluster)))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(hosts));
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "HEARTBEAT", "CPU", "UNITS"]);
-            for h in &hosts {
-                let units = h["units"].as_array().map_or(0, Vec::len);
-                let cpu = h["metrics"]["cpu_percent"]
-                    .as_f64()
-                    .map_or("-".to_string(), |p| format!("{p:.0}%"));
-                let heartbeat = match h.get("last_heartbeat") {
-                    Some(v) if v.is_i64() => format!("{} ago", age(Some(v))),
-                    _ => "-".to_string(),
-                };
-                t.row(vec![
-                    field(h, "name"),
-                    field(h, "address"),
-                    field(h, "state"),
-                    heartbeat,
-                    cpu,
-                    units.to_string(),
-                ]);
-            }
-            t.print();
+            list(client, out, &in_cluster(&cluster, &["hosts"]), HOSTS).await?;
         }
         HostCommand::Show { cluster, host } => {
-            let h = client
-                .get::<Value>(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
-                .await?;
-            if out.json {
-                out.print_json(&h);
-                return Ok(());
-            }
-            print_host(&h);
+            show(
+                client,
+                out,
+                &in_cluster(&cluster, &["hosts", &host]),
+                print_host,
+            )
+            .await?;
         }
         HostCommand::Add {
             cluster,
             name,
             address,
         } => {
-            let h = client
-                .post(
-                    &format!("/clusters/{}/hosts", seg(&cluster)),
-                    &json!({ "name": name, "address": address }),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&h);
-            } else {
+            let body = json!({ "name": name, "address": address });
+            post(client, out, &in_cluster(&cluster, &["hosts"]), &body, |h| {
+                let name = field(h, "name");
                 println!(
-                    "host {} added to cluster {cluster}; start its agent with --name {}",
-                    field(&h, "name"),
-                    field(&h, "name")
+                    "host {name} added to cluster {cluster}; start its agent with --name {name}"
                 );
-            }
+            })
+            .await?;
         }
         HostCommand::SetAddress {
             cluster,
@@ -164,26 +123,20 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         } => {
             let h = client
                 .patch(
-                    &format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)),
+                    &in_cluster(&cluster, &["hosts", &host]),
                     &json!({ "address": address }),
                 )
                 .await?;
-            if out.json {
-                out.print_json(&h);
-            } else {
-                println!(
-                    "host {host} of cluster {cluster} now has address {}",
-                    field(&h, "address")
-                );
-            }
+            out.one(&h, |h| {
+                let address = field(h, "address");
+                println!("host {host} of cluster {cluster} now has address {address}");
+            });
         }
         HostCommand::Remove { cluster, host } => {
             client
-                .delete(&format!("/clusters/{}/hosts/{}", seg(&cluster), seg(&host)))
+                .delete(&in_cluster(&cluster, &["hosts", &host]))
                 .await?;
-            if !out.json {
-                println!("host {host} removed from cluster {cluster}");
-            }
+            out.done(format_args!("host {host} removed from cluster {cluster}"));
         }
     }
     Ok(())
@@ -213,66 +166,66 @@ fn print_host(h: &Value) {
                 .join(" ")
         })
         .unwrap_or_else(|| "-".to_string());
-    print!(
-        "{}",
-        fields(&[
-            ("name", field(h, "name")),
-            ("cluster", field(h, "cluster")),
-            ("address", field(h, "address")),
-            (
-                "reported address",
-                h["reported_address"].as_str().map_or("-".to_string(), |a| {
-                    format!("{a} (reported by its agent; `bigmgr host set-address` accepts it)")
-                }),
+    print_fields(&[
+        ("name", field(h, "name")),
+        ("cluster", field(h, "cluster")),
+        ("address", field(h, "address")),
+        (
+            "reported address",
+            h["reported_address"].as_str().map_or("-".to_string(), |a| {
+                format!("{a} (reported by its agent; `bigmgr host set-address` accepts it)")
+            }),
+        ),
+        ("state", field(h, "state")),
+        ("last heartbeat", time(h.get("last_heartbeat"))),
+        ("os", os),
+        ("cores", field(f, "cores")),
+        (
+            "memory",
+            format!(
+                "{} used of {}",
+                bytes(m.get("memory_used_bytes")),
+                bytes(f.get("memory_bytes"))
             ),
-            ("state", field(h, "state")),
-            ("last heartbeat", time(h.get("last_heartbeat"))),
-            ("os", os),
-            ("cores", field(f, "cores")),
-            (
-                "memory",
-                format!(
-                    "{} used of {}",
-                    bytes(m.get("memory_used_bytes")),
-                    bytes(f.get("memory_bytes"))
-                )
+        ),
+        (
+            "disk",
+            format!(
+                "{} free of {}",
+                bytes(m.get("disk_free_bytes").or(f.get("disk_free_bytes"))),
+                bytes(f.get("disk_total_bytes"))
             ),
-            (
-                "disk",
-                format!(
-                    "{} free of {}",
-                    bytes(m.get("disk_free_bytes").or(f.get("disk_free_bytes"))),
-                    bytes(f.get("disk_total_bytes"))
-                )
-            ),
-            (
-                "cpu",
-                m["cpu_percent"]
-                    .as_f64()
-                    .map_or("-".to_string(), |p| format!("{p:.1}%"))
-            ),
-            ("load", load),
-        ])
-    );
-    let units = h["units"].as_array().cloned().unwrap_or_default();
+        ),
+        (
+            "cpu",
+            m["cpu_percent"]
+                .as_f64()
+                .map_or("-".to_string(), |p| format!("{p:.1}%")),
+        ),
+        ("load", load),
+    ]);
+    let units = items(h.get("units"));
     if !units.is_empty() {
         println!();
-        let mut t = Table::new(&["UNIT", "SERVICE", "COMPONENT", "STATE", "HEALTH"]);
-        for u in &units {
-            t.row(vec![
-                field(u, "id"),
-                field(u, "service"),
-                field(u, "component"),
-                field(u, "state"),
-                health(&u["health"]),
-            ]);
-        }
-        t.print();
+        let columns = [
+            col("UNIT", "id"),
+            col("SERVICE", "service"),
+            col("COMPONENT", "component"),
+            col("STATE", "state"),
+            HEALTH,
+        ];
+        Table::of(units, &columns).print();
     }
 }
 
+/// A unit's health column.
+const HEALTH: Column = shown("HEALTH", "health", health);
+
 /// A unit's health cell: `healthy`, `unhealthy: <message>` or `-`.
-fn health(h: &Value) -> String {
+fn health(h: Option<&Value>) -> String {
+    let Some(h) = h else {
+        return "-".to_string();
+    };
     match h["healthy"].as_bool() {
         Some(true) => "healthy".to_string(),
         Some(false) => format!("unhealthy: {}", field(h, "message")),
@@ -333,54 +286,22 @@ pub async fn stack(client: &Client, out: Output, command: StackCommand) -> Resul
 pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> Result<()> {
     match command {
         ServiceCommand::List { cluster } => {
-            let services = client
-                .list::<Value>(&format!("/clusters/{}/services", seg(&cluster)))
-                .await?;
-            if out.json {
-                out.print_json(&Value::Array(services));
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "STACK", "SERVICE", "UNITS", "STATES"]);
-            for s in &services {
-                let units = s["units"].as_array().cloned().unwrap_or_default();
-                t.row(vec![
-                    field(s, "name"),
-                    format!("{} {}", field(s, "stack"), field(s, "stack_version")),
-                    field(s, "service"),
-                    units.len().to_string(),
-                    state_counts(&units),
-                ]);
-            }
-            t.print();
+            list(client, out, &in_cluster(&cluster, &["services"]), SERVICES).await?;
         }
         ServiceCommand::Show { cluster, name } => {
-            let s = client
-                .get::<Value>(&format!(
-                    "/clusters/{}/services/{}",
-                    seg(&cluster),
-                    seg(&name)
-                ))
-                .await?;
-            if out.json {
-                out.print_json(&s);
-                return Ok(());
-            }
-            print_service(&s);
+            let path = in_cluster(&cluster, &["services", &name]);
+            show(client, out, &path, print_service).await?;
         }
         ServiceCommand::Remove { cluster, name } => {
             client
-                .delete(&format!(
-                    "/clusters/{}/services/{}",
-                    seg(&cluster),
-                    seg(&name)
-                ))
+                .delete(&in_cluster(&cluster, &["services", &name]))
                 .await?;
-            if !out.json {
-                println!("service {name} removed from cluster {cluster}");
-            }
+            out.done(format_args!(
+                "service {name} removed from cluster {cluster}"
+            ));
         }
         ServiceCommand::Add(args) => {
-            let path = format!("/clusters/{}/services", seg(&args.cluster));
+            let path = in_cluster(&args.cluster, &["services"]);
             let s = client
                 .post::<Value, _>(&path, &add_service_body(&args))
                 .await?;
@@ -420,10 +341,24 @@ pub fn add_service_body(args: &AddServiceArgs) -> Value {
     })
 }
 
+/// The columns of `bigmgr service list`.
+const SERVICES: &[Column] = &[
+    col("NAME", "name"),
+    shown("STACK", "", |s| s.map_or(String::new(), stack_of)),
+    col("SERVICE", "service"),
+    shown("UNITS", "units", |u| items(u).len().to_string()),
+    shown("STATES", "units", state_counts),
+];
+
+/// A service instance's stack and its version: `demo 1.0`.
+fn stack_of(s: &Value) -> String {
+    format!("{} {}", field(s, "stack"), field(s, "stack_version"))
+}
+
 /// `3 STARTED, 1 FAILED`.
-fn state_counts(units: &[Value]) -> String {
+fn state_counts(units: Option<&Value>) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for u in units {
+    for u in items(units) {
         *counts.entry(field(u, "state")).or_default() += 1;
     }
     if counts.is_empty() {
@@ -438,56 +373,39 @@ fn state_counts(units: &[Value]) -> String {
 
 /// A service instance as `key: value` lines and a table of its units.
 fn print_service(s: &Value) {
-    print!(
-        "{}",
-        fields(&[
-            ("name", field(s, "name")),
-            ("id", field(s, "id")),
-            (
-                "stack",
-                format!("{} {}", field(s, "stack"), field(s, "stack_version"))
-            ),
-            ("service", field(s, "service")),
-            ("created", time(s.get("created_at"))),
-        ])
-    );
+    print_fields(&[
+        ("name", field(s, "name")),
+        ("id", field(s, "id")),
+        ("stack", stack_of(s)),
+        ("service", field(s, "service")),
+        ("created", time(s.get("created_at"))),
+    ]);
     println!();
     print_units(s);
 }
 
 /// The units table of a service instance.
 fn print_units(s: &Value) {
-    let mut t = Table::new(&["UNIT", "COMPONENT", "HOST", "STATE", "HEALTH"]);
-    for u in s["units"].as_array().into_iter().flatten() {
-        t.row(vec![
-            field(u, "id"),
-            field(u, "component"),
-            field(u, "host"),
-            field(u, "state"),
-            health(&u["health"]),
-        ]);
-    }
-    t.print();
+    let columns = [
+        col("UNIT", "id"),
+        col("COMPONENT", "component"),
+        col("HOST", "host"),
+        col("STATE", "state"),
+        HEALTH,
+    ];
+    Table::of(items(s.get("units")), &columns).print();
 }
 
 /// `bigmgr user …` (`/api/v1/users`).
 pub async fn user(client: &Client, out: Output, command: UserCommand) -> Result<()> {
     match command {
         UserCommand::List => {
-            let users = client.list("/users").await?;
-            if out.json {
-                out.print_json(&Value::Array(users));
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ROLE", "AGE"]);
-            for u in &users {
-                t.row(vec![
-                    field(u, "name"),
-                    field(u, "role"),
-                    age(u.get("created_at")),
-                ]);
-            }
-            t.print();
+            let columns = [
+                col("NAME", "name"),
+                col("ROLE", "role"),
+                shown("AGE", "created_at", age),
+            ];
+            list(client, out, "/users", &columns).await?;
         }
         UserCommand::Create {
             name,
@@ -498,18 +416,14 @@ pub async fn user(client: &Client, out: Output, command: UserCommand) -> Result<
             if password_stdin {
                 body["password"] = Value::String(read_password()?);
             }
-            let u = client.post("/users", &body).await?;
-            if out.json {
-                out.print_json(&u);
-            } else {
-                println!("user {name} created with role {role}");
-            }
+            post(client, out, "/users", &body, |_| {
+                println!("user {name} created with role {role}")
+            })
+            .await?;
         }
         UserCommand::Delete { name } => {
             client.delete(&format!("/users/{}", seg(&name))).await?;
-            if !out.json {
-                println!("user {name} deleted");
-            }
+            out.done(format_args!("user {name} deleted"));
         }
     }
     Ok(())
@@ -520,10 +434,7 @@ fn read_password() -> Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|source| super::Error::Io {
-            path: "<stdin>".into(),
-            source,
-        })?;
+        .map_err(|e| IoError::new("<stdin>", e))?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
         return Err(super::Error::Config(
@@ -533,27 +444,21 @@ fn read_password() -> Result<String> {
     Ok(password)
 }
 
+/// A new token's secret, alone on its line (for `$(bigmgr … )`).
+fn print_token(t: &Value) {
+    println!("{}", field(t, "token"));
+}
+
 /// `bigmgr token …` (`/api/v1/users/{name}/tokens`, `/api/v1/tokens/{id}`).
 pub async fn token(client: &Client, out: Output, command: TokenCommand) -> Result<()> {
     match command {
         TokenCommand::Create { user, name } => {
-            let t = client
-                .post(
-                    &format!("/users/{}/tokens", seg(&user)),
-                    &json!({ "name": name }),
-                )
-                .await?;
-            if out.json {
-                out.print_json(&t);
-            } else {
-                println!("{}", field(&t, "token"));
-            }
+            let path = format!("/users/{}/tokens", seg(&user));
+            post(client, out, &path, &json!({ "name": name }), print_token).await?;
         }
         TokenCommand::Delete { id } => {
             client.delete(&format!("/tokens/{}", seg(&id))).await?;
-            if !out.json {
-                println!("token {id} deleted");
-            }
+            out.done(format_args!("token {id} deleted"));
         }
     }
     Ok(())

@@ -31,12 +31,7 @@ pub struct ClientFile {
 impl ClientFile {
     /// Reads and parses a client config file.
     pub fn load(path: &Path) -> Result<ClientFile> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("client config file {}: {e}", path.display())))
+        crate::config::load_toml(path, "client config file", Error::Config)
     }
 }
 
