@@ -2,20 +2,16 @@
 //! compare-and-set batches, on services of a [`ServiceStore`] in clusters of a
 //! [`ClusterStore`].
 
+use super::ClusterServices;
 use super::fixture::{
-    apply_jobs, fixture, job, not_found, ok, read_paged, refused, simple_job, stage,
+    apply_jobs, fixture, job, none, not_found, ok, read_paged, refused, simple_job, stage,
 };
 use crate::Error;
 use crate::model::*;
-use crate::store::{
-    Batch, ClusterStore, JobChange, JobStore, ServiceStore, StageChange, TaskChange,
-};
+use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 
 /// Runs the checks of jobs.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     job_round_trip(store).await;
     job_queries(store).await;
     apply_compare_and_set(store).await;
@@ -27,10 +23,7 @@ where
 }
 
 /// create_job persists the whole plan and returns it as job_detail loads it.
-pub async fn job_round_trip<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_round_trip<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_round_trip";
     let fx = fixture(store, C, "jrt", 3).await;
     let mut new = job(
@@ -202,10 +195,7 @@ where
 }
 
 /// list_jobs: cluster and state filters, paging with `after` and `limit`, ascending ids.
-pub async fn job_queries<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_queries";
     let a = fixture(store, C, "jq-a", 1).await;
     let b = fixture(store, C, "jq-b", 1).await;
@@ -331,10 +321,7 @@ where
 }
 
 /// apply: compare-and-set per change, stale changes reported and without effect.
-pub async fn apply_compare_and_set<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_compare_and_set";
     let fx = fixture(store, C, "cas", 2).await;
     let d = simple_job(store, C, &fx).await;
@@ -539,10 +526,7 @@ where
 
 /// apply: a retry sets the next attempt and clears the old result; late events of the old
 /// attempt are refused.
-pub async fn apply_retry<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn apply_retry<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_retry";
     let fx = fixture(store, C, "retry", 1).await;
     let d = simple_job(store, C, &fx).await;
@@ -621,10 +605,7 @@ where
 
 /// apply: a job's started_at is set on its first RUNNING, finished_at on a final state and
 /// cleared on any other.
-pub async fn job_times<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_times<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_times";
     let fx = fixture(store, C, "times", 1).await;
     let id = simple_job(store, C, &fx).await.job.id;
@@ -684,10 +665,7 @@ where
 }
 
 /// apply: unit states are set without compare; logs are appended and read back in order.
-pub async fn units_and_logs<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "units_and_logs";
     let fx = fixture(store, C, "ul", 2).await;
     let d = simple_job(store, C, &fx).await;
@@ -773,10 +751,7 @@ where
 }
 
 /// Two `apply` calls racing the same transitions: exactly one wins each.
-pub async fn concurrent_apply<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn concurrent_apply<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "concurrent_apply";
     let fx = fixture(store, C, "race", 20).await;
     let d = simple_job(store, C, &fx).await;
@@ -921,23 +896,18 @@ fn attempt_of(t: &Task) -> Attempt<'_> {
 
 /// Applies task changes as one batch, asserting which of them apply; `rule` says what that
 /// checks.
-async fn apply_tasks<S>(
+async fn apply_tasks<S: JobStore + ?Sized>(
     store: &S,
     check: &str,
     changes: Vec<TaskChange>,
     want: Vec<bool>,
     rule: &str,
-) where
-    S: JobStore + ?Sized,
-{
+) {
     let a = ok(store.apply(&tasks_batch(changes)).await, check, "apply");
     assert_eq!(a.tasks, want, "store conformance [{check}]: {rule}");
 }
 
-async fn task<S>(store: &S, check: &str, job: JobId, id: TaskId) -> Task
-where
-    S: JobStore + ?Sized,
-{
+async fn task<S: JobStore + ?Sized>(store: &S, check: &str, job: JobId, id: TaskId) -> Task {
     let detail = ok(store.job_detail(job).await, check, "job_detail");
     let Some(detail) = detail else {
         panic!("store conformance [{check}]: job {job} vanished");
@@ -948,10 +918,7 @@ where
     }
 }
 
-async fn job_of<S>(store: &S, check: &str, id: JobId) -> Job
-where
-    S: JobStore + ?Sized,
-{
+async fn job_of<S: JobStore + ?Sized>(store: &S, check: &str, id: JobId) -> Job {
     match ok(store.get_job(id).await, check, "get_job") {
         Some(j) => j,
         None => panic!("store conformance [{check}]: job {id} vanished"),
@@ -959,21 +926,18 @@ where
 }
 
 /// Getters of unknown job ids give `Ok(None)`; lists of an unknown cluster or task are empty.
-pub async fn unknown_ids<S>(store: &S)
-where
-    S: JobStore + ?Sized,
-{
+pub async fn unknown_ids<S: JobStore + ?Sized>(store: &S) {
     const C: &str = "jobs::unknown_ids";
     let nc = ClusterId(i64::MAX);
-    assert_eq!(
-        ok(store.get_job(JobId(i64::MAX)).await, C, "get_job"),
-        None,
-        "store conformance [{C}]: get_job of an unknown id is None"
+    none(
+        store.get_job(JobId(i64::MAX)).await,
+        C,
+        "get_job of an unknown id is None",
     );
-    assert_eq!(
-        ok(store.job_detail(JobId(i64::MAX)).await, C, "job_detail"),
-        None,
-        "store conformance [{C}]: job_detail of an unknown id is None"
+    none(
+        store.job_detail(JobId(i64::MAX)).await,
+        C,
+        "job_detail of an unknown id is None",
     );
     assert!(
         ok(

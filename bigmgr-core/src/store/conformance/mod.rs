@@ -30,7 +30,13 @@ mod fixture;
 pub mod jobs;
 pub mod services;
 
-use super::Store;
+use super::{ClusterStore, ServiceStore, Store};
+
+/// A store of services in clusters, which most parts need besides their own trait: a job, a
+/// config version, an agent's units are all of services in clusters.
+pub trait ClusterServices: ClusterStore + ServiceStore {}
+
+impl<T: ClusterStore + ServiceStore + ?Sized> ClusterServices for T {}
 
 /// Runs every part of the suite against an empty store; panics naming the first broken rule.
 pub async fn run(store: &dyn Store) {
