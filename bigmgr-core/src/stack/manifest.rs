@@ -146,6 +146,23 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
+
+    /// Records the `name` of a `what` declared at `field` in `seen`, refusing one already
+    /// there: "{what} '{name}' is declared twice{within}; names must be unique".
+    fn once<'n>(
+        &self,
+        seen: &mut HashSet<&'n str>,
+        field: impl Into<String>,
+        what: &str,
+        name: &'n str,
+        within: &str,
+    ) -> Result<()> {
+        if seen.insert(name) {
+            return Ok(());
+        }
+        let message = format!("{what} '{name}' is declared twice{within}; names must be unique");
+        Err(self.err(field, message))
+    }
 }
 
 /// Reads `dir/service.toml` and the scripts and templates it names, checks everything local
@@ -381,15 +398,13 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     }
     let mut seen = HashSet::new();
     for (i, c) in components.iter().enumerate() {
-        if !seen.insert(c.name.as_str()) {
-            return Err(cx.err(
-                format!("component[{i}].name"),
-                format!(
-                    "component '{}' is declared twice; names must be unique",
-                    c.name
-                ),
-            ));
-        }
+        cx.once(
+            &mut seen,
+            format!("component[{i}].name"),
+            "component",
+            &c.name,
+            "",
+        )?;
     }
 
     let configs = raw
@@ -401,15 +416,13 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     let mut seen = HashSet::new();
     let mut seen_paths = HashSet::new();
     for (i, c) in configs.iter().enumerate() {
-        if !seen.insert(c.name.as_str()) {
-            return Err(cx.err(
-                format!("config[{i}].name"),
-                format!(
-                    "config '{}' is declared twice; names must be unique",
-                    c.name
-                ),
-            ));
-        }
+        cx.once(
+            &mut seen,
+            format!("config[{i}].name"),
+            "config",
+            &c.name,
+            "",
+        )?;
         if !seen_paths.insert(c.path.as_str()) {
             return Err(cx.err(
                 format!("config[{i}].path"),
@@ -447,12 +460,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         if p.name.trim().is_empty() {
             return Err(cx.err(field("name"), "the port name is empty"));
         }
-        if !seen.insert(p.name.as_str()) {
-            return Err(cx.err(
-                field("name"),
-                format!("port '{}' is declared twice; names must be unique", p.name),
-            ));
-        }
+        cx.once(&mut seen, field("name"), "port", &p.name, "")?;
         let port = u16::try_from(p.port)
             .ok()
             .filter(|n| *n > 0)
@@ -733,15 +741,8 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
                 ),
             ));
         }
-        if !seen.insert(p.name.as_str()) {
-            return Err(cx.err(
-                pat("name"),
-                format!(
-                    "property '{}' is declared twice in config '{}'; names must be unique",
-                    p.name, c.name
-                ),
-            ));
-        }
+        let within = format!(" in config '{}'", c.name);
+        cx.once(&mut seen, pat("name"), "property", &p.name, &within)?;
         let kind = match p.kind.as_str() {
             "string" => PropertyType::String,
             "int" => PropertyType::Int,
