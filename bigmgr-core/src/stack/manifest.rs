@@ -133,6 +133,13 @@ struct RawPort {
     component: Option<String>,
 }
 
+/// Converts every entry of a list of the manifest, each with its index (for the field paths of
+/// its errors); the first error stops it.
+fn convert_each<R, T>(raw: &[R], convert: impl FnMut(usize, &R) -> Result<T>) -> Result<Vec<T>> {
+    let mut convert = convert;
+    raw.iter().enumerate().map(|(i, r)| convert(i, r)).collect()
+}
+
 /// Builds [`Error::Manifest`]s for one file.
 struct Ctx<'a> {
     file: &'a Path,
@@ -147,9 +154,21 @@ impl Ctx<'_> {
         }
     }
 
+    /// Records the `name` of entry `i` of the list `what` (`component`, `config`, `port`) in
+    /// `seen`, refusing one already there (at `what[i].name`; see [`Ctx::unique`]).
+    fn once<'n>(
+        &self,
+        seen: &mut HashSet<&'n str>,
+        what: &str,
+        i: usize,
+        name: &'n str,
+    ) -> Result<()> {
+        self.unique(seen, format!("{what}[{i}].name"), what, name, "")
+    }
+
     /// Records the `name` of a `what` declared at `field` in `seen`, refusing one already
     /// there: "{what} '{name}' is declared twice{within}; names must be unique".
-    fn once<'n>(
+    fn unique<'n>(
         &self,
         seen: &mut HashSet<&'n str>,
         field: impl Into<String>,
@@ -384,12 +403,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         ));
     }
 
-    let components = raw
-        .component
-        .iter()
-        .enumerate()
-        .map(|(i, c)| convert_component(cx, dir, i, c))
-        .collect::<Result<Vec<_>>>()?;
+    let components = convert_each(&raw.component, |i, c| convert_component(cx, dir, i, c))?;
     if components.is_empty() {
         return Err(cx.err(
             "component",
@@ -398,31 +412,14 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     }
     let mut seen = HashSet::new();
     for (i, c) in components.iter().enumerate() {
-        cx.once(
-            &mut seen,
-            format!("component[{i}].name"),
-            "component",
-            &c.name,
-            "",
-        )?;
+        cx.once(&mut seen, "component", i, &c.name)?;
     }
 
-    let configs = raw
-        .config
-        .iter()
-        .enumerate()
-        .map(|(i, c)| convert_config(cx, dir, i, c))
-        .collect::<Result<Vec<_>>>()?;
+    let configs = convert_each(&raw.config, |i, c| convert_config(cx, dir, i, c))?;
     let mut seen = HashSet::new();
     let mut seen_paths = HashSet::new();
     for (i, c) in configs.iter().enumerate() {
-        cx.once(
-            &mut seen,
-            format!("config[{i}].name"),
-            "config",
-            &c.name,
-            "",
-        )?;
+        cx.once(&mut seen, "config", i, &c.name)?;
         if !seen_paths.insert(c.path.as_str()) {
             return Err(cx.err(
                 format!("config[{i}].path"),
@@ -460,7 +457,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         if p.name.trim().is_empty() {
             return Err(cx.err(field("name"), "the port name is empty"));
         }
-        cx.once(&mut seen, field("name"), "port", &p.name, "")?;
+        cx.once(&mut seen, "port", i, &p.name)?;
         let port = u16::try_from(p.port)
             .ok()
             .filter(|n| *n > 0)
@@ -742,7 +739,7 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
             ));
         }
         let within = format!(" in config '{}'", c.name);
-        cx.once(&mut seen, pat("name"), "property", &p.name, &within)?;
+        cx.unique(&mut seen, pat("name"), "property", &p.name, &within)?;
         let kind = match p.kind.as_str() {
             "string" => PropertyType::String,
             "int" => PropertyType::Int,
