@@ -255,6 +255,18 @@ pub(super) async fn simple_job<S: JobStore + ?Sized>(
     ok(store.create_job(&new).await, check, "create job")
 }
 
+/// A fixture (see [`fixture`]) with a one-stage job on every unit of it (see [`simple_job`]).
+pub(super) async fn fixture_with_job<S: ClusterServices + JobStore + ?Sized>(
+    store: &S,
+    check: &str,
+    name: &str,
+    hosts: usize,
+) -> (Fixture, JobDetail) {
+    let fx = fixture(store, check, name, hosts).await;
+    let job = simple_job(store, check, &fx).await;
+    (fx, job)
+}
+
 /// A service instance without units in the fixture's cluster.
 pub(super) async fn bare_service<S: ServiceStore + ?Sized>(
     store: &S,

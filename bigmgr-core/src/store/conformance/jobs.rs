@@ -4,7 +4,8 @@
 
 use super::ClusterServices;
 use super::fixture::{
-    apply_jobs, fixture, job, none, not_found, ok, read_paged, refused, simple_job, stage,
+    apply_jobs, fixture, fixture_with_job, job, none, not_found, ok, read_paged, refused,
+    simple_job, stage,
 };
 use crate::Error;
 use crate::model::*;
@@ -144,16 +145,7 @@ pub async fn job_round_trip<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     );
 
     // A dependency on a later (or its own) stage is invalid, and nothing is stored.
-    let before = ok(
-        store
-            .list_jobs(&JobFilter {
-                cluster: Some(fx.cluster.id),
-                ..JobFilter::default()
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let before = listed(store, C, of_cluster(fx.cluster.id)).await;
     for bad in [0usize, 1] {
         let invalid = job(
             &fx,
@@ -170,16 +162,7 @@ pub async fn job_round_trip<S: ClusterServices + JobStore + ?Sized>(store: &S) {
             |e| matches!(e, Error::Invalid(_)),
         );
     }
-    let after = ok(
-        store
-            .list_jobs(&JobFilter {
-                cluster: Some(fx.cluster.id),
-                ..JobFilter::default()
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let after = listed(store, C, of_cluster(fx.cluster.id)).await;
     assert_eq!(
         before, after,
         "store conformance [{C}]: a refused job stores nothing"
@@ -209,16 +192,12 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
             a_jobs.push(simple_job(store, C, &a).await.job);
         }
     }
-    let filter = |cluster: ClusterId| JobFilter {
-        cluster: Some(cluster),
-        ..JobFilter::default()
-    };
     assert_eq!(
-        ok(store.list_jobs(&filter(a.cluster.id)).await, C, "list_jobs"),
+        listed(store, C, of_cluster(a.cluster.id)).await,
         a_jobs,
         "store conformance [{C}]: list_jobs by cluster gives its jobs by ascending id"
     );
-    let all = ok(store.list_jobs(&JobFilter::default()).await, C, "list_jobs");
+    let all = listed(store, C, JobFilter::default()).await;
     assert!(
         all.windows(2).all(|w| w[0].id < w[1].id),
         "store conformance [{C}]: list_jobs is ascending by id"
@@ -240,49 +219,32 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     };
     let rule = "QUEUED -> RUNNING applies";
     apply_jobs(store, C, vec![run(1), run(3)], vec![true, true], rule).await;
-    let running: Vec<JobId> = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Running],
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    )
-    .into_iter()
-    .map(|j| j.id)
-    .collect();
+    let in_states = |states: Vec<JobState>| JobFilter {
+        states,
+        ..of_cluster(a.cluster.id)
+    };
+    let running: Vec<JobId> = listed(store, C, in_states(vec![JobState::Running]))
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(
         running,
         vec![a_jobs[1].id, a_jobs[3].id],
         "store conformance [{C}]: list_jobs filters by state"
     );
-    let either = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Queued, JobState::Running],
-                ..filter(a.cluster.id)
-            })
-            .await,
+    let either = listed(
+        store,
         C,
-        "list_jobs",
-    );
+        in_states(vec![JobState::Queued, JobState::Running]),
+    )
+    .await;
     assert_eq!(
         either.len(),
         a_jobs.len(),
         "store conformance [{C}]: list_jobs with several states matches any of them"
     );
-    let none = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Canceled],
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let none = listed(store, C, in_states(vec![JobState::Canceled])).await;
     assert!(
         none.is_empty(),
         "store conformance [{C}]: a state no job is in matches nothing"
@@ -294,7 +256,7 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         let one_page = JobFilter {
             after,
             limit: Some(limit),
-            ..filter(cluster)
+            ..of_cluster(cluster)
         };
         store.list_jobs(&one_page).await
     };
@@ -304,16 +266,11 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         "store conformance [{C}]: paging with after/limit visits every job once, in order"
     );
-    let zero = ok(
-        store
-            .list_jobs(&JobFilter {
-                limit: Some(0),
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let zero = JobFilter {
+        limit: Some(0),
+        ..of_cluster(a.cluster.id)
+    };
+    let zero = listed(store, C, zero).await;
     assert!(
         zero.is_empty(),
         "store conformance [{C}]: limit 0 gives no jobs"
@@ -323,8 +280,7 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
 /// apply: compare-and-set per change, stale changes reported and without effect.
 pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_compare_and_set";
-    let fx = fixture(store, C, "cas", 2).await;
-    let d = simple_job(store, C, &fx).await;
+    let (_, d) = fixture_with_job(store, C, "cas", 2).await;
     let (job, st) = (d.job.id, d.stages[0].id);
     let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
 
@@ -528,8 +484,7 @@ pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store
 /// attempt are refused.
 pub async fn apply_retry<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_retry";
-    let fx = fixture(store, C, "retry", 1).await;
-    let d = simple_job(store, C, &fx).await;
+    let (_, d) = fixture_with_job(store, C, "retry", 1).await;
     let (job, t0) = (d.job.id, d.tasks[0].id);
     let run = vec![
         task_change(t0, TaskState::Pending, TaskState::Queued),
@@ -667,8 +622,7 @@ pub async fn job_times<S: ClusterServices + JobStore + ?Sized>(store: &S) {
 /// apply: unit states are set without compare; logs are appended and read back in order.
 pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "units_and_logs";
-    let fx = fixture(store, C, "ul", 2).await;
-    let d = simple_job(store, C, &fx).await;
+    let (fx, d) = fixture_with_job(store, C, "ul", 2).await;
     let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
     let (u0, u1) = (fx.units[0].id, fx.units[1].id);
 
@@ -753,8 +707,7 @@ pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
 /// Two `apply` calls racing the same transitions: exactly one wins each.
 pub async fn concurrent_apply<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "concurrent_apply";
-    let fx = fixture(store, C, "race", 20).await;
-    let d = simple_job(store, C, &fx).await;
+    let (fx, d) = fixture_with_job(store, C, "race", 20).await;
 
     // One task at a time, two different targets.
     for t in &d.tasks {
@@ -792,22 +745,18 @@ pub async fn concurrent_apply<S: ClusterServices + JobStore + ?Sized>(store: &S)
 
     // Whole batches racing over the same tasks, in opposite orders.
     let d = simple_job(store, C, &fx).await;
-    let forward: Vec<TaskChange> = d
-        .tasks
-        .iter()
-        .map(|t| TaskChange {
-            pid: Some(1),
-            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
-        })
-        .collect();
-    let mut backward: Vec<TaskChange> = d
-        .tasks
-        .iter()
-        .map(|t| TaskChange {
-            pid: Some(2),
-            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
-        })
-        .collect();
+    // Each batch queues every task, marking it with the batch's pid.
+    let queue_all = |pid| -> Vec<TaskChange> {
+        d.tasks
+            .iter()
+            .map(|t| TaskChange {
+                pid: Some(pid),
+                ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+            })
+            .collect()
+    };
+    let forward = queue_all(1);
+    let mut backward = queue_all(2);
     backward.reverse();
     let jobs = |at| {
         vec![JobChange {
@@ -918,6 +867,19 @@ async fn task<S: JobStore + ?Sized>(store: &S, check: &str, job: JobId, id: Task
     }
 }
 
+/// The jobs `filter` lists.
+async fn listed<S: JobStore + ?Sized>(store: &S, check: &str, filter: JobFilter) -> Vec<Job> {
+    ok(store.list_jobs(&filter).await, check, "list_jobs")
+}
+
+/// A filter of one cluster's jobs.
+fn of_cluster(cluster: ClusterId) -> JobFilter {
+    JobFilter {
+        cluster: Some(cluster),
+        ..JobFilter::default()
+    }
+}
+
 async fn job_of<S: JobStore + ?Sized>(store: &S, check: &str, id: JobId) -> Job {
     match ok(store.get_job(id).await, check, "get_job") {
         Some(j) => j,
@@ -940,17 +902,7 @@ pub async fn unknown_ids<S: JobStore + ?Sized>(store: &S) {
         "job_detail of an unknown id is None",
     );
     assert!(
-        ok(
-            store
-                .list_jobs(&JobFilter {
-                    cluster: Some(nc),
-                    ..JobFilter::default()
-                })
-                .await,
-            C,
-            "list_jobs"
-        )
-        .is_empty(),
+        listed(store, C, of_cluster(nc)).await.is_empty(),
         "store conformance [{C}]: lists of an unknown cluster are empty"
     );
     assert_eq!(
