@@ -1,5 +1,7 @@
-//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports,
-//! on hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
+//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports, on
+//! hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
 
 use super::ClusterServices;
 use super::fixture::{already_exists, fixture, not_found, ok};
@@ -8,8 +10,7 @@ use crate::store::{AgentStore, ClusterStore};
 
 /// Runs the checks of agents.
 pub async fn run<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
-    agents(store).await;
-    concurrent_claims(store).await;
+    checks!(store: agents, concurrent_claims);
 }
 
 /// Join tokens, credentials and host reports (registration, heartbeats, unit health).

@@ -8,8 +8,7 @@ use crate::store::AuthStore;
 
 /// Runs the checks of users and API tokens.
 pub async fn run<S: AuthStore + ?Sized>(store: &S) {
-    users(store).await;
-    api_tokens(store).await;
+    checks!(store: users, api_tokens);
 }
 
 /// Users: created with their fields, names unique, role and password changes, delete, and

@@ -10,9 +10,7 @@ use crate::store::{ClusterStore, JobStore};
 
 /// Runs the checks of clusters and hosts against an empty store.
 pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
-    clusters(store).await;
-    hosts(store).await;
-    unknown_ids(store).await;
+    checks!(store: clusters, hosts, unknown_ids);
 }
 
 /// Clusters: create, look up, list in id order, duplicate names, delete and refused delete.

@@ -1,5 +1,7 @@
 //! Conformance of [`ConfigStore`]: config versions, snapshots, relations and their events, on
 //! services of a [`ServiceStore`] (relations also on jobs of a [`JobStore`]).
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
 
 use super::ClusterServices;
 use super::fixture::{
@@ -12,9 +14,7 @@ use crate::store::{ConfigStore, JobStore};
 
 /// Runs the checks of config versions, snapshots and relations.
 pub async fn run<S: ClusterServices + ConfigStore + JobStore + ?Sized>(store: &S) {
-    config_versions(store).await;
-    snapshots(store).await;
-    relations(store).await;
+    checks!(store: config_versions, snapshots, relations);
 }
 
 /// Config versions: add_service writes version 1; add_config_version is compare-and-set on the

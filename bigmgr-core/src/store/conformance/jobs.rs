@@ -1,6 +1,8 @@
-//! Conformance of [`JobStore`]: jobs created and read back, queried, and changed by
-//! compare-and-set batches, on services of a [`ServiceStore`] in clusters of a
-//! [`ClusterStore`].
+//! Conformance of [`JobStore`]: jobs created and read back, queried, and changed by compare-and-set
+//! batches, on services of a [`ServiceStore`] in clusters of a [`ClusterStore`].
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
+//! [`ClusterStore`]: crate::store::ClusterStore
 
 use super::ClusterServices;
 use super::fixture::{
@@ -13,14 +15,10 @@ use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 
 /// Runs the checks of jobs.
 pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
-    job_round_trip(store).await;
-    job_queries(store).await;
-    apply_compare_and_set(store).await;
-    apply_retry(store).await;
-    job_times(store).await;
-    units_and_logs(store).await;
-    concurrent_apply(store).await;
-    unknown_ids(store).await;
+    checks!(store:
+        job_round_trip, job_queries, apply_compare_and_set, apply_retry, job_times,
+        units_and_logs, concurrent_apply, unknown_ids,
+    );
 }
 
 /// create_job persists the whole plan and returns it as job_detail loads it.

@@ -13,10 +13,7 @@ use crate::store::{AgentStore, Batch, JobStore, ServiceStore};
 
 /// Runs the checks of services and units.
 pub async fn run<S: ClusterServices + AgentStore + JobStore + ?Sized>(store: &S) {
-    services(store).await;
-    removal(store).await;
-    unit_changes(store).await;
-    unknown_ids(store).await;
+    checks!(store: services, removal, unit_changes, unknown_ids);
 }
 
 /// Services and units: added together atomically, unique names per cluster, lookups.
