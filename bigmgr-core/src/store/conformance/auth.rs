@@ -190,16 +190,9 @@ pub async fn api_tokens<S: AuthStore + ?Sized>(store: &S) {
         "a deleted token no longer finds its user",
     );
     ok(store.delete_user(u.id).await, C, "delete user");
-    none(
-        store.token_user("conf-hash-1").await,
-        C,
-        "deleting a user deletes its tokens",
-    );
-    none(
-        store.api_token(t1.id).await,
-        C,
-        "deleting a user deletes its tokens (by id)",
-    );
+    let rule = "deleting a user deletes its tokens";
+    none(store.token_user("conf-hash-1").await, C, rule);
+    none(store.api_token(t1.id).await, C, &format!("{rule} (by id)"));
     assert!(
         ok(store.token_user("conf-hash-3").await, C, "other's token").is_some(),
         "store conformance [{C}]: other users' tokens stay"
