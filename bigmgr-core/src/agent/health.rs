@@ -358,6 +358,37 @@ mod tests {
         unit_dir
     }
 
+    /// A fresh root holding the one unit `c1/zk/server`, whose script is `body`: the root (keep
+    /// it while the test runs) and the unit directory.
+    fn server_unit(body: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let unit_dir = unit(dir.path(), "c1/zk/server", body, true);
+        (dir, unit_dir)
+    }
+
+    /// Checks the units under `root` with `timeout`, asserting that this took less than `limit`.
+    async fn check_units_within(
+        root: &Path,
+        timeout: Duration,
+        limit: Duration,
+    ) -> Vec<UnitHealth> {
+        let started = Instant::now();
+        let health = check_units(root, timeout).await;
+        let took = started.elapsed();
+        assert!(took < limit, "took {took:?}, more than {limit:?}");
+        health
+    }
+
+    /// Waits until every process of `pids` is gone: SIGKILL is asynchronous, so this allows a
+    /// moment (two seconds) before it fails.
+    fn wait_gone(pids: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !pids.iter().all(|p| gone(p)) {
+            assert!(Instant::now() < deadline, "still running: {pids:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is gone (or a zombie nobody reaped yet).
     fn gone(pid: &str) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -370,12 +401,8 @@ mod tests {
 
     #[tokio::test]
     async fn running_unit_is_healthy_with_its_last_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let unit_dir = unit(
-            dir.path(),
-            "c1/zk/server",
+        let (dir, unit_dir) = server_unit(
             "touch checked\necho 'starting check' >&2\necho \"$1 of $BIGMGR_COMPONENT\"\necho 'running (pid 42)'\necho",
-            true,
         );
         let health = check_units(dir.path(), Duration::from_secs(10)).await;
         assert_eq!(health.len(), 1, "{health:?}");
@@ -394,26 +421,14 @@ mod tests {
 
     #[tokio::test]
     async fn argument_and_environment_reach_the_script() {
-        let dir = tempfile::tempdir().unwrap();
-        unit(
-            dir.path(),
-            "c1/zk/server",
-            "echo \"$1 of $BIGMGR_COMPONENT\"",
-            true,
-        );
+        let (dir, _) = server_unit("echo \"$1 of $BIGMGR_COMPONENT\"");
         let health = check_units(dir.path(), Duration::from_secs(10)).await;
         assert_eq!(health[0].message, "status of server");
     }
 
     #[tokio::test]
     async fn stopped_unit_is_unhealthy_with_its_exit_code() {
-        let dir = tempfile::tempdir().unwrap();
-        unit(
-            dir.path(),
-            "c1/zk/server",
-            "echo 'zookeeper is not running' >&2\nexit 3",
-            true,
-        );
+        let (dir, _) = server_unit("echo 'zookeeper is not running' >&2\nexit 3");
         unit(dir.path(), "c1/zk/client", "exit 4", true);
         let health = check_units(dir.path(), Duration::from_secs(10)).await;
         let messages: Vec<_> = health
@@ -438,16 +453,9 @@ mod tests {
 
     #[tokio::test]
     async fn hung_status_is_killed_after_the_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let unit_dir = unit(
-            dir.path(),
-            "c1/zk/server",
-            "echo $$ > pids\nsleep 30 &\necho $! >> pids\nwait",
-            true,
-        );
-        let started = Instant::now();
-        let health = check_units(dir.path(), Duration::from_secs(1)).await;
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let (dir, unit_dir) = server_unit("echo $$ > pids\nsleep 30 &\necho $! >> pids\nwait");
+        let health =
+            check_units_within(dir.path(), Duration::from_secs(1), Duration::from_secs(5)).await;
         let h = &health[0];
         assert!(!h.healthy);
         assert_eq!(h.exit_code, None);
@@ -455,44 +463,27 @@ mod tests {
         let pids = std::fs::read_to_string(unit_dir.join("pids")).unwrap();
         let pids: Vec<&str> = pids.lines().collect();
         assert_eq!(pids.len(), 2, "{pids:?}");
-        // The shell and the sleep it started are both gone (SIGKILL is asynchronous: allow a
-        // moment).
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !pids.iter().all(|p| gone(p)) {
-            assert!(Instant::now() < deadline, "still running: {pids:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // The shell and the sleep it started are both gone.
+        wait_gone(&pids);
     }
 
     #[tokio::test]
     async fn what_status_leaves_behind_is_killed() {
-        let dir = tempfile::tempdir().unwrap();
-        let unit_dir = unit(
-            dir.path(),
-            "c1/zk/server",
-            "sleep 30 &\necho $! > pids\necho up",
-            true,
-        );
-        let started = Instant::now();
-        let health = check_units(dir.path(), Duration::from_secs(10)).await;
+        let (dir, unit_dir) = server_unit("sleep 30 &\necho $! > pids\necho up");
         // The sleep holds the output pipes open: not waited for beyond the drain limit.
-        assert!(started.elapsed() < Duration::from_secs(3));
+        let health =
+            check_units_within(dir.path(), Duration::from_secs(10), Duration::from_secs(3)).await;
         assert_eq!(
             (health[0].healthy, health[0].message.as_str()),
             (true, "up")
         );
         let pid = std::fs::read_to_string(unit_dir.join("pids")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !gone(pid.trim()) {
-            assert!(Instant::now() < deadline, "still running: {pid}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_gone(&[pid.trim()]);
     }
 
     #[tokio::test]
     async fn units_not_to_check_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        unit(dir.path(), "c1/zk/server", "echo ok", true);
+        let (dir, _) = server_unit("echo ok");
         // No status command: never run.
         let client = unit(dir.path(), "c1/zk/client", "touch ran", false);
         // Its directory was removed.
@@ -516,8 +507,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_script_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        unit(dir.path(), "c1/zk/server", "echo ok", true);
+        let (dir, _) = server_unit("echo ok");
         let script = dir.path().join("scripts/c1-zk-server.sh");
         std::fs::remove_file(&script).unwrap();
         let health = check_units(dir.path(), Duration::from_secs(10)).await;

@@ -330,66 +330,79 @@ mod tests {
         }
     }
 
+    /// A ledger in a fresh directory (keep it while the test runs), with its path.
+    fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let l = Ledger::open(&path).unwrap();
+        (dir, path, l)
+    }
+
+    /// Closes the ledger and opens its file again, as the next agent process would.
+    fn reopen(l: Ledger, path: &Path) -> Ledger {
+        drop(l);
+        Ledger::open(path).unwrap()
+    }
+
+    /// Reopens the ledger and checks what it holds: the finished runs, the runs in flight, and
+    /// how many lines its file has (opening compacts it).
+    fn assert_reopened(
+        l: Ledger,
+        path: &Path,
+        finished: Vec<(RunId, TaskResult)>,
+        in_flight: Vec<RunId>,
+        lines: usize,
+    ) {
+        let l = reopen(l, path);
+        assert_eq!(l.finished(), finished);
+        assert_eq!(l.in_flight(), in_flight);
+        assert_eq!(count_lines(path), lines);
+    }
+
+    /// Records `r` received, then finished in `state`.
+    fn run_to_end(l: &mut Ledger, r: RunId, state: TaskState) {
+        l.record_received(r).unwrap();
+        l.record_finished(r, result(state)).unwrap();
+    }
+
     fn count_lines(path: &Path) -> usize {
         std::fs::read_to_string(path).unwrap().lines().count()
     }
 
     #[test]
     fn records_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        {
-            let mut l = Ledger::open(&path).unwrap();
-            l.record_received(run(1, 1)).unwrap();
-            l.record_received(run(2, 1)).unwrap();
-            l.record_finished(run(1, 1), result(TaskState::Succeeded))
-                .unwrap();
-            assert_eq!(
-                l.lookup(run(1, 1)),
-                Some(LedgerEntry::Finished(result(TaskState::Succeeded)))
-            );
-            assert_eq!(l.lookup(run(2, 1)), Some(LedgerEntry::Received));
-            assert_eq!(l.lookup(run(3, 1)), None);
-        }
-        let l = Ledger::open(&path).unwrap();
+        let (_dir, path, mut l) = fresh();
+        l.record_received(run(1, 1)).unwrap();
+        l.record_received(run(2, 1)).unwrap();
+        l.record_finished(run(1, 1), result(TaskState::Succeeded))
+            .unwrap();
         assert_eq!(
-            l.finished(),
-            vec![(run(1, 1), result(TaskState::Succeeded))]
+            l.lookup(run(1, 1)),
+            Some(LedgerEntry::Finished(result(TaskState::Succeeded)))
         );
-        assert_eq!(l.in_flight(), vec![run(2, 1)]);
+        assert_eq!(l.lookup(run(2, 1)), Some(LedgerEntry::Received));
+        assert_eq!(l.lookup(run(3, 1)), None);
         // Compacted: one line per live entry.
-        assert_eq!(count_lines(&path), 2);
+        let finished = vec![(run(1, 1), result(TaskState::Succeeded))];
+        assert_reopened(l, &path, finished, vec![run(2, 1)], 2);
     }
 
     #[test]
     fn clean_forgets_finished_runs_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        let mut l = Ledger::open(&path).unwrap();
-        l.record_received(run(1, 1)).unwrap();
-        l.record_finished(run(1, 1), result(TaskState::Failed))
-            .unwrap();
+        let (_dir, path, mut l) = fresh();
+        run_to_end(&mut l, run(1, 1), TaskState::Failed);
         l.record_received(run(2, 1)).unwrap();
         l.clean(&[run(1, 1), run(2, 1), run(9, 9)]).unwrap();
         assert_eq!(l.lookup(run(1, 1)), None);
         assert_eq!(l.lookup(run(2, 1)), Some(LedgerEntry::Received));
-        drop(l);
-        let l = Ledger::open(&path).unwrap();
-        assert!(l.finished().is_empty());
-        assert_eq!(l.in_flight(), vec![run(2, 1)]);
-        assert_eq!(count_lines(&path), 1);
+        assert_reopened(l, &path, vec![], vec![run(2, 1)], 1);
     }
 
     #[test]
     fn torn_last_line_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        {
-            let mut l = Ledger::open(&path).unwrap();
-            l.record_received(run(1, 1)).unwrap();
-            l.record_finished(run(1, 1), result(TaskState::Succeeded))
-                .unwrap();
-        }
+        let (_dir, path, mut l) = fresh();
+        run_to_end(&mut l, run(1, 1), TaskState::Succeeded);
+        drop(l);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"finished":{"run":{"task":1,"attempt":1},"res"#)
             .unwrap();
@@ -401,36 +414,32 @@ mod tests {
         );
         // The torn line is gone from the file, so new appends are readable.
         l.record_received(run(2, 1)).unwrap();
-        drop(l);
-        let l = Ledger::open(&path).unwrap();
+        let l = reopen(l, &path);
         assert_eq!(l.in_flight(), vec![run(2, 1)]);
     }
 
     #[test]
     fn started_processes_survive_reopen_until_finished() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
+        let (_dir, path, mut l) = fresh();
         let process = StartedRun {
             pid: 4242,
             start_time: 981_234,
             started_at: 1_700_000_000_000,
             timeout_ms: 1_800_000,
         };
-        {
-            let mut l = Ledger::open(&path).unwrap();
-            l.record_received(run(1, 1)).unwrap();
-            l.record_started(run(1, 1), process).unwrap();
-            l.record_received(run(2, 1)).unwrap();
-            l.record_started(run(2, 1), process).unwrap();
-            l.record_finished(run(2, 1), result(TaskState::Succeeded))
-                .unwrap();
-            // Not in flight: ignored.
-            l.record_started(run(2, 1), process).unwrap();
-            l.record_started(run(3, 1), process).unwrap();
-            assert_eq!(l.started(run(1, 1)), Some(process));
-            assert_eq!(l.started(run(2, 1)), None);
-            assert_eq!(l.started(run(3, 1)), None);
-        }
+        l.record_received(run(1, 1)).unwrap();
+        l.record_started(run(1, 1), process).unwrap();
+        l.record_received(run(2, 1)).unwrap();
+        l.record_started(run(2, 1), process).unwrap();
+        l.record_finished(run(2, 1), result(TaskState::Succeeded))
+            .unwrap();
+        // Not in flight: ignored.
+        l.record_started(run(2, 1), process).unwrap();
+        l.record_started(run(3, 1), process).unwrap();
+        assert_eq!(l.started(run(1, 1)), Some(process));
+        assert_eq!(l.started(run(2, 1)), None);
+        assert_eq!(l.started(run(3, 1)), None);
+        drop(l);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains(r#"{"started":{"run":{"task":1,"attempt":1},"pid":4242,"start_time":981234,"started_at":1700000000000,"timeout_ms":1800000}}"#),
@@ -442,15 +451,13 @@ mod tests {
         assert_eq!(l.started(run(2, 1)), None);
         // Compacted: the received run, its process and the finished run.
         assert_eq!(count_lines(&path), 3);
-        drop(l);
         // Reopening a compact ledger keeps the process.
-        let mut l = Ledger::open(&path).unwrap();
+        let mut l = reopen(l, &path);
         assert_eq!(l.started(run(1, 1)), Some(process));
         l.record_finished(run(1, 1), result(TaskState::Failed))
             .unwrap();
         assert_eq!(l.started(run(1, 1)), None);
-        drop(l);
-        let l = Ledger::open(&path).unwrap();
+        let l = reopen(l, &path);
         assert_eq!(l.started(run(1, 1)), None);
         assert!(l.in_flight().is_empty());
         assert_eq!(count_lines(&path), 2);
@@ -471,21 +478,16 @@ mod tests {
 
     #[test]
     fn compacts_when_mostly_cleaned() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        let mut l = Ledger::open(&path).unwrap();
+        let (_dir, path, mut l) = fresh();
         for t in 0..1000 {
-            l.record_received(run(t, 1)).unwrap();
-            l.record_finished(run(t, 1), result(TaskState::Succeeded))
-                .unwrap();
+            run_to_end(&mut l, run(t, 1), TaskState::Succeeded);
             if t > 0 {
                 l.clean(&[run(t - 1, 1)]).unwrap();
             }
         }
         assert!(count_lines(&path) < COMPACT_MIN_LINES + 10);
         assert_eq!(l.finished().len(), 1);
-        drop(l);
-        let l = Ledger::open(&path).unwrap();
+        let l = reopen(l, &path);
         assert_eq!(
             l.finished(),
             vec![(run(999, 1), result(TaskState::Succeeded))]

@@ -104,9 +104,7 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent")
-            .field("config", &self.shared.config)
-            .finish_non_exhaustive()
+        self.shared.debug("Agent", f)
     }
 }
 
@@ -115,6 +113,16 @@ struct Shared {
     config: AgentConfig,
     executor: Arc<dyn Executor>,
     ledger: Mutex<Ledger>,
+}
+
+impl Shared {
+    /// How an [`Agent`] and its [`AgentHandle`] show in `Debug`: their type `name` and the
+    /// agent's settings.
+    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -285,9 +293,7 @@ pub struct AgentHandle {
 
 impl std::fmt::Debug for AgentHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentHandle")
-            .field("config", &self.shared.config)
-            .finish_non_exhaustive()
+        self.shared.debug("AgentHandle", f)
     }
 }
 

@@ -461,14 +461,55 @@ mod tests {
         }
     }
 
+    /// A spool in a fresh directory (keep it while the test runs) holding `log(0)` to
+    /// `log(n - 1)`, with its path.
+    fn spool_with(n: u64) -> (tempfile::TempDir, PathBuf, Spool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.jsonl");
+        let mut s = Spool::open(&path).unwrap();
+        for n in 0..n {
+            s.push(&log(n)).unwrap();
+        }
+        (dir, path, s)
+    }
+
+    /// Closes the spool and opens its file again, as the next agent process would.
+    fn reopen(s: Spool, path: &Path) -> Spool {
+        drop(s);
+        Spool::open(path).unwrap()
+    }
+
+    /// Reopens the spool and checks that it holds nothing and gives the next event the number
+    /// `next`.
+    fn assert_reopens_empty(s: Spool, path: &Path, next: u64) {
+        let mut s = reopen(s, path);
+        assert!(s.is_empty());
+        assert_eq!(s.push(&log(next - 1)).unwrap(), next);
+    }
+
+    /// Appends raw bytes to the spool file, as a crash or a disk error might leave them.
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    /// The file of events set aside, and its entries.
+    fn rejected(path: &Path) -> (String, Vec<serde_json::Value>) {
+        let text = std::fs::read_to_string(rejected_path(path)).unwrap();
+        let entries = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (text, entries)
+    }
+
     fn seqs(spool: &Spool) -> Vec<u64> {
         spool.pending().into_iter().map(|(s, _)| s).collect()
     }
 
     #[test]
     fn push_pending_ack_keep_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Spool::open(dir.path().join("spool.jsonl")).unwrap();
+        let (_dir, _, mut s) = spool_with(0);
         assert!(s.is_empty());
         for n in 0..5 {
             assert_eq!(s.push(&log(n)).unwrap(), n + 1);
@@ -500,59 +541,36 @@ mod tests {
 
     #[test]
     fn reopen_keeps_pending_and_sequence() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        {
-            let mut s = Spool::open(&path).unwrap();
-            for n in 0..3 {
-                s.push(&log(n)).unwrap();
-            }
-        }
-        let mut s = Spool::open(&path).unwrap();
+        let (_dir, path, s) = spool_with(3);
+        let mut s = reopen(s, &path);
         assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1)), (3, log(2))]);
         assert_eq!(s.push(&log(3)).unwrap(), 4);
     }
 
     #[test]
     fn ack_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        {
-            let mut s = Spool::open(&path).unwrap();
-            for n in 0..4 {
-                s.push(&log(n)).unwrap();
-            }
-            s.ack(3).unwrap();
-        }
-        let mut s = Spool::open(&path).unwrap();
+        let (_dir, path, mut s) = spool_with(4);
+        s.ack(3).unwrap();
+        let mut s = reopen(s, &path);
         assert_eq!(s.pending(), vec![(4, log(3))]);
         s.ack(4).unwrap();
-        drop(s);
         // Everything acknowledged: nothing pending, and the numbers go on.
-        let mut s = Spool::open(&path).unwrap();
-        assert!(s.is_empty());
-        assert_eq!(s.push(&log(4)).unwrap(), 5);
+        assert_reopens_empty(s, &path, 5);
     }
 
     #[test]
     fn ack_beyond_the_last_event_moves_the_sequence_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        let mut s = Spool::open(&path).unwrap();
-        s.push(&log(0)).unwrap();
+        let (_dir, path, mut s) = spool_with(1);
         s.ack(10).unwrap();
         assert_eq!(s.push(&log(1)).unwrap(), 11);
-        drop(s);
-        let mut s = Spool::open(&path).unwrap();
+        let mut s = reopen(s, &path);
         assert_eq!(seqs(&s), vec![11]);
         assert_eq!(s.push(&log(2)).unwrap(), 12);
     }
 
     #[test]
     fn compaction_keeps_the_sequence() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        let mut s = Spool::open(&path).unwrap();
+        let (_dir, path, mut s) = spool_with(0);
         let mut last = 0;
         let mut max_len = 0;
         // Far more than COMPACT_MIN_BYTES in total, acknowledged as it goes.
@@ -566,17 +584,12 @@ mod tests {
         assert_eq!(last, 10_000);
         assert!(max_len <= COMPACT_MIN_BYTES + 4096, "grew to {max_len}");
         assert!(s.is_empty());
-        drop(s);
-        let mut s = Spool::open(&path).unwrap();
-        assert!(s.is_empty());
-        assert_eq!(s.push(&log(0)).unwrap(), 10_001);
+        assert_reopens_empty(s, &path, 10_001);
     }
 
     #[test]
     fn compaction_keeps_pending_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        let mut s = Spool::open(&path).unwrap();
+        let (_dir, path, mut s) = spool_with(0);
         // Lagging acknowledgements: one event is always pending.
         for n in 0..5_000 {
             let seq = s.push(&log(n)).unwrap();
@@ -584,65 +597,41 @@ mod tests {
         }
         assert!(std::fs::metadata(&path).unwrap().len() <= COMPACT_MIN_BYTES + 4096);
         assert_eq!(s.pending(), vec![(5_000, log(4_999))]);
-        drop(s);
-        let s = Spool::open(&path).unwrap();
+        let s = reopen(s, &path);
         assert_eq!(s.pending(), vec![(5_000, log(4_999))]);
     }
 
     #[test]
     fn torn_last_line_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        {
-            let mut s = Spool::open(&path).unwrap();
-            s.push(&log(0)).unwrap();
-            s.push(&log(1)).unwrap();
-        }
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"seq":3,"event":{"Log":{"run":"#).unwrap();
-        drop(f);
+        let (_dir, path, s) = spool_with(2);
+        drop(s);
+        append(&path, br#"{"seq":3,"event":{"Log":{"run":"#);
         let mut s = Spool::open(&path).unwrap();
         assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1))]);
         // The torn line is gone from the file, so new lines append cleanly.
         assert_eq!(s.push(&log(2)).unwrap(), 3);
-        drop(s);
-        let s = Spool::open(&path).unwrap();
+        let s = reopen(s, &path);
         assert_eq!(seqs(&s), vec![1, 2, 3]);
     }
 
     #[test]
     fn corrupt_middle_line_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        {
-            let mut s = Spool::open(&path).unwrap();
-            s.push(&log(0)).unwrap();
-        }
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"\0\0garbage\0\n").unwrap();
-        f.write_all(
-            &encode(&EventLine {
-                seq: 2,
-                event: &log(1),
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        drop(f);
-        {
-            let mut s = Spool::open(&path).unwrap();
-            assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1))]);
-            assert_eq!(s.push(&log(2)).unwrap(), 3);
-        }
-        let s = Spool::open(&path).unwrap();
+        let (_dir, path, s) = spool_with(1);
+        drop(s);
+        append(&path, b"\0\0garbage\0\n");
+        let second = EventLine {
+            seq: 2,
+            event: &log(1),
+        };
+        append(&path, &encode(&second).unwrap());
+        let mut s = Spool::open(&path).unwrap();
+        assert_eq!(s.pending(), vec![(1, log(0)), (2, log(1))]);
+        assert_eq!(s.push(&log(2)).unwrap(), 3);
+        let s = reopen(s, &path);
         assert_eq!(seqs(&s), vec![1, 2, 3]);
         // The garbage line was set aside with the reason, not thrown away.
-        let rejected = std::fs::read_to_string(rejected_path(&path)).unwrap();
-        let entries: Vec<serde_json::Value> = rejected
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(entries.len(), 1, "{rejected}");
+        let (text, entries) = rejected(&path);
+        assert_eq!(entries.len(), 1, "{text}");
         assert!(
             entries[0]["reason"]
                 .as_str()
@@ -654,11 +643,7 @@ mod tests {
 
     #[test]
     fn pending_after_stops_at_a_byte_budget_but_always_gives_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Spool::open(dir.path().join("spool.jsonl")).unwrap();
-        for n in 0..10 {
-            s.push(&log(n)).unwrap();
-        }
+        let (_dir, _, s) = spool_with(10);
         let line = s.pending[0].bytes;
         let got = |after, max_bytes| -> Vec<u64> {
             s.pending_after(after, 100, max_bytes)
@@ -674,12 +659,7 @@ mod tests {
 
     #[test]
     fn rejected_events_are_set_aside_for_good_with_their_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool.jsonl");
-        let mut s = Spool::open(&path).unwrap();
-        for n in 0..4 {
-            s.push(&log(n)).unwrap();
-        }
+        let (_dir, path, mut s) = spool_with(4);
         let why = |r: &str| r.to_owned();
         assert_eq!(
             s.reject(&[(2, why("too large")), (4, why("refused")), (9, why("gone"))])
@@ -692,15 +672,10 @@ mod tests {
         assert_eq!(s.reject(&[(2, why("too large"))]).unwrap(), 0);
         assert_eq!(s.push(&log(4)).unwrap(), 5);
         s.ack(3).unwrap();
-        drop(s);
-        let s = Spool::open(&path).unwrap();
+        let s = reopen(s, &path);
         assert_eq!(s.pending(), vec![(5, log(4))]);
-        let rejected = std::fs::read_to_string(rejected_path(&path)).unwrap();
-        let entries: Vec<serde_json::Value> = rejected
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(entries.len(), 2, "{rejected}");
+        let (text, entries) = rejected(&path);
+        assert_eq!(entries.len(), 2, "{text}");
         assert_eq!(entries[0]["seq"], 2);
         assert_eq!(entries[0]["reason"], "too large");
         assert_eq!(entries[0]["event"]["Log"]["line"], "line 1");
@@ -710,9 +685,6 @@ mod tests {
         let mut s = s;
         s.reject(&[(5, why("refused"))]).unwrap();
         assert!(s.is_empty());
-        drop(s);
-        let mut s = Spool::open(&path).unwrap();
-        assert!(s.is_empty());
-        assert_eq!(s.push(&log(5)).unwrap(), 6);
+        assert_reopens_empty(s, &path, 6);
     }
 }

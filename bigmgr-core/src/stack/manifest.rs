@@ -133,6 +133,13 @@ struct RawPort {
     component: Option<String>,
 }
 
+/// Converts every entry of a list of the manifest, each with its index (for the field paths of
+/// its errors); the first error stops it.
+fn convert_each<R, T>(raw: &[R], convert: impl FnMut(usize, &R) -> Result<T>) -> Result<Vec<T>> {
+    let mut convert = convert;
+    raw.iter().enumerate().map(|(i, r)| convert(i, r)).collect()
+}
+
 /// Builds [`Error::Manifest`]s for one file.
 struct Ctx<'a> {
     file: &'a Path,
@@ -145,6 +152,35 @@ impl Ctx<'_> {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// Records the `name` of entry `i` of the list `what` (`component`, `config`, `port`) in
+    /// `seen`, refusing one already there (at `what[i].name`; see [`Ctx::unique`]).
+    fn once<'n>(
+        &self,
+        seen: &mut HashSet<&'n str>,
+        what: &str,
+        i: usize,
+        name: &'n str,
+    ) -> Result<()> {
+        self.unique(seen, format!("{what}[{i}].name"), what, name, "")
+    }
+
+    /// Records the `name` of a `what` declared at `field` in `seen`, refusing one already
+    /// there: "{what} '{name}' is declared twice{within}; names must be unique".
+    fn unique<'n>(
+        &self,
+        seen: &mut HashSet<&'n str>,
+        field: impl Into<String>,
+        what: &str,
+        name: &'n str,
+        within: &str,
+    ) -> Result<()> {
+        if seen.insert(name) {
+            return Ok(());
+        }
+        let message = format!("{what} '{name}' is declared twice{within}; names must be unique");
+        Err(self.err(field, message))
     }
 }
 
@@ -367,12 +403,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         ));
     }
 
-    let components = raw
-        .component
-        .iter()
-        .enumerate()
-        .map(|(i, c)| convert_component(cx, dir, i, c))
-        .collect::<Result<Vec<_>>>()?;
+    let components = convert_each(&raw.component, |i, c| convert_component(cx, dir, i, c))?;
     if components.is_empty() {
         return Err(cx.err(
             "component",
@@ -381,35 +412,14 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     }
     let mut seen = HashSet::new();
     for (i, c) in components.iter().enumerate() {
-        if !seen.insert(c.name.as_str()) {
-            return Err(cx.err(
-                format!("component[{i}].name"),
-                format!(
-                    "component '{}' is declared twice; names must be unique",
-                    c.name
-                ),
-            ));
-        }
+        cx.once(&mut seen, "component", i, &c.name)?;
     }
 
-    let configs = raw
-        .config
-        .iter()
-        .enumerate()
-        .map(|(i, c)| convert_config(cx, dir, i, c))
-        .collect::<Result<Vec<_>>>()?;
+    let configs = convert_each(&raw.config, |i, c| convert_config(cx, dir, i, c))?;
     let mut seen = HashSet::new();
     let mut seen_paths = HashSet::new();
     for (i, c) in configs.iter().enumerate() {
-        if !seen.insert(c.name.as_str()) {
-            return Err(cx.err(
-                format!("config[{i}].name"),
-                format!(
-                    "config '{}' is declared twice; names must be unique",
-                    c.name
-                ),
-            ));
-        }
+        cx.once(&mut seen, "config", i, &c.name)?;
         if !seen_paths.insert(c.path.as_str()) {
             return Err(cx.err(
                 format!("config[{i}].path"),
@@ -447,12 +457,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         if p.name.trim().is_empty() {
             return Err(cx.err(field("name"), "the port name is empty"));
         }
-        if !seen.insert(p.name.as_str()) {
-            return Err(cx.err(
-                field("name"),
-                format!("port '{}' is declared twice; names must be unique", p.name),
-            ));
-        }
+        cx.once(&mut seen, "port", i, &p.name)?;
         let port = u16::try_from(p.port)
             .ok()
             .filter(|n| *n > 0)
@@ -733,15 +738,8 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
                 ),
             ));
         }
-        if !seen.insert(p.name.as_str()) {
-            return Err(cx.err(
-                pat("name"),
-                format!(
-                    "property '{}' is declared twice in config '{}'; names must be unique",
-                    p.name, c.name
-                ),
-            ));
-        }
+        let within = format!(" in config '{}'", c.name);
+        cx.unique(&mut seen, pat("name"), "property", &p.name, &within)?;
         let kind = match p.kind.as_str() {
             "string" => PropertyType::String,
             "int" => PropertyType::Int,
@@ -878,13 +876,17 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        assert_eq!(parse_timeout("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_timeout("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_timeout("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_timeout("42"), Ok(Duration::from_secs(42)));
-        assert_eq!(parse_timeout(" 7s "), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_timeout("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        for (text, ms) in [
+            ("90s", 90_000),
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            ("42", 42_000),
+            (" 7s ", 7_000),
+            ("1m30s", 90_000),
+            ("500ms", 500),
+        ] {
+            assert_eq!(parse_timeout(text), Ok(Duration::from_millis(ms)), "{text}");
+        }
         for bad in ["0", "0s", "-5", "5x", "m", "", "1.5m", "5 m", "s5"] {
             assert!(parse_timeout(bad).is_err(), "{bad} should be refused");
         }

@@ -66,10 +66,23 @@ async fn two_service_cluster(
     hosts: usize,
 ) -> Harness {
     two_services(tmp, a, b, a_extra);
-    let h = start(tmp, hosts, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
+    let h = a_on_hosts(tmp, hosts).await;
     h.add("b", "b_server", &h.hosts).await;
     h
+}
+
+/// Starts `hosts` hosts on the stack written under `tmp` and adds service a on every one.
+async fn a_on_hosts(tmp: &std::path::Path, hosts: usize) -> Harness {
+    let h = start(tmp, hosts, true, GRACE).await;
+    h.add("a", "a_server", &h.hosts).await;
+    h
+}
+
+/// Runs `start` of service a and waits for the job to end in `state`.
+async fn start_a(h: &Harness, state: JobState) -> Job {
+    let job = h.run("start", Target::Service("a".into())).await;
+    assert_eq!(h.wait(job.id, 20).await.state, state);
+    job
 }
 
 /// Services a and b (B's start after A's), both running [`counting_script`] with `secs`, on
@@ -194,11 +207,8 @@ async fn a_script_past_its_timeout_is_killed_and_timed_out() {
         "exit 0",
         "  [component.commands.start]\n  timeout = 1\n",
     );
-    let h = start(tmp.path(), 1, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-
-    let job = h.run("start", Target::Service("a".into())).await;
-    assert_eq!(h.wait(job.id, 20).await.state, JobState::Failed);
+    let h = a_on_hosts(tmp.path(), 1).await;
+    let job = start_a(&h, JobState::Failed).await;
     let d = h.mgr.job(job.id).await.expect("detail");
     let t = &d.tasks[0];
     assert_eq!(t.state, TaskState::TimedOut);
@@ -375,8 +385,7 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
 async fn a_rolling_restart_in_batches_of_two_never_runs_more_than_two() {
     let tmp = tempfile::tempdir().expect("tmp");
     write_a(tmp.path(), "sleep 0.3", "");
-    let h = start(tmp.path(), 6, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
+    let h = a_on_hosts(tmp.path(), 6).await;
     let opts = JobOptions {
         batch_size: Some(2),
         ..JobOptions::default()
@@ -566,8 +575,7 @@ async fn parallelism_bounds_the_tasks_under_way_and_tolerance_lets_a_stage_succe
     let tmp = tempfile::tempdir().expect("tmp");
     let a = "sleep 0.3\n[ \"$BIGMGR_HOST\" = h3 ] && { echo tolerated >&2; exit 1; }\nexit 0";
     write_a(tmp.path(), a, "");
-    let h = start(tmp.path(), 4, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
+    let h = a_on_hosts(tmp.path(), 4).await;
 
     let opts = JobOptions {
         parallelism: Some(2),
@@ -693,10 +701,8 @@ async fn a_command_with_retries_runs_a_failed_script_again_as_a_new_attempt() {
         &a,
         "  [component.commands.start]\n  retries = 1\n",
     );
-    let h = start(tmp.path(), 1, true, GRACE).await;
-    h.add("a", "a_server", &h.hosts).await;
-    let job = h.run("start", Target::Service("a".into())).await;
-    assert_eq!(h.wait(job.id, 20).await.state, JobState::Succeeded);
+    let h = a_on_hosts(tmp.path(), 1).await;
+    let job = start_a(&h, JobState::Succeeded).await;
     let t = &h.mgr.job(job.id).await.expect("detail").tasks[0];
     assert_eq!((t.state, t.attempt), (TaskState::Succeeded, 2));
     let first = h.mgr.task_log(t.id, Some(1)).await.expect("log");

@@ -2,6 +2,7 @@
 //! dialing it with `run_agent`, real scripts.
 
 use crate::harness::{Svc, until, write_stack};
+use bigmgr_core::address::HOSTILE_EXAMPLES;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::grpc::{AgentClientConfig, GrpcSettings, GrpcTransport, pb, run_agent};
 use bigmgr_core::manager::AddService;
@@ -427,17 +428,6 @@ async fn register_raw(
         .map(|(_, registered)| registered)
 }
 
-const HOSTILE_ADDRESSES: &[&str] = &[
-    "$(touch /tmp/bigmgr-pwned)",
-    "`id`",
-    "x';id;'",
-    "x\";id;\"",
-    "../../etc/passwd",
-    "a b",
-    "a\nb",
-    "",
-];
-
 /// An address is checked wherever it arrives: a join or a later registration with a hostile
 /// one is refused naming the setting, and nothing is written; an agent reporting a new (valid)
 /// address is admitted but its host keeps the address until an admin accepts it, and the
@@ -447,7 +437,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
     use pb::register::Auth;
     let (dir, server, token) = c1(counting_stack).await;
 
-    for bad in HOSTILE_ADDRESSES {
+    for bad in HOSTILE_EXAMPLES {
         let e = register_raw(&server.url, "h1", bad, Auth::JoinToken(token.clone()))
             .await
             .expect_err(bad);
@@ -477,7 +467,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
     )
     .unwrap();
     let credential = saved["credential"].as_str().expect("credential").to_owned();
-    for bad in HOSTILE_ADDRESSES {
+    for bad in HOSTILE_EXAMPLES {
         let e = register_raw(&server.url, "h1", bad, Auth::Credential(credential.clone()))
             .await
             .expect_err(bad);
@@ -541,7 +531,7 @@ async fn addresses_are_checked_at_registration_and_a_new_one_waits_for_an_admin(
         (h.address.as_str(), h.reported_address.as_deref()),
         ("127.0.0.9", None)
     );
-    for bad in HOSTILE_ADDRESSES {
+    for bad in HOSTILE_EXAMPLES {
         assert!(matches!(
             server.mgr.set_host_address("c1", "h1", bad).await,
             Err(Error::Invalid(_))

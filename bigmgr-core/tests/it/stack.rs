@@ -137,6 +137,14 @@ fn broken_zookeeper(root: &Path, from: &str, to: &str) -> PathBuf {
     )
 }
 
+/// The manifest error of a zookeeper service whose manifest is `ZOOKEEPER` with `from` replaced
+/// by `to` (see [`broken_zookeeper`]), checked to name `field` (see [`manifest_error`]).
+fn broken_manifest(from: &str, to: &str, field: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(tmp.path(), from, to);
+    manifest_error(&dir, field)
+}
+
 /// The manifest error of `load_service(dir)`, checked to name `dir/service.toml` and `field`.
 fn manifest_error(dir: &Path, field: &str) -> String {
     let err = load_service(dir).expect_err("the manifest is broken");
@@ -279,75 +287,80 @@ async fn a_valid_two_service_stack_loads_with_everything_in_it() {
 
 #[test]
 fn broken_toml_names_the_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(tmp.path(), "version = \"3.8.4\"", "version = \"3.8.4");
-    let message = manifest_error(&dir, "-");
+    let message = broken_manifest("version = \"3.8.4\"", "version = \"3.8.4", "-");
     assert_contains(&message, "not valid TOML");
     assert_contains(&message, "line 4");
 }
 
 #[test]
 fn unknown_missing_and_mistyped_fields_are_named_with_their_path() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(
-        tmp.path(),
+    let message = broken_manifest(
         "cardinality = \"0+\"",
         "cardinality = \"0+\"\ncolour = \"red\"",
+        "component[1].colour",
     );
-    let message = manifest_error(&dir, "component[1].colour");
     assert_contains(&message, "unknown field `colour`");
     assert!(
         message.contains("cardinality"),
         "lists the allowed fields: {message}"
     );
 
-    let dir = broken_zookeeper(tmp.path(), "retries = 2", "retry = 2");
-    let message = manifest_error(&dir, "component[0].commands.start.retry");
+    let message = broken_manifest(
+        "retries = 2",
+        "retry = 2",
+        "component[0].commands.start.retry",
+    );
     assert_contains(&message, "unknown field `retry`");
 
     // Missing fields name the table; wrong types name the key.
-    let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"\n", "\n");
-    let message = manifest_error(&dir, "component[1]");
+    let message = broken_manifest("cardinality = \"0+\"\n", "\n", "component[1]");
     assert_contains(&message, "missing field `cardinality`");
-    let dir = broken_zookeeper(tmp.path(), "retries = 2", "retries = \"two\"");
-    let message = manifest_error(&dir, "component[0].commands.start.retries");
+    let message = broken_manifest(
+        "retries = 2",
+        "retries = \"two\"",
+        "component[0].commands.start.retries",
+    );
     assert_contains(&message, "invalid type: string \"two\"");
 }
 
 #[test]
 fn bad_cardinality_says_what_is_allowed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(tmp.path(), "cardinality = \"0+\"", "cardinality = \"some\"");
-    let message = manifest_error(&dir, "component[1].cardinality");
+    let message = broken_manifest(
+        "cardinality = \"0+\"",
+        "cardinality = \"some\"",
+        "component[1].cardinality",
+    );
     assert_contains(&message, "'some' is not a cardinality");
     assert_contains(&message, "1+");
 }
 
 #[test]
 fn bad_timeout_and_category_and_port_are_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(tmp.path(), "timeout = \"5m\"", "timeout = \"5 days\"");
-    let message = manifest_error(&dir, "component[0].commands.start.timeout");
+    let message = broken_manifest(
+        "timeout = \"5m\"",
+        "timeout = \"5 days\"",
+        "component[0].commands.start.timeout",
+    );
     assert_contains(&message, "'5 days' is not a timeout");
 
-    let dir = broken_zookeeper(tmp.path(), "category = \"client\"", "category = \"cli\"");
-    let message = manifest_error(&dir, "component[1].category");
+    let message = broken_manifest(
+        "category = \"client\"",
+        "category = \"cli\"",
+        "component[1].category",
+    );
     assert_contains(&message, "\"server\" or \"client\"");
 
-    let dir = broken_zookeeper(tmp.path(), "port = 2181", "port = 70000");
-    let message = manifest_error(&dir, "port[0].port");
+    let message = broken_manifest("port = 2181", "port = 70000", "port[0].port");
     assert_contains(&message, "1–65535");
 }
 
 #[test]
 fn server_only_command_on_a_client_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(
-        tmp.path(),
+    let message = broken_manifest(
         "cardinality = \"0+\"",
         "cardinality = \"0+\"\n  [component.commands.start]\n  timeout = 5",
+        "component[1].commands.start",
     );
-    let message = manifest_error(&dir, "component[1].commands.start");
     assert_contains(&message, "server-only");
     assert_contains(&message, "zookeeper_client");
 }
@@ -384,9 +397,11 @@ fn missing_script_names_component_command_and_path() {
 
 #[test]
 fn property_default_of_the_wrong_type() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(tmp.path(), "default = 2181", "default = \"2181\"");
-    let message = manifest_error(&dir, "config[0].property[1].default");
+    let message = broken_manifest(
+        "default = 2181",
+        "default = \"2181\"",
+        "config[0].property[1].default",
+    );
     assert_contains(&message, "property 'clientPort'");
     assert_contains(&message, "is a string");
     assert_contains(&message, "port number");
@@ -408,43 +423,36 @@ fn template_that_does_not_parse() {
 
 #[test]
 fn config_path_must_stay_in_the_unit_dir() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(tmp.path(), "\"conf/zoo.cfg\"", "\"../zoo.cfg\"");
-    let message = manifest_error(&dir, "config[0].path");
+    let message = broken_manifest("\"conf/zoo.cfg\"", "\"../zoo.cfg\"", "config[0].path");
     assert_contains(&message, "'../zoo.cfg'");
 }
 
 #[test]
 fn duplicate_and_misnamed_things() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = broken_zookeeper(
-        tmp.path(),
+    let message = broken_manifest(
         "name = \"zookeeper_client\"",
         "name = \"zookeeper_server\"",
+        "component[1].name",
     );
-    let message = manifest_error(&dir, "component[1].name");
     assert_contains(&message, "declared twice");
 
-    let dir = broken_zookeeper(tmp.path(), "name = \"zookeeper\"\n", "name = \"zk\"\n");
-    let message = manifest_error(&dir, "service.name");
+    let message = broken_manifest("name = \"zookeeper\"\n", "name = \"zk\"\n", "service.name");
     assert!(
         message.contains("'zk'") && message.contains("'zookeeper'"),
         "{message}"
     );
 
-    let dir = broken_zookeeper(
-        tmp.path(),
+    broken_manifest(
         "name = \"zookeeper_client\"",
         "name = \"ZkClient\"",
+        "component[1].name",
     );
-    manifest_error(&dir, "component[1].name");
 
-    let dir = broken_zookeeper(
-        tmp.path(),
+    let message = broken_manifest(
         "\"ZOOKEEPER_SERVER-STOP\" = [\"KAFKA_BROKER-STOP\"]",
         "\"ZOOKEEPER_SERVER-STOP\" = [\"KAFKA_BROKER\"]",
+        "order.\"ZOOKEEPER_SERVER-STOP\"[0]",
     );
-    let message = manifest_error(&dir, "order.\"ZOOKEEPER_SERVER-STOP\"[0]");
     assert_contains(&message, "COMPONENT-COMMAND");
 }
 

@@ -1,24 +1,20 @@
-//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports,
-//! on hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
+//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports, on
+//! hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
 
+use super::ClusterServices;
 use super::fixture::{already_exists, fixture, not_found, ok};
 use crate::model::*;
-use crate::store::{AgentStore, ClusterStore, ServiceStore};
+use crate::store::{AgentStore, ClusterStore};
 
 /// Runs the checks of agents.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + AgentStore + ServiceStore + ?Sized,
-{
-    agents(store).await;
-    concurrent_claims(store).await;
+pub async fn run<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
+    checks!(store: agents, concurrent_claims);
 }
 
 /// Join tokens, credentials and host reports (registration, heartbeats, unit health).
-pub async fn agents<S>(store: &S)
-where
-    S: ClusterStore + AgentStore + ServiceStore + ?Sized,
-{
+pub async fn agents<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
     let check = "agents";
     let fx = fixture(store, check, "agents", 2).await;
     let other = ok(
@@ -244,10 +240,7 @@ where
 
 /// Claiming a host is one compare-and-set: of many claims of one host at once, exactly one
 /// wins, and the credential stored is the winner's.
-pub async fn concurrent_claims<S>(store: &S)
-where
-    S: ClusterStore + AgentStore + ServiceStore + ?Sized,
-{
+pub async fn concurrent_claims<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
     let check = "concurrent_claims";
     let fx = fixture(store, check, "claims", 1).await;
     let h = &fx.hosts[0];
@@ -278,10 +271,7 @@ where
 }
 
 /// The host named `name`, which must exist.
-async fn host<S>(store: &S, check: &str, name: &str) -> Host
-where
-    S: ClusterStore + ?Sized,
-{
+async fn host<S: ClusterStore + ?Sized>(store: &S, check: &str, name: &str) -> Host {
     match ok(store.host_by_name(name).await, check, "host_by_name") {
         Some(h) => h,
         None => panic!("store conformance [{check}]: host {name} vanished"),

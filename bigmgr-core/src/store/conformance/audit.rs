@@ -5,19 +5,13 @@ use crate::model::*;
 use crate::store::AuditStore;
 
 /// Runs the checks of the audit log.
-pub async fn run<S>(store: &S)
-where
-    S: AuditStore + ?Sized,
-{
+pub async fn run<S: AuditStore + ?Sized>(store: &S) {
     audit(store).await;
 }
 
 /// Audit: events come back as appended, ascending by id, filtered by actor and paged by an id
 /// cursor without gaps or repeats.
-pub async fn audit<S>(store: &S)
-where
-    S: AuditStore + ?Sized,
-{
+pub async fn audit<S: AuditStore + ?Sized>(store: &S) {
     const C: &str = "audit";
     let actor = "conf-auditor";
     let mut appended = Vec::new();

@@ -1,26 +1,19 @@
 //! Conformance of [`AuthStore`]: users and API tokens.
 
-use super::fixture::{already_exists, not_found, ok, refused};
+use super::fixture::{already_exists, none, not_found, ok, refused};
 use crate::Error;
 use crate::auth::Role;
 use crate::model::*;
 use crate::store::AuthStore;
 
 /// Runs the checks of users and API tokens.
-pub async fn run<S>(store: &S)
-where
-    S: AuthStore + ?Sized,
-{
-    users(store).await;
-    api_tokens(store).await;
+pub async fn run<S: AuthStore + ?Sized>(store: &S) {
+    checks!(store: users, api_tokens);
 }
 
 /// Users: created with their fields, names unique, role and password changes, delete, and
 /// unknown ids refused.
-pub async fn users<S>(store: &S)
-where
-    S: AuthStore + ?Sized,
-{
+pub async fn users<S: AuthStore + ?Sized>(store: &S) {
     const C: &str = "users";
     let u = ok(
         store
@@ -61,10 +54,10 @@ where
         Some(&u),
         "store conformance [{C}]: user by name"
     );
-    assert_eq!(
-        ok(store.user_by_name("conf-nobody").await, C, "missing user"),
-        None,
-        "store conformance [{C}]: unknown name is None"
+    none(
+        store.user_by_name("conf-nobody").await,
+        C,
+        "unknown name is None",
     );
     let all = ok(store.list_users().await, C, "list users");
     let pos = |id| all.iter().position(|x: &User| x.id == id);
@@ -94,16 +87,12 @@ where
         C,
         "clear password",
     );
-    assert_eq!(
-        ok(store.user_password_hash(v.id).await, C, "hash cleared"),
-        None,
-        "store conformance [{C}]: password cleared"
-    );
+    none(store.user_password_hash(v.id).await, C, "password cleared");
     ok(store.delete_user(v.id).await, C, "delete user");
-    assert_eq!(
-        ok(store.user_by_name("conf-bob").await, C, "deleted"),
-        None,
-        "store conformance [{C}]: deleted user is gone"
+    none(
+        store.user_by_name("conf-bob").await,
+        C,
+        "deleted user is gone",
     );
     let missing = UserId(987_654);
     not_found(store.delete_user(v.id).await, C, "deleting a user twice");
@@ -126,10 +115,7 @@ where
 
 /// API tokens: looked up by hash, listed per user, hashes unique, deleted alone or with their
 /// user, unknown ids refused.
-pub async fn api_tokens<S>(store: &S)
-where
-    S: AuthStore + ?Sized,
-{
+pub async fn api_tokens<S: AuthStore + ?Sized>(store: &S) {
     const C: &str = "api_tokens";
     let u = ok(
         store
@@ -175,10 +161,10 @@ where
         ok(store.token_user("conf-hash-2").await, C, "token user").expect("token found by hash");
     assert_eq!(who, u, "store conformance [{C}]: token's user");
     assert_eq!(tok, t2, "store conformance [{C}]: the token itself");
-    assert_eq!(
-        ok(store.token_user("conf-hash-none").await, C, "unknown hash"),
-        None,
-        "store conformance [{C}]: an unknown hash is None"
+    none(
+        store.token_user("conf-hash-none").await,
+        C,
+        "an unknown hash is None",
     );
     ok(store.touch_api_token(t1.id, 4_242).await, C, "touch");
     let listed = ok(store.list_api_tokens(u.id).await, C, "list tokens");
@@ -198,22 +184,15 @@ where
         "store conformance [{C}]: token by id"
     );
     ok(store.delete_api_token(t2.id).await, C, "delete token");
-    assert_eq!(
-        ok(store.token_user("conf-hash-2").await, C, "deleted token"),
-        None,
-        "store conformance [{C}]: a deleted token no longer finds its user"
+    none(
+        store.token_user("conf-hash-2").await,
+        C,
+        "a deleted token no longer finds its user",
     );
     ok(store.delete_user(u.id).await, C, "delete user");
-    assert_eq!(
-        ok(store.token_user("conf-hash-1").await, C, "user's token"),
-        None,
-        "store conformance [{C}]: deleting a user deletes its tokens"
-    );
-    assert_eq!(
-        ok(store.api_token(t1.id).await, C, "user's token by id"),
-        None,
-        "store conformance [{C}]: deleting a user deletes its tokens (by id)"
-    );
+    let rule = "deleting a user deletes its tokens";
+    none(store.token_user("conf-hash-1").await, C, rule);
+    none(store.api_token(t1.id).await, C, &format!("{rule} (by id)"));
     assert!(
         ok(store.token_user("conf-hash-3").await, C, "other's token").is_some(),
         "store conformance [{C}]: other users' tokens stay"

@@ -3,25 +3,18 @@
 //!
 //! [`clusters`] (and so [`run`]) needs an empty store: it lists every cluster.
 
-use super::fixture::{already_exists_named, conflict, new_service, not_found, ok};
+use super::ClusterServices;
+use super::fixture::{already_exists_named, conflict, new_service, none, not_found, ok};
 use crate::model::*;
-use crate::store::{ClusterStore, JobStore, ServiceStore};
+use crate::store::{ClusterStore, JobStore};
 
 /// Runs the checks of clusters and hosts against an empty store.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
-    clusters(store).await;
-    hosts(store).await;
-    unknown_ids(store).await;
+pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    checks!(store: clusters, hosts, unknown_ids);
 }
 
 /// Clusters: create, look up, list in id order, duplicate names, delete and refused delete.
-pub async fn clusters<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn clusters<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "clusters";
     let listed = ok(store.list_clusters().await, C, "list_clusters");
     assert!(
@@ -47,10 +40,10 @@ where
         Some(a.clone()),
         "store conformance [{C}]: cluster_by_name returns the created cluster"
     );
-    assert_eq!(
-        ok(store.cluster_by_name("c-none").await, C, "cluster_by_name"),
-        None,
-        "store conformance [{C}]: cluster_by_name of an unknown name is None"
+    none(
+        store.cluster_by_name("c-none").await,
+        C,
+        "cluster_by_name of an unknown name is None",
     );
     let mut expected = vec![a.clone(), b.clone()];
     expected.sort_by_key(|c| c.id);
@@ -73,10 +66,10 @@ where
         vec![a.clone()],
         "store conformance [{C}]: a deleted cluster is no longer listed"
     );
-    assert_eq!(
-        ok(store.cluster_by_name("c-b").await, C, "cluster_by_name"),
-        None,
-        "store conformance [{C}]: a deleted cluster is no longer found by name"
+    none(
+        store.cluster_by_name("c-b").await,
+        C,
+        "a deleted cluster is no longer found by name",
     );
     not_found(
         store.delete_cluster(b.id).await,
@@ -130,10 +123,7 @@ where
 }
 
 /// Hosts: add (WAITING), look up, list per cluster, globally unique names, state and heartbeat.
-pub async fn hosts<S>(store: &S)
-where
-    S: ClusterStore + ?Sized,
-{
+pub async fn hosts<S: ClusterStore + ?Sized>(store: &S) {
     const C: &str = "hosts";
     let a = ok(store.create_cluster("hosts-a").await, C, "create cluster");
     let b = ok(store.create_cluster("hosts-b").await, C, "create cluster");
@@ -238,10 +228,7 @@ where
 
 /// Getters of unknown cluster and host names give `Ok(None)` or nothing; deleting an unknown
 /// cluster is NotFound.
-pub async fn unknown_ids<S>(store: &S)
-where
-    S: ClusterStore + ?Sized,
-{
+pub async fn unknown_ids<S: ClusterStore + ?Sized>(store: &S) {
     const C: &str = "clusters::unknown_ids";
     let nc = ClusterId(i64::MAX);
     assert_eq!(
@@ -253,10 +240,10 @@ where
         None,
         "store conformance [{C}]: cluster_by_name of an unknown name is None"
     );
-    assert_eq!(
-        ok(store.host_by_name("no-such-host").await, C, "host_by_name"),
-        None,
-        "store conformance [{C}]: host_by_name of an unknown name is None"
+    none(
+        store.host_by_name("no-such-host").await,
+        C,
+        "host_by_name of an unknown name is None",
     );
     assert!(
         ok(store.list_hosts(nc).await, C, "list_hosts").is_empty(),

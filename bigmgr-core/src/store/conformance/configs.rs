@@ -1,31 +1,26 @@
 //! Conformance of [`ConfigStore`]: config versions, snapshots, relations and their events, on
 //! services of a [`ServiceStore`] (relations also on jobs of a [`JobStore`]).
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
 
+use super::ClusterServices;
 use super::fixture::{
-    already_exists, already_exists_named, bare_service, cancel, conflict, fixture, not_found, ok,
-    refused, simple_job,
+    already_exists, already_exists_named, bare_service, cancel, conflict, fixture, none, not_found,
+    ok, refused, simple_job, take_down,
 };
 use crate::Error;
 use crate::model::*;
-use crate::store::{ClusterStore, ConfigStore, JobStore, ServiceStore};
+use crate::store::{ConfigStore, JobStore};
 
 /// Runs the checks of config versions, snapshots and relations.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + ConfigStore + JobStore + ?Sized,
-{
-    config_versions(store).await;
-    snapshots(store).await;
-    relations(store).await;
+pub async fn run<S: ClusterServices + ConfigStore + JobStore + ?Sized>(store: &S) {
+    checks!(store: config_versions, snapshots, relations);
 }
 
 /// Config versions: add_service writes version 1; add_config_version is compare-and-set on the
 /// current version and makes the new one the instance's configs in the same write; versions
 /// are immutable and stay readable after the instance is removed.
-pub async fn config_versions<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + ConfigStore + ?Sized,
-{
+pub async fn config_versions<S: ClusterServices + ConfigStore + ?Sized>(store: &S) {
     const C: &str = "config_versions";
     let fx = fixture(store, C, "cv", 2).await;
     let sid = fx.service.id;
@@ -78,10 +73,10 @@ where
         Some(v1.clone()),
         "store conformance [{C}]: config_version gives version 1"
     );
-    assert_eq!(
-        ok(store.config_version(sid, 2).await, C, "config_version"),
-        None,
-        "store conformance [{C}]: config_version of a version not made yet is None"
+    none(
+        store.config_version(sid, 2).await,
+        C,
+        "config_version of a version not made yet is None",
     );
 
     let change = NewConfigVersion {
@@ -250,10 +245,7 @@ where
 
 /// Snapshots: names unique per cluster, listed oldest first, looked up by name, entries kept
 /// (by service id).
-pub async fn snapshots<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + ConfigStore + ?Sized,
-{
+pub async fn snapshots<S: ClusterServices + ConfigStore + ?Sized>(store: &S) {
     const C: &str = "snapshots";
     let fx = fixture(store, C, "snap", 1).await;
     let other = fixture(store, C, "snap-other", 1).await;
@@ -355,10 +347,10 @@ where
         Some(elsewhere),
         "store conformance [{C}]: snapshot names are per cluster"
     );
-    assert_eq!(
-        ok(store.snapshot(fx.cluster.id, "nope").await, C, "snapshot"),
-        None,
-        "store conformance [{C}]: snapshot of an unknown name is None"
+    none(
+        store.snapshot(fx.cluster.id, "nope").await,
+        C,
+        "snapshot of an unknown name is None",
     );
     assert!(
         store
@@ -373,10 +365,7 @@ where
 /// unknown or foreign services, soft removal (alone or with a service), events oldest first
 /// and still readable after removal; a cluster whose services went can be deleted with its
 /// relations, versions and snapshots.
-pub async fn relations<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + ConfigStore + JobStore + ?Sized,
-{
+pub async fn relations<S: ClusterServices + ConfigStore + JobStore + ?Sized>(store: &S) {
     const C: &str = "relations";
     let fx = fixture(store, C, "rel", 1).await;
     let other = fixture(store, C, "rel-other", 1).await;
@@ -607,15 +596,6 @@ where
         "deleting a cluster with related services",
     );
     ok(store.remove_service(peer.id).await, C, "remove_service");
-    ok(
-        store.remove_service(del.service.id).await,
-        C,
-        "remove_service",
-    );
-    ok(store.remove_host(del.hosts[0].id).await, C, "remove_host");
-    ok(
-        store.delete_cluster(del.cluster.id).await,
-        C,
-        "delete a cluster whose removed services had relations, versions and snapshots",
-    );
+    let what = "delete a cluster whose removed services had relations, versions and snapshots";
+    take_down(store, C, &del, what).await;
 }

@@ -1,8 +1,9 @@
 //! What the checks share: a fixture cluster with hosts and a service, jobs on it, and the
 //! helpers that unwrap results, or check refusals, naming the check that failed.
 
+use super::ClusterServices;
 use crate::model::*;
-use crate::store::{Batch, ClusterStore, JobChange, JobStore, ServiceStore};
+use crate::store::{Batch, JobChange, JobStore, ServiceStore};
 use crate::{Error, Result};
 use std::fmt::Debug;
 use std::future::Future;
@@ -30,6 +31,16 @@ pub(super) fn refused<T: Debug>(
         Err(e) if is(e) => {}
         other => panic!("store conformance [{check}]: {what} must be {expected}, got {other:?}"),
     }
+}
+
+/// Asserts that a lookup succeeded and found nothing; `rule` says why it must not find anything.
+#[track_caller]
+pub(super) fn none<T: Debug>(r: Result<Option<T>>, check: &str, rule: &str) {
+    let found = ok(r, check, rule);
+    assert!(
+        found.is_none(),
+        "store conformance [{check}]: {rule}, found {found:?}"
+    );
 }
 
 /// Asserts that `r` is [`Error::NotFound`] (see [`refused`]).
@@ -118,10 +129,12 @@ pub(super) struct Fixture {
     pub(super) units: Vec<Unit>,
 }
 
-pub(super) async fn fixture<S>(store: &S, check: &str, name: &str, hosts: usize) -> Fixture
-where
-    S: ClusterStore + ServiceStore + ?Sized,
-{
+pub(super) async fn fixture<S: ClusterServices + ?Sized>(
+    store: &S,
+    check: &str,
+    name: &str,
+    hosts: usize,
+) -> Fixture {
     let cluster = ok(
         store.create_cluster(name).await,
         check,
@@ -182,6 +195,22 @@ where
     }
 }
 
+/// Removes the fixture's service and hosts, then deletes its cluster: `what` says why that
+/// must be allowed.
+pub(super) async fn take_down<S: ClusterServices + ?Sized>(
+    store: &S,
+    check: &str,
+    fx: &Fixture,
+    what: &str,
+) {
+    let service = fx.service.id;
+    ok(store.remove_service(service).await, check, "remove service");
+    for h in &fx.hosts {
+        ok(store.remove_host(h.id).await, check, "remove host");
+    }
+    ok(store.delete_cluster(fx.cluster.id).await, check, what);
+}
+
 /// A stage running `command` on every unit of the fixture.
 pub(super) fn stage(fx: &Fixture, command: &str, after: Vec<usize>) -> NewStage {
     NewStage {
@@ -217,24 +246,34 @@ pub(super) fn job(fx: &Fixture, stages: Vec<NewStage>) -> NewJob {
 }
 
 /// A one-stage job on every unit of the fixture, created.
-pub(super) async fn simple_job<S>(store: &S, check: &str, fx: &Fixture) -> JobDetail
-where
-    S: JobStore + ?Sized,
-{
+pub(super) async fn simple_job<S: JobStore + ?Sized>(
+    store: &S,
+    check: &str,
+    fx: &Fixture,
+) -> JobDetail {
     let new = job(fx, vec![stage(fx, "start", vec![])]);
     ok(store.create_job(&new).await, check, "create job")
 }
 
+/// A fixture (see [`fixture`]) with a one-stage job on every unit of it (see [`simple_job`]).
+pub(super) async fn fixture_with_job<S: ClusterServices + JobStore + ?Sized>(
+    store: &S,
+    check: &str,
+    name: &str,
+    hosts: usize,
+) -> (Fixture, JobDetail) {
+    let fx = fixture(store, check, name, hosts).await;
+    let job = simple_job(store, check, &fx).await;
+    (fx, job)
+}
+
 /// A service instance without units in the fixture's cluster.
-pub(super) async fn bare_service<S>(
+pub(super) async fn bare_service<S: ServiceStore + ?Sized>(
     store: &S,
     check: &str,
     fx: &Fixture,
     name: &str,
-) -> ServiceInstance
-where
-    S: ServiceStore + ?Sized,
-{
+) -> ServiceInstance {
     let new = new_service(fx.cluster.id, name, name);
     ok(
         store.add_service(new, vec![]).await,
@@ -245,10 +284,12 @@ where
 }
 
 /// Sets a unit's state (as `apply` does after a task on it).
-pub(super) async fn set_unit<S>(store: &S, check: &str, unit: UnitId, state: UnitState)
-where
-    S: JobStore + ?Sized,
-{
+pub(super) async fn set_unit<S: JobStore + ?Sized>(
+    store: &S,
+    check: &str,
+    unit: UnitId,
+    state: UnitState,
+) {
     let batch = Batch {
         units: vec![(unit, state)],
         ..Batch::default()
@@ -262,15 +303,13 @@ where
 
 /// Applies job changes as one batch, asserting which of them apply; `rule` says what that
 /// checks.
-pub(super) async fn apply_jobs<S>(
+pub(super) async fn apply_jobs<S: JobStore + ?Sized>(
     store: &S,
     check: &str,
     changes: Vec<JobChange>,
     want: Vec<bool>,
     rule: &str,
-) where
-    S: JobStore + ?Sized,
-{
+) {
     let batch = Batch {
         jobs: changes,
         ..Batch::default()
@@ -280,10 +319,7 @@ pub(super) async fn apply_jobs<S>(
 }
 
 /// Cancels a QUEUED job.
-pub(super) async fn cancel<S>(store: &S, check: &str, job: JobId)
-where
-    S: JobStore + ?Sized,
-{
+pub(super) async fn cancel<S: JobStore + ?Sized>(store: &S, check: &str, job: JobId) {
     let change = JobChange {
         id: job,
         from: JobState::Queued,

@@ -1,36 +1,28 @@
-//! Conformance of [`JobStore`]: jobs created and read back, queried, and changed by
-//! compare-and-set batches, on services of a [`ServiceStore`] in clusters of a
-//! [`ClusterStore`].
+//! Conformance of [`JobStore`]: jobs created and read back, queried, and changed by compare-and-set
+//! batches, on services of a [`ServiceStore`] in clusters of a [`ClusterStore`].
+//!
+//! [`ServiceStore`]: crate::store::ServiceStore
+//! [`ClusterStore`]: crate::store::ClusterStore
 
+use super::ClusterServices;
 use super::fixture::{
-    apply_jobs, fixture, job, not_found, ok, read_paged, refused, simple_job, stage,
+    apply_jobs, fixture, fixture_with_job, job, none, not_found, ok, read_paged, refused,
+    simple_job, stage,
 };
 use crate::Error;
 use crate::model::*;
-use crate::store::{
-    Batch, ClusterStore, JobChange, JobStore, ServiceStore, StageChange, TaskChange,
-};
+use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 
 /// Runs the checks of jobs.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
-    job_round_trip(store).await;
-    job_queries(store).await;
-    apply_compare_and_set(store).await;
-    apply_retry(store).await;
-    job_times(store).await;
-    units_and_logs(store).await;
-    concurrent_apply(store).await;
-    unknown_ids(store).await;
+pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    checks!(store:
+        job_round_trip, job_queries, apply_compare_and_set, apply_retry, job_times,
+        units_and_logs, concurrent_apply, unknown_ids,
+    );
 }
 
 /// create_job persists the whole plan and returns it as job_detail loads it.
-pub async fn job_round_trip<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_round_trip<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_round_trip";
     let fx = fixture(store, C, "jrt", 3).await;
     let mut new = job(
@@ -151,16 +143,7 @@ where
     );
 
     // A dependency on a later (or its own) stage is invalid, and nothing is stored.
-    let before = ok(
-        store
-            .list_jobs(&JobFilter {
-                cluster: Some(fx.cluster.id),
-                ..JobFilter::default()
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let before = listed(store, C, of_cluster(fx.cluster.id)).await;
     for bad in [0usize, 1] {
         let invalid = job(
             &fx,
@@ -177,16 +160,7 @@ where
             |e| matches!(e, Error::Invalid(_)),
         );
     }
-    let after = ok(
-        store
-            .list_jobs(&JobFilter {
-                cluster: Some(fx.cluster.id),
-                ..JobFilter::default()
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let after = listed(store, C, of_cluster(fx.cluster.id)).await;
     assert_eq!(
         before, after,
         "store conformance [{C}]: a refused job stores nothing"
@@ -202,10 +176,7 @@ where
 }
 
 /// list_jobs: cluster and state filters, paging with `after` and `limit`, ascending ids.
-pub async fn job_queries<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_queries";
     let a = fixture(store, C, "jq-a", 1).await;
     let b = fixture(store, C, "jq-b", 1).await;
@@ -219,16 +190,12 @@ where
             a_jobs.push(simple_job(store, C, &a).await.job);
         }
     }
-    let filter = |cluster: ClusterId| JobFilter {
-        cluster: Some(cluster),
-        ..JobFilter::default()
-    };
     assert_eq!(
-        ok(store.list_jobs(&filter(a.cluster.id)).await, C, "list_jobs"),
+        listed(store, C, of_cluster(a.cluster.id)).await,
         a_jobs,
         "store conformance [{C}]: list_jobs by cluster gives its jobs by ascending id"
     );
-    let all = ok(store.list_jobs(&JobFilter::default()).await, C, "list_jobs");
+    let all = listed(store, C, JobFilter::default()).await;
     assert!(
         all.windows(2).all(|w| w[0].id < w[1].id),
         "store conformance [{C}]: list_jobs is ascending by id"
@@ -250,49 +217,32 @@ where
     };
     let rule = "QUEUED -> RUNNING applies";
     apply_jobs(store, C, vec![run(1), run(3)], vec![true, true], rule).await;
-    let running: Vec<JobId> = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Running],
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    )
-    .into_iter()
-    .map(|j| j.id)
-    .collect();
+    let in_states = |states: Vec<JobState>| JobFilter {
+        states,
+        ..of_cluster(a.cluster.id)
+    };
+    let running: Vec<JobId> = listed(store, C, in_states(vec![JobState::Running]))
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(
         running,
         vec![a_jobs[1].id, a_jobs[3].id],
         "store conformance [{C}]: list_jobs filters by state"
     );
-    let either = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Queued, JobState::Running],
-                ..filter(a.cluster.id)
-            })
-            .await,
+    let either = listed(
+        store,
         C,
-        "list_jobs",
-    );
+        in_states(vec![JobState::Queued, JobState::Running]),
+    )
+    .await;
     assert_eq!(
         either.len(),
         a_jobs.len(),
         "store conformance [{C}]: list_jobs with several states matches any of them"
     );
-    let none = ok(
-        store
-            .list_jobs(&JobFilter {
-                states: vec![JobState::Canceled],
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let none = listed(store, C, in_states(vec![JobState::Canceled])).await;
     assert!(
         none.is_empty(),
         "store conformance [{C}]: a state no job is in matches nothing"
@@ -304,7 +254,7 @@ where
         let one_page = JobFilter {
             after,
             limit: Some(limit),
-            ..filter(cluster)
+            ..of_cluster(cluster)
         };
         store.list_jobs(&one_page).await
     };
@@ -314,16 +264,11 @@ where
         a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         "store conformance [{C}]: paging with after/limit visits every job once, in order"
     );
-    let zero = ok(
-        store
-            .list_jobs(&JobFilter {
-                limit: Some(0),
-                ..filter(a.cluster.id)
-            })
-            .await,
-        C,
-        "list_jobs",
-    );
+    let zero = JobFilter {
+        limit: Some(0),
+        ..of_cluster(a.cluster.id)
+    };
+    let zero = listed(store, C, zero).await;
     assert!(
         zero.is_empty(),
         "store conformance [{C}]: limit 0 gives no jobs"
@@ -331,13 +276,9 @@ where
 }
 
 /// apply: compare-and-set per change, stale changes reported and without effect.
-pub async fn apply_compare_and_set<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_compare_and_set";
-    let fx = fixture(store, C, "cas", 2).await;
-    let d = simple_job(store, C, &fx).await;
+    let (_, d) = fixture_with_job(store, C, "cas", 2).await;
     let (job, st) = (d.job.id, d.stages[0].id);
     let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
 
@@ -539,13 +480,9 @@ where
 
 /// apply: a retry sets the next attempt and clears the old result; late events of the old
 /// attempt are refused.
-pub async fn apply_retry<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn apply_retry<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_retry";
-    let fx = fixture(store, C, "retry", 1).await;
-    let d = simple_job(store, C, &fx).await;
+    let (_, d) = fixture_with_job(store, C, "retry", 1).await;
     let (job, t0) = (d.job.id, d.tasks[0].id);
     let run = vec![
         task_change(t0, TaskState::Pending, TaskState::Queued),
@@ -621,10 +558,7 @@ where
 
 /// apply: a job's started_at is set on its first RUNNING, finished_at on a final state and
 /// cleared on any other.
-pub async fn job_times<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn job_times<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "job_times";
     let fx = fixture(store, C, "times", 1).await;
     let id = simple_job(store, C, &fx).await.job.id;
@@ -684,13 +618,9 @@ where
 }
 
 /// apply: unit states are set without compare; logs are appended and read back in order.
-pub async fn units_and_logs<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "units_and_logs";
-    let fx = fixture(store, C, "ul", 2).await;
-    let d = simple_job(store, C, &fx).await;
+    let (fx, d) = fixture_with_job(store, C, "ul", 2).await;
     let (t0, t1) = (d.tasks[0].id, d.tasks[1].id);
     let (u0, u1) = (fx.units[0].id, fx.units[1].id);
 
@@ -773,13 +703,9 @@ where
 }
 
 /// Two `apply` calls racing the same transitions: exactly one wins each.
-pub async fn concurrent_apply<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn concurrent_apply<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "concurrent_apply";
-    let fx = fixture(store, C, "race", 20).await;
-    let d = simple_job(store, C, &fx).await;
+    let (fx, d) = fixture_with_job(store, C, "race", 20).await;
 
     // One task at a time, two different targets.
     for t in &d.tasks {
@@ -817,22 +743,18 @@ where
 
     // Whole batches racing over the same tasks, in opposite orders.
     let d = simple_job(store, C, &fx).await;
-    let forward: Vec<TaskChange> = d
-        .tasks
-        .iter()
-        .map(|t| TaskChange {
-            pid: Some(1),
-            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
-        })
-        .collect();
-    let mut backward: Vec<TaskChange> = d
-        .tasks
-        .iter()
-        .map(|t| TaskChange {
-            pid: Some(2),
-            ..task_change(t.id, TaskState::Pending, TaskState::Queued)
-        })
-        .collect();
+    // Each batch queues every task, marking it with the batch's pid.
+    let queue_all = |pid| -> Vec<TaskChange> {
+        d.tasks
+            .iter()
+            .map(|t| TaskChange {
+                pid: Some(pid),
+                ..task_change(t.id, TaskState::Pending, TaskState::Queued)
+            })
+            .collect()
+    };
+    let forward = queue_all(1);
+    let mut backward = queue_all(2);
     backward.reverse();
     let jobs = |at| {
         vec![JobChange {
@@ -921,23 +843,18 @@ fn attempt_of(t: &Task) -> Attempt<'_> {
 
 /// Applies task changes as one batch, asserting which of them apply; `rule` says what that
 /// checks.
-async fn apply_tasks<S>(
+async fn apply_tasks<S: JobStore + ?Sized>(
     store: &S,
     check: &str,
     changes: Vec<TaskChange>,
     want: Vec<bool>,
     rule: &str,
-) where
-    S: JobStore + ?Sized,
-{
+) {
     let a = ok(store.apply(&tasks_batch(changes)).await, check, "apply");
     assert_eq!(a.tasks, want, "store conformance [{check}]: {rule}");
 }
 
-async fn task<S>(store: &S, check: &str, job: JobId, id: TaskId) -> Task
-where
-    S: JobStore + ?Sized,
-{
+async fn task<S: JobStore + ?Sized>(store: &S, check: &str, job: JobId, id: TaskId) -> Task {
     let detail = ok(store.job_detail(job).await, check, "job_detail");
     let Some(detail) = detail else {
         panic!("store conformance [{check}]: job {job} vanished");
@@ -948,10 +865,20 @@ where
     }
 }
 
-async fn job_of<S>(store: &S, check: &str, id: JobId) -> Job
-where
-    S: JobStore + ?Sized,
-{
+/// The jobs `filter` lists.
+async fn listed<S: JobStore + ?Sized>(store: &S, check: &str, filter: JobFilter) -> Vec<Job> {
+    ok(store.list_jobs(&filter).await, check, "list_jobs")
+}
+
+/// A filter of one cluster's jobs.
+fn of_cluster(cluster: ClusterId) -> JobFilter {
+    JobFilter {
+        cluster: Some(cluster),
+        ..JobFilter::default()
+    }
+}
+
+async fn job_of<S: JobStore + ?Sized>(store: &S, check: &str, id: JobId) -> Job {
     match ok(store.get_job(id).await, check, "get_job") {
         Some(j) => j,
         None => panic!("store conformance [{check}]: job {id} vanished"),
@@ -959,34 +886,21 @@ where
 }
 
 /// Getters of unknown job ids give `Ok(None)`; lists of an unknown cluster or task are empty.
-pub async fn unknown_ids<S>(store: &S)
-where
-    S: JobStore + ?Sized,
-{
+pub async fn unknown_ids<S: JobStore + ?Sized>(store: &S) {
     const C: &str = "jobs::unknown_ids";
     let nc = ClusterId(i64::MAX);
-    assert_eq!(
-        ok(store.get_job(JobId(i64::MAX)).await, C, "get_job"),
-        None,
-        "store conformance [{C}]: get_job of an unknown id is None"
+    none(
+        store.get_job(JobId(i64::MAX)).await,
+        C,
+        "get_job of an unknown id is None",
     );
-    assert_eq!(
-        ok(store.job_detail(JobId(i64::MAX)).await, C, "job_detail"),
-        None,
-        "store conformance [{C}]: job_detail of an unknown id is None"
+    none(
+        store.job_detail(JobId(i64::MAX)).await,
+        C,
+        "job_detail of an unknown id is None",
     );
     assert!(
-        ok(
-            store
-                .list_jobs(&JobFilter {
-                    cluster: Some(nc),
-                    ..JobFilter::default()
-                })
-                .await,
-            C,
-            "list_jobs"
-        )
-        .is_empty(),
+        listed(store, C, of_cluster(nc)).await.is_empty(),
         "store conformance [{C}]: lists of an unknown cluster are empty"
     );
     assert_eq!(

@@ -21,6 +21,13 @@
 //! Checks other than [`clusters::clusters`] only look at the clusters they create, so they can
 //! run on a store that already holds other data.
 
+/// Runs checks in turn on `store`: `checks!(store: a, b)` is `a(store).await; b(store).await;`.
+macro_rules! checks {
+    ($store:ident: $($check:path),+ $(,)?) => {
+        $($check($store).await;)+
+    };
+}
+
 pub mod agents;
 pub mod audit;
 pub mod auth;
@@ -30,15 +37,17 @@ mod fixture;
 pub mod jobs;
 pub mod services;
 
-use super::Store;
+use super::{ClusterStore, ServiceStore, Store};
+
+/// A store of services in clusters, which most parts need besides their own trait: a job, a
+/// config version, an agent's units are all of services in clusters.
+pub trait ClusterServices: ClusterStore + ServiceStore {}
+
+impl<T: ClusterStore + ServiceStore + ?Sized> ClusterServices for T {}
 
 /// Runs every part of the suite against an empty store; panics naming the first broken rule.
 pub async fn run(store: &dyn Store) {
-    clusters::run(store).await;
-    services::run(store).await;
-    configs::run(store).await;
-    jobs::run(store).await;
-    agents::run(store).await;
-    auth::run(store).await;
-    audit::run(store).await;
+    checks!(store:
+        clusters::run, services::run, configs::run, jobs::run, agents::run, auth::run, audit::run
+    );
 }

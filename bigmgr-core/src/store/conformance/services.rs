@@ -2,30 +2,22 @@
 //! refused while jobs use them and clears a removed host's agent credential, so these checks
 //! take a store of clusters, agents and jobs too.
 
+use super::ClusterServices;
 use super::fixture::{
-    already_exists_named, bare_service, cancel, conflict, fixture, job, new_service, not_found, ok,
-    refused, set_unit, simple_job, stage,
+    already_exists_named, bare_service, cancel, conflict, fixture, job, new_service, none,
+    not_found, ok, refused, set_unit, simple_job, stage, take_down,
 };
 use crate::Error;
 use crate::model::*;
-use crate::store::{AgentStore, Batch, ClusterStore, JobStore, ServiceStore};
+use crate::store::{AgentStore, Batch, JobStore, ServiceStore};
 
 /// Runs the checks of services and units.
-pub async fn run<S>(store: &S)
-where
-    S: ClusterStore + AgentStore + ServiceStore + JobStore + ?Sized,
-{
-    services(store).await;
-    removal(store).await;
-    unit_changes(store).await;
-    unknown_ids(store).await;
+pub async fn run<S: ClusterServices + AgentStore + JobStore + ?Sized>(store: &S) {
+    checks!(store: services, removal, unit_changes, unknown_ids);
 }
 
 /// Services and units: added together atomically, unique names per cluster, lookups.
-pub async fn services<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + ?Sized,
-{
+pub async fn services<S: ClusterServices + ?Sized>(store: &S) {
     const C: &str = "services";
     let fx = fixture(store, C, "svc-a", 2).await;
     let other = fixture(store, C, "svc-b", 1).await;
@@ -146,10 +138,7 @@ where
 
 /// Removing hosts and services: refused while in use, then neither listed nor found by name,
 /// names usable again, a removed host's credential gone, history still readable by id.
-pub async fn removal<S>(store: &S)
-where
-    S: ClusterStore + AgentStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn removal<S: ClusterServices + AgentStore + JobStore + ?Sized>(store: &S) {
     const C: &str = "removal";
     let fx = fixture(store, C, "rm", 2).await;
     let cid = fx.cluster.id;
@@ -168,10 +157,10 @@ where
         C,
         "remove a host without units",
     );
-    assert_eq!(
-        ok(store.host_by_name("rm-free").await, C, "host_by_name"),
-        None,
-        "store conformance [{C}]: a removed host is not found by name"
+    none(
+        store.host_by_name("rm-free").await,
+        C,
+        "a removed host is not found by name",
     );
     assert!(
         !ok(store.list_hosts(cid).await, C, "list_hosts")
@@ -270,27 +259,15 @@ where
 
     // A cluster whose hosts and services were all removed (and that never had jobs) can go.
     let empty = fixture(store, C, "rm-empty", 1).await;
-    ok(
-        store.remove_service(empty.service.id).await,
-        C,
-        "remove service",
-    );
-    ok(store.remove_host(empty.hosts[0].id).await, C, "remove host");
-    ok(
-        store.delete_cluster(empty.cluster.id).await,
-        C,
-        "delete a cluster whose hosts and services are removed",
-    );
+    let what = "delete a cluster whose hosts and services are removed";
+    take_down(store, C, &empty, what).await;
 }
 
 /// add_units and remove_unit: NotFound and AlreadyExists refused as a whole, removal refused
 /// while started or in an unfinished job, removed units neither listed nor holding their host
 /// nor their place, their tasks still readable; apply sets the applied config version and hash
 /// in its transaction.
-pub async fn unit_changes<S>(store: &S)
-where
-    S: ClusterStore + ServiceStore + JobStore + ?Sized,
-{
+pub async fn unit_changes<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "unit_changes";
     let fx = fixture(store, C, "uc", 2).await;
     let cid = fx.cluster.id;
@@ -545,16 +522,13 @@ where
 }
 
 /// Getters of unknown service names give `Ok(None)`; lists of an unknown cluster are empty.
-pub async fn unknown_ids<S>(store: &S)
-where
-    S: ServiceStore + ?Sized,
-{
+pub async fn unknown_ids<S: ServiceStore + ?Sized>(store: &S) {
     const C: &str = "services::unknown_ids";
     let nc = ClusterId(i64::MAX);
-    assert_eq!(
-        ok(store.service_by_name(nc, "svc").await, C, "service_by_name"),
-        None,
-        "store conformance [{C}]: service_by_name in an unknown cluster is None"
+    none(
+        store.service_by_name(nc, "svc").await,
+        C,
+        "service_by_name in an unknown cluster is None",
     );
     assert!(
         ok(store.list_services(nc).await, C, "list_services").is_empty()

@@ -69,292 +69,181 @@ pub(super) fn map_json<K: serde::Serialize, V: serde::Serialize>(
     }
 }
 
+/// Implements [`Record`] for a model type, each field read from the column of its name unless
+/// said otherwise:
+///
+/// ```text
+/// record!(Type from "COLS"; |row|
+///     plain: a, b;              // read as they are
+///     ids: id TypeId, c CId;    // an id: the integer in its id type
+///     with: d u32_col;          // read by a function of (row, column)
+///     e: expression over row,   // anything else
+/// );
+/// ```
+macro_rules! record {
+    (
+        $ty:ident from $cols:expr; |$row:ident|
+        plain: $($plain:ident),*;
+        ids: $($id:ident $id_ty:ident),*;
+        with: $($with:ident $read:ident),*;
+        $($field:ident: $value:expr),* $(,)?
+    ) => {
+        impl Record for $ty {
+            const COLS: &'static str = $cols;
+
+            fn from_row($row: &SqliteRow) -> Result<$ty> {
+                Ok($ty {
+                    $($plain: $row.try_get(stringify!($plain))?,)*
+                    $($id: $id_ty($row.try_get(stringify!($id))?),)*
+                    $($with: $read($row, stringify!($with))?,)*
+                    $($field: $value,)*
+                })
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clusters and hosts.
 
-impl Record for Cluster {
-    const COLS: &'static str = "id, name, created_at";
+record!(Cluster from "id, name, created_at"; |row|
+    plain: name, created_at;
+    ids: id ClusterId;
+    with: ;
+);
 
-    fn from_row(row: &SqliteRow) -> Result<Cluster> {
-        Ok(Cluster {
-            id: ClusterId(row.try_get("id")?),
-            name: row.try_get("name")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
-impl Record for Host {
-    const COLS: &'static str =
-        "id, cluster, name, address, reported_address, state, last_heartbeat, facts, metrics";
-
-    fn from_row(row: &SqliteRow) -> Result<Host> {
-        Ok(Host {
-            id: HostId(row.try_get("id")?),
-            cluster: ClusterId(row.try_get("cluster")?),
-            name: row.try_get("name")?,
-            address: row.try_get("address")?,
-            reported_address: row.try_get("reported_address")?,
-            state: text_state(row, "state")?,
-            last_heartbeat: row.try_get("last_heartbeat")?,
-            facts: json_col(row, "hosts.facts")?,
-            metrics: json_col(row, "hosts.metrics")?,
-        })
-    }
-}
+record!(Host from "id, cluster, name, address, reported_address, state, last_heartbeat, facts, \
+                   metrics"; |row|
+    plain: name, address, reported_address, last_heartbeat;
+    ids: id HostId, cluster ClusterId;
+    with: state text_state;
+    facts: json_col(row, "hosts.facts")?,
+    metrics: json_col(row, "hosts.metrics")?,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Service instances and units.
 
-impl Record for ServiceInstance {
-    const COLS: &'static str = "id, cluster, name, stack, stack_version, service, created_at, \
-                                configs, host_overrides, config_version";
+record!(ServiceInstance from "id, cluster, name, stack, stack_version, service, created_at, \
+                              configs, host_overrides, config_version"; |row|
+    plain: name, stack, stack_version, service, created_at;
+    ids: id ServiceId, cluster ClusterId;
+    with: config_version u32_col;
+    configs: json_col(row, "services.configs")?.unwrap_or_default(),
+    host_overrides: json_col(row, "services.host_overrides")?.unwrap_or_default(),
+);
 
-    fn from_row(row: &SqliteRow) -> Result<ServiceInstance> {
-        Ok(ServiceInstance {
-            id: ServiceId(row.try_get("id")?),
-            cluster: ClusterId(row.try_get("cluster")?),
-            name: row.try_get("name")?,
-            stack: row.try_get("stack")?,
-            stack_version: row.try_get("stack_version")?,
-            service: row.try_get("service")?,
-            created_at: row.try_get("created_at")?,
-            configs: json_col(row, "services.configs")?.unwrap_or_default(),
-            host_overrides: json_col(row, "services.host_overrides")?.unwrap_or_default(),
-            config_version: u32_col(row, "config_version")?,
-        })
-    }
-}
-
-impl Record for Unit {
-    /// Qualified by the alias `u`.
-    const COLS: &'static str = "u.id, u.service, u.component, u.host, u.state, u.health, \
-                                u.applied_version, u.applied_hash";
-
-    fn from_row(row: &SqliteRow) -> Result<Unit> {
-        Ok(Unit {
-            id: UnitId(row.try_get("id")?),
-            service: ServiceId(row.try_get("service")?),
-            component: row.try_get("component")?,
-            host: HostId(row.try_get("host")?),
-            state: text_state(row, "state")?,
-            health: json_col(row, "units.health")?,
-            applied_version: opt_u32_col(row, "applied_version")?,
-            applied_hash: row.try_get("applied_hash")?,
-        })
-    }
-}
+// Qualified by the alias `u`.
+record!(Unit from "u.id, u.service, u.component, u.host, u.state, u.health, \
+                   u.applied_version, u.applied_hash"; |row|
+    plain: component, applied_hash;
+    ids: id UnitId, service ServiceId, host HostId;
+    with: state text_state, applied_version opt_u32_col;
+    health: json_col(row, "units.health")?,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Config versions, snapshots, relations and their events.
 
-impl Record for ConfigVersion {
-    const COLS: &'static str =
-        "service, version, author, created_at, message, configs, host_overrides";
+record!(ConfigVersion from "service, version, author, created_at, message, configs, \
+                            host_overrides"; |row|
+    plain: author, created_at, message;
+    ids: service ServiceId;
+    with: version u32_col;
+    configs: json_col(row, "config_versions.configs")?.unwrap_or_default(),
+    host_overrides: json_col(row, "config_versions.host_overrides")?.unwrap_or_default(),
+);
 
-    fn from_row(row: &SqliteRow) -> Result<ConfigVersion> {
-        Ok(ConfigVersion {
-            service: ServiceId(row.try_get("service")?),
-            version: u32_col(row, "version")?,
-            author: row.try_get("author")?,
-            created_at: row.try_get("created_at")?,
-            message: row.try_get("message")?,
-            configs: json_col(row, "config_versions.configs")?.unwrap_or_default(),
-            host_overrides: json_col(row, "config_versions.host_overrides")?.unwrap_or_default(),
-        })
-    }
-}
+record!(Snapshot from "id, cluster, name, author, created_at, message, entries"; |row|
+    plain: name, author, created_at, message;
+    ids: id SnapshotId, cluster ClusterId;
+    with: ;
+    entries: json_col(row, "snapshots.entries")?.unwrap_or_default(),
+);
 
-impl Record for Snapshot {
-    const COLS: &'static str = "id, cluster, name, author, created_at, message, entries";
+record!(Relation from "id, cluster, requirer, requirer_endpoint, provider, provider_endpoint, \
+                       interface, auto_reconfigure, created_at"; |row|
+    plain: requirer_endpoint, provider_endpoint, interface, auto_reconfigure, created_at;
+    ids: id RelationId, cluster ClusterId, requirer ServiceId, provider ServiceId;
+    with: ;
+);
 
-    fn from_row(row: &SqliteRow) -> Result<Snapshot> {
-        Ok(Snapshot {
-            id: SnapshotId(row.try_get("id")?),
-            cluster: ClusterId(row.try_get("cluster")?),
-            name: row.try_get("name")?,
-            author: row.try_get("author")?,
-            created_at: row.try_get("created_at")?,
-            message: row.try_get("message")?,
-            entries: json_col(row, "snapshots.entries")?.unwrap_or_default(),
-        })
-    }
-}
-
-impl Record for Relation {
-    const COLS: &'static str = "id, cluster, requirer, requirer_endpoint, provider, \
-                                provider_endpoint, interface, auto_reconfigure, created_at";
-
-    fn from_row(row: &SqliteRow) -> Result<Relation> {
-        Ok(Relation {
-            id: RelationId(row.try_get("id")?),
-            cluster: ClusterId(row.try_get("cluster")?),
-            requirer: ServiceId(row.try_get("requirer")?),
-            requirer_endpoint: row.try_get("requirer_endpoint")?,
-            provider: ServiceId(row.try_get("provider")?),
-            provider_endpoint: row.try_get("provider_endpoint")?,
-            interface: row.try_get("interface")?,
-            auto_reconfigure: row.try_get("auto_reconfigure")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
-impl Record for RelationEvent {
-    const COLS: &'static str = "id, relation, at, kind, service, detail, job";
-
-    fn from_row(row: &SqliteRow) -> Result<RelationEvent> {
-        let kind: String = row.try_get("kind")?;
-        let job: Option<i64> = row.try_get("job")?;
-        Ok(RelationEvent {
-            id: RelationEventId(row.try_get("id")?),
-            relation: RelationId(row.try_get("relation")?),
-            at: row.try_get("at")?,
-            kind: kind
-                .parse()
-                .map_err(|e| corrupt("relation_events.kind", e))?,
-            service: ServiceId(row.try_get("service")?),
-            detail: row.try_get("detail")?,
-            job: job.map(JobId),
-        })
-    }
-}
+record!(RelationEvent from "id, relation, at, kind, service, detail, job"; |row|
+    plain: at, detail;
+    ids: id RelationEventId, relation RelationId, service ServiceId;
+    with: ;
+    kind: row.try_get::<String, _>("kind")?
+        .parse()
+        .map_err(|e| corrupt("relation_events.kind", e))?,
+    job: row.try_get::<Option<i64>, _>("job")?.map(JobId),
+);
 
 // ---------------------------------------------------------------------------------------------
 // Jobs, stages, tasks and log lines.
 
-impl Record for Job {
-    const COLS: &'static str =
-        "id, cluster, command, target, options, state, created_at, started_at, finished_at";
+record!(Job from "id, cluster, command, target, options, state, created_at, started_at, \
+                  finished_at"; |row|
+    plain: command, created_at, started_at, finished_at;
+    ids: id JobId, cluster ClusterId;
+    with: state text_state;
+    target: serde_json::from_str(&row.try_get::<String, _>("target")?)
+        .map_err(|e| corrupt("jobs.target", e))?,
+    options: serde_json::from_str(&row.try_get::<String, _>("options")?)
+        .map_err(|e| corrupt("jobs.options", e))?,
+);
 
-    fn from_row(row: &SqliteRow) -> Result<Job> {
-        let target: String = row.try_get("target")?;
-        let options: String = row.try_get("options")?;
-        Ok(Job {
-            id: JobId(row.try_get("id")?),
-            cluster: ClusterId(row.try_get("cluster")?),
-            command: row.try_get("command")?,
-            target: serde_json::from_str(&target).map_err(|e| corrupt("jobs.target", e))?,
-            options: serde_json::from_str(&options).map_err(|e| corrupt("jobs.options", e))?,
-            state: text_state(row, "state")?,
-            created_at: row.try_get("created_at")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-        })
-    }
-}
+// A stage without its `after`, which is in `stage_deps`.
+record!(Stage from "id, job, seq, name, service, component, command, state"; |row|
+    plain: name, component, command;
+    ids: id StageId, job JobId, service ServiceId;
+    with: seq u32_col, state text_state;
+    after: Vec::new(),
+);
 
-impl Record for Stage {
-    const COLS: &'static str = "id, job, seq, name, service, component, command, state";
+record!(Task from "id, job, stage, unit, host, attempt, state, exit_code, pid, started_at, \
+                   finished_at, message"; |row|
+    plain: started_at, finished_at, message;
+    ids: id TaskId, job JobId, stage StageId, unit UnitId, host HostId;
+    with: attempt u32_col, state text_state, exit_code opt_i32_col, pid opt_u32_col;
+);
 
-    /// A stage without its `after`, which is in `stage_deps`.
-    fn from_row(row: &SqliteRow) -> Result<Stage> {
-        Ok(Stage {
-            id: StageId(row.try_get("id")?),
-            job: JobId(row.try_get("job")?),
-            seq: u32_col(row, "seq")?,
-            name: row.try_get("name")?,
-            service: ServiceId(row.try_get("service")?),
-            component: row.try_get("component")?,
-            command: row.try_get("command")?,
-            after: Vec::new(),
-            state: text_state(row, "state")?,
-        })
-    }
-}
-
-impl Record for Task {
-    const COLS: &'static str = "id, job, stage, unit, host, attempt, state, exit_code, pid, \
-                                started_at, finished_at, message";
-
-    fn from_row(row: &SqliteRow) -> Result<Task> {
-        Ok(Task {
-            id: TaskId(row.try_get("id")?),
-            job: JobId(row.try_get("job")?),
-            stage: StageId(row.try_get("stage")?),
-            unit: UnitId(row.try_get("unit")?),
-            host: HostId(row.try_get("host")?),
-            attempt: u32_col(row, "attempt")?,
-            state: text_state(row, "state")?,
-            exit_code: opt_i32_col(row, "exit_code")?,
-            pid: opt_u32_col(row, "pid")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-            message: row.try_get("message")?,
-        })
-    }
-}
-
-impl Record for LogLine {
-    const COLS: &'static str = "task, attempt, seq, stream, at, line";
-
-    fn from_row(row: &SqliteRow) -> Result<LogLine> {
-        let stream: String = row.try_get("stream")?;
-        let seq: i64 = row.try_get("seq")?;
-        Ok(LogLine {
-            task: TaskId(row.try_get("task")?),
-            attempt: u32_col(row, "attempt")?,
-            seq: u64::try_from(seq).map_err(|e| corrupt("task_logs.seq", e))?,
-            stream: match stream.as_str() {
-                "stdout" => LogStream::Stdout,
-                "stderr" => LogStream::Stderr,
-                other => return Err(corrupt("task_logs.stream", other)),
-            },
-            at: row.try_get("at")?,
-            line: row.try_get("line")?,
-        })
-    }
-}
+record!(LogLine from "task, attempt, seq, stream, at, line"; |row|
+    plain: at, line;
+    ids: task TaskId;
+    with: attempt u32_col;
+    seq: u64::try_from(row.try_get::<i64, _>("seq")?)
+        .map_err(|e| corrupt("task_logs.seq", e))?,
+    stream: match row.try_get::<String, _>("stream")?.as_str() {
+        "stdout" => LogStream::Stdout,
+        "stderr" => LogStream::Stderr,
+        other => return Err(corrupt("task_logs.stream", other)),
+    },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Users and API tokens.
 
-impl Record for User {
-    const COLS: &'static str =
-        "id, name, role, password_hash IS NOT NULL AS has_password, created_at";
+record!(User from "id, name, role, password_hash IS NOT NULL AS has_password, created_at"; |row|
+    plain: name, has_password, created_at;
+    ids: id UserId;
+    with: ;
+    role: row.try_get::<String, _>("role")?
+        .parse::<Role>()
+        .map_err(|e| corrupt("users.role", e))?,
+);
 
-    fn from_row(row: &SqliteRow) -> Result<User> {
-        let role: String = row.try_get("role")?;
-        Ok(User {
-            id: UserId(row.try_get("id")?),
-            name: row.try_get("name")?,
-            role: role.parse::<Role>().map_err(|e| corrupt("users.role", e))?,
-            has_password: row.try_get("has_password")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
-impl Record for ApiToken {
-    /// Of `api_tokens t JOIN users u`.
-    const COLS: &'static str = "t.id, u.name AS user, t.name, t.created_at, t.last_used_at";
-
-    fn from_row(row: &SqliteRow) -> Result<ApiToken> {
-        Ok(ApiToken {
-            id: ApiTokenId(row.try_get("id")?),
-            user: row.try_get("user")?,
-            name: row.try_get("name")?,
-            created_at: row.try_get("created_at")?,
-            last_used_at: row.try_get("last_used_at")?,
-        })
-    }
-}
+// Of `api_tokens t JOIN users u`.
+record!(ApiToken from "t.id, u.name AS user, t.name, t.created_at, t.last_used_at"; |row|
+    plain: user, name, created_at, last_used_at;
+    ids: id ApiTokenId;
+    with: ;
+);
 
 // ---------------------------------------------------------------------------------------------
 // The audit log.
 
-impl Record for AuditEvent {
-    const COLS: &'static str = "id, at, actor, action, target, outcome, detail";
-
-    fn from_row(row: &SqliteRow) -> Result<AuditEvent> {
-        Ok(AuditEvent {
-            id: AuditId(row.try_get("id")?),
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            target: row.try_get("target")?,
-            outcome: text_state(row, "outcome")?,
-            detail: row.try_get("detail")?,
-        })
-    }
-}
+record!(AuditEvent from "id, at, actor, action, target, outcome, detail"; |row|
+    plain: at, actor, action, target, detail;
+    ids: id AuditId;
+    with: outcome text_state;
+);
