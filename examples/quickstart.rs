@@ -95,19 +95,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let done = mgr.wait(job.id).await?;
         let detail = mgr.job(job.id).await?;
         println!("job {} ({command}): {}", job.id, done.state);
-        for st in &detail.stages {
-            let tasks: Vec<_> = detail.tasks.iter().filter(|t| t.stage == st.id).collect();
-            let ms = tasks
-                .iter()
-                .filter_map(|t| Some(t.finished_at? - t.started_at?))
-                .max()
-                .unwrap_or(0);
-            println!(
-                "  {:<32} {:<10} {} task(s), slowest {ms} ms",
-                st.name,
-                st.state.to_string(),
-                tasks.len()
-            );
+        for stage in detail.stage_summaries() {
+            println!("  {stage}");
         }
         if done.state != JobState::Succeeded {
             for t in detail

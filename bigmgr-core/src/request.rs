@@ -85,6 +85,16 @@ pub struct RestartStaleBody {
     pub options: Option<JobOptions>,
 }
 
+impl RestartStaleBody {
+    /// The stale units of `service` (all services' if `None`), one at a time.
+    pub fn of(service: Option<&str>) -> RestartStaleBody {
+        RestartStaleBody {
+            service: service.map(str::to_owned),
+            options: None,
+        }
+    }
+}
+
 /// The body of `POST …/services/{service}/units`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

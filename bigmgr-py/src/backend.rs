@@ -224,13 +224,10 @@ backend! {
     }
     /// Applies pending config changes → the jobs started.
     fn restart_stale(cluster: &str, service: Option<&str>) -> Vec<JobView> {
-        rest: |c| {
-            let body = RestartStaleBody { service: service.map(str::to_owned), options: None };
-            c.restart_stale(cluster, &body).await?
-        },
+        rest: |c| c.restart_stale(cluster, &RestartStaleBody::of(service)).await?,
         embedded: |e| {
             let c = e.mgr()?.cluster(cluster).await?;
-            let jobs = e.acting()?.restart_stale(cluster, service, None).await?;
+            let jobs = e.acting()?.restart_stale(cluster, &RestartStaleBody::of(service)).await?;
             jobs.into_iter().map(|j| JobView::of(j, &c.name)).collect()
         },
     }

@@ -384,19 +384,8 @@ async fn wait(mgr: &Manager, id: JobId, timeout: Duration) -> Result<JobState> {
 async fn print_job(mgr: &Manager, id: JobId) -> Result<()> {
     let detail = mgr.job(id).await?;
     println!("job {id} ({}): {}", detail.job.command, detail.job.state);
-    for st in &detail.stages {
-        let tasks: Vec<_> = detail.tasks.iter().filter(|t| t.stage == st.id).collect();
-        let slowest = tasks
-            .iter()
-            .filter_map(|t| Some(t.finished_at? - t.started_at?))
-            .max()
-            .unwrap_or(0);
-        println!(
-            "  {:<34} {:<10} {} task(s), slowest {slowest} ms",
-            st.name,
-            st.state.to_string(),
-            tasks.len()
-        );
+    for stage in detail.stage_summaries() {
+        println!("  {stage}");
     }
     for t in detail
         .tasks

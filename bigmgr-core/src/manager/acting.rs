@@ -12,10 +12,10 @@ use crate::Result;
 use crate::auth::{Action, Actor};
 use crate::model::Cluster;
 use crate::model::{
-    ConfigVersion, Host, Job, JobId, JobOptions, JobRequest, Outcome, Relation, RelationId,
-    ServiceInstance, Snapshot, Unit, UnitId,
+    ConfigVersion, Host, Job, JobId, JobRequest, Outcome, Relation, RelationId, ServiceInstance,
+    Snapshot, Unit, UnitId,
 };
-use crate::request::AddUnitsBody;
+use crate::request::{AddUnitsBody, RestartStaleBody};
 use std::future::Future;
 
 /// Changes made by one actor; see the module documentation.
@@ -288,13 +288,8 @@ impl Acting {
     }
 
     /// Applies pending config changes to stale units.
-    pub async fn restart_stale(
-        &self,
-        cluster: &str,
-        service: Option<&str>,
-        options: Option<JobOptions>,
-    ) -> Result<Vec<Job>> {
-        let fut = self.mgr.restart_stale(cluster, service, options);
+    pub async fn restart_stale(&self, cluster: &str, req: &RestartStaleBody) -> Result<Vec<Job>> {
+        let fut = self.mgr.restart_stale(cluster, req);
         self.act(
             Action::ChangeConfig,
             format!("cluster {cluster}"),

@@ -5,7 +5,7 @@ use super::Manager;
 use super::configs::check_renders;
 use crate::model::*;
 use crate::render::Topology;
-use crate::request::AddUnitsBody;
+use crate::request::{AddUnitsBody, RestartStaleBody};
 use crate::{Error, Result};
 
 impl Manager {
@@ -38,14 +38,9 @@ impl Manager {
     /// Applies pending config changes: a `reconfigure` job (configure, then a rolling restart
     /// one unit at a time unless `options` say otherwise) on the stale units that are started,
     /// and a `configure` job on stale units that are not. Empty if nothing is stale.
-    pub async fn restart_stale(
-        &self,
-        cluster: &str,
-        service: Option<&str>,
-        options: Option<JobOptions>,
-    ) -> Result<Vec<Job>> {
+    pub async fn restart_stale(&self, cluster: &str, req: &RestartStaleBody) -> Result<Vec<Job>> {
         let c = self.cluster(cluster).await?;
-        let only = match service {
+        let only = match &req.service {
             Some(name) => Some(self.service_def(&c, name).await?.0.id),
             None => None,
         };
@@ -62,7 +57,7 @@ impl Manager {
                 idle.push(u.id);
             }
         }
-        let options = options.unwrap_or(JobOptions {
+        let options = req.options.clone().unwrap_or(JobOptions {
             batch_size: Some(1),
             ..JobOptions::default()
         });

@@ -404,6 +404,50 @@ pub struct JobDetail {
     pub tasks: Vec<Task>,
 }
 
+impl JobDetail {
+    /// Each stage with its task count and its slowest task's run time, in stage order.
+    pub fn stage_summaries(&self) -> impl Iterator<Item = StageSummary<'_>> {
+        self.stages.iter().map(|stage| {
+            let tasks = self.tasks.iter().filter(|t| t.stage == stage.id);
+            let slowest_ms = tasks
+                .clone()
+                .filter_map(|t| Some(t.finished_at? - t.started_at?))
+                .max()
+                .unwrap_or(0);
+            StageSummary {
+                stage,
+                tasks: tasks.count(),
+                slowest_ms,
+            }
+        })
+    }
+}
+
+/// One line of a job's summary: a stage, how many tasks it has and how long the slowest ran.
+/// Displays as `START hello/hello_server   SUCCEEDED  3 task(s), slowest 12 ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageSummary<'a> {
+    /// The stage.
+    pub stage: &'a Stage,
+    /// How many tasks it has.
+    pub tasks: usize,
+    /// The longest a finished task ran, in ms (0 before any finished).
+    pub slowest_ms: i64,
+}
+
+impl std::fmt::Display for StageSummary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<34} {:<10} {} task(s), slowest {} ms",
+            self.stage.name,
+            self.stage.state.to_string(),
+            self.tasks,
+            self.slowest_ms
+        )
+    }
+}
+
 /// Which stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

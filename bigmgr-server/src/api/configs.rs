@@ -156,10 +156,7 @@ pub async fn restart_stale(
     Path(p): Path<ClusterPath>,
     Json(body): Json<RestartStaleBody>,
 ) -> ApiResult<Response> {
-    let jobs = c
-        .acting()
-        .restart_stale(&p.cluster, body.service.as_deref(), body.options)
-        .await?;
+    let jobs = c.acting().restart_stale(&p.cluster, &body).await?;
     let views: Vec<JobView> = jobs
         .into_iter()
         .map(|j| JobView::of(j, &p.cluster))

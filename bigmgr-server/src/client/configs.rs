@@ -5,7 +5,7 @@ use super::jobs::{follow_and_report, report};
 use super::output::{
     Column, Output, Table, col, field, items, print_fields, shown, target, text, time,
 };
-use super::{Error, Result, in_cluster, list, post, show};
+use super::{Error, Result, in_cluster, list, post, remove_from, show};
 use crate::cli::{ConfigCommand, RelationCommand, SetConfigArgs, UnitCommand};
 use bigmgr_client::Client;
 use bigmgr_core::model::JobId;
@@ -340,10 +340,7 @@ pub async fn unit(client: &Client, out: Output, command: UnitCommand) -> Result<
             .await?;
         }
         UnitCommand::Remove { cluster, id } => {
-            client
-                .delete(&in_cluster(&cluster, &["units", &id.to_string()]))
-                .await?;
-            out.done(format_args!("unit {id} removed from cluster {cluster}"));
+            remove_from(client, out, &cluster, "unit", &id.to_string()).await?;
         }
     }
     Ok(())
@@ -412,10 +409,7 @@ pub async fn relation(client: &Client, out: Output, command: RelationCommand) ->
             .await?;
         }
         RelationCommand::Remove { cluster, id } => {
-            client
-                .delete(&in_cluster(&cluster, &["relations", &id.to_string()]))
-                .await?;
-            out.done(format_args!("relation {id} removed from cluster {cluster}"));
+            remove_from(client, out, &cluster, "relation", &id.to_string()).await?;
         }
         RelationCommand::Events { cluster, id } => {
             let path = in_cluster(&cluster, &["relations", &id.to_string(), "events"]);

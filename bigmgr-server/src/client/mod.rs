@@ -94,6 +94,22 @@ pub async fn post(
     Ok(())
 }
 
+/// DELETEs the `kind` named `name` of a cluster (`/clusters/{cluster}/{kind}s/{name}`) and
+/// says it was removed.
+pub async fn remove_from(
+    client: &bigmgr_client::Client,
+    out: output::Output,
+    cluster: &str,
+    kind: &str,
+    name: &str,
+) -> Result<()> {
+    client
+        .delete(&in_cluster(cluster, &[&format!("{kind}s"), name]))
+        .await?;
+    out.done(format_args!("{kind} {name} removed from cluster {cluster}"));
+    Ok(())
+}
+
 /// The result type of the client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

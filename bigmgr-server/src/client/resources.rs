@@ -3,7 +3,7 @@
 use super::output::{
     Column, Output, Table, age, bytes, col, field, items, print_fields, shown, text, time,
 };
-use super::{Result, in_cluster, list, post, show};
+use super::{Result, in_cluster, list, post, remove_from, show};
 use crate::cli::{
     AddServiceArgs, ClusterCommand, HostCommand, ServiceCommand, StackCommand, TokenCommand,
     UserCommand,
@@ -133,10 +133,7 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
             });
         }
         HostCommand::Remove { cluster, host } => {
-            client
-                .delete(&in_cluster(&cluster, &["hosts", &host]))
-                .await?;
-            out.done(format_args!("host {host} removed from cluster {cluster}"));
+            remove_from(client, out, &cluster, "host", &host).await?;
         }
     }
     Ok(())
@@ -293,12 +290,7 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
             show(client, out, &path, print_service).await?;
         }
         ServiceCommand::Remove { cluster, name } => {
-            client
-                .delete(&in_cluster(&cluster, &["services", &name]))
-                .await?;
-            out.done(format_args!(
-                "service {name} removed from cluster {cluster}"
-            ));
+            remove_from(client, out, &cluster, "service", &name).await?;
         }
         ServiceCommand::Add(args) => {
             let path = in_cluster(&args.cluster, &["services"]);
