@@ -17,8 +17,9 @@ pub const DEFAULT_ROOT: &str = "/var/lib/bigmgr-agent";
 ///
 /// Every flag can also be set by its environment variable or in the TOML file named by
 /// --config; flags win over variables, variables over the file.
-#[derive(Debug, Clone, Default, Parser)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser, Deserialize)]
 #[command(name = "bigmgr-agent", version)]
+#[serde(deny_unknown_fields)]
 pub struct Args {
     /// The server's URL, e.g. http://bigmgr.example:7070
     #[arg(long, env = "BIGMGR_SERVER", value_name = "URL")]
@@ -47,30 +48,18 @@ pub struct Args {
     pub root: Option<PathBuf>,
     /// Between SIGTERM and SIGKILL when a task is canceled or times out [default: 5s]
     #[arg(long, env = "BIGMGR_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub grace: Option<Duration>,
     /// A TOML file with any of the settings above (server, join_token, name, address, root,
     /// grace)
     #[arg(long, env = "BIGMGR_AGENT_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 }
 
-/// The settings a config file may hold; unknown keys are errors.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// The server's URL.
-    pub server: Option<String>,
-    /// The join token.
-    pub join_token: Option<String>,
-    /// The host name.
-    pub name: Option<String>,
-    /// The host's address.
-    pub address: Option<String>,
-    /// The agent's root directory.
-    pub root: Option<PathBuf>,
-    /// The grace period, as a duration (`"5s"`).
-    pub grace: Option<String>,
-}
+/// The settings a config file may hold: the same as the flags' (but `config`), written as
+/// TOML keys (`grace = "5s"`); unknown keys are errors.
+pub type FileConfig = Args;
 
 /// The resolved settings.
 #[derive(Debug, Clone)]
@@ -141,15 +130,8 @@ impl Settings {
             (None, Some(r)) => base.join(r),
             (None, None) => PathBuf::from(DEFAULT_ROOT),
         };
-        let grace = match (args.grace, file.grace) {
-            (Some(g), _) => Some(g),
-            (None, Some(text)) => {
-                Some(parse_duration(&text).map_err(|e| format!("grace in the config file: {e}"))?)
-            }
-            (None, None) => None,
-        };
         let mut agent = AgentConfig::new(name, address, root);
-        if let Some(grace) = grace {
+        if let Some(grace) = args.grace.or(file.grace) {
             agent.grace = grace;
         }
         Ok(Settings {
@@ -250,6 +232,20 @@ mod tests {
         assert_eq!(s.client.agent.root, PathBuf::from(DEFAULT_ROOT));
         assert_eq!(s.client.agent.grace, Duration::from_secs(5));
         assert!(s.client.join_token.is_none());
+    }
+
+    #[test]
+    fn the_file_holds_the_flags_settings_and_refuses_the_rest() {
+        let e = toml::from_str::<FileConfig>(r#"grace = "5""#).unwrap_err();
+        assert!(
+            e.to_string().contains("grace") && e.to_string().contains("5"),
+            "{e}"
+        );
+        // `config` is a flag only: a file cannot name another file.
+        let e = toml::from_str::<FileConfig>(r#"config = "other.toml""#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `config`"), "{e}");
+        let e = toml::from_str::<FileConfig>(r#"sever = "http://x:1""#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `sever`"), "{e}");
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Reads an optional duration written as text (`"30s"`) with [`parse_duration`]: for config
+/// files, as `#[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]`.
+pub fn deserialize_opt<'de, D>(d: D) -> Result<Option<Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    Option::<String>::deserialize(d)?
+        .map(|text| parse_duration(&text).map_err(D::Error::custom))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -735,23 +735,6 @@ mod tests {
     }
 
     #[test]
-    fn a_job_has_at_most_one_target() {
-        let e = Cli::try_parse_from([
-            "bigmgr",
-            "job",
-            "run",
-            "c",
-            "start",
-            "--service",
-            "a",
-            "--hosts",
-            "h1",
-        ])
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-    }
-
-    #[test]
     fn placements_parse() {
         assert_eq!(
             parse_placement("hello_server=h1, h2").unwrap(),

@@ -25,11 +25,14 @@ pub const DB_FILE: &str = "bigmgr.db";
 /// Where packages install the shipped stacks.
 pub const SYSTEM_STACKS: &str = "/usr/share/bigmgr/stacks";
 
-/// `bigmgr serve`'s flags; each can also come from its `BIGMGR_*` variable or the config file.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// `bigmgr serve`'s flags; each can also come from its `BIGMGR_*` variable or the config file,
+/// which holds the same settings as TOML keys ([`FileConfig`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// Address to serve the REST API and the agents' gRPC on [default: 127.0.0.1:7070]
     #[arg(long, env = "BIGMGR_LISTEN", value_name = "ADDR:PORT")]
+    #[serde(default, deserialize_with = "listen_addr")]
     pub listen: Option<SocketAddr>,
     /// Directory for the SQLite store (bigmgr.db) and the admin token [default: ./bigmgr-data]
     #[arg(long, env = "BIGMGR_DATA", value_name = "DIR")]
@@ -42,9 +45,11 @@ pub struct ServeArgs {
         value_name = "DIR",
         value_delimiter = ':'
     )]
+    #[serde(default)]
     pub stacks: Vec<PathBuf>,
     /// How often agents send heartbeats, 1s or more, e.g. 30s, 2m [default: 30s]
     #[arg(long, env = "BIGMGR_HEARTBEAT_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub heartbeat_interval: Option<Duration>,
     /// A host is LOST after this many heartbeat intervals without one [default: 3]
     #[arg(long, env = "BIGMGR_LOST_AFTER", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -52,14 +57,17 @@ pub struct ServeArgs {
     /// How long a task in flight on a LOST host waits for the host to come back before it
     /// fails with its outcome unknown (never longer than the task's timeout) [default: 60s]
     #[arg(long, env = "BIGMGR_LOST_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub lost_grace: Option<Duration>,
     /// A TOML file with any of the settings above (listen, data, stacks, heartbeat_interval,
     /// lost_after, lost_grace); flags and environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 }
 
-/// The settings a TOML config file may hold; every key is optional, unknown keys are errors.
+/// The settings a TOML config file may hold: the flags of `bigmgr serve` but `config`, as keys;
+/// every key is optional, unknown keys are errors.
 ///
 /// ```toml
 /// listen = "0.0.0.0:7070"
@@ -69,22 +77,23 @@ pub struct ServeArgs {
 /// lost_after = 3
 /// lost_grace = "60s"
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// `ADDR:PORT` to listen on.
-    pub listen: Option<String>,
-    /// The data directory.
-    pub data: Option<PathBuf>,
-    /// Stack directories, searched in order before the shipped stacks.
-    #[serde(default)]
-    pub stacks: Vec<PathBuf>,
-    /// The heartbeat interval, as a duration (`"30s"`).
-    pub heartbeat_interval: Option<String>,
-    /// Intervals without a heartbeat before a host is LOST.
-    pub lost_after: Option<u32>,
-    /// How long a task on a LOST host waits for it, as a duration (`"60s"`).
-    pub lost_grace: Option<String>,
+pub type FileConfig = ServeArgs;
+
+/// Reads `listen` from a config file, saying what an address looks like if it is not one.
+fn listen_addr<'de, D>(d: D) -> std::result::Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    Option::<String>::deserialize(d)?
+        .map(|text| {
+            text.parse().map_err(|_| {
+                D::Error::custom(format!(
+                    "listen = \"{text}\" is not an ADDR:PORT such as 127.0.0.1:7070"
+                ))
+            })
+        })
+        .transpose()
 }
 
 impl FileConfig {
@@ -142,15 +151,11 @@ impl ServeConfig {
             ),
             None => (PathBuf::new(), FileConfig::default()),
         };
-        let listen = match (args.listen, &file.listen) {
-            (Some(addr), _) => addr,
-            (None, Some(text)) => text.parse().map_err(|_| {
-                Error::Config(format!(
-                    "listen = \"{text}\" in the config file is not an ADDR:PORT such as 127.0.0.1:7070"
-                ))
-            })?,
-            (None, None) => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
-        };
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| {
+            DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses")
+        });
         let data = match (&args.data, &file.data) {
             (Some(dir), _) => dir.clone(),
             (None, Some(dir)) => base.join(dir),
@@ -162,13 +167,10 @@ impl ServeConfig {
             args.stacks.clone()
         };
         let defaults = GrpcSettings::default();
-        let heartbeat_interval = match (args.heartbeat_interval, &file.heartbeat_interval) {
-            (Some(d), _) => d,
-            (None, Some(text)) => parse_duration(text).map_err(|e| {
-                Error::Config(format!("heartbeat_interval in the config file: {e}"))
-            })?,
-            (None, None) => defaults.heartbeat_interval,
-        };
+        let heartbeat_interval = args
+            .heartbeat_interval
+            .or(file.heartbeat_interval)
+            .unwrap_or(defaults.heartbeat_interval);
         if heartbeat_interval < Duration::from_secs(1) {
             return Err(Error::Config(format!(
                 "a heartbeat interval of {heartbeat_interval:?} is too short; use 1s or more"
@@ -183,12 +185,10 @@ impl ServeConfig {
                 "lost_after must be 1 or more heartbeat intervals".into(),
             ));
         }
-        let lost_grace = match (args.lost_grace, &file.lost_grace) {
-            (Some(d), _) => d,
-            (None, Some(text)) => parse_duration(text)
-                .map_err(|e| Error::Config(format!("lost_grace in the config file: {e}")))?,
-            (None, None) => EngineConfig::default().lost_grace,
-        };
+        let lost_grace = args
+            .lost_grace
+            .or(file.lost_grace)
+            .unwrap_or(EngineConfig::default().lost_grace);
         Ok(ServeConfig {
             listen,
             data,
@@ -306,25 +306,22 @@ mod tests {
 
     #[test]
     fn bad_file_values_name_the_key() {
-        let path = Path::new("b.toml");
+        let bad = |text: &str| toml::from_str::<FileConfig>(text).unwrap_err().to_string();
+        let e = bad(r#"listen = "nowhere""#);
+        assert!(
+            e.contains("listen = \"nowhere\"") && e.contains("ADDR:PORT"),
+            "{e}"
+        );
+        let e = bad(r#"heartbeat_interval = "30""#);
+        assert!(e.contains("heartbeat_interval"), "{e}");
         let e = ServeConfig::resolve(
             &ServeArgs::default(),
-            Some((path, file(r#"listen = "nowhere""#))),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("listen = \"nowhere\""), "{e}");
-        let e = ServeConfig::resolve(
-            &ServeArgs::default(),
-            Some((path, file(r#"heartbeat_interval = "30""#))),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("heartbeat_interval"), "{e}");
-        let e = ServeConfig::resolve(
-            &ServeArgs::default(),
-            Some((path, file(r#"heartbeat_interval = "500ms""#))),
+            Some((Path::new("b.toml"), file(r#"heartbeat_interval = "500ms""#))),
         )
         .unwrap_err();
         assert!(e.to_string().contains("too short"), "{e}");
-        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        assert!(bad("listn = \"x\"").contains("unknown field `listn`"));
+        // `config` is a flag only: a file cannot name another file.
+        assert!(bad("config = \"x.toml\"").contains("unknown field `config`"));
     }
 }

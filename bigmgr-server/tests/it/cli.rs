@@ -369,6 +369,11 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
         "h1",
     ]);
     usage.expect(2);
+    // A job has at most one target: clap refuses the second, naming both.
+    assert_contains(
+        &usage.stderr,
+        "'--service <SERVICE>' cannot be used with '--hosts",
+    );
 }
 
 #[test]
