@@ -3,7 +3,7 @@
 //! [`crate::secret`]s).
 
 use crate::auth::Action;
-use crate::model::{ClusterId, Host, HostReport, NewAuditEvent, NewHost, Outcome, now_ms};
+use crate::model::{ClusterId, Host, HostReport, NewHost, Outcome};
 use crate::secret::{hash, new_secret, same};
 use crate::store::{AdmissionStore, AgentStore, AuditStore};
 use crate::{Error, Result};
@@ -191,15 +191,14 @@ pub fn agent_actor(name: &str) -> String {
 /// Appends an agent's registration event to the audit log; a failure is logged, not returned
 /// (the registration it describes is decided already).
 async fn audit(store: &dyn AuditStore, name: &str, outcome: Outcome, detail: &str) {
-    let event = NewAuditEvent {
-        at: now_ms(),
-        actor: agent_actor(name),
-        action: Action::AgentRegister.as_str().into(),
-        target: format!("host {name}"),
+    let (actor, target) = (agent_actor(name), format!("host {name}"));
+    crate::store::audit(
+        store,
+        &actor,
+        Action::AgentRegister,
+        &target,
         outcome,
-        detail: detail.into(),
-    };
-    if let Err(e) = store.append_audit(&event).await {
-        tracing::error!(?event, "cannot append to the audit log: {e}");
-    }
+        detail,
+    )
+    .await;
 }

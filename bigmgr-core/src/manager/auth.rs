@@ -139,17 +139,8 @@ impl Manager {
         outcome: Outcome,
         detail: &str,
     ) {
-        let event = NewAuditEvent {
-            at: now_ms(),
-            actor: actor.name.clone(),
-            action: action.as_str().into(),
-            target: target.into(),
-            outcome,
-            detail: detail.into(),
-        };
-        if let Err(e) = self.inner.store.append_audit(&event).await {
-            tracing::error!(?event, "cannot append to the audit log: {e}");
-        }
+        let store = self.inner.store.as_ref();
+        crate::store::audit(store, &actor.name, action, target, outcome, detail).await;
     }
 
     /// Audits a finished change: `ok` with `detail`, or `failed` with the error.

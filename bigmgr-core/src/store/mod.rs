@@ -390,3 +390,26 @@ pub async fn cluster_name(store: &dyn ClusterStore, id: ClusterId) -> Result<Str
         .map(|c| c.name)
         .unwrap_or_else(|| id.to_string()))
 }
+
+/// Appends an event stamped now to the audit log. A failure to write it is logged, not
+/// returned: the call it describes has happened (or been refused) already.
+pub async fn audit(
+    store: &dyn AuditStore,
+    actor: &str,
+    action: crate::auth::Action,
+    target: &str,
+    outcome: Outcome,
+    detail: &str,
+) {
+    let event = NewAuditEvent {
+        at: now_ms(),
+        actor: actor.into(),
+        action: action.as_str().into(),
+        target: target.into(),
+        outcome,
+        detail: detail.into(),
+    };
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(?event, "cannot append to the audit log: {e}");
+    }
+}
