@@ -9,8 +9,8 @@ export CARGO_TERM_COLOR=never
 # Snapshot tests (insta) only check here: a new or changed snapshot fails, nothing is written.
 export INSTA_UPDATE=no
 # The scripts the tests run need a POSIX shell, sleep and kill: on every Debian image.
-for tool in cargo sh sleep python3 curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: install Rust (rustup) and coreutils first" >&2; exit 1; }
+for tool in cargo sh sleep python3 curl npm; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: install Rust (rustup), coreutils and Node.js 20 with npm first" >&2; exit 1; }
 done
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
@@ -37,6 +37,14 @@ for f in stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh; do
 done
 # -x: the scripts' `# shellcheck source=` directive points at the library.
 shellcheck -x stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh
+
+# The web console (bigmgr-ui/, Vue + Vite): its lint and unit tests here; `bigmgr`'s build
+# script builds it (npm run build) and embeds it, and must (BIGMGR_UI=require): the server's
+# tests check that what it serves was built from these sources. Downloads cached under target/.
+echo "== web console: npm ci, lint, unit tests"
+export npm_config_cache="$PWD/target/npm-cache" npm_config_audit=false npm_config_fund=false
+(cd bigmgr-ui && npm ci && npm run lint && npm test)
+export BIGMGR_UI=require
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -23,7 +23,9 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub use crate::model::Role;
 
 /// Who is acting: an authenticated user (or the server itself) and the role it acts with.
+/// `GET /me` answers with the caller's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// The user name, as recorded in the audit log.
     pub name: String,

@@ -15,5 +15,7 @@ pub mod logging;
 pub mod quickstart;
 pub mod server;
 pub mod signal;
+pub mod ui;
+pub mod ui_sources;
 
 pub use error::{Error, Result};

@@ -331,6 +331,13 @@ impl Demo {
         let auth = "-H \"Authorization: Bearer $BIGMGR_TOKEN\"";
         println!();
         println!("The demo is deployed. Where to look:");
+        if crate::ui::is_built() {
+            println!(
+                "  web console  {url}/   (sign in with the admin token: paste the contents of {token_file})"
+            );
+        } else {
+            println!("  web console  not built into this bigmgr: {url}/ says why and how");
+        }
         println!("  REST API     {url}/api/v1   (GET {url}/api/v1/health needs no token)");
         println!("  admin token  {token_file}");
         println!("    export BIGMGR_TOKEN=\"$(cat {token_file})\"");

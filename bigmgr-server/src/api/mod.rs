@@ -187,6 +187,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::tokens, users::create_token))
         .routes(routes!(users::delete_token))
         .routes(routes!(users::audit))
+        .routes(routes!(users::me))
         .route_layer(middleware::from_fn(auth::require_token));
     let api = OpenApiRouter::new()
         .routes(routes!(health))
@@ -255,7 +256,8 @@ async fn health(State(s): State<AppState>) -> Response {
 }
 
 /// The fallback for paths no route serves: gRPC requests get gRPC's `UNIMPLEMENTED` (as tonic
-/// answers them), everything else a 404 problem.
+/// answers them), a GET outside the API the web console ([`crate::ui`]), everything else a
+/// 404 problem.
 pub async fn fallback(req: Request) -> Response {
     let grpc = req
         .headers()
@@ -271,6 +273,9 @@ pub async fn fallback(req: Request) -> Response {
             ],
         )
             .into_response();
+    }
+    if crate::ui::serves(req.method(), req.uri().path()) {
+        return crate::ui::serve(req.uri().path());
     }
     ApiError::not_found(format!(
         "no such route: {} {}; the API is under {PREFIX} (GET {PREFIX}/health needs no token)",

@@ -10,6 +10,7 @@ use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bigmgr_core::auth::Actor;
 use bigmgr_core::model::{ApiToken, ApiTokenId, AuditFilter, AuditId};
 use bigmgr_core::request::{CreateToken, CreateUser, Login};
 use bigmgr_core::view::{AuditEventView, NewToken, TokenView, UserView};
@@ -29,6 +30,16 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// Only this user's events.
     pub actor: Option<String>,
+}
+
+/// `GET /me` → who the token belongs to and the role it acts with: what a console shows, and
+/// what it hides controls by (the server still decides every call).
+#[utoipa::path(get, path = "/me", tag = "users",
+    responses(
+        (status = 200, description = "The caller", body = Actor),
+    ))]
+pub async fn me(c: Caller) -> Json<Actor> {
+    Json(c.actor)
 }
 
 /// `GET /users` (admin) → the users, a page at a time.

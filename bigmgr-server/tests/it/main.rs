@@ -18,3 +18,4 @@ mod roles;
 mod scenarios;
 mod server;
 mod stacks;
+mod ui;
