@@ -128,11 +128,15 @@ done
 # - ensure_resource_availability reports the 404 of a request that names a *different*
 #   missing resource (POST /clusters/{c}/jobs with a target host that does not exist, right
 #   after POST /clusters created c) as "created resource not found": a false positive here.
+# - GET /clusters/{cluster}/events never ends for a cluster that exists (it streams changes
+#   until the client leaves), which a request/response fuzzer reads as a timeout; the server's
+#   integration tests (api::cluster_events_*) check it.
 set +e
 # Run from target/: schemathesis keeps its cache (.schemathesis/) in the working directory.
 (cd target && timeout 300 schemathesis-venv/bin/schemathesis run "http://127.0.0.1:$st_port/openapi.json" \
   --header "Authorization: Bearer $st_token" \
   --checks all --exclude-checks positive_data_acceptance,ensure_resource_availability \
+  --exclude-path '/api/v1/clusters/{cluster}/events' \
   --max-examples 20 --request-timeout 10 --seed 1 --no-color) 2>&1 | tee -a "$log"
 st_status=${PIPESTATUS[0]}
 set -e

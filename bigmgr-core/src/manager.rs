@@ -25,12 +25,14 @@ mod relations;
 mod snapshots;
 mod units;
 mod views;
+mod watch;
 
 pub use acting::Acting;
 pub use auth::BOOTSTRAP_ADMIN;
 pub use configs::ConfigChange;
 pub use events::LOG_POLL;
 pub use relations::Relate;
+pub use watch::{MIN_GAP, WATCH_EVERY};
 
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

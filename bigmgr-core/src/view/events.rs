@@ -84,3 +84,31 @@ impl JobStreamEvent {
         })
     }
 }
+
+/// A part of a cluster a console shows as one list, and refreshes when it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterTopic {
+    /// Hosts: added, removed, registered, their state, heartbeat, address or metrics.
+    Hosts,
+    /// Service instances added or removed.
+    Services,
+    /// Units: placed, removed, their state, health or applied config version.
+    Units,
+    /// Config versions of the cluster's services.
+    Configs,
+    /// Relations added or removed.
+    Relations,
+    /// Jobs: submitted, or changing state.
+    Jobs,
+}
+
+/// The data of a `changed` event of `GET /clusters/{cluster}/events`: which parts of the
+/// cluster changed since the last event (re-read them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterEvent {
+    /// What changed, in a fixed order; never empty.
+    pub topics: Vec<ClusterTopic>,
+}

@@ -19,7 +19,7 @@ pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, SnapshotView,
 };
-pub use events::{JobEvent, JobStreamEvent, LogEvent, TaskEvent};
+pub use events::{ClusterEvent, ClusterTopic, JobEvent, JobStreamEvent, LogEvent, TaskEvent};
 pub use follow::{EventReceiver, Followed, JobFeed, follow};
 pub use hosts::{HostUnitView, HostView};
 pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};

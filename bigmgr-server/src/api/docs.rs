@@ -47,7 +47,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
             `Authorization: Bearer <admin token>`. Errors are RFC 9457 application/problem+json. \
             Lists are paged: `?limit=N&after=CURSOR` → `{\"items\": [...], \"next\": CURSOR|null}`."
     ),
-    components(schemas(Problem, bigmgr_core::view::JobEvent, bigmgr_core::view::TaskEvent, bigmgr_core::view::LogEvent)),
+    components(schemas(Problem, bigmgr_core::view::JobEvent, bigmgr_core::view::TaskEvent, bigmgr_core::view::LogEvent, bigmgr_core::view::ClusterEvent, bigmgr_core::view::ClusterTopic)),
     tags(
         (name = "system", description = "Health and the API's description"),
         (name = "clusters", description = "Clusters and agents' join tokens"),

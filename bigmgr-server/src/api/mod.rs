@@ -182,6 +182,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::task_log))
         .routes(routes!(events::job_events))
+        .routes(routes!(events::cluster_events))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::delete))
         .routes(routes!(users::tokens, users::create_token))

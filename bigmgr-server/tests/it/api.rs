@@ -521,3 +521,91 @@ async fn hosts_and_services_are_removed_and_their_names_reused() {
     assert_eq!(api.delete("/clusters/c/hosts/h2").await.status, 204);
     assert_eq!(api.delete("/clusters/c").await.status, 204);
 }
+
+/// Reads Server-Sent Events from `res` until one named `name` arrives (its data as JSON), or
+/// `None` after `within`.
+async fn next_event(
+    res: &mut reqwest::Response,
+    buf: &mut String,
+    name: &str,
+    within: std::time::Duration,
+) -> Option<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let field = |key: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key).map(|v| v.trim_start().to_string()))
+            };
+            if field("event:").as_deref() == Some(name) {
+                return Some(serde_json::from_str(&field("data:").unwrap()).unwrap());
+            }
+        }
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn cluster_events_name_what_changed_and_stay_quiet_otherwise() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let open = || {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/clusters/c/events", server.url))
+            .bearer_auth(server.token())
+            .send()
+    };
+    let mut res = open().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buf = String::new();
+    let wait = std::time::Duration::from_secs(5);
+    // Nothing changes: nothing is sent (longer than the watcher's longest pause).
+    let quiet = std::time::Duration::from_secs(3);
+    assert_eq!(next_event(&mut res, &mut buf, "changed", quiet).await, None);
+
+    api.add_host("c", "h1", "127.0.0.2").await;
+    let e = next_event(&mut res, &mut buf, "changed", wait)
+        .await
+        .expect("an event");
+    assert_eq!(e, json!({"topics": ["hosts"]}));
+
+    api.add_service(
+        "c",
+        json!({"name": "hello", "stack": "demo", "service": "hello",
+               "placement": {"hello_server": ["h1"]}}),
+    )
+    .await;
+    let e = next_event(&mut res, &mut buf, "changed", wait)
+        .await
+        .expect("an event");
+    let topics = e["topics"].as_array().unwrap();
+    for t in ["services", "units", "configs"] {
+        assert!(topics.contains(&json!(t)), "{e}");
+    }
+    assert!(!topics.contains(&json!("jobs")), "{e}");
+
+    let job = api.submit("c", "stop", json!({"service": "hello"})).await;
+    let e = next_event(&mut res, &mut buf, "changed", wait)
+        .await
+        .expect("an event");
+    assert!(
+        e["topics"].as_array().unwrap().contains(&json!("jobs")),
+        "{e} (job {job})"
+    );
+
+    // Another caller's stream is its own; an unknown cluster is a 404 at once.
+    let other = open().await.unwrap();
+    assert_eq!(other.status(), 200);
+    let missing = api.get("/clusters/nope/events").await;
+    missing.problem(404);
+}
