@@ -1,0 +1,203 @@
+// The one REST client: relative `/api/v1/...` URLs (same origin), the bearer token on every
+// request, problem+json decoded into a typed `ApiError`, a 401 handed to a hook (the router
+// sends the user to /login), and `{items, next}` paging.
+import type {
+  ClusterView,
+  HostView,
+  JobDetailView,
+  JobView,
+  JoinToken,
+  Me,
+  NewToken,
+  Page,
+  Problem,
+  TaskLog,
+  UnitStatusView,
+} from './types'
+
+export const API_BASE = '/api/v1'
+
+/** A failed call: the server's problem (or one made up for a network failure). */
+export class ApiError extends Error {
+  readonly status: number
+  readonly problem: Problem
+
+  constructor(problem: Problem) {
+    super(problem.detail || problem.title)
+    this.name = 'ApiError'
+    this.status = problem.status
+    this.problem = problem
+  }
+
+  /** The request field the server says is wrong, if it names one. */
+  get field(): string | undefined {
+    return this.problem.field
+  }
+
+  /** The problem kind: the last part of `type` (`urn:bigmgr:problem:<kind>`). */
+  get kind(): string {
+    const i = this.problem.type.lastIndexOf(':')
+    return i < 0 ? this.problem.type : this.problem.type.slice(i + 1)
+  }
+}
+
+export interface ClientConfig {
+  /** The current bearer token, or null when signed out. */
+  getToken: () => string | null
+  /** Called on every 401 answer (after which the call still rejects). */
+  onUnauthorized: (error: ApiError) => void
+  /** The fetch to use (tests pass a fake). */
+  fetch: typeof fetch
+}
+
+const config: ClientConfig = {
+  getToken: () => null,
+  onUnauthorized: () => undefined,
+  fetch: (...args) => globalThis.fetch(...args),
+}
+
+export function configureClient(c: Partial<ClientConfig>): void {
+  Object.assign(config, c)
+}
+
+function isProblem(v: unknown): v is Problem {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Problem).status === 'number' &&
+    typeof (v as Problem).title === 'string'
+  )
+}
+
+/** Turns a non-2xx response into an ApiError, decoding problem+json when the body is one. */
+export async function decodeError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '')
+  let body: unknown = undefined
+  try {
+    body = text ? JSON.parse(text) : undefined
+  } catch {
+    body = undefined
+  }
+  if (isProblem(body)) {
+    return new ApiError({
+      type: typeof body.type === 'string' ? body.type : 'about:blank',
+      title: body.title,
+      status: body.status,
+      detail: typeof body.detail === 'string' ? body.detail : '',
+      ...(typeof body.field === 'string' ? { field: body.field } : {}),
+    })
+  }
+  return new ApiError({
+    type: 'about:blank',
+    title: res.statusText || `HTTP ${res.status}`,
+    status: res.status,
+    detail: text.slice(0, 500),
+  })
+}
+
+export interface RequestOptions {
+  body?: unknown
+  query?: Record<string, string | number | undefined | null>
+  signal?: AbortSignal
+  accept?: string
+}
+
+export function url(path: string, query?: RequestOptions['query']): string {
+  let u = API_BASE + path
+  if (query) {
+    const q = new URLSearchParams()
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== null && v !== '') q.set(k, String(v))
+    }
+    const s = q.toString()
+    if (s) u += '?' + s
+  }
+  return u
+}
+
+/** Sends one request and returns the raw response once it is 2xx (errors are thrown). */
+export async function send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: opts.accept ?? 'application/json' }
+  const token = config.getToken()
+  if (token) headers.Authorization = `Bearer ${token}`
+  let body: string | undefined
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json'
+    body = JSON.stringify(opts.body)
+  }
+  let res: Response
+  try {
+    res = await config.fetch(url(path, opts.query), {
+      method,
+      headers,
+      body,
+      signal: opts.signal,
+    })
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e
+    throw new ApiError({
+      type: 'urn:bigmgr-ui:problem:network',
+      title: 'Network error',
+      status: 0,
+      detail: e instanceof Error ? e.message : String(e),
+    })
+  }
+  if (!res.ok) {
+    const err = await decodeError(res)
+    if (res.status === 401) config.onUnauthorized(err)
+    throw err
+  }
+  return res
+}
+
+export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  const res = await send(method, path, opts)
+  if (res.status === 204) return undefined as T
+  const text = await res.text()
+  return (text ? JSON.parse(text) : undefined) as T
+}
+
+export const get = <T>(path: string, opts?: RequestOptions): Promise<T> => request<T>('GET', path, opts)
+export const post = <T>(path: string, body?: unknown, opts?: RequestOptions): Promise<T> =>
+  request<T>('POST', path, { ...opts, body })
+
+/** One page: `limit` items after the cursor `after`. */
+export function getPage<T>(
+  path: string,
+  page: { limit?: number; after?: string | null } = {},
+  opts: RequestOptions = {},
+): Promise<Page<T>> {
+  return get<Page<T>>(path, { ...opts, query: { ...opts.query, limit: page.limit, after: page.after } })
+}
+
+/** Every item of a paged list, following `next` until the last page. */
+export async function getAll<T>(path: string, opts: RequestOptions = {}, limit = 1000): Promise<T[]> {
+  const out: T[] = []
+  let after: string | null = null
+  for (;;) {
+    const page: Page<T> = await getPage<T>(path, { limit, after }, opts)
+    out.push(...page.items)
+    if (page.next === null || page.next === after) return out
+    after = page.next
+  }
+}
+
+const enc = encodeURIComponent
+
+/** The calls the pages make. */
+export const api = {
+  login: (name: string, password: string) => post<NewToken>('/login', { name, password }),
+  me: () => get<Me>('/me'),
+  clusters: () => getAll<ClusterView>('/clusters'),
+  hosts: (cluster: string) => getAll<HostView>(`/clusters/${enc(cluster)}/hosts`),
+  host: (cluster: string, host: string) => get<HostView>(`/clusters/${enc(cluster)}/hosts/${enc(host)}`),
+  units: (cluster: string) => get<UnitStatusView[]>(`/clusters/${enc(cluster)}/units`),
+  jobsPage: (cluster: string, page: { limit?: number; after?: string | null }, state?: string) =>
+    getPage<JobView>(`/clusters/${enc(cluster)}/jobs`, page, { query: { state } }),
+  job: (id: number, signal?: AbortSignal) => get<JobDetailView>(`/jobs/${id}`, { signal }),
+  jobAction: (id: number, action: 'cancel' | 'pause' | 'resume' | 'retry') =>
+    post<JobView>(`/jobs/${id}/${action}`),
+  taskLog: (job: number, task: number, attempt?: number) =>
+    get<TaskLog>(`/jobs/${job}/tasks/${task}/log`, { query: { attempt } }),
+  joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
+}

@@ -1,0 +1,214 @@
+// The REST API's types, written by hand from the OpenAPI document
+// (bigmgr-server/tests/it/snapshots/it__openapi__openapi_json.snap). Times are Unix milliseconds.
+
+/** RFC 9457 problem details: every error answer of the API. */
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  /** The request field the error is about, when the server names one. */
+  field?: string
+}
+
+/** One page of a list: `next` is the cursor for `?after=`, `null` on the last page. */
+export interface Page<T> {
+  items: T[]
+  next: string | null
+}
+
+export type Role = 'viewer' | 'operator' | 'admin'
+
+/** `GET /me`: the signed-in user. */
+export interface Me {
+  name: string
+  role: Role
+}
+
+export interface NewToken {
+  token: string
+  id: number
+  user: string
+  name: string
+  created_at: number
+}
+
+export interface ClusterView {
+  id: number
+  name: string
+  created_at: number
+}
+
+export type HostState = 'WAITING' | 'ONLINE' | 'LOST'
+export type UnitState = 'NEW' | 'INSTALLED' | 'STARTED' | 'STOPPED' | 'FAILED' | 'REMOVED'
+
+export interface HostFacts {
+  os: string
+  os_version: string
+  kernel: string
+  arch: string
+  cores: number
+  memory_bytes: number
+  disk_total_bytes: number
+  disk_free_bytes: number
+  agent_root?: string
+}
+
+export interface HostMetrics {
+  at: number
+  cpu_percent: number
+  memory_used_bytes: number
+  memory_total_bytes: number
+  disk_total_bytes: number
+  disk_free_bytes: number
+  load: number[]
+}
+
+/** A unit's latest status check. */
+export interface UnitHealth {
+  healthy: boolean
+  message: string
+  checked_at: number
+}
+
+export interface HostUnitView {
+  id: number
+  service: string
+  component: string
+  state: UnitState
+  health?: UnitHealth | null
+}
+
+export interface HostView {
+  id: number
+  name: string
+  cluster: string
+  address: string
+  reported_address?: string | null
+  state: HostState
+  last_heartbeat?: number | null
+  facts?: HostFacts | null
+  metrics?: HostMetrics | null
+  units: HostUnitView[]
+}
+
+export interface UnitStatusView {
+  id: number
+  service: string
+  component: string
+  host: string
+  state: UnitState
+  applied_version?: number | null
+  desired_version: number
+  stale: boolean
+  stale_reason?: string | null
+}
+
+export interface JoinToken {
+  token: string
+}
+
+export type JobState =
+  | 'QUEUED'
+  | 'RUNNING'
+  | 'PAUSED'
+  | 'CANCELING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'CANCELED'
+export type StageState = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED'
+export type TaskState =
+  | 'PENDING'
+  | 'QUEUED'
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'CANCELED'
+
+/** What a job acts on. */
+export type Target =
+  | 'cluster'
+  | { service: string }
+  | { component: { service: string; component: string } }
+  | { hosts: string[] }
+  | { units: number[] }
+
+export interface JobOptions {
+  parallelism?: number | null
+  batch_size?: number | null
+  failure_tolerance?: number
+  pipelined?: boolean
+}
+
+export interface JobView {
+  id: number
+  cluster: string
+  command: string
+  target: Target
+  options: JobOptions
+  state: JobState
+  created_at: number
+  started_at?: number | null
+  finished_at?: number | null
+}
+
+export interface TaskView {
+  id: number
+  host: string
+  state: TaskState
+  attempt: number
+  exit_code?: number | null
+  message?: string | null
+  started_at?: number | null
+  finished_at?: number | null
+}
+
+export interface StageView {
+  id: number
+  name: string
+  component: string
+  command: string
+  state: StageState
+  /** The ids of the stages this one waits for. */
+  after: number[]
+  tasks: TaskView[]
+}
+
+export interface JobDetailView extends JobView {
+  /** Its stages in a topological order. */
+  stages: StageView[]
+}
+
+export type LogStream = 'stdout' | 'stderr'
+
+export interface LogLineView {
+  attempt: number
+  seq: number
+  stream: LogStream
+  at: number
+  line: string
+}
+
+export interface TaskLog {
+  lines: LogLineView[]
+}
+
+/** Data of the `job` and `end` events. */
+export interface JobEvent {
+  id: number
+  state: JobState
+}
+
+/** Data of the `task` event. */
+export interface TaskEvent {
+  id: number
+  state: TaskState
+}
+
+/** Data of the `log` event. */
+export interface LogEvent extends LogLineView {
+  task: number
+}
+
+export const FINAL_JOB_STATES: readonly JobState[] = ['SUCCEEDED', 'FAILED', 'CANCELED']

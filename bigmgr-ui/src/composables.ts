@@ -1,0 +1,57 @@
+// Shared page helpers: a poller that refreshes a list on an interval while the page is shown.
+import { onBeforeUnmount, onMounted, ref, watch, type Ref, type WatchSource } from 'vue'
+import { ApiError } from './api/client'
+
+export const REFRESH_MS = 5000
+
+/**
+ * Loads with `fn` now, again every `every` ms and whenever `deps` change; keeps the last good
+ * data while a later load fails (the error is shown beside it, never swallowed).
+ */
+export function usePoll<T>(
+  fn: () => Promise<T>,
+  opts: { every?: number; deps?: WatchSource[] } = {},
+): { data: Ref<T | null>; error: Ref<ApiError | null>; loading: Ref<boolean>; at: Ref<number | null>; reload: () => Promise<void> } {
+  const data = ref<T | null>(null) as Ref<T | null>
+  const error = ref<ApiError | null>(null)
+  const loading = ref(false)
+  const at = ref<number | null>(null)
+  let timer: ReturnType<typeof setInterval> | undefined
+  let seq = 0
+
+  async function reload(): Promise<void> {
+    const mine = ++seq
+    loading.value = true
+    try {
+      const v = await fn()
+      if (mine !== seq) return
+      data.value = v
+      error.value = null
+      at.value = Date.now()
+    } catch (e) {
+      if (mine !== seq) return
+      if (e instanceof ApiError) error.value = e
+      else throw e
+    } finally {
+      if (mine === seq) loading.value = false
+    }
+  }
+
+  onMounted(() => {
+    void reload()
+    timer = setInterval(() => {
+      if (typeof document === 'undefined' || !document.hidden) void reload()
+    }, opts.every ?? REFRESH_MS)
+  })
+  onBeforeUnmount(() => {
+    if (timer !== undefined) clearInterval(timer)
+    seq++
+  })
+  if (opts.deps && opts.deps.length > 0) {
+    watch(opts.deps, () => {
+      data.value = null
+      void reload()
+    })
+  }
+  return { data, error, loading, at, reload }
+}

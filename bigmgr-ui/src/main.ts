@@ -1,0 +1,34 @@
+import { createApp } from 'vue'
+import { createPinia } from 'pinia'
+import App from './App.vue'
+import { i18n } from './i18n'
+import { makeRouter } from './router'
+import { configureClient } from './api/client'
+import { useAuth } from './stores/auth'
+
+const app = createApp(App)
+const pinia = createPinia()
+app.use(pinia)
+const router = makeRouter()
+const auth = useAuth(pinia)
+
+configureClient({
+  getToken: () => auth.token,
+  onUnauthorized: () => {
+    auth.expire()
+    const here = router.currentRoute.value
+    if (here.name !== 'login') {
+      void router.push({ name: 'login', query: { next: here.fullPath } })
+    }
+  },
+})
+
+app.use(router)
+app.use(i18n)
+// Who the user is, before the first page renders its controls.
+void auth
+  .loadMe()
+  .catch(() => undefined)
+  .finally(() => {
+    app.mount('#app')
+  })

@@ -1,0 +1,34 @@
+// Routes are deep links; every page but /login needs a token, and a 401 anywhere comes back
+// here as /login?next=<where you were>.
+import { createRouter, createWebHistory, type RouteLocationNormalized, type Router } from 'vue-router'
+import { useAuth } from './stores/auth'
+
+export function makeRouter(): Router {
+  const router = createRouter({
+    history: createWebHistory(),
+    routes: [
+      { path: '/login', name: 'login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+      { path: '/', name: 'overview', component: () => import('./views/OverviewView.vue') },
+      { path: '/clusters/:cluster', redirect: (to) => ({ name: 'hosts', params: to.params }) },
+      { path: '/clusters/:cluster/hosts', name: 'hosts', component: () => import('./views/HostsView.vue') },
+      { path: '/clusters/:cluster/hosts/:host', name: 'host', component: () => import('./views/HostView.vue') },
+      { path: '/clusters/:cluster/jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
+      { path: '/jobs/:id(\\d+)', name: 'job', component: () => import('./views/JobView.vue') },
+      { path: '/:rest(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue'), meta: { public: true } },
+    ],
+  })
+  router.beforeEach((to) => {
+    const auth = useAuth()
+    if (to.meta.public !== true && !auth.signedIn) {
+      return { name: 'login', query: { next: to.fullPath } }
+    }
+    return true
+  })
+  return router
+}
+
+/** Where to go after login: `next` if it is a path of this app, else the overview. */
+export function nextPath(route: RouteLocationNormalized): string {
+  const n = route.query.next
+  return typeof n === 'string' && n.startsWith('/') && !n.startsWith('//') ? n : '/'
+}
