@@ -51,6 +51,8 @@ fn main() {
 
 /// Builds the console from `ui` into `dist`; the hash of its sources.
 fn build(ui: &Path, dist: &Path) -> Result<String, String> {
+    // Also while it is missing: its arrival must build the console.
+    println!("cargo:rerun-if-changed={}", ui.join("package.json").display());
     if !ui.join("package.json").is_file() {
         return Err(format!("{} has no package.json", ui.display()));
     }

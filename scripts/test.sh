@@ -19,6 +19,9 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 # Their own system daemons are not started (policy-rc.d) or are left alone: every unit runs its
 # own daemon on its own address.
 STACK_PACKAGES="zookeeper prometheus prometheus-node-exporter redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
+# Debian's chromium runs the web console's end-to-end tests (driven by playwright-core; its own
+# browser download is not used).
+STACK_PACKAGES="$STACK_PACKAGES chromium"
 # The Debian package shellcheck lints the stack scripts and the stack library.
 missing=""
 for p in $STACK_PACKAGES shellcheck; do
@@ -146,6 +149,28 @@ else
   echo "schemathesis failed (exit $st_status); the server log ends:" >&2
   tail -20 "$st_data/server.log" >&2 || true
   echo "test result: FAILED. 0 passed; 1 failed (schemathesis)" | tee -a "$log"
+  status=1
+fi
+
+# The web console end to end: playwright-core drives Debian's chromium (headless) against a
+# real `bigmgr serve` (the debug build cargo test just made, console embedded) with real agents
+# on 127.0.0.2-3: an operator's walk, a viewer's refusals, deep links. Every page is
+# screenshotted into target/ui-screenshots/.
+echo "== web console end to end (chromium)"
+set +e
+e2e_log=$(mktemp)
+(cd e2e && npm ci && timeout 600 npm test) 2>&1 | tee "$e2e_log"
+e2e_status=${PIPESTATUS[0]}
+set -e
+e2e_count() { grep -oE "^# $1 [0-9]+" "$e2e_log" | tail -1 | awk '{print $3}'; }
+e2e_passed=$(e2e_count pass)
+e2e_failed=$(e2e_count fail)
+rm -f "$e2e_log"
+if [ "$e2e_status" -eq 0 ]; then
+  echo "test result: ok. ${e2e_passed:-0} passed; 0 failed (web console e2e)" | tee -a "$log"
+else
+  [ "${e2e_failed:-0}" -eq 0 ] && e2e_failed=1
+  echo "test result: FAILED. ${e2e_passed:-0} passed; $e2e_failed failed (web console e2e)" | tee -a "$log"
   status=1
 fi
 
