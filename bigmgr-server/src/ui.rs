@@ -5,6 +5,7 @@
 //! - Any other path that is not a built file (and not under `/api/`) is a route of the
 //!   single-page app: it gets `index.html` (history-mode fallback), `no-cache`, so a new
 //!   build is picked up on the next load.
+//! - Text files are sent gzipped (precompressed at build time) to browsers that accept it.
 //! - Every answer carries `X-Bigmgr-Ui-Sources`: the hash of the sources the console was built
 //!   from ([`crate::ui_sources::hash`]).
 //! - A server built without the console answers `/` with a page that says how to build it.
@@ -45,9 +46,12 @@ pub fn serves(method: &Method, path: &str) -> bool {
         && path != "/openapi.json"
 }
 
-/// The console's answer for `path`: a built file, `index.html` for an app route, or the
-/// not-built page.
-pub fn serve(path: &str) -> Response {
+/// The console's answer for `path` (gzipped if the browser `accepts` the request's
+/// `Accept-Encoding`): a built file, `index.html` for an app route, or the not-built page.
+pub fn serve(path: &str, accepts: Option<&HeaderValue>) -> Response {
+    let gzip = accepts
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     if !is_built() {
         return not_built(built::NOT_BUILT.unwrap_or("the build wrote no index.html"));
     }
@@ -58,7 +62,7 @@ pub fn serve(path: &str) -> Response {
         } else {
             "no-cache"
         };
-        return file(bytes, content_type(rel), cache);
+        return file(rel, bytes, cache, gzip);
     }
     if rel.starts_with("assets/") {
         // A hashed file of another build: the app's route fallback would hand the browser
@@ -67,19 +71,26 @@ pub fn serve(path: &str) -> Response {
         stamp(&mut res);
         return res;
     }
-    file(FILES["index.html"], "text/html; charset=utf-8", "no-cache")
+    file("index.html", FILES["index.html"], "no-cache", gzip)
 }
 
-fn file(bytes: &'static [u8], content_type: &'static str, cache: &'static str) -> Response {
+/// The answer of built file `rel` (`bytes`), its precompressed twin if `gzip` is accepted.
+fn file(rel: &str, bytes: &'static [u8], cache: &'static str, gzip: bool) -> Response {
+    let zipped = FILES.get(format!("{rel}.gz").as_str()).filter(|_| gzip);
     let mut res = (
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, content_type(rel)),
             (header::CACHE_CONTROL, cache),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::VARY, "accept-encoding"),
         ],
-        bytes,
+        zipped.copied().unwrap_or(bytes),
     )
         .into_response();
+    if zipped.is_some() {
+        res.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     stamp(&mut res);
     res
 }

@@ -276,7 +276,8 @@ pub async fn fallback(req: Request) -> Response {
             .into_response();
     }
     if crate::ui::serves(req.method(), req.uri().path()) {
-        return crate::ui::serve(req.uri().path());
+        let accepts = req.headers().get(header::ACCEPT_ENCODING);
+        return crate::ui::serve(req.uri().path(), accepts);
     }
     ApiError::not_found(format!(
         "no such route: {} {}; the API is under {PREFIX} (GET {PREFIX}/health needs no token)",

@@ -68,6 +68,22 @@ async fn the_console_is_served_fresh_from_its_sources_with_app_routes_and_cached
             assert!(kind.starts_with("text/javascript"), "{asset}: {kind}");
         }
     }
+    // Browsers that accept gzip get the script precompressed, and only they.
+    let script = assets.iter().find(|a| a.ends_with(".js")).unwrap();
+    let plain = get(&format!("{}{script}", server.url)).await;
+    assert_eq!(header(&plain, "content-encoding"), "");
+    let plain = plain.bytes().await.unwrap();
+    let zipped = reqwest::Client::new()
+        .get(format!("{}{script}", server.url))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&zipped, "content-encoding"), "gzip");
+    assert_eq!(header(&zipped, "vary"), "accept-encoding");
+    let zipped = zipped.bytes().await.unwrap();
+    assert!(zipped.starts_with(&[0x1f, 0x8b]) && zipped.len() < plain.len());
+
     // An asset of another build is a 404, not the app's HTML where a script is expected.
     let stale = get(&format!("{}/assets/index-0000000.js", server.url)).await;
     assert_eq!(stale.status(), 404);
