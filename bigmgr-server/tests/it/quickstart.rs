@@ -41,6 +41,8 @@ async fn quickstart_deploys_the_demo_and_stops_it_twice() {
         let out = qs.proc.stdout.text();
         for want in [
             "admin-token",
+            "web console  http://",
+            "sign in with the admin token",
             "/api/v1/jobs/",
             "agents/h1",
             "units/demo/hello/hello_server",
