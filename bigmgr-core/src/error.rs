@@ -65,6 +65,15 @@ pub enum Error {
     /// The request is malformed or asks for something impossible.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// One value of the request is not valid: [`Error::Invalid`] that also names the value,
+    /// as a dotted path into the request body, for a form to show the message on its field.
+    #[error("invalid request: {message}")]
+    InvalidField {
+        /// The value: `name`, `address`, `configs.<type>.<property>` …
+        field: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
     /// The request conflicts with the current state (pause a finished job …).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -109,6 +118,24 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Shorthand for [`Error::InvalidField`].
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The value of the request this error is about, as a dotted path into the request body
+    /// (`placement.<component>` for a cardinality), if it names one.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Error::InvalidField { field, .. } => Some(field.clone()),
+            Error::Cardinality { component, .. } => Some(format!("placement.{component}")),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`Error::NotFound`].
     pub fn not_found(kind: &'static str, name: impl std::fmt::Display) -> Self {
         Error::NotFound {

@@ -281,9 +281,10 @@ fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
                     )
                 },
             )?;
-            p.kind
-                .check(value)
-                .map_err(|why| Error::Invalid(format!("config {ty}: property {name}: {why}")))?;
+            p.kind.check(value).map_err(|why| {
+                let message = format!("config {ty}: property {name}: {why}");
+                Error::invalid_field(format!("configs.{ty}.{name}"), message)
+            })?;
         }
     }
     Ok(())

@@ -95,6 +95,7 @@ impl From<bigmgr_core::Error> for Error {
                 Error::PermissionDenied(m)
             }
             E::Invalid(_)
+            | E::InvalidField { .. }
             | E::Cardinality { .. }
             | E::Cycle { .. }
             | E::Template { .. }

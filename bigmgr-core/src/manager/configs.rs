@@ -80,7 +80,7 @@ pub(super) fn check_host_overrides(
 /// An error's message without the `invalid request: ` prefix.
 fn strip(e: Error) -> String {
     match e {
-        Error::Invalid(m) => m,
+        Error::Invalid(m) | Error::InvalidField { message: m, .. } => m,
         other => other.to_string(),
     }
 }

@@ -30,6 +30,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// What went wrong, for a person.
     pub detail: String,
+    /// The value of the request it is about (a dotted path into the body), if one.
+    pub field: Option<String>,
 }
 
 /// The body of an error answer (RFC 9457).
@@ -44,6 +46,11 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong and what to do about it.
     pub detail: String,
+    /// The value of the request it is about, as a dotted path into the body (`name`,
+    /// `placement.<component>`, `configs.<type>.<property>`), where the error names one: a
+    /// form shows the detail on that field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -53,6 +60,7 @@ impl ApiError {
             status,
             kind,
             detail: detail.into(),
+            field: None,
         }
     }
 
@@ -77,6 +85,7 @@ impl ApiError {
                 .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
+            field: self.field.clone(),
         }
     }
 }
@@ -87,7 +96,9 @@ impl From<Error> for ApiError {
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
             Error::AlreadyExists { .. } => (StatusCode::CONFLICT, "already-exists"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Error::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Error::Invalid(_) | Error::InvalidField { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
             Error::Cardinality { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cardinality"),
             Error::Cycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cycle"),
             Error::Template { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "template"),
@@ -99,7 +110,10 @@ impl From<Error> for ApiError {
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError::new(status, kind, e.to_string())
+        ApiError {
+            field: e.field(),
+            ..ApiError::new(status, kind, e.to_string())
+        }
     }
 }
 

@@ -609,3 +609,50 @@ async fn cluster_events_name_what_changed_and_stay_quiet_otherwise() {
     let missing = api.get("/clusters/nope/events").await;
     missing.problem(404);
 }
+
+#[tokio::test]
+async fn problems_name_the_field_a_form_shows_them_on_and_nothing_is_written() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    api.add_host("c", "h1", "127.0.0.2").await;
+    let hello = |placement: serde_json::Value, configs: serde_json::Value| {
+        json!({"name": "hello", "stack": "demo", "service": "hello",
+               "placement": placement, "configs": configs})
+    };
+
+    // The cardinality of a component: the placement of that component.
+    let res = api
+        .post(
+            "/clusters/c/services",
+            hello(json!({"hello_server": []}), json!({})),
+        )
+        .await;
+    let detail = res.problem(422);
+    assert_eq!(res.body["field"], "placement.hello_server", "{}", res.text);
+    assert_contains(&detail, "hello_server");
+
+    // A config value of the wrong type: that property of that config type.
+    let res = api
+        .post(
+            "/clusters/c/services",
+            hello(
+                json!({"hello_server": ["h1"]}),
+                json!({"hello.conf": {"interval": "often"}}),
+            ),
+        )
+        .await;
+    let detail = res.problem(422);
+    assert_eq!(
+        res.body["field"], "configs.hello.conf.interval",
+        "{}",
+        res.text
+    );
+    assert_contains(&detail, "interval");
+
+    // Neither created anything; an error about no field in particular names none.
+    assert!(api.list("/clusters/c/services").await.is_empty());
+    let res = api.get("/clusters/nope").await;
+    res.problem(404);
+    assert!(res.body.get("field").is_none(), "{}", res.text);
+}
