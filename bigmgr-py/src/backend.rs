@@ -12,7 +12,7 @@ use crate::error::Result;
 use async_trait::async_trait;
 use bigmgr_client::Client;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
-use bigmgr_core::model::{AuditFilter, JobId, JobRequest, RelationId, TaskId, UnitId};
+use bigmgr_core::model::{AuditFilter, JobFilter, JobId, JobRequest, RelationId, TaskId, UnitId};
 use bigmgr_core::request::{AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
     AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
@@ -270,7 +270,7 @@ backend! {
     /// A cluster's jobs, ascending by id.
     fn jobs(cluster: &str) -> Vec<JobView> {
         rest: |c| c.jobs(cluster, None).await?,
-        embedded: |e| e.mgr()?.job_views(cluster, Vec::new(), None, None).await?,
+        embedded: |e| e.mgr()?.job_views(cluster, JobFilter::default()).await?,
     }
     /// Cancels, pauses, resumes or retries a job.
     fn control(id: i64, action: JobAction) -> JobView {

@@ -4,8 +4,8 @@
 use super::Manager;
 use crate::Result;
 use crate::model::{
-    Cluster, HostId, JobFilter, JobId, JobState, Relation, RelationEvent, RelationId, ServiceId,
-    StageId, Unit,
+    Cluster, HostId, JobFilter, JobId, Relation, RelationEvent, RelationId, ServiceId, StageId,
+    Unit,
 };
 use crate::render::{redact, redact_hosts};
 use crate::view::{
@@ -60,21 +60,12 @@ impl Manager {
             .collect())
     }
 
-    /// A cluster's jobs, ascending by id: those in one of `states` (all if empty), after `after`,
-    /// at most `limit`.
-    pub async fn job_views(
-        &self,
-        cluster: &str,
-        states: Vec<JobState>,
-        after: Option<JobId>,
-        limit: Option<u32>,
-    ) -> Result<Vec<JobView>> {
+    /// A cluster's jobs as `filter` selects and orders them (its `cluster` is the named one).
+    pub async fn job_views(&self, cluster: &str, filter: JobFilter) -> Result<Vec<JobView>> {
         let c = self.cluster(cluster).await?;
         let filter = JobFilter {
             cluster: Some(c.id),
-            states,
-            after,
-            limit,
+            ..filter
         };
         Ok(self
             .jobs(&filter)

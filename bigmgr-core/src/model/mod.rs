@@ -486,15 +486,19 @@ pub struct LogLine {
     pub line: String,
 }
 
-/// Filters for listing jobs, which come in ascending id order; `None` matches all.
+/// Filters for listing jobs, which come in ascending id order (descending with
+/// `newest_first`); `None` matches all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only this cluster's jobs.
     pub cluster: Option<ClusterId>,
     /// Only jobs in one of these states (empty: any).
     pub states: Vec<JobState>,
-    /// Only jobs with an id above this one (for paging).
+    /// Only jobs after this one in the list's order (for paging): ids above it, or below it
+    /// with `newest_first`.
     pub after: Option<JobId>,
     /// At most this many.
     pub limit: Option<u32>,
+    /// Newest first (descending ids), as operators read a job list.
+    pub newest_first: bool,
 }

@@ -9,7 +9,7 @@ use super::{AppState, PREFIX, located};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::model::{JobId, JobRequest, JobState, TaskId};
+use bigmgr_core::model::{JobFilter, JobId, JobRequest, JobState, TaskId};
 use bigmgr_core::request::SubmitJob;
 use bigmgr_core::view::{JobDetailView, JobView, LogLineView, TaskLog};
 use serde::Deserialize;
@@ -70,10 +70,22 @@ pub struct JobsQuery {
     pub after: Option<String>,
     /// Only jobs in this state (`RUNNING`, `FAILED` …).
     pub state: Option<JobState>,
+    /// `oldest` first (the default) or `newest` first; `after` follows the order.
+    pub order: Option<JobOrder>,
 }
 
-/// `GET /clusters/{cluster}/jobs[?state=S]` → the cluster's jobs, oldest first, a page at a
-/// time.
+/// The order of a job list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobOrder {
+    /// Ascending ids: the order they were submitted in.
+    Oldest,
+    /// Descending ids: the latest first, as a console lists them.
+    Newest,
+}
+
+/// `GET /clusters/{cluster}/jobs[?state=S][&order=newest]` → the cluster's jobs, oldest first
+/// (or newest first), a page at a time.
 #[utoipa::path(get, path = "/clusters/{cluster}/jobs", tag = "jobs",
     params(ClusterPath, JobsQuery),
     responses(
@@ -92,15 +104,14 @@ pub async fn list(
     let limit = page.limit()?;
     let after = page.after_id()?;
     // One more than the page, to know whether another follows.
-    let jobs = s
-        .mgr
-        .job_views(
-            &p.cluster,
-            q.state.into_iter().collect(),
-            after.map(JobId),
-            Some(limit as u32 + 1),
-        )
-        .await?;
+    let filter = JobFilter {
+        states: q.state.into_iter().collect(),
+        after: after.map(JobId),
+        limit: Some(limit as u32 + 1),
+        newest_first: q.order == Some(JobOrder::Newest),
+        ..JobFilter::default()
+    };
+    let jobs = s.mgr.job_views(&p.cluster, filter).await?;
     let page = PageQuery {
         limit: Some(limit as u32),
         after: None,

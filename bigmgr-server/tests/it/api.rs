@@ -656,3 +656,45 @@ async fn problems_name_the_field_a_form_shows_them_on_and_nothing_is_written() {
     res.problem(404);
     assert!(res.body.get("field").is_none(), "{}", res.text);
 }
+
+#[tokio::test]
+async fn jobs_list_newest_first_a_page_at_a_time() {
+    let server = ServerProc::start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    api.add_host("c", "h1", "127.0.0.2").await;
+    api.add_service(
+        "c",
+        json!({"name": "hello", "stack": "demo", "service": "hello",
+               "placement": {"hello_server": ["h1"]}}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(api.submit("c", "status", json!({"service": "hello"})).await);
+    }
+    let ids_of = |page: &serde_json::Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_i64().unwrap())
+            .collect()
+    };
+    let res = api.get("/clusters/c/jobs?order=newest&limit=2").await;
+    let first = res.expect(200).clone();
+    assert_eq!(ids_of(&first), [ids[2], ids[1]], "{first}");
+    let next = first["next"].as_str().expect("a next page").to_string();
+    let res = api
+        .get(&format!(
+            "/clusters/c/jobs?order=newest&limit=2&after={next}"
+        ))
+        .await;
+    let second = res.expect(200).clone();
+    assert_eq!(ids_of(&second), [ids[0]], "{second}");
+    assert!(second["next"].is_null(), "{second}");
+    // The default stays oldest first; an unknown order is refused.
+    let res = api.get("/clusters/c/jobs").await;
+    assert_eq!(ids_of(res.expect(200)), ids);
+    api.get("/clusters/c/jobs?order=random").await.problem(400);
+}

@@ -264,6 +264,21 @@ pub async fn job_queries<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         a_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         "store conformance [{C}]: paging with after/limit visits every job once, in order"
     );
+    let newest = |after, limit| async move {
+        let one_page = JobFilter {
+            after,
+            limit: Some(limit),
+            newest_first: true,
+            ..of_cluster(cluster)
+        };
+        store.list_jobs(&one_page).await
+    };
+    let paged = read_paged(C, 2, newest, |j: &Job| j.id).await;
+    assert_eq!(
+        paged.iter().map(|j| j.id).collect::<Vec<_>>(),
+        a_jobs.iter().rev().map(|j| j.id).collect::<Vec<_>>(),
+        "store conformance [{C}]: newest first, paging visits every job once, newest first"
+    );
     let zero = JobFilter {
         limit: Some(0),
         ..of_cluster(a.cluster.id)

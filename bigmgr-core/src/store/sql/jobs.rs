@@ -193,7 +193,17 @@ impl JobStore for SqlStore {
             }
             qb.push(")");
         }
-        page(&mut qb, filter.after.map(|a| a.0), filter.limit);
+        if filter.newest_first {
+            if let Some(after) = filter.after {
+                qb.push(" AND id < ").push_bind(after.0);
+            }
+            qb.push(" ORDER BY id DESC");
+            if let Some(limit) = filter.limit {
+                qb.push(" LIMIT ").push_bind(i64::from(limit));
+            }
+        } else {
+            page(&mut qb, filter.after.map(|a| a.0), filter.limit);
+        }
         read_all(&self.pool, qb.build()).await
     }
 
