@@ -74,7 +74,7 @@ export default {
     units: 'Units',
     add: 'Add host',
     filter: 'Filter hosts',
-    count: '{n} hosts',
+    count: '{n} host | {n} hosts',
     facts: 'Facts',
     os: 'OS',
     kernel: 'Kernel',
