@@ -75,7 +75,15 @@ export class JobLive {
         signal,
         onConnect: async () => {
           this.setJob(await this.deps.load(this.id, signal))
-          await Promise.all([...this.watched].map((t) => this.reloadLog(t)))
+          // A log that cannot be read again is shown as an error; it does not stop the stream.
+          await Promise.all(
+            [...this.watched].map((t) =>
+              this.reloadLog(t).catch((e: unknown) => {
+                if (e instanceof ApiError) this.state.error = e.problem
+                else throw e
+              }),
+            ),
+          )
           this.state.connection = this.final() ? 'ended' : 'live'
         },
         onEvent: (e) => {
