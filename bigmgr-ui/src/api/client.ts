@@ -11,6 +11,8 @@ import type {
   NewToken,
   Page,
   Problem,
+  ServiceView,
+  SubmitJob,
   TaskLog,
   UnitStatusView,
 } from './types'
@@ -199,5 +201,7 @@ export const api = {
     post<JobView>(`/jobs/${id}/${action}`),
   taskLog: (job: number, task: number, attempt?: number) =>
     get<TaskLog>(`/jobs/${job}/tasks/${task}/log`, { query: { attempt } }),
+  services: (cluster: string) => getAll<ServiceView>(`/clusters/${enc(cluster)}/services`),
+  submitJob: (cluster: string, body: SubmitJob) => post<JobView>(`/clusters/${enc(cluster)}/jobs`, body),
   joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
 }

@@ -104,6 +104,38 @@ export interface UnitStatusView {
   stale_reason?: string | null
 }
 
+export interface ServiceUnitView {
+  id: number
+  component: string
+  host: string
+  state: UnitState
+  health?: UnitHealth | null
+  applied_version?: number | null
+  stale: boolean
+  stale_reason?: string | null
+}
+
+/** A service instance of a cluster. */
+export interface ServiceView {
+  id: number
+  name: string
+  stack: string
+  stack_version: string
+  service: string
+  created_at: number
+  config_version: number
+  configs: Record<string, unknown>
+  host_overrides: Record<string, unknown>
+  units: ServiceUnitView[]
+}
+
+/** The body of `POST /clusters/{cluster}/jobs`. */
+export interface SubmitJob {
+  command: string
+  target: Target
+  options?: JobOptions
+}
+
 export interface JoinToken {
   token: string
 }

@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',
@@ -96,6 +96,18 @@ export default {
     root: 'Agent root directory',
     create: 'Create join token',
     command: 'Agent command',
+  },
+  services: {
+    title: 'Services of {cluster}',
+    instance: 'Instance',
+    stack: 'Stack',
+    config: 'Config version',
+    units: 'Units',
+    stale: 'stale',
+    start: 'Start',
+    stop: 'Stop',
+    restart: 'Restart',
+    none: 'No services in this cluster.',
   },
   jobs: {
     title: 'Jobs of {cluster}',

@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
@@ -98,6 +98,18 @@ const zh: typeof en = {
     root: 'Agent 根目录',
     create: '创建加入令牌',
     command: 'Agent 命令',
+  },
+  services: {
+    title: '{cluster} 的服务',
+    instance: '实例',
+    stack: '栈',
+    config: '配置版本',
+    units: '单元',
+    stale: '待更新',
+    start: '启动',
+    stop: '停止',
+    restart: '重启',
+    none: '此集群中没有服务。',
   },
   jobs: {
     title: '{cluster} 的作业',
