@@ -12,6 +12,7 @@ import type {
   Page,
   Problem,
   ServiceView,
+  StackView,
   SubmitJob,
   TaskLog,
   UnitStatusView,
@@ -203,5 +204,6 @@ export const api = {
     get<TaskLog>(`/jobs/${job}/tasks/${task}/log`, { query: { attempt } }),
   services: (cluster: string) => getAll<ServiceView>(`/clusters/${enc(cluster)}/services`),
   submitJob: (cluster: string, body: SubmitJob) => post<JobView>(`/clusters/${enc(cluster)}/jobs`, body),
+  stacks: () => getAll<StackView>('/stacks'),
   joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
 }

@@ -136,6 +136,45 @@ export interface SubmitJob {
   options?: JobOptions
 }
 
+export interface StackPropertyView {
+  name: string
+  type: string
+  default?: unknown
+  description: string
+  required: boolean
+  secret: boolean
+}
+
+export interface StackConfigView {
+  name: string
+  path: string
+  properties: StackPropertyView[]
+}
+
+export interface StackComponentView {
+  name: string
+  category: 'server' | 'client'
+  /** e.g. `1`, `1+`, `0+`, `1-3`. */
+  cardinality: string
+  commands: string[]
+}
+
+export interface StackServiceView {
+  name: string
+  version: string
+  description: string
+  components: StackComponentView[]
+  configs: StackConfigView[]
+}
+
+/** A stack the server loaded; `error` says why one failed to load. */
+export interface StackView {
+  name: string
+  version: string
+  services: StackServiceView[]
+  error?: string | null
+}
+
 export interface JoinToken {
   token: string
 }

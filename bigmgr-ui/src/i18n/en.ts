@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',
@@ -108,6 +108,24 @@ export default {
     stop: 'Stop',
     restart: 'Restart',
     none: 'No services in this cluster.',
+  },
+  stacks: {
+    title: 'Stacks',
+    pick: 'Pick a service of a stack.',
+    failed: 'This stack did not load: {error}',
+    components: 'Components',
+    category: 'Category',
+    cardinality: 'Cardinality',
+    commands: 'Commands',
+    configs: 'Configuration files',
+    property: 'Property',
+    type: 'Type',
+    default: 'Default',
+    required: 'Required',
+    secret: 'Secret',
+    description: 'Description',
+    yes: 'yes',
+    no: 'no',
   },
   jobs: {
     title: 'Jobs of {cluster}',

@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
@@ -110,6 +110,24 @@ const zh: typeof en = {
     stop: '停止',
     restart: '重启',
     none: '此集群中没有服务。',
+  },
+  stacks: {
+    title: '栈',
+    pick: '选择一个栈中的服务。',
+    failed: '此栈加载失败：{error}',
+    components: '组件',
+    category: '类别',
+    cardinality: '数量',
+    commands: '命令',
+    configs: '配置文件',
+    property: '属性',
+    type: '类型',
+    default: '默认值',
+    required: '必填',
+    secret: '保密',
+    description: '说明',
+    yes: '是',
+    no: '否',
   },
   jobs: {
     title: '{cluster} 的作业',
