@@ -15,6 +15,8 @@ export function makeRouter(): Router {
       { path: '/clusters/:cluster/services', name: 'services', component: () => import('./views/ServicesView.vue') },
       { path: '/clusters/:cluster/jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
       { path: '/stacks/:stack?/:service?', name: 'stacks', component: () => import('./views/StacksView.vue') },
+      { path: '/admin/users/:user?', name: 'users', component: () => import('./views/UsersView.vue') },
+      { path: '/admin/audit', name: 'audit', component: () => import('./views/AuditView.vue') },
       { path: '/jobs/:id(\\d+)', name: 'job', component: () => import('./views/JobView.vue') },
       { path: '/:rest(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue'), meta: { public: true } },
     ],

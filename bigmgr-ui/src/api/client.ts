@@ -2,6 +2,10 @@
 // request, problem+json decoded into a typed `ApiError`, a 401 handed to a hook (the router
 // sends the user to /login), and `{items, next}` paging.
 import type {
+  AuditEventView,
+  CreateUser,
+  TokenView,
+  UserView,
   ClusterView,
   HostView,
   JobDetailView,
@@ -205,5 +209,13 @@ export const api = {
   services: (cluster: string) => getAll<ServiceView>(`/clusters/${enc(cluster)}/services`),
   submitJob: (cluster: string, body: SubmitJob) => post<JobView>(`/clusters/${enc(cluster)}/jobs`, body),
   stacks: () => getAll<StackView>('/stacks'),
+  users: () => getAll<UserView>('/users'),
+  createUser: (body: CreateUser) => post<UserView>('/users', body),
+  deleteUser: (name: string) => request<undefined>('DELETE', `/users/${enc(name)}`),
+  tokens: (user: string) => getAll<TokenView>(`/users/${enc(user)}/tokens`),
+  createToken: (user: string, name: string) => post<NewToken>(`/users/${enc(user)}/tokens`, { name }),
+  revokeToken: (id: number) => request<undefined>('DELETE', `/tokens/${id}`),
+  auditPage: (page: { limit?: number; after?: string | null }, actor?: string) =>
+    getPage<AuditEventView>('/audit', page, { query: { actor } }),
   joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
 }

@@ -175,6 +175,38 @@ export interface StackView {
   error?: string | null
 }
 
+export interface UserView {
+  id: number
+  name: string
+  role: Role
+  has_password: boolean
+  created_at: number
+}
+
+export interface CreateUser {
+  name: string
+  role: Role
+  password?: string | null
+}
+
+export interface TokenView {
+  id: number
+  user: string
+  name: string
+  created_at: number
+  last_used_at?: number | null
+}
+
+export interface AuditEventView {
+  id: number
+  at: number
+  actor: string
+  action: string
+  target: string
+  outcome: 'ok' | 'refused' | 'failed'
+  detail: string
+}
+
 export interface JoinToken {
   token: string
 }

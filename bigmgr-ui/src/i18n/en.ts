@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',
@@ -126,6 +126,29 @@ export default {
     description: 'Description',
     yes: 'yes',
     no: 'no',
+  },
+  admin: {
+    users: 'Users',
+    newUser: 'New user',
+    role: 'Role',
+    password: 'Password (optional: without one, API tokens only)',
+    create: 'Create',
+    delete: 'Delete',
+    confirmDelete: 'Delete user {user}?',
+    hasPassword: 'Password',
+    tokens: 'API tokens of {user}',
+    tokenName: 'What the token is for',
+    newToken: 'New token',
+    secretOnce: 'The new token, shown only now:',
+    revoke: 'Revoke',
+    lastUsed: 'Last used',
+    audit: 'Audit log',
+    actor: 'Actor',
+    action: 'Action',
+    target: 'Target',
+    outcome: 'Outcome',
+    detail: 'Detail',
+    at: 'When',
   },
   jobs: {
     title: 'Jobs of {cluster}',

@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
@@ -128,6 +128,29 @@ const zh: typeof en = {
     description: '说明',
     yes: '是',
     no: '否',
+  },
+  admin: {
+    users: '用户',
+    newUser: '新用户',
+    role: '角色',
+    password: '密码（可选：没有密码则只能用 API 令牌）',
+    create: '创建',
+    delete: '删除',
+    confirmDelete: '删除用户 {user}？',
+    hasPassword: '密码',
+    tokens: '{user} 的 API 令牌',
+    tokenName: '令牌用途',
+    newToken: '新令牌',
+    secretOnce: '新令牌只显示这一次：',
+    revoke: '吊销',
+    lastUsed: '最近使用',
+    audit: '审计日志',
+    actor: '操作者',
+    action: '操作',
+    target: '对象',
+    outcome: '结果',
+    detail: '详情',
+    at: '时间',
   },
   jobs: {
     title: '{cluster} 的作业',
