@@ -201,6 +201,8 @@ export const api = {
   units: (cluster: string) => get<UnitStatusView[]>(`/clusters/${enc(cluster)}/units`),
   jobsPage: (cluster: string, page: { limit?: number; after?: string | null }, state?: string) =>
     getPage<JobView>(`/clusters/${enc(cluster)}/jobs`, page, { query: { state } }),
+  jobsAll: (cluster: string, state?: string) =>
+    getAll<JobView>(`/clusters/${enc(cluster)}/jobs`, { query: { state } }),
   job: (id: number, signal?: AbortSignal) => get<JobDetailView>(`/jobs/${id}`, { signal }),
   jobAction: (id: number, action: 'cancel' | 'pause' | 'resume' | 'retry') =>
     post<JobView>(`/jobs/${id}/${action}`),
