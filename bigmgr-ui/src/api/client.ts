@@ -9,6 +9,7 @@ import type {
   ClusterView,
   HostView,
   JobDetailView,
+  JobOptions,
   JobView,
   JoinToken,
   Me,
@@ -201,6 +202,8 @@ export const api = {
   units: (cluster: string) => get<UnitStatusView[]>(`/clusters/${enc(cluster)}/units`),
   jobsPage: (cluster: string, page: { limit?: number; after?: string | null }, state?: string) =>
     getPage<JobView>(`/clusters/${enc(cluster)}/jobs`, page, { query: { state } }),
+  restartStale: (cluster: string, body: { service?: string | null; options?: JobOptions | null }) =>
+    post<JobView[]>(`/clusters/${enc(cluster)}/restart-stale`, body),
   jobsAll: (cluster: string, state?: string) =>
     getAll<JobView>(`/clusters/${enc(cluster)}/jobs`, { query: { state } }),
   job: (id: number, signal?: AbortSignal) => get<JobDetailView>(`/jobs/${id}`, { signal }),

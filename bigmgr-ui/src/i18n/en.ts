@@ -108,6 +108,13 @@ export default {
     stop: 'Stop',
     restart: 'Restart',
     none: 'No services in this cluster.',
+    rolling: 'Rolling restart',
+    rollingTitle: 'Rolling restart of {service}',
+    batchSize: 'Batch size (units at a time)',
+    tolerance: 'Failures tolerated per stage',
+    onlyStale: 'Only units with stale configuration',
+    submit: 'Restart',
+    nothingStale: 'No unit is stale: nothing to restart.',
   },
   stacks: {
     title: 'Stacks',

@@ -110,6 +110,13 @@ const zh: typeof en = {
     stop: '停止',
     restart: '重启',
     none: '此集群中没有服务。',
+    rolling: '滚动重启',
+    rollingTitle: '滚动重启 {service}',
+    batchSize: '批大小（每批单元数）',
+    tolerance: '每阶段可容忍的失败数',
+    onlyStale: '只重启配置待更新的单元',
+    submit: '重启',
+    nothingStale: '没有待更新的单元，无需重启。',
   },
   stacks: {
     title: '栈',
