@@ -23,7 +23,10 @@ export function dateTime(ms: number | null | undefined): string {
 
 export function duration(from: number | null | undefined, to: number | null | undefined, now = Date.now()): string {
   if (!from) return '–'
-  const s = Math.max(0, Math.round(((to ?? now) - from) / 1000))
+  const ms = Math.max(0, (to ?? now) - from)
+  if (ms < 1000) return `${ms} ms`
+  if (ms < 10000) return `${(ms / 1000).toFixed(1)}s`
+  const s = Math.round(ms / 1000)
   if (s < 60) return `${s}s`
   if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`

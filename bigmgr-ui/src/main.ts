@@ -2,6 +2,7 @@ import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import App from './App.vue'
 import { i18n } from './i18n'
+import { START_LOCATION } from 'vue-router'
 import { makeRouter } from './router'
 import { configureClient } from './api/client'
 import { useAuth } from './stores/auth'
@@ -17,7 +18,8 @@ configureClient({
   onUnauthorized: () => {
     auth.expire()
     const here = router.currentRoute.value
-    if (here.name !== 'login') {
+    // Before the first navigation the guard sends the user to /login?next=<the URL opened>.
+    if (here !== START_LOCATION && here.name !== 'login') {
       void router.push({ name: 'login', query: { next: here.fullPath } })
     }
   },

@@ -1,4 +1,6 @@
-// The tag colour of a state (display only).
+// How a state looks (display only): its tag colour and its label in the user's language.
+import { useI18n } from 'vue-i18n'
+
 export type TagType = 'default' | 'success' | 'warning' | 'error' | 'info'
 
 export function stateType(state: string): TagType {
@@ -23,4 +25,10 @@ export function stateType(state: string): TagType {
     default:
       return 'default'
   }
+}
+
+/** The label of an API state (`RUNNING`) or audit outcome (`ok`) in the current language. */
+export function useStateLabel(): (state: string) => string {
+  const i18n = useI18n()
+  return (state) => (i18n.te(`state.${state}`) ? i18n.t(`state.${state}`) : state)
 }

@@ -2,15 +2,23 @@
 // request, problem+json decoded into a typed `ApiError`, a 401 handed to a hook (the router
 // sends the user to /login), and `{items, next}` paging.
 import type {
+  AuditEventView,
+  CreateUser,
+  TokenView,
+  UserView,
   ClusterView,
   HostView,
   JobDetailView,
+  JobOptions,
   JobView,
   JoinToken,
   Me,
   NewToken,
   Page,
   Problem,
+  ServiceView,
+  StackView,
+  SubmitJob,
   TaskLog,
   UnitStatusView,
 } from './types'
@@ -194,10 +202,25 @@ export const api = {
   units: (cluster: string) => get<UnitStatusView[]>(`/clusters/${enc(cluster)}/units`),
   jobsPage: (cluster: string, page: { limit?: number; after?: string | null }, state?: string) =>
     getPage<JobView>(`/clusters/${enc(cluster)}/jobs`, page, { query: { state } }),
+  restartStale: (cluster: string, body: { service?: string | null; options?: JobOptions | null }) =>
+    post<JobView[]>(`/clusters/${enc(cluster)}/restart-stale`, body),
+  jobsAll: (cluster: string, state?: string) =>
+    getAll<JobView>(`/clusters/${enc(cluster)}/jobs`, { query: { state } }),
   job: (id: number, signal?: AbortSignal) => get<JobDetailView>(`/jobs/${id}`, { signal }),
   jobAction: (id: number, action: 'cancel' | 'pause' | 'resume' | 'retry') =>
     post<JobView>(`/jobs/${id}/${action}`),
   taskLog: (job: number, task: number, attempt?: number) =>
     get<TaskLog>(`/jobs/${job}/tasks/${task}/log`, { query: { attempt } }),
+  services: (cluster: string) => getAll<ServiceView>(`/clusters/${enc(cluster)}/services`),
+  submitJob: (cluster: string, body: SubmitJob) => post<JobView>(`/clusters/${enc(cluster)}/jobs`, body),
+  stacks: () => getAll<StackView>('/stacks'),
+  users: () => getAll<UserView>('/users'),
+  createUser: (body: CreateUser) => post<UserView>('/users', body),
+  deleteUser: (name: string) => request<undefined>('DELETE', `/users/${enc(name)}`),
+  tokens: (user: string) => getAll<TokenView>(`/users/${enc(user)}/tokens`),
+  createToken: (user: string, name: string) => post<NewToken>(`/users/${enc(user)}/tokens`, { name }),
+  revokeToken: (id: number) => request<undefined>('DELETE', `/tokens/${id}`),
+  auditPage: (page: { limit?: number; after?: string | null }, actor?: string) =>
+    getPage<AuditEventView>('/audit', page, { query: { actor } }),
   joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
 }

@@ -104,6 +104,109 @@ export interface UnitStatusView {
   stale_reason?: string | null
 }
 
+export interface ServiceUnitView {
+  id: number
+  component: string
+  host: string
+  state: UnitState
+  health?: UnitHealth | null
+  applied_version?: number | null
+  stale: boolean
+  stale_reason?: string | null
+}
+
+/** A service instance of a cluster. */
+export interface ServiceView {
+  id: number
+  name: string
+  stack: string
+  stack_version: string
+  service: string
+  created_at: number
+  config_version: number
+  configs: Record<string, unknown>
+  host_overrides: Record<string, unknown>
+  units: ServiceUnitView[]
+}
+
+/** The body of `POST /clusters/{cluster}/jobs`. */
+export interface SubmitJob {
+  command: string
+  target: Target
+  options?: JobOptions
+}
+
+export interface StackPropertyView {
+  name: string
+  type: string
+  default?: unknown
+  description: string
+  required: boolean
+  secret: boolean
+}
+
+export interface StackConfigView {
+  name: string
+  path: string
+  properties: StackPropertyView[]
+}
+
+export interface StackComponentView {
+  name: string
+  category: 'server' | 'client'
+  /** e.g. `1`, `1+`, `0+`, `1-3`. */
+  cardinality: string
+  commands: string[]
+}
+
+export interface StackServiceView {
+  name: string
+  version: string
+  description: string
+  components: StackComponentView[]
+  configs: StackConfigView[]
+}
+
+/** A stack the server loaded; `error` says why one failed to load. */
+export interface StackView {
+  name: string
+  version: string
+  services: StackServiceView[]
+  error?: string | null
+}
+
+export interface UserView {
+  id: number
+  name: string
+  role: Role
+  has_password: boolean
+  created_at: number
+}
+
+export interface CreateUser {
+  name: string
+  role: Role
+  password?: string | null
+}
+
+export interface TokenView {
+  id: number
+  user: string
+  name: string
+  created_at: number
+  last_used_at?: number | null
+}
+
+export interface AuditEventView {
+  id: number
+  at: number
+  actor: string
+  action: string
+  target: string
+  outcome: 'ok' | 'refused' | 'failed'
+  detail: string
+}
+
 export interface JoinToken {
   token: string
 }

@@ -11,7 +11,7 @@ describe('messages', () => {
     expect(keys(zh).sort()).toEqual(keys(en).sort())
     const get = (o: object, k: string): string => k.split('.').reduce<unknown>((x, p) => (x as Record<string, unknown>)[p], o) as string
     for (const k of keys(en)) {
-      const ph = (s: string): string[] => (s.match(/\{\w+\}/g) ?? []).sort()
+      const ph = (s: string): string[] => [...new Set(s.match(/\{\w+\}/g) ?? [])].sort()
       expect(ph(get(zh, k)), k).toEqual(ph(get(en, k)))
     }
   })

@@ -75,7 +75,15 @@ export class JobLive {
         signal,
         onConnect: async () => {
           this.setJob(await this.deps.load(this.id, signal))
-          await Promise.all([...this.watched].map((t) => this.reloadLog(t)))
+          // A log that cannot be read again is shown as an error; it does not stop the stream.
+          await Promise.all(
+            [...this.watched].map((t) =>
+              this.reloadLog(t).catch((e: unknown) => {
+                if (e instanceof ApiError) this.state.error = e.problem
+                else throw e
+              }),
+            ),
+          )
           this.state.connection = this.final() ? 'ended' : 'live'
         },
         onEvent: (e) => {
@@ -112,7 +120,7 @@ export class JobLive {
       case 'end': {
         const d = JSON.parse(e.data) as JobEvent
         job.state = d.state
-        this.scheduleRefresh(e.event === 'end' ? 0 : this.deps.refreshDelay)
+        this.scheduleRefresh(e.event === 'end' ? 0 : this.refreshDelay())
         if (e.event === 'end') this.state.connection = 'ended'
         break
       }
@@ -120,7 +128,7 @@ export class JobLive {
         const d = JSON.parse(e.data) as TaskEvent
         const t = this.tasks.get(d.id)
         if (t) t.state = d.state
-        this.scheduleRefresh(this.deps.refreshDelay)
+        this.scheduleRefresh(this.refreshDelay())
         break
       }
       case 'log': {
@@ -138,6 +146,12 @@ export class JobLive {
       default:
         break
     }
+  }
+
+  /** How long to wait before re-reading the job after a task event: a job of 10 000 tasks is
+   * re-read at most every 10 s (task states arrive live in between; stage states lag). */
+  private refreshDelay(): number {
+    return Math.min(10000, Math.max(this.deps.refreshDelay, this.tasks.size))
   }
 
   private scheduleRefresh(delay: number): void {

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { flushPromises, mount, type VueWrapper } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import { configureClient } from '../api/client'
+import type { JobDetailView, Role } from '../api/types'
+import { i18n } from '../i18n'
+import { useAuth } from '../stores/auth'
+import JobView from './JobView.vue'
+
+const job: JobDetailView = {
+  id: 5,
+  cluster: 'demo',
+  command: 'restart',
+  target: { service: 'hello' },
+  options: {},
+  state: 'RUNNING',
+  created_at: 0,
+  stages: [
+    {
+      id: 1,
+      name: 'RESTART hello/hello_server',
+      component: 'hello_server',
+      command: 'restart',
+      state: 'RUNNING',
+      after: [],
+      tasks: [{ id: 9, host: 'h1', state: 'RUNNING', attempt: 1 }],
+    },
+  ],
+}
+
+let push: (text: string) => void = () => undefined
+let wrapper: VueWrapper | null = null
+
+afterEach(() => {
+  wrapper?.unmount()
+  wrapper = null
+})
+
+async function mountAs(role: Role): Promise<VueWrapper> {
+  const pinia = createPinia()
+  setActivePinia(pinia)
+  useAuth().me = { name: 'u', role }
+  configureClient({
+    getToken: () => 't',
+    fetch: (input) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+      if (url.endsWith('/events')) {
+        // An open stream the test writes to.
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            push = (text) => {
+              c.enqueue(new TextEncoder().encode(text))
+            }
+          },
+        })
+        return Promise.resolve(new Response(body, { headers: { 'Content-Type': 'text/event-stream' } }))
+      }
+      return Promise.resolve(new Response(JSON.stringify(structuredClone(job)), { headers: { 'Content-Type': 'application/json' } }))
+    },
+  })
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [
+      { path: '/jobs/:id', name: 'job', component: JobView },
+      { path: '/clusters/:cluster/jobs', name: 'jobs', component: JobView },
+    ],
+  })
+  await router.push('/jobs/5')
+  wrapper = mount(JobView, { global: { plugins: [pinia, router, i18n] }, attachTo: document.body })
+  await flushPromises()
+  return wrapper
+}
+
+describe('JobView', () => {
+  it('follows live events and offers the actions the state allows to an operator', async () => {
+    const w = await mountAs('operator')
+    expect(w.get('[data-testid="job-connection"]').attributes('data-connection')).toBe('live')
+    expect(w.get('[data-testid="job-pause"]').attributes('disabled')).toBeUndefined()
+    expect(w.get('[data-testid="job-resume"]').attributes('disabled')).toBeDefined()
+    push('event: job\ndata: {"id":5,"state":"PAUSED"}\n\nevent: task\ndata: {"id":9,"state":"SUCCEEDED"}\n\n')
+    await flushPromises()
+    expect(w.get('[data-testid="job-state"]').attributes('data-state')).toBe('PAUSED')
+    expect(w.get('[data-testid="job-pause"]').attributes('disabled')).toBeDefined()
+    expect(w.get('[data-testid="job-resume"]').attributes('disabled')).toBeUndefined()
+    expect(w.get('[data-testid="stage-1"] .counts').text()).toBe('1 SUCCEEDED')
+  })
+
+  it('shows a viewer no job controls', async () => {
+    const w = await mountAs('viewer')
+    expect(w.find('[data-testid="job-state"]').exists()).toBe(true)
+    expect(w.find('[data-testid="job-actions"]').exists()).toBe(false)
+  })
+})
