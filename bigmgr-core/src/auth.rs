@@ -23,9 +23,7 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub use crate::model::Role;
 
 /// Who is acting: an authenticated user (or the server itself) and the role it acts with.
-/// `GET /me` answers with the caller's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// The user name, as recorded in the audit log.
     pub name: String,
@@ -65,6 +63,7 @@ macro_rules! actions {
     ($($(#[$doc:meta])* $variant:ident = $text:literal => $role:ident),* $(,)?) => {
         /// Something a caller may do; [`authorize`] decides who may do it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[non_exhaustive]
         pub enum Action { $($(#[$doc])* #[serde(rename = $text)] $variant),* }
 

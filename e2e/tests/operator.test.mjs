@@ -37,7 +37,7 @@ async function signedIn(token, next) {
   const page = await context.newPage();
   await page.goto(`${server.url}${next}`);
   await page.waitForURL(/\/login\?next=/);
-  await page.locator('.n-tabs-tab[data-name="token"]').click();
+  await page.getByTestId('login-mode-token').click();
   await page.getByTestId('login-token').locator('input').fill(token);
   await page.getByTestId('login-token-submit').click();
   await page.waitForURL((u) => u.pathname === next.split('?')[0]);
@@ -162,6 +162,24 @@ test('every page of the app is a deep link that survives a reload', async () => 
   await shot(page, 'jobs');
   await page.reload();
   await page.getByTestId('jobs-page').waitFor();
+  // Every other page, opened by its URL (a deep link) and screenshotted.
+  for (const [path, testid, name] of [
+    ['/clusters/demo/services', 'services-page', 'services'],
+    ['/stacks', 'stacks-page', 'stacks'],
+    ['/stacks/demo/hello', 'stacks-page', 'stack-service'],
+    ['/admin/users', 'users-page', 'users'],
+    ['/admin/audit', 'audit-page', 'audit'],
+  ]) {
+    await page.goto(`${server.url}${path}`);
+    await page.getByTestId(testid).waitFor();
+    await page.waitForLoadState('networkidle');
+    await shot(page, name);
+  }
+  // Dark mode: the same page, restyled.
+  await page.getByTestId('dark-toggle').click();
+  await page.goto(`${server.url}/clusters/demo/services`);
+  await page.getByTestId('services-page').waitFor();
+  await shot(page, 'services-dark');
   await page.goto(`${server.url}/no/such/page`);
   await page.getByTestId('not-found').waitFor();
   await shot(page, 'not-found');

@@ -27,4 +27,4 @@ pub use services::{
     ServiceUnitView, ServiceView, StackComponentView, StackConfigView, StackPropertyView,
     StackServiceView, StackView, UnitStatusView,
 };
-pub use users::{AuditEventView, NewToken, TokenView, UserView};
+pub use users::{AuditEventView, Me, NewToken, TokenView, UserView};

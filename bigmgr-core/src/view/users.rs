@@ -1,6 +1,7 @@
 //! Users, API tokens and audit events, as frontends show them (never a password or a token's
 //! hash).
 
+use crate::auth::{Action, Actor, Role, authorize};
 use crate::model::{ApiToken, AuditEvent, User};
 use serde::{Deserialize, Serialize};
 
@@ -44,3 +45,31 @@ impl NewToken {
 /// One audit event, as the API shows it: the model's [`AuditEvent`] itself (its OpenAPI schema
 /// is named `AuditEventView`).
 pub type AuditEventView = AuditEvent;
+
+/// Who is signed in, and what its role lets it do (`GET /me`): a console hides or disables
+/// the controls of everything else, and the server still decides every call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    /// The user name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Every action its role allows ([`authorize`] says yes), in the rule table's order.
+    pub may: Vec<Action>,
+}
+
+impl Me {
+    /// What `actor` is and may do.
+    pub fn of(actor: &Actor) -> Me {
+        Me {
+            name: actor.name.clone(),
+            role: actor.role,
+            may: Action::ALL
+                .iter()
+                .copied()
+                .filter(|a| authorize(actor, *a).is_ok())
+                .collect(),
+        }
+    }
+}

@@ -10,10 +10,9 @@ use super::{AppState, PREFIX, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::auth::Actor;
 use bigmgr_core::model::{ApiToken, ApiTokenId, AuditFilter, AuditId};
 use bigmgr_core::request::{CreateToken, CreateUser, Login};
-use bigmgr_core::view::{AuditEventView, NewToken, TokenView, UserView};
+use bigmgr_core::view::{AuditEventView, Me, NewToken, TokenView, UserView};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -36,10 +35,10 @@ pub struct AuditQuery {
 /// what it hides controls by (the server still decides every call).
 #[utoipa::path(get, path = "/me", tag = "users",
     responses(
-        (status = 200, description = "The caller", body = Actor),
+        (status = 200, description = "The caller and what its role allows", body = Me),
     ))]
-pub async fn me(c: Caller) -> Json<Actor> {
-    Json(c.actor)
+pub async fn me(c: Caller) -> Json<Me> {
+    Json(Me::of(&c.actor))
 }
 
 /// `GET /users` (admin) → the users, a page at a time.

@@ -109,6 +109,17 @@ async fn me_is_the_caller_with_its_role() {
     let me = res.expect(200);
     assert_eq!(me["name"], "admin");
     assert_eq!(me["role"], "admin");
+    // What the role may do comes from the server's one rule table: the console copies none.
+    let may = me["may"].as_array().unwrap();
+    for action in [
+        "read",
+        "submit-job",
+        "control-job",
+        "manage-users",
+        "create-join-token",
+    ] {
+        assert!(may.contains(&serde_json::json!(action)), "{me}");
+    }
     api.post(
         "/users",
         serde_json::json!({"name": "vic", "role": "viewer", "password": "viewer-pass-1"}),
@@ -129,7 +140,11 @@ async fn me_is_the_caller_with_its_role() {
         .await
         .unwrap();
     let vic: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(vic, serde_json::json!({"name": "vic", "role": "viewer"}));
+    assert_eq!(
+        vic,
+        serde_json::json!({"name": "vic", "role": "viewer",
+                           "may": ["read", "login", "manage-own-account"]})
+    );
     let anonymous = get(&format!("{}/api/v1/me", server.url)).await;
     assert_eq!(anonymous.status(), 401);
 }

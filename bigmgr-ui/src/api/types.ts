@@ -19,10 +19,11 @@ export interface Page<T> {
 
 export type Role = 'viewer' | 'operator' | 'admin'
 
-/** `GET /me`: the signed-in user. */
+/** `GET /me`: the signed-in user, and every action its role allows (the server's table). */
 export interface Me {
   name: string
   role: Role
+  may: string[]
 }
 
 export interface NewToken {

@@ -1,3 +1,4 @@
+import { meAs } from '../testing/me'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { configureClient } from '../api/client'
@@ -17,14 +18,14 @@ describe('auth store', () => {
     const fetch = vi
       .fn<typeof globalThis.fetch>()
       .mockResolvedValueOnce(json({ token: 'bmt_1', id: 1, user: 'ada', name: 'login', created_at: 0 }, 201))
-      .mockResolvedValueOnce(json({ name: 'ada', role: 'admin' }))
+      .mockResolvedValueOnce(json(meAs('admin', 'ada')))
     const auth = useAuth()
     configureClient({ fetch, getToken: () => auth.token })
     await auth.login('ada', 'pw')
     expect(fetch.mock.calls[0]?.[1]?.body).toBe(JSON.stringify({ name: 'ada', password: 'pw' }))
     expect(localStorage.getItem(TOKEN_KEY)).toBe('bmt_1')
     expect((fetch.mock.calls[1]?.[1]?.headers as Record<string, string>).Authorization).toBe('Bearer bmt_1')
-    expect(auth.me).toEqual({ name: 'ada', role: 'admin' })
+    expect(auth.me).toEqual(meAs('admin', 'ada'))
     expect(auth.can('add-host')).toBe(true)
     auth.logout()
     expect(auth.token).toBeNull()
@@ -41,7 +42,7 @@ describe('auth store', () => {
     })
     await expect(auth.useToken(' bmt_bad ')).rejects.toMatchObject({ status: 401 })
     expect(auth.token).toBeNull()
-    configureClient({ fetch: () => Promise.resolve(json({ name: 'olga', role: 'operator' })) })
+    configureClient({ fetch: () => Promise.resolve(json(meAs('operator', 'olga'))) })
     await auth.useToken(' bmt_good ')
     expect(auth.token).toBe('bmt_good')
     expect(auth.can('control-job')).toBe(true)

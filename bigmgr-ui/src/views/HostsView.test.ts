@@ -1,3 +1,4 @@
+import { meAs } from '../testing/me'
 import { describe, expect, it } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
@@ -21,7 +22,7 @@ const host: HostView = {
 async function mountAs(role: Role, answer: Response) {
   const pinia = createPinia()
   setActivePinia(pinia)
-  useAuth().me = { name: 'u', role }
+  useAuth().me = meAs(role)
   configureClient({ fetch: () => Promise.resolve(answer.clone()), getToken: () => 't' })
   const router = createRouter({
     history: createMemoryHistory(),

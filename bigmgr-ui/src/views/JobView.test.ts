@@ -1,3 +1,4 @@
+import { meAs } from '../testing/me'
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
@@ -40,7 +41,7 @@ afterEach(() => {
 async function mountAs(role: Role): Promise<VueWrapper> {
   const pinia = createPinia()
   setActivePinia(pinia)
-  useAuth().me = { name: 'u', role }
+  useAuth().me = meAs(role)
   configureClient({
     getToken: () => 't',
     fetch: (input) => {
