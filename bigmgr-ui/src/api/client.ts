@@ -206,6 +206,9 @@ export const api = {
     post<JobView[]>(`/clusters/${enc(cluster)}/restart-stale`, body),
   jobsAll: (cluster: string, state?: string) =>
     getAll<JobView>(`/clusters/${enc(cluster)}/jobs`, { query: { state } }),
+  /** The latest `limit` jobs of a cluster, newest first (one page: the server orders them). */
+  jobsNewest: (cluster: string, limit: number, state?: string) =>
+    getPage<JobView>(`/clusters/${enc(cluster)}/jobs`, { limit }, { query: { state, order: 'newest' } }),
   job: (id: number, signal?: AbortSignal) => get<JobDetailView>(`/jobs/${id}`, { signal }),
   jobAction: (id: number, action: 'cancel' | 'pause' | 'resume' | 'retry') =>
     post<JobView>(`/jobs/${id}/${action}`),
