@@ -63,7 +63,6 @@ macro_rules! actions {
     ($($(#[$doc:meta])* $variant:ident = $text:literal => $role:ident),* $(,)?) => {
         /// Something a caller may do; [`authorize`] decides who may do it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[non_exhaustive]
         pub enum Action { $($(#[$doc])* #[serde(rename = $text)] $variant),* }
 

@@ -2,7 +2,7 @@
 //! frontend calls. It validates requests, plans jobs, persists them and hands them to the engine;
 //! users, tokens, authorisation and audit are in `manager/auth.rs`.
 
-use crate::engine::{Command, Control, Engine, EngineConfig, Update};
+use crate::engine::{Command, Control, Engine, EngineConfig, EngineParts, Update};
 use crate::model::*;
 use crate::name::check_name;
 use crate::plan::{self, PlanInput};
@@ -188,15 +188,15 @@ impl ManagerBuilder {
             Some(jobs) => jobs,
             None => store.clone(),
         };
-        let mut engine = Engine::new(
+        let mut engine = Engine::new(EngineParts {
             jobs,
-            store.clone(),
-            transport.clone(),
-            stacks.clone(),
+            topology: store.clone(),
+            transport: transport.clone(),
+            stacks: stacks.clone(),
             scheduler,
-            self.config,
-            updates.clone(),
-        );
+            config: self.config,
+            updates: updates.clone(),
+        });
         engine.recover().await?;
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(engine.run(rx, events));

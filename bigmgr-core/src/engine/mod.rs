@@ -130,18 +130,28 @@ struct Active {
     lost_reruns: HashMap<usize, u32>,
 }
 
-/// The engine's state; lives in one tokio task.
-pub(crate) struct Engine {
+/// What an engine is made of: the Manager wires these together and hands them over.
+pub(crate) struct EngineParts {
     /// Its jobs: read to load them, written through [`JobStore::apply`] once per step.
-    jobs: Arc<dyn JobStore>,
+    pub(crate) jobs: Arc<dyn JobStore>,
     /// What loading a job reads besides the job: its cluster's hosts and services and, for
     /// stages that render configs, the cluster as templates see it. Only read.
-    topology: Arc<dyn TopologyStore>,
-    transport: Arc<dyn Transport>,
-    stacks: Arc<dyn StackProvider>,
-    scheduler: Arc<dyn Scheduler>,
-    config: EngineConfig,
-    updates: broadcast::Sender<Update>,
+    pub(crate) topology: Arc<dyn TopologyStore>,
+    /// How tasks reach agents.
+    pub(crate) transport: Arc<dyn Transport>,
+    /// Where stage scripts and templates come from.
+    pub(crate) stacks: Arc<dyn StackProvider>,
+    /// Which jobs run, and which of their tasks go next.
+    pub(crate) scheduler: Arc<dyn Scheduler>,
+    /// Its timings and limits.
+    pub(crate) config: EngineConfig,
+    /// Where it publishes job, task and host updates.
+    pub(crate) updates: broadcast::Sender<Update>,
+}
+
+/// The engine's state; lives in one tokio task.
+pub(crate) struct Engine {
+    parts: EngineParts,
     active: BTreeMap<JobId, Active>,
     queued: BTreeMap<JobId, Job>,
     task_job: HashMap<TaskId, JobId>,
@@ -162,23 +172,9 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(
-        jobs: Arc<dyn JobStore>,
-        topology: Arc<dyn TopologyStore>,
-        transport: Arc<dyn Transport>,
-        stacks: Arc<dyn StackProvider>,
-        scheduler: Arc<dyn Scheduler>,
-        config: EngineConfig,
-        updates: broadcast::Sender<Update>,
-    ) -> Engine {
+    pub(crate) fn new(parts: EngineParts) -> Engine {
         Engine {
-            jobs,
-            topology,
-            transport,
-            stacks,
-            scheduler,
-            config,
-            updates,
+            parts,
             active: BTreeMap::new(),
             queued: BTreeMap::new(),
             task_job: HashMap::new(),
@@ -200,7 +196,7 @@ impl Engine {
             states: JobState::UNFINISHED.to_vec(),
             ..JobFilter::default()
         };
-        for job in self.jobs.list_jobs(&filter).await? {
+        for job in self.parts.jobs.list_jobs(&filter).await? {
             if job.state == JobState::Queued {
                 self.queued.insert(job.id, job);
             } else {
@@ -234,7 +230,7 @@ impl Engine {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: mpsc::UnboundedReceiver<FromAgent>,
     ) {
-        let mut tick = tokio::time::interval(self.config.tick);
+        let mut tick = tokio::time::interval(self.parts.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.step_or_resync().await;
         loop {
@@ -294,11 +290,13 @@ impl Engine {
     /// Loads a job from the store into the active set.
     async fn load(&mut self, id: JobId) -> Result<()> {
         let detail = self
+            .parts
             .jobs
             .job_detail(id)
             .await?
             .ok_or_else(|| Error::not_found("job", id))?;
         let cluster = self
+            .parts
             .topology
             .list_clusters()
             .await?
@@ -306,21 +304,26 @@ impl Engine {
             .find(|c| c.id == detail.job.cluster)
             .ok_or_else(|| Error::not_found("cluster", detail.job.cluster))?;
         let hosts: HashMap<HostId, Arc<Host>> = self
+            .parts
             .topology
             .list_hosts(cluster.id)
             .await?
             .into_iter()
             .map(|h| (h.id, Arc::new(h)))
             .collect();
-        let services = self.topology.list_services(cluster.id).await?;
-        let exec = exec::resolve(self.stacks.as_ref(), &services, &detail.stages).await;
+        let services = self.parts.topology.list_services(cluster.id).await?;
+        let exec = exec::resolve(self.parts.stacks.as_ref(), &services, &detail.stages).await;
         // Only services with configs or relation endpoints need the cluster as templates see
         // it; a job of none of them skips loading it.
         let topology = if exec.iter().any(|e| e.as_ref().is_ok_and(|x| x.contextual)) {
-            Topology::load(self.topology.as_ref(), self.stacks.as_ref(), &cluster)
-                .await
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+            Topology::load(
+                self.parts.topology.as_ref(),
+                self.parts.stacks.as_ref(),
+                &cluster,
+            )
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
         } else {
             Err("no stage of this job renders configs".to_string())
         };
@@ -376,6 +379,7 @@ impl Engine {
         let job = match self.active.get(&id) {
             Some(a) => a.run.job.clone(),
             None => self
+                .parts
                 .jobs
                 .get_job(id)
                 .await?
@@ -540,7 +544,7 @@ impl Engine {
         match ev.event {
             AgentEvent::Hello { running, finished } => {
                 self.lost.remove(&host);
-                let _ = self.updates.send(Update::Host {
+                let _ = self.parts.updates.send(Update::Host {
                     name: host.to_string(),
                 });
                 for (run, result) in finished {
@@ -667,7 +671,7 @@ impl Engine {
 
     /// Sends an in-flight task again (same run id), or gives up after `max_redeliveries`.
     fn redeliver(&mut self, id: JobId, i: usize, why: &str) {
-        let max = self.config.max_redeliveries;
+        let max = self.parts.config.max_redeliveries;
         let Some(a) = self.active.get_mut(&id) else {
             return;
         };
@@ -735,15 +739,15 @@ impl Engine {
                 let slack = if lost_since.is_some() {
                     Duration::ZERO
                 } else {
-                    self.config.result_slack
+                    self.parts.config.result_slack
                 };
                 let gave_up = lost_since.is_some_and(|since| {
-                    now.duration_since((*since).max(f.sent_at)) > self.config.lost_grace
+                    now.duration_since((*since).max(f.sent_at)) > self.parts.config.lost_grace
                 });
                 if gave_up {
                     late.push((*id, i, true));
                 } else if !f.received
-                    && now.duration_since(f.sent_at) > self.config.delivery_timeout
+                    && now.duration_since(f.sent_at) > self.parts.config.delivery_timeout
                 {
                     late.push((*id, i, false));
                 } else if now.duration_since(f.started.unwrap_or(f.sent_at)) > timeout + slack {
@@ -810,7 +814,7 @@ impl Engine {
         self.flush().await?;
         let busy: HashSet<ClusterId> = self.active.values().map(|a| a.run.job.cluster).collect();
         let queued: Vec<&Job> = self.queued.values().collect();
-        let admitted = self.scheduler.admit(&queued, &busy);
+        let admitted = self.parts.scheduler.admit(&queued, &busy);
         for id in admitted {
             if self.queued.remove(&id).is_none() {
                 continue;
@@ -831,7 +835,7 @@ impl Engine {
         };
         job::derive(a, &mut self.batch, &mut self.published, &mut self.outbox);
         if a.run.job.state == JobState::Running {
-            let picked = self.scheduler.ready(&a.run);
+            let picked = self.parts.scheduler.ready(&a.run);
             let now = Instant::now();
             for i in picked {
                 if let Some((host, spec)) =
@@ -866,10 +870,10 @@ impl Engine {
         // (their agents send them again on their next session).
         let acks = std::mem::take(&mut self.acks);
         if !batch.is_empty() {
-            let applied = match self.jobs.apply(&batch).await {
+            let applied = match self.parts.jobs.apply(&batch).await {
                 Ok(applied) => applied,
                 Err(e) if !batch.logs.is_empty() => {
-                    apply_logs_apart(self.jobs.as_ref(), batch, e).await?
+                    apply_logs_apart(self.parts.jobs.as_ref(), batch, e).await?
                 }
                 Err(e) => return Err(e),
             };
@@ -884,7 +888,7 @@ impl Engine {
             }
         }
         for (host, seq) in acks {
-            self.transport.stored(&host, seq);
+            self.parts.transport.stored(&host, seq);
         }
         let ended = std::mem::take(&mut self.ended);
         for id in &ended {
@@ -895,7 +899,7 @@ impl Engine {
                 ToAgent::Run(spec) => Some(spec.run),
                 _ => None,
             };
-            if let Err(e) = self.transport.send(&host, msg).await {
+            if let Err(e) = self.parts.transport.send(&host, msg).await {
                 tracing::debug!(%host, error = %e, "send failed; the watchdog will redeliver");
                 if let Some((a, i)) = run.and_then(|r| find(&self.task_job, &mut self.active, r))
                     && let Some(f) = a.flights.get_mut(&i)
@@ -905,13 +909,14 @@ impl Engine {
             }
         }
         for (host, runs) in std::mem::take(&mut self.clean) {
-            if let Err(e) = self.transport.send(&host, ToAgent::Clean(runs)).await {
+            if let Err(e) = self.parts.transport.send(&host, ToAgent::Clean(runs)).await {
                 tracing::debug!(%host, error = %e, "clean not sent; the agent will report again");
             }
         }
         for (reply, outcome) in std::mem::take(&mut self.replies) {
             let job = match outcome {
                 Ok(id) => self
+                    .parts
                     .jobs
                     .get_job(id)
                     .await
@@ -921,7 +926,7 @@ impl Engine {
             let _ = reply.send(job);
         }
         for u in std::mem::take(&mut self.published) {
-            let _ = self.updates.send(u);
+            let _ = self.parts.updates.send(u);
         }
         Ok(ended.len())
     }

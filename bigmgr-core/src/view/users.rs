@@ -55,8 +55,9 @@ pub struct Me {
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// Every action its role allows ([`authorize`] says yes), in the rule table's order.
-    pub may: Vec<Action>,
+    /// Every action its role allows ([`authorize`] says yes), by its text form (`read`,
+    /// `submit-job` …, as the audit log names it), in the rule table's order.
+    pub may: Vec<String>,
 }
 
 impl Me {
@@ -69,6 +70,7 @@ impl Me {
                 .iter()
                 .copied()
                 .filter(|a| authorize(actor, *a).is_ok())
+                .map(|a| a.as_str().to_owned())
                 .collect(),
         }
     }

@@ -614,12 +614,7 @@ async fn cluster_events_name_what_changed_and_stay_quiet_otherwise() {
 async fn problems_name_the_field_a_form_shows_them_on_and_nothing_is_written() {
     let server = ServerProc::start();
     let api = server.api();
-    api.create_cluster("c").await;
-    api.add_host("c", "h1", "127.0.0.2").await;
-    let hello = |placement: serde_json::Value, configs: serde_json::Value| {
-        json!({"name": "hello", "stack": "demo", "service": "hello",
-               "placement": placement, "configs": configs})
-    };
+    cluster_c_with_h1(&api).await;
 
     // The cardinality of a component: the placement of that component.
     let res = api
@@ -661,14 +656,9 @@ async fn problems_name_the_field_a_form_shows_them_on_and_nothing_is_written() {
 async fn jobs_list_newest_first_a_page_at_a_time() {
     let server = ServerProc::start();
     let api = server.api();
-    api.create_cluster("c").await;
-    api.add_host("c", "h1", "127.0.0.2").await;
-    api.add_service(
-        "c",
-        json!({"name": "hello", "stack": "demo", "service": "hello",
-               "placement": {"hello_server": ["h1"]}}),
-    )
-    .await;
+    cluster_c_with_h1(&api).await;
+    api.add_service("c", hello(json!({"hello_server": ["h1"]}), json!({})))
+        .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(api.submit("c", "status", json!({"service": "hello"})).await);
@@ -697,4 +687,16 @@ async fn jobs_list_newest_first_a_page_at_a_time() {
     let res = api.get("/clusters/c/jobs").await;
     assert_eq!(ids_of(res.expect(200)), ids);
     api.get("/clusters/c/jobs?order=random").await.problem(400);
+}
+
+/// Cluster `c` with host `h1` (no agent: WAITING).
+async fn cluster_c_with_h1(api: &Api) {
+    api.create_cluster("c").await;
+    api.add_host("c", "h1", "127.0.0.2").await;
+}
+
+/// The body that adds the demo stack's `hello` as `hello` with `placement` and `configs`.
+fn hello(placement: serde_json::Value, configs: serde_json::Value) -> serde_json::Value {
+    json!({"name": "hello", "stack": "demo", "service": "hello",
+           "placement": placement, "configs": configs})
 }
