@@ -1,6 +1,7 @@
 // Shared page helpers: a poller that refreshes a list on an interval while the page is shown, and
 // a runner for a user action that shows its API error.
-import { onBeforeUnmount, onMounted, ref, watch, type Ref, type WatchSource } from 'vue'
+import { computed, onBeforeUnmount, onMounted, ref, watch, type ComputedRef, type Ref, type WatchSource } from 'vue'
+import { useRoute } from 'vue-router'
 import { ApiError } from './api/client'
 
 export const REFRESH_MS = 5000
@@ -75,4 +76,10 @@ export async function attempt(error: Ref<ApiError | null>, fn: () => Promise<unk
   } finally {
     busy?.(false)
   }
+}
+
+/** The current route's path parameter `name` (a cluster, a host…), following navigation. */
+export function useRouteParam(name: string): ComputedRef<string> {
+  const route = useRoute()
+  return computed(() => String(route.params[name]))
 }
