@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
-import { defineComponent, h } from 'vue'
+import { defineComponent, h, ref } from 'vue'
 import { ApiError } from './api/client'
-import { usePoll } from './composables'
+import { attempt, usePoll } from './composables'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -36,5 +36,21 @@ describe('usePoll', () => {
     w.unmount()
     await vi.advanceTimersByTimeAsync(5000)
     expect(fn).toHaveBeenCalledTimes(3)
+  })
+})
+
+describe('attempt', () => {
+  it('clears the error, keeps an ApiError, rethrows anything else, and brackets the run with busy', async () => {
+    const problem = { type: 'urn:bigmgr:problem:conflict', title: 'Conflict', status: 409, detail: 'busy' }
+    const error = ref<ApiError | null>(new ApiError(problem))
+    const busy: boolean[] = []
+    expect(await attempt(error, () => Promise.resolve(), (on) => busy.push(on))).toBe(true)
+    expect(error.value).toBeNull()
+    expect(busy).toEqual([true, false])
+    expect(await attempt(error, () => Promise.reject(new ApiError(problem)))).toBe(false)
+    expect(error.value?.problem).toEqual(problem)
+    await expect(attempt(error, () => Promise.reject(new Error('bug')), (on) => busy.push(on))).rejects.toThrow('bug')
+    expect(error.value).toBeNull()
+    expect(busy).toEqual([true, false, true, false])
   })
 })

@@ -1,5 +1,7 @@
-// Shared page helpers: a poller that refreshes a list on an interval while the page is shown.
-import { onBeforeUnmount, onMounted, ref, watch, type Ref, type WatchSource } from 'vue'
+// Shared page helpers: a poller that refreshes a list on an interval while the page is shown, and
+// a runner for a user action that shows its API error.
+import { computed, onBeforeUnmount, onMounted, ref, watch, type ComputedRef, type Ref, type WatchSource } from 'vue'
+import { useRoute } from 'vue-router'
 import { ApiError } from './api/client'
 
 export const REFRESH_MS = 5000
@@ -54,4 +56,30 @@ export function usePoll<T>(
     })
   }
   return { data, error, loading, at, reload }
+}
+
+/**
+ * Runs a user's action `fn`: clears `error` first and keeps an ApiError from it there (the page
+ * shows it; anything else is a bug and is rethrown); `busy(true)`/`busy(false)` bracket the run so
+ * the page can show a spinner. Resolves to whether the action succeeded.
+ */
+export async function attempt(error: Ref<ApiError | null>, fn: () => Promise<unknown>, busy?: (on: boolean) => void): Promise<boolean> {
+  busy?.(true)
+  error.value = null
+  try {
+    await fn()
+    return true
+  } catch (e) {
+    if (e instanceof ApiError) error.value = e
+    else throw e
+    return false
+  } finally {
+    busy?.(false)
+  }
+}
+
+/** The current route's path parameter `name` (a cluster, a host…), following navigation. */
+export function useRouteParam(name: string): ComputedRef<string> {
+  const route = useRoute()
+  return computed(() => String(route.params[name]))
 }

@@ -1,12 +1,6 @@
-import { meAs } from '../testing/me'
 import { describe, expect, it } from 'vitest'
-import { flushPromises, mount } from '@vue/test-utils'
-import { createPinia, setActivePinia } from 'pinia'
-import { createMemoryHistory, createRouter } from 'vue-router'
-import { configureClient } from '../api/client'
 import type { HostView, Role } from '../api/types'
-import { i18n } from '../i18n'
-import { useAuth } from '../stores/auth'
+import { mountView } from '../testing/mountView'
 import HostsView from './HostsView.vue'
 
 const host: HostView = {
@@ -19,22 +13,16 @@ const host: HostView = {
   units: [{ id: 1, service: 'hello', component: 'hello_server', state: 'STARTED' }],
 }
 
-async function mountAs(role: Role, answer: Response) {
-  const pinia = createPinia()
-  setActivePinia(pinia)
-  useAuth().me = meAs(role)
-  configureClient({ fetch: () => Promise.resolve(answer.clone()), getToken: () => 't' })
-  const router = createRouter({
-    history: createMemoryHistory(),
+function mountAs(role: Role, answer: Response) {
+  return mountView(HostsView, {
+    role,
+    fetch: () => Promise.resolve(answer.clone()),
     routes: [
-      { path: '/clusters/:cluster/hosts', name: 'hosts', component: HostsView },
-      { path: '/clusters/:cluster/hosts/:host', name: 'host', component: HostsView },
+      { path: '/clusters/:cluster/hosts', name: 'hosts' },
+      { path: '/clusters/:cluster/hosts/:host', name: 'host' },
     ],
+    at: '/clusters/demo/hosts',
   })
-  await router.push('/clusters/demo/hosts')
-  const w = mount(HostsView, { global: { plugins: [pinia, router, i18n] }, attachTo: document.body })
-  await flushPromises()
-  return w
 }
 
 const ok = () => new Response(JSON.stringify({ items: [host], next: null }), { headers: { 'Content-Type': 'application/json' } })

@@ -1,12 +1,7 @@
-import { meAs } from '../testing/me'
 import { afterEach, describe, expect, it } from 'vitest'
-import { flushPromises, mount, type VueWrapper } from '@vue/test-utils'
-import { createPinia, setActivePinia } from 'pinia'
-import { createMemoryHistory, createRouter } from 'vue-router'
-import { configureClient } from '../api/client'
+import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { JobDetailView, Role } from '../api/types'
-import { i18n } from '../i18n'
-import { useAuth } from '../stores/auth'
+import { mountView } from '../testing/mountView'
 import JobView from './JobView.vue'
 
 const job: JobDetailView = {
@@ -39,11 +34,8 @@ afterEach(() => {
 })
 
 async function mountAs(role: Role): Promise<VueWrapper> {
-  const pinia = createPinia()
-  setActivePinia(pinia)
-  useAuth().me = meAs(role)
-  configureClient({
-    getToken: () => 't',
+  wrapper = await mountView(JobView, {
+    role,
     fetch: (input) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
       if (url.endsWith('/events')) {
@@ -59,17 +51,12 @@ async function mountAs(role: Role): Promise<VueWrapper> {
       }
       return Promise.resolve(new Response(JSON.stringify(structuredClone(job)), { headers: { 'Content-Type': 'application/json' } }))
     },
-  })
-  const router = createRouter({
-    history: createMemoryHistory(),
     routes: [
-      { path: '/jobs/:id', name: 'job', component: JobView },
-      { path: '/clusters/:cluster/jobs', name: 'jobs', component: JobView },
+      { path: '/jobs/:id', name: 'job' },
+      { path: '/clusters/:cluster/jobs', name: 'jobs' },
     ],
+    at: '/jobs/5',
   })
-  await router.push('/jobs/5')
-  wrapper = mount(JobView, { global: { plugins: [pinia, router, i18n] }, attachTo: document.body })
-  await flushPromises()
   return wrapper
 }
 
