@@ -328,19 +328,6 @@ mod tests {
     #[test]
     fn specs_round_trip() {
         let spec = TaskSpec {
-            run: run(),
-            job: JobId(3),
-            cluster: "c".into(),
-            service: "zk".into(),
-            service_def: "zookeeper".into(),
-            component: "zookeeper_server".into(),
-            command: "start".into(),
-            host: "h1".into(),
-            address: "127.0.0.2".into(),
-            script: Script {
-                name: "zk.sh".into(),
-                content: Arc::from(b"#!/bin/sh\n".to_vec()),
-            },
             timeout: Duration::from_millis(1500),
             env: BTreeMap::from([("A".to_string(), "1".to_string())]),
             files: vec![FileSpec {
@@ -349,6 +336,7 @@ mod tests {
             }],
             context: serde_json::json!({"peers": ["h2"]}),
             status: true,
+            ..TaskSpec::example(run(), "exit 0")
         };
         assert_eq!(spec_from_pb(spec_to_pb(&spec)).unwrap(), spec);
     }

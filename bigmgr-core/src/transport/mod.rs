@@ -69,6 +69,35 @@ pub struct TaskSpec {
     pub status: bool,
 }
 
+#[cfg(any(test, feature = "conformance"))]
+impl TaskSpec {
+    /// A task spec for tests: `start` of zookeeper_server (service `zk`) on host h1
+    /// (127.0.0.2) in job 3 of cluster c1, running `script` (a shell script body) with a
+    /// one-minute timeout and nothing else set.
+    pub fn example(run: RunId, script: &str) -> TaskSpec {
+        TaskSpec {
+            run,
+            job: JobId(3),
+            cluster: "c1".into(),
+            service: "zk".into(),
+            service_def: "zookeeper".into(),
+            component: "zookeeper_server".into(),
+            command: "start".into(),
+            host: "h1".into(),
+            address: "127.0.0.2".into(),
+            script: Script {
+                name: "zookeeper_server.sh".into(),
+                content: Arc::from(format!("#!/bin/sh\n{script}\n").into_bytes()),
+            },
+            timeout: Duration::from_secs(60),
+            env: BTreeMap::new(),
+            files: Vec::new(),
+            context: serde_json::json!({}),
+            status: false,
+        }
+    }
+}
+
 /// How one attempt ended, as the agent records it in its ledger and reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskResult {

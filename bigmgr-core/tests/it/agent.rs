@@ -6,9 +6,9 @@ use bigmgr_core::agent::{
     Agent, AgentConfig, ExecEnv, ExecOutcome, ExecSink, Executor, Ledger, NoopExecutor,
     ProcessExecutor, UnitRecord,
 };
-use bigmgr_core::model::{JobId, LogStream, RunId, TaskId, TaskState};
+use bigmgr_core::model::{LogStream, RunId, TaskId, TaskState};
 use bigmgr_core::transport::limits::{MAX_LOG_LINE, MAX_RESULT_MESSAGE};
-use bigmgr_core::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, ToAgent};
+use bigmgr_core::transport::{AgentEvent, FileSpec, TaskResult, TaskSpec, ToAgent};
 use bigmgr_test_support::{assert_contains, procs};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -139,24 +139,8 @@ fn run_id(task: i64, attempt: u32) -> RunId {
 /// A task spec running `script` (a shell script body) with `command`.
 fn spec(run: RunId, script: &str, timeout: Duration) -> Box<TaskSpec> {
     Box::new(TaskSpec {
-        run,
-        job: JobId(3),
-        cluster: "c1".into(),
-        service: "zk".into(),
-        service_def: "zookeeper".into(),
-        component: "zookeeper_server".into(),
-        command: "start".into(),
-        host: "h1".into(),
-        address: "127.0.0.2".into(),
-        script: Script {
-            name: "zookeeper_server.sh".into(),
-            content: Arc::from(format!("#!/bin/sh\n{script}\n").into_bytes()),
-        },
         timeout,
-        env: BTreeMap::new(),
-        files: Vec::new(),
-        context: serde_json::json!({}),
-        status: false,
+        ..TaskSpec::example(run, script)
     })
 }
 
