@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import { defineComponent, h, ref } from 'vue'
-import { ApiError } from './api/client'
-import { attempt, usePoll } from './composables'
+import { ApiError, configureClient } from './api/client'
+import { attempt, followCluster, usePoll } from './composables'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -52,5 +52,62 @@ describe('attempt', () => {
     await expect(attempt(error, () => Promise.reject(new Error('bug')), (on) => busy.push(on))).rejects.toThrow('bug')
     expect(error.value).toBeNull()
     expect(busy).toEqual([true, false, true, false])
+  })
+})
+
+describe('followCluster', () => {
+  it('calls back when an event names a topic of the page, not for other topics', async () => {
+    const enc = new TextEncoder()
+    let push!: (text: string) => void
+    let close!: () => void
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        push = (text) => {
+          c.enqueue(enc.encode(text))
+        }
+        close = () => {
+          c.close()
+        }
+      },
+    })
+    const paths: string[] = []
+    configureClient({
+      getToken: () => 't',
+      fetch: (input) => {
+        paths.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url)
+        return Promise.resolve(new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } }))
+      },
+    })
+    const changed = vi.fn()
+    const stop = new AbortController()
+    const done = followCluster({ cluster: () => 'my cluster', topics: ['hosts', 'units'] }, changed, stop.signal)
+    await flushPromises()
+    expect(paths[0]).toContain('/api/v1/clusters/my%20cluster/events')
+    push('event: changed\ndata: {"topics":["jobs"]}\n\n')
+    await flushPromises()
+    expect(changed).not.toHaveBeenCalled()
+    push('event: changed\ndata: {"topics":["services","units"]}\n\n')
+    await flushPromises()
+    expect(changed).toHaveBeenCalledTimes(1)
+    push(': keep-alive\n\n')
+    await flushPromises()
+    expect(changed).toHaveBeenCalledTimes(1)
+    // Leaving the page aborts the request (a real fetch then ends the body).
+    stop.abort()
+    close()
+    await done
+    expect(changed).toHaveBeenCalledTimes(1)
+  })
+
+  it('ends quietly when the server refuses the stream (the page shows its own error)', async () => {
+    const problem = { type: 'urn:bigmgr:problem:not-found', title: 'Not Found', status: 404, detail: "cluster 'x' not found" }
+    configureClient({
+      getToken: () => 't',
+      fetch: () =>
+        Promise.resolve(new Response(JSON.stringify(problem), { status: 404, headers: { 'content-type': 'application/problem+json' } })),
+    })
+    const changed = vi.fn()
+    await followCluster({ cluster: () => 'x', topics: ['hosts'] }, changed, new AbortController().signal)
+    expect(changed).not.toHaveBeenCalled()
   })
 })

@@ -1,18 +1,55 @@
-// Shared page helpers: a poller that refreshes a list on an interval while the page is shown, and
-// a runner for a user action that shows its API error.
+// Shared page helpers: a poller that refreshes a list on an interval while the page is shown (and
+// at once when the cluster's event stream says it changed), and a runner for a user action that
+// shows its API error.
 import { computed, onBeforeUnmount, onMounted, ref, watch, type ComputedRef, type Ref, type WatchSource } from 'vue'
 import { useRoute } from 'vue-router'
 import { ApiError } from './api/client'
+import { followSse } from './api/sse'
 
 export const REFRESH_MS = 5000
 
+/** A list's interval when the cluster's event stream refreshes it: a safety net only. */
+export const LIVE_REFRESH_MS = 30000
+
+/** Which of a cluster's lists a page shows: it reloads when the cluster's events name one. */
+export interface Live {
+  cluster: () => string
+  topics: readonly string[]
+}
+
+/**
+ * Follows `GET /clusters/{cluster}/events` until `signal` aborts, calling `changed` when an
+ * event names one of `topics`, and after each reconnection (what changed meanwhile is unknown).
+ * A refused stream (an unknown cluster) ends quietly: the page's own load shows that error.
+ */
+export async function followCluster(live: Live, changed: () => void, signal: AbortSignal): Promise<void> {
+  try {
+    await followSse(`/clusters/${encodeURIComponent(live.cluster())}/events`, {
+      signal,
+      finished: () => false,
+      onConnect: (attempt) => {
+        if (attempt > 0) changed()
+      },
+      onEvent: (e) => {
+        if (e.event !== 'changed') return
+        const topics = (JSON.parse(e.data) as { topics?: string[] }).topics ?? []
+        if (topics.some((t) => live.topics.includes(t))) changed()
+      },
+    })
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e
+  }
+}
+
 /**
  * Loads with `fn` now, again every `every` ms and whenever `deps` change; keeps the last good
- * data while a later load fails (the error is shown beside it, never swallowed).
+ * data while a later load fails (the error is shown beside it, never swallowed). With `live`,
+ * it also reloads as soon as the cluster's event stream names one of its topics, and the
+ * interval becomes a slow safety net.
  */
 export function usePoll<T>(
   fn: () => Promise<T>,
-  opts: { every?: number; deps?: WatchSource[] } = {},
+  opts: { every?: number; deps?: WatchSource[]; live?: Live } = {},
 ): { data: Ref<T | null>; error: Ref<ApiError | null>; loading: Ref<boolean>; at: Ref<number | null>; reload: () => Promise<void> } {
   const data = ref<T | null>(null) as Ref<T | null>
   const error = ref<ApiError | null>(null)
@@ -39,20 +76,31 @@ export function usePoll<T>(
     }
   }
 
+  let stream: AbortController | undefined
+  function follow(): void {
+    stream?.abort()
+    if (!opts.live) return
+    stream = new AbortController()
+    void followCluster(opts.live, () => void reload(), stream.signal)
+  }
+
   onMounted(() => {
     void reload()
+    follow()
     timer = setInterval(() => {
       if (typeof document === 'undefined' || !document.hidden) void reload()
-    }, opts.every ?? REFRESH_MS)
+    }, opts.every ?? (opts.live ? LIVE_REFRESH_MS : REFRESH_MS))
   })
   onBeforeUnmount(() => {
     if (timer !== undefined) clearInterval(timer)
+    stream?.abort()
     seq++
   })
   if (opts.deps && opts.deps.length > 0) {
     watch(opts.deps, () => {
       data.value = null
       void reload()
+      follow()
     })
   }
   return { data, error, loading, at, reload }

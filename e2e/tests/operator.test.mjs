@@ -172,7 +172,9 @@ test('every page of the app is a deep link that survives a reload', async () => 
   ]) {
     await page.goto(`${server.url}${path}`);
     await page.getByTestId(testid).waitFor();
-    await page.waitForLoadState('networkidle');
+    // Live pages keep their event stream open (no "network idle"): give the first answers a
+    // moment to be drawn before the screenshot.
+    await page.waitForTimeout(500);
     await shot(page, name);
   }
   // Dark mode: the same page, restyled.
