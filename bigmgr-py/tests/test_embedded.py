@@ -2,6 +2,7 @@
 in-process agents running the demo stack's real scripts."""
 
 import asyncio
+import time
 import pydoc
 import re
 
@@ -145,15 +146,20 @@ def test_wait_async_does_not_block_the_loop(deployed):
                 await asyncio.sleep(0.01)
 
         t = asyncio.create_task(ticker())
-        check = cluster.run("restart", service="greeter")
+        # The whole cluster, in order: long enough (several stages) that a blocked loop shows.
+        check = cluster.run("restart")
+        started = time.monotonic()
         done = await check.wait_async(timeout=120)
+        waited = time.monotonic() - started
         stop.set()
         await t
-        return done, ticks
+        return done, ticks, waited
 
-    done, ticks = asyncio.run(main())
+    done, ticks, waited = asyncio.run(main())
     assert done.state == "SUCCEEDED"
     assert ticks > 5, "the event loop was blocked while waiting"
+    # The loop ticked all along: at least half the 10 ms ticks the wait lasted.
+    assert ticks >= waited / 0.01 / 2, f"{ticks} ticks in {waited:.3f}s: the loop was held"
 
 
 def test_errors(deployed):
