@@ -2,6 +2,18 @@
 // request, problem+json decoded into a typed `ApiError`, a 401 handed to a hook (the router
 // sends the user to /login), and `{items, next}` paging.
 import type {
+  AddService,
+  ConfigChange,
+  ConfigDiffView,
+  ConfigVersionView,
+  HostSeriesView,
+  HostTaskView,
+  Relate,
+  RelationEventView,
+  RelationView,
+  RenderedFileView,
+  ServiceCheckView,
+  SnapshotView,
   AuditEventView,
   CreateUser,
   TokenView,
@@ -226,4 +238,39 @@ export const api = {
   auditPage: (page: { limit?: number; after?: string | null }, actor?: string) =>
     getPage<AuditEventView>('/audit', page, { query: { actor } }),
   joinToken: (cluster: string) => post<JoinToken>(`/clusters/${enc(cluster)}/join-tokens`),
+  createCluster: (name: string) => post<ClusterView>('/clusters', { name }),
+  /** Every check of adding a service, nothing written: the units it would get. */
+  checkService: (cluster: string, body: AddService) =>
+    post<ServiceCheckView>(`/clusters/${enc(cluster)}/services`, body, { query: { dry_run: 'true' } }),
+  addService: (cluster: string, body: AddService) => post<ServiceView>(`/clusters/${enc(cluster)}/services`, body),
+  service: (cluster: string, service: string) => get<ServiceView>(`/clusters/${enc(cluster)}/services/${enc(service)}`),
+  configVersions: (cluster: string, service: string) =>
+    get<ConfigVersionView[]>(`/clusters/${enc(cluster)}/services/${enc(service)}/configs`),
+  configVersion: (cluster: string, service: string, version: number) =>
+    get<ConfigVersionView>(`/clusters/${enc(cluster)}/services/${enc(service)}/configs/${version}`),
+  configDiff: (cluster: string, service: string, from: number, to: number) =>
+    get<ConfigDiffView[]>(`/clusters/${enc(cluster)}/services/${enc(service)}/configs/diff`, { query: { from, to } }),
+  /** A new config version from merge patches (a `null` value removes a property). */
+  updateConfigs: (cluster: string, service: string, change: ConfigChange) =>
+    request<ConfigVersionView>('PATCH', `/clusters/${enc(cluster)}/services/${enc(service)}/configs`, { body: change }),
+  rollbackConfigs: (cluster: string, service: string, to: number, message?: string) =>
+    post<ConfigVersionView>(`/clusters/${enc(cluster)}/services/${enc(service)}/configs/rollback`, { to, message }),
+  snapshots: (cluster: string) => get<SnapshotView[]>(`/clusters/${enc(cluster)}/snapshots`),
+  createSnapshot: (cluster: string, name: string, message: string) =>
+    post<SnapshotView>(`/clusters/${enc(cluster)}/snapshots`, { name, message }),
+  restoreSnapshot: (cluster: string, name: string) =>
+    post<ConfigVersionView[]>(`/clusters/${enc(cluster)}/snapshots/${enc(name)}/restore`),
+  unitFiles: (cluster: string, unit: number) => get<RenderedFileView[]>(`/clusters/${enc(cluster)}/units/${unit}/files`),
+  relations: (cluster: string) => get<RelationView[]>(`/clusters/${enc(cluster)}/relations`),
+  relate: (cluster: string, body: Relate) => post<RelationView>(`/clusters/${enc(cluster)}/relations`, body),
+  unrelate: (cluster: string, id: number) => request<undefined>('DELETE', `/clusters/${enc(cluster)}/relations/${id}`),
+  relationEvents: (cluster: string, id: number) =>
+    get<RelationEventView[]>(`/clusters/${enc(cluster)}/relations/${id}/events`),
+  /** Every host's recent CPU and memory (heartbeat averages) over the last `window` seconds. */
+  clusterMetrics: (cluster: string, window?: number) =>
+    get<HostSeriesView[]>(`/clusters/${enc(cluster)}/metrics`, { query: { window } }),
+  hostMetrics: (cluster: string, host: string, window?: number) =>
+    get<HostSeriesView>(`/clusters/${enc(cluster)}/hosts/${enc(host)}/metrics`, { query: { window } }),
+  hostTasks: (cluster: string, host: string, limit = 20) =>
+    get<HostTaskView[]>(`/clusters/${enc(cluster)}/hosts/${enc(host)}/tasks`, { query: { limit } }),
 }

@@ -316,3 +316,134 @@ export interface LogEvent extends LogLineView {
 }
 
 export const FINAL_JOB_STATES: readonly JobState[] = ['SUCCEEDED', 'FAILED', 'CANCELED']
+
+/** Config values of a service layer: config type → property → value. */
+export type ServiceConfigs = Record<string, Record<string, unknown>>
+/** Host overrides: host name → config type → property → value. */
+export type HostOverrides = Record<string, ServiceConfigs>
+
+/** The body of `POST /clusters/{cluster}/services` (and of its dry run). */
+export interface AddService {
+  name: string
+  stack: string
+  version?: string | null
+  service: string
+  /** Host names per component; a component left out gets no units. */
+  placement: Record<string, string[]>
+  configs?: ServiceConfigs
+  host_overrides?: HostOverrides
+}
+
+/** A unit a service would get. */
+export interface PlannedUnitView {
+  component: string
+  host: string
+}
+
+/**
+ * `POST /clusters/{cluster}/services?dry_run=true`: what adding the service would create,
+ * after every check the real call makes (placement, cardinality, config types, rendering);
+ * nothing is written.
+ */
+export interface ServiceCheckView {
+  name: string
+  stack: string
+  stack_version: string
+  service: string
+  units: PlannedUnitView[]
+}
+
+/** One config version of a service (secrets shown as `********`). */
+export interface ConfigVersionView {
+  service: string
+  version: number
+  author: string
+  created_at: number
+  message: string
+  configs: ServiceConfigs
+  host_overrides: HostOverrides
+}
+
+/** One changed property between two versions; `host` set for a host override. */
+export interface ConfigDiffView {
+  config_type: string
+  host?: string | null
+  property: string
+  from?: unknown
+  to?: unknown
+}
+
+/** The body of `PATCH …/configs`: merge patches (a `null` value removes the property). */
+export interface ConfigChange {
+  configs?: Record<string, Record<string, unknown>>
+  hosts?: Record<string, Record<string, Record<string, unknown>>>
+  message?: string
+}
+
+export interface SnapshotView {
+  name: string
+  author: string
+  created_at: number
+  message: string
+  /** Service instance name → config version. */
+  versions: Record<string, number>
+}
+
+export interface RelationView {
+  id: number
+  requirer: string
+  requirer_endpoint: string
+  provider: string
+  provider_endpoint: string
+  interface: string
+  auto_reconfigure: boolean
+  created_at: number
+}
+
+/** The body of `POST /clusters/{cluster}/relations`. */
+export interface Relate {
+  /** `service` or `service:endpoint`. */
+  requirer: string
+  provider: string
+  auto_reconfigure?: boolean
+}
+
+export interface RelationEventView {
+  at: number
+  /** `joined`, `changed` or `broken`. */
+  kind: string
+  service: string
+  detail: string
+  job?: number | null
+}
+
+/** `GET /clusters/{cluster}/units/{unit}/files`: a unit's config files as the server renders them now, secrets masked. */
+export interface RenderedFileView {
+  path: string
+  content: string
+}
+
+/** A host's recent heartbeat averages (`GET …/hosts/{host}/metrics` and `GET …/metrics`). */
+export interface HostSeriesView {
+  host: string
+  /** Sample times, oldest first. */
+  at: number[]
+  /** CPU use in percent, one per sample. */
+  cpu_percent: number[]
+  /** Memory used in percent of the total, one per sample. */
+  memory_percent: number[]
+}
+
+/** A task that ran (or runs) on a host, newest first (`GET …/hosts/{host}/tasks`). */
+export interface HostTaskView {
+  id: number
+  job: number
+  command: string
+  service: string
+  component: string
+  state: TaskState
+  attempt: number
+  exit_code?: number | null
+  started_at?: number | null
+  finished_at?: number | null
+}

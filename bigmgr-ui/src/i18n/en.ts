@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { configs: 'Configs', relations: 'Relations', users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',

@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { configs: '配置', relations: '关联', users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
