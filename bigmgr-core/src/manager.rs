@@ -10,6 +10,7 @@ use crate::sched::{FifoScheduler, Scheduler};
 use crate::stack::{ServiceDef, StackProvider, StackRef};
 use crate::store::{JobStore, SqlStore, Store};
 use crate::transport::Transport;
+use crate::view::{PlannedUnitView, ServiceCheckView};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -495,7 +496,41 @@ impl Manager {
         req: AddService,
         author: &str,
     ) -> Result<(ServiceInstance, Vec<Unit>)> {
-        check_name("service", &req.name)?;
+        let (new, units, _) = self.prepare_service(cluster, req, author).await?;
+        self.inner.store.add_service(new, units).await
+    }
+
+    /// Every check of [`Manager::add_service`], nothing written (a dry run): what it would
+    /// create.
+    pub async fn check_service(&self, cluster: &str, req: AddService) -> Result<ServiceCheckView> {
+        let (new, units, hosts) = self.prepare_service(cluster, req, "system").await?;
+        let names: HashMap<HostId, &str> =
+            hosts.values().map(|h| (h.id, h.name.as_str())).collect();
+        Ok(ServiceCheckView {
+            name: new.name,
+            stack: new.stack,
+            stack_version: new.stack_version,
+            service: new.service,
+            units: units
+                .into_iter()
+                .map(|u| PlannedUnitView {
+                    host: names.get(&u.host).copied().unwrap_or_default().to_string(),
+                    component: u.component,
+                })
+                .collect(),
+        })
+    }
+
+    /// Checks adding a service instance (see [`Manager::add_service`]) and returns what to
+    /// store, with the cluster's hosts by name.
+    async fn prepare_service(
+        &self,
+        cluster: &str,
+        req: AddService,
+        author: &str,
+    ) -> Result<(NewService, Vec<NewUnit>, HashMap<String, Host>)> {
+        check_name("service", &req.name)
+            .map_err(|e| Error::invalid_field("name", e.to_string()))?;
         let c = self.cluster(cluster).await?;
         let stack = self
             .inner
@@ -520,10 +555,13 @@ impl Manager {
                     Error::not_found("host", format!("{n} (in cluster {})", c.name))
                 })?;
                 if !seen.insert(n) {
-                    return Err(Error::Invalid(format!(
-                        "host {n} is named twice for component {}; a component has at most one unit per host",
-                        comp.name
-                    )));
+                    return Err(Error::invalid_field(
+                        format!("placement.{}", comp.name),
+                        format!(
+                            "host {n} is named twice for component {}; a component has at most one unit per host",
+                            comp.name
+                        ),
+                    ));
                 }
                 units.push(NewUnit {
                     component: comp.name.clone(),
@@ -599,7 +637,7 @@ impl Manager {
             host_overrides: req.host_overrides,
             author: author.to_string(),
         };
-        self.inner.store.add_service(new, units).await
+        Ok((new, units, hosts))
     }
 
     /// Removes a service instance with its units. Refused ([`Error::Conflict`]) while a unit of

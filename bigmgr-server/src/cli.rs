@@ -283,6 +283,9 @@ pub struct AddServiceArgs {
     /// Where a component runs, as COMPONENT=HOST,HOST…; repeat it for each component.
     #[arg(long = "place", value_name = "COMPONENT=HOSTS", value_parser = parse_placement)]
     pub place: Vec<(String, Vec<String>)>,
+    /// Make every check the server makes and print the units it would create; add nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Parses `component=h1,h2`.

@@ -162,6 +162,20 @@ impl Acting {
         .await
     }
 
+    /// Every check of [`Acting::add_service`], nothing written (a dry run): authorised as
+    /// adding the service, and not audited, since nothing changes.
+    pub async fn check_service(
+        &self,
+        cluster: &str,
+        req: AddService,
+    ) -> Result<crate::view::ServiceCheckView> {
+        let target = format!("service {} of cluster {cluster}", req.name);
+        self.mgr
+            .authorize(&self.actor, Action::AddService, &target)
+            .await?;
+        self.mgr.check_service(cluster, req).await
+    }
+
     /// Removes a service instance.
     pub async fn remove_service(&self, cluster: &str, name: &str) -> Result<()> {
         let change = self.mgr.remove_service(cluster, name);

@@ -5,12 +5,13 @@ use super::Manager;
 use crate::Result;
 use crate::model::{
     Cluster, HostId, JobFilter, JobId, Relation, RelationEvent, RelationId, ServiceId, StageId,
-    Unit,
+    Unit, UnitId,
 };
 use crate::render::{redact, redact_hosts};
 use crate::view::{
-    ConfigVersionView, HostUnitView, HostView, JobDetailView, JobView, RelationEventView,
-    RelationView, ServiceView, StackView, StageView, TaskView, UnitStatusView,
+    ConfigVersionView, HostSeriesView, HostTaskView, HostUnitView, HostView, JobDetailView,
+    JobView, RelationEventView, RelationView, RenderedFileView, ServiceView, StackView, StageView,
+    TaskView, UnitStatusView,
 };
 use std::collections::HashMap;
 
@@ -269,6 +270,124 @@ impl Manager {
     }
 
     /// The names of a cluster's live service instances, by id.
+    /// A host's recent CPU and memory use: its samples from the last `window`, at most
+    /// `points` points (see [`HostSeriesView::of`]).
+    pub async fn host_series(
+        &self,
+        cluster: &str,
+        window: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HostSeriesView>> {
+        self.series(cluster, None, window, points).await
+    }
+
+    /// [`Manager::host_series`] of one host.
+    pub async fn one_host_series(
+        &self,
+        cluster: &str,
+        host: &str,
+        window: std::time::Duration,
+        points: usize,
+    ) -> Result<HostSeriesView> {
+        let mut all = self.series(cluster, Some(host), window, points).await?;
+        Ok(all.remove(0))
+    }
+
+    async fn series(
+        &self,
+        cluster: &str,
+        host: Option<&str>,
+        window: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HostSeriesView>> {
+        let c = self.cluster(cluster).await?;
+        let hosts = match host {
+            Some(name) => vec![self.host(cluster, name).await?],
+            None => {
+                let mut all = self.inner.store.list_hosts(c.id).await?;
+                all.sort_by_key(|h| h.id);
+                all
+            }
+        };
+        let now = crate::model::now_ms();
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let since = now.saturating_sub(window);
+        let samples = self
+            .inner
+            .store
+            .host_metrics(c.id, host.map(|_| hosts[0].id), since)
+            .await?;
+        let mut by_host: HashMap<HostId, Vec<crate::model::HostMetrics>> = HashMap::new();
+        for (h, m) in samples {
+            by_host.entry(h).or_default().push(m);
+        }
+        Ok(hosts
+            .iter()
+            .map(|h| {
+                let s = by_host.remove(&h.id).unwrap_or_default();
+                HostSeriesView::of(&h.name, &s, since, now, points)
+            })
+            .collect())
+    }
+
+    /// The latest `limit` tasks on a host of a cluster, newest first.
+    pub async fn host_task_views(
+        &self,
+        cluster: &str,
+        host: &str,
+        limit: u32,
+    ) -> Result<Vec<HostTaskView>> {
+        let c = self.cluster(cluster).await?;
+        let h = self.host(cluster, host).await?;
+        let names = self.service_names(&c).await?;
+        let tasks = self.inner.store.host_tasks(h.id, limit).await?;
+        Ok(tasks
+            .into_iter()
+            .map(|t| HostTaskView {
+                id: t.task.id,
+                job: t.task.job,
+                command: t.command,
+                service: name_of(&names, t.service),
+                component: t.component,
+                state: t.task.state,
+                attempt: t.task.attempt,
+                exit_code: t.task.exit_code,
+                started_at: t.task.started_at,
+                finished_at: t.task.finished_at,
+            })
+            .collect())
+    }
+
+    /// The config files a unit's `configure` would write now, with its service's secret
+    /// values masked (other services' secrets never reach a unit's templates).
+    pub async fn unit_files(&self, cluster: &str, unit: UnitId) -> Result<Vec<RenderedFileView>> {
+        let c = self.cluster(cluster).await?;
+        let mut topo =
+            crate::render::Topology::load(&*self.inner.store, &*self.inner.stacks, &c).await?;
+        let u = topo.unit(unit).cloned().ok_or_else(|| {
+            crate::Error::not_found("unit", format!("{unit} (in cluster {})", c.name))
+        })?;
+        let svc = topo
+            .service(u.service)
+            .ok_or_else(|| crate::Error::not_found("service", u.service))?;
+        let (configs, overrides) = (
+            redact(&svc.def, &svc.instance.configs),
+            redact_hosts(&svc.def, &svc.instance.host_overrides),
+        );
+        let name = svc.instance.name.clone();
+        topo.set_configs(u.service, configs, overrides);
+        let files = topo
+            .render(&u)
+            .map_err(|message| crate::Error::Template { name, message })?;
+        Ok(files
+            .into_iter()
+            .map(|f| RenderedFileView {
+                path: f.path,
+                content: f.content,
+            })
+            .collect())
+    }
+
     async fn service_names(&self, c: &Cluster) -> Result<HashMap<ServiceId, String>> {
         Ok(self
             .inner

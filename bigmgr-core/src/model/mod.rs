@@ -486,6 +486,19 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// A task as seen from its host: the task with what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTask {
+    /// The task.
+    pub task: Task,
+    /// Its job's command.
+    pub command: String,
+    /// Its stage's service instance.
+    pub service: ServiceId,
+    /// Its stage's component.
+    pub component: String,
+}
+
 /// Filters for listing jobs, which come in ascending id order (descending with
 /// `newest_first`); `None` matches all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

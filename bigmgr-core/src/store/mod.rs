@@ -190,8 +190,23 @@ pub trait AgentStore: Send + Sync + 'static {
     /// differs from the host's becomes its `reported_address` (one equal to it clears that);
     /// each unit health given is stored on the matching unit (units the store does not know
     /// are skipped).
+    ///
+    /// A report with metrics also adds them to the host's metric history as a sample taken at
+    /// `report.at` (the server's clock, not the agent's), and drops the host's samples older
+    /// than [`METRICS_KEPT_MS`] before it.
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
+    /// The metric samples of a cluster's hosts (or of `host` alone) taken at or after `since`,
+    /// by host then time, oldest first; each sample's `at` is when the server received it.
+    async fn host_metrics(
+        &self,
+        cluster: ClusterId,
+        host: Option<HostId>,
+        since: i64,
+    ) -> Result<Vec<(HostId, HostMetrics)>>;
 }
+
+/// How long a host's metric samples are kept (ms): an hour of heartbeats.
+pub const METRICS_KEPT_MS: i64 = 3_600_000;
 
 /// Service instances and their units.
 ///
@@ -290,6 +305,9 @@ pub trait JobStore: Send + Sync + 'static {
     async fn apply(&self, batch: &Batch) -> Result<Applied>;
     /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+    /// The latest `limit` tasks that ran or will run on a host, newest first, each with its
+    /// job's command and its stage's service and component.
+    async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>>;
 }
 
 /// Users and their API tokens.

@@ -141,3 +141,13 @@ pub struct RelationEventView {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub job: Option<JobId>,
 }
+
+/// One config file of a unit as it would be written now, secret values masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenderedFileView {
+    /// Its path, relative to the unit directory.
+    pub path: String,
+    /// Its content.
+    pub content: String,
+}

@@ -17,14 +17,15 @@ mod users;
 
 pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
-    ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, SnapshotView,
+    ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, RenderedFileView,
+    SnapshotView,
 };
 pub use events::{ClusterEvent, ClusterTopic, JobEvent, JobStreamEvent, LogEvent, TaskEvent};
 pub use follow::{EventReceiver, Followed, JobFeed, follow};
-pub use hosts::{HostUnitView, HostView};
+pub use hosts::{HostSeriesView, HostTaskView, HostUnitView, HostView};
 pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};
 pub use services::{
-    ServiceUnitView, ServiceView, StackComponentView, StackConfigView, StackPropertyView,
-    StackServiceView, StackView, UnitStatusView,
+    PlannedUnitView, ServiceCheckView, ServiceUnitView, ServiceView, StackComponentView,
+    StackConfigView, StackPropertyView, StackServiceView, StackView, UnitStatusView,
 };
 pub use users::{AuditEventView, Me, NewToken, TokenView, UserView};

@@ -268,3 +268,30 @@ pub struct StackComponentView {
     /// The commands it supports.
     pub commands: Vec<String>,
 }
+
+/// A unit a service instance would get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedUnitView {
+    /// Its component.
+    pub component: String,
+    /// Its host's name.
+    pub host: String,
+}
+
+/// What adding a service instance would create, once every check of adding it passed; nothing
+/// is written (`POST /clusters/{cluster}/services?dry_run=true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceCheckView {
+    /// The instance's name.
+    pub name: String,
+    /// The stack.
+    pub stack: String,
+    /// The stack version (the newest when none was asked for).
+    pub stack_version: String,
+    /// The service definition.
+    pub service: String,
+    /// Its units, component by component in the stack's order.
+    pub units: Vec<PlannedUnitView>,
+}

@@ -39,4 +39,7 @@ impl JobStore for FlakyJobs {
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
         self.inner.task_log(task, attempt).await
     }
+    async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>> {
+        self.inner.host_tasks(host, limit).await
+    }
 }

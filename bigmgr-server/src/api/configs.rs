@@ -12,8 +12,8 @@ use bigmgr_core::manager::{ConfigChange, Relate};
 use bigmgr_core::model::{ConfigVersion, RelationId, UnitId};
 use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
-    ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, SnapshotView,
-    UnitStatusView,
+    ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, RenderedFileView,
+    SnapshotView, UnitStatusView,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -64,6 +64,13 @@ read_routes! {
         -> [Vec<UnitStatusView>]: "The units",
         404: "No such cluster",
         |s, p| s.mgr.unit_views(&p.cluster).await?;
+
+    /// `GET /clusters/{cluster}/units/{unit}/files` → the unit's config files as its
+    /// `configure` would write them now, secret values masked.
+    unit_files("/clusters/{cluster}/units/{unit}/files", "configs", UnitPath)
+        -> [Vec<RenderedFileView>]: "The files",
+        404: "No such cluster or unit",
+        |s, p| s.mgr.unit_files(&p.cluster, UnitId(p.unit)).await?;
 
     /// `GET /clusters/{cluster}/snapshots`.
     snapshots("/clusters/{cluster}/snapshots", "configs", ClusterPath)

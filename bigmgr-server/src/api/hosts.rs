@@ -9,7 +9,41 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::request::{AddHost, UpdateHost};
-use bigmgr_core::view::HostView;
+use bigmgr_core::view::{HostSeriesView, HostTaskView, HostView};
+use serde::Deserialize;
+use std::time::Duration;
+use utoipa::IntoParams;
+
+/// The query of the metric series: how far back, and how many points at most per host.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// Seconds back from now, 60 to 3600 (what the store keeps); default 900. Values outside
+    /// are taken as the nearest bound.
+    pub window: Option<u32>,
+    /// Points per host at most, 1 to 500 (samples are averaged per slice of the window);
+    /// default 30.
+    pub points: Option<u32>,
+}
+
+impl SeriesQuery {
+    fn window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.window.unwrap_or(900).clamp(60, 3600)))
+    }
+
+    fn points(&self) -> usize {
+        self.points.unwrap_or(30).clamp(1, 500) as usize
+    }
+}
+
+/// The query of a host's tasks.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TasksQuery {
+    /// How many, newest first: 1 to 200 (values outside are taken as the nearest bound);
+    /// default 20.
+    pub limit: Option<u32>,
+}
 
 read_routes! {
     /// `GET /clusters/{cluster}/hosts` → the cluster's hosts, oldest first, a page at a time.
@@ -23,6 +57,27 @@ read_routes! {
         -> [HostView]: "The host",
         404: "No such cluster or host",
         |s, p| s.mgr.host_view(&p.cluster, &p.host).await?;
+
+    /// `GET /clusters/{cluster}/metrics?window=&points=` → every host's recent CPU and memory
+    /// use (heartbeat averages), by host id: one call for a whole hosts table.
+    metrics("/clusters/{cluster}/metrics", "hosts", ClusterPath, SeriesQuery)
+        -> [Vec<HostSeriesView>]: "One series per host",
+        404: "No such cluster",
+        |s, p, q| s.mgr.host_series(&p.cluster, q.window(), q.points()).await?;
+
+    /// `GET /clusters/{cluster}/hosts/{host}/metrics?window=&points=` → one host's recent CPU
+    /// and memory use.
+    host_metrics("/clusters/{cluster}/hosts/{host}/metrics", "hosts", HostPath, SeriesQuery)
+        -> [HostSeriesView]: "The host's series",
+        404: "No such cluster or host",
+        |s, p, q| s.mgr.one_host_series(&p.cluster, &p.host, q.window(), q.points()).await?;
+
+    /// `GET /clusters/{cluster}/hosts/{host}/tasks?limit=` → the latest tasks on the host,
+    /// newest first, with their job, command, service and component.
+    host_tasks("/clusters/{cluster}/hosts/{host}/tasks", "hosts", HostPath, TasksQuery)
+        -> [Vec<HostTaskView>]: "The tasks, newest first",
+        404: "No such cluster or host",
+        |s, p, q| s.mgr.host_task_views(&p.cluster, &p.host, q.limit.unwrap_or(20).clamp(1, 200)).await?;
 }
 
 /// `PATCH /clusters/{cluster}/hosts/{host}` `{"address"}` → the host with its new address

@@ -8,9 +8,11 @@ use super::path::{ClusterPath, ServicePath};
 use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bigmgr_core::manager::AddService;
-use bigmgr_core::view::{ServiceView, StackView};
+use bigmgr_core::view::{ServiceCheckView, ServiceView, StackView};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// `GET /stacks` → every stack version with its services, by name then version, a page at a
 /// time (the cursor is `name/version`); a stack that fails to load is listed with its error
@@ -53,23 +55,38 @@ remove_routes! {
         |a, p| a.remove_service(&p.cluster, &p.service);
 }
 
+/// The query of `POST /clusters/{cluster}/services`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AddQuery {
+    /// Make every check and write nothing: 200 with the units the service would get.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// `POST /clusters/{cluster}/services` (body: `AddService`) → 201 with the service and its
-/// units.
+/// units; with `?dry_run=true`, 200 with what it would create and nothing written.
 #[utoipa::path(post, path = "/clusters/{cluster}/services", tag = "services",
-    params(ClusterPath),
+    params(ClusterPath, AddQuery),
     request_body = AddService,
     responses(
         (status = 201, description = "The new service instance with its units", body = ServiceView,
             headers(("Location" = String, description = "The service instance's URL"))),
+        (status = 200, description = "A dry run: every check passed; what would be created", body = ServiceCheckView),
         (status = 404, description = "No such cluster, stack, service definition or host"),
         (status = 409, description = "A service instance of that name exists"),
-        (status = 422, description = "The placement breaks a rule (cardinality, unknown component, client/server)"),
+        (status = 422, description = "The placement breaks a rule (cardinality, unknown component, client/server), or a config value does not fit"),
     ))]
 pub async fn add(
     c: Caller,
     Path(p): Path<ClusterPath>,
+    Query(q): Query<AddQuery>,
     Json(body): Json<AddService>,
 ) -> ApiResult<Response> {
+    if q.dry_run {
+        let check = c.acting().check_service(&p.cluster, body).await?;
+        return Ok(Json(check).into_response());
+    }
     let (inst, _) = c.acting().add_service(&p.cluster, body).await?;
     let view = c.mgr.service_view(&p.cluster, &inst.name).await?;
     Ok(created(p.url(&format!("/services/{}", inst.name)), view))

@@ -293,12 +293,28 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
             remove_from(client, out, &cluster, "service", &name).await?;
         }
         ServiceCommand::Add(args) => {
-            let path = in_cluster(&args.cluster, &["services"]);
+            let mut path = in_cluster(&args.cluster, &["services"]);
+            if args.dry_run {
+                path.push_str("?dry_run=true");
+            }
             let s = client
                 .post::<Value, _>(&path, &add_service_body(&args))
                 .await?;
             if out.json {
                 out.print_json(&s);
+                return Ok(());
+            }
+            if args.dry_run {
+                println!(
+                    "service {} ({} {}/{}) can be added to cluster {}; nothing was added. Its units would be:",
+                    field(&s, "name"),
+                    field(&s, "stack"),
+                    field(&s, "stack_version"),
+                    field(&s, "service"),
+                    args.cluster,
+                );
+                let columns = [col("COMPONENT", "component"), col("HOST", "host")];
+                Table::of(items(s.get("units")), &columns).print();
                 return Ok(());
             }
             println!(
@@ -472,6 +488,7 @@ mod tests {
                 ("hello_server".into(), vec!["h2".into()]),
                 ("hello_server".into(), vec!["h1".into(), "h2".into()]),
             ],
+            dry_run: false,
         };
         assert_eq!(
             add_service_body(&args),

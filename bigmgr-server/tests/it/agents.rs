@@ -229,3 +229,74 @@ async fn service_configs_are_checked_and_rendered_on_the_host() {
     assert_contains(&rendered, "greeting=howdy\n");
     assert_contains(&rendered, "interval=2\n");
 }
+
+#[tokio::test]
+async fn a_hosts_recent_metrics_and_tasks_are_listed() {
+    let (_server, api, mut agent) = h1(true).await;
+    let done = api
+        .run_job("c", "deploy", json!("cluster"), Duration::from_secs(120))
+        .await;
+    let job = done["id"].as_i64().unwrap();
+    // Heartbeats (every second) build the host's history.
+    let series = wait_until("three samples of h1", Duration::from_secs(20), || async {
+        let all = api.get("/clusters/c/metrics?window=60").await;
+        let all = all.expect(200).as_array().unwrap().clone();
+        (all.len() == 1 && all[0]["at"].as_array().unwrap().len() >= 3).then_some(all)
+    })
+    .await;
+    let s = &series[0];
+    assert_eq!(s["host"], "h1");
+    let cpu = s["cpu_percent"].as_array().unwrap();
+    let mem = s["memory_percent"].as_array().unwrap();
+    assert_eq!(
+        (cpu.len(), mem.len()),
+        (s["at"].as_array().unwrap().len(), cpu.len())
+    );
+    assert!(
+        mem.iter()
+            .all(|m| (0.0..=100.0).contains(&m.as_f64().unwrap()))
+            && mem.iter().any(|m| m.as_f64().unwrap() > 0.0),
+        "{s}"
+    );
+    let one = api
+        .get("/clusters/c/hosts/h1/metrics?window=3600&points=2")
+        .await;
+    assert!(
+        one.expect(200)["at"].as_array().unwrap().len() <= 2,
+        "{}",
+        one.text
+    );
+    api.get("/clusters/c/hosts/h9/metrics").await.problem(404);
+
+    // The deploy's tasks on h1, newest first, naming what they did.
+    let tasks = api.get("/clusters/c/hosts/h1/tasks?limit=50").await;
+    let tasks = tasks.expect(200).as_array().unwrap().clone();
+    let ids: Vec<i64> = tasks.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = done["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| {
+            st["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap())
+        })
+        .rev()
+        .collect();
+    let mut sorted = expected.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted, "{tasks:?}");
+    assert!(
+        tasks.iter().all(|t| t["job"] == job
+            && t["command"] == "deploy"
+            && t["service"] == "hello"
+            && t["component"] == "hello_server"
+            && t["state"] == "SUCCEEDED"),
+        "{tasks:?}"
+    );
+    let one = api.get("/clusters/c/hosts/h1/tasks?limit=1").await;
+    assert_eq!(one.expect(200).as_array().unwrap().len(), 1);
+    assert!(agent.proc.terminate().success());
+}

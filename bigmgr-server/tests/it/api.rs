@@ -689,6 +689,118 @@ async fn jobs_list_newest_first_a_page_at_a_time() {
     api.get("/clusters/c/jobs?order=random").await.problem(400);
 }
 
+#[tokio::test]
+async fn a_dry_run_makes_every_check_and_writes_nothing() {
+    let server = ServerProc::start();
+    let api = server.api();
+    cluster_c_with_h1(&api).await;
+    api.add_host("c", "h2", "127.0.0.3").await;
+    let audit_before = api.list("/audit").await.len();
+
+    let res = api
+        .post(
+            "/clusters/c/services?dry_run=true",
+            hello(
+                json!({"hello_server": ["h2", "h1"]}),
+                json!({"hello.conf": {"interval": 9}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        res.expect(200),
+        &json!({"name": "hello", "stack": "demo", "stack_version": "1.0.0", "service": "hello",
+                "units": [{"component": "hello_server", "host": "h2"},
+                          {"component": "hello_server", "host": "h1"}]}),
+    );
+    // Each refusal the real call makes, on the field it is about.
+    for (body, status, field) in [
+        (
+            hello(json!({"hello_server": []}), json!({})),
+            422,
+            Some("placement.hello_server"),
+        ),
+        (
+            hello(json!({"hello_server": ["h1", "h1"]}), json!({})),
+            422,
+            Some("placement.hello_server"),
+        ),
+        (
+            hello(
+                json!({"hello_server": ["h1"]}),
+                json!({"hello.conf": {"interval": "x"}}),
+            ),
+            422,
+            Some("configs.hello.conf.interval"),
+        ),
+        (
+            json!({"name": "bad name!", "stack": "demo", "service": "hello",
+                "placement": {"hello_server": ["h1"]}}),
+            422,
+            Some("name"),
+        ),
+        (hello(json!({"hello_server": ["h9"]}), json!({})), 404, None),
+    ] {
+        let res = api.post("/clusters/c/services?dry_run=true", body).await;
+        res.problem(status);
+        assert_eq!(res.body["field"].as_str(), field, "{}", res.text);
+    }
+    // Nothing was written, not even an audit row; the same body without the flag adds it.
+    assert!(api.list("/clusters/c/services").await.is_empty());
+    assert_eq!(
+        api.list("/audit").await.len(),
+        audit_before,
+        "a dry run is not audited"
+    );
+    api.post(
+        "/clusters/c/services?dry_run=maybe",
+        hello(json!({"hello_server": ["h1"]}), json!({})),
+    )
+    .await
+    .problem(400);
+    let res = api
+        .post(
+            "/clusters/c/services?dry_run=false",
+            hello(json!({"hello_server": ["h1"]}), json!({})),
+        )
+        .await;
+    assert_eq!(res.expect(201)["units"].as_array().unwrap().len(), 1);
+    let res = api
+        .post(
+            "/clusters/c/services?dry_run=true",
+            hello(json!({"hello_server": ["h1"]}), json!({})),
+        )
+        .await;
+    res.problem(409);
+}
+
+#[tokio::test]
+async fn a_units_files_are_rendered_with_its_secrets_masked() {
+    let server = ServerProc::start();
+    let api = server.api();
+    cluster_c_with_h1(&api).await;
+    let svc = api
+        .add_service(
+            "c",
+            json!({"name": "cache", "stack": "extra", "service": "redis",
+                   "placement": {"redis_primary": ["h1"]},
+                   "configs": {"redis.conf": {"requirepass": "s3cret-Pw", "port": 6391}}}),
+        )
+        .await;
+    let unit = svc["units"][0]["id"].as_i64().unwrap();
+    let res = api.get(&format!("/clusters/c/units/{unit}/files")).await;
+    let files = res.expect(200).as_array().unwrap().clone();
+    let conf = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("redis.conf"))
+        .unwrap_or_else(|| panic!("a redis.conf among {}", res.text));
+    let text = conf["content"].as_str().unwrap();
+    assert_contains(text, "port 6391");
+    assert_contains(text, "requirepass \"********\"");
+    assert!(!res.text.contains("s3cret-Pw"), "{}", res.text);
+    api.get("/clusters/c/units/999999/files").await.problem(404);
+    api.get("/clusters/nope/units/1/files").await.problem(404);
+}
+
 /// Cluster `c` with host `h1` (no agent: WAITING).
 async fn cluster_c_with_h1(api: &Api) {
     api.create_cluster("c").await;

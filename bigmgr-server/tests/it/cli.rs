@@ -323,6 +323,21 @@ fn client_errors_say_what_went_wrong_and_exit_non_zero() {
         "--service",
         "hello",
     ];
+    // A dry run says what would be placed and adds nothing; a bad placement is refused alike.
+    let dry = cli.run(&[&placed[..], &["--place", "hello_server=rh1", "--dry-run"]].concat());
+    dry.says(0, "nothing was added");
+    assert!(
+        dry.stdout.contains("hello_server") && dry.stdout.contains("rh1"),
+        "{}",
+        dry.stdout
+    );
+    cli.run(&[&placed[..], &["--place", "hello_server=rh9", "--dry-run"]].concat())
+        .complains(1, "rh9");
+    assert!(
+        cli.json(&["service", "list", "r", "--json"])
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
     cli.run(&[&placed[..], &["--place", "hello_server=rh1"]].concat())
         .expect(0);
     let busy = cli.run(&["host", "remove", "r", "rh1"]);

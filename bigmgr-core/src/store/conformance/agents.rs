@@ -6,11 +6,11 @@
 use super::ClusterServices;
 use super::fixture::{already_exists, fixture, not_found, ok};
 use crate::model::*;
-use crate::store::{AgentStore, ClusterStore};
+use crate::store::{AgentStore, ClusterStore, METRICS_KEPT_MS};
 
 /// Runs the checks of agents.
 pub async fn run<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
-    checks!(store: agents, concurrent_claims);
+    checks!(store: agents, concurrent_claims, metric_history);
 }
 
 /// Join tokens, credentials and host reports (registration, heartbeats, unit health).
@@ -307,4 +307,109 @@ async fn futures_join_all<F: std::future::Future>(
     out.into_iter()
         .map(|v| v.expect("every future ended"))
         .collect()
+}
+
+/// Reports with metrics build each host's history: samples at the server's time, by host then
+/// time, filtered by host and start, and dropped once older than [`METRICS_KEPT_MS`].
+pub async fn metric_history<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
+    let check = "metric_history";
+    let fx = fixture(store, check, "metrics", 2).await;
+    let other = fixture(store, check, "metrics-other", 1).await;
+    let (a, b) = (fx.hosts[0].id, fx.hosts[1].id);
+    let sample = |cpu: f64| HostMetrics {
+        at: 42, // the agent's clock: replaced by the report's time
+        cpu_percent: cpu,
+        memory_used_bytes: 1 << 20,
+        memory_total_bytes: 1 << 30,
+        ..HostMetrics::default()
+    };
+    let report = |at: i64, metrics: Option<HostMetrics>| HostReport {
+        at,
+        metrics,
+        ..HostReport::default()
+    };
+    for (host, at, cpu) in [
+        (b, 1_000, 5.0),
+        (a, 1_000, 10.0),
+        (a, 2_000, 20.0),
+        (a, 3_000, 30.0),
+    ] {
+        ok(
+            store
+                .record_host_report(host, &report(at, Some(sample(cpu))))
+                .await,
+            check,
+            "heartbeat",
+        );
+    }
+    // A report without metrics (a registration) adds no sample.
+    ok(
+        store.record_host_report(b, &report(2_500, None)).await,
+        check,
+        "register",
+    );
+    ok(
+        store
+            .record_host_report(other.hosts[0].id, &report(1_500, Some(sample(99.0))))
+            .await,
+        check,
+        "other cluster",
+    );
+    let got = ok(
+        store.host_metrics(fx.cluster.id, None, 0).await,
+        check,
+        "all",
+    );
+    let seen: Vec<(HostId, i64, f64)> =
+        got.iter().map(|(h, m)| (*h, m.at, m.cpu_percent)).collect();
+    let mut want = vec![
+        (a, 1_000, 10.0),
+        (a, 2_000, 20.0),
+        (a, 3_000, 30.0),
+        (b, 1_000, 5.0),
+    ];
+    want.sort_by_key(|(h, at, _)| (*h, *at));
+    assert_eq!(
+        seen, want,
+        "store conformance [{check}]: a cluster's samples by host then time, at the report's time, no other cluster's"
+    );
+    let since = ok(
+        store.host_metrics(fx.cluster.id, Some(a), 2_000).await,
+        check,
+        "one host since",
+    );
+    assert_eq!(
+        since.iter().map(|(_, m)| m.at).collect::<Vec<_>>(),
+        vec![2_000, 3_000],
+        "store conformance [{check}]: one host's samples from `since`"
+    );
+    // A late sample drops what is older than the time kept before it.
+    let late = 2_000 + METRICS_KEPT_MS;
+    ok(
+        store
+            .record_host_report(a, &report(late, Some(sample(40.0))))
+            .await,
+        check,
+        "late heartbeat",
+    );
+    let kept = ok(
+        store.host_metrics(fx.cluster.id, Some(a), 0).await,
+        check,
+        "after pruning",
+    );
+    assert_eq!(
+        kept.iter().map(|(_, m)| m.at).collect::<Vec<_>>(),
+        vec![2_000, 3_000, late],
+        "store conformance [{check}]: samples older than METRICS_KEPT_MS before the newest are dropped"
+    );
+    let b_left = ok(
+        store.host_metrics(fx.cluster.id, Some(b), 0).await,
+        check,
+        "other host",
+    );
+    assert_eq!(
+        b_left.len(),
+        1,
+        "store conformance [{check}]: pruning one host leaves the others"
+    );
 }

@@ -17,7 +17,64 @@ use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     checks!(store:
         job_round_trip, job_queries, apply_compare_and_set, apply_retry, job_times,
-        units_and_logs, concurrent_apply, unknown_ids,
+        units_and_logs, concurrent_apply, unknown_ids, host_tasks,
+    );
+}
+
+/// host_tasks gives a host's latest tasks, newest first, with their command, service and
+/// component, and no other host's.
+pub async fn host_tasks<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    const C: &str = "host_tasks";
+    let fx = fixture(store, C, "ht", 2).await;
+    let (h0, h1) = (fx.hosts[0].id, fx.hosts[1].id);
+    let first = simple_job(store, C, &fx).await;
+    let second = ok(
+        store
+            .create_job(&job(&fx, vec![stage(&fx, "stop", vec![])]))
+            .await,
+        C,
+        "create job",
+    );
+    let of = |d: &JobDetail, h: HostId| -> Task {
+        d.tasks
+            .iter()
+            .find(|t| t.host == h)
+            .cloned()
+            .expect("a task per host")
+    };
+    let got = ok(store.host_tasks(h0, 10).await, C, "host tasks");
+    let want = vec![
+        HostTask {
+            task: of(&second, h0),
+            command: "restart".into(),
+            service: fx.service.id,
+            component: "zookeeper_server".into(),
+        },
+        HostTask {
+            task: of(&first, h0),
+            command: "restart".into(),
+            service: fx.service.id,
+            component: "zookeeper_server".into(),
+        },
+    ];
+    assert_eq!(
+        got, want,
+        "store conformance [{C}]: a host's tasks, newest first, with their job's command and stage's service and component"
+    );
+    let one = ok(store.host_tasks(h1, 1).await, C, "host tasks, limit 1");
+    assert_eq!(
+        one.iter().map(|t| t.task.id).collect::<Vec<_>>(),
+        vec![of(&second, h1).id],
+        "store conformance [{C}]: limit keeps the newest"
+    );
+    let none = ok(
+        store.host_tasks(HostId(987_654), 10).await,
+        C,
+        "unknown host",
+    );
+    assert!(
+        none.is_empty(),
+        "store conformance [{C}]: an unknown host has no tasks"
     );
 }
 

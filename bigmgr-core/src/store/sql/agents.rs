@@ -1,10 +1,10 @@
 //! The [`AgentStore`] of [`SqlStore`]: join tokens, claiming hosts, agent credentials and host
 //! reports.
 
-use super::rows::to_json;
+use super::rows::{corrupt, to_json};
 use super::{SqlStore, found, insert_err, query};
 use crate::model::*;
-use crate::store::AgentStore;
+use crate::store::{AgentStore, METRICS_KEPT_MS};
 use crate::{Error, Result};
 use async_trait::async_trait;
 
@@ -78,6 +78,24 @@ impl AgentStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         found(&res, "host", host)?;
+        if let Some(m) = &report.metrics {
+            let sample = HostMetrics {
+                at: report.at,
+                ..m.clone()
+            };
+            query(
+                "INSERT INTO host_metrics (host, at, metrics) VALUES (?, ?, ?)",
+                (host.0, report.at, to_json(&sample)?),
+            )
+            .execute(&mut *tx)
+            .await?;
+            query(
+                "DELETE FROM host_metrics WHERE host = ? AND at < ?",
+                (host.0, report.at - METRICS_KEPT_MS),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         for u in &report.units {
             let health = to_json(&Health {
                 healthy: u.healthy,
@@ -97,5 +115,29 @@ impl AgentStore for SqlStore {
             .await?;
         }
         tx.commit().await
+    }
+
+    async fn host_metrics(
+        &self,
+        cluster: ClusterId,
+        host: Option<HostId>,
+        since: i64,
+    ) -> Result<Vec<(HostId, HostMetrics)>> {
+        let rows: Vec<(i64, String)> = query(
+            "SELECT m.host, m.metrics FROM host_metrics m JOIN hosts h ON h.id = m.host \
+             WHERE h.cluster = ?1 AND h.removed_at IS NULL AND (?2 IS NULL OR m.host = ?2) \
+               AND m.at >= ?3 \
+             ORDER BY m.host, m.at",
+            (cluster.0, host.map(|h| h.0), since),
+        )
+        .rows(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(h, text)| {
+                let m =
+                    serde_json::from_str(&text).map_err(|e| corrupt("host_metrics.metrics", e))?;
+                Ok((HostId(h), m))
+            })
+            .collect()
     }
 }

@@ -226,4 +226,14 @@ impl JobStore for SqlStore {
         qb.push(" ORDER BY attempt, seq");
         read_all(&self.pool, qb.build()).await
     }
+
+    async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>> {
+        select_all(
+            &self.pool,
+            "FROM tasks t JOIN jobs j ON j.id = t.job JOIN stages s ON s.id = t.stage \
+             WHERE t.host = ? ORDER BY t.id DESC LIMIT ?",
+            (host.0, i64::from(limit)),
+        )
+        .await
+    }
 }

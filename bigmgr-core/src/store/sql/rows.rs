@@ -207,6 +207,22 @@ record!(Task from "id, job, stage, unit, host, attempt, state, exit_code, pid, s
     with: attempt u32_col, state text_state, exit_code opt_i32_col, pid opt_u32_col;
 );
 
+// Of `tasks t JOIN jobs j ON j.id = t.job JOIN stages s ON s.id = t.stage`.
+impl Record for HostTask {
+    const COLS: &'static str = "t.id, t.job, t.stage, t.unit, t.host, t.attempt, t.state, \
+        t.exit_code, t.pid, t.started_at, t.finished_at, t.message, j.command AS job_command, \
+        s.service AS stage_service, s.component AS stage_component";
+
+    fn from_row(row: &SqliteRow) -> Result<Self> {
+        Ok(HostTask {
+            task: Task::from_row(row)?,
+            command: row.try_get("job_command")?,
+            service: ServiceId(row.try_get("stage_service")?),
+            component: row.try_get("stage_component")?,
+        })
+    }
+}
+
 record!(LogLine from "task, attempt, seq, stream, at, line"; |row|
     plain: at, line;
     ids: task TaskId;
