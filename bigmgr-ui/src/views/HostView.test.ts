@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { VueWrapper } from '@vue/test-utils'
+import type { HostSeriesView, HostTaskView, HostView as Host } from '../api/types'
+import { mountView } from '../testing/mountView'
+import HostView from './HostView.vue'
+
+const host: Host = {
+  id: 1,
+  name: 'h1',
+  cluster: 'demo',
+  address: '127.0.0.2',
+  state: 'ONLINE',
+  last_heartbeat: 1000,
+  units: [],
+}
+const tasks: HostTaskView[] = [
+  { id: 31, job: 9, command: 'restart', service: 'hello', component: 'hello_server', state: 'FAILED', attempt: 2, exit_code: 3, started_at: 1000, finished_at: 4000 },
+  { id: 30, job: 8, command: 'install', service: 'hello', component: 'hello_server', state: 'SUCCEEDED', attempt: 1, exit_code: 0, started_at: 500, finished_at: 900 },
+]
+const series: HostSeriesView = { host: 'h1', at: [1, 2, 3], cpu_percent: [10, 20, 30], memory_percent: [50] }
+
+const json = (v: unknown, status = 200): Response =>
+  new Response(JSON.stringify(v), { status, headers: { 'Content-Type': status < 300 ? 'application/json' : 'application/problem+json' } })
+const problem = (status: number, detail: string): Response => json({ type: 'about:blank', title: 'Not Found', status, detail }, status)
+
+let wrapper: VueWrapper | null = null
+afterEach(() => {
+  wrapper?.unmount()
+  wrapper = null
+})
+
+async function mountWith(answers: { tasks?: Response; metrics?: Response } = {}): Promise<{ w: VueWrapper; urls: string[] }> {
+  const urls: string[] = []
+  const w = await mountView(HostView, {
+    role: 'viewer',
+    fetch: (input) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+      urls.push(url)
+      const path = url.split('?')[0] ?? ''
+      if (path.endsWith('/hosts/h1')) return Promise.resolve(json(host))
+      if (path.endsWith('/hosts/h1/tasks')) return Promise.resolve(answers.tasks ?? json(tasks))
+      if (path.endsWith('/hosts/h1/metrics')) return Promise.resolve(answers.metrics ?? json(series))
+      return Promise.resolve(problem(404, url))
+    },
+    routes: [
+      { path: '/clusters/:cluster/hosts/:host', name: 'host' },
+      { path: '/jobs/:id', name: 'job' },
+    ],
+    at: '/clusters/demo/hosts/h1',
+  })
+  wrapper = w
+  return { w, urls }
+}
+
+describe('HostView', () => {
+  it('shows the recent tasks on the host, newest first, each linking to its job', async () => {
+    const { w, urls } = await mountWith()
+    expect(urls).toContain('/api/v1/clusters/demo/hosts/h1/tasks?limit=20')
+    const rows = w.get('[data-testid="host-tasks"]').findAll('[data-testid^="host-task-"]').filter((r) => r.element.tagName === 'TR')
+    expect(rows.map((r) => r.attributes('data-testid'))).toEqual(['host-task-31', 'host-task-30'])
+    expect(w.get('[data-testid="host-task-job-31"]').attributes('href')).toBe('/jobs/9')
+    expect(w.get('[data-testid="host-task-job-30"]').attributes('href')).toBe('/jobs/8')
+    const first = w.get('[data-testid="host-task-31"]')
+    expect(first.get('[data-state]').attributes('data-state')).toBe('FAILED')
+    expect(first.text()).toContain('hello/hello_server')
+    expect(first.text()).toContain('3.0s')
+  })
+
+  it('charts CPU and memory over the last hour ("no data" with fewer than two points)', async () => {
+    const { w, urls } = await mountWith()
+    expect(urls).toContain('/api/v1/clusters/demo/hosts/h1/metrics?window=3600')
+    expect(w.get('[data-testid="host-cpu-chart"] polyline').attributes('points')).toBe('0,57.6 160,51.2 320,44.8')
+    expect(w.get('[data-testid="host-cpu-chart"]').attributes('aria-label')).toContain('now 30%')
+    expect(w.get('[data-testid="host-memory-chart"]').text()).toBe('no data')
+  })
+
+  it('keeps the host shown when its tasks cannot be read, and shows why', async () => {
+    const { w } = await mountWith({ tasks: problem(404, 'no such endpoint') })
+    expect(w.find('[data-testid="host-facts"]').exists()).toBe(true)
+    expect(w.find('[data-testid="host-tasks"]').exists()).toBe(false)
+    expect(w.findAll('[data-testid="problem-detail"]').map((p) => p.text())).toEqual(['no such endpoint'])
+  })
+})

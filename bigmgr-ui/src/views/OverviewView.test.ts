@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { flushPromises, type VueWrapper } from '@vue/test-utils'
+import type { ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
+import { mountView } from '../testing/mountView'
+import OverviewView from './OverviewView.vue'
+
+const clusters: ClusterView[] = [{ id: 1, name: 'demo', created_at: 0 }]
+const hosts: HostView[] = [
+  {
+    id: 1,
+    name: 'h1',
+    cluster: 'demo',
+    address: '10.0.0.1',
+    state: 'LOST',
+    units: [
+      { id: 5, service: 'hello', component: 'server', state: 'FAILED' },
+      { id: 6, service: 'hello', component: 'client', state: 'STARTED', health: { healthy: false, message: 'port closed', checked_at: 0 } },
+    ],
+  },
+]
+const units: UnitStatusView[] = [
+  { id: 7, service: 'hello', component: 'server', host: 'h2', state: 'STARTED', desired_version: 2, applied_version: 1, stale: true },
+]
+const failed: JobView[] = [
+  { id: 42, cluster: 'demo', command: 'restart', target: 'cluster', options: {}, state: 'FAILED', created_at: 0 },
+]
+
+const json = (v: unknown): Response => new Response(JSON.stringify(v), { headers: { 'Content-Type': 'application/json' } })
+
+let wrapper: VueWrapper | null = null
+afterEach(() => {
+  wrapper?.unmount()
+  wrapper = null
+})
+
+describe('OverviewView', () => {
+  it('links each thing that needs attention to the page where it is fixed', async () => {
+    wrapper = await mountView(OverviewView, {
+      role: 'viewer',
+      fetch: (input) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+        const [path = '', query = ''] = url.split('?')
+        if (path.endsWith('/clusters')) return Promise.resolve(json({ items: clusters, next: null }))
+        if (path.endsWith('/hosts')) return Promise.resolve(json({ items: hosts, next: null }))
+        if (path.endsWith('/units')) return Promise.resolve(json(units))
+        if (path.endsWith('/jobs') && query.includes('state=FAILED')) return Promise.resolve(json({ items: failed, next: null }))
+        return Promise.resolve(json({ items: [], next: null }))
+      },
+      routes: [
+        { path: '/', name: 'overview' },
+        { path: '/clusters/:cluster/hosts', name: 'hosts' },
+        { path: '/clusters/:cluster/hosts/:host', name: 'host' },
+        { path: '/clusters/:cluster/services', name: 'services' },
+        { path: '/clusters/:cluster/configs', name: 'configs' },
+        { path: '/clusters/:cluster/jobs', name: 'jobs' },
+        { path: '/jobs/:id', name: 'job' },
+      ],
+      at: '/',
+    })
+    const href = (key: string): string | undefined => wrapper?.get(`[data-testid="attention-${key}"] a`).attributes('href')
+    expect(href('lost-h1')).toBe('/clusters/demo/hosts/h1')
+    expect(href('failed-5')).toBe('/clusters/demo/services')
+    expect(href('unhealthy-6')).toBe('/clusters/demo/services')
+    expect(href('stale-7')).toBe('/clusters/demo/configs')
+    expect(href('job-42')).toBe('/jobs/42')
+  })
+
+  const routes = [
+    { path: '/', name: 'overview' },
+    { path: '/clusters/:cluster/hosts', name: 'hosts' },
+  ]
+
+  it('creates a cluster (admin) and opens its hosts page; the server names what is wrong', async () => {
+    const posted: unknown[] = []
+    let refuse = true
+    wrapper = await mountView(OverviewView, {
+      role: 'admin',
+      fetch: (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+        if (init?.method === 'POST' && url.endsWith('/clusters')) {
+          posted.push(JSON.parse(String(init.body)))
+          if (refuse) {
+            refuse = false
+            return Promise.resolve(
+              new Response(JSON.stringify({ type: 'urn:bigmgr:problem:invalid', title: 'Invalid', status: 422, detail: "'a b' is not a valid cluster name" }), {
+                status: 422,
+                headers: { 'Content-Type': 'application/problem+json' },
+              }),
+            )
+          }
+          return Promise.resolve(json({ id: 2, name: 'prod', created_at: 0 }))
+        }
+        return Promise.resolve(json({ items: [], next: null }))
+      },
+      routes,
+      at: '/',
+    })
+    const input = wrapper.get('[data-testid="create-cluster-name"] input')
+    await input.setValue('a b')
+    await wrapper.get('[data-testid="create-cluster"]').trigger('submit')
+    await flushPromises()
+    expect(wrapper.text()).toContain("'a b' is not a valid cluster name")
+    await input.setValue('prod')
+    await wrapper.get('[data-testid="create-cluster"]').trigger('submit')
+    await flushPromises()
+    expect(posted).toEqual([{ name: 'a b' }, { name: 'prod' }])
+    expect(wrapper.vm.$router.currentRoute.value.fullPath).toBe('/clusters/prod/hosts')
+  })
+
+  it('offers no cluster creation to an operator', async () => {
+    wrapper = await mountView(OverviewView, { role: 'operator', fetch: () => Promise.resolve(json({ items: [], next: null })), routes, at: '/' })
+    expect(wrapper.find('[data-testid="create-cluster"]').exists()).toBe(false)
+  })
+})
