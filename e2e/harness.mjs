@@ -246,6 +246,24 @@ export function startAgent(server, joinToken, name, address) {
   return { name, root: agentRoot, proc, stop };
 }
 
+/**
+ * Starts the agent an operator starts by pasting `command` (the console's "add host" command:
+ * `bigmgr-agent --server … --join-token … --name … --address … --root …`), as a shell would
+ * split it, with this build's binary and a fresh root in place of the command's own.
+ */
+export function startAgentFromCommand(command) {
+  // Single-quoted words (the console quotes any word with a character a shell treats specially)
+  // and bare words; the values used here hold no quote themselves.
+  const words = [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
+  if (words[0] !== 'bigmgr-agent') throw new Error(`not an agent command: ${command}`);
+  const flags = {};
+  for (let i = 1; i < words.length; i += 2) flags[words[i]] = words[i + 1];
+  for (const f of ['--server', '--join-token', '--name', '--address', '--root']) {
+    if (!flags[f]) throw new Error(`the command has no ${f}: ${command}`);
+  }
+  return startAgent({ url: flags['--server'] }, flags['--join-token'], flags['--name'], flags['--address']);
+}
+
 /** Debian's chromium, headless, driven by playwright-core (no browser download). */
 export function launchBrowser() {
   return chromium.launch({

@@ -21,7 +21,7 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 STACK_PACKAGES="zookeeper prometheus prometheus-node-exporter redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
 # Debian's chromium runs the web console's end-to-end tests (driven by playwright-core; its own
 # browser download is not used).
-STACK_PACKAGES="$STACK_PACKAGES chromium"
+STACK_PACKAGES="$STACK_PACKAGES chromium fonts-noto-cjk"
 # The Debian package shellcheck lints the stack scripts and the stack library.
 missing=""
 for p in $STACK_PACKAGES shellcheck; do

@@ -347,6 +347,7 @@ impl Manager {
                 id: t.task.id,
                 job: t.task.job,
                 command: t.command,
+                stage_command: t.stage_command,
                 service: name_of(&names, t.service),
                 component: t.component,
                 state: t.task.state,

@@ -493,6 +493,8 @@ pub struct HostTask {
     pub task: Task,
     /// Its job's command.
     pub command: String,
+    /// Its stage's command (what the task ran: `install`, `start` …).
+    pub stage_command: String,
     /// Its stage's service instance.
     pub service: ServiceId,
     /// Its stage's component.

@@ -141,6 +141,8 @@ pub struct HostTaskView {
     pub job: crate::model::JobId,
     /// The job's command.
     pub command: String,
+    /// What the task ran: its stage's command (`install`, `start` …).
+    pub stage_command: String,
     /// The service instance it acts on (`#id` once removed).
     pub service: String,
     /// The component.

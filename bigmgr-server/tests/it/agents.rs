@@ -296,6 +296,22 @@ async fn a_hosts_recent_metrics_and_tasks_are_listed() {
             && t["state"] == "SUCCEEDED"),
         "{tasks:?}"
     );
+    // Each names what it ran: its stage's command.
+    for t in &tasks {
+        let stage = done["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| {
+                st["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["id"] == t["id"])
+            })
+            .unwrap();
+        assert_eq!(t["stage_command"], stage["command"], "{t}");
+    }
     let one = api.get("/clusters/c/hosts/h1/tasks?limit=1").await;
     assert_eq!(one.expect(200).as_array().unwrap().len(), 1);
     assert!(agent.proc.terminate().success());

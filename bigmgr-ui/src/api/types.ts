@@ -439,6 +439,8 @@ export interface HostTaskView {
   id: number
   job: number
   command: string
+  /** What the task ran: its stage's command (`install`, `start` …). */
+  stage_command: string
   service: string
   component: string
   state: TaskState

@@ -14,8 +14,8 @@ const host: Host = {
   units: [],
 }
 const tasks: HostTaskView[] = [
-  { id: 31, job: 9, command: 'restart', service: 'hello', component: 'hello_server', state: 'FAILED', attempt: 2, exit_code: 3, started_at: 1000, finished_at: 4000 },
-  { id: 30, job: 8, command: 'install', service: 'hello', component: 'hello_server', state: 'SUCCEEDED', attempt: 1, exit_code: 0, started_at: 500, finished_at: 900 },
+  { id: 31, job: 9, command: 'restart', stage_command: 'stop', service: 'hello', component: 'hello_server', state: 'FAILED', attempt: 2, exit_code: 3, started_at: 1000, finished_at: 4000 },
+  { id: 30, job: 8, command: 'deploy', stage_command: 'install', service: 'hello', component: 'hello_server', state: 'SUCCEEDED', attempt: 1, exit_code: 0, started_at: 500, finished_at: 900 },
 ]
 const series: HostSeriesView = { host: 'h1', at: [1, 2, 3], cpu_percent: [10, 20, 30], memory_percent: [50] }
 
@@ -63,6 +63,7 @@ describe('HostView', () => {
     const first = w.get('[data-testid="host-task-31"]')
     expect(first.get('[data-state]').attributes('data-state')).toBe('FAILED')
     expect(first.text()).toContain('hello/hello_server')
+    expect(first.text()).toContain('restart · stop')
     expect(first.text()).toContain('3.0s')
   })
 

@@ -47,19 +47,21 @@ pub async fn host_tasks<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         HostTask {
             task: of(&second, h0),
             command: "restart".into(),
+            stage_command: "stop".into(),
             service: fx.service.id,
             component: "zookeeper_server".into(),
         },
         HostTask {
             task: of(&first, h0),
             command: "restart".into(),
+            stage_command: "start".into(),
             service: fx.service.id,
             component: "zookeeper_server".into(),
         },
     ];
     assert_eq!(
         got, want,
-        "store conformance [{C}]: a host's tasks, newest first, with their job's command and stage's service and component"
+        "store conformance [{C}]: a host's tasks, newest first, with their job's command and their stage's command, service and component"
     );
     let one = ok(store.host_tasks(h1, 1).await, C, "host tasks, limit 1");
     assert_eq!(

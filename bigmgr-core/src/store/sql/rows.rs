@@ -211,12 +211,13 @@ record!(Task from "id, job, stage, unit, host, attempt, state, exit_code, pid, s
 impl Record for HostTask {
     const COLS: &'static str = "t.id, t.job, t.stage, t.unit, t.host, t.attempt, t.state, \
         t.exit_code, t.pid, t.started_at, t.finished_at, t.message, j.command AS job_command, \
-        s.service AS stage_service, s.component AS stage_component";
+        s.service AS stage_service, s.component AS stage_component, s.command AS stage_command";
 
     fn from_row(row: &SqliteRow) -> Result<Self> {
         Ok(HostTask {
             task: Task::from_row(row)?,
             command: row.try_get("job_command")?,
+            stage_command: row.try_get("stage_command")?,
             service: ServiceId(row.try_get("stage_service")?),
             component: row.try_get("stage_component")?,
         })
