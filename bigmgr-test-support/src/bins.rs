@@ -18,7 +18,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = target_dir().join(name);
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent` \
+        "{} is not built: run `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent --bin bigmgr-agent` \
          (or `cargo test --workspace`) first, or set BIGMGR_TARGET_DIR",
         path.display()
     );

@@ -6,7 +6,7 @@
 //!
 //! The binaries are found in the target directory the test runs from ([`target_dir`]), so a
 //! crate other than `bigmgr-server` must have them built first: `cargo build -p bigmgr-server
-//! --bin bigmgr -p bigmgr-agent` (`cargo test --workspace` does).
+//! --bin bigmgr -p bigmgr-agent --bin bigmgr-agent` (`cargo test --workspace` does).
 
 /// `arg` and `env`, the same on every command builder (a struct with `args` and `env`).
 macro_rules! args_and_env {

@@ -324,6 +324,14 @@ test('every page of the app is a deep link that survives a reload', async () => 
   await page.goto(`${server.url}/clusters/demo/services`);
   await page.getByTestId('services-page').waitFor();
   await shot(page, 'services-dark');
+  // Simplified Chinese: the language is a preference kept across pages (Noto CJK from Debian
+  // draws it).
+  await page.evaluate(() => localStorage.setItem('bigmgr.locale', 'zh-CN'));
+  await page.goto(`${server.url}/clusters/demo/hosts`);
+  await page.getByTestId('hosts-page').waitFor();
+  await page.getByTestId('nav-hosts').filter({ hasText: '主机' }).waitFor();
+  await shot(page, 'hosts-zh-CN');
+  await page.evaluate(() => localStorage.setItem('bigmgr.locale', 'en'));
   await page.goto(`${server.url}/no/such/page`);
   await page.getByTestId('not-found').waitFor();
   await shot(page, 'not-found');

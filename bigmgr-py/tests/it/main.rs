@@ -3,7 +3,7 @@
 //! for a deploy, a real `bigmgr-agent`), through the `bigmgr-test-support` harness.
 //!
 //! The binaries are not this crate's: build them first with
-//! `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent`. The harness finds them in the
+//! `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent --bin bigmgr-agent`. The harness finds them in the
 //! target directory this test runs from (or `BIGMGR_TARGET_DIR`).
 
 mod agent;

@@ -247,6 +247,12 @@ export default {
     onlyStale: 'Only units with stale configuration',
     submit: 'Restart',
     nothingStale: 'No unit is stale: nothing to restart.',
+    scope: 'What the commands of {service} act on',
+    scopeService: 'The whole service',
+    scopeComponent: 'Component {component}',
+    scopeUnits: 'Ticked units ({n})',
+    pick: 'Pick',
+    pickUnit: '{component} on {host}',
   },
   stacks: {
     title: 'Stacks',

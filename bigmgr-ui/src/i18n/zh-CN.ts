@@ -249,6 +249,12 @@ const zh: typeof en = {
     onlyStale: '只重启配置待更新的单元',
     submit: '重启',
     nothingStale: '没有待更新的单元，无需重启。',
+    scope: '{service} 的命令作用于',
+    scopeService: '整个服务',
+    scopeComponent: '组件 {component}',
+    scopeUnits: '已勾选的单元（{n}）',
+    pick: '选择',
+    pickUnit: '{host} 上的 {component}',
   },
   stacks: {
     title: '栈',

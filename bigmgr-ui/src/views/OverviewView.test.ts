@@ -78,7 +78,7 @@ describe('OverviewView', () => {
       fetch: (input, init) => {
         const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
         if (init?.method === 'POST' && url.endsWith('/clusters')) {
-          posted.push(JSON.parse(String(init.body)))
+          posted.push(JSON.parse(init.body as string))
           if (refuse) {
             refuse = false
             return Promise.resolve(
