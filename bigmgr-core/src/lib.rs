@@ -28,7 +28,7 @@
 //! # Layers
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
-//! [`secret`], [`shell`] and [`duration`]; then [`stack`], [`auth`], [`transport`], [`sched`];
+//! [`secret`], [`shell`], [`duration`] and [`metrics`]; then [`stack`], [`auth`], [`transport`], [`sched`];
 //! then [`store`] and [`plan`]; then [`render`], [`agent`] and [`join`]; then the engine and
 //! [`grpc`]; then [`view`] and [`request`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
@@ -44,6 +44,7 @@ mod fsutil;
 pub mod grpc;
 pub mod join;
 pub mod manager;
+pub mod metrics;
 pub mod model;
 pub mod name;
 pub mod plan;

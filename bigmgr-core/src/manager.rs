@@ -21,6 +21,7 @@ mod acting;
 mod auth;
 mod configs;
 mod events;
+mod metrics;
 mod reconcile;
 mod relations;
 mod snapshots;
@@ -185,6 +186,9 @@ impl ManagerBuilder {
         let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
+        let metrics = crate::metrics::Metrics::new();
+        // This server runs the job engine (one server per store until leases come).
+        metrics.families().leader.set(1);
         let jobs: Arc<dyn JobStore> = match self.engine_jobs {
             Some(jobs) => jobs,
             None => store.clone(),
@@ -197,6 +201,7 @@ impl ManagerBuilder {
             scheduler,
             config: self.config,
             updates: updates.clone(),
+            metrics: metrics.clone(),
         });
         engine.recover().await?;
         let (commands, rx) = mpsc::unbounded_channel();
@@ -211,6 +216,7 @@ impl ManagerBuilder {
             engine: std::sync::Mutex::new(Some(task)),
             watcher: std::sync::Mutex::new(None),
             auth_lock: tokio::sync::Mutex::new(()),
+            metrics,
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         if let Ok(mut w) = inner.watcher.lock() {
@@ -231,6 +237,8 @@ struct Inner {
     watcher: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// Serialises user and token changes whose checks span several reads (the last admin).
     auth_lock: tokio::sync::Mutex<()>,
+    /// What it measures of itself (`GET /metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Drop for Inner {

@@ -86,6 +86,7 @@ impl Templates {
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         registry.register_helper("shell_quote", Box::new(shell_quote));
+        registry.register_helper("yaml_quote", Box::new(yaml_quote));
         let mut files = Vec::new();
         for ct in &def.configs {
             registry
@@ -137,6 +138,27 @@ fn shell_quote(
         other => other.to_string(),
     };
     out.write(&crate::shell::quote(&text))?;
+    Ok(())
+}
+
+/// `{{yaml_quote x}}`: `x` as one single-quoted YAML scalar (`it's` → `'it''s'`). Config
+/// strings are single-line without control characters, so nothing can leave the quotes.
+fn yaml_quote(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let v = h
+        .param(0)
+        .ok_or_else(|| handlebars::RenderErrorReason::ParamNotFoundForIndex("yaml_quote", 0))?
+        .value();
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    out.write(&format!("'{}'", text.replace('\'', "''")))?;
     Ok(())
 }
 
@@ -742,6 +764,17 @@ interface = "scrape"
         // A new provider unit changes what the requirer renders: stale by relations.
         topo.add_units(vec![unit(14, 1, "db_primary", 2)]);
         assert_eq!(topo.staleness(&applied), Staleness::Relations);
+    }
+
+    #[test]
+    fn yaml_quote_makes_one_scalar_of_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = service(tmp.path(), "db", DB, "x: {{yaml_quote v}}");
+        let t = Templates::compile(&db).unwrap();
+        let files = t
+            .render(&serde_json::json!({"v": "it's', evil: 'x"}))
+            .unwrap();
+        assert_eq!(files[0].content, "x: 'it''s'', evil: ''x'");
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub(crate) struct EngineParts {
     pub(crate) config: EngineConfig,
     /// Where it publishes job, task and host updates.
     pub(crate) updates: broadcast::Sender<Update>,
+    /// Where it reports task durations, dispatch latency and store batch times.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// The engine's state; lives in one tokio task.
@@ -587,7 +589,11 @@ impl Engine {
                 });
                 if let Some(f) = a.flights.get_mut(&i) {
                     f.received = true;
-                    f.started = Some(Instant::now());
+                    let now = Instant::now();
+                    f.started = Some(now);
+                    self.parts
+                        .metrics
+                        .observe_dispatch(now.saturating_duration_since(f.sent_at));
                 }
             }
             AgentEvent::Log {
@@ -632,6 +638,13 @@ impl Engine {
             return;
         }
         a.flights.remove(&i);
+        if let Some(started) = result.started_at.or(a.run.tasks[i].task.started_at) {
+            let ran = u64::try_from(result.finished_at - started).unwrap_or(0);
+            let command = &a.run.stages[a.run.tasks[i].stage].stage.command;
+            self.parts
+                .metrics
+                .observe_task(command, std::time::Duration::from_millis(ran));
+        }
         job::finish_task(a, &mut self.batch, &mut self.published, i, &result);
     }
 
@@ -870,8 +883,12 @@ impl Engine {
         // (their agents send them again on their next session).
         let acks = std::mem::take(&mut self.acks);
         if !batch.is_empty() {
+            let start = Instant::now();
             let applied = match self.parts.jobs.apply(&batch).await {
-                Ok(applied) => applied,
+                Ok(applied) => {
+                    self.parts.metrics.observe_store_apply(start.elapsed());
+                    applied
+                }
                 Err(e) if !batch.logs.is_empty() => {
                     apply_logs_apart(self.parts.jobs.as_ref(), batch, e).await?
                 }

@@ -486,6 +486,15 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// How many jobs and tasks are in each state (for metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Jobs per state.
+    pub jobs: Vec<(JobState, u64)>,
+    /// Tasks per state.
+    pub tasks: Vec<(TaskState, u64)>,
+}
+
 /// A task as seen from its host: the task with what it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostTask {

@@ -308,6 +308,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// The latest `limit` tasks that ran or will run on a host, newest first, each with its
     /// job's command and its stage's service and component.
     async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>>;
+    /// How many jobs and tasks are in each state, every cluster's (states with none are left
+    /// out).
+    async fn state_counts(&self) -> Result<StateCounts>;
 }
 
 /// Users and their API tokens.

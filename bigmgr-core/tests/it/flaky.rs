@@ -39,6 +39,9 @@ impl JobStore for FlakyJobs {
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
         self.inner.task_log(task, attempt).await
     }
+    async fn state_counts(&self) -> Result<StateCounts> {
+        self.inner.state_counts().await
+    }
     async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>> {
         self.inner.host_tasks(host, limit).await
     }

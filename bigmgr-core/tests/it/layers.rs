@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (`error` and `fsutil` are below everything).
 const LAYERS: &[&[&str]] = &[
-    &["model", "name", "address", "secret", "shell", "duration"],
+    &[
+        "model", "name", "address", "secret", "shell", "duration", "metrics",
+    ],
     &["stack", "auth", "transport", "sched"],
     &["store", "plan"],
     &["render", "agent", "join"],

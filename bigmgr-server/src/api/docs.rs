@@ -325,6 +325,7 @@ mod tests {
         ("GET", "/api/v1/users/{user}/tokens"),
         ("POST", "/api/v1/users/{user}/tokens"),
         ("GET", "/openapi.json"),
+        ("GET", "/metrics"),
     ];
 
     #[test]

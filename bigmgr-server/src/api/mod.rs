@@ -2,7 +2,8 @@
 //! route but `GET /api/v1/health` and `POST /api/v1/login` behind a user's bearer token,
 //! authorised by role and audited ([`auth`]). `GET /openapi.json` describes all of it (OpenAPI
 //! 3.1, generated from these handlers, [`docs`]) and `GET /api/docs` is an interactive page
-//! over that document; both need no token.
+//! over that document; both need no token. `GET /metrics` (outside `/api/v1`, as Prometheus
+//! expects; any role's token) is bigmgr's own metrics ([`metrics`]).
 //!
 //! Handlers are thin: they extract, call one [`Manager`] method (or a few reads) and shape the
 //! answer into a view. One module per resource: [`clusters`] (with join tokens), [`hosts`],
@@ -17,8 +18,11 @@
 //! | `GET /clusters/{cluster}/hosts`, `POST … {"name", "address"}` | a page of hosts with state, last heartbeat, facts, metrics and units; 201 the new host |
 //! | `GET`, `DELETE /clusters/{cluster}/hosts/{host}` | one host; 204 (409 while units of services are on it) |
 //! | `PATCH /clusters/{cluster}/hosts/{host} {"address"}` (admin) | the host with its new address (accepts an agent's `reported_address`) |
+//! | `GET /clusters/{cluster}/metrics`, `…/hosts/{host}/metrics` | hosts' recent CPU and memory series (an hour kept) |
+//! | `GET /clusters/{cluster}/hosts/{host}/tasks` | the host's latest tasks, newest first |
+//! | `GET /clusters/{cluster}/units/{unit}/files` | a unit's config files rendered now, secrets masked |
 //! | `GET /stacks` | a page of stack versions with their services and components |
-//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one |
+//! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one; with `?dry_run=true`, 200 what it would create, nothing written |
 //! | `GET`, `DELETE /clusters/{cluster}/services/{service}` | one service instance; 204 (409 while a unit is STARTED or a job touching it is unfinished) |
 //! | `GET /clusters/{cluster}/jobs`, `POST … {"command", "target", "options"?}` | a page of the cluster's jobs; 202 the queued job (Location `/api/v1/jobs/{id}`) |
 //! | `GET /jobs/{job}` | the job with its stages and their tasks |
@@ -113,6 +117,7 @@ pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod jobs;
+pub mod metrics;
 pub mod page;
 pub mod path;
 pub mod services;
@@ -198,8 +203,12 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health))
         .routes(routes!(users::login))
         .merge(protected);
+    let scrape = OpenApiRouter::new()
+        .routes(routes!(metrics::scrape))
+        .route_layer(middleware::from_fn(auth::require_token));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, api)
+        .merge(scrape)
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::page))
         .routes(routes!(docs::css))
@@ -313,8 +322,20 @@ async fn log_request(req: Request, next: Next) -> Response {
         .extensions()
         .get::<OriginalUri>()
         .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string());
+    // The route's template, not the path: one series per route whatever the ids.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let mgr = req.extensions().get::<Manager>().cloned();
     let res = next.run(req).await;
-    tracing::debug!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+    let took = start.elapsed();
+    let status = res.status().as_u16();
+    if let Some(mgr) = mgr {
+        mgr.metrics()
+            .observe_http(method.as_str(), &route, status, took);
+    }
+    tracing::debug!(%method, %path, status, ms = took.as_millis() as u64, "request");
     res
 }
 

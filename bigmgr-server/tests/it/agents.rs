@@ -316,3 +316,109 @@ async fn a_hosts_recent_metrics_and_tasks_are_listed() {
     assert_eq!(one.expect(200).as_array().unwrap().len(), 1);
     assert!(agent.proc.terminate().success());
 }
+
+/// The value of the sample `series` (name and labels exactly as exposed) in a metrics text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened_for_prometheus() {
+    let (server, api, mut agent) = h1(true).await;
+    let done = api
+        .run_job("c", "deploy", json!("cluster"), Duration::from_secs(120))
+        .await;
+    let tasks: Vec<&Value> = done["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| st["tasks"].as_array().unwrap())
+        .collect();
+    let starts = done["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["command"] == "start")
+        .map(|st| st["tasks"].as_array().unwrap().len())
+        .sum::<usize>();
+
+    // The host's averages come with its heartbeats (every second).
+    wait_until(
+        "a heartbeat with metrics",
+        Duration::from_secs(20),
+        || async {
+            let h = api.get("/clusters/c/hosts/h1").await;
+            (!h.expect(200)["metrics"].is_null()).then_some(())
+        },
+    )
+    .await;
+    // A viewer's token is enough; no token is a 401.
+    api.post(
+        "/users",
+        json!({"name": "prom", "role": "viewer", "password": "scrape-pass-1"}),
+    )
+    .await
+    .expect(201);
+    let login = api
+        .with_token(None)
+        .post(
+            "/login",
+            json!({"name": "prom", "password": "scrape-pass-1"}),
+        )
+        .await;
+    let token = login.expect(201)["token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", server.url);
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let res = http.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+    );
+    let text = res.text().await.unwrap();
+    let n = tasks.len() as f64;
+    for (series, want) in [
+        (r#"bigmgr_jobs{state="SUCCEEDED"}"#, 1.0),
+        (r#"bigmgr_tasks{state="SUCCEEDED"}"#, n),
+        ("bigmgr_dispatch_latency_seconds_count", n),
+        (
+            r#"bigmgr_task_duration_seconds_count{command="start"}"#,
+            starts as f64,
+        ),
+        (r#"bigmgr_hosts{state="ONLINE"}"#, 1.0),
+        ("bigmgr_agents_connected", 1.0),
+        ("bigmgr_leader", 1.0),
+        (
+            r#"bigmgr_http_requests_total{method="POST",route="/api/v1/clusters/{cluster}/jobs",status="202"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series} in\n{text}");
+    }
+    for series in [
+        r#"bigmgr_host_cpu_percent{cluster="c",host="h1"}"#,
+        r#"bigmgr_host_memory_total_bytes{cluster="c",host="h1"}"#,
+        r#"bigmgr_host_disk_total_bytes{cluster="c",host="h1"}"#,
+        "bigmgr_store_apply_duration_seconds_count",
+        "bigmgr_oldest_heartbeat_age_seconds",
+    ] {
+        assert!(sample(&text, series).is_some(), "no {series} in\n{text}");
+    }
+    assert!(
+        sample(
+            &text,
+            r#"bigmgr_host_memory_total_bytes{cluster="c",host="h1"}"#
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert!(text.ends_with("# EOF\n"));
+    assert!(agent.proc.terminate().success());
+}

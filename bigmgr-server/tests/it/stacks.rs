@@ -628,6 +628,67 @@ async fn prometheus_follows_node_exporters_through_the_relation() {
 
 /// Issue 5, test 2: Redis primary + 2 replicas (peer relation): a key written to the primary
 /// is read from each replica. Port 6380: the machine's own Redis has 6379 on 127.0.0.1.
+/// Issue 14, test 5: Prometheus from the infra stack scrapes bigmgr's own `GET /metrics` with
+/// a viewer's token, and a query for jobs by state answers what the API says.
+#[tokio::test]
+async fn prometheus_scrapes_bigmgr_itself() {
+    let d = Deployment::start(1).await;
+    d.api
+        .post(
+            "/users",
+            json!({"name": "scraper", "role": "viewer", "password": "scrape-pass-1"}),
+        )
+        .await
+        .expect(201);
+    let login = d
+        .api
+        .with_token(None)
+        .post(
+            "/login",
+            json!({"name": "scraper", "password": "scrape-pass-1"}),
+        )
+        .await;
+    let token = login.expect(201)["token"].as_str().unwrap().to_string();
+    let target = d.server.url.trim_start_matches("http://").to_string();
+    d.add_service(json!({
+        "name": "prom", "stack": "infra", "service": "prometheus",
+        "placement": {"prometheus_server": ["h1"]},
+        "configs": {"prometheus.yml": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                                       "evaluation_interval": "5s",
+                                       "bigmgr_target": target, "bigmgr_token": token}},
+    }))
+    .await;
+    d.run("deploy", json!({"service": "prom"})).await;
+    d.run("status", json!({"service": "prom"})).await;
+    let prom = format!("{}:9090", address(1));
+    let succeeded = d.api.list("/clusters/c/jobs?state=SUCCEEDED").await.len();
+    assert_eq!(succeeded, 2);
+    // The token reached Prometheus masked nowhere but its own file; the API shows it masked.
+    let v = d.api.get("/clusters/c/services/prom").await;
+    assert_eq!(
+        v.expect(200)["configs"]["prometheus.yml"]["bigmgr_token"],
+        "********"
+    );
+    let query =
+        format!("http://{prom}/api/v1/query?query=bigmgr_jobs%7Bstate%3D%22SUCCEEDED%22%7D");
+    let value = wait_until(
+        "Prometheus to answer bigmgr_jobs{state=\"SUCCEEDED\"} = 2",
+        Duration::from_secs(60),
+        || async {
+            let body: Value = reqwest::get(&query).await.ok()?.json().await.ok()?;
+            let v = body["data"]["result"][0]["value"][1].as_str()?.to_string();
+            (v == "2").then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(value, "2");
+    let targets = prometheus_targets(&prom).await;
+    assert!(
+        targets.contains(&(target.clone(), "up".to_string())),
+        "{targets:?}"
+    );
+}
+
 #[tokio::test]
 async fn redis_replicas_serve_what_the_primary_wrote() {
     let d = Deployment::deployed(

@@ -17,7 +17,56 @@ use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     checks!(store:
         job_round_trip, job_queries, apply_compare_and_set, apply_retry, job_times,
-        units_and_logs, concurrent_apply, unknown_ids, host_tasks,
+        units_and_logs, concurrent_apply, unknown_ids, host_tasks, state_counts,
+    );
+}
+
+/// state_counts counts every job and task by state, and follows their changes.
+pub async fn state_counts<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    const C: &str = "state_counts";
+    let before = ok(store.state_counts().await, C, "counts before");
+    let count = |c: &StateCounts, j: Option<JobState>, t: Option<TaskState>| -> u64 {
+        match (j, t) {
+            (Some(j), _) => c.jobs.iter().find(|(s, _)| *s == j).map_or(0, |(_, n)| *n),
+            (_, Some(t)) => c.tasks.iter().find(|(s, _)| *s == t).map_or(0, |(_, n)| *n),
+            _ => 0,
+        }
+    };
+    let (_fx, detail) = fixture_with_job(store, C, "sc", 3).await;
+    let after = ok(store.state_counts().await, C, "counts after a job");
+    assert_eq!(
+        count(&after, Some(JobState::Queued), None),
+        count(&before, Some(JobState::Queued), None) + 1,
+        "store conformance [{C}]: a new job is counted QUEUED"
+    );
+    assert_eq!(
+        count(&after, None, Some(TaskState::Pending)),
+        count(&before, None, Some(TaskState::Pending)) + 3,
+        "store conformance [{C}]: its 3 tasks are counted PENDING"
+    );
+    let run = JobChange {
+        id: detail.job.id,
+        from: JobState::Queued,
+        to: JobState::Running,
+        at: 10,
+    };
+    apply_jobs(store, C, vec![run], vec![true], "QUEUED -> RUNNING").await;
+    let running = ok(store.state_counts().await, C, "counts after a change");
+    assert_eq!(
+        (
+            count(&running, Some(JobState::Queued), None),
+            count(&running, Some(JobState::Running), None)
+        ),
+        (
+            count(&before, Some(JobState::Queued), None),
+            count(&before, Some(JobState::Running), None) + 1
+        ),
+        "store conformance [{C}]: a state change moves the job's count"
+    );
+    assert!(
+        running.jobs.iter().chain([]).all(|(_, n)| *n > 0)
+            && running.tasks.iter().all(|(_, n)| *n > 0),
+        "store conformance [{C}]: states with none are left out"
     );
 }
 

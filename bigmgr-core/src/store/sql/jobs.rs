@@ -1,6 +1,7 @@
 //! The [`JobStore`] of [`SqlStore`]: jobs, stages and tasks created and read, task logs;
 //! `apply` is in `batch.rs`.
 
+use super::rows::corrupt;
 use super::{
     SqlStore, batch, fk_or, insert, page, query, read_all, select, select_all, select_one,
 };
@@ -225,6 +226,39 @@ impl JobStore for SqlStore {
         }
         qb.push(" ORDER BY attempt, seq");
         read_all(&self.pool, qb.build()).await
+    }
+
+    async fn state_counts(&self) -> Result<StateCounts> {
+        fn parse<T: std::str::FromStr<Err = Error>>(
+            rows: Vec<(String, i64)>,
+            table: &str,
+        ) -> Result<Vec<(T, u64)>> {
+            rows.into_iter()
+                .map(|(s, n)| {
+                    let state = s
+                        .parse()
+                        .map_err(|e| corrupt(&format!("{table}.state"), e))?;
+                    Ok((state, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect()
+        }
+        let mut conn = self.pool.acquire().await?;
+        let jobs = query(
+            "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
+            (),
+        )
+        .rows(&mut *conn)
+        .await?;
+        let tasks = query(
+            "SELECT state, COUNT(*) FROM tasks GROUP BY state ORDER BY state",
+            (),
+        )
+        .rows(&mut *conn)
+        .await?;
+        Ok(StateCounts {
+            jobs: parse(jobs, "jobs")?,
+            tasks: parse(tasks, "tasks")?,
+        })
     }
 
     async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>> {
