@@ -28,7 +28,7 @@
 //! # Layers
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
-//! [`secret`], [`shell`], [`duration`] and [`metrics`]; then [`stack`], [`auth`], [`transport`], [`sched`];
+//! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
 //! then [`store`] and [`plan`]; then [`render`], [`agent`] and [`join`]; then the engine and
 //! [`grpc`]; then [`view`] and [`request`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
@@ -55,6 +55,7 @@ pub mod secret;
 pub mod shell;
 pub mod stack;
 pub mod store;
+pub mod tls;
 pub mod transport;
 pub mod view;
 

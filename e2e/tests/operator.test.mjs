@@ -195,11 +195,12 @@ test('an operator creates a cluster, adds hosts, a service through the wizard, c
   await page.keyboard.press('Escape');
   await page.getByTestId('log-lines').waitFor({ state: 'hidden' });
   const cancel = page.getByTestId('job-cancel');
-  assert.equal(await cancel.isEnabled(), true, 'cancel is enabled while the job runs');
+  await waitUntil('cancel to be enabled while the job runs', () => cancel.isEnabled());
   await cancel.click();
   await page.getByTestId('job-state').filter({ hasText: 'CANCELED' }).waitFor({ timeout: 30000 });
-  assert.equal(await page.getByTestId('job-cancel').isEnabled(), false, 'cancel is disabled once canceled');
-  assert.equal(await page.getByTestId('job-retry').isEnabled(), true, 'retry is enabled once canceled');
+  // The controls follow the state the page shows (they may be drawn a moment after it).
+  await waitUntil('cancel to be disabled once canceled', async () => !(await page.getByTestId('job-cancel').isEnabled()));
+  await waitUntil('retry to be enabled once canceled', () => page.getByTestId('job-retry').isEnabled());
   await shot(page, 'job-canceled');
   const after = await ok('GET', `/jobs/${long.id}`);
   assert.equal(after.state, 'CANCELED');

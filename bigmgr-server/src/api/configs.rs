@@ -21,6 +21,7 @@ use utoipa::IntoParams;
 /// The query of `GET …/configs/diff`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     /// The earlier version.
     #[param(minimum = 1)]

@@ -1,8 +1,8 @@
 //! `/clusters/{cluster}/hosts`: hosts with their state, facts, metrics and units.
 
 use super::auth::Caller;
-use super::error::{ApiResult, Json, Path, Query};
-use super::page::{Page, PageQuery};
+use super::error::{ApiError, ApiResult, Json, Path, Query};
+use super::page::{Page, PageQuery, in_range};
 use super::path::{ClusterPath, HostPath};
 use super::{AppState, created};
 use axum::extract::State;
@@ -17,31 +17,35 @@ use utoipa::IntoParams;
 /// The query of the metric series: how far back, and how many points at most per host.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    /// Seconds back from now, 60 to 3600 (what the store keeps); default 900. Values outside
-    /// are taken as the nearest bound.
+    /// Seconds back from now, 60 to 3600 (what the store keeps); default 900.
+    #[param(minimum = 60, maximum = 3600)]
     pub window: Option<u32>,
     /// Points per host at most, 1 to 500 (samples are averaged per slice of the window);
     /// default 30.
+    #[param(minimum = 1, maximum = 500)]
     pub points: Option<u32>,
 }
 
 impl SeriesQuery {
-    fn window(&self) -> Duration {
-        Duration::from_secs(u64::from(self.window.unwrap_or(900).clamp(60, 3600)))
+    fn window(&self) -> Result<Duration, ApiError> {
+        let s = in_range("window", self.window, 60..=3600, 900)?;
+        Ok(Duration::from_secs(u64::from(s)))
     }
 
-    fn points(&self) -> usize {
-        self.points.unwrap_or(30).clamp(1, 500) as usize
+    fn points(&self) -> Result<usize, ApiError> {
+        Ok(in_range("points", self.points, 1..=500, 30)? as usize)
     }
 }
 
 /// The query of a host's tasks.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TasksQuery {
-    /// How many, newest first: 1 to 200 (values outside are taken as the nearest bound);
-    /// default 20.
+    /// How many, newest first: 1 to 200; default 20.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -63,21 +67,21 @@ read_routes! {
     metrics("/clusters/{cluster}/metrics", "hosts", ClusterPath, SeriesQuery)
         -> [Vec<HostSeriesView>]: "One series per host",
         404: "No such cluster",
-        |s, p, q| s.mgr.host_series(&p.cluster, q.window(), q.points()).await?;
+        |s, p, q| s.mgr.host_series(&p.cluster, q.window()?, q.points()?).await?;
 
     /// `GET /clusters/{cluster}/hosts/{host}/metrics?window=&points=` → one host's recent CPU
     /// and memory use.
     host_metrics("/clusters/{cluster}/hosts/{host}/metrics", "hosts", HostPath, SeriesQuery)
         -> [HostSeriesView]: "The host's series",
         404: "No such cluster or host",
-        |s, p, q| s.mgr.one_host_series(&p.cluster, &p.host, q.window(), q.points()).await?;
+        |s, p, q| s.mgr.one_host_series(&p.cluster, &p.host, q.window()?, q.points()?).await?;
 
     /// `GET /clusters/{cluster}/hosts/{host}/tasks?limit=` → the latest tasks on the host,
     /// newest first, with their job, command, service and component.
     host_tasks("/clusters/{cluster}/hosts/{host}/tasks", "hosts", HostPath, TasksQuery)
         -> [Vec<HostTaskView>]: "The tasks, newest first",
         404: "No such cluster or host",
-        |s, p, q| s.mgr.host_task_views(&p.cluster, &p.host, q.limit.unwrap_or(20).clamp(1, 200)).await?;
+        |s, p, q| s.mgr.host_task_views(&p.cluster, &p.host, in_range("limit", q.limit, 1..=200, 20)?).await?;
 }
 
 /// `PATCH /clusters/{cluster}/hosts/{host}` `{"address"}` → the host with its new address

@@ -56,6 +56,24 @@ fn bad(detail: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad-query", detail)
 }
 
+/// A query number in `range` (`default` when absent); 400 naming `name` outside it.
+pub fn in_range(
+    name: &str,
+    value: Option<u32>,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if range.contains(&n) => Ok(n),
+        Some(n) => Err(bad(format!(
+            "{name}={n} is out of range: give {} to {} (default {default})",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
 impl PageQuery {
     /// The page size asked for; 400 outside 1..=[`MAX_LIMIT`].
     pub fn limit(&self) -> Result<usize, ApiError> {

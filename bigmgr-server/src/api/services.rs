@@ -58,6 +58,7 @@ remove_routes! {
 /// The query of `POST /clusters/{cluster}/services`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AddQuery {
     /// Make every check and write nothing: 200 with the units the service would get.
     #[serde(default)]

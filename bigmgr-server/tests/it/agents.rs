@@ -267,6 +267,14 @@ async fn a_hosts_recent_metrics_and_tasks_are_listed() {
         one.text
     );
     api.get("/clusters/c/hosts/h9/metrics").await.problem(404);
+    // Out of range is refused, naming the parameter.
+    for q in ["window=59", "window=3601", "points=0", "points=501"] {
+        let res = api.get(&format!("/clusters/c/metrics?{q}")).await;
+        assert_contains(res.problem(400), q.split('=').next().unwrap());
+    }
+    api.get("/clusters/c/hosts/h1/tasks?limit=201")
+        .await
+        .problem(400);
 
     // The deploy's tasks on h1, newest first, naming what they did.
     let tasks = api.get("/clusters/c/hosts/h1/tasks?limit=50").await;
