@@ -44,7 +44,7 @@ for run in $(seq 1 "$runs"); do
     work=$(mktemp -d /tmp/bigmgr-bench-zk.XXXXXX)
     port=$(free_port)
     url="http://127.0.0.1:$port"
-    "$bin/bigmgr" serve --listen "127.0.0.1:$port" --data "$work/server" \
+    "$bin/bigmgr" serve --insecure-http --listen "127.0.0.1:$port" --data "$work/server" \
         >"$work/server.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do [ -s "$work/server/admin-token" ] && curl -sf "$url/api/v1/health" >/dev/null && break; sleep 0.1; done

@@ -115,7 +115,7 @@ fi
 st_data=$(mktemp -d)
 st_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 st_token="bmt_schemathesis_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-BIGMGR_ADMIN_TOKEN="$st_token" target/debug/bigmgr serve --listen "127.0.0.1:$st_port" --data "$st_data" \
+BIGMGR_ADMIN_TOKEN="$st_token" target/debug/bigmgr serve --insecure-http --listen "127.0.0.1:$st_port" --data "$st_data" \
   >"$st_data/server.log" 2>&1 &
 st_pid=$!
 trap 'kill "$st_pid" 2>/dev/null; wait "$st_pid" 2>/dev/null; rm -rf "$st_data" "$log"' EXIT

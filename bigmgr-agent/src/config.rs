@@ -21,7 +21,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/bigmgr-agent";
 #[command(name = "bigmgr-agent", version)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The server's URL, e.g. http://bigmgr.example:7070
+    /// The server's URL, e.g. https://bigmgr.example:7070
     #[arg(long, env = "BIGMGR_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The cluster's join token (bmj_…), needed until the agent holds a credential
@@ -32,6 +32,11 @@ pub struct Args {
         hide_env_values = true
     )]
     pub join_token: Option<String>,
+    /// The fingerprint of the server's CA (sha256:…, from `bigmgr cluster join-token`): the
+    /// agent refuses an https:// server whose certificate chain lacks it, before sending
+    /// anything. Kept with the credential once joined
+    #[arg(long, env = "BIGMGR_CA_FINGERPRINT", value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
     /// The host name this agent serves, unique on the server [default: the system host name]
     #[arg(long, env = "BIGMGR_NAME", value_name = "NAME")]
     pub name: Option<String>,
@@ -50,8 +55,8 @@ pub struct Args {
     #[arg(long, env = "BIGMGR_GRACE", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub grace: Option<Duration>,
-    /// A TOML file with any of the settings above (server, join_token, name, address, root,
-    /// grace)
+    /// A TOML file with any of the settings above (server, join_token, ca_fingerprint, name,
+    /// address, root, grace)
     #[arg(long, env = "BIGMGR_AGENT_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -139,6 +144,7 @@ impl Settings {
                 server,
                 join_token: args.join_token.clone().or(file.join_token),
                 agent,
+                ca_fingerprint: args.ca_fingerprint.clone().or(file.ca_fingerprint),
             },
         })
     }

@@ -56,19 +56,39 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client of the server at `url` (`http://host:port`), sending `token` as the bearer
-    /// token; each request may take `timeout` (following a job's events is not bounded by it).
-    /// Only plain `http://` URLs are accepted.
-    pub fn new(url: &str, token: Option<&str>, timeout: Duration) -> Result<Client> {
+    /// A client of the server at `url` (`https://host:port`, or `http://` for a server run
+    /// with `--insecure-http`), sending `token` as the bearer token; each request may take
+    /// `timeout` (following a job's events is not bounded by it). An `https://` server is
+    /// trusted only if its certificate chains to the CA in the PEM file `ca` (the server's
+    /// `<data>/tls/ca.pem`).
+    pub fn new(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Client> {
         let base = check_url(url)?;
         if timeout.is_zero() {
             return Err(Error::Invalid(
                 "the timeout must be more than 0 seconds".into(),
             ));
         }
-        let http = reqwest::Client::builder()
+        bigmgr_core::tls::install_default_provider();
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .user_agent(concat!("bigmgr-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("bigmgr-client/", env!("CARGO_PKG_VERSION")));
+        if base.starts_with("https://") {
+            let ca = ca.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{base} speaks TLS: give the server's CA certificate with --ca FILE \
+                     (BIGMGR_CA, or ca in client.toml); the server keeps it in <data>/tls/ca.pem"
+                ))
+            })?;
+            let tls = bigmgr_core::tls::ca_client_config(ca, &[b"h2", b"http/1.1"])
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            builder = builder.tls_backend_preconfigured(std::sync::Arc::unwrap_or_clone(tls));
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Http(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Client {
@@ -240,7 +260,7 @@ impl Client {
 fn check_url(url: &str) -> Result<String> {
     let bad = |why: &str| {
         Error::Invalid(format!(
-            "bad server URL '{url}': {why}; give http://HOST:PORT, e.g. http://127.0.0.1:7070"
+            "bad server URL '{url}': {why}; give https://HOST:PORT, e.g. https://127.0.0.1:7070"
         ))
     };
     let trimmed = url.trim();
@@ -249,14 +269,8 @@ fn check_url(url: &str) -> Result<String> {
     }
     let parsed = reqwest::Url::parse(trimmed).map_err(|e| bad(&e.to_string()))?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(bad(
-                "https is not supported (the client speaks plain HTTP; put bigmgr behind a \
-                 local proxy or use http://)",
-            ));
-        }
-        other => return Err(bad(&format!("the scheme '{other}' is not http"))),
+        "http" | "https" => {}
+        other => return Err(bad(&format!("the scheme '{other}' is not https or http"))),
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("it names no host"));
@@ -379,16 +393,13 @@ mod tests {
         let ok = |u: &str| check_url(u).unwrap();
         assert_eq!(ok("http://127.0.0.1:7070/"), "http://127.0.0.1:7070");
         assert_eq!(ok(" http://h:1/base/ "), "http://h:1/base");
-        for bad in [
-            "",
-            "https://h:1",
-            "ftp://h",
-            "http://h:1/?q=1",
-            "http://u:p@h:1",
-            "nope",
-        ] {
+        assert_eq!(ok("https://h:1"), "https://h:1");
+        for bad in ["", "ftp://h", "http://h:1/?q=1", "http://u:p@h:1", "nope"] {
             assert!(matches!(check_url(bad), Err(Error::Invalid(_))), "{bad}");
         }
+        // An https server needs the CA to trust.
+        let e = Client::new("https://h:1", None, Duration::from_secs(1), None).unwrap_err();
+        assert!(e.to_string().contains("--ca"), "{e}");
     }
 
     /// A server whose `/api/v1/things` has three pages (`after` = the last item of the page
@@ -425,14 +436,14 @@ mod tests {
     #[tokio::test]
     async fn lists_follow_next_across_pages() {
         let server = pager().await;
-        let client = Client::new(&server, Some("t"), Duration::from_secs(5)).unwrap();
+        let client = Client::new(&server, Some("t"), Duration::from_secs(5), None).unwrap();
         let items: Vec<i64> = client.list("/things").await.unwrap();
         assert_eq!(items, vec![1, 2, 3, 4, 5]);
         let bare: Vec<i64> = client.list("/bare").await.unwrap();
         assert_eq!(bare, vec![7, 8]);
         let e = client.list::<i64>("/nothing").await.unwrap_err();
         assert!(e.to_string().contains("404"), "{e}");
-        let wrong = Client::new(&server, Some("x"), Duration::from_secs(5)).unwrap();
+        let wrong = Client::new(&server, Some("x"), Duration::from_secs(5), None).unwrap();
         assert!(
             wrong
                 .list::<i64>("/things")
@@ -449,8 +460,13 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let client =
-            Client::new(&format!("http://{addr}"), Some("t"), Duration::from_secs(5)).unwrap();
+        let client = Client::new(
+            &format!("http://{addr}"),
+            Some("t"),
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
         let e = client.get::<Value>("/clusters").await.unwrap_err();
         assert!(matches!(e, Error::Connect { .. }), "{e}");
         assert!(e.to_string().contains(&format!("http://{addr}")), "{e}");

@@ -11,12 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Writes `bytes` to a unique temporary file beside `path` with `mode`, then renames it over
 /// `path`, so readers never see a half-written file. With `durable`, the data reaches the disk
 /// before the rename (for files that are the only copy of what they hold).
-pub(crate) fn write_atomic(
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-    durable: bool,
-) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(

@@ -40,7 +40,7 @@ mod engine;
 pub use engine::{Control, EngineConfig, Update};
 pub mod duration;
 pub mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod grpc;
 pub mod join;
 pub mod manager;

@@ -76,6 +76,7 @@ pub struct ManagerBuilder {
     stacks: Option<Arc<dyn StackProvider>>,
     scheduler: Option<Arc<dyn Scheduler>>,
     config: EngineConfig,
+    ca_fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -137,6 +138,13 @@ impl ManagerBuilder {
     /// The engine's watchdog timings.
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The fingerprint of the CA agents pin when they join (`sha256:…`), when the server
+    /// speaks TLS: join tokens are handed out with it.
+    pub fn ca_fingerprint(mut self, fingerprint: Option<String>) -> Self {
+        self.ca_fingerprint = fingerprint;
         self
     }
 
@@ -217,6 +225,7 @@ impl ManagerBuilder {
             watcher: std::sync::Mutex::new(None),
             auth_lock: tokio::sync::Mutex::new(()),
             metrics,
+            ca_fingerprint: self.ca_fingerprint,
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         if let Ok(mut w) = inner.watcher.lock() {
@@ -239,6 +248,8 @@ struct Inner {
     auth_lock: tokio::sync::Mutex<()>,
     /// What it measures of itself (`GET /metrics`).
     metrics: crate::metrics::Metrics,
+    /// The CA agents pin, when the server speaks TLS.
+    ca_fingerprint: Option<String>,
 }
 
 impl Drop for Inner {
@@ -442,6 +453,11 @@ impl Manager {
     pub(crate) async fn hosts_by_name(&self, c: ClusterId) -> Result<HashMap<String, Host>> {
         let hosts = self.inner.store.list_hosts(c).await?;
         Ok(hosts.into_iter().map(|h| (h.name.clone(), h)).collect())
+    }
+
+    /// The fingerprint of the CA agents pin (`sha256:…`), when the server speaks TLS.
+    pub fn ca_fingerprint(&self) -> Option<&str> {
+        self.inner.ca_fingerprint.as_deref()
     }
 
     /// The hosts of a cluster.

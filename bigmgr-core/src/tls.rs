@@ -40,6 +40,15 @@ fn tls_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{what}: {e}"))
 }
 
+/// Makes ring the process's default TLS crypto provider, if none is yet: HTTP clients built
+/// without a configuration of ours (reqwest's defaults) need one. Idempotent.
+pub fn install_default_provider() {
+    if CryptoProvider::get_default().is_none() {
+        // Another thread may have installed one meanwhile: either is ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// `sha256:<64 hex digits>` of a certificate's DER bytes.
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))
@@ -359,6 +368,45 @@ pub fn ca_client_config(ca: &Path, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientC
         .with_no_client_auth();
     c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(c))
+}
+
+/// A TLS stream to a server, as HTTP clients (tonic, hyper) read and write it.
+pub type ClientIo = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Connects to the host and port of a URI and secures the connection with `config` (for
+/// tonic's `Endpoint::connect_with_connector`): the name checked is the URI's host.
+pub fn connector(
+    config: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    http::Uri,
+    Response = ClientIo,
+    Error = std::io::Error,
+    Future = impl std::future::Future<Output = std::io::Result<ClientIo>> + Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |uri: http::Uri| {
+        let config = config.clone();
+        async move {
+            let invalid =
+                |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+            let host = uri
+                .host()
+                .ok_or_else(|| invalid(format!("{uri} names no host")))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| invalid(format!("{host} is not a server name: {e}")))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(hyper_util::rt::TokioIo::new(tls))
+        }
+    })
 }
 
 #[cfg(test)]

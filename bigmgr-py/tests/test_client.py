@@ -4,7 +4,7 @@
 The binaries come from the target directory: ``BIGMGR_TARGET_DIR``, default the repository's
 ``target/debug``. Build them first::
 
-    cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent
+    cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent --bin bigmgr-agent
     (cd bigmgr-py && maturin develop)   # or pip install the wheel
     pytest bigmgr-py/tests/test_client.py
 
@@ -45,7 +45,7 @@ def _binary(name):
     path = TARGET_DIR / name
     if not path.exists():
         pytest.fail(
-            f"{path} is not built: run `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent` "
+            f"{path} is not built: run `cargo build -p bigmgr-server --bin bigmgr -p bigmgr-agent --bin bigmgr-agent` "
             "first (or set BIGMGR_TARGET_DIR)"
         )
     return path
@@ -157,6 +157,7 @@ def server(tmp_path_factory):
         [
             _binary("bigmgr"),
             "serve",
+            "--insecure-http",
             "--data",
             data,
             "--listen",
@@ -254,6 +255,37 @@ def test_connect_and_clusters(client, cluster, server):
     assert demo, stacks
     assert "hello" in demo[0].services
     assert "greeter" in demo[0].services
+
+
+def test_a_tls_server_needs_its_ca(tmp_path):
+    """A `bigmgr serve` with TLS (its default): `connect` trusts it with `ca=`, and without
+    the CA (or with another server's) the call fails with what to give."""
+    data = tmp_path / "data"
+    proc = _Proc(
+        "bigmgr-serve-tls",
+        [_binary("bigmgr"), "serve", "--data", data, "--listen", f"127.0.0.1:{_free_port()}"],
+        tmp_path,
+    )
+    try:
+        line = proc.expect_stdout(
+            lambda l: l.startswith("bigmgr listening on https://"), READY_TIMEOUT
+        )
+        url = line[len("bigmgr listening on "):].strip()
+        token = (data / "admin-token").read_text().strip()
+        ca = data / "tls" / "ca.pem"
+        client = bigmgr.connect(url, token, ca=ca)
+        client.create_cluster("tls")
+        assert "tls" in [c.name for c in client.clusters()]
+        with pytest.raises(bigmgr.Error, match="--ca"):
+            bigmgr.connect(url, token)
+        other = tmp_path / "other.pem"
+        other.write_text(
+            ca.read_text().replace("MII", "MIJ", 1)  # not the server's CA any more
+        )
+        with pytest.raises(bigmgr.Error):
+            bigmgr.connect(url, token, ca=other).clusters()
+    finally:
+        proc.kill()
 
 
 def test_join_token(cluster):

@@ -6,8 +6,7 @@
 //! token in force.
 
 use crate::{Error, Result};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The token file's name in the data directory.
@@ -111,18 +110,8 @@ fn read(path: &Path) -> Result<Option<String>> {
 /// Writes the token to a new file of mode 0600 and renames it over `path`, so no reader ever
 /// sees a partial token and nobody else may read it, whatever the umask.
 fn write(path: &Path, token: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
-    writeln!(file, "{token}")
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    bigmgr_core::fsutil::write_atomic(path, format!("{token}\n").as_bytes(), 0o600, true)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Makes an existing token file private again if someone loosened its mode.

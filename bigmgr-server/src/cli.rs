@@ -137,9 +137,13 @@ pub enum Command {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Client options")]
 pub struct ClientOpts {
-    /// The server's URL [default: http://127.0.0.1:7070]
+    /// The server's URL [default: https://127.0.0.1:7070]
     #[arg(long, global = true, env = "BIGMGR_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// The server's CA certificate (PEM; the server keeps its own in <data>/tls/ca.pem), to
+    /// trust an https:// server
+    #[arg(long, global = true, env = "BIGMGR_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// The API token, e.g. the admin token from the file admin-token of the server's data
     /// directory
     #[arg(
@@ -150,7 +154,7 @@ pub struct ClientOpts {
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// A TOML file with `server = "…"` and `token = "…"` [default:
+    /// A TOML file with `server = "…"`, `token = "…"` and `ca = "…"` [default:
     /// ~/.config/bigmgr/client.toml if it exists]
     #[arg(long, global = true, env = "BIGMGR_CLIENT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

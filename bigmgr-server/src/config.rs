@@ -59,11 +59,70 @@ pub struct ServeArgs {
     #[arg(long, env = "BIGMGR_LOST_GRACE", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub lost_grace: Option<Duration>,
+    /// The server's certificate chain (PEM, ending with the CA agents pin) instead of the one it
+    /// makes in <data>/tls
+    #[arg(
+        long,
+        env = "BIGMGR_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(
+        long,
+        env = "BIGMGR_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// A name (DNS name or IP address) agents and clients reach the server by, for the
+    /// certificate it makes; repeat it [default: the listen address, 127.0.0.1, localhost and
+    /// the host's name]
+    #[arg(
+        long = "tls-name",
+        env = "BIGMGR_TLS_NAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+    /// Serve plain HTTP and h2c: join tokens, credentials, API tokens and secret config values
+    /// cross the network readable by anyone on it. Only for a trusted network or tests
+    #[arg(long, env = "BIGMGR_INSECURE_HTTP")]
+    #[serde(default)]
+    pub insecure_http: bool,
     /// A TOML file with any of the settings above (listen, data, stacks, heartbeat_interval,
-    /// lost_after, lost_grace); flags and environment variables override it
+    /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http); flags and
+    /// environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+}
+
+/// The names of the certificate the server makes: the listen address (unless it is a
+/// wildcard), 127.0.0.1, localhost, the host's name, and the operator's `extra`, once each.
+pub fn tls_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
+    let mut names = Vec::new();
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    names.extend(["127.0.0.1".to_string(), "localhost".to_string()]);
+    if let Ok(h) = nix::unistd::gethostname()
+        && let Some(h) = h.to_str()
+        && !h.is_empty()
+    {
+        names.push(h.to_string());
+    }
+    names.extend(
+        extra
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+    );
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
 }
 
 /// The settings a TOML config file may hold: the flags of `bigmgr serve` but `config`, as keys;
@@ -129,6 +188,27 @@ pub struct ServeConfig {
     pub grpc: GrpcSettings,
     /// How long a task on a LOST host waits for it (the engine's `lost_grace`).
     pub lost_grace: Duration,
+    /// How it speaks to agents and clients.
+    pub tls: TlsMode,
+}
+
+/// Transport security of `bigmgr serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS with the server's own CA and certificate (made in `<data>/tls`) for these names.
+    Own {
+        /// Names agents and clients reach it by.
+        names: Vec<String>,
+    },
+    /// TLS with the operator's certificate chain and key.
+    Files {
+        /// The chain (PEM).
+        cert: PathBuf,
+        /// Its key (PEM).
+        key: PathBuf,
+    },
+    /// Plain HTTP and h2c (`--insecure-http`).
+    Insecure,
 }
 
 impl ServeConfig {
@@ -189,6 +269,33 @@ impl ServeConfig {
             .lost_grace
             .or(file.lost_grace)
             .unwrap_or(EngineConfig::default().lost_grace);
+        let tls = if args.insecure_http || file.insecure_http {
+            TlsMode::Insecure
+        } else {
+            match (
+                args.tls_cert
+                    .clone()
+                    .or(file.tls_cert.map(|p| base.join(p))),
+                args.tls_key.clone().or(file.tls_key.map(|p| base.join(p))),
+            ) {
+                (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                (None, None) => {
+                    let extra = if args.tls_names.is_empty() {
+                        file.tls_names.clone()
+                    } else {
+                        args.tls_names.clone()
+                    };
+                    TlsMode::Own {
+                        names: tls_names(listen, &extra),
+                    }
+                }
+                _ => {
+                    return Err(Error::Config(
+                        "tls_cert and tls_key go together: give both, or neither for the server's own certificate".into(),
+                    ));
+                }
+            }
+        };
         Ok(ServeConfig {
             listen,
             data,
@@ -199,6 +306,7 @@ impl ServeConfig {
                 lost_after,
             },
             lost_grace,
+            tls,
         })
     }
 
@@ -292,9 +400,10 @@ mod tests {
             heartbeat_interval: Some(Duration::from_secs(2)),
             lost_after: Some(2),
             lost_grace: Some(Duration::from_secs(5)),
-            config: None,
+            tls_names: vec!["bigmgr.example".into()],
+            ..ServeArgs::default()
         };
-        let c = ServeConfig::resolve(&args, Some((path, f))).unwrap();
+        let c = ServeConfig::resolve(&args, Some((path, f.clone()))).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
         assert_eq!(c.data, PathBuf::from("flagdata"));
         assert_eq!(c.stacks, vec![PathBuf::from("flagstacks")]);
@@ -302,6 +411,41 @@ mod tests {
         assert_eq!(c.grpc.lost_after, 2);
         assert_eq!(c.lost_grace, Duration::from_secs(5));
         assert_eq!(c.stack_roots().len(), 2);
+        // TLS by default, with the listen address and the extra name in the certificate;
+        // the operator's files, or plain HTTP only when asked for.
+        match &c.tls {
+            TlsMode::Own { names } => {
+                assert_eq!(names[0], "127.0.0.1");
+                assert!(names.contains(&"localhost".to_string()), "{names:?}");
+                assert!(names.contains(&"bigmgr.example".to_string()), "{names:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let files = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            ServeConfig::resolve(&files, None).unwrap().tls,
+            TlsMode::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        let plain = ServeArgs {
+            insecure_http: true,
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            ServeConfig::resolve(&plain, None).unwrap().tls,
+            TlsMode::Insecure
+        );
+        let half = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            ..ServeArgs::default()
+        };
+        assert!(ServeConfig::resolve(&half, None).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod quickstart;
 pub mod server;
 pub mod signal;
+pub mod tls_listener;
 pub mod ui;
 pub mod ui_sources;
 

@@ -7,7 +7,7 @@
 //! their credentials in their roots) and the services, and deploys again (scripts are
 //! idempotent).
 
-use crate::config::{ServeConfig, shipped_stacks};
+use crate::config::{ServeConfig, TlsMode, shipped_stacks, tls_names};
 use crate::server::{Server, admin_token_env};
 use crate::signal::Signals;
 use crate::{Error, Result};
@@ -76,6 +76,9 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
             ..GrpcSettings::default()
         },
         lost_grace: bigmgr_core::EngineConfig::default().lost_grace,
+        tls: TlsMode::Own {
+            names: tls_names(args.listen, &[]),
+        },
     };
     let server = Server::start(&config, admin_token_env()).await?;
     server.announce();
@@ -83,6 +86,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
     let mut demo = Demo {
         mgr: server.manager().clone(),
         url: server.url(),
+        ca_fingerprint: server.tls().map(|t| t.ca_fingerprint.clone()),
         data,
         agents: Vec::new(),
         stop_agents,
@@ -119,6 +123,8 @@ struct Demo {
     url: String,
     data: PathBuf,
     agents: Vec<(&'static str, JoinHandle<bigmgr_core::Result<()>>)>,
+    /// The CA its agents pin.
+    ca_fingerprint: Option<String>,
     stop_agents: watch::Sender<bool>,
     /// The deploy job, once submitted: from then on, services may run and must be stopped.
     deploy: Option<JobId>,
@@ -159,6 +165,7 @@ impl Demo {
             server: self.url.clone(),
             join_token: Some(token.to_string()),
             agent: AgentConfig::new(name, address, root),
+            ca_fingerprint: self.ca_fingerprint.clone(),
         };
         let mut stop = self.stop_agents.subscribe();
         let shutdown = async move {
@@ -319,6 +326,25 @@ impl Demo {
         }
     }
 
+    /// Writes `<data>/client.toml` (mode 0600: it holds the admin token) with what the CLI
+    /// needs to talk to this server: its URL, the admin token and its CA.
+    fn write_client_config(&self, server: &Server) -> Result<PathBuf> {
+        let path = self.data.join("client.toml");
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut text = format!(
+            "# Written by `bigmgr quickstart`: the CLI reads it with BIGMGR_CLIENT_CONFIG={}\nserver = {}\ntoken = {}\n",
+            path.display(),
+            quote(&self.url),
+            quote(&server.admin_token().token)
+        );
+        if let Some(ca) = server.tls().and_then(|t| t.ca_path.as_ref()) {
+            text.push_str(&format!("ca = {}\n", quote(&ca.display().to_string())));
+        }
+        bigmgr_core::fsutil::write_atomic(&path, text.as_bytes(), 0o600, true)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+
     /// Prints where to look, then `quickstart ready`.
     async fn print_guide(&self, server: &Server) {
         let url = &self.url;
@@ -328,15 +354,43 @@ impl Demo {
             Ok(d) => d.tasks.first().map(|t| t.id.0).unwrap_or(1),
             Err(_) => 1,
         };
-        let auth = "-H \"Authorization: Bearer $BIGMGR_TOKEN\"";
+        let ca = server.tls().and_then(|t| t.ca_path.clone());
+        let auth = match &ca {
+            Some(ca) => format!(
+                "--cacert {} -H \"Authorization: Bearer $BIGMGR_TOKEN\"",
+                ca.display()
+            ),
+            None => "-H \"Authorization: Bearer $BIGMGR_TOKEN\"".to_string(),
+        };
         println!();
         println!("The demo is deployed. Where to look:");
         if crate::ui::is_built() {
             println!(
                 "  web console  {url}/   (sign in with the admin token: paste the contents of {token_file})"
             );
+            if let Some(ca) = &ca {
+                println!(
+                    "               your browser does not know bigmgr's own CA yet: import {} or accept its warning",
+                    ca.display()
+                );
+            }
         } else {
             println!("  web console  not built into this bigmgr: {url}/ says why and how");
+        }
+        if let Some(t) = server.tls() {
+            println!(
+                "  TLS          the server's CA {} (agents pin it: --ca-fingerprint {})",
+                ca.as_ref()
+                    .map_or(String::new(), |c| c.display().to_string()),
+                t.ca_fingerprint
+            );
+        }
+        match self.write_client_config(server) {
+            Ok(path) => println!(
+                "  CLI          export BIGMGR_CLIENT_CONFIG={}   (server, admin token and CA for `bigmgr …`)",
+                path.display()
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot write the CLI's config file"),
         }
         println!("  REST API     {url}/api/v1   (GET {url}/api/v1/health needs no token)");
         println!("  admin token  {token_file}");

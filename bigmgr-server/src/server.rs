@@ -1,14 +1,18 @@
 //! The server: the SQLite store, the gRPC transport, the [`Manager`] and one listener that
-//! serves the REST API and the agents' gRPC side by side (HTTP/1.1 and h2c on the same port).
+//! serves the REST API and the agents' gRPC side by side on the same port: over TLS (HTTP/1.1
+//! and HTTP/2 by ALPN) with the server's own certificate or the operator's, or, with
+//! `--insecure-http`, in plain HTTP/1.1 and h2c.
 
 use crate::admin_token::{self, AdminToken, Origin};
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, TlsMode};
 use crate::signal::Signals;
+use crate::tls_listener::{Peer, TlsListener};
 use crate::{Error, Result, api};
 use axum::Router;
 use bigmgr_core::Manager;
 use bigmgr_core::grpc::{GrpcTransport, PeerAddr};
 use bigmgr_core::stack::DirStackProvider;
+use bigmgr_core::tls::ServerIdentity;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,16 @@ pub struct Server {
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
     grpc: Arc<GrpcTransport>,
+    tls: Option<TlsInfo>,
+}
+
+/// What clients need to trust a TLS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The CA's fingerprint agents pin (`sha256:…`).
+    pub ca_fingerprint: String,
+    /// The CA certificate (PEM), when the server made it: clients' `--ca`.
+    pub ca_path: Option<std::path::PathBuf>,
 }
 
 /// The whole HTTP application: the gRPC routes, the REST API, and [`api::fallback`] for the rest.
@@ -51,7 +65,12 @@ async fn peer_addr(
     let addr = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<Peer>>()
+                .map(|c| c.0.0)
+        });
     if let Some(addr) = addr {
         req.extensions_mut().insert(PeerAddr(addr));
     }
@@ -68,6 +87,21 @@ impl Server {
         let db = config.db_path();
         let roots = config.stack_roots();
         tracing::info!(store = %db.display(), stacks = ?roots, "opening");
+        let identity = match &config.tls {
+            TlsMode::Insecure => {
+                tracing::warn!(
+                    "serving plain HTTP (--insecure-http): join tokens, agent credentials, API tokens \
+                     and secret config values cross the network readable by anyone on it"
+                );
+                None
+            }
+            TlsMode::Own { names } => Some(ServerIdentity::load_or_create(&config.data, names)?),
+            TlsMode::Files { cert, key } => Some(ServerIdentity::from_files(cert, key)?),
+        };
+        let tls = identity.as_ref().map(|id| TlsInfo {
+            ca_fingerprint: id.ca_fingerprint.clone(),
+            ca_path: id.ca_path.clone(),
+        });
         let (mgr, grpc) = Manager::builder()
             .sqlite(&db)
             .stacks(DirStackProvider::new(roots))
@@ -75,6 +109,7 @@ impl Server {
                 lost_grace: config.lost_grace,
                 ..bigmgr_core::EngineConfig::default()
             })
+            .ca_fingerprint(tls.as_ref().map(|t| t.ca_fingerprint.clone()))
             .build_grpc(config.grpc.clone())
             .await?;
         // The admin token is an API token of the built-in user `admin`.
@@ -88,24 +123,36 @@ impl Server {
             })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
         let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            // Small gRPC frames (a RunTask, an Ack) must not wait for Nagle's algorithm and the
-            // peer's delayed ACK: that alone costs ~40 ms per dispatch.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-        });
-        tracing::info!(%addr, heartbeat_interval = ?config.grpc.heartbeat_interval, "serving REST and gRPC");
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let task = match identity {
+            None => tokio::spawn(async move {
+                // Small gRPC frames (a RunTask, an Ack) must not wait for Nagle's algorithm and
+                // the peer's delayed ACK: that alone costs ~40 ms per dispatch.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }),
+            Some(id) => {
+                let listener =
+                    TlsListener::new(listener, id.server_config()?).map_err(Error::Serve)?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                })
+            }
+        };
+        tracing::info!(%addr, tls = tls.is_some(), heartbeat_interval = ?config.grpc.heartbeat_interval, "serving REST and gRPC");
         Ok(Server {
             addr,
             mgr,
@@ -113,6 +160,7 @@ impl Server {
             stop,
             task,
             grpc,
+            tls,
         })
     }
 
@@ -121,9 +169,16 @@ impl Server {
         self.addr
     }
 
-    /// `http://ADDR:PORT`, the base URL of the REST API and of the agents' gRPC.
+    /// `https://ADDR:PORT` (`http://` with `--insecure-http`), the base URL of the REST API
+    /// and of the agents' gRPC.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// What clients need to trust it; `None` when it serves plain HTTP.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
     }
 
     /// The facade the API serves.

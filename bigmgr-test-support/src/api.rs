@@ -68,11 +68,21 @@ pub struct Api {
 impl Api {
     /// A client of `url` sending `token` as bearer token, if given.
     pub fn new(url: &str, token: Option<String>) -> Api {
+        install_crypto();
         Api {
             http: reqwest::Client::new(),
             url: url.to_string(),
             base: format!("{url}/api/v1"),
             token,
+        }
+    }
+
+    /// The same client trusting only the CA certificate in the PEM file `ca` (for an
+    /// `https://` server).
+    pub fn with_ca(&self, ca: &std::path::Path) -> Api {
+        Api {
+            http: http_client_trusting(ca),
+            ..self.clone()
         }
     }
 
@@ -181,13 +191,18 @@ impl Api {
 
     /// A fresh join token of `cluster`.
     pub async fn join_token(&self, cluster: &str) -> String {
-        let t = self
-            .post(&format!("/clusters/{cluster}/join-tokens"), json!({}))
-            .await;
-        t.expect(201)["token"]
+        self.join_token_answer(cluster).await["token"]
             .as_str()
             .expect("a token")
             .to_string()
+    }
+
+    /// A new join token of `cluster`: the whole answer (`token`, `ca_fingerprint`, `command`).
+    pub async fn join_token_answer(&self, cluster: &str) -> Value {
+        let t = self
+            .post(&format!("/clusters/{cluster}/join-tokens"), json!({}))
+            .await;
+        t.expect(201).clone()
     }
 
     /// Adds host `name` on `address` to `cluster` (no agent) and returns it.
@@ -290,11 +305,45 @@ impl Api {
     /// Starts agent `name` on `address` with a fresh join token of `cluster` and a fresh root,
     /// and returns once it is ONLINE.
     pub async fn join_agent(&self, cluster: &str, name: &str, address: &str) -> AgentProc {
-        let token = self.join_token(cluster).await;
-        let agent = AgentProc::cmd(&self.url, name, address)
-            .join_token(&token)
-            .start();
+        let answer = self.join_token_answer(cluster).await;
+        let mut cmd = AgentProc::cmd(&self.url, name, address)
+            .join_token(answer["token"].as_str().expect("a token"));
+        if let Some(fp) = answer["ca_fingerprint"].as_str() {
+            cmd = cmd.arg("--ca-fingerprint").arg(fp);
+        }
+        let agent = cmd.start();
         self.wait_online(cluster, name).await;
         agent
+    }
+}
+
+/// An HTTP client that trusts only the CA certificates in the PEM file `ca`.
+pub fn http_client_trusting(ca: &std::path::Path) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA");
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Makes ring the process's TLS crypto provider (reqwest, built with `rustls-no-provider`,
+/// needs one for any client, plain HTTP too). Idempotent; every `Api` calls it.
+pub fn install_crypto() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }

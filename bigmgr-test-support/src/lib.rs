@@ -43,7 +43,7 @@ mod server;
 mod wait;
 
 pub use agent::{AgentCmd, AgentProc};
-pub use api::{Api, Resp};
+pub use api::{Api, Resp, http_client_trusting, install_crypto};
 pub use assert::assert_contains;
 pub use bins::{agent_bin, bigmgr_bin, bin, stacks_dir, target_dir};
 pub use daemons::kill_daemons;

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The line `bigmgr serve` prints once it listens, before `ADDR:PORT`.
-const LISTENING: &str = "bigmgr listening on http://";
+const LISTENING: &str = "bigmgr listening on ";
 
 /// How to start a `bigmgr` process: `ServerProc::serve()` then options, then `start()`.
 pub struct ServerCmd {
@@ -25,6 +25,8 @@ pub struct ServerCmd {
     args: Vec<String>,
     env: Vec<(String, String)>,
     ready: &'static str,
+    /// Serve TLS (the server's default); the harness asks for plain HTTP unless told.
+    tls: bool,
 }
 
 args_and_env!(ServerCmd);
@@ -65,6 +67,12 @@ impl ServerCmd {
         self.arg("--heartbeat-interval").arg("1s")
     }
 
+    /// Serve over TLS with the server's own CA (its default) instead of `--insecure-http`.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Waits for a stdout line containing this instead of the listening line (after it).
     pub fn ready_line(mut self, line: &'static str) -> Self {
         self.ready = line;
@@ -79,6 +87,9 @@ impl ServerCmd {
         }
         if let Some(a) = self.listen {
             cmd.arg("--listen").arg(a.to_string());
+        }
+        if !self.tls && self.subcommand == "serve" {
+            cmd.arg("--insecure-http");
         }
         cmd.args(&self.args);
         cmd
@@ -96,21 +107,26 @@ impl ServerCmd {
     /// Starts it and waits for `bigmgr listening on http://ADDR` (then for the ready line, if
     /// one was set); panics with its output if it does not get there.
     pub fn start(self) -> ServerProc {
+        // Tests talk to it with reqwest, which needs the process's TLS provider.
+        crate::api::install_crypto();
         let proc = self.spawn();
         let line = proc.expect_stdout(READY_TIMEOUT, "listening line", |l| {
             l.starts_with(LISTENING)
         });
-        let addr: SocketAddr = line[LISTENING.len()..]
-            .trim()
+        let url = line[LISTENING.len()..].trim().to_string();
+        let addr: SocketAddr = url
+            .split_once("://")
+            .map(|(_, a)| a)
+            .unwrap_or_default()
             .parse()
-            .expect("the listening line ends with ADDR:PORT");
+            .expect("the listening line ends with a URL http(s)://ADDR:PORT");
         if !self.ready.is_empty() {
             proc.expect_stdout(Duration::from_secs(600), self.ready, |l| {
                 l.contains(self.ready)
             });
         }
         ServerProc {
-            url: format!("http://{addr}"),
+            url,
             addr,
             data: self.data.clone(),
             proc,
@@ -152,6 +168,7 @@ impl ServerProc {
             args: Vec::new(),
             env: Vec::new(),
             ready: "",
+            tls: false,
         }
     }
 
@@ -161,6 +178,7 @@ impl ServerProc {
         ServerCmd {
             subcommand: "quickstart",
             ready: "quickstart ready",
+            tls: true,
             ..ServerProc::serve()
         }
     }
@@ -186,9 +204,20 @@ impl ServerProc {
             .to_string()
     }
 
-    /// A REST client with the admin token.
+    /// A REST client with the admin token (trusting the server's CA when it speaks TLS).
     pub fn api(&self) -> Api {
-        Api::new(&self.url, Some(self.token()))
+        let api = Api::new(&self.url, Some(self.token()));
+        match self.ca() {
+            Some(ca) => api.with_ca(&ca),
+            None => api,
+        }
+    }
+
+    /// The server's CA certificate (`<data>/tls/ca.pem`) when it speaks TLS.
+    pub fn ca(&self) -> Option<PathBuf> {
+        self.url
+            .starts_with("https://")
+            .then(|| self.data_dir().join("tls").join("ca.pem"))
     }
 
     /// SIGTERM, and the exit status.

@@ -55,6 +55,9 @@ pub struct AgentClientConfig {
     pub join_token: Option<String>,
     /// The agent itself: host name, address, root.
     pub agent: AgentConfig,
+    /// The fingerprint of the server's CA (`sha256:…`) to pin on an `https://` server; kept
+    /// with the credential after joining, so later starts need not give it again.
+    pub ca_fingerprint: Option<String>,
 }
 
 /// What the agent keeps of its admission, in `<root>/credential.json`.
@@ -64,6 +67,9 @@ struct Credential {
     host: String,
     cluster: String,
     credential: String,
+    /// The CA pinned when it joined (an `https://` server).
+    #[serde(default)]
+    ca_fingerprint: Option<String>,
 }
 
 /// State shared by the sessions and the background tasks.
@@ -246,15 +252,42 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(20));
-    let channel = endpoint.connect().await.map_err(|e| {
-        Error::Transport(format!("cannot connect to {}: {e}", shared.config.server))
+    let saved = load_credential(&config.root)?;
+    let saved_pin = saved.as_ref().and_then(|c| c.ca_fingerprint.clone());
+    let connected = if shared.config.server.starts_with("https://") {
+        let pin = shared
+            .config
+            .ca_fingerprint
+            .clone()
+            .or(saved_pin.clone())
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "{} is a TLS server: give --ca-fingerprint sha256:… (as `bigmgr cluster join-token` prints it) so this agent knows it is the right one",
+                    shared.config.server
+                ))
+            })?;
+        let tls = crate::tls::pinned_client_config(&pin, &[b"h2"])?;
+        endpoint
+            .connect_with_connector(crate::tls::connector(tls))
+            .await
+    } else {
+        endpoint.connect().await
+    };
+    let channel = connected.map_err(|e| {
+        let why = std::error::Error::source(&e)
+            .map(|s| format!("{e}: {s}"))
+            .unwrap_or_else(|| e.to_string());
+        if why.contains("pinned CA") {
+            Error::Refused(format!("{}: {why}", shared.config.server))
+        } else {
+            Error::Transport(format!("cannot connect to {}: {why}", shared.config.server))
+        }
     })?;
     let mut client = pb::agent_service_client::AgentServiceClient::new(channel)
         .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(super::MAX_MESSAGE_BYTES);
 
     let mut sampler = Sampler::new(&config.root);
-    let saved = load_credential(&config.root)?;
     let auth = match (&saved, &shared.config.join_token) {
         (Some(c), _) => pb::register::Auth::Credential(c.credential.clone()),
         (None, Some(t)) => pb::register::Auth::JoinToken(t.clone()),
@@ -305,6 +338,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
                 host: config.name.clone(),
                 cluster: registered.cluster.clone(),
                 credential: registered.credential.clone(),
+                ca_fingerprint: shared.config.ca_fingerprint.clone().or(saved_pin),
             },
         )?;
         tracing::info!(cluster = %registered.cluster, "joined; credential saved");

@@ -124,6 +124,7 @@ fn client(url: &str, token: Option<&str>, dir: &Path, name: &str, i: usize) -> A
         server: url.to_owned(),
         join_token: token.map(str::to_owned),
         agent: AgentConfig::new(name, format!("127.0.0.{}", i + 2), agent_root(dir, name)),
+        ca_fingerprint: None,
     }
 }
 

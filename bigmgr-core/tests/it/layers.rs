@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules by layer, lowest first (`error` and `fsutil` are below everything).
 const LAYERS: &[&[&str]] = &[
     &[
-        "model", "name", "address", "secret", "shell", "duration", "metrics",
+        "model", "name", "address", "secret", "shell", "duration", "metrics", "tls",
     ],
     &["stack", "auth", "transport", "sched"],
     &["store", "plan"],

@@ -89,19 +89,26 @@ pub(crate) struct PyClient {
 }
 
 session_methods!(PyClient {
-    /// Connects to the server at `url` (`http://127.0.0.1:8080`) with an API token
-    /// (`bmt_…`); every request times out after `timeout` seconds.
+    /// Connects to the server at `url` (`https://127.0.0.1:7070`) with an API token
+    /// (`bmt_…`), trusting the CA certificate in the PEM file `ca` (the server's
+    /// `<data>/tls/ca.pem`; needed for an `https://` server); every request times out after
+    /// `timeout` seconds.
     #[new]
-    #[pyo3(signature = (url, token = None, timeout = 30.0))]
-    fn new(url: &str, token: Option<String>, timeout: f64) -> PyResult<PyClient> {
+    #[pyo3(signature = (url, token = None, timeout = 30.0, ca = None))]
+    fn new(url: &str, token: Option<String>, timeout: f64, ca: Option<std::path::PathBuf>) -> PyResult<PyClient> {
         if !(timeout.is_finite() && timeout > 0.0) {
             return Err(Error::InvalidInput(format!(
                 "timeout must be a positive number of seconds, not {timeout}"
             ))
             .into());
         }
-        let rest = bigmgr_client::Client::new(url, token.as_deref(), Duration::from_secs_f64(timeout))
-            .map_err(Error::from)?;
+        let rest = bigmgr_client::Client::new(
+            url,
+            token.as_deref(),
+            Duration::from_secs_f64(timeout),
+            ca.as_deref(),
+        )
+        .map_err(Error::from)?;
         Ok(PyClient {
             backend: Arc::new(rest),
             url: url.to_string(),
@@ -119,11 +126,17 @@ session_methods!(PyClient {
     }
 });
 
-/// Connects to a running `bigmgr serve` at `url` with an API token; returns a `Client`.
+/// Connects to a running `bigmgr serve` at `url` with an API token, trusting the CA in the PEM
+/// file `ca` for an `https://` server; returns a `Client`.
 #[pyfunction]
-#[pyo3(signature = (url, token = None, timeout = 30.0))]
-pub(crate) fn connect(url: &str, token: Option<String>, timeout: f64) -> PyResult<PyClient> {
-    PyClient::new(url, token, timeout)
+#[pyo3(signature = (url, token = None, timeout = 30.0, ca = None))]
+pub(crate) fn connect(
+    url: &str,
+    token: Option<String>,
+    timeout: f64,
+    ca: Option<std::path::PathBuf>,
+) -> PyResult<PyClient> {
+    PyClient::new(url, token, timeout, ca)
 }
 
 /// The bigmgr engine in-process on a SQLite file, with in-process agents: the same methods as

@@ -27,8 +27,13 @@ fn server() -> ServerProc {
 /// A REST backend of `server` with the admin token.
 fn rest(server: &ServerProc) -> Arc<dyn Backend> {
     Arc::new(
-        Rest::new(&server.url, Some(&server.token()), Duration::from_secs(30))
-            .expect("the server's URL is valid"),
+        Rest::new(
+            &server.url,
+            Some(&server.token()),
+            Duration::from_secs(30),
+            None,
+        )
+        .expect("the server's URL is valid"),
     )
 }
 

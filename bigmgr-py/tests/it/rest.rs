@@ -461,7 +461,12 @@ async fn errors_have_kinds_and_the_server_detail() {
     );
 
     let backend = |url: &str, token: Option<&str>| -> Result<Arc<dyn Backend>, Error> {
-        Ok(Arc::new(Rest::new(url, token, Duration::from_secs(10))?))
+        Ok(Arc::new(Rest::new(
+            url,
+            token,
+            Duration::from_secs(10),
+            None,
+        )?))
     };
     let wrong = backend(&server.url, Some("bmt_wrong")).unwrap();
     refused!(wrong.clusters(), PermissionDenied);

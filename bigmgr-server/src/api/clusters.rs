@@ -6,7 +6,7 @@ use super::page::{Page, PageQuery};
 use super::path::ClusterPath;
 use super::{AppState, created};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use bigmgr_core::request::CreateCluster;
 use bigmgr_core::view::{ClusterView, JoinToken};
@@ -68,7 +68,48 @@ remove_routes! {
             headers(("Location" = String, description = "The cluster's URL"))),
         (status = 404, description = "No such cluster"),
     ))]
-pub async fn create_join_token(c: Caller, Path(p): Path<ClusterPath>) -> ApiResult<Response> {
+pub async fn create_join_token(
+    c: Caller,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(p): Path<ClusterPath>,
+) -> ApiResult<Response> {
     let token = c.acting().create_join_token(&p.cluster).await?;
-    Ok(created(p.url(""), JoinToken { token }))
+    let ca_fingerprint = c.mgr.ca_fingerprint().map(str::to_string);
+    // HTTP/1.1 names the server in Host, HTTP/2 in the URI's authority.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()));
+    let command = host.map(|host| agent_command(&host, &token, ca_fingerprint.as_deref()));
+    Ok(created(
+        p.url(""),
+        JoinToken {
+            token,
+            ca_fingerprint,
+            command,
+        },
+    ))
+}
+
+/// The agent command a host runs to join through `host` (as the request reached the server),
+/// every word quoted for a shell.
+fn agent_command(host: &str, token: &str, fingerprint: Option<&str>) -> String {
+    let q = bigmgr_core::shell::quote;
+    let scheme = if fingerprint.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut cmd = format!(
+        "bigmgr-agent --server {} --join-token {}",
+        q(&format!("{scheme}://{host}")),
+        q(token)
+    );
+    if let Some(fp) = fingerprint {
+        cmd.push_str(&format!(" --ca-fingerprint {}", q(fp)));
+    }
+    cmd.push_str(" --name HOST_NAME --address HOST_ADDRESS --root /var/lib/bigmgr-agent");
+    cmd
 }

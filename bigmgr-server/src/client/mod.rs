@@ -178,7 +178,12 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
                 .into(),
         )
     })?;
-    let client = bigmgr_client::Client::new(&settings.server, Some(token), REQUEST_TIMEOUT)?;
+    let client = bigmgr_client::Client::new(
+        &settings.server,
+        Some(token),
+        REQUEST_TIMEOUT,
+        settings.ca.as_deref(),
+    )?;
     let out = output::Output { json: opts.json };
     match command {
         ClientCommand::Cluster(c) => resources::cluster(&client, out, c).await,

@@ -65,10 +65,22 @@ pub async fn cluster(client: &Client, out: Output, command: ClusterCommand) -> R
         }
         ClusterCommand::JoinToken { name } => {
             let path = in_cluster(&name, &["join-tokens"]);
-            post(client, out, &path, &json!({}), print_token).await?;
+            post(client, out, &path, &json!({}), print_join_token).await?;
         }
     }
     Ok(())
+}
+
+/// A join token on stdout (for `$(bigmgr cluster join-token c)`), and on stderr the whole
+/// agent command, with the CA fingerprint agents pin when the server speaks TLS.
+fn print_join_token(t: &Value) {
+    println!("{}", field(t, "token"));
+    if let Some(fp) = t["ca_fingerprint"].as_str() {
+        eprintln!("the server's CA fingerprint (bigmgr-agent --ca-fingerprint): {fp}");
+    }
+    if let Some(cmd) = t["command"].as_str() {
+        eprintln!("on each host, with its name, address and root:\n  {cmd}");
+    }
 }
 
 /// The columns of `bigmgr host list`.

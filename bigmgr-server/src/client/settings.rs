@@ -1,13 +1,14 @@
-//! The client's settings: the server's URL and the token, each from its flag, else its
-//! variable (`BIGMGR_SERVER`, `BIGMGR_TOKEN`; clap merges these two), else the client config
-//! file, else the default.
+//! The client's settings: the server's URL, the token and the CA to trust, each from its
+//! flag, else its variable (`BIGMGR_SERVER`, `BIGMGR_TOKEN`, `BIGMGR_CA`; clap merges these),
+//! else the client config file, else the default.
 //!
 //! The config file is `--config` / `BIGMGR_CLIENT_CONFIG` (which must exist), else
 //! `$XDG_CONFIG_HOME/bigmgr/client.toml` or `~/.config/bigmgr/client.toml` if one exists:
 //!
 //! ```toml
-//! server = "http://10.0.0.5:7070"
+//! server = "https://10.0.0.5:7070"
 //! token = "bmt_…"
+//! ca = "/var/lib/bigmgr/tls/ca.pem"   # relative to the file's directory
 //! ```
 
 use super::{Error, Result};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The server a client talks to when nothing says otherwise.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:7070";
 
 /// What a client config file may hold; unknown keys are errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -26,6 +27,8 @@ pub struct ClientFile {
     pub server: Option<String>,
     /// The API token.
     pub token: Option<String>,
+    /// The server's CA certificate (PEM), relative to the file's directory.
+    pub ca: Option<PathBuf>,
 }
 
 impl ClientFile {
@@ -38,21 +41,26 @@ impl ClientFile {
 /// The resolved settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The server's base URL, `http://host:port` without a trailing slash.
+    /// The server's base URL, `https://host:port` without a trailing slash.
     pub server: String,
     /// The bearer token; `None` when nothing gave one.
     pub token: Option<String>,
+    /// The CA to trust for an `https://` server.
+    pub ca: Option<PathBuf>,
 }
 
 impl Settings {
     /// Resolves `opts` (flags and variables) over the config file over the defaults.
     pub fn resolve(opts: &ClientOpts) -> Result<Settings> {
-        let file = match &opts.config {
-            Some(path) => ClientFile::load(path)?,
-            None => match default_file() {
-                Some(path) => ClientFile::load(&path)?,
-                None => ClientFile::default(),
-            },
+        let path = opts.config.clone().or_else(default_file);
+        let file = match &path {
+            Some(path) => {
+                let mut file = ClientFile::load(path)?;
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                file.ca = file.ca.map(|ca| dir.join(ca));
+                file
+            }
+            None => ClientFile::default(),
         };
         Settings::merge(opts, file)
     }
@@ -73,31 +81,28 @@ impl Settings {
         Ok(Settings {
             server: normalize_server(&server)?,
             token,
+            ca: opts.ca.clone().or(file.ca),
         })
     }
 }
 
-/// `host:port` becomes `http://host:port`; a trailing `/` goes. Only `http` is spoken.
+/// `host:port` becomes `https://host:port`; a trailing `/` goes. `https` and (for a server
+/// run with `--insecure-http`) `http` are spoken.
 pub fn normalize_server(text: &str) -> Result<String> {
     let text = text.trim().trim_end_matches('/');
     if text.is_empty() {
         return Err(Error::Config(
-            "the server URL is empty; pass --server http://HOST:PORT".into(),
+            "the server URL is empty; pass --server https://HOST:PORT".into(),
         ));
     }
-    if text.starts_with("https://") {
-        return Err(Error::Config(format!(
-            "{text}: this client speaks plain http only; use http://HOST:PORT (or a local TLS proxy)"
-        )));
-    }
-    let url = if text.starts_with("http://") {
+    let url = if text.starts_with("https://") || text.starts_with("http://") {
         text.to_string()
     } else if text.contains("://") {
         return Err(Error::Config(format!(
-            "{text} is not an http:// URL; pass --server http://HOST:PORT"
+            "{text} is not an https:// URL; pass --server https://HOST:PORT"
         )));
     } else {
-        format!("http://{text}")
+        format!("https://{text}")
     };
     Ok(url)
 }
@@ -131,9 +136,11 @@ mod tests {
         let file = ClientFile {
             server: Some("10.0.0.5:7070/".into()),
             token: Some("bmt_file\n".into()),
+            ca: Some("ca.pem".into()),
         };
         let s = Settings::merge(&none, file.clone()).unwrap();
-        assert_eq!(s.server, "http://10.0.0.5:7070");
+        assert_eq!(s.server, "https://10.0.0.5:7070");
+        assert_eq!(s.ca.as_deref(), Some(Path::new("ca.pem")));
         assert_eq!(s.token.as_deref(), Some("bmt_file"));
 
         let flags = ClientOpts {
@@ -148,7 +155,7 @@ mod tests {
 
     #[test]
     fn bad_urls_and_files_are_config_errors() {
-        for bad in ["", "https://h:1", "ftp://h"] {
+        for bad in ["", "ftp://h"] {
             let e = normalize_server(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}: {e}");
         }

@@ -18,4 +18,5 @@ mod roles;
 mod scenarios;
 mod server;
 mod stacks;
+mod tls;
 mod ui;

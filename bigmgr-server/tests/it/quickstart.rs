@@ -41,7 +41,7 @@ async fn quickstart_deploys_the_demo_and_stops_it_twice() {
         let out = qs.proc.stdout.text();
         for want in [
             "admin-token",
-            "web console  http://",
+            "web console  https://",
             "sign in with the admin token",
             "/api/v1/jobs/",
             "agents/h1",

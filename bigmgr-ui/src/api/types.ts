@@ -210,6 +210,10 @@ export interface AuditEventView {
 
 export interface JoinToken {
   token: string
+  /** The CA agents pin (`sha256:…`); null when the server serves plain HTTP. */
+  ca_fingerprint?: string | null
+  /** The whole agent command, with placeholders for the host. */
+  command?: string | null
 }
 
 export type JobState =
