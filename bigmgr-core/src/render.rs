@@ -119,48 +119,49 @@ impl Templates {
     }
 }
 
-/// `{{shell_quote x}}`: `x` as one single-quoted shell word ([`crate::shell::quote`]), for
-/// files that scripts source — no value can break out of it. Shell-format templates must use it
-/// for every value ([`crate::shell::check_template`]).
-fn shell_quote(
-    h: &handlebars::Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &handlebars::Context,
-    _: &mut handlebars::RenderContext<'_, '_>,
-    out: &mut dyn handlebars::Output,
-) -> handlebars::HelperResult {
-    let v = h
-        .param(0)
-        .ok_or_else(|| handlebars::RenderErrorReason::ParamNotFoundForIndex("shell_quote", 0))?
-        .value();
-    let text = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// A helper that writes its one parameter, as text (a string as it is, anything else as
+/// JSON), through `quote`.
+macro_rules! quoting_helper {
+    ($(#[$doc:meta])* $name:ident, $quote:expr) => {
+        $(#[$doc])*
+        fn $name(
+            h: &handlebars::Helper<'_>,
+            _: &Handlebars<'_>,
+            _: &handlebars::Context,
+            _: &mut handlebars::RenderContext<'_, '_>,
+            out: &mut dyn handlebars::Output,
+        ) -> handlebars::HelperResult {
+            let v = h
+                .param(0)
+                .ok_or_else(|| {
+                    handlebars::RenderErrorReason::ParamNotFoundForIndex(stringify!($name), 0)
+                })?
+                .value();
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let quote: fn(&str) -> String = $quote;
+            out.write(&quote(&text))?;
+            Ok(())
+        }
     };
-    out.write(&crate::shell::quote(&text))?;
-    Ok(())
 }
 
-/// `{{yaml_quote x}}`: `x` as one single-quoted YAML scalar (`it's` → `'it''s'`). Config
-/// strings are single-line without control characters, so nothing can leave the quotes.
-fn yaml_quote(
-    h: &handlebars::Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &handlebars::Context,
-    _: &mut handlebars::RenderContext<'_, '_>,
-    out: &mut dyn handlebars::Output,
-) -> handlebars::HelperResult {
-    let v = h
-        .param(0)
-        .ok_or_else(|| handlebars::RenderErrorReason::ParamNotFoundForIndex("yaml_quote", 0))?
-        .value();
-    let text = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    out.write(&format!("'{}'", text.replace('\'', "''")))?;
-    Ok(())
-}
+quoting_helper!(
+    /// `{{shell_quote x}}`: `x` as one single-quoted shell word ([`crate::shell::quote`]), for
+    /// files that scripts source — no value can break out of it. Shell-format templates must
+    /// use it for every value ([`crate::shell::check_template`]).
+    shell_quote,
+    |t| crate::shell::quote(t)
+);
+
+quoting_helper!(
+    /// `{{yaml_quote x}}`: `x` as one single-quoted YAML scalar (`it's` → `'it''s'`). Config
+    /// strings are single-line without control characters, so nothing can leave the quotes.
+    yaml_quote,
+    |t| format!("'{}'", t.replace('\'', "''"))
+);
 
 /// Handlebars' strict-mode error, with the variable's name said plainly.
 fn strict_message(e: &handlebars::RenderError) -> String {

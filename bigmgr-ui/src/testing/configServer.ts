@@ -2,6 +2,7 @@
 // its method and path (`'GET /clusters/demo/units'`) — a value as JSON, a Response as it is —
 // else with a 404 problem (the cluster's event stream too, so a page's live refresh ends
 // quietly), and records every call with its query and JSON body.
+import type { StackPropertyView, StackView } from '../api/types'
 export interface Call {
   method: string
   path: string
@@ -46,4 +47,24 @@ export function fakeServer(routes: Routes): { calls: Call[]; fetch: typeof fetch
   }
   const find = (method: string, path: string): Call[] => calls.filter((c) => c.method === method && c.path === path)
   return { calls, fetch, find }
+}
+
+/** The demo stack as `GET /stacks` lists it: `hello` with one `1+` server component and the
+ * config type `hello.conf` holding `properties`. */
+export function demoStack(properties: StackPropertyView[], description = ''): StackView[] {
+  return [
+    {
+      name: 'demo',
+      version: '1.0.0',
+      services: [
+        {
+          name: 'hello',
+          version: '1.0.0',
+          description,
+          components: [{ name: 'hello_server', category: 'server', cardinality: '1+', commands: ['start', 'stop'] }],
+          configs: [{ name: 'hello.conf', path: 'conf/hello.conf', properties }],
+        },
+      ],
+    },
+  ]
 }

@@ -11,6 +11,16 @@ import { i18n } from '../i18n'
 import { useAuth } from '../stores/auth'
 import { meAs } from './me'
 
+/** The page the last `mountView` mounted, for `unmountView`. */
+let mounted: VueWrapper | null = null
+
+/** Unmounts the page `mountView` mounted last and clears the body (pass it to `afterEach`). */
+export function unmountView(): void {
+  mounted?.unmount()
+  mounted = null
+  document.body.innerHTML = ''
+}
+
 export async function mountView(
   view: Component,
   opts: { role: Role; fetch: typeof fetch; routes: { path: string; name: string }[]; at: string },
@@ -22,6 +32,7 @@ export async function mountView(
   const router = createRouter({ history: createMemoryHistory(), routes: opts.routes.map((r) => ({ ...r, component: view })) })
   await router.push(opts.at)
   const w = mount(view, { global: { plugins: [pinia, router, i18n] }, attachTo: document.body })
+  mounted = w
   await flushPromises()
   return w
 }

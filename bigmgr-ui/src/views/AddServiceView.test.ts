@@ -1,35 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { HostView, Role, ServiceCheckView, StackView } from '../api/types'
-import { mountView } from '../testing/mountView'
-import { fakeServer, json, paged, problem, type Call } from '../testing/configServer'
+import type { HostView, Role, ServiceCheckView } from '../api/types'
+import { mountView, unmountView } from '../testing/mountView'
+import { demoStack, fakeServer, json, paged, problem, type Call } from '../testing/configServer'
 import AddServiceView from './AddServiceView.vue'
 
-const stacks: StackView[] = [
-  {
-    name: 'demo',
-    version: '1.0.0',
-    services: [
-      {
-        name: 'hello',
-        version: '1.0.0',
-        description: 'A tiny demo daemon.',
-        components: [{ name: 'hello_server', category: 'server', cardinality: '1+', commands: ['start', 'stop'] }],
-        configs: [
-          {
-            name: 'hello.conf',
-            path: 'conf/hello.conf',
-            properties: [
-              { name: 'greeting', type: 'string', default: 'hello', description: 'What the daemon writes.', required: true, secret: false },
-              { name: 'interval', type: 'int', default: 5, description: 'Seconds between heartbeats.', required: true, secret: false },
-              { name: 'token', type: 'string', description: 'A secret.', required: false, secret: true },
-            ],
-          },
-        ],
-      },
-    ],
-  },
-]
+const stacks = demoStack(
+  [
+    { name: 'greeting', type: 'string', default: 'hello', description: 'What the daemon writes.', required: true, secret: false },
+    { name: 'interval', type: 'int', default: 5, description: 'Seconds between heartbeats.', required: true, secret: false },
+    { name: 'token', type: 'string', description: 'A secret.', required: false, secret: true },
+  ],
+  'A tiny demo daemon.',
+)
 const hosts: HostView[] = ['h1', 'h2'].map((name, i) => ({ id: i + 1, name, cluster: 'demo', address: `10.0.0.${i + 1}`, state: 'ONLINE', units: [] }))
 const planned: ServiceCheckView = { name: 'hello', stack: 'demo', stack_version: '1.0.0', service: 'hello', units: [{ component: 'hello_server', host: 'h1' }] }
 
@@ -45,11 +28,7 @@ function server(check: (() => Response)[]): { calls: Call[]; fetch: typeof fetch
 }
 
 let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-  document.body.innerHTML = ''
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role, fetch: typeof globalThis.fetch): Promise<VueWrapper> {
   wrapper = await mountView(AddServiceView, {

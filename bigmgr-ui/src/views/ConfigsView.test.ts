@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { Role, ServiceView, SnapshotView, UnitStatusView } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import { fakeServer, json, paged, problem, type Routes } from '../testing/configServer'
 import ConfigsView from './ConfigsView.vue'
 
@@ -43,11 +43,7 @@ function server(opts: { stale: boolean; extra?: Routes }): ReturnType<typeof fak
 }
 
 let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-  document.body.innerHTML = ''
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role, fetch: typeof globalThis.fetch): Promise<VueWrapper> {
   wrapper = await mountView(ConfigsView, {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { VueWrapper } from '@vue/test-utils'
 import type { HostSeriesView, HostTaskView, HostView as Host } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import HostView from './HostView.vue'
 
 const host: Host = {
@@ -23,11 +23,7 @@ const json = (v: unknown, status = 200): Response =>
   new Response(JSON.stringify(v), { status, headers: { 'Content-Type': status < 300 ? 'application/json' : 'application/problem+json' } })
 const problem = (status: number, detail: string): Response => json({ type: 'about:blank', title: 'Not Found', status, detail }, status)
 
-let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-})
+afterEach(unmountView)
 
 async function mountWith(answers: { tasks?: Response; metrics?: Response } = {}): Promise<{ w: VueWrapper; urls: string[] }> {
   const urls: string[] = []
@@ -48,7 +44,6 @@ async function mountWith(answers: { tasks?: Response; metrics?: Response } = {})
     ],
     at: '/clusters/demo/hosts/h1',
   })
-  wrapper = w
   return { w, urls }
 }
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { JobDetailView, Role } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import JobView from './JobView.vue'
 
 const job: JobDetailView = {
@@ -28,10 +28,7 @@ const job: JobDetailView = {
 let push: (text: string) => void = () => undefined
 let wrapper: VueWrapper | null = null
 
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role): Promise<VueWrapper> {
   wrapper = await mountView(JobView, {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import OverviewView from './OverviewView.vue'
 
 const clusters: ClusterView[] = [{ id: 1, name: 'demo', created_at: 0 }]
@@ -28,10 +28,7 @@ const failed: JobView[] = [
 const json = (v: unknown): Response => new Response(JSON.stringify(v), { headers: { 'Content-Type': 'application/json' } })
 
 let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-})
+afterEach(unmountView)
 
 describe('OverviewView', () => {
   it('links each thing that needs attention to the page where it is fixed', async () => {

@@ -3,7 +3,7 @@ import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import { NSelect, NSwitch } from 'naive-ui'
 import type { Router } from 'vue-router'
 import type { RelationEventView, RelationView, Role, ServiceView } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import RelationsView from './RelationsView.vue'
 
 function service(id: number, name: string, type: string): ServiceView {
@@ -40,11 +40,7 @@ interface Call {
 const json = (v: unknown, status = 200): Response =>
   new Response(JSON.stringify(v), { status, headers: { 'Content-Type': status < 300 ? 'application/json' : 'application/problem+json' } })
 
-let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role, at = '/clusters/demo/relations', relate?: Response): Promise<{ w: VueWrapper; calls: Call[]; router: Router }> {
   const calls: Call[] = []
@@ -69,7 +65,6 @@ async function mountAs(role: Role, at = '/clusters/demo/relations', relate?: Res
     ],
     at,
   })
-  wrapper = w
   return { w, calls, router: (w.vm as unknown as { $router: Router }).$router }
 }
 

@@ -1,35 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { ConfigDiffView, ConfigVersionView, Role, ServiceView, StackView, UnitStatusView } from '../api/types'
-import { mountView } from '../testing/mountView'
-import { fakeServer, json, paged, type Routes } from '../testing/configServer'
+import type { ConfigDiffView, ConfigVersionView, Role, ServiceView, UnitStatusView } from '../api/types'
+import { mountView, unmountView } from '../testing/mountView'
+import { demoStack, fakeServer, json, paged, type Routes } from '../testing/configServer'
 import ServiceConfigsView from './ServiceConfigsView.vue'
 
-const stacks: StackView[] = [
-  {
-    name: 'demo',
-    version: '1.0.0',
-    services: [
-      {
-        name: 'hello',
-        version: '1.0.0',
-        description: '',
-        components: [{ name: 'hello_server', category: 'server', cardinality: '1+', commands: [] }],
-        configs: [
-          {
-            name: 'hello.conf',
-            path: 'conf/hello.conf',
-            properties: [
-              { name: 'greeting', type: 'string', default: 'hello', description: 'What it writes.', required: true, secret: false },
-              { name: 'interval', type: 'int', default: 5, description: 'Seconds.', required: true, secret: false },
-              { name: 'verbose', type: 'bool', default: false, description: 'More log lines.', required: false, secret: false },
-            ],
-          },
-        ],
-      },
-    ],
-  },
-]
+const stacks = demoStack([
+  { name: 'greeting', type: 'string', default: 'hello', description: 'What it writes.', required: true, secret: false },
+  { name: 'interval', type: 'int', default: 5, description: 'Seconds.', required: true, secret: false },
+  { name: 'verbose', type: 'bool', default: false, description: 'More log lines.', required: false, secret: false },
+])
 
 const service: ServiceView = {
   id: 1,
@@ -95,11 +75,7 @@ function server(opts: { stale?: boolean; extra?: Routes } = {}): ReturnType<type
 }
 
 let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-  document.body.innerHTML = ''
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role, fetch: typeof globalThis.fetch, at = '/clusters/demo/services/hello/configs'): Promise<VueWrapper> {
   wrapper = await mountView(ServiceConfigsView, {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { Role, ServiceView } from '../api/types'
-import { mountView } from '../testing/mountView'
+import { mountView, unmountView } from '../testing/mountView'
 import { fakeServer, paged } from '../testing/configServer'
 import ServicesView from './ServicesView.vue'
 
@@ -19,10 +19,7 @@ const hello: ServiceView = {
 }
 
 let wrapper: VueWrapper | null = null
-afterEach(() => {
-  wrapper?.unmount()
-  wrapper = null
-})
+afterEach(unmountView)
 
 async function mountAs(role: Role): Promise<VueWrapper> {
   wrapper = await mountView(ServicesView, {
