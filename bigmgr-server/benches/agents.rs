@@ -5,7 +5,9 @@
 //! and the idle RSS of one real `bigmgr-agent`.
 //!
 //! `cargo bench -p bigmgr-server --bench agents` (options after `--`: `--agents N` (1000),
-//! `--components N` (10: tasks = agents × components), `--runs N` (3)).
+//! `--components N` (10: tasks = agents × components), `--runs N` (3)). It runs twice in the
+//! same process: over plain h2c (`--insecure-http`), then over TLS with the agents pinning the
+//! server's CA, and prints the TLS/plain ratios of throughput and latency.
 //!
 //! Dispatch latency is measured at the agents: for a host's first task, from the job's submit
 //! to the RunTask's arrival; for every later task, from the moment the host sent its previous
@@ -41,16 +43,24 @@ struct Measure {
 async fn sim_agent(
     url: String,
     token: String,
+    pin: Option<String>,
     i: usize,
     measure: Arc<Mutex<Measure>>,
     connecting: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let channel = tonic::transport::Endpoint::from_shared(url)
+    let endpoint = tonic::transport::Endpoint::from_shared(url)
         .expect("url")
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .expect("connect");
+        .tcp_nodelay(true);
+    let channel = match pin {
+        Some(fp) => {
+            let tls = bigmgr_core::tls::pinned_client_config(&fp, &[b"h2"]).expect("pin");
+            endpoint
+                .connect_with_connector(bigmgr_core::tls::connector(tls))
+                .await
+        }
+        None => endpoint.connect().await,
+    }
+    .expect("connect");
     let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
     let register = pb::Register {
@@ -147,18 +157,52 @@ async fn sim_agent(
 fn main() {
     let agents = arg("--agents", 1000);
     run_noop(|bench| async move {
+        let mut medians = Vec::new();
+        for tls in [false, true] {
+            println!(
+                "== {}",
+                if tls {
+                    "TLS (agents pin the server's CA)"
+                } else {
+                    "plain h2c (--insecure-http)"
+                }
+            );
+            medians.push(one_server(&bench, agents, tls).await);
+        }
+        let (plain, tls) = (medians[0], medians[1]);
+        println!(
+            "TLS / plain (medians of the runs): throughput {:.2}x, dispatch p50 {:.2}x, p99 {:.2}x, one-at-a-time p50 {:.2}x",
+            tls.0 / plain.0,
+            tls.1 / plain.1,
+            tls.2 / plain.2,
+            tls.3 / plain.3,
+        );
+    });
+}
+
+/// One server (plain or TLS) under the load; the medians over the runs of tasks/s, dispatch
+/// p50 and p99 (ms), and the one-at-a-time p50 (ms).
+async fn one_server(
+    bench: &bigmgr_test_support::bench::NoopBench,
+    agents: usize,
+    tls: bool,
+) -> (f64, f64, f64, f64) {
+    let mut per_run: Vec<(f64, f64, f64)> = Vec::new();
+    {
         // Warnings only: the server's own logging would weigh on what is measured.
-        let server = ServerProc::serve()
+        let mut cmd = ServerProc::serve()
             .stacks(&bench.stacks())
-            .env("BIGMGR_LOG", "warn")
-            .start();
+            .env("BIGMGR_LOG", "warn");
+        if tls {
+            cmd = cmd.tls();
+        }
+        let server = cmd.start();
         let (url, pid, api) = (server.url.clone(), server.proc.pid(), server.api());
         api.create_cluster("bench").await;
-        let join = api.post("/clusters/bench/join-tokens", json!({})).await;
-        let join = join.expect(201)["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
+        let answer = api.post("/clusters/bench/join-tokens", json!({})).await;
+        let answer = answer.expect(201).clone();
+        let join = answer["token"].as_str().expect("token").to_owned();
+        let pin = answer["ca_fingerprint"].as_str().map(str::to_owned);
 
         let measure = Arc::new(Mutex::new(Measure {
             last_finished: vec![None; agents],
@@ -168,9 +212,10 @@ fn main() {
         let sem = Arc::new(tokio::sync::Semaphore::new(64));
         for i in 0..agents {
             let permit = Arc::clone(&sem).acquire_owned().await.expect("permit");
-            let (url, join, measure) = (url.clone(), join.clone(), Arc::clone(&measure));
+            let (url, join, pin, measure) =
+                (url.clone(), join.clone(), pin.clone(), Arc::clone(&measure));
             // At most 64 agents connect at once; each lets go of its permit once registered.
-            tokio::spawn(sim_agent(url, join, i, measure, permit));
+            tokio::spawn(sim_agent(url, join, pin, i, measure, permit));
         }
         loop {
             // The list is paged (at most 1000 a page): count every page.
@@ -252,6 +297,11 @@ fn main() {
             };
             lat.sort_by(f64::total_cmp);
             let at_agents = last.map(|l| l.duration_since(t)).unwrap_or(total);
+            per_run.push((
+                n as f64 / total.as_secs_f64(),
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+            ));
             println!(
                 "run {run}: {n} tasks in {:.3} s (all results sent by {:.3} s) = {:.0} tasks/s; \
                  dispatch latency p50 {:.2} ms p99 {:.2} ms; server CPU {:.2} s ({:.0}% of one core)",
@@ -305,10 +355,11 @@ fn main() {
             (m.sequential.clone(), m.finished)
         };
         lat.sort_by(f64::total_cmp);
+        let one_p50 = percentile(&lat, 0.5);
         println!(
             "one at a time: {n} tasks in {:.2} s; dispatch latency (previous result sent -> next task received) p50 {:.2} ms p99 {:.2} ms",
             t.elapsed().as_secs_f64(),
-            percentile(&lat, 0.5),
+            one_p50,
             percentile(&lat, 0.99),
         );
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
@@ -318,9 +369,17 @@ fn main() {
             .join("bigmgr-agent")
             .exists()
         {
-            let agent = AgentProc::cmd(&url, "real1", "127.0.0.2")
-                .join_token(&join)
-                .root(&bench.dir.path().join("real1"))
+            let mut cmd = AgentProc::cmd(&url, "real1", "127.0.0.2").join_token(&join);
+            if let Some(fp) = &pin {
+                cmd = cmd.arg("--ca-fingerprint").arg(fp);
+            }
+            let agent = cmd
+                .root(
+                    &bench
+                        .dir
+                        .path()
+                        .join(if tls { "real1-tls" } else { "real1" }),
+                )
                 .env("BIGMGR_LOG", "warn")
                 .start();
             let t = Instant::now();
@@ -344,5 +403,11 @@ fn main() {
             );
         }
         drop(server);
-    });
+        let median = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = per_run.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        (median(|r| r.0), median(|r| r.1), median(|r| r.2), one_p50)
+    }
 }
