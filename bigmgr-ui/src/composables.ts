@@ -126,6 +126,16 @@ export async function attempt(error: Ref<ApiError | null>, fn: () => Promise<unk
   }
 }
 
+/**
+ * A user action's state: `busy` while it runs and the `error` it ended with; `run(fn)` is
+ * [`attempt`] with both (resolves to whether it succeeded).
+ */
+export function useAction(): { busy: Ref<boolean>; error: Ref<ApiError | null>; run: (fn: () => Promise<unknown>) => Promise<boolean> } {
+  const busy = ref(false)
+  const error = ref<ApiError | null>(null)
+  return { busy, error, run: (fn) => attempt(error, fn, (on) => (busy.value = on)) }
+}
+
 /** The current route's path parameter `name` (a cluster, a host…), following navigation. */
 export function useRouteParam(name: string): ComputedRef<string> {
   const route = useRoute()
