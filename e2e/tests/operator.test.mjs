@@ -124,6 +124,8 @@ test('an operator creates a cluster, adds hosts, a service through the wizard, c
   const review = page.getByTestId('wizard-review');
   await review.filter({ hasText: 'hi from the console' }).waitFor();
   await review.filter({ hasText: 'h2' }).waitFor();
+  await page.locator('[data-testid="wizard-steps"][data-step="review"]').waitFor();
+  await page.waitForTimeout(400); // the step indicator's transition, for the screenshot
   await shot(page, 'wizard-review');
   await page.getByTestId('wizard-deploy').click();
   await page.getByTestId('job-page').waitFor();
