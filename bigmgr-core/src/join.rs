@@ -202,3 +202,25 @@ async fn audit(store: &dyn AuditStore, name: &str, outcome: Outcome, detail: &st
     )
     .await;
 }
+
+/// The command a host runs to join through `server` (`host:port`, as a request reached it)
+/// with `token`, pinning the CA `fingerprint` when the server speaks TLS; every word quoted
+/// for a shell, the host's own name, address and root left as placeholders.
+pub fn agent_command(server: &str, token: &str, fingerprint: Option<&str>) -> String {
+    let q = crate::shell::quote;
+    let scheme = if fingerprint.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut cmd = format!(
+        "bigmgr-agent --server {} --join-token {}",
+        q(&format!("{scheme}://{server}")),
+        q(token)
+    );
+    if let Some(fp) = fingerprint {
+        cmd.push_str(&format!(" --ca-fingerprint {}", q(fp)));
+    }
+    cmd.push_str(" --name HOST_NAME --address HOST_ADDRESS --root /var/lib/bigmgr-agent");
+    cmd
+}

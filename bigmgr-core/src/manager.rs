@@ -469,6 +469,11 @@ impl Manager {
     /// One host of a cluster.
     pub async fn host(&self, cluster: &str, name: &str) -> Result<Host> {
         let c = self.cluster(cluster).await?;
+        self.host_of(&c, name).await
+    }
+
+    /// One host of cluster `c`.
+    pub(crate) async fn host_of(&self, c: &Cluster, name: &str) -> Result<Host> {
         self.inner
             .store
             .host_by_name(name)

@@ -317,7 +317,9 @@ impl Api {
     }
 }
 
-/// An HTTP client that trusts only the CA certificates in the PEM file `ca`.
+/// An HTTP client that trusts only the CA certificates in the PEM file `ca`. (Core's
+/// `tls::ca_client_config` builds the same for the CLI; this crate does not depend on core,
+/// which depends on it for its tests.)
 pub fn http_client_trusting(ca: &std::path::Path) -> reqwest::Client {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;

@@ -28,17 +28,16 @@ impl Manager {
         for (state, n) in counts.tasks {
             f.tasks.get_or_create(&state_label(state)).set(gauge(n));
         }
-        f.hosts.clear();
-        f.host_cpu.clear();
-        f.host_load1.clear();
-        for family in [
+        let bytes = [
             &f.host_memory_used,
             &f.host_memory_total,
             &f.host_disk_free,
             &f.host_disk_total,
-        ] {
-            family.clear();
-        }
+        ];
+        f.hosts.clear();
+        f.host_cpu.clear();
+        f.host_load1.clear();
+        bytes.iter().for_each(|family| family.clear());
         let now = now_ms();
         let (mut connected, mut oldest) = (0, 0_i64);
         for c in self.inner.store.list_clusters().await? {
@@ -59,18 +58,15 @@ impl Manager {
                 };
                 f.host_cpu.get_or_create(&l).set(x.cpu_percent);
                 f.host_load1.get_or_create(&l).set(x.load[0]);
-                f.host_memory_used
-                    .get_or_create(&l)
-                    .set(gauge(x.memory_used_bytes));
-                f.host_memory_total
-                    .get_or_create(&l)
-                    .set(gauge(x.memory_total_bytes));
-                f.host_disk_free
-                    .get_or_create(&l)
-                    .set(gauge(x.disk_free_bytes));
-                f.host_disk_total
-                    .get_or_create(&l)
-                    .set(gauge(x.disk_total_bytes));
+                let values = [
+                    x.memory_used_bytes,
+                    x.memory_total_bytes,
+                    x.disk_free_bytes,
+                    x.disk_total_bytes,
+                ];
+                for (family, v) in bytes.iter().zip(values) {
+                    family.get_or_create(&l).set(gauge(v));
+                }
             }
         }
         f.agents_connected.set(connected);

@@ -31,7 +31,7 @@ impl Manager {
     /// One host of a cluster with its units.
     pub async fn host_view(&self, cluster: &str, name: &str) -> Result<HostView> {
         let c = self.cluster(cluster).await?;
-        let h = self.host(cluster, name).await?;
+        let h = self.host_of(&c, name).await?;
         Ok(self.host_views_of(&c, vec![h]).await?.remove(0))
     }
 
@@ -302,7 +302,7 @@ impl Manager {
     ) -> Result<Vec<HostSeriesView>> {
         let c = self.cluster(cluster).await?;
         let hosts = match host {
-            Some(name) => vec![self.host(cluster, name).await?],
+            Some(name) => vec![self.host_of(&c, name).await?],
             None => {
                 let mut all = self.inner.store.list_hosts(c.id).await?;
                 all.sort_by_key(|h| h.id);
@@ -338,7 +338,7 @@ impl Manager {
         limit: u32,
     ) -> Result<Vec<HostTaskView>> {
         let c = self.cluster(cluster).await?;
-        let h = self.host(cluster, host).await?;
+        let h = self.host_of(&c, host).await?;
         let names = self.service_names(&c).await?;
         let tasks = self.inner.store.host_tasks(h.id, limit).await?;
         Ok(tasks

@@ -67,6 +67,10 @@ pub struct HostUnitView {
     pub health: Option<Health>,
 }
 
+/// The longest window of a [`HostSeriesView`], in seconds: as far back as the store keeps
+/// samples ([`crate::store::METRICS_KEPT_MS`]).
+pub const MAX_SERIES_WINDOW_S: u32 = (crate::store::METRICS_KEPT_MS / 1000) as u32;
+
 /// A host's recent CPU and memory use, one point per sample (or per equal slice of the window,
 /// averaged, when there are more samples than points).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ pub use configs::{
 };
 pub use events::{ClusterEvent, ClusterTopic, JobEvent, JobStreamEvent, LogEvent, TaskEvent};
 pub use follow::{EventReceiver, Followed, JobFeed, follow};
-pub use hosts::{HostSeriesView, HostTaskView, HostUnitView, HostView};
+pub use hosts::{HostSeriesView, HostTaskView, HostUnitView, HostView, MAX_SERIES_WINDOW_S};
 pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};
 pub use services::{
     PlannedUnitView, ServiceCheckView, ServiceUnitView, ServiceView, StackComponentView,

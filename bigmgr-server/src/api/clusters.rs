@@ -82,7 +82,8 @@ pub async fn create_join_token(
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| uri.authority().map(|a| a.to_string()));
-    let command = host.map(|host| agent_command(&host, &token, ca_fingerprint.as_deref()));
+    let command =
+        host.map(|host| bigmgr_core::join::agent_command(&host, &token, ca_fingerprint.as_deref()));
     Ok(created(
         p.url(""),
         JoinToken {
@@ -91,25 +92,4 @@ pub async fn create_join_token(
             command,
         },
     ))
-}
-
-/// The agent command a host runs to join through `host` (as the request reached the server),
-/// every word quoted for a shell.
-fn agent_command(host: &str, token: &str, fingerprint: Option<&str>) -> String {
-    let q = bigmgr_core::shell::quote;
-    let scheme = if fingerprint.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let mut cmd = format!(
-        "bigmgr-agent --server {} --join-token {}",
-        q(&format!("{scheme}://{host}")),
-        q(token)
-    );
-    if let Some(fp) = fingerprint {
-        cmd.push_str(&format!(" --ca-fingerprint {}", q(fp)));
-    }
-    cmd.push_str(" --name HOST_NAME --address HOST_ADDRESS --root /var/lib/bigmgr-agent");
-    cmd
 }

@@ -14,6 +14,13 @@ use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
 
+/// The longest window of a series: as far back as the store keeps samples.
+const MAX_WINDOW_S: u32 = bigmgr_core::view::MAX_SERIES_WINDOW_S;
+const _: () = assert!(
+    MAX_WINDOW_S == 3600,
+    "the documented maximum of `window` below is 3600"
+);
+
 /// The query of the metric series: how far back, and how many points at most per host.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +37,7 @@ pub struct SeriesQuery {
 
 impl SeriesQuery {
     fn window(&self) -> Result<Duration, ApiError> {
-        let s = in_range("window", self.window, 60..=3600, 900)?;
+        let s = in_range("window", self.window, 60..=MAX_WINDOW_S, 900)?;
         Ok(Duration::from_secs(u64::from(s)))
     }
 
