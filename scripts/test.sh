@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of bigmgr on a fresh machine: formatting, lints, the whole workspace's
-# unit and integration tests (real child processes, real SQLite), then schemathesis against the
+# unit and integration tests (real child processes, real SQLite and PostgreSQL), then schemathesis against the
 # REST API's OpenAPI document. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,13 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The server's scenario tests once more with PostgreSQL as the store (the machine's, on
+# 127.0.0.1:5432; each server gets a schema of its own, dropped afterwards): jobs, restarts,
+# roles and audit, configs and relations. The store conformance suite already ran on both.
+echo "== the server's scenarios on PostgreSQL"
+BIGMGR_TEST_STORE=postgres cargo test --locked -p bigmgr-server --test it -- \
+  scenarios:: roles:: configs_api:: 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
 # The Python module as users get it: pip builds the wheel of bigmgr-py (maturin, in a venv

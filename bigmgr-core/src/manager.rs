@@ -70,7 +70,7 @@ pub struct AddService {
 #[derive(Default)]
 pub struct ManagerBuilder {
     store: Option<Arc<dyn Store>>,
-    sqlite: Option<std::path::PathBuf>,
+    store_url: Option<String>,
     engine_jobs: Option<Arc<dyn JobStore>>,
     transport: Option<Arc<dyn Transport>>,
     stacks: Option<Arc<dyn StackProvider>>,
@@ -97,8 +97,15 @@ impl ManagerBuilder {
     /// The embedded SQLite store in the file at `path` (created with its directory's
     /// permissions if missing, migrated on open): what the server and Python's embedded engine
     /// run on, without naming a store type.
-    pub fn sqlite(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.sqlite = Some(path.into());
+    pub fn sqlite(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.store_url = Some(crate::store::sqlite_url(path.as_ref()));
+        self
+    }
+
+    /// The [`SqlStore`] at `url` (`sqlite://…`, `sqlite::memory:` or `postgres://…`), opened
+    /// and migrated when the Manager is built.
+    pub fn store_url(mut self, url: impl Into<String>) -> Self {
+        self.store_url = Some(url.into());
         self
     }
 
@@ -148,16 +155,15 @@ impl ManagerBuilder {
         self
     }
 
-    /// Opens the store named by [`ManagerBuilder::sqlite`] if one was, so that a transport
+    /// Opens the store named by [`ManagerBuilder::sqlite`] or [`ManagerBuilder::store_url`] if one was, so that a transport
     /// can share it before the build.
     async fn open_store(&mut self) -> Result<Arc<dyn Store>> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let store: Arc<dyn Store> = match self.sqlite.take() {
-            Some(path) => Arc::new(SqlStore::open_path(&path).await?),
-            None => Arc::new(SqlStore::open("sqlite::memory:").await?),
-        };
+        let url = self.store_url.take();
+        let store: Arc<dyn Store> =
+            Arc::new(SqlStore::open(url.as_deref().unwrap_or("sqlite::memory:")).await?);
         self.store = Some(store.clone());
         Ok(store)
     }

@@ -34,9 +34,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BIGMGR_LISTEN", value_name = "ADDR:PORT")]
     #[serde(default, deserialize_with = "listen_addr")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the SQLite store (bigmgr.db) and the admin token [default: ./bigmgr-data]
+    /// Directory for the SQLite store (bigmgr.db), the admin token and the TLS files
+    /// [default: ./bigmgr-data]
     #[arg(long, env = "BIGMGR_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The store: postgres://user@host:port/database (shared by every replica) or
+    /// sqlite://path [default: sqlite in <data>/bigmgr.db]
+    #[arg(long, env = "BIGMGR_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// A stack directory to search before the shipped stacks; repeat it, or separate
     /// directories with ':' in BIGMGR_STACKS
     #[arg(
@@ -92,7 +97,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BIGMGR_INSECURE_HTTP")]
     #[serde(default)]
     pub insecure_http: bool,
-    /// A TOML file with any of the settings above (listen, data, stacks, heartbeat_interval,
+    /// A TOML file with any of the settings above (listen, data, store, stacks, heartbeat_interval,
     /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http); flags and
     /// environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
@@ -178,8 +183,10 @@ where
 pub struct ServeConfig {
     /// Where REST and gRPC are served.
     pub listen: SocketAddr,
-    /// The data directory (store, admin token).
+    /// The data directory (SQLite store, admin token, TLS files).
     pub data: PathBuf,
+    /// The store's url, if not the SQLite file in `data`.
+    pub store: Option<String>,
     /// The operator's stack directories, searched in order before [`ServeConfig::shipped_stacks`].
     pub stacks: Vec<PathBuf>,
     /// The stacks that ship with bigmgr (see [`shipped_stacks`]).
@@ -241,6 +248,10 @@ impl ServeConfig {
             (None, Some(dir)) => base.join(dir),
             (None, None) => PathBuf::from(DEFAULT_DATA),
         };
+        let store = args.store.clone().or(file.store.clone());
+        if let Some(url) = &store {
+            bigmgr_core::database::Engine::of_url(url).map_err(|e| Error::Config(e.to_string()))?;
+        }
         let stacks = if args.stacks.is_empty() {
             file.stacks.iter().map(|d| base.join(d)).collect()
         } else {
@@ -299,6 +310,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen,
             data,
+            store,
             stacks,
             shipped_stacks: shipped_stacks(),
             grpc: GrpcSettings {
@@ -318,9 +330,16 @@ impl ServeConfig {
         roots
     }
 
-    /// The SQLite store's file.
+    /// The SQLite store's file (when no other store is named).
     pub fn db_path(&self) -> PathBuf {
         self.data.join(DB_FILE)
+    }
+
+    /// The store's url: the one named, or the SQLite file in the data directory.
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| bigmgr_core::database::sqlite_url(&self.db_path()))
     }
 }
 

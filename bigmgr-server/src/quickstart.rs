@@ -69,6 +69,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
     let config = ServeConfig {
         listen: args.listen,
         data: data.clone(),
+        store: None,
         stacks: Vec::new(),
         shipped_stacks: shipped_stacks(),
         grpc: GrpcSettings {

@@ -84,9 +84,9 @@ impl Server {
     pub async fn start(config: &ServeConfig, admin_token_env: Option<String>) -> Result<Server> {
         std::fs::create_dir_all(&config.data).map_err(|e| Error::io(&config.data, e))?;
         let admin = admin_token::load_or_create(&config.data, admin_token_env)?;
-        let db = config.db_path();
+        let store = config.store_url();
         let roots = config.stack_roots();
-        tracing::info!(store = %db.display(), stacks = ?roots, "opening");
+        tracing::info!(store = %bigmgr_core::database::redact_url(&store), stacks = ?roots, "opening");
         let identity = match &config.tls {
             TlsMode::Insecure => {
                 tracing::warn!(
@@ -103,7 +103,7 @@ impl Server {
             ca_path: id.ca_path.clone(),
         });
         let (mgr, grpc) = Manager::builder()
-            .sqlite(&db)
+            .store_url(&store)
             .stacks(DirStackProvider::new(roots))
             .config(bigmgr_core::EngineConfig {
                 lost_grace: config.lost_grace,

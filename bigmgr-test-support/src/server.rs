@@ -3,6 +3,7 @@
 use crate::api::Api;
 use crate::bins::bigmgr_bin;
 use crate::net::free_addr;
+use crate::postgres::PgSchema;
 use crate::process::Proc;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,10 @@ pub struct ServerCmd {
     ready: &'static str,
     /// Serve TLS (the server's default); the harness asks for plain HTTP unless told.
     tls: bool,
+    /// `--store URL`, if not SQLite in the data directory.
+    store: Option<String>,
+    /// The PostgreSQL schema of this server's own, dropped after the process is stopped.
+    schema: Option<PgSchema>,
 }
 
 args_and_env!(ServerCmd);
@@ -73,6 +78,22 @@ impl ServerCmd {
         self
     }
 
+    /// `--store URL`: a store shared with other servers (replicas), which the caller keeps;
+    /// replaces a schema of the server's own.
+    pub fn store(mut self, url: impl Into<String>) -> Self {
+        self.store = Some(url.into());
+        self.schema = None;
+        self
+    }
+
+    /// A PostgreSQL schema of its own as the store, dropped after the server is stopped.
+    pub fn postgres(mut self) -> Self {
+        let schema = PgSchema::create(self.subcommand);
+        self.store = Some(schema.url());
+        self.schema = Some(schema);
+        self
+    }
+
     /// Waits for a stdout line containing this instead of the listening line (after it).
     pub fn ready_line(mut self, line: &'static str) -> Self {
         self.ready = line;
@@ -90,6 +111,9 @@ impl ServerCmd {
         }
         if !self.tls && self.subcommand == "serve" {
             cmd.arg("--insecure-http");
+        }
+        if let Some(url) = &self.store {
+            cmd.arg("--store").arg(url);
         }
         cmd.args(&self.args);
         cmd
@@ -130,6 +154,7 @@ impl ServerCmd {
             addr,
             data: self.data.clone(),
             proc,
+            _schema: self.schema,
             _tmp: self.tmp,
         }
     }
@@ -153,14 +178,18 @@ pub struct ServerProc {
     pub url: String,
     /// Its data directory, if the harness passed one.
     pub data: Option<PathBuf>,
+    // Dropped after `proc` (fields drop in order): the server is stopped before its schema goes.
+    _schema: Option<PgSchema>,
     _tmp: Option<TempDir>,
 }
 
 impl ServerProc {
-    /// `bigmgr serve` with a fresh temporary data directory on a free port.
+    /// `bigmgr serve` with a fresh temporary data directory on a free port; its store is SQLite
+    /// in that directory, or a PostgreSQL schema of its own when `BIGMGR_TEST_STORE=postgres`
+    /// (how the scenario tests run a second time, on PostgreSQL).
     pub fn serve() -> ServerCmd {
         let tmp = tempfile::tempdir().expect("temp dir");
-        ServerCmd {
+        let cmd = ServerCmd {
             subcommand: "serve",
             data: Some(tmp.path().join("data")),
             tmp: Some(tmp),
@@ -169,6 +198,16 @@ impl ServerProc {
             env: Vec::new(),
             ready: "",
             tls: false,
+            store: None,
+            schema: None,
+        };
+        match PgSchema::when_testing_postgres("serve") {
+            Some(schema) => ServerCmd {
+                store: Some(schema.url()),
+                schema: Some(schema),
+                ..cmd
+            },
+            None => cmd,
         }
     }
 

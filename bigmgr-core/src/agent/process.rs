@@ -469,8 +469,9 @@ impl LogTail {
     }
 
     /// Hands a line to `sink`: `head` is its start (without the newline), followed by
-    /// `skipped` more bytes that were not kept. Invalid UTF-8 is replaced (U+FFFD); a line cut,
-    /// or grown past [`MAX_LOG_LINE`] by the replacements, ends with the marker.
+    /// `skipped` more bytes that were not kept. Invalid UTF-8 and NUL (which no store keeps)
+    /// are replaced (U+FFFD); a line cut, or grown past [`MAX_LOG_LINE`] by the replacements,
+    /// ends with the marker.
     fn emit(&self, sink: &dyn ExecSink, head: &[u8], skipped: u64) {
         let total = head.len() as u64 + skipped;
         let mut head = head;
@@ -482,6 +483,9 @@ impl LogTail {
             head = without_broken_last_char(head);
         }
         let mut line = String::from_utf8_lossy(head).into_owned();
+        if line.contains('\0') {
+            line = line.replace('\0', "\u{FFFD}");
+        }
         if skipped > 0 || line.len() > MAX_LOG_LINE {
             let marker = format!(
                 " … [line truncated: {total} bytes; full output in {}]",

@@ -1,17 +1,22 @@
-//! `SqlStore`: every part of the [`super::Store`] on sqlx (SQLite). Here: opening and migrating
-//! the database, and what the parts share: the write lock and transaction, the query helpers
-//! and error mapping. How each model type is read from a row is in `sql/rows.rs`. Each trait is
-//! in a file of its own under `sql/`: `clusters.rs`, `agents.rs`, `services.rs`, `configs.rs`,
-//! `jobs.rs` (and its `apply` in `batch.rs`), `auth.rs` (users and API tokens) and `audit.rs`.
+//! `SqlStore`: every part of the [`super::Store`] on sqlx, on SQLite or PostgreSQL. Here:
+//! opening and migrating the database, and what the parts share: the write lock and
+//! transaction, the query helpers and error mapping. How each model type is read from a row is
+//! in `sql/rows.rs`. Each trait is in a file of its own under `sql/`: `clusters.rs`,
+//! `agents.rs`, `services.rs`, `configs.rs`, `jobs.rs` (and its `apply` in `batch.rs`),
+//! `auth.rs` (users and API tokens) and `audit.rs`.
 //!
-//! One SQLite database (a file in WAL mode, or in memory), migrated on open from the embedded
-//! `migrations/`. Writes take an in-process lock and an immediate transaction, so writers queue
-//! instead of spinning on the busy handler; compare-and-set changes are plain
-//! `UPDATE … WHERE state = ?`, so they stay correct across processes too. Large inserts and
-//! batches of task changes go as multi-row statements in chunks.
+//! One SQL text serves both engines, through sqlx's `Any` driver: SQLite (a file in WAL mode, or
+//! in memory) is the embedded default, PostgreSQL the shared store of several replicas. Each is
+//! migrated on open from its own embedded migrations (`migrations/` and `migrations/postgres/`,
+//! the same schema in each engine's types). Writes take an in-process lock and a transaction
+//! that excludes every other writer of the database — `BEGIN IMMEDIATE` on SQLite, a
+//! transaction-scoped advisory lock on PostgreSQL — so the rules checked inside a write hold
+//! across processes and replicas; compare-and-set changes are plain `UPDATE … WHERE state = ?`.
+//! Large inserts and batches of task changes go as multi-row statements in chunks.
 //!
 //! Every value goes into SQL as a bound parameter: the helpers take the SQL text and a tuple of
-//! values for its `?`s; only column lists (constants) are formatted into it.
+//! values for its `?`s (numbered `$1, $2, …` before they run, which both engines read); only
+//! column lists (constants) are formatted into it.
 
 mod agents;
 mod audit;
@@ -19,34 +24,131 @@ mod auth;
 mod batch;
 mod clusters;
 mod configs;
+mod copy;
 mod jobs;
 mod rows;
 mod services;
 
+pub use copy::CopyReport;
+
 use crate::{Error, Result};
 use rows::Record;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, AnyRow};
+use sqlx::{
+    Any, AnyConnection, AnyPool, Arguments, Encode, Execute, Executor, FromRow, QueryBuilder,
+    Transaction, Type,
 };
-use sqlx::{Arguments, Encode, Executor, FromRow, QueryBuilder, Sqlite, Transaction, Type};
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
-/// The embedded schema migrations (`bigmgr-core/migrations`).
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded schema migrations of SQLite (`bigmgr-core/migrations`).
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded schema migrations of PostgreSQL (`bigmgr-core/migrations/postgres`).
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long a connection waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite connection waits for another process's write lock (milliseconds).
+const BUSY_TIMEOUT_MS: u32 = 5000;
+/// Connections to PostgreSQL per store.
+const POSTGRES_CONNECTIONS: u32 = 8;
+/// How long opening, or any statement, waits for a PostgreSQL connection.
+const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// What a PostgreSQL write transaction runs first: a lock held until it ends, one per schema,
+/// which every writer of that schema (in any process) takes, as SQLite's `BEGIN IMMEDIATE` is.
+const POSTGRES_WRITE_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('bigmgr-write:' || current_schema()))";
 
-/// The [`Store`](super::Store) on SQLite through sqlx: one database for every part, so the
-/// rules that span parts (a cluster with jobs is not deleted, a unit in an unfinished job is not
-/// removed) are checked against the same data they protect.
+/// The url of the SQLite file at `path` (percent-encoded, so that any file name works).
+pub fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
+/// Free text as both engines can keep it: a NUL character (which PostgreSQL's `text` cannot
+/// hold) becomes U+FFFD, on SQLite too, so that every engine stores the same.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The SQL text with its `?`s numbered `$1, $2, …` in order (`?N` becomes `$N`), as
+/// PostgreSQL requires and SQLite accepts. Statements hold no `?` in string literals.
+fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '?' {
+            out.push(c);
+        } else if chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The database engine a [`SqlStore`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite: a file, or a private in-memory database.
+    Sqlite,
+    /// PostgreSQL: a database (and schema) shared by every replica.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a database url names: `sqlite:…` or `postgres://…` (`postgresql://…`).
+    pub fn of_url(url: &str) -> Result<Engine> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(Error::Store(format!(
+                "bad database url '{}': bigmgr stores in sqlite://<path>, sqlite::memory: or \
+                 postgres://<user>@<host>/<database>",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// A database url with its password (if any) hidden, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// The [`Store`](super::Store) on SQLite or PostgreSQL through sqlx: one database for every
+/// part, so the rules that span parts (a cluster with jobs is not deleted, a unit in an
+/// unfinished job is not removed) are checked against the same data they protect.
 ///
 /// Cheap to clone: clones share the connection pool and the write lock. Where the trait leaves
 /// it open, [`JobStore::apply`](super::JobStore::apply) stores a log line repeated with the same
@@ -54,55 +156,86 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// units, and fails the whole batch with [`Error::Invalid`] for a log line of an unknown task.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: SqlitePool,
+    pool: AnyPool,
+    engine: Engine,
     /// Serialises this process's writes.
     lock: Arc<Mutex<()>>,
 }
 
 impl SqlStore {
-    /// Opens (creating if missing) the database at `url` and migrates it.
+    /// Opens the database at `url` and migrates it.
     ///
-    /// `url` is `sqlite://path/to/file.db` (relative or absolute path) or `sqlite::memory:`
-    /// (a private in-memory database, served by a single connection).
+    /// `url` is `sqlite://path/to/file.db` (relative or absolute path; created if missing),
+    /// `sqlite::memory:` (a private in-memory database, served by a single connection), or
+    /// `postgres://user@host:port/database` (the database must exist; a schema other than
+    /// `public` is chosen with `?options=-csearch_path%3D<schema>`).
     pub async fn open(url: &str) -> Result<SqlStore> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::Store(format!("bad database url '{url}': {e}")))?;
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::connect(options, memory).await
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of_url(url)?;
+        let bad = |e: sqlx::Error| Error::Store(format!("cannot open {}: {e}", redact_url(url)));
+        let pool = match engine {
+            Engine::Sqlite => {
+                let memory = url.contains(":memory:") || url.contains("mode=memory");
+                let url = if memory || url.contains("mode=") {
+                    url.to_string()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = if memory {
+                    // Every in-memory connection would be its own database (or, shared, would
+                    // vanish with the last connection): keep exactly one, forever.
+                    AnyPoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    AnyPoolOptions::new().max_connections(4)
+                };
+                options
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            let journal = if memory { "MEMORY" } else { "WAL" };
+                            conn.execute(&*format!(
+                                "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+                            ))
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(bad)?
+            }
+            Engine::Postgres => AnyPoolOptions::new()
+                .max_connections(POSTGRES_CONNECTIONS)
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await
+                .map_err(bad)?,
+        };
+        match engine {
+            Engine::Sqlite => SQLITE_MIGRATOR.run(&pool).await?,
+            Engine::Postgres => POSTGRES_MIGRATOR.run(&pool).await?,
+        }
+        Ok(SqlStore {
+            pool,
+            engine,
+            lock: Arc::new(Mutex::new(())),
+        })
     }
 
     /// Opens (creating if missing) the SQLite file at `path` and migrates it.
     pub async fn open_path(path: &Path) -> Result<SqlStore> {
-        Self::connect(SqliteConnectOptions::new().filename(path), false).await
+        Self::open(&sqlite_url(path)).await
     }
 
-    async fn connect(options: SqliteConnectOptions, memory: bool) -> Result<SqlStore> {
-        let options = options
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = if memory {
-            // Every in-memory connection would be its own database (or, shared, would vanish
-            // with the last connection): keep exactly one, forever.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-                .await?
-        };
-        MIGRATOR.run(&pool).await?;
-        Ok(SqlStore {
-            pool,
-            lock: Arc::new(Mutex::new(())),
-        })
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -110,22 +243,37 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    /// Begins an immediate write transaction under this process's write lock: writers here
-    /// queue on the lock, other processes on SQLite's (the busy timeout). Dropped without
+    /// Begins a write transaction that excludes every other writer of the database (see the
+    /// module's documentation), under this process's write lock. Dropped without
     /// [`WriteTx::commit`], it rolls back.
     async fn begin_write(&self) -> Result<WriteTx<'_>> {
         let lock = self.lock.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                tx.execute(POSTGRES_WRITE_LOCK).await?;
+                tx
+            }
+        };
         Ok(WriteTx { tx, _lock: lock })
+    }
+
+    /// Begins a read-only transaction whose statements all see one snapshot.
+    async fn begin_read(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.pool.begin().await?,
+            Engine::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
     }
 
     /// Runs one write statement (it needs no transaction of its own) under the write lock.
     /// The error is sqlx's, for the caller to map constraint violations.
-    async fn write<'q>(
-        &self,
-        sql: &'q str,
-        binds: impl Binds<'q>,
-    ) -> sqlx::Result<SqliteQueryResult> {
+    async fn write<'q>(&self, sql: &'q str, binds: impl Binds<'q>) -> sqlx::Result<AnyQueryResult> {
         let _lock = self.lock.lock().await;
         query(sql, binds).execute(&self.pool).await
     }
@@ -157,7 +305,7 @@ impl SqlStore {
 /// derefs to its connection.
 struct WriteTx<'s> {
     // Dropped before the lock: a transaction that is not committed rolls back first.
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     _lock: MutexGuard<'s, ()>,
 }
 
@@ -170,14 +318,14 @@ impl WriteTx<'_> {
 }
 
 impl Deref for WriteTx<'_> {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
         &self.tx
     }
 }
 
 impl DerefMut for WriteTx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 }
@@ -186,25 +334,25 @@ impl DerefMut for WriteTx<'_> {
 // Queries: the SQL text and a tuple of values for its `?`s, on the pool or a connection.
 
 /// Where a statement runs: the pool or a connection (`&mut *tx` for a transaction's).
-trait Exec<'c>: Executor<'c, Database = Sqlite> {}
+trait Exec<'c>: Executor<'c, Database = Any> {}
 
-impl<'c, E: Executor<'c, Database = Sqlite>> Exec<'c> for E {}
+impl<'c, E: Executor<'c, Database = Any>> Exec<'c> for E {}
 
 /// The values of a statement's `?`s, in order: a tuple (`()`, `(a,)`, `(a, b)` …).
 trait Binds<'a>: Send {
     /// The values as sqlx arguments.
-    fn arguments(self) -> sqlx::Result<SqliteArguments<'a>>;
+    fn arguments(self) -> sqlx::Result<AnyArguments<'a>>;
 }
 
 macro_rules! binds_for_tuple {
     ($($t:ident $i:tt),*) => {
         impl<'a, $($t),*> Binds<'a> for ($($t,)*)
         where
-            $($t: 'a + Send + Encode<'a, Sqlite> + Type<Sqlite>,)*
+            $($t: 'a + Send + Encode<'a, Any> + Type<Any>,)*
         {
             #[allow(unused_mut)]
-            fn arguments(self) -> sqlx::Result<SqliteArguments<'a>> {
-                let mut args = SqliteArguments::default();
+            fn arguments(self) -> sqlx::Result<AnyArguments<'a>> {
+                let mut args = AnyArguments::default();
                 $(args.add(self.$i).map_err(sqlx::Error::Encode)?;)*
                 Ok(args)
             }
@@ -232,7 +380,7 @@ async fn insert<'c, T: Record>(
     violation: impl FnOnce(sqlx::Error) -> Error,
 ) -> Result<T> {
     let sql = format!("{sql} RETURNING {}", T::COLS);
-    let row = sqlx::query_with(&sql, binds.arguments()?)
+    let row = sqlx::query_with(&numbered(&sql), binds.arguments()?)
         .fetch_one(exec)
         .await
         .map_err(violation)?;
@@ -242,37 +390,76 @@ async fn insert<'c, T: Record>(
 /// A statement: its SQL and the values for its `?`s, run on the pool or a connection.
 fn query<'q>(sql: &'q str, binds: impl Binds<'q>) -> Statement<'q> {
     Statement {
-        sql,
+        sql: numbered(sql),
         args: binds.arguments(),
+    }
+}
+
+/// A built query's SQL (numbered, see [`numbered`]) and arguments, as a [`Statement`].
+fn built<'q>(qb: &'q mut QueryBuilder<'_, Any>) -> Statement<'q> {
+    let sql = numbered(qb.sql()).into_owned();
+    let mut query = qb.build();
+    let args = query
+        .take_arguments()
+        .map(Option::unwrap_or_default)
+        .map_err(sqlx::Error::Encode);
+    Statement {
+        sql: Cow::Owned(sql),
+        args,
     }
 }
 
 /// See [`query`].
 struct Statement<'q> {
-    sql: &'q str,
-    args: sqlx::Result<SqliteArguments<'q>>,
+    sql: Cow<'q, str>,
+    args: sqlx::Result<AnyArguments<'q>>,
 }
 
 /// A row as a tuple of its columns (`(T,)` for one).
-trait Columns: for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+trait Columns: for<'r> FromRow<'r, AnyRow> + Send + Unpin {}
 
-impl<O: for<'r> FromRow<'r, SqliteRow> + Send + Unpin> Columns for O {}
+impl<O: for<'r> FromRow<'r, AnyRow> + Send + Unpin> Columns for O {}
 
 impl<'q> Statement<'q> {
     /// Runs it (the error is sqlx's, for the caller to map constraint violations).
-    async fn execute<'c>(self, exec: impl Exec<'c>) -> sqlx::Result<SqliteQueryResult> {
-        sqlx::query_with(self.sql, self.args?).execute(exec).await
+    async fn execute<'c>(self, exec: impl Exec<'c>) -> sqlx::Result<AnyQueryResult> {
+        sqlx::query_with(&self.sql, self.args?).execute(exec).await
+    }
+
+    /// Runs an `INSERT … RETURNING id` and gives the id (the error is sqlx's, for the caller
+    /// to map constraint violations).
+    async fn inserted_id<'c>(self, exec: impl Exec<'c>) -> sqlx::Result<i64> {
+        let (id,): (i64,) = sqlx::query_as_with(&self.sql, self.args?)
+            .fetch_one(exec)
+            .await?;
+        Ok(id)
+    }
+
+    /// Every row as it is.
+    async fn fetch_all<'c>(self, exec: impl Exec<'c>) -> Result<Vec<AnyRow>> {
+        Ok(sqlx::query_with(&self.sql, self.args?)
+            .fetch_all(exec)
+            .await?)
+    }
+
+    /// Every row, read as a `T`.
+    async fn records<'c, T: Record>(self, exec: impl Exec<'c>) -> Result<Vec<T>> {
+        self.fetch_all(exec)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
     }
 
     /// Every row, each as a tuple of its columns.
     async fn rows<'c, O: Columns>(self, exec: impl Exec<'c>) -> Result<Vec<O>> {
-        let query = sqlx::query_as_with(self.sql, self.args?);
+        let query = sqlx::query_as_with(&self.sql, self.args?);
         Ok(query.fetch_all(exec).await?)
     }
 
     /// The first row as a tuple of its columns, if any.
     async fn row<'c, O: Columns>(self, exec: impl Exec<'c>) -> Result<Option<O>> {
-        Ok(sqlx::query_as_with(self.sql, self.args?)
+        Ok(sqlx::query_as_with(&self.sql, self.args?)
             .fetch_optional(exec)
             .await?)
     }
@@ -328,7 +515,11 @@ async fn select_all<'c, T: Record>(
     binds: impl Binds<'_>,
 ) -> Result<Vec<T>> {
     let sql = format!("SELECT {} {from}", T::COLS);
-    read_all(exec, sqlx::query_with(&sql, binds.arguments()?)).await
+    let statement = Statement {
+        sql: Cow::Owned(numbered(&sql).into_owned()),
+        args: binds.arguments(),
+    };
+    statement.records(exec).await
 }
 
 /// `SELECT {T::COLS} {from}` of at most one row (a lookup by a unique key): the row, read as
@@ -342,25 +533,20 @@ async fn select_one<'c, T: Record>(
 }
 
 /// A query builder of `SELECT {T::COLS} {from}`, for queries whose conditions vary.
-fn select<'a, T: Record>(from: &str) -> QueryBuilder<'a, Sqlite> {
+fn select<'a, T: Record>(from: &str) -> QueryBuilder<'a, Any> {
     QueryBuilder::new(format!("SELECT {} {from}", T::COLS))
 }
 
 /// Every row of a built query, read as a `T`.
-async fn read_all<'c, 'q, T: Record>(
+async fn read_all<'c, T: Record>(
     exec: impl Exec<'c>,
-    query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    qb: &mut QueryBuilder<'_, Any>,
 ) -> Result<Vec<T>> {
-    query
-        .fetch_all(exec)
-        .await?
-        .iter()
-        .map(T::from_row)
-        .collect()
+    built(qb).records(exec).await
 }
 
 /// Ends a listing by id: after a cursor, ascending, at most `limit` rows.
-fn page(qb: &mut QueryBuilder<'_, Sqlite>, after: Option<i64>, limit: Option<u32>) {
+fn page(qb: &mut QueryBuilder<'_, Any>, after: Option<i64>, limit: Option<u32>) {
     if let Some(after) = after {
         qb.push(" AND id > ").push_bind(after);
     }
@@ -371,7 +557,7 @@ fn page(qb: &mut QueryBuilder<'_, Sqlite>, after: Option<i64>, limit: Option<u32
 }
 
 /// `Ok` if a write touched a row, else [`Error::NotFound`] for `kind` `id`.
-fn found(res: &SqliteQueryResult, kind: &'static str, id: impl Display) -> Result<()> {
+fn found(res: &AnyQueryResult, kind: &'static str, id: impl Display) -> Result<()> {
     if res.rows_affected() == 0 {
         Err(Error::not_found(kind, id))
     } else {

@@ -25,9 +25,13 @@ pub fn truncate_with(text: &mut String, max: usize, marker: &str) {
     text.push_str(marker);
 }
 
-/// Bounds `text` to `max` bytes: a longer one is cut and ends with
-/// `… [<what> truncated: <length> bytes]`. Returns whether it was cut.
+/// Bounds `text` to `max` bytes: a NUL (which no store keeps) becomes U+FFFD first, then a
+/// longer text is cut and ends with `… [<what> truncated: <length> bytes]`. Returns whether it
+/// was cut.
 pub fn bound(text: &mut String, max: usize, what: &str) -> bool {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
     if text.len() <= max {
         return false;
     }
@@ -38,6 +42,11 @@ pub fn bound(text: &mut String, max: usize, what: &str) -> bool {
 
 /// A copy of `text` bounded as [`bound`] does.
 pub fn bounded(text: &str, max: usize, what: &str) -> String {
+    if text.contains('\0') {
+        let mut text = text.replace('\0', "\u{FFFD}");
+        bound(&mut text, max, what);
+        return text;
+    }
     if text.len() <= max {
         return text.to_owned();
     }
@@ -58,6 +67,15 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nul_becomes_u_fffd_before_the_bound() {
+        let text = "\0".repeat(100);
+        let cut = super::bounded(&text, 64, "line");
+        assert!(cut.len() <= 64 && !cut.contains('\0'), "{cut:?}");
+        assert!(cut.starts_with('\u{FFFD}'), "{cut:?}");
+        assert_eq!(super::bounded("a\0b", 64, "line"), "a\u{FFFD}b");
+    }
+
     use super::*;
 
     #[test]

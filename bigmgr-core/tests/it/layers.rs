@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["stack", "auth", "transport", "sched"],
     &["store", "plan"],
-    &["render", "agent", "join"],
+    &["render", "agent", "join", "database"],
     &["engine", "grpc"],
     &["view", "request"],
     &["manager"],

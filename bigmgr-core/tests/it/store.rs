@@ -41,6 +41,30 @@ async fn conformance_parts_run_alone() {
     conformance::audit::run(audit.as_ref()).await;
 }
 
+/// The whole suite on PostgreSQL, in a schema of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_postgres() {
+    let schema = bigmgr_test_support::PgSchema::create("conformance");
+    let store = SqlStore::open(&schema.url()).await.expect("open");
+    assert_eq!(store.engine(), bigmgr_core::store::Engine::Postgres);
+    conformance::run(&store).await;
+    store.close().await;
+}
+
+/// A path that would be read as url syntax (`?`, `#`, `%`, a space) is still a file name.
+#[tokio::test]
+async fn open_path_takes_any_file_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("odd ?name#1%.db");
+    let store = SqlStore::open_path(&path).await.expect("open_path");
+    store.create_cluster("c").await.expect("create");
+    assert!(
+        path.exists(),
+        "the file is named exactly {}",
+        path.display()
+    );
+}
+
 #[tokio::test]
 async fn open_path_creates_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -52,10 +76,21 @@ async fn open_path_creates_the_file() {
 
 #[tokio::test]
 async fn bad_url_is_a_store_error() {
-    let err = SqlStore::open("postgres://nowhere/db").await.unwrap_err();
+    for url in ["mysql://nowhere/db", "nowhere.db"] {
+        let err = SqlStore::open(url).await.unwrap_err();
+        assert!(
+            matches!(err, bigmgr_core::Error::Store(_)),
+            "{url}: a url of no engine, or one that cannot be reached, is a Store error, got {err:?}"
+        );
+    }
+    // Nothing listens on port 1: a Store error, which hides the password.
+    let err = SqlStore::open("postgres://u:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, bigmgr_core::Error::Store(_)), "{err:?}");
     assert!(
-        matches!(err, bigmgr_core::Error::Store(_)),
-        "a non-sqlite url is a Store error, got {err:?}"
+        !err.to_string().contains("hunter2"),
+        "the password is hidden: {err}"
     );
 }
 

@@ -18,5 +18,6 @@ mod roles;
 mod scenarios;
 mod server;
 mod stacks;
+mod store_copy;
 mod tls;
 mod ui;

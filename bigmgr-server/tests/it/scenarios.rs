@@ -10,8 +10,8 @@
 //! one), also when the test fails.
 
 use bigmgr_test_support::{
-    AgentProc, Api, EXIT_TIMEOUT, ServerProc, assert_contains, free_addr, procs, wait_until,
-    write_executable,
+    AgentProc, Api, EXIT_TIMEOUT, PgSchema, ServerProc, assert_contains, free_addr, procs,
+    wait_until, write_executable,
 };
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -170,6 +170,9 @@ struct Rig {
     agents: BTreeMap<String, AgentProc>,
     listen: SocketAddr,
     dir: TempDir,
+    /// The store when the tests run on PostgreSQL, kept across server restarts (and dropped
+    /// after the server, which is declared before it).
+    schema: Option<PgSchema>,
 }
 
 impl Rig {
@@ -182,6 +185,7 @@ impl Rig {
             agents: BTreeMap::new(),
             listen: free_addr(),
             dir,
+            schema: PgSchema::when_testing_postgres("rig"),
         };
         rig.start_server();
         rig
@@ -190,7 +194,11 @@ impl Rig {
     /// Starts the server on the rig's address and data directory.
     fn start_server(&mut self) {
         assert!(self.server.is_none(), "the server runs already");
-        let server = ServerProc::serve()
+        let mut server = ServerProc::serve();
+        if let Some(schema) = &self.schema {
+            server = server.store(schema.url());
+        }
+        let server = server
             .data(&self.dir.path().join("data"))
             .listen(self.listen)
             .stacks(&self.dir.path().join("stacks"))

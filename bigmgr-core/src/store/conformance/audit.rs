@@ -81,4 +81,20 @@ pub async fn audit<S: AuditStore + ?Sized>(store: &S) {
         appended[5..].to_vec(),
         "store conformance [{C}]: everything after a cursor, every actor"
     );
+
+    // What was refused is audited as it came, even a NUL (kept as U+FFFD by every engine).
+    let hostile = NewAuditEvent {
+        at: 2_000,
+        actor: "conf-nul".into(),
+        action: "add-host".into(),
+        target: "host a\0b".into(),
+        outcome: Outcome::Refused,
+        detail: "bad name 'a\0b'".into(),
+    };
+    let got = ok(store.append_audit(&hostile).await, C, "append with a NUL");
+    assert_eq!(
+        (got.target.as_str(), got.detail.as_str()),
+        ("host a\u{FFFD}b", "bad name 'a\u{FFFD}b'"),
+        "store conformance [{C}]: a NUL is stored as U+FFFD"
+    );
 }

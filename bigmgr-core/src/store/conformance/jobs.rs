@@ -823,6 +823,34 @@ pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         vec![],
         "store conformance [{C}]: task_log gives only that task's lines"
     );
+
+    // Output is anything a script prints: a NUL is kept as U+FFFD (no engine may refuse it).
+    let nul = LogLine {
+        task: t1,
+        attempt: 1,
+        seq: 0,
+        stream: LogStream::Stdout,
+        at: 5_000,
+        line: "bin\0ary".into(),
+    };
+    ok(
+        store
+            .apply(&Batch {
+                logs: vec![nul.clone()],
+                ..Batch::default()
+            })
+            .await,
+        C,
+        "apply a line with a NUL",
+    );
+    assert_eq!(
+        ok(store.task_log(t1, None).await, C, "task_log"),
+        vec![LogLine {
+            line: "bin\u{FFFD}ary".into(),
+            ..nul
+        }],
+        "store conformance [{C}]: a NUL in output is stored as U+FFFD"
+    );
 }
 
 /// Two `apply` calls racing the same transitions: exactly one wins each.

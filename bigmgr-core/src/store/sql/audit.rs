@@ -1,6 +1,6 @@
 //! The [`AuditStore`] of [`SqlStore`]: the audit log (a table of migration 0003).
 
-use super::{SqlStore, page, read_all, select};
+use super::{SqlStore, page, read_all, select, text};
 use crate::model::*;
 use crate::store::AuditStore;
 use crate::{Error, Result};
@@ -14,11 +14,11 @@ impl AuditStore for SqlStore {
              VALUES (?, ?, ?, ?, ?, ?)",
             (
                 event.at,
-                &event.actor,
-                &event.action,
-                &event.target,
+                text(&event.actor).into_owned(),
+                text(&event.action).into_owned(),
+                text(&event.target).into_owned(),
                 event.outcome.as_str(),
-                &event.detail,
+                text(&event.detail).into_owned(),
             ),
             Error::from,
         )
@@ -31,6 +31,6 @@ impl AuditStore for SqlStore {
             qb.push(" AND actor = ").push_bind(actor.as_str());
         }
         page(&mut qb, filter.after.map(|a| a.0), filter.limit);
-        read_all(&self.pool, qb.build()).await
+        read_all(&self.pool, &mut qb).await
     }
 }

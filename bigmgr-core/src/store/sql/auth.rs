@@ -35,7 +35,7 @@ impl AuthStore for SqlStore {
 
     async fn delete_user(&self, id: UserId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        query("DELETE FROM api_tokens WHERE user = ?", (id.0,))
+        query("DELETE FROM api_tokens WHERE \"user\" = ?", (id.0,))
             .execute(&mut *tx)
             .await?;
         let res = query("DELETE FROM users WHERE id = ?", (id.0,))
@@ -71,17 +71,17 @@ impl AuthStore for SqlStore {
         let user: String = query(sql, (token.user.0,))
             .found_value(&mut *tx, "user", token.user)
             .await?;
-        let res = query(
-            "INSERT INTO api_tokens (user, hash, name, created_at, last_used_at) \
-             VALUES (?, ?, ?, ?, NULL)",
+        let id = query(
+            "INSERT INTO api_tokens (\"user\", hash, name, created_at, last_used_at) \
+             VALUES (?, ?, ?, ?, NULL) RETURNING id",
             (token.user.0, &token.hash, &token.name, created_at),
         )
-        .execute(&mut *tx)
+        .inserted_id(&mut *tx)
         .await
         .map_err(|e| unique_or(e, "API token", "(hidden)"))?;
         tx.commit().await?;
         Ok(ApiToken {
-            id: ApiTokenId(res.last_insert_rowid()),
+            id: ApiTokenId(id),
             user,
             name: token.name.clone(),
             created_at,
@@ -90,21 +90,21 @@ impl AuthStore for SqlStore {
     }
 
     async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
-        let from = "FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.id = ?";
+        let from = "FROM api_tokens t JOIN users u ON u.id = t.\"user\" WHERE t.id = ?";
         select_one(&self.pool, from, (id.0,)).await
     }
 
     async fn token_user(&self, hash: &str) -> Result<Option<(User, ApiToken)>> {
-        let row = sqlx::query(
+        let rows = query(
             "SELECT u.id AS uid, u.name AS uname, u.role, \
-                    u.password_hash IS NOT NULL AS has_password, u.created_at AS ucreated, \
-                    t.id, t.name, t.created_at, t.last_used_at \
-             FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.hash = ?",
+                    CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
+                    u.created_at AS ucreated, t.id, t.name, t.created_at, t.last_used_at \
+             FROM api_tokens t JOIN users u ON u.id = t.\"user\" WHERE t.hash = ?",
+            (hash,),
         )
-        .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let Some(row) = row else {
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let role: String = row.try_get("role")?;
@@ -112,7 +112,7 @@ impl AuthStore for SqlStore {
             id: UserId(row.try_get("uid")?),
             name: row.try_get("uname")?,
             role: role.parse::<Role>().map_err(|e| corrupt("users.role", e))?,
-            has_password: row.try_get("has_password")?,
+            has_password: row.try_get::<i64, _>("has_password")? != 0,
             created_at: row.try_get("ucreated")?,
         };
         let token = ApiToken {
@@ -131,14 +131,14 @@ impl AuthStore for SqlStore {
     }
 
     async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let known: Option<i64> = query("SELECT id FROM users WHERE id = ?", (user.0,))
             .value(&mut *tx)
             .await?;
         if known.is_none() {
             return Err(Error::not_found("user", user));
         }
-        let from = "FROM api_tokens t JOIN users u ON u.id = t.user WHERE t.user = ? ORDER BY t.id";
+        let from = "FROM api_tokens t JOIN users u ON u.id = t.\"user\" WHERE t.\"user\" = ? ORDER BY t.id";
         let tokens = select_all(&mut *tx, from, (user.0,)).await;
         tx.commit().await?;
         tokens

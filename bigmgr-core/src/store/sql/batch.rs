@@ -2,13 +2,13 @@
 //! batch of compare-and-set changes, unit states, applied configs and log lines, in one
 //! transaction, in multi-row statements of bounded size.
 
-use super::{fk_or, query, to_i64};
+use super::{built, fk_or, query, text, to_i64};
 use crate::model::*;
 use crate::store::{Applied, Batch, TaskChange};
 use crate::{Error, Result};
+use sqlx::AnyConnection;
 use sqlx::query_builder::Separated;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Any, QueryBuilder, Row};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -20,7 +20,7 @@ const LOG_INSERT_CHUNK: usize = 500;
 const UNIT_UPDATE_CHUNK: usize = 1000;
 
 /// Applies a batch on a write transaction's connection (the caller commits).
-pub(super) async fn apply(conn: &mut SqliteConnection, batch: &Batch) -> Result<Applied> {
+pub(super) async fn apply(conn: &mut AnyConnection, batch: &Batch) -> Result<Applied> {
     let mut applied = Applied {
         jobs: vec![false; batch.jobs.len()],
         stages: vec![false; batch.stages.len()],
@@ -83,8 +83,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, batch: &Batch) -> Result<
 fn with_values<'a, T>(
     cte: &str,
     rows: impl IntoIterator<Item = T>,
-    push_row: impl FnMut(Separated<'_, 'a, Sqlite, &'static str>, T),
-) -> QueryBuilder<'a, Sqlite> {
+    push_row: impl FnMut(Separated<'_, 'a, Any, &'static str>, T),
+) -> QueryBuilder<'a, Any> {
     let mut qb = QueryBuilder::new(format!("WITH {cte} AS ("));
     qb.push_values(rows, push_row);
     qb.push(") ");
@@ -100,7 +100,7 @@ fn last_wins<K: Hash + Eq, V>(items: impl IntoIterator<Item = (K, V)>) -> Vec<(K
 /// Applies task changes whose ids are all distinct, in chunks of one multi-row `UPDATE … FROM`
 /// each; marks `applied[i]` for those whose compare matched.
 async fn apply_task_round(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     changes: &[TaskChange],
     round: &[usize],
     applied: &mut [bool],
@@ -121,7 +121,7 @@ async fn apply_task_round(
                     .push_bind(c.pid.map(i64::from))
                     .push_bind(c.started_at)
                     .push_bind(c.finished_at)
-                    .push_bind(c.message.as_deref());
+                    .push_bind(c.message.as_deref().map(|m| text(m).into_owned()));
             },
         );
         qb.push(
@@ -142,7 +142,7 @@ async fn apply_task_round(
                AND (c.attempt_is IS NULL OR tasks.attempt = c.attempt_is) \
              RETURNING tasks.id",
         );
-        let rows = qb.build().fetch_all(&mut *conn).await?;
+        let rows = built(&mut qb).fetch_all(&mut *conn).await?;
         let index: HashMap<i64, usize> = chunk.iter().map(|&i| (changes[i].id.0, i)).collect();
         for row in &rows {
             let id: i64 = row.try_get(0)?;
@@ -155,24 +155,21 @@ async fn apply_task_round(
 }
 
 /// Sets unit states (the last one given for a unit wins); unknown units are skipped.
-async fn apply_units(conn: &mut SqliteConnection, units: &[(UnitId, UnitState)]) -> Result<()> {
+async fn apply_units(conn: &mut AnyConnection, units: &[(UnitId, UnitState)]) -> Result<()> {
     let last = last_wins(units.iter().copied());
     for chunk in last.chunks(UNIT_UPDATE_CHUNK) {
         let mut qb = with_values("c(id, state)", chunk, |mut row, (id, state)| {
             row.push_bind(id.0).push_bind(state.as_str());
         });
         qb.push("UPDATE units SET state = c.state FROM c WHERE units.id = c.id");
-        qb.build().execute(&mut *conn).await?;
+        built(&mut qb).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// Sets the config version and file hash units applied (the last one given for a unit wins);
 /// unknown units are skipped.
-async fn apply_configs(
-    conn: &mut SqliteConnection,
-    applied: &[(UnitId, u32, String)],
-) -> Result<()> {
+async fn apply_configs(conn: &mut AnyConnection, applied: &[(UnitId, u32, String)]) -> Result<()> {
     let last = last_wins(
         applied
             .iter()
@@ -188,30 +185,30 @@ async fn apply_configs(
             "UPDATE units SET applied_version = c.version, applied_hash = c.hash \
              FROM c WHERE units.id = c.id",
         );
-        qb.build().execute(&mut *conn).await?;
+        built(&mut qb).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// Appends log lines; a line already stored (same task, attempt and number) is kept as it was.
-async fn insert_logs(conn: &mut SqliteConnection, logs: &[LogLine]) -> Result<()> {
+async fn insert_logs(conn: &mut AnyConnection, logs: &[LogLine]) -> Result<()> {
     for chunk in logs.chunks(LOG_INSERT_CHUNK) {
         let mut rows = Vec::with_capacity(chunk.len());
         for l in chunk {
             rows.push((l, to_i64(l.seq, "log line number")?));
         }
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT OR IGNORE INTO task_logs (task, attempt, seq, stream, at, line) ",
-        );
+        let mut qb: QueryBuilder<Any> =
+            QueryBuilder::new("INSERT INTO task_logs (task, attempt, seq, stream, at, line) ");
         qb.push_values(rows, |mut b, (l, seq)| {
             b.push_bind(l.task.0)
                 .push_bind(i64::from(l.attempt))
                 .push_bind(seq)
                 .push_bind(l.stream.as_str())
                 .push_bind(l.at)
-                .push_bind(l.line.as_str());
+                .push_bind(text(&l.line).into_owned());
         });
-        qb.build().execute(&mut *conn).await.map_err(|e| {
+        qb.push(" ON CONFLICT DO NOTHING");
+        built(&mut qb).execute(&mut *conn).await.map_err(|e| {
             fk_or(e, || {
                 Error::Invalid("a log line names a task that does not exist".into())
             })

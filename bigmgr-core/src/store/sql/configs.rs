@@ -2,15 +2,15 @@
 //! migration 0006).
 
 use super::rows::{corrupt, map_json, to_json};
-use super::{SqlStore, insert, insert_err, query, select_all, select_one, unique_or};
+use super::{SqlStore, insert, insert_err, query, select_all, select_one, text, unique_or};
 use crate::model::*;
 use crate::store::ConfigStore;
 use crate::{Error, Result};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::AnyConnection;
 
 /// Writes a config version row (the caller keeps the service's row in step).
-pub(super) async fn insert_version(conn: &mut SqliteConnection, v: &ConfigVersion) -> Result<()> {
+pub(super) async fn insert_version(conn: &mut AnyConnection, v: &ConfigVersion) -> Result<()> {
     let sql = "INSERT INTO config_versions \
                  (service, version, author, created_at, message, configs, host_overrides) \
                VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -19,7 +19,7 @@ pub(super) async fn insert_version(conn: &mut SqliteConnection, v: &ConfigVersio
         i64::from(v.version),
         &v.author,
         v.created_at,
-        &v.message,
+        text(&v.message).into_owned(),
         to_json(&v.configs)?,
         to_json(&v.host_overrides)?,
     );
@@ -33,7 +33,7 @@ pub(super) async fn insert_version(conn: &mut SqliteConnection, v: &ConfigVersio
 
 /// The name of a live service instance of `cluster`, else [`Error::NotFound`].
 async fn live_service(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cluster: ClusterId,
     id: ServiceId,
 ) -> Result<String> {
@@ -73,7 +73,7 @@ impl ConfigStore for SqlStore {
             version,
             author: new.author.clone(),
             created_at: now_ms(),
-            message: new.message.clone(),
+            message: text(&new.message).into_owned(),
             configs: new.configs.clone(),
             host_overrides: new.host_overrides.clone(),
         };
@@ -118,7 +118,7 @@ impl ConfigStore for SqlStore {
                 &new.name,
                 &new.author,
                 now_ms(),
-                &new.message,
+                text(&new.message).into_owned(),
                 to_json(&entries)?,
             ),
             |e| {
@@ -156,7 +156,7 @@ impl ConfigStore for SqlStore {
                 new.provider.0,
                 &new.provider_endpoint,
                 &new.interface,
-                new.auto_reconfigure,
+                i64::from(new.auto_reconfigure),
                 now_ms(),
             ),
             |e| {
@@ -210,7 +210,7 @@ impl ConfigStore for SqlStore {
                 now_ms(),
                 new.kind.as_str(),
                 new.service.0,
-                &new.detail,
+                text(&new.detail).into_owned(),
                 new.job.map(|j| j.0),
             ),
             Error::from,

@@ -3,14 +3,14 @@
 
 use super::rows::corrupt;
 use super::{
-    SqlStore, batch, fk_or, insert, page, query, read_all, select, select_all, select_one,
+    SqlStore, batch, built, fk_or, insert, page, query, read_all, select, select_all, select_one,
 };
 use crate::model::*;
 use crate::store::{Applied, Batch, JobStore};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::AnyConnection;
+use sqlx::{Any, QueryBuilder};
 use std::collections::HashMap;
 
 /// Rows per multi-row `INSERT` of tasks (5 binds a row).
@@ -18,7 +18,7 @@ const TASK_INSERT_CHUNK: usize = 500;
 
 /// A job with its stages (and what each waits for) and tasks, read on one connection (a read
 /// transaction gives them from one snapshot).
-async fn load_detail(conn: &mut SqliteConnection, id: JobId) -> Result<Option<JobDetail>> {
+async fn load_detail(conn: &mut AnyConnection, id: JobId) -> Result<Option<JobDetail>> {
     let Some(job) = select_one(&mut *conn, "FROM jobs WHERE id = ?", (id.0,)).await? else {
         return Ok(None);
     };
@@ -141,7 +141,7 @@ impl JobStore for SqlStore {
             }
         }
         for chunk in tasks.chunks(TASK_INSERT_CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
                 "INSERT INTO tasks (id, job, stage, unit, host, attempt, state) ",
             );
             qb.push_values(chunk, |mut b, t| {
@@ -152,7 +152,7 @@ impl JobStore for SqlStore {
                     .push_bind(t.host.0)
                     .push_unseparated(", 1, 'PENDING'");
             });
-            qb.build().execute(&mut *tx).await.map_err(|e| {
+            built(&mut qb).execute(&mut *tx).await.map_err(|e| {
                 fk_or(e, || {
                     Error::Invalid(
                         "a task of the job names a unit or host that does not exist".into(),
@@ -175,7 +175,7 @@ impl JobStore for SqlStore {
 
     async fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>> {
         // One read transaction: job, stages and tasks from the same snapshot.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let detail = load_detail(&mut tx, id).await?;
         tx.commit().await?;
         Ok(detail)
@@ -205,7 +205,7 @@ impl JobStore for SqlStore {
         } else {
             page(&mut qb, filter.after.map(|a| a.0), filter.limit);
         }
-        read_all(&self.pool, qb.build()).await
+        read_all(&self.pool, &mut qb).await
     }
 
     async fn apply(&self, batch: &Batch) -> Result<Applied> {
@@ -225,7 +225,7 @@ impl JobStore for SqlStore {
             qb.push(" AND attempt = ").push_bind(i64::from(attempt));
         }
         qb.push(" ORDER BY attempt, seq");
-        read_all(&self.pool, qb.build()).await
+        read_all(&self.pool, &mut qb).await
     }
 
     async fn state_counts(&self) -> Result<StateCounts> {

@@ -6,7 +6,7 @@ use crate::auth::Role;
 use crate::model::*;
 use crate::{Error, Result};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::fmt::Display;
 use std::str::FromStr;
 
@@ -16,37 +16,43 @@ pub(super) trait Record: Sized {
     /// the queries use, such as `u` for units).
     const COLS: &'static str;
     /// The value of one row.
-    fn from_row(row: &SqliteRow) -> Result<Self>;
+    fn from_row(row: &AnyRow) -> Result<Self>;
 }
 
 pub(super) fn corrupt(col: &str, e: impl Display) -> Error {
     Error::Store(format!("unreadable value in column {col}: {e}"))
 }
 
-fn text_state<T: FromStr<Err = Error>>(row: &SqliteRow, col: &str) -> Result<T> {
+fn text_state<T: FromStr<Err = Error>>(row: &AnyRow, col: &str) -> Result<T> {
     let s: String = row.try_get(col)?;
     s.parse().map_err(|e| corrupt(col, e))
 }
 
-fn u32_col(row: &SqliteRow, col: &str) -> Result<u32> {
+fn u32_col(row: &AnyRow, col: &str) -> Result<u32> {
     let v: i64 = row.try_get(col)?;
     u32::try_from(v).map_err(|e| corrupt(col, e))
 }
 
-fn opt_u32_col(row: &SqliteRow, col: &str) -> Result<Option<u32>> {
+fn opt_u32_col(row: &AnyRow, col: &str) -> Result<Option<u32>> {
     let v: Option<i64> = row.try_get(col)?;
     v.map(|v| u32::try_from(v).map_err(|e| corrupt(col, e)))
         .transpose()
 }
 
-fn opt_i32_col(row: &SqliteRow, col: &str) -> Result<Option<i32>> {
+fn opt_i32_col(row: &AnyRow, col: &str) -> Result<Option<i32>> {
     let v: Option<i64> = row.try_get(col)?;
     v.map(|v| i32::try_from(v).map_err(|e| corrupt(col, e)))
         .transpose()
 }
 
+/// A flag column: an integer, 0 or 1 (neither engine's boolean, so both read it alike).
+fn flag_col(row: &AnyRow, col: &str) -> Result<bool> {
+    let v: i64 = row.try_get(col)?;
+    Ok(v != 0)
+}
+
 /// A nullable JSON column (named `table.column`), decoded.
-fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, name: &str) -> Result<Option<T>> {
+fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<Option<T>> {
     let col = name.rsplit('.').next().unwrap_or(name);
     let text: Option<String> = row.try_get(col)?;
     text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(name, e)))
@@ -91,7 +97,7 @@ macro_rules! record {
         impl Record for $ty {
             const COLS: &'static str = $cols;
 
-            fn from_row($row: &SqliteRow) -> Result<$ty> {
+            fn from_row($row: &AnyRow) -> Result<$ty> {
                 Ok($ty {
                     $($plain: $row.try_get(stringify!($plain))?,)*
                     $($id: $id_ty($row.try_get(stringify!($id))?),)*
@@ -163,9 +169,9 @@ record!(Snapshot from "id, cluster, name, author, created_at, message, entries";
 
 record!(Relation from "id, cluster, requirer, requirer_endpoint, provider, provider_endpoint, \
                        interface, auto_reconfigure, created_at"; |row|
-    plain: requirer_endpoint, provider_endpoint, interface, auto_reconfigure, created_at;
+    plain: requirer_endpoint, provider_endpoint, interface, created_at;
     ids: id RelationId, cluster ClusterId, requirer ServiceId, provider ServiceId;
-    with: ;
+    with: auto_reconfigure flag_col;
 );
 
 record!(RelationEvent from "id, relation, at, kind, service, detail, job"; |row|
@@ -213,7 +219,7 @@ impl Record for HostTask {
         t.exit_code, t.pid, t.started_at, t.finished_at, t.message, j.command AS job_command, \
         s.service AS stage_service, s.component AS stage_component, s.command AS stage_command";
 
-    fn from_row(row: &SqliteRow) -> Result<Self> {
+    fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(HostTask {
             task: Task::from_row(row)?,
             command: row.try_get("job_command")?,
@@ -240,10 +246,11 @@ record!(LogLine from "task, attempt, seq, stream, at, line"; |row|
 // ---------------------------------------------------------------------------------------------
 // Users and API tokens.
 
-record!(User from "id, name, role, password_hash IS NOT NULL AS has_password, created_at"; |row|
-    plain: name, has_password, created_at;
+record!(User from "id, name, role, \
+                   CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS has_password, created_at"; |row|
+    plain: name, created_at;
     ids: id UserId;
-    with: ;
+    with: has_password flag_col;
     role: row.try_get::<String, _>("role")?
         .parse::<Role>()
         .map_err(|e| corrupt("users.role", e))?,

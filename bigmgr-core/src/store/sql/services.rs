@@ -6,24 +6,20 @@ use crate::model::*;
 use crate::store::ServiceStore;
 use crate::{Error, Result};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::AnyConnection;
 
 /// Inserts a unit (state NEW) of a service; an unknown host is [`Error::NotFound`].
-async fn insert_unit(
-    conn: &mut SqliteConnection,
-    service: ServiceId,
-    unit: NewUnit,
-) -> Result<Unit> {
+async fn insert_unit(conn: &mut AnyConnection, service: ServiceId, unit: NewUnit) -> Result<Unit> {
     let state = UnitState::New;
-    let res = query(
-        "INSERT INTO units (service, component, host, state) VALUES (?, ?, ?, ?)",
+    let id = query(
+        "INSERT INTO units (service, component, host, state) VALUES (?, ?, ?, ?) RETURNING id",
         (service.0, &unit.component, unit.host.0, state.as_str()),
     )
-    .execute(conn)
+    .inserted_id(conn)
     .await
     .map_err(|e| fk_or(e, || Error::not_found("host", unit.host)))?;
     Ok(Unit {
-        id: UnitId(res.last_insert_rowid()),
+        id: UnitId(id),
         service,
         component: unit.component,
         host: unit.host,
@@ -37,7 +33,7 @@ async fn insert_unit(
 /// [`Error::Conflict`] if unfinished jobs match `from_where` (a `FROM … WHERE …` over `jobs j`
 /// with one `?` for `id`), naming them and `what` they use.
 async fn refuse_in_unfinished_jobs(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     what: &str,
     from_where: &str,
     id: i64,
