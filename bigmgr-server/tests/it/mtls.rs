@@ -55,6 +55,17 @@ async fn register(
     name: &str,
     credential: &str,
 ) -> Result<pb::Registered, tonic::Status> {
+    register_with_csr(server, cert, name, credential, "").await
+}
+
+/// [`register`] sending `csr` as `Register.csr_pem`.
+async fn register_with_csr(
+    server: &ServerProc,
+    cert: Option<&str>,
+    name: &str,
+    credential: &str,
+    csr: &str,
+) -> Result<pb::Registered, tonic::Status> {
     let pin = bigmgr_core::tls::fingerprint(
         &<tokio_rustls::rustls::pki_types::CertificateDer as tokio_rustls::rustls::pki_types::pem::PemObject>::from_pem_file(
             server.ca().unwrap(),
@@ -73,6 +84,7 @@ async fn register(
             name: name.into(),
             address: "127.0.0.2".into(),
             auth: Some(pb::register::Auth::Credential(credential.into())),
+            csr_pem: csr.into(),
             ..pb::Register::default()
         })),
     };
@@ -123,6 +135,34 @@ async fn agents_join_over_tls_and_then_present_their_own_certificate() {
     let err = register(&server, None, "h1", &cred1).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     assert_contains(err.message(), "client certificate");
+    // A request that is not a CSR, or whose signature does not verify: refused saying so.
+    let (_, good) = bigmgr_core::tls::agent_csr("h1").unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_owned).collect();
+    let last = lines.len() - 2; // the signature's end
+    let flipped = if lines[last].starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
+    lines[last].replace_range(0..1, flipped);
+    let forged = lines.join("\n");
+    assert_ne!(forged, good.trim_end());
+    for (csr, why) in [
+        ("hello", "is not PEM"),
+        (forged.as_str(), "signature that does not verify"),
+    ] {
+        let err = register_with_csr(&server, None, "h1", &cred1, csr)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert_contains(err.message(), "certificate signing request");
+        assert_contains(err.message(), why);
+    }
+    assert_eq!(
+        holder(&store, &fp1).await.as_deref(),
+        Some("h1"),
+        "nothing changed"
+    );
     // Its own certificate with its credential: admitted.
     let ok = register(&server, Some(&pem), "h1", &cred1).await.unwrap();
     assert_eq!(ok.cluster, "c");
