@@ -480,6 +480,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("too short"), "{e}");
+        let validity = |args: &ServeArgs| ServeConfig::resolve(args, None);
+        let short = ServeArgs {
+            agent_cert_validity: Some(Duration::from_secs(4)),
+            ..ServeArgs::default()
+        };
+        let e = validity(&short).unwrap_err().to_string();
+        assert!(
+            e.contains("agent certificate validity") && e.contains("5s"),
+            "{e}"
+        );
+        let tested = ServeArgs {
+            agent_cert_validity: Some(Duration::from_secs(9)),
+            ..ServeArgs::default()
+        };
+        let c = validity(&tested).unwrap();
+        assert_eq!(c.grpc.agent_cert_validity, Duration::from_secs(9));
         assert!(bad("listn = \"x\"").contains("unknown field `listn`"));
         // `config` is a flag only: a file cannot name another file.
         assert!(bad("config = \"x.toml\"").contains("unknown field `config`"));
