@@ -1,7 +1,8 @@
 //! `bigmgr-agent`: the per-host daemon. It reads its settings ([`config`]), then runs
 //! [`bigmgr_core::grpc::run_agent`] with the process executor until SIGINT or SIGTERM: it dials
 //! the server, joins with the cluster's join token the first time (keeping the credential it
-//! gets under its root), and runs the tasks the server sends.
+//! gets under its root, and, from a TLS server, the client certificate it presents from then
+//! on and renews on its own), and runs the tasks the server sends.
 //!
 //! Exit codes: 0 after a signal, 2 when the server refuses the agent or a setting is wrong
 //! (retrying cannot help), 1 for anything else.

@@ -77,6 +77,7 @@ pub struct ManagerBuilder {
     scheduler: Option<Arc<dyn Scheduler>>,
     config: EngineConfig,
     ca_fingerprint: Option<String>,
+    agent_ca: Option<Arc<crate::tls::AgentCa>>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -155,7 +156,16 @@ impl ManagerBuilder {
         self
     }
 
-    /// Opens the store named by [`ManagerBuilder::sqlite`] or [`ManagerBuilder::store_url`] if one was, so that a transport
+    /// The CA that signs agents' certificates, when the server speaks TLS and its listener
+    /// verifies client certificates against it: [`ManagerBuilder::build_grpc`]'s transport
+    /// then makes agents' sessions mutual TLS.
+    pub fn agent_ca(mut self, ca: Option<Arc<crate::tls::AgentCa>>) -> Self {
+        self.agent_ca = ca;
+        self
+    }
+
+    /// Opens the store named by [`ManagerBuilder::sqlite`] or [`ManagerBuilder::store_url`]
+    /// if one was, so that a transport
     /// can share it before the build.
     async fn open_store(&mut self) -> Result<Arc<dyn Store>> {
         if let Some(s) = &self.store {
@@ -177,7 +187,7 @@ impl ManagerBuilder {
         settings: crate::grpc::GrpcSettings,
     ) -> Result<(Manager, Arc<crate::grpc::GrpcTransport>)> {
         let store = self.open_store().await?;
-        let grpc = crate::grpc::GrpcTransport::new(store, settings);
+        let grpc = crate::grpc::GrpcTransport::new(store, settings, self.agent_ca.take());
         let mgr = self.transport(Arc::clone(&grpc)).build().await?;
         Ok((mgr, grpc))
     }

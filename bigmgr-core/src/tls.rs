@@ -6,6 +6,12 @@
 //! A client that pins a fingerprint accepts a server only if the chain it presents holds the CA
 //! with that fingerprint and the server's certificate verifies against that CA for the name
 //! dialled; it refuses during the handshake, before anything (a join token) is sent.
+//!
+//! Agents authenticate with client certificates (mutual TLS): an agent makes its own key and a
+//! certificate signing request ([`agent_csr`]); the [`AgentCa`] checks the request and signs a
+//! certificate whose names the server chooses (the host and its cluster, never the request's);
+//! the server's TLS configuration asks clients for a certificate signed by that CA (optional at
+//! the TLS layer: REST clients and joining agents have none).
 
 use crate::{Error, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -30,6 +36,18 @@ const RENEW_DAYS: i64 = 30;
 
 /// The CA's common name, which its certificate and the certificates it signs name as issuer.
 const CA_NAME: &str = "bigmgr CA";
+/// The server's CA files in [`TLS_DIR`]: certificate, key.
+const CA_FILES: (&str, &str) = ("ca.pem", "ca.key");
+/// The files of the CA that signs agents' certificates when the operator gave the server's
+/// certificate (`--tls-cert`): the server holds no CA key then, so it keeps one for agents.
+const AGENT_CA_FILES: (&str, &str) = ("agent-ca.pem", "agent-ca.key");
+/// That CA's common name.
+const AGENT_CA_NAME: &str = "bigmgr agent CA";
+
+/// How long an agent's certificate is valid unless the server is told otherwise: 30 days.
+pub const AGENT_CERT_VALIDITY: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+/// The largest certificate signing request taken, in PEM: an agent's is well under 1 KiB.
+pub const MAX_CSR_BYTES: usize = 8 << 10;
 
 /// The crypto every configuration here uses (ring).
 fn provider() -> Arc<CryptoProvider> {
@@ -103,13 +121,13 @@ fn read(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// The CA's parameters: the same every time, so a kept CA key signs as the kept CA.
-fn ca_params() -> Result<rcgen::CertificateParams> {
+/// The parameters of the CA named `name`: the same every time, so a kept CA key signs as the
+/// kept CA.
+fn ca_params(name: &str) -> Result<rcgen::CertificateParams> {
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new())
         .map_err(|e| tls_err("CA parameters", e))?;
     p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, CA_NAME);
+    p.distinguished_name.push(rcgen::DnType::CommonName, name);
     p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
     p.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
@@ -123,39 +141,49 @@ fn days_from_now(days: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() + time::Duration::days(days)
 }
 
+/// The CA named `name` kept in `dir` as `files` (certificate, key), made there on first use:
+/// its certificate (PEM), its key and the certificate's path.
+fn load_or_create_ca(
+    dir: &Path,
+    (pem_file, key_file): (&str, &str),
+    name: &str,
+) -> Result<(String, rcgen::KeyPair, PathBuf)> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let (pem_path, key_path) = (dir.join(pem_file), dir.join(key_file));
+    match (read(&pem_path)?, read(&key_path)?) {
+        (Some(pem), Some(key)) => {
+            let key = rcgen::KeyPair::from_pem(&key)
+                .map_err(|e| tls_err(&key_path.display().to_string(), e))?;
+            Ok((pem, key, pem_path))
+        }
+        _ => {
+            let key = rcgen::KeyPair::generate().map_err(|e| tls_err("CA key", e))?;
+            let mut p = ca_params(name)?;
+            p.not_before = days_from_now(-1);
+            p.not_after = days_from_now(CA_DAYS);
+            let cert = p
+                .self_signed(&key)
+                .map_err(|e| tls_err("CA certificate", e))?;
+            write(&key_path, &key.serialize_pem(), 0o600)?;
+            write(&pem_path, &cert.pem(), 0o644)?;
+            Ok((cert.pem(), key, pem_path))
+        }
+    }
+}
+
 impl ServerIdentity {
     /// The identity kept in `<data>/tls/`, made there on first use: a CA (`ca.pem`,
     /// `ca.key`) and a certificate for `names` signed by it (`server.pem`, `server.key`),
     /// made again when `names` changed or it nears its end. Keys are mode 0600.
     pub fn load_or_create(data: &Path, names: &[String]) -> Result<ServerIdentity> {
         let dir = data.join(TLS_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let (ca_pem_path, ca_key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
         let (cert_path, key_path, meta_path) = (
             dir.join("server.pem"),
             dir.join("server.key"),
             dir.join("server.meta"),
         );
-        let params = ca_params()?;
-        let (ca_pem, ca_key) = match (read(&ca_pem_path)?, read(&ca_key_path)?) {
-            (Some(pem), Some(key)) => {
-                let key = rcgen::KeyPair::from_pem(&key)
-                    .map_err(|e| tls_err(&ca_key_path.display().to_string(), e))?;
-                (pem, key)
-            }
-            _ => {
-                let key = rcgen::KeyPair::generate().map_err(|e| tls_err("CA key", e))?;
-                let mut p = params.clone();
-                p.not_before = days_from_now(-1);
-                p.not_after = days_from_now(CA_DAYS);
-                let cert = p
-                    .self_signed(&key)
-                    .map_err(|e| tls_err("CA certificate", e))?;
-                write(&ca_key_path, &key.serialize_pem(), 0o600)?;
-                write(&ca_pem_path, &cert.pem(), 0o644)?;
-                (cert.pem(), key)
-            }
-        };
+        let params = ca_params(CA_NAME)?;
+        let (ca_pem, ca_key, ca_pem_path) = load_or_create_ca(&dir, CA_FILES, CA_NAME)?;
         let renew_by = days_from_now(RENEW_DAYS).unix_timestamp();
         let meta: Option<Meta> = read(&meta_path)?.and_then(|t| serde_json::from_str(&t).ok());
         let kept = match (read(&cert_path)?, read(&key_path)?, meta) {
@@ -225,17 +253,202 @@ impl ServerIdentity {
     }
 
     /// The rustls configuration of a server presenting this identity, speaking HTTP/2 and
-    /// HTTP/1.1 (ALPN). Clients present no certificate.
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
-        let mut c = rustls::ServerConfig::builder_with_provider(provider())
+    /// HTTP/1.1 (ALPN). With `agents`, clients may present a certificate, which must be one
+    /// that CA signed and still valid (else the handshake fails); without, they present none.
+    pub fn server_config(&self, agents: Option<&AgentCa>) -> Result<Arc<rustls::ServerConfig>> {
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| tls_err("TLS versions", e))?
-            .with_no_client_auth()
+            .map_err(|e| tls_err("TLS versions", e))?;
+        let builder = match agents {
+            Some(ca) => builder.with_client_cert_verifier(ca.client_verifier()?),
+            None => builder.with_no_client_auth(),
+        };
+        let mut c = builder
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| tls_err("the server certificate and key", e))?;
         c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(c))
     }
+}
+
+/// The CA that signs agents' certificates, and verifies them when agents present them.
+pub struct AgentCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    cert: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for AgentCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCa")
+            .field("fingerprint", &fingerprint(&self.cert))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of a certificate signing request that [`AgentCa::read_csr`] accepted.
+#[derive(Debug, Clone)]
+pub struct CsrKey(rcgen::SubjectPublicKeyInfo);
+
+/// A certificate an [`AgentCa`] issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCert {
+    /// The certificate, PEM.
+    pub pem: String,
+    /// Its SHA-256 fingerprint (`sha256:…`), which the store keeps as the host's.
+    pub fingerprint: String,
+    /// Its end, Unix seconds.
+    pub not_after: i64,
+}
+
+impl AgentCa {
+    /// The agent CA kept in `<data>/tls/`, made there on first use: the server's own CA
+    /// (`ca.pem`, `ca.key`, as [`ServerIdentity::load_or_create`] makes it) when `server_ca`,
+    /// else a CA for agents alone (`agent-ca.pem`, `agent-ca.key`), for a server presenting
+    /// an operator's certificate.
+    pub fn load_or_create(data: &Path, server_ca: bool) -> Result<AgentCa> {
+        let (files, name) = if server_ca {
+            (CA_FILES, CA_NAME)
+        } else {
+            (AGENT_CA_FILES, AGENT_CA_NAME)
+        };
+        let (pem, key, path) = load_or_create_ca(&data.join(TLS_DIR), files, name)?;
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| tls_err(&path.display().to_string(), e))?;
+        Ok(AgentCa {
+            issuer: rcgen::Issuer::new(ca_params(name)?, key),
+            cert,
+        })
+    }
+
+    /// Verifies client certificates against this CA; clients without one are let through
+    /// (REST clients, joining agents), for the application to decide about.
+    fn client_verifier(&self) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(self.cert.clone())
+            .map_err(|e| tls_err("the agent CA", e))?;
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| tls_err("the agent CA", e))
+    }
+
+    /// Checks a certificate signing request from an agent: at most [`MAX_CSR_BYTES`] of PEM,
+    /// one well-formed request whose signature verifies with the key it carries, an ECDSA
+    /// P-256 or P-384 or an Ed25519 key. Answers the key; nothing else of the request (its
+    /// subject, its extensions) is used. [`Error::Invalid`] says what is wrong.
+    pub fn read_csr(pem: &str) -> Result<CsrKey> {
+        use x509_parser::prelude::FromDer;
+        let bad = |why: String| {
+            Error::invalid_field(
+                "csr_pem",
+                format!("the agent's certificate signing request {why}"),
+            )
+        };
+        if pem.len() > MAX_CSR_BYTES {
+            return Err(bad(format!(
+                "is {} bytes, more than the {MAX_CSR_BYTES} taken",
+                pem.len()
+            )));
+        }
+        let der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| bad(format!("is not PEM (CERTIFICATE REQUEST): {e}")))?;
+        let (rest, csr) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(der.as_ref())
+                .map_err(|e| bad(format!("is malformed: {e}")))?;
+        if !rest.is_empty() {
+            return Err(bad("has bytes after its end".into()));
+        }
+        csr.verify_signature().map_err(|_| {
+            bad("has a signature that does not verify with the key it carries".into())
+        })?;
+        let key =
+            rcgen::SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
+                .ok()
+                .filter(|k| {
+                    use rcgen::PublicKeyData;
+                    // The key's type and, so, its size: an uncompressed point, or an Ed25519 key.
+                    [
+                        (&rcgen::PKCS_ECDSA_P256_SHA256, 65),
+                        (&rcgen::PKCS_ECDSA_P384_SHA384, 97),
+                        (&rcgen::PKCS_ED25519, 32),
+                    ]
+                    .iter()
+                    .any(|(alg, len)| k.algorithm() == *alg && k.der_bytes().len() == *len)
+                })
+                .ok_or_else(|| {
+                    bad(
+                        "has a key of a type not taken; use ECDSA P-256 or P-384, or Ed25519"
+                            .into(),
+                    )
+                })?;
+        Ok(CsrKey(key))
+    }
+
+    /// Signs a certificate for `key` as host `host` of cluster `cluster`, valid from now for
+    /// `validity`: common name the host, a URI name `bigmgr://<cluster>/<host>`, for client
+    /// authentication only.
+    pub fn issue(
+        &self,
+        key: &CsrKey,
+        cluster: &str,
+        host: &str,
+        validity: std::time::Duration,
+    ) -> Result<IssuedCert> {
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(rcgen::DnType::CommonName, host);
+        let uri = format!("bigmgr://{cluster}/{host}");
+        p.subject_alt_names = vec![rcgen::SanType::URI(
+            rcgen::string::Ia5String::try_from(uri.as_str())
+                .map_err(|e| tls_err(&format!("the name {uri}"), e))?,
+        )];
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now;
+        p.not_after =
+            now + time::Duration::try_from(validity).map_err(|e| tls_err("the validity", e))?;
+        p.is_ca = rcgen::IsCa::ExplicitNoCa;
+        p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        p.use_authority_key_identifier_extension = true;
+        let mut serial = [0u8; 16];
+        getrandom::fill(&mut serial).map_err(|e| tls_err("a serial number", e))?;
+        serial[0] &= 0x7f;
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let cert = p
+            .signed_by(&key.0, &self.issuer)
+            .map_err(|e| tls_err("the agent certificate", e))?;
+        Ok(IssuedCert {
+            pem: cert.pem(),
+            fingerprint: fingerprint(cert.der()),
+            not_after: p.not_after.unix_timestamp(),
+        })
+    }
+}
+
+/// A new key pair for an agent and its certificate signing request (common name `host`; the
+/// server decides the names anyway): the key and the request, PEM.
+pub fn agent_csr(host: &str) -> Result<(String, String)> {
+    let key = rcgen::KeyPair::generate().map_err(|e| tls_err("the agent key", e))?;
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(rcgen::DnType::CommonName, host);
+    let csr = p
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .map_err(|e| tls_err("the certificate signing request", e))?;
+    Ok((key.serialize_pem(), csr))
+}
+
+/// When the first certificate of `pem` is valid: its start and end, Unix seconds.
+pub fn certificate_validity(pem: &str) -> Result<(i64, i64)> {
+    use x509_parser::prelude::FromDer;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| tls_err("the certificate", e))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der.as_ref())
+        .map_err(|e| tls_err("the certificate", e))?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
 /// The last PEM block of `pem` (a chain's CA), as PEM.
@@ -333,14 +546,36 @@ impl ServerCertVerifier for PinnedCa {
 
 /// A client configuration that trusts only the CA with fingerprint `pin`, offering `alpn`.
 pub fn pinned_client_config(pin: &str, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>> {
+    pinned_client_config_with_cert(pin, alpn, None)
+}
+
+/// [`pinned_client_config`] presenting a client certificate: `cert` is PEM holding the
+/// certificate and its private key (an agent's, as the agent keeps them).
+pub fn pinned_client_config_with_cert(
+    pin: &str,
+    alpn: &[&[u8]],
+    cert: Option<&str>,
+) -> Result<Arc<rustls::ClientConfig>> {
     let pin = parse_fingerprint(pin)?;
     let provider = provider();
-    let mut c = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err("TLS versions", e))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }));
+    let mut c = match cert {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| tls_err("the client certificate", e))?;
+            let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+                .map_err(|e| tls_err("the client certificate's key", e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| tls_err("the client certificate", e))?
+        }
+    };
     c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(c))
 }
@@ -459,7 +694,7 @@ mod tests {
 
     /// Serves one TLS connection on loopback that answers "pong" to "ping".
     async fn serve_once(id: &ServerIdentity) -> std::net::SocketAddr {
-        let acceptor = tokio_rustls::TlsAcceptor::from(id.server_config().unwrap());
+        let acceptor = tokio_rustls::TlsAcceptor::from(id.server_config(None).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -490,6 +725,158 @@ mod tests {
         let mut buf = [0u8; 4];
         tls.read_exact(&mut buf).await?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Serves TLS connections with agents' certificates from `ca`; each answers the
+    /// fingerprint of the client's certificate ("none" without one) to "ping".
+    async fn serve_mtls(id: &ServerIdentity, ca: &AgentCa) -> std::net::SocketAddr {
+        let acceptor = tokio_rustls::TlsAcceptor::from(id.server_config(Some(ca)).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let who = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| fingerprint(c))
+                            .unwrap_or_else(|| "none".into());
+                        let mut buf = [0u8; 4];
+                        if tls.read_exact(&mut buf).await.is_ok() {
+                            let _ = tls.write_all(who.as_bytes()).await;
+                            let _ = tls.shutdown().await;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Says "ping" with `config` and reads the answer to its end.
+    async fn who(
+        addr: std::net::SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<String> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        tls.write_all(b"ping").await?;
+        let mut out = String::new();
+        tls.read_to_string(&mut out).await?;
+        Ok(out)
+    }
+
+    /// An agent's certificate and key as the agent keeps them, for `host`, valid `validity`.
+    fn agent_cert(ca: &AgentCa, host: &str, validity: std::time::Duration) -> (String, IssuedCert) {
+        let (key, csr) = agent_csr("whatever-the-agent-asks").unwrap();
+        let issued = ca
+            .issue(&AgentCa::read_csr(&csr).unwrap(), "prod", host, validity)
+            .unwrap();
+        (format!("{}{key}", issued.pem), issued)
+    }
+
+    #[tokio::test]
+    async fn agents_get_certificates_the_server_names_and_verifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = ServerIdentity::load_or_create(tmp.path(), &names()).unwrap();
+        let ca = AgentCa::load_or_create(tmp.path(), true).unwrap();
+        let (held, issued) = agent_cert(&ca, "h1", AGENT_CERT_VALIDITY);
+        // The server's names, not the request's.
+        let der = CertificateDer::from_pem_slice(issued.pem.as_bytes()).unwrap();
+        assert_eq!(issued.fingerprint, fingerprint(&der));
+        let (_, x509) =
+            <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<_>>::from_der(&der).unwrap();
+        let cn: Vec<_> = x509
+            .subject()
+            .iter_common_name()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(cn, ["h1"]);
+        assert!(x509.subject().to_string().contains("h1"));
+        let san = x509.subject_alternative_name().unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            r#"[URI("bigmgr://prod/h1")]"#
+        );
+        assert_eq!(x509.issuer().to_string(), "CN=bigmgr CA");
+        let (from, to) = certificate_validity(&issued.pem).unwrap();
+        assert_eq!(to, issued.not_after);
+        assert_eq!(to - from, AGENT_CERT_VALIDITY.as_secs() as i64);
+
+        let addr = serve_mtls(&id, &ca).await;
+        let pin = &id.ca_fingerprint;
+        let with = pinned_client_config_with_cert(pin, &[], Some(&held)).unwrap();
+        assert_eq!(who(addr, with).await.unwrap(), issued.fingerprint);
+        let without = pinned_client_config(pin, &[]).unwrap();
+        assert_eq!(
+            who(addr, without).await.unwrap(),
+            "none",
+            "optional at the TLS layer"
+        );
+        // A certificate of another CA (here, the agent CA a server with an operator's
+        // certificate keeps) fails the handshake.
+        let other = AgentCa::load_or_create(tmp.path(), false).unwrap();
+        let (stranger, _) = agent_cert(&other, "h1", AGENT_CERT_VALIDITY);
+        let config = pinned_client_config_with_cert(pin, &[], Some(&stranger)).unwrap();
+        assert!(who(addr, config).await.is_err(), "a stranger's certificate");
+        // An expired one too.
+        let (expired, _) = agent_cert(&ca, "h1", std::time::Duration::ZERO);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let config = pinned_client_config_with_cert(pin, &[], Some(&expired)).unwrap();
+        assert!(who(addr, config).await.is_err(), "an expired certificate");
+        // The agent CA is kept, and the same on the next start.
+        let again = AgentCa::load_or_create(tmp.path(), true).unwrap();
+        assert_eq!(again.cert, ca.cert);
+        assert_ne!(other.cert, ca.cert);
+        assert!(tmp.path().join(TLS_DIR).join("agent-ca.key").exists());
+    }
+
+    #[test]
+    fn bad_certificate_requests_are_refused_saying_why() {
+        let (_, good) = agent_csr("h1").unwrap();
+        AgentCa::read_csr(&good).unwrap();
+        for alg in [&rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let csr = rcgen::CertificateParams::default()
+                .serialize_request(&key)
+                .unwrap()
+                .pem()
+                .unwrap();
+            AgentCa::read_csr(&csr).unwrap();
+        }
+        // A character of the signature changed: it no longer verifies.
+        let mut lines: Vec<String> = good.lines().map(str::to_owned).collect();
+        let last = lines.len() - 2;
+        let flipped = if lines[last].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        lines[last].replace_range(0..1, flipped);
+        let tampered = lines.join("\n");
+        let pem = |b64: &str| {
+            format!(
+                "-----BEGIN CERTIFICATE REQUEST-----\n{b64}\n-----END CERTIFICATE REQUEST-----\n"
+            )
+        };
+        let cases = [
+            ("x".repeat(MAX_CSR_BYTES + 1), "more than the 8192 taken"),
+            ("hello".to_string(), "is not PEM"),
+            (pem("Z2FyYmFnZQ=="), "is malformed"),
+            (tampered, "signature that does not verify"),
+        ];
+        for (csr, why) in cases {
+            let err = AgentCa::read_csr(&csr).unwrap_err().to_string();
+            assert!(err.contains(why), "{why}: {err}");
+            assert!(err.contains("certificate signing request"), "{err}");
+        }
     }
 
     #[tokio::test]

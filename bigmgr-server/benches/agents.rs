@@ -7,7 +7,8 @@
 //! `cargo bench -p bigmgr-server --bench agents` (options after `--`: `--agents N` (1000),
 //! `--components N` (10: tasks = agents × components), `--runs N` (3)). It runs twice in the
 //! same process: over plain h2c (`--insecure-http`), then over TLS with the agents pinning the
-//! server's CA, and prints the TLS/plain ratios of throughput and latency.
+//! server's CA and presenting the client certificates it issued them (mutual TLS), and prints
+//! the TLS/plain ratios of throughput and latency.
 //!
 //! Dispatch latency is measured at the agents: for a host's first task, from the job's submit
 //! to the RunTask's arrival; for every later task, from the moment the host sent its previous
@@ -39,7 +40,27 @@ struct Measure {
     sequential: Vec<f64>,
 }
 
-/// Opens one simulated agent's stream and serves it until the process ends.
+/// A channel to the server: plain, or TLS pinning `pin` and presenting `cert` (PEM with key).
+async fn channel(url: &str, pin: Option<&str>, cert: Option<&str>) -> tonic::transport::Channel {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .expect("url")
+        .tcp_nodelay(true);
+    match pin {
+        Some(fp) => {
+            let tls =
+                bigmgr_core::tls::pinned_client_config_with_cert(fp, &[b"h2"], cert).expect("pin");
+            endpoint
+                .connect_with_connector(bigmgr_core::tls::connector(tls))
+                .await
+        }
+        None => endpoint.connect().await,
+    }
+    .expect("connect")
+}
+
+/// Opens one simulated agent's stream and serves it until the process ends. Over TLS it
+/// joins as a real agent does: a session without a certificate that gets one (and its
+/// credential) for a CSR, then the session presenting it.
 async fn sim_agent(
     url: String,
     token: String,
@@ -48,23 +69,9 @@ async fn sim_agent(
     measure: Arc<Mutex<Measure>>,
     connecting: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let endpoint = tonic::transport::Endpoint::from_shared(url)
-        .expect("url")
-        .tcp_nodelay(true);
-    let channel = match pin {
-        Some(fp) => {
-            let tls = bigmgr_core::tls::pinned_client_config(&fp, &[b"h2"]).expect("pin");
-            endpoint
-                .connect_with_connector(bigmgr_core::tls::connector(tls))
-                .await
-        }
-        None => endpoint.connect().await,
-    }
-    .expect("connect");
-    let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
-    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
-    let register = pb::Register {
-        name: format!("sim{i}"),
+    let name = format!("sim{i}");
+    let register = |auth, csr_pem| pb::Register {
+        name: name.clone(),
         address: "127.0.0.1".into(),
         facts: Some(pb::HostFacts {
             os: "sim".into(),
@@ -73,11 +80,48 @@ async fn sim_agent(
         }),
         running: vec![],
         finished: vec![],
-        auth: Some(pb::register::Auth::JoinToken(token)),
+        auth: Some(auth),
         agent_version: "sim".into(),
+        csr_pem,
     };
+    let (auth, cert) = match &pin {
+        Some(fp) => {
+            let (key, csr) = bigmgr_core::tls::agent_csr(&name).expect("csr");
+            let mut client = pb::agent_service_client::AgentServiceClient::new(
+                channel(&url, Some(fp), None).await,
+            );
+            let join = pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Register(register(
+                    pb::register::Auth::JoinToken(token),
+                    csr,
+                ))),
+            };
+            let mut answer = client
+                .session(tokio_stream::iter(vec![join]))
+                .await
+                .expect("join")
+                .into_inner();
+            let Some(pb::ServerMessage {
+                body: Some(pb::server_message::Body::Registered(r)),
+            }) = answer.message().await.expect("joined")
+            else {
+                panic!("the join was not answered with Registered");
+            };
+            (
+                pb::register::Auth::Credential(r.credential),
+                Some(format!("{}{key}", r.certificate_pem)),
+            )
+        }
+        None => (pb::register::Auth::JoinToken(token), None),
+    };
+    let channel = channel(&url, pin.as_deref(), cert.as_deref()).await;
+    let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
     tx.send(pb::AgentMessage {
-        body: Some(pb::agent_message::Body::Register(register)),
+        body: Some(pb::agent_message::Body::Register(register(
+            auth,
+            String::new(),
+        ))),
     })
     .await
     .expect("queue register");

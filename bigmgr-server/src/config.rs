@@ -92,6 +92,11 @@ pub struct ServeArgs {
     )]
     #[serde(default)]
     pub tls_names: Vec<String>,
+    /// How long the certificates the server issues to agents are valid; agents renew theirs
+    /// with a third left [default: 30d]. Hidden: for tests, which use seconds
+    #[arg(long, env = "BIGMGR_AGENT_CERT_VALIDITY", value_name = "DURATION", value_parser = parse_duration, hide = true)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
+    pub agent_cert_validity: Option<Duration>,
     /// Serve plain HTTP and h2c: join tokens, credentials, API tokens and secret config values
     /// cross the network readable by anyone on it. Only for a trusted network or tests
     #[arg(long, env = "BIGMGR_INSECURE_HTTP")]
@@ -276,6 +281,16 @@ impl ServeConfig {
                 "lost_after must be 1 or more heartbeat intervals".into(),
             ));
         }
+        let agent_cert_validity = args
+            .agent_cert_validity
+            .or(file.agent_cert_validity)
+            .unwrap_or(defaults.agent_cert_validity);
+        if agent_cert_validity < Duration::from_secs(5) {
+            return Err(Error::Config(format!(
+                "an agent certificate validity of {agent_cert_validity:?} is too short; use 5s \
+                 or more (agents renew theirs with a third left)"
+            )));
+        }
         let lost_grace = args
             .lost_grace
             .or(file.lost_grace)
@@ -316,6 +331,7 @@ impl ServeConfig {
             grpc: GrpcSettings {
                 heartbeat_interval,
                 lost_after,
+                agent_cert_validity,
             },
             lost_grace,
             tls,
@@ -483,6 +499,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("too short"), "{e}");
+        let validity = |args: &ServeArgs| ServeConfig::resolve(args, None);
+        let short = ServeArgs {
+            agent_cert_validity: Some(Duration::from_secs(4)),
+            ..ServeArgs::default()
+        };
+        let e = validity(&short).unwrap_err().to_string();
+        assert!(
+            e.contains("agent certificate validity") && e.contains("5s"),
+            "{e}"
+        );
+        let tested = ServeArgs {
+            agent_cert_validity: Some(Duration::from_secs(9)),
+            ..ServeArgs::default()
+        };
+        let c = validity(&tested).unwrap();
+        assert_eq!(c.grpc.agent_cert_validity, Duration::from_secs(9));
         assert!(bad("listn = \"x\"").contains("unknown field `listn`"));
         // `config` is a flag only: a file cannot name another file.
         assert!(bad("config = \"x.toml\"").contains("unknown field `config`"));

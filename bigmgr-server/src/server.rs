@@ -10,9 +10,9 @@ use crate::tls_listener::{Peer, TlsListener};
 use crate::{Error, Result, api};
 use axum::Router;
 use bigmgr_core::Manager;
-use bigmgr_core::grpc::{GrpcTransport, PeerAddr};
+use bigmgr_core::grpc::{GrpcTransport, PeerAddr, PeerCertificate};
 use bigmgr_core::stack::DirStackProvider;
-use bigmgr_core::tls::ServerIdentity;
+use bigmgr_core::tls::{AgentCa, ServerIdentity};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,22 +57,26 @@ pub fn app(mgr: Manager, grpc: &Arc<GrpcTransport>) -> Router {
         .layer(axum::middleware::from_fn(peer_addr))
 }
 
-/// Hands the connection's peer address to the gRPC service (which logs agents by it).
+/// Hands the connection's peer address (which agents are logged by) and the client
+/// certificate it presented (which identifies an agent's host) to the gRPC service.
 async fn peer_addr(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let tls = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map(|c| c.0.clone());
     let addr = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
-        .or_else(|| {
-            req.extensions()
-                .get::<axum::extract::ConnectInfo<Peer>>()
-                .map(|c| c.0.0)
-        });
+        .or(tls.as_ref().map(|p| p.addr));
     if let Some(addr) = addr {
         req.extensions_mut().insert(PeerAddr(addr));
+    }
+    if let Some(cert) = tls.and_then(|p| p.cert) {
+        req.extensions_mut().insert(PeerCertificate(cert));
     }
     next.run(req).await
 }
@@ -98,6 +102,13 @@ impl Server {
             TlsMode::Own { names } => Some(ServerIdentity::load_or_create(&config.data, names)?),
             TlsMode::Files { cert, key } => Some(ServerIdentity::from_files(cert, key)?),
         };
+        // Agents' certificates are signed by the server's own CA, or by a CA kept for agents
+        // beside an operator's certificate.
+        let agent_ca = match &config.tls {
+            TlsMode::Insecure => None,
+            TlsMode::Own { .. } => Some(Arc::new(AgentCa::load_or_create(&config.data, true)?)),
+            TlsMode::Files { .. } => Some(Arc::new(AgentCa::load_or_create(&config.data, false)?)),
+        };
         let tls = identity.as_ref().map(|id| TlsInfo {
             ca_fingerprint: id.ca_fingerprint.clone(),
             ca_path: id.ca_path.clone(),
@@ -110,6 +121,7 @@ impl Server {
                 ..bigmgr_core::EngineConfig::default()
             })
             .ca_fingerprint(tls.as_ref().map(|t| t.ca_fingerprint.clone()))
+            .agent_ca(agent_ca.clone())
             .build_grpc(config.grpc.clone())
             .await?;
         // The admin token is an API token of the built-in user `admin`.
@@ -143,8 +155,8 @@ impl Server {
                 .await
             }),
             Some(id) => {
-                let listener =
-                    TlsListener::new(listener, id.server_config()?).map_err(Error::Serve)?;
+                let config = id.server_config(agent_ca.as_deref())?;
+                let listener = TlsListener::new(listener, config).map_err(Error::Serve)?;
                 tokio::spawn(async move {
                     axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
                         .with_graceful_shutdown(shutdown)

@@ -1,6 +1,8 @@
 //! The listener of a TLS server: TCP connections accepted as they come, each handshake in its
 //! own task (a slow or silent client holds up no one), handed to axum once secured. A client
-//! that does not speak TLS (plain HTTP to this port) fails its handshake and is closed.
+//! that does not speak TLS (plain HTTP to this port), or presents a client certificate the
+//! configuration does not accept (not the agent CA's, expired), fails its handshake and is
+//! closed.
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
@@ -11,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish its handshake.
@@ -28,13 +31,29 @@ pub struct TlsListener {
     accepting: JoinHandle<()>,
 }
 
-/// The peer of a TLS connection (what handlers get as `ConnectInfo<Peer>`).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+/// The peer of a TLS connection (what handlers get as `ConnectInfo<Peer>`): its address, and
+/// the client certificate it presented, which the handshake verified.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Its certificate (an agent's), if it presented one.
+    pub cert: Option<CertificateDer<'static>>,
+}
 
 impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
+        let cert = stream
+            .io()
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|c| c.clone().into_owned());
+        Peer {
+            addr: *stream.remote_addr(),
+            cert,
+        }
     }
 }
 

@@ -8,6 +8,14 @@
 //! and was not cleaned), then the spooled events not yet acknowledged, in order, then live
 //! events and heartbeats; it hands `RunTask`/`CancelTask` to the agent and applies `Ack`s.
 //!
+//! On an `https://` server the agent holds a client certificate (`<root>/certificate.pem`,
+//! with its key, mode 0600) and presents it on every session. It gets one by sending a CSR for
+//! a new key in `Register`: when it joins, when a third of its certificate's lifetime is left
+//! (a session that reaches that point ends, and the next one asks), and when it has none
+//! valid (it expired while the agent was stopped): then it connects without one and proves
+//! itself with its credential. A session without a certificate ends once the certificate
+//! arrives, and the next one starts at once.
+//!
 //! Events go in batches bounded by count and by encoded bytes ([`BATCH`],
 //! [`MAX_BATCH_BYTES`]), far below the message limit. An event that does not fit even alone, or
 //! that the server refuses (`Ack.rejected`), is set aside by the spool ([`Spool::reject`]), so
@@ -44,6 +52,90 @@ const MAX_REGISTER_FINISHED_BYTES: usize = 4 << 20;
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// The file under the root that holds the agent's credential.
 const CREDENTIAL_FILE: &str = "credential.json";
+/// The file under the root that holds the agent's certificate, then its key (mode 0600).
+const CERTIFICATE_FILE: &str = "certificate.pem";
+
+/// When the next session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// After the backoff: the session broke or the server closed it.
+    Backoff,
+    /// At once: the agent got a certificate on a session without one, or its certificate is
+    /// due for renewal.
+    Now,
+}
+
+/// The agent's certificate and key as kept in [`CERTIFICATE_FILE`], and when it is valid.
+#[derive(Debug, Clone)]
+struct Held {
+    /// The certificate, then its key (PEM).
+    pem: String,
+    /// Its start and end, Unix seconds.
+    not_before: i64,
+    not_after: i64,
+}
+
+impl Held {
+    /// When to renew it: with a third of its lifetime left (Unix seconds).
+    fn renew_at(&self) -> i64 {
+        self.not_after - (self.not_after - self.not_before) / 3
+    }
+}
+
+/// The certificate kept under `root`, if there is a readable one.
+fn load_certificate(root: &Path) -> Option<Held> {
+    let path = root.join(CERTIFICATE_FILE);
+    let pem = match std::fs::read_to_string(&path) {
+        Ok(pem) => pem,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the certificate; asking for a new one");
+            return None;
+        }
+    };
+    match crate::tls::certificate_validity(&pem) {
+        Ok((not_before, not_after)) => Some(Held {
+            pem,
+            not_before,
+            not_after,
+        }),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "not a certificate; asking for a new one");
+            None
+        }
+    }
+}
+
+/// Keeps a certificate the server issued with its key, mode 0600, atomically (so the two
+/// always match) and durably.
+fn save_certificate(root: &Path, cert: &str, key: &str) -> Result<Held> {
+    let path = root.join(CERTIFICATE_FILE);
+    let (not_before, not_after) = crate::tls::certificate_validity(cert)?;
+    let pem = format!("{cert}{key}");
+    crate::fsutil::write_atomic(&path, pem.as_bytes(), 0o600, true)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(Held {
+        pem,
+        not_before,
+        not_after,
+    })
+}
+
+/// Now, Unix seconds.
+fn unix_now() -> i64 {
+    crate::model::now_ms() / 1000
+}
+
+/// Waits until Unix second `at`; for ever without one.
+async fn until(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let secs = u64::try_from(at - unix_now()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
 
 /// How an agent reaches its server.
 #[derive(Debug, Clone)]
@@ -133,7 +225,11 @@ pub async fn run_agent(
                 Err(e) => {
                     tracing::warn!(server = %shared.config.server, error = %e, "session ended")
                 }
-                Ok(()) => {
+                Ok(Next::Now) => {
+                    backoff = MIN_BACKOFF;
+                    continue;
+                }
+                Ok(Next::Backoff) => {
                     tracing::info!(server = %shared.config.server, "server closed the session")
                 }
             }
@@ -238,8 +334,9 @@ fn status_error(status: tonic::Status) -> Error {
     }
 }
 
-/// One session: connect, register, then serve until the stream breaks.
-async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -> Result<()> {
+/// One session: connect, register, then serve until the stream breaks (or the certificate is
+/// due for renewal).
+async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -> Result<Next> {
     let config = shared.handle.config().clone();
     let endpoint = tonic::transport::Endpoint::from_shared(shared.config.server.clone())
         .map_err(|e| {
@@ -254,7 +351,30 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         .keep_alive_timeout(Duration::from_secs(20));
     let saved = load_credential(&config.root)?;
     let saved_pin = saved.as_ref().and_then(|c| c.ca_fingerprint.clone());
-    let connected = if shared.config.server.starts_with("https://") {
+    let https = shared.config.server.starts_with("https://");
+    // The certificate to present: one that is still valid, of the credential held.
+    let now = unix_now();
+    let held = match (https, &saved) {
+        (true, Some(_)) => load_certificate(&config.root),
+        _ => None,
+    };
+    let present = held.filter(|h| {
+        let valid = now + 1 < h.not_after;
+        if !valid {
+            tracing::info!(
+                expired_at = h.not_after,
+                "the certificate has expired; renewing it with the credential"
+            );
+        }
+        valid
+    });
+    // A new key and its CSR: to join, to get a certificate, or to renew one.
+    let request = if https && present.as_ref().is_none_or(|h| now >= h.renew_at()) {
+        Some(crate::tls::agent_csr(&config.name)?)
+    } else {
+        None
+    };
+    let connected = if https {
         let pin = shared
             .config
             .ca_fingerprint
@@ -266,7 +386,11 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
                     shared.config.server
                 ))
             })?;
-        let tls = crate::tls::pinned_client_config(&pin, &[b"h2"])?;
+        let tls = crate::tls::pinned_client_config_with_cert(
+            &pin,
+            &[b"h2"],
+            present.as_ref().map(|h| h.pem.as_str()),
+        )?;
         endpoint
             .connect_with_connector(crate::tls::connector(tls))
             .await
@@ -308,6 +432,10 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         finished: finished_within(&finished, MAX_REGISTER_FINISHED_BYTES),
         auth: Some(auth),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        csr_pem: request
+            .as_ref()
+            .map(|(_, csr)| csr.clone())
+            .unwrap_or_default(),
     };
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
     tx.send(pb::AgentMessage {
@@ -342,6 +470,32 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             },
         )?;
         tracing::info!(cluster = %registered.cluster, "joined; credential saved");
+    }
+    let mut renew_at = present.as_ref().map(Held::renew_at);
+    match (&request, registered.certificate_pem.is_empty()) {
+        (Some((key, _)), false) => {
+            let held = save_certificate(&config.root, &registered.certificate_pem, key)?;
+            if unix_now() >= held.renew_at() {
+                // Asking again at once would get the same: wait as after any failure.
+                return Err(Error::Transport(format!(
+                    "the certificate the server issued is valid until {} (Unix time), already \
+                     due for renewal by this host's clock: check the clocks of the host and \
+                     the server",
+                    held.not_after
+                )));
+            }
+            tracing::info!(not_after = held.not_after, "certificate received and saved");
+            renew_at = Some(held.renew_at());
+            if present.is_none() {
+                // The server ends a session without a client certificate here.
+                tracing::info!("connecting again, presenting the certificate");
+                return Ok(Next::Now);
+            }
+        }
+        // A server without client certificates (or an older one): ask no more this session.
+        (Some(_), true) => renew_at = None,
+        (None, false) => tracing::warn!("ignoring a certificate that was not asked for"),
+        (None, true) => {}
     }
     let interval = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(1000)));
     shared.interval_ms.store(
@@ -383,8 +537,12 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         tokio::select! {
             () = shared.spooled.notified() => {}
             msg = inbound.message() => {
-                let Some(msg) = msg.map_err(status_error)? else { return Ok(()) };
+                let Some(msg) = msg.map_err(status_error)? else { return Ok(Next::Backoff) };
                 handle_server_message(shared, inbox, msg)?;
+            }
+            () = until(renew_at) => {
+                tracing::info!("the certificate is due for renewal: connecting again with a CSR");
+                return Ok(Next::Now);
             }
             _ = heartbeat.tick() => {
                 let metrics = sampler.heartbeat();

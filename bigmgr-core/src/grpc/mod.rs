@@ -10,7 +10,7 @@ mod convert;
 mod server;
 
 pub use client::{AgentClientConfig, run_agent};
-pub use server::{GrpcSettings, GrpcTransport, PeerAddr};
+pub use server::{GrpcSettings, GrpcTransport, PeerAddr, PeerCertificate};
 
 /// The largest message either side sends or accepts, set on both ends. What one message
 /// carries is bounded far below it (see `proto/README.md`, "Limits").

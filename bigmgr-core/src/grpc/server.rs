@@ -3,6 +3,15 @@
 //! engine and acknowledges them (refusing malformed ones at once, so the agent sets them aside),
 //! records heartbeats, and turns hosts LOST after `lost_after` heartbeat intervals of silence
 //! (and ONLINE again when they speak).
+//!
+//! With an [`AgentCa`] (a TLS server), agents authenticate with client certificates too: a
+//! session presenting one is the session of the host whose current certificate it is (and
+//! must also carry that host's credential); a session without one only enrols — it joins with
+//! a token, or renews an expired certificate with the credential — gets a certificate for the
+//! CSR it sends, and ends. A certificate nearing its end is renewed by a CSR on an mTLS
+//! session. Each issued certificate's fingerprint is stored as the host's
+//! ([`AgentStore::set_host_certificate`](crate::store::AgentStore::set_host_certificate)):
+//! the one before it, and a removed host's, are refused.
 
 use super::convert;
 use super::pb::{
@@ -11,6 +20,7 @@ use super::pb::{
 use crate::join::{self, Proof};
 use crate::model::{HostId, HostReport, HostState, now_ms};
 use crate::store::{AdmissionStore, ClusterStore};
+use crate::tls::{AgentCa, CsrKey};
 use crate::transport::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -29,6 +39,12 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
+/// The certificate the peer of a request presented and the TLS layer verified against the
+/// agent CA, put in the request's extensions by the server that terminates TLS (as
+/// [`PeerAddr`]). Absent when the peer presented none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate(pub rustls::pki_types::CertificateDer<'static>);
+
 /// How long an agent has to send its `Register` after opening the stream.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -39,6 +55,9 @@ pub struct GrpcSettings {
     pub heartbeat_interval: Duration,
     /// A host with no heartbeat for this many intervals is LOST; default 3.
     pub lost_after: u32,
+    /// How long the certificates issued to agents are valid (with an agent CA); default
+    /// [`crate::tls::AGENT_CERT_VALIDITY`], 30 days. Agents renew theirs with a third left.
+    pub agent_cert_validity: Duration,
 }
 
 impl Default for GrpcSettings {
@@ -46,8 +65,23 @@ impl Default for GrpcSettings {
         GrpcSettings {
             heartbeat_interval: Duration::from_secs(30),
             lost_after: 3,
+            agent_cert_validity: crate::tls::AGENT_CERT_VALIDITY,
         }
     }
+}
+
+/// What a registration opened: an agent's session, or an enrolment that ends once the agent
+/// has its certificate.
+enum Opened {
+    /// The session of host `name` (`host`), connection `conn`, and its outbound queue.
+    Session {
+        name: String,
+        host: HostId,
+        conn: u64,
+        rx: mpsc::UnboundedReceiver<std::result::Result<pb::ServerMessage, Status>>,
+    },
+    /// The answer to an enrolment: `Registered` with the certificate, then the end.
+    Enrolled(Box<pb::ServerMessage>),
 }
 
 type Outbound = mpsc::UnboundedSender<std::result::Result<pb::ServerMessage, Status>>;
@@ -78,6 +112,8 @@ pub struct GrpcTransport {
     /// Admits agents, records their reports, marks silent hosts LOST.
     store: Arc<dyn AdmissionStore>,
     settings: GrpcSettings,
+    /// Signs agents' certificates and makes sessions mutual TLS; `None` on plain HTTP.
+    agent_ca: Option<Arc<AgentCa>>,
     tables: Mutex<Tables>,
     next_conn: AtomicU64,
     events: EventStream,
@@ -93,12 +129,19 @@ impl std::fmt::Debug for GrpcTransport {
 
 impl GrpcTransport {
     /// A transport that admits agents by the join tokens and credentials in `store` (an
-    /// `Arc<dyn Store>` coerces to it). Call from within a tokio runtime: it starts the
-    /// heartbeat watchdog, which stops when the transport is dropped.
-    pub fn new(store: Arc<dyn AdmissionStore>, settings: GrpcSettings) -> Arc<GrpcTransport> {
+    /// `Arc<dyn Store>` coerces to it) and, with `agent_ca` (a server speaking TLS whose
+    /// listener verifies client certificates against that CA), by their certificates. Call
+    /// from within a tokio runtime: it starts the heartbeat watchdog, which stops when the
+    /// transport is dropped.
+    pub fn new(
+        store: Arc<dyn AdmissionStore>,
+        settings: GrpcSettings,
+        agent_ca: Option<Arc<AgentCa>>,
+    ) -> Arc<GrpcTransport> {
         let transport = Arc::new(GrpcTransport {
             store,
             settings,
+            agent_ca,
             tables: Mutex::default(),
             next_conn: AtomicU64::new(1),
             events: EventStream::default(),
@@ -171,20 +214,66 @@ impl GrpcTransport {
         }
     }
 
-    /// Admits a registering agent and opens its outbound queue.
+    /// Admits a registering agent and opens its outbound queue, or answers its enrolment.
     async fn open_session(
         self: &Arc<Self>,
-        reg: pb::Register,
+        mut reg: pb::Register,
         peer: String,
-    ) -> std::result::Result<
-        (
-            String,
-            HostId,
-            u64,
-            mpsc::UnboundedReceiver<std::result::Result<pb::ServerMessage, Status>>,
-        ),
-        Status,
-    > {
+        cert: Option<PeerCertificate>,
+    ) -> std::result::Result<Opened, Status> {
+        let refuse = |msg: String| {
+            tracing::warn!(host = %reg.name, %peer, reason = %msg, "agent refused");
+            Status::permission_denied(msg)
+        };
+        let csr = std::mem::take(&mut reg.csr_pem);
+        let joining = matches!(reg.auth, Some(pb::register::Auth::JoinToken(_)));
+        // With an agent CA, a session without a client certificate (or joining) only enrols.
+        let enrolling = self.agent_ca.is_some() && (cert.is_none() || joining);
+        let csr_key: Option<CsrKey> = match &self.agent_ca {
+            Some(_) if !csr.is_empty() => Some(AgentCa::read_csr(&csr).map_err(|e| {
+                tracing::warn!(host = %reg.name, %peer, error = %e, "agent refused: bad CSR");
+                Status::invalid_argument(e.to_string())
+            })?),
+            _ => None,
+        };
+        if enrolling && csr_key.is_none() {
+            return Err(refuse(format!(
+                "this server authenticates agents by client certificate (mutual TLS); {} \
+                 carries no certificate signing request (Register.csr_pem) to get one: upgrade \
+                 the agent",
+                if joining {
+                    "the join"
+                } else {
+                    "a session without a client certificate"
+                }
+            )));
+        }
+        if let (Some(_), Some(cert), false) = (&self.agent_ca, &cert, joining) {
+            let fp = crate::tls::fingerprint(&cert.0);
+            let holder = self.store.host_by_certificate(&fp).await.map_err(|e| {
+                tracing::error!(host = %reg.name, error = %e, "cannot look up an agent certificate");
+                Status::unavailable(format!("the server cannot admit agents now: {e}"))
+            })?;
+            match holder {
+                None => {
+                    return Err(refuse(format!(
+                        "the client certificate {fp} presented for host '{}' is no host's \
+                         current certificate: it was revoked (the host was removed) or replaced \
+                         by a renewal; if the host was removed, delete credential.json and \
+                         certificate.pem under the agent's root and join again with a join token",
+                        reg.name
+                    )));
+                }
+                Some(h) if h.name != reg.name => {
+                    return Err(refuse(format!(
+                        "the client certificate presented for host '{}' is host '{}''s; an \
+                         agent must present its own host's certificate",
+                        reg.name, h.name
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         let proof = match reg.auth {
             Some(pb::register::Auth::JoinToken(t)) => Proof::JoinToken(t),
             Some(pb::register::Auth::Credential(c)) => Proof::Credential(c),
@@ -211,10 +300,7 @@ impl GrpcTransport {
         )
         .await
         .map_err(|e| match e {
-            Error::Refused(msg) => {
-                tracing::warn!(host = %reg.name, %peer, reason = %msg, "agent refused");
-                Status::permission_denied(msg)
-            }
+            Error::Refused(msg) => refuse(msg),
             other => {
                 tracing::error!(host = %reg.name, error = %other, "cannot admit an agent");
                 Status::unavailable(format!("the server cannot admit agents now: {other}"))
@@ -234,17 +320,27 @@ impl GrpcTransport {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
 
         let name = admitted.host.name.clone();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let registered = pb::Registered {
-            cluster: admitted.cluster.clone(),
-            credential: admitted.credential.clone().unwrap_or_default(),
-            heartbeat_interval_ms: u32::try_from(self.settings.heartbeat_interval.as_millis())
-                .unwrap_or(u32::MAX),
-            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        let certificate = match (&self.agent_ca, &csr_key) {
+            (Some(ca), Some(key)) => self.issue(ca, key, &admitted, &peer).await?,
+            _ => String::new(),
         };
-        let _ = tx.send(Ok(pb::ServerMessage {
-            body: Some(pb::server_message::Body::Registered(registered)),
-        }));
+        let registered = pb::ServerMessage {
+            body: Some(pb::server_message::Body::Registered(pb::Registered {
+                cluster: admitted.cluster.clone(),
+                credential: admitted.credential.clone().unwrap_or_default(),
+                heartbeat_interval_ms: u32::try_from(self.settings.heartbeat_interval.as_millis())
+                    .unwrap_or(u32::MAX),
+                server_version: env!("CARGO_PKG_VERSION").to_owned(),
+                certificate_pem: certificate,
+            })),
+        };
+        if enrolling {
+            tracing::info!(host = %name, cluster = %admitted.cluster, %peer, joined = joining,
+                "agent enrolled: the session ends, the agent connects again with its certificate");
+            return Ok(Opened::Enrolled(Box::new(registered)));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Ok(registered));
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let replaced = self
             .tables()
@@ -257,7 +353,43 @@ impl GrpcTransport {
         );
         self.seen(&name, admitted.host.id);
         self.emit(&name, AgentEvent::Hello { running, finished });
-        Ok((name, admitted.host.id, id, rx))
+        Ok(Opened::Session {
+            name,
+            host: admitted.host.id,
+            conn: id,
+            rx,
+        })
+    }
+
+    /// Signs a certificate for an admitted agent's key and records it as its host's (the one
+    /// before it is no longer accepted). Answers it, PEM.
+    async fn issue(
+        &self,
+        ca: &AgentCa,
+        key: &CsrKey,
+        admitted: &join::Admitted,
+        peer: &str,
+    ) -> std::result::Result<String, Status> {
+        let host = &admitted.host;
+        let unavailable = |e: Error| {
+            tracing::error!(host = %host.name, error = %e, "cannot issue an agent certificate");
+            Status::unavailable(format!("the server cannot issue certificates now: {e}"))
+        };
+        let cert = ca
+            .issue(
+                key,
+                &admitted.cluster,
+                &host.name,
+                self.settings.agent_cert_validity,
+            )
+            .map_err(unavailable)?;
+        self.store
+            .set_host_certificate(host.id, &cert.fingerprint)
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(host = %host.name, %peer, fingerprint = %cert.fingerprint,
+            not_after = cert.not_after, "agent certificate issued");
+        Ok(cert.pem)
     }
 
     /// Reads one agent's messages until its stream ends.
@@ -496,6 +628,7 @@ impl AgentService for Service {
             .or_else(|| request.extensions().get::<PeerAddr>().map(|p| p.0))
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into());
+        let cert = request.extensions().get::<PeerCertificate>().cloned();
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(REGISTER_TIMEOUT, inbound.message())
             .await
@@ -508,10 +641,21 @@ impl AgentService for Service {
                 "the first message on a session must be Register",
             ));
         };
-        let (name, host, conn, rx) = self.0.open_session(reg, peer).await?;
-        tokio::spawn(Arc::clone(&self.0).serve(name, host, conn, inbound));
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
-        )))
+        match self.0.open_session(reg, peer, cert).await? {
+            Opened::Session {
+                name,
+                host,
+                conn,
+                rx,
+            } => {
+                tokio::spawn(Arc::clone(&self.0).serve(name, host, conn, inbound));
+                Ok(Response::new(Box::pin(
+                    tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+                )))
+            }
+            Opened::Enrolled(registered) => {
+                Ok(Response::new(Box::pin(tokio_stream::once(Ok(*registered)))))
+            }
+        }
     }
 }

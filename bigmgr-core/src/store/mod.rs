@@ -185,6 +185,14 @@ pub trait AgentStore: Send + Sync + 'static {
     async fn claim_host(&self, host: HostId, credential_hash: &str) -> Result<bool>;
     /// The hash of a host's agent credential; `None` until an agent joined as that host.
     async fn host_credential(&self, host: HostId) -> Result<Option<String>>;
+    /// Records the fingerprint (`sha256:…`) of the certificate just issued to a host's agent,
+    /// replacing the one before: from now on only that certificate is the host's.
+    /// [`crate::Error::NotFound`] for an unknown or removed host.
+    async fn set_host_certificate(&self, host: HostId, fingerprint: &str) -> Result<()>;
+    /// The host whose current agent certificate has this fingerprint; `None` for a certificate
+    /// no host holds: never issued, replaced by a later one, or of a removed host (removing a
+    /// host revokes its certificate).
+    async fn host_by_certificate(&self, fingerprint: &str) -> Result<Option<Host>>;
     /// Records a registration or heartbeat: the host turns ONLINE with `report.at` as its last
     /// heartbeat; the facts and metrics given replace the stored ones; an address given that
     /// differs from the host's becomes its `reported_address` (one equal to it clears that);

@@ -45,7 +45,9 @@ impl Server {
             GrpcSettings {
                 heartbeat_interval: heartbeat,
                 lost_after: 3,
+                ..GrpcSettings::default()
             },
+            None,
         );
         let mgr = Manager::builder()
             .store_arc(Arc::clone(&store))

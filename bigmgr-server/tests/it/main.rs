@@ -12,6 +12,7 @@ mod api;
 mod cli;
 mod config;
 mod configs_api;
+mod mtls;
 mod openapi;
 mod quickstart;
 mod roles;

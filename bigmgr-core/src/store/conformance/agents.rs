@@ -1,4 +1,5 @@
-//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials and host reports, on
+//! Conformance of [`AgentStore`]: join tokens, claiming hosts, credentials, agent certificates
+//! and host reports, on
 //! hosts of a [`ClusterStore`] with units of a [`ServiceStore`].
 //!
 //! [`ServiceStore`]: crate::store::ServiceStore
@@ -10,7 +11,7 @@ use crate::store::{AgentStore, ClusterStore, METRICS_KEPT_MS};
 
 /// Runs the checks of agents.
 pub async fn run<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
-    checks!(store: agents, concurrent_claims, metric_history);
+    checks!(store: agents, concurrent_claims, certificates, metric_history);
 }
 
 /// Join tokens, credentials and host reports (registration, heartbeats, unit health).
@@ -267,6 +268,100 @@ pub async fn concurrent_claims<S: ClusterServices + AgentStore + ?Sized>(store: 
         stored.as_deref(),
         Some(winners[0].as_str()),
         "store conformance [{check}]: the winner's credential is stored"
+    );
+}
+
+/// Each host has one current agent certificate, found by its fingerprint: a new one replaces
+/// it, and removing the host revokes it.
+pub async fn certificates<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
+    let check = "certificates";
+    // Hosts without units, so one can be removed.
+    let cluster = ok(store.create_cluster("certs").await, check, "create cluster");
+    let add = |name: &str| NewHost {
+        cluster: cluster.id,
+        name: name.into(),
+        address: "10.0.0.1".into(),
+    };
+    let a = ok(store.add_host(add("certs-a")).await, check, "add host");
+    let b = ok(store.add_host(add("certs-b")).await, check, "add host");
+    let found = |h: Option<Host>| h.map(|h| h.id);
+    let none = ok(
+        store.host_by_certificate("sha256:aa").await,
+        check,
+        "lookup",
+    );
+    assert_eq!(
+        found(none),
+        None,
+        "store conformance [{check}]: no host holds a certificate before one is recorded"
+    );
+    ok(
+        store.set_host_certificate(a.id, "sha256:aa").await,
+        check,
+        "set a",
+    );
+    ok(
+        store.set_host_certificate(b.id, "sha256:bb").await,
+        check,
+        "set b",
+    );
+    let got = ok(
+        store.host_by_certificate("sha256:aa").await,
+        check,
+        "lookup",
+    );
+    assert_eq!(
+        found(got),
+        Some(a.id),
+        "store conformance [{check}]: a certificate is found as its host's"
+    );
+    ok(
+        store.set_host_certificate(a.id, "sha256:a2").await,
+        check,
+        "renew a",
+    );
+    let old = ok(
+        store.host_by_certificate("sha256:aa").await,
+        check,
+        "lookup",
+    );
+    assert_eq!(
+        found(old),
+        None,
+        "store conformance [{check}]: a replaced certificate is no host's"
+    );
+    let new = ok(
+        store.host_by_certificate("sha256:a2").await,
+        check,
+        "lookup",
+    );
+    assert_eq!(
+        found(new),
+        Some(a.id),
+        "store conformance [{check}]: the new certificate is the host's"
+    );
+    ok(store.remove_host(b.id).await, check, "remove b");
+    let removed = ok(
+        store.host_by_certificate("sha256:bb").await,
+        check,
+        "lookup",
+    );
+    assert_eq!(
+        found(removed),
+        None,
+        "store conformance [{check}]: a removed host's certificate is revoked"
+    );
+    not_found(
+        store.set_host_certificate(b.id, "sha256:b2").await,
+        check,
+        "a certificate for a removed host",
+    );
+    not_found(
+        store
+            .set_host_certificate(HostId(987_654), "sha256:cc")
+            .await,
+        check,
+        "a certificate for an unknown host",
     );
 }
 

@@ -1,8 +1,8 @@
-//! The [`AgentStore`] of [`SqlStore`]: join tokens, claiming hosts, agent credentials and host
-//! reports.
+//! The [`AgentStore`] of [`SqlStore`]: join tokens, claiming hosts, agent credentials and
+//! certificates, and host reports.
 
 use super::rows::{corrupt, to_json};
-use super::{SqlStore, found, insert_err, query};
+use super::{SqlStore, found, insert_err, query, select_one};
 use crate::model::*;
 use crate::store::{AgentStore, METRICS_KEPT_MS};
 use crate::{Error, Result};
@@ -54,6 +54,25 @@ impl AgentStore for SqlStore {
         query(sql, (host.0,))
             .found_value(&self.pool, "host", host)
             .await
+    }
+
+    async fn set_host_certificate(&self, host: HostId, fingerprint: &str) -> Result<()> {
+        self.write_found(
+            "UPDATE hosts SET cert_fingerprint = ? WHERE id = ? AND removed_at IS NULL",
+            (fingerprint, host.0),
+            "host",
+            host,
+        )
+        .await
+    }
+
+    async fn host_by_certificate(&self, fingerprint: &str) -> Result<Option<Host>> {
+        select_one(
+            &self.pool,
+            "FROM hosts WHERE cert_fingerprint = ? AND removed_at IS NULL",
+            (fingerprint,),
+        )
+        .await
     }
 
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {

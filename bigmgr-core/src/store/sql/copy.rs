@@ -16,7 +16,7 @@ const TABLES: &[(&str, &str, &str)] = &[
     (
         "hosts",
         "id, cluster, name, address, state, last_heartbeat, credential, facts, metrics, \
-         removed_at, reported_address",
+         removed_at, reported_address, cert_fingerprint",
         "id",
     ),
     (
