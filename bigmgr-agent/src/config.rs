@@ -21,8 +21,9 @@ pub const DEFAULT_ROOT: &str = "/var/lib/bigmgr-agent";
 #[command(name = "bigmgr-agent", version)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The server's URL, e.g. https://bigmgr.example:7070
-    #[arg(long, env = "BIGMGR_SERVER", value_name = "URL")]
+    /// The server's URL, e.g. https://bigmgr.example:7070; for several replicas, their URLs
+    /// separated by commas (the agent holds its stream to the leader)
+    #[arg(long, env = "BIGMGR_SERVER", value_name = "URL[,URL…]")]
     pub server: Option<String>,
     /// The cluster's join token (bmj_…), needed until the agent holds a credential
     #[arg(
@@ -111,10 +112,13 @@ impl Settings {
                 "server",
             )
         })?;
-        if !(server.starts_with("http://") || server.starts_with("https://")) {
-            return Err(format!(
-                "'{server}' is not a server URL; write it like http://bigmgr.example:7070"
-            ));
+        for one in server.split(',').map(str::trim) {
+            if !(one.starts_with("http://") || one.starts_with("https://")) {
+                return Err(format!(
+                    "'{one}' is not a server URL; write it like http://bigmgr.example:7070 \
+                     (several replicas: separated by commas)"
+                ));
+            }
         }
         let address = args.address.clone().or(file.address).ok_or_else(|| {
             missing(

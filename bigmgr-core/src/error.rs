@@ -112,6 +112,10 @@ pub enum Error {
     /// A message could not reach an agent, or the engine is gone.
     #[error("transport: {0}")]
     Transport(String),
+    /// A replica's engine wrote after losing its lease: the write was refused (nothing of it
+    /// is stored) and the replica steps down.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// The result type of bigmgr-core.
@@ -155,7 +159,13 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Store(e.to_string())
+        match e {
+            // A fenced write, carried through a path that expects sqlx's error.
+            sqlx::Error::Protocol(m) if m.starts_with("fenced: ") => {
+                Error::Fenced(m["fenced: ".len()..].to_string())
+            }
+            e => Error::Store(e.to_string()),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::name::check_name;
 use crate::plan::{self, PlanInput};
 use crate::sched::{FifoScheduler, Scheduler};
 use crate::stack::{ServiceDef, StackProvider, StackRef};
-use crate::store::{JobStore, SqlStore, Store};
+use crate::store::{Fence, JobStore, SqlStore, Store};
 use crate::transport::Transport;
 use crate::view::{PlannedUnitView, ServiceCheckView};
 use crate::{Error, Result};
@@ -24,6 +24,8 @@ mod events;
 mod metrics;
 mod reconcile;
 mod relations;
+mod replica;
+pub use replica::ReplicaSettings;
 mod snapshots;
 mod units;
 mod views;
@@ -71,6 +73,10 @@ pub struct AddService {
 pub struct ManagerBuilder {
     store: Option<Arc<dyn Store>>,
     store_url: Option<String>,
+    /// The store opened from `store_url` (a replica needs its PostgreSQL side).
+    sql: Option<SqlStore>,
+    /// Set for a replica: its settings, id and fence.
+    replica: Option<(replica::ReplicaSettings, String, Fence)>,
     engine_jobs: Option<Arc<dyn JobStore>>,
     transport: Option<Arc<dyn Transport>>,
     stacks: Option<Arc<dyn StackProvider>>,
@@ -107,6 +113,16 @@ impl ManagerBuilder {
     /// and migrated when the Manager is built.
     pub fn store_url(mut self, url: impl Into<String>) -> Self {
         self.store_url = Some(url.into());
+        self
+    }
+
+    /// Runs as one of several replicas on the PostgreSQL store named by
+    /// [`ManagerBuilder::store_url`]: the engine runs only while this replica holds the
+    /// engine's lease (see `manager/replica.rs`).
+    pub fn replica(mut self, settings: ReplicaSettings) -> Self {
+        let holder = replica::holder_id(&settings.url);
+        let fence = Fence::new(&holder);
+        self.replica = Some((settings, holder, fence));
         self
     }
 
@@ -172,8 +188,14 @@ impl ManagerBuilder {
             return Ok(s.clone());
         }
         let url = self.store_url.take();
-        let store: Arc<dyn Store> =
-            Arc::new(SqlStore::open(url.as_deref().unwrap_or("sqlite::memory:")).await?);
+        let sql = SqlStore::open(url.as_deref().unwrap_or("sqlite::memory:")).await?;
+        if self.replica.is_some() && sql.engine() != crate::store::Engine::Postgres {
+            return Err(Error::Invalid(
+                "replicas share a PostgreSQL store: give --store postgres://…".into(),
+            ));
+        }
+        let store: Arc<dyn Store> = Arc::new(sql.clone());
+        self.sql = Some(sql);
         self.store = Some(store.clone());
         Ok(store)
     }
@@ -187,7 +209,12 @@ impl ManagerBuilder {
         settings: crate::grpc::GrpcSettings,
     ) -> Result<(Manager, Arc<crate::grpc::GrpcTransport>)> {
         let store = self.open_store().await?;
-        let grpc = crate::grpc::GrpcTransport::new(store, settings, self.agent_ca.take());
+        // A replica's transport writes (registrations, heartbeats, LOST) are fenced too.
+        let admission: Arc<dyn crate::store::AdmissionStore> = match (&self.replica, &self.sql) {
+            (Some((_, _, fence)), Some(sql)) => Arc::new(sql.fenced(fence.clone())),
+            _ => store,
+        };
+        let grpc = crate::grpc::GrpcTransport::new(admission, settings, self.agent_ca.take());
         let mgr = self.transport(Arc::clone(&grpc)).build().await?;
         Ok((mgr, grpc))
     }
@@ -211,13 +238,21 @@ impl ManagerBuilder {
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
         let metrics = crate::metrics::Metrics::new();
-        // This server runs the job engine (one server per store until leases come).
-        metrics.families().leader.set(1);
-        let jobs: Arc<dyn JobStore> = match self.engine_jobs {
-            Some(jobs) => jobs,
-            None => store.clone(),
+        let replica = match (self.replica.take(), &self.sql) {
+            (Some(r), Some(sql)) => Some((r, sql.clone())),
+            (Some(_), None) => {
+                return Err(Error::Invalid(
+                    "a replica opens its store itself: give .store_url(\"postgres://…\")".into(),
+                ));
+            }
+            (None, _) => None,
         };
-        let mut engine = Engine::new(EngineParts {
+        let jobs: Arc<dyn JobStore> = match (self.engine_jobs, &replica) {
+            (Some(jobs), _) => jobs,
+            (None, Some(((_, _, fence), sql))) => replica::fenced_jobs(sql, fence),
+            (None, None) => store.clone(),
+        };
+        let parts = EngineParts {
             jobs,
             topology: store.clone(),
             transport: transport.clone(),
@@ -226,10 +261,28 @@ impl ManagerBuilder {
             config: self.config,
             updates: updates.clone(),
             metrics: metrics.clone(),
-        });
-        engine.recover().await?;
+        };
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(engine.run(rx, events));
+        let task = match replica {
+            Some(((settings, holder, fence), sql)) => {
+                tokio::spawn(replica::run(replica::Replica {
+                    sql,
+                    holder,
+                    fence,
+                    settings,
+                    parts,
+                    commands: rx,
+                    events,
+                }))
+            }
+            None => {
+                // A single server runs the job engine.
+                metrics.families().leader.set(1);
+                let mut engine = Engine::new(parts);
+                engine.recover().await?;
+                tokio::spawn(engine.run(rx, events))
+            }
+        };
         let host_updates = updates.subscribe();
         let inner = Arc::new(Inner {
             store,

@@ -75,6 +75,7 @@ pub(crate) struct Families {
     pub(crate) agents_connected: Gauge,
     pub(crate) oldest_heartbeat: Gauge<f64, AtomicU64>,
     pub(crate) leader: Gauge,
+    pub(crate) leader_epoch: Gauge,
     pub(crate) host_cpu: Family<HostLabels, Gauge<f64, AtomicU64>>,
     pub(crate) host_memory_used: Family<HostLabels, Gauge>,
     pub(crate) host_memory_total: Family<HostLabels, Gauge>,
@@ -125,6 +126,7 @@ impl Metrics {
             agents_connected: Gauge::default(),
             oldest_heartbeat: Gauge::default(),
             leader: Gauge::default(),
+            leader_epoch: Gauge::default(),
             host_cpu: Family::default(),
             host_memory_used: Family::default(),
             host_memory_total: Family::default(),
@@ -175,6 +177,11 @@ impl Metrics {
             "leader",
             "1 if this server runs the job engine",
             f.leader.clone(),
+        );
+        r.register(
+            "leader_epoch",
+            "The epoch of the engine's lease this replica holds (0 when it does not lead, and on a single server)",
+            f.leader_epoch.clone(),
         );
         r.register(
             "host_cpu_percent",

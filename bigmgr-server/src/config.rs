@@ -42,6 +42,15 @@ pub struct ServeArgs {
     /// sqlite://path [default: sqlite in <data>/bigmgr.db]
     #[arg(long, env = "BIGMGR_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// With a PostgreSQL store: how long the engine's lease lasts without renewal; another
+    /// replica takes over within it when the leader dies [default: 10s]
+    #[arg(long, env = "BIGMGR_LEASE_TIME", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
+    pub lease_time: Option<Duration>,
+    /// With a PostgreSQL store: the URL agents reach this replica by, which followers hand to
+    /// agents [default: http(s)://<listen>]
+    #[arg(long, env = "BIGMGR_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
     /// A stack directory to search before the shipped stacks; repeat it, or separate
     /// directories with ':' in BIGMGR_STACKS
     #[arg(
@@ -192,6 +201,8 @@ pub struct ServeConfig {
     pub data: PathBuf,
     /// The store's url, if not the SQLite file in `data`.
     pub store: Option<String>,
+    /// On a PostgreSQL store: how this server takes part as a replica.
+    pub replica: Option<bigmgr_core::ReplicaSettings>,
     /// The operator's stack directories, searched in order before [`ServeConfig::shipped_stacks`].
     pub stacks: Vec<PathBuf>,
     /// The stacks that ship with bigmgr (see [`shipped_stacks`]).
@@ -322,10 +333,39 @@ impl ServeConfig {
                 }
             }
         };
+        let replica = match &store {
+            Some(url)
+                if bigmgr_core::database::Engine::of_url(url).ok()
+                    == Some(bigmgr_core::database::Engine::Postgres) =>
+            {
+                let lease_time = args
+                    .lease_time
+                    .or(file.lease_time)
+                    .unwrap_or(Duration::from_secs(10));
+                if lease_time < Duration::from_secs(1) {
+                    return Err(Error::Config(format!(
+                        "a lease time of {lease_time:?} is too short; use 1s or more"
+                    )));
+                }
+                let scheme = if matches!(tls, TlsMode::Insecure) {
+                    "http"
+                } else {
+                    "https"
+                };
+                let url = args
+                    .advertise_url
+                    .clone()
+                    .or(file.advertise_url.clone())
+                    .unwrap_or_else(|| format!("{scheme}://{listen}"));
+                Some(bigmgr_core::ReplicaSettings { url, lease_time })
+            }
+            _ => None,
+        };
         Ok(ServeConfig {
             listen,
             data,
             store,
+            replica,
             stacks,
             shipped_stacks: shipped_stacks(),
             grpc: GrpcSettings {

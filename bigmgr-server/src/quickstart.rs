@@ -70,6 +70,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
         listen: args.listen,
         data: data.clone(),
         store: None,
+        replica: None,
         stacks: Vec::new(),
         shipped_stacks: shipped_stacks(),
         grpc: GrpcSettings {

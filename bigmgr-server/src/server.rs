@@ -113,7 +113,12 @@ impl Server {
             ca_fingerprint: id.ca_fingerprint.clone(),
             ca_path: id.ca_path.clone(),
         });
-        let (mgr, grpc) = Manager::builder()
+        let mut builder = Manager::builder();
+        if let Some(replica) = &config.replica {
+            tracing::info!(url = %replica.url, lease_time = ?replica.lease_time, "a replica: the holder of the engine's lease runs the engine");
+            builder = builder.replica(replica.clone());
+        }
+        let (mgr, grpc) = builder
             .store_url(&store)
             .stacks(DirStackProvider::new(roots))
             .config(bigmgr_core::EngineConfig {

@@ -131,6 +131,7 @@ struct Active {
 }
 
 /// What an engine is made of: the Manager wires these together and hands them over.
+#[derive(Clone)]
 pub(crate) struct EngineParts {
     /// Its jobs: read to load them, written through [`JobStore::apply`] once per step.
     pub(crate) jobs: Arc<dyn JobStore>,

@@ -137,10 +137,16 @@ async fn until(at: Option<i64>) {
     }
 }
 
+/// What a follower replica answers an agent's session with, before the leader's URL: the
+/// agent connects there next.
+pub const LEADER_IS_AT: &str = "the leader is at ";
+
 /// How an agent reaches its server.
 #[derive(Debug, Clone)]
 pub struct AgentClientConfig {
-    /// The server's URL (`http://127.0.0.1:7070`).
+    /// The server's URL (`http://127.0.0.1:7070`), or the URLs of several replicas separated
+    /// by commas: the agent holds its stream to the leader, going where a follower points it
+    /// and trying each in turn when one cannot be reached.
     pub server: String,
     /// The cluster's join token, needed until the agent holds a credential (kept in
     /// `<root>/credential.json`, mode 0600).
@@ -175,9 +181,47 @@ struct Shared {
     health: Mutex<Vec<UnitHealth>>,
     /// The heartbeat interval the server asked for (ms); 0 until a session registered.
     interval_ms: std::sync::atomic::AtomicU64,
+    /// The replicas it was given, and the one it tries now.
+    servers: Vec<String>,
+    current: Mutex<String>,
 }
 
 impl Shared {
+    /// The server the next session goes to.
+    fn server(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// After a session to the current server failed: go to the leader a follower named, or
+    /// else to the next replica of the list.
+    fn next_server(&self, error: &str) -> bool {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = error.find(LEADER_IS_AT) {
+            let leader: String = error[at + LEADER_IS_AT.len()..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != ';' && *c != ',')
+                .collect();
+            if !leader.is_empty() && *current != leader {
+                tracing::info!(%leader, "a follower named the leader");
+                *current = leader;
+                return true;
+            }
+        }
+        if self.servers.len() > 1 {
+            let i = self
+                .servers
+                .iter()
+                .position(|s| *s == *current)
+                .unwrap_or(0);
+            *current = self.servers[(i + 1) % self.servers.len()].clone();
+            return true;
+        }
+        false
+    }
+
     fn spool(&self) -> MutexGuard<'_, Spool> {
         self.spool.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -200,6 +244,13 @@ pub async fn run_agent(
     let handle = agent.handle();
     let root = handle.config().root.clone();
     let spool = Spool::open(root.join("spool.jsonl"))?;
+    let servers: Vec<String> = config
+        .server
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let first = servers.first().cloned().unwrap_or_default();
     let shared = Arc::new(Shared {
         config,
         handle,
@@ -207,6 +258,8 @@ pub async fn run_agent(
         spooled: Notify::new(),
         health: Mutex::new(Vec::new()),
         interval_ms: std::sync::atomic::AtomicU64::new(0),
+        servers,
+        current: Mutex::new(first),
     });
 
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel::<ToAgent>();
@@ -223,14 +276,20 @@ pub async fn run_agent(
             match session(&shared, &inbox_tx).await {
                 Err(Error::Refused(msg)) => return Err(Error::Refused(msg)),
                 Err(e) => {
-                    tracing::warn!(server = %shared.config.server, error = %e, "session ended")
+                    let text = e.to_string();
+                    tracing::warn!(server = %shared.server(), error = %text, "session ended");
+                    // Another replica at once (the leader a follower named, or the next one);
+                    // back off only once every replica was tried.
+                    if shared.next_server(&text) && text.contains(LEADER_IS_AT) {
+                        continue;
+                    }
                 }
                 Ok(Next::Now) => {
                     backoff = MIN_BACKOFF;
                     continue;
                 }
                 Ok(Next::Backoff) => {
-                    tracing::info!(server = %shared.config.server, "server closed the session")
+                    tracing::info!(server = %shared.server(), "server closed the session")
                 }
             }
             if began.elapsed() > STABLE {
@@ -338,11 +397,11 @@ fn status_error(status: tonic::Status) -> Error {
 /// due for renewal).
 async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -> Result<Next> {
     let config = shared.handle.config().clone();
-    let endpoint = tonic::transport::Endpoint::from_shared(shared.config.server.clone())
+    let server = shared.server();
+    let endpoint = tonic::transport::Endpoint::from_shared(server.clone())
         .map_err(|e| {
             Error::Refused(format!(
-                "'{}' is not a server URL ({e}); give one like http://127.0.0.1:7070",
-                shared.config.server
+                "'{server}' is not a server URL ({e}); give one like http://127.0.0.1:7070"
             ))
         })?
         .connect_timeout(Duration::from_secs(5))
@@ -351,7 +410,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         .keep_alive_timeout(Duration::from_secs(20));
     let saved = load_credential(&config.root)?;
     let saved_pin = saved.as_ref().and_then(|c| c.ca_fingerprint.clone());
-    let https = shared.config.server.starts_with("https://");
+    let https = server.starts_with("https://");
     // The certificate to present: one that is still valid, of the credential held.
     let now = unix_now();
     let held = match (https, &saved) {
@@ -382,8 +441,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             .or(saved_pin.clone())
             .ok_or_else(|| {
                 Error::Refused(format!(
-                    "{} is a TLS server: give --ca-fingerprint sha256:… (as `bigmgr cluster join-token` prints it) so this agent knows it is the right one",
-                    shared.config.server
+                    "{server} is a TLS server: give --ca-fingerprint sha256:… (as `bigmgr cluster join-token` prints it) so this agent knows it is the right one"
                 ))
             })?;
         let tls = crate::tls::pinned_client_config_with_cert(
@@ -402,9 +460,9 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             .map(|s| format!("{e}: {s}"))
             .unwrap_or_else(|| e.to_string());
         if why.contains("pinned CA") {
-            Error::Refused(format!("{}: {why}", shared.config.server))
+            Error::Refused(format!("{server}: {why}"))
         } else {
-            Error::Transport(format!("cannot connect to {}: {why}", shared.config.server))
+            Error::Transport(format!("cannot connect to {server}: {why}"))
         }
     })?;
     let mut client = pb::agent_service_client::AgentServiceClient::new(channel)
@@ -462,7 +520,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         save_credential(
             &config.root,
             &Credential {
-                server: shared.config.server.clone(),
+                server: server.clone(),
                 host: config.name.clone(),
                 cluster: registered.cluster.clone(),
                 credential: registered.credential.clone(),
@@ -502,7 +560,7 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
         std::sync::atomic::Ordering::Relaxed,
     );
-    tracing::info!(server = %shared.config.server, cluster = %registered.cluster, ?interval, "registered");
+    tracing::info!(server = %server, cluster = %registered.cluster, ?interval, "registered");
 
     let mut heartbeat = tokio::time::interval(interval);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

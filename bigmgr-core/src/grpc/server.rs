@@ -117,6 +117,8 @@ pub struct GrpcTransport {
     tables: Mutex<Tables>,
     next_conn: AtomicU64,
     events: EventStream,
+    /// `Some` while this replica is a follower: the leader's URL, if known.
+    follower: Mutex<Option<Option<String>>>,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -145,6 +147,7 @@ impl GrpcTransport {
             tables: Mutex::default(),
             next_conn: AtomicU64::new(1),
             events: EventStream::default(),
+            follower: Mutex::new(None),
         });
         tokio::spawn(watch_presence(Arc::downgrade(&transport)));
         transport
@@ -168,6 +171,14 @@ impl GrpcTransport {
     pub fn close_sessions(&self) {
         let closed = std::mem::take(&mut self.tables().conns);
         tracing::info!(sessions = closed.len(), "closing agent sessions");
+    }
+
+    /// `Some` (with the leader's URL, if known) while this replica is a follower.
+    fn follower(&self) -> Option<Option<String>> {
+        self.follower
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The names of the hosts whose agents are connected now.
@@ -558,6 +569,27 @@ async fn known_hosts(store: &dyn ClusterStore) -> Result<Vec<(String, HostId, Ho
 
 #[async_trait]
 impl Transport for GrpcTransport {
+    fn set_role(&self, role: &crate::transport::Role) {
+        let follower = match role {
+            crate::transport::Role::Leader => None,
+            crate::transport::Role::Follower { leader } => Some(leader.clone()),
+        };
+        let stepping_down = follower.is_some();
+        *self.follower.lock().unwrap_or_else(|p| p.into_inner()) = follower;
+        if stepping_down {
+            // Agents go to the leader; nothing is watched here until this replica leads.
+            let mut tables = self.tables();
+            let closed = std::mem::take(&mut tables.conns);
+            tables.presence.clear();
+            if !closed.is_empty() {
+                tracing::info!(
+                    sessions = closed.len(),
+                    "a follower now: agent sessions closed"
+                );
+            }
+        }
+    }
+
     async fn send(&self, host: &str, msg: ToAgent) -> Result<()> {
         use pb::server_message::Body;
         let body = match msg {
@@ -629,6 +661,15 @@ impl AgentService for Service {
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into());
         let cert = request.extensions().get::<PeerCertificate>().cloned();
+        if let Some(leader) = self.0.follower() {
+            return Err(Status::unavailable(match leader {
+                Some(url) => format!(
+                    "this replica is a follower; {}{url}",
+                    crate::grpc::client::LEADER_IS_AT
+                ),
+                None => "this replica is a follower and no replica leads yet; try again".into(),
+            }));
+        }
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(REGISTER_TIMEOUT, inbound.message())
             .await

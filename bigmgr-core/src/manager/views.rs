@@ -21,6 +21,12 @@ impl Manager {
         self.inner.store.list_clusters().await.map(|_| ())
     }
 
+    /// True while this server runs the job engine: always for a single server; for a replica,
+    /// while it holds the engine's lease.
+    pub fn leads(&self) -> bool {
+        self.inner.metrics.families().leader.get() == 1
+    }
+
     /// A cluster's hosts, by id, each with its units.
     pub async fn host_views(&self, cluster: &str) -> Result<Vec<HostView>> {
         let c = self.cluster(cluster).await?;

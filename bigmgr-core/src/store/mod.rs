@@ -27,7 +27,7 @@
 pub mod conformance;
 mod sql;
 
-pub use sql::{CopyReport, Engine, SqlStore, redact_url, sqlite_url};
+pub use sql::{CopyReport, ENGINE_LEASE, Engine, Fence, Lease, SqlStore, redact_url, sqlite_url};
 
 use crate::Result;
 use crate::auth::Role;

@@ -26,10 +26,12 @@ mod clusters;
 mod configs;
 mod copy;
 mod jobs;
+mod replica;
 mod rows;
 mod services;
 
 pub use copy::CopyReport;
+pub use replica::{ENGINE_LEASE, Fence, Lease};
 
 use crate::{Error, Result};
 use rows::Record;
@@ -160,6 +162,12 @@ pub struct SqlStore {
     engine: Engine,
     /// Serialises this process's writes.
     lock: Arc<Mutex<()>>,
+    /// The url it was opened with (a replica listens for notifications on a connection of
+    /// its own).
+    url: Arc<str>,
+    /// Set on the store a replica's engine writes through: every write first checks that this
+    /// replica still holds the engine's lease at this epoch (see `replica.rs`).
+    fence: Option<replica::Fence>,
 }
 
 impl SqlStore {
@@ -225,6 +233,8 @@ impl SqlStore {
             pool,
             engine,
             lock: Arc::new(Mutex::new(())),
+            url: Arc::from(url),
+            fence: None,
         })
     }
 
@@ -256,7 +266,11 @@ impl SqlStore {
                 tx
             }
         };
-        Ok(WriteTx { tx, _lock: lock })
+        let mut tx = WriteTx { tx, _lock: lock };
+        if let Some(fence) = &self.fence {
+            fence.check(&mut tx).await?;
+        }
+        Ok(tx)
     }
 
     /// Begins a read-only transaction whose statements all see one snapshot.
@@ -274,6 +288,13 @@ impl SqlStore {
     /// Runs one write statement (it needs no transaction of its own) under the write lock.
     /// The error is sqlx's, for the caller to map constraint violations.
     async fn write<'q>(&self, sql: &'q str, binds: impl Binds<'q>) -> sqlx::Result<AnyQueryResult> {
+        if self.fence.is_some() {
+            // A fenced write checks the lease in its transaction.
+            let mut tx = self.begin_write().await.map_err(fenced_as_sqlx)?;
+            let res = query(sql, binds).execute(&mut *tx).await?;
+            tx.commit().await.map_err(fenced_as_sqlx)?;
+            return Ok(res);
+        }
         let _lock = self.lock.lock().await;
         query(sql, binds).execute(&self.pool).await
     }
@@ -296,6 +317,12 @@ impl SqlStore {
         binds: impl Binds<'_>,
         violation: impl FnOnce(sqlx::Error) -> Error,
     ) -> Result<T> {
+        if self.fence.is_some() {
+            let mut tx = self.begin_write().await?;
+            let row = insert(&mut *tx, sql, binds, violation).await?;
+            tx.commit().await?;
+            return Ok(row);
+        }
         let _lock = self.lock.lock().await;
         insert(&self.pool, sql, binds, violation).await
     }
@@ -554,6 +581,12 @@ fn page(qb: &mut QueryBuilder<'_, Any>, after: Option<i64>, limit: Option<u32>) 
     if let Some(limit) = limit {
         qb.push(" LIMIT ").push_bind(i64::from(limit));
     }
+}
+
+/// An error of the store's own (a fenced write) carried where sqlx's is expected; the
+/// callers map it back unchanged (`Error::from` keeps its text).
+fn fenced_as_sqlx(e: Error) -> sqlx::Error {
+    sqlx::Error::Protocol(e.to_string())
 }
 
 /// `Ok` if a write touched a row, else [`Error::NotFound`] for `kind` `id`.

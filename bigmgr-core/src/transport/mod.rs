@@ -253,4 +253,22 @@ pub trait Transport: Send + Sync + 'static {
         let _ = host;
         false
     }
+    /// Whether this server (a replica) runs the engine now. A follower's transport ends the
+    /// sessions it has and refuses new ones, naming the leader if it knows it, so that agents
+    /// hold their streams to the leader. The default ignores it (a single server leads).
+    fn set_role(&self, role: &Role) {
+        let _ = role;
+    }
+}
+
+/// A replica's part in serving agents (see [`Transport::set_role`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// It runs the engine and serves agents.
+    Leader,
+    /// Another replica runs the engine; its URL, if known.
+    Follower {
+        /// The leader's URL as agents reach it.
+        leader: Option<String>,
+    },
 }

@@ -6,6 +6,7 @@ use bigmgr_core::store::{
     AuditStore, AuthStore, Batch, ClusterStore, ConfigStore, JobStore, ServiceStore, SqlStore,
     Store, TaskChange, conformance,
 };
+use bigmgr_test_support::assert_contains;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,6 +49,80 @@ async fn conformance_on_postgres() {
     let store = SqlStore::open(&schema.url()).await.expect("open");
     assert_eq!(store.engine(), bigmgr_core::store::Engine::Postgres);
     conformance::run(&store).await;
+    store.close().await;
+}
+
+/// The engine's lease on PostgreSQL: one holder at a time, taken over only once expired (with
+/// a new epoch), and a write fenced by the old epoch is refused and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_fenced_by_a_lost_lease_is_refused_and_writes_nothing() {
+    use bigmgr_core::store::Fence;
+    use std::time::Duration;
+    let schema = bigmgr_test_support::PgSchema::create("fence");
+    let store = SqlStore::open(&schema.url()).await.expect("open");
+    let short = Duration::from_millis(800);
+    assert_eq!(
+        store.acquire_lease("a", short).await.expect("lease"),
+        Some(1)
+    );
+    let a = Fence::new("a");
+    let fenced = store.fenced(a.clone());
+    let err = fenced.create_cluster("early").await.unwrap_err();
+    assert!(
+        matches!(err, bigmgr_core::Error::Fenced(_)),
+        "epoch 0 holds nothing: {err:?}"
+    );
+    a.set_epoch(1);
+    fenced
+        .create_cluster("before")
+        .await
+        .expect("a write while holding the lease");
+    assert_eq!(
+        store.acquire_lease("b", short).await.expect("lease"),
+        None,
+        "a holds it"
+    );
+    assert_eq!(
+        store.acquire_lease("a", short).await.expect("renew"),
+        Some(1),
+        "same epoch"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        store
+            .acquire_lease("b", Duration::from_secs(30))
+            .await
+            .expect("lease"),
+        Some(2),
+        "expired: b takes it at a new epoch"
+    );
+    let err = fenced.create_cluster("after").await.unwrap_err();
+    assert!(matches!(err, bigmgr_core::Error::Fenced(_)), "{err:?}");
+    assert_contains(err.to_string(), "epoch 2");
+    let before = store
+        .cluster_by_name("before")
+        .await
+        .expect("read")
+        .expect("kept");
+    let err = fenced.delete_cluster(before.id).await.unwrap_err();
+    assert!(matches!(err, bigmgr_core::Error::Fenced(_)), "{err:?}");
+    let names: Vec<String> = store
+        .list_clusters()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["before"], "nothing fenced was written");
+    assert!(
+        !store.renew_lease("a", 1, short).await.expect("renew"),
+        "a lost it"
+    );
+    let lease = store.lease().await.expect("lease").expect("held");
+    assert_eq!((lease.holder.as_str(), lease.epoch), ("b", 2));
+    // SQLite has one server: no leases.
+    let sqlite = SqlStore::open("sqlite::memory:").await.expect("open");
+    assert!(sqlite.acquire_lease("a", short).await.is_err());
     store.close().await;
 }
 

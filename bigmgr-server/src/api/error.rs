@@ -108,6 +108,7 @@ impl From<Error> for ApiError {
             Error::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
             Error::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Error::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "fenced"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError {

@@ -242,6 +242,9 @@ pub struct Health {
     pub version: &'static str,
     /// `ok`, or `unavailable` when the store does not answer (then the status is 503).
     pub store: &'static str,
+    /// `leader` if this server runs the job engine (a single server always does; of several
+    /// replicas, the holder of the engine's lease), else `follower`.
+    pub engine: &'static str,
 }
 
 /// `GET /health`: the version, and whether the store answers. Needs no token.
@@ -252,10 +255,12 @@ pub struct Health {
     ))]
 async fn health(State(s): State<AppState>) -> Response {
     let version = bigmgr_core::VERSION;
+    let engine = if s.mgr.leads() { "leader" } else { "follower" };
     match s.mgr.health().await {
         Ok(_) => Json(Health {
             version,
             store: "ok",
+            engine,
         })
         .into_response(),
         Err(e) => {
@@ -263,6 +268,7 @@ async fn health(State(s): State<AppState>) -> Response {
             let body = Health {
                 version,
                 store: "unavailable",
+                engine,
             };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }

@@ -15,6 +15,7 @@ mod configs_api;
 mod mtls;
 mod openapi;
 mod quickstart;
+mod replicas;
 mod roles;
 mod scenarios;
 mod server;
