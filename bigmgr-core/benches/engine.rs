@@ -1,8 +1,10 @@
 //! The engine's own overhead: plans and runs a no-op job of 10 000 tasks across 1 000
-//! in-process hosts (agents with the no-op executor, a SQLite file store) and prints the time,
-//! tasks/s and peak RSS.
+//! in-process hosts (agents with the no-op executor) and prints the time, tasks/s and peak RSS;
+//! first on a SQLite file store, then in the same run on PostgreSQL (a schema of its own on
+//! the machine's PostgreSQL, `BIGMGR_TEST_POSTGRES`), and the ratio of their medians.
 //!
-//! `cargo bench -p bigmgr-core --bench engine` (options: `-- --hosts N --components N --runs N`).
+//! `cargo bench -p bigmgr-core --bench engine` (options: `-- --hosts N --components N --runs N
+//! --sqlite-only`).
 
 use bigmgr_core::Manager;
 use bigmgr_core::agent::LocalTransport;
@@ -11,15 +13,47 @@ use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
 use bigmgr_core::stack::DirStackProvider;
 use bigmgr_core::store::SqlStore;
-use bigmgr_test_support::bench::{arg, percentile, run_noop};
-use bigmgr_test_support::status_kib;
+use bigmgr_test_support::bench::{NoopBench, arg, percentile, run_noop};
+use bigmgr_test_support::{PgSchema, status_kib};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
     let hosts = arg("--hosts", 1000);
+    let sqlite_only = std::env::args().any(|a| a == "--sqlite-only");
     run_noop(|bench| async move {
+        let file = SqlStore::open_path(&bench.dir.path().join("bench.db"))
+            .await
+            .expect("store");
+        let on_sqlite = run_on(&bench, hosts, "SQLite file", file).await;
+        if sqlite_only {
+            return;
+        }
+        let schema = PgSchema::create("bench");
+        let pg = SqlStore::open(&schema.url())
+            .await
+            .expect("PostgreSQL store");
+        let on_pg = run_on(&bench, hosts, "PostgreSQL", pg.clone()).await;
+        pg.close().await;
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "median job time: SQLite {:.3} s, PostgreSQL {:.3} s: PostgreSQL/SQLite {:.2}x",
+            median(&on_sqlite),
+            median(&on_pg),
+            median(&on_pg) / median(&on_sqlite)
+        );
+    });
+}
+
+/// Runs the no-op job `bench.runs` times on `store`; the job times in seconds.
+async fn run_on(bench: &NoopBench, hosts: usize, label: &str, store: SqlStore) -> Vec<f64> {
+    let mut times = Vec::new();
+    {
         let transport = LocalTransport::new();
         let t0 = Instant::now();
         for h in 0..hosts {
@@ -27,7 +61,12 @@ fn main() {
             let cfg = AgentConfig::new(
                 &name,
                 "127.0.0.1",
-                bench.dir.path().join("agents").join(&name),
+                bench
+                    .dir
+                    .path()
+                    .join(label.replace(' ', "-"))
+                    .join("agents")
+                    .join(&name),
             );
             transport
                 .spawn_agent(cfg, Arc::new(NoopExecutor))
@@ -35,9 +74,6 @@ fn main() {
                 .expect("agent");
         }
         let agents_ms = t0.elapsed().as_millis();
-        let store = SqlStore::open_path(&bench.dir.path().join("bench.db"))
-            .await
-            .expect("store");
         let mgr = Manager::builder()
             .store(store)
             .transport(transport.clone())
@@ -68,7 +104,7 @@ fn main() {
         .await
         .expect("service");
         println!(
-            "engine bench: {hosts} in-process hosts (opened in {agents_ms} ms), {} components each, no-op executor, SQLite file store",
+            "engine bench: {hosts} in-process hosts (opened in {agents_ms} ms), {} components each, no-op executor, {label} store",
             bench.components
         );
 
@@ -104,8 +140,9 @@ fn main() {
                     percentile(&lat, 0.99)
                 )
             };
+            times.push(total.as_secs_f64());
             println!(
-                "run {run}: {n} tasks in {:.3} s (plan+persist {:.3} s) = {:.0} tasks/s{latency}",
+                "{label} run {run}: {n} tasks in {:.3} s (plan+persist {:.3} s) = {:.0} tasks/s{latency}",
                 total.as_secs_f64(),
                 planned.as_secs_f64(),
                 n as f64 / total.as_secs_f64(),
@@ -115,6 +152,8 @@ fn main() {
             "peak RSS {} MiB",
             status_kib(std::process::id(), "VmHWM:") / 1024
         );
+        mgr.shutdown().await;
         transport.shutdown().await;
-    });
+    }
+    times
 }

@@ -283,6 +283,11 @@ pub async fn run_agent(
                     if shared.next_server(&text) && text.contains(LEADER_IS_AT) {
                         continue;
                     }
+                    // A follower answered: the replicas are up and electing; come back soon
+                    // (at most every second or two), not after a long backoff.
+                    if text.contains("this replica is a follower") {
+                        backoff = backoff.min(Duration::from_secs(1));
+                    }
                 }
                 Ok(Next::Now) => {
                     backoff = MIN_BACKOFF;

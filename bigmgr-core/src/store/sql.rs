@@ -15,8 +15,8 @@
 //! Large inserts and batches of task changes go as multi-row statements in chunks.
 //!
 //! Every value goes into SQL as a bound parameter: the helpers take the SQL text and a tuple of
-//! values for its `?`s (numbered `$1, $2, …` before they run, which both engines read); only
-//! column lists (constants) are formatted into it.
+//! values for its `?`s (numbered `$1, $2, …` before they run on PostgreSQL); only column lists
+//! (constants) are formatted into it.
 
 mod agents;
 mod audit;
@@ -86,8 +86,19 @@ fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// The SQL text with its `?`s numbered `$1, $2, …` in order (`?N` becomes `$N`), as
-/// PostgreSQL requires and SQLite accepts. Statements hold no `?` in string literals.
+/// The SQL text for the engine `exec` runs on: for PostgreSQL, its `?`s numbered `$1, $2, …`
+/// in order (`?N` becomes `$N`); for SQLite as written (SQLite reads `$N` too, but looks each
+/// named parameter up by a linear search: quadratic in a statement of thousands of values).
+/// Statements hold no `?` in string literals.
+fn sql_for<'c, 's>(exec: &impl Exec<'c>, sql: &'s str) -> Cow<'s, str> {
+    if exec.postgres() {
+        numbered(sql)
+    } else {
+        Cow::Borrowed(sql)
+    }
+}
+
+/// `sql` with its `?`s numbered `$1, $2, …` in order (`?N` becomes `$N`).
 fn numbered(sql: &str) -> Cow<'_, str> {
     if !sql.contains('?') {
         return Cow::Borrowed(sql);
@@ -206,11 +217,15 @@ impl SqlStore {
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             let journal = if memory { "MEMORY" } else { "WAL" };
-                            conn.execute(&*format!(
-                                "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
-                            ))
-                            .await?;
+                            // One statement each: a string of several may run only its first.
+                            for pragma in [
+                                format!("PRAGMA journal_mode = {journal}"),
+                                "PRAGMA synchronous = NORMAL".to_string(),
+                                "PRAGMA foreign_keys = ON".to_string(),
+                                format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+                            ] {
+                                conn.execute(&*pragma).await?;
+                            }
                             Ok(())
                         })
                     })
@@ -360,10 +375,27 @@ impl DerefMut for WriteTx<'_> {
 // ---------------------------------------------------------------------------------------------
 // Queries: the SQL text and a tuple of values for its `?`s, on the pool or a connection.
 
-/// Where a statement runs: the pool or a connection (`&mut *tx` for a transaction's).
-trait Exec<'c>: Executor<'c, Database = Any> {}
+/// Where a statement runs: the pool or a connection (`&mut *tx` for a transaction's), and
+/// which engine that is (the SQL text differs in its parameters, see [`sql_for`]).
+trait Exec<'c>: Executor<'c, Database = Any> {
+    /// True on PostgreSQL.
+    fn postgres(&self) -> bool;
+}
 
-impl<'c, E: Executor<'c, Database = Any>> Exec<'c> for E {}
+impl<'c> Exec<'c> for &'c AnyPool {
+    fn postgres(&self) -> bool {
+        self.connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres")
+    }
+}
+
+impl<'c> Exec<'c> for &'c mut AnyConnection {
+    fn postgres(&self) -> bool {
+        self.backend_name() == "PostgreSQL"
+    }
+}
 
 /// The values of a statement's `?`s, in order: a tuple (`()`, `(a,)`, `(a, b)` …).
 trait Binds<'a>: Send {
@@ -407,7 +439,7 @@ async fn insert<'c, T: Record>(
     violation: impl FnOnce(sqlx::Error) -> Error,
 ) -> Result<T> {
     let sql = format!("{sql} RETURNING {}", T::COLS);
-    let row = sqlx::query_with(&numbered(&sql), binds.arguments()?)
+    let row = sqlx::query_with(&sql_for(&exec, &sql), binds.arguments()?)
         .fetch_one(exec)
         .await
         .map_err(violation)?;
@@ -417,14 +449,14 @@ async fn insert<'c, T: Record>(
 /// A statement: its SQL and the values for its `?`s, run on the pool or a connection.
 fn query<'q>(sql: &'q str, binds: impl Binds<'q>) -> Statement<'q> {
     Statement {
-        sql: numbered(sql),
+        sql: Cow::Borrowed(sql),
         args: binds.arguments(),
     }
 }
 
 /// A built query's SQL (numbered, see [`numbered`]) and arguments, as a [`Statement`].
 fn built<'q>(qb: &'q mut QueryBuilder<'_, Any>) -> Statement<'q> {
-    let sql = numbered(qb.sql()).into_owned();
+    let sql = qb.sql().to_owned();
     let mut query = qb.build();
     let args = query
         .take_arguments()
@@ -450,13 +482,15 @@ impl<O: for<'r> FromRow<'r, AnyRow> + Send + Unpin> Columns for O {}
 impl<'q> Statement<'q> {
     /// Runs it (the error is sqlx's, for the caller to map constraint violations).
     async fn execute<'c>(self, exec: impl Exec<'c>) -> sqlx::Result<AnyQueryResult> {
-        sqlx::query_with(&self.sql, self.args?).execute(exec).await
+        sqlx::query_with(&sql_for(&exec, &self.sql), self.args?)
+            .execute(exec)
+            .await
     }
 
     /// Runs an `INSERT … RETURNING id` and gives the id (the error is sqlx's, for the caller
     /// to map constraint violations).
     async fn inserted_id<'c>(self, exec: impl Exec<'c>) -> sqlx::Result<i64> {
-        let (id,): (i64,) = sqlx::query_as_with(&self.sql, self.args?)
+        let (id,): (i64,) = sqlx::query_as_with(&sql_for(&exec, &self.sql), self.args?)
             .fetch_one(exec)
             .await?;
         Ok(id)
@@ -464,7 +498,7 @@ impl<'q> Statement<'q> {
 
     /// Every row as it is.
     async fn fetch_all<'c>(self, exec: impl Exec<'c>) -> Result<Vec<AnyRow>> {
-        Ok(sqlx::query_with(&self.sql, self.args?)
+        Ok(sqlx::query_with(&sql_for(&exec, &self.sql), self.args?)
             .fetch_all(exec)
             .await?)
     }
@@ -480,13 +514,15 @@ impl<'q> Statement<'q> {
 
     /// Every row, each as a tuple of its columns.
     async fn rows<'c, O: Columns>(self, exec: impl Exec<'c>) -> Result<Vec<O>> {
-        let query = sqlx::query_as_with(&self.sql, self.args?);
-        Ok(query.fetch_all(exec).await?)
+        let sql = sql_for(&exec, &self.sql);
+        Ok(sqlx::query_as_with(&sql, self.args?)
+            .fetch_all(exec)
+            .await?)
     }
 
     /// The first row as a tuple of its columns, if any.
     async fn row<'c, O: Columns>(self, exec: impl Exec<'c>) -> Result<Option<O>> {
-        Ok(sqlx::query_as_with(&self.sql, self.args?)
+        Ok(sqlx::query_as_with(&sql_for(&exec, &self.sql), self.args?)
             .fetch_optional(exec)
             .await?)
     }
@@ -543,7 +579,7 @@ async fn select_all<'c, T: Record>(
 ) -> Result<Vec<T>> {
     let sql = format!("SELECT {} {from}", T::COLS);
     let statement = Statement {
-        sql: Cow::Owned(numbered(&sql).into_owned()),
+        sql: Cow::Owned(sql),
         args: binds.arguments(),
     };
     statement.records(exec).await

@@ -4,7 +4,8 @@
 //! and every task ran exactly once. REST on the surviving replica keeps answering.
 
 use bigmgr_test_support::{
-    AgentProc, Api, EXIT_TIMEOUT, PgSchema, ServerProc, wait_until, write_executable,
+    AgentProc, Api, EXIT_TIMEOUT, PgSchema, ServerProc, http_client_trusting, wait_until,
+    write_executable,
 };
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -54,6 +55,8 @@ fn write_stack(root: &Path) {
 /// The replicas, the agents and their files.
 struct Rig {
     replicas: Vec<Option<ServerProc>>,
+    /// A client of the replicas (trusting their CA when they speak TLS).
+    http: reqwest::Client,
     agents: Vec<AgentProc>,
     _dir: tempfile::TempDir,
     // Dropped last: the servers are stopped before their schema goes.
@@ -61,25 +64,43 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start(label: &str) -> Rig {
+    /// Two replicas on a new schema, three agents, services a and b on every host. With `tls`
+    /// the replicas speak TLS (the default) with one CA: the second starts with a copy of the
+    /// first one's `tls/ca.pem` and `ca.key` in its data directory, as an operator sets up
+    /// replicas, and makes its own server certificate from it.
+    async fn start(label: &str, tls: bool) -> Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         write_stack(&dir.path().join("stacks"));
         let schema = PgSchema::create(label);
-        let replicas: Vec<Option<ServerProc>> = (0..2)
-            .map(|_| {
-                Some(
-                    ServerProc::serve()
-                        .store(schema.url())
-                        .stacks(&dir.path().join("stacks"))
-                        .fast_heartbeat()
-                        .arg("--lease-time")
-                        .arg(LEASE)
-                        .start(),
-                )
-            })
-            .collect();
+        let serve = |data: Option<&Path>| {
+            let mut cmd = ServerProc::serve()
+                .store(schema.url())
+                .stacks(&dir.path().join("stacks"))
+                .fast_heartbeat()
+                .arg("--lease-time")
+                .arg(LEASE);
+            if let Some(data) = data {
+                cmd = cmd.data(data);
+            }
+            if tls { cmd.tls().start() } else { cmd.start() }
+        };
+        let first = serve(None);
+        let second_data = dir.path().join("second");
+        if tls {
+            let (from, to) = (first.data_dir().join("tls"), second_data.join("tls"));
+            std::fs::create_dir_all(&to).expect("tls dir");
+            for f in ["ca.pem", "ca.key"] {
+                std::fs::copy(from.join(f), to.join(f)).expect("copy the CA");
+            }
+        }
+        let second = serve(Some(&second_data));
+        let http = match first.ca() {
+            Some(ca) => http_client_trusting(&ca),
+            None => reqwest::Client::new(),
+        };
         let mut rig = Rig {
-            replicas,
+            replicas: vec![Some(first), Some(second)],
+            http,
             agents: Vec::new(),
             _dir: dir,
             _schema: schema,
@@ -87,17 +108,35 @@ impl Rig {
         let leader = rig.wait_leader(None, Duration::from_secs(20)).await;
         let api = rig.api(leader);
         api.create_cluster("c").await;
-        let token = api.join_token("c").await;
+        let answer = api.join_token_answer("c").await;
+        let token = answer["token"].as_str().expect("a token");
         let servers = rig.urls().join(",");
         for (name, address) in HOSTS {
-            let agent = AgentProc::cmd(&servers, name, address)
-                .join_token(&token)
-                .start();
-            rig.agents.push(agent);
+            let mut agent = AgentProc::cmd(&servers, name, address).join_token(token);
+            if let Some(fp) = answer["ca_fingerprint"].as_str() {
+                agent = agent.arg("--ca-fingerprint").arg(fp);
+            }
+            rig.agents.push(agent.start());
         }
+        // Cluster p, of one host: its jobs run beside c's (one job at a time per cluster).
+        api.create_cluster("p").await;
+        let answer_p = api.join_token_answer("p").await;
+        let mut probe_agent = AgentProc::cmd(&servers, "h4", "127.0.0.5")
+            .join_token(answer_p["token"].as_str().expect("a token"));
+        if let Some(fp) = answer_p["ca_fingerprint"].as_str() {
+            probe_agent = probe_agent.arg("--ca-fingerprint").arg(fp);
+        }
+        rig.agents.push(probe_agent.start());
         for (name, _) in HOSTS {
             api.wait_online("c", name).await;
         }
+        api.wait_online("p", "h4").await;
+        api.add_service(
+            "p",
+            json!({"name": "quick", "stack": "test", "service": "quick",
+                   "placement": {"quick_server": ["h4"]}}),
+        )
+        .await;
         for svc in ["a", "b"] {
             api.add_service(
                 "c",
@@ -123,7 +162,8 @@ impl Rig {
     /// What replica `i`'s `/health` says of its engine, if it answers.
     async fn engine_of(&self, i: usize) -> Option<String> {
         let server = self.replicas[i].as_ref()?;
-        let res = reqwest::Client::new()
+        let res = self
+            .http
             .get(format!("{}/api/v1/health", server.url))
             .timeout(Duration::from_secs(1))
             .send()
@@ -186,6 +226,7 @@ fn find_runs(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Reads job `id` from the replica at `url` every 100 ms until told to stop: (answers,
 /// failures).
 fn keep_reading(
+    http: reqwest::Client,
     url: String,
     token: String,
     id: i64,
@@ -193,7 +234,6 @@ fn keep_reading(
 ) -> tokio::task::JoinHandle<(u64, u64)> {
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
         while !stop.load(Ordering::SeqCst) {
             let res = http
                 .get(format!("{url}/api/v1/jobs/{id}"))
@@ -234,6 +274,7 @@ fn assert_each_ran_once(rig: &Rig, job: &Value) {
     for svc in ["a", "b"] {
         let runs = rig.runs(svc);
         assert_eq!(runs.len(), 3, "{svc} ran on three hosts: {runs:?}");
+        assert!(runs.iter().all(|(p, _)| !p.contains("quick")), "{runs:?}");
         assert!(
             runs.iter().all(|(_, n)| *n == 1),
             "{svc} ran once on each: {runs:?}"
@@ -243,28 +284,22 @@ fn assert_each_ran_once(rig: &Rig, job: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_killed_mid_job_is_replaced_and_the_job_finishes_with_every_task_once() {
-    let mut rig = Rig::start("failover").await;
+    // TLS, as replicas run by default: agents (mutual TLS) follow the leader to a replica
+    // that shares its CA.
+    let mut rig = Rig::start("failover", true).await;
     let leader = rig.wait_leader(None, Duration::from_secs(20)).await;
     let other = 1 - leader;
     // Submitted through the follower: it reaches the leader's engine at once.
     let survivor = rig.api(other);
     let id = survivor.submit("c", "start", json!("cluster")).await;
     wait_a_running(&rig, &survivor, id).await;
-    // The probe's service, added now (the running job is of a and b only).
-    survivor
-        .add_service(
-            "c",
-            json!({"name": "quick", "stack": "test", "service": "quick",
-                   "placement": {"quick_server": ["h1"]}}),
-        )
-        .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (url, token) = {
         let s = rig.replicas[other].as_ref().expect("the survivor");
         (s.url.clone(), s.token())
     };
-    let reader = keep_reading(url, token, id, Arc::clone(&stop));
+    let reader = keep_reading(rig.http.clone(), url, token, id, Arc::clone(&stop));
     let killed_at = Instant::now();
     let mut dead = rig.replicas[leader].take().expect("the leader");
     dead.proc.signal(Signal::SIGKILL);
@@ -273,7 +308,7 @@ async fn the_leader_killed_mid_job_is_replaced_and_the_job_finishes_with_every_t
 
     // A new job through the survivor: its first task is the new leader's first dispatch.
     let probe = survivor
-        .submit("c", "start", json!({"service": "quick"}))
+        .submit("p", "start", json!({"service": "quick"}))
         .await;
     let new_leader = rig.wait_leader(Some(leader), Duration::from_secs(20)).await;
     assert_eq!(new_leader, other);
@@ -314,7 +349,7 @@ async fn the_leader_killed_mid_job_is_replaced_and_the_job_finishes_with_every_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_is_fenced_when_it_wakes_and_nothing_runs_twice() {
-    let rig = Rig::start("split").await;
+    let rig = Rig::start("split", false).await;
     let leader = rig.wait_leader(None, Duration::from_secs(20)).await;
     let other = 1 - leader;
     let survivor = rig.api(other);
