@@ -38,6 +38,8 @@ use tonic::Code;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest reconnection delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The longest reconnection delay while replicas elect a leader (a follower answered).
+const ELECTION_BACKOFF: Duration = Duration::from_secs(1);
 /// A session that lasted this long resets the backoff.
 const STABLE: Duration = Duration::from_secs(10);
 /// At most this many events per `TaskEvents` message …
@@ -271,6 +273,8 @@ pub async fn run_agent(
 
     let sessions = async {
         let mut backoff = MIN_BACKOFF;
+        // A follower answered since the last session: the replicas are electing a leader.
+        let mut electing = false;
         loop {
             let began = Instant::now();
             match session(&shared, &inbox_tx).await {
@@ -283,14 +287,13 @@ pub async fn run_agent(
                     if shared.next_server(&text) && text.contains(LEADER_IS_AT) {
                         continue;
                     }
-                    // A follower answered: the replicas are up and electing; come back soon
-                    // (at most every second or two), not after a long backoff.
                     if text.contains("this replica is a follower") {
-                        backoff = backoff.min(Duration::from_secs(1));
+                        electing = true;
                     }
                 }
                 Ok(Next::Now) => {
                     backoff = MIN_BACKOFF;
+                    electing = false;
                     continue;
                 }
                 Ok(Next::Backoff) => {
@@ -299,11 +302,17 @@ pub async fn run_agent(
             }
             if began.elapsed() > STABLE {
                 backoff = MIN_BACKOFF;
+                electing = false;
             }
             let delay = jitter(backoff);
             tracing::debug!(?delay, "reconnecting");
             tokio::time::sleep(delay).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+            if electing {
+                // The replicas are up and electing: come back within a second, not after a
+                // long backoff (jittered, so agents do not all come at once).
+                backoff = backoff.min(ELECTION_BACKOFF);
+            }
         }
     };
     let outcome = tokio::select! {

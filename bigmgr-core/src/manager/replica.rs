@@ -99,13 +99,14 @@ pub(super) async fn run(mut r: Replica) {
     let mut leading: Option<Leading> = None;
     let mut leader_seen: Option<String> = None;
     let mut next_request = 0u64;
-    let mut tick = tokio::time::interval(r.settings.lease_time / 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_round = tokio::time::Instant::now();
     r.parts.transport.set_role(&Role::Follower { leader: None });
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                leading = keep_lease(&r, leading, &mut leader_seen).await;
+            () = tokio::time::sleep_until(next_round) => {
+                let wait;
+                (leading, wait) = keep_lease(&r, leading, &mut leader_seen).await;
+                next_round = tokio::time::Instant::now() + wait;
             }
             Some(cmd) = r.commands.recv() => match &leading {
                 Some(l) => { let _ = l.commands.send(cmd); }
@@ -132,7 +133,28 @@ pub(super) async fn run(mut r: Replica) {
 }
 
 /// One round of the lease: a follower tries to take it, the leader renews it (or steps down).
+/// Returns who leads here, and when the next round is due: a third of the lease time, or for a
+/// follower, just after the holder's lease would expire if that comes sooner.
 async fn keep_lease(
+    r: &Replica,
+    leading: Option<Leading>,
+    leader_seen: &mut Option<String>,
+) -> (Option<Leading>, Duration) {
+    let every = r.settings.lease_time / 3;
+    let now = keep_lease_round(r, leading, leader_seen).await;
+    if now.is_some() {
+        return (now, every);
+    }
+    let until_expiry = match r.sql.lease().await {
+        Ok(Some(l)) if l.expires_in_ms >= 0 => {
+            Duration::from_millis(u64::try_from(l.expires_in_ms).unwrap_or(0) + 20)
+        }
+        _ => every,
+    };
+    (None, every.min(until_expiry))
+}
+
+async fn keep_lease_round(
     r: &Replica,
     leading: Option<Leading>,
     leader_seen: &mut Option<String>,

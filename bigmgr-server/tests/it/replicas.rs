@@ -209,6 +209,28 @@ impl Rig {
     }
 }
 
+/// Reads a Server-Sent Events stream to its end: (event, data) pairs.
+async fn read_events(mut res: reqwest::Response) -> Vec<(String, Value)> {
+    let mut buf = String::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    buf.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = Some(e.trim().to_string());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            event.map(|e| (e, serde_json::from_str(&data).unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
 fn find_runs(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -354,6 +376,19 @@ async fn a_paused_leader_is_fenced_when_it_wakes_and_nothing_runs_twice() {
     let other = 1 - leader;
     let survivor = rig.api(other);
     let id = survivor.submit("c", "start", json!("cluster")).await;
+    // The job's events, followed on the replica that is a follower now.
+    let events = {
+        let s = rig.replicas[other].as_ref().expect("the follower");
+        let res = rig
+            .http
+            .get(format!("{}/api/v1/jobs/{id}/events", s.url))
+            .bearer_auth(s.token())
+            .send()
+            .await
+            .expect("the events stream");
+        assert_eq!(res.status(), 200);
+        tokio::spawn(read_events(res))
+    };
     wait_a_running(&rig, &survivor, id).await;
 
     // Paused past its lease: the other replica takes over.
@@ -377,6 +412,17 @@ async fn a_paused_leader_is_fenced_when_it_wakes_and_nothing_runs_twice() {
 
     let done = survivor.wait_job(id, Duration::from_secs(60)).await;
     assert_each_ran_once(&rig, &done);
+    let events = tokio::time::timeout(Duration::from_secs(30), events)
+        .await
+        .expect("the stream ends once the job is final")
+        .expect("read");
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.last(), Some(&"end"), "{names:?}");
+    assert_eq!(events.last().expect("end").1["state"], "SUCCEEDED");
+    assert!(
+        names.contains(&"task") && names.contains(&"log"),
+        "{names:?}"
+    );
     // Both replicas answer for the job alike.
     let seen_by_old = rig.api(leader).get(&format!("/jobs/{id}")).await;
     assert_eq!(seen_by_old.expect(200)["state"], "SUCCEEDED");
