@@ -172,6 +172,16 @@ struct Credential {
     ca_fingerprint: Option<String>,
 }
 
+/// The leader's URL a follower named in its refusal, if it names one that looks like a URL.
+fn leader_named(error: &str) -> Option<String> {
+    let at = error.find(LEADER_IS_AT)?;
+    let leader: String = error[at + LEADER_IS_AT.len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ';' && *c != ',')
+        .collect();
+    (leader.starts_with("http://") || leader.starts_with("https://")).then_some(leader)
+}
+
 /// State shared by the sessions and the background tasks.
 struct Shared {
     config: AgentClientConfig,
@@ -201,16 +211,12 @@ impl Shared {
     /// else to the next replica of the list.
     fn next_server(&self, error: &str) -> bool {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = error.find(LEADER_IS_AT) {
-            let leader: String = error[at + LEADER_IS_AT.len()..]
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != ';' && *c != ',')
-                .collect();
-            if !leader.is_empty() && *current != leader {
-                tracing::info!(%leader, "a follower named the leader");
-                *current = leader;
-                return true;
-            }
+        if let Some(leader) = leader_named(error)
+            && *current != leader
+        {
+            tracing::info!(%leader, "a follower named the leader");
+            *current = leader;
+            return true;
         }
         if self.servers.len() > 1 {
             let i = self
@@ -748,6 +754,23 @@ mod tests {
     use crate::model::{LogStream, RunId, TaskId, TaskState};
     use crate::transport::TaskResult;
     use crate::transport::limits::MAX_RESULT_MESSAGE;
+
+    #[test]
+    fn a_follower_s_refusal_names_the_leader_to_go_to() {
+        let refusal = format!(
+            "transport: The service is currently unavailable: this replica is a follower; \
+             {}https://10.0.0.2:7070",
+            super::LEADER_IS_AT
+        );
+        assert_eq!(
+            super::leader_named(&refusal).as_deref(),
+            Some("https://10.0.0.2:7070")
+        );
+        assert_eq!(super::leader_named("cannot connect to https://x:1"), None);
+        // Only a URL is followed: a refusal cannot send the agent to anything else.
+        let odd = format!("{}file:///etc/passwd", super::LEADER_IS_AT);
+        assert_eq!(super::leader_named(&odd), None);
+    }
 
     fn run() -> RunId {
         RunId {

@@ -674,3 +674,38 @@ fn to_i64(v: impl TryInto<i64> + Copy + Display, what: &str) -> Result<i64> {
     v.try_into()
         .map_err(|_| Error::Invalid(format!("{what} {v} is too large to store")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{numbered, redact_url, sqlite_url};
+    use std::path::Path;
+
+    #[test]
+    fn placeholders_are_numbered_in_order_for_postgres() {
+        assert_eq!(
+            numbered("a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+        assert_eq!(numbered("x = ?1 OR y = ?1"), "x = $1 OR y = $1");
+        assert!(matches!(
+            numbered("SELECT 1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn urls_hide_passwords_and_name_any_file() {
+        assert_eq!(
+            redact_url("postgres://bigmgr:s3cret@db:5432/bigmgr"),
+            "postgres://bigmgr:***@db:5432/bigmgr"
+        );
+        assert_eq!(
+            redact_url("postgres://bigmgr@db/x"),
+            "postgres://bigmgr@db/x"
+        );
+        assert_eq!(
+            sqlite_url(Path::new("/data/my db?#.db")),
+            "sqlite:///data/my%20db%3F%23.db"
+        );
+    }
+}
