@@ -41,6 +41,7 @@ mod postgres;
 mod process;
 pub mod procs;
 mod server;
+mod sse;
 mod wait;
 
 pub use agent::{AgentCmd, AgentProc};
@@ -54,4 +55,5 @@ pub use net::{free_addr, free_addrs, free_port};
 pub use postgres::{DEFAULT_POSTGRES, PgSchema, postgres_base_url};
 pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};
 pub use server::{READY_TIMEOUT, ServerCmd, ServerProc};
+pub use sse::read_events;
 pub use wait::wait_until;

@@ -1,6 +1,6 @@
 //! Real `bigmgr-agent` processes against a real server.
 
-use bigmgr_test_support::{AgentProc, Api, ServerProc, assert_contains, wait_until};
+use bigmgr_test_support::{AgentProc, Api, ServerProc, assert_contains, read_events, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -66,29 +66,6 @@ async fn events_of(server: &ServerProc, id: i64) -> reqwest::Response {
         .send()
         .await
         .expect("the events stream")
-}
-
-/// Reads a Server-Sent Events stream to its end: (event, data) pairs.
-async fn read_events(mut res: reqwest::Response) -> Vec<(String, serde_json::Value)> {
-    let mut buf = String::new();
-    while let Some(chunk) = res.chunk().await.expect("a chunk of the stream") {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    buf.split("\n\n")
-        .filter_map(|block| {
-            let mut event = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event:") {
-                    event = Some(e.trim().to_string());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
-            event.map(|e| (e, data))
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 //! and every task ran exactly once. REST on the surviving replica keeps answering.
 
 use bigmgr_test_support::{
-    AgentProc, Api, EXIT_TIMEOUT, PgSchema, ServerProc, http_client_trusting, wait_until,
-    write_executable,
+    AgentProc, Api, EXIT_TIMEOUT, PgSchema, ServerProc, http_client_trusting, read_events,
+    wait_until, write_executable,
 };
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -207,28 +207,6 @@ impl Rig {
         found.sort();
         found
     }
-}
-
-/// Reads a Server-Sent Events stream to its end: (event, data) pairs.
-async fn read_events(mut res: reqwest::Response) -> Vec<(String, Value)> {
-    let mut buf = String::new();
-    while let Ok(Some(chunk)) = res.chunk().await {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    buf.split("\n\n")
-        .filter_map(|block| {
-            let mut event = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event:") {
-                    event = Some(e.trim().to_string());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            event.map(|e| (e, serde_json::from_str(&data).unwrap_or(Value::Null)))
-        })
-        .collect()
 }
 
 fn find_runs(dir: &Path, out: &mut Vec<PathBuf>) {
