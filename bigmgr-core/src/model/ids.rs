@@ -45,6 +45,10 @@ id_type! {
     RelationEventId,
     /// The id of a named config snapshot.
     SnapshotId,
+    /// The id of an alert: one definition about one subject.
+    AlertId,
+    /// The id of a change of an alert's state.
+    AlertChangeId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

@@ -3,12 +3,14 @@
 //!
 //! Times are milliseconds since the Unix epoch (`i64`), as stored.
 
+mod alert;
 mod auth;
 mod config;
 mod host;
 mod ids;
 mod state;
 
+pub use alert::{Alert, AlertChange, AlertFilter, AlertReport, AlertSubject};
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
 };
@@ -18,10 +20,10 @@ pub use config::{
 };
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
-    ApiTokenId, AuditId, ClusterId, HostId, JobId, RelationEventId, RelationId, RunId, ServiceId,
-    SnapshotId, StageId, TaskId, UnitId, UserId,
+    AlertChangeId, AlertId, ApiTokenId, AuditId, ClusterId, HostId, JobId, RelationEventId,
+    RelationId, RunId, ServiceId, SnapshotId, StageId, TaskId, UnitId, UserId,
 };
-pub use state::{HostState, JobState, StageState, TaskState, UnitState};
+pub use state::{AlertState, HostState, JobState, StageState, TaskState, UnitState};
 
 use serde::{Deserialize, Serialize};
 

@@ -179,6 +179,28 @@ impl Default for TaskState {
     }
 }
 
+state_enum! {
+    /// What an alert's last check found, from best to worst (UNKNOWN: the check could not
+    /// tell, such as a script that exited neither 0, 1 nor 2).
+    AlertState {
+        /// Nothing wrong.
+        Ok = "OK",
+        /// Wrong, not yet urgent.
+        Warning = "WARNING",
+        /// Wrong and urgent.
+        Critical = "CRITICAL",
+        /// The check could not tell.
+        Unknown = "UNKNOWN",
+    }
+}
+
+impl AlertState {
+    /// True for every state but OK: an alert in it is firing.
+    pub fn is_firing(self) -> bool {
+        self != AlertState::Ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //! (join tokens, agent credentials, host reports), [`ServiceStore`] (service instances and
 //! units), [`ConfigStore`] (config versions, snapshots, relations and their events),
 //! [`JobStore`] (jobs, stages, tasks, their batched compare-and-set changes and logs),
-//! [`AuthStore`] (users and API tokens) and [`AuditStore`] (the audit log).
+//! [`AuthStore`] (users and API tokens), [`AuditStore`] (the audit log) and [`AlertStore`]
+//! (alerts and their history).
 //!
 //! [`Store`] is their union, implemented for every type that implements them all. The
 //! [`crate::Manager`] holds an `Arc<dyn Store>`; every other component takes the narrowest
@@ -362,6 +363,29 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
 }
 
+/// Alerts: the last finding of each definition about each subject, and every change of state.
+#[async_trait]
+pub trait AlertStore: Send + Sync + 'static {
+    /// Records findings, in one transaction. A finding for a subject the definition has no
+    /// alert about yet creates one (as if it had been OK); a finding in another state than
+    /// the alert's changes it (`since` = the finding's time) and is kept as history; one in
+    /// the same state only updates the text and `checked_at`. Returns the changes, in order.
+    /// A finding naming a cluster, host, service or unit that does not exist is
+    /// [`crate::Error::NotFound`] and nothing is recorded.
+    async fn report_alerts(&self, reports: &[AlertReport]) -> Result<Vec<AlertChange>>;
+    /// Alerts matching a filter, by id.
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>>;
+    /// Changes of a cluster's alerts (or of one alert), ascending by id: after a cursor, at
+    /// most `limit`.
+    async fn alert_history(
+        &self,
+        cluster: ClusterId,
+        alert: Option<AlertId>,
+        after: Option<AlertChangeId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AlertChange>>;
+}
+
 /// What reading a cluster as templates see it takes — its hosts, service instances, units and
 /// relations — and so what loading a job to run takes besides the job: [`ClusterStore`],
 /// [`ServiceStore`] and [`ConfigStore`] together. Implemented by every type that implements
@@ -398,13 +422,21 @@ pub trait Store:
     + JobStore
     + AuthStore
     + AuditStore
+    + AlertStore
     + TopologyStore
     + AdmissionStore
 {
 }
 
 impl<T> Store for T where
-    T: ClusterStore + AgentStore + ServiceStore + ConfigStore + JobStore + AuthStore + AuditStore
+    T: ClusterStore
+        + AgentStore
+        + ServiceStore
+        + ConfigStore
+        + JobStore
+        + AuthStore
+        + AuditStore
+        + AlertStore
 {
 }
 

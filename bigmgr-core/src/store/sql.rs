@@ -19,6 +19,7 @@
 //! (constants) are formatted into it.
 
 mod agents;
+mod alerts;
 mod audit;
 mod auth;
 mod batch;

@@ -56,6 +56,8 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM alert_changes WHERE cluster = ?1",
+            "DELETE FROM alerts WHERE cluster = ?1",
             "DELETE FROM relation_events WHERE relation IN \
                (SELECT id FROM relations WHERE cluster = ?1 AND removed_at IS NOT NULL)",
             "DELETE FROM relations WHERE cluster = ?1 AND removed_at IS NOT NULL",

@@ -86,6 +86,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id",
     ),
     ("host_metrics", "host, at, metrics", "host, at, metrics"),
+    (
+        "alerts",
+        "id, definition, subject, cluster, host, service, unit, state, text, since, checked_at",
+        "id",
+    ),
+    (
+        "alert_changes",
+        "id, alert, cluster, from_state, to_state, text, at",
+        "id",
+    ),
 ];
 
 /// Rows per multi-row `INSERT` while copying.

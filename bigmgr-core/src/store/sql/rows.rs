@@ -271,3 +271,52 @@ record!(AuditEvent from "id, at, actor, action, target, outcome, detail"; |row|
     ids: id AuditId;
     with: outcome text_state;
 );
+
+// ---------------------------------------------------------------------------------------------
+// Alerts.
+
+/// The subject of an alert from its `cluster`, `host`, `service` and `unit` columns.
+fn subject_cols(row: &AnyRow) -> Result<AlertSubject> {
+    Ok(AlertSubject {
+        cluster: ClusterId(row.try_get("cluster")?),
+        host: row.try_get::<Option<i64>, _>("host")?.map(HostId),
+        service: row.try_get::<Option<i64>, _>("service")?.map(ServiceId),
+        unit: row.try_get::<Option<i64>, _>("unit")?.map(UnitId),
+    })
+}
+
+impl Record for Alert {
+    const COLS: &'static str =
+        "id, definition, cluster, host, service, unit, state, text, since, checked_at";
+
+    fn from_row(row: &AnyRow) -> Result<Alert> {
+        Ok(Alert {
+            id: AlertId(row.try_get("id")?),
+            definition: row.try_get("definition")?,
+            subject: subject_cols(row)?,
+            state: text_state(row, "state")?,
+            text: row.try_get("text")?,
+            since: row.try_get("since")?,
+            checked_at: row.try_get("checked_at")?,
+        })
+    }
+}
+
+// Of `alert_changes c JOIN alerts a ON a.id = c.alert`.
+impl Record for AlertChange {
+    const COLS: &'static str = "c.id, c.alert, a.definition, a.cluster, a.host, a.service, \
+                                a.unit, c.from_state, c.to_state, c.text, c.at";
+
+    fn from_row(row: &AnyRow) -> Result<AlertChange> {
+        Ok(AlertChange {
+            id: AlertChangeId(row.try_get("id")?),
+            alert: AlertId(row.try_get("alert")?),
+            definition: row.try_get("definition")?,
+            subject: subject_cols(row)?,
+            from: text_state(row, "from_state")?,
+            to: text_state(row, "to_state")?,
+            text: row.try_get("text")?,
+            at: row.try_get("at")?,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Alerts: what one alert definition found about one subject (a cluster, or one of its hosts,
+//! service instances or units), as it stands and every change of it.
+
+use super::{AlertChangeId, AlertId, AlertState, ClusterId, HostId, ServiceId, UnitId};
+use serde::{Deserialize, Serialize};
+
+/// What an alert is about: a cluster, or one of its hosts, service instances or units (a
+/// unit's alert names its host and service too).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct AlertSubject {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The host, if it is about one.
+    pub host: Option<HostId>,
+    /// The service instance, if it is about one.
+    pub service: Option<ServiceId>,
+    /// The unit, if it is about one.
+    pub unit: Option<UnitId>,
+}
+
+impl AlertSubject {
+    /// The subject as one text (`c1/h3/s-/u7`), unique per subject: with the definition's
+    /// name, what identifies an alert.
+    pub fn key(&self) -> String {
+        let part = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        format!(
+            "c{}/h{}/s{}/u{}",
+            self.cluster,
+            part(self.host.map(|h| h.0)),
+            part(self.service.map(|s| s.0)),
+            part(self.unit.map(|u| u.0))
+        )
+    }
+}
+
+/// One finding of a check, as it is reported to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertReport {
+    /// The definition's name (`host_lost`, `zookeeper.port`, …).
+    pub definition: String,
+    /// What it is about.
+    pub subject: AlertSubject,
+    /// What the check found.
+    pub state: AlertState,
+    /// What it says about it (one line).
+    pub text: String,
+    /// When it was checked (ms since the epoch).
+    pub at: i64,
+}
+
+/// An alert as it stands: the last finding of a definition about a subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Its id.
+    pub id: AlertId,
+    /// The definition's name.
+    pub definition: String,
+    /// What it is about.
+    pub subject: AlertSubject,
+    /// Its state.
+    pub state: AlertState,
+    /// What the last check said.
+    pub text: String,
+    /// Since when it is in this state (ms).
+    pub since: i64,
+    /// When it was last checked (ms).
+    pub checked_at: i64,
+}
+
+/// A change of an alert's state, kept as history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertChange {
+    /// Its id (ascending in the order changes happened).
+    pub id: AlertChangeId,
+    /// The alert.
+    pub alert: AlertId,
+    /// The definition's name.
+    pub definition: String,
+    /// What it is about.
+    pub subject: AlertSubject,
+    /// The state before.
+    pub from: AlertState,
+    /// The state after.
+    pub to: AlertState,
+    /// What the check said.
+    pub text: String,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Which alerts to list: every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Of this cluster.
+    pub cluster: Option<ClusterId>,
+    /// About this host (its own alerts and its units').
+    pub host: Option<HostId>,
+    /// About this service instance (its own alerts and its units').
+    pub service: Option<ServiceId>,
+    /// About this unit.
+    pub unit: Option<UnitId>,
+    /// Only those not OK.
+    pub firing: bool,
+}
