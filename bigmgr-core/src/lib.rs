@@ -61,7 +61,7 @@ pub mod transport;
 pub mod view;
 
 pub use error::{Error, Result};
-pub use manager::{Manager, ManagerBuilder, ReplicaSettings};
+pub use manager::{AlertSettings, Manager, ManagerBuilder, ReplicaSettings};
 
 /// The version of this library, reported by every frontend.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 mod acting;
+mod alerts;
 mod auth;
 mod configs;
 mod events;
@@ -25,6 +26,7 @@ mod metrics;
 mod reconcile;
 mod relations;
 mod replica;
+pub use alerts::AlertSettings;
 pub use replica::ReplicaSettings;
 mod snapshots;
 mod units;
@@ -77,6 +79,8 @@ pub struct ManagerBuilder {
     sql: Option<SqlStore>,
     /// Set for a replica: its settings, id and fence.
     replica: Option<(replica::ReplicaSettings, String, Fence)>,
+    /// How the built-in alerts are evaluated.
+    alerts: AlertSettings,
     engine_jobs: Option<Arc<dyn JobStore>>,
     transport: Option<Arc<dyn Transport>>,
     stacks: Option<Arc<dyn StackProvider>>,
@@ -123,6 +127,12 @@ impl ManagerBuilder {
         let holder = replica::holder_id(&settings.url);
         let fence = Fence::new(&holder);
         self.replica = Some((settings, holder, fence));
+        self
+    }
+
+    /// How the built-in alerts are evaluated (default [`AlertSettings::default`]).
+    pub fn alerts(mut self, settings: AlertSettings) -> Self {
+        self.alerts = settings;
         self
     }
 
@@ -271,16 +281,23 @@ impl ManagerBuilder {
                     fence,
                     settings,
                     parts,
+                    alerts: self.alerts.clone(),
                     commands: rx,
                     events,
                 }))
             }
             None => {
-                // A single server runs the job engine.
+                // A single server runs the job engine, and evaluates the alerts.
                 metrics.families().leader.set(1);
                 let mut engine = Engine::new(parts);
                 engine.recover().await?;
-                tokio::spawn(engine.run(rx, events))
+                let alerts = alerts::start(store.clone(), self.alerts.clone(), metrics.clone());
+                let engine = engine.run(rx, events);
+                tokio::spawn(async move {
+                    // The evaluation stops with the engine (also when this task is aborted).
+                    let _alerts = alerts;
+                    engine.await;
+                })
             }
         };
         let host_updates = updates.subscribe();

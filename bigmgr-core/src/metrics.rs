@@ -72,6 +72,7 @@ pub(crate) struct Families {
     pub(crate) jobs: Family<StateLabels, Gauge>,
     pub(crate) tasks: Family<StateLabels, Gauge>,
     pub(crate) hosts: Family<StateLabels, Gauge>,
+    pub(crate) alerts: Family<StateLabels, Gauge>,
     pub(crate) agents_connected: Gauge,
     pub(crate) oldest_heartbeat: Gauge<f64, AtomicU64>,
     pub(crate) leader: Gauge,
@@ -123,6 +124,7 @@ impl Metrics {
             jobs: Family::default(),
             tasks: Family::default(),
             hosts: Family::default(),
+            alerts: Family::default(),
             agents_connected: Gauge::default(),
             oldest_heartbeat: Gauge::default(),
             leader: Gauge::default(),
@@ -163,6 +165,11 @@ impl Metrics {
         r.register("jobs", "Jobs in the store, by state", f.jobs.clone());
         r.register("tasks", "Tasks in the store, by state", f.tasks.clone());
         r.register("hosts", "Hosts of every cluster, by state", f.hosts.clone());
+        r.register(
+            "alerts_firing",
+            "Alerts not OK, by state (WARNING, CRITICAL, UNKNOWN), as the engine's server last found them",
+            f.alerts.clone(),
+        );
         r.register(
             "agents_connected",
             "Agents holding a stream to this server",

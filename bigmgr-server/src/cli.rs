@@ -118,6 +118,15 @@ pub enum Command {
         #[command(subcommand)]
         command: RelationCommand,
     },
+    /// Alerts of a cluster: as they stand, and their history.
+    Alert {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
     /// Users of the API: list, create, delete.
     User {
         /// How to reach the server.
@@ -664,6 +673,27 @@ pub enum TokenCommand {
     Delete {
         /// The token's id.
         id: String,
+    },
+}
+
+/// `bigmgr alert …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AlertCommand {
+    /// List a cluster's alerts as they stand (host lost, unit down, unit stale, job failed).
+    List {
+        /// The cluster.
+        cluster: String,
+        /// Only the alerts that are not OK.
+        #[arg(long)]
+        firing: bool,
+    },
+    /// The changes of a cluster's alerts, oldest first.
+    History {
+        /// The cluster.
+        cluster: String,
+        /// How many at most (1 to 1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
     },
 }
 

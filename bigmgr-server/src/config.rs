@@ -42,6 +42,16 @@ pub struct ServeArgs {
     /// sqlite://path [default: sqlite in <data>/bigmgr.db]
     #[arg(long, env = "BIGMGR_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// How often the built-in alerts (host lost, unit down, unit stale, job failed) are
+    /// evaluated [default: 5s]
+    #[arg(long, env = "BIGMGR_ALERT_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
+    pub alert_interval: Option<Duration>,
+    /// How long a started unit's status must fail before its unit_down alert is CRITICAL
+    /// [default: 30s]
+    #[arg(long, env = "BIGMGR_UNIT_DOWN_FOR", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
+    pub unit_down_for: Option<Duration>,
     /// With a PostgreSQL store: how long the engine's lease lasts without renewal; another
     /// replica takes over within it when the leader dies [default: 10s]
     #[arg(long, env = "BIGMGR_LEASE_TIME", value_name = "DURATION", value_parser = parse_duration)]
@@ -203,6 +213,8 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// On a PostgreSQL store: how this server takes part as a replica.
     pub replica: Option<bigmgr_core::ReplicaSettings>,
+    /// How the built-in alerts are evaluated.
+    pub alerts: bigmgr_core::AlertSettings,
     /// The operator's stack directories, searched in order before [`ServeConfig::shipped_stacks`].
     pub stacks: Vec<PathBuf>,
     /// The stacks that ship with bigmgr (see [`shipped_stacks`]).
@@ -361,11 +373,25 @@ impl ServeConfig {
             }
             _ => None,
         };
+        let defaults = bigmgr_core::AlertSettings::default();
+        let alerts = bigmgr_core::AlertSettings {
+            interval: args
+                .alert_interval
+                .or(file.alert_interval)
+                .unwrap_or(defaults.interval)
+                .max(Duration::from_millis(200)),
+            unit_down_for: args
+                .unit_down_for
+                .or(file.unit_down_for)
+                .unwrap_or(defaults.unit_down_for),
+            ..defaults
+        };
         Ok(ServeConfig {
             listen,
             data,
             store,
             replica,
+            alerts,
             stacks,
             shipped_stacks: shipped_stacks(),
             grpc: GrpcSettings {

@@ -71,6 +71,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
         data: data.clone(),
         store: None,
         replica: None,
+        alerts: bigmgr_core::AlertSettings::default(),
         stacks: Vec::new(),
         shipped_stacks: shipped_stacks(),
         grpc: GrpcSettings {

@@ -120,6 +120,7 @@ impl Server {
         }
         let (mgr, grpc) = builder
             .store_url(&store)
+            .alerts(config.alerts.clone())
             .stacks(DirStackProvider::new(roots))
             .config(bigmgr_core::EngineConfig {
                 lost_grace: config.lost_grace,

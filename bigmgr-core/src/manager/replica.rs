@@ -51,6 +51,7 @@ pub(super) struct Replica {
     pub(super) fence: Fence,
     pub(super) settings: ReplicaSettings,
     pub(super) parts: EngineParts,
+    pub(super) alerts: super::AlertSettings,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) events: mpsc::UnboundedReceiver<FromAgent>,
 }
@@ -61,6 +62,8 @@ struct Leading {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedSender<FromAgent>,
     task: JoinHandle<()>,
+    /// The built-in alerts' evaluation, through the fenced store (stopped when dropped).
+    alerts: super::alerts::Evaluating,
     renewed: Instant,
 }
 
@@ -228,12 +231,18 @@ async fn lead(r: &Replica, epoch: i64) -> Option<Leading> {
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(engine.run(commands_rx, events_rx));
+    let alerts = super::alerts::start(
+        Arc::new(r.sql.fenced(r.fence.clone())),
+        r.alerts.clone(),
+        r.parts.metrics.clone(),
+    );
     r.parts.transport.set_role(&Role::Leader);
     Some(Leading {
         epoch,
         commands,
         events,
         task,
+        alerts,
         renewed: Instant::now(),
     })
 }
@@ -244,6 +253,7 @@ async fn step_down(r: &Replica, l: Leading, why: &str) -> Option<Leading> {
     tracing::warn!(epoch = l.epoch, why, "stepping down: a follower now");
     r.fence.set_epoch(0);
     l.task.abort();
+    drop(l.alerts);
     let _ = l.task.await;
     let families = r.parts.metrics.families();
     families.leader.set(0);

@@ -6,6 +6,7 @@
 //! With the `openapi` feature every type derives `utoipa::ToSchema`, so the API's document is
 //! generated from these types, not from copies of them.
 
+mod alerts;
 mod clusters;
 mod configs;
 mod events;
@@ -15,6 +16,7 @@ mod jobs;
 mod services;
 mod users;
 
+pub use alerts::{AlertChangeView, AlertView};
 pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, RenderedFileView,

@@ -55,6 +55,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
         (name = "stacks", description = "What can be deployed"),
         (name = "services", description = "Service instances with their units"),
         (name = "jobs", description = "Jobs, their tasks, logs and live events"),
+        (name = "alerts", description = "Alerts as they stand and their history"),
     )
 )]
 pub struct ApiDoc;
@@ -302,6 +303,8 @@ mod tests {
         ("POST", "/api/v1/clusters/{cluster}/relations"),
         ("DELETE", "/api/v1/clusters/{cluster}/relations/{id}"),
         ("GET", "/api/v1/clusters/{cluster}/relations/{id}/events"),
+        ("GET", "/api/v1/clusters/{cluster}/alerts"),
+        ("GET", "/api/v1/clusters/{cluster}/alerts/history"),
         ("GET", "/api/v1/clusters/{cluster}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/tasks"),

@@ -109,6 +109,7 @@ macro_rules! remove_routes {
     )*};
 }
 
+pub mod alerts;
 pub mod auth;
 pub mod clusters;
 pub mod configs;
@@ -184,6 +185,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(configs::relations, configs::relate))
         .routes(routes!(configs::unrelate))
         .routes(routes!(configs::relation_events))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::history))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::pause))

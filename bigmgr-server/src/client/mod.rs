@@ -15,6 +15,7 @@
 //! Every command prints the server's JSON as is with `--json` (a list as one array of all its
 //! pages' items), and a table or `key: value` lines otherwise.
 
+pub mod alerts;
 pub mod configs;
 pub mod jobs;
 pub mod output;
@@ -22,8 +23,8 @@ pub mod resources;
 pub mod settings;
 
 use crate::cli::{
-    ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand, JobCommand, RelationCommand,
-    ServiceCommand, StackCommand, TokenCommand, UnitCommand, UserCommand,
+    AlertCommand, ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand, JobCommand,
+    RelationCommand, ServiceCommand, StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
 
 /// What can go wrong in a client command.
@@ -142,6 +143,8 @@ pub enum ClientCommand {
     Unit(UnitCommand),
     /// `bigmgr relation …`
     Relation(RelationCommand),
+    /// `bigmgr alert …`
+    Alert(AlertCommand),
     /// `bigmgr user …`
     User(UserCommand),
     /// `bigmgr token …`
@@ -160,6 +163,7 @@ impl ClientCommand {
             Command::Config { opts, command } => (opts, ClientCommand::Config(command)),
             Command::Unit { opts, command } => (opts, ClientCommand::Unit(command)),
             Command::Relation { opts, command } => (opts, ClientCommand::Relation(command)),
+            Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
             Command::User { opts, command } => (opts, ClientCommand::User(command)),
             Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
             other => return Err(Box::new(other)),
@@ -194,6 +198,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Config(c) => configs::config(&client, out, c).await,
         ClientCommand::Unit(c) => configs::unit(&client, out, c).await,
         ClientCommand::Relation(c) => configs::relation(&client, out, c).await,
+        ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
         ClientCommand::User(c) => resources::user(&client, out, c).await,
         ClientCommand::Token(c) => resources::token(&client, out, c).await,
     }

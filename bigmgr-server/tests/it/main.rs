@@ -8,6 +8,7 @@
 //! builds it.
 
 mod agents;
+mod alerts;
 mod api;
 mod cli;
 mod config;

@@ -253,6 +253,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         viewer   GET    /jobs/{done}
         viewer   GET    /jobs/{done}/tasks/{task}/log
         viewer   GET    /jobs/{done}/events
+        viewer   GET    /clusters/c/alerts
+        viewer   GET    /clusters/c/alerts/history
         admin    POST   /clusters
         admin    DELETE /clusters/c2
         admin    POST   /clusters/c/join-tokens
@@ -285,7 +287,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 29, "every row of the table is read");
+    assert_eq!(rules.len(), 31, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (

@@ -1,0 +1,559 @@
+//! Alerts the server evaluates itself, for every cluster: `host_lost` (a host without
+//! heartbeats), `unit_down` (a unit STARTED whose `status` fails, for a while), `unit_stale`
+//! (a unit running an older config version than its service's, for a while) and `job_failed`
+//! (the cluster's latest finished job failed). One task runs them every
+//! [`AlertSettings::interval`] on the server that runs the engine (the leader of replicas) and
+//! records every finding ([`crate::store::AlertStore`]); a definition's `for` time is counted
+//! here, from the first bad finding, so one bad sample raises nothing.
+//!
+//! Definitions declared by stacks (port, web, script, metric), notifications and self-healing
+//! build on this (issue 15).
+
+use super::Manager;
+use crate::model::*;
+use crate::store::Store;
+use crate::view::{AlertChangeView, AlertView};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The built-in definitions' names.
+pub const HOST_LOST: &str = "host_lost";
+/// See [`HOST_LOST`].
+pub const UNIT_DOWN: &str = "unit_down";
+/// See [`HOST_LOST`].
+pub const UNIT_STALE: &str = "unit_stale";
+/// See [`HOST_LOST`].
+pub const JOB_FAILED: &str = "job_failed";
+
+/// How the built-in alerts are evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// How often every cluster is checked; default 5 s.
+    pub interval: Duration,
+    /// How long a STARTED unit's `status` must fail before `unit_down` is CRITICAL; default
+    /// 30 s.
+    pub unit_down_for: Duration,
+    /// How long a unit may run an older config version before `unit_stale` is WARNING;
+    /// default 10 minutes.
+    pub unit_stale_for: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            interval: Duration::from_secs(5),
+            unit_down_for: Duration::from_secs(30),
+            unit_stale_for: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What one cluster looks like to the built-in definitions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClusterState {
+    pub(crate) cluster: ClusterId,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) services: Vec<ServiceInstance>,
+    pub(crate) units: Vec<Unit>,
+    /// Its most recent finished job, if any.
+    pub(crate) last_finished: Option<Job>,
+}
+
+/// When each (definition, subject) was first found bad, for the `for` times.
+pub(crate) type Pending = HashMap<(&'static str, AlertSubject), i64>;
+
+/// Evaluates the built-in definitions on one cluster at `now`: one finding per subject.
+pub(crate) fn evaluate(
+    state: &ClusterState,
+    settings: &AlertSettings,
+    pending: &mut Pending,
+    now: i64,
+) -> Vec<AlertReport> {
+    let mut out = Vec::new();
+    let host_name = |id: HostId| {
+        state
+            .hosts
+            .iter()
+            .find(|h| h.id == id)
+            .map_or_else(|| id.to_string(), |h| h.name.clone())
+    };
+    let mut find = |definition: &'static str,
+                    subject: AlertSubject,
+                    bad: Option<(AlertState, String)>,
+                    hold: Duration,
+                    ok: String| {
+        let key = (definition, subject);
+        let (state, text) = match bad {
+            None => {
+                pending.remove(&key);
+                (AlertState::Ok, ok)
+            }
+            Some((level, text)) => {
+                let since = *pending.entry(key).or_insert(now);
+                let held = u64::try_from(now - since).unwrap_or(0);
+                if held >= u64::try_from(hold.as_millis()).unwrap_or(u64::MAX) {
+                    (level, text)
+                } else {
+                    (
+                        AlertState::Ok,
+                        format!("{text} (for {} s so far)", held / 1000),
+                    )
+                }
+            }
+        };
+        out.push(AlertReport {
+            definition: definition.to_string(),
+            subject,
+            state,
+            text,
+            at: now,
+        });
+    };
+    for h in &state.hosts {
+        if h.state == HostState::Waiting {
+            continue;
+        }
+        let subject = AlertSubject {
+            cluster: state.cluster,
+            host: Some(h.id),
+            ..AlertSubject::default()
+        };
+        let bad = (h.state == HostState::Lost).then(|| {
+            let since = h
+                .last_heartbeat
+                .map_or_else(|| "ever".to_string(), |t| format!("{} s", (now - t) / 1000));
+            (
+                AlertState::Critical,
+                format!("host {} is lost: no heartbeat for {since}", h.name),
+            )
+        });
+        find(
+            HOST_LOST,
+            subject,
+            bad,
+            Duration::ZERO,
+            format!("host {} is online", h.name),
+        );
+    }
+    for u in &state.units {
+        let Some(service) = state.services.iter().find(|s| s.id == u.service) else {
+            continue;
+        };
+        let subject = AlertSubject {
+            cluster: state.cluster,
+            host: Some(u.host),
+            service: Some(u.service),
+            unit: Some(u.id),
+        };
+        let what = format!(
+            "{} of {} on {}",
+            u.component,
+            service.name,
+            host_name(u.host)
+        );
+        let down = match (&u.state, &u.health) {
+            (UnitState::Started, Some(health)) if !health.healthy => Some((
+                AlertState::Critical,
+                format!("{what} is down: status says '{}'", health.message),
+            )),
+            _ => None,
+        };
+        find(
+            UNIT_DOWN,
+            subject,
+            down,
+            settings.unit_down_for,
+            format!("{what} is up"),
+        );
+        let stale = match u.applied_version {
+            Some(v) if v < service.config_version => Some((
+                AlertState::Warning,
+                format!(
+                    "{what} runs config version {v}, the service is at {}: apply it",
+                    service.config_version
+                ),
+            )),
+            _ => None,
+        };
+        find(
+            UNIT_STALE,
+            subject,
+            stale,
+            settings.unit_stale_for,
+            format!("{what} runs the service's config"),
+        );
+    }
+    if let Some(job) = &state.last_finished {
+        let subject = AlertSubject {
+            cluster: state.cluster,
+            ..AlertSubject::default()
+        };
+        let bad = (job.state == JobState::Failed).then(|| {
+            (
+                AlertState::Warning,
+                format!("job {} ({}) failed", job.id, job.command),
+            )
+        });
+        find(
+            JOB_FAILED,
+            subject,
+            bad,
+            Duration::ZERO,
+            format!(
+                "the latest job, {} ({}), {}",
+                job.id, job.command, job.state
+            ),
+        );
+    }
+    out
+}
+
+/// Reads what the built-in definitions look at, for every cluster.
+async fn read_clusters(store: &dyn Store) -> Result<Vec<ClusterState>> {
+    let mut out = Vec::new();
+    for c in store.list_clusters().await? {
+        let jobs = store
+            .list_jobs(&JobFilter {
+                cluster: Some(c.id),
+                states: vec![JobState::Succeeded, JobState::Failed, JobState::Canceled],
+                limit: Some(1),
+                newest_first: true,
+                ..JobFilter::default()
+            })
+            .await?;
+        out.push(ClusterState {
+            cluster: c.id,
+            hosts: store.list_hosts(c.id).await?,
+            services: store.list_services(c.id).await?,
+            units: store.list_units(c.id).await?,
+            last_finished: jobs.into_iter().next(),
+        });
+    }
+    Ok(out)
+}
+
+/// The evaluation task, aborted when this is dropped (with the engine that owns it).
+pub(crate) struct Evaluating(tokio::task::JoinHandle<()>);
+
+impl Drop for Evaluating {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts [`run`] in a task of its own, stopped when the returned value is dropped.
+pub(crate) fn start(
+    store: Arc<dyn Store>,
+    settings: AlertSettings,
+    metrics: crate::metrics::Metrics,
+) -> Evaluating {
+    Evaluating(tokio::spawn(run(store, settings, metrics)))
+}
+
+/// Evaluates every cluster every `settings.interval` and records the findings through `store`
+/// (a replica's is fenced), until aborted.
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    settings: AlertSettings,
+    metrics: crate::metrics::Metrics,
+) {
+    let mut pending = Pending::new();
+    loop {
+        if let Err(e) = round(store.as_ref(), &settings, &mut pending, &metrics).await {
+            match e {
+                Error::Fenced(_) => tracing::debug!(error = %e, "alerts not recorded: fenced"),
+                e => tracing::warn!(error = %e, "cannot evaluate alerts"),
+            }
+        }
+        tokio::time::sleep(settings.interval).await;
+    }
+}
+
+async fn round(
+    store: &dyn Store,
+    settings: &AlertSettings,
+    pending: &mut Pending,
+    metrics: &crate::metrics::Metrics,
+) -> Result<()> {
+    let now = now_ms();
+    let mut reports = Vec::new();
+    for cluster in read_clusters(store).await? {
+        reports.extend(evaluate(&cluster, settings, pending, now));
+    }
+    for change in store.report_alerts(&reports).await? {
+        tracing::info!(
+            definition = %change.definition,
+            from = %change.from,
+            to = %change.to,
+            text = %change.text,
+            "alert"
+        );
+    }
+    let firing = store
+        .alerts(&AlertFilter {
+            firing: true,
+            ..AlertFilter::default()
+        })
+        .await?;
+    let families = metrics.families();
+    for s in AlertState::ALL.iter().filter(|s| s.is_firing()) {
+        let n = firing.iter().filter(|a| a.state == *s).count();
+        families
+            .alerts
+            .get_or_create(&crate::metrics::StateLabels {
+                state: s.as_str().to_string(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    Ok(())
+}
+
+/// Names of a cluster's hosts, services and units, to show alerts by.
+struct Names {
+    hosts: HashMap<HostId, String>,
+    services: HashMap<ServiceId, String>,
+    units: HashMap<UnitId, String>,
+}
+
+impl Names {
+    fn of(&self, s: &AlertSubject) -> (Option<String>, Option<String>, Option<String>) {
+        (
+            s.host.and_then(|h| self.hosts.get(&h).cloned()),
+            s.service.and_then(|v| self.services.get(&v).cloned()),
+            s.unit.and_then(|u| self.units.get(&u).cloned()),
+        )
+    }
+}
+
+impl Manager {
+    async fn names(&self, cluster: ClusterId) -> Result<Names> {
+        let store = &self.inner.store;
+        let hosts: HashMap<HostId, String> = store
+            .list_hosts(cluster)
+            .await?
+            .into_iter()
+            .map(|h| (h.id, h.name))
+            .collect();
+        let services = store
+            .list_services(cluster)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect();
+        let units = store
+            .list_units(cluster)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let host = hosts
+                    .get(&u.host)
+                    .cloned()
+                    .unwrap_or_else(|| u.host.to_string());
+                (u.id, format!("{}@{host}", u.component))
+            })
+            .collect();
+        Ok(Names {
+            hosts,
+            services,
+            units,
+        })
+    }
+
+    /// A cluster's alerts as they stand, by id; only those not OK if `firing`.
+    pub async fn alerts(&self, cluster: &str, firing: bool) -> Result<Vec<AlertView>> {
+        let c = self.cluster(cluster).await?;
+        let names = self.names(c.id).await?;
+        let alerts = self
+            .inner
+            .store
+            .alerts(&AlertFilter {
+                cluster: Some(c.id),
+                firing,
+                ..AlertFilter::default()
+            })
+            .await?;
+        Ok(alerts
+            .into_iter()
+            .map(|a| {
+                let (host, service, unit) = names.of(&a.subject);
+                AlertView {
+                    id: a.id,
+                    definition: a.definition,
+                    state: a.state,
+                    text: a.text,
+                    host,
+                    service,
+                    unit,
+                    since: a.since,
+                    checked_at: a.checked_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Changes of a cluster's alerts, ascending: after a cursor, at most `limit`.
+    pub async fn alert_history(
+        &self,
+        cluster: &str,
+        after: Option<AlertChangeId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AlertChangeView>> {
+        let c = self.cluster(cluster).await?;
+        let names = self.names(c.id).await?;
+        let changes = self
+            .inner
+            .store
+            .alert_history(c.id, None, after, limit)
+            .await?;
+        Ok(changes
+            .into_iter()
+            .map(|ch| {
+                let (host, service, unit) = names.of(&ch.subject);
+                AlertChangeView {
+                    id: ch.id,
+                    alert: ch.alert,
+                    definition: ch.definition,
+                    from: ch.from,
+                    to: ch.to,
+                    text: ch.text,
+                    host,
+                    service,
+                    unit,
+                    at: ch.at,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: i64, state: HostState) -> Host {
+        Host {
+            id: HostId(id),
+            cluster: ClusterId(1),
+            name: format!("h{id}"),
+            address: "127.0.0.2".into(),
+            reported_address: None,
+            state,
+            last_heartbeat: Some(0),
+            facts: None,
+            metrics: None,
+        }
+    }
+
+    fn state_of(reports: &[AlertReport], definition: &str) -> Vec<AlertState> {
+        reports
+            .iter()
+            .filter(|r| r.definition == definition)
+            .map(|r| r.state)
+            .collect()
+    }
+
+    #[test]
+    fn built_in_definitions_find_lost_hosts_down_units_and_failed_jobs_after_their_for_time() {
+        let settings = AlertSettings {
+            unit_down_for: Duration::from_secs(30),
+            ..AlertSettings::default()
+        };
+        let service = ServiceInstance {
+            id: ServiceId(1),
+            cluster: ClusterId(1),
+            name: "zk".into(),
+            stack: "bigtop".into(),
+            stack_version: "3.3.0".into(),
+            service: "zookeeper".into(),
+            created_at: 0,
+            configs: Default::default(),
+            host_overrides: Default::default(),
+            config_version: 1,
+        };
+        let down = Unit {
+            id: UnitId(7),
+            service: ServiceId(1),
+            component: "zookeeper_server".into(),
+            host: HostId(2),
+            state: UnitState::Started,
+            health: Some(Health {
+                healthy: false,
+                message: "not running".into(),
+                checked_at: 0,
+            }),
+            applied_version: Some(1),
+            applied_hash: None,
+        };
+        let mut cluster = ClusterState {
+            cluster: ClusterId(1),
+            hosts: vec![
+                host(1, HostState::Online),
+                host(2, HostState::Lost),
+                host(3, HostState::Waiting),
+            ],
+            services: vec![service],
+            units: vec![down.clone()],
+            last_finished: None,
+        };
+        let mut pending = Pending::new();
+        let first = evaluate(&cluster, &settings, &mut pending, 10_000);
+        assert_eq!(
+            state_of(&first, HOST_LOST),
+            [AlertState::Ok, AlertState::Critical],
+            "a lost host at once; a WAITING one is not watched"
+        );
+        assert_eq!(
+            state_of(&first, UNIT_DOWN),
+            [AlertState::Ok],
+            "not for 30 s yet"
+        );
+        let later = evaluate(&cluster, &settings, &mut pending, 40_000);
+        assert_eq!(state_of(&later, UNIT_DOWN), [AlertState::Critical]);
+        assert!(
+            later
+                .iter()
+                .any(|r| r.text.contains("zookeeper_server of zk on h2 is down"))
+        );
+        // Healthy again, then down again: the 30 s start over.
+        cluster.units[0].health = Some(Health {
+            healthy: true,
+            message: String::new(),
+            checked_at: 0,
+        });
+        assert_eq!(
+            state_of(
+                &evaluate(&cluster, &settings, &mut pending, 41_000),
+                UNIT_DOWN
+            ),
+            [AlertState::Ok]
+        );
+        cluster.units[0] = down;
+        assert_eq!(
+            state_of(
+                &evaluate(&cluster, &settings, &mut pending, 42_000),
+                UNIT_DOWN
+            ),
+            [AlertState::Ok]
+        );
+        // A failed job is a WARNING about the cluster until a later one succeeds.
+        let job = |id, state| Job {
+            id: JobId(id),
+            cluster: ClusterId(1),
+            command: "deploy".into(),
+            target: Target::Cluster,
+            options: JobOptions::default(),
+            state,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+        };
+        cluster.last_finished = Some(job(4, JobState::Failed));
+        let failed = evaluate(&cluster, &settings, &mut pending, 50_000);
+        assert_eq!(state_of(&failed, JOB_FAILED), [AlertState::Warning]);
+        cluster.last_finished = Some(job(5, JobState::Succeeded));
+        let fine = evaluate(&cluster, &settings, &mut pending, 60_000);
+        assert_eq!(state_of(&fine, JOB_FAILED), [AlertState::Ok]);
+    }
+}

@@ -1,0 +1,58 @@
+//! Alerts as operators see them: the subject by name (host, service instance, unit), the
+//! state and what the check said.
+
+use crate::model::{AlertChangeId, AlertId, AlertState};
+use serde::{Deserialize, Serialize};
+
+/// An alert as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertView {
+    /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: AlertId,
+    /// The definition (`host_lost`, `unit_down`, `unit_stale`, `job_failed`, …).
+    pub definition: String,
+    /// OK, WARNING, CRITICAL or UNKNOWN.
+    pub state: AlertState,
+    /// What the last check said.
+    pub text: String,
+    /// The host it is about, if any.
+    pub host: Option<String>,
+    /// The service instance it is about, if any.
+    pub service: Option<String>,
+    /// The unit it is about (`component@host`), if any.
+    pub unit: Option<String>,
+    /// Since when it is in this state (ms since the epoch).
+    pub since: i64,
+    /// When it was last checked (ms).
+    pub checked_at: i64,
+}
+
+/// A change of an alert's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertChangeView {
+    /// Its id (the history's cursor).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: AlertChangeId,
+    /// The alert.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub alert: AlertId,
+    /// The definition.
+    pub definition: String,
+    /// The state before.
+    pub from: AlertState,
+    /// The state after.
+    pub to: AlertState,
+    /// What the check said.
+    pub text: String,
+    /// The host it is about, if any.
+    pub host: Option<String>,
+    /// The service instance it is about, if any.
+    pub service: Option<String>,
+    /// The unit it is about (`component@host`), if any.
+    pub unit: Option<String>,
+    /// When (ms).
+    pub at: i64,
+}
