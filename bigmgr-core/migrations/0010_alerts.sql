@@ -29,3 +29,34 @@ CREATE TABLE alert_changes (
 );
 CREATE INDEX alert_changes_by_cluster ON alert_changes (cluster, id);
 CREATE INDEX alert_changes_by_alert ON alert_changes (alert, id);
+
+-- Where a cluster's alert changes are sent (webhooks), what waits to be delivered or was
+-- (the outbox: it survives a restart), and every attempt (the delivery log).
+CREATE TABLE alert_targets (
+    id          INTEGER PRIMARY KEY,
+    cluster     INTEGER NOT NULL REFERENCES clusters (id),
+    name        TEXT    NOT NULL,
+    url         TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (cluster, name)
+);
+
+CREATE TABLE notifications (
+    id            INTEGER PRIMARY KEY,
+    target        INTEGER NOT NULL REFERENCES alert_targets (id),
+    body          TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    next_at       INTEGER NOT NULL,
+    delivered_at  INTEGER
+);
+CREATE INDEX notifications_due ON notifications (delivered_at, next_at);
+
+CREATE TABLE delivery_attempts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    notification  INTEGER NOT NULL REFERENCES notifications (id),
+    at            INTEGER NOT NULL,
+    status        INTEGER,
+    answer        TEXT    NOT NULL
+);
+CREATE INDEX delivery_attempts_by_notification ON delivery_attempts (notification, id);

@@ -1,7 +1,10 @@
 //! Alerts: what one alert definition found about one subject (a cluster, or one of its hosts,
 //! service instances or units), as it stands and every change of it.
 
-use super::{AlertChangeId, AlertId, AlertState, ClusterId, HostId, ServiceId, UnitId};
+use super::{
+    AlertChangeId, AlertId, AlertState, AlertTargetId, ClusterId, HostId, NotificationId,
+    ServiceId, UnitId,
+};
 use serde::{Deserialize, Serialize};
 
 /// What an alert is about: a cluster, or one of its hosts, service instances or units (a
@@ -103,4 +106,53 @@ pub struct AlertFilter {
     pub unit: Option<UnitId>,
     /// Only those not OK.
     pub firing: bool,
+}
+
+/// Where a cluster's alert changes are sent: a webhook that gets a JSON POST.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertTarget {
+    /// Its id.
+    pub id: AlertTargetId,
+    /// The cluster whose alerts it gets.
+    pub cluster: ClusterId,
+    /// Its name, unique in the cluster.
+    pub name: String,
+    /// The URL POSTed to (`http://` or `https://`).
+    pub url: String,
+    /// When it was added (ms).
+    pub created_at: i64,
+}
+
+/// A notification waiting to be delivered, or delivered: one POST of a body to a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Its id.
+    pub id: NotificationId,
+    /// The target.
+    pub target: AlertTargetId,
+    /// The target's URL.
+    pub url: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before (ms).
+    pub next_at: i64,
+    /// When it was delivered, if it was.
+    pub delivered_at: Option<i64>,
+}
+
+/// One attempt to deliver a notification, as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The notification.
+    pub notification: NotificationId,
+    /// The target's name.
+    pub target: String,
+    /// When (ms).
+    pub at: i64,
+    /// The HTTP status, if the target answered.
+    pub status: Option<u16>,
+    /// The answer's first line, or why there was none.
+    pub answer: String,
 }

@@ -49,6 +49,10 @@ id_type! {
     AlertId,
     /// The id of a change of an alert's state.
     AlertChangeId,
+    /// The id of a notification target (a webhook).
+    AlertTargetId,
+    /// The id of a notification to deliver.
+    NotificationId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

@@ -10,7 +10,10 @@ mod host;
 mod ids;
 mod state;
 
-pub use alert::{Alert, AlertChange, AlertFilter, AlertReport, AlertSubject};
+pub use alert::{
+    Alert, AlertChange, AlertFilter, AlertReport, AlertSubject, AlertTarget, DeliveryAttempt,
+    Notification,
+};
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
 };
@@ -20,8 +23,9 @@ pub use config::{
 };
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
-    AlertChangeId, AlertId, ApiTokenId, AuditId, ClusterId, HostId, JobId, RelationEventId,
-    RelationId, RunId, ServiceId, SnapshotId, StageId, TaskId, UnitId, UserId,
+    AlertChangeId, AlertId, AlertTargetId, ApiTokenId, AuditId, ClusterId, HostId, JobId,
+    NotificationId, RelationEventId, RelationId, RunId, ServiceId, SnapshotId, StageId, TaskId,
+    UnitId, UserId,
 };
 pub use state::{AlertState, HostState, JobState, StageState, TaskState, UnitState};
 

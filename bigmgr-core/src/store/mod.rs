@@ -384,6 +384,35 @@ pub trait AlertStore: Send + Sync + 'static {
         after: Option<AlertChangeId>,
         limit: Option<u32>,
     ) -> Result<Vec<AlertChange>>;
+    /// Adds a notification target to a cluster; a name taken in the cluster is
+    /// [`crate::Error::AlreadyExists`], an unknown cluster NotFound.
+    async fn add_alert_target(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+        url: &str,
+    ) -> Result<AlertTarget>;
+    /// A cluster's notification targets, by id.
+    async fn alert_targets(&self, cluster: ClusterId) -> Result<Vec<AlertTarget>>;
+    /// Removes a target with its notifications and their log; NotFound if there is none.
+    async fn remove_alert_target(&self, id: AlertTargetId) -> Result<()>;
+    /// Queues a notification of `body` to every target of `cluster`, due now (`at`); how
+    /// many were queued.
+    async fn queue_notifications(&self, cluster: ClusterId, body: &str, at: i64) -> Result<u32>;
+    /// Undelivered notifications due at `now`, oldest first, at most `limit`.
+    async fn due_notifications(&self, now: i64, limit: u32) -> Result<Vec<Notification>>;
+    /// Records an attempt to deliver a notification: delivered (then it is done), or due
+    /// again at `retry_at`. The attempt is kept in the delivery log.
+    async fn record_delivery(
+        &self,
+        id: NotificationId,
+        at: i64,
+        status: Option<u16>,
+        answer: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()>;
+    /// The delivery log of a cluster's targets, newest first, at most `limit`.
+    async fn delivery_log(&self, cluster: ClusterId, limit: u32) -> Result<Vec<DeliveryAttempt>>;
 }
 
 /// What reading a cluster as templates see it takes — its hosts, service instances, units and

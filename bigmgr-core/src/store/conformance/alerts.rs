@@ -8,6 +8,128 @@ use crate::store::AlertStore;
 /// Runs the checks of alerts.
 pub async fn run<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
     alerts(store).await;
+    notifications(store).await;
+}
+
+/// Notifications: targets are unique per cluster; a queued notification goes to every target
+/// of its cluster, is due until delivered, is due again at its retry time after a failed
+/// attempt, and every attempt is in the log, newest first; removing a target removes its
+/// notifications.
+pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
+    const C: &str = "notifications";
+    let fx = fixture(store, C, "conf-notify", 1).await;
+    let c = fx.cluster.id;
+    let a = ok(
+        store
+            .add_alert_target(c, "pager", "http://127.0.0.1:9/a")
+            .await,
+        C,
+        "add",
+    );
+    let b = ok(
+        store
+            .add_alert_target(c, "chat", "http://127.0.0.1:9/b")
+            .await,
+        C,
+        "add",
+    );
+    super::fixture::already_exists(
+        store.add_alert_target(c, "pager", "http://x/").await,
+        C,
+        "a second target named pager",
+    );
+    not_found(
+        store
+            .add_alert_target(ClusterId(i64::MAX), "x", "http://x/")
+            .await,
+        C,
+        "a target of no cluster",
+    );
+    let targets = ok(store.alert_targets(c).await, C, "targets");
+    assert_eq!(
+        targets,
+        vec![a.clone(), b.clone()],
+        "store conformance [{C}]: by id"
+    );
+
+    let queued = ok(
+        store.queue_notifications(c, "{\"n\":1}", 1_000).await,
+        C,
+        "queue",
+    );
+    assert_eq!(queued, 2, "store conformance [{C}]: one per target");
+    let due = ok(store.due_notifications(1_000, 10).await, C, "due");
+    let mine: Vec<&Notification> = due.iter().filter(|n| n.body == "{\"n\":1}").collect();
+    assert_eq!(mine.len(), 2, "store conformance [{C}]: both due: {due:?}");
+    assert!(
+        mine.iter()
+            .all(|n| n.attempts == 0 && n.delivered_at.is_none())
+    );
+    let (first, second) = (mine[0].clone(), mine[1].clone());
+    assert_eq!(
+        first.url, a.url,
+        "store conformance [{C}]: with the target's URL"
+    );
+
+    ok(
+        store
+            .record_delivery(first.id, 1_100, Some(503), "busy", Some(5_000))
+            .await,
+        C,
+        "a failed attempt",
+    );
+    ok(
+        store
+            .record_delivery(second.id, 1_100, Some(200), "ok", None)
+            .await,
+        C,
+        "a delivery",
+    );
+    let still: Vec<NotificationId> = ok(store.due_notifications(4_999, 10).await, C, "due")
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert!(
+        !still.contains(&first.id) && !still.contains(&second.id),
+        "store conformance [{C}]: not due before its retry, nor once delivered: {still:?}"
+    );
+    let again = ok(store.due_notifications(5_000, 10).await, C, "due again");
+    let retried = again
+        .iter()
+        .find(|n| n.id == first.id)
+        .expect("due at its retry time");
+    assert_eq!(
+        retried.attempts, 1,
+        "store conformance [{C}]: its attempts counted"
+    );
+    not_found(
+        store
+            .record_delivery(second.id, 1_200, Some(200), "again", None)
+            .await,
+        C,
+        "a second delivery of a delivered notification",
+    );
+    let log = ok(store.delivery_log(c, 10).await, C, "log");
+    let seen: Vec<(NotificationId, Option<u16>, &str)> = log
+        .iter()
+        .map(|d| (d.notification, d.status, d.answer.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(second.id, Some(200), "ok"), (first.id, Some(503), "busy")],
+        "store conformance [{C}]: the log, newest first"
+    );
+    ok(store.remove_alert_target(a.id).await, C, "remove");
+    not_found(store.remove_alert_target(a.id).await, C, "a removed target");
+    let left = ok(
+        store.due_notifications(i64::MAX / 2, 10).await,
+        C,
+        "due after removal",
+    );
+    assert!(
+        left.iter().all(|n| n.target != a.id),
+        "store conformance [{C}]: a removed target's notifications go with it"
+    );
 }
 
 /// Alerts: the first finding creates an alert (a change only if it is not OK), a finding in

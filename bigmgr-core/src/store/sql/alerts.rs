@@ -1,6 +1,6 @@
 //! The [`AlertStore`] of [`SqlStore`]: alerts and their changes.
 
-use super::{SqlStore, built, fk_or, query, read_all, select, text};
+use super::{SqlStore, built, fk_or, found, insert_err, query, read_all, select, select_all, text};
 use crate::model::*;
 use crate::store::AlertStore;
 use crate::{Error, Result};
@@ -137,5 +137,124 @@ impl AlertStore for SqlStore {
             qb.push(" LIMIT ").push_bind(i64::from(limit));
         }
         built(&mut qb).records(&self.pool).await
+    }
+
+    async fn add_alert_target(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+        url: &str,
+    ) -> Result<AlertTarget> {
+        self.write_insert(
+            "INSERT INTO alert_targets (cluster, name, url, created_at) VALUES (?, ?, ?, ?)",
+            (cluster.0, name, url, now_ms()),
+            |e| {
+                insert_err(e, "alert target", name, || {
+                    Error::not_found("cluster", cluster)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn alert_targets(&self, cluster: ClusterId) -> Result<Vec<AlertTarget>> {
+        let from = "FROM alert_targets WHERE cluster = ? ORDER BY id";
+        select_all(&self.pool, from, (cluster.0,)).await
+    }
+
+    async fn remove_alert_target(&self, id: AlertTargetId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for sql in [
+            "DELETE FROM delivery_attempts WHERE notification IN \
+               (SELECT id FROM notifications WHERE target = ?1)",
+            "DELETE FROM notifications WHERE target = ?1",
+        ] {
+            query(sql, (id.0,)).execute(&mut *tx).await?;
+        }
+        let res = query("DELETE FROM alert_targets WHERE id = ?", (id.0,))
+            .execute(&mut *tx)
+            .await?;
+        found(&res, "alert target", id)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue_notifications(&self, cluster: ClusterId, body: &str, at: i64) -> Result<u32> {
+        let mut tx = self.begin_write().await?;
+        let res = query(
+            "INSERT INTO notifications (target, body, created_at, attempts, next_at) \
+             SELECT id, ?, ?, 0, ? FROM alert_targets WHERE cluster = ? ORDER BY id",
+            (body, at, at, cluster.0),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(res.rows_affected()).unwrap_or(u32::MAX))
+    }
+
+    async fn due_notifications(&self, now: i64, limit: u32) -> Result<Vec<Notification>> {
+        select_all(
+            &self.pool,
+            "FROM notifications n JOIN alert_targets t ON t.id = n.target \
+             WHERE n.delivered_at IS NULL AND n.next_at <= ? ORDER BY n.id LIMIT ?",
+            (now, i64::from(limit)),
+        )
+        .await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: NotificationId,
+        at: i64,
+        status: Option<u16>,
+        answer: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let res = match retry_at {
+            None => query(
+                "UPDATE notifications SET attempts = attempts + 1, delivered_at = ? \
+                 WHERE id = ? AND delivered_at IS NULL",
+                (at, id.0),
+            ),
+            Some(next) => query(
+                "UPDATE notifications SET attempts = attempts + 1, next_at = ? \
+                 WHERE id = ? AND delivered_at IS NULL",
+                (next, id.0),
+            ),
+        }
+        .execute(&mut *tx)
+        .await?;
+        found(&res, "undelivered notification", id)?;
+        query(
+            "INSERT INTO delivery_attempts (notification, at, status, answer) VALUES (?, ?, ?, ?)",
+            (id.0, at, status.map(i64::from), text(answer).into_owned()),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delivery_log(&self, cluster: ClusterId, limit: u32) -> Result<Vec<DeliveryAttempt>> {
+        let rows: Vec<(i64, String, i64, Option<i64>, String)> = query(
+            "SELECT d.notification, t.name, d.at, d.status, d.answer \
+             FROM delivery_attempts d JOIN notifications n ON n.id = d.notification \
+             JOIN alert_targets t ON t.id = n.target \
+             WHERE t.cluster = ? ORDER BY d.id DESC LIMIT ?",
+            (cluster.0, i64::from(limit)),
+        )
+        .rows(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(n, target, at, status, answer)| DeliveryAttempt {
+                notification: NotificationId(n),
+                target,
+                at,
+                status: status.and_then(|s| u16::try_from(s).ok()),
+                answer,
+            })
+            .collect())
     }
 }

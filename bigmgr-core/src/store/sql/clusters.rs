@@ -56,6 +56,11 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM delivery_attempts WHERE notification IN (SELECT n.id FROM \
+               notifications n JOIN alert_targets t ON t.id = n.target WHERE t.cluster = ?1)",
+            "DELETE FROM notifications WHERE target IN \
+               (SELECT id FROM alert_targets WHERE cluster = ?1)",
+            "DELETE FROM alert_targets WHERE cluster = ?1",
             "DELETE FROM alert_changes WHERE cluster = ?1",
             "DELETE FROM alerts WHERE cluster = ?1",
             "DELETE FROM relation_events WHERE relation IN \

@@ -96,6 +96,17 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id, alert, cluster, from_state, to_state, text, at",
         "id",
     ),
+    ("alert_targets", "id, cluster, name, url, created_at", "id"),
+    (
+        "notifications",
+        "id, target, body, created_at, attempts, next_at, delivered_at",
+        "id",
+    ),
+    (
+        "delivery_attempts",
+        "id, notification, at, status, answer",
+        "id",
+    ),
 ];
 
 /// Rows per multi-row `INSERT` while copying.

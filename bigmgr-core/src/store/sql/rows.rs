@@ -320,3 +320,27 @@ impl Record for AlertChange {
         })
     }
 }
+
+record!(AlertTarget from "id, cluster, name, url, created_at"; |row|
+    plain: name, url, created_at;
+    ids: id AlertTargetId, cluster ClusterId;
+    with: ;
+);
+
+// Of `notifications n JOIN alert_targets t`.
+impl Record for Notification {
+    const COLS: &'static str = "n.id, n.target, t.url, n.body, n.attempts, n.next_at, \
+                                n.delivered_at";
+
+    fn from_row(row: &AnyRow) -> Result<Notification> {
+        Ok(Notification {
+            id: NotificationId(row.try_get("id")?),
+            target: AlertTargetId(row.try_get("target")?),
+            url: row.try_get("url")?,
+            body: row.try_get("body")?,
+            attempts: u32_col(row, "attempts")?,
+            next_at: row.try_get("next_at")?,
+            delivered_at: row.try_get("delivered_at")?,
+        })
+    }
+}
