@@ -369,4 +369,33 @@ impl Acting {
         )
         .await
     }
+
+    /// Adds a webhook target for a cluster's alerts.
+    pub async fn add_alert_target(
+        &self,
+        cluster: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<crate::view::AlertTargetView> {
+        let fut = self.mgr.add_alert_target(cluster, name, url);
+        self.act(
+            Action::ChangeConfig,
+            format!("cluster {cluster}"),
+            fut,
+            |t| format!("added alert target {} ({})", t.name, t.url),
+        )
+        .await
+    }
+
+    /// Removes a webhook target.
+    pub async fn remove_alert_target(&self, cluster: &str, name: &str) -> Result<()> {
+        let fut = self.mgr.remove_alert_target(cluster, name);
+        self.act(
+            Action::ChangeConfig,
+            format!("alert target {name} of cluster {cluster}"),
+            fut,
+            |_| "removed".into(),
+        )
+        .await
+    }
 }

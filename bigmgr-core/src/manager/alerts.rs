@@ -12,7 +12,7 @@
 use super::Manager;
 use crate::model::*;
 use crate::store::Store;
-use crate::view::{AlertChangeView, AlertView};
+use crate::view::{AlertChangeView, AlertTargetView, AlertView, DeliveryView};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -234,22 +234,102 @@ async fn read_clusters(store: &dyn Store) -> Result<Vec<ClusterState>> {
     Ok(out)
 }
 
-/// The evaluation task, aborted when this is dropped (with the engine that owns it).
-pub(crate) struct Evaluating(tokio::task::JoinHandle<()>);
+/// The evaluation and delivery tasks, aborted when this is dropped (with the engine that
+/// owns it).
+pub(crate) struct Evaluating(Vec<tokio::task::JoinHandle<()>>);
 
 impl Drop for Evaluating {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
-/// Starts [`run`] in a task of its own, stopped when the returned value is dropped.
+/// Starts [`run`] and [`deliver`] in tasks of their own, stopped when the returned value is
+/// dropped.
 pub(crate) fn start(
     store: Arc<dyn Store>,
     settings: AlertSettings,
     metrics: crate::metrics::Metrics,
 ) -> Evaluating {
-    Evaluating(tokio::spawn(run(store, settings, metrics)))
+    Evaluating(vec![
+        tokio::spawn(run(Arc::clone(&store), settings, metrics)),
+        tokio::spawn(deliver(store)),
+    ])
+}
+
+/// How long a delivery attempt may take.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest wait between two attempts to deliver a notification.
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// Delivers due notifications (POSTs their JSON bodies) every half second, until aborted: a
+/// 2xx answer delivers one, anything else is kept in the log and tried again after 1 s, 2 s,
+/// 4 s … up to 5 minutes. Notifications wait in the store, so a restart loses none.
+pub(crate) async fn deliver(store: Arc<dyn Store>) {
+    crate::tls::install_default_provider();
+    let client = match reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .user_agent(concat!("bigmgr/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make the notifications' HTTP client");
+            return;
+        }
+    };
+    loop {
+        match store.due_notifications(now_ms(), 50).await {
+            Ok(due) => {
+                for n in due {
+                    attempt(store.as_ref(), &client, &n).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read due notifications"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// One attempt to deliver `n`, recorded.
+async fn attempt(store: &dyn Store, client: &reqwest::Client, n: &Notification) {
+    let sent = client
+        .post(&n.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(n.body.clone())
+        .send()
+        .await;
+    let (status, answer) = match sent {
+        Ok(res) => {
+            let status = res.status();
+            let text = res.text().await.unwrap_or_default();
+            let first = text.lines().next().unwrap_or_default();
+            let first: String = first.chars().take(200).collect();
+            (
+                Some(status.as_u16()),
+                format!("{status} {first}").trim().to_string(),
+            )
+        }
+        Err(e) => (None, format!("no answer: {e}")),
+    };
+    let delivered = status.is_some_and(|s| (200..300).contains(&s));
+    let now = now_ms();
+    let retry_at = (!delivered).then(|| {
+        let wait = Duration::from_secs(1)
+            .saturating_mul(1u32 << n.attempts.min(16))
+            .min(MAX_RETRY);
+        now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
+    });
+    if let Err(e) = store
+        .record_delivery(n.id, now, status, &answer, retry_at)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record a delivery attempt");
+    } else if !delivered {
+        tracing::info!(notification = %n.id, url = %n.url, %answer, "notification not delivered; will retry");
+    }
 }
 
 /// Evaluates every cluster every `settings.interval` and records the findings through `store`
@@ -282,7 +362,8 @@ async fn round(
     for cluster in read_clusters(store).await? {
         reports.extend(evaluate(&cluster, settings, pending, now));
     }
-    for change in store.report_alerts(&reports).await? {
+    let changes = store.report_alerts(&reports).await?;
+    for change in &changes {
         tracing::info!(
             definition = %change.definition,
             from = %change.from,
@@ -297,6 +378,9 @@ async fn round(
             ..AlertFilter::default()
         })
         .await?;
+    if !changes.is_empty() {
+        notify(store, changes, &firing).await?;
+    }
     let families = metrics.families();
     for s in AlertState::ALL.iter().filter(|s| s.is_firing()) {
         let n = firing.iter().filter(|a| a.state == *s).count();
@@ -327,9 +411,9 @@ impl Names {
     }
 }
 
-impl Manager {
-    async fn names(&self, cluster: ClusterId) -> Result<Names> {
-        let store = &self.inner.store;
+/// The names of a cluster's hosts, services and units.
+async fn names(store: &dyn Store, cluster: ClusterId) -> Result<Names> {
+    {
         let hosts: HashMap<HostId, String> = store
             .list_hosts(cluster)
             .await?
@@ -360,11 +444,87 @@ impl Manager {
             units,
         })
     }
+}
 
+fn target_view(t: AlertTarget) -> AlertTargetView {
+    AlertTargetView {
+        name: t.name,
+        url: t.url,
+        created_at: t.created_at,
+    }
+}
+
+/// A webhook URL: `http://` or `https://`, a host, at most 2048 characters, no whitespace or
+/// control characters.
+fn check_webhook_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let ok = url.len() <= 2048
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "url",
+            format!(
+                "'{}' is not a webhook URL: give http://host[:port]/path or https://…",
+                url.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// A change as the API shows it.
+fn change_view(names: &Names, ch: AlertChange) -> AlertChangeView {
+    let (host, service, unit) = names.of(&ch.subject);
+    AlertChangeView {
+        id: ch.id,
+        alert: ch.alert,
+        definition: ch.definition,
+        from: ch.from,
+        to: ch.to,
+        text: ch.text,
+        host,
+        service,
+        unit,
+        at: ch.at,
+    }
+}
+
+/// Queues one notification per cluster whose alerts changed, with all its changes.
+async fn notify(store: &dyn Store, changes: Vec<AlertChange>, firing: &[Alert]) -> Result<()> {
+    let mut by_cluster: std::collections::BTreeMap<ClusterId, Vec<AlertChange>> =
+        std::collections::BTreeMap::new();
+    for ch in changes {
+        by_cluster.entry(ch.subject.cluster).or_default().push(ch);
+    }
+    for (cluster, changes) in by_cluster {
+        let names = names(store, cluster).await?;
+        let body = crate::view::NotificationView {
+            cluster: crate::store::cluster_name(store, cluster).await?,
+            firing: firing
+                .iter()
+                .filter(|a| a.subject.cluster == cluster)
+                .count(),
+            changes: changes
+                .into_iter()
+                .map(|c| change_view(&names, c))
+                .collect(),
+        };
+        let json = serde_json::to_string(&body)
+            .map_err(|e| Error::Invalid(format!("notification: {e}")))?;
+        store.queue_notifications(cluster, &json, now_ms()).await?;
+    }
+    Ok(())
+}
+
+impl Manager {
     /// A cluster's alerts as they stand, by id; only those not OK if `firing`.
     pub async fn alerts(&self, cluster: &str, firing: bool) -> Result<Vec<AlertView>> {
         let c = self.cluster(cluster).await?;
-        let names = self.names(c.id).await?;
+        let names = names(self.inner.store.as_ref(), c.id).await?;
         let alerts = self
             .inner
             .store
@@ -393,6 +553,57 @@ impl Manager {
             .collect())
     }
 
+    /// A cluster's notification targets.
+    pub async fn alert_targets(&self, cluster: &str) -> Result<Vec<AlertTargetView>> {
+        let c = self.cluster(cluster).await?;
+        let targets = self.inner.store.alert_targets(c.id).await?;
+        Ok(targets.into_iter().map(target_view).collect())
+    }
+
+    /// Adds a webhook target to a cluster: every later round of checks that changes one of
+    /// its alerts POSTs a [`crate::view::NotificationView`] to `url`.
+    pub async fn add_alert_target(
+        &self,
+        cluster: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<AlertTargetView> {
+        crate::name::check_name("alert target", name)?;
+        check_webhook_url(url)?;
+        let c = self.cluster(cluster).await?;
+        let t = self.inner.store.add_alert_target(c.id, name, url).await?;
+        Ok(target_view(t))
+    }
+
+    /// Removes a notification target (what waits to be sent to it goes too).
+    pub async fn remove_alert_target(&self, cluster: &str, name: &str) -> Result<()> {
+        let c = self.cluster(cluster).await?;
+        let targets = self.inner.store.alert_targets(c.id).await?;
+        let t = targets
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                Error::not_found("alert target", format!("{name} (in cluster {cluster})"))
+            })?;
+        self.inner.store.remove_alert_target(t.id).await
+    }
+
+    /// The delivery log of a cluster's notifications, newest first.
+    pub async fn deliveries(&self, cluster: &str, limit: u32) -> Result<Vec<DeliveryView>> {
+        let c = self.cluster(cluster).await?;
+        let log = self.inner.store.delivery_log(c.id, limit).await?;
+        Ok(log
+            .into_iter()
+            .map(|d| DeliveryView {
+                notification: d.notification.0,
+                target: d.target,
+                at: d.at,
+                status: d.status,
+                answer: d.answer,
+            })
+            .collect())
+    }
+
     /// Changes of a cluster's alerts, ascending: after a cursor, at most `limit`.
     pub async fn alert_history(
         &self,
@@ -401,7 +612,7 @@ impl Manager {
         limit: Option<u32>,
     ) -> Result<Vec<AlertChangeView>> {
         let c = self.cluster(cluster).await?;
-        let names = self.names(c.id).await?;
+        let names = names(self.inner.store.as_ref(), c.id).await?;
         let changes = self
             .inner
             .store
@@ -409,21 +620,7 @@ impl Manager {
             .await?;
         Ok(changes
             .into_iter()
-            .map(|ch| {
-                let (host, service, unit) = names.of(&ch.subject);
-                AlertChangeView {
-                    id: ch.id,
-                    alert: ch.alert,
-                    definition: ch.definition,
-                    from: ch.from,
-                    to: ch.to,
-                    text: ch.text,
-                    host,
-                    service,
-                    unit,
-                    at: ch.at,
-                }
-            })
+            .map(|ch| change_view(&names, ch))
             .collect())
     }
 }

@@ -399,7 +399,9 @@ pub trait AlertStore: Send + Sync + 'static {
     /// Queues a notification of `body` to every target of `cluster`, due now (`at`); how
     /// many were queued.
     async fn queue_notifications(&self, cluster: ClusterId, body: &str, at: i64) -> Result<u32>;
-    /// Undelivered notifications due at `now`, oldest first, at most `limit`.
+    /// Undelivered notifications due at `now`, oldest first, at most `limit`; per target in
+    /// order: one is not due while an older one to the same target is undelivered (a
+    /// resolution never overtakes its alert).
     async fn due_notifications(&self, now: i64, limit: u32) -> Result<Vec<Notification>>;
     /// Records an attempt to deliver a notification: delivered (then it is done), or due
     /// again at `retry_at`. The attempt is kept in the delivery log.

@@ -56,3 +56,44 @@ pub struct AlertChangeView {
     /// When (ms).
     pub at: i64,
 }
+
+/// What a webhook target gets: one POST per round of checks in which a cluster's alerts
+/// changed, with every change of that round (a host lost with ten units is one notification).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationView {
+    /// The cluster.
+    pub cluster: String,
+    /// The changes, in order.
+    pub changes: Vec<AlertChangeView>,
+    /// How many of the cluster's alerts fire (are not OK) after them.
+    pub firing: usize,
+}
+
+/// A notification target as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertTargetView {
+    /// Its name, unique in the cluster.
+    pub name: String,
+    /// The URL POSTed to.
+    pub url: String,
+    /// When it was added (ms).
+    pub created_at: i64,
+}
+
+/// One attempt to deliver a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryView {
+    /// The notification (its attempts share it).
+    pub notification: i64,
+    /// The target's name.
+    pub target: String,
+    /// When (ms).
+    pub at: i64,
+    /// The HTTP status, if the target answered.
+    pub status: Option<u16>,
+    /// The answer's first line, or why there was none.
+    pub answer: String,
+}

@@ -16,7 +16,7 @@ mod jobs;
 mod services;
 mod users;
 
-pub use alerts::{AlertChangeView, AlertView};
+pub use alerts::{AlertChangeView, AlertTargetView, AlertView, DeliveryView, NotificationView};
 pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, RenderedFileView,

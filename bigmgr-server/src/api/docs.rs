@@ -47,7 +47,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
             `Authorization: Bearer <admin token>`. Errors are RFC 9457 application/problem+json. \
             Lists are paged: `?limit=N&after=CURSOR` → `{\"items\": [...], \"next\": CURSOR|null}`."
     ),
-    components(schemas(Problem, bigmgr_core::view::JobEvent, bigmgr_core::view::TaskEvent, bigmgr_core::view::LogEvent, bigmgr_core::view::ClusterEvent, bigmgr_core::view::ClusterTopic)),
+    components(schemas(Problem, bigmgr_core::view::NotificationView, bigmgr_core::view::JobEvent, bigmgr_core::view::TaskEvent, bigmgr_core::view::LogEvent, bigmgr_core::view::ClusterEvent, bigmgr_core::view::ClusterTopic)),
     tags(
         (name = "system", description = "Health and the API's description"),
         (name = "clusters", description = "Clusters and agents' join tokens"),
@@ -305,6 +305,10 @@ mod tests {
         ("GET", "/api/v1/clusters/{cluster}/relations/{id}/events"),
         ("GET", "/api/v1/clusters/{cluster}/alerts"),
         ("GET", "/api/v1/clusters/{cluster}/alerts/history"),
+        ("GET", "/api/v1/clusters/{cluster}/alerts/deliveries"),
+        ("GET", "/api/v1/clusters/{cluster}/alert-targets"),
+        ("POST", "/api/v1/clusters/{cluster}/alert-targets"),
+        ("DELETE", "/api/v1/clusters/{cluster}/alert-targets/{name}"),
         ("GET", "/api/v1/clusters/{cluster}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/tasks"),

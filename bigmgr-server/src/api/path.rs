@@ -75,6 +75,16 @@ pub struct SnapshotPath {
     pub name: String,
 }
 
+/// `/clusters/{cluster}/alert-targets/{name}`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AlertTargetPath {
+    /// The cluster's name
+    pub cluster: String,
+    /// The target's name
+    pub name: String,
+}
+
 /// `/clusters/{cluster}/units/{unit}`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

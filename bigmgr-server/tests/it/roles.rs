@@ -255,6 +255,9 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         viewer   GET    /jobs/{done}/events
         viewer   GET    /clusters/c/alerts
         viewer   GET    /clusters/c/alerts/history
+        viewer   GET    /clusters/c/alerts/deliveries
+        viewer   GET    /clusters/c/alert-targets
+        operator POST   /clusters/c/alert-targets
         admin    POST   /clusters
         admin    DELETE /clusters/c2
         admin    POST   /clusters/c/join-tokens
@@ -287,7 +290,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 31, "every row of the table is read");
+    assert_eq!(rules.len(), 34, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -301,6 +304,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         (
             "/clusters/c/jobs",
             json!({"command": "start", "target": "cluster"}),
+        ),
+        (
+            "/clusters/c/alert-targets",
+            json!({"name": "t1", "url": "http://127.0.0.1:9/hook"}),
         ),
         ("/users", json!({"name": "x", "role": "viewer"})),
         ("/users/admin/tokens", json!({"name": "x"})),
@@ -349,9 +356,9 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         Some(match (r.method, segs.as_slice()) {
             ("POST", ["clusters"]) => format!("cluster {}", body_name?),
             ("DELETE", ["clusters", c]) => format!("cluster {c}"),
-            ("POST", ["clusters", c, "join-tokens"]) | ("POST", ["clusters", c, "jobs"]) => {
-                format!("cluster {c}")
-            }
+            ("POST", ["clusters", c, "join-tokens"])
+            | ("POST", ["clusters", c, "jobs"])
+            | ("POST", ["clusters", c, "alert-targets"]) => format!("cluster {c}"),
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
             ("POST", ["clusters", c, "services"]) => {

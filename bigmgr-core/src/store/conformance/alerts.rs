@@ -109,6 +109,22 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
         C,
         "a second delivery of a delivered notification",
     );
+    // Per target in order: a newer notification waits while an older one is undelivered.
+    ok(
+        store.queue_notifications(c, "{\"n\":2}", 1_000).await,
+        C,
+        "queue a second",
+    );
+    let waiting: Vec<String> = ok(store.due_notifications(5_000, 10).await, C, "due")
+        .into_iter()
+        .filter(|n| n.target == a.id)
+        .map(|n| n.body)
+        .collect();
+    assert_eq!(
+        waiting,
+        vec!["{\"n\":1}".to_string()],
+        "store conformance [{C}]: only the oldest undelivered notification of a target is due"
+    );
     let log = ok(store.delivery_log(c, 10).await, C, "log");
     let seen: Vec<(NotificationId, Option<u16>, &str)> = log
         .iter()

@@ -196,7 +196,10 @@ impl AlertStore for SqlStore {
         select_all(
             &self.pool,
             "FROM notifications n JOIN alert_targets t ON t.id = n.target \
-             WHERE n.delivered_at IS NULL AND n.next_at <= ? ORDER BY n.id LIMIT ?",
+             WHERE n.delivered_at IS NULL AND n.next_at <= ? \
+               AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.target = n.target \
+                               AND o.delivered_at IS NULL AND o.id < n.id) \
+             ORDER BY n.id LIMIT ?",
             (now, i64::from(limit)),
         )
         .await
