@@ -6,8 +6,8 @@ use crate::{Client, Result, seg};
 use bigmgr_core::manager::{ConfigChange, Relate};
 use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
-    ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, SnapshotView,
-    UnitStatusView,
+    AlertView, ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView,
+    SnapshotView, UnitStatusView,
 };
 
 /// The routes under one service instance, `/clusters/{cluster}/services/{service}`: its
@@ -74,6 +74,19 @@ impl Client {
     ) -> Result<Vec<ConfigVersionView>> {
         let path = in_cluster(cluster, &format!("snapshots/{}/restore", seg(name)));
         self.post(&path, &serde_json::json!({})).await
+    }
+
+    /// A cluster's alerts as they stand (only those not OK if `firing`).
+    pub async fn alerts(&self, cluster: &str, firing: bool) -> Result<Vec<AlertView>> {
+        let path = in_cluster(
+            cluster,
+            if firing {
+                "alerts?firing=true"
+            } else {
+                "alerts"
+            },
+        );
+        self.get(&path).await
     }
 
     /// A cluster's relations.

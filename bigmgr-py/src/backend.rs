@@ -15,7 +15,7 @@ use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{AuditFilter, JobFilter, JobId, JobRequest, RelationId, TaskId, UnitId};
 use bigmgr_core::request::{AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
-    AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
+    AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
     JobDetailView, JobView, LogLineView, RelationEventView, RelationView, ServiceView,
     SnapshotView, StackView, UnitStatusView, follow,
 };
@@ -238,6 +238,11 @@ backend! {
             let rel = e.acting()?.relate(cluster, req).await?;
             e.mgr()?.relation_view(cluster, rel).await?
         },
+    }
+    /// A cluster's alerts as they stand (only those not OK if `firing`).
+    fn alerts(cluster: &str, firing: bool) -> Vec<AlertView> {
+        rest: |c| c.alerts(cluster, firing).await?,
+        embedded: |e| e.mgr()?.alerts(cluster, firing).await?,
     }
     /// A cluster's relations.
     fn relations(cluster: &str) -> Vec<RelationView> {

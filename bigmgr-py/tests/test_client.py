@@ -301,6 +301,22 @@ def test_the_agent_joins_as_a_host(cluster, h1):
     assert [h.name for h in cluster.hosts()] == ["h1"]
 
 
+def test_alerts_of_the_cluster(cluster, h1):
+    """The server's built-in checks find h1 online: its host_lost alert is OK, so not firing."""
+
+    def checked():
+        return next(
+            (a for a in cluster.alerts() if a.definition == "host_lost" and a.host == "h1"), None
+        )
+
+    alert = _wait_for("h1's host_lost alert", checked, timeout=30)
+    assert isinstance(alert, bigmgr.Alert)
+    assert (alert.state, alert.text) == ("OK", "host h1 is online")
+    assert alert.service is None and alert.unit is None
+    assert all(a.definition != "host_lost" for a in cluster.alerts(firing=True))
+    assert "host_lost" in repr(alert)
+
+
 def test_add_service(cluster, hello):
     assert (hello.name, hello.stack, hello.definition) == ("hello", "demo", "hello")
     assert hello.stack_version == "1.0.0"

@@ -5,6 +5,7 @@ embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluste
 ``bigmgr.Error`` and its subclasses."""
 
 from ._bigmgr import (
+    Alert,
     Client,
     Cluster,
     ConfigDiff,
@@ -33,6 +34,7 @@ from ._bigmgr import (
 )
 
 __all__ = [
+    "Alert",
     "Client",
     "Cluster",
     "ConfigDiff",

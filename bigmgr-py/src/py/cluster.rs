@@ -2,7 +2,8 @@
 
 use super::job::PyJob;
 use super::records::{
-    PyConfigVersion, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
+    PyAlert, PyConfigVersion, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record,
+    records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -263,6 +264,12 @@ impl PyCluster {
             auto_reconfigure,
         };
         Ok(record(&run(py, self.backend.relate(&self.name, req))?))
+    }
+
+    /// The cluster's alerts as they stand; only those not OK with `firing=True`.
+    #[pyo3(signature = (firing = false))]
+    fn alerts(&self, py: Python<'_>, firing: bool) -> PyResult<Vec<PyAlert>> {
+        Ok(records(run(py, self.backend.alerts(&self.name, firing))?))
     }
 
     /// The cluster's relations.

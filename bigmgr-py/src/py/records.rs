@@ -224,6 +224,38 @@ impl PySnapshot {
     }
 }
 
+/// An alert as it stands: what a check found about a host, service instance or unit.
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Alert")]
+#[derive(Deserialize)]
+pub(crate) struct PyAlert {
+    /// Its id.
+    id: i64,
+    /// The definition (`host_lost`, `unit_down`, `unit_stale`, `job_failed`, …).
+    definition: String,
+    /// OK, WARNING, CRITICAL or UNKNOWN.
+    state: String,
+    /// What the last check said.
+    text: String,
+    /// The host it is about, if any.
+    host: Option<String>,
+    /// The service instance it is about, if any.
+    service: Option<String>,
+    /// The unit it is about (`component@host`), if any.
+    unit: Option<String>,
+    /// Since when it is in this state (ms since the epoch).
+    since: i64,
+}
+
+#[pymethods]
+impl PyAlert {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Alert {} {} {}: {}>",
+            self.id, self.state, self.definition, self.text
+        )
+    }
+}
+
 /// A relation between two service instances of a cluster.
 #[pyclass(frozen, get_all, module = "bigmgr", name = "Relation")]
 #[derive(Deserialize)]
