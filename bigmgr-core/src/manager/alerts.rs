@@ -359,10 +359,48 @@ async fn round(
 ) -> Result<()> {
     let now = now_ms();
     let mut reports = Vec::new();
+    // What a notification names, read before the report so that the report can queue the
+    // notifications in its own transaction.
+    let mut known: HashMap<ClusterId, (String, Names)> = HashMap::new();
+    let firing_before = store
+        .alerts(&AlertFilter {
+            firing: true,
+            ..AlertFilter::default()
+        })
+        .await?;
     for cluster in read_clusters(store).await? {
         reports.extend(evaluate(&cluster, settings, pending, now));
+        let name = crate::store::cluster_name(store, cluster.cluster).await?;
+        known.insert(cluster.cluster, (name, names_of(&cluster)));
     }
-    let changes = store.report_alerts(&reports).await?;
+    let body = |cluster: ClusterId, changes: &[AlertChange]| -> Result<String> {
+        let (name, names) = known
+            .get(&cluster)
+            .ok_or_else(|| Error::not_found("cluster", cluster))?;
+        let mut firing: std::collections::HashSet<AlertId> = firing_before
+            .iter()
+            .filter(|a| a.subject.cluster == cluster)
+            .map(|a| a.id)
+            .collect();
+        for ch in changes {
+            if ch.to.is_firing() {
+                firing.insert(ch.alert);
+            } else {
+                firing.remove(&ch.alert);
+            }
+        }
+        let view = crate::view::NotificationView {
+            cluster: name.clone(),
+            firing: firing.len(),
+            changes: changes
+                .iter()
+                .cloned()
+                .map(|c| change_view(names, c))
+                .collect(),
+        };
+        serde_json::to_string(&view).map_err(|e| Error::Invalid(format!("notification: {e}")))
+    };
+    let changes = store.report_alerts(&reports, Some(&body)).await?;
     for change in &changes {
         tracing::info!(
             definition = %change.definition,
@@ -378,9 +416,6 @@ async fn round(
             ..AlertFilter::default()
         })
         .await?;
-    if !changes.is_empty() {
-        notify(store, changes, &firing).await?;
-    }
     let families = metrics.families();
     for s in AlertState::ALL.iter().filter(|s| s.is_firing()) {
         let n = firing.iter().filter(|a| a.state == *s).count();
@@ -493,31 +528,25 @@ fn change_view(names: &Names, ch: AlertChange) -> AlertChangeView {
     }
 }
 
-/// Queues one notification per cluster whose alerts changed, with all its changes.
-async fn notify(store: &dyn Store, changes: Vec<AlertChange>, firing: &[Alert]) -> Result<()> {
-    let mut by_cluster: std::collections::BTreeMap<ClusterId, Vec<AlertChange>> =
-        std::collections::BTreeMap::new();
-    for ch in changes {
-        by_cluster.entry(ch.subject.cluster).or_default().push(ch);
+/// The names of a cluster's hosts, services and units, from what the evaluation read.
+fn names_of(c: &ClusterState) -> Names {
+    let hosts: HashMap<HostId, String> = c.hosts.iter().map(|h| (h.id, h.name.clone())).collect();
+    let units = c
+        .units
+        .iter()
+        .map(|u| {
+            let host = hosts
+                .get(&u.host)
+                .cloned()
+                .unwrap_or_else(|| u.host.to_string());
+            (u.id, format!("{}@{host}", u.component))
+        })
+        .collect();
+    Names {
+        services: c.services.iter().map(|s| (s.id, s.name.clone())).collect(),
+        hosts,
+        units,
     }
-    for (cluster, changes) in by_cluster {
-        let names = names(store, cluster).await?;
-        let body = crate::view::NotificationView {
-            cluster: crate::store::cluster_name(store, cluster).await?,
-            firing: firing
-                .iter()
-                .filter(|a| a.subject.cluster == cluster)
-                .count(),
-            changes: changes
-                .into_iter()
-                .map(|c| change_view(&names, c))
-                .collect(),
-        };
-        let json = serde_json::to_string(&body)
-            .map_err(|e| Error::Invalid(format!("notification: {e}")))?;
-        store.queue_notifications(cluster, &json, now_ms()).await?;
-    }
-    Ok(())
 }
 
 impl Manager {

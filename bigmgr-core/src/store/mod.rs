@@ -363,6 +363,10 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
 }
 
+/// What makes the body of a cluster's notification of its alert changes
+/// ([`AlertStore::report_alerts`]).
+pub type NotifyBody<'a> = dyn Fn(ClusterId, &[AlertChange]) -> Result<String> + Send + Sync + 'a;
+
 /// Alerts: the last finding of each definition about each subject, and every change of state.
 #[async_trait]
 pub trait AlertStore: Send + Sync + 'static {
@@ -372,7 +376,15 @@ pub trait AlertStore: Send + Sync + 'static {
     /// the same state only updates the text and `checked_at`. Returns the changes, in order.
     /// A finding naming a cluster, host, service or unit that does not exist is
     /// [`crate::Error::NotFound`] and nothing is recorded.
-    async fn report_alerts(&self, reports: &[AlertReport]) -> Result<Vec<AlertChange>>;
+    ///
+    /// With `notify`, in the same transaction: for each cluster with changes, the body `notify`
+    /// makes of them is queued for every target of the cluster (so no change is recorded
+    /// without its notification); an error of `notify` records nothing.
+    async fn report_alerts(
+        &self,
+        reports: &[AlertReport],
+        notify: Option<&NotifyBody<'_>>,
+    ) -> Result<Vec<AlertChange>>;
     /// Alerts matching a filter, by id.
     async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>>;
     /// Changes of a cluster's alerts (or of one alert), ascending by id: after a cursor, at

@@ -52,6 +52,66 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
         "store conformance [{C}]: by id"
     );
 
+    // Reported with a notification: queued with the change, for every target, or nothing
+    // at all when making the body fails.
+    let finding = AlertReport {
+        definition: "conf_notify".into(),
+        subject: AlertSubject {
+            cluster: c,
+            host: Some(fx.hosts[0].id),
+            ..AlertSubject::default()
+        },
+        state: AlertState::Critical,
+        text: "down".into(),
+        at: 500,
+    };
+    let refuse: &crate::store::NotifyBody<'_> =
+        &|_, _| Err(crate::Error::Invalid("no body".into()));
+    assert!(
+        store
+            .report_alerts(std::slice::from_ref(&finding), Some(refuse))
+            .await
+            .is_err(),
+        "store conformance [{C}]: a body that cannot be made fails the report"
+    );
+    let mine = AlertFilter {
+        cluster: Some(c),
+        firing: true,
+        ..AlertFilter::default()
+    };
+    assert!(
+        ok(store.alerts(&mine).await, C, "after a failed report").is_empty(),
+        "store conformance [{C}]: a failed report records no change"
+    );
+    let body: &crate::store::NotifyBody<'_> =
+        &|cluster, changes| Ok(format!("{cluster}: {} change(s)", changes.len()));
+    ok(
+        store
+            .report_alerts(std::slice::from_ref(&finding), Some(body))
+            .await,
+        C,
+        "report and notify",
+    );
+    let due = ok(store.due_notifications(500, 10).await, C, "due");
+    let with_change: Vec<AlertTargetId> = due
+        .iter()
+        .filter(|n| n.body == format!("{c}: 1 change(s)"))
+        .map(|n| n.target)
+        .collect();
+    assert_eq!(
+        with_change,
+        vec![a.id, b.id],
+        "store conformance [{C}]: the change's notification is queued for every target"
+    );
+    for n in due.iter().filter(|n| n.body.ends_with("change(s)")) {
+        ok(
+            store
+                .record_delivery(n.id, 600, Some(200), "ok", None)
+                .await,
+            C,
+            "deliver",
+        );
+    }
     let queued = ok(
         store.queue_notifications(c, "{\"n\":1}", 1_000).await,
         C,
@@ -128,6 +188,7 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
     let log = ok(store.delivery_log(c, 10).await, C, "log");
     let seen: Vec<(NotificationId, Option<u16>, &str)> = log
         .iter()
+        .take(2)
         .map(|d| (d.notification, d.status, d.answer.as_str()))
         .collect();
     assert_eq!(
@@ -183,7 +244,7 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         report("host_lost", host(h1), AlertState::Critical, 1_000),
         report("unit_down", on_unit, AlertState::Warning, 1_000),
     ];
-    let changes = ok(store.report_alerts(&first).await, C, "report");
+    let changes = ok(store.report_alerts(&first, None).await, C, "report");
     let moved: Vec<(AlertSubject, AlertState, AlertState)> =
         changes.iter().map(|c| (c.subject, c.from, c.to)).collect();
     assert_eq!(
@@ -221,7 +282,7 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         report("unit_down", on_unit, AlertState::Critical, 2_000),
         report("host_lost", host(h1), AlertState::Ok, 3_000),
     ];
-    let changes = ok(store.report_alerts(&again).await, C, "report again");
+    let changes = ok(store.report_alerts(&again, None).await, C, "report again");
     let moved: Vec<(AlertState, AlertState, i64)> =
         changes.iter().map(|c| (c.from, c.to, c.at)).collect();
     assert_eq!(
@@ -331,7 +392,7 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         ),
     ];
     not_found(
-        store.report_alerts(&bad).await,
+        store.report_alerts(&bad, None).await,
         C,
         "a finding about no host",
     );

@@ -2,13 +2,21 @@
 
 use super::{SqlStore, built, fk_or, found, insert_err, query, read_all, select, select_all, text};
 use crate::model::*;
-use crate::store::AlertStore;
+use crate::store::{AlertStore, NotifyBody};
 use crate::{Error, Result};
 use async_trait::async_trait;
 
+/// Queues a notification (body, created, due) for every target of a cluster.
+const QUEUE_NOTIFICATIONS: &str = "INSERT INTO notifications (target, body, created_at, attempts, next_at) \
+     SELECT id, ?, ?, 0, ? FROM alert_targets WHERE cluster = ? ORDER BY id";
+
 #[async_trait]
 impl AlertStore for SqlStore {
-    async fn report_alerts(&self, reports: &[AlertReport]) -> Result<Vec<AlertChange>> {
+    async fn report_alerts(
+        &self,
+        reports: &[AlertReport],
+        notify: Option<&NotifyBody<'_>>,
+    ) -> Result<Vec<AlertChange>> {
         let mut tx = self.begin_write().await?;
         let mut changes = Vec::new();
         for r in reports {
@@ -89,6 +97,23 @@ impl AlertStore for SqlStore {
                 text: said,
                 at: r.at,
             });
+        }
+        if let Some(body) = notify {
+            let mut by_cluster: std::collections::BTreeMap<ClusterId, Vec<AlertChange>> =
+                std::collections::BTreeMap::new();
+            for ch in &changes {
+                by_cluster
+                    .entry(ch.subject.cluster)
+                    .or_default()
+                    .push(ch.clone());
+            }
+            for (cluster, group) in by_cluster {
+                let made = body(cluster, &group)?;
+                let at = group.last().map_or_else(now_ms, |c| c.at);
+                query(QUEUE_NOTIFICATIONS, (made.as_str(), at, at, cluster.0))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(changes)
@@ -181,13 +206,9 @@ impl AlertStore for SqlStore {
 
     async fn queue_notifications(&self, cluster: ClusterId, body: &str, at: i64) -> Result<u32> {
         let mut tx = self.begin_write().await?;
-        let res = query(
-            "INSERT INTO notifications (target, body, created_at, attempts, next_at) \
-             SELECT id, ?, ?, 0, ? FROM alert_targets WHERE cluster = ? ORDER BY id",
-            (body, at, at, cluster.0),
-        )
-        .execute(&mut *tx)
-        .await?;
+        let res = query(QUEUE_NOTIFICATIONS, (body, at, at, cluster.0))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(u32::try_from(res.rows_affected()).unwrap_or(u32::MAX))
     }
