@@ -448,39 +448,16 @@ impl Names {
 
 /// The names of a cluster's hosts, services and units.
 async fn names(store: &dyn Store, cluster: ClusterId) -> Result<Names> {
-    {
-        let hosts: HashMap<HostId, String> = store
-            .list_hosts(cluster)
-            .await?
-            .into_iter()
-            .map(|h| (h.id, h.name))
-            .collect();
-        let services = store
-            .list_services(cluster)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.name))
-            .collect();
-        let units = store
-            .list_units(cluster)
-            .await?
-            .into_iter()
-            .map(|u| {
-                let host = hosts
-                    .get(&u.host)
-                    .cloned()
-                    .unwrap_or_else(|| u.host.to_string());
-                (u.id, format!("{}@{host}", u.component))
-            })
-            .collect();
-        Ok(Names {
-            hosts,
-            services,
-            units,
-        })
-    }
+    Ok(names_of(&ClusterState {
+        cluster,
+        hosts: store.list_hosts(cluster).await?,
+        services: store.list_services(cluster).await?,
+        units: store.list_units(cluster).await?,
+        last_finished: None,
+    }))
 }
 
+/// A notification target as the API shows it.
 fn target_view(t: AlertTarget) -> AlertTargetView {
     AlertTargetView {
         name: t.name,
