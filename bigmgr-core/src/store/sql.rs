@@ -59,6 +59,11 @@ const BUSY_TIMEOUT_MS: u32 = 5000;
 const POSTGRES_CONNECTIONS: u32 = 8;
 /// How long opening, or any statement, waits for a PostgreSQL connection.
 const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long PostgreSQL lets a session sit idle inside a transaction before it ends the
+/// session. bigmgr's transactions take milliseconds; one idle this long belongs to a process
+/// that was paused or hung while holding the write lock, and ending it (rolling it back) lets
+/// the other replicas write and take the engine's lease.
+const POSTGRES_IDLE_IN_TRANSACTION_MS: u32 = 5000;
 /// What a PostgreSQL write transaction runs first: a lock held until it ends, one per schema,
 /// which every writer of that schema (in any process) takes, as SQLite's `BEGIN IMMEDIATE` is.
 const POSTGRES_WRITE_LOCK: &str =
@@ -237,6 +242,16 @@ impl SqlStore {
             Engine::Postgres => AnyPoolOptions::new()
                 .max_connections(POSTGRES_CONNECTIONS)
                 .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        let set = format!(
+                            "SET idle_in_transaction_session_timeout = \
+                             {POSTGRES_IDLE_IN_TRANSACTION_MS}"
+                        );
+                        conn.execute(&*set).await?;
+                        Ok(())
+                    })
+                })
                 .connect(url)
                 .await
                 .map_err(bad)?,

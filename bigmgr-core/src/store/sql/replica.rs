@@ -181,3 +181,47 @@ impl SqlStore {
         Ok(listener)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica paused (or hung) inside a write transaction holds the write lock; PostgreSQL
+    /// ends its session after a few idle seconds, so another replica still takes the lease,
+    /// and the paused one's transaction commits nothing when it wakes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_left_open_by_a_paused_replica_does_not_block_the_lease() {
+        let schema = bigmgr_test_support::PgSchema::create("paused");
+        let paused = SqlStore::open(&schema.url()).await.expect("open");
+        let other = SqlStore::open(&schema.url()).await.expect("open");
+        let mut tx = paused.begin_write().await.expect("a write");
+        query(
+            "INSERT INTO clusters (name, created_at) VALUES (?, 0)",
+            ("half",),
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+        let took = tokio::time::timeout(
+            Duration::from_secs(20),
+            other.acquire_lease("b", Duration::from_secs(30)),
+        )
+        .await
+        .expect("the lease is taken although a paused write held the lock")
+        .expect("lease");
+        assert_eq!(took, Some(1));
+        assert!(tx.commit().await.is_err(), "its session was ended");
+        let names: Vec<String> = crate::store::ClusterStore::list_clusters(&other)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert!(
+            names.is_empty(),
+            "nothing of the paused write landed: {names:?}"
+        );
+        paused.close().await;
+        other.close().await;
+    }
+}
