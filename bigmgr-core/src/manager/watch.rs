@@ -1,5 +1,5 @@
 //! A cluster's changes as they happen ([`Manager::cluster_events`]): which of its lists —
-//! hosts, services, units, configs, relations, jobs — changed, so a console re-reads just
+//! hosts, services, units, configs, relations, jobs, alerts — changed, so a console re-reads just
 //! those. What `GET /clusters/{cluster}/events` sends.
 //!
 //! The watcher compares a digest of each list with the last one it sent, whatever changed it:
@@ -111,6 +111,13 @@ impl Manager {
             })
             .await?;
         *newest = newest_job(store.as_ref(), c, *newest).await?;
+        let alerts = store
+            .alerts(&crate::model::AlertFilter {
+                cluster: Some(c.id),
+                firing: true,
+                ..crate::model::AlertFilter::default()
+            })
+            .await?;
         Ok(BTreeMap::from([
             (
                 ClusterTopic::Hosts,
@@ -129,6 +136,15 @@ impl Manager {
             (
                 ClusterTopic::Jobs,
                 digest(&(format!("{unfinished:?}"), *newest)),
+            ),
+            (
+                ClusterTopic::Alerts,
+                digest(
+                    &alerts
+                        .iter()
+                        .map(|a| (a.id.0, a.state.as_str()))
+                        .collect::<Vec<_>>(),
+                ),
             ),
         ]))
     }

@@ -102,6 +102,8 @@ pub enum ClusterTopic {
     Relations,
     /// Jobs: submitted, or changing state.
     Jobs,
+    /// Alerts: one changed state (raised, resolved, escalated) or was silenced.
+    Alerts,
 }
 
 /// The data of a `changed` event of `GET /clusters/{cluster}/events`: which parts of the
