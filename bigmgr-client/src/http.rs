@@ -209,6 +209,8 @@ impl Client {
         post => POST,
         /// `PATCH path` with `body`, read as `T`.
         patch => PATCH,
+        /// `PUT path` with `body`, read as `T`.
+        put => PUT,
     }
 
     /// `DELETE path`.

@@ -41,6 +41,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A time (ms since the epoch) as operators read it: `2026-12-06 12:00 UTC`.
+pub fn format_utc_ms(ms: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => format!("{ms} ms since the epoch"),
+    }
+}
+
 /// Formats a duration the way [`parse_duration`] reads it (`30s`, `500ms`, `1m30s`).
 pub fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis();

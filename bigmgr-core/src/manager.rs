@@ -22,7 +22,10 @@ mod alerts;
 mod auth;
 mod configs;
 mod events;
+mod healing;
+mod maintenance;
 mod metrics;
+mod notify;
 mod reconcile;
 mod relations;
 mod replica;
@@ -273,6 +276,8 @@ impl ManagerBuilder {
             metrics: metrics.clone(),
         };
         let (commands, rx) = mpsc::unbounded_channel();
+        // Self-heal restarts, decided by the alert evaluation, submitted by the Manager.
+        let (healer, heal_rx) = mpsc::unbounded_channel();
         let task = match replica {
             Some(((settings, holder, fence), sql)) => {
                 tokio::spawn(replica::run(replica::Replica {
@@ -282,6 +287,7 @@ impl ManagerBuilder {
                     settings,
                     parts,
                     alerts: self.alerts.clone(),
+                    healer,
                     commands: rx,
                     events,
                 }))
@@ -291,7 +297,12 @@ impl ManagerBuilder {
                 metrics.families().leader.set(1);
                 let mut engine = Engine::new(parts);
                 engine.recover().await?;
-                let alerts = alerts::start(store.clone(), self.alerts.clone(), metrics.clone());
+                let alerts = alerts::start(
+                    store.clone(),
+                    self.alerts.clone(),
+                    metrics.clone(),
+                    Some(healer),
+                );
                 let engine = engine.run(rx, events);
                 tokio::spawn(async move {
                     // The evaluation stops with the engine (also when this task is aborted).
@@ -314,6 +325,7 @@ impl ManagerBuilder {
             ca_fingerprint: self.ca_fingerprint,
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
+        tokio::spawn(healing::serve(Arc::downgrade(&inner), heal_rx));
         if let Ok(mut w) = inner.watcher.lock() {
             *w = Some(watcher);
         }

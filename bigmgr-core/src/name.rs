@@ -5,6 +5,24 @@
 
 use crate::{Error, Result};
 
+/// Checks a note an operator gives (a job's reason, a maintenance window's): one line of at
+/// most `max` characters, without control characters; the error names `field`.
+pub fn check_note(field: &str, what: &str, note: &str, max: usize) -> Result<()> {
+    if note.chars().count() > max {
+        return Err(Error::invalid_field(
+            field,
+            format!("{what} is at most {max} characters"),
+        ));
+    }
+    if note.chars().any(char::is_control) {
+        return Err(Error::invalid_field(
+            field,
+            format!("{what} is one line of text, without control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// The pattern of a name an operator gives: 1-63 letters, digits, `-`, `_` or `.`, starting
 /// with a letter or digit (safe in a path, a shell word, a URL segment and a file name).
 pub const NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";

@@ -55,8 +55,15 @@ pub fn phases(command: &str) -> Vec<&str> {
 /// The largest parallelism, batch size and failure tolerance a job may ask for.
 pub const MAX_JOB_LIMIT: u32 = 1_000_000;
 
-/// Checks job options: limits must be at least 1, and none above [`MAX_JOB_LIMIT`].
+/// The longest reason a job may give.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Checks job options: limits must be at least 1, and none above [`MAX_JOB_LIMIT`]; a reason
+/// is one line of at most [`MAX_REASON_CHARS`] characters.
 pub fn check_options(options: &JobOptions) -> Result<()> {
+    if let Some(reason) = &options.reason {
+        crate::name::check_note("options.reason", "a job's reason", reason, MAX_REASON_CHARS)?;
+    }
     if options.parallelism == Some(0) {
         return Err(Error::Invalid(
             "parallelism must be at least 1 (or left out for no limit)".into(),

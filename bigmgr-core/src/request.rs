@@ -155,3 +155,42 @@ pub struct Login {
     /// The password.
     pub password: String,
 }
+
+/// The body of `POST /clusters/{cluster}/maintenance`: one host or one service, until a time
+/// or for a while.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StartMaintenance {
+    /// The host to put in maintenance (its alerts and its units'), or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// the service instance to put in maintenance (its alerts and its units').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// How long from now (`2h`, `30m`; at most 30 days), or
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// when it ends (ms since the epoch, in the future, within 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// Why (one line, at most 500 characters).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The body of `PUT /clusters/{cluster}/services/{service}/healing`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetHealing {
+    /// Restart the service's STARTED units that are down (false: off).
+    pub restart: bool,
+    /// How long a unit must be down before the first restart (`30s`, 5 s to 1 day); default
+    /// what it was, or 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<String>,
+    /// At most this many restarts of one unit an hour, 1 to 60; default what it was, or 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_hour: Option<u32>,
+}

@@ -409,6 +409,9 @@ pub struct RunJobArgs {
     /// Start a host's task of a stage as soon as that host's tasks before it succeeded
     #[arg(long)]
     pub pipelined: bool,
+    /// Why it runs, as the job list shows it (one line, at most 500 characters).
+    #[arg(long)]
+    pub reason: Option<String>,
     /// Follow the job until it ends: progress per stage and the tasks' log lines; the exit
     /// code is 0 if it succeeded, 1 if not
     #[arg(long)]
@@ -694,6 +697,55 @@ pub enum AlertCommand {
         /// How many at most (1 to 1000).
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
+    },
+    /// Put a host or a service in maintenance: its alerts (and its units') notify no one, and
+    /// self-healing leaves its units alone, until the window ends.
+    Silence {
+        /// The cluster.
+        cluster: String,
+        /// The host to silence.
+        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+        host: Option<String>,
+        /// The service instance to silence.
+        #[arg(long)]
+        service: Option<String>,
+        /// For how long: 30m, 2h, 1d (at most 30 days).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why (shown with the silenced alerts).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The maintenance windows in progress.
+    Maintenance {
+        /// The cluster.
+        cluster: String,
+    },
+    /// End a maintenance window now.
+    Unsilence {
+        /// The cluster.
+        cluster: String,
+        /// The window's id (see `bigmgr alert maintenance`).
+        id: i64,
+    },
+    /// Show a service's self-healing policy, or change it with --restart/--off.
+    Healing {
+        /// The cluster.
+        cluster: String,
+        /// The service instance.
+        service: String,
+        /// Restart its STARTED units that are down.
+        #[arg(long, conflicts_with = "off")]
+        restart: bool,
+        /// Stop restarting them.
+        #[arg(long)]
+        off: bool,
+        /// How long a unit is down before the first restart (5s to 1d).
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+        /// At most this many restarts of one unit an hour (1 to 60).
+        #[arg(long, value_name = "N")]
+        max_per_hour: Option<u32>,
     },
 }
 

@@ -146,6 +146,11 @@ impl Api {
         self.send_json(reqwest::Method::PATCH, path, body).await
     }
 
+    /// PUT a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
     /// GET.
     pub async fn get(&self, path: &str) -> Resp {
         self.send(reqwest::Method::GET, path, None).await

@@ -10,7 +10,7 @@
 use super::{AddService, ConfigChange, Manager, Relate};
 use crate::Result;
 use crate::auth::{Action, Actor};
-use crate::model::Cluster;
+use crate::model::{Cluster, MaintenanceId, TargetKind};
 use crate::model::{
     ConfigVersion, Host, Job, JobId, JobRequest, Outcome, Relation, RelationId, ServiceInstance,
     Snapshot, Unit, UnitId,
@@ -191,7 +191,10 @@ impl Acting {
     /// Submits a job.
     pub async fn submit(&self, req: JobRequest) -> Result<Job> {
         let target = format!("cluster {}", req.cluster);
-        let what = format!("{} on {:?}", req.command, req.target);
+        let what = match &req.options.reason {
+            Some(reason) => format!("{} on {:?} ({reason})", req.command, req.target),
+            None => format!("{} on {:?}", req.command, req.target),
+        };
         let change = self.mgr.submit(req);
         self.act(Action::SubmitJob, target, change, |j| {
             format!("submitted job {}: {what}", j.id)
@@ -370,19 +373,97 @@ impl Acting {
         .await
     }
 
-    /// Adds a webhook target for a cluster's alerts.
+    /// Adds a target (a webhook or an Alertmanager) for a cluster's alerts.
     pub async fn add_alert_target(
         &self,
         cluster: &str,
         name: &str,
+        kind: TargetKind,
         url: &str,
     ) -> Result<crate::view::AlertTargetView> {
-        let fut = self.mgr.add_alert_target(cluster, name, url);
+        let fut = self.mgr.add_alert_target(cluster, name, kind, url);
         self.act(
             Action::ChangeConfig,
             format!("cluster {cluster}"),
             fut,
-            |t| format!("added alert target {} ({})", t.name, t.url),
+            |t| {
+                format!(
+                    "added alert target {} ({} {})",
+                    t.name,
+                    t.kind.as_str(),
+                    t.url
+                )
+            },
+        )
+        .await
+    }
+
+    /// Starts a maintenance window on a host or a service (its alerts notify no one, and
+    /// self-healing leaves it alone, until it ends).
+    pub async fn start_maintenance(
+        &self,
+        cluster: &str,
+        req: crate::request::StartMaintenance,
+    ) -> Result<crate::view::MaintenanceView> {
+        let fut = self.mgr.start_maintenance(cluster, req, &self.actor.name);
+        self.act(
+            Action::ChangeConfig,
+            format!("cluster {cluster}"),
+            fut,
+            |w| {
+                let what = w.host.as_ref().map_or_else(
+                    || format!("service {}", w.service.clone().unwrap_or_default()),
+                    |h| format!("host {h}"),
+                );
+                format!(
+                    "maintenance {} of {what} until {}: {}",
+                    w.id,
+                    crate::duration::format_utc_ms(w.until),
+                    w.reason
+                )
+            },
+        )
+        .await
+    }
+
+    /// Ends a maintenance window now.
+    pub async fn end_maintenance(
+        &self,
+        cluster: &str,
+        id: MaintenanceId,
+    ) -> Result<crate::view::MaintenanceView> {
+        let fut = self.mgr.end_maintenance(cluster, id);
+        self.act(
+            Action::ChangeConfig,
+            format!("maintenance {id} of cluster {cluster}"),
+            fut,
+            |_| "ended".into(),
+        )
+        .await
+    }
+
+    /// Sets a service's self-healing policy.
+    pub async fn set_healing(
+        &self,
+        cluster: &str,
+        service: &str,
+        req: crate::request::SetHealing,
+    ) -> Result<crate::view::HealingView> {
+        let fut = self.mgr.set_healing(cluster, service, req);
+        self.act(
+            Action::ChangeConfig,
+            format!("service {service} of cluster {cluster}"),
+            fut,
+            |h| {
+                if h.restart {
+                    format!(
+                        "self-healing on: restart after {}, at most {} an hour",
+                        h.grace, h.max_per_hour
+                    )
+                } else {
+                    "self-healing off".into()
+                }
+            },
         )
         .await
     }

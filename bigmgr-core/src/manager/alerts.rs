@@ -6,10 +6,12 @@
 //! records every finding ([`crate::store::AlertStore`]); a definition's `for` time is counted
 //! here, from the first bad finding, so one bad sample raises nothing.
 //!
-//! Definitions declared by stacks (port, web, script, metric), notifications and self-healing
-//! build on this (issue 15).
+//! Each round also silences what maintenance windows cover (their changes notify no one) and
+//! asks self-healing ([`super::healing`]) what to restart. Definitions declared by stacks
+//! (port, web, script, metric) build on this (issue 15).
 
 use super::Manager;
+use super::healing::{self, HealInput, HealRequest, Healer};
 use crate::model::*;
 use crate::store::Store;
 use crate::view::{AlertChangeView, AlertTargetView, AlertView, DeliveryView};
@@ -252,84 +254,12 @@ pub(crate) fn start(
     store: Arc<dyn Store>,
     settings: AlertSettings,
     metrics: crate::metrics::Metrics,
+    healer: Option<Healer>,
 ) -> Evaluating {
     Evaluating(vec![
-        tokio::spawn(run(Arc::clone(&store), settings, metrics)),
-        tokio::spawn(deliver(store)),
+        tokio::spawn(run(Arc::clone(&store), settings, metrics, healer)),
+        tokio::spawn(super::notify::deliver(store)),
     ])
-}
-
-/// How long a delivery attempt may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest wait between two attempts to deliver a notification.
-const MAX_RETRY: Duration = Duration::from_secs(300);
-
-/// Delivers due notifications (POSTs their JSON bodies) every half second, until aborted: a
-/// 2xx answer delivers one, anything else is kept in the log and tried again after 1 s, 2 s,
-/// 4 s … up to 5 minutes. Notifications wait in the store, so a restart loses none.
-pub(crate) async fn deliver(store: Arc<dyn Store>) {
-    crate::tls::install_default_provider();
-    let client = match reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .user_agent(concat!("bigmgr/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot make the notifications' HTTP client");
-            return;
-        }
-    };
-    loop {
-        match store.due_notifications(now_ms(), 50).await {
-            Ok(due) => {
-                for n in due {
-                    attempt(store.as_ref(), &client, &n).await;
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot read due notifications"),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// One attempt to deliver `n`, recorded.
-async fn attempt(store: &dyn Store, client: &reqwest::Client, n: &Notification) {
-    let sent = client
-        .post(&n.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(n.body.clone())
-        .send()
-        .await;
-    let (status, answer) = match sent {
-        Ok(res) => {
-            let status = res.status();
-            let text = res.text().await.unwrap_or_default();
-            let first = text.lines().next().unwrap_or_default();
-            let first: String = first.chars().take(200).collect();
-            (
-                Some(status.as_u16()),
-                format!("{status} {first}").trim().to_string(),
-            )
-        }
-        Err(e) => (None, format!("no answer: {e}")),
-    };
-    let delivered = status.is_some_and(|s| (200..300).contains(&s));
-    let now = now_ms();
-    let retry_at = (!delivered).then(|| {
-        let wait = Duration::from_secs(1)
-            .saturating_mul(1u32 << n.attempts.min(16))
-            .min(MAX_RETRY);
-        now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
-    });
-    if let Err(e) = store
-        .record_delivery(n.id, now, status, &answer, retry_at)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot record a delivery attempt");
-    } else if !delivered {
-        tracing::info!(notification = %n.id, url = %n.url, %answer, "notification not delivered; will retry");
-    }
 }
 
 /// Evaluates every cluster every `settings.interval` and records the findings through `store`
@@ -338,27 +268,51 @@ pub(crate) async fn run(
     store: Arc<dyn Store>,
     settings: AlertSettings,
     metrics: crate::metrics::Metrics,
+    healer: Option<Healer>,
 ) {
     let mut pending = Pending::new();
     loop {
-        if let Err(e) = round(store.as_ref(), &settings, &mut pending, &metrics).await {
-            match e {
+        let restarts = round(store.as_ref(), &settings, &mut pending, &metrics).await;
+        match (restarts, &healer) {
+            (Ok(restarts), Some(healer)) => heal(healer, restarts).await,
+            (Ok(_), None) => {}
+            (Err(e), _) => match e {
                 Error::Fenced(_) => tracing::debug!(error = %e, "alerts not recorded: fenced"),
                 e => tracing::warn!(error = %e, "cannot evaluate alerts"),
-            }
+            },
         }
         tokio::time::sleep(settings.interval).await;
     }
 }
 
+/// Submits the restarts a round decided on, one after the other.
+async fn heal(healer: &Healer, restarts: Vec<JobRequest>) {
+    for request in restarts {
+        let reason = request.options.reason.clone().unwrap_or_default();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if healer.send(HealRequest { request, reply }).is_err() {
+            return;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), answer).await {
+            Ok(Ok(Ok(job))) => tracing::warn!(job = %job.id, %reason, "self-healing: restarting"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, %reason, "self-healing: cannot restart"),
+            _ => tracing::warn!(%reason, "self-healing: no answer to a restart"),
+        }
+    }
+}
+
+/// One round: evaluates and records every cluster's alerts, queues their notifications, and
+/// returns the self-heal restarts to submit.
 async fn round(
     store: &dyn Store,
     settings: &AlertSettings,
     pending: &mut Pending,
     metrics: &crate::metrics::Metrics,
-) -> Result<()> {
+) -> Result<Vec<JobRequest>> {
     let now = now_ms();
     let mut reports = Vec::new();
+    let mut restarts = Vec::new();
+    let windows = store.maintenance(None, now).await?;
     // What a notification names, read before the report so that the report can queue the
     // notifications in its own transaction.
     let mut known: HashMap<ClusterId, (String, Names)> = HashMap::new();
@@ -371,12 +325,46 @@ async fn round(
     for cluster in read_clusters(store).await? {
         reports.extend(evaluate(&cluster, settings, pending, now));
         let name = crate::store::cluster_name(store, cluster.cluster).await?;
+        let policies = store.healing_services(cluster.cluster).await?;
+        if !policies.is_empty() {
+            let down_since: HashMap<UnitId, i64> = pending
+                .iter()
+                .filter(|((d, _), _)| *d == UNIT_DOWN)
+                .filter_map(|((_, s), since)| s.unit.map(|u| (u, *since)))
+                .collect();
+            let input = HealInput {
+                policies: &policies,
+                maintenance: &windows,
+                busy: &super::reconcile::busy_units(store, cluster.cluster).await?,
+                attempts: &healing::recent_attempts(store, cluster.cluster, now).await?,
+                down_since: &down_since,
+            };
+            let (due, gave_up) = healing::decide(&cluster, &input, now);
+            reports.extend(gave_up);
+            restarts.extend(due.into_iter().map(|r| JobRequest {
+                cluster: name.clone(),
+                target: Target::Units(vec![r.unit]),
+                command: "restart".into(),
+                options: JobOptions {
+                    reason: Some(r.reason),
+                    ..JobOptions::default()
+                },
+            }));
+        }
         known.insert(cluster.cluster, (name, names_of(&cluster)));
     }
-    let body = |cluster: ClusterId, changes: &[AlertChange]| -> Result<String> {
+    let body = |cluster: ClusterId, changes: &[AlertChange]| -> Result<Option<String>> {
         let (name, names) = known
             .get(&cluster)
             .ok_or_else(|| Error::not_found("cluster", cluster))?;
+        // What a maintenance window covers notifies no one.
+        let loud: Vec<&AlertChange> = changes
+            .iter()
+            .filter(|ch| !windows.iter().any(|w| w.covers(&ch.subject, now)))
+            .collect();
+        if loud.is_empty() {
+            return Ok(None);
+        }
         let mut firing: std::collections::HashSet<AlertId> = firing_before
             .iter()
             .filter(|a| a.subject.cluster == cluster)
@@ -392,13 +380,15 @@ async fn round(
         let view = crate::view::NotificationView {
             cluster: name.clone(),
             firing: firing.len(),
-            changes: changes
-                .iter()
+            changes: loud
+                .into_iter()
                 .cloned()
                 .map(|c| change_view(names, c))
                 .collect(),
         };
-        serde_json::to_string(&view).map_err(|e| Error::Invalid(format!("notification: {e}")))
+        serde_json::to_string(&view)
+            .map(Some)
+            .map_err(|e| Error::Invalid(format!("notification: {e}")))
     };
     let changes = store.report_alerts(&reports, Some(&body)).await?;
     for change in &changes {
@@ -426,7 +416,7 @@ async fn round(
             })
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
-    Ok(())
+    Ok(restarts)
 }
 
 /// Names of a cluster's hosts, services and units, to show alerts by.
@@ -461,6 +451,7 @@ async fn names(store: &dyn Store, cluster: ClusterId) -> Result<Names> {
 fn target_view(t: AlertTarget) -> AlertTargetView {
     AlertTargetView {
         name: t.name,
+        kind: t.kind,
         url: t.url,
         created_at: t.created_at,
     }
@@ -531,6 +522,7 @@ impl Manager {
     pub async fn alerts(&self, cluster: &str, firing: bool) -> Result<Vec<AlertView>> {
         let c = self.cluster(cluster).await?;
         let names = names(self.inner.store.as_ref(), c.id).await?;
+        let silenced = self.silenced(c.id).await?;
         let alerts = self
             .inner
             .store
@@ -545,6 +537,7 @@ impl Manager {
             .map(|a| {
                 let (host, service, unit) = names.of(&a.subject);
                 AlertView {
+                    silenced: silenced(&a.subject),
                     id: a.id,
                     definition: a.definition,
                     state: a.state,
@@ -566,18 +559,24 @@ impl Manager {
         Ok(targets.into_iter().map(target_view).collect())
     }
 
-    /// Adds a webhook target to a cluster: every later round of checks that changes one of
-    /// its alerts POSTs a [`crate::view::NotificationView`] to `url`.
+    /// Adds a target to a cluster: every later round of checks that changes one of its alerts
+    /// POSTs a [`crate::view::NotificationView`] to a webhook's `url`, or the changes as
+    /// alerts to an Alertmanager's v2 API at `url` (its base URL).
     pub async fn add_alert_target(
         &self,
         cluster: &str,
         name: &str,
+        kind: TargetKind,
         url: &str,
     ) -> Result<AlertTargetView> {
         crate::name::check_name("alert target", name)?;
         check_webhook_url(url)?;
         let c = self.cluster(cluster).await?;
-        let t = self.inner.store.add_alert_target(c.id, name, url).await?;
+        let t = self
+            .inner
+            .store
+            .add_alert_target(c.id, name, kind, url)
+            .await?;
         Ok(target_view(t))
     }
 

@@ -166,22 +166,7 @@ impl Manager {
 
     /// The units that unfinished jobs of cluster `c` have tasks on.
     pub(super) async fn busy_units(&self, c: &Cluster) -> Result<HashSet<UnitId>> {
-        let unfinished = self
-            .inner
-            .store
-            .list_jobs(&JobFilter {
-                cluster: Some(c.id),
-                states: JobState::UNFINISHED.to_vec(),
-                ..JobFilter::default()
-            })
-            .await?;
-        let mut busy = HashSet::new();
-        for job in unfinished {
-            if let Some(detail) = self.inner.store.job_detail(job.id).await? {
-                busy.extend(detail.tasks.iter().map(|t| t.unit));
-            }
-        }
-        Ok(busy)
+        busy_units(self.inner.store.as_ref(), c.id).await
     }
 
     /// After agents registered on `hosts` (of cluster `c`), or an admin changed their
@@ -220,4 +205,26 @@ impl Manager {
         self.reconcile(c, events, false).await?;
         Ok(())
     }
+}
+
+/// The units that unfinished jobs of cluster `c` have tasks on: no other job (an automatic
+/// reconfigure, a self-heal restart) may touch them meanwhile.
+pub(super) async fn busy_units(
+    store: &dyn crate::store::Store,
+    c: ClusterId,
+) -> Result<HashSet<UnitId>> {
+    let unfinished = store
+        .list_jobs(&JobFilter {
+            cluster: Some(c),
+            states: JobState::UNFINISHED.to_vec(),
+            ..JobFilter::default()
+        })
+        .await?;
+    let mut busy = HashSet::new();
+    for job in unfinished {
+        if let Some(detail) = store.job_detail(job.id).await? {
+            busy.extend(detail.tasks.iter().map(|t| t.unit));
+        }
+    }
+    Ok(busy)
 }

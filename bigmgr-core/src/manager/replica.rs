@@ -52,6 +52,8 @@ pub(super) struct Replica {
     pub(super) settings: ReplicaSettings,
     pub(super) parts: EngineParts,
     pub(super) alerts: super::AlertSettings,
+    /// Where the alert evaluation sends self-heal restarts (while leading).
+    pub(super) healer: super::healing::Healer,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) events: mpsc::UnboundedReceiver<FromAgent>,
 }
@@ -235,6 +237,7 @@ async fn lead(r: &Replica, epoch: i64) -> Option<Leading> {
         Arc::new(r.sql.fenced(r.fence.clone())),
         r.alerts.clone(),
         r.parts.metrics.clone(),
+        Some(r.healer.clone()),
     );
     r.parts.transport.set_role(&Role::Leader);
     Some(Leading {

@@ -2,8 +2,8 @@
 //! service instances or units), as it stands and every change of it.
 
 use super::{
-    AlertChangeId, AlertId, AlertState, AlertTargetId, ClusterId, HostId, NotificationId,
-    ServiceId, UnitId,
+    AlertChangeId, AlertId, AlertState, AlertTargetId, ClusterId, HostId, MaintenanceId,
+    NotificationId, ServiceId, UnitId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +108,45 @@ pub struct AlertFilter {
     pub firing: bool,
 }
 
-/// Where a cluster's alert changes are sent: a webhook that gets a JSON POST.
+/// What a notification target is, and so what it is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// A webhook: gets the notification's JSON (`NotificationView`) POSTed.
+    #[default]
+    Webhook,
+    /// Prometheus Alertmanager: its v2 API (`POST <url>/api/v2/alerts`) gets one alert per
+    /// change, firing or resolved, labelled with cluster, host, service, unit and severity.
+    Alertmanager,
+}
+
+impl TargetKind {
+    /// The text form stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Webhook => "webhook",
+            TargetKind::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+impl std::str::FromStr for TargetKind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "webhook" => Ok(TargetKind::Webhook),
+            "alertmanager" => Ok(TargetKind::Alertmanager),
+            _ => Err(crate::Error::invalid_field(
+                "kind",
+                format!("'{s}' is not a kind of alert target; expected webhook or alertmanager"),
+            )),
+        }
+    }
+}
+
+/// Where a cluster's alert changes are sent: a webhook that gets a JSON POST, or an
+/// Alertmanager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertTarget {
     /// Its id.
@@ -117,7 +155,9 @@ pub struct AlertTarget {
     pub cluster: ClusterId,
     /// Its name, unique in the cluster.
     pub name: String,
-    /// The URL POSTed to (`http://` or `https://`).
+    /// What it is.
+    pub kind: TargetKind,
+    /// The URL POSTed to (`http://` or `https://`; an Alertmanager's base URL).
     pub url: String,
     /// When it was added (ms).
     pub created_at: i64,
@@ -130,6 +170,8 @@ pub struct Notification {
     pub id: NotificationId,
     /// The target.
     pub target: AlertTargetId,
+    /// What the target is.
+    pub kind: TargetKind,
     /// The target's URL.
     pub url: String,
     /// The JSON body.
@@ -155,4 +197,60 @@ pub struct DeliveryAttempt {
     pub status: Option<u16>,
     /// The answer's first line, or why there was none.
     pub answer: String,
+}
+
+/// A maintenance window: a host's or a service's alerts are silenced until its end (they are
+/// still evaluated and shown, marked silenced, but notify no one; self-healing leaves the
+/// units alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintenance {
+    /// Its id.
+    pub id: MaintenanceId,
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The host in maintenance (its own alerts and its units'), or
+    pub host: Option<HostId>,
+    /// the service instance in maintenance (its own alerts and its units').
+    pub service: Option<ServiceId>,
+    /// When it ends (ms since the epoch).
+    pub until: i64,
+    /// Why (free text, may be empty).
+    pub reason: String,
+    /// Who started it.
+    pub by: String,
+    /// When it was started (ms).
+    pub created_at: i64,
+}
+
+impl Maintenance {
+    /// Whether it silences an alert about `subject` at `now`.
+    pub fn covers(&self, subject: &AlertSubject, now: i64) -> bool {
+        now < self.until
+            && subject.cluster == self.cluster
+            && ((self.host.is_some() && subject.host == self.host)
+                || (self.service.is_some() && subject.service == self.service))
+    }
+}
+
+/// A service's self-healing policy: restart its STARTED units that are down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealingPolicy {
+    /// Restart units that are down (false: self-healing is off).
+    pub restart: bool,
+    /// How long a unit must be down before the first restart (ms); later attempts wait
+    /// twice as long as the one before.
+    pub grace_ms: i64,
+    /// At most this many restarts of one unit in an hour; then it gives up and raises a
+    /// CRITICAL alert (`self_heal_gave_up`).
+    pub max_per_hour: u32,
+}
+
+impl Default for HealingPolicy {
+    fn default() -> Self {
+        HealingPolicy {
+            restart: false,
+            grace_ms: 30_000,
+            max_per_hour: 3,
+        }
+    }
 }

@@ -53,6 +53,8 @@ id_type! {
     AlertTargetId,
     /// The id of a notification to deliver.
     NotificationId,
+    /// The id of a maintenance window.
+    MaintenanceId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

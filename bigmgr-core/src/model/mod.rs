@@ -12,7 +12,7 @@ mod state;
 
 pub use alert::{
     Alert, AlertChange, AlertFilter, AlertReport, AlertSubject, AlertTarget, DeliveryAttempt,
-    Notification,
+    HealingPolicy, Maintenance, Notification, TargetKind,
 };
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
@@ -24,8 +24,8 @@ pub use config::{
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
     AlertChangeId, AlertId, AlertTargetId, ApiTokenId, AuditId, ClusterId, HostId, JobId,
-    NotificationId, RelationEventId, RelationId, RunId, ServiceId, SnapshotId, StageId, TaskId,
-    UnitId, UserId,
+    MaintenanceId, NotificationId, RelationEventId, RelationId, RunId, ServiceId, SnapshotId,
+    StageId, TaskId, UnitId, UserId,
 };
 pub use state::{AlertState, HostState, JobState, StageState, TaskState, UnitState};
 
@@ -222,6 +222,11 @@ pub struct JobOptions {
     /// succeeded, instead of waiting for the whole stage before.
     #[cfg_attr(feature = "openapi", schema(required = false))]
     pub pipelined: bool,
+    /// Why it runs, as the job list shows it: an operator's note, or what submitted it on its
+    /// own (`self-heal: zookeeper_server on h2 down for 40 s`). At most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(required = false, max_length = 500))]
+    pub reason: Option<String>,
 }
 
 impl TryFrom<serde_json::Map<String, serde_json::Value>> for JobOptions {
@@ -236,6 +241,7 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for JobOptions {
             batch_size: Option<u32>,
             failure_tolerance: u32,
             pipelined: bool,
+            reason: Option<String>,
         }
         impl Default for Fields {
             fn default() -> Fields {
@@ -245,6 +251,7 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for JobOptions {
                     batch_size: d.batch_size,
                     failure_tolerance: d.failure_tolerance,
                     pipelined: d.pipelined,
+                    reason: d.reason,
                 }
             }
         }
@@ -254,6 +261,7 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for JobOptions {
             batch_size: f.batch_size,
             failure_tolerance: f.failure_tolerance,
             pipelined: f.pipelined,
+            reason: f.reason,
         })
     }
 }

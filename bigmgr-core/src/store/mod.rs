@@ -364,8 +364,9 @@ pub trait AuditStore: Send + Sync + 'static {
 }
 
 /// What makes the body of a cluster's notification of its alert changes
-/// ([`AlertStore::report_alerts`]).
-pub type NotifyBody<'a> = dyn Fn(ClusterId, &[AlertChange]) -> Result<String> + Send + Sync + 'a;
+/// ([`AlertStore::report_alerts`]); `None` sends nothing (every change was silenced).
+pub type NotifyBody<'a> =
+    dyn Fn(ClusterId, &[AlertChange]) -> Result<Option<String>> + Send + Sync + 'a;
 
 /// Alerts: the last finding of each definition about each subject, and every change of state.
 #[async_trait]
@@ -402,6 +403,7 @@ pub trait AlertStore: Send + Sync + 'static {
         &self,
         cluster: ClusterId,
         name: &str,
+        kind: TargetKind,
         url: &str,
     ) -> Result<AlertTarget>;
     /// A cluster's notification targets, by id.
@@ -427,6 +429,21 @@ pub trait AlertStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// The delivery log of a cluster's targets, newest first, at most `limit`.
     async fn delivery_log(&self, cluster: ClusterId, limit: u32) -> Result<Vec<DeliveryAttempt>>;
+    /// Starts a maintenance window (its `id` and `created_at` are given here); a host or
+    /// service that does not exist in the cluster is NotFound.
+    async fn add_maintenance(&self, window: &Maintenance) -> Result<Maintenance>;
+    /// The maintenance windows not ended at `now`, of one cluster or of all, by id.
+    async fn maintenance(&self, cluster: Option<ClusterId>, now: i64) -> Result<Vec<Maintenance>>;
+    /// Ends a window at `now` (it stays, ended, for the record); NotFound if there is none, or
+    /// it has ended.
+    async fn end_maintenance(&self, id: MaintenanceId, now: i64) -> Result<Maintenance>;
+    /// A service's self-healing policy ([`HealingPolicy::default`] if none was set).
+    async fn healing_policy(&self, service: ServiceId) -> Result<HealingPolicy>;
+    /// Sets a service's self-healing policy; NotFound if there is no such service.
+    async fn set_healing_policy(&self, service: ServiceId, policy: &HealingPolicy) -> Result<()>;
+    /// The services of a cluster whose policy restarts units, with their policies.
+    async fn healing_services(&self, cluster: ClusterId)
+    -> Result<Vec<(ServiceId, HealingPolicy)>>;
 }
 
 /// What reading a cluster as templates see it takes — its hosts, service instances, units and

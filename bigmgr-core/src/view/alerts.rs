@@ -1,7 +1,7 @@
 //! Alerts as operators see them: the subject by name (host, service instance, unit), the
 //! state and what the check said.
 
-use crate::model::{AlertChangeId, AlertId, AlertState};
+use crate::model::{AlertChangeId, AlertId, AlertState, MaintenanceId, TargetKind};
 use serde::{Deserialize, Serialize};
 
 /// An alert as it stands.
@@ -27,6 +27,8 @@ pub struct AlertView {
     pub since: i64,
     /// When it was last checked (ms).
     pub checked_at: i64,
+    /// Why it notifies no one now (a maintenance window of its host or service), if so.
+    pub silenced: Option<String>,
 }
 
 /// A change of an alert's state.
@@ -76,7 +78,9 @@ pub struct NotificationView {
 pub struct AlertTargetView {
     /// Its name, unique in the cluster.
     pub name: String,
-    /// The URL POSTed to.
+    /// A webhook, or an Alertmanager.
+    pub kind: TargetKind,
+    /// The URL POSTed to (an Alertmanager's base URL).
     pub url: String,
     /// When it was added (ms).
     pub created_at: i64,
@@ -96,4 +100,42 @@ pub struct DeliveryView {
     pub status: Option<u16>,
     /// The answer's first line, or why there was none.
     pub answer: String,
+}
+
+/// A maintenance window as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MaintenanceView {
+    /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub id: MaintenanceId,
+    /// The host in maintenance, or
+    pub host: Option<String>,
+    /// the service instance in maintenance.
+    pub service: Option<String>,
+    /// When it ends (ms since the epoch).
+    pub until: i64,
+    /// Why.
+    pub reason: String,
+    /// Who started it.
+    pub by: String,
+    /// When it started (ms).
+    pub created_at: i64,
+}
+
+/// A service's self-healing policy, and how it fares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealingView {
+    /// Whether down units are restarted.
+    pub restart: bool,
+    /// How long a unit is down before the first restart (`30s`); each later attempt waits
+    /// twice as long as the one before.
+    pub grace: String,
+    /// At most this many restarts of one unit in an hour.
+    pub max_per_hour: u32,
+    /// Restarts of the service's units in the last hour.
+    pub attempts_last_hour: u32,
+    /// Whether it gave up on one of its units (its `self_heal_gave_up` alert fires).
+    pub gave_up: bool,
 }

@@ -16,7 +16,10 @@ mod jobs;
 mod services;
 mod users;
 
-pub use alerts::{AlertChangeView, AlertTargetView, AlertView, DeliveryView, NotificationView};
+pub use alerts::{
+    AlertChangeView, AlertTargetView, AlertView, DeliveryView, HealingView, MaintenanceView,
+    NotificationView,
+};
 pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, RenderedFileView,

@@ -177,8 +177,9 @@ impl PyCluster {
     /// or `units` (ids); no target means the whole cluster. `parallelism` caps the tasks
     /// running at once, `batch_size` rolls each stage in batches, `failure_tolerance` is how
     /// many failed tasks a stage tolerates, `pipelined` lets a host go on without waiting for
-    /// the whole stage. Returns the queued job; `job.wait()` waits for it.
-    #[pyo3(signature = (command, *, service = None, component = None, hosts = None, units = None, parallelism = None, batch_size = None, failure_tolerance = 0, pipelined = false))]
+    /// the whole stage, `reason` says why it runs (the job list shows it). Returns the queued
+    /// job; `job.wait()` waits for it.
+    #[pyo3(signature = (command, *, service = None, component = None, hosts = None, units = None, parallelism = None, batch_size = None, failure_tolerance = 0, pipelined = false, reason = None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -192,6 +193,7 @@ impl PyCluster {
         batch_size: Option<u32>,
         failure_tolerance: u32,
         pipelined: bool,
+        reason: Option<String>,
     ) -> PyResult<PyJob> {
         let given = [
             service.is_some(),
@@ -234,6 +236,7 @@ impl PyCluster {
                 batch_size,
                 failure_tolerance,
                 pipelined,
+                reason,
             },
         };
         Ok(self.job(run(py, self.backend.submit(req))?))

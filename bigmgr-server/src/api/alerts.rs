@@ -1,26 +1,34 @@
-//! Alert routes: a cluster's alerts as they stand, and their history.
+//! Alert routes: a cluster's alerts as they stand, their history, where they are sent,
+//! maintenance windows that silence them, and services' self-healing policies.
 
 use super::auth::Caller;
 use super::error::{ApiResult, Json, Path, Query};
 use super::page::in_range;
-use super::path::{AlertTargetPath, ClusterPath};
+use super::path::{AlertTargetPath, ClusterPath, MaintenancePath, ServicePath};
 use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::model::AlertChangeId;
-use bigmgr_core::view::{AlertChangeView, AlertTargetView, AlertView, DeliveryView};
+use bigmgr_core::model::{AlertChangeId, MaintenanceId, TargetKind};
+use bigmgr_core::request::{SetHealing, StartMaintenance};
+use bigmgr_core::view::{
+    AlertChangeView, AlertTargetView, AlertView, DeliveryView, HealingView, MaintenanceView,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// A webhook target: `POST /clusters/{cluster}/alert-targets`.
+/// A notification target: `POST /clusters/{cluster}/alert-targets`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertTargetBody {
     /// Its name, unique in the cluster.
     pub name: String,
-    /// The URL to POST notifications to (http:// or https://); the body is a
-    /// `NotificationView`.
+    /// `webhook` (the default) or `alertmanager`.
+    #[serde(default)]
+    pub kind: TargetKind,
+    /// A webhook's URL to POST notifications to (http:// or https://; the body is a
+    /// `NotificationView`), or an Alertmanager's base URL (`http://host:9093`; its
+    /// `/api/v2/alerts` gets the changes as alerts).
     pub url: String,
 }
 
@@ -109,7 +117,7 @@ pub async fn add_target(
 ) -> ApiResult<Response> {
     let t = c
         .acting()
-        .add_alert_target(&p.cluster, &body.name, &body.url)
+        .add_alert_target(&p.cluster, &body.name, body.kind, &body.url)
         .await?;
     // A target's name is a checked name: it needs no escaping in a path.
     let location = p.url(&format!("/alert-targets/{}", t.name));
@@ -123,4 +131,71 @@ remove_routes! {
         204: "Removed",
         404: "No such cluster or target",
         |a, p| a.remove_alert_target(&p.cluster, &p.name);
+}
+
+read_routes! {
+    /// `GET /clusters/{cluster}/maintenance` → the maintenance windows in progress.
+    maintenance("/clusters/{cluster}/maintenance", "alerts", ClusterPath)
+        -> [Vec<MaintenanceView>]: "The windows in progress, by id",
+        404: "No such cluster",
+        |s, p| s.mgr.maintenance(&p.cluster).await?;
+
+    /// `GET /clusters/{cluster}/services/{service}/healing` → the service's self-healing
+    /// policy and how it fares.
+    healing("/clusters/{cluster}/services/{service}/healing", "alerts", ServicePath)
+        -> [HealingView]: "The policy",
+        404: "No such cluster or service",
+        |s, p| s.mgr.healing(&p.cluster, &p.service).await?;
+}
+
+/// `POST /clusters/{cluster}/maintenance` → 201: a host's or a service's alerts (and its
+/// units') notify no one until the window ends, and self-healing leaves its units alone; the
+/// alerts are still evaluated and shown, marked `silenced`.
+#[utoipa::path(post, path = "/clusters/{cluster}/maintenance", tag = "alerts",
+    params(ClusterPath),
+    request_body = StartMaintenance,
+    responses(
+        (status = 201, description = "The window", body = MaintenanceView),
+        (status = 404, description = "No such cluster, host or service"),
+        (status = 422, description = "Not one of host and service, not one of for and until, \
+            a bad duration or reason"),
+    ))]
+pub async fn start_maintenance(
+    c: Caller,
+    Path(p): Path<ClusterPath>,
+    Json(body): Json<StartMaintenance>,
+) -> ApiResult<Response> {
+    let w = c.acting().start_maintenance(&p.cluster, body).await?;
+    let location = p.url(&format!("/maintenance/{}", w.id));
+    Ok(created(location, w))
+}
+
+remove_routes! {
+    /// `DELETE /clusters/{cluster}/maintenance/{id}` → 204: the window ends now.
+    end_maintenance("/clusters/{cluster}/maintenance/{id}", "alerts", MaintenancePath):
+        204: "Ended",
+        404: "No such cluster or window in progress",
+        |a, p| a.end_maintenance(&p.cluster, MaintenanceId(p.id));
+}
+
+/// `PUT /clusters/{cluster}/services/{service}/healing` → the policy: with `restart`, a unit
+/// of the service whose desired state is STARTED and whose status fails for `grace` is
+/// restarted by a job of the system's (its reason says why), waiting twice as long before
+/// each next attempt, at most `max_per_hour` times an hour; then the `self_heal_gave_up` alert
+/// fires.
+#[utoipa::path(put, path = "/clusters/{cluster}/services/{service}/healing", tag = "alerts",
+    params(ServicePath),
+    request_body = SetHealing,
+    responses(
+        (status = 200, description = "The policy", body = HealingView),
+        (status = 404, description = "No such cluster or service"),
+        (status = 422, description = "A bad grace time or limit"),
+    ))]
+pub async fn set_healing(
+    c: Caller,
+    Path(p): Path<ServicePath>,
+    Json(body): Json<SetHealing>,
+) -> ApiResult<Json<HealingView>> {
+    let h = c.acting().set_healing(&p.cluster, &p.service, body).await?;
+    Ok(Json(h))
 }

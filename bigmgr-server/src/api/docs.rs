@@ -309,6 +309,17 @@ mod tests {
         ("GET", "/api/v1/clusters/{cluster}/alert-targets"),
         ("POST", "/api/v1/clusters/{cluster}/alert-targets"),
         ("DELETE", "/api/v1/clusters/{cluster}/alert-targets/{name}"),
+        ("GET", "/api/v1/clusters/{cluster}/maintenance"),
+        ("POST", "/api/v1/clusters/{cluster}/maintenance"),
+        ("DELETE", "/api/v1/clusters/{cluster}/maintenance/{id}"),
+        (
+            "GET",
+            "/api/v1/clusters/{cluster}/services/{service}/healing",
+        ),
+        (
+            "PUT",
+            "/api/v1/clusters/{cluster}/services/{service}/healing",
+        ),
         ("GET", "/api/v1/clusters/{cluster}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/tasks"),

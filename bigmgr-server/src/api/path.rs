@@ -85,6 +85,16 @@ pub struct AlertTargetPath {
     pub name: String,
 }
 
+/// `/clusters/{cluster}/maintenance/{id}`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MaintenancePath {
+    /// The cluster's name
+    pub cluster: String,
+    /// The window's id
+    pub id: i64,
+}
+
 /// `/clusters/{cluster}/units/{unit}`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -1,7 +1,8 @@
-//! `bigmgr alert list|history`: a cluster's alerts as they stand, and their changes.
+//! `bigmgr alert list|history|silence|maintenance|unsilence|healing`: a cluster's alerts as
+//! they stand, their changes, maintenance windows, and services' self-healing policies.
 
 use super::output::{Output, col, shown, text, time};
-use super::{Result, in_cluster, list};
+use super::{Result, in_cluster, list, post};
 use crate::cli::AlertCommand;
 use bigmgr_client::Client;
 use serde_json::Value;
@@ -50,5 +51,111 @@ pub async fn alert(client: &Client, out: Output, command: AlertCommand) -> Resul
             ];
             list(client, out, &path, &columns).await
         }
+        AlertCommand::Silence {
+            cluster,
+            host,
+            service,
+            duration,
+            reason,
+        } => {
+            let body = serde_json::json!({
+                "host": host, "service": service, "for": duration, "reason": reason,
+            });
+            let body = without_nulls(body);
+            post(
+                client,
+                out,
+                &in_cluster(&cluster, &["maintenance"]),
+                &body,
+                |w| {
+                    println!(
+                        "maintenance {} of {} until {}",
+                        w["id"],
+                        window_subject(w),
+                        time(Some(&w["until"]))
+                    );
+                },
+            )
+            .await
+        }
+        AlertCommand::Maintenance { cluster } => {
+            let columns = [
+                col("ID", "id"),
+                shown("SUBJECT", "", |w| {
+                    w.map_or_else(String::new, window_subject)
+                }),
+                shown("UNTIL", "until", time),
+                col("BY", "by"),
+                shown("REASON", "reason", text),
+            ];
+            list(
+                client,
+                out,
+                &in_cluster(&cluster, &["maintenance"]),
+                &columns,
+            )
+            .await
+        }
+        AlertCommand::Unsilence { cluster, id } => {
+            client
+                .delete(&in_cluster(&cluster, &["maintenance", &id.to_string()]))
+                .await?;
+            out.done(format_args!("maintenance {id} of cluster {cluster} ended"));
+            Ok(())
+        }
+        AlertCommand::Healing {
+            cluster,
+            service,
+            restart,
+            off,
+            grace,
+            max_per_hour,
+        } => {
+            let path = in_cluster(&cluster, &["services", &service, "healing"]);
+            let view: Value = if restart || off {
+                let body = without_nulls(serde_json::json!({
+                    "restart": restart, "grace": grace, "max_per_hour": max_per_hour,
+                }));
+                client.put(&path, &body).await?
+            } else {
+                client.get(&path).await?
+            };
+            out.one(&view, |h| {
+                if h["restart"] == true {
+                    println!(
+                        "self-healing of {service}: restart after {}, at most {} an hour \
+                         ({} in the last hour){}",
+                        h["grace"].as_str().unwrap_or_default(),
+                        h["max_per_hour"],
+                        h["attempts_last_hour"],
+                        if h["gave_up"] == true {
+                            "; GAVE UP on a unit"
+                        } else {
+                            ""
+                        }
+                    );
+                } else {
+                    println!("self-healing of {service}: off");
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
+/// A JSON object without its null members (what was not given is left out).
+fn without_nulls(mut v: Value) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    v
+}
+
+/// `host h1` or `service zk`.
+fn window_subject(w: &Value) -> String {
+    match (w["host"].as_str(), w["service"].as_str()) {
+        (Some(h), _) => format!("host {h}"),
+        (_, Some(s)) => format!("service {s}"),
+        _ => "-".into(),
     }
 }

@@ -120,6 +120,7 @@ pub fn submit_parts(args: &RunJobArgs) -> Result<(Target, JobOptions)> {
         batch_size: args.batch_size.or(d.batch_size),
         failure_tolerance: args.failure_tolerance.unwrap_or(d.failure_tolerance),
         pipelined: args.pipelined || d.pipelined,
+        reason: args.reason.clone(),
     };
     Ok((target, options))
 }
@@ -455,6 +456,7 @@ mod tests {
             batch_size: Some(2),
             failure_tolerance: None,
             pipelined: false,
+            reason: None,
             wait: false,
         }
     }

@@ -299,3 +299,350 @@ async fn a_webhook_down_at_first_gets_every_notification_once_and_the_log_shows_
         serde_json::json!([])
     );
 }
+
+/// A stack `test` with service `flaky`: component `flaky_server` is a daemon (a shell loop)
+/// the tests kill; with a file `broken` in its unit directory, start and restart succeed
+/// without starting it, as a daemon that dies at once would. Every start and restart appends
+/// a line to `runs` in the unit directory.
+fn write_flaky_stack(root: &std::path::Path) {
+    let dir = root.join("test").join("1.0.0").join("flaky");
+    std::fs::create_dir_all(&dir).expect("service dir");
+    let toml = "[service]\nname = \"flaky\"\nversion = \"1.0\"\ndescription = \"a daemon tests kill\"\n\n\
+        [[component]]\nname = \"flaky_server\"\ncategory = \"server\"\ncardinality = \"1+\"\n\
+        script = \"run.sh\"\n\
+        [component.commands.start]\ntimeout = \"30s\"\n\
+        [component.commands.stop]\ntimeout = \"30s\"\n\
+        [component.commands.restart]\ntimeout = \"30s\"\n\
+        [component.commands.status]\ntimeout = \"5s\"\n";
+    std::fs::write(dir.join("service.toml"), toml).expect("manifest");
+    let script = r#"#!/bin/sh
+set -eu
+. "${BIGMGR_LIB:?}"
+bm_init flaky
+pid="$BM_UNIT/flaky.pid"
+word="$BM_UNIT/flaky"
+running() { bm_running "$pid" "$word"; }
+case "${1:-}" in
+    status)
+        if running; then echo "running (pid $(cat "$pid"))"; else echo "not running"; exit 3; fi ;;
+    start | restart)
+        echo "$1" >>"$BM_UNIT/runs"
+        if [ -e "$BM_UNIT/broken" ]; then echo "broken on purpose: not starting"; exit 0; fi
+        if running; then
+            [ "$1" = start ] && exit 0
+            kill "$(cat "$pid")"
+        fi
+        bm_spawn "$pid" "$BM_UNIT/flaky.log" sh -c 'while :; do sleep 1; done' "$word"
+        sleep 0.3
+        running || { echo "did not start"; exit 1; }
+        echo "started (pid $(cat "$pid"))" ;;
+    stop)
+        if running; then kill "$(cat "$pid")"; fi
+        echo stopped ;;
+    *) exit 0 ;;
+esac
+"#;
+    bigmgr_test_support::write_executable(&dir.join("run.sh"), script);
+}
+
+/// The alert of `definition` about a unit on `host`, if any.
+async fn unit_alert(api: &Api, definition: &str, host: &str) -> Option<Value> {
+    let all = api.get("/clusters/c/alerts").await.expect(200).clone();
+    all.as_array()?
+        .iter()
+        .find(|a| a["definition"] == definition && a["host"] == host && !a["unit"].is_null())
+        .cloned()
+}
+
+/// The cluster's jobs whose reason starts with `self-heal:`.
+async fn heal_jobs(api: &Api) -> Vec<Value> {
+    api.list("/clusters/c/jobs?limit=1000")
+        .await
+        .into_iter()
+        .filter(|j| {
+            j["options"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("self-heal:"))
+        })
+        .collect()
+}
+
+/// Kills the flaky daemon of unit directory `unit` with SIGKILL.
+fn kill_flaky(unit: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(unit.join("flaky.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+}
+
+/// Issue 15, test 4: with self-healing on (grace 5 s, at most 2 an hour), a daemon killed on a
+/// host where it cannot start again is restarted twice, with backoff, by jobs of the system's
+/// that say why (audited as `system`), then `self_heal_gave_up` fires; a unit an operator
+/// stopped is left alone; a host in maintenance has its alert marked silenced, notifies no
+/// one and is not healed until the window ends, when it is.
+#[tokio::test]
+async fn self_healing_restarts_with_limits_and_leaves_stopped_and_maintained_units_alone() {
+    let stacks = tempfile::tempdir().expect("tempdir");
+    write_flaky_stack(stacks.path());
+    let hook = Hook::start().await;
+    hook.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let server = ServerProc::serve()
+        .fast_heartbeat()
+        .stacks(stacks.path())
+        .arg("--alert-interval")
+        .arg("500ms")
+        .arg("--unit-down-for")
+        .arg("2s")
+        .start();
+    let api = server.api();
+    api.create_cluster("c").await;
+    let mut agents = Vec::new();
+    for (i, addr) in ["127.0.0.2", "127.0.0.3", "127.0.0.4"].iter().enumerate() {
+        agents.push(api.join_agent("c", &format!("h{}", i + 1), addr).await);
+    }
+    api.add_service(
+        "c",
+        serde_json::json!({"name": "f", "stack": "test", "service": "flaky",
+                           "placement": {"flaky_server": ["h1", "h2", "h3"]}}),
+    )
+    .await;
+    api.run_job(
+        "c",
+        "start",
+        serde_json::json!({"service": "f"}),
+        Duration::from_secs(60),
+    )
+    .await;
+    api.post(
+        "/clusters/c/alert-targets",
+        serde_json::json!({"name": "hook", "url": hook.url}),
+    )
+    .await
+    .expect(201);
+    let unit_dir = |i: usize| agents[i - 1].root.join("units/c/f/flaky_server");
+
+    // Bad policies are refused naming the field; a good one is set.
+    let bad = api
+        .put(
+            "/clusters/c/services/f/healing",
+            serde_json::json!({"restart": true, "grace": "1s"}),
+        )
+        .await
+        .problem(422);
+    assert!(bad.contains("grace"), "{bad}");
+    let bad = api
+        .put(
+            "/clusters/c/services/f/healing",
+            serde_json::json!({"restart": true, "max_per_hour": 0}),
+        )
+        .await
+        .problem(422);
+    assert!(bad.contains("max_per_hour"), "{bad}");
+    let policy = api
+        .put(
+            "/clusters/c/services/f/healing",
+            serde_json::json!({"restart": true, "grace": "5s", "max_per_hour": 2}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(policy["grace"], "5s");
+    assert_eq!(policy["attempts_last_hour"], 0);
+
+    // h2's unit is stopped by an operator; h3 goes into maintenance.
+    let units = api.list("/clusters/c/units").await;
+    let unit_on = |h: &str| {
+        units
+            .iter()
+            .find(|u| u["host"] == h)
+            .and_then(|u| u["id"].as_i64())
+            .expect("unit")
+    };
+    api.run_job(
+        "c",
+        "stop",
+        serde_json::json!({"units": [unit_on("h2")]}),
+        Duration::from_secs(60),
+    )
+    .await;
+    let bad = api
+        .post(
+            "/clusters/c/maintenance",
+            serde_json::json!({"host": "h3", "for": "10m", "until": 1}),
+        )
+        .await
+        .problem(422);
+    assert!(bad.contains("one of them"), "{bad}");
+    api.post(
+        "/clusters/c/maintenance",
+        serde_json::json!({"host": "nope", "for": "10m"}),
+    )
+    .await
+    .problem(404);
+    let window = api
+        .post(
+            "/clusters/c/maintenance",
+            serde_json::json!({"host": "h3", "for": "10m", "reason": "disk swap"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(window["host"], "h3");
+    assert_eq!(window["by"], "admin");
+
+    // h1 cannot start again; both h1's and h3's daemons die.
+    std::fs::write(unit_dir(1).join("broken"), "").expect("broken");
+    kill_flaky(&unit_dir(1));
+    kill_flaky(&unit_dir(3));
+    let gave_up = wait_until(
+        "self-healing to give up on h1",
+        Duration::from_secs(90),
+        || async {
+            unit_alert(&api, "self_heal_gave_up", "h1")
+                .await
+                .filter(|a| a["state"] == "CRITICAL")
+        },
+    )
+    .await;
+    assert!(
+        gave_up["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 restarts in the last hour"),
+        "{gave_up}"
+    );
+    let jobs = heal_jobs(&api).await;
+    assert_eq!(jobs.len(), 2, "two restarts, then it gave up: {jobs:#?}");
+    for j in &jobs {
+        assert_eq!(j["command"], "restart");
+        assert_eq!(j["target"]["units"], serde_json::json!([unit_on("h1")]));
+        assert!(
+            j["options"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("flaky_server on h1 down for"),
+            "{j}"
+        );
+    }
+    // Backoff: the second waited twice the grace time after the first.
+    let (first, second) = (
+        jobs[0]["created_at"].as_i64().unwrap_or_default(),
+        jobs[1]["created_at"].as_i64().unwrap_or_default(),
+    );
+    assert!(second - first >= 10_000, "{first} then {second}");
+    let runs = std::fs::read_to_string(unit_dir(1).join("runs")).expect("runs");
+    assert_eq!(
+        runs.lines().collect::<Vec<_>>(),
+        ["start", "restart", "restart"]
+    );
+    let audit = api.list("/audit?actor=system&limit=1000").await;
+    let submitted: Vec<&Value> = audit
+        .iter()
+        .filter(|e| {
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("self-heal:"))
+        })
+        .collect();
+    assert_eq!(submitted.len(), 2, "{audit:#?}");
+
+    // h3: its alert fires, silenced, and nothing restarts it while the window lasts.
+    let h3 = wait_until("h3's unit to be down", Duration::from_secs(30), || async {
+        unit_alert(&api, "unit_down", "h3")
+            .await
+            .filter(|a| a["state"] == "CRITICAL")
+    })
+    .await;
+    let silenced = h3["silenced"].as_str().unwrap_or_default();
+    assert!(
+        silenced.contains("host h3 is in maintenance until") && silenced.contains("disk swap"),
+        "{h3}"
+    );
+    // h2: stopped on purpose — no alert fires, nothing restarts it.
+    assert!(
+        unit_alert(&api, "unit_down", "h2")
+            .await
+            .is_none_or(|a| a["state"] == "OK"),
+        "h2"
+    );
+    let jobs = heal_jobs(&api).await;
+    assert_eq!(jobs.len(), 2, "none for h2 or h3: {jobs:#?}");
+    let heard: Vec<Value> = hook.got.lock().expect("lock").clone();
+    let said = serde_json::to_string(&heard).unwrap_or_default();
+    assert!(said.contains("\"host\":\"h1\""), "{said}");
+    assert!(!said.contains("\"host\":\"h3\""), "h3 is silenced: {said}");
+    assert!(!said.contains("\"host\":\"h2\""), "h2 was stopped: {said}");
+    let maintenance = api.list("/clusters/c/maintenance").await;
+    assert_eq!(maintenance.len(), 1);
+
+    // The window ends: h3 is healed.
+    let id = window["id"].as_i64().expect("id");
+    api.delete(&format!("/clusters/c/maintenance/{id}"))
+        .await
+        .expect(204);
+    api.delete(&format!("/clusters/c/maintenance/{id}"))
+        .await
+        .problem(404);
+    wait_until("h3 to be healed", Duration::from_secs(60), || async {
+        unit_alert(&api, "unit_down", "h3")
+            .await
+            .filter(|a| a["state"] == "OK")
+    })
+    .await;
+    let jobs = heal_jobs(&api).await;
+    assert_eq!(jobs.len(), 3, "{jobs:#?}");
+    assert_eq!(
+        jobs[2]["target"]["units"],
+        serde_json::json!([unit_on("h3")])
+    );
+    let view = api
+        .get("/clusters/c/services/f/healing")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(view["attempts_last_hour"], 3, "{view}");
+    assert_eq!(view["gave_up"], true, "{view}");
+
+    // The CLI shows the policy and silences a service.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(bigmgr_bin())
+            .args(args)
+            .env("BIGMGR_SERVER", &server.url)
+            .env("BIGMGR_TOKEN", server.token())
+            .output()
+            .expect("bigmgr");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let shown = cli(&["alert", "healing", "c", "f"]);
+    assert!(
+        shown.contains("restart after 5s, at most 2 an hour"),
+        "{shown}"
+    );
+    assert!(shown.contains("GAVE UP"), "{shown}");
+    let started = cli(&[
+        "alert",
+        "silence",
+        "c",
+        "--service",
+        "f",
+        "--for",
+        "1h",
+        "--reason",
+        "upgrade",
+    ]);
+    assert!(started.contains("of service f until"), "{started}");
+    let listed = cli(&["alert", "maintenance", "c"]);
+    assert!(
+        listed.contains("service f") && listed.contains("upgrade"),
+        "{listed}"
+    );
+    drop(agents);
+}

@@ -258,6 +258,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         viewer   GET    /clusters/c/alerts/deliveries
         viewer   GET    /clusters/c/alert-targets
         operator POST   /clusters/c/alert-targets
+        viewer   GET    /clusters/c/maintenance
+        operator POST   /clusters/c/maintenance
+        viewer   GET    /clusters/c/services/hello/healing
+        operator PUT    /clusters/c/services/hello/healing
         admin    POST   /clusters
         admin    DELETE /clusters/c2
         admin    POST   /clusters/c/join-tokens
@@ -284,13 +288,13 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             let [least, method, path] = line.split_whitespace().collect::<Vec<_>>()[..] else {
                 return None;
             };
-            let method = ["GET", "POST", "DELETE"]
+            let method = ["GET", "POST", "PUT", "DELETE"]
                 .into_iter()
                 .find(|m| *m == method)?;
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 34, "every row of the table is read");
+    assert_eq!(rules.len(), 38, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -309,11 +313,19 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             "/clusters/c/alert-targets",
             json!({"name": "t1", "url": "http://127.0.0.1:9/hook"}),
         ),
+        (
+            "/clusters/c/maintenance",
+            json!({"host": "h1", "for": "1h", "reason": "roles"}),
+        ),
+        (
+            "/clusters/c/services/hello/healing",
+            json!({"restart": false}),
+        ),
         ("/users", json!({"name": "x", "role": "viewer"})),
         ("/users/admin/tokens", json!({"name": "x"})),
     ];
     for r in &mut rules {
-        if r.method == "POST" {
+        if r.method == "POST" || r.method == "PUT" {
             r.body = Some(
                 bodies
                     .iter()
@@ -328,6 +340,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             let resp = match (r.method, &r.body) {
                 ("GET", _) => api.get(&r.path).await,
                 ("DELETE", _) => api.delete(&r.path).await,
+                ("PUT", body) => api.put(&r.path, body.clone().unwrap_or(json!({}))).await,
                 (_, body) => api.post(&r.path, body.clone().unwrap_or(json!({}))).await,
             };
             if allowed {
@@ -358,7 +371,11 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             ("DELETE", ["clusters", c]) => format!("cluster {c}"),
             ("POST", ["clusters", c, "join-tokens"])
             | ("POST", ["clusters", c, "jobs"])
-            | ("POST", ["clusters", c, "alert-targets"]) => format!("cluster {c}"),
+            | ("POST", ["clusters", c, "alert-targets"])
+            | ("POST", ["clusters", c, "maintenance"]) => format!("cluster {c}"),
+            ("PUT", ["clusters", c, "services", s, "healing"]) => {
+                format!("service {s} of cluster {c}")
+            }
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
             ("POST", ["clusters", c, "services"]) => {

@@ -9,6 +9,132 @@ use crate::store::AlertStore;
 pub async fn run<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
     alerts(store).await;
     notifications(store).await;
+    maintenance_and_healing(store).await;
+}
+
+/// Maintenance windows: one host or service of the cluster (another cluster's is NotFound),
+/// listed while not ended, ended once (kept, no longer listed); healing policies: the default
+/// until set, set only for a live service, and listed per cluster when they restart.
+pub async fn maintenance_and_healing<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
+    const C: &str = "maintenance";
+    let fx = fixture(store, C, "conf-maint", 2).await;
+    let other = fixture(store, C, "conf-maint-other", 1).await;
+    let c = fx.cluster.id;
+    let window = |host: Option<HostId>, service: Option<ServiceId>, until| Maintenance {
+        id: MaintenanceId(0),
+        cluster: c,
+        host,
+        service,
+        until,
+        reason: "disk\u{0}swap".into(),
+        by: "admin".into(),
+        created_at: 0,
+    };
+    let h = ok(
+        store
+            .add_maintenance(&window(Some(fx.hosts[0].id), None, 10_000))
+            .await,
+        C,
+        "a host's window",
+    );
+    assert_eq!(
+        (h.host, h.service, h.until, h.by.as_str()),
+        (Some(fx.hosts[0].id), None, 10_000, "admin"),
+        "store conformance [{C}]: as given"
+    );
+    assert!(
+        !h.reason.contains('\0'),
+        "store conformance [{C}]: no NUL kept"
+    );
+    let s = ok(
+        store
+            .add_maintenance(&window(None, Some(fx.service.id), 20_000))
+            .await,
+        C,
+        "a service's window",
+    );
+    not_found(
+        store
+            .add_maintenance(&window(Some(other.hosts[0].id), None, 10_000))
+            .await,
+        C,
+        "a window on another cluster's host",
+    );
+    assert!(
+        store
+            .add_maintenance(&window(None, None, 10_000))
+            .await
+            .is_err(),
+        "store conformance [{C}]: a window about nothing is refused"
+    );
+    let open = ok(store.maintenance(Some(c), 5_000).await, C, "open");
+    assert_eq!(
+        open,
+        vec![h.clone(), s.clone()],
+        "store conformance [{C}]: by id"
+    );
+    let later = ok(store.maintenance(Some(c), 15_000).await, C, "later");
+    assert_eq!(
+        later,
+        vec![s.clone()],
+        "store conformance [{C}]: an ended one goes"
+    );
+    let subject = AlertSubject {
+        cluster: c,
+        host: Some(fx.hosts[0].id),
+        service: Some(fx.service.id),
+        unit: None,
+    };
+    assert!(h.covers(&subject, 5_000) && !h.covers(&subject, 10_000));
+    let ended = ok(store.end_maintenance(s.id, 6_000).await, C, "end");
+    assert_eq!(ended.until, 6_000, "store conformance [{C}]: ends then");
+    not_found(
+        store.end_maintenance(s.id, 7_000).await,
+        C,
+        "an ended window",
+    );
+    let open = ok(store.maintenance(None, 7_000).await, C, "open everywhere");
+    assert!(
+        open.iter().any(|w| w.id == h.id) && !open.iter().any(|w| w.id == s.id),
+        "store conformance [{C}]: {open:?}"
+    );
+
+    let svc = fx.service.id;
+    assert_eq!(
+        ok(store.healing_policy(svc).await, C, "default"),
+        HealingPolicy::default(),
+        "store conformance [{C}]: the default until set"
+    );
+    let on = HealingPolicy {
+        restart: true,
+        grace_ms: 7_000,
+        max_per_hour: 4,
+    };
+    ok(store.set_healing_policy(svc, &on).await, C, "set");
+    assert_eq!(ok(store.healing_policy(svc).await, C, "read"), on);
+    assert_eq!(
+        ok(store.healing_services(c).await, C, "healing"),
+        vec![(svc, on)],
+        "store conformance [{C}]: the services that restart"
+    );
+    assert!(
+        ok(store.healing_services(other.cluster.id).await, C, "other").is_empty(),
+        "store conformance [{C}]: per cluster"
+    );
+    let off = HealingPolicy {
+        restart: false,
+        ..on
+    };
+    ok(store.set_healing_policy(svc, &off).await, C, "set again");
+    assert!(
+        ok(store.healing_services(c).await, C, "off").is_empty(),
+        "store conformance [{C}]: off is not listed"
+    );
+    not_found(
+        store.set_healing_policy(ServiceId(i64::MAX), &on).await,
+        C,
+        "a policy of no service",
+    );
 }
 
 /// Notifications: targets are unique per cluster; a queued notification goes to every target
@@ -21,26 +147,28 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
     let c = fx.cluster.id;
     let a = ok(
         store
-            .add_alert_target(c, "pager", "http://127.0.0.1:9/a")
+            .add_alert_target(c, "pager", TargetKind::Webhook, "http://127.0.0.1:9/a")
             .await,
         C,
         "add",
     );
     let b = ok(
         store
-            .add_alert_target(c, "chat", "http://127.0.0.1:9/b")
+            .add_alert_target(c, "chat", TargetKind::Alertmanager, "http://127.0.0.1:9/b")
             .await,
         C,
         "add",
     );
     super::fixture::already_exists(
-        store.add_alert_target(c, "pager", "http://x/").await,
+        store
+            .add_alert_target(c, "pager", TargetKind::Webhook, "http://x/")
+            .await,
         C,
         "a second target named pager",
     );
     not_found(
         store
-            .add_alert_target(ClusterId(i64::MAX), "x", "http://x/")
+            .add_alert_target(ClusterId(i64::MAX), "x", TargetKind::Webhook, "http://x/")
             .await,
         C,
         "a target of no cluster",
@@ -50,6 +178,11 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
         targets,
         vec![a.clone(), b.clone()],
         "store conformance [{C}]: by id"
+    );
+    assert_eq!(
+        (targets[0].kind, targets[1].kind),
+        (TargetKind::Webhook, TargetKind::Alertmanager),
+        "store conformance [{C}]: with their kinds"
     );
 
     // Reported with a notification: queued with the change, for every target, or nothing
@@ -83,8 +216,32 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
         ok(store.alerts(&mine).await, C, "after a failed report").is_empty(),
         "store conformance [{C}]: a failed report records no change"
     );
+    // A body of nothing (every change silenced) queues nothing, and the change is kept.
+    let due_before = ok(store.due_notifications(i64::MAX / 2, 1000).await, C, "due").len();
+    let quiet: &crate::store::NotifyBody<'_> = &|_, _| Ok(None);
+    let silent = AlertReport {
+        definition: "conf_quiet".into(),
+        ..finding.clone()
+    };
+    let changed = ok(
+        store
+            .report_alerts(std::slice::from_ref(&silent), Some(quiet))
+            .await,
+        C,
+        "report silenced",
+    );
+    assert_eq!(
+        changed.len(),
+        1,
+        "store conformance [{C}]: the change is kept"
+    );
+    assert_eq!(
+        ok(store.due_notifications(i64::MAX / 2, 1000).await, C, "due").len(),
+        due_before,
+        "store conformance [{C}]: a body of nothing queues nothing"
+    );
     let body: &crate::store::NotifyBody<'_> =
-        &|cluster, changes| Ok(format!("{cluster}: {} change(s)", changes.len()));
+        &|cluster, changes| Ok(Some(format!("{cluster}: {} change(s)", changes.len())));
     ok(
         store
             .report_alerts(std::slice::from_ref(&finding), Some(body))
@@ -127,8 +284,13 @@ pub async fn notifications<S: ClusterServices + AlertStore + ?Sized>(store: &S) 
     );
     let (first, second) = (mine[0].clone(), mine[1].clone());
     assert_eq!(
-        first.url, a.url,
-        "store conformance [{C}]: with the target's URL"
+        (first.url.as_str(), first.kind, second.kind),
+        (
+            a.url.as_str(),
+            TargetKind::Webhook,
+            TargetKind::Alertmanager
+        ),
+        "store conformance [{C}]: with the target's URL and kind"
     );
 
     ok(

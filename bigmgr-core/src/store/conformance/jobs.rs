@@ -150,6 +150,7 @@ pub async fn job_round_trip<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         batch_size: Some(1),
         failure_tolerance: 1,
         pipelined: true,
+        reason: Some("self-heal: why it ran".into()),
     };
     let d = ok(store.create_job(&new).await, C, "create_job");
     let j = &d.job;

@@ -108,7 +108,9 @@ impl AlertStore for SqlStore {
                     .push(ch.clone());
             }
             for (cluster, group) in by_cluster {
-                let made = body(cluster, &group)?;
+                let Some(made) = body(cluster, &group)? else {
+                    continue;
+                };
                 let at = group.last().map_or_else(now_ms, |c| c.at);
                 query(QUEUE_NOTIFICATIONS, (made.as_str(), at, at, cluster.0))
                     .execute(&mut *tx)
@@ -168,11 +170,13 @@ impl AlertStore for SqlStore {
         &self,
         cluster: ClusterId,
         name: &str,
+        kind: TargetKind,
         url: &str,
     ) -> Result<AlertTarget> {
         self.write_insert(
-            "INSERT INTO alert_targets (cluster, name, url, created_at) VALUES (?, ?, ?, ?)",
-            (cluster.0, name, url, now_ms()),
+            "INSERT INTO alert_targets (cluster, name, kind, url, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+            (cluster.0, name, kind.as_str(), url, now_ms()),
             |e| {
                 insert_err(e, "alert target", name, || {
                     Error::not_found("cluster", cluster)
@@ -280,5 +284,162 @@ impl AlertStore for SqlStore {
                 answer,
             })
             .collect())
+    }
+
+    async fn add_maintenance(&self, w: &Maintenance) -> Result<Maintenance> {
+        let mut tx = self.begin_write().await?;
+        let belongs: Option<i64> =
+            match (w.host, w.service) {
+                (Some(h), None) => {
+                    query(
+                        "SELECT id FROM hosts WHERE id = ? AND cluster = ? AND removed_at IS NULL",
+                        (h.0, w.cluster.0),
+                    )
+                    .value(&mut *tx)
+                    .await?
+                }
+                (None, Some(s)) => query(
+                    "SELECT id FROM services WHERE id = ? AND cluster = ? AND removed_at IS NULL",
+                    (s.0, w.cluster.0),
+                )
+                .value(&mut *tx)
+                .await?,
+                _ => {
+                    return Err(Error::Invalid(
+                        "a maintenance window is about one host or one service".into(),
+                    ));
+                }
+            };
+        if belongs.is_none() {
+            return Err(Error::not_found(
+                "host or service of the cluster",
+                w.host
+                    .map_or_else(|| w.service.map(|s| s.0).unwrap_or_default(), |h| h.0),
+            ));
+        }
+        let created_at = now_ms();
+        let reason = text(&w.reason).into_owned();
+        let id = query(
+            "INSERT INTO maintenance (cluster, host, service, until, reason, by_actor, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                w.cluster.0,
+                w.host.map(|h| h.0),
+                w.service.map(|s| s.0),
+                w.until,
+                &reason,
+                &w.by,
+                created_at,
+            ),
+        )
+        .inserted_id(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Maintenance {
+            id: MaintenanceId(id),
+            reason,
+            created_at,
+            ..w.clone()
+        })
+    }
+
+    async fn maintenance(&self, cluster: Option<ClusterId>, now: i64) -> Result<Vec<Maintenance>> {
+        let mut qb = select::<Maintenance>("FROM maintenance WHERE until > ");
+        qb.push_bind(now);
+        if let Some(c) = cluster {
+            qb.push(" AND cluster = ").push_bind(c.0);
+        }
+        qb.push(" ORDER BY id");
+        read_all(&self.pool, &mut qb).await
+    }
+
+    async fn end_maintenance(&self, id: MaintenanceId, now: i64) -> Result<Maintenance> {
+        let mut tx = self.begin_write().await?;
+        let res = query(
+            "UPDATE maintenance SET until = ? WHERE id = ? AND until > ?",
+            (now, id.0, now),
+        )
+        .execute(&mut *tx)
+        .await?;
+        found(&res, "maintenance window in progress", id)?;
+        let mut qb = select::<Maintenance>("FROM maintenance WHERE id = ");
+        qb.push_bind(id.0);
+        let ended = read_all(&mut *tx, &mut qb)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found("maintenance window", id))?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn healing_policy(&self, service: ServiceId) -> Result<HealingPolicy> {
+        let row: Option<(i64, i64, i64)> = query(
+            "SELECT heal_restart, heal_grace_ms, heal_max_per_hour FROM service_policies \
+             WHERE service = ?",
+            (service.0,),
+        )
+        .row(&self.pool)
+        .await?;
+        Ok(row.map_or_else(HealingPolicy::default, policy_of))
+    }
+
+    async fn set_healing_policy(&self, service: ServiceId, p: &HealingPolicy) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let live: Option<i64> = query(
+            "SELECT id FROM services WHERE id = ? AND removed_at IS NULL",
+            (service.0,),
+        )
+        .value(&mut *tx)
+        .await?;
+        if live.is_none() {
+            return Err(Error::not_found("service", service));
+        }
+        query(
+            "INSERT INTO service_policies \
+               (service, heal_restart, heal_grace_ms, heal_max_per_hour, updated_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (service) DO UPDATE SET heal_restart = EXCLUDED.heal_restart, \
+               heal_grace_ms = EXCLUDED.heal_grace_ms, \
+               heal_max_per_hour = EXCLUDED.heal_max_per_hour, updated_at = EXCLUDED.updated_at",
+            (
+                service.0,
+                i64::from(p.restart),
+                p.grace_ms,
+                i64::from(p.max_per_hour),
+                now_ms(),
+            ),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn healing_services(
+        &self,
+        cluster: ClusterId,
+    ) -> Result<Vec<(ServiceId, HealingPolicy)>> {
+        let rows: Vec<(i64, i64, i64, i64)> = query(
+            "SELECT p.service, p.heal_restart, p.heal_grace_ms, p.heal_max_per_hour \
+             FROM service_policies p JOIN services s ON s.id = p.service \
+             WHERE s.cluster = ? AND s.removed_at IS NULL AND p.heal_restart <> 0 \
+             ORDER BY p.service",
+            (cluster.0,),
+        )
+        .rows(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, r, g, m)| (ServiceId(s), policy_of((r, g, m))))
+            .collect())
+    }
+}
+
+/// A policy from its columns (restart flag, grace, attempts per hour).
+fn policy_of((restart, grace_ms, max): (i64, i64, i64)) -> HealingPolicy {
+    HealingPolicy {
+        restart: restart != 0,
+        grace_ms,
+        max_per_hour: u32::try_from(max).unwrap_or(0),
     }
 }

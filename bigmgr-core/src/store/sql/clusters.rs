@@ -56,6 +56,9 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM maintenance WHERE cluster = ?1",
+            "DELETE FROM service_policies WHERE service IN \
+               (SELECT id FROM services WHERE cluster = ?1)",
             "DELETE FROM delivery_attempts WHERE notification IN (SELECT n.id FROM \
                notifications n JOIN alert_targets t ON t.id = n.target WHERE t.cluster = ?1)",
             "DELETE FROM notifications WHERE target IN \

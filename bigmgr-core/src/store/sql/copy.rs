@@ -96,7 +96,11 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id, alert, cluster, from_state, to_state, text, at",
         "id",
     ),
-    ("alert_targets", "id, cluster, name, url, created_at", "id"),
+    (
+        "alert_targets",
+        "id, cluster, name, url, created_at, kind",
+        "id",
+    ),
     (
         "notifications",
         "id, target, body, created_at, attempts, next_at, delivered_at",
@@ -106,6 +110,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "delivery_attempts",
         "id, notification, at, status, answer",
         "id",
+    ),
+    (
+        "maintenance",
+        "id, cluster, host, service, until, reason, by_actor, created_at",
+        "id",
+    ),
+    (
+        "service_policies",
+        "service, heal_restart, heal_grace_ms, heal_max_per_hour, updated_at",
+        "service",
     ),
 ];
 

@@ -321,21 +321,31 @@ impl Record for AlertChange {
     }
 }
 
-record!(AlertTarget from "id, cluster, name, url, created_at"; |row|
+record!(AlertTarget from "id, cluster, name, kind, url, created_at"; |row|
     plain: name, url, created_at;
     ids: id AlertTargetId, cluster ClusterId;
+    with: kind text_state;
+);
+
+record!(Maintenance from "id, cluster, host, service, until, reason, by_actor, created_at"; |row|
+    plain: until, reason, created_at;
+    ids: id MaintenanceId, cluster ClusterId;
     with: ;
+    host: row.try_get::<Option<i64>, _>("host")?.map(HostId),
+    service: row.try_get::<Option<i64>, _>("service")?.map(ServiceId),
+    by: row.try_get("by_actor")?,
 );
 
 // Of `notifications n JOIN alert_targets t`.
 impl Record for Notification {
-    const COLS: &'static str = "n.id, n.target, t.url, n.body, n.attempts, n.next_at, \
+    const COLS: &'static str = "n.id, n.target, t.kind, t.url, n.body, n.attempts, n.next_at, \
                                 n.delivered_at";
 
     fn from_row(row: &AnyRow) -> Result<Notification> {
         Ok(Notification {
             id: NotificationId(row.try_get("id")?),
             target: AlertTargetId(row.try_get("target")?),
+            kind: text_state(row, "kind")?,
             url: row.try_get("url")?,
             body: row.try_get("body")?,
             attempts: u32_col(row, "attempts")?,

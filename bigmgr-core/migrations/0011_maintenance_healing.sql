@@ -1,0 +1,25 @@
+-- bigmgr store schema, version 11: maintenance windows (a host or a service whose alerts are
+-- silenced until an end time), per-service policies (self-healing), and the kind of an alert
+-- target (a webhook, or Prometheus Alertmanager's v2 API).
+
+CREATE TABLE maintenance (
+    id          INTEGER PRIMARY KEY,
+    cluster     INTEGER NOT NULL REFERENCES clusters (id),
+    host        INTEGER REFERENCES hosts (id),
+    service     INTEGER REFERENCES services (id),
+    until       INTEGER NOT NULL,
+    reason      TEXT    NOT NULL,
+    by_actor    TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX maintenance_by_cluster ON maintenance (cluster, until);
+
+CREATE TABLE service_policies (
+    service            INTEGER PRIMARY KEY REFERENCES services (id),
+    heal_restart       INTEGER NOT NULL,
+    heal_grace_ms      INTEGER NOT NULL,
+    heal_max_per_hour  INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+
+ALTER TABLE alert_targets ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';
