@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { configs: 'Configs', relations: 'Relations', users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { alerts: 'Alerts', configs: 'Configs', relations: 'Relations', users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',
@@ -296,6 +296,10 @@ export default {
     at: 'When',
   },
   state: {
+    UNKNOWN: 'UNKNOWN',
+    OK: 'OK',
+    WARNING: 'WARNING',
+    CRITICAL: 'CRITICAL',
     WAITING: 'WAITING',
     ONLINE: 'ONLINE',
     LOST: 'LOST',
@@ -354,5 +358,23 @@ export default {
     search: 'Search the log',
     empty: 'No lines yet.',
     matches: '{n} matching lines',
+  },
+  alerts: {
+    title: 'Alerts',
+    pageTitle: 'Alerts of {cluster}',
+    showOk: 'Show OK too',
+    none: 'No alert is firing.',
+    noneAtAll: 'No alerts.',
+    definition: 'Alert',
+    subject: 'About',
+    text: 'Message',
+    since: 'Since',
+    silenced: 'silenced',
+    count: { CRITICAL: '{n} critical', WARNING: '{n} warning | {n} warnings', UNKNOWN: '{n} unknown' },
+    history: 'History',
+    historyLink: 'Alert history',
+    noHistory: 'No alert has changed yet.',
+    at: 'When',
+    change: 'Change',
   },
 }
