@@ -377,4 +377,15 @@ export default {
     at: 'When',
     change: 'Change',
   },
+  maintenance: {
+    title: 'Maintenance',
+    active: 'In maintenance until {until}, by {by}: {reason}',
+    activeNoReason: 'In maintenance until {until}, by {by}',
+    none: 'Not in maintenance.',
+    duration: 'For',
+    reason: 'Reason',
+    reasonHint: 'Why (shown with its silenced alerts)',
+    start: 'Start maintenance',
+    end: 'End now',
+  },
 }

@@ -379,6 +379,17 @@ const zh: typeof en = {
     at: '时间',
     change: '变化',
   },
+  maintenance: {
+    title: '维护',
+    active: '维护中，直到 {until}，由 {by} 开始：{reason}',
+    activeNoReason: '维护中，直到 {until}，由 {by} 开始',
+    none: '未在维护中。',
+    duration: '时长',
+    reason: '原因',
+    reasonHint: '原因（随被静默的告警显示）',
+    start: '开始维护',
+    end: '立即结束',
+  },
 }
 
 export default zh
