@@ -388,4 +388,14 @@ export default {
     start: 'Start maintenance',
     end: 'End now',
   },
+  healing: {
+    title: 'Self-healing',
+    restart: 'Restart a unit that is down',
+    grace: 'After (grace)',
+    graceHint: 'e.g. 30s',
+    maxPerHour: 'At most, per hour',
+    save: 'Save',
+    attempts: 'Restarts in the last hour: {n}',
+    gaveUp: 'Self-healing gave up: {n} restarts in the last hour reached the limit of {max}. Look at the units, restart them by hand, or raise the limit.',
+  },
 }

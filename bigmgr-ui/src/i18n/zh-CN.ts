@@ -390,6 +390,16 @@ const zh: typeof en = {
     start: '开始维护',
     end: '立即结束',
   },
+  healing: {
+    title: '自愈',
+    restart: '重启停止的单元',
+    grace: '等待时间',
+    graceHint: '例如 30s',
+    maxPerHour: '每小时最多',
+    save: '保存',
+    attempts: '最近一小时的重启次数：{n}',
+    gaveUp: '自愈已放弃：最近一小时重启 {n} 次，达到上限 {max}。请检查单元、手动重启，或提高上限。',
+  },
 }
 
 export default zh
