@@ -14,6 +14,7 @@ export function makeRouter(): Router {
       { path: '/clusters/:cluster/hosts/:host', name: 'host', component: () => import('./views/HostView.vue') },
       { path: '/clusters/:cluster/services', name: 'services', component: () => import('./views/ServicesView.vue') },
       { path: '/clusters/:cluster/services/new', name: 'add-service', component: () => import('./views/AddServiceView.vue') },
+      { path: '/clusters/:cluster/services/:service', name: 'service', component: () => import('./views/ServiceView.vue') },
       {
         path: '/clusters/:cluster/services/:service/configs',
         name: 'service-configs',

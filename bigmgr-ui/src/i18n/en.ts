@@ -230,6 +230,7 @@ export default {
     command: 'Agent command',
   },
   services: {
+    page: 'Service {service}',
     title: 'Services of {cluster}',
     instance: 'Instance',
     stack: 'Stack',

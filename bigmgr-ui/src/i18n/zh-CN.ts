@@ -232,6 +232,7 @@ const zh: typeof en = {
     command: 'Agent 命令',
   },
   services: {
+    page: '服务 {service}',
     title: '{cluster} 的服务',
     instance: '实例',
     stack: '栈',
