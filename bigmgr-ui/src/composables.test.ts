@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import { defineComponent, h, ref } from 'vue'
 import { ApiError, configureClient } from './api/client'
-import { attempt, followCluster, usePoll } from './composables'
+import { attempt, followCluster, listenCluster, usePoll } from './composables'
+import { fakeServer } from './testing/configServer'
+import { eventStream } from './testing/events'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -109,5 +111,38 @@ describe('followCluster', () => {
     const changed = vi.fn()
     await followCluster({ cluster: () => 'x', topics: ['hosts'] }, changed, new AbortController().signal)
     expect(changed).not.toHaveBeenCalled()
+  })
+})
+
+describe('listenCluster', () => {
+  it('shares one stream per cluster between its lists, each called for its own topics, and closes it after the last', async () => {
+    const events = eventStream()
+    const server = fakeServer({ 'GET /clusters/demo/events': (c) => events.respond(c.signal) })
+    configureClient({ getToken: () => 't', fetch: server.fetch })
+    const hosts = vi.fn()
+    const alerts = vi.fn()
+    const stopHosts = listenCluster({ cluster: () => 'demo', topics: ['hosts', 'units'] }, hosts)
+    const stopAlerts = listenCluster({ cluster: () => 'demo', topics: ['alerts'] }, alerts)
+    await flushPromises()
+    expect(server.find('GET', '/clusters/demo/events')).toHaveLength(1)
+    events.changed('alerts')
+    await flushPromises()
+    expect([hosts.mock.calls.length, alerts.mock.calls.length]).toEqual([0, 1])
+    events.changed('units', 'alerts')
+    await flushPromises()
+    expect([hosts.mock.calls.length, alerts.mock.calls.length]).toEqual([1, 2])
+    stopHosts()
+    events.changed('hosts', 'alerts')
+    await flushPromises()
+    expect([hosts.mock.calls.length, alerts.mock.calls.length]).toEqual([1, 3])
+    expect(events.open()).toBe(1)
+    stopAlerts()
+    await flushPromises()
+    expect(events.open()).toBe(0)
+    // The next list opens a new stream.
+    const again = listenCluster({ cluster: () => 'demo', topics: ['alerts'] }, alerts)
+    await flushPromises()
+    expect(server.find('GET', '/clusters/demo/events')).toHaveLength(2)
+    again()
   })
 })

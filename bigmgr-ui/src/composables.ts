@@ -1,6 +1,6 @@
 // Shared page helpers: a poller that refreshes a list on an interval while the page is shown (and
-// at once when the cluster's event stream says it changed), and a runner for a user action that
-// shows its API error.
+// at once when the cluster's event stream says it changed; one stream per cluster is shared by
+// every list on the page), and a runner for a user action that shows its API error.
 import { computed, onBeforeUnmount, onMounted, ref, watch, type ComputedRef, type Ref, type WatchSource } from 'vue'
 import { useRoute } from 'vue-router'
 import { ApiError } from './api/client'
@@ -18,26 +18,91 @@ export interface Live {
 }
 
 /**
- * Follows `GET /clusters/{cluster}/events` until `signal` aborts, calling `changed` when an
- * event names one of `topics`, and after each reconnection (what changed meanwhile is unknown).
- * A refused stream (an unknown cluster) ends quietly: the page's own load shows that error.
+ * Follows `GET /clusters/{cluster}/events` until `signal` aborts, calling `changed` with the
+ * topics an event names, and with `null` after each reconnection (what changed meanwhile is
+ * unknown). A refused stream (an unknown cluster) ends quietly: the page's own load shows that
+ * error.
  */
-export async function followCluster(live: Live, changed: () => void, signal: AbortSignal): Promise<void> {
+async function followTopics(cluster: string, changed: (topics: readonly string[] | null) => void, signal: AbortSignal): Promise<void> {
   try {
-    await followSse(`/clusters/${encodeURIComponent(live.cluster())}/events`, {
+    await followSse(`/clusters/${encodeURIComponent(cluster)}/events`, {
       signal,
       finished: () => false,
       onConnect: (attempt) => {
-        if (attempt > 0) changed()
+        if (attempt > 0) changed(null)
       },
       onEvent: (e) => {
         if (e.event !== 'changed') return
-        const topics = (JSON.parse(e.data) as { topics?: string[] }).topics ?? []
-        if (topics.some((t) => live.topics.includes(t))) changed()
+        changed((JSON.parse(e.data) as { topics?: string[] }).topics ?? [])
       },
     })
   } catch (e) {
     if (!(e instanceof ApiError)) throw e
+  }
+}
+
+/**
+ * Follows `GET /clusters/{cluster}/events` until `signal` aborts, calling `changed` when an
+ * event names one of `topics`, and after each reconnection (what changed meanwhile is unknown).
+ * A refused stream (an unknown cluster) ends quietly: the page's own load shows that error.
+ */
+export function followCluster(live: Live, changed: () => void, signal: AbortSignal): Promise<void> {
+  return followTopics(
+    live.cluster(),
+    (topics) => {
+      if (topics === null || topics.some((t) => live.topics.includes(t))) changed()
+    },
+    signal,
+  )
+}
+
+interface Listener {
+  topics: readonly string[]
+  changed: () => void
+}
+
+/** A cluster's one event stream and whoever listens to it. */
+interface Shared {
+  stop: AbortController
+  listeners: Set<Listener>
+}
+
+const shared = new Map<string, Shared>()
+
+/**
+ * Calls `changed` when the cluster's event stream names one of `live.topics` (and after each
+ * reconnection) until the returned function is called. Every list of a page (the page's own
+ * and its panels': alerts, maintenance…) listens to one stream per cluster, opened by the first
+ * and closed by the last to leave: a browser allows six HTTP/1.1 connections per origin.
+ */
+export function listenCluster(live: Live, changed: () => void): () => void {
+  const cluster = live.cluster()
+  let s = shared.get(cluster)
+  if (!s) {
+    const created: Shared = { stop: new AbortController(), listeners: new Set() }
+    shared.set(cluster, created)
+    const done = followTopics(
+      cluster,
+      (topics) => {
+        for (const l of [...created.listeners]) {
+          if (topics === null || topics.some((t) => l.topics.includes(t))) l.changed()
+        }
+      },
+      created.stop.signal,
+    )
+    // A refused stream has ended: whoever listens next tries again.
+    void done.finally(() => {
+      if (shared.get(cluster) === created) shared.delete(cluster)
+    })
+    s = created
+  }
+  const hub = s
+  const mine: Listener = { topics: live.topics, changed }
+  hub.listeners.add(mine)
+  return () => {
+    if (!hub.listeners.delete(mine) || hub.listeners.size > 0) return
+    hub.stop.abort()
+    if (shared.get(cluster) === hub) shared.delete(cluster)
   }
 }
 
@@ -76,12 +141,10 @@ export function usePoll<T>(
     }
   }
 
-  let stream: AbortController | undefined
+  let unlisten: (() => void) | undefined
   function follow(): void {
-    stream?.abort()
-    if (!opts.live) return
-    stream = new AbortController()
-    void followCluster(opts.live, () => void reload(), stream.signal)
+    unlisten?.()
+    unlisten = opts.live ? listenCluster(opts.live, () => void reload()) : undefined
   }
 
   onMounted(() => {
@@ -93,7 +156,8 @@ export function usePoll<T>(
   })
   onBeforeUnmount(() => {
     if (timer !== undefined) clearInterval(timer)
-    stream?.abort()
+    unlisten?.()
+    unlisten = undefined
     seq++
   })
   if (opts.deps && opts.deps.length > 0) {

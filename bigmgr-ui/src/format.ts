@@ -1,3 +1,4 @@
+import { useI18n } from 'vue-i18n'
 import type { Target } from './api/types'
 
 // Small display helpers (no rules: only how numbers look).
@@ -35,6 +36,18 @@ export function duration(from: number | null | undefined, to: number | null | un
 /** The seconds since `ms`, for "n s ago" messages. */
 export function ageSeconds(ms: number | null | undefined, now = Date.now()): number | null {
   return ms ? Math.max(0, Math.round((now - ms) / 1000)) : null
+}
+
+/** How long ago `ms` was, in the user's language: "12 s ago", "3 min ago", "5 h ago" ("never" without a time). */
+export function useAgo(): (ms: number | null | undefined) => string {
+  const { t } = useI18n()
+  return (ms) => {
+    const s = ageSeconds(ms)
+    if (s === null) return t('common.never')
+    if (s < 60) return t('common.secondsAgo', { n: s })
+    if (s < 3600) return t('common.minutesAgo', { n: Math.floor(s / 60) })
+    return t('common.hoursAgo', { n: Math.floor(s / 3600) })
+  }
 }
 
 /** A job's target, short. */

@@ -14,6 +14,7 @@ export function makeRouter(): Router {
       { path: '/clusters/:cluster/hosts/:host', name: 'host', component: () => import('./views/HostView.vue') },
       { path: '/clusters/:cluster/services', name: 'services', component: () => import('./views/ServicesView.vue') },
       { path: '/clusters/:cluster/services/new', name: 'add-service', component: () => import('./views/AddServiceView.vue') },
+      { path: '/clusters/:cluster/services/:service', name: 'service', component: () => import('./views/ServiceView.vue') },
       {
         path: '/clusters/:cluster/services/:service/configs',
         name: 'service-configs',
@@ -22,6 +23,7 @@ export function makeRouter(): Router {
       { path: '/clusters/:cluster/configs', name: 'configs', component: () => import('./views/ConfigsView.vue') },
       { path: '/clusters/:cluster/relations', name: 'relations', component: () => import('./views/RelationsView.vue') },
       { path: '/clusters/:cluster/jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
+      { path: '/clusters/:cluster/alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
       { path: '/stacks/:stack?/:service?', name: 'stacks', component: () => import('./views/StacksView.vue') },
       { path: '/admin/users/:user?', name: 'users', component: () => import('./views/UsersView.vue') },
       { path: '/admin/audit', name: 'audit', component: () => import('./views/AuditView.vue') },

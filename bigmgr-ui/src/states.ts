@@ -8,10 +8,12 @@ export function stateType(state: string): TagType {
     case 'ONLINE':
     case 'STARTED':
     case 'SUCCEEDED':
+    case 'OK':
       return 'success'
     case 'LOST':
     case 'FAILED':
     case 'TIMED_OUT':
+    case 'CRITICAL':
       return 'error'
     case 'RUNNING':
     case 'QUEUED':
@@ -21,6 +23,7 @@ export function stateType(state: string): TagType {
     case 'WAITING':
     case 'STOPPED':
     case 'CANCELED':
+    case 'WARNING':
       return 'warning'
     default:
       return 'default'

@@ -3,6 +3,12 @@
 // sends the user to /login), and `{items, next}` paging.
 import type {
   AddService,
+  AlertChangeView,
+  AlertView,
+  HealingChange,
+  HealingView,
+  MaintenanceView,
+  StartMaintenance,
   ConfigChange,
   ConfigDiffView,
   ConfigVersionView,
@@ -273,4 +279,18 @@ export const api = {
     get<HostSeriesView>(`/clusters/${enc(cluster)}/hosts/${enc(host)}/metrics`, { query: { window } }),
   hostTasks: (cluster: string, host: string, limit = 20) =>
     get<HostTaskView[]>(`/clusters/${enc(cluster)}/hosts/${enc(host)}/tasks`, { query: { limit } }),
+  /** The cluster's alerts as they stand: only those not OK when `firing`. */
+  alerts: (cluster: string, firing: boolean) =>
+    get<AlertView[]>(`/clusters/${enc(cluster)}/alerts`, { query: { firing: String(firing) } }),
+  /** Up to `limit` changes of the cluster's alerts after change `after`, oldest first. */
+  alertHistory: (cluster: string, after: number | null, limit: number) =>
+    get<AlertChangeView[]>(`/clusters/${enc(cluster)}/alerts/history`, { query: { after, limit } }),
+  /** The maintenance windows that have not ended. */
+  maintenance: (cluster: string) => get<MaintenanceView[]>(`/clusters/${enc(cluster)}/maintenance`),
+  startMaintenance: (cluster: string, body: StartMaintenance) => post<MaintenanceView>(`/clusters/${enc(cluster)}/maintenance`, body),
+  /** Ends a maintenance window now. */
+  endMaintenance: (cluster: string, id: number) => request<undefined>('DELETE', `/clusters/${enc(cluster)}/maintenance/${id}`),
+  healing: (cluster: string, service: string) => get<HealingView>(`/clusters/${enc(cluster)}/services/${enc(service)}/healing`),
+  setHealing: (cluster: string, service: string, body: HealingChange) =>
+    request<HealingView>('PUT', `/clusters/${enc(cluster)}/services/${enc(service)}/healing`, { body }),
 }

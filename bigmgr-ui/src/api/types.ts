@@ -453,3 +453,81 @@ export interface HostTaskView {
   started_at?: number | null
   finished_at?: number | null
 }
+
+export type AlertState = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN'
+
+/** An alert as it stands (`GET /clusters/{cluster}/alerts`); firing means not OK. */
+export interface AlertView {
+  id: number
+  /** The definition (`host_lost`, `unit_down`, `unit_stale`, `job_failed`, …). */
+  definition: string
+  state: AlertState
+  /** What the last check said. */
+  text: string
+  host?: string | null
+  /** The service instance it is about, if any. */
+  service?: string | null
+  /** The unit it is about (`component@host`), if any. */
+  unit?: string | null
+  /** Since when it is in this state. */
+  since: number
+  checked_at: number
+  /** Why it is silenced (e.g. its host is in maintenance); absent from older servers. */
+  silenced?: string | null
+}
+
+/** A change of an alert's state (`GET /clusters/{cluster}/alerts/history`, oldest first). */
+export interface AlertChangeView {
+  /** The history's cursor (`?after=`). */
+  id: number
+  alert: number
+  definition: string
+  from: AlertState
+  to: AlertState
+  text: string
+  host?: string | null
+  service?: string | null
+  unit?: string | null
+  at: number
+}
+
+/** A maintenance window that has not ended: the alerts of its host or service are silenced. */
+export interface MaintenanceView {
+  id: number
+  host?: string | null
+  service?: string | null
+  until: number
+  reason: string
+  /** Who started it. */
+  by: string
+  created_at: number
+}
+
+/** The body of `POST /clusters/{cluster}/maintenance`: one of host/service, one of for/until. */
+export interface StartMaintenance {
+  host?: string
+  service?: string
+  /** How long, e.g. `2h`, `30m`. */
+  for?: string
+  until?: number
+  reason?: string
+}
+
+/** A service's self-healing policy (`GET /clusters/{cluster}/services/{service}/healing`). */
+export interface HealingView {
+  /** Whether a down unit is restarted. */
+  restart: boolean
+  /** How long a unit may be down before it is restarted, e.g. `30s`. */
+  grace: string
+  max_per_hour: number
+  attempts_last_hour: number
+  /** The limit was reached: no more restarts for now. */
+  gave_up: boolean
+}
+
+/** The body of `PUT …/healing`. */
+export interface HealingChange {
+  restart: boolean
+  grace?: string
+  max_per_hour?: number
+}

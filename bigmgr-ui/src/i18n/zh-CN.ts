@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { configs: '配置', relations: '关联', users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { alerts: '告警', configs: '配置', relations: '关联', users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
@@ -232,6 +232,7 @@ const zh: typeof en = {
     command: 'Agent 命令',
   },
   services: {
+    page: '服务 {service}',
     title: '{cluster} 的服务',
     instance: '实例',
     stack: '栈',
@@ -298,6 +299,10 @@ const zh: typeof en = {
     at: '时间',
   },
   state: {
+    UNKNOWN: '未知',
+    OK: '正常',
+    WARNING: '警告',
+    CRITICAL: '严重',
     WAITING: '等待',
     ONLINE: '在线',
     LOST: '失联',
@@ -356,6 +361,45 @@ const zh: typeof en = {
     search: '搜索日志',
     empty: '暂无日志。',
     matches: '{n} 行匹配',
+  },
+  alerts: {
+    title: '告警',
+    pageTitle: '{cluster} 的告警',
+    showOk: '也显示正常的',
+    none: '没有正在触发的告警。',
+    noneAtAll: '没有告警。',
+    definition: '告警',
+    subject: '对象',
+    text: '消息',
+    since: '开始于',
+    silenced: '已静默',
+    count: { CRITICAL: '{n} 个严重', WARNING: '{n} 个警告', UNKNOWN: '{n} 个未知' },
+    history: '历史',
+    historyLink: '告警历史',
+    noHistory: '还没有告警变化。',
+    at: '时间',
+    change: '变化',
+  },
+  maintenance: {
+    title: '维护',
+    active: '维护中，直到 {until}，由 {by} 开始：{reason}',
+    activeNoReason: '维护中，直到 {until}，由 {by} 开始',
+    none: '未在维护中。',
+    duration: '时长',
+    reason: '原因',
+    reasonHint: '原因（随被静默的告警显示）',
+    start: '开始维护',
+    end: '立即结束',
+  },
+  healing: {
+    title: '自愈',
+    restart: '重启停止的单元',
+    grace: '等待时间',
+    graceHint: '例如 30s',
+    maxPerHour: '每小时最多',
+    save: '保存',
+    attempts: '最近一小时的重启次数：{n}',
+    gaveUp: '自愈已放弃：最近一小时重启 {n} 次，达到上限 {max}。请检查单元、手动重启，或提高上限。',
   },
 }
 

@@ -8,6 +8,8 @@ export interface Call {
   path: string
   query: URLSearchParams
   body: unknown
+  /** The request's abort signal (an event stream ends with it). */
+  signal: AbortSignal | null
 }
 
 export type Routes = Record<string, (call: Call) => unknown>
@@ -38,6 +40,7 @@ export function fakeServer(routes: Routes): { calls: Call[]; fetch: typeof fetch
       path: u.pathname.replace(/^\/api\/v1/, ''),
       query: u.searchParams,
       body: typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined,
+      signal: init?.signal ?? null,
     }
     calls.push(call)
     const route = routes[`${call.method} ${call.path}`]

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { VueWrapper } from '@vue/test-utils'
-import type { HostSeriesView, HostTaskView, HostView as Host } from '../api/types'
+import { flushPromises, type VueWrapper } from '@vue/test-utils'
+import type { AlertView, HostSeriesView, HostTaskView, HostView as Host, MaintenanceView, Role } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
 import HostView from './HostView.vue'
 
@@ -18,6 +18,10 @@ const tasks: HostTaskView[] = [
   { id: 30, job: 8, command: 'deploy', stage_command: 'install', service: 'hello', component: 'hello_server', state: 'SUCCEEDED', attempt: 1, exit_code: 0, started_at: 500, finished_at: 900 },
 ]
 const series: HostSeriesView = { host: 'h1', at: [1, 2, 3], cpu_percent: [10, 20, 30], memory_percent: [50] }
+const alerts: AlertView[] = [
+  { id: 1, definition: 'unit_down', state: 'WARNING', text: 'hello_server on h1 is STOPPED', host: 'h1', service: 'hello', unit: 'hello_server@h1', since: 0, checked_at: 0, silenced: null },
+  { id: 2, definition: 'host_lost', state: 'CRITICAL', text: 'h2 is lost', host: 'h2', since: 0, checked_at: 0, silenced: null },
+]
 
 const json = (v: unknown, status = 200): Response =>
   new Response(JSON.stringify(v), { status, headers: { 'Content-Type': status < 300 ? 'application/json' : 'application/problem+json' } })
@@ -25,26 +29,40 @@ const problem = (status: number, detail: string): Response => json({ type: 'abou
 
 afterEach(unmountView)
 
-async function mountWith(answers: { tasks?: Response; metrics?: Response } = {}): Promise<{ w: VueWrapper; urls: string[] }> {
+async function mountWith(
+  answers: { tasks?: Response; metrics?: Response } = {},
+  role: Role = 'viewer',
+  windows: MaintenanceView[] = [],
+): Promise<{ w: VueWrapper; urls: string[]; posted: unknown[] }> {
   const urls: string[] = []
+  const posted: unknown[] = []
   const w = await mountView(HostView, {
-    role: 'viewer',
-    fetch: (input) => {
+    role,
+    fetch: (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
       urls.push(url)
       const path = url.split('?')[0] ?? ''
+      if (path.endsWith('/maintenance') && init?.method === 'POST') {
+        const body = JSON.parse(init.body as string) as { host: string; reason?: string }
+        posted.push(body)
+        windows.push({ id: 5, host: body.host, until: Date.now() + 3_600_000, reason: body.reason ?? '', by: 'u', created_at: Date.now() })
+        return Promise.resolve(json(windows.at(-1), 201))
+      }
       if (path.endsWith('/hosts/h1')) return Promise.resolve(json(host))
+      if (path.endsWith('/alerts')) return Promise.resolve(json(alerts))
+      if (path.endsWith('/maintenance')) return Promise.resolve(json(windows))
       if (path.endsWith('/hosts/h1/tasks')) return Promise.resolve(answers.tasks ?? json(tasks))
       if (path.endsWith('/hosts/h1/metrics')) return Promise.resolve(answers.metrics ?? json(series))
       return Promise.resolve(problem(404, url))
     },
     routes: [
       { path: '/clusters/:cluster/hosts/:host', name: 'host' },
+      { path: '/clusters/:cluster/services/:service', name: 'service' },
       { path: '/jobs/:id', name: 'job' },
     ],
     at: '/clusters/demo/hosts/h1',
   })
-  return { w, urls }
+  return { w, urls, posted }
 }
 
 describe('HostView', () => {
@@ -75,5 +93,29 @@ describe('HostView', () => {
     expect(w.find('[data-testid="host-facts"]').exists()).toBe(true)
     expect(w.find('[data-testid="host-tasks"]').exists()).toBe(false)
     expect(w.findAll('[data-testid="problem-detail"]').map((p) => p.text())).toEqual(['no such endpoint'])
+  })
+
+  it("shows the host's alerts only", async () => {
+    const { w, urls } = await mountWith()
+    expect(urls).toContain('/api/v1/clusters/demo/alerts?firing=true')
+    expect(w.findAll('[data-testid^="alert-"][data-state]').map((r) => r.attributes('data-testid'))).toEqual(['alert-1'])
+    expect(w.get('[data-testid="alert-count-WARNING"]').text()).toBe('1 warning')
+  })
+
+  it('lets an operator put the host in maintenance, and shows the window', async () => {
+    const { w, posted } = await mountWith({}, 'operator')
+    await w.get('[data-testid="maintenance-reason"] input').setValue('disk swap')
+    await w.get('[data-testid="maintenance-form"]').trigger('submit')
+    await flushPromises()
+    expect(posted).toEqual([{ host: 'h1', for: '2h', reason: 'disk swap' }])
+    expect(w.get('[data-testid="maintenance-active"]').text()).toContain('by u: disk swap')
+    expect(w.find('[data-testid="maintenance-end-5"]').exists()).toBe(true)
+  })
+
+  it('shows a viewer the window without "End now", and no form', async () => {
+    const { w } = await mountWith({}, 'viewer', [{ id: 4, host: 'h1', until: Date.now() + 60_000, reason: 'kernel update', by: 'admin', created_at: 0 }])
+    expect(w.get('[data-testid="maintenance-active"]').text()).toContain('by admin: kernel update')
+    expect(w.find('[data-testid="maintenance-end-4"]').exists()).toBe(false)
+    expect(w.find('[data-testid="maintenance-form"]').exists()).toBe(false)
   })
 })

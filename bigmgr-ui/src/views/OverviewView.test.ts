@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
+import type { AlertView, ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
 import OverviewView from './OverviewView.vue'
 
@@ -25,6 +25,12 @@ const failed: JobView[] = [
   { id: 42, cluster: 'demo', command: 'restart', target: 'cluster', options: {}, state: 'FAILED', created_at: 0 },
 ]
 
+const alerts: AlertView[] = [
+  { id: 1, definition: 'host_lost', state: 'CRITICAL', text: 'h1 is lost', host: 'h1', service: null, unit: null, since: 0, checked_at: 0, silenced: null },
+  { id: 2, definition: 'unit_down', state: 'CRITICAL', text: 'down', host: 'h1', service: 'hello', unit: 'server@h1', since: 0, checked_at: 0, silenced: null },
+  { id: 3, definition: 'unit_stale', state: 'WARNING', text: 'stale', host: 'h2', service: 'hello', unit: 'server@h2', since: 0, checked_at: 0, silenced: 'host h2 is in maintenance' },
+]
+
 const json = (v: unknown): Response => new Response(JSON.stringify(v), { headers: { 'Content-Type': 'application/json' } })
 
 let wrapper: VueWrapper | null = null
@@ -40,6 +46,7 @@ describe('OverviewView', () => {
         if (path.endsWith('/clusters')) return Promise.resolve(json({ items: clusters, next: null }))
         if (path.endsWith('/hosts')) return Promise.resolve(json({ items: hosts, next: null }))
         if (path.endsWith('/units')) return Promise.resolve(json(units))
+        if (path.endsWith('/alerts') && query === 'firing=true') return Promise.resolve(json(alerts))
         if (path.endsWith('/jobs') && query.includes('state=FAILED')) return Promise.resolve(json({ items: failed, next: null }))
         return Promise.resolve(json({ items: [], next: null }))
       },
@@ -50,6 +57,8 @@ describe('OverviewView', () => {
         { path: '/clusters/:cluster/services', name: 'services' },
         { path: '/clusters/:cluster/configs', name: 'configs' },
         { path: '/clusters/:cluster/jobs', name: 'jobs' },
+        { path: '/clusters/:cluster/alerts', name: 'alerts' },
+        { path: '/clusters/:cluster/services/:service', name: 'service' },
         { path: '/jobs/:id', name: 'job' },
       ],
       at: '/',
@@ -60,6 +69,39 @@ describe('OverviewView', () => {
     expect(href('unhealthy-6')).toBe('/clusters/demo/services')
     expect(href('stale-7')).toBe('/clusters/demo/configs')
     expect(href('job-42')).toBe('/jobs/42')
+  })
+
+  it("shows each cluster's firing alerts with their counts, and links to the alert history", async () => {
+    const urls: string[] = []
+    wrapper = await mountView(OverviewView, {
+      role: 'viewer',
+      fetch: (input) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+        urls.push(url)
+        const path = url.split('?')[0] ?? ''
+        if (path.endsWith('/clusters')) return Promise.resolve(json({ items: clusters, next: null }))
+        if (path.endsWith('/alerts')) return Promise.resolve(json(alerts))
+        if (path.endsWith('/units')) return Promise.resolve(json([]))
+        return Promise.resolve(json({ items: [], next: null }))
+      },
+      routes: [
+        { path: '/', name: 'overview' },
+        { path: '/clusters/:cluster/hosts', name: 'hosts' },
+        { path: '/clusters/:cluster/hosts/:host', name: 'host' },
+        { path: '/clusters/:cluster/jobs', name: 'jobs' },
+        { path: '/clusters/:cluster/alerts', name: 'alerts' },
+        { path: '/clusters/:cluster/services/:service', name: 'service' },
+      ],
+      at: '/',
+    })
+    const card = wrapper.get('[data-testid="overview-cluster-demo"]')
+    expect(card.get('[data-testid="alert-count-CRITICAL"]').text()).toBe('2 critical')
+    expect(card.get('[data-testid="alert-count-WARNING"]').text()).toBe('1 warning')
+    expect(card.findAll('[data-testid^="alert-"][data-state]')).toHaveLength(3)
+    expect(card.get('[data-testid="alert-3"] [data-testid="alert-silenced"]').attributes('title')).toBe('host h2 is in maintenance')
+    expect(card.get('[data-testid="alerts-history-link"]').attributes('href')).toBe('/clusters/demo/alerts')
+    // The overview polls: it opens no event stream.
+    expect(urls.filter((u) => u.includes('/events'))).toEqual([])
   })
 
   const routes = [

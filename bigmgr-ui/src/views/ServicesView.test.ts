@@ -28,6 +28,7 @@ async function mountAs(role: Role): Promise<VueWrapper> {
     routes: [
       { path: '/clusters/:cluster/services', name: 'services' },
       { path: '/clusters/:cluster/services/new', name: 'add-service' },
+      { path: '/clusters/:cluster/services/:service', name: 'service' },
       { path: '/clusters/:cluster/services/:service/configs', name: 'service-configs' },
       { path: '/clusters/:cluster/hosts/:host', name: 'host' },
       { path: '/jobs/:id', name: 'job' },
@@ -38,8 +39,9 @@ async function mountAs(role: Role): Promise<VueWrapper> {
 }
 
 describe('ServicesView', () => {
-  it('offers "add service" to whoever may add services, and links each service to its configs', async () => {
+  it('offers "add service" to whoever may add services, and links each service to its page and its configs', async () => {
     const admin = await mountAs('admin')
+    expect(admin.get('[data-testid="service-hello-link"]').attributes('href')).toBe('/clusters/demo/services/hello')
     expect(admin.get('[data-testid="add-service"]').attributes('href')).toBe('/clusters/demo/services/new')
     expect(admin.get('[data-testid="service-hello-configs"]').attributes('href')).toBe('/clusters/demo/services/hello/configs')
     admin.unmount()
@@ -65,7 +67,8 @@ describe('ServicesView', () => {
       fetch: server.fetch,
       routes: [
         { path: '/clusters/:cluster/services', name: 'services' },
-        { path: '/clusters/:cluster/services/:service/configs', name: 'service-configs' },
+        { path: '/clusters/:cluster/services/:service', name: 'service' },
+      { path: '/clusters/:cluster/services/:service/configs', name: 'service-configs' },
         { path: '/clusters/:cluster/hosts/:host', name: 'host' },
         { path: '/jobs/:id', name: 'job' },
       ],
@@ -91,7 +94,8 @@ describe('ServicesView', () => {
       fetch: fakeServer({ 'GET /clusters/demo/services': () => paged([two]) }).fetch,
       routes: [
         { path: '/clusters/:cluster/services', name: 'services' },
-        { path: '/clusters/:cluster/services/:service/configs', name: 'service-configs' },
+        { path: '/clusters/:cluster/services/:service', name: 'service' },
+      { path: '/clusters/:cluster/services/:service/configs', name: 'service-configs' },
         { path: '/clusters/:cluster/hosts/:host', name: 'host' },
       ],
       at: '/clusters/demo/services',
