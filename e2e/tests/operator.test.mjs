@@ -310,6 +310,8 @@ test('every page of the app is a deep link that survives a reload', async () => 
     ['/clusters/demo/configs', 'configs-page', 'configs'],
     ['/clusters/demo/relations', 'relations-page', 'relations-deep-link'],
     ['/clusters/demo/services/new', 'add-service-page', 'wizard-stack'],
+    ['/clusters/demo/services/hello', 'service-page', 'service'],
+    ['/clusters/demo/alerts', 'alerts-page', 'alerts'],
     ['/stacks', 'stacks-page', 'stacks'],
     ['/stacks/demo/hello', 'stacks-page', 'stack-service'],
     ['/admin/users', 'users-page', 'users'],
