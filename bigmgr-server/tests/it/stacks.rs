@@ -883,3 +883,202 @@ async fn mariadb_replica_gets_the_primarys_rows() {
     assert_contains(&status, format!("Master_Host: {}", address(1)));
     d.stop_and_remove("db", 3307, 2).await;
 }
+
+/// Prometheus sends its alerts to Alertmanager through the relation (interface
+/// alertmanager): Alertmanager on h2 and h3 (one gossip cluster), Prometheus on h1 with a rule
+/// that always fires, both deployed unrelated. Relating them re-renders prometheus.yml and an
+/// automatic job reconfigures Prometheus; Prometheus then lists both Alertmanagers as active,
+/// an alert posted to the v2 API is read back, the rule's alert reaches both, and the stacks'
+/// checks pass. A duration that would break out of its YAML quotes is refused by configure and
+/// the running Alertmanager keeps its configuration.
+#[tokio::test]
+async fn prometheus_sends_alerts_to_alertmanager_through_the_relation() {
+    /// Prometheus' active Alertmanagers (their URLs), sorted.
+    async fn active_alertmanagers(prom: &str) -> Vec<String> {
+        let url = format!("http://{prom}/api/v1/alertmanagers");
+        let Ok(res) = reqwest::get(url).await else {
+            return Vec::new();
+        };
+        let body: Value = res.json().await.unwrap_or_default();
+        let mut urls: Vec<String> = body["data"]["activeAlertmanagers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["url"].as_str().map(str::to_string))
+            .collect();
+        urls.sort();
+        urls
+    }
+    /// The alerts named `name` that the Alertmanager at `am` holds.
+    async fn alerts_named(am: &str, name: &str) -> Vec<Value> {
+        let url = format!("http://{am}/api/v2/alerts");
+        let Ok(res) = reqwest::get(url).await else {
+            return Vec::new();
+        };
+        let body: Value = res.json().await.unwrap_or_default();
+        body.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["alertname"] == name)
+            .cloned()
+            .collect()
+    }
+
+    let d = Deployment::start(3).await;
+    let rules = json!({"groups": [{"name": "bigmgr", "rules": [
+        {"alert": "BigmgrAlwaysFiring", "expr": "vector(1)", "labels": {"severity": "none"}},
+    ]}]});
+    d.add_service(json!({
+        "name": "prom", "stack": "infra", "service": "prometheus",
+        "placement": {"prometheus_server": ["h1"]},
+        "configs": {"prometheus.yml": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                                       "evaluation_interval": "1s",
+                                       "alert_rules": rules.to_string()},
+                    // An alert fired before Prometheus found the Alertmanagers is sent again
+                    // after this delay (default 1m).
+                    "prometheus-env": {"extra_args": "--rules.alert.resend-delay=2s"}},
+    }))
+    .await;
+    d.add_service(json!({
+        "name": "am", "stack": "infra", "service": "alertmanager",
+        "placement": {"alertmanager_server": ["h2", "h3"]},
+        "configs": {"alertmanager.yml": {"group_wait": "1s"}},
+    }))
+    .await;
+    d.run("deploy", json!({"service": "am"})).await;
+    d.run("deploy", json!({"service": "prom"})).await;
+    let prom = format!("{}:9090", address(1));
+    let ams = [
+        format!("{}:9093", address(2)),
+        format!("{}:9093", address(3)),
+    ];
+    let prom_yml = d
+        .unit_dir(1, "prom", "prometheus_server")
+        .join("conf/prometheus.yml");
+    assert!(
+        !std::fs::read_to_string(&prom_yml)
+            .unwrap()
+            .contains("alertmanagers:")
+    );
+    assert_eq!(active_alertmanagers(&prom).await, Vec::<String>::new());
+
+    // Prometheus requires two interfaces; the one Alertmanager provides picks the endpoint.
+    let rel = d.api.relate("c", "prom", "am").await;
+    let rel_id = rel.expect(201)["id"].as_i64().unwrap();
+    assert_eq!(rel.body["interface"], "alertmanager");
+    assert_eq!(rel.body["requirer_endpoint"], "alerting");
+    assert_eq!(rel.body["provider_endpoint"], "alerting");
+    // Only Prometheus's files changed: an automatic job reconfigures it, none touches am.
+    let events = d
+        .api
+        .list(&format!("/clusters/c/relations/{rel_id}/events"))
+        .await;
+    let job = |service: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "joined" && e["service"] == service)
+            .unwrap_or_else(|| panic!("no joined event for {service}: {events:?}"))["job"]
+            .as_i64()
+    };
+    assert_eq!(job("am"), None, "{events:?}");
+    let reconfigure = job("prom").unwrap_or_else(|| panic!("no automatic job: {events:?}"));
+    let done = d.expect_success(reconfigure).await;
+    assert_eq!(done["command"], "reconfigure");
+    let rendered = std::fs::read_to_string(&prom_yml).unwrap();
+    for am in &ams {
+        assert_contains(&rendered, format!("- '{am}'"));
+    }
+
+    // (a) Prometheus discovered both through its new configuration.
+    let want: Vec<String> = ams
+        .iter()
+        .map(|a| format!("http://{a}/api/v2/alerts"))
+        .collect();
+    wait_until(
+        &format!("Prometheus' active Alertmanagers {want:?}"),
+        Duration::from_secs(60),
+        || async { (active_alertmanagers(&prom).await == want).then_some(()) },
+    )
+    .await;
+
+    // (b) An alert posted to h2's v2 API is read back from it.
+    let posted = reqwest::Client::new()
+        .post(format!("http://{}/api/v2/alerts", ams[0]))
+        .json(
+            &json!([{"labels": {"alertname": "bigmgr_test", "cluster": "c"},
+                        "annotations": {"summary": "posted by the bigmgr test"}}]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{}", posted.status());
+    let got = wait_until("the posted alert", Duration::from_secs(10), || async {
+        alerts_named(&ams[0], "bigmgr_test").await.pop()
+    })
+    .await;
+    assert_eq!(got["labels"]["cluster"], "c");
+    assert_eq!(got["annotations"]["summary"], "posted by the bigmgr test");
+    assert_eq!(got["status"]["state"], "active");
+
+    // (c) The rule's alert reaches both through Prometheus, with its external label.
+    for am in &ams {
+        let alert = wait_until(
+            &format!("BigmgrAlwaysFiring at {am}"),
+            Duration::from_secs(60),
+            || async { alerts_named(am, "BigmgrAlwaysFiring").await.pop() },
+        )
+        .await;
+        assert_eq!(alert["labels"]["cluster"], "c", "{alert}");
+        assert_eq!(alert["labels"]["severity"], "none", "{alert}");
+    }
+
+    // The stacks' own status and checks: the two gossip as one cluster, Prometheus sees both.
+    d.run("status", json!({"service": "am"})).await;
+    d.run("check", json!({"service": "am"})).await;
+    d.run("check", json!({"service": "prom"})).await;
+    let status: Value = reqwest::get(format!("http://{}/api/v2/status", ams[1]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["cluster"]["status"], "ready", "{status}");
+    assert_eq!(status["cluster"]["peers"].as_array().unwrap().len(), 2);
+    d.assert_nothing_stale().await;
+
+    // Bad input: a duration with a quote of its own stays one YAML scalar, and configure
+    // refuses it, naming it; the daemons keep running what they had.
+    let bad = "5m', receivers: x";
+    d.api
+        .patch(
+            "/clusters/c/services/am/configs",
+            json!({"configs": {"alertmanager.yml": {"resolve_timeout": bad}}}),
+        )
+        .await
+        .expect(201);
+    let id = d
+        .api
+        .submit("c", "configure", json!({"service": "am"}))
+        .await;
+    let failed = d.api.wait_job(id, JOB_TIMEOUT).await;
+    assert_eq!(failed["state"], "FAILED", "{failed}");
+    let task = &failed["stages"][0]["tasks"][0];
+    let log = d
+        .api
+        .get(&format!("/jobs/{id}/tasks/{}/log", task["id"]))
+        .await;
+    assert_contains(
+        &log.text,
+        "resolve_timeout '5m', receivers: x' is not a duration",
+    );
+    for am in &ams {
+        let status: Value = reqwest::get(format!("http://{am}/api/v2/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let running = status["config"]["original"].as_str().unwrap();
+        assert_contains(running, "resolve_timeout: 5m");
+    }
+}

@@ -10,14 +10,16 @@
 #   BIGMGR_ADDRESS   the address the web UI and API bind to
 #   BIGMGR_HOST      the host's name, for messages
 #   BIGMGR_CONTEXT   JSON file whose "context" holds relations.metrics: the units check expects
-#                    as scrape targets
+#                    as scrape targets, relations.alerting: the Alertmanagers check expects, and
+#                    alert_rules: the rules configure writes to conf/alert_rules.yml
 #   BIGMGR_CHECK_TIMEOUT  optional; seconds check waits (default 2 × scrape_interval + 15)
 #
 # Every command is idempotent. status exits 0 if the server runs, 3 if it does not.
 # Prometheus reads its configuration at start, so restart (stop, start) applies a new
 # prometheus.yml or new flags. start returns once /-/ready answers. check (run once) waits
 # until the active targets of the related units are exactly relations.metrics
-# (address:metrics_port) and every target, the server's own included, is up.
+# (address:metrics_port) and every target, the server's own included, is up, and until the
+# active Alertmanagers are exactly relations.alerting (address:port).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
@@ -54,17 +56,37 @@ do_install() {
     bm_log "installed ($(prometheus_bin))"
 }
 
+# conf/alert_rules.yml from the alert_rules property (prometheus.yml names it when it is set);
+# promtool checks it (and promtool check config once more, as a rule file of prometheus.yml).
+write_rules() {
+    local rules="$conf/alert_rules.yml"
+    bm_ctx_present || return 0
+    local text
+    text=$(bm_ctx_value alert_rules)
+    if [ -z "$text" ]; then
+        bm_unit_rm "$rules"
+        return 0
+    fi
+    printf '%s\n' "$text" | bm_write "$rules" 0644
+    if command -v promtool >/dev/null 2>&1; then
+        local out
+        out=$(promtool check rules "$rules" 2>&1) || bm_die "alert_rules is not a valid rules file: $out"
+    fi
+}
+
 do_configure() {
     load_env
     mkdir -p "$data" "$logs"
+    write_rules
     if command -v promtool >/dev/null 2>&1; then
         local out
         out=$(promtool check config "$conf/prometheus.yml" 2>&1) ||
             bm_die "prometheus.yml is not valid: $out"
     fi
-    local targets
-    targets=$(grep -c -- "- targets:" "$conf/prometheus.yml" || true)
-    bm_log "configured: http://$BM_ADDRESS:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, retention $PROM_RETENTION"
+    local targets ams=0
+    targets=$(sed -n '/^scrape_configs:/,$p' "$conf/prometheus.yml" | grep -c -- "- targets:" || true)
+    ! bm_ctx_present || ams=$(bm_ctx_units relations.alerting address | grep -c . || true)
+    bm_log "configured: http://$BM_ADDRESS:$PROM_PORT, $targets scrape target(s) every $PROM_SCRAPE_INTERVAL, $ams Alertmanager(s), retention $PROM_RETENTION"
 }
 
 do_start() {
@@ -98,7 +120,7 @@ do_check() {
         bm_die "check needs BIGMGR_CONTEXT (relations.metrics says which targets to expect)"
     python3 - "$BIGMGR_CONTEXT" "http://$BM_ADDRESS:$PROM_PORT" "$PROM_SCRAPE_INTERVAL" \
         "${BIGMGR_CHECK_TIMEOUT:-}" <<'EOF'
-import json, re, sys, time, urllib.request
+import json, re, sys, time, urllib.parse, urllib.request
 
 ctx = json.load(open(sys.argv[1]))["context"]
 base, interval, timeout = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -112,6 +134,7 @@ def seconds(d):
 
 timeout = float(timeout) if timeout else 2 * seconds(interval) + 15
 expected = {"%s:%s" % (u["address"], u["configs"]["metrics_port"]) for u in ctx["relations"]["metrics"]}
+alerting = {"%s:%s" % (u["address"], u["configs"]["port"]) for u in ctx["relations"].get("alerting", [])}
 deadline = time.monotonic() + timeout
 while True:
     problems = []
@@ -139,7 +162,19 @@ while True:
         if extra:
             problems.append("targets that are no longer related (old configuration?): " + ", ".join(extra))
     if not problems:
-        print("prometheus_server: check passed: %d related target(s) up, and the server itself" % len(related))
+        try:
+            with urllib.request.urlopen(base + "/api/v1/alertmanagers", timeout=5) as r:
+                ams = json.load(r)["data"]["activeAlertmanagers"]
+            active_ams = {urllib.parse.urlsplit(a["url"]).netloc for a in ams}
+        except Exception as e:  # noqa: BLE001 - any failure is retried, then reported
+            active_ams = set()
+            problems.append("cannot read %s/api/v1/alertmanagers: %s" % (base, e))
+        if not problems and active_ams != alerting:
+            problems.append("active Alertmanagers are %s, not the related %s (old configuration?)"
+                            % (", ".join(sorted(active_ams)) or "none", ", ".join(sorted(alerting)) or "none"))
+    if not problems:
+        print("prometheus_server: check passed: %d related target(s) up, and the server itself; %d Alertmanager(s)"
+              % (len(related), len(alerting)))
         for inst in sorted(related):
             t = related[inst]
             print("  %s %s (job %s, host %s)" % (inst, t["health"], t["labels"].get("job"), t["labels"].get("host")))
