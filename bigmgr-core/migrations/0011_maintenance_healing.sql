@@ -23,3 +23,25 @@ CREATE TABLE service_policies (
 );
 
 ALTER TABLE alert_targets ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';
+
+-- The latest result of each check (an alert definition a stack declares: port, web, script)
+-- of each unit, as its agent reported it with a heartbeat.
+CREATE TABLE unit_checks (
+    unit        INTEGER NOT NULL REFERENCES units (id),
+    name        TEXT    NOT NULL,
+    result      TEXT    NOT NULL,
+    checked_at  INTEGER NOT NULL,
+    PRIMARY KEY (unit, name)
+);
+
+-- Per-cluster changes of alert definitions (thresholds, `for`, interval, disabled), versioned
+-- like configs: the highest version of a definition is in force.
+CREATE TABLE alert_overrides (
+    cluster     INTEGER NOT NULL REFERENCES clusters (id),
+    definition  TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    settings    TEXT    NOT NULL,
+    author      TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (cluster, definition, version)
+);

@@ -20,16 +20,20 @@ use tokio::task::JoinHandle;
 mod acting;
 mod alerts;
 mod auth;
+mod checks;
 mod configs;
 mod events;
 mod healing;
 mod maintenance;
 mod metrics;
 mod notify;
+mod overrides;
 mod reconcile;
 mod relations;
 mod replica;
 pub use alerts::AlertSettings;
+pub use checks::AlertOverride;
+pub use overrides::{AlertDefinitionView, ChangeAlert};
 pub use replica::ReplicaSettings;
 mod snapshots;
 mod units;
@@ -299,6 +303,7 @@ impl ManagerBuilder {
                 engine.recover().await?;
                 let alerts = alerts::start(
                     store.clone(),
+                    stacks.clone(),
                     self.alerts.clone(),
                     metrics.clone(),
                     Some(healer),
@@ -323,6 +328,7 @@ impl ManagerBuilder {
             auth_lock: tokio::sync::Mutex::new(()),
             metrics,
             ca_fingerprint: self.ca_fingerprint,
+            alert_settings: self.alerts.clone(),
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         tokio::spawn(healing::serve(Arc::downgrade(&inner), heal_rx));
@@ -348,6 +354,8 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// The CA agents pin, when the server speaks TLS.
     ca_fingerprint: Option<String>,
+    /// How the built-in alerts are evaluated (what their definitions say).
+    alert_settings: AlertSettings,
 }
 
 impl Drop for Inner {

@@ -412,6 +412,7 @@ mod tests {
             requires: vec![],
             peers: vec![],
             ports: vec![],
+            alerts: vec![],
         })
     }
 

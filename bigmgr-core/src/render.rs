@@ -2,9 +2,9 @@
 //! template context with peers and relation data, the compiled templates, and the hash of what
 //! a unit's `configure` writes (how staleness is told).
 
+use crate::model::{CheckSpec, Probe, ServiceInstance, Unit};
 use crate::model::{Cluster, Host, HostId, HostOverrides, Relation, ServiceConfigs, ServiceId};
-use crate::model::{ServiceInstance, Unit};
-use crate::stack::{Endpoint, ServiceDef, StackProvider};
+use crate::stack::{AlertCheck, Endpoint, ServiceDef, StackProvider};
 use crate::store::TopologyStore;
 use crate::transport::FileSpec;
 use crate::{Error, Result};
@@ -94,7 +94,83 @@ impl Templates {
                 .map_err(|e| format!("template {} of service {}: {e}", ct.name, def.name))?;
             files.push((ct.name.clone(), ct.path.clone()));
         }
+        for a in &def.alerts {
+            let text = match &a.check {
+                AlertCheck::Port { port, .. } => port,
+                AlertCheck::Web { url, .. } => url,
+                _ => continue,
+            };
+            registry
+                .register_template_string(&format!("alert.{}", a.name), text)
+                .map_err(|e| format!("alert {} of service {}: {e}", a.name, def.name))?;
+        }
         Ok(Templates { registry, files })
+    }
+
+    /// The checks the agent runs for a unit of `component` (its port, web and script alert
+    /// definitions), with ports and URLs rendered from the unit's `context`. One that cannot
+    /// be rendered is sent as [`Probe::Invalid`], so its alert says why (UNKNOWN).
+    pub fn checks(&self, def: &ServiceDef, component: &str, context: &Value) -> Vec<CheckSpec> {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        def.alerts
+            .iter()
+            .filter(|a| a.component.as_deref() == Some(component))
+            .filter_map(|a| {
+                let render = || {
+                    self.registry
+                        .render(&format!("alert.{}", a.name), context)
+                        .map(|t| t.trim().to_string())
+                        .map_err(|e| {
+                            format!("alert {}: {}", a.qualified(&def.name), strict_message(&e))
+                        })
+                };
+                let probe = match &a.check {
+                    AlertCheck::Port { .. } => match render() {
+                        Ok(text) => match text.parse::<u16>() {
+                            Ok(port) if port > 0 => Probe::Port {
+                                address: context["address"].as_str().unwrap_or_default().into(),
+                                port,
+                            },
+                            _ => Probe::Invalid {
+                                message: format!(
+                                    "alert {}: the port renders to '{text}', not a port",
+                                    a.qualified(&def.name)
+                                ),
+                            },
+                        },
+                        Err(message) => Probe::Invalid { message },
+                    },
+                    AlertCheck::Web { expect_status, .. } => match render() {
+                        Ok(url)
+                            if (url.starts_with("http://") || url.starts_with("https://"))
+                                && !url.chars().any(char::is_whitespace) =>
+                        {
+                            Probe::Web {
+                                url,
+                                expect_status: *expect_status,
+                            }
+                        }
+                        Ok(url) => Probe::Invalid {
+                            message: format!(
+                                "alert {}: the URL renders to '{url}', not an http(s) URL",
+                                a.qualified(&def.name)
+                            ),
+                        },
+                        Err(message) => Probe::Invalid { message },
+                    },
+                    AlertCheck::Script { command } => Probe::Script {
+                        command: command.clone(),
+                    },
+                    AlertCheck::Metric { .. } => return None,
+                };
+                Some(CheckSpec {
+                    name: a.qualified(&def.name),
+                    interval_ms: ms(a.interval),
+                    timeout_ms: ms(a.timeout),
+                    probe,
+                })
+            })
+            .collect()
     }
 
     /// True if the service has no config files.

@@ -728,6 +728,35 @@ pub enum AlertCommand {
         /// The window's id (see `bigmgr alert maintenance`).
         id: i64,
     },
+    /// The cluster's alert definitions: built-in ones and those its stacks declare, with
+    /// their thresholds, `for` times and the cluster's changes.
+    Definitions {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Change an alert definition for a cluster: its `for` time, thresholds, or whether it is
+    /// evaluated (a new version of the change, audited).
+    Tune {
+        /// The cluster.
+        cluster: String,
+        /// The definition (`redis.port`, `unit_down`; see `bigmgr alert definitions`).
+        name: String,
+        /// How long a bad finding lasts before the alert changes (0s: at once).
+        #[arg(long = "for", value_name = "DURATION")]
+        hold: Option<String>,
+        /// The warning threshold: a response time (500ms) or a metric value (80).
+        #[arg(long)]
+        warning: Option<String>,
+        /// The critical threshold, the same way.
+        #[arg(long)]
+        critical: Option<String>,
+        /// Stop evaluating it for this cluster (its alerts go OK, saying so).
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Evaluate it again.
+        #[arg(long)]
+        enable: bool,
+    },
     /// Show a service's self-healing policy, or change it with --restart/--off.
     Healing {
         /// The cluster.

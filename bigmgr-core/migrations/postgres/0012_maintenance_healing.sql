@@ -21,3 +21,21 @@ CREATE TABLE service_policies (
 );
 
 ALTER TABLE alert_targets ADD COLUMN kind TEXT COLLATE "C" NOT NULL DEFAULT 'webhook';
+
+CREATE TABLE unit_checks (
+    unit        BIGINT NOT NULL REFERENCES units (id),
+    name        TEXT COLLATE "C" NOT NULL,
+    result      TEXT NOT NULL,
+    checked_at  BIGINT NOT NULL,
+    PRIMARY KEY (unit, name)
+);
+
+CREATE TABLE alert_overrides (
+    cluster     BIGINT NOT NULL REFERENCES clusters (id),
+    definition  TEXT COLLATE "C" NOT NULL,
+    version     BIGINT NOT NULL,
+    settings    TEXT NOT NULL,
+    author      TEXT COLLATE "C" NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (cluster, definition, version)
+);

@@ -48,14 +48,24 @@ const RECORD_SUFFIX: &str = ".unit.json";
 /// Healthy means `status` exited 0; the message is its last non-empty line of output (stdout,
 /// else stderr), or why it could not run or did not finish.
 pub async fn check_units(root: &Path, timeout: Duration) -> Vec<UnitHealth> {
+    let records = unit_records(root).await;
+    check_records(records.into_iter().filter(|r| r.status).collect(), timeout).await
+}
+
+/// Every unit record under `root` whose unit directory exists.
+pub async fn unit_records(root: &Path) -> Vec<UnitRecord> {
     let units = root.join("units");
-    let records = match tokio::task::spawn_blocking(move || read_records(&units)).await {
+    match tokio::task::spawn_blocking(move || read_records(&units)).await {
         Ok(records) => records,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the unit records");
-            return Vec::new();
+            Vec::new()
         }
-    };
+    }
+}
+
+/// Runs `status` of each of `records` (see [`check_units`]).
+pub async fn check_records(records: Vec<UnitRecord>, timeout: Duration) -> Vec<UnitHealth> {
     let mut todo = records.into_iter();
     let mut running = JoinSet::new();
     let mut health = Vec::new();
@@ -75,8 +85,7 @@ pub async fn check_units(root: &Path, timeout: Duration) -> Vec<UnitHealth> {
     health
 }
 
-/// The records under `units` of units to check: those with a `status` command whose unit
-/// directory exists.
+/// The records under `units` whose unit directory exists.
 fn read_records(units: &Path) -> Vec<UnitRecord> {
     let mut records = Vec::new();
     for cluster in dir_entries(units).into_iter().filter(|p| p.is_dir()) {
@@ -89,9 +98,7 @@ fn read_records(units: &Path) -> Vec<UnitRecord> {
                 if !is_record || !file.is_file() {
                     continue;
                 }
-                if let Some(record) = read_record(&file)
-                    && record.status
-                {
+                if let Some(record) = read_record(&file) {
                     if record.unit_dir.is_dir() {
                         records.push(record);
                     } else {
@@ -141,7 +148,7 @@ fn dir_entries(dir: &Path) -> Vec<PathBuf> {
 
 /// Checks one unit.
 async fn check(record: UnitRecord, timeout: Duration) -> UnitHealth {
-    let (exit_code, message) = run_status(&record, timeout).await;
+    let (exit_code, message) = run_command(&record, "status", timeout, Line::Last).await;
     UnitHealth {
         cluster: record.cluster,
         service: record.service,
@@ -153,8 +160,23 @@ async fn check(record: UnitRecord, timeout: Duration) -> UnitHealth {
     }
 }
 
-/// Runs `<script> status` for the unit; returns its exit code (if it exited) and the message.
-async fn run_status(record: &UnitRecord, timeout: Duration) -> (Option<i32>, String) {
+/// Which line of its output a command's message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Line {
+    /// The first non-blank line (a script alert's text).
+    First,
+    /// The last non-blank line (`status`).
+    Last,
+}
+
+/// Runs `<script> <command>` for the unit; returns its exit code (if it exited) and the
+/// message: the `line` of its output (stdout, else stderr), or why it did not finish.
+pub(super) async fn run_command(
+    record: &UnitRecord,
+    command: &str,
+    timeout: Duration,
+    line: Line,
+) -> (Option<i32>, String) {
     let script = &record.script;
     match tokio::fs::metadata(script).await {
         Ok(m) if m.is_file() => {}
@@ -169,9 +191,14 @@ async fn run_status(record: &UnitRecord, timeout: Duration) -> (Option<i32>, Str
             );
         }
     }
-    let mut child = match spawn(record).await {
+    let mut child = match spawn(record, command).await {
         Ok(child) => child,
-        Err(e) => return (None, format!("cannot run {} status: {e}", script.display())),
+        Err(e) => {
+            return (
+                None,
+                format!("cannot run {} {command}: {e}", script.display()),
+            );
+        }
     };
     // Declared after the child, so dropped before it: the group is killed on every way out.
     let group = Group(
@@ -186,8 +213,8 @@ async fn run_status(record: &UnitRecord, timeout: Duration) -> (Option<i32>, Str
     let status = {
         let output = async {
             tokio::join!(
-                last_line(stdout, &mut out_line),
-                last_line(stderr, &mut err_line)
+                read_line(stdout, line, &mut out_line),
+                read_line(stderr, line, &mut err_line)
             )
         };
         tokio::pin!(output);
@@ -214,12 +241,12 @@ async fn run_status(record: &UnitRecord, timeout: Duration) -> (Option<i32>, Str
         let _ = child.wait().await;
         return (
             None,
-            format!("`status` timed out after {timeout:?}; its processes were killed"),
+            format!("`{command}` timed out after {timeout:?}; its processes were killed"),
         );
     };
     let status = match status {
         Ok(status) => status,
-        Err(e) => return (None, format!("cannot wait for `status`: {e}")),
+        Err(e) => return (None, format!("cannot wait for `{command}`: {e}")),
     };
     let code = status.code();
     let line = if out_line.is_empty() {
@@ -230,22 +257,22 @@ async fn run_status(record: &UnitRecord, timeout: Duration) -> (Option<i32>, Str
     let message = if !line.is_empty() {
         line
     } else if let Some(code) = code {
-        format!("`status` exited with code {code}")
+        format!("`{command}` exited with code {code}")
     } else if let Some(sig) = status.signal() {
         let name = Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.to_string());
-        format!("`status` was killed by signal {name}")
+        format!("`{command}` was killed by signal {name}")
     } else {
-        format!("`status` ended abnormally ({status})")
+        format!("`{command}` ended abnormally ({status})")
     };
     (code, message)
 }
 
-/// Starts `<script> status` in the unit directory, retrying briefly on `ETXTBSY`.
-async fn spawn(record: &UnitRecord) -> std::io::Result<Child> {
+/// Starts `<script> <command>` in the unit directory, retrying briefly on `ETXTBSY`.
+async fn spawn(record: &UnitRecord, command: &str) -> std::io::Result<Child> {
     let mut attempt = 0;
     loop {
         let mut cmd = Command::new(&record.script);
-        cmd.arg("status")
+        cmd.arg(command)
             .current_dir(&record.unit_dir)
             .envs(record.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -263,12 +290,19 @@ async fn spawn(record: &UnitRecord) -> std::io::Result<Child> {
     }
 }
 
-/// Reads `reader` to its end, keeping its last non-blank line (trimmed, at most [`MAX_LINE`]
-/// bytes) in `last`.
-async fn last_line<R: AsyncRead + Unpin>(reader: Option<R>, last: &mut String) {
+/// Reads `reader` to its end, keeping its first or last non-blank line (trimmed, at most
+/// [`MAX_LINE`] bytes) in `kept` as it goes (so what was read counts even if the reading is
+/// given up half-way).
+async fn read_line<R: AsyncRead + Unpin>(reader: Option<R>, which: Line, kept: &mut String) {
     let Some(mut reader) = reader else { return };
     let mut buf = vec![0; 4096];
     let mut line = Vec::new();
+    let mut keep = |line: &mut Vec<u8>, kept: &mut String| {
+        if which == Line::Last || kept.is_empty() {
+            keep_if_not_blank(line, kept);
+        }
+        line.clear();
+    };
     loop {
         let n = match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -282,11 +316,11 @@ async fn last_line<R: AsyncRead + Unpin>(reader: Option<R>, last: &mut String) {
             let room = MAX_LINE.saturating_sub(line.len());
             line.extend_from_slice(&text[..text.len().min(room)]);
             if ends {
-                keep_if_not_blank(&mut line, last);
+                keep(&mut line, kept);
             }
         }
     }
-    keep_if_not_blank(&mut line, last);
+    keep(&mut line, kept);
 }
 
 /// Makes `line` the last line if it is not blank, and empties it.
@@ -349,6 +383,7 @@ mod tests {
             unit_dir: unit_dir.clone(),
             env: vec![("BIGMGR_COMPONENT".to_owned(), component.to_owned())],
             status,
+            checks: Vec::new(),
         };
         std::fs::write(
             service_dir.join(format!("{component}{RECORD_SUFFIX}")),
@@ -551,17 +586,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn last_line_keeps_the_last_non_blank_line_bounded() {
+    async fn read_line_keeps_the_first_or_last_non_blank_line_bounded() {
         let mut last = String::new();
-        let input: &[u8] = b"first\n  second  \r\n\n   \n";
-        last_line(Some(input), &mut last).await;
+        let input: &[u8] = b"\n first \n  second  \r\n\n   \n";
+        read_line(Some(input), Line::Last, &mut last).await;
         assert_eq!(last, "second");
+        let mut first = String::new();
+        read_line(Some(input), Line::First, &mut first).await;
+        assert_eq!(first, "first");
         let long = vec![b'x'; 3 * MAX_LINE];
         let mut last = String::new();
-        last_line(Some(&long[..]), &mut last).await;
+        read_line(Some(&long[..]), Line::Last, &mut last).await;
         assert_eq!(last.len(), MAX_LINE);
         let mut last = String::new();
-        last_line(Some(&b"no newline at the end"[..]), &mut last).await;
+        read_line(Some(&b"no newline at the end"[..]), Line::First, &mut last).await;
         assert_eq!(last, "no newline at the end");
     }
 }

@@ -12,6 +12,7 @@
 //! [`ToAgent`]: crate::transport::ToAgent
 //! [`AgentEvent`]: crate::transport::AgentEvent
 
+pub mod checks;
 mod health;
 mod ledger;
 mod local;
@@ -21,7 +22,7 @@ mod runtime;
 mod spool;
 mod stacklib;
 
-pub use health::check_units;
+pub use health::{check_records, check_units, unit_records};
 pub use ledger::{Ledger, LedgerEntry};
 pub use local::LocalTransport;
 pub use metrics::Sampler;
@@ -81,6 +82,10 @@ pub struct UnitRecord {
     pub env: Vec<(String, String)>,
     /// The component defines a `status` command.
     pub status: bool,
+    /// The checks of the unit's alert definitions, as the server rendered them for its latest
+    /// task (see [`checks`]).
+    #[serde(default)]
+    pub checks: Vec<crate::model::CheckSpec>,
 }
 
 /// The message of a run whose outcome was lost with an earlier agent: it was received, but

@@ -808,11 +808,27 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
         unit_dir: env.unit_dir.clone(),
         env: env.env.clone(),
         status: spec.status,
+        // The server renders them into the context of every contextual task; a task without
+        // them (a status run) keeps the ones recorded before.
+        checks: match spec.context.get("checks") {
+            Some(checks) => serde_json::from_value(checks.clone()).unwrap_or_default(),
+            None => previous_checks(&env.root, spec),
+        },
     };
     let bytes = serde_json::to_vec_pretty(&record)
         .map_err(|e| format!("cannot encode the unit record: {e}"))?;
     let path = unit_record_path(&env.root, &spec.cluster, &spec.service, &spec.component);
     write_atomic(&path, &bytes, 0o644, false).map_err(|e| io(&path, e))
+}
+
+/// The checks recorded for `spec`'s unit before, if any.
+fn previous_checks(root: &Path, spec: &TaskSpec) -> Vec<crate::model::CheckSpec> {
+    let path = unit_record_path(root, &spec.cluster, &spec.service, &spec.component);
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<UnitRecord>(&b).ok())
+        .map(|r| r.checks)
+        .unwrap_or_default()
 }
 
 /// The value of `key` in `env`, or "".

@@ -239,11 +239,20 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
                 tr.task.unit, tr.task.id
             )
         })?;
-        let context = topo.context(unit)?;
-        let files = match topo.service(unit.service) {
+        let mut context = topo.context(unit)?;
+        let svc = topo.service(unit.service);
+        let files = match svc {
             Some(svc) if exec.renders => svc.templates.render(&context)?,
             _ => Vec::new(),
         };
+        // The unit's alert checks ride along; the agent keeps them in the unit's record.
+        if let Some(svc) = svc {
+            let checks = svc.templates.checks(&svc.def, &unit.component, &context);
+            if let (Some(ctx), Ok(checks)) = (context.as_object_mut(), serde_json::to_value(checks))
+            {
+                ctx.insert("checks".into(), checks);
+            }
+        }
         (files, context)
     } else {
         (Vec::new(), serde_json::Value::Object(Default::default()))

@@ -22,7 +22,9 @@
 //! no event can stop the ones after it.
 
 use super::{convert, pb};
-use crate::agent::{Agent, AgentConfig, AgentHandle, Executor, Sampler, Spool, check_units};
+use crate::agent::{
+    Agent, AgentConfig, AgentHandle, Executor, Sampler, Spool, check_records, unit_records,
+};
 use crate::model::UnitHealth;
 use crate::transport::{AgentEvent, ToAgent};
 use crate::{Error, Result};
@@ -191,6 +193,8 @@ struct Shared {
     spooled: Notify,
     /// The latest unit health, sent with each heartbeat.
     health: Mutex<Vec<UnitHealth>>,
+    /// The latest result of every alert check of the units, sent with each heartbeat.
+    checks: Mutex<Vec<crate::model::CheckResult>>,
     /// The heartbeat interval the server asked for (ms); 0 until a session registered.
     interval_ms: std::sync::atomic::AtomicU64,
     /// The replicas it was given, and the one it tries now.
@@ -265,6 +269,7 @@ pub async fn run_agent(
         spool: Mutex::new(spool),
         spooled: Notify::new(),
         health: Mutex::new(Vec::new()),
+        checks: Mutex::new(Vec::new()),
         interval_ms: std::sync::atomic::AtomicU64::new(0),
         servers,
         current: Mutex::new(first),
@@ -356,9 +361,11 @@ async fn spooler(shared: Arc<Shared>, mut out_rx: mpsc::UnboundedReceiver<AgentE
     }
 }
 
-/// Runs the units' `status` commands once per heartbeat interval and keeps the latest health.
+/// Runs the units' `status` commands once per heartbeat interval and keeps the latest health;
+/// runs their alert checks when due and keeps the latest results.
 async fn health_checker(shared: Arc<Shared>) {
     let root = shared.handle.config().root.clone();
+    let mut checker = crate::agent::checks::Checker::new();
     loop {
         let ms = shared
             .interval_ms
@@ -370,8 +377,12 @@ async fn health_checker(shared: Arc<Shared>) {
         };
         let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(30));
         if ms != 0 {
-            let health = check_units(&root, timeout).await;
+            let records = unit_records(&root).await;
+            let with_status = records.iter().filter(|r| r.status).cloned().collect();
+            let (health, checks) =
+                tokio::join!(check_records(with_status, timeout), checker.run(&records));
             *shared.health.lock().unwrap_or_else(|p| p.into_inner()) = health;
+            *shared.checks.lock().unwrap_or_else(|p| p.into_inner()) = checks;
         }
         tokio::time::sleep(interval).await;
     }
@@ -625,8 +636,10 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             _ = heartbeat.tick() => {
                 let metrics = sampler.heartbeat();
                 let health = shared.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let checks = shared.checks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let beat = convert::heartbeat_to_pb(&metrics, &health, &checks);
                 tx.send(pb::AgentMessage {
-                    body: Some(pb::agent_message::Body::Heartbeat(convert::heartbeat_to_pb(&metrics, &health))),
+                    body: Some(pb::agent_message::Body::Heartbeat(beat)),
                 })
                 .await
                 .map_err(|_| Error::Transport("the session closed".into()))?;

@@ -3,7 +3,7 @@
 
 use super::pb;
 use crate::model::{
-    HostFacts, HostMetrics, JobId, LogStream, RunId, TaskId, TaskState, UnitHealth,
+    CheckResult, HostFacts, HostMetrics, JobId, LogStream, RunId, TaskId, TaskState, UnitHealth,
 };
 use crate::transport::limits::{self, MAX_LOG_LINE, MAX_RESULT_MESSAGE};
 use crate::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec};
@@ -261,7 +261,11 @@ pub(super) fn facts_from_pb(f: pb::HostFacts) -> HostFacts {
     }
 }
 
-pub(super) fn heartbeat_to_pb(m: &HostMetrics, units: &[UnitHealth]) -> pb::Heartbeat {
+pub(super) fn heartbeat_to_pb(
+    m: &HostMetrics,
+    units: &[UnitHealth],
+    checks: &[CheckResult],
+) -> pb::Heartbeat {
     pb::Heartbeat {
         at_ms: m.at,
         cpu_percent: m.cpu_percent,
@@ -284,10 +288,34 @@ pub(super) fn heartbeat_to_pb(m: &HostMetrics, units: &[UnitHealth]) -> pb::Hear
                 checked_at_ms: u.checked_at,
             })
             .collect(),
+        checks: checks
+            .iter()
+            .map(|c| pb::CheckResult {
+                cluster: c.cluster.clone(),
+                service: c.service.clone(),
+                component: c.component.clone(),
+                name: c.name.clone(),
+                ok: c.ok,
+                latency_ms: c.latency_ms,
+                exit_code: c.exit_code,
+                http_status: c.http_status.map(u32::from),
+                text: c.text.clone(),
+                checked_at_ms: c.checked_at,
+            })
+            .collect(),
     }
 }
 
-pub(super) fn heartbeat_from_pb(h: pb::Heartbeat) -> (HostMetrics, Vec<UnitHealth>) {
+/// The most check results one heartbeat may carry.
+pub(super) const MAX_CHECKS: usize = 1000;
+/// The longest text of a check result kept, in characters.
+const MAX_CHECK_TEXT: usize = 1024;
+
+/// A heartbeat's metrics, unit health and check results; the check results are bounded
+/// ([`MAX_CHECKS`], texts cut to 1 KiB): an agent's word is not trusted further.
+pub(super) fn heartbeat_from_pb(
+    h: pb::Heartbeat,
+) -> (HostMetrics, Vec<UnitHealth>, Vec<CheckResult>) {
     let metrics = HostMetrics {
         at: h.at_ms,
         cpu_percent: h.cpu_percent,
@@ -310,7 +338,24 @@ pub(super) fn heartbeat_from_pb(h: pb::Heartbeat) -> (HostMetrics, Vec<UnitHealt
             checked_at: u.checked_at_ms,
         })
         .collect();
-    (metrics, units)
+    let checks = h
+        .checks
+        .into_iter()
+        .take(MAX_CHECKS)
+        .map(|c| CheckResult {
+            cluster: c.cluster,
+            service: c.service,
+            component: c.component,
+            name: c.name,
+            ok: c.ok,
+            latency_ms: c.latency_ms,
+            exit_code: c.exit_code,
+            http_status: c.http_status.and_then(|s| u16::try_from(s).ok()),
+            text: c.text.chars().take(MAX_CHECK_TEXT).collect(),
+            checked_at: c.checked_at_ms,
+        })
+        .collect();
+    (metrics, units, checks)
 }
 
 #[cfg(test)]

@@ -423,11 +423,12 @@ impl GrpcTransport {
             self.seen(&name, host);
             match msg.body {
                 Some(pb::agent_message::Body::Heartbeat(hb)) => {
-                    let (metrics, units) = convert::heartbeat_from_pb(hb);
+                    let (metrics, units, checks) = convert::heartbeat_from_pb(hb);
                     let report = HostReport {
                         at: now_ms(),
                         metrics: Some(metrics),
                         units,
+                        checks,
                         ..HostReport::default()
                     };
                     if let Err(e) = self.store.record_host_report(host, &report).await {

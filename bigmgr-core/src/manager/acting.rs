@@ -442,6 +442,26 @@ impl Acting {
         .await
     }
 
+    /// Changes an alert definition for a cluster (a new version of its change).
+    pub async fn change_alert(
+        &self,
+        cluster: &str,
+        name: &str,
+        change: super::ChangeAlert,
+    ) -> Result<super::AlertDefinitionView> {
+        let what = serde_json::to_string(&change).unwrap_or_default();
+        let fut = self
+            .mgr
+            .change_alert(cluster, name, change, &self.actor.name);
+        self.act(
+            Action::ChangeConfig,
+            format!("alert {name} of cluster {cluster}"),
+            fut,
+            |d| format!("version {}: {what}", d.version.unwrap_or_default()),
+        )
+        .await
+    }
+
     /// Sets a service's self-healing policy.
     pub async fn set_healing(
         &self,

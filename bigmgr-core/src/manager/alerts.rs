@@ -13,6 +13,7 @@
 use super::Manager;
 use super::healing::{self, HealInput, HealRequest, Healer};
 use crate::model::*;
+use crate::stack::StackProvider;
 use crate::store::Store;
 use crate::view::{AlertChangeView, AlertTargetView, AlertView, DeliveryView};
 use crate::{Error, Result};
@@ -64,12 +65,44 @@ pub(crate) struct ClusterState {
 }
 
 /// When each (definition, subject) was first found bad, for the `for` times.
-pub(crate) type Pending = HashMap<(&'static str, AlertSubject), i64>;
+pub(crate) type Pending = HashMap<(String, AlertSubject), i64>;
+
+/// A finding after its definition's `for` time: `bad` (a state and text) once it has lasted
+/// `hold` since it was first found (counted in `pending`), OK with how long so far before
+/// that, and OK with `ok` when nothing is bad (which forgets when it started).
+pub(crate) fn held(
+    pending: &mut Pending,
+    key: (String, AlertSubject),
+    bad: Option<(AlertState, String)>,
+    hold: Duration,
+    ok: String,
+    now: i64,
+) -> (AlertState, String) {
+    match bad {
+        None => {
+            pending.remove(&key);
+            (AlertState::Ok, ok)
+        }
+        Some((level, text)) => {
+            let since = *pending.entry(key).or_insert(now);
+            let held = u64::try_from(now - since).unwrap_or(0);
+            if held >= u64::try_from(hold.as_millis()).unwrap_or(u64::MAX) {
+                (level, text)
+            } else {
+                (
+                    AlertState::Ok,
+                    format!("{text} (for {} s so far)", held / 1000),
+                )
+            }
+        }
+    }
+}
 
 /// Evaluates the built-in definitions on one cluster at `now`: one finding per subject.
 pub(crate) fn evaluate(
     state: &ClusterState,
     settings: &AlertSettings,
+    overrides: &HashMap<String, super::checks::AlertOverride>,
     pending: &mut Pending,
     now: i64,
 ) -> Vec<AlertReport> {
@@ -86,24 +119,19 @@ pub(crate) fn evaluate(
                     bad: Option<(AlertState, String)>,
                     hold: Duration,
                     ok: String| {
-        let key = (definition, subject);
-        let (state, text) = match bad {
-            None => {
-                pending.remove(&key);
-                (AlertState::Ok, ok)
-            }
-            Some((level, text)) => {
-                let since = *pending.entry(key).or_insert(now);
-                let held = u64::try_from(now - since).unwrap_or(0);
-                if held >= u64::try_from(hold.as_millis()).unwrap_or(u64::MAX) {
-                    (level, text)
-                } else {
-                    (
-                        AlertState::Ok,
-                        format!("{text} (for {} s so far)", held / 1000),
-                    )
-                }
-            }
+        let key = (definition.to_string(), subject);
+        let o = overrides.get(definition);
+        let (state, text) = if o.is_some_and(|o| !o.enabled) {
+            pending.remove(&key);
+            (
+                AlertState::Ok,
+                "disabled for this cluster by an operator".to_string(),
+            )
+        } else {
+            let hold = o
+                .and_then(|o| o.hold_ms)
+                .map_or(hold, Duration::from_millis);
+            held(pending, key, bad, hold, ok, now)
         };
         out.push(AlertReport {
             definition: definition.to_string(),
@@ -252,12 +280,13 @@ impl Drop for Evaluating {
 /// dropped.
 pub(crate) fn start(
     store: Arc<dyn Store>,
+    stacks: Arc<dyn StackProvider>,
     settings: AlertSettings,
     metrics: crate::metrics::Metrics,
     healer: Option<Healer>,
 ) -> Evaluating {
     Evaluating(vec![
-        tokio::spawn(run(Arc::clone(&store), settings, metrics, healer)),
+        tokio::spawn(run(Arc::clone(&store), stacks, settings, metrics, healer)),
         tokio::spawn(super::notify::deliver(store)),
     ])
 }
@@ -266,13 +295,21 @@ pub(crate) fn start(
 /// (a replica's is fenced), until aborted.
 pub(crate) async fn run(
     store: Arc<dyn Store>,
+    stacks: Arc<dyn StackProvider>,
     settings: AlertSettings,
     metrics: crate::metrics::Metrics,
     healer: Option<Healer>,
 ) {
     let mut pending = Pending::new();
     loop {
-        let restarts = round(store.as_ref(), &settings, &mut pending, &metrics).await;
+        let restarts = round(
+            store.as_ref(),
+            stacks.as_ref(),
+            &settings,
+            &mut pending,
+            &metrics,
+        )
+        .await;
         match (restarts, &healer) {
             (Ok(restarts), Some(healer)) => heal(healer, restarts).await,
             (Ok(_), None) => {}
@@ -305,6 +342,7 @@ async fn heal(healer: &Healer, restarts: Vec<JobRequest>) {
 /// returns the self-heal restarts to submit.
 async fn round(
     store: &dyn Store,
+    stacks: &dyn StackProvider,
     settings: &AlertSettings,
     pending: &mut Pending,
     metrics: &crate::metrics::Metrics,
@@ -323,13 +361,15 @@ async fn round(
         })
         .await?;
     for cluster in read_clusters(store).await? {
-        reports.extend(evaluate(&cluster, settings, pending, now));
+        let overrides = super::overrides::in_force(store, cluster.cluster).await?;
+        reports.extend(evaluate(&cluster, settings, &overrides, pending, now));
+        reports.extend(stack_alerts(store, stacks, &cluster, &overrides, pending, now).await?);
         let name = crate::store::cluster_name(store, cluster.cluster).await?;
         let policies = store.healing_services(cluster.cluster).await?;
         if !policies.is_empty() {
             let down_since: HashMap<UnitId, i64> = pending
                 .iter()
-                .filter(|((d, _), _)| *d == UNIT_DOWN)
+                .filter(|((d, _), _)| d == UNIT_DOWN)
                 .filter_map(|((_, s), since)| s.unit.map(|u| (u, *since)))
                 .collect();
             let input = HealInput {
@@ -417,6 +457,60 @@ async fn round(
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
     Ok(restarts)
+}
+
+/// The findings of the definitions the cluster's services' stacks declare.
+async fn stack_alerts(
+    store: &dyn Store,
+    stacks: &dyn StackProvider,
+    cluster: &ClusterState,
+    overrides: &HashMap<String, super::checks::AlertOverride>,
+    pending: &mut Pending,
+    now: i64,
+) -> Result<Vec<AlertReport>> {
+    let mut defs = HashMap::new();
+    for s in &cluster.services {
+        // A stack that no longer loads says so where the service is used; no alerts here.
+        if let Ok(stack) = stacks.stack(&s.stack, Some(&s.stack_version)).await
+            && let Ok(def) = stack.service(&s.service)
+        {
+            defs.insert(s.id, Arc::clone(def));
+        }
+    }
+    let alerts: Vec<&crate::stack::AlertDef> = defs
+        .values()
+        .flat_map(|d: &Arc<crate::stack::ServiceDef>| d.alerts.iter())
+        .collect();
+    if alerts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = store
+        .check_results(cluster.cluster)
+        .await?
+        .into_iter()
+        .map(|(u, r)| ((u, r.name.clone()), r))
+        .collect();
+    let window = alerts
+        .iter()
+        .filter_map(|a| match &a.check {
+            crate::stack::AlertCheck::Metric { window, .. } => Some(*window),
+            _ => None,
+        })
+        .max();
+    let samples = match window {
+        Some(w) => {
+            let since = now - i64::try_from(w.as_millis()).unwrap_or(i64::MAX / 2);
+            store.host_metrics(cluster.cluster, None, since).await?
+        }
+        None => Vec::new(),
+    };
+    let input = super::checks::StackAlertInput {
+        defs: &defs,
+        results: &results,
+        samples: &samples,
+        overrides,
+    };
+    Ok(super::checks::evaluate_stack(cluster, &input, pending, now))
 }
 
 /// Names of a cluster's hosts, services and units, to show alerts by.
@@ -700,7 +794,7 @@ mod tests {
             last_finished: None,
         };
         let mut pending = Pending::new();
-        let first = evaluate(&cluster, &settings, &mut pending, 10_000);
+        let first = evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 10_000);
         assert_eq!(
             state_of(&first, HOST_LOST),
             [AlertState::Ok, AlertState::Critical],
@@ -711,7 +805,7 @@ mod tests {
             [AlertState::Ok],
             "not for 30 s yet"
         );
-        let later = evaluate(&cluster, &settings, &mut pending, 40_000);
+        let later = evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 40_000);
         assert_eq!(state_of(&later, UNIT_DOWN), [AlertState::Critical]);
         assert!(
             later
@@ -726,7 +820,7 @@ mod tests {
         });
         assert_eq!(
             state_of(
-                &evaluate(&cluster, &settings, &mut pending, 41_000),
+                &evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 41_000),
                 UNIT_DOWN
             ),
             [AlertState::Ok]
@@ -734,7 +828,7 @@ mod tests {
         cluster.units[0] = down;
         assert_eq!(
             state_of(
-                &evaluate(&cluster, &settings, &mut pending, 42_000),
+                &evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 42_000),
                 UNIT_DOWN
             ),
             [AlertState::Ok]
@@ -752,10 +846,10 @@ mod tests {
             finished_at: None,
         };
         cluster.last_finished = Some(job(4, JobState::Failed));
-        let failed = evaluate(&cluster, &settings, &mut pending, 50_000);
+        let failed = evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 50_000);
         assert_eq!(state_of(&failed, JOB_FAILED), [AlertState::Warning]);
         cluster.last_finished = Some(job(5, JobState::Succeeded));
-        let fine = evaluate(&cluster, &settings, &mut pending, 60_000);
+        let fine = evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 60_000);
         assert_eq!(state_of(&fine, JOB_FAILED), [AlertState::Ok]);
     }
 }

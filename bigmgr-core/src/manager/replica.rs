@@ -235,6 +235,7 @@ async fn lead(r: &Replica, epoch: i64) -> Option<Leading> {
     let task = tokio::spawn(engine.run(commands_rx, events_rx));
     let alerts = super::alerts::start(
         Arc::new(r.sql.fenced(r.fence.clone())),
+        Arc::clone(&r.parts.stacks),
         r.alerts.clone(),
         r.parts.metrics.clone(),
         Some(r.healer.clone()),

@@ -84,6 +84,8 @@ pub struct HostReport {
     pub metrics: Option<HostMetrics>,
     /// Unit health, on a heartbeat.
     pub units: Vec<UnitHealth>,
+    /// The latest result of every check of the host's units, on a heartbeat.
+    pub checks: Vec<super::CheckResult>,
 }
 
 /// A unit's health as the store keeps it.

@@ -5,6 +5,7 @@
 
 mod alert;
 mod auth;
+mod check;
 mod config;
 mod host;
 mod ids;
@@ -17,6 +18,7 @@ pub use alert::{
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
 };
+pub use check::{CANNOT_CHECK, CheckResult, CheckSpec, Probe};
 pub use config::{
     ConfigDiff, ConfigVersion, HostOverrides, NewConfigVersion, NewRelation, NewRelationEvent,
     NewSnapshot, Relation, RelationEvent, RelationEventKind, Snapshot, SnapshotEntry, UnitStatus,

@@ -42,6 +42,8 @@ struct RawManifest {
     peers: Vec<RawEndpoint>,
     #[serde(default)]
     port: Vec<RawPort>,
+    #[serde(default)]
+    alert: Vec<super::alerts::RawAlert>,
 }
 
 /// `[service]`.
@@ -501,7 +503,10 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         });
     }
 
+    let alerts = super::alerts::convert_alerts(cx.file, &raw.alert, &components)?;
+
     Ok(ServiceDef {
+        alerts,
         name: raw.service.name,
         version: raw.service.version,
         description: raw.service.description.trim().to_string(),

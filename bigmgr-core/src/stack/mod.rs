@@ -4,10 +4,12 @@
 //! The manifest format (`service.toml`) is described in `docs/stacks.md`; [`manifest`] parses
 //! it and [`validate`] checks a whole stack.
 
+pub mod alerts;
 pub mod dir;
 pub mod manifest;
 pub mod validate;
 
+pub use alerts::{AlertCheck, AlertDef, Metric};
 pub use dir::DirStackProvider;
 
 use crate::Result;
@@ -98,6 +100,8 @@ pub struct ServiceDef {
     pub peers: Vec<Endpoint>,
     /// Ports its components listen on.
     pub ports: Vec<PortDef>,
+    /// The alerts it declares (`[[alert]]`).
+    pub alerts: Vec<AlertDef>,
 }
 
 impl ServiceDef {

@@ -441,6 +441,23 @@ pub trait AlertStore: Send + Sync + 'static {
     async fn healing_policy(&self, service: ServiceId) -> Result<HealingPolicy>;
     /// Sets a service's self-healing policy; NotFound if there is no such service.
     async fn set_healing_policy(&self, service: ServiceId, policy: &HealingPolicy) -> Result<()>;
+    /// Records a new version of a cluster's change of `definition` (a JSON object) by `author`:
+    /// one more than the highest so far, returned.
+    async fn add_alert_override(
+        &self,
+        cluster: ClusterId,
+        definition: &str,
+        settings: &str,
+        author: &str,
+    ) -> Result<u32>;
+    /// The change in force of every definition a cluster changed: (definition, version,
+    /// settings, author, when), by definition.
+    async fn alert_overrides(
+        &self,
+        cluster: ClusterId,
+    ) -> Result<Vec<(String, u32, String, String, i64)>>;
+    /// The latest result of every check of a cluster's units (live ones), by unit and name.
+    async fn check_results(&self, cluster: ClusterId) -> Result<Vec<(UnitId, CheckResult)>>;
     /// The services of a cluster whose policy restarts units, with their policies.
     async fn healing_services(&self, cluster: ClusterId)
     -> Result<Vec<(ServiceId, HealingPolicy)>>;

@@ -753,3 +753,118 @@ async fn the_demo_server_scripts_really_run_and_are_idempotent() {
         );
     }
 }
+
+/// Issue 15, test 6: bad alert definitions are refused when the stack loads, naming the file
+/// and the field; good ones load as written.
+#[test]
+fn bad_alert_definitions_are_refused_naming_file_and_field() {
+    let alert = |body: &str| format!("[[alert]]\n{body}\n\n[[port]]");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "name = \"a\"\nkind = \"ping\"\ncomponent = \"zookeeper_server\"",
+            "alert[0].kind",
+            "'ping' is not a kind of alert",
+        ),
+        (
+            "name = \"cpu\"\nkind = \"metric\"\nmetric = \"cpu_percent\"\ncritical = \"high\"",
+            "alert[0].critical",
+            "a metric threshold is a number, not string",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 2181\nwarning = 5",
+            "alert[0].warning",
+            "a response time is a duration",
+        ),
+        (
+            "name = \"ruok\"\nkind = \"script\"\ncomponent = \"zookeeper_server\"\ncommand = \"ruok\"",
+            "alert[0].command",
+            "does not declare command 'ruok'",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_srv\"\nport = 2181",
+            "alert[0].component",
+            "names component 'zookeeper_srv'",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 70000",
+            "alert[0].port",
+            "1–65535",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = \"{{#if}}\"",
+            "alert[0].port",
+            "not a valid template",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 2181\nurl = \"http://x\"",
+            "alert[0].url",
+            "a port alert takes no 'url'",
+        ),
+        (
+            "name = \"w\"\nkind = \"web\"\ncomponent = \"zookeeper_server\"\nurl = \"ftp://x\"",
+            "alert[0].url",
+            "not an http:// or https:// URL",
+        ),
+        (
+            "name = \"m\"\nkind = \"metric\"\nmetric = \"temperature\"\ncritical = 90",
+            "alert[0].metric",
+            "'temperature' is not a host metric",
+        ),
+        (
+            "name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\nwarning = 9\ncritical = 4",
+            "alert[0].warning",
+            "above the critical one",
+        ),
+        (
+            "name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 4\ninterval = \"soon\"",
+            "alert[0].interval",
+            "'soon' is not a duration",
+        ),
+        (
+            "name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 4\ncolour = \"red\"",
+            "alert[0].colour",
+            "unknown field `colour`",
+        ),
+        (
+            "name = \"Bad Name\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 4",
+            "alert[0].name",
+            "is not an alert name",
+        ),
+    ];
+    for (body, field, says) in cases {
+        let message = broken_manifest("[[port]]", &alert(body), field);
+        assert_contains(&message, *says);
+    }
+    let twice = format!(
+        "{}\n{}",
+        alert("name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 4")
+            .trim_end_matches("[[port]]"),
+        alert("name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 5")
+    );
+    let message = broken_manifest("[[port]]", &twice, "alert[1].name");
+    assert_contains(&message, "declared twice");
+
+    // Good ones load as written.
+    let tmp = tempfile::tempdir().unwrap();
+    let good = alert(
+        "name = \"client\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\n\
+         port = \"{{clientPort}}\"\ninterval = \"10s\"\nfor = \"30s\"\nwarning = \"200ms\"\n\
+         critical = \"1s\"\n\n[[alert]]\nname = \"busy\"\nkind = \"metric\"\n\
+         metric = \"cpu_percent\"\nwindow = \"10m\"\nwarning = 80\ncritical = 95.5",
+    );
+    let dir = broken_zookeeper(tmp.path(), "[[port]]", &good);
+    let def = load_service(&dir).expect("good alerts load");
+    assert_eq!(def.alerts.len(), 2);
+    assert_eq!(def.alerts[0].qualified(&def.name), "zookeeper.client");
+    assert_eq!(def.alerts[0].interval, std::time::Duration::from_secs(10));
+    assert_eq!(def.alerts[0].hold, std::time::Duration::from_secs(30));
+    assert_eq!(
+        def.alerts[1].check,
+        bigmgr_core::stack::AlertCheck::Metric {
+            metric: bigmgr_core::stack::Metric::CpuPercent,
+            window: std::time::Duration::from_secs(600),
+            warning: Some(80.0),
+            critical: Some(95.5),
+        }
+    );
+}

@@ -9,6 +9,7 @@ use super::{AppState, created};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bigmgr_core::manager::{AlertDefinitionView, ChangeAlert};
 use bigmgr_core::model::{AlertChangeId, MaintenanceId, TargetKind};
 use bigmgr_core::request::{SetHealing, StartMaintenance};
 use bigmgr_core::view::{
@@ -198,4 +199,33 @@ pub async fn set_healing(
 ) -> ApiResult<Json<HealingView>> {
     let h = c.acting().set_healing(&p.cluster, &p.service, body).await?;
     Ok(Json(h))
+}
+
+read_routes! {
+    /// `GET /clusters/{cluster}/alert-definitions` → every alert definition of the cluster
+    /// (the built-in ones, then those its services' stacks declare), with its changes.
+    definitions("/clusters/{cluster}/alert-definitions", "alerts", ClusterPath)
+        -> [Vec<AlertDefinitionView>]: "The definitions",
+        404: "No such cluster",
+        |s, p| s.mgr.alert_definitions(&p.cluster).await?;
+}
+
+/// `PUT /clusters/{cluster}/alert-definitions/{name}` → the definition as changed: its `for`
+/// time, thresholds, or whether it is evaluated, for this cluster (a new version of its
+/// change, audited; what is left out keeps its value).
+#[utoipa::path(put, path = "/clusters/{cluster}/alert-definitions/{name}", tag = "alerts",
+    params(AlertTargetPath),
+    request_body = ChangeAlert,
+    responses(
+        (status = 200, description = "The definition", body = AlertDefinitionView),
+        (status = 404, description = "No such cluster or definition"),
+        (status = 422, description = "A bad duration or threshold"),
+    ))]
+pub async fn change_definition(
+    c: Caller,
+    Path(p): Path<AlertTargetPath>,
+    Json(body): Json<ChangeAlert>,
+) -> ApiResult<Json<AlertDefinitionView>> {
+    let d = c.acting().change_alert(&p.cluster, &p.name, body).await?;
+    Ok(Json(d))
 }

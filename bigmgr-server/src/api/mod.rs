@@ -193,6 +193,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::maintenance, alerts::start_maintenance))
         .routes(routes!(alerts::end_maintenance))
         .routes(routes!(alerts::healing, alerts::set_healing))
+        .routes(routes!(alerts::definitions))
+        .routes(routes!(alerts::change_definition))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::pause))

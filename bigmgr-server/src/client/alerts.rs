@@ -103,6 +103,61 @@ pub async fn alert(client: &Client, out: Output, command: AlertCommand) -> Resul
             out.done(format_args!("maintenance {id} of cluster {cluster} ended"));
             Ok(())
         }
+        AlertCommand::Definitions { cluster } => {
+            let columns = [
+                col("NAME", "name"),
+                col("KIND", "kind"),
+                shown("ENABLED", "enabled", text),
+                col("FOR", "for"),
+                shown("WARNING", "warning", text),
+                shown("CRITICAL", "critical", text),
+                shown("CHANGED", "version", text),
+                shown("DESCRIPTION", "description", text),
+            ];
+            let path = in_cluster(&cluster, &["alert-definitions"]);
+            list(client, out, &path, &columns).await
+        }
+        AlertCommand::Tune {
+            cluster,
+            name,
+            hold,
+            warning,
+            critical,
+            disable,
+            enable,
+        } => {
+            // A threshold that reads as a number is one (a metric's); else a duration.
+            let threshold = |t: Option<String>| {
+                t.map(|t| {
+                    t.parse::<f64>()
+                        .ok()
+                        .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+                        .unwrap_or(Value::String(t))
+                })
+            };
+            let enabled = (disable || enable).then_some(enable);
+            let body = without_nulls(serde_json::json!({
+                "for": hold, "warning": threshold(warning), "critical": threshold(critical),
+                "enabled": enabled,
+            }));
+            let path = in_cluster(&cluster, &["alert-definitions", &name]);
+            let view: Value = client.put(&path, &body).await?;
+            out.one(&view, |d| {
+                println!(
+                    "{name} of cluster {cluster}: version {}, {}, for {}, warning {}, critical {}",
+                    d["version"],
+                    if d["enabled"] == true {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    d["for"].as_str().unwrap_or_default(),
+                    text(Some(&d["warning"])),
+                    text(Some(&d["critical"])),
+                );
+            });
+            Ok(())
+        }
         AlertCommand::Healing {
             cluster,
             service,

@@ -117,6 +117,7 @@ pub async fn agents<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
         facts: Some(facts.clone()),
         metrics: None,
         units: Vec::new(),
+        checks: Vec::new(),
     };
     ok(
         store.record_host_report(h.id, &report).await,
@@ -142,6 +143,7 @@ pub async fn agents<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
         facts: None,
         metrics: Some(metrics.clone()),
         units: vec![health, unknown],
+        checks: Vec::new(),
     };
     ok(
         store.record_host_report(h.id, &beat).await,

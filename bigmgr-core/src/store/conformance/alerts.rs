@@ -6,10 +6,108 @@ use crate::model::*;
 use crate::store::AlertStore;
 
 /// Runs the checks of alerts.
-pub async fn run<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
+pub async fn run<S: ClusterServices + AlertStore + crate::store::AgentStore + ?Sized>(store: &S) {
     alerts(store).await;
     notifications(store).await;
     maintenance_and_healing(store).await;
+    checks_and_overrides(store).await;
+}
+
+/// Check results: a heartbeat's results land on the host's own live units of the cluster and
+/// service they name (others are ignored), the latest per unit and name; alert overrides: a
+/// new version per change, the highest in force.
+pub async fn checks_and_overrides<
+    S: ClusterServices + AlertStore + crate::store::AgentStore + ?Sized,
+>(
+    store: &S,
+) {
+    const C: &str = "checks";
+    let fx = fixture(store, C, "conf-checks", 2).await;
+    let c = fx.cluster.id;
+    let result = |name: &str, ok: bool, at: i64| CheckResult {
+        cluster: fx.cluster.name.clone(),
+        service: fx.service.name.clone(),
+        component: "zookeeper_server".into(),
+        name: name.into(),
+        ok,
+        latency_ms: 3,
+        exit_code: None,
+        http_status: None,
+        text: "answers".into(),
+        checked_at: at,
+    };
+    let beat = |checks: Vec<CheckResult>| HostReport {
+        at: 1_000,
+        checks,
+        ..HostReport::default()
+    };
+    let h0 = fx.hosts[0].id;
+    let elsewhere = CheckResult {
+        service: "no-such-service".into(),
+        ..result("x.port", true, 1)
+    };
+    ok(
+        store
+            .record_host_report(h0, &beat(vec![result("x.port", true, 10), elsewhere]))
+            .await,
+        C,
+        "report",
+    );
+    ok(
+        store
+            .record_host_report(h0, &beat(vec![result("x.port", false, 20)]))
+            .await,
+        C,
+        "report again",
+    );
+    let got = ok(store.check_results(c).await, C, "results");
+    let unit0 = fx
+        .units
+        .iter()
+        .find(|u| u.host == h0)
+        .map(|u| u.id)
+        .expect("a unit on h0");
+    assert_eq!(
+        got,
+        vec![(unit0, result("x.port", false, 20))],
+        "store conformance [{C}]: the latest result of the host's own unit only"
+    );
+
+    assert!(ok(store.alert_overrides(c).await, C, "none").is_empty());
+    let v1 = ok(
+        store
+            .add_alert_override(c, "x.port", "{\"enabled\":false}", "olga")
+            .await,
+        C,
+        "override",
+    );
+    let v2 = ok(
+        store
+            .add_alert_override(c, "x.port", "{\"hold_ms\":0}", "vic")
+            .await,
+        C,
+        "override again",
+    );
+    assert_eq!((v1, v2), (1, 2), "store conformance [{C}]: versions");
+    let now = ok(store.alert_overrides(c).await, C, "in force");
+    assert_eq!(now.len(), 1);
+    assert_eq!(
+        (
+            now[0].0.as_str(),
+            now[0].1,
+            now[0].2.as_str(),
+            now[0].3.as_str()
+        ),
+        ("x.port", 2, "{\"hold_ms\":0}", "vic"),
+        "store conformance [{C}]: the highest version is in force"
+    );
+    not_found(
+        store
+            .add_alert_override(ClusterId(i64::MAX), "x", "{}", "a")
+            .await,
+        C,
+        "an override of no cluster",
+    );
 }
 
 /// Maintenance windows: one host or service of the cluster (another cluster's is NotFound),

@@ -133,6 +133,31 @@ impl AgentStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        for c in &report.checks {
+            let result = to_json(c)?;
+            // Only a unit of this host, of the cluster and service it names, and not removed:
+            // an agent reports about its own units only.
+            query(
+                "INSERT INTO unit_checks (unit, name, result, checked_at) \
+                 SELECT u.id, ?1, ?2, ?3 FROM units u JOIN services s ON s.id = u.service \
+                   JOIN clusters c ON c.id = s.cluster \
+                 WHERE u.host = ?4 AND u.component = ?5 AND u.removed_at IS NULL \
+                   AND s.name = ?6 AND s.removed_at IS NULL AND c.name = ?7 \
+                 ON CONFLICT (unit, name) DO UPDATE SET result = EXCLUDED.result, \
+                   checked_at = EXCLUDED.checked_at",
+                (
+                    &c.name,
+                    result,
+                    c.checked_at,
+                    host.0,
+                    &c.component,
+                    &c.service,
+                    &c.cluster,
+                ),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await
     }
 

@@ -372,6 +372,72 @@ impl AlertStore for SqlStore {
         Ok(ended)
     }
 
+    async fn add_alert_override(
+        &self,
+        cluster: ClusterId,
+        definition: &str,
+        settings: &str,
+        author: &str,
+    ) -> Result<u32> {
+        let mut tx = self.begin_write().await?;
+        let top: Option<i64> = query(
+            "SELECT COALESCE(MAX(version), 0) FROM alert_overrides \
+             WHERE cluster = ? AND definition = ?",
+            (cluster.0, definition),
+        )
+        .value(&mut *tx)
+        .await?;
+        let version = top.unwrap_or(0) + 1;
+        query(
+            "INSERT INTO alert_overrides (cluster, definition, version, settings, author, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (cluster.0, definition, version, settings, author, now_ms()),
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fk_or(e, || Error::not_found("cluster", cluster)))?;
+        tx.commit().await?;
+        Ok(u32::try_from(version).unwrap_or(u32::MAX))
+    }
+
+    async fn alert_overrides(
+        &self,
+        cluster: ClusterId,
+    ) -> Result<Vec<(String, u32, String, String, i64)>> {
+        let rows: Vec<(String, i64, String, String, i64)> = query(
+            "SELECT o.definition, o.version, o.settings, o.author, o.created_at \
+             FROM alert_overrides o WHERE o.cluster = ? AND o.version = \
+               (SELECT MAX(x.version) FROM alert_overrides x \
+                WHERE x.cluster = o.cluster AND x.definition = o.definition) \
+             ORDER BY o.definition",
+            (cluster.0,),
+        )
+        .rows(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, v, s, a, t)| (d, u32::try_from(v).unwrap_or(0), s, a, t))
+            .collect())
+    }
+
+    async fn check_results(&self, cluster: ClusterId) -> Result<Vec<(UnitId, CheckResult)>> {
+        let rows: Vec<(i64, String)> = query(
+            "SELECT k.unit, k.result FROM unit_checks k JOIN units u ON u.id = k.unit \
+               JOIN services s ON s.id = u.service \
+             WHERE s.cluster = ? AND u.removed_at IS NULL ORDER BY k.unit, k.name",
+            (cluster.0,),
+        )
+        .rows(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(unit, json)| {
+                serde_json::from_str(&json)
+                    .map(|r| (UnitId(unit), r))
+                    .map_err(|e| Error::Store(format!("a check result that is not one: {e}")))
+            })
+            .collect()
+    }
+
     async fn healing_policy(&self, service: ServiceId) -> Result<HealingPolicy> {
         let row: Option<(i64, i64, i64)> = query(
             "SELECT heal_restart, heal_grace_ms, heal_max_per_hour FROM service_policies \

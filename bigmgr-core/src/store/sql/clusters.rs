@@ -57,6 +57,9 @@ impl ClusterStore for SqlStore {
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
             "DELETE FROM maintenance WHERE cluster = ?1",
+            "DELETE FROM alert_overrides WHERE cluster = ?1",
+            "DELETE FROM unit_checks WHERE unit IN (SELECT u.id FROM units u \
+               JOIN services s ON s.id = u.service WHERE s.cluster = ?1)",
             "DELETE FROM service_policies WHERE service IN \
                (SELECT id FROM services WHERE cluster = ?1)",
             "DELETE FROM delivery_attempts WHERE notification IN (SELECT n.id FROM \

@@ -117,6 +117,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id",
     ),
     (
+        "unit_checks",
+        "unit, name, result, checked_at",
+        "unit, name",
+    ),
+    (
+        "alert_overrides",
+        "cluster, definition, version, settings, author, created_at",
+        "cluster, definition, version",
+    ),
+    (
         "service_policies",
         "service, heal_restart, heal_grace_ms, heal_max_per_hour, updated_at",
         "service",

@@ -173,6 +173,19 @@ do_start() {
     bm_log "started (pid $(bm_daemon_pid)), answering on $address:$port"
 }
 
+# serving: the `zookeeper.serving` alert's check. Exit 0 when the server serves requests (a
+# leader, follower, observer or standalone), 2 when it does not (no quorum, or not answering);
+# its first line says which.
+do_serving() {
+    local mode
+    mode=$(fourlw "$address" "$(client_port)" srvr | sed -n 's/^Mode: //p')
+    case "$mode" in
+        leader | follower | observer | standalone) echo "serving as $mode" ;;
+        "") echo "not serving requests on $address:$(client_port): no quorum, or not running"; exit 2 ;;
+        *) echo "unexpected mode '$mode' on $address:$(client_port)"; exit 1 ;;
+    esac
+}
+
 do_status() {
     bm_daemon_running || { bm_log "not running"; exit 3; }
     local mode
@@ -244,4 +257,5 @@ do_remove() {
     bm_log "removed the server's data, logs and configs from $BM_UNIT (the $PKG package stays)"
 }
 
+BM_COMMANDS="install configure start stop restart status check remove serving"
 bm_main "${1:-}"
