@@ -297,7 +297,7 @@ async fn read_line<R: AsyncRead + Unpin>(reader: Option<R>, which: Line, kept: &
     let Some(mut reader) = reader else { return };
     let mut buf = vec![0; 4096];
     let mut line = Vec::new();
-    let mut keep = |line: &mut Vec<u8>, kept: &mut String| {
+    let keep = |line: &mut Vec<u8>, kept: &mut String| {
         if which == Line::Last || kept.is_empty() {
             keep_if_not_blank(line, kept);
         }
