@@ -1,6 +1,6 @@
 //! Self-healing: a service whose policy says so gets its STARTED units that are down restarted
-//! by jobs of the system's, after a grace time, with exponential backoff and at most N
-//! attempts per unit an hour; then it gives up and raises the CRITICAL `self_heal_gave_up`
+//! by jobs of the system's, after a grace time, with exponential backoff within one outage
+//! and at most N attempts per unit an hour; then it gives up and raises the CRITICAL `self_heal_gave_up`
 //! alert that says so. A unit stopped on purpose (desired STOPPED), one another job works on,
 //! one on a lost host and one in maintenance are left alone.
 //!
@@ -96,10 +96,18 @@ pub(crate) fn decide(
                     policy.max_per_hour
                 ));
             } else {
-                // The first restart after the grace time; each later one waits twice as long
-                // after the one before.
-                let wait = policy.grace_ms.saturating_mul(1_i64 << n.min(20));
-                let last = recent.iter().copied().max();
+                // The first restart of an outage after the grace time; each later one of the
+                // same outage waits twice as long after the one before (a unit that came up
+                // in between starts a new outage, while the hourly limit counts them all).
+                let down_since = now - down_for;
+                let this_outage: Vec<i64> = recent
+                    .iter()
+                    .copied()
+                    .filter(|t| *t >= down_since)
+                    .collect();
+                let k = u32::try_from(this_outage.len()).unwrap_or(u32::MAX);
+                let wait = policy.grace_ms.saturating_mul(1_i64 << k.min(20));
+                let last = this_outage.iter().copied().max();
                 let due = down_for >= policy.grace_ms && last.is_none_or(|t| now - t >= wait);
                 if due {
                     restarts.push(Restart {

@@ -887,3 +887,193 @@ impl Drop for Burners {
         }
     }
 }
+
+/// The median of some durations (ms).
+fn median(mut v: Vec<u128>) -> u128 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// The alerts an Alertmanager holds (active ones), as its v2 API lists them.
+async fn alertmanager_alerts(url: &str) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .get(format!("{url}/api/v2/alerts"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    match res {
+        Ok(r) => r.json::<Vec<Value>>().await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Issue 15, test 1: a real 3-node ZooKeeper with self-healing on and a real Alertmanager,
+/// deployed by bigmgr from the infra stack, as a notification target. `kill -9` of one
+/// server's JVM: `unit_down` goes CRITICAL within two heartbeat intervals after its `for`
+/// time, Alertmanager shows the alert through its API, a self-heal restart brings the server
+/// back, the ensemble has a leader and two followers again, the alert resolves and
+/// Alertmanager gets the resolution. `BIGMGR_HEAL_RUNS=5` repeats the kill and prints the
+/// median detection and heal times (README, "Alerts").
+#[tokio::test]
+async fn a_killed_zookeeper_server_is_detected_notified_to_alertmanager_and_healed() {
+    use crate::stacks::{Deployment, address, one_leader};
+    let runs: usize = std::env::var("BIGMGR_HEAL_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let d = Deployment::start_with(3, &["--alert-interval", "500ms"]).await;
+    d.add_service(serde_json::json!({
+        "name": "zk", "stack": "bigtop", "service": "zookeeper",
+        "placement": {"zookeeper_server": ["h1", "h2", "h3"]},
+    }))
+    .await;
+    d.add_service(serde_json::json!({
+        "name": "am", "stack": "infra", "service": "alertmanager",
+        "placement": {"alertmanager_server": ["h1"]},
+    }))
+    .await;
+    d.run("deploy", serde_json::json!({"service": "zk"})).await;
+    d.run("deploy", serde_json::json!({"service": "am"})).await;
+    one_leader(&[1, 2, 3]).await;
+    let api = &d.api;
+    let am = format!("http://{}:9093", address(1));
+    api.post(
+        "/clusters/c/alert-targets",
+        serde_json::json!({"name": "am", "kind": "alertmanager", "url": am}),
+    )
+    .await
+    .expect(201);
+    // Down for 3 s before it is CRITICAL, and healed after 5 s (the shortest grace).
+    api.put(
+        "/clusters/c/alert-definitions/unit_down",
+        serde_json::json!({"for": "3s"}),
+    )
+    .await
+    .expect(200);
+    api.put(
+        "/clusters/c/services/zk/healing",
+        serde_json::json!({"restart": true, "grace": "5s", "max_per_hour": 20}),
+    )
+    .await
+    .expect(200);
+    let pid_file = d
+        .unit_dir(2, "zk", "zookeeper_server")
+        .join("zookeeper_server.pid");
+    let (mut detected, mut healed) = (Vec::new(), Vec::new());
+    let mut seen_firing = 0;
+    for run in 1..=runs {
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        let killed = std::time::Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
+        let down = wait_until("unit_down to fire", Duration::from_secs(60), || async {
+            component_alert(api, "unit_down", "h2")
+                .await
+                .filter(|a| a["state"] == "CRITICAL")
+        })
+        .await;
+        detected.push(killed.elapsed().as_millis());
+        assert_eq!(down["unit"], "zookeeper_server@h2", "{down}");
+        // Alertmanager holds it, labelled, while it fires (unless the heal was quicker than
+        // a look: then its resolution is checked below all the same).
+        let shown = wait_until(
+            "Alertmanager to show it",
+            Duration::from_secs(30),
+            || async {
+                let alerts = alertmanager_alerts(&am).await;
+                let it = alerts.into_iter().find(|a| {
+                    a["labels"]["alertname"] == "unit_down" && a["labels"]["host"] == "h2"
+                });
+                let healed_already = component_alert(api, "unit_down", "h2")
+                    .await
+                    .is_some_and(|a| a["state"] == "OK");
+                it.map(Some).or(healed_already.then_some(None))
+            },
+        )
+        .await;
+        if let Some(a) = &shown {
+            seen_firing += 1;
+            assert_eq!(
+                (
+                    &a["labels"]["cluster"],
+                    &a["labels"]["service"],
+                    &a["labels"]["severity"]
+                ),
+                (
+                    &Value::from("c"),
+                    &Value::from("zk"),
+                    &Value::from("critical")
+                ),
+                "{a}"
+            );
+        }
+        one_leader(&[1, 2, 3]).await;
+        healed.push(killed.elapsed().as_millis());
+        wait_until("unit_down to resolve", Duration::from_secs(60), || async {
+            component_alert(api, "unit_down", "h2")
+                .await
+                .filter(|a| a["state"] == "OK")
+        })
+        .await;
+        wait_until(
+            "Alertmanager to get the resolution",
+            Duration::from_secs(30),
+            || async {
+                let alerts = alertmanager_alerts(&am).await;
+                (!alerts.iter().any(|a| {
+                    a["labels"]["alertname"] == "unit_down" && a["labels"]["host"] == "h2"
+                }))
+                .then_some(())
+            },
+        )
+        .await;
+        eprintln!(
+            "heal run {run}: kill -9 -> unit_down CRITICAL {} ms, -> ensemble healthy {} ms",
+            detected[run - 1],
+            healed[run - 1]
+        );
+    }
+    // The heal was a job of the system's that says why, and the audit log says so.
+    let jobs = heal_jobs(api).await;
+    assert_eq!(jobs.len(), runs, "{jobs:#?}");
+    assert!(
+        jobs[0]["options"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("self-heal: zookeeper_server on h2 down for"),
+        "{}",
+        jobs[0]
+    );
+    let audit = api.list("/audit?actor=system&limit=1000").await;
+    assert!(
+        audit.iter().any(|e| e["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("self-heal: zookeeper_server on h2"))),
+        "{audit:#?}"
+    );
+    assert!(seen_firing > 0, "Alertmanager showed the firing alert");
+    let log = api.list("/clusters/c/alerts/deliveries").await;
+    assert!(
+        log.iter()
+            .any(|l| l["target"] == "am" && l["status"] == 200),
+        "{log:#?}"
+    );
+    eprintln!(
+        "heal over {runs} run(s): kill -9 -> CRITICAL median {} ms {:?}; -> ensemble healthy \
+         median {} ms {:?} (for 3s, grace 5s, heartbeat 1s, alert interval 500ms)",
+        median(detected.clone()),
+        detected,
+        median(healed.clone()),
+        healed
+    );
+    assert!(
+        detected.iter().all(|ms| *ms < 3_000 + 2 * 1_000 + 2_000),
+        "CRITICAL within two heartbeat intervals after the for time (and a round): {detected:?}"
+    );
+    d.run("stop", serde_json::json!({"service": "am"})).await;
+    d.run("remove", serde_json::json!({"service": "am"})).await;
+    d.stop_and_remove("zk", 2181, 3).await;
+}

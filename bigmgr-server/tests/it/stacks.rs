@@ -36,8 +36,17 @@ impl Deployment {
     /// Waits for its turn ([`SERIAL`]), starts the server (heartbeat 1 s) and `hosts` agents,
     /// and waits until all are ONLINE.
     pub async fn start(hosts: usize) -> Deployment {
+        Deployment::start_with(hosts, &[]).await
+    }
+
+    /// [`Deployment::start`] with more arguments for `bigmgr serve`.
+    pub async fn start_with(hosts: usize, args: &[&str]) -> Deployment {
         let serial = SERIAL.lock().await;
-        let server = ServerProc::serve().fast_heartbeat().start();
+        let mut cmd = ServerProc::serve().fast_heartbeat();
+        for a in args {
+            cmd = cmd.arg(*a);
+        }
+        let server = cmd.start();
         let api = server.api();
         api.create_cluster("c").await;
         let mut d = Deployment {
@@ -184,7 +193,7 @@ async fn zk_modes(hosts: &[usize]) -> Vec<String> {
 }
 
 /// Waits until the servers on `hosts` are one leader and the rest followers.
-async fn one_leader(hosts: &[usize]) -> Vec<String> {
+pub async fn one_leader(hosts: &[usize]) -> Vec<String> {
     wait_until(
         "one ZooKeeper leader and the rest followers",
         Duration::from_secs(60),
