@@ -89,6 +89,50 @@ impl Client {
         self.get(&path).await
     }
 
+    /// Starts a maintenance window on a host or a service of a cluster.
+    pub async fn start_maintenance(
+        &self,
+        cluster: &str,
+        req: &bigmgr_core::request::StartMaintenance,
+    ) -> Result<bigmgr_core::view::MaintenanceView> {
+        self.post(&in_cluster(cluster, "maintenance"), req).await
+    }
+
+    /// A cluster's maintenance windows in progress.
+    pub async fn maintenance(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<bigmgr_core::view::MaintenanceView>> {
+        self.get(&in_cluster(cluster, "maintenance")).await
+    }
+
+    /// Ends a maintenance window now.
+    pub async fn end_maintenance(&self, cluster: &str, id: i64) -> Result<()> {
+        self.delete(&in_cluster(cluster, &format!("maintenance/{id}")))
+            .await
+    }
+
+    /// A service's self-healing policy.
+    pub async fn healing(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<bigmgr_core::view::HealingView> {
+        let path = in_cluster(cluster, &format!("services/{}/healing", seg(service)));
+        self.get(&path).await
+    }
+
+    /// Sets a service's self-healing policy.
+    pub async fn set_healing(
+        &self,
+        cluster: &str,
+        service: &str,
+        req: &bigmgr_core::request::SetHealing,
+    ) -> Result<bigmgr_core::view::HealingView> {
+        let path = in_cluster(cluster, &format!("services/{}/healing", seg(service)));
+        self.put(&path, req).await
+    }
+
     /// A cluster's relations.
     pub async fn relations(&self, cluster: &str) -> Result<Vec<RelationView>> {
         self.get(&in_cluster(cluster, "relations")).await

@@ -12,12 +12,17 @@ use crate::error::Result;
 use async_trait::async_trait;
 use bigmgr_client::Client;
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
-use bigmgr_core::model::{AuditFilter, JobFilter, JobId, JobRequest, RelationId, TaskId, UnitId};
-use bigmgr_core::request::{AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
+use bigmgr_core::model::{
+    AuditFilter, JobFilter, JobId, JobRequest, MaintenanceId, RelationId, TaskId, UnitId,
+};
+use bigmgr_core::request::{
+    AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SetHealing, SnapshotBody,
+    StartMaintenance,
+};
 use bigmgr_core::view::{
-    AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed, HostView,
-    JobDetailView, JobView, LogLineView, RelationEventView, RelationView, ServiceView,
-    SnapshotView, StackView, UnitStatusView, follow,
+    AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed,
+    HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, RelationEventView,
+    RelationView, ServiceView, SnapshotView, StackView, UnitStatusView, follow,
 };
 
 pub use bigmgr_client::JobAction;
@@ -243,6 +248,33 @@ backend! {
     fn alerts(cluster: &str, firing: bool) -> Vec<AlertView> {
         rest: |c| c.alerts(cluster, firing).await?,
         embedded: |e| e.mgr()?.alerts(cluster, firing).await?,
+    }
+    /// Starts a maintenance window on a host or a service.
+    fn start_maintenance(cluster: &str, req: StartMaintenance) -> MaintenanceView {
+        rest: |c| c.start_maintenance(cluster, &req).await?,
+        embedded: |e| e.acting()?.start_maintenance(cluster, req).await?,
+    }
+    /// A cluster's maintenance windows in progress.
+    fn maintenance(cluster: &str) -> Vec<MaintenanceView> {
+        rest: |c| c.maintenance(cluster).await?,
+        embedded: |e| e.mgr()?.maintenance(cluster).await?,
+    }
+    /// Ends a maintenance window now.
+    fn end_maintenance(cluster: &str, id: i64) -> () {
+        rest: |c| c.end_maintenance(cluster, id).await?,
+        embedded: |e| {
+            e.acting()?.end_maintenance(cluster, MaintenanceId(id)).await?;
+        },
+    }
+    /// A service's self-healing policy.
+    fn healing(cluster: &str, service: &str) -> HealingView {
+        rest: |c| c.healing(cluster, service).await?,
+        embedded: |e| e.mgr()?.healing(cluster, service).await?,
+    }
+    /// Sets a service's self-healing policy.
+    fn set_healing(cluster: &str, service: &str, req: SetHealing) -> HealingView {
+        rest: |c| c.set_healing(cluster, service, &req).await?,
+        embedded: |e| e.acting()?.set_healing(cluster, service, req).await?,
     }
     /// A cluster's relations.
     fn relations(cluster: &str) -> Vec<RelationView> {

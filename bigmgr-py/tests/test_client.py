@@ -317,6 +317,40 @@ def test_alerts_of_the_cluster(cluster, h1):
     assert "host_lost" in repr(alert)
 
 
+def test_maintenance_silences_a_host_and_healing_is_a_policy(cluster, hello):
+    """A window on h1 marks its alerts silenced and ends on request; a service's self-healing
+    policy is read, set, and refused when out of range."""
+    window = cluster.silence(host="h1", for_="1h", reason="disk swap")
+    assert isinstance(window, bigmgr.Maintenance)
+    assert (window.host, window.service, window.reason, window.by) == ("h1", None, "disk swap", "admin")
+    assert [w.id for w in cluster.maintenance()] == [window.id]
+
+    def silenced():
+        return next(
+            (a for a in cluster.alerts() if a.host == "h1" and a.silenced is not None), None
+        )
+
+    alert = _wait_for("an alert of h1 marked silenced", silenced, timeout=30)
+    assert "host h1 is in maintenance until" in alert.silenced and "disk swap" in alert.silenced
+    with pytest.raises(bigmgr.InvalidInput, match="one of them"):
+        cluster.silence(host="h1")
+    with pytest.raises(bigmgr.NotFound):
+        cluster.silence(host="nope", for_="1h")
+    cluster.unsilence(window.id)
+    assert cluster.maintenance() == []
+    with pytest.raises(bigmgr.NotFound):
+        cluster.unsilence(window.id)
+
+    off = cluster.healing("hello")
+    assert isinstance(off, bigmgr.Healing)
+    assert (off.restart, off.grace, off.max_per_hour) == (False, "30s", 3)
+    on = cluster.healing("hello", restart=True, grace="10s", max_per_hour=2)
+    assert (on.restart, on.grace, on.max_per_hour, on.gave_up) == (True, "10s", 2, False)
+    with pytest.raises(bigmgr.InvalidInput, match="max_per_hour"):
+        cluster.healing("hello", restart=True, max_per_hour=0)
+    assert cluster.healing("hello", restart=False).restart is False
+
+
 def test_add_service(cluster, hello):
     assert (hello.name, hello.stack, hello.definition) == ("hello", "demo", "hello")
     assert hello.stack_version == "1.0.0"

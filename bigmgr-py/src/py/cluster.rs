@@ -2,8 +2,8 @@
 
 use super::job::PyJob;
 use super::records::{
-    PyAlert, PyConfigVersion, PyHost, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record,
-    records,
+    PyAlert, PyConfigVersion, PyHealing, PyHost, PyMaintenance, PyRelation, PyRelationEvent,
+    PySnapshot, PyUnit, record, records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::error::Error;
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
+use bigmgr_core::request::{SetHealing, StartMaintenance};
 use bigmgr_core::view::{ClusterView, JobView};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
@@ -273,6 +274,65 @@ impl PyCluster {
     #[pyo3(signature = (firing = false))]
     fn alerts(&self, py: Python<'_>, firing: bool) -> PyResult<Vec<PyAlert>> {
         Ok(records(run(py, self.backend.alerts(&self.name, firing))?))
+    }
+
+    /// Puts one `host` or one `service` in maintenance for a while (`for_`: `"2h"`): its
+    /// alerts notify no one and self-healing leaves its units alone until it ends.
+    #[pyo3(signature = (*, host = None, service = None, for_ = None, reason = String::new()))]
+    fn silence(
+        &self,
+        py: Python<'_>,
+        host: Option<String>,
+        service: Option<String>,
+        for_: Option<String>,
+        reason: String,
+    ) -> PyResult<PyMaintenance> {
+        let req = StartMaintenance {
+            host,
+            service,
+            duration: for_,
+            until: None,
+            reason,
+        };
+        Ok(record(&run(
+            py,
+            self.backend.start_maintenance(&self.name, req),
+        )?))
+    }
+
+    /// The maintenance windows in progress.
+    fn maintenance(&self, py: Python<'_>) -> PyResult<Vec<PyMaintenance>> {
+        Ok(records(run(py, self.backend.maintenance(&self.name))?))
+    }
+
+    /// Ends the maintenance window of that id now.
+    fn unsilence(&self, py: Python<'_>, id: i64) -> PyResult<()> {
+        run(py, self.backend.end_maintenance(&self.name, id))
+    }
+
+    /// A service's self-healing policy; with `restart` given, sets it first (`grace`: `"30s"`,
+    /// `max_per_hour`: restarts of one unit an hour).
+    #[pyo3(signature = (service, *, restart = None, grace = None, max_per_hour = None))]
+    fn healing(
+        &self,
+        py: Python<'_>,
+        service: &str,
+        restart: Option<bool>,
+        grace: Option<String>,
+        max_per_hour: Option<u32>,
+    ) -> PyResult<PyHealing> {
+        let view = match restart {
+            Some(restart) => {
+                let req = SetHealing {
+                    restart,
+                    grace,
+                    max_per_hour,
+                };
+                run(py, self.backend.set_healing(&self.name, service, req))?
+            }
+            None => run(py, self.backend.healing(&self.name, service))?,
+        };
+        Ok(record(&view))
     }
 
     /// The cluster's relations.

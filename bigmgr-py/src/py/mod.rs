@@ -16,8 +16,8 @@ use std::future::Future;
 pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
 pub(crate) use records::{
-    PyAlert, PyConfigDiff, PyConfigVersion, PyHost, PyLogLine, PyRelation, PyRelationEvent,
-    PySnapshot, PyStack, PyStage, PyTask, PyUnit,
+    PyAlert, PyConfigDiff, PyConfigVersion, PyHealing, PyHost, PyLogLine, PyMaintenance,
+    PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask, PyUnit,
 };
 pub(crate) use service::PyService;
 pub(crate) use session::{PyClient, PyEmbedded};
@@ -38,6 +38,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyConfigVersion>()?;
     m.add_class::<PyConfigDiff>()?;
     m.add_class::<PyAlert>()?;
+    m.add_class::<PyMaintenance>()?;
+    m.add_class::<PyHealing>()?;
     m.add_class::<PyRelation>()?;
     m.add_class::<PyRelationEvent>()?;
     m.add_class::<PySnapshot>()?;

@@ -244,6 +244,9 @@ pub(crate) struct PyAlert {
     unit: Option<String>,
     /// Since when it is in this state (ms since the epoch).
     since: i64,
+    /// Why it notifies no one now (a maintenance window), if so.
+    #[serde(default)]
+    silenced: Option<String>,
 }
 
 #[pymethods]
@@ -465,5 +468,60 @@ impl PyLogLine {
 
     fn __str__(&self) -> String {
         format!("[{} task {}] {}", self.host, self.task, self.line)
+    }
+}
+
+/// A maintenance window: a host's or a service's alerts notify no one until it ends.
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Maintenance")]
+#[derive(Deserialize)]
+pub(crate) struct PyMaintenance {
+    /// Its id.
+    id: i64,
+    /// The host in maintenance, or
+    host: Option<String>,
+    /// the service instance in maintenance.
+    service: Option<String>,
+    /// When it ends (ms since the epoch).
+    until: i64,
+    /// Why.
+    reason: String,
+    /// Who started it.
+    by: String,
+}
+
+#[pymethods]
+impl PyMaintenance {
+    fn __repr__(&self) -> String {
+        let what = self.host.as_ref().map_or_else(
+            || format!("service {}", self.service.clone().unwrap_or_default()),
+            |h| format!("host {h}"),
+        );
+        format!("<Maintenance {} of {what} until {}>", self.id, self.until)
+    }
+}
+
+/// A service's self-healing policy, and how it fares.
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Healing")]
+#[derive(Deserialize)]
+pub(crate) struct PyHealing {
+    /// Whether down units are restarted.
+    restart: bool,
+    /// How long a unit is down before the first restart (`30s`).
+    grace: String,
+    /// At most this many restarts of one unit an hour.
+    max_per_hour: u32,
+    /// Restarts of the service's units in the last hour.
+    attempts_last_hour: u32,
+    /// Whether it gave up on one of its units.
+    gave_up: bool,
+}
+
+#[pymethods]
+impl PyHealing {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Healing restart={} grace={} max_per_hour={}>",
+            self.restart, self.grace, self.max_per_hour
+        )
     }
 }

@@ -262,6 +262,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         operator POST   /clusters/c/maintenance
         viewer   GET    /clusters/c/services/hello/healing
         operator PUT    /clusters/c/services/hello/healing
+        viewer   GET    /clusters/c/alert-definitions
+        operator PUT    /clusters/c/alert-definitions/unit_down
         admin    POST   /clusters
         admin    DELETE /clusters/c2
         admin    POST   /clusters/c/join-tokens
@@ -294,7 +296,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 38, "every row of the table is read");
+    assert_eq!(rules.len(), 40, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -375,6 +377,9 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             | ("POST", ["clusters", c, "maintenance"]) => format!("cluster {c}"),
             ("PUT", ["clusters", c, "services", s, "healing"]) => {
                 format!("service {s} of cluster {c}")
+            }
+            ("PUT", ["clusters", c, "alert-definitions", a]) => {
+                format!("alert {a} of cluster {c}")
             }
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
