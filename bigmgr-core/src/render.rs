@@ -286,6 +286,8 @@ pub struct Topology {
     units: Vec<Unit>,
     hosts: HashMap<HostId, Host>,
     relations: Vec<Relation>,
+    /// The cluster's changed intervals of alert checks (ms), by definition.
+    check_intervals: HashMap<String, u64>,
 }
 
 impl Topology {
@@ -320,6 +322,7 @@ impl Topology {
             units,
             hosts: hosts.into_iter().map(|h| (h.id, h)).collect(),
             relations,
+            check_intervals: HashMap::new(),
         })
     }
 
@@ -340,7 +343,31 @@ impl Topology {
         let units = store.list_units(cluster.id).await?;
         let hosts = store.list_hosts(cluster.id).await?;
         let relations = store.list_relations(cluster.id).await?;
-        Topology::new(&cluster.name, services, units, hosts, relations)
+        let mut topo = Topology::new(&cluster.name, services, units, hosts, relations)?;
+        for (name, _, settings, _, _) in store.alert_overrides(cluster.id).await? {
+            let interval = serde_json::from_str::<crate::model::AlertOverride>(&settings)
+                .ok()
+                .and_then(|o| o.interval_ms);
+            if let Some(ms) = interval {
+                topo.check_intervals.insert(name, ms);
+            }
+        }
+        Ok(topo)
+    }
+
+    /// The checks `unit`'s agent runs for its alert definitions, rendered with its `context`,
+    /// at the intervals the cluster changed them to.
+    pub fn checks(&self, unit: &Unit, context: &Value) -> Vec<CheckSpec> {
+        let Some(svc) = self.services.get(&unit.service) else {
+            return Vec::new();
+        };
+        let mut checks = svc.templates.checks(&svc.def, &unit.component, context);
+        for c in &mut checks {
+            if let Some(ms) = self.check_intervals.get(&c.name) {
+                c.interval_ms = *ms;
+            }
+        }
+        checks
     }
 
     /// Replaces a service's layers (to check a change before it is stored).

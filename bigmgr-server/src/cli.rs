@@ -744,6 +744,9 @@ pub enum AlertCommand {
         /// How long a bad finding lasts before the alert changes (0s: at once).
         #[arg(long = "for", value_name = "DURATION")]
         hold: Option<String>,
+        /// How often agents run the check (port, web, script; sent with each unit's next task).
+        #[arg(long, value_name = "DURATION")]
+        interval: Option<String>,
         /// The warning threshold: a response time (500ms) or a metric value (80).
         #[arg(long)]
         warning: Option<String>,

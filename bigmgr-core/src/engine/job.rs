@@ -246,12 +246,9 @@ pub(super) fn spec(a: &Active, i: usize) -> Result<(Arc<str>, TaskSpec), String>
             _ => Vec::new(),
         };
         // The unit's alert checks ride along; the agent keeps them in the unit's record.
-        if let Some(svc) = svc {
-            let checks = svc.templates.checks(&svc.def, &unit.component, &context);
-            if let (Some(ctx), Ok(checks)) = (context.as_object_mut(), serde_json::to_value(checks))
-            {
-                ctx.insert("checks".into(), checks);
-            }
+        let checks = topo.checks(unit, &context);
+        if let (Some(ctx), Ok(checks)) = (context.as_object_mut(), serde_json::to_value(checks)) {
+            ctx.insert("checks".into(), checks);
         }
         (files, context)
     } else {

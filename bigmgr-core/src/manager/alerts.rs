@@ -541,6 +541,19 @@ async fn names(store: &dyn Store, cluster: ClusterId) -> Result<Names> {
     }))
 }
 
+/// The id of the `what` named `name` among `of` (a cluster's), or NotFound.
+fn find_named<K: Copy>(
+    what: &'static str,
+    cluster: &str,
+    name: &str,
+    of: &HashMap<K, String>,
+) -> Result<K> {
+    of.iter()
+        .find(|(_, n)| n.as_str() == name)
+        .map(|(id, _)| *id)
+        .ok_or_else(|| Error::not_found(what, format!("{name} (in cluster {cluster})")))
+}
+
 /// A notification target as the API shows it.
 fn target_view(t: AlertTarget) -> AlertTargetView {
     AlertTargetView {
@@ -614,14 +627,35 @@ fn names_of(c: &ClusterState) -> Names {
 impl Manager {
     /// A cluster's alerts as they stand, by id; only those not OK if `firing`.
     pub async fn alerts(&self, cluster: &str, firing: bool) -> Result<Vec<AlertView>> {
+        self.alerts_about(cluster, None, None, firing).await
+    }
+
+    /// A cluster's alerts about one host or one service instance (their own and their
+    /// units'), or all; only those not OK if `firing`. A host or service the cluster does not
+    /// have is NotFound.
+    pub async fn alerts_about(
+        &self,
+        cluster: &str,
+        host: Option<&str>,
+        service: Option<&str>,
+        firing: bool,
+    ) -> Result<Vec<AlertView>> {
         let c = self.cluster(cluster).await?;
         let names = names(self.inner.store.as_ref(), c.id).await?;
+        let host = host
+            .map(|h| find_named("host", cluster, h, &names.hosts))
+            .transpose()?;
+        let service = service
+            .map(|s| find_named("service", cluster, s, &names.services))
+            .transpose()?;
         let silenced = self.silenced(c.id).await?;
         let alerts = self
             .inner
             .store
             .alerts(&AlertFilter {
                 cluster: Some(c.id),
+                host,
+                service,
                 firing,
                 ..AlertFilter::default()
             })

@@ -21,26 +21,7 @@ pub(crate) struct StackAlertInput<'a> {
     pub(crate) overrides: &'a HashMap<String, AlertOverride>,
 }
 
-/// A per-cluster change of a definition (see `manager/overrides.rs`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AlertOverride {
-    /// False disables it: its alerts go OK, saying so.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Another `for` time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hold_ms: Option<u64>,
-    /// Another warning threshold (a response time in ms, or a metric's value).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warning: Option<f64>,
-    /// Another critical threshold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub critical: Option<f64>,
-}
-
-fn yes() -> bool {
-    true
-}
+pub use crate::model::AlertOverride;
 
 /// A result older than this many intervals (and at least [`STALE_MIN`]) is no result.
 const STALE_INTERVALS: u32 = 3;
@@ -171,7 +152,8 @@ pub(crate) fn evaluate_stack(
                 let Some(r) = input.results.get(&(u.id, name.clone())) else {
                     continue;
                 };
-                let stale = (a.interval * STALE_INTERVALS).max(STALE_MIN);
+                let interval = o.interval_ms.map_or(a.interval, Duration::from_millis);
+                let stale = (interval * STALE_INTERVALS).max(STALE_MIN);
                 let bad = if now - r.checked_at > i64::try_from(stale.as_millis()).unwrap_or(0) {
                     Some((
                         AlertState::Unknown,

@@ -1,5 +1,5 @@
 //! A cluster's alert definitions, and the operators' changes of them: thresholds, `for`
-//! time, or disabled. Each change is a new version (the highest is in force), kept
+//! time, interval, or disabled. Each change is a new version (the highest is in force), kept
 //! with its author, like config versions.
 
 use super::Manager;
@@ -54,6 +54,10 @@ pub struct ChangeAlert {
     /// Its `for` time (`0s`, `2m`).
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
+    /// Its interval (`30s`), for the checks agents run (port, web, script): sent to the
+    /// agents with each unit's next task (a restart or reconfigure applies it now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     /// Its warning threshold: a response time (`"500ms"`) for port and web alerts, a number
     /// for metric alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +195,22 @@ impl Manager {
         if let Some(h) = &change.hold {
             o.hold_ms = Some(ms(duration("for", h)?));
         }
+        if let Some(i) = &change.interval {
+            if !def.is_some_and(|a| !matches!(a.check, AlertCheck::Metric { .. })) {
+                return Err(Error::invalid_field(
+                    "interval",
+                    format!("{name} is not checked by agents: it has no interval to change"),
+                ));
+            }
+            let d = duration("interval", i)?;
+            if d < crate::stack::alerts::MIN_INTERVAL {
+                return Err(Error::invalid_field(
+                    "interval",
+                    "an alert is checked at most every second: give 1s or more",
+                ));
+            }
+            o.interval_ms = Some(ms(d));
+        }
         for (field, given, slot) in [
             ("warning", &change.warning, &mut o.warning),
             ("critical", &change.critical, &mut o.critical),
@@ -307,7 +327,13 @@ fn view_of(
         description: description.to_string(),
         component,
         enabled: o.as_ref().is_none_or(|o| o.enabled),
-        interval: interval.map(format_duration),
+        interval: interval.map(|i| {
+            format_duration(
+                o.as_ref()
+                    .and_then(|o| o.interval_ms)
+                    .map_or(i, Duration::from_millis),
+            )
+        }),
         hold: format_duration(
             o.as_ref()
                 .and_then(|o| o.hold_ms)

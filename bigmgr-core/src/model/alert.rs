@@ -254,3 +254,28 @@ impl Default for HealingPolicy {
         }
     }
 }
+
+/// An operator's change of an alert definition for one cluster (`manager/overrides.rs`): what
+/// is `None` keeps the definition's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertOverride {
+    /// False disables it: its alerts go OK, saying so.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Another `for` time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<u64>,
+    /// Another warning threshold (a response time in ms, or a metric's value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<f64>,
+    /// Another critical threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<f64>,
+    /// Another interval (ms) of a check agents run: sent with the unit's next task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}

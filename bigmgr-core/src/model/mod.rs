@@ -12,8 +12,8 @@ mod ids;
 mod state;
 
 pub use alert::{
-    Alert, AlertChange, AlertFilter, AlertReport, AlertSubject, AlertTarget, DeliveryAttempt,
-    HealingPolicy, Maintenance, Notification, TargetKind,
+    Alert, AlertChange, AlertFilter, AlertOverride, AlertReport, AlertSubject, AlertTarget,
+    DeliveryAttempt, HealingPolicy, Maintenance, Notification, TargetKind,
 };
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,

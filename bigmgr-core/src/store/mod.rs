@@ -464,12 +464,12 @@ pub trait AlertStore: Send + Sync + 'static {
 }
 
 /// What reading a cluster as templates see it takes — its hosts, service instances, units and
-/// relations — and so what loading a job to run takes besides the job: [`ClusterStore`],
-/// [`ServiceStore`] and [`ConfigStore`] together. Implemented by every type that implements
-/// the three; [`crate::render::Topology::load`] and the engine's loading of jobs take it.
-pub trait TopologyStore: ClusterStore + ServiceStore + ConfigStore {}
+/// relations, and the cluster's changes of its alert checks — and so what loading a job to run
+/// takes besides the job: [`ClusterStore`], [`ServiceStore`], [`ConfigStore`] and
+/// [`AlertStore`] together. Implemented by every type that implements the four; [`crate::render::Topology::load`] and the engine's loading of jobs take it.
+pub trait TopologyStore: ClusterStore + ServiceStore + ConfigStore + AlertStore {}
 
-impl<T: ClusterStore + ServiceStore + ConfigStore> TopologyStore for T {}
+impl<T: ClusterStore + ServiceStore + ConfigStore + AlertStore> TopologyStore for T {}
 
 /// What admitting agents and following their hosts takes: hosts ([`ClusterStore`]), join
 /// tokens, credentials and reports ([`AgentStore`]) and the audit log of registrations

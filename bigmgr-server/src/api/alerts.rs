@@ -43,13 +43,17 @@ pub struct LogQuery {
     pub limit: Option<u32>,
 }
 
-/// `?firing=`
+/// `?firing=&host=&service=`
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only alerts that are not OK; default false.
     pub firing: Option<bool>,
+    /// Only those about this host (its own and its units').
+    pub host: Option<String>,
+    /// Only those about this service instance (its own and its units').
+    pub service: Option<String>,
 }
 
 /// `?after=&limit=`
@@ -66,11 +70,16 @@ pub struct HistoryQuery {
 
 read_routes! {
     /// `GET /clusters/{cluster}/alerts` → every alert of the cluster as it stands (`?firing=true`:
-    /// only those not OK).
+    /// only those not OK; `?host=`, `?service=`: only those about it and its units).
     list("/clusters/{cluster}/alerts", "alerts", ClusterPath, AlertsQuery)
         -> [Vec<AlertView>]: "The alerts, by id",
-        404: "No such cluster",
-        |s, p, q| s.mgr.alerts(&p.cluster, q.firing.unwrap_or(false)).await?;
+        404: "No such cluster, host or service",
+        |s, p, q| s.mgr.alerts_about(
+            &p.cluster,
+            q.host.as_deref(),
+            q.service.as_deref(),
+            q.firing.unwrap_or(false),
+        ).await?;
 
     /// `GET /clusters/{cluster}/alerts/history` → every change of the cluster's alerts, oldest
     /// first, a page at a time (`?after=<id>&limit=`).

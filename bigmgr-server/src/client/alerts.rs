@@ -121,6 +121,7 @@ pub async fn alert(client: &Client, out: Output, command: AlertCommand) -> Resul
             cluster,
             name,
             hold,
+            interval,
             warning,
             critical,
             disable,
@@ -137,7 +138,8 @@ pub async fn alert(client: &Client, out: Output, command: AlertCommand) -> Resul
             };
             let enabled = (disable || enable).then_some(enable);
             let body = without_nulls(serde_json::json!({
-                "for": hold, "warning": threshold(warning), "critical": threshold(critical),
+                "for": hold, "interval": interval, "warning": threshold(warning),
+                "critical": threshold(critical),
                 "enabled": enabled,
             }));
             let path = in_cluster(&cluster, &["alert-definitions", &name]);

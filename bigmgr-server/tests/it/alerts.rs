@@ -770,8 +770,54 @@ async fn a_redis_port_alert_goes_critical_when_stopped_by_hand_and_ok_when_back(
             .contains("cannot connect"),
         "{down}"
     );
+    // A changed interval reaches the agent with the unit's next task (this start).
+    let faster = api
+        .put(
+            "/clusters/c/alert-definitions/redis.primary_port",
+            serde_json::json!({"interval": "2s"}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        (&faster["interval"], &faster["version"]),
+        (&Value::from("2s"), &Value::from(2))
+    );
+    let bad = api
+        .put(
+            "/clusters/c/alert-definitions/host_lost",
+            serde_json::json!({"interval": "2s"}),
+        )
+        .await
+        .problem(422);
+    assert!(bad.contains("no interval"), "{bad}");
     d.run("start", serde_json::json!({"service": "cache"}))
         .await;
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(d.root(1).join("units/c/cache/redis_primary.unit.json")).expect("record"),
+    )
+    .expect("json");
+    assert_eq!(
+        record["checks"][0]["name"], "redis.primary_port",
+        "{record}"
+    );
+    assert_eq!(record["checks"][0]["interval_ms"], 2000, "{record}");
+    assert_eq!(record["checks"][0]["probe"]["port"], 6381, "{record}");
+    // Alerts about one host, or one service; an unknown one is not found.
+    let of_h1 = api.list("/clusters/c/alerts?host=h1").await;
+    assert!(
+        !of_h1.is_empty() && of_h1.iter().all(|a| a["host"] == "h1"),
+        "{of_h1:?}"
+    );
+    let of_cache = api.list("/clusters/c/alerts?service=cache").await;
+    assert!(
+        of_cache
+            .iter()
+            .any(|a| a["definition"] == "redis.primary_port")
+            && of_cache.iter().all(|a| a["service"] == "cache"),
+        "{of_cache:?}"
+    );
+    api.get("/clusters/c/alerts?host=nope").await.problem(404);
     wait_until(
         "the port alert to resolve",
         Duration::from_secs(60),
