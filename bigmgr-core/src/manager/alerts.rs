@@ -64,6 +64,16 @@ pub(crate) struct ClusterState {
     pub(crate) last_finished: Option<Job>,
 }
 
+impl ClusterState {
+    /// The name of host `id` (its id if the cluster has no such host).
+    pub(crate) fn host_name(&self, id: HostId) -> String {
+        self.hosts
+            .iter()
+            .find(|h| h.id == id)
+            .map_or_else(|| id.to_string(), |h| h.name.clone())
+    }
+}
+
 /// When each (definition, subject) was first found bad, for the `for` times.
 pub(crate) type Pending = HashMap<(String, AlertSubject), i64>;
 
@@ -107,13 +117,7 @@ pub(crate) fn evaluate(
     now: i64,
 ) -> Vec<AlertReport> {
     let mut out = Vec::new();
-    let host_name = |id: HostId| {
-        state
-            .hosts
-            .iter()
-            .find(|h| h.id == id)
-            .map_or_else(|| id.to_string(), |h| h.name.clone())
-    };
+    let host_name = |id: HostId| state.host_name(id);
     let mut find = |definition: &'static str,
                     subject: AlertSubject,
                     bad: Option<(AlertState, String)>,

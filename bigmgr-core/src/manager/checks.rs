@@ -37,13 +37,7 @@ pub(crate) fn evaluate_stack(
     now: i64,
 ) -> Vec<AlertReport> {
     let mut out = Vec::new();
-    let host_name = |id: HostId| {
-        state
-            .hosts
-            .iter()
-            .find(|h| h.id == id)
-            .map_or_else(|| id.to_string(), |h| h.name.clone())
-    };
+    let host_name = |id: HostId| state.host_name(id);
     for svc in &state.services {
         let Some(def) = input.defs.get(&svc.id) else {
             continue;

@@ -67,7 +67,7 @@ pub(crate) fn decide(
             continue;
         };
         let host = state.hosts.iter().find(|h| h.id == u.host);
-        let host_name = host.map_or_else(|| u.host.to_string(), |h| h.name.clone());
+        let host_name = state.host_name(u.host);
         let what = format!("{} of {} on {host_name}", u.component, service.name);
         let subject = AlertSubject {
             cluster: state.cluster,

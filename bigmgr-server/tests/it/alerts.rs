@@ -369,12 +369,7 @@ async fn heal_jobs(api: &Api) -> Vec<Value> {
 
 /// Kills the flaky daemon of unit directory `unit` with SIGKILL.
 fn kill_flaky(unit: &std::path::Path) {
-    let pid: i32 = std::fs::read_to_string(unit.join("flaky.pid"))
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+    nix::sys::signal::kill(pid_in(&unit.join("flaky.pid")), Signal::SIGKILL).expect("kill");
 }
 
 /// Issue 15, test 4: with self-healing on (grace 5 s, at most 2 an hour), a daemon killed on a
@@ -647,6 +642,27 @@ async fn self_healing_restarts_with_limits_and_leaves_stopped_and_maintained_uni
     drop(agents);
 }
 
+/// Waits (a minute at most) until the alert `definition` about `host` (or its unit) is in
+/// `state`; the alert.
+async fn wait_alert(api: &Api, definition: &str, host: &str, state: &str) -> Value {
+    wait_until(
+        &format!("{definition} of {host} to be {state}"),
+        Duration::from_secs(60),
+        || async {
+            component_alert(api, definition, host)
+                .await
+                .filter(|a| a["state"] == state)
+        },
+    )
+    .await
+}
+
+/// The pid a daemon's pid file names.
+fn pid_in(file: &std::path::Path) -> nix::unistd::Pid {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    nix::unistd::Pid::from_raw(text.trim().parse().expect("a pid"))
+}
+
 /// The alert `definition` about the unit of `component` on `host`, if there is one.
 async fn component_alert(api: &Api, definition: &str, host: &str) -> Option<Value> {
     let all = api.get("/clusters/c/alerts").await.expect(200).clone();
@@ -722,16 +738,7 @@ async fn a_redis_port_alert_goes_critical_when_stopped_by_hand_and_ok_when_back(
         (&changed["for"], &changed["version"], &changed["changed_by"]),
         (&Value::from("0s"), &Value::from(1), &Value::from("admin"))
     );
-    let ok = wait_until(
-        "the port alert to be OK",
-        Duration::from_secs(60),
-        || async {
-            component_alert(api, "redis.primary_port", "h1")
-                .await
-                .filter(|a| a["state"] == "OK")
-        },
-    )
-    .await;
+    let ok = wait_alert(api, "redis.primary_port", "h1", "OK").await;
     assert!(
         ok["text"]
             .as_str()
@@ -742,23 +749,10 @@ async fn a_redis_port_alert_goes_critical_when_stopped_by_hand_and_ok_when_back(
 
     // Stopped by hand, behind bigmgr's back.
     let unit = d.unit_dir(1, "cache", "redis_primary");
-    let pid: i32 = std::fs::read_to_string(unit.join("redis.pid"))
-        .expect("pid")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = pid_in(&unit.join("redis.pid"));
     let killed_at = std::time::Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).expect("kill");
-    let down = wait_until(
-        "the port alert to fire",
-        Duration::from_secs(60),
-        || async {
-            component_alert(api, "redis.primary_port", "h1")
-                .await
-                .filter(|a| a["state"] == "CRITICAL")
-        },
-    )
-    .await;
+    nix::sys::signal::kill(pid, Signal::SIGTERM).expect("kill");
+    let down = wait_alert(api, "redis.primary_port", "h1", "CRITICAL").await;
     eprintln!(
         "redis stopped -> redis.primary_port CRITICAL: {} ms",
         killed_at.elapsed().as_millis()
@@ -818,16 +812,7 @@ async fn a_redis_port_alert_goes_critical_when_stopped_by_hand_and_ok_when_back(
         "{of_cache:?}"
     );
     api.get("/clusters/c/alerts?host=nope").await.problem(404);
-    wait_until(
-        "the port alert to resolve",
-        Duration::from_secs(60),
-        || async {
-            component_alert(api, "redis.primary_port", "h1")
-                .await
-                .filter(|a| a["state"] == "OK")
-        },
-    )
-    .await;
+    wait_alert(api, "redis.primary_port", "h1", "OK").await;
     // The CLI lists the definitions with the cluster's change.
     let out = std::process::Command::new(bigmgr_bin())
         .args(["alert", "definitions", "c"])
@@ -1008,19 +993,10 @@ async fn a_killed_zookeeper_server_is_detected_notified_to_alertmanager_and_heal
     let (mut detected, mut healed) = (Vec::new(), Vec::new());
     let mut seen_firing = 0;
     for run in 1..=runs {
-        let pid: i32 = std::fs::read_to_string(&pid_file)
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("a pid");
+        let pid = pid_in(&pid_file);
         let killed = std::time::Instant::now();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
-        let down = wait_until("unit_down to fire", Duration::from_secs(60), || async {
-            component_alert(api, "unit_down", "h2")
-                .await
-                .filter(|a| a["state"] == "CRITICAL")
-        })
-        .await;
+        nix::sys::signal::kill(pid, Signal::SIGKILL).expect("kill -9");
+        let down = wait_alert(api, "unit_down", "h2", "CRITICAL").await;
         detected.push(killed.elapsed().as_millis());
         assert_eq!(down["unit"], "zookeeper_server@h2", "{down}");
         // Alertmanager holds it, labelled, while it fires (unless the heal was quicker than
@@ -1058,12 +1034,7 @@ async fn a_killed_zookeeper_server_is_detected_notified_to_alertmanager_and_heal
         }
         one_leader(&[1, 2, 3]).await;
         healed.push(killed.elapsed().as_millis());
-        wait_until("unit_down to resolve", Duration::from_secs(60), || async {
-            component_alert(api, "unit_down", "h2")
-                .await
-                .filter(|a| a["state"] == "OK")
-        })
-        .await;
+        wait_alert(api, "unit_down", "h2", "OK").await;
         wait_until(
             "Alertmanager to get the resolution",
             Duration::from_secs(30),
