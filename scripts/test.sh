@@ -57,7 +57,7 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The server's scenario tests once more with PostgreSQL as the store (the machine's, on
 # 127.0.0.1:5432; each server gets a schema of its own, dropped afterwards): jobs, restarts,

@@ -1,7 +1,8 @@
 """bigmgr from Python: a client of a running bigmgr server (``bigmgr.connect``) or the engine
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
-``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent`` and ``Stack``; errors are
+``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
+``Maintenance`` and ``Healing``; errors are
 ``bigmgr.Error`` and its subclasses."""
 
 from ._bigmgr import (
@@ -13,12 +14,14 @@ from ._bigmgr import (
     Conflict,
     Embedded,
     Error,
+    Healing,
     Host,
     InvalidInput,
     Job,
     JobFailed,
     LogIterator,
     LogLine,
+    Maintenance,
     NotFound,
     PermissionDenied,
     Relation,
@@ -42,12 +45,14 @@ __all__ = [
     "Conflict",
     "Embedded",
     "Error",
+    "Healing",
     "Host",
     "InvalidInput",
     "Job",
     "JobFailed",
     "LogIterator",
     "LogLine",
+    "Maintenance",
     "NotFound",
     "PermissionDenied",
     "Relation",

@@ -320,6 +320,8 @@ mod tests {
             "PUT",
             "/api/v1/clusters/{cluster}/services/{service}/healing",
         ),
+        ("GET", "/api/v1/clusters/{cluster}/alert-definitions"),
+        ("PUT", "/api/v1/clusters/{cluster}/alert-definitions/{name}"),
         ("GET", "/api/v1/clusters/{cluster}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/tasks"),
