@@ -23,3 +23,14 @@ pub fn kill_daemons(dir: &Path) {
         }
     }
 }
+
+/// Kills the daemons below a directory ([`kill_daemons`]) when dropped: a test that starts
+/// what starts daemons (a quickstart, in-process agents) holds one, so they are stopped even
+/// when it fails.
+pub struct DaemonGuard(pub std::path::PathBuf);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        kill_daemons(&self.0);
+    }
+}

@@ -1,7 +1,7 @@
 //! `bigmgr quickstart`: the server, three in-process agents and the demo stack, deployed and
 //! then stopped on a signal; twice on the same data directory.
 
-use bigmgr_test_support::ServerProc;
+use bigmgr_test_support::{DaemonGuard, ServerProc};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -9,6 +9,8 @@ use std::time::Duration;
 async fn quickstart_deploys_the_demo_and_stops_it_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("qs");
+    // The demo's daemons go even if an assertion fails half-way (before the directory does).
+    let _daemons = DaemonGuard(data.clone());
     for (round, signal) in [(1, Signal::SIGINT), (2, Signal::SIGTERM)] {
         let mut qs = ServerProc::quickstart().data(&data).start();
         let api = qs.api();
