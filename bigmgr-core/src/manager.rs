@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 mod acting;
+mod advice;
 mod alerts;
 mod auth;
 mod checks;
@@ -31,6 +32,7 @@ mod overrides;
 mod reconcile;
 mod relations;
 mod replica;
+pub use advice::AdviceScope;
 pub use alerts::AlertSettings;
 pub use checks::AlertOverride;
 pub use overrides::{AlertDefinitionView, ChangeAlert};

@@ -413,6 +413,7 @@ mod tests {
             peers: vec![],
             ports: vec![],
             alerts: vec![],
+            advice: vec![],
         })
     }
 

@@ -118,6 +118,15 @@ pub enum Command {
         #[command(subcommand)]
         command: RelationCommand,
     },
+    /// What the advisor finds wrong in a cluster, with the evidence and what to do.
+    Advise {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to advise on.
+        #[command(flatten)]
+        args: AdviseArgs,
+    },
     /// Alerts of a cluster: as they stand, and their history.
     Alert {
         /// How to reach the server.
@@ -779,6 +788,22 @@ pub enum AlertCommand {
         #[arg(long, value_name = "N")]
         max_per_hour: Option<u32>,
     },
+}
+
+/// `bigmgr advise CLUSTER [--host H] [--service S] [--job N]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdviseArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// Only findings about this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only findings about this service instance.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only findings about this job (explain its failure).
+    #[arg(long)]
+    pub job: Option<i64>,
 }
 
 /// `bigmgr store …`: works on the databases directly, with the server stopped.

@@ -229,6 +229,7 @@ mod tests {
             peers: vec![],
             ports: vec![],
             alerts,
+            advice: vec![],
         })
     }
 

@@ -44,6 +44,8 @@ struct RawManifest {
     port: Vec<RawPort>,
     #[serde(default)]
     alert: Vec<super::alerts::RawAlert>,
+    #[serde(default)]
+    advice: Vec<super::advice::RawAdvice>,
 }
 
 /// `[service]`.
@@ -504,9 +506,11 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     }
 
     let alerts = super::alerts::convert_alerts(cx.file, &raw.alert, &components)?;
+    let advice = super::advice::convert_advice(cx.file, &raw.advice)?;
 
     Ok(ServiceDef {
         alerts,
+        advice,
         name: raw.service.name,
         version: raw.service.version,
         description: raw.service.description.trim().to_string(),

@@ -4,11 +4,13 @@
 //! The manifest format (`service.toml`) is described in `docs/stacks.md`; [`manifest`] parses
 //! it and [`validate`] checks a whole stack.
 
+pub mod advice;
 pub mod alerts;
 pub mod dir;
 pub mod manifest;
 pub mod validate;
 
+pub use advice::AdviceRule;
 pub use alerts::{AlertCheck, AlertDef, Metric};
 pub use dir::DirStackProvider;
 
@@ -102,6 +104,8 @@ pub struct ServiceDef {
     pub ports: Vec<PortDef>,
     /// The alerts it declares (`[[alert]]`).
     pub alerts: Vec<AlertDef>,
+    /// The log diagnoses it teaches the advisor (`[[advice]]`).
+    pub advice: Vec<AdviceRule>,
 }
 
 impl ServiceDef {

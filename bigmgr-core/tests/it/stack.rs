@@ -868,3 +868,30 @@ fn bad_alert_definitions_are_refused_naming_file_and_field() {
         }
     );
 }
+
+/// Log diagnoses a stack teaches the advisor: a bad one is refused naming file and field; a
+/// good one loads, lower-cased.
+#[test]
+fn advice_rules_are_checked_when_the_stack_loads() {
+    let advice = |body: &str| format!("[[advice]]\n{body}\n\n[[port]]");
+    let message = broken_manifest(
+        "[[port]]",
+        &advice("name = \"x\"\nmatch = []\ntitle = \"t\"\nhint = \"h\""),
+        "advice[0].match",
+    );
+    assert_contains(&message, "substrings");
+    let message = broken_manifest(
+        "[[port]]",
+        &advice("name = \"x\"\nmatch = [\"a\"]\ntitle = \" \"\nhint = \"h\""),
+        "advice[0].title",
+    );
+    assert_contains(&message, "the title is text");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken_zookeeper(
+        tmp.path(),
+        "[[port]]",
+        &advice("name = \"quorum\"\nmatch = [\"No Quorum\"]\ntitle = \"t\"\nhint = \"h\""),
+    );
+    let def = load_service(&dir).expect("loads");
+    assert_eq!(def.advice[0].any, ["no quorum"]);
+}

@@ -55,6 +55,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
         (name = "stacks", description = "What can be deployed"),
         (name = "services", description = "Service instances with their units"),
         (name = "jobs", description = "Jobs, their tasks, logs and live events"),
+        (name = "advice", description = "The advisor: what is wrong and what to do"),
         (name = "alerts", description = "Alerts as they stand and their history"),
     )
 )]
@@ -321,6 +322,7 @@ mod tests {
             "/api/v1/clusters/{cluster}/services/{service}/healing",
         ),
         ("GET", "/api/v1/clusters/{cluster}/alert-definitions"),
+        ("GET", "/api/v1/clusters/{cluster}/advice"),
         ("PUT", "/api/v1/clusters/{cluster}/alert-definitions/{name}"),
         ("GET", "/api/v1/clusters/{cluster}/metrics"),
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}/metrics"),

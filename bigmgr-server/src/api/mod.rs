@@ -109,6 +109,7 @@ macro_rules! remove_routes {
     )*};
 }
 
+pub mod advice;
 pub mod alerts;
 pub mod auth;
 pub mod clusters;
@@ -193,6 +194,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::maintenance, alerts::start_maintenance))
         .routes(routes!(alerts::end_maintenance))
         .routes(routes!(alerts::healing, alerts::set_healing))
+        .routes(routes!(advice::advice))
         .routes(routes!(alerts::definitions))
         .routes(routes!(alerts::change_definition))
         .routes(routes!(jobs::get))

@@ -15,6 +15,7 @@
 //! Every command prints the server's JSON as is with `--json` (a list as one array of all its
 //! pages' items), and a table or `key: value` lines otherwise.
 
+pub mod advise;
 pub mod alerts;
 pub mod configs;
 pub mod jobs;
@@ -23,8 +24,9 @@ pub mod resources;
 pub mod settings;
 
 use crate::cli::{
-    AlertCommand, ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand, JobCommand,
-    RelationCommand, ServiceCommand, StackCommand, TokenCommand, UnitCommand, UserCommand,
+    AdviseArgs, AlertCommand, ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand,
+    JobCommand, RelationCommand, ServiceCommand, StackCommand, TokenCommand, UnitCommand,
+    UserCommand,
 };
 
 /// What can go wrong in a client command.
@@ -143,6 +145,8 @@ pub enum ClientCommand {
     Unit(UnitCommand),
     /// `bigmgr relation …`
     Relation(RelationCommand),
+    /// `bigmgr advise …`
+    Advise(AdviseArgs),
     /// `bigmgr alert …`
     Alert(AlertCommand),
     /// `bigmgr user …`
@@ -163,6 +167,7 @@ impl ClientCommand {
             Command::Config { opts, command } => (opts, ClientCommand::Config(command)),
             Command::Unit { opts, command } => (opts, ClientCommand::Unit(command)),
             Command::Relation { opts, command } => (opts, ClientCommand::Relation(command)),
+            Command::Advise { opts, args } => (opts, ClientCommand::Advise(args)),
             Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
             Command::User { opts, command } => (opts, ClientCommand::User(command)),
             Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
@@ -198,6 +203,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Config(c) => configs::config(&client, out, c).await,
         ClientCommand::Unit(c) => configs::unit(&client, out, c).await,
         ClientCommand::Relation(c) => configs::relation(&client, out, c).await,
+        ClientCommand::Advise(a) => advise::advise(&client, out, a).await,
         ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
         ClientCommand::User(c) => resources::user(&client, out, c).await,
         ClientCommand::Token(c) => resources::token(&client, out, c).await,

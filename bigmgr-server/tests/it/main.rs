@@ -7,6 +7,7 @@
 //! `bigmgr-agent` find it next to `bigmgr` in the target directory: `cargo test --workspace`
 //! builds it.
 
+mod advice;
 mod agents;
 mod alerts;
 mod api;

@@ -263,6 +263,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         viewer   GET    /clusters/c/services/hello/healing
         operator PUT    /clusters/c/services/hello/healing
         viewer   GET    /clusters/c/alert-definitions
+        viewer   GET    /clusters/c/advice
         operator PUT    /clusters/c/alert-definitions/unit_down
         admin    POST   /clusters
         admin    DELETE /clusters/c2
@@ -296,7 +297,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 40, "every row of the table is read");
+    assert_eq!(rules.len(), 41, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
