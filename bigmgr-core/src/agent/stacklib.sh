@@ -354,10 +354,16 @@ bm_port_holders() {
 }
 
 # bm_need_free_port ADDRESS PORT: before a start: exits 1 (bm_die "cannot start: ADDRESS:PORT is
-# already in use by another process: …", naming it) if a socket listens there (bm_port_holders).
+# already in use by another process: …", naming it) if a socket listens there (bm_port_holders)
+# for BM_PORT_WAIT seconds (default 15): a daemon just stopped (a JVM whose main thread is gone
+# while others still close its sockets) may hold its port a moment longer.
 bm_need_free_port() {
-    _bm_holders=$(bm_port_holders "$1" "$2")
-    [ -z "$_bm_holders" ] || bm_die "cannot start: $1:$2 is already in use by another process: $_bm_holders"
+    _bm_port_end=$(($(date +%s) + ${BM_PORT_WAIT:-15}))
+    while _bm_holders=$(bm_port_holders "$1" "$2") && [ -n "$_bm_holders" ]; do
+        [ "$(date +%s)" -lt "$_bm_port_end" ] ||
+            bm_die "cannot start: $1:$2 is already in use by another process: $_bm_holders"
+        sleep 0.2
+    done
 }
 
 # --- packages ---------------------------------------------------------------------------------

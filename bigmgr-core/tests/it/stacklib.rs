@@ -870,13 +870,28 @@ bm_die_log "$BM_UNIT/l.log" a failed step; echo never"#,
         // A port someone listens on.
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
-        let out = lib.run(shell, &format!("bm_need_free_port 127.0.0.2 {port} && echo free\nbm_need_free_port 127.0.0.1 {port}"));
+        let out = lib.run(shell, &format!("BM_PORT_WAIT=1\nbm_need_free_port 127.0.0.2 {port} && echo free\nbm_need_free_port 127.0.0.1 {port}"));
         assert_eq!(out.code, 1, "{shell}: {out:?}");
         assert_eq!(out.stdout, "free\n", "{shell}");
         assert!(
             out.stderr.starts_with(&format!(
                 "t[h1]: cannot start: 127.0.0.1:{port} is already in use by another process: 127.0.0.1:{port} "
             )),
+            "{shell}: {out:?}"
+        );
+        // A port freed within the wait (a daemon just stopped) is free.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            drop(listener);
+        });
+        let out = lib.run(
+            shell,
+            &format!("BM_PORT_WAIT=10\nbm_need_free_port 127.0.0.1 {port} && echo free"),
+        );
+        releaser.join().expect("released");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "free\n"),
             "{shell}: {out:?}"
         );
     }
