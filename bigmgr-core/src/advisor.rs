@@ -652,68 +652,14 @@ fn host_metrics(
 mod tests {
     use super::*;
 
-    fn host(id: i64, state: HostState) -> Host {
-        Host {
-            id: HostId(id),
-            cluster: ClusterId(1),
-            name: format!("h{id}"),
-            address: format!("127.0.0.{}", id + 1),
-            reported_address: None,
-            state,
-            last_heartbeat: Some(0),
-            facts: None,
-            metrics: None,
-        }
-    }
+    use crate::testing::{host, instance, started_unit as unit};
 
     fn def(name: &str) -> Arc<ServiceDef> {
-        Arc::new(ServiceDef {
-            name: name.into(),
-            version: "1".into(),
-            description: String::new(),
-            dir: "/".into(),
-            components: vec![],
-            configs: vec![],
-            order: vec![],
-            provides: vec![],
-            requires: vec![],
-            peers: vec![],
-            ports: vec![],
-            alerts: vec![],
-            advice: vec![],
-        })
+        crate::testing::service_def(name, vec![], vec![])
     }
 
     fn service(id: i64, name: &str) -> ServiceInstance {
-        ServiceInstance {
-            id: ServiceId(id),
-            cluster: ClusterId(1),
-            name: name.into(),
-            stack: "s".into(),
-            stack_version: "1".into(),
-            service: name.into(),
-            created_at: 0,
-            configs: Default::default(),
-            host_overrides: Default::default(),
-            config_version: 1,
-        }
-    }
-
-    fn unit(id: i64, service: i64, component: &str, host: i64, healthy: bool) -> Unit {
-        Unit {
-            id: UnitId(id),
-            service: ServiceId(service),
-            component: component.into(),
-            host: HostId(host),
-            state: UnitState::Started,
-            health: Some(Health {
-                healthy,
-                message: if healthy { "running" } else { "not running" }.into(),
-                checked_at: 0,
-            }),
-            applied_version: Some(1),
-            applied_hash: None,
-        }
+        instance(id, name, name)
     }
 
     fn rules(findings: &[Finding]) -> Vec<&str> {

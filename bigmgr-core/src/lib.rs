@@ -57,6 +57,8 @@ pub mod secret;
 pub mod shell;
 pub mod stack;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub mod transport;
 pub mod view;

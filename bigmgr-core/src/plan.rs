@@ -400,21 +400,7 @@ mod tests {
     }
 
     fn service(name: &str, components: Vec<ComponentDef>) -> Arc<ServiceDef> {
-        Arc::new(ServiceDef {
-            name: name.into(),
-            version: "1".into(),
-            description: String::new(),
-            dir: "/".into(),
-            components,
-            configs: vec![],
-            order: vec![],
-            provides: vec![],
-            requires: vec![],
-            peers: vec![],
-            ports: vec![],
-            alerts: vec![],
-            advice: vec![],
-        })
+        crate::testing::service_def(name, components, vec![])
     }
 
     struct World {

@@ -766,19 +766,7 @@ impl Manager {
 mod tests {
     use super::*;
 
-    fn host(id: i64, state: HostState) -> Host {
-        Host {
-            id: HostId(id),
-            cluster: ClusterId(1),
-            name: format!("h{id}"),
-            address: "127.0.0.2".into(),
-            reported_address: None,
-            state,
-            last_heartbeat: Some(0),
-            facts: None,
-            metrics: None,
-        }
-    }
+    use crate::testing::host;
 
     fn state_of(reports: &[AlertReport], definition: &str) -> Vec<AlertState> {
         reports

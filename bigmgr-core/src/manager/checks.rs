@@ -216,21 +216,7 @@ mod tests {
     use super::*;
 
     fn def(alerts: Vec<AlertDef>) -> Arc<ServiceDef> {
-        Arc::new(ServiceDef {
-            name: "redis".into(),
-            version: "7".into(),
-            description: String::new(),
-            dir: "/".into(),
-            components: vec![],
-            configs: vec![],
-            order: vec![],
-            provides: vec![],
-            requires: vec![],
-            peers: vec![],
-            ports: vec![],
-            alerts,
-            advice: vec![],
-        })
+        crate::testing::service_def("redis", vec![], alerts)
     }
 
     fn alert(name: &str, hold: u64, check: AlertCheck) -> AlertDef {
@@ -248,28 +234,11 @@ mod tests {
     fn state(unit_state: UnitState) -> ClusterState {
         ClusterState {
             cluster: ClusterId(1),
-            hosts: vec![Host {
-                id: HostId(1),
-                cluster: ClusterId(1),
-                name: "h1".into(),
-                address: "127.0.0.2".into(),
-                reported_address: None,
-                state: HostState::Online,
-                last_heartbeat: Some(0),
-                facts: None,
-                metrics: None,
-            }],
+            hosts: vec![crate::testing::host(1, HostState::Online)],
             services: vec![ServiceInstance {
-                id: ServiceId(1),
-                cluster: ClusterId(1),
-                name: "cache".into(),
                 stack: "extra".into(),
                 stack_version: "1.0.0".into(),
-                service: "redis".into(),
-                created_at: 0,
-                configs: Default::default(),
-                host_overrides: Default::default(),
-                config_version: 1,
+                ..crate::testing::instance(1, "cache", "redis")
             }],
             units: vec![Unit {
                 id: UnitId(5),

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["render", "agent", "join", "database"],
     &["engine", "grpc"],
     &["view", "request", "advisor"],
-    &["manager"],
+    &["manager", "testing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
