@@ -12,7 +12,7 @@
 use crate::model::*;
 use crate::stack::ServiceDef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -29,20 +29,7 @@ pub enum Severity {
     Info,
 }
 
-/// A request the operator may run, after confirming, to act on a finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SuggestedAction {
-    /// What it does, for the operator.
-    pub title: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The path under `/api/v1`.
-    pub path: String,
-    /// The JSON body, if any.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub body: Option<Value>,
-}
+pub use crate::model::SuggestedAction;
 
 /// One thing the advisor found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

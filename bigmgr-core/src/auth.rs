@@ -131,6 +131,8 @@ actions! {
     ManageUsers = "manage-users" => Admin,
     /// Read the audit log.
     ReadAudit = "read-audit" => Admin,
+    /// Set and remove the assistant's model providers (their API keys are secrets).
+    ManageAssistant = "manage-assistant" => Admin,
 }
 
 impl fmt::Display for Action {

@@ -116,6 +116,11 @@ pub enum Error {
     /// is stored) and the replica steps down.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The assistant's model provider failed: unreachable, refused the key, timed out, or
+    /// answered something that is not an OpenAI-compatible chat completion. The advisor
+    /// (no model) still works.
+    #[error("model provider: {0}")]
+    Provider(String),
 }
 
 /// The result type of bigmgr-core.

@@ -30,12 +30,13 @@
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
 //! then [`store`] and [`plan`]; then [`render`], [`agent`], [`join`] and [`database`]; then the engine and
-//! [`grpc`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
+//! [`grpc`]; then [`view`], [`request`], [`advisor`] and [`assistant`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
 pub mod address;
 pub mod advisor;
 pub mod agent;
+pub mod assistant;
 pub mod auth;
 pub mod database;
 mod engine;

@@ -48,7 +48,7 @@ impl Acting {
 
     /// Authorises `action` on `target`, runs `change`, and audits how it ended: `ok` with what
     /// `detail` says of the result, or `failed` with the error.
-    async fn act<T, F>(
+    pub(super) async fn act<T, F>(
         &self,
         action: Action,
         target: String,

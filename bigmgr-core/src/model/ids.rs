@@ -55,6 +55,12 @@ id_type! {
     NotificationId,
     /// The id of a maintenance window.
     MaintenanceId,
+    /// The id of an assistant chat thread.
+    ThreadId,
+    /// The id of a message of a chat thread.
+    MessageId,
+    /// The id of a proposal: a change the assistant suggested, waiting for its user.
+    ProposalId,
 }
 
 /// What is delivered to an agent: one attempt of one task. A transport redelivery reuses the

@@ -4,6 +4,7 @@
 //! Times are milliseconds since the Unix epoch (`i64`), as stored.
 
 mod alert;
+mod assistant;
 mod auth;
 mod check;
 mod config;
@@ -14,6 +15,10 @@ mod state;
 pub use alert::{
     Alert, AlertChange, AlertFilter, AlertOverride, AlertReport, AlertSubject, AlertTarget,
     DeliveryAttempt, HealingPolicy, Maintenance, Notification, TargetKind,
+};
+pub use assistant::{
+    ChatMessage, ChatRole, NewChatMessage, NewProposal, NewThread, Proposal, ProposalResult,
+    ProposalState, Provider, ProviderSettings, SuggestedAction, Thread, ToolCall,
 };
 pub use auth::{
     ApiToken, AuditEvent, AuditFilter, NewApiToken, NewAuditEvent, NewUser, Outcome, Role, User,
@@ -26,8 +31,8 @@ pub use config::{
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
     AlertChangeId, AlertId, AlertTargetId, ApiTokenId, AuditId, ClusterId, HostId, JobId,
-    MaintenanceId, NotificationId, RelationEventId, RelationId, RunId, ServiceId, SnapshotId,
-    StageId, TaskId, UnitId, UserId,
+    MaintenanceId, MessageId, NotificationId, ProposalId, RelationEventId, RelationId, RunId,
+    ServiceId, SnapshotId, StageId, TaskId, ThreadId, UnitId, UserId,
 };
 pub use state::{AlertState, HostState, JobState, StageState, TaskState, UnitState};
 

@@ -2,8 +2,9 @@
 //! (join tokens, agent credentials, host reports), [`ServiceStore`] (service instances and
 //! units), [`ConfigStore`] (config versions, snapshots, relations and their events),
 //! [`JobStore`] (jobs, stages, tasks, their batched compare-and-set changes and logs),
-//! [`AuthStore`] (users and API tokens), [`AuditStore`] (the audit log) and [`AlertStore`]
-//! (alerts and their history).
+//! [`AuthStore`] (users and API tokens), [`AuditStore`] (the audit log), [`AlertStore`]
+//! (alerts and their history) and [`AssistantStore`] (the assistant's providers, threads and
+//! proposals).
 //!
 //! [`Store`] is their union, implemented for every type that implements them all. The
 //! [`crate::Manager`] holds an `Arc<dyn Store>`; every other component takes the narrowest
@@ -463,6 +464,47 @@ pub trait AlertStore: Send + Sync + 'static {
     -> Result<Vec<(ServiceId, HealingPolicy)>>;
 }
 
+/// The assistant's state: model providers (with their keys, which only
+/// [`AssistantStore::provider_key`] reads), chat threads, their messages and proposals.
+#[async_trait]
+pub trait AssistantStore: Send + Sync + 'static {
+    /// Creates or replaces a provider, in one transaction: an omitted key keeps the stored
+    /// one; a default provider makes every other one not the default.
+    async fn set_provider(&self, settings: &ProviderSettings, at: i64) -> Result<Provider>;
+    /// Every provider, by name (never their keys).
+    async fn providers(&self) -> Result<Vec<Provider>>;
+    /// A provider's API key, if it has one. NotFound if there is no such provider.
+    async fn provider_key(&self, name: &str) -> Result<Option<String>>;
+    /// Removes a provider. NotFound if there is none.
+    async fn remove_provider(&self, name: &str) -> Result<()>;
+    /// Creates a thread. NotFound if its user or cluster does not exist.
+    async fn create_thread(&self, thread: &NewThread) -> Result<Thread>;
+    /// A user's threads, newest first.
+    async fn threads(&self, user: UserId) -> Result<Vec<Thread>>;
+    /// A thread by id.
+    async fn thread(&self, id: ThreadId) -> Result<Option<Thread>>;
+    /// Appends a message to a thread. NotFound if there is no such thread.
+    async fn add_message(&self, message: &NewChatMessage) -> Result<ChatMessage>;
+    /// A thread's messages, oldest first.
+    async fn messages(&self, thread: ThreadId) -> Result<Vec<ChatMessage>>;
+    /// Records a pending proposal. NotFound if there is no such thread.
+    async fn add_proposal(&self, proposal: &NewProposal) -> Result<Proposal>;
+    /// A thread's proposals, oldest first.
+    async fn proposals(&self, thread: ThreadId) -> Result<Vec<Proposal>>;
+    /// A proposal by id.
+    async fn proposal(&self, id: ProposalId) -> Result<Option<Proposal>>;
+    /// Moves a proposal from `from` to `to` (with its result, at `at`) only if it is still in
+    /// `from`: so a proposal is confirmed, and its request run, once. Returns whether it moved.
+    async fn decide_proposal(
+        &self,
+        id: ProposalId,
+        from: ProposalState,
+        to: ProposalState,
+        result: Option<&ProposalResult>,
+        at: i64,
+    ) -> Result<bool>;
+}
+
 /// What reading a cluster as templates see it takes — its hosts, service instances, units and
 /// relations, and the cluster's changes of its alert checks — and so what loading a job to run
 /// takes besides the job: [`ClusterStore`], [`ServiceStore`], [`ConfigStore`] and
@@ -500,6 +542,7 @@ pub trait Store:
     + AuthStore
     + AuditStore
     + AlertStore
+    + AssistantStore
     + TopologyStore
     + AdmissionStore
 {
@@ -514,6 +557,7 @@ impl<T> Store for T where
         + AuthStore
         + AuditStore
         + AlertStore
+        + AssistantStore
 {
 }
 

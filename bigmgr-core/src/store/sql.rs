@@ -20,6 +20,7 @@
 
 mod agents;
 mod alerts;
+mod assistant;
 mod audit;
 mod auth;
 mod batch;

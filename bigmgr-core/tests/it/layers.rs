@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["store", "plan"],
     &["render", "agent", "join", "database"],
     &["engine", "grpc"],
-    &["view", "request", "advisor"],
+    &["view", "request", "advisor", "assistant"],
     &["manager", "testing"],
 ];
 

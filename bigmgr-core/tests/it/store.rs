@@ -41,6 +41,7 @@ async fn conformance_parts_run_alone() {
     let audit: Arc<dyn AuditStore> = Arc::new(fresh().await);
     conformance::audit::run(audit.as_ref()).await;
     conformance::alerts::run(&fresh().await).await;
+    conformance::assistant::run(&fresh().await).await;
 }
 
 /// The whole suite on PostgreSQL, in a schema of its own.

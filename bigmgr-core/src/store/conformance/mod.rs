@@ -11,7 +11,7 @@
 //!
 //! [`run`] takes a fresh, empty store and runs every part in turn. Each part's `run`
 //! ([`clusters::run`], [`agents::run`], [`services::run`], [`configs::run`], [`jobs::run`],
-//! [`auth::run`], [`audit::run`], [`alerts::run`]) runs on its own against any store of the traits it needs —
+//! [`auth::run`], [`audit::run`], [`alerts::run`], [`assistant::run`]) runs on its own against any store of the traits it needs —
 //! a `&dyn Store`, a `&dyn AuthStore`, a concrete type — and each check is a public function
 //! of its own, so a failure is easy to locate (and to rerun alone on a fresh store). Most parts
 //! need more than their trait: a job is of units of services in a cluster, so [`jobs::run`]
@@ -30,6 +30,7 @@ macro_rules! checks {
 
 pub mod agents;
 pub mod alerts;
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
@@ -50,6 +51,6 @@ impl<T: ClusterStore + ServiceStore + ?Sized> ClusterServices for T {}
 pub async fn run(store: &dyn Store) {
     checks!(store:
         clusters::run, services::run, configs::run, jobs::run, agents::run, auth::run, audit::run,
-        alerts::run
+        alerts::run, assistant::run
     );
 }

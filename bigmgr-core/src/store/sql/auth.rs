@@ -35,9 +35,17 @@ impl AuthStore for SqlStore {
 
     async fn delete_user(&self, id: UserId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        query("DELETE FROM api_tokens WHERE \"user\" = ?", (id.0,))
-            .execute(&mut *tx)
-            .await?;
+        // The user's assistant threads go with it (their messages and proposals first).
+        for sql in [
+            "DELETE FROM assistant_proposals WHERE thread IN \
+               (SELECT id FROM assistant_threads WHERE \"user\" = ?1)",
+            "DELETE FROM assistant_messages WHERE thread IN \
+               (SELECT id FROM assistant_threads WHERE \"user\" = ?1)",
+            "DELETE FROM assistant_threads WHERE \"user\" = ?1",
+            "DELETE FROM api_tokens WHERE \"user\" = ?1",
+        ] {
+            query(sql, (id.0,)).execute(&mut *tx).await?;
+        }
         let res = query("DELETE FROM users WHERE id = ?", (id.0,))
             .execute(&mut *tx)
             .await?;

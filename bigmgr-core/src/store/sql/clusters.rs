@@ -56,6 +56,12 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            // The assistant's threads about the cluster, with their messages and proposals.
+            "DELETE FROM assistant_proposals WHERE thread IN \
+               (SELECT id FROM assistant_threads WHERE cluster = ?1)",
+            "DELETE FROM assistant_messages WHERE thread IN \
+               (SELECT id FROM assistant_threads WHERE cluster = ?1)",
+            "DELETE FROM assistant_threads WHERE cluster = ?1",
             "DELETE FROM maintenance WHERE cluster = ?1",
             "DELETE FROM alert_overrides WHERE cluster = ?1",
             "DELETE FROM unit_checks WHERE unit IN (SELECT u.id FROM units u \

@@ -131,6 +131,26 @@ const TABLES: &[(&str, &str, &str)] = &[
         "service, heal_restart, heal_grace_ms, heal_max_per_hour, updated_at",
         "service",
     ),
+    (
+        "assistant_providers",
+        "name, base_url, model, api_key, is_default, timeout_ms, updated_at",
+        "name",
+    ),
+    (
+        "assistant_threads",
+        "id, \"user\", cluster, title, created_at",
+        "id",
+    ),
+    (
+        "assistant_messages",
+        "id, thread, role, content, tool_calls, tool_call_id, created_at",
+        "id",
+    ),
+    (
+        "assistant_proposals",
+        "id, thread, title, action, state, result, created_at, decided_at",
+        "id",
+    ),
 ];
 
 /// Rows per multi-row `INSERT` while copying.

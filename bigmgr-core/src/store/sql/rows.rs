@@ -354,3 +354,44 @@ impl Record for Notification {
         })
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The assistant.
+
+record!(Provider from "name, base_url, model, is_default, CAST(CASE WHEN api_key IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+                       AS has_key, timeout_ms, updated_at"; |row|
+    plain: name, base_url, model, updated_at;
+    ids: ;
+    with: ;
+    default: flag_col(row, "is_default")?,
+    has_key: flag_col(row, "has_key")?,
+    timeout_ms: u64::try_from(row.try_get::<i64, _>("timeout_ms")?)
+        .map_err(|e| corrupt("timeout_ms", e))?,
+);
+
+// Of `assistant_threads t JOIN users us JOIN clusters c`.
+record!(Thread from "t.id, t.\"user\" AS user_id, us.name AS user_name, t.cluster, \
+                     c.name AS cluster_name, t.title, t.created_at"; |row|
+    plain: title, created_at;
+    ids: id ThreadId, user_id UserId;
+    with: ;
+    user: row.try_get("user_name")?,
+    cluster: row.try_get("cluster_name")?,
+    cluster_id: ClusterId(row.try_get("cluster")?),
+);
+
+record!(ChatMessage from "id, role, content, tool_calls, tool_call_id, created_at"; |row|
+    plain: content, tool_call_id, created_at;
+    ids: id MessageId;
+    with: role text_state;
+    tool_calls: json_col(row, "tool_calls")?.unwrap_or_default(),
+);
+
+record!(Proposal from "id, thread, title, action, state, result, created_at, decided_at"; |row|
+    plain: title, created_at, decided_at;
+    ids: id ProposalId, thread ThreadId;
+    with: state text_state;
+    action: json_col(row, "action")?
+        .ok_or_else(|| corrupt("action", "missing"))?,
+    result: json_col(row, "result")?,
+);
