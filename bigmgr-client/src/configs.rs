@@ -3,6 +3,7 @@
 
 use crate::http::in_cluster;
 use crate::{Client, Result, seg};
+use bigmgr_core::advisor::Finding;
 use bigmgr_core::manager::{ConfigChange, Relate};
 use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
 use bigmgr_core::view::{
@@ -86,6 +87,32 @@ impl Client {
                 "alerts"
             },
         );
+        self.get(&path).await
+    }
+
+    /// The advisor's findings about a cluster, most severe first: all of them, or those about
+    /// one host, one service instance or one job.
+    pub async fn advice(
+        &self,
+        cluster: &str,
+        host: Option<&str>,
+        service: Option<&str>,
+        job: Option<i64>,
+    ) -> Result<Vec<Finding>> {
+        let mut query = Vec::new();
+        for (k, v) in [("host", host), ("service", service)] {
+            if let Some(v) = v {
+                query.push(format!("{k}={}", seg(v)));
+            }
+        }
+        if let Some(j) = job {
+            query.push(format!("job={j}"));
+        }
+        let mut path = in_cluster(cluster, "advice");
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
+        }
         self.get(&path).await
     }
 

@@ -10,7 +10,7 @@
 //! line cannot make the advisor work hard.
 
 use crate::model::*;
-use crate::stack::ServiceDef;
+use crate::stack::{AlertAdvice, ServiceDef};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -93,6 +93,33 @@ pub struct ClusterFacts {
     pub samples: Vec<(HostId, HostMetrics)>,
     /// Failed tasks of recent jobs.
     pub failed: Vec<FailedTask>,
+    /// Its firing alerts (those not OK).
+    pub alerts: Vec<Alert>,
+}
+
+impl ClusterFacts {
+    /// The name of host `id` (its id if the cluster has no such host).
+    pub fn host_name(&self, id: HostId) -> String {
+        host_name(&self.hosts, id)
+    }
+
+    /// The service instance `id` with its definition, if the cluster has it.
+    pub fn service(&self, id: ServiceId) -> Option<&(ServiceInstance, Arc<ServiceDef>)> {
+        self.services.iter().find(|(s, _)| s.id == id)
+    }
+
+    /// The name of service instance `id` (its id if the cluster has no such service).
+    pub fn service_name(&self, id: ServiceId) -> String {
+        self.service(id)
+            .map_or_else(|| id.to_string(), |(s, _)| s.name.clone())
+    }
+
+    /// Whether host `id` is LOST.
+    fn host_lost(&self, id: HostId) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| h.id == id && h.state == HostState::Lost)
+    }
 }
 
 /// A log diagnosis: a rule, the substrings (any, case-insensitive) that show it, a title and
@@ -227,18 +254,10 @@ pub fn diagnose<'p>(
 /// Everything the advisor finds in a cluster, most severe first.
 pub fn advise(facts: &ClusterFacts) -> Vec<Finding> {
     let mut out = Vec::new();
-    let host_name = |id: HostId| {
-        facts
-            .hosts
-            .iter()
-            .find(|h| h.id == id)
-            .map_or_else(|| id.to_string(), |h| h.name.clone())
-    };
-    let service_of = |id: ServiceId| facts.services.iter().find(|(s, _)| s.id == id);
-    let service_name =
-        |id: ServiceId| service_of(id).map_or_else(|| id.to_string(), |(s, _)| s.name.clone());
+    let host_name = |id: HostId| facts.host_name(id);
+    let service_name = |id: ServiceId| facts.service_name(id);
     let c = &facts.cluster;
-    failed_tasks(facts, &mut out, &host_name, &service_name);
+    failed_tasks(facts, &mut out);
     // Lost hosts and what they take down.
     for h in facts.hosts.iter().filter(|h| h.state == HostState::Lost) {
         let units: Vec<String> = facts
@@ -271,7 +290,8 @@ pub fn advise(facts: &ClusterFacts) -> Vec<Finding> {
             actions: Vec::new(),
         });
     }
-    quorums(facts, &mut out, &host_name);
+    quorums(facts, &mut out);
+    replicas(facts, &mut out);
     // Unhealthy units.
     for u in &facts.units {
         let Some(health) = u.health.as_ref().filter(|h| !h.healthy) else {
@@ -376,18 +396,14 @@ pub fn advise(facts: &ClusterFacts) -> Vec<Finding> {
             }],
         });
     }
-    host_metrics(facts, &mut out, &host_name);
+    host_metrics(facts, &mut out);
     out.sort_by_key(|f| f.severity);
     out
 }
 
-fn failed_tasks(
-    facts: &ClusterFacts,
-    out: &mut Vec<Finding>,
-    host_name: &dyn Fn(HostId) -> String,
-    service_name: &dyn Fn(ServiceId) -> String,
-) {
-    let c = &facts.cluster;
+fn failed_tasks(facts: &ClusterFacts, out: &mut Vec<Finding>) {
+    let host_name = |id: HostId| facts.host_name(id);
+    let service_name = |id: ServiceId| facts.service_name(id);
     for f in &facts.failed {
         let def = facts
             .services
@@ -481,13 +497,13 @@ fn failed_tasks(
                 body: None,
             }],
         });
-        let _ = c;
     }
 }
 
 /// Quorum services (ZooKeeper, etcd): fewer than a majority of servers healthy is CRITICAL,
 /// exactly a majority (one failure from losing it) a WARNING.
-fn quorums(facts: &ClusterFacts, out: &mut Vec<Finding>, host_name: &dyn Fn(HostId) -> String) {
+fn quorums(facts: &ClusterFacts, out: &mut Vec<Finding>) {
+    let host_name = |id: HostId| facts.host_name(id);
     for (s, def) in &facts.services {
         let component = match def.name.as_str() {
             "zookeeper" => "zookeeper_server",
@@ -572,12 +588,170 @@ fn quorums(facts: &ClusterFacts, out: &mut Vec<Finding>, host_name: &dyn Fn(Host
     }
 }
 
+/// Firing alerts whose definition names `replica.not_replicating` (`advise` on a stack's
+/// `[[alert]]`): a replica that says it does not replicate, with the primary it should follow
+/// and, when that primary is down, the job that starts it. A replica that is itself down or on
+/// a lost host is left to `unit.unhealthy` and `host.lost`.
+fn replicas(facts: &ClusterFacts, out: &mut Vec<Finding>) {
+    let c = &facts.cluster;
+    for a in &facts.alerts {
+        let level = match a.state {
+            AlertState::Critical => Severity::Critical,
+            AlertState::Warning => Severity::Warning,
+            _ => continue,
+        };
+        let (Some(sid), Some(uid)) = (a.subject.service, a.subject.unit) else {
+            continue;
+        };
+        let Some((service, def)) = facts.service(sid) else {
+            continue;
+        };
+        let advise = def
+            .alerts
+            .iter()
+            .find(|d| d.qualified(&def.name) == a.definition)
+            .and_then(|d| d.advise.as_ref());
+        let Some(advice @ AlertAdvice::ReplicaNotReplicating { primary }) = advise else {
+            continue;
+        };
+        let Some(replica) = facts.units.iter().find(|u| u.id == uid) else {
+            continue;
+        };
+        if facts.host_lost(replica.host) || replica.health.as_ref().is_some_and(|h| !h.healthy) {
+            continue; // said by host.lost or unit.unhealthy
+        }
+        let host = facts.host_name(replica.host);
+        let primaries: Vec<&Unit> = facts
+            .units
+            .iter()
+            .filter(|u| u.service == sid && &u.component == primary)
+            .collect();
+        let down = |u: &Unit| {
+            if facts.host_lost(u.host) {
+                Some("its host is lost".to_string())
+            } else if u.state != UnitState::Started {
+                Some(format!("it is {}", u.state))
+            } else {
+                u.health
+                    .as_ref()
+                    .filter(|h| !h.healthy)
+                    .map(|h| format!("its status fails: {}", h.message))
+            }
+        };
+        let mut evidence = vec![
+            format!(
+                "replica: {} on {host} (unit {})",
+                replica.component, replica.id
+            ),
+            format!(
+                "{} {} since {}: {}",
+                a.definition,
+                a.state,
+                crate::duration::format_utc_ms(a.since),
+                a.text
+            ),
+        ];
+        for p in &primaries {
+            evidence.push(format!(
+                "primary it points at: {} on {} (unit {}), {}",
+                p.component,
+                facts.host_name(p.host),
+                p.id,
+                down(p).unwrap_or_else(|| "started".to_string())
+            ));
+        }
+        if primaries.is_empty() {
+            evidence.push(format!("{} has no {primary} unit", service.name));
+        }
+        let stopped: Vec<&&Unit> = primaries
+            .iter()
+            .filter(|p| down(p).is_some() && !facts.host_lost(p.host))
+            .collect();
+        let lost: Vec<String> = primaries
+            .iter()
+            .filter(|p| facts.host_lost(p.host))
+            .map(|p| facts.host_name(p.host))
+            .collect();
+        let primary_at = primaries
+            .iter()
+            .map(|p| format!("{} on {}", p.component, facts.host_name(p.host)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (hint, actions) = if !stopped.is_empty() {
+            let names = stopped
+                .iter()
+                .map(|p| facts.host_name(p.host))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!(
+                    "Its primary ({primary_at}) is down: start it; the replica reconnects by \
+                     itself."
+                ),
+                vec![SuggestedAction {
+                    title: format!("start {primary} of {} on {names}", service.name),
+                    method: "POST".into(),
+                    path: format!("/clusters/{c}/jobs"),
+                    body: Some(json!({"command": "start", "target": {"units":
+                        stopped.iter().map(|p| p.id.0).collect::<Vec<_>>()}})),
+                }],
+            )
+        } else if !lost.is_empty() {
+            (
+                format!(
+                    "Its primary's host ({}) is lost: start bigmgr-agent there again, or check \
+                     the network; the replica reconnects once the primary answers.",
+                    lost.join(", ")
+                ),
+                Vec::new(),
+            )
+        } else if primaries.is_empty() {
+            (
+                format!("Add a {primary} unit to {}.", service.name),
+                Vec::new(),
+            )
+        } else {
+            (
+                format!(
+                    "Its primary ({primary_at}) runs, so the link fails for another reason: the \
+                     alert's text is the replica's own replication status (credentials, \
+                     network, a replication error). Fix that, then restart the replica."
+                ),
+                vec![SuggestedAction {
+                    title: format!("restart {} on {host}", replica.component),
+                    method: "POST".into(),
+                    path: format!("/clusters/{c}/jobs"),
+                    body: Some(json!({"command": "restart", "target": {"units": [replica.id.0]}})),
+                }],
+            )
+        };
+        out.push(Finding {
+            rule: advice.rule().into(),
+            severity: level,
+            title: format!(
+                "{} of {} on {host} is not replicating from its primary{}",
+                replica.component,
+                service.name,
+                if primary_at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({primary_at})")
+                }
+            ),
+            evidence,
+            hint,
+            host: Some(host),
+            service: Some(service.name.clone()),
+            job: None,
+            task: None,
+            actions,
+        });
+    }
+}
+
 /// Disks nearly full and CPUs saturated, from the averages of the hosts' recent samples.
-fn host_metrics(
-    facts: &ClusterFacts,
-    out: &mut Vec<Finding>,
-    host_name: &dyn Fn(HostId) -> String,
-) {
+fn host_metrics(facts: &ClusterFacts, out: &mut Vec<Finding>) {
+    let host_name = |id: HostId| facts.host_name(id);
     let mut by_host: HashMap<HostId, Vec<&HostMetrics>> = HashMap::new();
     for (h, m) in &facts.samples {
         by_host.entry(*h).or_default().push(m);
@@ -739,6 +913,7 @@ mod tests {
                 },
             )],
             failed: vec![],
+            alerts: vec![],
         };
         let found = advise(&facts);
         let got = rules(&found);
@@ -790,5 +965,98 @@ mod tests {
             .find(|f| f.rule == "zookeeper.quorum")
             .expect("quorum");
         assert_eq!(quorum.severity, Severity::Warning);
+    }
+
+    #[test]
+    fn a_firing_replication_alert_names_the_replica_and_its_primary_and_starts_a_stopped_one() {
+        use crate::stack::{AlertCheck, AlertDef};
+        use std::time::Duration;
+        let replication = AlertDef {
+            name: "replication".into(),
+            description: String::new(),
+            component: Some("redis_replica".into()),
+            interval: Duration::from_secs(10),
+            hold: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+            check: AlertCheck::Script {
+                command: "replication".into(),
+            },
+            advise: Some(AlertAdvice::ReplicaNotReplicating {
+                primary: "redis_primary".into(),
+            }),
+        };
+        let alert = |definition: &str, state: AlertState| Alert {
+            id: AlertId(1),
+            definition: definition.into(),
+            subject: AlertSubject {
+                cluster: ClusterId(1),
+                host: Some(HostId(2)),
+                service: Some(ServiceId(1)),
+                unit: Some(UnitId(2)),
+            },
+            state,
+            text: "not replicating: master_link_status:down from primary 127.0.0.2:6379".into(),
+            since: 0,
+            checked_at: 0,
+        };
+        let facts = ClusterFacts {
+            cluster: "c".into(),
+            hosts: vec![host(1, HostState::Online), host(2, HostState::Online)],
+            services: vec![(
+                service(1, "cache"),
+                crate::testing::service_def("redis", vec![], vec![replication]),
+            )],
+            units: vec![
+                Unit {
+                    state: UnitState::Stopped,
+                    ..unit(1, 1, "redis_primary", 1, true)
+                },
+                unit(2, 1, "redis_replica", 2, true),
+            ],
+            alerts: vec![alert("redis.replication", AlertState::Critical)],
+            ..ClusterFacts::default()
+        };
+        let found = advise(&facts);
+        assert_eq!(rules(&found), ["replica.not_replicating"], "{found:#?}");
+        let f = &found[0];
+        assert_eq!(
+            (f.severity, f.host.as_deref(), f.service.as_deref()),
+            (Severity::Critical, Some("h2"), Some("cache"))
+        );
+        let evidence = f.evidence.join("\n");
+        for want in [
+            "replica: redis_replica on h2 (unit 2)",
+            "master_link_status:down",
+            "primary it points at: redis_primary on h1 (unit 1), it is STOPPED",
+        ] {
+            assert!(evidence.contains(want), "{want} in {evidence}");
+        }
+        assert_eq!(
+            f.actions[0].body,
+            Some(json!({"command": "start", "target": {"units": [1]}}))
+        );
+        // The primary runs: restart the replica instead.
+        let mut running = facts.clone();
+        running.units[0].state = UnitState::Started;
+        let found = advise(&running);
+        assert_eq!(
+            found[0].actions[0].body,
+            Some(json!({"command": "restart", "target": {"units": [2]}}))
+        );
+        // Another alert, an OK or UNKNOWN one, or a replica that is down itself: not this rule.
+        for (definition, state, healthy) in [
+            ("redis.replica_port", AlertState::Critical, true),
+            ("redis.replication", AlertState::Unknown, true),
+            ("redis.replication", AlertState::Critical, false),
+        ] {
+            let mut other = facts.clone();
+            other.alerts = vec![alert(definition, state)];
+            other.units[1] = unit(2, 1, "redis_replica", 2, healthy);
+            let got = advise(&other);
+            assert!(
+                !rules(&got).contains(&"replica.not_replicating"),
+                "{definition} {state}: {got:#?}"
+            );
+        }
     }
 }

@@ -11,7 +11,8 @@ use crate::embedded::Embedded;
 use crate::error::Result;
 use async_trait::async_trait;
 use bigmgr_client::Client;
-use bigmgr_core::manager::{AddService, ConfigChange, Relate};
+use bigmgr_core::advisor::Finding;
+use bigmgr_core::manager::{AddService, AdviceScope, ConfigChange, Relate};
 use bigmgr_core::model::{
     AuditFilter, JobFilter, JobId, JobRequest, MaintenanceId, RelationId, TaskId, UnitId,
 };
@@ -248,6 +249,19 @@ backend! {
     fn alerts(cluster: &str, firing: bool) -> Vec<AlertView> {
         rest: |c| c.alerts(cluster, firing).await?,
         embedded: |e| e.mgr()?.alerts(cluster, firing).await?,
+    }
+    /// The advisor's findings about a cluster (or one host, service or job of it).
+    fn advice(
+        cluster: &str,
+        host: Option<String>,
+        service: Option<String>,
+        job: Option<i64>
+    ) -> Vec<Finding> {
+        rest: |c| c.advice(cluster, host.as_deref(), service.as_deref(), job).await?,
+        embedded: |e| {
+            let scope = AdviceScope { host, service, job: job.map(JobId) };
+            e.mgr()?.advice(cluster, &scope).await?
+        },
     }
     /// Starts a maintenance window on a host or a service.
     fn start_maintenance(cluster: &str, req: StartMaintenance) -> MaintenanceView {

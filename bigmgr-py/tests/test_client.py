@@ -513,6 +513,26 @@ def test_a_failed_job_raises_job_failed(client, cluster, h1):
     assert any("not running" in l for l in lines), lines
 
 
+def test_advice_explains_a_failed_job(cluster, h1):
+    """The advisor over REST: a check of a service never installed fails, and the finding
+    about that job names its host and service and suggests retrying it."""
+    cluster.add_service("hello3", "demo", "hello", {"hello_server": ["h1"]})
+    job = cluster.run("check", service="hello3")
+    assert job.wait(timeout=JOB_TIMEOUT, check=False).state == "FAILED"
+    findings = cluster.advice(job=job.id)
+    assert findings, "the failed check is explained"
+    for f in findings:
+        assert isinstance(f, bigmgr.Finding)
+        assert f.rule.startswith("task.") and f.severity == "CRITICAL"
+        assert (f.host, f.service, f.job) == ("h1", "hello3", job.id)
+        assert f.evidence and f.hint
+        assert f.actions[0]["path"] == f"/jobs/{job.id}/retry"
+    assert all(x.service == "hello3" for x in cluster.advice(service="hello3"))
+    assert cluster.advice(host="nowhere") == []
+    with pytest.raises(bigmgr.NotFound):
+        cluster.advice(job=987654)
+
+
 def test_cancel(client):
     # Its own cluster, on a host no agent serves: the job can only wait, until canceled.
     c = client.create_cluster("py-cancel")

@@ -17,6 +17,7 @@ from conftest import (
     assert_restore_round_trip,
     kill_pid_files,
     open_embedded,
+    write_service,
 )
 
 
@@ -203,6 +204,55 @@ def test_a_failing_job_raises_job_failed(tmp_path, tiny_stacks):
         assert job.wait(check=False).state == "FAILED"
         units = c.service("bad").units
         assert all(u.state == "FAILED" for u in units)
+    finally:
+        emb.close()
+
+
+TINY_NEEDY = """\
+#!/bin/sh
+# Calls, on start, a command that is not installed.
+case "$1" in
+  start) echo starting; no-such-tool-for-bigmgr --serve ;;
+  *) echo "$1 ok"; exit 0 ;;
+esac
+"""
+
+
+def test_advice_explains_a_failed_job(tmp_path):
+    """The advisor, from Python: a start that calls a missing command is diagnosed from its
+    log, with the line as evidence and the job's retry as the suggested request."""
+    root = tmp_path / "needy-stacks"
+    write_service(root / "tiny" / "1.0.0", "needy", TINY_NEEDY)
+    emb = open_embedded(tmp_path, stacks=[str(root)])
+    try:
+        c = emb.create_cluster("t")
+        add_hosts(c)
+        c.add_service("needy", "tiny", "needy", {"needy_server": ["h1"]})
+        job = c.run("deploy")
+        assert job.wait(timeout=120, check=False).state == "FAILED"
+        findings = c.advice(job=job.id)
+        assert [f.rule for f in findings] == ["task.missing_command"], findings
+        f = findings[0]
+        assert isinstance(f, bigmgr.Finding)
+        assert (f.severity, f.host, f.service, f.job) == ("CRITICAL", "h1", "needy", job.id)
+        assert any("no-such-tool-for-bigmgr" in e for e in f.evidence), f.evidence
+        assert "a command or package it needs is missing" in f.title
+        assert f.hint.startswith("Install what the log line names")
+        assert f.actions == [
+            {
+                "title": f"retry job {job.id} once it is fixed",
+                "method": "POST",
+                "path": f"/jobs/{job.id}/retry",
+                "body": None,
+            }
+        ]
+        assert "task.missing_command" in repr(f)
+        # Scoped: the whole cluster has it, so does its host and service; h2 has nothing.
+        assert [x.rule for x in c.advice()] == ["task.missing_command"]
+        assert [x.rule for x in c.advice(host="h1", service="needy")] == ["task.missing_command"]
+        assert c.advice(host="h2") == []
+        with pytest.raises(bigmgr.NotFound):
+            c.advice(job=987654)
     finally:
         emb.close()
 

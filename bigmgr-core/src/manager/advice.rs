@@ -1,5 +1,5 @@
-//! What the advisor reads of a cluster, gathered from the store and the stacks, and its
-//! findings as frontends ask for them (`GET /clusters/{c}/advice`).
+//! What the advisor reads of a cluster, gathered from the store and the stacks (its firing
+//! alerts included), and its findings as frontends ask for them (`GET /clusters/{c}/advice`).
 
 use super::Manager;
 use crate::Result;
@@ -128,6 +128,13 @@ impl Manager {
                 .host_metrics(c.id, None, now_ms() - METRICS_WINDOW_MS)
                 .await?,
             failed,
+            alerts: store
+                .alerts(&AlertFilter {
+                    cluster: Some(c.id),
+                    firing: true,
+                    ..AlertFilter::default()
+                })
+                .await?,
         })
     }
 }

@@ -67,10 +67,7 @@ pub(crate) struct ClusterState {
 impl ClusterState {
     /// The name of host `id` (its id if the cluster has no such host).
     pub(crate) fn host_name(&self, id: HostId) -> String {
-        self.hosts
-            .iter()
-            .find(|h| h.id == id)
-            .map_or_else(|| id.to_string(), |h| h.name.clone())
+        host_name(&self.hosts, id)
     }
 }
 

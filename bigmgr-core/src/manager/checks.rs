@@ -228,6 +228,7 @@ mod tests {
             hold: Duration::from_secs(hold),
             timeout: Duration::from_secs(5),
             check,
+            advise: None,
         }
     }
 

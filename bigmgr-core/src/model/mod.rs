@@ -59,6 +59,14 @@ pub struct Cluster {
     pub created_at: i64,
 }
 
+/// The name of host `id` among `hosts` (its id as text if none of them is it).
+pub fn host_name(hosts: &[Host], id: HostId) -> String {
+    hosts
+        .iter()
+        .find(|h| h.id == id)
+        .map_or_else(|| id.to_string(), |h| h.name.clone())
+}
+
 /// A machine, known by its agent's host name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Host {

@@ -41,6 +41,42 @@ pub(super) struct RawAlert {
     window: Option<String>,
     warning: Option<toml::Value>,
     critical: Option<toml::Value>,
+    advise: Option<RawAlertAdvice>,
+}
+
+/// `advise = { rule = "…", … }` of an `[[alert]]`, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertAdvice {
+    rule: String,
+    primary: Option<String>,
+}
+
+/// What a firing alert of a definition means to the advisor (`advise = { rule = … }` on an
+/// `[[alert]]`): the built-in advisor rule that turns it into a finding, with what that rule
+/// needs to know of the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule")]
+pub enum AlertAdvice {
+    /// `replica.not_replicating`: the alert's unit is a replica that does not replicate from
+    /// its primary, the service's unit(s) of component `primary`.
+    #[serde(rename = "replica.not_replicating")]
+    ReplicaNotReplicating {
+        /// The component whose units are the primary.
+        primary: String,
+    },
+}
+
+impl AlertAdvice {
+    /// The advisor rules an alert may name.
+    pub const RULES: &[&str] = &["replica.not_replicating"];
+
+    /// The advisor rule's name.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            AlertAdvice::ReplicaNotReplicating { .. } => "replica.not_replicating",
+        }
+    }
 }
 
 /// What an alert definition checks.
@@ -161,6 +197,9 @@ pub struct AlertDef {
     pub timeout: Duration,
     /// What it checks.
     pub check: AlertCheck,
+    /// What a firing alert of it means to the advisor, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advise: Option<AlertAdvice>,
 }
 
 impl AlertDef {
@@ -492,6 +531,10 @@ fn convert_alert(
             "the warning response time is above the critical one".into(),
         ));
     }
+    let advise = match &a.advise {
+        None => None,
+        Some(adv) => Some(convert_alert_advice(a, adv, components, &check, &err)?),
+    };
     Ok(AlertDef {
         name: a.name.clone(),
         description: a.description.trim().to_string(),
@@ -500,7 +543,65 @@ fn convert_alert(
         hold,
         timeout,
         check,
+        advise,
     })
+}
+
+/// Checks `advise` of an alert: a rule the advisor knows, on a check of a component's units,
+/// with what the rule needs.
+fn convert_alert_advice(
+    a: &RawAlert,
+    adv: &RawAlertAdvice,
+    components: &[ComponentDef],
+    check: &AlertCheck,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<AlertAdvice> {
+    if matches!(check, AlertCheck::Metric { .. }) {
+        return Err(err(
+            "advise",
+            "a metric alert is about hosts; only an alert on a component's units (port, web, \
+             script) can advise"
+                .into(),
+        ));
+    }
+    match adv.rule.as_str() {
+        "replica.not_replicating" => {
+            let primary = adv.primary.as_deref().ok_or_else(|| {
+                err(
+                    "advise.primary",
+                    "replica.not_replicating needs the component of the primary the alert's \
+                     units replicate from"
+                        .into(),
+                )
+            })?;
+            if !components.iter().any(|c| c.name == primary)
+                || a.component.as_deref() == Some(primary)
+            {
+                return Err(err(
+                    "advise.primary",
+                    format!(
+                        "'{primary}' is not another component of this service; its components \
+                         are: {}",
+                        components
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            Ok(AlertAdvice::ReplicaNotReplicating {
+                primary: primary.to_string(),
+            })
+        }
+        other => Err(err(
+            "advise.rule",
+            format!(
+                "'{other}' is not an advisor rule an alert can name; use {}",
+                AlertAdvice::RULES.join(", ")
+            ),
+        )),
+    }
 }
 
 /// Checks that a port or URL template compiles; the text as it is.

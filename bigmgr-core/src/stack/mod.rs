@@ -11,7 +11,7 @@ pub mod manifest;
 pub mod validate;
 
 pub use advice::AdviceRule;
-pub use alerts::{AlertCheck, AlertDef, Metric};
+pub use alerts::{AlertAdvice, AlertCheck, AlertDef, Metric};
 pub use dir::DirStackProvider;
 
 use crate::Result;

@@ -830,6 +830,30 @@ fn bad_alert_definitions_are_refused_naming_file_and_field() {
             "alert[0].name",
             "is not an alert name",
         ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 2181\n\
+             advise = { rule = \"replica.lagging\" }",
+            "alert[0].advise.rule",
+            "'replica.lagging' is not an advisor rule an alert can name",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 2181\n\
+             advise = { rule = \"replica.not_replicating\", primary = \"zookeeper_server\" }",
+            "alert[0].advise.primary",
+            "'zookeeper_server' is not another component of this service",
+        ),
+        (
+            "name = \"p\"\nkind = \"port\"\ncomponent = \"zookeeper_server\"\nport = 2181\n\
+             advise = { rule = \"replica.not_replicating\" }",
+            "alert[0].advise.primary",
+            "needs the component of the primary",
+        ),
+        (
+            "name = \"m\"\nkind = \"metric\"\nmetric = \"load1\"\ncritical = 4\n\
+             advise = { rule = \"replica.not_replicating\", primary = \"zookeeper_server\" }",
+            "alert[0].advise",
+            "a metric alert is about hosts",
+        ),
     ];
     for (body, field, says) in cases {
         let message = broken_manifest("[[port]]", &alert(body), field);

@@ -2,7 +2,7 @@
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
 ``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
-``Maintenance`` and ``Healing``; errors are
+``Finding`` (the advisor's), ``Maintenance`` and ``Healing``; errors are
 ``bigmgr.Error`` and its subclasses."""
 
 from ._bigmgr import (
@@ -14,6 +14,7 @@ from ._bigmgr import (
     Conflict,
     Embedded,
     Error,
+    Finding,
     Healing,
     Host,
     InvalidInput,
@@ -45,6 +46,7 @@ __all__ = [
     "Conflict",
     "Embedded",
     "Error",
+    "Finding",
     "Healing",
     "Host",
     "InvalidInput",

@@ -2,8 +2,8 @@
 
 use super::job::PyJob;
 use super::records::{
-    PyAlert, PyConfigVersion, PyHealing, PyHost, PyMaintenance, PyRelation, PyRelationEvent,
-    PySnapshot, PyUnit, record, records,
+    PyAlert, PyConfigVersion, PyFinding, PyHealing, PyHost, PyMaintenance, PyRelation,
+    PyRelationEvent, PySnapshot, PyUnit, record, records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -274,6 +274,23 @@ impl PyCluster {
     #[pyo3(signature = (firing = false))]
     fn alerts(&self, py: Python<'_>, firing: bool) -> PyResult<Vec<PyAlert>> {
         Ok(records(run(py, self.backend.alerts(&self.name, firing))?))
+    }
+
+    /// What the advisor finds wrong in the cluster, most severe first: everything, or only
+    /// what is about one `host`, one `service` instance or one `job` ("explain this
+    /// failure"). Findings only read; their `actions` are requests to run after checking them.
+    #[pyo3(signature = (host = None, service = None, job = None))]
+    fn advice(
+        &self,
+        py: Python<'_>,
+        host: Option<String>,
+        service: Option<String>,
+        job: Option<i64>,
+    ) -> PyResult<Vec<PyFinding>> {
+        Ok(records(run(
+            py,
+            self.backend.advice(&self.name, host, service, job),
+        )?))
     }
 
     /// Puts one `host` or one `service` in maintenance for a while (`for_`: `"2h"`): its

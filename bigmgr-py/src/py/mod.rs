@@ -16,7 +16,7 @@ use std::future::Future;
 pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
 pub(crate) use records::{
-    PyAlert, PyConfigDiff, PyConfigVersion, PyHealing, PyHost, PyLogLine, PyMaintenance,
+    PyAlert, PyConfigDiff, PyConfigVersion, PyFinding, PyHealing, PyHost, PyLogLine, PyMaintenance,
     PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask, PyUnit,
 };
 pub(crate) use service::PyService;
@@ -38,6 +38,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyConfigVersion>()?;
     m.add_class::<PyConfigDiff>()?;
     m.add_class::<PyAlert>()?;
+    m.add_class::<PyFinding>()?;
     m.add_class::<PyMaintenance>()?;
     m.add_class::<PyHealing>()?;
     m.add_class::<PyRelation>()?;

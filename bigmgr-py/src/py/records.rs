@@ -1,6 +1,6 @@
 //! The read-only records the backend answers, as Python classes: `Host`, `Unit`,
 //! `ConfigVersion`, `ConfigDiff`, `Snapshot`, `Relation`, `RelationEvent`, `Stack`, `Stage`,
-//! `Task` and `LogLine`. Each is read from its core view by one helper, [`record`]: a record's
+//! `Task`, `LogLine`, `Alert` and `Finding`. Each is read from its core view by one helper, [`record`]: a record's
 //! attributes are its view's fields of the same name, as the REST API's JSON has them.
 
 use super::to_py;
@@ -256,6 +256,41 @@ impl PyAlert {
             "<Alert {} {} {}: {}>",
             self.id, self.state, self.definition, self.text
         )
+    }
+}
+
+/// What the advisor found: a severity, a plain title, the evidence and what to do, with the
+/// requests that act on it (run only after checking them; the advisor runs nothing).
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Finding")]
+#[derive(Deserialize)]
+pub(crate) struct PyFinding {
+    /// The rule that found it (`task.port_in_use`, `host.lost`, `replica.not_replicating` …).
+    rule: String,
+    /// CRITICAL, WARNING or INFO.
+    severity: String,
+    /// What is wrong, in plain words.
+    title: String,
+    /// What shows it: names, ids, the log lines or check output that matter.
+    evidence: Vec<String>,
+    /// What to look at or do.
+    hint: String,
+    /// The host it is about, if any.
+    host: Option<String>,
+    /// The service instance it is about, if any.
+    service: Option<String>,
+    /// The job it is about, if any.
+    job: Option<i64>,
+    /// The task it is about, if any.
+    task: Option<i64>,
+    /// The suggested requests: dicts with `title`, `method`, `path` (under `/api/v1`) and
+    /// `body` (a dict or None).
+    actions: Json,
+}
+
+#[pymethods]
+impl PyFinding {
+    fn __repr__(&self) -> String {
+        format!("<Finding {} {}: {}>", self.severity, self.rule, self.title)
     }
 }
 

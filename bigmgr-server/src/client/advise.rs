@@ -1,32 +1,22 @@
 //! `bigmgr advise CLUSTER`: what the advisor finds wrong, with the evidence and what to do
 //! (the suggested requests are shown, never run).
 
+use super::Result;
 use super::output::Output;
-use super::{Result, in_cluster};
 use crate::cli::AdviseArgs;
 use bigmgr_client::Client;
-use serde_json::Value;
 
 /// Runs `bigmgr advise`.
 pub async fn advise(client: &Client, out: Output, args: AdviseArgs) -> Result<()> {
-    let mut query = Vec::new();
-    for (k, v) in [
-        ("host", args.host.as_deref()),
-        ("service", args.service.as_deref()),
-    ] {
-        if let Some(v) = v {
-            query.push(format!("{k}={}", bigmgr_client::seg(v)));
-        }
-    }
-    if let Some(j) = args.job {
-        query.push(format!("job={j}"));
-    }
-    let mut path = in_cluster(&args.cluster, &["advice"]);
-    if !query.is_empty() {
-        path.push('?');
-        path.push_str(&query.join("&"));
-    }
-    let findings: Value = client.get(&path).await?;
+    let findings = client
+        .advice(
+            &args.cluster,
+            args.host.as_deref(),
+            args.service.as_deref(),
+            args.job,
+        )
+        .await?;
+    let findings = serde_json::to_value(findings).unwrap_or_default();
     out.one(&findings, |f| {
         let list = f.as_array().cloned().unwrap_or_default();
         if list.is_empty() {

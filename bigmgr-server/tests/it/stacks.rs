@@ -828,6 +828,14 @@ async fn mariadb_replica_gets_the_primarys_rows() {
         "********"
     );
     assert!(!shown.text.contains("t0p-secret"));
+    // The replicas' replication check, sooner than the stack's 10 s and 30 s.
+    d.api
+        .put(
+            "/clusters/c/alert-definitions/mariadb.replication",
+            json!({"for": "0s", "interval": "2s"}),
+        )
+        .await
+        .expect(200);
     d.run("deploy", json!({"service": "db"})).await;
     // As root over each unit's own socket (unix_socket authentication).
     let sql = |i: usize, component: &str, query: &str| {
@@ -890,6 +898,58 @@ async fn mariadb_replica_gets_the_primarys_rows() {
         "{status}"
     );
     assert_contains(&status, format!("Master_Host: {}", address(1)));
+    // The replica's replication alert reads the same status: OK, then CRITICAL once the
+    // primary is stopped, which the advisor turns into `replica.not_replicating`.
+    let alert = |state: &'static str| {
+        let api = &d.api;
+        async move {
+            wait_until(
+                &format!("mariadb.replication {state}"),
+                Duration::from_secs(60),
+                || async {
+                    api.list("/clusters/c/alerts?service=db")
+                        .await
+                        .into_iter()
+                        .find(|a| a["definition"] == "mariadb.replication" && a["state"] == state)
+                },
+            )
+            .await
+        }
+    };
+    assert_contains(
+        alert("OK").await["text"].as_str().unwrap_or_default(),
+        format!(
+            "replicating from primary {}:3307: Slave_IO_Running=Yes",
+            address(1)
+        ),
+    );
+    let primary = d
+        .units("db")
+        .await
+        .into_iter()
+        .find(|(h, _, _)| h == "h1")
+        .map(|(_, id, _)| id)
+        .expect("the primary");
+    d.run("stop", json!({"units": [primary]})).await;
+    assert_contains(
+        alert("CRITICAL").await["text"].as_str().unwrap_or_default(),
+        format!(
+            "not replicating: Slave_IO_Running=Connecting Slave_SQL_Running=Yes from primary {}:3307",
+            address(1)
+        ),
+    );
+    let advice = d.api.list("/clusters/c/advice?service=db").await;
+    let found: Vec<&Value> = advice
+        .iter()
+        .filter(|f| f["rule"] == "replica.not_replicating")
+        .collect();
+    assert_eq!(found.len(), 1, "{advice:#?}");
+    assert_eq!(
+        found[0]["actions"][0]["body"],
+        json!({"command": "start", "target": {"units": [primary]}}),
+        "{:#}",
+        found[0]
+    );
     d.stop_and_remove("db", 3307, 2).await;
 }
 

@@ -5,7 +5,7 @@
 # The primary keeps a binary log and creates the replication account; a replica runs read-only
 # and replicates from the primary found in peers.replication with GTID (MASTER_USE_GTID=slave_pos).
 #
-# Usage: mariadb_server.sh install|configure|start|stop|restart|status|check|remove
+# Usage: mariadb_server.sh install|configure|start|stop|restart|status|check|remove|replication
 # Environment: BIGMGR_UNIT_DIR (required), BIGMGR_ADDRESS, BIGMGR_HOST, BIGMGR_CONTEXT (JSON file
 # whose field `context` is the template context: properties incl. replication_password,
 # peers.replication …), BIGMGR_LIB (the stack library: bm_* functions, docs/stacks.md).
@@ -15,6 +15,8 @@
 # unit applied (then it converges: creates/updates the account, or points the replica anew).
 # check (run once, on one unit): inserts a unique row on the primary, reads it on every replica,
 # and checks both replication threads of every replica run.
+# replication (a replica's `mariadb.replication` alert): exit 0 if both its replication threads
+# run, 2 if not; the first line of output says which, naming the primary it points at.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
@@ -277,10 +279,38 @@ SQL
     echo "check passed: primary $primary:$pport and ${#replicas[@]} replica(s) replicate"
 }
 
+# replication: the `mariadb.replication` alert's check, on a replica. What the replica itself
+# says (SHOW SLAVE STATUS over its socket), never what bigmgr expects: exit 0 when both threads
+# run, 2 (CRITICAL) when not; the first line says why, with the primary it points at and the
+# replica's last error.
+do_replication() {
+    load_env
+    local st io sq mh err
+    if ! st="$(slave_status_local 2>&1)"; then
+        echo "replica $BM_ADDRESS:$PORT does not answer SHOW SLAVE STATUS: $(head -n1 <<<"$st")"
+        exit 2
+    fi
+    if [ -z "$st" ]; then
+        echo "not replicating: $BM_ADDRESS:$PORT has no replication set up (expected from ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?})"
+        exit 2
+    fi
+    io="$(slave_field Slave_IO_Running "$st")"; sq="$(slave_field Slave_SQL_Running "$st")"
+    mh="$(slave_field Master_Host "$st"):$(slave_field Master_Port "$st")"
+    if [ "$io" = Yes ] && [ "$sq" = Yes ]; then
+        echo "replicating from primary $mh: Slave_IO_Running=Yes Slave_SQL_Running=Yes, $(slave_field Seconds_Behind_Master "$st") s behind"
+        return 0
+    fi
+    err="$(slave_field Last_IO_Error "$st")"
+    [ -n "$err" ] || err="$(slave_field Last_SQL_Error "$st")"
+    echo "not replicating: Slave_IO_Running=$io Slave_SQL_Running=$sq from primary $mh${err:+: $err}"
+    exit 2
+}
+
 do_remove() {
     bm_daemon_stop
     bm_unit_rm "$data" "$rundir" "$BM_UNIT/tmp" "$BM_UNIT/conf" "$BM_DAEMON_LOG" "$BM_PIDFILE" "$initmark" "$replmark" "$BM_UNIT/install-db.log"
     bm_log "removed from $BM_UNIT (the package stays installed)"
 }
 
+BM_COMMANDS="install configure start stop restart status check remove replication"
 bm_main "${1:-}"

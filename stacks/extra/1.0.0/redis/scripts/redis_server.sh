@@ -4,7 +4,7 @@
 # under BIGMGR_UNIT_DIR; a replica follows the primary through `replicaof` in its rendered
 # conf/redis.conf (built from peers.replication).
 #
-# Usage: redis_server.sh install|configure|start|stop|restart|status|check|remove
+# Usage: redis_server.sh install|configure|start|stop|restart|status|check|remove|replication
 # Environment: BIGMGR_UNIT_DIR (required), BIGMGR_ADDRESS, BIGMGR_HOST, BIGMGR_CONTEXT (JSON file
 # whose field `context` is the template context: properties, peers.replication …), BIGMGR_LIB
 # (the stack library: bm_* functions, docs/stacks.md).
@@ -12,6 +12,8 @@
 # Every command is idempotent. status exits 0 if running, 3 if not (LSB).
 # check (run once, on one unit): writes a unique key on the primary, reads it back from every
 # replica, and checks every replica's link to the primary is up.
+# replication (a replica's `redis.replication` alert): exit 0 if its link to the primary is up,
+# 2 if not; the first line of output says which, naming the primary it points at.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../../../../bigmgr-core/src/agent/stacklib.sh
 . "${BIGMGR_LIB:?BIGMGR_LIB is not set (the bigmgr agent sets it)}"
@@ -164,10 +166,41 @@ do_check() {
     echo "check passed: primary $primary:$pport and ${#replicas[@]} replica(s) replicate"
 }
 
+# replication: the `redis.replication` alert's check, on a replica. What the replica itself
+# says (INFO replication), never what bigmgr expects: exit 0 when it follows the primary of its
+# conf/redis.env with master_link_status:up, 2 (CRITICAL) when not; the first line says why.
+do_replication() {
+    load_env
+    setup_auth
+    local info role mhost mport link down
+    if ! info="$(rcli "$BM_ADDRESS" "$PORT" info replication 2>&1 | tr -d '\r')" || ! grep -q '^role:' <<<"$info"; then
+        echo "replica $BM_ADDRESS:$PORT does not answer INFO replication: $(head -n1 <<<"$info")"
+        exit 2
+    fi
+    field() { sed -n "s/^$1://p" <<<"$info" | head -n1; }
+    role="$(field role)" mhost="$(field master_host)" mport="$(field master_port)"
+    link="$(field master_link_status)" down="$(field master_link_down_since_seconds)"
+    if [ "$role" != slave ]; then
+        echo "not replicating: $BM_ADDRESS:$PORT is a $role, not a replica of ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
+        exit 2
+    fi
+    if [ "$mhost:$mport" != "${PRIMARY_ADDRESS:-}:${PRIMARY_PORT:-}" ]; then
+        echo "not replicating from the primary: $BM_ADDRESS:$PORT follows $mhost:$mport instead of ${PRIMARY_ADDRESS:-?}:${PRIMARY_PORT:-?}"
+        exit 2
+    fi
+    [ "$down" = -1 ] && down=""  # never up since it started
+    if [ "$link" != up ]; then
+        echo "not replicating: master_link_status:$link from primary $mhost:$mport${down:+ (down for $down s)}"
+        exit 2
+    fi
+    echo "replicating from primary $mhost:$mport: master_link_status:up"
+}
+
 do_remove() {
     bm_daemon_stop
     bm_unit_rm "$data" "$BM_UNIT/conf" "$BM_DAEMON_LOG" "$BM_PIDFILE"
     bm_log "removed from $BM_UNIT (the package stays installed)"
 }
 
+BM_COMMANDS="install configure start stop restart status check remove replication"
 bm_main "${1:-}"
