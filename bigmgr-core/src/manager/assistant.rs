@@ -624,18 +624,26 @@ impl Conversation {
                 }
             }
             let body = provider::request_body(&self.provider.model, &self.wire, &offered);
+            // What has streamed, kept if the client goes away mid-answer.
+            let streamed = std::sync::Mutex::new(String::new());
             let ask = provider::complete(
                 client,
                 &self.provider.base_url,
                 self.key.as_deref(),
                 &body,
                 timeout,
-                |text| events.send(ChatEvent::Token { text }).is_ok(),
+                |text| {
+                    if let Ok(mut s) = streamed.lock() {
+                        s.push_str(&text);
+                    }
+                    events.send(ChatEvent::Token { text }).is_ok()
+                },
             );
             let answer: Answer = tokio::select! {
                 a = ask => a?,
                 _ = events.closed() => {
-                    self.store_reply("(cancelled)", vec![]).await?;
+                    let partial = streamed.lock().map(|s| s.clone()).unwrap_or_default();
+                    self.store_reply(&format!("{partial} (cancelled)"), vec![]).await?;
                     return Ok(());
                 }
             };

@@ -109,6 +109,7 @@ impl From<Error> for ApiError {
             Error::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Error::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "fenced"),
+            Error::Provider(_) => (StatusCode::BAD_GATEWAY, "provider"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError {
@@ -258,6 +259,7 @@ mod tests {
             (Error::Refused("no".into()), 403),
             (Error::Store("disk full".into()), 500),
             (Error::Transport("gone".into()), 500),
+            (Error::Provider("timed out".into()), 502),
         ];
         for (e, status) in cases {
             let text = e.to_string();

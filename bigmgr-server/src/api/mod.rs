@@ -33,6 +33,12 @@
 //! | `GET /users`, `POST /users {"name", "password"?, "role"}`, `DELETE /users/{user}` (admin) | users; 201 the new user; 204 |
 //! | `GET`, `POST /users/{user}/tokens {"name"}`, `DELETE /tokens/{id}` | the user's tokens; 201 with the secret, shown once; 204 |
 //! | `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) | a page of audit events ascending by id |
+//! | `GET /clusters/{cluster}/advice[?host=&service=&job=]` | the advisor's findings |
+//! | `GET /assistant/providers`, `PUT`/`DELETE /assistant/providers/{name}` (admin) | model providers, never their keys |
+//! | `GET`, `POST /assistant/threads`, `GET /assistant/threads/{thread}` | the caller's chat threads |
+//! | `POST /assistant/threads/{thread}/messages {"content"}` | the answer as `text/event-stream` ([`assistant`]) |
+//! | `GET /assistant/tools` | the tools the caller's role may use |
+//! | `POST /assistant/proposals/{id}/confirm`, `/reject` | runs (as the caller) or drops a proposal |
 //!
 //! Lists are paged ([`page`]): `?limit=N&after=CURSOR` (limit 1-1000, default 100) answers
 //! `{"items": [...], "next": CURSOR|null}`; pass `next` as `after` for the following page.
@@ -111,6 +117,7 @@ macro_rules! remove_routes {
 
 pub mod advice;
 pub mod alerts;
+pub mod assistant;
 pub mod auth;
 pub mod clusters;
 pub mod configs;
@@ -134,6 +141,7 @@ use axum::response::{IntoResponse, Response};
 use bigmgr_core::Manager;
 use error::{ApiError, Json};
 use serde::Serialize;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -152,6 +160,9 @@ pub struct AppState {
     pub mgr: Manager,
     /// `GET /openapi.json`'s body.
     pub openapi: Bytes,
+    /// The API's own router, for running a confirmed proposal's request as its user
+    /// ([`assistant::confirm`]); set once the router is built.
+    pub replay: Arc<OnceLock<Router>>,
 }
 
 /// Every route with its OpenAPI operation: the router and the document are built from this one
@@ -195,6 +206,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::end_maintenance))
         .routes(routes!(alerts::healing, alerts::set_healing))
         .routes(routes!(advice::advice))
+        .routes(routes!(assistant::providers))
+        .routes(routes!(assistant::set_provider, assistant::remove_provider))
+        .routes(routes!(assistant::tools))
+        .routes(routes!(assistant::threads, assistant::create_thread))
+        .routes(routes!(assistant::thread))
+        .routes(routes!(assistant::ask))
+        .routes(routes!(assistant::confirm))
+        .routes(routes!(assistant::reject))
         .routes(routes!(alerts::definitions))
         .routes(routes!(alerts::change_definition))
         .routes(routes!(jobs::get))
@@ -239,13 +258,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(mgr: Manager) -> Router {
     let (router, doc) = routes().split_for_parts();
     let openapi = Bytes::from(docs::document(docs::complete(doc)));
-    router
+    let replay = Arc::new(OnceLock::new());
+    let router = router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
         // For the token check, which runs before the handlers' state is at hand.
         .layer(axum::Extension(mgr.clone()))
-        .with_state(AppState { mgr, openapi })
+        .with_state(AppState {
+            mgr,
+            openapi,
+            replay: Arc::clone(&replay),
+        });
+    // The router holds itself through its state: it lives as long as the server.
+    let _ = replay.set(router.clone());
+    router
 }
 
 /// The answer of `GET /health`.

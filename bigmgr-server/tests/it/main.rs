@@ -11,6 +11,7 @@ mod advice;
 mod agents;
 mod alerts;
 mod api;
+mod assistant;
 mod cli;
 mod config;
 mod configs_api;

@@ -264,6 +264,11 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         operator PUT    /clusters/c/services/hello/healing
         viewer   GET    /clusters/c/alert-definitions
         viewer   GET    /clusters/c/advice
+        viewer   GET    /assistant/providers
+        admin    PUT    /assistant/providers/p1
+        viewer   GET    /assistant/tools
+        viewer   GET    /assistant/threads
+        viewer   POST   /assistant/threads
         operator PUT    /clusters/c/alert-definitions/unit_down
         admin    POST   /clusters
         admin    DELETE /clusters/c2
@@ -297,7 +302,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 41, "every row of the table is read");
+    assert_eq!(rules.len(), 46, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -325,6 +330,11 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             json!({"restart": false}),
         ),
         ("/users", json!({"name": "x", "role": "viewer"})),
+        (
+            "/assistant/providers/p1",
+            json!({"base_url": "http://127.0.0.1:9/v1", "model": "m"}),
+        ),
+        ("/assistant/threads", json!({"cluster": "c"})),
         ("/users/admin/tokens", json!({"name": "x"})),
     ];
     for r in &mut rules {
@@ -389,6 +399,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             }
             ("DELETE", ["clusters", c, "services", s]) => format!("service {s} of cluster {c}"),
             ("POST", ["jobs", id, _]) => format!("job {id}"),
+            ("PUT", ["assistant", "providers", p]) => format!("provider {p}"),
             _ => return None,
         })
     };
