@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { AlertView, HostSeriesView, HostTaskView, HostView as Host, MaintenanceView, Role } from '../api/types'
+import type { AlertView, Finding, HostSeriesView, HostTaskView, HostView as Host, MaintenanceView, Role } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
 import HostView from './HostView.vue'
 
@@ -30,7 +30,7 @@ const problem = (status: number, detail: string): Response => json({ type: 'abou
 afterEach(unmountView)
 
 async function mountWith(
-  answers: { tasks?: Response; metrics?: Response } = {},
+  answers: { tasks?: Response; metrics?: Response; advice?: Finding[] } = {},
   role: Role = 'viewer',
   windows: MaintenanceView[] = [],
 ): Promise<{ w: VueWrapper; urls: string[]; posted: unknown[] }> {
@@ -51,6 +51,7 @@ async function mountWith(
       if (path.endsWith('/hosts/h1')) return Promise.resolve(json(host))
       if (path.endsWith('/alerts')) return Promise.resolve(json(alerts))
       if (path.endsWith('/maintenance')) return Promise.resolve(json(windows))
+      if (path.endsWith('/advice')) return Promise.resolve(json(answers.advice ?? []))
       if (path.endsWith('/hosts/h1/tasks')) return Promise.resolve(answers.tasks ?? json(tasks))
       if (path.endsWith('/hosts/h1/metrics')) return Promise.resolve(answers.metrics ?? json(series))
       return Promise.resolve(problem(404, url))
