@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { Finding, JobDetailView, Role } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
+import { useAssistant } from '../stores/assistant'
 import JobView from './JobView.vue'
 
 const job: JobDetailView = {
@@ -62,6 +63,7 @@ async function mountAs(role: Role): Promise<VueWrapper> {
         })
         return Promise.resolve(new Response(body, { headers: { 'Content-Type': 'text/event-stream' } }))
       }
+      if (url.includes('/assistant/')) return Promise.resolve(new Response('[]', { headers: { 'Content-Type': 'application/json' } }))
       if (url.includes('/advice')) {
         urls.push(url)
         return Promise.resolve(new Response(JSON.stringify(advice), { headers: { 'Content-Type': 'application/json' } }))
@@ -113,5 +115,15 @@ describe('JobView', () => {
     // A viewer reads the advice but is offered no request to run.
     expect(w.find('[data-testid="action-run"]').exists()).toBe(false)
     expect(w.get('[data-testid="job-explain"]').text()).toBe('Hide the explanation')
+  })
+
+  it('"Ask about this" opens the assistant about the job\'s cluster, with a question naming the job', async () => {
+    const w = await mountAs('viewer')
+    await w.get('[data-testid="ask-job"]').trigger('click')
+    await flushPromises()
+    const chat = useAssistant()
+    expect(chat.open).toBe(true)
+    expect(chat.cluster).toBe('demo')
+    expect(chat.draft).toBe('Job 5 (restart) in cluster demo is RUNNING. What went wrong, and what should I do?')
   })
 })
