@@ -5,6 +5,7 @@
 import { send } from './client'
 import { SseParser, type SseEvent } from './sse'
 import type { Proposal } from './types'
+import { asText } from '../text'
 
 export type ChatEvent =
   | { kind: 'token'; text: string }
@@ -13,13 +14,6 @@ export type ChatEvent =
   | { kind: 'proposal'; proposal: Proposal }
   | { kind: 'done'; message: number | null }
   | { kind: 'error'; title: string; detail: string }
-
-/** A value the model or a tool wrote, as text: a string as it is, anything else as JSON. */
-export function asText(v: unknown): string {
-  if (typeof v === 'string') return v
-  if (v === undefined || v === null) return ''
-  return JSON.stringify(v, null, 2)
-}
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : asText(v)

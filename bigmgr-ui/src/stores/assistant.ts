@@ -6,7 +6,9 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError, api } from '../api/client'
-import { asText, streamMessage, type ChatEvent } from '../api/chat'
+// The stream reader is loaded with the first message (it is not needed to open the console).
+import type { ChatEvent } from '../api/chat'
+import { asText } from '../text'
 import type { ChatMessage, Problem, Proposal, ProviderView, ThreadDetail, ThreadView } from '../api/types'
 
 export type ChatItem =
@@ -226,6 +228,7 @@ export const useAssistant = defineStore('assistant', () => {
       items.value.push(sent)
       draft.value = ''
       const body = { content: text, ...(provider.value ? { provider: provider.value } : {}) }
+      const { streamMessage } = await import('../api/chat')
       await streamMessage(threadId.value, body, (e) => {
         if (gen === generation) onEvent(e)
       }, stopper.signal)

@@ -6,6 +6,9 @@ import { fakeServer, json, problem, type Call } from '../../testing/configServer
 import { mountView, unmountView } from '../../testing/mountView'
 import { useAssistant } from '../../stores/assistant'
 import ChatDrawer from './ChatDrawer.vue'
+// The store loads the stream reader with the first message: loaded here already, an answer's
+// first event is a flush away.
+import '../../api/chat'
 
 const Page = defineComponent({ render: () => h(ChatDrawer) })
 const PROVIDER: ProviderView = { name: 'ds', base_url: 'https://api.deepseek.com/v1', model: 'deepseek-chat', default: true, has_key: true, timeout_ms: 60000, updated_at: 1 }
