@@ -5,6 +5,7 @@ import { i18n } from './i18n'
 import { START_LOCATION } from 'vue-router'
 import { makeRouter } from './router'
 import { configureClient } from './api/client'
+import { useAssistant } from './stores/assistant'
 import { useAuth } from './stores/auth'
 
 const app = createApp(App)
@@ -17,6 +18,8 @@ configureClient({
   getToken: () => auth.token,
   onUnauthorized: () => {
     auth.expire()
+    // Whoever signs in next sees none of the expired user's conversations.
+    useAssistant(pinia).reset()
     const here = router.currentRoute.value
     // Before the first navigation the guard sends the user to /login?next=<the URL opened>.
     if (here !== START_LOCATION && here.name !== 'login') {

@@ -18,6 +18,7 @@ export function stateType(state: string): TagType {
     case 'RUNNING':
     case 'QUEUED':
     case 'CANCELING':
+    case 'INFO':
       return 'info'
     case 'PAUSED':
     case 'WAITING':

@@ -3,6 +3,13 @@
 // sends the user to /login), and `{items, next}` paging.
 import type {
   AddService,
+  AdviceScope,
+  Finding,
+  Proposal,
+  ProviderView,
+  SuggestedAction,
+  ThreadDetail,
+  ThreadView,
   AlertChangeView,
   AlertView,
   HealingChange,
@@ -293,4 +300,19 @@ export const api = {
   healing: (cluster: string, service: string) => get<HealingView>(`/clusters/${enc(cluster)}/services/${enc(service)}/healing`),
   setHealing: (cluster: string, service: string, body: HealingChange) =>
     request<HealingView>('PUT', `/clusters/${enc(cluster)}/services/${enc(service)}/healing`, { body }),
+  /** What the advisor finds in a cluster, or about one host, service or job. */
+  advice: (cluster: string, scope: AdviceScope = {}) =>
+    get<Finding[]>(`/clusters/${enc(cluster)}/advice`, { query: { host: scope.host, service: scope.service, job: scope.job } }),
+  /** Runs a suggested action's request as it is (method, path under /api/v1, body). */
+  runAction: (a: SuggestedAction) =>
+    request<unknown>(a.method.toUpperCase(), a.path, a.body === undefined || a.body === null ? {} : { body: a.body }),
+  providers: () => get<ProviderView[]>('/assistant/providers'),
+  /** The caller's threads, newest first (a plain list; the first page if the server pages it). */
+  threads: async () => {
+    const r = await get<ThreadView[] | Page<ThreadView>>('/assistant/threads')
+    return Array.isArray(r) ? r : r.items
+  },
+  createThread: (cluster: string, title?: string) => post<ThreadView>('/assistant/threads', { cluster, ...(title ? { title } : {}) }),
+  thread: (id: number) => get<ThreadDetail>(`/assistant/threads/${id}`),
+  decideProposal: (id: number, decision: 'confirm' | 'reject') => post<Proposal>(`/assistant/proposals/${id}/${decision}`),
 }

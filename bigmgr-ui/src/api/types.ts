@@ -531,3 +531,96 @@ export interface HealingChange {
   grace?: string
   max_per_hour?: number
 }
+
+/** How much an advisor's finding matters (bigmgr-core/src/advisor.rs `Severity`). */
+export type Severity = 'CRITICAL' | 'WARNING' | 'INFO'
+
+/** A request the operator may run after confirming (advisor actions, assistant proposals). */
+export interface SuggestedAction {
+  title: string
+  method: string
+  /** The path under `/api/v1`. */
+  path: string
+  body?: unknown
+}
+
+/** One thing the advisor found (`GET /clusters/{cluster}/advice`), most severe first. */
+export interface Finding {
+  /** `task.port_in_use`, `host.lost`, `zookeeper.quorum`, … */
+  rule: string
+  severity: Severity
+  title: string
+  /** Names, ids, the log lines that matter. */
+  evidence: string[]
+  hint: string
+  host?: string | null
+  service?: string | null
+  job?: number | null
+  task?: number | null
+  actions: SuggestedAction[]
+}
+
+/** What `GET /clusters/{cluster}/advice` may be narrowed to. */
+export interface AdviceScope {
+  host?: string
+  service?: string
+  job?: number
+}
+
+/** A chat model endpoint (`GET /assistant/providers`); never its key. */
+export interface ProviderView {
+  name: string
+  base_url: string
+  model: string
+  default: boolean
+  has_key: boolean
+  timeout_ms?: number | null
+  updated_at?: number | null
+}
+
+/** A conversation of the caller's (`POST /assistant/threads`). */
+export interface ThreadView {
+  id: number
+  cluster: string
+  user: string
+  title: string
+  created_at: number
+}
+
+export interface ToolCall {
+  id: string
+  name: string
+  /** The arguments as the model wrote them (a JSON text, or already an object). */
+  arguments: unknown
+}
+
+export interface ChatMessage {
+  id: number
+  role: 'user' | 'assistant' | 'tool'
+  content: string
+  tool_calls?: ToolCall[] | null
+  tool_call_id?: string | null
+  created_at: number
+}
+
+export type ProposalState = 'pending' | 'confirmed' | 'rejected' | 'failed'
+
+/** A mutating tool call the model made: nothing ran until the user confirms it. */
+export interface Proposal {
+  id: number
+  thread: number
+  title: string
+  action: SuggestedAction
+  state: ProposalState
+  /** What its request answered once confirmed. */
+  result?: { status: number; body: unknown } | null
+  created_at: number
+  decided_at?: number | null
+}
+
+/** `GET /assistant/threads/{thread}`. */
+export interface ThreadDetail {
+  thread: ThreadView
+  messages: ChatMessage[]
+  proposals: Proposal[]
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { can } from './roles'
+import { actionFor, can } from './roles'
 
 describe('can', () => {
   it('allows what the server listed for the user, and nothing else', () => {
@@ -14,5 +14,16 @@ describe('can', () => {
   it('allows nothing to an unknown user', () => {
     expect(can(null, 'read')).toBe(false)
     expect(can(undefined, 'read')).toBe(false)
+  })
+})
+
+describe('actionFor', () => {
+  it('names what a suggested request needs; an unknown mutating one is an operator’s', () => {
+    expect(actionFor('POST', '/jobs/12/retry')).toBe('control-job')
+    expect(actionFor('post', '/clusters/demo/jobs')).toBe('submit-job')
+    expect(actionFor('POST', '/clusters/demo/restart-stale')).toBe('change-config')
+    expect(actionFor('DELETE', '/clusters/demo/hosts/h1')).toBe('remove-host')
+    expect(actionFor('GET', '/clusters/demo/advice')).toBe('read')
+    expect(actionFor('PUT', '/somewhere/new')).toBe('change-config')
   })
 })

@@ -23,3 +23,22 @@ export type Action =
 export function can(me: Me | null | undefined, action: Action): boolean {
   return me?.may.includes(action) ?? false
 }
+
+/**
+ * The action a request (method, path under /api/v1) needs, as far as the console knows: for
+ * offering a suggested request's Run or Confirm button only (the server decides). A mutating
+ * request it does not know is taken as an operator's (`change-config`), so a viewer is never
+ * offered one.
+ */
+export function actionFor(method: string, path: string): Action {
+  const m = method.toUpperCase()
+  const p = path.split('?')[0] ?? ''
+  if (m === 'GET' || m === 'HEAD') return 'read'
+  if (/^\/jobs\/\d+\/(cancel|pause|resume|retry)$/.test(p)) return 'control-job'
+  if (/^\/clusters\/[^/]+\/jobs$/.test(p)) return 'submit-job'
+  if (/^\/clusters\/[^/]+\/services$/.test(p) && m === 'POST') return 'add-service'
+  if (/^\/clusters\/[^/]+\/services\/[^/]+$/.test(p) && m === 'DELETE') return 'remove-service'
+  if (/^\/clusters\/[^/]+\/hosts\/[^/]+$/.test(p)) return m === 'DELETE' ? 'remove-host' : 'change-host'
+  if (/^\/(users|tokens)(\/|$)/.test(p)) return 'manage-users'
+  return 'change-config'
+}

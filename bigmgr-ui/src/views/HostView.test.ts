@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { AlertView, HostSeriesView, HostTaskView, HostView as Host, MaintenanceView, Role } from '../api/types'
+import type { AlertView, Finding, HostSeriesView, HostTaskView, HostView as Host, MaintenanceView, Role } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
+import { useAssistant } from '../stores/assistant'
 import HostView from './HostView.vue'
 
 const host: Host = {
@@ -30,7 +31,7 @@ const problem = (status: number, detail: string): Response => json({ type: 'abou
 afterEach(unmountView)
 
 async function mountWith(
-  answers: { tasks?: Response; metrics?: Response } = {},
+  answers: { tasks?: Response; metrics?: Response; advice?: Finding[] } = {},
   role: Role = 'viewer',
   windows: MaintenanceView[] = [],
 ): Promise<{ w: VueWrapper; urls: string[]; posted: unknown[] }> {
@@ -51,6 +52,7 @@ async function mountWith(
       if (path.endsWith('/hosts/h1')) return Promise.resolve(json(host))
       if (path.endsWith('/alerts')) return Promise.resolve(json(alerts))
       if (path.endsWith('/maintenance')) return Promise.resolve(json(windows))
+      if (path.endsWith('/advice')) return Promise.resolve(json(answers.advice ?? []))
       if (path.endsWith('/hosts/h1/tasks')) return Promise.resolve(answers.tasks ?? json(tasks))
       if (path.endsWith('/hosts/h1/metrics')) return Promise.resolve(answers.metrics ?? json(series))
       return Promise.resolve(problem(404, url))
@@ -93,6 +95,24 @@ describe('HostView', () => {
     expect(w.find('[data-testid="host-facts"]').exists()).toBe(true)
     expect(w.find('[data-testid="host-tasks"]').exists()).toBe(false)
     expect(w.findAll('[data-testid="problem-detail"]').map((p) => p.text())).toEqual(['no such endpoint'])
+  })
+
+  it('"Ask about this" opens the assistant about the host, with a question naming it', async () => {
+    const { w } = await mountWith()
+    await w.get('[data-testid="ask-host"]').trigger('click')
+    await flushPromises()
+    const chat = useAssistant()
+    expect(chat.open).toBe(true)
+    expect(chat.cluster).toBe('demo')
+    expect(chat.draft).toBe('How is host h1 in cluster demo? Is anything wrong with it or with its units?')
+  })
+
+  it("shows what the advisor finds about the host", async () => {
+    const { w, urls } = await mountWith({
+      advice: [{ rule: 'host.disk_full', severity: 'WARNING', title: 'the disk of h1 is 92 % full', evidence: ['/: 92 % used'], hint: 'Free space.', host: 'h1', service: null, job: null, task: null, actions: [] }],
+    })
+    expect(urls).toContain('/api/v1/clusters/demo/advice?host=h1')
+    expect(w.get('[data-testid="finding-host.disk_full"] [data-testid="finding-title"]').text()).toBe('the disk of h1 is 92 % full')
   })
 
   it("shows the host's alerts only", async () => {

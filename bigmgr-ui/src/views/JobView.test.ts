@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { JobDetailView, Role } from '../api/types'
+import type { Finding, JobDetailView, Role } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
+import { useAssistant } from '../stores/assistant'
 import JobView from './JobView.vue'
 
 const job: JobDetailView = {
@@ -25,6 +26,22 @@ const job: JobDetailView = {
   ],
 }
 
+const advice: Finding[] = [
+  {
+    rule: 'task.missing_command',
+    severity: 'CRITICAL',
+    title: 'a command it runs is missing',
+    evidence: ['job 5 (restart), task 9 on h1 failed (exit 127)', 'line 3: frobnicate: command not found'],
+    hint: 'Install it, then retry the job.',
+    host: 'h1',
+    service: 'hello',
+    job: 5,
+    task: 9,
+    actions: [{ title: 'retry job 5 once it is fixed', method: 'POST', path: '/jobs/5/retry', body: null }],
+  },
+]
+const urls: string[] = []
+
 let push: (text: string) => void = () => undefined
 let wrapper: VueWrapper | null = null
 
@@ -46,11 +63,18 @@ async function mountAs(role: Role): Promise<VueWrapper> {
         })
         return Promise.resolve(new Response(body, { headers: { 'Content-Type': 'text/event-stream' } }))
       }
+      if (url.includes('/assistant/')) return Promise.resolve(new Response('[]', { headers: { 'Content-Type': 'application/json' } }))
+      if (url.includes('/advice')) {
+        urls.push(url)
+        return Promise.resolve(new Response(JSON.stringify(advice), { headers: { 'Content-Type': 'application/json' } }))
+      }
       return Promise.resolve(new Response(JSON.stringify(structuredClone(job)), { headers: { 'Content-Type': 'application/json' } }))
     },
     routes: [
       { path: '/jobs/:id', name: 'job' },
       { path: '/clusters/:cluster/jobs', name: 'jobs' },
+      { path: '/clusters/:cluster/hosts/:host', name: 'host' },
+      { path: '/clusters/:cluster/services/:service', name: 'service' },
     ],
     at: '/jobs/5',
   })
@@ -75,5 +99,31 @@ describe('JobView', () => {
     const w = await mountAs('viewer')
     expect(w.find('[data-testid="job-state"]').exists()).toBe(true)
     expect(w.find('[data-testid="job-actions"]').exists()).toBe(false)
+  })
+
+  it('explains a failed job with the advisor\'s findings about it, read when asked', async () => {
+    urls.length = 0
+    const w = await mountAs('viewer')
+    expect(w.find('[data-testid="job-explain"]').exists()).toBe(false)
+    push('event: job\ndata: {"id":5,"state":"FAILED"}\n\n')
+    await flushPromises()
+    expect(urls).toEqual([])
+    await w.get('[data-testid="job-explain"]').trigger('click')
+    await flushPromises()
+    expect(urls).toEqual(['/api/v1/clusters/demo/advice?job=5'])
+    expect(w.get('[data-testid="finding-task.missing_command"] [data-testid="finding-evidence"]').text()).toContain('frobnicate: command not found')
+    // A viewer reads the advice but is offered no request to run.
+    expect(w.find('[data-testid="action-run"]').exists()).toBe(false)
+    expect(w.get('[data-testid="job-explain"]').text()).toBe('Hide the explanation')
+  })
+
+  it('"Ask about this" opens the assistant about the job\'s cluster, with a question naming the job', async () => {
+    const w = await mountAs('viewer')
+    await w.get('[data-testid="ask-job"]').trigger('click')
+    await flushPromises()
+    const chat = useAssistant()
+    expect(chat.open).toBe(true)
+    expect(chat.cluster).toBe('demo')
+    expect(chat.draft).toBe('Job 5 (restart) in cluster demo is RUNNING. What went wrong, and what should I do?')
   })
 })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
-import type { AlertView, ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
+import type { AlertView, Finding, ClusterView, HostView, JobView, UnitStatusView } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
 import OverviewView from './OverviewView.vue'
 
@@ -31,6 +31,10 @@ const alerts: AlertView[] = [
   { id: 3, definition: 'unit_stale', state: 'WARNING', text: 'stale', host: 'h2', service: 'hello', unit: 'server@h2', since: 0, checked_at: 0, silenced: 'host h2 is in maintenance' },
 ]
 
+const advice: Finding[] = [
+  { rule: 'host.lost', severity: 'CRITICAL', title: 'host h1 is lost', evidence: ['no heartbeat for 5 min'], hint: 'Start its agent.', host: 'h1', service: null, job: null, task: null, actions: [] },
+]
+
 const json = (v: unknown): Response => new Response(JSON.stringify(v), { headers: { 'Content-Type': 'application/json' } })
 
 let wrapper: VueWrapper | null = null
@@ -46,6 +50,7 @@ describe('OverviewView', () => {
         if (path.endsWith('/clusters')) return Promise.resolve(json({ items: clusters, next: null }))
         if (path.endsWith('/hosts')) return Promise.resolve(json({ items: hosts, next: null }))
         if (path.endsWith('/units')) return Promise.resolve(json(units))
+        if (path.endsWith('/advice')) return Promise.resolve(json([]))
         if (path.endsWith('/alerts') && query === 'firing=true') return Promise.resolve(json(alerts))
         if (path.endsWith('/jobs') && query.includes('state=FAILED')) return Promise.resolve(json({ items: failed, next: null }))
         return Promise.resolve(json({ items: [], next: null }))
@@ -71,7 +76,7 @@ describe('OverviewView', () => {
     expect(href('job-42')).toBe('/jobs/42')
   })
 
-  it("shows each cluster's firing alerts with their counts, and links to the alert history", async () => {
+  it("shows each cluster's firing alerts with their counts, its advice, and links to the alert history", async () => {
     const urls: string[] = []
     wrapper = await mountView(OverviewView, {
       role: 'viewer',
@@ -82,6 +87,7 @@ describe('OverviewView', () => {
         if (path.endsWith('/clusters')) return Promise.resolve(json({ items: clusters, next: null }))
         if (path.endsWith('/alerts')) return Promise.resolve(json(alerts))
         if (path.endsWith('/units')) return Promise.resolve(json([]))
+        if (path.endsWith('/advice')) return Promise.resolve(json(advice))
         return Promise.resolve(json({ items: [], next: null }))
       },
       routes: [
@@ -100,6 +106,9 @@ describe('OverviewView', () => {
     expect(card.findAll('[data-testid^="alert-"][data-state]')).toHaveLength(3)
     expect(card.get('[data-testid="alert-3"] [data-testid="alert-silenced"]').attributes('title')).toBe('host h2 is in maintenance')
     expect(card.get('[data-testid="alerts-history-link"]').attributes('href')).toBe('/clusters/demo/alerts')
+    // The whole cluster's advice.
+    expect(card.get('[data-testid="finding-host.lost"] [data-testid="finding-title"]').text()).toBe('host h1 is lost')
+    expect(urls).toContain('/api/v1/clusters/demo/advice')
     // The overview polls: it opens no event stream.
     expect(urls.filter((u) => u.includes('/events'))).toEqual([])
   })

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { flushPromises, type VueWrapper } from '@vue/test-utils'
 import type { ConfigDiffView, ConfigVersionView, Role, ServiceView, UnitStatusView } from '../api/types'
 import { mountView, unmountView } from '../testing/mountView'
+import { useAssistant } from '../stores/assistant'
 import { demoStack, fakeServer, json, paged, type Routes } from '../testing/configServer'
 import ServiceConfigsView from './ServiceConfigsView.vue'
 
@@ -155,6 +156,21 @@ describe('ServiceConfigsView', () => {
     expect(host.text()).toContain('h2')
     expect(host.get('[data-col="from"]').text()).toBe('–')
     expect(host.get('[data-col="to"]').text()).toBe('20')
+  })
+
+  it('"Ask about this" opens the assistant with a question naming the diff', async () => {
+    const s = server({ extra: { 'GET /assistant/providers': () => [], 'GET /assistant/threads': () => [] } })
+    const w = await mountAs('viewer', s.fetch)
+    await w.get('[data-testid="ask-diff"]').trigger('click')
+    await flushPromises()
+    const chat = useAssistant()
+    expect(chat.open).toBe(true)
+    expect(chat.cluster).toBe('demo')
+    expect(chat.draft).toBe(
+      'Explain the config changes of service hello in cluster demo from version 2 to version 3: what do they change, and what could they break?',
+    )
+    // Nothing is sent until the user sends it.
+    expect(s.calls.filter((c) => c.method === 'POST')).toEqual([])
   })
 
   it('diffs the versions the URL names, and a chosen version goes into the URL', async () => {
