@@ -18,6 +18,9 @@ pub const MAX_ROUNDS: usize = 8;
 pub const MAX_TOOL_ANSWER: usize = 16 * 1024;
 /// The most earlier messages of a thread sent with a new question.
 pub const MAX_HISTORY: usize = 40;
+/// The most bytes of the snapshot, and of the findings, in the system prompt (a cluster of
+/// thousands of units is cut, and the model reads the rest through its tools).
+pub const MAX_CONTEXT: usize = 24 * 1024;
 /// The longest question accepted (bytes).
 pub const MAX_QUESTION: usize = 16 * 1024;
 
@@ -36,6 +39,8 @@ must confirm; say so, and never claim a change was made.\n\
 /// The system prompt: the instructions, the cluster's name, a compact snapshot of it and the
 /// advisor's findings (both already redacted).
 pub fn system_prompt(cluster: &str, snapshot: &Value, findings: &Value) -> String {
+    let snapshot = provider::clip(&snapshot.to_string(), MAX_CONTEXT);
+    let findings = provider::clip(&findings.to_string(), MAX_CONTEXT);
     format!(
         "{INSTRUCTIONS}\n\nThe operator is looking at cluster \"{cluster}\" (use it as the \
          `cluster` argument unless they name another).\n\nSnapshot of the cluster (JSON):\n\
