@@ -75,6 +75,7 @@ pub struct NewThread {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thread {
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: ThreadId,
     /// Whose it is (the user's id).
     #[serde(skip)]
@@ -163,6 +164,7 @@ pub struct NewChatMessage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: MessageId,
     /// Who said it.
     pub role: ChatRole,
@@ -246,8 +248,10 @@ pub struct NewProposal {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Proposal {
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: ProposalId,
     /// The thread it was made in.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub thread: ThreadId,
     /// What it would do.
     pub title: String,
