@@ -33,6 +33,7 @@
 //! | `GET /users`, `POST /users {"name", "password"?, "role"}`, `DELETE /users/{user}` (admin) | users; 201 the new user; 204 |
 //! | `GET`, `POST /users/{user}/tokens {"name"}`, `DELETE /tokens/{id}` | the user's tokens; 201 with the secret, shown once; 204 |
 //! | `GET /audit[?after=ID&limit=N&actor=NAME]` (admin) | a page of audit events ascending by id |
+//! | `POST /mcp` (at the root, any role's token) | the assistant's tools as an MCP server (streamable HTTP, JSON answers): one JSON-RPC message per POST, tools limited by the token's role, `propose_*` tools only record proposals ([`mcp`]) |
 //!
 //! Lists are paged ([`page`]): `?limit=N&after=CURSOR` (limit 1-1000, default 100) answers
 //! `{"items": [...], "next": CURSOR|null}`; pass `next` as `after` for the following page.
@@ -119,6 +120,7 @@ pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod page;
 pub mod path;
@@ -218,6 +220,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(protected);
     let scrape = OpenApiRouter::new()
         .routes(routes!(metrics::scrape))
+        .routes(routes!(mcp::post))
         .route_layer(middleware::from_fn(auth::require_token));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, api)
