@@ -14,6 +14,7 @@ mod api;
 mod cli;
 mod config;
 mod configs_api;
+mod mcp;
 mod mtls;
 mod openapi;
 mod quickstart;
