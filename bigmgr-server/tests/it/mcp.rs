@@ -117,6 +117,25 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
                    "placement": {"hello_server": ["h1"]}}),
         )
         .await;
+    // A secret config value (Redis's requirepass), and a job whose reason someone wrote it
+    // into: it reaches no MCP client.
+    const SECRET: &str = "s3cret-Pw-42";
+    admin
+        .add_service(
+            "c",
+            json!({"name": "cache", "stack": "extra", "service": "redis",
+                   "placement": {"redis_primary": ["h1"]},
+                   "configs": {"redis.conf": {"requirepass": SECRET, "port": 6391}}}),
+        )
+        .await;
+    let job = admin
+        .post(
+            "/clusters/c/jobs",
+            json!({"command": "install", "target": {"service": "hello"},
+                   "options": {"reason": format!("the password is {SECRET}")}}),
+        )
+        .await;
+    let job = job.expect(202)["id"].as_i64().expect("job id");
     let viewer = user_token(&admin, "vic", "viewer").await;
     let operator = user_token(&admin, "olga", "operator").await;
 
@@ -132,6 +151,8 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
             {"tool": "audit_log"},
             {"tool": "propose_job",
              "arguments": {"cluster": "c", "command": "start", "target": "cluster"}},
+            {"tool": "list_jobs", "arguments": {"cluster": "c"}},
+            {"tool": "get_job", "arguments": {"job": job}},
         ]),
     )
     .await;
@@ -168,7 +189,9 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
     let o = called(&out, "cluster_overview");
     assert_eq!(o["is_error"], false, "{o}");
     assert_eq!(o["structured"]["hosts"][0]["name"], "h1", "{o}");
-    assert_eq!(o["structured"]["services"][0]["name"], "hello", "{o}");
+    let services = o["structured"]["services"].to_string();
+    assert_contains(&services, "\"hello\"");
+    assert_contains(&services, "\"cache\"");
     assert_contains(o["text"].as_str().expect("text"), "\"h1\"");
 
     let audit = called(&out, "audit_log");
@@ -184,6 +207,16 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
         refused["text"].as_str().expect("text"),
         "needs role operator",
     );
+    // The secret is redacted whether the call names the cluster or only the job.
+    for tool in ["list_jobs", "get_job"] {
+        let c = called(&out, tool);
+        assert_eq!(c["is_error"], false, "{c}");
+        assert_contains(
+            c["text"].as_str().expect("text"),
+            "the password is [redacted]",
+        );
+    }
+    assert!(!out.to_string().contains(SECRET), "{out}");
 
     // An operator proposes a job: a proposal, and nothing runs.
     let reason = format!("restart after token bmt_{} leaked", "ab12".repeat(16));
@@ -217,7 +250,8 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
     assert!(!out.to_string().contains("bmt_ab12"), "{out}");
     assert_contains(text, "[redacted]");
     let jobs = admin.list("/clusters/c/jobs").await;
-    assert!(jobs.is_empty(), "a proposal ran nothing: {jobs:?}");
+    let ids: Vec<&Value> = jobs.iter().map(|j| &j["id"]).collect();
+    assert_eq!(ids, [&json!(job)], "a proposal ran nothing: {jobs:?}");
 
     // An admin sees every tool, the audit log among them.
     let out = client(
