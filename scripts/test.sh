@@ -53,6 +53,16 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The MCP tests (bigmgr-server/tests/it/mcp.rs) drive `/mcp` with a real client: the official
+# MCP Python SDK from PyPI, pinned, in a venv under target/ (nothing installed globally; reused
+# while it holds that version).
+echo "== MCP Python SDK for the MCP tests"
+MCP_SDK_VERSION=2.3.0
+mcp_venv=target/mcp-venv
+if ! "$mcp_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_SDK_VERSION')" 2>/dev/null; then
+  python3 -m venv "$mcp_venv"
+  "$mcp_venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$MCP_SDK_VERSION"
+fi
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -56,6 +56,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
         (name = "services", description = "Service instances with their units"),
         (name = "jobs", description = "Jobs, their tasks, logs and live events"),
         (name = "advice", description = "The advisor: what is wrong and what to do"),
+        (name = "mcp", description = "The assistant's tools for an operator's own AI client (Model Context Protocol)"),
         (name = "assistant", description = "The chat: model providers, threads, answers streamed, proposals to confirm"),
         (name = "alerts", description = "Alerts as they stand and their history"),
     )
@@ -359,6 +360,7 @@ mod tests {
         ("POST", "/api/v1/users/{user}/tokens"),
         ("GET", "/openapi.json"),
         ("GET", "/metrics"),
+        ("POST", "/mcp"),
     ];
 
     #[test]
@@ -398,6 +400,15 @@ mod tests {
                 let public = PUBLIC.contains(&path.as_str());
                 assert_eq!(op.get("security").is_none(), public, "{method} {path}");
                 for (status, r) in op["responses"].as_object().unwrap() {
+                    // MCP's refusal of what is not one JSON-RPC request is a JSON-RPC error,
+                    // as the protocol says.
+                    if path == "/mcp" && status == "400" {
+                        assert_eq!(
+                            r["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/JsonRpcResponse"
+                        );
+                        continue;
+                    }
                     if status.starts_with('4') || (status.starts_with('5') && status != "503") {
                         assert_eq!(
                             r["content"][PROBLEM_JSON]["schema"]["$ref"],

@@ -39,6 +39,7 @@
 //! | `POST /assistant/threads/{thread}/messages {"content"}` | the answer as `text/event-stream` ([`assistant`]) |
 //! | `GET /assistant/tools` | the tools the caller's role may use |
 //! | `POST /assistant/proposals/{id}/confirm`, `/reject` | runs (as the caller) or drops a proposal |
+//! | `POST /mcp` (at the root, any role's token) | the assistant's tools as an MCP server (streamable HTTP, JSON answers): one JSON-RPC message per POST, tools limited by the token's role, `propose_*` tools only record proposals ([`mcp`]) |
 //!
 //! Lists are paged ([`page`]): `?limit=N&after=CURSOR` (limit 1-1000, default 100) answers
 //! `{"items": [...], "next": CURSOR|null}`; pass `next` as `after` for the following page.
@@ -126,6 +127,7 @@ pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod page;
 pub mod path;
@@ -237,6 +239,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(protected);
     let scrape = OpenApiRouter::new()
         .routes(routes!(metrics::scrape))
+        .routes(routes!(mcp::post))
         .route_layer(middleware::from_fn(auth::require_token));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, api)

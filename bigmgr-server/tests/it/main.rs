@@ -15,6 +15,7 @@ mod assistant;
 mod cli;
 mod config;
 mod configs_api;
+mod mcp;
 mod mtls;
 mod openapi;
 mod quickstart;

@@ -239,7 +239,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         .await
         .problem(400);
 
-    // The least role besides admin that may call each route.
+    // The least role besides admin that may call each route. (`/../../mcp` is `/mcp`, at the
+    // root outside `/api/v1`: any role may use MCP, whose tools are limited by role, see mcp.rs.)
     let table = format!(
         "
         viewer   GET    /clusters
@@ -288,6 +289,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         admin    GET    /users/admin/tokens
         admin    POST   /users/admin/tokens
         admin    GET    /audit
+        viewer   POST   /../../mcp
         "
     );
     let mut rules: Vec<Rule> = table
@@ -302,7 +304,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 46, "every row of the table is read");
+    assert_eq!(rules.len(), 47, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -336,6 +338,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         ),
         ("/assistant/threads", json!({"cluster": "c"})),
         ("/users/admin/tokens", json!({"name": "x"})),
+        (
+            "/../../mcp",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        ),
     ];
     for r in &mut rules {
         if r.method == "POST" || r.method == "PUT" {
