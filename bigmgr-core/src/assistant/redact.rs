@@ -42,6 +42,11 @@ impl Redactor {
         self.secrets.dedup();
     }
 
+    /// Adds every value `other` replaces (to redact for several clusters at once).
+    pub fn absorb(&mut self, other: &Redactor) {
+        self.extend(other.secrets.iter().cloned());
+    }
+
     /// Adds the values of `def`'s secret properties in `configs`.
     pub fn add_configs(&mut self, def: &ServiceDef, configs: &ServiceConfigs) {
         let mut found = Vec::new();
@@ -148,5 +153,8 @@ mod tests {
             json!({"log": ["x [redacted] y"], "n": 1, "[redacted]": true})
         );
         assert_eq!(r.redact("héllo wörld"), "héllo wörld");
+        let mut all = Redactor::new(["other-secret".to_string()]);
+        all.absorb(&r);
+        assert_eq!(all.redact("hunter22 other-secret"), "[redacted] [redacted]");
     }
 }

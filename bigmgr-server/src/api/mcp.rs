@@ -397,7 +397,7 @@ fn proposal(p: &Proposal, redactor: &Redactors) -> Value {
 
 /// What must not leave through MCP: the secrets of the cluster a call names (or of its job's
 /// cluster), else of every cluster, and token-shaped text always.
-struct Redactors(Vec<Redactor>);
+struct Redactors(Redactor);
 
 impl Redactors {
     async fn of(caller: &Caller, args: &Value) -> Redactors {
@@ -414,29 +414,26 @@ impl Redactors {
         if let Some(c) = cluster
             && let Ok(r) = mgr.redactor(&c).await
         {
-            return Redactors(vec![r]);
+            return Redactors(r);
         }
-        let mut all = Vec::new();
+        let mut all = Redactor::default();
         for c in mgr.clusters().await.unwrap_or_default() {
             match mgr.redactor(&c.name).await {
-                Ok(r) => all.push(r),
+                Ok(r) => all.absorb(&r),
                 Err(e) => {
                     tracing::warn!(cluster = %c.name, error = %e, "no redactor for an MCP answer")
                 }
             }
         }
-        if all.is_empty() {
-            all.push(Redactor::default());
-        }
         Redactors(all)
     }
 
     fn text(&self, s: &str) -> String {
-        self.0.iter().fold(s.to_string(), |acc, r| r.redact(&acc))
+        self.0.redact(s)
     }
 
     fn json(&self, v: &Value) -> Value {
-        self.0.iter().fold(v.clone(), |acc, r| r.redact_json(&acc))
+        self.0.redact_json(v)
     }
 }
 
