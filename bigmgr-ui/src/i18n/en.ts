@@ -426,6 +426,7 @@ export default {
     model: 'Assistant',
     cancelled: '(cancelled)',
     toolCall: 'Looked up {name}',
+    toolPropose: 'Proposed a change ({name})',
     toolFailed: 'failed',
     arguments: 'Arguments',
     result: 'Result',

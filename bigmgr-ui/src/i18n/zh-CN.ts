@@ -428,6 +428,7 @@ const zh: typeof en = {
     model: '助手',
     cancelled: '（已取消）',
     toolCall: '查询了 {name}',
+    toolPropose: '提出了变更（{name}）',
     toolFailed: '失败',
     arguments: '参数',
     result: '结果',

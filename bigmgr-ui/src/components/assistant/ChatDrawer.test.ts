@@ -104,6 +104,10 @@ describe('ChatDrawer', () => {
     expect(text('[data-testid="chat-tool-result"]')).toBe('FAILED: port 2181 in use')
     // The answer before the tool, the tool, the answer after it.
     expect($$('[data-testid="chat-messages"] > [data-testid]').map((e) => e.dataset.testid)).toEqual(['chat-user', 'chat-assistant', 'chat-tool', 'chat-assistant'])
+    // A mutating tool's call says it proposed something, not that it looked something up.
+    a.write('tool_call', { id: 'c2', name: 'propose_retry_job', arguments: '{"job":12}' })
+    await flushPromises()
+    expect($$('[data-testid="chat-tool"]')[1]?.querySelector('summary')?.textContent.trim()).toBe('Proposed a change (propose_retry_job)')
     expect($$('[data-testid="chat-assistant-text"]').map((e) => e.textContent.replace('▍', ''))).toEqual(['Job 12 ', 'failed: a port is taken.'])
     a.write('done', { message: 9 })
     a.end()
