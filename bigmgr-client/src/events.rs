@@ -76,9 +76,10 @@ impl JobFeed for Client {
     }
 }
 
-/// A Server-Sent Events parser (the subset the server sends: `event:`, `data:`, comments).
+/// A Server-Sent Events parser (the subset the server sends: `event:`, `data:`, comments);
+/// the assistant's answers are read with it too.
 #[derive(Debug, Default)]
-struct Parser {
+pub(crate) struct Parser {
     /// Bytes of a line not ended yet.
     partial: Vec<u8>,
     /// The current event's name.
@@ -89,7 +90,7 @@ struct Parser {
 
 impl Parser {
     /// Reads `bytes`; returns the events they complete, as (name, data).
-    fn feed(&mut self, bytes: &[u8]) -> Vec<(String, String)> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<(String, String)> {
         let mut out = Vec::new();
         self.partial.extend_from_slice(bytes);
         while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {

@@ -10,11 +10,12 @@
 use crate::embedded::Embedded;
 use crate::error::Result;
 use async_trait::async_trait;
-use bigmgr_client::Client;
+use bigmgr_client::{ChatStream, Client, SetProvider};
 use bigmgr_core::advisor::Finding;
 use bigmgr_core::manager::{AddService, AdviceScope, ConfigChange, Relate};
 use bigmgr_core::model::{
-    AuditFilter, JobFilter, JobId, JobRequest, MaintenanceId, RelationId, TaskId, UnitId,
+    AuditFilter, JobFilter, JobId, JobRequest, MaintenanceId, Proposal, ProposalId, Provider,
+    RelationId, TaskId, Thread, ThreadId, UnitId,
 };
 use bigmgr_core::request::{
     AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SetHealing, SnapshotBody,
@@ -349,6 +350,36 @@ backend! {
             };
             e.mgr()?.audit(e.actor(), &filter).await?
         },
+    }
+    /// The assistant's model providers (never their keys).
+    fn providers() -> Vec<Provider> {
+        rest: |c| c.providers().await?,
+        embedded: |e| e.no_chat(())?,
+    }
+    /// Creates or replaces a model provider (admins).
+    fn set_provider(name: &str, body: SetProvider) -> Provider {
+        rest: |c| c.set_provider(name, &body).await?,
+        embedded: |e| e.no_chat((name, body))?,
+    }
+    /// A new chat thread of the caller's about a cluster.
+    fn create_thread(cluster: &str) -> Thread {
+        rest: |c| c.create_thread(cluster, None).await?,
+        embedded: |e| e.no_chat(cluster)?,
+    }
+    /// Asks a question in a thread: the answer's events as they stream.
+    fn ask(thread: i64, question: &str, provider: Option<&str>) -> ChatStream {
+        rest: |c| c.ask(ThreadId(thread), question, provider).await?,
+        embedded: |e| e.no_chat((thread, question, provider))?,
+    }
+    /// Confirms a pending proposal: its request runs as the caller.
+    fn confirm_proposal(id: i64) -> Proposal {
+        rest: |c| c.confirm_proposal(ProposalId(id)).await?,
+        embedded: |e| e.no_chat(id)?,
+    }
+    /// Rejects a pending proposal: nothing runs.
+    fn reject_proposal(id: i64) -> Proposal {
+        rest: |c| c.reject_proposal(ProposalId(id)).await?,
+        embedded: |e| e.no_chat(id)?,
     }
     /// Follows job `id` to its end with [`bigmgr_core::view::follow`], handing `on` its
     /// progress and every log line once; the job as it ended.

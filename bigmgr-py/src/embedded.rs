@@ -127,6 +127,18 @@ impl Embedded {
         &self.actor
     }
 
+    /// The assistant's chat is a server's: its answers stream through the REST API and a
+    /// confirmed proposal runs as a request of that API, which an `Embedded` does not serve.
+    /// `_args` are the call's arguments, unused.
+    pub(crate) fn no_chat<T, A>(&self, _args: A) -> Result<T> {
+        Err(Error::Other(
+            "the assistant's chat needs a bigmgr server: connect with bigmgr.connect(url, token) \
+             (an Embedded has no REST API for its answers to stream through or its proposals to \
+             run as)"
+                .into(),
+        ))
+    }
+
     /// Cancels, pauses, resumes or retries job `id`, acting as this engine's user.
     pub(crate) async fn control_job(&self, id: JobId, action: JobAction) -> Result<Job> {
         let acting = self.acting()?;

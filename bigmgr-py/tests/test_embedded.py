@@ -307,7 +307,8 @@ def test_help_and_docstrings():
         bigmgr.Client, bigmgr.Embedded, bigmgr.Cluster, bigmgr.Host, bigmgr.Service,
         bigmgr.Unit, bigmgr.Job, bigmgr.Stage, bigmgr.Task, bigmgr.LogLine,
         bigmgr.ConfigVersion, bigmgr.Relation, bigmgr.Stack, bigmgr.ConfigDiff,
-        bigmgr.Snapshot, bigmgr.RelationEvent,
+        bigmgr.Snapshot, bigmgr.RelationEvent, bigmgr.Answer, bigmgr.AnswerStream,
+        bigmgr.Proposal,
     ):
         assert cls.__doc__, cls
         for name, member in vars(cls).items():

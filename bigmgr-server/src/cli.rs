@@ -1,7 +1,6 @@
 //! The `bigmgr` command line: `bigmgr serve` and `bigmgr quickstart`, and the client
-//! subcommands over the REST API (`bigmgr
-//! cluster|host|stack|service|job|config|unit|relation|user|token …`, carried out by
-//! [`crate::client`]).
+//! subcommands over the REST API (`bigmgr cluster|host|stack|service|job|config|unit|relation|
+//! advise|alert|ask|assistant|user|token …`, carried out by [`crate::client`]).
 //!
 //! Client subcommands are noun-verb (`bigmgr job run c deploy --wait`) and share
 //! [`ClientOpts`]: `--server`, `--token`, `--config` and `--json`, accepted anywhere after the
@@ -135,6 +134,25 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: AlertCommand,
+    },
+    /// Ask the assistant about a cluster: the answer streams as it comes (tools it calls are
+    /// shown on stderr); a change it proposes runs only after you confirm it.
+    Ask {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// The question and where to ask it.
+        #[command(flatten)]
+        args: AskArgs,
+    },
+    /// The assistant: model providers, your threads, and the proposals waiting in them.
+    Assistant {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: AssistantCommand,
     },
     /// Users of the API: list, create, delete.
     User {
@@ -804,6 +822,80 @@ pub struct AdviseArgs {
     /// Only findings about this job (explain its failure).
     #[arg(long)]
     pub job: Option<i64>,
+}
+
+/// `bigmgr ask "QUESTION" [--cluster C] [--thread N] [--provider P]`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Options")]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// The cluster to ask about (a new thread); default: the only cluster there is.
+    #[arg(long, conflicts_with = "thread")]
+    pub cluster: Option<String>,
+    /// Go on in this thread of yours (its id was printed when it was created).
+    #[arg(long, value_name = "N")]
+    pub thread: Option<i64>,
+    /// The model provider to ask; default: the default provider.
+    #[arg(long)]
+    pub provider: Option<String>,
+}
+
+/// `bigmgr assistant …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AssistantCommand {
+    /// The model providers (OpenAI-compatible endpoints); never their keys.
+    Providers,
+    /// Add or replace a model provider (admins). The API key is read from an environment
+    /// variable or a file, never from the command line (where `ps` would show it); without
+    /// either, a stored key is kept.
+    SetProvider {
+        /// Its name (`openai`, `local-ollama`).
+        name: String,
+        /// The base URL of its OpenAI-compatible API (`https://api.openai.com/v1`,
+        /// `http://127.0.0.1:11434/v1` for Ollama).
+        #[arg(long, value_name = "URL")]
+        base_url: String,
+        /// The model to ask for.
+        #[arg(long)]
+        model: String,
+        /// Read the API key from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with = "api_key_file")]
+        api_key_env: Option<String>,
+        /// Read the API key from this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        api_key_file: Option<PathBuf>,
+        /// Make it the default provider.
+        #[arg(long)]
+        default: bool,
+        /// How long one answer may take, in milliseconds (1000 to 600000; default 120000).
+        #[arg(long, value_name = "N")]
+        timeout_ms: Option<u64>,
+    },
+    /// Remove a model provider (admins).
+    RemoveProvider {
+        /// Its name.
+        name: String,
+    },
+    /// The tools the assistant may call for you (mutating ones only propose).
+    Tools,
+    /// Your threads, newest first.
+    Threads,
+    /// One of your threads: its messages and proposals.
+    Show {
+        /// The thread's id.
+        id: i64,
+    },
+    /// Confirm a pending proposal: its request runs now, as you.
+    Confirm {
+        /// The proposal's id.
+        id: i64,
+    },
+    /// Reject a pending proposal: nothing runs.
+    Reject {
+        /// The proposal's id.
+        id: i64,
+    },
 }
 
 /// `bigmgr store …`: works on the databases directly, with the server stopped.

@@ -2,11 +2,14 @@
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
 ``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
-``Finding`` (the advisor's), ``Maintenance`` and ``Healing``; errors are
-``bigmgr.Error`` and its subclasses."""
+``Finding`` (the advisor's), ``Maintenance`` and ``Healing``; the assistant's chat
+(``Cluster.ask`` → ``Answer``, ``Cluster.ask_stream`` → ``AnswerStream``, ``Proposal``) needs a
+server. Errors are ``bigmgr.Error`` and its subclasses."""
 
 from ._bigmgr import (
     Alert,
+    Answer,
+    AnswerStream,
     Client,
     Cluster,
     ConfigDiff,
@@ -25,6 +28,7 @@ from ._bigmgr import (
     Maintenance,
     NotFound,
     PermissionDenied,
+    Proposal,
     Relation,
     RelationEvent,
     Service,
@@ -39,6 +43,8 @@ from ._bigmgr import (
 
 __all__ = [
     "Alert",
+    "Answer",
+    "AnswerStream",
     "Client",
     "Cluster",
     "ConfigDiff",
@@ -57,6 +63,7 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "PermissionDenied",
+    "Proposal",
     "Relation",
     "RelationEvent",
     "Service",

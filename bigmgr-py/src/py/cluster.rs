@@ -1,5 +1,6 @@
 //! `Cluster`: its hosts, service instances, units, snapshots, jobs and relations.
 
+use super::assistant::{self, PyAnswer, PyAnswerStream};
 use super::job::PyJob;
 use super::records::{
     PyAlert, PyConfigVersion, PyFinding, PyHealing, PyHost, PyMaintenance, PyRelation,
@@ -291,6 +292,52 @@ impl PyCluster {
             py,
             self.backend.advice(&self.name, host, service, job),
         )?))
+    }
+
+    /// Asks the assistant `question` about this cluster and waits for the whole answer: an
+    /// `Answer` with its text, the tools it called, what it proposed (`Proposal`s, pending
+    /// until you confirm them) and `error` if the model provider failed. A new thread unless
+    /// `thread` (an `Answer`'s `thread`) goes on in one; `provider` default: the default one.
+    /// Needs a server (`Client`); Ctrl-C cancels the answer.
+    #[pyo3(signature = (question, thread = None, provider = None))]
+    fn ask(
+        &self,
+        py: Python<'_>,
+        question: &str,
+        thread: Option<i64>,
+        provider: Option<String>,
+    ) -> PyResult<PyAnswer> {
+        let (thread, rx) = assistant::start(
+            py,
+            &self.backend,
+            &self.name,
+            question,
+            thread,
+            provider.as_deref(),
+        )?;
+        assistant::collect(py, &self.backend, thread, rx)
+    }
+
+    /// `ask`, but an iterator of the answer's events as they stream: dicts `{"event":
+    /// "token"|"tool_call"|"tool_result"|"proposal"|"done"|"error", "data": {...}}` (the REST
+    /// API's), ending after `done` or `error`; its `thread` is the thread's id.
+    #[pyo3(signature = (question, thread = None, provider = None))]
+    fn ask_stream(
+        &self,
+        py: Python<'_>,
+        question: &str,
+        thread: Option<i64>,
+        provider: Option<String>,
+    ) -> PyResult<PyAnswerStream> {
+        let (thread, rx) = assistant::start(
+            py,
+            &self.backend,
+            &self.name,
+            question,
+            thread,
+            provider.as_deref(),
+        )?;
+        Ok(assistant::stream(thread, rx))
     }
 
     /// Puts one `host` or one `service` in maintenance for a while (`for_`: `"2h"`): its

@@ -1,6 +1,8 @@
-//! The Python classes (`Client`, `Embedded`, `Cluster`, `Host`, `Service`, `Unit`, `Job` …)
+//! The Python classes (`Client`, `Embedded`, `Cluster`, `Host`, `Service`, `Unit`, `Job`,
+//! the assistant's `Answer` and `Proposal` …)
 //! over a [`crate::backend::Backend`]: each holds the backend and the data it was answered.
 
+mod assistant;
 mod cluster;
 mod job;
 mod records;
@@ -13,6 +15,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 use std::future::Future;
 
+pub(crate) use assistant::{PyAnswer, PyAnswerStream, PyProposal};
 pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
 pub(crate) use records::{
@@ -45,6 +48,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRelationEvent>()?;
     m.add_class::<PySnapshot>()?;
     m.add_class::<PyStack>()?;
+    m.add_class::<PyAnswer>()?;
+    m.add_class::<PyAnswerStream>()?;
+    m.add_class::<PyProposal>()?;
     m.add_function(wrap_pyfunction!(session::connect, m)?)?;
     Ok(())
 }

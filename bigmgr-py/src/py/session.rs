@@ -1,6 +1,7 @@
 //! The entry points: `bigmgr.connect(url, token)` → `Client`, and `bigmgr.Embedded(path)`;
 //! both offer the same cluster, stack and job methods.
 
+use super::assistant::PyProposal;
 use super::cluster::PyCluster;
 use super::job::PyJob;
 use super::records::PyStack;
@@ -59,6 +60,50 @@ macro_rules! session_methods {
             fn job(&self, py: Python<'_>, id: i64) -> PyResult<PyJob> {
                 let j = run(py, self.backend.job(id))?;
                 Ok(PyJob::detailed(self.backend.clone(), j))
+            }
+
+            /// The assistant's model providers: dicts with `name`, `base_url`, `model`,
+            /// `default`, `has_key`, `timeout_ms` and `updated_at` — never the key. Needs a
+            /// server.
+            fn providers<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+                let list = run(py, self.backend.providers())?;
+                list.iter()
+                    .map(|p| super::to_py(py, &serde_json::to_value(p).unwrap_or_default()))
+                    .collect()
+            }
+
+            /// Adds or replaces model provider `name` (admins): an OpenAI-compatible API at
+            /// `base_url` asked for `model`; `api_key` is written, never read back (`None`
+            /// keeps a stored one); `default` makes it the default; `timeout_ms` bounds an
+            /// answer. Returns the provider as `providers()` shows it.
+            #[pyo3(signature = (name, base_url, model, api_key = None, default = false, timeout_ms = None))]
+            #[allow(clippy::too_many_arguments)]
+            fn set_provider<'py>(
+                &self,
+                py: Python<'py>,
+                name: &str,
+                base_url: String,
+                model: String,
+                api_key: Option<String>,
+                default: bool,
+                timeout_ms: Option<u64>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let body = bigmgr_client::SetProvider { base_url, model, api_key, default, timeout_ms };
+                let p = run(py, self.backend.set_provider(name, body))?;
+                super::to_py(py, &serde_json::to_value(&p).unwrap_or_default())
+            }
+
+            /// Confirms proposal `id` of yours: its request runs on the server as you. The
+            /// proposal as it is now (`confirmed`, or `failed` with the refusal in `result`).
+            fn confirm_proposal(&self, py: Python<'_>, id: i64) -> PyResult<PyProposal> {
+                let p = run(py, self.backend.confirm_proposal(id))?;
+                Ok(PyProposal::new(self.backend.clone(), &p))
+            }
+
+            /// Rejects proposal `id` of yours: nothing runs.
+            fn reject_proposal(&self, py: Python<'_>, id: i64) -> PyResult<PyProposal> {
+                let p = run(py, self.backend.reject_proposal(id))?;
+                Ok(PyProposal::new(self.backend.clone(), &p))
             }
 
             /// The audit log (admins only), oldest first: dicts with `id`, `at`, `actor`,

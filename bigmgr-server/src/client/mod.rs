@@ -1,5 +1,6 @@
 //! The `bigmgr` client: the subcommands `cluster`, `host`, `stack`, `service`, `job`,
-//! `config`, `unit`, `relation`, `user` and `token` over the REST API under `/api/v1`.
+//! `config`, `unit`, `relation`, `advise`, `alert`, `ask`, `assistant`, `user` and `token` over
+//! the REST API under `/api/v1`.
 //!
 //! - [`settings`]: where the server is and which token to send (flag > environment > client
 //!   config file > default).
@@ -11,12 +12,16 @@
 //!   reading task logs.
 //! - [`configs`]: config versions, snapshots and applying them to stale units; units;
 //!   relations and their events.
+//! - [`ask`] and [`assistant`]: the assistant's chat (answers streamed as they come,
+//!   proposals confirmed at a prompt or later), its providers, threads and proposals.
 //!
 //! Every command prints the server's JSON as is with `--json` (a list as one array of all its
 //! pages' items), and a table or `key: value` lines otherwise.
 
 pub mod advise;
 pub mod alerts;
+pub mod ask;
+pub mod assistant;
 pub mod configs;
 pub mod jobs;
 pub mod output;
@@ -24,9 +29,9 @@ pub mod resources;
 pub mod settings;
 
 use crate::cli::{
-    AdviseArgs, AlertCommand, ClientOpts, ClusterCommand, Command, ConfigCommand, HostCommand,
-    JobCommand, RelationCommand, ServiceCommand, StackCommand, TokenCommand, UnitCommand,
-    UserCommand,
+    AdviseArgs, AlertCommand, AskArgs, AssistantCommand, ClientOpts, ClusterCommand, Command,
+    ConfigCommand, HostCommand, JobCommand, RelationCommand, ServiceCommand, StackCommand,
+    TokenCommand, UnitCommand, UserCommand,
 };
 
 /// What can go wrong in a client command.
@@ -47,6 +52,10 @@ pub enum Error {
     /// A job ended FAILED or CANCELED; the failed tasks were printed already.
     #[error("{0}")]
     JobFailed(String),
+    /// The assistant's answer failed (its `error` event: the provider failed, timed out or
+    /// answered garbage).
+    #[error("{0}")]
+    Assistant(String),
 }
 
 /// How long one request may take.
@@ -149,6 +158,10 @@ pub enum ClientCommand {
     Advise(AdviseArgs),
     /// `bigmgr alert …`
     Alert(AlertCommand),
+    /// `bigmgr ask …`
+    Ask(AskArgs),
+    /// `bigmgr assistant …`
+    Assistant(AssistantCommand),
     /// `bigmgr user …`
     User(UserCommand),
     /// `bigmgr token …`
@@ -169,6 +182,8 @@ impl ClientCommand {
             Command::Relation { opts, command } => (opts, ClientCommand::Relation(command)),
             Command::Advise { opts, args } => (opts, ClientCommand::Advise(args)),
             Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
+            Command::Ask { opts, args } => (opts, ClientCommand::Ask(args)),
+            Command::Assistant { opts, command } => (opts, ClientCommand::Assistant(command)),
             Command::User { opts, command } => (opts, ClientCommand::User(command)),
             Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
             other => return Err(Box::new(other)),
@@ -205,6 +220,8 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Relation(c) => configs::relation(&client, out, c).await,
         ClientCommand::Advise(a) => advise::advise(&client, out, a).await,
         ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
+        ClientCommand::Ask(a) => ask::ask(&client, out, a).await,
+        ClientCommand::Assistant(c) => assistant::assistant(&client, out, c).await,
         ClientCommand::User(c) => resources::user(&client, out, c).await,
         ClientCommand::Token(c) => resources::token(&client, out, c).await,
     }

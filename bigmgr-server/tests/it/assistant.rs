@@ -605,3 +605,339 @@ async fn a_provider_that_fails_gives_a_clear_error_cancelling_stops_and_the_advi
         .problem(409);
     assert!(none.contains("advice"), "{none}");
 }
+
+/// How a run of the real `bigmgr` binary ended.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// The `bigmgr` binary as the holder of `token` (an empty home: no client config file), its
+/// stdin not a terminal.
+fn bigmgr(server: &ServerProc, token: &str, home: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(bigmgr_test_support::bigmgr_bin());
+    cmd.env("BIGMGR_SERVER", &server.url)
+        .env("BIGMGR_TOKEN", token)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("BIGMGR_CA")
+        .env_remove("BIGMGR_CLIENT_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `bigmgr args…` to its exit (within a minute).
+async fn run_bigmgr(
+    server: &ServerProc,
+    token: &str,
+    home: &std::path::Path,
+    args: &[&str],
+) -> Ran {
+    let child = bigmgr(server, token, home).args(args).spawn().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("bigmgr {args:?} did not end within a minute"))
+        .unwrap();
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Ran {
+    #[track_caller]
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+#[tokio::test]
+async fn bigmgr_ask_streams_the_answer_and_a_proposal_waits_for_bigmgr_assistant_confirm() {
+    use tokio::io::AsyncReadExt;
+    let (server, admin, _agent, model, _stacks) = setup("127.0.0.21").await;
+    let (_operator, olga) = user(&admin, "olga", "operator").await;
+    let home = tempfile::tempdir().unwrap();
+    let jobs_before = admin.list("/clusters/c/jobs").await.len();
+
+    // The scripted model proposes an install, then answers in pieces 300 ms apart.
+    let pieces = ["I proposed ", "installing v; ", "confirm it ", "to run it."];
+    let Reply::Chunks { chunks, .. } = text(&pieces) else {
+        unreachable!()
+    };
+    model
+        .then(calls(&[(
+            "p1",
+            "propose_job",
+            json!({"command": "install", "target": {"service": "v"}, "reason": "asked by olga"}),
+        )]))
+        .then(Reply::Chunks {
+            chunks,
+            delay: Duration::from_millis(300),
+        });
+    let mut child = bigmgr(&server, &olga, home.path())
+        .args(["ask", "install v please", "--cluster", "c"])
+        .spawn()
+        .unwrap();
+    // Streaming: the first piece is on stdout while the rest is still coming.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("I proposed") {
+        let n = tokio::time::timeout(Duration::from_secs(30), stdout.read(&mut buf))
+            .await
+            .expect("the first piece of the answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "stdout ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "bigmgr ask still runs while the answer streams"
+    );
+    assert!(!String::from_utf8_lossy(&seen).contains("to run it."));
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).await.unwrap();
+    seen.extend(rest);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let ran = Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&seen).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    ran.expect(0);
+    assert_eq!(
+        ran.stdout, "I proposed installing v; confirm it to run it.\n",
+        "stdout is the answer only"
+    );
+    let thread = admin.get("/assistant/threads").await; // the admin has none: olga's is hers
+    assert_eq!(thread.expect(200).as_array().map(Vec::len), Some(0));
+    let err = &ran.stderr;
+    assert!(
+        err.contains("thread 1 about cluster c (go on in it with --thread 1)"),
+        "{err}"
+    );
+    assert!(err.contains("[tool] propose_job {"), "{err}");
+    assert!(
+        err.contains(
+            r#"[proposal 1] install service v in cluster c — POST /api/v1/clusters/c/jobs {"command":"install""#
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("proposal 1 is pending (nothing ran): `bigmgr assistant confirm 1` runs it"),
+        "{err}"
+    );
+    // What a person reads (stdout, then stderr), as a snapshot.
+    insta::assert_snapshot!(
+        "ask_leaves_the_proposal_pending",
+        format!("--- stdout\n{}--- stderr\n{}", ran.stdout, ran.stderr)
+    );
+    // Not a terminal: nothing was confirmed, nothing ran.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(admin.list("/clusters/c/jobs").await.len(), jobs_before);
+
+    // The thread, then the confirmation: the install runs, as olga.
+    let show = run_bigmgr(&server, &olga, home.path(), &["assistant", "show", "1"]).await;
+    show.expect(0);
+    assert!(
+        show.stdout.contains("user: install v please"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains("proposal 1 [pending] install service v in cluster c"),
+        "{}",
+        show.stdout
+    );
+    let confirm = run_bigmgr(&server, &olga, home.path(), &["assistant", "confirm", "1"]).await;
+    confirm.expect(0);
+    assert!(
+        confirm
+            .stdout
+            .contains("proposal 1 confirmed: the request answered 202"),
+        "{}",
+        confirm.stdout
+    );
+    let jobs = admin.list("/clusters/c/jobs").await;
+    assert_eq!(jobs.len(), jobs_before + 1);
+    let job = jobs.last().unwrap()["id"].as_i64().unwrap();
+    let ran_job = admin.wait_job(job, Duration::from_secs(60)).await;
+    assert_eq!(ran_job["state"], "SUCCEEDED", "{ran_job}");
+    assert_eq!(ran_job["options"]["reason"], "asked by olga");
+    // Once only.
+    run_bigmgr(&server, &olga, home.path(), &["assistant", "confirm", "1"])
+        .await
+        .expect(1);
+
+    // Going on in the thread; the provider fails: the error is printed, the exit code is 1.
+    model.then(Reply::Status(
+        401,
+        json!({"error": {"message": "invalid api key"}}),
+    ));
+    let failed = run_bigmgr(
+        &server,
+        &olga,
+        home.path(),
+        &["ask", "--thread", "1", "and now?"],
+    )
+    .await;
+    failed.expect(1);
+    assert!(
+        failed.stderr.contains("bigmgr: the model provider failed:")
+            && failed.stderr.contains("invalid api key"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("thread 2"), "{}", failed.stderr);
+}
+
+#[tokio::test]
+async fn providers_are_set_from_the_cli_with_the_key_from_a_variable_or_file_never_shown() {
+    let (server, _admin, _agent, model, _stacks) = setup("127.0.0.22").await;
+    let token = server.token();
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("key");
+    std::fs::write(&key_file, "sk-from-a-file-42\n").unwrap();
+    let set = run_bigmgr(
+        &server,
+        &token,
+        home.path(),
+        &[
+            "assistant",
+            "set-provider",
+            "second",
+            "--base-url",
+            &model.url,
+            "--model",
+            "m2",
+            "--api-key-file",
+            key_file.to_str().unwrap(),
+            "--timeout-ms",
+            "5000",
+        ],
+    )
+    .await;
+    set.expect(0);
+    assert!(
+        set.stdout.contains(&format!(
+            "provider second set: model m2 at {}, key stored",
+            model.url
+        )),
+        "{}",
+        set.stdout
+    );
+    let mut with_env = bigmgr(&server, &token, home.path());
+    with_env.env("BIGMGR_TEST_KEY", "sk-from-the-env-43").args([
+        "assistant",
+        "set-provider",
+        "third",
+        "--base-url",
+        &model.url,
+        "--model",
+        "m3",
+        "--api-key-env",
+        "BIGMGR_TEST_KEY",
+        "--default",
+    ]);
+    let out = with_env.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let list = run_bigmgr(&server, &token, home.path(), &["assistant", "providers"]).await;
+    list.expect(0);
+    for secret in ["sk-from-a-file-42", "sk-from-the-env-43", PROVIDER_KEY] {
+        assert!(!list.stdout.contains(secret), "{}", list.stdout);
+    }
+    let rows: Vec<Vec<&str>> = list
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", list.stdout);
+    let third = rows.iter().find(|r| r[0] == "third").unwrap();
+    assert_eq!(&third[3..5], ["yes", "stored"], "{}", list.stdout);
+    let scripted = rows.iter().find(|r| r[0] == "scripted").unwrap();
+    assert_eq!(scripted[3], "no", "one default at a time: {}", list.stdout);
+    // The key reached the model as the bearer token.
+    model.then(text(&["hi"]));
+    run_bigmgr(
+        &server,
+        &token,
+        home.path(),
+        &["ask", "hello", "--provider", "second"],
+    )
+    .await
+    .expect(0);
+    assert_eq!(
+        model.requests().last().unwrap().1.as_deref(),
+        Some("Bearer sk-from-a-file-42")
+    );
+    // A key is never an argument; a missing variable is a usage error.
+    let e = run_bigmgr(
+        &server,
+        &token,
+        home.path(),
+        &[
+            "assistant",
+            "set-provider",
+            "x",
+            "--base-url",
+            &model.url,
+            "--model",
+            "m",
+            "--api-key",
+            "sk",
+        ],
+    )
+    .await;
+    e.expect(2);
+    let e = run_bigmgr(
+        &server,
+        &token,
+        home.path(),
+        &[
+            "assistant",
+            "set-provider",
+            "x",
+            "--base-url",
+            &model.url,
+            "--model",
+            "m",
+            "--api-key-env",
+            "BIGMGR_TEST_UNSET_16",
+        ],
+    )
+    .await;
+    e.expect(2);
+    assert!(e.stderr.contains("BIGMGR_TEST_UNSET_16"), "{}", e.stderr);
+    run_bigmgr(
+        &server,
+        &token,
+        home.path(),
+        &["assistant", "remove-provider", "second"],
+    )
+    .await
+    .expect(0);
+    let threads = run_bigmgr(&server, &token, home.path(), &["assistant", "threads"]).await;
+    threads.expect(0);
+    assert!(threads.stdout.contains("about c"), "{}", threads.stdout);
+}
