@@ -338,7 +338,15 @@ fn wait_port_sees_a_listener_and_times_out_without_one() {
         assert_eq!(out.stdout, "open\n", "{shell}: {out:?}");
         drop(listener);
 
-        // Nothing listens: 1 after about the time given.
+        // Nothing listens: 1 after about the time given. The port stays bound (not listening)
+        // meanwhile, so connecting to it is refused: no other process can start listening on
+        // it, and the kernel cannot give it to the probe as its own source port (a TCP
+        // connection to itself), which CI once saw succeed.
+        let holder = tokio::net::TcpSocket::new_v4().expect("socket");
+        holder.set_reuseaddr(true).expect("reuseaddr");
+        holder
+            .bind(([127, 0, 0, 1], port).into())
+            .expect("bind the closed port");
         let started = Instant::now();
         let out = lib.run(
             shell,
@@ -350,6 +358,7 @@ fn wait_port_sees_a_listener_and_times_out_without_one() {
         assert_eq!(out.stdout, "closed\ntimed-out\n", "{shell}: {out:?}");
         assert!(took >= Duration::from_millis(900), "{shell}: {took:?}");
         assert!(took < Duration::from_secs(8), "{shell}: {took:?}");
+        drop(holder);
 
         // A listener that comes late is found.
         // The library's path on its command line: the guard ends it if the test fails.
