@@ -6,71 +6,18 @@ use crate::events::Parser;
 use crate::http::seg;
 use crate::{Client, Error, Result};
 use bigmgr_core::assistant::ChatEvent;
-use bigmgr_core::model::{
-    ChatMessage, MessageId, Proposal, ProposalId, Provider, Thread, ThreadId, ToolCall,
-};
+use bigmgr_core::model::{MessageId, Proposal, ProposalId, Provider, Thread, ThreadId, ToolCall};
+pub use bigmgr_core::request::SetProvider;
+use bigmgr_core::request::{Ask, CreateThread};
+pub use bigmgr_core::view::{ThreadView, ToolView};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 /// The events of one answer as they arrive: each [`ChatEvent`] in order, the channel closing
 /// after `done` or `error`; a broken stream is an `Err` (and the last item).
 pub type ChatStream = mpsc::Receiver<Result<ChatEvent>>;
-
-/// The body of `PUT /assistant/providers/{name}`: how to reach an OpenAI-compatible
-/// chat-completions endpoint. Its `Debug` never shows the key.
-#[derive(Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SetProvider {
-    /// The base URL of its API (`https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`).
-    pub base_url: String,
-    /// The model to ask for.
-    pub model: String,
-    /// The API key; `None` keeps the stored one (or none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    /// Whether it becomes the default provider.
-    pub default: bool,
-    /// How long one answer may take (ms); `None`: the server's default.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-}
-
-impl std::fmt::Debug for SetProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SetProvider")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "********"))
-            .field("default", &self.default)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
-    }
-}
-
-/// A tool of the registry, as `GET /assistant/tools` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tool {
-    /// Its name.
-    pub name: String,
-    /// What it does.
-    pub description: String,
-    /// Its parameters (a JSON Schema).
-    pub parameters: Value,
-    /// Whether it would change something (and so only proposes).
-    pub mutating: bool,
-}
-
-/// A thread with its messages and proposals (`GET /assistant/threads/{thread}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThreadDetail {
-    /// The thread.
-    pub thread: Thread,
-    /// Its messages, oldest first.
-    pub messages: Vec<ChatMessage>,
-    /// Its proposals, oldest first.
-    pub proposals: Vec<Proposal>,
-}
 
 impl Client {
     /// The model providers (never their keys).
@@ -91,7 +38,7 @@ impl Client {
     }
 
     /// The tools the caller's role may use.
-    pub async fn tools(&self) -> Result<Vec<Tool>> {
+    pub async fn tools(&self) -> Result<Vec<ToolView>> {
         self.list("/assistant/tools").await
     }
 
@@ -102,15 +49,15 @@ impl Client {
 
     /// A new thread of the caller's about `cluster` (title default "about <cluster>").
     pub async fn create_thread(&self, cluster: &str, title: Option<&str>) -> Result<Thread> {
-        let mut body = serde_json::json!({ "cluster": cluster });
-        if let Some(t) = title {
-            body["title"] = Value::from(t);
-        }
+        let body = CreateThread {
+            cluster: cluster.to_string(),
+            title: title.map(str::to_string),
+        };
         self.post("/assistant/threads", &body).await
     }
 
     /// One of the caller's threads with its messages and proposals.
-    pub async fn thread(&self, id: ThreadId) -> Result<ThreadDetail> {
+    pub async fn thread(&self, id: ThreadId) -> Result<ThreadView> {
         self.get(&format!("/assistant/threads/{id}")).await
     }
 
@@ -125,10 +72,10 @@ impl Client {
         provider: Option<&str>,
     ) -> Result<ChatStream> {
         let what = format!("POST /assistant/threads/{thread}/messages");
-        let mut body = serde_json::json!({ "content": content });
-        if let Some(p) = provider {
-            body["provider"] = Value::from(p);
-        }
+        let body = Ask {
+            content: content.to_string(),
+            provider: provider.map(str::to_string),
+        };
         let mut res = self
             .unbounded(
                 Method::POST,

@@ -25,7 +25,7 @@ mod jobs;
 mod services;
 mod users;
 
-pub use assistant::{ChatStream, SetProvider, ThreadDetail, Tool, parse_event};
+pub use assistant::{ChatStream, SetProvider, ThreadView, ToolView, parse_event};
 pub use configs::ServiceScope;
 pub use error::{Error, Result};
 pub use http::{Client, PREFIX, seg};

@@ -194,3 +194,61 @@ pub struct SetHealing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_hour: Option<u32>,
 }
+
+/// The body of `PUT /assistant/providers/{name}`: how to reach an OpenAI-compatible
+/// chat-completions endpoint. Its `Debug` never shows the key.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetProvider {
+    /// The base URL of its OpenAI-compatible API (`https://api.openai.com/v1`,
+    /// `http://127.0.0.1:11434/v1` for Ollama, `http://host:8000/v1` for vLLM).
+    pub base_url: String,
+    /// The model to ask for.
+    pub model: String,
+    /// The API key: written, never read back. Left out, the stored one is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Whether it is the default provider.
+    #[serde(default)]
+    pub default: bool,
+    /// How long one answer may take (1 000 to 600 000 ms; default 120 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for SetProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetProvider")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "********"))
+            .field("default", &self.default)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// The body of `POST /assistant/threads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateThread {
+    /// The cluster the thread is about.
+    pub cluster: String,
+    /// Its title; default "about <cluster>".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// The body of `POST /assistant/threads/{thread}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    /// The question.
+    pub content: String,
+    /// The provider to ask; default the default provider (or the only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}

@@ -7,6 +7,7 @@
 //! generated from these types, not from copies of them.
 
 mod alerts;
+mod assistant;
 mod clusters;
 mod configs;
 mod events;
@@ -20,6 +21,7 @@ pub use alerts::{
     AlertChangeView, AlertTargetView, AlertView, DeliveryView, HealingView, MaintenanceView,
     NotificationView,
 };
+pub use assistant::{ThreadView, ToolView};
 pub use clusters::{ClusterView, JoinToken};
 pub use configs::{
     ConfigDiffView, ConfigVersionView, RelationEventView, RelationView, RenderedFileView,

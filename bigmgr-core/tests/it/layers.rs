@@ -12,9 +12,9 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["stack", "auth", "transport", "sched"],
     &["store", "plan"],
-    &["render", "agent", "join", "database"],
+    &["render", "agent", "join", "database", "assistant"],
     &["engine", "grpc"],
-    &["view", "request", "advisor", "assistant"],
+    &["view", "request", "advisor"],
     &["manager", "testing"],
 ];
 

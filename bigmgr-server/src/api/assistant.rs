@@ -15,15 +15,17 @@ use axum::response::{IntoResponse, Response};
 use bigmgr_core::assistant::ChatEvent;
 use bigmgr_core::assistant::provider::DEFAULT_TIMEOUT_MS;
 use bigmgr_core::model::{
-    ChatMessage, Proposal, ProposalId, ProposalResult, Provider, ProviderSettings, Thread, ThreadId,
+    Proposal, ProposalId, ProposalResult, Provider, ProviderSettings, Thread, ThreadId,
 };
-use serde::{Deserialize, Serialize};
+use bigmgr_core::request::{Ask, CreateThread, SetProvider};
+use bigmgr_core::view::{ThreadView, ToolView};
+use serde::Deserialize;
 use serde_json::Value;
 use std::convert::Infallible;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tower::ServiceExt;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 /// `/assistant/providers/{name}`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -47,73 +49,6 @@ pub struct ThreadPath {
 pub struct ProposalPath {
     /// The proposal's id
     pub proposal: i64,
-}
-
-/// The body of `PUT /assistant/providers/{name}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetProvider {
-    /// The base URL of its OpenAI-compatible API (`https://api.openai.com/v1`,
-    /// `http://127.0.0.1:11434/v1` for Ollama, `http://host:8000/v1` for vLLM).
-    pub base_url: String,
-    /// The model to ask for.
-    pub model: String,
-    /// The API key: written, never read back. Left out, the stored one is kept.
-    #[serde(default)]
-    pub api_key: Option<String>,
-    /// Whether it is the default provider.
-    #[serde(default)]
-    pub default: bool,
-    /// How long one answer may take (1 000 to 600 000 ms; default 120 000).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-}
-
-/// The body of `POST /assistant/threads`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewThreadBody {
-    /// The cluster the thread is about.
-    pub cluster: String,
-    /// Its title; default "about <cluster>".
-    #[serde(default)]
-    pub title: Option<String>,
-}
-
-/// The body of `POST /assistant/threads/{thread}/messages`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AskBody {
-    /// The question.
-    pub content: String,
-    /// The provider to ask; default the default provider (or the only one).
-    #[serde(default)]
-    pub provider: Option<String>,
-}
-
-/// A thread with its messages and proposals.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ThreadView {
-    /// The thread.
-    pub thread: Thread,
-    /// Its messages, oldest first.
-    pub messages: Vec<ChatMessage>,
-    /// Its proposals, oldest first.
-    pub proposals: Vec<Proposal>,
-}
-
-/// A tool of the registry.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ToolView {
-    /// Its name.
-    pub name: String,
-    /// What it does.
-    pub description: String,
-    /// Its parameters (a JSON Schema).
-    #[schema(value_type = Object)]
-    pub parameters: Value,
-    /// Whether it would change something (and so only proposes).
-    pub mutating: bool,
 }
 
 /// `GET /assistant/providers` → the providers, never their keys.
@@ -162,18 +97,7 @@ remove_routes! {
 #[utoipa::path(get, path = "/assistant/tools", tag = "assistant",
     responses((status = 200, description = "The tools, with their parameters", body = Vec<ToolView>)))]
 pub async fn tools(c: Caller) -> Json<Vec<ToolView>> {
-    Json(
-        c.acting()
-            .tools()
-            .into_iter()
-            .map(|t| ToolView {
-                name: t.name.into(),
-                description: t.description.into(),
-                parameters: t.schema(),
-                mutating: t.mutating,
-            })
-            .collect(),
-    )
+    Json(c.acting().tools().into_iter().map(ToolView::of).collect())
 }
 
 /// `GET /assistant/threads` → the caller's threads, newest first.
@@ -185,12 +109,12 @@ pub async fn threads(c: Caller) -> ApiResult<Json<Vec<Thread>>> {
 
 /// `POST /assistant/threads` → 201 a new thread of the caller's about a cluster.
 #[utoipa::path(post, path = "/assistant/threads", tag = "assistant",
-    request_body = NewThreadBody,
+    request_body = CreateThread,
     responses(
         (status = 201, description = "The new thread", body = Thread),
         (status = 404, description = "No such cluster"),
     ))]
-pub async fn create_thread(c: Caller, Json(body): Json<NewThreadBody>) -> ApiResult<Response> {
+pub async fn create_thread(c: Caller, Json(body): Json<CreateThread>) -> ApiResult<Response> {
     let t = c
         .acting()
         .create_thread(&body.cluster, body.title.as_deref())
@@ -224,7 +148,7 @@ pub async fn thread(c: Caller, Path(p): Path<ThreadPath>) -> ApiResult<Json<Thre
 /// the connection cancels it.
 #[utoipa::path(post, path = "/assistant/threads/{thread}/messages", tag = "assistant",
     params(ThreadPath),
-    request_body = AskBody,
+    request_body = Ask,
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "Server-Sent Events: `token` ({text}), `tool_call` ({id, name, arguments}), \
@@ -237,7 +161,7 @@ pub async fn thread(c: Caller, Path(p): Path<ThreadPath>) -> ApiResult<Json<Thre
 pub async fn ask(
     c: Caller,
     Path(p): Path<ThreadPath>,
-    Json(body): Json<AskBody>,
+    Json(body): Json<Ask>,
 ) -> ApiResult<Response> {
     let conversation = c
         .acting()
