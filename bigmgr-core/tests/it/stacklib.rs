@@ -338,15 +338,15 @@ fn wait_port_sees_a_listener_and_times_out_without_one() {
         assert_eq!(out.stdout, "open\n", "{shell}: {out:?}");
         drop(listener);
 
-        // Nothing listens: 1 after about the time given. The port stays bound (not listening)
-        // meanwhile, so connecting to it is refused: no other process can start listening on
-        // it, and the kernel cannot give it to the probe as its own source port (a TCP
-        // connection to itself), which CI once saw succeed.
+        // Nothing listens: 1 after about the time given. The port is another, bound but not
+        // listening while it is probed, so connecting to it is refused: no other process can
+        // start listening on it, and the kernel cannot give it to the probe as its own source
+        // port (a TCP connection to itself), which CI once saw succeed on a just-freed port.
         let holder = tokio::net::TcpSocket::new_v4().expect("socket");
-        holder.set_reuseaddr(true).expect("reuseaddr");
         holder
-            .bind(([127, 0, 0, 1], port).into())
-            .expect("bind the closed port");
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("bind a closed port");
+        let port = holder.local_addr().expect("its port").port();
         let started = Instant::now();
         let out = lib.run(
             shell,
