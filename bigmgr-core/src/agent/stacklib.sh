@@ -579,6 +579,82 @@ bm_conf_get() {
     awk -v k="$2=" 'index($0, k) == 1 { v = substr($0, length(k) + 1); f = 1 } END { if (f) print v }' "$1"
 }
 
+# _bm_sha256 FILE: the hex SHA-256 of FILE (sha256sum, else python3).
+_bm_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum "$1" | awk '{print $1}'
+    else
+        python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
+    fi
+}
+
+# bm_fetch URL SHA256 NAME: the software a unit installs, fetched once per host into its download
+# cache (BIGMGR_CACHE_DIR, else BIGMGR_ROOT/cache, else BM_UNIT/.cache) as NAME, and verified:
+# prints the cached file's path. A file of that name with that SHA-256 already there is used as
+# is. A download whose SHA-256 differs exits 1 (bm_die) naming the URL and both sums, and leaves
+# nothing in the cache. URL may be http(s):// or file://; SHA256 is 64 hex digits; NAME a plain
+# file name.
+bm_fetch() {
+    _bm_url=${1:?bm_fetch: URL is missing}
+    _bm_want=${2:?bm_fetch: SHA256 is missing}
+    _bm_name=${3:?bm_fetch: NAME is missing}
+    case "$_bm_want" in
+        *[!0-9a-f]*) bm_die "bm_fetch: '$_bm_want' is not a SHA-256 (64 lowercase hex digits)" ;;
+    esac
+    [ "${#_bm_want}" -eq 64 ] || bm_die "bm_fetch: '$_bm_want' is not a SHA-256 (64 lowercase hex digits)"
+    case "$_bm_name" in
+        */* | .* | '') bm_die "bm_fetch: '$_bm_name' is not a plain file name" ;;
+    esac
+    case "$_bm_url" in
+        http://* | https://* | file://*) ;;
+        *) bm_die "bm_fetch: '$_bm_url' is not an http(s):// or file:// URL" ;;
+    esac
+    _bm_cache=${BIGMGR_CACHE_DIR:-${BIGMGR_ROOT:+$BIGMGR_ROOT/cache}}
+    _bm_cache=${_bm_cache:-$BM_UNIT/.cache}
+    mkdir -p "$_bm_cache" || bm_die "cannot create the download cache $_bm_cache"
+    if [ -f "$_bm_cache/$_bm_name" ] && [ "$(_bm_sha256 "$_bm_cache/$_bm_name")" = "$_bm_want" ]; then
+        printf '%s\n' "$_bm_cache/$_bm_name"
+        return 0
+    fi
+    _bm_tmp=$(mktemp "$_bm_cache/.fetch.XXXXXX") || bm_die "cannot write into $_bm_cache"
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsSL --retry 2 -o "$_bm_tmp" "$_bm_url" </dev/null >&2
+    else
+        python3 -c 'import shutil, sys, urllib.request; shutil.copyfileobj(urllib.request.urlopen(sys.argv[1], timeout=60), open(sys.argv[2], "wb"))' \
+            "$_bm_url" "$_bm_tmp" </dev/null >&2
+    fi || {
+        rm -f "$_bm_tmp"
+        bm_die "cannot fetch $_bm_url"
+    }
+    _bm_got=$(_bm_sha256 "$_bm_tmp")
+    if [ "$_bm_got" != "$_bm_want" ]; then
+        rm -f "$_bm_tmp"
+        bm_die "the download of $_bm_url has SHA-256 $_bm_got, not the expected $_bm_want: nothing was installed (fix the source's URL or its sha256)"
+    fi
+    mv -f "$_bm_tmp" "$_bm_cache/$_bm_name" || bm_die "cannot keep $_bm_name in $_bm_cache"
+    printf '%s\n' "$_bm_cache/$_bm_name"
+}
+
+# bm_unpack ARCHIVE DEST: extracts a tarball (tar's own compression detection) into DEST, whole
+# or not at all: into a temporary directory beside DEST, renamed to DEST once complete. A DEST
+# already there is left as it is (returns 0). A broken archive exits 1 (bm_die) and leaves no
+# DEST and no temporary directory.
+bm_unpack() {
+    _bm_archive=${1:?bm_unpack: ARCHIVE is missing}
+    _bm_dest=${2:?bm_unpack: DEST is missing}
+    [ -e "$_bm_dest" ] && return 0
+    mkdir -p "$(dirname "$_bm_dest")" || bm_die "cannot create $(dirname "$_bm_dest")"
+    _bm_tmp=$(mktemp -d "$_bm_dest.unpack.XXXXXX") || bm_die "cannot create a directory beside $_bm_dest"
+    if ! tar -xf "$_bm_archive" -C "$_bm_tmp" >&2; then
+        rm -rf "$_bm_tmp"
+        bm_die "cannot unpack $_bm_archive (is it a tarball?): nothing was installed"
+    fi
+    mv "$_bm_tmp" "$_bm_dest" || {
+        rm -rf "$_bm_tmp"
+        bm_die "cannot move the unpacked files to $_bm_dest"
+    }
+}
+
 # bm_mark_installed VERSION: the install of a unit that has nothing to install but a marker:
 # writes "NAME VERSION installed on HOST" into BM_UNIT/installed and logs "installed in UNIT",
 # or logs "already installed" if the marker is there.

@@ -976,3 +976,108 @@ fn the_heartbeat_daemon_runs_a_whole_unit() {
         );
     }
 }
+
+/// Software a unit installs from a tarball source: fetched once per host into the download
+/// cache and verified by its SHA-256 (a wrong sum fails naming the URL and both sums, and
+/// leaves nothing in the cache), then unpacked whole or not at all.
+#[test]
+fn fetch_verifies_the_sha256_and_unpack_is_all_or_nothing() {
+    use sha2::{Digest, Sha256};
+    let lib = Lib::new();
+    let src = lib.path().join("src");
+    std::fs::create_dir_all(src.join("pkg/bin")).unwrap();
+    std::fs::write(src.join("pkg/bin/hello"), "#!/bin/sh\necho hello\n").unwrap();
+    let tarball = lib.path().join("pkg-1.0.tar.gz");
+    let made = Command::new("tar")
+        .args(["-czf"])
+        .arg(&tarball)
+        .args(["-C"])
+        .arg(&src)
+        .arg("pkg")
+        .status()
+        .expect("tar");
+    assert!(made.success());
+    let sum = hex::encode(Sha256::digest(std::fs::read(&tarball).unwrap()));
+    let url = format!("file://{}", tarball.display());
+    let cache = lib.path().join("cache");
+    let cache_s = cache.display().to_string();
+    let env = [("BIGMGR_CACHE_DIR", cache_s.as_str())];
+    let listing = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for shell in SHELLS {
+        // A wrong sum: exit 1 naming the URL and both sums; nothing kept.
+        let wrong = "0".repeat(64);
+        let out = lib.run_with(
+            shell,
+            &format!("f=$(bm_fetch '{url}' {wrong} pkg-1.0.tar.gz)\necho \"got $f\""),
+            &env,
+        );
+        assert_eq!(out.code, 1, "{shell}: {out:?}");
+        assert!(out.stdout.is_empty(), "{shell}: {out:?}");
+        for part in [
+            url.as_str(),
+            sum.as_str(),
+            wrong.as_str(),
+            "nothing was installed",
+        ] {
+            assert!(out.stderr.contains(part), "{shell}: no {part} in {out:?}");
+        }
+        assert!(listing(&cache).is_empty(), "{shell}: {:?}", listing(&cache));
+        // Not a sum, not a plain name, not a URL: refused before fetching.
+        for bad in [
+            format!("bm_fetch '{url}' abc x.tgz"),
+            format!("bm_fetch '{url}' {sum} ../x.tgz"),
+            format!("bm_fetch '/etc/passwd' {sum} x.tgz"),
+        ] {
+            let out = lib.run_with(shell, &bad, &env);
+            assert_eq!(out.code, 1, "{shell}: {bad}: {out:?}");
+        }
+        // The right sum: cached and its path printed; once cached, the source is not needed.
+        let fetch = format!("bm_fetch '{url}' {sum} pkg-1.0.tar.gz");
+        let out = lib.run_with(shell, &fetch, &env);
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        assert_eq!(
+            out.stdout.trim(),
+            cache.join("pkg-1.0.tar.gz").display().to_string()
+        );
+        assert_eq!(listing(&cache), ["pkg-1.0.tar.gz"], "{shell}");
+        let moved = lib.path().join("moved.tar.gz");
+        std::fs::rename(&tarball, &moved).unwrap();
+        let out = lib.run_with(shell, &fetch, &env);
+        assert_eq!(out.code, 0, "{shell}: the cached copy serves: {out:?}");
+        std::fs::rename(&moved, &tarball).unwrap();
+        // Unpacked whole into DEST; a DEST already there is left alone.
+        let dest = lib.path().join(format!("sw-{shell}/pkg-1.0"));
+        let unpack = format!(
+            "bm_unpack \"$(bm_fetch '{url}' {sum} pkg-1.0.tar.gz)\" '{}'",
+            dest.display()
+        );
+        let out = lib.run_with(shell, &unpack, &env);
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        assert!(dest.join("pkg/bin/hello").is_file(), "{shell}");
+        let out = lib.run_with(shell, &unpack, &env);
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        // A broken archive: exit 1, no DEST, no temporary directory beside it.
+        let broken = lib.path().join("broken.tar.gz");
+        std::fs::write(&broken, b"not a tarball").unwrap();
+        let dest = lib.path().join(format!("bad-{shell}/pkg"));
+        let out = lib.run_with(
+            shell,
+            &format!("bm_unpack '{}' '{}'", broken.display(), dest.display()),
+            &env,
+        );
+        assert_eq!(out.code, 1, "{shell}: {out:?}");
+        assert!(
+            out.stderr.contains("nothing was installed"),
+            "{shell}: {out:?}"
+        );
+        assert!(listing(dest.parent().unwrap()).is_empty(), "{shell}");
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
+}
