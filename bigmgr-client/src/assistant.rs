@@ -76,21 +76,13 @@ impl Client {
             content: content.to_string(),
             provider: provider.map(str::to_string),
         };
-        let mut res = self
+        let req = self
             .unbounded(
                 Method::POST,
                 &format!("/assistant/threads/{thread}/messages"),
             )
-            .header("accept", "text/event-stream")
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&what, e))?;
-        if !res.status().is_success() {
-            let status = res.status().as_u16();
-            let body = res.text().await.unwrap_or_default();
-            return Err(self.refusal(&what, status, &body));
-        }
+            .json(&body);
+        let mut res = self.open_stream(req, &what).await?;
         let (tx, rx) = mpsc::channel(256);
         let client = self.clone();
         tokio::spawn(async move {

@@ -10,22 +10,37 @@ use reqwest::Method;
 use tokio::sync::mpsc;
 
 impl Client {
+    /// Sends a request for a Server-Sent Events stream: the response once it is a 2xx, else
+    /// the refusal (its problem) or the transport error, naming `what`.
+    pub(crate) async fn open_stream(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response> {
+        let res = req
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, e))?;
+        if !res.status().is_success() {
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            return Err(self.refusal(what, status, &body));
+        }
+        Ok(res)
+    }
+
     /// Job `id`'s live events, read from the server's event stream by a background task into
     /// the channel (which ends after `End`, or after an error). A job that does not exist is
     /// an error at once.
     pub async fn job_stream(&self, id: JobId) -> Result<EventReceiver<Error>> {
         let what = format!("GET /jobs/{id}/events");
         let mut res = self
-            .unbounded(Method::GET, &format!("/jobs/{id}/events"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&what, e))?;
-        if !res.status().is_success() {
-            let status = res.status().as_u16();
-            let body = res.text().await.unwrap_or_default();
-            return Err(self.refusal(&what, status, &body));
-        }
+            .open_stream(
+                self.unbounded(Method::GET, &format!("/jobs/{id}/events")),
+                &what,
+            )
+            .await?;
         let (tx, rx) = mpsc::channel(256);
         let client = self.clone();
         tokio::spawn(async move {

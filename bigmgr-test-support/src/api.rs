@@ -307,6 +307,27 @@ impl Api {
         .await
     }
 
+    /// Creates user `name` with `role` (password "correct horse") as this client's user (an
+    /// admin) and returns a new API token of theirs.
+    pub async fn user_token(&self, name: &str, role: &str) -> String {
+        self.post(
+            "/users",
+            serde_json::json!({"name": name, "password": "correct horse", "role": role}),
+        )
+        .await
+        .expect(201);
+        let t = self
+            .post(
+                &format!("/users/{name}/tokens"),
+                serde_json::json!({"name": "test"}),
+            )
+            .await;
+        t.expect(201)["token"]
+            .as_str()
+            .expect("a token")
+            .to_string()
+    }
+
     /// Starts agent `name` on `address` with a fresh join token of `cluster` and a fresh root,
     /// and returns once it is ONLINE.
     pub async fn join_agent(&self, cluster: &str, name: &str, address: &str) -> AgentProc {

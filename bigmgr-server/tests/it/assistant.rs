@@ -176,14 +176,7 @@ fn write_vault_stack(root: &std::path::Path) {
 
 /// A user with `role` and a client with its token.
 async fn user(admin: &Api, name: &str, role: &str) -> (Api, String) {
-    admin
-        .post("/users", json!({"name": name, "role": role}))
-        .await
-        .expect(201);
-    let t = admin
-        .post(&format!("/users/{name}/tokens"), json!({"name": "t"}))
-        .await;
-    let token = t.expect(201)["token"].as_str().unwrap().to_string();
+    let token = admin.user_token(name, role).await;
     (admin.with_token(Some(&token)), token)
 }
 

@@ -5,7 +5,7 @@
 //! them, gets proposals (not changes) from the mutating ones, and is refused without a token.
 //! The JSON-RPC edge cases the SDK never sends are checked with plain HTTP.
 
-use bigmgr_test_support::{Api, ServerProc, assert_contains};
+use bigmgr_test_support::{ServerProc, assert_contains};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -71,21 +71,6 @@ async fn client(server: &ServerProc, token: Option<&str>, calls: Value) -> Value
     .expect("the MCP client's thread")
 }
 
-/// A new user with `role` and a token of theirs.
-async fn user_token(admin: &Api, name: &str, role: &str) -> String {
-    admin
-        .post(
-            "/users",
-            json!({"name": name, "password": "correct horse", "role": role}),
-        )
-        .await
-        .expect(201);
-    let t = admin
-        .post(&format!("/users/{name}/tokens"), json!({"name": "mcp"}))
-        .await;
-    t.expect(201)["token"].as_str().expect("token").to_string()
-}
-
 fn tool_names(out: &Value) -> Vec<String> {
     out["tools"]
         .as_array()
@@ -136,8 +121,8 @@ async fn the_mcp_sdk_connects_with_a_token_and_uses_the_tools_its_role_may() {
         )
         .await;
     let job = job.expect(202)["id"].as_i64().expect("job id");
-    let viewer = user_token(&admin, "vic", "viewer").await;
-    let operator = user_token(&admin, "olga", "operator").await;
+    let viewer = admin.user_token("vic", "viewer").await;
+    let operator = admin.user_token("olga", "operator").await;
 
     // A viewer: connects, sees only the read-only tools a viewer may use, reads the real
     // cluster, and is refused the admins' tool and the proposing ones (results with isError,

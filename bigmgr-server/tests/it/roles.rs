@@ -7,17 +7,7 @@ use std::time::Duration;
 /// Creates a user with `role` (and a password) as admin and returns a client with a new token
 /// of that user.
 async fn user(admin: &Api, name: &str, role: &str) -> Api {
-    admin
-        .post(
-            "/users",
-            json!({"name": name, "password": "correct horse", "role": role}),
-        )
-        .await
-        .expect(201);
-    let t = admin
-        .post(&format!("/users/{name}/tokens"), json!({"name": "test"}))
-        .await;
-    let token = t.expect(201)["token"].as_str().expect("token").to_string();
+    let token = admin.user_token(name, role).await;
     assert!(token.starts_with("bmt_"), "{token}");
     admin.with_token(Some(&token))
 }
