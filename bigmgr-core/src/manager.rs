@@ -730,6 +730,7 @@ impl Manager {
         }
         check_configs(&def, &req.configs)?;
         configs::check_host_overrides(&def, &req.host_overrides, &hosts)?;
+        crate::stack::software::check_layers(&def.software, &req.configs, &req.host_overrides)?;
         // Render every unit's config files now, as its configure task will: a template naming
         // a variable nobody sets fails here, before anything is written or run.
         let probe = ServiceInstance {

@@ -25,6 +25,7 @@ pub(crate) fn service_def(
         ports: vec![],
         alerts,
         advice: vec![],
+        software: vec![],
     })
 }
 

@@ -624,36 +624,116 @@ bm_fetch() {
             "$_bm_url" "$_bm_tmp" </dev/null >&2
     fi || {
         rm -f "$_bm_tmp"
-        bm_die "cannot fetch $_bm_url"
+        bm_die "${BM_FETCH_WHAT:+$BM_FETCH_WHAT: }cannot fetch $_bm_url"
     }
     _bm_got=$(_bm_sha256 "$_bm_tmp")
     if [ "$_bm_got" != "$_bm_want" ]; then
         rm -f "$_bm_tmp"
-        bm_die "the download of $_bm_url has SHA-256 $_bm_got, not the expected $_bm_want: nothing was installed (fix the source's URL or its sha256)"
+        bm_die "${BM_FETCH_WHAT:+$BM_FETCH_WHAT: }the download of $_bm_url has SHA-256 $_bm_got, not the expected $_bm_want: nothing was installed (fix the source's URL or its sha256)"
     fi
     mv -f "$_bm_tmp" "$_bm_cache/$_bm_name" || bm_die "cannot keep $_bm_name in $_bm_cache"
     printf '%s\n' "$_bm_cache/$_bm_name"
 }
 
-# bm_unpack ARCHIVE DEST: extracts a tarball (tar's own compression detection) into DEST, whole
-# or not at all: into a temporary directory beside DEST, renamed to DEST once complete. A DEST
-# already there is left as it is (returns 0). A broken archive exits 1 (bm_die) and leaves no
-# DEST and no temporary directory.
+# bm_unpack ARCHIVE DEST: extracts a tarball (tar's own compression detection) or a zip file (a
+# wheel: *.whl, *.zip; file modes kept) into DEST, whole or not at all: into a temporary
+# directory beside DEST, renamed to DEST once complete. A DEST already there is left as it is
+# (returns 0), also when another unit finished unpacking it first. A broken archive exits 1
+# (bm_die) and leaves no DEST and no temporary directory.
 bm_unpack() {
     _bm_archive=${1:?bm_unpack: ARCHIVE is missing}
     _bm_dest=${2:?bm_unpack: DEST is missing}
     [ -e "$_bm_dest" ] && return 0
     mkdir -p "$(dirname "$_bm_dest")" || bm_die "cannot create $(dirname "$_bm_dest")"
     _bm_tmp=$(mktemp -d "$_bm_dest.unpack.XXXXXX") || bm_die "cannot create a directory beside $_bm_dest"
-    if ! tar -xf "$_bm_archive" -C "$_bm_tmp" >&2; then
+    case "$_bm_archive" in
+        *.whl | *.zip)
+            python3 -c "$_bm_unzip_py" "$_bm_archive" "$_bm_tmp" >&2 ;;
+        *) tar -xf "$_bm_archive" -C "$_bm_tmp" >&2 ;;
+    esac || {
         rm -rf "$_bm_tmp"
-        bm_die "cannot unpack $_bm_archive (is it a tarball?): nothing was installed"
-    fi
-    mv "$_bm_tmp" "$_bm_dest" || {
-        rm -rf "$_bm_tmp"
-        bm_die "cannot move the unpacked files to $_bm_dest"
+        bm_die "cannot unpack $_bm_archive (is it a tarball or a zip file?): nothing was installed"
     }
+    if ! mv -T "$_bm_tmp" "$_bm_dest" 2>/dev/null; then
+        rm -rf "$_bm_tmp"
+        [ -d "$_bm_dest" ] || bm_die "cannot move the unpacked files to $_bm_dest"
+    fi
 }
+
+# Extracts zip file argv[1] into directory argv[2], keeping the members' Unix modes (zipfile
+# alone drops them: a wheel's bin/*.sh would lose their execute bit); refuses members that would
+# land outside the directory.
+_bm_unzip_py='
+import os, sys, zipfile
+dest = os.path.realpath(sys.argv[2])
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for m in z.infolist():
+        target = os.path.realpath(os.path.join(dest, m.filename))
+        if not target.startswith(dest + os.sep):
+            sys.exit("refusing member %r: it lands outside the directory" % m.filename)
+        z.extract(m, dest)
+        mode = (m.external_attr >> 16) & 0o777
+        if mode and not m.is_dir():
+            os.chmod(target, mode)'
+
+# bm_software NAME: installs the unit's software source NAME, one of its service's [[software]]
+# sources, as the context gives it (the properties NAME_kind, NAME_package, NAME_version,
+# NAME_file, NAME_url, NAME_index, NAME_sha256, which an operator may change per service or per
+# host; core has checked them). Sets BM_SOFTWARE_DIR:
+#   deb      bm_pkg_install PACKAGE (BM_PKG_NEW as it sets it); BM_SOFTWARE_DIR is empty.
+#   pypi     finds FILE on the PEP 503 index page of PACKAGE (INDEX, default pypi.org/simple),
+#            fetches it (bm_fetch: cached per host, SHA-256 checked) and unpacks it (bm_unpack)
+#            once per host into the download cache's unpacked/<sha256>; BM_SOFTWARE_DIR names it.
+#   tarball  fetches URL (kept as FILE, else the URL's last part) and unpacks it the same way.
+# The unpacked directory is shared by the host's units: read it, never write into it. A wrong
+# SHA-256 exits 1 naming the source, the URL and both sums, and installs nothing.
+bm_software() {
+    _bm_sw=${1:?bm_software: NAME is missing}
+    bm_ctx_present || bm_die "software source '$_bm_sw': BIGMGR_CONTEXT is missing (the bigmgr agent gives it)"
+    _bm_sw_kind=$(bm_ctx_value "${_bm_sw}_kind")
+    _bm_sw_pkg=$(bm_ctx_value "${_bm_sw}_package")
+    _bm_sw_file=$(bm_ctx_value "${_bm_sw}_file")
+    _bm_sw_sum=$(bm_ctx_value "${_bm_sw}_sha256")
+    BM_SOFTWARE_DIR=""
+    case "$_bm_sw_kind" in
+        deb)
+            bm_pkg_install "$_bm_sw_pkg"
+            return 0 ;;
+        pypi)
+            _bm_sw_ver=$(bm_ctx_value "${_bm_sw}_version")
+            _bm_sw_index=$(bm_ctx_value "${_bm_sw}_index")
+            _bm_sw_what="software source '$_bm_sw' (pypi $_bm_sw_pkg $_bm_sw_ver, $_bm_sw_file)"
+            _bm_sw_url=$(python3 -c "$_bm_pypi_py" "${_bm_sw_index:-https://pypi.org/simple}" \
+                "$_bm_sw_pkg" "$_bm_sw_file" </dev/null) ||
+                bm_die "$_bm_sw_what: not found on the index ${_bm_sw_index:-https://pypi.org/simple}" ;;
+        tarball)
+            _bm_sw_url=$(bm_ctx_value "${_bm_sw}_url")
+            if [ -z "$_bm_sw_file" ]; then
+                _bm_sw_file=${_bm_sw_url##*/}
+                _bm_sw_file=${_bm_sw_file%%[?#]*}
+            fi
+            _bm_sw_what="software source '$_bm_sw' (tarball $_bm_sw_url)" ;;
+        "") bm_die "software source '$_bm_sw': the context has no ${_bm_sw}_kind (is it one of the service's [[software]]?)" ;;
+        *) bm_die "software source '$_bm_sw': kind '$_bm_sw_kind' is not deb, pypi or tarball" ;;
+    esac
+    _bm_sw_cached=$(BM_FETCH_WHAT=$_bm_sw_what bm_fetch "$_bm_sw_url" "$_bm_sw_sum" "$_bm_sw_file") || exit 1
+    BM_SOFTWARE_DIR="$(dirname "$_bm_sw_cached")/unpacked/$_bm_sw_sum"
+    bm_unpack "$_bm_sw_cached" "$BM_SOFTWARE_DIR"
+    bm_log "$_bm_sw_what: in $BM_SOFTWARE_DIR"
+}
+
+# Prints the URL of file argv[3] on the PEP 503 page of project argv[2] of index argv[1].
+_bm_pypi_py='
+import re, sys, urllib.parse, urllib.request
+index, project, want = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+page = "%s/%s/" % (index, re.sub(r"[-_.]+", "-", project).lower())
+html = urllib.request.urlopen(page, timeout=60).read().decode("utf-8", "replace")
+for href in re.findall(r"""href=["\x27]([^"\x27]+)""", html):
+    url = urllib.parse.urljoin(page, href.replace("&amp;", "&"))
+    if urllib.parse.unquote(url.split("#")[0].split("?")[0].rsplit("/", 1)[-1]) == want:
+        print(url.split("#")[0])
+        sys.exit(0)
+sys.exit("%s is not on %s" % (want, page))'
 
 # bm_mark_installed VERSION: the install of a unit that has nothing to install but a marker:
 # writes "NAME VERSION installed on HOST" into BM_UNIT/installed and logs "installed in UNIT",

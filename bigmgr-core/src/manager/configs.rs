@@ -223,6 +223,7 @@ impl Manager {
         let hosts = self.hosts_by_name(cluster.id).await?;
         check_configs(def, &configs)?;
         check_host_overrides(def, &host_overrides, &hosts)?;
+        crate::stack::software::check_layers(&def.software, &configs, &host_overrides)?;
         let mut topo = Topology::load(
             self.inner.store.as_ref(),
             self.inner.stacks.as_ref(),

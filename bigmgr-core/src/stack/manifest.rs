@@ -46,6 +46,8 @@ struct RawManifest {
     alert: Vec<super::alerts::RawAlert>,
     #[serde(default)]
     advice: Vec<super::advice::RawAdvice>,
+    #[serde(default)]
+    software: Vec<super::software::RawSoftware>,
 }
 
 /// `[service]`.
@@ -419,7 +421,24 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
         cx.once(&mut seen, "component", i, &c.name)?;
     }
 
-    let configs = convert_each(&raw.config, |i, c| convert_config(cx, dir, i, c))?;
+    let mut configs = convert_each(&raw.config, |i, c| convert_config(cx, dir, i, c))?;
+    let software = super::software::convert_software(cx.file, &raw.software)?;
+    if let Some(i) = configs.iter().position(|c| {
+        c.name == super::software::CONFIG_TYPE || c.path == super::software::CONFIG_PATH
+    }) {
+        return Err(cx.err(
+            format!("config[{i}]"),
+            format!(
+                "the config name '{}' and the path '{}' are core's, for the service's \
+                 [[software]] sources; choose another",
+                super::software::CONFIG_TYPE,
+                super::software::CONFIG_PATH
+            ),
+        ));
+    }
+    if !software.is_empty() {
+        configs.push(super::software::config_type(cx.file, &software));
+    }
     let mut seen = HashSet::new();
     let mut seen_paths = HashSet::new();
     for (i, c) in configs.iter().enumerate() {
@@ -511,6 +530,7 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     Ok(ServiceDef {
         alerts,
         advice,
+        software,
         name: raw.service.name,
         version: raw.service.version,
         description: raw.service.description.trim().to_string(),

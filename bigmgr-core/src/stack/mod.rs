@@ -8,11 +8,13 @@ pub mod advice;
 pub mod alerts;
 pub mod dir;
 pub mod manifest;
+pub mod software;
 pub mod validate;
 
 pub use advice::AdviceRule;
 pub use alerts::{AlertAdvice, AlertCheck, AlertDef, Metric};
 pub use dir::DirStackProvider;
+pub use software::SoftwareSource;
 
 use crate::Result;
 use async_trait::async_trait;
@@ -106,6 +108,9 @@ pub struct ServiceDef {
     pub alerts: Vec<AlertDef>,
     /// The log diagnoses it teaches the advisor (`[[advice]]`).
     pub advice: Vec<AdviceRule>,
+    /// Where its software comes from (`[[software]]`); their values are the defaults of the
+    /// config type [`software::CONFIG_TYPE`] core adds to `configs`.
+    pub software: Vec<SoftwareSource>,
 }
 
 impl ServiceDef {
