@@ -19,17 +19,22 @@ pub const REDACTED: &str = "********";
 
 /// Every property of `def` with its effective value for `host`: the host's override, else the
 /// service's value, else the stack default; properties with none are left out. Flattened by
-/// property name (names are unique across a service's config types).
+/// property name (names are unique across a service's config types). With `component`, only
+/// the properties of the config types that apply to it ([`crate::stack::ConfigType::applies_to`]).
 pub fn effective_values(
     def: &ServiceDef,
     configs: &ServiceConfigs,
     overrides: &HostOverrides,
     host: &str,
+    component: Option<&str>,
     with_secrets: bool,
 ) -> Map<String, Value> {
     let host_layer = overrides.get(host);
     let mut out = Map::new();
     for ct in &def.configs {
+        if component.is_some_and(|c| !ct.applies_to(c)) {
+            continue;
+        }
         for p in &ct.properties {
             if p.secret && !with_secrets {
                 continue;
@@ -75,8 +80,8 @@ pub fn redact_hosts(def: &ServiceDef, overrides: &HostOverrides) -> HostOverride
 #[derive(Debug)]
 pub struct Templates {
     registry: Handlebars<'static>,
-    /// (template name, path under the unit dir).
-    files: Vec<(String, String)>,
+    /// (template name, path under the unit dir, the components it applies to: empty for all).
+    files: Vec<(String, String, Vec<String>)>,
 }
 
 impl Templates {
@@ -92,7 +97,7 @@ impl Templates {
             registry
                 .register_template_string(&ct.name, &ct.template)
                 .map_err(|e| format!("template {} of service {}: {e}", ct.name, def.name))?;
-            files.push((ct.name.clone(), ct.path.clone()));
+            files.push((ct.name.clone(), ct.path.clone(), ct.components.clone()));
         }
         for a in &def.alerts {
             let text = match &a.check {
@@ -178,11 +183,15 @@ impl Templates {
         self.files.is_empty()
     }
 
-    /// Renders every file with `context`.
+    /// Renders every file that applies to the context's `component` with `context`.
     pub fn render(&self, context: &Value) -> std::result::Result<Vec<FileSpec>, String> {
+        let component = context["component"].as_str();
         self.files
             .iter()
-            .map(|(name, path)| {
+            .filter(|(_, _, only)| {
+                only.is_empty() || component.is_none_or(|c| only.iter().any(|o| o == c))
+            })
+            .map(|(name, path, _)| {
                 self.registry
                     .render(name, context)
                     .map(|content| FileSpec {
@@ -253,13 +262,33 @@ fn strict_message(e: &handlebars::RenderError) -> String {
     }
 }
 
-/// The hash of rendered files, as stored in `Unit::applied_hash`.
+/// The hash of rendered files.
 pub fn files_hash(files: &[FileSpec]) -> String {
     let mut h = Sha256::new();
+    hash_files(&mut h, files);
+    hex::encode(&h.finalize()[..16])
+}
+
+fn hash_files(h: &mut Sha256, files: &[FileSpec]) {
     for f in files {
         h.update(f.path.as_bytes());
         h.update([0]);
         h.update(f.content.as_bytes());
+        h.update([0]);
+    }
+}
+
+/// What a unit's `configure` applied, as stored in `Unit::applied_hash`: its rendered files
+/// and the property values its scripts see (its context's top-level properties, which scripts
+/// may read without a template: a password, rules). Two config versions that give a unit the
+/// same of both leave it as it is.
+pub fn applied_hash(files: &[FileSpec], properties: &Map<String, Value>) -> String {
+    let mut h = Sha256::new();
+    hash_files(&mut h, files);
+    for (k, v) in properties {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.to_string().as_bytes());
         h.update([0]);
     }
     hex::encode(&h.finalize()[..16])
@@ -440,6 +469,7 @@ impl Topology {
             &svc.instance.configs,
             &svc.instance.host_overrides,
             host_name,
+            None,
             false,
         );
         serde_json::json!({
@@ -469,6 +499,7 @@ impl Topology {
             &svc.instance.configs,
             &svc.instance.host_overrides,
             &host.name,
+            Some(&unit.component),
             true,
         );
         let unit_rel = format!(
@@ -560,8 +591,33 @@ impl Topology {
         svc.templates.render(&self.context(unit)?)
     }
 
-    /// Whether `unit` is stale, and why: its applied config version or the files it wrote
-    /// differ from what would be rendered now. A unit never configured is not stale.
+    /// The [`applied_hash`] of what `unit`'s `configure` would apply now.
+    pub fn applied_hash(&self, unit: &Unit) -> std::result::Result<String, String> {
+        let svc = self
+            .services
+            .get(&unit.service)
+            .ok_or_else(|| format!("service instance {} no longer exists", unit.service))?;
+        let host = self
+            .hosts
+            .get(&unit.host)
+            .map(|h| h.name.as_str())
+            .unwrap_or_default();
+        let properties = effective_values(
+            &svc.def,
+            &svc.instance.configs,
+            &svc.instance.host_overrides,
+            host,
+            Some(&unit.component),
+            true,
+        );
+        Ok(applied_hash(&self.render(unit)?, &properties))
+    }
+
+    /// Whether `unit` is stale, and why: what its `configure` would apply now (its files and
+    /// the properties it sees, [`Topology::applied_hash`]) differs from what it applied — by a
+    /// newer config version, or by relation data at the same version. A version that changes
+    /// nothing the unit uses (another component's config) leaves it fresh. A unit never
+    /// configured is not stale.
     pub fn staleness(&self, unit: &Unit) -> Staleness {
         let Some(svc) = self.services.get(&unit.service) else {
             return Staleness::Fresh;
@@ -571,11 +627,9 @@ impl Topology {
             return Staleness::Fresh;
         };
         let desired = svc.instance.config_version;
-        if applied != desired {
-            return Staleness::Version { applied, desired };
-        }
-        match self.render(unit) {
-            Ok(files) if files_hash(&files) == hash => Staleness::Fresh,
+        match self.applied_hash(unit) {
+            Ok(now) if now == hash => Staleness::Fresh,
+            Ok(_) if applied != desired => Staleness::Version { applied, desired },
             Ok(_) => Staleness::Relations,
             Err(e) => Staleness::Unrenderable(e),
         }
@@ -837,19 +891,26 @@ interface = "scrape"
     }
 
     #[test]
-    fn staleness_follows_the_version_then_the_rendered_files() {
+    fn staleness_follows_what_the_unit_applied() {
         let (_tmp, mut topo) = world(true);
         let u = topo.unit(UnitId(13)).unwrap().clone();
         assert_eq!(topo.staleness(&u), Staleness::Fresh, "never configured");
-        let hash = files_hash(&topo.render(&u).unwrap());
+        let hash = topo.applied_hash(&u).unwrap();
         let applied = Unit {
             applied_version: Some(1),
             applied_hash: Some(hash),
             ..u.clone()
         };
         assert_eq!(topo.staleness(&applied), Staleness::Fresh);
+        // An older version that gave the unit the same files and properties: nothing to apply.
+        let unchanged = Unit {
+            applied_version: Some(0),
+            ..applied.clone()
+        };
+        assert_eq!(topo.staleness(&unchanged), Staleness::Fresh);
         let older = Unit {
             applied_version: Some(0),
+            applied_hash: Some("what version 0 gave it".into()),
             ..applied.clone()
         };
         assert_eq!(

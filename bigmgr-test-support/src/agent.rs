@@ -49,7 +49,13 @@ impl AgentProc {
                 "--address".into(),
                 address.into(),
             ],
-            env: vec![("BIGMGR_LOG".into(), "info".into())],
+            env: vec![
+                ("BIGMGR_LOG".into(), "info".into()),
+                (
+                    "BIGMGR_CACHE_DIR".into(),
+                    crate::bins::software_cache().to_string_lossy().into_owned(),
+                ),
+            ],
             root: tmp.path().join("root"),
             tmp: Some(tmp),
         }

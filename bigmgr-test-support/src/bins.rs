@@ -13,6 +13,14 @@ pub fn target_dir() -> PathBuf {
     deps.parent().unwrap_or(deps).to_path_buf()
 }
 
+/// The download cache every test agent's scripts share (`BIGMGR_CACHE_DIR`): `software-cache`
+/// beside the profile directory (`target/software-cache`), so software a stack fetches is
+/// downloaded once per machine, not once per test or run.
+pub fn software_cache() -> PathBuf {
+    let t = target_dir();
+    t.parent().unwrap_or(&t).join("software-cache")
+}
+
 /// A binary of the target directory; panics with how to build it if it is missing.
 pub fn bin(name: &str) -> PathBuf {
     let path = target_dir().join(name);

@@ -47,7 +47,7 @@ mod wait;
 pub use agent::{AgentCmd, AgentProc};
 pub use api::{Api, Resp, http_client_trusting, install_crypto};
 pub use assert::assert_contains;
-pub use bins::{agent_bin, bigmgr_bin, bin, stacks_dir, target_dir};
+pub use bins::{agent_bin, bigmgr_bin, bin, software_cache, stacks_dir, target_dir};
 pub use daemons::{DaemonGuard, kill_daemons};
 pub use fs::{copy_dir, temp_file, write_executable};
 pub use json::named;

@@ -96,13 +96,11 @@ pub(super) fn finish_task(
         && let Ok(topo) = &a.topology
         && let Some(u) = topo.unit(unit)
         && let Some(svc) = topo.service(u.service)
-        && let Ok(files) = topo.render(u)
+        && let Ok(hash) = topo.applied_hash(u)
     {
-        batch.applied_configs.push((
-            unit,
-            svc.instance.config_version,
-            crate::render::files_hash(&files),
-        ));
+        batch
+            .applied_configs
+            .push((unit, svc.instance.config_version, hash));
     }
 
     let running = a.run.job.state == JobState::Running;

@@ -62,6 +62,9 @@ pub(crate) struct ClusterState {
     pub(crate) units: Vec<Unit>,
     /// Its most recent finished job, if any.
     pub(crate) last_finished: Option<Job>,
+    /// Units that applied an older config version than their service's in which nothing
+    /// they use differs (another component's config changed): not stale.
+    pub(crate) unchanged: std::collections::HashSet<crate::model::UnitId>,
 }
 
 impl ClusterState {
@@ -199,7 +202,7 @@ pub(crate) fn evaluate(
             format!("{what} is up"),
         );
         let stale = match u.applied_version {
-            Some(v) if v < service.config_version => Some((
+            Some(v) if v < service.config_version && !state.unchanged.contains(&u.id) => Some((
                 AlertState::Warning,
                 format!(
                     "{what} runs config version {v}, the service is at {}: apply it",
@@ -242,7 +245,7 @@ pub(crate) fn evaluate(
 }
 
 /// Reads what the built-in definitions look at, for every cluster.
-async fn read_clusters(store: &dyn Store) -> Result<Vec<ClusterState>> {
+async fn read_clusters(store: &dyn Store, stacks: &dyn StackProvider) -> Result<Vec<ClusterState>> {
     let mut out = Vec::new();
     for c in store.list_clusters().await? {
         let jobs = store
@@ -254,12 +257,31 @@ async fn read_clusters(store: &dyn Store) -> Result<Vec<ClusterState>> {
                 ..JobFilter::default()
             })
             .await?;
+        let units = store.list_units(c.id).await?;
+        let services = store.list_services(c.id).await?;
+        let behind = |u: &&crate::model::Unit| {
+            services.iter().any(|s| {
+                s.id == u.service && u.applied_version.is_some_and(|v| v < s.config_version)
+            })
+        };
+        let mut unchanged = std::collections::HashSet::new();
+        if units.iter().any(|u| behind(&u))
+            && let Ok(topo) = crate::render::Topology::load(store, stacks, &c).await
+        {
+            unchanged = units
+                .iter()
+                .filter(behind)
+                .filter(|u| !topo.staleness(u).is_stale())
+                .map(|u| u.id)
+                .collect();
+        }
         out.push(ClusterState {
             cluster: c.id,
             hosts: store.list_hosts(c.id).await?,
-            services: store.list_services(c.id).await?,
-            units: store.list_units(c.id).await?,
+            services,
+            units,
             last_finished: jobs.into_iter().next(),
+            unchanged,
         });
     }
     Ok(out)
@@ -361,7 +383,7 @@ async fn round(
             ..AlertFilter::default()
         })
         .await?;
-    for cluster in read_clusters(store).await? {
+    for cluster in read_clusters(store, stacks).await? {
         let overrides = super::overrides::in_force(store, cluster.cluster).await?;
         reports.extend(evaluate(&cluster, settings, &overrides, pending, now));
         reports.extend(stack_alerts(store, stacks, &cluster, &overrides, pending, now).await?);
@@ -539,6 +561,7 @@ async fn names(store: &dyn Store, cluster: ClusterId) -> Result<Names> {
         services: store.list_services(cluster).await?,
         units: store.list_units(cluster).await?,
         last_finished: None,
+        unchanged: Default::default(),
     }))
 }
 
@@ -815,6 +838,7 @@ mod tests {
             services: vec![service],
             units: vec![down.clone()],
             last_finished: None,
+            unchanged: Default::default(),
         };
         let mut pending = Pending::new();
         let first = evaluate(&cluster, &settings, &HashMap::new(), &mut pending, 10_000);

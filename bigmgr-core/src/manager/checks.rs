@@ -252,6 +252,7 @@ mod tests {
                 applied_hash: None,
             }],
             last_finished: None,
+            unchanged: Default::default(),
         }
     }
 

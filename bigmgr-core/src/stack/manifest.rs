@@ -100,6 +100,8 @@ struct RawConfig {
     path: String,
     format: Option<String>,
     #[serde(default)]
+    components: Vec<String>,
+    #[serde(default)]
     property: Vec<RawProperty>,
 }
 
@@ -438,6 +440,25 @@ fn convert(cx: &Ctx<'_>, dir: &Path, dir_name: &str, raw: RawManifest) -> Result
     }
     if !software.is_empty() {
         configs.push(super::software::config_type(cx.file, &software));
+    }
+    for (i, c) in configs.iter().enumerate() {
+        for (j, name) in c.components.iter().enumerate() {
+            if !components.iter().any(|d| &d.name == name) {
+                return Err(cx.err(
+                    format!("config[{i}].components[{j}]"),
+                    format!(
+                        "config '{}' names component '{name}', which this service does not \
+                         declare; its components are: {}",
+                        c.name,
+                        components
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
     }
     let mut seen = HashSet::new();
     let mut seen_paths = HashSet::new();
@@ -809,6 +830,7 @@ fn convert_config(cx: &Ctx<'_>, dir: &Path, i: usize, c: &RawConfig) -> Result<C
         path: c.path.clone(),
         format,
         properties,
+        components: c.components.clone(),
     })
 }
 

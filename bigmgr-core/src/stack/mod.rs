@@ -352,6 +352,16 @@ pub struct ConfigType {
     pub format: ConfigFormat,
     /// Its properties.
     pub properties: Vec<PropertyDef>,
+    /// The components whose units render it and see its properties (`components = […]`);
+    /// empty: every component. A change to it makes only those units stale.
+    pub components: Vec<String>,
+}
+
+impl ConfigType {
+    /// Whether units of `component` render this config and see its properties.
+    pub fn applies_to(&self, component: &str) -> bool {
+        self.components.is_empty() || self.components.iter().any(|c| c == component)
+    }
 }
 
 /// Who reads a rendered config file, which decides how values must be quoted in its template.

@@ -180,6 +180,7 @@ pub(super) fn config_type(manifest: &Path, sources: &[SoftwareSource]) -> Config
         path: CONFIG_PATH.into(),
         format: ConfigFormat::Shell,
         properties,
+        components: Vec::new(),
     }
 }
 

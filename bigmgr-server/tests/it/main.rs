@@ -23,6 +23,7 @@ mod replicas;
 mod roles;
 mod scenarios;
 mod server;
+mod spark;
 mod stacks;
 mod store_copy;
 mod tls;
