@@ -680,7 +680,8 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 # sources, as the context gives it (the properties NAME_kind, NAME_package, NAME_version,
 # NAME_file, NAME_url, NAME_index, NAME_sha256, which an operator may change per service or per
 # host; core has checked them). Sets BM_SOFTWARE_DIR:
-#   deb      bm_pkg_install PACKAGE (BM_PKG_NEW as it sets it); BM_SOFTWARE_DIR is empty.
+#   deb      bm_pkg_install PACKAGE... (one or several names separated by spaces; BM_PKG_NEW as
+#            it sets it); BM_SOFTWARE_DIR is empty.
 #   pypi     finds FILE on the PEP 503 index page of PACKAGE (INDEX, default pypi.org/simple),
 #            fetches it (bm_fetch: cached per host, SHA-256 checked) and unpacks it (bm_unpack)
 #            once per host into the download cache's unpacked/<sha256>; BM_SOFTWARE_DIR names it.
@@ -697,7 +698,8 @@ bm_software() {
     BM_SOFTWARE_DIR=""
     case "$_bm_sw_kind" in
         deb)
-            bm_pkg_install "$_bm_sw_pkg"
+            # shellcheck disable=SC2086 # several names; bm_pkg_install checks each
+            bm_pkg_install $_bm_sw_pkg
             return 0 ;;
         pypi)
             _bm_sw_ver=$(bm_ctx_value "${_bm_sw}_version")

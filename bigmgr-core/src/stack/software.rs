@@ -34,7 +34,8 @@ pub const FIELDS: &[&str] = &[
 /// How a source is obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
-    /// A Debian package installed with apt (`package`).
+    /// Debian packages installed with apt (`package`: one name, or several separated by
+    /// spaces).
     Deb,
     /// One file of a PyPI distribution (`package`, `version`, `file`, `sha256`, `index`).
     Pypi,
@@ -189,7 +190,9 @@ fn describe(source: &str, field: &str) -> String {
         "kind" => {
             "how it is obtained: deb (a Debian package), pypi (a PyPI distribution file) or tarball (a URL)"
         }
-        "package" => "the Debian package (deb) or the PyPI distribution name (pypi)",
+        "package" => {
+            "the Debian package(s), separated by spaces (deb), or the PyPI distribution name (pypi)"
+        }
         "version" => "the distribution's version (pypi); the file must be of that version",
         "file" => {
             "the distribution file to fetch (pypi), or the name to keep a tarball under (tarball; default: the URL's last part)"
@@ -236,13 +239,14 @@ fn check_source(fields: &BTreeMap<String, String>) -> Result<(), (&'static str, 
     }
     if let Some(p) = get("package") {
         let ok = match kind {
-            // Debian policy: lower case, digits, + - . ; at least two, starting alphanumeric.
-            SourceKind::Deb => {
+            // Debian policy: lower case, digits, + - . ; at least two, starting alphanumeric;
+            // several separated by single spaces.
+            SourceKind::Deb => p.split(' ').all(|p| {
                 p.len() >= 2
                     && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                     && p.chars()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
-            }
+            }),
             // PEP 508 names.
             _ => {
                 p.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -418,6 +422,7 @@ mod tests {
     fn each_kind_takes_its_fields() {
         let ok = [
             json!({"kind": "deb", "package": "openjdk-17-jre-headless"}),
+            json!({"kind": "deb", "package": "redis-server redis-tools"}),
             json!({"kind": "pypi", "package": "pyspark", "version": "4.3.0",
                    "file": "pyspark-4.3.0.tar.gz", "sha256": SUM}),
             json!({"kind": "pypi", "package": "apache-flink", "version": "2.3.0",
@@ -444,6 +449,11 @@ mod tests {
             ),
             (
                 json!({"kind": "deb", "package": "Bad;rm"}),
+                (
+                    json!({"kind": "deb", "package": "redis  $(x)"}),
+                    "package",
+                    "not a deb package name",
+                ),
                 "package",
                 "not a deb package name",
             ),

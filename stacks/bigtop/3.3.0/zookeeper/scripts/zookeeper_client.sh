@@ -41,7 +41,7 @@ connect_string() {
 
 do_install() {
     mkdir -p "$unit"
-    bm_pkg_install "$PKG"
+    bm_software zookeeper
     zkcli_path >/dev/null || bm_die "zkCli.sh not found after installing $PKG"
     bm_log "$PKG client installed ($(zkcli_path))"
 }

@@ -107,7 +107,7 @@ zk_answers() { [ "$(fourlw "$1" "$2" ruok)" = "imok" ]; }
 
 do_install() {
     mkdir -p "$BM_UNIT"
-    bm_pkg_install "$PKG"
+    bm_software zookeeper
     # The package's own daemon (zookeeperd, Bigtop's zookeeper-server) must not hold the
     # ports the units use.
     bm_quiet_service zookeeper "$BM_PKG_NEW"

@@ -58,7 +58,7 @@ listening() {
 do_install() {
     mkdir -p "$BM_UNIT"
     if bm_have dpkg-query apt-get; then
-        bm_pkg_install etcd-server etcd-client
+        bm_software etcd
         # The package may have started its own system-wide etcd on localhost:2379/2380: units
         # run their own members, so stop and disable it (only when we installed it).
         case " $BM_PKG_NEW " in *" etcd-server "*) bm_quiet_service etcd 1 ;; esac

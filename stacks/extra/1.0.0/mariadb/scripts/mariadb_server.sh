@@ -85,7 +85,7 @@ do_install() {
     if bm_have dpkg-query apt-get; then
         # The server core and the clients only: no packaged mariadb service gets installed or
         # started. (If mariadb-server is already there, its service is left alone.)
-        bm_pkg_install mariadb-server-core mariadb-client
+        bm_software mariadb
     elif ! mariadbd_bin >/dev/null && { bm_have dnf || bm_have yum; }; then
         # mariadb-server's service is not started by the package on these systems.
         bm_pkg_install mariadb-server

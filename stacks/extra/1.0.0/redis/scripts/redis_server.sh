@@ -69,7 +69,7 @@ pong() {
 do_install() {
     mkdir -p "$BM_UNIT"
     if bm_have dpkg-query apt-get; then
-        bm_pkg_install redis-server redis-tools
+        bm_software redis
         # The package may have started its own system-wide redis-server: units run their own
         # daemons, so stop and disable the packaged service (only when we installed it).
         case " $BM_PKG_NEW " in *" redis-server "*) bm_quiet_service redis-server 1 ;; esac

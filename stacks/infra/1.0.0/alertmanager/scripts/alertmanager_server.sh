@@ -77,7 +77,7 @@ url() { echo "http://$BM_ADDRESS:$AM_PORT$1"; }
 
 do_install() {
     mkdir -p "$BM_UNIT"
-    bm_pkg_install prometheus-alertmanager curl
+    bm_software alertmanager
     # The package's own daemon listens on *:9093 and *:9094, which would take the ports from
     # the unit.
     bm_quiet_service prometheus-alertmanager "$BM_PKG_NEW"

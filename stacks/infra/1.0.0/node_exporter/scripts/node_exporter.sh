@@ -53,7 +53,7 @@ has_node_metrics() {
 do_install() {
     mkdir -p "$BM_UNIT"
     if bm_have dpkg-query; then
-        bm_pkg_install prometheus-node-exporter curl
+        bm_software node_exporter
     else
         bm_pkg_install node_exporter curl
     fi

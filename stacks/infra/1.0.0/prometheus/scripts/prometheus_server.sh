@@ -49,7 +49,7 @@ load_env() {
 
 do_install() {
     mkdir -p "$BM_UNIT"
-    bm_pkg_install prometheus curl
+    bm_software prometheus
     # The package's own daemon listens on *:9090, which would take the port from the unit.
     bm_quiet_service prometheus "$BM_PKG_NEW"
     prometheus_bin >/dev/null || bm_die "no prometheus binary found after installing it"
