@@ -449,11 +449,11 @@ mod tests {
             ),
             (
                 json!({"kind": "deb", "package": "Bad;rm"}),
-                (
-                    json!({"kind": "deb", "package": "redis  $(x)"}),
-                    "package",
-                    "not a deb package name",
-                ),
+                "package",
+                "not a deb package name",
+            ),
+            (
+                json!({"kind": "deb", "package": "redis  $(x)"}),
                 "package",
                 "not a deb package name",
             ),
