@@ -255,7 +255,24 @@ check_values() {
     fi
 }
 
-do_configure() {
+# check_flink_config: what the JVM's start would find wrong in config.yaml, found now with
+# Flink's own code (its launcher's BashJavaUtils): the YAML, and the memory sizes, which must
+# leave room for Flink's fixed parts (a TaskManager needs about 900m with the default managed
+# fraction, a JobManager about 640m).
+check_flink_config() {
+    local params=GET_JM_RESOURCE_PARAMS out
+    [ "$component" != flink_taskmanager ] || params=GET_TM_RESOURCE_PARAMS
+    # shellcheck disable=SC2016 # the inner shell's variables and functions (Flink's config.sh)
+    out=$(bash -c '. "$1/bin/config.sh" >/dev/null && runBashJavaUtilsCmd "$2" "$FLINK_CONF_DIR" "$FLINK_BIN_DIR/bash-java-utils.jar:$(findFlinkDistJar)"' \
+        check-config "$home" "$params" </dev/null 2>&1) || true
+    if ! printf '%s\n' "$out" | grep -q '^BASH_JAVA_UTILS_EXEC_RESULT:'; then
+        printf '%s\n' "$out" | grep -v -E '^\s+at |^$|^INFO ' | tail -n 15 >&2
+        bm_die "Flink refuses $conf/config.yaml: $(printf '%s\n' "$out" | grep -o -m 1 -E '(IllegalConfigurationException|ERROR\]|Exception): .*' || echo 'see above')"
+    fi
+}
+
+# prepare: the checks and files configure and start need.
+prepare() {
     need_installed
     [ -f "$conf/config.yaml" ] || bm_die "$conf/config.yaml is missing (it is rendered by bigmgr before configure)"
     check_values
@@ -266,6 +283,11 @@ do_configure() {
     for f in "$home"/.dist-conf/*; do
         cmp -s "$f" "$conf/$(basename "$f")" || cp -f "$f" "$conf/"
     done
+}
+
+do_configure() {
+    prepare
+    [ -z "$launcher" ] || check_flink_config
     local jm
     jm=$(sed -n "s/^rest.address: '\(.*\)'$/\1/p" "$conf/config.yaml")
     bm_log "configured: $what on $address; jobmanager REST at $jm:$(sed -n 's/^rest.port: //p' "$conf/config.yaml")$(ha && echo ", ZooKeeper high availability")"
@@ -296,7 +318,7 @@ my_ports() {
 
 do_start() {
     bm_already_running && return 0
-    do_configure >/dev/null
+    prepare
     local port
     for port in $(my_ports); do bm_need_free_port "$address" "$port"; done
     # The JVM runs in the unit (Flink resolves no path against it, but nothing else either).
