@@ -86,6 +86,27 @@ async fn task_log(d: &Deployment, job: &Value, component: &str, command: &str) -
         .join("\n")
 }
 
+/// Prints the log of every task of `job`, stage by stage (seen with `--nocapture`, or when the
+/// test fails).
+async fn print_logs(d: &Deployment, job: &Value) {
+    let id = job["id"].as_i64().unwrap();
+    for stage in job["stages"].as_array().unwrap() {
+        for t in stage["tasks"].as_array().unwrap() {
+            let log = d
+                .api
+                .get(&format!("/jobs/{id}/tasks/{}/log", t["id"]))
+                .await;
+            println!(
+                "--- job {id}: {} on {} ({}) ---",
+                stage["name"], t["host"], t["state"]
+            );
+            for l in log.expect(200)["lines"].as_array().unwrap() {
+                println!("{}", l["line"].as_str().unwrap_or_default());
+            }
+        }
+    }
+}
+
 /// The TaskManagers (resource ids) that ran tasks of Flink job `job`, from the REST API at
 /// `rest`.
 async fn job_taskmanagers(rest: &str, job: &str) -> Vec<String> {
@@ -158,6 +179,7 @@ async fn flink_session_cluster_deploys_counts_words_on_every_taskmanager_and_cle
         .run_job("c", "deploy", json!({"service": "flink"}), DEPLOY_TIMEOUT)
         .await;
     let deploy_secs = deploy_began.elapsed().as_secs_f64();
+    print_logs(&d, &deployed).await;
 
     // From outside: the JobManager's REST API on h1's address lists both TaskManagers.
     let rest = format!("http://{}:8081", address(1));
@@ -217,6 +239,7 @@ async fn flink_session_cluster_deploys_counts_words_on_every_taskmanager_and_cle
     let check_began = Instant::now();
     let checked = d.run("check", json!({"service": "flink"})).await;
     let check_secs = check_began.elapsed().as_secs_f64();
+    print_logs(&d, &checked).await;
     let log = task_log(&d, &checked, "flink_jobmanager", "check").await;
     let verified = log
         .lines()
@@ -254,6 +277,19 @@ async fn flink_session_cluster_deploys_counts_words_on_every_taskmanager_and_cle
     let client = task_log(&d, &checked, "flink_client", "check").await;
     assert!(client.contains("check passed"), "{client}");
 
+    // A second start changes nothing.
+    let pid = |i: usize, c: &str| {
+        std::fs::read_to_string(d.unit_dir(i, "flink", c).join(format!("{c}.pid")))
+            .unwrap_or_else(|e| panic!("h{i} {c}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let before = pid(1, "flink_jobmanager");
+    let again = d.run("start", json!({"service": "flink"})).await;
+    let start_log = task_log(&d, &again, "flink_jobmanager", "start").await;
+    assert!(start_log.contains("already running"), "{start_log}");
+    assert_eq!(pid(1, "flink_jobmanager"), before);
+
     // Stop: no port of any unit answers; remove: no FLINK_HOME left.
     let jvm_pids: Vec<(usize, &str, String)> = [
         (1, "flink_jobmanager"),
@@ -261,11 +297,7 @@ async fn flink_session_cluster_deploys_counts_words_on_every_taskmanager_and_cle
         (3, "flink_taskmanager"),
     ]
     .into_iter()
-    .map(|(i, c)| {
-        let pid = std::fs::read_to_string(d.unit_dir(i, "flink", c).join(format!("{c}.pid")))
-            .unwrap_or_else(|e| panic!("h{i} {c}: {e}"));
-        (i, c, pid.trim().to_string())
-    })
+    .map(|(i, c)| (i, c, pid(i, c)))
     .collect();
     d.run("stop", json!({"service": "flink"})).await;
     for (i, c, pid) in &jvm_pids {
