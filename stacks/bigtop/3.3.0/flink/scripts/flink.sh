@@ -289,8 +289,12 @@ do_configure() {
     prepare
     [ -z "$launcher" ] || check_flink_config
     local jm
-    jm=$(sed -n "s/^rest.address: '\(.*\)'$/\1/p" "$conf/config.yaml")
-    bm_log "configured: $what on $address; jobmanager REST at $jm:$(sed -n 's/^rest.port: //p' "$conf/config.yaml")$(ha && echo ", ZooKeeper high availability")"
+    if ha; then
+        jm="the leading jobmanager found through ZooKeeper ($(sed -n "s/^high-availability.zookeeper.quorum: '\(.*\)'$/\1/p" "$conf/config.yaml")) among $(jobmanagers | awk '{printf "%s%s:%s", (NR > 1 ? ", " : ""), $1, $2}')"
+    else
+        jm="jobmanager REST at $(sed -n "s/^rest.address: '\(.*\)'$/\1/p" "$conf/config.yaml"):$(sed -n 's/^rest.port: //p' "$conf/config.yaml")"
+    fi
+    bm_log "configured: $what on $address; $jm"
 }
 
 # --- start: the daemons ------------------------------------------------------------------------
@@ -523,10 +527,8 @@ check_jobmanager() {
     expected=$(wordcount_text | LC_ALL=C tr '[:upper:]' '[:lower:]' | LC_ALL=C tr -cs '[:lower:]' '\n' | grep . | LC_ALL=C sort | uniq -c | awk '{print $2, $1}')
     actual=$(printf '%s\n' "$out" | sed -n 's/^wordcount //p' | LC_ALL=C sort)
     if [ "$expected" != "$actual" ]; then
-        echo "--- expected (word count) ---" >&2
-        printf '%s\n' "$expected" >&2
-        echo "--- the job's ---" >&2
-        printf '%s\n' "$out" | tail -n 60 >&2
+        echo "--- the text's own counts (<) and the job's (>), where they differ ---" >&2
+        diff <(printf '%s\n' "$expected") <(printf '%s\n' "$actual") | grep '^[<>]' | head -n 40 >&2 || true
         bm_die "check failed: the word count's result (job ${job:-?}) differs from the text's own counts"
     fi
     n=$(printf '%s\n' "$expected" | awk '{s += $2} END {print s}')
