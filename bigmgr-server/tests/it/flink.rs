@@ -4,8 +4,9 @@
 //! the check's word count job FINISHED on both), the service check's word count result is read
 //! from its task's log, and stop and remove leave nothing listening.
 //!
-//! The agents share one download cache, `<target>/<profile>/software-cache` (`BIGMGR_CACHE_DIR`),
-//! so the wheels (about 330 MB) are fetched from PyPI once, by the first run.
+//! The agents share one download cache, `<target>/software-cache` beside the profile directory
+//! (`BIGMGR_CACHE_DIR`), so the wheels (about 330 MB) are fetched from PyPI once per machine,
+//! by the first run.
 
 use crate::stacks::{Deployment, address};
 use bigmgr_test_support::{AgentProc, target_dir};
@@ -19,11 +20,13 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(900);
 const JOBMANAGER_PORTS: [u16; 3] = [6123, 8081, 6124];
 const TASKMANAGER_PORTS: [u16; 2] = [6122, 6121];
 
-/// A [`Deployment`] of `hosts` agents whose scripts use the shared download cache. (Its own
-/// agents, started through `Api::join_agent`, cannot be given an environment variable.)
+/// A [`Deployment`] of `hosts` agents whose scripts use the shared download cache,
+/// `<target>/software-cache`. (`Deployment`'s own agents, started through `Api::join_agent`,
+/// cannot be given an environment variable.)
 async fn deployment_with_cache(hosts: usize) -> Deployment {
     let mut d = Deployment::start(0).await;
-    let cache = target_dir().join("software-cache");
+    let profile = target_dir();
+    let cache = profile.parent().unwrap_or(&profile).join("software-cache");
     std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{}: {e}", cache.display()));
     for i in 1..=hosts {
         let name = format!("h{i}");
