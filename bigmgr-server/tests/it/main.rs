@@ -15,6 +15,7 @@ mod assistant;
 mod cli;
 mod config;
 mod configs_api;
+mod flink;
 mod mcp;
 mod mtls;
 mod openapi;
