@@ -18,7 +18,7 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 # installed (the stacks' install steps would install them too, but not while a test waits).
 # Their own system daemons are not started (policy-rc.d) or are left alone: every unit runs its
 # own daemon on its own address.
-STACK_PACKAGES="zookeeper prometheus prometheus-node-exporter prometheus-alertmanager redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
+STACK_PACKAGES="openjdk-17-jre-headless openjdk-17-jdk-headless zookeeper prometheus prometheus-node-exporter prometheus-alertmanager redis-server redis-tools etcd-server etcd-client mariadb-server mariadb-client"
 # Debian's chromium runs the web console's end-to-end tests (driven by playwright-core; its own
 # browser download is not used).
 STACK_PACKAGES="$STACK_PACKAGES chromium fonts-noto-cjk"

@@ -695,7 +695,7 @@ bm_software() {
     _bm_sw_pkg=$(bm_ctx_value "${_bm_sw}_package")
     _bm_sw_file=$(bm_ctx_value "${_bm_sw}_file")
     _bm_sw_sum=$(bm_ctx_value "${_bm_sw}_sha256")
-    BM_SOFTWARE_DIR=""
+    BM_SOFTWARE_DIR="" _bm_sw_cached=""
     case "$_bm_sw_kind" in
         deb)
             # shellcheck disable=SC2086 # several names; bm_pkg_install checks each
@@ -705,9 +705,16 @@ bm_software() {
             _bm_sw_ver=$(bm_ctx_value "${_bm_sw}_version")
             _bm_sw_index=$(bm_ctx_value "${_bm_sw}_index")
             _bm_sw_what="software source '$_bm_sw' (pypi $_bm_sw_pkg $_bm_sw_ver, $_bm_sw_file)"
-            _bm_sw_url=$(python3 -c "$_bm_pypi_py" "${_bm_sw_index:-https://pypi.org/simple}" \
-                "$_bm_sw_pkg" "$_bm_sw_file" </dev/null) ||
-                bm_die "$_bm_sw_what: not found on the index ${_bm_sw_index:-https://pypi.org/simple}" ;;
+            # A file already cached with its sum needs no index (a host reinstalls offline).
+            _bm_sw_c=${BIGMGR_CACHE_DIR:-${BIGMGR_ROOT:+$BIGMGR_ROOT/cache}}
+            _bm_sw_c=${_bm_sw_c:-$BM_UNIT/.cache}
+            if [ -f "$_bm_sw_c/$_bm_sw_file" ] && [ "$(_bm_sha256 "$_bm_sw_c/$_bm_sw_file")" = "$_bm_sw_sum" ]; then
+                _bm_sw_cached="$_bm_sw_c/$_bm_sw_file"
+            else
+                _bm_sw_url=$(python3 -c "$_bm_pypi_py" "${_bm_sw_index:-https://pypi.org/simple}" \
+                    "$_bm_sw_pkg" "$_bm_sw_file" </dev/null) ||
+                    bm_die "$_bm_sw_what: not found on the index ${_bm_sw_index:-https://pypi.org/simple}"
+            fi ;;
         tarball)
             _bm_sw_url=$(bm_ctx_value "${_bm_sw}_url")
             if [ -z "$_bm_sw_file" ]; then
@@ -718,7 +725,9 @@ bm_software() {
         "") bm_die "software source '$_bm_sw': the context has no ${_bm_sw}_kind (is it one of the service's [[software]]?)" ;;
         *) bm_die "software source '$_bm_sw': kind '$_bm_sw_kind' is not deb, pypi or tarball" ;;
     esac
-    _bm_sw_cached=$(BM_FETCH_WHAT=$_bm_sw_what bm_fetch "$_bm_sw_url" "$_bm_sw_sum" "$_bm_sw_file") || exit 1
+    if [ -z "$_bm_sw_cached" ]; then
+        _bm_sw_cached=$(BM_FETCH_WHAT=$_bm_sw_what bm_fetch "$_bm_sw_url" "$_bm_sw_sum" "$_bm_sw_file") || exit 1
+    fi
     BM_SOFTWARE_DIR="$(dirname "$_bm_sw_cached")/unpacked/$_bm_sw_sum"
     bm_unpack "$_bm_sw_cached" "$BM_SOFTWARE_DIR"
     bm_log "$_bm_sw_what: in $BM_SOFTWARE_DIR"

@@ -4,12 +4,10 @@
 //! the check's word count job FINISHED on both), the service check's word count result is read
 //! from its task's log, and stop and remove leave nothing listening.
 //!
-//! The agents share one download cache, `<target>/software-cache` beside the profile directory
-//! (`BIGMGR_CACHE_DIR`), so the wheels (about 330 MB) are fetched from PyPI once per machine,
-//! by the first run.
+//! The agents share one download cache ([`bigmgr_test_support::software_cache`]), so the wheels
+//! (about 330 MB) are fetched from PyPI once per machine, by the first run.
 
 use crate::stacks::{Deployment, address};
-use bigmgr_test_support::{AgentProc, target_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -19,29 +17,6 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(900);
 /// The JobManager's and TaskManagers' ports (the service's defaults).
 const JOBMANAGER_PORTS: [u16; 3] = [6123, 8081, 6124];
 const TASKMANAGER_PORTS: [u16; 2] = [6122, 6121];
-
-/// A [`Deployment`] of `hosts` agents whose scripts use the shared download cache,
-/// `<target>/software-cache`. (`Deployment`'s own agents, started through `Api::join_agent`,
-/// cannot be given an environment variable.)
-async fn deployment_with_cache(hosts: usize) -> Deployment {
-    let mut d = Deployment::start(0).await;
-    let profile = target_dir();
-    let cache = profile.parent().unwrap_or(&profile).join("software-cache");
-    std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{}: {e}", cache.display()));
-    for i in 1..=hosts {
-        let name = format!("h{i}");
-        let answer = d.api.join_token_answer("c").await;
-        let mut cmd = AgentProc::cmd(&d.server.url, &name, &address(i))
-            .join_token(answer["token"].as_str().expect("a token"))
-            .env("BIGMGR_CACHE_DIR", cache.to_string_lossy());
-        if let Some(fp) = answer["ca_fingerprint"].as_str() {
-            cmd = cmd.arg("--ca-fingerprint").arg(fp);
-        }
-        d.agents.push(cmd.start());
-        d.api.wait_online("c", &name).await;
-    }
-    d
-}
 
 /// GET `url` as JSON; `None` if nothing answers or the answer is no JSON.
 async fn get_json(url: &str) -> Option<Value> {
@@ -166,7 +141,7 @@ fn listeners(port: u16) -> Vec<String> {
 #[tokio::test]
 async fn flink_session_cluster_deploys_counts_words_on_every_taskmanager_and_cleans_up() {
     let began = Instant::now();
-    let d = deployment_with_cache(3).await;
+    let d = Deployment::start(3).await;
     d.add_service(json!({
         "name": "flink", "stack": "bigtop", "service": "flink",
         "placement": {
