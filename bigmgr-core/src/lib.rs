@@ -29,7 +29,7 @@
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
-//! then [`store`] and [`plan`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine and
+//! then [`store`], [`plan`] and [`spec`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine and
 //! [`grpc`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
@@ -56,6 +56,7 @@ pub mod request;
 pub mod sched;
 pub mod secret;
 pub mod shell;
+pub mod spec;
 pub mod stack;
 pub mod store;
 #[cfg(test)]

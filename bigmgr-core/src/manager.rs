@@ -389,56 +389,6 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-/// Checks config values against a service definition: known config types and properties,
-/// values of the property's type. The error names the first misfit and what would fit.
-fn check_configs(def: &ServiceDef, configs: &ServiceConfigs) -> Result<()> {
-    for (ty, props) in configs {
-        let ct = named(
-            &def.configs,
-            ty,
-            |c| &c.name,
-            || format!("service {} has no config type '{ty}'", def.name),
-        )?;
-        for (name, value) in props {
-            let p = named(
-                &ct.properties,
-                name,
-                |p| &p.name,
-                || {
-                    format!(
-                        "config type {ty} of service {} has no property '{name}'",
-                        def.name
-                    )
-                },
-            )?;
-            p.kind.check(value).map_err(|why| {
-                let message = format!("config {ty}: property {name}: {why}");
-                Error::invalid_field(format!("configs.{ty}.{name}"), message)
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// The item of `items` whose `key` is `name`; if there is none, an error saying what is
-/// `missing` and listing the names there are.
-fn named<'a, T>(
-    items: &'a [T],
-    name: &str,
-    key: impl Fn(&T) -> &String,
-    missing: impl FnOnce() -> String,
-) -> Result<&'a T> {
-    items.iter().find(|i| key(i) == name).ok_or_else(|| {
-        let known: Vec<&str> = items.iter().map(|i| key(i).as_str()).collect();
-        let known = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        };
-        Error::Invalid(format!("{}; it has: {known}", missing()))
-    })
-}
-
 impl Manager {
     /// A builder.
     pub fn builder() -> ManagerBuilder {
@@ -728,7 +678,7 @@ impl Manager {
                 name: format!("{} (in cluster {})", req.name, c.name),
             });
         }
-        check_configs(&def, &req.configs)?;
+        crate::stack::check_configs(&def, &req.configs)?;
         configs::check_host_overrides(&def, &req.host_overrides, &hosts)?;
         crate::stack::software::check_layers(&def.software, &req.configs, &req.host_overrides)?;
         // Render every unit's config files now, as its configure task will: a template naming

@@ -1,10 +1,11 @@
 //! Config versions: changing a service's configs (a merge patch checked against the stack and
 //! rendered before it is kept), listing, reading, diffing and rolling back versions.
 
-use super::{Manager, check_configs};
+use super::Manager;
 use crate::model::*;
 use crate::render::{REDACTED, Topology, redact, redact_hosts};
 use crate::stack::ServiceDef;
+use crate::stack::check_configs;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

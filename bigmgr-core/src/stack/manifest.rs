@@ -253,6 +253,13 @@ fn line_col(src: &str, offset: usize) -> String {
     format!("line {line}, column {col}")
 }
 
+/// The dotted path (`component[1].commands.start.timeout`) of the deepest key of a TOML
+/// document that encloses byte offset `pos`, or the empty string if none does (for other
+/// TOML files core reads, such as cluster specs).
+pub(crate) fn locate_path(table: &toml::de::DeTable<'_>, pos: usize) -> String {
+    locate(table, pos)
+}
+
 /// The dotted path (`component[1].commands.start.timeout`) of the deepest key that encloses
 /// byte offset `pos`, or the empty string if none does.
 fn locate(table: &toml::de::DeTable<'_>, pos: usize) -> String {

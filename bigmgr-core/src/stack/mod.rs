@@ -471,3 +471,53 @@ pub trait StackProvider: Send + Sync + 'static {
     /// One stack, loaded and validated; `version: None` means the newest version.
     async fn stack(&self, name: &str, version: Option<&str>) -> Result<Arc<Stack>>;
 }
+
+/// Checks config values against a service definition: known config types and properties,
+/// values of the property's type. The error names the first misfit and what would fit.
+pub fn check_configs(def: &ServiceDef, configs: &crate::model::ServiceConfigs) -> Result<()> {
+    for (ty, props) in configs {
+        let ct = named(
+            &def.configs,
+            ty,
+            |c| &c.name,
+            || format!("service {} has no config type '{ty}'", def.name),
+        )?;
+        for (name, value) in props {
+            let p = named(
+                &ct.properties,
+                name,
+                |p| &p.name,
+                || {
+                    format!(
+                        "config type {ty} of service {} has no property '{name}'",
+                        def.name
+                    )
+                },
+            )?;
+            p.kind.check(value).map_err(|why| {
+                let message = format!("config {ty}: property {name}: {why}");
+                crate::Error::invalid_field(format!("configs.{ty}.{name}"), message)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The item of `items` whose `key` is `name`; if there is none, an error saying what is
+/// `missing` and listing the names there are.
+fn named<'a, T>(
+    items: &'a [T],
+    name: &str,
+    key: impl Fn(&T) -> &String,
+    missing: impl FnOnce() -> String,
+) -> Result<&'a T> {
+    items.iter().find(|i| key(i) == name).ok_or_else(|| {
+        let known: Vec<&str> = items.iter().map(|i| key(i).as_str()).collect();
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        crate::Error::Invalid(format!("{}; it has: {known}", missing()))
+    })
+}
