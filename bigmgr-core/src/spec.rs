@@ -161,7 +161,7 @@ impl Parsed {
         &self,
         stacks: &dyn StackProvider,
         hosts: &BTreeSet<String>,
-    ) -> Result<(), Vec<Problem>> {
+    ) -> Result<Checked, Vec<Problem>> {
         let spec = &self.spec;
         let mut problems = Vec::new();
         if let Err(e) = crate::name::check_name("cluster", &spec.cluster) {
@@ -252,12 +252,397 @@ impl Parsed {
             }
         }
         problems.sort_by_key(|p| p.line);
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let defs = defs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<BTreeMap<_, _>>();
+        let relations = spec
+            .relations
+            .iter()
+            .filter_map(|r| resolve_relation(&defs, r))
+            .collect();
+        Ok(Checked {
+            spec: spec.clone(),
+            defs,
+            relations,
+        })
+    }
+}
+
+/// A spec that passed [`Parsed::check`], with each service's definition and each relation's
+/// endpoints resolved.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The spec.
+    pub spec: Spec,
+    /// The definition of each of its services, by instance name.
+    pub defs: BTreeMap<String, Arc<ServiceDef>>,
+    /// Its relations with their endpoints.
+    pub relations: Vec<PlannedRelation>,
+}
+
+/// A relation with both endpoints named.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedRelation {
+    /// The requiring service instance.
+    pub requirer: String,
+    /// Its endpoint.
+    pub requirer_endpoint: String,
+    /// The providing service instance.
+    pub provider: String,
+    /// Its endpoint.
+    pub provider_endpoint: String,
+}
+
+/// What a cluster holds now, as the planner compares a spec with it.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// Its hosts' names.
+    pub hosts: BTreeSet<String>,
+    /// Its service instances.
+    pub services: Vec<CurrentService>,
+    /// Its relations.
+    pub relations: Vec<PlannedRelation>,
+}
+
+/// A service instance as it stands.
+#[derive(Debug, Clone)]
+pub struct CurrentService {
+    /// Its name.
+    pub name: String,
+    /// Its stack, stack version and service definition.
+    pub stack: String,
+    /// The stack version.
+    pub stack_version: String,
+    /// The service definition.
+    pub service: String,
+    /// Its service layer.
+    pub configs: ServiceConfigs,
+    /// Its host layer.
+    pub host_overrides: HostOverrides,
+    /// Its units: (component, host).
+    pub units: BTreeSet<(String, String)>,
+}
+
+/// One unit a plan adds or removes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedUnit {
+    /// Its service instance.
+    pub service: String,
+    /// Its component.
+    pub component: String,
+    /// Its host.
+    pub host: String,
+}
+
+/// One property a plan changes: `from` what the layer holds now `to` what the spec says
+/// (absent: not in the layer); secrets read as `********`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedConfig {
+    /// The service instance.
+    pub service: String,
+    /// The config type.
+    pub config_type: String,
+    /// The host of a host override; absent for the service layer.
+    pub host: Option<String>,
+    /// The property.
+    pub property: String,
+    /// Its value now.
+    pub from: Option<serde_json::Value>,
+    /// Its value after the apply.
+    pub to: Option<serde_json::Value>,
+}
+
+/// A job a plan would run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedJob {
+    /// The command (`deploy`, `reconfigure`).
+    pub command: String,
+    /// The service instance it runs on.
+    pub service: String,
+    /// The hosts of the units it runs on; empty: every unit of the service.
+    pub hosts: Vec<String>,
+    /// Why.
+    pub why: String,
+}
+
+/// What applying a spec would change, and nothing else: an empty plan means the cluster is
+/// as the spec says.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Plan {
+    /// Hosts the spec names that the cluster lacks: (name, address).
+    pub hosts_to_add: Vec<(String, String)>,
+    /// Service instances to add (their units are in `units_to_add`).
+    pub services_to_add: Vec<String>,
+    /// Service instances to remove (only with prune).
+    pub services_to_remove: Vec<String>,
+    /// Units to add.
+    pub units_to_add: Vec<PlannedUnit>,
+    /// Units to remove (only with prune, or when a service is removed).
+    pub units_to_remove: Vec<PlannedUnit>,
+    /// Properties to change, one config version per service.
+    pub configs: Vec<PlannedConfig>,
+    /// Relations to add.
+    pub relations_to_add: Vec<PlannedRelation>,
+    /// Relations to remove (only with prune).
+    pub relations_to_remove: Vec<PlannedRelation>,
+    /// The jobs the apply would run, in order.
+    pub jobs: Vec<PlannedJob>,
+    /// What the apply cannot change (a service's stack or definition): the apply refuses
+    /// while there is any.
+    pub problems: Vec<String>,
+    /// What is in the cluster but not in the spec and stays, without prune.
+    pub kept: Vec<String>,
+}
+
+impl Plan {
+    /// True if applying would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.hosts_to_add.is_empty()
+            && self.services_to_add.is_empty()
+            && self.services_to_remove.is_empty()
+            && self.units_to_add.is_empty()
+            && self.units_to_remove.is_empty()
+            && self.configs.is_empty()
+            && self.relations_to_add.is_empty()
+            && self.relations_to_remove.is_empty()
+            && self.jobs.is_empty()
+    }
+}
+
+impl Checked {
+    /// The plan that makes `current` what the spec says. Things in the cluster but not in the
+    /// spec are removed only with `prune` (otherwise listed in `kept`).
+    pub fn plan(&self, current: &Current, prune: bool) -> Plan {
+        let spec = &self.spec;
+        let mut plan = Plan::default();
+        for (h, address) in &spec.hosts {
+            if !current.hosts.contains(h) {
+                plan.hosts_to_add.push((h.clone(), address.clone()));
+            }
+        }
+        let units_of = |s: &SpecService| -> BTreeSet<(String, String)> {
+            s.placement
+                .iter()
+                .flat_map(|(c, hosts)| hosts.iter().map(move |h| (c.clone(), h.clone())))
+                .collect()
+        };
+        for (name, s) in &spec.services {
+            let want = units_of(s);
+            let def = &self.defs[name];
+            let Some(cur) = current.services.iter().find(|c| &c.name == name) else {
+                plan.services_to_add.push(name.clone());
+                plan.units_to_add
+                    .extend(want.iter().map(|(c, h)| PlannedUnit {
+                        service: name.clone(),
+                        component: c.clone(),
+                        host: h.clone(),
+                    }));
+                plan.jobs.push(PlannedJob {
+                    command: "deploy".into(),
+                    service: name.clone(),
+                    hosts: Vec::new(),
+                    why: format!("service {name} is new"),
+                });
+                continue;
+            };
+            if cur.stack != s.stack || cur.service != s.service {
+                plan.problems.push(format!(
+                    "service {name} is {} {} in the cluster but {} {} in the spec: remove it \
+                     first (or rename it in the spec)",
+                    cur.stack, cur.service, s.stack, s.service
+                ));
+                continue;
+            }
+            let added: Vec<_> = want.difference(&cur.units).cloned().collect();
+            let gone: Vec<_> = cur.units.difference(&want).cloned().collect();
+            for (c, h) in &added {
+                plan.units_to_add.push(PlannedUnit {
+                    service: name.clone(),
+                    component: c.clone(),
+                    host: h.clone(),
+                });
+            }
+            for (c, h) in &gone {
+                let u = PlannedUnit {
+                    service: name.clone(),
+                    component: c.clone(),
+                    host: h.clone(),
+                };
+                if prune {
+                    plan.units_to_remove.push(u);
+                } else {
+                    plan.kept.push(format!("unit {c} of {name} on {h}"));
+                }
+            }
+            let before = plan.configs.len();
+            diff_layer(def, name, None, &cur.configs, &s.configs, &mut plan.configs);
+            let hosts: BTreeSet<&String> = cur
+                .host_overrides
+                .keys()
+                .chain(s.host_overrides.keys())
+                .collect();
+            let empty = ServiceConfigs::new();
+            for h in hosts {
+                diff_layer(
+                    def,
+                    name,
+                    Some(h),
+                    cur.host_overrides.get(h).unwrap_or(&empty),
+                    s.host_overrides.get(h).unwrap_or(&empty),
+                    &mut plan.configs,
+                );
+            }
+            if !added.is_empty() {
+                plan.jobs.push(PlannedJob {
+                    command: "deploy".into(),
+                    service: name.clone(),
+                    hosts: added
+                        .iter()
+                        .map(|(_, h)| h.clone())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    why: format!("{} new unit(s) of {name}", added.len()),
+                });
+            }
+            if plan.configs.len() > before {
+                plan.jobs.push(PlannedJob {
+                    command: "reconfigure".into(),
+                    service: name.clone(),
+                    hosts: Vec::new(),
+                    why: format!(
+                        "{} property change(s) of {name}: its stale units, one at a time",
+                        plan.configs.len() - before
+                    ),
+                });
+            }
+        }
+        for cur in &current.services {
+            if !spec.services.contains_key(&cur.name) {
+                if prune {
+                    plan.services_to_remove.push(cur.name.clone());
+                    plan.units_to_remove
+                        .extend(cur.units.iter().map(|(c, h)| PlannedUnit {
+                            service: cur.name.clone(),
+                            component: c.clone(),
+                            host: h.clone(),
+                        }));
+                } else {
+                    plan.kept.push(format!("service {}", cur.name));
+                }
+            }
+        }
+        for r in &self.relations {
+            if !current.relations.contains(r) {
+                plan.relations_to_add.push(r.clone());
+            }
+        }
+        for r in &current.relations {
+            if !self.relations.contains(r) {
+                if prune {
+                    plan.relations_to_remove.push(r.clone());
+                } else {
+                    plan.kept.push(format!(
+                        "relation {}:{} -> {}:{}",
+                        r.requirer, r.requirer_endpoint, r.provider, r.provider_endpoint
+                    ));
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// The property changes from layer `a` (the cluster's) to layer `b` (the spec's).
+fn diff_layer(
+    def: &ServiceDef,
+    service: &str,
+    host: Option<&String>,
+    a: &ServiceConfigs,
+    b: &ServiceConfigs,
+    out: &mut Vec<PlannedConfig>,
+) {
+    let types: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let empty = BTreeMap::new();
+    for ty in types {
+        let (pa, pb) = (a.get(ty).unwrap_or(&empty), b.get(ty).unwrap_or(&empty));
+        let secret = |p: &str| {
+            def.configs
+                .iter()
+                .find(|c| &c.name == ty)
+                .and_then(|c| c.properties.iter().find(|x| x.name == p))
+                .is_some_and(|x| x.secret)
+        };
+        let props: BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+        for p in props {
+            let (va, vb) = (pa.get(p), pb.get(p));
+            if va == vb {
+                continue;
+            }
+            let show = |v: Option<&serde_json::Value>| {
+                v.map(|v| {
+                    if secret(p) {
+                        serde_json::Value::String(crate::render::REDACTED.into())
+                    } else {
+                        v.clone()
+                    }
+                })
+            };
+            out.push(PlannedConfig {
+                service: service.to_string(),
+                config_type: ty.clone(),
+                host: host.cloned(),
+                property: p.clone(),
+                from: show(va),
+                to: show(vb),
+            });
         }
     }
+}
+
+/// A spec relation with its endpoints: the first requires endpoint of the requirer (or the one
+/// named) whose interface one of the provider's provides endpoints (or the one named) has.
+fn resolve_relation(
+    defs: &BTreeMap<String, Arc<ServiceDef>>,
+    r: &SpecRelation,
+) -> Option<PlannedRelation> {
+    let split = |s: &str| match s.split_once(':') {
+        Some((a, b)) => (a.to_string(), Some(b.to_string())),
+        None => (s.to_string(), None),
+    };
+    let (req, req_ep) = split(&r.requirer);
+    let (prov, prov_ep) = split(&r.provider);
+    let (rd, pd) = (defs.get(&req)?, defs.get(&prov)?);
+    for a in rd
+        .requires
+        .iter()
+        .filter(|e| req_ep.as_ref().is_none_or(|n| &e.name == n))
+    {
+        for b in pd
+            .provides
+            .iter()
+            .filter(|e| prov_ep.as_ref().is_none_or(|n| &e.name == n))
+        {
+            if a.interface == b.interface {
+                return Some(PlannedRelation {
+                    requirer: req,
+                    requirer_endpoint: a.name.clone(),
+                    provider: prov,
+                    provider_endpoint: b.name.clone(),
+                });
+            }
+        }
+    }
+    None
 }
 
 /// The path `services.<name>.<more…>`.
@@ -414,6 +799,130 @@ provider = "zk"
         );
         has(19, "relations[0]", "interfaces don't match");
         assert_eq!(problems.len(), 6, "{text:#?}");
+    }
+
+    /// The cluster as `checked` would leave it.
+    fn as_applied(checked: &Checked) -> Current {
+        Current {
+            hosts: hosts()
+                .into_iter()
+                .chain(checked.spec.hosts.keys().cloned())
+                .collect(),
+            services: checked
+                .spec
+                .services
+                .iter()
+                .map(|(name, s)| CurrentService {
+                    name: name.clone(),
+                    stack: s.stack.clone(),
+                    stack_version: "x".into(),
+                    service: s.service.clone(),
+                    configs: s.configs.clone(),
+                    host_overrides: s.host_overrides.clone(),
+                    units: s
+                        .placement
+                        .iter()
+                        .flat_map(|(c, hs)| hs.iter().map(move |h| (c.clone(), h.clone())))
+                        .collect(),
+                })
+                .collect(),
+            relations: checked.relations.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plan_lists_what_differs_and_nothing_else() {
+        let checked = parse(GOOD)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap();
+        // On an empty cluster: everything.
+        let empty = Current {
+            hosts: hosts(),
+            ..Current::default()
+        };
+        let plan = checked.plan(&empty, false);
+        assert_eq!(
+            plan.hosts_to_add,
+            [("h4".to_string(), "127.0.0.5".to_string())]
+        );
+        assert_eq!(plan.services_to_add, ["nodes", "prom", "zk"]);
+        assert_eq!(plan.units_to_add.len(), 3 + 4 + 1);
+        assert_eq!(
+            plan.relations_to_add,
+            [PlannedRelation {
+                requirer: "prom".into(),
+                requirer_endpoint: "metrics".into(),
+                provider: "nodes".into(),
+                provider_endpoint: "metrics".into(),
+            }]
+        );
+        assert_eq!(
+            plan.jobs.iter().filter(|j| j.command == "deploy").count(),
+            3
+        );
+        // As applied: nothing.
+        let applied = as_applied(&checked);
+        let again = checked.plan(&applied, false);
+        assert!(again.is_empty(), "{again:#?}");
+        // One value and one placement edited in the file: exactly those.
+        let edited = GOOD.replace("tickTime = 3000", "tickTime = 4000").replace(
+            r#"prometheus_server = ["h1"]"#,
+            r#"prometheus_server = ["h2"]"#,
+        );
+        let edited = parse(&edited)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap();
+        let plan = edited.plan(&applied, false);
+        assert_eq!(
+            plan.configs,
+            [PlannedConfig {
+                service: "zk".into(),
+                config_type: "zoo.cfg".into(),
+                host: None,
+                property: "tickTime".into(),
+                from: Some(3000.into()),
+                to: Some(4000.into()),
+            }]
+        );
+        let unit = |h: &str| PlannedUnit {
+            service: "prom".into(),
+            component: "prometheus_server".into(),
+            host: h.into(),
+        };
+        assert_eq!(plan.units_to_add, [unit("h2")]);
+        assert!(
+            plan.units_to_remove.is_empty(),
+            "without prune nothing goes"
+        );
+        assert_eq!(plan.kept, ["unit prometheus_server of prom on h1"]);
+        let jobs: Vec<(&str, &str)> = plan
+            .jobs
+            .iter()
+            .map(|j| (j.command.as_str(), j.service.as_str()))
+            .collect();
+        assert_eq!(jobs, [("deploy", "prom"), ("reconfigure", "zk")]);
+        // With prune, the unit the file no longer places goes, and so does a service and a
+        // relation the file does not name.
+        let mut extra = applied.clone();
+        extra.services.push(CurrentService {
+            name: "old".into(),
+            stack: "demo".into(),
+            stack_version: "1.0.0".into(),
+            service: "hello".into(),
+            configs: ServiceConfigs::new(),
+            host_overrides: HostOverrides::new(),
+            units: [("hello_server".to_string(), "h1".to_string())].into(),
+        });
+        let pruned = edited.plan(&extra, true);
+        assert_eq!(pruned.units_to_remove.len(), 2, "{pruned:#?}");
+        assert_eq!(pruned.services_to_remove, ["old"]);
+        let kept = edited.plan(&extra, false);
+        assert!(kept.services_to_remove.is_empty());
+        assert!(kept.kept.contains(&"service old".to_string()), "{kept:#?}");
     }
 
     #[test]
