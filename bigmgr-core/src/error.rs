@@ -6,6 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A cluster spec does not parse or check: every problem, each with its line.
+    #[error("the spec has {} problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Spec(Vec<crate::spec::Problem>),
     /// A stack manifest (or a file it names) is broken; `field` is the TOML path of the problem.
     #[error("invalid stack manifest {}: {field}: {message}", file.display())]
     Manifest {

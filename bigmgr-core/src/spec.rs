@@ -378,6 +378,8 @@ pub struct PlannedJob {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
+    /// The cluster does not exist yet: the apply creates it.
+    pub create_cluster: bool,
     /// Hosts the spec names that the cluster lacks: (name, address).
     pub hosts_to_add: Vec<(String, String)>,
     /// Service instances to add (their units are in `units_to_add`).
@@ -406,7 +408,8 @@ pub struct Plan {
 impl Plan {
     /// True if applying would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.hosts_to_add.is_empty()
+        !self.create_cluster
+            && self.hosts_to_add.is_empty()
             && self.services_to_add.is_empty()
             && self.services_to_remove.is_empty()
             && self.units_to_add.is_empty()

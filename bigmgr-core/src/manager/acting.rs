@@ -21,7 +21,7 @@ use std::future::Future;
 /// Changes made by one actor; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Acting {
-    mgr: Manager,
+    pub(super) mgr: Manager,
     actor: Actor,
 }
 

@@ -9,6 +9,7 @@ mod harness;
 mod layers;
 mod relations;
 mod shell;
+mod spec;
 mod stack;
 mod stacklib;
 mod store;

@@ -101,6 +101,7 @@ impl From<Error> for ApiError {
             }
             Error::Cardinality { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cardinality"),
             Error::Cycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cycle"),
+            Error::Spec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-spec"),
             Error::Template { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "template"),
             Error::Manifest { .. } | Error::Stack { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-stack")

@@ -1,0 +1,284 @@
+//! Cluster specs on a running cluster: what a spec would change ([`Acting::plan_spec`]) and
+//! making it so ([`Acting::apply_spec`]), every change authorised and audited as its own call
+//! would be.
+
+use super::Acting;
+use super::configs::ConfigChange;
+use super::relations::Relate;
+use crate::model::{Job, JobOptions, JobRequest, ServiceConfigs, Target};
+use crate::request::{AddUnitsBody, RestartStaleBody};
+use crate::spec::{Checked, Current, CurrentService, Plan, PlannedRelation};
+use crate::{Error, Result};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What an apply did: the plan it carried out and the jobs it submitted.
+#[derive(Debug, Clone)]
+pub struct SpecApplied {
+    /// The plan, as it was made before anything changed.
+    pub plan: Plan,
+    /// The jobs submitted, in order: one deploy of every new unit, then one reconfigure of
+    /// the stale units of each service whose configs changed.
+    pub jobs: Vec<Job>,
+}
+
+impl Acting {
+    /// Parses and checks `source` (a cluster spec) against the stacks and cluster `cluster`
+    /// (which need not exist yet), and returns what applying it would change. Changes nothing.
+    pub async fn plan_spec(&self, cluster: &str, source: &str, prune: bool) -> Result<Plan> {
+        let (checked, current, exists) = self.check_spec(cluster, source).await?;
+        let mut plan = checked.plan(&current, prune);
+        plan.create_cluster = !exists;
+        Ok(plan)
+    }
+
+    /// Applies `source` to `cluster`: creates the cluster if needed, adds the hosts, services
+    /// and units it names, makes one config version per service whose values differ, adds
+    /// its relations, and submits the jobs (a deploy of every new unit, a rolling reconfigure
+    /// of each changed service's stale units). Nothing changes if the spec has a problem. With
+    /// nothing to do, no job is submitted. Removing what the spec does not name (prune) is
+    /// not done by apply yet: the plan lists it under `kept`.
+    pub async fn apply_spec(&self, cluster: &str, source: &str) -> Result<SpecApplied> {
+        let (checked, current, exists) = self.check_spec(cluster, source).await?;
+        let mut plan = checked.plan(&current, false);
+        plan.create_cluster = !exists;
+        if !plan.problems.is_empty() {
+            return Err(Error::Conflict(plan.problems.join("; ")));
+        }
+        let spec = &checked.spec;
+        if !exists {
+            self.create_cluster(cluster).await?;
+        }
+        for (h, address) in &plan.hosts_to_add {
+            self.add_host(cluster, h, address).await?;
+        }
+        for name in &plan.services_to_add {
+            let s = &spec.services[name];
+            self.add_service(
+                cluster,
+                crate::manager::AddService {
+                    name: name.clone(),
+                    stack: s.stack.clone(),
+                    version: s.version.clone(),
+                    service: s.service.clone(),
+                    placement: s.placement.clone(),
+                    configs: s.configs.clone(),
+                    host_overrides: s.host_overrides.clone(),
+                },
+            )
+            .await?;
+        }
+        // New units of existing services, by service and component.
+        let mut more: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        for u in &plan.units_to_add {
+            if !plan.services_to_add.contains(&u.service) {
+                more.entry((&u.service, &u.component))
+                    .or_default()
+                    .push(u.host.clone());
+            }
+        }
+        let mut new_units = Vec::new();
+        for ((service, component), hosts) in more {
+            let body = AddUnitsBody {
+                component: component.to_string(),
+                hosts,
+            };
+            new_units.extend(self.add_units(cluster, service, &body).await?);
+        }
+        let changed: BTreeSet<&String> = plan.configs.iter().map(|c| &c.service).collect();
+        for name in &changed {
+            let cur = current
+                .services
+                .iter()
+                .find(|c| &c.name == *name)
+                .expect("a changed service exists");
+            let s = &spec.services[*name];
+            let mut hosts = BTreeMap::new();
+            let all: BTreeSet<&String> = cur
+                .host_overrides
+                .keys()
+                .chain(s.host_overrides.keys())
+                .collect();
+            let empty = ServiceConfigs::new();
+            for h in all {
+                let patch = patch(
+                    cur.host_overrides.get(h).unwrap_or(&empty),
+                    s.host_overrides.get(h).unwrap_or(&empty),
+                );
+                if !patch.is_empty() {
+                    hosts.insert(h.clone(), patch);
+                }
+            }
+            let change = ConfigChange {
+                configs: patch(&cur.configs, &s.configs),
+                hosts,
+                message: "applied from a cluster spec".into(),
+            };
+            self.update_configs(cluster, name, change).await?;
+        }
+        for r in &plan.relations_to_add {
+            self.relate(
+                cluster,
+                Relate {
+                    requirer: format!("{}:{}", r.requirer, r.requirer_endpoint),
+                    provider: format!("{}:{}", r.provider, r.provider_endpoint),
+                    auto_reconfigure: true,
+                },
+            )
+            .await?;
+        }
+        // The jobs: every new unit in one deploy (the stacks' order rules order it), then the
+        // changed services' stale units.
+        let mut jobs = Vec::new();
+        let mut deploy: Vec<_> = new_units.iter().map(|u| u.id).collect();
+        if !plan.services_to_add.is_empty() {
+            let units = self
+                .mgr
+                .inner
+                .store
+                .list_units(self.mgr.cluster(cluster).await?.id)
+                .await?;
+            let services = self
+                .mgr
+                .inner
+                .store
+                .list_services(self.mgr.cluster(cluster).await?.id)
+                .await?;
+            for u in units {
+                if services
+                    .iter()
+                    .any(|s| s.id == u.service && plan.services_to_add.contains(&s.name))
+                {
+                    deploy.push(u.id);
+                }
+            }
+        }
+        if !deploy.is_empty() {
+            jobs.push(
+                self.submit(JobRequest {
+                    cluster: cluster.to_string(),
+                    target: Target::Units(deploy),
+                    command: "deploy".into(),
+                    options: JobOptions::default(),
+                })
+                .await?,
+            );
+        }
+        for name in changed {
+            let body = RestartStaleBody {
+                service: Some(name.clone()),
+                options: None,
+            };
+            jobs.extend(self.restart_stale(cluster, &body).await?);
+        }
+        Ok(SpecApplied { plan, jobs })
+    }
+
+    async fn cluster_exists(&self, cluster: &str) -> Result<bool> {
+        match self.mgr.cluster(cluster).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The spec parsed and checked against cluster `cluster` as it stands (its hosts, or none
+    /// if it does not exist yet), with the cluster as the planner sees it.
+    async fn check_spec(&self, cluster: &str, source: &str) -> Result<(Checked, Current, bool)> {
+        let parsed = crate::spec::parse(source).map_err(Error::Spec)?;
+        if parsed.spec.cluster != cluster {
+            return Err(Error::Spec(vec![crate::spec::Problem {
+                line: 0,
+                path: "cluster".into(),
+                message: format!(
+                    "the spec is of cluster '{}', not '{cluster}'",
+                    parsed.spec.cluster
+                ),
+            }]));
+        }
+        let store = self.mgr.inner.store.as_ref();
+        let mut current = Current::default();
+        let exists = self.cluster_exists(cluster).await?;
+        if exists {
+            let c = self.mgr.cluster(cluster).await?;
+            let hosts = store.list_hosts(c.id).await?;
+            let host_name = |id| {
+                hosts
+                    .iter()
+                    .find(|h| h.id == id)
+                    .map(|h| h.name.clone())
+                    .unwrap_or_default()
+            };
+            current.hosts = hosts.iter().map(|h| h.name.clone()).collect();
+            let units = store.list_units(c.id).await?;
+            let services = store.list_services(c.id).await?;
+            let service_name = |id| {
+                services
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default()
+            };
+            current.services = services
+                .iter()
+                .map(|s| CurrentService {
+                    name: s.name.clone(),
+                    stack: s.stack.clone(),
+                    stack_version: s.stack_version.clone(),
+                    service: s.service.clone(),
+                    configs: s.configs.clone(),
+                    host_overrides: s.host_overrides.clone(),
+                    units: units
+                        .iter()
+                        .filter(|u| u.service == s.id)
+                        .map(|u| (u.component.clone(), host_name(u.host)))
+                        .collect(),
+                })
+                .collect();
+            current.relations = store
+                .list_relations(c.id)
+                .await?
+                .into_iter()
+                .map(|r| PlannedRelation {
+                    requirer: service_name(r.requirer),
+                    requirer_endpoint: r.requirer_endpoint,
+                    provider: service_name(r.provider),
+                    provider_endpoint: r.provider_endpoint,
+                })
+                .collect();
+        }
+        let checked = parsed
+            .check(self.mgr.inner.stacks.as_ref(), &current.hosts)
+            .await
+            .map_err(Error::Spec)?;
+        Ok((checked, current, exists))
+    }
+}
+
+/// The merge patch that turns layer `a` into layer `b`: changed and new values, and `null`
+/// for what `b` no longer has.
+fn patch(a: &ServiceConfigs, b: &ServiceConfigs) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    let types: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let empty = BTreeMap::new();
+    for ty in types {
+        let (pa, pb) = (a.get(ty).unwrap_or(&empty), b.get(ty).unwrap_or(&empty));
+        for p in pa.keys().chain(pb.keys()).collect::<BTreeSet<_>>() {
+            match (pa.get(p), pb.get(p)) {
+                (x, y) if x == y => {}
+                (_, Some(v)) => {
+                    out.entry(ty.clone())
+                        .or_default()
+                        .insert(p.clone(), v.clone());
+                }
+                (Some(_), None) => {
+                    out.entry(ty.clone())
+                        .or_default()
+                        .insert(p.clone(), Value::Null);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! Cluster specs on a Manager with in-process agents running the demo stack's real daemons:
+//! plan, apply, apply again (nothing), an edited value and placement, and a bad spec that
+//! changes nothing.
+
+use crate::harness::{self, Harness};
+use bigmgr_core::Error;
+use bigmgr_core::auth::{Actor, Role};
+use bigmgr_core::model::{JobState, Target};
+use std::time::Duration;
+
+const SPEC: &str = r#"
+cluster = "c1"
+
+[services.hello]
+stack = "demo"
+service = "hello"
+placement = { hello_server = ["h1", "h2"] }
+configs = { "hello.conf" = { greeting = "hi from the spec" } }
+
+[services.greeter]
+stack = "demo"
+service = "greeter"
+placement = { greeter_server = ["h1"] }
+"#;
+
+async fn harness(dir: &std::path::Path) -> Harness {
+    bigmgr_test_support::copy_dir(
+        &bigmgr_test_support::stacks_dir().join("demo"),
+        &dir.join("stacks").join("demo"),
+    );
+    harness::start(dir, 2, true, Duration::from_secs(5)).await
+}
+
+/// Services, units and config versions of c1.
+async fn counts(h: &Harness) -> (usize, usize, u32) {
+    let c = h.mgr.cluster("c1").await.unwrap();
+    let services = h.store.list_services(c.id).await.unwrap();
+    (
+        services.len(),
+        h.store.list_units(c.id).await.unwrap().len(),
+        services.iter().map(|s| s.config_version).sum(),
+    )
+}
+
+#[tokio::test]
+async fn a_spec_plans_applies_and_then_plans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path()).await;
+    let op = h.mgr.acting(Actor::new("alice", Role::Admin));
+
+    // An operator may not add services: refused, nothing changed.
+    let operator = h.mgr.acting(Actor::new("bob", Role::Operator));
+    let before = counts(&h).await;
+    assert!(matches!(
+        operator.apply_spec("c1", SPEC).await,
+        Err(Error::PermissionDenied(_))
+    ));
+    assert_eq!(counts(&h).await, before);
+
+    let plan = op.plan_spec("c1", SPEC, false).await.unwrap();
+    assert_eq!(plan.services_to_add, ["greeter", "hello"]);
+    assert_eq!(plan.units_to_add.len(), 3);
+    assert!(!plan.create_cluster);
+
+    let applied = op.apply_spec("c1", SPEC).await.unwrap();
+    assert_eq!(applied.jobs.len(), 1, "one deploy of every new unit");
+    let job = h.wait(applied.jobs[0].id, 60).await;
+    assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+    let heartbeat =
+        harness::agent_root(dir.path(), "h2").join("units/c1/hello/hello_server/heartbeat");
+    harness::until(20, "h2's hello heartbeat with the spec's greeting", || {
+        let p = heartbeat.clone();
+        async move { std::fs::read_to_string(&p).is_ok_and(|t| t.contains("hi from the spec")) }
+    })
+    .await;
+
+    // The same spec again: nothing to do, no job.
+    let again = op.plan_spec("c1", SPEC, false).await.unwrap();
+    assert!(again.is_empty(), "{again:#?}");
+    let before = counts(&h).await;
+    let applied = op.apply_spec("c1", SPEC).await.unwrap();
+    assert!(applied.jobs.is_empty() && applied.plan.is_empty());
+    assert_eq!(counts(&h).await, before);
+
+    // One value and one placement edited: exactly those, then a reconfigure.
+    let edited = SPEC.replace("hi from the spec", "edited").replace(
+        r#"greeter_server = ["h1"]"#,
+        r#"greeter_server = ["h1", "h2"]"#,
+    );
+    let plan = op.plan_spec("c1", &edited, false).await.unwrap();
+    assert_eq!(plan.configs.len(), 1, "{plan:#?}");
+    assert_eq!(plan.configs[0].property, "greeting");
+    assert_eq!(plan.units_to_add.len(), 1);
+    assert_eq!(plan.units_to_add[0].host, "h2");
+    let applied = op.apply_spec("c1", &edited).await.unwrap();
+    let commands: Vec<&str> = applied.jobs.iter().map(|j| j.command.as_str()).collect();
+    assert_eq!(commands, ["deploy", "reconfigure"]);
+    for j in &applied.jobs {
+        assert_eq!(h.wait(j.id, 60).await.state, JobState::Succeeded);
+    }
+    harness::until(20, "h2's hello heartbeat with the edited greeting", || {
+        let p = heartbeat.clone();
+        async move { std::fs::read_to_string(&p).is_ok_and(|t| t.contains("edited")) }
+    })
+    .await;
+    assert!(op.plan_spec("c1", &edited, false).await.unwrap().is_empty());
+
+    // A bad spec: every problem with its line, and nothing changes.
+    let before = counts(&h).await;
+    let bad = edited
+        .replace(r#"greeting = "edited""#, "greeting = 3")
+        .replace(r#"service = "greeter""#, r#"service = "greeterx""#);
+    match op.apply_spec("c1", &bad).await {
+        Err(Error::Spec(problems)) => {
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems.iter().all(|p| p.line > 0), "{problems:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(counts(&h).await, before);
+
+    // The daemons go with their units.
+    let stop = h.run("stop", Target::Cluster).await;
+    assert_eq!(h.wait(stop.id, 60).await.state, JobState::Succeeded);
+}
