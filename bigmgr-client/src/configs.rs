@@ -116,6 +116,24 @@ impl Client {
         self.get(&path).await
     }
 
+    /// What applying a cluster spec to `cluster` would change (nothing is changed).
+    pub async fn plan_spec(
+        &self,
+        cluster: &str,
+        body: &bigmgr_core::request::SpecBody,
+    ) -> Result<bigmgr_core::spec::Plan> {
+        self.post(&in_cluster(cluster, "plan"), body).await
+    }
+
+    /// Applies a cluster spec to `cluster`: what it changed and the jobs it submitted.
+    pub async fn apply_spec(
+        &self,
+        cluster: &str,
+        body: &bigmgr_core::request::SpecBody,
+    ) -> Result<bigmgr_core::view::SpecAppliedView> {
+        self.post(&in_cluster(cluster, "apply"), body).await
+    }
+
     /// Starts a maintenance window on a host or a service of a cluster.
     pub async fn start_maintenance(
         &self,

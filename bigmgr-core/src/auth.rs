@@ -125,6 +125,9 @@ actions! {
     AgentRegister = "agent-register" => Admin,
     /// Add a service instance to a cluster.
     AddService = "add-service" => Admin,
+    /// Apply a cluster spec (which may create the cluster, hosts and services; each of those
+    /// changes is authorised and audited as well).
+    ApplySpec = "apply-spec" => Admin,
     /// Remove a service instance.
     RemoveService = "remove-service" => Admin,
     /// Create and delete users, change their roles and passwords, manage anyone's tokens.

@@ -252,3 +252,15 @@ pub struct Ask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
 }
+
+/// `POST /clusters/{cluster}/plan` and `…/apply`: a cluster spec (TOML, docs/spec.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SpecBody {
+    /// The spec's text.
+    pub spec: String,
+    /// Plan the removal of what the spec does not name (plan only; apply keeps it).
+    #[serde(default)]
+    pub prune: bool,
+}

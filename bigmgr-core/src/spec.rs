@@ -62,7 +62,7 @@ pub struct SpecRelation {
 
 /// One thing wrong with a spec: where (its line, 1-based, and the dotted path of the value)
 /// and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// The line of the file it is on (0 if it is about the file as a whole).
@@ -285,7 +285,7 @@ pub struct Checked {
 }
 
 /// A relation with both endpoints named.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannedRelation {
     /// The requiring service instance.
@@ -328,8 +328,18 @@ pub struct CurrentService {
     pub units: BTreeSet<(String, String)>,
 }
 
+/// A host a plan adds (its agent joins it later).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedHost {
+    /// Its name.
+    pub name: String,
+    /// Its address.
+    pub address: String,
+}
+
 /// One unit a plan adds or removes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannedUnit {
     /// Its service instance.
@@ -342,7 +352,7 @@ pub struct PlannedUnit {
 
 /// One property a plan changes: `from` what the layer holds now `to` what the spec says
 /// (absent: not in the layer); secrets read as `********`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannedConfig {
     /// The service instance.
@@ -360,7 +370,7 @@ pub struct PlannedConfig {
 }
 
 /// A job a plan would run, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannedJob {
     /// The command (`deploy`, `reconfigure`).
@@ -375,13 +385,13 @@ pub struct PlannedJob {
 
 /// What applying a spec would change, and nothing else: an empty plan means the cluster is
 /// as the spec says.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     /// The cluster does not exist yet: the apply creates it.
     pub create_cluster: bool,
-    /// Hosts the spec names that the cluster lacks: (name, address).
-    pub hosts_to_add: Vec<(String, String)>,
+    /// Hosts the spec names that the cluster lacks.
+    pub hosts_to_add: Vec<PlannedHost>,
     /// Service instances to add (their units are in `units_to_add`).
     pub services_to_add: Vec<String>,
     /// Service instances to remove (only with prune).
@@ -429,7 +439,10 @@ impl Checked {
         let mut plan = Plan::default();
         for (h, address) in &spec.hosts {
             if !current.hosts.contains(h) {
-                plan.hosts_to_add.push((h.clone(), address.clone()));
+                plan.hosts_to_add.push(PlannedHost {
+                    name: h.clone(),
+                    address: address.clone(),
+                });
             }
         }
         let units_of = |s: &SpecService| -> BTreeSet<(String, String)> {
@@ -848,7 +861,10 @@ provider = "zk"
         let plan = checked.plan(&empty, false);
         assert_eq!(
             plan.hosts_to_add,
-            [("h4".to_string(), "127.0.0.5".to_string())]
+            [PlannedHost {
+                name: "h4".into(),
+                address: "127.0.0.5".into()
+            }]
         );
         assert_eq!(plan.services_to_add, ["nodes", "prom", "zk"]);
         assert_eq!(plan.units_to_add.len(), 3 + 4 + 1);

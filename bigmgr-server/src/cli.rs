@@ -117,6 +117,24 @@ pub enum Command {
         #[command(subcommand)]
         command: RelationCommand,
     },
+    /// What applying a cluster spec (a TOML file, docs/spec.md) would change; changes nothing.
+    Plan {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// The spec.
+        #[command(flatten)]
+        args: SpecArgs,
+    },
+    /// Apply a cluster spec: create what it names, change what differs, deploy it.
+    Apply {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// The spec.
+        #[command(flatten)]
+        args: SpecArgs,
+    },
     /// What the advisor finds wrong in a cluster, with the evidence and what to do.
     Advise {
         /// How to reach the server.
@@ -806,6 +824,20 @@ pub enum AlertCommand {
         #[arg(long, value_name = "N")]
         max_per_hour: Option<u32>,
     },
+}
+
+/// `bigmgr plan|apply -f FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SpecArgs {
+    /// The spec file (its `cluster` names the cluster).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// plan: also list what the cluster has and the spec does not name, as to be removed.
+    #[arg(long)]
+    pub prune: bool,
+    /// apply: follow the jobs to their end (an error if one fails).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// `bigmgr advise CLUSTER [--host H] [--service S] [--job N]`.

@@ -39,6 +39,25 @@ impl Acting {
     /// nothing to do, no job is submitted. Removing what the spec does not name (prune) is
     /// not done by apply yet: the plan lists it under `kept`.
     pub async fn apply_spec(&self, cluster: &str, source: &str) -> Result<SpecApplied> {
+        self.act(
+            crate::auth::Action::ApplySpec,
+            format!("cluster {cluster}"),
+            self.apply_checked(cluster, source),
+            |a| {
+                format!(
+                    "applied a spec: {} service(s), {} unit(s), {} property change(s), {} relation(s) added; {} job(s)",
+                    a.plan.services_to_add.len(),
+                    a.plan.units_to_add.len(),
+                    a.plan.configs.len(),
+                    a.plan.relations_to_add.len(),
+                    a.jobs.len()
+                )
+            },
+        )
+        .await
+    }
+
+    async fn apply_checked(&self, cluster: &str, source: &str) -> Result<SpecApplied> {
         let (checked, current, exists) = self.check_spec(cluster, source).await?;
         let mut plan = checked.plan(&current, false);
         plan.create_cluster = !exists;
@@ -49,8 +68,8 @@ impl Acting {
         if !exists {
             self.create_cluster(cluster).await?;
         }
-        for (h, address) in &plan.hosts_to_add {
-            self.add_host(cluster, h, address).await?;
+        for h in &plan.hosts_to_add {
+            self.add_host(cluster, &h.name, &h.address).await?;
         }
         for name in &plan.services_to_add {
             let s = &spec.services[name];

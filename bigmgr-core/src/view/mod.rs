@@ -15,6 +15,7 @@ pub mod follow;
 mod hosts;
 mod jobs;
 mod services;
+mod spec;
 mod users;
 
 pub use alerts::{
@@ -35,4 +36,5 @@ pub use services::{
     PlannedUnitView, ServiceCheckView, ServiceUnitView, ServiceView, StackComponentView,
     StackConfigView, StackPropertyView, StackServiceView, StackView, UnitStatusView,
 };
+pub use spec::SpecAppliedView;
 pub use users::{AuditEventView, Me, NewToken, TokenView, UserView};

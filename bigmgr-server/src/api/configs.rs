@@ -10,10 +10,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bigmgr_core::manager::{ConfigChange, Relate};
 use bigmgr_core::model::{ConfigVersion, RelationId, UnitId};
-use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody};
+use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody, SpecBody};
+use bigmgr_core::spec::Plan;
 use bigmgr_core::view::{
     ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, RenderedFileView,
-    SnapshotView, UnitStatusView,
+    SnapshotView, SpecAppliedView, UnitStatusView,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -268,4 +269,52 @@ pub async fn relate(
         location,
         c.mgr.relation_view(&p.cluster, rel).await?,
     ))
+}
+
+/// `POST /clusters/{cluster}/plan` → 200 with what applying the spec would change (the cluster
+/// need not exist yet); changes nothing.
+#[utoipa::path(post, path = "/clusters/{cluster}/plan", tag = "specs",
+    params(ClusterPath),
+    request_body = SpecBody,
+    responses(
+        (status = 200, description = "What an apply would change", body = Plan),
+        (status = 422, description = "The spec has problems: each with its line"),
+    ))]
+pub async fn plan_spec(
+    c: Caller,
+    Path(p): Path<ClusterPath>,
+    Json(body): Json<SpecBody>,
+) -> ApiResult<Json<Plan>> {
+    Ok(Json(
+        c.acting()
+            .plan_spec(&p.cluster, &body.spec, body.prune)
+            .await?,
+    ))
+}
+
+/// `POST /clusters/{cluster}/apply` → 202 with the plan carried out and the jobs submitted.
+#[utoipa::path(post, path = "/clusters/{cluster}/apply", tag = "specs",
+    params(ClusterPath),
+    request_body = SpecBody,
+    responses(
+        (status = 202, description = "What was changed and the jobs that deploy it", body = SpecAppliedView),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "The cluster has a service the spec names with another stack or definition"),
+        (status = 422, description = "The spec has problems: each with its line"),
+    ))]
+pub async fn apply_spec(
+    c: Caller,
+    Path(p): Path<ClusterPath>,
+    Json(body): Json<SpecBody>,
+) -> ApiResult<Response> {
+    if body.prune {
+        return Err(bigmgr_core::Error::invalid_field(
+            "prune",
+            "apply does not remove anything yet: plan with prune to see what is not in the spec",
+        )
+        .into());
+    }
+    let applied = c.acting().apply_spec(&p.cluster, &body.spec).await?;
+    let view = SpecAppliedView::of(applied.plan, applied.jobs, &p.cluster);
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

@@ -190,6 +190,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(configs::rollback))
         .routes(routes!(configs::units))
         .routes(routes!(configs::restart_stale))
+        .routes(routes!(configs::plan_spec))
+        .routes(routes!(configs::apply_spec))
         .routes(routes!(configs::add_units))
         .routes(routes!(configs::remove_unit))
         .routes(routes!(configs::unit_files))

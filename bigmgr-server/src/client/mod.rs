@@ -27,11 +27,12 @@ pub mod jobs;
 pub mod output;
 pub mod resources;
 pub mod settings;
+pub mod spec;
 
 use crate::cli::{
     AdviseArgs, AlertCommand, AskArgs, AssistantCommand, ClientOpts, ClusterCommand, Command,
-    ConfigCommand, HostCommand, JobCommand, RelationCommand, ServiceCommand, StackCommand,
-    TokenCommand, UnitCommand, UserCommand,
+    ConfigCommand, HostCommand, JobCommand, RelationCommand, ServiceCommand, SpecArgs,
+    StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
 
 /// What can go wrong in a client command.
@@ -154,6 +155,10 @@ pub enum ClientCommand {
     Unit(UnitCommand),
     /// `bigmgr relation …`
     Relation(RelationCommand),
+    /// `bigmgr plan …`
+    Plan(SpecArgs),
+    /// `bigmgr apply …`
+    Apply(SpecArgs),
     /// `bigmgr advise …`
     Advise(AdviseArgs),
     /// `bigmgr alert …`
@@ -181,6 +186,8 @@ impl ClientCommand {
             Command::Unit { opts, command } => (opts, ClientCommand::Unit(command)),
             Command::Relation { opts, command } => (opts, ClientCommand::Relation(command)),
             Command::Advise { opts, args } => (opts, ClientCommand::Advise(args)),
+            Command::Plan { opts, args } => (opts, ClientCommand::Plan(args)),
+            Command::Apply { opts, args } => (opts, ClientCommand::Apply(args)),
             Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
             Command::Ask { opts, args } => (opts, ClientCommand::Ask(args)),
             Command::Assistant { opts, command } => (opts, ClientCommand::Assistant(command)),
@@ -219,6 +226,8 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Unit(c) => configs::unit(&client, out, c).await,
         ClientCommand::Relation(c) => configs::relation(&client, out, c).await,
         ClientCommand::Advise(a) => advise::advise(&client, out, a).await,
+        ClientCommand::Plan(a) => spec::plan(&client, out, a).await,
+        ClientCommand::Apply(a) => spec::apply(&client, out, a).await,
         ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
         ClientCommand::Ask(a) => ask::ask(&client, out, a).await,
         ClientCommand::Assistant(c) => assistant::assistant(&client, out, c).await,

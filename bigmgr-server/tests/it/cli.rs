@@ -758,3 +758,71 @@ fn the_cli_s_human_output_matches_the_snapshots() {
     );
     cli.run(&["job", "run", "c", "stop", "--wait"]).expect(0);
 }
+
+/// Issue 18: a cluster spec planned, applied (following its job), applied again with nothing
+/// to do, edited, and refused whole with its problems' lines when it is wrong.
+#[test]
+fn a_cluster_spec_is_planned_applied_and_applied_again_from_the_cli() {
+    let server = ServerProc::serve().fast_heartbeat().start();
+    let cli = Client::of(&server);
+    cli.run(&["cluster", "create", "c"]).expect(0);
+    // Dropping the agents also kills the demo daemons they started, also when a test fails.
+    let _agents = join_h1_h2(&server, &cli);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.toml");
+    let spec = r#"cluster = "c"
+
+[services.hello]
+stack = "demo"
+service = "hello"
+placement = { hello_server = ["h1", "h2"] }
+configs = { "hello.conf" = { greeting = "hi" } }
+"#;
+    std::fs::write(&file, spec).unwrap();
+    let path = file.to_str().unwrap();
+
+    let plan = cli.run(&["plan", "-f", path]);
+    plan.says(0, "+ service hello");
+    plan.says(0, "+ unit hello_server of hello on h2");
+    plan.says(0, "> job deploy of hello");
+    cli.run(&["apply", "-f", path, "--wait"]).expect(0);
+    let units = cli.json(&["unit", "list", "c", "--json"]);
+    let started = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["state"] == "STARTED")
+        .count();
+    assert_eq!(started, 2, "{units}");
+
+    // The same file again: nothing planned, nothing run.
+    cli.run(&["plan", "-f", path]).says(0, "nothing to do");
+    let again = cli.run(&["apply", "-f", path]);
+    again.says(0, "nothing to do");
+    assert!(!again.stdout.contains("job "), "{}", again.stdout);
+
+    // An edited value: exactly that, and a reconfigure.
+    std::fs::write(&file, spec.replace("\"hi\"", "\"bye\"")).unwrap();
+    let plan = cli.run(&["plan", "-f", path]);
+    plan.says(0, r#"~ hello hello.conf.greeting: "hi" -> "bye""#);
+    plan.says(0, "> job reconfigure of hello");
+    cli.run(&["apply", "-f", path, "--wait"]).expect(0);
+    cli.run(&["plan", "-f", path]).says(0, "nothing to do");
+
+    // A wrong spec: refused with its problems' lines, nothing changed.
+    let before = cli.json(&["unit", "list", "c", "--json"]);
+    std::fs::write(
+        &file,
+        spec.replace("hello_server = [", "hello_sever = [")
+            .replace("\"hi\"", "3"),
+    )
+    .unwrap();
+    let refused = cli.run(&["apply", "-f", path]);
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert_contains(&refused.stderr, "line 6");
+    assert_contains(&refused.stderr, "line 7");
+    assert_eq!(cli.json(&["unit", "list", "c", "--json"]), before);
+
+    cli.run(&["job", "run", "c", "stop", "--service", "hello", "--wait"])
+        .expect(0);
+}

@@ -266,6 +266,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         admin    POST   /clusters/c/join-tokens
         admin    POST   /clusters/c/hosts
         admin    POST   /clusters/c/services
+        viewer   POST   /clusters/c/plan
+        admin    POST   /clusters/c/apply
         admin    DELETE /clusters/c/services/hello
         admin    DELETE /clusters/c/hosts/h1
         operator POST   /clusters/c/jobs
@@ -294,7 +296,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 47, "every row of the table is read");
+    assert_eq!(rules.len(), 49, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -322,6 +324,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             json!({"restart": false}),
         ),
         ("/users", json!({"name": "x", "role": "viewer"})),
+        ("/clusters/c/plan", json!({"spec": "cluster = \"c\"\n"})),
+        ("/clusters/c/apply", json!({"spec": "cluster = \"c\"\n"})),
         (
             "/assistant/providers/p1",
             json!({"base_url": "http://127.0.0.1:9/v1", "model": "m"}),
@@ -381,7 +385,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             ("POST", ["clusters", c, "join-tokens"])
             | ("POST", ["clusters", c, "jobs"])
             | ("POST", ["clusters", c, "alert-targets"])
-            | ("POST", ["clusters", c, "maintenance"]) => format!("cluster {c}"),
+            | ("POST", ["clusters", c, "maintenance"])
+            | ("POST", ["clusters", c, "apply"]) => format!("cluster {c}"),
             ("PUT", ["clusters", c, "services", s, "healing"]) => {
                 format!("service {s} of cluster {c}")
             }
