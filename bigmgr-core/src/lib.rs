@@ -29,8 +29,8 @@
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
-//! then [`store`], [`plan`] and [`spec`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine and
-//! [`grpc`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
+//! then [`store`] and [`plan`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine,
+//! [`grpc`] and [`spec`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
 pub mod address;

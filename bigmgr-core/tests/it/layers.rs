@@ -11,9 +11,9 @@ const LAYERS: &[&[&str]] = &[
         "model", "name", "address", "secret", "shell", "duration", "metrics", "tls",
     ],
     &["stack", "auth", "transport", "sched"],
-    &["store", "plan", "spec"],
+    &["store", "plan"],
     &["render", "agent", "join", "database", "assistant"],
-    &["engine", "grpc"],
+    &["engine", "grpc", "spec"],
     &["view", "request", "advisor"],
     &["manager", "testing"],
 ];
