@@ -169,12 +169,18 @@ impl Parsed {
         }
         let known = |h: &str| hosts.contains(h) || spec.hosts.contains_key(h);
         for (h, address) in &spec.hosts {
+            if let Err(e) = crate::name::check_host_name(h) {
+                problems.push(self.problem(&["hosts", h], e.to_string()));
+            }
             if let Err(e) = crate::address::check_address(address) {
                 problems.push(self.problem(&["hosts", h], e));
             }
         }
         let mut defs: BTreeMap<&str, Arc<ServiceDef>> = BTreeMap::new();
         for (name, s) in &spec.services {
+            if let Err(e) = crate::name::check_name("service instance", name) {
+                problems.push(self.problem(&at(name, &[]), e.to_string()));
+            }
             let stack = match stacks.stack(&s.stack, s.version.as_deref()).await {
                 Ok(stack) => stack,
                 Err(e) => {
@@ -782,6 +788,11 @@ stack = "infra"
 service = "prometheus"
 placement = { prometheus_server = [] }
 
+[services."bad name!"]
+stack = "demo"
+service = "hello"
+placement = { hello_server = ["h1"] }
+
 [[relations]]
 requirer = "prom"
 provider = "zk"
@@ -813,8 +824,13 @@ provider = "zk"
             "services.prom.placement.prometheus_server",
             "cardinality",
         );
-        has(19, "relations[0]", "interfaces don't match");
-        assert_eq!(problems.len(), 6, "{text:#?}");
+        has(
+            19,
+            "services.bad name!",
+            "not a valid service instance name",
+        );
+        has(24, "relations[0]", "interfaces don't match");
+        assert_eq!(problems.len(), 7, "{text:#?}");
     }
 
     /// The cluster as `checked` would leave it.
