@@ -644,27 +644,33 @@ fn resolve_relation(
     let (req, req_ep) = split(&r.requirer);
     let (prov, prov_ep) = split(&r.provider);
     let (rd, pd) = (defs.get(&req)?, defs.get(&prov)?);
-    for a in rd
-        .requires
+    let (a, b) = matching_endpoints(rd, req_ep.as_deref(), pd, prov_ep.as_deref())?;
+    Some(PlannedRelation {
+        requirer: req,
+        requirer_endpoint: a.to_string(),
+        provider: prov,
+        provider_endpoint: b.to_string(),
+    })
+}
+
+/// The first requires endpoint of `req` (or the one named) and provides endpoint of `prov`
+/// (or the one named) that share an interface: the rule both checking and planning use.
+fn matching_endpoints<'a>(
+    req: &'a ServiceDef,
+    req_ep: Option<&str>,
+    prov: &'a ServiceDef,
+    prov_ep: Option<&str>,
+) -> Option<(&'a str, &'a str)> {
+    req.requires
         .iter()
-        .filter(|e| req_ep.as_ref().is_none_or(|n| &e.name == n))
-    {
-        for b in pd
-            .provides
-            .iter()
-            .filter(|e| prov_ep.as_ref().is_none_or(|n| &e.name == n))
-        {
-            if a.interface == b.interface {
-                return Some(PlannedRelation {
-                    requirer: req,
-                    requirer_endpoint: a.name.clone(),
-                    provider: prov,
-                    provider_endpoint: b.name.clone(),
-                });
-            }
-        }
-    }
-    None
+        .filter(|e| req_ep.is_none_or(|n| e.name == n))
+        .find_map(|a| {
+            prov.provides
+                .iter()
+                .filter(|e| prov_ep.is_none_or(|n| e.name == n))
+                .find(|b| a.interface == b.interface)
+                .map(|b| (a.name.as_str(), b.name.as_str()))
+        })
 }
 
 /// The path `services.<name>.<more…>`.
@@ -687,16 +693,7 @@ fn check_relation(defs: &BTreeMap<&str, Arc<ServiceDef>>, r: &SpecRelation) -> R
     };
     let (req, req_ep) = side(&r.requirer)?;
     let (prov, prov_ep) = side(&r.provider)?;
-    let fits = req
-        .requires
-        .iter()
-        .filter(|e| req_ep.as_ref().is_none_or(|n| &e.name == n))
-        .any(|a| {
-            prov.provides
-                .iter()
-                .filter(|e| prov_ep.as_ref().is_none_or(|n| &e.name == n))
-                .any(|b| a.interface == b.interface)
-        });
+    let fits = matching_endpoints(req, req_ep.as_deref(), prov, prov_ep.as_deref()).is_some();
     if fits {
         Ok(())
     } else {

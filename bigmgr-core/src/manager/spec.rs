@@ -151,18 +151,9 @@ impl Acting {
         let mut jobs = Vec::new();
         let mut deploy: Vec<_> = new_units.iter().map(|u| u.id).collect();
         if !plan.services_to_add.is_empty() {
-            let units = self
-                .mgr
-                .inner
-                .store
-                .list_units(self.mgr.cluster(cluster).await?.id)
-                .await?;
-            let services = self
-                .mgr
-                .inner
-                .store
-                .list_services(self.mgr.cluster(cluster).await?.id)
-                .await?;
+            let id = self.mgr.cluster(cluster).await?.id;
+            let store = self.mgr.inner.store.as_ref();
+            let (units, services) = (store.list_units(id).await?, store.list_services(id).await?);
             for u in units {
                 if services
                     .iter()
