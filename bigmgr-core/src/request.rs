@@ -260,7 +260,8 @@ pub struct Ask {
 pub struct SpecBody {
     /// The spec's text.
     pub spec: String,
-    /// Plan the removal of what the spec does not name (plan only; apply keeps it).
+    /// Also remove what the cluster has and the spec does not name: its services, units
+    /// (stopped first) and relations; never hosts. Without it they are kept.
     #[serde(default)]
     pub prune: bool,
 }

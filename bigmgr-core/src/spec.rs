@@ -568,6 +568,22 @@ impl Checked {
                 plan.relations_to_add.push(r.clone());
             }
         }
+        if !plan.units_to_remove.is_empty() {
+            // Units go only once stopped: one stop job, before anything else runs.
+            let mut by_service: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
+            for u in &plan.units_to_remove {
+                by_service.entry(&u.service).or_default().insert(&u.host);
+            }
+            let stops = by_service.into_iter().map(|(service, hosts)| PlannedJob {
+                command: "stop".into(),
+                service: service.clone(),
+                hosts: hosts.into_iter().cloned().collect(),
+                why: format!(
+                    "units of {service} the spec no longer places, before they are removed"
+                ),
+            });
+            plan.jobs.splice(0..0, stops);
+        }
         for r in &current.relations {
             if !self.relations.contains(r) {
                 if prune {
@@ -952,6 +968,19 @@ provider = "zk"
         let pruned = edited.plan(&extra, true);
         assert_eq!(pruned.units_to_remove.len(), 2, "{pruned:#?}");
         assert_eq!(pruned.services_to_remove, ["old"]);
+        let jobs: Vec<(&str, &str, Vec<String>)> = pruned
+            .jobs
+            .iter()
+            .map(|j| (j.command.as_str(), j.service.as_str(), j.hosts.clone()))
+            .collect();
+        assert_eq!(
+            jobs[..2],
+            [
+                ("stop", "old", vec!["h1".to_string()]),
+                ("stop", "prom", vec!["h1".to_string()])
+            ],
+            "what goes is stopped first"
+        );
         let kept = edited.plan(&extra, false);
         assert!(kept.services_to_remove.is_empty());
         assert!(kept.kept.contains(&"service old".to_string()), "{kept:#?}");

@@ -832,7 +832,8 @@ pub struct SpecArgs {
     /// The spec file (its `cluster` names the cluster).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: std::path::PathBuf,
-    /// plan: also list what the cluster has and the spec does not name, as to be removed.
+    /// Also remove what the cluster has and the spec does not name (services, units,
+    /// relations; never hosts): plan lists it, apply stops it, waits, and removes it.
     #[arg(long)]
     pub prune: bool,
     /// apply: follow the jobs to their end (an error if one fails).

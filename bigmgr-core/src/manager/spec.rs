@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct SpecApplied {
     /// The plan, as it was made before anything changed.
     pub plan: Plan,
-    /// The jobs submitted, in order: one deploy of every new unit, then one reconfigure of
-    /// the stale units of each service whose configs changed.
+    /// The jobs submitted, in order: with prune, the stop of the units that went (already
+    /// finished); one deploy of every new unit; then one reconfigure of the stale units of
+    /// each service whose configs changed.
     pub jobs: Vec<Job>,
 }
 
@@ -36,33 +37,55 @@ impl Acting {
     /// and units it names, makes one config version per service whose values differ, adds
     /// its relations, and submits the jobs (a deploy of every new unit, a rolling reconfigure
     /// of each changed service's stale units). Nothing changes if the spec has a problem. With
-    /// nothing to do, no job is submitted. Removing what the spec does not name (prune) is
-    /// not done by apply yet: the plan lists it under `kept`.
-    pub async fn apply_spec(&self, cluster: &str, source: &str) -> Result<SpecApplied> {
+    /// nothing to do, no job is submitted.
+    ///
+    /// With `prune`, what the cluster has and the spec does not name goes first: its started
+    /// units are stopped by one job, which this call waits for (if it does not succeed,
+    /// nothing is removed), then its relations, units and services are removed. Hosts are
+    /// never removed. Without `prune` the plan lists them under `kept`.
+    pub async fn apply_spec(
+        &self,
+        cluster: &str,
+        source: &str,
+        prune: bool,
+    ) -> Result<SpecApplied> {
         self.act(
             crate::auth::Action::ApplySpec,
             format!("cluster {cluster}"),
-            self.apply_checked(cluster, source),
+            self.apply_checked(cluster, source, prune),
             |a| {
-                format!(
-                    "applied a spec: {} service(s), {} unit(s), {} property change(s), {} relation(s) added; {} job(s)",
-                    a.plan.services_to_add.len(),
-                    a.plan.units_to_add.len(),
-                    a.plan.configs.len(),
-                    a.plan.relations_to_add.len(),
-                    a.jobs.len()
-                )
+                let p = &a.plan;
+                let mut what = format!(
+                    "applied a spec: {} service(s), {} unit(s), {} property change(s), {} relation(s) added",
+                    p.services_to_add.len(),
+                    p.units_to_add.len(),
+                    p.configs.len(),
+                    p.relations_to_add.len(),
+                );
+                if prune {
+                    what.push_str(&format!(
+                        "; {} service(s), {} unit(s), {} relation(s) removed",
+                        p.services_to_remove.len(),
+                        p.units_to_remove.len(),
+                        p.relations_to_remove.len()
+                    ));
+                }
+                format!("{what}; {} job(s)", a.jobs.len())
             },
         )
         .await
     }
 
-    async fn apply_checked(&self, cluster: &str, source: &str) -> Result<SpecApplied> {
+    async fn apply_checked(&self, cluster: &str, source: &str, prune: bool) -> Result<SpecApplied> {
         let (checked, current, exists) = self.check_spec(cluster, source).await?;
-        let mut plan = checked.plan(&current, false);
+        let mut plan = checked.plan(&current, prune);
         plan.create_cluster = !exists;
         if !plan.problems.is_empty() {
             return Err(Error::Conflict(plan.problems.join("; ")));
+        }
+        let mut jobs = Vec::new();
+        if exists && prune {
+            jobs.extend(self.prune(cluster, &plan).await?);
         }
         let spec = &checked.spec;
         if !exists {
@@ -148,7 +171,6 @@ impl Acting {
         }
         // The jobs: every new unit in one deploy (the stacks' order rules order it), then the
         // changed services' stale units.
-        let mut jobs = Vec::new();
         let mut deploy: Vec<_> = new_units.iter().map(|u| u.id).collect();
         if !plan.services_to_add.is_empty() {
             let id = self.mgr.cluster(cluster).await?.id;
@@ -182,6 +204,95 @@ impl Acting {
             jobs.extend(self.restart_stale(cluster, &body).await?);
         }
         Ok(SpecApplied { plan, jobs })
+    }
+
+    /// Removes what `plan` removes: stops the started units that go (one job, waited for),
+    /// then removes the relations, units and services. Returns the stop job, if one ran.
+    async fn prune(&self, cluster: &str, plan: &Plan) -> Result<Option<Job>> {
+        if plan.units_to_remove.is_empty() && plan.relations_to_remove.is_empty() {
+            return Ok(None);
+        }
+        let c = self.mgr.cluster(cluster).await?;
+        let store = self.mgr.inner.store.as_ref();
+        let (hosts, services) = (
+            store.list_hosts(c.id).await?,
+            store.list_services(c.id).await?,
+        );
+        let units = store.list_units(c.id).await?;
+        let service_name = |id| {
+            services
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.name.as_str())
+        };
+        let host_name = |id| hosts.iter().find(|h| h.id == id).map(|h| h.name.as_str());
+        let going: Vec<&crate::model::Unit> = units
+            .iter()
+            .filter(|u| {
+                plan.units_to_remove.iter().any(|p| {
+                    Some(p.service.as_str()) == service_name(u.service)
+                        && p.component == u.component
+                        && Some(p.host.as_str()) == host_name(u.host)
+                })
+            })
+            .collect();
+        let started: Vec<_> = going
+            .iter()
+            .filter(|u| u.state == crate::model::UnitState::Started)
+            .map(|u| u.id)
+            .collect();
+        let mut stop = None;
+        if !started.is_empty() {
+            let job = self
+                .submit(JobRequest {
+                    cluster: cluster.to_string(),
+                    target: Target::Units(started),
+                    command: "stop".into(),
+                    options: JobOptions {
+                        reason: Some("prune: units the cluster spec no longer places".into()),
+                        ..JobOptions::default()
+                    },
+                })
+                .await?;
+            let done = self.mgr.wait(job.id).await?;
+            if done.state != crate::model::JobState::Succeeded {
+                return Err(Error::Conflict(format!(
+                    "job {} stopping the units the spec no longer places ended {:?}, so nothing                      was removed: see `bigmgr job show {}`, then apply again",
+                    done.id, done.state, done.id
+                )));
+            }
+            stop = Some(done);
+        }
+        for r in &plan.relations_to_remove {
+            let found = store.list_relations(c.id).await?.into_iter().find(|x| {
+                service_name(x.requirer) == Some(r.requirer.as_str())
+                    && x.requirer_endpoint == r.requirer_endpoint
+                    && service_name(x.provider) == Some(r.provider.as_str())
+                    && x.provider_endpoint == r.provider_endpoint
+            });
+            if let Some(x) = found {
+                self.unrelate(cluster, x.id).await?;
+            }
+        }
+        let gone: BTreeSet<&str> = plan.services_to_remove.iter().map(String::as_str).collect();
+        for u in going {
+            if service_name(u.service).is_some_and(|s| !gone.contains(s)) {
+                // The spec check counted the final placement; a moved unit's replacement is
+                // added next.
+                let fut = self.mgr.remove_unit_counted(cluster, u.id, false);
+                self.act(
+                    crate::auth::Action::RemoveService,
+                    format!("unit {} of cluster {cluster}", u.id),
+                    fut,
+                    |_| "removed (prune)".into(),
+                )
+                .await?;
+            }
+        }
+        for name in &plan.services_to_remove {
+            self.remove_service(cluster, name).await?;
+        }
+        Ok(stop)
     }
 
     async fn cluster_exists(&self, cluster: &str) -> Result<bool> {

@@ -155,8 +155,21 @@ impl Manager {
         Ok(placed)
     }
 
-    /// Removes a unit (stop it first). Related services get `broken`.
+    /// Removes a unit (stop it first). Related services get `broken`. Refused if it would
+    /// leave fewer units of its component than the component's cardinality allows.
     pub async fn remove_unit(&self, cluster: &str, unit: UnitId) -> Result<()> {
+        self.remove_unit_counted(cluster, unit, true).await
+    }
+
+    /// [`Self::remove_unit`], with the cardinality checked only if `count`: an apply of a
+    /// cluster spec removes units whose final placement the spec check has already counted
+    /// (a unit moved to another host is gone for a moment before its replacement is added).
+    pub(super) async fn remove_unit_counted(
+        &self,
+        cluster: &str,
+        unit: UnitId,
+        count: bool,
+    ) -> Result<()> {
         let c = self.cluster(cluster).await?;
         let units = self.inner.store.list_units(c.id).await?;
         let u = units
@@ -175,7 +188,7 @@ impl Manager {
             .filter(|x| x.service == u.service && x.component == u.component)
             .count()
             - 1;
-        if !comp.cardinality.allows(left) {
+        if count && !comp.cardinality.allows(left) {
             return Err(Error::Conflict(format!(
                 "removing unit {unit} would leave {left} unit(s) of {}/{}, which needs {}",
                 inst.name, u.component, comp.cardinality

@@ -229,7 +229,7 @@ pub fn max_overlap(intervals: &[(i64, i64)]) -> usize {
     max as usize
 }
 
-/// True if a process with this pid exists.
+/// True if a process with this pid runs (exists and is no zombie).
 pub fn alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+    bigmgr_test_support::procs::running(pid as i32)
 }

@@ -52,7 +52,7 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     let operator = h.mgr.acting(Actor::new("bob", Role::Operator));
     let before = counts(&h).await;
     assert!(matches!(
-        operator.apply_spec("c1", SPEC).await,
+        operator.apply_spec("c1", SPEC, false).await,
         Err(Error::PermissionDenied(_))
     ));
     assert_eq!(counts(&h).await, before);
@@ -62,7 +62,7 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     assert_eq!(plan.units_to_add.len(), 3);
     assert!(!plan.create_cluster);
 
-    let applied = op.apply_spec("c1", SPEC).await.unwrap();
+    let applied = op.apply_spec("c1", SPEC, false).await.unwrap();
     assert_eq!(applied.jobs.len(), 1, "one deploy of every new unit");
     let job = h.wait(applied.jobs[0].id, 60).await;
     assert_eq!(job.state, JobState::Succeeded, "{job:?}");
@@ -78,7 +78,7 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     let again = op.plan_spec("c1", SPEC, false).await.unwrap();
     assert!(again.is_empty(), "{again:#?}");
     let before = counts(&h).await;
-    let applied = op.apply_spec("c1", SPEC).await.unwrap();
+    let applied = op.apply_spec("c1", SPEC, false).await.unwrap();
     assert!(applied.jobs.is_empty() && applied.plan.is_empty());
     assert_eq!(counts(&h).await, before);
 
@@ -92,7 +92,7 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     assert_eq!(plan.configs[0].property, "greeting");
     assert_eq!(plan.units_to_add.len(), 1);
     assert_eq!(plan.units_to_add[0].host, "h2");
-    let applied = op.apply_spec("c1", &edited).await.unwrap();
+    let applied = op.apply_spec("c1", &edited, false).await.unwrap();
     let commands: Vec<&str> = applied.jobs.iter().map(|j| j.command.as_str()).collect();
     assert_eq!(commands, ["deploy", "reconfigure"]);
     for j in &applied.jobs {
@@ -110,7 +110,7 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     let bad = edited
         .replace(r#"greeting = "edited""#, "greeting = 3")
         .replace(r#"service = "greeter""#, r#"service = "greeterx""#);
-    match op.apply_spec("c1", &bad).await {
+    match op.apply_spec("c1", &bad, false).await {
         Err(Error::Spec(problems)) => {
             assert_eq!(problems.len(), 2, "{problems:?}");
             assert!(problems.iter().all(|p| p.line > 0), "{problems:?}");
@@ -119,7 +119,67 @@ async fn a_spec_plans_applies_and_then_plans_nothing() {
     }
     assert_eq!(counts(&h).await, before);
 
+    // Prune: a relation added, then a spec without greeter (and so its relation) and with
+    // hello on h2 only. Without prune all of that is kept; with it, the three units are
+    // stopped by one job, then the relation, the unit and the service go.
+    let related =
+        format!("{edited}\n[[relations]]\nrequirer = \"greeter\"\nprovider = \"hello\"\n");
+    let applied = op.apply_spec("c1", &related, false).await.unwrap();
+    assert_eq!(applied.plan.relations_to_add.len(), 1, "{applied:#?}");
+    settle(&h).await;
+    let pruned = SPEC
+        .replace(r#"hello_server = ["h1", "h2"]"#, r#"hello_server = ["h2"]"#)
+        .replace("hi from the spec", "edited");
+    let pruned = &pruned[..pruned.find("[services.greeter]").unwrap()];
+    let kept = op.plan_spec("c1", pruned, false).await.unwrap();
+    assert!(kept.is_empty(), "nothing goes without prune: {kept:#?}");
+    assert_eq!(
+        kept.kept,
+        [
+            "unit hello_server of hello on h1",
+            "service greeter",
+            "relation greeter:hello -> hello:hello"
+        ]
+    );
+    let plan = op.plan_spec("c1", pruned, true).await.unwrap();
+    assert_eq!(plan.services_to_remove, ["greeter"]);
+    assert_eq!(plan.units_to_remove.len(), 3, "{plan:#?}");
+    assert_eq!(plan.relations_to_remove.len(), 1);
+    assert_eq!(plan.jobs.len(), 2, "a stop per service: {plan:#?}");
+    assert!(plan.jobs.iter().all(|j| j.command == "stop"));
+    let h1_pid: u32 = std::fs::read_to_string(
+        harness::agent_root(dir.path(), "h1").join("units/c1/hello/hello_server/hello.pid"),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(harness::alive(h1_pid));
+    let applied = op.apply_spec("c1", pruned, true).await.unwrap();
+    assert_eq!(applied.jobs.len(), 1, "{applied:#?}");
+    assert_eq!(applied.jobs[0].command, "stop");
+    assert_eq!(applied.jobs[0].state, JobState::Succeeded);
+    let detail = h.mgr.job(applied.jobs[0].id).await.unwrap();
+    assert_eq!(detail.tasks.len(), 3, "{detail:#?}");
+    assert!(!harness::alive(h1_pid), "hello on h1 is stopped");
+    let c = h.mgr.cluster("c1").await.unwrap();
+    let units = h.store.list_units(c.id).await.unwrap();
+    assert_eq!(units.len(), 1, "{units:?}");
+    assert_eq!(h.store.list_services(c.id).await.unwrap().len(), 1);
+    assert!(h.store.list_relations(c.id).await.unwrap().is_empty());
+    assert!(op.plan_spec("c1", pruned, true).await.unwrap().is_empty());
+    settle(&h).await;
+
     // The daemons go with their units.
     let stop = h.run("stop", Target::Cluster).await;
     assert_eq!(h.wait(stop.id, 60).await.state, JobState::Succeeded);
+}
+
+/// Waits until no job of the harness is unfinished (relation changes submit their own).
+async fn settle(h: &Harness) {
+    harness::until(60, "every job finished", || async {
+        let jobs = h.mgr.jobs(&Default::default()).await.unwrap();
+        jobs.iter().all(|j| j.state.is_final())
+    })
+    .await;
 }

@@ -307,14 +307,10 @@ pub async fn apply_spec(
     Path(p): Path<ClusterPath>,
     Json(body): Json<SpecBody>,
 ) -> ApiResult<Response> {
-    if body.prune {
-        return Err(bigmgr_core::Error::invalid_field(
-            "prune",
-            "apply does not remove anything yet: plan with prune to see what is not in the spec",
-        )
-        .into());
-    }
-    let applied = c.acting().apply_spec(&p.cluster, &body.spec).await?;
+    let applied = c
+        .acting()
+        .apply_spec(&p.cluster, &body.spec, body.prune)
+        .await?;
     let view = SpecAppliedView::of(applied.plan, applied.jobs, &p.cluster);
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

@@ -47,8 +47,7 @@ pub async fn plan(client: &Client, out: Output, args: SpecArgs) -> Result<()> {
 
 /// Runs `bigmgr apply`: the changes, then (with `--wait`) each job followed to its end.
 pub async fn apply(client: &Client, out: Output, args: SpecArgs) -> Result<()> {
-    let (cluster, mut body) = read(&args)?;
-    body.prune = false;
+    let (cluster, body) = read(&args)?;
     let applied = client.apply_spec(&cluster, &body).await?;
     if out.json {
         out.print_json(&serde_json::to_value(&applied).unwrap_or_default());

@@ -823,6 +823,31 @@ configs = { "hello.conf" = { greeting = "hi" } }
     assert_contains(&refused.stderr, "line 7");
     assert_eq!(cli.json(&["unit", "list", "c", "--json"]), before);
 
+    // hello on h1 only: kept without --prune; with it, h2's unit is stopped, then removed.
+    let narrowed = spec
+        .replace(r#"["h1", "h2"]"#, r#"["h1"]"#)
+        .replace("\"hi\"", "\"bye\"");
+    std::fs::write(&file, narrowed).unwrap();
+    let plan = cli.run(&["plan", "-f", path]);
+    plan.says(
+        0,
+        "= kept (not in the spec; --prune plans its removal): unit hello_server of hello on h2",
+    );
+    cli.run(&["plan", "-f", path, "--prune"])
+        .says(0, "> job stop of hello on h2");
+    let pruned = cli.run(&["apply", "-f", path, "--prune", "--wait"]);
+    pruned.says(0, "- unit hello_server of hello on h2");
+    let units = cli.json(&["unit", "list", "c", "--json"]);
+    let hosts: Vec<&str> = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["h1"], "{units}");
+    cli.run(&["plan", "-f", path, "--prune"])
+        .says(0, "nothing to do");
+
     cli.run(&["job", "run", "c", "stop", "--service", "hello", "--wait"])
         .expect(0);
 }
