@@ -22,6 +22,9 @@ STACK_PACKAGES="openjdk-17-jre-headless openjdk-17-jdk-headless zookeeper promet
 # Debian's chromium runs the web console's end-to-end tests (driven by playwright-core; its own
 # browser download is not used).
 STACK_PACKAGES="$STACK_PACKAGES chromium fonts-noto-cjk"
+# Real OpenSSH servers stand in for machines in the host bootstrap test (each started by the
+# test with its own config and host key; the package's own service is not started).
+STACK_PACKAGES="$STACK_PACKAGES openssh-server openssh-client"
 # The Debian package shellcheck lints the stack scripts and the stack library.
 missing=""
 for p in $STACK_PACKAGES shellcheck; do

@@ -29,7 +29,7 @@
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`], [`policy`];
-//! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine,
+//! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`bootstrap`], [`database`] and [`assistant`]; then the engine,
 //! [`grpc`] and [`spec`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
@@ -38,6 +38,7 @@ pub mod advisor;
 pub mod agent;
 pub mod assistant;
 pub mod auth;
+pub mod bootstrap;
 pub mod database;
 mod engine;
 pub use engine::{Control, EngineConfig, Update};

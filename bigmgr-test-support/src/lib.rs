@@ -43,6 +43,7 @@ mod process;
 pub mod procs;
 mod server;
 mod sse;
+mod sshd;
 mod wait;
 
 pub use agent::{AgentCmd, AgentProc};
@@ -58,4 +59,5 @@ pub use postgres::{DEFAULT_POSTGRES, PgSchema, postgres_base_url};
 pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};
 pub use server::{READY_TIMEOUT, ServerCmd, ServerProc};
 pub use sse::read_events;
-pub use wait::wait_until;
+pub use sshd::{SshKey, Sshd};
+pub use wait::{wait_for_port, wait_until};

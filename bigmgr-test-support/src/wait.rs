@@ -21,3 +21,16 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Blocks until something accepts TCP connections on `address:port` (at most 10 s).
+pub fn wait_for_port(address: &str, port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let at = format!("{address}:{port}");
+    while std::net::TcpStream::connect(&at).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {at} after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

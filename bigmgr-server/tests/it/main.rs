@@ -12,6 +12,7 @@ mod agents;
 mod alerts;
 mod api;
 mod assistant;
+mod bootstrap;
 mod cli;
 mod config;
 mod configs_api;
