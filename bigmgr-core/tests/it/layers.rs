@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["store", "plan", "placement"],
     &["render", "agent", "join", "database", "assistant"],
     &["engine", "grpc", "spec"],
-    &["view", "request", "advisor"],
+    &["view", "request", "advisor", "spec_schema"],
     &["manager", "testing"],
 ];
 
