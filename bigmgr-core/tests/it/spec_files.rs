@@ -1,6 +1,11 @@
 //! The files beside the spec code: the committed JSON Schema (`docs/spec.schema.json`) is the
-//! one the types generate.
+//! one the types generate, and every example spec (`examples/specs/*.toml`) parses and passes
+//! the whole check against the repository's stacks. (bigmgr-py's `test_spec_schema.py`
+//! validates the examples against the schema with a JSON Schema implementation.)
 
+use bigmgr_core::spec::{self, Reference};
+use bigmgr_core::stack::DirStackProvider;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -80,4 +85,103 @@ fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
         _ => {}
     }
+}
+
+/// The example specs, by file name.
+fn examples() -> BTreeMap<String, String> {
+    let dir = repo().join("examples/specs");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_example_spec_passes_the_check_against_the_shipped_stacks() {
+    let stacks = DirStackProvider::new([bigmgr_test_support::stacks_dir()]);
+    let examples = examples();
+    // One per shipped stack, each with that stack's services.
+    let shipped: BTreeSet<String> = std::fs::read_dir(bigmgr_test_support::stacks_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let named: BTreeSet<String> = examples
+        .keys()
+        .map(|n| n.trim_end_matches(".toml").to_string())
+        .collect();
+    assert_eq!(named, shipped, "one example spec per stack, named after it");
+
+    for (name, text) in &examples {
+        let mut parsed = spec::parse(text).unwrap_or_else(|p| panic!("{name}: {p:?}"));
+        let stack = name.trim_end_matches(".toml");
+        assert!(
+            parsed.spec.services.values().any(|s| s.stack == stack),
+            "{name} has no service of the {stack} stack"
+        );
+        let s = &parsed.spec;
+        assert_eq!(
+            s.hosts.values().map(String::as_str).collect::<Vec<_>>(),
+            ["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+            "{name}: hosts h1-h3 on 127.0.0.2-4"
+        );
+        let relations = s.relations.len();
+        assert!(relations > 0, "{name} has no relation");
+        assert!(
+            s.services.values().any(|s| !s.host_overrides.is_empty()),
+            "{name} has no host override"
+        );
+
+        // Secrets by reference, resolved from a map as a frontend would send them.
+        let secrets: BTreeMap<String, String> = parsed
+            .references()
+            .into_iter()
+            .map(|(_, r)| (r.key(), format!("secret-of-{}", r.key().replace(':', "-"))))
+            .collect();
+        parsed
+            .resolve(&secrets)
+            .unwrap_or_else(|p| panic!("{name}: {p:?}"));
+        let checked = parsed
+            .check(&stacks, &BTreeSet::new())
+            .await
+            .unwrap_or_else(|p| {
+                panic!(
+                    "{name} fails the check:\n{}",
+                    p.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            });
+        assert_eq!(checked.relations.len(), relations, "{name}");
+    }
+}
+
+/// The stacks with a secret property give it by reference in their example, and without
+/// its value the check refuses the example (so the references are real).
+#[tokio::test]
+async fn example_secrets_are_given_by_reference() {
+    let examples = examples();
+    for name in ["extra.toml", "infra.toml"] {
+        let parsed = spec::parse(&examples[name]).unwrap();
+        let refs = parsed.references();
+        assert!(!refs.is_empty(), "{name} gives no secret by reference");
+        let problems = parsed.clone().resolve(&BTreeMap::new()).unwrap_err();
+        assert_eq!(problems.len(), refs.len(), "{name}: {problems:?}");
+        assert!(problems.iter().all(|p| p.line > 0), "{problems:?}");
+    }
+    // Both kinds of reference are shown.
+    let kinds: BTreeSet<&str> = examples
+        .values()
+        .flat_map(|t| spec::parse(t).unwrap().references())
+        .map(|(_, r)| match r {
+            Reference::Env(_) => "env",
+            Reference::File(_) => "file",
+        })
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["env", "file"]));
 }
