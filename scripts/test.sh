@@ -90,6 +90,12 @@ if ! { "$py_venv/bin/maturin" --version && "$py_venv/bin/pytest" --version; } >/
   python3 -m venv "$py_venv"
   "$py_venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9,<2" "pytest>=7"
 fi
+# test_spec_schema.py validates the example specs against docs/spec.schema.json with a JSON
+# Schema implementation, as an editor would: jsonschema, pinned (installed while missing).
+JSONSCHEMA_VERSION=4.26.0
+if ! "$py_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('jsonschema') != '$JSONSCHEMA_VERSION')" 2>/dev/null; then
+  "$py_venv/bin/pip" install --quiet --disable-pip-version-check "jsonschema==$JSONSCHEMA_VERSION"
+fi
 set +e
 py_log=$(mktemp)
 # Without build isolation, maturin's build hook runs the venv's `maturin` by name: on PATH.

@@ -30,7 +30,7 @@
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`], [`policy`];
 //! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`bootstrap`], [`database`] and [`assistant`]; then the engine,
-//! [`grpc`] and [`spec`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
+//! [`grpc`] and [`spec`]; then [`view`], [`request`], [`advisor`] and `spec_schema`; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
 pub mod address;
@@ -60,6 +60,8 @@ pub mod sched;
 pub mod secret;
 pub mod shell;
 pub mod spec;
+#[cfg(feature = "openapi")]
+pub mod spec_schema;
 pub mod stack;
 pub mod store;
 #[cfg(test)]

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 /// A whole cluster, as the file declares it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// The cluster's name.
@@ -38,6 +39,7 @@ pub struct Spec {
 
 /// One service instance of a spec.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpecService {
     /// The stack (`bigtop`).
@@ -53,9 +55,11 @@ pub struct SpecService {
     pub placement: BTreeMap<String, Placement>,
     /// Config values over the stack's defaults: config type → property → value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub configs: ServiceConfigs,
     /// Host overrides: host → config type → property → value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub host_overrides: HostOverrides,
     /// Its policies.
     #[serde(default)]
@@ -64,6 +68,7 @@ pub struct SpecService {
 
 /// A service's policies in a spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpecPolicy {
     /// How many of its stale units the reconfigure job an apply runs restarts at once
@@ -77,6 +82,7 @@ pub struct SpecPolicy {
 
 /// Self-healing in a spec: what `bigmgr alert healing` sets.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpecHealing {
     /// Restart the service's started units that are down.
@@ -93,6 +99,7 @@ pub struct SpecHealing {
 
 /// A relation of a spec: `SERVICE` or `SERVICE:ENDPOINT` on each side.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpecRelation {
     /// The side that requires.

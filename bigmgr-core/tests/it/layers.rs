@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
         "assistant",
     ],
     &["engine", "grpc", "spec"],
-    &["view", "request", "advisor"],
+    &["view", "request", "advisor", "spec_schema"],
     &["manager", "testing"],
 ];
 

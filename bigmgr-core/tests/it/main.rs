@@ -10,6 +10,7 @@ mod layers;
 mod relations;
 mod shell;
 mod spec;
+mod spec_files;
 mod stack;
 mod stacklib;
 mod store;

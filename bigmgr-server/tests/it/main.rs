@@ -27,6 +27,7 @@ mod roles;
 mod scenarios;
 mod server;
 mod spark;
+mod spec_roundtrip;
 mod stacks;
 mod store_copy;
 mod tls;

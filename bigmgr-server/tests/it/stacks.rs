@@ -437,7 +437,7 @@ async fn bad_configs_relations_and_templates_are_refused_before_anything_runs() 
 }
 
 /// Prometheus' active targets: `(instance, health)`, sorted.
-async fn prometheus_targets(addr: &str) -> Vec<(String, String)> {
+pub async fn prometheus_targets(addr: &str) -> Vec<(String, String)> {
     let Ok(res) = reqwest::get(format!("http://{addr}/api/v1/targets?state=active")).await else {
         return Vec::new();
     };
