@@ -10,6 +10,7 @@ use bigmgr_core::agent::LocalTransport;
 use bigmgr_core::agent::{AgentConfig, ProcessExecutor};
 use bigmgr_core::manager::AddService;
 use bigmgr_core::model::*;
+use bigmgr_core::placement::Placement;
 use bigmgr_core::stack::DirStackProvider;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,9 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
         ),
     ] {
-        let placement: BTreeMap<String, Vec<String>> = placement
+        let placement: BTreeMap<String, Placement> = placement
             .into_iter()
-            .map(|(c, h)| (c.to_string(), h))
+            .map(|(c, h)| (c.to_string(), h.into()))
             .collect();
         mgr.add_service(
             "demo",

@@ -56,8 +56,13 @@ pub struct Args {
     #[arg(long, env = "BIGMGR_GRACE", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub grace: Option<Duration>,
+    /// A control group whose CPU and memory the heartbeats report instead of the machine's,
+    /// as /proc/self/cgroup names it (/bigmgr/h2): for a host that shares its machine (a
+    /// container, a slice), so placement by load sees its own load. cgroup v2 or v1 (cpuacct)
+    #[arg(long, env = "BIGMGR_METRICS_CGROUP", value_name = "PATH")]
+    pub metrics_cgroup: Option<String>,
     /// A TOML file with any of the settings above (server, join_token, ca_fingerprint, name,
-    /// address, root, grace)
+    /// address, root, grace, metrics_cgroup)
     #[arg(long, env = "BIGMGR_AGENT_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -139,6 +144,12 @@ impl Settings {
             (None, Some(r)) => base.join(r),
             (None, None) => PathBuf::from(DEFAULT_ROOT),
         };
+        let metrics_cgroup = args.metrics_cgroup.clone().or(file.metrics_cgroup);
+        if let Some(cg) = &metrics_cgroup {
+            bigmgr_core::agent::Sampler::new(&root)
+                .with_cgroup(cg)
+                .map_err(|e| format!("--metrics-cgroup (BIGMGR_METRICS_CGROUP): {e}"))?;
+        }
         let mut agent = AgentConfig::new(name, address, root);
         if let Some(grace) = args.grace.or(file.grace) {
             agent.grace = grace;
@@ -149,6 +160,7 @@ impl Settings {
                 join_token: args.join_token.clone().or(file.join_token),
                 agent,
                 ca_fingerprint: args.ca_fingerprint.clone().or(file.ca_fingerprint),
+                metrics_cgroup,
             },
         })
     }

@@ -116,6 +116,11 @@ impl Client {
         self.get(&path).await
     }
 
+    /// Cluster `cluster` written as a cluster spec, secrets as references.
+    pub async fn export_spec(&self, cluster: &str) -> Result<bigmgr_core::spec::Exported> {
+        self.get(&in_cluster(cluster, "spec")).await
+    }
+
     /// What applying a cluster spec to `cluster` would change (nothing is changed).
     pub async fn plan_spec(
         &self,

@@ -86,8 +86,8 @@ async fn run_on(bench: &NoopBench, hosts: usize, label: &str, store: SqlStore) -
         for n in &names {
             mgr.add_host("bench", n, "127.0.0.1").await.expect("host");
         }
-        let placement: BTreeMap<String, Vec<String>> = (0..bench.components)
-            .map(|c| (format!("c{c}"), names.clone()))
+        let placement: BTreeMap<String, bigmgr_core::placement::Placement> = (0..bench.components)
+            .map(|c| (format!("c{c}"), names.clone().into()))
             .collect();
         mgr.add_service(
             "bench",

@@ -29,7 +29,7 @@
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
-//! then [`store`] and [`plan`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine,
+//! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine,
 //! [`grpc`] and [`spec`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
@@ -50,6 +50,7 @@ pub mod manager;
 pub mod metrics;
 pub mod model;
 pub mod name;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod request;

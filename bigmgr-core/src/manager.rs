@@ -5,6 +5,7 @@
 use crate::engine::{Command, Control, Engine, EngineConfig, EngineParts, Update};
 use crate::model::*;
 use crate::name::check_name;
+use crate::placement::Placement;
 use crate::plan::{self, PlanInput};
 use crate::sched::{FifoScheduler, Scheduler};
 use crate::stack::{ServiceDef, StackProvider, StackRef};
@@ -30,6 +31,7 @@ mod maintenance;
 mod metrics;
 mod notify;
 mod overrides;
+mod placement;
 mod reconcile;
 mod relations;
 mod replica;
@@ -53,6 +55,15 @@ pub use events::LOG_POLL;
 pub use relations::Relate;
 pub use watch::{MIN_GAP, WATCH_EVERY};
 
+/// A checked service instance, ready to store: its units, why core chose each unit's host
+/// (for a placement by count; `None` where it was named), and the cluster's hosts by name.
+struct Prepared {
+    new: NewService,
+    units: Vec<NewUnit>,
+    why: Vec<Option<String>>,
+    hosts: HashMap<String, Host>,
+}
+
 /// A request to add a service instance to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -69,8 +80,10 @@ pub struct AddService {
     pub version: Option<String>,
     /// The service definition (`zookeeper`).
     pub service: String,
-    /// Host names per component; a component left out gets no units.
-    pub placement: BTreeMap<String, Vec<String>>,
+    /// Per component: its hosts (`["h1", "h2"]`), or a count core places by load (`3`, or
+    /// `{"count": 3, "among": [...], "match": "worker-*"}`); a component left out gets no
+    /// units.
+    pub placement: BTreeMap<String, Placement>,
     /// Config values over the stack's defaults: config type (`zoo.cfg`) → property → value,
     /// each checked against the property's type.
     #[serde(default)]
@@ -587,14 +600,19 @@ impl Manager {
         req: AddService,
         author: &str,
     ) -> Result<(ServiceInstance, Vec<Unit>)> {
-        let (new, units, _) = self.prepare_service(cluster, req, author).await?;
-        self.inner.store.add_service(new, units).await
+        let p = self.prepare_service(cluster, req, author).await?;
+        self.inner.store.add_service(p.new, p.units).await
     }
 
     /// Every check of [`Manager::add_service`], nothing written (a dry run): what it would
     /// create.
     pub async fn check_service(&self, cluster: &str, req: AddService) -> Result<ServiceCheckView> {
-        let (new, units, hosts) = self.prepare_service(cluster, req, "system").await?;
+        let Prepared {
+            new,
+            units,
+            why,
+            hosts,
+        } = self.prepare_service(cluster, req, "system").await?;
         let names: HashMap<HostId, &str> =
             hosts.values().map(|h| (h.id, h.name.as_str())).collect();
         Ok(ServiceCheckView {
@@ -604,9 +622,11 @@ impl Manager {
             service: new.service,
             units: units
                 .into_iter()
-                .map(|u| PlannedUnitView {
+                .zip(why)
+                .map(|(u, why)| PlannedUnitView {
                     host: names.get(&u.host).copied().unwrap_or_default().to_string(),
                     component: u.component,
+                    why,
                 })
                 .collect(),
         })
@@ -619,7 +639,7 @@ impl Manager {
         cluster: &str,
         req: AddService,
         author: &str,
-    ) -> Result<(NewService, Vec<NewUnit>, HashMap<String, Host>)> {
+    ) -> Result<Prepared> {
         check_name("service", &req.name)
             .map_err(|e| Error::invalid_field("name", e.to_string()))?;
         let c = self.cluster(cluster).await?;
@@ -633,19 +653,56 @@ impl Manager {
             def.component(comp)?;
         }
         let hosts = self.hosts_by_name(c.id).await?;
-        let mut units = Vec::new();
         for comp in &def.components {
-            let names = req
-                .placement
-                .get(&comp.name)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let n = req.placement.get(&comp.name).map_or(0, Placement::count);
+            if !comp.cardinality.allows(n) {
+                return Err(Error::Cardinality {
+                    service: def.name.clone(),
+                    component: comp.name.clone(),
+                    expected: comp.cardinality.to_string(),
+                    got: n,
+                });
+            }
+        }
+        // Counts are placed by load, spreading units (a new service has none yet).
+        let mut candidates = None;
+        let mut units = Vec::new();
+        let mut why = Vec::new();
+        for comp in &def.components {
+            let Some(p) = req.placement.get(&comp.name) else {
+                continue;
+            };
+            let placed: Vec<(String, Option<String>)> = match p.rule() {
+                None => p
+                    .hosts()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|h| (h.clone(), None))
+                    .collect(),
+                Some(rule) => {
+                    if candidates.is_none() {
+                        candidates = Some(self.candidates(&c).await?);
+                    }
+                    let cands = candidates.as_mut().expect("just set");
+                    let chosen = crate::placement::choose(&rule, &[], cands)
+                        .map_err(|e| Error::invalid_field(format!("placement.{}", comp.name), e))?;
+                    for ch in &chosen {
+                        if let Some(x) = cands.iter_mut().find(|x| x.name == ch.host) {
+                            x.units += 1;
+                        }
+                    }
+                    chosen
+                        .into_iter()
+                        .map(|ch| (ch.host, Some(ch.why)))
+                        .collect()
+                }
+            };
             let mut seen = HashSet::new();
-            for n in names {
-                let h = hosts.get(n).ok_or_else(|| {
+            for (n, reason) in placed {
+                let h = hosts.get(&n).ok_or_else(|| {
                     Error::not_found("host", format!("{n} (in cluster {})", c.name))
                 })?;
-                if !seen.insert(n) {
+                if !seen.insert(n.clone()) {
                     return Err(Error::invalid_field(
                         format!("placement.{}", comp.name),
                         format!(
@@ -658,14 +715,7 @@ impl Manager {
                     component: comp.name.clone(),
                     host: h.id,
                 });
-            }
-            if !comp.cardinality.allows(names.len()) {
-                return Err(Error::Cardinality {
-                    service: def.name.clone(),
-                    component: comp.name.clone(),
-                    expected: comp.cardinality.to_string(),
-                    got: names.len(),
-                });
+                why.push(reason);
             }
         }
         if self
@@ -729,7 +779,12 @@ impl Manager {
             host_overrides: req.host_overrides,
             author: author.to_string(),
         };
-        Ok((new, units, hosts))
+        Ok(Prepared {
+            new,
+            units,
+            why,
+            hosts,
+        })
     }
 
     /// Removes a service instance with its units. Refused ([`Error::Conflict`]) while a unit of

@@ -5,6 +5,7 @@
 use crate::auth::Role;
 use crate::model::{JobOptions, Target};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The body of `POST /clusters`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +255,7 @@ pub struct Ask {
 }
 
 /// `POST /clusters/{cluster}/plan` and `…/apply`: a cluster spec (TOML, docs/spec.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpecBody {
@@ -264,4 +265,19 @@ pub struct SpecBody {
     /// (stopped first) and relations; never hosts. Without it they are kept.
     #[serde(default)]
     pub prune: bool,
+    /// The values of the spec's secret references, by reference: `env:NAME` for
+    /// `{ env = "NAME" }`, `file:PATH` for `{ file = "PATH" }` (the CLI and Python read them
+    /// where they run). At most 1000, each at most 64 KiB.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SpecBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecBody")
+            .field("spec", &self.spec)
+            .field("prune", &self.prune)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }

@@ -2,10 +2,18 @@
 //! their placement, configs and host overrides, relations), parsed and checked whole against
 //! the stacks and the cluster's hosts, every problem reported with its line.
 //!
-//! This is the first part of clusters as code (issue 18): [`parse`] and [`Spec::check`]. The
-//! plan and apply steps build on them.
+//! [`parse`], [`Parsed::resolve`] (secrets given by reference), [`Parsed::check`],
+//! [`Checked::plan`] (a pure diff against the cluster as it stands) and [`export`] (a running
+//! cluster written as a spec); `manager/spec.rs` applies plans.
+
+mod export;
+mod secrets;
+
+pub use export::{Exported, export};
+pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS, Reference};
 
 use crate::model::{HostOverrides, ServiceConfigs};
+use crate::placement::{Candidate, Placement};
 use crate::stack::{ServiceDef, StackProvider};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,9 +47,10 @@ pub struct SpecService {
     pub version: Option<String>,
     /// The service definition (`zookeeper`).
     pub service: String,
-    /// The hosts of each component's units.
+    /// The hosts of each component's units: named (`["h1", "h2"]`), or a count core places
+    /// by load (`3`, `{ count = 3, among = [...], match = "worker-*" }`).
     #[serde(default)]
-    pub placement: BTreeMap<String, Vec<String>>,
+    pub placement: BTreeMap<String, Placement>,
     /// Config values over the stack's defaults: config type → property → value.
     #[serde(default)]
     pub configs: ServiceConfigs,
@@ -210,15 +219,29 @@ impl Parsed {
                         ),
                     ));
                 }
-                for h in on.iter().filter(|h| !known(h)) {
+                let named = match on {
+                    Placement::Hosts(h) => h.clone(),
+                    Placement::Count(_) => Vec::new(),
+                    Placement::Rule(r) => r.among.clone().unwrap_or_default(),
+                };
+                for h in named.iter().filter(|h| !known(h)) {
                     problems.push(self.problem(
                         &at(name, &["placement", component]),
                         format!("host '{h}' is neither the cluster's nor in the spec's [hosts]"),
                     ));
                 }
+                let mut seen = BTreeSet::new();
+                if let Some(h) = on.hosts().into_iter().flatten().find(|h| !seen.insert(*h)) {
+                    problems.push(self.problem(
+                        &at(name, &["placement", component]),
+                        format!(
+                            "host '{h}' is named twice: a component has at most one unit per host"
+                        ),
+                    ));
+                }
             }
             for c in &def.components {
-                let n = s.placement.get(&c.name).map_or(0, Vec::len);
+                let n = s.placement.get(&c.name).map_or(0, Placement::count);
                 if !c.cardinality.allows(n) {
                     problems.push(self.problem(
                         &at(name, &["placement", &c.name]),
@@ -313,6 +336,8 @@ pub struct Current {
     pub services: Vec<CurrentService>,
     /// Its relations.
     pub relations: Vec<PlannedRelation>,
+    /// Its hosts as placement by count sees them: units and averaged load.
+    pub candidates: Vec<Candidate>,
 }
 
 /// A service instance as it stands.
@@ -354,6 +379,9 @@ pub struct PlannedUnit {
     pub component: String,
     /// Its host.
     pub host: String,
+    /// Why core chose this host, for a placement by count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One property a plan changes: `from` what the layer holds now `to` what the spec says
@@ -451,23 +479,39 @@ impl Checked {
                 });
             }
         }
-        let units_of = |s: &SpecService| -> BTreeSet<(String, String)> {
-            s.placement
-                .iter()
-                .flat_map(|(c, hosts)| hosts.iter().map(move |h| (c.clone(), h.clone())))
-                .collect()
-        };
+        // Placement by count sees the cluster's hosts and the spec's new ones, and the units
+        // this plan places as it places them.
+        let mut candidates = current.candidates.clone();
+        for h in spec.hosts.keys() {
+            if !candidates.iter().any(|c| &c.name == h) {
+                candidates.push(Candidate {
+                    name: h.clone(),
+                    ..Candidate::default()
+                });
+            }
+        }
+        let empty = BTreeSet::new();
         for (name, s) in &spec.services {
-            let want = units_of(s);
+            let cur = current.services.iter().find(|c| &c.name == name);
+            let (want, why) =
+                match resolve_placement(s, cur.map_or(&empty, |c| &c.units), &mut candidates) {
+                    Ok(resolved) => resolved,
+                    Err(e) => {
+                        plan.problems
+                            .push(format!("service {name}: placement of {e}"));
+                        continue;
+                    }
+                };
+            let planned = |(c, h): &(String, String)| PlannedUnit {
+                service: name.clone(),
+                component: c.clone(),
+                host: h.clone(),
+                why: why.get(&(c.clone(), h.clone())).cloned(),
+            };
             let def = &self.defs[name];
-            let Some(cur) = current.services.iter().find(|c| &c.name == name) else {
+            let Some(cur) = cur else {
                 plan.services_to_add.push(name.clone());
-                plan.units_to_add
-                    .extend(want.iter().map(|(c, h)| PlannedUnit {
-                        service: name.clone(),
-                        component: c.clone(),
-                        host: h.clone(),
-                    }));
+                plan.units_to_add.extend(want.iter().map(planned));
                 plan.jobs.push(PlannedJob {
                     command: "deploy".into(),
                     service: name.clone(),
@@ -486,18 +530,11 @@ impl Checked {
             }
             let added: Vec<_> = want.difference(&cur.units).cloned().collect();
             let gone: Vec<_> = cur.units.difference(&want).cloned().collect();
-            for (c, h) in &added {
-                plan.units_to_add.push(PlannedUnit {
-                    service: name.clone(),
-                    component: c.clone(),
-                    host: h.clone(),
-                });
-            }
+            plan.units_to_add.extend(added.iter().map(planned));
             for (c, h) in &gone {
                 let u = PlannedUnit {
-                    service: name.clone(),
-                    component: c.clone(),
-                    host: h.clone(),
+                    why: None,
+                    ..planned(&(c.clone(), h.clone()))
                 };
                 if prune {
                     plan.units_to_remove.push(u);
@@ -557,6 +594,7 @@ impl Checked {
                             service: cur.name.clone(),
                             component: c.clone(),
                             host: h.clone(),
+                            why: None,
                         }));
                 } else {
                     plan.kept.push(format!("service {}", cur.name));
@@ -598,6 +636,60 @@ impl Checked {
         }
         plan
     }
+}
+
+/// The units a service's placement asks for — named hosts as they are, counts chosen by
+/// [`crate::placement::choose`] keeping the hosts that have units of the component now —
+/// with why each chosen host was chosen. `candidates` count the units placed as they go.
+#[allow(clippy::type_complexity)]
+fn resolve_placement(
+    s: &SpecService,
+    now: &BTreeSet<(String, String)>,
+    candidates: &mut [Candidate],
+) -> Result<
+    (
+        BTreeSet<(String, String)>,
+        BTreeMap<(String, String), String>,
+    ),
+    String,
+> {
+    let mut want = BTreeSet::new();
+    let mut why = BTreeMap::new();
+    for (component, placement) in &s.placement {
+        let hosts: Vec<(String, Option<String>)> = match placement.rule() {
+            None => placement
+                .hosts()
+                .unwrap_or_default()
+                .iter()
+                .map(|h| (h.clone(), None))
+                .collect(),
+            Some(rule) => {
+                let existing: Vec<String> = now
+                    .iter()
+                    .filter(|(c, _)| c == component)
+                    .map(|(_, h)| h.clone())
+                    .collect();
+                crate::placement::choose(&rule, &existing, candidates)
+                    .map_err(|e| format!("{component}: {e}"))?
+                    .into_iter()
+                    .map(|c| (c.host, (!c.why.is_empty()).then_some(c.why)))
+                    .collect()
+            }
+        };
+        for (h, reason) in hosts {
+            let key = (component.clone(), h.clone());
+            if !now.contains(&key)
+                && let Some(c) = candidates.iter_mut().find(|c| c.name == h)
+            {
+                c.units += 1;
+            }
+            if let Some(r) = reason {
+                why.insert(key.clone(), r);
+            }
+            want.insert(key);
+        }
+    }
+    Ok((want, why))
 }
 
 /// The property changes from layer `a` (the cluster's) to layer `b` (the spec's).
@@ -846,6 +938,76 @@ provider = "zk"
         assert_eq!(problems.len(), 7, "{text:#?}");
     }
 
+    #[tokio::test]
+    async fn counts_are_placed_on_the_least_loaded_hosts_and_stay_put() {
+        use crate::placement::{Candidate, Load};
+        let spec = GOOD.replace(
+            r#"zookeeper_server = ["h1", "h2", "h3"]"#,
+            r#"zookeeper_server = { count = 2, among = ["h1", "h2", "h3"] }"#,
+        );
+        let checked = parse(&spec)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap();
+        let loaded = |name: &str, cpu: f64| Candidate {
+            name: name.into(),
+            units: 0,
+            load: Some(Load {
+                cpu_percent: cpu,
+                memory_percent: 10.0,
+                samples: 30,
+            }),
+            lost: false,
+        };
+        let current = Current {
+            hosts: hosts(),
+            candidates: vec![loaded("h1", 97.0), loaded("h2", 4.0), loaded("h3", 6.0)],
+            ..Current::default()
+        };
+        let plan = checked.plan(&current, false);
+        let zk: Vec<&PlannedUnit> = plan
+            .units_to_add
+            .iter()
+            .filter(|u| u.service == "zk")
+            .collect();
+        let on: Vec<&str> = zk.iter().map(|u| u.host.as_str()).collect();
+        assert_eq!(on, ["h2", "h3"], "busy h1 is passed over: {plan:#?}");
+        let why = zk[0].why.as_deref().unwrap();
+        assert!(
+            why.contains("cpu 4%") && why.contains("passed over h1"),
+            "{why}"
+        );
+        let mut applied = as_applied(&checked);
+        let zk_now = applied
+            .services
+            .iter_mut()
+            .find(|s| s.name == "zk")
+            .unwrap();
+        zk_now.units = [
+            ("zookeeper_server".to_string(), "h1".to_string()),
+            ("zookeeper_server".to_string(), "h3".to_string()),
+        ]
+        .into();
+        applied.candidates = current.candidates.clone();
+        // Units already there stay, even on the busy host: an apply again moves nothing.
+        let again = checked.plan(&applied, false);
+        assert!(again.is_empty(), "{again:#?}");
+        // Too few hosts allowed: a problem the apply refuses on.
+        let four = spec.replace("count = 2", "count = 4");
+        let problems = parse(&four).unwrap().check(&stacks(), &hosts()).await;
+        let plan = match problems {
+            Ok(c) => c.plan(&current, false),
+            Err(p) => panic!("{p:?}"),
+        };
+        assert!(
+            plan.problems
+                .iter()
+                .any(|p| p.contains("only 3 may take one")),
+            "{plan:#?}"
+        );
+    }
+
     /// The cluster as `checked` would leave it.
     fn as_applied(checked: &Checked) -> Current {
         Current {
@@ -867,11 +1029,17 @@ provider = "zk"
                     units: s
                         .placement
                         .iter()
-                        .flat_map(|(c, hs)| hs.iter().map(move |h| (c.clone(), h.clone())))
+                        .flat_map(|(c, p)| {
+                            p.hosts()
+                                .unwrap_or_default()
+                                .iter()
+                                .map(move |h| (c.clone(), h.clone()))
+                        })
                         .collect(),
                 })
                 .collect(),
             relations: checked.relations.clone(),
+            candidates: Vec::new(),
         }
     }
 
@@ -940,6 +1108,7 @@ provider = "zk"
             service: "prom".into(),
             component: "prometheus_server".into(),
             host: h.into(),
+            why: None,
         };
         assert_eq!(plan.units_to_add, [unit("h2")]);
         assert!(

@@ -18,13 +18,14 @@ use bigmgr_core::model::{
     RelationId, TaskId, Thread, ThreadId, UnitId,
 };
 use bigmgr_core::request::{
-    AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SetHealing, SnapshotBody,
+    AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SetHealing, SnapshotBody, SpecBody,
     StartMaintenance,
 };
+use bigmgr_core::spec::{Exported, Plan};
 use bigmgr_core::view::{
     AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed,
     HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, RelationEventView,
-    RelationView, ServiceView, SnapshotView, StackView, UnitStatusView, follow,
+    RelationView, ServiceView, SnapshotView, SpecAppliedView, StackView, UnitStatusView, follow,
 };
 
 pub use bigmgr_client::JobAction;
@@ -263,6 +264,24 @@ backend! {
             let scope = AdviceScope { host, service, job: job.map(JobId) };
             e.mgr()?.advice(cluster, &scope).await?
         },
+    }
+    /// What applying a cluster spec would change (changes nothing).
+    fn plan_spec(cluster: &str, body: SpecBody) -> Plan {
+        rest: |c| c.plan_spec(cluster, &body).await?,
+        embedded: |e| e.acting()?.plan_spec(cluster, &body).await?,
+    }
+    /// Applies a cluster spec: what it changed and the jobs it submitted.
+    fn apply_spec(cluster: &str, body: SpecBody) -> SpecAppliedView {
+        rest: |c| c.apply_spec(cluster, &body).await?,
+        embedded: |e| {
+            let applied = e.acting()?.apply_spec(cluster, &body).await?;
+            SpecAppliedView::of(applied.plan, applied.jobs, cluster)
+        },
+    }
+    /// The cluster written as a spec, secrets as references.
+    fn export_spec(cluster: &str) -> Exported {
+        rest: |c| c.export_spec(cluster).await?,
+        embedded: |e| e.mgr()?.export_spec(cluster).await?,
     }
     /// Starts a maintenance window on a host or a service.
     fn start_maintenance(cluster: &str, req: StartMaintenance) -> MaintenanceView {

@@ -100,6 +100,7 @@ impl From<bigmgr_core::Error> for Error {
             | E::Cycle { .. }
             | E::Template { .. }
             | E::Manifest { .. }
+            | E::Spec(_)
             | E::Stack { .. } => Error::InvalidInput(m),
             _ => Error::Other(m),
         }

@@ -486,3 +486,54 @@ def test_embedded_changes_are_authorised_and_audited_as_its_user(tmp_path):
     with pytest.raises(bigmgr.InvalidInput, match="role"):
         bigmgr.Embedded(db, stacks=[str(STACKS)], root=root, role="root")
     kill_pid_files(tmp_path / "agents")
+
+
+def test_cluster_spec_plan_apply_export_and_secrets(embedded, tmp_path, monkeypatch):
+    c = embedded.create_cluster("s")
+    add_hosts(c)
+    spec = (
+        'cluster = "s"\n\n[services.hello]\nstack = "demo"\nservice = "hello"\n'
+        'placement = { hello_server = ["h1", "h2"] }\n'
+        'configs = { "hello.conf" = { greeting = "from python" } }\n\n'
+        '[services.cache]\nstack = "extra"\nservice = "redis"\n'
+        'placement = { redis_primary = ["h1"] }\n'
+        'configs = { "redis.conf" = { requirepass = { env = "PY_CACHE_PASS" } } }\n'
+    )
+    # A secret reference without a value: read here, so the error names the variable.
+    monkeypatch.delenv("PY_CACHE_PASS", raising=False)
+    with pytest.raises(bigmgr.InvalidInput, match="PY_CACHE_PASS is not set"):
+        c.plan(spec)
+    monkeypatch.setenv("PY_CACHE_PASS", "pw from env")
+    plan = c.plan(spec)
+    assert plan and plan.services_to_add == ["cache", "hello"]
+    assert len(plan.units_to_add) == 3
+    assert {"command": "deploy", "service": "hello", "hosts": [], "why": "service hello is new"} in plan.jobs
+    # A spec with problems: every one with its line, nothing changed.
+    with pytest.raises(bigmgr.InvalidInput, match="line 6"):
+        c.plan(spec.replace("hello_server", "hello_sever"))
+
+    # Only hello is applied (the redis daemon is not wanted here): its deploy succeeds.
+    hello_only = spec[: spec.index("[services.cache]")]
+    applied, jobs = c.apply(hello_only)
+    assert applied.services_to_add == ["hello"]
+    assert [j.command for j in jobs] == ["deploy"]
+    jobs[0].wait(progress=False)
+    assert not c.plan(hello_only)
+
+    exported = c.export()
+    assert exported.references == []
+    assert 'greeting = "from python"' in exported.spec
+    assert not c.plan(exported.spec, prune=True), "an export plans nothing on its own cluster"
+    # Secrets given explicitly win over the environment.
+    plan = c.plan(spec, secrets={"env:PY_CACHE_PASS": "given"})
+    assert plan.services_to_add == ["cache"]
+    # Counts are placed by the server too (here both hosts are equally loaded: spread).
+    counted = c.add_service("counted", "demo", "greeter", {"greeter_server": 1})
+    assert len([u for u in c.units() if u.service == "counted"]) == 1
+    c.remove_service(counted.name)
+    with pytest.raises(bigmgr.InvalidInput, match="only 2 may take one"):
+        c.add_service("many", "demo", "greeter", {"greeter_server": {"count": 3, "match": "h*"}})
+    with pytest.raises(bigmgr.InvalidInput, match="placement"):
+        c.add_service("bad", "demo", "greeter", {"greeter_server": "h1"})
+    stop = c.run("stop", service="hello")
+    stop.wait(progress=False)

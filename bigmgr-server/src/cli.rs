@@ -135,6 +135,15 @@ pub enum Command {
         #[command(flatten)]
         args: SpecArgs,
     },
+    /// Write a cluster as a spec (to stdout, or `-o FILE`); secrets become references.
+    Export {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to export.
+        #[command(flatten)]
+        args: ExportArgs,
+    },
     /// What the advisor finds wrong in a cluster, with the evidence and what to do.
     Advise {
         /// How to reach the server.
@@ -347,6 +356,11 @@ pub struct AddServiceArgs {
     /// Where a component runs, as COMPONENT=HOST,HOST…; repeat it for each component.
     #[arg(long = "place", value_name = "COMPONENT=HOSTS", value_parser = parse_placement)]
     pub place: Vec<(String, Vec<String>)>,
+    /// Let the server place N units of a component, on the least loaded hosts (CPU and
+    /// memory averaged over recent heartbeats), spreading units: COMPONENT=N, or
+    /// COMPONENT=N:PATTERN to choose only among hosts whose name matches (`*` any run).
+    #[arg(long = "count", value_name = "COMPONENT=N[:PATTERN]", value_parser = parse_count)]
+    pub count: Vec<(String, bigmgr_core::placement::CountRule)>,
     /// Make every check the server makes and print the units it would create; add nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -364,6 +378,30 @@ fn parse_placement(text: &str) -> std::result::Result<(String, Vec<String>), Str
         ));
     }
     Ok((component.trim().to_string(), hosts))
+}
+
+/// Parses `component=3` or `component=3:worker-*`.
+fn parse_count(
+    text: &str,
+) -> std::result::Result<(String, bigmgr_core::placement::CountRule), String> {
+    let bad = || format!("'{text}' is not COMPONENT=N or COMPONENT=N:PATTERN");
+    let (component, rule) = text.split_once('=').ok_or_else(bad)?;
+    let (n, pattern) = match rule.split_once(':') {
+        Some((n, p)) => (n, Some(p.trim().to_string())),
+        None => (rule, None),
+    };
+    let count: usize = n.trim().parse().map_err(|_| bad())?;
+    if component.trim().is_empty() || pattern.as_deref() == Some("") {
+        return Err(bad());
+    }
+    Ok((
+        component.trim().to_string(),
+        bigmgr_core::placement::CountRule {
+            count,
+            among: None,
+            pattern,
+        },
+    ))
 }
 
 /// Splits `a,b, c` into its non-empty trimmed parts.
@@ -829,7 +867,9 @@ pub enum AlertCommand {
 /// `bigmgr plan|apply -f FILE`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SpecArgs {
-    /// The spec file (its `cluster` names the cluster).
+    /// The spec file (its `cluster` names the cluster). Its secret references
+    /// (`{ env = "NAME" }`, `{ file = "PATH" }`, a path relative to the spec's directory) are
+    /// read here and sent with it.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: std::path::PathBuf,
     /// Also remove what the cluster has and the spec does not name (services, units,
@@ -839,6 +879,16 @@ pub struct SpecArgs {
     /// apply: follow the jobs to their end (an error if one fails).
     #[arg(long)]
     pub wait: bool,
+}
+
+/// `bigmgr export CLUSTER [-o FILE]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// Write the spec to this file instead of stdout (it is replaced).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// `bigmgr advise CLUSTER [--host H] [--service S] [--job N]`.
@@ -1058,6 +1108,15 @@ mod tests {
         );
         assert!(parse_placement("hello_server").is_err());
         assert!(parse_placement("hello_server=").is_err());
+        let (c, rule) = parse_count("zookeeper_server=3:zk-*").unwrap();
+        assert_eq!(
+            (c.as_str(), rule.count, rule.pattern.as_deref()),
+            ("zookeeper_server", 3, Some("zk-*"))
+        );
+        assert_eq!(parse_count("w=2").unwrap().1.pattern, None);
+        for bad in ["w", "w=x", "=2", "w=2:", "w=-1"] {
+            assert!(parse_count(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -169,6 +169,7 @@ impl Demo {
             join_token: Some(token.to_string()),
             agent: AgentConfig::new(name, address, root),
             ca_fingerprint: self.ca_fingerprint.clone(),
+            metrics_cgroup: None,
         };
         let mut stop = self.stop_agents.subscribe();
         let shutdown = async move {
@@ -243,9 +244,9 @@ impl Demo {
             ));
         }
         for (name, placement) in wanted {
-            let placement: BTreeMap<String, Vec<String>> = placement
+            let placement: BTreeMap<String, bigmgr_core::placement::Placement> = placement
                 .into_iter()
-                .map(|(c, h)| (c.to_string(), h))
+                .map(|(c, h)| (c.to_string(), h.into()))
                 .collect();
             let req = AddService {
                 name: name.into(),

@@ -19,6 +19,8 @@ use sysinfo::{
 pub struct Sampler {
     root: PathBuf,
     system: System,
+    /// The control group whose CPU and memory stand for the host's, if one was given.
+    cgroup: Option<Cgroup>,
     /// When the CPU times were last read.
     cpu_read_at: Instant,
     /// The samples since the last heartbeat.
@@ -50,9 +52,20 @@ impl Sampler {
         Sampler {
             root: root.to_path_buf(),
             system,
+            cgroup: None,
             cpu_read_at: Instant::now(),
             acc: Accumulator::default(),
         }
+    }
+
+    /// Reports the CPU and memory of control group `path` (as `/proc/self/cgroup` writes it,
+    /// `/bigmgr/h2`) instead of the whole machine's: for a host that shares its machine — a
+    /// container, a slice of a bigger machine. Err says why it cannot be read.
+    pub fn with_cgroup(mut self, path: &str) -> Result<Sampler, String> {
+        let cgroup = Cgroup::find(Path::new(CGROUP_ROOT), path)?;
+        self.cgroup = Some(cgroup);
+        self.cpu_read_at = Instant::now();
+        Ok(self)
     }
 
     /// The host's facts, now.
@@ -86,14 +99,30 @@ impl Sampler {
     /// time carries over to the next sample.
     pub fn sample(&mut self) {
         self.refresh_memory();
-        let memory_used = self.system.used_memory();
+        let memory_used = self.memory_used();
         let elapsed = self.cpu_read_at.elapsed();
-        let cpu = (elapsed >= MINIMUM_CPU_UPDATE_INTERVAL).then(|| {
-            self.system.refresh_cpu_usage();
-            self.cpu_read_at = Instant::now();
-            (f64::from(self.system.global_cpu_usage()), elapsed)
-        });
+        let cpu = (elapsed >= MINIMUM_CPU_UPDATE_INTERVAL)
+            .then(|| {
+                let percent = match &mut self.cgroup {
+                    Some(cg) => cg.cpu_percent(elapsed, self.system.cpus().len())?,
+                    None => {
+                        self.system.refresh_cpu_usage();
+                        f64::from(self.system.global_cpu_usage())
+                    }
+                };
+                self.cpu_read_at = Instant::now();
+                Some((percent, elapsed))
+            })
+            .flatten();
         self.acc.add(cpu, memory_used);
+    }
+
+    /// Memory in use: the control group's if one is given (and readable), else the host's.
+    fn memory_used(&self) -> u64 {
+        self.cgroup
+            .as_ref()
+            .and_then(Cgroup::memory_used)
+            .unwrap_or_else(|| self.system.used_memory())
     }
 
     /// The metrics for a heartbeat: averages of the samples since the previous heartbeat (or a
@@ -107,17 +136,16 @@ impl Sampler {
             self.sample();
         }
         let acc = std::mem::take(&mut self.acc);
-        let cpu_percent = acc
-            .cpu_percent()
-            .unwrap_or_else(|| f64::from(self.system.global_cpu_usage()).clamp(0.0, 100.0));
+        let cpu_percent = acc.cpu_percent().unwrap_or_else(|| match &self.cgroup {
+            Some(cg) => cg.last_percent,
+            None => f64::from(self.system.global_cpu_usage()).clamp(0.0, 100.0),
+        });
         let (disk_total_bytes, disk_free_bytes) = disk_space(&self.root);
         let load = System::load_average();
         HostMetrics {
             at: now_ms(),
             cpu_percent,
-            memory_used_bytes: acc
-                .memory_used()
-                .unwrap_or_else(|| self.system.used_memory()),
+            memory_used_bytes: acc.memory_used().unwrap_or_else(|| self.memory_used()),
             memory_total_bytes: self.system.total_memory(),
             disk_total_bytes,
             disk_free_bytes,
@@ -158,6 +186,103 @@ impl Accumulator {
     }
 }
 
+/// Where control group hierarchies are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// A control group's CPU time and memory, read from cgroup v2 (`cpu.stat`, `memory.current`)
+/// or v1 (`cpuacct/…/cpuacct.usage`, `memory/…/memory.usage_in_bytes`).
+#[derive(Debug)]
+struct Cgroup {
+    /// The file of its cumulative CPU time, and whether it counts µs (v2) or ns (v1).
+    cpu_file: PathBuf,
+    micros: bool,
+    /// The file of its memory in use, if the memory controller has it.
+    memory_file: Option<PathBuf>,
+    /// The CPU time at the last read (ns).
+    last_ns: u64,
+    /// The CPU percent of the last read.
+    last_percent: f64,
+}
+
+impl Cgroup {
+    /// Control group `path` under `root` (a cgroup filesystem mount point).
+    fn find(root: &Path, path: &str) -> Result<Cgroup, String> {
+        let rel = path.trim_start_matches('/');
+        if rel.split('/').any(|p| p == ".." || p == ".") {
+            return Err(format!("control group '{path}' must not name . or .."));
+        }
+        let v2 = root.join(rel);
+        let candidates = [
+            (v2.join("cpu.stat"), true, v2.join("memory.current")),
+            (
+                root.join("cpuacct").join(rel).join("cpuacct.usage"),
+                false,
+                root.join("memory").join(rel).join("memory.usage_in_bytes"),
+            ),
+            (
+                root.join("unified").join(rel).join("cpu.stat"),
+                true,
+                root.join("unified").join(rel).join("memory.current"),
+            ),
+            (
+                root.join("cpu,cpuacct").join(rel).join("cpuacct.usage"),
+                false,
+                root.join("memory").join(rel).join("memory.usage_in_bytes"),
+            ),
+        ];
+        for (cpu_file, micros, memory) in candidates {
+            if cpu_file.is_file() {
+                let mut cg = Cgroup {
+                    cpu_file,
+                    micros,
+                    memory_file: memory.is_file().then_some(memory),
+                    last_ns: 0,
+                    last_percent: 0.0,
+                };
+                cg.last_ns = cg
+                    .cpu_ns()
+                    .ok_or_else(|| format!("cannot read {}", cg.cpu_file.display()))?;
+                return Ok(cg);
+            }
+        }
+        Err(format!(
+            "no control group '{path}' with CPU accounting under {} (cpu.stat for cgroup v2, cpuacct/…/cpuacct.usage for v1)",
+            root.display()
+        ))
+    }
+
+    /// Its cumulative CPU time (ns).
+    fn cpu_ns(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(&self.cpu_file).ok()?;
+        if self.micros {
+            text.lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|us| us.saturating_mul(1000))
+        } else {
+            text.trim().parse().ok()
+        }
+    }
+
+    /// Its CPU use over the `elapsed` time since the last read, percent of all `cores`.
+    #[allow(clippy::cast_precision_loss)]
+    fn cpu_percent(&mut self, elapsed: Duration, cores: usize) -> Option<f64> {
+        let now = self.cpu_ns()?;
+        let used = now.saturating_sub(self.last_ns) as f64;
+        self.last_ns = now;
+        let cores = cores.max(1) as f64;
+        let percent = (used / (elapsed.as_nanos() as f64 * cores) * 100.0).clamp(0.0, 100.0);
+        self.last_percent = percent;
+        Some(percent)
+    }
+
+    /// Its memory in use, if readable.
+    fn memory_used(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.memory_file.as_ref()?).ok()?;
+        text.trim().parse().ok()
+    }
+}
+
 /// The size of, and the space available to unprivileged users on, the filesystem holding
 /// `path` (or its nearest existing ancestor, for a root not made yet); zeros if none can be
 /// read.
@@ -190,6 +315,28 @@ fn disk_space(path: &Path) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroups_cpu_time_becomes_its_percent_of_all_cores() {
+        let root = tempfile::tempdir().unwrap();
+        let v1 = root.path().join("cpuacct/bigmgr/h2");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("cpuacct.usage"), "1000000000\n").unwrap();
+        let mut cg = Cgroup::find(root.path(), "/bigmgr/h2").unwrap();
+        // One core busy for the whole second on a 2-core machine: 50 %.
+        std::fs::write(v1.join("cpuacct.usage"), "2000000000\n").unwrap();
+        let p = cg.cpu_percent(Duration::from_secs(1), 2).unwrap();
+        assert!((p - 50.0).abs() < 1e-9, "{p}");
+        assert_eq!(cg.memory_used(), None, "no memory controller here");
+        let v2 = root.path().join("slice");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(v2.join("cpu.stat"), "usage_usec 500\nuser_usec 400\n").unwrap();
+        std::fs::write(v2.join("memory.current"), "4096\n").unwrap();
+        let cg = Cgroup::find(root.path(), "slice").unwrap();
+        assert_eq!((cg.last_ns, cg.memory_used()), (500_000, Some(4096)));
+        assert!(Cgroup::find(root.path(), "/nope").is_err());
+        assert!(Cgroup::find(root.path(), "/bigmgr/../h2").is_err());
+    }
 
     #[test]
     fn facts_describe_the_host() {

@@ -160,6 +160,9 @@ pub struct AgentClientConfig {
     /// The fingerprint of the server's CA (`sha256:…`) to pin on an `https://` server; kept
     /// with the credential after joining, so later starts need not give it again.
     pub ca_fingerprint: Option<String>,
+    /// A control group whose CPU and memory the heartbeats report instead of the machine's
+    /// (a host sharing its machine: a container, a slice), e.g. `/bigmgr/h2`.
+    pub metrics_cgroup: Option<String>,
 }
 
 /// What the agent keeps of its admission, in `<root>/credential.json`.
@@ -501,6 +504,15 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
         .max_encoding_message_size(super::MAX_MESSAGE_BYTES);
 
     let mut sampler = Sampler::new(&config.root);
+    if let Some(cg) = &shared.config.metrics_cgroup {
+        sampler = match Sampler::new(&config.root).with_cgroup(cg) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reporting the machine's CPU and memory instead");
+                sampler
+            }
+        };
+    }
     let auth = match (&saved, &shared.config.join_token) {
         (Some(c), _) => pb::register::Auth::Credential(c.credential.clone()),
         (None, Some(t)) => pb::register::Auth::JoinToken(t.clone()),

@@ -2,12 +2,13 @@
 //! making it so ([`Acting::apply_spec`]), every change authorised and audited as its own call
 //! would be.
 
-use super::Acting;
 use super::configs::ConfigChange;
 use super::relations::Relate;
-use crate::model::{Job, JobOptions, JobRequest, ServiceConfigs, Target};
-use crate::request::{AddUnitsBody, RestartStaleBody};
-use crate::spec::{Checked, Current, CurrentService, Plan, PlannedRelation};
+use super::{Acting, Manager};
+use crate::model::{Cluster, Job, JobOptions, JobRequest, ServiceConfigs, Target};
+use crate::placement::Placement;
+use crate::request::{AddUnitsBody, RestartStaleBody, SpecBody};
+use crate::spec::{Checked, Current, CurrentService, Exported, Plan, PlannedRelation};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,35 +25,32 @@ pub struct SpecApplied {
 }
 
 impl Acting {
-    /// Parses and checks `source` (a cluster spec) against the stacks and cluster `cluster`
-    /// (which need not exist yet), and returns what applying it would change. Changes nothing.
-    pub async fn plan_spec(&self, cluster: &str, source: &str, prune: bool) -> Result<Plan> {
-        let (checked, current, exists) = self.check_spec(cluster, source).await?;
-        let mut plan = checked.plan(&current, prune);
+    /// Parses `body.spec` (a cluster spec), puts its secrets in place, checks it against the
+    /// stacks and cluster `cluster` (which need not exist yet), and returns what applying it
+    /// would change. Changes nothing.
+    pub async fn plan_spec(&self, cluster: &str, body: &SpecBody) -> Result<Plan> {
+        let (checked, current, exists) = self.check_spec(cluster, body).await?;
+        let mut plan = checked.plan(&current, body.prune);
         plan.create_cluster = !exists;
         Ok(plan)
     }
 
-    /// Applies `source` to `cluster`: creates the cluster if needed, adds the hosts, services
+    /// Applies `body.spec` to `cluster`: creates the cluster if needed, adds the hosts, services
     /// and units it names, makes one config version per service whose values differ, adds
     /// its relations, and submits the jobs (a deploy of every new unit, a rolling reconfigure
     /// of each changed service's stale units). Nothing changes if the spec has a problem. With
     /// nothing to do, no job is submitted.
     ///
-    /// With `prune`, what the cluster has and the spec does not name goes first: its started
+    /// With `body.prune`, what the cluster has and the spec does not name goes first: its started
     /// units are stopped by one job, which this call waits for (if it does not succeed,
     /// nothing is removed), then its relations, units and services are removed. Hosts are
     /// never removed. Without `prune` the plan lists them under `kept`.
-    pub async fn apply_spec(
-        &self,
-        cluster: &str,
-        source: &str,
-        prune: bool,
-    ) -> Result<SpecApplied> {
+    pub async fn apply_spec(&self, cluster: &str, body: &SpecBody) -> Result<SpecApplied> {
+        let prune = body.prune;
         self.act(
             crate::auth::Action::ApplySpec,
             format!("cluster {cluster}"),
-            self.apply_checked(cluster, source, prune),
+            self.apply_checked(cluster, body),
             |a| {
                 let p = &a.plan;
                 let mut what = format!(
@@ -76,15 +74,15 @@ impl Acting {
         .await
     }
 
-    async fn apply_checked(&self, cluster: &str, source: &str, prune: bool) -> Result<SpecApplied> {
-        let (checked, current, exists) = self.check_spec(cluster, source).await?;
-        let mut plan = checked.plan(&current, prune);
+    async fn apply_checked(&self, cluster: &str, body: &SpecBody) -> Result<SpecApplied> {
+        let (checked, current, exists) = self.check_spec(cluster, body).await?;
+        let mut plan = checked.plan(&current, body.prune);
         plan.create_cluster = !exists;
         if !plan.problems.is_empty() {
             return Err(Error::Conflict(plan.problems.join("; ")));
         }
         let mut jobs = Vec::new();
-        if exists && prune {
+        if exists && body.prune {
             jobs.extend(self.prune(cluster, &plan).await?);
         }
         let spec = &checked.spec;
@@ -96,6 +94,16 @@ impl Acting {
         }
         for name in &plan.services_to_add {
             let s = &spec.services[name];
+            // The hosts the plan placed (counts chosen by load), as named placements.
+            let mut placement: BTreeMap<String, Placement> = BTreeMap::new();
+            for u in plan.units_to_add.iter().filter(|u| &u.service == name) {
+                if let Placement::Hosts(h) = placement
+                    .entry(u.component.clone())
+                    .or_insert_with(|| Placement::Hosts(Vec::new()))
+                {
+                    h.push(u.host.clone());
+                }
+            }
             self.add_service(
                 cluster,
                 crate::manager::AddService {
@@ -103,7 +111,7 @@ impl Acting {
                     stack: s.stack.clone(),
                     version: s.version.clone(),
                     service: s.service.clone(),
-                    placement: s.placement.clone(),
+                    placement,
                     configs: s.configs.clone(),
                     host_overrides: s.host_overrides.clone(),
                 },
@@ -305,8 +313,9 @@ impl Acting {
 
     /// The spec parsed and checked against cluster `cluster` as it stands (its hosts, or none
     /// if it does not exist yet), with the cluster as the planner sees it.
-    async fn check_spec(&self, cluster: &str, source: &str) -> Result<(Checked, Current, bool)> {
-        let parsed = crate::spec::parse(source).map_err(Error::Spec)?;
+    async fn check_spec(&self, cluster: &str, body: &SpecBody) -> Result<(Checked, Current, bool)> {
+        let mut parsed = crate::spec::parse(&body.spec).map_err(Error::Spec)?;
+        parsed.resolve(&body.secrets).map_err(Error::Spec)?;
         if parsed.spec.cluster != cluster {
             return Err(Error::Spec(vec![crate::spec::Problem {
                 line: 0,
@@ -317,30 +326,45 @@ impl Acting {
                 ),
             }]));
         }
-        let store = self.mgr.inner.store.as_ref();
-        let mut current = Current::default();
         let exists = self.cluster_exists(cluster).await?;
-        if exists {
+        let current = if exists {
             let c = self.mgr.cluster(cluster).await?;
-            let hosts = store.list_hosts(c.id).await?;
-            let host_name = |id| {
-                hosts
-                    .iter()
-                    .find(|h| h.id == id)
-                    .map(|h| h.name.clone())
-                    .unwrap_or_default()
-            };
-            current.hosts = hosts.iter().map(|h| h.name.clone()).collect();
-            let units = store.list_units(c.id).await?;
-            let services = store.list_services(c.id).await?;
-            let service_name = |id| {
-                services
-                    .iter()
-                    .find(|s| s.id == id)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default()
-            };
-            current.services = services
+            self.mgr.current(&c).await?.0
+        } else {
+            Current::default()
+        };
+        let checked = parsed
+            .check(self.mgr.inner.stacks.as_ref(), &current.hosts)
+            .await
+            .map_err(Error::Spec)?;
+        Ok((checked, current, exists))
+    }
+}
+
+impl Manager {
+    /// Cluster `c` as a spec's planner sees it, with its hosts' addresses by name.
+    async fn current(&self, c: &Cluster) -> Result<(Current, BTreeMap<String, String>)> {
+        let store = self.inner.store.as_ref();
+        let hosts = store.list_hosts(c.id).await?;
+        let host_name = |id| {
+            hosts
+                .iter()
+                .find(|h| h.id == id)
+                .map(|h| h.name.clone())
+                .unwrap_or_default()
+        };
+        let units = store.list_units(c.id).await?;
+        let services = store.list_services(c.id).await?;
+        let service_name = |id| {
+            services
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default()
+        };
+        let current = Current {
+            hosts: hosts.iter().map(|h| h.name.clone()).collect(),
+            services: services
                 .iter()
                 .map(|s| CurrentService {
                     name: s.name.clone(),
@@ -355,8 +379,8 @@ impl Acting {
                         .map(|u| (u.component.clone(), host_name(u.host)))
                         .collect(),
                 })
-                .collect();
-            current.relations = store
+                .collect(),
+            relations: store
                 .list_relations(c.id)
                 .await?
                 .into_iter()
@@ -366,13 +390,29 @@ impl Acting {
                     provider: service_name(r.provider),
                     provider_endpoint: r.provider_endpoint,
                 })
-                .collect();
+                .collect(),
+            candidates: self.candidates(c).await?,
+        };
+        let addresses = hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.address.clone()))
+            .collect();
+        Ok((current, addresses))
+    }
+
+    /// Cluster `cluster` written as a spec: its hosts, services with their stack versions,
+    /// placement and config layers, and relations. Secret values are written as environment
+    /// references, listed in [`Exported::references`]. Applying it to an empty server
+    /// rebuilds the same cluster.
+    pub async fn export_spec(&self, cluster: &str) -> Result<Exported> {
+        let c = self.cluster(cluster).await?;
+        let (current, addresses) = self.current(&c).await?;
+        let mut defs = BTreeMap::new();
+        for s in &current.services {
+            let (_, def) = self.service_def(&c, &s.name).await?;
+            defs.insert(s.name.clone(), def);
         }
-        let checked = parsed
-            .check(self.mgr.inner.stacks.as_ref(), &current.hosts)
-            .await
-            .map_err(Error::Spec)?;
-        Ok((checked, current, exists))
+        Ok(crate::spec::export(cluster, &addresses, &current, &defs))
     }
 }
 

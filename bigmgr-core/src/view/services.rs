@@ -277,6 +277,9 @@ pub struct PlannedUnitView {
     pub component: String,
     /// Its host's name.
     pub host: String,
+    /// Why core chose the host, for a placement by count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// What adding a service instance would create, once every check of adding it passed; nothing

@@ -457,7 +457,7 @@ async fn bad_requests_get_typed_errors_and_write_nothing() {
         stack: stack.into(),
         version: None,
         service: service.into(),
-        placement: BTreeMap::from([(comp.to_string(), hosts)]),
+        placement: BTreeMap::from([(comp.to_string(), hosts.into())]),
         configs: Default::default(),
         host_overrides: Default::default(),
     };
@@ -762,7 +762,10 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
             .expect("host");
     }
     for (s, c) in [("a", "a_server"), ("b", "b_server")] {
-        let placement = BTreeMap::from([(c.to_string(), vec!["h1".to_string(), "h2".to_string()])]);
+        let placement = BTreeMap::from([(
+            c.to_string(),
+            vec!["h1".to_string(), "h2".to_string()].into(),
+        )]);
         let req = AddService {
             name: s.into(),
             stack: "test".into(),
@@ -852,7 +855,7 @@ async fn a_template_naming_an_unknown_variable_is_refused_before_anything_is_wri
         stack: "test".into(),
         version: None,
         service: "conf".into(),
-        placement: [("conf_server".to_string(), vec!["h1".to_string()])].into(),
+        placement: [("conf_server".to_string(), vec!["h1".to_string()].into())].into(),
         configs,
         host_overrides: Default::default(),
     };

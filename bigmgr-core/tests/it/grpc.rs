@@ -127,6 +127,7 @@ fn client(url: &str, token: Option<&str>, dir: &Path, name: &str, i: usize) -> A
         join_token: token.map(str::to_owned),
         agent: AgentConfig::new(name, format!("127.0.0.{}", i + 2), agent_root(dir, name)),
         ca_fingerprint: None,
+        metrics_cgroup: None,
     }
 }
 

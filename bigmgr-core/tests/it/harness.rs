@@ -122,7 +122,7 @@ impl Harness {
     /// Adds service `name` from stack `test` with its component on `hosts`.
     pub async fn add(&self, name: &str, component: &str, hosts: &[String]) {
         let mut placement = BTreeMap::new();
-        placement.insert(component.to_string(), hosts.to_vec());
+        placement.insert(component.to_string(), hosts.to_vec().into());
         self.mgr
             .add_service(
                 "c1",

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
         "model", "name", "address", "secret", "shell", "duration", "metrics", "tls",
     ],
     &["stack", "auth", "transport", "sched"],
-    &["store", "plan"],
+    &["store", "plan", "placement"],
     &["render", "agent", "join", "database", "assistant"],
     &["engine", "grpc", "spec"],
     &["view", "request", "advisor"],

@@ -2,7 +2,8 @@
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
 ``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
-``Finding`` (the advisor's), ``Maintenance`` and ``Healing``; the assistant's chat
+``Finding`` (the advisor's), ``Maintenance``, ``Healing``, and ``Plan`` and ``Exported``
+(cluster specs: ``Cluster.plan``, ``Cluster.apply``, ``Cluster.export``); the assistant's chat
 (``Cluster.ask`` → ``Answer``, ``Cluster.ask_stream`` → ``AnswerStream``, ``Proposal``) needs a
 server. Errors are ``bigmgr.Error`` and its subclasses."""
 
@@ -17,6 +18,7 @@ from ._bigmgr import (
     Conflict,
     Embedded,
     Error,
+    Exported,
     Finding,
     Healing,
     Host,
@@ -28,6 +30,7 @@ from ._bigmgr import (
     Maintenance,
     NotFound,
     PermissionDenied,
+    Plan,
     Proposal,
     Relation,
     RelationEvent,
@@ -52,6 +55,7 @@ __all__ = [
     "Conflict",
     "Embedded",
     "Error",
+    "Exported",
     "Finding",
     "Healing",
     "Host",
@@ -63,6 +67,7 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "PermissionDenied",
+    "Plan",
     "Proposal",
     "Relation",
     "RelationEvent",

@@ -3,8 +3,8 @@
 use super::assistant::{self, PyAnswer, PyAnswerStream};
 use super::job::PyJob;
 use super::records::{
-    PyAlert, PyConfigVersion, PyFinding, PyHealing, PyHost, PyMaintenance, PyRelation,
-    PyRelationEvent, PySnapshot, PyUnit, record, records,
+    PyAlert, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyMaintenance, PyPlan,
+    PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -12,7 +12,8 @@ use crate::backend::Backend;
 use crate::error::Error;
 use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
-use bigmgr_core::request::{SetHealing, StartMaintenance};
+use bigmgr_core::placement::Placement;
+use bigmgr_core::request::{SetHealing, SpecBody, StartMaintenance};
 use bigmgr_core::view::{ClusterView, JobView};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
@@ -31,6 +32,35 @@ pub(crate) struct PyCluster {
     /// When it was created (ms since the epoch).
     #[pyo3(get)]
     created_at: i64,
+}
+
+/// The request for spec `spec`: `secrets` as given, or read here for its references. A spec
+/// that does not parse goes as it is, for the server to list its problems.
+fn spec_body(
+    spec: &str,
+    prune: bool,
+    secrets: Option<BTreeMap<String, String>>,
+) -> PyResult<SpecBody> {
+    let secrets = match (secrets, bigmgr_core::spec::parse(spec)) {
+        (Some(given), _) => given,
+        (None, Ok(parsed)) => {
+            parsed
+                .local_secrets(std::path::Path::new("."))
+                .map_err(|problems| {
+                    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    Error::InvalidInput(format!(
+                        "the spec's secrets cannot be read here: {}",
+                        lines.join("; ")
+                    ))
+                })?
+        }
+        (None, Err(_)) => BTreeMap::new(),
+    };
+    Ok(SpecBody {
+        spec: spec.to_string(),
+        prune,
+        secrets,
+    })
 }
 
 impl PyCluster {
@@ -125,7 +155,9 @@ impl PyCluster {
     }
 
     /// Adds a service instance `name` of the stack's `service` definition, with units placed
-    /// as `placement` says (`{"hello_server": ["h1", "h2"]}`). `configs` are values over the
+    /// as `placement` says: hosts (`{"hello_server": ["h1", "h2"]}`), or a count the server
+    /// places on the least loaded hosts by their averaged heartbeats (`{"hello_server": 2}`,
+    /// or `{"count": 2, "among": [...], "match": "worker-*"}`). `configs` are values over the
     /// stack's defaults (`{"hello.conf": {"greeting": "hi"}}`), `host_overrides` win over them
     /// per host (`{"h1": {"hello.conf": {...}}}`); `version` is the stack version (default:
     /// the newest). Nothing is written unless every check passes (`InvalidInput`, `NotFound`,
@@ -138,11 +170,16 @@ impl PyCluster {
         name: &str,
         stack: &str,
         service: &str,
-        placement: BTreeMap<String, Vec<String>>,
+        placement: &Bound<'_, PyAny>,
         configs: Option<&Bound<'_, PyAny>>,
         host_overrides: Option<&Bound<'_, PyAny>>,
         version: Option<String>,
     ) -> PyResult<PyService> {
+        let placement: BTreeMap<String, Placement> = from_py_as(
+            placement,
+            "placement",
+            "{component: [host, ...] or a count or {\"count\": n, \"among\": [...], \"match\": pattern}}",
+        )?;
         let configs: ServiceConfigs = match configs {
             Some(c) => from_py_as(c, "configs", "{config type: {property: value}}")?,
             None => ServiceConfigs::new(),
@@ -269,6 +306,46 @@ impl PyCluster {
             auto_reconfigure,
         };
         Ok(record(&run(py, self.backend.relate(&self.name, req))?))
+    }
+
+    /// What applying cluster spec `spec` (TOML text, docs/spec.md) to this cluster would
+    /// change; changes nothing. `prune`: also plan removing what the spec does not name.
+    /// `secrets`: the values of its secret references by `env:NAME` / `file:PATH`; if None
+    /// they are read here (the environment, files relative to the working directory).
+    #[pyo3(signature = (spec, prune = false, secrets = None))]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        spec: &str,
+        prune: bool,
+        secrets: Option<BTreeMap<String, String>>,
+    ) -> PyResult<PyPlan> {
+        let body = spec_body(spec, prune, secrets)?;
+        Ok(record(&run(py, self.backend.plan_spec(&self.name, body))?))
+    }
+
+    /// Applies cluster spec `spec` (admins): adds and changes what it says, then submits the
+    /// jobs (deploy what is new, reconfigure what is stale). With `prune`, what it does not
+    /// name is stopped and removed first (never hosts). Returns `(Plan, [Job])`: what it
+    /// changed and the jobs to wait for. `secrets` as for `plan`.
+    #[pyo3(signature = (spec, prune = false, secrets = None))]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        spec: &str,
+        prune: bool,
+        secrets: Option<BTreeMap<String, String>>,
+    ) -> PyResult<(PyPlan, Vec<PyJob>)> {
+        let body = spec_body(spec, prune, secrets)?;
+        let applied = run(py, self.backend.apply_spec(&self.name, body))?;
+        let jobs = applied.jobs.into_iter().map(|j| self.job(j)).collect();
+        Ok((record(&applied.plan), jobs))
+    }
+
+    /// The cluster written as a spec (`Exported.spec`); secret values become environment
+    /// references listed in `Exported.references`.
+    fn export(&self, py: Python<'_>) -> PyResult<PyExported> {
+        Ok(record(&run(py, self.backend.export_spec(&self.name))?))
     }
 
     /// The cluster's alerts as they stand; only those not OK with `firing=True`.

@@ -19,8 +19,9 @@ pub(crate) use assistant::{PyAnswer, PyAnswerStream, PyProposal};
 pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
 pub(crate) use records::{
-    PyAlert, PyConfigDiff, PyConfigVersion, PyFinding, PyHealing, PyHost, PyLogLine, PyMaintenance,
-    PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask, PyUnit,
+    PyAlert, PyConfigDiff, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyLogLine,
+    PyMaintenance, PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask,
+    PyUnit,
 };
 pub(crate) use service::PyService;
 pub(crate) use session::{PyClient, PyEmbedded};
@@ -42,6 +43,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyConfigDiff>()?;
     m.add_class::<PyAlert>()?;
     m.add_class::<PyFinding>()?;
+    m.add_class::<PyPlan>()?;
+    m.add_class::<PyExported>()?;
     m.add_class::<PyMaintenance>()?;
     m.add_class::<PyHealing>()?;
     m.add_class::<PyRelation>()?;

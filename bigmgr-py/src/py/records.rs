@@ -1,6 +1,6 @@
 //! The read-only records the backend answers, as Python classes: `Host`, `Unit`,
 //! `ConfigVersion`, `ConfigDiff`, `Snapshot`, `Relation`, `RelationEvent`, `Stack`, `Stage`,
-//! `Task`, `LogLine`, `Alert` and `Finding`. Each is read from its core view by one helper, [`record`]: a record's
+//! `Task`, `LogLine`, `Alert`, `Finding`, `Plan` and `Exported`. Each is read from its core view by one helper, [`record`]: a record's
 //! attributes are its view's fields of the same name, as the REST API's JSON has them.
 
 use super::to_py;
@@ -557,6 +557,90 @@ impl PyHealing {
         format!(
             "<Healing restart={} grace={} max_per_hour={}>",
             self.restart, self.grace, self.max_per_hour
+        )
+    }
+}
+
+/// What applying a cluster spec would change (`Cluster.plan`), or did (`Applied.plan`):
+/// lists of dicts with the REST API's fields. Empty (falsy) when the cluster is as the spec
+/// says.
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Plan")]
+#[derive(Deserialize)]
+pub(crate) struct PyPlan {
+    /// The cluster does not exist yet: an apply creates it.
+    create_cluster: bool,
+    /// Hosts to add: dicts with `name` and `address`.
+    hosts_to_add: Json,
+    /// Service instances to add.
+    services_to_add: Vec<String>,
+    /// Service instances to remove (with prune).
+    services_to_remove: Vec<String>,
+    /// Units to add: dicts with `service`, `component` and `host`.
+    units_to_add: Json,
+    /// Units to remove (with prune).
+    units_to_remove: Json,
+    /// Property changes: dicts with `service`, `config_type`, `host` (None: the service
+    /// layer), `property`, `from` and `to` (secrets as `********`).
+    configs: Json,
+    /// Relations to add: dicts with `requirer`, `requirer_endpoint`, `provider`,
+    /// `provider_endpoint`.
+    relations_to_add: Json,
+    /// Relations to remove (with prune).
+    relations_to_remove: Json,
+    /// The jobs an apply runs, in order: dicts with `command`, `service`, `hosts`, `why`.
+    jobs: Json,
+    /// What an apply cannot change (it refuses while there is any).
+    problems: Vec<String>,
+    /// What the cluster has and the spec does not name, kept without prune.
+    kept: Vec<String>,
+}
+
+impl PyPlan {
+    fn changes(&self) -> usize {
+        let n = |j: &Json| j.0.as_array().map_or(0, Vec::len);
+        usize::from(self.create_cluster)
+            + n(&self.hosts_to_add)
+            + self.services_to_add.len()
+            + self.services_to_remove.len()
+            + n(&self.units_to_add)
+            + n(&self.units_to_remove)
+            + n(&self.configs)
+            + n(&self.relations_to_add)
+            + n(&self.relations_to_remove)
+            + n(&self.jobs)
+    }
+}
+
+#[pymethods]
+impl PyPlan {
+    /// True if an apply would change something.
+    fn __bool__(&self) -> bool {
+        self.changes() > 0
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Plan: {} change(s)>", self.changes())
+    }
+}
+
+/// A cluster written as a spec (`Cluster.export`).
+#[pyclass(frozen, get_all, module = "bigmgr", name = "Exported")]
+#[derive(Deserialize)]
+pub(crate) struct PyExported {
+    /// The spec, as TOML.
+    spec: String,
+    /// The references standing for its secret values (`env:NAME`): set them (or pass
+    /// `secrets=`) where it is applied.
+    references: Vec<String>,
+}
+
+#[pymethods]
+impl PyExported {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Exported: {} line(s), {} secret reference(s)>",
+            self.spec.lines().count(),
+            self.references.len()
         )
     }
 }

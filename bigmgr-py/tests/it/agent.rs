@@ -30,7 +30,7 @@ async fn an_agent_deploys_hello_and_its_task_logs_are_read() {
     assert!(h1.last_heartbeat.is_some());
 
     let mut placement = BTreeMap::new();
-    placement.insert("hello_server".to_string(), vec!["h1".to_string()]);
+    placement.insert("hello_server".to_string(), vec!["h1".to_string()].into());
     rest.add_service(
         "c",
         AddService {

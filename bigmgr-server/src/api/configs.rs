@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bigmgr_core::manager::{ConfigChange, Relate};
 use bigmgr_core::model::{ConfigVersion, RelationId, UnitId};
 use bigmgr_core::request::{AddUnitsBody, RestartStaleBody, RollbackBody, SnapshotBody, SpecBody};
-use bigmgr_core::spec::Plan;
+use bigmgr_core::spec::{Exported, Plan};
 use bigmgr_core::view::{
     ConfigDiffView, ConfigVersionView, JobView, RelationEventView, RelationView, RenderedFileView,
     SnapshotView, SpecAppliedView, UnitStatusView,
@@ -60,6 +60,14 @@ read_routes! {
             let v = s.mgr.config_version(&p.cluster, &p.service, p.version).await?;
             ConfigVersionView::of(&p.service, v)
         };
+
+    /// `GET /clusters/{cluster}/spec` → the cluster written as a cluster spec: applying it to
+    /// an empty server rebuilds the same cluster. Secret values are written as environment
+    /// references, listed in `references`.
+    export_spec("/clusters/{cluster}/spec", "specs", ClusterPath)
+        -> [Exported]: "The cluster as a spec",
+        404: "No such cluster",
+        |s, p| s.mgr.export_spec(&p.cluster).await?;
 
     /// `GET /clusters/{cluster}/units` → every unit with whether it is stale.
     units("/clusters/{cluster}/units", "configs", ClusterPath)
@@ -285,11 +293,7 @@ pub async fn plan_spec(
     Path(p): Path<ClusterPath>,
     Json(body): Json<SpecBody>,
 ) -> ApiResult<Json<Plan>> {
-    Ok(Json(
-        c.acting()
-            .plan_spec(&p.cluster, &body.spec, body.prune)
-            .await?,
-    ))
+    Ok(Json(c.acting().plan_spec(&p.cluster, &body).await?))
 }
 
 /// `POST /clusters/{cluster}/apply` → 202 with the plan carried out and the jobs submitted.
@@ -307,10 +311,7 @@ pub async fn apply_spec(
     Path(p): Path<ClusterPath>,
     Json(body): Json<SpecBody>,
 ) -> ApiResult<Response> {
-    let applied = c
-        .acting()
-        .apply_spec(&p.cluster, &body.spec, body.prune)
-        .await?;
+    let applied = c.acting().apply_spec(&p.cluster, &body).await?;
     let view = SpecAppliedView::of(applied.plan, applied.jobs, &p.cluster);
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

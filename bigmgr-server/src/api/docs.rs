@@ -59,7 +59,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
         (name = "mcp", description = "The assistant's tools for an operator's own AI client (Model Context Protocol)"),
         (name = "assistant", description = "The chat: model providers, threads, answers streamed, proposals to confirm"),
         (name = "alerts", description = "Alerts as they stand and their history"),
-        (name = "specs", description = "Clusters as code: plan and apply a cluster spec"),
+        (name = "specs", description = "Clusters as code: export, plan and apply a cluster spec"),
     )
 )]
 pub struct ApiDoc;
@@ -296,6 +296,7 @@ mod tests {
         ("GET", "/api/v1/clusters/{cluster}/units"),
         ("DELETE", "/api/v1/clusters/{cluster}/units/{unit}"),
         ("POST", "/api/v1/clusters/{cluster}/restart-stale"),
+        ("GET", "/api/v1/clusters/{cluster}/spec"),
         ("POST", "/api/v1/clusters/{cluster}/plan"),
         ("POST", "/api/v1/clusters/{cluster}/apply"),
         ("GET", "/api/v1/clusters/{cluster}/snapshots"),

@@ -32,6 +32,8 @@ pub struct ApiError {
     pub detail: String,
     /// The value of the request it is about (a dotted path into the body), if one.
     pub field: Option<String>,
+    /// A refused cluster spec's problems, each with its line.
+    pub problems: Option<Vec<bigmgr_core::spec::Problem>>,
 }
 
 /// The body of an error answer (RFC 9457).
@@ -51,6 +53,10 @@ pub struct Problem {
     /// form shows the detail on that field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// A refused cluster spec's problems (`invalid-spec`), each with its line and the
+    /// dotted path of its value: an editor marks those lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<bigmgr_core::spec::Problem>>,
 }
 
 impl ApiError {
@@ -61,6 +67,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             field: None,
+            problems: None,
         }
     }
 
@@ -86,6 +93,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             field: self.field.clone(),
+            problems: self.problems.clone(),
         }
     }
 }
@@ -113,8 +121,13 @@ impl From<Error> for ApiError {
             Error::Provider(_) => (StatusCode::BAD_GATEWAY, "provider"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
+        let problems = match &e {
+            Error::Spec(problems) => Some(problems.clone()),
+            _ => None,
+        };
         ApiError {
             field: e.field(),
+            problems,
             ..ApiError::new(status, kind, e.to_string())
         }
     }

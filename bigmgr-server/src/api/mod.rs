@@ -190,6 +190,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(configs::rollback))
         .routes(routes!(configs::units))
         .routes(routes!(configs::restart_stale))
+        .routes(routes!(configs::export_spec))
         .routes(routes!(configs::plan_spec))
         .routes(routes!(configs::apply_spec))
         .routes(routes!(configs::add_units))

@@ -31,7 +31,7 @@ pub mod spec;
 
 use crate::cli::{
     AdviseArgs, AlertCommand, AskArgs, AssistantCommand, ClientOpts, ClusterCommand, Command,
-    ConfigCommand, HostCommand, JobCommand, RelationCommand, ServiceCommand, SpecArgs,
+    ConfigCommand, ExportArgs, HostCommand, JobCommand, RelationCommand, ServiceCommand, SpecArgs,
     StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
 
@@ -159,6 +159,8 @@ pub enum ClientCommand {
     Plan(SpecArgs),
     /// `bigmgr apply …`
     Apply(SpecArgs),
+    /// `bigmgr export …`
+    Export(ExportArgs),
     /// `bigmgr advise …`
     Advise(AdviseArgs),
     /// `bigmgr alert …`
@@ -188,6 +190,7 @@ impl ClientCommand {
             Command::Advise { opts, args } => (opts, ClientCommand::Advise(args)),
             Command::Plan { opts, args } => (opts, ClientCommand::Plan(args)),
             Command::Apply { opts, args } => (opts, ClientCommand::Apply(args)),
+            Command::Export { opts, args } => (opts, ClientCommand::Export(args)),
             Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
             Command::Ask { opts, args } => (opts, ClientCommand::Ask(args)),
             Command::Assistant { opts, command } => (opts, ClientCommand::Assistant(command)),
@@ -228,6 +231,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Advise(a) => advise::advise(&client, out, a).await,
         ClientCommand::Plan(a) => spec::plan(&client, out, a).await,
         ClientCommand::Apply(a) => spec::apply(&client, out, a).await,
+        ClientCommand::Export(a) => spec::export(&client, out, a).await,
         ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
         ClientCommand::Ask(a) => ask::ask(&client, out, a).await,
         ClientCommand::Assistant(c) => assistant::assistant(&client, out, c).await,

@@ -325,7 +325,11 @@ pub async fn service(client: &Client, out: Output, command: ServiceCommand) -> R
                     field(&s, "service"),
                     args.cluster,
                 );
-                let columns = [col("COMPONENT", "component"), col("HOST", "host")];
+                let columns = [
+                    col("COMPONENT", "component"),
+                    col("HOST", "host"),
+                    col("WHY", "why"),
+                ];
                 Table::of(items(s.get("units")), &columns).print();
                 return Ok(());
             }
@@ -351,6 +355,10 @@ pub fn add_service_body(args: &AddServiceArgs) -> Value {
             .entry(component)
             .or_default()
             .extend(hosts.iter().map(String::as_str));
+    }
+    let mut placement = serde_json::to_value(placement).unwrap_or_default();
+    for (component, rule) in &args.count {
+        placement[component] = serde_json::to_value(rule).unwrap_or_default();
     }
     json!({
         "name": args.name.as_deref().unwrap_or(&args.service),
@@ -500,12 +508,21 @@ mod tests {
                 ("hello_server".into(), vec!["h2".into()]),
                 ("hello_server".into(), vec!["h1".into(), "h2".into()]),
             ],
+            count: vec![(
+                "hello_client".into(),
+                bigmgr_core::placement::CountRule {
+                    count: 2,
+                    among: None,
+                    pattern: Some("h*".into()),
+                },
+            )],
             dry_run: false,
         };
         assert_eq!(
             add_service_body(&args),
             json!({"name": "hello", "stack": "demo", "version": null, "service": "hello",
-                   "placement": {"hello_server": ["h1", "h2"]}})
+                   "placement": {"hello_server": ["h1", "h2"],
+                                 "hello_client": {"count": 2, "match": "h*"}}})
         );
     }
 }

@@ -4,33 +4,68 @@
 
 use super::output::Output;
 use super::{Error, Result};
-use crate::cli::SpecArgs;
+use crate::cli::{ExportArgs, SpecArgs};
 use crate::error::IoError;
 use bigmgr_client::Client;
 use bigmgr_core::request::SpecBody;
 use bigmgr_core::spec::Plan;
 
-/// The spec's text and the cluster it names.
+/// The spec's text, the cluster it names, and the values of its secret references, read
+/// here (the environment, files beside the spec).
 fn read(args: &SpecArgs) -> Result<(String, SpecBody)> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| IoError::new(&args.file, e))?;
-    let cluster = match bigmgr_core::spec::parse(&text) {
-        Ok(parsed) => parsed.spec.cluster,
-        Err(problems) => {
-            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(Error::Config(format!(
-                "{}: {}",
-                args.file.display(),
-                lines.join("; ")
-            )));
-        }
+    let base = args
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let refused = |problems: Vec<bigmgr_core::spec::Problem>| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Error::Config(format!("{}: {}", args.file.display(), lines.join("; ")))
     };
+    let parsed = bigmgr_core::spec::parse(&text).map_err(refused)?;
+    let secrets = parsed.local_secrets(base).map_err(refused)?;
     Ok((
-        cluster,
+        parsed.spec.cluster,
         SpecBody {
             spec: text,
             prune: args.prune,
+            secrets,
         },
     ))
+}
+
+/// Runs `bigmgr export`: the spec on stdout or in the file, and on stderr the references
+/// to set where it is applied.
+pub async fn export(client: &Client, out: Output, args: ExportArgs) -> Result<()> {
+    let exported = client.export_spec(&args.cluster).await?;
+    if out.json {
+        out.print_json(&serde_json::to_value(&exported).unwrap_or_default());
+        return Ok(());
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &exported.spec).map_err(|e| IoError::new(path, e))?;
+            eprintln!(
+                "wrote the spec of cluster {} to {}",
+                args.cluster,
+                path.display()
+            );
+        }
+        None => print!("{}", exported.spec),
+    }
+    if !exported.references.is_empty() {
+        let names: Vec<&str> = exported
+            .references
+            .iter()
+            .map(|r| r.strip_prefix("env:").unwrap_or(r))
+            .collect();
+        eprintln!(
+            "its secret values are not written: set {} where you run `bigmgr apply`",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Runs `bigmgr plan`.
@@ -90,6 +125,9 @@ fn print_plan(cluster: &str, p: &Plan) {
     }
     for u in &p.units_to_add {
         println!("+ unit {} of {} on {}", u.component, u.service, u.host);
+        if let Some(why) = &u.why {
+            println!("    {why}");
+        }
     }
     for u in &p.units_to_remove {
         println!("- unit {} of {} on {}", u.component, u.service, u.host);

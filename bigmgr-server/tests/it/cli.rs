@@ -28,16 +28,16 @@ const ADD_HELLO: &[&str] = &[
 ];
 
 /// How a client command ended.
-struct Out {
+pub(crate) struct Out {
     code: Option<i32>,
-    stdout: String,
+    pub(crate) stdout: String,
     stderr: String,
 }
 
 impl Out {
     /// Asserts the exit code, showing both streams if it differs.
     #[track_caller]
-    fn expect(&self, code: i32) -> &Self {
+    pub(crate) fn expect(&self, code: i32) -> &Self {
         assert_eq!(
             self.code,
             Some(code),
@@ -50,7 +50,7 @@ impl Out {
 
     /// Asserts the exit code and that stdout contains `needle`.
     #[track_caller]
-    fn says(&self, code: i32, needle: &str) -> &Self {
+    pub(crate) fn says(&self, code: i32, needle: &str) -> &Self {
         assert_contains(&self.expect(code).stdout, needle);
         self
     }
@@ -80,14 +80,14 @@ impl Out {
 }
 
 /// The client's environment: a home without a client config file, plus `env`.
-struct Client {
+pub(crate) struct Client {
     home: TempDir,
     env: Vec<(String, String)>,
 }
 
 impl Client {
     /// A client of `server` with its admin token, both from the environment.
-    fn of(server: &ServerProc) -> Client {
+    pub(crate) fn of(server: &ServerProc) -> Client {
         Client::with_env(vec![
             ("BIGMGR_SERVER".into(), server.url.clone()),
             ("BIGMGR_TOKEN".into(), server.token()),
@@ -109,7 +109,7 @@ impl Client {
     }
 
     /// Runs `bigmgr args…` to its exit.
-    fn run(&self, args: &[&str]) -> Out {
+    pub(crate) fn run(&self, args: &[&str]) -> Out {
         let mut cmd = Command::new(bigmgr_test_support::bigmgr_bin());
         cmd.args(args);
         let home = self.home.path().display().to_string();
@@ -847,6 +847,26 @@ configs = { "hello.conf" = { greeting = "hi" } }
     assert_eq!(hosts, ["h1"], "{units}");
     cli.run(&["plan", "-f", path, "--prune"])
         .says(0, "nothing to do");
+
+    // Exported, the cluster plans nothing on itself, and rebuilds the same cluster on an
+    // empty server (its hosts wait for agents there, which is all this needs).
+    let exported = dir.path().join("exported.toml");
+    let export_path = exported.to_str().unwrap();
+    cli.run(&["export", "c", "-o", export_path]).expect(0);
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert_eq!(cli.run(&["export", "c"]).expect(0).stdout, text.trim_end());
+    assert_contains(&text, "placement = { hello_server = [\"h1\"] }");
+    cli.run(&["plan", "-f", export_path, "--prune"])
+        .says(0, "nothing to do");
+    let empty = ServerProc::serve().start();
+    let other = Client::of(&empty);
+    let rebuilt = other.run(&["apply", "-f", export_path]);
+    rebuilt.says(0, "+ cluster c");
+    rebuilt.says(0, "+ host h1");
+    assert_eq!(
+        other.run(&["export", "c"]).expect(0).stdout,
+        text.trim_end()
+    );
 
     cli.run(&["job", "run", "c", "stop", "--service", "hello", "--wait"])
         .expect(0);

@@ -247,3 +247,56 @@ async fn relations_record_joined_and_broken_and_refuse_duplicates() {
     assert_eq!(swapped.body["provider"], "nodes");
     assert_eq!(swapped.body["auto_reconfigure"], true);
 }
+
+#[tokio::test]
+async fn specs_are_exported_with_secrets_as_references_and_refused_with_their_problems() {
+    let (_server, api) = infra().await;
+    api.patch(
+        "/clusters/c/services/prom/configs",
+        json!({"configs": {"prometheus.yml": {"bigmgr_token": "tok-3cr3t"}}}),
+    )
+    .await
+    .expect(201);
+    let exported = api.get("/clusters/c/spec").await;
+    let exported = exported.expect(200).clone();
+    let spec = exported["spec"].as_str().unwrap();
+    assert!(!spec.contains("tok-3cr3t"), "{spec}");
+    assert_contains(
+        spec,
+        r#"bigmgr_token = { env = "BIGMGR_PROM_PROMETHEUS_YML_BIGMGR_TOKEN" }"#,
+    );
+    assert_eq!(
+        exported["references"],
+        json!(["env:BIGMGR_PROM_PROMETHEUS_YML_BIGMGR_TOKEN"])
+    );
+    // Without the secret's value: 422 naming the reference and its line; with the same
+    // value: nothing to do; with another: one change, shown redacted.
+    let refused = api.post("/clusters/c/plan", json!({"spec": spec})).await;
+    let body = refused.expect(422);
+    assert_eq!(body["type"], "urn:bigmgr:problem:invalid-spec");
+    let problems = body["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{body}");
+    let line = spec
+        .lines()
+        .position(|l| l.starts_with("bigmgr_token"))
+        .unwrap()
+        + 1;
+    assert_eq!(problems[0]["line"], line, "{body}");
+    assert_contains(problems[0]["message"].as_str().unwrap(), "env:BIGMGR_PROM");
+    let with = |value: &str| {
+        json!({"spec": spec, "prune": true,
+               "secrets": {"env:BIGMGR_PROM_PROMETHEUS_YML_BIGMGR_TOKEN": value}})
+    };
+    let same = api.post("/clusters/c/plan", with("tok-3cr3t")).await;
+    assert_eq!(same.expect(200)["configs"], json!([]), "{}", same.text);
+    let other = api.post("/clusters/c/plan", with("another")).await;
+    let changes = other.expect(200)["configs"].clone();
+    assert_eq!(
+        changes,
+        json!([{"service": "prom", "config_type": "prometheus.yml", "host": null,
+                "property": "bigmgr_token", "from": "********", "to": "********"}])
+    );
+    assert!(!other.text.contains("another") && !other.text.contains("tok-3cr3t"));
+    // An unknown cluster has no spec to export.
+    api.get("/clusters/nope/spec").await.expect(404);
+}

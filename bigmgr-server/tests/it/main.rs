@@ -19,6 +19,7 @@ mod flink;
 mod mcp;
 mod mtls;
 mod openapi;
+mod placement;
 mod quickstart;
 mod replicas;
 mod roles;

@@ -266,6 +266,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         admin    POST   /clusters/c/join-tokens
         admin    POST   /clusters/c/hosts
         admin    POST   /clusters/c/services
+        viewer   GET    /clusters/c/spec
         viewer   POST   /clusters/c/plan
         admin    POST   /clusters/c/apply
         admin    DELETE /clusters/c/services/hello
@@ -296,7 +297,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 49, "every row of the table is read");
+    assert_eq!(rules.len(), 50, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
