@@ -28,7 +28,7 @@
 //! # Layers
 //!
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
-//! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`];
+//! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`], [`policy`];
 //! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`database`] and [`assistant`]; then the engine,
 //! [`grpc`] and [`spec`]; then [`view`], [`request`] and [`advisor`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
@@ -52,6 +52,7 @@ pub mod model;
 pub mod name;
 pub mod placement;
 pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod request;
 pub mod sched;

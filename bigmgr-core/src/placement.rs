@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 /// How far back a host's heartbeat samples are averaged for placement (ms).
 pub const LOAD_WINDOW_MS: i64 = 5 * 60 * 1000;
 
-/// What one unit already on a host weighs against it, in load percent points: a host with
-/// two more units than another is passed over unless it is 20 points less loaded.
+/// What one unit already on a host weighs against it, in load percent points (CPU plus
+/// memory): a host with two more units than another is passed over unless it is 20 points
+/// less loaded.
 pub const UNIT_WEIGHT: f64 = 10.0;
 
 /// The hosts of one component's units: named, or a count core places.
@@ -128,14 +129,16 @@ impl Load {
         })
     }
 
-    /// The busier of CPU and memory, percent.
+    /// CPU and memory use together, in percent points (0 to 200). A sum keeps a difference
+    /// in one visible whatever the other is: hosts sharing a machine's memory still differ by
+    /// their CPU.
     fn percent(&self) -> f64 {
-        self.cpu_percent.max(self.memory_percent)
+        self.cpu_percent + self.memory_percent
     }
 }
 
 impl Candidate {
-    /// Lower is better: the load (the busier of CPU and memory, 0 if unknown) plus
+    /// Lower is better: the load (CPU plus memory percent, 0 if unknown) plus
     /// [`UNIT_WEIGHT`] per unit already there.
     #[allow(clippy::cast_precision_loss)]
     pub fn score(&self) -> f64 {

@@ -57,6 +57,38 @@ pub struct SpecService {
     /// Host overrides: host → config type → property → value.
     #[serde(default)]
     pub host_overrides: HostOverrides,
+    /// Its policies.
+    #[serde(default)]
+    pub policy: SpecPolicy,
+}
+
+/// A service's policies in a spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecPolicy {
+    /// How many of its stale units the reconfigure job an apply runs restarts at once
+    /// (default 1: one at a time). A property of the apply's jobs, not stored.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Self-healing (`PUT …/healing`): left out, the cluster's stays as it is.
+    #[serde(default)]
+    pub healing: Option<SpecHealing>,
+}
+
+/// Self-healing in a spec: what `bigmgr alert healing` sets.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecHealing {
+    /// Restart the service's started units that are down.
+    pub restart: bool,
+    /// How long a unit is down before the first restart (`30s`, 5 s to 1 day); left out,
+    /// what the cluster has.
+    #[serde(default)]
+    pub grace: Option<String>,
+    /// At most this many restarts of one unit an hour (1 to 60); left out, what the cluster
+    /// has.
+    #[serde(default)]
+    pub max_per_hour: Option<u32>,
 }
 
 /// A relation of a spec: `SERVICE` or `SERVICE:ENDPOINT` on each side.
@@ -271,6 +303,25 @@ impl Parsed {
             {
                 problems.push(self.problem(&at(name, &["configs", "software"]), e.to_string()));
             }
+            if s.policy.batch_size == Some(0) {
+                problems.push(self.problem(
+                    &at(name, &["policy", "batch_size"]),
+                    "batch_size is at least 1",
+                ));
+            }
+            if let Some(h) = &s.policy.healing
+                && let Err(e) = crate::policy::healing(
+                    crate::model::HealingPolicy::default(),
+                    h.restart,
+                    h.grace.as_deref(),
+                    h.max_per_hour,
+                )
+            {
+                let field = e.field().unwrap_or_default();
+                let mut p = self.problem(&at(name, &["policy", "healing"]), e.to_string());
+                p.path = format!("services.{name}.policy.healing.{field}");
+                problems.push(p);
+            }
             defs.insert(name, def);
         }
         for (i, r) in spec.relations.iter().enumerate() {
@@ -357,6 +408,8 @@ pub struct CurrentService {
     pub host_overrides: HostOverrides,
     /// Its units: (component, host).
     pub units: BTreeSet<(String, String)>,
+    /// Its self-healing policy.
+    pub healing: crate::model::HealingPolicy,
 }
 
 /// A host a plan adds (its agent joins it later).
@@ -403,6 +456,30 @@ pub struct PlannedConfig {
     pub to: Option<serde_json::Value>,
 }
 
+/// A service policy a plan changes: `from` what the cluster has `to` what the spec says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedPolicy {
+    /// The service instance.
+    pub service: String,
+    /// The policy (`healing`).
+    pub policy: String,
+    /// Its settings now.
+    pub from: serde_json::Value,
+    /// Its settings after the apply.
+    pub to: serde_json::Value,
+}
+
+/// How a healing policy reads in plans and exports: `{restart, grace, max_per_hour}`.
+pub fn healing_json(p: &crate::model::HealingPolicy) -> serde_json::Value {
+    let grace = std::time::Duration::from_millis(u64::try_from(p.grace_ms).unwrap_or(0));
+    serde_json::json!({
+        "restart": p.restart,
+        "grace": crate::duration::format_duration(grace),
+        "max_per_hour": p.max_per_hour,
+    })
+}
+
 /// A job a plan would run, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -440,6 +517,9 @@ pub struct Plan {
     pub relations_to_add: Vec<PlannedRelation>,
     /// Relations to remove (only with prune).
     pub relations_to_remove: Vec<PlannedRelation>,
+    /// Policies to change.
+    #[serde(default)]
+    pub policies: Vec<PlannedPolicy>,
     /// The jobs the apply would run, in order.
     pub jobs: Vec<PlannedJob>,
     /// What the apply cannot change (a service's stack or definition): the apply refuses
@@ -461,6 +541,7 @@ impl Plan {
             && self.configs.is_empty()
             && self.relations_to_add.is_empty()
             && self.relations_to_remove.is_empty()
+            && self.policies.is_empty()
             && self.jobs.is_empty()
     }
 }
@@ -509,6 +590,20 @@ impl Checked {
                 why: why.get(&(c.clone(), h.clone())).cloned(),
             };
             let def = &self.defs[name];
+            if let Some(h) = &s.policy.healing {
+                let now = cur.map(|c| c.healing).unwrap_or_default();
+                if let Ok(want) =
+                    crate::policy::healing(now, h.restart, h.grace.as_deref(), h.max_per_hour)
+                    && want != now
+                {
+                    plan.policies.push(PlannedPolicy {
+                        service: name.clone(),
+                        policy: "healing".into(),
+                        from: healing_json(&now),
+                        to: healing_json(&want),
+                    });
+                }
+            }
             let Some(cur) = cur else {
                 plan.services_to_add.push(name.clone());
                 plan.units_to_add.extend(want.iter().map(planned));
@@ -579,8 +674,12 @@ impl Checked {
                     service: name.clone(),
                     hosts: Vec::new(),
                     why: format!(
-                        "{} property change(s) of {name}: its stale units, one at a time",
-                        plan.configs.len() - before
+                        "{} property change(s) of {name}: its stale units, {}",
+                        plan.configs.len() - before,
+                        match s.policy.batch_size {
+                            None | Some(1) => "one at a time".to_string(),
+                            Some(n) => format!("{n} at a time"),
+                        }
                     ),
                 });
             }
@@ -1008,6 +1107,57 @@ provider = "zk"
         );
     }
 
+    #[tokio::test]
+    async fn policies_are_checked_planned_and_kept_when_left_out() {
+        let with = |policy: &str| format!("{GOOD}\n[services.zk.policy]\n{policy}\n");
+        let bad = with("batch_size = 0\nhealing = { restart = true, grace = \"1s\" }");
+        let problems = parse(&bad)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "services.zk.policy.batch_size",
+                "services.zk.policy.healing.grace"
+            ],
+            "{problems:?}"
+        );
+        assert!(problems.iter().all(|p| p.line > 0), "{problems:?}");
+        let good = with("batch_size = 2\nhealing = { restart = true, max_per_hour = 5 }");
+        let checked = parse(&good)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap();
+        let mut applied = as_applied(&checked);
+        let plan = checked.plan(&applied, false);
+        assert_eq!(plan.policies.len(), 1, "{plan:#?}");
+        assert_eq!(
+            plan.policies[0].to,
+            serde_json::json!({"restart": true, "grace": "30s", "max_per_hour": 5})
+        );
+        for s in &mut applied.services {
+            if s.name == "zk" {
+                s.healing = crate::model::HealingPolicy {
+                    restart: true,
+                    grace_ms: 30_000,
+                    max_per_hour: 5,
+                };
+            }
+        }
+        assert!(checked.plan(&applied, false).is_empty());
+        // Left out of the spec, the cluster's policy stays.
+        let left_out = parse(GOOD)
+            .unwrap()
+            .check(&stacks(), &hosts())
+            .await
+            .unwrap();
+        assert!(left_out.plan(&applied, false).policies.is_empty());
+    }
+
     /// The cluster as `checked` would leave it.
     fn as_applied(checked: &Checked) -> Current {
         Current {
@@ -1036,6 +1186,7 @@ provider = "zk"
                                 .map(move |h| (c.clone(), h.clone()))
                         })
                         .collect(),
+                    healing: crate::model::HealingPolicy::default(),
                 })
                 .collect(),
             relations: checked.relations.clone(),
@@ -1133,6 +1284,7 @@ provider = "zk"
             configs: ServiceConfigs::new(),
             host_overrides: HostOverrides::new(),
             units: [("hello_server".to_string(), "h1".to_string())].into(),
+            healing: crate::model::HealingPolicy::default(),
         });
         let pruned = edited.plan(&extra, true);
         assert_eq!(pruned.units_to_remove.len(), 2, "{pruned:#?}");

@@ -12,11 +12,6 @@ use std::time::Duration;
 
 /// The longest maintenance window.
 pub const MAX_MAINTENANCE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The shortest and longest grace time of self-healing.
-pub const HEALING_GRACE: (Duration, Duration) =
-    (Duration::from_secs(5), Duration::from_secs(24 * 3600));
-/// The most restarts of one unit an hour a policy may allow.
-pub const MAX_HEALS_PER_HOUR: u32 = 60;
 
 /// Names of a cluster's hosts and services by id, and ids by name.
 struct Named {
@@ -211,33 +206,9 @@ impl Manager {
         req: SetHealing,
     ) -> Result<HealingView> {
         let (c, s) = self.service_of(cluster, service).await?;
-        let mut policy = self.inner.store.healing_policy(s.id).await?;
-        policy.restart = req.restart;
-        if let Some(grace) = &req.grace {
-            let d = parse_duration(grace).map_err(|e| Error::invalid_field("grace", e))?;
-            if d < HEALING_GRACE.0 || d > HEALING_GRACE.1 {
-                return Err(Error::invalid_field(
-                    "grace",
-                    format!(
-                        "the grace time is {} to {}",
-                        format_duration(HEALING_GRACE.0),
-                        format_duration(HEALING_GRACE.1)
-                    ),
-                ));
-            }
-            policy.grace_ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        }
-        if let Some(max) = req.max_per_hour {
-            if !(1..=MAX_HEALS_PER_HOUR).contains(&max) {
-                return Err(Error::invalid_field(
-                    "max_per_hour",
-                    format!(
-                        "max_per_hour is 1 to {MAX_HEALS_PER_HOUR} (restarts of one unit an hour)"
-                    ),
-                ));
-            }
-            policy.max_per_hour = max;
-        }
+        let policy = self.inner.store.healing_policy(s.id).await?;
+        let policy =
+            crate::policy::healing(policy, req.restart, req.grace.as_deref(), req.max_per_hour)?;
         self.inner.store.set_healing_policy(s.id, &policy).await?;
         self.healing_view(c.id, s.id, policy).await
     }

@@ -166,6 +166,17 @@ impl Acting {
             };
             self.update_configs(cluster, name, change).await?;
         }
+        for p in &plan.policies {
+            let to = &p.to;
+            let req = crate::request::SetHealing {
+                restart: to["restart"].as_bool().unwrap_or(false),
+                grace: to["grace"].as_str().map(str::to_string),
+                max_per_hour: to["max_per_hour"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok()),
+            };
+            self.set_healing(cluster, &p.service, req).await?;
+        }
         for r in &plan.relations_to_add {
             self.relate(
                 cluster,
@@ -207,7 +218,13 @@ impl Acting {
         for name in changed {
             let body = RestartStaleBody {
                 service: Some(name.clone()),
-                options: None,
+                options: spec.services[name.as_str()]
+                    .policy
+                    .batch_size
+                    .map(|n| JobOptions {
+                        batch_size: Some(n),
+                        ..JobOptions::default()
+                    }),
             };
             jobs.extend(self.restart_stale(cluster, &body).await?);
         }
@@ -362,24 +379,26 @@ impl Manager {
                 .map(|s| s.name.clone())
                 .unwrap_or_default()
         };
+        let mut current_services = Vec::new();
+        for s in &services {
+            current_services.push(CurrentService {
+                name: s.name.clone(),
+                stack: s.stack.clone(),
+                stack_version: s.stack_version.clone(),
+                service: s.service.clone(),
+                configs: s.configs.clone(),
+                host_overrides: s.host_overrides.clone(),
+                units: units
+                    .iter()
+                    .filter(|u| u.service == s.id)
+                    .map(|u| (u.component.clone(), host_name(u.host)))
+                    .collect(),
+                healing: store.healing_policy(s.id).await?,
+            });
+        }
         let current = Current {
             hosts: hosts.iter().map(|h| h.name.clone()).collect(),
-            services: services
-                .iter()
-                .map(|s| CurrentService {
-                    name: s.name.clone(),
-                    stack: s.stack.clone(),
-                    stack_version: s.stack_version.clone(),
-                    service: s.service.clone(),
-                    configs: s.configs.clone(),
-                    host_overrides: s.host_overrides.clone(),
-                    units: units
-                        .iter()
-                        .filter(|u| u.service == s.id)
-                        .map(|u| (u.component.clone(), host_name(u.host)))
-                        .collect(),
-                })
-                .collect(),
+            services: current_services,
             relations: store
                 .list_relations(c.id)
                 .await?

@@ -60,6 +60,14 @@ pub fn export(
             })
             .collect();
         let _ = writeln!(out, "placement = {{ {} }}", entries.join(", "));
+        if s.healing != crate::model::HealingPolicy::default() {
+            let _ = write!(
+                out,
+                "\n[services.{}.policy]\nhealing = {}\n",
+                key(&s.name),
+                value(&super::healing_json(&s.healing))
+            );
+        }
         let secret_name = |host: Option<&str>, ty: &str, p: &str| {
             let parts = [Some(s.name.as_str()), host, Some(ty), Some(p)];
             let mut name = String::from("BIGMGR");
@@ -222,6 +230,11 @@ mod tests {
                 ("zookeeper_server".to_string(), "h3".to_string()),
             ]
             .into(),
+            healing: crate::model::HealingPolicy {
+                restart: true,
+                grace_ms: 60_000,
+                max_per_hour: 5,
+            },
         };
         let current = Current {
             hosts: ["h1".to_string(), "h3".to_string()].into(),
@@ -250,6 +263,15 @@ mod tests {
             Placement::Hosts(vec!["h1".into(), "h3".into()])
         );
         assert_eq!(s.configs, current.services[0].configs);
+        let healing = s.policy.healing.as_ref().expect("a healing policy");
+        assert_eq!(
+            (
+                healing.restart,
+                healing.grace.as_deref(),
+                healing.max_per_hour
+            ),
+            (true, Some("1m"), Some(5))
+        );
         assert_eq!(s.host_overrides, current.services[0].host_overrides);
         assert_eq!(spec.relations.len(), 1);
         assert_eq!(spec.relations[0].requirer, "spark:zookeeper");

@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "model", "name", "address", "secret", "shell", "duration", "metrics", "tls",
     ],
-    &["stack", "auth", "transport", "sched"],
+    &["stack", "auth", "transport", "sched", "policy"],
     &["store", "plan", "placement"],
     &["render", "agent", "join", "database", "assistant"],
     &["engine", "grpc", "spec"],

@@ -231,6 +231,7 @@ async fn an_exported_spec_rebuilds_the_same_cluster_on_an_empty_server() {
     let op = h.mgr.acting(Actor::new("alice", Role::Admin));
     let spec = format!(
         "{SPEC}\n[services.hello.host_overrides.h2.\"hello.conf\"]\ngreeting = \"h2's own\"\n\n\
+         [services.hello.policy]\nbatch_size = 2\nhealing = {{ restart = true, grace = \"1m\" }}\n\n\
          [[relations]]\nrequirer = \"greeter\"\nprovider = \"hello\"\n"
     );
     let applied = op.apply_spec("c1", &body(&spec, false)).await.unwrap();
@@ -306,6 +307,8 @@ async fn an_exported_spec_rebuilds_the_same_cluster_on_an_empty_server() {
     let services = other.services("c1").await.unwrap();
     let cache = services.iter().find(|s| s.name == "cache").unwrap();
     assert_eq!(cache.configs["redis.conf"]["requirepass"], "s3cret \"q\"");
+    let healing = other.healing("c1", "hello").await.unwrap();
+    assert_eq!((healing.restart, healing.grace.as_str()), (true, "1m"));
     let hosts = |list: Vec<bigmgr_core::model::Host>| {
         let mut hosts: Vec<(String, String)> =
             list.into_iter().map(|h| (h.name, h.address)).collect();

@@ -151,6 +151,12 @@ fn print_plan(cluster: &str, p: &Plan) {
             show(&c.to)
         );
     }
+    for x in &p.policies {
+        println!(
+            "~ {} policy {}: {} -> {}",
+            x.service, x.policy, x.from, x.to
+        );
+    }
     for r in &p.relations_to_add {
         println!(
             "+ relation {}:{} -> {}:{}",
