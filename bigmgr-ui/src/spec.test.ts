@@ -57,12 +57,13 @@ describe('plans', () => {
       hosts_to_add: [{ name: 'h4', address: '10.0.0.14' }],
       services_to_add: ['spark'],
       services_to_remove: ['old'],
-      units_to_add: [{ service: 'spark', component: 'spark_master', host: 'h1' }],
+      units_to_add: [{ service: 'spark', component: 'spark_master', host: 'h1', why: 'h1: 12 points, the least' }],
       units_to_remove: [{ service: 'old', component: 'old_server', host: 'h2' }],
       configs: [
         { service: 'zk', config_type: 'zoo.cfg', host: null, property: 'tickTime', from: 2000, to: 3000 },
         { service: 'zk', config_type: 'zookeeper-env', host: 'h3', property: 'heapSize', from: null, to: '512m' },
       ],
+      policies: [{ service: 'zk', policy: 'healing', from: { restart: false }, to: { restart: true, grace: '30s' } }],
       relations_to_add: [{ requirer: 'spark', requirer_endpoint: 'zookeeper', provider: 'zk', provider_endpoint: 'client' }],
       relations_to_remove: [{ requirer: 'old', requirer_endpoint: 'zk', provider: 'zk', provider_endpoint: 'client' }],
       jobs: [
@@ -72,15 +73,16 @@ describe('plans', () => {
       problems: ['service x is a b in the cluster'],
       kept: ['service y'],
     }
-    expect(planLines(p, 'prod', '(unset)').map((l) => [l.sign, l.key, l.params])).toEqual([
+    expect(planLines(p, 'prod', '(unset)').map((l) => (l.why ? [l.sign, l.key, l.params, l.why] : [l.sign, l.key, l.params]))).toEqual([
       ['+', 'cluster', { cluster: 'prod' }],
       ['+', 'host', { name: 'h4', address: '10.0.0.14' }],
       ['+', 'service', { name: 'spark' }],
       ['-', 'service', { name: 'old' }],
-      ['+', 'unit', { service: 'spark', component: 'spark_master', host: 'h1' }],
+      ['+', 'unit', { service: 'spark', component: 'spark_master', host: 'h1' }, 'h1: 12 points, the least'],
       ['-', 'unit', { service: 'old', component: 'old_server', host: 'h2' }],
       ['~', 'config', { service: 'zk', type: 'zoo.cfg', property: 'tickTime', host: '', from: '2000', to: '3000' }],
       ['~', 'configOn', { service: 'zk', type: 'zookeeper-env', property: 'heapSize', host: 'h3', from: '(unset)', to: '"512m"' }],
+      ['~', 'policy', { service: 'zk', policy: 'healing', from: '{"restart":false}', to: '{"restart":true,"grace":"30s"}' }],
       ['+', 'relation', { requirer: 'spark', requirerEndpoint: 'zookeeper', provider: 'zk', providerEndpoint: 'client' }],
       ['-', 'relation', { requirer: 'old', requirerEndpoint: 'zk', provider: 'zk', providerEndpoint: 'client' }],
       ['>', 'jobOn', { command: 'stop', service: 'old', hosts: 'h2', why: 'old goes' }],
@@ -97,6 +99,7 @@ describe('plans', () => {
       unitsAdded: 1,
       unitsRemoved: 1,
       configs: 2,
+      policies: 1,
       relationsAdded: 1,
       relationsRemoved: 1,
       jobs: 2,
@@ -106,6 +109,12 @@ describe('plans', () => {
   it('takes a plan with only kept things and problems as empty', () => {
     expect(planEmpty({ ...emptyPlan(), kept: ['service y'], problems: ['p'] })).toBe(true)
     expect(planEmpty({ ...emptyPlan(), create_cluster: true })).toBe(false)
+    expect(planEmpty({ ...emptyPlan(), policies: [{ service: 'zk', policy: 'healing', from: {}, to: { restart: true } }] })).toBe(false)
+    // A server from before spec policies sends none.
+    const older = emptyPlan()
+    delete older.policies
+    expect(planEmpty(older)).toBe(true)
+    expect(planLines(older, 'prod', '-')).toEqual([])
   })
 
   it('shows values as JSON, and an absent one as unset', () => {

@@ -1,7 +1,7 @@
 // Cluster specs in the console (docs/spec.md): the secret references a spec's text holds, a
 // plan as the CLI prints it (one signed line per change), and its counts. No rule of its own:
 // the server parses and checks the spec; these only read its text and show its answers.
-import type { Plan, PlannedRelation } from './api/types'
+import type { Plan, PlannedRelation, PlannedUnit } from './api/types'
 
 /** A secret a spec refers to: `{ env = "NAME" }` or `{ file = "/path" }`, keyed `env:NAME` / `file:/path`. */
 export interface SecretRef {
@@ -71,11 +71,12 @@ export function lineRange(text: string, line: number): [number, number] {
 /** A plan line's sign, as the CLI prints it: adds, removals, changes, jobs, kept, problems. */
 export type Sign = '+' | '-' | '~' | '>' | '=' | '!'
 
-/** One line of a plan: its sign, the message (`spec.line.<key>`) and its parameters. */
+/** One line of a plan: its sign, the message (`spec.line.<key>`), its parameters, and why (a unit's host). */
 export interface PlanLine {
   sign: Sign
   key: string
   params: Record<string, string>
+  why?: string
 }
 
 /** A config value as the CLI shows it (JSON), `unset` for none. */
@@ -86,15 +87,16 @@ export function valueText(v: unknown, unset: string): string {
 /** A plan as the CLI prints it, in its order: one line per change (`unset` names a value not set). */
 export function planLines(p: Plan, cluster: string, unset: string): PlanLine[] {
   const out: PlanLine[] = []
-  const add = (sign: Sign, key: string, params: Record<string, string> = {}): void => {
-    out.push({ sign, key, params })
+  const add = (sign: Sign, key: string, params: Record<string, string> = {}, why?: string | null): void => {
+    out.push(why ? { sign, key, params, why } : { sign, key, params })
   }
   if (p.create_cluster) add('+', 'cluster', { cluster })
   for (const h of p.hosts_to_add) add('+', 'host', { name: h.name, address: h.address })
   for (const s of p.services_to_add) add('+', 'service', { name: s })
   for (const s of p.services_to_remove) add('-', 'service', { name: s })
-  for (const u of p.units_to_add) add('+', 'unit', { ...u })
-  for (const u of p.units_to_remove) add('-', 'unit', { ...u })
+  const unit = (u: PlannedUnit): Record<string, string> => ({ service: u.service, component: u.component, host: u.host })
+  for (const u of p.units_to_add) add('+', 'unit', unit(u), u.why)
+  for (const u of p.units_to_remove) add('-', 'unit', unit(u))
   for (const c of p.configs) {
     add('~', c.host === null ? 'config' : 'configOn', {
       service: c.service,
@@ -104,6 +106,9 @@ export function planLines(p: Plan, cluster: string, unset: string): PlanLine[] {
       from: valueText(c.from, unset),
       to: valueText(c.to, unset),
     })
+  }
+  for (const x of p.policies ?? []) {
+    add('~', 'policy', { service: x.service, policy: x.policy, from: valueText(x.from, unset), to: valueText(x.to, unset) })
   }
   const relation = (r: PlannedRelation): Record<string, string> => ({
     requirer: r.requirer,
@@ -131,6 +136,7 @@ export function planEmpty(p: Plan): boolean {
     p.units_to_add.length === 0 &&
     p.units_to_remove.length === 0 &&
     p.configs.length === 0 &&
+    (p.policies ?? []).length === 0 &&
     p.relations_to_add.length === 0 &&
     p.relations_to_remove.length === 0 &&
     p.jobs.length === 0
@@ -145,6 +151,7 @@ export interface PlanCounts {
   unitsAdded: number
   unitsRemoved: number
   configs: number
+  policies: number
   relationsAdded: number
   relationsRemoved: number
   jobs: number
@@ -158,6 +165,7 @@ export function planCounts(p: Plan): PlanCounts {
     unitsAdded: p.units_to_add.length,
     unitsRemoved: p.units_to_remove.length,
     configs: p.configs.length,
+    policies: (p.policies ?? []).length,
     relationsAdded: p.relations_to_add.length,
     relationsRemoved: p.relations_to_remove.length,
     jobs: p.jobs.length,

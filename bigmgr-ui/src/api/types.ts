@@ -655,6 +655,8 @@ export interface PlannedUnit {
   service: string
   component: string
   host: string
+  /** Why core chose this host, for a placement by count. */
+  why?: string | null
 }
 
 /** A property a plan changes; `from`/`to` null: not set (secrets read as `********`). */
@@ -672,6 +674,14 @@ export interface PlannedRelation {
   requirer_endpoint: string
   provider: string
   provider_endpoint: string
+}
+
+/** A service policy a plan changes (`healing`): its settings now and after the apply. */
+export interface PlannedPolicy {
+  service: string
+  policy: string
+  from: unknown
+  to: unknown
 }
 
 /** A job a plan would run: `hosts` empty means every unit of the service. */
@@ -693,6 +703,8 @@ export interface Plan {
   configs: PlannedConfig[]
   relations_to_add: PlannedRelation[]
   relations_to_remove: PlannedRelation[]
+  /** Policies to change (a server before spec policies sends none). */
+  policies?: PlannedPolicy[]
   jobs: PlannedJob[]
   /** What the apply cannot change: it refuses while there is any. */
   problems: string[]

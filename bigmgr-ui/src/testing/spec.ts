@@ -12,6 +12,7 @@ export function emptyPlan(): Plan {
     configs: [],
     relations_to_add: [],
     relations_to_remove: [],
+    policies: [],
     jobs: [],
     problems: [],
     kept: [],

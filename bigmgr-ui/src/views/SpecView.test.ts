@@ -80,12 +80,13 @@ describe('SpecView', () => {
       hosts_to_add: [{ name: 'h4', address: '10.0.0.14' }],
       services_to_add: ['spark'],
       services_to_remove: ['old'],
-      units_to_add: [{ service: 'spark', component: 'spark_master', host: 'h1' }],
+      units_to_add: [{ service: 'spark', component: 'spark_master', host: 'h1', why: 'h1: the least busy (12 points)' }],
       units_to_remove: [{ service: 'old', component: 'old_server', host: 'h2' }],
       configs: [
         { service: 'zk', config_type: 'zoo.cfg', host: null, property: 'tickTime', from: 2000, to: 3000 },
         { service: 'zk', config_type: 'zookeeper-env', host: 'h3', property: 'heapSize', from: null, to: '<b>512</b>' },
       ],
+      policies: [{ service: 'zk', policy: 'healing', from: { restart: false }, to: { restart: true, grace: '30s' } }],
       relations_to_add: [{ requirer: 'spark', requirer_endpoint: 'zookeeper', provider: 'zk', provider_endpoint: 'client' }],
       relations_to_remove: [{ requirer: 'old', requirer_endpoint: 'zk', provider: 'zk', provider_endpoint: 'client' }],
       jobs: [
@@ -105,10 +106,11 @@ describe('SpecView', () => {
       ['+', '+ host h4 (10.0.0.14)'],
       ['+', '+ service spark'],
       ['-', '- service old'],
-      ['+', '+ unit spark_master of spark on h1'],
+      ['+', '+ unit spark_master of spark on h1 h1: the least busy (12 points)'],
       ['-', '- unit old_server of old on h2'],
       ['~', '~ zk zoo.cfg.tickTime: 2000 -> 3000'],
       ['~', '~ zk zookeeper-env.heapSize on h3: (unset) -> "<b>512</b>"'],
+      ['~', '~ zk policy healing: {"restart":false} -> {"restart":true,"grace":"30s"}'],
       ['+', '+ relation spark:zookeeper -> zk:client'],
       ['-', '- relation old:zk -> zk:client'],
       ['>', '> job stop of old on h2: its units go'],
@@ -116,6 +118,7 @@ describe('SpecView', () => {
       ['=', '= kept (not in the spec; Prune plans its removal): service y'],
       ['!', '! service x is demo hello in the cluster but demo other in the spec'],
     ])
+    expect(w.get('[data-testid="plan-line-why"]').text()).toBe('h1: the least busy (12 points)')
     // Values are text, never HTML.
     expect(w.find('[data-testid="spec-plan-result"] b').exists()).toBe(false)
     const classes = w.findAll('[data-testid="plan-line"]').map((l) => l.classes()[0])
