@@ -24,6 +24,7 @@ export function makeRouter(): Router {
       { path: '/clusters/:cluster/relations', name: 'relations', component: () => import('./views/RelationsView.vue') },
       { path: '/clusters/:cluster/jobs', name: 'jobs', component: () => import('./views/JobsView.vue') },
       { path: '/clusters/:cluster/alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
+      { path: '/clusters/:cluster/spec', name: 'spec', component: () => import('./views/SpecView.vue') },
       { path: '/stacks/:stack?/:service?', name: 'stacks', component: () => import('./views/StacksView.vue') },
       { path: '/admin/users/:user?', name: 'users', component: () => import('./views/UsersView.vue') },
       { path: '/admin/audit', name: 'audit', component: () => import('./views/AuditView.vue') },

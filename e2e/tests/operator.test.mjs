@@ -312,6 +312,7 @@ test('every page of the app is a deep link that survives a reload', async () => 
     ['/clusters/demo/services/new', 'add-service-page', 'wizard-stack'],
     ['/clusters/demo/services/hello', 'service-page', 'service'],
     ['/clusters/demo/alerts', 'alerts-page', 'alerts'],
+    ['/clusters/demo/spec', 'spec-page', 'spec'],
     ['/stacks', 'stacks-page', 'stacks'],
     ['/stacks/demo/hello', 'stacks-page', 'stack-service'],
     ['/admin/users', 'users-page', 'users'],

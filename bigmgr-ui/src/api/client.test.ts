@@ -23,6 +23,32 @@ describe('client', () => {
     expect((init?.headers as Record<string, string>).Authorization).toBe('Bearer bmt_x')
   })
 
+  it('keeps a spec\'s problems with their lines from an invalid-spec problem', async () => {
+    configureClient({
+      fetch: () =>
+        Promise.resolve(
+          json(
+            {
+              type: 'urn:bigmgr:problem:invalid-spec',
+              title: 'Unprocessable Entity',
+              status: 422,
+              detail: 'the spec has 2 problem(s)',
+              problems: [{ line: 6, path: 'services.hello.placement', message: 'no component' }, { message: 'no line' }, 'junk'],
+            },
+            422,
+            'application/problem+json',
+          ),
+        ),
+      getToken: () => 't',
+    })
+    const e = (await api.planSpec('demo', { spec: 'x', prune: false }).catch((x: unknown) => x)) as ApiError
+    expect(e.kind).toBe('invalid-spec')
+    expect(e.problem.problems).toEqual([
+      { line: 6, path: 'services.hello.placement', message: 'no component' },
+      { line: 0, path: '', message: 'no line' },
+    ])
+  })
+
   it('calls the 401 hook and still rejects', async () => {
     const onUnauthorized = vi.fn()
     configureClient({

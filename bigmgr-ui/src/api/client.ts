@@ -27,6 +27,11 @@ import type {
   RenderedFileView,
   ServiceCheckView,
   SnapshotView,
+  Plan,
+  SpecAppliedView,
+  SpecBody,
+  SpecExport,
+  SpecProblem,
   AuditEventView,
   CreateUser,
   TokenView,
@@ -93,6 +98,19 @@ export function configureClient(c: Partial<ClientConfig>): void {
   Object.assign(config, c)
 }
 
+/** A spec's problems as the server listed them (`invalid-spec`); anything else: none. */
+function specProblems(v: unknown): SpecProblem[] | undefined {
+  if (!Array.isArray(v)) return undefined
+  const out: SpecProblem[] = []
+  for (const p of v as unknown[]) {
+    if (typeof p !== 'object' || p === null) continue
+    const { line, path, message } = p as Record<string, unknown>
+    if (typeof message !== 'string') continue
+    out.push({ line: typeof line === 'number' ? line : 0, path: typeof path === 'string' ? path : '', message })
+  }
+  return out
+}
+
 function isProblem(v: unknown): v is Problem {
   return (
     typeof v === 'object' &&
@@ -118,6 +136,7 @@ export async function decodeError(res: Response): Promise<ApiError> {
       status: body.status,
       detail: typeof body.detail === 'string' ? body.detail : '',
       ...(typeof body.field === 'string' ? { field: body.field } : {}),
+      ...(Array.isArray(body.problems) ? { problems: specProblems(body.problems) } : {}),
     })
   }
   return new ApiError({
@@ -306,6 +325,12 @@ export const api = {
   /** Runs a suggested action's request as it is (method, path under /api/v1, body). */
   runAction: (a: SuggestedAction) =>
     request<unknown>(a.method.toUpperCase(), a.path, a.body === undefined || a.body === null ? {} : { body: a.body }),
+  /** What applying a cluster spec would change; changes nothing (any role). */
+  planSpec: (cluster: string, body: SpecBody) => post<Plan>(`/clusters/${enc(cluster)}/plan`, body),
+  /** Applies a cluster spec (admins): the plan carried out and the jobs it submitted. */
+  applySpec: (cluster: string, body: SpecBody) => post<SpecAppliedView>(`/clusters/${enc(cluster)}/apply`, body),
+  /** The running cluster as a spec, secret values as references. */
+  exportSpec: (cluster: string) => get<SpecExport>(`/clusters/${enc(cluster)}/spec`),
   providers: () => get<ProviderView[]>('/assistant/providers'),
   /** The caller's threads, newest first (a plain list; the first page if the server pages it). */
   threads: async () => {

@@ -9,6 +9,15 @@ export interface Problem {
   detail: string
   /** The request field the error is about, when the server names one. */
   field?: string
+  /** A cluster spec's problems (`invalid-spec`), each with its line. */
+  problems?: SpecProblem[]
+}
+
+/** One problem of a cluster spec: its line (1-based), the key path and what is wrong. */
+export interface SpecProblem {
+  line: number
+  path: string
+  message: string
 }
 
 /** One page of a list: `next` is the cursor for `?after=`, `null` on the last page. */
@@ -623,4 +632,94 @@ export interface ThreadDetail {
   thread: ThreadView
   messages: ChatMessage[]
   proposals: Proposal[]
+}
+
+// Cluster specs (docs/spec.md).
+
+/**
+ * The body of `POST /clusters/{cluster}/plan` and `…/apply`: the spec's text, whether to remove
+ * what it does not name, and the values of its secret references (`env:NAME`, `file:PATH`).
+ */
+export interface SpecBody {
+  spec: string
+  prune: boolean
+  secrets?: Record<string, string>
+}
+
+export interface PlannedHost {
+  name: string
+  address: string
+}
+
+export interface PlannedUnit {
+  service: string
+  component: string
+  host: string
+  /** Why core chose this host, for a placement by count. */
+  why?: string | null
+}
+
+/** A property a plan changes; `from`/`to` null: not set (secrets read as `********`). */
+export interface PlannedConfig {
+  service: string
+  config_type: string
+  host: string | null
+  property: string
+  from: unknown
+  to: unknown
+}
+
+export interface PlannedRelation {
+  requirer: string
+  requirer_endpoint: string
+  provider: string
+  provider_endpoint: string
+}
+
+/** A service policy a plan changes (`healing`): its settings now and after the apply. */
+export interface PlannedPolicy {
+  service: string
+  policy: string
+  from: unknown
+  to: unknown
+}
+
+/** A job a plan would run: `hosts` empty means every unit of the service. */
+export interface PlannedJob {
+  command: string
+  service: string
+  hosts: string[]
+  why: string
+}
+
+/** What applying a spec would change (`POST …/plan`). */
+export interface Plan {
+  create_cluster: boolean
+  hosts_to_add: PlannedHost[]
+  services_to_add: string[]
+  services_to_remove: string[]
+  units_to_add: PlannedUnit[]
+  units_to_remove: PlannedUnit[]
+  configs: PlannedConfig[]
+  relations_to_add: PlannedRelation[]
+  relations_to_remove: PlannedRelation[]
+  /** Policies to change (a server before spec policies sends none). */
+  policies?: PlannedPolicy[]
+  jobs: PlannedJob[]
+  /** What the apply cannot change: it refuses while there is any. */
+  problems: string[]
+  /** In the cluster, not in the spec, and staying (without prune). */
+  kept: string[]
+}
+
+/** `POST …/apply` (202): the plan carried out and the jobs submitted. */
+export interface SpecAppliedView {
+  plan: Plan
+  jobs: JobView[]
+}
+
+/** `GET …/spec`: the running cluster as a spec; secret values are references listed here. */
+export interface SpecExport {
+  spec: string
+  references: string[]
 }

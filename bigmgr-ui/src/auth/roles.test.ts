@@ -25,5 +25,7 @@ describe('actionFor', () => {
     expect(actionFor('DELETE', '/clusters/demo/hosts/h1')).toBe('remove-host')
     expect(actionFor('GET', '/clusters/demo/advice')).toBe('read')
     expect(actionFor('PUT', '/somewhere/new')).toBe('change-config')
+    expect(actionFor('POST', '/clusters/demo/plan')).toBe('read')
+    expect(actionFor('POST', '/clusters/demo/apply')).toBe('apply-spec')
   })
 })

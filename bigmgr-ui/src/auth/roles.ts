@@ -16,6 +16,7 @@ export type Action =
   | 'change-host'
   | 'add-service'
   | 'remove-service'
+  | 'apply-spec'
   | 'manage-users'
   | 'read-audit'
 
@@ -40,5 +41,8 @@ export function actionFor(method: string, path: string): Action {
   if (/^\/clusters\/[^/]+\/services\/[^/]+$/.test(p) && m === 'DELETE') return 'remove-service'
   if (/^\/clusters\/[^/]+\/hosts\/[^/]+$/.test(p)) return m === 'DELETE' ? 'remove-host' : 'change-host'
   if (/^\/(users|tokens)(\/|$)/.test(p)) return 'manage-users'
+  // A cluster spec: any role plans one, an admin applies it.
+  if (/^\/clusters\/[^/]+\/plan$/.test(p) && m === 'POST') return 'read'
+  if (/^\/clusters\/[^/]+\/apply$/.test(p) && m === 'POST') return 'apply-spec'
   return 'change-config'
 }

@@ -15,6 +15,7 @@ const ADMIN = [
   'change-host',
   'add-service',
   'remove-service',
+  'apply-spec',
   'manage-users',
   'read-audit',
 ]
