@@ -93,6 +93,12 @@ class Proc {
         running.delete(this.child);
         res({ code, signal });
       });
+      // A binary that cannot be started (not built) emits no 'exit': stopping must not wait.
+      this.child.on('error', (error) => {
+        running.delete(this.child);
+        this.line(`${cmd} could not be started: ${error.message}`);
+        res({ code: null, signal: null, error });
+      });
     });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       let rest = '';
@@ -140,7 +146,7 @@ class Proc {
   }
 
   async stop() {
-    killGroup(this.child.pid);
+    if (this.child.pid !== undefined) killGroup(this.child.pid);
     await this.exited;
   }
 }

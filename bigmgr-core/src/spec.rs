@@ -200,6 +200,34 @@ impl Parsed {
         }
     }
 
+    /// Every wrong config type and property of `layer` (at `path`), each a problem on its own
+    /// line: an unknown type once, then each property of a known type.
+    fn check_layer(
+        &self,
+        def: &ServiceDef,
+        path: &[&str],
+        layer: &ServiceConfigs,
+        problems: &mut Vec<Problem>,
+    ) {
+        for (ty, props) in layer {
+            let mut at: Vec<&str> = path.to_vec();
+            at.push(ty);
+            let empty: ServiceConfigs = [(ty.clone(), BTreeMap::new())].into();
+            if let Err(e) = crate::stack::check_configs(def, &empty) {
+                problems.push(self.problem(&at, e.to_string()));
+                continue;
+            }
+            for (p, v) in props {
+                let one: ServiceConfigs = [(ty.clone(), [(p.clone(), v.clone())].into())].into();
+                if let Err(e) = crate::stack::check_configs(def, &one) {
+                    let mut at = at.clone();
+                    at.push(p);
+                    problems.push(self.problem(&at, e.to_string()));
+                }
+            }
+        }
+    }
+
     /// Checks the whole spec against the stacks and the cluster's `hosts` (names): every
     /// stack and service exists, every component named exists and every component's
     /// cardinality holds, every host named is the cluster's or the spec's, config types,
@@ -291,9 +319,7 @@ impl Parsed {
                     ));
                 }
             }
-            if let Err(e) = crate::stack::check_configs(&def, &s.configs) {
-                problems.push(self.problem(&at(name, &["configs"]), e.to_string()));
-            }
+            self.check_layer(&def, &at(name, &["configs"]), &s.configs, &mut problems);
             for (h, layer) in &s.host_overrides {
                 if !known(h) {
                     problems.push(self.problem(
@@ -301,9 +327,8 @@ impl Parsed {
                         format!("host '{h}' is neither the cluster's nor in the spec's [hosts]"),
                     ));
                 }
-                if let Err(e) = crate::stack::check_configs(&def, layer) {
-                    problems.push(self.problem(&at(name, &["host_overrides", h]), e.to_string()));
-                }
+                let path = at(name, &["host_overrides", h]);
+                self.check_layer(&def, &path, layer, &mut problems);
             }
             if let Err(e) =
                 crate::stack::software::check_layers(&def.software, &s.configs, &s.host_overrides)
@@ -1028,7 +1053,7 @@ provider = "zk"
             "no component 'zookeeper_clerk'",
         );
         has(7, "services.zk.placement.zookeeper_server", "host 'h9'");
-        has(8, "services.zk.configs", "tickTime");
+        has(8, "services.zk.configs.zoo.cfg.tickTime", "tickTime");
         has(11, "services.nope.stack", "nostack");
         has(
             17,

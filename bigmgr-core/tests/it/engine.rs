@@ -345,7 +345,12 @@ async fn a_new_manager_on_the_same_file_continues_the_job() {
     let job = h.run("start", Target::Cluster).await;
     until_running(&h, job.id, 3).await;
     let before = h.mgr.job(job.id).await.expect("detail");
-    let Harness { mgr, transport, .. } = h;
+    let Harness {
+        mgr,
+        transport,
+        daemons: _daemons,
+        ..
+    } = h;
     drop(mgr);
     drop(transport);
 

@@ -66,6 +66,9 @@ pub struct Harness {
     pub store: Arc<dyn bigmgr_core::store::Store>,
     pub transport: Arc<LocalTransport>,
     pub hosts: Vec<String>,
+    /// Kills the daemons the agents' scripts started when the harness goes, also when a
+    /// test fails before its stop job.
+    pub daemons: bigmgr_test_support::DaemonGuard,
 }
 
 /// Where agent `h`'s root is under `dir`.
@@ -115,6 +118,7 @@ pub async fn start(dir: &Path, hosts: usize, create: bool, grace: Duration) -> H
         store,
         transport,
         hosts: names,
+        daemons: bigmgr_test_support::DaemonGuard(dir.join("agents")),
     }
 }
 
