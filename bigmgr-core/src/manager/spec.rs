@@ -332,7 +332,9 @@ impl Acting {
     /// if it does not exist yet), with the cluster as the planner sees it.
     async fn check_spec(&self, cluster: &str, body: &SpecBody) -> Result<(Checked, Current, bool)> {
         let mut parsed = crate::spec::parse(&body.spec).map_err(Error::Spec)?;
-        parsed.resolve(&body.secrets).map_err(Error::Spec)?;
+        // A secret without its value is a problem, but the rest is still checked, so that
+        // every problem is listed at once (the reference's own type problem is not repeated).
+        let unresolved = parsed.resolve(&body.secrets).err().unwrap_or_default();
         if parsed.spec.cluster != cluster {
             return Err(Error::Spec(vec![crate::spec::Problem {
                 line: 0,
@@ -352,8 +354,21 @@ impl Acting {
         };
         let checked = parsed
             .check(self.mgr.inner.stacks.as_ref(), &current.hosts)
-            .await
-            .map_err(Error::Spec)?;
+            .await;
+        let mut problems = unresolved.clone();
+        if let Err(found) = &checked {
+            problems.extend(
+                found
+                    .iter()
+                    .filter(|p| !unresolved.iter().any(|u| u.path == p.path))
+                    .cloned(),
+            );
+        }
+        if !problems.is_empty() {
+            problems.sort_by_key(|p| p.line);
+            return Err(Error::Spec(problems));
+        }
+        let checked = checked.map_err(Error::Spec)?;
         Ok((checked, current, exists))
     }
 }

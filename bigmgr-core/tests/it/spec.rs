@@ -260,6 +260,12 @@ async fn an_exported_spec_rebuilds_the_same_cluster_on_an_empty_server() {
         }
         other => panic!("a reference without its value: {other:?}"),
     }
+    // With another mistake too, both are listed at once.
+    let two = with_secret.replace(r#"greeting = "hi from the spec""#, "greeting = 7");
+    match op.plan_spec("c1", &body(&two, false)).await {
+        Err(Error::Spec(problems)) => assert_eq!(problems.len(), 2, "{problems:?}"),
+        other => panic!("two mistakes: {other:?}"),
+    }
     let mut secret = body(&with_secret, false);
     secret.secrets = [("env:CACHE_PASS".to_string(), "s3cret \"q\"".to_string())].into();
     op.add_service(
