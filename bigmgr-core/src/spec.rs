@@ -112,6 +112,7 @@ pub struct SpecRelation {
 /// and what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SpecProblem))]
 pub struct Problem {
     /// The line of the file it is on (0 if it is about the file as a whole).
     pub line: usize,
