@@ -292,3 +292,26 @@ export async function shot(page, name) {
   mkdirSync(screenshots, { recursive: true });
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
+
+/** A REST call to `server` that must succeed (2xx); its body. */
+export async function apiOk(server, method, path, body, token) {
+  const res = await server.api(method, path, body, token);
+  if (res.status < 200 || res.status >= 300) {
+    throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  return res.body;
+}
+
+/** A new page of a fresh context of `browser`, signed in to `server` with `token` through the
+ * login page, landed on `next`. */
+export async function signIn(browser, server, token, next) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}${next}`);
+  await page.waitForURL(/\/login\?next=/);
+  await page.getByTestId('login-mode-token').click();
+  await page.getByTestId('login-token').locator('input').fill(token);
+  await page.getByTestId('login-token-submit').click();
+  await page.waitForURL((u) => u.pathname === next.split('?')[0]);
+  return page;
+}

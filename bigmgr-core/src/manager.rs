@@ -672,31 +672,12 @@ impl Manager {
             let Some(p) = req.placement.get(&comp.name) else {
                 continue;
             };
-            let placed: Vec<(String, Option<String>)> = match p.rule() {
-                None => p
-                    .hosts()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|h| (h.clone(), None))
-                    .collect(),
-                Some(rule) => {
-                    if candidates.is_none() {
-                        candidates = Some(self.candidates(&c).await?);
-                    }
-                    let cands = candidates.as_mut().expect("just set");
-                    let chosen = crate::placement::choose(&rule, &[], cands)
-                        .map_err(|e| Error::invalid_field(format!("placement.{}", comp.name), e))?;
-                    for ch in &chosen {
-                        if let Some(x) = cands.iter_mut().find(|x| x.name == ch.host) {
-                            x.units += 1;
-                        }
-                    }
-                    chosen
-                        .into_iter()
-                        .map(|ch| (ch.host, Some(ch.why)))
-                        .collect()
-                }
-            };
+            if p.rule().is_some() && candidates.is_none() {
+                candidates = Some(self.candidates(&c).await?);
+            }
+            let placed =
+                crate::placement::place(p, &[], candidates.as_deref_mut().unwrap_or_default())
+                    .map_err(|e| Error::invalid_field(format!("placement.{}", comp.name), e))?;
             let mut seen = HashSet::new();
             for (n, reason) in placed {
                 let h = hosts.get(&n).ok_or_else(|| {

@@ -257,6 +257,37 @@ pub fn choose(
     Ok(out)
 }
 
+/// The hosts of one component's placement `p`, given the hosts that have its units now
+/// (`existing`): named hosts as they are, a count chosen by [`choose`]. Each comes with why
+/// core chose it (`None` where it was named or kept). `candidates` count each new unit placed,
+/// so the next placement spreads.
+pub fn place(
+    p: &Placement,
+    existing: &[String],
+    candidates: &mut [Candidate],
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let hosts: Vec<(String, Option<String>)> = match p.rule() {
+        None => p
+            .hosts()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| (h.clone(), None))
+            .collect(),
+        Some(rule) => choose(&rule, existing, candidates)?
+            .into_iter()
+            .map(|c| (c.host, (!c.why.is_empty()).then_some(c.why)))
+            .collect(),
+    };
+    for (h, _) in &hosts {
+        if !existing.contains(h)
+            && let Some(c) = candidates.iter_mut().find(|c| &c.name == h)
+        {
+            c.units += 1;
+        }
+    }
+    Ok(hosts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

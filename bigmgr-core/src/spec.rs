@@ -788,33 +788,15 @@ fn resolve_placement(
     let mut want = BTreeSet::new();
     let mut why = BTreeMap::new();
     for (component, placement) in &s.placement {
-        let hosts: Vec<(String, Option<String>)> = match placement.rule() {
-            None => placement
-                .hosts()
-                .unwrap_or_default()
-                .iter()
-                .map(|h| (h.clone(), None))
-                .collect(),
-            Some(rule) => {
-                let existing: Vec<String> = now
-                    .iter()
-                    .filter(|(c, _)| c == component)
-                    .map(|(_, h)| h.clone())
-                    .collect();
-                crate::placement::choose(&rule, &existing, candidates)
-                    .map_err(|e| format!("{component}: {e}"))?
-                    .into_iter()
-                    .map(|c| (c.host, (!c.why.is_empty()).then_some(c.why)))
-                    .collect()
-            }
-        };
+        let existing: Vec<String> = now
+            .iter()
+            .filter(|(c, _)| c == component)
+            .map(|(_, h)| h.clone())
+            .collect();
+        let hosts = crate::placement::place(placement, &existing, candidates)
+            .map_err(|e| format!("{component}: {e}"))?;
         for (h, reason) in hosts {
             let key = (component.clone(), h.clone());
-            if !now.contains(&key)
-                && let Some(c) = candidates.iter_mut().find(|c| c.name == h)
-            {
-                c.units += 1;
-            }
             if let Some(r) = reason {
                 why.insert(key.clone(), r);
             }

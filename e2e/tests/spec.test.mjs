@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchBrowser, root, shot, startAgent, startServer, waitUntil } from '../harness.mjs';
+import { apiOk, launchBrowser, root, shot, startAgent, startServer, waitUntil, signIn } from '../harness.mjs';
 
 let server;
 let browser;
@@ -28,24 +28,10 @@ after(async () => {
 });
 
 /** A REST call that must succeed; its body. */
-async function ok(method, path, body, token) {
-  const res = await server.api(method, path, body, token);
-  assert.ok(res.status >= 200 && res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
+const ok = (method, path, body, token) => apiOk(server, method, path, body, token);
 
 /** A new page of a fresh browser context, signed in with `token` through the login page. */
-async function signedIn(token, next) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${server.url}${next}`);
-  await page.waitForURL(/\/login\?next=/);
-  await page.getByTestId('login-mode-token').click();
-  await page.getByTestId('login-token').locator('input').fill(token);
-  await page.getByTestId('login-token-submit').click();
-  await page.waitForURL((u) => u.pathname === next.split('?')[0]);
-  return page;
-}
+const signedIn = (token, next) => signIn(browser, server, token, next);
 
 /** The job's state once it has ended. */
 async function jobEnded(id) {
