@@ -288,8 +288,9 @@ impl Acting {
             }
             stop = Some(done);
         }
+        let relations = store.list_relations(c.id).await?;
         for r in &plan.relations_to_remove {
-            let found = store.list_relations(c.id).await?.into_iter().find(|x| {
+            let found = relations.iter().find(|x| {
                 service_name(x.requirer) == Some(r.requirer.as_str())
                     && x.requirer_endpoint == r.requirer_endpoint
                     && service_name(x.provider) == Some(r.provider.as_str())
