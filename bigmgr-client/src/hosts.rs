@@ -2,8 +2,8 @@
 
 use crate::http::in_cluster;
 use crate::{Client, Result, seg};
-use bigmgr_core::request::{AddHost, UpdateHost};
-use bigmgr_core::view::HostView;
+use bigmgr_core::request::{AddHost, BootstrapHosts, UpdateHost};
+use bigmgr_core::view::{HostView, JobView};
 
 /// The path of host `name` of `cluster`.
 fn host_path(cluster: &str, name: &str) -> String {
@@ -38,6 +38,12 @@ impl Client {
         };
         let path = host_path(cluster, name);
         self.patch(&path, &body).await
+    }
+
+    /// Adds machines over SSH → the queued `bootstrap` job (one task per host).
+    pub async fn bootstrap_hosts(&self, cluster: &str, req: &BootstrapHosts) -> Result<JobView> {
+        self.post(&in_cluster(cluster, "hosts/bootstrap"), req)
+            .await
     }
 
     /// Removes a host (refused while units are placed on it).

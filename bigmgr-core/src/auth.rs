@@ -116,6 +116,8 @@ actions! {
     CreateJoinToken = "create-join-token" => Admin,
     /// Add a host to a cluster.
     AddHost = "add-host" => Admin,
+    /// Add hosts over SSH: the server logs in to them and installs and starts the agent.
+    BootstrapHosts = "bootstrap-hosts" => Admin,
     /// Remove a host from a cluster.
     RemoveHost = "remove-host" => Admin,
     /// Change a host's address (for one, accept the address its agent reported).

@@ -9,6 +9,9 @@
 //! Every value that reaches the remote shell is quoted ([`crate::shell::quote`]); the key,
 //! the password and the join token are never logged or returned.
 
+pub mod builtin;
+pub mod runner;
+
 use crate::shell::quote;
 use crate::{Error, Result};
 use russh::client;
@@ -289,6 +292,22 @@ pub enum Installed {
     Process,
 }
 
+/// Checks the agent's directory on a host: an absolute path without `..`, of at most 512
+/// printable characters.
+pub fn check_prefix(prefix: &str) -> Result<()> {
+    if !prefix.starts_with('/')
+        || prefix.split('/').any(|p| p == "..")
+        || prefix.len() > 512
+        || prefix.chars().any(char::is_control)
+    {
+        return Err(Error::invalid_field(
+            "prefix",
+            format!("'{prefix}': the agent's directory must be an absolute path without .."),
+        ));
+    }
+    Ok(())
+}
+
 /// The systemd unit that runs the agent.
 const UNIT: &str = "bigmgr-agent";
 
@@ -302,12 +321,7 @@ pub async fn install_agent(
         .map_err(|e| Error::invalid_field("name", e.to_string()))?;
     crate::address::check_address(&install.address)
         .map_err(|e| Error::invalid_field("address", e))?;
-    if !install.prefix.starts_with('/') || install.prefix.contains("..") {
-        return Err(Error::invalid_field(
-            "prefix",
-            "the agent's directory must be an absolute path without ..",
-        ));
-    }
+    check_prefix(&install.prefix)?;
     let prefix = install.prefix.trim_end_matches('/');
     let q = |p: &str| quote(&format!("{prefix}/{p}"));
     let system = ssh.run("uname", "uname -sm", None).await?;

@@ -23,6 +23,7 @@ mod advice;
 mod alerts;
 mod assistant;
 mod auth;
+mod bootstrap;
 mod checks;
 mod configs;
 mod events;
@@ -114,6 +115,7 @@ pub struct ManagerBuilder {
     config: EngineConfig,
     ca_fingerprint: Option<String>,
     agent_ca: Option<Arc<crate::tls::AgentCa>>,
+    agent_binary: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -255,6 +257,13 @@ impl ManagerBuilder {
         Ok((mgr, grpc))
     }
 
+    /// The `bigmgr-agent` executable that adding hosts over SSH copies to them (built for
+    /// this server's OS and architecture). Without one, such requests are refused.
+    pub fn agent_binary(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.agent_binary = Some(path.into());
+        self
+    }
+
     /// Starts the engine: unfinished jobs of an earlier run are recovered, queued work goes on.
     /// Must be called inside a tokio runtime.
     pub async fn build(mut self) -> Result<Manager> {
@@ -270,6 +279,14 @@ impl ManagerBuilder {
         let stacks = self
             .stacks
             .ok_or_else(|| need("stack provider", "stacks"))?;
+        // The built-in stack beside the provider's, and its bootstrap command run here.
+        let stacks: Arc<dyn StackProvider> =
+            Arc::new(crate::bootstrap::builtin::BuiltinStacks::new(stacks));
+        let server_side = Arc::new(crate::bootstrap::runner::ServerSide::new(
+            transport,
+            store.clone(),
+        ));
+        let transport: Arc<dyn Transport> = server_side.clone();
         let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
@@ -348,6 +365,8 @@ impl ManagerBuilder {
             metrics,
             ca_fingerprint: self.ca_fingerprint,
             alert_settings: self.alerts.clone(),
+            server_side,
+            agent_binary: self.agent_binary,
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         tokio::spawn(healing::serve(Arc::downgrade(&inner), heal_rx));
@@ -375,6 +394,10 @@ struct Inner {
     ca_fingerprint: Option<String>,
     /// How the built-in alerts are evaluated (what their definitions say).
     alert_settings: AlertSettings,
+    /// Runs the built-in `bootstrap` command; holds the SSH orders of bootstraps.
+    server_side: Arc<crate::bootstrap::runner::ServerSide>,
+    /// The `bigmgr-agent` that bootstrap copies to hosts.
+    agent_binary: Option<std::path::PathBuf>,
 }
 
 impl Drop for Inner {
@@ -562,6 +585,19 @@ impl Manager {
     /// host's agent is refused from then on; tasks that ran on it stay in their jobs.
     pub async fn remove_host(&self, cluster: &str, name: &str) -> Result<()> {
         let h = self.host(cluster, name).await?;
+        // The unit that says the host was added over SSH goes with it.
+        let store = &self.inner.store;
+        if let Some(agent) = store
+            .service_by_name(h.cluster, crate::bootstrap::builtin::INSTANCE)
+            .await?
+            .filter(|s| crate::bootstrap::builtin::is_builtin(&s.stack))
+        {
+            for u in store.list_units(h.cluster).await? {
+                if u.service == agent.id && u.host == h.id {
+                    store.remove_unit(u.id).await?;
+                }
+            }
+        }
         self.inner.store.remove_host(h.id).await?;
         // Its agent's credential is gone: end its session too, so it is refused at once.
         self.inner.transport.forget(name);
@@ -642,6 +678,16 @@ impl Manager {
     ) -> Result<Prepared> {
         check_name("service", &req.name)
             .map_err(|e| Error::invalid_field("name", e.to_string()))?;
+        if crate::bootstrap::builtin::is_builtin(&req.stack) {
+            return Err(Error::invalid_field(
+                "stack",
+                format!(
+                    "stack {} is built in: hosts get its agent by being added over SSH (POST \
+                     /clusters/{{cluster}}/hosts/bootstrap), not as a service",
+                    req.stack
+                ),
+            ));
+        }
         let c = self.cluster(cluster).await?;
         let stack = self
             .inner

@@ -281,3 +281,97 @@ impl std::fmt::Debug for SpecBody {
             .finish()
     }
 }
+
+/// The body of `POST /clusters/{cluster}/hosts/bootstrap`: machines the server logs in to
+/// over SSH to install and start the agent, which then joins the cluster. Give exactly one of
+/// `ssh_key` and `ssh_password`; neither is stored or returned (`Debug` hides them too).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapHosts {
+    /// The machines, each becoming a host of the cluster (1–1000).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
+    pub hosts: Vec<BootstrapHost>,
+    /// The user to log in as (default `root`).
+    #[serde(default = "default_ssh_user")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub ssh_user: String,
+    /// The SSH port of every machine that does not give its own (default 22).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
+    pub ssh_port: Option<u16>,
+    /// A private key in OpenSSH format.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 65536))]
+    pub ssh_key: Option<String>,
+    /// The private key's passphrase, if it has one.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub ssh_key_passphrase: Option<String>,
+    /// A password, instead of a key.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub ssh_password: Option<String>,
+    /// Replace an agent already running on a machine (else such a machine is left alone).
+    #[serde(default)]
+    pub upgrade: bool,
+    /// The directory on each machine for the agent's binary, config, log and root (default
+    /// `/opt/bigmgr-agent`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 512))]
+    pub prefix: Option<String>,
+    /// The URL the agents reach this server at (default: the one this request reached it at).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
+    pub server: Option<String>,
+}
+
+fn default_ssh_user() -> String {
+    "root".into()
+}
+
+impl std::fmt::Debug for BootstrapHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "********");
+        f.debug_struct("BootstrapHosts")
+            .field("hosts", &self.hosts)
+            .field("ssh_user", &self.ssh_user)
+            .field("ssh_port", &self.ssh_port)
+            .field("ssh_key", &hidden(&self.ssh_key))
+            .field("ssh_key_passphrase", &hidden(&self.ssh_key_passphrase))
+            .field("ssh_password", &hidden(&self.ssh_password))
+            .field("upgrade", &self.upgrade)
+            .field("prefix", &self.prefix)
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// One machine of a [`BootstrapHosts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapHost {
+    /// Its host name in the cluster (the agent joins under it).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::name::name_schema))]
+    pub name: String,
+    /// The address to log in at, which also becomes the host's address: an IP address or a
+    /// DNS host name.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$"))]
+    pub address: String,
+    /// Its SSH port, if not the request's.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
+    pub ssh_port: Option<u16>,
+    /// Its SSH host key's fingerprint as OpenSSH prints it (`SHA256:…`): only that key is
+    /// accepted. Left out, the key recorded at the host's last bootstrap is required, or —
+    /// for a host never bootstrapped — the key shown is trusted on first use and recorded.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^SHA256:[A-Za-z0-9+/]{43}$"))]
+    pub host_key: Option<String>,
+    /// Its directory for the agent, if not the request's `prefix` (machines laid out
+    /// differently).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 512))]
+    pub prefix: Option<String>,
+}

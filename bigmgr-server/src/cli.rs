@@ -301,6 +301,57 @@ pub enum HostCommand {
         /// The host's name.
         host: String,
     },
+    /// Add machines over SSH (admin): the server logs in to each, installs and starts the
+    /// agent, and waits for it to join; one task per host, followed to the end.
+    Bootstrap(BootstrapArgs),
+}
+
+/// `bigmgr host bootstrap <cluster> --ssh-key FILE [options] MACHINE…`
+#[derive(Debug, Clone, clap::Args)]
+pub struct BootstrapArgs {
+    /// The cluster.
+    pub cluster: String,
+    /// The machines: ADDRESS (also its host name), or NAME=ADDRESS; either with :PORT for
+    /// another SSH port than --ssh-port ([v6::addr]:PORT for IPv6)
+    #[arg(required = true, value_name = "MACHINE")]
+    pub machines: Vec<String>,
+    /// The user to log in as
+    #[arg(long, default_value = "root")]
+    pub ssh_user: String,
+    /// The SSH port [default: 22]
+    #[arg(long)]
+    pub ssh_port: Option<u16>,
+    /// The private key to log in with (OpenSSH format)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "ssh_password_env"
+    )]
+    pub ssh_key: Option<PathBuf>,
+    /// The environment variable holding the key's passphrase, if it has one
+    #[arg(long, value_name = "VAR", requires = "ssh_key")]
+    pub ssh_key_passphrase_env: Option<String>,
+    /// The environment variable holding a password to log in with instead of a key (never
+    /// on the command line)
+    #[arg(long, value_name = "VAR", conflicts_with = "ssh_key")]
+    pub ssh_password_env: Option<String>,
+    /// A machine's known host key: NAME=SHA256:… (as `ssh-keygen -lf` prints it); repeat it.
+    /// Without one, the key recorded at the host's last bootstrap is required, or a new
+    /// host's key is trusted on first use and recorded
+    #[arg(long = "host-key", value_name = "NAME=FINGERPRINT")]
+    pub host_keys: Vec<String>,
+    /// Replace an agent already running on a machine (else such a machine is left alone)
+    #[arg(long)]
+    pub upgrade: bool,
+    /// The directory for the agent on each machine [default: /opt/bigmgr-agent]
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<String>,
+    /// The URL agents reach the server at [default: the one this command uses]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Print the job and return instead of following it
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// `bigmgr stack …`

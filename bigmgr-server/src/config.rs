@@ -83,6 +83,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BIGMGR_LOST_GRACE", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub lost_grace: Option<Duration>,
+    /// The bigmgr-agent executable that adding hosts over SSH copies to them [default: the
+    /// bigmgr-agent beside this bigmgr]
+    #[arg(long, env = "BIGMGR_AGENT_BINARY", value_name = "FILE")]
+    #[serde(default)]
+    pub agent_binary: Option<PathBuf>,
     /// The server's certificate chain (PEM, ending with the CA agents pin) instead of the one it
     /// makes in <data>/tls
     #[arg(
@@ -122,8 +127,8 @@ pub struct ServeArgs {
     #[serde(default)]
     pub insecure_http: bool,
     /// A TOML file with any of the settings above (listen, data, store, stacks, heartbeat_interval,
-    /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http); flags and
-    /// environment variables override it
+    /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http, agent_binary); flags
+    /// and environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -225,6 +230,8 @@ pub struct ServeConfig {
     pub lost_grace: Duration,
     /// How it speaks to agents and clients.
     pub tls: TlsMode,
+    /// The bigmgr-agent that adding hosts over SSH copies (see [`agent_binary`]).
+    pub agent_binary: PathBuf,
 }
 
 /// Transport security of `bigmgr serve`.
@@ -401,6 +408,11 @@ impl ServeConfig {
             },
             lost_grace,
             tls,
+            agent_binary: args
+                .agent_binary
+                .clone()
+                .or(file.agent_binary.as_ref().map(|p| base.join(p)))
+                .unwrap_or_else(agent_binary),
         })
     }
 
@@ -423,6 +435,14 @@ impl ServeConfig {
             .clone()
             .unwrap_or_else(|| bigmgr_core::database::sqlite_url(&self.db_path()))
     }
+}
+
+/// The `bigmgr-agent` beside the running `bigmgr` (both are built, and installed, together).
+pub fn agent_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("bigmgr-agent")))
+        .unwrap_or_else(|| PathBuf::from("bigmgr-agent"))
 }
 
 /// The directory of the stacks that ship with bigmgr: `BIGMGR_SHIPPED_STACKS` if set; else the

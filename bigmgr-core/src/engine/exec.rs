@@ -36,6 +36,9 @@ pub struct StageExec {
     pub contextual: bool,
     /// The component defines a `status` command (the agent runs it for the unit's health).
     pub status: bool,
+    /// The server runs it itself (the built-in `bootstrap`): the host's agent coming and
+    /// going says nothing about it.
+    pub server_side: bool,
 }
 
 /// Resolves every stage; a stage that can't be resolved carries the reason, which fails its
@@ -74,10 +77,11 @@ pub(super) async fn resolve(
                 })?;
                 let content = scripts
                     .entry(cmd.script.clone())
-                    .or_insert_with(|| {
-                        std::fs::read(&cmd.script).map(Arc::from).map_err(|e| {
+                    .or_insert_with(|| match crate::bootstrap::builtin::script(&cmd.script) {
+                        Some(content) => Ok(content),
+                        None => std::fs::read(&cmd.script).map(Arc::from).map_err(|e| {
                             format!("cannot read script {}: {e}", cmd.script.display())
-                        })
+                        }),
                     })
                     .clone()?;
                 let name = cmd
@@ -101,6 +105,7 @@ pub(super) async fn resolve(
                     renders: st.command == "configure" && !def.configs.is_empty(),
                     contextual,
                     status: comp.command("status").is_some(),
+                    server_side: crate::bootstrap::builtin::script(&cmd.script).is_some(),
                 }))
             })(),
         };

@@ -665,6 +665,9 @@ impl Engine {
                     a.hosts
                         .get(&a.run.tasks[i].task.host)
                         .is_some_and(|h| *h.name == **host)
+                        && !a.exec[a.run.tasks[i].stage]
+                            .as_ref()
+                            .is_ok_and(|e| e.server_side)
                 })
                 .collect();
             let mut lost = Vec::new();
@@ -740,15 +743,15 @@ impl Engine {
         let mut late: Vec<(JobId, usize, bool)> = Vec::new();
         for (id, a) in &self.active {
             for (&i, f) in &a.flights {
-                let timeout = a.exec[a.run.tasks[i].stage]
-                    .as_ref()
-                    .map(|e| e.timeout)
-                    .unwrap_or_default();
+                let exec = a.exec[a.run.tasks[i].stage].as_ref().ok();
+                let timeout = exec.map(|e| e.timeout).unwrap_or_default();
                 // A lost host sends nothing: its task is over once its timeout passed, or once
-                // the host has been lost for the grace period, whichever comes first.
+                // the host has been lost for the grace period, whichever comes first (unless
+                // the server runs the task itself).
                 let lost_since = a
                     .hosts
                     .get(&a.run.tasks[i].task.host)
+                    .filter(|_| !exec.is_some_and(|e| e.server_side))
                     .and_then(|h| self.lost.get(h.name.as_str()));
                 let slack = if lost_since.is_some() {
                     Duration::ZERO

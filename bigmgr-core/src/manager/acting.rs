@@ -118,6 +118,27 @@ impl Acting {
         .await
     }
 
+    /// Adds hosts over SSH as a `bootstrap` job ([`Manager::bootstrap_hosts`]); the audit
+    /// names the hosts and the job, never the credential.
+    pub async fn bootstrap_hosts(
+        &self,
+        cluster: &str,
+        req: &crate::request::BootstrapHosts,
+        default_server: Option<&str>,
+    ) -> Result<Job> {
+        let names: Vec<&str> = req.hosts.iter().map(|h| h.name.as_str()).collect();
+        let change = self
+            .mgr
+            .bootstrap_hosts(cluster, req, default_server, &self.actor.name);
+        self.act(
+            Action::BootstrapHosts,
+            format!("hosts {} of cluster {cluster}", names.join(", ")),
+            change,
+            |j| format!("job {} bootstraps them over SSH as {}", j.id, req.ssh_user),
+        )
+        .await
+    }
+
     /// Changes a host's address (accepts the one its agent reported).
     pub async fn set_host_address(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
         let change = self.mgr.set_host_address(cluster, name, address);

@@ -396,7 +396,11 @@ impl Manager {
                 .unwrap_or_default()
         };
         let mut current_services = Vec::new();
-        for s in &services {
+        // The built-in agent service of hosts added over SSH is no part of any spec.
+        for s in services
+            .iter()
+            .filter(|s| !crate::bootstrap::builtin::is_builtin(&s.stack))
+        {
             current_services.push(CurrentService {
                 name: s.name.clone(),
                 stack: s.stack.clone(),

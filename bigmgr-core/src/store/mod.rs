@@ -191,6 +191,12 @@ pub trait AgentStore: Send + Sync + 'static {
     /// replacing the one before: from now on only that certificate is the host's.
     /// [`crate::Error::NotFound`] for an unknown or removed host.
     async fn set_host_certificate(&self, host: HostId, fingerprint: &str) -> Result<()>;
+    /// Records the SSH host key fingerprint (`SHA256:…`) a host showed when it was added over
+    /// SSH: later bootstraps accept only that key. [`crate::Error::NotFound`] for an unknown or
+    /// removed host.
+    async fn set_host_ssh_key(&self, host: HostId, fingerprint: &str) -> Result<()>;
+    /// The SSH host key fingerprint recorded for a host; `None` if it was never bootstrapped.
+    async fn host_ssh_key(&self, host: HostId) -> Result<Option<String>>;
     /// The host whose current agent certificate has this fingerprint; `None` for a certificate
     /// no host holds: never issued, replaced by a later one, or of a removed host (removing a
     /// host revokes its certificate).

@@ -6,7 +6,7 @@ use super::page::{Page, PageQuery};
 use super::path::ClusterPath;
 use super::{AppState, created};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use bigmgr_core::request::CreateCluster;
 use bigmgr_core::view::{ClusterView, JoinToken};
@@ -76,12 +76,7 @@ pub async fn create_join_token(
 ) -> ApiResult<Response> {
     let token = c.acting().create_join_token(&p.cluster).await?;
     let ca_fingerprint = c.mgr.ca_fingerprint().map(str::to_string);
-    // HTTP/1.1 names the server in Host, HTTP/2 in the URI's authority.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()));
+    let host = super::authority(&headers, &uri);
     let command =
         host.map(|host| bigmgr_core::join::agent_command(&host, &token, ca_fingerprint.as_deref()));
     Ok(created(

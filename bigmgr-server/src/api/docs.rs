@@ -262,6 +262,7 @@ mod tests {
         ("GET", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("DELETE", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("PATCH", "/api/v1/clusters/{cluster}/hosts/{host}"),
+        ("POST", "/api/v1/clusters/{cluster}/hosts/bootstrap"),
         ("GET", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/join-tokens"),

@@ -4,11 +4,12 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Json, Path, Query};
 use super::page::{Page, PageQuery, in_range};
 use super::path::{ClusterPath, HostPath};
-use super::{AppState, created};
+use super::{AppState, PREFIX, created, located};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bigmgr_core::request::{AddHost, UpdateHost};
+use bigmgr_core::request::{AddHost, BootstrapHosts, UpdateHost};
+use bigmgr_core::view::JobView;
 use bigmgr_core::view::{HostSeriesView, HostTaskView, HostView};
 use serde::Deserialize;
 use std::time::Duration;
@@ -147,4 +148,44 @@ pub async fn add(
         .await?;
     let view = c.mgr.host_view(&p.cluster, &h.name).await?;
     Ok(created(p.url(&format!("/hosts/{}", h.name)), view))
+}
+
+/// `POST /clusters/{cluster}/hosts/bootstrap` → 202 with the `bootstrap` job: for each machine
+/// the server logs in over SSH (checking its host key), checks the OS and architecture, copies
+/// its own `bigmgr-agent`, writes the agent's config with a fresh join token and this
+/// server's URL, starts it (systemd, or a detached process) and waits for it to join; one
+/// task per host, each failing alone. The key or password is held in memory for that job
+/// only, never stored or returned.
+#[utoipa::path(post, path = "/clusters/{cluster}/hosts/bootstrap", tag = "hosts",
+    params(ClusterPath),
+    request_body = BootstrapHosts,
+    responses(
+        (status = 202, description = "The queued bootstrap job", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 404, description = "No such cluster"),
+        (status = 409, description = "A host is in another cluster, at another address, or being bootstrapped already"),
+        (status = 422, description = "A field is not valid (the problem names it)"),
+    ))]
+pub async fn bootstrap(
+    c: Caller,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+    Path(p): Path<ClusterPath>,
+    Json(body): Json<BootstrapHosts>,
+) -> ApiResult<Response> {
+    let scheme = if c.mgr.ca_fingerprint().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let server = super::authority(&headers, &uri).map(|a| format!("{scheme}://{a}"));
+    let job = c
+        .acting()
+        .bootstrap_hosts(&p.cluster, &body, server.as_deref())
+        .await?;
+    Ok(located(
+        StatusCode::ACCEPTED,
+        format!("{PREFIX}/jobs/{}", job.id),
+        JobView::of(job, &p.cluster),
+    ))
 }

@@ -20,6 +20,7 @@
 //! | `PATCH /clusters/{cluster}/hosts/{host} {"address"}` (admin) | the host with its new address (accepts an agent's `reported_address`) |
 //! | `GET /clusters/{cluster}/metrics`, `…/hosts/{host}/metrics` | hosts' recent CPU and memory series (an hour kept) |
 //! | `GET /clusters/{cluster}/hosts/{host}/tasks` | the host's latest tasks, newest first |
+//! | `POST /clusters/{cluster}/hosts/bootstrap {"hosts", "ssh_user", "ssh_key" \| "ssh_password", …}` (admin) | 202 the `bootstrap` job: the server logs in over SSH and installs and starts each host's agent, one task per host |
 //! | `GET /clusters/{cluster}/units/{unit}/files` | a unit's config files rendered now, secrets masked |
 //! | `GET /stacks` | a page of stack versions with their services and components |
 //! | `GET /clusters/{cluster}/services`, `POST …` (core's `AddService`) | a page of service instances with their units (state, health); 201 the new one; with `?dry_run=true`, 200 what it would create, nothing written |
@@ -126,6 +127,16 @@ pub mod docs;
 pub mod error;
 pub mod events;
 pub mod hosts;
+
+/// The server's `host:port` as a request reached it: HTTP/1.1 names it in Host, HTTP/2 in the
+/// URI's authority.
+pub(crate) fn authority(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Option<String> {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+}
 pub mod jobs;
 pub mod mcp;
 pub mod metrics;
@@ -180,6 +191,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hosts::metrics))
         .routes(routes!(hosts::host_metrics))
         .routes(routes!(hosts::host_tasks))
+        .routes(routes!(hosts::bootstrap))
         .routes(routes!(services::list, services::add))
         .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))

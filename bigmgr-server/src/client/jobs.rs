@@ -85,7 +85,7 @@ pub async fn job(client: &Client, out: Output, command: JobCommand) -> Result<()
 }
 
 /// A value as the JSON the server sent it as.
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 

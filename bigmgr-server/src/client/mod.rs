@@ -7,7 +7,8 @@
 //! - [`bigmgr_client::Client`]: the typed REST client (shared with the Python module);
 //!   problem+json answers become [`bigmgr_client::Error::Problem`], pages become one `Vec`.
 //! - [`output`]: aligned tables, `key: value` lines and `--json`.
-//! - [`resources`]: clusters, hosts, stacks, services, users and tokens.
+//! - [`resources`]: clusters, hosts, stacks, services, users and tokens; [`bootstrap`]:
+//!   adding hosts over SSH.
 //! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
 //!   reading task logs.
 //! - [`configs`]: config versions, snapshots and applying them to stale units; units;
@@ -22,6 +23,7 @@ pub mod advise;
 pub mod alerts;
 pub mod ask;
 pub mod assistant;
+pub mod bootstrap;
 pub mod configs;
 pub mod jobs;
 pub mod output;

@@ -147,6 +147,9 @@ pub async fn host(client: &Client, out: Output, command: HostCommand) -> Result<
         HostCommand::Remove { cluster, host } => {
             remove_from(client, out, &cluster, "host", &host).await?;
         }
+        HostCommand::Bootstrap(args) => {
+            return super::bootstrap::bootstrap(client, out, args).await;
+        }
     }
     Ok(())
 }

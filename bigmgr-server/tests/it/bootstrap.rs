@@ -1,16 +1,16 @@
-//! Hosts added over SSH: three real OpenSSH servers on 127.0.0.21–23 stand in for machines;
-//! core's bootstrap logs in with a key the test made, checks the host key, copies the real
-//! `bigmgr-agent`, writes its config with a join token and starts it; the three join and a
-//! deploy runs on them. A wrong key fails alone, a second bootstrap changes nothing, and a
-//! changed host key is refused.
+//! Hosts added over SSH, as a job, through REST and the CLI: four real OpenSSH servers on
+//! 127.0.0.21–24 stand in for machines (the fourth does not know the operator's key). One
+//! `POST …/hosts/bootstrap` gives a job with a task per machine: the three join — the server
+//! logged in with the key the test made, recorded each host key on first use, copied its own
+//! `bigmgr-agent`, wrote its config with a join token and the TLS server's CA fingerprint, and
+//! started it — and a deploy runs on them; the fourth fails alone, saying why. Through the
+//! CLI, a second bootstrap of a host changes nothing (same agent process), `--upgrade`
+//! replaces the agent, and a changed host key is refused.
 
-use bigmgr_core::bootstrap::{
-    AgentInstall, HostKey, Installed, SshAuth, SshSession, SshTarget, install_agent,
-};
-use bigmgr_test_support::{SshKey, Sshd, agent_bin, kill_daemons};
-use serde_json::json;
-use std::path::PathBuf;
-use std::sync::Arc;
+use crate::cli::Client;
+use bigmgr_test_support::{ServerProc, SshKey, Sshd, assert_contains, kill_daemons};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Kills the agents bootstrap started, and their daemons, when dropped: by pid file, and any
@@ -27,10 +27,7 @@ impl Drop for Started {
             );
         };
         for prefix in &self.0 {
-            if let Some(pid) = std::fs::read_to_string(prefix.join("agent.pid"))
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
+            if let Some(pid) = agent_pid(prefix) {
                 kill(pid);
             }
             kill_daemons(&prefix.join("root/units"));
@@ -48,82 +45,144 @@ impl Drop for Started {
     }
 }
 
-fn target(sshd: &Sshd, key: &SshKey, host_key: HostKey) -> SshTarget {
-    SshTarget {
-        address: sshd.address.clone(),
-        port: sshd.port,
-        user: "root".into(),
-        auth: SshAuth::Key {
-            pem: key.private_pem.clone(),
-            passphrase: None,
-        },
-        host_key,
+/// The pid the agent's start wrote under `prefix`.
+fn agent_pid(prefix: &Path) -> Option<i32> {
+    std::fs::read_to_string(prefix.join("agent.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// Every log line of every task of job `id`, by host.
+async fn logs_by_host(api: &bigmgr_test_support::Api, job: &Value) -> Vec<(String, String)> {
+    let id = job["id"].as_i64().expect("id");
+    let mut out = Vec::new();
+    for stage in job["stages"].as_array().expect("stages") {
+        for t in stage["tasks"].as_array().expect("tasks") {
+            let resp = api.get(&format!("/jobs/{id}/tasks/{}/log", t["id"])).await;
+            let log = resp.expect(200);
+            let text: Vec<&str> = log["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .filter_map(|l| l["line"].as_str())
+                .collect();
+            out.push((
+                t["host"].as_str().expect("host").to_string(),
+                text.join("\n"),
+            ));
+        }
     }
+    out
 }
 
 #[tokio::test]
-async fn hosts_are_bootstrapped_over_ssh_join_and_deploy() {
+async fn hosts_are_bootstrapped_over_ssh_as_a_job_join_and_deploy() {
     let dir = tempfile::tempdir().unwrap();
     let key = SshKey::generate(dir.path(), "operator");
     let stranger = SshKey::generate(dir.path(), "stranger");
-    let addresses = ["127.0.0.21", "127.0.0.22", "127.0.0.23"];
-    let mut sshds: Vec<Sshd> = addresses
+    let mut sshds: Vec<Sshd> = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
         .iter()
         .map(|a| Sshd::start(a, &[&key.public]))
         .collect();
-    let server = bigmgr_test_support::ServerProc::serve()
-        .fast_heartbeat()
-        .start();
+    let locked = Sshd::start("127.0.0.24", &[&stranger.public]);
+    let server = ServerProc::serve().fast_heartbeat().tls().start();
     let api = server.api();
     api.create_cluster("c").await;
-    let binary = Arc::new(std::fs::read(agent_bin()).unwrap());
     let prefix = |name: &str| dir.path().join("machines").join(name);
-    let mut started = Started(Vec::new());
-    let install = |name: &str, address: &str, token: String| AgentInstall {
-        binary: binary.clone(),
-        arch: std::env::consts::ARCH.to_string(),
-        server: server.url.clone(),
-        join_token: token,
-        ca_fingerprint: None,
-        name: name.to_string(),
-        address: address.to_string(),
-        prefix: prefix(name).display().to_string(),
-        upgrade: false,
+    let started = Started(["m1", "m2", "m3", "m4"].iter().map(|m| prefix(m)).collect());
+    let machine = |name: &str, sshd: &Sshd| {
+        json!({"name": name, "address": sshd.address, "ssh_port": sshd.port,
+               "prefix": prefix(name).display().to_string()})
     };
-    let mut known = Vec::new();
-    for (i, sshd) in sshds.iter().enumerate() {
-        let name = format!("m{}", i + 1);
-        let ssh = SshSession::connect(&target(sshd, &key, HostKey::TrustOnFirstUse))
-            .await
-            .unwrap();
-        assert_eq!(
-            ssh.host_key, sshd.host_key.fingerprint,
-            "the key seen is recorded"
+    let body = json!({
+        "hosts": [machine("m1", &sshds[0]), machine("m2", &sshds[1]),
+                  machine("m3", &sshds[2]), machine("m4", &locked)],
+        "ssh_user": "root",
+        "ssh_key": key.private_pem,
+    });
+
+    // A request with a mistake is refused whole, naming the field; nothing is added.
+    let mut bad = body.clone();
+    bad["hosts"][2]["address"] = json!("127.0.0.23; rm -rf /");
+    let r = api.post("/clusters/c/hosts/bootstrap", bad).await;
+    assert_contains(r.problem(422), "is not an address");
+    assert_eq!(r.body["field"], "hosts[2].address", "{}", r.text);
+    let mut bad = body.clone();
+    bad["ssh_key"] = json!("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n");
+    let r = api.post("/clusters/c/hosts/bootstrap", bad).await;
+    assert_contains(r.problem(422), "not a usable private key");
+    assert_eq!(r.body["field"], "ssh_key", "{}", r.text);
+    let hosts = api.get("/clusters/c/hosts").await.expect(200).clone();
+    assert_eq!(hosts["items"], json!([]), "nothing was added: {hosts}");
+
+    // One job, a task per machine: three join, the fourth fails alone.
+    let resp = api.post("/clusters/c/hosts/bootstrap", body).await;
+    let job = resp.expect(202).clone();
+    assert_eq!(job["command"], "bootstrap", "{job}");
+    let id = job["id"].as_i64().unwrap();
+    let done = api.wait_job(id, Duration::from_secs(300)).await;
+    assert_eq!(done["state"], "FAILED", "one machine failed: {done}");
+    let tasks: Vec<&Value> = done["stages"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(tasks.len(), 4, "{done}");
+    for t in &tasks {
+        let host = t["host"].as_str().unwrap();
+        if host == "m4" {
+            assert_eq!(t["state"], "FAILED", "{t}");
+            assert_contains(
+                t["message"].as_str().unwrap(),
+                "could not log in with the key",
+            );
+        } else {
+            assert_eq!(t["state"], "SUCCEEDED", "{t}");
+        }
+    }
+    let logs = logs_by_host(&api, &done).await;
+    for (host, log) in &logs {
+        if host == "m4" {
+            continue;
+        }
+        let sshd = &sshds[host[1..].parse::<usize>().unwrap() - 1];
+        // The host key seen was trusted on first use and recorded; the steps are shown live.
+        assert_contains(
+            log,
+            format!(
+                "host key {}: first login, trusted and recorded",
+                sshd.host_key.fingerprint
+            ),
         );
-        known.push(ssh.host_key.clone());
-        let mut log = Vec::new();
-        started.0.push(prefix(&name));
-        let token = api.join_token("c").await;
-        let done = install_agent(
-            &ssh,
-            &install(&name, sshd.address.as_str(), token),
-            &mut |l| log.push(l),
-        )
-        .await
-        .unwrap();
-        assert_eq!(done, Installed::Process, "{log:?}");
-        assert!(
-            log.iter().any(|l| l.contains("the host runs Linux")),
-            "{log:?}"
-        );
-        let mode = std::fs::metadata(prefix(&name).join("agent.toml"))
+        assert_contains(log, "the host runs Linux");
+        assert_contains(log, "joined: its agent is ONLINE");
+        // The agent's config holds the join token (0600) and pins the server's CA.
+        let conf = prefix(host).join("agent.toml");
+        let mode = std::fs::metadata(&conf)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
             .unwrap();
         assert_eq!(mode, 0o600, "the config holds the join token");
-        ssh.close().await;
+        let conf: toml::Table = toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+        assert!(
+            conf["ca_fingerprint"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:"),
+            "{conf}"
+        );
+        assert!(
+            conf["server"].as_str().unwrap().starts_with("https://"),
+            "{conf}"
+        );
     }
-    for i in 1..=3 {
-        api.wait_online("c", &format!("m{i}")).await;
+    // The credential is never returned nor recorded: not in the job, its logs or the audit.
+    let audit = api.get("/audit?limit=200").await.text;
+    assert_contains(&audit, "bootstrap-hosts");
+    for text in [done.to_string(), format!("{logs:?}"), audit] {
+        assert!(!text.contains("PRIVATE KEY"), "the key leaked: {text}");
+    }
+    for m in ["m1", "m2", "m3"] {
+        api.wait_online("c", m).await;
     }
     // A deploy runs on the three.
     api.add_service(
@@ -132,7 +191,7 @@ async fn hosts_are_bootstrapped_over_ssh_join_and_deploy() {
                "placement": {"hello_server": ["m1", "m2", "m3"]}}),
     )
     .await;
-    let job = api
+    let deploy = api
         .run_job(
             "c",
             "deploy",
@@ -140,32 +199,73 @@ async fn hosts_are_bootstrapped_over_ssh_join_and_deploy() {
             Duration::from_secs(120),
         )
         .await;
-    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(deploy["state"], "SUCCEEDED", "{deploy}");
 
-    // Again, with the recorded host key: nothing to do there.
-    let ssh = SshSession::connect(&target(&sshds[0], &key, HostKey::Known(known[0].clone())))
-        .await
-        .unwrap();
-    let token = api.join_token("c").await;
-    let again = install_agent(&ssh, &install("m1", addresses[0], token), &mut |_| {})
-        .await
-        .unwrap();
-    assert_eq!(again, Installed::AlreadyRunning);
+    // Through the CLI: bootstrapping m1 again changes nothing (the recorded key is required
+    // and matches; the same agent process runs on).
+    let ca = server.ca().expect("a TLS server");
+    let cli = Client::with_env(vec![
+        ("BIGMGR_SERVER".into(), server.url.clone()),
+        ("BIGMGR_TOKEN".into(), server.token()),
+        ("BIGMGR_CA".into(), ca.display().to_string()),
+    ]);
+    let key_file = dir.path().join("operator");
+    let bootstrap = |name: &str, sshd: &Sshd, extra: &[&str]| {
+        let machine = format!("{name}={}:{}", sshd.address, sshd.port);
+        let dir = prefix(name).display().to_string();
+        let mut args = vec![
+            "host",
+            "bootstrap",
+            "c",
+            "--ssh-key",
+            key_file.to_str().unwrap(),
+            "--prefix",
+            &dir,
+        ];
+        args.extend_from_slice(extra);
+        args.push(&machine);
+        cli.run(&args)
+    };
+    let before = agent_pid(&prefix("m1")).expect("m1's agent pid");
+    let again = bootstrap("m1", &sshds[0], &[]);
+    let out = again.expect(0);
+    assert_contains(&out.stdout, "SUCCEEDED");
+    assert_contains(&out.stdout, "the agent already runs there: nothing to do");
+    assert_contains(
+        &out.stdout,
+        format!("host key {}: the known one", sshds[0].host_key.fingerprint),
+    );
+    assert_eq!(
+        agent_pid(&prefix("m1")),
+        Some(before),
+        "the agent was left alone"
+    );
 
-    // A key the machine does not know fails alone, saying so.
-    let refused =
-        SshSession::connect(&target(&sshds[1], &stranger, HostKey::TrustOnFirstUse)).await;
-    let e = refused.err().expect("refused").to_string();
-    assert!(e.contains("could not log in with the key"), "{e}");
+    // --upgrade replaces m2's agent, which joins again.
+    let before = agent_pid(&prefix("m2")).expect("m2's agent pid");
+    let upgraded = bootstrap("m2", &sshds[1], &["--upgrade"]);
+    let out = upgraded.expect(0);
+    assert_contains(&out.stdout, "stopping it to upgrade");
+    assert_contains(&out.stdout, "joined: its agent is ONLINE");
+    let after = agent_pid(&prefix("m2")).expect("m2's new agent pid");
+    assert_ne!(after, before, "a new agent process runs");
+    assert!(
+        !bigmgr_test_support::procs::running(before),
+        "the old agent process is gone"
+    );
 
-    // A changed host key is refused before the key is offered.
+    // m3's machine was reinstalled (a new host key): refused before the key is offered.
     sshds[2].change_host_key();
-    let changed =
-        SshSession::connect(&target(&sshds[2], &key, HostKey::Known(known[2].clone()))).await;
-    let e = changed.err().expect("refused").to_string();
-    assert!(e.contains("the host key changed"), "{e}");
-    assert!(e.contains(&sshds[2].host_key.fingerprint), "{e}");
+    let refused = bootstrap("m3", &sshds[2], &[]);
+    let err = refused.expect(1);
+    assert_contains(&err.stderr, "the host key changed");
+    assert_contains(&err.stderr, &sshds[2].host_key.fingerprint);
 
+    // Hosts added over SSH are no part of the cluster's spec, and can be removed once their
+    // services are gone (the built-in unit goes with them).
+    let spec = api.get("/clusters/c/spec").await.expect(200).clone();
+    assert!(!spec.to_string().contains("bigmgr-agent"), "{spec}");
+    api.delete("/clusters/c/hosts/m4").await.expect(204);
     let stop = api
         .run_job(
             "c",

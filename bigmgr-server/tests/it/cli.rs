@@ -29,9 +29,9 @@ const ADD_HELLO: &[&str] = &[
 
 /// How a client command ended.
 pub(crate) struct Out {
-    code: Option<i32>,
+    pub(crate) code: Option<i32>,
     pub(crate) stdout: String,
-    stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Out {
@@ -95,7 +95,7 @@ impl Client {
     }
 
     /// A client with only these variables (and an empty home).
-    fn with_env(env: Vec<(String, String)>) -> Client {
+    pub(crate) fn with_env(env: Vec<(String, String)>) -> Client {
         Client {
             home: tempfile::tempdir().expect("temp dir"),
             env,

@@ -265,6 +265,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         admin    DELETE /clusters/c2
         admin    POST   /clusters/c/join-tokens
         admin    POST   /clusters/c/hosts
+        admin    POST   /clusters/c/hosts/bootstrap
         admin    POST   /clusters/c/services
         viewer   GET    /clusters/c/spec
         viewer   POST   /clusters/c/plan
@@ -297,7 +298,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 50, "every row of the table is read");
+    assert_eq!(rules.len(), 51, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -307,6 +308,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         (
             "/clusters/c/services",
             json!({"name": "x", "stack": "demo", "service": "hello", "placement": {}}),
+        ),
+        (
+            "/clusters/c/hosts/bootstrap",
+            json!({"hosts": [{"name": "h8", "address": "127.0.0.8"}], "ssh_password": "x"}),
         ),
         (
             "/clusters/c/jobs",
@@ -395,6 +400,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
                 format!("alert {a} of cluster {c}")
             }
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
+            ("POST", ["clusters", c, "hosts", "bootstrap"]) => format!("hosts h8 of cluster {c}"),
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
             ("POST", ["clusters", c, "services"]) => {
                 format!("service {} of cluster {c}", body_name?)

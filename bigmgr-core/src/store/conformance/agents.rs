@@ -11,7 +11,7 @@ use crate::store::{AgentStore, ClusterStore, METRICS_KEPT_MS};
 
 /// Runs the checks of agents.
 pub async fn run<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
-    checks!(store: agents, concurrent_claims, certificates, metric_history);
+    checks!(store: agents, concurrent_claims, certificates, ssh_host_keys, metric_history);
 }
 
 /// Join tokens, credentials and host reports (registration, heartbeats, unit health).
@@ -270,6 +270,57 @@ pub async fn concurrent_claims<S: ClusterServices + AgentStore + ?Sized>(store: 
         stored.as_deref(),
         Some(winners[0].as_str()),
         "store conformance [{check}]: the winner's credential is stored"
+    );
+}
+
+/// A host's SSH host key: none until recorded, then the one recorded last; a removed or
+/// unknown host is not found.
+pub async fn ssh_host_keys<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
+    let check = "ssh host keys";
+    let cluster = ok(
+        store.create_cluster("sshkeys").await,
+        check,
+        "create cluster",
+    );
+    let h = ok(
+        store
+            .add_host(NewHost {
+                cluster: cluster.id,
+                name: "sshkeys-a".into(),
+                address: "10.0.0.9".into(),
+            })
+            .await,
+        check,
+        "add host",
+    );
+    let none = ok(store.host_ssh_key(h.id).await, check, "read");
+    assert_eq!(
+        none, None,
+        "store conformance [{check}]: no key before one is recorded"
+    );
+    for fp in ["SHA256:first", "SHA256:second"] {
+        ok(store.set_host_ssh_key(h.id, fp).await, check, "record");
+        let got = ok(store.host_ssh_key(h.id).await, check, "read");
+        assert_eq!(
+            got.as_deref(),
+            Some(fp),
+            "store conformance [{check}]: the key recorded last is the host's"
+        );
+    }
+    assert!(
+        matches!(
+            store.set_host_ssh_key(HostId(987_655), "SHA256:x").await,
+            Err(crate::Error::NotFound { .. })
+        ),
+        "store conformance [{check}]: recording a key of an unknown host is NotFound"
+    );
+    ok(store.remove_host(h.id).await, check, "remove host");
+    assert!(
+        matches!(
+            store.set_host_ssh_key(h.id, "SHA256:third").await,
+            Err(crate::Error::NotFound { .. })
+        ),
+        "store conformance [{check}]: recording a key of a removed host is NotFound"
     );
 }
 

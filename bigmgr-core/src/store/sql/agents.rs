@@ -66,6 +66,23 @@ impl AgentStore for SqlStore {
         .await
     }
 
+    async fn set_host_ssh_key(&self, host: HostId, fingerprint: &str) -> Result<()> {
+        self.write_found(
+            "UPDATE hosts SET ssh_host_key = ? WHERE id = ? AND removed_at IS NULL",
+            (fingerprint, host.0),
+            "host",
+            host,
+        )
+        .await
+    }
+
+    async fn host_ssh_key(&self, host: HostId) -> Result<Option<String>> {
+        let sql = "SELECT ssh_host_key FROM hosts WHERE id = ?";
+        query(sql, (host.0,))
+            .found_value(&self.pool, "host", host)
+            .await
+    }
+
     async fn host_by_certificate(&self, fingerprint: &str) -> Result<Option<Host>> {
         select_one(
             &self.pool,

@@ -16,7 +16,7 @@ const TABLES: &[(&str, &str, &str)] = &[
     (
         "hosts",
         "id, cluster, name, address, state, last_heartbeat, credential, facts, metrics, \
-         removed_at, reported_address, cert_fingerprint",
+         removed_at, reported_address, cert_fingerprint, ssh_host_key",
         "id",
     ),
     (
