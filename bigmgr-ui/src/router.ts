@@ -11,6 +11,7 @@ export function makeRouter(): Router {
       { path: '/', name: 'overview', component: () => import('./views/OverviewView.vue') },
       { path: '/clusters/:cluster', redirect: (to) => ({ name: 'hosts', params: to.params }) },
       { path: '/clusters/:cluster/hosts', name: 'hosts', component: () => import('./views/HostsView.vue') },
+      { path: '/clusters/:cluster/hosts/bootstrap', name: 'hosts-bootstrap', component: () => import('./views/BootstrapHostsView.vue') },
       { path: '/clusters/:cluster/hosts/:host', name: 'host', component: () => import('./views/HostView.vue') },
       { path: '/clusters/:cluster/services', name: 'services', component: () => import('./views/ServicesView.vue') },
       { path: '/clusters/:cluster/services/new', name: 'add-service', component: () => import('./views/AddServiceView.vue') },

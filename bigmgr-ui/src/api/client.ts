@@ -33,6 +33,7 @@ import type {
   SpecExport,
   SpecProblem,
   AuditEventView,
+  BootstrapHosts,
   CreateUser,
   TokenView,
   UserView,
@@ -260,6 +261,8 @@ export const api = {
     get<TaskLog>(`/jobs/${job}/tasks/${task}/log`, { query: { attempt } }),
   services: (cluster: string) => getAll<ServiceView>(`/clusters/${enc(cluster)}/services`),
   submitJob: (cluster: string, body: SubmitJob) => post<JobView>(`/clusters/${enc(cluster)}/jobs`, body),
+  /** Adds hosts over SSH (admins): the queued `bootstrap` job, one task per host. */
+  bootstrapHosts: (cluster: string, body: BootstrapHosts) => post<JobView>(`/clusters/${enc(cluster)}/hosts/bootstrap`, body),
   stacks: () => getAll<StackView>('/stacks'),
   users: () => getAll<UserView>('/users'),
   createUser: (body: CreateUser) => post<UserView>('/users', body),

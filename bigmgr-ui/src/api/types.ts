@@ -139,6 +139,49 @@ export interface ServiceView {
   units: ServiceUnitView[]
 }
 
+/** One machine of a [`BootstrapHosts`]: it becomes a host of the cluster. */
+export interface BootstrapHost {
+  /** Its host name in the cluster (the agent joins under it). */
+  name: string
+  /** The address to log in at, which also becomes the host's address: an IP address or a DNS name. */
+  address: string
+  /** Its SSH port, if not the request's. */
+  ssh_port?: number | null
+  /**
+   * Its SSH host key's fingerprint as `ssh-keygen -lf` prints it (`SHA256:` and 43 base64
+   * characters): only that key is accepted. Left out, the key recorded at the host's last
+   * bootstrap is required, or (a host never bootstrapped) the key seen is trusted and recorded.
+   */
+  host_key?: string | null
+}
+
+/**
+ * The body of `POST /clusters/{cluster}/hosts/bootstrap` (admins, `bootstrap-hosts`): machines
+ * the server logs in to over SSH to install and start the agent, which then joins the cluster.
+ * Exactly one of `ssh_key` and `ssh_password`; neither is stored or returned. Answered 202
+ * with the `bootstrap` job, one task per host.
+ */
+export interface BootstrapHosts {
+  /** 1–1000 machines. */
+  hosts: BootstrapHost[]
+  /** The user to log in as (default `root`). */
+  ssh_user?: string
+  /** The SSH port of every machine that does not give its own (default 22). */
+  ssh_port?: number | null
+  /** A private key in OpenSSH format. */
+  ssh_key?: string | null
+  /** The private key's passphrase, if it has one. */
+  ssh_key_passphrase?: string | null
+  /** A password, instead of a key. */
+  ssh_password?: string | null
+  /** Replace an agent already running on a machine (else such a machine is left alone). */
+  upgrade?: boolean
+  /** The directory on each machine for the agent (default `/opt/bigmgr-agent`). */
+  prefix?: string | null
+  /** The URL the agents reach the server at (default: the one the request reached it at). */
+  server?: string | null
+}
+
 /** The body of `POST /clusters/{cluster}/jobs`. */
 export interface SubmitJob {
   command: string

@@ -23,6 +23,7 @@ describe('actionFor', () => {
     expect(actionFor('post', '/clusters/demo/jobs')).toBe('submit-job')
     expect(actionFor('POST', '/clusters/demo/restart-stale')).toBe('change-config')
     expect(actionFor('DELETE', '/clusters/demo/hosts/h1')).toBe('remove-host')
+    expect(actionFor('POST', '/clusters/demo/hosts/bootstrap')).toBe('bootstrap-hosts')
     expect(actionFor('GET', '/clusters/demo/advice')).toBe('read')
     expect(actionFor('PUT', '/somewhere/new')).toBe('change-config')
     expect(actionFor('POST', '/clusters/demo/plan')).toBe('read')

@@ -12,6 +12,7 @@ export type Action =
   | 'delete-cluster'
   | 'create-join-token'
   | 'add-host'
+  | 'bootstrap-hosts'
   | 'remove-host'
   | 'change-host'
   | 'add-service'
@@ -39,6 +40,7 @@ export function actionFor(method: string, path: string): Action {
   if (/^\/clusters\/[^/]+\/jobs$/.test(p)) return 'submit-job'
   if (/^\/clusters\/[^/]+\/services$/.test(p) && m === 'POST') return 'add-service'
   if (/^\/clusters\/[^/]+\/services\/[^/]+$/.test(p) && m === 'DELETE') return 'remove-service'
+  if (/^\/clusters\/[^/]+\/hosts\/bootstrap$/.test(p) && m === 'POST') return 'bootstrap-hosts'
   if (/^\/clusters\/[^/]+\/hosts\/[^/]+$/.test(p)) return m === 'DELETE' ? 'remove-host' : 'change-host'
   if (/^\/(users|tokens)(\/|$)/.test(p)) return 'manage-users'
   // A cluster spec: any role plans one, an admin applies it.

@@ -11,6 +11,7 @@ const ADMIN = [
   'delete-cluster',
   'create-join-token',
   'add-host',
+  'bootstrap-hosts',
   'remove-host',
   'change-host',
   'add-service',

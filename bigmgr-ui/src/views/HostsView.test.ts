@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
+import { flushPromises } from '@vue/test-utils'
 import type { HostSeriesView, HostView, Role } from '../api/types'
 import { mountView } from '../testing/mountView'
 import HostsView from './HostsView.vue'
@@ -46,6 +47,7 @@ function mountAs(role: Role, answer: Response, metrics: Response = json([]), url
     },
     routes: [
       { path: '/clusters/:cluster/hosts', name: 'hosts' },
+      { path: '/clusters/:cluster/hosts/bootstrap', name: 'hosts-bootstrap' },
       { path: '/clusters/:cluster/hosts/:host', name: 'host' },
     ],
     at: '/clusters/demo/hosts',
@@ -64,6 +66,23 @@ describe('HostsView', () => {
     const operator = await mountAs('operator', ok())
     expect(operator.find('[data-testid="add-host"]').exists()).toBe(false)
     operator.unmount()
+  })
+
+  it('offers "add hosts over SSH" to an admin only, linking to its page', async () => {
+    const admin = await mountAs('admin', ok())
+    const link = admin.get('[data-testid="add-hosts-ssh"]')
+    expect(link.attributes('href')).toBe('/clusters/demo/hosts/bootstrap')
+    expect(link.text()).toBe('Add hosts over SSH')
+    await link.trigger('click')
+    await flushPromises()
+    expect(admin.vm.$route.name).toBe('hosts-bootstrap')
+    admin.unmount()
+    for (const role of ['operator', 'viewer'] as const) {
+      const w = await mountAs(role, ok())
+      expect(w.find('[data-testid="hosts-page"]').exists()).toBe(true)
+      expect(w.find('[data-testid="add-hosts-ssh"]').exists()).toBe(false)
+      w.unmount()
+    }
   })
 
   it('shows a refused call with the server\'s detail', async () => {
