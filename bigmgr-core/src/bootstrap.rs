@@ -244,13 +244,78 @@ impl SshSession {
     }
 }
 
+/// Where the `bigmgr-agent` executables to copy come from: a directory holding
+/// `bigmgr-agent-<arch>` for each architecture it serves (as `uname -m` prints it: `x86_64`,
+/// `aarch64`), and `bigmgr-agent` for this server's own (the one built with it). Each is read
+/// once, when a host of its architecture first needs it.
+#[derive(Debug)]
+pub struct AgentBinaries {
+    dir: std::path::PathBuf,
+    read: tokio::sync::Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl AgentBinaries {
+    /// The executables of `dir`.
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        AgentBinaries {
+            dir: dir.into(),
+            read: Default::default(),
+        }
+    }
+
+    /// The directory they are read from.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The executable for Linux on `arch`, or an error saying where one was looked for.
+    pub async fn for_arch(&self, arch: &str) -> Result<Arc<Vec<u8>>> {
+        let ok = !arch.is_empty()
+            && arch.len() <= 32
+            && arch
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::Invalid(format!("unsupported architecture '{arch}'")));
+        }
+        let mut read = self.read.lock().await;
+        if let Some(b) = read.get(arch) {
+            return Ok(b.clone());
+        }
+        let named = self.dir.join(format!("bigmgr-agent-{arch}"));
+        let own = (arch == std::env::consts::ARCH).then(|| self.dir.join("bigmgr-agent"));
+        for path in std::iter::once(named.clone()).chain(own) {
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => {
+                    let bytes = Arc::new(bytes);
+                    read.insert(arch.to_string(), bytes.clone());
+                    return Ok(bytes);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(Error::Invalid(format!(
+                        "cannot read {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Err(Error::Invalid(format!(
+            "this server has no bigmgr-agent for Linux {arch}: put one in {} as {}",
+            self.dir.display(),
+            named
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )))
+    }
+}
+
 /// What to install on a host and how it joins.
 #[derive(Clone)]
 pub struct AgentInstall {
-    /// The `bigmgr-agent` executable to copy.
-    pub binary: Arc<Vec<u8>>,
-    /// The architecture it is built for, as `uname -m` prints it (`x86_64`, `aarch64`).
-    pub arch: String,
+    /// Where the executable to copy comes from (the one for the host's architecture).
+    pub binaries: Arc<AgentBinaries>,
     /// The server URL(s) the agent connects to.
     pub server: String,
     /// A join token of the cluster.
@@ -271,7 +336,7 @@ pub struct AgentInstall {
 impl std::fmt::Debug for AgentInstall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentInstall")
-            .field("arch", &self.arch)
+            .field("binaries", &self.binaries.dir())
             .field("server", &self.server)
             .field("name", &self.name)
             .field("address", &self.address)
@@ -329,12 +394,12 @@ pub async fn install_agent(
     progress(format!("the host runs {system}"));
     let mut parts = system.split_whitespace();
     let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if os != "Linux" || arch != install.arch {
+    if os != "Linux" {
         return Err(Error::Invalid(format!(
-            "unsupported system '{system}': this server has a bigmgr-agent for Linux {}",
-            install.arch
+            "unsupported system '{system}': bigmgr agents run on Linux"
         )));
     }
+    let binary = install.binaries.for_arch(arch).await?;
     let systemd = ssh
         .exec("test -d /run/systemd/system && command -v systemctl", None)
         .await?
@@ -369,14 +434,14 @@ pub async fn install_agent(
     .await?;
     progress(format!(
         "copying bigmgr-agent ({} bytes) to {prefix}/bin",
-        install.binary.len()
+        binary.len()
     ));
-    let sum = hex::encode(Sha256::digest(install.binary.as_slice()));
+    let sum = hex::encode(Sha256::digest(binary.as_slice()));
     let tmp = q("bin/bigmgr-agent.new");
     ssh.run(
         "copying the agent",
         &format!("cat > {tmp} && chmod 0755 {tmp}"),
-        Some(install.binary.as_slice()),
+        Some(binary.as_slice()),
     )
     .await?;
     let got = ssh
@@ -461,8 +526,7 @@ mod tests {
     #[test]
     fn the_config_quotes_every_value_and_debug_hides_secrets() {
         let install = AgentInstall {
-            binary: Arc::new(vec![1, 2, 3]),
-            arch: "x86_64".into(),
+            binaries: Arc::new(AgentBinaries::new("/nonexistent")),
             server: "https://a:7070".into(),
             join_token: "bmj_secret\"\n[x]".into(),
             ca_fingerprint: Some("sha256:ab".into()),
@@ -479,5 +543,27 @@ mod tests {
         assert!(!format!("{install:?}").contains("bmj_"));
         let auth = SshAuth::Password("hunter2".into());
         assert!(!format!("{auth:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod binaries_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_executable_of_each_architecture_is_found_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bigmgr-agent"), b"own").unwrap();
+        std::fs::write(dir.path().join("bigmgr-agent-riscv64"), b"riscv").unwrap();
+        let b = AgentBinaries::new(dir.path());
+        assert_eq!(*b.for_arch(std::env::consts::ARCH).await.unwrap(), b"own");
+        assert_eq!(*b.for_arch("riscv64").await.unwrap(), b"riscv");
+        let e = b.for_arch("s390x").await.unwrap_err().to_string();
+        assert!(
+            e.contains("no bigmgr-agent for Linux s390x") && e.contains("bigmgr-agent-s390x"),
+            "{e}"
+        );
+        let e = b.for_arch("../x").await.unwrap_err().to_string();
+        assert!(e.contains("unsupported architecture"), "{e}");
     }
 }

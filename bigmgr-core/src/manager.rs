@@ -115,7 +115,7 @@ pub struct ManagerBuilder {
     config: EngineConfig,
     ca_fingerprint: Option<String>,
     agent_ca: Option<Arc<crate::tls::AgentCa>>,
-    agent_binary: Option<std::path::PathBuf>,
+    agent_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -257,10 +257,11 @@ impl ManagerBuilder {
         Ok((mgr, grpc))
     }
 
-    /// The `bigmgr-agent` executable that adding hosts over SSH copies to them (built for
-    /// this server's OS and architecture). Without one, such requests are refused.
-    pub fn agent_binary(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.agent_binary = Some(path.into());
+    /// The directory of the `bigmgr-agent` executables that adding hosts over SSH copies:
+    /// `bigmgr-agent` for this server's architecture, `bigmgr-agent-<arch>` for others
+    /// ([`crate::bootstrap::AgentBinaries`]). Without one, such requests are refused.
+    pub fn agent_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.agent_dir = Some(dir.into());
         self
     }
 
@@ -366,7 +367,7 @@ impl ManagerBuilder {
             ca_fingerprint: self.ca_fingerprint,
             alert_settings: self.alerts.clone(),
             server_side,
-            agent_binary: self.agent_binary,
+            agent_dir: self.agent_dir,
         });
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         tokio::spawn(healing::serve(Arc::downgrade(&inner), heal_rx));
@@ -396,8 +397,8 @@ struct Inner {
     alert_settings: AlertSettings,
     /// Runs the built-in `bootstrap` command; holds the SSH orders of bootstraps.
     server_side: Arc<crate::bootstrap::runner::ServerSide>,
-    /// The `bigmgr-agent` that bootstrap copies to hosts.
-    agent_binary: Option<std::path::PathBuf>,
+    /// Where the `bigmgr-agent` executables that bootstrap copies are.
+    agent_dir: Option<std::path::PathBuf>,
 }
 
 impl Drop for Inner {

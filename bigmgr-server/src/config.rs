@@ -83,11 +83,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BIGMGR_LOST_GRACE", value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub lost_grace: Option<Duration>,
-    /// The bigmgr-agent executable that adding hosts over SSH copies to them [default: the
-    /// bigmgr-agent beside this bigmgr]
-    #[arg(long, env = "BIGMGR_AGENT_BINARY", value_name = "FILE")]
+    /// The directory of the bigmgr-agent executables that adding hosts over SSH copies:
+    /// bigmgr-agent for this server's architecture, bigmgr-agent-<arch> (as `uname -m` prints
+    /// it) for others [default: the directory of this bigmgr]
+    #[arg(long, env = "BIGMGR_AGENT_DIR", value_name = "DIR")]
     #[serde(default)]
-    pub agent_binary: Option<PathBuf>,
+    pub agent_dir: Option<PathBuf>,
     /// The server's certificate chain (PEM, ending with the CA agents pin) instead of the one it
     /// makes in <data>/tls
     #[arg(
@@ -127,7 +128,7 @@ pub struct ServeArgs {
     #[serde(default)]
     pub insecure_http: bool,
     /// A TOML file with any of the settings above (listen, data, store, stacks, heartbeat_interval,
-    /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http, agent_binary); flags
+    /// lost_after, lost_grace, tls_cert, tls_key, tls_names, insecure_http, agent_dir); flags
     /// and environment variables override it
     #[arg(long, env = "BIGMGR_CONFIG", value_name = "FILE")]
     #[serde(skip)]
@@ -230,8 +231,9 @@ pub struct ServeConfig {
     pub lost_grace: Duration,
     /// How it speaks to agents and clients.
     pub tls: TlsMode,
-    /// The bigmgr-agent that adding hosts over SSH copies (see [`agent_binary`]).
-    pub agent_binary: PathBuf,
+    /// Where the bigmgr-agent executables that adding hosts over SSH copies are (see
+    /// [`agent_dir`]).
+    pub agent_dir: PathBuf,
 }
 
 /// Transport security of `bigmgr serve`.
@@ -408,11 +410,11 @@ impl ServeConfig {
             },
             lost_grace,
             tls,
-            agent_binary: args
-                .agent_binary
+            agent_dir: args
+                .agent_dir
                 .clone()
-                .or(file.agent_binary.as_ref().map(|p| base.join(p)))
-                .unwrap_or_else(agent_binary),
+                .or(file.agent_dir.as_ref().map(|p| base.join(p)))
+                .unwrap_or_else(agent_dir),
         })
     }
 
@@ -437,12 +439,13 @@ impl ServeConfig {
     }
 }
 
-/// The `bigmgr-agent` beside the running `bigmgr` (both are built, and installed, together).
-pub fn agent_binary() -> PathBuf {
+/// The directory of the running `bigmgr`, whose `bigmgr-agent` was built (and is installed)
+/// with it.
+pub fn agent_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("bigmgr-agent")))
-        .unwrap_or_else(|| PathBuf::from("bigmgr-agent"))
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The directory of the stacks that ship with bigmgr: `BIGMGR_SHIPPED_STACKS` if set; else the

@@ -82,7 +82,7 @@ pub async fn run(args: QuickstartArgs) -> Result<()> {
         tls: TlsMode::Own {
             names: tls_names(args.listen, &[]),
         },
-        agent_binary: crate::config::agent_binary(),
+        agent_dir: crate::config::agent_dir(),
     };
     let server = Server::start(&config, admin_token_env()).await?;
     server.announce();

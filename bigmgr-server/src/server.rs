@@ -128,7 +128,7 @@ impl Server {
             })
             .ca_fingerprint(tls.as_ref().map(|t| t.ca_fingerprint.clone()))
             .agent_ca(agent_ca.clone())
-            .agent_binary(&config.agent_binary)
+            .agent_dir(&config.agent_dir)
             .build_grpc(config.grpc.clone())
             .await?;
         // The admin token is an API token of the built-in user `admin`.

@@ -6,7 +6,7 @@
 use super::Manager;
 use crate::bootstrap::builtin::{self, INSTANCE};
 use crate::bootstrap::runner::Order;
-use crate::bootstrap::{AgentInstall, HostKey, SshAuth, SshTarget};
+use crate::bootstrap::{AgentBinaries, AgentInstall, HostKey, SshAuth, SshTarget};
 use crate::model::{Host, Job, JobOptions, JobRequest, NewHost, NewService, NewUnit, Target};
 use crate::request::BootstrapHosts;
 use crate::{Error, Result};
@@ -185,19 +185,19 @@ impl Manager {
             }
             hosts.insert(h.name.clone(), existing);
         }
-        let path = self.inner.agent_binary.clone().ok_or_else(|| {
+        let dir = self.inner.agent_dir.clone().ok_or_else(|| {
             Error::Invalid(
-                "this server has no bigmgr-agent to copy: start it with --agent-binary".into(),
+                "this server has no bigmgr-agent to copy: start it with --agent-dir".into(),
             )
         })?;
-        let binary = tokio::fs::read(&path).await.map_err(|e| {
-            Error::Invalid(format!(
-                "this server cannot read the bigmgr-agent to copy ({}): {e}; build it, or start \
-                 the server with --agent-binary",
-                path.display()
-            ))
-        })?;
-        let binary = Arc::new(binary);
+        if !tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Invalid(format!(
+                "this server's directory of bigmgr-agent executables ({}) is not a directory: \
+                 start it with --agent-dir",
+                dir.display()
+            )));
+        }
+        let binaries = Arc::new(AgentBinaries::new(dir));
         let token = crate::join::create_join_token(store.as_ref(), c.id).await?;
 
         // Checked: now the hosts, the built-in service's units, the orders and the job.
@@ -283,8 +283,7 @@ impl Manager {
                     host_key,
                 },
                 install: AgentInstall {
-                    binary: binary.clone(),
-                    arch: std::env::consts::ARCH.to_string(),
+                    binaries: binaries.clone(),
                     server: checked.server.clone(),
                     join_token: token.clone(),
                     ca_fingerprint: self.inner.ca_fingerprint.clone(),

@@ -179,7 +179,7 @@ describe('BootstrapHostsView', () => {
       () => problem(422, 'name between 1 and 1000 machines to bootstrap', 'hosts'),
       // A field the form does not show now (the password, while logging in with a key).
       () => problem(422, 'give exactly one of ssh_key (a private key) and ssh_password', 'ssh_password'),
-      () => problem(422, 'this server has no bigmgr-agent to copy: start it with --agent-binary'),
+      () => problem(422, 'this server has no bigmgr-agent to copy: start it with --agent-dir'),
       () => problem(409, 'host m1 is being bootstrapped already: wait for that job to end'),
     ]
     const { w, sent } = await mountAs('admin', () => (answers.shift() ?? (() => json(queued, 202)))())
@@ -205,7 +205,7 @@ describe('BootstrapHostsView', () => {
     expect(w.get('[data-testid="problem-field"]').text()).toBe('ssh_password')
 
     await again()
-    expect(w.get('[data-testid="problem-detail"]').text()).toBe('this server has no bigmgr-agent to copy: start it with --agent-binary')
+    expect(w.get('[data-testid="problem-detail"]').text()).toBe('this server has no bigmgr-agent to copy: start it with --agent-dir')
     expect(w.find('[data-testid="problem-field"]').exists()).toBe(false)
 
     await again()
