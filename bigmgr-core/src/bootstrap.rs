@@ -2,7 +2,7 @@
 //! key or a password ([`SshSession::connect`], russh — no `ssh` subprocess), check the host
 //! key against a known fingerprint or record it on first use, check the OS and architecture,
 //! copy the `bigmgr-agent` binary, write its config with a join token, and start it — as a
-//! systemd unit where systemd runs, else as a detached process with a pid file
+//! systemd unit where systemd runs, else under a supervisor process that restarts it
 //! ([`install_agent`]). A host that already runs the agent is left alone unless an upgrade
 //! is asked for.
 //!
@@ -353,7 +353,8 @@ pub enum Installed {
     AlreadyRunning,
     /// Installed and started as a systemd unit (`bigmgr-agent.service`).
     Systemd,
-    /// Installed and started as a detached process (its pid in `<prefix>/agent.pid`).
+    /// Installed and started under a supervisor process that restarts it (the supervisor's
+    /// pid in `<prefix>/agent.pid`), where no systemd runs.
     Process,
 }
 
@@ -419,10 +420,17 @@ pub async fn install_agent(
             return Ok(Installed::AlreadyRunning);
         }
         progress("the agent runs there: stopping it to upgrade".into());
+        // The supervisor leads its own process group: ending the group ends it and the agent,
+        // whose task processes run in sessions of their own and go on.
         let stop = if systemd {
             format!("systemctl stop {UNIT}")
         } else {
-            format!("kill \"$(cat {})\"; sleep 1", q("agent.pid"))
+            format!(
+                "pid=$(cat {}) && kill -TERM -- -\"$pid\" && for i in $(seq 1 100); do \
+                 kill -0 -- -\"$pid\" 2>/dev/null || exit 0; sleep 0.1; done; \
+                 kill -KILL -- -\"$pid\" 2>/dev/null; true",
+                q("agent.pid")
+            )
         };
         ssh.run("stopping the agent", &stop, None).await?;
     }
@@ -482,10 +490,17 @@ pub async fn install_agent(
         progress(format!("started {UNIT}.service"));
         Ok(Installed::Systemd)
     } else {
+        // No systemd: a small supervisor in a session of its own runs the agent and starts it
+        // again 5 s after it exits, as systemd's Restart=always would.
+        let supervise = "while :; do \"$0\" --config \"$1\"; \
+                         echo \"bigmgr-agent exited ($?); starting it again in 5s\"; sleep 5; done";
         ssh.run(
             "starting the agent",
             &format!(
-                "cd /; nohup setsid {exec} >> {} 2>&1 < /dev/null & echo $! > {}",
+                "cd /; nohup setsid sh -c {} {} {} >> {} 2>&1 < /dev/null & echo $! > {}",
+                quote(supervise),
+                q("bin/bigmgr-agent"),
+                q("agent.toml"),
                 q("agent.log"),
                 q("agent.pid")
             ),
@@ -493,7 +508,8 @@ pub async fn install_agent(
         )
         .await?;
         progress(format!(
-            "started the agent as a detached process (no systemd there); its pid is in {prefix}/agent.pid"
+            "started the agent under a supervisor that restarts it (no systemd there); the \
+             supervisor's pid is in {prefix}/agent.pid"
         ));
         Ok(Installed::Process)
     }

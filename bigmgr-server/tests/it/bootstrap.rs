@@ -52,6 +52,18 @@ fn agent_pid(prefix: &Path) -> Option<i32> {
         .and_then(|p| p.trim().parse().ok())
 }
 
+/// The pid of the `bigmgr-agent` process (not its supervisor) running from `prefix`.
+fn agent_of(prefix: &Path) -> Option<i32> {
+    let bin = prefix.join("bin/bigmgr-agent").display().to_string();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        (comm.trim() == "bigmgr-agent" && String::from_utf8_lossy(&cmdline).starts_with(&bin))
+            .then_some(pid)
+    })
+}
+
 /// Every log line of every task of job `id`, by host.
 async fn logs_by_host(api: &bigmgr_test_support::Api, job: &Value) -> Vec<(String, String)> {
     let id = job["id"].as_i64().expect("id");
@@ -240,6 +252,20 @@ async fn hosts_are_bootstrapped_over_ssh_as_a_job_join_and_deploy() {
         Some(before),
         "the agent was left alone"
     );
+
+    // No systemd here: the agent runs under a supervisor, which starts it again when it dies.
+    let agent = agent_of(&prefix("m1")).expect("m1's agent process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    bigmgr_test_support::wait_until(
+        "m1's agent started again",
+        Duration::from_secs(30),
+        || async { agent_of(&prefix("m1")).filter(|p| *p != agent) },
+    )
+    .await;
 
     // --upgrade replaces m2's agent, which joins again.
     let before = agent_pid(&prefix("m2")).expect("m2's agent pid");
