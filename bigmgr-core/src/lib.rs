@@ -30,7 +30,7 @@
 //! Modules depend downwards only (no cycle): the leaves [`model`], [`name`], [`address`],
 //! [`secret`], [`shell`], [`duration`], [`metrics`] and [`tls`]; then [`stack`], [`auth`], [`transport`], [`sched`], [`policy`];
 //! then [`store`], [`plan`] and [`placement`]; then [`render`], [`agent`], [`join`], [`bootstrap`], [`database`] and [`assistant`]; then the engine,
-//! [`grpc`] and [`spec`]; then [`view`], [`request`], [`advisor`] and `spec_schema`; and [`manager`] on top (`tests/it/layers.rs` holds
+//! [`grpc`] and [`spec`]; then [`view`], [`request`], [`advisor`], `spec_schema` and [`pipeline`]; and [`manager`] on top (`tests/it/layers.rs` holds
 //! the table and fails on a climb).
 
 pub mod address;
@@ -51,6 +51,7 @@ pub mod manager;
 pub mod metrics;
 pub mod model;
 pub mod name;
+pub mod pipeline;
 pub mod placement;
 pub mod plan;
 pub mod policy;

@@ -139,6 +139,16 @@ pub struct Parsed {
 /// Parses a spec; a file that is not valid TOML, or has an unknown key or a value of the
 /// wrong shape, is one problem naming its line.
 pub fn parse(source: &str) -> Result<Parsed, Vec<Problem>> {
+    Ok(Parsed {
+        spec: parse_toml(source)?,
+        source: source.to_string(),
+    })
+}
+
+/// Reads a TOML document into `T` (specs, pipeline definitions): a file that is not valid
+/// TOML, or has an unknown key or a value of the wrong shape, is one problem naming its line
+/// and the dotted path of the value.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(source: &str) -> Result<T, Vec<Problem>> {
     let doc = toml::de::DeTable::parse(source).map_err(|e| {
         vec![Problem {
             line: e.span().map_or(0, |s| line_of(source, s.start)),
@@ -146,7 +156,7 @@ pub fn parse(source: &str) -> Result<Parsed, Vec<Problem>> {
             message: format!("not valid TOML: {}", e.message().trim_end()),
         }]
     })?;
-    let spec: Spec = toml::from_str(source).map_err(|e| {
+    toml::from_str(source).map_err(|e| {
         let line = e.span().map_or(0, |s| line_of(source, s.start));
         let path = e
             .span()
@@ -158,10 +168,6 @@ pub fn parse(source: &str) -> Result<Parsed, Vec<Problem>> {
             path,
             message: e.message().trim_end().to_string(),
         }]
-    })?;
-    Ok(Parsed {
-        spec,
-        source: source.to_string(),
     })
 }
 
@@ -171,26 +177,30 @@ fn line_of(source: &str, offset: usize) -> usize {
     source.get(..offset).unwrap_or(source).matches('\n').count() + 1
 }
 
-impl Parsed {
-    /// The line of the value at `path` (keys from the top), or of its nearest parent the file
-    /// has; 0 if none.
-    fn line(&self, path: &[&str]) -> usize {
-        let Ok(doc) = toml::de::DeTable::parse(&self.source) else {
-            return 0;
+/// The line of the value at `path` (keys from the top) in a TOML `source`, or of its nearest
+/// parent the file has; 0 if none.
+pub fn line_at(source: &str, path: &[&str]) -> usize {
+    let Ok(doc) = toml::de::DeTable::parse(source) else {
+        return 0;
+    };
+    let mut table = doc.get_ref();
+    let mut line = 0;
+    for key in path {
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
+            break;
         };
-        let mut table = doc.get_ref();
-        let mut line = 0;
-        for key in path {
-            let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
-                break;
-            };
-            line = line_of(&self.source, k.span().start);
-            match v.get_ref().as_table() {
-                Some(t) => table = t,
-                None => break,
-            }
+        line = line_of(source, k.span().start);
+        match v.get_ref().as_table() {
+            Some(t) => table = t,
+            None => break,
         }
-        line
+    }
+    line
+}
+
+impl Parsed {
+    fn line(&self, path: &[&str]) -> usize {
+        line_at(&self.source, path)
     }
 
     fn problem(&self, path: &[&str], message: impl Into<String>) -> Problem {

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
         "assistant",
     ],
     &["engine", "grpc", "spec"],
-    &["view", "request", "advisor", "spec_schema"],
+    &["view", "request", "advisor", "spec_schema", "pipeline"],
     &["manager", "testing"],
 ];
 
