@@ -125,6 +125,8 @@ actions! {
     /// An agent joins a cluster as a host, or reports an address for its host. Recorded for
     /// agents (actor `agent:<host>`), which act by join token or credential, never by role.
     AgentRegister = "agent-register" => Admin,
+    /// Create or remove a pipeline (its programs run on the cluster's hosts).
+    ManagePipeline = "manage-pipeline" => Admin,
     /// Add a service instance to a cluster.
     AddService = "add-service" => Admin,
     /// Apply a cluster spec (which may create the cluster, hosts and services; each of those

@@ -9,6 +9,9 @@ pub enum Error {
     /// A cluster spec does not parse or check: every problem, each with its line.
     #[error("the spec has {} problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Spec(Vec<crate::spec::Problem>),
+    /// A pipeline definition does not parse or check: every problem, each with its line.
+    #[error("the pipeline definition has {} problem(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Pipeline(Vec<crate::spec::Problem>),
     /// A stack manifest (or a file it names) is broken; `field` is the TOML path of the problem.
     #[error("invalid stack manifest {}: {field}: {message}", file.display())]
     Manifest {

@@ -32,6 +32,7 @@ mod maintenance;
 mod metrics;
 mod notify;
 mod overrides;
+mod pipelines;
 mod placement;
 mod reconcile;
 mod relations;

@@ -215,7 +215,8 @@ pub fn parse(source: &str) -> Result<Parsed, Vec<Problem>> {
 }
 
 impl Parsed {
-    fn problem(&self, path: &[&str], message: impl Into<String>) -> Problem {
+    /// A problem at `path` (keys from the top), on that value's line.
+    pub fn problem(&self, path: &[&str], message: impl Into<String>) -> Problem {
         Problem {
             line: line_at(&self.source, path),
             path: path.join("."),
@@ -649,7 +650,8 @@ inputs = ["sort"]
             "{p:?}"
         );
         assert!(
-            p.iter().any(|p| p.path == "sinks.out.inputs" && p.line == line),
+            p.iter()
+                .any(|p| p.path == "sinks.out.inputs" && p.line == line),
             "{p:?} on line {line}"
         );
         // A blocking unit fed by an unbounded source, at a distance.

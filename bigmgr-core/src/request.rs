@@ -375,3 +375,13 @@ pub struct BootstrapHost {
     #[cfg_attr(feature = "openapi", schema(max_length = 512))]
     pub prefix: Option<String>,
 }
+
+/// The body of `POST /clusters/{cluster}/pipelines`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreatePipeline {
+    /// The pipeline's definition (TOML, docs/pipelines.md); its `name` names the pipeline.
+    #[cfg_attr(feature = "openapi", schema(max_length = 262144))]
+    pub definition: String,
+}

@@ -61,6 +61,15 @@ pub enum Command {
         #[command(subcommand)]
         command: HostCommand,
     },
+    /// Pipelines: DAGs of compute units and data channels over batches (docs/pipelines.md).
+    Pipeline {
+        /// How to reach the server.
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// What to do.
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
     /// Stacks the server can deploy.
     Stack {
         /// How to reach the server.
@@ -352,6 +361,39 @@ pub struct BootstrapArgs {
     /// Print the job and return instead of following it
     #[arg(long)]
     pub no_wait: bool,
+}
+
+/// `bigmgr pipeline …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum PipelineCommand {
+    /// Create a pipeline from its definition (admin); a definition with problems is refused
+    /// whole, each problem with its line.
+    Create {
+        /// The cluster.
+        cluster: String,
+        /// The definition (TOML, docs/pipelines.md).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the pipelines of a cluster with their state.
+    List {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Show a pipeline: its state and definition.
+    Show {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
+    /// Remove a pipeline that is not running (admin).
+    Delete {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
 }
 
 /// `bigmgr stack …`

@@ -139,6 +139,40 @@ impl Acting {
         .await
     }
 
+    /// Creates a pipeline from its definition ([`Manager::create_pipeline`]).
+    pub async fn create_pipeline(
+        &self,
+        cluster: &str,
+        definition: &str,
+    ) -> Result<crate::model::Pipeline> {
+        // The target names the pipeline by its definition's name, if it has one.
+        let name = crate::pipeline::parse(definition)
+            .map(|p| p.def.name)
+            .unwrap_or_else(|_| "?".into());
+        let change = self
+            .mgr
+            .create_pipeline(cluster, definition, &self.actor.name);
+        self.act(
+            Action::ManagePipeline,
+            format!("pipeline {name} of cluster {cluster}"),
+            change,
+            |_| "created".into(),
+        )
+        .await
+    }
+
+    /// Removes a pipeline that is not running.
+    pub async fn remove_pipeline(&self, cluster: &str, name: &str) -> Result<()> {
+        let change = self.mgr.remove_pipeline(cluster, name);
+        self.act(
+            Action::ManagePipeline,
+            format!("pipeline {name} of cluster {cluster}"),
+            change,
+            |_| "removed".into(),
+        )
+        .await
+    }
+
     /// Changes a host's address (accepts the one its agent reported).
     pub async fn set_host_address(&self, cluster: &str, name: &str, address: &str) -> Result<Host> {
         let change = self.mgr.set_host_address(cluster, name, address);

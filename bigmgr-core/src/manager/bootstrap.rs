@@ -49,6 +49,18 @@ fn check(req: &BootstrapHosts, default_server: Option<&str>) -> Result<Checked> 
             ),
         ));
     }
+    for (field, value, max) in [
+        ("ssh_key", &req.ssh_key, 65536),
+        ("ssh_key_passphrase", &req.ssh_key_passphrase, 1024),
+        ("ssh_password", &req.ssh_password, 1024),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > max) {
+            return Err(Error::invalid_field(
+                field,
+                format!("longer than {max} bytes"),
+            ));
+        }
+    }
     let auth = match (&req.ssh_key, &req.ssh_password) {
         (Some(pem), None) => {
             russh::keys::decode_secret_key(pem, req.ssh_key_passphrase.as_deref()).map_err(

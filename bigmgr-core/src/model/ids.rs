@@ -45,6 +45,8 @@ id_type! {
     RelationEventId,
     /// The id of a named config snapshot.
     SnapshotId,
+    /// The id of a pipeline.
+    PipelineId,
     /// The id of an alert: one definition about one subject.
     AlertId,
     /// The id of a change of an alert's state.

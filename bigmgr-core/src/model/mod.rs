@@ -10,6 +10,7 @@ mod check;
 mod config;
 mod host;
 mod ids;
+mod pipeline;
 mod state;
 
 pub use alert::{
@@ -31,10 +32,11 @@ pub use config::{
 pub use host::{Health, HostFacts, HostMetrics, HostReport, UnitHealth};
 pub use ids::{
     AlertChangeId, AlertId, AlertTargetId, ApiTokenId, AuditId, ClusterId, HostId, JobId,
-    MaintenanceId, MessageId, NotificationId, ProposalId, RelationEventId, RelationId, RunId,
-    ServiceId, SnapshotId, StageId, TaskId, ThreadId, UnitId, UserId,
+    MaintenanceId, MessageId, NotificationId, PipelineId, ProposalId, RelationEventId, RelationId,
+    RunId, ServiceId, SnapshotId, StageId, TaskId, ThreadId, UnitId, UserId,
 };
-pub use state::{AlertState, HostState, JobState, StageState, TaskState, UnitState};
+pub use pipeline::{NewPipeline, Pipeline};
+pub use state::{AlertState, HostState, JobState, PipelineState, StageState, TaskState, UnitState};
 
 use serde::{Deserialize, Serialize};
 

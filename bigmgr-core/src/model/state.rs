@@ -215,3 +215,17 @@ mod tests {
         assert_eq!(not_final, JobState::UNFINISHED);
     }
 }
+
+state_enum! {
+    /// Where a pipeline is in its life (docs/pipelines.md).
+    PipelineState {
+        /// Defined and checked; nothing runs.
+        Created = "CREATED",
+        /// Its nodes take and process batches.
+        Running = "RUNNING",
+        /// No node takes a new batch; batches being processed finish.
+        Paused = "PAUSED",
+        /// Stopped, drained or aborted.
+        Stopped = "STOPPED",
+    }
+}

@@ -470,6 +470,30 @@ pub trait AlertStore: Send + Sync + 'static {
     -> Result<Vec<(ServiceId, HealingPolicy)>>;
 }
 
+/// Pipelines (docs/pipelines.md): checked definitions by name per cluster, and their state.
+/// Names are unique among a cluster's live pipelines ([`crate::Error::AlreadyExists`]); a
+/// removed one frees its name.
+#[async_trait]
+pub trait PipelineStore: Send + Sync + 'static {
+    /// Adds a pipeline, CREATED. [`crate::Error::NotFound`] for an unknown cluster.
+    async fn add_pipeline(&self, new: &NewPipeline) -> Result<Pipeline>;
+    /// The live pipeline of that name in a cluster.
+    async fn pipeline(&self, cluster: ClusterId, name: &str) -> Result<Option<Pipeline>>;
+    /// A cluster's live pipelines, by id.
+    async fn list_pipelines(&self, cluster: ClusterId) -> Result<Vec<Pipeline>>;
+    /// Moves a pipeline from state `from` to `to`: false (nothing written) if it is not in
+    /// `from`; [`crate::Error::NotFound`] for an unknown or removed one.
+    async fn set_pipeline_state(
+        &self,
+        id: PipelineId,
+        from: PipelineState,
+        to: PipelineState,
+    ) -> Result<bool>;
+    /// Removes a pipeline (softly: its name is free again). Refused
+    /// ([`crate::Error::Conflict`]) unless it is CREATED or STOPPED.
+    async fn remove_pipeline(&self, id: PipelineId) -> Result<()>;
+}
+
 /// The assistant's state: model providers (with their keys, which only
 /// [`AssistantStore::provider_key`] reads), chat threads, their messages and proposals.
 #[async_trait]
@@ -549,6 +573,7 @@ pub trait Store:
     + AuditStore
     + AlertStore
     + AssistantStore
+    + PipelineStore
     + TopologyStore
     + AdmissionStore
 {
@@ -564,6 +589,7 @@ impl<T> Store for T where
         + AuditStore
         + AlertStore
         + AssistantStore
+        + PipelineStore
 {
 }
 

@@ -28,6 +28,7 @@ mod clusters;
 mod configs;
 mod copy;
 mod jobs;
+mod pipelines;
 mod replica;
 mod rows;
 mod services;

@@ -60,6 +60,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
         (name = "assistant", description = "The chat: model providers, threads, answers streamed, proposals to confirm"),
         (name = "alerts", description = "Alerts as they stand and their history"),
         (name = "specs", description = "Clusters as code: export, plan and apply a cluster spec"),
+        (name = "pipelines", description = "Pipelines: DAGs of compute units and data channels over batches"),
     )
 )]
 pub struct ApiDoc;
@@ -263,6 +264,10 @@ mod tests {
         ("DELETE", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("PATCH", "/api/v1/clusters/{cluster}/hosts/{host}"),
         ("POST", "/api/v1/clusters/{cluster}/hosts/bootstrap"),
+        ("GET", "/api/v1/clusters/{cluster}/pipelines"),
+        ("POST", "/api/v1/clusters/{cluster}/pipelines"),
+        ("GET", "/api/v1/clusters/{cluster}/pipelines/{pipeline}"),
+        ("DELETE", "/api/v1/clusters/{cluster}/pipelines/{pipeline}"),
         ("GET", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/join-tokens"),

@@ -53,7 +53,8 @@ pub struct Problem {
     /// form shows the detail on that field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// A refused cluster spec's problems (`invalid-spec`), each with its line and the
+    /// A refused cluster spec's or pipeline definition's problems (`invalid-spec`,
+    /// `invalid-pipeline`), each with its line and the
     /// dotted path of its value: an editor marks those lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Vec<bigmgr_core::spec::Problem>>,
@@ -110,6 +111,7 @@ impl From<Error> for ApiError {
             Error::Cardinality { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cardinality"),
             Error::Cycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "cycle"),
             Error::Spec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-spec"),
+            Error::Pipeline(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-pipeline"),
             Error::Template { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "template"),
             Error::Manifest { .. } | Error::Stack { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-stack")
@@ -122,7 +124,7 @@ impl From<Error> for ApiError {
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let problems = match &e {
-            Error::Spec(problems) => Some(problems.clone()),
+            Error::Spec(problems) | Error::Pipeline(problems) => Some(problems.clone()),
             _ => None,
         };
         ApiError {

@@ -20,6 +20,8 @@
 //! | `PATCH /clusters/{cluster}/hosts/{host} {"address"}` (admin) | the host with its new address (accepts an agent's `reported_address`) |
 //! | `GET /clusters/{cluster}/metrics`, `…/hosts/{host}/metrics` | hosts' recent CPU and memory series (an hour kept) |
 //! | `GET /clusters/{cluster}/hosts/{host}/tasks` | the host's latest tasks, newest first |
+//! | `GET /clusters/{cluster}/pipelines`, `POST … {"definition"}` (admin) | a page of pipelines; 201 the new pipeline (422 `invalid-pipeline` lists every problem of the definition with its line) |
+//! | `GET`, `DELETE /clusters/{cluster}/pipelines/{pipeline}` (admin) | one pipeline; 204 (409 while it runs) |
 //! | `POST /clusters/{cluster}/hosts/bootstrap {"hosts", "ssh_user", "ssh_key" \| "ssh_password", …}` (admin) | 202 the `bootstrap` job: the server logs in over SSH and installs and starts each host's agent, one task per host |
 //! | `GET /clusters/{cluster}/units/{unit}/files` | a unit's config files rendered now, secrets masked |
 //! | `GET /stacks` | a page of stack versions with their services and components |
@@ -127,6 +129,7 @@ pub mod docs;
 pub mod error;
 pub mod events;
 pub mod hosts;
+pub mod pipelines;
 
 /// The server's `host:port` as a request reached it: HTTP/1.1 names it in Host, HTTP/2 in the
 /// URI's authority.
@@ -192,6 +195,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hosts::host_metrics))
         .routes(routes!(hosts::host_tasks))
         .routes(routes!(hosts::bootstrap))
+        .routes(routes!(pipelines::list, pipelines::create))
+        .routes(routes!(pipelines::get, pipelines::remove))
         .routes(routes!(services::list, services::add))
         .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))

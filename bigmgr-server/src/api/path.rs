@@ -32,6 +32,16 @@ pub struct HostPath {
     pub host: String,
 }
 
+/// `/clusters/{cluster}/pipelines/{pipeline}`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PipelinePath {
+    /// The cluster's name
+    pub cluster: String,
+    /// The pipeline's name
+    pub pipeline: String,
+}
+
 /// `/clusters/{cluster}/services/{service}`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

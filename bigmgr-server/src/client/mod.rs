@@ -8,7 +8,7 @@
 //!   problem+json answers become [`bigmgr_client::Error::Problem`], pages become one `Vec`.
 //! - [`output`]: aligned tables, `key: value` lines and `--json`.
 //! - [`resources`]: clusters, hosts, stacks, services, users and tokens; [`bootstrap`]:
-//!   adding hosts over SSH.
+//!   adding hosts over SSH; [`pipelines`]: pipelines.
 //! - [`jobs`]: running, following (progress per stage, live log lines), controlling jobs and
 //!   reading task logs.
 //! - [`configs`]: config versions, snapshots and applying them to stale units; units;
@@ -27,14 +27,15 @@ pub mod bootstrap;
 pub mod configs;
 pub mod jobs;
 pub mod output;
+pub mod pipelines;
 pub mod resources;
 pub mod settings;
 pub mod spec;
 
 use crate::cli::{
     AdviseArgs, AlertCommand, AskArgs, AssistantCommand, ClientOpts, ClusterCommand, Command,
-    ConfigCommand, ExportArgs, HostCommand, JobCommand, RelationCommand, ServiceCommand, SpecArgs,
-    StackCommand, TokenCommand, UnitCommand, UserCommand,
+    ConfigCommand, ExportArgs, HostCommand, JobCommand, PipelineCommand, RelationCommand,
+    ServiceCommand, SpecArgs, StackCommand, TokenCommand, UnitCommand, UserCommand,
 };
 
 /// What can go wrong in a client command.
@@ -171,6 +172,8 @@ pub enum ClientCommand {
     Ask(AskArgs),
     /// `bigmgr assistant …`
     Assistant(AssistantCommand),
+    /// `bigmgr pipeline …`
+    Pipeline(PipelineCommand),
     /// `bigmgr user …`
     User(UserCommand),
     /// `bigmgr token …`
@@ -196,6 +199,7 @@ impl ClientCommand {
             Command::Alert { opts, command } => (opts, ClientCommand::Alert(command)),
             Command::Ask { opts, args } => (opts, ClientCommand::Ask(args)),
             Command::Assistant { opts, command } => (opts, ClientCommand::Assistant(command)),
+            Command::Pipeline { opts, command } => (opts, ClientCommand::Pipeline(command)),
             Command::User { opts, command } => (opts, ClientCommand::User(command)),
             Command::Token { opts, command } => (opts, ClientCommand::Token(command)),
             other => return Err(Box::new(other)),
@@ -237,6 +241,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<()> {
         ClientCommand::Alert(c) => alerts::alert(&client, out, c).await,
         ClientCommand::Ask(a) => ask::ask(&client, out, a).await,
         ClientCommand::Assistant(c) => assistant::assistant(&client, out, c).await,
+        ClientCommand::Pipeline(c) => pipelines::pipeline(&client, out, c).await,
         ClientCommand::User(c) => resources::user(&client, out, c).await,
         ClientCommand::Token(c) => resources::token(&client, out, c).await,
     }

@@ -266,6 +266,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         admin    POST   /clusters/c/join-tokens
         admin    POST   /clusters/c/hosts
         admin    POST   /clusters/c/hosts/bootstrap
+        viewer   GET    /clusters/c/pipelines
+        viewer   GET    /clusters/c/pipelines/p1
+        admin    POST   /clusters/c/pipelines
+        admin    DELETE /clusters/c/pipelines/p1
         admin    POST   /clusters/c/services
         viewer   GET    /clusters/c/spec
         viewer   POST   /clusters/c/plan
@@ -298,7 +302,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 51, "every row of the table is read");
+    assert_eq!(rules.len(), 55, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -308,6 +312,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         (
             "/clusters/c/services",
             json!({"name": "x", "stack": "demo", "service": "hello", "placement": {}}),
+        ),
+        (
+            "/clusters/c/pipelines",
+            json!({"definition": "name = \"p9\"\n"}),
         ),
         (
             "/clusters/c/hosts/bootstrap",
@@ -401,6 +409,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             }
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
             ("POST", ["clusters", c, "hosts", "bootstrap"]) => format!("hosts h8 of cluster {c}"),
+            ("POST", ["clusters", c, "pipelines"]) => format!("pipeline p9 of cluster {c}"),
+            ("DELETE", ["clusters", c, "pipelines", p]) => format!("pipeline {p} of cluster {c}"),
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
             ("POST", ["clusters", c, "services"]) => {
                 format!("service {} of cluster {c}", body_name?)

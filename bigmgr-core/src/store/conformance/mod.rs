@@ -11,7 +11,7 @@
 //!
 //! [`run`] takes a fresh, empty store and runs every part in turn. Each part's `run`
 //! ([`clusters::run`], [`agents::run`], [`services::run`], [`configs::run`], [`jobs::run`],
-//! [`auth::run`], [`audit::run`], [`alerts::run`], [`assistant::run`]) runs on its own against any store of the traits it needs —
+//! [`auth::run`], [`audit::run`], [`alerts::run`], [`assistant::run`], [`pipelines::run`]) runs on its own against any store of the traits it needs —
 //! a `&dyn Store`, a `&dyn AuthStore`, a concrete type — and each check is a public function
 //! of its own, so a failure is easy to locate (and to rerun alone on a fresh store). Most parts
 //! need more than their trait: a job is of units of services in a cluster, so [`jobs::run`]
@@ -37,6 +37,7 @@ pub mod clusters;
 pub mod configs;
 mod fixture;
 pub mod jobs;
+pub mod pipelines;
 pub mod services;
 
 use super::{ClusterStore, ServiceStore, Store};
@@ -51,6 +52,6 @@ impl<T: ClusterStore + ServiceStore + ?Sized> ClusterServices for T {}
 pub async fn run(store: &dyn Store) {
     checks!(store:
         clusters::run, services::run, configs::run, jobs::run, agents::run, auth::run, audit::run,
-        alerts::run, assistant::run
+        alerts::run, assistant::run, pipelines::run
     );
 }

@@ -24,21 +24,27 @@ impl ClusterStore for SqlStore {
 
     async fn delete_cluster(&self, id: ClusterId) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let (name, hosts, services, jobs): (String, i64, i64, i64) = query(
+        let (name, hosts, services, jobs, pipelines): (String, i64, i64, i64, i64) = query(
             "SELECT name, \
                (SELECT COUNT(*) FROM hosts WHERE cluster = c.id AND removed_at IS NULL), \
                (SELECT COUNT(*) FROM services WHERE cluster = c.id AND removed_at IS NULL), \
-               (SELECT COUNT(*) FROM jobs WHERE cluster = c.id) \
+               (SELECT COUNT(*) FROM jobs WHERE cluster = c.id), \
+               (SELECT COUNT(*) FROM pipelines WHERE cluster = c.id AND removed_at IS NULL) \
              FROM clusters c WHERE c.id = ?",
             (id.0,),
         )
         .found_row(&mut *tx, "cluster", id)
         .await?;
-        let held: Vec<String> = [(hosts, "hosts"), (services, "services"), (jobs, "jobs")]
-            .into_iter()
-            .filter(|&(n, _)| n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
+        let held: Vec<String> = [
+            (hosts, "hosts"),
+            (services, "services"),
+            (jobs, "jobs"),
+            (pipelines, "pipelines"),
+        ]
+        .into_iter()
+        .filter(|&(n, _)| n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
         let refuse = |held: &[String]| {
             Error::Conflict(format!(
                 "cluster '{name}' still has {}; remove them before deleting the cluster",
@@ -56,6 +62,7 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM pipelines WHERE cluster = ?1 AND removed_at IS NOT NULL",
             // The assistant's threads about the cluster, with their messages and proposals.
             "DELETE FROM assistant_proposals WHERE thread IN \
                (SELECT id FROM assistant_threads WHERE cluster = ?1)",

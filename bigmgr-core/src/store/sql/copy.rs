@@ -75,6 +75,11 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id",
     ),
     (
+        "pipelines",
+        "id, cluster, name, author, created_at, definition, state, removed_at",
+        "id",
+    ),
+    (
         "relations",
         "id, cluster, requirer, requirer_endpoint, provider, provider_endpoint, interface, \
          auto_reconfigure, created_at, removed_at",

@@ -355,6 +355,12 @@ impl Record for Notification {
     }
 }
 
+record!(Pipeline from "id, cluster, name, author, created_at, definition, state"; |row|
+    plain: name, author, created_at, definition;
+    ids: id PipelineId, cluster ClusterId;
+    with: state text_state;
+);
+
 // ---------------------------------------------------------------------------------------------
 // The assistant.
 
