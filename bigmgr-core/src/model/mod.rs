@@ -35,8 +35,10 @@ pub use ids::{
     MaintenanceId, MessageId, NotificationId, PipelineId, ProposalId, RelationEventId, RelationId,
     RunId, ServiceId, SnapshotId, StageId, TaskId, ThreadId, UnitId, UserId,
 };
-pub use pipeline::{NewPipeline, Pipeline};
-pub use state::{AlertState, HostState, JobState, PipelineState, StageState, TaskState, UnitState};
+pub use pipeline::{NewBatch, NewPipeline, Pipeline, PipelineBatch};
+pub use state::{
+    AlertState, BatchState, HostState, JobState, PipelineState, StageState, TaskState, UnitState,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! Pipelines as stored: a checked definition (docs/pipelines.md) and its state.
 
-use super::{ClusterId, PipelineId, PipelineState};
+use super::{BatchState, ClusterId, PipelineId, PipelineState};
 use serde::{Deserialize, Serialize};
 
 /// A pipeline of a cluster.
@@ -33,4 +33,36 @@ pub struct NewPipeline {
     pub author: String,
     /// Its definition (TOML).
     pub definition: String,
+}
+
+/// A batch at one node of a pipeline, as the metastore records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineBatch {
+    /// Its pipeline.
+    pub pipeline: PipelineId,
+    /// The node that holds it (a channel, or a sink).
+    pub node: String,
+    /// Its id, the same however often it is computed (`<source batch>/<derivation>`).
+    pub batch: String,
+    /// RECEIVED, PROCESSED or CLEAN.
+    pub state: BatchState,
+    /// Where its data is (`<host>:<path>`).
+    pub location: String,
+    /// The replica processing it, while its lease lasts.
+    pub lease_holder: Option<String>,
+    /// Until when (ms since epoch) that lease lasts.
+    pub lease_until: Option<i64>,
+    /// How often it was leased.
+    pub attempts: u32,
+}
+
+/// A batch arriving at a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    /// The node.
+    pub node: String,
+    /// Its id.
+    pub batch: String,
+    /// Where its data is.
+    pub location: String,
 }

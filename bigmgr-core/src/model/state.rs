@@ -229,3 +229,16 @@ state_enum! {
         Stopped = "STOPPED",
     }
 }
+
+state_enum! {
+    /// A batch at a node of a pipeline (docs/pipelines.md): upstream may delete its copy once
+    /// the batch is RECEIVED downstream; a node keeps it until it is PROCESSED.
+    BatchState {
+        /// Arrived at the node and kept there durably, waiting to be processed.
+        Received = "RECEIVED",
+        /// Processed: its outputs are recorded downstream.
+        Processed = "PROCESSED",
+        /// Its data is deleted.
+        Clean = "CLEAN",
+    }
+}

@@ -492,6 +492,43 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// Removes a pipeline (softly: its name is free again). Refused
     /// ([`crate::Error::Conflict`]) unless it is CREATED or STOPPED.
     async fn remove_pipeline(&self, id: PipelineId) -> Result<()>;
+
+    // The metastore: every batch at every node.
+
+    /// Records batches arriving at their nodes, RECEIVED, each once: a batch already recorded
+    /// at that node is left as it is. Returns how many were new. [`crate::Error::NotFound`]
+    /// for an unknown pipeline.
+    async fn receive_batches(&self, pipeline: PipelineId, batches: &[NewBatch]) -> Result<u64>;
+    /// Leases the oldest RECEIVED batch of `node` that no live lease holds (none, or one that
+    /// ended before `now`) to `holder` until `until`, by compare-and-set: of replicas asking at
+    /// once, each batch goes to one. `None` if no batch waits.
+    async fn lease_batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<PipelineBatch>>;
+    /// Moves `batch` of `node` to PROCESSED and records its `outputs` RECEIVED at their nodes,
+    /// in one transaction, if `holder` still holds its lease; false, and nothing written, if
+    /// not (the lease ended and another replica took it, or it was processed already). An
+    /// output already recorded is left as it is, so no output is ever recorded twice.
+    async fn complete_batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        batch: &str,
+        holder: &str,
+        outputs: &[NewBatch],
+    ) -> Result<bool>;
+    /// PROCESSED → CLEAN (its data may be deleted); false if it was not PROCESSED.
+    async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool>;
+    /// The batches of a pipeline (of one node, if given), by node then arrival.
+    async fn batches(&self, pipeline: PipelineId, node: Option<&str>)
+    -> Result<Vec<PipelineBatch>>;
+    /// How many batches wait at `node` (RECEIVED): its backlog.
+    async fn backlog(&self, pipeline: PipelineId, node: &str) -> Result<u64>;
 }
 
 /// The assistant's state: model providers (with their keys, which only

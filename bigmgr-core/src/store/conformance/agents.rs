@@ -5,7 +5,7 @@
 //! [`ServiceStore`]: crate::store::ServiceStore
 
 use super::ClusterServices;
-use super::fixture::{already_exists, fixture, not_found, ok};
+use super::fixture::{already_exists, fixture, futures_join_all, not_found, ok};
 use crate::model::*;
 use crate::store::{AgentStore, ClusterStore, METRICS_KEPT_MS};
 
@@ -424,37 +424,6 @@ async fn host<S: ClusterStore + ?Sized>(store: &S, check: &str, name: &str) -> H
         Some(h) => h,
         None => panic!("store conformance [{check}]: host {name} vanished"),
     }
-}
-
-/// Polls every future to completion concurrently (this crate does not depend on `futures`).
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|v| v.expect("every future ended"))
-        .collect()
 }
 
 /// Reports with metrics build each host's history: samples at the server's time, by host then

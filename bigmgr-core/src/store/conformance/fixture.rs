@@ -329,3 +329,34 @@ pub(super) async fn cancel<S: JobStore + ?Sized>(store: &S, check: &str, job: Jo
     let rule = "a QUEUED job can be canceled";
     apply_jobs(store, check, vec![change], vec![true], rule).await;
 }
+
+/// Polls every future to completion concurrently (this crate does not depend on `futures`).
+pub(super) async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future ended"))
+        .collect()
+}

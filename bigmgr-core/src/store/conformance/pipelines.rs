@@ -2,13 +2,14 @@
 //! changed by compare-and-set, removal only when nothing runs, and a cluster with live
 //! pipelines kept.
 
-use super::fixture::{already_exists, conflict, none, not_found, ok};
+use super::fixture::{already_exists, conflict, futures_join_all, none, not_found, ok};
 use crate::model::*;
 use crate::store::{ClusterStore, PipelineStore};
 
 /// Runs the checks of pipelines.
 pub async fn run<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
     pipelines(store).await;
+    metastore(store).await;
 }
 
 /// Add, look up, list, change state, remove and add again; clusters keep live pipelines.
@@ -123,5 +124,173 @@ pub async fn pipelines<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         store.delete_cluster(cluster.id).await,
         C,
         "delete the cluster, removed pipelines and all",
+    );
+}
+
+/// The metastore: batches recorded once per node, leased to one replica at a time (a lapsed
+/// lease to another), processed with their outputs in one step by the lease's holder only,
+/// then cleaned.
+pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
+    const C: &str = "metastore";
+    let cluster = ok(store.create_cluster("meta").await, C, "create cluster");
+    let p = ok(
+        store
+            .add_pipeline(&NewPipeline {
+                cluster: cluster.id,
+                name: "m".into(),
+                author: "ann".into(),
+                definition: "name = \"m\"\n".into(),
+            })
+            .await,
+        C,
+        "add pipeline",
+    );
+    let at = |node: &str, batch: &str| NewBatch {
+        node: node.into(),
+        batch: batch.into(),
+        location: format!("h1:/data/{node}/{batch}"),
+    };
+    let first: Vec<NewBatch> = (0..5).map(|i| at("in", &format!("b{i}"))).collect();
+    let new = ok(store.receive_batches(p.id, &first).await, C, "receive");
+    assert_eq!(new, 5, "store conformance [{C}]: five new batches");
+    let again: Vec<NewBatch> = (3..7).map(|i| at("in", &format!("b{i}"))).collect();
+    let new = ok(
+        store.receive_batches(p.id, &again).await,
+        C,
+        "receive again",
+    );
+    assert_eq!(
+        new, 2,
+        "store conformance [{C}]: a batch recorded twice is recorded once"
+    );
+    let backlog = ok(store.backlog(p.id, "in").await, C, "backlog");
+    assert_eq!(backlog, 7, "store conformance [{C}]: seven wait");
+    not_found(
+        store.receive_batches(PipelineId(987_658), &first).await,
+        C,
+        "batches of an unknown pipeline",
+    );
+
+    // Sixteen replicas ask at once: each of the seven batches goes to exactly one.
+    let holders: Vec<String> = (0..16).map(|i| format!("r{i}")).collect();
+    let leased = futures_join_all(
+        holders
+            .iter()
+            .map(|h| store.lease_batch(p.id, "in", h, 1_000, 2_000)),
+    )
+    .await;
+    let mut got = Vec::new();
+    for (h, r) in holders.iter().zip(leased) {
+        if let Some(b) = ok(r, C, "lease") {
+            assert_eq!(b.lease_holder.as_deref(), Some(h.as_str()), "{b:?}");
+            assert_eq!((b.state, b.attempts), (BatchState::Received, 1), "{b:?}");
+            got.push((b.batch, h.clone()));
+        }
+    }
+    got.sort();
+    let batches: Vec<&str> = got.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(
+        batches,
+        ["b0", "b1", "b2", "b3", "b4", "b5", "b6"],
+        "store conformance [{C}]: every batch leased once"
+    );
+    none(
+        store.lease_batch(p.id, "in", "late", 1_500, 2_500).await,
+        C,
+        "no batch is free while every lease lives",
+    );
+
+    // Only the holder completes, once; its outputs are recorded once.
+    let (b0, holder) = got[0].clone();
+    let out = [at("mid", "b0/f")];
+    let stranger = ok(
+        store.complete_batch(p.id, "in", &b0, "someone", &out).await,
+        C,
+        "complete by another",
+    );
+    assert!(
+        !stranger,
+        "store conformance [{C}]: only the lease's holder completes"
+    );
+    let done = ok(
+        store.complete_batch(p.id, "in", &b0, &holder, &out).await,
+        C,
+        "complete",
+    );
+    assert!(done, "store conformance [{C}]: the holder completes");
+    let twice = ok(
+        store.complete_batch(p.id, "in", &b0, &holder, &out).await,
+        C,
+        "complete twice",
+    );
+    assert!(!twice, "store conformance [{C}]: a batch is processed once");
+    let mid = ok(store.batches(p.id, Some("mid")).await, C, "outputs");
+    assert_eq!(
+        mid.iter()
+            .map(|b| (b.batch.as_str(), b.state))
+            .collect::<Vec<_>>(),
+        [("b0/f", BatchState::Received)],
+        "store conformance [{C}]: the output is recorded once, RECEIVED downstream"
+    );
+
+    // A lapsed lease goes to another replica; the first holder can no longer complete.
+    let (b1, slow) = got[1].clone();
+    let retaken = ok(
+        store.lease_batch(p.id, "in", "rescuer", 2_500, 3_500).await,
+        C,
+        "lease after the leases lapsed",
+    )
+    .expect("a lapsed batch");
+    assert_eq!(
+        (retaken.batch.as_str(), retaken.attempts),
+        (b1.as_str(), 2),
+        "store conformance [{C}]: the oldest lapsed batch, leased a second time"
+    );
+    let late = ok(
+        store
+            .complete_batch(p.id, "in", &b1, &slow, &[at("mid", "b1/f")])
+            .await,
+        C,
+        "complete by the lapsed holder",
+    );
+    assert!(
+        !late,
+        "store conformance [{C}]: a lapsed holder completes nothing"
+    );
+    let rescued = ok(
+        store
+            .complete_batch(p.id, "in", &b1, "rescuer", &[at("mid", "b1/f")])
+            .await,
+        C,
+        "complete by the new holder",
+    );
+    assert!(rescued);
+    let backlog = ok(store.backlog(p.id, "in").await, C, "backlog");
+    assert_eq!(
+        backlog, 5,
+        "store conformance [{C}]: two processed, five wait"
+    );
+
+    // Cleaning follows processing.
+    let cleaned = ok(store.clean_batch(p.id, "in", &b0).await, C, "clean");
+    assert!(cleaned, "store conformance [{C}]: PROCESSED → CLEAN");
+    let again = ok(store.clean_batch(p.id, "in", &b0).await, C, "clean again");
+    assert!(!again, "store conformance [{C}]: cleaned once");
+    let early = ok(
+        store.clean_batch(p.id, "mid", "b0/f").await,
+        C,
+        "clean early",
+    );
+    assert!(
+        !early,
+        "store conformance [{C}]: a RECEIVED batch is not cleaned"
+    );
+    let all = ok(store.batches(p.id, None).await, C, "all batches");
+    assert_eq!(all.len(), 9, "store conformance [{C}]: {all:?}");
+    ok(store.remove_pipeline(p.id).await, C, "remove the pipeline");
+    ok(
+        store.delete_cluster(cluster.id).await,
+        C,
+        "delete the cluster with its batches",
     );
 }

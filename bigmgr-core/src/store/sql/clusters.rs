@@ -62,6 +62,8 @@ impl ClusterStore for SqlStore {
         // do its snapshots. Live ones make the foreign keys refuse below.
         for sql in [
             "DELETE FROM snapshots WHERE cluster = ?1",
+            "DELETE FROM pipeline_batches WHERE pipeline IN \
+               (SELECT id FROM pipelines WHERE cluster = ?1 AND removed_at IS NOT NULL)",
             "DELETE FROM pipelines WHERE cluster = ?1 AND removed_at IS NOT NULL",
             // The assistant's threads about the cluster, with their messages and proposals.
             "DELETE FROM assistant_proposals WHERE thread IN \

@@ -80,6 +80,12 @@ const TABLES: &[(&str, &str, &str)] = &[
         "id",
     ),
     (
+        "pipeline_batches",
+        "pipeline, node, batch, state, location, lease_holder, lease_until, attempts, \
+         created_at, updated_at",
+        "pipeline, node, batch",
+    ),
+    (
         "relations",
         "id, cluster, requirer, requirer_endpoint, provider, provider_endpoint, interface, \
          auto_reconfigure, created_at, removed_at",

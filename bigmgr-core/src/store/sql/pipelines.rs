@@ -1,6 +1,6 @@
 //! The [`PipelineStore`] of [`SqlStore`]: pipelines by name per cluster, and their state.
 
-use super::{SqlStore, insert_err, query, select_all, select_one};
+use super::{SqlStore, WriteTx, insert_err, query, select_all, select_one};
 use crate::model::*;
 use crate::store::PipelineStore;
 use crate::{Error, Result};
@@ -94,4 +94,156 @@ impl PipelineStore for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn receive_batches(&self, pipeline: PipelineId, batches: &[NewBatch]) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        live_pipeline(&mut tx, pipeline).await?;
+        let new = record_batches(&mut tx, pipeline, batches).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn lease_batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<PipelineBatch>> {
+        let mut tx = self.begin_write().await?;
+        let waiting: Vec<(String,)> = query(
+            "SELECT batch FROM pipeline_batches WHERE pipeline = ? AND node = ? \
+               AND state = 'RECEIVED' AND (lease_until IS NULL OR lease_until < ?) \
+             ORDER BY created_at, batch LIMIT 8",
+            (pipeline.0, node, now),
+        )
+        .rows(&mut *tx)
+        .await?;
+        for (batch,) in waiting {
+            // Compare-and-set: taken only if no live lease holds it now.
+            let taken = query(
+                "UPDATE pipeline_batches SET lease_holder = ?, lease_until = ?, \
+                   attempts = attempts + 1, updated_at = ? \
+                 WHERE pipeline = ? AND node = ? AND batch = ? AND state = 'RECEIVED' \
+                   AND (lease_until IS NULL OR lease_until < ?)",
+                (holder, until, now, pipeline.0, node, &batch, now),
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                let from = "FROM pipeline_batches WHERE pipeline = ? AND node = ? AND batch = ?";
+                let got: Option<PipelineBatch> =
+                    select_one(&mut *tx, from, (pipeline.0, node, batch.as_str())).await?;
+                tx.commit().await?;
+                return Ok(got);
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn complete_batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        batch: &str,
+        holder: &str,
+        outputs: &[NewBatch],
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = query(
+            "UPDATE pipeline_batches SET state = 'PROCESSED', lease_holder = NULL, \
+               lease_until = NULL, updated_at = ? \
+             WHERE pipeline = ? AND node = ? AND batch = ? AND state = 'RECEIVED' \
+               AND lease_holder = ?",
+            (now_ms(), pipeline.0, node, batch, holder),
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        record_batches(&mut tx, pipeline, outputs).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool> {
+        let res = self
+            .write(
+                "UPDATE pipeline_batches SET state = 'CLEAN', updated_at = ? \
+                 WHERE pipeline = ? AND node = ? AND batch = ? AND state = 'PROCESSED'",
+                (now_ms(), pipeline.0, node, batch),
+            )
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn batches(
+        &self,
+        pipeline: PipelineId,
+        node: Option<&str>,
+    ) -> Result<Vec<PipelineBatch>> {
+        match node {
+            Some(node) => {
+                let from = "FROM pipeline_batches WHERE pipeline = ? AND node = ? \
+                            ORDER BY created_at, batch";
+                select_all(&self.pool, from, (pipeline.0, node)).await
+            }
+            None => {
+                let from = "FROM pipeline_batches WHERE pipeline = ? \
+                            ORDER BY node, created_at, batch";
+                select_all(&self.pool, from, (pipeline.0,)).await
+            }
+        }
+    }
+
+    async fn backlog(&self, pipeline: PipelineId, node: &str) -> Result<u64> {
+        let n: Option<i64> = query(
+            "SELECT COUNT(*) FROM pipeline_batches WHERE pipeline = ? AND node = ? \
+               AND state = 'RECEIVED'",
+            (pipeline.0, node),
+        )
+        .value(&self.pool)
+        .await?;
+        Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+    }
+}
+
+/// NotFound unless `pipeline` exists and is not removed.
+async fn live_pipeline(tx: &mut WriteTx<'_>, pipeline: PipelineId) -> Result<()> {
+    let found: Option<i64> = query(
+        "SELECT id FROM pipelines WHERE id = ? AND removed_at IS NULL",
+        (pipeline.0,),
+    )
+    .value(&mut **tx)
+    .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("pipeline", pipeline))
+}
+
+/// Records `batches` RECEIVED at their nodes, each once; how many were new.
+async fn record_batches(
+    tx: &mut WriteTx<'_>,
+    pipeline: PipelineId,
+    batches: &[NewBatch],
+) -> Result<u64> {
+    let now = now_ms();
+    let mut new = 0;
+    for b in batches {
+        new += query(
+            "INSERT INTO pipeline_batches (pipeline, node, batch, state, location, attempts, \
+               created_at, updated_at) VALUES (?, ?, ?, 'RECEIVED', ?, 0, ?, ?) \
+             ON CONFLICT (pipeline, node, batch) DO NOTHING",
+            (pipeline.0, &b.node, &b.batch, &b.location, now, now),
+        )
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(new)
 }

@@ -361,6 +361,12 @@ record!(Pipeline from "id, cluster, name, author, created_at, definition, state"
     with: state text_state;
 );
 
+record!(PipelineBatch from "pipeline, node, batch, state, location, lease_holder, lease_until, attempts"; |row|
+    plain: node, batch, location, lease_holder, lease_until;
+    ids: pipeline PipelineId;
+    with: state text_state, attempts u32_col;
+);
+
 // ---------------------------------------------------------------------------------------------
 // The assistant.
 
