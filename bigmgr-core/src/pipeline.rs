@@ -4,6 +4,8 @@
 //! file, [`Parsed::check`] finds every problem (each with its line) against the cluster's
 //! hosts, and [`Parsed::graph`] gives the checked graph with the implicit channels inserted.
 
+pub mod run;
+
 use crate::spec::{Problem, line_at, parse_toml};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

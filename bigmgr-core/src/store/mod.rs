@@ -521,6 +521,20 @@ pub trait PipelineStore: Send + Sync + 'static {
         batch: &str,
         holder: &str,
         outputs: &[NewBatch],
+    ) -> Result<bool> {
+        self.complete_batches(pipeline, node, &[batch.to_string()], holder, outputs)
+            .await
+    }
+    /// [`PipelineStore::complete_batch`] of several batches of `node` at once (a blocking
+    /// unit's whole input): all of them, or — if `holder` does not hold the lease of every
+    /// one — none, and nothing written.
+    async fn complete_batches(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        batches: &[String],
+        holder: &str,
+        outputs: &[NewBatch],
     ) -> Result<bool>;
     /// PROCESSED → CLEAN (its data may be deleted); false if it was not PROCESSED.
     async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool>;

@@ -7,6 +7,7 @@ mod flaky;
 mod grpc;
 mod harness;
 mod layers;
+mod pipeline;
 mod relations;
 mod shell;
 mod spec;

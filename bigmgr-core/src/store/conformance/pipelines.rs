@@ -271,6 +271,41 @@ pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         "store conformance [{C}]: two processed, five wait"
     );
 
+    // Several batches complete together or not at all (a blocking unit's whole input).
+    let mut x = Vec::new();
+    for holder in ["x", "x", "y"] {
+        let b = ok(
+            store.lease_batch(p.id, "in", holder, 4_000, 9_000).await,
+            C,
+            "lease",
+        )
+        .expect("a lapsed batch");
+        x.push(b.batch);
+    }
+    let mixed = ok(
+        store
+            .complete_batches(p.id, "in", &x, "x", &[at("mid", "all")])
+            .await,
+        C,
+        "complete batches of two holders",
+    );
+    assert!(!mixed, "store conformance [{C}]: all or nothing");
+    let backlog = ok(store.backlog(p.id, "in").await, C, "backlog");
+    assert_eq!(backlog, 5, "store conformance [{C}]: nothing was completed");
+    let whole = ok(
+        store
+            .complete_batches(p.id, "in", &x[..2], "x", &[at("mid", "all")])
+            .await,
+        C,
+        "complete the holder's batches",
+    );
+    assert!(
+        whole,
+        "store conformance [{C}]: the holder's batches complete together"
+    );
+    let backlog = ok(store.backlog(p.id, "in").await, C, "backlog");
+    assert_eq!(backlog, 3, "store conformance [{C}]: two more processed");
+
     // Cleaning follows processing.
     let cleaned = ok(store.clean_batch(p.id, "in", &b0).await, C, "clean");
     assert!(cleaned, "store conformance [{C}]: PROCESSED → CLEAN");
@@ -286,7 +321,7 @@ pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         "store conformance [{C}]: a RECEIVED batch is not cleaned"
     );
     let all = ok(store.batches(p.id, None).await, C, "all batches");
-    assert_eq!(all.len(), 9, "store conformance [{C}]: {all:?}");
+    assert_eq!(all.len(), 10, "store conformance [{C}]: {all:?}");
     ok(store.remove_pipeline(p.id).await, C, "remove the pipeline");
     ok(
         store.delete_cluster(cluster.id).await,

@@ -144,27 +144,31 @@ impl PipelineStore for SqlStore {
         Ok(None)
     }
 
-    async fn complete_batch(
+    async fn complete_batches(
         &self,
         pipeline: PipelineId,
         node: &str,
-        batch: &str,
+        batches: &[String],
         holder: &str,
         outputs: &[NewBatch],
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let done = query(
-            "UPDATE pipeline_batches SET state = 'PROCESSED', lease_holder = NULL, \
-               lease_until = NULL, updated_at = ? \
-             WHERE pipeline = ? AND node = ? AND batch = ? AND state = 'RECEIVED' \
-               AND lease_holder = ?",
-            (now_ms(), pipeline.0, node, batch, holder),
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
-            return Ok(false);
+        let now = now_ms();
+        for batch in batches {
+            let done = query(
+                "UPDATE pipeline_batches SET state = 'PROCESSED', lease_holder = NULL, \
+                   lease_until = NULL, updated_at = ? \
+                 WHERE pipeline = ? AND node = ? AND batch = ? AND state = 'RECEIVED' \
+                   AND lease_holder = ?",
+                (now, pipeline.0, node, batch.as_str(), holder),
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done != 1 {
+                // Dropped uncommitted: nothing of it is written.
+                return Ok(false);
+            }
         }
         record_batches(&mut tx, pipeline, outputs).await?;
         tx.commit().await?;
