@@ -22,6 +22,7 @@ mod events;
 mod hosts;
 mod http;
 mod jobs;
+mod pipelines;
 mod services;
 mod users;
 

@@ -24,8 +24,9 @@ use bigmgr_core::request::{
 use bigmgr_core::spec::{Exported, Plan};
 use bigmgr_core::view::{
     AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed,
-    HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, RelationEventView,
-    RelationView, ServiceView, SnapshotView, SpecAppliedView, StackView, UnitStatusView, follow,
+    HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, PipelineView,
+    RelationEventView, RelationView, ServiceView, SnapshotView, SpecAppliedView, StackView,
+    UnitStatusView, follow,
 };
 
 pub use bigmgr_client::JobAction;
@@ -282,6 +283,29 @@ backend! {
     fn export_spec(cluster: &str) -> Exported {
         rest: |c| c.export_spec(cluster).await?,
         embedded: |e| e.mgr()?.export_spec(cluster).await?,
+    }
+    /// Creates a pipeline from its definition (TOML).
+    fn create_pipeline(cluster: &str, definition: &str) -> PipelineView {
+        rest: |c| c.create_pipeline(cluster, definition).await?,
+        embedded: |e| e.acting()?.create_pipeline(cluster, definition).await?.into(),
+    }
+    /// A cluster's pipelines, oldest first.
+    fn pipelines(cluster: &str) -> Vec<PipelineView> {
+        rest: |c| c.pipelines(cluster).await?,
+        embedded: |e| {
+            let all = e.mgr()?.pipelines(cluster).await?;
+            all.into_iter().map(PipelineView::from).collect()
+        },
+    }
+    /// One pipeline.
+    fn pipeline(cluster: &str, name: &str) -> PipelineView {
+        rest: |c| c.pipeline(cluster, name).await?,
+        embedded: |e| e.mgr()?.pipeline(cluster, name).await?.into(),
+    }
+    /// Removes a pipeline that is not running.
+    fn remove_pipeline(cluster: &str, name: &str) -> () {
+        rest: |c| c.remove_pipeline(cluster, name).await?,
+        embedded: |e| e.acting()?.remove_pipeline(cluster, name).await?,
     }
     /// Starts a maintenance window on a host or a service.
     fn start_maintenance(cluster: &str, req: StartMaintenance) -> MaintenanceView {

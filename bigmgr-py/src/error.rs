@@ -101,6 +101,7 @@ impl From<bigmgr_core::Error> for Error {
             | E::Template { .. }
             | E::Manifest { .. }
             | E::Spec(_)
+            | E::Pipeline(_)
             | E::Stack { .. } => Error::InvalidInput(m),
             _ => Error::Other(m),
         }

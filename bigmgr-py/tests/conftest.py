@@ -177,3 +177,48 @@ def tiny_stacks(tmp_path):
     write_service(version_dir, "ok", TINY_OK)
     write_service(version_dir, "bad", TINY_BAD)
     return root
+
+
+PIPELINE = """name = "sorted"
+
+[sources.files]
+kind = "dir"
+host = "{a}"
+path = "/data/in"
+
+[units.filter]
+program = "/usr/bin/grep"
+kind = "non-blocking"
+replicas = 2
+hosts = ["{a}", "{b}"]
+inputs = ["files"]
+
+[sinks.out]
+kind = "dir"
+host = "{b}"
+path = "/data/out"
+inputs = ["filter"]
+"""
+
+
+def assert_pipelines(cluster: bigmgr.Cluster, a: str, b: str) -> None:
+    """Pipelines through either backend: a definition with a cycle and an unknown input is
+    refused naming both with their lines, nothing is created; a good one is created, listed,
+    read and removed."""
+    good = PIPELINE.format(a=a, b=b)
+    bad = good.replace('inputs = ["files"]', 'inputs = ["files", "filter", "nowhere"]')
+    with pytest.raises(bigmgr.InvalidInput) as e:
+        cluster.create_pipeline(bad)
+    line = bad.splitlines().index('inputs = ["files", "filter", "nowhere"]') + 1
+    assert f"line {line}: units.filter.inputs: 'nowhere' is no source" in str(e.value)
+    assert "cycle" in str(e.value)
+    assert cluster.pipelines() == []
+    p = cluster.create_pipeline(good)
+    assert (p.name, p.state, p.definition) == ("sorted", "CREATED", good)
+    assert [q.name for q in cluster.pipelines()] == ["sorted"]
+    assert cluster.pipeline("sorted").definition == good
+    with pytest.raises(bigmgr.Conflict):
+        cluster.create_pipeline(good)
+    cluster.remove_pipeline("sorted")
+    with pytest.raises(bigmgr.NotFound):
+        cluster.pipeline("sorted")

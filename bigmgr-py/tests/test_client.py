@@ -31,6 +31,7 @@ from conftest import (
     REPO,
     STACKS,
     assert_common_errors,
+    assert_pipelines,
     assert_restore_round_trip,
     cleaned_up,
     write_service,
@@ -602,3 +603,10 @@ def test_cli_and_python_follow_one_job_and_see_every_line_once(server, cluster, 
     assert seen == want, text
     assert f"job {job.id} SUCCEEDED" in text, text
 
+
+
+def test_pipelines_are_checked_created_and_removed(client):
+    cluster = client.create_cluster("py-pipes")
+    cluster.add_host("pa", "127.0.0.8")
+    cluster.add_host("pb", "127.0.0.9")
+    assert_pipelines(cluster, "pa", "pb")

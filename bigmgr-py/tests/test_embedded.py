@@ -14,6 +14,7 @@ from conftest import (
     STACKS,
     add_hosts,
     assert_common_errors,
+    assert_pipelines,
     assert_restore_round_trip,
     kill_pid_files,
     open_embedded,
@@ -537,3 +538,9 @@ def test_cluster_spec_plan_apply_export_and_secrets(embedded, tmp_path, monkeypa
         c.add_service("bad", "demo", "greeter", {"greeter_server": "h1"})
     stop = c.run("stop", service="hello")
     stop.wait(progress=False)
+
+
+def test_pipelines_are_checked_created_and_removed(embedded):
+    cluster = embedded.create_cluster("pipes")
+    add_hosts(cluster)
+    assert_pipelines(cluster, "h1", "h2")

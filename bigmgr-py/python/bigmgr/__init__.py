@@ -2,8 +2,9 @@
 embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluster``, ``Host``,
 ``Service``, ``Unit``, ``Job`` (with ``Stage``, ``Task`` and ``LogLine``), ``ConfigVersion``,
 ``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
-``Finding`` (the advisor's), ``Maintenance``, ``Healing``, and ``Plan`` and ``Exported``
-(cluster specs: ``Cluster.plan``, ``Cluster.apply``, ``Cluster.export``); the assistant's chat
+``Finding`` (the advisor's), ``Maintenance``, ``Healing``, ``Plan`` and ``Exported``
+(cluster specs: ``Cluster.plan``, ``Cluster.apply``, ``Cluster.export``), and ``Pipeline``
+(``Cluster.create_pipeline``, ``Cluster.pipelines``); the assistant's chat
 (``Cluster.ask`` → ``Answer``, ``Cluster.ask_stream`` → ``AnswerStream``, ``Proposal``) needs a
 server. Errors are ``bigmgr.Error`` and its subclasses."""
 
@@ -30,6 +31,7 @@ from ._bigmgr import (
     Maintenance,
     NotFound,
     PermissionDenied,
+    Pipeline,
     Plan,
     Proposal,
     Relation,
@@ -67,6 +69,7 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "PermissionDenied",
+    "Pipeline",
     "Plan",
     "Proposal",
     "Relation",

@@ -3,8 +3,8 @@
 use super::assistant::{self, PyAnswer, PyAnswerStream};
 use super::job::PyJob;
 use super::records::{
-    PyAlert, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyMaintenance, PyPlan,
-    PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
+    PyAlert, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyMaintenance, PyPipeline,
+    PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -346,6 +346,30 @@ impl PyCluster {
     /// references listed in `Exported.references`.
     fn export(&self, py: Python<'_>) -> PyResult<PyExported> {
         Ok(record(&run(py, self.backend.export_spec(&self.name))?))
+    }
+
+    /// Creates a pipeline from `definition` (TOML, docs/pipelines.md; admins). A definition
+    /// with problems raises `InvalidInput` listing each with its line, and creates nothing.
+    fn create_pipeline(&self, py: Python<'_>, definition: &str) -> PyResult<PyPipeline> {
+        Ok(record(&run(
+            py,
+            self.backend.create_pipeline(&self.name, definition),
+        )?))
+    }
+
+    /// The cluster's pipelines, oldest first.
+    fn pipelines(&self, py: Python<'_>) -> PyResult<Vec<PyPipeline>> {
+        Ok(records(run(py, self.backend.pipelines(&self.name))?))
+    }
+
+    /// The pipeline `name`.
+    fn pipeline(&self, py: Python<'_>, name: &str) -> PyResult<PyPipeline> {
+        Ok(record(&run(py, self.backend.pipeline(&self.name, name))?))
+    }
+
+    /// Removes pipeline `name` (admins), which must not be running.
+    fn remove_pipeline(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        run(py, self.backend.remove_pipeline(&self.name, name))
     }
 
     /// The cluster's alerts as they stand; only those not OK with `firing=True`.

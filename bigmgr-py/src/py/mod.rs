@@ -20,8 +20,8 @@ pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
 pub(crate) use records::{
     PyAlert, PyConfigDiff, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyLogLine,
-    PyMaintenance, PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask,
-    PyUnit,
+    PyMaintenance, PyPipeline, PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage,
+    PyTask, PyUnit,
 };
 pub(crate) use service::PyService;
 pub(crate) use session::{PyClient, PyEmbedded};
@@ -45,6 +45,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFinding>()?;
     m.add_class::<PyPlan>()?;
     m.add_class::<PyExported>()?;
+    m.add_class::<PyPipeline>()?;
     m.add_class::<PyMaintenance>()?;
     m.add_class::<PyHealing>()?;
     m.add_class::<PyRelation>()?;
