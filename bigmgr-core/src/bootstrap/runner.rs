@@ -69,8 +69,9 @@ impl ServerSide {
     /// ([`crate::Error::Conflict`]) — and none is kept — if one of those hosts has a
     /// bootstrap waiting or running already.
     pub fn place(&self, orders: Vec<(String, Order)>) -> Result<()> {
-        let mut held = self.orders.lock().expect("not poisoned");
+        // Locks are taken in one order everywhere: `running`, then `orders`.
         let running = self.running.lock().expect("not poisoned");
+        let mut held = self.orders.lock().expect("not poisoned");
         let busy: HashSet<&str> = running
             .values()
             .map(|(h, _)| h.as_str())
@@ -88,8 +89,8 @@ impl ServerSide {
 
     /// The first of `hosts` with a bootstrap waiting or running, if any.
     pub fn busy<'a>(&self, hosts: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-        let held = self.orders.lock().expect("not poisoned");
         let running = self.running.lock().expect("not poisoned");
+        let held = self.orders.lock().expect("not poisoned");
         hosts
             .into_iter()
             .find(|h| held.contains_key(*h) || running.values().any(|(name, _)| name == h))
