@@ -192,9 +192,12 @@ impl Run {
             } else {
                 u.hosts.clone()
             };
+            if hosts.is_empty() {
+                return Err(Error::Invalid(format!("unit {name} has no host to run on")));
+            }
             let live = Arc::new(std::sync::atomic::AtomicU32::new(u.replicas));
             for k in 0..u.replicas {
-                let host = hosts[k as usize % hosts.len().max(1)].clone();
+                let host = hosts[k as usize % hosts.len()].clone();
                 let (run, done, name, live) =
                     (self.clone(), done.clone(), name.clone(), live.clone());
                 let blocking = u.kind == UnitKind::Blocking;
@@ -237,11 +240,11 @@ impl Run {
             host,
             path,
             records,
-            ..
+            watch: false,
         } = &self.def.sources[name]
         else {
             return Err(Error::Invalid(format!(
-                "source {name}: only directory sources run yet"
+                "source {name}: only directory sources that do not watch run yet"
             )));
         };
         let io = |p: &Path, e: std::io::Error| Error::Invalid(format!("{}: {e}", p.display()));

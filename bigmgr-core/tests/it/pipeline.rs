@@ -223,3 +223,20 @@ async fn a_batch_whose_replica_died_is_taken_over_when_its_lease_lapses() {
         "leased by the ghost, then by a replica: {b:?}"
     );
 }
+
+#[tokio::test]
+async fn a_program_that_fails_stops_the_run_naming_its_unit_and_batch() {
+    let mut s = setup().await;
+    let broken = write_program(s.dir.path(), "broken.sh", "#!/bin/sh\nexit 3\n");
+    if let Some(u) = s.run.def.units.get_mut("filter") {
+        u.program = bigmgr_core::pipeline::Program::Path(broken.display().to_string());
+    }
+    let e = within(Arc::new(s.run).run())
+        .await
+        .expect_err("a failed program stops the run")
+        .to_string();
+    assert!(e.contains("unit filter, batch records:"), "{e}");
+    assert!(e.contains("exit status: 3"), "{e}");
+    let nothing = sink_lines(&s.out);
+    assert!(nothing.is_empty(), "nothing reached the sink: {nothing:?}");
+}
