@@ -49,6 +49,30 @@ describe('client', () => {
     ])
   })
 
+  it('keeps a pipeline definition\'s problems with their lines from an invalid-pipeline problem, as a spec\'s', async () => {
+    const fetch = vi.fn<typeof globalThis.fetch>().mockResolvedValue(
+      json(
+        {
+          type: 'urn:bigmgr:problem:invalid-pipeline',
+          title: 'Unprocessable Entity',
+          status: 422,
+          detail: 'the pipeline has 1 problem(s)',
+          problems: [{ line: 9, path: 'units.filter.replicas', message: 'replicas: 1 to 64' }, { line: 2 }],
+        },
+        422,
+        'application/problem+json',
+      ),
+    )
+    configureClient({ fetch, getToken: () => 't' })
+    const e = (await api.createPipeline('demo', { definition: 'name = "p"' }).catch((x: unknown) => x)) as ApiError
+    const [u, init] = fetch.mock.calls[0] ?? []
+    expect(u).toBe('/api/v1/clusters/demo/pipelines')
+    expect(init?.method).toBe('POST')
+    expect(init?.body).toBe('{"definition":"name = \\"p\\""}')
+    expect(e.kind).toBe('invalid-pipeline')
+    expect(e.problem.problems).toEqual([{ line: 9, path: 'units.filter.replicas', message: 'replicas: 1 to 64' }])
+  })
+
   it('calls the 401 hook and still rejects', async () => {
     const onUnauthorized = vi.fn()
     configureClient({

@@ -32,6 +32,8 @@ import type {
   SpecBody,
   SpecExport,
   SpecProblem,
+  CreatePipeline,
+  PipelineView,
   AuditEventView,
   BootstrapHosts,
   CreateUser,
@@ -99,8 +101,12 @@ export function configureClient(c: Partial<ClientConfig>): void {
   Object.assign(config, c)
 }
 
-/** A spec's problems as the server listed them (`invalid-spec`); anything else: none. */
-function specProblems(v: unknown): SpecProblem[] | undefined {
+/**
+ * A refused text's problems as the server listed them, each with its line: a cluster spec's
+ * (`invalid-spec`) or a pipeline definition's (`invalid-pipeline`), one shape for both.
+ * Entries without a message are dropped; anything but an array: none.
+ */
+function lineProblems(v: unknown): SpecProblem[] | undefined {
   if (!Array.isArray(v)) return undefined
   const out: SpecProblem[] = []
   for (const p of v as unknown[]) {
@@ -137,7 +143,7 @@ export async function decodeError(res: Response): Promise<ApiError> {
       status: body.status,
       detail: typeof body.detail === 'string' ? body.detail : '',
       ...(typeof body.field === 'string' ? { field: body.field } : {}),
-      ...(Array.isArray(body.problems) ? { problems: specProblems(body.problems) } : {}),
+      ...(Array.isArray(body.problems) ? { problems: lineProblems(body.problems) } : {}),
     })
   }
   return new ApiError({
@@ -334,6 +340,12 @@ export const api = {
   applySpec: (cluster: string, body: SpecBody) => post<SpecAppliedView>(`/clusters/${enc(cluster)}/apply`, body),
   /** The running cluster as a spec, secret values as references. */
   exportSpec: (cluster: string) => get<SpecExport>(`/clusters/${enc(cluster)}/spec`),
+  pipelines: (cluster: string) => getAll<PipelineView>(`/clusters/${enc(cluster)}/pipelines`),
+  pipeline: (cluster: string, pipeline: string) => get<PipelineView>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}`),
+  /** Creates a pipeline from its definition (admins); a definition with problems is a 422 listing them by line. */
+  createPipeline: (cluster: string, body: CreatePipeline) => post<PipelineView>(`/clusters/${enc(cluster)}/pipelines`, body),
+  /** Removes a pipeline (admins); a running one is a 409. */
+  deletePipeline: (cluster: string, pipeline: string) => request<undefined>('DELETE', `/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}`),
   providers: () => get<ProviderView[]>('/assistant/providers'),
   /** The caller's threads, newest first (a plain list; the first page if the server pages it). */
   threads: async () => {

@@ -9,11 +9,17 @@ export interface Problem {
   detail: string
   /** The request field the error is about, when the server names one. */
   field?: string
-  /** A cluster spec's problems (`invalid-spec`), each with its line. */
+  /**
+   * A refused cluster spec's or pipeline definition's problems (`invalid-spec`,
+   * `invalid-pipeline`), each with its line.
+   */
   problems?: SpecProblem[]
 }
 
-/** One problem of a cluster spec: its line (1-based), the key path and what is wrong. */
+/**
+ * One problem of a cluster spec or a pipeline definition: its line (1-based; 0 for the text as
+ * a whole), the dotted path of its value and what is wrong.
+ */
 export interface SpecProblem {
   line: number
   path: string
@@ -765,4 +771,27 @@ export interface SpecAppliedView {
 export interface SpecExport {
   spec: string
   references: string[]
+}
+
+// Pipelines (docs/pipelines.md).
+
+/** Where a pipeline is in its life. */
+export type PipelineState = 'CREATED' | 'RUNNING' | 'PAUSED' | 'STOPPED'
+
+/** A pipeline of a cluster (`GET /clusters/{cluster}/pipelines[/{pipeline}]`). */
+export interface PipelineView {
+  id: number
+  /** Unique among the cluster's pipelines (the definition's `name`). */
+  name: string
+  /** Who created it. */
+  author: string
+  created_at: number
+  state: PipelineState
+  /** Its definition as written (TOML). */
+  definition: string
+}
+
+/** The body of `POST /clusters/{cluster}/pipelines` (admins): the definition's TOML text. */
+export interface CreatePipeline {
+  definition: string
 }

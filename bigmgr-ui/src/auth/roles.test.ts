@@ -28,5 +28,7 @@ describe('actionFor', () => {
     expect(actionFor('PUT', '/somewhere/new')).toBe('change-config')
     expect(actionFor('POST', '/clusters/demo/plan')).toBe('read')
     expect(actionFor('POST', '/clusters/demo/apply')).toBe('apply-spec')
+    expect(actionFor('POST', '/clusters/demo/pipelines')).toBe('manage-pipeline')
+    expect(actionFor('DELETE', '/clusters/demo/pipelines/sorted')).toBe('manage-pipeline')
   })
 })

@@ -18,6 +18,7 @@ export type Action =
   | 'add-service'
   | 'remove-service'
   | 'apply-spec'
+  | 'manage-pipeline'
   | 'manage-users'
   | 'read-audit'
 
@@ -46,5 +47,6 @@ export function actionFor(method: string, path: string): Action {
   // A cluster spec: any role plans one, an admin applies it.
   if (/^\/clusters\/[^/]+\/plan$/.test(p) && m === 'POST') return 'read'
   if (/^\/clusters\/[^/]+\/apply$/.test(p) && m === 'POST') return 'apply-spec'
+  if (/^\/clusters\/[^/]+\/pipelines(\/[^/]+)?$/.test(p)) return 'manage-pipeline'
   return 'change-config'
 }

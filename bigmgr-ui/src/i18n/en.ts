@@ -1,7 +1,7 @@
 // English messages; zh-CN.ts has the same keys (a test checks).
 export default {
   app: { name: 'bigmgr', skip: 'Skip to content' },
-  nav: { alerts: 'Alerts', configs: 'Configs', relations: 'Relations', spec: 'Spec', users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
+  nav: { pipelines: 'Pipelines', alerts: 'Alerts', configs: 'Configs', relations: 'Relations', spec: 'Spec', users: 'Users', audit: 'Audit', stacks: 'Stacks', services: 'Services', overview: 'Overview', hosts: 'Hosts', jobs: 'Jobs', cluster: 'Cluster', noCluster: 'No cluster' },
   user: {
     menu: 'User menu',
     role: 'Role: {role}',
@@ -24,7 +24,6 @@ export default {
     placeholder: 'cluster = "prod"\n\n[services.zk]\nstack = "bigtop"\nservice = "zookeeper"\n…',
     otherCluster: 'This spec names cluster {named}; it is planned and applied against {cluster}.',
     problems: 'The spec has {n} problem(s)',
-    atLine: 'line {line}',
     secrets: 'Secrets',
     secretsHint: 'The spec refers to these values. They are sent with a plan or apply only, and never stored.',
     secretEnv: 'Value of environment variable {name}',
@@ -81,6 +80,30 @@ export default {
       kept: 'kept (not in the spec; Prune plans its removal): {what}',
       problem: '{problem}',
     },
+  },
+  pipelines: {
+    title: 'Pipelines of {cluster}',
+    intro: 'A pipeline is a DAG of programs over batches of files, run on the cluster’s hosts and defined in TOML (docs/pipelines.md).',
+    none: 'No pipelines in this cluster yet.',
+    new: 'New pipeline',
+    author: 'Author',
+    age: 'Age',
+    id: 'Id',
+    created: 'Created',
+    createdAt: '{time} ({ago})',
+    definition: 'Definition',
+    all: 'All pipelines',
+    delete: 'Delete…',
+    confirmDelete: 'Delete pipeline {pipeline}? Its definition is removed; a running pipeline cannot be deleted.',
+    confirm: 'Delete',
+    cancel: 'Cancel',
+    newTitle: 'New pipeline in {cluster}',
+    newIntro: 'The definition names the pipeline (its name), its sources, units, channels and sinks. It starts as the example of docs/pipelines.md; the whole definition is checked before anything is created.',
+    text: 'Definition (TOML)',
+    open: 'Open a .toml file…',
+    create: 'Create',
+    problems: 'The definition has {n} problem(s)',
+    forbidden: 'Your role ({role}) cannot create pipelines (their programs run on the cluster’s hosts); ask an admin.',
   },
   relations: {
     title: 'Relations of {cluster}',
@@ -243,6 +266,7 @@ export default {
     secondsAgo: '{n} s ago',
     minutesAgo: '{n} min ago',
     hoursAgo: '{n} h ago',
+    atLine: 'line {line}',
   },
   overview: {
     title: 'Overview',
@@ -403,6 +427,7 @@ export default {
     at: 'When',
   },
   state: {
+    CREATED: 'CREATED',
     UNKNOWN: 'UNKNOWN',
     OK: 'OK',
     WARNING: 'WARNING',

@@ -3,7 +3,7 @@ import type en from './en'
 
 const zh: typeof en = {
   app: { name: 'bigmgr', skip: '跳到正文' },
-  nav: { alerts: '告警', configs: '配置', relations: '关联', spec: '规格', users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
+  nav: { pipelines: '流水线', alerts: '告警', configs: '配置', relations: '关联', spec: '规格', users: '用户', audit: '审计', stacks: '栈', services: '服务', overview: '概览', hosts: '主机', jobs: '作业', cluster: '集群', noCluster: '无集群' },
   user: {
     menu: '用户菜单',
     role: '角色：{role}',
@@ -26,7 +26,6 @@ const zh: typeof en = {
     placeholder: 'cluster = "prod"\n\n[services.zk]\nstack = "bigtop"\nservice = "zookeeper"\n…',
     otherCluster: '此规格写的是集群 {named}；规划和应用的对象是 {cluster}。',
     problems: '规格有 {n} 个问题',
-    atLine: '第 {line} 行',
     secrets: '机密',
     secretsHint: '规格引用了这些值。它们只随规划或应用一起发送，从不保存。',
     secretEnv: '环境变量 {name} 的值',
@@ -83,6 +82,30 @@ const zh: typeof en = {
       kept: '保留（规格中没有；清理会规划删除它）：{what}',
       problem: '{problem}',
     },
+  },
+  pipelines: {
+    title: '{cluster} 的流水线',
+    intro: '流水线是由程序组成的有向无环图，按批处理文件，在集群的主机上运行，用 TOML 定义（docs/pipelines.md）。',
+    none: '此集群还没有流水线。',
+    new: '新建流水线',
+    author: '创建者',
+    age: '时长',
+    id: 'ID',
+    created: '创建于',
+    createdAt: '{time}（{ago}）',
+    definition: '定义',
+    all: '全部流水线',
+    delete: '删除…',
+    confirmDelete: '删除流水线 {pipeline}？其定义将被移除；运行中的流水线不能删除。',
+    confirm: '删除',
+    cancel: '取消',
+    newTitle: '在 {cluster} 中新建流水线',
+    newIntro: '定义写明流水线的名称（name）、源、单元、通道和汇。初始内容是 docs/pipelines.md 中的示例；创建前会检查整个定义。',
+    text: '定义（TOML）',
+    open: '打开 .toml 文件…',
+    create: '创建',
+    problems: '定义有 {n} 个问题',
+    forbidden: '你的角色（{role}）不能创建流水线（其程序在集群的主机上运行）；请联系管理员。',
   },
   relations: {
     title: '{cluster} 的关联',
@@ -245,6 +268,7 @@ const zh: typeof en = {
     secondsAgo: '{n} 秒前',
     minutesAgo: '{n} 分钟前',
     hoursAgo: '{n} 小时前',
+    atLine: '第 {line} 行',
   },
   overview: {
     title: '概览',
@@ -405,6 +429,7 @@ const zh: typeof en = {
     at: '时间',
   },
   state: {
+    CREATED: '已创建',
     UNKNOWN: '未知',
     OK: '正常',
     WARNING: '警告',

@@ -17,6 +17,7 @@ const ADMIN = [
   'add-service',
   'remove-service',
   'apply-spec',
+  'manage-pipeline',
   'manage-users',
   'read-audit',
 ]
