@@ -382,6 +382,7 @@ pub struct BootstrapHost {
 #[serde(deny_unknown_fields)]
 pub struct CreatePipeline {
     /// The pipeline's definition (TOML, docs/pipelines.md); its `name` names the pipeline.
-    #[cfg_attr(feature = "openapi", schema(max_length = 262144))]
+    /// At most 256 KiB (a longer one is a 422; a request body over 1 MiB a 413, as for every
+    /// route).
     pub definition: String,
 }
