@@ -6,7 +6,8 @@
 //! everything before it is done, then leases its whole input and runs once; sinks copy what
 //! reaches them, each file named by its batch. Re-running a batch (its lease lapsed) writes
 //! the same names again, and only the lease's holder can complete it, so nothing is lost or
-//! doubled downstream.
+//! doubled downstream. A writer waits while a channel after it holds its limit of batches
+//! waiting (backpressure), except a channel feeding a blocking unit, which holds all.
 //!
 //! Where programs run and where batches live is the [`Hosts`] seam: [`LocalHosts`] runs them
 //! as processes of this machine with a directory per host (tests, single-machine use); the
@@ -296,10 +297,45 @@ impl Run {
                         location: location.clone(),
                     })
                     .collect();
+                self.ready(name).await?;
                 self.store.receive_batches(self.pipeline, &out).await?;
             }
         }
         Ok(())
+    }
+
+    /// Waits until every channel `writer` writes to is ready: its backlog under its limit
+    /// (backpressure). A channel feeding a blocking unit is always ready: that unit takes its
+    /// whole input at once, so the channel holds all of it.
+    async fn ready(&self, writer: &str) -> Result<()> {
+        loop {
+            let mut ready = true;
+            for ch in self.readers(writer) {
+                let blocking = self.readers(&ch).iter().any(|r| {
+                    self.def
+                        .units
+                        .get(r)
+                        .is_some_and(|u| u.kind == UnitKind::Blocking)
+                });
+                if blocking {
+                    continue;
+                }
+                let limit = self
+                    .def
+                    .channels
+                    .get(&ch)
+                    .and_then(|c| c.limit)
+                    .unwrap_or(super::DEFAULT_CHANNEL_LIMIT);
+                if self.store.backlog(self.pipeline, &ch).await? >= u64::from(limit) {
+                    ready = false;
+                    break;
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            tokio::time::sleep(IDLE).await;
+        }
     }
 
     /// Whether every writer of channel `node` is done and nothing waits in it.
@@ -323,6 +359,7 @@ impl Run {
         let lease = self.lease(name)?;
         let program = self.program(name)?;
         loop {
+            self.ready(name).await?;
             let mut worked = false;
             for ch in &inputs {
                 let now = now_ms();

@@ -240,3 +240,78 @@ async fn a_program_that_fails_stops_the_run_naming_its_unit_and_batch() {
     let nothing = sink_lines(&s.out);
     assert!(nothing.is_empty(), "nothing reached the sink: {nothing:?}");
 }
+
+#[tokio::test]
+async fn a_slow_unit_holds_its_channel_at_its_limit_and_the_source_waits() {
+    let s = setup().await;
+    let d = s.dir.path();
+    // files → q (a named channel, limit 5) → slow (one replica, 20 ms a batch) → sink.
+    let slow = write_program(
+        d,
+        "slow.sh",
+        "#!/bin/sh\nset -e\nsleep 0.02\ncat \"$1\"/* > \"$2/part\"\n",
+    );
+    let definition = format!(
+        r#"name = "slow"
+
+[sources.files]
+kind = "dir"
+host = "h1"
+path = "{in_}"
+records = 100
+
+[channels.q]
+inputs = ["files"]
+limit = 5
+
+[units.slow]
+program = "{slow}"
+kind = "non-blocking"
+hosts = ["h2"]
+inputs = ["q"]
+
+[sinks.out]
+kind = "dir"
+host = "h3"
+path = "{out}"
+inputs = ["slow"]
+"#,
+        in_ = d.join("in").display(),
+        slow = slow.display(),
+        out = s.out.display(),
+    );
+    let parsed = bigmgr_core::pipeline::parse(&definition).unwrap();
+    let graph = parsed
+        .check(&["h1", "h2", "h3"].iter().map(|h| h.to_string()).collect())
+        .unwrap();
+    let run = Run {
+        def: parsed.def,
+        graph,
+        ..s.run
+    };
+    let (store, pipeline) = (s.store.clone(), run.pipeline);
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (store, watching) = (store.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(store.backlog(pipeline, "q").await.unwrap());
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            most
+        })
+    };
+    within(Arc::new(run).run()).await.expect("the run");
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let most = watcher.await.unwrap();
+    assert!(
+        (1..=5).contains(&most),
+        "the channel held at most its limit of 5 batches waiting, not {most}"
+    );
+    let mut got = sink_lines(&s.out);
+    got.sort();
+    let mut want: Vec<String> = records().0.lines().map(str::to_string).collect();
+    want.sort();
+    assert!(got == want, "every record once ({} lines)", got.len());
+}
