@@ -145,6 +145,8 @@ pub struct Run {
 
 /// How often an idle replica looks for a batch again.
 const IDLE: Duration = Duration::from_millis(20);
+/// How long a sink holds a batch it copies.
+const SINK_LEASE: Duration = Duration::from_secs(600);
 
 impl Run {
     fn readers(&self, node: &str) -> Vec<String> {
@@ -360,31 +362,17 @@ impl Run {
         let program = self.program(name)?;
         loop {
             self.ready(name).await?;
-            let mut worked = false;
-            for ch in &inputs {
-                let now = now_ms();
-                let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-                if let Some(b) = self
-                    .store
-                    .lease_batch(self.pipeline, ch, holder, now, until)
-                    .await?
-                {
-                    self.process(name, host, holder, &program, lease, ch, &[b])
-                        .await?;
-                    worked = true;
+            let leased = self.lease_each(&inputs, holder, lease).await?;
+            if leased.is_empty() {
+                if self.all_drained(&inputs, done).await? {
+                    return Ok(());
                 }
+                tokio::time::sleep(IDLE).await;
             }
-            if worked {
-                continue;
+            for (ch, b) in leased {
+                self.process(name, host, holder, &program, lease, &ch, &[b])
+                    .await?;
             }
-            let mut all = true;
-            for ch in &inputs {
-                all &= self.drained(ch, done).await?;
-            }
-            if all {
-                return Ok(());
-            }
-            tokio::time::sleep(IDLE).await;
         }
     }
 
@@ -405,16 +393,13 @@ impl Run {
         for ch in &inputs {
             let mut batches = Vec::new();
             loop {
-                let now = now_ms();
-                let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-                match self
-                    .store
-                    .lease_batch(self.pipeline, ch, holder, now, until)
-                    .await?
-                {
-                    Some(b) => batches.push(b),
-                    None => break,
+                let leased = self
+                    .lease_each(std::slice::from_ref(ch), holder, lease)
+                    .await?;
+                if leased.is_empty() {
+                    break;
                 }
+                batches.extend(leased.into_iter().map(|(_, b)| b));
             }
             if !batches.is_empty() {
                 self.process(name, host, holder, &program, lease, ch, &batches)
@@ -498,35 +483,54 @@ impl Run {
         let inputs = self.writers(name);
         let holder = format!("{name}@{host}");
         loop {
-            let mut worked = false;
-            for ch in &inputs {
-                let now = now_ms();
-                if let Some(b) = self
-                    .store
-                    .lease_batch(self.pipeline, ch, &holder, now, now + 600_000)
-                    .await?
-                {
-                    let dest = Path::new(path).join(file_name(&b.batch));
-                    let _ = tokio::fs::remove_dir_all(&dest).await;
-                    self.hosts.stage(&b.location, host, &dest).await?;
-                    self.store
-                        .complete_batch(self.pipeline, ch, &b.batch, &holder, &[])
-                        .await?;
-                    worked = true;
+            let leased = self.lease_each(&inputs, &holder, SINK_LEASE).await?;
+            if leased.is_empty() {
+                if self.all_drained(&inputs, done).await? {
+                    return Ok(());
                 }
+                tokio::time::sleep(IDLE).await;
             }
-            if worked {
-                continue;
+            for (ch, b) in leased {
+                let dest = Path::new(path).join(file_name(&b.batch));
+                let _ = tokio::fs::remove_dir_all(&dest).await;
+                self.hosts.stage(&b.location, host, &dest).await?;
+                self.store
+                    .complete_batch(self.pipeline, &ch, &b.batch, &holder, &[])
+                    .await?;
             }
-            let mut all = true;
-            for ch in &inputs {
-                all &= self.drained(ch, done).await?;
-            }
-            if all {
-                return Ok(());
-            }
-            tokio::time::sleep(IDLE).await;
         }
+    }
+
+    /// A batch of each of `inputs` that has one waiting, leased to `holder` for `lease`.
+    async fn lease_each(
+        &self,
+        inputs: &[String],
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Vec<(String, PipelineBatch)>> {
+        let mut leased = Vec::new();
+        for ch in inputs {
+            let now = now_ms();
+            let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+            if let Some(b) = self
+                .store
+                .lease_batch(self.pipeline, ch, holder, now, until)
+                .await?
+            {
+                leased.push((ch.clone(), b));
+            }
+        }
+        Ok(leased)
+    }
+
+    /// Whether every channel of `inputs` is drained (see [`Run::drained`]).
+    async fn all_drained(&self, inputs: &[String], done: &Done) -> Result<bool> {
+        for ch in inputs {
+            if !self.drained(ch, done).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
