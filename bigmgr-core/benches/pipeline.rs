@@ -87,6 +87,8 @@ fn main() {
             hosts: Arc::new(LocalHosts::new(roots)),
             cluster_hosts: hosts,
             programs: BTreeMap::new(),
+            dir: "c/bench".into(),
+            control: Default::default(),
         });
         let start = Instant::now();
         run.run().await.expect("the run");

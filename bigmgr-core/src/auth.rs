@@ -127,6 +127,8 @@ actions! {
     AgentRegister = "agent-register" => Admin,
     /// Create or remove a pipeline (its programs run on the cluster's hosts).
     ManagePipeline = "manage-pipeline" => Admin,
+    /// Start, pause, resume, stop or scale a pipeline an admin created.
+    ControlPipeline = "control-pipeline" => Operator,
     /// Add a service instance to a cluster.
     AddService = "add-service" => Admin,
     /// Apply a cluster spec (which may create the cluster, hosts and services; each of those
@@ -245,8 +247,8 @@ mod tests {
         let admin = Actor::new("ada", Role::Admin);
         for a in Action::ALL {
             let expect_viewer = matches!(a, ReadAnything | Login | ManageOwnAccount);
-            let expect_operator =
-                expect_viewer || matches!(a, SubmitJob | ControlJob | ChangeConfig);
+            let expect_operator = expect_viewer
+                || matches!(a, SubmitJob | ControlJob | ChangeConfig | ControlPipeline);
             assert_eq!(authorize(&viewer, *a).is_ok(), expect_viewer, "viewer {a}");
             assert_eq!(
                 authorize(&operator, *a).is_ok(),

@@ -32,6 +32,7 @@ mod maintenance;
 mod metrics;
 mod notify;
 mod overrides;
+mod pipeline_runs;
 mod pipelines;
 mod placement;
 mod reconcile;
@@ -369,7 +370,9 @@ impl ManagerBuilder {
             alert_settings: self.alerts.clone(),
             server_side,
             agent_dir: self.agent_dir,
+            runs: Default::default(),
         });
+        Manager::serve_pipeline_runs(&inner);
         let watcher = tokio::spawn(reconcile::watch_hosts(Arc::downgrade(&inner), host_updates));
         tokio::spawn(healing::serve(Arc::downgrade(&inner), heal_rx));
         if let Ok(mut w) = inner.watcher.lock() {
@@ -400,6 +403,8 @@ struct Inner {
     server_side: Arc<crate::bootstrap::runner::ServerSide>,
     /// Where the `bigmgr-agent` executables that bootstrap copies are.
     agent_dir: Option<std::path::PathBuf>,
+    /// The pipelines this server runs.
+    runs: pipeline_runs::Runs,
 }
 
 impl Drop for Inner {

@@ -386,3 +386,16 @@ pub struct CreatePipeline {
     /// route).
     pub definition: String,
 }
+
+/// The body of `POST /clusters/{cluster}/pipelines/{pipeline}/scale`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScalePipeline {
+    /// A non-blocking unit of the pipeline.
+    #[cfg_attr(feature = "openapi", schema(max_length = 63))]
+    pub unit: String,
+    /// Its replicas from now on, 1 to 64.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
+    pub replicas: u32,
+}

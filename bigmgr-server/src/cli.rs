@@ -394,6 +394,63 @@ pub enum PipelineCommand {
         /// The pipeline's name.
         name: String,
     },
+    /// Start a pipeline that is not running (operator); what it processed before stays
+    /// processed, so it takes only what is new.
+    Start {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
+    /// Pause a running pipeline: no node takes a new batch; batches being processed finish.
+    Pause {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
+    /// Resume a paused pipeline.
+    Resume {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
+    /// Stop a pipeline: drain it (its sources take nothing more, the rest is processed), or
+    /// abort it.
+    Stop {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+        /// Stop now: batches being processed go back to their channels.
+        #[arg(long)]
+        abort: bool,
+    },
+    /// Scale a non-blocking unit to a number of replicas, running or not.
+    Scale {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+        /// UNIT=REPLICAS (`filter=4`).
+        #[arg(value_name = "UNIT=REPLICAS")]
+        replicas: String,
+    },
+    /// A pipeline's nodes with their batches waiting, being processed and processed.
+    Status {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
+    /// The latest lines of a pipeline's run.
+    Logs {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+    },
 }
 
 /// `bigmgr stack …`

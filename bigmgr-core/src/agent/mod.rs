@@ -13,6 +13,7 @@
 //! [`AgentEvent`]: crate::transport::AgentEvent
 
 pub mod checks;
+pub mod data;
 mod health;
 mod ledger;
 mod local;

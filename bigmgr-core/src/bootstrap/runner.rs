@@ -283,6 +283,14 @@ impl Transport for ServerSide {
     fn set_role(&self, role: &Role) {
         self.inner.set_role(role);
     }
+
+    async fn data(
+        &self,
+        host: &str,
+        request: crate::transport::data::DataRequest,
+    ) -> Result<crate::transport::data::DataAnswer> {
+        self.inner.data(host, request).await
+    }
 }
 
 /// One host's bootstrap: log in, record the host key, install and start the agent, and wait

@@ -612,6 +612,8 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Events up to this sequence number went out on this session.
     let mut sent_upto = 0u64;
+    // The pipelines' data requests of this session: dropped (their programs killed) with it.
+    let mut data = tokio::task::JoinSet::new();
     loop {
         // Send what the spool holds beyond what this session sent (all of it at first).
         let pending = shared
@@ -639,8 +641,13 @@ async fn session(shared: &Arc<Shared>, inbox: &mpsc::UnboundedSender<ToAgent>) -
             () = shared.spooled.notified() => {}
             msg = inbound.message() => {
                 let Some(msg) = msg.map_err(status_error)? else { return Ok(Next::Backoff) };
-                handle_server_message(shared, inbox, msg)?;
+                if let Some(pb::server_message::Body::Data(request)) = msg.body {
+                    data.spawn(serve_data(config.root.clone(), request, tx.clone()));
+                } else {
+                    handle_server_message(shared, inbox, msg)?;
+                }
             }
+            Some(_) = data.join_next(), if !data.is_empty() => {}
             () = until(renew_at) => {
                 tracing::info!("the certificate is due for renewal: connecting again with a CSR");
                 return Ok(Next::Now);
@@ -727,6 +734,20 @@ fn finished_within(
     out
 }
 
+/// Does one of the pipelines' data requests and sends its answer.
+async fn serve_data(root: PathBuf, request: pb::DataRequest, tx: mpsc::Sender<pb::AgentMessage>) {
+    let (id, answer) = match convert::data_request_from_pb(request) {
+        Ok((id, request)) => (id, crate::agent::data::serve(&root, request).await),
+        Err(e) => (0, Err(e.to_string())),
+    };
+    let reply = convert::data_reply_to_pb(id, answer);
+    let _ = tx
+        .send(pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Data(reply)),
+        })
+        .await;
+}
+
 /// Hands a server message to the agent or the spool.
 fn handle_server_message(
     shared: &Shared,
@@ -768,6 +789,7 @@ fn handle_server_message(
             }
         }
         Some(Body::Registered(_)) => tracing::warn!("ignoring a second Registered"),
+        Some(Body::Data(_)) => tracing::warn!("a data request is served by the session"),
         None => {}
     }
     Ok(())

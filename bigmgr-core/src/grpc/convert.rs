@@ -6,7 +6,7 @@ use crate::model::{
     CheckResult, HostFacts, HostMetrics, JobId, LogStream, RunId, TaskId, TaskState, UnitHealth,
 };
 use crate::transport::limits::{self, MAX_LOG_LINE, MAX_RESULT_MESSAGE};
-use crate::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec};
+use crate::transport::{AgentEvent, FileSpec, Script, TaskResult, TaskSpec, data};
 use crate::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -356,6 +356,188 @@ pub(super) fn heartbeat_from_pb(
         })
         .collect();
     (metrics, units, checks)
+}
+
+fn files_to_pb(files: &[data::DataFile]) -> Vec<pb::DataFile> {
+    files
+        .iter()
+        .map(|f| pb::DataFile {
+            name: f.name.clone(),
+            content: f.content.clone(),
+        })
+        .collect()
+}
+
+fn files_from_pb(files: Vec<pb::DataFile>) -> Vec<data::DataFile> {
+    files
+        .into_iter()
+        .map(|f| data::DataFile {
+            name: f.name,
+            content: f.content,
+        })
+        .collect()
+}
+
+fn batch_to_pb(b: &data::BatchData) -> pb::BatchData {
+    pb::BatchData {
+        name: b.name.clone(),
+        data: Some(match &b.data {
+            data::Carried::Local(dir) => pb::batch_data::Data::Local(dir.clone()),
+            data::Carried::Files(files) => pb::batch_data::Data::Files(pb::DataFiles {
+                files: files_to_pb(files),
+            }),
+        }),
+    }
+}
+
+fn batch_from_pb(b: pb::BatchData) -> Result<data::BatchData> {
+    Ok(data::BatchData {
+        name: b.name,
+        data: match b.data {
+            Some(pb::batch_data::Data::Local(dir)) => data::Carried::Local(dir),
+            Some(pb::batch_data::Data::Files(f)) => data::Carried::Files(files_from_pb(f.files)),
+            None => return Err(malformed("a batch without data")),
+        },
+    })
+}
+
+/// A data request as sent, under the server's request id.
+pub(super) fn data_request_to_pb(id: u64, r: &data::DataRequest) -> pb::DataRequest {
+    use pb::data_request::Op;
+    let op = match &r.op {
+        data::DataOp::Cut {
+            source,
+            path,
+            records,
+        } => Op::Cut(pb::CutSource {
+            source: source.clone(),
+            path: path.clone(),
+            records: *records,
+        }),
+        data::DataOp::Process {
+            unit,
+            work,
+            inputs,
+            program,
+            timeout,
+        } => {
+            let (program, program_content) = match program {
+                data::ProgramRef::Path(p) => (p.clone(), Vec::new()),
+                data::ProgramRef::Carried { name, content } => (name.clone(), content.clone()),
+            };
+            Op::Process(pb::ProcessBatch {
+                unit: unit.clone(),
+                work: work.clone(),
+                inputs: inputs.iter().map(batch_to_pb).collect(),
+                program,
+                program_content,
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+        }
+        data::DataOp::Deliver { input, dest } => Op::Deliver(pb::DeliverBatch {
+            input: Some(batch_to_pb(input)),
+            dest: dest.clone(),
+        }),
+        data::DataOp::Fetch { dir } => Op::Fetch(pb::FetchBatch { dir: dir.clone() }),
+    };
+    pb::DataRequest {
+        id,
+        pipeline: r.pipeline.clone(),
+        op: Some(op),
+    }
+}
+
+/// A data request as received: its id and what it asks.
+pub(super) fn data_request_from_pb(r: pb::DataRequest) -> Result<(u64, data::DataRequest)> {
+    use pb::data_request::Op;
+    let op = match r
+        .op
+        .ok_or_else(|| malformed("a data request without an operation"))?
+    {
+        Op::Cut(c) => data::DataOp::Cut {
+            source: c.source,
+            path: c.path,
+            records: c.records,
+        },
+        Op::Process(p) => data::DataOp::Process {
+            unit: p.unit,
+            work: p.work,
+            inputs: p
+                .inputs
+                .into_iter()
+                .map(batch_from_pb)
+                .collect::<Result<_>>()?,
+            program: if p.program_content.is_empty() {
+                data::ProgramRef::Path(p.program)
+            } else {
+                data::ProgramRef::Carried {
+                    name: p.program,
+                    content: p.program_content,
+                }
+            },
+            timeout: Duration::from_millis(p.timeout_ms),
+        },
+        Op::Deliver(d) => data::DataOp::Deliver {
+            input: batch_from_pb(
+                d.input
+                    .ok_or_else(|| malformed("a delivery without input"))?,
+            )?,
+            dest: d.dest,
+        },
+        Op::Fetch(f) => data::DataOp::Fetch { dir: f.dir },
+    };
+    Ok((
+        r.id,
+        data::DataRequest {
+            pipeline: r.pipeline,
+            op,
+        },
+    ))
+}
+
+/// The agent's answer to request `id`.
+pub(super) fn data_reply_to_pb(
+    id: u64,
+    answer: std::result::Result<data::DataAnswer, String>,
+) -> pb::DataReply {
+    match answer {
+        Ok(a) => pb::DataReply {
+            id,
+            error: String::new(),
+            batches: a
+                .batches
+                .into_iter()
+                .map(|(batch, dir)| pb::CutBatch { batch, dir })
+                .collect(),
+            output: a.output,
+            files: files_to_pb(&a.files),
+        },
+        Err(mut error) => {
+            if error.is_empty() {
+                error = "failed".into();
+            }
+            limits::bound(&mut error, MAX_RESULT_MESSAGE, "message");
+            pb::DataReply {
+                id,
+                error,
+                ..pb::DataReply::default()
+            }
+        }
+    }
+}
+
+/// What an agent answered: the answer, or [`Error::Invalid`] with the reason it failed.
+pub(super) fn data_reply_from_pb(r: pb::DataReply) -> Result<data::DataAnswer> {
+    if !r.error.is_empty() {
+        // The agent's words, bounded: they reach the pipeline's status.
+        let error = limits::bounded(&r.error, MAX_RESULT_MESSAGE, "message");
+        return Err(Error::Invalid(error));
+    }
+    Ok(data::DataAnswer {
+        batches: r.batches.into_iter().map(|b| (b.batch, b.dir)).collect(),
+        output: r.output,
+        files: files_from_pb(r.files),
+    })
 }
 
 #[cfg(test)]

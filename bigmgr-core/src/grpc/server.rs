@@ -105,6 +105,16 @@ struct Presence {
 struct Tables {
     conns: HashMap<String, Conn>,
     presence: HashMap<String, Presence>,
+    /// Data requests waiting for their answer, by id: the host and connection asked, and
+    /// where the answer goes.
+    data: HashMap<u64, DataWait>,
+}
+
+/// A data request waiting for its answer.
+struct DataWait {
+    host: String,
+    conn: u64,
+    answer: tokio::sync::oneshot::Sender<Result<crate::transport::data::DataAnswer>>,
 }
 
 /// The gRPC transport: serves `AgentService.Session` and sends to connected agents.
@@ -116,6 +126,8 @@ pub struct GrpcTransport {
     agent_ca: Option<Arc<AgentCa>>,
     tables: Mutex<Tables>,
     next_conn: AtomicU64,
+    /// The id of the next data request.
+    next_data: AtomicU64,
     events: EventStream,
     /// `Some` while this replica is a follower: the leader's URL, if known.
     follower: Mutex<Option<Option<String>>>,
@@ -146,6 +158,7 @@ impl GrpcTransport {
             agent_ca,
             tables: Mutex::default(),
             next_conn: AtomicU64::new(1),
+            next_data: AtomicU64::new(1),
             events: EventStream::default(),
             follower: Mutex::new(None),
         });
@@ -465,6 +478,22 @@ impl GrpcTransport {
                         );
                     }
                 }
+                Some(pb::agent_message::Body::Data(reply)) => {
+                    // Only the connection that was asked may answer: an agent cannot answer
+                    // (or fail) another host's request.
+                    let mut t = self.tables();
+                    let ours = t
+                        .data
+                        .get(&reply.id)
+                        .is_some_and(|w| w.host == name && w.conn == conn);
+                    if ours {
+                        if let Some(w) = t.data.remove(&reply.id) {
+                            let _ = w.answer.send(convert::data_reply_from_pb(reply));
+                        }
+                    } else {
+                        tracing::warn!(host = %name, id = reply.id, "ignoring an answer to no request of this session");
+                    }
+                }
                 Some(pb::agent_message::Body::Register(_)) => {
                     tracing::warn!(host = %name, "a second Register on one stream is ignored");
                 }
@@ -476,6 +505,8 @@ impl GrpcTransport {
             t.conns.remove(&name);
             tracing::info!(host = %name, "agent disconnected");
         }
+        // Requests this session was asked fail now (their senders drop).
+        t.data.retain(|_, w| w.conn != conn);
     }
 
     /// Queues a message for a host's agent; false if it is not connected.
@@ -627,6 +658,52 @@ impl Transport for GrpcTransport {
 
     fn connected(&self, host: &str) -> bool {
         self.tables().conns.contains_key(host)
+    }
+
+    async fn data(
+        &self,
+        host: &str,
+        request: crate::transport::data::DataRequest,
+    ) -> Result<crate::transport::data::DataAnswer> {
+        let id = self.next_data.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut t = self.tables();
+            let Some(c) = t.conns.get(host) else {
+                return Err(Error::Transport(format!(
+                    "the agent of host {host} is not connected"
+                )));
+            };
+            let msg = pb::ServerMessage {
+                body: Some(pb::server_message::Body::Data(convert::data_request_to_pb(
+                    id, &request,
+                ))),
+            };
+            let conn = c.id;
+            if c.tx.send(Ok(msg)).is_err() {
+                return Err(Error::Transport(format!(
+                    "the agent of host {host} is not connected"
+                )));
+            }
+            t.data.insert(
+                id,
+                DataWait {
+                    host: host.to_string(),
+                    conn,
+                    answer: tx,
+                },
+            );
+        }
+        // Dropped unanswered when the session ends.
+        let answered = rx.await.map_err(|_| {
+            Error::Transport(format!(
+                "the agent of host {host} went away before it answered"
+            ))
+        });
+        if answered.is_err() {
+            self.tables().data.remove(&id);
+        }
+        answered?
     }
 
     fn stored(&self, host: &str, seq: u64) {

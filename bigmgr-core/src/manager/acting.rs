@@ -12,8 +12,8 @@ use crate::Result;
 use crate::auth::{Action, Actor};
 use crate::model::{Cluster, MaintenanceId, TargetKind};
 use crate::model::{
-    ConfigVersion, Host, Job, JobId, JobRequest, Outcome, Relation, RelationId, ServiceInstance,
-    Snapshot, Unit, UnitId,
+    ConfigVersion, Host, Job, JobId, JobRequest, Outcome, Pipeline, Relation, RelationId,
+    ServiceInstance, Snapshot, Unit, UnitId,
 };
 use crate::request::{AddUnitsBody, RestartStaleBody};
 use std::future::Future;
@@ -157,6 +157,62 @@ impl Acting {
             format!("pipeline {name} of cluster {cluster}"),
             change,
             |_| "created".into(),
+        )
+        .await
+    }
+
+    /// Starts a pipeline ([`Manager::start_pipeline`]).
+    pub async fn start_pipeline(&self, cluster: &str, name: &str) -> Result<Pipeline> {
+        let change = self.mgr.start_pipeline(cluster, name);
+        self.control_pipeline(cluster, name, change, "started")
+            .await
+    }
+
+    /// Pauses a running pipeline ([`Manager::pause_pipeline`]).
+    pub async fn pause_pipeline(&self, cluster: &str, name: &str) -> Result<Pipeline> {
+        let change = self.mgr.pause_pipeline(cluster, name);
+        self.control_pipeline(cluster, name, change, "paused").await
+    }
+
+    /// Resumes a paused pipeline ([`Manager::resume_pipeline`]).
+    pub async fn resume_pipeline(&self, cluster: &str, name: &str) -> Result<Pipeline> {
+        let change = self.mgr.resume_pipeline(cluster, name);
+        self.control_pipeline(cluster, name, change, "resumed")
+            .await
+    }
+
+    /// Stops a pipeline by draining or aborting ([`Manager::stop_pipeline`]).
+    pub async fn stop_pipeline(&self, cluster: &str, name: &str, drain: bool) -> Result<Pipeline> {
+        let change = self.mgr.stop_pipeline(cluster, name, drain);
+        let how = if drain { "draining" } else { "aborted" };
+        self.control_pipeline(cluster, name, change, how).await
+    }
+
+    /// Scales a unit of a pipeline ([`Manager::scale_pipeline`]).
+    pub async fn scale_pipeline(
+        &self,
+        cluster: &str,
+        name: &str,
+        unit: &str,
+        replicas: u32,
+    ) -> Result<Pipeline> {
+        let change = self.mgr.scale_pipeline(cluster, name, unit, replicas);
+        let how = format!("unit {unit} scaled to {replicas} replicas");
+        self.control_pipeline(cluster, name, change, &how).await
+    }
+
+    async fn control_pipeline(
+        &self,
+        cluster: &str,
+        name: &str,
+        change: impl Future<Output = Result<Pipeline>>,
+        how: &str,
+    ) -> Result<Pipeline> {
+        self.act(
+            Action::ControlPipeline,
+            format!("pipeline {name} of cluster {cluster}"),
+            change,
+            |_| how.to_string(),
         )
         .await
     }

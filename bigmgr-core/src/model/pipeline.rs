@@ -2,6 +2,7 @@
 
 use super::{BatchState, ClusterId, PipelineId, PipelineState};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A pipeline of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,12 @@ pub struct Pipeline {
     pub definition: String,
     /// Where it is in its life.
     pub state: PipelineState,
+    /// What its run last said: why it failed, or how it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The replicas its units were scaled to, over what the definition says.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replicas: BTreeMap<String, u32>,
 }
 
 /// What a new pipeline holds (its definition checked first).
@@ -54,6 +61,8 @@ pub struct PipelineBatch {
     pub lease_until: Option<i64>,
     /// How often it was leased.
     pub attempts: u32,
+    /// When its state or lease last changed (ms since epoch).
+    pub updated_at: i64,
 }
 
 /// A batch arriving at a node.

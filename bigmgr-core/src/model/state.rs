@@ -225,8 +225,14 @@ state_enum! {
         Running = "RUNNING",
         /// No node takes a new batch; batches being processed finish.
         Paused = "PAUSED",
+        /// Stopping by draining: its sources take nothing more, the rest is processed.
+        Draining = "DRAINING",
         /// Stopped, drained or aborted.
         Stopped = "STOPPED",
+        /// Its run stopped on an error (the pipeline's message says which).
+        Failed = "FAILED",
+        /// Every node is done: all its sources' input was processed.
+        Finished = "FINISHED",
     }
 }
 

@@ -1,54 +1,59 @@
 //! Running a checked pipeline over the metastore, exactly once (docs/pipelines.md, "How it
 //! runs"): sources cut their input into batches recorded at the channels after them; every
-//! replica of a non-blocking unit leases one batch at a time from its input channels, stages
-//! it in a fresh directory, runs the unit's program on it and completes it together with its
-//! outputs, which it broadcasts to every channel after the unit; a blocking unit waits until
-//! everything before it is done, then leases its whole input and runs once; sinks copy what
-//! reaches them, each file named by its batch. Re-running a batch (its lease lapsed) writes
-//! the same names again, and only the lease's holder can complete it, so nothing is lost or
-//! doubled downstream. A writer waits while a channel after it holds its limit of batches
-//! waiting (backpressure), except a channel feeding a blocking unit, which holds all.
+//! replica of a non-blocking unit leases one batch at a time from its input channels, has it
+//! staged in a fresh directory on its host and the unit's program run on it, and completes it
+//! together with its outputs, which it broadcasts to every channel after the unit; a blocking
+//! unit waits until everything before it is done, then leases its whole input and runs once;
+//! sinks receive what reaches them, each batch under its id. Re-running a batch (its lease
+//! lapsed or was released) writes the same names again, and only the lease's holder can
+//! complete it, so nothing is lost or doubled downstream. A writer waits while a channel
+//! after it holds its limit of batches waiting (backpressure), except a channel feeding a
+//! blocking unit, which holds all.
 //!
-//! Where programs run and where batches live is the [`Hosts`] seam: [`LocalHosts`] runs them
-//! as processes of this machine with a directory per host (tests, single-machine use); the
-//! agents' implementation is to come.
+//! The work on the hosts is the agents' data side ([`crate::agent::data`]), reached through
+//! the [`Hosts`] seam: [`AgentHosts`] asks the agents over the transport, [`LocalHosts`] does
+//! it in this process with a directory per host (tests, one machine). Data between units on
+//! one host never leaves it; a batch for another host is fetched from its host and carried.
+//! A channel whose readers all run on one host (its home) gets each batch written there when
+//! it is produced, so a batch already processed does not wait for the host that made it.
+//!
+//! A replica whose host goes away (its request fails in the transport) releases its lease at
+//! once, so another replica takes the batch, and waits for its host to come back; a program
+//! that fails stops the run, naming its unit and batch. A [`Control`] pauses the run, drains
+//! it (sources take nothing more) and scales units while it runs.
 
 use super::{Graph, PipelineDef, Program, SinkDef, SourceDef, UnitKind};
+use crate::agent::data::batch_dir;
 use crate::model::{NewBatch, PipelineBatch, PipelineId, now_ms};
 use crate::store::PipelineStore;
+use crate::transport::Transport;
+use crate::transport::data::{BatchData, Carried, DataAnswer, DataOp, DataRequest, ProgramRef};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Where programs run and where batches live.
+/// Where the data side of each host is.
 #[async_trait]
 pub trait Hosts: Send + Sync + 'static {
-    /// The directory of `host` under which this pipeline's batches live.
-    fn root(&self, host: &str) -> PathBuf;
-    /// Makes the files of the batch at `location` (`<host>:<dir>`) appear in `dest` on `host`.
-    async fn stage(&self, location: &str, host: &str, dest: &Path) -> Result<()>;
-    /// Runs `program <input> <output>` on `host`; Ok once it exited 0 within `timeout`.
-    async fn run(
-        &self,
-        host: &str,
-        program: &Path,
-        input: &Path,
-        output: &Path,
-        timeout: Duration,
-    ) -> Result<()>;
+    /// Does `request` on `host`: [`Error::Transport`] when the host cannot be reached (the
+    /// run waits for it), [`Error::Invalid`] when the work failed.
+    async fn data(&self, host: &str, request: DataRequest) -> Result<DataAnswer>;
+    /// Whether `host` can be asked now.
+    fn available(&self, host: &str) -> bool;
 }
 
-/// Hosts that are directories of this machine, programs its processes.
+/// Hosts that are directories of this machine, their data side done in this process.
 #[derive(Debug, Clone)]
 pub struct LocalHosts {
     roots: BTreeMap<String, PathBuf>,
 }
 
 impl LocalHosts {
-    /// Hosts by name, each with its directory.
+    /// Hosts by name, each with its directory (an agent's root).
     pub fn new(roots: BTreeMap<String, PathBuf>) -> Self {
         LocalHosts { roots }
     }
@@ -56,99 +61,210 @@ impl LocalHosts {
 
 #[async_trait]
 impl Hosts for LocalHosts {
-    fn root(&self, host: &str) -> PathBuf {
-        self.roots
+    async fn data(&self, host: &str, request: DataRequest) -> Result<DataAnswer> {
+        let root = self
+            .roots
             .get(host)
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("/nonexistent"))
-    }
-
-    async fn stage(&self, location: &str, _host: &str, dest: &Path) -> Result<()> {
-        let (_, dir) = location
-            .split_once(':')
-            .ok_or_else(|| Error::Invalid(format!("'{location}' is no batch location")))?;
-        copy_files(Path::new(dir), dest).await
-    }
-
-    async fn run(
-        &self,
-        _host: &str,
-        program: &Path,
-        input: &Path,
-        output: &Path,
-        timeout: Duration,
-    ) -> Result<()> {
-        let mut child = tokio::process::Command::new(program)
-            .arg(input)
-            .arg(output)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Error::Invalid(format!("cannot run {}: {e}", program.display())))?;
-        match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(Ok(s)) if s.success() => Ok(()),
-            Ok(Ok(s)) => Err(Error::Invalid(format!(
-                "{} ended with {s}",
-                program.display()
-            ))),
-            Ok(Err(e)) => Err(Error::Invalid(format!("{}: {e}", program.display()))),
-            Err(_) => Err(Error::Invalid(format!(
-                "{} took longer than {timeout:?}",
-                program.display()
-            ))),
-        }
-    }
-}
-
-/// Copies the files of `from` into `to` (made if missing), each under its own name.
-async fn copy_files(from: &Path, to: &Path) -> Result<()> {
-    let io = |p: &Path, e: std::io::Error| Error::Invalid(format!("{}: {e}", p.display()));
-    tokio::fs::create_dir_all(to).await.map_err(|e| io(to, e))?;
-    let mut entries = tokio::fs::read_dir(from).await.map_err(|e| io(from, e))?;
-    while let Some(e) = entries.next_entry().await.map_err(|e| io(from, e))? {
-        if e.file_type()
+            .ok_or_else(|| Error::Transport(format!("no directory for host {host}")))?;
+        crate::agent::data::serve(root, request)
             .await
-            .map_err(|er| io(&e.path(), er))?
-            .is_file()
-        {
-            let dest = to.join(e.file_name());
-            tokio::fs::copy(e.path(), &dest)
-                .await
-                .map_err(|er| io(&dest, er))?;
-        }
+            .map_err(Error::Invalid)
     }
-    Ok(())
+
+    fn available(&self, host: &str) -> bool {
+        self.roots.contains_key(host)
+    }
 }
 
-/// A batch id as a file or directory name (`/` → `~`).
-fn file_name(batch: &str) -> String {
-    batch.replace('/', "~")
+/// Hosts reached through their agents ([`Transport::data`]).
+pub struct AgentHosts(pub Arc<dyn Transport>);
+
+#[async_trait]
+impl Hosts for AgentHosts {
+    async fn data(&self, host: &str, request: DataRequest) -> Result<DataAnswer> {
+        self.0.data(host, request).await
+    }
+
+    fn available(&self, host: &str) -> bool {
+        self.0.connected(host)
+    }
+}
+
+/// What steers a run from outside while it runs: pause, drain, scale; and what it says.
+#[derive(Debug, Default)]
+pub struct Control {
+    paused: AtomicBool,
+    draining: AtomicBool,
+    /// Replicas per unit, over the definition's.
+    replicas: Mutex<BTreeMap<String, u32>>,
+    /// The latest things the run said, with when (ms since epoch).
+    log: Mutex<VecDeque<(i64, String)>>,
+    /// Backpressure: batches on their way into each channel (a writer found it ready and
+    /// has not recorded its output yet), and the gate that makes checking and reserving one.
+    reserved: Arc<Mutex<BTreeMap<String, u64>>>,
+    gate: tokio::sync::Mutex<()>,
+}
+
+/// Places reserved in channels by a writer found ready, given back when dropped (once its
+/// output is recorded, or it recorded none).
+struct Reservation {
+    reserved: Arc<Mutex<BTreeMap<String, u64>>>,
+    channels: Vec<String>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut r = self.reserved.lock().expect("not poisoned");
+        for ch in &self.channels {
+            if let Some(n) = r.get_mut(ch) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// How many lines a run's log keeps.
+const LOG_LINES: usize = 1000;
+
+impl Control {
+    /// A control with the units scaled to `replicas` (over the definition's).
+    pub fn new(replicas: BTreeMap<String, u32>) -> Arc<Control> {
+        Arc::new(Control {
+            replicas: Mutex::new(replicas),
+            ..Control::default()
+        })
+    }
+
+    /// Pauses (no node takes a new batch; those being processed finish) or resumes.
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        self.say(if paused { "paused" } else { "resumed" }.into());
+    }
+
+    /// Whether it is paused.
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Drains: sources take nothing more; what they took is processed, then the run ends.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.say("draining: the sources take nothing more".into());
+    }
+
+    /// Whether it drains.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Runs `replicas` replicas of `unit` from now on: more start, those beyond stop after
+    /// their batch.
+    pub fn scale(&self, unit: &str, replicas: u32) {
+        self.replicas
+            .lock()
+            .expect("not poisoned")
+            .insert(unit.to_string(), replicas);
+        self.say(format!("unit {unit} scaled to {replicas} replicas"));
+    }
+
+    fn target(&self, unit: &str, defined: u32) -> u32 {
+        self.replicas
+            .lock()
+            .expect("not poisoned")
+            .get(unit)
+            .copied()
+            .unwrap_or(defined)
+    }
+
+    /// Adds a line to the run's log.
+    pub fn say(&self, line: String) {
+        let mut log = self.log.lock().expect("not poisoned");
+        if log.len() == LOG_LINES {
+            log.pop_front();
+        }
+        log.push_back((now_ms(), line));
+    }
+
+    /// The run's latest log lines, oldest first, with when.
+    pub fn log(&self) -> Vec<(i64, String)> {
+        self.log
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    async fn unpaused(&self) {
+        while self.paused() {
+            tokio::time::sleep(IDLE).await;
+        }
+    }
 }
 
 /// One run of a pipeline; see the module docs.
 pub struct Run {
     /// The pipeline in the store.
     pub pipeline: PipelineId,
+    /// `<cluster>/<pipeline>`: its directory on the hosts.
+    pub dir: String,
     /// Its definition.
     pub def: PipelineDef,
     /// Its checked graph.
     pub graph: Graph,
     /// The metastore.
     pub store: Arc<dyn PipelineStore>,
-    /// Where programs run.
+    /// Where the data side of each host is.
     pub hosts: Arc<dyn Hosts>,
     /// The cluster's hosts, for units placed on any.
     pub cluster_hosts: Vec<String>,
-    /// Programs by path are used as given; a stack's program is resolved by the caller.
-    pub programs: BTreeMap<String, PathBuf>,
+    /// The programs of units taking one from a stack, resolved by the caller.
+    pub programs: BTreeMap<String, ProgramRef>,
+    /// What steers it.
+    pub control: Arc<Control>,
 }
 
 /// How often an idle replica looks for a batch again.
 const IDLE: Duration = Duration::from_millis(20);
-/// How long a sink holds a batch it copies.
+/// How often a node whose host is away looks again.
+const AWAY: Duration = Duration::from_millis(250);
+/// How long a sink holds a batch it receives.
 const SINK_LEASE: Duration = Duration::from_secs(600);
 
+/// How a step on a host ended when it did not fail the run.
+enum Step {
+    /// Done.
+    Done,
+    /// A host it needed was away: its leases were released, to try again later.
+    Away,
+}
+
 impl Run {
+    /// A run of pipeline `pipeline` (`dir`: `<cluster>/<pipeline>`) with no stack programs and
+    /// a fresh control.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pipeline: PipelineId,
+        dir: String,
+        def: PipelineDef,
+        graph: Graph,
+        store: Arc<dyn PipelineStore>,
+        hosts: Arc<dyn Hosts>,
+        cluster_hosts: Vec<String>,
+    ) -> Run {
+        Run {
+            pipeline,
+            dir,
+            def,
+            graph,
+            store,
+            hosts,
+            cluster_hosts,
+            programs: BTreeMap::new(),
+            control: Arc::new(Control::default()),
+        }
+    }
+
     fn readers(&self, node: &str) -> Vec<String> {
         self.graph
             .edges
@@ -167,13 +283,49 @@ impl Run {
             .collect()
     }
 
+    /// The hosts a unit's replicas run on, in turn.
+    fn unit_hosts(&self, unit: &str) -> Vec<String> {
+        let u = &self.def.units[unit];
+        if u.hosts.is_empty() {
+            self.cluster_hosts.clone()
+        } else {
+            u.hosts.clone()
+        }
+    }
+
+    /// The one host every reader of channel `ch` runs on, if there is one: its home.
+    fn home(&self, ch: &str) -> Option<String> {
+        let mut hosts = BTreeSet::new();
+        for r in self.readers(ch) {
+            if self.def.units.contains_key(&r) {
+                hosts.extend(self.unit_hosts(&r));
+            } else if let Some(SinkDef::Dir { host, .. }) = self.def.sinks.get(&r) {
+                hosts.insert(host.clone());
+            } else {
+                return None;
+            }
+        }
+        let mut one = hosts.into_iter();
+        match (one.next(), one.next()) {
+            (Some(h), None) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The program of unit `name`: its path, or what the caller resolved for a stack's.
-    fn program(&self, name: &str) -> Result<PathBuf> {
+    fn program(&self, name: &str) -> Result<ProgramRef> {
         match &self.def.units[name].program {
-            Program::Path(p) => Ok(PathBuf::from(p)),
+            Program::Path(p) => Ok(ProgramRef::Path(p.clone())),
             Program::Stack { .. } => self.programs.get(name).cloned().ok_or_else(|| {
                 Error::Invalid(format!("unit {name}: its stack program was not resolved"))
             }),
+        }
+    }
+
+    fn request(&self, op: DataOp) -> DataRequest {
+        DataRequest {
+            pipeline: self.dir.clone(),
+            op,
         }
     }
 
@@ -189,34 +341,16 @@ impl Run {
                 Ok::<(), Error>(())
             });
         }
-        for (name, u) in &self.def.units {
-            let hosts = if u.hosts.is_empty() {
-                self.cluster_hosts.clone()
-            } else {
-                u.hosts.clone()
-            };
-            if hosts.is_empty() {
+        // Replicas by unit: which run now (a replica stops itself when scaled below it).
+        let running: Arc<Mutex<BTreeMap<String, BTreeSet<u32>>>> = Arc::default();
+        for name in self.def.units.keys() {
+            if self.unit_hosts(name).is_empty() {
                 return Err(Error::Invalid(format!("unit {name} has no host to run on")));
             }
-            let live = Arc::new(std::sync::atomic::AtomicU32::new(u.replicas));
-            for k in 0..u.replicas {
-                let host = hosts[k as usize % hosts.len()].clone();
-                let (run, done, name, live) =
-                    (self.clone(), done.clone(), name.clone(), live.clone());
-                let blocking = u.kind == UnitKind::Blocking;
-                tasks.spawn(async move {
-                    let holder = format!("{name}#{k}@{host}");
-                    if blocking {
-                        run.blocking(&name, &host, &holder, &done).await?;
-                    } else {
-                        run.replica(&name, &host, &holder, &done).await?;
-                    }
-                    if live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-                        done.mark(&name);
-                    }
-                    Ok(())
-                });
-            }
+            running
+                .lock()
+                .expect("not poisoned")
+                .insert(name.clone(), BTreeSet::new());
         }
         for name in self.def.sinks.keys() {
             let (run, done, name) = (self.clone(), done.clone(), name.clone());
@@ -226,18 +360,65 @@ impl Run {
                 Ok(())
             });
         }
-        while let Some(joined) = tasks.join_next().await {
-            let result =
-                joined.map_err(|e| Error::Invalid(format!("a pipeline node failed: {e}")))?;
-            if let Err(e) = result {
-                tasks.abort_all();
-                return Err(e);
+        loop {
+            // Start the replicas each unit should have and does not (at first, and on scaling).
+            for (name, u) in &self.def.units {
+                if done.has(name) {
+                    continue;
+                }
+                let want = if u.kind == UnitKind::Blocking {
+                    1
+                } else {
+                    self.control.target(name, u.replicas)
+                };
+                let hosts = self.unit_hosts(name);
+                for k in 0..want {
+                    if !running
+                        .lock()
+                        .expect("not poisoned")
+                        .get_mut(name)
+                        .is_some_and(|r| r.insert(k))
+                    {
+                        continue;
+                    }
+                    let host = hosts[k as usize % hosts.len()].clone();
+                    let (run, done, name, running) =
+                        (self.clone(), done.clone(), name.clone(), running.clone());
+                    let blocking = u.kind == UnitKind::Blocking;
+                    tasks.spawn(async move {
+                        let holder = format!("{name}#{k}@{host}");
+                        let drained = if blocking {
+                            run.blocking(&name, &host, &holder, &done).await
+                        } else {
+                            run.replica(&name, k, &host, &holder, &done).await
+                        };
+                        if let Some(r) = running.lock().expect("not poisoned").get_mut(&name) {
+                            r.remove(&k);
+                        }
+                        if drained? {
+                            done.mark(&name);
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            match tokio::time::timeout(IDLE * 5, tasks.join_next()).await {
+                Err(_) => continue,
+                Ok(None) => return Ok(()),
+                Ok(Some(joined)) => {
+                    let result = joined
+                        .map_err(|e| Error::Invalid(format!("a pipeline node failed: {e}")))?;
+                    if let Err(e) = result {
+                        tasks.abort_all();
+                        return Err(e);
+                    }
+                }
             }
         }
-        Ok(())
     }
 
-    /// Cuts a source's input into batches and records each at every channel after it.
+    /// Cuts a source's input into batches on its host and records each at every channel
+    /// after it.
     async fn source(&self, name: &str) -> Result<()> {
         let SourceDef::Dir {
             host,
@@ -250,91 +431,99 @@ impl Run {
                 "source {name}: only directory sources that do not watch run yet"
             )));
         };
-        let io = |p: &Path, e: std::io::Error| Error::Invalid(format!("{}: {e}", p.display()));
-        let mut files = Vec::new();
-        let mut entries = tokio::fs::read_dir(path)
-            .await
-            .map_err(|e| io(Path::new(path), e))?;
-        while let Some(e) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io(Path::new(path), e))?
-        {
-            if e.file_type()
-                .await
-                .map_err(|er| io(&e.path(), er))?
-                .is_file()
-            {
-                files.push(e.path());
+        let op = DataOp::Cut {
+            source: name.to_string(),
+            path: path.clone(),
+            records: *records,
+        };
+        let cut = loop {
+            match self.hosts.data(host, self.request(op.clone())).await {
+                Ok(answer) => break answer,
+                Err(Error::Transport(why)) => {
+                    if self.control.draining() {
+                        return Ok(());
+                    }
+                    tracing::info!(source = name, host, %why, "waiting for the source's host");
+                    tokio::time::sleep(AWAY).await;
+                }
+                Err(e) => return Err(Error::Invalid(format!("source {name}: {e}"))),
             }
-        }
-        files.sort();
+        };
         let readers = self.readers(name);
-        let base = self.hosts.root(host).join(name);
-        for f in files {
-            let text = tokio::fs::read_to_string(&f).await.map_err(|e| io(&f, e))?;
-            let lines: Vec<&str> = text.lines().collect();
-            let stem = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            for (i, chunk) in lines.chunks(*records as usize).enumerate() {
-                let batch = format!("{stem}:{i}");
-                let dir = base.join(file_name(&batch));
-                tokio::fs::create_dir_all(&dir)
-                    .await
-                    .map_err(|e| io(&dir, e))?;
-                let mut body = chunk.join("\n");
-                body.push('\n');
-                let part = dir.join("part");
-                tokio::fs::write(&part, body)
-                    .await
-                    .map_err(|e| io(&part, e))?;
-                let location = format!("{host}:{}", dir.display());
-                let out: Vec<NewBatch> = readers
-                    .iter()
-                    .map(|r| NewBatch {
-                        node: r.clone(),
-                        batch: batch.clone(),
-                        location: location.clone(),
-                    })
-                    .collect();
-                self.ready(name).await?;
-                self.store.receive_batches(self.pipeline, &out).await?;
+        for (batch, dir) in cut.batches {
+            let location = format!("{host}:{dir}");
+            let out: Vec<NewBatch> = readers
+                .iter()
+                .map(|r| NewBatch {
+                    node: r.clone(),
+                    batch: batch.clone(),
+                    location: location.clone(),
+                })
+                .collect();
+            self.control.unpaused().await;
+            let _place = self.ready(name).await?;
+            if self.control.draining() {
+                break;
             }
+            self.store.receive_batches(self.pipeline, &out).await?;
         }
         Ok(())
     }
 
-    /// Waits until every channel `writer` writes to is ready: its backlog under its limit
-    /// (backpressure). A channel feeding a blocking unit is always ready: that unit takes its
+    /// Waits until every channel `writer` writes to is ready — its batches waiting, plus those
+    /// on their way into it, under its limit (backpressure) — and reserves a place in each
+    /// until the returned reservation is dropped, so writers checking at once never overfill a
+    /// channel together. A channel feeding a blocking unit is always ready: that unit takes its
     /// whole input at once, so the channel holds all of it.
-    async fn ready(&self, writer: &str) -> Result<()> {
-        loop {
-            let mut ready = true;
-            for ch in self.readers(writer) {
-                let blocking = self.readers(&ch).iter().any(|r| {
-                    self.def
-                        .units
-                        .get(r)
-                        .is_some_and(|u| u.kind == UnitKind::Blocking)
-                });
-                if blocking {
-                    continue;
-                }
+    async fn ready(&self, writer: &str) -> Result<Reservation> {
+        let mut limited = Vec::new();
+        for ch in self.readers(writer) {
+            let blocking = self.readers(&ch).iter().any(|r| {
+                self.def
+                    .units
+                    .get(r)
+                    .is_some_and(|u| u.kind == UnitKind::Blocking)
+            });
+            if !blocking {
                 let limit = self
                     .def
                     .channels
                     .get(&ch)
                     .and_then(|c| c.limit)
                     .unwrap_or(super::DEFAULT_CHANNEL_LIMIT);
-                if self.store.backlog(self.pipeline, &ch).await? >= u64::from(limit) {
-                    ready = false;
-                    break;
-                }
+                limited.push((ch, u64::from(limit)));
             }
-            if ready {
-                return Ok(());
+        }
+        let reserved = self.control.reserved.clone();
+        loop {
+            {
+                let _gate = self.control.gate.lock().await;
+                // On their way first, then waiting: a writer recording its output between the
+                // two reads is counted twice (the check errs on the safe side), never not at all.
+                let on_way: Vec<u64> = {
+                    let r = reserved.lock().expect("not poisoned");
+                    limited
+                        .iter()
+                        .map(|(ch, _)| r.get(ch).copied().unwrap_or(0))
+                        .collect()
+                };
+                let mut ready = true;
+                for ((ch, limit), on_way) in limited.iter().zip(on_way) {
+                    if self.store.backlog(self.pipeline, ch).await? + on_way >= *limit {
+                        ready = false;
+                        break;
+                    }
+                }
+                if ready {
+                    let mut r = reserved.lock().expect("not poisoned");
+                    for (ch, _) in &limited {
+                        *r.entry(ch.clone()).or_default() += 1;
+                    }
+                    return Ok(Reservation {
+                        reserved: reserved.clone(),
+                        channels: limited.into_iter().map(|(ch, _)| ch).collect(),
+                    });
+                }
             }
             tokio::time::sleep(IDLE).await;
         }
@@ -348,132 +537,228 @@ impl Run {
 
     /// Lease time for one batch of unit `name`: its timeout and a margin.
     fn lease(&self, name: &str) -> Result<Duration> {
-        let t = match &self.def.units[name].timeout {
-            Some(t) => crate::duration::parse_duration(t).map_err(Error::Invalid)?,
-            None => Duration::from_secs(600),
-        };
-        Ok(t + Duration::from_secs(30))
+        Ok(self.timeout(name)? + Duration::from_secs(30))
     }
 
-    /// One replica of a non-blocking unit.
-    async fn replica(&self, name: &str, host: &str, holder: &str, done: &Done) -> Result<()> {
+    fn timeout(&self, name: &str) -> Result<Duration> {
+        match &self.def.units[name].timeout {
+            Some(t) => crate::duration::parse_duration(t).map_err(Error::Invalid),
+            None => Ok(Duration::from_secs(600)),
+        }
+    }
+
+    /// One replica (number `k`) of a non-blocking unit: true once its input is drained, false
+    /// if it stopped because the unit was scaled below it.
+    async fn replica(
+        &self,
+        name: &str,
+        k: u32,
+        host: &str,
+        holder: &str,
+        done: &Done,
+    ) -> Result<bool> {
         let inputs = self.writers(name);
         let lease = self.lease(name)?;
-        let program = self.program(name)?;
+        let defined = self.def.units[name].replicas;
         loop {
-            self.ready(name).await?;
-            let leased = self.lease_each(&inputs, holder, lease).await?;
-            if leased.is_empty() {
+            if k >= self.control.target(name, defined) {
+                return Ok(false);
+            }
+            self.control.unpaused().await;
+            if !self.hosts.available(host) {
                 if self.all_drained(&inputs, done).await? {
-                    return Ok(());
+                    return Ok(true);
+                }
+                tokio::time::sleep(AWAY).await;
+                continue;
+            }
+            // One batch at a time, each with its place reserved downstream.
+            let place = self.ready(name).await?;
+            let mut leased = self.lease_each(&inputs, holder, lease, 1).await?;
+            let Some((ch, b)) = leased.pop() else {
+                drop(place);
+                if self.all_drained(&inputs, done).await? {
+                    return Ok(true);
                 }
                 tokio::time::sleep(IDLE).await;
-            }
-            for (ch, b) in leased {
-                self.process(name, host, holder, &program, lease, &ch, &[b])
-                    .await?;
+                continue;
+            };
+            let step = self.process(name, host, holder, &ch, &[b]).await?;
+            drop(place);
+            if let Step::Away = step {
+                tokio::time::sleep(AWAY).await;
             }
         }
     }
 
-    /// A blocking unit: once all before it is done, its whole input, once.
-    async fn blocking(&self, name: &str, host: &str, holder: &str, done: &Done) -> Result<()> {
+    /// A blocking unit: once all before it is done, its whole input, once. True once done.
+    async fn blocking(&self, name: &str, host: &str, holder: &str, done: &Done) -> Result<bool> {
         let inputs = self.writers(name);
         let lease = self.lease(name)?;
-        let program = self.program(name)?;
-        loop {
-            if inputs
-                .iter()
-                .all(|ch| self.writers(ch).iter().all(|w| done.has(w)))
-            {
-                break;
-            }
+        while !inputs
+            .iter()
+            .all(|ch| self.writers(ch).iter().all(|w| done.has(w)))
+        {
             tokio::time::sleep(IDLE).await;
         }
-        for ch in &inputs {
-            let mut batches = Vec::new();
+        'inputs: for ch in &inputs {
             loop {
-                let leased = self
-                    .lease_each(std::slice::from_ref(ch), holder, lease)
-                    .await?;
-                if leased.is_empty() {
-                    break;
+                self.control.unpaused().await;
+                if !self.hosts.available(host) {
+                    tokio::time::sleep(AWAY).await;
+                    continue;
                 }
-                batches.extend(leased.into_iter().map(|(_, b)| b));
-            }
-            if !batches.is_empty() {
-                self.process(name, host, holder, &program, lease, ch, &batches)
-                    .await?;
+                let mut batches = Vec::new();
+                loop {
+                    let leased = self
+                        .lease_each(std::slice::from_ref(ch), holder, lease, 1)
+                        .await?;
+                    if leased.is_empty() {
+                        break;
+                    }
+                    batches.extend(leased.into_iter().map(|(_, b)| b));
+                }
+                if batches.is_empty() {
+                    continue 'inputs;
+                }
+                match self.process(name, host, holder, ch, &batches).await? {
+                    Step::Done => continue 'inputs,
+                    Step::Away => tokio::time::sleep(AWAY).await,
+                }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Runs unit `name`'s program on `batches` (leased from channel `ch`) and completes them
-    /// with the output, broadcast to every channel after the unit.
-    #[allow(clippy::too_many_arguments)]
+    /// The batch at `location` as `host` gets it: where it is, on that host; carried from its
+    /// own host otherwise. `None` if its host is away.
+    async fn carry(&self, name: String, location: &str, host: &str) -> Result<Option<BatchData>> {
+        let (from, dir) = location
+            .split_once(':')
+            .ok_or_else(|| Error::Invalid(format!("'{location}' is no batch location")))?;
+        if from == host {
+            return Ok(Some(BatchData {
+                name,
+                data: Carried::Local(dir.to_string()),
+            }));
+        }
+        let fetched = self
+            .hosts
+            .data(from, self.request(DataOp::Fetch { dir: dir.into() }))
+            .await;
+        match fetched {
+            Ok(a) => Ok(Some(BatchData {
+                name,
+                data: Carried::Files(a.files),
+            })),
+            Err(Error::Transport(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives up the leases of `holder` (a host it needed is away).
+    async fn away(&self, holder: &str, why: &str) -> Result<Step> {
+        let released = self
+            .store
+            .release_leases(self.pipeline, Some(holder))
+            .await?;
+        self.control.say(format!(
+            "{holder}: {why}; {released} batch(es) released to other replicas"
+        ));
+        Ok(Step::Away)
+    }
+
+    /// Runs unit `name`'s program on `batches` (leased from channel `ch`) on `host` and
+    /// completes them with the output, broadcast to every channel after the unit.
     async fn process(
         &self,
         name: &str,
         host: &str,
         holder: &str,
-        program: &Path,
-        timeout: Duration,
         ch: &str,
         batches: &[PipelineBatch],
-    ) -> Result<()> {
+    ) -> Result<Step> {
         let id = if batches.len() == 1 {
             format!("{}/{name}", batches[0].batch)
         } else {
             format!("{name}:all")
         };
-        let work = self.hosts.root(host).join(name).join(file_name(&id));
-        let (input, output) = (work.join("in"), work.join("out"));
-        // A batch processed again starts from nothing: the same names, written anew.
-        let _ = tokio::fs::remove_dir_all(&work).await;
+        let mut inputs = Vec::new();
         for b in batches {
-            let dest = if batches.len() == 1 {
-                input.clone()
-            } else {
-                input.join(file_name(&b.batch))
+            match self.carry(batch_dir(&b.batch), &b.location, host).await? {
+                Some(input) => inputs.push(input),
+                None => {
+                    return self
+                        .away(holder, &format!("the host of batch {} is away", b.batch))
+                        .await;
+                }
+            }
+        }
+        let op = DataOp::Process {
+            unit: name.to_string(),
+            work: batch_dir(&id),
+            inputs,
+            program: self.program(name)?,
+            timeout: self.timeout(name)?,
+        };
+        let started = std::time::Instant::now();
+        let output = match self.hosts.data(host, self.request(op)).await {
+            Ok(a) => a.output,
+            Err(Error::Transport(why)) => return self.away(holder, &why).await,
+            Err(e) => return Err(Error::Invalid(format!("unit {name}, batch {id}: {e}"))),
+        };
+        let mut outputs = Vec::new();
+        let mut carried: Option<BatchData> = None;
+        for r in self.readers(name) {
+            let location = match self.home(&r).filter(|h| h != host) {
+                None => format!("{host}:{output}"),
+                Some(home) => {
+                    // Written to the channel's home now, so it does not wait for this host.
+                    if carried.is_none() {
+                        let at = format!("{host}:{output}");
+                        match self.carry(batch_dir(&id), &at, "").await? {
+                            Some(c) => carried = Some(c),
+                            None => return self.away(holder, "the unit's host went away").await,
+                        }
+                    }
+                    let input = carried.clone().expect("carried above");
+                    let op = DataOp::Deliver {
+                        input,
+                        dest: r.clone(),
+                    };
+                    match self.hosts.data(&home, self.request(op)).await {
+                        Ok(_) => {}
+                        Err(Error::Transport(why)) => return self.away(holder, &why).await,
+                        Err(e) => return Err(e),
+                    }
+                    format!("{home}:{r}/{}", batch_dir(&id))
+                }
             };
-            self.hosts.stage(&b.location, host, &dest).await?;
-        }
-        if batches.len() > 1 {
-            // A blocking unit reads one directory: its batches' files side by side.
-            flatten(&input).await?;
-        }
-        tokio::fs::create_dir_all(&output)
-            .await
-            .map_err(|e| Error::Invalid(format!("{}: {e}", output.display())))?;
-        self.hosts
-            .run(host, program, &input, &output, timeout)
-            .await
-            .map_err(|e| Error::Invalid(format!("unit {name}, batch {id}: {e}")))?;
-        let location = format!("{host}:{}", output.display());
-        let outputs: Vec<NewBatch> = self
-            .readers(name)
-            .into_iter()
-            .map(|r| NewBatch {
+            outputs.push(NewBatch {
                 node: r,
                 batch: id.clone(),
-                location: location.clone(),
-            })
-            .collect();
+                location,
+            });
+        }
         let ids: Vec<String> = batches.iter().map(|b| b.batch.clone()).collect();
         let completed = self
             .store
             .complete_batches(self.pipeline, ch, &ids, holder, &outputs)
             .await?;
-        if !completed {
+        if completed {
+            self.control.say(format!(
+                "{holder}: batch {id} processed in {} ms",
+                started.elapsed().as_millis()
+            ));
+        } else {
             // The lease lapsed and another replica took the batch: its result counts, not
             // this one (the same names, so nothing downstream doubles).
             tracing::warn!(unit = name, batch = id, "lease lost before completing");
         }
-        Ok(())
+        Ok(Step::Done)
     }
 
-    /// A sink: copies each batch reaching it into its directory, named by the batch.
+    /// A sink: each batch reaching it goes into its directory, named by the batch.
     async fn sink(&self, name: &str, done: &Done) -> Result<()> {
         let SinkDef::Dir { host, path, .. } = &self.def.sinks[name] else {
             return Err(Error::Invalid(format!(
@@ -483,7 +768,14 @@ impl Run {
         let inputs = self.writers(name);
         let holder = format!("{name}@{host}");
         loop {
-            let leased = self.lease_each(&inputs, &holder, SINK_LEASE).await?;
+            self.control.unpaused().await;
+            if !self.hosts.available(host) {
+                tokio::time::sleep(AWAY).await;
+                continue;
+            }
+            let leased = self
+                .lease_each(&inputs, &holder, SINK_LEASE, usize::MAX)
+                .await?;
             if leased.is_empty() {
                 if self.all_drained(&inputs, done).await? {
                     return Ok(());
@@ -491,9 +783,25 @@ impl Run {
                 tokio::time::sleep(IDLE).await;
             }
             for (ch, b) in leased {
-                let dest = Path::new(path).join(file_name(&b.batch));
-                let _ = tokio::fs::remove_dir_all(&dest).await;
-                self.hosts.stage(&b.location, host, &dest).await?;
+                let Some(input) = self.carry(batch_dir(&b.batch), &b.location, host).await? else {
+                    self.away(&holder, &format!("the host of batch {} is away", b.batch))
+                        .await?;
+                    tokio::time::sleep(AWAY).await;
+                    break;
+                };
+                let op = DataOp::Deliver {
+                    input,
+                    dest: path.clone(),
+                };
+                match self.hosts.data(host, self.request(op)).await {
+                    Ok(_) => {}
+                    Err(Error::Transport(why)) => {
+                        self.away(&holder, &why).await?;
+                        tokio::time::sleep(AWAY).await;
+                        break;
+                    }
+                    Err(e) => return Err(Error::Invalid(format!("sink {name}: {e}"))),
+                }
                 self.store
                     .complete_batch(self.pipeline, &ch, &b.batch, &holder, &[])
                     .await?;
@@ -501,15 +809,20 @@ impl Run {
         }
     }
 
-    /// A batch of each of `inputs` that has one waiting, leased to `holder` for `lease`.
+    /// A batch of each of `inputs` that has one waiting (of the first `most` of them that
+    /// do), leased to `holder` for `lease`.
     async fn lease_each(
         &self,
         inputs: &[String],
         holder: &str,
         lease: Duration,
+        most: usize,
     ) -> Result<Vec<(String, PipelineBatch)>> {
         let mut leased = Vec::new();
         for ch in inputs {
+            if leased.len() >= most {
+                break;
+            }
             let now = now_ms();
             let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
             if let Some(b) = self
@@ -534,40 +847,9 @@ impl Run {
     }
 }
 
-/// Moves the files of `dir`'s subdirectories up into `dir`, each prefixed by its directory.
-async fn flatten(dir: &Path) -> Result<()> {
-    let io = |p: &Path, e: std::io::Error| Error::Invalid(format!("{}: {e}", p.display()));
-    let mut subdirs = Vec::new();
-    let mut entries = tokio::fs::read_dir(dir).await.map_err(|e| io(dir, e))?;
-    while let Some(e) = entries.next_entry().await.map_err(|e| io(dir, e))? {
-        if e.file_type()
-            .await
-            .map_err(|er| io(&e.path(), er))?
-            .is_dir()
-        {
-            subdirs.push(e.path());
-        }
-    }
-    for sub in subdirs {
-        let prefix = sub
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut files = tokio::fs::read_dir(&sub).await.map_err(|e| io(&sub, e))?;
-        while let Some(f) = files.next_entry().await.map_err(|e| io(&sub, e))? {
-            let to = dir.join(format!("{prefix}~{}", f.file_name().to_string_lossy()));
-            tokio::fs::rename(f.path(), &to)
-                .await
-                .map_err(|e| io(&to, e))?;
-        }
-        tokio::fs::remove_dir(&sub).await.map_err(|e| io(&sub, e))?;
-    }
-    Ok(())
-}
-
 /// The nodes that are done.
 #[derive(Debug, Default)]
-struct Done(std::sync::Mutex<BTreeSet<String>>);
+struct Done(Mutex<BTreeSet<String>>);
 
 impl Done {
     fn mark(&self, node: &str) {

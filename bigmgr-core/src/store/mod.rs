@@ -481,16 +481,25 @@ pub trait PipelineStore: Send + Sync + 'static {
     async fn pipeline(&self, cluster: ClusterId, name: &str) -> Result<Option<Pipeline>>;
     /// A cluster's live pipelines, by id.
     async fn list_pipelines(&self, cluster: ClusterId) -> Result<Vec<Pipeline>>;
-    /// Moves a pipeline from state `from` to `to`: false (nothing written) if it is not in
-    /// `from`; [`crate::Error::NotFound`] for an unknown or removed one.
+    /// Moves a pipeline from one of the states `from` to `to`, with its run's `message`
+    /// (replacing the one before): false (nothing written) if it is in none of them;
+    /// [`crate::Error::NotFound`] for an unknown or removed one.
     async fn set_pipeline_state(
         &self,
         id: PipelineId,
-        from: PipelineState,
+        from: &[PipelineState],
         to: PipelineState,
+        message: Option<&str>,
     ) -> Result<bool>;
+    /// Records the replicas a pipeline's units were scaled to (all of them, replacing those
+    /// before).
+    async fn set_pipeline_replicas(
+        &self,
+        id: PipelineId,
+        replicas: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<()>;
     /// Removes a pipeline (softly: its name is free again). Refused
-    /// ([`crate::Error::Conflict`]) unless it is CREATED or STOPPED.
+    /// ([`crate::Error::Conflict`]) while it runs (RUNNING, PAUSED or DRAINING).
     async fn remove_pipeline(&self, id: PipelineId) -> Result<()>;
 
     // The metastore: every batch at every node.
@@ -536,6 +545,10 @@ pub trait PipelineStore: Send + Sync + 'static {
         holder: &str,
         outputs: &[NewBatch],
     ) -> Result<bool>;
+    /// Ends the leases `holder` holds on a pipeline's batches (every lease, without one) so
+    /// that other replicas take those batches at once: its host was lost, or the server that
+    /// ran the pipeline restarted. Returns how many were released.
+    async fn release_leases(&self, pipeline: PipelineId, holder: Option<&str>) -> Result<u64>;
     /// PROCESSED → CLEAN (its data may be deleted); false if it was not PROCESSED.
     async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool>;
     /// The batches of a pipeline (of one node, if given), by node then arrival.

@@ -3,6 +3,7 @@
 //! [`crate::grpc::GrpcTransport`] for remote agents, [`crate::agent::LocalTransport`] for agents
 //! in this process.
 
+pub mod data;
 pub mod limits;
 
 use crate::Result;
@@ -258,6 +259,16 @@ pub trait Transport: Send + Sync + 'static {
     /// hold their streams to the leader. The default ignores it (a single server leads).
     fn set_role(&self, role: &Role) {
         let _ = role;
+    }
+    /// Asks the data side of `host`'s agent for a pipeline (docs/pipelines.md) and waits for
+    /// its answer. [`crate::Error::Transport`] when the agent is not connected or its session
+    /// ends first (the request is then abandoned), [`crate::Error::Invalid`] when it answers
+    /// that it failed. The default carries no data.
+    async fn data(&self, host: &str, request: data::DataRequest) -> Result<data::DataAnswer> {
+        let _ = request;
+        Err(crate::Error::Transport(format!(
+            "this transport carries no pipeline data (host {host})"
+        )))
     }
 }
 

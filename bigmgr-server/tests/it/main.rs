@@ -20,6 +20,7 @@ mod flink;
 mod mcp;
 mod mtls;
 mod openapi;
+mod pipeline_runs;
 mod pipelines;
 mod placement;
 mod quickstart;

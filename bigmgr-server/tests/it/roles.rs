@@ -270,6 +270,13 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         viewer   GET    /clusters/c/pipelines/p1
         admin    POST   /clusters/c/pipelines
         admin    DELETE /clusters/c/pipelines/p1
+        viewer   GET    /clusters/c/pipelines/p1/status
+        viewer   GET    /clusters/c/pipelines/p1/logs
+        operator POST   /clusters/c/pipelines/p1/start
+        operator POST   /clusters/c/pipelines/p1/pause
+        operator POST   /clusters/c/pipelines/p1/resume
+        operator POST   /clusters/c/pipelines/p1/stop
+        operator POST   /clusters/c/pipelines/p1/scale
         admin    POST   /clusters/c/services
         viewer   GET    /clusters/c/spec
         viewer   POST   /clusters/c/plan
@@ -302,7 +309,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 55, "every row of the table is read");
+    assert_eq!(rules.len(), 62, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -316,6 +323,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         (
             "/clusters/c/pipelines",
             json!({"definition": "name = \"p9\"\n"}),
+        ),
+        (
+            "/clusters/c/pipelines/p1/scale",
+            json!({"unit": "f", "replicas": 2}),
         ),
         (
             "/clusters/c/hosts/bootstrap",
@@ -410,7 +421,10 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             ("POST", ["clusters", c, "hosts"]) => format!("host {} of cluster {c}", body_name?),
             ("POST", ["clusters", c, "hosts", "bootstrap"]) => format!("hosts h8 of cluster {c}"),
             ("POST", ["clusters", c, "pipelines"]) => format!("pipeline p9 of cluster {c}"),
-            ("DELETE", ["clusters", c, "pipelines", p]) => format!("pipeline {p} of cluster {c}"),
+            ("DELETE", ["clusters", c, "pipelines", p])
+            | ("POST", ["clusters", c, "pipelines", p, _]) => {
+                format!("pipeline {p} of cluster {c}")
+            }
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),
             ("POST", ["clusters", c, "services"]) => {
                 format!("service {} of cluster {c}", body_name?)

@@ -59,15 +59,81 @@ pub async fn pipelines<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
     // State by compare-and-set.
     let moved = ok(
         store
-            .set_pipeline_state(p.id, PipelineState::Created, PipelineState::Running)
+            .set_pipeline_state(
+                p.id,
+                &[PipelineState::Created],
+                PipelineState::Running,
+                None,
+            )
             .await,
         C,
         "start",
     );
     assert!(moved, "store conformance [{C}]: CREATED → RUNNING");
+    let failed = ok(
+        store
+            .set_pipeline_state(
+                p.id,
+                &[PipelineState::Paused, PipelineState::Running],
+                PipelineState::Failed,
+                Some("unit f, batch a:0: exit 3"),
+            )
+            .await,
+        C,
+        "fail",
+    );
+    assert!(
+        failed,
+        "store conformance [{C}]: RUNNING is one of the states from"
+    );
+    let got = ok(store.pipeline(cluster.id, "p1").await, C, "get").expect("p1");
+    assert_eq!(
+        (got.state, got.message.as_deref()),
+        (PipelineState::Failed, Some("unit f, batch a:0: exit 3")),
+        "store conformance [{C}]: the state with its message"
+    );
+    ok(
+        store
+            .set_pipeline_state(p.id, &[PipelineState::Failed], PipelineState::Created, None)
+            .await,
+        C,
+        "back to CREATED",
+    );
+    let scaled = std::collections::BTreeMap::from([("f".to_string(), 4u32)]);
+    ok(store.set_pipeline_replicas(p.id, &scaled).await, C, "scale");
+    let got = ok(store.pipeline(cluster.id, "p1").await, C, "get").expect("p1");
+    assert_eq!(
+        (got.replicas, got.message),
+        (scaled, None),
+        "store conformance [{C}]: the replicas scaled to, and the message cleared"
+    );
+    not_found(
+        store
+            .set_pipeline_replicas(PipelineId(987_657), &Default::default())
+            .await,
+        C,
+        "scaling an unknown pipeline",
+    );
+    ok(
+        store
+            .set_pipeline_state(
+                p.id,
+                &[PipelineState::Created],
+                PipelineState::Running,
+                None,
+            )
+            .await,
+        C,
+        "start",
+    );
     let again = ok(
         store
-            .set_pipeline_state(p.id, PipelineState::Created, PipelineState::Running)
+            .set_pipeline_state(
+                p.id,
+                &[PipelineState::Created],
+                PipelineState::Running,
+                None,
+            )
             .await,
         C,
         "start again",
@@ -80,8 +146,9 @@ pub async fn pipelines<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         store
             .set_pipeline_state(
                 PipelineId(987_657),
-                PipelineState::Created,
+                &[PipelineState::Created],
                 PipelineState::Running,
+                None,
             )
             .await,
         C,
@@ -101,7 +168,12 @@ pub async fn pipelines<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
     );
     ok(
         store
-            .set_pipeline_state(p.id, PipelineState::Running, PipelineState::Stopped)
+            .set_pipeline_state(
+                p.id,
+                &[PipelineState::Running],
+                PipelineState::Stopped,
+                None,
+            )
             .await,
         C,
         "stop",
@@ -270,6 +342,61 @@ pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         backlog, 5,
         "store conformance [{C}]: two processed, five wait"
     );
+
+    // Released leases: a lost host's batch goes to another replica at once.
+    let held = ok(
+        store.lease_batch(p.id, "in", "lost", 3_000, i64::MAX).await,
+        C,
+        "lease for long",
+    )
+    .expect("a batch");
+    let released = ok(
+        store.release_leases(p.id, Some("someone")).await,
+        C,
+        "release another's",
+    );
+    assert_eq!(released, 0, "store conformance [{C}]: only the holder's");
+    let released = ok(store.release_leases(p.id, Some("lost")).await, C, "release");
+    assert_eq!(
+        released, 1,
+        "store conformance [{C}]: the holder's lease ends"
+    );
+    let again = ok(
+        store.lease_batch(p.id, "in", "heir", 3_001, 3_500).await,
+        C,
+        "lease the released batch",
+    )
+    .expect("the released batch");
+    assert_eq!(
+        (again.batch.as_str(), again.attempts),
+        (held.batch.as_str(), held.attempts + 1),
+        "store conformance [{C}]: the released batch is leased again at once"
+    );
+    let lost = ok(
+        store
+            .complete_batch(p.id, "in", &held.batch, "lost", &[])
+            .await,
+        C,
+        "complete by the released holder",
+    );
+    assert!(
+        !lost,
+        "store conformance [{C}]: a released holder completes nothing"
+    );
+    let all = ok(store.release_leases(p.id, None).await, C, "release all");
+    let waiting = ok(store.backlog(p.id, "in").await, C, "backlog");
+    assert_eq!(
+        all, waiting,
+        "store conformance [{C}]: every lease ends, live or lapsed (each waiting batch had one)"
+    );
+    let free = ok(
+        store.lease_batch(p.id, "in", "x0", 3_002, 3_500).await,
+        C,
+        "lease after all were released",
+    )
+    .expect("a batch");
+    assert_eq!(free.batch, held.batch, "the oldest waiting batch");
+    ok(store.release_leases(p.id, None).await, C, "release all");
 
     // Several batches complete together or not at all (a blocking unit's whole input).
     let mut x = Vec::new();

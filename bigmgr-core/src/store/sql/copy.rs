@@ -76,7 +76,8 @@ const TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "pipelines",
-        "id, cluster, name, author, created_at, definition, state, removed_at",
+        "id, cluster, name, author, created_at, definition, state, removed_at, message, \
+         replicas",
         "id",
     ),
     (

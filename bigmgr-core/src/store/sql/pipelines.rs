@@ -42,8 +42,9 @@ impl PipelineStore for SqlStore {
     async fn set_pipeline_state(
         &self,
         id: PipelineId,
-        from: PipelineState,
+        from: &[PipelineState],
         to: PipelineState,
+        message: Option<&str>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let state: Option<(String,)> = query(
@@ -55,17 +56,35 @@ impl PipelineStore for SqlStore {
         let Some((state,)) = state else {
             return Err(Error::not_found("pipeline", id));
         };
-        if state != from.as_str() {
+        if !from.iter().any(|f| f.as_str() == state) {
             return Ok(false);
         }
         query(
-            "UPDATE pipelines SET state = ? WHERE id = ?",
-            (to.as_str(), id.0),
+            "UPDATE pipelines SET state = ?, message = ? WHERE id = ?",
+            (to.as_str(), message, id.0),
         )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn set_pipeline_replicas(
+        &self,
+        id: PipelineId,
+        replicas: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<()> {
+        let json = super::rows::to_json(replicas)?;
+        let res = self
+            .write(
+                "UPDATE pipelines SET replicas = ? WHERE id = ? AND removed_at IS NULL",
+                (json, id.0),
+            )
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::not_found("pipeline", id));
+        }
+        Ok(())
     }
 
     async fn remove_pipeline(&self, id: PipelineId) -> Result<()> {
@@ -80,7 +99,10 @@ impl PipelineStore for SqlStore {
             return Err(Error::not_found("pipeline", id));
         };
         let state: PipelineState = state.parse()?;
-        if !matches!(state, PipelineState::Created | PipelineState::Stopped) {
+        if matches!(
+            state,
+            PipelineState::Running | PipelineState::Paused | PipelineState::Draining
+        ) {
             return Err(Error::Conflict(format!(
                 "pipeline '{name}' is {state}: stop it before removing it"
             )));
@@ -173,6 +195,30 @@ impl PipelineStore for SqlStore {
         record_batches(&mut tx, pipeline, outputs).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn release_leases(&self, pipeline: PipelineId, holder: Option<&str>) -> Result<u64> {
+        let res = match holder {
+            Some(holder) => {
+                self.write(
+                    "UPDATE pipeline_batches SET lease_holder = NULL, lease_until = NULL, \
+                       updated_at = ? \
+                     WHERE pipeline = ? AND state = 'RECEIVED' AND lease_holder = ?",
+                    (now_ms(), pipeline.0, holder),
+                )
+                .await?
+            }
+            None => {
+                self.write(
+                    "UPDATE pipeline_batches SET lease_holder = NULL, lease_until = NULL, \
+                       updated_at = ? \
+                     WHERE pipeline = ? AND state = 'RECEIVED' AND lease_holder IS NOT NULL",
+                    (now_ms(), pipeline.0),
+                )
+                .await?
+            }
+        };
+        Ok(res.rows_affected())
     }
 
     async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool> {

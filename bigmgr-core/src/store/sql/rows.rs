@@ -355,14 +355,16 @@ impl Record for Notification {
     }
 }
 
-record!(Pipeline from "id, cluster, name, author, created_at, definition, state"; |row|
-    plain: name, author, created_at, definition;
+record!(Pipeline from "id, cluster, name, author, created_at, definition, state, message, replicas"; |row|
+    plain: name, author, created_at, definition, message;
     ids: id PipelineId, cluster ClusterId;
     with: state text_state;
+    replicas: json_col(row, "replicas")?.unwrap_or_default(),
 );
 
-record!(PipelineBatch from "pipeline, node, batch, state, location, lease_holder, lease_until, attempts"; |row|
-    plain: node, batch, location, lease_holder, lease_until;
+record!(PipelineBatch from "pipeline, node, batch, state, location, lease_holder, lease_until, attempts, \
+                            updated_at"; |row|
+    plain: node, batch, location, lease_holder, lease_until, updated_at;
     ids: pipeline PipelineId;
     with: state text_state, attempts u32_col;
 );
