@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Default)]
 pub struct LocalTransport {
     agents: Mutex<HashMap<String, mpsc::UnboundedSender<ToAgent>>>,
+    /// Each attached agent's root, where its pipelines' data side works.
+    roots: Mutex<HashMap<String, std::path::PathBuf>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: EventStream,
 }
@@ -52,6 +54,9 @@ impl LocalTransport {
                 });
             }
             agents.insert(name.to_string(), inbox_tx);
+        }
+        if let Ok(mut roots) = self.roots.lock() {
+            roots.insert(name.to_string(), agent.config().root.clone());
         }
         let events = self.events.sender().clone();
         let host = name.to_string();
@@ -135,5 +140,23 @@ impl Transport for LocalTransport {
         self.agents
             .lock()
             .is_ok_and(|a| a.get(host).is_some_and(|tx| !tx.is_closed()))
+    }
+
+    /// The agent's data side, done here on its root (while it is attached).
+    async fn data(
+        &self,
+        host: &str,
+        request: crate::transport::data::DataRequest,
+    ) -> Result<crate::transport::data::DataAnswer> {
+        let root = if self.connected(host) {
+            self.roots.lock().ok().and_then(|r| r.get(host).cloned())
+        } else {
+            None
+        };
+        let root =
+            root.ok_or_else(|| Error::Transport(format!("no agent is attached for host {host}")))?;
+        super::data::serve(&root, request)
+            .await
+            .map_err(Error::Invalid)
     }
 }
