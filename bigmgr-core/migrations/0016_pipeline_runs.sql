@@ -4,3 +4,5 @@
 
 ALTER TABLE pipelines ADD COLUMN message TEXT;
 ALTER TABLE pipelines ADD COLUMN replicas TEXT;
+-- Cleaning finds every row of a batch's data by its location.
+CREATE INDEX pipeline_batches_location ON pipeline_batches (pipeline, location);

@@ -1,7 +1,8 @@
 //! The pipelines' data side of an agent (docs/pipelines.md, the design's "data container"):
 //! [`serve`] does one [`DataRequest`] under `<root>/pipelines/<cluster>/<pipeline>` — cuts a
 //! source's files into batches, stages a batch in a fresh directory and runs the unit's program
-//! on it, delivers a batch to a sink's directory, or hands a batch's files over. Every name and
+//! on it, delivers a batch to a sink's directory, hands a batch's files over, or removes a
+//! batch that is clean. Every name and
 //! path in a request is checked here before it touches the disk: relative paths stay inside the
 //! pipeline's directory. The server's in-process runs use the same function ([`LocalHosts`]).
 //!
@@ -68,6 +69,14 @@ pub async fn serve(root: &Path, request: DataRequest) -> Result<DataAnswer, Stri
             let _ = tokio::fs::remove_dir_all(&to).await;
             stage(&base, &input.data, &to).await?;
             Ok(DataAnswer::default())
+        }
+        DataOp::Remove { dir } => {
+            let at = base.join(relative(&dir)?);
+            match tokio::fs::remove_dir_all(&at).await {
+                Ok(()) => Ok(DataAnswer::default()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DataAnswer::default()),
+                Err(e) => Err(io(&at, e)),
+            }
         }
         DataOp::Fetch { dir } => {
             let from = base.join(relative(&dir)?);

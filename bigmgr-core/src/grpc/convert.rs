@@ -439,6 +439,7 @@ pub(super) fn data_request_to_pb(id: u64, r: &data::DataRequest) -> pb::DataRequ
             dest: dest.clone(),
         }),
         data::DataOp::Fetch { dir } => Op::Fetch(pb::FetchBatch { dir: dir.clone() }),
+        data::DataOp::Remove { dir } => Op::Remove(pb::RemoveBatch { dir: dir.clone() }),
     };
     pb::DataRequest {
         id,
@@ -485,6 +486,7 @@ pub(super) fn data_request_from_pb(r: pb::DataRequest) -> Result<(u64, data::Dat
             dest: d.dest,
         },
         Op::Fetch(f) => data::DataOp::Fetch { dir: f.dir },
+        Op::Remove(r) => data::DataOp::Remove { dir: r.dir },
     };
     Ok((
         r.id,

@@ -4,7 +4,8 @@
 //! staged in a fresh directory on its host and the unit's program run on it, and completes it
 //! together with its outputs, which it broadcasts to every channel after the unit; a blocking
 //! unit waits until everything before it is done, then leases its whole input and runs once;
-//! sinks receive what reaches them, each batch under its id. Re-running a batch (its lease
+//! sinks receive what reaches them, each batch under its id; a batch every reader processed is
+//! CLEAN and its data removed from its host. Re-running a batch (its lease
 //! lapsed or was released) writes the same names again, and only the lease's holder can
 //! complete it, so nothing is lost or doubled downstream. A writer waits while a channel
 //! after it holds its limit of batches waiting (backpressure), except a channel feeding a
@@ -465,7 +466,13 @@ impl Run {
             if self.control.draining() {
                 break;
             }
-            self.store.receive_batches(self.pipeline, &out).await?;
+            if self.store.receive_batches(self.pipeline, &out).await? == 0 {
+                // Recorded by an earlier run (this one was started again): cut again, its
+                // data goes again if every reader is done with it.
+                if self.store.clean_location(self.pipeline, &location).await? {
+                    self.remove(&location).await;
+                }
+            }
         }
         Ok(())
     }
@@ -750,6 +757,12 @@ impl Run {
                 "{holder}: batch {id} processed in {} ms",
                 started.elapsed().as_millis()
             ));
+            self.clean(batches).await?;
+            let here = format!("{host}:{output}");
+            if !outputs.iter().any(|o| o.location == here) {
+                // Every reader has its copy at its channel's home: nothing reads it here.
+                self.remove(&here).await;
+            }
         } else {
             // The lease lapsed and another replica took the batch: its result counts, not
             // this one (the same names, so nothing downstream doubles).
@@ -802,10 +815,43 @@ impl Run {
                     }
                     Err(e) => return Err(Error::Invalid(format!("sink {name}: {e}"))),
                 }
-                self.store
+                let completed = self
+                    .store
                     .complete_batch(self.pipeline, &ch, &b.batch, &holder, &[])
                     .await?;
+                if completed {
+                    self.clean(std::slice::from_ref(&b)).await?;
+                }
             }
+        }
+    }
+
+    /// Deletes the data of `batches`, just processed, once nothing waits for it (a batch
+    /// broadcast to several channels waits for each): the metastore marks it CLEAN, then its
+    /// host removes it. Data on a host that is away stays there, needed by nothing.
+    async fn clean(&self, batches: &[PipelineBatch]) -> Result<()> {
+        for b in batches {
+            if self
+                .store
+                .clean_location(self.pipeline, &b.location)
+                .await?
+            {
+                self.remove(&b.location).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the data at `location` (`<host>:<dir>`); a unit's output goes with its whole
+    /// work directory (its staged input too).
+    async fn remove(&self, location: &str) {
+        let Some((host, dir)) = location.split_once(':') else {
+            return;
+        };
+        let dir = dir.strip_suffix("/out").unwrap_or(dir);
+        let op = DataOp::Remove { dir: dir.into() };
+        if let Err(e) = self.hosts.data(host, self.request(op)).await {
+            tracing::info!(location, error = %e, "a clean batch's data stays where it is");
         }
     }
 

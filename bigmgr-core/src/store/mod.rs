@@ -549,6 +549,10 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// that other replicas take those batches at once: its host was lost, or the server that
     /// ran the pipeline restarted. Returns how many were released.
     async fn release_leases(&self, pipeline: PipelineId, holder: Option<&str>) -> Result<u64>;
+    /// Marks CLEAN every batch whose data is at `location` (a batch broadcast to several
+    /// channels has one row at each) once none of them waits to be processed: true if none
+    /// waits — the data may be deleted now — false while one does (or no batch is there).
+    async fn clean_location(&self, pipeline: PipelineId, location: &str) -> Result<bool>;
     /// PROCESSED → CLEAN (its data may be deleted); false if it was not PROCESSED.
     async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool>;
     /// The batches of a pipeline (of one node, if given), by node then arrival.

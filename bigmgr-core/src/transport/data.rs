@@ -59,6 +59,11 @@ pub enum DataOp {
         /// Relative to the pipeline's directory.
         dir: String,
     },
+    /// Removes a directory of the pipeline's directory and what it holds (missing: done).
+    Remove {
+        /// Relative to the pipeline's directory.
+        dir: String,
+    },
 }
 
 /// A unit's program: a path on the host, or a stack's file carried to it.

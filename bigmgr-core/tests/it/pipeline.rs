@@ -162,7 +162,7 @@ async fn files_filter_sort_sink_gives_the_sorted_filtered_set_exactly_once() {
     assert!(
         into_filter
             .iter()
-            .all(|b| b.attempts == 1 && b.state.as_str() == "PROCESSED")
+            .all(|b| b.attempts == 1 && b.state.as_str() == "CLEAN")
     );
     let into_sort = s
         .store
@@ -172,6 +172,37 @@ async fn files_filter_sort_sink_gives_the_sorted_filtered_set_exactly_once() {
     assert_eq!(into_sort.len(), 100);
     let into_sink = s.store.batches(pipeline, Some("sort->out")).await.unwrap();
     assert_eq!(into_sink.len(), 1, "{into_sink:?}");
+    // Everything every reader processed is CLEAN, and no batch's data is left on the hosts.
+    let all = s.store.batches(pipeline, None).await.unwrap();
+    assert!(
+        all.iter().all(|b| b.state.as_str() == "CLEAN"),
+        "{:?}",
+        all.iter().find(|b| b.state.as_str() != "CLEAN")
+    );
+    for h in ["h1", "h2", "h3"] {
+        let dir = s.dir.path().join(format!("hosts/{h}/pipelines/c/sorted"));
+        let left: Vec<String> = walk(&dir)
+            .into_iter()
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(left.is_empty(), "data left on {h}: {left:?}");
+    }
+}
+
+/// Every path under `dir` (none if it does not exist).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                all.extend(walk(&p));
+            }
+            all.push(p);
+        }
+    }
+    all
 }
 
 #[tokio::test]

@@ -123,6 +123,20 @@ fn sink_lines(out: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all.extend(files_under(&p));
+        } else {
+            all.push(p);
+        }
+    }
+    all
+}
+
 /// A server (one heartbeat a second: a host is LOST after 3 s) on `data` and `addr`.
 fn server(data: &Path, addr: std::net::SocketAddr) -> ServerProc {
     ServerProc::serve()
@@ -224,14 +238,22 @@ async fn a_pipeline_runs_exactly_once_on_three_agents_and_is_steered_while_it_ru
     assert_eq!(node(&s, "filter->sort")["processed"], 100, "{s}");
     assert_eq!(node(&s, "sort->out")["processed"], 1, "{s}");
     assert_eq!(node(&s, "out")["processed"], 1, "{s}");
-    // Every host ran the filter: its batches' directories are under each agent's root.
+    // Every host ran the filter; once every reader processed a batch its data was removed,
+    // so nothing is left under the agents' roots.
+    let log = logs(&api, "sorted").await;
+    for holder in ["filter#0@h1", "filter#1@h2", "filter#2@h3", "sort#0@h2"] {
+        assert_contains(&log, format!("{holder}: batch"));
+    }
     let id = done["id"].as_i64().unwrap();
     for a in &agents {
-        let work = a.root.join(format!("pipelines/c/sorted.{id}/filter"));
-        let n = std::fs::read_dir(&work)
-            .map(|d| d.count())
-            .unwrap_or_default();
-        assert!(n > 0, "no filter batch ran under {}", work.display());
+        let dir = a.root.join(format!("pipelines/c/sorted.{id}"));
+        assert!(dir.is_dir(), "{} ran nothing", dir.display());
+        let left = files_under(&dir);
+        assert!(
+            left.is_empty(),
+            "data left under {}: {left:?}",
+            dir.display()
+        );
     }
     let table = cli.run(&["pipeline", "status", "c", "sorted"]);
     let table = table.expect(0).stdout.clone();

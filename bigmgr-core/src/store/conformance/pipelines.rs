@@ -447,8 +447,75 @@ pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         !early,
         "store conformance [{C}]: a RECEIVED batch is not cleaned"
     );
+    // A batch broadcast to two channels (one location, two rows) is clean once both are
+    // processed, not before.
+    let shared = |node: &str| NewBatch {
+        node: node.into(),
+        batch: "s0".into(),
+        location: "h1:src/s0".into(),
+    };
+    ok(
+        store
+            .receive_batches(p.id, &[shared("a"), shared("b")])
+            .await,
+        C,
+        "receive a broadcast batch",
+    );
+    for node in ["a", "b"] {
+        let waiting = ok(
+            store.clean_location(p.id, "h1:src/s0").await,
+            C,
+            "clean while one waits",
+        );
+        assert!(
+            !waiting,
+            "store conformance [{C}]: not clean while a reader has not processed it"
+        );
+        ok(
+            store.lease_batch(p.id, node, "r", 10_000, 20_000).await,
+            C,
+            "lease",
+        )
+        .expect("the broadcast batch");
+        ok(
+            store.complete_batch(p.id, node, "s0", "r", &[]).await,
+            C,
+            "complete",
+        );
+    }
+    let clean = ok(
+        store.clean_location(p.id, "h1:src/s0").await,
+        C,
+        "clean once all processed",
+    );
+    assert!(
+        clean,
+        "store conformance [{C}]: clean once every reader processed it"
+    );
+    let rows = ok(store.batches(p.id, None).await, C, "batches");
+    assert!(
+        rows.iter()
+            .filter(|b| b.location == "h1:src/s0")
+            .all(|b| b.state == BatchState::Clean),
+        "store conformance [{C}]: both rows CLEAN: {rows:?}"
+    );
+    let settled = ok(
+        store.clean_location(p.id, "h1:src/s0").await,
+        C,
+        "clean again",
+    );
+    assert!(
+        settled,
+        "store conformance [{C}]: a clean location stays clean"
+    );
+    let nowhere = ok(
+        store.clean_location(p.id, "h9:nothing").await,
+        C,
+        "clean nothing",
+    );
+    assert!(!nowhere, "store conformance [{C}]: no batch is there");
     let all = ok(store.batches(p.id, None).await, C, "all batches");
-    assert_eq!(all.len(), 10, "store conformance [{C}]: {all:?}");
+    assert_eq!(all.len(), 12, "store conformance [{C}]: {all:?}");
     ok(store.remove_pipeline(p.id).await, C, "remove the pipeline");
     ok(
         store.delete_cluster(cluster.id).await,

@@ -221,6 +221,30 @@ impl PipelineStore for SqlStore {
         Ok(res.rows_affected())
     }
 
+    async fn clean_location(&self, pipeline: PipelineId, location: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let counts: Option<(i64, i64)> = query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'RECEIVED' THEN 1 ELSE 0 END), 0) \
+             FROM pipeline_batches WHERE pipeline = ? AND location = ?",
+            (pipeline.0, location),
+        )
+        .row(&mut *tx)
+        .await?;
+        let (all, waiting) = counts.unwrap_or((0, 0));
+        if all == 0 || waiting > 0 {
+            return Ok(false);
+        }
+        query(
+            "UPDATE pipeline_batches SET state = 'CLEAN', updated_at = ? \
+             WHERE pipeline = ? AND location = ? AND state = 'PROCESSED'",
+            (now_ms(), pipeline.0, location),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn clean_batch(&self, pipeline: PipelineId, node: &str, batch: &str) -> Result<bool> {
         let res = self
             .write(
