@@ -122,6 +122,10 @@ pub enum Error {
     /// is stored) and the replica steps down.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// Not now: the thing asked is full or away for the moment (a pipeline's channel holds
+    /// its limit, the host a pushed batch goes to is away). Retry later; nothing was written.
+    #[error("busy: {0}")]
+    Busy(String),
     /// The assistant's model provider failed: unreachable, refused the key, timed out, or
     /// answered something that is not an OpenAI-compatible chat completion. The advisor
     /// (no model) still works.

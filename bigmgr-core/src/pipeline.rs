@@ -53,12 +53,12 @@ pub enum SourceDef {
         #[serde(default)]
         watch: bool,
     },
-    /// Batches pushed over HTTP to a port of one host: unbounded.
+    /// Batches pushed over HTTP, through the server's API
+    /// (`POST /clusters/{c}/pipelines/{p}/sources/{source}/batches`), kept on one host's disk:
+    /// unbounded (it ends when the pipeline is stopped by draining).
     Http {
-        /// The host.
+        /// The host whose disk holds the pushed batches.
         host: String,
-        /// The port it listens on.
-        port: u16,
     },
 }
 
@@ -292,9 +292,6 @@ impl Parsed {
                             "a batch holds 1 line or more",
                         ));
                     }
-                }
-                SourceDef::Http { port, .. } if *port == 0 => {
-                    problems.push(self.problem(&["sources", name, "port"], "ports are 1–65535"));
                 }
                 SourceDef::Http { .. } => {}
             }
@@ -659,7 +656,7 @@ inputs = ["sort"]
         // A blocking unit fed by an unbounded source, at a distance.
         let pushed = GOOD.replace(
             "kind = \"dir\"\nhost = \"h1\"\npath = \"/data/in\"\nrecords = 100",
-            "kind = \"http\"\nhost = \"h1\"\nport = 8080",
+            "kind = \"http\"\nhost = \"h1\"",
         );
         let p = problems(&pushed);
         assert!(

@@ -201,6 +201,26 @@ impl Acting {
         self.control_pipeline(cluster, name, change, &how).await
     }
 
+    /// Pushes a batch to an HTTP source of a running pipeline ([`Manager::push_batch`]).
+    pub async fn push_batch(
+        &self,
+        cluster: &str,
+        name: &str,
+        source: &str,
+        batch: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<crate::view::PushedBatch> {
+        let len = data.len();
+        let change = self.mgr.push_batch(cluster, name, source, batch, data);
+        self.act(
+            Action::ControlPipeline,
+            format!("pipeline {name} of cluster {cluster}"),
+            change,
+            |b| format!("batch {} ({len} bytes) pushed to source {source}", b.batch),
+        )
+        .await
+    }
+
     async fn control_pipeline(
         &self,
         cluster: &str,

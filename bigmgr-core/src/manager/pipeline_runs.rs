@@ -11,7 +11,7 @@ use crate::model::{Pipeline, PipelineId, PipelineState};
 use crate::pipeline::run::{AgentHosts, Control, Run};
 use crate::pipeline::{NodeKind, Program, UnitKind};
 use crate::transport::data::ProgramRef;
-use crate::view::{PipelineLogLine, PipelineNode, PipelineStatus, PipelineView};
+use crate::view::{PipelineLogLine, PipelineNode, PipelineStatus, PipelineView, PushedBatch};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -30,11 +30,14 @@ pub(super) struct Runs {
     latest: Mutex<HashMap<PipelineId, Arc<Control>>>,
     /// Wakes the loop that keeps the runs as the store says.
     poke: Arc<Notify>,
+    /// Numbers the batches pushed without an id.
+    pushes: std::sync::atomic::AtomicU64,
 }
 
 /// One run here.
 struct Running {
     control: Arc<Control>,
+    run: Arc<Run>,
     task: JoinHandle<()>,
 }
 
@@ -209,6 +212,7 @@ async fn start(inner: &Arc<Inner>, cluster: &str, p: Pipeline) -> Result<()> {
     let store = inner.store.clone();
     let id = p.id;
     let said = control.clone();
+    let running = run.clone();
     let poke = inner.runs.poke.clone();
     let task = tokio::spawn(async move {
         let ended = run.run().await;
@@ -240,16 +244,88 @@ async fn start(inner: &Arc<Inner>, cluster: &str, p: Pipeline) -> Result<()> {
         .lock()
         .expect("not poisoned")
         .insert(p.id, control.clone());
-    inner
-        .runs
-        .running
-        .lock()
-        .expect("not poisoned")
-        .insert(p.id, Running { control, task });
+    inner.runs.running.lock().expect("not poisoned").insert(
+        p.id,
+        Running {
+            control,
+            run: running,
+            task,
+        },
+    );
     Ok(())
 }
 
+/// How long a push waits for a full channel to take it before answering busy.
+const PUSH_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest batch id a push may name.
+const MAX_BATCH_ID: usize = 128;
+
 impl Manager {
+    /// Pushes a batch (`data`, the batch's one file) to HTTP source `source` of a running
+    /// pipeline (RUNNING or PAUSED, run by this server). `batch` names it so that a push
+    /// retried after a lost answer is recorded once (letters, digits, `.`, `_`, `-`, at most
+    /// 128); none: one is made. [`Error::Busy`] when a channel after the source stays full
+    /// (backpressure) or its host is away: retry later.
+    pub async fn push_batch(
+        &self,
+        cluster: &str,
+        name: &str,
+        source: &str,
+        batch: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<PushedBatch> {
+        let p = self.pipeline(cluster, name).await?;
+        if let Some(b) = batch
+            && (b.is_empty()
+                || b.len() > MAX_BATCH_ID
+                || !b
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                || b.starts_with('.'))
+        {
+            return Err(Error::invalid_field(
+                "batch",
+                format!(
+                    "a batch id is 1 to {MAX_BATCH_ID} letters, digits, '.', '_' or '-', not \
+                     starting with '.'"
+                ),
+            ));
+        }
+        if !matches!(p.state, PipelineState::Running | PipelineState::Paused) {
+            return Err(Error::Conflict(format!(
+                "pipeline {name} is {}: start it before pushing batches",
+                p.state
+            )));
+        }
+        let run = self
+            .inner
+            .runs
+            .running
+            .lock()
+            .expect("not poisoned")
+            .get(&p.id)
+            .map(|r| r.run.clone());
+        let Some(run) = run else {
+            return Err(Error::Busy(format!(
+                "pipeline {name} is starting, or another server runs it; retry later"
+            )));
+        };
+        let batch = match batch {
+            Some(b) => b.to_string(),
+            None => format!(
+                "push-{}-{}",
+                crate::model::now_ms(),
+                self.inner
+                    .runs
+                    .pushes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+        };
+        let new = run.push(source, &batch, data, PUSH_WAIT).await?;
+        Ok(PushedBatch { batch, new })
+    }
+
     /// The loop keeping this server's pipeline runs as the store says (started with the
     /// Manager).
     pub(super) fn serve_pipeline_runs(inner: &Arc<Inner>) {

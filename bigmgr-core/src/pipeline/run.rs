@@ -421,16 +421,25 @@ impl Run {
     /// Cuts a source's input into batches on its host and records each at every channel
     /// after it.
     async fn source(&self, name: &str) -> Result<()> {
-        let SourceDef::Dir {
-            host,
-            path,
-            records,
-            watch: false,
-        } = &self.def.sources[name]
-        else {
-            return Err(Error::Invalid(format!(
-                "source {name}: only directory sources that do not watch run yet"
-            )));
+        let (host, path, records) = match &self.def.sources[name] {
+            SourceDef::Dir {
+                host,
+                path,
+                records,
+                watch: false,
+            } => (host, path, records),
+            SourceDef::Http { .. } => {
+                // Its batches are pushed ([`Run::push`]); it ends when the run drains.
+                while !self.control.draining() {
+                    tokio::time::sleep(IDLE * 5).await;
+                }
+                return Ok(());
+            }
+            SourceDef::Dir { .. } => {
+                return Err(Error::Invalid(format!(
+                    "source {name}: directory sources that watch do not run yet"
+                )));
+            }
         };
         let op = DataOp::Cut {
             source: name.to_string(),
@@ -475,6 +484,78 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Records a batch pushed to HTTP source `source` (docs/pipelines.md): its `data` goes
+    /// to the source's host as the batch's one file, then the batch is recorded at every
+    /// channel after the source. True if it is new; false if a batch of that id was pushed
+    /// before (nothing is written twice). [`Error::Busy`] when a channel after the source
+    /// stays full for `wait` (backpressure) or the source's host is away: retry later.
+    pub async fn push(
+        &self,
+        source: &str,
+        batch: &str,
+        data: Vec<u8>,
+        wait: Duration,
+    ) -> Result<bool> {
+        let Some(SourceDef::Http { host }) = self.def.sources.get(source) else {
+            return Err(Error::invalid_field(
+                "source",
+                format!("pipeline {} has no HTTP source '{source}'", self.def.name),
+            ));
+        };
+        if self.control.draining() {
+            return Err(Error::Conflict(format!(
+                "pipeline {} is draining: its sources take nothing more",
+                self.def.name
+            )));
+        }
+        let place = tokio::time::timeout(wait, self.ready(source))
+            .await
+            .map_err(|_| {
+                Error::Busy(format!(
+                    "a channel after source {source} holds its limit of batches waiting; \
+                     retry later"
+                ))
+            })??;
+        let name = batch_dir(batch);
+        let op = DataOp::Deliver {
+            input: BatchData {
+                name: name.clone(),
+                data: Carried::Files(vec![crate::transport::data::DataFile {
+                    name: "part".into(),
+                    content: data,
+                }]),
+            },
+            dest: source.to_string(),
+        };
+        let location = format!("{host}:{source}/{name}");
+        let readers = self.readers(source);
+        for r in &readers {
+            if self.store.batch(self.pipeline, r, batch).await?.is_some() {
+                return Ok(false);
+            }
+        }
+        match self.hosts.data(host, self.request(op)).await {
+            Ok(_) => {}
+            Err(Error::Transport(why)) => {
+                return Err(Error::Busy(format!(
+                    "the host of source {source} ({host}) is away ({why}); retry later"
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        let out: Vec<NewBatch> = readers
+            .into_iter()
+            .map(|r| NewBatch {
+                node: r,
+                batch: batch.to_string(),
+                location: location.clone(),
+            })
+            .collect();
+        let new = self.store.receive_batches(self.pipeline, &out).await? > 0;
+        drop(place);
+        Ok(new)
     }
 
     /// Waits until every channel `writer` writes to is ready — its batches waiting, plus those

@@ -558,6 +558,13 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// The batches of a pipeline (of one node, if given), by node then arrival.
     async fn batches(&self, pipeline: PipelineId, node: Option<&str>)
     -> Result<Vec<PipelineBatch>>;
+    /// One batch at one node, if it was recorded there.
+    async fn batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        batch: &str,
+    ) -> Result<Option<PipelineBatch>>;
     /// How many batches wait at `node` (RECEIVED): its backlog.
     async fn backlog(&self, pipeline: PipelineId, node: &str) -> Result<u64>;
 }

@@ -33,7 +33,7 @@ pub use events::{ClusterEvent, ClusterTopic, JobEvent, JobStreamEvent, LogEvent,
 pub use follow::{EventReceiver, Followed, JobFeed, follow};
 pub use hosts::{HostSeriesView, HostTaskView, HostUnitView, HostView, MAX_SERIES_WINDOW_S};
 pub use jobs::{FailedTask, JobDetailView, JobView, LogLineView, StageView, TaskLog, TaskView};
-pub use pipelines::{PipelineLogLine, PipelineNode, PipelineStatus, PipelineView};
+pub use pipelines::{PipelineLogLine, PipelineNode, PipelineStatus, PipelineView, PushedBatch};
 pub use services::{
     PlannedUnitView, ServiceCheckView, ServiceUnitView, ServiceView, StackComponentView,
     StackConfigView, StackPropertyView, StackServiceView, StackView, UnitStatusView,

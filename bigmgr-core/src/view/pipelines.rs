@@ -96,3 +96,13 @@ pub struct PipelineLogLine {
     /// What happened.
     pub line: String,
 }
+
+/// A batch pushed to a pipeline's HTTP source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushedBatch {
+    /// Its id (the one given, or one made for it).
+    pub batch: String,
+    /// False when a batch of that id was pushed before: nothing was written again.
+    pub new: bool,
+}

@@ -120,6 +120,7 @@ impl From<Error> for ApiError {
             Error::PermissionDenied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
             Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Error::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "fenced"),
+            Error::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Provider(_) => (StatusCode::BAD_GATEWAY, "provider"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };

@@ -204,6 +204,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pipelines::scale))
         .routes(routes!(pipelines::status))
         .routes(routes!(pipelines::logs))
+        .routes(routes!(pipelines::push))
         .routes(routes!(services::list, services::add))
         .routes(routes!(services::get, services::remove))
         .routes(routes!(jobs::list, jobs::submit))

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bigmgr_core::request::{CreatePipeline, ScalePipeline};
-use bigmgr_core::view::{PipelineLogLine, PipelineStatus, PipelineView};
+use bigmgr_core::view::{PipelineLogLine, PipelineStatus, PipelineView, PushedBatch};
 
 read_routes! {
     /// `GET /clusters/{cluster}/pipelines` → the cluster's pipelines, oldest first.
@@ -168,4 +168,67 @@ read_routes! {
 pub struct PipelineLogs {
     /// Oldest first.
     pub lines: Vec<PipelineLogLine>,
+}
+
+/// `/clusters/{cluster}/pipelines/{pipeline}/sources/{source}`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SourcePath {
+    /// The cluster's name
+    pub cluster: String,
+    /// The pipeline's name
+    pub pipeline: String,
+    /// The name of one of its HTTP sources
+    pub source: String,
+}
+
+/// The batch id of a push.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushQuery {
+    /// Names the batch, so that a push retried after a lost answer is recorded once: 1 to 128
+    /// letters, digits, `.`, `_` or `-`. Without it, the server makes one.
+    #[param(max_length = 128)]
+    pub batch: Option<String>,
+}
+
+/// `POST …/sources/{source}/batches[?batch=ID]` with the batch's bytes as the body (its one
+/// file, at most 1 MiB like every body) → 201 with the batch's id, 200 if a batch of that id
+/// was pushed before (nothing written again); 503 `busy` while a channel after the source holds
+/// its limit (backpressure) or the source's host is away — retry later.
+#[utoipa::path(post, path = "/clusters/{cluster}/pipelines/{pipeline}/sources/{source}/batches",
+    tag = "pipelines",
+    params(SourcePath, PushQuery),
+    request_body(content = String, content_type = "application/octet-stream",
+        description = "The batch: the bytes of its one file (records, one per line)"),
+    responses(
+        (status = 201, description = "Recorded", body = PushedBatch),
+        (status = 200, description = "A batch of that id was pushed before", body = PushedBatch),
+        (status = 404, description = "No such cluster or pipeline"),
+        (status = 409, description = "The pipeline is not running (or drains)"),
+        (status = 422, description = "No such HTTP source, or a malformed batch id"),
+        (status = 503, description = "Busy: a channel after the source is full, or its host is away; retry later"),
+    ))]
+pub async fn push(
+    c: Caller,
+    Path(p): Path<SourcePath>,
+    Query(q): Query<PushQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<PushedBatch>)> {
+    let pushed = c
+        .acting()
+        .push_batch(
+            &p.cluster,
+            &p.pipeline,
+            &p.source,
+            q.batch.as_deref(),
+            body.to_vec(),
+        )
+        .await?;
+    let status = if pushed.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(pushed)))
 }

@@ -503,3 +503,85 @@ inputs = ["slow"]
     }
     drop(agents);
 }
+
+#[tokio::test]
+async fn an_http_source_takes_pushed_batches_once_and_a_drained_pipeline_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server(&tmp.path().join("data"), free_addr());
+    let api = server.api();
+    let agents = agents(&api).await;
+    let f = files(tmp.path(), "pushed", FILTER);
+    let definition = format!(
+        r#"name = "pushed"
+
+[sources.events]
+kind = "http"
+host = "h2"
+
+[units.filter]
+program = "{filter}"
+kind = "non-blocking"
+replicas = 2
+hosts = ["h1", "h3"]
+inputs = ["events"]
+
+[sinks.out]
+kind = "dir"
+host = "h1"
+path = "{out}"
+inputs = ["filter"]
+"#,
+        filter = f.filter.display(),
+        out = f.out.display(),
+    );
+    api.post("/clusters/c/pipelines", json!({ "definition": definition }))
+        .await
+        .expect(201);
+    let push = "/clusters/c/pipelines/pushed/sources/events/batches";
+    let records = std::fs::read_to_string(f.input.join("records")).unwrap();
+    let lines: Vec<&str> = records.lines().collect();
+    let chunk = |i: usize| lines[i * 1000..(i + 1) * 1000].join("\n") + "\n";
+    // Not running yet: refused, nothing recorded.
+    let early = api.post_raw(&format!("{push}?batch=b0"), chunk(0)).await;
+    assert_contains(early.problem(409), "start it");
+    api.post("/clusters/c/pipelines/pushed/start", json!({}))
+        .await
+        .expect(200);
+    for i in 0..9 {
+        let r = api.post_raw(&format!("{push}?batch=b{i}"), chunk(i)).await;
+        assert_eq!(r.expect(201)["new"], true);
+    }
+    // Without an id the server names it; pushed again with its id, it is not recorded twice.
+    let named = api.post_raw(push, chunk(9)).await;
+    let id = named.expect(201)["batch"].as_str().unwrap().to_string();
+    let again = api.post_raw(&format!("{push}?batch={id}"), chunk(9)).await;
+    assert_eq!(again.expect(200)["new"], false);
+    let again = api.post_raw(&format!("{push}?batch=b3"), chunk(3)).await;
+    assert_eq!(again.expect(200)["new"], false);
+    // Hostile or wrong pushes are refused, naming what to fix.
+    let bad = api.post_raw(&format!("{push}?batch=..%2Fetc"), "x\n").await;
+    assert_contains(bad.problem(422), "a batch id is");
+    let bad = api
+        .post_raw("/clusters/c/pipelines/pushed/sources/nope/batches", "x\n")
+        .await;
+    assert_contains(bad.problem(422), "no HTTP source 'nope'");
+    // Drained: what was pushed is processed, then it stops; pushes are refused.
+    let cli = Client::of(&server);
+    let stopping = cli.run(&["pipeline", "stop", "c", "pushed"]);
+    assert_contains(&stopping.expect(0).stdout, "DRAINING");
+    let stopped = wait_state(&api, "pushed", "STOPPED").await;
+    assert_eq!(stopped["message"], "drained", "{stopped}");
+    let late = api.post_raw(&format!("{push}?batch=late"), chunk(0)).await;
+    late.problem(409);
+    let mut got = sink_lines(&f.out);
+    got.sort_by_key(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    assert_eq!(got.len(), f.want.len(), "every pushed record once");
+    assert!(got == f.want, "exactly the filtered set");
+    let s = status(&api, "pushed").await;
+    assert_eq!(node(&s, "events")["recorded"], 10, "{s}");
+    drop(agents);
+}

@@ -72,7 +72,7 @@ async fn bad_pipeline_definitions_are_refused_with_their_lines_and_nothing_is_cr
         (
             GOOD.replace(
                 "kind = \"dir\"\nhost = \"h1\"\npath = \"/data/in\"",
-                "kind = \"http\"\nhost = \"h1\"\nport = 8080",
+                "kind = \"http\"\nhost = \"h1\"",
             ),
             "units.sort.kind",
             "source 'files' never ends",

@@ -277,6 +277,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
         operator POST   /clusters/c/pipelines/p1/resume
         operator POST   /clusters/c/pipelines/p1/stop
         operator POST   /clusters/c/pipelines/p1/scale
+        operator POST   /clusters/c/pipelines/p1/sources/s/batches
         admin    POST   /clusters/c/services
         viewer   GET    /clusters/c/spec
         viewer   POST   /clusters/c/plan
@@ -309,7 +310,7 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             Some(rule(method, path, least == "viewer", least != "admin"))
         })
         .collect();
-    assert_eq!(rules.len(), 62, "every row of the table is read");
+    assert_eq!(rules.len(), 63, "every row of the table is read");
     let bodies = [
         ("/clusters", json!({"name": "x"})),
         (
@@ -422,7 +423,8 @@ async fn every_route_is_allowed_or_refused_by_role_and_refusals_are_audited() {
             ("POST", ["clusters", c, "hosts", "bootstrap"]) => format!("hosts h8 of cluster {c}"),
             ("POST", ["clusters", c, "pipelines"]) => format!("pipeline p9 of cluster {c}"),
             ("DELETE", ["clusters", c, "pipelines", p])
-            | ("POST", ["clusters", c, "pipelines", p, _]) => {
+            | ("POST", ["clusters", c, "pipelines", p, _])
+            | ("POST", ["clusters", c, "pipelines", p, "sources", _, "batches"]) => {
                 format!("pipeline {p} of cluster {c}")
             }
             ("DELETE", ["clusters", c, "hosts", h]) => format!("host {h} of cluster {c}"),

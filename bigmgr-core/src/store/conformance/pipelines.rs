@@ -514,6 +514,13 @@ pub async fn metastore<S: ClusterStore + PipelineStore + ?Sized>(store: &S) {
         "clean nothing",
     );
     assert!(!nowhere, "store conformance [{C}]: no batch is there");
+    let one = ok(store.batch(p.id, "a", "s0").await, C, "one batch").expect("s0 at a");
+    assert_eq!(
+        (one.batch.as_str(), one.location.as_str(), one.state),
+        ("s0", "h1:src/s0", BatchState::Clean),
+        "store conformance [{C}]: one batch by its node and id"
+    );
+    none(store.batch(p.id, "a", "s9").await, C, "no such batch");
     let all = ok(store.batches(p.id, None).await, C, "all batches");
     assert_eq!(all.len(), 12, "store conformance [{C}]: {all:?}");
     ok(store.remove_pipeline(p.id).await, C, "remove the pipeline");

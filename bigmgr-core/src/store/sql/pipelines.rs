@@ -275,6 +275,16 @@ impl PipelineStore for SqlStore {
         }
     }
 
+    async fn batch(
+        &self,
+        pipeline: PipelineId,
+        node: &str,
+        batch: &str,
+    ) -> Result<Option<PipelineBatch>> {
+        let from = "FROM pipeline_batches WHERE pipeline = ? AND node = ? AND batch = ?";
+        select_one(&self.pool, from, (pipeline.0, node, batch)).await
+    }
+
     async fn backlog(&self, pipeline: PipelineId, node: &str) -> Result<u64> {
         let n: Option<i64> = query(
             "SELECT COUNT(*) FROM pipeline_batches WHERE pipeline = ? AND node = ? \
