@@ -89,6 +89,7 @@ fn main() {
             programs: BTreeMap::new(),
             dir: "c/bench".into(),
             control: Default::default(),
+            forward: None,
         });
         let start = Instant::now();
         run.run().await.expect("the run");

@@ -158,10 +158,14 @@ pub enum SinkDef {
         /// What feeds it.
         inputs: Vec<String>,
     },
-    /// Another pipeline's source.
+    /// Another pipeline of the cluster: each batch is pushed to an HTTP source of it (as
+    /// `POST …/sources/{source}/batches` does), once, while that pipeline runs.
     Pipeline {
         /// That pipeline.
         pipeline: String,
+        /// Its HTTP source; none: its only one.
+        #[serde(default)]
+        source: Option<String>,
         /// What feeds it.
         inputs: Vec<String>,
     },
@@ -370,7 +374,14 @@ impl Parsed {
                         );
                     }
                 }
-                SinkDef::Pipeline { pipeline, .. } => {
+                SinkDef::Pipeline {
+                    pipeline, source, ..
+                } => {
+                    if let Some(Err(e)) =
+                        source.as_ref().map(|s| crate::name::check_name("node", s))
+                    {
+                        problems.push(self.problem(&["sinks", name, "source"], e.to_string()));
+                    }
                     if let Err(e) = crate::name::check_name("pipeline", pipeline) {
                         problems.push(self.problem(&["sinks", name, "pipeline"], e.to_string()));
                     } else if *pipeline == d.name {

@@ -8,7 +8,7 @@
 
 use super::{Inner, Manager};
 use crate::model::{Pipeline, PipelineId, PipelineState};
-use crate::pipeline::run::{AgentHosts, Control, Run};
+use crate::pipeline::run::{AgentHosts, Control, Forward, Run};
 use crate::pipeline::{NodeKind, Program, UnitKind};
 use crate::transport::data::ProgramRef;
 use crate::view::{PipelineLogLine, PipelineNode, PipelineStatus, PipelineView, PushedBatch};
@@ -208,6 +208,10 @@ async fn start(inner: &Arc<Inner>, cluster: &str, p: Pipeline) -> Result<()> {
         cluster_hosts: hosts,
         programs,
         control: control.clone(),
+        forward: Some(Arc::new(ToPipeline {
+            inner: Arc::downgrade(inner),
+            cluster: cluster.to_string(),
+        })),
     });
     let store = inner.store.clone();
     let id = p.id;
@@ -253,6 +257,56 @@ async fn start(inner: &Arc<Inner>, cluster: &str, p: Pipeline) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// Pipeline sinks push to the cluster's other pipelines through the Manager.
+struct ToPipeline {
+    inner: Weak<Inner>,
+    cluster: String,
+}
+
+#[async_trait::async_trait]
+impl Forward for ToPipeline {
+    async fn push(
+        &self,
+        pipeline: &str,
+        source: Option<&str>,
+        batch: &str,
+        data: Vec<u8>,
+    ) -> Result<bool> {
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| Error::Busy("the server is stopping".into()))?;
+        let mgr = Manager { inner };
+        let source = match source {
+            Some(s) => s.to_string(),
+            None => {
+                let p = mgr.pipeline(&self.cluster, pipeline).await?;
+                let def = crate::pipeline::parse(&p.definition).map_err(Error::Pipeline)?;
+                let http: Vec<&String> = def
+                    .def
+                    .sources
+                    .iter()
+                    .filter(|(_, s)| matches!(s, crate::pipeline::SourceDef::Http { .. }))
+                    .map(|(n, _)| n)
+                    .collect();
+                match http.as_slice() {
+                    [one] => (*one).clone(),
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "pipeline {pipeline} has {} HTTP sources: name one with `source`",
+                            http.len()
+                        )));
+                    }
+                }
+            }
+        };
+        let pushed = mgr
+            .push_batch(&self.cluster, pipeline, &source, Some(batch), data)
+            .await?;
+        Ok(pushed.new)
+    }
 }
 
 /// How long a push waits for a full channel to take it before answering busy.

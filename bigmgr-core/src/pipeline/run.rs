@@ -91,6 +91,21 @@ impl Hosts for AgentHosts {
     }
 }
 
+/// Where a pipeline sink's batches go: another pipeline's HTTP source (the Manager's push).
+#[async_trait]
+pub trait Forward: Send + Sync + 'static {
+    /// Pushes `data` as batch `batch` to HTTP source `source` (none: its only one) of
+    /// `pipeline`; true if new, false if it was pushed before. [`Error::Busy`] or
+    /// [`Error::Conflict`] (that pipeline is not running) mean: try again later.
+    async fn push(
+        &self,
+        pipeline: &str,
+        source: Option<&str>,
+        batch: &str,
+        data: Vec<u8>,
+    ) -> Result<bool>;
+}
+
 /// What steers a run from outside while it runs: pause, drain, scale; and what it says.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -223,6 +238,8 @@ pub struct Run {
     pub programs: BTreeMap<String, ProgramRef>,
     /// What steers it.
     pub control: Arc<Control>,
+    /// Where its pipeline sinks push (none: a pipeline sink fails the run).
+    pub forward: Option<Arc<dyn Forward>>,
 }
 
 /// How often an idle replica looks for a batch again.
@@ -263,6 +280,7 @@ impl Run {
             cluster_hosts,
             programs: BTreeMap::new(),
             control: Arc::new(Control::default()),
+            forward: None,
         }
     }
 
@@ -854,10 +872,11 @@ impl Run {
 
     /// A sink: each batch reaching it goes into its directory, named by the batch.
     async fn sink(&self, name: &str, done: &Done) -> Result<()> {
-        let SinkDef::Dir { host, path, .. } = &self.def.sinks[name] else {
-            return Err(Error::Invalid(format!(
-                "sink {name}: only directory sinks run yet"
-            )));
+        let (host, path) = match &self.def.sinks[name] {
+            SinkDef::Dir { host, path, .. } => (host, path),
+            SinkDef::Pipeline {
+                pipeline, source, ..
+            } => return self.forward(name, pipeline, source.as_deref(), done).await,
         };
         let inputs = self.writers(name);
         let holder = format!("{name}@{host}");
@@ -903,6 +922,76 @@ impl Run {
                 if completed {
                     self.clean(std::slice::from_ref(&b)).await?;
                 }
+            }
+        }
+    }
+
+    /// A pipeline sink: each batch reaching it is pushed to `pipeline`'s HTTP source, its
+    /// files one after the other as the pushed batch's one file, under an id made from its
+    /// own (so a push repeated after a crash is recorded once). While that pipeline does not
+    /// run or is full, the batch waits.
+    async fn forward(
+        &self,
+        name: &str,
+        pipeline: &str,
+        source: Option<&str>,
+        done: &Done,
+    ) -> Result<()> {
+        let forward = self.forward.clone().ok_or_else(|| {
+            Error::Invalid(format!("sink {name}: pipeline sinks need a Manager's run"))
+        })?;
+        let inputs = self.writers(name);
+        let holder = format!("{name}@{pipeline}");
+        loop {
+            self.control.unpaused().await;
+            let leased = self.lease_each(&inputs, &holder, SINK_LEASE, 1).await?;
+            let Some((ch, b)) = leased.into_iter().next() else {
+                if self.all_drained(&inputs, done).await? {
+                    return Ok(());
+                }
+                tokio::time::sleep(IDLE).await;
+                continue;
+            };
+            let (from, dir) = b
+                .location
+                .split_once(':')
+                .ok_or_else(|| Error::Invalid(format!("'{}' is no batch location", b.location)))?;
+            let fetched = self
+                .hosts
+                .data(from, self.request(DataOp::Fetch { dir: dir.into() }))
+                .await;
+            let files = match fetched {
+                Ok(a) => a.files,
+                Err(Error::Transport(why)) => {
+                    self.away(&holder, &why).await?;
+                    tokio::time::sleep(AWAY).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::Invalid(format!("sink {name}: {e}"))),
+            };
+            let data: Vec<u8> = files.into_iter().flat_map(|f| f.content).collect();
+            let id = forwarded_id(&self.def.name, &b.batch);
+            match forward.push(pipeline, source, &id, data).await {
+                Ok(_) => {}
+                Err(Error::Busy(why) | Error::Conflict(why)) => {
+                    let released = self
+                        .store
+                        .release_leases(self.pipeline, Some(&holder))
+                        .await?;
+                    self.control.say(format!(
+                        "{holder}: {why}; {released} batch(es) wait to be pushed again"
+                    ));
+                    tokio::time::sleep(AWAY * 4).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::Invalid(format!("sink {name}: {e}"))),
+            }
+            let completed = self
+                .store
+                .complete_batch(self.pipeline, &ch, &b.batch, &holder, &[])
+                .await?;
+            if completed {
+                self.clean(std::slice::from_ref(&b)).await?;
             }
         }
     }
@@ -972,6 +1061,15 @@ impl Run {
         }
         Ok(true)
     }
+}
+
+/// The id under which pipeline `pipeline` pushes its batch `batch` to another pipeline: the
+/// same however often it is pushed, and a valid push id (`<pipeline>-<hash>`).
+fn forwarded_id(pipeline: &str, batch: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(batch.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{pipeline}-{hex}")
 }
 
 /// The nodes that are done.

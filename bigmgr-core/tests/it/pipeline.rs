@@ -113,6 +113,7 @@ inputs = ["sort"]
         programs: BTreeMap::new(),
         dir: "c/sorted".into(),
         control: Default::default(),
+        forward: None,
     };
     Setup {
         dir,

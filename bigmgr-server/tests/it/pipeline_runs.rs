@@ -585,3 +585,99 @@ inputs = ["filter"]
     assert_eq!(node(&s, "events")["recorded"], 10, "{s}");
     drop(agents);
 }
+
+#[tokio::test]
+async fn a_pipeline_sink_feeds_another_pipeline_each_batch_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server(&tmp.path().join("data"), free_addr());
+    let api = server.api();
+    let agents = agents(&api).await;
+    let f = files(tmp.path(), "first", FILTER);
+    let copy = tmp.path().join("copy.sh");
+    bigmgr_test_support::write_executable(&copy, "#!/bin/sh\nset -e\ncp \"$1\"/* \"$2\"/\n");
+    // first: files → filter → (pipeline sink) → second: events → copy → dir.
+    let first = format!(
+        r#"name = "first"
+
+[sources.files]
+kind = "dir"
+host = "h1"
+path = "{input}"
+records = 100
+
+[units.filter]
+program = "{filter}"
+kind = "non-blocking"
+replicas = 3
+hosts = ["h1", "h2", "h3"]
+inputs = ["files"]
+
+[sinks.next]
+kind = "pipeline"
+pipeline = "second"
+inputs = ["filter"]
+"#,
+        input = f.input.display(),
+        filter = f.filter.display(),
+    );
+    let second = format!(
+        r#"name = "second"
+
+[sources.events]
+kind = "http"
+host = "h3"
+
+[units.copy]
+program = "{copy}"
+kind = "non-blocking"
+replicas = 2
+inputs = ["events"]
+
+[sinks.out]
+kind = "dir"
+host = "h2"
+path = "{out}"
+inputs = ["copy"]
+"#,
+        copy = copy.display(),
+        out = f.out.display(),
+    );
+    for d in [&first, &second] {
+        api.post("/clusters/c/pipelines", json!({ "definition": d }))
+            .await
+            .expect(201);
+    }
+    // The first runs before the second: its batches wait until the second takes them.
+    api.post("/clusters/c/pipelines/first/start", json!({}))
+        .await
+        .expect(200);
+    wait_until("the first pipeline waiting for the second", RUN, || async {
+        logs(&api, "first")
+            .await
+            .contains("start it before pushing")
+            .then_some(())
+    })
+    .await;
+    api.post("/clusters/c/pipelines/second/start", json!({}))
+        .await
+        .expect(200);
+    wait_state(&api, "first", "FINISHED").await;
+    api.post("/clusters/c/pipelines/second/stop", json!({}))
+        .await
+        .expect(200);
+    wait_state(&api, "second", "STOPPED").await;
+    let mut got = sink_lines(&f.out);
+    got.sort_by_key(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    assert_eq!(got.len(), f.want.len(), "every record once");
+    assert!(
+        got == f.want,
+        "exactly the filtered set, through two pipelines"
+    );
+    let s = status(&api, "second").await;
+    assert_eq!(node(&s, "events")["recorded"], 100, "{s}");
+    drop(agents);
+}
