@@ -5,7 +5,8 @@
 //!
 //! - [`Client`]: the connection (server URL, bearer token, timeouts), the low-level calls and
 //!   one method per route, grouped by resource in `clusters`, `hosts`, `services`, `jobs`,
-//!   `configs`, `users` and `assistant`; a route with a body takes core's request type for it.
+//!   `configs`, `pipelines`, `users` and `assistant`; a route with a body takes core's request
+//!   type for it.
 //! - [`ServiceScope`] (`client.scope(cluster, service)`): the routes under one service
 //!   instance — its config versions and its units.
 //! - [`Client::job_stream`]: a job's live events from `GET /jobs/{id}/events` (Server-Sent

@@ -18,15 +18,15 @@ use bigmgr_core::model::{
     RelationId, TaskId, Thread, ThreadId, UnitId,
 };
 use bigmgr_core::request::{
-    AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, SetHealing, SnapshotBody, SpecBody,
-    StartMaintenance,
+    AddHost, AddUnitsBody, RestartStaleBody, RollbackBody, ScalePipeline, SetHealing, SnapshotBody,
+    SpecBody, StartMaintenance,
 };
 use bigmgr_core::spec::{Exported, Plan};
 use bigmgr_core::view::{
     AlertView, AuditEventView, ClusterView, ConfigDiffView, ConfigVersionView, Followed,
-    HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, PipelineView,
-    RelationEventView, RelationView, ServiceView, SnapshotView, SpecAppliedView, StackView,
-    UnitStatusView, follow,
+    HealingView, HostView, JobDetailView, JobView, LogLineView, MaintenanceView, PipelineLogLine,
+    PipelineStatus, PipelineView, RelationEventView, RelationView, ServiceView, SnapshotView,
+    SpecAppliedView, StackView, UnitStatusView, follow,
 };
 
 pub use bigmgr_client::JobAction;
@@ -306,6 +306,45 @@ backend! {
     fn remove_pipeline(cluster: &str, name: &str) -> () {
         rest: |c| c.remove_pipeline(cluster, name).await?,
         embedded: |e| e.acting()?.remove_pipeline(cluster, name).await?,
+    }
+    /// Starts a pipeline that is not running (a `Conflict` in another state).
+    fn start_pipeline(cluster: &str, name: &str) -> PipelineView {
+        rest: |c| c.start_pipeline(cluster, name).await?,
+        embedded: |e| e.acting()?.start_pipeline(cluster, name).await?.into(),
+    }
+    /// Pauses a running pipeline: no node takes a new batch.
+    fn pause_pipeline(cluster: &str, name: &str) -> PipelineView {
+        rest: |c| c.pause_pipeline(cluster, name).await?,
+        embedded: |e| e.acting()?.pause_pipeline(cluster, name).await?.into(),
+    }
+    /// Resumes a paused pipeline.
+    fn resume_pipeline(cluster: &str, name: &str) -> PipelineView {
+        rest: |c| c.resume_pipeline(cluster, name).await?,
+        embedded: |e| e.acting()?.resume_pipeline(cluster, name).await?.into(),
+    }
+    /// Stops a running pipeline: drains it (DRAINING, then STOPPED), or with `abort` stops it
+    /// now (STOPPED).
+    fn stop_pipeline(cluster: &str, name: &str, abort: bool) -> PipelineView {
+        rest: |c| c.stop_pipeline(cluster, name, abort).await?,
+        embedded: |e| e.acting()?.stop_pipeline(cluster, name, !abort).await?.into(),
+    }
+    /// Scales a non-blocking unit of a pipeline (running or not).
+    fn scale_pipeline(cluster: &str, name: &str, req: ScalePipeline) -> PipelineView {
+        rest: |c| c.scale_pipeline(cluster, name, &req).await?,
+        embedded: |e| {
+            let acting = e.acting()?;
+            acting.scale_pipeline(cluster, name, &req.unit, req.replicas).await?.into()
+        },
+    }
+    /// A pipeline's graph and each node's batches waiting, leased and processed.
+    fn pipeline_status(cluster: &str, name: &str) -> PipelineStatus {
+        rest: |c| c.pipeline_status(cluster, name).await?,
+        embedded: |e| e.mgr()?.pipeline_status(cluster, name).await?,
+    }
+    /// The latest lines of a pipeline's run, oldest first.
+    fn pipeline_logs(cluster: &str, name: &str) -> Vec<PipelineLogLine> {
+        rest: |c| c.pipeline_logs(cluster, name).await?,
+        embedded: |e| e.mgr()?.pipeline_logs(cluster, name).await?,
     }
     /// Starts a maintenance window on a host or a service.
     fn start_maintenance(cluster: &str, req: StartMaintenance) -> MaintenanceView {

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,110 @@ def assert_pipelines(cluster: bigmgr.Cluster, a: str, b: str) -> None:
     cluster.remove_pipeline("sorted")
     with pytest.raises(bigmgr.NotFound):
         cluster.pipeline("sorted")
+
+
+KEEP_FILTER = """\
+#!/bin/sh
+# A pipeline unit: keeps the lines of its batch that contain `keep`.
+set -e
+cat "$1"/* | grep keep > "$2/part" || true
+"""
+
+# The source's files: 10 lines (4 batches of at most 3 records) and 5 lines (2 batches).
+PIPELINE_INPUT = {
+    "a.txt": [f"keep a{i}" if i % 2 == 0 else f"drop a{i}" for i in range(10)],
+    "b.txt": [f"keep b{i}" if i % 3 == 0 else f"drop b{i}" for i in range(5)],
+}
+PIPELINE_BATCHES = 6
+
+RUNNING_PIPELINE = """name = "{name}"
+
+[sources.files]
+kind = "dir"
+host = "{source}"
+path = "{input}"
+records = 3
+
+[units.filter]
+program = "{program}"
+kind = "non-blocking"
+replicas = 2
+hosts = {hosts}
+inputs = ["files"]
+
+[sinks.out]
+kind = "dir"
+host = "{sink}"
+path = "{out}"
+inputs = ["filter"]
+"""
+
+
+def runnable_pipeline(tmp: Path, name: str, source: str, hosts: list, sink: str):
+    """A pipeline `name` that runs: `files` (the files of PIPELINE_INPUT under `tmp`, on host
+    `source`) → `filter` (KEEP_FILTER, 2 replicas on `hosts`) → `out` (a directory under `tmp`
+    on host `sink`). Returns its definition, the sink's directory and the lines it must end
+    up holding, sorted."""
+    d = tmp / name
+    input_dir, out = d / "in", d / "out"
+    input_dir.mkdir(parents=True)
+    out.mkdir()
+    for f, lines in PIPELINE_INPUT.items():
+        (input_dir / f).write_text("".join(l + "\n" for l in lines))
+    program = d / "filter.sh"
+    program.write_text(KEEP_FILTER)
+    program.chmod(0o755)
+    definition = RUNNING_PIPELINE.format(
+        name=name,
+        source=source,
+        input=input_dir,
+        program=program,
+        hosts="[" + ", ".join(f'"{h}"' for h in hosts) + "]",
+        sink=sink,
+        out=out,
+    )
+    want = sorted(l for lines in PIPELINE_INPUT.values() for l in lines if "keep" in l)
+    return definition, out, want
+
+
+def sink_lines(out: Path) -> list:
+    """Every line of every file the sink wrote below `out`, sorted."""
+    return sorted(
+        line for f in out.rglob("*") if f.is_file() for line in f.read_text().splitlines()
+    )
+
+
+def wait_pipeline(p: bigmgr.Pipeline, state: str, timeout: float = 60.0) -> bigmgr.Pipeline:
+    """Polls pipeline `p` until it is in `state` (failing at once, with its message and log,
+    if its run FAILED instead) for at most `timeout` seconds; returns it."""
+    deadline = time.monotonic() + timeout
+    while p.refresh().state != state:
+        if p.state == "FAILED":
+            pytest.fail(f"pipeline {p.name} FAILED: {p.message}; its log: {p.logs()}")
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"pipeline {p.name} is still {p.state} after {timeout}s, not {state}; "
+                f"its log: {p.logs()}"
+            )
+        time.sleep(0.2)
+    return p
+
+
+def assert_pipeline_runs(cluster: bigmgr.Cluster, tmp: Path, name: str, source: str,
+                         hosts: list, sink: str) -> bigmgr.Pipeline:
+    """Through either backend: pipeline `name` (see `runnable_pipeline`) is created, started
+    (RUNNING), and FINISHED within 60 s with its sink holding every kept line exactly once and
+    nothing else; `pause()` on a FINISHED pipeline is a `Conflict` naming its state. Returns
+    the pipeline, FINISHED."""
+    definition, out, want = runnable_pipeline(tmp, name, source, hosts, sink)
+    p = cluster.create_pipeline(definition)
+    assert (p.state, p.message, p.replicas) == ("CREATED", None, {})
+    assert p.start() is p
+    assert p.state in ("RUNNING", "FINISHED"), p.state
+    wait_pipeline(p, "FINISHED")
+    assert p.message == "every batch was processed"
+    assert sink_lines(out) == want
+    with pytest.raises(bigmgr.Conflict, match="FINISHED"):
+        p.pause()
+    assert p.refresh().state == "FINISHED"
+    return p

@@ -31,6 +31,7 @@ from conftest import (
     REPO,
     STACKS,
     assert_common_errors,
+    assert_pipeline_runs,
     assert_pipelines,
     assert_restore_round_trip,
     cleaned_up,
@@ -610,3 +611,14 @@ def test_pipelines_are_checked_created_and_removed(client):
     cluster.add_host("pa", "127.0.0.8")
     cluster.add_host("pb", "127.0.0.9")
     assert_pipelines(cluster, "pa", "pb")
+
+
+def test_a_pipeline_runs_on_the_agent(cluster, h1, tmp_path):
+    """files → filter (2 replicas) → sink, all on the real agent h1: started through the
+    server, FINISHED with every kept line once; a 409 is a Conflict and a 422 InvalidInput."""
+    p = assert_pipeline_runs(cluster, tmp_path, "py-kept", "h1", ["h1"], "h1")
+    assert {n.name: n.processed for n in p.status().nodes}["filter"] > 0
+    with pytest.raises(bigmgr.InvalidInput, match="no unit 'nope'"):
+        p.scale("nope", 2)
+    assert p.scale("filter", 1).replicas == {"filter": 1}
+    assert p.logs()[-1][1] == "run ended: every batch was processed"

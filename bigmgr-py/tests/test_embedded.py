@@ -12,8 +12,10 @@ import bigmgr
 from conftest import (
     AGENTS,
     STACKS,
+    PIPELINE_BATCHES,
     add_hosts,
     assert_common_errors,
+    assert_pipeline_runs,
     assert_pipelines,
     assert_restore_round_trip,
     kill_pid_files,
@@ -544,3 +546,53 @@ def test_pipelines_are_checked_created_and_removed(embedded):
     cluster = embedded.create_cluster("pipes")
     add_hosts(cluster)
     assert_pipelines(cluster, "h1", "h2")
+
+
+def test_a_pipeline_runs_on_the_agents_and_is_controlled(embedded, tmp_path):
+    """files (h1) → filter (2 replicas on h1 and h2) → sink (h2), run by the in-process
+    agents on their roots: every kept line reaches the sink exactly once, the status shows
+    every batch processed, scaling shows in the replicas, and a bad scale or a pause of a
+    FINISHED pipeline raises what to fix."""
+    cluster = embedded.create_cluster("runs")
+    add_hosts(cluster)
+    p = assert_pipeline_runs(cluster, tmp_path, "kept", "h1", ["h1", "h2"], "h2")
+
+    status = p.status()
+    assert isinstance(status, bigmgr.PipelineStatus)
+    assert status.pipeline is p and p.state == "FINISHED"
+    assert not status.running_here, "a FINISHED run is over"
+    nodes = {n.name: n for n in status.nodes}
+    assert {n: (x.kind, x.replicas) for n, x in nodes.items()} == {
+        "files": ("source", None),
+        "files->filter": ("channel", None),
+        "filter": ("unit", 2),
+        "filter->out": ("channel", None),
+        "out": ("sink", None),
+    }
+    assert nodes["files"].recorded == PIPELINE_BATCHES
+    f = nodes["filter"]
+    assert (f.processed, f.waiting, f.leased) == (PIPELINE_BATCHES, 0, 0), f
+    assert nodes["out"].processed == PIPELINE_BATCHES
+    assert ("files", "files->filter") in status.edges and ("filter->out", "out") in status.edges
+    assert "kept" in repr(status) and "filter" in repr(f)
+
+    assert p.scale("filter", 3) is p
+    assert p.replicas == {"filter": 3}
+    assert cluster.pipeline("kept").replicas == {"filter": 3}
+    assert {n.name: n.replicas for n in p.status().nodes}["filter"] == 3
+    with pytest.raises(bigmgr.InvalidInput, match="no unit 'nope'") as e:
+        p.scale("nope", 2)
+    assert "filter" in str(e.value), "the message lists the units there are"
+    with pytest.raises(bigmgr.InvalidInput, match="1 to 64"):
+        p.scale("filter", 65)
+    assert p.refresh().replicas == {"filter": 3}
+    for action in (p.resume, p.stop):
+        with pytest.raises(bigmgr.Conflict, match="FINISHED"):
+            action()
+
+    logs = p.logs()
+    assert logs and all(isinstance(at, int) and isinstance(line, str) for at, line in logs)
+    assert [at for at, _ in logs] == sorted(at for at, _ in logs)
+    lines = [line for _, line in logs]
+    assert lines[0].startswith("run started"), lines
+    assert lines[-1] == "run ended: every batch was processed", lines

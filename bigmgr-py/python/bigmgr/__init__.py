@@ -4,7 +4,9 @@ embedded in-process (``bigmgr.Embedded``). Both offer the same classes: ``Cluste
 ``ConfigDiff``, ``Snapshot``, ``Relation``, ``RelationEvent``, ``Stack``, ``Alert``,
 ``Finding`` (the advisor's), ``Maintenance``, ``Healing``, ``Plan`` and ``Exported``
 (cluster specs: ``Cluster.plan``, ``Cluster.apply``, ``Cluster.export``), and ``Pipeline``
-(``Cluster.create_pipeline``, ``Cluster.pipelines``); the assistant's chat
+(``Cluster.create_pipeline``, ``Cluster.pipelines``; ``start``, ``pause``, ``resume``,
+``stop``, ``scale``, ``status`` → ``PipelineStatus`` of ``PipelineNode``s, ``logs``); the
+assistant's chat
 (``Cluster.ask`` → ``Answer``, ``Cluster.ask_stream`` → ``AnswerStream``, ``Proposal``) needs a
 server. Errors are ``bigmgr.Error`` and its subclasses."""
 
@@ -32,6 +34,8 @@ from ._bigmgr import (
     NotFound,
     PermissionDenied,
     Pipeline,
+    PipelineNode,
+    PipelineStatus,
     Plan,
     Proposal,
     Relation,
@@ -70,6 +74,8 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Pipeline",
+    "PipelineNode",
+    "PipelineStatus",
     "Plan",
     "Proposal",
     "Relation",

@@ -2,9 +2,10 @@
 
 use super::assistant::{self, PyAnswer, PyAnswerStream};
 use super::job::PyJob;
+use super::pipeline::PyPipeline;
 use super::records::{
-    PyAlert, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyMaintenance, PyPipeline,
-    PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
+    PyAlert, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyMaintenance, PyPlan,
+    PyRelation, PyRelationEvent, PySnapshot, PyUnit, record, records,
 };
 use super::service::PyService;
 use super::{from_py_as, run};
@@ -14,7 +15,7 @@ use bigmgr_core::manager::{AddService, Relate};
 use bigmgr_core::model::{HostOverrides, JobOptions, JobRequest, ServiceConfigs, Target, UnitId};
 use bigmgr_core::placement::Placement;
 use bigmgr_core::request::{SetHealing, SpecBody, StartMaintenance};
-use bigmgr_core::view::{ClusterView, JobView};
+use bigmgr_core::view::{ClusterView, JobView, PipelineView};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -75,6 +76,10 @@ impl PyCluster {
 
     fn job(&self, j: JobView) -> PyJob {
         PyJob::new(self.backend.clone(), j)
+    }
+
+    fn pipeline_of(&self, p: PipelineView) -> PyPipeline {
+        PyPipeline::new(self.backend.clone(), &self.name, p)
     }
 }
 
@@ -351,20 +356,20 @@ impl PyCluster {
     /// Creates a pipeline from `definition` (TOML, docs/pipelines.md; admins). A definition
     /// with problems raises `InvalidInput` listing each with its line, and creates nothing.
     fn create_pipeline(&self, py: Python<'_>, definition: &str) -> PyResult<PyPipeline> {
-        Ok(record(&run(
-            py,
-            self.backend.create_pipeline(&self.name, definition),
-        )?))
+        let p = run(py, self.backend.create_pipeline(&self.name, definition))?;
+        Ok(self.pipeline_of(p))
     }
 
     /// The cluster's pipelines, oldest first.
     fn pipelines(&self, py: Python<'_>) -> PyResult<Vec<PyPipeline>> {
-        Ok(records(run(py, self.backend.pipelines(&self.name))?))
+        let all = run(py, self.backend.pipelines(&self.name))?;
+        Ok(all.into_iter().map(|p| self.pipeline_of(p)).collect())
     }
 
-    /// The pipeline `name`.
+    /// The pipeline `name` (`NotFound` if there is none).
     fn pipeline(&self, py: Python<'_>, name: &str) -> PyResult<PyPipeline> {
-        Ok(record(&run(py, self.backend.pipeline(&self.name, name))?))
+        let p = run(py, self.backend.pipeline(&self.name, name))?;
+        Ok(self.pipeline_of(p))
     }
 
     /// Removes pipeline `name` (admins), which must not be running.

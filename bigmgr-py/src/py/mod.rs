@@ -1,10 +1,11 @@
 //! The Python classes (`Client`, `Embedded`, `Cluster`, `Host`, `Service`, `Unit`, `Job`,
-//! the assistant's `Answer` and `Proposal` …)
+//! `Pipeline`, the assistant's `Answer` and `Proposal` …)
 //! over a [`crate::backend::Backend`]: each holds the backend and the data it was answered.
 
 mod assistant;
 mod cluster;
 mod job;
+mod pipeline;
 mod records;
 mod service;
 mod session;
@@ -18,10 +19,11 @@ use std::future::Future;
 pub(crate) use assistant::{PyAnswer, PyAnswerStream, PyProposal};
 pub(crate) use cluster::PyCluster;
 pub(crate) use job::{PyJob, PyLogIter};
+pub(crate) use pipeline::{PyPipeline, PyPipelineNode, PyPipelineStatus};
 pub(crate) use records::{
     PyAlert, PyConfigDiff, PyConfigVersion, PyExported, PyFinding, PyHealing, PyHost, PyLogLine,
-    PyMaintenance, PyPipeline, PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage,
-    PyTask, PyUnit,
+    PyMaintenance, PyPlan, PyRelation, PyRelationEvent, PySnapshot, PyStack, PyStage, PyTask,
+    PyUnit,
 };
 pub(crate) use service::PyService;
 pub(crate) use session::{PyClient, PyEmbedded};
@@ -46,6 +48,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlan>()?;
     m.add_class::<PyExported>()?;
     m.add_class::<PyPipeline>()?;
+    m.add_class::<PyPipelineStatus>()?;
+    m.add_class::<PyPipelineNode>()?;
     m.add_class::<PyMaintenance>()?;
     m.add_class::<PyHealing>()?;
     m.add_class::<PyRelation>()?;

@@ -623,29 +623,6 @@ impl PyPlan {
     }
 }
 
-/// A pipeline of a cluster (docs/pipelines.md).
-#[pyclass(frozen, get_all, module = "bigmgr", name = "Pipeline")]
-#[derive(Deserialize)]
-pub(crate) struct PyPipeline {
-    /// Its name, unique among the cluster's pipelines.
-    name: String,
-    /// Who created it.
-    author: String,
-    /// When (ms since the epoch).
-    created_at: i64,
-    /// CREATED, RUNNING, PAUSED or STOPPED.
-    state: String,
-    /// Its definition as written (TOML).
-    definition: String,
-}
-
-#[pymethods]
-impl PyPipeline {
-    fn __repr__(&self) -> String {
-        format!("<Pipeline {} {}>", self.name, self.state)
-    }
-}
-
 /// A cluster written as a spec (`Cluster.export`).
 #[pyclass(frozen, get_all, module = "bigmgr", name = "Exported")]
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use crate::{rest, server};
 use bigmgr_core::manager::{AddService, ConfigChange, Relate};
 use bigmgr_core::model::{JobOptions, JobRequest, Target};
-use bigmgr_core::request::AddUnitsBody;
+use bigmgr_core::request::{AddUnitsBody, ScalePipeline};
 use bigmgr_core::view::RelationView;
 use bigmgr_py::backend::{Backend, JobAction};
 use bigmgr_py::error::Error;
@@ -498,4 +498,73 @@ async fn lists_read_every_page() {
     let names: Vec<_> = all.iter().map(|c| c.name.clone()).collect();
     let want: Vec<_> = (0..n).map(|i| format!("c{i:03}")).collect();
     assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn pipeline_controls_answer_views_and_their_errors_have_kinds() {
+    let server = server();
+    let rest = rest(&server);
+    rest.create_cluster("c").await.unwrap();
+    rest.add_host("c", "h1", "127.0.0.2").await.unwrap();
+    let definition = r#"name = "p"
+
+[sources.files]
+kind = "dir"
+host = "h1"
+path = "/nowhere/in"
+
+[units.filter]
+program = "/bin/cat"
+kind = "non-blocking"
+inputs = ["files"]
+
+[units.all]
+program = "/bin/cat"
+kind = "blocking"
+inputs = ["filter"]
+
+[sinks.out]
+kind = "dir"
+host = "h1"
+path = "/nowhere/out"
+inputs = ["all"]
+"#;
+    rest.create_pipeline("c", definition).await.unwrap();
+
+    // Not running: pausing, resuming and stopping it are conflicts naming its state.
+    let e = refused!(rest.pause_pipeline("c", "p"), Conflict);
+    assert_contains(e.to_string(), "CREATED");
+    refused!(rest.resume_pipeline("c", "p"), Conflict);
+    refused!(rest.stop_pipeline("c", "p", false), Conflict);
+    refused!(rest.stop_pipeline("c", "p", true), Conflict);
+    refused!(rest.start_pipeline("c", "ghost"), NotFound);
+
+    // Scaling: a non-blocking unit, 1 to 64 replicas.
+    let scale = |unit: &str, replicas| ScalePipeline {
+        unit: unit.into(),
+        replicas,
+    };
+    let p = rest
+        .scale_pipeline("c", "p", scale("filter", 4))
+        .await
+        .unwrap();
+    assert_eq!(p.replicas.get("filter"), Some(&4));
+    let e = refused!(
+        rest.scale_pipeline("c", "p", scale("nope", 2)),
+        InvalidInput
+    );
+    assert_contains(e.to_string(), "nope");
+    let e = refused!(rest.scale_pipeline("c", "p", scale("all", 2)), InvalidInput);
+    assert_contains(e.to_string(), "blocking");
+    refused!(
+        rest.scale_pipeline("c", "p", scale("filter", 0)),
+        InvalidInput
+    );
+
+    let status = rest.pipeline_status("c", "p").await.unwrap();
+    assert_eq!(status.pipeline.state.as_str(), "CREATED");
+    let filter = status.nodes.iter().find(|n| n.name == "filter").unwrap();
+    assert_eq!((filter.kind.as_str(), filter.replicas), ("unit", Some(4)));
+    assert!(!status.running_here);
+    assert!(rest.pipeline_logs("c", "p").await.unwrap().is_empty());
 }
