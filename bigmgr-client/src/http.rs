@@ -287,7 +287,7 @@ fn check_url(url: &str) -> Result<String> {
 }
 
 /// A JSON value as `T`, or an error saying the answer had an unexpected shape.
-fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| {
         Error::Http(format!(
             "{what}: the server's answer has an unexpected shape ({e}); is the server the same \

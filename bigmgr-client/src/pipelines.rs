@@ -1,10 +1,11 @@
 //! `/clusters/{cluster}/pipelines`: pipelines (docs/pipelines.md) — created, listed, read and
-//! removed; started, paused, resumed, stopped and scaled; their status and run log.
+//! removed; started, paused, resumed, stopped and scaled; their status and run log; batches
+//! pushed to their HTTP sources.
 
 use crate::http::in_cluster;
 use crate::{Client, Result, seg};
 use bigmgr_core::request::{CreatePipeline, ScalePipeline};
-use bigmgr_core::view::{PipelineLogLine, PipelineStatus, PipelineView};
+use bigmgr_core::view::{PipelineLogLine, PipelineStatus, PipelineView, PushedBatch};
 use serde::Deserialize;
 
 /// The answer of `GET …/pipelines/{pipeline}/logs`.
@@ -87,6 +88,31 @@ impl Client {
     pub async fn pipeline_logs(&self, cluster: &str, name: &str) -> Result<Vec<PipelineLogLine>> {
         let logs: PipelineLogs = self.get(&pipeline_path(cluster, name, "/logs")).await?;
         Ok(logs.lines)
+    }
+
+    /// Pushes `data` (the batch's one file) to HTTP source `source` of a running pipeline,
+    /// named `batch` so that a retried push is recorded once (none: the server names it).
+    /// A full channel or a host away is a 503 problem: retry later.
+    pub async fn push_batch(
+        &self,
+        cluster: &str,
+        name: &str,
+        source: &str,
+        batch: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<PushedBatch> {
+        let mut rest = format!("/sources/{}/batches", seg(source));
+        if let Some(b) = batch {
+            rest.push_str(&format!("?batch={}", seg(b)));
+        }
+        let path = pipeline_path(cluster, name, &rest);
+        let what = format!("POST {}{path}", crate::PREFIX);
+        let req = self
+            .request(reqwest::Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(data);
+        let v = self.send(&what, req).await?;
+        crate::http::decode(&what, v)
     }
 
     /// `POST …/pipelines/{name}<action>` with an empty body → the pipeline as it is after it.

@@ -72,7 +72,8 @@ impl SourceDef {
         matches!(self, SourceDef::Dir { watch: false, .. })
     }
 
-    fn host(&self) -> &str {
+    /// The host it runs on.
+    pub fn host(&self) -> &str {
         match self {
             SourceDef::Dir { host, .. } | SourceDef::Http { host, .. } => host,
         }

@@ -444,6 +444,22 @@ pub enum PipelineCommand {
         /// The pipeline's name.
         name: String,
     },
+    /// Push a batch (a file, or `-` for stdin) to an HTTP source of a running pipeline;
+    /// with `--batch ID` a push retried is recorded once.
+    Push {
+        /// The cluster.
+        cluster: String,
+        /// The pipeline's name.
+        name: String,
+        /// The HTTP source.
+        source: String,
+        /// The batch: a file, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Names the batch (letters, digits, `.`, `_`, `-`).
+        #[arg(long, value_name = "ID")]
+        batch: Option<String>,
+    },
     /// The latest lines of a pipeline's run.
     Logs {
         /// The cluster.

@@ -43,6 +43,9 @@ pub async fn serve(root: &Path, request: DataRequest) -> Result<DataAnswer, Stri
                     path
                 }
             };
+            // One program at a time per batch directory: a request the server gave up on (its
+            // run was aborted) may still run here when the batch is processed again.
+            let _busy = Busy::take(&work_dir).await;
             let (input, output) = (work_dir.join("in"), work_dir.join("out"));
             // A batch processed again starts from nothing: the same names, written anew.
             let _ = tokio::fs::remove_dir_all(&work_dir).await;
@@ -84,6 +87,46 @@ pub async fn serve(root: &Path, request: DataRequest) -> Result<DataAnswer, Stri
                 files: read_files(&from).await?,
                 ..DataAnswer::default()
             })
+        }
+    }
+}
+
+/// The batch directories a request works in now, each with its lock.
+static BUSY: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// A batch directory held by one request until dropped.
+struct Busy {
+    path: PathBuf,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Busy {
+    /// Waits until no other request works in `path`, then holds it.
+    async fn take(path: &Path) -> Busy {
+        let lock = BUSY
+            .lock()
+            .expect("not poisoned")
+            .entry(path.to_path_buf())
+            .or_default()
+            .clone();
+        Busy {
+            path: path.to_path_buf(),
+            _guard: lock.lock_owned().await,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut busy = BUSY.lock().expect("not poisoned");
+        // Ours and the table's: nobody else waits, so the entry goes.
+        if busy
+            .get(&self.path)
+            .is_some_and(|l| std::sync::Arc::strong_count(l) <= 2)
+        {
+            busy.remove(&self.path);
         }
     }
 }

@@ -100,6 +100,13 @@ async fn reconcile(inner: &Arc<Inner>) -> Result<()> {
         runs.retain(|id, r| {
             let keep = !r.task.is_finished() && wanted.contains_key(id);
             if !keep {
+                if !r.task.is_finished() {
+                    r.control.say(if leading {
+                        "run ended: aborted".into()
+                    } else {
+                        "run ended here: another server leads".into()
+                    });
+                }
                 r.task.abort();
                 stopped.push(*id);
             }
@@ -380,6 +387,16 @@ impl Manager {
         Ok(PushedBatch { batch, new })
     }
 
+    /// Forgets the last run of a removed pipeline (its log).
+    pub(super) fn forget_run(&self, id: PipelineId) {
+        self.inner
+            .runs
+            .latest
+            .lock()
+            .expect("not poisoned")
+            .remove(&id);
+    }
+
     /// The loop keeping this server's pipeline runs as the store says (started with the
     /// Manager).
     pub(super) fn serve_pipeline_runs(inner: &Arc<Inner>) {
@@ -546,15 +563,22 @@ impl Manager {
     pub async fn pipeline_status(&self, cluster: &str, name: &str) -> Result<PipelineStatus> {
         let p = self.pipeline(cluster, name).await?;
         let parsed = crate::pipeline::parse(&p.definition).map_err(Error::Pipeline)?;
-        let c = self.cluster(cluster).await?;
-        let hosts: BTreeSet<String> = self
-            .inner
-            .store
-            .list_hosts(c.id)
-            .await?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
+        // The graph as defined, whatever became of its hosts since (a removed host is the
+        // run's problem, not the status's).
+        let named = parsed.def.sources.values().map(|s| s.host().to_string());
+        let named = named
+            .chain(
+                parsed
+                    .def
+                    .units
+                    .values()
+                    .flat_map(|u| u.hosts.iter().cloned()),
+            )
+            .chain(parsed.def.sinks.values().filter_map(|s| match s {
+                crate::pipeline::SinkDef::Dir { host, .. } => Some(host.clone()),
+                crate::pipeline::SinkDef::Pipeline { .. } => None,
+            }));
+        let hosts: BTreeSet<String> = named.collect();
         let graph = parsed.check(&hosts).map_err(Error::Pipeline)?;
         let batches = self.inner.store.batches(p.id, None).await?;
         let minute_ago = crate::model::now_ms() - 60_000;

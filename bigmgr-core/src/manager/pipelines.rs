@@ -114,6 +114,8 @@ impl Manager {
     /// Removes a pipeline that is not running.
     pub async fn remove_pipeline(&self, cluster: &str, name: &str) -> Result<()> {
         let p = self.pipeline(cluster, name).await?;
-        self.inner.store.remove_pipeline(p.id).await
+        self.inner.store.remove_pipeline(p.id).await?;
+        self.forget_run(p.id);
+        Ok(())
     }
 }

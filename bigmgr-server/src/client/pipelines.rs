@@ -98,6 +98,34 @@ pub async fn pipeline(client: &Client, out: Output, command: PipelineCommand) ->
             let path = in_cluster(&cluster, &["pipelines", &name, "status"]);
             show(client, out, &path, print_status).await
         }
+        PipelineCommand::Push {
+            cluster,
+            name,
+            source,
+            file,
+            batch,
+        } => {
+            let data = if file.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| IoError::new(&file, e))?;
+                buf
+            } else {
+                std::fs::read(&file).map_err(|e| IoError::new(&file, e))?
+            };
+            let pushed = client
+                .push_batch(&cluster, &name, &source, batch.as_deref(), data)
+                .await?;
+            let value = serde_json::to_value(&pushed).unwrap_or_default();
+            out.one(&value, |_| {
+                if pushed.new {
+                    println!("batch {} pushed to {name}/{source}", pushed.batch);
+                } else {
+                    println!("batch {} was pushed before: nothing written", pushed.batch);
+                }
+            });
+            Ok(())
+        }
         PipelineCommand::Logs { cluster, name } => {
             let path = in_cluster(&cluster, &["pipelines", &name, "logs"]);
             show(client, out, &path, |v| {

@@ -336,6 +336,42 @@ async fn a_pipeline_runs_exactly_once_on_three_agents_and_is_steered_while_it_ru
     assert_contains(&log, "paused");
     assert_contains(&log, "unit filter scaled to 4 replicas");
     assert_contains(&log, "filter#3@h1");
+
+    // Aborted mid-run, then started again: the batches in flight went back to their
+    // channels, and the second run ends with exactly the set.
+    let f = files(tmp.path(), "aborted", &slow_filter("0.1"));
+    api.post(
+        "/clusters/c/pipelines",
+        json!({ "definition": definition("aborted", &f) }),
+    )
+    .await
+    .expect(201);
+    cli.run(&["pipeline", "start", "c", "aborted"]).expect(0);
+    wait_until("5 batches filtered", RUN, || async {
+        (filtered(&api, "aborted").await >= 5).then_some(())
+    })
+    .await;
+    let out = cli.run(&["pipeline", "stop", "c", "aborted", "--abort"]);
+    assert_contains(&out.expect(0).stdout, "STOPPED");
+    let stopped = wait_state(&api, "aborted", "STOPPED").await;
+    assert_eq!(stopped["message"], "aborted", "{stopped}");
+    wait_until("the aborted run's end in its log", RUN, || async {
+        logs(&api, "aborted")
+            .await
+            .contains("run ended: aborted")
+            .then_some(())
+    })
+    .await;
+    let s = status(&api, "aborted").await;
+    assert_eq!(node(&s, "filter")["leased"], 0, "leases released: {s}");
+    cli.run(&["pipeline", "start", "c", "aborted"]).expect(0);
+    wait_state(&api, "aborted", "FINISHED").await;
+    let got = sink_lines(&f.out);
+    assert!(
+        got == f.want,
+        "aborted and started again: exactly the set ({} lines)",
+        got.len()
+    );
     drop(agents);
 }
 
@@ -556,8 +592,14 @@ inputs = ["filter"]
     let id = named.expect(201)["batch"].as_str().unwrap().to_string();
     let again = api.post_raw(&format!("{push}?batch={id}"), chunk(9)).await;
     assert_eq!(again.expect(200)["new"], false);
-    let again = api.post_raw(&format!("{push}?batch=b3"), chunk(3)).await;
-    assert_eq!(again.expect(200)["new"], false);
+    let cli = Client::of(&server);
+    let b3 = tmp.path().join("b3");
+    std::fs::write(&b3, chunk(3)).unwrap();
+    let b3 = b3.to_str().unwrap();
+    let again = cli.run(&[
+        "pipeline", "push", "c", "pushed", "events", b3, "--batch", "b3",
+    ]);
+    assert_contains(&again.expect(0).stdout, "batch b3 was pushed before");
     // Hostile or wrong pushes are refused, naming what to fix.
     let bad = api.post_raw(&format!("{push}?batch=..%2Fetc"), "x\n").await;
     assert_contains(bad.problem(422), "a batch id is");
@@ -566,7 +608,6 @@ inputs = ["filter"]
         .await;
     assert_contains(bad.problem(422), "no HTTP source 'nope'");
     // Drained: what was pushed is processed, then it stops; pushes are refused.
-    let cli = Client::of(&server);
     let stopping = cli.run(&["pipeline", "stop", "c", "pushed"]);
     assert_contains(&stopping.expect(0).stdout, "DRAINING");
     let stopped = wait_state(&api, "pushed", "STOPPED").await;
