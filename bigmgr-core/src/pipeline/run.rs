@@ -28,7 +28,9 @@ use crate::agent::data::batch_dir;
 use crate::model::{NewBatch, PipelineBatch, PipelineId, now_ms};
 use crate::store::PipelineStore;
 use crate::transport::Transport;
-use crate::transport::data::{BatchData, Carried, DataAnswer, DataOp, DataRequest, ProgramRef};
+use crate::transport::data::{
+    BatchData, Carried, DataAnswer, DataFile, DataOp, DataRequest, ProgramRef,
+};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -739,24 +741,25 @@ impl Run {
     /// The batch at `location` as `host` gets it: where it is, on that host; carried from its
     /// own host otherwise. `None` if its host is away.
     async fn carry(&self, name: String, location: &str, host: &str) -> Result<Option<BatchData>> {
-        let (from, dir) = location
-            .split_once(':')
-            .ok_or_else(|| Error::Invalid(format!("'{location}' is no batch location")))?;
+        let (from, dir) = split_location(location)?;
         if from == host {
             return Ok(Some(BatchData {
                 name,
                 data: Carried::Local(dir.to_string()),
             }));
         }
-        let fetched = self
-            .hosts
-            .data(from, self.request(DataOp::Fetch { dir: dir.into() }))
-            .await;
-        match fetched {
-            Ok(a) => Ok(Some(BatchData {
-                name,
-                data: Carried::Files(a.files),
-            })),
+        Ok(self.fetch(location).await?.map(|files| BatchData {
+            name,
+            data: Carried::Files(files),
+        }))
+    }
+
+    /// The files of the batch at `location`, from its host; `None` if that host is away.
+    async fn fetch(&self, location: &str) -> Result<Option<Vec<DataFile>>> {
+        let (from, dir) = split_location(location)?;
+        let op = DataOp::Fetch { dir: dir.into() };
+        match self.hosts.data(from, self.request(op)).await {
+            Ok(a) => Ok(Some(a.files)),
             Err(Error::Transport(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -821,11 +824,13 @@ impl Run {
                 Some(home) => {
                     // Written to the channel's home now, so it does not wait for this host.
                     if carried.is_none() {
-                        let at = format!("{host}:{output}");
-                        match self.carry(batch_dir(&id), &at, "").await? {
-                            Some(c) => carried = Some(c),
-                            None => return self.away(holder, "the unit's host went away").await,
-                        }
+                        let Some(files) = self.fetch(&format!("{host}:{output}")).await? else {
+                            return self.away(holder, "the unit's host went away").await;
+                        };
+                        carried = Some(BatchData {
+                            name: batch_dir(&id),
+                            data: Carried::Files(files),
+                        });
                     }
                     let input = carried.clone().expect("carried above");
                     let op = DataOp::Deliver {
@@ -952,18 +957,11 @@ impl Run {
                 tokio::time::sleep(IDLE).await;
                 continue;
             };
-            let (from, dir) = b
-                .location
-                .split_once(':')
-                .ok_or_else(|| Error::Invalid(format!("'{}' is no batch location", b.location)))?;
-            let fetched = self
-                .hosts
-                .data(from, self.request(DataOp::Fetch { dir: dir.into() }))
-                .await;
-            let files = match fetched {
-                Ok(a) => a.files,
-                Err(Error::Transport(why)) => {
-                    self.away(&holder, &why).await?;
+            let files = match self.fetch(&b.location).await {
+                Ok(Some(files)) => files,
+                Ok(None) => {
+                    self.away(&holder, &format!("the host of batch {} is away", b.batch))
+                        .await?;
                     tokio::time::sleep(AWAY).await;
                     continue;
                 }
@@ -1015,7 +1013,7 @@ impl Run {
     /// Removes the data at `location` (`<host>:<dir>`); a unit's output goes with its whole
     /// work directory (its staged input too).
     async fn remove(&self, location: &str) {
-        let Some((host, dir)) = location.split_once(':') else {
+        let Ok((host, dir)) = split_location(location) else {
             return;
         };
         let dir = dir.strip_suffix("/out").unwrap_or(dir);
@@ -1061,6 +1059,13 @@ impl Run {
         }
         Ok(true)
     }
+}
+
+/// A batch location's host and directory (`<host>:<dir>`).
+fn split_location(location: &str) -> Result<(&str, &str)> {
+    location
+        .split_once(':')
+        .ok_or_else(|| Error::Invalid(format!("'{location}' is no batch location")))
 }
 
 /// The id under which pipeline `pipeline` pushes its batch `batch` to another pipeline: the
