@@ -190,8 +190,9 @@ describe('PipelineView graph, state and log', () => {
     const figures = (name: string): string[] => [...box(name).querySelectorAll('text')].map((x) => x.textContent.trim())
 
     expect(figures('files')).toEqual(['files', 'source', 'recorded 100'])
-    expect(figures('filter')).toEqual(['filter', 'unit · 3 replicas', 'waiting 4 · leased 2', 'processed 10 · 5 per min'])
-    expect(figures('files->filter')).toEqual(['files->filter', 'channel', 'waiting 4 / 64', 'leased 2 · processed 10'])
+    expect(figures('filter')).toEqual(['filter', 'unit · replicas 3', 'waiting 4 · leased 2', 'processed 10 · 5 per min'])
+    // A channel's backlog is what its limit holds: the batches waiting and those leased.
+    expect(figures('files->filter')).toEqual(['files->filter', 'channel', 'backlog 6 / 64', 'waiting 4 · leased 2', 'processed 10'])
     expect(figures('out')).toEqual(['out', 'sink', 'processed 7', 'waiting 0'])
 
     // Not ready: marked, said in the box and in its label.
@@ -199,19 +200,19 @@ describe('PipelineView graph, state and log', () => {
     expect(full.attributes('data-ready')).toBe('false')
     expect(full.classes()).toContain('not-ready')
     expect(full.get('[data-testid="not-ready"]').text()).toBe('not ready')
-    expect(figures('filter->sort')).toContain('waiting 12 / 12')
+    expect(figures('filter->sort')).toContain('backlog 12 / 12')
     expect(graph.get('[data-testid="pipeline-node-files->filter"]').find('[data-testid="not-ready"]').exists()).toBe(false)
 
     // Each box is labelled with all of its figures, for a screen reader and as its tooltip.
     const filter = graph.get('[data-testid="pipeline-node-filter"]')
     expect(filter.attributes('role')).toBe('img')
-    expect(filter.attributes('aria-label')).toBe('Unit filter: 3 replicas, 4 batches waiting, 2 leased, 10 processed, 5 in the last minute.')
+    expect(filter.attributes('aria-label')).toBe('Unit filter: replicas 3; batches waiting 4, leased 2, processed 10, in the last minute 5.')
     expect(filter.get('title').text()).toBe(filter.attributes('aria-label'))
     expect(full.attributes('aria-label')).toBe(
-      'Channel filter->sort: 12 of 12 batches waiting, 0 leased, 0 processed. Not ready: it holds its limit, so what writes to it waits.',
+      'Channel filter->sort: backlog 12 of a limit of 12; batches waiting 12, leased 0, processed 0. Not ready: its backlog reached its limit, so what writes to it waits.',
     )
-    expect(graph.get('[data-testid="pipeline-node-files"]').attributes('aria-label')).toBe('Source files: 100 batches recorded.')
-    expect(graph.get('[data-testid="pipeline-node-out"]').attributes('aria-label')).toBe('Sink out: 7 batches processed, 0 waiting.')
+    expect(graph.get('[data-testid="pipeline-node-files"]').attributes('aria-label')).toBe('Source files: batches recorded 100.')
+    expect(graph.get('[data-testid="pipeline-node-out"]').attributes('aria-label')).toBe('Sink out: batches processed 7, waiting 0.')
 
     // Left to right: the source first, the sink last.
     const x = (name: string): number => Number(/translate\(([\d.]+),/.exec(box(name).getAttribute('transform') ?? '')?.[1])

@@ -5,7 +5,7 @@
 // own in each column between, never through a box.
 
 export const NODE_W = 184
-export const NODE_H = 84
+export const NODE_H = 100
 /** The height of the slot a passing arrow takes in a column. */
 const PASS_H = 10
 const COL_GAP = 56
