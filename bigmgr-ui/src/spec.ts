@@ -19,7 +19,7 @@ function unescape(s: string): string {
 }
 
 /** Where a `#` comment starts on `line` (outside strings), or the line's length. */
-function codeEnd(line: string): number {
+export function codeEnd(line: string): number {
   let quote: string | null = null
   for (let i = 0; i < line.length; i++) {
     const c = line[i]

@@ -8,6 +8,7 @@ export function stateType(state: string): TagType {
     case 'ONLINE':
     case 'STARTED':
     case 'SUCCEEDED':
+    case 'FINISHED':
     case 'OK':
       return 'success'
     case 'LOST':
@@ -18,6 +19,7 @@ export function stateType(state: string): TagType {
     case 'RUNNING':
     case 'QUEUED':
     case 'CANCELING':
+    case 'DRAINING':
     case 'INFO':
       return 'info'
     case 'PAUSED':

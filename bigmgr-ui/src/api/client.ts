@@ -33,7 +33,10 @@ import type {
   SpecExport,
   SpecProblem,
   CreatePipeline,
+  PipelineLogs,
+  PipelineStatus,
   PipelineView,
+  ScalePipeline,
   AuditEventView,
   BootstrapHosts,
   CreateUser,
@@ -346,6 +349,19 @@ export const api = {
   createPipeline: (cluster: string, body: CreatePipeline) => post<PipelineView>(`/clusters/${enc(cluster)}/pipelines`, body),
   /** Removes a pipeline (admins); a running one is a 409. */
   deletePipeline: (cluster: string, pipeline: string) => request<undefined>('DELETE', `/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}`),
+  /** Starts, pauses or resumes a pipeline (operators): the pipeline as it is now; 409 when its state does not allow it. */
+  controlPipeline: (cluster: string, pipeline: string, action: 'start' | 'pause' | 'resume') =>
+    post<PipelineView>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}/${action}`),
+  /** Stops a pipeline (operators): drains it (DRAINING, then STOPPED) or, with `abort`, stops it now (STOPPED). */
+  stopPipeline: (cluster: string, pipeline: string, abort: boolean) =>
+    post<PipelineView>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}/stop`, undefined, abort ? { query: { abort: 'true' } } : {}),
+  /** Scales a non-blocking unit (operators); a blocking or unknown unit, or replicas outside 1 to 64, is a 422. */
+  scalePipeline: (cluster: string, pipeline: string, body: ScalePipeline) =>
+    post<PipelineView>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}/scale`, body),
+  /** A pipeline's graph with each node's batches waiting, leased and processed. */
+  pipelineStatus: (cluster: string, pipeline: string) => get<PipelineStatus>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}/status`),
+  /** The latest lines of the pipeline's run on this server, oldest first. */
+  pipelineLogs: (cluster: string, pipeline: string) => get<PipelineLogs>(`/clusters/${enc(cluster)}/pipelines/${enc(pipeline)}/logs`),
   providers: () => get<ProviderView[]>('/assistant/providers'),
   /** The caller's threads, newest first (a plain list; the first page if the server pages it). */
   threads: async () => {

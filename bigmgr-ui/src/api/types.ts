@@ -776,7 +776,7 @@ export interface SpecExport {
 // Pipelines (docs/pipelines.md).
 
 /** Where a pipeline is in its life. */
-export type PipelineState = 'CREATED' | 'RUNNING' | 'PAUSED' | 'STOPPED'
+export type PipelineState = 'CREATED' | 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPED' | 'FAILED' | 'FINISHED'
 
 /** A pipeline of a cluster (`GET /clusters/{cluster}/pipelines[/{pipeline}]`). */
 export interface PipelineView {
@@ -789,9 +789,65 @@ export interface PipelineView {
   state: PipelineState
   /** Its definition as written (TOML). */
   definition: string
+  /** What its run last said: why it failed, or how it stopped (an older server sends none). */
+  message?: string | null
+  /** The replicas its units were scaled to, over what the definition says (scaled units only). */
+  replicas?: Record<string, number>
 }
 
 /** The body of `POST /clusters/{cluster}/pipelines` (admins): the definition's TOML text. */
 export interface CreatePipeline {
   definition: string
+}
+
+/** The body of `POST …/pipelines/{pipeline}/scale` (operators): a non-blocking unit's replicas, 1 to 64. */
+export interface ScalePipeline {
+  unit: string
+  replicas: number
+}
+
+/** What a node of a pipeline's graph is. */
+export type PipelineNodeKind = 'source' | 'unit' | 'channel' | 'sink'
+
+/** One node of a pipeline and its batches (`GET …/status`). */
+export interface PipelineNode {
+  name: string
+  kind: PipelineNodeKind
+  /** A unit's replicas (as scaled). */
+  replicas?: number | null
+  /** A channel's limit of batches waiting (backpressure). */
+  limit?: number | null
+  /** Batches waiting (for a unit: in its input channels): its backlog. */
+  waiting: number
+  /** Batches being processed (leased). */
+  leased: number
+  processed: number
+  /** Batches processed in the last minute: its throughput. */
+  processed_last_minute: number
+  /** A source's batches recorded. */
+  recorded: number
+  /** A channel takes more (false: not-ready, upstream waits); other nodes are always ready. */
+  ready: boolean
+}
+
+/** `GET /clusters/{cluster}/pipelines/{pipeline}/status`: its graph and each node's batches. */
+export interface PipelineStatus {
+  pipeline: PipelineView
+  /** Sources, units, channels (named ones and those inserted between two nodes, `<from>-><to>`) and sinks. */
+  nodes: PipelineNode[]
+  /** `[from, to]`. */
+  edges: [string, string][]
+  /** This server runs it now. */
+  running_here: boolean
+}
+
+/** A line of a pipeline run's log. */
+export interface PipelineLogLine {
+  at: number
+  line: string
+}
+
+/** `GET /clusters/{cluster}/pipelines/{pipeline}/logs`: the run's latest lines, oldest first. */
+export interface PipelineLogs {
+  lines: PipelineLogLine[]
 }

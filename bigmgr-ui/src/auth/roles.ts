@@ -19,6 +19,7 @@ export type Action =
   | 'remove-service'
   | 'apply-spec'
   | 'manage-pipeline'
+  | 'control-pipeline'
   | 'manage-users'
   | 'read-audit'
 
@@ -47,6 +48,7 @@ export function actionFor(method: string, path: string): Action {
   // A cluster spec: any role plans one, an admin applies it.
   if (/^\/clusters\/[^/]+\/plan$/.test(p) && m === 'POST') return 'read'
   if (/^\/clusters\/[^/]+\/apply$/.test(p) && m === 'POST') return 'apply-spec'
+  if (/^\/clusters\/[^/]+\/pipelines\/[^/]+\/(start|pause|resume|stop|scale)$/.test(p) && m === 'POST') return 'control-pipeline'
   if (/^\/clusters\/[^/]+\/pipelines(\/[^/]+)?$/.test(p)) return 'manage-pipeline'
   return 'change-config'
 }

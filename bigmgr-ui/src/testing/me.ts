@@ -3,7 +3,7 @@
 import type { Me, Role } from '../api/types'
 
 const VIEWER = ['read', 'login', 'manage-own-account']
-const OPERATOR = [...VIEWER, 'submit-job', 'control-job', 'change-config']
+const OPERATOR = [...VIEWER, 'submit-job', 'control-job', 'change-config', 'control-pipeline']
 const ADMIN = [
   'agent-register',
   ...OPERATOR,

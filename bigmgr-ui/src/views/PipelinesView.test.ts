@@ -5,6 +5,7 @@ import type { PipelineView as Pipeline, Role } from '../api/types'
 import { EXAMPLE_PIPELINE } from '../pipeline'
 import { fakeServer, json, paged, type Call, type Routes } from '../testing/configServer'
 import { mountView, unmountView } from '../testing/mountView'
+import { sortedStatus } from '../testing/pipelines'
 import NewPipelineView from './NewPipelineView.vue'
 import PipelineView from './PipelineView.vue'
 import PipelinesView from './PipelinesView.vue'
@@ -47,6 +48,8 @@ async function mountAs(
   const server = fakeServer({
     'GET /clusters/demo/pipelines': () => paged([sorted, running]),
     'GET /clusters/demo/pipelines/sorted': () => sorted,
+    'GET /clusters/demo/pipelines/sorted/status': () => sortedStatus(sorted),
+    'GET /clusters/demo/pipelines/sorted/logs': () => ({ lines: [] }),
     ...routes,
   })
   const w = await mountView(view, { role, fetch: server.fetch, routes: ROUTES, at })
