@@ -124,8 +124,64 @@ pub struct UnitDef {
     /// How long one batch may take (`30s`, `5m`; default 10m).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// What one run of its program may use.
+    #[serde(default)]
+    pub resources: Resources,
     /// What feeds it: sources, units or named channels.
     pub inputs: Vec<String>,
+}
+
+/// Limits on one run of a unit's program, set by its agent before the program starts (the
+/// shell's `ulimit`: a program past them fails, naming its unit and batch).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Its address space (`512MiB`, `2GiB`, `1000000KiB`; at least 16MiB).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Its CPU time (`30s`, `5m`; at least 1s).
+    #[serde(default)]
+    pub cpu_time: Option<String>,
+}
+
+impl Resources {
+    /// The memory limit in KiB, if any.
+    pub fn memory_kib(&self) -> Result<Option<u64>, String> {
+        let Some(m) = &self.memory else {
+            return Ok(None);
+        };
+        let t = m.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(split);
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("'{m}' is no size: give one like 512MiB or 2GiB"))?;
+        let kib = match unit.trim() {
+            "KiB" => Some(n),
+            "MiB" => n.checked_mul(1024),
+            "GiB" => n.checked_mul(1024 * 1024),
+            _ => return Err(format!("'{m}' is no size: give one like 512MiB or 2GiB")),
+        }
+        .ok_or_else(|| format!("'{m}' is too large"))?;
+        if kib < 16 * 1024 {
+            return Err(format!(
+                "'{m}' is too little for a program: give 16MiB or more"
+            ));
+        }
+        Ok(Some(kib))
+    }
+
+    /// The CPU time limit in whole seconds, if any.
+    pub fn cpu_seconds(&self) -> Result<Option<u64>, String> {
+        let Some(t) = &self.cpu_time else {
+            return Ok(None);
+        };
+        let d = crate::duration::parse_duration(t)?;
+        if d.as_secs() == 0 {
+            return Err(format!("'{t}' is under a second: give 1s or more"));
+        }
+        Ok(Some(d.as_secs()))
+    }
 }
 
 fn one() -> u32 {
@@ -141,7 +197,8 @@ pub struct ChannelDef {
     /// The backlog (batches waiting) past which it answers not-ready (default 64).
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Buffer in memory only (lost with its host) instead of on disk.
+    /// Buffer in memory only (lost with its host) instead of on disk: not built yet, so a
+    /// definition asking for it is refused.
     #[serde(default)]
     pub memory: bool,
 }
@@ -341,6 +398,12 @@ impl Parsed {
             {
                 problems.push(self.problem(&at("timeout"), e));
             }
+            if let Err(e) = u.resources.memory_kib() {
+                problems.push(self.problem(&["units", name, "resources", "memory"], e));
+            }
+            if let Err(e) = u.resources.cpu_seconds() {
+                problems.push(self.problem(&["units", name, "resources", "cpu_time"], e));
+            }
             if u.inputs.is_empty() {
                 problems.push(self.problem(&at("inputs"), "a unit needs an input"));
             }
@@ -349,6 +412,13 @@ impl Parsed {
             if c.inputs.is_empty() {
                 problems
                     .push(self.problem(&["channels", name, "inputs"], "a channel needs an input"));
+            }
+            if c.memory {
+                problems.push(self.problem(
+                    &["channels", name, "memory"],
+                    "memory-only channels are not built yet: channels buffer on the hosts' \
+                     disks (remove `memory`)",
+                ));
             }
             if c.limit == Some(0) {
                 problems.push(self.problem(
@@ -633,6 +703,58 @@ inputs = ["sort"]
         assert!(g.edges.contains(&("files".into(), "shared".into())));
         assert!(g.edges.contains(&("shared".into(), "sort".into())));
         assert!(!g.nodes.contains_key("filter->sort"));
+    }
+
+    #[test]
+    fn resources_and_memory_channels_are_checked() {
+        let limited = GOOD.replace(
+            "inputs = [\"files\"]",
+            "inputs = [\"files\"]\nresources = { memory = \"256MiB\", cpu_time = \"30s\" }",
+        );
+        let parsed = parse(&limited).unwrap();
+        parsed.check(&hosts()).expect("good resources");
+        let r = &parsed.def.units["filter"].resources;
+        assert_eq!(r.memory_kib(), Ok(Some(256 * 1024)));
+        assert_eq!(r.cpu_seconds(), Ok(Some(30)));
+        for (bad, path, says) in [
+            (
+                "memory = \"lots\"",
+                "units.filter.resources.memory",
+                "is no size",
+            ),
+            (
+                "memory = \"1MiB\"",
+                "units.filter.resources.memory",
+                "16MiB or more",
+            ),
+            (
+                "cpu_time = \"0s\"",
+                "units.filter.resources.cpu_time",
+                "1s or more",
+            ),
+        ] {
+            let src = GOOD.replace(
+                "inputs = [\"files\"]",
+                &format!("inputs = [\"files\"]\nresources = {{ {bad} }}"),
+            );
+            let p = problems(&src);
+            assert!(
+                p.iter().any(|p| p.path == path && p.message.contains(says)),
+                "{bad}: {p:?}"
+            );
+        }
+        let memory = format!(
+            "{GOOD}\n[channels.fast]\ninputs = [\"files\"]\nmemory = true\n\n[units.more]\n\
+             program = \"/bin/cat\"\nkind = \"non-blocking\"\ninputs = [\"fast\"]\n\n\
+             [sinks.more_out]\nkind = \"dir\"\nhost = \"h1\"\npath = \"/data/more\"\n\
+             inputs = [\"more\"]\n"
+        );
+        let p = problems(&memory);
+        assert!(
+            p.iter()
+                .any(|p| p.path == "channels.fast.memory" && p.message.contains("not built yet")),
+            "{p:?}"
+        );
     }
 
     #[test]

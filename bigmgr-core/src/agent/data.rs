@@ -9,7 +9,8 @@
 //! [`LocalHosts`]: crate::pipeline::run::LocalHosts
 
 use crate::transport::data::{
-    BatchData, Carried, DataAnswer, DataFile, DataOp, DataRequest, MAX_CARRIED_BYTES, ProgramRef,
+    BatchData, Carried, DataAnswer, DataFile, DataOp, DataRequest, Limits, MAX_CARRIED_BYTES,
+    ProgramRef,
 };
 use std::path::{Component, Path, PathBuf};
 use tokio::io::AsyncReadExt;
@@ -26,13 +27,19 @@ pub async fn serve(root: &Path, request: DataRequest) -> Result<DataAnswer, Stri
             source,
             path,
             records,
-        } => cut(&base, plain(&source)?, absolute(&path)?, records).await,
+            settle,
+            skip,
+        } => {
+            let (path, source) = (absolute(&path)?, plain(&source)?);
+            cut(&base, source, path, records, settle, &skip).await
+        }
         DataOp::Process {
             unit,
             work,
             inputs,
             program,
             timeout,
+            limits,
         } => {
             let work_dir = base.join(plain(&unit)?).join(plain(&work)?);
             let program = match &program {
@@ -53,7 +60,7 @@ pub async fn serve(root: &Path, request: DataRequest) -> Result<DataAnswer, Stri
             tokio::fs::create_dir_all(&output)
                 .await
                 .map_err(|e| io(&output, e))?;
-            run(&program, &input, &output, &work_dir, timeout).await?;
+            run(&program, &input, &output, &work_dir, timeout, limits).await?;
             let rel = output
                 .strip_prefix(&base)
                 .map_err(|_| "the output is outside the pipeline".to_string())?;
@@ -171,15 +178,29 @@ fn absolute(path: &str) -> Result<&Path, String> {
 }
 
 /// Cuts the files of `path` into batches under `<base>/<source>/`.
-async fn cut(base: &Path, source: &str, path: &Path, records: u32) -> Result<DataAnswer, String> {
+async fn cut(
+    base: &Path,
+    source: &str,
+    path: &Path,
+    records: u32,
+    settle: std::time::Duration,
+    skip: &[String],
+) -> Result<DataAnswer, String> {
     let mut files = Vec::new();
     let mut entries = tokio::fs::read_dir(path).await.map_err(|e| io(path, e))?;
+    let now = std::time::SystemTime::now();
     while let Some(e) = entries.next_entry().await.map_err(|e| io(path, e))? {
-        if e.file_type()
-            .await
-            .map_err(|er| io(&e.path(), er))?
-            .is_file()
-        {
+        let meta = e.metadata().await.map_err(|er| io(&e.path(), er))?;
+        if !meta.is_file() || skip.iter().any(|s| *s == *e.file_name().to_string_lossy()) {
+            continue;
+        }
+        // A file still being written waits until it has been left alone for `settle`.
+        let settled = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= settle);
+        if settle.is_zero() || settled {
             files.push(e.path());
         }
     }
@@ -347,10 +368,28 @@ async fn run(
     output: &Path,
     work: &Path,
     timeout: std::time::Duration,
+    limits: Limits,
 ) -> Result<(), String> {
     let stderr_path = work.join("stderr.log");
     let stderr = std::fs::File::create(&stderr_path).map_err(|e| io(&stderr_path, e))?;
-    let mut child = tokio::process::Command::new(program)
+    let mut command = if limits == Limits::default() {
+        tokio::process::Command::new(program)
+    } else {
+        // The shell sets the limits, then becomes the program (its path and arguments are
+        // arguments of the shell, never part of its script).
+        let mut script = String::new();
+        if let Some(kib) = limits.memory_kib {
+            script.push_str(&format!("ulimit -v {kib} && "));
+        }
+        if let Some(secs) = limits.cpu_seconds {
+            script.push_str(&format!("ulimit -t {secs} && "));
+        }
+        script.push_str("exec \"$0\" \"$@\"");
+        let mut c = tokio::process::Command::new("/bin/sh");
+        c.arg("-c").arg(script).arg(program);
+        c
+    };
+    let mut child = command
         .arg(input)
         .arg(output)
         .current_dir(work)

@@ -409,10 +409,14 @@ pub(super) fn data_request_to_pb(id: u64, r: &data::DataRequest) -> pb::DataRequ
             source,
             path,
             records,
+            settle,
+            skip,
         } => Op::Cut(pb::CutSource {
             source: source.clone(),
             path: path.clone(),
             records: *records,
+            settle_ms: u64::try_from(settle.as_millis()).unwrap_or(u64::MAX),
+            skip: skip.clone(),
         }),
         data::DataOp::Process {
             unit,
@@ -420,6 +424,7 @@ pub(super) fn data_request_to_pb(id: u64, r: &data::DataRequest) -> pb::DataRequ
             inputs,
             program,
             timeout,
+            limits,
         } => {
             let (program, program_content) = match program {
                 data::ProgramRef::Path(p) => (p.clone(), Vec::new()),
@@ -432,6 +437,8 @@ pub(super) fn data_request_to_pb(id: u64, r: &data::DataRequest) -> pb::DataRequ
                 program,
                 program_content,
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                memory_kib: limits.memory_kib.unwrap_or(0),
+                cpu_seconds: limits.cpu_seconds.unwrap_or(0),
             })
         }
         data::DataOp::Deliver { input, dest } => Op::Deliver(pb::DeliverBatch {
@@ -459,6 +466,8 @@ pub(super) fn data_request_from_pb(r: pb::DataRequest) -> Result<(u64, data::Dat
             source: c.source,
             path: c.path,
             records: c.records,
+            settle: Duration::from_millis(c.settle_ms),
+            skip: c.skip,
         },
         Op::Process(p) => data::DataOp::Process {
             unit: p.unit,
@@ -477,6 +486,10 @@ pub(super) fn data_request_from_pb(r: pb::DataRequest) -> Result<(u64, data::Dat
                 }
             },
             timeout: Duration::from_millis(p.timeout_ms),
+            limits: data::Limits {
+                memory_kib: (p.memory_kib > 0).then_some(p.memory_kib),
+                cpu_seconds: (p.cpu_seconds > 0).then_some(p.cpu_seconds),
+            },
         },
         Op::Deliver(d) => data::DataOp::Deliver {
             input: batch_from_pb(

@@ -666,7 +666,20 @@ impl Manager {
                 processed: sum[2],
                 processed_last_minute: sum[3],
                 recorded,
-                ready: limit.is_none_or(|l| sum[0] + sum[1] < u64::from(l)),
+                // A channel feeding a blocking unit holds all of its input: always ready.
+                ready: limit.is_none_or(|l| sum[0] + sum[1] < u64::from(l))
+                    || outputs(node).iter().any(|r| {
+                        parsed
+                            .def
+                            .units
+                            .get(*r)
+                            .is_some_and(|u| u.kind == UnitKind::Blocking)
+                    }),
+                blocking: parsed
+                    .def
+                    .units
+                    .get(node)
+                    .is_some_and(|u| u.kind == UnitKind::Blocking),
             });
         }
         Ok(PipelineStatus {

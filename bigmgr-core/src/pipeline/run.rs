@@ -248,6 +248,10 @@ pub struct Run {
 const IDLE: Duration = Duration::from_millis(20);
 /// How often a node whose host is away looks again.
 const AWAY: Duration = Duration::from_millis(250);
+/// How long a file stays unchanged before a watching source takes it.
+const WATCH_SETTLE: Duration = Duration::from_secs(2);
+/// How often a watching source looks at its directory again.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long a sink holds a batch it receives.
 const SINK_LEASE: Duration = Duration::from_secs(600);
 
@@ -441,13 +445,13 @@ impl Run {
     /// Cuts a source's input into batches on its host and records each at every channel
     /// after it.
     async fn source(&self, name: &str) -> Result<()> {
-        let (host, path, records) = match &self.def.sources[name] {
+        let (host, path, records, watch) = match &self.def.sources[name] {
             SourceDef::Dir {
                 host,
                 path,
                 records,
-                watch: false,
-            } => (host, path, records),
+                watch,
+            } => (host, path, records, *watch),
             SourceDef::Http { .. } => {
                 // Its batches are pushed ([`Run::push`]); it ends when the run drains.
                 while !self.control.draining() {
@@ -455,32 +459,72 @@ impl Run {
                 }
                 return Ok(());
             }
-            SourceDef::Dir { .. } => {
-                return Err(Error::Invalid(format!(
-                    "source {name}: directory sources that watch do not run yet"
-                )));
-            }
         };
+        // A source that watches takes a file once it has been left alone for WATCH_SETTLE,
+        // and each file once per run; it ends when the run drains.
+        let mut taken: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let settle = if watch { WATCH_SETTLE } else { Duration::ZERO };
+            let cut = self.cut(name, host, path, *records, settle, &taken).await?;
+            let Some(cut) = cut else { return Ok(()) };
+            if !self.record_cut(name, host, cut, &mut taken).await? || !watch {
+                return Ok(());
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+            if self.control.draining() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One cut of a directory source's files (but those `taken`): `None` if the run drains
+    /// while its host is away.
+    async fn cut(
+        &self,
+        name: &str,
+        host: &str,
+        path: &str,
+        records: u32,
+        settle: Duration,
+        taken: &BTreeSet<String>,
+    ) -> Result<Option<DataAnswer>> {
         let op = DataOp::Cut {
             source: name.to_string(),
-            path: path.clone(),
-            records: *records,
+            path: path.to_string(),
+            records,
+            settle,
+            skip: taken.iter().cloned().collect(),
         };
-        let cut = loop {
+        loop {
             match self.hosts.data(host, self.request(op.clone())).await {
-                Ok(answer) => break answer,
+                Ok(answer) => return Ok(Some(answer)),
                 Err(Error::Transport(why)) => {
                     if self.control.draining() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     tracing::info!(source = name, host, %why, "waiting for the source's host");
                     tokio::time::sleep(AWAY).await;
                 }
                 Err(e) => return Err(Error::Invalid(format!("source {name}: {e}"))),
             }
-        };
+        }
+    }
+
+    /// Records the batches of a cut at every channel after source `name`, adding their files
+    /// to `taken`; false if the run drains before all are recorded.
+    async fn record_cut(
+        &self,
+        name: &str,
+        host: &str,
+        cut: DataAnswer,
+        taken: &mut BTreeSet<String>,
+    ) -> Result<bool> {
         let readers = self.readers(name);
+        let mut files = BTreeSet::new();
         for (batch, dir) in cut.batches {
+            if let Some((file, _)) = batch.rsplit_once(':') {
+                files.insert(file.to_string());
+            }
             let location = format!("{host}:{dir}");
             let out: Vec<NewBatch> = readers
                 .iter()
@@ -493,7 +537,7 @@ impl Run {
             self.control.unpaused().await;
             let _place = self.ready(name).await?;
             if self.control.draining() {
-                break;
+                return Ok(false);
             }
             if self.store.receive_batches(self.pipeline, &out).await? == 0 {
                 // Recorded by an earlier run (this one was started again): cut again, its
@@ -503,7 +547,8 @@ impl Run {
                 }
             }
         }
-        Ok(())
+        taken.extend(files);
+        Ok(true)
     }
 
     /// Records a batch pushed to HTTP source `source` (docs/pipelines.md): its `data` goes
@@ -646,6 +691,15 @@ impl Run {
     /// Lease time for one batch of unit `name`: its timeout and a margin.
     fn lease(&self, name: &str) -> Result<Duration> {
         Ok(self.timeout(name)? + Duration::from_secs(30))
+    }
+
+    /// What one run of unit `name`'s program may use.
+    fn limits(&self, name: &str) -> Result<crate::transport::data::Limits> {
+        let r = &self.def.units[name].resources;
+        Ok(crate::transport::data::Limits {
+            memory_kib: r.memory_kib().map_err(Error::Invalid)?,
+            cpu_seconds: r.cpu_seconds().map_err(Error::Invalid)?,
+        })
     }
 
     fn timeout(&self, name: &str) -> Result<Duration> {
@@ -809,6 +863,7 @@ impl Run {
             inputs,
             program: self.program(name)?,
             timeout: self.timeout(name)?,
+            limits: self.limits(name)?,
         };
         let started = std::time::Instant::now();
         let output = match self.hosts.data(host, self.request(op)).await {

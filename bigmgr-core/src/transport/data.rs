@@ -30,6 +30,10 @@ pub enum DataOp {
         path: String,
         /// Lines per batch.
         records: u32,
+        /// Only files unchanged for this long (zero: every file).
+        settle: Duration,
+        /// Files (by name) not to cut again.
+        skip: Vec<String>,
     },
     /// Runs `program <work>/in <work>/out` on fresh directories `<unit>/<work>/{in,out}`
     /// holding the inputs (several go to `in/<name>/` and are then laid side by side as
@@ -45,6 +49,8 @@ pub enum DataOp {
         program: ProgramRef,
         /// How long it may run.
         timeout: Duration,
+        /// What its run may use.
+        limits: Limits,
     },
     /// Copies a batch's files into `<dest>/<name>/`, replacing what was there.
     Deliver {
@@ -64,6 +70,15 @@ pub enum DataOp {
         /// Relative to the pipeline's directory.
         dir: String,
     },
+}
+
+/// Limits of one run of a program (set with the shell's `ulimit` before it starts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Its address space, in KiB.
+    pub memory_kib: Option<u64>,
+    /// Its CPU time, in seconds.
+    pub cpu_seconds: Option<u64>,
 }
 
 /// A unit's program: a path on the host, or a stack's file carried to it.

@@ -72,7 +72,7 @@ pub struct PipelineNode {
     /// A channel's limit of batches waiting (backpressure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    /// Batches waiting (for a unit: in its input channels) — its backlog.
+    /// Batches waiting (for a unit: in its input channels); with `leased`, its backlog.
     pub waiting: u64,
     /// Batches being processed (leased).
     pub leased: u64,
@@ -82,9 +82,13 @@ pub struct PipelineNode {
     pub processed_last_minute: u64,
     /// A source's batches recorded.
     pub recorded: u64,
-    /// A channel takes more: its waiting and leased batches are under its limit (false:
-    /// not-ready, upstream waits). Other nodes are always ready.
+    /// A channel takes more: its waiting and leased batches (its backlog) are under its limit
+    /// (false: not-ready, upstream waits). A channel feeding a blocking unit, and every other
+    /// node, is always ready.
     pub ready: bool,
+    /// A unit that takes its whole input at once (it cannot be scaled).
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 /// A line of a pipeline run's log.

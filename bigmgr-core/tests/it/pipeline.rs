@@ -346,3 +346,108 @@ inputs = ["slow"]
     want.sort();
     assert!(got == want, "every record once ({} lines)", got.len());
 }
+
+#[tokio::test]
+async fn a_program_past_its_memory_limit_fails_the_run_naming_its_unit() {
+    let mut s = setup().await;
+    let greedy = write_program(
+        s.dir.path(),
+        "greedy.sh",
+        "#!/bin/sh\nexec python3 -c 'b = bytearray(512 * 1024 * 1024)'\n",
+    );
+    if let Some(u) = s.run.def.units.get_mut("filter") {
+        u.program = bigmgr_core::pipeline::Program::Path(greedy.display().to_string());
+        u.resources.memory = Some("128MiB".into());
+    }
+    let e = within(Arc::new(s.run).run())
+        .await
+        .expect_err("a program past its limit fails")
+        .to_string();
+    assert!(e.contains("unit filter, batch records:"), "{e}");
+    assert!(e.contains("MemoryError"), "{e}");
+}
+
+#[tokio::test]
+async fn a_watching_source_takes_files_added_while_it_runs_until_drained() {
+    let mut s = setup().await;
+    // Only the filter and a sink: the sort would wait for a source that never ends.
+    let definition = format!(
+        r#"name = "sorted"
+
+[sources.files]
+kind = "dir"
+host = "h1"
+path = "{in_}"
+records = 100
+watch = true
+
+[units.filter]
+program = "{filter}"
+kind = "non-blocking"
+replicas = 2
+hosts = ["h1", "h2"]
+inputs = ["files"]
+
+[sinks.out]
+kind = "dir"
+host = "h3"
+path = "{out}"
+inputs = ["filter"]
+"#,
+        in_ = s.dir.path().join("in").display(),
+        filter = s.dir.path().join("filter.sh").display(),
+        out = s.out.display(),
+    );
+    let parsed = bigmgr_core::pipeline::parse(&definition).unwrap();
+    let graph = parsed
+        .check(&["h1", "h2", "h3"].iter().map(|h| h.to_string()).collect())
+        .unwrap();
+    s.run.def = parsed.def;
+    s.run.graph = graph;
+    // Half the records now, the other half in a second file written while it runs.
+    let all = std::fs::read_to_string(s.dir.path().join("in/records")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    std::fs::write(
+        s.dir.path().join("in/records"),
+        lines[..5000].join("\n") + "\n",
+    )
+    .unwrap();
+    let pipeline = s.run.pipeline;
+    let run = Arc::new(s.run);
+    let control = run.control.clone();
+    let task = tokio::spawn(run.run());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let tmp = s.dir.path().join("later.tmp");
+    std::fs::write(&tmp, lines[5000..].join("\n") + "\n").unwrap();
+    std::fs::rename(&tmp, s.dir.path().join("in/later")).unwrap();
+    let store = s.store.clone();
+    within(async {
+        loop {
+            let n = store
+                .batches(pipeline, Some("files->filter"))
+                .await
+                .unwrap()
+                .len();
+            if n == 100 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    control.drain();
+    within(task).await.unwrap().expect("the drained run");
+    let mut got = sink_lines(&s.out);
+    got.sort_by_key(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    assert_eq!(got.len(), s.want.len(), "both files, every record once");
+    assert!(got == s.want);
+    let batches = store
+        .batches(pipeline, Some("files->filter"))
+        .await
+        .unwrap();
+    assert_eq!(batches.len(), 100, "each file cut once");
+}

@@ -258,6 +258,9 @@ pub(crate) struct PyPipelineNode {
     recorded: u64,
     /// A channel takes more (false: not-ready, upstream waits); other nodes are always ready.
     ready: bool,
+    /// A unit that takes its whole input at once (it cannot be scaled).
+    #[serde(default)]
+    blocking: bool,
 }
 
 #[pymethods]
