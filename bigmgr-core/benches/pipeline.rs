@@ -2,7 +2,7 @@
 //! as directories, programs as processes): `files → cat (non-blocking, 3 replicas on 3 hosts)
 //! → sink` over N small records, against the floor measured in the same run — the same work
 //! as a shell pipeline on one host (`cat | cat > out`). Prints records/s, the overhead per
-//! batch and the ratio. (With agents on 127.0.0.x hosts: to come, docs/pipelines.md.)
+//! batch and the ratio. (With three real agents on 127.0.0.x: `scripts/bench-pipeline.sh`.)
 //!
 //! `cargo bench -p bigmgr-core --bench pipeline` (options: `-- --records N --batch N`).
 
