@@ -9,7 +9,8 @@ export const EXAMPLE_PIPELINE = `name = "sorted"
 kind = "dir"
 host = "h1"
 path = "/data/in"
-records = 100                # watch = true: files added later too (then the source never ends)
+records = 100                # watch = true: files added later too, each once it has been left
+                             # alone for 2 s (then the source never ends: stop it by draining)
 
 [units.filter]               # runs per batch, as batches come
 program = "/usr/local/bin/filter"
@@ -17,6 +18,7 @@ kind = "non-blocking"
 replicas = 3
 hosts = ["h1", "h2", "h3"]   # spread over these (empty: any host of the cluster)
 timeout = "5m"               # per batch (default 10m)
+resources = { memory = "512MiB", cpu_time = "2m" }   # per run of the program (ulimit -v, -t)
 inputs = ["files"]
 
 [units.sort]                 # runs once, on all of its input, when every upstream batch is done

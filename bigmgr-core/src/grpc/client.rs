@@ -736,9 +736,10 @@ fn finished_within(
 
 /// Does one of the pipelines' data requests and sends its answer.
 async fn serve_data(root: PathBuf, request: pb::DataRequest, tx: mpsc::Sender<pb::AgentMessage>) {
-    let (id, answer) = match convert::data_request_from_pb(request) {
-        Ok((id, request)) => (id, crate::agent::data::serve(&root, request).await),
-        Err(e) => (0, Err(e.to_string())),
+    let id = request.id;
+    let answer = match convert::data_request_from_pb(request) {
+        Ok((_, request)) => crate::agent::data::serve(&root, request).await,
+        Err(e) => Err(e.to_string()),
     };
     let reply = convert::data_reply_to_pb(id, answer);
     let _ = tx

@@ -110,6 +110,18 @@ struct Tables {
     data: HashMap<u64, DataWait>,
 }
 
+/// Forgets a data request when its call ends, however it ends.
+struct ForgetData<'a> {
+    transport: &'a GrpcTransport,
+    id: u64,
+}
+
+impl Drop for ForgetData<'_> {
+    fn drop(&mut self) {
+        self.transport.tables().data.remove(&self.id);
+    }
+}
+
 /// A data request waiting for its answer.
 struct DataWait {
     host: String,
@@ -694,16 +706,17 @@ impl Transport for GrpcTransport {
                 },
             );
         }
-        // Dropped unanswered when the session ends.
-        let answered = rx.await.map_err(|_| {
+        // Whatever becomes of this call (answered, the session ended, the caller gave up),
+        // the request is forgotten.
+        let _forget = ForgetData {
+            transport: self,
+            id,
+        };
+        rx.await.map_err(|_| {
             Error::Transport(format!(
                 "the agent of host {host} went away before it answered"
             ))
-        });
-        if answered.is_err() {
-            self.tables().data.remove(&id);
-        }
-        answered?
+        })?
     }
 
     fn stored(&self, host: &str, seq: u64) {

@@ -359,15 +359,7 @@ impl Manager {
                 p.state
             )));
         }
-        let run = self
-            .inner
-            .runs
-            .running
-            .lock()
-            .expect("not poisoned")
-            .get(&p.id)
-            .map(|r| r.run.clone());
-        let Some(run) = run else {
+        let Some(run) = self.run_of(p.id).await else {
             return Err(Error::Busy(format!(
                 "pipeline {name} is starting, or another server runs it; retry later"
             )));
@@ -385,6 +377,28 @@ impl Manager {
         };
         let new = run.push(source, &batch, data, PUSH_WAIT).await?;
         Ok(PushedBatch { batch, new })
+    }
+
+    /// This server's run of a pipeline; one just started is waited for a moment (the loop
+    /// that starts runs is woken); none on a server that does not lead.
+    async fn run_of(&self, id: PipelineId) -> Option<Arc<Run>> {
+        let leading = self.inner.metrics.families().leader.get() == 1;
+        for _ in 0..if leading { 100 } else { 1 } {
+            let run = self
+                .inner
+                .runs
+                .running
+                .lock()
+                .expect("not poisoned")
+                .get(&id)
+                .map(|r| r.run.clone());
+            if run.is_some() {
+                return run;
+            }
+            self.inner.runs.poke.notify_one();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     /// Forgets the last run of a removed pipeline (its log).

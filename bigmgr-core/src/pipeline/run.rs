@@ -82,10 +82,24 @@ impl Hosts for LocalHosts {
 /// Hosts reached through their agents ([`Transport::data`]).
 pub struct AgentHosts(pub Arc<dyn Transport>);
 
+/// How long an agent has to answer a request beyond its program's timeout: an agent that
+/// does not answer at all is treated as away, so the batch goes to another replica.
+const ANSWER_GRACE: Duration = Duration::from_secs(60);
+
 #[async_trait]
 impl Hosts for AgentHosts {
     async fn data(&self, host: &str, request: DataRequest) -> Result<DataAnswer> {
-        self.0.data(host, request).await
+        let within = match &request.op {
+            DataOp::Process { timeout, .. } => *timeout + ANSWER_GRACE,
+            _ => ANSWER_GRACE,
+        };
+        tokio::time::timeout(within, self.0.data(host, request))
+            .await
+            .map_err(|_| {
+                Error::Transport(format!(
+                    "the agent of host {host} did not answer within {within:?}"
+                ))
+            })?
     }
 
     fn available(&self, host: &str) -> bool {
