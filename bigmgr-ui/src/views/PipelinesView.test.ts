@@ -169,8 +169,8 @@ describe('NewPipelineView', () => {
 
   it('lists a 422\'s problems with their lines beside the editor, and a click selects the line', async () => {
     const problems = [
-      { line: 13, path: 'units.filter.hosts', message: "host 'h3' is not in cluster demo" },
-      { line: 18, path: 'units.sort.program', message: "stack demo's service hello has no script sort.sh" },
+      { line: 14, path: 'units.filter.hosts', message: "host 'h3' is not in cluster demo" },
+      { line: 20, path: 'units.sort.program', message: "stack demo's service hello has no script sort.sh" },
       { line: 0, path: '', message: 'the definition as a whole' },
     ]
     const { w, path } = await mountAs(NewPipelineView, 'admin', '/clusters/demo/pipelines/new', {
@@ -178,8 +178,8 @@ describe('NewPipelineView', () => {
     })
     await create(w)
     const listed = w.findAll('[data-testid="pipeline-problem"]')
-    expect(listed.map((p) => p.attributes('data-line'))).toEqual(['13', '18', '0'])
-    expect(listed[0]?.text()).toContain('line 13')
+    expect(listed.map((p) => p.attributes('data-line'))).toEqual(['14', '20', '0'])
+    expect(listed[0]?.text()).toContain('line 14')
     expect(listed[0]?.text()).toContain('units.filter.hosts')
     expect(listed[0]?.text()).toContain("host 'h3' is not in cluster demo")
     expect(listed[2]?.find('button').exists()).toBe(false)
@@ -187,7 +187,7 @@ describe('NewPipelineView', () => {
     // Listed once: not again as the raw problem.
     expect(w.find('[data-testid="problem"]').exists()).toBe(false)
     expect(path()).toBe('/clusters/demo/pipelines/new')
-    await click(w, 'pipeline-problem-line-13')
+    await click(w, 'pipeline-problem-line-14')
     const area = w.get<HTMLTextAreaElement>('[data-testid="pipeline-text"] textarea').element
     expect(document.activeElement).toBe(area)
     expect(EXAMPLE_PIPELINE.slice(area.selectionStart, area.selectionEnd)).toBe('hosts = ["h1", "h2", "h3"]   # spread over these (empty: any host of the cluster)')
