@@ -296,6 +296,10 @@ mod tests {
             "GET",
             "/api/v1/clusters/{cluster}/pipelines/{pipeline}/logs",
         ),
+        (
+            "POST",
+            "/api/v1/clusters/{cluster}/pipelines/{pipeline}/sources/{source}/batches",
+        ),
         ("GET", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/jobs"),
         ("POST", "/api/v1/clusters/{cluster}/join-tokens"),
