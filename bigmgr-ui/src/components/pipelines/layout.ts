@@ -4,6 +4,8 @@
 // sit, to cross few arrows. An arrow that spans several columns passes through a slot of its
 // own in each column between, never through a box.
 
+import { columns } from '../relations/layout'
+
 export const NODE_W = 184
 export const NODE_H = 100
 /** The height of the slot a passing arrow takes in a column. */
@@ -47,23 +49,8 @@ export interface PipelineLayout {
  * server refuses) is not followed.
  */
 export function depths(names: readonly string[], edges: readonly (readonly [string, string])[]): Map<string, number> {
-  const inputs = new Map<string, string[]>()
-  for (const [from, to] of edges) if (from !== to) add(inputs, to, from)
-  for (const list of inputs.values()) list.sort()
-  const col = new Map<string, number>()
-  const open = new Set<string>()
-  const visit = (n: string): number => {
-    const known = col.get(n)
-    if (known !== undefined) return known
-    open.add(n)
-    let c = 0
-    for (const i of inputs.get(n) ?? []) if (!open.has(i)) c = Math.max(c, visit(i) + 1)
-    open.delete(n)
-    col.set(n, c)
-    return c
-  }
-  for (const n of [...names].sort()) visit(n)
-  return col
+  // The same longest-path columns as the relations graph: a node "requires" what feeds it.
+  return columns([...names], edges.map(([from, to]) => ({ requirer: to, provider: from })))
 }
 
 /** One slot of a column: a node's box, or where an arrow passes. */
@@ -177,10 +164,4 @@ function draw(chain: Slot[], mid: (s: Slot) => number, colX: (c: number) => numb
     if (q.pass) d += ` L${x1 + NODE_W},${y1}`
   }
   return d
-}
-
-function add<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k)
-  if (list) list.push(v)
-  else m.set(k, [v])
 }
