@@ -4,8 +4,11 @@
 //! The agent starts a small `/bin/sh -c` wrapper (see [`WRAPPER`]) in a process group of its
 //! own, with stdin from `/dev/null` and stdout/stderr appended to `stdout.log` and `stderr.log`
 //! in the run's task directory. The wrapper runs the script in the foreground (the script
-//! inherits the group and the two files), waits for it and writes its exit status atomically to
-//! the task directory's `exit` file (`exit.tmp`, then `mv`). The wrapper catches SIGTERM, SIGINT
+//! inherits the group and the two files), waits for it and writes its exit status to the task
+//! directory's `exit` file with the shell's own `printf` (no other process: an `mv` to make the
+//! write atomic cost more than the whole no-op task); the status counts only once its line is
+//! complete (it ends with a newline), so a file read mid-write, or left empty by a wrapper
+//! killed mid-write, is no status at all. The wrapper catches SIGTERM, SIGINT
 //! and SIGHUP only to outlive the script and record its status; the script gets them as usual.
 //!
 //! While the agent lives it waits for the wrapper, its child; a timeout or a cancel sends
@@ -56,11 +59,12 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The wrapper, run as `/bin/sh -c WRAPPER <script> <command> <exit file>`. A trapped signal
 /// that arrives while the shell waits for a foreground command runs its trap only after the
 /// command has ended, so `$?` is always the script's status (`128 + n` if signal n killed it).
-/// Trapped signals are reset to their defaults in the script.
+/// Trapped signals are reset to their defaults in the script. Only builtins run after the
+/// script: a task costs the two processes it must (this shell and the script), nothing more.
 const WRAPPER: &str = r#"trap : TERM INT HUP
 "$0" "$1"
 code=$?
-printf '%s\n' "$code" > "$2.tmp" && command -p mv -f "$2.tmp" "$2"
+printf '%s\n' "$code" > "$2"
 exit "$code""#;
 
 /// Runs scripts as detached processes: `<script> <command>` in the unit directory, with the
@@ -156,7 +160,7 @@ impl Executor for ProcessExecutor {
     }
 
     fn resumable(&self, _run: RunId, task_dir: &Path, started: Option<&StartedRun>) -> bool {
-        task_dir.join(EXIT_FILE).exists() || started.is_some_and(is_running)
+        read_exit(task_dir).is_some() || started.is_some_and(is_running)
     }
 
     async fn resume(
@@ -171,7 +175,7 @@ impl Executor for ProcessExecutor {
         tracing::info!(%run, pid = started.map(|s| s.pid), "following a run an earlier agent started");
         let pid = started.map(|s| s.pid);
         let alive = || started.is_some_and(is_running);
-        let ended = || task_dir.join(EXIT_FILE).exists() || !alive();
+        let ended = || read_exit(task_dir).is_some() || !alive();
         let mut tail = Tail::new(task_dir);
         let timeout = async {
             match started {
@@ -289,11 +293,12 @@ fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// The exit status the wrapper recorded in `task_dir`, if it did.
+/// The exit status the wrapper recorded in `task_dir`, if it did: a number on a complete line
+/// (a file still being written, or left empty, holds none).
 fn read_exit(task_dir: &Path) -> Option<i32> {
     std::fs::read_to_string(task_dir.join(EXIT_FILE))
         .ok()?
-        .trim()
+        .strip_suffix('\n')?
         .parse()
         .ok()
 }
@@ -679,6 +684,24 @@ mod tests {
         assert!(o.message.unwrap().contains("outcome is unknown"));
         let o = outcome(Ended::Lost, Ending::TimedOut, Some(7), t, t);
         assert_eq!((o.state, o.exit_code), (TaskState::TimedOut, None));
+    }
+
+    #[test]
+    fn an_exit_status_counts_only_once_its_line_is_complete() {
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(read_exit(dir.path()), None, "no file");
+        for (text, want) in [
+            ("", None),
+            ("1", None),
+            ("12", None),
+            ("12\n", Some(12)),
+            ("0\n", Some(0)),
+            ("143\n", Some(143)),
+            ("x\n", None),
+        ] {
+            std::fs::write(dir.path().join(EXIT_FILE), text).expect("write");
+            assert_eq!(read_exit(dir.path()), want, "{text:?}");
+        }
     }
 
     #[test]

@@ -20,8 +20,8 @@
 //! <root>/tasks/<task>.<attempt>/         one run's task directory:
 //!     context.json                       the run's context (below)
 //!     stdout.log, stderr.log             the script's output, appended to as it runs
-//!     exit                               the script's exit status, written (atomically, via
-//!                                        exit.tmp) by its wrapper when it has ended
+//!     exit                               the script's exit status and a newline, written by
+//!                                        its wrapper when it has ended (no newline yet: none)
 //! ```
 //!
 //! Scripts run detached from the agent (see [`ProcessExecutor`](super::ProcessExecutor)): when
