@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec with small buffers (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::LeanCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! The protocol is `proto/bigmgr/agent/v1/agent.proto`; its generated code is [`pb`].
 
 mod client;
+mod codec;
 mod convert;
 mod server;
 

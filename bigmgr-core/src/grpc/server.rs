@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 /// The address of the peer of a request, for a server that runs the service inside another
@@ -78,13 +78,16 @@ enum Opened {
         name: String,
         host: HostId,
         conn: u64,
-        rx: mpsc::UnboundedReceiver<std::result::Result<pb::ServerMessage, Status>>,
+        rx: mpsc::UnboundedReceiver<Box<pb::ServerMessage>>,
     },
     /// The answer to an enrolment: `Registered` with the certificate, then the end.
     Enrolled(Box<pb::ServerMessage>),
 }
 
-type Outbound = mpsc::UnboundedSender<std::result::Result<pb::ServerMessage, Status>>;
+/// A session's outbound queue. Its messages are boxed: the queue allocates its slots 32 at a
+/// time, so a slot the size of a message (hundreds of bytes) cost every connected agent about
+/// 11 KiB of the server's memory; a box costs 8 bytes a slot (docs/performance.md).
+type Outbound = mpsc::UnboundedSender<Box<pb::ServerMessage>>;
 
 /// One connected agent's stream.
 struct Conn {
@@ -143,6 +146,8 @@ pub struct GrpcTransport {
     events: EventStream,
     /// `Some` while this replica is a follower: the leader's URL, if known.
     follower: Mutex<Option<Option<String>>>,
+    /// Heartbeats to store, taken by [`write_reports`].
+    reports: mpsc::UnboundedSender<(HostId, HostReport)>,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -164,8 +169,11 @@ impl GrpcTransport {
         settings: GrpcSettings,
         agent_ca: Option<Arc<AgentCa>>,
     ) -> Arc<GrpcTransport> {
+        let (reports, pending) = mpsc::unbounded_channel();
+        tokio::spawn(write_reports(Arc::clone(&store), pending));
         let transport = Arc::new(GrpcTransport {
             store,
+            reports,
             settings,
             agent_ca,
             tables: Mutex::default(),
@@ -376,7 +384,7 @@ impl GrpcTransport {
             return Ok(Opened::Enrolled(Box::new(registered)));
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(Ok(registered));
+        let _ = tx.send(Box::new(registered));
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let replaced = self
             .tables()
@@ -456,9 +464,8 @@ impl GrpcTransport {
                         checks,
                         ..HostReport::default()
                     };
-                    if let Err(e) = self.store.record_host_report(host, &report).await {
-                        tracing::warn!(host = %name, error = %e, "cannot record a heartbeat");
-                    }
+                    // Stored by the writer, with the heartbeats that arrive meanwhile.
+                    let _ = self.reports.send((host, report));
                 }
                 Some(pb::agent_message::Body::Events(batch)) => {
                     // Acknowledged by the engine once stored (Transport::stored), not here: an
@@ -528,7 +535,7 @@ impl GrpcTransport {
             return false;
         };
         conn.tx
-            .send(Ok(pb::ServerMessage { body: Some(body) }))
+            .send(Box::new(pb::ServerMessage { body: Some(body) }))
             .is_ok()
     }
 }
@@ -597,6 +604,33 @@ impl GrpcTransport {
             }
             Err(e) => tracing::warn!(error = %e, "cannot load hosts to watch their heartbeats"),
         }
+    }
+}
+
+/// The most heartbeats one store write takes.
+const MAX_REPORTS_PER_WRITE: usize = 1000;
+
+/// Stores agents' heartbeats as they come, each write taking every heartbeat that arrived
+/// while the one before it ran (at most [`MAX_REPORTS_PER_WRITE`]): one transaction for many
+/// agents instead of one each, so the store keeps up with tens of thousands of agents
+/// (docs/performance.md). Alone, a heartbeat is written at once. Ends with the transport.
+async fn write_reports(
+    store: Arc<dyn AdmissionStore>,
+    mut pending: mpsc::UnboundedReceiver<(HostId, HostReport)>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = pending.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_REPORTS_PER_WRITE {
+            match pending.try_recv() {
+                Ok(report) => batch.push(report),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store.record_host_reports(&batch).await {
+            tracing::warn!(heartbeats = batch.len(), error = %e, "cannot record heartbeats");
+        }
+        batch.clear();
     }
 }
 
@@ -692,7 +726,7 @@ impl Transport for GrpcTransport {
                 ))),
             };
             let conn = c.id;
-            if c.tx.send(Ok(msg)).is_err() {
+            if c.tx.send(Box::new(msg)).is_err() {
                 return Err(Error::Transport(format!(
                     "the agent of host {host} is not connected"
                 )));
@@ -782,7 +816,7 @@ impl AgentService for Service {
             } => {
                 tokio::spawn(Arc::clone(&self.0).serve(name, host, conn, inbound));
                 Ok(Response::new(Box::pin(
-                    tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+                    tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|m| Ok(*m)),
                 )))
             }
             Opened::Enrolled(registered) => {

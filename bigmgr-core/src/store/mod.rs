@@ -211,6 +211,19 @@ pub trait AgentStore: Send + Sync + 'static {
     /// `report.at` (the server's clock, not the agent's), and drops the host's samples older
     /// than [`METRICS_KEPT_MS`] before it.
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()>;
+    /// Records many hosts' reports, each as [`AgentStore::record_host_report`] does, in one
+    /// write where the store can (the server batches heartbeats that arrive together); the
+    /// report of a host the store no longer has is skipped, not an error. The default records
+    /// them one by one.
+    async fn record_host_reports(&self, reports: &[(HostId, HostReport)]) -> Result<()> {
+        for (host, report) in reports {
+            match self.record_host_report(*host, report).await {
+                Err(crate::Error::NotFound { .. }) => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
     /// The metric samples of a cluster's hosts (or of `host` alone) taken at or after `since`,
     /// by host then time, oldest first; each sample's `at` is when the server received it.
     async fn host_metrics(

@@ -427,7 +427,8 @@ async fn host<S: ClusterStore + ?Sized>(store: &S, check: &str, name: &str) -> H
 }
 
 /// Reports with metrics build each host's history: samples at the server's time, by host then
-/// time, filtered by host and start, and dropped once older than [`METRICS_KEPT_MS`].
+/// time, filtered by host and start, and dropped once older than [`METRICS_KEPT_MS`]; reports
+/// recorded together skip a host the store does not have.
 pub async fn metric_history<S: ClusterServices + AgentStore + ?Sized>(store: &S) {
     let check = "metric_history";
     let fx = fixture(store, check, "metrics", 2).await;
@@ -445,20 +446,23 @@ pub async fn metric_history<S: ClusterServices + AgentStore + ?Sized>(store: &S)
         metrics,
         ..HostReport::default()
     };
-    for (host, at, cpu) in [
+    // Heartbeats that arrive together are recorded in one go; one of a host the store does
+    // not have (removed since it reported) is skipped, the others are recorded.
+    let batch: Vec<(HostId, HostReport)> = [
         (b, 1_000, 5.0),
         (a, 1_000, 10.0),
+        (HostId(987_654), 1_000, 1.0),
         (a, 2_000, 20.0),
         (a, 3_000, 30.0),
-    ] {
-        ok(
-            store
-                .record_host_report(host, &report(at, Some(sample(cpu))))
-                .await,
-            check,
-            "heartbeat",
-        );
-    }
+    ]
+    .into_iter()
+    .map(|(host, at, cpu)| (host, report(at, Some(sample(cpu)))))
+    .collect();
+    ok(
+        store.record_host_reports(&batch).await,
+        check,
+        "heartbeats together",
+    );
     // A report without metrics (a registration) adds no sample.
     ok(
         store.record_host_report(b, &report(2_500, None)).await,

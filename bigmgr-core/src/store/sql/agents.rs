@@ -7,6 +7,7 @@ use crate::model::*;
 use crate::store::{AgentStore, METRICS_KEPT_MS};
 use crate::{Error, Result};
 use async_trait::async_trait;
+use sqlx::AnyConnection;
 
 #[async_trait]
 impl AgentStore for SqlStore {
@@ -93,87 +94,22 @@ impl AgentStore for SqlStore {
     }
 
     async fn record_host_report(&self, host: HostId, report: &HostReport) -> Result<()> {
-        let facts = report.facts.as_ref().map(to_json).transpose()?;
-        let metrics = report.metrics.as_ref().map(to_json).transpose()?;
         let mut tx = self.begin_write().await?;
-        let res = query(
-            "UPDATE hosts SET state = ?1, last_heartbeat = ?2, \
-               reported_address = CASE WHEN ?3 IS NULL THEN reported_address \
-                 WHEN ?3 = address THEN NULL ELSE ?3 END, \
-               facts = COALESCE(?4, facts), metrics = COALESCE(?5, metrics) \
-             WHERE id = ?6",
-            (
-                HostState::Online.as_str(),
-                report.at,
-                report.address.as_deref(),
-                facts,
-                metrics,
-                host.0,
-            ),
-        )
-        .execute(&mut *tx)
-        .await?;
-        found(&res, "host", host)?;
-        if let Some(m) = &report.metrics {
-            let sample = HostMetrics {
-                at: report.at,
-                ..m.clone()
-            };
-            query(
-                "INSERT INTO host_metrics (host, at, metrics) VALUES (?, ?, ?)",
-                (host.0, report.at, to_json(&sample)?),
-            )
-            .execute(&mut *tx)
-            .await?;
-            query(
-                "DELETE FROM host_metrics WHERE host = ? AND at < ?",
-                (host.0, report.at - METRICS_KEPT_MS),
-            )
-            .execute(&mut *tx)
-            .await?;
+        write_report(&mut tx, host, report).await?;
+        tx.commit().await
+    }
+
+    async fn record_host_reports(&self, reports: &[(HostId, HostReport)]) -> Result<()> {
+        if reports.is_empty() {
+            return Ok(());
         }
-        for u in &report.units {
-            let health = to_json(&Health {
-                healthy: u.healthy,
-                message: u.message.clone(),
-                checked_at: u.checked_at,
-            })?;
-            // A unit the store does not know (removed since) is skipped.
-            query(
-                "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 \
-                   AND removed_at IS NULL AND service = \
-                   (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
-                    JOIN clusters c ON c.id = s.cluster \
-                    WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5 AND s.removed_at IS NULL)",
-                (health, host.0, &u.component, &u.cluster, &u.service),
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        for c in &report.checks {
-            let result = to_json(c)?;
-            // Only a unit of this host, of the cluster and service it names, and not removed:
-            // an agent reports about its own units only.
-            query(
-                "INSERT INTO unit_checks (unit, name, result, checked_at) \
-                 SELECT u.id, ?1, ?2, ?3 FROM units u JOIN services s ON s.id = u.service \
-                   JOIN clusters c ON c.id = s.cluster \
-                 WHERE u.host = ?4 AND u.component = ?5 AND u.removed_at IS NULL \
-                   AND s.name = ?6 AND s.removed_at IS NULL AND c.name = ?7 \
-                 ON CONFLICT (unit, name) DO UPDATE SET result = EXCLUDED.result, \
-                   checked_at = EXCLUDED.checked_at",
-                (
-                    &c.name,
-                    result,
-                    c.checked_at,
-                    host.0,
-                    &c.component,
-                    &c.service,
-                    &c.cluster,
-                ),
-            )
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_write().await?;
+        for (host, report) in reports {
+            match write_report(&mut tx, *host, report).await {
+                // Removed since it reported: skipped, as the batch's other reports are not.
+                Err(Error::NotFound { .. }) => {}
+                other => other?,
+            }
         }
         tx.commit().await
     }
@@ -201,4 +137,92 @@ impl AgentStore for SqlStore {
             })
             .collect()
     }
+}
+
+/// Writes one host report on a write transaction's connection (see
+/// [`AgentStore::record_host_report`]); [`Error::NotFound`] (and nothing written) for a host the
+/// store does not have.
+async fn write_report(conn: &mut AnyConnection, host: HostId, report: &HostReport) -> Result<()> {
+    let facts = report.facts.as_ref().map(to_json).transpose()?;
+    let metrics = report.metrics.as_ref().map(to_json).transpose()?;
+    let res = query(
+        "UPDATE hosts SET state = ?1, last_heartbeat = ?2, \
+           reported_address = CASE WHEN ?3 IS NULL THEN reported_address \
+             WHEN ?3 = address THEN NULL ELSE ?3 END, \
+           facts = COALESCE(?4, facts), metrics = COALESCE(?5, metrics) \
+         WHERE id = ?6",
+        (
+            HostState::Online.as_str(),
+            report.at,
+            report.address.as_deref(),
+            facts,
+            metrics,
+            host.0,
+        ),
+    )
+    .execute(&mut *conn)
+    .await?;
+    found(&res, "host", host)?;
+    if let Some(m) = &report.metrics {
+        let sample = HostMetrics {
+            at: report.at,
+            ..m.clone()
+        };
+        query(
+            "INSERT INTO host_metrics (host, at, metrics) VALUES (?, ?, ?)",
+            (host.0, report.at, to_json(&sample)?),
+        )
+        .execute(&mut *conn)
+        .await?;
+        query(
+            "DELETE FROM host_metrics WHERE host = ? AND at < ?",
+            (host.0, report.at - METRICS_KEPT_MS),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    for u in &report.units {
+        let health = to_json(&Health {
+            healthy: u.healthy,
+            message: u.message.clone(),
+            checked_at: u.checked_at,
+        })?;
+        // A unit the store does not know (removed since) is skipped.
+        query(
+            "UPDATE units SET health = ?1 WHERE host = ?2 AND component = ?3 \
+               AND removed_at IS NULL AND service = \
+               (SELECT s.id FROM services s JOIN hosts h ON h.cluster = s.cluster \
+                JOIN clusters c ON c.id = s.cluster \
+                WHERE h.id = ?2 AND c.name = ?4 AND s.name = ?5 AND s.removed_at IS NULL)",
+            (health, host.0, &u.component, &u.cluster, &u.service),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    for c in &report.checks {
+        let result = to_json(c)?;
+        // Only a unit of this host, of the cluster and service it names, and not removed:
+        // an agent reports about its own units only.
+        query(
+            "INSERT INTO unit_checks (unit, name, result, checked_at) \
+             SELECT u.id, ?1, ?2, ?3 FROM units u JOIN services s ON s.id = u.service \
+               JOIN clusters c ON c.id = s.cluster \
+             WHERE u.host = ?4 AND u.component = ?5 AND u.removed_at IS NULL \
+               AND s.name = ?6 AND s.removed_at IS NULL AND c.name = ?7 \
+             ON CONFLICT (unit, name) DO UPDATE SET result = EXCLUDED.result, \
+               checked_at = EXCLUDED.checked_at",
+            (
+                &c.name,
+                result,
+                c.checked_at,
+                host.0,
+                &c.component,
+                &c.service,
+                &c.cluster,
+            ),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
