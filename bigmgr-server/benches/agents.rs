@@ -18,7 +18,7 @@
 //! runs one task at a time (parallelism 1) to measure a dispatch alone.
 
 use bigmgr_core::grpc::pb;
-use bigmgr_test_support::bench::{arg, cpu_secs, percentile, run_noop};
+use bigmgr_test_support::bench::{arg, arg_str, cpu_secs, percentile, run_noop};
 use bigmgr_test_support::{AgentProc, ServerProc, status_kib};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,8 @@ struct Measure {
     submitted: Option<Instant>,
     finished: usize,
     last_finish_at: Option<Instant>,
+    /// How many agents have been answered Registered on their (last) session.
+    registered: usize,
     /// Latencies from the previous Finished sent by any host to this RunTask's arrival.
     sequential: Vec<f64>,
 }
@@ -133,8 +135,14 @@ async fn sim_agent(
     drop(connecting);
     let mut seq = 0u64;
     while let Ok(Some(msg)) = inbound.message().await {
-        let Some(pb::server_message::Body::Run(task)) = msg.body else {
-            continue;
+        let task = match msg.body {
+            Some(pb::server_message::Body::Run(task)) => task,
+            Some(pb::server_message::Body::Registered(r)) => {
+                measure.lock().expect("measure").registered += 1;
+                tokio::spawn(heartbeats(tx.clone(), r.heartbeat_interval_ms));
+                continue;
+            }
+            _ => continue,
         };
         let now = Instant::now();
         {
@@ -198,7 +206,38 @@ async fn sim_agent(
     }
 }
 
+/// Sends a Heartbeat every `interval_ms` (as a real agent does, without figures) until the
+/// session's sender is gone.
+async fn heartbeats(tx: mpsc::Sender<pb::AgentMessage>, interval_ms: u32) {
+    let mut every = tokio::time::interval(Duration::from_millis(u64::from(interval_ms.max(1000))));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let beat = pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+                at_ms,
+                ..Default::default()
+            })),
+        };
+        if tx.send(beat).await.is_err() {
+            return;
+        }
+    }
+}
+
 fn main() {
+    let hold = arg("--hold", 0);
+    if hold > 0 {
+        return hold_agents(hold);
+    }
+    let scale = arg("--scale", 0);
+    if scale > 0 {
+        return run_noop(|_| held_by_processes(scale, arg("--per-process", 6000)));
+    }
     let agents = arg("--agents", 1000);
     run_noop(|bench| async move {
         let mut medians = Vec::new();
@@ -454,4 +493,121 @@ async fn one_server(
         };
         (median(|r| r.0), median(|r| r.1), median(|r| r.2), one_p50)
     }
+}
+
+/// `--hold N --offset K --url U --token T [--pin FP]`: a child process of the scale bench that
+/// opens simulated agents `sim{K}` … `sim{K+N-1}`, prints `held N` once every one is
+/// registered, and keeps their sessions (heartbeating) until it is killed (its parent kills it
+/// by pid when done, and the kernel when the parent dies).
+fn hold_agents(count: usize) {
+    // Not outliving the bench, even if it is killed.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).expect("pdeathsig");
+    let offset = arg("--offset", 0);
+    let url = arg_str("--url").expect("--url");
+    let token = arg_str("--token").expect("--token");
+    let pin = arg_str("--pin");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async move {
+            let measure = Arc::new(Mutex::new(Measure {
+                last_finished: vec![None; offset + count],
+                ..Measure::default()
+            }));
+            let sem = Arc::new(tokio::sync::Semaphore::new(64));
+            for i in offset..offset + count {
+                let permit = Arc::clone(&sem).acquire_owned().await.expect("permit");
+                let (url, token, pin, measure) = (
+                    url.clone(),
+                    token.clone(),
+                    pin.clone(),
+                    Arc::clone(&measure),
+                );
+                tokio::spawn(sim_agent(url, token, pin, i, measure, permit));
+            }
+            while measure.lock().expect("measure").registered < count {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            println!("held {count}");
+            std::future::pending::<()>().await;
+        });
+}
+
+/// `--scale N [--per-process P]`: one real server (TLS, as users run it) holding N simulated
+/// agents spread over child processes of at most P each (a process can hold only as many
+/// streams as it may open files); prints the join rate, the server's resident memory per
+/// connected agent and its CPU while they heartbeat.
+async fn held_by_processes(agents: usize, per_process: usize) {
+    let server = ServerProc::serve()
+        .tls()
+        .env("BIGMGR_LOG", "warn")
+        .arg("--heartbeat-interval")
+        .arg("5s")
+        .start();
+    let (pid, api) = (server.proc.pid(), server.api());
+    api.create_cluster("bench").await;
+    let answer = api.post("/clusters/bench/join-tokens", json!({})).await;
+    let answer = answer.expect(201).clone();
+    let token = answer["token"].as_str().expect("token").to_owned();
+    let pin = answer["ca_fingerprint"]
+        .as_str()
+        .expect("a TLS server's pin");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = status_kib(pid, "VmRSS:");
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let t = Instant::now();
+    let mut holders = Vec::new();
+    let mut offset = 0;
+    while offset < agents {
+        let count = per_process.min(agents - offset);
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([
+            "--hold",
+            &count.to_string(),
+            "--offset",
+            &offset.to_string(),
+        ])
+        .args(["--url", &server.url, "--token", &token, "--pin", pin]);
+        let holder = bigmgr_test_support::Proc::spawn(format!("agent holder {offset}"), cmd, &[]);
+        holders.push((holder, count));
+        offset += count;
+    }
+    for (holder, count) in &holders {
+        let held = format!("held {count}");
+        assert!(
+            holder
+                .stdout
+                .wait_for(Duration::from_secs(900), |l| l == held)
+                .is_some(),
+            "{} did not hold its agents: {}",
+            holder.what,
+            holder.stderr.text()
+        );
+    }
+    let joined = t.elapsed();
+    // Two heartbeat intervals: every session has sent heartbeats and settled.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rss_held = status_kib(pid, "VmRSS:");
+    let cpu0 = cpu_secs(pid);
+    let window = Duration::from_secs(10);
+    tokio::time::sleep(window).await;
+    let cpu = cpu_secs(pid) - cpu0;
+    let online = api.get("/clusters/bench").await;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    println!(
+        "scale: {agents} simulated agents (TLS, {} process(es)) joined in {:.1} s = {:.0} joins/s; \
+         server RSS {} MiB idle, {} MiB holding them = {:.1} KiB per agent; heartbeats every 5 s: \
+         server CPU {:.1}% of one core; {fds} open files",
+        holders.len(),
+        joined.as_secs_f64(),
+        agents as f64 / joined.as_secs_f64(),
+        rss_idle / 1024,
+        rss_held / 1024,
+        rss_held.saturating_sub(rss_idle) as f64 / agents as f64,
+        cpu / window.as_secs_f64() * 100.0,
+    );
+    online.expect(200);
+    drop(holders);
+    drop(server);
 }

@@ -10,6 +10,13 @@ pub fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The value of option `name` (`--name VALUE`) on the command line, if given.
+pub fn arg_str(name: &str) -> Option<String> {
+    let mut args = std::env::args().skip_while(|a| a != name);
+    args.next()?;
+    args.next()
+}
+
 /// The `p` percentile (0.0 to 1.0) of `sorted`, nearest rank; the default value if it is
 /// empty.
 pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
