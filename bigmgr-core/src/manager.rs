@@ -2,7 +2,7 @@
 //! frontend calls. It validates requests, plans jobs, persists them and hands them to the engine;
 //! users, tokens, authorisation and audit are in `manager/auth.rs`.
 
-use crate::engine::{Command, Control, Engine, EngineConfig, EngineParts, Update};
+use crate::engine::{Command, Control, Engine, EngineConfig, EngineParts, Logged, Update};
 use crate::model::*;
 use crate::name::check_name;
 use crate::placement::Placement;
@@ -293,6 +293,7 @@ impl ManagerBuilder {
         let scheduler = self.scheduler.unwrap_or_else(|| Arc::new(FifoScheduler));
         let events = transport.take_events()?;
         let (updates, _) = broadcast::channel(4096);
+        let (logged, _) = broadcast::channel(4096);
         let metrics = crate::metrics::Metrics::new();
         let replica = match (self.replica.take(), &self.sql) {
             (Some(r), Some(sql)) => Some((r, sql.clone())),
@@ -316,6 +317,7 @@ impl ManagerBuilder {
             scheduler,
             config: self.config,
             updates: updates.clone(),
+            logged: logged.clone(),
             metrics: metrics.clone(),
         };
         let (commands, rx) = mpsc::unbounded_channel();
@@ -362,6 +364,7 @@ impl ManagerBuilder {
             stacks,
             commands,
             updates,
+            logged,
             engine: std::sync::Mutex::new(Some(task)),
             watcher: std::sync::Mutex::new(None),
             auth_lock: tokio::sync::Mutex::new(()),
@@ -388,6 +391,8 @@ struct Inner {
     stacks: Arc<dyn StackProvider>,
     commands: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
+    /// Which tasks have new log lines stored (see [`Logged`]).
+    logged: broadcast::Sender<Logged>,
     engine: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// Reconfigures relations when hosts re-register (see `reconcile::watch_hosts`).
     watcher: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -448,6 +453,11 @@ impl Manager {
     /// Every change the engine makes, as it makes it.
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.inner.updates.subscribe()
+    }
+
+    /// Every task the engine stores new log lines of, as it stores them.
+    pub(crate) fn subscribe_logs(&self) -> broadcast::Receiver<Logged> {
+        self.inner.logged.subscribe()
     }
 
     /// Stops the engine and waits until it has stopped.

@@ -1,6 +1,7 @@
 //! A REST client of a server under test, under `/api/v1`, that sends a bearer token.
 
 use crate::agent::AgentProc;
+use crate::sse::EventReader;
 use crate::wait::wait_until;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -132,6 +133,20 @@ impl Api {
             body,
             text,
         }
+    }
+
+    /// Opens the Server-Sent Events stream at `path` (200 expected), to read as it arrives.
+    pub async fn events(&self, path: &str) -> EventReader {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(res.status().as_u16(), 200, "GET {path}");
+        EventReader::new(res)
     }
 
     /// Sends `body` as JSON.

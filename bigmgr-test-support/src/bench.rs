@@ -40,6 +40,25 @@ pub fn cpu_secs(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How often the threads of process `pid` went to sleep and were woken so far: the sum of
+/// their voluntary context switches (`/proc/<pid>/task/*/status`).
+pub fn wakeups(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 /// Writes stack `bench` 1.0.0 under `stacks`: service `noop` with `components` server
 /// components `c0`, `c1`, … (cardinality 0+), every command of which runs a script that exits 0.
 pub fn write_noop_stack(stacks: &std::path::Path, components: usize) {

@@ -58,6 +58,6 @@ pub use net::{free_addr, free_addrs, free_port};
 pub use postgres::{DEFAULT_POSTGRES, PgSchema, postgres_base_url};
 pub use process::{EXIT_TIMEOUT, Lines, Proc, status_kib};
 pub use server::{READY_TIMEOUT, ServerCmd, ServerProc};
-pub use sse::read_events;
+pub use sse::{EventReader, read_events};
 pub use sshd::{SshKey, Sshd};
 pub use wait::{wait_for_port, wait_until};

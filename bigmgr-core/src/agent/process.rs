@@ -13,34 +13,44 @@
 //!
 //! While the agent lives it waits for the wrapper, its child; a timeout or a cancel sends
 //! SIGTERM to the whole group (the script and everything it started), then SIGKILL after the
-//! grace period. It tails both log files every [`TAIL_POLL`], handing each complete line to the
-//! [`ExecSink`]; when the wrapper has exited it reads both files to their end once more (output
-//! of daemons the script started and that keep the files open is not followed further). A line
-//! longer than [`MAX_LOG_LINE`] is cut with a marker (`… [line truncated: N bytes; full output
-//! in <task dir>/stdout.log]`): the sink gets its head, the file keeps it whole, and the tailer
-//! holds no more than the head in memory however long the line (binary output without newlines
-//! included). Output that is not UTF-8 arrives with U+FFFD for the invalid bytes.
+//! grace period. It tails both log files, handing each complete line to the [`ExecSink`] as soon
+//! as it is written: inotify on the task directory wakes it when a file there changes, and it
+//! also reads every [`FALLBACK_POLL`] without a change (in case the watch cannot be set up), so
+//! a run that prints nothing costs no more than that. When the wrapper has exited it reads both
+//! files to their end once more (output of daemons the script started and that keep the files
+//! open is not followed further). A line longer than [`MAX_LOG_LINE`] is cut with a marker
+//! (`… [line truncated: N bytes; full output in <task dir>/stdout.log]`): the sink gets its
+//! head, the file keeps it whole, and the tailer holds no more than the head in memory however
+//! long the line (binary output without newlines included). Output that is not UTF-8 arrives
+//! with U+FFFD for the invalid bytes.
 //!
 //! A later agent adopts a run whose wrapper still runs ([`Executor::resume`]): it tails the log
-//! files from the start, polls for the `exit` file and for the wrapper to be gone (its pid
-//! alive, not a zombie, and with the start time the ledger recorded, so a reused pid is not
-//! mistaken for it) and enforces the rest of the timeout and a cancel by signalling the group.
+//! files from the start, looks for the `exit` file (woken when it appears) and, every
+//! [`FALLBACK_POLL`], for the wrapper to be gone (its pid alive, not a zombie, and with the start
+//! time the ledger recorded, so a reused pid is not mistaken for it), and enforces the rest of
+//! the timeout and a cancel by signalling the group.
 
 use super::{ExecEnv, ExecOutcome, ExecSink, Executor, StartedRun, UNKNOWN_OUTCOME};
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::TaskSpec;
 use crate::transport::limits::{self, MAX_LOG_LINE};
 use async_trait::async_trait;
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 
 /// The run's standard output, in its task directory.
 pub(crate) const STDOUT_LOG: &str = "stdout.log";
@@ -50,8 +60,13 @@ pub(crate) const STDERR_LOG: &str = "stderr.log";
 /// written by the wrapper once the script has ended.
 pub(crate) const EXIT_FILE: &str = "exit";
 
-/// How often the log files are read, and an adopted run's process is checked.
-const TAIL_POLL: Duration = Duration::from_millis(100);
+/// How often the log files are read when no change woke the tailer (the task directory could
+/// not be watched, or a change went unreported), and how often an adopted run's process is
+/// checked.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// How often [`wait_until`] looks while an adopted run's process is being stopped.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// How long to wait for an adopted run's process to go after SIGKILL before giving up on it.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -139,15 +154,14 @@ impl Executor for ProcessExecutor {
             });
         }
         let mut tail = Tail::new(&env.task_dir);
+        let mut wake = Wake::new(&env.task_dir);
         let supervise = supervise(&mut child, pid, spec.timeout, env.grace, cancel);
         tokio::pin!(supervise);
-        let mut poll = tokio::time::interval(TAIL_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (status, ending) = loop {
             tokio::select! {
                 biased;
                 done = &mut supervise => break done,
-                _ = poll.tick() => tail.poll(sink),
+                () = wake.next() => tail.poll(sink),
             }
         };
         // Daemons the script started may write on: read what is there now, then stop.
@@ -177,6 +191,7 @@ impl Executor for ProcessExecutor {
         let alive = || started.is_some_and(is_running);
         let ended = || read_exit(task_dir).is_some() || !alive();
         let mut tail = Tail::new(task_dir);
+        let mut wake = Wake::new(task_dir);
         let timeout = async {
             match started {
                 Some(s) => {
@@ -193,14 +208,12 @@ impl Executor for ProcessExecutor {
             }
         };
         tokio::pin!(canceled);
-        let mut poll = tokio::time::interval(TAIL_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ending = loop {
             tokio::select! {
                 biased;
                 _ = &mut canceled => break Ending::Canceled,
                 _ = &mut timeout => break Ending::TimedOut,
-                _ = poll.tick() => {
+                () = wake.next() => {
                     tail.poll(sink);
                     if ended() {
                         break Ending::Natural;
@@ -325,7 +338,7 @@ fn is_running(started: &StartedRun) -> bool {
     proc_stat(started.pid).is_some_and(|(state, t)| state != 'Z' && t == started.start_time)
 }
 
-/// Polls `done` every [`TAIL_POLL`] / 2 for up to `limit`; whether it came true.
+/// Polls `done` every [`STOP_POLL`] for up to `limit`; whether it came true.
 async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
     let until = tokio::time::Instant::now() + limit;
     loop {
@@ -335,7 +348,102 @@ async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
         if tokio::time::Instant::now() >= until {
             return false;
         }
-        tokio::time::sleep(TAIL_POLL / 2).await;
+        tokio::time::sleep(STOP_POLL).await;
+    }
+}
+
+/// Wakes a run's tailer: when a file of its task directory changes (inotify on the directory:
+/// a log file written, the `exit` file moved in), and after [`FALLBACK_POLL`] without a change.
+struct Wake {
+    /// The directory's watch; `None` if it could not be set up or failed (then only the
+    /// fallback wakes).
+    inotify: Option<AsyncFd<InotifyFd>>,
+    /// Fires [`FALLBACK_POLL`] after the last wakeup, and at once the first time.
+    fallback: tokio::time::Interval,
+}
+
+/// An inotify instance, as tokio waits for it to be readable: it owns its descriptor, and always
+/// gives that one.
+struct InotifyFd(Inotify);
+
+impl AsRawFd for InotifyFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl Wake {
+    /// Watches `task_dir`. The first [`Wake::next`] returns at once, so what was written before
+    /// the watch is read too.
+    fn new(task_dir: &Path) -> Wake {
+        let inotify = watch(task_dir)
+            .inspect_err(|e| {
+                tracing::debug!(
+                    dir = %task_dir.display(), error = %e,
+                    "cannot watch the run's task directory (inotify): its logs are read every {FALLBACK_POLL:?}"
+                );
+            })
+            .ok();
+        let mut fallback = tokio::time::interval(FALLBACK_POLL);
+        fallback.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Wake { inotify, fallback }
+    }
+
+    /// Waits until a file of the directory changes, or [`FALLBACK_POLL`] has passed since the
+    /// last wakeup.
+    async fn next(&mut self) {
+        tokio::select! {
+            changed = changed(self.inotify.as_ref()) => {
+                if let Err(e) = changed {
+                    tracing::debug!(
+                        error = %e,
+                        "watching the run's task directory failed: its logs are read every {FALLBACK_POLL:?}"
+                    );
+                    self.inotify = None;
+                }
+                self.fallback.reset();
+            }
+            _ = self.fallback.tick() => {}
+        }
+    }
+}
+
+/// An inotify instance watching `dir` for files written, created or moved in, ready for tokio
+/// to wait on.
+fn watch(dir: &Path) -> std::io::Result<AsyncFd<InotifyFd>> {
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    let changes = AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO;
+    inotify.add_watch(dir, changes)?;
+    // Deprecated for an `unsafe` constructor whose contract is the I/O safety `InotifyFd` gives
+    // (the descriptor stays open and the same while registered); this crate has no `unsafe`.
+    #[allow(deprecated)]
+    AsyncFd::with_interest(InotifyFd(inotify), Interest::READABLE)
+}
+
+/// Waits until `inotify` reports changes, and takes every change it holds; never returns
+/// without one.
+async fn changed(inotify: Option<&AsyncFd<InotifyFd>>) -> std::io::Result<()> {
+    let Some(fd) = inotify else {
+        return std::future::pending().await;
+    };
+    loop {
+        let mut guard = fd.readable().await?;
+        let mut any = false;
+        let drained = guard.try_io(|fd| -> std::io::Result<()> {
+            loop {
+                match fd.get_ref().0.read_events() {
+                    Ok(_) => any = true,
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        });
+        match drained {
+            // Read until it would block, which cleared its readiness.
+            Err(_would_block) if any => return Ok(()),
+            Err(_would_block) => {}
+            Ok(failed) => return failed,
+        }
     }
 }
 
@@ -764,6 +872,35 @@ mod tests {
         assert_eq!(
             lines,
             ["Stdout:one", "Stdout:two", "Stderr:oops", "Stdout:three"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_written_while_the_tailer_waits_wakes_it_before_the_fallback() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = File::create(dir.path().join(STDOUT_LOG)).unwrap();
+        let sink = Lines::default();
+        let mut tail = Tail::new(dir.path());
+        let mut wake = Wake::new(dir.path());
+        assert!(wake.inotify.is_some(), "the task directory is watched");
+        // The first wakeup comes at once, for what was written before the watch.
+        wake.next().await;
+        tail.poll(&sink);
+        let waiting = tokio::time::Instant::now();
+        out.write_all(b"hello\n").unwrap();
+        wake.next().await;
+        // Time is paused: had only the fallback woken the tailer, the clock would have jumped
+        // to it.
+        assert!(
+            waiting.elapsed() < FALLBACK_POLL,
+            "woken by the fallback after {:?}",
+            waiting.elapsed()
+        );
+        tail.poll(&sink);
+        assert_eq!(
+            *sink.0.lock().unwrap(),
+            [(LogStream::Stdout, "hello".to_owned())]
         );
     }
 

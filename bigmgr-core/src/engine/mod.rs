@@ -78,6 +78,16 @@ pub enum Update {
     },
 }
 
+/// New log lines of a task are in the store: a follower of its job reads them now. Sent once per
+/// task a step stored lines of, after the step's [`Update`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Logged {
+    /// The task's job.
+    pub(crate) job: JobId,
+    /// The task.
+    pub(crate) task: TaskId,
+}
+
 /// An operator's action on a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -148,6 +158,8 @@ pub(crate) struct EngineParts {
     pub(crate) config: EngineConfig,
     /// Where it publishes job, task and host updates.
     pub(crate) updates: broadcast::Sender<Update>,
+    /// Where it tells which tasks have new log lines stored.
+    pub(crate) logged: broadcast::Sender<Logged>,
     /// Where it reports task durations, dispatch latency and store batch times.
     pub(crate) metrics: crate::metrics::Metrics,
 }
@@ -886,6 +898,13 @@ impl Engine {
         // The events behind this batch: acknowledged once it is stored, dropped if it is not
         // (their agents send them again on their next session).
         let acks = std::mem::take(&mut self.acks);
+        // The tasks with new lines, told once they are stored. A line of a job not loaded here
+        // (a stale event) is followed by no one.
+        let logged: BTreeMap<TaskId, JobId> = batch
+            .logs
+            .iter()
+            .filter_map(|l| Some((l.task, *self.task_job.get(&l.task)?)))
+            .collect();
         if !batch.is_empty() {
             let start = Instant::now();
             let applied = match self.parts.jobs.apply(&batch).await {
@@ -948,6 +967,9 @@ impl Engine {
         }
         for u in std::mem::take(&mut self.published) {
             let _ = self.parts.updates.send(u);
+        }
+        for (task, job) in logged {
+            let _ = self.parts.logged.send(Logged { job, task });
         }
         Ok(ended.len())
     }

@@ -4,12 +4,14 @@
 //!
 //! The stream opens with the job's and every task's current state and the log lines written so
 //! far, so a follower that starts late misses nothing. State changes come from
-//! [`Manager::subscribe`]; the engine broadcasts no log lines, so the stream reads new lines of
-//! the tasks that run from the store every [`LOG_POLL`], and sends only lines it has not sent.
-//! A task's remaining lines come before its final state, and every line before `End`.
+//! [`Manager::subscribe`]. The engine broadcasts no log lines, only which tasks it stored new
+//! ones of ([`Manager::subscribe_logs`]): the stream reads a running task's new lines from the
+//! store as soon as the engine says so, and also every [`LOG_POLL`] (the engine of another
+//! replica says nothing here), and sends only lines it has not sent. A task's remaining lines
+//! come before its final state, and every line before `End`.
 
 use super::Manager;
-use crate::engine::Update;
+use crate::engine::{Logged, Update};
 use crate::model::{JobDetail, JobId, JobState, TaskId, TaskState};
 use crate::view::{JobEvent, JobStreamEvent, LogEvent, LogLineView, TaskEvent};
 use crate::{Error, Result};
@@ -17,8 +19,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-/// How often the stream looks for new log lines of running tasks.
+/// How often the stream also looks for new log lines of running tasks, without the engine's
+/// word: how the lines come on a replica that does not run the engine.
 pub const LOG_POLL: Duration = Duration::from_millis(200);
+
+/// At most this many log lines are read from the store at once.
+const LOG_PAGE: u32 = 1000;
 
 /// Every this many polls the stream reloads the job, in case it missed a change.
 const RELOAD_EVERY: u32 = 25;
@@ -30,6 +36,7 @@ impl Manager {
     pub async fn job_events(&self, id: JobId) -> Result<mpsc::Receiver<Result<JobStreamEvent>>> {
         // Subscribe before loading, so no change between the two is lost.
         let updates = self.subscribe();
+        let logged = self.subscribe_logs();
         let detail = self.job(id).await?;
         let (tx, rx) = mpsc::channel(256);
         let follower = Follower {
@@ -40,7 +47,7 @@ impl Manager {
             tasks: BTreeMap::new(),
             sent: BTreeMap::new(),
         };
-        tokio::spawn(follower.run(detail, updates));
+        tokio::spawn(follower.run(detail, updates, logged));
         Ok(rx)
     }
 }
@@ -77,8 +84,13 @@ fn active(state: TaskState) -> bool {
 }
 
 impl Follower {
-    async fn run(mut self, detail: JobDetail, updates: broadcast::Receiver<Update>) {
-        match self.follow(detail, updates).await {
+    async fn run(
+        mut self,
+        detail: JobDetail,
+        updates: broadcast::Receiver<Update>,
+        logged: broadcast::Receiver<Logged>,
+    ) {
+        match self.follow(detail, updates, logged).await {
             Ok(()) | Err(Stop::Gone) => {}
             Err(Stop::Failed(e)) => {
                 let _ = self.tx.send(Err(e)).await;
@@ -94,12 +106,15 @@ impl Follower {
         &mut self,
         detail: JobDetail,
         mut updates: broadcast::Receiver<Update>,
+        mut logged: broadcast::Receiver<Logged>,
     ) -> std::result::Result<(), Stop> {
         if self.sync(detail).await? {
             return Ok(());
         }
         let mut tick = tokio::time::interval(LOG_POLL);
         let mut ticks = 0u32;
+        // Until the engine's channel closes (the server shuts down): then the tick alone.
+        let mut listening = true;
         loop {
             tokio::select! {
                 update = updates.recv() => match update {
@@ -124,26 +139,25 @@ impl Follower {
                         return Ok(());
                     }
                 },
+                logged = logged.recv(), if listening => match logged {
+                    Ok(Logged { job, task }) if job == self.job => {
+                        if self.tasks.get(&task).is_some_and(|s| active(*s)) {
+                            self.send_new_lines(task).await?;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.send_running_lines().await?,
+                    Err(broadcast::error::RecvError::Closed) => listening = false,
+                },
                 _ = tick.tick() => {
                     if self.tx.is_closed() {
                         return Err(Stop::Gone);
                     }
                     ticks += 1;
-                    if ticks.is_multiple_of(RELOAD_EVERY) {
-                        if self.reload().await? {
-                            return Ok(());
-                        }
-                    } else {
-                        let running: Vec<TaskId> = self
-                            .tasks
-                            .iter()
-                            .filter(|(_, s)| active(**s))
-                            .map(|(t, _)| *t)
-                            .collect();
-                        for task in running {
-                            self.send_new_lines(task).await?;
-                        }
+                    if ticks.is_multiple_of(RELOAD_EVERY) && self.reload().await? {
+                        return Ok(());
                     }
+                    self.send_running_lines().await?;
                 }
             }
         }
@@ -214,21 +228,39 @@ impl Follower {
         .await
     }
 
-    async fn send_new_lines(&mut self, task: TaskId) -> std::result::Result<(), Stop> {
-        let last = self.sent.get(&task).copied();
-        for l in self.mgr.task_log(task, None).await? {
-            let key = (l.attempt, l.seq);
-            if last.is_some_and(|last| key <= last) {
-                continue;
-            }
-            self.sent.insert(task, key);
-            self.send(JobStreamEvent::Log(LogEvent {
-                task: task.0,
-                line: LogLineView::from(l),
-            }))
-            .await?;
+    /// Sends the new lines of every task that runs.
+    async fn send_running_lines(&mut self) -> std::result::Result<(), Stop> {
+        let running: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, s)| active(**s))
+            .map(|(t, _)| *t)
+            .collect();
+        for task in running {
+            self.send_new_lines(task).await?;
         }
         Ok(())
+    }
+
+    /// Sends the task's lines after the last one sent.
+    async fn send_new_lines(&mut self, task: TaskId) -> std::result::Result<(), Stop> {
+        let store = &self.mgr.inner.store;
+        loop {
+            let after = self.sent.get(&task).copied();
+            let lines = store.task_log_after(task, after, LOG_PAGE).await?;
+            let more = lines.len() >= LOG_PAGE as usize;
+            for l in lines {
+                self.sent.insert(task, (l.attempt, l.seq));
+                self.send(JobStreamEvent::Log(LogEvent {
+                    task: task.0,
+                    line: LogLineView::from(l),
+                }))
+                .await?;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
     }
 }
 

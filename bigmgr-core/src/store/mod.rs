@@ -334,6 +334,15 @@ pub trait JobStore: Send + Sync + 'static {
     async fn apply(&self, batch: &Batch) -> Result<Applied>;
     /// A task's log lines, by attempt then line number; `attempt: None` gives every attempt's.
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>>;
+    /// The first `limit` of a task's log lines that come after line `after` (attempt, line
+    /// number), by attempt then line number; `after: None` starts at the first line. What a
+    /// follower of a running task reads to get only the lines it has not seen.
+    async fn task_log_after(
+        &self,
+        task: TaskId,
+        after: Option<(u32, u64)>,
+        limit: u32,
+    ) -> Result<Vec<LogLine>>;
     /// The latest `limit` tasks that ran or will run on a host, newest first, each with its
     /// job's command and its stage's service and component.
     async fn host_tasks(&self, host: HostId, limit: u32) -> Result<Vec<HostTask>>;

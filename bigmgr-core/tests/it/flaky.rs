@@ -39,6 +39,14 @@ impl JobStore for FlakyJobs {
     async fn task_log(&self, task: TaskId, attempt: Option<u32>) -> Result<Vec<LogLine>> {
         self.inner.task_log(task, attempt).await
     }
+    async fn task_log_after(
+        &self,
+        task: TaskId,
+        after: Option<(u32, u64)>,
+        limit: u32,
+    ) -> Result<Vec<LogLine>> {
+        self.inner.task_log_after(task, after, limit).await
+    }
     async fn state_counts(&self) -> Result<StateCounts> {
         self.inner.state_counts().await
     }

@@ -741,7 +741,8 @@ pub async fn job_times<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     );
 }
 
-/// apply: unit states are set without compare; logs are appended and read back in order.
+/// apply: unit states are set without compare; logs are appended and read back in order, all
+/// of them or those after a line.
 pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "units_and_logs";
     let (fx, d) = fixture_with_job(store, C, "ul", 2).await;
@@ -823,6 +824,40 @@ pub async fn units_and_logs<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         ok(store.task_log(t1, None).await, C, "task_log"),
         vec![],
         "store conformance [{C}]: task_log gives only that task's lines"
+    );
+    assert_eq!(
+        ok(
+            store.task_log_after(t0, Some((1, 1)), 10).await,
+            C,
+            "task_log_after"
+        ),
+        all[2..].to_vec(),
+        "store conformance [{C}]: task_log_after gives the lines after the one named, the next \
+         attempts' too"
+    );
+    assert_eq!(
+        ok(store.task_log_after(t0, None, 2).await, C, "task_log_after"),
+        all[..2].to_vec(),
+        "store conformance [{C}]: task_log_after without a line starts at the first, and gives \
+         at most `limit` lines"
+    );
+    assert_eq!(
+        ok(
+            store.task_log_after(t0, Some((2, 1)), 10).await,
+            C,
+            "task_log_after"
+        ),
+        vec![],
+        "store conformance [{C}]: task_log_after the last line is empty"
+    );
+    assert_eq!(
+        ok(
+            store.task_log_after(t1, None, 10).await,
+            C,
+            "task_log_after"
+        ),
+        vec![],
+        "store conformance [{C}]: task_log_after gives only that task's lines"
     );
 
     // Output is anything a script prints: a NUL is kept as U+FFFD (no engine may refuse it).

@@ -228,6 +228,30 @@ impl JobStore for SqlStore {
         read_all(&self.pool, &mut qb).await
     }
 
+    async fn task_log_after(
+        &self,
+        task: TaskId,
+        after: Option<(u32, u64)>,
+        limit: u32,
+    ) -> Result<Vec<LogLine>> {
+        let mut qb = select::<LogLine>("FROM task_logs WHERE task = ");
+        qb.push_bind(task.0);
+        if let Some((attempt, seq)) = after {
+            // A line number beyond any stored one: no line comes after it.
+            let Ok(seq) = i64::try_from(seq) else {
+                return Ok(Vec::new());
+            };
+            qb.push(" AND (attempt, seq) > (")
+                .push_bind(i64::from(attempt))
+                .push(", ")
+                .push_bind(seq)
+                .push(")");
+        }
+        qb.push(" ORDER BY attempt, seq LIMIT ")
+            .push_bind(i64::from(limit));
+        read_all(&self.pool, &mut qb).await
+    }
+
     async fn state_counts(&self) -> Result<StateCounts> {
         fn parse<T: std::str::FromStr<Err = Error>>(
             rows: Vec<(String, i64)>,
