@@ -34,15 +34,16 @@ if [ -n "$missing" ]; then
   echo "== apt-get install$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # shellcheck disable=SC2086 # one word per package
   apt-get install -y -q $missing
 fi
 
-echo "== shellcheck (stack scripts and the stack library)"
+echo "== shellcheck (stack scripts, the stack library and the project's scripts)"
 for f in stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh; do
   case "$(head -n 1 "$f")" in *bash*) bash -n "$f" ;; *) sh -n "$f" && bash -n "$f" ;; esac
 done
 # -x: the scripts' `# shellcheck source=` directive points at the library.
-shellcheck -x stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh
+shellcheck -x stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh scripts/*.sh scripts/lib/*.sh
 
 # The web console (bigmgr-ui/, Vue + Vite): its lint and unit tests here; `bigmgr`'s build
 # script builds it (npm run build) and embeds it, and must (BIGMGR_UI=require): the server's
@@ -84,6 +85,18 @@ set -e
 # The Python module as users get it: pip builds the wheel of bigmgr-py (maturin, in a venv
 # under target/ so nothing is installed globally; the venv is reused, the wheel rebuilt) and
 # pytest runs its suite against the embedded engine (real agents, real scripts).
+echo "== performance harnesses, once each at a small size (scripts/bench.sh --smoke)"
+set +e
+timeout 1200 bash scripts/bench.sh --smoke 2>&1 | tee -a "$log"
+bench_status=${PIPESTATUS[0]}
+set -e
+if [ "$bench_status" -eq 0 ]; then
+  echo "test result: ok. 1 passed; 0 failed (performance harnesses)" | tee -a "$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed (performance harnesses)" | tee -a "$log"
+  status=1
+fi
+
 echo "== python (bigmgr-py)"
 py_venv=target/python-venv
 if ! { "$py_venv/bin/maturin" --version && "$py_venv/bin/pytest" --version; } >/dev/null 2>&1; then

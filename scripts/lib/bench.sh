@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What the shell benchmarks share (sourced, not run): building the binaries, starting a real
 # `bigmgr serve` and real agents on 127.0.x.y with roots of their own, waiting for them to come
 # online, and stopping every process they started (by pid, on exit, whatever happened).
@@ -49,7 +50,7 @@ bench_server() {
         --data "$work/server" "$@" >"$work/server.log" 2>&1 &
     bench_pids+=($!)
     export BIGMGR_SERVER="$url" BIGMGR_TOKEN BIGMGR_CA
-    [ "$scheme" = https ] && BIGMGR_CA="$work/server/tls/ca.pem" || unset BIGMGR_CA
+    if [ "$scheme" = https ]; then BIGMGR_CA="$work/server/tls/ca.pem"; else unset BIGMGR_CA; fi
     for _ in $(seq 200); do
         if [ -s "$work/server/admin-token" ]; then
             BIGMGR_TOKEN=$(cat "$work/server/admin-token")

@@ -353,7 +353,8 @@ async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
 }
 
 /// Wakes a run's tailer: when a file of its task directory changes (inotify on the directory:
-/// a log file written, the `exit` file moved in), and after [`FALLBACK_POLL`] without a change.
+/// a log file written, the `exit` file created or written), and after [`FALLBACK_POLL`]
+/// without a change.
 struct Wake {
     /// The directory's watch; `None` if it could not be set up or failed (then only the
     /// fallback wakes).
