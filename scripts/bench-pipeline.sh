@@ -16,19 +16,13 @@ for n in "$records" "$batch"; do
     case "$n" in "" | *[!0-9]* | 0) echo "usage: $0 [RECORDS] [RECORDS_PER_BATCH]" >&2; exit 2 ;; esac
 done
 cd "$(dirname "$0")/.."
-cargo build --release -q -p bigmgr-server -p bigmgr-agent --bins
-bin="$PWD/target/release"
-
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
+# Plain h2c, as this bench's earlier figures were measured.
+export BIGMGR_BENCH_PLAIN="${BIGMGR_BENCH_PLAIN:-1}"
+bench_build
 work=$(mktemp -d /tmp/bigmgr-bench-pipeline.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap bench_cleanup EXIT
 
 mkdir -p "$work/in" "$work/out"
 python3 -c "
@@ -47,28 +41,9 @@ sh -c "cat '$work/in/records' | cat > '$work/floor.out'"
 end=$(date +%s%N)
 floor_ms=$(( (end - start) / 1000000 ))
 
-port=$(free_port)
-url="http://127.0.0.1:$port"
-"$bin/bigmgr" serve --insecure-http --listen "127.0.0.1:$port" --data "$work/server" \
-    >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/server/admin-token" ] && curl -sf "$url/api/v1/health" >/dev/null && break; sleep 0.1; done
-export BIGMGR_SERVER="$url" BIGMGR_TOKEN
-BIGMGR_TOKEN=$(cat "$work/server/admin-token")
-"$bin/bigmgr" cluster create bench >/dev/null
-token=$("$bin/bigmgr" cluster join-token bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-for i in 1 2 3; do
-    "$bin/bigmgr-agent" --server "$url" --join-token "$token" --name "h$i" \
-        --address "127.0.0.$((i + 1))" --root "$work/agent-h$i" >"$work/agent-h$i.log" 2>&1 &
-    pids+=($!)
-done
-online=0
-for _ in $(seq 300); do
-    online=$("$bin/bigmgr" host list bench --json | python3 -c 'import json,sys; print(sum(h["state"]=="ONLINE" for h in json.load(sys.stdin)))')
-    [ "$online" = 3 ] && break
-    sleep 0.1
-done
-[ "$online" = 3 ] || { echo "only $online of 3 agents came online" >&2; tail -n 5 "$work"/agent-h*.log >&2; exit 1; }
+# shellcheck disable=SC2119 # no extra server arguments
+bench_server
+bench_agents bench 3
 
 cat >"$work/bench.toml" <<EOF
 name = "bench"

@@ -63,8 +63,8 @@ bench_server() {
     exit 1
 }
 
-# The address of agent number I (1-based): 127.0.X.Y from 127.0.0.2 on, across the /16.
-bench_address() { local i=$(( $1 + 1 )); echo "127.0.$(( i / 250 )).$(( i % 250 + 1 ))"; }
+# The address of agent number I (1-based): 127.0.0.2, 127.0.0.3, … 127.0.0.251, 127.0.1.2, …
+bench_address() { local k=$(( $1 - 1 )); echo "127.0.$(( k / 250 )).$(( k % 250 + 2 ))"; }
 
 # Creates cluster CLUSTER and starts agents h1..hN of it, each on its own loopback address
 # with its own root under `$work`; returns once all N are ONLINE (or fails saying how many).
