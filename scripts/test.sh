@@ -69,6 +69,16 @@ if ! "$mcp_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.
 fi
 echo "== cargo test"
 log=$(mktemp)
+# Adds the result line of a step that is not cargo's to the summary: `report NAME STATUS PASSED
+# FAILED` (a non-zero STATUS fails the run, and counts at least one failure).
+report() {
+  if [ "$2" -eq 0 ]; then
+    echo "test result: ok. ${3:-0} passed; 0 failed ($1)" | tee -a "$log"
+  else
+    echo "test result: FAILED. ${3:-0} passed; $(( ${4:-0} > 0 ? ${4:-0} : 1 )) failed ($1)" | tee -a "$log"
+    status=1
+  fi
+}
 trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
@@ -90,12 +100,7 @@ set +e
 timeout 1200 bash scripts/bench.sh --smoke 2>&1 | tee -a "$log"
 bench_status=${PIPESTATUS[0]}
 set -e
-if [ "$bench_status" -eq 0 ]; then
-  echo "test result: ok. 1 passed; 0 failed (performance harnesses)" | tee -a "$log"
-else
-  echo "test result: FAILED. 0 passed; 1 failed (performance harnesses)" | tee -a "$log"
-  status=1
-fi
+report "performance harnesses" "$bench_status" $(( bench_status == 0 )) 1
 
 echo "== python (bigmgr-py)"
 py_venv=target/python-venv
@@ -123,19 +128,13 @@ if [ "$py_status" -eq 0 ]; then
   py_failed=$(( $(py_count failed || true) + 0 ))
   py_errors=$(py_count 'errors?' || true)
   py_failed=$(( py_failed + ${py_errors:-0} ))
-  [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ] && py_failed=1
 else
   echo "pip could not build or install bigmgr-py (exit $py_status)" >&2
   py_passed=0 py_failed=1
 fi
 rm -f "$py_log"
 set -e
-if [ "$py_status" -eq 0 ]; then
-  echo "test result: ok. ${py_passed:-0} passed; 0 failed (pytest)" | tee -a "$log"
-else
-  echo "test result: FAILED. ${py_passed:-0} passed; $py_failed failed (pytest)" | tee -a "$log"
-  status=1
-fi
+report pytest "$py_status" "${py_passed:-0}" "$py_failed"
 
 # The REST API against its own OpenAPI document: schemathesis (from PyPI, in a venv under
 # target/ so nothing is installed globally) fuzzes every operation of /openapi.json on a real
@@ -182,14 +181,11 @@ set +e
   --max-examples 20 --request-timeout 10 --seed 1 --no-color) 2>&1 | tee -a "$log"
 st_status=${PIPESTATUS[0]}
 set -e
-if [ "$st_status" -eq 0 ]; then
-  echo "test result: ok. 1 passed; 0 failed (schemathesis)" | tee -a "$log"
-else
+if [ "$st_status" -ne 0 ]; then
   echo "schemathesis failed (exit $st_status); the server log ends:" >&2
   tail -20 "$st_data/server.log" >&2 || true
-  echo "test result: FAILED. 0 passed; 1 failed (schemathesis)" | tee -a "$log"
-  status=1
 fi
+report schemathesis "$st_status" $(( st_status == 0 )) 1
 
 # The web console end to end: playwright-core drives Debian's chromium (headless) against a
 # real `bigmgr serve` (the debug build cargo test just made, console embedded) with real agents
@@ -205,13 +201,7 @@ e2e_count() { grep -oE "^# $1 [0-9]+" "$e2e_log" | tail -1 | awk '{print $3}'; }
 e2e_passed=$(e2e_count pass)
 e2e_failed=$(e2e_count fail)
 rm -f "$e2e_log"
-if [ "$e2e_status" -eq 0 ]; then
-  echo "test result: ok. ${e2e_passed:-0} passed; 0 failed (web console e2e)" | tee -a "$log"
-else
-  [ "${e2e_failed:-0}" -eq 0 ] && e2e_failed=1
-  echo "test result: FAILED. ${e2e_passed:-0} passed; $e2e_failed failed (web console e2e)" | tee -a "$log"
-  status=1
-fi
+report "web console e2e" "$e2e_status" "${e2e_passed:-0}" "${e2e_failed:-0}"
 
 # One closing line for the whole run (cargo prints one per test binary, the last often 0 of 0).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
