@@ -5,7 +5,8 @@
 #   2. burst dispatch: 1 000 simulated agents over real gRPC streams reporting at once, and a
 #      10 000-task no-op job over them (cargo bench --bench agents);
 #   3. agents per server: 18 000 simulated agents held by one server, spread over bench
-#      processes, resident memory per agent, join rate, heartbeat CPU; an idle real agent
+#      processes, resident memory per agent, join rate, heartbeat CPU; an idle real agent,
+#      as the release build and as hosts get it (profile `agent`)
 #      (cargo bench --bench agents -- --scale);
 #   4. live logs: a task's line to an SSE follower (cargo bench --bench logs);
 #   5. the store: the 10 000-task job on PostgreSQL against SQLite (cargo bench --bench engine).
@@ -42,6 +43,9 @@ else
     fanout=(10 100 300) burst=(--agents 1000 --components 10 --runs 3) scale=(--scale 18000 --per-process 6000)
     logs=() engine=()
     runs=3
+    # The agent as hosts get it (profile `agent`, built for size): the burst bench measures
+    # its idle RSS beside the release build's.
+    cargo build -q --profile agent -p bigmgr-agent --bin bigmgr-agent
 fi
 
 run() {

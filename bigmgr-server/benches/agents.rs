@@ -467,40 +467,50 @@ async fn one_server(
         );
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
 
-        // One real agent, idle.
-        if bigmgr_test_support::target_dir()
-            .join("bigmgr-agent")
-            .exists()
-        {
-            let mut cmd = AgentProc::cmd(&url, "real1", "127.0.0.2").join_token(&join);
+        // One real agent, idle: the release build, and the size-built one hosts get (profile
+        // `agent`, target/agent/) when it is built.
+        let target = bigmgr_test_support::target_dir();
+        let builds = [
+            (target.join("bigmgr-agent"), "release build"),
+            (
+                target.with_file_name("agent").join("bigmgr-agent"),
+                "profile agent, built for size",
+            ),
+        ];
+        let mut measured = 0;
+        for (i, (binary, build)) in builds.iter().enumerate() {
+            if !binary.exists() {
+                continue;
+            }
+            let name = format!("real{}", i + 1);
+            let mut cmd = AgentProc::cmd(&url, &name, &format!("127.0.0.{}", i + 2))
+                .join_token(&join)
+                .binary(binary);
             if let Some(fp) = &pin {
                 cmd = cmd.arg("--ca-fingerprint").arg(fp);
             }
+            let root = format!("{name}{}", if tls { "-tls" } else { "" });
             let agent = cmd
-                .root(
-                    &bench
-                        .dir
-                        .path()
-                        .join(if tls { "real1-tls" } else { "real1" }),
-                )
+                .root(&bench.dir.path().join(root))
                 .env("BIGMGR_LOG", "warn")
                 .start();
             let t = Instant::now();
-            loop {
-                if api.get("/clusters/bench/hosts/real1").await.status == 200
-                    || t.elapsed() > Duration::from_secs(30)
-                {
-                    break;
-                }
+            let path = format!("/clusters/bench/hosts/{name}");
+            while api.get(&path).await.status != 200 && t.elapsed() < Duration::from_secs(30) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             tokio::time::sleep(Duration::from_secs(3)).await;
+            let kib = |field| agent.proc.status_kib(field);
             println!(
-                "one real bigmgr-agent, registered and idle: RSS {} KiB (peak {} KiB)",
-                agent.proc.status_kib("VmRSS:"),
-                agent.proc.status_kib("VmHWM:")
+                "one real bigmgr-agent, registered and idle: RSS {} KiB (peak {} KiB; anonymous {} KiB, file-backed {} KiB): {build}",
+                kib("VmRSS:"),
+                kib("VmHWM:"),
+                kib("RssAnon:"),
+                kib("RssFile:"),
             );
-        } else {
+            measured += 1;
+        }
+        if measured == 0 {
             println!(
                 "(bigmgr-agent not built next to bigmgr: `cargo build -p bigmgr-agent` to measure its RSS)"
             );

@@ -14,6 +14,7 @@ pub struct AgentCmd {
     env: Vec<(String, String)>,
     root: PathBuf,
     tmp: Option<TempDir>,
+    binary: Option<PathBuf>,
 }
 
 /// A running `bigmgr-agent` process. Dropping it kills the agent, then the daemons its scripts
@@ -58,6 +59,7 @@ impl AgentProc {
             ],
             root: tmp.path().join("root"),
             tmp: Some(tmp),
+            binary: None,
         }
     }
 }
@@ -76,9 +78,16 @@ impl AgentCmd {
         self
     }
 
+    /// Runs this `bigmgr-agent` executable instead of the target directory's (another build
+    /// profile's, say).
+    pub fn binary(mut self, path: &Path) -> Self {
+        self.binary = Some(path.to_path_buf());
+        self
+    }
+
     /// Starts it.
     pub fn start(self) -> AgentProc {
-        let mut cmd = Command::new(agent_bin());
+        let mut cmd = Command::new(self.binary.unwrap_or_else(agent_bin));
         cmd.args(&self.args).arg("--root").arg(&self.root);
         let what = format!("bigmgr-agent {}", self.args.join(" "));
         let proc = Proc::spawn(what, cmd, &self.env);
