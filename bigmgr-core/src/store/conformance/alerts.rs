@@ -671,4 +671,54 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         h0_alert.iter().all(|a| a.definition != "host_lost"),
         "store conformance [{C}]: a refused batch records nothing: {h0_alert:?}"
     );
+
+    // Findings in the same state only refresh the text and the check time (the last finding
+    // of an alert in a report wins); `since` stays. A refresh followed by a change of the same
+    // alert in one report ends as the change.
+    let refresh = |text: &str, subject, state, at| AlertReport {
+        text: text.into(),
+        ..report("unit_down", subject, state, at)
+    };
+    let quiet = vec![
+        refresh("still down", on_unit, AlertState::Critical, 6_000),
+        report("host_lost", host(h0), AlertState::Ok, 6_000),
+        report("host_lost", host(h1), AlertState::Ok, 6_000),
+        report("host_lost", host(h1), AlertState::Critical, 7_000),
+        refresh("down for a while", on_unit, AlertState::Critical, 7_000),
+    ];
+    let refreshed = ok(store.report_alerts(&quiet, None).await, C, "refresh");
+    let moved: Vec<(AlertSubject, AlertState, AlertState)> = refreshed
+        .iter()
+        .map(|c| (c.subject, c.from, c.to))
+        .collect();
+    assert_eq!(
+        moved,
+        vec![(host(h1), AlertState::Ok, AlertState::Critical)],
+        "store conformance [{C}]: findings in the same state are no changes"
+    );
+    let all = ok(
+        store
+            .alerts(&AlertFilter {
+                cluster: Some(cluster),
+                ..AlertFilter::default()
+            })
+            .await,
+        C,
+        "list after refresh",
+    );
+    let critical = format!("host_lost is {}", AlertState::Critical);
+    let seen: Vec<(&str, &str, i64, i64)> = all
+        .iter()
+        .filter(|a| [on_unit, host(h0), host(h1)].contains(&a.subject))
+        .map(|a| (&a.definition[..], &a.text[..], a.since, a.checked_at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("host_lost", "host_lost is OK", 1_000, 6_000),
+            ("host_lost", &critical[..], 7_000, 7_000),
+            ("unit_down", "down for a while", 2_000, 7_000),
+        ],
+        "store conformance [{C}]: a refresh sets text and check time, not since"
+    );
 }

@@ -1,10 +1,15 @@
 //! The [`AlertStore`] of [`SqlStore`]: alerts and their changes.
 
+use super::batch::with_values;
 use super::{SqlStore, built, fk_or, found, insert_err, query, read_all, select, select_all, text};
 use crate::model::*;
 use crate::store::{AlertStore, NotifyBody};
 use crate::{Error, Result};
 use async_trait::async_trait;
+use std::collections::{BTreeSet, HashMap};
+
+/// Alerts per multi-row `UPDATE` of their text and check time (3 binds a row).
+const CHECKED_CHUNK: usize = 1000;
 
 /// Queues a notification (body, created, due) for every target of a cluster.
 const QUEUE_NOTIFICATIONS: &str = "INSERT INTO notifications (target, body, created_at, attempts, next_at) \
@@ -18,19 +23,32 @@ impl AlertStore for SqlStore {
         notify: Option<&NotifyBody<'_>>,
     ) -> Result<Vec<AlertChange>> {
         let mut tx = self.begin_write().await?;
+        // Every alert of the reported clusters, read at once: a round reports every host and
+        // unit, and a statement or two for each would hold the write lock (and every job's
+        // progress with it) for a second or more on a large cluster.
+        let mut known: HashMap<(String, String), (i64, AlertState)> = HashMap::new();
+        let clusters: BTreeSet<ClusterId> = reports.iter().map(|r| r.subject.cluster).collect();
+        for cluster in clusters {
+            let rows: Vec<(i64, String, String, String)> = query(
+                "SELECT id, definition, subject, state FROM alerts WHERE cluster = ?",
+                (cluster.0,),
+            )
+            .rows(&mut *tx)
+            .await?;
+            for (id, definition, subject, state) in rows {
+                known.insert((definition, subject), (id, state.parse()?));
+            }
+        }
+        // Reports that change nothing but the text and when it was checked, by alert (the last
+        // one wins); written together at the end.
+        let mut checked: HashMap<i64, (String, i64)> = HashMap::new();
         let mut changes = Vec::new();
         for r in reports {
             let key = r.subject.key();
             let said = text(&r.text).into_owned();
             let s = &r.subject;
-            let known: Option<(i64, String)> = query(
-                "SELECT id, state FROM alerts WHERE definition = ? AND subject = ?",
-                (&r.definition, &key),
-            )
-            .row(&mut *tx)
-            .await?;
-            let (id, from) = match known {
-                Some((id, state)) => (id, state.parse::<AlertState>()?),
+            let (id, from) = match known.get(&(r.definition.clone(), key.clone())) {
+                Some(&known) => known,
                 None => {
                     let id = query(
                         "INSERT INTO alerts (definition, subject, cluster, host, service, unit, \
@@ -58,15 +76,13 @@ impl AlertStore for SqlStore {
                     (id, AlertState::Ok)
                 }
             };
+            known.insert((r.definition.clone(), key), (id, r.state));
             if from == r.state {
-                query(
-                    "UPDATE alerts SET text = ?, checked_at = ? WHERE id = ?",
-                    (&said, r.at, id),
-                )
-                .execute(&mut *tx)
-                .await?;
+                checked.insert(id, (said, r.at));
                 continue;
             }
+            // Written now, so an earlier report's text must not overwrite this one's.
+            checked.remove(&id);
             query(
                 "UPDATE alerts SET state = ?, text = ?, since = ?, checked_at = ? WHERE id = ?",
                 (r.state.as_str(), &said, r.at, r.at, id),
@@ -97,6 +113,20 @@ impl AlertStore for SqlStore {
                 text: said,
                 at: r.at,
             });
+        }
+        let checked: Vec<(i64, (String, i64))> = checked.into_iter().collect();
+        for chunk in checked.chunks(CHECKED_CHUNK) {
+            let mut qb = with_values(
+                "c(id, said, checked)",
+                chunk,
+                |mut row, (id, (said, at))| {
+                    row.push_bind(*id).push_bind(said.as_str()).push_bind(*at);
+                },
+            );
+            qb.push(
+                "UPDATE alerts SET text = c.said, checked_at = c.checked FROM c WHERE alerts.id = c.id",
+            );
+            built(&mut qb).execute(&mut *tx).await?;
         }
         if let Some(body) = notify {
             let mut by_cluster: std::collections::BTreeMap<ClusterId, Vec<AlertChange>> =

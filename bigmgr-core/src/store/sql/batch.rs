@@ -80,7 +80,7 @@ pub(super) async fn apply(conn: &mut AnyConnection, batch: &Batch) -> Result<App
 }
 
 /// A query builder of `WITH {cte} AS (VALUES …)`, a row of values for each of `rows`.
-fn with_values<'a, T>(
+pub(super) fn with_values<'a, T>(
     cte: &str,
     rows: impl IntoIterator<Item = T>,
     push_row: impl FnMut(Separated<'_, 'a, Any, &'static str>, T),
