@@ -470,11 +470,15 @@ async fn one_server(
         // One real agent, idle: the release build, and the size-built one hosts get (profile
         // `agent`, target/agent/) when it is built.
         let target = bigmgr_test_support::target_dir();
+        // "release", or "debug" in the test command's smoke run.
+        let profile = target
+            .file_name()
+            .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
         let builds = [
-            (target.join("bigmgr-agent"), "release build"),
+            (target.join("bigmgr-agent"), format!("{profile} build")),
             (
                 target.with_file_name("agent").join("bigmgr-agent"),
-                "profile agent, built for size",
+                "profile agent, built for size".to_owned(),
             ),
         ];
         let mut measured = 0;
