@@ -221,6 +221,13 @@ impl ServerSide {
         );
         true
     }
+
+    /// Of runs whose results are stored, those an agent ran: the ones run here (bootstraps)
+    /// are forgotten here instead.
+    fn agents_runs(&self, runs: Vec<RunId>) -> Vec<RunId> {
+        let mut done = self.done.lock().expect("not poisoned");
+        runs.into_iter().filter(|r| !done.remove(r)).collect()
+    }
 }
 
 /// Whether a task is the built-in bootstrap (by its service, command and script, so no other
@@ -241,10 +248,7 @@ impl Transport for ServerSide {
             }
             ToAgent::Cancel(run) if self.cancel(host, run) => Ok(()),
             ToAgent::Clean(runs) => {
-                let rest: Vec<RunId> = {
-                    let mut done = self.done.lock().expect("not poisoned");
-                    runs.into_iter().filter(|r| !done.remove(r)).collect()
-                };
+                let rest = self.agents_runs(runs);
                 if rest.is_empty() {
                     return Ok(());
                 }
@@ -270,6 +274,11 @@ impl Transport for ServerSide {
 
     fn stored(&self, host: &str, seq: u64) {
         self.inner.stored(host, seq);
+    }
+
+    async fn stored_and_clean(&self, host: &str, seq: u64, clean: Vec<RunId>) -> Result<()> {
+        let rest = self.agents_runs(clean);
+        self.inner.stored_and_clean(host, seq, rest).await
     }
 
     fn forget(&self, host: &str) {

@@ -927,8 +927,23 @@ impl Engine {
                 );
             }
         }
+        // A host told that its events are stored is told in the same message which of its
+        // runs' results are, for it to forget.
+        let mut clean = std::mem::take(&mut self.clean);
         for (host, seq) in acks {
-            self.parts.transport.stored(&host, seq);
+            match clean.remove(&host) {
+                Some(runs) => {
+                    if let Err(e) = self
+                        .parts
+                        .transport
+                        .stored_and_clean(&host, seq, runs)
+                        .await
+                    {
+                        tracing::debug!(%host, error = %e, "clean not sent; the agent will report again");
+                    }
+                }
+                None => self.parts.transport.stored(&host, seq),
+            }
         }
         let ended = std::mem::take(&mut self.ended);
         for id in &ended {
@@ -948,7 +963,7 @@ impl Engine {
                 }
             }
         }
-        for (host, runs) in std::mem::take(&mut self.clean) {
+        for (host, runs) in clean {
             if let Err(e) = self.parts.transport.send(&host, ToAgent::Clean(runs)).await {
                 tracing::debug!(%host, error = %e, "clean not sent; the agent will report again");
             }

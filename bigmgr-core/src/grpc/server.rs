@@ -18,7 +18,7 @@ use super::pb::{
     self, agent_service_server::AgentService, agent_service_server::AgentServiceServer,
 };
 use crate::join::{self, Proof};
-use crate::model::{HostId, HostReport, HostState, now_ms};
+use crate::model::{HostId, HostReport, HostState, RunId, now_ms};
 use crate::store::{AdmissionStore, ClusterStore};
 use crate::tls::{AgentCa, CsrKey};
 use crate::transport::{AgentEvent, EventStream, FromAgent, ToAgent, Transport};
@@ -762,6 +762,22 @@ impl Transport for GrpcTransport {
                 rejected: Vec::new(),
             }),
         );
+    }
+
+    /// One `Ack` carries both: a burst of results costs a message per host, not two.
+    async fn stored_and_clean(&self, host: &str, seq: u64, clean: Vec<RunId>) -> Result<()> {
+        let ack = pb::Ack {
+            events_upto: seq,
+            clean: clean.into_iter().map(convert::run_ref).collect(),
+            rejected: Vec::new(),
+        };
+        if self.send_to(host, pb::server_message::Body::Ack(ack)) {
+            Ok(())
+        } else {
+            Err(Error::Transport(format!(
+                "the agent of host {host} is not connected"
+            )))
+        }
     }
 }
 

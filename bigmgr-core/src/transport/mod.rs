@@ -243,6 +243,17 @@ pub trait Transport: Send + Sync + 'static {
     fn stored(&self, host: &str, seq: u64) {
         let _ = (host, seq);
     }
+    /// [`Transport::stored`] up to `seq`, and that the results of `clean` are stored, so the
+    /// agent may forget those runs ([`ToAgent::Clean`]): what an engine step tells a host
+    /// after a result of it was stored, in one message where the transport can carry both.
+    /// The default calls `stored` and then sends the clean.
+    async fn stored_and_clean(&self, host: &str, seq: u64, clean: Vec<RunId>) -> Result<()> {
+        self.stored(host, seq);
+        if clean.is_empty() {
+            return Ok(());
+        }
+        self.send(host, ToAgent::Clean(clean)).await
+    }
     /// The host was removed: end its agent's session and stop watching it. The default does
     /// nothing.
     fn forget(&self, host: &str) {

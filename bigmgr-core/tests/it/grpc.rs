@@ -254,6 +254,32 @@ async fn agents_join_and_run_a_job_over_grpc() {
             "{log:?}"
         );
     }
+    // Once the results are stored, each agent is told to forget its run (in the same Ack that
+    // acknowledges its events): its ledger records the clean.
+    for t in &detail.tasks {
+        let host = server
+            .mgr
+            .hosts("c1")
+            .await
+            .expect("hosts")
+            .into_iter()
+            .find(|h| h.id == t.host)
+            .expect("host");
+        let ledger = agent_root(dir.path(), &host.name).join("ledger.jsonl");
+        let run = serde_json::json!({"task": t.id.0, "attempt": t.attempt});
+        until(10, "the agent's ledger records the clean", || async {
+            std::fs::read_to_string(&ledger).is_ok_and(|text| {
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .any(|v| {
+                        v["clean"]
+                            .as_array()
+                            .is_some_and(|runs| runs.contains(&run))
+                    })
+            })
+        })
+        .await;
+    }
     // Heartbeats carry metrics, and each unit's health from the stack's `status` command.
     until(10, "a heartbeat with metrics", || async {
         server
