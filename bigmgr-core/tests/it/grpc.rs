@@ -237,17 +237,12 @@ async fn agents_join_and_run_a_job_over_grpc() {
     assert_eq!(done.state, JobState::Succeeded);
     let detail = server.mgr.job(job).await.expect("detail");
     assert_eq!(detail.tasks.len(), 3);
+    let hosts = server.mgr.hosts("c1").await.expect("hosts");
+    let host_of = |t: &Task| hosts.iter().find(|h| h.id == t.host).expect("host");
     for t in &detail.tasks {
         assert_eq!(t.state, TaskState::Succeeded);
         let log = server.mgr.task_log(t.id, None).await.expect("log");
-        let host = server
-            .mgr
-            .hosts("c1")
-            .await
-            .expect("hosts")
-            .into_iter()
-            .find(|h| h.id == t.host)
-            .expect("host");
+        let host = host_of(t);
         assert!(
             log.iter()
                 .any(|l| l.line == format!("start on {}", host.name)),
@@ -257,15 +252,7 @@ async fn agents_join_and_run_a_job_over_grpc() {
     // Once the results are stored, each agent is told to forget its run (in the same Ack that
     // acknowledges its events): its ledger records the clean.
     for t in &detail.tasks {
-        let host = server
-            .mgr
-            .hosts("c1")
-            .await
-            .expect("hosts")
-            .into_iter()
-            .find(|h| h.id == t.host)
-            .expect("host");
-        let ledger = agent_root(dir.path(), &host.name).join("ledger.jsonl");
+        let ledger = agent_root(dir.path(), &host_of(t).name).join("ledger.jsonl");
         let run = serde_json::json!({"task": t.id.0, "attempt": t.attempt});
         until(10, "the agent's ledger records the clean", || async {
             std::fs::read_to_string(&ledger).is_ok_and(|text| {

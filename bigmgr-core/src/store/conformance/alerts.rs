@@ -477,6 +477,10 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
     const C: &str = "alerts";
     let fx = fixture(store, C, "conf-alerts", 2).await;
     let cluster = fx.cluster.id;
+    let of_cluster = AlertFilter {
+        cluster: Some(cluster),
+        ..AlertFilter::default()
+    };
     let (h0, h1) = (fx.hosts[0].id, fx.hosts[1].id);
     let unit = &fx.units[0];
     let report = |definition: &str, subject: AlertSubject, state, at| AlertReport {
@@ -505,26 +509,19 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         report("unit_down", on_unit, AlertState::Warning, 1_000),
     ];
     let changes = ok(store.report_alerts(&first, None).await, C, "report");
-    let moved: Vec<(AlertSubject, AlertState, AlertState)> =
-        changes.iter().map(|c| (c.subject, c.from, c.to)).collect();
+    // Each change as what it is about, from and to.
+    let moves = |changes: &[AlertChange]| -> Vec<(AlertSubject, AlertState, AlertState)> {
+        changes.iter().map(|c| (c.subject, c.from, c.to)).collect()
+    };
     assert_eq!(
-        moved,
+        moves(&changes),
         vec![
             (host(h1), AlertState::Ok, AlertState::Critical),
             (on_unit, AlertState::Ok, AlertState::Warning),
         ],
         "store conformance [{C}]: only findings that are not OK are changes at first"
     );
-    let all = ok(
-        store
-            .alerts(&AlertFilter {
-                cluster: Some(cluster),
-                ..AlertFilter::default()
-            })
-            .await,
-        C,
-        "list",
-    );
+    let all = ok(store.alerts(&of_cluster).await, C, "list");
     assert_eq!(
         all.len(),
         3,
@@ -687,25 +684,12 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
         refresh("down for a while", on_unit, AlertState::Critical, 7_000),
     ];
     let refreshed = ok(store.report_alerts(&quiet, None).await, C, "refresh");
-    let moved: Vec<(AlertSubject, AlertState, AlertState)> = refreshed
-        .iter()
-        .map(|c| (c.subject, c.from, c.to))
-        .collect();
     assert_eq!(
-        moved,
+        moves(&refreshed),
         vec![(host(h1), AlertState::Ok, AlertState::Critical)],
         "store conformance [{C}]: findings in the same state are no changes"
     );
-    let all = ok(
-        store
-            .alerts(&AlertFilter {
-                cluster: Some(cluster),
-                ..AlertFilter::default()
-            })
-            .await,
-        C,
-        "list after refresh",
-    );
+    let all = ok(store.alerts(&of_cluster).await, C, "list after refresh");
     let critical = format!("host_lost is {}", AlertState::Critical);
     let seen: Vec<(&str, &str, i64, i64)> = all
         .iter()

@@ -44,10 +44,10 @@ impl AlertStore for SqlStore {
         let mut checked: HashMap<i64, (String, i64)> = HashMap::new();
         let mut changes = Vec::new();
         for r in reports {
-            let key = r.subject.key();
+            let key = (r.definition.clone(), r.subject.key());
             let said = text(&r.text).into_owned();
             let s = &r.subject;
-            let (id, from) = match known.get(&(r.definition.clone(), key.clone())) {
+            let (id, from) = match known.get(&key) {
                 Some(&known) => known,
                 None => {
                     let id = query(
@@ -56,7 +56,7 @@ impl AlertStore for SqlStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
                         (
                             &r.definition,
-                            &key,
+                            &key.1,
                             s.cluster.0,
                             s.host.map(|h| h.0),
                             s.service.map(|v| v.0),
@@ -70,13 +70,13 @@ impl AlertStore for SqlStore {
                     .await
                     .map_err(|e| {
                         fk_or(e, || {
-                            Error::not_found("cluster, host, service or unit of an alert", &key)
+                            Error::not_found("cluster, host, service or unit of an alert", &key.1)
                         })
                     })?;
                     (id, AlertState::Ok)
                 }
             };
-            known.insert((r.definition.clone(), key), (id, r.state));
+            known.insert(key, (id, r.state));
             if from == r.state {
                 checked.insert(id, (said, r.at));
                 continue;
