@@ -68,7 +68,9 @@ pub struct Alert {
     pub text: String,
     /// Since when it is in this state (ms).
     pub since: i64,
-    /// When it was last checked (ms).
+    /// When it was last checked (ms): a check that finds it as it was (same state, same
+    /// text) moves this at most once a minute
+    /// ([`ALERT_CHECK_REFRESH_MS`](crate::store::ALERT_CHECK_REFRESH_MS)).
     pub checked_at: i64,
 }
 

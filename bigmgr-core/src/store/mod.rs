@@ -397,13 +397,21 @@ pub trait AuditStore: Send + Sync + 'static {
 pub type NotifyBody<'a> =
     dyn Fn(ClusterId, &[AlertChange]) -> Result<Option<String>> + Send + Sync + 'a;
 
+/// How old an alert's `checked_at` gets before a finding that changes nothing (same state,
+/// same text) writes it again (ms). Every alert round finds every host and unit: writing each
+/// of those findings would rewrite every alert row every few seconds, holding the store's
+/// write lock (and every job's progress) for nothing.
+pub const ALERT_CHECK_REFRESH_MS: i64 = 60_000;
+
 /// Alerts: the last finding of each definition about each subject, and every change of state.
 #[async_trait]
 pub trait AlertStore: Send + Sync + 'static {
     /// Records findings, in one transaction. A finding for a subject the definition has no
     /// alert about yet creates one (as if it had been OK); a finding in another state than
     /// the alert's changes it (`since` = the finding's time) and is kept as history; one in
-    /// the same state only updates the text and `checked_at`. Returns the changes, in order.
+    /// the same state updates the text and `checked_at` when its text is new or the alert's
+    /// `checked_at` is [`ALERT_CHECK_REFRESH_MS`] old, and otherwise changes nothing. Returns
+    /// the changes, in order.
     /// A finding naming a cluster, host, service or unit that does not exist is
     /// [`crate::Error::NotFound`] and nothing is recorded.
     ///

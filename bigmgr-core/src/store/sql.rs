@@ -532,10 +532,15 @@ impl<'q> Statement<'q> {
 
     /// Every row, each as a tuple of its columns.
     async fn rows<'c, O: Columns>(self, exec: impl Exec<'c>) -> Result<Vec<O>> {
-        let sql = sql_for(&exec, &self.sql);
-        Ok(sqlx::query_as_with(&sql, self.args?)
+        Ok(self.returning(exec).await?)
+    }
+
+    /// Every row, each as a tuple of its columns, of an `INSERT … RETURNING` (the error is
+    /// sqlx's, for the caller to map constraint violations).
+    async fn returning<'c, O: Columns>(self, exec: impl Exec<'c>) -> sqlx::Result<Vec<O>> {
+        sqlx::query_as_with(&sql_for(&exec, &self.sql), self.args?)
             .fetch_all(exec)
-            .await?)
+            .await
     }
 
     /// The first row as a tuple of its columns, if any.

@@ -25,7 +25,8 @@ pub struct AlertView {
     pub unit: Option<String>,
     /// Since when it is in this state (ms since the epoch).
     pub since: i64,
-    /// When it was last checked (ms).
+    /// When it was last checked (ms): a check that finds it as it was (same state, same
+    /// text) moves this at most once a minute.
     pub checked_at: i64,
     /// Why it notifies no one now (a maintenance window of its host or service), if so.
     pub silenced: Option<String>,

@@ -3,7 +3,8 @@
 use super::ClusterServices;
 use super::fixture::{fixture, not_found, ok};
 use crate::model::*;
-use crate::store::AlertStore;
+use crate::store::{ALERT_CHECK_REFRESH_MS, AlertStore};
+use std::collections::HashMap;
 
 /// Runs the checks of alerts.
 pub async fn run<S: ClusterServices + AlertStore + crate::store::AgentStore + ?Sized>(store: &S) {
@@ -670,8 +671,9 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
     );
 
     // Findings in the same state only refresh the text and the check time (the last finding
-    // of an alert in a report wins); `since` stays. A refresh followed by a change of the same
-    // alert in one report ends as the change.
+    // of an alert in a report wins), and only when the text is new or the check time is a
+    // minute old; `since` stays. A refresh followed by a change of the same alert in one
+    // report ends as the change.
     let refresh = |text: &str, subject, state, at| AlertReport {
         text: text.into(),
         ..report("unit_down", subject, state, at)
@@ -699,10 +701,104 @@ pub async fn alerts<S: ClusterServices + AlertStore + ?Sized>(store: &S) {
     assert_eq!(
         seen,
         vec![
-            ("host_lost", "host_lost is OK", 1_000, 6_000),
+            ("host_lost", "host_lost is OK", 1_000, 1_000),
             ("host_lost", &critical[..], 7_000, 7_000),
             ("unit_down", "down for a while", 2_000, 7_000),
         ],
-        "store conformance [{C}]: a refresh sets text and check time, not since"
+        "store conformance [{C}]: a refresh sets a new text and its check time, not since; \
+         the same text checked again within a minute writes nothing"
     );
+    let h0_lost = |all: &[Alert]| {
+        all.iter()
+            .find(|a| a.definition == "host_lost" && a.subject == host(h0))
+            .map(|a| (a.text.clone(), a.since, a.checked_at))
+    };
+    for (at, checked) in [
+        (1_000 + ALERT_CHECK_REFRESH_MS - 1, 1_000),
+        (
+            1_000 + ALERT_CHECK_REFRESH_MS,
+            1_000 + ALERT_CHECK_REFRESH_MS,
+        ),
+    ] {
+        let same = vec![report("host_lost", host(h0), AlertState::Ok, at)];
+        let none = ok(store.report_alerts(&same, None).await, C, "same again");
+        let all = ok(store.alerts(&of_cluster).await, C, "list after same");
+        assert_eq!(
+            (none.len(), h0_lost(&all)),
+            (0, Some(("host_lost is OK".to_string(), 1_000, checked))),
+            "store conformance [{C}]: the same finding at {at} moves the check time to {checked}"
+        );
+    }
+
+    // More findings than one multi-row statement holds, new and then changed: every alert is
+    // created, and every change comes back with the alert it is about and the id the history
+    // gives it.
+    let bulk = |n: usize, state_of: &dyn Fn(usize) -> AlertState, at| -> Vec<AlertReport> {
+        (0..n)
+            .map(|i| report(&format!("bulk_{i}"), host(h0), state_of(i), at))
+            .collect()
+    };
+    let third = |i: usize| {
+        if i.is_multiple_of(3) {
+            AlertState::Critical
+        } else {
+            AlertState::Ok
+        }
+    };
+    let mut reported = Vec::new();
+    for (findings, what) in [
+        (bulk(1_200, &third, 8_000), "many new findings"),
+        (bulk(1_200, &|_| AlertState::Warning, 9_000), "many changes"),
+    ] {
+        let changes = ok(store.report_alerts(&findings, None).await, C, what);
+        let want: Vec<(String, AlertState, AlertState)> = findings
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let before = if f.at == 8_000 {
+                    AlertState::Ok
+                } else {
+                    third(i)
+                };
+                (f.definition.clone(), before, f.state)
+            })
+            .filter(|(_, from, to)| from != to)
+            .collect();
+        assert_eq!(
+            changes
+                .iter()
+                .map(|c| (c.definition.clone(), c.from, c.to))
+                .collect::<Vec<_>>(),
+            want,
+            "store conformance [{C}]: {what}: the changes, in report order"
+        );
+        reported.extend(changes);
+    }
+    let alerts = ok(store.alerts(&of_cluster).await, C, "list after bulk");
+    let by_id: HashMap<AlertId, &Alert> = alerts.iter().map(|a| (a.id, a)).collect();
+    let bulk_alerts: Vec<&&Alert> = by_id
+        .values()
+        .filter(|a| a.definition.starts_with("bulk_"))
+        .collect();
+    assert!(
+        bulk_alerts.len() == 1_200
+            && bulk_alerts.iter().all(|a| a.state == AlertState::Warning
+                && a.since == 9_000
+                && a.text == format!("{} is {}", a.definition, AlertState::Warning)),
+        "store conformance [{C}]: every bulk alert created, then changed"
+    );
+    let history = ok(
+        store.alert_history(cluster, None, None, None).await,
+        C,
+        "history after bulk",
+    );
+    for c in &reported {
+        assert!(
+            by_id
+                .get(&c.alert)
+                .is_some_and(|a| a.definition == c.definition)
+                && history.contains(c),
+            "store conformance [{C}]: {c:?} is about its alert and in the history as returned"
+        );
+    }
 }
