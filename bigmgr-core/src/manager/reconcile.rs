@@ -123,16 +123,26 @@ impl Manager {
             })
             .map(|e| e.service)
             .collect();
+        let stale_units: Vec<&Unit> = topo
+            .units()
+            .iter()
+            .filter(|u| {
+                u.state == UnitState::Started
+                    && !manual.contains(&u.service)
+                    && topo.staleness(u) == Staleness::Relations
+            })
+            .collect();
         // A unit an unfinished job works on is left alone: two jobs must not configure and
-        // restart it at once. When that job ends, the watcher reconciles again.
-        let busy = self.busy_units(c).await?;
+        // restart it at once. When that job ends, the watcher reconciles again. (Read only
+        // when some unit is stale: it reads every unfinished job's tasks.)
+        let busy = if stale_units.is_empty() {
+            HashSet::new()
+        } else {
+            self.busy_units(c).await?
+        };
         let mut stale: BTreeMap<ServiceId, Vec<UnitId>> = BTreeMap::new();
-        for u in topo.units() {
-            if u.state == UnitState::Started
-                && !manual.contains(&u.service)
-                && !busy.contains(&u.id)
-                && topo.staleness(u) == Staleness::Relations
-            {
+        for u in stale_units {
+            if !busy.contains(&u.id) {
                 stale.entry(u.service).or_default().push(u.id);
             }
         }
@@ -179,6 +189,11 @@ impl Manager {
         hosts: &HashSet<String>,
         why: &str,
     ) -> Result<()> {
+        // After jobs ended and no host moved: nothing to tell, only stale units to reconfigure.
+        if hosts.is_empty() {
+            self.reconcile(c, Vec::new(), false).await?;
+            return Ok(());
+        }
         let by_name = self.hosts_by_name(c.id).await?;
         let ids: HashSet<HostId> = hosts
             .iter()
