@@ -140,7 +140,9 @@ impl AlertStore for SqlStore {
             };
             let (id, from) = (seen.id, seen.state);
             if from == r.state {
-                if seen.text != said[i] || r.at - seen.checked_at >= ALERT_CHECK_REFRESH_MS {
+                if seen.text != said[i]
+                    || r.at.saturating_sub(seen.checked_at) >= ALERT_CHECK_REFRESH_MS
+                {
                     checked.insert(id, (said[i].as_str(), r.at));
                     (seen.text, seen.checked_at) = (&said[i], r.at);
                 }
