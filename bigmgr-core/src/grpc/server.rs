@@ -528,6 +528,17 @@ impl GrpcTransport {
         t.data.retain(|_, w| w.conn != conn);
     }
 
+    /// Queues a message for a host's agent, or says that it is not connected.
+    fn deliver(&self, host: &str, body: pb::server_message::Body) -> Result<()> {
+        if self.send_to(host, body) {
+            Ok(())
+        } else {
+            Err(Error::Transport(format!(
+                "the agent of host {host} is not connected"
+            )))
+        }
+    }
+
     /// Queues a message for a host's agent; false if it is not connected.
     fn send_to(&self, host: &str, body: pb::server_message::Body) -> bool {
         let t = self.tables();
@@ -675,19 +686,9 @@ impl Transport for GrpcTransport {
             ToAgent::Cancel(run) => Body::Cancel(pb::CancelTask {
                 run: Some(convert::run_ref(run)),
             }),
-            ToAgent::Clean(runs) => Body::Ack(pb::Ack {
-                events_upto: 0,
-                clean: runs.into_iter().map(convert::run_ref).collect(),
-                rejected: Vec::new(),
-            }),
+            ToAgent::Clean(runs) => ack(0, runs),
         };
-        if self.send_to(host, body) {
-            Ok(())
-        } else {
-            Err(Error::Transport(format!(
-                "the agent of host {host} is not connected"
-            )))
-        }
+        self.deliver(host, body)
     }
 
     fn take_events(&self) -> Result<mpsc::UnboundedReceiver<FromAgent>> {
@@ -754,31 +755,23 @@ impl Transport for GrpcTransport {
     }
 
     fn stored(&self, host: &str, seq: u64) {
-        self.send_to(
-            host,
-            pb::server_message::Body::Ack(pb::Ack {
-                events_upto: seq,
-                clean: Vec::new(),
-                rejected: Vec::new(),
-            }),
-        );
+        self.send_to(host, ack(seq, Vec::new()));
     }
 
     /// One `Ack` carries both: a burst of results costs a message per host, not two.
     async fn stored_and_clean(&self, host: &str, seq: u64, clean: Vec<RunId>) -> Result<()> {
-        let ack = pb::Ack {
-            events_upto: seq,
-            clean: clean.into_iter().map(convert::run_ref).collect(),
-            rejected: Vec::new(),
-        };
-        if self.send_to(host, pb::server_message::Body::Ack(ack)) {
-            Ok(())
-        } else {
-            Err(Error::Transport(format!(
-                "the agent of host {host} is not connected"
-            )))
-        }
+        self.deliver(host, ack(seq, clean))
     }
+}
+
+/// An `Ack`: the agent's events up to `events_upto` are stored (0 says nothing of them), and
+/// so are the results of the runs in `clean`, for it to forget.
+fn ack(events_upto: u64, clean: Vec<RunId>) -> pb::server_message::Body {
+    pb::server_message::Body::Ack(pb::Ack {
+        events_upto,
+        clean: clean.into_iter().map(convert::run_ref).collect(),
+        rejected: Vec::new(),
+    })
 }
 
 /// The tonic service over a [`GrpcTransport`].

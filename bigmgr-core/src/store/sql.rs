@@ -73,8 +73,8 @@ const POSTGRES_IDLE_IN_TRANSACTION_MS: u32 = 5000;
 /// nested loops. Writes here name their rows by key, hundreds at a time (`UPDATE … FROM
 /// (VALUES …)`), and every table they join has an index on the key. Left to itself the
 /// planner, pricing each index probe as a random read from disk, hashed the whole `tasks`
-/// table for every 500 changes, so each statement cost as much as the table was long (the
-/// engine bench's job on PostgreSQL went from 0.75–0.95 s to 0.55–0.70 s without it).
+/// table for every 500 changes, so each statement cost as much as the table was long
+/// (docs/performance.md §5).
 const POSTGRES_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('bigmgr-write:' || current_schema())), \
      set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)";
 
