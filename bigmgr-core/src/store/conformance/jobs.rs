@@ -16,8 +16,8 @@ use crate::store::{Batch, JobChange, JobStore, StageChange, TaskChange};
 /// Runs the checks of jobs.
 pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     checks!(store:
-        job_round_trip, job_queries, apply_compare_and_set, apply_retry, job_times,
-        units_and_logs, concurrent_apply, unknown_ids, host_tasks, state_counts,
+        job_round_trip, job_queries, apply_compare_and_set, apply_chains, apply_retry,
+        job_times, units_and_logs, concurrent_apply, unknown_ids, host_tasks, state_counts,
     );
 }
 
@@ -600,6 +600,196 @@ pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store
         Some((JobState::Running, StageState::Running)),
         "store conformance [{C}]: applied job and stage changes set their states"
     );
+}
+
+/// apply: several changes of one task in a batch (a store may write them as one) end as the
+/// batch's order says, field by field, even when one of them is refused; and so do hundreds
+/// of such tasks in one batch.
+pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    const C: &str = "apply_chains";
+    let (_, d) = fixture_with_job(store, C, "chains", 2).await;
+    let (chains, t0, t1) = (d.job.id, d.tasks[0].id, d.tasks[1].id);
+    let guarded = |id, from, to, attempt| TaskChange {
+        attempt_is: Some(attempt),
+        ..task_change(id, from, to)
+    };
+
+    apply_tasks(
+        store,
+        C,
+        vec![
+            guarded(t0, TaskState::Pending, TaskState::Queued, 1),
+            TaskChange {
+                pid: Some(7),
+                started_at: Some(100),
+                message: Some("started".into()),
+                ..guarded(t0, TaskState::Queued, TaskState::Running, 1)
+            },
+            TaskChange {
+                exit_code: Some(0),
+                finished_at: Some(200),
+                message: Some("done".into()),
+                ..guarded(t0, TaskState::Running, TaskState::Succeeded, 1)
+            },
+        ],
+        vec![true, true, true],
+        "a task's changes that follow each other all apply",
+    )
+    .await;
+    assert_eq!(
+        attempt_of(&task(store, C, chains, t0).await),
+        (
+            TaskState::Succeeded,
+            1,
+            Some(0),
+            Some(7),
+            Some(100),
+            Some(200),
+            Some("done")
+        ),
+        "store conformance [{C}]: following changes leave each field as the last that set it"
+    );
+
+    apply_tasks(
+        store,
+        C,
+        vec![
+            TaskChange {
+                set_attempt: Some(2),
+                clear_result: true,
+                ..task_change(t0, TaskState::Succeeded, TaskState::Pending)
+            },
+            guarded(t0, TaskState::Pending, TaskState::Queued, 2),
+            TaskChange {
+                pid: Some(8),
+                ..guarded(t0, TaskState::Queued, TaskState::Running, 2)
+            },
+        ],
+        vec![true, true, true],
+        "a retry and the new attempt's changes after it all apply",
+    )
+    .await;
+    assert_eq!(
+        attempt_of(&task(store, C, chains, t0).await),
+        (TaskState::Running, 2, None, Some(8), None, None, None),
+        "store conformance [{C}]: a retry clears the old result before the changes after it"
+    );
+
+    apply_tasks(
+        store,
+        C,
+        vec![
+            TaskChange {
+                set_attempt: Some(3),
+                clear_result: true,
+                ..task_change(t0, TaskState::Running, TaskState::Pending)
+            },
+            guarded(t0, TaskState::Pending, TaskState::Queued, 2),
+        ],
+        vec![true, false],
+        "a change guarded by the attempt a retry before it left does not apply",
+    )
+    .await;
+    assert_eq!(
+        attempt_of(&task(store, C, chains, t0).await).0,
+        TaskState::Pending,
+        "store conformance [{C}]: a refused change after a retry leaves the retried task"
+    );
+
+    apply_tasks(
+        store,
+        C,
+        vec![
+            task_change(t1, TaskState::Pending, TaskState::Queued),
+            task_change(t1, TaskState::Queued, TaskState::Running),
+        ],
+        vec![true, true],
+        "two following changes apply",
+    )
+    .await;
+    apply_tasks(
+        store,
+        C,
+        vec![
+            TaskChange {
+                message: Some("late".into()),
+                ..task_change(t1, TaskState::Queued, TaskState::Running)
+            },
+            TaskChange {
+                exit_code: Some(0),
+                ..task_change(t1, TaskState::Running, TaskState::Succeeded)
+            },
+        ],
+        vec![false, true],
+        "a refused change does not take the changes after it with it",
+    )
+    .await;
+    let t = task(store, C, chains, t1).await;
+    assert_eq!(
+        (t.state, t.exit_code, t.message.as_deref()),
+        (TaskState::Succeeded, Some(0), None),
+        "store conformance [{C}]: after a refused change the next one applies alone"
+    );
+
+    // Hundreds of tasks (past any statement's chunk), their changes interleaved: even tasks
+    // queue and start, odd ones start too early (refused), then queue.
+    let fx = fixture(store, C, "chains-many", 2).await;
+    let stages = (0..330).map(|_| stage(&fx, "start", vec![])).collect();
+    let d = ok(store.create_job(&job(&fx, stages)).await, C, "create job");
+    let (mut changes, mut want) = (Vec::new(), Vec::new());
+    for (i, t) in d.tasks.iter().enumerate() {
+        let first = if i.is_multiple_of(2) {
+            task_change(t.id, TaskState::Pending, TaskState::Queued)
+        } else {
+            task_change(t.id, TaskState::Queued, TaskState::Running)
+        };
+        changes.push(first);
+        want.push(i.is_multiple_of(2));
+    }
+    for (i, t) in d.tasks.iter().enumerate() {
+        let second = if i.is_multiple_of(2) {
+            TaskChange {
+                pid: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                ..task_change(t.id, TaskState::Queued, TaskState::Running)
+            }
+        } else {
+            task_change(t.id, TaskState::Pending, TaskState::Queued)
+        };
+        changes.push(second);
+        want.push(true);
+    }
+    apply_tasks(
+        store,
+        C,
+        changes,
+        want,
+        "each of hundreds of tasks' changes is reported as applied or refused in batch order",
+    )
+    .await;
+    let detail = ok(store.job_detail(d.job.id).await, C, "job_detail");
+    let Some(detail) = detail else {
+        panic!("store conformance [{C}]: job {} vanished", d.job.id);
+    };
+    assert_eq!(
+        detail.tasks.len(),
+        660,
+        "store conformance [{C}]: the job has a task per unit and stage"
+    );
+    let index: std::collections::HashMap<TaskId, usize> =
+        d.tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+    for t in &detail.tasks {
+        let i = index[&t.id];
+        let want = if i.is_multiple_of(2) {
+            (TaskState::Running, u32::try_from(i).ok())
+        } else {
+            (TaskState::Queued, None)
+        };
+        assert_eq!(
+            (t.state, t.pid),
+            want,
+            "store conformance [{C}]: task {i} of many ends as its changes in batch order say"
+        );
+    }
 }
 
 /// apply: a retry sets the next attempt and clears the old result; late events of the old

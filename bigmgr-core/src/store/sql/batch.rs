@@ -9,7 +9,8 @@ use crate::{Error, Result};
 use sqlx::AnyConnection;
 use sqlx::query_builder::Separated;
 use sqlx::{Any, QueryBuilder, Row};
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
 /// Changes per multi-row task `UPDATE` (11 binds a row).
@@ -57,20 +58,30 @@ pub(super) async fn apply(conn: &mut AnyConnection, batch: &Batch) -> Result<App
         applied.stages[i] = res.rows_affected() == 1;
     }
 
-    // A task may change more than once in a batch (QUEUED, then RUNNING): its n-th change
-    // goes in round n, so each round names a task once and keeps the batch's order per task.
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    let mut seen: HashMap<TaskId, usize> = HashMap::with_capacity(batch.tasks.len());
+    // A task may change more than once in a batch (RUNNING, then SUCCEEDED). Each round
+    // writes one row per task that has changes left: the longest run of its next changes that
+    // compose into one. They all apply if the first does; if it does not, only the first is
+    // refused and the rest wait for the next round, so the outcome is the batch's order.
+    let mut slots: HashMap<TaskId, usize> = HashMap::with_capacity(batch.tasks.len());
+    let mut left: Vec<VecDeque<usize>> = Vec::new();
     for (i, c) in batch.tasks.iter().enumerate() {
-        let n = seen.entry(c.id).or_insert(0);
-        if rounds.len() <= *n {
-            rounds.push(Vec::new());
-        }
-        rounds[*n].push(i);
-        *n += 1;
+        let slot = *slots.entry(c.id).or_insert_with(|| {
+            left.push(VecDeque::new());
+            left.len() - 1
+        });
+        left[slot].push_back(i);
     }
-    for round in &rounds {
-        apply_task_round(conn, &batch.tasks, round, &mut applied.tasks).await?;
+    while !left.is_empty() {
+        let (round, runs): (Vec<Cow<'_, TaskChange>>, Vec<usize>) =
+            left.iter().map(|next| compose(&batch.tasks, next)).unzip();
+        let done = apply_task_round(conn, &round).await?;
+        for ((next, n), ok) in left.iter_mut().zip(runs).zip(done) {
+            let taken = if ok { n } else { 1 };
+            for i in next.drain(..taken) {
+                applied.tasks[i] = ok;
+            }
+        }
+        left.retain(|next| !next.is_empty());
     }
 
     apply_units(conn, &batch.units).await?;
@@ -97,19 +108,52 @@ fn last_wins<K: Hash + Eq, V>(items: impl IntoIterator<Item = (K, V)>) -> Vec<(K
     last.into_iter().collect()
 }
 
+/// The longest run of a task's next changes (`next`, indices into `changes` in batch order)
+/// that compose into one change, and how many it took. Change `b` composes after `a` when it
+/// starts where `a` ends, neither clears nor sets the attempt, and guards no attempt other
+/// than the one `a` leaves: then `b` applies whenever `a` does, and the one change writes
+/// what the two would (`b`'s fields over `a`'s). When `a` does not apply, `b` is tried on its
+/// own in the next round (the caller's loop).
+fn compose<'a>(changes: &'a [TaskChange], next: &VecDeque<usize>) -> (Cow<'a, TaskChange>, usize) {
+    let mut one = Cow::Borrowed(&changes[next[0]]);
+    let mut n = 1;
+    for &j in next.iter().skip(1) {
+        let b = &changes[j];
+        let a = one.as_ref();
+        let attempt = a.set_attempt.or(a.attempt_is);
+        if b.from != a.to
+            || b.clear_result
+            || b.set_attempt.is_some()
+            || b.attempt_is.is_some_and(|x| Some(x) != attempt)
+        {
+            break;
+        }
+        let c = one.to_mut();
+        c.to = b.to;
+        c.exit_code = b.exit_code.or(c.exit_code);
+        c.pid = b.pid.or(c.pid);
+        c.started_at = b.started_at.or(c.started_at);
+        c.finished_at = b.finished_at.or(c.finished_at);
+        if b.message.is_some() {
+            c.message.clone_from(&b.message);
+        }
+        n += 1;
+    }
+    (one, n)
+}
+
 /// Applies task changes whose ids are all distinct, in chunks of one multi-row `UPDATE … FROM`
-/// each; marks `applied[i]` for those whose compare matched.
+/// each; whether each one's compare matched.
 async fn apply_task_round(
     conn: &mut AnyConnection,
-    changes: &[TaskChange],
-    round: &[usize],
-    applied: &mut [bool],
-) -> Result<()> {
-    for chunk in round.chunks(TASK_UPDATE_CHUNK) {
+    changes: &[Cow<'_, TaskChange>],
+) -> Result<Vec<bool>> {
+    let mut applied = vec![false; changes.len()];
+    for (c0, chunk) in changes.chunks(TASK_UPDATE_CHUNK).enumerate() {
         let mut qb = with_values(
             "c(id, from_state, to_state, attempt_is, set_attempt, clear, exit_code, pid, \
              started_at, finished_at, message)",
-            chunk.iter().map(|&i| &changes[i]),
+            chunk,
             |mut row, c| {
                 row.push_bind(c.id.0)
                     .push_bind(c.from.as_str())
@@ -143,7 +187,11 @@ async fn apply_task_round(
              RETURNING tasks.id",
         );
         let rows = built(&mut qb).fetch_all(&mut *conn).await?;
-        let index: HashMap<i64, usize> = chunk.iter().map(|&i| (changes[i].id.0, i)).collect();
+        let index: HashMap<i64, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (c.id.0, c0 * TASK_UPDATE_CHUNK + k))
+            .collect();
         for row in &rows {
             let id: i64 = row.try_get(0)?;
             if let Some(&i) = index.get(&id) {
@@ -151,7 +199,7 @@ async fn apply_task_round(
             }
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Sets unit states (the last one given for a unit wins); unknown units are skipped.
@@ -215,4 +263,71 @@ async fn insert_logs(conn: &mut AnyConnection, logs: &[LogLine]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(from: TaskState, to: TaskState) -> TaskChange {
+        TaskChange {
+            id: TaskId(1),
+            from,
+            to,
+            attempt_is: Some(1),
+            ..TaskChange::default()
+        }
+    }
+
+    /// An agent's Started and Finished of one run, in one step, are one row.
+    #[test]
+    fn a_start_and_its_result_compose_into_one_change() {
+        let changes = [
+            TaskChange {
+                pid: Some(7),
+                started_at: Some(100),
+                ..change(TaskState::Queued, TaskState::Running)
+            },
+            TaskChange {
+                exit_code: Some(0),
+                finished_at: Some(200),
+                ..change(TaskState::Running, TaskState::Succeeded)
+            },
+        ];
+        let (one, n) = compose(&changes, &VecDeque::from([0, 1]));
+        assert_eq!(n, 2);
+        assert_eq!(
+            *one,
+            TaskChange {
+                pid: Some(7),
+                started_at: Some(100),
+                exit_code: Some(0),
+                finished_at: Some(200),
+                ..change(TaskState::Queued, TaskState::Succeeded)
+            }
+        );
+    }
+
+    /// What cannot be one compare-and-set stays apart: a gap between states, a retry, a guard
+    /// on another attempt.
+    #[test]
+    fn changes_that_do_not_follow_stay_apart() {
+        let cases = [
+            change(TaskState::Queued, TaskState::Failed),
+            TaskChange {
+                clear_result: true,
+                set_attempt: Some(2),
+                ..change(TaskState::Running, TaskState::Pending)
+            },
+            TaskChange {
+                attempt_is: Some(2),
+                ..change(TaskState::Running, TaskState::Succeeded)
+            },
+        ];
+        for second in cases {
+            let changes = [change(TaskState::Queued, TaskState::Running), second];
+            let (one, n) = compose(&changes, &VecDeque::from([0, 1]));
+            assert_eq!((n, &*one), (1, &changes[0]), "{:?}", changes[1]);
+        }
+    }
 }
