@@ -6,7 +6,7 @@
 #      10 000-task no-op job over them (cargo bench --bench agents);
 #   3. agents per server: 18 000 simulated agents held by one server, spread over bench
 #      processes, resident memory per agent, join rate, heartbeat CPU; an idle real agent,
-#      as the release build and as hosts get it (profile `agent`)
+#      as the release build and as hosts get it (scripts/build-agent.sh)
 #      (cargo bench --bench agents -- --scale);
 #   4. live logs: a task's line to an SSE follower (cargo bench --bench logs);
 #   5. the store: the 10 000-task job on PostgreSQL against SQLite (cargo bench --bench engine).
@@ -43,10 +43,11 @@ else
     fanout=(10 100 300) burst=(--agents 1000 --components 10 --runs 3) scale=(--scale 18000 --per-process 6000)
     logs=() engine=()
     runs=3
-    # The agent as hosts get it (profile `agent`, built for size): the burst bench measures
-    # its idle RSS beside the release build's.
-    cargo build -q --profile agent -p bigmgr-agent --bin bigmgr-agent
 fi
+# The agent as hosts get it, by its own recipe (built for size, linked statically): the burst
+# bench checks that it registers with a real server and measures its idle RSS beside the
+# release (or, in the smoke run, dev) build's.
+scripts/build-agent.sh -q >/dev/null
 
 run() {
     echo "== $1" | tee -a "$out"
@@ -63,7 +64,7 @@ run "5. the store" "${bench[@]}" -p bigmgr-core --bench engine -- "${engine[@]}"
 missing=0
 for want in "^fanout N=[0-9]+: CLI wall [0-9]+ ms, job [0-9]+ ms; floor .* wall/floor [0-9.]+x, job/floor [0-9.]+x" \
     "^run 1: [0-9]+ tasks in [0-9.]+ s .*dispatch latency p50 [0-9.]+ ms p99 [0-9.]+ ms" \
-    "^one real bigmgr-agent, registered and idle: RSS [0-9]+ KiB" \
+    "^one real bigmgr-agent, registered and idle: RSS [0-9]+ KiB .*statically linked" \
     "^scale: [0-9]+ simulated agents .* joins/s; .* KiB per agent; .* server CPU [0-9.]+% of one core" \
     "^live logs: [0-9]+ lines, .*p99 [0-9.]+ ms" \
     "^median job time: SQLite [0-9.]+ s, PostgreSQL [0-9.]+ s: PostgreSQL/SQLite [0-9.]+x"; do

@@ -7,10 +7,12 @@
 # The explicit --target keeps the static flag off build scripts and proc macros, and keeps this
 # build's artefacts apart from the workspace's usual ones. Names are looked up by glibc's
 # built-in "files" and "dns" services (/etc/hosts, then the resolvers in /etc/resolv.conf);
-# other NSS modules (mdns, nscd-only setups) are not loaded by a static binary.
+# other NSS modules (mdns, ldap, systemd's resolve) a static binary can load only from the
+# same glibc version it was built with: on hosts whose name lookups need them, install the
+# dynamically linked build instead (`cargo build --profile agent -p bigmgr-agent`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
     cargo build --profile agent -p bigmgr-agent --bin bigmgr-agent --target "$host" "$@"
 echo "target/$host/agent/bigmgr-agent"

@@ -5,7 +5,6 @@
 use bigmgr_core::agent::AgentConfig;
 use bigmgr_core::duration::parse_duration;
 use bigmgr_core::grpc::AgentClientConfig;
-use clap::Parser;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,59 +12,217 @@ use std::time::Duration;
 /// Where the agent keeps its ledger, credential, scripts, units and task runs by default.
 pub const DEFAULT_ROOT: &str = "/var/lib/bigmgr-agent";
 
-/// bigmgr-agent: runs the tasks a bigmgr server sends to this host.
-///
-/// Every flag can also be set by its environment variable or in the TOML file named by
-/// --config; flags win over variables, variables over the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Parser, Deserialize)]
-#[command(name = "bigmgr-agent", version)]
+/// The agent's flags, each also read from its environment variable or the config file. A
+/// table read by a small parser of its own rather than clap: the agent runs on every host,
+/// and its code is most of its resident memory (docs/performance.md §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The server's URL, e.g. https://bigmgr.example:7070; for several replicas, their URLs
-    /// separated by commas (the agent holds its stream to the leader)
-    #[arg(long, env = "BIGMGR_SERVER", value_name = "URL[,URL…]")]
+    /// See [`FLAGS`]: `--server`.
     pub server: Option<String>,
-    /// The cluster's join token (bmj_…), needed until the agent holds a credential
-    #[arg(
-        long,
-        env = "BIGMGR_JOIN_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// `--join-token`.
     pub join_token: Option<String>,
-    /// The fingerprint of the server's CA (sha256:…, from `bigmgr cluster join-token`): the
-    /// agent refuses an https:// server whose certificate chain lacks it, before sending
-    /// anything. Kept with the credential once joined
-    #[arg(long, env = "BIGMGR_CA_FINGERPRINT", value_name = "SHA256")]
+    /// `--ca-fingerprint`.
     pub ca_fingerprint: Option<String>,
-    /// The host name this agent serves, unique on the server [default: the system host name]
-    #[arg(long, env = "BIGMGR_NAME", value_name = "NAME")]
+    /// `--name`.
     pub name: Option<String>,
-    /// The address the host's services bind to and other hosts reach it at: an IP address or
-    /// a DNS host name. A host keeps the address it was added or joined with: a different one
-    /// given later is reported to the server, which keeps it aside until an admin accepts it
-    /// (`bigmgr host set-address`)
-    #[arg(long, env = "BIGMGR_ADDRESS", value_name = "IP")]
+    /// `--address`.
     pub address: Option<String>,
-    /// The agent's directory: ledger, credential, scripts, units, task runs. One agent per
-    /// root: an agent started on a root another agent holds (its `agent.lock`) logs the
-    /// holder's pid and waits until that agent stops [default: /var/lib/bigmgr-agent]
-    #[arg(long, env = "BIGMGR_ROOT", value_name = "DIR")]
+    /// `--root`.
     pub root: Option<PathBuf>,
-    /// Between SIGTERM and SIGKILL when a task is canceled or times out [default: 5s]
-    #[arg(long, env = "BIGMGR_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    /// `--grace`.
     #[serde(default, deserialize_with = "bigmgr_core::duration::deserialize_opt")]
     pub grace: Option<Duration>,
-    /// A control group whose CPU and memory the heartbeats report instead of the machine's,
-    /// as /proc/self/cgroup names it (/bigmgr/h2): for a host that shares its machine (a
-    /// container, a slice), so placement by load sees its own load. cgroup v2 or v1 (cpuacct)
-    #[arg(long, env = "BIGMGR_METRICS_CGROUP", value_name = "PATH")]
+    /// `--metrics-cgroup`.
     pub metrics_cgroup: Option<String>,
-    /// A TOML file with any of the settings above (server, join_token, ca_fingerprint, name,
-    /// address, root, grace, metrics_cgroup)
-    #[arg(long, env = "BIGMGR_AGENT_CONFIG", value_name = "FILE")]
+    /// `--config`.
     #[serde(skip)]
     pub config: Option<PathBuf>,
+}
+
+/// A flag: `--{long} <{value}>`, or its environment variable `env`.
+pub struct Flag {
+    /// The flag's name, without its dashes.
+    pub long: &'static str,
+    /// The environment variable that sets it when the flag is not given.
+    pub env: &'static str,
+    /// What its value is, in the help.
+    pub value: &'static str,
+    /// Its help (wrapped lines).
+    pub help: &'static str,
+}
+
+/// Every flag, in the order `--help` shows them.
+pub const FLAGS: [Flag; 9] = [
+    Flag {
+        long: "server",
+        env: "BIGMGR_SERVER",
+        value: "URL[,URL…]",
+        help: "The server's URL, e.g. https://bigmgr.example:7070; for several replicas, their URLs
+separated by commas (the agent holds its stream to the leader)",
+    },
+    Flag {
+        long: "join-token",
+        env: "BIGMGR_JOIN_TOKEN",
+        value: "TOKEN",
+        help: "The cluster's join token (bmj_…), needed until the agent holds a credential",
+    },
+    Flag {
+        long: "ca-fingerprint",
+        env: "BIGMGR_CA_FINGERPRINT",
+        value: "SHA256",
+        help: "The fingerprint of the server's CA (sha256:…, from `bigmgr cluster join-token`): the
+agent refuses an https:// server whose certificate chain lacks it, before sending anything.
+Kept with the credential once joined",
+    },
+    Flag {
+        long: "name",
+        env: "BIGMGR_NAME",
+        value: "NAME",
+        help: "The host name this agent serves, unique on the server [default: the system host name]",
+    },
+    Flag {
+        long: "address",
+        env: "BIGMGR_ADDRESS",
+        value: "IP",
+        help:
+            "The address the host's services bind to and other hosts reach it at: an IP address or
+a DNS host name. A host keeps the address it was added or joined with: a different one given
+later is reported to the server, which keeps it aside until an admin accepts it
+(`bigmgr host set-address`)",
+    },
+    Flag {
+        long: "root",
+        env: "BIGMGR_ROOT",
+        value: "DIR",
+        help: "The agent's directory: ledger, credential, scripts, units, task runs.
+One agent per root: an agent started on a root another agent holds (its `agent.lock`) logs the
+holder's pid and waits until that agent stops [default: /var/lib/bigmgr-agent]",
+    },
+    Flag {
+        long: "grace",
+        env: "BIGMGR_GRACE",
+        value: "DURATION",
+        help: "Between SIGTERM and SIGKILL when a task is canceled or times out [default: 5s]",
+    },
+    Flag {
+        long: "metrics-cgroup",
+        env: "BIGMGR_METRICS_CGROUP",
+        value: "PATH",
+        help: "A control group whose CPU and memory the heartbeats report instead of the machine's,
+as /proc/self/cgroup names it (/bigmgr/h2): for a host that shares its machine (a container, a
+slice), so placement by load sees its own load. cgroup v2 or v1 (cpuacct)",
+    },
+    Flag {
+        long: "config",
+        env: "BIGMGR_AGENT_CONFIG",
+        value: "FILE",
+        help:
+            "A TOML file with any of the settings above (server, join_token, ca_fingerprint, name,
+address, root, grace, metrics_cgroup)",
+    },
+];
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run with these flags and variables.
+    Run(Box<Args>),
+    /// Print [`help`].
+    Help,
+    /// Print the version.
+    Version,
+}
+
+impl Args {
+    /// Reads the command line (`args`, without the program's name), then fills what it did
+    /// not give from the environment (`env`; an empty variable counts as unset). An unknown
+    /// flag, a flag without its value and a malformed duration are errors that say so.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Command, String> {
+        let mut given: Vec<Option<String>> = vec![None; FLAGS.len()];
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(Command::Help),
+                "-V" | "--version" => return Ok(Command::Version),
+                _ => {}
+            }
+            let Some(flag) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument '{arg}'"));
+            };
+            let (long, inline) = match flag.split_once('=') {
+                Some((long, value)) => (long, Some(value.to_owned())),
+                None => (flag, None),
+            };
+            let Some(i) = FLAGS.iter().position(|f| f.long == long) else {
+                return Err(format!("unexpected argument '--{long}'"));
+            };
+            let value = match inline.or_else(|| args.next()) {
+                Some(v) => v,
+                None => {
+                    return Err(format!(
+                        "--{long} needs a value: --{long} <{}>",
+                        FLAGS[i].value
+                    ));
+                }
+            };
+            given[i] = Some(value);
+        }
+        let mut out = Args::default();
+        for (flag, value) in FLAGS.iter().zip(given) {
+            let value = value.or_else(|| env(flag.env).filter(|v| !v.is_empty()));
+            if let Some(v) = value {
+                out.set(flag.long, v)?;
+            }
+        }
+        Ok(Command::Run(Box::new(out)))
+    }
+
+    /// Sets the setting of flag `long` from its text.
+    fn set(&mut self, long: &str, v: String) -> Result<(), String> {
+        match long {
+            "server" => self.server = Some(v),
+            "join-token" => self.join_token = Some(v),
+            "ca-fingerprint" => self.ca_fingerprint = Some(v),
+            "name" => self.name = Some(v),
+            "address" => self.address = Some(v),
+            "root" => self.root = Some(v.into()),
+            "grace" => {
+                let d = parse_duration(&v)
+                    .map_err(|e| format!("invalid value '{v}' for --grace <DURATION>: {e}"))?;
+                self.grace = Some(d);
+            }
+            "metrics-cgroup" => self.metrics_cgroup = Some(v),
+            "config" => self.config = Some(v.into()),
+            other => unreachable!("--{other} is in FLAGS but has no setting"),
+        }
+        Ok(())
+    }
+}
+
+/// `bigmgr-agent --help`: what the agent is, and every flag with its variable. Values of the
+/// environment are not shown (a join token may be among them).
+pub fn help() -> String {
+    let mut out = String::from(
+        "bigmgr-agent: runs the tasks a bigmgr server sends to this host.\n\n\
+         Every flag can also be set by its environment variable or in the TOML file named by\n\
+         --config; flags win over variables, variables over the file.\n\n\
+         Usage: bigmgr-agent [OPTIONS]\n\nOptions:\n",
+    );
+    for f in &FLAGS {
+        out.push_str(&format!("      --{} <{}>\n", f.long, f.value));
+        for line in f.help.lines() {
+            out.push_str(&format!("          {line}\n"));
+        }
+        out.push_str(&format!("          [env: {}]\n\n", f.env));
+    }
+    out.push_str(
+        "  -h, --help\n          Print help\n\n  -V, --version\n          Print version\n",
+    );
+    out
 }
 
 /// The settings a config file may hold: the same as the flags' (but `config`), written as
@@ -280,9 +437,73 @@ mod tests {
         }
     }
 
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Command, String> {
+        Args::parse(args.iter().map(|a| a.to_string()), |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
     #[test]
-    fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
-        Args::command().debug_assert();
+    fn flags_in_both_forms_beat_their_variables() {
+        let env = [
+            ("BIGMGR_SERVER", "http://env:1"),
+            ("BIGMGR_NAME", "from-env"),
+            ("BIGMGR_GRACE", "2s"),
+            ("BIGMGR_ROOT", ""),
+        ];
+        let got = parse(
+            &["--server", "http://flag:1", "--root=/r", "--grace=250ms"],
+            &env,
+        );
+        assert_eq!(
+            got,
+            Ok(Command::Run(Box::new(Args {
+                server: Some("http://flag:1".into()),
+                name: Some("from-env".into()),
+                root: Some("/r".into()),
+                grace: Some(Duration::from_millis(250)),
+                ..Args::default()
+            })))
+        );
+        let Ok(Command::Run(args)) = parse(&[], &env) else {
+            panic!("no flags: the variables");
+        };
+        assert_eq!(
+            (args.grace, args.root),
+            (Some(Duration::from_secs(2)), None),
+            "an empty variable is unset"
+        );
+        assert_eq!(parse(&["--version"], &[]), Ok(Command::Version));
+        assert_eq!(parse(&["--name", "h", "-h"], &[]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn a_wrong_command_line_says_what_is_wrong() {
+        for (args, want) in [
+            (&["--sever", "x"][..], "unexpected argument '--sever'"),
+            (&["serve"][..], "unexpected argument 'serve'"),
+            (&["--server"][..], "--server needs a value"),
+            (&["--grace", "5"][..], "invalid value '5' for --grace"),
+        ] {
+            let e = parse(args, &[]).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn every_flag_has_a_setting_and_its_help_and_variable() {
+        let text = help();
+        for f in &FLAGS {
+            let mut args = Args::default();
+            args.set(f.long, "1s".into()).unwrap();
+            assert_ne!(args, Args::default(), "--{} sets nothing", f.long);
+            assert!(
+                text.contains(&format!("--{} <{}>", f.long, f.value)),
+                "{text}"
+            );
+            assert!(text.contains(&format!("[env: {}]", f.env)), "{text}");
+        }
     }
 }

@@ -11,13 +11,13 @@ mod config;
 
 use bigmgr_core::agent::ProcessExecutor;
 use bigmgr_core::grpc::run_agent;
-use clap::Parser;
-use config::{Args, Settings};
+use config::{Args, Command, Settings};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 /// Everything that stops the agent.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,28 @@ enum Error {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let argv: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let parsed = argv
+        .map_err(|bad| format!("the argument {bad:?} is not UTF-8"))
+        .and_then(|argv| Args::parse(argv, |var| std::env::var(var).ok()));
+    let args = match parsed {
+        Ok(Command::Run(args)) => *args,
+        Ok(Command::Help) => {
+            print!("{}", config::help());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("bigmgr-agent {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("bigmgr-agent: {e}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,19 +103,25 @@ async fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// Logs to stderr; the filter comes from `BIGMGR_LOG`, else `RUST_LOG`, else `info`.
+/// Logs to stderr; the filter comes from `BIGMGR_LOG`, else `RUST_LOG`, else `info`: a level,
+/// or `target=level` pairs separated by commas (`info,bigmgr_core::grpc=debug`). It is a plain
+/// target filter rather than the server's `EnvFilter`, whose span and field matching would put
+/// a regex engine into every host's agent (docs/performance.md §3).
 fn init_logging() {
     let spec = ["BIGMGR_LOG", "RUST_LOG"]
         .into_iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
         .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+    let filter = spec.parse::<Targets>().unwrap_or_else(|e| {
         eprintln!("bigmgr-agent: ignoring the log filter '{spec}': {e}; logging at info");
-        EnvFilter::new("info")
+        Targets::new().with_default(LevelFilter::INFO)
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
 }

@@ -467,18 +467,29 @@ async fn one_server(
         );
         println!("server peak RSS {} MiB", status_kib(pid, "VmHWM:") / 1024);
 
-        // One real agent, idle: the release build, and the size-built one hosts get (profile
-        // `agent`, target/agent/) when it is built.
+        // One real agent, idle: the release build, and the one hosts get when it is built
+        // (scripts/build-agent.sh: profile `agent`, built for size and linked statically,
+        // into target/<host triple>/agent/; a dynamically linked `--profile agent` build in
+        // target/agent/ too, if there is one).
         let target = bigmgr_test_support::target_dir();
         // "release", or "debug" in the test command's smoke run.
         let profile = target
             .file_name()
             .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+        let host = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
         let builds = [
             (target.join("bigmgr-agent"), format!("{profile} build")),
             (
                 target.with_file_name("agent").join("bigmgr-agent"),
-                "profile agent, built for size".to_owned(),
+                "profile agent, built for size, dynamically linked".to_owned(),
+            ),
+            (
+                target
+                    .with_file_name(host)
+                    .join("agent")
+                    .join("bigmgr-agent"),
+                "profile agent, built for size, statically linked (scripts/build-agent.sh)"
+                    .to_owned(),
             ),
         ];
         let mut measured = 0;
@@ -500,7 +511,12 @@ async fn one_server(
                 .start();
             let t = Instant::now();
             let path = format!("/clusters/bench/hosts/{name}");
-            while api.get(&path).await.status != 200 && t.elapsed() < Duration::from_secs(30) {
+            while api.get(&path).await.status != 200 {
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "bigmgr-agent ({build}) did not register within 60 s:\n{}",
+                    agent.proc.stderr.text()
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             tokio::time::sleep(Duration::from_secs(3)).await;

@@ -18,7 +18,10 @@ type Key = (String, String, String, String);
 
 /// Runs the checks of the units' records when they are due and keeps their latest results.
 pub struct Checker {
-    http: reqwest::Client,
+    /// The client of web checks, built for the first one: building it reads and parses every
+    /// CA certificate of the system, which an agent with no web check (and an idle one) should
+    /// not hold in memory.
+    http: Option<reqwest::Client>,
     last_run: HashMap<Key, Instant>,
     results: HashMap<Key, CheckResult>,
 }
@@ -32,17 +35,25 @@ impl Default for Checker {
 impl Checker {
     /// A checker with no results yet.
     pub fn new() -> Checker {
-        crate::tls::install_default_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("bigmgr-agent/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Checker {
-            http,
+            http: None,
             last_run: HashMap::new(),
             results: HashMap::new(),
         }
+    }
+
+    /// The client of web checks.
+    fn http(&mut self) -> reqwest::Client {
+        self.http
+            .get_or_insert_with(|| {
+                crate::tls::install_default_provider();
+                reqwest::Client::builder()
+                    .user_agent(concat!("bigmgr-agent/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     /// Runs every check of `records` that is due (never run, or its interval passed), at most
@@ -76,7 +87,8 @@ impl Checker {
         let mut running = JoinSet::new();
         loop {
             for (record, spec) in todo.by_ref().take(PARALLEL - running.len()) {
-                running.spawn(run_one(self.http.clone(), record, spec));
+                let http = matches!(spec.probe, Probe::Web { .. }).then(|| self.http());
+                running.spawn(run_one(http, record, spec));
             }
             match running.join_next().await {
                 Some(Ok(result)) => {
@@ -107,8 +119,12 @@ impl Checker {
     }
 }
 
-/// Runs one check.
-async fn run_one(http: reqwest::Client, record: UnitRecord, spec: CheckSpec) -> CheckResult {
+/// Runs one check (`http`: the client, for a web check).
+async fn run_one(
+    http: Option<reqwest::Client>,
+    record: UnitRecord,
+    spec: CheckSpec,
+) -> CheckResult {
     let timeout = Duration::from_millis(spec.timeout_ms.max(100));
     let started = Instant::now();
     let mut result = CheckResult {
@@ -140,7 +156,13 @@ async fn run_one(http: reqwest::Client, record: UnitRecord, spec: CheckSpec) -> 
                 Err(_) => result.text = format!("no connection to {target} within {timeout:?}"),
             }
         }
-        Probe::Web { url, expect_status } => match http.get(url).timeout(timeout).send().await {
+        Probe::Web { url, expect_status } => match http
+            .unwrap_or_default()
+            .get(url)
+            .timeout(timeout)
+            .send()
+            .await
+        {
             Ok(res) => {
                 let status = res.status().as_u16();
                 result.http_status = Some(status);
