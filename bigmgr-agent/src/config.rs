@@ -137,7 +137,8 @@ pub enum Command {
 impl Args {
     /// Reads the command line (`args`, without the program's name), then fills what it did
     /// not give from the environment (`env`; an empty variable counts as unset). An unknown
-    /// flag, a flag without its value and a malformed duration are errors that say so.
+    /// flag, a flag without its value and a malformed duration are errors that say so; a flag
+    /// given twice keeps its last value.
     pub fn parse(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
@@ -160,7 +161,8 @@ impl Args {
             let Some(i) = FLAGS.iter().position(|f| f.long == long) else {
                 return Err(format!("unexpected argument '--{long}'"));
             };
-            let value = match inline.or_else(|| args.next()) {
+            // A flag right after a flag is not its value (`--server --name h1`).
+            let value = match inline.or_else(|| args.next().filter(|v| !v.starts_with("--"))) {
                 Some(v) => v,
                 None => {
                     return Err(format!(
@@ -485,6 +487,7 @@ mod tests {
             (&["--sever", "x"][..], "unexpected argument '--sever'"),
             (&["serve"][..], "unexpected argument 'serve'"),
             (&["--server"][..], "--server needs a value"),
+            (&["--server", "--name", "h1"][..], "--server needs a value"),
             (&["--grace", "5"][..], "invalid value '5' for --grace"),
         ] {
             let e = parse(args, &[]).unwrap_err();

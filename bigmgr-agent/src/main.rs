@@ -40,7 +40,13 @@ fn main() -> ExitCode {
         .collect();
     let parsed = argv
         .map_err(|bad| format!("the argument {bad:?} is not UTF-8"))
-        .and_then(|argv| Args::parse(argv, |var| std::env::var(var).ok()));
+        .and_then(|argv| {
+            // A variable that is not UTF-8 is read lossily, so the setting's own check names it
+            // rather than the agent acting as if it were unset.
+            Args::parse(argv, |var| {
+                std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
+            })
+        });
     let args = match parsed {
         Ok(Command::Run(args)) => *args,
         Ok(Command::Help) => {

@@ -7,6 +7,7 @@ use super::UnitRecord;
 use super::health::{Line, run_command};
 use crate::model::{CheckResult, CheckSpec, Probe, now_ms};
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -21,7 +22,7 @@ pub struct Checker {
     /// The client of web checks, built for the first one: building it reads and parses every
     /// CA certificate of the system, which an agent with no web check (and an idle one) should
     /// not hold in memory.
-    http: Option<reqwest::Client>,
+    http: Arc<OnceLock<reqwest::Client>>,
     last_run: HashMap<Key, Instant>,
     results: HashMap<Key, CheckResult>,
 }
@@ -36,24 +37,10 @@ impl Checker {
     /// A checker with no results yet.
     pub fn new() -> Checker {
         Checker {
-            http: None,
+            http: Arc::default(),
             last_run: HashMap::new(),
             results: HashMap::new(),
         }
-    }
-
-    /// The client of web checks.
-    fn http(&mut self) -> reqwest::Client {
-        self.http
-            .get_or_insert_with(|| {
-                crate::tls::install_default_provider();
-                reqwest::Client::builder()
-                    .user_agent(concat!("bigmgr-agent/", env!("CARGO_PKG_VERSION")))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap_or_default()
-            })
-            .clone()
     }
 
     /// Runs every check of `records` that is due (never run, or its interval passed), at most
@@ -87,8 +74,7 @@ impl Checker {
         let mut running = JoinSet::new();
         loop {
             for (record, spec) in todo.by_ref().take(PARALLEL - running.len()) {
-                let http = matches!(spec.probe, Probe::Web { .. }).then(|| self.http());
-                running.spawn(run_one(http, record, spec));
+                running.spawn(run_one(self.http.clone(), record, spec));
             }
             match running.join_next().await {
                 Some(Ok(result)) => {
@@ -119,9 +105,19 @@ impl Checker {
     }
 }
 
-/// Runs one check (`http`: the client, for a web check).
+/// The client of web checks.
+fn web_client() -> reqwest::Client {
+    crate::tls::install_default_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("bigmgr-agent/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// Runs one check (`http`: the client of web checks, built by the first one).
 async fn run_one(
-    http: Option<reqwest::Client>,
+    http: Arc<OnceLock<reqwest::Client>>,
     record: UnitRecord,
     spec: CheckSpec,
 ) -> CheckResult {
@@ -157,7 +153,7 @@ async fn run_one(
             }
         }
         Probe::Web { url, expect_status } => match http
-            .unwrap_or_default()
+            .get_or_init(web_client)
             .get(url)
             .timeout(timeout)
             .send()
