@@ -1,8 +1,9 @@
 #!/bin/bash
-# Builds bigmgr-agent as hosts get it: profile `agent` (built for size: opt-level "s", fat LTO,
-# one codegen unit) and linked statically against glibc, so that an idle agent maps no shared
-# libraries and needs none on the host (docs/performance.md §3). Prints the binary's path,
-# target/<host triple>/agent/bigmgr-agent. Extra arguments go to cargo (-q, say).
+# Builds bigmgr-agent as hosts get it: profile `agent` (built for size: opt-level "z", fat LTO,
+# one codegen unit), linked statically against glibc, so that an idle agent maps no shared
+# libraries and needs none on the host, with packed relative relocations, so that relocating
+# itself at start does not read a 270 KiB table (docs/performance.md §3). Prints the binary's
+# path, target/<host triple>/agent/bigmgr-agent. Extra arguments go to cargo (-q, say).
 #
 # The explicit --target keeps the static flag off build scripts and proc macros, and keeps this
 # build's artefacts apart from the workspace's usual ones. Names are looked up by glibc's
