@@ -91,6 +91,18 @@ pub fn sqlite_url(path: &Path) -> String {
     url
 }
 
+/// Rows per statement that takes its rows as one JSON value: see [`json_rows`].
+const JSON_CHUNK: usize = 1000;
+
+/// Rows as one JSON array, for a PostgreSQL statement that reads them with
+/// `json_to_recordset(?::json) AS c(…)`. Its text is the same whatever the number of rows, so
+/// it is parsed and prepared once per connection, and one value is bound instead of
+/// thousands: a `VALUES` list of 500 rows took longer to plan than to run (docs/performance.md
+/// §5). Free text in the rows goes through [`text`] first, as it would as a parameter.
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| Error::Store(format!("rows as JSON: {e}")))
+}
+
 /// Free text as both engines can keep it: a NUL character (which PostgreSQL's `text` cannot
 /// hold) becomes U+FFFD, on SQLite too, so that every engine stores the same.
 fn text(s: &str) -> Cow<'_, str> {

@@ -18,6 +18,7 @@ pub async fn run<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     checks!(store:
         job_round_trip, job_queries, apply_compare_and_set, apply_chains, apply_retry,
         job_times, units_and_logs, concurrent_apply, unknown_ids, host_tasks, state_counts,
+        stray_tasks,
     );
 }
 
@@ -602,11 +603,58 @@ pub async fn apply_compare_and_set<S: ClusterServices + JobStore + ?Sized>(store
     );
 }
 
+/// create_job refuses a task that names a unit or host that does not exist, or a unit on a
+/// host other than the task's, on every engine, and keeps nothing of the job.
+pub async fn stray_tasks<S: ClusterServices + JobStore + ?Sized>(store: &S) {
+    const C: &str = "stray_tasks";
+    let fx = fixture(store, C, "strays", 2).await;
+    let (u0, u1) = (&fx.units[0], &fx.units[1]);
+    let before = listed(store, C, of_cluster(fx.cluster.id)).await;
+    for (task, why) in [
+        (
+            NewTask {
+                unit: UnitId(i64::MAX),
+                host: u0.host,
+            },
+            "an unknown unit",
+        ),
+        (
+            NewTask {
+                unit: u0.id,
+                host: HostId(i64::MAX),
+            },
+            "an unknown host",
+        ),
+        (
+            NewTask {
+                unit: u0.id,
+                host: u1.host,
+            },
+            "a unit on another host",
+        ),
+    ] {
+        let mut bad = stage(&fx, "start", vec![]);
+        bad.tasks.push(task);
+        let r = store
+            .create_job(&job(&fx, vec![stage(&fx, "start", vec![]), bad]))
+            .await;
+        refused(r, C, why, "Invalid", |e| matches!(e, Error::Invalid(_)));
+    }
+    assert_eq!(
+        listed(store, C, of_cluster(fx.cluster.id)).await,
+        before,
+        "store conformance [{C}]: a refused job leaves nothing behind"
+    );
+}
+
 /// apply: several changes of one task in a batch (a store may write them as one) end as the
 /// batch's order says, field by field, even when one of them is refused; and so do hundreds
 /// of such tasks in one batch.
 pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     const C: &str = "apply_chains";
+    // A message is whatever a script or an agent said: quotes, escapes, lines, any character.
+    const DONE: &str = "done: \"q\" 'it' \\ {x}\n\t\u{2028}ünï 🚀 a\0b";
+    const DONE_STORED: &str = "done: \"q\" 'it' \\ {x}\n\t\u{2028}ünï 🚀 a\u{FFFD}b";
     let (_, d) = fixture_with_job(store, C, "chains", 2).await;
     let (chains, t0, t1) = (d.job.id, d.tasks[0].id, d.tasks[1].id);
     let guarded = |id, from, to, attempt| TaskChange {
@@ -628,7 +676,7 @@ pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
             TaskChange {
                 exit_code: Some(0),
                 finished_at: Some(200),
-                message: Some("done".into()),
+                message: Some(DONE.into()),
                 ..guarded(t0, TaskState::Running, TaskState::Succeeded, 1)
             },
         ],
@@ -645,9 +693,10 @@ pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
             Some(7),
             Some(100),
             Some(200),
-            Some("done")
+            Some(DONE_STORED)
         ),
-        "store conformance [{C}]: following changes leave each field as the last that set it"
+        "store conformance [{C}]: following changes leave each field as the last that set it, \
+         and a message as it came (a NUL as U+FFFD)"
     );
 
     apply_tasks(
@@ -731,10 +780,10 @@ pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         "store conformance [{C}]: after a refused change the next one applies alone"
     );
 
-    // Hundreds of tasks (past any statement's chunk), their changes interleaved: even tasks
+    // Many tasks (past any statement's chunk: 500 rows on SQLite, 1 000 on PostgreSQL), their changes interleaved: even tasks
     // queue and start, odd ones start too early (refused), then queue.
     let fx = fixture(store, C, "chains-many", 2).await;
-    let stages = (0..330).map(|_| stage(&fx, "start", vec![])).collect();
+    let stages = (0..600).map(|_| stage(&fx, "start", vec![])).collect();
     let d = ok(store.create_job(&job(&fx, stages)).await, C, "create job");
     let (mut changes, mut want) = (Vec::new(), Vec::new());
     for (i, t) in d.tasks.iter().enumerate() {
@@ -763,7 +812,7 @@ pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
         C,
         changes,
         want,
-        "each of hundreds of tasks' changes is reported as applied or refused in batch order",
+        "each of many tasks' changes is reported as applied or refused in batch order",
     )
     .await;
     let detail = ok(store.job_detail(d.job.id).await, C, "job_detail");
@@ -772,7 +821,7 @@ pub async fn apply_chains<S: ClusterServices + JobStore + ?Sized>(store: &S) {
     };
     assert_eq!(
         detail.tasks.len(),
-        660,
+        1200,
         "store conformance [{C}]: the job has a task per unit and stage"
     );
     let index: std::collections::HashMap<TaskId, usize> =

@@ -3,7 +3,8 @@
 
 use super::rows::corrupt;
 use super::{
-    SqlStore, batch, built, fk_or, insert, page, query, read_all, select, select_all, select_one,
+    Engine, JSON_CHUNK, SqlStore, batch, built, fk_or, insert, json_rows, page, query, read_all,
+    select, select_all, select_one,
 };
 use crate::model::*;
 use crate::store::{Applied, Batch, JobStore};
@@ -15,6 +16,15 @@ use std::collections::HashMap;
 
 /// Rows per multi-row `INSERT` of tasks (5 binds a row).
 const TASK_INSERT_CHUNK: usize = 500;
+
+/// A new task as a row of JSON for `json_to_recordset` (PostgreSQL).
+#[derive(serde::Serialize)]
+struct NewTaskRow {
+    id: i64,
+    stage: i64,
+    unit: i64,
+    host: i64,
+}
 
 /// A job with its stages (and what each waits for) and tasks, read on one connection (a read
 /// transaction gives them from one snapshot).
@@ -140,25 +150,66 @@ impl JobStore for SqlStore {
                 });
             }
         }
-        for chunk in tasks.chunks(TASK_INSERT_CHUNK) {
-            let mut qb: QueryBuilder<Any> = QueryBuilder::new(
-                "INSERT INTO tasks (id, job, stage, unit, host, attempt, state) ",
-            );
-            qb.push_values(chunk, |mut b, t| {
-                b.push_bind(t.id.0)
-                    .push_bind(t.job.0)
-                    .push_bind(t.stage.0)
-                    .push_bind(t.unit.0)
-                    .push_bind(t.host.0)
-                    .push_unseparated(", 1, 'PENDING'");
-            });
-            built(&mut qb).execute(&mut *tx).await.map_err(|e| {
-                fk_or(e, || {
-                    Error::Invalid(
-                        "a task of the job names a unit or host that does not exist".into(),
-                    )
-                })
-            })?;
+        let missing = || {
+            Error::Invalid(
+                "a task of the job names a unit or host that does not exist, \
+                 or a unit on another host"
+                    .into(),
+            )
+        };
+        if self.engine == Engine::Postgres {
+            for chunk in tasks.chunks(JSON_CHUNK) {
+                let rows: Vec<NewTaskRow> = chunk
+                    .iter()
+                    .map(|t| NewTaskRow {
+                        id: t.id.0,
+                        stage: t.stage.0,
+                        unit: t.unit.0,
+                        host: t.host.0,
+                    })
+                    .collect();
+                query(
+                    "INSERT INTO tasks (id, job, stage, unit, host, attempt, state) \
+                     SELECT id, ?, stage, unit, host, 1, 'PENDING' \
+                     FROM json_to_recordset(?::json) AS t(id BIGINT, stage BIGINT, \
+                       unit BIGINT, host BIGINT)",
+                    (job_id.0, json_rows(&rows)?),
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| fk_or(e, missing))?;
+            }
+        } else {
+            for chunk in tasks.chunks(TASK_INSERT_CHUNK) {
+                let mut qb: QueryBuilder<Any> = QueryBuilder::new(
+                    "INSERT INTO tasks (id, job, stage, unit, host, attempt, state) ",
+                );
+                qb.push_values(chunk, |mut b, t| {
+                    b.push_bind(t.id.0)
+                        .push_bind(t.job.0)
+                        .push_bind(t.stage.0)
+                        .push_bind(t.unit.0)
+                        .push_bind(t.host.0)
+                        .push_unseparated(", 1, 'PENDING'");
+                });
+                built(&mut qb)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| fk_or(e, missing))?;
+            }
+            // SQLite's keys check a task's unit and host each on its own; PostgreSQL's key on
+            // the pair also refuses a unit on another host, and so does this.
+            let astray: i64 = query(
+                "SELECT EXISTS (SELECT 1 FROM tasks t JOIN units u ON u.id = t.unit \
+                 WHERE t.job = ? AND u.host <> t.host)",
+                (job_id.0,),
+            )
+            .value(&mut *tx)
+            .await?
+            .unwrap_or_default();
+            if astray != 0 {
+                return Err(missing());
+            }
         }
         tx.commit().await?;
 
