@@ -100,15 +100,18 @@ async fn reconcile(inner: &Arc<Inner>) -> Result<()> {
         runs.retain(|id, r| {
             let keep = !r.task.is_finished() && wanted.contains_key(id);
             if !keep {
-                if !r.task.is_finished() {
-                    r.control.say(if leading {
-                        "run ended: aborted".into()
+                // Said once what the run held is back in its channels (below), so a reader
+                // of the log who sees the end sees the leases released.
+                let ended = (!r.task.is_finished()).then(|| {
+                    let why = if leading {
+                        "run ended: aborted"
                     } else {
-                        "run ended here: another server leads".into()
-                    });
-                }
+                        "run ended here: another server leads"
+                    };
+                    (r.control.clone(), why)
+                });
                 r.task.abort();
-                stopped.push(*id);
+                stopped.push((*id, ended));
             }
             keep
         });
@@ -124,9 +127,13 @@ async fn reconcile(inner: &Arc<Inner>) -> Result<()> {
             }
         }
     }
-    for id in stopped {
+    for (id, ended) in stopped {
         // What the aborted run held goes back to the channels.
-        inner.store.release_leases(id, None).await?;
+        let released = inner.store.release_leases(id, None).await;
+        if let Some((control, why)) = ended {
+            control.say(why.into());
+        }
+        released?;
     }
     for (id, (cluster, p)) in wanted {
         if inner.runs.control(id).is_some() {
