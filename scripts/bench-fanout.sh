@@ -4,13 +4,13 @@
 # their own; the stack's no-op script (`#!/bin/sh`, `exit 0`) placed on every host and run with
 # `bigmgr job run bench start --service noop --wait`, the client's wall time measured around it
 # and the job's own time read from the server (created -> finished). In the same run, the floor:
-# the same N scripts started in parallel directly from this shell (and waited for), and the
-# same again each under the agent's wrapper (the `sh` that outlives a killed agent to record the
-# script's exit status: the second process every task costs), to tell the price of that
-# guarantee from the price of the rest.
+# the same N scripts started in parallel directly from this shell (and waited for). On its host
+# each task also costs its supervisor, a fork of the agent that outlives a killed agent to record
+# the script's exit status (bigmgr-core/src/agent/supervisor.rs): a fork, no second exec.
 #
 # Usage: scripts/bench-fanout.sh [N...]        (default 10 100 300; RUNS=3 runs of each)
-# Prints per N the medians, the floor and the ratios wall/floor and job/floor.
+# Prints per N the medians, the floor and the ratios wall/floor and job/floor, and the CPU time
+# the whole machine spent on the CLI run and on the floor (from /proc/stat; 10 ms ticks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/bench.sh
@@ -26,7 +26,7 @@ bench_build
 trap bench_cleanup EXIT
 
 for n in "${sizes[@]}"; do
-    work=$(mktemp -d /tmp/bigmgr-bench-fanout.XXXXXX)
+    work=$(mktemp -d "${TMPDIR:-/tmp}/bigmgr-bench-fanout.XXXXXX")
     stack="$work/stacks/bench/1.0.0/noop"
     mkdir -p "$stack"
     cat >"$stack/service.toml" <<EOF
@@ -43,13 +43,6 @@ script = "noop.sh"
 EOF
     printf '#!/bin/sh\nexit 0\n' >"$stack/noop.sh"
     chmod 755 "$stack/noop.sh"
-    # The agent's wrapper, as bigmgr-core/src/agent/process.rs runs it (expanded by that sh).
-    # shellcheck disable=SC2016
-    wrapper='trap : TERM INT HUP
-"$0" "$1"
-code=$?
-printf '"'"'%s\n'"'"' "$code" > "$2"
-exit "$code"'
     bench_server --stacks "$work/stacks"
     bench_agents bench "$n"
     hosts=$(seq -s, -f 'h%g' 1 "$n")
@@ -58,40 +51,36 @@ exit "$code"'
     # run on a fresh host is not what is measured).
     "$bin/bigmgr" job run bench start --service noop --wait >/dev/null 2>&1
 
-    floors=() wrapped=() walls=() jobs=()
+    floors=() walls=() jobs=() floor_cpus=() cpus=()
     for _ in $(seq 1 "$runs"); do
+        cpu=$(bench_cpu_ms)
         start=$(date +%s%N)
         scripts=()
         for _ in $(seq 1 "$n"); do "$stack/noop.sh" start & scripts+=($!); done
         wait "${scripts[@]}"
         end=$(date +%s%N)
         floors+=($(( (end - start) / 1000 )))
+        floor_cpus+=($(( $(bench_cpu_ms) - cpu )))
 
-        start=$(date +%s%N)
-        scripts=()
-        for i in $(seq 1 "$n"); do
-            sh -c "$wrapper" "$stack/noop.sh" start "$work/exit.$i" & scripts+=($!)
-        done
-        wait "${scripts[@]}"
-        end=$(date +%s%N)
-        wrapped+=($(( (end - start) / 1000 )))
-
+        cpu=$(bench_cpu_ms)
         start=$(date +%s%N)
         "$bin/bigmgr" job run bench start --service noop --wait >"$work/job.log" 2>&1 || {
             echo "the job failed:" >&2; cat "$work/job.log" >&2; exit 1
         }
         end=$(date +%s%N)
         walls+=($(( (end - start) / 1000 )))
+        cpus+=($(( $(bench_cpu_ms) - cpu )))
         id=$("$bin/bigmgr" job list bench --json | python3 -c 'import json,sys; print(max(j["id"] for j in json.load(sys.stdin)))')
         jobs+=("$("$bin/bigmgr" job show "$id" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print((j["finished_at"]-j["created_at"])*1000)')")
     done
-    python3 - "$n" "$(bench_median "${floors[@]}")" "$(bench_median "${wrapped[@]}")" "$(bench_median "${walls[@]}")" "$(bench_median "${jobs[@]}")" "$runs" <<'EOF'
+    python3 - "$n" "$(bench_median "${floors[@]}")" "$(bench_median "${walls[@]}")" "$(bench_median "${jobs[@]}")" "$runs" \
+        "$(bench_median "${floor_cpus[@]}")" "$(bench_median "${cpus[@]}")" <<'EOF'
 import sys
-n, floor, wrapped, wall, job, runs = (int(a) for a in sys.argv[1:])
+n, floor, wall, job, runs, floor_cpu, cpu = (int(a) for a in sys.argv[1:])
 ms = lambda us: f"{us / 1000:.0f} ms"
 print(f"fanout N={n}: CLI wall {ms(wall)}, job {ms(job)}; floor ({n} scripts in parallel) {ms(floor)}; "
       f"wall/floor {wall / floor:.2f}x, job/floor {job / floor:.2f}x; "
-      f"floor with the agent's wrapper {ms(wrapped)}, job/that {job / wrapped:.2f}x (medians of {runs})")
+      f"machine CPU: CLI run {cpu} ms, floor {floor_cpu} ms, {cpu / max(floor_cpu, 1):.2f}x (medians of {runs})")
 EOF
     bench_cleanup
     work=""

@@ -22,6 +22,8 @@ mod process;
 mod runtime;
 mod spool;
 mod stacklib;
+#[allow(unsafe_code)]
+mod supervisor;
 
 pub use health::{check_records, check_units, unit_records};
 pub use ledger::{Ledger, LedgerEntry};
@@ -99,8 +101,8 @@ pub(crate) const UNKNOWN_OUTCOME: &str =
 /// and to enforce what is left of its timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartedRun {
-    /// The pid of the run's process (for the [`ProcessExecutor`], its wrapper shell, which
-    /// leads the run's process group).
+    /// The pid of the run's process (for the [`ProcessExecutor`], its supervisor, which leads
+    /// the run's process group).
     pub pid: u32,
     /// The process's start time, field 22 of `/proc/<pid>/stat` (clock ticks since boot);
     /// 0 if it could not be read.

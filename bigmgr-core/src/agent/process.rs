@@ -1,22 +1,22 @@
 //! The process executor: runs a task's script detached from the agent, so the script survives
 //! the agent being killed (even with SIGKILL) and a later agent can adopt it.
 //!
-//! The agent starts a small `/bin/sh -c` wrapper (see [`WRAPPER`]) in a process group of its
-//! own, with stdin from `/dev/null` and stdout/stderr appended to `stdout.log` and `stderr.log`
-//! in the run's task directory. The wrapper runs the script in the foreground (the script
-//! inherits the group and the two files), waits for it and writes its exit status to the task
-//! directory's `exit` file with the shell's own `printf` (no other process: an `mv` to make the
-//! write atomic cost more than the whole no-op task); the status counts only once its line is
-//! complete (it ends with a newline), so a file read mid-write, or left empty by a wrapper
-//! killed mid-write, is no status at all. The wrapper catches SIGTERM, SIGINT
-//! and SIGHUP only to outlive the script and record its status; the script gets them as usual.
+//! The agent forks a supervisor for each run (see [`super::supervisor`]): a copy of the agent
+//! that leads a process group of its own, starts the script in it (stdin from `/dev/null`,
+//! stdout and stderr appended to `stdout.log` and `stderr.log` in the run's task directory),
+//! waits for it and writes its exit status to the task directory's `exit` file. The status
+//! counts only once its line is complete (it ends with a newline), so a file read mid-write, or
+//! left empty by a supervisor killed mid-write, is no status at all. The supervisor ignores
+//! SIGTERM, SIGINT and SIGHUP only to outlive the script and record its status; the script gets
+//! them as usual. A task costs the two processes it must (the supervisor and the script) and
+//! one exec, the script's.
 //!
-//! While the agent lives it waits for the wrapper, its child; a timeout or a cancel sends
+//! While the agent lives it waits for the supervisor, its child; a timeout or a cancel sends
 //! SIGTERM to the whole group (the script and everything it started), then SIGKILL after the
 //! grace period. It tails both log files, handing each complete line to the [`ExecSink`] as soon
 //! as it is written: inotify on the task directory wakes it when a file there changes, and it
 //! also reads every [`FALLBACK_POLL`] without a change (in case the watch cannot be set up), so
-//! a run that prints nothing costs no more than that. When the wrapper has exited it reads both
+//! a run that prints nothing costs no more than that. When the supervisor has exited it reads both
 //! files to their end once more (output of daemons the script started and that keep the files
 //! open is not followed further). A line longer than [`MAX_LOG_LINE`] is cut with a marker
 //! (`… [line truncated: N bytes; full output in <task dir>/stdout.log]`): the sink gets its
@@ -24,12 +24,13 @@
 //! long the line (binary output without newlines included). Output that is not UTF-8 arrives
 //! with U+FFFD for the invalid bytes.
 //!
-//! A later agent adopts a run whose wrapper still runs ([`Executor::resume`]): it tails the log
+//! A later agent adopts a run whose supervisor still runs ([`Executor::resume`]): it tails the log
 //! files from the start, looks for the `exit` file (woken when it appears) and, every
-//! [`FALLBACK_POLL`], for the wrapper to be gone (its pid alive, not a zombie, and with the start
+//! [`FALLBACK_POLL`], for the supervisor to be gone (its pid alive, not a zombie, and with the start
 //! time the ledger recorded, so a reused pid is not mistaken for it), and enforces the rest of
 //! the timeout and a cancel by signalling the group.
 
+use super::supervisor::{Launch, Supervisor};
 use super::{ExecEnv, ExecOutcome, ExecSink, Executor, StartedRun, UNKNOWN_OUTCOME};
 use crate::model::{LogStream, RunId, TaskState, now_ms};
 use crate::transport::TaskSpec;
@@ -44,11 +45,10 @@ use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
@@ -57,7 +57,7 @@ pub(crate) const STDOUT_LOG: &str = "stdout.log";
 /// The run's standard error, in its task directory.
 pub(crate) const STDERR_LOG: &str = "stderr.log";
 /// The script's exit status (a decimal number and a newline), in the run's task directory;
-/// written by the wrapper once the script has ended.
+/// written by the supervisor once the script has ended.
 pub(crate) const EXIT_FILE: &str = "exit";
 
 /// How often the log files are read when no change woke the tailer (the task directory could
@@ -70,17 +70,6 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// How long to wait for an adopted run's process to go after SIGKILL before giving up on it.
 const KILL_WAIT: Duration = Duration::from_secs(5);
-
-/// The wrapper, run as `/bin/sh -c WRAPPER <script> <command> <exit file>`. A trapped signal
-/// that arrives while the shell waits for a foreground command runs its trap only after the
-/// command has ended, so `$?` is always the script's status (`128 + n` if signal n killed it).
-/// Trapped signals are reset to their defaults in the script. Only builtins run after the
-/// script: a task costs the two processes it must (this shell and the script), nothing more.
-const WRAPPER: &str = r#"trap : TERM INT HUP
-"$0" "$1"
-code=$?
-printf '%s\n' "$code" > "$2"
-exit "$code""#;
 
 /// Runs scripts as detached processes: `<script> <command>` in the unit directory, with the
 /// prepared environment, stdin from `/dev/null` and stdout/stderr appended to files in the run's
@@ -109,13 +98,13 @@ enum Ending {
 /// How the script ended, as far as the agent can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ended {
-    /// Its exit status, from the `exit` file (or the wrapper's own status).
+    /// Its exit status, from the `exit` file (or the supervisor's own status).
     Code(i32),
-    /// The wrapper was killed by this signal before it could write the `exit` file.
+    /// The supervisor was killed by this signal before it could write the `exit` file.
     Signal(i32),
     /// It ended some other way; the message says how.
     Abnormal(String),
-    /// Waiting for the wrapper failed; the message says why.
+    /// Waiting for the supervisor failed; the message says why.
     WaitFailed(String),
     /// An adopted run's process is gone and left no `exit` file.
     Lost,
@@ -145,14 +134,13 @@ impl Executor for ProcessExecutor {
             Err(e) => return cannot_run(e),
         };
         let pid = child.id();
-        if let Some(pid) = pid {
-            sink.started(&StartedRun {
-                pid,
-                start_time: start_time(pid).unwrap_or(0),
-                started_at: now_ms(),
-                timeout_ms: u64::try_from(spec.timeout.as_millis()).unwrap_or(u64::MAX),
-            });
-        }
+        sink.started(&StartedRun {
+            pid,
+            start_time: start_time(pid).unwrap_or(0),
+            started_at: now_ms(),
+            timeout_ms: u64::try_from(spec.timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        let pid = Some(pid);
         let mut tail = Tail::new(&env.task_dir);
         let mut wake = Wake::new(&env.task_dir);
         let supervise = supervise(&mut child, pid, spec.timeout, env.grace, cancel);
@@ -250,7 +238,7 @@ impl Executor for ProcessExecutor {
     }
 }
 
-/// Fails as spawning the script directly would, for what the wrapper could only report as exit
+/// Fails as spawning the script directly would, for what the supervisor could only report as exit
 /// code 126 or 127: the script is missing, or names an interpreter that is missing.
 fn check_runnable(script: &Path) -> std::io::Result<()> {
     let mut head = [0u8; 256];
@@ -273,11 +261,11 @@ fn check_runnable(script: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Starts the wrapper (see [`WRAPPER`]) in a new process group, with fresh log files and no
-/// `exit` file. The child is not killed when dropped: the script outlives the agent.
-fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
+/// Starts the run's supervisor (see [`super::supervisor`]) with fresh log files and no `exit`
+/// file. The supervisor and the script outlive the agent.
+fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Supervisor> {
     let dir = &env.task_dir;
-    for name in [EXIT_FILE, "exit.tmp", STDOUT_LOG, STDERR_LOG] {
+    for name in [EXIT_FILE, STDOUT_LOG, STDERR_LOG] {
         match std::fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -289,24 +277,18 @@ fn spawn(spec: &TaskSpec, env: &ExecEnv) -> std::io::Result<Child> {
             .append(true)
             .open(dir.join(name))
     };
-    let (stdout, stderr) = (log(STDOUT_LOG)?, log(STDERR_LOG)?);
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(WRAPPER)
-        .arg(&env.script)
-        .arg(&spec.command)
-        .arg(dir.join(EXIT_FILE))
-        .current_dir(&env.unit_dir)
-        .envs(env.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
+    Supervisor::spawn(Launch {
+        script: &env.script,
+        command: &spec.command,
+        cwd: &env.unit_dir,
+        env: &env.env,
+        stdout: log(STDOUT_LOG)?,
+        stderr: log(STDERR_LOG)?,
+        exit_file: &dir.join(EXIT_FILE),
+    })
 }
 
-/// The exit status the wrapper recorded in `task_dir`, if it did: a number on a complete line
+/// The exit status the supervisor recorded in `task_dir`, if it did: a number on a complete line
 /// (a file still being written, or left empty, holds none).
 fn read_exit(task_dir: &Path) -> Option<i32> {
     std::fs::read_to_string(task_dir.join(EXIT_FILE))
@@ -627,7 +609,7 @@ fn without_broken_last_char(bytes: &[u8]) -> &[u8] {
 /// Waits for the child, enforcing the timeout and the cancel: SIGTERM to its group, then
 /// SIGKILL after the grace period. Always reaps the child.
 async fn supervise(
-    child: &mut Child,
+    child: &mut Supervisor,
     pid: Option<u32>,
     timeout: Duration,
     grace: Duration,
@@ -670,7 +652,7 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-/// How the wrapper's own exit status says the script ended (when it left no `exit` file).
+/// How the supervisor's own exit status says the script ended (when it left no `exit` file).
 fn ended_from_status(status: std::io::Result<ExitStatus>) -> Ended {
     match status {
         Ok(status) => match (status.code(), status.signal()) {

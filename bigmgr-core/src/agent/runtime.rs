@@ -21,11 +21,11 @@
 //!     context.json                       the run's context (below)
 //!     stdout.log, stderr.log             the script's output, appended to as it runs
 //!     exit                               the script's exit status and a newline, written by
-//!                                        its wrapper when it has ended (no newline yet: none)
+//!                                        its supervisor when it has ended (no newline yet: none)
 //! ```
 //!
 //! Scripts run detached from the agent (see [`ProcessExecutor`](super::ProcessExecutor)): when
-//! the agent dies they run on, writing to their log files, and their wrappers record their
+//! the agent dies they run on, writing to their log files, and their supervisors record their
 //! exit status. [`Agent::open`] adopts each run the ledger holds in flight: one that left an
 //! `exit` file, or whose process (as recorded in the ledger when it started) still runs, is
 //! followed to its end once [`Agent::run`] serves (its output reported again from the first

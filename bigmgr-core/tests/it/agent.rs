@@ -643,6 +643,67 @@ cat conf/zoo.cfg > "$OUT/file""#,
     agent.stop().await;
 }
 
+/// What the script sees of its supervisor and of itself. Its parent (`$PPID`) is the supervisor
+/// the agent forked: it holds only the script's stdin, stdout and stderr (none of the agent's
+/// descriptors: the test process has its runtime's, the agent's lock and ledger open), is named
+/// `bigmgr-task`, leads the script's process group and ignores exactly SIGHUP, SIGINT and SIGTERM
+/// (bits 1, 2 and 15: `4003`), while the script ignores and blocks nothing, though the test
+/// process ignores SIGPIPE (Rust's runtime) and, here, signal 32.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_keeps_nothing_of_the_agent_and_records_a_signal_death() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let mut agent = Running::greeted(&sandbox.root(), Duration::from_secs(1)).await;
+    let run = run_id(13, 1);
+    let mut s = spec(
+        run,
+        r#"ls /proc/$PPID/fd | sort -n | paste -sd' ' > "$OUT/fds"
+cat /proc/$PPID/comm > "$OUT/comm"
+echo "$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3) $PPID" > "$OUT/group"
+grep '^SigIgn' /proc/$PPID/status > "$OUT/supervisor"
+grep -E '^Sig(Ign|Blk)' /proc/$$/status > "$OUT/script"
+echo "$PATH" > "$OUT/path"
+kill -KILL $$"#,
+        Duration::from_secs(30),
+    );
+    s.env.insert("OUT".into(), out.display().to_string());
+    agent.send(ToAgent::Run(s));
+    let (events, result) = agent.until_finished(run).await;
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
+    assert_eq!(read("fds").trim(), "0 1 2");
+    assert_eq!(read("comm").trim(), "bigmgr-task");
+    let supervisor = started_pid(&events);
+    assert_eq!(read("group").trim(), format!("{supervisor} {supervisor}"));
+    assert_eq!(read("supervisor").trim(), "SigIgn:\t0000000000004003");
+    assert_eq!(
+        read("script"),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+    assert_eq!(
+        read("path").trim(),
+        std::env::var("PATH").expect("PATH"),
+        "the agent's own environment"
+    );
+    // SIGKILL ended the script: recorded as a shell reports it, 128 + 9.
+    assert_eq!(result.state, TaskState::Failed, "{result:?}");
+    assert_eq!(result.exit_code, Some(137), "{result:?}");
+    let exit = task_dir(&sandbox.root(), run).join("exit");
+    assert_eq!(std::fs::read_to_string(exit).expect("exit"), "137\n");
+    assert!(wait_gone(supervisor).await, "the supervisor was reaped");
+
+    // A script without a `#!` line runs under /bin/sh, as a shell would run it.
+    let run = run_id(14, 1);
+    let mut s = spec(run, "", Duration::from_secs(30));
+    s.script.content = Arc::from(&b"echo \"plain $1\" > \"$OUT/plain\"\n"[..]);
+    s.env.insert("OUT".into(), out.display().to_string());
+    agent.send(ToAgent::Run(s));
+    let (_, result) = agent.until_finished(run).await;
+    assert_eq!(result.state, TaskState::Succeeded, "{result:?}");
+    assert_eq!(read("plain"), "plain start\n");
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_outside_the_unit_dir_are_refused() {
     let (sandbox, mut agent) = Sandbox::with_agent().await;
