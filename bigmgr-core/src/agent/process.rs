@@ -16,19 +16,19 @@
 //! grace period. It tails both log files, handing each complete line to the [`ExecSink`] as soon
 //! as it is written: inotify on the task directory wakes it when a file there changes, and it
 //! also reads every [`FALLBACK_POLL`] without a change (in case the watch cannot be set up), so
-//! a run that prints nothing costs no more than that. When the supervisor has exited it reads both
-//! files to their end once more (output of daemons the script started and that keep the files
-//! open is not followed further). A line longer than [`MAX_LOG_LINE`] is cut with a marker
+//! a run that prints nothing costs no more than that. When the supervisor has exited it reads
+//! both files to their end once more (output of daemons the script started and that keep the
+//! files open is not followed further). A line longer than [`MAX_LOG_LINE`] is cut with a marker
 //! (`… [line truncated: N bytes; full output in <task dir>/stdout.log]`): the sink gets its
 //! head, the file keeps it whole, and the tailer holds no more than the head in memory however
 //! long the line (binary output without newlines included). Output that is not UTF-8 arrives
 //! with U+FFFD for the invalid bytes.
 //!
-//! A later agent adopts a run whose supervisor still runs ([`Executor::resume`]): it tails the log
-//! files from the start, looks for the `exit` file (woken when it appears) and, every
-//! [`FALLBACK_POLL`], for the supervisor to be gone (its pid alive, not a zombie, and with the start
-//! time the ledger recorded, so a reused pid is not mistaken for it), and enforces the rest of
-//! the timeout and a cancel by signalling the group.
+//! A later agent adopts a run whose supervisor still runs ([`Executor::resume`]): it tails the
+//! log files from the start, looks for the `exit` file (woken when it appears) and, every
+//! [`FALLBACK_POLL`], for the supervisor to be gone (its pid alive, not a zombie, and with the
+//! start time the ledger recorded, so a reused pid is not mistaken for it), and enforces the
+//! rest of the timeout and a cancel by signalling the group.
 
 use super::supervisor::{Launch, Supervisor};
 use super::{ExecEnv, ExecOutcome, ExecSink, Executor, StartedRun, UNKNOWN_OUTCOME};
