@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
+# Each step's heading carries the run's elapsed time, so a slow run shows which step grew.
+step() { echo "== [$(date -u +%H:%M:%S) +${SECONDS}s] $*"; }
 # Snapshot tests (insta) only check here: a new or changed snapshot fails, nothing is written.
 export INSTA_UPDATE=no
 # The scripts the tests run need a POSIX shell, sleep and kill: on every Debian image.
@@ -31,14 +33,14 @@ for p in $STACK_PACKAGES shellcheck; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-  echo "== apt-get install$missing"
+  step "apt-get install$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   # shellcheck disable=SC2086 # one word per package
   apt-get install -y -q $missing
 fi
 
-echo "== shellcheck (stack scripts, the stack library and the project's scripts)"
+step "shellcheck (stack scripts, the stack library and the project's scripts)"
 for f in stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh; do
   case "$(head -n 1 "$f")" in *bash*) bash -n "$f" ;; *) sh -n "$f" && bash -n "$f" ;; esac
 done
@@ -48,26 +50,26 @@ shellcheck -x stacks/*/*/*/scripts/*.sh bigmgr-core/src/agent/stacklib.sh script
 # The web console (bigmgr-ui/, Vue + Vite): its lint and unit tests here; `bigmgr`'s build
 # script builds it (npm run build) and embeds it, and must (BIGMGR_UI=require): the server's
 # tests check that what it serves was built from these sources. Downloads cached under target/.
-echo "== web console: npm ci, lint, unit tests"
+step "web console: npm ci, lint, unit tests"
 export npm_config_cache="$PWD/target/npm-cache" npm_config_audit=false npm_config_fund=false
 (cd bigmgr-ui && npm ci && npm run lint && npm test)
 export BIGMGR_UI=require
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The MCP tests (bigmgr-server/tests/it/mcp.rs) drive `/mcp` with a real client: the official
 # MCP Python SDK from PyPI, pinned, in a venv under target/ (nothing installed globally; reused
 # while it holds that version).
-echo "== MCP Python SDK for the MCP tests"
+step "MCP Python SDK for the MCP tests"
 MCP_SDK_VERSION=2.3.0
 mcp_venv=target/mcp-venv
 if ! "$mcp_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_SDK_VERSION')" 2>/dev/null; then
   python3 -m venv "$mcp_venv"
   "$mcp_venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$MCP_SDK_VERSION"
 fi
-echo "== cargo test"
+step "cargo test"
 log=$(mktemp)
 # Adds the result line of a step that is not cargo's to the summary: `report NAME STATUS PASSED
 # FAILED` (a non-zero STATUS fails the run, and counts at least one failure).
@@ -86,7 +88,7 @@ status=${PIPESTATUS[0]}
 # The server's scenario tests once more with PostgreSQL as the store (the machine's, on
 # 127.0.0.1:5432; each server gets a schema of its own, dropped afterwards): jobs, restarts,
 # roles and audit, configs and relations. The store conformance suite already ran on both.
-echo "== the server's scenarios on PostgreSQL"
+step "the server's scenarios on PostgreSQL"
 BIGMGR_TEST_STORE=postgres cargo test --locked -p bigmgr-server --test it -- \
   scenarios:: roles:: configs_api:: 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -95,14 +97,14 @@ set -e
 # The Python module as users get it: pip builds the wheel of bigmgr-py (maturin, in a venv
 # under target/ so nothing is installed globally; the venv is reused, the wheel rebuilt) and
 # pytest runs its suite against the embedded engine (real agents, real scripts).
-echo "== performance harnesses, once each at a small size (scripts/bench.sh --smoke)"
+step "performance harnesses, once each at a small size (scripts/bench.sh --smoke)"
 set +e
 timeout 1200 bash scripts/bench.sh --smoke 2>&1 | tee -a "$log"
 bench_status=${PIPESTATUS[0]}
 set -e
 report "performance harnesses" "$bench_status" $(( bench_status == 0 )) 1
 
-echo "== python (bigmgr-py)"
+step "python (bigmgr-py)"
 py_venv=target/python-venv
 if ! { "$py_venv/bin/maturin" --version && "$py_venv/bin/pytest" --version; } >/dev/null 2>&1; then
   python3 -m venv "$py_venv"
@@ -140,7 +142,7 @@ report pytest "$py_status" "${py_passed:-0}" "$py_failed"
 # target/ so nothing is installed globally) fuzzes every operation of /openapi.json on a real
 # server: no 5xx, no answer outside the document (status, content type, headers, body schema),
 # invalid input rejected with 4xx, the token enforced.
-echo "== schemathesis"
+step "schemathesis"
 SCHEMATHESIS_VERSION=4.32.5
 venv=target/schemathesis-venv
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
@@ -191,7 +193,7 @@ report schemathesis "$st_status" $(( st_status == 0 )) 1
 # real `bigmgr serve` (the debug build cargo test just made, console embedded) with real agents
 # on 127.0.0.2-3: an operator's walk, a viewer's refusals, deep links. Every page is
 # screenshotted into target/ui-screenshots/.
-echo "== web console end to end (chromium)"
+step "web console end to end (chromium)"
 set +e
 e2e_log=$(mktemp)
 (cd e2e && npm ci && timeout 600 npm test) 2>&1 | tee "$e2e_log"

@@ -77,6 +77,15 @@ pub fn is_property_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// True if `name` can name an environment variable a script reads: letters, digits and `_`,
+/// not starting with a digit (POSIX's portable names, the ones a shell can expand), at most
+/// 255 bytes.
+pub fn is_env_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The OpenAPI schema of a field holding a name: a string matching [`NAME_PATTERN`] (for
 /// `#[schema(schema_with = crate::name::name_schema)]`).
 #[cfg(feature = "openapi")]

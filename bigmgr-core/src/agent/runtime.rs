@@ -657,6 +657,10 @@ fn removed_unit(root: &Path, task_dir: &Path) -> Option<PathBuf> {
         .then(|| unit_record_path(root, cluster, service, component))
 }
 
+/// The prefix of the variables the agent sets for every run (`BIGMGR_UNIT_DIR`, …): a task's own
+/// variables may not use it, so a script can trust where they point.
+const RESERVED_ENV_PREFIX: &str = "BIGMGR_";
+
 /// Where `spec` runs and with which variables.
 fn exec_env(config: &AgentConfig, spec: &TaskSpec) -> ExecEnv {
     let root = &config.root;
@@ -729,6 +733,27 @@ fn prepare(spec: &TaskSpec, env: &ExecEnv) -> std::result::Result<(), String> {
         if !is_plain_name(name) {
             return Err(format!(
                 "refusing to run: the {what} name '{name}' is not a plain file name"
+            ));
+        }
+    }
+    for (name, value) in &spec.env {
+        if !crate::name::is_env_name(name) {
+            return Err(format!(
+                "refusing to run: '{}' is not an environment variable name (letters, digits \
+                 and '_', not starting with a digit)",
+                name.escape_debug()
+            ));
+        }
+        if name.starts_with(RESERVED_ENV_PREFIX) {
+            return Err(format!(
+                "refusing to run: the variable {name} is the agent's to set (names starting \
+                 with {RESERVED_ENV_PREFIX} are reserved)"
+            ));
+        }
+        if value.contains('\0') {
+            return Err(format!(
+                "refusing to run: the value of {name} holds a NUL byte, which no environment \
+                 can carry"
             ));
         }
     }

@@ -301,9 +301,7 @@ unsafe fn supervise(p: &Prepared) -> ! {
         if script == 0 {
             run_script(p);
         }
-        let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(none.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+        unblock_all();
         if script < 0 {
             say(b"bigmgr: cannot start the script: fork failed\n");
             libc::_exit(126);
@@ -360,6 +358,18 @@ unsafe fn disposition(sig: libc::c_int, handler: libc::sighandler_t) {
     }
 }
 
+/// Unblocks every signal (the agent blocked them all across the fork). Async-signal-safe.
+///
+/// # Safety
+/// Only in the supervisor and the script's process.
+unsafe fn unblock_all() {
+    unsafe {
+        let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(none.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+    }
+}
+
 /// Closes every descriptor from `first` on. Async-signal-safe.
 ///
 /// # Safety
@@ -393,9 +403,7 @@ unsafe fn run_script(p: &Prepared) -> ! {
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             disposition(sig, libc::SIG_DFL);
         }
-        let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(none.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+        unblock_all();
         libc::execve(p.script.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         let mut errno = *libc::__errno_location();
         if errno == libc::ENOEXEC {

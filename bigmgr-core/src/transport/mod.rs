@@ -58,7 +58,9 @@ pub struct TaskSpec {
     pub script: Script,
     /// How long it may run before SIGTERM (then SIGKILL after the agent's grace period).
     pub timeout: Duration,
-    /// Extra environment variables.
+    /// Extra environment variables: names match `[A-Za-z_][A-Za-z0-9_]*`
+    /// ([`crate::name::is_env_name`]) and do not start with `BIGMGR_` (the agent's own), values
+    /// hold no NUL; the agent refuses a task that breaks this.
     pub env: BTreeMap<String, String>,
     /// Files to write under the unit directory first.
     pub files: Vec<FileSpec>,

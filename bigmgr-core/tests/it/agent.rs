@@ -705,7 +705,7 @@ kill -KILL $$"#,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_outside_the_unit_dir_are_refused() {
+async fn files_outside_the_unit_dir_and_bad_variables_are_refused() {
     let (sandbox, mut agent) = Sandbox::with_agent().await;
     for (i, path) in ["../escape.cfg", "/tmp/abs.cfg"].into_iter().enumerate() {
         let run = run_id(20 + i as i64, 1);
@@ -721,6 +721,35 @@ async fn files_outside_the_unit_dir_are_refused() {
         assert!(
             message.contains("refusing") && message.contains(path),
             "{message}"
+        );
+    }
+    // Variables the script could not be given, or that would move where the agent's own
+    // variables point, refuse the task before anything is written.
+    for (i, (name, value, says)) in [
+        ("", "x", "not an environment variable name"),
+        ("A=B", "x", "not an environment variable name"),
+        ("1ST", "x", "not an environment variable name"),
+        ("NUL\0", "x", "not an environment variable name"),
+        ("BIGMGR_UNIT_DIR", "/etc", "reserved"),
+        ("OK", "a\0b", "NUL"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = run_id(30 + i as i64, 1);
+        let mut s = sandbox.counting(run, r#"echo ran >> "$COUNTER""#);
+        s.env.insert(name.into(), value.into());
+        agent.send(ToAgent::Run(s));
+        let (_, result) = agent.until_finished(run).await;
+        assert_eq!(result.state, TaskState::Failed, "{name:?}: {result:?}");
+        let message = result.message.unwrap_or_default();
+        assert!(
+            message.contains("refusing") && message.contains(says),
+            "{name:?}: {message}"
+        );
+        assert!(
+            !task_dir(&sandbox.root(), run).exists(),
+            "{name:?}: nothing is written for a refused task"
         );
     }
     assert_eq!(sandbox.runs(), 0, "the script must not run");
