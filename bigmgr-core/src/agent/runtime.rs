@@ -369,7 +369,6 @@ impl Loop<'_> {
                     });
                     return;
                 }
-                self.send(AgentEvent::Received(run));
                 let (cancel_tx, cancel_rx) = watch::channel(false);
                 self.running.insert(run, cancel_tx);
                 let handle = self.tasks.spawn(execute(
@@ -378,6 +377,11 @@ impl Loop<'_> {
                     Arc::from(spec),
                     cancel_rx,
                 ));
+                // Queued after the execution is spawned but before it first runs, so it still
+                // precedes every event of the run; on the agent's one thread the execution then
+                // starts the process before the spooler wakes, so `Received` and `Started`
+                // usually reach the server in one batch.
+                self.send(AgentEvent::Received(run));
                 self.ids.insert(handle.id(), run);
             }
         }
@@ -519,12 +523,10 @@ async fn execute(
     let env = exec_env(&shared.config, &spec);
     let sink = RunSink::new(run, Arc::clone(&shared), outbox.clone(), None);
     let needs_files = shared.executor.needs_files();
+    // On this thread: a few small files into the page cache (the message limit bounds what a
+    // spec carries), far cheaper than the two thread wake-ups a blocking pool costs per run.
     let prepared = if needs_files {
-        let (spec, env) = (Arc::clone(&spec), env.clone());
-        match tokio::task::spawn_blocking(move || prepare(&spec, &env)).await {
-            Ok(prepared) => prepared,
-            Err(e) => Err(format!("preparing the run's files failed: {e}")),
-        }
+        prepare(&spec, &env)
     } else {
         Ok(())
     };
