@@ -463,6 +463,9 @@ impl Tail {
     }
 }
 
+/// The most of a log file read at once.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Follows one log file from its start, handing each line to the sink. A line longer than
 /// [`MAX_LOG_LINE`] is cut, and ends with a marker saying how long it was and where the whole
 /// output is; only its head is held in memory, the rest is skipped up to the next newline.
@@ -501,12 +504,18 @@ impl LogTail {
         let Some(mut file) = self.file.take() else {
             return;
         };
-        let mut buf = [0u8; 64 * 1024];
+        let mut buf = Vec::new();
         loop {
-            let want = end.map_or(buf.len() as u64, |e| e.saturating_sub(self.pos));
-            let want = usize::try_from(want.min(buf.len() as u64)).unwrap_or(buf.len());
+            // Only what the file holds now: most runs print nothing, and a buffer zeroed for
+            // nothing is pages written (and, after each fork, copied) for nothing.
+            let size = file.metadata().map_or(u64::MAX, |m| m.len());
+            let want = end.map_or(size, |e| e.min(size)).saturating_sub(self.pos);
+            let want = usize::try_from(want.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
             if want == 0 {
                 break;
+            }
+            if buf.len() < want {
+                buf.resize(want, 0);
             }
             match file.read(&mut buf[..want]) {
                 Ok(0) => break,

@@ -29,7 +29,7 @@
 //! alone (tokio's own children are reaped by tokio, and nothing reaps any pid it did not start).
 
 use nix::libc;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -68,58 +68,110 @@ pub(super) struct Launch<'a> {
     pub exit_file: &'a Path,
 }
 
-/// A NUL-terminated array of C strings, as `execve` takes it; owns its strings.
+/// A NUL-terminated array of C strings, as `execve` takes it, its strings in one buffer: one
+/// allocation instead of one per string, and the fewest heap pages written (and so copied, while
+/// a supervisor shares them) when it is freed after the fork.
+#[derive(Debug)]
 struct CArray {
-    _strings: Vec<CString>,
+    _bytes: Vec<u8>,
     ptrs: Vec<*const libc::c_char>,
 }
 
 impl CArray {
-    fn new(strings: Vec<CString>) -> CArray {
-        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        CArray {
-            _strings: strings,
-            ptrs,
-        }
-    }
-
     fn as_ptr(&self) -> *const *const libc::c_char {
         self.ptrs.as_ptr()
     }
 }
 
+/// Builds a [`CArray`] string by string.
+#[derive(Default)]
+struct CArrayBuilder {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl CArrayBuilder {
+    /// Appends one string made of `parts`; the error names `what` if one holds a NUL byte.
+    fn push(&mut self, what: &str, parts: &[&[u8]]) -> std::io::Result<()> {
+        if parts.iter().any(|p| p.contains(&0)) {
+            return Err(nul_error(what));
+        }
+        self.starts.push(self.bytes.len());
+        for part in parts {
+            self.bytes.extend_from_slice(part);
+        }
+        self.bytes.push(0);
+        Ok(())
+    }
+
+    fn build(self) -> CArray {
+        // Pointers into `bytes`, which the array keeps and never changes (moving the vector
+        // does not move its buffer).
+        let mut ptrs: Vec<*const libc::c_char> = self
+            .starts
+            .iter()
+            .map(|&i| self.bytes[i..].as_ptr().cast())
+            .collect();
+        ptrs.push(std::ptr::null());
+        CArray {
+            _bytes: self.bytes,
+            ptrs,
+        }
+    }
+}
+
+/// The error of a value that cannot be a C string: `what` holds a NUL byte.
+fn nul_error(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what} holds a NUL byte"),
+    )
+}
+
 /// A C string of `s`, or an error naming what held a NUL byte.
 fn c_string(what: &str, s: &OsStr) -> std::io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{what} holds a NUL byte"),
-        )
-    })
+    CString::new(s.as_bytes()).map_err(|_| nul_error(what))
 }
 
 /// The environment the script gets: the agent's own, with `extra` set on top (a later value of
 /// the same name wins), as `NAME=value` strings.
-fn environment(extra: &[(String, String)]) -> std::io::Result<Vec<CString>> {
-    let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-    for (k, v) in extra {
+fn environment(extra: &[(String, String)]) -> std::io::Result<CArray> {
+    let mut env = CArrayBuilder::default();
+    for (k, v) in std::env::vars_os() {
+        if !extra
+            .iter()
+            .any(|(name, _)| k.as_bytes() == name.as_bytes())
+        {
+            env.push(
+                "an environment variable",
+                &[k.as_bytes(), b"=", v.as_bytes()],
+            )?;
+        }
+    }
+    for (i, (k, v)) in extra.iter().enumerate() {
         if k.is_empty() || k.contains('=') {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("environment variable name {k:?} is empty or holds '='"),
             ));
         }
-        vars.insert(k.into(), v.into());
+        if extra[i + 1..].iter().all(|(later, _)| later != k) {
+            env.push(
+                "an environment variable",
+                &[k.as_bytes(), b"=", v.as_bytes()],
+            )?;
+        }
     }
-    vars.into_iter()
-        .map(|(k, v)| {
-            let mut pair = k;
-            pair.push("=");
-            pair.push(v);
-            c_string("an environment variable", &pair)
-        })
-        .collect()
+    Ok(env.build())
+}
+
+/// `strings` as a [`CArray`]; the error names `what` if one holds a NUL byte.
+fn c_array(what: &str, strings: &[&[u8]]) -> std::io::Result<CArray> {
+    let mut array = CArrayBuilder::default();
+    for s in strings {
+        array.push(what, &[s])?;
+    }
+    Ok(array.build())
 }
 
 /// Everything prepared for the children (see the module documentation).
@@ -139,14 +191,14 @@ struct Prepared {
 impl Prepared {
     fn new(launch: Launch<'_>) -> std::io::Result<Prepared> {
         let script = c_string("the script's path", launch.script.as_os_str())?;
-        let command = c_string("the command", OsStr::new(launch.command))?;
+        let command = launch.command.as_bytes();
         let sh = CString::new(SHELL).expect("no NUL");
         Ok(Prepared {
-            argv: CArray::new(vec![script.clone(), command.clone()]),
-            sh_argv: CArray::new(vec![sh.clone(), script.clone(), command]),
+            argv: c_array("the command", &[script.as_bytes(), command])?,
+            sh_argv: c_array("the command", &[sh.as_bytes(), script.as_bytes(), command])?,
             script,
             sh,
-            envp: CArray::new(environment(launch.env)?),
+            envp: environment(launch.env)?,
             cwd: c_string("the unit directory", launch.cwd.as_os_str())?,
             exit_file: c_string("the exit file's path", launch.exit_file.as_os_str())?,
             stdin: File::open("/dev/null")?,
@@ -443,5 +495,64 @@ unsafe fn record(path: &CString, code: libc::c_int) {
             libc::write(fd, buf[at..].as_ptr().cast(), buf.len() - at);
             libc::close(fd);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strings a [`CArray`] points at, read back through its pointers.
+    fn strings(array: &CArray) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut at = array.as_ptr();
+        // SAFETY: the array ends with a null pointer, and every pointer before it is a C string
+        // inside the array's own buffer.
+        unsafe {
+            while !(*at).is_null() {
+                out.push(std::ffi::CStr::from_ptr(*at).to_string_lossy().into_owned());
+                at = at.add(1);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_environment_is_the_agents_with_the_runs_on_top() {
+        let path = std::env::var("PATH").expect("the test's PATH");
+        let extra = [
+            ("PATH".to_owned(), "/run/path".to_owned()),
+            ("BIGMGR_X".to_owned(), "first".to_owned()),
+            ("BIGMGR_X".to_owned(), "later".to_owned()),
+        ];
+        let env = strings(&environment(&extra).expect("an environment"));
+        assert!(env.contains(&"PATH=/run/path".to_owned()), "{env:?}");
+        assert!(!env.contains(&format!("PATH={path}")), "{env:?}");
+        assert_eq!(
+            env.iter()
+                .filter(|e| e.starts_with("BIGMGR_X="))
+                .collect::<Vec<_>>(),
+            ["BIGMGR_X=later"]
+        );
+        let unchanged = std::env::vars_os().filter(|(k, _)| k != "PATH").count();
+        assert_eq!(env.len(), unchanged + 2, "{env:?}");
+
+        for bad in ["", "A=B"] {
+            let err = environment(&[(bad.to_owned(), "x".to_owned())]).unwrap_err();
+            assert!(err.to_string().contains("is empty or holds '='"), "{err}");
+        }
+        let err = environment(&[("A".to_owned(), "a\0b".to_owned())]).unwrap_err();
+        assert!(err.to_string().contains("holds a NUL byte"), "{err}");
+    }
+
+    #[test]
+    fn arguments_keep_their_order() {
+        let argv = c_array("the command", &[b"/bin/sh", b"script", b"start"]).expect("argv");
+        assert_eq!(strings(&argv), ["/bin/sh", "script", "start"]);
+        let err = c_array("the command", &[b"st\0art"]).unwrap_err();
+        assert!(
+            err.to_string().contains("the command holds a NUL byte"),
+            "{err}"
+        );
     }
 }
