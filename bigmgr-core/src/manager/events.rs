@@ -196,16 +196,20 @@ impl Follower {
         Ok(())
     }
 
-    /// Sends the task's new lines, then its state if it changed.
+    /// Sends the task's state if it changed, after its new lines when they are due: before a
+    /// final state, and the first time a started task is seen (a late follower gets what was
+    /// written so far). A running task's lines otherwise come when the engine says it stored
+    /// some, and on every tick: one read per task and run, not one per change.
     async fn task_changed(
         &mut self,
         task: TaskId,
         state: TaskState,
     ) -> std::result::Result<(), Stop> {
-        if self.tasks.get(&task) == Some(&state) {
+        let known = self.tasks.get(&task);
+        if known == Some(&state) {
             return Ok(());
         }
-        if state != TaskState::Pending {
+        if state.is_final() || (known.is_none() && state != TaskState::Pending) {
             self.send_new_lines(task).await?;
         }
         self.tasks.insert(task, state);
@@ -213,12 +217,17 @@ impl Follower {
             .await
     }
 
-    /// Sends every line, then `End`.
+    /// Sends every line, then `End`. A task that succeeded had all its lines read when it was
+    /// seen final ([`Follower::task_changed`]): its agent reports the end after the last line,
+    /// and the engine stores them in that order. Any other task is read once more, since the
+    /// engine may have ended it (a lost host, a cancel) before its agent's last lines came.
     async fn end(&mut self, state: JobState) -> std::result::Result<(), Stop> {
         let detail = self.mgr.job(self.job).await?;
         for t in &detail.tasks {
             self.task_changed(t.id, t.state).await?;
-            self.send_new_lines(t.id).await?;
+            if t.state != TaskState::Succeeded {
+                self.send_new_lines(t.id).await?;
+            }
         }
         self.job_changed(state).await?;
         self.send(JobStreamEvent::End(JobEvent {
