@@ -22,6 +22,10 @@ use tokio::task::JoinHandle;
 /// How often the runs are compared with the store when nothing pokes them.
 const EVERY: Duration = Duration::from_secs(1);
 
+/// How long a stopped run's node tasks are waited for before its leases are released anyway
+/// (a lease still taken after that expires with its lease time).
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// The runs of this server.
 #[derive(Default)]
 pub(super) struct Runs {
@@ -97,24 +101,26 @@ async fn reconcile(inner: &Arc<Inner>) -> Result<()> {
     let mut stopped = Vec::new();
     {
         let mut runs = inner.runs.running.lock().expect("not poisoned");
-        runs.retain(|id, r| {
-            let keep = !r.task.is_finished() && wanted.contains_key(id);
-            if !keep {
-                // Said once what the run held is back in its channels (below), so a reader
-                // of the log who sees the end sees the leases released.
-                let ended = (!r.task.is_finished()).then(|| {
-                    let why = if leading {
-                        "run ended: aborted"
-                    } else {
-                        "run ended here: another server leads"
-                    };
-                    (r.control.clone(), why)
-                });
-                r.task.abort();
-                stopped.push((*id, ended));
-            }
-            keep
-        });
+        let ending: Vec<PipelineId> = runs
+            .iter()
+            .filter(|(id, r)| r.task.is_finished() || !wanted.contains_key(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ending {
+            let Some(r) = runs.remove(&id) else { continue };
+            // Said once what the run held is back in its channels (below), so a reader of the
+            // log who sees the end sees the leases released.
+            let ended = (!r.task.is_finished()).then(|| {
+                let why = if leading {
+                    "run ended: aborted"
+                } else {
+                    "run ended here: another server leads"
+                };
+                (r.control.clone(), why)
+            });
+            r.task.abort();
+            stopped.push((id, r, ended));
+        }
         for (id, (_, p)) in &wanted {
             if let Some(r) = runs.get(id) {
                 let paused = p.state == PipelineState::Paused;
@@ -127,8 +133,15 @@ async fn reconcile(inner: &Arc<Inner>) -> Result<()> {
             }
         }
     }
-    for (id, ended) in stopped {
-        // What the aborted run held goes back to the channels.
+    for (id, r, ended) in stopped {
+        // What the aborted run held goes back to the channels, once none of its tasks can take
+        // another: the run's own task has ended, and with it every task of its nodes (each
+        // holds the run, so the run is held here alone once they are all dropped).
+        let _ = r.task.await;
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while Arc::strong_count(&r.run) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let released = inner.store.release_leases(id, None).await;
         if let Some((control, why)) = ended {
             control.say(why.into());
