@@ -900,11 +900,12 @@ impl Manager {
     pub async fn submit(&self, req: JobRequest) -> Result<Job> {
         let planned = self.plan(&req).await?;
         let detail = self.inner.store.create_job(&planned).await?;
+        let job = detail.job.clone();
         self.inner
             .commands
-            .send(Command::Queued(detail.job.clone()))
+            .send(Command::Created(Box::new(detail)))
             .map_err(|_| Error::Transport("the engine has stopped".into()))?;
-        Ok(detail.job)
+        Ok(job)
     }
 
     /// A job with its stages and tasks.

@@ -105,6 +105,10 @@ pub enum Control {
 pub(crate) enum Command {
     /// A job was persisted QUEUED.
     Queued(Job),
+    /// A job was persisted QUEUED, with its stages and tasks as `create_job` returned them:
+    /// what `job_detail` would read back (the store conformance suite checks that they are
+    /// the same), so the engine does not read a new job's tasks again to start it.
+    Created(Box<JobDetail>),
     /// An operator's action; the reply is the job after it.
     Control {
         id: JobId,
@@ -169,6 +173,9 @@ pub(crate) struct Engine {
     parts: EngineParts,
     active: BTreeMap<JobId, Active>,
     queued: BTreeMap<JobId, Job>,
+    /// The stages and tasks of queued jobs this engine was handed as they were created
+    /// ([`Command::Created`]); taken when the job is loaded.
+    created: HashMap<JobId, JobDetail>,
     task_job: HashMap<TaskId, JobId>,
     /// Hosts the transport reported LOST, with when: their in-flight tasks fail once
     /// `lost_grace` has passed since then, or their timeout, with no slack for a result on its
@@ -192,6 +199,7 @@ impl Engine {
             parts,
             active: BTreeMap::new(),
             queued: BTreeMap::new(),
+            created: HashMap::new(),
             task_job: HashMap::new(),
             lost: HashMap::new(),
             acks: HashMap::new(),
@@ -293,6 +301,7 @@ impl Engine {
         }
         self.active.clear();
         self.queued.clear();
+        self.created.clear();
         self.task_job.clear();
         let mut wait = Duration::from_millis(100);
         while let Err(e) = self.recover().await {
@@ -302,14 +311,18 @@ impl Engine {
         }
     }
 
-    /// Loads a job from the store into the active set.
+    /// Loads a job into the active set: from the store, or as it was created if this engine
+    /// was handed it then.
     async fn load(&mut self, id: JobId) -> Result<()> {
-        let detail = self
-            .parts
-            .jobs
-            .job_detail(id)
-            .await?
-            .ok_or_else(|| Error::not_found("job", id))?;
+        let detail = match self.created.remove(&id) {
+            Some(detail) => detail,
+            None => self
+                .parts
+                .jobs
+                .job_detail(id)
+                .await?
+                .ok_or_else(|| Error::not_found("job", id))?,
+        };
         let cluster = self
             .parts
             .topology
@@ -381,6 +394,10 @@ impl Engine {
         match cmd {
             Command::Queued(job) => {
                 self.queued.insert(job.id, job);
+            }
+            Command::Created(detail) => {
+                self.queued.insert(detail.job.id, detail.job.clone());
+                self.created.insert(detail.job.id, *detail);
             }
             Command::Control { id, action, reply } => {
                 let outcome = self.control(id, action).await.map(|()| id);

@@ -270,6 +270,7 @@ async fn step_down(r: &Replica, l: Leading, why: &str) -> Option<Leading> {
 async fn forward(r: &Replica, cmd: Command, pending: &Pending, n: u64) {
     let payload = match cmd {
         Command::Queued(job) => json!({"from": r.holder, "queued": job.id.0}),
+        Command::Created(detail) => json!({"from": r.holder, "queued": detail.job.id.0}),
         Command::Control { id, action, reply } => {
             let request = format!("{}#{n}", r.holder);
             lock(pending).insert(request.clone(), reply);

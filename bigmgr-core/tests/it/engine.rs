@@ -738,6 +738,7 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
         inner: Arc::new(store.clone()),
         applies: Default::default(),
         fail_at: 2,
+        details: Default::default(),
     });
     let transport = LocalTransport::new();
     for (i, h) in ["h1", "h2"].iter().enumerate() {
@@ -799,6 +800,13 @@ async fn a_failed_store_write_mid_job_is_recovered_without_running_anything_twic
     assert!(
         jobs.applies.load(std::sync::atomic::Ordering::SeqCst) > jobs.fail_at,
         "the engine wrote through the decorator, past the write that failed"
+    );
+    // The submitted job started as create_job returned it; only the resync after the failed
+    // write read its tasks back from the store.
+    assert_eq!(
+        jobs.details.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the engine read the job's tasks from the store once, to resync"
     );
     let a_runs = sorted_lines(&marks.join("a_server"));
     assert_eq!(

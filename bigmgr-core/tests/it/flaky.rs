@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Delegates to `inner`; the `fail_at`-th call of `apply` (1-based) fails without writing.
+/// Counts the calls of `apply` and of `job_detail`.
 pub struct FlakyJobs {
     pub inner: Arc<dyn JobStore>,
     pub applies: AtomicU32,
     pub fail_at: u32,
+    pub details: AtomicU32,
 }
 
 #[async_trait]
@@ -25,6 +27,7 @@ impl JobStore for FlakyJobs {
         self.inner.get_job(id).await
     }
     async fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>> {
+        self.details.fetch_add(1, Ordering::SeqCst);
         self.inner.job_detail(id).await
     }
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
